@@ -1,0 +1,64 @@
+//! Per-connection settings, with the defaults and the RFC clause each one comes from.
+
+use std::time::Duration;
+
+/// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
+/// each default says where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest payload in one segment, in bytes. Default 1200: with Ferry's 24-byte header and
+    /// four SACK blocks the datagram stays well under a 1280-byte IPv6 minimum MTU.
+    pub mss: usize,
+    /// Bytes the application may queue for sending (unsent plus unacknowledged). Default 256 KiB.
+    pub send_buffer: usize,
+    /// Bytes of received data the connection holds for the application; the advertised window
+    /// is its free space (RFC 9293 section 3.8.6). Default 64 KiB, TCP's classic window.
+    pub recv_buffer: usize,
+    /// RTO before the first RTT sample (RFC 6298 section 2.1): 1 s.
+    pub initial_rto: Duration,
+    /// Lower clamp on the RTO. RFC 6298 section 2.4 says 1 s; the default is Linux's 200 ms,
+    /// which the RFC allows as a local choice and which suits short simulated links.
+    pub min_rto: Duration,
+    /// Upper clamp on the RTO, backoff included (RFC 6298 section 2.5 allows 60 s or more): 60 s.
+    pub max_rto: Duration,
+    /// The user timeout: how many retransmission timeouts in a row, without the peer
+    /// acknowledging anything new, before the connection fails with
+    /// [`ConnectionError::TimedOut`](crate::conn::ConnectionError::TimedOut). Unanswered
+    /// zero-window probes count the same way. Default 15, Linux's `tcp_retries2`.
+    pub max_retransmissions: u32,
+    /// SYN (or SYN-ACK) retransmissions before the handshake fails with a timeout. Default 6,
+    /// Linux's `tcp_syn_retries`: with a 1 s initial RTO the last try is sent after 63 s.
+    pub max_syn_retransmissions: u32,
+    /// The longest an ACK for in-order data waits for a second segment (RFC 5681 section 4.2
+    /// requires under 500 ms). Default 40 ms, Linux's minimum.
+    pub delayed_ack: Duration,
+    /// How long TIME-WAIT lasts (RFC 9293 section 3.6 asks for 2 x MSL). Default 4 s: Ferry's
+    /// peers are a datagram's lifetime away, not the 2-minute MSL of the 1981 Internet.
+    pub time_wait: Duration,
+    /// After this long with nothing received and nothing in flight, send a keepalive probe
+    /// (RFC 9293 section 3.8.4), and again at the same interval while unanswered. Default
+    /// 15 s. `None` turns keepalives off; then a peer that vanishes while this end has nothing
+    /// to send is never noticed.
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered keepalive probes before the connection fails with a timeout. Default 6.
+    pub keepalive_probes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mss: 1200,
+            send_buffer: 256 * 1024,
+            recv_buffer: 64 * 1024,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            max_retransmissions: 15,
+            max_syn_retransmissions: 6,
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(4),
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_probes: 6,
+        }
+    }
+}

@@ -1,0 +1,1269 @@
+//! One connection's state machine, sans-IO: RFC 9293's states and segment processing, the send
+//! buffer and retransmission queue, reassembly and the receive window, the RFC 6298 RTO, and the
+//! reason each segment is sent.
+//!
+//! A [`Connection`] never reads a clock, touches a socket or draws randomness: its initial
+//! sequence number is an argument, time arrives with every call, and segments leave as
+//! [`Transmit`] values. Call it in this order, as often as you like:
+//!
+//! 1. inputs: [`handle_datagram`](Connection::handle_datagram) for each datagram from the peer,
+//!    [`handle_timeout`](Connection::handle_timeout) once [`poll_timeout`](Connection::poll_timeout)
+//!    has passed, and the application's [`write`](Connection::write), [`read`](Connection::read),
+//!    [`shutdown`](Connection::shutdown) and [`abort`](Connection::abort);
+//! 2. outputs: [`poll_transmit`](Connection::poll_transmit) until it returns `None`, then
+//!    [`poll_event`](Connection::poll_event) and [`poll_timeout`](Connection::poll_timeout).
+//!
+//! Most users go through [`Endpoint`](crate::endpoint::Endpoint), which owns many connections
+//! behind one socket and answers strays.
+
+mod config;
+mod reassembly;
+mod rtt;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod timer;
+
+pub use config::Config;
+pub use stats::{Retransmissions, Stats};
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::time::Instant;
+use crate::wire::{Flags, SackBlocks, Segment, SeqNum, WireError};
+use reassembly::Reassembly;
+use rtt::RttEstimator;
+use timer::{Timer, TimerTable};
+
+/// The connection states of RFC 9293 section 3.3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection: never opened, or finished.
+    Closed,
+    /// Waiting for a SYN (a passive open).
+    Listen,
+    /// Sent a SYN, waiting for the SYN-ACK.
+    SynSent,
+    /// Received a SYN and answered it, waiting for the ACK of our SYN.
+    SynReceived,
+    /// The handshake is done; data flows both ways.
+    Established,
+    /// We sent a FIN; it is not acknowledged yet.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent a FIN; we may still send.
+    CloseWait,
+    /// Both sides sent a FIN at once; waiting for the ACK of ours.
+    Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs are acknowledged; lingering to absorb stray segments (RFC 9293 section 3.6).
+    TimeWait,
+}
+
+impl State {
+    /// Whether both sides' sequence numbers are known (every state after the handshake).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+impl fmt::Display for State {
+    /// The RFC's own names: `ESTABLISHED`, `TIME-WAIT`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        })
+    }
+}
+
+/// Why a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionError {
+    /// The peer answered our SYN with a RST: nothing listens there.
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer stopped answering: the user timeout ran out (too many retransmissions, SYN
+    /// retries or unanswered keepalive probes).
+    TimedOut,
+    /// This side aborted the connection.
+    Aborted,
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectionError::Refused => "connection refused by the peer",
+            ConnectionError::Reset => "connection reset by the peer",
+            ConnectionError::TimedOut => "connection timed out: the peer stopped answering",
+            ConnectionError::Aborted => "connection aborted locally",
+        })
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// Why [`Connection::read`] returned no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// Nothing to read yet; the stream is still open.
+    WouldBlock,
+    /// The connection failed; no more data will come.
+    Failed(ConnectionError),
+}
+
+/// Why [`Connection::write`] accepted no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The send buffer is full; try again once the peer acknowledges data.
+    WouldBlock,
+    /// The write side is shut down (or the connection closed cleanly).
+    ShutDown,
+    /// The connection failed.
+    Failed(ConnectionError),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::WouldBlock => f.write_str("no data to read yet"),
+            ReadError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::WouldBlock => f.write_str("send buffer full"),
+            WriteError::ShutDown => f.write_str("the write side is shut down"),
+            WriteError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+impl std::error::Error for WriteError {}
+
+/// Something the application may want to react to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// The peer sent its FIN: once the buffered data is read, reads return end of stream.
+    PeerFinished,
+    /// The connection reached CLOSED, cleanly (`None`) or with an error.
+    Closed(Option<ConnectionError>),
+}
+
+/// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
+/// the captures, so that every segment can say why it exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A SYN or SYN-ACK, or the ACK that completes the handshake.
+    Handshake,
+    /// Data sent for the first time (a FIN may ride along).
+    NewData,
+    /// A pure acknowledgment, immediate or delayed.
+    Ack,
+    /// A pure acknowledgment sent because our receive window opened.
+    WindowUpdate,
+    /// Sequence space sent again after the retransmission timer expired for the `timeout`-th
+    /// time in a row.
+    RtoRetransmission {
+        /// Which consecutive expiry of the timer this follows (1 for the first).
+        timeout: u32,
+    },
+    /// One byte past a zero window, to learn when it opens (RFC 9293 section 3.8.6.1).
+    WindowProbe,
+    /// An old sequence number to make an idle peer answer (RFC 9293 section 3.8.4).
+    Keepalive,
+    /// A FIN with no new data.
+    Fin,
+    /// A reset: an abort, or the answer to a segment no connection accepts.
+    Rst,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Handshake => f.write_str("handshake"),
+            Reason::NewData => f.write_str("new data"),
+            Reason::Ack => f.write_str("ACK"),
+            Reason::WindowUpdate => f.write_str("window update"),
+            Reason::RtoRetransmission { timeout } => write!(f, "retransmission: RTO #{timeout}"),
+            Reason::WindowProbe => f.write_str("window probe"),
+            Reason::Keepalive => f.write_str("keepalive"),
+            Reason::Fin => f.write_str("FIN"),
+            Reason::Rst => f.write_str("RST"),
+        }
+    }
+}
+
+/// One datagram to send, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where it goes.
+    pub destination: SocketAddr,
+    /// The encoded segment: the whole UDP payload.
+    pub contents: Vec<u8>,
+    /// Why it was sent.
+    pub reason: Reason,
+}
+
+/// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
+const MAX_WINDOW: u32 = 1 << 30;
+
+/// A segment that occupies sequence space and is not acknowledged yet.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    seq: SeqNum,
+    /// Sequence space: payload plus one for SYN and one for FIN.
+    len: u32,
+    sent_at: Instant,
+    /// Sent before: its ACK must not give an RTT sample (Karn's rule, RFC 6298 section 3).
+    retransmitted: bool,
+}
+
+/// The answer RFC 9293 section 3.10.7.1 gives to a segment no connection accepts: a RST that
+/// the sender will take as valid. `None` for an incoming RST, which is never answered.
+pub fn reset_reply(incoming: &Segment<'_>) -> Option<Segment<'static>> {
+    if incoming.flags.contains(Flags::RST) {
+        return None;
+    }
+    let reply = if incoming.flags.contains(Flags::ACK) {
+        Segment {
+            flags: Flags::RST,
+            seq: incoming.ack,
+            ack: SeqNum(0),
+            window: 0,
+            sack: SackBlocks::new(),
+            payload: &[],
+        }
+    } else {
+        Segment {
+            flags: Flags::RST | Flags::ACK,
+            seq: SeqNum(0),
+            ack: incoming.seq + incoming.seq_len(),
+            window: 0,
+            sack: SackBlocks::new(),
+            payload: &[],
+        }
+    };
+    Some(reply)
+}
+
+/// Encode a segment into a fresh datagram.
+pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
+    let mut contents = Vec::with_capacity(segment.encoded_len());
+    segment.emit(&mut contents);
+    contents
+}
+
+/// One connection: RFC 9293's transmission control block and what acts on it.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    remote: SocketAddr,
+    state: State,
+    error: Option<ConnectionError>,
+    events: VecDeque<Event>,
+    timers: TimerTable,
+    rtt: RttEstimator,
+    stats: Stats,
+    /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
+    pending_reset: Option<Segment<'static>>,
+    /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
+    pending_ack: Option<Reason>,
+    /// A window probe or keepalive is due.
+    pending_probe: Option<Reason>,
+    /// Window probes or keepalives sent since the peer last said anything.
+    unanswered_probes: u32,
+    /// Doublings of the persist timer since the peer's window closed.
+    persist_backoff: u32,
+
+    // Send sequence space, RFC 9293 section 3.3.1.
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    /// One past the highest sequence number ever sent: what an ACK may acknowledge. Above
+    /// `snd_nxt` after an RTO rewinds it.
+    snd_max: SeqNum,
+    snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
+    send_buffer: VecDeque<u8>,
+    send_buffer_seq: SeqNum,
+    /// The application shut down its write side: a FIN follows the buffered data.
+    fin_queued: bool,
+    /// Segments in flight, oldest first, for RTT samples.
+    retransmission_queue: VecDeque<InFlight>,
+    /// Retransmission timeouts since the peer last acknowledged something new.
+    consecutive_timeouts: u32,
+    /// The count of the most recent timeout, for the reason of what it resends.
+    last_timeout: u32,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// How many bytes arrived in order so far: the stream offset of `rcv_nxt`'s byte.
+    received_offset: u64,
+    /// In-order bytes the application has not read yet.
+    recv_buffer: VecDeque<u8>,
+    reassembly: Reassembly,
+    /// Where in the stream the peer's FIN sits, once a FIN arrived (maybe ahead of a hole).
+    peer_fin_offset: Option<u64>,
+    fin_received: bool,
+    /// `rcv_nxt + window` as last advertised: the window's right edge never moves left.
+    advertised_right_edge: SeqNum,
+    /// In-order bytes received since we last sent an ACK.
+    unacknowledged_bytes: usize,
+    /// Whether the handshake ever completed (the connection may have closed since).
+    connected: bool,
+}
+
+impl Connection {
+    /// An active open (RFC 9293 section 3.10.1): the SYN to `remote` goes out on the first
+    /// [`poll_transmit`](Self::poll_transmit). `isn` should be unpredictable (RFC 6528); the
+    /// endpoint draws it from its injected generator.
+    pub fn connect(config: Config, remote: SocketAddr, isn: SeqNum) -> Connection {
+        Connection::new(config, remote, isn, State::SynSent)
+    }
+
+    /// A passive open waiting for the SYN from `remote`. The endpoint makes one when a SYN
+    /// arrives from a new peer and feeds that SYN straight in.
+    pub fn listen(config: Config, remote: SocketAddr, isn: SeqNum) -> Connection {
+        Connection::new(config, remote, isn, State::Listen)
+    }
+
+    fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
+        let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
+        let stats = Stats {
+            segments_sent: 0,
+            bytes_sent: 0,
+            bytes_retransmitted: 0,
+            segments_received: 0,
+            bytes_received: 0,
+            retransmissions: Retransmissions::default(),
+            rto_timeouts: 0,
+            duplicate_acks: 0,
+            discarded_corrupt: 0,
+            discarded_malformed: 0,
+            out_of_order_segments: 0,
+            window_probes: 0,
+            keepalives: 0,
+            smoothed_rtt: None,
+            rtt_variance: rtt.rtt_variance(),
+            rto: rtt.rto(),
+            state,
+        };
+        Connection {
+            config,
+            remote,
+            state,
+            error: None,
+            events: VecDeque::new(),
+            timers: TimerTable::default(),
+            rtt,
+            stats,
+            pending_reset: None,
+            pending_ack: None,
+            pending_probe: None,
+            unanswered_probes: 0,
+            persist_backoff: 0,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            send_buffer: VecDeque::new(),
+            send_buffer_seq: iss + 1,
+            fin_queued: false,
+            retransmission_queue: VecDeque::new(),
+            consecutive_timeouts: 0,
+            last_timeout: 0,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            received_offset: 0,
+            recv_buffer: VecDeque::new(),
+            reassembly: Reassembly::default(),
+            peer_fin_offset: None,
+            fin_received: false,
+            advertised_right_edge: SeqNum(0),
+            unacknowledged_bytes: 0,
+            connected: false,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Getters
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Why the connection failed, if it did.
+    pub fn error(&self) -> Option<ConnectionError> {
+        self.error
+    }
+
+    /// Whether the connection reached CLOSED (cleanly or not).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether the handshake ever completed.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The settings the connection runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters and the RTT estimate.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            smoothed_rtt: self.rtt.smoothed_rtt(),
+            rtt_variance: self.rtt.rtt_variance(),
+            rto: self.rtt.rto(),
+            state: self.state,
+            ..self.stats
+        }
+    }
+
+    /// Bytes that [`read`](Self::read) would return now.
+    pub fn readable_bytes(&self) -> usize {
+        self.recv_buffer.len()
+    }
+
+    /// Bytes that [`write`](Self::write) would accept now.
+    pub fn writable_bytes(&self) -> usize {
+        self.config.send_buffer.saturating_sub(self.send_buffer.len())
+    }
+
+    /// Whether every byte written (and the FIN, after a shutdown) has been acknowledged.
+    pub fn is_send_complete(&self) -> bool {
+        self.send_buffer.is_empty() && self.snd_una == self.snd_max
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Application commands
+
+    /// Queue bytes for sending. Returns how many were taken (fewer than offered when the send
+    /// buffer fills). Writing is allowed before the handshake completes; the data waits.
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        if let Some(error) = self.error {
+            return Err(WriteError::Failed(error));
+        }
+        if self.fin_queued || matches!(self.state, State::Closed | State::TimeWait) {
+            return Err(WriteError::ShutDown);
+        }
+        let taken = data.len().min(self.writable_bytes());
+        if taken == 0 && !data.is_empty() {
+            return Err(WriteError::WouldBlock);
+        }
+        self.send_buffer.extend(&data[..taken]);
+        Ok(taken)
+    }
+
+    /// Take received bytes, in order. `Ok(0)` means end of stream: the peer sent its FIN and
+    /// everything before it has been read.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if !self.recv_buffer.is_empty() {
+            let count = buf.len().min(self.recv_buffer.len());
+            for (slot, byte) in buf.iter_mut().zip(self.recv_buffer.drain(..count)) {
+                *slot = byte;
+            }
+            self.consider_window_update();
+            return Ok(count);
+        }
+        if self.fin_received || buf.is_empty() {
+            return Ok(0);
+        }
+        match (self.error, self.state) {
+            (Some(error), _) => Err(ReadError::Failed(error)),
+            (None, State::Closed) => Ok(0),
+            _ => Err(ReadError::WouldBlock),
+        }
+    }
+
+    /// Close the write side (a half-close): a FIN follows the data already written. Reading
+    /// goes on until the peer closes its side.
+    pub fn shutdown(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::Established => self.state = State::FinWait1,
+            State::CloseWait => self.state = State::LastAck,
+            // The FIN waits for the handshake; see `enter_established`.
+            State::Listen | State::SynSent | State::SynReceived => {}
+            _ => return,
+        }
+        self.fin_queued = true;
+    }
+
+    /// Abort: send a RST if the peer knows us (RFC 9293 section 3.10.5) and close at once,
+    /// discarding whatever was queued either way.
+    pub fn abort(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.state != State::Listen && self.state != State::SynSent {
+            self.pending_reset = Some(Segment {
+                flags: Flags::RST,
+                seq: self.snd_nxt,
+                ack: SeqNum(0),
+                window: 0,
+                sack: SackBlocks::new(),
+                payload: &[],
+            });
+        }
+        self.close(Some(ConnectionError::Aborted));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Inputs
+
+    /// Feed one datagram from the peer. Datagrams that fail validation are counted and
+    /// dropped, never answered (docs/protocol.md).
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        match Segment::parse(datagram) {
+            Ok(segment) => self.handle_segment(now, &segment),
+            Err(WireError::BadChecksum { .. }) => self.stats.discarded_corrupt += 1,
+            Err(_) => self.stats.discarded_malformed += 1,
+        }
+    }
+
+    /// Feed one parsed segment from the peer (RFC 9293 section 3.10.7, "SEGMENT ARRIVES").
+    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) {
+        self.stats.segments_received += 1;
+        self.stats.bytes_received += segment.payload.len() as u64;
+        match self.state {
+            State::Closed => {}
+            State::Listen => self.on_segment_in_listen(segment),
+            State::SynSent => self.on_segment_in_syn_sent(now, segment),
+            _ => self.on_segment_synchronized(now, segment),
+        }
+    }
+
+    /// Run the timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for timer in self.timers.take_expired(now) {
+            match timer {
+                Timer::Retransmit => self.on_retransmit_timeout(),
+                Timer::DelayedAck => {
+                    self.pending_ack.get_or_insert(Reason::Ack);
+                }
+                Timer::Persist => self.on_persist_timeout(now),
+                Timer::Keepalive => self.on_keepalive_timeout(now),
+                Timer::TimeWait => self.close(None),
+            }
+            if self.state == State::Closed {
+                return;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Outputs
+
+    /// The next datagram to send, if any. Call until `None` after every input.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(reset) = self.pending_reset.take() {
+            self.stats.segments_sent += 1;
+            return Some(Transmit {
+                destination: self.remote,
+                contents: encode(&reset),
+                reason: Reason::Rst,
+            });
+        }
+        if matches!(self.state, State::Closed | State::Listen) {
+            return None;
+        }
+        if let Some(transmit) = self.transmit_sequence_space(now) {
+            return Some(transmit);
+        }
+        if let Some(reason) = self.pending_probe.take() {
+            if let Some(transmit) = self.transmit_probe(reason) {
+                return Some(transmit);
+            }
+        }
+        let reason = self.pending_ack.take()?;
+        self.transmit_ack(reason)
+    }
+
+    /// The next application-visible event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Segment arrival, by state (RFC 9293 section 3.10.7)
+
+    /// Section 3.10.7.2.
+    fn on_segment_in_listen(&mut self, segment: &Segment<'_>) {
+        if segment.flags.contains(Flags::RST) {
+            return;
+        }
+        if segment.flags.contains(Flags::ACK) {
+            self.pending_reset = reset_reply(segment);
+            return;
+        }
+        if !segment.flags.contains(Flags::SYN) {
+            return;
+        }
+        self.synchronize_receive(segment);
+        self.state = State::SynReceived;
+        // The SYN-ACK goes out from `transmit_sequence_space`, as snd_nxt is still the ISS.
+    }
+
+    /// Section 3.10.7.3.
+    fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
+        let flags = segment.flags;
+        let ack_acceptable = flags.contains(Flags::ACK)
+            && self.snd_una < segment.ack
+            && segment.ack <= self.snd_max;
+        if flags.contains(Flags::ACK) && !ack_acceptable {
+            self.pending_reset = reset_reply(segment);
+            return;
+        }
+        if flags.contains(Flags::RST) {
+            if ack_acceptable {
+                self.close(Some(ConnectionError::Refused));
+            }
+            return;
+        }
+        if !flags.contains(Flags::SYN) {
+            return;
+        }
+        self.synchronize_receive(segment);
+        if ack_acceptable {
+            self.on_new_ack(now, segment.ack);
+            self.update_send_window(segment);
+            self.enter_established(now);
+            self.pending_ack = Some(Reason::Handshake);
+        } else {
+            // Simultaneous open (section 3.5, figure 8): answer with a SYN-ACK in place of
+            // the SYN, which the peer has not acknowledged.
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+            self.snd_max = self.iss;
+            self.retransmission_queue.clear();
+            self.timers.stop(Timer::Retransmit);
+        }
+    }
+
+    /// Section 3.10.7.4, for SYN-RECEIVED and every synchronized state.
+    fn on_segment_synchronized(&mut self, now: Instant, segment: &Segment<'_>) {
+        let flags = segment.flags;
+        // Anything valid from the peer shows it is alive.
+        self.unanswered_probes = 0;
+        self.arm_keepalive(now);
+
+        // First, the sequence number.
+        if !self.is_acceptable(segment) {
+            if !flags.contains(Flags::RST) {
+                self.pending_ack.get_or_insert(Reason::Ack);
+                if self.state == State::TimeWait && flags.contains(Flags::FIN) {
+                    // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
+                    self.timers.set(Timer::TimeWait, now + self.config.time_wait);
+                }
+            }
+            return;
+        }
+
+        // Second, the RST bit. RFC 5961 section 3.2: only an exact match resets; a RST
+        // elsewhere in the window gets a challenge ACK, so blind resets must guess rcv_nxt.
+        if flags.contains(Flags::RST) {
+            if segment.seq != self.rcv_nxt {
+                self.pending_ack.get_or_insert(Reason::Ack);
+                return;
+            }
+            let error = match self.state {
+                State::Closing | State::LastAck | State::TimeWait => None,
+                _ => Some(ConnectionError::Reset),
+            };
+            self.close(error);
+            return;
+        }
+
+        // Fourth, a SYN in a synchronized state: RFC 5961 section 4's challenge ACK. In
+        // SYN-RECEIVED, a repeated SYN means our SYN-ACK was lost: send it again.
+        if flags.contains(Flags::SYN) {
+            self.pending_ack.get_or_insert(Reason::Ack);
+            return;
+        }
+
+        // Fifth, the ACK field.
+        if !flags.contains(Flags::ACK) {
+            return;
+        }
+        if self.state == State::SynReceived {
+            if self.snd_una < segment.ack && segment.ack <= self.snd_max {
+                self.enter_established(now);
+            } else {
+                self.pending_reset = reset_reply(segment);
+                return;
+            }
+        }
+        if segment.ack > self.snd_max {
+            // It acknowledges something not yet sent.
+            self.pending_ack.get_or_insert(Reason::Ack);
+            return;
+        }
+        self.count_duplicate_ack(segment);
+        if segment.ack > self.snd_una {
+            self.on_new_ack(now, segment.ack);
+        }
+        if segment.ack >= self.snd_una {
+            self.update_send_window(segment);
+        }
+        if self.fin_acked() {
+            match self.state {
+                State::FinWait1 => self.state = State::FinWait2,
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    self.close(None);
+                    return;
+                }
+                _ => {}
+            }
+        }
+
+        // Seventh, the segment text; eighth, the FIN.
+        self.receive_text_and_fin(now, segment);
+    }
+
+    /// RFC 9293 section 3.10.7.4's acceptability table, with its "special allowance" for
+    /// ACKs and RSTs at the left edge of a zero window.
+    fn is_acceptable(&self, segment: &Segment<'_>) -> bool {
+        let window = self.receive_window();
+        let length = segment.seq_len();
+        let in_window =
+            |seq: SeqNum| self.rcv_nxt <= seq && seq.wrapping_diff(self.rcv_nxt) < window;
+        if window == 0 {
+            return segment.seq == self.rcv_nxt;
+        }
+        if length == 0 {
+            return in_window(segment.seq);
+        }
+        in_window(segment.seq) || in_window(segment.seq + (length - 1))
+    }
+
+    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3).
+    fn synchronize_receive(&mut self, syn: &Segment<'_>) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1;
+        self.advertised_right_edge = self.rcv_nxt;
+        self.snd_wnd = syn.window;
+        self.snd_wl1 = syn.seq;
+        self.snd_wl2 = syn.ack;
+    }
+
+    fn enter_established(&mut self, now: Instant) {
+        self.state = if self.fin_queued {
+            State::FinWait1
+        } else {
+            State::Established
+        };
+        self.connected = true;
+        self.events.push_back(Event::Connected);
+        self.arm_keepalive(now);
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers.stop_all();
+        self.timers.set(Timer::TimeWait, now + self.config.time_wait);
+    }
+
+    fn close(&mut self, error: Option<ConnectionError>) {
+        self.state = State::Closed;
+        if error.is_some() {
+            self.error = error;
+        }
+        self.timers.stop_all();
+        self.pending_ack = None;
+        self.pending_probe = None;
+        self.retransmission_queue.clear();
+        self.events.push_back(Event::Closed(error));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The send side
+
+    fn fin_sequence(&self) -> SeqNum {
+        self.send_buffer_seq + self.send_buffer.len() as u32
+    }
+
+    fn fin_acked(&self) -> bool {
+        self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
+    }
+
+    /// RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN or FIN,
+    /// the same window, and data outstanding.
+    fn count_duplicate_ack(&mut self, segment: &Segment<'_>) {
+        if segment.ack == self.snd_una
+            && segment.payload.is_empty()
+            && !segment.flags.contains(Flags::SYN)
+            && !segment.flags.contains(Flags::FIN)
+            && segment.window == self.snd_wnd
+            && self.snd_una != self.snd_max
+        {
+            self.stats.duplicate_acks += 1;
+        }
+    }
+
+    /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+        let mut oldest_sent_at = None;
+        let mut any_retransmitted = false;
+        while let Some(front) = self.retransmission_queue.front() {
+            if front.seq + front.len > ack {
+                break;
+            }
+            oldest_sent_at.get_or_insert(front.sent_at);
+            any_retransmitted |= front.retransmitted;
+            self.retransmission_queue.pop_front();
+        }
+        // Karn's rule: an ACK that covers a retransmission is ambiguous; take no sample.
+        if let (Some(sent_at), false) = (oldest_sent_at, any_retransmitted) {
+            self.rtt.on_sample(now - sent_at);
+        }
+
+        let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
+        let drained = acked_bytes.min(self.send_buffer.len());
+        self.send_buffer.drain(..drained);
+        self.send_buffer_seq += drained as u32;
+
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.consecutive_timeouts = 0;
+        // RFC 6298 section 5.2 and 5.3.
+        if self.snd_una == self.snd_max {
+            self.timers.stop(Timer::Retransmit);
+        } else {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+    }
+
+    /// Section 3.10.7.4: take the window only from segments newer than the last update.
+    fn update_send_window(&mut self, segment: &Segment<'_>) {
+        if self.snd_wl1 < segment.seq || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
+        {
+            self.snd_wnd = segment.window;
+            self.snd_wl1 = segment.seq;
+            self.snd_wl2 = segment.ack;
+            if self.snd_wnd > 0 {
+                self.timers.stop(Timer::Persist);
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    /// Send whatever occupies sequence space and may go now: a SYN or SYN-ACK, data, a FIN.
+    fn transmit_sequence_space(&mut self, now: Instant) -> Option<Transmit> {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            if self.snd_nxt != self.iss {
+                return None;
+            }
+            let flags = if self.state == State::SynSent {
+                Flags::SYN
+            } else {
+                Flags::SYN | Flags::ACK
+            };
+            return Some(self.transmit_sequenced(now, flags, self.iss, 0, Reason::Handshake));
+        }
+        if !matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) {
+            return None;
+        }
+        let fin_seq = self.fin_sequence();
+        if self.snd_nxt < fin_seq {
+            let window_end = self.snd_una + self.snd_wnd;
+            let usable = if window_end > self.snd_nxt {
+                window_end.wrapping_diff(self.snd_nxt)
+            } else {
+                0
+            };
+            let unsent = fin_seq.wrapping_diff(self.snd_nxt);
+            let len = (self.config.mss as u32).min(unsent).min(usable);
+            if len == 0 {
+                self.arm_persist(now);
+                return None;
+            }
+            let flags = if self.fin_queued && len == unsent {
+                Flags::ACK | Flags::FIN
+            } else {
+                Flags::ACK
+            };
+            return Some(self.transmit_sequenced(now, flags, self.snd_nxt, len, Reason::NewData));
+        }
+        if self.fin_queued && self.snd_nxt == fin_seq {
+            return Some(self.transmit_sequenced(
+                now,
+                Flags::ACK | Flags::FIN,
+                fin_seq,
+                0,
+                Reason::Fin,
+            ));
+        }
+        None
+    }
+
+    /// Emit a segment at `seq` with `payload_len` bytes from the send buffer, and account for
+    /// it as in flight.
+    fn transmit_sequenced(
+        &mut self,
+        now: Instant,
+        flags: Flags,
+        seq: SeqNum,
+        payload_len: u32,
+        first_time_reason: Reason,
+    ) -> Transmit {
+        let retransmission = seq < self.snd_max;
+        let reason = if retransmission {
+            self.stats.retransmissions.rto += 1;
+            self.stats.bytes_retransmitted += u64::from(payload_len);
+            Reason::RtoRetransmission {
+                timeout: self.last_timeout,
+            }
+        } else {
+            first_time_reason
+        };
+        let payload = self.send_buffer_range(seq, payload_len);
+        let transmit = self.transmit(flags, seq, &payload, reason);
+
+        let seq_len = payload_len
+            + u32::from(flags.contains(Flags::SYN))
+            + u32::from(flags.contains(Flags::FIN));
+        self.snd_nxt = seq + seq_len;
+        if self.snd_max < self.snd_nxt {
+            self.snd_max = self.snd_nxt;
+        }
+        self.retransmission_queue.push_back(InFlight {
+            seq,
+            len: seq_len,
+            sent_at: now,
+            retransmitted: retransmission,
+        });
+        // RFC 6298 section 5.1.
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        transmit
+    }
+
+    /// A copy of `len` buffered bytes starting at sequence number `seq`.
+    fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
+        let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
+        let end = (start + len as usize).min(self.send_buffer.len());
+        self.send_buffer.range(start.min(end)..end).copied().collect()
+    }
+
+    /// A window probe or keepalive, if still needed.
+    fn transmit_probe(&mut self, reason: Reason) -> Option<Transmit> {
+        if reason == Reason::Keepalive {
+            // SEG.SEQ = SND.NXT - 1: outside the peer's window, so it must answer with an ACK.
+            self.stats.keepalives += 1;
+            return Some(self.transmit(Flags::ACK, self.snd_nxt - 1, &[], reason));
+        }
+        if self.snd_wnd != 0 || self.snd_nxt >= self.fin_sequence() {
+            return None;
+        }
+        // One byte of new data beyond the window (section 3.8.6.1). It does not advance
+        // snd_nxt; if the window opened and the byte is taken, the ACK moves snd_nxt on.
+        self.stats.window_probes += 1;
+        let probe = self.send_buffer_range(self.snd_nxt, 1);
+        if self.snd_max < self.snd_nxt + 1 {
+            self.snd_max = self.snd_nxt + 1;
+        }
+        Some(self.transmit(Flags::ACK, self.snd_nxt, &probe, reason))
+    }
+
+    /// A pure ACK. During the handshake the only useful acknowledgment is the SYN-ACK, so a
+    /// SYN-RECEIVED connection owing an ACK sends that again instead.
+    fn transmit_ack(&mut self, reason: Reason) -> Option<Transmit> {
+        match self.state {
+            State::SynSent | State::Closed | State::Listen => None,
+            State::SynReceived => {
+                Some(self.transmit(Flags::SYN | Flags::ACK, self.iss, &[], Reason::Handshake))
+            }
+            _ => Some(self.transmit(Flags::ACK, self.snd_nxt, &[], reason)),
+        }
+    }
+
+    /// Encode one segment with our current acknowledgment and window, and count it.
+    fn transmit(&mut self, flags: Flags, seq: SeqNum, payload: &[u8], reason: Reason) -> Transmit {
+        let window = self.receive_window();
+        let ack = if flags.contains(Flags::ACK) {
+            // Any segment with an ACK settles what we owe.
+            self.pending_ack = None;
+            self.timers.stop(Timer::DelayedAck);
+            self.unacknowledged_bytes = 0;
+            self.advertised_right_edge = self.rcv_nxt + window;
+            self.rcv_nxt
+        } else {
+            SeqNum(0)
+        };
+        let segment = Segment {
+            flags,
+            seq,
+            ack,
+            window,
+            sack: SackBlocks::new(),
+            payload,
+        };
+        self.stats.segments_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        Transmit {
+            destination: self.remote,
+            contents: encode(&segment),
+            reason,
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Timers
+
+    /// RFC 6298 section 5.4 to 5.6, with go-back-N: everything unacknowledged is sent again
+    /// from snd_una, as the first segment's loss says nothing about the rest.
+    fn on_retransmit_timeout(&mut self) {
+        if self.snd_una == self.snd_max {
+            return;
+        }
+        self.stats.rto_timeouts += 1;
+        self.consecutive_timeouts += 1;
+        self.last_timeout = self.consecutive_timeouts;
+        let limit = if self.state.is_synchronized() {
+            self.config.max_retransmissions
+        } else {
+            self.config.max_syn_retransmissions
+        };
+        if self.consecutive_timeouts > limit {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.rtt.on_timeout();
+        self.retransmission_queue.clear();
+        self.snd_nxt = self.snd_una;
+        // The timer is armed again when the retransmission goes out (section 5.1).
+    }
+
+    fn arm_persist(&mut self, now: Instant) {
+        let nothing_in_flight = self.snd_una == self.snd_nxt;
+        if self.snd_wnd == 0 && nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
+            self.timers
+                .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
+        }
+    }
+
+    fn on_persist_timeout(&mut self, now: Instant) {
+        if self.snd_wnd != 0 {
+            return;
+        }
+        if self.unanswered_probes >= self.config.max_retransmissions {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.unanswered_probes += 1;
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        self.pending_probe = Some(Reason::WindowProbe);
+        self.timers
+            .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
+    }
+
+    /// The RTO doubled `exponent` times, clamped to the maximum.
+    fn backed_off(&self, exponent: u32) -> std::time::Duration {
+        let factor = 1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX);
+        self.rtt
+            .rto()
+            .saturating_mul(factor)
+            .min(self.config.max_rto)
+    }
+
+    fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(interval) = self.config.keepalive_interval {
+            if self.state != State::TimeWait {
+                self.timers.set(Timer::Keepalive, now + interval);
+            }
+        }
+    }
+
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(interval) = self.config.keepalive_interval else {
+            return;
+        };
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        // While data or probes are outstanding, their own timers watch the peer.
+        if self.timers.is_armed(Timer::Retransmit) || self.timers.is_armed(Timer::Persist) {
+            self.timers.set(Timer::Keepalive, now + interval);
+            return;
+        }
+        if self.unanswered_probes >= self.config.keepalive_probes {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.unanswered_probes += 1;
+        self.pending_probe = Some(Reason::Keepalive);
+        self.timers.set(Timer::Keepalive, now + interval);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The receive side
+
+    /// Free receive-buffer space: the window we advertise (section 3.8.6). Out-of-order data
+    /// lies inside the advertised window, so it needs no space of its own.
+    /// Clamped to 2^30, beyond which sequence comparisons break (docs/protocol.md).
+    fn receive_window(&self) -> u32 {
+        let free = self.config.recv_buffer.saturating_sub(self.recv_buffer.len());
+        u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
+    }
+
+    /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.
+    fn receive_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            // After the peer's FIN, nothing more may arrive; it was already acknowledged.
+            return;
+        }
+        // Where the segment starts relative to rcv_nxt; negative when it repeats old bytes.
+        let start_delta = i64::from(segment.seq.wrapping_diff(self.rcv_nxt) as i32);
+        let payload_len = segment.payload.len() as i64;
+        let already_have = (-start_delta).clamp(0, payload_len) as usize;
+        let start_in_window = start_delta.max(0) as usize;
+        let room = (self.receive_window() as usize).saturating_sub(start_in_window);
+        let fresh = &segment.payload[already_have..];
+        let accepted = &fresh[..fresh.len().min(room)];
+
+        if !segment.payload.is_empty() {
+            if accepted.is_empty() {
+                // Nothing new (a repeat, or no room): tell the peer where we are.
+                self.pending_ack.get_or_insert(Reason::Ack);
+            } else if start_in_window == 0 {
+                self.deliver_in_order(now, accepted);
+            } else {
+                self.stats.out_of_order_segments += 1;
+                self.reassembly
+                    .insert(self.received_offset + start_in_window as u64, accepted);
+                // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
+                self.pending_ack.get_or_insert(Reason::Ack);
+            }
+        }
+
+        let whole_payload_taken = accepted.len() == fresh.len();
+        if segment.flags.contains(Flags::FIN) && whole_payload_taken {
+            let fin_offset = self.received_offset as i64 + start_delta + payload_len;
+            if fin_offset >= self.received_offset as i64 {
+                self.peer_fin_offset = Some(fin_offset as u64);
+            }
+        }
+        if self.peer_fin_offset == Some(self.received_offset) && !self.fin_received {
+            self.on_fin(now);
+        }
+    }
+
+    fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
+        let filled_a_hole = !self.reassembly.is_empty();
+        self.append_in_order(data);
+        while let Some(run) = self.reassembly.pop_contiguous(self.received_offset) {
+            self.append_in_order(&run);
+        }
+        self.unacknowledged_bytes += data.len();
+        if filled_a_hole || self.unacknowledged_bytes >= 2 * self.config.mss {
+            // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
+            // once when a segment fills a hole.
+            self.pending_ack.get_or_insert(Reason::Ack);
+        } else if !self.timers.is_armed(Timer::DelayedAck) {
+            self.timers
+                .set(Timer::DelayedAck, now + self.config.delayed_ack);
+        }
+    }
+
+    fn append_in_order(&mut self, data: &[u8]) {
+        self.recv_buffer.extend(data);
+        self.rcv_nxt += data.len() as u32;
+        self.received_offset += data.len() as u64;
+    }
+
+    /// The peer's FIN is next in sequence: the eighth step of section 3.10.7.4.
+    fn on_fin(&mut self, now: Instant) {
+        self.fin_received = true;
+        self.rcv_nxt += 1;
+        self.pending_ack = Some(Reason::Ack);
+        self.events.push_back(Event::PeerFinished);
+        match self.state {
+            State::Established => self.state = State::CloseWait,
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// After a read: tell the peer the window opened, when it matters (the receiver side of
+    /// silly window syndrome avoidance, section 3.8.6.2.2): the window we last advertised is
+    /// at most half the buffer, and the new one is at least twice as large and a segment more.
+    fn consider_window_update(&mut self) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            return;
+        }
+        let remaining = self.advertised_right_edge.wrapping_diff(self.rcv_nxt) as usize;
+        let window = self.receive_window() as usize;
+        if remaining <= self.config.recv_buffer / 2
+            && window >= 2 * remaining
+            && window - remaining >= self.config.mss
+        {
+            self.pending_ack.get_or_insert(Reason::WindowUpdate);
+        }
+    }
+}

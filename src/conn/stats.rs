@@ -1,0 +1,62 @@
+//! What a connection counts: the figures `ferry sim --stats json` and the captures report.
+
+use std::time::Duration;
+
+use super::State;
+
+/// Retransmitted segments, by what triggered them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retransmissions {
+    /// Resent after the retransmission timer expired (SYN, SYN-ACK, data or FIN).
+    pub rto: u64,
+    /// Resent on the third duplicate ACK (fast retransmit, RFC 5681 section 3.2).
+    pub fast: u64,
+    /// Resent because the SACK scoreboard marked it lost (RFC 6675).
+    pub sack: u64,
+}
+
+impl Retransmissions {
+    /// All retransmitted segments.
+    pub fn total(&self) -> u64 {
+        self.rto + self.fast + self.sack
+    }
+}
+
+/// A connection's counters and its RTT estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Segments emitted, every kind.
+    pub segments_sent: u64,
+    /// Payload bytes emitted, retransmissions included.
+    pub bytes_sent: u64,
+    /// Payload bytes emitted again (a subset of `bytes_sent`).
+    pub bytes_retransmitted: u64,
+    /// Valid segments received, every kind.
+    pub segments_received: u64,
+    /// Payload bytes in valid segments received, duplicates included.
+    pub bytes_received: u64,
+    /// Retransmitted segments by trigger.
+    pub retransmissions: Retransmissions,
+    /// Times the retransmission timer expired.
+    pub rto_timeouts: u64,
+    /// Duplicate ACKs received (RFC 5681 section 2's definition).
+    pub duplicate_acks: u64,
+    /// Datagrams dropped because their CRC did not match.
+    pub discarded_corrupt: u64,
+    /// Datagrams dropped because their header was malformed (truncated, bad magic, ...).
+    pub discarded_malformed: u64,
+    /// Data segments that arrived beyond the next expected byte.
+    pub out_of_order_segments: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Keepalive probes sent.
+    pub keepalives: u64,
+    /// The smoothed RTT (RFC 6298), once there is a sample.
+    pub smoothed_rtt: Option<Duration>,
+    /// The RTT variance (RFC 6298).
+    pub rtt_variance: Duration,
+    /// The retransmission timeout the next timer would be armed with, backoff included.
+    pub rto: Duration,
+    /// The connection's state when the stats were taken.
+    pub state: State,
+}
