@@ -357,23 +357,9 @@ impl Connection {
     fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let stats = Stats {
-            segments_sent: 0,
-            bytes_sent: 0,
-            bytes_retransmitted: 0,
-            segments_received: 0,
-            bytes_received: 0,
-            retransmissions: Retransmissions::default(),
-            rto_timeouts: 0,
-            duplicate_acks: 0,
-            discarded_corrupt: 0,
-            discarded_malformed: 0,
-            out_of_order_segments: 0,
-            window_probes: 0,
-            keepalives: 0,
-            smoothed_rtt: None,
-            rtt_variance: rtt.rtt_variance(),
             rto: rtt.rto(),
             state,
+            ..Stats::unused()
         };
         Connection {
             config,
@@ -1177,6 +1163,8 @@ impl Connection {
         // Where the segment starts relative to rcv_nxt; negative when it repeats old bytes.
         let start_delta = i64::from(segment.seq.wrapping_diff(self.rcv_nxt) as i32);
         let payload_len = segment.payload.len() as i64;
+        // Where a FIN on this segment sits in the stream, taken before delivery moves on.
+        let fin_offset = self.received_offset as i64 + start_delta + payload_len;
         let already_have = (-start_delta).clamp(0, payload_len) as usize;
         let start_in_window = start_delta.max(0) as usize;
         let room = (self.receive_window() as usize).saturating_sub(start_in_window);
@@ -1200,7 +1188,6 @@ impl Connection {
 
         let whole_payload_taken = accepted.len() == fresh.len();
         if segment.flags.contains(Flags::FIN) && whole_payload_taken {
-            let fin_offset = self.received_offset as i64 + start_delta + payload_len;
             if fin_offset >= self.received_offset as i64 {
                 self.peer_fin_offset = Some(fin_offset as u64);
             }

@@ -60,3 +60,28 @@ pub struct Stats {
     /// The connection's state when the stats were taken.
     pub state: State,
 }
+
+impl Stats {
+    /// The stats of a connection that never existed: all zero, CLOSED.
+    pub fn unused() -> Stats {
+        Stats {
+            segments_sent: 0,
+            bytes_sent: 0,
+            bytes_retransmitted: 0,
+            segments_received: 0,
+            bytes_received: 0,
+            retransmissions: Retransmissions::default(),
+            rto_timeouts: 0,
+            duplicate_acks: 0,
+            discarded_corrupt: 0,
+            discarded_malformed: 0,
+            out_of_order_segments: 0,
+            window_probes: 0,
+            keepalives: 0,
+            smoothed_rtt: None,
+            rtt_variance: Duration::ZERO,
+            rto: Duration::ZERO,
+            state: State::Closed,
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Many connections behind one socket, sans-IO: datagrams are demultiplexed to connections by
+//! the peer's address; a bounded listen backlog holds passive opens until they are accepted;
+//! segments that no connection accepts are answered with a RST (RFC 9293 section 3.10.7.1).
+//!
+//! The endpoint draws initial sequence numbers from a generator it is given (RFC 6528 asks only
+//! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+
+use rand::RngCore;
+
+use crate::conn::{encode, reset_reply, Config, Connection, Reason, Transmit};
+use crate::time::Instant;
+use crate::wire::{Flags, Segment, SeqNum, WireError};
+
+/// Names one connection of an endpoint for as long as the endpoint keeps it. Unlike the peer's
+/// address, a handle is never reused, so a peer that reconnects from the same port gets a new
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionHandle(u64);
+
+/// Why [`Endpoint::connect`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// A connection to that peer is already open on this endpoint: with one socket, the peer's
+    /// address is what tells connections apart.
+    AlreadyConnected(SocketAddr),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::AlreadyConnected(peer) => {
+                write!(f, "a connection to {peer} is already open on this endpoint")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// What the endpoint itself counted (each connection counts its own datagrams).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams from unknown peers dropped for a bad CRC.
+    pub discarded_corrupt: u64,
+    /// Datagrams from unknown peers dropped for a malformed header.
+    pub discarded_malformed: u64,
+    /// RSTs sent to segments that no connection accepts.
+    pub resets_sent: u64,
+    /// SYNs dropped because the listen backlog was full.
+    pub syns_dropped: u64,
+}
+
+/// How the application relates to a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ownership {
+    /// A passive open not yet taken by `accept`; it counts against the backlog.
+    Unaccepted,
+    /// Opened by `connect` or taken by `accept`.
+    Owned,
+    /// The application let go; the endpoint forgets it once it is closed.
+    Detached,
+}
+
+#[derive(Debug)]
+struct Entry {
+    connection: Connection,
+    ownership: Ownership,
+    /// Waiting in the accept queue.
+    queued: bool,
+}
+
+/// Connections sharing one local socket.
+pub struct Endpoint {
+    config: Config,
+    isn_generator: Box<dyn RngCore + Send>,
+    connections: BTreeMap<ConnectionHandle, Entry>,
+    /// The open (not yet closed) connection for each peer.
+    by_peer: BTreeMap<SocketAddr, ConnectionHandle>,
+    next_handle: u64,
+    /// `Some(backlog)` while listening.
+    listen_backlog: Option<usize>,
+    accept_queue: VecDeque<ConnectionHandle>,
+    pending_resets: VecDeque<Transmit>,
+    /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
+    poll_cursor: Option<ConnectionHandle>,
+    stats: EndpointStats,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections)
+            .field("listen_backlog", &self.listen_backlog)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint whose connections use `config` and draw their initial sequence numbers from
+    /// `isn_generator`.
+    pub fn new(config: Config, isn_generator: Box<dyn RngCore + Send>) -> Endpoint {
+        Endpoint {
+            config,
+            isn_generator,
+            connections: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            next_handle: 0,
+            listen_backlog: None,
+            accept_queue: VecDeque::new(),
+            pending_resets: VecDeque::new(),
+            poll_cursor: None,
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// Accept SYNs from new peers, keeping at most `backlog` connections that are not yet
+    /// accepted (handshaking or waiting in the queue). SYNs beyond that are dropped, not
+    /// refused, so the peer retries later as with TCP.
+    pub fn listen(&mut self, backlog: usize) {
+        self.listen_backlog = Some(backlog);
+    }
+
+    /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
+    pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        if self.by_peer.contains_key(&remote) {
+            return Err(ConnectError::AlreadyConnected(remote));
+        }
+        let isn = SeqNum(self.isn_generator.next_u32());
+        let connection = Connection::connect(self.config.clone(), remote, isn);
+        Ok(self.insert(connection, Ownership::Owned))
+    }
+
+    /// Take the next connection whose handshake completed, if any.
+    pub fn accept(&mut self) -> Option<ConnectionHandle> {
+        let handle = self.accept_queue.pop_front()?;
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.queued = false;
+            entry.ownership = Ownership::Owned;
+        }
+        Some(handle)
+    }
+
+    /// The application is done with `handle`: the endpoint keeps running the connection (to
+    /// finish a graceful close, say) and forgets it once it is closed.
+    pub fn detach(&mut self, handle: ConnectionHandle) {
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.ownership = Ownership::Detached;
+        }
+        self.reap();
+    }
+
+    /// The connection behind `handle`, while the endpoint keeps it.
+    pub fn connection(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.connections.get(&handle).map(|entry| &entry.connection)
+    }
+
+    /// The connection behind `handle`, to read, write or shut it down.
+    pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.connections
+            .get_mut(&handle)
+            .map(|entry| &mut entry.connection)
+    }
+
+    /// Every connection the endpoint keeps, in handle order.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnectionHandle, &Connection)> {
+        self.connections
+            .iter()
+            .map(|(&handle, entry)| (handle, &entry.connection))
+    }
+
+    /// What the endpoint counted itself.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Feed one datagram that arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if let Some(&handle) = self.by_peer.get(&from) {
+            if let Some(entry) = self.connections.get_mut(&handle) {
+                entry.connection.handle_datagram(now, datagram);
+                self.reap();
+                return;
+            }
+        }
+        let segment = match Segment::parse(datagram) {
+            Ok(segment) => segment,
+            Err(WireError::BadChecksum { .. }) => {
+                self.stats.discarded_corrupt += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.discarded_malformed += 1;
+                return;
+            }
+        };
+        let is_connection_request = segment.flags.contains(Flags::SYN)
+            && !segment.flags.intersects(Flags::ACK | Flags::RST);
+        if let (true, Some(backlog)) = (is_connection_request, self.listen_backlog) {
+            if self.unaccepted_count() >= backlog {
+                self.stats.syns_dropped += 1;
+                return;
+            }
+            let isn = SeqNum(self.isn_generator.next_u32());
+            let mut connection = Connection::listen(self.config.clone(), from, isn);
+            connection.handle_segment(now, &segment);
+            self.insert(connection, Ownership::Unaccepted);
+            return;
+        }
+        if let Some(reset) = reset_reply(&segment) {
+            self.stats.resets_sent += 1;
+            self.pending_resets.push_back(Transmit {
+                destination: from,
+                contents: encode(&reset),
+                reason: Reason::Rst,
+            });
+        }
+    }
+
+    /// Run every connection's timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for entry in self.connections.values_mut() {
+            if entry.connection.poll_timeout().is_some_and(|due| due <= now) {
+                entry.connection.handle_timeout(now);
+            }
+        }
+        self.reap();
+    }
+
+    /// The next datagram to send, taking connections in turn.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(reset) = self.pending_resets.pop_front() {
+            return Some(reset);
+        }
+        let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
+        let handles: Vec<ConnectionHandle> = self
+            .connections
+            .range(start..)
+            .chain(self.connections.range(..start))
+            .map(|(&handle, _)| handle)
+            .collect();
+        for handle in handles {
+            let entry = self.connections.get_mut(&handle)?;
+            if let Some(transmit) = entry.connection.poll_transmit(now) {
+                self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
+                return Some(transmit);
+            }
+        }
+        self.reap();
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(|entry| entry.connection.poll_timeout())
+            .min()
+    }
+
+    fn insert(&mut self, connection: Connection, ownership: Ownership) -> ConnectionHandle {
+        let handle = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        self.by_peer.insert(connection.remote(), handle);
+        self.connections.insert(
+            handle,
+            Entry {
+                connection,
+                ownership,
+                queued: false,
+            },
+        );
+        handle
+    }
+
+    fn unaccepted_count(&self) -> usize {
+        self.connections
+            .values()
+            .filter(|entry| entry.ownership == Ownership::Unaccepted)
+            .count()
+    }
+
+    /// Queue newly connected passive opens for `accept`; forget closed connections nobody
+    /// will ask about (never accepted, or detached); free the peer address of closed ones.
+    fn reap(&mut self) {
+        let mut forget = Vec::new();
+        for (&handle, entry) in self.connections.iter_mut() {
+            let connection = &entry.connection;
+            if entry.ownership == Ownership::Unaccepted
+                && !entry.queued
+                && connection.is_connected()
+            {
+                entry.queued = true;
+                self.accept_queue.push_back(handle);
+            }
+            if connection.is_closed() {
+                if self.by_peer.get(&connection.remote()) == Some(&handle) {
+                    self.by_peer.remove(&connection.remote());
+                }
+                let nobody_will_ask = entry.ownership == Ownership::Detached
+                    || (entry.ownership == Ownership::Unaccepted && !entry.queued);
+                if nobody_will_ask {
+                    forget.push(handle);
+                }
+            }
+        }
+        for handle in forget {
+            self.connections.remove(&handle);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::State;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(1)))
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    fn syn(seq: u32) -> Vec<u8> {
+        encode(&Segment {
+            flags: Flags::SYN,
+            seq: SeqNum(seq),
+            window: 65535,
+            ..Segment::default()
+        })
+    }
+
+    fn parse(transmit: &Transmit) -> Segment<'_> {
+        Segment::parse(&transmit.contents).unwrap()
+    }
+
+    #[test]
+    fn a_segment_from_an_unknown_peer_gets_a_reset() {
+        let mut endpoint = endpoint();
+        let stray = encode(&Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(7),
+            ack: SeqNum(1234),
+            window: 100,
+            payload: b"hello",
+            ..Segment::default()
+        });
+        endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &stray);
+        let reset = endpoint.poll_transmit(Instant::ZERO).unwrap();
+        assert_eq!(reset.destination, addr("192.0.2.9:4000"));
+        assert_eq!(reset.reason, Reason::Rst);
+        let segment = parse(&reset);
+        assert_eq!((segment.flags, segment.seq), (Flags::RST, SeqNum(1234)));
+        assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+        assert_eq!(endpoint.stats().resets_sent, 1);
+    }
+
+    #[test]
+    fn a_syn_is_refused_when_not_listening_and_a_reset_never_answered() {
+        let mut endpoint = endpoint();
+        endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &syn(99));
+        let segment_bytes = endpoint.poll_transmit(Instant::ZERO).unwrap().contents;
+        let reset = Segment::parse(&segment_bytes).unwrap();
+        assert_eq!(reset.flags, Flags::RST | Flags::ACK);
+        assert_eq!(reset.ack, SeqNum(100));
+        endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &segment_bytes);
+        assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+    }
+
+    #[test]
+    fn corrupt_datagrams_from_strays_are_counted_and_dropped() {
+        let mut endpoint = endpoint();
+        let mut bytes = syn(5);
+        bytes[6] ^= 0x10;
+        endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &bytes);
+        endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &bytes[..10]);
+        assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+        assert_eq!(endpoint.stats().discarded_corrupt, 1);
+        assert_eq!(endpoint.stats().discarded_malformed, 1);
+    }
+
+    #[test]
+    fn listen_backlog_bounds_unaccepted_connections() {
+        let mut endpoint = endpoint();
+        endpoint.listen(2);
+        for port in 1..=3 {
+            let peer = SocketAddr::new(addr("192.0.2.9:1").ip(), port);
+            endpoint.handle_datagram(Instant::ZERO, peer, &syn(1000));
+        }
+        let mut syn_acks = 0;
+        while let Some(transmit) = endpoint.poll_transmit(Instant::ZERO) {
+            assert_eq!(parse(&transmit).flags, Flags::SYN | Flags::ACK);
+            syn_acks += 1;
+        }
+        assert_eq!(syn_acks, 2);
+        assert_eq!(endpoint.stats().syns_dropped, 1);
+        assert_eq!(endpoint.accept(), None, "no handshake has completed yet");
+    }
+
+    /// Two endpoints wired back to back, datagrams handed over by hand.
+    #[test]
+    fn connect_accept_and_exchange_data() {
+        let (client_addr, server_addr) = (addr("192.0.2.1:4747"), addr("198.51.100.1:4747"));
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(8);
+        let handle = client.connect(server_addr).unwrap();
+        assert_eq!(
+            client.connect(server_addr),
+            Err(ConnectError::AlreadyConnected(server_addr))
+        );
+        client
+            .connection_mut(handle)
+            .unwrap()
+            .write(b"ping")
+            .unwrap();
+        let now = Instant::from_millis(1);
+        for _ in 0..10 {
+            while let Some(transmit) = client.poll_transmit(now) {
+                server.handle_datagram(now, client_addr, &transmit.contents);
+            }
+            while let Some(transmit) = server.poll_transmit(now) {
+                client.handle_datagram(now, server_addr, &transmit.contents);
+            }
+        }
+        let accepted = server.accept().expect("the handshake completed");
+        let connection = server.connection_mut(accepted).unwrap();
+        assert_eq!(connection.state(), State::Established);
+        assert_eq!(connection.remote(), client_addr);
+        let mut buf = [0u8; 16];
+        assert_eq!(connection.read(&mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"ping");
+    }
+}

@@ -1,0 +1,573 @@
+//! A deterministic discrete-event network with a virtual clock: two hosts, A and B, each an
+//! [`Endpoint`], joined by one link per direction. A link is a fault injector, then a drop-tail
+//! queue drained at the link's rate, then a propagation delay.
+//!
+//! A run is a pure function of its [`NetworkConfig`] (seed included): every random choice, the
+//! initial sequence numbers, the faults and the payload of [`transfer`], comes from generators
+//! seeded from it, and nothing reads the machine's clock except to report `wall_seconds`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::conn::{Config, ConnectionError, ReadError, State, Stats, WriteError};
+use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats};
+use crate::fault::{FaultConfig, FaultInjector, FaultStats};
+use crate::time::Instant;
+
+/// One of the two simulated hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// The first host, 192.0.2.1 (RFC 5737 documentation address); the sender in [`transfer`].
+    A,
+    /// The second host, 198.51.100.1; the receiver in [`transfer`].
+    B,
+}
+
+impl Host {
+    fn index(self) -> usize {
+        match self {
+            Host::A => 0,
+            Host::B => 1,
+        }
+    }
+
+    fn peer(self) -> Host {
+        match self {
+            Host::A => Host::B,
+            Host::B => Host::A,
+        }
+    }
+
+    /// The host's address: documentation addresses (RFC 5737) on Ferry's default port.
+    pub fn address(self) -> SocketAddr {
+        match self {
+            Host::A => SocketAddr::from(([192, 0, 2, 1], crate::wire::DEFAULT_PORT)),
+            Host::B => SocketAddr::from(([198, 51, 100, 1], crate::wire::DEFAULT_PORT)),
+        }
+    }
+}
+
+/// One direction of the network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkConfig {
+    /// Bits per second the link drains its queue at; `None` for no limit.
+    pub rate_bps: Option<u64>,
+    /// One-way propagation delay.
+    pub delay: Duration,
+    /// Datagrams the queue holds, the one being sent included; beyond that, arrivals are
+    /// dropped (drop-tail).
+    pub queue_limit: usize,
+    /// What the fault injector in front of the queue does.
+    pub faults: FaultConfig,
+}
+
+impl Default for LinkConfig {
+    /// 10 Mbit/s, 20 ms each way, a queue of 64 datagrams, no faults: the shape of the Linux
+    /// reference runs in shared/anchors.md.
+    fn default() -> LinkConfig {
+        LinkConfig {
+            rate_bps: Some(10_000_000),
+            delay: Duration::from_millis(20),
+            queue_limit: 64,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// The whole simulated network.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NetworkConfig {
+    /// The link from A to B.
+    pub a_to_b: LinkConfig,
+    /// The link from B to A.
+    pub b_to_a: LinkConfig,
+    /// The connection settings both hosts use.
+    pub connection: Config,
+    /// Seeds every random choice of the run.
+    pub seed: u64,
+}
+
+impl NetworkConfig {
+    /// Both directions alike: `rate_bps`, half of `rtt` each way, and the same faults.
+    pub fn symmetric(rate_bps: Option<u64>, rtt: Duration, faults: FaultConfig, seed: u64) -> Self {
+        let link = LinkConfig {
+            rate_bps,
+            delay: rtt / 2,
+            faults,
+            ..LinkConfig::default()
+        };
+        NetworkConfig {
+            a_to_b: link.clone(),
+            b_to_a: link,
+            connection: Config::default(),
+            seed,
+        }
+    }
+}
+
+/// Derive independent seeds from one (SplitMix64's finalizer).
+fn derive_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What a link counted beyond its fault injector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Datagrams dropped because the queue was full.
+    pub queue_drops: u64,
+    /// Datagrams that reached the far host.
+    pub delivered: u64,
+}
+
+#[derive(Debug)]
+struct Link {
+    config: LinkConfig,
+    injector: FaultInjector,
+    /// When each datagram in the queue finishes leaving it, oldest first.
+    departures: VecDeque<Instant>,
+    stats: LinkStats,
+}
+
+impl Link {
+    fn new(config: LinkConfig, seed: u64) -> Link {
+        let injector = FaultInjector::with_seed(config.faults.clone(), seed);
+        Link {
+            config,
+            injector,
+            departures: VecDeque::new(),
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// A datagram enters the queue at `now`: when does it reach the far end, if at all?
+    fn enqueue(&mut self, now: Instant, size: usize) -> Option<Instant> {
+        while self.departures.front().is_some_and(|&done| done <= now) {
+            self.departures.pop_front();
+        }
+        if self.departures.len() >= self.config.queue_limit {
+            self.stats.queue_drops += 1;
+            return None;
+        }
+        let start = self.departures.back().copied().unwrap_or(now).max(now);
+        let serialization = match self.config.rate_bps {
+            Some(rate) if rate > 0 => {
+                Duration::from_nanos((size as u64 * 8).saturating_mul(1_000_000_000) / rate)
+            }
+            _ => Duration::ZERO,
+        };
+        let departure = start + serialization;
+        self.departures.push_back(departure);
+        Some(departure + self.config.delay)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// Out of the fault injector, about to enter the link's queue.
+    EnterQueue,
+    /// At the far host.
+    Arrive,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Scheduled {
+    at: Instant,
+    /// Ties break by scheduling order, so runs repeat exactly.
+    order: u64,
+    stage: Stage,
+    /// The host that sent it.
+    from: usize,
+    bytes: Vec<u8>,
+}
+
+/// The simulated network: two endpoints, two links, a virtual clock.
+#[derive(Debug)]
+pub struct Network {
+    now: Instant,
+    endpoints: [Endpoint; 2],
+    /// `links[i]` carries what host `i` sends.
+    links: [Link; 2],
+    scheduled: BinaryHeap<Reverse<Scheduled>>,
+    next_order: u64,
+    steps: u64,
+}
+
+impl Network {
+    /// A network at time zero, nothing open yet.
+    pub fn new(config: &NetworkConfig) -> Network {
+        let endpoint = |stream| {
+            let isn_generator = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, stream));
+            Endpoint::new(config.connection.clone(), Box::new(isn_generator))
+        };
+        let fault_seed = |stream, faults: &FaultConfig| {
+            derive_seed(derive_seed(config.seed, stream), faults.seed)
+        };
+        Network {
+            now: Instant::ZERO,
+            endpoints: [endpoint(1), endpoint(2)],
+            links: [
+                Link::new(config.a_to_b.clone(), fault_seed(3, &config.a_to_b.faults)),
+                Link::new(config.b_to_a.clone(), fault_seed(4, &config.b_to_a.faults)),
+            ],
+            scheduled: BinaryHeap::new(),
+            next_order: 0,
+            steps: 0,
+        }
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// How many times the clock has moved.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// A host's endpoint.
+    pub fn endpoint(&mut self, host: Host) -> &mut Endpoint {
+        &mut self.endpoints[host.index()]
+    }
+
+    /// What the fault injector on the link leaving `host` did.
+    pub fn fault_stats(&self, from: Host) -> FaultStats {
+        self.links[from.index()].injector.stats()
+    }
+
+    /// What the link leaving `host` counted.
+    pub fn link_stats(&self, from: Host) -> LinkStats {
+        self.links[from.index()].stats
+    }
+
+    fn schedule(&mut self, at: Instant, stage: Stage, from: usize, bytes: Vec<u8>) {
+        let order = self.next_order;
+        self.next_order += 1;
+        self.scheduled.push(Reverse(Scheduled {
+            at,
+            order,
+            stage,
+            from,
+            bytes,
+        }));
+    }
+
+    /// Hand everything the endpoints want to send to their links.
+    fn collect_transmits(&mut self) {
+        for from in 0..2 {
+            while let Some(transmit) = self.endpoints[from].poll_transmit(self.now) {
+                let (_decision, deliveries) =
+                    self.links[from].injector.apply(self.now, &transmit.contents);
+                for delivery in deliveries {
+                    self.schedule(delivery.at, Stage::EnterQueue, from, delivery.bytes);
+                }
+            }
+        }
+    }
+
+    /// Send what is ready, move the clock to the next thing that happens (a datagram moving
+    /// on, or a timer) and do everything due then. Returns false when nothing is left to
+    /// happen: no datagram on the way and no timer armed.
+    pub fn step(&mut self) -> bool {
+        self.collect_transmits();
+        let next_datagram = self.scheduled.peek().map(|Reverse(next)| next.at);
+        let next_timer = self
+            .endpoints
+            .iter()
+            .filter_map(Endpoint::poll_timeout)
+            .min();
+        let Some(next) = [next_datagram, next_timer].into_iter().flatten().min() else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        self.steps += 1;
+        while self
+            .scheduled
+            .peek()
+            .is_some_and(|Reverse(next)| next.at <= self.now)
+        {
+            let Some(Reverse(item)) = self.scheduled.pop() else {
+                break;
+            };
+            match item.stage {
+                Stage::EnterQueue => {
+                    if let Some(arrival) = self.links[item.from].enqueue(self.now, item.bytes.len())
+                    {
+                        self.schedule(arrival, Stage::Arrive, item.from, item.bytes);
+                    }
+                }
+                Stage::Arrive => {
+                    self.links[item.from].stats.delivered += 1;
+                    let from_address = [Host::A, Host::B][item.from].address();
+                    let to = [Host::A, Host::B][item.from].peer().index();
+                    self.endpoints[to].handle_datagram(self.now, from_address, &item.bytes);
+                }
+            }
+        }
+        for endpoint in &mut self.endpoints {
+            endpoint.handle_timeout(self.now);
+        }
+        true
+    }
+}
+
+/// A one-way transfer from A to B: A connects, writes the payload and shuts down; B accepts,
+/// reads to the end and shuts down in turn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferConfig {
+    /// The network it runs on (seed included).
+    pub network: NetworkConfig,
+    /// Simulated time after which the run is abandoned as unfinished.
+    pub time_limit: Duration,
+}
+
+impl TransferConfig {
+    /// A transfer on `network`, abandoned after a simulated day: far past any timeout the
+    /// default configuration can reach, so hitting it means a hang.
+    pub fn new(network: NetworkConfig) -> TransferConfig {
+        TransferConfig {
+            network,
+            time_limit: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// One side of a finished transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostReport {
+    /// The connection's counters at the end.
+    pub stats: Stats,
+    /// Its state at the end (CLOSED after a clean close).
+    pub state: State,
+    /// Why it failed, if it did.
+    pub error: Option<ConnectionError>,
+    /// What the host's endpoint counted for strays.
+    pub endpoint: EndpointStats,
+    /// What the fault injector on the link leaving this host did.
+    pub faults: FaultStats,
+    /// What the link leaving this host counted.
+    pub link: LinkStats,
+}
+
+/// What a [`transfer`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferReport {
+    /// The payload's length.
+    pub bytes_sent: u64,
+    /// Bytes B read.
+    pub bytes_delivered: u64,
+    /// B read exactly the payload, in order, and then end of stream.
+    pub intact: bool,
+    /// Both connections reached CLOSED (cleanly or not) before the time limit.
+    pub finished: bool,
+    /// Simulated time until B read end of stream (or until the run ended, if it never did).
+    pub transfer_time: Duration,
+    /// Simulated time until both connections closed (or the run ended).
+    pub end_time: Duration,
+    /// Times the clock moved: a measure of the work the run took.
+    pub steps: u64,
+    /// The sender.
+    pub a: HostReport,
+    /// The receiver.
+    pub b: HostReport,
+}
+
+impl TransferReport {
+    /// Both ends closed cleanly and B got exactly the payload.
+    pub fn succeeded(&self) -> bool {
+        self.intact && self.finished && self.a.error.is_none() && self.b.error.is_none()
+    }
+
+    /// Payload bits per second of simulated transfer time.
+    pub fn goodput_bps(&self) -> f64 {
+        let seconds = self.transfer_time.as_secs_f64();
+        if seconds > 0.0 {
+            self.bytes_delivered as f64 * 8.0 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A payload of `len` bytes drawn from `seed`: random content, so that a misplaced or
+/// corrupted byte cannot go unnoticed.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, 5)).fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Run a one-way transfer of `payload` from A to B on the simulated network.
+pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
+    let mut network = Network::new(&config.network);
+    let deadline = Instant::ZERO + config.time_limit;
+    network.endpoint(Host::B).listen(1);
+    let sender = network
+        .endpoint(Host::A)
+        .connect(Host::B.address())
+        .expect("a fresh endpoint has no connections");
+    let mut receiver: Option<ConnectionHandle> = None;
+    let mut written = 0;
+    let mut delivered = Vec::with_capacity(payload.len());
+    let mut end_of_stream_at = None;
+    let mut read_buffer = vec![0u8; 64 * 1024];
+
+    loop {
+        write_payload(network.endpoint(Host::A), sender, payload, &mut written);
+        if receiver.is_none() {
+            receiver = network.endpoint(Host::B).accept();
+        }
+        if let Some(handle) = receiver {
+            if read_to_end(
+                network.endpoint(Host::B),
+                handle,
+                &mut read_buffer,
+                &mut delivered,
+            ) && end_of_stream_at.is_none()
+            {
+                end_of_stream_at = Some(network.now());
+            }
+        }
+        let closed = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
+            handle
+                .and_then(|handle| network.endpoint(host).connection(handle))
+                .is_none_or(|connection| connection.is_closed())
+        };
+        let sender_closed = closed(&mut network, Host::A, Some(sender));
+        // A receiver that never got a connection has nothing to close.
+        let receiver_closed = closed(&mut network, Host::B, receiver);
+        if sender_closed && receiver_closed {
+            break;
+        }
+        if network.now() > deadline || !network.step() {
+            break;
+        }
+    }
+
+    let now = network.now();
+    let host_report = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
+        let connection = handle.and_then(|handle| network.endpoint(host).connection(handle));
+        let (stats, state, error) = match connection {
+            Some(connection) => (connection.stats(), connection.state(), connection.error()),
+            None => (Stats::unused(), State::Closed, None),
+        };
+        HostReport {
+            stats,
+            state,
+            error,
+            endpoint: network.endpoint(host).stats(),
+            faults: network.fault_stats(host),
+            link: network.link_stats(host),
+        }
+    };
+    let a = host_report(&mut network, Host::A, Some(sender));
+    let b = host_report(&mut network, Host::B, receiver);
+    TransferReport {
+        bytes_sent: payload.len() as u64,
+        bytes_delivered: delivered.len() as u64,
+        intact: end_of_stream_at.is_some() && delivered == payload,
+        finished: a.state == State::Closed && b.state == State::Closed,
+        transfer_time: end_of_stream_at.unwrap_or(now).since_epoch(),
+        end_time: now.since_epoch(),
+        steps: network.steps(),
+        a,
+        b,
+    }
+}
+
+/// Write as much of the payload as the sender takes; shut down once all of it is in.
+fn write_payload(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    payload: &[u8],
+    written: &mut usize,
+) {
+    let Some(connection) = endpoint.connection_mut(handle) else {
+        return;
+    };
+    while *written < payload.len() {
+        match connection.write(&payload[*written..]) {
+            Ok(count) => *written += count,
+            Err(WriteError::WouldBlock) => return,
+            Err(WriteError::ShutDown | WriteError::Failed(_)) => return,
+        }
+    }
+    connection.shutdown();
+}
+
+/// Read whatever has arrived; at end of stream, shut down too. Returns whether the end of
+/// the stream was reached.
+fn read_to_end(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    buffer: &mut [u8],
+    delivered: &mut Vec<u8>,
+) -> bool {
+    let Some(connection) = endpoint.connection_mut(handle) else {
+        return false;
+    };
+    loop {
+        match connection.read(buffer) {
+            Ok(0) => {
+                connection.shutdown();
+                return connection.error().is_none();
+            }
+            Ok(count) => delivered.extend_from_slice(&buffer[..count]),
+            Err(ReadError::WouldBlock | ReadError::Failed(_)) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lossy(spec: &str, seed: u64) -> TransferConfig {
+        TransferConfig::new(NetworkConfig::symmetric(
+            Some(10_000_000),
+            Duration::from_millis(40),
+            spec.parse().unwrap(),
+            seed,
+        ))
+    }
+
+    #[test]
+    fn a_clean_transfer_arrives_and_both_ends_close() {
+        let data = payload(200_000, 1);
+        let report = transfer(&lossy("none", 1), &data);
+        assert!(report.succeeded(), "{report:#?}");
+        assert_eq!(report.bytes_delivered, 200_000);
+        assert_eq!(report.a.stats.retransmissions.total(), 0, "{report:#?}");
+        // 200 kB at 10 Mbit/s takes at least 160 ms of serialization plus the handshake.
+        assert!(report.transfer_time > Duration::from_millis(200));
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run() {
+        let data = payload(100_000, 3);
+        let config = lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 3);
+        let first = transfer(&config, &data);
+        assert!(first.succeeded(), "{first:#?}");
+        assert_eq!(first, transfer(&config, &data));
+        let other = transfer(&lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 4), &data);
+        assert_ne!(first.a.stats, other.a.stats);
+    }
+
+    #[test]
+    fn a_permanent_outage_times_out_both_ends() {
+        let data = payload(1_000_000, 5);
+        let report = transfer(&lossy("outage=300ms..100000s", 5), &data);
+        assert!(!report.intact);
+        assert!(report.finished);
+        assert_eq!(report.a.error, Some(ConnectionError::TimedOut));
+        assert_eq!(report.b.error, Some(ConnectionError::TimedOut));
+    }
+}
