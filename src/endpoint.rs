@@ -224,7 +224,11 @@ impl Endpoint {
     /// Run every connection's timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for entry in self.connections.values_mut() {
-            if entry.connection.poll_timeout().is_some_and(|due| due <= now) {
+            if entry
+                .connection
+                .poll_timeout()
+                .is_some_and(|due| due <= now)
+            {
                 entry.connection.handle_timeout(now);
             }
         }

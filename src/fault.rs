@@ -553,8 +553,9 @@ fn parse_scaled(number: &str, unit: u128, truncate: bool) -> Option<u128> {
         .checked_add(fraction_scaled / scale)
 }
 
-/// `20ms`, `1.5s`, `500us`, `100ns` or a bare `0`.
-fn parse_duration(text: &str) -> Option<Duration> {
+/// Parse a duration as the spec writes it: `20ms`, `1.5s`, `500us`, `100ns` or a bare `0`.
+/// The CLI uses it for its own options too, so every duration in Ferry reads the same way.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let lower = text.to_ascii_lowercase();
     let units: [(&str, u128); 5] = [
         ("ns", 1),
@@ -579,8 +580,9 @@ fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::new(secs, subsec))
 }
 
-/// `10mbit`, `1.5Mbit/s`, `800kbit`, `1gbit`, `56000bit`; never zero.
-fn parse_rate(text: &str) -> Option<u64> {
+/// Parse a rate in bits per second: `10mbit`, `1.5Mbit/s`, `800kbit`, `1gbit`, `56000bit`;
+/// never zero.
+pub fn parse_rate(text: &str) -> Option<u64> {
     let lower = text.to_ascii_lowercase();
     let lower = lower.strip_suffix("/s").unwrap_or(&lower);
     let units: [(&str, u128); 4] = [
@@ -596,8 +598,8 @@ fn parse_rate(text: &str) -> Option<u64> {
     (bits > 0).then_some(bits)
 }
 
-/// `64KiB`, `1500B`, `1MiB`, `2KB` or bare bytes `1500`.
-fn parse_size(text: &str) -> Option<usize> {
+/// Parse a byte count: `64KiB`, `1500B`, `1MiB`, `2KB` or bare bytes `1500`.
+pub fn parse_size(text: &str) -> Option<usize> {
     let lower = text.to_ascii_lowercase();
     let units: [(&str, u128); 7] = [
         ("kib", 1 << 10),

@@ -264,8 +264,9 @@ impl Network {
     fn collect_transmits(&mut self) {
         for from in 0..2 {
             while let Some(transmit) = self.endpoints[from].poll_transmit(self.now) {
-                let (_decision, deliveries) =
-                    self.links[from].injector.apply(self.now, &transmit.contents);
+                let (_decision, deliveries) = self.links[from]
+                    .injector
+                    .apply(self.now, &transmit.contents);
                 for delivery in deliveries {
                     self.schedule(delivery.at, Stage::EnterQueue, from, delivery.bytes);
                 }
@@ -343,6 +344,9 @@ impl TransferConfig {
 /// One side of a finished transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostReport {
+    /// Whether the host had a connection at all: B gets one only once a handshake completes
+    /// on its side.
+    pub opened: bool,
     /// The connection's counters at the end.
     pub stats: Stats,
     /// Its state at the end (CLOSED after a clean close).
@@ -366,6 +370,9 @@ pub struct TransferReport {
     pub bytes_delivered: u64,
     /// B read exactly the payload, in order, and then end of stream.
     pub intact: bool,
+    /// Every byte B read equals the payload's byte at that position: even a transfer cut
+    /// short delivered no wrong bytes.
+    pub delivered_correct: bool,
     /// Both connections reached CLOSED (cleanly or not) before the time limit.
     pub finished: bool,
     /// Simulated time until B read end of stream (or until the run ended, if it never did).
@@ -455,11 +462,12 @@ pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
     let now = network.now();
     let host_report = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
         let connection = handle.and_then(|handle| network.endpoint(host).connection(handle));
-        let (stats, state, error) = match connection {
+        let (stats, state, error) = match &connection {
             Some(connection) => (connection.stats(), connection.state(), connection.error()),
             None => (Stats::unused(), State::Closed, None),
         };
         HostReport {
+            opened: connection.is_some(),
             stats,
             state,
             error,
@@ -474,6 +482,7 @@ pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,
         intact: end_of_stream_at.is_some() && delivered == payload,
+        delivered_correct: payload.starts_with(&delivered),
         finished: a.state == State::Closed && b.state == State::Closed,
         transfer_time: end_of_stream_at.unwrap_or(now).since_epoch(),
         end_time: now.since_epoch(),

@@ -78,7 +78,12 @@ impl Sub<Instant> for Instant {
 impl fmt::Display for Instant {
     /// Seconds with microsecond precision, as tcpdump prints relative times: `1.040000`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 

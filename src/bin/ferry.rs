@@ -1,1 +1,239 @@
-fn main() {}
+//! The `ferry` command line: `ferry sim` runs a transfer over the simulated lossy network.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use ferry::fault::{parse_duration, parse_rate, parse_size, FaultConfig};
+use ferry::sim::{self, HostReport, NetworkConfig, TransferConfig, TransferReport};
+
+#[derive(Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "A reliable transport with TCP semantics over UDP, built to be read, inspected and tortured"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Transfer data from host A to host B over a simulated lossy link, in virtual time.
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500.
+    #[arg(long, value_parser = bytes_arg, default_value = "1MiB", conflicts_with = "file")]
+    bytes: usize,
+    /// Send this file's content instead of random bytes.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Faults on both directions of the link, e.g. loss=5%,flip=1e-5,dup=1%,reorder=2%
+    /// (docs/faults.md lists every key).
+    #[arg(long, value_parser = faults_arg, default_value = "none")]
+    faults: FaultConfig,
+    /// The link's rate in each direction, e.g. 10mbit, 1gbit, or "unlimited".
+    #[arg(long, value_parser = rate_arg, default_value = "10mbit")]
+    rate: LinkRate,
+    /// Round-trip propagation delay, split evenly between the directions, e.g. 40ms.
+    #[arg(long, value_parser = duration_arg, default_value = "40ms")]
+    rtt: Duration,
+    /// Datagrams each direction's drop-tail queue holds.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    queue: u64,
+    /// Seeds every random choice: the same seed gives the same run, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
+    stats: StatsFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatsFormat {
+    /// A readable summary.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+fn bytes_arg(text: &str) -> Result<usize, String> {
+    parse_size(text).ok_or_else(|| {
+        format!("expected a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
+    })
+}
+
+fn faults_arg(text: &str) -> Result<FaultConfig, String> {
+    text.parse().map_err(|error| format!("{error}"))
+}
+
+/// Bits per second, or `None` for no limit.
+#[derive(Clone, Copy)]
+struct LinkRate(Option<u64>);
+
+fn rate_arg(text: &str) -> Result<LinkRate, String> {
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(LinkRate(None));
+    }
+    parse_rate(text).map(|bps| LinkRate(Some(bps))).ok_or_else(|| {
+        format!("expected a positive rate with a unit bit, kbit, mbit or gbit (e.g. 10mbit), or \"unlimited\", not {text:?}")
+    })
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| {
+        format!("expected a duration with a unit ns, us, ms or s (e.g. 40ms), not {text:?}")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => run_sim(args),
+    }
+}
+
+fn run_sim(args: SimArgs) -> ExitCode {
+    let payload = match &args.file {
+        Some(path) => match std::fs::read(path) {
+            Ok(content) => content,
+            Err(error) => {
+                eprintln!("ferry sim: cannot read {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => sim::payload(args.bytes, args.seed),
+    };
+    let mut network =
+        NetworkConfig::symmetric(args.rate.0, args.rtt, args.faults.clone(), args.seed);
+    let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
+    network.a_to_b.queue_limit = queue_limit;
+    network.b_to_a.queue_limit = queue_limit;
+
+    let started = std::time::Instant::now();
+    let report = sim::transfer(&TransferConfig::new(network), &payload);
+    let wall_seconds = started.elapsed().as_secs_f64();
+
+    match args.stats {
+        StatsFormat::Json => println!("{}", json_report(&report, wall_seconds)),
+        StatsFormat::Text => print!("{}", text_report(&args, &report, wall_seconds)),
+    }
+    if report.intact && report.finished {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "ferry sim: {}",
+            if !report.intact {
+                "the data did not arrive intact"
+            } else {
+                "the transfer did not finish: a connection is still open at the time limit"
+            }
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn error_text(host: &HostReport) -> String {
+    host.error
+        .map_or("none".to_string(), |error| error.to_string())
+}
+
+fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
+    let (a, b) = (&report.a, &report.b);
+    let retransmissions = |field: fn(&HostReport) -> u64| field(a) + field(b);
+    json!({
+        "intact": report.intact,
+        "finished": report.finished,
+        "bytes_sent": report.bytes_sent,
+        "bytes_delivered": report.bytes_delivered,
+        "sim_seconds": report.transfer_time.as_secs_f64(),
+        "close_seconds": report.end_time.as_secs_f64(),
+        "wall_seconds": wall_seconds,
+        "goodput_bps": report.goodput_bps(),
+        "segments_sent": a.stats.segments_sent + b.stats.segments_sent,
+        "retransmissions": {
+            "rto": retransmissions(|h| h.stats.retransmissions.rto),
+            "fast": retransmissions(|h| h.stats.retransmissions.fast),
+            "sack": retransmissions(|h| h.stats.retransmissions.sack),
+            "total": retransmissions(|h| h.stats.retransmissions.total()),
+        },
+        "rto_timeouts": a.stats.rto_timeouts + b.stats.rto_timeouts,
+        "duplicate_acks": a.stats.duplicate_acks + b.stats.duplicate_acks,
+        "faults": {
+            "dropped": a.faults.dropped + b.faults.dropped,
+            "corrupted": a.faults.corrupted + b.faults.corrupted,
+            "duplicated": a.faults.duplicated + b.faults.duplicated,
+            "reordered": a.faults.reordered + b.faults.reordered,
+        },
+        "queue_drops": a.link.queue_drops + b.link.queue_drops,
+        "discarded_corrupt": a.stats.discarded_corrupt + b.stats.discarded_corrupt
+            + a.endpoint.discarded_corrupt + b.endpoint.discarded_corrupt,
+        "state_a": a.state.to_string(),
+        "state_b": b.state.to_string(),
+        "error_a": a.error.map(|error| error.to_string()),
+        "error_b": b.error.map(|error| error.to_string()),
+        "srtt_ms": a.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
+    })
+}
+
+fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> String {
+    let (a, b) = (&report.a, &report.b);
+    let rate = args.rate.0.map_or("unlimited".to_string(), |bps| {
+        format!("{} Mbit/s", bps as f64 / 1e6)
+    });
+    let faults = |host: &HostReport| {
+        format!(
+            "dropped {}, corrupted {}, duplicated {}, reordered {}, queue overflow {}",
+            host.faults.dropped,
+            host.faults.corrupted,
+            host.faults.duplicated,
+            host.faults.reordered,
+            host.link.queue_drops
+        )
+    };
+    let verdict = match (report.intact, report.finished) {
+        (true, true) => "intact, both ends closed",
+        (true, false) => "intact, but a connection did not close",
+        (false, _) => "NOT intact",
+    };
+    format!(
+        "ferry sim: {sent} bytes from A to B, {rate}, {rtt:?} RTT, faults {spec}, seed {seed}\n\
+         delivered   {delivered} of {sent} bytes: {verdict}\n\
+         time        {sim:.3} s simulated ({wall:.3} s of wall time), goodput {goodput:.3} Mbit/s\n\
+         A (sender)  {a_segments} segments, {a_retx} retransmitted, {a_rtos} RTO expiries, state {a_state}, error {a_error}\n\
+         B (receiver) {b_segments} segments, {b_ooo} out-of-order arrivals, state {b_state}, error {b_error}\n\
+         A -> B      {faults_ab}\n\
+         B -> A      {faults_ba}\n\
+         discarded   {discarded} datagrams with a bad CRC\n",
+        sent = report.bytes_sent,
+        rtt = args.rtt,
+        spec = args.faults,
+        seed = args.seed,
+        delivered = report.bytes_delivered,
+        sim = report.transfer_time.as_secs_f64(),
+        wall = wall_seconds,
+        goodput = report.goodput_bps() / 1e6,
+        a_segments = a.stats.segments_sent,
+        a_retx = a.stats.retransmissions.total(),
+        a_rtos = a.stats.rto_timeouts,
+        a_state = a.state,
+        a_error = error_text(a),
+        b_segments = b.stats.segments_sent,
+        b_ooo = b.stats.out_of_order_segments,
+        b_state = b.state,
+        b_error = error_text(b),
+        faults_ab = faults(a),
+        faults_ba = faults(b),
+        discarded = a.stats.discarded_corrupt
+            + b.stats.discarded_corrupt
+            + a.endpoint.discarded_corrupt
+            + b.endpoint.discarded_corrupt,
+    )
+}

@@ -228,6 +228,9 @@ pub struct Transmit {
     pub reason: Reason,
 }
 
+/// RFC 6298 section 5.7's RTO once data flows after a SYN timed out.
+const RTO_AFTER_SYN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 const MAX_WINDOW: u32 = 1 << 30;
 
@@ -306,6 +309,8 @@ pub struct Connection {
     /// One past the highest sequence number ever sent: what an ACK may acknowledge. Above
     /// `snd_nxt` after an RTO rewinds it.
     snd_max: SeqNum,
+    /// A window probe's byte (at `snd_nxt`) may have been taken: an ACK of it is valid.
+    window_probe_outstanding: bool,
     snd_wnd: u32,
     snd_wl1: SeqNum,
     snd_wl2: SeqNum,
@@ -379,6 +384,7 @@ impl Connection {
             snd_una: iss,
             snd_nxt: iss,
             snd_max: iss,
+            window_probe_outstanding: false,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
@@ -452,7 +458,9 @@ impl Connection {
 
     /// Bytes that [`write`](Self::write) would accept now.
     pub fn writable_bytes(&self) -> usize {
-        self.config.send_buffer.saturating_sub(self.send_buffer.len())
+        self.config
+            .send_buffer
+            .saturating_sub(self.send_buffer.len())
     }
 
     /// Whether every byte written (and the FIN, after a shutdown) has been acknowledged.
@@ -523,7 +531,15 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        if self.state != State::Listen && self.state != State::SynSent {
+        // Section 3.10.5: only these states send one; CLOSING, LAST-ACK and TIME-WAIT do not.
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
             self.pending_reset = Some(Segment {
                 flags: Flags::RST,
                 seq: self.snd_nxt,
@@ -641,9 +657,8 @@ impl Connection {
     /// Section 3.10.7.3.
     fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let flags = segment.flags;
-        let ack_acceptable = flags.contains(Flags::ACK)
-            && self.snd_una < segment.ack
-            && segment.ack <= self.snd_max;
+        let ack_acceptable =
+            flags.contains(Flags::ACK) && self.snd_una < segment.ack && segment.ack <= self.snd_max;
         if flags.contains(Flags::ACK) && !ack_acceptable {
             self.pending_reset = reset_reply(segment);
             return;
@@ -687,7 +702,8 @@ impl Connection {
                 self.pending_ack.get_or_insert(Reason::Ack);
                 if self.state == State::TimeWait && flags.contains(Flags::FIN) {
                     // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
-                    self.timers.set(Timer::TimeWait, now + self.config.time_wait);
+                    self.timers
+                        .set(Timer::TimeWait, now + self.config.time_wait);
                 }
             }
             return;
@@ -727,7 +743,7 @@ impl Connection {
                 return;
             }
         }
-        if segment.ack > self.snd_max {
+        if segment.ack > self.highest_acknowledgeable() {
             // It acknowledges something not yet sent.
             self.pending_ack.get_or_insert(Reason::Ack);
             return;
@@ -782,6 +798,11 @@ impl Connection {
     }
 
     fn enter_established(&mut self, now: Instant) {
+        // RFC 6298 section 5.7: after a SYN (or SYN-ACK) timed out, data starts with an RTO of
+        // at least 3 s, unless an RTT sample has come in since.
+        if self.stats.rto_timeouts > 0 && self.rtt.smoothed_rtt().is_none() {
+            self.rtt.reinitialize(RTO_AFTER_SYN_TIMEOUT);
+        }
         self.state = if self.fin_queued {
             State::FinWait1
         } else {
@@ -795,7 +816,8 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.timers.stop_all();
-        self.timers.set(Timer::TimeWait, now + self.config.time_wait);
+        self.timers
+            .set(Timer::TimeWait, now + self.config.time_wait);
     }
 
     fn close(&mut self, error: Option<ConnectionError>) {
@@ -819,6 +841,16 @@ impl Connection {
 
     fn fin_acked(&self) -> bool {
         self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
+    }
+
+    /// The highest ACK the peer can validly send: up to `snd_max`, or one byte past `snd_nxt`
+    /// if it took a window probe.
+    fn highest_acknowledgeable(&self) -> SeqNum {
+        if self.window_probe_outstanding {
+            self.snd_max.max(self.snd_nxt + 1)
+        } else {
+            self.snd_max
+        }
     }
 
     /// RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN or FIN,
@@ -861,6 +893,10 @@ impl Connection {
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }
+        if self.snd_max < ack {
+            // The peer took a window probe's byte.
+            self.snd_max = ack;
+        }
         self.consecutive_timeouts = 0;
         // RFC 6298 section 5.2 and 5.3.
         if self.snd_una == self.snd_max {
@@ -872,7 +908,8 @@ impl Connection {
 
     /// Section 3.10.7.4: take the window only from segments newer than the last update.
     fn update_send_window(&mut self, segment: &Segment<'_>) {
-        if self.snd_wl1 < segment.seq || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
+        if self.snd_wl1 < segment.seq
+            || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
         {
             self.snd_wnd = segment.window;
             self.snd_wl1 = segment.seq;
@@ -880,6 +917,7 @@ impl Connection {
             if self.snd_wnd > 0 {
                 self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
+                self.window_probe_outstanding = false;
             }
         }
     }
@@ -987,7 +1025,10 @@ impl Connection {
     fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
         let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
         let end = (start + len as usize).min(self.send_buffer.len());
-        self.send_buffer.range(start.min(end)..end).copied().collect()
+        self.send_buffer
+            .range(start.min(end)..end)
+            .copied()
+            .collect()
     }
 
     /// A window probe or keepalive, if still needed.
@@ -1001,12 +1042,11 @@ impl Connection {
             return None;
         }
         // One byte of new data beyond the window (section 3.8.6.1). It does not advance
-        // snd_nxt; if the window opened and the byte is taken, the ACK moves snd_nxt on.
+        // snd_nxt, so sent again later it still counts as new data; if the window opened and
+        // the byte is taken, the ACK moves snd_nxt on.
         self.stats.window_probes += 1;
         let probe = self.send_buffer_range(self.snd_nxt, 1);
-        if self.snd_max < self.snd_nxt + 1 {
-            self.snd_max = self.snd_nxt + 1;
-        }
+        self.window_probe_outstanding = true;
         Some(self.transmit(Flags::ACK, self.snd_nxt, &probe, reason))
     }
 
@@ -1147,7 +1187,10 @@ impl Connection {
     /// lies inside the advertised window, so it needs no space of its own.
     /// Clamped to 2^30, beyond which sequence comparisons break (docs/protocol.md).
     fn receive_window(&self) -> u32 {
-        let free = self.config.recv_buffer.saturating_sub(self.recv_buffer.len());
+        let free = self
+            .config
+            .recv_buffer
+            .saturating_sub(self.recv_buffer.len());
         u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
     }
 
@@ -1187,10 +1230,11 @@ impl Connection {
         }
 
         let whole_payload_taken = accepted.len() == fresh.len();
-        if segment.flags.contains(Flags::FIN) && whole_payload_taken {
-            if fin_offset >= self.received_offset as i64 {
-                self.peer_fin_offset = Some(fin_offset as u64);
-            }
+        if segment.flags.contains(Flags::FIN)
+            && whole_payload_taken
+            && fin_offset >= self.received_offset as i64
+        {
+            self.peer_fin_offset = Some(fin_offset as u64);
         }
         if self.peer_fin_offset == Some(self.received_offset) && !self.fin_received {
             self.on_fin(now);

@@ -62,6 +62,13 @@ impl RttEstimator {
         self.backoff_exponent = 0;
     }
 
+    /// Start over from `rto` with no backoff, unless the configuration's RTO is already at
+    /// least that (RFC 6298 section 5.7's "if ... using an RTO less than 3 seconds").
+    pub(crate) fn reinitialize(&mut self, rto: Duration) {
+        self.base_rto = self.base_rto.max(rto);
+        self.backoff_exponent = 0;
+    }
+
     /// The timer expired: double the RTO (section 5.5), up to the clamp.
     pub(crate) fn on_timeout(&mut self) {
         self.backoff_exponent = self.backoff_exponent.saturating_add(1);
@@ -70,7 +77,9 @@ impl RttEstimator {
     /// The RTO to arm the timer with now: the base, doubled per expiry, clamped (section 2.4,
     /// 2.5).
     pub(crate) fn rto(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.backoff_exponent.min(31)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(self.backoff_exponent.min(31))
+            .unwrap_or(u32::MAX);
         let backed_off = self.base_rto.saturating_mul(factor);
         backed_off.clamp(self.min_rto, self.max_rto)
     }

@@ -1,0 +1,301 @@
+//! Whole transfers under random faults, checked as properties (quickcheck).
+//!
+//! For any payload (0 to 256 KiB), any mix of loss, bit flips, duplication, reordering and
+//! outages, and any seed, a transfer from A to B over the simulator must end one of two ways:
+//!
+//! - B reads exactly the payload, in order, once, and both ends close cleanly; or
+//! - the faults made delivery impossible (a permanent outage), and every end that could not
+//!   finish reports a timeout (or, for B, never got a connection to report on, when the
+//!   outage cut the handshake short).
+//!
+//! Never wrong bytes, never a hang: the simulator abandons a run after a simulated day.
+//!
+//! The connections run with a patient user timeout (100 retransmissions of data or SYN, the
+//! RTO capped at 5 s, 40 keepalive probes) so that random loss, however heavy, cannot plausibly exhaust it:
+//! at 30% loss and 1e-4 flips per bit a full segment and its ACK get through together about
+//! one time in six, and 100 failures in a row then happen with odds near 1e-8. Only an outage
+//! that never ends can time a connection out.
+//!
+//! `FERRY_PROPTEST_CASES` sets the number of cases (default 300). A failure prints the
+//! scenario; `FERRY_REPLAY="<scenario>" cargo test --test properties replay` runs just that one.
+
+use std::fmt;
+use std::time::Duration;
+
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+
+use ferry::conn::ConnectionError;
+use ferry::sim::{self, NetworkConfig, TransferConfig, TransferReport};
+use ferry::Config;
+
+const MAX_PAYLOAD: usize = 256 * 1024;
+/// An outage that ends after this many seconds never ends, as far as a run can tell.
+const FOREVER_SECS: u64 = 1_000_000;
+
+/// One transfer: how much, through which faults, from which seed.
+#[derive(Clone, PartialEq)]
+struct Scenario {
+    payload_len: usize,
+    /// Fault spec items, without the seed: `loss=...`, `flip=...`, `outage=...`.
+    faults: Vec<String>,
+    seed: u64,
+}
+
+impl Scenario {
+    fn spec(&self) -> String {
+        if self.faults.is_empty() {
+            "none".to_string()
+        } else {
+            self.faults.join(",")
+        }
+    }
+
+    fn has_endless_outage(&self) -> bool {
+        self.faults
+            .iter()
+            .any(|item| item.ends_with(&format!("..{FOREVER_SECS}s")))
+    }
+
+    fn parse(text: &str) -> Option<Scenario> {
+        let mut payload_len = None;
+        let mut faults = None;
+        let mut seed = None;
+        for field in text.split_whitespace() {
+            let (key, value) = field.split_once('=')?;
+            match key {
+                "bytes" => payload_len = value.parse().ok(),
+                "seed" => seed = value.parse().ok(),
+                "faults" => {
+                    faults = Some(if value == "none" {
+                        Vec::new()
+                    } else {
+                        value.split(',').map(str::to_string).collect()
+                    })
+                }
+                _ => return None,
+            }
+        }
+        Some(Scenario {
+            payload_len: payload_len?,
+            faults: faults?,
+            seed: seed?,
+        })
+    }
+
+    fn run(&self) -> TransferReport {
+        let faults = self.spec().parse().expect("scenarios build valid specs");
+        let mut network = NetworkConfig::symmetric(
+            Some(50_000_000),
+            Duration::from_millis(20),
+            faults,
+            self.seed,
+        );
+        network.connection = Config {
+            max_retransmissions: 100,
+            max_syn_retransmissions: 100,
+            max_rto: Duration::from_secs(5),
+            keepalive_probes: 40,
+            ..Config::default()
+        };
+        sim::transfer(
+            &TransferConfig::new(network),
+            &sim::payload(self.payload_len, self.seed),
+        )
+    }
+}
+
+impl fmt::Debug for Scenario {
+    /// The replay form: `bytes=N faults=SPEC seed=S`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bytes={} faults={} seed={}",
+            self.payload_len,
+            self.spec(),
+            self.seed
+        )
+    }
+}
+
+/// A uniform number in [0, 1).
+fn unit(g: &mut Gen) -> f64 {
+    f64::from(u32::arbitrary(g)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// A whole number in [low, high].
+fn between(g: &mut Gen, low: u64, high: u64) -> u64 {
+    low + u64::arbitrary(g) % (high - low + 1)
+}
+
+/// A percentage with two decimals, in [0, max].
+fn percent(g: &mut Gen, max: f64) -> String {
+    format!("{:.2}%", unit(g) * max)
+}
+
+impl Arbitrary for Scenario {
+    fn arbitrary(g: &mut Gen) -> Scenario {
+        let payload_len = match between(g, 0, 9) {
+            0 => 0,
+            1 => between(g, 1, 3000) as usize,
+            _ => between(g, 0, MAX_PAYLOAD as u64) as usize,
+        };
+        let mut faults = Vec::new();
+        // Each knob is on about half the time, so that mixes of every kind come up.
+        if bool::arbitrary(g) {
+            faults.push(format!("loss={}", percent(g, 30.0)));
+        }
+        if bool::arbitrary(g) {
+            // Log-uniform from 1e-7 to 1e-4 per bit.
+            let exponent = -7.0 + 3.0 * unit(g);
+            faults.push(format!("flip={:.2e}", 10f64.powf(exponent)));
+        }
+        if bool::arbitrary(g) {
+            faults.push(format!("dup={}", percent(g, 10.0)));
+        }
+        if bool::arbitrary(g) {
+            faults.push(format!("reorder={}", percent(g, 20.0)));
+            faults.push(format!("reorder-delay={}ms", between(g, 1, 50)));
+        }
+        match between(g, 0, 9) {
+            0..=5 => {}
+            6..=8 => {
+                let start = between(g, 0, 5000);
+                let length = between(g, 10, 5000);
+                faults.push(format!("outage={start}ms..{}ms", start + length));
+            }
+            _ => faults.push(format!("outage={}ms..{FOREVER_SECS}s", between(g, 0, 3000))),
+        }
+        Scenario {
+            payload_len,
+            faults,
+            seed: u64::arbitrary(g),
+        }
+    }
+
+    /// Smaller payloads first, then the same run with one fault fewer.
+    fn shrink(&self) -> Box<dyn Iterator<Item = Scenario>> {
+        let mut smaller = Vec::new();
+        for payload_len in [0, self.payload_len / 4, self.payload_len / 2] {
+            if payload_len < self.payload_len {
+                smaller.push(Scenario {
+                    payload_len,
+                    ..self.clone()
+                });
+            }
+        }
+        for skip in 0..self.faults.len() {
+            let mut faults = self.faults.clone();
+            faults.remove(skip);
+            smaller.push(Scenario {
+                faults,
+                ..self.clone()
+            });
+        }
+        Box::new(smaller.into_iter())
+    }
+}
+
+/// What must hold after the transfer `scenario` describes; `Err` says what did not.
+fn check(scenario: &Scenario, report: &TransferReport) -> Result<(), String> {
+    if !report.delivered_correct {
+        return Err("B read bytes that differ from the payload".into());
+    }
+    if !report.finished {
+        return Err(format!(
+            "a connection was still open at the time limit: A {} ({:?}), B {} ({:?})",
+            report.a.state, report.a.error, report.b.state, report.b.error
+        ));
+    }
+    if report.succeeded() {
+        return Ok(());
+    }
+    if !scenario.has_endless_outage() {
+        return Err(format!(
+            "the transfer failed without an endless outage: intact {}, A error {:?}, B error {:?}",
+            report.intact, report.a.error, report.b.error
+        ));
+    }
+    // An endless outage may cut the transfer or only the close short. Either way an end that
+    // did not close cleanly must say it timed out, and if B lacks data, both must.
+    let timed_out_or_clean =
+        |error: Option<ConnectionError>| matches!(error, None | Some(ConnectionError::TimedOut));
+    if !timed_out_or_clean(report.a.error) || !timed_out_or_clean(report.b.error) {
+        return Err(format!(
+            "an end failed with something other than a timeout: A {:?}, B {:?}",
+            report.a.error, report.b.error
+        ));
+    }
+    // B may never have had a connection: if its handshake never completed, its endpoint
+    // dropped the half-open one silently, as a listening TCP does.
+    let b_timed_out_or_never_opened =
+        report.b.error == Some(ConnectionError::TimedOut) || !report.b.opened;
+    if !report.intact
+        && (report.a.error != Some(ConnectionError::TimedOut) || !b_timed_out_or_never_opened)
+    {
+        return Err(format!(
+            "the data did not arrive but not both ends timed out: A {:?}, B {:?}",
+            report.a.error, report.b.error
+        ));
+    }
+    Ok(())
+}
+
+fn transfer_property(scenario: Scenario) -> TestResult {
+    let report = scenario.run();
+    match check(&scenario, &report) {
+        Ok(()) => TestResult::passed(),
+        Err(problem) => TestResult::error(format!(
+            "{problem}\n  scenario: {scenario:?}\n  replay: FERRY_REPLAY=\"{scenario:?}\" \
+             cargo test --test properties replay -- --nocapture\n  report: {report:#?}"
+        )),
+    }
+}
+
+fn case_count() -> u64 {
+    std::env::var("FERRY_PROPTEST_CASES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(300)
+}
+
+#[test]
+fn every_transfer_arrives_intact_or_times_out_only_in_an_endless_outage() {
+    let cases = case_count();
+    let started = std::time::Instant::now();
+    QuickCheck::new()
+        .tests(cases)
+        .max_tests(cases * 2)
+        .quickcheck(transfer_property as fn(Scenario) -> TestResult);
+    eprintln!("{cases} transfer cases passed in {:.1?}", started.elapsed());
+}
+
+/// Runs the one scenario in `FERRY_REPLAY`, printing its report; does nothing without it.
+#[test]
+fn replay() {
+    let Ok(text) = std::env::var("FERRY_REPLAY") else {
+        return;
+    };
+    let scenario = Scenario::parse(&text)
+        .unwrap_or_else(|| panic!("FERRY_REPLAY must look like \"bytes=N faults=SPEC seed=S\""));
+    let report = scenario.run();
+    eprintln!("{report:#?}");
+    if let Err(problem) = check(&scenario, &report) {
+        panic!("{problem}\n  scenario: {scenario:?}");
+    }
+}
+
+#[test]
+fn scenarios_print_in_a_form_replay_reads_back() {
+    let mut g = Gen::new(100);
+    for _ in 0..200 {
+        let scenario = Scenario::arbitrary(&mut g);
+        assert_eq!(
+            Scenario::parse(&format!("{scenario:?}")),
+            Some(scenario.clone())
+        );
+        assert!(
+            scenario.spec().parse::<ferry::FaultConfig>().is_ok(),
+            "{scenario:?}"
+        );
+    }
+}
