@@ -127,6 +127,8 @@ impl Endpoint {
 
     /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        // A connection the application just closed frees its peer's address at once.
+        self.reap();
         if self.by_peer.contains_key(&remote) {
             return Err(ConnectError::AlreadyConnected(remote));
         }
@@ -180,6 +182,8 @@ impl Endpoint {
 
     /// Feed one datagram that arrived from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // Datagrams for a connection closed since the last look are strays.
+        self.reap();
         if let Some(&handle) = self.by_peer.get(&from) {
             if let Some(entry) = self.connections.get_mut(&handle) {
                 entry.connection.handle_datagram(now, datagram);
@@ -408,6 +412,30 @@ mod tests {
         assert_eq!(syn_acks, 2);
         assert_eq!(endpoint.stats().syns_dropped, 1);
         assert_eq!(endpoint.accept(), None, "no handshake has completed yet");
+    }
+
+    #[test]
+    fn an_aborted_connection_frees_its_peer_and_strays_get_a_reset() {
+        let peer = addr("198.51.100.1:4747");
+        let mut client = endpoint();
+        let first = client.connect(peer).unwrap();
+        let syn = parse(&client.poll_transmit(Instant::ZERO).unwrap()).seq;
+        client.connection_mut(first).unwrap().abort();
+        // The SYN-ACK for the aborted connection is a stray: it gets a RST.
+        let syn_ack = encode(&Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: SeqNum(5),
+            ack: syn + 1,
+            window: 100,
+            ..Segment::default()
+        });
+        client.handle_datagram(Instant::from_millis(1), peer, &syn_ack);
+        let reset = client.poll_transmit(Instant::from_millis(1)).unwrap();
+        assert_eq!(parse(&reset).flags, Flags::RST);
+        assert_eq!(parse(&reset).seq, syn + 1);
+        assert!(client.poll_transmit(Instant::from_millis(1)).is_none());
+        // And the application may connect to the same peer again at once.
+        assert!(client.connect(peer).is_ok());
     }
 
     /// Two endpoints wired back to back, datagrams handed over by hand.

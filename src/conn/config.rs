@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::CongestionControl;
+
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +23,8 @@ pub struct Config {
     pub min_rto: Duration,
     /// Upper clamp on the RTO, backoff included (RFC 6298 section 2.5 allows 60 s or more): 60 s.
     pub max_rto: Duration,
-    /// The user timeout: how many retransmission timeouts in a row, without the peer
-    /// acknowledging anything new, before the connection fails with
+    /// The user timeout: how many retransmissions by the timer, without the peer
+    /// acknowledging anything new, before the next expiry fails the connection with
     /// [`ConnectionError::TimedOut`](crate::conn::ConnectionError::TimedOut). Unanswered
     /// zero-window probes count the same way. Default 15, Linux's `tcp_retries2`.
     pub max_retransmissions: u32,
@@ -42,6 +44,15 @@ pub struct Config {
     pub keepalive_interval: Option<Duration>,
     /// Unanswered keepalive probes before the connection fails with a timeout. Default 6.
     pub keepalive_probes: u32,
+    /// Selective acknowledgments (RFC 2018): send SACK blocks with our ACKs, and recover
+    /// from loss with the peer's by RFC 6675. Off, loss recovery is NewReno's (RFC 6582).
+    /// Default on.
+    pub sack: bool,
+    /// The congestion controller. Default NewReno (RFC 5681).
+    pub congestion_control: CongestionControl,
+    /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh).
+    /// Default 3.
+    pub duplicate_ack_threshold: u32,
 }
 
 impl Default for Config {
@@ -59,6 +70,9 @@ impl Default for Config {
             time_wait: Duration::from_secs(4),
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_probes: 6,
+            sack: true,
+            congestion_control: CongestionControl::NewReno,
+            duplicate_ack_threshold: 3,
         }
     }
 }

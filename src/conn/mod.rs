@@ -16,14 +16,17 @@
 //! Most users go through [`Endpoint`](crate::endpoint::Endpoint), which owns many connections
 //! behind one socket and answers strays.
 
+mod cc;
 mod config;
 mod reassembly;
+mod retransmission;
 mod rtt;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod timer;
 
+pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
 pub use config::Config;
 pub use stats::{Retransmissions, Stats};
 
@@ -32,8 +35,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlocks, Segment, SeqNum, WireError};
+use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError, MAX_SACK_BLOCKS};
 use reassembly::Reassembly;
+use retransmission::RetransmissionQueue;
 use rtt::RttEstimator;
 use timer::{Timer, TimerTable};
 
@@ -195,6 +199,11 @@ pub enum Reason {
     WindowProbe,
     /// An old sequence number to make an idle peer answer (RFC 9293 section 3.8.4).
     Keepalive,
+    /// Resent on the duplicate-ACK threshold (fast retransmit, RFC 5681 section 3.2), or on
+    /// a partial ACK in NewReno fast recovery (RFC 6582).
+    FastRetransmission,
+    /// Resent because the SACK scoreboard deemed it lost (RFC 6675 `NextSeg()`).
+    SackRetransmission,
     /// A FIN with no new data.
     Fin,
     /// A reset: an abort, or the answer to a segment no connection accepts.
@@ -209,6 +218,8 @@ impl fmt::Display for Reason {
             Reason::Ack => f.write_str("ACK"),
             Reason::WindowUpdate => f.write_str("window update"),
             Reason::RtoRetransmission { timeout } => write!(f, "retransmission: RTO #{timeout}"),
+            Reason::FastRetransmission => f.write_str("fast retransmit"),
+            Reason::SackRetransmission => f.write_str("SACK retransmit"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
             Reason::Fin => f.write_str("FIN"),
@@ -233,17 +244,6 @@ const RTO_AFTER_SYN_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 const MAX_WINDOW: u32 = 1 << 30;
-
-/// A segment that occupies sequence space and is not acknowledged yet.
-#[derive(Clone, Copy, Debug)]
-struct InFlight {
-    seq: SeqNum,
-    /// Sequence space: payload plus one for SYN and one for FIN.
-    len: u32,
-    sent_at: Instant,
-    /// Sent before: its ACK must not give an RTT sample (Karn's rule, RFC 6298 section 3).
-    retransmitted: bool,
-}
 
 /// The answer RFC 9293 section 3.10.7.1 gives to a segment no connection accepts: a RST that
 /// the sender will take as valid. `None` for an incoming RST, which is never answered.
@@ -280,6 +280,22 @@ pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
     contents
 }
 
+/// A loss recovery episode: what is resent, and how the window is managed meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recovery {
+    /// Fast recovery after duplicate ACKs or SACK-detected loss: RFC 6582 (NewReno) without
+    /// SACK, RFC 6675 with it. It ends when snd_una reaches `point`.
+    Fast {
+        point: SeqNum,
+        /// RFC 6582's inflation of cwnd (3 SMSS, plus one per further duplicate ACK, less
+        /// what partial ACKs acknowledge). Always zero with SACK, where pipe does this job.
+        inflation: i64,
+    },
+    /// After a retransmission timeout: every unSACKed segment outstanding then is resent, in
+    /// slow start, until snd_una reaches `point`.
+    Timeout { point: SeqNum },
+}
+
 /// One connection: RFC 9293's transmission control block and what acts on it.
 #[derive(Debug)]
 pub struct Connection {
@@ -306,9 +322,7 @@ pub struct Connection {
     iss: SeqNum,
     snd_una: SeqNum,
     snd_nxt: SeqNum,
-    /// One past the highest sequence number ever sent: what an ACK may acknowledge. Above
-    /// `snd_nxt` after an RTO rewinds it.
-    snd_max: SeqNum,
+
     /// A window probe's byte (at `snd_nxt`) may have been taken: an ACK of it is valid.
     window_probe_outstanding: bool,
     snd_wnd: u32,
@@ -319,12 +333,19 @@ pub struct Connection {
     send_buffer_seq: SeqNum,
     /// The application shut down its write side: a FIN follows the buffered data.
     fin_queued: bool,
-    /// Segments in flight, oldest first, for RTT samples.
-    retransmission_queue: VecDeque<InFlight>,
+    /// Segments in flight, oldest first, with the SACK scoreboard.
+    retransmission_queue: RetransmissionQueue,
     /// Retransmission timeouts since the peer last acknowledged something new.
     consecutive_timeouts: u32,
-    /// The count of the most recent timeout, for the reason of what it resends.
-    last_timeout: u32,
+    /// The congestion controller: cwnd and ssthresh.
+    congestion: Box<dyn Controller>,
+    /// The loss recovery under way, if any.
+    recovery: Option<Recovery>,
+    /// No fast recovery starts until snd_una reaches this: RFC 6582's `recover` and RFC
+    /// 6675's RecoveryPoint, which outlive the recovery that set them.
+    recovery_point: SeqNum,
+    /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
+    duplicate_acks: u32,
 
     // Receive sequence space.
     irs: SeqNum,
@@ -341,6 +362,9 @@ pub struct Connection {
     advertised_right_edge: SeqNum,
     /// In-order bytes received since we last sent an ACK.
     unacknowledged_bytes: usize,
+    /// Out-of-order blocks as stream offsets `[start, end)`, most recently changed first:
+    /// the SACK blocks of the next ACK (RFC 2018 section 4).
+    recent_sack_blocks: Vec<(u64, u64)>,
     /// Whether the handshake ever completed (the connection may have closed since).
     connected: bool,
 }
@@ -361,6 +385,9 @@ impl Connection {
 
     fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
+        let congestion = config
+            .congestion_control
+            .build(u32::try_from(config.mss).unwrap_or(u32::MAX));
         let stats = Stats {
             rto: rtt.rto(),
             state,
@@ -383,7 +410,7 @@ impl Connection {
             iss,
             snd_una: iss,
             snd_nxt: iss,
-            snd_max: iss,
+
             window_probe_outstanding: false,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
@@ -391,9 +418,12 @@ impl Connection {
             send_buffer: VecDeque::new(),
             send_buffer_seq: iss + 1,
             fin_queued: false,
-            retransmission_queue: VecDeque::new(),
+            retransmission_queue: RetransmissionQueue::default(),
             consecutive_timeouts: 0,
-            last_timeout: 0,
+            congestion,
+            recovery: None,
+            recovery_point: iss,
+            duplicate_acks: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             received_offset: 0,
@@ -403,6 +433,7 @@ impl Connection {
             fin_received: false,
             advertised_right_edge: SeqNum(0),
             unacknowledged_bytes: 0,
+            recent_sack_blocks: Vec::new(),
             connected: false,
         }
     }
@@ -446,6 +477,8 @@ impl Connection {
             smoothed_rtt: self.rtt.smoothed_rtt(),
             rtt_variance: self.rtt.rtt_variance(),
             rto: self.rtt.rto(),
+            congestion_window: self.congestion_window(),
+            slow_start_threshold: self.congestion.slow_start_threshold(),
             state: self.state,
             ..self.stats
         }
@@ -465,7 +498,7 @@ impl Connection {
 
     /// Whether every byte written (and the FIN, after a shutdown) has been acknowledged.
     pub fn is_send_complete(&self) -> bool {
-        self.send_buffer.is_empty() && self.snd_una == self.snd_max
+        self.send_buffer.is_empty() && self.snd_una == self.snd_nxt
     }
 
     // ---------------------------------------------------------------------------------------
@@ -581,7 +614,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in self.timers.take_expired(now) {
             match timer {
-                Timer::Retransmit => self.on_retransmit_timeout(),
+                Timer::Retransmit => self.on_retransmit_timeout(now),
                 Timer::DelayedAck => {
                     self.pending_ack.get_or_insert(Reason::Ack);
                 }
@@ -621,7 +654,7 @@ impl Connection {
             }
         }
         let reason = self.pending_ack.take()?;
-        self.transmit_ack(reason)
+        self.transmit_ack(now, reason)
     }
 
     /// The next application-visible event, if any.
@@ -658,7 +691,7 @@ impl Connection {
     fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let flags = segment.flags;
         let ack_acceptable =
-            flags.contains(Flags::ACK) && self.snd_una < segment.ack && segment.ack <= self.snd_max;
+            flags.contains(Flags::ACK) && self.snd_una < segment.ack && segment.ack <= self.snd_nxt;
         if flags.contains(Flags::ACK) && !ack_acceptable {
             self.pending_reset = reset_reply(segment);
             return;
@@ -683,7 +716,6 @@ impl Connection {
             // the SYN, which the peer has not acknowledged.
             self.state = State::SynReceived;
             self.snd_nxt = self.iss;
-            self.snd_max = self.iss;
             self.retransmission_queue.clear();
             self.timers.stop(Timer::Retransmit);
         }
@@ -692,9 +724,20 @@ impl Connection {
     /// Section 3.10.7.4, for SYN-RECEIVED and every synchronized state.
     fn on_segment_synchronized(&mut self, now: Instant, segment: &Segment<'_>) {
         let flags = segment.flags;
-        // Anything valid from the peer shows it is alive.
-        self.unanswered_probes = 0;
-        self.arm_keepalive(now);
+        // Simultaneous open with crossing SYN-ACKs (section 3.5, figure 8): the peer's
+        // SYN-ACK repeats the SYN we know (so the table below would reject it) and
+        // acknowledges ours. Take it as the handshake's end, as Linux does.
+        if self.state == State::SynReceived
+            && flags == Flags::SYN | Flags::ACK
+            && segment.seq == self.irs
+            && segment.ack == self.iss + 1
+        {
+            self.on_new_ack(now, segment.ack);
+            self.update_send_window(segment);
+            self.enter_established(now);
+            self.pending_ack = Some(Reason::Handshake);
+            return;
+        }
 
         // First, the sequence number.
         if !self.is_acceptable(segment) {
@@ -708,6 +751,9 @@ impl Connection {
             }
             return;
         }
+        // An acceptable segment shows the peer is alive.
+        self.unanswered_probes = 0;
+        self.arm_keepalive(now);
 
         // Second, the RST bit. RFC 5961 section 3.2: only an exact match resets; a RST
         // elsewhere in the window gets a challenge ACK, so blind resets must guess rcv_nxt.
@@ -724,8 +770,9 @@ impl Connection {
             return;
         }
 
-        // Fourth, a SYN in a synchronized state: RFC 5961 section 4's challenge ACK. In
-        // SYN-RECEIVED, a repeated SYN means our SYN-ACK was lost: send it again.
+        // Fourth, a SYN in the window: RFC 5961 section 4's challenge ACK. (A repeated SYN,
+        // at the peer's ISN, failed the check above and was answered there: in SYN-RECEIVED
+        // with our SYN-ACK again.)
         if flags.contains(Flags::SYN) {
             self.pending_ack.get_or_insert(Reason::Ack);
             return;
@@ -736,7 +783,7 @@ impl Connection {
             return;
         }
         if self.state == State::SynReceived {
-            if self.snd_una < segment.ack && segment.ack <= self.snd_max {
+            if self.snd_una < segment.ack && segment.ack <= self.snd_nxt {
                 self.enter_established(now);
             } else {
                 self.pending_reset = reset_reply(segment);
@@ -748,10 +795,14 @@ impl Connection {
             self.pending_ack.get_or_insert(Reason::Ack);
             return;
         }
-        self.count_duplicate_ack(segment);
+        let newly_sacked = self.take_sack_blocks(segment);
+        let duplicate = self.is_duplicate_ack(segment, newly_sacked);
         if segment.ack > self.snd_una {
             self.on_new_ack(now, segment.ack);
+        } else if duplicate {
+            self.on_duplicate_ack();
         }
+        self.detect_losses();
         if segment.ack >= self.snd_una {
             self.update_send_window(segment);
         }
@@ -792,7 +843,7 @@ impl Connection {
         self.irs = syn.seq;
         self.rcv_nxt = syn.seq + 1;
         self.advertised_right_edge = self.rcv_nxt;
-        self.snd_wnd = syn.window;
+        self.snd_wnd = syn.window.min(MAX_WINDOW);
         self.snd_wl1 = syn.seq;
         self.snd_wl2 = syn.ack;
     }
@@ -843,44 +894,133 @@ impl Connection {
         self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
     }
 
-    /// The highest ACK the peer can validly send: up to `snd_max`, or one byte past `snd_nxt`
-    /// if it took a window probe.
+    /// The highest ACK the peer can validly send: up to `snd_nxt`, or one byte past it if it
+    /// took a window probe.
     fn highest_acknowledgeable(&self) -> SeqNum {
-        if self.window_probe_outstanding {
-            self.snd_max.max(self.snd_nxt + 1)
+        self.snd_nxt + u32::from(self.window_probe_outstanding)
+    }
+
+    /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight. Returns the
+    /// bytes newly SACKed.
+    fn take_sack_blocks(&mut self, segment: &Segment<'_>) -> u32 {
+        if !self.config.sack {
+            return 0;
+        }
+        let mut newly_sacked = 0;
+        for block in segment.sack.as_slice() {
+            // RFC 2018 section 5: blocks at or below the cumulative ACK, or beyond what was
+            // sent, tell nothing about data in flight.
+            if self.snd_una < block.left && block.left < block.right && block.right <= self.snd_nxt
+            {
+                newly_sacked += self.retransmission_queue.mark_sacked(*block);
+            }
+        }
+        newly_sacked
+    }
+
+    /// A duplicate ACK: nothing new acknowledged while data is outstanding, and either, with
+    /// SACK blocks, new data SACKed (RFC 6675 section 2), or, without, no data, no SYN or FIN
+    /// and the same window (RFC 5681 section 2).
+    fn is_duplicate_ack(&mut self, segment: &Segment<'_>, newly_sacked: u32) -> bool {
+        if segment.ack != self.snd_una || self.snd_una == self.snd_nxt {
+            return false;
+        }
+        let duplicate = if self.config.sack && !segment.sack.is_empty() {
+            newly_sacked > 0
         } else {
-            self.snd_max
+            segment.payload.is_empty()
+                && !segment.flags.intersects(Flags::SYN | Flags::FIN)
+                && segment.window.min(MAX_WINDOW) == self.snd_wnd
+        };
+        self.stats.duplicate_acks += u64::from(duplicate);
+        duplicate
+    }
+
+    fn on_duplicate_ack(&mut self) {
+        self.duplicate_acks += 1;
+        let smss = i64::from(self.smss());
+        if let Some(Recovery::Fast { inflation, .. }) = &mut self.recovery {
+            if !self.config.sack {
+                // RFC 6582 section 3.2 step 4: each further duplicate ACK means another
+                // segment left the network.
+                *inflation += smss;
+            }
+            return;
+        }
+        self.maybe_enter_fast_recovery();
+    }
+
+    /// RFC 5681 section 3.2 steps 2 and 3, RFC 6582 section 3.2 step 2, RFC 6675 section 5:
+    /// on the duplicate-ACK threshold (or, with SACK, once the oldest segment is deemed lost),
+    /// halve the window, resend the oldest segment and recover.
+    fn maybe_enter_fast_recovery(&mut self) {
+        let threshold = self.config.duplicate_ack_threshold.max(1);
+        if self.recovery.is_some()
+            || self.snd_una < self.recovery_point
+            || self.retransmission_queue.is_empty()
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let oldest_lost = self.config.sack
+            && self
+                .retransmission_queue
+                .is_lost_by_sack(0, threshold, self.smss());
+        if self.duplicate_acks < threshold && !oldest_lost {
+            return;
+        }
+        self.congestion.on_loss(self.flight_size());
+        let inflation = if self.config.sack {
+            0
+        } else {
+            i64::from(threshold) * i64::from(self.smss())
+        };
+        self.recovery = Some(Recovery::Fast {
+            point: self.snd_nxt,
+            inflation,
+        });
+        self.recovery_point = self.snd_nxt;
+        self.retransmission_queue.start_episode();
+        self.retransmission_queue
+            .mark_lost(0, Reason::FastRetransmission);
+    }
+
+    /// With SACK, during fast recovery, mark what the scoreboard shows lost (RFC 6675
+    /// `IsLost()`).
+    fn detect_losses(&mut self) {
+        if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
+            let threshold = self.config.duplicate_ack_threshold.max(1);
+            self.retransmission_queue
+                .detect_losses(threshold, self.smss());
         }
     }
 
-    /// RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN or FIN,
-    /// the same window, and data outstanding.
-    fn count_duplicate_ack(&mut self, segment: &Segment<'_>) {
-        if segment.ack == self.snd_una
-            && segment.payload.is_empty()
-            && !segment.flags.contains(Flags::SYN)
-            && !segment.flags.contains(Flags::FIN)
-            && segment.window == self.snd_wnd
-            && self.snd_una != self.snd_max
-        {
-            self.stats.duplicate_acks += 1;
-        }
+    fn smss(&self) -> u32 {
+        u32::try_from(self.config.mss).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// RFC 5681's FlightSize: sent and not yet acknowledged.
+    fn flight_size(&self) -> u32 {
+        self.snd_nxt.wrapping_diff(self.snd_una)
+    }
+
+    /// What congestion control lets be in flight now, RFC 6582's inflation included.
+    fn congestion_window(&self) -> u32 {
+        let inflation = match self.recovery {
+            Some(Recovery::Fast { inflation, .. }) => inflation,
+            _ => 0,
+        };
+        let window = i64::from(self.congestion.window()) + inflation;
+        u32::try_from(window.max(i64::from(self.smss()))).unwrap_or(u32::MAX)
     }
 
     /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
-        let mut oldest_sent_at = None;
-        let mut any_retransmitted = false;
-        while let Some(front) = self.retransmission_queue.front() {
-            if front.seq + front.len > ack {
-                break;
-            }
-            oldest_sent_at.get_or_insert(front.sent_at);
-            any_retransmitted |= front.retransmitted;
-            self.retransmission_queue.pop_front();
-        }
+        let acknowledged = self.retransmission_queue.remove_acknowledged(ack);
         // Karn's rule: an ACK that covers a retransmission is ambiguous; take no sample.
-        if let (Some(sent_at), false) = (oldest_sent_at, any_retransmitted) {
+        if let (Some(sent_at), false) =
+            (acknowledged.oldest_sent_at, acknowledged.any_retransmitted)
+        {
             self.rtt.on_sample(now - sent_at);
         }
 
@@ -888,21 +1028,55 @@ impl Connection {
         let drained = acked_bytes.min(self.send_buffer.len());
         self.send_buffer.drain(..drained);
         self.send_buffer_seq += drained as u32;
+        let acked_data = u32::try_from(drained).unwrap_or(u32::MAX);
 
         self.snd_una = ack;
         if self.snd_nxt < ack {
+            // The peer took a window probe's byte.
             self.snd_nxt = ack;
         }
-        if self.snd_max < ack {
-            // The peer took a window probe's byte.
-            self.snd_max = ack;
-        }
         self.consecutive_timeouts = 0;
+        self.duplicate_acks = 0;
+        self.on_recovery_progress(ack, acked_data);
         // RFC 6298 section 5.2 and 5.3.
-        if self.snd_una == self.snd_max {
+        if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);
         } else {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+    }
+
+    /// New data acknowledged: grow the window, or move loss recovery on (RFC 6582 section
+    /// 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
+    fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
+        let smss = i64::from(self.smss());
+        match &mut self.recovery {
+            Some(Recovery::Fast { point, inflation }) => {
+                if ack >= *point {
+                    // A full acknowledgment: recovery is over, cwnd is ssthresh again.
+                    self.recovery = None;
+                    // A loss the scoreboard already shows in the next window starts the
+                    // next recovery at once.
+                    self.maybe_enter_fast_recovery();
+                } else if !self.config.sack {
+                    // RFC 6582's partial acknowledgment: resend the next hole at once, and
+                    // deflate by what was acknowledged, adding back one SMSS if that much.
+                    let acked = i64::from(acked);
+                    *inflation -= acked;
+                    if acked >= smss {
+                        *inflation += smss;
+                    }
+                    self.retransmission_queue
+                        .mark_lost(0, Reason::FastRetransmission);
+                }
+            }
+            Some(Recovery::Timeout { point }) => {
+                if ack >= *point {
+                    self.recovery = None;
+                }
+                self.congestion.on_ack(acked);
+            }
+            None => self.congestion.on_ack(acked),
         }
     }
 
@@ -911,7 +1085,8 @@ impl Connection {
         if self.snd_wl1 < segment.seq
             || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
         {
-            self.snd_wnd = segment.window;
+            // A window of 2^31 or more would break sequence comparisons (docs/protocol.md).
+            self.snd_wnd = segment.window.min(MAX_WINDOW);
             self.snd_wl1 = segment.seq;
             self.snd_wl2 = segment.ack;
             if self.snd_wnd > 0 {
@@ -922,18 +1097,20 @@ impl Connection {
         }
     }
 
-    /// Send whatever occupies sequence space and may go now: a SYN or SYN-ACK, data, a FIN.
+    /// Send whatever occupies sequence space and may go now: a SYN or SYN-ACK, a lost
+    /// segment again, new data, a FIN.
     fn transmit_sequence_space(&mut self, now: Instant) -> Option<Transmit> {
         if matches!(self.state, State::SynSent | State::SynReceived) {
-            if self.snd_nxt != self.iss {
-                return None;
+            if self.snd_nxt == self.iss {
+                let flags = if self.state == State::SynSent {
+                    Flags::SYN
+                } else {
+                    Flags::SYN | Flags::ACK
+                };
+                return Some(self.transmit_new(now, flags, self.iss, 0, Reason::Handshake));
             }
-            let flags = if self.state == State::SynSent {
-                Flags::SYN
-            } else {
-                Flags::SYN | Flags::ACK
-            };
-            return Some(self.transmit_sequenced(now, flags, self.iss, 0, Reason::Handshake));
+            let lost = self.retransmission_queue.next_lost()?;
+            return self.retransmit(now, lost);
         }
         if !matches!(
             self.state,
@@ -945,6 +1122,17 @@ impl Connection {
         ) {
             return None;
         }
+        // Lost segments first (RFC 6675 NextSeg() rule (1); the timer's and fast
+        // retransmit's losses).
+        if self.recovery.is_some() {
+            if let Some(lost) = self.retransmission_queue.next_lost() {
+                return self.retransmit(now, lost);
+            }
+        }
+        // New data (rule (2)), then a FIN.
+        let room = self
+            .congestion_window()
+            .saturating_sub(self.retransmission_queue.pipe());
         let fin_seq = self.fin_sequence();
         if self.snd_nxt < fin_seq {
             let window_end = self.snd_una + self.snd_wnd;
@@ -954,71 +1142,98 @@ impl Connection {
                 0
             };
             let unsent = fin_seq.wrapping_diff(self.snd_nxt);
-            let len = (self.config.mss as u32).min(unsent).min(usable);
+            let len = self.smss().min(unsent).min(usable);
             if len == 0 {
                 self.arm_persist(now);
                 return None;
             }
-            let flags = if self.fin_queued && len == unsent {
-                Flags::ACK | Flags::FIN
-            } else {
-                Flags::ACK
-            };
-            return Some(self.transmit_sequenced(now, flags, self.snd_nxt, len, Reason::NewData));
+            if len <= room {
+                let flags = if self.fin_queued && len == unsent {
+                    Flags::ACK | Flags::FIN
+                } else {
+                    Flags::ACK
+                };
+                return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
+            }
+        } else if self.fin_queued && self.snd_nxt == fin_seq {
+            // A FIN alone takes no room in the network.
+            return Some(self.transmit_new(now, Flags::ACK | Flags::FIN, fin_seq, 0, Reason::Fin));
         }
-        if self.fin_queued && self.snd_nxt == fin_seq {
-            return Some(self.transmit_sequenced(
-                now,
-                Flags::ACK | Flags::FIN,
-                fin_seq,
-                0,
-                Reason::Fin,
-            ));
+        // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
+        // below SACKed data.
+        if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
+            if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
+                self.retransmission_queue
+                    .mark_lost(hole, Reason::SackRetransmission);
+                return self.retransmit(now, hole);
+            }
         }
         None
     }
 
-    /// Emit a segment at `seq` with `payload_len` bytes from the send buffer, and account for
-    /// it as in flight.
-    fn transmit_sequenced(
+    /// Emit a segment for the first time at `seq` with `payload_len` bytes from the send
+    /// buffer, and account for it as in flight.
+    fn transmit_new(
         &mut self,
         now: Instant,
         flags: Flags,
         seq: SeqNum,
         payload_len: u32,
-        first_time_reason: Reason,
+        reason: Reason,
     ) -> Transmit {
-        let retransmission = seq < self.snd_max;
-        let reason = if retransmission {
-            self.stats.retransmissions.rto += 1;
-            self.stats.bytes_retransmitted += u64::from(payload_len);
-            Reason::RtoRetransmission {
-                timeout: self.last_timeout,
-            }
-        } else {
-            first_time_reason
-        };
         let payload = self.send_buffer_range(seq, payload_len);
         let transmit = self.transmit(flags, seq, &payload, reason);
-
         let seq_len = payload_len
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.snd_nxt = seq + seq_len;
-        if self.snd_max < self.snd_nxt {
-            self.snd_max = self.snd_nxt;
+        self.retransmission_queue.push(seq, seq_len, now);
+        self.arm_retransmit_timer(now);
+        transmit
+    }
+
+    /// Send the in-flight segment at `index` again, if the congestion window has room for it
+    /// (RFC 6675 section 5 (C)).
+    fn retransmit(&mut self, now: Instant, index: usize) -> Option<Transmit> {
+        let record = *self.retransmission_queue.get(index)?;
+        let syn = record.seq == self.iss;
+        let fin = self.fin_queued && record.seq + record.len == self.fin_sequence() + 1;
+        let payload_len = record.len - u32::from(syn) - u32::from(fin);
+        // The window counts payload: a SYN or FIN alone always fits.
+        if self.retransmission_queue.pipe() + payload_len > self.congestion_window() {
+            return None;
         }
-        self.retransmission_queue.push_back(InFlight {
-            seq,
-            len: seq_len,
-            sent_at: now,
-            retransmitted: retransmission,
+        let mut flags = match (syn, self.state) {
+            (true, State::SynSent) => Flags::SYN,
+            (true, _) => Flags::SYN | Flags::ACK,
+            (false, _) => Flags::ACK,
+        };
+        if fin {
+            flags.insert(Flags::FIN);
+        }
+        let reason = record.lost.unwrap_or(Reason::RtoRetransmission {
+            timeout: self.consecutive_timeouts,
         });
-        // RFC 6298 section 5.1.
+        match reason {
+            Reason::RtoRetransmission { .. } => self.stats.retransmissions.rto += 1,
+            Reason::FastRetransmission => self.stats.retransmissions.fast += 1,
+            Reason::SackRetransmission => self.stats.retransmissions.sack += 1,
+            // A SYN-ACK answering a repeated SYN.
+            _ => {}
+        }
+        self.stats.bytes_retransmitted += u64::from(payload_len);
+        let payload = self.send_buffer_range(record.seq + u32::from(syn), payload_len);
+        let transmit = self.transmit(flags, record.seq, &payload, reason);
+        self.retransmission_queue.on_retransmitted(index, now);
+        self.arm_retransmit_timer(now);
+        Some(transmit)
+    }
+
+    /// RFC 6298 section 5.1: sending sequence space starts the timer if it is not running.
+    fn arm_retransmit_timer(&mut self, now: Instant) {
         if !self.timers.is_armed(Timer::Retransmit) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
-        transmit
     }
 
     /// A copy of `len` buffered bytes starting at sequence number `seq`.
@@ -1051,12 +1266,14 @@ impl Connection {
     }
 
     /// A pure ACK. During the handshake the only useful acknowledgment is the SYN-ACK, so a
-    /// SYN-RECEIVED connection owing an ACK sends that again instead.
-    fn transmit_ack(&mut self, reason: Reason) -> Option<Transmit> {
+    /// SYN-RECEIVED connection owing an ACK sends that again instead, as a retransmission (so
+    /// its ACK gives no RTT sample).
+    fn transmit_ack(&mut self, now: Instant, reason: Reason) -> Option<Transmit> {
         match self.state {
             State::SynSent | State::Closed | State::Listen => None,
             State::SynReceived => {
-                Some(self.transmit(Flags::SYN | Flags::ACK, self.iss, &[], Reason::Handshake))
+                self.retransmission_queue.mark_lost(0, Reason::Handshake);
+                self.retransmit(now, 0)
             }
             _ => Some(self.transmit(Flags::ACK, self.snd_nxt, &[], reason)),
         }
@@ -1065,6 +1282,11 @@ impl Connection {
     /// Encode one segment with our current acknowledgment and window, and count it.
     fn transmit(&mut self, flags: Flags, seq: SeqNum, payload: &[u8], reason: Reason) -> Transmit {
         let window = self.receive_window();
+        let sack = if flags.contains(Flags::ACK) {
+            self.sack_blocks()
+        } else {
+            SackBlocks::new()
+        };
         let ack = if flags.contains(Flags::ACK) {
             // Any segment with an ACK settles what we owe.
             self.pending_ack = None;
@@ -1080,7 +1302,7 @@ impl Connection {
             seq,
             ack,
             window,
-            sack: SackBlocks::new(),
+            sack,
             payload,
         };
         self.stats.segments_sent += 1;
@@ -1095,15 +1317,15 @@ impl Connection {
     // ---------------------------------------------------------------------------------------
     // Timers
 
-    /// RFC 6298 section 5.4 to 5.6, with go-back-N: everything unacknowledged is sent again
-    /// from snd_una, as the first segment's loss says nothing about the rest.
-    fn on_retransmit_timeout(&mut self) {
-        if self.snd_una == self.snd_max {
+    /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
+    /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
+    /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
+    fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt {
             return;
         }
         self.stats.rto_timeouts += 1;
         self.consecutive_timeouts += 1;
-        self.last_timeout = self.consecutive_timeouts;
         let limit = if self.state.is_synchronized() {
             self.config.max_retransmissions
         } else {
@@ -1114,9 +1336,22 @@ impl Connection {
             return;
         }
         self.rtt.on_timeout();
-        self.retransmission_queue.clear();
-        self.snd_nxt = self.snd_una;
-        // The timer is armed again when the retransmission goes out (section 5.1).
+        if self.state.is_synchronized() {
+            // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
+            self.congestion
+                .on_timeout(self.flight_size(), self.consecutive_timeouts > 1);
+        }
+        self.recovery = Some(Recovery::Timeout {
+            point: self.snd_nxt,
+        });
+        self.recovery_point = self.snd_nxt;
+        self.duplicate_acks = 0;
+        self.retransmission_queue
+            .mark_all_lost(Reason::RtoRetransmission {
+                timeout: self.consecutive_timeouts,
+            });
+        // Section 5.6: restart the timer now, whatever the window lets out.
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
 
     fn arm_persist(&mut self, now: Instant) {
@@ -1167,7 +1402,7 @@ impl Connection {
             return;
         }
         // While data or probes are outstanding, their own timers watch the peer.
-        if self.timers.is_armed(Timer::Retransmit) || self.timers.is_armed(Timer::Persist) {
+        if self.snd_una != self.snd_nxt || self.timers.is_armed(Timer::Persist) {
             self.timers.set(Timer::Keepalive, now + interval);
             return;
         }
@@ -1222,8 +1457,9 @@ impl Connection {
                 self.deliver_in_order(now, accepted);
             } else {
                 self.stats.out_of_order_segments += 1;
-                self.reassembly
-                    .insert(self.received_offset + start_in_window as u64, accepted);
+                let offset = self.received_offset + start_in_window as u64;
+                self.reassembly.insert(offset, accepted);
+                self.note_sack_block(offset);
                 // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
                 self.pending_ack.get_or_insert(Reason::Ack);
             }
@@ -1247,6 +1483,10 @@ impl Connection {
         while let Some(run) = self.reassembly.pop_contiguous(self.received_offset) {
             self.append_in_order(&run);
         }
+        // Delivered blocks are acknowledged cumulatively now (RFC 2018 section 4).
+        let delivered = self.received_offset;
+        self.recent_sack_blocks
+            .retain(|&(start, _)| start > delivered);
         self.unacknowledged_bytes += data.len();
         if filled_a_hole || self.unacknowledged_bytes >= 2 * self.config.mss {
             // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
@@ -1256,6 +1496,36 @@ impl Connection {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
         }
+    }
+
+    /// RFC 2018 section 4: the block holding the segment just received goes first; the
+    /// blocks reported before follow, minus any it now contains.
+    fn note_sack_block(&mut self, offset: u64) {
+        let Some(block) = self.reassembly.block_containing(offset) else {
+            return;
+        };
+        self.recent_sack_blocks
+            .retain(|&(start, end)| end < block.0 || start > block.1);
+        self.recent_sack_blocks.insert(0, block);
+        self.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
+    }
+
+    /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer.
+    fn sack_blocks(&self) -> SackBlocks {
+        let mut blocks = SackBlocks::new();
+        if !self.config.sack {
+            return blocks;
+        }
+        let to_seq = |offset: u64| self.rcv_nxt + (offset - self.received_offset) as u32;
+        for &(start, _) in &self.recent_sack_blocks {
+            if let Some((start, end)) = self.reassembly.block_containing(start) {
+                blocks.push(SackBlock {
+                    left: to_seq(start),
+                    right: to_seq(end),
+                });
+            }
+        }
+        blocks
     }
 
     fn append_in_order(&mut self, data: &[u8]) {
@@ -1292,7 +1562,7 @@ impl Connection {
         let window = self.receive_window() as usize;
         if remaining <= self.config.recv_buffer / 2
             && window >= 2 * remaining
-            && window - remaining >= self.config.mss
+            && window - remaining >= self.config.mss.min(self.config.recv_buffer / 2)
         {
             self.pending_ack.get_or_insert(Reason::WindowUpdate);
         }

@@ -65,8 +65,32 @@ impl Reassembly {
         }
     }
 
+    /// The contiguous block of held bytes around `offset`, as `[start, end)` stream offsets:
+    /// adjacent runs merged, as a SACK block reports them.
+    pub(crate) fn block_containing(&self, offset: u64) -> Option<(u64, u64)> {
+        let (&run_start, run) = self.runs.range(..=offset).next_back()?;
+        let mut end = run_start + run.len() as u64;
+        if end <= offset {
+            return None;
+        }
+        let mut start = run_start;
+        for (&before_start, before) in self.runs.range(..run_start).rev() {
+            if before_start + before.len() as u64 != start {
+                break;
+            }
+            start = before_start;
+        }
+        for (&after_start, after) in self.runs.range(end..) {
+            if after_start != end {
+                break;
+            }
+            end += after.len() as u64;
+        }
+        Some((start, end))
+    }
+
     /// The held runs as `[start, end)` stream offsets, in order.
-    #[cfg(test)] // the SACK blocks of the next issue will read them
+    #[cfg(test)]
     pub(crate) fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.runs
             .iter()

@@ -57,6 +57,10 @@ pub struct Stats {
     pub rtt_variance: Duration,
     /// The retransmission timeout the next timer would be armed with, backoff included.
     pub rto: Duration,
+    /// The congestion window in bytes (`u32::MAX` without congestion control).
+    pub congestion_window: u32,
+    /// The slow-start threshold in bytes.
+    pub slow_start_threshold: u32,
     /// The connection's state when the stats were taken.
     pub state: State,
 }
@@ -81,6 +85,8 @@ impl Stats {
             smoothed_rtt: None,
             rtt_variance: Duration::ZERO,
             rto: Duration::ZERO,
+            congestion_window: 0,
+            slow_start_threshold: 0,
             state: State::Closed,
         }
     }

@@ -99,6 +99,15 @@ fn remote_addr() -> SocketAddr {
     REMOTE_ADDR.parse().unwrap()
 }
 
+/// `sent` with these SACK blocks, most recent first.
+fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
+    let mut sack = SackBlocks::new();
+    for &(left, right) in blocks {
+        sack.push(SackBlock { left, right });
+    }
+    Sent { sack, ..sent }
+}
+
 /// Feed one segment from the peer.
 fn send(conn: &mut Connection, now: Instant, segment: Segment<'_>) {
     conn.handle_segment(now, &segment);
@@ -1013,32 +1022,46 @@ fn rto_retransmits_with_backoff() {
 }
 
 #[test]
-fn rto_retransmits_everything_from_snd_una() {
+fn rto_resends_the_whole_flight_in_slow_start() {
     let mut conn = established();
     conn.write(&bytes(0, 2_000)).unwrap();
     assert_eq!(recv(&mut conn, at(1_000)).len(), 2);
-    // Go-back-N: the whole flight again, the first segment first.
+    // Every segment in flight is lost; cwnd is one segment (RFC 5681 section 3.1), so the
+    // oldest goes first, alone.
     assert_eq!(
         timeout(&mut conn, at(1_300)),
-        vec![
-            (
-                Sent {
-                    payload: bytes(0, 1_200),
-                    ..RECV_TEMPL
-                },
-                Reason::RtoRetransmission { timeout: 1 }
-            ),
-            (
-                Sent {
-                    seq: LOCAL + 1_200,
-                    payload: bytes(1_200, 800),
-                    ..RECV_TEMPL
-                },
-                Reason::RtoRetransmission { timeout: 1 }
-            ),
-        ]
+        vec![(
+            Sent {
+                payload: bytes(0, 1_200),
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
     );
+    assert_eq!(conn.stats().congestion_window, 1_200);
+    assert_eq!(conn.stats().slow_start_threshold, 2 * 1_200);
     recv_nothing(&mut conn, at(1_300));
+    // Its ACK opens the window by a segment: the rest of the flight follows.
+    send(
+        &mut conn,
+        at(1_400),
+        Segment {
+            ack: LOCAL + 1_200,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_400)),
+        vec![(
+            Sent {
+                seq: LOCAL + 1_200,
+                payload: bytes(1_200, 800),
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
+    recv_nothing(&mut conn, at(1_400));
 }
 
 #[test]
@@ -1204,7 +1227,13 @@ fn out_of_order_segment_gets_duplicate_ack_and_hole_fill_acks_all() {
         },
     );
     // RFC 5681 section 4.2: an out-of-order segment is acknowledged at once.
-    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            with_sack(RECV_TEMPL, &[(REMOTE + 100, REMOTE + 200)]),
+            Reason::Ack
+        )]
+    );
     assert_eq!(conn.readable_bytes(), 0);
     assert_eq!(conn.stats().out_of_order_segments, 1);
 
@@ -1759,7 +1788,14 @@ fn fin_after_a_hole_waits_for_the_hole() {
             ..SEND_TEMPL
         },
     );
-    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    // The duplicate ACK reports the held bytes in a SACK block (RFC 2018).
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            with_sack(RECV_TEMPL, &[(REMOTE + 3, REMOTE + 6)]),
+            Reason::Ack
+        )]
+    );
     assert_eq!(conn.state(), State::Established);
     send(
         &mut conn,
@@ -2318,13 +2354,17 @@ fn transfer_across_the_sequence_wrap() {
     };
     send(&mut conn, at(1_200), piece(2));
     send(&mut conn, at(1_201), piece(1));
+    // One SACK block, from ISN + 201 to ISN + 601, across the wrap.
     assert_eq!(
         recv(&mut conn, at(1_201)),
         vec![(
-            Sent {
-                seq: ISN + 601,
-                ..ours.clone()
-            },
+            with_sack(
+                Sent {
+                    seq: ISN + 601,
+                    ..ours.clone()
+                },
+                &[(ISN + 201, ISN + 601)]
+            ),
             Reason::Ack
         )]
     );
@@ -2396,4 +2436,183 @@ fn valid_datagram_is_taken() {
     );
     assert_eq!(read_all(&mut conn), b"ok");
     recv_nothing(&mut conn, at(1_000));
+}
+
+// -------------------------------------------------------------------------------------------
+// Two connections back to back (found in review: each of these failed once)
+
+/// Where the second connection of a pair lives.
+fn other_addr() -> SocketAddr {
+    "192.0.2.8:4747".parse().unwrap()
+}
+
+/// Hand every datagram `from` has to `to` at `now`; return how many moved.
+fn pump(from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
+    let mut moved = 0;
+    while let Some(transmit) = from.poll_transmit(now) {
+        to.handle_datagram(now, &transmit.contents);
+        moved += 1;
+        assert!(moved < 10_000, "a connection never stops sending");
+    }
+    moved
+}
+
+/// Two active opens whose SYNs cross (RFC 9293 section 3.5, figure 8).
+fn crossed_syns() -> (Connection, Connection) {
+    let mut a = Connection::connect(Config::default(), remote_addr(), SeqNum(100));
+    let mut b = Connection::connect(Config::default(), other_addr(), SeqNum(300));
+    let syn_a = a.poll_transmit(at(0)).unwrap();
+    let syn_b = b.poll_transmit(at(0)).unwrap();
+    a.handle_datagram(at(10), &syn_b.contents);
+    b.handle_datagram(at(10), &syn_a.contents);
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::SynReceived, State::SynReceived)
+    );
+    (a, b)
+}
+
+#[test]
+fn simultaneous_open_completes() {
+    let (mut a, mut b) = crossed_syns();
+    for step in 0..5 {
+        pump(&mut a, &mut b, at(20 + step));
+        pump(&mut b, &mut a, at(20 + step));
+    }
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::Established, State::Established)
+    );
+}
+
+#[test]
+fn simultaneous_open_with_crossing_syn_acks_completes() {
+    let (mut a, mut b) = crossed_syns();
+    let syn_ack_a = a.poll_transmit(at(10)).unwrap();
+    let syn_ack_b = b.poll_transmit(at(10)).unwrap();
+    a.handle_datagram(at(20), &syn_ack_b.contents);
+    b.handle_datagram(at(20), &syn_ack_a.contents);
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::Established, State::Established)
+    );
+    // Each acknowledges the other's SYN-ACK once; then all is quiet.
+    assert_eq!(
+        pump(&mut a, &mut b, at(20)) + pump(&mut b, &mut a, at(20)),
+        2
+    );
+    assert_eq!(
+        pump(&mut a, &mut b, at(21)) + pump(&mut b, &mut a, at(21)),
+        0
+    );
+}
+
+#[test]
+fn simultaneous_close_between_two_connections() {
+    let mut a = Connection::connect(Config::default(), remote_addr(), SeqNum(u32::MAX - 3));
+    let mut b = Connection::listen(Config::default(), other_addr(), SeqNum(7));
+    for step in 0..10 {
+        pump(&mut a, &mut b, at(step));
+        pump(&mut b, &mut a, at(step));
+    }
+    a.write(b"abc").unwrap();
+    b.write(b"xyz").unwrap();
+    a.shutdown();
+    b.shutdown();
+    let from_a: Vec<_> = std::iter::from_fn(|| a.poll_transmit(at(20))).collect();
+    let from_b: Vec<_> = std::iter::from_fn(|| b.poll_transmit(at(20))).collect();
+    from_a
+        .iter()
+        .for_each(|t| b.handle_datagram(at(30), &t.contents));
+    from_b
+        .iter()
+        .for_each(|t| a.handle_datagram(at(30), &t.contents));
+    for step in 31..60 {
+        pump(&mut a, &mut b, at(step));
+        pump(&mut b, &mut a, at(step));
+    }
+    assert_eq!((a.state(), b.state()), (State::TimeWait, State::TimeWait));
+}
+
+#[test]
+fn resent_syn_ack_gives_no_rtt_sample() {
+    let mut conn = syn_received();
+    // The peer's SYN again: our SYN-ACK is resent, and its ACK is ambiguous (Karn).
+    send(
+        &mut conn,
+        at(800),
+        Segment {
+            flags: Flags::SYN,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    let resent = recv(&mut conn, at(800));
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].0.flags, Flags::SYN | Flags::ACK);
+    send(&mut conn, at(900), SEND_TEMPL);
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(conn.stats().smoothed_rtt, None);
+}
+
+#[test]
+fn a_huge_peer_window_is_clamped_and_data_flows() {
+    let mut conn = established_with(Config {
+        keepalive_interval: None,
+        ..Config::default()
+    });
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            window: u32::MAX,
+            ..SEND_TEMPL
+        },
+    );
+    conn.write(b"hello").unwrap();
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+}
+
+#[test]
+fn a_buffer_smaller_than_a_segment_still_announces_its_window() {
+    let mut conn = established_with(Config {
+        recv_buffer: 1000,
+        ..Config::default()
+    });
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            payload: &bytes(0, 1000),
+            ..SEND_TEMPL
+        },
+    );
+    let _delayed_ack = timeout(&mut conn, at(1_040));
+    assert_eq!(read_all(&mut conn).len(), 1000);
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        vec![(
+            Sent {
+                ack: REMOTE + 1000,
+                window: 1000,
+                ..RECV_TEMPL
+            },
+            Reason::WindowUpdate
+        )]
+    );
+}
+
+#[test]
+fn no_keepalive_when_it_falls_due_with_the_rto() {
+    let mut conn = established_with(Config {
+        keepalive_interval: Some(ms(15_000)),
+        ..Config::default()
+    });
+    conn.write(b"x").unwrap();
+    // Sent at 14.8 s: the RTO (300 ms) and the keepalive (15 s after 100 ms) both fall due
+    // at 15.1 s.
+    assert_eq!(recv(&mut conn, at(14_800)).len(), 1);
+    let sent = timeout(&mut conn, at(15_100));
+    assert!(sent.iter().all(|(_, reason)| *reason != Reason::Keepalive));
 }

@@ -1,0 +1,231 @@
+//! Congestion control behind a small trait: NewReno's window arithmetic (RFC 5681) by default,
+//! or a fixed window for labs that study pure ARQ.
+//!
+//! A controller only keeps `cwnd` and `ssthresh`; the connection decides when an event
+//! happens (new data acknowledged, loss detected, the timer expired) and runs loss recovery
+//! itself (RFC 6582's window inflation, RFC 6675's pipe), asking the controller for the window.
+
+use std::fmt;
+
+/// Which congestion controller a connection runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CongestionControl {
+    /// Slow start, congestion avoidance and multiplicative decrease (RFC 5681).
+    #[default]
+    NewReno,
+    /// No congestion control: only the receiver's window limits the sender.
+    Fixed,
+}
+
+impl CongestionControl {
+    /// A controller of this kind for segments of `smss` bytes.
+    pub fn build(self, smss: u32) -> Box<dyn Controller> {
+        match self {
+            CongestionControl::NewReno => Box::new(NewReno::new(smss)),
+            CongestionControl::Fixed => Box::new(FixedWindow),
+        }
+    }
+}
+
+impl fmt::Display for CongestionControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CongestionControl::NewReno => "newreno",
+            CongestionControl::Fixed => "fixed",
+        })
+    }
+}
+
+/// What a congestion controller must answer and hear about.
+pub trait Controller: fmt::Debug + Send {
+    /// The congestion window: bytes the sender may have in the network.
+    fn window(&self) -> u32;
+    /// The slow-start threshold.
+    fn slow_start_threshold(&self) -> u32;
+    /// `acked` bytes of new data were acknowledged, outside loss recovery.
+    fn on_ack(&mut self, acked: u32);
+    /// Loss was detected by duplicate ACKs or SACK, with `flight_size` bytes outstanding:
+    /// fast retransmit and recovery begin.
+    fn on_loss(&mut self, flight_size: u32);
+    /// The retransmission timer expired with `flight_size` bytes outstanding; `repeated` when
+    /// it already expired for the same data.
+    fn on_timeout(&mut self, flight_size: u32, repeated: bool);
+}
+
+/// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
+/// (RFC 3465).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReno {
+    smss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance.
+    bytes_acked: u32,
+}
+
+impl NewReno {
+    /// A controller at the start of a connection: the initial window of RFC 5681 section 3.1
+    /// and an "arbitrarily high" ssthresh.
+    pub fn new(smss: u32) -> NewReno {
+        let smss = smss.max(1);
+        let initial_window = if smss > 2190 {
+            2 * smss
+        } else if smss > 1095 {
+            3 * smss
+        } else {
+            4 * smss
+        };
+        NewReno {
+            smss,
+            cwnd: initial_window,
+            ssthresh: u32::MAX,
+            bytes_acked: 0,
+        }
+    }
+
+    /// RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2 * SMSS).
+    fn halve(&mut self, flight_size: u32) {
+        self.ssthresh = (flight_size / 2).max(2 * self.smss);
+        self.bytes_acked = 0;
+    }
+}
+
+impl Controller for NewReno {
+    fn window(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn slow_start_threshold(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, acked: u32) {
+        if self.cwnd < self.ssthresh {
+            // Slow start, RFC 5681 equation (2): cwnd += min(N, SMSS).
+            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
+        } else {
+            // Congestion avoidance by byte counting (RFC 5681 section 3.1, RFC 3465): one
+            // SMSS more per window of data acknowledged.
+            self.bytes_acked = self.bytes_acked.saturating_add(acked);
+            if self.bytes_acked >= self.cwnd {
+                self.bytes_acked -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(self.smss);
+            }
+        }
+    }
+
+    fn on_loss(&mut self, flight_size: u32) {
+        // RFC 5681 section 3.2 step 2 and RFC 6675 section 5 step (4.2); RFC 6582's
+        // inflation by 3 SMSS on top is the connection's business.
+        self.halve(flight_size);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_timeout(&mut self, flight_size: u32, repeated: bool) {
+        // RFC 5681 section 3.1: ssthresh by equation (4), but only the first time the timer
+        // expires for this data; cwnd to the loss window, 1 SMSS.
+        if !repeated {
+            self.halve(flight_size);
+        }
+        self.bytes_acked = 0;
+        self.cwnd = self.smss;
+    }
+}
+
+/// No congestion control: an unlimited window, so only the receiver's window and the
+/// retransmission timer shape the sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FixedWindow;
+
+impl Controller for FixedWindow {
+    fn window(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn slow_start_threshold(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn on_ack(&mut self, _acked: u32) {}
+
+    fn on_loss(&mut self, _flight_size: u32) {}
+
+    fn on_timeout(&mut self, _flight_size: u32, _repeated: bool) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMSS: u32 = 1000;
+
+    #[test]
+    fn initial_window_follows_rfc5681_section_3_1() {
+        assert_eq!(NewReno::new(1000).window(), 4000);
+        assert_eq!(NewReno::new(1200).window(), 3600);
+        assert_eq!(NewReno::new(1448).window(), 4344);
+        assert_eq!(NewReno::new(3000).window(), 6000);
+        assert_eq!(NewReno::new(1000).slow_start_threshold(), u32::MAX);
+    }
+
+    #[test]
+    fn slow_start_then_loss_then_congestion_avoidance() {
+        let mut cc = NewReno::new(SMSS);
+        // Slow start: each ACK adds at most one SMSS, however much it acknowledges.
+        cc.on_ack(1000);
+        assert_eq!(cc.window(), 5000);
+        cc.on_ack(2000);
+        assert_eq!(cc.window(), 6000);
+        cc.on_ack(300);
+        assert_eq!(cc.window(), 6300);
+
+        // Loss with 10,000 bytes in flight: ssthresh = cwnd = 5000.
+        cc.on_loss(10_000);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (5000, 5000));
+
+        // Congestion avoidance: one SMSS per cwnd's worth of acknowledged bytes.
+        for _ in 0..4 {
+            cc.on_ack(1000);
+        }
+        assert_eq!(cc.window(), 5000);
+        cc.on_ack(1000);
+        assert_eq!(cc.window(), 6000);
+        for _ in 0..5 {
+            cc.on_ack(1000);
+        }
+        assert_eq!(cc.window(), 6000, "6000 bytes are needed now, 5000 came");
+        cc.on_ack(1000);
+        assert_eq!(cc.window(), 7000);
+    }
+
+    #[test]
+    fn ssthresh_never_falls_below_two_segments() {
+        let mut cc = NewReno::new(SMSS);
+        cc.on_loss(1500);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (2000, 2000));
+    }
+
+    #[test]
+    fn timeout_drops_to_the_loss_window_and_slow_starts_to_ssthresh() {
+        let mut cc = NewReno::new(SMSS);
+        cc.on_timeout(20_000, false);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 10_000));
+        // The timer expiring again for the same data leaves ssthresh alone.
+        cc.on_timeout(1000, true);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 10_000));
+        for _ in 0..9 {
+            cc.on_ack(1000);
+        }
+        assert_eq!(cc.window(), 10_000);
+        cc.on_ack(1000);
+        assert_eq!(cc.window(), 10_000, "congestion avoidance from here");
+    }
+
+    #[test]
+    fn fixed_window_never_limits() {
+        let mut cc = CongestionControl::Fixed.build(SMSS);
+        cc.on_loss(10_000);
+        cc.on_timeout(10_000, false);
+        assert_eq!(cc.window(), u32::MAX);
+    }
+}

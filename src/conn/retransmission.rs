@@ -1,0 +1,413 @@
+//! The segments in flight and what is known of each: the retransmission queue and the SACK
+//! scoreboard of RFC 6675 in one list, oldest first.
+//!
+//! Each record is one segment as sent (SYN, data, FIN). The peer's SACK blocks mark records
+//! SACKed (RFC 6675 `Update()`); loss detection marks records lost, with the reason their
+//! retransmission will give; `pipe()` is RFC 6675's `SetPipe()`. The sums behind `pipe()` are
+//! kept as records change, so asking costs nothing on the per-segment path.
+
+use std::collections::VecDeque;
+
+use super::Reason;
+use crate::time::Instant;
+use crate::wire::{SackBlock, SeqNum};
+
+/// One segment in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    pub(crate) seq: SeqNum,
+    /// Sequence space: payload plus one for SYN and one for FIN.
+    pub(crate) len: u32,
+    pub(crate) sent_at: Instant,
+    /// Ever sent twice: its ACK gives no RTT sample (Karn's rule, RFC 6298 section 3).
+    pub(crate) retransmitted: bool,
+    /// The peer holds it (RFC 2018).
+    pub(crate) sacked: bool,
+    /// Deemed lost, and what detected it: the reason its retransmission will carry.
+    pub(crate) lost: Option<Reason>,
+    /// Resent since the current recovery episode (fast recovery or RTO) began: RFC 6675's
+    /// "below HighRxt". It counts in the pipe again, and is not resent twice.
+    pub(crate) resent_this_episode: bool,
+}
+
+impl InFlight {
+    fn end(&self) -> SeqNum {
+        self.seq + self.len
+    }
+
+    /// RFC 6675 `SetPipe()` for this segment's octets: unless SACKed, one for being in flight
+    /// (unless lost) and one more for a copy resent in this episode.
+    fn pipe(&self) -> u32 {
+        if self.sacked {
+            return 0;
+        }
+        let original = if self.lost.is_some() { 0 } else { self.len };
+        let copy = if self.resent_this_episode {
+            self.len
+        } else {
+            0
+        };
+        original + copy
+    }
+
+    fn awaits_retransmission(&self) -> bool {
+        !self.sacked && self.lost.is_some() && !self.resent_this_episode
+    }
+}
+
+/// RFC 6675 `IsLost()`'s test: `threshold` SACKed segments above, or more than
+/// `(threshold - 1) * smss` SACKed bytes.
+fn is_lost(threshold: u32, smss: u32, sacked_above: u32, sacked_bytes_above: u64) -> bool {
+    sacked_above >= threshold
+        || sacked_bytes_above > u64::from(threshold.saturating_sub(1)) * u64::from(smss)
+}
+
+/// What removing acknowledged segments found, for the RTT estimator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Acknowledged {
+    /// When the oldest segment removed was (last) sent.
+    pub(crate) oldest_sent_at: Option<Instant>,
+    /// Whether any removed segment had been sent twice.
+    pub(crate) any_retransmitted: bool,
+}
+
+/// The segments in flight, oldest first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RetransmissionQueue {
+    segments: VecDeque<InFlight>,
+    /// The sum of every record's `pipe()`.
+    pipe: u32,
+    /// Records that are lost, not SACKed and not yet resent in this episode.
+    awaiting_retransmission: usize,
+}
+
+impl RetransmissionQueue {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&InFlight> {
+        self.segments.get(index)
+    }
+
+    /// RFC 6675's pipe: an estimate of the octets in the network.
+    pub(crate) fn pipe(&self) -> u32 {
+        self.pipe
+    }
+
+    /// Change one record, keeping the sums right.
+    fn update(&mut self, index: usize, change: impl FnOnce(&mut InFlight)) {
+        let Some(record) = self.segments.get_mut(index) else {
+            return;
+        };
+        self.pipe -= record.pipe();
+        self.awaiting_retransmission -= usize::from(record.awaits_retransmission());
+        change(record);
+        self.pipe += record.pipe();
+        self.awaiting_retransmission += usize::from(record.awaits_retransmission());
+    }
+
+    /// A segment sent for the first time.
+    pub(crate) fn push(&mut self, seq: SeqNum, len: u32, now: Instant) {
+        let record = InFlight {
+            seq,
+            len,
+            sent_at: now,
+            retransmitted: false,
+            sacked: false,
+            lost: None,
+            resent_this_episode: false,
+        };
+        self.pipe += record.pipe();
+        self.segments.push_back(record);
+    }
+
+    /// The segment at `index` was sent again at `now`.
+    pub(crate) fn on_retransmitted(&mut self, index: usize, now: Instant) {
+        self.update(index, |record| {
+            record.sent_at = now;
+            record.retransmitted = true;
+            record.resent_this_episode = true;
+        });
+    }
+
+    /// Remove the segments that `ack` covers entirely, and trim one it covers in part, so a
+    /// retransmission never repeats acknowledged bytes.
+    pub(crate) fn remove_acknowledged(&mut self, ack: SeqNum) -> Acknowledged {
+        let mut acknowledged = Acknowledged::default();
+        while let Some(front) = self.segments.front() {
+            if front.end() > ack {
+                if front.seq < ack {
+                    let covered = ack.wrapping_diff(front.seq);
+                    self.update(0, |record| {
+                        record.seq = ack;
+                        record.len -= covered;
+                    });
+                }
+                break;
+            }
+            acknowledged.oldest_sent_at.get_or_insert(front.sent_at);
+            acknowledged.any_retransmitted |= front.retransmitted;
+            self.update(0, |record| {
+                // Out of the sums before it goes.
+                record.sacked = true;
+            });
+            self.segments.pop_front();
+        }
+        acknowledged
+    }
+
+    /// RFC 6675 `Update()`: mark the segments a SACK block covers. Returns the bytes newly
+    /// SACKed. Blocks outside the data in flight are ignored (RFC 2018 section 5).
+    pub(crate) fn mark_sacked(&mut self, block: SackBlock) -> u32 {
+        let mut newly_sacked = 0;
+        for index in 0..self.segments.len() {
+            let record = self.segments[index];
+            if record.seq >= block.right {
+                break;
+            }
+            if !record.sacked && block.left <= record.seq && record.end() <= block.right {
+                newly_sacked += record.len;
+                self.update(index, |record| record.sacked = true);
+            }
+        }
+        newly_sacked
+    }
+
+    /// Where the highest SACKed segment ends, if any is.
+    fn highest_sacked_end(&self) -> Option<SeqNum> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|record| record.sacked)
+            .map(InFlight::end)
+    }
+
+    /// RFC 6675 `IsLost()` for the segment at `index`, without marking it.
+    pub(crate) fn is_lost_by_sack(&self, index: usize, threshold: u32, smss: u32) -> bool {
+        let (mut sacked_above, mut sacked_bytes_above) = (0u32, 0u64);
+        for record in self
+            .segments
+            .iter()
+            .skip(index + 1)
+            .filter(|record| record.sacked)
+        {
+            sacked_above += 1;
+            sacked_bytes_above += u64::from(record.len);
+        }
+        is_lost(threshold, smss, sacked_above, sacked_bytes_above)
+    }
+
+    /// RFC 6675 `IsLost()` for every unSACKed segment: lost once `threshold` SACKed segments,
+    /// or more than `(threshold - 1) * smss` SACKed bytes, lie above it. Marks them lost for
+    /// SACK retransmission. A segment already marked keeps its reason.
+    pub(crate) fn detect_losses(&mut self, threshold: u32, smss: u32) {
+        let mut sacked_above = 0u32;
+        let mut sacked_bytes_above = 0u64;
+        for index in (0..self.segments.len()).rev() {
+            let record = self.segments[index];
+            if record.sacked {
+                sacked_above += 1;
+                sacked_bytes_above += u64::from(record.len);
+                continue;
+            }
+            let lost = is_lost(threshold, smss, sacked_above, sacked_bytes_above);
+            if lost && record.lost.is_none() {
+                self.update(index, |record| {
+                    record.lost = Some(Reason::SackRetransmission)
+                });
+            }
+        }
+    }
+
+    /// Mark one segment lost for `reason`, to be sent again even if it was in this episode.
+    pub(crate) fn mark_lost(&mut self, index: usize, reason: Reason) {
+        self.update(index, |record| {
+            record.lost = Some(reason);
+            record.resent_this_episode = false;
+        });
+    }
+
+    /// The retransmission timer expired: every unSACKed segment is lost (RFC 5681 section 3.1,
+    /// RFC 6675 section 5.1). If the oldest segment was SACKed, the receiver has reneged
+    /// (RFC 2018 section 8): forget every SACK mark first.
+    pub(crate) fn mark_all_lost(&mut self, reason: Reason) {
+        let reneged = self.segments.front().is_some_and(|record| record.sacked);
+        for index in 0..self.segments.len() {
+            self.update(index, |record| {
+                if reneged {
+                    record.sacked = false;
+                }
+                if !record.sacked {
+                    record.lost = Some(reason);
+                }
+                record.resent_this_episode = false;
+            });
+        }
+    }
+
+    /// A new recovery episode begins: what was resent before may be resent again.
+    pub(crate) fn start_episode(&mut self) {
+        for index in 0..self.segments.len() {
+            if self.segments[index].resent_this_episode {
+                self.update(index, |record| record.resent_this_episode = false);
+            }
+        }
+    }
+
+    /// RFC 6675 `NextSeg()` rule (1), and the timer's and fast retransmit's losses: the oldest
+    /// segment that is lost, not SACKed and not yet resent in this episode.
+    pub(crate) fn next_lost(&self) -> Option<usize> {
+        if self.awaiting_retransmission == 0 {
+            return None;
+        }
+        self.segments
+            .iter()
+            .position(InFlight::awaits_retransmission)
+    }
+
+    /// RFC 6675 `NextSeg()` rule (3): the oldest unSACKed segment below the highest SACKed
+    /// one that has not been resent in this episode, though not yet deemed lost.
+    pub(crate) fn next_unsacked_hole(&self) -> Option<usize> {
+        let highest = self.highest_sacked_end()?;
+        self.segments.iter().position(|record| {
+            !record.sacked && !record.resent_this_episode && record.end() <= highest
+        })
+    }
+
+    /// Forget everything (the connection closed).
+    pub(crate) fn clear(&mut self) {
+        *self = RetransmissionQueue::default();
+    }
+
+    #[cfg(test)]
+    fn recomputed_sums(&self) -> (u32, usize) {
+        (
+            self.segments.iter().map(InFlight::pipe).sum(),
+            self.segments
+                .iter()
+                .filter(|record| record.awaits_retransmission())
+                .count(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::{quickcheck, TestResult};
+
+    const MSS: u32 = 100;
+
+    /// Ten 100-byte segments from sequence number `start`.
+    fn ten_segments(start: u32) -> RetransmissionQueue {
+        let mut queue = RetransmissionQueue::default();
+        for i in 0..10 {
+            queue.push(
+                SeqNum(start) + i * MSS,
+                MSS,
+                Instant::from_millis(u64::from(i)),
+            );
+        }
+        queue
+    }
+
+    fn block(start: u32, left: u32, right: u32) -> SackBlock {
+        SackBlock {
+            left: SeqNum(start) + left * MSS,
+            right: SeqNum(start) + right * MSS,
+        }
+    }
+
+    #[test]
+    fn three_sacked_segments_above_make_a_segment_lost() {
+        let mut queue = ten_segments(1000);
+        assert_eq!(queue.pipe(), 1000);
+        assert_eq!(queue.mark_sacked(block(1000, 1, 3)), 200);
+        queue.detect_losses(3, MSS);
+        assert_eq!(
+            queue.next_lost(),
+            None,
+            "two SACKed segments are not enough"
+        );
+        assert_eq!(queue.next_unsacked_hole(), Some(0));
+        queue.mark_sacked(block(1000, 3, 4));
+        queue.detect_losses(3, MSS);
+        assert_eq!(queue.next_lost(), Some(0));
+        assert_eq!(queue.get(0).unwrap().lost, Some(Reason::SackRetransmission));
+        // In flight: 10 segments, 3 SACKed, 1 lost.
+        assert_eq!(queue.pipe(), 600);
+        queue.on_retransmitted(0, Instant::from_millis(50));
+        assert_eq!(queue.pipe(), 700);
+        assert_eq!(queue.next_lost(), None, "never resent twice in an episode");
+    }
+
+    #[test]
+    fn sack_blocks_across_the_wrap_mark_the_right_segments() {
+        let mut queue = ten_segments(u32::MAX - 450);
+        queue.mark_sacked(block(u32::MAX - 450, 4, 7));
+        queue.detect_losses(3, MSS);
+        let sacked: Vec<bool> = (0..10).map(|i| queue.get(i).unwrap().sacked).collect();
+        assert_eq!(
+            sacked,
+            [false, false, false, false, true, true, true, false, false, false]
+        );
+        assert_eq!(queue.next_lost(), Some(0));
+        assert!(
+            !queue
+                .remove_acknowledged(SeqNum(u32::MAX - 450) + 250)
+                .any_retransmitted
+        );
+        // The segment the ACK splits keeps only its unacknowledged part.
+        assert_eq!(queue.get(0).unwrap().seq, SeqNum(u32::MAX - 450) + 250);
+        assert_eq!(queue.get(0).unwrap().len, 50);
+    }
+
+    #[test]
+    fn a_timeout_marks_all_unsacked_lost_and_reneging_clears_sacks() {
+        let mut queue = ten_segments(0);
+        queue.mark_sacked(block(0, 5, 6));
+        queue.mark_all_lost(Reason::RtoRetransmission { timeout: 1 });
+        assert_eq!(queue.pipe(), 0);
+        assert_eq!(queue.next_lost(), Some(0));
+        assert!(queue.get(5).unwrap().sacked);
+
+        let mut reneged = ten_segments(0);
+        reneged.mark_sacked(block(0, 0, 1));
+        reneged.mark_all_lost(Reason::RtoRetransmission { timeout: 1 });
+        assert!((0..10).all(|i| !reneged.get(i).unwrap().sacked));
+    }
+
+    quickcheck! {
+        /// Whatever happens, the kept sums equal a recomputation, and a SACKed segment is
+        /// never offered for retransmission.
+        fn sums_stay_right_and_sacked_segments_are_never_resent(ops: Vec<(u8, u8, u8)>) -> TestResult {
+            let mut queue = ten_segments(u32::MAX - 300);
+            let mut next_seq = SeqNum(u32::MAX - 300) + 10 * MSS;
+            let mut acked = SeqNum(u32::MAX - 300);
+            for (op, a, b) in ops {
+                let (a, b) = (u32::from(a % 12), u32::from(b % 12));
+                match op % 7 {
+                    0 => {
+                        queue.mark_sacked(SackBlock { left: acked + a.min(b) * MSS, right: acked + a.max(b) * MSS });
+                    }
+                    1 => queue.detect_losses(1 + a % 4, MSS),
+                    2 => if let Some(index) = queue.next_lost().or(queue.next_unsacked_hole()) {
+                        if queue.get(index).unwrap().sacked {
+                            return TestResult::failed();
+                        }
+                        queue.on_retransmitted(index, Instant::ZERO);
+                    },
+                    3 => { acked += a * MSS / 3; queue.remove_acknowledged(acked); }
+                    4 => queue.mark_all_lost(Reason::RtoRetransmission { timeout: 1 }),
+                    5 => queue.start_episode(),
+                    _ => { queue.push(next_seq, MSS, Instant::ZERO); next_seq += MSS; }
+                }
+                if queue.recomputed_sums() != (queue.pipe(), queue.awaiting_retransmission) {
+                    return TestResult::failed();
+                }
+            }
+            TestResult::passed()
+        }
+    }
+}
