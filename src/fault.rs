@@ -14,8 +14,9 @@
 //! a pure function of the configuration, the seed and the sequence of calls: a run can be
 //! replayed from its seed.
 //!
-//! Each datagram meets the faults in this order: outage, rate limiter, burst loss, i.i.d. loss,
-//! truncation, bit flips, duplication, then delay, jitter and reordering.
+//! Each datagram meets the faults in this order: scripted drop (`drop=N`), outage, rate
+//! limiter, burst loss, i.i.d. loss, truncation, bit flips, duplication, then delay, jitter and
+//! reordering.
 //!
 //! ```
 //! use ferry::fault::{FaultConfig, FaultInjector};
@@ -70,6 +71,9 @@ pub struct FaultConfig {
     pub outages: Vec<Outage>,
     /// Probability that a datagram is cut to a random shorter length, 0..=1. Key: `truncate=1%`.
     pub truncate: f64,
+    /// Scripted drops: the datagrams offered to the injector with these numbers (the first is
+    /// 1) are dropped, whatever else happens (the key repeats). Key: `drop=7`.
+    pub drops: Vec<u64>,
     /// Seed of the injector's random generator. Key: `seed=7`.
     pub seed: u64,
 }
@@ -96,7 +100,8 @@ impl FaultConfig {
             || !self.jitter.is_zero()
             || self.rate.is_some()
             || self.outages.iter().any(|o| o.start < o.end)
-            || is_on(self.truncate);
+            || is_on(self.truncate)
+            || !self.drops.is_empty();
         !any_on
     }
 }
@@ -119,6 +124,7 @@ impl Default for FaultConfig {
             rate_queue: FaultConfig::DEFAULT_RATE_QUEUE,
             outages: Vec::new(),
             truncate: 0.0,
+            drops: Vec::new(),
             seed: 0,
         }
     }
@@ -213,6 +219,9 @@ impl fmt::Display for FaultConfig {
         }
         if self.truncate != 0.0 {
             items.push(format!("truncate={}", Probability(self.truncate)));
+        }
+        for number in &self.drops {
+            items.push(format!("drop={number}"));
         }
         if self.seed != 0 {
             items.push(format!("seed={}", self.seed));
@@ -311,7 +320,7 @@ impl fmt::Display for SpecSize {
 // ---------------------------------------------------------------------------------------------
 
 /// Every key the spec accepts, in the order the error message lists them.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "loss",
     "burst",
     "burst-loss",
@@ -325,6 +334,7 @@ const KEYS: [&str; 14] = [
     "queue",
     "outage",
     "truncate",
+    "drop",
     "seed",
 ];
 
@@ -420,6 +430,10 @@ fn expected_for(key: &str) -> String {
              or GiB (e.g. queue=64KiB or 1500)"
         ),
         "seed" => format!("{key} must be a whole number from 0 to {}", u64::MAX),
+        "drop" => format!(
+            "{key} must be the number of a datagram to drop, counting from 1 (e.g. drop=7); \
+             the key repeats"
+        ),
         _ => valid_keys(),
     }
 }
@@ -448,11 +462,11 @@ impl FromStr for FaultConfig {
             if !KEYS.contains(&key) {
                 return Err(FaultSpecError::new(key, value, valid_keys()));
             }
-            if key != "outage" && seen.contains(&key) {
+            if key != "outage" && key != "drop" && seen.contains(&key) {
                 return Err(FaultSpecError::new(
                     key,
                     value,
-                    format!("{key} may be given only once (only outage repeats)"),
+                    format!("{key} may be given only once (only outage and drop repeat)"),
                 ));
             }
             seen.push(key);
@@ -488,6 +502,10 @@ impl FromStr for FaultConfig {
                     config.outages.push(Outage { start, end });
                 }
                 "truncate" => config.truncate = parse_probability(value).ok_or_else(bad)?,
+                "drop" => match value.parse::<u64>() {
+                    Ok(number) if number >= 1 => config.drops.push(number),
+                    _ => return Err(bad()),
+                },
                 "seed" => config.seed = value.parse().map_err(|_| bad())?,
                 _ => return Err(FaultSpecError::new(key, value, valid_keys())),
             }
@@ -650,6 +668,8 @@ pub enum DropCause {
     Outage,
     /// The rate limiter's queue was full.
     RateLimit,
+    /// A `drop=N` rule named this datagram.
+    Scripted,
 }
 
 impl fmt::Display for DropCause {
@@ -659,6 +679,7 @@ impl fmt::Display for DropCause {
             DropCause::BurstLoss => "burst loss",
             DropCause::Outage => "outage",
             DropCause::RateLimit => "rate limit",
+            DropCause::Scripted => "scripted",
         })
     }
 }
@@ -741,6 +762,8 @@ pub struct FaultStats {
     pub dropped_burst: u64,
     /// Dropped during an outage.
     pub dropped_outage: u64,
+    /// Dropped by a `drop=N` rule.
+    pub dropped_scripted: u64,
     /// Dropped because the rate limiter's queue was full.
     pub dropped_rate: u64,
     /// Datagrams with at least one flipped bit.
@@ -766,6 +789,7 @@ impl FaultStats {
                 DropCause::Loss => self.dropped_loss += 1,
                 DropCause::BurstLoss => self.dropped_burst += 1,
                 DropCause::Outage => self.dropped_outage += 1,
+                DropCause::Scripted => self.dropped_scripted += 1,
                 DropCause::RateLimit => self.dropped_rate += 1,
             }
         }
@@ -851,6 +875,11 @@ impl FaultInjector {
             };
             (decision, Vec::new())
         };
+        // `stats` counts this datagram only after the decision.
+        let number = self.stats.datagrams + 1;
+        if self.config.drops.contains(&number) {
+            return dropped(DropCause::Scripted);
+        }
         let since_epoch = now.since_epoch();
         if self.config.outages.iter().any(|o| o.contains(since_epoch)) {
             return dropped(DropCause::Outage);
@@ -1103,6 +1132,7 @@ mod tests {
                 },
             ],
             truncate: 1.0,
+            drops: Vec::new(),
             seed: u64::MAX,
         };
         assert_eq!(config, expected);
@@ -1196,14 +1226,34 @@ mod tests {
         assert_eq!(
             parse_err("lose=5%").to_string(),
             "bad fault spec: unknown key \"lose\"; valid keys are loss, burst, burst-loss, flip, \
-             dup, reorder, reorder-delay, delay, jitter, rate, queue, outage, truncate, seed"
+                          dup, reorder, reorder-delay, delay, jitter, rate, queue, outage, truncate, drop, \
+             seed"
         );
         assert_eq!(
             parse_err("loss=1%,drop").to_string(),
             "bad fault spec: \"drop\" has no '='; every item must be key=value, e.g. loss=5%"
         );
-        // Outage is the one key that repeats.
+        // Outage and drop are the keys that repeat.
         assert_eq!(parse("outage=1s..2s,outage=3s..4s").outages.len(), 2);
+        assert_eq!(parse("drop=3,drop=9").drops, vec![3, 9]);
+        assert_eq!(parse_err("drop=0").key, "drop");
+    }
+
+    #[test]
+    fn scripted_drops_take_exactly_the_named_datagrams() {
+        let mut injector = FaultInjector::new(parse("drop=2,drop=5"));
+        let dropped: Vec<bool> = (0..6)
+            .map(|_| {
+                injector
+                    .apply(Instant::ZERO, b"datagram")
+                    .0
+                    .dropped
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(dropped, [false, true, false, false, true, false]);
+        assert_eq!(injector.stats().dropped_scripted, 2);
+        assert_eq!(parse("drop=2,drop=5").to_string(), "drop=2,drop=5");
     }
 
     /// A configuration every knob of which is valid, for round-trip properties.
@@ -1262,6 +1312,9 @@ mod tests {
                 rate_queue: usize::arbitrary(g),
                 outages,
                 truncate: probability(g),
+                drops: (0..usize::arbitrary(g) % 3)
+                    .map(|_| 1 + u64::from(u16::arbitrary(g)))
+                    .collect(),
                 seed: u64::arbitrary(g),
             })
         }
@@ -1298,6 +1351,7 @@ mod tests {
                 "queue",
                 "outage",
                 "truncate",
+                "drop",
                 "seed",
                 "none",
                 "=",
@@ -1622,6 +1676,7 @@ mod tests {
                     DropCause::Loss => expected.dropped_loss += 1,
                     DropCause::BurstLoss => expected.dropped_burst += 1,
                     DropCause::Outage => expected.dropped_outage += 1,
+                    DropCause::Scripted => expected.dropped_scripted += 1,
                     DropCause::RateLimit => expected.dropped_rate += 1,
                 }
                 assert!(out.is_empty());

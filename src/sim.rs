@@ -18,6 +18,7 @@ use crate::conn::{Config, ConnectionError, ReadError, State, Stats, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats};
 use crate::fault::{FaultConfig, FaultInjector, FaultStats};
 use crate::time::Instant;
+use crate::wire::Segment;
 
 /// One of the two simulated hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,11 @@ fn derive_seed(seed: u64, stream: u64) -> u64 {
 pub struct LinkStats {
     /// Datagrams dropped because the queue was full.
     pub queue_drops: u64,
+    /// Payload bytes in the datagrams lost on the link, by the fault injector or the queue:
+    /// what loss recovery has to make good.
+    pub dropped_payload_bytes: u64,
+    /// Data segments (with payload) lost on the link.
+    pub dropped_data_segments: u64,
     /// Datagrams that reached the far host.
     pub delivered: u64,
 }
@@ -166,6 +172,15 @@ impl Link {
         let departure = start + serialization;
         self.departures.push_back(departure);
         Some(departure + self.config.delay)
+    }
+
+    /// Count a datagram lost on this link.
+    fn count_drop(&mut self, datagram: &[u8]) {
+        let payload = Segment::parse(datagram).map_or(0, |segment| segment.payload.len());
+        if payload > 0 {
+            self.stats.dropped_payload_bytes += payload as u64;
+            self.stats.dropped_data_segments += 1;
+        }
     }
 }
 
@@ -264,9 +279,12 @@ impl Network {
     fn collect_transmits(&mut self) {
         for from in 0..2 {
             while let Some(transmit) = self.endpoints[from].poll_transmit(self.now) {
-                let (_decision, deliveries) = self.links[from]
+                let (decision, deliveries) = self.links[from]
                     .injector
                     .apply(self.now, &transmit.contents);
+                if decision.dropped.is_some() {
+                    self.links[from].count_drop(&transmit.contents);
+                }
                 for delivery in deliveries {
                     self.schedule(delivery.at, Stage::EnterQueue, from, delivery.bytes);
                 }
@@ -300,9 +318,12 @@ impl Network {
             };
             match item.stage {
                 Stage::EnterQueue => {
-                    if let Some(arrival) = self.links[item.from].enqueue(self.now, item.bytes.len())
-                    {
-                        self.schedule(arrival, Stage::Arrive, item.from, item.bytes);
+                    let link = &mut self.links[item.from];
+                    match link.enqueue(self.now, item.bytes.len()) {
+                        Some(arrival) => {
+                            self.schedule(arrival, Stage::Arrive, item.from, item.bytes)
+                        }
+                        None => link.count_drop(&item.bytes),
                     }
                 }
                 Stage::Arrive => {

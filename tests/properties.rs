@@ -1,7 +1,8 @@
 //! Whole transfers under random faults, checked as properties (quickcheck).
 //!
 //! For any payload (0 to 256 KiB), any mix of loss, bit flips, duplication, reordering and
-//! outages, and any seed, a transfer from A to B over the simulator must end one of two ways:
+//! outages, SACK on or off, and any seed, a transfer from A to B over the simulator must end
+//! one of two ways:
 //!
 //! - B reads exactly the payload, in order, once, and both ends close cleanly; or
 //! - the faults made delivery impossible (a permanent outage), and every end that could not
@@ -15,6 +16,9 @@
 //! at 30% loss and 1e-4 flips per bit a full segment and its ACK get through together about
 //! one time in six, and 100 failures in a row then happen with odds near 1e-8. Only an outage
 //! that never ends can time a connection out.
+//!
+//! A second property checks fast retransmit: on a clean link, one lost data segment with
+//! enough data behind it is repaired by exactly one fast retransmission, never a timeout.
 //!
 //! `FERRY_PROPTEST_CASES` sets the number of cases (default 300). A failure prints the
 //! scenario; `FERRY_REPLAY="<scenario>" cargo test --test properties replay` runs just that one.
@@ -36,6 +40,8 @@ const FOREVER_SECS: u64 = 1_000_000;
 #[derive(Clone, PartialEq)]
 struct Scenario {
     payload_len: usize,
+    /// Selective acknowledgments on (RFC 6675 recovery) or off (NewReno).
+    sack: bool,
     /// Fault spec items, without the seed: `loss=...`, `flip=...`, `outage=...`.
     faults: Vec<String>,
     seed: u64,
@@ -58,12 +64,14 @@ impl Scenario {
 
     fn parse(text: &str) -> Option<Scenario> {
         let mut payload_len = None;
+        let mut sack = None;
         let mut faults = None;
         let mut seed = None;
         for field in text.split_whitespace() {
             let (key, value) = field.split_once('=')?;
             match key {
                 "bytes" => payload_len = value.parse().ok(),
+                "sack" => sack = Some(value == "on"),
                 "seed" => seed = value.parse().ok(),
                 "faults" => {
                     faults = Some(if value == "none" {
@@ -77,6 +85,7 @@ impl Scenario {
         }
         Some(Scenario {
             payload_len: payload_len?,
+            sack: sack?,
             faults: faults?,
             seed: seed?,
         })
@@ -95,6 +104,7 @@ impl Scenario {
             max_syn_retransmissions: 100,
             max_rto: Duration::from_secs(5),
             keepalive_probes: 40,
+            sack: self.sack,
             ..Config::default()
         };
         sim::transfer(
@@ -105,12 +115,13 @@ impl Scenario {
 }
 
 impl fmt::Debug for Scenario {
-    /// The replay form: `bytes=N faults=SPEC seed=S`.
+    /// The replay form: `bytes=N sack=on|off faults=SPEC seed=S`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bytes={} faults={} seed={}",
+            "bytes={} sack={} faults={} seed={}",
             self.payload_len,
+            if self.sack { "on" } else { "off" },
             self.spec(),
             self.seed
         )
@@ -167,6 +178,7 @@ impl Arbitrary for Scenario {
         }
         Scenario {
             payload_len,
+            sack: bool::arbitrary(g),
             faults,
             seed: u64::arbitrary(g),
         }
@@ -276,13 +288,92 @@ fn replay() {
     let Ok(text) = std::env::var("FERRY_REPLAY") else {
         return;
     };
-    let scenario = Scenario::parse(&text)
-        .unwrap_or_else(|| panic!("FERRY_REPLAY must look like \"bytes=N faults=SPEC seed=S\""));
+    let scenario = Scenario::parse(&text).unwrap_or_else(|| {
+        panic!("FERRY_REPLAY must look like \"bytes=N sack=on faults=SPEC seed=S\"")
+    });
     let report = scenario.run();
     eprintln!("{report:#?}");
     if let Err(problem) = check(&scenario, &report) {
         panic!("{problem}\n  scenario: {scenario:?}");
     }
+}
+
+/// One data segment lost somewhere in a transfer, nothing else wrong.
+#[derive(Clone, Debug)]
+struct SingleLoss {
+    /// Which datagram from A to B is dropped: the SYN is the first, data segments follow.
+    dropped_datagram: u64,
+    /// Data segments after the lost one.
+    segments_after: u64,
+    sack: bool,
+    seed: u64,
+}
+
+impl Arbitrary for SingleLoss {
+    fn arbitrary(g: &mut Gen) -> SingleLoss {
+        SingleLoss {
+            // From the 10th datagram on, slow start has opened cwnd past the threshold's
+            // worth of segments behind any loss ("enough data in flight").
+            dropped_datagram: between(g, 10, 200),
+            segments_after: between(g, 8, 100),
+            sack: bool::arbitrary(g),
+            seed: u64::arbitrary(g),
+        }
+    }
+
+    fn shrink(&self) -> Box<dyn Iterator<Item = SingleLoss>> {
+        let smaller = (self.segments_after > 8).then(|| SingleLoss {
+            segments_after: 8,
+            ..self.clone()
+        });
+        Box::new(smaller.into_iter())
+    }
+}
+
+fn single_loss_property(case: SingleLoss) -> TestResult {
+    let mss = Config::default().mss;
+    // The SYN is datagram 1, so data segment n is datagram n + 1.
+    let segments = case.dropped_datagram - 1 + case.segments_after;
+    let payload = sim::payload(segments as usize * mss, case.seed);
+    let mut network = NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        format!("drop={}", case.dropped_datagram)
+            .parse()
+            .expect("a valid spec"),
+        case.seed,
+    );
+    network.b_to_a.faults = ferry::FaultConfig::default();
+    // A queue that never overflows: the scripted drop is the only loss.
+    network.a_to_b.queue_limit = 10_000;
+    network.connection.sack = case.sack;
+    let report = sim::transfer(&TransferConfig::new(network), &payload);
+    let retransmissions = report.a.stats.retransmissions;
+    if report.succeeded()
+        && report.a.faults.dropped == 1
+        && report.a.stats.rto_timeouts == 0
+        && retransmissions.fast == 1
+        && retransmissions.total() == 1
+    {
+        TestResult::passed()
+    } else {
+        TestResult::error(format!(
+            "{case:?}: succeeded {}, dropped {}, RTO expiries {}, retransmissions {:?}",
+            report.succeeded(),
+            report.a.faults.dropped,
+            report.a.stats.rto_timeouts,
+            retransmissions
+        ))
+    }
+}
+
+#[test]
+fn a_single_loss_is_repaired_by_one_fast_retransmit_without_a_timeout() {
+    let cases = case_count().div_ceil(3);
+    QuickCheck::new()
+        .tests(cases)
+        .max_tests(cases * 2)
+        .quickcheck(single_loss_property as fn(SingleLoss) -> TestResult);
 }
 
 #[test]

@@ -7,8 +7,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+use ferry::conn::CongestionControl;
 use ferry::fault::{parse_duration, parse_rate, parse_size, FaultConfig};
 use ferry::sim::{self, HostReport, NetworkConfig, TransferConfig, TransferReport};
+use ferry::Config;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +41,12 @@ struct SimArgs {
     /// (docs/faults.md lists every key).
     #[arg(long, value_parser = faults_arg, default_value = "none")]
     faults: FaultConfig,
+    /// Faults on the A-to-B direction only (the data), in place of --faults there.
+    #[arg(long, value_parser = faults_arg)]
+    faults_ab: Option<FaultConfig>,
+    /// Faults on the B-to-A direction only (the ACKs), in place of --faults there.
+    #[arg(long, value_parser = faults_arg)]
+    faults_ba: Option<FaultConfig>,
     /// The link's rate in each direction, e.g. 10mbit, 1gbit, or "unlimited".
     #[arg(long, value_parser = rate_arg, default_value = "10mbit")]
     rate: LinkRate,
@@ -48,12 +56,40 @@ struct SimArgs {
     /// Datagrams each direction's drop-tail queue holds.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     queue: u64,
+    /// Selective acknowledgments: on, loss recovery follows RFC 6675; off, NewReno (RFC 6582).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    sack: Switch,
+    /// Congestion control: newreno (RFC 5681) or fixed (none: only the receiver's window
+    /// limits the sender, for labs on pure ARQ).
+    #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
+    cc: CcArg,
+    /// Duplicate ACKs that trigger fast retransmit.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    dupthresh: u32,
+    /// Largest payload per segment, in bytes.
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=65_000))]
+    mss: u64,
+    /// Each end's receive buffer, which bounds the window it advertises, e.g. 64KiB, 1MiB.
+    #[arg(long, value_parser = bytes_arg, default_value = "64KiB")]
+    recv_buffer: usize,
     /// Seeds every random choice: the same seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
     stats: StatsFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CcArg {
+    Newreno,
+    Fixed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +152,23 @@ fn run_sim(args: SimArgs) -> ExitCode {
     let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
     network.a_to_b.queue_limit = queue_limit;
     network.b_to_a.queue_limit = queue_limit;
+    if let Some(faults) = &args.faults_ab {
+        network.a_to_b.faults = faults.clone();
+    }
+    if let Some(faults) = &args.faults_ba {
+        network.b_to_a.faults = faults.clone();
+    }
+    network.connection = Config {
+        mss: usize::try_from(args.mss).unwrap_or(usize::MAX),
+        recv_buffer: args.recv_buffer,
+        sack: args.sack == Switch::On,
+        congestion_control: match args.cc {
+            CcArg::Newreno => CongestionControl::NewReno,
+            CcArg::Fixed => CongestionControl::Fixed,
+        },
+        duplicate_ack_threshold: args.dupthresh,
+        ..Config::default()
+    };
 
     // The one clock read: how long the simulation took in real time, for `wall_seconds`.
     #[allow(clippy::disallowed_methods)]
@@ -166,6 +219,7 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
             "sack": retransmissions(|h| h.stats.retransmissions.sack),
             "total": retransmissions(|h| h.stats.retransmissions.total()),
         },
+                "bytes_retransmitted": a.stats.bytes_retransmitted + b.stats.bytes_retransmitted,
         "rto_timeouts": a.stats.rto_timeouts + b.stats.rto_timeouts,
         "duplicate_acks": a.stats.duplicate_acks + b.stats.duplicate_acks,
         "faults": {
@@ -174,7 +228,11 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
             "duplicated": a.faults.duplicated + b.faults.duplicated,
             "reordered": a.faults.reordered + b.faults.reordered,
         },
-        "queue_drops": a.link.queue_drops + b.link.queue_drops,
+                "queue_drops": a.link.queue_drops + b.link.queue_drops,
+        "dropped_payload_bytes": a.link.dropped_payload_bytes + b.link.dropped_payload_bytes,
+        "dropped_data_segments": a.link.dropped_data_segments + b.link.dropped_data_segments,
+        "cwnd_a": a.stats.congestion_window,
+        "ssthresh_a": a.stats.slow_start_threshold,
         "discarded_corrupt": a.stats.discarded_corrupt + b.stats.discarded_corrupt
             + a.endpoint.discarded_corrupt + b.endpoint.discarded_corrupt,
         "state_a": a.state.to_string(),

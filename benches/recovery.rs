@@ -1,0 +1,145 @@
+//! Loss recovery on the simulator, beside Linux's figures: prints the table in
+//! docs/performance.md.
+//!
+//! `cargo bench --bench recovery` runs an 8 MiB transfer on a link shaped like the Linux
+//! reference runs in shared/anchors.md (10 Mbit/s, 40 ms RTT, a drop-tail queue of 63
+//! datagrams, MSS 1448, i.i.d. loss on the data direction only), for each loss rate and each
+//! recovery mode, with three seeds, and prints the medians as a Markdown table.
+
+use std::time::Duration;
+
+use ferry::conn::CongestionControl;
+use ferry::sim::{self, NetworkConfig, TransferConfig, TransferReport};
+use ferry::Config;
+
+const BYTES: usize = 8 * 1024 * 1024;
+const MSS: usize = 1448;
+const RTT: Duration = Duration::from_millis(40);
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// One row's mode: a name and the connection settings that make it.
+struct Mode {
+    name: &'static str,
+    config: Config,
+}
+
+fn modes() -> [Mode; 3] {
+    let base = Config {
+        mss: MSS,
+        // Large enough that congestion control, not the receiver, limits the sender.
+        recv_buffer: 4 * 1024 * 1024,
+        ..Config::default()
+    };
+    [
+        Mode {
+            name: "SACK off (NewReno)",
+            config: Config {
+                sack: false,
+                ..base.clone()
+            },
+        },
+        Mode {
+            name: "SACK on",
+            config: base.clone(),
+        },
+        Mode {
+            name: "fixed window (64 KiB)",
+            config: Config {
+                congestion_control: CongestionControl::Fixed,
+                recv_buffer: 64 * 1024,
+                ..base
+            },
+        },
+    ]
+}
+
+fn run(config: &Config, loss: f64, seed: u64) -> TransferReport {
+    let mut network = NetworkConfig::symmetric(
+        Some(10_000_000),
+        RTT,
+        format!("loss={}%", loss * 100.0)
+            .parse()
+            .expect("a valid spec"),
+        seed,
+    );
+    network.a_to_b.queue_limit = 63;
+    network.b_to_a.queue_limit = 63;
+    // Loss on the data only, never the ACKs, as in the Linux runs.
+    network.b_to_a.faults = ferry::FaultConfig::default();
+    network.connection = config.clone();
+    let report = sim::transfer(&TransferConfig::new(network), &sim::payload(BYTES, seed));
+    assert!(
+        report.succeeded(),
+        "every benchmarked transfer must complete"
+    );
+    report
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Mathis et al.: MSS / RTT * 1.22 / sqrt(p), in bits per second.
+fn mathis_bps(loss: f64) -> f64 {
+    MSS as f64 * 8.0 / RTT.as_secs_f64() * 1.22 / loss.sqrt()
+}
+
+fn main() {
+    println!(
+        "| mode | loss | goodput Mbit/s | Mathis bound | / Mathis | RTO expiries (% of drops) \
+         | retransmitted / dropped bytes |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for mode in modes() {
+        for loss in [0.0, 0.01, 0.02, 0.05] {
+            let reports: Vec<TransferReport> = SEEDS
+                .iter()
+                .map(|&seed| run(&mode.config, loss, seed))
+                .collect();
+            let goodput = median(reports.iter().map(|r| r.goodput_bps() / 1e6).collect());
+            let rtos = median(
+                reports
+                    .iter()
+                    .map(|r| r.a.stats.rto_timeouts as f64)
+                    .collect(),
+            );
+            let drops = median(
+                reports
+                    .iter()
+                    .map(|r| r.a.link.dropped_data_segments as f64)
+                    .collect(),
+            );
+            let ratio = median(
+                reports
+                    .iter()
+                    .map(|r| {
+                        r.a.stats.bytes_retransmitted as f64
+                            / (r.a.link.dropped_payload_bytes as f64).max(1.0)
+                    })
+                    .collect(),
+            );
+            let (bound, fraction) = if loss > 0.0 {
+                let bound = mathis_bps(loss) / 1e6;
+                (format!("{bound:.2}"), format!("{:.2}", goodput / bound))
+            } else {
+                ("-".to_string(), "-".to_string())
+            };
+            let rto_share = if drops > 0.0 {
+                format!("{rtos:.0} ({:.1}%)", 100.0 * rtos / drops)
+            } else {
+                format!("{rtos:.0}")
+            };
+            let ratio = if drops > 0.0 {
+                format!("{ratio:.3} ({drops:.0} drops)")
+            } else {
+                "no drops".to_string()
+            };
+            println!(
+                "| {} | {:.0}% | {goodput:.2} | {bound} | {fraction} | {rto_share} | {ratio} |",
+                mode.name,
+                loss * 100.0
+            );
+        }
+    }
+}
