@@ -1,36 +1,21 @@
-//! The `ferry` command line: `ferry sim` runs a transfer over the simulated lossy network.
+//! `ferry sim`: a transfer from A to B over the simulated network, and its report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 use serde_json::json;
 
 use ferry::conn::CongestionControl;
-use ferry::fault::{parse_duration, parse_rate, parse_size, FaultConfig};
+use ferry::fault::FaultConfig;
 use ferry::sim::{self, HostReport, NetworkConfig, TransferConfig, TransferReport};
 use ferry::Config;
 
-#[derive(Parser)]
-#[command(
-    name = "ferry",
-    version,
-    about = "A reliable transport with TCP semantics over UDP, built to be read, inspected and tortured"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Transfer data from host A to host B over a simulated lossy link, in virtual time.
-    Sim(SimArgs),
-}
+use crate::args::{bytes_arg, duration_arg, faults_arg, rate_arg, LinkRate, StatsFormat, Switch};
 
 #[derive(clap::Args)]
-struct SimArgs {
+pub struct SimArgs {
     /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500.
     #[arg(long, value_parser = bytes_arg, default_value = "1MiB", conflicts_with = "file")]
     bytes: usize,
@@ -80,63 +65,13 @@ struct SimArgs {
     stats: StatsFormat,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Switch {
-    On,
-    Off,
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum CcArg {
     Newreno,
     Fixed,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum StatsFormat {
-    /// A readable summary.
-    Text,
-    /// One JSON object on stdout.
-    Json,
-}
-
-fn bytes_arg(text: &str) -> Result<usize, String> {
-    parse_size(text).ok_or_else(|| {
-        format!("expected a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
-    })
-}
-
-fn faults_arg(text: &str) -> Result<FaultConfig, String> {
-    text.parse().map_err(|error| format!("{error}"))
-}
-
-/// Bits per second, or `None` for no limit.
-#[derive(Clone, Copy)]
-struct LinkRate(Option<u64>);
-
-fn rate_arg(text: &str) -> Result<LinkRate, String> {
-    if text.eq_ignore_ascii_case("unlimited") {
-        return Ok(LinkRate(None));
-    }
-    parse_rate(text).map(|bps| LinkRate(Some(bps))).ok_or_else(|| {
-        format!("expected a positive rate with a unit bit, kbit, mbit or gbit (e.g. 10mbit), or \"unlimited\", not {text:?}")
-    })
-}
-
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| {
-        format!("expected a duration with a unit ns, us, ms or s (e.g. 40ms), not {text:?}")
-    })
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Sim(args) => run_sim(args),
-    }
-}
-
-fn run_sim(args: SimArgs) -> ExitCode {
+pub fn run(args: SimArgs) -> ExitCode {
     let payload = match &args.file {
         Some(path) => match std::fs::read(path) {
             Ok(content) => content,

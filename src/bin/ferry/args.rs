@@ -1,0 +1,52 @@
+//! Option values shared by the subcommands, each with an error that says what is valid.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use ferry::fault::{parse_duration, parse_rate, parse_size, FaultConfig};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatsFormat {
+    /// A readable summary.
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+pub fn bytes_arg(text: &str) -> Result<usize, String> {
+    parse_size(text).ok_or_else(|| {
+        format!("expected a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
+    })
+}
+
+pub fn faults_arg(text: &str) -> Result<FaultConfig, String> {
+    text.parse().map_err(|error| format!("{error}"))
+}
+
+/// Bits per second, or `None` for no limit.
+#[derive(Clone, Copy)]
+pub struct LinkRate(pub Option<u64>);
+
+pub fn rate_arg(text: &str) -> Result<LinkRate, String> {
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(LinkRate(None));
+    }
+    parse_rate(text).map(|bps| LinkRate(Some(bps))).ok_or_else(|| {
+        format!("expected a positive rate with a unit bit, kbit, mbit or gbit (e.g. 10mbit), or \"unlimited\", not {text:?}")
+    })
+}
+
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| {
+        format!("expected a duration with a unit ns, us, ms or s (e.g. 40ms), not {text:?}")
+    })
+}
