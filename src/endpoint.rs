@@ -125,6 +125,20 @@ impl Endpoint {
         self.listen_backlog = Some(backlog);
     }
 
+    /// Stop accepting SYNs, and reset the connections nobody accepted yet (as closing a TCP
+    /// listening socket does); accepted connections go on.
+    pub fn stop_listening(&mut self) {
+        self.listen_backlog = None;
+        self.accept_queue.clear();
+        for entry in self.connections.values_mut() {
+            if entry.ownership == Ownership::Unaccepted {
+                entry.connection.abort();
+                entry.queued = false;
+            }
+        }
+        // The RSTs go out on the next `poll_transmit`; the connections are forgotten after.
+    }
+
     /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
         // A connection the application just closed frees its peer's address at once.
@@ -312,7 +326,8 @@ impl Endpoint {
                 }
                 let nobody_will_ask = entry.ownership == Ownership::Detached
                     || (entry.ownership == Ownership::Unaccepted && !entry.queued);
-                if nobody_will_ask {
+                // A RST still to send (an abort) keeps it until it has gone.
+                if nobody_will_ask && !connection.has_pending_reset() {
                     forget.push(handle);
                 }
             }

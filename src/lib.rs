@@ -58,9 +58,11 @@
 pub mod conn;
 pub mod endpoint;
 pub mod fault;
+pub mod net;
 pub mod sim;
 pub mod time;
 pub mod wire;
 
 pub use conn::{Config, Stats};
 pub use fault::FaultConfig;
+pub use net::{Listener, SocketConfig, Stream};

@@ -591,6 +591,65 @@ mod tests {
         assert_ne!(first.a.stats, other.a.stats);
     }
 
+    /// Data both ways at once: each data segment carries the ACK (and SACK blocks) for the
+    /// other direction.
+    #[test]
+    fn data_both_ways_through_faults_arrives_intact() {
+        for seed in 0..3 {
+            let mut network = Network::new(&NetworkConfig::symmetric(
+                None,
+                Duration::from_micros(100),
+                "loss=5%,flip=1e-5,dup=1%,reorder=2%".parse().unwrap(),
+                seed,
+            ));
+            network.endpoint(Host::B).listen(1);
+            let a = network
+                .endpoint(Host::A)
+                .connect(Host::B.address())
+                .unwrap();
+            let mut b = None;
+            let data = payload(512 * 1024, seed);
+            let (mut written, mut delivered) = ([0, 0], [Vec::new(), Vec::new()]);
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                if b.is_none() {
+                    b = network.endpoint(Host::B).accept();
+                }
+                for (side, host, handle) in [(0, Host::A, Some(a)), (1, Host::B, b)] {
+                    if let Some(handle) = handle {
+                        write_payload(network.endpoint(host), handle, &data, &mut written[side]);
+                        read_to_end(
+                            network.endpoint(host),
+                            handle,
+                            &mut buffer,
+                            &mut delivered[side],
+                        );
+                    }
+                }
+                let closed = |network: &mut Network, host: Host, handle| {
+                    network
+                        .endpoint(host)
+                        .connection(handle)
+                        .unwrap()
+                        .is_closed()
+                };
+                if b.is_some_and(|b| closed(&mut network, Host::B, b))
+                    && closed(&mut network, Host::A, a)
+                {
+                    break;
+                }
+                assert!(
+                    network.step(),
+                    "seed {seed}: nothing left to happen, not closed"
+                );
+            }
+            assert!(delivered[0] == data && delivered[1] == data, "seed {seed}");
+            let a_stats = network.endpoint(Host::A).connection(a).unwrap().stats();
+            assert_eq!(a_stats.state, State::Closed);
+            assert!(a_stats.retransmissions.total() > 0);
+        }
+    }
+
     #[test]
     fn a_permanent_outage_times_out_both_ends() {
         let data = payload(1_000_000, 5);

@@ -24,6 +24,8 @@ mod rtt;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recovery;
 mod timer;
 
 pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
@@ -346,6 +348,9 @@ pub struct Connection {
     recovery_point: SeqNum,
     /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
     duplicate_acks: u32,
+    /// Bytes sent by limited transmit since the last new ACK: not part of the FlightSize
+    /// that sets ssthresh (RFC 5681 section 3.2 step 2).
+    limited_transmit_bytes: u32,
 
     // Receive sequence space.
     irs: SeqNum,
@@ -424,6 +429,7 @@ impl Connection {
             recovery: None,
             recovery_point: iss,
             duplicate_acks: 0,
+            limited_transmit_bytes: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             received_offset: 0,
@@ -459,6 +465,12 @@ impl Connection {
     /// Whether the connection reached CLOSED (cleanly or not).
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Whether a RST waits to be sent (after an abort, say): the connection must be polled
+    /// once more even though it is closed.
+    pub fn has_pending_reset(&self) -> bool {
+        self.pending_reset.is_some()
     }
 
     /// Whether the handshake ever completed.
@@ -795,7 +807,7 @@ impl Connection {
             self.pending_ack.get_or_insert(Reason::Ack);
             return;
         }
-        let newly_sacked = self.take_sack_blocks(segment);
+        let newly_sacked = self.take_sack_blocks(now, segment);
         let duplicate = self.is_duplicate_ack(segment, newly_sacked);
         if segment.ack > self.snd_una {
             self.on_new_ack(now, segment.ack);
@@ -900,20 +912,26 @@ impl Connection {
         self.snd_nxt + u32::from(self.window_probe_outstanding)
     }
 
-    /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight. Returns the
-    /// bytes newly SACKed.
-    fn take_sack_blocks(&mut self, segment: &Segment<'_>) -> u32 {
+    /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight, taking an
+    /// RTT sample from them as Linux does. Returns the bytes newly SACKed.
+    fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>) -> u32 {
         if !self.config.sack {
             return 0;
         }
         let mut newly_sacked = 0;
+        let mut newest_sent_once_at = None;
         for block in segment.sack.as_slice() {
             // RFC 2018 section 5: blocks at or below the cumulative ACK, or beyond what was
             // sent, tell nothing about data in flight.
             if self.snd_una < block.left && block.left < block.right && block.right <= self.snd_nxt
             {
-                newly_sacked += self.retransmission_queue.mark_sacked(*block);
+                let delivered = self.retransmission_queue.mark_sacked(*block);
+                newly_sacked += delivered.bytes;
+                newest_sent_once_at = newest_sent_once_at.max(delivered.newest_sent_once_at);
             }
+        }
+        if let Some(sent_at) = newest_sent_once_at {
+            self.rtt.on_sample(now - sent_at);
         }
         newly_sacked
     }
@@ -969,7 +987,9 @@ impl Connection {
         if self.duplicate_acks < threshold && !oldest_lost {
             return;
         }
-        self.congestion.on_loss(self.flight_size());
+        let flight_size = self.flight_size() - self.limited_transmit_bytes;
+        self.limited_transmit_bytes = 0;
+        self.congestion.on_loss(flight_size);
         let inflation = if self.config.sack {
             0
         } else {
@@ -1016,11 +1036,10 @@ impl Connection {
 
     /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
     fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
-        let acknowledged = self.retransmission_queue.remove_acknowledged(ack);
-        // Karn's rule: an ACK that covers a retransmission is ambiguous; take no sample.
-        if let (Some(sent_at), false) =
-            (acknowledged.oldest_sent_at, acknowledged.any_retransmitted)
-        {
+        let delivered = self.retransmission_queue.remove_acknowledged(ack);
+        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample. The
+        // newest such is the least delayed by any hole this ACK also filled.
+        if let Some(sent_at) = delivered.newest_sent_once_at {
             self.rtt.on_sample(now - sent_at);
         }
 
@@ -1037,6 +1056,7 @@ impl Connection {
         }
         self.consecutive_timeouts = 0;
         self.duplicate_acks = 0;
+        self.limited_transmit_bytes = 0;
         self.on_recovery_progress(ack, acked_data);
         // RFC 6298 section 5.2 and 5.3.
         if self.snd_una == self.snd_nxt {
@@ -1129,9 +1149,15 @@ impl Connection {
                 return self.retransmit(now, lost);
             }
         }
-        // New data (rule (2)), then a FIN.
-        let room = self
-            .congestion_window()
+        // New data (rule (2)), then a FIN. Limited transmit (RFC 3042): each of the first two
+        // duplicate ACKs lets one more new segment out, so that a small window can still
+        // bring the three duplicate ACKs that fast retransmit needs.
+        let limited_transmit = if self.recovery.is_none() {
+            self.duplicate_acks.min(2) * self.smss()
+        } else {
+            0
+        };
+        let room = (self.congestion_window().saturating_add(limited_transmit))
             .saturating_sub(self.retransmission_queue.pipe());
         let fin_seq = self.fin_sequence();
         if self.snd_nxt < fin_seq {
@@ -1145,14 +1171,16 @@ impl Connection {
             let len = self.smss().min(unsent).min(usable);
             if len == 0 {
                 self.arm_persist(now);
-                return None;
-            }
-            if len <= room {
+            } else if len <= room {
                 let flags = if self.fin_queued && len == unsent {
                     Flags::ACK | Flags::FIN
                 } else {
                     Flags::ACK
                 };
+                let beyond_cwnd = (self.retransmission_queue.pipe() + len)
+                    .saturating_sub(self.congestion_window())
+                    .min(len);
+                self.limited_transmit_bytes += beyond_cwnd;
                 return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
             }
         } else if self.fin_queued && self.snd_nxt == fin_seq {
@@ -1163,9 +1191,8 @@ impl Connection {
         // below SACKed data.
         if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
             if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
-                self.retransmission_queue
-                    .mark_lost(hole, Reason::SackRetransmission);
-                return self.retransmit(now, hole);
+                // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
+                return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
             }
         }
         None
@@ -1195,12 +1222,26 @@ impl Connection {
     /// Send the in-flight segment at `index` again, if the congestion window has room for it
     /// (RFC 6675 section 5 (C)).
     fn retransmit(&mut self, now: Instant, index: usize) -> Option<Transmit> {
+        self.retransmit_as(now, index, None)
+    }
+
+    /// [`retransmit`](Self::retransmit) with `reason` in place of the one the record's loss
+    /// gives.
+    fn retransmit_as(
+        &mut self,
+        now: Instant,
+        index: usize,
+        reason: Option<Reason>,
+    ) -> Option<Transmit> {
         let record = *self.retransmission_queue.get(index)?;
         let syn = record.seq == self.iss;
         let fin = self.fin_queued && record.seq + record.len == self.fin_sequence() + 1;
         let payload_len = record.len - u32::from(syn) - u32::from(fin);
-        // The window counts payload: a SYN or FIN alone always fits.
-        if self.retransmission_queue.pipe() + payload_len > self.congestion_window() {
+        // The window counts payload: a SYN or FIN alone always fits. The fast retransmission
+        // goes whatever the window (RFC 5681 section 3.2 step 3, RFC 6582 section 3.2 step 5,
+        // RFC 6675 step (4.3)).
+        let fast = record.lost == Some(Reason::FastRetransmission);
+        if !fast && self.retransmission_queue.pipe() + payload_len > self.congestion_window() {
             return None;
         }
         let mut flags = match (syn, self.state) {
@@ -1211,7 +1252,7 @@ impl Connection {
         if fin {
             flags.insert(Flags::FIN);
         }
-        let reason = record.lost.unwrap_or(Reason::RtoRetransmission {
+        let reason = reason.or(record.lost).unwrap_or(Reason::RtoRetransmission {
             timeout: self.consecutive_timeouts,
         });
         match reason {
@@ -1517,13 +1558,26 @@ impl Connection {
             return blocks;
         }
         let to_seq = |offset: u64| self.rcv_nxt + (offset - self.received_offset) as u32;
-        for &(start, _) in &self.recent_sack_blocks {
-            if let Some((start, end)) = self.reassembly.block_containing(start) {
-                blocks.push(SackBlock {
-                    left: to_seq(start),
-                    right: to_seq(end),
-                });
+        let recent = self
+            .recent_sack_blocks
+            .iter()
+            .filter_map(|&(start, _)| self.reassembly.block_containing(start));
+        // RFC 2018 section 4: as many distinct blocks as fit, so after the recent ones, any
+        // other block held (the most recent were forgotten beyond four), highest first.
+        let mut chosen: Vec<(u64, u64)> = Vec::with_capacity(MAX_SACK_BLOCKS);
+        for block in recent.chain(self.reassembly.blocks().rev()) {
+            if chosen.len() == MAX_SACK_BLOCKS {
+                break;
             }
+            if !chosen.contains(&block) {
+                chosen.push(block);
+            }
+        }
+        for (start, end) in chosen {
+            blocks.push(SackBlock {
+                left: to_seq(start),
+                right: to_seq(end),
+            });
         }
         blocks
     }

@@ -89,8 +89,19 @@ impl Reassembly {
         Some((start, end))
     }
 
+    /// The contiguous blocks of held bytes, adjacent runs merged, in order.
+    pub(crate) fn blocks(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> {
+        let mut blocks: Vec<(u64, u64)> = Vec::new();
+        for (start, end) in self.ranges() {
+            match blocks.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => blocks.push((start, end)),
+            }
+        }
+        blocks.into_iter()
+    }
+
     /// The held runs as `[start, end)` stream offsets, in order.
-    #[cfg(test)]
     pub(crate) fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.runs
             .iter()

@@ -62,13 +62,23 @@ fn is_lost(threshold: u32, smss: u32, sacked_above: u32, sacked_bytes_above: u64
         || sacked_bytes_above > u64::from(threshold.saturating_sub(1)) * u64::from(smss)
 }
 
-/// What removing acknowledged segments found, for the RTT estimator.
+/// What an ACK newly acknowledged (cumulatively or by SACK), for the RTT estimator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Acknowledged {
-    /// When the oldest segment removed was (last) sent.
-    pub(crate) oldest_sent_at: Option<Instant>,
-    /// Whether any removed segment had been sent twice.
-    pub(crate) any_retransmitted: bool,
+pub(crate) struct Delivered {
+    /// Sequence space newly acknowledged.
+    pub(crate) bytes: u32,
+    /// When the most recently sent of those segments that were sent only once went out: an
+    /// RTT sample Karn's rule allows (RFC 6298 section 3 forbids only segments sent twice).
+    pub(crate) newest_sent_once_at: Option<Instant>,
+}
+
+impl Delivered {
+    fn add(&mut self, record: &InFlight) {
+        self.bytes += record.len;
+        if !record.retransmitted {
+            self.newest_sent_once_at = self.newest_sent_once_at.max(Some(record.sent_at));
+        }
+    }
 }
 
 /// The segments in flight, oldest first.
@@ -133,9 +143,9 @@ impl RetransmissionQueue {
 
     /// Remove the segments that `ack` covers entirely, and trim one it covers in part, so a
     /// retransmission never repeats acknowledged bytes.
-    pub(crate) fn remove_acknowledged(&mut self, ack: SeqNum) -> Acknowledged {
-        let mut acknowledged = Acknowledged::default();
-        while let Some(front) = self.segments.front() {
+    pub(crate) fn remove_acknowledged(&mut self, ack: SeqNum) -> Delivered {
+        let mut delivered = Delivered::default();
+        while let Some(&front) = self.segments.front() {
             if front.end() > ack {
                 if front.seq < ack {
                     let covered = ack.wrapping_diff(front.seq);
@@ -146,32 +156,34 @@ impl RetransmissionQueue {
                 }
                 break;
             }
-            acknowledged.oldest_sent_at.get_or_insert(front.sent_at);
-            acknowledged.any_retransmitted |= front.retransmitted;
+            // A segment SACKed before was delivered (and sampled) then, not now.
+            if !front.sacked {
+                delivered.add(&front);
+            }
             self.update(0, |record| {
                 // Out of the sums before it goes.
                 record.sacked = true;
             });
             self.segments.pop_front();
         }
-        acknowledged
+        delivered
     }
 
-    /// RFC 6675 `Update()`: mark the segments a SACK block covers. Returns the bytes newly
-    /// SACKed. Blocks outside the data in flight are ignored (RFC 2018 section 5).
-    pub(crate) fn mark_sacked(&mut self, block: SackBlock) -> u32 {
-        let mut newly_sacked = 0;
+    /// RFC 6675 `Update()`: mark the segments a SACK block covers, and say what that newly
+    /// delivered.
+    pub(crate) fn mark_sacked(&mut self, block: SackBlock) -> Delivered {
+        let mut delivered = Delivered::default();
         for index in 0..self.segments.len() {
             let record = self.segments[index];
             if record.seq >= block.right {
                 break;
             }
             if !record.sacked && block.left <= record.seq && record.end() <= block.right {
-                newly_sacked += record.len;
+                delivered.add(&record);
                 self.update(index, |record| record.sacked = true);
             }
         }
-        newly_sacked
+        delivered
     }
 
     /// Where the highest SACKed segment ends, if any is.
@@ -323,7 +335,7 @@ mod tests {
     fn three_sacked_segments_above_make_a_segment_lost() {
         let mut queue = ten_segments(1000);
         assert_eq!(queue.pipe(), 1000);
-        assert_eq!(queue.mark_sacked(block(1000, 1, 3)), 200);
+        assert_eq!(queue.mark_sacked(block(1000, 1, 3)).bytes, 200);
         queue.detect_losses(3, MSS);
         assert_eq!(
             queue.next_lost(),
@@ -353,10 +365,12 @@ mod tests {
             [false, false, false, false, true, true, true, false, false, false]
         );
         assert_eq!(queue.next_lost(), Some(0));
-        assert!(
-            !queue
+        // Segments 0 and 1 went out at 0 and 1 ms; the newest gives the sample.
+        assert_eq!(
+            queue
                 .remove_acknowledged(SeqNum(u32::MAX - 450) + 250)
-                .any_retransmitted
+                .newest_sent_once_at,
+            Some(Instant::from_millis(1))
         );
         // The segment the ACK splits keeps only its unacknowledged part.
         assert_eq!(queue.get(0).unwrap().seq, SeqNum(u32::MAX - 450) + 250);

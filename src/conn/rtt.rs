@@ -74,14 +74,14 @@ impl RttEstimator {
         self.backoff_exponent = self.backoff_exponent.saturating_add(1);
     }
 
-    /// The RTO to arm the timer with now: the base, doubled per expiry, clamped (section 2.4,
-    /// 2.5).
+    /// The RTO to arm the timer with now: the base rounded up to the minimum (section 2.4),
+    /// then doubled per expiry (section 5.5), then capped (section 2.5).
     pub(crate) fn rto(&self) -> Duration {
         let factor = 1u32
             .checked_shl(self.backoff_exponent.min(31))
             .unwrap_or(u32::MAX);
-        let backed_off = self.base_rto.saturating_mul(factor);
-        backed_off.clamp(self.min_rto, self.max_rto)
+        let backed_off = self.base_rto.max(self.min_rto).saturating_mul(factor);
+        backed_off.min(self.max_rto)
     }
 
     pub(crate) fn smoothed_rtt(&self) -> Option<Duration> {
@@ -139,5 +139,8 @@ mod tests {
         rtt.on_sample(ms(10));
         // 10 + 4 * 5 = 30 ms, clamped up to the 200 ms floor
         assert_eq!(rtt.rto(), ms(200));
+        // Rounded up before doubling: the backed-off RTO is 400 ms, not 2 x 30 ms.
+        rtt.on_timeout();
+        assert_eq!(rtt.rto(), ms(400));
     }
 }

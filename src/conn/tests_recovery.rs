@@ -1,0 +1,966 @@
+//! Segment-level tests of loss recovery, in smoltcp's style (see `tests.rs` for the method).
+//!
+//! The sender side: fast retransmit and NewReno fast recovery without SACK (RFC 5681 section
+//! 3.2, RFC 6582), SACK-based recovery (RFC 6675), congestion control arithmetic (RFC 5681
+//! section 3.1), a retransmission timeout during recovery, and the fixed window. The receiver
+//! side: the SACK blocks we send after various reorderings (RFC 2018 section 4).
+//!
+//! Numbers as in `tests.rs`: our first data byte is [`LOCAL`] (10 001), the peer's [`REMOTE`]
+//! (50 001); the handshake completes at 100 ms with an RTO of 300 ms. Our segments are
+//! [`MSS`] = 1200 bytes, so RFC 5681's initial window is 3 segments (3600 bytes). Our data is
+//! the pattern [`bytes`] numbered by stream offset, so a segment is known by where it starts.
+
+use super::*;
+use std::fmt;
+use std::time::Duration;
+
+// -------------------------------------------------------------------------------------------
+// Helpers (the first few copied from `tests.rs`, so that both files stand alone)
+
+const REMOTE_ADDR: &str = "192.0.2.7:4747";
+
+const LOCAL_ISN: SeqNum = SeqNum(10_000);
+const REMOTE_ISN: SeqNum = SeqNum(50_000);
+/// Our first data byte: the ISN plus the SYN.
+const LOCAL: SeqNum = SeqNum(10_001);
+/// The peer's first data byte.
+const REMOTE: SeqNum = SeqNum(50_001);
+/// The window we advertise with an empty receive buffer: `Config::default().recv_buffer`.
+const WINDOW: u32 = 64 * 1024;
+/// The window the peer advertises.
+const PEER_WINDOW: u32 = 65_535;
+/// Our segment size, `Config::default().mss`.
+const MSS: u32 = 1_200;
+
+/// What the peer sends, unless a test says otherwise: an ACK of everything we sent in the
+/// handshake, at the peer's first data byte.
+const SEND_TEMPL: Segment<'static> = Segment {
+    flags: Flags::ACK,
+    seq: REMOTE,
+    ack: LOCAL,
+    window: PEER_WINDOW,
+    sack: SackBlocks::new(),
+    payload: &[],
+};
+
+/// An owned copy of a segment we sent, to compare with `assert_eq!`.
+#[derive(Clone, PartialEq, Eq)]
+struct Sent {
+    flags: Flags,
+    seq: SeqNum,
+    ack: SeqNum,
+    window: u32,
+    sack: SackBlocks,
+    payload: Vec<u8>,
+}
+
+/// What we send, unless a test says otherwise: a pure ACK at our first data byte.
+const RECV_TEMPL: Sent = Sent {
+    flags: Flags::ACK,
+    seq: LOCAL,
+    ack: REMOTE,
+    window: WINDOW,
+    sack: SackBlocks::new(),
+    payload: Vec::new(),
+};
+
+/// Payloads shown by length and first bytes, so that a failing comparison stays readable.
+impl fmt::Debug for Sent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sent")
+            .field("flags", &self.flags)
+            .field("seq", &self.seq)
+            .field("ack", &self.ack)
+            .field("window", &self.window)
+            .field("sack", &self.sack)
+            .field(
+                "payload",
+                &format_args!(
+                    "{} bytes {:?}..",
+                    self.payload.len(),
+                    &self.payload[..self.payload.len().min(4)]
+                ),
+            )
+            .finish()
+    }
+}
+
+impl From<Segment<'_>> for Sent {
+    fn from(segment: Segment<'_>) -> Sent {
+        Sent {
+            flags: segment.flags,
+            seq: segment.seq,
+            ack: segment.ack,
+            window: segment.window,
+            sack: segment.sack,
+            payload: segment.payload.to_vec(),
+        }
+    }
+}
+
+fn at(millis: u64) -> Instant {
+    Instant::from_millis(millis)
+}
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+fn remote_addr() -> SocketAddr {
+    REMOTE_ADDR.parse().unwrap()
+}
+
+fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
+    let mut sack = SackBlocks::new();
+    for &(left, right) in blocks {
+        assert!(sack.push(SackBlock { left, right }));
+    }
+    sack
+}
+
+/// `sent` with these SACK blocks, most recent first.
+fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
+    Sent {
+        sack: sack_blocks(blocks),
+        ..sent
+    }
+}
+
+/// Feed one segment from the peer.
+fn send(conn: &mut Connection, now: Instant, segment: Segment<'_>) {
+    conn.handle_segment(now, &segment);
+}
+
+/// Drain everything the connection wants to send at `now`, decoded back from the wire.
+fn recv(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
+    let mut sent = Vec::new();
+    while let Some(transmit) = conn.poll_transmit(now) {
+        assert_eq!(transmit.destination, remote_addr());
+        let segment = Segment::parse(&transmit.contents).expect("we emit valid datagrams");
+        sent.push((Sent::from(segment), transmit.reason));
+        assert!(sent.len() <= 1000, "poll_transmit never returns None");
+    }
+    sent
+}
+
+/// Assert that the connection has nothing to send at `now`.
+fn recv_nothing(conn: &mut Connection, now: Instant) {
+    assert_eq!(recv(conn, now), vec![]);
+}
+
+/// Run the timers due at `now`, then drain what they made the connection send.
+fn timeout(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
+    conn.handle_timeout(now);
+    recv(conn, now)
+}
+
+/// `len` bytes of a recognisable pattern, starting at `start` in it.
+fn bytes(start: usize, len: usize) -> Vec<u8> {
+    (start..start + len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Where our sequence number `seq` sits in our byte stream.
+fn offset(seq: SeqNum) -> usize {
+    seq.wrapping_diff(LOCAL) as usize
+}
+
+/// Queue `segments` full segments of our pattern, continuing it from `next`.
+fn write_segments(conn: &mut Connection, next: SeqNum, segments: u32) {
+    let len = (segments * MSS) as usize;
+    assert_eq!(conn.write(&bytes(offset(next), len)), Ok(len));
+}
+
+/// Our full-sized data segment starting at `seq`, as it goes out.
+fn data(seq: SeqNum) -> Sent {
+    Sent {
+        seq,
+        payload: bytes(offset(seq), MSS as usize),
+        ..RECV_TEMPL
+    }
+}
+
+/// The segments `range` of the flight that starts at `base`, sent for `reason`.
+fn flight(base: SeqNum, range: std::ops::Range<u32>, reason: Reason) -> Vec<(Sent, Reason)> {
+    range.map(|i| (data(base + i * MSS), reason)).collect()
+}
+
+/// An ACK from the peer.
+fn ack(ack: SeqNum) -> Segment<'static> {
+    Segment { ack, ..SEND_TEMPL }
+}
+
+/// An ACK from the peer with SACK blocks, most recent first.
+fn ack_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment<'static> {
+    Segment {
+        ack,
+        sack: sack_blocks(blocks),
+        ..SEND_TEMPL
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Fixtures
+
+/// ESTABLISHED by an active open: SYN at 0 ms, SYN-ACK from `peer_isn` at 100 ms, our ACK
+/// drained.
+fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
+    let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN);
+    assert_eq!(recv(&mut conn, at(0)).len(), 1);
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: peer_isn,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(100)).len(), 1);
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(conn.poll_event(), Some(Event::Connected));
+    conn
+}
+
+fn established_with(config: Config) -> Connection {
+    established_from(config, REMOTE_ISN)
+}
+
+fn established() -> Connection {
+    established_with(Config::default())
+}
+
+/// ESTABLISHED with the congestion window opened by `rounds` rounds of slow start: round `r`
+/// sends a full window at 200 + 200 r ms and the peer ACKs each segment alone 100 ms later,
+/// so each ACK adds one SMSS (RFC 5681 equation (2)) and the window doubles each round:
+/// 3600, 7200, 14 400 bytes. The RTT samples (all 100 ms) bring the RTO down to its 200 ms
+/// floor. Returns the connection, idle, and where our next data byte goes.
+fn slow_started(config: Config, rounds: u32) -> (Connection, SeqNum) {
+    let mut conn = established_with(config);
+    let mut next = LOCAL;
+    for round in 0..rounds {
+        let now = 200 + 200 * u64::from(round);
+        let segments = conn.stats().congestion_window / MSS;
+        write_segments(&mut conn, next, segments);
+        assert_eq!(
+            recv(&mut conn, at(now)),
+            flight(next, 0..segments, Reason::NewData)
+        );
+        for i in 1..=segments {
+            send(&mut conn, at(now + 100), ack(next + i * MSS));
+        }
+        next += segments * MSS;
+        recv_nothing(&mut conn, at(now + 100));
+    }
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, (3 * MSS) << rounds);
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+    if rounds > 0 {
+        assert_eq!(stats.rto, ms(200));
+    }
+    (conn, next)
+}
+
+/// RFC 6582 NewReno: no SACK.
+fn newreno() -> Config {
+    Config {
+        sack: false,
+        ..Config::default()
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// NewReno without SACK: fast retransmit and fast recovery (RFC 5681 section 3.2, RFC 6582)
+
+/// Slow-started to a 7200-byte window, then six segments (`base` + 0..6 segments) sent at
+/// 1000 ms with six more queued. Segments 0 and 1 are lost; 2, 3 and 4 arrive, and their
+/// duplicate ACKs at 1100 to 1102 ms trigger fast retransmit of segment 0.
+fn newreno_fast_recovery() -> (Connection, SeqNum) {
+    let (mut conn, base) = slow_started(newreno(), 1);
+    write_segments(&mut conn, base, 12);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
+    );
+    // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new
+    // segment out.
+    for (now, segment) in [(1_100, 6), (1_101, 7)] {
+        send(&mut conn, at(now), ack(base));
+        assert_eq!(
+            recv(&mut conn, at(now)),
+            flight(base, segment..segment + 1, Reason::NewData)
+        );
+    }
+    send(&mut conn, at(1_102), ack(base));
+    // RFC 5681 section 3.2 step 3: the segment at snd_una goes again, and only it.
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        flight(base, 0..1, Reason::FastRetransmission)
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.duplicate_acks, 3);
+    assert_eq!(stats.retransmissions.fast, 1);
+    // Step 2: ssthresh = max(FlightSize / 2, 2 * SMSS) = 7200 / 2, the limited-transmit
+    // segments left out of FlightSize; step 3: cwnd = ssthresh + 3 * SMSS, the three
+    // segments that left the network.
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.congestion_window, 3_600 + 3 * MSS);
+    (conn, base)
+}
+
+#[test]
+fn newreno_third_duplicate_ack_resends_snd_una_and_a_fourth_resends_nothing() {
+    let (mut conn, base) = newreno_fast_recovery();
+    // Segment 5 arrives: a fourth duplicate ACK. Step 4 inflates cwnd by one SMSS, to 8400,
+    // but the two limited-transmit segments keep 9600 bytes in the network: nothing goes,
+    // and above all no second retransmission.
+    send(&mut conn, at(1_103), ack(base));
+    recv_nothing(&mut conn, at(1_103));
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 3_600 + 4 * MSS);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.total(), 1);
+    recv_nothing(&mut conn, at(1_103));
+}
+
+#[test]
+fn newreno_partial_ack_resends_the_next_hole_and_full_ack_ends_recovery() {
+    let (mut conn, base) = newreno_fast_recovery();
+    // Segment 0's retransmission arrives, segment 1 is still missing: a partial ACK
+    // (RFC 6582 section 3.2 step 5). The next hole goes at once; cwnd deflates by the 1200
+    // bytes acknowledged and gains one SMSS back: 7200, with segments 1 to 7 (8400 bytes,
+    // the hole's new copy in place of the old) in the network, so nothing new follows.
+    send(&mut conn, at(1_200), ack(base + MSS));
+    assert_eq!(
+        recv(&mut conn, at(1_200)),
+        flight(base, 1..2, Reason::FastRetransmission)
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 3_600 + 3 * MSS);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.fast, 2);
+    recv_nothing(&mut conn, at(1_200));
+
+    // Segment 1's retransmission arrives: everything up to the recovery point (the eight
+    // segments sent before recovery began) is acknowledged. Step 6: recovery ends, cwnd =
+    // ssthresh, and with nothing in flight three new segments fit.
+    send(&mut conn, at(1_300), ack(base + 8 * MSS));
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        flight(base, 8..11, Reason::NewData)
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 3_600);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.total(), 2);
+    recv_nothing(&mut conn, at(1_300));
+}
+
+#[test]
+fn duplicate_ack_threshold_is_configurable() {
+    let (mut conn, base) = slow_started(
+        Config {
+            duplicate_ack_threshold: 2,
+            ..newreno()
+        },
+        1,
+    );
+    write_segments(&mut conn, base, 6);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
+    );
+    send(&mut conn, at(1_100), ack(base));
+    recv_nothing(&mut conn, at(1_100));
+    send(&mut conn, at(1_101), ack(base));
+    assert_eq!(
+        recv(&mut conn, at(1_101)),
+        flight(base, 0..1, Reason::FastRetransmission)
+    );
+    assert_eq!(conn.stats().slow_start_threshold, 3_600);
+    recv_nothing(&mut conn, at(1_101));
+}
+
+#[test]
+fn duplicate_acks_need_the_same_window_and_no_data() {
+    // RFC 5681 section 2: an ACK that changes the window, or carries data, is no duplicate.
+    let (mut conn, base) = slow_started(newreno(), 1);
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    send(&mut conn, at(1_100), ack(base));
+    send(
+        &mut conn,
+        at(1_101),
+        Segment {
+            window: PEER_WINDOW - 1,
+            ..ack(base)
+        },
+    );
+    send(
+        &mut conn,
+        at(1_102),
+        Segment {
+            window: PEER_WINDOW - 1,
+            payload: b"hi",
+            ..ack(base)
+        },
+    );
+    // Only the delayed ACK timer for the peer's two bytes is new; nothing is resent.
+    recv_nothing(&mut conn, at(1_102));
+    assert_eq!(conn.stats().duplicate_acks, 1);
+    assert_eq!(conn.stats().retransmissions.total(), 0);
+}
+
+#[test]
+fn fast_retransmit_is_not_held_back_by_the_congestion_window() {
+    // RFC 5681 section 3.2 step 3 ("MUST be retransmitted") and RFC 6675 step (4.3) resend
+    // the first segment whatever cwnd and pipe say; the window governs only what follows.
+    for sack in [false, true] {
+        let (mut conn, base) = slow_started(
+            Config {
+                sack,
+                ..Config::default()
+            },
+            2,
+        );
+        write_segments(&mut conn, base, 10);
+        assert_eq!(
+            recv(&mut conn, at(1_000)),
+            flight(base, 0..10, Reason::NewData)
+        );
+        // Segment 0 is lost; 1, 2 and 3 arrive.
+        for i in 2..=4 {
+            send(
+                &mut conn,
+                at(1_100),
+                ack_sack(base, &[(base + MSS, base + i * MSS)]),
+            );
+        }
+        // ssthresh = 12 000 / 2. Without SACK cwnd is 6000 + 3600 with 12 000 bytes in
+        // flight; with SACK pipe is 7200 against a cwnd of 6000.
+        assert_eq!(conn.stats().slow_start_threshold, 6_000);
+        assert_eq!(
+            recv(&mut conn, at(1_100)),
+            flight(base, 0..1, Reason::FastRetransmission),
+            "sack: {sack}"
+        );
+        recv_nothing(&mut conn, at(1_100));
+    }
+}
+
+#[test]
+fn ssthresh_is_at_least_two_segments() {
+    // Four small segments, 400 bytes in flight: ssthresh = max(200, 2 * SMSS).
+    let mut conn = established_with(newreno());
+    for i in 0..4 {
+        conn.write(&bytes(100 * i, 100)).unwrap();
+        assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    }
+    for now in [1_100, 1_101, 1_102] {
+        send(&mut conn, at(now), ack(LOCAL));
+    }
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        vec![(
+            Sent {
+                payload: bytes(0, 100),
+                ..RECV_TEMPL
+            },
+            Reason::FastRetransmission
+        )]
+    );
+    assert_eq!(conn.stats().slow_start_threshold, 2 * MSS);
+    assert_eq!(conn.stats().congestion_window, 2 * MSS + 3 * MSS);
+    recv_nothing(&mut conn, at(1_102));
+}
+
+// -------------------------------------------------------------------------------------------
+// SACK-based recovery (RFC 6675)
+
+/// Slow-started to a 7200-byte window, then six segments (`base` + 0..6 segments) sent at
+/// 1000 ms, nothing more queued. Segments 0 and 2 are lost; the SACKs of 1, 3 and 4 arrive at
+/// 1100 to 1102 ms, and the third duplicate ACK starts recovery.
+fn sack_fast_recovery() -> (Connection, SeqNum) {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
+    );
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(2))]));
+    recv_nothing(&mut conn, at(1_100));
+    // Two SACKed segments (2400 bytes) above segment 0: not yet lost by IsLost().
+    send(
+        &mut conn,
+        at(1_101),
+        ack_sack(base, &[(s(3), s(4)), (s(1), s(2))]),
+    );
+    recv_nothing(&mut conn, at(1_101));
+    // The third duplicate ACK: ssthresh = cwnd = 7200 / 2 (step (4.2)), and the first
+    // segment goes again (step (4.3)). pipe is then 3600 (segments 0, 2 and 5): full.
+    send(
+        &mut conn,
+        at(1_102),
+        ack_sack(base, &[(s(3), s(5)), (s(1), s(2))]),
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        flight(base, 0..1, Reason::FastRetransmission)
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.congestion_window, 3_600, "no inflation with SACK");
+    recv_nothing(&mut conn, at(1_102));
+    (conn, base)
+}
+
+#[test]
+fn sack_recovery_resends_the_holes_and_never_a_sacked_segment() {
+    let (mut conn, base) = sack_fast_recovery();
+    let s = |i: u32| base + i * MSS;
+    // Segment 5 is SACKed: three SACKed segments lie above segment 2, so IsLost() holds for
+    // it, and pipe (segment 0's copy) leaves room. It goes by NextSeg() rule (1).
+    send(
+        &mut conn,
+        at(1_103),
+        ack_sack(base, &[(s(3), s(6)), (s(1), s(2))]),
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_103)),
+        flight(base, 2..3, Reason::SackRetransmission)
+    );
+    recv_nothing(&mut conn, at(1_103));
+
+    // Segment 0's retransmission arrives: a partial ACK up to segment 2. Nothing else is
+    // missing, so nothing else goes, though cwnd has room.
+    send(&mut conn, at(1_200), ack_sack(s(2), &[(s(3), s(6))]));
+    recv_nothing(&mut conn, at(1_200));
+    // Segment 2's: recovery is over, cwnd = ssthresh.
+    send(&mut conn, at(1_201), ack(s(6)));
+    recv_nothing(&mut conn, at(1_201));
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 3_600);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.fast, 1);
+    assert_eq!(stats.retransmissions.sack, 1);
+    assert_eq!(stats.retransmissions.total(), 2);
+    assert!(conn.is_send_complete());
+}
+
+#[test]
+fn sack_of_three_segments_starts_recovery_on_the_first_duplicate_ack() {
+    // RFC 6675 step (3.2): IsLost(HighACK + 1) holds before DupThresh duplicate ACKs came,
+    // as when the ACKs of segments 1 and 2 were lost.
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    send(
+        &mut conn,
+        at(1_100),
+        ack_sack(base, &[(base + MSS, base + 4 * MSS)]),
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 0..1, Reason::FastRetransmission)
+    );
+    assert_eq!(conn.stats().duplicate_acks, 1);
+    assert_eq!(conn.stats().slow_start_threshold, 3_600);
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn sack_hole_below_sacked_data_goes_when_the_window_has_room() {
+    // RFC 6675 NextSeg() rule (3): with no lost segment and no new data left, a hole below
+    // the highest SACKed segment is resent if cwnd allows (here, a fixed window always does),
+    // before IsLost() would mark it. SACKed segments never go.
+    let mut conn = established_with(Config {
+        congestion_control: CongestionControl::Fixed,
+        ..Config::default()
+    });
+    let s = |i: u32| LOCAL + i * MSS;
+    write_segments(&mut conn, LOCAL, 8);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(LOCAL, 0..8, Reason::NewData)
+    );
+    // Segments 0 and 3 are lost.
+    send(&mut conn, at(1_100), ack_sack(LOCAL, &[(s(1), s(2))]));
+    send(&mut conn, at(1_101), ack_sack(LOCAL, &[(s(1), s(3))]));
+    recv_nothing(&mut conn, at(1_101));
+    send(
+        &mut conn,
+        at(1_102),
+        ack_sack(LOCAL, &[(s(4), s(5)), (s(1), s(3))]),
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        [
+            flight(LOCAL, 0..1, Reason::FastRetransmission),
+            flight(LOCAL, 3..4, Reason::SackRetransmission),
+        ]
+        .concat()
+    );
+    // Further SACKs of 5, 6 and 7 find nothing left to resend.
+    for i in 6..=8 {
+        send(
+            &mut conn,
+            at(1_103),
+            ack_sack(LOCAL, &[(s(4), s(i)), (s(1), s(3))]),
+        );
+    }
+    recv_nothing(&mut conn, at(1_103));
+    assert_eq!(conn.stats().retransmissions.total(), 2);
+}
+
+// -------------------------------------------------------------------------------------------
+// Congestion control arithmetic (RFC 5681 section 3.1), seen through `stats()`
+
+#[test]
+fn cwnd_through_slow_start_a_loss_and_congestion_avoidance() {
+    let mut conn = established();
+    let s = |i: u32| LOCAL + i * MSS;
+    let window = |conn: &Connection| {
+        let stats = conn.stats();
+        (stats.congestion_window, stats.slow_start_threshold)
+    };
+    write_segments(&mut conn, LOCAL, 20);
+
+    // Slow start from the initial window, 3 * SMSS for an SMSS of 1200, and an "arbitrarily
+    // high" ssthresh. Each ACK adds min(N, SMSS): one SMSS, even for two segments' worth.
+    assert_eq!(window(&conn), (3_600, u32::MAX));
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(LOCAL, 0..3, Reason::NewData)
+    );
+    send(&mut conn, at(1_100), ack(s(1)));
+    assert_eq!(window(&conn).0, 4_800);
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(LOCAL, 3..5, Reason::NewData)
+    );
+    send(&mut conn, at(1_101), ack(s(3)));
+    assert_eq!(window(&conn).0, 6_000);
+    assert_eq!(
+        recv(&mut conn, at(1_101)),
+        flight(LOCAL, 5..8, Reason::NewData)
+    );
+    send(&mut conn, at(1_200), ack(s(4)));
+    assert_eq!(window(&conn).0, 7_200);
+    assert_eq!(
+        recv(&mut conn, at(1_200)),
+        flight(LOCAL, 8..10, Reason::NewData)
+    );
+
+    // A loss: segment 4. At the third duplicate ACK FlightSize is six segments, 7200 bytes:
+    // ssthresh = cwnd = max(7200 / 2, 2 * SMSS) (equation (4), RFC 6675 step (4.2)).
+    for i in 6..=8 {
+        send(&mut conn, at(1_300), ack_sack(s(4), &[(s(5), s(i))]));
+    }
+    assert_eq!(window(&conn), (3_600, 3_600));
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        flight(LOCAL, 4..5, Reason::FastRetransmission)
+    );
+    // During recovery, pipe rules: each SACKed segment lets one new segment out.
+    for (i, now) in [(9, 1_301), (10, 1_302)] {
+        send(&mut conn, at(now), ack_sack(s(4), &[(s(5), s(i))]));
+        assert_eq!(
+            recv(&mut conn, at(now)),
+            flight(LOCAL, i + 1..i + 2, Reason::NewData)
+        );
+    }
+    assert_eq!(window(&conn), (3_600, 3_600));
+    // The full ACK (up to segment 10, the recovery point) ends recovery at cwnd = ssthresh.
+    send(&mut conn, at(1_400), ack(s(10)));
+    assert_eq!(window(&conn), (3_600, 3_600));
+    assert_eq!(
+        recv(&mut conn, at(1_400)),
+        flight(LOCAL, 12..13, Reason::NewData)
+    );
+
+    // Congestion avoidance: one SMSS more once a whole cwnd (3600 bytes) is acknowledged.
+    for (i, cwnd) in [(11, 3_600), (12, 3_600)] {
+        send(&mut conn, at(1_500), ack(s(i)));
+        assert_eq!(window(&conn), (cwnd, 3_600));
+        assert_eq!(
+            recv(&mut conn, at(1_500)),
+            flight(LOCAL, i + 2..i + 3, Reason::NewData)
+        );
+    }
+    send(&mut conn, at(1_500), ack(s(13)));
+    assert_eq!(window(&conn), (4_800, 3_600));
+    assert_eq!(
+        recv(&mut conn, at(1_500)),
+        flight(LOCAL, 15..17, Reason::NewData)
+    );
+    recv_nothing(&mut conn, at(1_500));
+}
+
+// -------------------------------------------------------------------------------------------
+// A retransmission timeout during recovery (RFC 5681 section 3.1, RFC 6582 section 3.2,
+// RFC 6675 section 5.1)
+
+#[test]
+fn rto_during_sack_recovery_ends_it_keeps_sacks_and_blocks_a_new_one() {
+    let (mut conn, base) = sack_fast_recovery();
+    let s = |i: u32| base + i * MSS;
+    // Segment 0's retransmission is lost too. The timer, armed when the flight left at
+    // 1000 ms with an RTO of 200 ms, expires.
+    assert_eq!(conn.poll_timeout(), Some(at(1_200)));
+    // cwnd drops to the loss window, 1 SMSS; ssthresh = max(FlightSize / 2, 2 * SMSS) with
+    // the six segments still outstanding. The oldest unSACKed segment goes first.
+    assert_eq!(
+        timeout(&mut conn, at(1_200)),
+        flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
+    );
+    assert_eq!(conn.stats().congestion_window, MSS);
+    assert_eq!(conn.stats().slow_start_threshold, 3_600);
+    // Again, after the backed-off RTO: ssthresh is not set again for the same data.
+    let again = conn.poll_timeout().unwrap();
+    assert_eq!(
+        timeout(&mut conn, again),
+        flight(base, 0..1, Reason::RtoRetransmission { timeout: 2 })
+    );
+    assert_eq!(conn.stats().congestion_window, MSS);
+    assert_eq!(conn.stats().slow_start_threshold, 3_600);
+
+    // Segment 0 arrives: the ACK covers it and segment 1 (SACKed). Slow start opens cwnd to
+    // 2400, and the unSACKed segments 2 and 5 go; 3 and 4, SACKed, do not.
+    send(&mut conn, at(1_700), ack_sack(s(2), &[(s(3), s(5))]));
+    assert_eq!(conn.stats().congestion_window, 2 * MSS);
+    assert_eq!(
+        recv(&mut conn, at(1_700)),
+        [
+            flight(base, 2..3, Reason::RtoRetransmission { timeout: 2 }),
+            flight(base, 5..6, Reason::RtoRetransmission { timeout: 2 }),
+        ]
+        .concat()
+    );
+    // Segment 5's copy arrives: a duplicate ACK after which IsLost(segment 2) holds. Below
+    // the recovery point (all six segments) no new fast recovery starts: no halving, no
+    // resending.
+    send(&mut conn, at(1_701), ack_sack(s(2), &[(s(3), s(6))]));
+    recv_nothing(&mut conn, at(1_701));
+    assert_eq!(conn.stats().congestion_window, 2 * MSS);
+    assert_eq!(conn.stats().slow_start_threshold, 3_600);
+
+    // Segment 2 arrives: all acknowledged; slow start goes on.
+    send(&mut conn, at(1_800), ack(s(6)));
+    recv_nothing(&mut conn, at(1_800));
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 3 * MSS);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.fast, 1);
+    assert_eq!(stats.retransmissions.rto, 4);
+    assert_eq!(stats.retransmissions.sack, 0);
+}
+
+#[test]
+fn late_duplicate_acks_after_an_rto_start_no_fast_recovery() {
+    // RFC 6582 section 3.2 step 2: duplicate ACKs that do not cover more than `recover` (set
+    // to the highest sequence number sent when the timer expired) trigger nothing.
+    let (mut conn, base) = slow_started(newreno(), 1);
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    assert_eq!(
+        timeout(&mut conn, at(1_200)),
+        flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
+    );
+    for now in [1_250, 1_251, 1_252] {
+        send(&mut conn, at(now), ack(base));
+    }
+    recv_nothing(&mut conn, at(1_252));
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, MSS);
+    assert_eq!(stats.slow_start_threshold, 3_600);
+    assert_eq!(stats.retransmissions.fast, 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// The fixed window
+
+#[test]
+fn fixed_window_never_limits_and_loss_leaves_it_alone() {
+    let mut conn = established_with(Config {
+        congestion_control: CongestionControl::Fixed,
+        ..newreno()
+    });
+    write_segments(&mut conn, LOCAL, 20);
+    // Twenty segments at once: only the peer's 65 535-byte window could stop them.
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(LOCAL, 0..20, Reason::NewData)
+    );
+    for now in [1_100, 1_101] {
+        send(&mut conn, at(now), ack(LOCAL));
+        recv_nothing(&mut conn, at(now));
+    }
+    send(&mut conn, at(1_102), ack(LOCAL));
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        flight(LOCAL, 0..1, Reason::FastRetransmission)
+    );
+    send(&mut conn, at(1_103), ack(LOCAL));
+    recv_nothing(&mut conn, at(1_103));
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, u32::MAX);
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+    send(&mut conn, at(1_200), ack(LOCAL + 20 * MSS));
+    assert!(conn.is_send_complete());
+    assert_eq!(conn.stats().congestion_window, u32::MAX);
+    recv_nothing(&mut conn, at(1_200));
+}
+
+// -------------------------------------------------------------------------------------------
+// The SACK blocks we send (RFC 2018 section 4)
+//
+// The peer sends 100-byte segments; segment `i` holds its bytes 100 i to 100 i + 99.
+
+/// The peer's segment `i`, counted from `first`, its first data byte, arrives at `now`.
+fn arrive(conn: &mut Connection, now: u64, first: SeqNum, i: u32) {
+    let payload = bytes(100 * i as usize, 100);
+    send(
+        conn,
+        at(now),
+        Segment {
+            seq: first + 100 * i,
+            ack: LOCAL,
+            payload: &payload,
+            ..SEND_TEMPL
+        },
+    );
+}
+
+/// Our ACK of the peer's first `ack_segments` segments (from `first`), with `blocks` (in
+/// segments from `first`), most recent first, as we send it when nothing has been read.
+fn sack_ack(first: SeqNum, ack_segments: u32, blocks: &[(u32, u32)]) -> Vec<(Sent, Reason)> {
+    let blocks: Vec<_> = blocks
+        .iter()
+        .map(|&(left, right)| (first + 100 * left, first + 100 * right))
+        .collect();
+    let sent = Sent {
+        ack: first + 100 * ack_segments,
+        window: WINDOW - 100 * ack_segments,
+        ..RECV_TEMPL
+    };
+    vec![(with_sack(sent, &blocks), Reason::Ack)]
+}
+
+#[test]
+fn sack_one_hole_one_block() {
+    let mut conn = established();
+    arrive(&mut conn, 1_000, REMOTE, 1);
+    assert_eq!(recv(&mut conn, at(1_000)), sack_ack(REMOTE, 0, &[(1, 2)]));
+    arrive(&mut conn, 1_001, REMOTE, 2);
+    assert_eq!(recv(&mut conn, at(1_001)), sack_ack(REMOTE, 0, &[(1, 3)]));
+    recv_nothing(&mut conn, at(1_001));
+}
+
+#[test]
+fn sack_blocks_go_most_recent_first() {
+    let mut conn = established();
+    arrive(&mut conn, 1_000, REMOTE, 1);
+    assert_eq!(recv(&mut conn, at(1_000)), sack_ack(REMOTE, 0, &[(1, 2)]));
+    arrive(&mut conn, 1_001, REMOTE, 3);
+    assert_eq!(
+        recv(&mut conn, at(1_001)),
+        sack_ack(REMOTE, 0, &[(3, 4), (1, 2)])
+    );
+    arrive(&mut conn, 1_002, REMOTE, 5);
+    assert_eq!(
+        recv(&mut conn, at(1_002)),
+        sack_ack(REMOTE, 0, &[(5, 6), (3, 4), (1, 2)])
+    );
+    // A repeat of segment 1: its block is the one that triggered this ACK, so it goes first.
+    arrive(&mut conn, 1_003, REMOTE, 1);
+    assert_eq!(
+        recv(&mut conn, at(1_003)),
+        sack_ack(REMOTE, 0, &[(1, 2), (5, 6), (3, 4)])
+    );
+    recv_nothing(&mut conn, at(1_003));
+}
+
+#[test]
+fn sack_segment_filling_the_gap_between_blocks_merges_them() {
+    let mut conn = established();
+    for (now, i) in [(1_000, 1), (1_001, 3), (1_002, 5)] {
+        arrive(&mut conn, now, REMOTE, i);
+        assert_eq!(recv(&mut conn, at(now)).len(), 1);
+    }
+    arrive(&mut conn, 1_003, REMOTE, 2);
+    assert_eq!(
+        recv(&mut conn, at(1_003)),
+        sack_ack(REMOTE, 0, &[(1, 4), (5, 6)])
+    );
+    recv_nothing(&mut conn, at(1_003));
+}
+
+#[test]
+fn sack_reports_at_most_four_blocks_the_most_recent() {
+    let mut conn = established();
+    for (now, i) in [(1_000, 1), (1_001, 3), (1_002, 5), (1_003, 7)] {
+        arrive(&mut conn, now, REMOTE, i);
+        assert_eq!(recv(&mut conn, at(now)).len(), 1);
+    }
+    arrive(&mut conn, 1_004, REMOTE, 9);
+    assert_eq!(
+        recv(&mut conn, at(1_004)),
+        sack_ack(REMOTE, 0, &[(9, 10), (7, 8), (5, 6), (3, 4)])
+    );
+    // Segment 2 joins the forgotten block [1, 2) to [3, 4): the merged block leads.
+    arrive(&mut conn, 1_005, REMOTE, 2);
+    assert_eq!(
+        recv(&mut conn, at(1_005)),
+        sack_ack(REMOTE, 0, &[(1, 4), (9, 10), (7, 8), (5, 6)])
+    );
+    recv_nothing(&mut conn, at(1_005));
+}
+
+#[test]
+fn sack_blocks_never_cover_acknowledged_data() {
+    let mut conn = established();
+    for (now, i) in [(1_000, 1), (1_001, 3)] {
+        arrive(&mut conn, now, REMOTE, i);
+        assert_eq!(recv(&mut conn, at(now)).len(), 1);
+    }
+    // Segment 0 fills the first hole: the ACK moves past block [1, 2), which goes.
+    arrive(&mut conn, 1_002, REMOTE, 0);
+    assert_eq!(recv(&mut conn, at(1_002)), sack_ack(REMOTE, 2, &[(3, 4)]));
+    // Segment 2 fills the last: no block at all.
+    arrive(&mut conn, 1_003, REMOTE, 2);
+    assert_eq!(recv(&mut conn, at(1_003)), sack_ack(REMOTE, 4, &[]));
+    recv_nothing(&mut conn, at(1_003));
+}
+
+#[test]
+fn sack_blocks_across_the_sequence_wrap() {
+    // The peer's ISN sits just below 2^32: its segment 2 spans the wrap (0xFFFF_FFC9 to 0x2D).
+    const PEER_ISN: SeqNum = SeqNum(0xFFFF_FF00);
+    let first = PEER_ISN + 1;
+    let mut conn = established_from(Config::default(), PEER_ISN);
+    arrive(&mut conn, 1_000, first, 1);
+    assert_eq!(recv(&mut conn, at(1_000)), sack_ack(first, 0, &[(1, 2)]));
+    arrive(&mut conn, 1_001, first, 2);
+    let across = sack_ack(first, 0, &[(1, 3)]);
+    assert_eq!(
+        across[0].0.sack.as_slice(),
+        [SackBlock {
+            left: SeqNum(0xFFFF_FF65),
+            right: SeqNum(0x2D)
+        }]
+    );
+    assert_eq!(recv(&mut conn, at(1_001)), across);
+    arrive(&mut conn, 1_002, first, 4);
+    assert_eq!(
+        recv(&mut conn, at(1_002)),
+        sack_ack(first, 0, &[(4, 5), (1, 3)])
+    );
+    // Segment 0: the ACK crosses the wrap and the block it passed goes.
+    arrive(&mut conn, 1_003, first, 0);
+    assert_eq!(recv(&mut conn, at(1_003)), sack_ack(first, 3, &[(4, 5)]));
+    arrive(&mut conn, 1_004, first, 3);
+    assert_eq!(recv(&mut conn, at(1_004)), sack_ack(first, 5, &[]));
+    recv_nothing(&mut conn, at(1_004));
+}

@@ -1,0 +1,376 @@
+//! The socket driver: one UDP socket, one sans-IO [`Endpoint`], and a thread that feeds the
+//! endpoint what arrives and runs its timers. The only code in Ferry that reads the OS clock.
+//!
+//! Application threads act on the endpoint under the same lock and send what it emits
+//! themselves; they wake the driver (a `mio::Waker`) only when the next deadline moved earlier
+//! than the one it sleeps for. Nothing spins: the driver sleeps in `mio::Poll` until a datagram
+//! arrives, a deadline comes, or it is woken.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::SocketConfig;
+use crate::endpoint::Endpoint;
+use crate::fault::FaultInjector;
+use crate::time::Instant;
+
+/// Largest datagram the driver receives: the largest Ferry segment with room to spare.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
+/// kernel caps them at its `rmem_max` and `wmem_max`.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+const SOCKET: Token = Token(0);
+const WAKER: Token = Token(1);
+
+/// A seed from the OS, for initial sequence numbers nobody can predict (RFC 6528's aim).
+#[allow(clippy::disallowed_methods)] // the driver is where the OS's randomness enters Ferry
+fn os_random_seed() -> u64 {
+    rand::random()
+}
+
+/// The OS clock, read in one place.
+#[allow(clippy::disallowed_methods)] // the driver is where time enters Ferry
+pub(crate) fn os_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// A datagram the fault injector holds back, until `at`.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    at: Instant,
+    order: u64,
+    peer: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// Everything behind the lock.
+pub(crate) struct DriverState {
+    pub(crate) endpoint: Endpoint,
+    /// What the fault injector does to datagrams we send, and to those we receive.
+    faults: Option<(FaultInjector, FaultInjector)>,
+    /// Datagrams the injector delayed, on their way out or in.
+    held_outgoing: BinaryHeap<Reverse<Held>>,
+    held_incoming: BinaryHeap<Reverse<Held>>,
+    held_order: u64,
+    /// When the driver thread will look again on its own; `None` while it is awake.
+    driver_wakes_at: Option<Instant>,
+    /// Streams and listeners alive: the driver ends once none is and no connection is left.
+    pub(crate) users: usize,
+    /// The first error the socket gave, for every caller to see.
+    pub(crate) socket_error: Option<io::ErrorKind>,
+}
+
+/// What application threads and the driver thread share.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<DriverState>,
+    /// Signalled whenever the endpoint may have changed: data, ACKs, state.
+    pub(crate) changed: Condvar,
+    socket: UdpSocket,
+    /// The peer a client's socket is connected to.
+    peer: Option<SocketAddr>,
+    waker: Waker,
+    local_addr: SocketAddr,
+    epoch: std::time::Instant,
+}
+
+impl Shared {
+    /// Bind a socket and start its driver thread. `peer`, if given, connects the socket to it
+    /// (a client's socket talks to one peer, and a connected socket hears ICMP errors).
+    pub(crate) fn start(
+        local: SocketAddr,
+        peer: Option<SocketAddr>,
+        config: &SocketConfig,
+    ) -> io::Result<Arc<Shared>> {
+        let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+        // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
+        // busy port must be AddrInUse.
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        socket.bind(&local.into())?;
+        if let Some(peer) = peer {
+            socket.connect(&peer.into())?;
+        }
+        socket.set_nonblocking(true)?;
+        let mut socket = UdpSocket::from_std(socket.into());
+        let local_addr = socket.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut socket, SOCKET, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let epoch = os_now();
+        // Initial sequence numbers: unpredictable, from the OS (RFC 6528's aim), unless the
+        // fault config carries a seed for a reproducible lab run.
+        let isn_seed = if config.faults.seed != 0 {
+            config.faults.seed
+        } else {
+            os_random_seed()
+        };
+        let faults = (!config.faults.is_passthrough()).then(|| {
+            let send = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 1);
+            let receive = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 2);
+            (send, receive)
+        });
+        let mut endpoint = Endpoint::new(
+            config.connection.clone(),
+            Box::new(ChaCha8Rng::seed_from_u64(isn_seed)),
+        );
+        if let Some(backlog) = config.backlog {
+            endpoint.listen(backlog);
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(DriverState {
+                endpoint,
+                faults,
+                held_outgoing: BinaryHeap::new(),
+                held_incoming: BinaryHeap::new(),
+                held_order: 0,
+                driver_wakes_at: None,
+                users: 1,
+                socket_error: None,
+            }),
+            changed: Condvar::new(),
+            socket,
+            peer,
+            waker,
+            local_addr,
+            epoch,
+        });
+        let driver = Arc::clone(&shared);
+        thread::Builder::new()
+            .name(format!("ferry driver {local_addr}"))
+            .spawn(move || driver.run(poll))?;
+        Ok(shared)
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Ferry's time now: microseconds since the driver started.
+    pub(crate) fn now(&self) -> Instant {
+        let elapsed = os_now().saturating_duration_since(self.epoch);
+        Instant::from_micros(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// The lock, even if a thread panicked while holding it: the endpoint never panics, so its
+    /// state stays consistent.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DriverState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wait for a change, until `deadline` (an OS-clock instant) if given. Returns the guard and
+    /// whether the deadline passed.
+    pub(crate) fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, DriverState>,
+        deadline: Option<std::time::Instant>,
+    ) -> (MutexGuard<'a, DriverState>, bool) {
+        match deadline {
+            None => (
+                self.changed
+                    .wait(guard)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                false,
+            ),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(os_now());
+                if left.is_zero() {
+                    return (guard, true);
+                }
+                let (guard, _) = self
+                    .changed
+                    .wait_timeout(guard, left)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                (guard, os_now() >= deadline)
+            }
+        }
+    }
+
+    /// After an application call: send what the endpoint has to send, and wake the driver if
+    /// it now has to look earlier than it planned to.
+    pub(crate) fn after_application_call(&self, state: &mut DriverState) {
+        let now = self.now();
+        self.flush(state, now);
+        let next = state.next_deadline();
+        let driver_late = match (state.driver_wakes_at, next) {
+            (Some(planned), Some(needed)) => needed < planned,
+            (None, _) => false,
+            (Some(_), None) => false,
+        };
+        if driver_late {
+            self.wake_driver();
+        }
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn wake_driver(&self) {
+        // If the wake-up fails, the driver still wakes at its planned deadline.
+        let _ = self.waker.wake();
+    }
+
+    /// Send every datagram the endpoint (or the fault injector's delay) has ready.
+    fn flush(&self, state: &mut DriverState, now: Instant) {
+        while let Some(transmit) = state.endpoint.poll_transmit(now) {
+            match &mut state.faults {
+                None => self.send(state, transmit.destination, &transmit.contents),
+                Some((outgoing, _)) => {
+                    let (_, deliveries) = outgoing.apply(now, &transmit.contents);
+                    for delivery in deliveries {
+                        state.hold_outgoing(delivery.at, transmit.destination, delivery.bytes);
+                    }
+                }
+            }
+        }
+        while let Some(held) = state.pop_due_outgoing(now) {
+            self.send(state, held.peer, &held.bytes);
+        }
+    }
+
+    fn send(&self, state: &mut DriverState, peer: SocketAddr, bytes: &[u8]) {
+        let sent = if self.peer.is_some() {
+            self.socket.send(bytes)
+        } else {
+            self.socket.send_to(bytes, peer)
+        };
+        if let Err(error) = sent {
+            // A full buffer loses the datagram, as a network would; the protocol recovers.
+            // Anything else is the socket's failure, which every caller must hear about.
+            if error.kind() != io::ErrorKind::WouldBlock {
+                state.socket_error.get_or_insert(error.kind());
+            }
+        }
+    }
+
+    /// The driver thread: receive, run timers, send, sleep until the next deadline.
+    fn run(self: Arc<Self>, mut poll: Poll) {
+        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let mut events = Events::with_capacity(8);
+        loop {
+            let wait = {
+                let mut state = self.lock();
+                state.driver_wakes_at = None;
+                let now = self.now();
+                self.receive_all(&mut state, now, &mut buffer);
+                state.deliver_due_incoming(now);
+                state.endpoint.handle_timeout(now);
+                self.flush(&mut state, now);
+                self.changed.notify_all();
+                if state.users == 0 && state.endpoint.connections().next().is_none() {
+                    return;
+                }
+                let next = state.next_deadline();
+                state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
+                next.map(|at| at.saturating_duration_since(now))
+            };
+            if let Err(error) = poll.poll(&mut events, wait) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    self.lock().socket_error.get_or_insert(error.kind());
+                    self.changed.notify_all();
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Feed the endpoint every datagram waiting in the socket.
+    fn receive_all(&self, state: &mut DriverState, now: Instant, buffer: &mut [u8]) {
+        loop {
+            let received = match self.peer {
+                Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
+                None => self.socket.recv_from(buffer),
+            };
+            match received {
+                Ok((len, from)) => state.receive(now, from, &buffer[..len]),
+                Err(error) => match error.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted => {}
+                    // ICMP port unreachable on a connected socket: nothing listens there.
+                    kind => {
+                        state.socket_error.get_or_insert(kind);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl DriverState {
+    /// The earliest moment the driver must act: a timer, or a held datagram.
+    fn next_deadline(&self) -> Option<Instant> {
+        let held = |heap: &BinaryHeap<Reverse<Held>>| heap.peek().map(|Reverse(h)| h.at);
+        [
+            self.endpoint.poll_timeout(),
+            held(&self.held_outgoing),
+            held(&self.held_incoming),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn hold_outgoing(&mut self, at: Instant, peer: SocketAddr, bytes: Vec<u8>) {
+        self.held_order += 1;
+        let order = self.held_order;
+        self.held_outgoing.push(Reverse(Held {
+            at,
+            order,
+            peer,
+            bytes,
+        }));
+    }
+
+    fn pop_due_outgoing(&mut self, now: Instant) -> Option<Held> {
+        pop_due(&mut self.held_outgoing, now)
+    }
+
+    /// A datagram arrived: through the receive-side faults, into the endpoint.
+    fn receive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        match &mut self.faults {
+            None => self.endpoint.handle_datagram(now, from, bytes),
+            Some((_, incoming)) => {
+                let (_, deliveries) = incoming.apply(now, bytes);
+                for delivery in deliveries {
+                    self.held_order += 1;
+                    let order = self.held_order;
+                    self.held_incoming.push(Reverse(Held {
+                        at: delivery.at,
+                        order,
+                        peer: from,
+                        bytes: delivery.bytes,
+                    }));
+                }
+                self.deliver_due_incoming(now);
+            }
+        }
+    }
+
+    fn deliver_due_incoming(&mut self, now: Instant) {
+        while let Some(held) = pop_due(&mut self.held_incoming, now) {
+            self.endpoint.handle_datagram(now, held.peer, &held.bytes);
+        }
+    }
+}
+
+fn pop_due(heap: &mut BinaryHeap<Reverse<Held>>, now: Instant) -> Option<Held> {
+    if heap.peek().is_some_and(|Reverse(held)| held.at <= now) {
+        heap.pop().map(|Reverse(held)| held)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,315 @@
+//! [`Stream`]: one connection, with the blocking `Read` and `Write` of a `TcpStream`.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::driver::{os_now, DriverState, Shared};
+use super::{connection_error, first_address, SocketConfig};
+use crate::conn::{Connection, ReadError, Stats, WriteError};
+use crate::endpoint::ConnectionHandle;
+
+/// A Ferry connection over UDP, used like `std::net::TcpStream`.
+pub struct Stream {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+    /// Shared by the clones of one stream: the last one dropped closes the connection.
+    owner: Arc<Owner>,
+    peer: SocketAddr,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    /// `shutdown(Read)` was called: reads return end of stream.
+    read_shut: bool,
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("local", &self.shared.local_addr())
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream {
+    /// Open a connection to `addr`, waiting for the handshake as long as the SYN retries last
+    /// (about two minutes with the defaults) or until the peer refuses.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<Stream> {
+        Stream::connect_with(addr, &SocketConfig::default(), None)
+    }
+
+    /// Like [`connect`](Self::connect), but fail with `TimedOut` after `timeout`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<Stream> {
+        Stream::connect_with(addr, &SocketConfig::default(), Some(timeout))
+    }
+
+    /// Open a connection with these settings (faults included), within `timeout` if given.
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        config: &SocketConfig,
+        timeout: Option<Duration>,
+    ) -> io::Result<Stream> {
+        let peer = first_address(addr)?;
+        let unspecified = match peer.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let config = SocketConfig {
+            backlog: None,
+            ..config.clone()
+        };
+        let shared = Shared::start(SocketAddr::new(unspecified, 0), Some(peer), &config)?;
+        let handle = {
+            let mut state = shared.lock();
+            let handle = state
+                .endpoint
+                .connect(peer)
+                .map_err(|error| io::Error::new(io::ErrorKind::AlreadyExists, error.to_string()))?;
+            shared.after_application_call(&mut state);
+            handle
+        };
+        let stream = Stream::new(shared, handle, peer);
+        let deadline = timeout.map(|timeout| os_now() + timeout);
+        let mut state = stream.shared.lock();
+        loop {
+            let connection = stream.connection(&state)?;
+            if connection.is_connected() {
+                break;
+            }
+            if let Some(error) = connection.error() {
+                return Err(connection_error(error));
+            }
+            if let Some(kind) = state.socket_error {
+                return Err(io::Error::new(kind, "the socket failed"));
+            }
+            let (guard, timed_out) = stream.shared.wait(state, deadline);
+            state = guard;
+            if timed_out {
+                let connection = stream.connection_mut(&mut state)?;
+                connection.abort();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer from {peer} within the connect timeout"),
+                ));
+            }
+        }
+        drop(state);
+        Ok(stream)
+    }
+
+    pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, peer: SocketAddr) -> Stream {
+        let owner = Arc::new(Owner {
+            shared: Arc::clone(&shared),
+            handle,
+        });
+        Stream {
+            shared,
+            handle,
+            owner,
+            peer,
+            read_timeout: None,
+            write_timeout: None,
+            read_shut: false,
+        }
+    }
+
+    fn connection<'a>(&self, state: &'a DriverState) -> io::Result<&'a Connection> {
+        state
+            .endpoint
+            .connection(self.handle)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is gone"))
+    }
+
+    fn connection_mut<'a>(&self, state: &'a mut DriverState) -> io::Result<&'a mut Connection> {
+        state
+            .endpoint
+            .connection_mut(self.handle)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is gone"))
+    }
+
+    /// Another handle to the same connection, as `TcpStream::try_clone`: one thread may read
+    /// while another writes. The connection closes when the last handle is dropped.
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(Stream {
+            shared: Arc::clone(&self.shared),
+            handle: self.handle,
+            owner: Arc::clone(&self.owner),
+            peer: self.peer,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            read_shut: self.read_shut,
+        })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+
+    /// The local socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.shared.local_addr())
+    }
+
+    /// The connection's counters and RTT estimate.
+    pub fn stats(&self) -> Stats {
+        let state = self.shared.lock();
+        self.connection(&state)
+            .map(Connection::stats)
+            .unwrap_or_else(|_| Stats::unused())
+    }
+
+    /// How long `read` waits before failing with `WouldBlock`; `None` waits forever.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        reject_zero(timeout)?;
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// How long `write` waits for buffer space before failing with `WouldBlock`.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        reject_zero(timeout)?;
+        self.write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
+    /// Shut down the write side (a FIN follows the data written), the read side (further
+    /// reads return end of stream), or both.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.read_shut = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            let mut state = self.shared.lock();
+            self.connection_mut(&mut state)?.shutdown();
+            self.shared.after_application_call(&mut state);
+        }
+        Ok(())
+    }
+
+    /// Block until every byte written, and the FIN if the write side is shut down, has been
+    /// acknowledged by the peer, or the connection fails.
+    pub fn wait_until_sent(&self) -> io::Result<()> {
+        let mut state = self.shared.lock();
+        loop {
+            let connection = self.connection(&state)?;
+            if connection.is_send_complete() {
+                return Ok(());
+            }
+            if let Some(error) = connection.error() {
+                return Err(connection_error(error));
+            }
+            state = self.shared.wait(state, None).0;
+        }
+    }
+
+    /// Run `attempt` until it gives a result, waiting for the driver between tries.
+    fn blocking<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut attempt: impl FnMut(&mut Connection) -> Option<io::Result<T>>,
+    ) -> io::Result<T> {
+        let deadline = timeout.map(|timeout| os_now() + timeout);
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(kind) = state.socket_error {
+                return Err(io::Error::new(kind, "the socket failed"));
+            }
+            let connection = self.connection_mut(&mut state)?;
+            if let Some(result) = attempt(connection) {
+                self.shared.after_application_call(&mut state);
+                return result;
+            }
+            let (guard, timed_out) = self.shared.wait(state, deadline);
+            state = guard;
+            if timed_out {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the operation timed out",
+                ));
+            }
+        }
+    }
+}
+
+fn reject_zero(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a zero timeout is not valid; use None to wait forever",
+        ));
+    }
+    Ok(())
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read_shut || buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(self.read_timeout, |connection| match connection.read(buf) {
+            Ok(count) => Some(Ok(count)),
+            Err(ReadError::WouldBlock) => None,
+            Err(ReadError::Failed(error)) => Some(Err(connection_error(error))),
+        })
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(self.write_timeout, |connection| {
+            match connection.write(buf) {
+                Ok(count) => Some(Ok(count)),
+                Err(WriteError::WouldBlock) => None,
+                Err(WriteError::ShutDown) => Some(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the write side is shut down",
+                ))),
+                Err(WriteError::Failed(error)) => Some(Err(connection_error(error))),
+            }
+        })
+    }
+
+    /// Data is handed to the connection by `write`; like `TcpStream`, there is nothing to
+    /// flush. [`Stream::wait_until_sent`] waits for the peer's acknowledgment.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The connection behind a stream and its clones.
+struct Owner {
+    shared: Arc<Shared>,
+    handle: ConnectionHandle,
+}
+
+impl Drop for Owner {
+    /// The last handle is gone: close gracefully in the background. The data written still
+    /// goes out, then a FIN.
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if let Some(connection) = state.endpoint.connection_mut(self.handle) {
+            connection.shutdown();
+        }
+        state.endpoint.detach(self.handle);
+        state.users -= 1;
+        self.shared.after_application_call(&mut state);
+        // The driver may have been waiting for the last user to leave.
+        self.shared.wake_driver();
+    }
+}

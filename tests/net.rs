@@ -1,0 +1,218 @@
+//! Ferry on real UDP sockets over loopback, with ephemeral ports: what a toy app relies on.
+//!
+//! No test asserts on wall time. Each blocking call that could hang on a bug is bounded by a
+//! connect timeout, a read timeout or the user timeout, so a failure fails instead of hanging.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use ferry::sim::payload;
+use ferry::{Config, Listener, SocketConfig, Stream};
+
+/// Generous bounds that only a hang reaches.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+fn faulty(spec: &str) -> SocketConfig {
+    SocketConfig::with_faults(spec.parse().expect("a valid fault spec"))
+}
+
+fn connect(address: SocketAddr, config: &SocketConfig) -> Stream {
+    let mut stream =
+        Stream::connect_with(address, config, Some(HANG_GUARD)).expect("the handshake completes");
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
+    stream
+}
+
+/// Write `data` on a clone of `stream` from another thread, then shut the write side, while
+/// this thread reads everything the peer sends until it closes.
+fn exchange(stream: Stream, data: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut writer = stream.try_clone()?;
+    let sending = thread::spawn(move || -> io::Result<()> {
+        writer.write_all(&data)?;
+        writer.shutdown(Shutdown::Write)
+    });
+    let mut reader = stream;
+    let mut received = Vec::new();
+    reader.read_to_end(&mut received)?;
+    sending.join().expect("the writer does not panic")?;
+    reader.wait_until_sent()?;
+    Ok(received)
+}
+
+#[test]
+fn ten_mebibytes_each_way_through_faults_arrive_intact() {
+    // The listener's socket applies the faults to everything it sends and receives, so each
+    // direction crosses them once. On loopback the RTT is about 0.1 ms, and a lost
+    // retransmission costs a timeout (RFC 6675 cannot see it): with the default 200 ms floor
+    // this test would spend minutes waiting. A 10 ms floor keeps it quick; what it checks is
+    // that the bytes arrive intact.
+    let quick_timeouts = Config {
+        min_rto: Duration::from_millis(10),
+        ..Config::default()
+    };
+    let server_config = SocketConfig {
+        connection: quick_timeouts.clone(),
+        ..faulty("loss=5%,flip=1e-5,dup=1%,reorder=2%")
+    };
+    let client_config = SocketConfig {
+        connection: quick_timeouts,
+        ..SocketConfig::default()
+    };
+    let (to_server, to_client) = (payload(10 << 20, 1), payload(10 << 20, 2));
+    let listener = Listener::bind_with("127.0.0.1:0", &server_config).unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_sends = to_client.clone();
+    let server = thread::spawn(move || -> io::Result<(Vec<u8>, ferry::Stats)> {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_read_timeout(Some(HANG_GUARD))?;
+        let stats_handle = stream.try_clone()?;
+        let received = exchange(stream, server_sends)?;
+        Ok((received, stats_handle.stats()))
+    });
+    let client = connect(address, &client_config);
+    let client_got = exchange(client, to_server.clone()).expect("the client's side works");
+    let (server_got, server_stats) = server.join().unwrap().expect("the server's side works");
+    assert!(client_got == to_client, "the client got wrong bytes");
+    assert!(server_got == to_server, "the server got wrong bytes");
+    assert!(
+        server_stats.retransmissions.total() > 0 && server_stats.discarded_corrupt > 0,
+        "the faults were really applied: {server_stats:?}"
+    );
+}
+
+#[test]
+fn fifty_concurrent_connections_share_one_listener() {
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let echoes: Vec<_> = (0..50)
+            .map(|_| {
+                let (stream, _) = listener.accept().expect("accept");
+                thread::spawn(move || {
+                    let mut reader = stream;
+                    let mut data = Vec::new();
+                    reader.read_to_end(&mut data).expect("read");
+                    reader.write_all(&data).expect("echo");
+                })
+            })
+            .collect();
+        echoes
+            .into_iter()
+            .for_each(|echo| echo.join().expect("echo thread"));
+    });
+    let clients: Vec<_> = (0..50u64)
+        .map(|i| {
+            thread::spawn(move || {
+                let data = payload(20_000 + i as usize * 1000, 100 + i);
+                let mut stream = connect(address, &SocketConfig::default());
+                stream.write_all(&data).unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+                let mut echoed = Vec::new();
+                stream.read_to_end(&mut echoed).unwrap();
+                assert!(echoed == data, "connection {i} got someone else's bytes");
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("every client's data came back intact");
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn connecting_where_nothing_listens_is_refused_or_times_out() {
+    // A port that was free a moment ago, and nothing listens on now.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let error = Stream::connect_timeout(&address, Duration::from_secs(10))
+        .expect_err("nothing listens there");
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_peer_that_vanishes_gives_timed_out_or_reset() {
+    // The server's socket goes silent after two seconds: everything it would send or receive
+    // is lost, as if its host vanished.
+    let listener = Listener::bind_with("127.0.0.1:0", &faulty("outage=2s..100000s")).unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let impatient = SocketConfig {
+        connection: Config {
+            max_retransmissions: 3,
+            max_rto: Duration::from_millis(500),
+            ..Config::default()
+        },
+        ..SocketConfig::default()
+    };
+    let mut client = connect(address, &impatient);
+    let _server_stream = server.join().unwrap().unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let error = loop {
+        if let Err(error) = client.write_all(&chunk) {
+            break error;
+        }
+    };
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::ConnectionReset
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn half_close_lets_the_server_reply_after_end_of_stream() {
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, peer) = listener.accept().unwrap();
+        let mut request = String::new();
+        stream.read_to_string(&mut request).unwrap();
+        write!(stream, "{} bytes from {peer}", request.len()).unwrap();
+    });
+    let mut client = connect(address, &SocketConfig::default());
+    client.write_all(b"question").unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    let error = client.write(b"more").expect_err("the write side is shut");
+    assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    let local = client.local_addr().unwrap();
+    assert_eq!(reply, format!("8 bytes from 127.0.0.1:{}", local.port()));
+    server.join().unwrap();
+}
+
+#[test]
+fn binding_a_busy_port_is_addr_in_use() {
+    let first = Listener::bind("127.0.0.1:0").unwrap();
+    let error = Listener::bind(first.local_addr().unwrap()).expect_err("the port is taken");
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn a_read_timeout_gives_would_block() {
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || listener.accept().unwrap());
+    let mut client = connect(address, &SocketConfig::default());
+    client
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let error = client.read(&mut [0u8; 16]).expect_err("nothing was sent");
+    assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+    drop(server.join().unwrap());
+}
