@@ -14,7 +14,8 @@
 //!
 //! Beside the stack, [`fault`] injects faults into datagrams (loss, bursts, bit flips,
 //! duplication, reordering, delay, rate limits, outages, truncation) and [`sim`] runs whole
-//! transfers on a deterministic simulated network with a virtual clock.
+//! transfers on a deterministic simulated network with a virtual clock. [`capture`] writes what
+//! a host sent and received as pcapng, for Wireshark.
 //!
 //! The stack is *sans-IO*: `wire`, `conn` and `endpoint` never read a clock, touch a socket,
 //! spawn a thread or draw randomness of their own. Time ([`time::Instant`]) is an argument,
@@ -55,6 +56,7 @@
 //! key and what is valid.
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod conn;
 pub mod endpoint;
 pub mod fault;

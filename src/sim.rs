@@ -5,18 +5,26 @@
 //! A run is a pure function of its [`NetworkConfig`] (seed included): every random choice, the
 //! initial sequence numbers, the faults and the payload of [`transfer`], comes from generators
 //! seeded from it, and nothing reads the machine's clock except to report `wall_seconds`.
+//!
+//! Each host can have a capture tap ([`Network::capture`], [`transfer_with_captures`]): a
+//! pcapng file of what it sent, before the faults, and what it received, after them, stamped
+//! with simulated time. Each packet sent says why (the [`Reason`](crate::conn::Reason)) and what
+//! the link did to it (the fault [`Decision`], or a full queue).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::conn::{Config, ConnectionError, ReadError, State, Stats, WriteError};
+use crate::capture::{CaptureRecord, CaptureWriter, View};
+use crate::conn::{Config, ConnectionError, ReadError, State, Stats, Transmit, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats};
-use crate::fault::{FaultConfig, FaultInjector, FaultStats};
+use crate::fault::{Decision, FaultConfig, FaultInjector, FaultStats};
 use crate::time::Instant;
 use crate::wire::Segment;
 
@@ -201,6 +209,8 @@ struct Scheduled {
     /// The host that sent it.
     from: usize,
     bytes: Vec<u8>,
+    /// Its record in the sender's capture, while it waits to learn the datagram's fate.
+    capture: Option<CaptureTicket>,
 }
 
 /// The simulated network: two endpoints, two links, a virtual clock.
@@ -213,6 +223,8 @@ pub struct Network {
     scheduled: BinaryHeap<Reverse<Scheduled>>,
     next_order: u64,
     steps: u64,
+    /// `taps[i]` captures what host `i` sends and receives.
+    taps: [Option<Tap>; 2],
 }
 
 impl Network {
@@ -235,6 +247,7 @@ impl Network {
             scheduled: BinaryHeap::new(),
             next_order: 0,
             steps: 0,
+            taps: [None, None],
         }
     }
 
@@ -263,7 +276,33 @@ impl Network {
         self.links[from.index()].stats
     }
 
-    fn schedule(&mut self, at: Instant, stage: Stage, from: usize, bytes: Vec<u8>) {
+    /// From now on, write what `host` sends and receives to `capture`. Call
+    /// [`finish_captures`](Network::finish_captures) at the end.
+    pub fn capture(&mut self, host: Host, capture: HostCapture) {
+        self.taps[host.index()] = Some(Tap::new(capture));
+    }
+
+    /// Write out what the captures still hold and flush them. Returns the first error any
+    /// capture met; the simulation itself never depends on the captures.
+    pub fn finish_captures(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for tap in self.taps.iter_mut().filter_map(Option::take) {
+            let finished = tap.finish();
+            if result.is_ok() {
+                result = finished;
+            }
+        }
+        result
+    }
+
+    fn schedule(
+        &mut self,
+        at: Instant,
+        stage: Stage,
+        from: usize,
+        bytes: Vec<u8>,
+        capture: Option<CaptureTicket>,
+    ) {
         let order = self.next_order;
         self.next_order += 1;
         self.scheduled.push(Reverse(Scheduled {
@@ -272,6 +311,7 @@ impl Network {
             stage,
             from,
             bytes,
+            capture,
         }));
     }
 
@@ -285,8 +325,16 @@ impl Network {
                 if decision.dropped.is_some() {
                     self.links[from].count_drop(&transmit.contents);
                 }
-                for delivery in deliveries {
-                    self.schedule(delivery.at, Stage::EnterQueue, from, delivery.bytes);
+                let record = self.taps[from].as_mut().map(|tap| {
+                    let source = [Host::A, Host::B][from].address();
+                    tap.sent(self.now, source, &transmit, &decision, deliveries.len())
+                });
+                for (copy, delivery) in deliveries.into_iter().enumerate() {
+                    let ticket = record.map(|record| CaptureTicket {
+                        record,
+                        duplicate: copy > 0,
+                    });
+                    self.schedule(delivery.at, Stage::EnterQueue, from, delivery.bytes, ticket);
                 }
             }
         }
@@ -319,17 +367,25 @@ impl Network {
             match item.stage {
                 Stage::EnterQueue => {
                     let link = &mut self.links[item.from];
-                    match link.enqueue(self.now, item.bytes.len()) {
-                        Some(arrival) => {
-                            self.schedule(arrival, Stage::Arrive, item.from, item.bytes)
-                        }
-                        None => link.count_drop(&item.bytes),
+                    let arrival = link.enqueue(self.now, item.bytes.len());
+                    if arrival.is_none() {
+                        link.count_drop(&item.bytes);
+                    }
+                    if let (Some(ticket), Some(tap)) = (item.capture, &mut self.taps[item.from]) {
+                        tap.entered_queue(ticket, arrival.is_some());
+                    }
+                    if let Some(arrival) = arrival {
+                        self.schedule(arrival, Stage::Arrive, item.from, item.bytes, None);
                     }
                 }
                 Stage::Arrive => {
                     self.links[item.from].stats.delivered += 1;
                     let from_address = [Host::A, Host::B][item.from].address();
-                    let to = [Host::A, Host::B][item.from].peer().index();
+                    let to_host = [Host::A, Host::B][item.from].peer();
+                    let to = to_host.index();
+                    if let Some(tap) = &mut self.taps[to] {
+                        tap.received(self.now, from_address, to_host.address(), &item.bytes);
+                    }
                     self.endpoints[to].handle_datagram(self.now, from_address, &item.bytes);
                 }
             }
@@ -435,7 +491,32 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
 
 /// Run a one-way transfer of `payload` from A to B on the simulated network.
 pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
+    let (report, _no_captures) = run_transfer(config, payload, Captures::default());
+    report
+}
+
+/// [`transfer`], writing each host's capture to the writer `captures` holds for it. Fails only
+/// if a capture cannot be written; the run is the same as without captures.
+pub fn transfer_with_captures(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+) -> io::Result<TransferReport> {
+    let (report, written) = run_transfer(config, payload, captures);
+    written.map(|()| report)
+}
+
+fn run_transfer(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+) -> (TransferReport, io::Result<()>) {
     let mut network = Network::new(&config.network);
+    for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
+        if let Some(capture) = capture {
+            network.capture(host, capture);
+        }
+    }
     let deadline = Instant::ZERO + config.time_limit;
     network.endpoint(Host::B).listen(1);
     let sender = network
@@ -499,7 +580,8 @@ pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
     };
     let a = host_report(&mut network, Host::A, Some(sender));
     let b = host_report(&mut network, Host::B, receiver);
-    TransferReport {
+    let captures_written = network.finish_captures();
+    let report = TransferReport {
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,
         intact: end_of_stream_at.is_some() && delivered == payload,
@@ -510,7 +592,8 @@ pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
         steps: network.steps(),
         a,
         b,
-    }
+    };
+    (report, captures_written)
 }
 
 /// Write as much of the payload as the sender takes; shut down once all of it is in.
@@ -552,6 +635,198 @@ fn read_to_end(
             }
             Ok(count) => delivered.extend_from_slice(&buffer[..count]),
             Err(ReadError::WouldBlock | ReadError::Failed(_)) => return false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capture taps
+// ---------------------------------------------------------------------------------------------
+
+/// A capture for one simulated host: any writer, so that tests can capture to memory.
+pub type HostCapture = CaptureWriter<Box<dyn Write + Send>>;
+
+/// The captures of a [`transfer_with_captures`], one per host; `None` captures nothing.
+#[derive(Debug, Default)]
+pub struct Captures {
+    /// What A (the sender) sent and received.
+    pub a: Option<HostCapture>,
+    /// What B (the receiver) sent and received.
+    pub b: Option<HostCapture>,
+}
+
+impl Captures {
+    /// Create (or truncate) pcapng files for both hosts. See [`CaptureWriter::new`] for `view`
+    /// and `window_scale`.
+    pub fn create(
+        a: impl AsRef<Path>,
+        b: impl AsRef<Path>,
+        view: View,
+        window_scale: u8,
+    ) -> io::Result<Captures> {
+        let file = |path: &Path| -> io::Result<HostCapture> {
+            let writer: Box<dyn Write + Send> =
+                Box::new(BufWriter::new(std::fs::File::create(path)?));
+            CaptureWriter::new(writer, view, window_scale)
+        };
+        Ok(Captures {
+            a: Some(file(a.as_ref())?),
+            b: Some(file(b.as_ref())?),
+        })
+    }
+}
+
+/// Ties a datagram on its way to the link's queue to its record in the sender's capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct CaptureTicket {
+    /// The record's number in the sender's tap.
+    record: u64,
+    /// Whether this is the fault injector's second copy.
+    duplicate: bool,
+}
+
+/// A record waiting in a [`Tap`].
+#[derive(Debug)]
+struct PendingRecord {
+    at: std::time::Duration,
+    source: SocketAddr,
+    destination: SocketAddr,
+    datagram: Vec<u8>,
+    comments: Vec<String>,
+    /// Copies not yet past the link's queue: only then is the record's story complete.
+    copies_before_queue: usize,
+}
+
+/// One host's capture. The drop-tail queue decides a datagram's fate only after the fault
+/// injector's delay, but the record belongs at the time it was sent, so records wait here
+/// until every earlier one is complete: the file stays in time order and a queue drop still
+/// reaches the sender's copy.
+#[derive(Debug)]
+struct Tap {
+    writer: HostCapture,
+    /// Records not yet written, oldest first; the first has number `first_pending`.
+    pending: VecDeque<PendingRecord>,
+    first_pending: u64,
+    /// The first write error; after it the tap writes nothing more.
+    error: Option<io::Error>,
+}
+
+impl Tap {
+    fn new(writer: HostCapture) -> Tap {
+        Tap {
+            writer,
+            pending: VecDeque::new(),
+            first_pending: 0,
+            error: None,
+        }
+    }
+
+    /// A datagram the host sent at `now`, with why and what the fault injector did to it, which
+    /// left the injector as `copies` datagrams. Returns its record number.
+    fn sent(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        transmit: &Transmit,
+        decision: &Decision,
+        copies: usize,
+    ) -> u64 {
+        let mut comments = vec![transmit.reason.to_string()];
+        if *decision != Decision::default() {
+            comments.push(decision.to_string());
+        }
+        let record = self.first_pending + self.pending.len() as u64;
+        self.pending.push_back(PendingRecord {
+            at: now.since_epoch(),
+            source,
+            destination: transmit.destination,
+            datagram: transmit.contents.clone(),
+            comments,
+            copies_before_queue: copies,
+        });
+        self.write_complete();
+        record
+    }
+
+    /// A copy of a sent datagram reached the link's queue, which took it or not.
+    fn entered_queue(&mut self, ticket: CaptureTicket, accepted: bool) {
+        let index = ticket.record.checked_sub(self.first_pending);
+        let Some(record) = index.and_then(|index| self.pending.get_mut(index as usize)) else {
+            return;
+        };
+        record.copies_before_queue = record.copies_before_queue.saturating_sub(1);
+        if !accepted {
+            record.comments.push(
+                if ticket.duplicate {
+                    "duplicate dropped (queue full)"
+                } else {
+                    "dropped (queue full)"
+                }
+                .to_string(),
+            );
+        }
+        self.write_complete();
+    }
+
+    /// A datagram the host received at `now`, as delivered.
+    fn received(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.pending.push_back(PendingRecord {
+            at: now.since_epoch(),
+            source,
+            destination,
+            datagram: bytes.to_vec(),
+            comments: Vec::new(),
+            copies_before_queue: 0,
+        });
+        self.write_complete();
+    }
+
+    /// Write the complete records at the front.
+    fn write_complete(&mut self) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|record| record.copies_before_queue == 0)
+        {
+            self.write_front();
+        }
+    }
+
+    fn write_front(&mut self) {
+        let Some(record) = self.pending.pop_front() else {
+            return;
+        };
+        self.first_pending += 1;
+        if self.error.is_some() {
+            return;
+        }
+        let written = self.writer.write(&CaptureRecord {
+            at: record.at,
+            source: record.source,
+            destination: record.destination,
+            datagram: &record.datagram,
+            comments: record.comments,
+        });
+        if let Err(error) = written {
+            self.error = Some(error);
+        }
+    }
+
+    /// Write everything still held (a run cut short may leave datagrams before the queue) and
+    /// flush.
+    fn finish(mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            self.write_front();
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => self.writer.flush(),
         }
     }
 }
@@ -647,6 +922,82 @@ mod tests {
             let a_stats = network.endpoint(Host::A).connection(a).unwrap().stats();
             assert_eq!(a_stats.state, State::Closed);
             assert!(a_stats.retransmissions.total() > 0);
+        }
+    }
+
+    /// A capture in memory that the test can read after the run.
+    #[derive(Clone, Default)]
+    struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedBuffer {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// (timestamp, comments) of every packet in a pcapng file.
+    fn packets(buffer: &SharedBuffer) -> Vec<(Duration, Vec<String>)> {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+        use pcap_file::pcapng::{Block, PcapNgReader};
+        let bytes = buffer.0.lock().unwrap().clone();
+        let mut reader = PcapNgReader::new(&bytes[..]).unwrap();
+        let mut packets = Vec::new();
+        while let Some(block) = reader.next_block() {
+            if let Block::EnhancedPacket(packet) = block.unwrap() {
+                let comments = packet.options.iter().filter_map(|option| match option {
+                    EnhancedPacketOption::Comment(text) => Some(text.to_string()),
+                    _ => None,
+                });
+                packets.push((packet.timestamp, comments.collect()));
+            }
+        }
+        packets
+    }
+
+    #[test]
+    fn captures_hold_every_datagram_in_time_order_with_its_fate() {
+        // A short queue overflows; delays and duplicates make the taps hold records back.
+        let mut config = lossy("loss=2%,dup=5%,delay=3ms,jitter=2ms", 9);
+        config.network.a_to_b.queue_limit = 3;
+        let data = payload(300_000, 9);
+        let buffers = [SharedBuffer::default(), SharedBuffer::default()];
+        let capture = |buffer: &SharedBuffer| {
+            let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+            Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
+        };
+        let captures = Captures {
+            a: capture(&buffers[0]),
+            b: capture(&buffers[1]),
+        };
+        let report = transfer_with_captures(&config, &data, captures).unwrap();
+        assert!(report.succeeded(), "{report:#?}");
+        assert_eq!(report, transfer(&config, &data), "captures change nothing");
+        assert!(report.a.link.queue_drops > 0, "{report:#?}");
+
+        for (buffer, this, peer) in [
+            (&buffers[0], &report.a, &report.b),
+            (&buffers[1], &report.b, &report.a),
+        ] {
+            let packets = packets(buffer);
+            assert_eq!(
+                packets.len() as u64,
+                this.faults.datagrams + peer.link.delivered
+            );
+            assert!(packets.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+            let comments = || packets.iter().flat_map(|(_, comments)| comments);
+            let queue_drops = comments()
+                .filter(|comment| comment.ends_with("dropped (queue full)"))
+                .count();
+            assert_eq!(queue_drops as u64, this.link.queue_drops);
+            let sent_reasons = comments()
+                .filter(|comment| comment.as_str() == "new data")
+                .count();
+            assert!(sent_reasons > 0 || this.stats.bytes_sent == 0);
         }
     }
 

@@ -22,7 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::SocketConfig;
 use crate::endpoint::Endpoint;
-use crate::fault::FaultInjector;
+use crate::fault::{FaultInjector, FaultStats};
 use crate::time::Instant;
 
 /// Largest datagram the driver receives: the largest Ferry segment with room to spare.
@@ -311,6 +311,13 @@ impl Shared {
 }
 
 impl DriverState {
+    /// What the fault injector did to the datagrams this socket sent and received.
+    pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        self.faults
+            .as_ref()
+            .map(|(outgoing, incoming)| (outgoing.stats(), incoming.stats()))
+    }
+
     /// The earliest moment the driver must act: a timer, or a held datagram.
     fn next_deadline(&self) -> Option<Instant> {
         let held = |heap: &BinaryHeap<Reverse<Held>>| heap.peek().map(|Reverse(h)| h.at);

@@ -10,6 +10,7 @@ use super::driver::{os_now, DriverState, Shared};
 use super::{connection_error, first_address, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
+use crate::fault::FaultStats;
 
 /// A Ferry connection over UDP, used like `std::net::TcpStream`.
 pub struct Stream {
@@ -159,6 +160,13 @@ impl Stream {
         self.connection(&state)
             .map(Connection::stats)
             .unwrap_or_else(|_| Stats::unused())
+    }
+
+    /// What the fault injector did to this stream's socket: to the datagrams it sent, and to
+    /// those it received. `None` when the socket runs without faults. (A listener's streams
+    /// share its socket, so they share these counts.)
+    pub fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        self.shared.lock().fault_stats()
     }
 
     /// How long `read` waits before failing with `WouldBlock`; `None` waits forever.

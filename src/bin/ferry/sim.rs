@@ -1,15 +1,17 @@
 //! `ferry sim`: a transfer from A to B over the simulated network, and its report.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum;
 use serde_json::json;
 
+use ferry::capture::{window_scale_for, View};
 use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
-use ferry::sim::{self, HostReport, NetworkConfig, TransferConfig, TransferReport};
+use ferry::sim::{self, Captures, HostReport, NetworkConfig, TransferConfig, TransferReport};
 use ferry::Config;
 
 use crate::args::{bytes_arg, duration_arg, faults_arg, rate_arg, LinkRate, StatsFormat, Switch};
@@ -63,6 +65,14 @@ pub struct SimArgs {
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
     stats: StatsFormat,
+    /// Write each host's capture, PREFIX-a.pcapng and PREFIX-b.pcapng: what it sent, before
+    /// the faults, and what it received, after them. Open them in Wireshark with the dissector
+    /// captures/ferry.lua.
+    #[arg(long, value_name = "PREFIX")]
+    pcap: Option<PathBuf>,
+    /// Write the captures as TCP instead of UDP + Ferry, for Wireshark's own TCP analysis.
+    #[arg(long, requires = "pcap")]
+    tcp_view: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -108,7 +118,34 @@ pub fn run(args: SimArgs) -> ExitCode {
     // The one clock read: how long the simulation took in real time, for `wall_seconds`.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let report = sim::transfer(&TransferConfig::new(network), &payload);
+    let config = TransferConfig::new(network);
+    let report = match &args.pcap {
+        None => sim::transfer(&config, &payload),
+        Some(prefix) => {
+            let (a, b) = (capture_path(prefix, "a"), capture_path(prefix, "b"));
+            let view = if args.tcp_view {
+                View::Tcp
+            } else {
+                View::Ferry
+            };
+            // The TCP view scales windows to fit 16 bits; the receive buffer bounds them.
+            let window_scale =
+                window_scale_for(u32::try_from(args.recv_buffer).unwrap_or(u32::MAX));
+            let captured = Captures::create(&a, &b, view, window_scale)
+                .and_then(|captures| sim::transfer_with_captures(&config, &payload, captures));
+            match captured {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!(
+                        "ferry sim: cannot write the captures {} and {}: {error}",
+                        a.display(),
+                        b.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let wall_seconds = started.elapsed().as_secs_f64();
 
     match args.stats {
@@ -128,6 +165,13 @@ pub fn run(args: SimArgs) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+/// `PREFIX-a.pcapng` for host "a".
+fn capture_path(prefix: &Path, host: &str) -> PathBuf {
+    let mut name = OsString::from(prefix.as_os_str());
+    name.push(format!("-{host}.pcapng"));
+    PathBuf::from(name)
 }
 
 fn error_text(host: &HostReport) -> String {

@@ -1,0 +1,579 @@
+//! The captures, judged by tshark: the dissector (captures/ferry.lua) decodes simulated runs
+//! cleanly and agrees with the run's statistics, and in the TCP view Wireshark's own TCP
+//! analysis sees the retransmissions Ferry made and no sequence-number mistakes.
+//!
+//! tshark must be installed (tests/install-tshark does it; tests/run calls that). Without it
+//! these tests fail under CI (the `CI` variable set) and are skipped, loudly, elsewhere.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ferry::capture::{window_scale_for, CaptureRecord, CaptureWriter, View};
+use ferry::sim::{self, Captures, Host, NetworkConfig, TransferConfig, TransferReport};
+use ferry::wire::{Flags, Segment, SeqNum};
+
+/// Wireshark's expert severity "Error" (`PI_ERROR`) as `-T fields` prints it.
+const SEVERITY_ERROR: &str = "8388608";
+
+fn dissector() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/captures/ferry.lua")
+}
+
+/// Whether tshark can run here. Under CI its absence is a failure, since tests/run installs
+/// it; elsewhere the test is skipped with a message nobody can miss.
+fn tshark_present(test: &str) -> bool {
+    let present = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !present {
+        if std::env::var_os("CI").is_some() {
+            panic!("tshark is missing under CI: tests/run installs tshark (tests/install-tshark)");
+        }
+        // Straight to stderr: the test harness captures eprintln!, and this must be seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: tshark is not installed. Run tests/install-tshark (as root), \
+             or tests/run, to install it. ***\n"
+        );
+    }
+    present
+}
+
+/// A fresh directory for one test's files.
+fn output_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("captures")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a writable target directory");
+    dir
+}
+
+struct Run {
+    report: TransferReport,
+    a: PathBuf,
+    b: PathBuf,
+}
+
+/// A transfer of `bytes` from A to B with `faults_ab` on the data and `faults_ba` on the ACKs,
+/// captured on both hosts.
+fn captured_run(
+    dir: &Path,
+    view: View,
+    faults_ab: &str,
+    faults_ba: &str,
+    bytes: usize,
+    seed: u64,
+    sack: bool,
+) -> Run {
+    let mut network = NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        faults_ab.parse().expect("a valid fault spec"),
+        seed,
+    );
+    network.b_to_a.faults = faults_ba.parse().expect("a valid fault spec");
+    network.connection.sack = sack;
+    let window_scale = window_scale_for(u32::try_from(network.connection.recv_buffer).unwrap());
+    let (a, b) = (dir.join("run-a.pcapng"), dir.join("run-b.pcapng"));
+    let captures = Captures::create(&a, &b, view, window_scale).expect("capture files");
+    let payload = sim::payload(bytes, seed);
+    let report = sim::transfer_with_captures(&TransferConfig::new(network), &payload, captures)
+        .expect("the captures are written");
+    assert!(report.succeeded(), "{report:#?}");
+    Run { report, a, b }
+}
+
+/// One row per packet: the fields asked for, each field's occurrences joined by '|'.
+fn tshark_fields(file: &Path, fields: &[&str], options: &[&str]) -> Vec<HashMap<String, String>> {
+    let mut command = Command::new("tshark");
+    command
+        .arg("-n")
+        .arg("-r")
+        .arg(file)
+        .args(["-X", &format!("lua_script:{}", dissector())])
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
+        .args(["-E", "aggregator=|"]);
+    for option in options {
+        command.args(["-o", option]);
+    }
+    for field in fields {
+        command.args(["-e", field]);
+    }
+    let output = command.output().expect("tshark runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "tshark failed: {stderr}");
+    // A broken dissector is reported on stderr while tshark carries on without it.
+    assert!(
+        !stderr.to_lowercase().contains("lua"),
+        "the dissector reported an error: {stderr}"
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8 from tshark")
+        .lines()
+        .map(|line| {
+            fields
+                .iter()
+                .zip(line.split('\t').chain(std::iter::repeat("")))
+                .map(|(field, value)| (field.to_string(), value.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn ip(host: Host) -> String {
+    host.address().ip().to_string()
+}
+
+/// Packets whose comments include one starting with `prefix`.
+fn count_comments(packets: &[HashMap<String, String>], prefix: &str) -> u64 {
+    packets
+        .iter()
+        .flat_map(|packet| packet["frame.comment"].split('|'))
+        .filter(|comment| comment.starts_with(prefix))
+        .count() as u64
+}
+
+/// Comments (one packet may have several) that contain `text`.
+fn count_comments_containing(packets: &[HashMap<String, String>], text: &str) -> u64 {
+    packets
+        .iter()
+        .flat_map(|packet| packet["frame.comment"].split('|'))
+        .filter(|comment| comment.contains(text))
+        .count() as u64
+}
+
+/// Packets with `field` present.
+fn count_flagged(packets: &[HashMap<String, String>], field: &str) -> usize {
+    packets
+        .iter()
+        .filter(|packet| !packet[field].is_empty())
+        .count()
+}
+
+const LOSSY: &str = "loss=5%,flip=1e-5,dup=2%,reorder=5%";
+/// Enough data for a few hundred packets per file, so that each tshark run stays quick.
+const LOSSY_BYTES: usize = 150_000;
+const LOSSY_SEED: u64 = 11;
+
+#[test]
+fn a_lossy_run_dissects_cleanly_and_agrees_with_the_stats() {
+    if !tshark_present("a_lossy_run_dissects_cleanly_and_agrees_with_the_stats") {
+        return;
+    }
+    let dir = output_dir("lossy");
+    let run = captured_run(
+        &dir,
+        View::Ferry,
+        LOSSY,
+        LOSSY,
+        LOSSY_BYTES,
+        LOSSY_SEED,
+        true,
+    );
+    let fields = [
+        "frame.number",
+        "ip.src",
+        "udp.srcport",
+        "ferry.magic",
+        "ferry.flags",
+        "ferry.seq",
+        "ferry.ack",
+        "ferry.seq.relative",
+        "ferry.ack.relative",
+        "ferry.crc.status",
+        "frame.comment",
+        "_ws.col.Info",
+        "_ws.malformed",
+        "_ws.expert.severity",
+        "_ws.expert.message",
+    ];
+    let report = &run.report;
+    for (host, file) in [(Host::A, &run.a), (Host::B, &run.b)] {
+        let packets = tshark_fields(file, &fields, &[]);
+        let sent: Vec<_> = packets
+            .iter()
+            .filter(|packet| packet["ip.src"] == ip(host))
+            .collect();
+        let received = packets.len() - sent.len();
+        let (this, peer) = match host {
+            Host::A => (&report.a, &report.b),
+            Host::B => (&report.b, &report.a),
+        };
+        assert!(packets.len() < 1000, "keep the tshark runs small");
+
+        // Every packet is Ferry, and nothing is malformed: the only errors are bad CRCs.
+        for packet in &packets {
+            assert_eq!(packet["ferry.magic"], "0x4652", "{packet:?}");
+            assert_eq!(packet["_ws.malformed"], "", "{packet:?}");
+            let severities = packet["_ws.expert.severity"].split('|');
+            let messages = packet["_ws.expert.message"].split('|');
+            for (severity, message) in severities.zip(messages) {
+                if severity == SEVERITY_ERROR {
+                    assert!(message.starts_with("Bad CRC-32"), "{packet:?}");
+                }
+            }
+        }
+
+        // What the host sent is what its connection and endpoint sent, all offered to the
+        // link; what it received is what the peer's link delivered.
+        assert_eq!(sent.len() as u64, this.faults.datagrams, "{host:?} sent");
+        assert_eq!(
+            sent.len() as u64,
+            this.stats.segments_sent + this.endpoint.resets_sent,
+            "{host:?} sent"
+        );
+        assert_eq!(received as u64, peer.link.delivered, "{host:?} received");
+        // The sender's copies are taken before the faults, so they are all intact.
+        assert!(sent.iter().all(|packet| packet["ferry.crc.status"] == "1"));
+
+        // Retransmissions by reason, from the packet comments.
+        let retransmissions = &this.stats.retransmissions;
+        assert_eq!(
+            count_comments(&packets, "retransmission: RTO"),
+            retransmissions.rto
+        );
+        assert_eq!(
+            count_comments(&packets, "fast retransmit"),
+            retransmissions.fast
+        );
+        assert_eq!(
+            count_comments(&packets, "SACK retransmit"),
+            retransmissions.sack
+        );
+        assert_eq!(
+            count_comments_containing(&packets, "dropped ("),
+            this.faults.dropped + this.link.queue_drops,
+            "{host:?}: every drop is noted on the sender's copy"
+        );
+        assert_eq!(
+            count_comments_containing(&packets, "duplicated"),
+            this.faults.duplicated
+        );
+        assert_eq!(
+            count_comments_containing(&packets, "flipped"),
+            this.faults.corrupted
+        );
+    }
+
+    // The handshake, as the sender saw it: relative numbers start at 0 and the raw ones agree.
+    let a_packets = tshark_fields(&run.a, &fields, &[]);
+    let syn = &a_packets[0];
+    assert_eq!(syn["ip.src"], ip(Host::A));
+    assert_eq!(syn["ferry.flags"], "0x02");
+    assert_eq!(syn["ferry.seq.relative"], "0");
+    assert_eq!(
+        syn["_ws.col.Info"],
+        "4747 → 4747 [SYN] Seq=0 Win=65536 Len=0"
+    );
+    let isn: u32 = syn["ferry.seq"].parse().unwrap();
+    let syn_ack = a_packets
+        .iter()
+        .find(|packet| packet["ferry.flags"] == "0x12" && packet["ferry.crc.status"] == "1")
+        .expect("A received a SYN-ACK");
+    assert_eq!(syn_ack["ferry.ack"], (isn.wrapping_add(1)).to_string());
+    assert_eq!(syn_ack["ferry.ack.relative"], "1");
+    assert_eq!(syn_ack["ferry.seq.relative"], "0");
+    let first_data = a_packets
+        .iter()
+        .find(|packet| packet["ip.src"] == ip(Host::A) && packet["ferry.flags"] == "0x10")
+        .unwrap();
+    assert_eq!(first_data["ferry.seq.relative"], "1");
+    assert_eq!(first_data["ferry.ack.relative"], "1");
+    // B acknowledged everything: the data, the SYN and the FIN.
+    let highest_ack = a_packets
+        .iter()
+        .filter(|packet| packet["ip.src"] == ip(Host::B) && packet["ferry.crc.status"] == "1")
+        .filter_map(|packet| packet["ferry.ack.relative"].parse::<u64>().ok())
+        .max();
+    assert_eq!(highest_ack, Some(report.bytes_sent + 2));
+    // B saw the same ISN.
+    let b_packets = tshark_fields(&run.b, &fields, &[]);
+    let syn_at_b = b_packets
+        .iter()
+        .find(|packet| packet["ferry.flags"] == "0x02" && packet["ferry.crc.status"] == "1")
+        .unwrap();
+    assert_eq!(syn_at_b["ferry.seq"], isn.to_string());
+}
+
+#[test]
+fn bad_crcs_in_both_files_add_up_to_the_discarded_corrupt_count() {
+    if !tshark_present("bad_crcs_in_both_files_add_up_to_the_discarded_corrupt_count") {
+        return;
+    }
+    let dir = output_dir("discarded");
+    let run = captured_run(
+        &dir,
+        View::Ferry,
+        LOSSY,
+        LOSSY,
+        LOSSY_BYTES,
+        LOSSY_SEED,
+        true,
+    );
+    let bad: usize = [&run.a, &run.b]
+        .into_iter()
+        .map(|file| {
+            tshark_fields(file, &["ferry.crc.status"], &[])
+                .iter()
+                .filter(|packet| packet["ferry.crc.status"] == "0")
+                .count()
+        })
+        .sum();
+    let (a, b) = (&run.report.a, &run.report.b);
+    let discarded_corrupt = a.stats.discarded_corrupt
+        + b.stats.discarded_corrupt
+        + a.endpoint.discarded_corrupt
+        + b.endpoint.discarded_corrupt;
+    assert!(discarded_corrupt > 0, "the run should corrupt something");
+    assert_eq!(bad as u64, discarded_corrupt);
+}
+
+#[test]
+fn a_flipped_bit_shows_a_bad_crc_status() {
+    if !tshark_present("a_flipped_bit_shows_a_bad_crc_status") {
+        return;
+    }
+    let dir = output_dir("flipped");
+    let file = dir.join("flipped.pcapng");
+    let mut intact = Vec::new();
+    Segment {
+        flags: Flags::ACK,
+        seq: SeqNum(7),
+        ack: SeqNum(9),
+        window: 4096,
+        payload: b"a payload to corrupt",
+        ..Segment::default()
+    }
+    .emit(&mut intact);
+    let mut flipped = intact.clone();
+    flipped[30] ^= 0x04; // in the payload: only the CRC can tell
+    let mut odd_port = intact.clone();
+    odd_port[29] ^= 0x01;
+    let (a, b) = (Host::A.address(), Host::B.address());
+    let elsewhere: SocketAddr = "198.51.100.1:9000".parse().unwrap();
+    let mut writer = CaptureWriter::create(&file, View::Ferry, 0).unwrap();
+    for (datagram, destination) in [(&intact, b), (&flipped, b), (&odd_port, elsewhere)] {
+        writer
+            .write(&CaptureRecord {
+                at: Duration::from_millis(1),
+                source: a,
+                destination,
+                datagram,
+                comments: Vec::new(),
+            })
+            .unwrap();
+    }
+    writer.finish().unwrap();
+
+    let packets = tshark_fields(
+        &file,
+        &["ferry.crc.status", "_ws.expert.message", "_ws.col.Info"],
+        &[],
+    );
+    let statuses: Vec<&str> = packets
+        .iter()
+        .map(|packet| packet["ferry.crc.status"].as_str())
+        .collect();
+    // The third is on another port: the heuristic dissector finds it by its magic.
+    assert_eq!(statuses, ["1", "0", "0"]);
+    assert!(packets[1]["_ws.expert.message"].starts_with("Bad CRC-32"));
+    assert!(packets[1]["_ws.col.Info"].starts_with("[BAD CRC] 4747 → 4747 [ACK]"));
+
+    // And in a simulated run: whatever the link corrupted arrives with a bad CRC.
+    let run = captured_run(&dir, View::Ferry, "flip=2e-5", "none", 60_000, 3, true);
+    assert!(run.report.a.faults.corrupted > 0);
+    let at_b = tshark_fields(&run.b, &["ip.src", "ferry.crc.status"], &[]);
+    let corrupt_arrivals = at_b
+        .iter()
+        .filter(|packet| packet["ip.src"] == ip(Host::A) && packet["ferry.crc.status"] == "0")
+        .count();
+    assert_eq!(corrupt_arrivals as u64, run.report.a.faults.corrupted);
+    assert!(at_b
+        .iter()
+        .filter(|packet| packet["ip.src"] == ip(Host::B))
+        .all(|packet| packet["ferry.crc.status"] == "1"));
+}
+
+const TCP_ANALYSIS: [&str; 6] = [
+    "frame.comment",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.ack_lost_segment",
+    "tcp.analysis.duplicate_ack",
+];
+
+/// No sequence-number mistakes in the data sender's own file: it holds every segment the
+/// sender sent, so Wireshark must never think one was missed.
+fn assert_nothing_lost(packets: &[HashMap<String, String>]) {
+    assert_eq!(count_flagged(packets, "tcp.analysis.lost_segment"), 0);
+    assert_eq!(count_flagged(packets, "tcp.analysis.ack_lost_segment"), 0);
+}
+
+#[test]
+fn the_tcp_view_shows_fast_retransmission_after_duplicate_acks() {
+    if !tshark_present("the_tcp_view_shows_fast_retransmission_after_duplicate_acks") {
+        return;
+    }
+    for sack in [true, false] {
+        let dir = output_dir(&format!("fast-sack-{sack}"));
+        // Datagram 5 from A is data segment 4; plenty of data follows to draw duplicate ACKs.
+        let run = captured_run(&dir, View::Tcp, "drop=5", "none", 30_000, 1, sack);
+        let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
+        let fast = count_flagged(&packets, "tcp.analysis.fast_retransmission");
+        assert_eq!(fast, 1, "sack {sack}");
+        assert!(count_flagged(&packets, "tcp.analysis.duplicate_ack") >= 3);
+        let stats = &run.report.a.stats.retransmissions;
+        assert_eq!(stats.fast, 1, "sack {sack}: {stats:?}");
+        assert_eq!(stats.rto, 0, "sack {sack}: {stats:?}");
+        let flagged = packets
+            .iter()
+            .find(|packet| !packet["tcp.analysis.fast_retransmission"].is_empty())
+            .unwrap();
+        assert_eq!(flagged["frame.comment"], "fast retransmit");
+        assert_nothing_lost(&packets);
+    }
+}
+
+#[test]
+fn the_tcp_view_shows_a_timeout_retransmission() {
+    if !tshark_present("the_tcp_view_shows_a_timeout_retransmission") {
+        return;
+    }
+    let dir = output_dir("rto");
+    // 30000 bytes are 25 segments of 1200; datagram 26 is the last, so no duplicate ACK
+    // follows and only the timer can resend it.
+    let run = captured_run(&dir, View::Tcp, "drop=26", "none", 30_000, 1, true);
+    let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
+    assert_eq!(run.report.a.stats.retransmissions.rto, 1);
+    let flagged: Vec<_> = packets
+        .iter()
+        .filter(|packet| !packet["tcp.analysis.retransmission"].is_empty())
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["frame.comment"], "retransmission: RTO #1");
+    assert_eq!(
+        count_flagged(&packets, "tcp.analysis.fast_retransmission"),
+        0
+    );
+    assert_nothing_lost(&packets);
+}
+
+#[test]
+fn the_tcp_view_of_a_lossy_run_has_no_sequence_mistakes() {
+    if !tshark_present("the_tcp_view_of_a_lossy_run_has_no_sequence_mistakes") {
+        return;
+    }
+    let dir = output_dir("lossy-tcp");
+    let run = captured_run(&dir, View::Tcp, LOSSY, LOSSY, LOSSY_BYTES, LOSSY_SEED, true);
+    let fields = [
+        "ip.src",
+        "tcp.seq",
+        "tcp.checksum.status",
+        "_ws.malformed",
+        "udp.srcport",
+    ];
+    let packets = tshark_fields(&run.a, &fields, &["tcp.check_checksum:TRUE"]);
+    let tcp = packets
+        .iter()
+        .filter(|packet| !packet["tcp.seq"].is_empty())
+        .count();
+    // Only the corrupt arrivals stay UDP.
+    let corrupt = run.report.a.stats.discarded_corrupt + run.report.a.endpoint.discarded_corrupt;
+    assert_eq!((packets.len() - tcp) as u64, corrupt);
+    assert!(packets
+        .iter()
+        .filter(|packet| !packet["tcp.seq"].is_empty())
+        .all(|packet| packet["tcp.checksum.status"] == "1" && packet["_ws.malformed"].is_empty()));
+    let analysis = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
+    assert_nothing_lost(&analysis);
+    assert!(count_flagged(&analysis, "tcp.analysis.retransmission") > 0);
+}
+
+#[test]
+fn tshark_accepts_the_checksums_of_both_views_over_ipv4_and_ipv6() {
+    if !tshark_present("tshark_accepts_the_checksums_of_both_views_over_ipv4_and_ipv6") {
+        return;
+    }
+    let dir = output_dir("checksums");
+    let mut segment = Segment {
+        flags: Flags::ACK,
+        seq: SeqNum(u32::MAX - 100), // relative numbers must wrap correctly
+        ack: SeqNum(12),
+        window: 200_000,
+        payload: b"odd-length payload",
+        ..Segment::default()
+    };
+    segment.sack.push(ferry::wire::SackBlock {
+        left: SeqNum(40),
+        right: SeqNum(90),
+    });
+    let mut datagram = Vec::new();
+    segment.emit(&mut datagram);
+    let pairs: [(&str, &str); 2] = [
+        ("192.0.2.1:4747", "198.51.100.1:4747"),
+        ("[2001:db8::1]:4747", "[2001:db8::2]:4747"),
+    ];
+    for view in [View::Ferry, View::Tcp] {
+        let file = dir.join(format!("{view:?}.pcapng"));
+        let mut writer = CaptureWriter::create(&file, view, 2).unwrap();
+        for (source, destination) in pairs {
+            writer
+                .write(&CaptureRecord {
+                    at: Duration::from_secs(1_700_000_000),
+                    source: source.parse().unwrap(),
+                    destination: destination.parse().unwrap(),
+                    datagram: &datagram,
+                    comments: vec!["new data".to_string()],
+                })
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        let checks = [
+            "ip.check_checksum:TRUE",
+            "udp.check_checksum:TRUE",
+            "tcp.check_checksum:TRUE",
+            "tcp.relative_sequence_numbers:FALSE",
+        ];
+        let fields = [
+            "ip.checksum.status",
+            "ipv6.src",
+            "udp.checksum.status",
+            "tcp.checksum.status",
+            "tcp.window_size",
+            "tcp.options.sack_le",
+            "ferry.crc.status",
+            "ferry.seq.relative",
+            "_ws.malformed",
+            "frame.time_epoch",
+        ];
+        let packets = tshark_fields(&file, &fields, &checks);
+        assert_eq!(packets.len(), 2);
+        for packet in &packets {
+            assert_eq!(packet["_ws.malformed"], "", "{packet:?}");
+            assert!(packet["frame.time_epoch"].starts_with("1700000000.000000"));
+            match view {
+                View::Ferry => {
+                    assert_eq!(packet["udp.checksum.status"], "1", "{packet:?}");
+                    assert_eq!(packet["ferry.crc.status"], "1", "{packet:?}");
+                    // No SYN in the capture: the first number seen counts as 1.
+                    assert_eq!(packet["ferry.seq.relative"], "1", "{packet:?}");
+                }
+                View::Tcp => {
+                    assert_eq!(packet["tcp.checksum.status"], "1", "{packet:?}");
+                    // No SYN, so Wireshark cannot know the scale and shows the raw field.
+                    assert_eq!(packet["tcp.window_size"], "50000", "{packet:?}");
+                    assert_eq!(packet["tcp.options.sack_le"], "40", "{packet:?}");
+                }
+            }
+        }
+        assert_eq!(packets[0]["ip.checksum.status"], "1");
+        assert_eq!(packets[1]["ipv6.src"], "2001:db8::1");
+    }
+}
