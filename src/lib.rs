@@ -12,9 +12,12 @@
 //! | connection | [`conn`] | one connection's RFC 9293 state machine: send buffer and retransmission queue, reassembly and receive window, the RFC 6298 RTO, the reason each segment is sent |
 //! | wire | [`wire`] | segments to and from bytes, the CRC-32, sequence-number arithmetic |
 //!
-//! Beside the stack, [`fault`] injects faults into datagrams (loss, bursts, bit flips,
-//! duplication, reordering, delay, rate limits, outages, truncation) and [`sim`] runs whole
-//! transfers on a deterministic simulated network with a virtual clock. [`capture`] writes what
+//! On top of the stack, [`net`] runs it on real UDP sockets: [`Stream`] and [`Listener`] work
+//! like `std::net::TcpStream` and `TcpListener`. Beside it, [`fault`] injects faults into
+//! datagrams (loss, bursts, bit flips, duplication, reordering, delay, rate limits, outages,
+//! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
+//! network with a virtual clock, and [`capture`] writes what a host saw as pcapng for
+//! Wireshark. [`capture`] writes what
 //! a host sent and received as pcapng, for Wireshark.
 //!
 //! The stack is *sans-IO*: `wire`, `conn` and `endpoint` never read a clock, touch a socket,

@@ -1,6 +1,8 @@
-//! The `ferry` command line: `ferry sim` runs a transfer over the simulated lossy network.
+//! The `ferry` command line: `ferry sim` runs a transfer over the simulated lossy network;
+//! `ferry recv`, `ferry send` and `ferry cat` run Ferry over real UDP sockets.
 
 mod args;
+mod net;
 mod sim;
 
 use std::process::ExitCode;
@@ -21,12 +23,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Transfer data from host A to host B over a simulated lossy link, in virtual time.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
+    /// Receive transfers over real UDP and write them to stdout or a file.
+    Recv(net::RecvArgs),
+    /// Send a file (or stdin) to a `ferry recv` over real UDP.
+    Send(net::SendArgs),
+    /// netcat over Ferry: stdin to the peer, the peer to stdout.
+    Cat(net::CatArgs),
+}
+
+/// The OS clock, for the wall time the commands report.
+#[allow(clippy::disallowed_methods)] // the CLI measures real time; the protocol never does
+pub(crate) fn wall_clock() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Sim(args) => sim::run(args),
+        Command::Sim(args) => sim::run(*args),
+        Command::Recv(args) => net::recv(args),
+        Command::Send(args) => net::send(args),
+        Command::Cat(args) => net::cat(args),
     }
 }

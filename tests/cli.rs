@@ -1,0 +1,102 @@
+//! The `ferry` command line, end to end, over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn ferry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+fn scratch_file(name: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!("ferry-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    directory.join(name)
+}
+
+#[test]
+fn recv_and_send_copy_a_file_through_faults() {
+    let input = scratch_file("input.bin");
+    let output = scratch_file("output.bin");
+    let content = ferry::sim::payload(3_000_000, 42);
+    std::fs::write(&input, &content).unwrap();
+
+    let mut receiver = ferry()
+        .args(["recv", "--listen", "127.0.0.1:0", "--once", "--output"])
+        .arg(&output)
+        .args(["--faults", "loss=2%,dup=1%,reorder=2%", "--stats", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The receiver says where it listens on its first line of stderr.
+    let mut stderr = BufReader::new(receiver.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("ferry recv: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+
+    let sender = ferry()
+        .args(["send", &address])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    let receiver = receiver.wait_with_output().unwrap();
+    assert!(receiver.status.success());
+    assert!(
+        std::fs::read(&output).unwrap() == content,
+        "the copy differs"
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&receiver.stdout).unwrap();
+    assert_eq!(stats["bytes_delivered"], 3_000_000);
+    assert!(stats["faults"]["dropped"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn connecting_to_nothing_fails_with_one_clear_line() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sender = ferry()
+        .args(["send", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!sender.status.success());
+    let message = String::from_utf8_lossy(&sender.stderr);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("cannot connect"), "{message}");
+}
+
+#[test]
+fn a_busy_port_and_a_bad_spec_are_refused_clearly() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let receiver = ferry()
+        .args(["recv", "--listen", &address, "--once"])
+        .output()
+        .unwrap();
+    assert!(!receiver.status.success());
+    assert!(String::from_utf8_lossy(&receiver.stderr).contains("address already in use"));
+
+    let bad = ferry()
+        .args(["send", &address, "--faults", "lose=5%"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        message.contains("unknown key \"lose\"") && message.contains("valid keys are"),
+        "{message}"
+    );
+}
