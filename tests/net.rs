@@ -197,6 +197,60 @@ fn half_close_lets_the_server_reply_after_end_of_stream() {
 }
 
 #[test]
+fn a_capture_records_both_directions_with_the_reasons() {
+    let path = std::env::temp_dir().join(format!("ferry-net-{}.pcapng", std::process::id()));
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut data = Vec::new();
+        stream.read_to_end(&mut data).unwrap();
+        data.len()
+    });
+    let config = SocketConfig {
+        capture: Some(path.clone()),
+        ..SocketConfig::default()
+    };
+    let mut client = connect(address, &config);
+    client.write_all(&payload(50_000, 5)).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    client.wait_until_sent().unwrap();
+    assert_eq!(server.join().unwrap(), 50_000);
+    drop(client);
+
+    let file = std::fs::File::open(&path).unwrap();
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(file).unwrap();
+    let (mut sent, mut received, mut reasons) = (0, 0, Vec::new());
+    while let Some(block) = reader.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(packet) = block.unwrap() {
+            let comments: Vec<String> = packet
+                .options
+                .iter()
+                .filter_map(|option| match option {
+                    pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(
+                        text,
+                    ) => Some(text.to_string()),
+                    _ => None,
+                })
+                .collect();
+            if comments.is_empty() {
+                received += 1;
+            } else {
+                sent += 1;
+                reasons.extend(comments);
+            }
+        }
+    }
+    assert!(
+        sent >= 42 && received > 0,
+        "sent {sent}, received {received}"
+    );
+    assert!(reasons.iter().any(|reason| reason == "handshake"));
+    assert!(reasons.iter().any(|reason| reason == "new data"));
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn binding_a_busy_port_is_addr_in_use() {
     let first = Listener::bind("127.0.0.1:0").unwrap();
     let error = Listener::bind(first.local_addr().unwrap()).expect_err("the port is taken");

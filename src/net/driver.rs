@@ -21,6 +21,8 @@ use rand_chacha::ChaCha8Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::SocketConfig;
+use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
+use crate::conn::Reason;
 use crate::endpoint::Endpoint;
 use crate::fault::{FaultInjector, FaultStats};
 use crate::time::Instant;
@@ -39,6 +41,14 @@ const WAKER: Token = Token(1);
 #[allow(clippy::disallowed_methods)] // the driver is where the OS's randomness enters Ferry
 fn os_random_seed() -> u64 {
     rand::random()
+}
+
+/// Wall-clock time since the Unix epoch, for capture timestamps.
+#[allow(clippy::disallowed_methods)] // captures of real traffic carry real time
+fn wall_time() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// The OS clock, read in one place.
@@ -71,6 +81,10 @@ pub(crate) struct DriverState {
     pub(crate) users: usize,
     /// The first error the socket gave, for every caller to see.
     pub(crate) socket_error: Option<io::ErrorKind>,
+    /// Where this socket's traffic is recorded, if anywhere.
+    capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
+    /// The socket's own address, for the capture.
+    local_addr: SocketAddr,
 }
 
 /// What application threads and the driver thread share.
@@ -123,6 +137,18 @@ impl Shared {
             let receive = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 2);
             (send, receive)
         });
+        let capture = match &config.capture {
+            Some(path) => {
+                let largest_window =
+                    u32::try_from(config.connection.recv_buffer).unwrap_or(u32::MAX);
+                Some(CaptureWriter::create(
+                    path,
+                    config.capture_view,
+                    window_scale_for(largest_window),
+                )?)
+            }
+            None => None,
+        };
         let mut endpoint = Endpoint::new(
             config.connection.clone(),
             Box::new(ChaCha8Rng::seed_from_u64(isn_seed)),
@@ -140,6 +166,8 @@ impl Shared {
                 driver_wakes_at: None,
                 users: 1,
                 socket_error: None,
+                capture,
+                local_addr,
             }),
             changed: Condvar::new(),
             socket,
@@ -227,9 +255,25 @@ impl Shared {
     fn flush(&self, state: &mut DriverState, now: Instant) {
         while let Some(transmit) = state.endpoint.poll_transmit(now) {
             match &mut state.faults {
-                None => self.send(state, transmit.destination, &transmit.contents),
+                None => {
+                    state.record_sent(
+                        &transmit.contents,
+                        transmit.destination,
+                        transmit.reason,
+                        None,
+                    );
+                    self.send(state, transmit.destination, &transmit.contents);
+                }
                 Some((outgoing, _)) => {
-                    let (_, deliveries) = outgoing.apply(now, &transmit.contents);
+                    let (decision, deliveries) = outgoing.apply(now, &transmit.contents);
+                    let faults = decision.to_string();
+                    let faults = (decision != Default::default()).then_some(faults);
+                    state.record_sent(
+                        &transmit.contents,
+                        transmit.destination,
+                        transmit.reason,
+                        faults,
+                    );
                     for delivery in deliveries {
                         state.hold_outgoing(delivery.at, transmit.destination, delivery.bytes);
                     }
@@ -239,6 +283,7 @@ impl Shared {
         while let Some(held) = state.pop_due_outgoing(now) {
             self.send(state, held.peer, &held.bytes);
         }
+        state.flush_capture();
     }
 
     fn send(&self, state: &mut DriverState, peer: SocketAddr, bytes: &[u8]) {
@@ -311,6 +356,57 @@ impl Shared {
 }
 
 impl DriverState {
+    /// Record a datagram we send, as it left the endpoint: before any fault.
+    fn record_sent(
+        &mut self,
+        datagram: &[u8],
+        destination: SocketAddr,
+        reason: Reason,
+        faults: Option<String>,
+    ) {
+        if let Some(capture) = &mut self.capture {
+            let mut comments = vec![reason.to_string()];
+            comments.extend(faults);
+            let record = CaptureRecord {
+                at: wall_time(),
+                source: self.local_addr,
+                destination,
+                datagram,
+                comments,
+            };
+            if capture.write(&record).is_err() {
+                // A capture that cannot be written stops; the connection goes on.
+                self.capture = None;
+            }
+        }
+    }
+
+    /// Feed a datagram that made it through the faults to the endpoint, recording it.
+    fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if let Some(capture) = &mut self.capture {
+            let record = CaptureRecord {
+                at: wall_time(),
+                source: from,
+                destination: self.local_addr,
+                datagram,
+                comments: Vec::new(),
+            };
+            if capture.write(&record).is_err() {
+                self.capture = None;
+            }
+        }
+        self.endpoint.handle_datagram(now, from, datagram);
+    }
+
+    /// Push what the capture buffered to its file: a process may end while its driver runs.
+    fn flush_capture(&mut self) {
+        if let Some(capture) = &mut self.capture {
+            if capture.flush().is_err() {
+                self.capture = None;
+            }
+        }
+    }
+
     /// What the fault injector did to the datagrams this socket sent and received.
     pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
         self.faults
@@ -349,7 +445,7 @@ impl DriverState {
     /// A datagram arrived: through the receive-side faults, into the endpoint.
     fn receive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         match &mut self.faults {
-            None => self.endpoint.handle_datagram(now, from, bytes),
+            None => self.deliver(now, from, bytes),
             Some((_, incoming)) => {
                 let (_, deliveries) = incoming.apply(now, bytes);
                 for delivery in deliveries {
@@ -369,7 +465,7 @@ impl DriverState {
 
     fn deliver_due_incoming(&mut self, now: Instant) {
         while let Some(held) = pop_due(&mut self.held_incoming, now) {
-            self.endpoint.handle_datagram(now, held.peer, &held.bytes);
+            self.deliver(now, held.peer, &held.bytes);
         }
     }
 }

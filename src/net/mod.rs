@@ -48,6 +48,9 @@ pub use stream::Stream;
 
 use std::io;
 
+use std::path::PathBuf;
+
+use crate::capture::View;
 use crate::conn::{Config, ConnectionError};
 use crate::fault::FaultConfig;
 
@@ -62,6 +65,11 @@ pub struct SocketConfig {
     pub faults: FaultConfig,
     /// For a listener: how many connections may wait to be accepted. Ignored by `connect`.
     pub backlog: Option<usize>,
+    /// Write what this socket sends (before the faults, with why each segment was sent and
+    /// what the injector did to it) and receives (after them) to this pcapng file.
+    pub capture: Option<PathBuf>,
+    /// How the capture frames each datagram: as UDP carrying Ferry, or as TCP.
+    pub capture_view: View,
 }
 
 impl SocketConfig {

@@ -10,6 +10,7 @@ use std::thread;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
@@ -26,11 +27,27 @@ pub struct NetOptions {
     /// object (on stdout, or on stderr when the data itself goes to stdout).
     #[arg(long, value_enum)]
     stats: Option<StatsFormat>,
+    /// Record what this host sends and receives to this pcapng file (open it in Wireshark
+    /// with captures/ferry.lua).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// Write the capture with each segment as the TCP segment it stands for, so Wireshark's
+    /// TCP analysis judges it.
+    #[arg(long, requires = "pcap")]
+    tcp_view: bool,
 }
 
 impl NetOptions {
     fn socket_config(&self) -> SocketConfig {
-        SocketConfig::with_faults(self.faults.clone())
+        SocketConfig {
+            capture: self.pcap.clone(),
+            capture_view: if self.tcp_view {
+                View::Tcp
+            } else {
+                View::Ferry
+            },
+            ..SocketConfig::with_faults(self.faults.clone())
+        }
     }
 }
 
