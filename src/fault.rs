@@ -14,9 +14,12 @@
 //! a pure function of the configuration, the seed and the sequence of calls: a run can be
 //! replayed from its seed.
 //!
-//! Each datagram meets the faults in this order: scripted drop (`drop=N`), outage, rate
-//! limiter, burst loss, i.i.d. loss, truncation, bit flips, duplication, then delay, jitter and
-//! reordering.
+//! Each datagram meets the faults in this order: scripted drops (`drop=N`, then `drop-data=N`
+//! and `drop-acks`), outage, rate limiter, burst loss, i.i.d. loss, truncation, bit flips
+//! (random, then `flip-syn-ack`), duplication, then delay, jitter and reordering. The scripted
+//! rules by kind (`drop-data`, `flip-syn-ack`, `drop-acks`) are the only ones that parse the
+//! datagram, to tell data segments, SYN-ACKs and pure ACKs apart; they exist so that a lab
+//! capture shows exactly one phenomenon.
 //!
 //! ```
 //! use ferry::fault::{FaultConfig, FaultInjector};
@@ -31,6 +34,7 @@
 //! ```
 
 use crate::time::Instant;
+use crate::wire::{Flags, Segment};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -74,6 +78,18 @@ pub struct FaultConfig {
     /// Scripted drops: the datagrams offered to the injector with these numbers (the first is
     /// 1) are dropped, whatever else happens (the key repeats). Key: `drop=7`.
     pub drops: Vec<u64>,
+    /// Scripted drops by kind: the data segments (datagrams that parse as a Ferry segment with
+    /// payload) offered to the injector with these numbers (the first is 1) are dropped
+    /// (the key repeats). Retransmissions count: they are data segments too. Key:
+    /// `drop-data=3`.
+    pub drop_data: Vec<u64>,
+    /// Scripted flips: these bits of the first SYN-ACK offered to the injector are flipped;
+    /// bit 0 is the most significant bit of byte 0, as Wireshark counts, and bits past the
+    /// datagram's end are ignored (the key repeats). Key: `flip-syn-ack=113`.
+    pub flip_syn_ack: Vec<usize>,
+    /// Scripted ACK loss: every pure ACK (no payload; not SYN, FIN or RST) offered during these
+    /// intervals is dropped (the key repeats). Key: `drop-acks=1s..2s`.
+    pub drop_acks: Vec<Outage>,
     /// Seed of the injector's random generator. Key: `seed=7`.
     pub seed: u64,
 }
@@ -101,8 +117,22 @@ impl FaultConfig {
             || self.rate.is_some()
             || self.outages.iter().any(|o| o.start < o.end)
             || is_on(self.truncate)
-            || !self.drops.is_empty();
+            || !self.drops.is_empty()
+            || self.is_scripted_by_kind();
         !any_on
+    }
+}
+
+impl FaultConfig {
+    /// Whether a rule needs to know what kind of segment a datagram is (`drop-data`,
+    /// `flip-syn-ack`, `drop-acks`): only then does the injector parse datagrams.
+    fn is_scripted_by_kind(&self) -> bool {
+        !self.drop_data.is_empty()
+            || !self.flip_syn_ack.is_empty()
+            || self
+                .drop_acks
+                .iter()
+                .any(|window| window.start < window.end)
     }
 }
 
@@ -125,6 +155,9 @@ impl Default for FaultConfig {
             outages: Vec::new(),
             truncate: 0.0,
             drops: Vec::new(),
+            drop_data: Vec::new(),
+            flip_syn_ack: Vec::new(),
+            drop_acks: Vec::new(),
             seed: 0,
         }
     }
@@ -223,6 +256,19 @@ impl fmt::Display for FaultConfig {
         for number in &self.drops {
             items.push(format!("drop={number}"));
         }
+        for number in &self.drop_data {
+            items.push(format!("drop-data={number}"));
+        }
+        for bit in &self.flip_syn_ack {
+            items.push(format!("flip-syn-ack={bit}"));
+        }
+        for window in &self.drop_acks {
+            items.push(format!(
+                "drop-acks={}..{}",
+                SpecDuration(window.start),
+                SpecDuration(window.end)
+            ));
+        }
         if self.seed != 0 {
             items.push(format!("seed={}", self.seed));
         }
@@ -320,7 +366,7 @@ impl fmt::Display for SpecSize {
 // ---------------------------------------------------------------------------------------------
 
 /// Every key the spec accepts, in the order the error message lists them.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 18] = [
     "loss",
     "burst",
     "burst-loss",
@@ -335,8 +381,14 @@ const KEYS: [&str; 15] = [
     "outage",
     "truncate",
     "drop",
+    "drop-data",
+    "flip-syn-ack",
+    "drop-acks",
     "seed",
 ];
+
+/// The keys that may be given more than once.
+const REPEATING_KEYS: [&str; 5] = ["outage", "drop", "drop-data", "flip-syn-ack", "drop-acks"];
 
 const NANOS_PER_S: u128 = 1_000_000_000;
 
@@ -434,6 +486,20 @@ fn expected_for(key: &str) -> String {
             "{key} must be the number of a datagram to drop, counting from 1 (e.g. drop=7); \
              the key repeats"
         ),
+        "drop-data" => format!(
+            "{key} must be the number of a data segment (a datagram with payload) to drop, \
+             counting from 1 (e.g. drop-data=3); the key repeats"
+        ),
+        "flip-syn-ack" => format!(
+            "{key} must be the number of a bit to flip in the first SYN-ACK, counting from 0 at \
+             the most significant bit of byte 0 as Wireshark does, below {FLIP_BIT_LIMIT} \
+             (e.g. flip-syn-ack=113); the key repeats"
+        ),
+        "drop-acks" => format!(
+            "{key} must be START..END, durations with a unit (ns, us, ms or s) since the start, \
+             with START < END, during which every pure ACK is dropped (e.g. drop-acks=1s..2s); \
+             the key repeats"
+        ),
         _ => valid_keys(),
     }
 }
@@ -462,11 +528,14 @@ impl FromStr for FaultConfig {
             if !KEYS.contains(&key) {
                 return Err(FaultSpecError::new(key, value, valid_keys()));
             }
-            if key != "outage" && key != "drop" && seen.contains(&key) {
+            if !REPEATING_KEYS.contains(&key) && seen.contains(&key) {
                 return Err(FaultSpecError::new(
                     key,
                     value,
-                    format!("{key} may be given only once (only outage and drop repeat)"),
+                    format!(
+                        "{key} may be given only once (only {} repeat)",
+                        REPEATING_KEYS.join(", ")
+                    ),
                 ));
             }
             seen.push(key);
@@ -492,20 +561,23 @@ impl FromStr for FaultConfig {
                 "jitter" => config.jitter = parse_duration(value).ok_or_else(bad)?,
                 "rate" => config.rate = Some(parse_rate(value).ok_or_else(bad)?),
                 "queue" => config.rate_queue = parse_size(value).ok_or_else(bad)?,
-                "outage" => {
-                    let (start, end) = value.split_once("..").ok_or_else(bad)?;
-                    let start = parse_duration(start.trim()).ok_or_else(bad)?;
-                    let end = parse_duration(end.trim()).ok_or_else(bad)?;
-                    if start >= end {
-                        return Err(bad());
-                    }
-                    config.outages.push(Outage { start, end });
-                }
+                "outage" => config.outages.push(parse_interval(value).ok_or_else(bad)?),
                 "truncate" => config.truncate = parse_probability(value).ok_or_else(bad)?,
                 "drop" => match value.parse::<u64>() {
                     Ok(number) if number >= 1 => config.drops.push(number),
                     _ => return Err(bad()),
                 },
+                "drop-data" => match value.parse::<u64>() {
+                    Ok(number) if number >= 1 => config.drop_data.push(number),
+                    _ => return Err(bad()),
+                },
+                "flip-syn-ack" => match value.parse::<usize>() {
+                    Ok(bit) if bit < FLIP_BIT_LIMIT => config.flip_syn_ack.push(bit),
+                    _ => return Err(bad()),
+                },
+                "drop-acks" => config
+                    .drop_acks
+                    .push(parse_interval(value).ok_or_else(bad)?),
                 "seed" => config.seed = value.parse().map_err(|_| bad())?,
                 _ => return Err(FaultSpecError::new(key, value, valid_keys())),
             }
@@ -524,6 +596,18 @@ impl FromStr for FaultConfig {
         }
         Ok(config)
     }
+}
+
+/// Bits a datagram can have: the payload-length field bounds a datagram below 64 KiB plus its
+/// header, so a larger bit number could never name a bit.
+const FLIP_BIT_LIMIT: usize = 8 * 128 * 1024;
+
+/// `START..END`, two durations since the start with `START < END`.
+fn parse_interval(text: &str) -> Option<Outage> {
+    let (start, end) = text.split_once("..")?;
+    let start = parse_duration(start.trim())?;
+    let end = parse_duration(end.trim())?;
+    (start < end).then_some(Outage { start, end })
 }
 
 /// `5%`, `0.05` or `1e-5`, from 0 to 1 inclusive.
@@ -655,6 +739,8 @@ pub struct Decision {
     pub reordered: bool,
     /// Total extra delay applied: fixed delay, jitter, reorder delay and rate-limiter wait.
     pub delay: Duration,
+    /// Whether a `flip-syn-ack` rule flipped bits (they are among `flipped_bits`).
+    pub scripted_flip: bool,
 }
 
 /// Why a datagram was dropped.
@@ -670,6 +756,10 @@ pub enum DropCause {
     RateLimit,
     /// A `drop=N` rule named this datagram.
     Scripted,
+    /// A `drop-data=N` rule named this data segment: the Nth offered to the injector.
+    ScriptedData(u64),
+    /// A pure ACK offered during a `drop-acks` interval.
+    ScriptedAck,
 }
 
 impl fmt::Display for DropCause {
@@ -680,7 +770,27 @@ impl fmt::Display for DropCause {
             DropCause::Outage => "outage",
             DropCause::RateLimit => "rate limit",
             DropCause::Scripted => "scripted",
+            DropCause::ScriptedData(number) => {
+                return write!(f, "scripted: {} data segment", Ordinal(*number))
+            }
+            DropCause::ScriptedAck => "scripted: pure ACK",
         })
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, `11th`, `22nd`: how the comments in a capture count.
+struct Ordinal(u64);
+
+impl fmt::Display for Ordinal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let suffix = match (self.0 % 10, self.0 % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        write!(f, "{}{suffix}", self.0)
     }
 }
 
@@ -706,6 +816,11 @@ impl fmt::Display for Decision {
                 parts.push(format!("bits {} and {last} flipped", init.join(", ")));
             }
             bits => parts.push(format!("{} bits flipped", bits.len())),
+        }
+        if self.scripted_flip {
+            if let Some(flipped) = parts.last_mut() {
+                flipped.push_str(" (scripted: first SYN-ACK)");
+            }
         }
         if self.duplicated {
             parts.push("duplicated".to_string());
@@ -764,10 +879,16 @@ pub struct FaultStats {
     pub dropped_outage: u64,
     /// Dropped by a `drop=N` rule.
     pub dropped_scripted: u64,
+    /// Data segments dropped by a `drop-data=N` rule.
+    pub dropped_scripted_data: u64,
+    /// Pure ACKs dropped by a `drop-acks` rule.
+    pub dropped_scripted_acks: u64,
     /// Dropped because the rate limiter's queue was full.
     pub dropped_rate: u64,
     /// Datagrams with at least one flipped bit.
     pub corrupted: u64,
+    /// Datagrams whose bits a `flip-syn-ack` rule flipped (also counted in `corrupted`).
+    pub corrupted_scripted: u64,
     /// Bits flipped in all.
     pub bits_flipped: u64,
     /// Datagrams delivered twice.
@@ -790,6 +911,8 @@ impl FaultStats {
                 DropCause::BurstLoss => self.dropped_burst += 1,
                 DropCause::Outage => self.dropped_outage += 1,
                 DropCause::Scripted => self.dropped_scripted += 1,
+                DropCause::ScriptedData(_) => self.dropped_scripted_data += 1,
+                DropCause::ScriptedAck => self.dropped_scripted_acks += 1,
                 DropCause::RateLimit => self.dropped_rate += 1,
             }
         }
@@ -797,6 +920,7 @@ impl FaultStats {
             self.corrupted += 1;
             self.bits_flipped += decision.flipped_bits.len() as u64;
         }
+        self.corrupted_scripted += u64::from(decision.scripted_flip);
         self.duplicated += u64::from(decision.duplicated);
         self.reordered += u64::from(decision.reordered);
         self.delayed += u64::from(!decision.delay.is_zero());
@@ -825,6 +949,10 @@ pub struct FaultInjector {
     /// stream is memoryless, so this is the same model) which costs one draw per flip, not one
     /// per datagram. `None` until first needed, so `flip=0` draws nothing.
     bits_to_next_flip: Option<u64>,
+    /// Data segments offered so far, for `drop-data`.
+    data_segments: u64,
+    /// Whether a SYN-ACK has been offered yet, for `flip-syn-ack`.
+    seen_syn_ack: bool,
 }
 
 impl FaultInjector {
@@ -845,6 +973,8 @@ impl FaultInjector {
             link_free_at_nanos: 0,
             link_free_at_remainder: 0,
             bits_to_next_flip: None,
+            data_segments: 0,
+            seen_syn_ack: false,
         }
     }
 
@@ -881,6 +1011,14 @@ impl FaultInjector {
             return dropped(DropCause::Scripted);
         }
         let since_epoch = now.since_epoch();
+        let mut flip_syn_ack = false;
+        if self.config.is_scripted_by_kind() {
+            match self.scripted_by_kind(datagram, since_epoch) {
+                ByKind::Drop(cause) => return dropped(cause),
+                ByKind::FlipSynAck => flip_syn_ack = true,
+                ByKind::Pass => {}
+            }
+        }
         if self.config.outages.iter().any(|o| o.contains(since_epoch)) {
             return dropped(DropCause::Outage);
         }
@@ -917,6 +1055,10 @@ impl FaultInjector {
             decision.truncated_to = Some(len);
         }
         decision.flipped_bits = self.flip_bits(&mut bytes);
+        if flip_syn_ack {
+            decision.scripted_flip =
+                self.flip_scripted_bits(&mut bytes, &mut decision.flipped_bits);
+        }
         decision.duplicated = chance(&mut self.rng, self.config.duplicate);
         decision.reordered = chance(&mut self.rng, self.config.reorder);
 
@@ -938,6 +1080,65 @@ impl FaultInjector {
             deliveries.push(Delivery { at, bytes });
         }
         (decision, deliveries)
+    }
+
+    /// Applies the rules that depend on what the datagram is (a data segment, a SYN-ACK, a pure
+    /// ACK). Only these parse it; every other fault treats it as bytes.
+    fn scripted_by_kind(&mut self, datagram: &[u8], since_epoch: Duration) -> ByKind {
+        // A datagram that does not parse (already corrupt) is none of the kinds.
+        let Ok(segment) = Segment::parse(datagram) else {
+            return ByKind::Pass;
+        };
+        if !segment.payload.is_empty() {
+            self.data_segments += 1;
+            if self.config.drop_data.contains(&self.data_segments) {
+                return ByKind::Drop(DropCause::ScriptedData(self.data_segments));
+            }
+            return ByKind::Pass;
+        }
+        let flags = segment.flags;
+        if flags.contains(Flags::SYN | Flags::ACK) && !self.seen_syn_ack {
+            self.seen_syn_ack = true;
+            if !self.config.flip_syn_ack.is_empty() {
+                return ByKind::FlipSynAck;
+            }
+        }
+        let pure_ack =
+            flags.contains(Flags::ACK) && !flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
+        if pure_ack
+            && self
+                .config
+                .drop_acks
+                .iter()
+                .any(|w| w.contains(since_epoch))
+        {
+            return ByKind::Drop(DropCause::ScriptedAck);
+        }
+        ByKind::Pass
+    }
+
+    /// Flips the `flip-syn-ack` bits of `bytes` and merges them into `flipped` (sorted); a bit
+    /// the random flips already hit flips back, and drops out of the list. Returns whether any
+    /// bit was within the datagram.
+    fn flip_scripted_bits(&self, bytes: &mut [u8], flipped: &mut Vec<usize>) -> bool {
+        let mut bits: Vec<usize> = self.config.flip_syn_ack.clone();
+        bits.sort_unstable();
+        bits.dedup();
+        let mut any = false;
+        for bit in bits {
+            let Some(byte) = bytes.get_mut(bit / 8) else {
+                continue; // past the end: nothing to flip
+            };
+            *byte ^= 0x80 >> (bit % 8);
+            any = true;
+            match flipped.binary_search(&bit) {
+                Ok(index) => {
+                    flipped.remove(index);
+                }
+                Err(index) => flipped.insert(index, bit),
+            }
+        }
+        any
     }
 
     /// Queues `len` bytes on a link of `rate` bits/s; returns when they have been sent, or None
@@ -1012,6 +1213,13 @@ impl FaultInjector {
         }
         Duration::from_micros(self.rng.random_range(0..=max))
     }
+}
+
+/// What the rules by kind decided for one datagram.
+enum ByKind {
+    Drop(DropCause),
+    FlipSynAck,
+    Pass,
 }
 
 /// Whether a probability knob is on; NaN (only from a hand-built config) counts as off.
@@ -1132,8 +1340,8 @@ mod tests {
                 },
             ],
             truncate: 1.0,
-            drops: Vec::new(),
             seed: u64::MAX,
+            ..FaultConfig::default()
         };
         assert_eq!(config, expected);
         assert_eq!(
@@ -1227,7 +1435,7 @@ mod tests {
             parse_err("lose=5%").to_string(),
             "bad fault spec: unknown key \"lose\"; valid keys are loss, burst, burst-loss, flip, \
                           dup, reorder, reorder-delay, delay, jitter, rate, queue, outage, truncate, drop, \
-             seed"
+             drop-data, flip-syn-ack, drop-acks, seed"
         );
         assert_eq!(
             parse_err("loss=1%,drop").to_string(),
@@ -1254,6 +1462,181 @@ mod tests {
         assert_eq!(dropped, [false, true, false, false, true, false]);
         assert_eq!(injector.stats().dropped_scripted, 2);
         assert_eq!(parse("drop=2,drop=5").to_string(), "drop=2,drop=5");
+    }
+
+    /// An encoded segment with these flags and this much payload.
+    fn segment(flags: Flags, payload: usize) -> Vec<u8> {
+        let payload = vec![0xab; payload];
+        let mut bytes = Vec::new();
+        Segment {
+            flags,
+            seq: crate::wire::SeqNum(1000),
+            ack: crate::wire::SeqNum(2000),
+            window: 4096,
+            payload: &payload,
+            ..Segment::default()
+        }
+        .emit(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn scripted_rules_by_kind_parse_print_and_reject_bad_values() {
+        let config = parse("drop-data=3,drop-data=7,flip-syn-ack=113,drop-acks=1s..2s,seed=1");
+        assert_eq!(config.drop_data, [3, 7]);
+        assert_eq!(config.flip_syn_ack, [113]);
+        assert_eq!(
+            config.drop_acks,
+            [Outage {
+                start: Duration::from_secs(1),
+                end: Duration::from_secs(2),
+            }]
+        );
+        assert!(!config.is_passthrough());
+        assert_eq!(
+            config.to_string(),
+            "drop-data=3,drop-data=7,flip-syn-ack=113,drop-acks=1s..2s,seed=1"
+        );
+        for (spec, expected) in [
+            ("drop-data=0", "counting from 1"),
+            ("drop-data=third", "counting from 1"),
+            ("flip-syn-ack=-1", "most significant bit"),
+            ("flip-syn-ack=99999999", "below 1048576"),
+            ("drop-acks=2s..1s", "START < END"),
+            ("drop-acks=1s", "START..END"),
+            ("drop-acks=1..2", "unit"),
+        ] {
+            let e = parse_err(spec);
+            assert_eq!(Some(e.key.as_str()), spec.split('=').next(), "{spec}");
+            assert!(e.expected.contains(expected), "{spec}: {e}");
+        }
+        assert_eq!(
+            parse_err("drop-data=0").to_string(),
+            "bad fault spec: drop-data=0: drop-data must be the number of a data segment \
+             (a datagram with payload) to drop, counting from 1 (e.g. drop-data=3); the key \
+             repeats"
+        );
+        // These repeat; the others still may not.
+        assert_eq!(parse("flip-syn-ack=1,flip-syn-ack=9").flip_syn_ack, [1, 9]);
+        assert_eq!(
+            parse("drop-acks=1s..2s,drop-acks=3s..4s").drop_acks.len(),
+            2
+        );
+        assert!(parse_err("seed=1,seed=2").expected.contains("drop-acks"));
+    }
+
+    #[test]
+    fn drop_data_counts_only_segments_with_payload() {
+        let mut injector = FaultInjector::new(parse("drop-data=2,drop-data=4"));
+        let offered = [
+            segment(Flags::SYN, 0),
+            segment(Flags::ACK, 0),
+            segment(Flags::ACK, 1200), // data 1
+            segment(Flags::ACK, 0),
+            segment(Flags::ACK, 1200), // data 2: dropped
+            b"not a segment".to_vec(),
+            segment(Flags::ACK | Flags::FIN, 10), // data 3
+            segment(Flags::ACK, 1),               // data 4 (a window probe, say): dropped
+            segment(Flags::ACK, 1200),            // data 5
+        ];
+        let decisions: Vec<String> = offered
+            .iter()
+            .map(|bytes| injector.apply(Instant::ZERO, bytes).0.to_string())
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                "passed",
+                "passed",
+                "passed",
+                "passed",
+                "dropped (scripted: 2nd data segment)",
+                "passed",
+                "passed",
+                "dropped (scripted: 4th data segment)",
+                "passed",
+            ]
+        );
+        let stats = injector.stats();
+        assert_eq!((stats.dropped, stats.dropped_scripted_data), (2, 2));
+    }
+
+    #[test]
+    fn flip_syn_ack_flips_the_named_bits_of_the_first_syn_ack_only() {
+        let mut injector = FaultInjector::new(parse(
+            "flip-syn-ack=113,flip-syn-ack=7,flip-syn-ack=1000000",
+        ));
+        let syn_ack = segment(Flags::SYN | Flags::ACK, 0);
+        // A SYN and data pass untouched.
+        for bytes in [segment(Flags::SYN, 0), segment(Flags::ACK, 100)] {
+            let (decision, out) = injector.apply(Instant::ZERO, &bytes);
+            assert_eq!((decision, &out[0].bytes), (Decision::default(), &bytes));
+        }
+        let (decision, out) = injector.apply(Instant::ZERO, &syn_ack);
+        // Bit 1000000 lies past the end and is ignored.
+        assert_eq!(decision.flipped_bits, [7, 113]);
+        assert!(decision.scripted_flip);
+        assert_eq!(
+            decision.to_string(),
+            "bits 7 and 113 flipped (scripted: first SYN-ACK)"
+        );
+        let mut expected = syn_ack.clone();
+        expected[0] ^= 0x01;
+        expected[14] ^= 0x40; // bit 113 = byte 14, bit 1 from the MSB
+        assert_eq!(out[0].bytes, expected);
+        assert!(Segment::parse(&out[0].bytes).is_err(), "the CRC catches it");
+        // The retransmitted SYN-ACK goes through.
+        let (decision, out) = injector.apply(Instant::ZERO, &syn_ack);
+        assert_eq!((decision, &out[0].bytes), (Decision::default(), &syn_ack));
+        let stats = injector.stats();
+        assert_eq!((stats.corrupted, stats.corrupted_scripted), (1, 1));
+        assert_eq!(stats.bits_flipped, 2);
+    }
+
+    #[test]
+    fn drop_acks_drops_pure_acks_inside_the_window_only() {
+        let mut injector = FaultInjector::new(parse("drop-acks=1s..2s"));
+        let mut fate =
+            |ms: u64, bytes: Vec<u8>| injector.apply(Instant::from_millis(ms), &bytes).0.dropped;
+        let ack = || segment(Flags::ACK, 0);
+        assert_eq!(fate(999, ack()), None);
+        assert_eq!(fate(1000, ack()), Some(DropCause::ScriptedAck));
+        assert_eq!(fate(1999, ack()), Some(DropCause::ScriptedAck));
+        assert_eq!(fate(2000, ack()), None);
+        // Inside the window, everything but a pure ACK passes.
+        for bytes in [
+            segment(Flags::ACK, 1),
+            segment(Flags::ACK | Flags::FIN, 0),
+            segment(Flags::SYN | Flags::ACK, 0),
+            segment(Flags::RST | Flags::ACK, 0),
+            segment(Flags::SYN, 0),
+        ] {
+            assert_eq!(fate(1500, bytes), None);
+        }
+        assert_eq!(
+            Decision {
+                dropped: Some(DropCause::ScriptedAck),
+                ..Decision::default()
+            }
+            .to_string(),
+            "dropped (scripted: pure ACK)"
+        );
+        assert_eq!(injector.stats().dropped_scripted_acks, 2);
+    }
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let text: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 112]
+            .into_iter()
+            .map(|n| Ordinal(n).to_string())
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd",
+                "101st", "111th", "112th"
+            ]
+        );
     }
 
     /// A configuration every knob of which is valid, for round-trip properties.
@@ -1315,6 +1698,22 @@ mod tests {
                 drops: (0..usize::arbitrary(g) % 3)
                     .map(|_| 1 + u64::from(u16::arbitrary(g)))
                     .collect(),
+                drop_data: (0..usize::arbitrary(g) % 3)
+                    .map(|_| 1 + u64::from(u16::arbitrary(g)))
+                    .collect(),
+                flip_syn_ack: (0..usize::arbitrary(g) % 3)
+                    .map(|_| usize::from(u16::arbitrary(g)))
+                    .collect(),
+                drop_acks: (0..usize::arbitrary(g) % 2)
+                    .map(|_| {
+                        let start = duration(g);
+                        Outage {
+                            start,
+                            end: start.saturating_add(Duration::from_millis(1)),
+                        }
+                    })
+                    .filter(|w| w.start < w.end)
+                    .collect(),
                 seed: u64::arbitrary(g),
             })
         }
@@ -1352,6 +1751,9 @@ mod tests {
                 "outage",
                 "truncate",
                 "drop",
+                "drop-data",
+                "flip-syn-ack",
+                "drop-acks",
                 "seed",
                 "none",
                 "=",
@@ -1677,6 +2079,8 @@ mod tests {
                     DropCause::BurstLoss => expected.dropped_burst += 1,
                     DropCause::Outage => expected.dropped_outage += 1,
                     DropCause::Scripted => expected.dropped_scripted += 1,
+                    DropCause::ScriptedData(_) => expected.dropped_scripted_data += 1,
+                    DropCause::ScriptedAck => expected.dropped_scripted_acks += 1,
                     DropCause::RateLimit => expected.dropped_rate += 1,
                 }
                 assert!(out.is_empty());

@@ -64,6 +64,7 @@ pub mod conn;
 pub mod endpoint;
 pub mod fault;
 pub mod net;
+pub mod plot;
 pub mod sim;
 pub mod time;
 pub mod wire;

@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use crate::capture::{CaptureRecord, CaptureWriter, View};
 use crate::conn::{Config, ConnectionError, ReadError, State, Stats, Transmit, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint, EndpointStats};
 use crate::fault::{Decision, FaultConfig, FaultInjector, FaultStats};
+use crate::plot::Trace;
 use crate::time::Instant;
 use crate::wire::Segment;
 
@@ -225,6 +227,10 @@ pub struct Network {
     steps: u64,
     /// `taps[i]` captures what host `i` sends and receives.
     taps: [Option<Tap>; 2],
+    /// A time `step` stops at even if nothing is due then (see [`Network::wake_at`]).
+    wake: Option<Instant>,
+    /// The traced host and what it sent and received, for the time-sequence plot.
+    trace: Option<(Host, Trace)>,
 }
 
 impl Network {
@@ -248,6 +254,43 @@ impl Network {
             next_order: 0,
             steps: 0,
             taps: [None, None],
+            wake: None,
+            trace: None,
+        }
+    }
+
+    /// Make [`step`](Network::step) stop at `at` even if no datagram or timer is due then, so
+    /// that the application driving the hosts can act at that time (a reader that resumes,
+    /// say). One wake-up at a time: a later call replaces an earlier one.
+    pub fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(at);
+    }
+
+    /// From now on, record what `host` sends and receives for a time-sequence plot
+    /// ([`crate::plot`]). Take it with [`take_trace`](Network::take_trace).
+    pub fn trace(&mut self, host: Host) {
+        self.trace = Some((host, Trace::default()));
+    }
+
+    /// The trace recorded since [`trace`](Network::trace), if any; recording stops.
+    pub fn take_trace(&mut self) -> Option<Trace> {
+        self.trace.take().map(|(_, trace)| trace)
+    }
+
+    /// Record `host`'s congestion window now, if `host` is traced (the driver of the run calls
+    /// this: only it knows which connection is meant).
+    pub fn trace_congestion_window(&mut self, host: Host, handle: ConnectionHandle) {
+        let Some((traced, _)) = &self.trace else {
+            return;
+        };
+        if *traced != host {
+            return;
+        }
+        let window = self.endpoints[host.index()]
+            .connection(handle)
+            .map(|connection| connection.stats().congestion_window);
+        if let (Some(window), Some((_, trace))) = (window, &mut self.trace) {
+            trace.congestion_window(self.now.since_epoch(), window);
         }
     }
 
@@ -325,6 +368,11 @@ impl Network {
                 if decision.dropped.is_some() {
                     self.links[from].count_drop(&transmit.contents);
                 }
+                if let Some((host, trace)) = &mut self.trace {
+                    if host.index() == from {
+                        trace.sent(self.now.since_epoch(), &transmit.contents, transmit.reason);
+                    }
+                }
                 let record = self.taps[from].as_mut().map(|tap| {
                     let source = [Host::A, Host::B][from].address();
                     tap.sent(self.now, source, &transmit, &decision, deliveries.len())
@@ -351,10 +399,18 @@ impl Network {
             .iter()
             .filter_map(Endpoint::poll_timeout)
             .min();
-        let Some(next) = [next_datagram, next_timer].into_iter().flatten().min() else {
+        let wake = self.wake.filter(|&at| at > self.now);
+        let Some(next) = [next_datagram, next_timer, wake]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             return false;
         };
         self.now = self.now.max(next);
+        if self.wake.is_some_and(|at| at <= self.now) {
+            self.wake = None;
+        }
         self.steps += 1;
         while self
             .scheduled
@@ -386,6 +442,11 @@ impl Network {
                     if let Some(tap) = &mut self.taps[to] {
                         tap.received(self.now, from_address, to_host.address(), &item.bytes);
                     }
+                    if let Some((host, trace)) = &mut self.trace {
+                        if *host == to_host {
+                            trace.received(self.now.since_epoch(), &item.bytes);
+                        }
+                    }
                     self.endpoints[to].handle_datagram(self.now, from_address, &item.bytes);
                 }
             }
@@ -405,6 +466,13 @@ pub struct TransferConfig {
     pub network: NetworkConfig,
     /// Simulated time after which the run is abandoned as unfinished.
     pub time_limit: Duration,
+    /// B's application stops reading during this interval (times since the start): its
+    /// receive buffer fills and it advertises a zero window, which A must probe. `None` reads
+    /// whenever data is there.
+    pub receiver_pause: Option<Range<Duration>>,
+    /// B's application aborts the connection (a RST) once it has read at least this many
+    /// bytes. `None` reads to the end.
+    pub receiver_abort_after: Option<u64>,
 }
 
 impl TransferConfig {
@@ -414,6 +482,8 @@ impl TransferConfig {
         TransferConfig {
             network,
             time_limit: Duration::from_secs(24 * 3600),
+            receiver_pause: None,
+            receiver_abort_after: None,
         }
     }
 }
@@ -491,7 +561,8 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
 
 /// Run a one-way transfer of `payload` from A to B on the simulated network.
 pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
-    let (report, _no_captures) = run_transfer(config, payload, Captures::default());
+    let (report, _no_captures, _no_trace) =
+        run_transfer(config, payload, Captures::default(), false);
     report
 }
 
@@ -502,16 +573,38 @@ pub fn transfer_with_captures(
     payload: &[u8],
     captures: Captures,
 ) -> io::Result<TransferReport> {
-    let (report, written) = run_transfer(config, payload, captures);
+    let (report, written, _no_trace) = run_transfer(config, payload, captures, false);
     written.map(|()| report)
+}
+
+/// [`transfer_with_captures`], also recording what A sent and received and its congestion
+/// window, for [`plot::time_sequence_svg`](crate::plot::time_sequence_svg). The run is the
+/// same as without the trace.
+pub fn transfer_traced(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+) -> io::Result<(TransferReport, Trace)> {
+    let (report, written, trace) = run_transfer(config, payload, captures, true);
+    written.map(|()| (report, trace.unwrap_or_default()))
 }
 
 fn run_transfer(
     config: &TransferConfig,
     payload: &[u8],
     captures: Captures,
-) -> (TransferReport, io::Result<()>) {
+    trace: bool,
+) -> (TransferReport, io::Result<()>, Option<Trace>) {
     let mut network = Network::new(&config.network);
+    if trace {
+        network.trace(Host::A);
+    }
+    if let Some(pause) = &config.receiver_pause {
+        // The network may be idle when the reader resumes (a zero window, the probe timer
+        // far off): wake it then.
+        network.wake_at(Instant::ZERO + pause.end);
+    }
+    let mut aborted = false;
     for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
         if let Some(capture) = capture {
             network.capture(host, capture);
@@ -534,7 +627,11 @@ fn run_transfer(
         if receiver.is_none() {
             receiver = network.endpoint(Host::B).accept();
         }
-        if let Some(handle) = receiver {
+        let paused = config
+            .receiver_pause
+            .as_ref()
+            .is_some_and(|pause| pause.contains(&network.now().since_epoch()));
+        if let Some(handle) = receiver.filter(|_| !paused && !aborted) {
             if read_to_end(
                 network.endpoint(Host::B),
                 handle,
@@ -543,6 +640,15 @@ fn run_transfer(
             ) && end_of_stream_at.is_none()
             {
                 end_of_stream_at = Some(network.now());
+            }
+            if config
+                .receiver_abort_after
+                .is_some_and(|limit| delivered.len() as u64 >= limit)
+            {
+                aborted = true;
+                if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
+                    connection.abort();
+                }
             }
         }
         let closed = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
@@ -559,6 +665,7 @@ fn run_transfer(
         if network.now() > deadline || !network.step() {
             break;
         }
+        network.trace_congestion_window(Host::A, sender);
     }
 
     let now = network.now();
@@ -581,6 +688,7 @@ fn run_transfer(
     let a = host_report(&mut network, Host::A, Some(sender));
     let b = host_report(&mut network, Host::B, receiver);
     let captures_written = network.finish_captures();
+    let trace = network.take_trace();
     let report = TransferReport {
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,
@@ -593,7 +701,7 @@ fn run_transfer(
         a,
         b,
     };
-    (report, captures_written)
+    (report, captures_written, trace)
 }
 
 /// Write as much of the payload as the sender takes; shut down once all of it is in.
@@ -999,6 +1107,69 @@ mod tests {
                 .count();
             assert!(sent_reasons > 0 || this.stats.bytes_sent == 0);
         }
+    }
+
+    #[test]
+    fn a_reader_that_pauses_closes_the_window_and_the_sender_probes() {
+        let data = payload(30_000, 1);
+        let mut config = lossy("none", 1);
+        config.network.connection.recv_buffer = 8 * 1024;
+        let unpaused = transfer(&config, &data);
+        assert!(unpaused.succeeded(), "{unpaused:#?}");
+        assert_eq!(unpaused.a.stats.window_probes, 0);
+
+        config.receiver_pause = Some(Duration::from_millis(100)..Duration::from_secs(2));
+        let report = transfer(&config, &data);
+        assert!(report.succeeded(), "{report:#?}");
+        // A probed the closed window until B read again, and nothing was resent.
+        assert!(report.a.stats.window_probes >= 2, "{report:#?}");
+        assert_eq!(report.a.stats.retransmissions.total(), 0);
+        assert!(report.transfer_time > Duration::from_secs(2));
+        // The reader resumes at 2 s even though no datagram or timer is due then: the rest
+        // of the data follows within a few round trips, not at the next probe.
+        assert!(
+            report.transfer_time < Duration::from_millis(2300),
+            "{report:#?}"
+        );
+    }
+
+    #[test]
+    fn a_receiver_that_aborts_resets_the_sender() {
+        let data = payload(30_000, 1);
+        let mut config = lossy("none", 1);
+        config.receiver_abort_after = Some(12_000);
+        let report = transfer(&config, &data);
+        assert!(!report.intact && report.finished && report.delivered_correct);
+        assert!((12_000..30_000).contains(&report.bytes_delivered));
+        assert_eq!(report.b.error, Some(ConnectionError::Aborted));
+        assert_eq!(report.a.error, Some(ConnectionError::Reset));
+    }
+
+    #[test]
+    fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
+        let data = payload(60_000, 1);
+        let config = lossy("drop-data=10,drop-data=12", 1);
+        let (report, trace) = transfer_traced(&config, &data, Captures::default()).unwrap();
+        assert_eq!(report, transfer(&config, &data), "tracing changes nothing");
+        assert_eq!(trace.sent.len() as u64, report.a.stats.segments_sent);
+        let resent = trace
+            .sent
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.reason,
+                    crate::conn::Reason::FastRetransmission
+                        | crate::conn::Reason::SackRetransmission
+                )
+            })
+            .count();
+        assert_eq!(resent as u64, report.a.stats.retransmissions.total());
+        assert!(trace.acks.iter().any(|ack| !ack.sack.is_empty()));
+        // Loss recovery shrank the window at least once.
+        assert!(trace
+            .congestion_window
+            .windows(2)
+            .any(|pair| pair[1].1 < pair[0].1));
     }
 
     #[test]

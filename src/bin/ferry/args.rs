@@ -45,6 +45,17 @@ pub fn rate_arg(text: &str) -> Result<LinkRate, String> {
     })
 }
 
+/// `START..END`, durations since the start of the run with START < END, e.g. `200ms..2s`.
+pub fn interval_arg(text: &str) -> Result<std::ops::Range<Duration>, String> {
+    let interval = text.split_once("..").and_then(|(start, end)| {
+        let (start, end) = (parse_duration(start.trim())?, parse_duration(end.trim())?);
+        (start < end).then_some(start..end)
+    });
+    interval.ok_or_else(|| {
+        format!("expected START..END, durations with a unit ns, us, ms or s and START < END (e.g. 200ms..2s), not {text:?}")
+    })
+}
+
 pub fn duration_arg(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| {
         format!("expected a duration with a unit ns, us, ms or s (e.g. 40ms), not {text:?}")

@@ -1,6 +1,7 @@
 //! `ferry sim`: a transfer from A to B over the simulated network, and its report.
 
 use std::ffi::OsString;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use ferry::fault::FaultConfig;
 use ferry::sim::{self, Captures, HostReport, NetworkConfig, TransferConfig, TransferReport};
 use ferry::Config;
 
-use crate::args::{bytes_arg, duration_arg, faults_arg, rate_arg, LinkRate, StatsFormat, Switch};
+use crate::args::{
+    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, LinkRate, StatsFormat, Switch,
+};
 
 #[derive(clap::Args)]
 pub struct SimArgs {
@@ -73,6 +76,18 @@ pub struct SimArgs {
     /// Write the captures as TCP instead of UDP + Ferry, for Wireshark's own TCP analysis.
     #[arg(long, requires = "pcap")]
     tcp_view: bool,
+    /// Draw A's time-sequence graph (Stevens's) to this SVG file: data sent over time,
+    /// retransmissions by reason, the ACK line, SACK blocks, the receive window and cwnd.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// B's application stops reading from START to END (since the start, e.g. 200ms..2s):
+    /// with a small --recv-buffer its window closes and A sends zero-window probes.
+    #[arg(long, value_parser = interval_arg, value_name = "START..END")]
+    read_pause: Option<Range<Duration>>,
+    /// B's application aborts the connection (sends a RST) once it has read this many bytes,
+    /// e.g. 20KB. The data then cannot arrive intact, so the exit status is 1.
+    #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
+    abort_after: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,8 +133,13 @@ pub fn run(args: SimArgs) -> ExitCode {
     // How long the simulation took in real time, for `wall_seconds`.
     let started = crate::wall_clock();
     let config = TransferConfig::new(network);
-    let report = match &args.pcap {
-        None => sim::transfer(&config, &payload),
+    let config = TransferConfig {
+        receiver_pause: args.read_pause.clone(),
+        receiver_abort_after: args.abort_after.map(|bytes| bytes as u64),
+        ..config
+    };
+    let captures = match &args.pcap {
+        None => Captures::default(),
         Some(prefix) => {
             let (a, b) = (capture_path(prefix, "a"), capture_path(prefix, "b"));
             let view = if args.tcp_view {
@@ -130,21 +150,40 @@ pub fn run(args: SimArgs) -> ExitCode {
             // The TCP view scales windows to fit 16 bits; the receive buffer bounds them.
             let window_scale =
                 window_scale_for(u32::try_from(args.recv_buffer).unwrap_or(u32::MAX));
-            let captured = Captures::create(&a, &b, view, window_scale)
-                .and_then(|captures| sim::transfer_with_captures(&config, &payload, captures));
-            match captured {
-                Ok(report) => report,
-                Err(error) => {
-                    eprintln!(
-                        "ferry sim: cannot write the captures {} and {}: {error}",
-                        a.display(),
-                        b.display()
-                    );
-                    return ExitCode::from(2);
-                }
+            match Captures::create(&a, &b, view, window_scale) {
+                Ok(captures) => captures,
+                Err(error) => return cannot_write(&a, &b, &error),
             }
         }
     };
+    let ran = match &args.plot {
+        None => {
+            sim::transfer_with_captures(&config, &payload, captures).map(|report| (report, None))
+        }
+        Some(_) => sim::transfer_traced(&config, &payload, captures)
+            .map(|(report, trace)| (report, Some(trace))),
+    };
+    let (report, trace) = match ran {
+        Ok(ran) => ran,
+        Err(error) => {
+            let prefix = args.pcap.as_deref().unwrap_or(Path::new("?"));
+            return cannot_write(
+                &capture_path(prefix, "a"),
+                &capture_path(prefix, "b"),
+                &error,
+            );
+        }
+    };
+    if let (Some(path), Some(trace)) = (&args.plot, trace) {
+        let svg = ferry::plot::time_sequence_svg(&trace, &plot_title(&args, payload.len()));
+        if let Err(error) = std::fs::write(path, svg) {
+            eprintln!(
+                "ferry sim: cannot write the plot {}: {error}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let wall_seconds = started.elapsed().as_secs_f64();
 
     match args.stats {
@@ -164,6 +203,36 @@ pub fn run(args: SimArgs) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+fn cannot_write(a: &Path, b: &Path, error: &std::io::Error) -> ExitCode {
+    eprintln!(
+        "ferry sim: cannot write the captures {} and {}: {error}",
+        a.display(),
+        b.display()
+    );
+    ExitCode::from(2)
+}
+
+/// What the plot shows, for its title: the run's settings that shape it.
+fn plot_title(args: &SimArgs, bytes: usize) -> String {
+    let ab = args.faults_ab.as_ref().unwrap_or(&args.faults);
+    let ba = args.faults_ba.as_ref().unwrap_or(&args.faults);
+    let mut title = format!(
+        "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, seed {}",
+        if args.sack == Switch::On { "on" } else { "off" },
+        args.seed
+    );
+    if let Some(pause) = &args.read_pause {
+        title.push_str(&format!(
+            ", B's reader paused {:?}..{:?}",
+            pause.start, pause.end
+        ));
+    }
+    if let Some(bytes) = args.abort_after {
+        title.push_str(&format!(", B aborts after {bytes} bytes"));
+    }
+    title
 }
 
 /// `PREFIX-a.pcapng` for host "a".
@@ -200,6 +269,7 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
                 "bytes_retransmitted": a.stats.bytes_retransmitted + b.stats.bytes_retransmitted,
         "rto_timeouts": a.stats.rto_timeouts + b.stats.rto_timeouts,
         "duplicate_acks": a.stats.duplicate_acks + b.stats.duplicate_acks,
+        "window_probes": a.stats.window_probes + b.stats.window_probes,
         "faults": {
             "dropped": a.faults.dropped + b.faults.dropped,
             "corrupted": a.faults.corrupted + b.faults.corrupted,
