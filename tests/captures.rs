@@ -5,8 +5,10 @@
 //! tshark must be installed (tests/install-tshark does it; tests/run calls that). Without it
 //! these tests fail under CI (the `CI` variable set) and are skipped, loudly, elsewhere.
 
+mod common;
+use common::tshark_present;
+
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,27 +23,6 @@ const SEVERITY_ERROR: &str = "8388608";
 
 fn dissector() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/captures/ferry.lua")
-}
-
-/// Whether tshark can run here. Under CI its absence is a failure, since tests/run installs
-/// it; elsewhere the test is skipped with a message nobody can miss.
-fn tshark_present(test: &str) -> bool {
-    let present = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !present {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is missing under CI: tests/run installs tshark (tests/install-tshark)");
-        }
-        // Straight to stderr: the test harness captures eprintln!, and this must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED {test}: tshark is not installed. Run tests/install-tshark (as root), \
-             or tests/run, to install it. ***\n"
-        );
-    }
-    present
 }
 
 /// A fresh directory for one test's files.

@@ -5,8 +5,10 @@
 //! The tshark tests need tshark (tests/install-tshark); without it they fail under CI and are
 //! skipped, loudly, elsewhere, as in tests/captures.rs.
 
+mod common;
+use common::tshark_present;
+
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,24 +18,6 @@ fn repo() -> &'static Path {
 
 fn captures() -> PathBuf {
     repo().join("captures")
-}
-
-fn tshark_present(test: &str) -> bool {
-    let present = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !present {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is missing under CI: tests/run installs tshark (tests/install-tshark)");
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED {test}: tshark is not installed. Run tests/install-tshark (as root), \
-             or tests/run, to install it. ***\n"
-        );
-    }
-    present
 }
 
 /// The generated files (captures and plots) in `dir`, by name.

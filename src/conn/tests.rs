@@ -17,24 +17,24 @@ use std::time::Duration;
 // -------------------------------------------------------------------------------------------
 // Helpers
 
-const REMOTE_ADDR: &str = "192.0.2.7:4747";
+pub(super) const REMOTE_ADDR: &str = "192.0.2.7:4747";
 
-const LOCAL_ISN: SeqNum = SeqNum(10_000);
-const REMOTE_ISN: SeqNum = SeqNum(50_000);
+pub(super) const LOCAL_ISN: SeqNum = SeqNum(10_000);
+pub(super) const REMOTE_ISN: SeqNum = SeqNum(50_000);
 /// Our first data byte: the ISN plus the SYN.
-const LOCAL: SeqNum = SeqNum(10_001);
+pub(super) const LOCAL: SeqNum = SeqNum(10_001);
 /// The peer's first data byte.
-const REMOTE: SeqNum = SeqNum(50_001);
+pub(super) const REMOTE: SeqNum = SeqNum(50_001);
 /// The window we advertise with an empty receive buffer: `Config::default().recv_buffer`.
-const WINDOW: u32 = 64 * 1024;
+pub(super) const WINDOW: u32 = 64 * 1024;
 /// The window the peer advertises.
-const PEER_WINDOW: u32 = 65_535;
+pub(super) const PEER_WINDOW: u32 = 65_535;
 /// When the fixtures' handshake completes.
 const ESTABLISHED_AT: u64 = 100;
 
 /// What the peer sends, unless a test says otherwise: an ACK of everything we sent in the
 /// handshake, at the peer's first data byte.
-const SEND_TEMPL: Segment<'static> = Segment {
+pub(super) const SEND_TEMPL: Segment<'static> = Segment {
     flags: Flags::ACK,
     seq: REMOTE,
     ack: LOCAL,
@@ -44,18 +44,39 @@ const SEND_TEMPL: Segment<'static> = Segment {
 };
 
 /// An owned copy of a segment we sent, to compare with `assert_eq!`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Sent {
-    flags: Flags,
-    seq: SeqNum,
-    ack: SeqNum,
-    window: u32,
-    sack: SackBlocks,
-    payload: Vec<u8>,
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Sent {
+    pub(super) flags: Flags,
+    pub(super) seq: SeqNum,
+    pub(super) ack: SeqNum,
+    pub(super) window: u32,
+    pub(super) sack: SackBlocks,
+    pub(super) payload: Vec<u8>,
+}
+
+/// Payloads shown by length and first bytes, so that a failing comparison stays readable.
+impl std::fmt::Debug for Sent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sent")
+            .field("flags", &self.flags)
+            .field("seq", &self.seq)
+            .field("ack", &self.ack)
+            .field("window", &self.window)
+            .field("sack", &self.sack)
+            .field(
+                "payload",
+                &format_args!(
+                    "{} bytes {:?}..",
+                    self.payload.len(),
+                    &self.payload[..self.payload.len().min(4)]
+                ),
+            )
+            .finish()
+    }
 }
 
 /// What we send, unless a test says otherwise: a pure ACK at our first data byte.
-const RECV_TEMPL: Sent = Sent {
+pub(super) const RECV_TEMPL: Sent = Sent {
     flags: Flags::ACK,
     seq: LOCAL,
     ack: REMOTE,
@@ -87,20 +108,20 @@ impl From<Segment<'_>> for Sent {
     }
 }
 
-fn at(millis: u64) -> Instant {
+pub(super) fn at(millis: u64) -> Instant {
     Instant::from_millis(millis)
 }
 
-fn ms(millis: u64) -> Duration {
+pub(super) fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
-fn remote_addr() -> SocketAddr {
+pub(super) fn remote_addr() -> SocketAddr {
     REMOTE_ADDR.parse().unwrap()
 }
 
 /// `sent` with these SACK blocks, most recent first.
-fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
+pub(super) fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
     let mut sack = SackBlocks::new();
     for &(left, right) in blocks {
         sack.push(SackBlock { left, right });
@@ -109,12 +130,12 @@ fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
 }
 
 /// Feed one segment from the peer.
-fn send(conn: &mut Connection, now: Instant, segment: Segment<'_>) {
+pub(super) fn send(conn: &mut Connection, now: Instant, segment: Segment<'_>) {
     conn.handle_segment(now, &segment);
 }
 
 /// Drain everything the connection wants to send at `now`, decoded back from the wire.
-fn recv(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
+pub(super) fn recv(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
     let mut sent = Vec::new();
     while let Some(transmit) = conn.poll_transmit(now) {
         assert_eq!(transmit.destination, remote_addr());
@@ -126,12 +147,12 @@ fn recv(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
 }
 
 /// Assert that the connection has nothing to send at `now`.
-fn recv_nothing(conn: &mut Connection, now: Instant) {
+pub(super) fn recv_nothing(conn: &mut Connection, now: Instant) {
     assert_eq!(recv(conn, now), vec![]);
 }
 
 /// Run the timers due at `now`, then drain what they made the connection send.
-fn timeout(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
+pub(super) fn timeout(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
     conn.handle_timeout(now);
     recv(conn, now)
 }
@@ -147,7 +168,7 @@ fn read_all(conn: &mut Connection) -> Vec<u8> {
 }
 
 /// `len` bytes of a recognisable pattern, starting at `start` in it.
-fn bytes(start: usize, len: usize) -> Vec<u8> {
+pub(super) fn bytes(start: usize, len: usize) -> Vec<u8> {
     (start..start + len).map(|i| (i % 251) as u8).collect()
 }
 
@@ -191,7 +212,7 @@ fn syn_received() -> Connection {
 }
 
 /// ESTABLISHED by an active open: SYN at 0 ms, SYN-ACK at 100 ms, our ACK drained.
-fn established_with(config: Config) -> Connection {
+pub(super) fn established_with(config: Config) -> Connection {
     let mut conn = syn_sent_with(config);
     send(
         &mut conn,
@@ -209,7 +230,7 @@ fn established_with(config: Config) -> Connection {
     conn
 }
 
-fn established() -> Connection {
+pub(super) fn established() -> Connection {
     established_with(Config::default())
 }
 

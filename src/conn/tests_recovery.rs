@@ -10,105 +10,17 @@
 //! [`MSS`] = 1200 bytes, so RFC 5681's initial window is 3 segments (3600 bytes). Our data is
 //! the pattern [`bytes`] numbered by stream offset, so a segment is known by where it starts.
 
+use super::tests::{
+    at, bytes, established, established_with, ms, recv, recv_nothing, remote_addr, send, timeout,
+    with_sack, Sent, LOCAL, LOCAL_ISN, PEER_WINDOW, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
+};
 use super::*;
-use std::fmt;
-use std::time::Duration;
 
 // -------------------------------------------------------------------------------------------
 // Helpers (the first few copied from `tests.rs`, so that both files stand alone)
 
-const REMOTE_ADDR: &str = "192.0.2.7:4747";
-
-const LOCAL_ISN: SeqNum = SeqNum(10_000);
-const REMOTE_ISN: SeqNum = SeqNum(50_000);
-/// Our first data byte: the ISN plus the SYN.
-const LOCAL: SeqNum = SeqNum(10_001);
-/// The peer's first data byte.
-const REMOTE: SeqNum = SeqNum(50_001);
-/// The window we advertise with an empty receive buffer: `Config::default().recv_buffer`.
-const WINDOW: u32 = 64 * 1024;
-/// The window the peer advertises.
-const PEER_WINDOW: u32 = 65_535;
 /// Our segment size, `Config::default().mss`.
 const MSS: u32 = 1_200;
-
-/// What the peer sends, unless a test says otherwise: an ACK of everything we sent in the
-/// handshake, at the peer's first data byte.
-const SEND_TEMPL: Segment<'static> = Segment {
-    flags: Flags::ACK,
-    seq: REMOTE,
-    ack: LOCAL,
-    window: PEER_WINDOW,
-    sack: SackBlocks::new(),
-    payload: &[],
-};
-
-/// An owned copy of a segment we sent, to compare with `assert_eq!`.
-#[derive(Clone, PartialEq, Eq)]
-struct Sent {
-    flags: Flags,
-    seq: SeqNum,
-    ack: SeqNum,
-    window: u32,
-    sack: SackBlocks,
-    payload: Vec<u8>,
-}
-
-/// What we send, unless a test says otherwise: a pure ACK at our first data byte.
-const RECV_TEMPL: Sent = Sent {
-    flags: Flags::ACK,
-    seq: LOCAL,
-    ack: REMOTE,
-    window: WINDOW,
-    sack: SackBlocks::new(),
-    payload: Vec::new(),
-};
-
-/// Payloads shown by length and first bytes, so that a failing comparison stays readable.
-impl fmt::Debug for Sent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sent")
-            .field("flags", &self.flags)
-            .field("seq", &self.seq)
-            .field("ack", &self.ack)
-            .field("window", &self.window)
-            .field("sack", &self.sack)
-            .field(
-                "payload",
-                &format_args!(
-                    "{} bytes {:?}..",
-                    self.payload.len(),
-                    &self.payload[..self.payload.len().min(4)]
-                ),
-            )
-            .finish()
-    }
-}
-
-impl From<Segment<'_>> for Sent {
-    fn from(segment: Segment<'_>) -> Sent {
-        Sent {
-            flags: segment.flags,
-            seq: segment.seq,
-            ack: segment.ack,
-            window: segment.window,
-            sack: segment.sack,
-            payload: segment.payload.to_vec(),
-        }
-    }
-}
-
-fn at(millis: u64) -> Instant {
-    Instant::from_millis(millis)
-}
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
-
-fn remote_addr() -> SocketAddr {
-    REMOTE_ADDR.parse().unwrap()
-}
 
 fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
     let mut sack = SackBlocks::new();
@@ -116,47 +28,6 @@ fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
         assert!(sack.push(SackBlock { left, right }));
     }
     sack
-}
-
-/// `sent` with these SACK blocks, most recent first.
-fn with_sack(sent: Sent, blocks: &[(SeqNum, SeqNum)]) -> Sent {
-    Sent {
-        sack: sack_blocks(blocks),
-        ..sent
-    }
-}
-
-/// Feed one segment from the peer.
-fn send(conn: &mut Connection, now: Instant, segment: Segment<'_>) {
-    conn.handle_segment(now, &segment);
-}
-
-/// Drain everything the connection wants to send at `now`, decoded back from the wire.
-fn recv(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
-    let mut sent = Vec::new();
-    while let Some(transmit) = conn.poll_transmit(now) {
-        assert_eq!(transmit.destination, remote_addr());
-        let segment = Segment::parse(&transmit.contents).expect("we emit valid datagrams");
-        sent.push((Sent::from(segment), transmit.reason));
-        assert!(sent.len() <= 1000, "poll_transmit never returns None");
-    }
-    sent
-}
-
-/// Assert that the connection has nothing to send at `now`.
-fn recv_nothing(conn: &mut Connection, now: Instant) {
-    assert_eq!(recv(conn, now), vec![]);
-}
-
-/// Run the timers due at `now`, then drain what they made the connection send.
-fn timeout(conn: &mut Connection, now: Instant) -> Vec<(Sent, Reason)> {
-    conn.handle_timeout(now);
-    recv(conn, now)
-}
-
-/// `len` bytes of a recognisable pattern, starting at `start` in it.
-fn bytes(start: usize, len: usize) -> Vec<u8> {
-    (start..start + len).map(|i| (i % 251) as u8).collect()
 }
 
 /// Where our sequence number `seq` sits in our byte stream.
@@ -219,14 +90,6 @@ fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
     assert_eq!(conn.state(), State::Established);
     assert_eq!(conn.poll_event(), Some(Event::Connected));
     conn
-}
-
-fn established_with(config: Config) -> Connection {
-    established_from(config, REMOTE_ISN)
-}
-
-fn established() -> Connection {
-    established_with(Config::default())
 }
 
 /// ESTABLISHED with the congestion window opened by `rounds` rounds of slow start: round `r`
