@@ -1736,25 +1736,8 @@ mod tests {
 
     impl Arbitrary for SpecLike {
         fn arbitrary(g: &mut Gen) -> SpecLike {
-            let pieces = [
-                "loss",
-                "burst",
-                "burst-loss",
-                "flip",
-                "dup",
-                "reorder",
-                "reorder-delay",
-                "delay",
-                "jitter",
-                "rate",
-                "queue",
-                "outage",
-                "truncate",
-                "drop",
-                "drop-data",
-                "flip-syn-ack",
-                "drop-acks",
-                "seed",
+            // Every key, then fragments of values and separators.
+            let fragments = [
                 "none",
                 "=",
                 ",",
@@ -1787,6 +1770,7 @@ mod tests {
                 "inf",
                 "NaN",
             ];
+            let pieces: Vec<&str> = KEYS.iter().copied().chain(fragments).collect();
             let len = usize::arbitrary(g) % 24;
             let text = (0..len)
                 .map(|_| *g.choose(&pieces).unwrap_or(&""))
