@@ -142,7 +142,9 @@ impl Endpoint {
     /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
         // A connection the application just closed frees its peer's address at once.
-        self.reap();
+        if let Some(&previous) = self.by_peer.get(&remote) {
+            self.settle(previous);
+        }
         if self.by_peer.contains_key(&remote) {
             return Err(ConnectError::AlreadyConnected(remote));
         }
@@ -167,7 +169,7 @@ impl Endpoint {
         if let Some(entry) = self.connections.get_mut(&handle) {
             entry.ownership = Ownership::Detached;
         }
-        self.reap();
+        self.settle(handle);
     }
 
     /// The connection behind `handle`, while the endpoint keeps it.
@@ -196,13 +198,15 @@ impl Endpoint {
 
     /// Feed one datagram that arrived from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // Datagrams for a connection closed since the last look are strays.
-        self.reap();
         if let Some(&handle) = self.by_peer.get(&from) {
+            // A connection closed since the last look frees its peer: the datagram is a stray.
+            self.settle(handle);
             if let Some(entry) = self.connections.get_mut(&handle) {
-                entry.connection.handle_datagram(now, datagram);
-                self.reap();
-                return;
+                if !entry.connection.is_closed() {
+                    entry.connection.handle_datagram(now, datagram);
+                    self.settle(handle);
+                    return;
+                }
             }
         }
         let segment = match Segment::parse(datagram) {
@@ -260,21 +264,18 @@ impl Endpoint {
             return Some(reset);
         }
         let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
-        let handles: Vec<ConnectionHandle> = self
-            .connections
-            .range(start..)
-            .chain(self.connections.range(..start))
-            .map(|(&handle, _)| handle)
-            .collect();
-        for handle in handles {
-            let entry = self.connections.get_mut(&handle)?;
-            if let Some(transmit) = entry.connection.poll_transmit(now) {
+        let found = first_transmit(self.connections.range_mut(start..), now)
+            .or_else(|| first_transmit(self.connections.range_mut(..start), now));
+        match found {
+            Some((handle, transmit)) => {
                 self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
-                return Some(transmit);
+                Some(transmit)
+            }
+            None => {
+                self.reap();
+                None
             }
         }
-        self.reap();
-        None
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
@@ -307,35 +308,47 @@ impl Endpoint {
             .count()
     }
 
-    /// Queue newly connected passive opens for `accept`; forget closed connections nobody
-    /// will ask about (never accepted, or detached); free the peer address of closed ones.
+    /// [`settle`](Self::settle) every connection.
     fn reap(&mut self) {
-        let mut forget = Vec::new();
-        for (&handle, entry) in self.connections.iter_mut() {
-            let connection = &entry.connection;
-            if entry.ownership == Ownership::Unaccepted
-                && !entry.queued
-                && connection.is_connected()
-            {
-                entry.queued = true;
-                self.accept_queue.push_back(handle);
-            }
-            if connection.is_closed() {
-                if self.by_peer.get(&connection.remote()) == Some(&handle) {
-                    self.by_peer.remove(&connection.remote());
-                }
-                let nobody_will_ask = entry.ownership == Ownership::Detached
-                    || (entry.ownership == Ownership::Unaccepted && !entry.queued);
-                // A RST still to send (an abort) keeps it until it has gone.
-                if nobody_will_ask && !connection.has_pending_reset() {
-                    forget.push(handle);
-                }
-            }
+        let handles: Vec<ConnectionHandle> = self.connections.keys().copied().collect();
+        for handle in handles {
+            self.settle(handle);
         }
-        for handle in forget {
+    }
+
+    /// Bring the endpoint's books up to date with one connection: queue it for `accept` once
+    /// a passive open connects; once it is closed, free its peer's address, and forget it if
+    /// nobody will ask about it (never accepted, or detached).
+    fn settle(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let connection = &entry.connection;
+        if entry.ownership == Ownership::Unaccepted && !entry.queued && connection.is_connected() {
+            entry.queued = true;
+            self.accept_queue.push_back(handle);
+        }
+        if !connection.is_closed() {
+            return;
+        }
+        if self.by_peer.get(&connection.remote()) == Some(&handle) {
+            self.by_peer.remove(&connection.remote());
+        }
+        let nobody_will_ask = entry.ownership == Ownership::Detached
+            || (entry.ownership == Ownership::Unaccepted && !entry.queued);
+        // A RST still to send (an abort) keeps it until it has gone.
+        if nobody_will_ask && !connection.has_pending_reset() {
             self.connections.remove(&handle);
         }
     }
+}
+
+/// The first of `entries` with a datagram to send, and that datagram.
+fn first_transmit<'a>(
+    mut entries: impl Iterator<Item = (&'a ConnectionHandle, &'a mut Entry)>,
+    now: Instant,
+) -> Option<(ConnectionHandle, Transmit)> {
+    entries.find_map(|(&handle, entry)| entry.connection.poll_transmit(now).map(|t| (handle, t)))
 }
 
 #[cfg(test)]

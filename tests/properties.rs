@@ -21,7 +21,8 @@
 //! enough data behind it is repaired by exactly one fast retransmission, never a timeout.
 //!
 //! `FERRY_PROPTEST_CASES` sets the number of cases (default 300). A failure prints the
-//! scenario; `FERRY_REPLAY="<scenario>" cargo test --test properties replay` runs just that one.
+//! scenario; `FERRY_REPLAY="<scenario>" cargo test --test properties replay -- --ignored` runs just
+//! that one.
 
 use std::fmt;
 use std::time::Duration;
@@ -258,7 +259,7 @@ fn transfer_property(scenario: Scenario) -> TestResult {
         Ok(()) => TestResult::passed(),
         Err(problem) => TestResult::error(format!(
             "{problem}\n  scenario: {scenario:?}\n  replay: FERRY_REPLAY=\"{scenario:?}\" \
-             cargo test --test properties replay -- --nocapture\n  report: {report:#?}"
+             cargo test --test properties replay -- --ignored --nocapture\n  report: {report:#?}"
         )),
     }
 }
@@ -282,12 +283,13 @@ fn every_transfer_arrives_intact_or_times_out_only_in_an_endless_outage() {
     eprintln!("{cases} transfer cases passed in {:.1?}", started.elapsed());
 }
 
-/// Runs the one scenario in `FERRY_REPLAY`, printing its report; does nothing without it.
+/// Runs the one scenario in `FERRY_REPLAY`, printing its report. A tool for reproducing a
+/// failure, so it only runs when asked for (`-- --ignored`).
 #[test]
+#[ignore = "replays FERRY_REPLAY; run with -- --ignored"]
 fn replay() {
-    let Ok(text) = std::env::var("FERRY_REPLAY") else {
-        return;
-    };
+    let text = std::env::var("FERRY_REPLAY")
+        .expect("FERRY_REPLAY must hold a scenario, as a failing property test prints it");
     let scenario = Scenario::parse(&text).unwrap_or_else(|| {
         panic!("FERRY_REPLAY must look like \"bytes=N sack=on faults=SPEC seed=S\"")
     });

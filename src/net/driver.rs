@@ -234,12 +234,11 @@ impl Shared {
     pub(crate) fn after_application_call(&self, state: &mut DriverState) {
         let now = self.now();
         self.flush(state, now);
-        let next = state.next_deadline();
-        let driver_late = match (state.driver_wakes_at, next) {
-            (Some(planned), Some(needed)) => needed < planned,
-            (None, _) => false,
-            (Some(_), None) => false,
-        };
+        // An awake driver (no plan) looks again before it sleeps: no need to wake it.
+        let driver_late = state
+            .driver_wakes_at
+            .zip(state.next_deadline())
+            .is_some_and(|(planned, needed)| needed < planned);
         if driver_late {
             self.wake_driver();
         }
