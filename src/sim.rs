@@ -632,14 +632,18 @@ fn run_transfer(
             .as_ref()
             .is_some_and(|pause| pause.contains(&network.now().since_epoch()));
         if let Some(handle) = receiver.filter(|_| !paused && !aborted) {
-            if read_to_end(
+            let ended = read_to_end(
                 network.endpoint(Host::B),
                 handle,
                 &mut read_buffer,
                 &mut delivered,
-            ) && end_of_stream_at.is_none()
-            {
-                end_of_stream_at = Some(network.now());
+            );
+            if ended {
+                // B has nothing to send: it closes once A has.
+                if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
+                    connection.shutdown();
+                }
+                end_of_stream_at.get_or_insert(network.now());
             }
             if config
                 .receiver_abort_after
@@ -724,8 +728,7 @@ fn write_payload(
     connection.shutdown();
 }
 
-/// Read whatever has arrived; at end of stream, shut down too. Returns whether the end of
-/// the stream was reached.
+/// Read whatever has arrived. Returns whether the end of the stream was reached.
 fn read_to_end(
     endpoint: &mut Endpoint,
     handle: ConnectionHandle,
@@ -737,10 +740,7 @@ fn read_to_end(
     };
     loop {
         match connection.read(buffer) {
-            Ok(0) => {
-                connection.shutdown();
-                return connection.error().is_none();
-            }
+            Ok(0) => return connection.error().is_none(),
             Ok(count) => delivered.extend_from_slice(&buffer[..count]),
             Err(ReadError::WouldBlock | ReadError::Failed(_)) => return false,
         }
@@ -1160,6 +1160,8 @@ mod tests {
                     s.reason,
                     crate::conn::Reason::FastRetransmission
                         | crate::conn::Reason::SackRetransmission
+                        | crate::conn::Reason::RackRetransmission
+                        | crate::conn::Reason::TailLossProbe
                 )
             })
             .count();

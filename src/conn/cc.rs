@@ -50,6 +50,9 @@ pub trait Controller: fmt::Debug + Send {
     /// The retransmission timer expired with `flight_size` bytes outstanding; `repeated` when
     /// it already expired for the same data.
     fn on_timeout(&mut self, flight_size: u32, repeated: bool);
+    /// A loss response proved spurious (RFC 5682, RFC 4015): go back to at least this window
+    /// and threshold, as they were before it.
+    fn undo(&mut self, window: u32, slow_start_threshold: u32);
 }
 
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
@@ -130,6 +133,11 @@ impl Controller for NewReno {
         self.bytes_acked = 0;
         self.cwnd = self.smss;
     }
+
+    fn undo(&mut self, window: u32, slow_start_threshold: u32) {
+        self.cwnd = self.cwnd.max(window);
+        self.ssthresh = self.ssthresh.max(slow_start_threshold);
+    }
 }
 
 /// No congestion control: an unlimited window, so only the receiver's window and the
@@ -151,6 +159,8 @@ impl Controller for FixedWindow {
     fn on_loss(&mut self, _flight_size: u32) {}
 
     fn on_timeout(&mut self, _flight_size: u32, _repeated: bool) {}
+
+    fn undo(&mut self, _window: u32, _slow_start_threshold: u32) {}
 }
 
 #[cfg(test)]

@@ -48,6 +48,12 @@ pub struct Config {
     /// from loss with the peer's by RFC 6675. Off, loss recovery is NewReno's (RFC 6582).
     /// Default on.
     pub sack: bool,
+    /// RACK-TLP (RFC 8985) with SACK: losses are detected by time (a segment is lost once
+    /// one sent after it arrived and a reordering window passed), tail losses are probed
+    /// after about two round trips instead of waiting for the RTO, and a spurious timeout is
+    /// undone by F-RTO (RFC 5682). Off, losses are detected by RFC 6675's duplicate-ACK and
+    /// SACK rules alone. No effect without SACK. Default on.
+    pub rack: bool,
     /// The congestion controller. Default NewReno (RFC 5681).
     pub congestion_control: CongestionControl,
     /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh).
@@ -71,6 +77,7 @@ impl Default for Config {
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_probes: 6,
             sack: true,
+            rack: true,
             congestion_control: CongestionControl::NewReno,
             duplicate_ack_threshold: 3,
         }

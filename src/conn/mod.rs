@@ -18,12 +18,16 @@
 
 mod cc;
 mod config;
+mod rack;
 mod reassembly;
+mod recovery;
 mod retransmission;
 mod rtt;
 mod stats;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rack;
 #[cfg(test)]
 mod tests_recovery;
 mod timer;
@@ -38,8 +42,10 @@ use std::net::SocketAddr;
 
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError, MAX_SACK_BLOCKS};
+use rack::Rack;
 use reassembly::Reassembly;
-use retransmission::RetransmissionQueue;
+use recovery::{Frto, LossProbe, Recovery, Undo};
+use retransmission::{Delivered, RetransmissionQueue};
 use rtt::RttEstimator;
 use timer::{Timer, TimerTable};
 
@@ -206,6 +212,13 @@ pub enum Reason {
     FastRetransmission,
     /// Resent because the SACK scoreboard deemed it lost (RFC 6675 `NextSeg()`).
     SackRetransmission,
+    /// Resent because RACK deemed it lost: a segment sent after it arrived, and a reordering
+    /// window passed (RFC 8985 section 6).
+    RackRetransmission,
+    /// A probe after about two round trips of silence, so that a lost tail is repaired
+    /// without waiting for the retransmission timer (RFC 8985 section 7): new data, or the
+    /// last segment again.
+    TailLossProbe,
     /// A FIN with no new data.
     Fin,
     /// A reset: an abort, or the answer to a segment no connection accepts.
@@ -222,6 +235,8 @@ impl fmt::Display for Reason {
             Reason::RtoRetransmission { timeout } => write!(f, "retransmission: RTO #{timeout}"),
             Reason::FastRetransmission => f.write_str("fast retransmit"),
             Reason::SackRetransmission => f.write_str("SACK retransmit"),
+            Reason::RackRetransmission => f.write_str("RACK retransmit"),
+            Reason::TailLossProbe => f.write_str("tail loss probe"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
             Reason::Fin => f.write_str("FIN"),
@@ -243,6 +258,10 @@ pub struct Transmit {
 
 /// RFC 6298 section 5.7's RTO once data flows after a SYN timed out.
 const RTO_AFTER_SYN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// In-order data segments acknowledged at once at the start of a connection and after a hole
+/// or a duplicate: Linux's `TCP_MAX_QUICKACKS`.
+const QUICK_ACK_SEGMENTS: u32 = 16;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 const MAX_WINDOW: u32 = 1 << 30;
@@ -280,22 +299,6 @@ pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
     let mut contents = Vec::with_capacity(segment.encoded_len());
     segment.emit(&mut contents);
     contents
-}
-
-/// A loss recovery episode: what is resent, and how the window is managed meanwhile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Recovery {
-    /// Fast recovery after duplicate ACKs or SACK-detected loss: RFC 6582 (NewReno) without
-    /// SACK, RFC 6675 with it. It ends when snd_una reaches `point`.
-    Fast {
-        point: SeqNum,
-        /// RFC 6582's inflation of cwnd (3 SMSS, plus one per further duplicate ACK, less
-        /// what partial ACKs acknowledge). Always zero with SACK, where pipe does this job.
-        inflation: i64,
-    },
-    /// After a retransmission timeout: every unSACKed segment outstanding then is resent, in
-    /// slow start, until snd_una reaches `point`.
-    Timeout { point: SeqNum },
 }
 
 /// One connection: RFC 9293's transmission control block and what acts on it.
@@ -348,6 +351,20 @@ pub struct Connection {
     recovery_point: SeqNum,
     /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
     duplicate_acks: u32,
+    /// RACK's state (RFC 8985).
+    rack: Rack,
+    /// The tail loss probe in flight, if any.
+    loss_probe: Option<LossProbe>,
+    /// The probe timer expired: the next transmission is a tail loss probe.
+    loss_probe_due: bool,
+    /// Probes sent since the last ACK came.
+    unanswered_loss_probes: u32,
+    /// The next retransmission goes whatever the congestion window (RFC 6675 step (4.3)).
+    retransmit_despite_cwnd: bool,
+    /// F-RTO's progress after a timeout (RFC 5682).
+    frto: Option<Frto>,
+    /// Congestion control before the latest loss response, to restore if it was spurious.
+    undo: Option<Undo>,
     /// Bytes sent by limited transmit since the last new ACK: not part of the FlightSize
     /// that sets ssthresh (RFC 5681 section 3.2 step 2).
     limited_transmit_bytes: u32,
@@ -367,6 +384,12 @@ pub struct Connection {
     advertised_right_edge: SeqNum,
     /// In-order bytes received since we last sent an ACK.
     unacknowledged_bytes: usize,
+    /// In-order data segments still to be acknowledged at once rather than delayed: the
+    /// quick-ACK mode at the start and around holes.
+    quick_acks: u32,
+    /// A duplicate segment's range, reported as the first SACK block of the next ACK
+    /// (RFC 2883 section 4).
+    pending_dsack: Option<SackBlock>,
     /// Out-of-order blocks as stream offsets `[start, end)`, most recently changed first:
     /// the SACK blocks of the next ACK (RFC 2018 section 4).
     recent_sack_blocks: Vec<(u64, u64)>,
@@ -429,6 +452,13 @@ impl Connection {
             recovery: None,
             recovery_point: iss,
             duplicate_acks: 0,
+            rack: Rack::default(),
+            loss_probe: None,
+            loss_probe_due: false,
+            unanswered_loss_probes: 0,
+            retransmit_despite_cwnd: false,
+            frto: None,
+            undo: None,
             limited_transmit_bytes: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
@@ -439,6 +469,8 @@ impl Connection {
             fin_received: false,
             advertised_right_edge: SeqNum(0),
             unacknowledged_bytes: 0,
+            quick_acks: 0,
+            pending_dsack: None,
             recent_sack_blocks: Vec::new(),
             connected: false,
         }
@@ -625,8 +657,15 @@ impl Connection {
     /// Run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in self.timers.take_expired(now) {
+            if self.timers.is_armed(timer) {
+                // Re-armed by a timer before it in this batch (a loss probe re-arms the
+                // retransmission timer): not due any more.
+                continue;
+            }
             match timer {
+                Timer::LossProbe => self.on_loss_probe_timeout(now),
                 Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Reordering => self.rack_detect_losses(now),
                 Timer::DelayedAck => {
                     self.pending_ack.get_or_insert(Reason::Ack);
                 }
@@ -719,7 +758,7 @@ impl Connection {
         }
         self.synchronize_receive(segment);
         if ack_acceptable {
-            self.on_new_ack(now, segment.ack);
+            let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
             self.enter_established(now);
             self.pending_ack = Some(Reason::Handshake);
@@ -744,7 +783,7 @@ impl Connection {
             && segment.seq == self.irs
             && segment.ack == self.iss + 1
         {
-            self.on_new_ack(now, segment.ack);
+            let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
             self.enter_established(now);
             self.pending_ack = Some(Reason::Handshake);
@@ -755,6 +794,10 @@ impl Connection {
         if !self.is_acceptable(segment) {
             if !flags.contains(Flags::RST) {
                 self.pending_ack.get_or_insert(Reason::Ack);
+                let end = segment.seq + segment.payload.len() as u32;
+                if !segment.payload.is_empty() && end <= self.rcv_nxt {
+                    self.note_duplicate(segment.seq, end);
+                }
                 if self.state == State::TimeWait && flags.contains(Flags::FIN) {
                     // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
                     self.timers
@@ -807,14 +850,7 @@ impl Connection {
             self.pending_ack.get_or_insert(Reason::Ack);
             return;
         }
-        let newly_sacked = self.take_sack_blocks(now, segment);
-        let duplicate = self.is_duplicate_ack(segment, newly_sacked);
-        if segment.ack > self.snd_una {
-            self.on_new_ack(now, segment.ack);
-        } else if duplicate {
-            self.on_duplicate_ack();
-        }
-        self.detect_losses();
+        self.process_ack(now, segment);
         if segment.ack >= self.snd_una {
             self.update_send_window(segment);
         }
@@ -872,6 +908,7 @@ impl Connection {
             State::Established
         };
         self.connected = true;
+        self.quick_acks = QUICK_ACK_SEGMENTS;
         self.events.push_back(Event::Connected);
         self.arm_keepalive(now);
     }
@@ -912,109 +949,6 @@ impl Connection {
         self.snd_nxt + u32::from(self.window_probe_outstanding)
     }
 
-    /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight, taking an
-    /// RTT sample from them as Linux does. Returns the bytes newly SACKed.
-    fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>) -> u32 {
-        if !self.config.sack {
-            return 0;
-        }
-        let mut newly_sacked = 0;
-        let mut newest_sent_once_at = None;
-        for block in segment.sack.as_slice() {
-            // RFC 2018 section 5: blocks at or below the cumulative ACK, or beyond what was
-            // sent, tell nothing about data in flight.
-            if self.snd_una < block.left && block.left < block.right && block.right <= self.snd_nxt
-            {
-                let delivered = self.retransmission_queue.mark_sacked(*block);
-                newly_sacked += delivered.bytes;
-                newest_sent_once_at = newest_sent_once_at.max(delivered.newest_sent_once_at);
-            }
-        }
-        if let Some(sent_at) = newest_sent_once_at {
-            self.rtt.on_sample(now - sent_at);
-        }
-        newly_sacked
-    }
-
-    /// A duplicate ACK: nothing new acknowledged while data is outstanding, and either, with
-    /// SACK blocks, new data SACKed (RFC 6675 section 2), or, without, no data, no SYN or FIN
-    /// and the same window (RFC 5681 section 2).
-    fn is_duplicate_ack(&mut self, segment: &Segment<'_>, newly_sacked: u32) -> bool {
-        if segment.ack != self.snd_una || self.snd_una == self.snd_nxt {
-            return false;
-        }
-        let duplicate = if self.config.sack && !segment.sack.is_empty() {
-            newly_sacked > 0
-        } else {
-            segment.payload.is_empty()
-                && !segment.flags.intersects(Flags::SYN | Flags::FIN)
-                && segment.window.min(MAX_WINDOW) == self.snd_wnd
-        };
-        self.stats.duplicate_acks += u64::from(duplicate);
-        duplicate
-    }
-
-    fn on_duplicate_ack(&mut self) {
-        self.duplicate_acks += 1;
-        let smss = i64::from(self.smss());
-        if let Some(Recovery::Fast { inflation, .. }) = &mut self.recovery {
-            if !self.config.sack {
-                // RFC 6582 section 3.2 step 4: each further duplicate ACK means another
-                // segment left the network.
-                *inflation += smss;
-            }
-            return;
-        }
-        self.maybe_enter_fast_recovery();
-    }
-
-    /// RFC 5681 section 3.2 steps 2 and 3, RFC 6582 section 3.2 step 2, RFC 6675 section 5:
-    /// on the duplicate-ACK threshold (or, with SACK, once the oldest segment is deemed lost),
-    /// halve the window, resend the oldest segment and recover.
-    fn maybe_enter_fast_recovery(&mut self) {
-        let threshold = self.config.duplicate_ack_threshold.max(1);
-        if self.recovery.is_some()
-            || self.snd_una < self.recovery_point
-            || self.retransmission_queue.is_empty()
-            || !self.state.is_synchronized()
-        {
-            return;
-        }
-        let oldest_lost = self.config.sack
-            && self
-                .retransmission_queue
-                .is_lost_by_sack(0, threshold, self.smss());
-        if self.duplicate_acks < threshold && !oldest_lost {
-            return;
-        }
-        let flight_size = self.flight_size() - self.limited_transmit_bytes;
-        self.limited_transmit_bytes = 0;
-        self.congestion.on_loss(flight_size);
-        let inflation = if self.config.sack {
-            0
-        } else {
-            i64::from(threshold) * i64::from(self.smss())
-        };
-        self.recovery = Some(Recovery::Fast {
-            point: self.snd_nxt,
-            inflation,
-        });
-        self.recovery_point = self.snd_nxt;
-        self.retransmission_queue.start_episode();
-        self.retransmission_queue
-            .mark_lost(0, Reason::FastRetransmission);
-    }
-
-    /// With SACK, during fast recovery, mark what the scoreboard shows lost (RFC 6675
-    /// `IsLost()`).
-    fn detect_losses(&mut self) {
-        if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
-            let threshold = self.config.duplicate_ack_threshold.max(1);
-            self.retransmission_queue
-                .detect_losses(threshold, self.smss());
-        }
-    }
-
     fn smss(&self) -> u32 {
         u32::try_from(self.config.mss).unwrap_or(u32::MAX).max(1)
     }
@@ -1035,13 +969,20 @@ impl Connection {
     }
 
     /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
-    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) {
+    /// Returns what that delivered.
+    fn on_new_ack(&mut self, now: Instant, ack: SeqNum) -> Delivered {
         let delivered = self.retransmission_queue.remove_acknowledged(ack);
-        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample. The
-        // newest such is the least delayed by any hole this ACK also filled.
-        if let Some(sent_at) = delivered.newest_sent_once_at {
-            self.rtt.on_sample(now - sent_at);
+        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample, and, as
+        // in Linux, only from an ACK that acknowledges no retransmission: an ACK that a
+        // retransmission drew (filling a hole) would time the wait behind the hole too.
+        if !delivered.any_retransmitted {
+            if let Some(sent_at) = delivered.newest_sent_once_at {
+                self.take_rtt_sample(now, now - sent_at);
+            }
         }
+        // The peer is alive and taking data: this loss episode is over, and so is its
+        // backoff (docs/protocol.md section 8 says why).
+        self.rtt.end_backoff();
 
         let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
         let drained = acked_bytes.min(self.send_buffer.len());
@@ -1064,40 +1005,7 @@ impl Connection {
         } else {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
-    }
-
-    /// New data acknowledged: grow the window, or move loss recovery on (RFC 6582 section
-    /// 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
-    fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
-        let smss = i64::from(self.smss());
-        match &mut self.recovery {
-            Some(Recovery::Fast { point, inflation }) => {
-                if ack >= *point {
-                    // A full acknowledgment: recovery is over, cwnd is ssthresh again.
-                    self.recovery = None;
-                    // A loss the scoreboard already shows in the next window starts the
-                    // next recovery at once.
-                    self.maybe_enter_fast_recovery();
-                } else if !self.config.sack {
-                    // RFC 6582's partial acknowledgment: resend the next hole at once, and
-                    // deflate by what was acknowledged, adding back one SMSS if that much.
-                    let acked = i64::from(acked);
-                    *inflation -= acked;
-                    if acked >= smss {
-                        *inflation += smss;
-                    }
-                    self.retransmission_queue
-                        .mark_lost(0, Reason::FastRetransmission);
-                }
-            }
-            Some(Recovery::Timeout { point }) => {
-                if ack >= *point {
-                    self.recovery = None;
-                }
-                self.congestion.on_ack(acked);
-            }
-            None => self.congestion.on_ack(acked),
-        }
+        delivered
     }
 
     /// Section 3.10.7.4: take the window only from segments newer than the last update.
@@ -1142,9 +1050,14 @@ impl Connection {
         ) {
             return None;
         }
-        // Lost segments first (RFC 6675 NextSeg() rule (1); the timer's and fast
-        // retransmit's losses).
-        if self.recovery.is_some() {
+        if self.loss_probe_due {
+            if let Some(probe) = self.transmit_loss_probe(now) {
+                return Some(probe);
+            }
+        }
+        // Lost segments first (RFC 6675 NextSeg() rule (1); the timer's, fast retransmit's
+        // and RACK's losses), unless F-RTO holds them back for new data.
+        if self.recovery.is_some() && !self.frto_sends_new_data() {
             if let Some(lost) = self.retransmission_queue.next_lost() {
                 return self.retransmit(now, lost);
             }
@@ -1188,8 +1101,11 @@ impl Connection {
             return Some(self.transmit_new(now, Flags::ACK | Flags::FIN, fin_seq, 0, Reason::Fin));
         }
         // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
-        // below SACKed data.
-        if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
+        // below SACKed data. RACK replaces this guess with its timer.
+        if self.config.sack
+            && !self.rack_enabled()
+            && matches!(self.recovery, Some(Recovery::Fast { .. }))
+        {
             if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
                 // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
                 return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
@@ -1214,8 +1130,10 @@ impl Connection {
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.snd_nxt = seq + seq_len;
-        self.retransmission_queue.push(seq, seq_len, now);
+        self.retransmission_queue
+            .push(seq, seq_len, flags.contains(Flags::FIN), now);
         self.arm_retransmit_timer(now);
+        self.arm_loss_probe(now);
         transmit
     }
 
@@ -1240,10 +1158,15 @@ impl Connection {
         // The window counts payload: a SYN or FIN alone always fits. The fast retransmission
         // goes whatever the window (RFC 5681 section 3.2 step 3, RFC 6582 section 3.2 step 5,
         // RFC 6675 step (4.3)).
-        let fast = record.lost == Some(Reason::FastRetransmission);
-        if !fast && self.retransmission_queue.pipe() + payload_len > self.congestion_window() {
+        let despite_cwnd = record.lost == Some(Reason::FastRetransmission)
+            || reason == Some(Reason::TailLossProbe)
+            || self.retransmit_despite_cwnd;
+        if !despite_cwnd
+            && self.retransmission_queue.pipe() + payload_len > self.congestion_window()
+        {
             return None;
         }
+        self.retransmit_despite_cwnd = false;
         let mut flags = match (syn, self.state) {
             (true, State::SynSent) => Flags::SYN,
             (true, _) => Flags::SYN | Flags::ACK,
@@ -1259,6 +1182,8 @@ impl Connection {
             Reason::RtoRetransmission { .. } => self.stats.retransmissions.rto += 1,
             Reason::FastRetransmission => self.stats.retransmissions.fast += 1,
             Reason::SackRetransmission => self.stats.retransmissions.sack += 1,
+            Reason::RackRetransmission => self.stats.retransmissions.rack += 1,
+            Reason::TailLossProbe => self.stats.retransmissions.tlp += 1,
             // A SYN-ACK answering a repeated SYN.
             _ => {}
         }
@@ -1358,43 +1283,6 @@ impl Connection {
     // ---------------------------------------------------------------------------------------
     // Timers
 
-    /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
-    /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
-    /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
-    fn on_retransmit_timeout(&mut self, now: Instant) {
-        if self.snd_una == self.snd_nxt {
-            return;
-        }
-        self.stats.rto_timeouts += 1;
-        self.consecutive_timeouts += 1;
-        let limit = if self.state.is_synchronized() {
-            self.config.max_retransmissions
-        } else {
-            self.config.max_syn_retransmissions
-        };
-        if self.consecutive_timeouts > limit {
-            self.close(Some(ConnectionError::TimedOut));
-            return;
-        }
-        self.rtt.on_timeout();
-        if self.state.is_synchronized() {
-            // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
-            self.congestion
-                .on_timeout(self.flight_size(), self.consecutive_timeouts > 1);
-        }
-        self.recovery = Some(Recovery::Timeout {
-            point: self.snd_nxt,
-        });
-        self.recovery_point = self.snd_nxt;
-        self.duplicate_acks = 0;
-        self.retransmission_queue
-            .mark_all_lost(Reason::RtoRetransmission {
-                timeout: self.consecutive_timeouts,
-            });
-        // Section 5.6: restart the timer now, whatever the window lets out.
-        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-    }
-
     fn arm_persist(&mut self, now: Instant) {
         let nothing_in_flight = self.snd_una == self.snd_nxt;
         if self.snd_wnd == 0 && nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
@@ -1490,6 +1378,9 @@ impl Connection {
         let fresh = &segment.payload[already_have..];
         let accepted = &fresh[..fresh.len().min(room)];
 
+        if already_have > 0 {
+            self.note_duplicate(segment.seq, segment.seq + already_have as u32);
+        }
         if !segment.payload.is_empty() {
             if accepted.is_empty() {
                 // Nothing new (a repeat, or no room): tell the peer where we are.
@@ -1499,7 +1390,17 @@ impl Connection {
             } else {
                 self.stats.out_of_order_segments += 1;
                 let offset = self.received_offset + start_in_window as u64;
+                let end = offset + accepted.len() as u64;
+                if self
+                    .reassembly
+                    .block_containing(offset)
+                    .is_some_and(|(_, held_end)| end <= held_end)
+                {
+                    let seq = segment.seq + already_have as u32;
+                    self.note_duplicate(seq, seq + accepted.len() as u32);
+                }
                 self.reassembly.insert(offset, accepted);
+                self.quick_acks = QUICK_ACK_SEGMENTS;
                 self.note_sack_block(offset);
                 // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
                 self.pending_ack.get_or_insert(Reason::Ack);
@@ -1529,14 +1430,35 @@ impl Connection {
         self.recent_sack_blocks
             .retain(|&(start, _)| start > delivered);
         self.unacknowledged_bytes += data.len();
-        if filled_a_hole || self.unacknowledged_bytes >= 2 * self.config.mss {
+        if filled_a_hole {
+            // The sender is recovering: keep its ACK clock quick for a while.
+            self.quick_acks = QUICK_ACK_SEGMENTS;
+        }
+        let quick = self.quick_acks > 0;
+        self.quick_acks = self.quick_acks.saturating_sub(1);
+        if filled_a_hole || quick || self.unacknowledged_bytes >= 2 * self.config.mss {
             // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
-            // once when a segment fills a hole.
+            // once when a segment fills a hole; and, as Linux's quick-ACK mode, every
+            // segment at the start and after a loss, so that a sender with a window of one
+            // or two segments never waits for the delayed-ACK timer.
             self.pending_ack.get_or_insert(Reason::Ack);
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
         }
+    }
+
+    /// A segment brought `[seq, end)` again: report it as a D-SACK in the next ACK (RFC 2883),
+    /// which goes at once, and stay in quick-ACK mode (the sender may be recovering).
+    fn note_duplicate(&mut self, seq: SeqNum, end: SeqNum) {
+        if self.config.sack {
+            self.pending_dsack = Some(SackBlock {
+                left: seq,
+                right: end,
+            });
+        }
+        self.quick_acks = QUICK_ACK_SEGMENTS;
+        self.pending_ack.get_or_insert(Reason::Ack);
     }
 
     /// RFC 2018 section 4: the block holding the segment just received goes first; the
@@ -1551,11 +1473,16 @@ impl Connection {
         self.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
     }
 
-    /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer.
-    fn sack_blocks(&self) -> SackBlocks {
+    /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer,
+    /// after a D-SACK block if a duplicate arrived (RFC 2883 section 4).
+    fn sack_blocks(&mut self) -> SackBlocks {
         let mut blocks = SackBlocks::new();
         if !self.config.sack {
             return blocks;
+        }
+        let dsack = self.pending_dsack.take();
+        if let Some(dsack) = dsack {
+            blocks.push(dsack);
         }
         let to_seq = |offset: u64| self.rcv_nxt + (offset - self.received_offset) as u32;
         let recent = self
@@ -1565,8 +1492,9 @@ impl Connection {
         // RFC 2018 section 4: as many distinct blocks as fit, so after the recent ones, any
         // other block held (the most recent were forgotten beyond four), highest first.
         let mut chosen: Vec<(u64, u64)> = Vec::with_capacity(MAX_SACK_BLOCKS);
+        let room = MAX_SACK_BLOCKS - usize::from(dsack.is_some());
         for block in recent.chain(self.reassembly.blocks().rev()) {
-            if chosen.len() == MAX_SACK_BLOCKS {
+            if chosen.len() == room {
                 break;
             }
             if !chosen.contains(&block) {

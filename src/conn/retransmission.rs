@@ -8,6 +8,9 @@
 
 use std::collections::VecDeque;
 
+use std::time::Duration;
+
+use super::rack::sent_after;
 use super::Reason;
 use crate::time::Instant;
 use crate::wire::{SackBlock, SeqNum};
@@ -18,6 +21,8 @@ pub(crate) struct InFlight {
     pub(crate) seq: SeqNum,
     /// Sequence space: payload plus one for SYN and one for FIN.
     pub(crate) len: u32,
+    /// The segment ends with a FIN, which SACK blocks (made of data) never cover.
+    pub(crate) fin: bool,
     pub(crate) sent_at: Instant,
     /// Ever sent twice: its ACK gives no RTT sample (Karn's rule, RFC 6298 section 3).
     pub(crate) retransmitted: bool,
@@ -62,7 +67,7 @@ fn is_lost(threshold: u32, smss: u32, sacked_above: u32, sacked_bytes_above: u64
         || sacked_bytes_above > u64::from(threshold.saturating_sub(1)) * u64::from(smss)
 }
 
-/// What an ACK newly acknowledged (cumulatively or by SACK), for the RTT estimator.
+/// What an ACK newly acknowledged (cumulatively or by SACK), for the RTT estimator and RACK.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Delivered {
     /// Sequence space newly acknowledged.
@@ -70,16 +75,83 @@ pub(crate) struct Delivered {
     /// When the most recently sent of those segments that were sent only once went out: an
     /// RTT sample Karn's rule allows (RFC 6298 section 3 forbids only segments sent twice).
     pub(crate) newest_sent_once_at: Option<Instant>,
+    /// Some of the segments were sent more than once.
+    pub(crate) any_retransmitted: bool,
+    /// The most recently sent segment, for RACK (RFC 8985 section 6.2 step 2).
+    pub(crate) newest: Option<DeliveredSegment>,
+    /// The lowest end among segments sent only once, and the highest end of all: RACK's
+    /// reordering test (RFC 8985 section 6.2 step 3).
+    pub(crate) lowest_end_sent_once: Option<SeqNum>,
+    pub(crate) highest_end: Option<SeqNum>,
+}
+
+/// One delivered segment as RACK needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeliveredSegment {
+    pub(crate) sent_at: Instant,
+    pub(crate) end: SeqNum,
+    pub(crate) retransmitted: bool,
 }
 
 impl Delivered {
     fn add(&mut self, record: &InFlight) {
         self.bytes += record.len;
-        if !record.retransmitted {
+        let segment = DeliveredSegment {
+            sent_at: record.sent_at,
+            end: record.end(),
+            retransmitted: record.retransmitted,
+        };
+        self.take_newest(Some(segment));
+        if record.retransmitted {
+            self.any_retransmitted = true;
+        } else {
             self.newest_sent_once_at = self.newest_sent_once_at.max(Some(record.sent_at));
+            self.lowest_end_sent_once = min_seq(self.lowest_end_sent_once, Some(record.end()));
+        }
+        self.highest_end = max_seq(self.highest_end, Some(record.end()));
+    }
+
+    fn take_newest(&mut self, candidate: Option<DeliveredSegment>) {
+        let Some(candidate) = candidate else { return };
+        let newer = self.newest.is_none_or(|newest| {
+            sent_after(
+                (candidate.sent_at, candidate.end),
+                (newest.sent_at, newest.end),
+            )
+        });
+        if newer {
+            self.newest = Some(candidate);
         }
     }
+
+    /// Both deliveries together: what one ACK did by SACK and cumulatively.
+    pub(crate) fn merge(&mut self, other: Delivered) {
+        self.bytes += other.bytes;
+        self.newest_sent_once_at = self.newest_sent_once_at.max(other.newest_sent_once_at);
+        self.any_retransmitted |= other.any_retransmitted;
+        self.take_newest(other.newest);
+        self.lowest_end_sent_once = min_seq(self.lowest_end_sent_once, other.lowest_end_sent_once);
+        self.highest_end = max_seq(self.highest_end, other.highest_end);
+    }
 }
+
+fn min_seq(a: Option<SeqNum>, b: Option<SeqNum>) -> Option<SeqNum> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_seq(a: Option<SeqNum>, b: Option<SeqNum>) -> Option<SeqNum> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How many acknowledged retransmissions are remembered, so that a D-SACK arriving after the
+/// cumulative ACK can still be matched to the retransmission it reports (RFC 2883 section 5).
+const REMEMBERED_RETRANSMISSIONS: usize = 32;
 
 /// The segments in flight, oldest first.
 #[derive(Clone, Debug, Default)]
@@ -89,6 +161,10 @@ pub(crate) struct RetransmissionQueue {
     pipe: u32,
     /// Records that are lost, not SACKed and not yet resent in this episode.
     awaiting_retransmission: usize,
+    /// Records that are SACKed.
+    sacked_segments: usize,
+    /// The sequence ranges of the latest retransmissions the peer acknowledged, newest last.
+    acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum)>,
 }
 
 impl RetransmissionQueue {
@@ -112,16 +188,19 @@ impl RetransmissionQueue {
         };
         self.pipe -= record.pipe();
         self.awaiting_retransmission -= usize::from(record.awaits_retransmission());
+        self.sacked_segments -= usize::from(record.sacked);
         change(record);
         self.pipe += record.pipe();
         self.awaiting_retransmission += usize::from(record.awaits_retransmission());
+        self.sacked_segments += usize::from(record.sacked);
     }
 
     /// A segment sent for the first time.
-    pub(crate) fn push(&mut self, seq: SeqNum, len: u32, now: Instant) {
+    pub(crate) fn push(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant) {
         let record = InFlight {
             seq,
             len,
+            fin,
             sent_at: now,
             retransmitted: false,
             sacked: false,
@@ -160,10 +239,18 @@ impl RetransmissionQueue {
             if !front.sacked {
                 delivered.add(&front);
             }
+            if front.retransmitted {
+                if self.acknowledged_retransmissions.len() == REMEMBERED_RETRANSMISSIONS {
+                    self.acknowledged_retransmissions.pop_front();
+                }
+                self.acknowledged_retransmissions
+                    .push_back((front.seq, front.end()));
+            }
             self.update(0, |record| {
                 // Out of the sums before it goes.
                 record.sacked = true;
             });
+            self.sacked_segments -= 1;
             self.segments.pop_front();
         }
         delivered
@@ -178,7 +265,9 @@ impl RetransmissionQueue {
             if record.seq >= block.right {
                 break;
             }
-            if !record.sacked && block.left <= record.seq && record.end() <= block.right {
+            // A FIN's sequence number is never in a SACK block: its data is what counts.
+            let data_end = record.end() - u32::from(record.fin);
+            if !record.sacked && block.left <= record.seq && data_end <= block.right {
                 delivered.add(&record);
                 self.update(index, |record| record.sacked = true);
             }
@@ -287,19 +376,108 @@ impl RetransmissionQueue {
         })
     }
 
+    /// How many segments in flight are SACKed.
+    pub(crate) fn sacked_segments(&self) -> usize {
+        self.sacked_segments
+    }
+
+    /// RFC 8985 section 6.2 step 5, `RACK_detect_loss()`: mark lost every segment sent before
+    /// `newest` (RACK.xmit_ts, RACK.end_seq) whose send time lies more than `wait` (RACK.rtt
+    /// plus the reordering window) before `now`. Returns how many were marked, and when the
+    /// earliest of those not yet due will be: the reordering timer's deadline. (The RFC arms it
+    /// for the latest; the earliest marks each loss on time, at the price of more wake-ups.)
+    pub(crate) fn rack_detect_losses(
+        &mut self,
+        newest: (Instant, SeqNum),
+        wait: Duration,
+        now: Instant,
+    ) -> (usize, Option<Instant>) {
+        let mut marked = 0;
+        let mut deadline: Option<Instant> = None;
+        for index in 0..self.segments.len() {
+            let record = self.segments[index];
+            if !sent_after(newest, (record.sent_at, record.end())) {
+                // Segments sent once go out in sequence order, so every later one of those was
+                // sent later still, and a retransmission later than its first copy.
+                if !record.retransmitted {
+                    break;
+                }
+                continue;
+            }
+            if record.sacked || record.awaits_retransmission() {
+                continue;
+            }
+            let lost_at = record.sent_at + wait;
+            if lost_at <= now {
+                self.update(index, |record| {
+                    record.lost = Some(Reason::RackRetransmission);
+                    record.resent_this_episode = false;
+                });
+                marked += 1;
+            } else {
+                deadline = Some(deadline.map_or(lost_at, |earliest| earliest.min(lost_at)));
+            }
+        }
+        (marked, deadline)
+    }
+
+    /// Whether a record awaits retransmission.
+    pub(crate) fn has_losses(&self) -> bool {
+        self.awaiting_retransmission > 0
+    }
+
+    /// The newest segment in flight that the peer does not hold: what a tail loss probe
+    /// sends again (RFC 8985 section 7.3).
+    pub(crate) fn last_unsacked(&self) -> Option<usize> {
+        self.segments.iter().rposition(|record| !record.sacked)
+    }
+
+    /// The oldest segment in flight that the peer does not hold.
+    pub(crate) fn first_unsacked(&self) -> Option<usize> {
+        self.segments.iter().position(|record| !record.sacked)
+    }
+
+    /// A D-SACK (RFC 2883) reported `block` received twice: whether that was one of our
+    /// retransmissions, which then was spurious. Each retransmission counts once.
+    pub(crate) fn take_spurious(&mut self, block: SackBlock) -> bool {
+        let overlaps = |seq: SeqNum, end: SeqNum| seq < block.right && block.left < end;
+        if let Some(position) = self
+            .acknowledged_retransmissions
+            .iter()
+            .position(|&(seq, end)| overlaps(seq, end))
+        {
+            self.acknowledged_retransmissions.remove(position);
+            return true;
+        }
+        self.segments
+            .iter()
+            .any(|record| record.retransmitted && overlaps(record.seq, record.end()))
+    }
+
+    /// A loss recovery proved spurious (RFC 5682): what awaits retransmission is not lost
+    /// after all, and goes back to counting in the pipe.
+    pub(crate) fn unmark_losses(&mut self) {
+        for index in 0..self.segments.len() {
+            if self.segments[index].awaits_retransmission() {
+                self.update(index, |record| record.lost = None);
+            }
+        }
+    }
+
     /// Forget everything (the connection closed).
     pub(crate) fn clear(&mut self) {
         *self = RetransmissionQueue::default();
     }
 
     #[cfg(test)]
-    fn recomputed_sums(&self) -> (u32, usize) {
+    fn recomputed_sums(&self) -> (u32, usize, usize) {
         (
             self.segments.iter().map(InFlight::pipe).sum(),
             self.segments
                 .iter()
                 .filter(|record| record.awaits_retransmission())
                 .count(),
+            self.segments.iter().filter(|record| record.sacked).count(),
         )
     }
 }
@@ -318,6 +496,7 @@ mod tests {
             queue.push(
                 SeqNum(start) + i * MSS,
                 MSS,
+                false,
                 Instant::from_millis(u64::from(i)),
             );
         }
@@ -401,7 +580,12 @@ mod tests {
             let mut acked = SeqNum(u32::MAX - 300);
             for (op, a, b) in ops {
                 let (a, b) = (u32::from(a % 12), u32::from(b % 12));
-                match op % 7 {
+                match op % 9 {
+                    7 => {
+                        let newest = (Instant::from_millis(u64::from(a)), acked + b * MSS);
+                        queue.rack_detect_losses(newest, Duration::ZERO, Instant::from_millis(u64::from(b)));
+                    }
+                    8 => queue.unmark_losses(),
                     0 => {
                         queue.mark_sacked(SackBlock { left: acked + a.min(b) * MSS, right: acked + a.max(b) * MSS });
                     }
@@ -415,9 +599,9 @@ mod tests {
                     3 => { acked += a * MSS / 3; queue.remove_acknowledged(acked); }
                     4 => queue.mark_all_lost(Reason::RtoRetransmission { timeout: 1 }),
                     5 => queue.start_episode(),
-                    _ => { queue.push(next_seq, MSS, Instant::ZERO); next_seq += MSS; }
+                    _ => { queue.push(next_seq, MSS, false, Instant::ZERO); next_seq += MSS; }
                 }
-                if queue.recomputed_sums() != (queue.pipe(), queue.awaiting_retransmission) {
+                if queue.recomputed_sums() != (queue.pipe(), queue.awaiting_retransmission, queue.sacked_segments) {
                     return TestResult::failed();
                 }
             }

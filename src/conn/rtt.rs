@@ -69,6 +69,16 @@ impl RttEstimator {
         self.backoff_exponent = 0;
     }
 
+    /// New data was acknowledged: the loss episode that backed the timer off is over, so the
+    /// next one starts from the estimate, not from this one's doubled RTO. RFC 6298 resets
+    /// the backoff only with a new RTT sample (section 5, after step 5.7); without timestamps
+    /// Karn's rule withholds samples for as long as retransmissions are being acknowledged,
+    /// which let backoff compound across episodes. Linux, with timestamps, gets a sample from
+    /// every such ACK, so this matches what it does.
+    pub(crate) fn end_backoff(&mut self) {
+        self.backoff_exponent = 0;
+    }
+
     /// The timer expired: double the RTO (section 5.5), up to the clamp.
     pub(crate) fn on_timeout(&mut self) {
         self.backoff_exponent = self.backoff_exponent.saturating_add(1);

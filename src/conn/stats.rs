@@ -13,12 +13,16 @@ pub struct Retransmissions {
     pub fast: u64,
     /// Resent because the SACK scoreboard marked it lost (RFC 6675).
     pub sack: u64,
+    /// Resent because RACK deemed it lost by time (RFC 8985 section 6).
+    pub rack: u64,
+    /// Resent as a tail loss probe (RFC 8985 section 7).
+    pub tlp: u64,
 }
 
 impl Retransmissions {
     /// All retransmitted segments.
     pub fn total(&self) -> u64 {
-        self.rto + self.fast + self.sack
+        self.rto + self.fast + self.sack + self.rack + self.tlp
     }
 }
 
@@ -39,8 +43,17 @@ pub struct Stats {
     pub retransmissions: Retransmissions,
     /// Times the retransmission timer expired.
     pub rto_timeouts: u64,
-    /// Duplicate ACKs received (RFC 5681 section 2's definition).
+    /// Duplicate ACKs received (RFC 5681 section 2's definition; with SACK, RFC 6675's: an
+    /// ACK with new SACK information).
     pub duplicate_acks: u64,
+    /// Tail loss probes sent, new data or a retransmission (RFC 8985 section 7).
+    pub tail_loss_probes: u64,
+    /// ACKs that carried a D-SACK block: the peer received something twice (RFC 2883).
+    pub dsack_received: u64,
+    /// Retransmissions the peer reported by D-SACK as received twice: they were not needed.
+    pub spurious_retransmissions: u64,
+    /// Retransmission timeouts that F-RTO (RFC 5682) found spurious and undid.
+    pub spurious_timeouts: u64,
     /// Datagrams dropped because their CRC did not match.
     pub discarded_corrupt: u64,
     /// Datagrams dropped because their header was malformed (truncated, bad magic, ...).
@@ -77,6 +90,10 @@ impl Stats {
             retransmissions: Retransmissions::default(),
             rto_timeouts: 0,
             duplicate_acks: 0,
+            tail_loss_probes: 0,
+            dsack_received: 0,
+            spurious_retransmissions: 0,
+            spurious_timeouts: 0,
             discarded_corrupt: 0,
             discarded_malformed: 0,
             out_of_order_segments: 0,

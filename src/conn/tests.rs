@@ -175,6 +175,16 @@ pub(super) fn bytes(start: usize, len: usize) -> Vec<u8> {
 // -------------------------------------------------------------------------------------------
 // Fixtures: connections driven into each state by real segments
 
+/// The settings these tests run with: the defaults with RACK-TLP off, so that each test here
+/// sees the RFC 9293, 6298, 5681 and 6675 mechanism it names, alone. `tests_rack.rs` tests
+/// RACK-TLP, which is on by default.
+pub(super) fn classic_config() -> Config {
+    Config {
+        rack: false,
+        ..Config::default()
+    }
+}
+
 /// SYN-SENT: `connect` at 0 ms and the SYN drained.
 fn syn_sent_with(config: Config) -> Connection {
     let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN);
@@ -185,7 +195,7 @@ fn syn_sent_with(config: Config) -> Connection {
 }
 
 fn syn_sent() -> Connection {
-    syn_sent_with(Config::default())
+    syn_sent_with(classic_config())
 }
 
 /// SYN-RECEIVED: `listen`, the peer's SYN at 0 ms, our SYN-ACK drained.
@@ -208,7 +218,7 @@ fn syn_received_with(config: Config) -> Connection {
 }
 
 fn syn_received() -> Connection {
-    syn_received_with(Config::default())
+    syn_received_with(classic_config())
 }
 
 /// ESTABLISHED by an active open: SYN at 0 ms, SYN-ACK at 100 ms, our ACK drained.
@@ -227,11 +237,14 @@ pub(super) fn established_with(config: Config) -> Connection {
     assert_eq!(ack.len(), 1);
     assert_eq!(conn.state(), State::Established);
     assert_eq!(events(&mut conn), vec![Event::Connected]);
+    // Past the quick-ACK mode of a new connection, so that tests see the steady state's
+    // delayed ACKs; `tests_rack.rs` tests the quick ACKs.
+    conn.quick_acks = 0;
     conn
 }
 
 pub(super) fn established() -> Connection {
-    established_with(Config::default())
+    established_with(classic_config())
 }
 
 /// FIN-WAIT-1: established, then `shutdown` at 1000 ms and our FIN drained.
@@ -454,7 +467,7 @@ fn data_written_before_the_handshake_follows_it() {
 fn syn_retransmitted_with_backoff_then_times_out() {
     let mut conn = syn_sent_with(Config {
         max_syn_retransmissions: 3,
-        ..Config::default()
+        ..classic_config()
     });
     let syn = |timeout| {
         (
@@ -638,7 +651,7 @@ fn syn_sent_abort_sends_nothing() {
 
 #[test]
 fn listen_syn_gets_syn_ack() {
-    let mut conn = Connection::listen(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
     recv_nothing(&mut conn, at(0));
     send(
         &mut conn,
@@ -667,7 +680,7 @@ fn listen_syn_gets_syn_ack() {
 
 #[test]
 fn listen_ack_gets_rst() {
-    let mut conn = Connection::listen(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
     send(
         &mut conn,
         at(0),
@@ -693,7 +706,7 @@ fn listen_ack_gets_rst() {
 
 #[test]
 fn listen_rst_is_ignored() {
-    let mut conn = Connection::listen(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
     send(
         &mut conn,
         at(0),
@@ -734,6 +747,17 @@ fn syn_received_ack_with_data_is_delivered() {
     );
     assert_eq!(conn.state(), State::Established);
     assert_eq!(read_all(&mut conn), b"hi");
+    // A new connection acknowledges its first segments at once (quick-ACK mode).
+    assert_eq!(
+        recv(&mut conn, at(40)),
+        vec![(
+            Sent {
+                ack: REMOTE + 2,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
     recv_nothing(&mut conn, at(40));
 }
 
@@ -741,7 +765,7 @@ fn syn_received_ack_with_data_is_delivered() {
 fn syn_ack_retransmitted_with_backoff_then_times_out() {
     let mut conn = syn_received_with(Config {
         max_syn_retransmissions: 3,
-        ..Config::default()
+        ..classic_config()
     });
     let syn_ack = |timeout| {
         (
@@ -879,7 +903,7 @@ fn write_sends_data_and_ack_stops_the_timer() {
     assert_eq!(conn.poll_timeout(), Some(at(1_100 + 15_000)));
     assert!(conn.is_send_complete());
     assert!(conn.send_buffer.is_empty());
-    assert_eq!(conn.writable_bytes(), Config::default().send_buffer);
+    assert_eq!(conn.writable_bytes(), classic_config().send_buffer);
     recv_nothing(&mut conn, at(1_100));
 }
 
@@ -1099,12 +1123,13 @@ fn ack_of_retransmission_gives_no_rtt_sample() {
             ..SEND_TEMPL
         },
     );
-    // Karn's rule (RFC 6298 section 3): ambiguous, so no sample, and the backed-off RTO
-    // stays until a valid sample (section 5.7's note).
+    // Karn's rule (RFC 6298 section 3): ambiguous, so no sample. But new data was
+    // acknowledged, so the loss episode and its backoff are over: the RTO is 300 ms again,
+    // not the 600 ms the timeout doubled it to (docs/protocol.md section 8).
     let stats = conn.stats();
     assert_eq!(stats.smoothed_rtt, Some(ms(100)));
     assert_eq!(stats.rtt_variance, ms(50));
-    assert_eq!(stats.rto, ms(600));
+    assert_eq!(stats.rto, ms(300));
 
     // New data acknowledged after 100 ms is a valid sample: RTTVAR = 3/4 * 50 = 37.5 ms,
     // SRTT = 100 ms, RTO = 100 + 150 ms.
@@ -1139,7 +1164,7 @@ fn ack_of_retransmission_gives_no_rtt_sample() {
 fn user_timeout_after_max_retransmissions() {
     let mut conn = established_with(Config {
         max_retransmissions: 2,
-        ..Config::default()
+        ..classic_config()
     });
     conn.write(b"data").unwrap();
     assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
@@ -1293,14 +1318,18 @@ fn duplicate_segment_is_acked_and_dropped() {
     send(&mut conn, at(1_000), segment);
     assert_eq!(timeout(&mut conn, at(1_040)).len(), 1);
     send(&mut conn, at(1_500), segment);
+    // The ACK reports the duplicate in a D-SACK block below the cumulative ACK (RFC 2883).
     assert_eq!(
         recv(&mut conn, at(1_500)),
         vec![(
-            Sent {
-                ack: REMOTE + 100,
-                window: WINDOW - 100,
-                ..RECV_TEMPL
-            },
+            with_sack(
+                Sent {
+                    ack: REMOTE + 100,
+                    window: WINDOW - 100,
+                    ..RECV_TEMPL
+                },
+                &[(REMOTE, REMOTE + 100)]
+            ),
             Reason::Ack
         )]
     );
@@ -1312,7 +1341,7 @@ fn duplicate_segment_is_acked_and_dropped() {
 fn full_receive_buffer_advertises_zero_window_and_read_updates_it() {
     let mut conn = established_with(Config {
         recv_buffer: 2_400,
-        ..Config::default()
+        ..classic_config()
     });
     send(
         &mut conn,
@@ -1501,7 +1530,7 @@ fn keepalive_config() -> Config {
     Config {
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_probes: 3,
-        ..Config::default()
+        ..classic_config()
     }
 }
 
@@ -2308,7 +2337,7 @@ fn transfer_across_the_sequence_wrap() {
     const ISN: SeqNum = SeqNum(0xFFFF_FF00);
     let config = Config {
         mss: 200,
-        ..Config::default()
+        ..classic_config()
     };
     let mut conn = Connection::connect(config, remote_addr(), ISN);
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
@@ -2480,8 +2509,8 @@ fn pump(from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
 
 /// Two active opens whose SYNs cross (RFC 9293 section 3.5, figure 8).
 fn crossed_syns() -> (Connection, Connection) {
-    let mut a = Connection::connect(Config::default(), remote_addr(), SeqNum(100));
-    let mut b = Connection::connect(Config::default(), other_addr(), SeqNum(300));
+    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(100));
+    let mut b = Connection::connect(classic_config(), other_addr(), SeqNum(300));
     let syn_a = a.poll_transmit(at(0)).unwrap();
     let syn_b = b.poll_transmit(at(0)).unwrap();
     a.handle_datagram(at(10), &syn_b.contents);
@@ -2530,8 +2559,8 @@ fn simultaneous_open_with_crossing_syn_acks_completes() {
 
 #[test]
 fn simultaneous_close_between_two_connections() {
-    let mut a = Connection::connect(Config::default(), remote_addr(), SeqNum(u32::MAX - 3));
-    let mut b = Connection::listen(Config::default(), other_addr(), SeqNum(7));
+    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(u32::MAX - 3));
+    let mut b = Connection::listen(classic_config(), other_addr(), SeqNum(7));
     for step in 0..10 {
         pump(&mut a, &mut b, at(step));
         pump(&mut b, &mut a, at(step));
@@ -2581,7 +2610,7 @@ fn resent_syn_ack_gives_no_rtt_sample() {
 fn a_huge_peer_window_is_clamped_and_data_flows() {
     let mut conn = established_with(Config {
         keepalive_interval: None,
-        ..Config::default()
+        ..classic_config()
     });
     send(
         &mut conn,
@@ -2599,7 +2628,7 @@ fn a_huge_peer_window_is_clamped_and_data_flows() {
 fn a_buffer_smaller_than_a_segment_still_announces_its_window() {
     let mut conn = established_with(Config {
         recv_buffer: 1000,
-        ..Config::default()
+        ..classic_config()
     });
     send(
         &mut conn,
@@ -2628,7 +2657,7 @@ fn a_buffer_smaller_than_a_segment_still_announces_its_window() {
 fn no_keepalive_when_it_falls_due_with_the_rto() {
     let mut conn = established_with(Config {
         keepalive_interval: Some(ms(15_000)),
-        ..Config::default()
+        ..classic_config()
     });
     conn.write(b"x").unwrap();
     // Sent at 14.8 s: the RTO (300 ms) and the keepalive (15 s after 100 ms) both fall due

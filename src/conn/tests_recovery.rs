@@ -11,8 +11,9 @@
 //! the pattern [`bytes`] numbered by stream offset, so a segment is known by where it starts.
 
 use super::tests::{
-    at, bytes, established, established_with, ms, recv, recv_nothing, remote_addr, send, timeout,
-    with_sack, Sent, LOCAL, LOCAL_ISN, PEER_WINDOW, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
+    at, bytes, classic_config, established, established_with, ms, recv, recv_nothing, remote_addr,
+    send, timeout, with_sack, Sent, LOCAL, LOCAL_ISN, PEER_WINDOW, RECV_TEMPL, REMOTE, SEND_TEMPL,
+    WINDOW,
 };
 use super::*;
 
@@ -20,9 +21,9 @@ use super::*;
 // Helpers (the first few copied from `tests.rs`, so that both files stand alone)
 
 /// Our segment size, `Config::default().mss`.
-const MSS: u32 = 1_200;
+pub(super) const MSS: u32 = 1_200;
 
-fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
+pub(super) fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
     let mut sack = SackBlocks::new();
     for &(left, right) in blocks {
         assert!(sack.push(SackBlock { left, right }));
@@ -31,18 +32,18 @@ fn sack_blocks(blocks: &[(SeqNum, SeqNum)]) -> SackBlocks {
 }
 
 /// Where our sequence number `seq` sits in our byte stream.
-fn offset(seq: SeqNum) -> usize {
+pub(super) fn offset(seq: SeqNum) -> usize {
     seq.wrapping_diff(LOCAL) as usize
 }
 
 /// Queue `segments` full segments of our pattern, continuing it from `next`.
-fn write_segments(conn: &mut Connection, next: SeqNum, segments: u32) {
+pub(super) fn write_segments(conn: &mut Connection, next: SeqNum, segments: u32) {
     let len = (segments * MSS) as usize;
     assert_eq!(conn.write(&bytes(offset(next), len)), Ok(len));
 }
 
 /// Our full-sized data segment starting at `seq`, as it goes out.
-fn data(seq: SeqNum) -> Sent {
+pub(super) fn data(seq: SeqNum) -> Sent {
     Sent {
         seq,
         payload: bytes(offset(seq), MSS as usize),
@@ -51,17 +52,21 @@ fn data(seq: SeqNum) -> Sent {
 }
 
 /// The segments `range` of the flight that starts at `base`, sent for `reason`.
-fn flight(base: SeqNum, range: std::ops::Range<u32>, reason: Reason) -> Vec<(Sent, Reason)> {
+pub(super) fn flight(
+    base: SeqNum,
+    range: std::ops::Range<u32>,
+    reason: Reason,
+) -> Vec<(Sent, Reason)> {
     range.map(|i| (data(base + i * MSS), reason)).collect()
 }
 
 /// An ACK from the peer.
-fn ack(ack: SeqNum) -> Segment<'static> {
+pub(super) fn ack(ack: SeqNum) -> Segment<'static> {
     Segment { ack, ..SEND_TEMPL }
 }
 
 /// An ACK from the peer with SACK blocks, most recent first.
-fn ack_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment<'static> {
+pub(super) fn ack_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment<'static> {
     Segment {
         ack,
         sack: sack_blocks(blocks),
@@ -97,7 +102,7 @@ fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
 /// so each ACK adds one SMSS (RFC 5681 equation (2)) and the window doubles each round:
 /// 3600, 7200, 14 400 bytes. The RTT samples (all 100 ms) bring the RTO down to its 200 ms
 /// floor. Returns the connection, idle, and where our next data byte goes.
-fn slow_started(config: Config, rounds: u32) -> (Connection, SeqNum) {
+pub(super) fn slow_started(config: Config, rounds: u32) -> (Connection, SeqNum) {
     let mut conn = established_with(config);
     let mut next = LOCAL;
     for round in 0..rounds {
@@ -128,7 +133,7 @@ fn slow_started(config: Config, rounds: u32) -> (Connection, SeqNum) {
 fn newreno() -> Config {
     Config {
         sack: false,
-        ..Config::default()
+        ..classic_config()
     }
 }
 
@@ -282,7 +287,7 @@ fn fast_retransmit_is_not_held_back_by_the_congestion_window() {
         let (mut conn, base) = slow_started(
             Config {
                 sack,
-                ..Config::default()
+                ..classic_config()
             },
             2,
         );
@@ -344,7 +349,7 @@ fn ssthresh_is_at_least_two_segments() {
 /// 1000 ms, nothing more queued. Segments 0 and 2 are lost; the SACKs of 1, 3 and 4 arrive at
 /// 1100 to 1102 ms, and the third duplicate ACK starts recovery.
 fn sack_fast_recovery() -> (Connection, SeqNum) {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(classic_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(
@@ -415,7 +420,7 @@ fn sack_recovery_resends_the_holes_and_never_a_sacked_segment() {
 fn sack_of_three_segments_starts_recovery_on_the_first_duplicate_ack() {
     // RFC 6675 step (3.2): IsLost(HighACK + 1) holds before DupThresh duplicate ACKs came,
     // as when the ACKs of segments 1 and 2 were lost.
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(classic_config(), 1);
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
     send(
@@ -439,7 +444,7 @@ fn sack_hole_below_sacked_data_goes_when_the_window_has_room() {
     // before IsLost() would mark it. SACKed segments never go.
     let mut conn = established_with(Config {
         congestion_control: CongestionControl::Fixed,
-        ..Config::default()
+        ..classic_config()
     });
     let s = |i: u32| LOCAL + i * MSS;
     write_segments(&mut conn, LOCAL, 8);
@@ -736,11 +741,12 @@ fn sack_blocks_go_most_recent_first() {
         recv(&mut conn, at(1_002)),
         sack_ack(REMOTE, 0, &[(5, 6), (3, 4), (1, 2)])
     );
-    // A repeat of segment 1: its block is the one that triggered this ACK, so it goes first.
+    // A repeat of segment 1: a D-SACK block reports the duplicate first, then the block
+    // holding it, as the one that triggered this ACK (RFC 2883 section 4).
     arrive(&mut conn, 1_003, REMOTE, 1);
     assert_eq!(
         recv(&mut conn, at(1_003)),
-        sack_ack(REMOTE, 0, &[(1, 2), (5, 6), (3, 4)])
+        sack_ack(REMOTE, 0, &[(1, 2), (1, 2), (5, 6), (3, 4)])
     );
     recv_nothing(&mut conn, at(1_003));
 }
@@ -802,7 +808,7 @@ fn sack_blocks_across_the_sequence_wrap() {
     // The peer's ISN sits just below 2^32: its segment 2 spans the wrap (0xFFFF_FFC9 to 0x2D).
     const PEER_ISN: SeqNum = SeqNum(0xFFFF_FF00);
     let first = PEER_ISN + 1;
-    let mut conn = established_from(Config::default(), PEER_ISN);
+    let mut conn = established_from(classic_config(), PEER_ISN);
     arrive(&mut conn, 1_000, first, 1);
     assert_eq!(recv(&mut conn, at(1_000)), sack_ack(first, 0, &[(1, 2)]));
     arrive(&mut conn, 1_001, first, 2);

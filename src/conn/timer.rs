@@ -5,8 +5,13 @@ use crate::time::Instant;
 /// Every timer a connection runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
+    /// A tail loss probe is due (RFC 8985 section 7.2). Before `Retransmit`, so that when
+    /// both fall due together the probe goes and re-arms the retransmission timer.
+    LossProbe,
     /// Retransmission of the oldest unacknowledged SYN, data or FIN (RFC 6298 section 5).
     Retransmit,
+    /// RACK's reordering window has passed for a segment in flight (RFC 8985 section 6.3).
+    Reordering,
     /// A delayed ACK is owed (RFC 5681 section 4.2).
     DelayedAck,
     /// The peer's window is zero and data waits: probe it (RFC 9293 section 3.8.6.1).
@@ -17,11 +22,13 @@ pub(crate) enum Timer {
     TimeWait,
 }
 
-const TIMER_COUNT: usize = 5;
+const TIMER_COUNT: usize = 7;
 
 impl Timer {
     const ALL: [Timer; TIMER_COUNT] = [
+        Timer::LossProbe,
         Timer::Retransmit,
+        Timer::Reordering,
         Timer::DelayedAck,
         Timer::Persist,
         Timer::Keepalive,

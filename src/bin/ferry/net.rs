@@ -352,8 +352,14 @@ fn report(
                     "rto": stats.retransmissions.rto,
                     "fast": stats.retransmissions.fast,
                     "sack": stats.retransmissions.sack,
+                    "rack": stats.retransmissions.rack,
+                    "tlp": stats.retransmissions.tlp,
                     "total": stats.retransmissions.total(),
                 },
+                "tail_loss_probes": stats.tail_loss_probes,
+                "spurious_retransmissions": stats.spurious_retransmissions,
+                "spurious_timeouts": stats.spurious_timeouts,
+                "dsack_received": stats.dsack_received,
                 "bytes_retransmitted": stats.bytes_retransmitted,
                 "rto_timeouts": stats.rto_timeouts,
                 "duplicate_acks": stats.duplicate_acks,
@@ -376,7 +382,7 @@ fn report(
         }
         StatsFormat::Text => eprintln!(
             "ferry: {} bytes sent, {} received in {seconds:.3} s ({:.3} Mbit/s); {} segments, \
-             {} retransmitted ({} RTO, {} fast, {} SACK); {} datagrams with a bad CRC; \
+             {} retransmitted ({} RTO, {} fast, {} SACK, {} RACK, {} TLP); {} datagrams with a bad CRC; \
              SRTT {}; state {}",
             bytes_sent,
             bytes_delivered,
@@ -386,6 +392,8 @@ fn report(
             stats.retransmissions.rto,
             stats.retransmissions.fast,
             stats.retransmissions.sack,
+            stats.retransmissions.rack,
+            stats.retransmissions.tlp,
             stats.discarded_corrupt,
             stats
                 .smoothed_rtt

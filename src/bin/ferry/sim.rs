@@ -49,6 +49,10 @@ pub struct SimArgs {
     /// Selective acknowledgments: on, loss recovery follows RFC 6675; off, NewReno (RFC 6582).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     sack: Switch,
+    /// RACK-TLP (RFC 8985): time-based loss detection, tail loss probes and F-RTO. Off, losses
+    /// are found by RFC 6675's duplicate-ACK and SACK rules alone. Needs --sack on.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    rack: Switch,
     /// Congestion control: newreno (RFC 5681) or fixed (none: only the receiver's window
     /// limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
@@ -122,6 +126,7 @@ pub fn run(args: SimArgs) -> ExitCode {
         mss: usize::try_from(args.mss).unwrap_or(usize::MAX),
         recv_buffer: args.recv_buffer,
         sack: args.sack == Switch::On,
+        rack: args.rack == Switch::On,
         congestion_control: match args.cc {
             CcArg::Newreno => CongestionControl::NewReno,
             CcArg::Fixed => CongestionControl::Fixed,
@@ -264,8 +269,15 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
             "rto": retransmissions(|h| h.stats.retransmissions.rto),
             "fast": retransmissions(|h| h.stats.retransmissions.fast),
             "sack": retransmissions(|h| h.stats.retransmissions.sack),
+            "rack": retransmissions(|h| h.stats.retransmissions.rack),
+            "tlp": retransmissions(|h| h.stats.retransmissions.tlp),
             "total": retransmissions(|h| h.stats.retransmissions.total()),
         },
+        "tail_loss_probes": a.stats.tail_loss_probes + b.stats.tail_loss_probes,
+        "spurious_retransmissions": a.stats.spurious_retransmissions
+            + b.stats.spurious_retransmissions,
+        "spurious_timeouts": a.stats.spurious_timeouts + b.stats.spurious_timeouts,
+        "dsack_received": a.stats.dsack_received + b.stats.dsack_received,
                 "bytes_retransmitted": a.stats.bytes_retransmitted + b.stats.bytes_retransmitted,
         "rto_timeouts": a.stats.rto_timeouts + b.stats.rto_timeouts,
         "duplicate_acks": a.stats.duplicate_acks + b.stats.duplicate_acks,
@@ -315,7 +327,7 @@ fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> St
         "ferry sim: {sent} bytes from A to B, {rate}, {rtt:?} RTT, faults {spec}, seed {seed}\n\
          delivered   {delivered} of {sent} bytes: {verdict}\n\
          time        {sim:.3} s simulated ({wall:.3} s of wall time), goodput {goodput:.3} Mbit/s\n\
-         A (sender)  {a_segments} segments, {a_retx} retransmitted, {a_rtos} RTO expiries, state {a_state}, error {a_error}\n\
+         A (sender)  {a_segments} segments, {a_retx} retransmitted, {a_rtos} RTO expiries, {a_probes} tail loss probes, state {a_state}, error {a_error}\n\
          B (receiver) {b_segments} segments, {b_ooo} out-of-order arrivals, state {b_state}, error {b_error}\n\
          A -> B      {faults_ab}\n\
          B -> A      {faults_ba}\n\
@@ -331,6 +343,7 @@ fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> St
         a_segments = a.stats.segments_sent,
         a_retx = a.stats.retransmissions.total(),
         a_rtos = a.stats.rto_timeouts,
+        a_probes = a.stats.tail_loss_probes,
         a_state = a.state,
         a_error = error_text(a),
         b_segments = b.stats.segments_sent,

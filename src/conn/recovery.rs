@@ -1,0 +1,535 @@
+//! Loss detection and recovery: what an ACK's SACK blocks and D-SACK say (RFC 2018, RFC 2883),
+//! duplicate ACKs (RFC 5681, RFC 6675 section 2), RACK's time-based loss detection and tail
+//! loss probes (RFC 8985), fast recovery (RFC 6582 without SACK, RFC 6675 with it), the
+//! retransmission timeout's response (RFC 6298 section 5, RFC 5681 section 3.1) and F-RTO's
+//! undo of a spurious one (RFC 5682 section 3.1).
+//!
+//! Which detector runs: with SACK and [`Config::rack`](super::Config::rack) on (the default),
+//! RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's `IsLost()` and the
+//! duplicate-ACK threshold; without SACK, NewReno's duplicate ACKs and partial ACKs. Every
+//! path ends in the same place: records marked lost in the retransmission queue, resent by
+//! `transmit_sequence_space` as the congestion window allows.
+
+use std::time::Duration;
+
+use super::retransmission::Delivered;
+use super::timer::Timer;
+use super::{Connection, Reason, State, MAX_WINDOW};
+use crate::time::Instant;
+use crate::wire::{Flags, SackBlock, Segment, SeqNum};
+
+/// A loss recovery episode: what is resent, and how the window is managed meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Recovery {
+    /// Fast recovery after duplicate ACKs or SACK-detected loss: RFC 6582 (NewReno) without
+    /// SACK, RFC 6675 with it. It ends when snd_una reaches `point`.
+    Fast {
+        point: SeqNum,
+        /// RFC 6582's inflation of cwnd (3 SMSS, plus one per further duplicate ACK, less
+        /// what partial ACKs acknowledge). Always zero with SACK, where pipe does this job.
+        inflation: i64,
+    },
+    /// After a retransmission timeout: every unSACKed segment outstanding then is resent, in
+    /// slow start, until snd_una reaches `point`.
+    Timeout { point: SeqNum },
+}
+
+/// Where F-RTO (RFC 5682 section 3.1, the SACK-enhanced algorithm) stands after a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Frto {
+    /// Step 2: the oldest segment went again; waiting for the first ACK after it.
+    AwaitingFirstAck,
+    /// Step 3: the first ACK advanced, so new data went instead of more retransmissions;
+    /// the next ACK tells whether the timeout was spurious.
+    AwaitingSecondAck,
+}
+
+/// A tail loss probe that resent data, outside recovery, whose outcome is not known yet (RFC
+/// 8985 section 7.4's `TLP.end_seq`; a probe of new data needs no watching).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct LossProbe {
+    /// snd_nxt when the probe went.
+    pub(super) end: SeqNum,
+}
+
+/// What congestion control was before a recovery began, to restore if it proves spurious.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Undo {
+    window: u32,
+    slow_start_threshold: u32,
+}
+
+/// Probes sent into one silence before the retransmission timer is left to act: at 10% loss
+/// each way a probe or its ACK is lost one time in five, three in a row one time in 140.
+const MAX_UNANSWERED_LOSS_PROBES: u32 = 3;
+
+/// What Linux adds to a probe timeout of 2 x SRTT when more than one segment is in flight
+/// (`TCP_TIMEOUT_MIN`, 2 ms): room for a receiver's scheduling on a very short path.
+const TLP_MIN_EXTRA: Duration = Duration::from_millis(2);
+
+impl Connection {
+    /// Whether RACK-TLP runs (it needs SACK).
+    pub(super) fn rack_enabled(&self) -> bool {
+        self.config.sack && self.config.rack
+    }
+
+    /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
+    /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
+    pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
+        let dsack = self.take_dsack(segment);
+        let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
+        let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
+        let advanced = segment.ack > self.snd_una;
+        if advanced || delivered.bytes > 0 {
+            // The peer took something: probing starts over from this ACK. (An ACK that only
+            // reports a probe as a duplicate does not count, or probes could go on forever.)
+            self.unanswered_loss_probes = 0;
+        }
+        if advanced {
+            delivered.merge(self.on_new_ack(now, segment.ack));
+        }
+        if duplicate {
+            self.on_duplicate_ack();
+        }
+        if self.rack_enabled() {
+            self.rack.on_delivered(now, &delivered);
+        }
+        self.on_ack_after_timeout(advanced, duplicate, &delivered);
+        self.on_ack_during_loss_probe(segment.ack, advanced || duplicate, dsack.is_some());
+        self.detect_losses(now);
+        self.arm_loss_probe(now);
+    }
+
+    /// RFC 2883 section 4: the first SACK block is a D-SACK when it lies below the cumulative
+    /// ACK or inside the second block. It reports data received twice: one of our
+    /// retransmissions was spurious, or the network duplicated a segment.
+    fn take_dsack(&mut self, segment: &Segment<'_>) -> Option<SackBlock> {
+        if !self.config.sack {
+            return None;
+        }
+        let blocks = segment.sack.as_slice();
+        let first = *blocks.first()?;
+        let inside_second = blocks
+            .get(1)
+            .is_some_and(|second| second.left <= first.left && first.right <= second.right);
+        if !(first.left < segment.ack || inside_second) {
+            return None;
+        }
+        self.stats.dsack_received += 1;
+        if self.retransmission_queue.take_spurious(first) {
+            self.stats.spurious_retransmissions += 1;
+        }
+        if self.rack_enabled() {
+            self.rack.on_dsack(self.snd_una, self.snd_nxt);
+        }
+        Some(first)
+    }
+
+    /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight, taking an
+    /// RTT sample from them as Linux does. Returns what they newly delivered.
+    fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>, dsack: bool) -> Delivered {
+        let mut delivered = Delivered::default();
+        if !self.config.sack {
+            return delivered;
+        }
+        for block in segment.sack.as_slice().iter().skip(usize::from(dsack)) {
+            // RFC 2018 section 5: blocks at or below the cumulative ACK, or beyond what was
+            // sent, tell nothing about data in flight.
+            if self.snd_una < block.left && block.left < block.right && block.right <= self.snd_nxt
+            {
+                delivered.merge(self.retransmission_queue.mark_sacked(*block));
+            }
+        }
+        if let Some(sent_at) = delivered.newest_sent_once_at {
+            self.take_rtt_sample(now, now - sent_at);
+        }
+        delivered
+    }
+
+    /// One RTT measurement that Karn's rule allows, for the RTO and for RACK's minimum.
+    pub(super) fn take_rtt_sample(&mut self, now: Instant, rtt: Duration) {
+        self.rtt.on_sample(rtt);
+        self.rack.on_rtt_sample(now, rtt);
+    }
+
+    /// A duplicate ACK while data is outstanding. With SACK blocks, RFC 6675 section 2's
+    /// definition: the ACK SACKs data not SACKed before, even if its cumulative ACK moved too.
+    /// Without, RFC 5681 section 2's: nothing new acknowledged, no data, no SYN or FIN and the
+    /// same window.
+    fn is_duplicate_ack(&mut self, segment: &Segment<'_>, newly_sacked: u32) -> bool {
+        if self.snd_una == self.snd_nxt || segment.ack == self.snd_nxt {
+            return false;
+        }
+        let duplicate = if self.config.sack && !segment.sack.is_empty() {
+            newly_sacked > 0
+        } else {
+            segment.ack == self.snd_una
+                && segment.payload.is_empty()
+                && !segment.flags.intersects(Flags::SYN | Flags::FIN)
+                && segment.window.min(MAX_WINDOW) == self.snd_wnd
+        };
+        self.stats.duplicate_acks += u64::from(duplicate);
+        duplicate
+    }
+
+    fn on_duplicate_ack(&mut self) {
+        self.duplicate_acks += 1;
+        let smss = i64::from(self.smss());
+        if let Some(Recovery::Fast { inflation, .. }) = &mut self.recovery {
+            if !self.config.sack {
+                // RFC 6582 section 3.2 step 4: each further duplicate ACK means another
+                // segment left the network.
+                *inflation += smss;
+            }
+            return;
+        }
+        self.maybe_enter_fast_recovery();
+    }
+
+    /// RFC 5681 section 3.2 steps 2 and 3, RFC 6582 section 3.2 step 2, RFC 6675 section 5,
+    /// RFC 8985 section 3.4: once loss is evident, halve the window, resend the oldest lost
+    /// segment and recover. Evident means, with RACK, that RACK marked a segment lost;
+    /// without, the duplicate-ACK threshold or (with SACK) the oldest segment deemed lost.
+    pub(super) fn maybe_enter_fast_recovery(&mut self) {
+        let threshold = self.config.duplicate_ack_threshold.max(1);
+        if self.recovery.is_some()
+            || self.snd_una < self.recovery_point
+            || self.retransmission_queue.is_empty()
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let loss_evident = if self.rack_enabled() {
+            self.retransmission_queue.has_losses()
+        } else {
+            self.duplicate_acks >= threshold
+                || (self.config.sack
+                    && self
+                        .retransmission_queue
+                        .is_lost_by_sack(0, threshold, self.smss()))
+        };
+        if !loss_evident {
+            return;
+        }
+        let flight_size = self.flight_size() - self.limited_transmit_bytes;
+        self.limited_transmit_bytes = 0;
+        self.save_for_undo();
+        self.congestion.on_loss(flight_size);
+        let inflation = if self.config.sack {
+            0
+        } else {
+            i64::from(threshold) * i64::from(self.smss())
+        };
+        self.recovery = Some(Recovery::Fast {
+            point: self.snd_nxt,
+            inflation,
+        });
+        self.recovery_point = self.snd_nxt;
+        self.loss_probe = None;
+        self.retransmission_queue.start_episode();
+        if self.rack_enabled() {
+            // RFC 6675 step (4.3): the first retransmission goes whatever the window.
+            self.retransmit_despite_cwnd = true;
+        } else {
+            self.retransmission_queue
+                .mark_lost(0, Reason::FastRetransmission);
+        }
+    }
+
+    /// Mark what is now known lost: RACK's rule with RACK on; RFC 6675 `IsLost()` during fast
+    /// recovery with SACK; nothing more without SACK (NewReno acts on partial ACKs).
+    fn detect_losses(&mut self, now: Instant) {
+        if self.rack_enabled() {
+            self.rack_detect_losses(now);
+        } else if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
+            let threshold = self.config.duplicate_ack_threshold.max(1);
+            self.retransmission_queue
+                .detect_losses(threshold, self.smss());
+        }
+    }
+
+    /// RFC 8985 section 6.2 steps 4 and 5, and 6.3: mark by time, arm the reordering timer
+    /// for what is not due yet, and start recovery if anything was marked.
+    pub(super) fn rack_detect_losses(&mut self, now: Instant) {
+        let Some(newest) = self.rack.newest_delivered() else {
+            return;
+        };
+        let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rack.rtt());
+        let threshold = self.config.duplicate_ack_threshold.max(1) as usize;
+        let beyond_dupthresh = self.retransmission_queue.sacked_segments() >= threshold;
+        let reordering_window =
+            self.rack
+                .reordering_window(self.recovery.is_some(), beyond_dupthresh, smoothed_rtt);
+        let (marked, deadline) = self.retransmission_queue.rack_detect_losses(
+            newest,
+            self.rack.rtt() + reordering_window,
+            now,
+        );
+        match deadline {
+            Some(deadline) => self.timers.set(Timer::Reordering, deadline),
+            None => self.timers.stop(Timer::Reordering),
+        }
+        if marked > 0 {
+            self.maybe_enter_fast_recovery();
+        }
+    }
+
+    /// New data acknowledged: grow the window, or move loss recovery on (RFC 6582 section
+    /// 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
+    pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
+        let smss = i64::from(self.smss());
+        match &mut self.recovery {
+            Some(Recovery::Fast { point, inflation }) => {
+                if ack >= *point {
+                    // A full acknowledgment: recovery is over, cwnd is ssthresh again.
+                    self.end_recovery();
+                    // A loss the scoreboard already shows in the next window starts the
+                    // next recovery at once.
+                    self.maybe_enter_fast_recovery();
+                } else if !self.config.sack {
+                    // RFC 6582's partial acknowledgment: resend the next hole at once, and
+                    // deflate by what was acknowledged, adding back one SMSS if that much.
+                    let acked = i64::from(acked);
+                    *inflation -= acked;
+                    if acked >= smss {
+                        *inflation += smss;
+                    }
+                    self.retransmission_queue
+                        .mark_lost(0, Reason::FastRetransmission);
+                }
+            }
+            Some(Recovery::Timeout { point }) => {
+                if ack >= *point {
+                    self.end_recovery();
+                }
+                self.congestion.on_ack(acked);
+            }
+            None => self.congestion.on_ack(acked),
+        }
+    }
+
+    fn end_recovery(&mut self) {
+        self.recovery = None;
+        self.frto = None;
+        self.rack.on_recovery_exit();
+    }
+
+    fn save_for_undo(&mut self) {
+        self.undo = Some(Undo {
+            window: self.congestion.window(),
+            slow_start_threshold: self.congestion.slow_start_threshold(),
+        });
+    }
+
+    /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
+    /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
+    /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
+    /// With RACK-TLP, F-RTO watches the next two ACKs for proof that the timeout was spurious.
+    pub(super) fn on_retransmit_timeout(&mut self, now: Instant) {
+        if self.snd_una == self.snd_nxt {
+            return;
+        }
+        self.stats.rto_timeouts += 1;
+        self.consecutive_timeouts += 1;
+        let limit = if self.state.is_synchronized() {
+            self.config.max_retransmissions
+        } else {
+            self.config.max_syn_retransmissions
+        };
+        if self.consecutive_timeouts > limit {
+            self.close(Some(crate::conn::ConnectionError::TimedOut));
+            return;
+        }
+        self.rtt.on_timeout();
+        if self.state.is_synchronized() {
+            if self.consecutive_timeouts == 1
+                && !matches!(self.recovery, Some(Recovery::Timeout { .. }))
+            {
+                self.save_for_undo();
+            }
+            // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
+            self.congestion
+                .on_timeout(self.flight_size(), self.consecutive_timeouts > 1);
+        }
+        // RFC 5682 section 3.1 step 1: F-RTO on the first expiry for this data only.
+        self.frto =
+            (self.rack_enabled() && self.state.is_synchronized() && self.consecutive_timeouts == 1)
+                .then_some(Frto::AwaitingFirstAck);
+        self.recovery = Some(Recovery::Timeout {
+            point: self.snd_nxt,
+        });
+        self.recovery_point = self.snd_nxt;
+        self.duplicate_acks = 0;
+        self.loss_probe = None;
+        self.timers.stop(Timer::LossProbe);
+        self.retransmission_queue
+            .mark_all_lost(Reason::RtoRetransmission {
+                timeout: self.consecutive_timeouts,
+            });
+        // Section 5.6: restart the timer now, whatever the window lets out.
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+    }
+
+    /// RFC 5682 section 3.1 steps 2 and 3, for the ACKs after a timeout. The first ACK that
+    /// moves snd_una (but not to snd_nxt) lets new data go instead of more retransmissions;
+    /// if the next ACK then acknowledges data that was never retransmitted, the original
+    /// segments were only delayed: the timeout was spurious, and its congestion response and
+    /// pending retransmissions are undone. A duplicate ACK at either step means the loss was
+    /// real, and recovery goes on as RFC 6298 has it.
+    fn on_ack_after_timeout(&mut self, advanced: bool, duplicate: bool, delivered: &Delivered) {
+        let Some(stage) = self.frto else {
+            return;
+        };
+        if !advanced {
+            if duplicate {
+                self.frto = None;
+            }
+            return;
+        }
+        match stage {
+            Frto::AwaitingFirstAck => {
+                let new_data_can_go =
+                    self.snd_nxt < self.fin_sequence() && self.snd_wnd > self.flight_size();
+                self.frto = (self.snd_una != self.snd_nxt && new_data_can_go)
+                    .then_some(Frto::AwaitingSecondAck);
+            }
+            Frto::AwaitingSecondAck => {
+                self.frto = None;
+                if delivered.lowest_end_sent_once.is_some() && !duplicate {
+                    self.undo_spurious_timeout();
+                }
+            }
+        }
+    }
+
+    fn undo_spurious_timeout(&mut self) {
+        self.stats.spurious_timeouts += 1;
+        if let Some(undo) = self.undo.take() {
+            self.congestion.undo(undo.window, undo.slow_start_threshold);
+        }
+        self.retransmission_queue.unmark_losses();
+        self.end_recovery();
+        self.recovery_point = self.snd_una;
+    }
+
+    /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).
+    pub(super) fn frto_sends_new_data(&self) -> bool {
+        self.frto == Some(Frto::AwaitingSecondAck)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Tail loss probes (RFC 8985 section 7)
+
+    /// Section 7.2: with data in flight, a probe is due about two round trips after the last
+    /// transmission or ACK (more when a single segment may wait on the peer's delayed ACK),
+    /// never later than the retransmission timer. An unanswered probe is followed by another
+    /// after twice the wait, up to three, as QUIC backs off its probe timeout (RFC 9002 section
+    /// 6.2.1); after that the retransmission timer acts.
+    ///
+    /// Unlike section 7.2, which probes only outside loss recovery, Ferry probes during
+    /// recovery too, as QUIC's probe timeout does in every state (RFC 9002 section 6.2): a
+    /// recovery whose last retransmissions are lost, with the window full, otherwise waits for
+    /// the RTO, whose 200 ms floor is two thousand round trips on a 100 us path.
+    pub(super) fn arm_loss_probe(&mut self, now: Instant) {
+        let smoothed_rtt = self.rtt.smoothed_rtt();
+        let due = self.rack_enabled()
+            && self.unanswered_loss_probes < MAX_UNANSWERED_LOSS_PROBES
+            && self.snd_una != self.snd_nxt
+            && matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            );
+        let (true, Some(smoothed_rtt)) = (due, smoothed_rtt) else {
+            self.timers.stop(Timer::LossProbe);
+            return;
+        };
+        let allowance = if self.flight_size() <= self.smss() {
+            // The peer's delayed-ACK timer (WCDelAckT): a Ferry peer's is this setting.
+            self.config.delayed_ack.max(TLP_MIN_EXTRA)
+        } else {
+            TLP_MIN_EXTRA
+        };
+        let wait = (smoothed_rtt * 2 + allowance) * (1 << self.unanswered_loss_probes);
+        let mut deadline = now + wait;
+        if let Some(retransmit) = self.timers.get(Timer::Retransmit) {
+            deadline = deadline.min(retransmit);
+        }
+        self.timers.set(Timer::LossProbe, deadline);
+    }
+
+    /// Section 7.3: the probe timer expired; the next transmission is the probe, and the
+    /// retransmission timer restarts now (so that, due at the same moment, it yields).
+    pub(super) fn on_loss_probe_timeout(&mut self, now: Instant) {
+        if self.snd_una != self.snd_nxt {
+            self.loss_probe_due = true;
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+    }
+
+    /// Section 7.3: send new data if the peer's window allows, else a segment again, either
+    /// way whatever the congestion window; then re-arm the retransmission timer.
+    pub(super) fn transmit_loss_probe(&mut self, now: Instant) -> Option<super::Transmit> {
+        self.loss_probe_due = false;
+        self.unanswered_loss_probes += 1;
+        let fin_seq = self.fin_sequence();
+        let usable = (self.snd_una + self.snd_wnd).wrapping_diff(self.snd_nxt) as i32;
+        let transmit = if self.snd_nxt < fin_seq && usable > 0 {
+            let unsent = fin_seq.wrapping_diff(self.snd_nxt);
+            let len = self.smss().min(unsent).min(usable as u32);
+            let flags = if self.fin_queued && len == unsent {
+                Flags::ACK | Flags::FIN
+            } else {
+                Flags::ACK
+            };
+            self.transmit_new(now, flags, self.snd_nxt, len, Reason::TailLossProbe)
+        } else {
+            // Outside recovery, the last segment: its SACK shows RACK every loss before it.
+            // In recovery, the oldest hole, which stalls it: a retransmission lost again is
+            // invisible to RACK until something sent after it arrives.
+            let index = if self.recovery.is_some() {
+                self.retransmission_queue.first_unsacked()
+            } else {
+                self.retransmission_queue.last_unsacked()
+            }?;
+            let transmit = self.retransmit_as(now, index, Some(Reason::TailLossProbe))?;
+            // Section 7.4: outside recovery, watch whether the probe repaired a loss.
+            if self.recovery.is_none() && self.loss_probe.is_none() {
+                self.loss_probe = Some(LossProbe { end: self.snd_nxt });
+            }
+            transmit
+        };
+        self.stats.tail_loss_probes += 1;
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.arm_loss_probe(now);
+        Some(transmit)
+    }
+
+    /// Section 7.4.2: whether a retransmitted probe repaired a loss. A D-SACK says both
+    /// copies arrived (no loss); an ACK beyond the probe without one says only the probe did,
+    /// so the original was lost and the window is reduced, as for any loss. (Linux's
+    /// `tcp_process_tlp_ack` follows the same rules.)
+    fn on_ack_during_loss_probe(&mut self, ack: SeqNum, not_pure_duplicate: bool, dsack: bool) {
+        let Some(probe) = self.loss_probe else {
+            return;
+        };
+        if ack < probe.end {
+            return;
+        }
+        if dsack {
+            self.loss_probe = None;
+        } else if ack > probe.end {
+            self.loss_probe = None;
+            if self.recovery.is_none() {
+                self.save_for_undo();
+                self.congestion.on_loss(self.flight_size());
+            }
+        } else if !not_pure_duplicate {
+            // A duplicate ACK at the probe's end: both copies arrived.
+            self.loss_probe = None;
+        }
+    }
+}

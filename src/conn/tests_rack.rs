@@ -1,0 +1,373 @@
+//! Segment-level tests of RACK-TLP (RFC 8985), D-SACK (RFC 2883), F-RTO (RFC 5682), RFC 6675's
+//! duplicate-ACK rule and quick ACKs, in smoltcp's style (see `tests.rs` for the method).
+//!
+//! Numbers as in `tests_recovery.rs`: segments of [`MSS`] = 1200 bytes; after one round of
+//! slow start the window is 7200 bytes, SRTT 100 ms (so RACK's minimum RTT too) and the RTO
+//! at its 200 ms floor. These tests run with the default settings, RACK-TLP on.
+
+use super::tests::{
+    at, bytes, classic_config, established, recv, recv_nothing, send, timeout, with_sack, Sent,
+    RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
+};
+use super::tests_recovery::{ack, ack_sack, data, flight, slow_started, write_segments, MSS};
+use super::*;
+
+// -------------------------------------------------------------------------------------------
+// RACK: loss detection by time (RFC 8985 section 6)
+
+#[test]
+fn rack_marks_a_lost_retransmission_lost_again_without_a_timeout() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
+    );
+    // Segments 1 to 5 arrive, 0 does not. Five SACKed segments are past DupThresh and no
+    // reordering was seen, so the reordering window is zero: segment 0, sent before segment
+    // 5 and more than RACK.rtt (100 ms) ago, is lost now. Recovery halves the window.
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(6))]));
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    assert_eq!(conn.stats().congestion_window, 3_600);
+    recv_nothing(&mut conn, at(1_100));
+
+    // New data goes while the retransmission is in flight (pipe 1200 of 3600)...
+    write_segments(&mut conn, s(6), 2);
+    assert_eq!(
+        recv(&mut conn, at(1_150)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    // ... and arrives while the retransmission does not. Segment 6 was sent after segment 0's
+    // second copy, so that copy is lost too: RFC 6675 could not tell, RACK can.
+    send(
+        &mut conn,
+        at(1_250),
+        ack_sack(base, &[(s(6), s(7)), (s(1), s(6))]),
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_250)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    recv_nothing(&mut conn, at(1_250));
+    let stats = conn.stats();
+    assert_eq!(stats.retransmissions.rack, 2);
+    assert_eq!(stats.rto_timeouts, 0);
+}
+
+#[test]
+fn rack_waits_a_reordering_window_before_calling_a_hole_lost() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    // One segment above the hole: it may be reordering. The window is a quarter of the
+    // minimum RTT (25 ms) from when segment 0 went, plus RACK.rtt.
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(2))]));
+    recv_nothing(&mut conn, at(1_100));
+    assert_eq!(conn.poll_timeout(), Some(at(1_125)));
+    assert_eq!(
+        timeout(&mut conn, at(1_125)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    recv_nothing(&mut conn, at(1_125));
+}
+
+// -------------------------------------------------------------------------------------------
+// Tail loss probes (RFC 8985 section 7)
+
+#[test]
+fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    // The last segment is lost: nothing comes after it to show RACK the hole.
+    send(&mut conn, at(1_100), ack(s(2)));
+    recv_nothing(&mut conn, at(1_100));
+    // The probe is due after 2 x SRTT, plus the peer's delayed-ACK time with one segment in
+    // flight: 1340 ms; the RTO (200 ms) comes first, and the probe goes in its place.
+    assert_eq!(conn.poll_timeout(), Some(at(1_300)));
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        flight(base, 2..3, Reason::TailLossProbe)
+    );
+    recv_nothing(&mut conn, at(1_300));
+    send(&mut conn, at(1_400), ack(s(3)));
+    recv_nothing(&mut conn, at(1_400));
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!(stats.rto_timeouts, 0);
+    assert_eq!(stats.retransmissions.tlp, 1);
+    assert_eq!(stats.tail_loss_probes, 1);
+}
+
+#[test]
+fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    // Eight segments written, six fit the congestion window.
+    write_segments(&mut conn, base, 8);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
+    );
+    // No ACK comes. The probe is new data beyond the congestion window: one segment.
+    assert_eq!(
+        timeout(&mut conn, at(1_200)),
+        vec![(data(s(6)), Reason::TailLossProbe)]
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.tail_loss_probes, 1);
+    assert_eq!(
+        stats.retransmissions.total(),
+        0,
+        "new data is no retransmission"
+    );
+    assert_eq!(stats.rto_timeouts, 0);
+}
+
+#[test]
+fn a_spurious_probe_is_reported_by_dsack_and_counted() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    send(&mut conn, at(1_100), ack(s(2)));
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        flight(base, 2..3, Reason::TailLossProbe)
+    );
+    // The last segment was only slow: its ACK comes, then the probe's, as a D-SACK below the
+    // cumulative ACK (RFC 2883 section 4).
+    send(&mut conn, at(1_310), ack(s(3)));
+    send(&mut conn, at(1_400), ack_sack(s(3), &[(s(2), s(3))]));
+    recv_nothing(&mut conn, at(1_400));
+    let stats = conn.stats();
+    assert_eq!(stats.dsack_received, 1);
+    assert_eq!(stats.spurious_retransmissions, 1);
+    // Both copies arrived: no loss, so no window reduction.
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+}
+
+// -------------------------------------------------------------------------------------------
+// F-RTO: a spurious timeout undone (RFC 5682 section 3.1)
+
+#[test]
+fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    // The path stalls: no ACK comes. Three probes of the last segment, each unanswered,
+    // then the timer.
+    for probe_at in [1_200, 1_400, 1_600] {
+        assert_eq!(
+            timeout(&mut conn, at(probe_at)),
+            flight(base, 5..6, Reason::TailLossProbe)
+        );
+    }
+    write_segments(&mut conn, s(6), 2);
+    assert_eq!(conn.poll_timeout(), Some(at(1_800)));
+    assert_eq!(
+        timeout(&mut conn, at(1_800)),
+        flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
+    );
+    assert_eq!(conn.stats().congestion_window, MSS);
+    // The first ACK after the timeout moves snd_una: F-RTO sends new data, not segment 1.
+    send(&mut conn, at(1_850), ack(s(1)));
+    assert_eq!(
+        recv(&mut conn, at(1_850)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    // The next acknowledges segments 1 and 2, never retransmitted: they were only delayed.
+    send(&mut conn, at(1_851), ack(s(3)));
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_timeouts, 1);
+    // The congestion response is undone: the window and threshold before the timeout.
+    assert_eq!(stats.congestion_window, 7_200);
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+    // Segments 3 and 4 are not resent: they were never lost.
+    let sent = recv(&mut conn, at(1_851));
+    assert!(
+        sent.iter().all(|(_, reason)| *reason == Reason::NewData),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn frto_keeps_the_timeout_when_a_duplicate_ack_follows() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    for probe_at in [1_200, 1_400, 1_600] {
+        assert_eq!(timeout(&mut conn, at(probe_at)).len(), 1);
+    }
+    write_segments(&mut conn, s(6), 2);
+    assert_eq!(timeout(&mut conn, at(1_800)).len(), 1);
+    send(&mut conn, at(1_850), ack(s(1)));
+    assert_eq!(
+        recv(&mut conn, at(1_850)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    // A duplicate ACK: segment 1 really is lost. Recovery by the timer goes on.
+    send(&mut conn, at(1_900), ack_sack(s(1), &[(s(6), s(7))]));
+    let sent = recv(&mut conn, at(1_900));
+    assert_eq!(
+        sent[0],
+        (data(s(1)), Reason::RtoRetransmission { timeout: 1 })
+    );
+    assert_eq!(conn.stats().spurious_timeouts, 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// RFC 6675 section 2's duplicate ACK (RACK off)
+
+#[test]
+fn an_ack_with_new_sack_information_is_a_duplicate_even_if_it_moves_snd_una() {
+    let (mut conn, base) = slow_started(
+        Config {
+            duplicate_ack_threshold: 1,
+            ..classic_config()
+        },
+        1,
+    );
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 4);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 4);
+    // Segments 0 and 1 acknowledged, 3 SACKed, 2 missing, in one ACK: with DupThresh 1 this
+    // one duplicate ACK is enough for fast retransmit.
+    send(&mut conn, at(1_100), ack_sack(s(2), &[(s(3), s(4))]));
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 2..3, Reason::FastRetransmission)
+    );
+    assert_eq!(conn.stats().duplicate_acks, 1);
+    assert_eq!(conn.stats().rto_timeouts, 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// The receiver: quick ACKs and D-SACK
+
+#[test]
+fn a_new_connection_acknowledges_its_first_segments_at_once() {
+    let mut conn = Connection::connect(
+        Config::default(),
+        super::tests::remote_addr(),
+        LOCAL_ISN_FOR_QUICK,
+    );
+    assert_eq!(recv(&mut conn, at(0)).len(), 1);
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE - 1,
+            ack: LOCAL_ISN_FOR_QUICK + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(100)).len(), 1);
+    let payload = bytes(0, 100);
+    send(
+        &mut conn,
+        at(200),
+        Segment {
+            ack: LOCAL_ISN_FOR_QUICK + 1,
+            payload: &payload,
+            ..SEND_TEMPL
+        },
+    );
+    // Not delayed: the sender's first window must not wait 40 ms for its ACK.
+    assert_eq!(
+        recv(&mut conn, at(200)),
+        vec![(
+            Sent {
+                seq: LOCAL_ISN_FOR_QUICK + 1,
+                ack: REMOTE + 100,
+                window: WINDOW - 100,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+}
+
+const LOCAL_ISN_FOR_QUICK: SeqNum = super::tests::LOCAL_ISN;
+
+#[test]
+fn after_a_hole_fills_the_next_segments_are_acknowledged_at_once() {
+    let mut conn = established();
+    let segment = |offset: usize| bytes(offset, 100);
+    let (first, second, third) = (segment(0), segment(100), segment(200));
+    // Out of order, then the hole: both acknowledged at once, as RFC 5681 asks.
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            seq: REMOTE + 100,
+            payload: &second,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    send(
+        &mut conn,
+        at(1_001),
+        Segment {
+            payload: &first,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_001)).len(), 1);
+    // The next in-order segment too (quick-ACK mode), not after the delayed-ACK timer.
+    send(
+        &mut conn,
+        at(1_002),
+        Segment {
+            seq: REMOTE + 200,
+            payload: &third,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_002)),
+        vec![(
+            Sent {
+                ack: REMOTE + 300,
+                window: WINDOW - 300,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+}
+
+#[test]
+fn a_duplicate_of_held_out_of_order_data_is_reported_first_with_its_block() {
+    let mut conn = established();
+    let payload = bytes(100, 100);
+    let out_of_order = Segment {
+        seq: REMOTE + 100,
+        payload: &payload,
+        ..SEND_TEMPL
+    };
+    send(&mut conn, at(1_000), out_of_order);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    send(&mut conn, at(1_001), out_of_order);
+    assert_eq!(
+        recv(&mut conn, at(1_001)),
+        vec![(
+            with_sack(
+                RECV_TEMPL,
+                &[(REMOTE + 100, REMOTE + 200), (REMOTE + 100, REMOTE + 200)]
+            ),
+            Reason::Ack
+        )]
+    );
+    recv_nothing(&mut conn, at(1_001));
+}
