@@ -4,7 +4,8 @@
 //! `cargo bench --bench recovery` runs an 8 MiB transfer on a link shaped like the Linux
 //! reference runs in shared/anchors.md (10 Mbit/s, 40 ms RTT, a drop-tail queue of 63
 //! datagrams, MSS 1448, i.i.d. loss on the data direction only), for each loss rate and each
-//! recovery mode, with three seeds, and prints the medians as a Markdown table.
+//! recovery mode, with three seeds, and prints the medians as a Markdown table; then 10% and
+//! 20% loss on both directions (ACKs too).
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ struct Mode {
     config: Config,
 }
 
-fn modes() -> [Mode; 3] {
+fn modes() -> [Mode; 4] {
     let base = Config {
         mss: MSS,
         // Large enough that congestion control, not the receiver, limits the sender.
@@ -39,7 +40,14 @@ fn modes() -> [Mode; 3] {
             },
         },
         Mode {
-            name: "SACK on",
+            name: "SACK, RACK-TLP off (RFC 6675)",
+            config: Config {
+                rack: false,
+                ..base.clone()
+            },
+        },
+        Mode {
+            name: "SACK, RACK-TLP (default)",
             config: base.clone(),
         },
         Mode {
@@ -53,7 +61,8 @@ fn modes() -> [Mode; 3] {
     ]
 }
 
-fn run(config: &Config, loss: f64, seed: u64) -> TransferReport {
+/// One transfer; `both_ways` loses ACKs too.
+fn run(config: &Config, loss: f64, both_ways: bool, seed: u64) -> TransferReport {
     let mut network = NetworkConfig::symmetric(
         Some(10_000_000),
         RTT,
@@ -64,8 +73,10 @@ fn run(config: &Config, loss: f64, seed: u64) -> TransferReport {
     );
     network.a_to_b.queue_limit = 63;
     network.b_to_a.queue_limit = 63;
-    // Loss on the data only, never the ACKs, as in the Linux runs.
-    network.b_to_a.faults = ferry::FaultConfig::default();
+    // Loss on the data only, never the ACKs, as in the Linux runs, unless asked.
+    if !both_ways {
+        network.b_to_a.faults = ferry::FaultConfig::default();
+    }
     network.connection = config.clone();
     let report = sim::transfer(&TransferConfig::new(network), &sim::payload(BYTES, seed));
     assert!(
@@ -91,11 +102,13 @@ fn main() {
          | retransmitted / dropped bytes |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let both_ways_losses = [(0.10, true), (0.20, true)];
     for mode in modes() {
-        for loss in [0.0, 0.01, 0.02, 0.05] {
+        let data_only = [0.0, 0.01, 0.02, 0.05, 0.10, 0.20].map(|loss| (loss, false));
+        for (loss, both_ways) in data_only.into_iter().chain(both_ways_losses) {
             let reports: Vec<TransferReport> = SEEDS
                 .iter()
-                .map(|&seed| run(&mode.config, loss, seed))
+                .map(|&seed| run(&mode.config, loss, both_ways, seed))
                 .collect();
             let goodput = median(reports.iter().map(|r| r.goodput_bps() / 1e6).collect());
             let rtos = median(
@@ -136,9 +149,10 @@ fn main() {
                 "no drops".to_string()
             };
             println!(
-                "| {} | {:.0}% | {goodput:.2} | {bound} | {fraction} | {rto_share} | {ratio} |",
+                "| {} | {:.0}%{} | {goodput:.2} | {bound} | {fraction} | {rto_share} | {ratio} |",
                 mode.name,
-                loss * 100.0
+                loss * 100.0,
+                if both_ways { " both ways" } else { "" }
             );
         }
     }

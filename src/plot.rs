@@ -124,6 +124,8 @@ enum Mark {
     Rto,
     Fast,
     Sack,
+    Rack,
+    LossProbe,
     Probe,
 }
 
@@ -133,12 +135,22 @@ impl Mark {
             Reason::RtoRetransmission { .. } => Mark::Rto,
             Reason::FastRetransmission => Mark::Fast,
             Reason::SackRetransmission => Mark::Sack,
+            Reason::RackRetransmission => Mark::Rack,
+            Reason::TailLossProbe => Mark::LossProbe,
             Reason::WindowProbe => Mark::Probe,
             _ => Mark::New,
         }
     }
 
-    const ALL: [Mark; 5] = [Mark::New, Mark::Rto, Mark::Fast, Mark::Sack, Mark::Probe];
+    const ALL: [Mark; 7] = [
+        Mark::New,
+        Mark::Rto,
+        Mark::Fast,
+        Mark::Sack,
+        Mark::Rack,
+        Mark::LossProbe,
+        Mark::Probe,
+    ];
 
     /// (group id, colour, legend text)
     fn style(self) -> (&'static str, &'static str, &'static str) {
@@ -147,6 +159,8 @@ impl Mark {
             Mark::Rto => ("retransmissions-rto", "#d62728", "retransmission: RTO"),
             Mark::Fast => ("retransmissions-fast", "#ff7f0e", "fast retransmission"),
             Mark::Sack => ("retransmissions-sack", "#9467bd", "SACK retransmission"),
+            Mark::Rack => ("retransmissions-rack", "#e377c2", "RACK retransmission"),
+            Mark::LossProbe => ("tail-loss-probes", "#7f7f7f", "tail loss probe"),
             Mark::Probe => ("window-probes", "#8c564b", "window probe"),
         }
     }

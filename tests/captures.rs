@@ -52,6 +52,22 @@ fn captured_run(
     seed: u64,
     sack: bool,
 ) -> Run {
+    captured_run_with(dir, view, faults_ab, faults_ba, bytes, seed, sack, true)
+}
+
+/// [`captured_run`] with RACK-TLP on or off: off, the classic mechanisms (duplicate ACKs,
+/// the retransmission timer) act alone.
+#[allow(clippy::too_many_arguments)]
+fn captured_run_with(
+    dir: &Path,
+    view: View,
+    faults_ab: &str,
+    faults_ba: &str,
+    bytes: usize,
+    seed: u64,
+    sack: bool,
+    rack: bool,
+) -> Run {
     let mut network = NetworkConfig::symmetric(
         Some(10_000_000),
         Duration::from_millis(40),
@@ -60,6 +76,7 @@ fn captured_run(
     );
     network.b_to_a.faults = faults_ba.parse().expect("a valid fault spec");
     network.connection.sack = sack;
+    network.connection.rack = rack;
     let window_scale = window_scale_for(u32::try_from(network.connection.recv_buffer).unwrap());
     let (a, b) = (dir.join("run-a.pcapng"), dir.join("run-b.pcapng"));
     let captures = Captures::create(&a, &b, view, window_scale).expect("capture files");
@@ -405,7 +422,7 @@ fn the_tcp_view_shows_fast_retransmission_after_duplicate_acks() {
     for sack in [true, false] {
         let dir = output_dir(&format!("fast-sack-{sack}"));
         // Datagram 5 from A is data segment 4; plenty of data follows to draw duplicate ACKs.
-        let run = captured_run(&dir, View::Tcp, "drop=5", "none", 30_000, 1, sack);
+        let run = captured_run_with(&dir, View::Tcp, "drop=5", "none", 30_000, 1, sack, false);
         let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
         let fast = count_flagged(&packets, "tcp.analysis.fast_retransmission");
         assert_eq!(fast, 1, "sack {sack}");
@@ -430,7 +447,7 @@ fn the_tcp_view_shows_a_timeout_retransmission() {
     let dir = output_dir("rto");
     // 30000 bytes are 25 segments of 1200; datagram 26 is the last, so no duplicate ACK
     // follows and only the timer can resend it.
-    let run = captured_run(&dir, View::Tcp, "drop=26", "none", 30_000, 1, true);
+    let run = captured_run_with(&dir, View::Tcp, "drop=26", "none", 30_000, 1, true, false);
     let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
     assert_eq!(run.report.a.stats.retransmissions.rto, 1);
     let flagged: Vec<_> = packets

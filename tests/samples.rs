@@ -162,7 +162,7 @@ fn each_sample_shows_its_phenomenon() {
     if !tshark_present("each_sample_shows_its_phenomenon") {
         return;
     }
-    let cases: [(&str, &str, usize); 16] = [
+    let cases: [(&str, &str, usize); 20] = [
         // Handshake and teardown: SYN, SYN-ACK, two FINs, nothing resent.
         ("handshake-teardown-a.pcapng", "ferry.flags.syn == 1", 2),
         ("handshake-teardown-a.pcapng", "ferry.flags.fin == 1", 2),
@@ -175,6 +175,17 @@ fn each_sample_shows_its_phenomenon() {
         ("rto-tcp-a.pcapng", "tcp.analysis.retransmission", 1),
         ("rto-tcp-a.pcapng", "tcp.analysis.fast_retransmission", 0),
         ("rto-a.pcapng", "frame.comment contains \"RTO #1\"", 1),
+        // RACK-TLP on: the lost tail goes again as a probe, and the timer never fires.
+        (
+            "tail-loss-probe-a.pcapng",
+            "frame.comment == \"tail loss probe\"",
+            1,
+        ),
+        (
+            "tail-loss-probe-a.pcapng",
+            "frame.comment contains \"RTO\"",
+            0,
+        ),
         // Three duplicate ACKs (and more), then one fast retransmission.
         (
             "fast-retransmit-tcp-a.pcapng",
@@ -194,6 +205,17 @@ fn each_sample_shows_its_phenomenon() {
         ),
         (
             "sack-recovery-tcp-a.pcapng",
+            "tcp.analysis.retransmission",
+            3,
+        ),
+        // RACK recovery: the three losses, each resent once by RACK.
+        (
+            "rack-recovery-a.pcapng",
+            "frame.comment == \"RACK retransmit\"",
+            3,
+        ),
+        (
+            "rack-recovery-tcp-a.pcapng",
             "tcp.analysis.retransmission",
             3,
         ),
@@ -281,7 +303,7 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("sack.svg");
     let status = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["sim", "--bytes", "60000", "--seed", "1"])
+        .args(["sim", "--bytes", "60000", "--seed", "1", "--rack", "off"])
         .args(["--faults-ab", "drop-data=10,drop-data=12,drop-data=14"])
         .arg("--plot")
         .arg(&svg)
@@ -308,6 +330,8 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
     assert_eq!(group("retransmissions-fast").0, 1);
     assert_eq!(group("retransmissions-sack").0, 2);
     assert_eq!(group("retransmissions-rto").0, 0);
+    assert_eq!(group("retransmissions-rack").0, 0);
+    assert_eq!(group("tail-loss-probes").0, 0);
     assert_eq!(group("window-probes").0, 0);
     assert!(group("sack").0 > 0, "SACK blocks are drawn");
     for line in ["ack", "window", "cwnd"] {
@@ -318,6 +342,8 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
         "retransmission: RTO",
         "fast retransmission",
         "SACK retransmission",
+        "RACK retransmission",
+        "tail loss probe",
         "window probe",
         "ACK",
         "SACK block",
