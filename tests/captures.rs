@@ -41,6 +41,17 @@ struct Run {
     b: PathBuf,
 }
 
+/// Which loss recovery a captured run uses.
+#[derive(Clone, Copy, Debug)]
+enum Recovery {
+    /// The default: SACK with RACK-TLP.
+    RackTlp,
+    /// SACK with RFC 6675's duplicate-ACK rules alone (`--rack off`).
+    Rfc6675,
+    /// No SACK: NewReno.
+    NewReno,
+}
+
 /// A transfer of `bytes` from A to B with `faults_ab` on the data and `faults_ba` on the ACKs,
 /// captured on both hosts.
 fn captured_run(
@@ -50,23 +61,7 @@ fn captured_run(
     faults_ba: &str,
     bytes: usize,
     seed: u64,
-    sack: bool,
-) -> Run {
-    captured_run_with(dir, view, faults_ab, faults_ba, bytes, seed, sack, true)
-}
-
-/// [`captured_run`] with RACK-TLP on or off: off, the classic mechanisms (duplicate ACKs,
-/// the retransmission timer) act alone.
-#[allow(clippy::too_many_arguments)]
-fn captured_run_with(
-    dir: &Path,
-    view: View,
-    faults_ab: &str,
-    faults_ba: &str,
-    bytes: usize,
-    seed: u64,
-    sack: bool,
-    rack: bool,
+    recovery: Recovery,
 ) -> Run {
     let mut network = NetworkConfig::symmetric(
         Some(10_000_000),
@@ -75,8 +70,8 @@ fn captured_run_with(
         seed,
     );
     network.b_to_a.faults = faults_ba.parse().expect("a valid fault spec");
-    network.connection.sack = sack;
-    network.connection.rack = rack;
+    network.connection.sack = !matches!(recovery, Recovery::NewReno);
+    network.connection.rack = matches!(recovery, Recovery::RackTlp);
     let window_scale = window_scale_for(u32::try_from(network.connection.recv_buffer).unwrap());
     let (a, b) = (dir.join("run-a.pcapng"), dir.join("run-b.pcapng"));
     let captures = Captures::create(&a, &b, view, window_scale).expect("capture files");
@@ -172,7 +167,7 @@ fn a_lossy_run_dissects_cleanly_and_agrees_with_the_stats() {
         LOSSY,
         LOSSY_BYTES,
         LOSSY_SEED,
-        true,
+        Recovery::RackTlp,
     );
     let fields = [
         "frame.number",
@@ -312,7 +307,7 @@ fn bad_crcs_in_both_files_add_up_to_the_discarded_corrupt_count() {
         LOSSY,
         LOSSY_BYTES,
         LOSSY_SEED,
-        true,
+        Recovery::RackTlp,
     );
     let bad: usize = [&run.a, &run.b]
         .into_iter()
@@ -384,7 +379,15 @@ fn a_flipped_bit_shows_a_bad_crc_status() {
     assert!(packets[1]["_ws.col.Info"].starts_with("[BAD CRC] 4747 → 4747 [ACK]"));
 
     // And in a simulated run: whatever the link corrupted arrives with a bad CRC.
-    let run = captured_run(&dir, View::Ferry, "flip=2e-5", "none", 60_000, 3, true);
+    let run = captured_run(
+        &dir,
+        View::Ferry,
+        "flip=2e-5",
+        "none",
+        60_000,
+        3,
+        Recovery::RackTlp,
+    );
     assert!(run.report.a.faults.corrupted > 0);
     let at_b = tshark_fields(&run.b, &["ip.src", "ferry.crc.status"], &[]);
     let corrupt_arrivals = at_b
@@ -419,17 +422,18 @@ fn the_tcp_view_shows_fast_retransmission_after_duplicate_acks() {
     if !tshark_present("the_tcp_view_shows_fast_retransmission_after_duplicate_acks") {
         return;
     }
-    for sack in [true, false] {
-        let dir = output_dir(&format!("fast-sack-{sack}"));
+    // The duplicate-ACK rules, so RACK-TLP off: with SACK (RFC 6675) and without (NewReno).
+    for recovery in [Recovery::Rfc6675, Recovery::NewReno] {
+        let dir = output_dir(&format!("fast-{recovery:?}"));
         // Datagram 5 from A is data segment 4; plenty of data follows to draw duplicate ACKs.
-        let run = captured_run_with(&dir, View::Tcp, "drop=5", "none", 30_000, 1, sack, false);
+        let run = captured_run(&dir, View::Tcp, "drop=5", "none", 30_000, 1, recovery);
         let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
         let fast = count_flagged(&packets, "tcp.analysis.fast_retransmission");
-        assert_eq!(fast, 1, "sack {sack}");
+        assert_eq!(fast, 1, "{recovery:?}");
         assert!(count_flagged(&packets, "tcp.analysis.duplicate_ack") >= 3);
         let stats = &run.report.a.stats.retransmissions;
-        assert_eq!(stats.fast, 1, "sack {sack}: {stats:?}");
-        assert_eq!(stats.rto, 0, "sack {sack}: {stats:?}");
+        assert_eq!(stats.fast, 1, "{recovery:?}: {stats:?}");
+        assert_eq!(stats.rto, 0, "{recovery:?}: {stats:?}");
         let flagged = packets
             .iter()
             .find(|packet| !packet["tcp.analysis.fast_retransmission"].is_empty())
@@ -447,7 +451,16 @@ fn the_tcp_view_shows_a_timeout_retransmission() {
     let dir = output_dir("rto");
     // 30000 bytes are 25 segments of 1200; datagram 26 is the last, so no duplicate ACK
     // follows and only the timer can resend it.
-    let run = captured_run_with(&dir, View::Tcp, "drop=26", "none", 30_000, 1, true, false);
+    // RACK-TLP off, or a tail loss probe would resend it first.
+    let run = captured_run(
+        &dir,
+        View::Tcp,
+        "drop=26",
+        "none",
+        30_000,
+        1,
+        Recovery::Rfc6675,
+    );
     let packets = tshark_fields(&run.a, &TCP_ANALYSIS, &[]);
     assert_eq!(run.report.a.stats.retransmissions.rto, 1);
     let flagged: Vec<_> = packets
@@ -469,7 +482,15 @@ fn the_tcp_view_of_a_lossy_run_has_no_sequence_mistakes() {
         return;
     }
     let dir = output_dir("lossy-tcp");
-    let run = captured_run(&dir, View::Tcp, LOSSY, LOSSY, LOSSY_BYTES, LOSSY_SEED, true);
+    let run = captured_run(
+        &dir,
+        View::Tcp,
+        LOSSY,
+        LOSSY,
+        LOSSY_BYTES,
+        LOSSY_SEED,
+        Recovery::RackTlp,
+    );
     let fields = [
         "ip.src",
         "tcp.seq",

@@ -56,8 +56,9 @@ pub struct Config {
     pub rack: bool,
     /// The congestion controller. Default NewReno (RFC 5681).
     pub congestion_control: CongestionControl,
-    /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh).
-    /// Default 3.
+    /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh). With
+    /// RACK on, which replaces the duplicate-ACK rule, this many SACKed segments set RACK's
+    /// reordering window to zero until reordering is seen (RFC 8985 section 6.2). Default 3.
     pub duplicate_ack_threshold: u32,
 }
 

@@ -77,6 +77,19 @@ pub enum State {
 }
 
 impl State {
+    /// Whether this end may still send data or its FIN, or resend them: ESTABLISHED,
+    /// CLOSE-WAIT, and the closing states whose FIN is not yet acknowledged.
+    pub fn may_send(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
     /// Whether both sides' sequence numbers are known (every state after the handshake).
     pub fn is_synchronized(self) -> bool {
         !matches!(
@@ -1040,14 +1053,7 @@ impl Connection {
             let lost = self.retransmission_queue.next_lost()?;
             return self.retransmit(now, lost);
         }
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        if !self.state.may_send() {
             return None;
         }
         if self.loss_probe_due {
@@ -1074,27 +1080,16 @@ impl Connection {
             .saturating_sub(self.retransmission_queue.pipe());
         let fin_seq = self.fin_sequence();
         if self.snd_nxt < fin_seq {
-            let window_end = self.snd_una + self.snd_wnd;
-            let usable = if window_end > self.snd_nxt {
-                window_end.wrapping_diff(self.snd_nxt)
-            } else {
-                0
-            };
-            let unsent = fin_seq.wrapping_diff(self.snd_nxt);
-            let len = self.smss().min(unsent).min(usable);
-            if len == 0 {
-                self.arm_persist(now);
-            } else if len <= room {
-                let flags = if self.fin_queued && len == unsent {
-                    Flags::ACK | Flags::FIN
-                } else {
-                    Flags::ACK
-                };
-                let beyond_cwnd = (self.retransmission_queue.pipe() + len)
-                    .saturating_sub(self.congestion_window())
-                    .min(len);
-                self.limited_transmit_bytes += beyond_cwnd;
-                return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
+            match self.next_new_segment() {
+                None => self.arm_persist(now),
+                Some((len, flags)) if len <= room => {
+                    let beyond_cwnd = (self.retransmission_queue.pipe() + len)
+                        .saturating_sub(self.congestion_window())
+                        .min(len);
+                    self.limited_transmit_bytes += beyond_cwnd;
+                    return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
+                }
+                Some(_) => {}
             }
         } else if self.fin_queued && self.snd_nxt == fin_seq {
             // A FIN alone takes no room in the network.
@@ -1112,6 +1107,27 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// The next segment of unsent data the peer's window takes: its length (at most one
+    /// SMSS) and flags, a FIN riding on the last one. `None` when nothing unsent fits.
+    fn next_new_segment(&self) -> Option<(u32, Flags)> {
+        let fin_seq = self.fin_sequence();
+        let window_end = self.snd_una + self.snd_wnd;
+        if self.snd_nxt >= fin_seq || window_end <= self.snd_nxt {
+            return None;
+        }
+        let unsent = fin_seq.wrapping_diff(self.snd_nxt);
+        let len = self
+            .smss()
+            .min(unsent)
+            .min(window_end.wrapping_diff(self.snd_nxt));
+        let flags = if self.fin_queued && len == unsent {
+            Flags::ACK | Flags::FIN
+        } else {
+            Flags::ACK
+        };
+        Some((len, flags))
     }
 
     /// Emit a segment for the first time at `seq` with `payload_len` bytes from the send

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::retransmission::Delivered;
 use super::timer::Timer;
-use super::{Connection, Reason, State, MAX_WINDOW};
+use super::{Connection, Reason, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, Segment, SeqNum};
 
@@ -52,7 +52,7 @@ pub(super) struct LossProbe {
     pub(super) end: SeqNum,
 }
 
-/// What congestion control was before a recovery began, to restore if it proves spurious.
+/// What congestion control was before a timeout, to restore if F-RTO finds it spurious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Undo {
     window: u32,
@@ -95,7 +95,8 @@ impl Connection {
             self.rack.on_delivered(now, &delivered);
         }
         self.on_ack_after_timeout(advanced, duplicate, &delivered);
-        self.on_ack_during_loss_probe(segment.ack, advanced || duplicate, dsack.is_some());
+        let pure_duplicate = !advanced && !duplicate;
+        self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
         self.detect_losses(now);
         self.arm_loss_probe(now);
     }
@@ -213,7 +214,6 @@ impl Connection {
         }
         let flight_size = self.flight_size() - self.limited_transmit_bytes;
         self.limited_transmit_bytes = 0;
-        self.save_for_undo();
         self.congestion.on_loss(flight_size);
         let inflation = if self.config.sack {
             0
@@ -314,13 +314,6 @@ impl Connection {
         self.rack.on_recovery_exit();
     }
 
-    fn save_for_undo(&mut self) {
-        self.undo = Some(Undo {
-            window: self.congestion.window(),
-            slow_start_threshold: self.congestion.slow_start_threshold(),
-        });
-    }
-
     /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
     /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
     /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
@@ -345,7 +338,11 @@ impl Connection {
             if self.consecutive_timeouts == 1
                 && !matches!(self.recovery, Some(Recovery::Timeout { .. }))
             {
-                self.save_for_undo();
+                // What F-RTO restores if this timeout proves spurious.
+                self.undo = Some(Undo {
+                    window: self.congestion.window(),
+                    slow_start_threshold: self.congestion.slow_start_threshold(),
+                });
             }
             // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
             self.congestion
@@ -388,9 +385,8 @@ impl Connection {
         }
         match stage {
             Frto::AwaitingFirstAck => {
-                let new_data_can_go =
-                    self.snd_nxt < self.fin_sequence() && self.snd_wnd > self.flight_size();
-                self.frto = (self.snd_una != self.snd_nxt && new_data_can_go)
+                // Step 2b needs new data to send; without, recovery goes on as before.
+                self.frto = (self.snd_una != self.snd_nxt && self.next_new_segment().is_some())
                     .then_some(Frto::AwaitingSecondAck);
             }
             Frto::AwaitingSecondAck => {
@@ -435,14 +431,7 @@ impl Connection {
         let due = self.rack_enabled()
             && self.unanswered_loss_probes < MAX_UNANSWERED_LOSS_PROBES
             && self.snd_una != self.snd_nxt
-            && matches!(
-                self.state,
-                State::Established
-                    | State::CloseWait
-                    | State::FinWait1
-                    | State::Closing
-                    | State::LastAck
-            );
+            && self.state.may_send();
         let (true, Some(smoothed_rtt)) = (due, smoothed_rtt) else {
             self.timers.stop(Timer::LossProbe);
             return;
@@ -475,16 +464,7 @@ impl Connection {
     pub(super) fn transmit_loss_probe(&mut self, now: Instant) -> Option<super::Transmit> {
         self.loss_probe_due = false;
         self.unanswered_loss_probes += 1;
-        let fin_seq = self.fin_sequence();
-        let usable = (self.snd_una + self.snd_wnd).wrapping_diff(self.snd_nxt) as i32;
-        let transmit = if self.snd_nxt < fin_seq && usable > 0 {
-            let unsent = fin_seq.wrapping_diff(self.snd_nxt);
-            let len = self.smss().min(unsent).min(usable as u32);
-            let flags = if self.fin_queued && len == unsent {
-                Flags::ACK | Flags::FIN
-            } else {
-                Flags::ACK
-            };
+        let transmit = if let Some((len, flags)) = self.next_new_segment() {
             self.transmit_new(now, flags, self.snd_nxt, len, Reason::TailLossProbe)
         } else {
             // Outside recovery, the last segment: its SACK shows RACK every loss before it.
@@ -512,7 +492,7 @@ impl Connection {
     /// copies arrived (no loss); an ACK beyond the probe without one says only the probe did,
     /// so the original was lost and the window is reduced, as for any loss. (Linux's
     /// `tcp_process_tlp_ack` follows the same rules.)
-    fn on_ack_during_loss_probe(&mut self, ack: SeqNum, not_pure_duplicate: bool, dsack: bool) {
+    fn on_ack_during_loss_probe(&mut self, ack: SeqNum, pure_duplicate: bool, dsack: bool) {
         let Some(probe) = self.loss_probe else {
             return;
         };
@@ -524,10 +504,9 @@ impl Connection {
         } else if ack > probe.end {
             self.loss_probe = None;
             if self.recovery.is_none() {
-                self.save_for_undo();
                 self.congestion.on_loss(self.flight_size());
             }
-        } else if !not_pure_duplicate {
+        } else if pure_duplicate {
             // A duplicate ACK at the probe's end: both copies arrived.
             self.loss_probe = None;
         }

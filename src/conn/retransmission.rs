@@ -384,8 +384,8 @@ impl RetransmissionQueue {
     /// RFC 8985 section 6.2 step 5, `RACK_detect_loss()`: mark lost every segment sent before
     /// `newest` (RACK.xmit_ts, RACK.end_seq) whose send time lies more than `wait` (RACK.rtt
     /// plus the reordering window) before `now`. Returns how many were marked, and when the
-    /// earliest of those not yet due will be: the reordering timer's deadline. (The RFC arms it
-    /// for the latest; the earliest marks each loss on time, at the price of more wake-ups.)
+    /// earliest of those not yet due will be: the reordering timer's deadline, so that each
+    /// loss is marked on time.
     pub(crate) fn rack_detect_losses(
         &mut self,
         newest: (Instant, SeqNum),

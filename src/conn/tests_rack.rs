@@ -6,8 +6,8 @@
 //! at its 200 ms floor. These tests run with the default settings, RACK-TLP on.
 
 use super::tests::{
-    at, bytes, classic_config, established, recv, recv_nothing, send, timeout, with_sack, Sent,
-    RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
+    at, bytes, classic_config, established, recv, recv_nothing, remote_addr, send, timeout,
+    with_sack, Sent, LOCAL_ISN, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
 };
 use super::tests_recovery::{ack, ack_sack, data, flight, slow_started, write_segments, MSS};
 use super::*;
@@ -255,11 +255,7 @@ fn an_ack_with_new_sack_information_is_a_duplicate_even_if_it_moves_snd_una() {
 
 #[test]
 fn a_new_connection_acknowledges_its_first_segments_at_once() {
-    let mut conn = Connection::connect(
-        Config::default(),
-        super::tests::remote_addr(),
-        LOCAL_ISN_FOR_QUICK,
-    );
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
     send(
         &mut conn,
@@ -267,7 +263,7 @@ fn a_new_connection_acknowledges_its_first_segments_at_once() {
         Segment {
             flags: Flags::SYN | Flags::ACK,
             seq: REMOTE - 1,
-            ack: LOCAL_ISN_FOR_QUICK + 1,
+            ack: LOCAL_ISN + 1,
             ..SEND_TEMPL
         },
     );
@@ -277,7 +273,7 @@ fn a_new_connection_acknowledges_its_first_segments_at_once() {
         &mut conn,
         at(200),
         Segment {
-            ack: LOCAL_ISN_FOR_QUICK + 1,
+            ack: LOCAL_ISN + 1,
             payload: &payload,
             ..SEND_TEMPL
         },
@@ -287,7 +283,7 @@ fn a_new_connection_acknowledges_its_first_segments_at_once() {
         recv(&mut conn, at(200)),
         vec![(
             Sent {
-                seq: LOCAL_ISN_FOR_QUICK + 1,
+                seq: LOCAL_ISN + 1,
                 ack: REMOTE + 100,
                 window: WINDOW - 100,
                 ..RECV_TEMPL
@@ -296,8 +292,6 @@ fn a_new_connection_acknowledges_its_first_segments_at_once() {
         )]
     );
 }
-
-const LOCAL_ISN_FOR_QUICK: SeqNum = super::tests::LOCAL_ISN;
 
 #[test]
 fn after_a_hole_fills_the_next_segments_are_acknowledged_at_once() {

@@ -57,7 +57,8 @@ pub struct SimArgs {
     /// limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
     cc: CcArg,
-    /// Duplicate ACKs that trigger fast retransmit.
+    /// Duplicate ACKs that trigger fast retransmit (with RACK on: SACKed segments past which
+    /// RACK stops allowing for reordering).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     dupthresh: u32,
     /// Largest payload per segment, in bytes.
