@@ -2,16 +2,34 @@
 //! the peer's address; a bounded listen backlog holds passive opens until they are accepted;
 //! segments that no connection accepts are answered with a RST (RFC 9293 section 3.10.7.1).
 //!
+//! The endpoint also keeps the rules that concern the application's hold on a connection and
+//! the network beneath it, rather than the protocol itself:
+//!
+//! - **Closing.** [`Endpoint::close`] is TCP's CLOSE call: a FIN after the data written, or a
+//!   RST at once if received data was left unread (RFC 9293 section 3.6.1; RFC 2525's "data
+//!   lost"). Data that arrives after it is answered with a RST, since nobody will ever read it
+//!   (section 3.10.7.4), so a writer learns its peer is gone instead of filling a window
+//!   nobody empties.
+//! - **Unreachable peers.** [`Endpoint::handle_unreachable`] takes an ICMP port unreachable
+//!   (what a connected UDP socket reports as `ECONNREFUSED`), a hard error by RFC 1122
+//!   section 4.2.3.9: during the handshake the connection is refused, after it reset.
+//! - **The user timeout** (RFC 9293 section 3.8.3, RFC 5482): a connection whose peer has
+//!   said nothing for that long since we sent it something that needs an answer (data, a
+//!   FIN, a window probe, a keepalive) fails with a timeout. Off unless set.
+//!
 //! The endpoint draws initial sequence numbers from a generator it is given (RFC 6528 asks only
 //! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::conn::{encode, reset_reply, Config, Connection, Reason, Transmit};
+use crate::conn::{
+    encode, reset_reply, Config, Connection, ConnectionError, Reason, State, Transmit,
+};
 use crate::time::Instant;
 use crate::wire::{Flags, Segment, SeqNum, WireError};
 
@@ -52,6 +70,11 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// SYNs dropped because the listen backlog was full.
     pub syns_dropped: u64,
+    /// Connections reset because received data would be lost: the application closed with
+    /// data unread, or data arrived after it closed (RFC 2525, "data lost").
+    pub data_lost_resets: u64,
+    /// Connections failed by the user timeout.
+    pub user_timeouts: u64,
 }
 
 /// How the application relates to a connection.
@@ -61,8 +84,17 @@ enum Ownership {
     Unaccepted,
     /// Opened by `connect` or taken by `accept`.
     Owned,
+    /// The application closed it: it reads no more, but may still watch how the close ends.
+    Closed,
     /// The application let go; the endpoint forgets it once it is closed.
     Detached,
+}
+
+impl Ownership {
+    /// Whether the application has said it will never read again.
+    fn is_released(self) -> bool {
+        matches!(self, Ownership::Closed | Ownership::Detached)
+    }
 }
 
 #[derive(Debug)]
@@ -71,6 +103,21 @@ struct Entry {
     ownership: Ownership,
     /// Waiting in the accept queue.
     queued: bool,
+    /// How long the peer may stay silent while it owes an answer.
+    user_timeout: Option<Duration>,
+    /// When a valid segment last arrived from the peer.
+    last_heard: Option<Instant>,
+    /// When we first sent something that needs an answer since the peer last spoke.
+    awaiting_since: Option<Instant>,
+}
+
+impl Entry {
+    /// When the user timeout fails the connection, if it is running.
+    fn user_deadline(&self) -> Option<Instant> {
+        let timeout = self.user_timeout?;
+        let since = self.awaiting_since?;
+        (!self.connection.is_closed()).then(|| since + timeout)
+    }
 }
 
 /// Connections sharing one local socket.
@@ -87,6 +134,8 @@ pub struct Endpoint {
     pending_resets: VecDeque<Transmit>,
     /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
     poll_cursor: Option<ConnectionHandle>,
+    /// The user timeout each new connection starts with.
+    default_user_timeout: Option<Duration>,
     stats: EndpointStats,
 }
 
@@ -114,6 +163,7 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             pending_resets: VecDeque::new(),
             poll_cursor: None,
+            default_user_timeout: None,
             stats: EndpointStats::default(),
         }
     }
@@ -163,12 +213,95 @@ impl Endpoint {
         Some(handle)
     }
 
-    /// The application is done with `handle`: the endpoint keeps running the connection (to
-    /// finish a graceful close, say) and forgets it once it is closed.
+    /// The application will neither read nor write `handle` again (TCP's CLOSE call, RFC 9293
+    /// section 3.10.4). If received data waits unread, the connection is reset at once, since
+    /// the peer would otherwise believe it delivered (section 3.6.1; RFC 2525, "data lost");
+    /// otherwise a FIN follows the data written. From now on, data arriving is answered with
+    /// a RST. The connection stays, for the application to watch its close end, until
+    /// [`detach`](Self::detach).
+    pub fn close(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        if entry.ownership.is_released() {
+            return;
+        }
+        entry.ownership = Ownership::Closed;
+        if entry.connection.readable_bytes() > 0 {
+            entry.connection.abort();
+            self.stats.data_lost_resets += 1;
+        } else {
+            entry.connection.shutdown();
+        }
+        self.settle(handle);
+    }
+
+    /// The application is done with `handle`: it is closed (see [`close`](Self::close)) if it
+    /// was not yet, the endpoint keeps running it (to finish the close) and forgets it once it
+    /// is closed.
     pub fn detach(&mut self, handle: ConnectionHandle) {
+        self.close(handle);
         if let Some(entry) = self.connections.get_mut(&handle) {
             entry.ownership = Ownership::Detached;
         }
+        self.settle(handle);
+    }
+
+    /// Every new connection gets this user timeout (none unless set).
+    pub fn set_default_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.default_user_timeout = timeout;
+    }
+
+    /// Fail `handle` with [`ConnectionError::TimedOut`] once its peer has been silent for
+    /// `timeout` while owing an answer (RFC 9293 section 3.8.3's user timeout; RFC 5482). The
+    /// silence counts from the first segment that needs an answer (data, a FIN, a window
+    /// probe or a keepalive) sent since the peer last spoke. `None` leaves the connection's
+    /// own limits ([`Config::max_retransmissions`], [`Config::keepalive_probes`]) alone.
+    pub fn set_user_timeout(&mut self, handle: ConnectionHandle, timeout: Option<Duration>) {
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.user_timeout = timeout;
+        }
+    }
+
+    /// The user timeout of `handle`.
+    pub fn user_timeout(&self, handle: ConnectionHandle) -> Option<Duration> {
+        self.connections
+            .get(&handle)
+            .and_then(|entry| entry.user_timeout)
+    }
+
+    /// When a valid segment last arrived from the peer of `handle`: how long a closing
+    /// connection has been quiet, say.
+    pub fn last_heard(&self, handle: ConnectionHandle) -> Option<Instant> {
+        self.connections
+            .get(&handle)
+            .and_then(|entry| entry.last_heard)
+    }
+
+    /// The network says nothing listens at `peer` any more: an ICMP port (or protocol)
+    /// unreachable, which a connected UDP socket reports as `ECONNREFUSED`. RFC 1122 section
+    /// 4.2.3.9 makes these hard errors. A handshake in progress is refused; a synchronized
+    /// connection is reset, except that in CLOSING, LAST-ACK and TIME-WAIT, where the peer
+    /// has sent everything, it just ends, as a RST would end it there. (Host and network
+    /// unreachables are soft errors: the retransmission timers decide, so they do not come
+    /// here.)
+    pub fn handle_unreachable(&mut self, peer: SocketAddr) {
+        let Some(&handle) = self.by_peer.get(&peer) else {
+            return;
+        };
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let connection = &mut entry.connection;
+        let error = match connection.state() {
+            State::Closed => return,
+            State::Listen | State::SynSent | State::SynReceived => Some(ConnectionError::Refused),
+            State::Closing | State::LastAck | State::TimeWait => None,
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                Some(ConnectionError::Reset)
+            }
+        };
+        connection.terminate(error);
         self.settle(handle);
     }
 
@@ -203,7 +336,18 @@ impl Endpoint {
             self.settle(handle);
             if let Some(entry) = self.connections.get_mut(&handle) {
                 if !entry.connection.is_closed() {
+                    let segments_before = entry.connection.stats().segments_received;
                     entry.connection.handle_datagram(now, datagram);
+                    if entry.connection.stats().segments_received > segments_before {
+                        entry.last_heard = Some(now);
+                        entry.awaiting_since = None;
+                    }
+                    // Only data that arrived since the application closed can be waiting:
+                    // at `close` any unread data already reset the connection.
+                    if entry.ownership.is_released() && entry.connection.readable_bytes() > 0 {
+                        entry.connection.abort();
+                        self.stats.data_lost_resets += 1;
+                    }
                     self.settle(handle);
                     return;
                 }
@@ -243,7 +387,7 @@ impl Endpoint {
         }
     }
 
-    /// Run every connection's timers that are due at `now`.
+    /// Run every connection's timers that are due at `now`, and the user timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
         for entry in self.connections.values_mut() {
             if entry
@@ -252,6 +396,10 @@ impl Endpoint {
                 .is_some_and(|due| due <= now)
             {
                 entry.connection.handle_timeout(now);
+            }
+            if entry.user_deadline().is_some_and(|due| due <= now) {
+                entry.connection.terminate(Some(ConnectionError::TimedOut));
+                self.stats.user_timeouts += 1;
             }
         }
         self.reap();
@@ -269,6 +417,11 @@ impl Endpoint {
         match found {
             Some((handle, transmit)) => {
                 self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
+                if needs_answer(transmit.reason) {
+                    if let Some(entry) = self.connections.get_mut(&handle) {
+                        entry.awaiting_since.get_or_insert(now);
+                    }
+                }
                 Some(transmit)
             }
             None => {
@@ -282,7 +435,8 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.connections
             .values()
-            .filter_map(|entry| entry.connection.poll_timeout())
+            .flat_map(|entry| [entry.connection.poll_timeout(), entry.user_deadline()])
+            .flatten()
             .min()
     }
 
@@ -296,6 +450,9 @@ impl Endpoint {
                 connection,
                 ownership,
                 queued: false,
+                user_timeout: self.default_user_timeout,
+                last_heard: None,
+                awaiting_since: None,
             },
         );
         handle
@@ -341,6 +498,16 @@ impl Endpoint {
             self.connections.remove(&handle);
         }
     }
+}
+
+/// Whether a segment sent for `reason` asks the peer for an answer, so that its silence
+/// afterwards counts against the user timeout. Handshake segments have their own retry
+/// limit; ACKs, window updates and RSTs expect nothing.
+fn needs_answer(reason: Reason) -> bool {
+    !matches!(
+        reason,
+        Reason::Handshake | Reason::Ack | Reason::WindowUpdate | Reason::Rst
+    )
 }
 
 /// The first of `entries` with a datagram to send, and that datagram.
@@ -499,5 +666,233 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(connection.read(&mut buf), Ok(4));
         assert_eq!(&buf[..4], b"ping");
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Closing, unreachable peers and the user timeout
+
+    const CLIENT: &str = "192.0.2.1:4747";
+    const SERVER: &str = "198.51.100.1:4747";
+
+    fn ms(millis: u64) -> Instant {
+        Instant::from_millis(millis)
+    }
+
+    /// Hand every datagram each side has at `now` to the other, until both are quiet. Returns
+    /// what crossed, as (from the client?, segment flags, payload length, reason).
+    fn shuttle(
+        client: &mut Endpoint,
+        server: &mut Endpoint,
+        now: Instant,
+    ) -> Vec<(bool, Flags, usize, Reason)> {
+        let mut crossed = Vec::new();
+        loop {
+            let mut quiet = true;
+            while let Some(transmit) = client.poll_transmit(now) {
+                let segment = parse(&transmit);
+                crossed.push((true, segment.flags, segment.payload.len(), transmit.reason));
+                server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+                quiet = false;
+            }
+            while let Some(transmit) = server.poll_transmit(now) {
+                let segment = parse(&transmit);
+                crossed.push((false, segment.flags, segment.payload.len(), transmit.reason));
+                client.handle_datagram(now, addr(SERVER), &transmit.contents);
+                quiet = false;
+            }
+            if quiet {
+                return crossed;
+            }
+        }
+    }
+
+    /// A client and a server endpoint with one established connection, at 1 ms.
+    fn established() -> (Endpoint, Endpoint, ConnectionHandle, ConnectionHandle) {
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(8);
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        shuttle(&mut client, &mut server, ms(1));
+        let server_handle = server.accept().expect("the handshake completed");
+        (client, server, client_handle, server_handle)
+    }
+
+    #[test]
+    fn closing_with_unread_data_resets_at_once() {
+        let (mut client, mut server, client_handle, server_handle) = established();
+        let connection = client.connection_mut(client_handle).unwrap();
+        connection.write(b"ping").unwrap();
+        shuttle(&mut client, &mut server, ms(2));
+        server.close(server_handle);
+        // RFC 9293 section 3.6.1: a RST, not a FIN, and at once.
+        let crossed = shuttle(&mut client, &mut server, ms(3));
+        assert_eq!(crossed, vec![(false, Flags::RST, 0, Reason::Rst)]);
+        assert_eq!(server.stats().data_lost_resets, 1);
+        let client_connection = client.connection(client_handle).unwrap();
+        assert_eq!(client_connection.error(), Some(ConnectionError::Reset));
+        let server_connection = server.connection(server_handle).unwrap();
+        assert_eq!(server_connection.error(), Some(ConnectionError::Aborted));
+    }
+
+    #[test]
+    fn data_arriving_after_the_application_let_go_is_answered_with_a_reset() {
+        let (mut client, mut server, client_handle, server_handle) = established();
+        // Nothing unread: `detach` closes with a FIN, and the endpoint runs the close.
+        server.detach(server_handle);
+        let crossed = shuttle(&mut client, &mut server, ms(2));
+        assert_eq!(
+            crossed,
+            vec![
+                (false, Flags::FIN | Flags::ACK, 0, Reason::Fin),
+                (true, Flags::ACK, 0, Reason::Ack),
+            ]
+        );
+        assert_eq!(
+            server.connection(server_handle).unwrap().state(),
+            State::FinWait2
+        );
+        // The client may still write (a half-close)... but nobody will read it.
+        let connection = client.connection_mut(client_handle).unwrap();
+        connection.write(b"late").unwrap();
+        let crossed = shuttle(&mut client, &mut server, ms(3));
+        assert_eq!(
+            crossed,
+            vec![
+                (true, Flags::ACK, 4, Reason::NewData),
+                (false, Flags::RST, 0, Reason::Rst),
+            ]
+        );
+        assert_eq!(server.stats().data_lost_resets, 1);
+        let connection = client.connection_mut(client_handle).unwrap();
+        assert_eq!(
+            connection.write(b"more"),
+            Err(crate::conn::WriteError::Failed(ConnectionError::Reset))
+        );
+        // Detached and closed: the server forgot it.
+        assert!(server.connection(server_handle).is_none());
+    }
+
+    #[test]
+    fn a_close_with_nothing_unread_sends_a_fin_and_keeps_the_connection_to_watch() {
+        let (mut client, mut server, _, server_handle) = established();
+        server.close(server_handle);
+        server.close(server_handle);
+        let crossed = shuttle(&mut client, &mut server, ms(2));
+        assert_eq!(crossed[0], (false, Flags::FIN | Flags::ACK, 0, Reason::Fin));
+        assert_eq!(crossed.len(), 2, "{crossed:?}");
+        let connection = server.connection(server_handle).unwrap();
+        assert_eq!(
+            (connection.state(), connection.error()),
+            (State::FinWait2, None)
+        );
+        assert_eq!(server.stats().data_lost_resets, 0);
+    }
+
+    #[test]
+    fn an_unreachable_peer_refuses_a_handshake_and_resets_a_connection() {
+        let mut client = endpoint();
+        let handle = client.connect(addr(SERVER)).unwrap();
+        let _syn = client.poll_transmit(ms(0)).unwrap();
+        client.handle_unreachable(addr(SERVER));
+        let connection = client.connection(handle).unwrap();
+        assert_eq!(connection.error(), Some(ConnectionError::Refused));
+        assert!(client.poll_transmit(ms(0)).is_none(), "nothing is sent");
+
+        let (mut client, _server, handle, _) = established();
+        client.handle_unreachable(addr("203.0.113.9:1"));
+        assert!(
+            client.connection(handle).unwrap().error().is_none(),
+            "another peer"
+        );
+        client.handle_unreachable(addr(SERVER));
+        let connection = client.connection(handle).unwrap();
+        assert_eq!(connection.error(), Some(ConnectionError::Reset));
+        assert!(client.poll_transmit(ms(2)).is_none(), "nothing is sent");
+    }
+
+    #[test]
+    fn an_unreachable_peer_ends_last_ack_cleanly() {
+        let (mut client, mut server, client_handle, server_handle) = established();
+        server.close(server_handle);
+        shuttle(&mut client, &mut server, ms(2));
+        // The client got the FIN; it closes too, and its FIN meets a port nobody holds.
+        client.close(client_handle);
+        let _fin = client.poll_transmit(ms(3)).unwrap();
+        let connection = client.connection(client_handle).unwrap();
+        assert_eq!(connection.state(), State::LastAck);
+        client.handle_unreachable(addr(SERVER));
+        let connection = client.connection(client_handle).unwrap();
+        assert_eq!(
+            (connection.state(), connection.error()),
+            (State::Closed, None)
+        );
+    }
+
+    #[test]
+    fn the_user_timeout_fails_a_connection_whose_peer_stays_silent() {
+        let (mut client, mut server, handle, _) = established();
+        let timeout = std::time::Duration::from_secs(2);
+        client.set_user_timeout(handle, Some(timeout));
+        assert_eq!(client.user_timeout(handle), Some(timeout));
+
+        // Data out at 10 ms and lost: the clock runs from it, retransmissions or not.
+        client.connection_mut(handle).unwrap().write(b"a").unwrap();
+        let lost = client.poll_transmit(ms(10)).unwrap();
+        assert_eq!(lost.reason, Reason::NewData);
+        client.handle_timeout(ms(1_000));
+        // The retransmission goes at 1.5 s; its (delayed) ACK at 1.54 s stops the clock...
+        shuttle(&mut client, &mut server, ms(1_500));
+        server.handle_timeout(ms(1_540));
+        shuttle(&mut client, &mut server, ms(1_540));
+        assert_eq!(client.last_heard(handle), Some(ms(1_540)));
+        client.handle_timeout(ms(2_010));
+        assert!(client.connection(handle).unwrap().error().is_none());
+
+        // ...until we next need an answer: the keepalive probe, 15 s after the peer last
+        // spoke. Silence for the user timeout after it fails the connection.
+        client.handle_timeout(ms(16_540));
+        let probe = client.poll_transmit(ms(16_540)).unwrap();
+        assert_eq!(probe.reason, Reason::Keepalive);
+        assert_eq!(client.poll_timeout(), Some(ms(18_540)));
+        client.handle_timeout(ms(18_539));
+        assert!(client.connection(handle).unwrap().error().is_none());
+        client.handle_timeout(ms(18_540));
+        let connection = client.connection(handle).unwrap();
+        assert_eq!(connection.error(), Some(ConnectionError::TimedOut));
+        assert_eq!(client.stats().user_timeouts, 1);
+        assert!(
+            client.poll_transmit(ms(18_540)).is_none(),
+            "nothing is sent"
+        );
+    }
+
+    #[test]
+    fn keepalive_settings_change_on_a_running_connection() {
+        let (mut client, _server, handle, _) = established();
+        let second = std::time::Duration::from_secs(1);
+        client
+            .connection_mut(handle)
+            .unwrap()
+            .set_keepalive(ms(100), Some(second), 2);
+        assert_eq!(client.poll_timeout(), Some(ms(1_100)));
+        let mut probes = Vec::new();
+        for at in [1_100, 2_100, 3_100] {
+            client.handle_timeout(ms(at));
+            while let Some(transmit) = client.poll_transmit(ms(at)) {
+                probes.push((at, transmit.reason));
+            }
+        }
+        assert_eq!(
+            probes,
+            vec![(1_100, Reason::Keepalive), (2_100, Reason::Keepalive)]
+        );
+        let connection = client.connection(handle).unwrap();
+        assert_eq!(connection.error(), Some(ConnectionError::TimedOut));
+
+        let (mut client, _server, handle, _) = established();
+        let connection = client.connection_mut(handle).unwrap();
+        connection.set_keepalive(ms(100), None, 2);
+        assert_eq!(connection.config().keepalive_interval, None);
+        assert_eq!(client.poll_timeout(), None, "no timer left");
     }
 }

@@ -642,6 +642,33 @@ impl Connection {
         self.close(Some(ConnectionError::Aborted));
     }
 
+    /// End the connection at once, sending nothing, for a reason found outside it: the
+    /// network reports the peer unreachable (RFC 1122 section 4.2.3.9), or the peer stayed
+    /// silent past a user timeout that the caller keeps. `error` is what the application
+    /// sees; `None` ends it cleanly, as a RST does in CLOSING, LAST-ACK and TIME-WAIT.
+    pub fn terminate(&mut self, error: Option<ConnectionError>) {
+        if self.state != State::Closed {
+            self.close(error);
+        }
+    }
+
+    /// Change the keepalive settings (RFC 9293 section 3.8.4) of a running connection: the
+    /// idle time before the first probe and between probes (`None` turns keepalives off),
+    /// and how many unanswered probes fail it. The idle time counts from `now`.
+    pub fn set_keepalive(
+        &mut self,
+        now: Instant,
+        interval: Option<std::time::Duration>,
+        probes: u32,
+    ) {
+        self.config.keepalive_interval = interval;
+        self.config.keepalive_probes = probes;
+        self.timers.stop(Timer::Keepalive);
+        if self.state.is_synchronized() {
+            self.arm_keepalive(now);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------
     // Inputs
 
