@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::close::{self, Closes};
 use super::SocketConfig;
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::conn::Reason;
@@ -81,6 +82,8 @@ pub(crate) struct DriverState {
     pub(crate) users: usize,
     /// The first error the socket gave, for every caller to see.
     pub(crate) socket_error: Option<io::ErrorKind>,
+    /// Each connection's linger, and the closes still under way.
+    pub(crate) closes: Closes,
     /// Where this socket's traffic is recorded, if anywhere.
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
     /// The socket's own address, for the capture.
@@ -156,6 +159,7 @@ impl Shared {
         if let Some(backlog) = config.backlog {
             endpoint.listen(backlog);
         }
+        endpoint.set_default_user_timeout(config.user_timeout);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
@@ -166,6 +170,7 @@ impl Shared {
                 driver_wakes_at: None,
                 users: 1,
                 socket_error: None,
+                closes: Closes::new(config.linger),
                 capture,
                 local_addr,
             }),
@@ -180,6 +185,7 @@ impl Shared {
         thread::Builder::new()
             .name(format!("ferry driver {local_addr}"))
             .spawn(move || driver.run(poll))?;
+        close::register_for_exit(&shared);
         Ok(shared)
     }
 
@@ -191,6 +197,11 @@ impl Shared {
     pub(crate) fn now(&self) -> Instant {
         let elapsed = os_now().saturating_duration_since(self.epoch);
         Instant::from_micros(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// The OS-clock instant of a Ferry instant.
+    pub(crate) fn os_instant(&self, at: Instant) -> std::time::Instant {
+        self.epoch + at.since_epoch()
     }
 
     /// The lock, even if a thread panicked while holding it: the endpoint never panics, so its
@@ -292,11 +303,7 @@ impl Shared {
             self.socket.send_to(bytes, peer)
         };
         if let Err(error) = sent {
-            // A full buffer loses the datagram, as a network would; the protocol recovers.
-            // Anything else is the socket's failure, which every caller must hear about.
-            if error.kind() != io::ErrorKind::WouldBlock {
-                state.socket_error.get_or_insert(error.kind());
-            }
+            state.on_socket_error(error.kind(), peer);
         }
     }
 
@@ -343,10 +350,16 @@ impl Shared {
                 Err(error) => match error.kind() {
                     io::ErrorKind::WouldBlock => return,
                     io::ErrorKind::Interrupted => {}
-                    // ICMP port unreachable on a connected socket: nothing listens there.
                     kind => {
-                        state.socket_error.get_or_insert(kind);
-                        return;
+                        // Only a connected socket hears of ICMP errors, so `peer` is known.
+                        if let Some(peer) = self.peer {
+                            state.on_socket_error(kind, peer);
+                        } else {
+                            state.socket_error.get_or_insert(kind);
+                        }
+                        if state.socket_error.is_some() {
+                            return;
+                        }
                     }
                 },
             }
@@ -355,6 +368,25 @@ impl Shared {
 }
 
 impl DriverState {
+    /// The socket failed a send or receive, for what a datagram to or from `peer` met.
+    fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
+        match kind {
+            // A full buffer loses the datagram, as a network would; the protocol recovers.
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+            // An ICMP port unreachable (a connected socket reports it as ECONNREFUSED): the
+            // peer's process is gone. A hard error for that connection alone (RFC 1122
+            // section 4.2.3.9): refused during the handshake, reset after it.
+            io::ErrorKind::ConnectionRefused => self.endpoint.handle_unreachable(peer),
+            // Host and network unreachables are soft errors (the same section): the
+            // retransmission timers and the user timeout decide.
+            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {}
+            // Anything else is the socket's failure, which every caller must hear about.
+            kind => {
+                self.socket_error.get_or_insert(kind);
+            }
+        }
+    }
+
     /// Record a datagram we send, as it left the endpoint: before any fault.
     fn record_sent(
         &mut self,

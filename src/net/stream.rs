@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::close;
 use super::driver::{os_now, DriverState, Shared};
 use super::{connection_error, first_address, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
@@ -101,9 +102,11 @@ impl Stream {
     }
 
     pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, peer: SocketAddr) -> Stream {
+        shared.lock().closes.hold(handle);
         let owner = Arc::new(Owner {
             shared: Arc::clone(&shared),
             handle,
+            released: false,
         });
         Stream {
             shared,
@@ -131,7 +134,8 @@ impl Stream {
     }
 
     /// Another handle to the same connection, as `TcpStream::try_clone`: one thread may read
-    /// while another writes. The connection closes when the last handle is dropped.
+    /// while another writes. The connection closes when the last handle is dropped (or
+    /// [`close`](Self::close)d).
     pub fn try_clone(&self) -> io::Result<Stream> {
         Ok(Stream {
             shared: Arc::clone(&self.shared),
@@ -223,6 +227,112 @@ impl Stream {
         }
     }
 
+    /// Close the connection and report whether the peer has everything: `Ok` once it has
+    /// acknowledged every byte written and the FIN. Dropping the last handle does the same,
+    /// silently.
+    ///
+    /// - A FIN follows the data written, and `close` waits for its acknowledgment up to the
+    ///   [linger](Self::set_linger) time (30 s by default): past it, `TimedOut`, and the close
+    ///   goes on in the background while the process lives.
+    /// - If received data waits unread, the connection is reset at once instead, as TCP does
+    ///   (RFC 9293 section 3.6.1; RFC 2525): `Ok` if everything written had already been
+    ///   acknowledged, else `ConnectionAborted`. With a linger of zero it is reset the same
+    ///   way whatever is unread.
+    /// - A connection that failed before gives its error: `ConnectionReset` if the peer reset
+    ///   it (or its process is gone), `TimedOut` for the user timeout, and so on.
+    ///
+    /// Data arriving after the close is answered with a RST, so a peer that goes on writing
+    /// learns that nobody reads. While clones of this stream remain, `close` only shuts the
+    /// write side down and waits for the acknowledgment: the clones may go on reading, and
+    /// the last one's drop finishes the close. When the process exits, it first waits for
+    /// the closes still under way (see the [module docs](crate::net#closing-and-exiting)).
+    pub fn close(self) -> io::Result<()> {
+        let Stream { shared, owner, .. } = self;
+        drop(shared);
+        match Arc::try_unwrap(owner) {
+            Ok(mut owner) => owner.release(),
+            Err(owner) => close::finish_sending(&owner.shared, owner.handle),
+        }
+    }
+
+    /// How long closing waits for the peer to acknowledge the data and FIN, as `SO_LINGER`:
+    /// `Some(t)` waits up to `t`; `Some(Duration::ZERO)` resets the connection at once,
+    /// discarding what is unsent; `None` does not wait (the close goes on in the background
+    /// while the process lives, and is reset at exit if still unfinished). Shared by clones.
+    /// Default [`SocketConfig::linger`].
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.shared.lock().closes.set_linger(self.handle, linger);
+        Ok(())
+    }
+
+    /// The linger time; see [`set_linger`](Self::set_linger).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.shared.lock().closes.linger(self.handle))
+    }
+
+    /// The user timeout (RFC 9293 section 3.8.3; Linux's `TCP_USER_TIMEOUT`): once the peer
+    /// has been silent this long since we sent it something that needs an answer (data, a
+    /// FIN, a window probe, a keepalive probe), the connection fails with `TimedOut`.
+    /// `None` (the default, [`SocketConfig::user_timeout`]) leaves only the retransmission
+    /// limit ([`Config::max_retransmissions`](crate::Config::max_retransmissions): about 9
+    /// minutes with the default RTO bounds) and the keepalive limit. With keepalives on, an
+    /// idle connection's dead peer is noticed within one keepalive interval plus this.
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        reject_zero(timeout)?;
+        let mut state = self.shared.lock();
+        state.endpoint.set_user_timeout(self.handle, timeout);
+        self.shared.after_application_call(&mut state);
+        Ok(())
+    }
+
+    /// The user timeout; see [`set_user_timeout`](Self::set_user_timeout).
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.shared.lock().endpoint.user_timeout(self.handle))
+    }
+
+    /// Send a keepalive probe after this long with nothing heard from the peer and nothing in
+    /// flight, and again at the same interval while unanswered (RFC 9293 section 3.8.4);
+    /// after [`keepalive_probes`](Self::keepalive_probes) unanswered probes the connection
+    /// fails with `TimedOut`. `None` turns keepalives off: a peer that vanishes while we have
+    /// nothing to send is then never noticed. Default
+    /// [`Config::keepalive_interval`](crate::Config::keepalive_interval), 15 s.
+    pub fn set_keepalive(&self, interval: Option<Duration>) -> io::Result<()> {
+        reject_zero(interval)?;
+        self.change_keepalive(|_, probes| (interval, probes))
+    }
+
+    /// The keepalive interval; see [`set_keepalive`](Self::set_keepalive).
+    pub fn keepalive(&self) -> io::Result<Option<Duration>> {
+        let state = self.shared.lock();
+        Ok(self.connection(&state)?.config().keepalive_interval)
+    }
+
+    /// How many unanswered keepalive probes fail the connection. Default
+    /// [`Config::keepalive_probes`](crate::Config::keepalive_probes), 6.
+    pub fn set_keepalive_probes(&self, probes: u32) -> io::Result<()> {
+        self.change_keepalive(|interval, _| (interval, probes))
+    }
+
+    /// The keepalive probe limit; see [`set_keepalive_probes`](Self::set_keepalive_probes).
+    pub fn keepalive_probes(&self) -> io::Result<u32> {
+        let state = self.shared.lock();
+        Ok(self.connection(&state)?.config().keepalive_probes)
+    }
+
+    fn change_keepalive(
+        &self,
+        change: impl FnOnce(Option<Duration>, u32) -> (Option<Duration>, u32),
+    ) -> io::Result<()> {
+        let mut state = self.shared.lock();
+        let now = self.shared.now();
+        let connection = self.connection_mut(&mut state)?;
+        let config = connection.config();
+        let (interval, probes) = change(config.keepalive_interval, config.keepalive_probes);
+        connection.set_keepalive(now, interval, probes);
+        self.shared.after_application_call(&mut state);
+        Ok(())
+    }
+
     /// Run `attempt` until it gives a result, waiting for the driver between tries.
     fn blocking<T>(
         &mut self,
@@ -304,20 +414,23 @@ impl Write for Stream {
 struct Owner {
     shared: Arc<Shared>,
     handle: ConnectionHandle,
+    /// `close` already released the connection.
+    released: bool,
+}
+
+impl Owner {
+    fn release(&mut self) -> io::Result<()> {
+        self.released = true;
+        close::release(&self.shared, self.handle)
+    }
 }
 
 impl Drop for Owner {
-    /// The last handle is gone: close gracefully in the background. The data written still
-    /// goes out, then a FIN.
+    /// The last handle is gone: close as [`Stream::close`] does, waiting as the linger says.
+    /// Nobody is left to hear how it went.
     fn drop(&mut self) {
-        let mut state = self.shared.lock();
-        if let Some(connection) = state.endpoint.connection_mut(self.handle) {
-            connection.shutdown();
+        if !self.released {
+            let _ = self.release();
         }
-        state.endpoint.detach(self.handle);
-        state.users -= 1;
-        self.shared.after_application_call(&mut state);
-        // The driver may have been waiting for the last user to leave.
-        self.shared.wake_driver();
     }
 }
