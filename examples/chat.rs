@@ -80,5 +80,7 @@ fn join(address: &str, name: &str) -> io::Result<()> {
     for line in io::stdin().lock().lines() {
         writeln!(stream, "{}", line?)?;
     }
-    Ok(())
+    // Every line typed reaches the room before we go (the reading thread holds a clone, so
+    // this shuts our side and waits for the acknowledgment; the room then says we left).
+    stream.close()
 }

@@ -36,19 +36,31 @@ fn receive(address: &str, directory: &Path) -> io::Result<()> {
         listener.local_addr()?
     );
     for stream in listener.incoming() {
-        let mut stream = stream?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut name = String::new();
-        reader.read_line(&mut name)?;
-        // Only the last path component: a sender must not write outside the directory.
-        let Some(name) = Path::new(name.trim()).file_name().map(PathBuf::from) else {
-            eprintln!("copy: refusing a transfer with no file name");
-            continue;
-        };
-        let stored = io::copy(&mut reader, &mut File::create(directory.join(&name))?)?;
-        writeln!(stream, "{stored}")?;
-        eprintln!("copy: stored {} ({stored} bytes)", name.display());
+        if let Err(error) = store(stream?, directory) {
+            eprintln!("copy: a transfer failed: {error}");
+        }
     }
+    Ok(())
+}
+
+/// Store one incoming file, and tell the sender how many bytes are on disk.
+fn store(mut stream: Stream, directory: &Path) -> io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut name = String::new();
+    reader.read_line(&mut name)?;
+    // Only the last path component: a sender must not write outside the directory.
+    let Some(name) = Path::new(name.trim()).file_name().map(PathBuf::from) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no file name: refused",
+        ));
+    };
+    let stored = io::copy(&mut reader, &mut File::create(directory.join(&name))?)?;
+    drop(reader);
+    writeln!(stream, "{stored}")?;
+    // The answer is delivered, and acknowledged, before we call the transfer done.
+    stream.close()?;
+    eprintln!("copy: stored {} ({stored} bytes)", name.display());
     Ok(())
 }
 
@@ -62,6 +74,13 @@ fn send(address: &str, file: &Path) -> io::Result<()> {
     stream.shutdown(Shutdown::Write)?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
+    stream.close()?;
+    if answer.trim() != sent.to_string() {
+        return Err(io::Error::other(format!(
+            "sent {sent} bytes, but the receiver stored {:?}",
+            answer.trim()
+        )));
+    }
     println!("sent {sent} bytes; the receiver stored {}", answer.trim());
     Ok(())
 }

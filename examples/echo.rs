@@ -32,13 +32,22 @@ fn serve(address: &str) -> io::Result<()> {
     eprintln!("echo: listening on {}", listener.local_addr()?);
     for stream in listener.incoming() {
         let stream = stream?;
-        thread::spawn(move || -> io::Result<()> {
-            let peer = stream.peer_addr()?;
-            let mut reader = stream.try_clone()?;
-            let mut writer = stream;
-            let echoed = io::copy(&mut reader, &mut writer)?;
-            eprintln!("echo: {echoed} bytes back to {peer}");
-            Ok(())
+        thread::spawn(move || {
+            let peer = stream.peer_addr();
+            let result = (|| -> io::Result<u64> {
+                let mut reader = stream.try_clone()?;
+                let mut writer = stream;
+                let echoed = io::copy(&mut reader, &mut writer)?;
+                drop(reader);
+                // The last handle: returns once the client has every byte and our FIN.
+                writer.close()?;
+                Ok(echoed)
+            })();
+            match (peer, result) {
+                (Ok(peer), Ok(echoed)) => eprintln!("echo: {echoed} bytes back to {peer}"),
+                (_, Err(error)) => eprintln!("echo: a connection failed: {error}"),
+                (Err(error), _) => eprintln!("echo: {error}"),
+            }
         });
     }
     Ok(())
@@ -51,5 +60,6 @@ fn ask(address: &str, message: &str) -> io::Result<String> {
     stream.shutdown(Shutdown::Write)?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
+    stream.close()?;
     Ok(reply)
 }

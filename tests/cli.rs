@@ -1,6 +1,7 @@
 //! The `ferry` command line, end to end, over loopback.
 
-use std::io::{BufRead, BufReader};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -51,6 +52,12 @@ fn recv_and_send_copy_a_file_through_faults() {
     );
     let receiver = receiver.wait_with_output().unwrap();
     assert!(receiver.status.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(
+        !rest.contains("warning"),
+        "the sender stayed to acknowledge the receiver's FIN: {rest}"
+    );
     assert!(
         std::fs::read(&output).unwrap() == content,
         "the copy differs"
@@ -99,4 +106,56 @@ fn a_busy_port_and_a_bad_spec_are_refused_clearly() {
         message.contains("unknown key \"lose\"") && message.contains("valid keys are"),
         "{message}"
     );
+}
+
+#[test]
+fn cat_moves_twenty_mebibytes_each_way_intact() {
+    let size = 20 << 20;
+    let (listener_in, client_in) = (scratch_file("cat-a.bin"), scratch_file("cat-b.bin"));
+    let (listener_out, client_out) = (scratch_file("cat-a.out"), scratch_file("cat-b.out"));
+    std::fs::write(&listener_in, ferry::sim::payload(size, 7)).unwrap();
+    std::fs::write(&client_in, ferry::sim::payload(size, 8)).unwrap();
+
+    let mut listening = ferry()
+        .args(["cat", "--listen", "127.0.0.1:0"])
+        .stdin(File::open(&listener_in).unwrap())
+        .stdout(File::create(&listener_out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(listening.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("ferry cat: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    let connecting = ferry()
+        .args(["cat", &address])
+        .stdin(File::open(&client_in).unwrap())
+        .stdout(File::create(&client_out).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        connecting.status.success(),
+        "{}",
+        String::from_utf8_lossy(&connecting.stderr)
+    );
+    let status = listening.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(
+        std::fs::read(&client_out).unwrap() == std::fs::read(&listener_in).unwrap(),
+        "the connecting side got other bytes"
+    );
+    assert!(
+        std::fs::read(&listener_out).unwrap() == std::fs::read(&client_in).unwrap(),
+        "the listening side got other bytes"
+    );
+    for file in [listener_in, client_in, listener_out, client_out] {
+        let _ = std::fs::remove_file(file);
+    }
 }

@@ -146,6 +146,16 @@ pub fn recv(args: RecvArgs) -> ExitCode {
             Ok((received, stream)) => {
                 let data_on_stdout = args.output.is_none();
                 report(&args.options, &stream, 0, received, seconds, data_on_stdout);
+                // Everything arrived; all that is left is our FIN. If the sender never
+                // acknowledges it, it has gone without waiting: say so, but the transfer
+                // itself is complete.
+                if let Err(error) = stream.close() {
+                    eprintln!(
+                        "ferry recv: warning: {peer} did not acknowledge the end of the \
+                         transfer: {}",
+                        describe(&error)
+                    );
+                }
             }
             Err(error) => {
                 eprintln!(
@@ -171,13 +181,11 @@ fn open_output(path: &Path, first: bool) -> io::Result<File> {
     }
 }
 
-/// Copy the stream to `output` until the sender finishes, then close our side and wait until
-/// the sender has our FIN, so it can tell everything arrived.
+/// Copy the stream to `output` until the sender finishes. Our FIN, which the caller's close
+/// sends, then tells the sender everything arrived.
 fn receive_all(mut stream: Stream, mut output: Box<dyn Write>) -> io::Result<(u64, Stream)> {
     let received = copy_with_progress(&mut stream, &mut output, None)?;
     output.flush()?;
-    stream.shutdown(Shutdown::Write)?;
-    stream.wait_until_sent()?;
     Ok((received, stream))
 }
 
@@ -210,11 +218,14 @@ pub fn send(args: SendArgs) -> ExitCode {
         Ok(sent)
     })();
     let seconds = started.elapsed().as_secs_f64();
-    match result {
-        Ok(sent) => {
-            report(&args.options, &stream, sent, 0, seconds, false);
-            ExitCode::SUCCESS
-        }
+    if let Ok(sent) = result {
+        report(&args.options, &stream, sent, 0, seconds, false);
+    }
+    // The receiver's FIN came after all our data: closing only acknowledges it. Returning
+    // from `main` then waits, briefly, in case that acknowledgment is lost and the FIN
+    // comes again (see `ferry::net`).
+    match result.and_then(|_| stream.close()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(
             "send",
             format!("transfer to {} failed: {}", args.address, describe(&error)),
@@ -252,17 +263,18 @@ pub fn cat(args: CatArgs) -> ExitCode {
     // stdin to the peer on a thread of its own; the peer to stdout here.
     let sending = thread::spawn(move || -> io::Result<u64> {
         let sent = io::copy(&mut io::stdin().lock(), &mut writer)?;
-        writer.shutdown(Shutdown::Write)?;
+        // Our FIN after the data, and the peer's acknowledgment of both.
+        writer.close()?;
         Ok(sent)
     });
     let received = io::copy(&mut stream, &mut io::stdout().lock());
-    let seconds = started.elapsed().as_secs_f64();
-    let received = match received {
+    let received = match received.and_then(|received| io::stdout().flush().map(|()| received)) {
         Ok(received) => received,
         Err(error) => return fail("cat", describe(&error)),
     };
-    // When the peer is done, so are we: stdin may never end (a terminal).
-    let sent = if sending.is_finished() {
+    // The peer is done. Our stdin may not be: a file or a pipe is sent to its end, but a
+    // terminal may never end, and what is typed after the peer left has nobody to read it.
+    let sent = if sending.is_finished() || !io::stdin().is_terminal() {
         match sending.join() {
             Ok(Ok(sent)) => sent,
             Ok(Err(error)) => return fail("cat", describe(&error)),
@@ -271,8 +283,14 @@ pub fn cat(args: CatArgs) -> ExitCode {
     } else {
         0
     };
+    let seconds = started.elapsed().as_secs_f64();
     report(&args.options, &stream, sent, received, seconds, true);
-    ExitCode::SUCCESS
+    // With the sending thread done, this is the last handle: the close ends the connection
+    // (with a terminal still open, it waits for what was typed to be acknowledged).
+    match stream.close() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail("cat", describe(&error)),
+    }
 }
 
 /// Copy `input` to `output`, with a progress bar on stderr when it is a terminal.
