@@ -276,6 +276,9 @@ const RTO_AFTER_SYN_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// or a duplicate: Linux's `TCP_MAX_QUICKACKS`.
 const QUICK_ACK_SEGMENTS: u32 = 16;
 
+/// ACKs held for sending at most: a batch of data fed at once draws up to this many.
+const MAX_QUEUED_ACKS: usize = 8;
+
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 const MAX_WINDOW: u32 = 1 << 30;
 
@@ -329,6 +332,9 @@ pub struct Connection {
     pending_reset: Option<Segment<'static>>,
     /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
     pending_ack: Option<Reason>,
+    /// ACKs that fell due while data kept arriving before the caller polled, each as it stood
+    /// then, oldest first; at most [`MAX_QUEUED_ACKS`].
+    queued_acks: VecDeque<Transmit>,
     /// A window probe or keepalive is due.
     pending_probe: Option<Reason>,
     /// Window probes or keepalives sent since the peer last said anything.
@@ -445,6 +451,7 @@ impl Connection {
             stats,
             pending_reset: None,
             pending_ack: None,
+            queued_acks: VecDeque::new(),
             pending_probe: None,
             unanswered_probes: 0,
             persist_backoff: 0,
@@ -736,6 +743,9 @@ impl Connection {
         if matches!(self.state, State::Closed | State::Listen) {
             return None;
         }
+        if let Some(ack) = self.queued_acks.pop_front() {
+            return Some(ack);
+        }
         if let Some(transmit) = self.transmit_sequence_space(now) {
             return Some(transmit);
         }
@@ -967,6 +977,7 @@ impl Connection {
         }
         self.timers.stop_all();
         self.pending_ack = None;
+        self.queued_acks.clear();
         self.pending_probe = None;
         self.retransmission_queue.clear();
         self.events.push_back(Event::Closed(error));
@@ -1421,6 +1432,9 @@ impl Connection {
         let fresh = &segment.payload[already_have..];
         let accepted = &fresh[..fresh.len().min(room)];
 
+        if !segment.payload.is_empty() {
+            self.queue_owed_ack(now);
+        }
         if already_have > 0 {
             self.note_duplicate(segment.seq, segment.seq + already_have as u32);
         }
@@ -1488,6 +1502,23 @@ impl Connection {
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
+        }
+    }
+
+    /// More data arrived while an ACK was owed and not yet polled (a batch of datagrams fed
+    /// before `poll_transmit`): that ACK goes as it stands now, before this data, so that a
+    /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all.
+    /// (With one ACK per batch, losing it leaves the sender nothing to act on.)
+    fn queue_owed_ack(&mut self, now: Instant) {
+        let Some(reason) = self.pending_ack.take() else {
+            return;
+        };
+        if let Some(ack) = self.transmit_ack(now, reason) {
+            if self.queued_acks.len() == MAX_QUEUED_ACKS {
+                // Cumulative: a later ACK says all an earlier one did.
+                self.queued_acks.pop_front();
+            }
+            self.queued_acks.push_back(ack);
         }
     }
 

@@ -59,9 +59,8 @@ pub(super) struct Undo {
     slow_start_threshold: u32,
 }
 
-/// Probes sent into one silence before the retransmission timer is left to act: at 10% loss
-/// each way a probe or its ACK is lost one time in five, three in a row one time in 140.
-const MAX_UNANSWERED_LOSS_PROBES: u32 = 3;
+/// Probes sent into one silence however long the backed-off wait has grown.
+const MIN_LOSS_PROBES: u32 = 3;
 
 /// What Linux adds to a probe timeout of 2 x SRTT when more than one segment is in flight
 /// (`TCP_TIMEOUT_MIN`, 2 ms): room for a receiver's scheduling on a very short path.
@@ -419,8 +418,11 @@ impl Connection {
     /// Section 7.2: with data in flight, a probe is due about two round trips after the last
     /// transmission or ACK (more when a single segment may wait on the peer's delayed ACK),
     /// never later than the retransmission timer. An unanswered probe is followed by another
-    /// after twice the wait, up to three, as QUIC backs off its probe timeout (RFC 9002 section
-    /// 6.2.1); after that the retransmission timer acts.
+    /// after twice the wait, as QUIC backs off its probe timeout (RFC 9002 section 6.2.1):
+    /// at least three, and more for as long as the wait stays below the RTO; then the
+    /// retransmission timer acts. On a 100 us path that is seven probes in 280 ms (at 20% loss
+    /// each way a probe or its ACK is lost one time in three, seven in a row one time in
+    /// 1,300); on a 40 ms path, three, the last in the RTO's place.
     ///
     /// Unlike section 7.2, which probes only outside loss recovery, Ferry probes during
     /// recovery too, as QUIC's probe timeout does in every state (RFC 9002 section 6.2): a
@@ -428,10 +430,7 @@ impl Connection {
     /// the RTO, whose 200 ms floor is two thousand round trips on a 100 us path.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let smoothed_rtt = self.rtt.smoothed_rtt();
-        let due = self.rack_enabled()
-            && self.unanswered_loss_probes < MAX_UNANSWERED_LOSS_PROBES
-            && self.snd_una != self.snd_nxt
-            && self.state.may_send();
+        let due = self.rack_enabled() && self.snd_una != self.snd_nxt && self.state.may_send();
         let (true, Some(smoothed_rtt)) = (due, smoothed_rtt) else {
             self.timers.stop(Timer::LossProbe);
             return;
@@ -442,7 +441,13 @@ impl Connection {
         } else {
             TLP_MIN_EXTRA
         };
-        let wait = (smoothed_rtt * 2 + allowance) * (1 << self.unanswered_loss_probes);
+        let wait =
+            (smoothed_rtt * 2 + allowance).saturating_mul(1 << self.unanswered_loss_probes.min(16));
+        if self.unanswered_loss_probes >= MIN_LOSS_PROBES && wait >= self.rtt.rto() {
+            // Backed off as far as the retransmission timer: from here on it acts.
+            self.timers.stop(Timer::LossProbe);
+            return;
+        }
         let mut deadline = now + wait;
         if let Some(retransmit) = self.timers.get(Timer::Retransmit) {
             deadline = deadline.min(retransmit);

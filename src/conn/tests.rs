@@ -2403,6 +2403,11 @@ fn transfer_across_the_sequence_wrap() {
         ..peer
     };
     send(&mut conn, at(1_200), piece(2));
+    assert_eq!(
+        recv(&mut conn, at(1_200)).len(),
+        1,
+        "out of order: an ACK at once"
+    );
     send(&mut conn, at(1_201), piece(1));
     // One SACK block, from ISN + 201 to ISN + 601, across the wrap.
     assert_eq!(

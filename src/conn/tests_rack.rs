@@ -365,3 +365,39 @@ fn a_duplicate_of_held_out_of_order_data_is_reported_first_with_its_block() {
     );
     recv_nothing(&mut conn, at(1_001));
 }
+
+#[test]
+fn a_batch_of_segments_fed_before_polling_draws_an_ack_per_two_segments() {
+    let mut conn = established();
+    let data = bytes(0, 4 * MSS as usize);
+    for i in 0..4 {
+        let start = i * MSS as usize;
+        send(
+            &mut conn,
+            at(1_000),
+            Segment {
+                seq: REMOTE + start as u32,
+                payload: &data[start..start + MSS as usize],
+                ..SEND_TEMPL
+            },
+        );
+    }
+    // Four full segments in one batch (as a driver drains a socket before it polls): two
+    // ACKs, each as it stood when it fell due, not one for the whole batch (RFC 5681
+    // section 4.2). Lose one, and the other still tells the sender where the receiver is.
+    let ack_at = |bytes: u32| {
+        (
+            Sent {
+                ack: REMOTE + bytes,
+                window: WINDOW - bytes,
+                ..RECV_TEMPL
+            },
+            Reason::Ack,
+        )
+    };
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![ack_at(2 * MSS), ack_at(4 * MSS)]
+    );
+    recv_nothing(&mut conn, at(1_000));
+}
