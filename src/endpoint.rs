@@ -33,6 +33,14 @@ use crate::conn::{
 use crate::time::Instant;
 use crate::wire::{Flags, Segment, SeqNum, WireError};
 
+/// RSTs to segments no connection accepts: at most this many a second, in bursts of at most
+/// [`RESET_BURST`], as Linux limits the ICMP errors a host sends (`icmp_msgs_per_sec`,
+/// `icmp_msgs_burst`). A flood of strays draws a trickle, not a reflection, and the queue of
+/// RSTs waiting to go never holds more than a burst.
+pub const RESETS_PER_SECOND: u32 = 1000;
+/// See [`RESETS_PER_SECOND`].
+pub const RESET_BURST: u32 = 50;
+
 /// Names one connection of an endpoint for as long as the endpoint keeps it. Unlike the peer's
 /// address, a handle is never reused, so a peer that reconnects from the same port gets a new
 /// one.
@@ -68,6 +76,8 @@ pub struct EndpointStats {
     pub discarded_malformed: u64,
     /// RSTs sent to segments that no connection accepts.
     pub resets_sent: u64,
+    /// RSTs not sent to such segments, over the rate limit ([`RESETS_PER_SECOND`]).
+    pub resets_suppressed: u64,
     /// SYNs dropped because the listen backlog was full.
     pub syns_dropped: u64,
     /// Connections reset because received data would be lost: the application closed with
@@ -131,7 +141,11 @@ pub struct Endpoint {
     /// `Some(backlog)` while listening.
     listen_backlog: Option<usize>,
     accept_queue: VecDeque<ConnectionHandle>,
+    /// At most [`RESET_BURST`].
     pending_resets: VecDeque<Transmit>,
+    /// The RST rate limit's schedule (a generic cell rate algorithm): when the RSTs sent so
+    /// far would have finished going out at [`RESETS_PER_SECOND`].
+    reset_schedule: Instant,
     /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
     poll_cursor: Option<ConnectionHandle>,
     /// The user timeout each new connection starts with.
@@ -162,6 +176,7 @@ impl Endpoint {
             listen_backlog: None,
             accept_queue: VecDeque::new(),
             pending_resets: VecDeque::new(),
+            reset_schedule: Instant::ZERO,
             poll_cursor: None,
             default_user_timeout: None,
             stats: EndpointStats::default(),
@@ -378,6 +393,10 @@ impl Endpoint {
             return;
         }
         if let Some(reset) = reset_reply(&segment) {
+            if !self.may_send_reset(now) {
+                self.stats.resets_suppressed += 1;
+                return;
+            }
             self.stats.resets_sent += 1;
             self.pending_resets.push_back(Transmit {
                 destination: from,
@@ -458,6 +477,19 @@ impl Endpoint {
         handle
     }
 
+    /// Whether the RST rate limit lets one more go now; if so, it is counted.
+    fn may_send_reset(&mut self, now: Instant) -> bool {
+        let interval = Duration::from_secs(1) / RESETS_PER_SECOND;
+        let schedule = self.reset_schedule.max(now) + interval;
+        if schedule > now + interval * RESET_BURST
+            || self.pending_resets.len() >= RESET_BURST as usize
+        {
+            return false;
+        }
+        self.reset_schedule = schedule;
+        true
+    }
+
     fn unaccepted_count(&self) -> usize {
         self.connections
             .values()
@@ -506,7 +538,7 @@ impl Endpoint {
 fn needs_answer(reason: Reason) -> bool {
     !matches!(
         reason,
-        Reason::Handshake | Reason::Ack | Reason::WindowUpdate | Reason::Rst
+        Reason::Handshake | Reason::Ack | Reason::ChallengeAck | Reason::WindowUpdate | Reason::Rst
     )
 }
 
@@ -565,6 +597,43 @@ mod tests {
         assert_eq!((segment.flags, segment.seq), (Flags::RST, SeqNum(1234)));
         assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
         assert_eq!(endpoint.stats().resets_sent, 1);
+    }
+
+    #[test]
+    fn a_flood_of_strays_draws_a_bounded_trickle_of_resets() {
+        let mut endpoint = endpoint();
+        let stray = |port: u16| {
+            let datagram = encode(&Segment {
+                flags: Flags::ACK,
+                seq: SeqNum(7),
+                ack: SeqNum(1234),
+                ..Segment::default()
+            });
+            (addr(&format!("192.0.2.9:{port}")), datagram)
+        };
+        // 10,000 strays within one millisecond, nobody polling: one burst is queued.
+        for port in 0..10_000 {
+            let (from, datagram) = stray(port);
+            endpoint.handle_datagram(Instant::from_micros(u64::from(port) / 10), from, &datagram);
+        }
+        let queued = std::iter::from_fn(|| endpoint.poll_transmit(ms(1))).count();
+        assert!(queued <= RESET_BURST as usize + 1, "{queued} RSTs queued");
+        // A second later, strays arriving at 100,000 a second draw about 1,000 a second.
+        let mut sent = 0;
+        for index in 0..100_000u64 {
+            let (from, datagram) = stray(index as u16);
+            let now = Instant::from_micros(1_000_000 + index * 10);
+            endpoint.handle_datagram(now, from, &datagram);
+            sent += std::iter::from_fn(|| endpoint.poll_transmit(now)).count();
+        }
+        let limit = (RESETS_PER_SECOND + RESET_BURST) as usize;
+        assert!(sent <= limit, "{sent} RSTs in one second, limit {limit}");
+        assert!(
+            sent >= RESETS_PER_SECOND as usize,
+            "{sent} RSTs in one second"
+        );
+        let stats = endpoint.stats();
+        assert_eq!(stats.resets_sent + stats.resets_suppressed, 110_000);
     }
 
     #[test]

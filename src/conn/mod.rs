@@ -27,6 +27,8 @@ mod stats;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_injection;
+#[cfg(test)]
 mod tests_rack;
 #[cfg(test)]
 mod tests_recovery;
@@ -232,6 +234,10 @@ pub enum Reason {
     /// without waiting for the retransmission timer (RFC 8985 section 7): new data, or the
     /// last segment again.
     TailLossProbe,
+    /// An ACK answering a segment that could be forged: a RST or SYN inside the window but
+    /// not where expected, or an ACK field outside what we sent (RFC 5961 sections 3 to 5).
+    /// A real peer learns where we are and repairs its state; a blind attacker learns nothing.
+    ChallengeAck,
     /// A FIN with no new data.
     Fin,
     /// A reset: an abort, or the answer to a segment no connection accepts.
@@ -252,6 +258,7 @@ impl fmt::Display for Reason {
             Reason::TailLossProbe => f.write_str("tail loss probe"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
+            Reason::ChallengeAck => f.write_str("challenge ACK"),
             Reason::Fin => f.write_str("FIN"),
             Reason::Rst => f.write_str("RST"),
         }
@@ -281,6 +288,12 @@ const MAX_QUEUED_ACKS: usize = 8;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 const MAX_WINDOW: u32 = 1 << 30;
+
+/// At most one reply per this interval to segments that carry no data and are not acceptable
+/// (out of window, an ACK field out of range, a stray RST or SYN): RFC 5961 section 7's rate
+/// limit, per connection, with Linux's default (`tcp_invalid_ratelimit`). It breaks ACK loops
+/// between two ends whose states disagree, and caps what a forged flood draws from us.
+const INVALID_REPLY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The answer RFC 9293 section 3.10.7.1 gives to a segment no connection accepts: a RST that
 /// the sender will take as valid. `None` for an incoming RST, which is never answered.
@@ -352,6 +365,11 @@ pub struct Connection {
     snd_wnd: u32,
     snd_wl1: SeqNum,
     snd_wl2: SeqNum,
+    /// The largest window the peer has advertised: RFC 5961 section 5's MAX.SND.WND, how far
+    /// below SND.UNA an ACK may lie and still be believed.
+    max_snd_wnd: u32,
+    /// When we last answered a segment that was not acceptable ([`INVALID_REPLY_INTERVAL`]).
+    last_invalid_reply_at: Option<Instant>,
     /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
     send_buffer: VecDeque<u8>,
     send_buffer_seq: SeqNum,
@@ -396,8 +414,6 @@ pub struct Connection {
     /// In-order bytes the application has not read yet.
     recv_buffer: VecDeque<u8>,
     reassembly: Reassembly,
-    /// Where in the stream the peer's FIN sits, once a FIN arrived (maybe ahead of a hole).
-    peer_fin_offset: Option<u64>,
     fin_received: bool,
     /// `rcv_nxt + window` as last advertised: the window's right edge never moves left.
     advertised_right_edge: SeqNum,
@@ -463,6 +479,8 @@ impl Connection {
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
+            max_snd_wnd: 0,
+            last_invalid_reply_at: None,
             send_buffer: VecDeque::new(),
             send_buffer_seq: iss + 1,
             fin_queued: false,
@@ -485,7 +503,6 @@ impl Connection {
             received_offset: 0,
             recv_buffer: VecDeque::new(),
             reassembly: Reassembly::default(),
-            peer_fin_offset: None,
             fin_received: false,
             advertised_right_edge: SeqNum(0),
             unacknowledged_bytes: 0,
@@ -842,29 +859,33 @@ impl Connection {
 
         // First, the sequence number.
         if !self.is_acceptable(segment) {
-            if !flags.contains(Flags::RST) {
+            if flags.contains(Flags::RST) {
+                return;
+            }
+            let end = segment.seq + segment.payload.len() as u32;
+            if !segment.payload.is_empty() && end <= self.rcv_nxt {
+                self.note_duplicate(segment.seq, end);
+            }
+            if self.state == State::TimeWait && flags.contains(Flags::FIN) {
+                // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
+                self.timers
+                    .set(Timer::TimeWait, now + self.config.time_wait);
+            }
+            if segment.seq_len() > 0 && !flags.contains(Flags::SYN) {
+                // Data or a FIN sent again: the sender needs our ACK to recover.
                 self.pending_ack.get_or_insert(Reason::Ack);
-                let end = segment.seq + segment.payload.len() as u32;
-                if !segment.payload.is_empty() && end <= self.rcv_nxt {
-                    self.note_duplicate(segment.seq, end);
-                }
-                if self.state == State::TimeWait && flags.contains(Flags::FIN) {
-                    // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
-                    self.timers
-                        .set(Timer::TimeWait, now + self.config.time_wait);
-                }
+            } else {
+                // A bare ACK (a keepalive, or one side's ACK the other cannot accept) or SYN.
+                self.reply_to_invalid(now, Reason::Ack);
             }
             return;
         }
-        // An acceptable segment shows the peer is alive.
-        self.unanswered_probes = 0;
-        self.arm_keepalive(now);
 
         // Second, the RST bit. RFC 5961 section 3.2: only an exact match resets; a RST
         // elsewhere in the window gets a challenge ACK, so blind resets must guess rcv_nxt.
         if flags.contains(Flags::RST) {
             if segment.seq != self.rcv_nxt {
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.reply_to_invalid(now, Reason::ChallengeAck);
                 return;
             }
             let error = match self.state {
@@ -879,7 +900,7 @@ impl Connection {
         // at the peer's ISN, failed the check above and was answered there: in SYN-RECEIVED
         // with our SYN-ACK again.)
         if flags.contains(Flags::SYN) {
-            self.pending_ack.get_or_insert(Reason::Ack);
+            self.reply_to_invalid(now, Reason::ChallengeAck);
             return;
         }
 
@@ -895,11 +916,20 @@ impl Connection {
                 return;
             }
         }
-        if segment.ack > self.highest_acknowledgeable() {
-            // It acknowledges something not yet sent.
-            self.pending_ack.get_or_insert(Reason::Ack);
+        // RFC 5961 section 5.2: believe an ACK field only within
+        // SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, else drop the segment, data and all.
+        // Without the lower bound half of all ACK values pass, and a blind attacker needs to
+        // guess only the sequence number to inject data.
+        if segment.ack > self.highest_acknowledgeable()
+            || segment.ack < self.snd_una - self.max_snd_wnd
+        {
+            self.stats.rejected_acks += 1;
+            self.reply_to_invalid(now, Reason::ChallengeAck);
             return;
         }
+        // An acceptable segment shows the peer is alive.
+        self.unanswered_probes = 0;
+        self.arm_keepalive(now);
         self.process_ack(now, segment);
         if segment.ack >= self.snd_una {
             self.update_send_window(segment);
@@ -918,6 +948,20 @@ impl Connection {
 
         // Seventh, the segment text; eighth, the FIN.
         self.receive_text_and_fin(now, segment);
+    }
+
+    /// Answer a segment that was not acceptable, unless we did within
+    /// [`INVALID_REPLY_INTERVAL`] (RFC 5961 section 7).
+    fn reply_to_invalid(&mut self, now: Instant, reason: Reason) {
+        if self
+            .last_invalid_reply_at
+            .is_some_and(|last| now < last + INVALID_REPLY_INTERVAL)
+        {
+            self.stats.invalid_replies_suppressed += 1;
+            return;
+        }
+        self.last_invalid_reply_at = Some(now);
+        self.pending_ack.get_or_insert(reason);
     }
 
     /// RFC 9293 section 3.10.7.4's acceptability table, with its "special allowance" for
@@ -942,6 +986,7 @@ impl Connection {
         self.rcv_nxt = syn.seq + 1;
         self.advertised_right_edge = self.rcv_nxt;
         self.snd_wnd = syn.window.min(MAX_WINDOW);
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = syn.seq;
         self.snd_wl2 = syn.ack;
     }
@@ -1066,6 +1111,7 @@ impl Connection {
         {
             // A window of 2^31 or more would break sequence comparisons (docs/protocol.md).
             self.snd_wnd = segment.window.min(MAX_WINDOW);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = segment.seq;
             self.snd_wl2 = segment.ack;
             if self.snd_wnd > 0 {
@@ -1206,7 +1252,9 @@ impl Connection {
         reason: Option<Reason>,
     ) -> Option<Transmit> {
         let record = *self.retransmission_queue.get(index)?;
-        let syn = record.seq == self.iss;
+        // By state, not by `seq == iss`: after 2^32 bytes a data segment starts there too.
+        let syn =
+            record.seq == self.iss && matches!(self.state, State::SynSent | State::SynReceived);
         let fin = self.fin_queued && record.seq + record.len == self.fin_sequence() + 1;
         let payload_len = record.len - u32::from(syn) - u32::from(fin);
         // The window counts payload: a SYN or FIN alone always fits. The fast retransmission
@@ -1447,16 +1495,17 @@ impl Connection {
             } else {
                 self.stats.out_of_order_segments += 1;
                 let offset = self.received_offset + start_in_window as u64;
-                let end = offset + accepted.len() as u64;
-                if self
-                    .reassembly
-                    .block_containing(offset)
-                    .is_some_and(|(_, held_end)| end <= held_end)
-                {
+                let insertion = self.reassembly.insert(offset, accepted);
+                if insertion.duplicate {
                     let seq = segment.seq + already_have as u32;
                     self.note_duplicate(seq, seq + accepted.len() as u32);
                 }
-                self.reassembly.insert(offset, accepted);
+                if insertion.contradicted_bytes > 0 {
+                    self.stats.contradicted_segments += 1;
+                }
+                if insertion.refused {
+                    self.stats.out_of_order_refused += 1;
+                }
                 self.quick_acks = QUICK_ACK_SEGMENTS;
                 self.note_sack_block(offset);
                 // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
@@ -1464,14 +1513,16 @@ impl Connection {
             }
         }
 
+        // The FIN counts only once everything before it has arrived and nothing after it has.
+        // One ahead of a hole is forgotten, not held: a forged FIN there would end the stream
+        // early the moment the real data up to it arrived (RFC 5961 section 1's blind
+        // injection). The sender, not having its FIN acknowledged, sends it again.
         let whole_payload_taken = accepted.len() == fresh.len();
         if segment.flags.contains(Flags::FIN)
             && whole_payload_taken
-            && fin_offset >= self.received_offset as i64
+            && fin_offset == self.received_offset as i64
+            && !self.fin_received
         {
-            self.peer_fin_offset = Some(fin_offset as u64);
-        }
-        if self.peer_fin_offset == Some(self.received_offset) && !self.fin_received {
             self.on_fin(now);
         }
     }
@@ -1479,8 +1530,8 @@ impl Connection {
     fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
         let filled_a_hole = !self.reassembly.is_empty();
         self.append_in_order(data);
-        while let Some(run) = self.reassembly.pop_contiguous(self.received_offset) {
-            self.append_in_order(&run);
+        while let Some(mut run) = self.reassembly.pop_contiguous(self.received_offset) {
+            self.append_in_order(run.make_contiguous());
         }
         // Delivered blocks are acknowledged cumulatively now (RFC 2018 section 4).
         let delivered = self.received_offset;

@@ -231,6 +231,12 @@ impl RetransmissionQueue {
                     self.update(0, |record| {
                         record.seq = ack;
                         record.len -= covered;
+                        if record.fin && record.len == 1 {
+                            // Its data arrived and its FIN did not: the receiver takes a FIN
+                            // only in order, so one SACKed with its data ahead of a hole was
+                            // dropped. It is outstanding again.
+                            record.sacked = false;
+                        }
                     });
                 }
                 break;
@@ -265,9 +271,11 @@ impl RetransmissionQueue {
             if record.seq >= block.right {
                 break;
             }
-            // A FIN's sequence number is never in a SACK block: its data is what counts.
+            // A FIN's sequence number is never in a SACK block: its data is what counts, and
+            // a FIN alone is never SACKed (the receiver takes a FIN only in order).
             let data_end = record.end() - u32::from(record.fin);
-            if !record.sacked && block.left <= record.seq && data_end <= block.right {
+            let has_data = data_end != record.seq;
+            if !record.sacked && has_data && block.left <= record.seq && data_end <= block.right {
                 delivered.add(&record);
                 self.update(index, |record| record.sacked = true);
             }

@@ -60,6 +60,16 @@ pub struct Stats {
     pub discarded_malformed: u64,
     /// Data segments that arrived beyond the next expected byte.
     pub out_of_order_segments: u64,
+    /// Out-of-order segments not kept: they would have opened a hole beyond the limit.
+    pub out_of_order_refused: u64,
+    /// Segments whose bytes differed from out-of-order bytes already held (which they
+    /// replaced): a corrupted or forged copy arrived first, or this one is.
+    pub contradicted_segments: u64,
+    /// Segments dropped because their ACK field lay outside what we sent
+    /// (RFC 5961 section 5): forged, or from a confused peer.
+    pub rejected_acks: u64,
+    /// Replies to unacceptable segments not sent, by RFC 5961 section 7's rate limit.
+    pub invalid_replies_suppressed: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
     /// Keepalive probes sent.
@@ -97,6 +107,10 @@ impl Stats {
             discarded_corrupt: 0,
             discarded_malformed: 0,
             out_of_order_segments: 0,
+            out_of_order_refused: 0,
+            contradicted_segments: 0,
+            rejected_acks: 0,
+            invalid_replies_suppressed: 0,
             window_probes: 0,
             keepalives: 0,
             smoothed_rtt: None,

@@ -1645,7 +1645,10 @@ fn established_rst_in_window_gets_challenge_ack() {
         },
     );
     // RFC 5961 section 3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
-    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
     assert_eq!(conn.state(), State::Established);
     recv_nothing(&mut conn, at(1_000));
 }
@@ -1690,7 +1693,10 @@ fn established_syn_gets_challenge_ack() {
         },
     );
     // RFC 5961 section 4.2 (RFC 9293 section 3.10.7.4, fourth check).
-    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
     assert_eq!(conn.state(), State::Established);
     recv_nothing(&mut conn, at(1_000));
 }
@@ -1707,7 +1713,10 @@ fn established_ack_of_unsent_data_gets_ack() {
         },
     );
     // RFC 9293 section 3.10.7.4: SEG.ACK > SND.NXT, send an ACK and drop the segment.
-    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
     assert_eq!(conn.state(), State::Established);
     recv_nothing(&mut conn, at(1_000));
 }
@@ -1826,7 +1835,7 @@ fn peer_data_and_fin_in_one_segment() {
 }
 
 #[test]
-fn fin_after_a_hole_waits_for_the_hole() {
+fn a_fin_ahead_of_a_hole_is_forgotten_until_sent_again_in_order() {
     let mut conn = established();
     send(
         &mut conn,
@@ -1855,8 +1864,30 @@ fn fin_after_a_hole_waits_for_the_hole() {
             ..SEND_TEMPL
         },
     );
+    // The data is complete; the FIN, which may have been forged, is not believed.
     assert_eq!(
         recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                ack: REMOTE + 6,
+                window: WINDOW - 6,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::Established);
+    send(
+        &mut conn,
+        at(1_020),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            seq: REMOTE + 6,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_020)),
         vec![(
             Sent {
                 ack: REMOTE + 7,
@@ -1869,7 +1900,7 @@ fn fin_after_a_hole_waits_for_the_hole() {
     assert_eq!(conn.state(), State::CloseWait);
     assert_eq!(read_all(&mut conn), b"abcdef");
     assert_eq!(conn.read(&mut [0; 8]), Ok(0));
-    recv_nothing(&mut conn, at(1_010));
+    recv_nothing(&mut conn, at(1_020));
 }
 
 #[test]

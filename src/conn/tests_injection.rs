@@ -1,0 +1,284 @@
+//! Segment-level tests of what a blind attacker can and cannot do (RFC 5961), and of the
+//! receiver's and sender's defences around it: which copy of out-of-order data wins, when a
+//! FIN is believed, SACK blocks for data never sent, the ISN after the 2^32 wrap. In
+//! smoltcp's style (see `tests.rs` for the method). The RST and SYN rules of RFC 5961
+//! sections 3 and 4 are tested in `tests.rs` beside the state they apply to.
+
+use super::tests::{
+    at, bytes, established, recv, recv_nothing, send, timeout, with_sack, Sent, LOCAL, LOCAL_ISN,
+    PEER_WINDOW, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
+};
+use super::tests_recovery::{ack, ack_sack, flight, slow_started, write_segments, MSS};
+use super::*;
+
+/// The largest window the fixture's peer has advertised: RFC 5961's MAX.SND.WND.
+const MAX_SND_WND: u32 = PEER_WINDOW;
+
+// -------------------------------------------------------------------------------------------
+// RFC 5961 section 5: the ACK field
+
+#[test]
+fn data_with_an_ack_below_the_peers_largest_window_is_dropped_with_a_challenge_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            ack: LOCAL - MAX_SND_WND - 1,
+            payload: b"forged",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
+    assert_eq!(conn.readable_bytes(), 0);
+    assert_eq!(conn.stats().rejected_acks, 1);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn data_with_an_old_ack_within_the_peers_window_is_taken() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            ack: LOCAL - MAX_SND_WND,
+            payload: b"real",
+            ..SEND_TEMPL
+        },
+    );
+    // Taken; the ACK waits for a second segment or the delayed-ACK timer.
+    recv_nothing(&mut conn, at(1_000));
+    assert_eq!(conn.readable_bytes(), 4);
+    assert_eq!(conn.stats().rejected_acks, 0);
+}
+
+#[test]
+fn data_acknowledging_what_we_never_sent_is_dropped_with_a_challenge_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            ack: LOCAL + 1,
+            payload: b"forged",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
+    assert_eq!(conn.readable_bytes(), 0);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+// -------------------------------------------------------------------------------------------
+// RFC 5961 section 7: replies to unacceptable segments are rate-limited
+
+#[test]
+fn bare_segments_out_of_the_window_draw_at_most_one_reply_per_half_second() {
+    let mut conn = established();
+    let out_of_window = Segment {
+        seq: REMOTE + WINDOW + 10,
+        ..SEND_TEMPL
+    };
+    send(&mut conn, at(1_000), out_of_window);
+    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    send(&mut conn, at(1_100), out_of_window);
+    recv_nothing(&mut conn, at(1_100));
+    assert_eq!(conn.stats().invalid_replies_suppressed, 1);
+    // Data sent again is never limited: its sender needs the ACK (here with a D-SACK).
+    send(
+        &mut conn,
+        at(1_200),
+        Segment {
+            seq: REMOTE - 3,
+            payload: b"old",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_200)),
+        vec![(with_sack(RECV_TEMPL, &[(REMOTE - 3, REMOTE)]), Reason::Ack)]
+    );
+    send(&mut conn, at(1_500), out_of_window);
+    assert_eq!(recv(&mut conn, at(1_500)), vec![(RECV_TEMPL, Reason::Ack)]);
+}
+
+#[test]
+fn an_ack_loop_between_ends_that_disagree_stays_bounded() {
+    // The peer believes we sent 100 bytes more than we did (forged data reached it) and
+    // answers everything we send with an ACK we cannot accept. Each such ACK would draw
+    // ours, and ours its, forever; the rate limit leaves two a second.
+    let mut conn = established();
+    let mut replies = 0;
+    for millis in 1_000..11_000 {
+        send(
+            &mut conn,
+            at(millis),
+            Segment {
+                ack: LOCAL + 100,
+                ..SEND_TEMPL
+            },
+        );
+        replies += recv(&mut conn, at(millis)).len();
+    }
+    assert_eq!(replies, 20);
+    assert_eq!(conn.state(), State::Established);
+}
+
+// -------------------------------------------------------------------------------------------
+// Out-of-order data and the FIN
+
+#[test]
+fn a_later_copy_that_contradicts_held_out_of_order_data_replaces_it() {
+    let mut conn = established();
+    let held_block = with_sack(RECV_TEMPL, &[(REMOTE + 3, REMOTE + 6)]);
+    // A forged copy lands ahead of a hole first...
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            seq: REMOTE + 3,
+            payload: b"XYZ",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(held_block.clone(), Reason::Ack)]
+    );
+    // ... then the real one, which is not a duplicate (no D-SACK): it replaces the forgery.
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            seq: REMOTE + 3,
+            payload: b"def",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_010)), vec![(held_block, Reason::Ack)]);
+    send(
+        &mut conn,
+        at(1_020),
+        Segment {
+            payload: b"abc",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_020)),
+        vec![(
+            Sent {
+                ack: REMOTE + 6,
+                window: WINDOW - 6,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    let mut delivered = [0; 6];
+    assert_eq!(conn.read(&mut delivered), Ok(6));
+    assert_eq!(&delivered, b"abcdef");
+    assert_eq!(conn.stats().contradicted_segments, 1);
+}
+
+#[test]
+fn a_fin_sacked_with_its_data_ahead_of_a_hole_is_sent_again_without_a_timeout() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 2);
+    conn.shutdown();
+    let mut sent = flight(base, 0..2, Reason::NewData);
+    sent[1].0.flags = Flags::ACK | Flags::FIN;
+    assert_eq!(recv(&mut conn, at(1_000)), sent);
+    // Segment 1 and its FIN arrive ahead of the lost segment 0: the peer SACKs the data and
+    // forgets the FIN (it believes a FIN only in order).
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(2))]));
+    recv_nothing(&mut conn, at(1_100));
+    // RACK's reordering window (a quarter of the 100 ms minimum RTT) passes: segment 0 is
+    // lost and goes again.
+    assert_eq!(
+        timeout(&mut conn, at(1_125)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    // It arrives: all the data is acknowledged, the FIN is not. The FIN was sent before the
+    // retransmission that just arrived, so RACK finds it lost at once.
+    send(&mut conn, at(1_225), ack(s(2)));
+    assert_eq!(
+        recv(&mut conn, at(1_225)),
+        vec![(
+            Sent {
+                flags: Flags::ACK | Flags::FIN,
+                seq: s(2),
+                ..RECV_TEMPL
+            },
+            Reason::RackRetransmission
+        )]
+    );
+    send(&mut conn, at(1_325), ack(s(2) + 1));
+    assert_eq!(conn.state(), State::FinWait2);
+    assert_eq!(conn.stats().rto_timeouts, 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// The sender ignores what it never sent
+
+#[test]
+fn sack_blocks_for_data_never_sent_change_nothing() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    write_segments(&mut conn, base, 2);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..2, Reason::NewData)
+    );
+    let before = conn.stats();
+    // Blocks beyond snd_nxt, and one straddling it: none describes data in flight.
+    let beyond = base + 2 * MSS;
+    send(
+        &mut conn,
+        at(1_050),
+        ack_sack(base, &[(beyond, beyond + MSS), (base + MSS, beyond + 1)]),
+    );
+    recv_nothing(&mut conn, at(1_050));
+    let after = conn.stats();
+    assert_eq!(after.duplicate_acks, before.duplicate_acks);
+    assert_eq!(after.congestion_window, before.congestion_window);
+    assert_eq!(conn.retransmission_queue.sacked_segments(), 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// Sequence numbers after the 2^32 wrap
+
+#[test]
+fn a_data_segment_at_the_isn_after_the_wrap_is_resent_as_data_not_as_a_syn() {
+    let mut conn = established();
+    // Sending 4 GiB to get here would take minutes: move the send sequence space to where
+    // it stands after 2^32 - 1 data bytes, all acknowledged, so the next byte's sequence
+    // number is the ISN again.
+    conn.snd_una = LOCAL_ISN;
+    conn.snd_nxt = LOCAL_ISN;
+    conn.send_buffer_seq = LOCAL_ISN;
+    conn.snd_wl2 = LOCAL_ISN;
+    conn.recovery_point = LOCAL_ISN;
+    let payload = bytes(0, 100);
+    assert_eq!(conn.write(&payload), Ok(100));
+    let data = Sent {
+        seq: LOCAL_ISN,
+        payload: payload.clone(),
+        ..RECV_TEMPL
+    };
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(data.clone(), Reason::NewData)]
+    );
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        vec![(data, Reason::RtoRetransmission { timeout: 1 })]
+    );
+}
