@@ -20,8 +20,10 @@
 //! The endpoint draws initial sequence numbers from a generator it is given (RFC 6528 asks only
 //! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -40,6 +42,13 @@ use crate::wire::{Flags, Segment, SeqNum, WireError};
 pub const RESETS_PER_SECOND: u32 = 1000;
 /// See [`RESETS_PER_SECOND`].
 pub const RESET_BURST: u32 = 50;
+
+/// Stateless replies (RSTs, SYN cookies) waiting for `poll_transmit`: at most this many.
+const STATELESS_REPLY_QUEUE: usize = 256;
+
+/// A SYN cookie is checked against the period it falls in and the one before, so it is
+/// good for 64 to 128 s: longer than a client's SYN retries take.
+const COOKIE_PERIOD: Duration = Duration::from_secs(64);
 
 /// Names one connection of an endpoint for as long as the endpoint keeps it. Unlike the peer's
 /// address, a handle is never reused, so a peer that reconnects from the same port gets a new
@@ -78,8 +87,13 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// RSTs not sent to such segments, over the rate limit ([`RESETS_PER_SECOND`]).
     pub resets_suppressed: u64,
-    /// SYNs dropped because the listen backlog was full.
+    /// SYNs dropped because the accept queue (the listen backlog) was full, and handshakes
+    /// completed by a SYN cookie dropped for the same reason.
     pub syns_dropped: u64,
+    /// SYNs answered statelessly with a SYN cookie: the half-open table was full.
+    pub syn_cookies_sent: u64,
+    /// Connections opened by a valid SYN cookie.
+    pub syn_cookies_accepted: u64,
     /// Connections reset because received data would be lost: the application closed with
     /// data unread, or data arrived after it closed (RFC 2525, "data lost").
     pub data_lost_resets: u64,
@@ -141,8 +155,13 @@ pub struct Endpoint {
     /// `Some(backlog)` while listening.
     listen_backlog: Option<usize>,
     accept_queue: VecDeque<ConnectionHandle>,
-    /// At most [`RESET_BURST`].
-    pending_resets: VecDeque<Transmit>,
+    /// Passive opens still in their handshake: the SYN queue, at most the backlog. A SYN that
+    /// finds it full is answered with a SYN cookie instead (RFC 4987 section 3.6).
+    half_open: BTreeSet<ConnectionHandle>,
+    /// The key of the SYN cookies' hash, drawn from the ISN generator when first needed.
+    cookie_secret: Option<[u64; 2]>,
+    /// RSTs and SYN cookies to send; at most [`STATELESS_REPLY_QUEUE`].
+    stateless_replies: VecDeque<Transmit>,
     /// The RST rate limit's schedule (a generic cell rate algorithm): when the RSTs sent so
     /// far would have finished going out at [`RESETS_PER_SECOND`].
     reset_schedule: Instant,
@@ -175,7 +194,9 @@ impl Endpoint {
             next_handle: 0,
             listen_backlog: None,
             accept_queue: VecDeque::new(),
-            pending_resets: VecDeque::new(),
+            half_open: BTreeSet::new(),
+            cookie_secret: None,
+            stateless_replies: VecDeque::new(),
             reset_schedule: Instant::ZERO,
             poll_cursor: None,
             default_user_timeout: None,
@@ -183,9 +204,14 @@ impl Endpoint {
         }
     }
 
-    /// Accept SYNs from new peers, keeping at most `backlog` connections that are not yet
-    /// accepted (handshaking or waiting in the queue). SYNs beyond that are dropped, not
-    /// refused, so the peer retries later as with TCP.
+    /// Accept SYNs from new peers. `backlog` bounds two things, as in Linux: the connections
+    /// whose handshake completed and that wait for [`accept`](Self::accept) (a SYN that finds
+    /// that queue full is dropped, not refused, so the peer retries later as with TCP), and
+    /// the half-open connections still in their handshake. A SYN that finds those full is
+    /// answered with a SYN cookie (RFC 4987 section 3.6): a SYN-ACK whose ISN is a keyed hash
+    /// of the peer's address and ISN, with nothing kept; a final ACK that carries it back opens
+    /// the connection. So a flood of SYNs from forged addresses fills no table and locks no
+    /// client out.
     pub fn listen(&mut self, backlog: usize) {
         self.listen_backlog = Some(backlog);
     }
@@ -382,14 +408,20 @@ impl Endpoint {
         let is_connection_request = segment.flags.contains(Flags::SYN)
             && !segment.flags.intersects(Flags::ACK | Flags::RST);
         if let (true, Some(backlog)) = (is_connection_request, self.listen_backlog) {
-            if self.unaccepted_count() >= backlog {
+            if self.accept_queue.len() >= backlog {
                 self.stats.syns_dropped += 1;
-                return;
+            } else if self.half_open.len() >= backlog {
+                self.send_syn_cookie(now, from, &segment);
+            } else {
+                let isn = SeqNum(self.isn_generator.next_u32());
+                let mut connection = Connection::listen(self.config.clone(), from, isn);
+                connection.handle_segment(now, &segment);
+                let handle = self.insert(connection, Ownership::Unaccepted);
+                self.half_open.insert(handle);
             }
-            let isn = SeqNum(self.isn_generator.next_u32());
-            let mut connection = Connection::listen(self.config.clone(), from, isn);
-            connection.handle_segment(now, &segment);
-            self.insert(connection, Ownership::Unaccepted);
+            return;
+        }
+        if self.listen_backlog.is_some() && self.accept_cookie(now, from, &segment) {
             return;
         }
         if let Some(reset) = reset_reply(&segment) {
@@ -398,7 +430,7 @@ impl Endpoint {
                 return;
             }
             self.stats.resets_sent += 1;
-            self.pending_resets.push_back(Transmit {
+            self.stateless_replies.push_back(Transmit {
                 destination: from,
                 contents: encode(&reset),
                 reason: Reason::Rst,
@@ -427,8 +459,8 @@ impl Endpoint {
     /// The next datagram to send, taking connections in turn.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        if let Some(reset) = self.pending_resets.pop_front() {
-            return Some(reset);
+        if let Some(reply) = self.stateless_replies.pop_front() {
+            return Some(reply);
         }
         let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
         let found = first_transmit(self.connections.range_mut(start..), now)
@@ -482,7 +514,7 @@ impl Endpoint {
         let interval = Duration::from_secs(1) / RESETS_PER_SECOND;
         let schedule = self.reset_schedule.max(now) + interval;
         if schedule > now + interval * RESET_BURST
-            || self.pending_resets.len() >= RESET_BURST as usize
+            || self.stateless_replies.len() >= STATELESS_REPLY_QUEUE
         {
             return false;
         }
@@ -490,11 +522,77 @@ impl Endpoint {
         true
     }
 
-    fn unaccepted_count(&self) -> usize {
-        self.connections
-            .values()
-            .filter(|entry| entry.ownership == Ownership::Unaccepted)
-            .count()
+    /// The SYN cookie for a SYN from `peer` with ISN `peer_isn`, in cookie period `period`.
+    /// The hash is SipHash (std's `DefaultHasher`, whose keys are fixed) over a 128-bit secret
+    /// and the inputs: unpredictable without the secret, which never leaves the endpoint.
+    fn syn_cookie(secret: [u64; 2], peer: SocketAddr, peer_isn: SeqNum, period: u64) -> SeqNum {
+        let mut hasher = DefaultHasher::new();
+        (secret, peer, peer_isn.0, period).hash(&mut hasher);
+        SeqNum(hasher.finish() as u32)
+    }
+
+    fn cookie_period(now: Instant) -> u64 {
+        now.as_micros() / COOKIE_PERIOD.as_micros() as u64
+    }
+
+    /// Answer `syn` with a SYN-ACK whose ISN is its cookie, keeping nothing. The SYN-ACK is
+    /// the one a fresh passive open would send, so it carries the same window.
+    fn send_syn_cookie(&mut self, now: Instant, from: SocketAddr, syn: &Segment<'_>) {
+        if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE {
+            self.stats.syns_dropped += 1;
+            return;
+        }
+        let isn_generator = &mut self.isn_generator;
+        let secret = *self
+            .cookie_secret
+            .get_or_insert_with(|| [isn_generator.next_u64(), isn_generator.next_u64()]);
+        let cookie = Endpoint::syn_cookie(secret, from, syn.seq, Endpoint::cookie_period(now));
+        let mut connection = Connection::listen(self.config.clone(), from, cookie);
+        connection.handle_segment(now, syn);
+        if let Some(syn_ack) = connection.poll_transmit(now) {
+            self.stats.syn_cookies_sent += 1;
+            self.stateless_replies.push_back(Transmit {
+                reason: Reason::SynCookie,
+                ..syn_ack
+            });
+        }
+    }
+
+    /// If `segment` completes a handshake begun with a SYN cookie (its ACK field is the cookie
+    /// plus one), open the connection and queue it for `accept`. Returns whether it did.
+    fn accept_cookie(&mut self, now: Instant, from: SocketAddr, segment: &Segment<'_>) -> bool {
+        let Some(secret) = self.cookie_secret else {
+            return false;
+        };
+        if !segment.flags.contains(Flags::ACK) || segment.flags.intersects(Flags::SYN | Flags::RST)
+        {
+            return false;
+        }
+        let cookie = segment.ack - 1;
+        let peer_isn = segment.seq - 1;
+        let period = Endpoint::cookie_period(now);
+        let valid = [period, period.saturating_sub(1)]
+            .iter()
+            .any(|&period| Endpoint::syn_cookie(secret, from, peer_isn, period) == cookie);
+        if !valid {
+            return false;
+        }
+        let Some(backlog) = self.listen_backlog else {
+            return false;
+        };
+        if self.accept_queue.len() >= backlog {
+            // The client's data, or its next segment, will try again.
+            self.stats.syns_dropped += 1;
+            return true;
+        }
+        let connection = Connection::accept_cookie(self.config.clone(), from, cookie, now, segment);
+        let handle = self.insert(connection, Ownership::Unaccepted);
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.last_heard = Some(now);
+        }
+        self.stats.syn_cookies_accepted += 1;
+        self.settle(handle);
+        true
     }
 
     /// [`settle`](Self::settle) every connection.
@@ -513,6 +611,9 @@ impl Endpoint {
             return;
         };
         let connection = &entry.connection;
+        if connection.is_connected() || connection.is_closed() {
+            self.half_open.remove(&handle);
+        }
         if entry.ownership == Ownership::Unaccepted && !entry.queued && connection.is_connected() {
             entry.queued = true;
             self.accept_queue.push_back(handle);
@@ -661,21 +762,176 @@ mod tests {
     }
 
     #[test]
-    fn listen_backlog_bounds_unaccepted_connections() {
+    fn a_full_half_open_table_answers_syns_with_cookies_and_keeps_nothing() {
         let mut endpoint = endpoint();
         endpoint.listen(2);
         for port in 1..=3 {
             let peer = SocketAddr::new(addr("192.0.2.9:1").ip(), port);
             endpoint.handle_datagram(Instant::ZERO, peer, &syn(1000));
         }
-        let mut syn_acks = 0;
+        let mut reasons = Vec::new();
         while let Some(transmit) = endpoint.poll_transmit(Instant::ZERO) {
-            assert_eq!(parse(&transmit).flags, Flags::SYN | Flags::ACK);
-            syn_acks += 1;
+            let segment = parse(&transmit);
+            assert_eq!(segment.flags, Flags::SYN | Flags::ACK);
+            assert_eq!(segment.ack, SeqNum(1001));
+            reasons.push(transmit.reason);
         }
-        assert_eq!(syn_acks, 2);
-        assert_eq!(endpoint.stats().syns_dropped, 1);
+        reasons.sort_by_key(|reason| *reason == Reason::SynCookie);
+        assert_eq!(
+            reasons,
+            vec![Reason::Handshake, Reason::Handshake, Reason::SynCookie]
+        );
+        assert_eq!(endpoint.connections().count(), 2);
+        assert_eq!(endpoint.stats().syn_cookies_sent, 1);
         assert_eq!(endpoint.accept(), None, "no handshake has completed yet");
+    }
+
+    #[test]
+    fn a_client_answered_with_a_cookie_connects_and_exchanges_data() {
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(1);
+        // A forged SYN fills the half-open table.
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        let crossed = shuttle(&mut client, &mut server, ms(1));
+        assert_eq!(
+            crossed,
+            vec![
+                (true, Flags::SYN, 0, Reason::Handshake),
+                (false, Flags::SYN | Flags::ACK, 0, Reason::SynCookie),
+                (true, Flags::ACK, 0, Reason::Handshake),
+            ]
+        );
+        let server_handle = server.accept().expect("the cookie opened the connection");
+        assert_eq!(server.stats().syn_cookies_accepted, 1);
+        let connection = client.connection_mut(client_handle).unwrap();
+        assert_eq!(connection.write(b"ping"), Ok(4));
+        shuttle(&mut client, &mut server, ms(2));
+        let connection = server.connection_mut(server_handle).unwrap();
+        let mut buf = [0; 8];
+        assert_eq!(connection.read(&mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(connection.write(b"pong"), Ok(4));
+        shuttle(&mut client, &mut server, ms(3));
+        let connection = client.connection_mut(client_handle).unwrap();
+        assert_eq!(connection.read(&mut buf), Ok(4));
+        assert_eq!(&buf[..4], b"pong");
+    }
+
+    #[test]
+    fn when_the_final_ack_is_lost_the_clients_first_data_completes_a_cookie_handshake() {
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        let syn = client.poll_transmit(ms(1)).unwrap();
+        server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+        let syn_ack = server.poll_transmit(ms(1)).unwrap();
+        client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+        let lost_ack = client.poll_transmit(ms(2)).unwrap();
+        assert_eq!(parse(&lost_ack).flags, Flags::ACK);
+        let connection = client.connection_mut(client_handle).unwrap();
+        assert_eq!(connection.write(b"hello"), Ok(5));
+        shuttle(&mut client, &mut server, ms(3));
+        let server_handle = server.accept().expect("the data carried the cookie back");
+        let mut buf = [0; 8];
+        let connection = server.connection_mut(server_handle).unwrap();
+        assert_eq!(connection.read(&mut buf), Ok(5));
+        assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn an_ack_with_a_wrong_cookie_gets_a_reset() {
+        let mut server = endpoint();
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        server.handle_datagram(ms(0), addr("203.0.113.5:1000"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        assert_eq!(server.stats().syn_cookies_sent, 1);
+        let guess = encode(&Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(78),
+            ack: SeqNum(12_345),
+            window: 65535,
+            ..Segment::default()
+        });
+        server.handle_datagram(ms(1), addr("203.0.113.5:1000"), &guess);
+        let reset = server.poll_transmit(ms(1)).expect("a RST");
+        assert_eq!(parse(&reset).flags, Flags::RST);
+        assert_eq!(server.accept(), None);
+        assert_eq!(server.stats().syn_cookies_accepted, 0);
+    }
+
+    #[test]
+    fn a_full_accept_queue_drops_syns() {
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(1);
+        client.connect(addr(SERVER)).unwrap();
+        shuttle(&mut client, &mut server, ms(1));
+        // One completed handshake waits for `accept`: the queue is full.
+        server.handle_datagram(ms(2), addr("192.0.2.9:1"), &syn(1000));
+        assert!(server.poll_transmit(ms(2)).is_none());
+        assert_eq!(server.stats().syns_dropped, 1);
+        assert!(server.accept().is_some());
+    }
+
+    #[test]
+    fn a_syn_flood_from_forged_addresses_locks_no_client_out() {
+        // 100,000 SYNs a second from random addresses for a second; a client connects in the
+        // middle of it. Its handshake takes one round trip (here 1 ms), no retry, and the
+        // listener never holds more than its backlog of half-open connections.
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(128);
+        let mut forger = ChaCha8Rng::seed_from_u64(9);
+        let mut client_handle = None;
+        let mut connected_at = None;
+        for tick in 0..100_000u64 {
+            let now = Instant::from_micros(tick * 10);
+            let forged_from = SocketAddr::new(
+                std::net::Ipv4Addr::from(forger.next_u32()).into(),
+                forger.next_u32() as u16,
+            );
+            server.handle_datagram(now, forged_from, &syn(forger.next_u32()));
+            if tick == 50_000 {
+                client_handle = Some(client.connect(addr(SERVER)).unwrap());
+            }
+            // The client's datagrams take 500 us each way; the forged addresses answer nothing.
+            if tick % 50 == 0 {
+                while let Some(transmit) = client.poll_transmit(now) {
+                    server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+                }
+            }
+            while let Some(transmit) = server.poll_transmit(now) {
+                if transmit.destination == addr(CLIENT) {
+                    client.handle_datagram(now, addr(SERVER), &transmit.contents);
+                }
+            }
+            server.handle_timeout(now);
+            assert!(server.connections().count() <= 129);
+            if connected_at.is_none()
+                && client_handle
+                    .and_then(|handle| client.connection(handle))
+                    .is_some_and(Connection::is_connected)
+            {
+                connected_at = Some(now);
+            }
+        }
+        let handle = client_handle.unwrap();
+        assert_eq!(
+            client.connection(handle).unwrap().stats().rto_timeouts,
+            0,
+            "the SYN was never sent again"
+        );
+        assert!(connected_at.is_some());
+        assert!(server.accept().is_some(), "the server accepted the client");
+        let stats = server.stats();
+        assert!(stats.syn_cookies_sent > 99_000, "{stats:?}");
     }
 
     #[test]

@@ -206,6 +206,9 @@ pub enum Event {
 pub enum Reason {
     /// A SYN or SYN-ACK, or the ACK that completes the handshake.
     Handshake,
+    /// A SYN-ACK sent without keeping any state, its ISN a SYN cookie, because the listener's
+    /// table of half-open connections was full (RFC 4987 section 3.6).
+    SynCookie,
     /// Data sent for the first time (a FIN may ride along).
     NewData,
     /// A pure acknowledgment, immediate or delayed.
@@ -248,6 +251,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Handshake => f.write_str("handshake"),
+            Reason::SynCookie => f.write_str("SYN cookie"),
             Reason::NewData => f.write_str("new data"),
             Reason::Ack => f.write_str("ACK"),
             Reason::WindowUpdate => f.write_str("window update"),
@@ -444,6 +448,33 @@ impl Connection {
     /// arrives from a new peer and feeds that SYN straight in.
     pub fn listen(config: Config, remote: SocketAddr, isn: SeqNum) -> Connection {
         Connection::new(config, remote, isn, State::Listen)
+    }
+
+    /// A passive open completed by a SYN cookie (RFC 4987 section 3.6): our SYN-ACK, with ISN
+    /// `iss`, went out from a connection nobody kept, and `segment` (the handshake's final ACK,
+    /// or the first data after it), whose ACK field the endpoint has checked against the
+    /// cookie, shows the peer received it. The SYN's window is gone; the segment's stands in.
+    pub fn accept_cookie(
+        config: Config,
+        remote: SocketAddr,
+        iss: SeqNum,
+        now: Instant,
+        segment: &Segment<'_>,
+    ) -> Connection {
+        let mut connection = Connection::new(config, remote, iss, State::SynReceived);
+        connection.synchronize_receive(&Segment {
+            flags: Flags::SYN,
+            seq: segment.seq - 1,
+            ack: SeqNum(0),
+            window: segment.window,
+            sack: SackBlocks::new(),
+            payload: &[],
+        });
+        // The SYN-ACK's sequence number is used; it is not in the retransmission queue, so
+        // its acknowledgment gives no RTT sample.
+        connection.snd_nxt = iss + 1;
+        connection.handle_segment(now, segment);
+        connection
     }
 
     fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
