@@ -366,6 +366,9 @@ pub struct Connection {
 
     /// A window probe's byte (at `snd_nxt`) may have been taken: an ACK of it is valid.
     window_probe_outstanding: bool,
+    /// The persist timer expired on a window too small for silly window avoidance: the next
+    /// segment goes whatever its size.
+    sws_override: bool,
     snd_wnd: u32,
     snd_wl1: SeqNum,
     snd_wl2: SeqNum,
@@ -507,6 +510,7 @@ impl Connection {
             snd_nxt: iss,
 
             window_probe_outstanding: false,
+            sws_override: false,
             snd_wnd: 0,
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
@@ -1233,10 +1237,16 @@ impl Connection {
             return None;
         }
         let unsent = fin_seq.wrapping_diff(self.snd_nxt);
-        let len = self
-            .smss()
-            .min(unsent)
-            .min(window_end.wrapping_diff(self.snd_nxt));
+        let window_room = window_end.wrapping_diff(self.snd_nxt);
+        let wanted = self.smss().min(unsent);
+        // Sender-side silly window avoidance (RFC 9293 section 3.8.6.2.1): a segment the
+        // peer's window cuts short goes only if it is at least half the largest window the
+        // peer has offered. Otherwise wait: ACKs of data in flight will open the window, and
+        // with nothing in flight the persist timer stands in for the RFC's override timeout.
+        if window_room < wanted && window_room < self.max_snd_wnd / 2 && !self.sws_override {
+            return None;
+        }
+        let len = wanted.min(window_room);
         let flags = if self.fin_queued && len == unsent {
             Flags::ACK | Flags::FIN
         } else {
@@ -1257,6 +1267,7 @@ impl Connection {
     ) -> Transmit {
         let payload = self.send_buffer_range(seq, payload_len);
         let transmit = self.transmit(flags, seq, &payload, reason);
+        self.sws_override = false;
         let seq_len = payload_len
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
@@ -1416,9 +1427,11 @@ impl Connection {
     // ---------------------------------------------------------------------------------------
     // Timers
 
+    /// Data waits and the peer's window takes none of it (or only a silly sliver): with nothing
+    /// in flight to bring an ACK, only the persist timer will move things on.
     fn arm_persist(&mut self, now: Instant) {
         let nothing_in_flight = self.snd_una == self.snd_nxt;
-        if self.snd_wnd == 0 && nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
+        if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
             self.timers
                 .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
         }
@@ -1426,6 +1439,9 @@ impl Connection {
 
     fn on_persist_timeout(&mut self, now: Instant) {
         if self.snd_wnd != 0 {
+            // The window is open but too small to be worth a segment, and no update came:
+            // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
+            self.sws_override = true;
             return;
         }
         if self.unanswered_probes >= self.config.max_retransmissions {

@@ -958,8 +958,9 @@ fn write_is_segmented_at_mss() {
 }
 
 #[test]
-fn write_respects_the_peer_window() {
+fn write_respects_the_peer_window_and_avoids_silly_segments() {
     let mut conn = established();
+    // The peer offered 65,535 bytes in its SYN-ACK; now it offers 1,000.
     send(
         &mut conn,
         at(500),
@@ -969,8 +970,13 @@ fn write_respects_the_peer_window() {
         },
     );
     conn.write(&bytes(0, 1_500)).unwrap();
+    // A 1,000-byte segment of 1,500 waiting is less than half the largest window the peer
+    // offered: silly window avoidance (RFC 9293 section 3.8.6.2.1) waits for it to open.
+    recv_nothing(&mut conn, at(1_000));
+    // It does not: the persist timer, one RTO later, sends what fits.
+    assert_eq!(conn.poll_timeout(), Some(at(1_300)));
     assert_eq!(
-        recv(&mut conn, at(1_000)),
+        timeout(&mut conn, at(1_300)),
         vec![(
             Sent {
                 payload: bytes(0, 1_000),
@@ -981,15 +987,16 @@ fn write_respects_the_peer_window() {
     );
     send(
         &mut conn,
-        at(1_100),
+        at(1_400),
         Segment {
             ack: LOCAL + 1_000,
             window: 1_000,
             ..SEND_TEMPL
         },
     );
+    // The rest fits whole: no reason to wait.
     assert_eq!(
-        recv(&mut conn, at(1_100)),
+        recv(&mut conn, at(1_400)),
         vec![(
             Sent {
                 seq: LOCAL + 1_000,
@@ -999,7 +1006,7 @@ fn write_respects_the_peer_window() {
             Reason::NewData
         )]
     );
-    recv_nothing(&mut conn, at(1_100));
+    recv_nothing(&mut conn, at(1_400));
 }
 
 #[test]
