@@ -13,6 +13,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -466,6 +467,10 @@ pub struct TransferConfig {
     pub network: NetworkConfig,
     /// Simulated time after which the run is abandoned as unfinished.
     pub time_limit: Duration,
+    /// The run stops after this many events (times the clock moved), so that even a run
+    /// that crawls (a one-byte window, a link that loses nearly everything) ends in bounded
+    /// wall time: [`DEFAULT_STEP_LIMIT`] unless changed.
+    pub step_limit: u64,
     /// B's application stops reading during this interval (times since the start): its
     /// receive buffer fills and it advertises a zero window, which A must probe. `None` reads
     /// whenever data is there.
@@ -475,6 +480,31 @@ pub struct TransferConfig {
     pub receiver_abort_after: Option<u64>,
 }
 
+/// The default event budget of a transfer: 100 million events, a minute or two of wall time,
+/// far more than any transfer that makes progress at a useful pace needs (64 MiB take about
+/// 200,000).
+pub const DEFAULT_STEP_LIMIT: u64 = 100_000_000;
+
+/// Which budget stopped a run before both connections closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunLimit {
+    /// The simulated-time limit ([`TransferConfig::time_limit`]).
+    SimulatedTime(Duration),
+    /// The event budget ([`TransferConfig::step_limit`]).
+    Events(u64),
+}
+
+impl fmt::Display for RunLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunLimit::SimulatedTime(limit) => {
+                write!(f, "its limit of {} s of simulated time", limit.as_secs())
+            }
+            RunLimit::Events(limit) => write!(f, "its budget of {limit} events"),
+        }
+    }
+}
+
 impl TransferConfig {
     /// A transfer on `network`, abandoned after a simulated day: far past any timeout the
     /// default configuration can reach, so hitting it means a hang.
@@ -482,6 +512,7 @@ impl TransferConfig {
         TransferConfig {
             network,
             time_limit: Duration::from_secs(24 * 3600),
+            step_limit: DEFAULT_STEP_LIMIT,
             receiver_pause: None,
             receiver_abort_after: None,
         }
@@ -522,6 +553,8 @@ pub struct TransferReport {
     pub delivered_correct: bool,
     /// Both connections reached CLOSED (cleanly or not) before the time limit.
     pub finished: bool,
+    /// The budget that stopped the run, if one did.
+    pub limit_reached: Option<RunLimit>,
     /// Simulated time until B read end of stream (or until the run ended, if it never did).
     pub transfer_time: Duration,
     /// Simulated time until both connections closed (or the run ended).
@@ -611,6 +644,7 @@ fn run_transfer(
         }
     }
     let deadline = Instant::ZERO + config.time_limit;
+    let mut limit_reached = None;
     network.endpoint(Host::B).listen(1);
     let sender = network
         .endpoint(Host::A)
@@ -666,7 +700,15 @@ fn run_transfer(
         if sender_closed && receiver_closed {
             break;
         }
-        if network.now() > deadline || !network.step() {
+        if network.now() > deadline {
+            limit_reached = Some(RunLimit::SimulatedTime(config.time_limit));
+            break;
+        }
+        if network.steps() >= config.step_limit {
+            limit_reached = Some(RunLimit::Events(config.step_limit));
+            break;
+        }
+        if !network.step() {
             break;
         }
         network.trace_congestion_window(Host::A, sender);
@@ -699,6 +741,7 @@ fn run_transfer(
         intact: end_of_stream_at.is_some() && delivered == payload,
         delivered_correct: payload.starts_with(&delivered),
         finished: a.state == State::Closed && b.state == State::Closed,
+        limit_reached,
         transfer_time: end_of_stream_at.unwrap_or(now).since_epoch(),
         end_time: now.since_epoch(),
         steps: network.steps(),
@@ -1143,6 +1186,18 @@ mod tests {
         assert!((12_000..30_000).contains(&report.bytes_delivered));
         assert_eq!(report.b.error, Some(ConnectionError::Aborted));
         assert_eq!(report.a.error, Some(ConnectionError::Reset));
+    }
+
+    #[test]
+    fn a_run_that_crawls_stops_at_its_event_budget_and_says_so() {
+        let data = payload(1_000_000, 1);
+        let mut config = lossy("none", 1);
+        config.network.connection.recv_buffer = 1;
+        config.step_limit = 10_000;
+        let report = transfer(&config, &data);
+        assert_eq!(report.limit_reached, Some(RunLimit::Events(10_000)));
+        assert_eq!(report.steps, 10_000);
+        assert!(!report.intact && !report.finished && report.delivered_correct);
     }
 
     #[test]

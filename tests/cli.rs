@@ -159,3 +159,35 @@ fn cat_moves_twenty_mebibytes_each_way_intact() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+#[test]
+fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
+    let zero_buffer = ferry()
+        .args(["sim", "--recv-buffer", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero_buffer.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&zero_buffer.stderr);
+    assert!(
+        message.contains("--recv-buffer 0 cannot work") && message.contains("from 1 byte"),
+        "{message}"
+    );
+
+    let huge = ferry().args(["sim", "--bytes", "100GiB"]).output().unwrap();
+    assert_eq!(huge.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&huge.stderr).contains("from 0 to 4GiB"));
+
+    // A link that goes bad and never recovers: nothing is corrupted, the transfer times out.
+    let dead_link = ferry()
+        .args(["sim", "--bytes", "20KB", "--faults", "burst=5%/0"])
+        .output()
+        .unwrap();
+    assert_eq!(dead_link.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&dead_link.stderr);
+    assert!(
+        message.contains("did not finish")
+            && message.contains("none of them wrong")
+            && message.contains("timed out"),
+        "{message}"
+    );
+}

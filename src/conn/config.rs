@@ -1,8 +1,10 @@
 //! Per-connection settings, with the defaults and the RFC clause each one comes from.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::CongestionControl;
+use super::{CongestionControl, MAX_WINDOW};
+use crate::wire::MAX_PAYLOAD_LEN;
 
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
@@ -82,5 +84,96 @@ impl Default for Config {
             congestion_control: CongestionControl::NewReno,
             duplicate_ack_threshold: 3,
         }
+    }
+}
+
+/// A setting that cannot work, with the range that can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The setting, as `Config` names it.
+    pub setting: &'static str,
+    /// What it was set to.
+    pub value: String,
+    /// What would work, in words.
+    pub valid: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} = {} cannot work: it must be {}",
+            self.setting, self.value, self.valid
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Check the settings that would leave a connection unable to move data: a segment must
+    /// carry at least one byte and fit the wire format's length field, the receive buffer must
+    /// hold at least one byte and at most the largest window (2^30 bytes, docs/protocol.md),
+    /// the send buffer at least one byte, and the RTO clamps must be in order.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let fail = |setting, value: String, valid: String| {
+            Err(ConfigError {
+                setting,
+                value,
+                valid,
+            })
+        };
+        if !(1..=MAX_PAYLOAD_LEN).contains(&self.mss) {
+            return fail(
+                "mss",
+                self.mss.to_string(),
+                format!("from 1 to {MAX_PAYLOAD_LEN} bytes"),
+            );
+        }
+        if !(1..=MAX_WINDOW as usize).contains(&self.recv_buffer) {
+            return fail(
+                "recv_buffer",
+                self.recv_buffer.to_string(),
+                format!("from 1 byte to {MAX_WINDOW} bytes (1 GiB), the largest window"),
+            );
+        }
+        if self.send_buffer == 0 {
+            return fail("send_buffer", "0".into(), "at least 1 byte".into());
+        }
+        if self.min_rto > self.max_rto {
+            return fail(
+                "min_rto",
+                format!("{:?}", self.min_rto),
+                format!("at most max_rto ({:?})", self.max_rto),
+            );
+        }
+        if self.duplicate_ack_threshold == 0 {
+            return fail("duplicate_ack_threshold", "0".into(), "at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_named_with_their_valid_range() {
+        assert_eq!(Config::default().check(), Ok(()));
+        let zero_buffer = Config {
+            recv_buffer: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            zero_buffer.check().unwrap_err().to_string(),
+            "recv_buffer = 0 cannot work: it must be from 1 byte to 1073741824 bytes (1 GiB), \
+             the largest window"
+        );
+        let no_payload = Config {
+            mss: 0,
+            ..Config::default()
+        };
+        assert_eq!(no_payload.check().unwrap_err().setting, "mss");
     }
 }

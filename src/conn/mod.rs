@@ -35,7 +35,7 @@ mod tests_recovery;
 mod timer;
 
 pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
-pub use config::Config;
+pub use config::{Config, ConfigError};
 pub use stats::{Retransmissions, Stats};
 
 use std::collections::VecDeque;
@@ -291,7 +291,7 @@ const QUICK_ACK_SEGMENTS: u32 = 16;
 const MAX_QUEUED_ACKS: usize = 8;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
-const MAX_WINDOW: u32 = 1 << 30;
+pub(crate) const MAX_WINDOW: u32 = 1 << 30;
 
 /// At most one reply per this interval to segments that carry no data and are not acceptable
 /// (out of window, an ACK field out of range, a stray RST or SYN): RFC 5961 section 7's rate

@@ -21,8 +21,9 @@ use crate::args::{
 
 #[derive(clap::Args)]
 pub struct SimArgs {
-    /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500.
-    #[arg(long, value_parser = bytes_arg, default_value = "1MiB", conflicts_with = "file")]
+    /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500;
+    /// at most 4GiB (the simulator holds what is sent and what arrives in memory).
+    #[arg(long, value_parser = payload_size_arg, default_value = "1MiB", conflicts_with = "file")]
     bytes: usize,
     /// Send this file's content instead of random bytes.
     #[arg(long)]
@@ -101,6 +102,20 @@ enum CcArg {
     Fixed,
 }
 
+/// The most `--bytes` takes: the payload and the received copy both live in memory.
+const MAX_PAYLOAD: usize = 4 << 30;
+
+fn payload_size_arg(text: &str) -> Result<usize, String> {
+    let bytes = bytes_arg(text)?;
+    if bytes > MAX_PAYLOAD {
+        return Err(format!(
+            "{text} is more than the simulator takes: from 0 to 4GiB (it holds the payload and \
+             the received copy in memory)"
+        ));
+    }
+    Ok(bytes)
+}
+
 pub fn run(args: SimArgs) -> ExitCode {
     let payload = match &args.file {
         Some(path) => match std::fs::read(path) {
@@ -135,6 +150,19 @@ pub fn run(args: SimArgs) -> ExitCode {
         duplicate_ack_threshold: args.dupthresh,
         ..Config::default()
     };
+    if let Err(error) = network.connection.check() {
+        // The settings the command line reaches are named by their flags.
+        let flag = match error.setting {
+            "recv_buffer" => "--recv-buffer",
+            "mss" => "--mss",
+            other => other,
+        };
+        eprintln!(
+            "ferry sim: {flag} {} cannot work: it must be {}",
+            error.value, error.valid
+        );
+        return ExitCode::from(2);
+    }
 
     // How long the simulation took in real time, for `wall_seconds`.
     let started = crate::wall_clock();
@@ -199,15 +227,30 @@ pub fn run(args: SimArgs) -> ExitCode {
     if report.intact && report.finished {
         ExitCode::SUCCESS
     } else {
-        eprintln!(
-            "ferry sim: {}",
-            if !report.intact {
-                "the data did not arrive intact"
-            } else {
-                "the transfer did not finish: a connection is still open at the time limit"
-            }
-        );
+        eprintln!("ferry sim: {}", failure_message(&report));
         ExitCode::FAILURE
+    }
+}
+
+/// Why a run failed, in words: corruption, a transfer cut short (and by what), or a close
+/// that never completed.
+fn failure_message(report: &TransferReport) -> String {
+    if !report.delivered_correct {
+        return "the data arrived corrupted: B read bytes that differ from what A sent".into();
+    }
+    let why = match (report.a.error, report.b.error, report.limit_reached) {
+        (Some(error), _, _) => format!("A's connection failed: {error}"),
+        (None, Some(error), _) => format!("B's connection failed: {error}"),
+        (None, None, Some(limit)) => format!("the run reached {limit}"),
+        (None, None, None) => "nothing was left to happen".into(),
+    };
+    if !report.intact {
+        format!(
+            "the transfer did not finish: B read {} of {} bytes, none of them wrong; {why}",
+            report.bytes_delivered, report.bytes_sent
+        )
+    } else {
+        format!("the data arrived intact, but a connection did not close; {why}")
     }
 }
 
