@@ -266,7 +266,12 @@ impl RetransmissionQueue {
     /// delivered.
     pub(crate) fn mark_sacked(&mut self, block: SackBlock) -> Delivered {
         let mut delivered = Delivered::default();
-        for index in 0..self.segments.len() {
+        // Segments are in sequence order: skip those below the block without a scan, so an
+        // ACK costs what its blocks cover, not what is in flight.
+        let first = self
+            .segments
+            .partition_point(|record| record.seq < block.left);
+        for index in first..self.segments.len() {
             let record = self.segments[index];
             if record.seq >= block.right {
                 break;
