@@ -85,7 +85,7 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
 
     let flooders: Vec<UdpSocket> = (0..256u32)
         .filter_map(|index| {
-            let source = Ipv4Addr::new(127, 1, (index >> 8) as u8, (index & 0xff) as u8 + 1);
+            let source = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 1)) + index);
             UdpSocket::bind((source, 0)).ok()
         })
         .collect();
