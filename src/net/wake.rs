@@ -151,15 +151,16 @@ impl Waiters {
 
     /// The endpoint took a datagram (or an ICMP error) from `peer`.
     pub(crate) fn heard_from(&mut self, peer: SocketAddr) {
-        if !self.heard_from.contains(&peer) {
-            self.heard_from.push(peer);
-        }
+        self.heard_from.push(peer);
     }
 
     /// Wake the threads concerned by what the endpoint heard since the last call.
     pub(crate) fn notify_heard(&mut self, endpoint: &Endpoint) {
         // Taken out and put back, so that its allocation is kept for the next time.
         let mut heard_from = std::mem::take(&mut self.heard_from);
+        // A burst from one peer wakes its threads once.
+        heard_from.sort_unstable();
+        heard_from.dedup();
         for &peer in &heard_from {
             let held = self.held_by_peer.get(&peer).map_or(&[][..], Vec::as_slice);
             for &handle in held {
