@@ -217,7 +217,7 @@ fn listening(stdout: &mut BufReader<ChildStdout>) -> SocketAddr {
         .unwrap()
 }
 
-fn guarded(mut stream: Stream) -> Stream {
+fn guarded(stream: Stream) -> Stream {
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
     stream

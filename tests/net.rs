@@ -19,7 +19,7 @@ fn faulty(spec: &str) -> SocketConfig {
 }
 
 fn connect(address: SocketAddr, config: &SocketConfig) -> Stream {
-    let mut stream =
+    let stream =
         Stream::connect_with(address, config, Some(HANG_GUARD)).expect("the handshake completes");
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     stream.set_write_timeout(Some(HANG_GUARD)).unwrap();
@@ -55,7 +55,7 @@ fn ten_mebibytes_each_way_through_faults_arrive_intact() {
     let address = listener.local_addr().unwrap();
     let server_sends = to_client.clone();
     let server = thread::spawn(move || -> io::Result<(Vec<u8>, ferry::Stats)> {
-        let (mut stream, _) = listener.accept()?;
+        let (stream, _) = listener.accept()?;
         stream.set_read_timeout(Some(HANG_GUARD))?;
         let stats_handle = stream.try_clone()?;
         let received = exchange(stream, server_sends)?;

@@ -29,8 +29,9 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::time::Duration;
 
-use super::connection_error;
 use super::driver::{os_now, DriverState, Shared};
+use super::wake::WaitFor;
+use super::{connection_gone, socket_failed};
 use crate::conn::State;
 use crate::endpoint::ConnectionHandle;
 
@@ -87,10 +88,10 @@ impl Closes {
 /// the connection ended), or the reason it never will be.
 fn close_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Result<()>> {
     let Some(connection) = state.endpoint.connection(handle) else {
-        return Some(Err(gone()));
+        return Some(Err(connection_gone()));
     };
     if let Some(error) = connection.error() {
-        return Some(Err(connection_error(error)));
+        return Some(Err(io::Error::from(error)));
     }
     if matches!(
         connection.state(),
@@ -98,9 +99,7 @@ fn close_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Re
     ) {
         return Some(Ok(()));
     }
-    state
-        .socket_error
-        .map(|kind| Err(io::Error::new(kind, "the socket failed")))
+    state.socket_error.map(|kind| Err(socket_failed(kind)))
 }
 
 /// Wait until the peer acknowledged our data and FIN, or `linger` from `started` passed.
@@ -126,7 +125,9 @@ fn wait_for_fin_ack<'a>(
             );
             return (state, Err(error));
         }
-        state = shared.wait(state, Some(deadline)).0;
+        state = shared
+            .wait(state, WaitFor::Connection(handle), Some(deadline))
+            .0;
     }
 }
 
@@ -137,27 +138,34 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
     let mut state = shared.lock();
     let linger = state.closes.linger(handle);
     state.closes.lingers.remove(&handle);
+    // Bytes `peek` took out of the connection are as unread as those still in it.
+    let peeked_unread = state
+        .streams
+        .remove(&handle)
+        .is_some_and(|stream| !stream.peeked.is_empty());
     let before = state.endpoint.connection(handle).map(|connection| {
         (
             connection.error(),
             !connection.is_send_complete(),
-            connection.readable_bytes() > 0,
+            connection.readable_bytes() > 0 || peeked_unread,
         )
     });
     let result = match before {
-        None => Err(gone()),
+        None => Err(connection_gone()),
         Some((failed, unacknowledged, unread)) => {
             let abortive = linger == Some(Duration::ZERO);
-            if abortive {
+            // The endpoint's close resets for data unread in the connection; data the
+            // stream peeked at is reset here, by the same rule.
+            if abortive || peeked_unread {
                 if let Some(connection) = state.endpoint.connection_mut(handle) {
                     connection.abort();
                 }
             }
             // A RST instead of a FIN if data waits unread: the endpoint's rule.
             state.endpoint.close(handle);
-            shared.after_application_call(&mut state);
+            shared.after_application_call(&mut state, Some(handle));
             match (failed, linger) {
-                (Some(error), _) => Err(connection_error(error)),
+                (Some(error), _) => Err(io::Error::from(error)),
                 _ if (abortive || unread) && unacknowledged => Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     if abortive {
@@ -187,7 +195,9 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
     closes.releasing.insert(handle, give_up_at);
     endpoint.detach(handle);
     state.users -= 1;
-    shared.after_application_call(&mut state);
+    // Only now: until the close above was done waiting, its wake-ups came through here.
+    state.waiters.let_go(handle);
+    shared.after_application_call(&mut state, Some(handle));
     // The driver may have been waiting for the last user to leave.
     shared.wake_driver();
     result
@@ -202,22 +212,18 @@ pub(crate) fn finish_sending(shared: &Shared, handle: ConnectionHandle) -> io::R
     let linger = state.closes.linger(handle);
     match state.endpoint.connection_mut(handle) {
         Some(connection) => connection.shutdown(),
-        None => return Err(gone()),
+        None => return Err(connection_gone()),
     }
-    shared.after_application_call(&mut state);
+    shared.after_application_call(&mut state, Some(handle));
     match linger {
         Some(linger) if !linger.is_zero() => {
             wait_for_fin_ack(shared, state, handle, started, linger).1
         }
         _ => match state.endpoint.connection(handle).and_then(|c| c.error()) {
-            Some(error) => Err(connection_error(error)),
+            Some(error) => Err(io::Error::from(error)),
             None => Ok(()),
         },
     }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
 // -------------------------------------------------------------------------------------------
@@ -290,7 +296,7 @@ fn close_everything(shared: &Shared, now: std::time::Instant) -> std::time::Inst
         let give_up_at = now + linger.unwrap_or(Duration::ZERO);
         state.closes.releasing.insert(handle, give_up_at);
     }
-    shared.after_application_call(&mut state);
+    shared.after_application_call(&mut state, None);
     state
         .closes
         .releasing
@@ -361,10 +367,11 @@ fn finish_closes(shared: &Shared, hard_deadline: std::time::Instant) {
                 }
             }
         }
-        shared.after_application_call(&mut state);
+        shared.after_application_call(&mut state, None);
         let Some(next_look) = next_look else {
             return;
         };
-        state = shared.wait(state, Some(next_look.min(hard_deadline))).0;
+        let deadline = next_look.min(hard_deadline);
+        state = shared.wait(state, WaitFor::AnyConnection, Some(deadline)).0;
     }
 }

@@ -7,10 +7,10 @@
 //! arrives, a deadline comes, or it is woken.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -18,13 +18,15 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::close::{self, Closes};
+use super::stream::StreamState;
+use super::wake::{WaitFor, Waiters};
 use super::SocketConfig;
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::conn::Reason;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultInjector, FaultStats};
 use crate::time::Instant;
 
@@ -84,6 +86,10 @@ pub(crate) struct DriverState {
     pub(crate) socket_error: Option<io::ErrorKind>,
     /// Each connection's linger, and the closes still under way.
     pub(crate) closes: Closes,
+    /// What the clones of each stream share: options, and bytes peeked.
+    pub(crate) streams: HashMap<ConnectionHandle, StreamState>,
+    /// The condition variables blocked threads sleep on, one for each thing waited for.
+    pub(crate) waiters: Waiters,
     /// Where this socket's traffic is recorded, if anywhere.
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
     /// The socket's own address, for the capture.
@@ -93,8 +99,6 @@ pub(crate) struct DriverState {
 /// What application threads and the driver thread share.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<DriverState>,
-    /// Signalled whenever the endpoint may have changed: data, ACKs, state.
-    pub(crate) changed: Condvar,
     socket: UdpSocket,
     /// The peer a client's socket is connected to.
     peer: Option<SocketAddr>,
@@ -171,10 +175,11 @@ impl Shared {
                 users: 1,
                 socket_error: None,
                 closes: Closes::new(config.linger),
+                streams: HashMap::new(),
+                waiters: Waiters::default(),
                 capture,
                 local_addr,
             }),
-            changed: Condvar::new(),
             socket,
             peer,
             waker,
@@ -191,6 +196,27 @@ impl Shared {
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Set the time-to-live of every datagram the socket sends: IPv4's TTL, or IPv6's unicast
+    /// hop limit on an IPv6 socket.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let socket = SockRef::from(&self.socket);
+        if self.local_addr.is_ipv6() {
+            socket.set_unicast_hops_v6(ttl)
+        } else {
+            socket.set_ttl(ttl)
+        }
+    }
+
+    /// The time-to-live of the datagrams the socket sends; see [`set_ttl`](Self::set_ttl).
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        let socket = SockRef::from(&self.socket);
+        if self.local_addr.is_ipv6() {
+            socket.unicast_hops_v6()
+        } else {
+            socket.ttl()
+        }
     }
 
     /// Ferry's time now: microseconds since the driver started.
@@ -212,37 +238,44 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Wait for a change, until `deadline` (an OS-clock instant) if given. Returns the guard and
-    /// whether the deadline passed.
+    /// Wait for a change to what `on` names, until `deadline` (an OS-clock instant) if given.
+    /// Returns the guard and whether the deadline passed. Only changes to that thing wake the
+    /// thread (see [`wake`](super::wake)), though a wake-up may still find nothing new.
     pub(crate) fn wait<'a>(
         &self,
-        guard: MutexGuard<'a, DriverState>,
+        mut guard: MutexGuard<'a, DriverState>,
+        on: WaitFor,
         deadline: Option<std::time::Instant>,
     ) -> (MutexGuard<'a, DriverState>, bool) {
-        match deadline {
-            None => (
-                self.changed
-                    .wait(guard)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                false,
-            ),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(os_now());
-                if left.is_zero() {
-                    return (guard, true);
-                }
-                let (guard, _) = self
-                    .changed
-                    .wait_timeout(guard, left)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                (guard, os_now() >= deadline)
-            }
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(os_now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            return (guard, true);
         }
+        let condvar = guard.waiters.enter(on);
+        let mut guard = match left {
+            None => condvar
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(left) => {
+                condvar
+                    .wait_timeout(guard, left)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0
+            }
+        };
+        guard.waiters.leave(on);
+        let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
+        (guard, timed_out)
     }
 
-    /// After an application call: send what the endpoint has to send, and wake the driver if
-    /// it now has to look earlier than it planned to.
-    pub(crate) fn after_application_call(&self, state: &mut DriverState) {
+    /// After an application call on `acted_on` (`None`: on the socket as a whole): send what
+    /// the endpoint has to send, wake the driver if it now has to look earlier than it planned
+    /// to, and wake the threads waiting on what changed.
+    pub(crate) fn after_application_call(
+        &self,
+        state: &mut DriverState,
+        acted_on: Option<ConnectionHandle>,
+    ) {
         let now = self.now();
         self.flush(state, now);
         // An awake driver (no plan) looks again before it sleeps: no need to wake it.
@@ -253,7 +286,12 @@ impl Shared {
         if driver_late {
             self.wake_driver();
         }
-        self.changed.notify_all();
+        // Sending may have met an ICMP error about some peer.
+        state.waiters.notify_heard(&state.endpoint);
+        match acted_on {
+            Some(handle) => state.waiters.notify_connection(handle),
+            None => state.waiters.notify_everyone(),
+        }
     }
 
     pub(crate) fn wake_driver(&self) {
@@ -318,9 +356,21 @@ impl Shared {
                 let now = self.now();
                 self.receive_all(&mut state, now, &mut buffer);
                 state.deliver_due_incoming(now);
+                // Timers change few connections, and which is unknown: compare the ones
+                // threads wait on, before and after.
+                let timers_due = state.endpoint.poll_timeout().is_some_and(|due| due <= now);
+                let state = &mut *state;
+                let watched = if timers_due {
+                    state.waiters.watched(&state.endpoint)
+                } else {
+                    Vec::new()
+                };
                 state.endpoint.handle_timeout(now);
-                self.flush(&mut state, now);
-                self.changed.notify_all();
+                self.flush(state, now);
+                if timers_due {
+                    state.waiters.notify_changed(&state.endpoint, &watched);
+                }
+                state.waiters.notify_heard(&state.endpoint);
                 if state.users == 0 && state.endpoint.connections().next().is_none() {
                     return;
                 }
@@ -330,8 +380,7 @@ impl Shared {
             };
             if let Err(error) = poll.poll(&mut events, wait) {
                 if error.kind() != io::ErrorKind::Interrupted {
-                    self.lock().socket_error.get_or_insert(error.kind());
-                    self.changed.notify_all();
+                    self.lock().socket_failed(error.kind());
                     thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -355,7 +404,7 @@ impl Shared {
                         if let Some(peer) = self.peer {
                             state.on_socket_error(kind, peer);
                         } else {
-                            state.socket_error.get_or_insert(kind);
+                            state.socket_failed(kind);
                         }
                         if state.socket_error.is_some() {
                             return;
@@ -376,15 +425,23 @@ impl DriverState {
             // An ICMP port unreachable (a connected socket reports it as ECONNREFUSED): the
             // peer's process is gone. A hard error for that connection alone (RFC 1122
             // section 4.2.3.9): refused during the handshake, reset after it.
-            io::ErrorKind::ConnectionRefused => self.endpoint.handle_unreachable(peer),
+            io::ErrorKind::ConnectionRefused => {
+                self.endpoint.handle_unreachable(peer);
+                self.waiters.heard_from(peer);
+            }
             // Host and network unreachables are soft errors (the same section): the
             // retransmission timers and the user timeout decide.
             io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {}
             // Anything else is the socket's failure, which every caller must hear about.
-            kind => {
-                self.socket_error.get_or_insert(kind);
-            }
+            kind => self.socket_failed(kind),
         }
+    }
+
+    /// The socket failed: every call from now on says so, and every waiting thread wakes to
+    /// hear it. The first error is the one kept.
+    fn socket_failed(&mut self, kind: io::ErrorKind) {
+        self.socket_error.get_or_insert(kind);
+        self.waiters.notify_everyone();
     }
 
     /// Record a datagram we send, as it left the endpoint: before any fault.
@@ -427,6 +484,7 @@ impl DriverState {
             }
         }
         self.endpoint.handle_datagram(now, from, datagram);
+        self.waiters.heard_from(from);
     }
 
     /// Push what the capture buffered to its file: a process may end while its driver runs.

@@ -3,70 +3,106 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::driver::Shared;
-use super::{first_address, SocketConfig, Stream};
+use super::wake::WaitFor;
+use super::{connection_gone, each_address, socket_failed, SocketConfig, Stream};
 
 /// How many connections may wait to be accepted unless told otherwise (Linux's `somaxconn`
 /// was 128 for years).
 const DEFAULT_BACKLOG: usize = 128;
 
 /// Accepts Ferry connections on one UDP socket. Every accepted [`Stream`] shares the socket.
+/// The crate docs' [table](crate::net#stdnet-and-ferry) pairs each `TcpListener` method with
+/// this type's.
 pub struct Listener {
+    listening: Arc<Listening>,
+}
+
+/// What the clones of one listener share; the last one dropped stops listening.
+struct Listening {
     shared: Arc<Shared>,
+    /// `accept` returns `WouldBlock` instead of waiting.
+    nonblocking: AtomicBool,
+    /// `take_error` already reported the socket's failure.
+    error_taken: AtomicBool,
 }
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
-            .field("local", &self.shared.local_addr())
+            .field("local", &self.listening.shared.local_addr())
             .finish_non_exhaustive()
     }
 }
 
 impl Listener {
-    /// Listen on `addr` (port 0 picks a free port; see [`local_addr`](Self::local_addr)).
+    /// Listen on `addr` (port 0 picks a free port; see [`local_addr`](Self::local_addr)). If
+    /// `addr` resolves to several addresses, each is tried in turn until one binds, as
+    /// `TcpListener::bind` does.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Listener> {
         Listener::bind_with(addr, &SocketConfig::default())
     }
 
     /// Listen with these settings (faults and backlog included).
     pub fn bind_with(addr: impl ToSocketAddrs, config: &SocketConfig) -> io::Result<Listener> {
-        let local = first_address(addr)?;
         let config = SocketConfig {
             backlog: Some(config.backlog.unwrap_or(DEFAULT_BACKLOG)),
             ..config.clone()
         };
-        let shared = Shared::start(local, None, &config)?;
-        Ok(Listener { shared })
+        let shared = each_address(addr, |local| Shared::start(local, None, &config))?;
+        Ok(Listener {
+            listening: Arc::new(Listening {
+                shared,
+                nonblocking: AtomicBool::new(false),
+                error_taken: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.shared.local_addr())
+        Ok(self.listening.shared.local_addr())
     }
 
-    /// Wait for the next connection whose handshake completed.
+    /// Another handle to the same listener, as `TcpListener::try_clone`: both accept from
+    /// the same queue, and they share the nonblocking mode. Listening stops when the last
+    /// handle is dropped.
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        Ok(Listener {
+            listening: Arc::clone(&self.listening),
+        })
+    }
+
+    /// Wait for the next connection whose handshake completed; in nonblocking mode, fail
+    /// with `WouldBlock` at once if there is none. Accepted streams start in blocking mode,
+    /// as they do on Linux.
     pub fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
-        let mut state = self.shared.lock();
+        let shared = &self.listening.shared;
+        let mut state = shared.lock();
         loop {
             if let Some(kind) = state.socket_error {
-                return Err(io::Error::new(kind, "the listening socket failed"));
+                return Err(socket_failed(kind));
             }
             if let Some(handle) = state.endpoint.accept() {
                 let peer = state
                     .endpoint
                     .connection(handle)
                     .map(|connection| connection.remote())
-                    .ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
-                    })?;
+                    .ok_or_else(connection_gone)?;
                 state.users += 1;
-                drop(state);
-                return Ok((Stream::new(Arc::clone(&self.shared), handle, peer), peer));
+                let stream = Stream::new(Arc::clone(shared), &mut state, handle, peer);
+                return Ok((stream, peer));
             }
-            state = self.shared.wait(state, None).0;
+            if self.listening.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the listener is nonblocking and no connection waits",
+                ));
+            }
+            state = shared.wait(state, WaitFor::Accept, None).0;
         }
     }
 
@@ -74,19 +110,49 @@ impl Listener {
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
+
+    /// In nonblocking mode, [`accept`](Self::accept) returns `WouldBlock` at once when no
+    /// connection waits, as std's does. Shared by clones.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.listening
+            .nonblocking
+            .store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the datagrams the
+    /// listener's socket sends, for every stream it accepted too: they share the socket.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.listening.shared.set_ttl(ttl)
+    }
+
+    /// The time-to-live of the datagrams the listener's socket sends.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.listening.shared.ttl()
+    }
+
+    /// The error that failed the listener's socket, once: a later call gives `Ok(None)`, as
+    /// `SO_ERROR` is cleared by reading it. A connection's failure is its stream's, not the
+    /// listener's.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let Some(kind) = self.listening.shared.lock().socket_error else {
+            return Ok(None);
+        };
+        let taken_before = self.listening.error_taken.swap(true, Ordering::Relaxed);
+        Ok((!taken_before).then(|| socket_failed(kind)))
+    }
 }
 
-impl Drop for Listener {
+impl Drop for Listening {
     /// Stop listening: connections not yet accepted are reset; accepted ones live on.
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.endpoint.stop_listening();
         state.users -= 1;
-        self.shared.after_application_call(&mut state);
+        self.shared.after_application_call(&mut state, None);
         self.shared.wake_driver();
     }
 }
-
 /// The iterator [`Listener::incoming`] returns.
 #[derive(Debug)]
 pub struct Incoming<'a> {

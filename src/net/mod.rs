@@ -11,7 +11,51 @@
 //! or an ICMP port unreachable answered the SYN), `TimedOut` (the user timeout, a connect
 //! timeout, a linger that ran out), `ConnectionReset` (the peer reset the connection, or its
 //! process is gone), `BrokenPipe` (writing after a shutdown), `ConnectionAborted` (this side
-//! reset it), `AddrInUse`.
+//! reset it), `AddrInUse`, `WouldBlock` (a read or write timeout, or nonblocking mode). The
+//! sans-IO errors convert the same way, for a program with its own loop: `io::Error` has a
+//! `From` for [`ConnectionError`], [`ReadError`], [`WriteError`] and [`ConnectError`].
+//!
+//! A thread blocked on one connection (a read, a write, a close) sleeps on that connection's
+//! own condition variable, and `accept` on the listener's: a datagram wakes only the threads
+//! of the connection it is for, so idle connections cost an active one nothing.
+//!
+//! # std::net and Ferry
+//!
+//! Every `std::net::TcpStream` and `TcpListener` method, and Ferry's. All of them take `&self`,
+//! and settings kept on a socket in a kernel (timeouts, nonblocking mode, a shut read side)
+//! are shared by a stream's clones, as by `dup`ed descriptors.
+//!
+//! | `TcpStream` | [`Stream`] |
+//! |---|---|
+//! | `connect(addrs)` | [`connect`](Stream::connect): each address in turn; the first connection, or the last error |
+//! | `connect_timeout(&addr, t)` | [`connect_timeout`](Stream::connect_timeout); [`connect_with`](Stream::connect_with) adds a [`SocketConfig`] (faults, capture, linger, user timeout) |
+//! | `peer_addr`, `local_addr` | the same |
+//! | `shutdown(how)` | [`shutdown`](Stream::shutdown): `Write` sends a FIN after the data; `Read` makes reads in every clone return 0 |
+//! | `try_clone` | [`try_clone`](Stream::try_clone): clones share the connection and its settings; the last one dropped closes it |
+//! | `set_read_timeout`, `read_timeout`, `set_write_timeout`, `write_timeout` | the same, shared by clones; a timeout gives `WouldBlock`, a zero one is `InvalidInput` |
+//! | `set_nonblocking` | [`set_nonblocking`](Stream::set_nonblocking): `read`, `peek`, `write` give `WouldBlock`; shared by clones; closing still lingers |
+//! | `peek` | [`peek`](Stream::peek): the bytes wait in the stream for the next read (a close with them unread resets, as with unread data) |
+//! | `set_nodelay`, `nodelay` | [`set_nodelay`](Stream::set_nodelay), [`nodelay`](Stream::nodelay): stored and reported, no effect: Ferry has no Nagle algorithm and never delays a small write |
+//! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
+//! | `take_error` | [`take_error`](Stream::take_error): the connection's (or socket's) error, once; reads and writes go on failing with it |
+//! | `set_linger`, `linger` (unstable in std) | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
+//! | `Read`, `Write` for `TcpStream` and `&TcpStream` | the same for `Stream` and `&Stream` |
+//! | `AsFd`, `AsRawFd`, `From<OwnedFd>`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share one) |
+//! | `set_quickack`, `quickack` (Linux, unstable) | none: ACK timing follows RFC 5681 (one ACK per two segments, immediate when out of order) |
+//! | none | [`close`](Stream::close) (reports whether the peer got everything), [`wait_until_sent`](Stream::wait_until_sent), [`set_user_timeout`](Stream::set_user_timeout), [`set_keepalive`](Stream::set_keepalive), [`set_keepalive_probes`](Stream::set_keepalive_probes), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats) |
+//!
+//! | `TcpListener` | [`Listener`] |
+//! |---|---|
+//! | `bind(addrs)` | [`bind`](Listener::bind): each address in turn; [`bind_with`](Listener::bind_with) adds a [`SocketConfig`] (backlog, faults, capture) |
+//! | `local_addr` | the same |
+//! | `accept`, `incoming` | the same; accepted streams start in blocking mode, as on Linux |
+//! | `try_clone` | [`try_clone`](Listener::try_clone): clones accept from one queue and share the nonblocking mode; the last one dropped stops listening |
+//! | `set_nonblocking` | [`set_nonblocking`](Listener::set_nonblocking): `accept` gives `WouldBlock` |
+//! | `set_ttl`, `ttl` | [`set_ttl`](Listener::set_ttl), [`ttl`](Listener::ttl): the UDP socket's, which accepted streams share |
+//! | `take_error` | [`take_error`](Listener::take_error): the socket's error, once |
+//! | `into_incoming` (unstable) | none: [`incoming`](Listener::incoming) |
+//! | `set_only_v6`, `only_v6` (deprecated) | none |
+//! | `AsFd`, `AsRawFd`, `From<OwnedFd>`, ... | none, as for `Stream` |
 //!
 //! # Closing and exiting
 //!
@@ -89,17 +133,20 @@ mod close;
 mod driver;
 mod listener;
 mod stream;
+mod wake;
 
 pub use close::DEFAULT_LINGER;
 pub use listener::{Incoming, Listener};
 pub use stream::Stream;
 
 use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::capture::View;
-use crate::conn::{Config, ConnectionError};
+use crate::conn::{Config, ConnectionError, ReadError, WriteError};
+use crate::endpoint::ConnectError;
 use crate::fault::FaultConfig;
 
 /// Settings for a socket-backed endpoint: the connections' settings, how their closes and
@@ -157,23 +204,81 @@ impl SocketConfig {
     }
 }
 
-/// The `io::Error` a failed connection gives.
-fn connection_error(error: ConnectionError) -> io::Error {
-    let kind = match error {
-        ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
-        ConnectionError::Reset => io::ErrorKind::ConnectionReset,
-        ConnectionError::TimedOut => io::ErrorKind::TimedOut,
-        ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
-    };
-    io::Error::new(kind, error)
+/// A failed connection as std reports one: `ConnectionRefused` (a RST or an ICMP port
+/// unreachable answered the SYN), `ConnectionReset` (the peer reset the connection, or its
+/// process is gone), `TimedOut` (the user timeout, or retransmissions or keepalives
+/// unanswered) and `ConnectionAborted` (this side reset it). The error inside is the
+/// [`ConnectionError`], for `io::Error::get_ref` to recover.
+impl From<ConnectionError> for io::Error {
+    fn from(error: ConnectionError) -> io::Error {
+        let kind = match error {
+            ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
+            ConnectionError::Reset => io::ErrorKind::ConnectionReset,
+            ConnectionError::TimedOut => io::ErrorKind::TimedOut,
+            ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
+        };
+        io::Error::new(kind, error)
+    }
 }
 
-/// The first address `addr` resolves to.
-fn first_address(addr: impl std::net::ToSocketAddrs) -> io::Result<std::net::SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(|| {
+/// A failed [`Connection::read`](crate::conn::Connection::read): `WouldBlock`, or the
+/// connection's error as above.
+impl From<ReadError> for io::Error {
+    fn from(error: ReadError) -> io::Error {
+        match error {
+            ReadError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
+            ReadError::Failed(error) => error.into(),
+        }
+    }
+}
+
+/// A failed [`Connection::write`](crate::conn::Connection::write): `WouldBlock`, `BrokenPipe`
+/// after a shutdown (std's `EPIPE`), or the connection's error as above.
+impl From<WriteError> for io::Error {
+    fn from(error: WriteError) -> io::Error {
+        match error {
+            WriteError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
+            WriteError::ShutDown => io::Error::new(io::ErrorKind::BrokenPipe, error),
+            WriteError::Failed(error) => error.into(),
+        }
+    }
+}
+
+/// A refused [`Endpoint::connect`](crate::endpoint::Endpoint::connect): `AlreadyExists`,
+/// since one socket tells connections apart by the peer's address alone.
+impl From<ConnectError> for io::Error {
+    fn from(error: ConnectError) -> io::Error {
+        io::Error::new(io::ErrorKind::AlreadyExists, error)
+    }
+}
+
+/// The error of a call on a socket that failed (with `kind`, the first error it gave).
+fn socket_failed(kind: io::ErrorKind) -> io::Error {
+    io::Error::new(kind, "the socket failed")
+}
+
+/// The error of a call on a connection the endpoint no longer keeps.
+fn connection_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
+}
+
+/// Run `attempt` on each address `addr` resolves to, in turn, until one succeeds, as std's
+/// `connect` and `bind` do: the first success, or the last address's error.
+fn each_address<T>(
+    addr: impl ToSocketAddrs,
+    mut attempt: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last_error = None;
+    for address in addr.to_socket_addrs()? {
+        match attempt(address) {
+            Ok(value) => return Ok(value),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             "the address resolved to nothing",
         )
-    })
+    }))
 }

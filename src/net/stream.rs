@@ -3,27 +3,47 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use super::close;
 use super::driver::{os_now, DriverState, Shared};
-use super::{connection_error, first_address, SocketConfig};
+use super::wake::WaitFor;
+use super::{connection_gone, each_address, socket_failed, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
 use crate::fault::FaultStats;
 
 /// A Ferry connection over UDP, used like `std::net::TcpStream`.
+///
+/// Every method takes `&self`, and `Read` and `Write` are implemented for `&Stream` too, so
+/// one stream can be shared between threads (in an `Arc`, say) as a `TcpStream` can. The
+/// crate docs' [table](crate::net#stdnet-and-ferry) pairs each `TcpStream` method with this
+/// type's.
 pub struct Stream {
     shared: Arc<Shared>,
     handle: ConnectionHandle,
     /// Shared by the clones of one stream: the last one dropped closes the connection.
     owner: Arc<Owner>,
     peer: SocketAddr,
+}
+
+/// What the clones of one stream share, kept behind the driver's lock: what a kernel keeps on
+/// a socket, which every descriptor `dup`ed from it (a `TcpStream::try_clone`) shares.
+#[derive(Debug, Default)]
+pub(crate) struct StreamState {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    nonblocking: bool,
+    /// Stored for `nodelay` to report; Ferry never delays small writes anyway.
+    nodelay: bool,
     /// `shutdown(Read)` was called: reads return end of stream.
     read_shut: bool,
+    /// `take_error` already reported the failure.
+    error_taken: bool,
+    /// Bytes `peek` took from the connection, which the next reads return first. The
+    /// connection counts them as read, so closing must count them as unread.
+    pub(crate) peeked: Vec<u8>,
 }
 
 impl fmt::Debug for Stream {
@@ -37,23 +57,34 @@ impl fmt::Debug for Stream {
 
 impl Stream {
     /// Open a connection to `addr`, waiting for the handshake as long as the SYN retries last
-    /// (about two minutes with the defaults) or until the peer refuses.
+    /// (about two minutes with the defaults) or until the peer refuses. If `addr` resolves to
+    /// several addresses, each is tried in turn, as `TcpStream::connect` does: the first
+    /// connection made is returned, or the last address's error.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<Stream> {
         Stream::connect_with(addr, &SocketConfig::default(), None)
     }
 
-    /// Like [`connect`](Self::connect), but fail with `TimedOut` after `timeout`.
+    /// Like [`connect`](Self::connect) to one address, but fail with `TimedOut` after
+    /// `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<Stream> {
         Stream::connect_with(addr, &SocketConfig::default(), Some(timeout))
     }
 
-    /// Open a connection with these settings (faults included), within `timeout` if given.
+    /// Open a connection with these settings (faults included), trying each address `addr`
+    /// resolves to in turn, each within `timeout` if given.
     pub fn connect_with(
         addr: impl ToSocketAddrs,
         config: &SocketConfig,
         timeout: Option<Duration>,
     ) -> io::Result<Stream> {
-        let peer = first_address(addr)?;
+        each_address(addr, |peer| Stream::connect_to(peer, config, timeout))
+    }
+
+    fn connect_to(
+        peer: SocketAddr,
+        config: &SocketConfig,
+        timeout: Option<Duration>,
+    ) -> io::Result<Stream> {
         let unspecified = match peer.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -63,46 +94,58 @@ impl Stream {
             ..config.clone()
         };
         let shared = Shared::start(SocketAddr::new(unspecified, 0), Some(peer), &config)?;
-        let handle = {
-            let mut state = shared.lock();
-            let handle = state
-                .endpoint
-                .connect(peer)
-                .map_err(|error| io::Error::new(io::ErrorKind::AlreadyExists, error.to_string()))?;
-            shared.after_application_call(&mut state);
-            handle
-        };
-        let stream = Stream::new(shared, handle, peer);
         let deadline = timeout.map(|timeout| os_now() + timeout);
-        let mut state = stream.shared.lock();
-        loop {
-            let connection = stream.connection(&state)?;
-            if connection.is_connected() {
-                break;
-            }
-            if let Some(error) = connection.error() {
-                return Err(connection_error(error));
-            }
-            if let Some(kind) = state.socket_error {
-                return Err(io::Error::new(kind, "the socket failed"));
-            }
-            let (guard, timed_out) = stream.shared.wait(state, deadline);
-            state = guard;
-            if timed_out {
-                let connection = stream.connection_mut(&mut state)?;
-                connection.abort();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no answer from {peer} within the connect timeout"),
-                ));
-            }
-        }
-        drop(state);
+        let mut state = shared.lock();
+        let handle = state.endpoint.connect(peer)?;
+        let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
+        shared.after_application_call(&mut state, Some(handle));
+        // The lock goes with the wait, before a failed stream's drop needs it.
+        stream.wait_for_handshake(state, deadline)?;
         Ok(stream)
     }
 
-    pub(crate) fn new(shared: Arc<Shared>, handle: ConnectionHandle, peer: SocketAddr) -> Stream {
-        shared.lock().closes.hold(handle);
+    /// Wait until the handshake completes, fails, or `deadline` passes (then abort it).
+    fn wait_for_handshake(
+        &self,
+        mut state: MutexGuard<'_, DriverState>,
+        deadline: Option<std::time::Instant>,
+    ) -> io::Result<()> {
+        loop {
+            let connection = self.connection(&state)?;
+            if connection.is_connected() {
+                return Ok(());
+            }
+            if let Some(error) = connection.error() {
+                return Err(error.into());
+            }
+            if let Some(kind) = state.socket_error {
+                return Err(socket_failed(kind));
+            }
+            let (guard, timed_out) =
+                self.shared
+                    .wait(state, WaitFor::Connection(self.handle), deadline);
+            state = guard;
+            if timed_out {
+                self.connection_mut(&mut state)?.abort();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer from {} within the connect timeout", self.peer),
+                ));
+            }
+        }
+    }
+
+    /// A stream holding `handle`, a connection of `shared`'s endpoint to `peer`; `state` is
+    /// `shared`'s, locked.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        state: &mut DriverState,
+        handle: ConnectionHandle,
+        peer: SocketAddr,
+    ) -> Stream {
+        state.closes.hold(handle);
+        state.streams.insert(handle, StreamState::default());
+        state.waiters.hold(handle, peer);
         let owner = Arc::new(Owner {
             shared: Arc::clone(&shared),
             handle,
@@ -113,9 +156,6 @@ impl Stream {
             handle,
             owner,
             peer,
-            read_timeout: None,
-            write_timeout: None,
-            read_shut: false,
         }
     }
 
@@ -123,28 +163,32 @@ impl Stream {
         state
             .endpoint
             .connection(self.handle)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is gone"))
+            .ok_or_else(connection_gone)
     }
 
     fn connection_mut<'a>(&self, state: &'a mut DriverState) -> io::Result<&'a mut Connection> {
         state
             .endpoint
             .connection_mut(self.handle)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is gone"))
+            .ok_or_else(connection_gone)
+    }
+
+    /// Run `change` on what this stream's clones share.
+    fn settings<T>(&self, change: impl FnOnce(&mut StreamState) -> T) -> T {
+        let mut state = self.shared.lock();
+        change(state.streams.entry(self.handle).or_default())
     }
 
     /// Another handle to the same connection, as `TcpStream::try_clone`: one thread may read
-    /// while another writes. The connection closes when the last handle is dropped (or
-    /// [`close`](Self::close)d).
+    /// while another writes. The clones share their settings (timeouts, nonblocking mode,
+    /// shutdowns), as `dup`ed sockets do. The connection closes when the last handle is
+    /// dropped (or [`close`](Self::close)d).
     pub fn try_clone(&self) -> io::Result<Stream> {
         Ok(Stream {
             shared: Arc::clone(&self.shared),
             handle: self.handle,
             owner: Arc::clone(&self.owner),
             peer: self.peer,
-            read_timeout: self.read_timeout,
-            write_timeout: self.write_timeout,
-            read_shut: self.read_shut,
         })
     }
 
@@ -173,41 +217,142 @@ impl Stream {
         self.shared.lock().fault_stats()
     }
 
-    /// How long `read` waits before failing with `WouldBlock`; `None` waits forever.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    /// How long `read` (and `peek`) waits before failing with `WouldBlock`; `None` waits
+    /// forever. Shared by clones, as `SO_RCVTIMEO` is: a clone sees the change. A zero
+    /// timeout is `InvalidInput`, as with std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         reject_zero(timeout)?;
-        self.read_timeout = timeout;
+        self.settings(|settings| settings.read_timeout = timeout);
         Ok(())
     }
 
-    /// How long `write` waits for buffer space before failing with `WouldBlock`.
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    /// How long `write` waits for buffer space before failing with `WouldBlock`; `None` waits
+    /// forever. Shared by clones, as `SO_SNDTIMEO` is.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         reject_zero(timeout)?;
-        self.write_timeout = timeout;
+        self.settings(|settings| settings.write_timeout = timeout);
         Ok(())
     }
 
-    /// The read timeout.
-    pub fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout
+    /// The read timeout; see [`set_read_timeout`](Self::set_read_timeout).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.settings(|settings| settings.read_timeout))
     }
 
-    /// The write timeout.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout
+    /// The write timeout; see [`set_write_timeout`](Self::set_write_timeout).
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.settings(|settings| settings.write_timeout))
+    }
+
+    /// In nonblocking mode, `read`, `peek` and `write` return `WouldBlock` at once instead of
+    /// waiting, as std's do. Shared by clones, as `O_NONBLOCK` is. Closing (the last drop, or
+    /// [`close`](Self::close)) still waits as the [linger](Self::set_linger) says.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.settings(|settings| settings.nonblocking = nonblocking);
+        Ok(())
+    }
+
+    /// Accepted for code written for `TcpStream`, and stored for [`nodelay`](Self::nodelay)
+    /// to report, but it changes nothing: Ferry has no Nagle algorithm. Every write is sent
+    /// at once, as far as the peer's window and the congestion window allow, as if
+    /// `TCP_NODELAY` were always set.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.settings(|settings| settings.nodelay = nodelay);
+        Ok(())
+    }
+
+    /// What [`set_nodelay`](Self::set_nodelay) last stored (`false` at first, as std's
+    /// default). Ferry behaves as with `TCP_NODELAY` either way.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.settings(|settings| settings.nodelay))
+    }
+
+    /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the UDP datagrams
+    /// that carry this stream. A stream accepted by a [`Listener`](super::Listener) shares the
+    /// listener's socket, so this sets it for the listener and all its streams.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.shared.set_ttl(ttl)
+    }
+
+    /// The time-to-live of the datagrams that carry this stream; see
+    /// [`set_ttl`](Self::set_ttl).
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.shared.ttl()
+    }
+
+    /// The error that failed the connection (or its socket), once: a later call gives
+    /// `Ok(None)`, as `SO_ERROR` is cleared by reading it. Unlike a socket's pending error,
+    /// it is not cleared by the failed read or write that reported it first, and reads and
+    /// writes go on failing with it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let mut state = self.shared.lock();
+        let error = match state.socket_error {
+            Some(kind) => Some(socket_failed(kind)),
+            None => self.connection(&state)?.error().map(io::Error::from),
+        };
+        let settings = state.streams.entry(self.handle).or_default();
+        if error.is_none() || settings.error_taken {
+            return Ok(None);
+        }
+        settings.error_taken = true;
+        Ok(error)
+    }
+
+    /// Receive data without taking it: the next `read` (or `peek`) returns the same bytes, as
+    /// `TcpStream::peek`. Blocks, honours the read timeout and nonblocking mode, and returns
+    /// `Ok(0)` at end of stream, like `read`.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(Direction::Read, |connection, settings| {
+            if settings.read_shut {
+                return Some(Ok(0));
+            }
+            // Take more from the connection, up to what `buf` can hold: the bytes wait in
+            // `peeked` for the reads. So `peeked` never outgrows the caller's own buffer.
+            let mut end_of_stream = false;
+            let have = settings.peeked.len();
+            let wanted = buf.len().saturating_sub(have);
+            if wanted > 0 {
+                // At least one byte of room, for `read` to tell the end of the stream, an
+                // error, or nothing yet.
+                let room = wanted.min(connection.readable_bytes()).max(1);
+                settings.peeked.resize(have + room, 0);
+                match connection.read(&mut settings.peeked[have..]) {
+                    Ok(count) => {
+                        settings.peeked.truncate(have + count);
+                        end_of_stream = count == 0;
+                    }
+                    Err(error) => {
+                        settings.peeked.truncate(have);
+                        let failed = !matches!(error, ReadError::WouldBlock);
+                        if failed && have == 0 {
+                            return Some(Err(error.into()));
+                        }
+                    }
+                }
+            }
+            let count = settings.peeked.len().min(buf.len());
+            buf[..count].copy_from_slice(&settings.peeked[..count]);
+            (count > 0 || end_of_stream).then_some(Ok(count))
+        })
     }
 
     /// Shut down the write side (a FIN follows the data written), the read side (further
-    /// reads return end of stream), or both.
-    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+    /// reads return end of stream, also in the clones, and a read blocked in another thread
+    /// returns), or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let mut state = self.shared.lock();
         if matches!(how, Shutdown::Read | Shutdown::Both) {
-            self.read_shut = true;
+            state.streams.entry(self.handle).or_default().read_shut = true;
         }
+        let connection = self.connection_mut(&mut state)?;
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            let mut state = self.shared.lock();
-            self.connection_mut(&mut state)?.shutdown();
-            self.shared.after_application_call(&mut state);
+            connection.shutdown();
         }
+        self.shared
+            .after_application_call(&mut state, Some(self.handle));
         Ok(())
     }
 
@@ -221,9 +366,12 @@ impl Stream {
                 return Ok(());
             }
             if let Some(error) = connection.error() {
-                return Err(connection_error(error));
+                return Err(error.into());
             }
-            state = self.shared.wait(state, None).0;
+            state = self
+                .shared
+                .wait(state, WaitFor::Connection(self.handle), None)
+                .0;
         }
     }
 
@@ -281,7 +429,8 @@ impl Stream {
         reject_zero(timeout)?;
         let mut state = self.shared.lock();
         state.endpoint.set_user_timeout(self.handle, timeout);
-        self.shared.after_application_call(&mut state);
+        self.shared
+            .after_application_call(&mut state, Some(self.handle));
         Ok(())
     }
 
@@ -329,28 +478,51 @@ impl Stream {
         let config = connection.config();
         let (interval, probes) = change(config.keepalive_interval, config.keepalive_probes);
         connection.set_keepalive(now, interval, probes);
-        self.shared.after_application_call(&mut state);
+        self.shared
+            .after_application_call(&mut state, Some(self.handle));
         Ok(())
     }
 
-    /// Run `attempt` until it gives a result, waiting for the driver between tries.
+    /// Run `attempt` until it gives a result, waiting for this connection to change between
+    /// tries: for at most the timeout of `direction`, or not at all in nonblocking mode.
     fn blocking<T>(
-        &mut self,
-        timeout: Option<Duration>,
-        mut attempt: impl FnMut(&mut Connection) -> Option<io::Result<T>>,
+        &self,
+        direction: Direction,
+        mut attempt: impl FnMut(&mut Connection, &mut StreamState) -> Option<io::Result<T>>,
     ) -> io::Result<T> {
-        let deadline = timeout.map(|timeout| os_now() + timeout);
         let mut state = self.shared.lock();
+        let settings = state.streams.entry(self.handle).or_default();
+        let nonblocking = settings.nonblocking;
+        let timeout = match direction {
+            Direction::Read => settings.read_timeout,
+            Direction::Write => settings.write_timeout,
+        };
+        let deadline = timeout.map(|timeout| os_now() + timeout);
         loop {
             if let Some(kind) = state.socket_error {
-                return Err(io::Error::new(kind, "the socket failed"));
+                return Err(socket_failed(kind));
             }
-            let connection = self.connection_mut(&mut state)?;
-            if let Some(result) = attempt(connection) {
-                self.shared.after_application_call(&mut state);
+            let DriverState {
+                endpoint, streams, ..
+            } = &mut *state;
+            let connection = endpoint
+                .connection_mut(self.handle)
+                .ok_or_else(connection_gone)?;
+            let settings = streams.entry(self.handle).or_default();
+            if let Some(result) = attempt(connection, settings) {
+                self.shared
+                    .after_application_call(&mut state, Some(self.handle));
                 return result;
             }
-            let (guard, timed_out) = self.shared.wait(state, deadline);
+            if nonblocking {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the stream is nonblocking and the operation would block",
+                ));
+            }
+            let (guard, timed_out) =
+                self.shared
+                    .wait(state, WaitFor::Connection(self.handle), deadline);
             state = guard;
             if timed_out {
                 return Err(io::Error::new(
@@ -360,6 +532,48 @@ impl Stream {
             }
         }
     }
+
+    fn read_some(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(Direction::Read, |connection, settings| {
+            if settings.read_shut {
+                return Some(Ok(0));
+            }
+            if !settings.peeked.is_empty() {
+                let count = settings.peeked.len().min(buf.len());
+                buf[..count].copy_from_slice(&settings.peeked[..count]);
+                settings.peeked.drain(..count);
+                return Some(Ok(count));
+            }
+            match connection.read(buf) {
+                Ok(count) => Some(Ok(count)),
+                Err(ReadError::WouldBlock) => None,
+                Err(error) => Some(Err(error.into())),
+            }
+        })
+    }
+
+    fn write_some(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(Direction::Write, |connection, _| {
+            match connection.write(buf) {
+                Ok(count) => Some(Ok(count)),
+                Err(WriteError::WouldBlock) => None,
+                Err(error) => Some(Err(error.into())),
+            }
+        })
+    }
+}
+
+/// Which way a blocking call moves data, for its timeout.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    Read,
+    Write,
 }
 
 fn reject_zero(timeout: Option<Duration>) -> io::Result<()> {
@@ -374,37 +588,34 @@ fn reject_zero(timeout: Option<Duration>) -> io::Result<()> {
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read_shut || buf.is_empty() {
-            return Ok(0);
-        }
-        self.blocking(self.read_timeout, |connection| match connection.read(buf) {
-            Ok(count) => Some(Ok(count)),
-            Err(ReadError::WouldBlock) => None,
-            Err(ReadError::Failed(error)) => Some(Err(connection_error(error))),
-        })
+        self.read_some(buf)
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_some(buf)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.blocking(self.write_timeout, |connection| {
-            match connection.write(buf) {
-                Ok(count) => Some(Ok(count)),
-                Err(WriteError::WouldBlock) => None,
-                Err(WriteError::ShutDown) => Some(Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the write side is shut down",
-                ))),
-                Err(WriteError::Failed(error)) => Some(Err(connection_error(error))),
-            }
-        })
+        self.write_some(buf)
     }
 
     /// Data is handed to the connection by `write`; like `TcpStream`, there is nothing to
     /// flush. [`Stream::wait_until_sent`] waits for the peer's acknowledgment.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_some(buf)
+    }
+
+    /// Nothing to flush, as for [`Stream`].
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
