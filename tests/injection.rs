@@ -67,7 +67,7 @@ fn sweep(raw: &Socket, from: u16, to: u16, ack_base: u32) -> u64 {
         for ack in [ack_base, ack_base.wrapping_add(1 << 31)] {
             let mut flags = Flags::ACK;
             if position % 8 == 0 {
-                flags = flags | Flags::FIN;
+                flags |= Flags::FIN;
             }
             let rst = position % 16 == 1;
             let segment = Segment {
