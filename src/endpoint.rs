@@ -133,9 +133,20 @@ struct Entry {
     last_heard: Option<Instant>,
     /// When we first sent something that needs an answer since the peer last spoke.
     awaiting_since: Option<Instant>,
+    /// Its key in [`Endpoint::deadlines`], if it has one there.
+    scheduled: Option<Instant>,
 }
 
 impl Entry {
+    /// The next time the endpoint must look at this connection: its own timers or the user
+    /// timeout, whichever comes first.
+    fn deadline(&self) -> Option<Instant> {
+        [self.connection.poll_timeout(), self.user_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     /// When the user timeout fails the connection, if it is running.
     fn user_deadline(&self) -> Option<Instant> {
         let timeout = self.user_timeout?;
@@ -167,6 +178,12 @@ pub struct Endpoint {
     reset_schedule: Instant,
     /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
     poll_cursor: Option<ConnectionHandle>,
+    /// Connections touched (by a datagram, an application call or a timer) since they last
+    /// had nothing to send. Only these are polled, so idle connections cost nothing per call.
+    active: BTreeSet<ConnectionHandle>,
+    /// The next deadline (timers and user timeout) of each connection, as it stood when the
+    /// connection last went quiet, soonest first.
+    deadlines: BTreeSet<(Instant, ConnectionHandle)>,
     /// The user timeout each new connection starts with.
     default_user_timeout: Option<Duration>,
     stats: EndpointStats,
@@ -199,6 +216,8 @@ impl Endpoint {
             stateless_replies: VecDeque::new(),
             reset_schedule: Instant::ZERO,
             poll_cursor: None,
+            active: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
             default_user_timeout: None,
             stats: EndpointStats::default(),
         }
@@ -221,10 +240,11 @@ impl Endpoint {
     pub fn stop_listening(&mut self) {
         self.listen_backlog = None;
         self.accept_queue.clear();
-        for entry in self.connections.values_mut() {
+        for (&handle, entry) in self.connections.iter_mut() {
             if entry.ownership == Ownership::Unaccepted {
                 entry.connection.abort();
                 entry.queued = false;
+                self.active.insert(handle);
             }
         }
         // The RSTs go out on the next `poll_transmit`; the connections are forgotten after.
@@ -274,6 +294,7 @@ impl Endpoint {
         } else {
             entry.connection.shutdown();
         }
+        self.active.insert(handle);
         self.settle(handle);
     }
 
@@ -301,6 +322,7 @@ impl Endpoint {
     pub fn set_user_timeout(&mut self, handle: ConnectionHandle, timeout: Option<Duration>) {
         if let Some(entry) = self.connections.get_mut(&handle) {
             entry.user_timeout = timeout;
+            self.active.insert(handle);
         }
     }
 
@@ -343,6 +365,7 @@ impl Endpoint {
             }
         };
         connection.terminate(error);
+        self.active.insert(handle);
         self.settle(handle);
     }
 
@@ -351,11 +374,12 @@ impl Endpoint {
         self.connections.get(&handle).map(|entry| &entry.connection)
     }
 
-    /// The connection behind `handle`, to read, write or shut it down.
+    /// The connection behind `handle`, to read, write or shut it down. The endpoint polls it
+    /// on the next [`poll_transmit`](Self::poll_transmit).
     pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
-        self.connections
-            .get_mut(&handle)
-            .map(|entry| &mut entry.connection)
+        let entry = self.connections.get_mut(&handle)?;
+        self.active.insert(handle);
+        Some(&mut entry.connection)
     }
 
     /// Every connection the endpoint keeps, in handle order.
@@ -377,6 +401,7 @@ impl Endpoint {
             self.settle(handle);
             if let Some(entry) = self.connections.get_mut(&handle) {
                 if !entry.connection.is_closed() {
+                    self.active.insert(handle);
                     let segments_before = entry.connection.stats().segments_received;
                     entry.connection.handle_datagram(now, datagram);
                     if entry.connection.stats().segments_received > segments_before {
@@ -438,9 +463,22 @@ impl Endpoint {
         }
     }
 
-    /// Run every connection's timers that are due at `now`, and the user timeouts.
+    /// Run the timers that are due at `now`, and the user timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for entry in self.connections.values_mut() {
+        let due: Vec<ConnectionHandle> = self
+            .deadlines
+            .iter()
+            .take_while(|&&(at, _)| at <= now)
+            .map(|&(_, handle)| handle)
+            .chain(self.active.iter().copied())
+            .collect();
+        for handle in due {
+            let Some(entry) = self.connections.get_mut(&handle) else {
+                continue;
+            };
+            if let Some(at) = entry.scheduled.take() {
+                self.deadlines.remove(&(at, handle));
+            }
             if entry
                 .connection
                 .poll_timeout()
@@ -452,43 +490,75 @@ impl Endpoint {
                 entry.connection.terminate(Some(ConnectionError::TimedOut));
                 self.stats.user_timeouts += 1;
             }
+            // It may have something to send; it is rescheduled once it has not.
+            self.active.insert(handle);
+            self.settle(handle);
         }
-        self.reap();
     }
 
-    /// The next datagram to send, taking connections in turn.
+    /// The next datagram to send, taking the active connections in turn.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(reply) = self.stateless_replies.pop_front() {
             return Some(reply);
         }
-        let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
-        let found = first_transmit(self.connections.range_mut(start..), now)
-            .or_else(|| first_transmit(self.connections.range_mut(..start), now));
-        match found {
-            Some((handle, transmit)) => {
-                self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
-                if needs_answer(transmit.reason) {
-                    if let Some(entry) = self.connections.get_mut(&handle) {
-                        entry.awaiting_since.get_or_insert(now);
-                    }
+        loop {
+            let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
+            let handle = *self
+                .active
+                .range(start..)
+                .next()
+                .or_else(|| self.active.first())?;
+            let transmit = self
+                .connections
+                .get_mut(&handle)
+                .and_then(|entry| entry.connection.poll_transmit(now));
+            let Some(transmit) = transmit else {
+                // Quiet until something touches it again: book its next deadline.
+                self.active.remove(&handle);
+                self.settle(handle);
+                self.reschedule(handle);
+                continue;
+            };
+            self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
+            if needs_answer(transmit.reason) {
+                if let Some(entry) = self.connections.get_mut(&handle) {
+                    entry.awaiting_since.get_or_insert(now);
                 }
-                Some(transmit)
             }
-            None => {
-                self.reap();
-                None
-            }
+            return Some(transmit);
         }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .flat_map(|entry| [entry.connection.poll_timeout(), entry.user_deadline()])
-            .flatten()
-            .min()
+        // Active connections' deadlines may have moved since they were booked: theirs are
+        // read afresh.
+        let booked = self
+            .deadlines
+            .iter()
+            .find(|(_, handle)| !self.active.contains(handle))
+            .map(|&(at, _)| at);
+        let active = self
+            .active
+            .iter()
+            .filter_map(|handle| self.connections.get(handle))
+            .flat_map(Entry::deadline);
+        booked.into_iter().chain(active).min()
+    }
+
+    /// Book `handle`'s next deadline in [`deadlines`](Self::deadlines), replacing the old one.
+    fn reschedule(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        if let Some(at) = entry.scheduled.take() {
+            self.deadlines.remove(&(at, handle));
+        }
+        entry.scheduled = entry.deadline();
+        if let Some(at) = entry.scheduled {
+            self.deadlines.insert((at, handle));
+        }
     }
 
     fn insert(&mut self, connection: Connection, ownership: Ownership) -> ConnectionHandle {
@@ -504,8 +574,10 @@ impl Endpoint {
                 user_timeout: self.default_user_timeout,
                 last_heard: None,
                 awaiting_since: None,
+                scheduled: None,
             },
         );
+        self.active.insert(handle);
         handle
     }
 
@@ -595,14 +667,6 @@ impl Endpoint {
         true
     }
 
-    /// [`settle`](Self::settle) every connection.
-    fn reap(&mut self) {
-        let handles: Vec<ConnectionHandle> = self.connections.keys().copied().collect();
-        for handle in handles {
-            self.settle(handle);
-        }
-    }
-
     /// Bring the endpoint's books up to date with one connection: queue it for `accept` once
     /// a passive open connects; once it is closed, free its peer's address, and forget it if
     /// nobody will ask about it (never accepted, or detached).
@@ -628,7 +692,12 @@ impl Endpoint {
             || (entry.ownership == Ownership::Unaccepted && !entry.queued);
         // A RST still to send (an abort) keeps it until it has gone.
         if nobody_will_ask && !connection.has_pending_reset() {
+            if let Some(at) = entry.scheduled {
+                self.deadlines.remove(&(at, handle));
+            }
             self.connections.remove(&handle);
+            self.active.remove(&handle);
+            self.half_open.remove(&handle);
         }
     }
 }
@@ -641,14 +710,6 @@ fn needs_answer(reason: Reason) -> bool {
         reason,
         Reason::Handshake | Reason::Ack | Reason::ChallengeAck | Reason::WindowUpdate | Reason::Rst
     )
-}
-
-/// The first of `entries` with a datagram to send, and that datagram.
-fn first_transmit<'a>(
-    mut entries: impl Iterator<Item = (&'a ConnectionHandle, &'a mut Entry)>,
-    now: Instant,
-) -> Option<(ConnectionHandle, Transmit)> {
-    entries.find_map(|(&handle, entry)| entry.connection.poll_transmit(now).map(|t| (handle, t)))
 }
 
 #[cfg(test)]
