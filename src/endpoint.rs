@@ -44,7 +44,7 @@ pub const RESETS_PER_SECOND: u32 = 1000;
 pub const RESET_BURST: u32 = 50;
 
 /// Stateless replies (RSTs, SYN cookies) waiting for `poll_transmit`: at most this many.
-const STATELESS_REPLY_QUEUE: usize = 256;
+pub const STATELESS_REPLY_QUEUE: usize = 256;
 
 /// A SYN cookie is checked against the period it falls in and the one before, so it is
 /// good for 64 to 128 s: longer than a client's SYN retries take.
@@ -87,8 +87,9 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// RSTs not sent to such segments, over the rate limit ([`RESETS_PER_SECOND`]).
     pub resets_suppressed: u64,
-    /// SYNs dropped because the accept queue (the listen backlog) was full, and handshakes
-    /// completed by a SYN cookie dropped for the same reason.
+    /// SYNs dropped because the accept queue (the listen backlog) was full, or because
+    /// [`STATELESS_REPLY_QUEUE`] replies already waited to be sent; and handshakes completed
+    /// by a SYN cookie dropped because the accept queue was full.
     pub syns_dropped: u64,
     /// SYNs answered statelessly with a SYN cookie: the half-open table was full.
     pub syn_cookies_sent: u64,

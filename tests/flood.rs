@@ -72,6 +72,7 @@ fn flood_datagram(index: u64, random: u64) -> Vec<u8> {
 fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
     let listener = Listener::bind_with("127.0.0.1:0", &SocketConfig::default()).unwrap();
     let address = listener.local_addr().unwrap();
+    let stats_handle = listener.try_clone().unwrap();
     let data = payload(4 << 20, 7);
     let expected = data.clone();
     let server = thread::spawn(move || {
@@ -128,11 +129,16 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
     flooding.store(false, Ordering::Relaxed);
     let flood_sent = flood.join().unwrap();
 
+    let stats = stats_handle.stats();
     println!(
         "flood: {flood_sent} datagrams; RSS {} -> {} KiB; the client's write ended while the \
-         flood ran: {flood_was_running}",
+         flood ran: {flood_was_running}; listener: {stats:?}",
         rss_before / 1024,
         rss_after / 1024
+    );
+    assert!(
+        stats.syn_cookies_sent > 0 && stats.resets_sent > 0,
+        "the flood reached the listener's defences: {stats:?}"
     );
     assert!(received == expected, "the data arrived intact");
     assert!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::driver::Shared;
 use super::wake::WaitFor;
 use super::{connection_gone, each_address, socket_failed, SocketConfig, Stream};
+use crate::endpoint::EndpointStats;
 
 /// How many connections may wait to be accepted unless told otherwise (Linux's `somaxconn`
 /// was 128 for years).
@@ -65,6 +66,14 @@ impl Listener {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.listening.shared.local_addr())
+    }
+
+    /// What the listener's endpoint counted: SYNs dropped because the accept queue (the
+    /// backlog, [`SocketConfig::backlog`]) was full, SYNs answered with a SYN cookie because
+    /// the half-open table was full and the connections those cookies opened, RSTs sent to
+    /// strays and those the rate limit held back, corrupt and malformed datagrams.
+    pub fn stats(&self) -> EndpointStats {
+        self.listening.shared.lock().endpoint.stats()
     }
 
     /// Another handle to the same listener, as `TcpListener::try_clone`: both accept from

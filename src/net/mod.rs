@@ -158,7 +158,10 @@ pub struct SocketConfig {
     /// Faults applied to every datagram the socket sends and receives (none by default). The
     /// spec's `seed` also seeds the initial sequence numbers, so a lab run repeats.
     pub faults: FaultConfig,
-    /// For a listener: how many connections may wait to be accepted. Ignored by `connect`.
+    /// For a listener: how many connections whose handshake completed may wait to be
+    /// accepted (128 when `None`); SYNs beyond that are dropped and counted in
+    /// [`Listener::stats`]. The same number bounds the half-open handshakes; beyond those,
+    /// SYNs are answered with SYN cookies (docs/protocol.md). Ignored by `connect`.
     pub backlog: Option<usize>,
     /// Write what this socket sends (before the faults, with why each segment was sent and
     /// what the injector did to it) and receives (after them) to this pcapng file.
