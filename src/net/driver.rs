@@ -33,6 +33,11 @@ use crate::time::Instant;
 /// Largest datagram the driver receives: the largest Ferry segment with room to spare.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// The most datagrams the driver takes from the socket under one hold of the lock. Between
+/// batches it runs the timers, sends, and lets application threads in, so a flood that never
+/// lets the socket run dry starves nothing (and memory cannot pile up behind it).
+const RECEIVE_BATCH: usize = 64;
+
 /// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
 /// kernel caps them at its `rmem_max` and `wmem_max`.
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
@@ -354,7 +359,7 @@ impl Shared {
                 let mut state = self.lock();
                 state.driver_wakes_at = None;
                 let now = self.now();
-                self.receive_all(&mut state, now, &mut buffer);
+                let more_waiting = self.receive_batch(&mut state, now, &mut buffer);
                 state.deliver_due_incoming(now);
                 // Timers change few connections, and which is unknown: compare the ones
                 // threads wait on, before and after.
@@ -374,7 +379,11 @@ impl Shared {
                 if state.users == 0 && state.endpoint.connections().next().is_none() {
                     return;
                 }
-                let next = state.next_deadline();
+                let next = if more_waiting {
+                    Some(now)
+                } else {
+                    state.next_deadline()
+                };
                 state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
                 next.map(|at| at.saturating_duration_since(now))
             };
@@ -387,9 +396,10 @@ impl Shared {
         }
     }
 
-    /// Feed the endpoint every datagram waiting in the socket.
-    fn receive_all(&self, state: &mut DriverState, now: Instant, buffer: &mut [u8]) {
-        loop {
+    /// Feed the endpoint the datagrams waiting in the socket, at most [`RECEIVE_BATCH`].
+    /// Returns whether more may be waiting.
+    fn receive_batch(&self, state: &mut DriverState, now: Instant, buffer: &mut [u8]) -> bool {
+        for _ in 0..RECEIVE_BATCH {
             let received = match self.peer {
                 Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
                 None => self.socket.recv_from(buffer),
@@ -397,7 +407,7 @@ impl Shared {
             match received {
                 Ok((len, from)) => state.receive(now, from, &buffer[..len]),
                 Err(error) => match error.kind() {
-                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::WouldBlock => return false,
                     io::ErrorKind::Interrupted => {}
                     kind => {
                         // Only a connected socket hears of ICMP errors, so `peer` is known.
@@ -407,12 +417,13 @@ impl Shared {
                             state.socket_failed(kind);
                         }
                         if state.socket_error.is_some() {
-                            return;
+                            return false;
                         }
                     }
                 },
             }
         }
+        true
     }
 }
 
