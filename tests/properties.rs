@@ -1,8 +1,10 @@
 //! Whole transfers under random faults, checked as properties (quickcheck).
 //!
-//! For any payload (0 to 256 KiB), any mix of loss, bit flips, duplication, reordering and
-//! outages, SACK on or off, and any seed, a transfer from A to B over the simulator must end
-//! one of two ways:
+//! For any payload (0 to 256 KiB), any mix of the fault injector's keys (loss, bursts, bit
+//! flips, duplication, reordering, delay and jitter, a rate limit and its queue, truncation,
+//! outages, scripted drops and flipped SYN-ACK bits, lost ACKs), SACK on or off, segment sizes
+//! down to one byte and receive buffers down to one byte, and any seed, a transfer from A to
+//! B over the simulator must end one of two ways:
 //!
 //! - B reads exactly the payload, in order, once, and both ends close cleanly; or
 //! - the faults made delivery impossible (a permanent outage), and every end that could not
@@ -11,11 +13,13 @@
 //!
 //! Never wrong bytes, never a hang: the simulator abandons a run after a simulated day.
 //!
-//! The connections run with a patient user timeout (100 retransmissions of data or SYN, the
+//! Most cases run with a patient user timeout (100 retransmissions of data or SYN, the
 //! RTO capped at 5 s, 40 keepalive probes) so that random loss, however heavy, cannot plausibly exhaust it:
 //! at 30% loss and 1e-4 flips per bit a full segment and its ACK get through together about
 //! one time in six, and 100 failures in a row then happen with odds near 1e-8. Only an outage
-//! that never ends can time a connection out.
+//! that never ends can time a connection out. A fifth of the cases run with the default
+//! timeouts instead, through faults mild enough that they must still succeed (at most 10%
+//! loss, 1e-6 flips per bit, no bursts, no endless outage).
 //!
 //! A second property checks loss detection: on a clean link, one lost data segment with
 //! enough data behind it is repaired by exactly one retransmission (RACK's with SACK, fast
@@ -44,6 +48,11 @@ struct Scenario {
     payload_len: usize,
     /// Selective acknowledgments on (RFC 6675 recovery) or off (NewReno).
     sack: bool,
+    /// The segment size and each end's receive buffer.
+    mss: usize,
+    recv_buffer: usize,
+    /// The patient timeouts above, or `Config::default()`'s.
+    patient: bool,
     /// Fault spec items, without the seed: `loss=...`, `flip=...`, `outage=...`.
     faults: Vec<String>,
     seed: u64,
@@ -67,6 +76,9 @@ impl Scenario {
     fn parse(text: &str) -> Option<Scenario> {
         let mut payload_len = None;
         let mut sack = None;
+        let mut mss = None;
+        let mut recv_buffer = None;
+        let mut patient = None;
         let mut faults = None;
         let mut seed = None;
         for field in text.split_whitespace() {
@@ -74,6 +86,9 @@ impl Scenario {
             match key {
                 "bytes" => payload_len = value.parse().ok(),
                 "sack" => sack = Some(value == "on"),
+                "mss" => mss = value.parse().ok(),
+                "recv-buffer" => recv_buffer = value.parse().ok(),
+                "timeouts" => patient = Some(value == "patient"),
                 "seed" => seed = value.parse().ok(),
                 "faults" => {
                     faults = Some(if value == "none" {
@@ -88,6 +103,9 @@ impl Scenario {
         Some(Scenario {
             payload_len: payload_len?,
             sack: sack?,
+            mss: mss?,
+            recv_buffer: recv_buffer?,
+            patient: patient?,
             faults: faults?,
             seed: seed?,
         })
@@ -101,13 +119,22 @@ impl Scenario {
             faults,
             self.seed,
         );
-        network.connection = Config {
-            max_retransmissions: 100,
-            max_syn_retransmissions: 100,
-            max_rto: Duration::from_secs(5),
-            keepalive_probes: 40,
+        let defaults = Config {
+            mss: self.mss,
+            recv_buffer: self.recv_buffer,
             sack: self.sack,
             ..Config::default()
+        };
+        network.connection = if self.patient {
+            Config {
+                max_retransmissions: 100,
+                max_syn_retransmissions: 100,
+                max_rto: Duration::from_secs(5),
+                keepalive_probes: 40,
+                ..defaults
+            }
+        } else {
+            defaults
         };
         sim::transfer(
             &TransferConfig::new(network),
@@ -117,13 +144,17 @@ impl Scenario {
 }
 
 impl fmt::Debug for Scenario {
-    /// The replay form: `bytes=N sack=on|off faults=SPEC seed=S`.
+    /// The replay form: `bytes=N sack=on|off mss=M recv-buffer=R timeouts=patient|default
+    /// faults=SPEC seed=S`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bytes={} sack={} faults={} seed={}",
+            "bytes={} sack={} mss={} recv-buffer={} timeouts={} faults={} seed={}",
             self.payload_len,
             if self.sack { "on" } else { "off" },
+            self.mss,
+            self.recv_buffer,
+            if self.patient { "patient" } else { "default" },
             self.spec(),
             self.seed
         )
@@ -147,19 +178,48 @@ fn percent(g: &mut Gen, max: f64) -> String {
 
 impl Arbitrary for Scenario {
     fn arbitrary(g: &mut Gen) -> Scenario {
+        let patient = between(g, 0, 4) != 0;
+        // Small segments and buffers now and then; the payload shrinks with them, so that a
+        // one-byte window still finishes in a sensible number of round trips.
+        let mss = match between(g, 0, 9) {
+            0 => between(g, 1, 1199) as usize,
+            _ => 1200,
+        };
+        let recv_buffer = match between(g, 0, 9) {
+            0 => between(g, 1, 64 * 1024) as usize,
+            _ => 64 * 1024,
+        };
+        let max_payload = MAX_PAYLOAD.min(mss * 200).min(recv_buffer * 100);
         let payload_len = match between(g, 0, 9) {
             0 => 0,
-            1 => between(g, 1, 3000) as usize,
-            _ => between(g, 0, MAX_PAYLOAD as u64) as usize,
+            1 => between(g, 1, 3000.min(max_payload as u64)) as usize,
+            _ => between(g, 0, max_payload as u64) as usize,
         };
         let mut faults = Vec::new();
-        // Each knob is on about half the time, so that mixes of every kind come up.
+        // Each knob is on about half the time (the rarer ones a quarter), so that mixes of
+        // every kind come up.
         if bool::arbitrary(g) {
-            faults.push(format!("loss={}", percent(g, 30.0)));
+            let max_loss = if patient { 30.0 } else { 10.0 };
+            faults.push(format!("loss={}", percent(g, max_loss)));
+        }
+        if patient && between(g, 0, 3) == 0 {
+            faults.push(format!(
+                "burst={}/{}",
+                percent(g, 2.0),
+                format_args!("{:.2}%", 10.0 + unit(g) * 80.0)
+            ));
+            if bool::arbitrary(g) {
+                faults.push(format!(
+                    "burst-loss={}",
+                    format_args!("{:.2}%", 20.0 + unit(g) * 80.0)
+                ));
+            }
         }
         if bool::arbitrary(g) {
-            // Log-uniform from 1e-7 to 1e-4 per bit.
-            let exponent = -7.0 + 3.0 * unit(g);
+            // Log-uniform from 1e-7 to 1e-4 per bit (to 1e-6 with the default timeouts: at
+            // 1e-4 most full segments are corrupted).
+            let decades = if patient { 3.0 } else { 1.0 };
+            let exponent = -7.0 + decades * unit(g);
             faults.push(format!("flip={:.2e}", 10f64.powf(exponent)));
         }
         if bool::arbitrary(g) {
@@ -169,6 +229,35 @@ impl Arbitrary for Scenario {
             faults.push(format!("reorder={}", percent(g, 20.0)));
             faults.push(format!("reorder-delay={}ms", between(g, 1, 50)));
         }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("delay={}ms", between(g, 0, 30)));
+        }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("jitter={}ms", between(g, 1, 20)));
+        }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("rate={}mbit", between(g, 1, 50)));
+            faults.push(format!("queue={}KiB", between(g, 2, 128)));
+        }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("truncate={}", percent(g, 5.0)));
+        }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("drop={}", between(g, 1, 200)));
+        }
+        if between(g, 0, 3) == 0 {
+            faults.push(format!("drop-data={}", between(g, 1, 200)));
+        }
+        if between(g, 0, 5) == 0 {
+            faults.push(format!("flip-syn-ack={}", between(g, 0, 300)));
+        }
+        if between(g, 0, 3) == 0 {
+            let start = between(g, 0, 3000);
+            faults.push(format!(
+                "drop-acks={start}ms..{}ms",
+                start + between(g, 1, 2000)
+            ));
+        }
         match between(g, 0, 9) {
             0..=5 => {}
             6..=8 => {
@@ -176,11 +265,17 @@ impl Arbitrary for Scenario {
                 let length = between(g, 10, 5000);
                 faults.push(format!("outage={start}ms..{}ms", start + length));
             }
-            _ => faults.push(format!("outage={}ms..{FOREVER_SECS}s", between(g, 0, 3000))),
+            _ if patient => {
+                faults.push(format!("outage={}ms..{FOREVER_SECS}s", between(g, 0, 3000)))
+            }
+            _ => {}
         }
         Scenario {
             payload_len,
             sack: bool::arbitrary(g),
+            mss,
+            recv_buffer,
+            patient,
             faults,
             seed: u64::arbitrary(g),
         }
@@ -196,6 +291,13 @@ impl Arbitrary for Scenario {
                     ..self.clone()
                 });
             }
+        }
+        if self.mss != 1200 || self.recv_buffer != 64 * 1024 {
+            smaller.push(Scenario {
+                mss: 1200,
+                recv_buffer: 64 * 1024,
+                ..self.clone()
+            });
         }
         for skip in 0..self.faults.len() {
             let mut faults = self.faults.clone();
