@@ -1,9 +1,10 @@
 //! The `ferry` command line, end to end, over loopback.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -189,5 +190,80 @@ fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
             && message.contains("none of them wrong")
             && message.contains("timed out"),
         "{message}"
+    );
+}
+
+/// Start `ferry recv` with `args`; the address it listens on, and the child.
+fn start_receiver(
+    args: &[&str],
+) -> (
+    String,
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+) {
+    let mut receiver = ferry()
+        .args(["recv", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(receiver.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("ferry recv: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (address, receiver, stderr)
+}
+
+#[test]
+fn an_idle_client_does_not_hold_up_a_sender() {
+    let output = scratch_file("served.bin");
+    let (address, mut receiver, _stderr) = start_receiver(&["--output", output.to_str().unwrap()]);
+    // A client that connects, sends one byte and then nothing.
+    let mut idle =
+        ferry::Stream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    idle.write_all(b"x").unwrap();
+
+    let input = scratch_file("served-input.bin");
+    let content = ferry::sim::payload(500_000, 5);
+    std::fs::write(&input, &content).unwrap();
+    let sender = ferry()
+        .args(["send", &address])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    // The sender's success means the receiver wrote its transfer out, whole.
+    let written = std::fs::read(&output).unwrap();
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    drop(idle);
+    assert!(
+        written == content,
+        "the output holds the sender's file, and only it"
+    );
+}
+
+#[test]
+fn a_sender_that_goes_quiet_is_given_up_after_the_idle_timeout() {
+    let (address, receiver, mut stderr) = start_receiver(&["--once", "--idle-timeout", "1s"]);
+    let mut idle =
+        ferry::Stream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(60)).unwrap();
+    idle.write_all(b"x").unwrap();
+    let status = receiver.wait_with_output().unwrap().status;
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        rest.contains("idle for longer than --idle-timeout"),
+        "{rest}"
     );
 }

@@ -5,7 +5,9 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -14,7 +16,23 @@ use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
-use crate::args::{faults_arg, StatsFormat};
+use crate::args::{duration_arg, faults_arg, StatsFormat};
+
+/// `--idle-timeout`: a duration, or none (`off`).
+#[derive(Clone, Copy)]
+struct IdleTimeout(Option<Duration>);
+
+fn idle_timeout_arg(text: &str) -> Result<IdleTimeout, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(IdleTimeout(None));
+    }
+    match duration_arg(text)? {
+        Duration::ZERO => {
+            Err("an idle timeout of 0 would fail at once: give a duration, or off".into())
+        }
+        timeout => Ok(IdleTimeout(Some(timeout))),
+    }
+}
 
 /// Options every networked subcommand takes.
 #[derive(clap::Args)]
@@ -60,9 +78,13 @@ pub struct RecvArgs {
     /// Write what arrives here instead of stdout (transfers after the first are appended).
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Exit after one transfer.
+    /// Accept one connection, receive its transfer and exit. Without it, `ferry recv` serves
+    /// connections concurrently and writes each transfer out whole once it is complete.
     #[arg(long)]
     once: bool,
+    /// Give up on a sender that sends nothing for this long, e.g. 30s, or off.
+    #[arg(long, value_parser = idle_timeout_arg, default_value = "60s")]
+    idle_timeout: IdleTimeout,
     #[command(flatten)]
     options: NetOptions,
 }
@@ -74,6 +96,10 @@ pub struct SendArgs {
     address: SocketAddr,
     /// The file to send; stdin when absent.
     file: Option<PathBuf>,
+    /// Give up when the receiver takes nothing for this long (a window that stays closed,
+    /// say), e.g. 30s, or off.
+    #[arg(long, value_parser = idle_timeout_arg, default_value = "60s")]
+    idle_timeout: IdleTimeout,
     #[command(flatten)]
     options: NetOptions,
 }
@@ -105,6 +131,7 @@ fn describe(error: &io::Error) -> String {
         io::ErrorKind::ConnectionRefused => "connection refused (nothing listens there)".into(),
         io::ErrorKind::TimedOut => "timed out: the peer stopped answering".to_string(),
         io::ErrorKind::ConnectionReset => "connection reset by the peer".to_string(),
+        io::ErrorKind::WouldBlock => "idle for longer than --idle-timeout".to_string(),
         _ => error.to_string(),
     }
 }
@@ -123,54 +150,168 @@ pub fn recv(args: RecvArgs) -> ExitCode {
         Ok(address) => eprintln!("ferry recv: listening on {address}"),
         Err(error) => return fail("recv", describe(&error)),
     }
-    let mut first = true;
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(error) => return fail("recv", describe(&error)),
-        };
-        let output: Box<dyn Write> = match &args.output {
-            None => Box::new(io::stdout().lock()),
-            Some(path) => match open_output(path, first) {
-                Ok(file) => Box::new(file),
-                Err(error) => {
-                    return fail("recv", format!("cannot write {}: {error}", path.display()))
+    if args.once {
+        return recv_once(&args, &listener);
+    }
+    // Each connection is received on a thread of its own into a spool file; this thread writes
+    // each finished transfer out whole, in the order they finish. So a sender that connects and
+    // stalls holds up nobody, and transfers never interleave in the output.
+    let (finished_sender, finished) = mpsc::channel::<Finished>();
+    let idle_timeout = args.idle_timeout.0;
+    thread::spawn(move || {
+        for index in 0u64.. {
+            let accepted = listener.accept();
+            let finished_sender = finished_sender.clone();
+            match accepted {
+                Ok((stream, peer)) => {
+                    thread::spawn(move || {
+                        let spool = spool_path(index);
+                        let result = spool_transfer(stream, &spool, idle_timeout);
+                        let _ = finished_sender.send(Finished::Transfer {
+                            peer,
+                            spool,
+                            result,
+                        });
+                    });
                 }
-            },
-        };
-        first = false;
-        let started = crate::wall_clock();
-        let result = receive_all(stream, output);
-        let seconds = started.elapsed().as_secs_f64();
-        match result {
-            Ok((received, stream)) => {
-                let data_on_stdout = args.output.is_none();
-                report(&args.options, &stream, 0, received, seconds, data_on_stdout);
-                // Everything arrived; all that is left is our FIN. If the sender never
-                // acknowledges it, it has gone without waiting: say so, but the transfer
-                // itself is complete.
-                if let Err(error) = stream.close() {
-                    eprintln!(
-                        "ferry recv: warning: {peer} did not acknowledge the end of the \
-                         transfer: {}",
-                        describe(&error)
-                    );
+                Err(error) => {
+                    let _ = finished_sender.send(Finished::ListenerFailed(error));
+                    return;
                 }
             }
+        }
+    });
+    let mut first = true;
+    for finished in finished {
+        let (peer, spool, result) = match finished {
+            Finished::ListenerFailed(error) => return fail("recv", describe(&error)),
+            Finished::Transfer {
+                peer,
+                spool,
+                result,
+            } => (peer, spool, result),
+        };
+        let (received, seconds, stream) = match result {
+            Ok(done) => done,
             Err(error) => {
+                let _ = std::fs::remove_file(&spool);
                 eprintln!(
                     "ferry recv: transfer from {peer} failed: {}",
                     describe(&error)
                 );
-                if args.once {
-                    return ExitCode::FAILURE;
-                }
+                continue;
             }
+        };
+        let written = write_out(&args, &spool, first);
+        let _ = std::fs::remove_file(&spool);
+        if let Err(message) = written {
+            return fail("recv", message);
         }
-        if args.once {
-            return ExitCode::SUCCESS;
-        }
+        first = false;
+        report(
+            &args.options,
+            &stream,
+            0,
+            received,
+            seconds,
+            args.output.is_none(),
+        );
+        // Our FIN tells the sender everything arrived; waiting for its acknowledgment must not
+        // hold up the next transfer.
+        thread::spawn(move || close_receipt(stream, peer));
     }
+    ExitCode::SUCCESS
+}
+
+/// What a connection's thread hands back.
+enum Finished {
+    Transfer {
+        peer: SocketAddr,
+        spool: PathBuf,
+        result: io::Result<(u64, f64, Stream)>,
+    },
+    ListenerFailed(io::Error),
+}
+
+/// `ferry recv --once`: the first connection, straight to the output.
+fn recv_once(args: &RecvArgs, listener: &Listener) -> ExitCode {
+    let (stream, peer) = match listener.accept() {
+        Ok(accepted) => accepted,
+        Err(error) => return fail("recv", describe(&error)),
+    };
+    let output: Box<dyn Write> = match &args.output {
+        None => Box::new(io::stdout().lock()),
+        Some(path) => match open_output(path, true) {
+            Ok(file) => Box::new(file),
+            Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
+        },
+    };
+    let started = crate::wall_clock();
+    let result = receive_all(stream, output, args.idle_timeout.0);
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok((received, stream)) => {
+            report(
+                &args.options,
+                &stream,
+                0,
+                received,
+                seconds,
+                args.output.is_none(),
+            );
+            close_receipt(stream, peer);
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(
+            "recv",
+            format!("transfer from {peer} failed: {}", describe(&error)),
+        ),
+    }
+}
+
+/// Close a finished transfer's stream: our FIN is the sender's receipt. If the sender never
+/// acknowledges it, it has gone without waiting: say so, but the transfer is complete.
+fn close_receipt(stream: Stream, peer: SocketAddr) {
+    if let Err(error) = stream.close() {
+        eprintln!(
+            "ferry recv: warning: {peer} did not acknowledge the end of the transfer: {}",
+            describe(&error)
+        );
+    }
+}
+
+/// Where connection `index`'s transfer waits until it is complete.
+fn spool_path(index: u64) -> PathBuf {
+    std::env::temp_dir().join(format!("ferry-recv-{}-{index}", std::process::id()))
+}
+
+/// Receive a whole transfer into `spool`: its size, the seconds it took, and the stream.
+fn spool_transfer(
+    stream: Stream,
+    spool: &Path,
+    idle_timeout: Option<Duration>,
+) -> io::Result<(u64, f64, Stream)> {
+    let started = crate::wall_clock();
+    let file = File::create(spool)?;
+    let (received, stream) = receive_all(stream, Box::new(io::BufWriter::new(file)), idle_timeout)?;
+    Ok((received, started.elapsed().as_secs_f64(), stream))
+}
+
+/// Append a finished transfer's spool to the output (stdout, or `--output`, which the first
+/// transfer creates afresh).
+fn write_out(args: &RecvArgs, spool: &Path, first: bool) -> Result<(), String> {
+    let mut spooled =
+        File::open(spool).map_err(|error| format!("cannot read the spool: {error}"))?;
+    let copied = match &args.output {
+        None => {
+            let mut stdout = io::stdout().lock();
+            io::copy(&mut spooled, &mut stdout).and_then(|_| stdout.flush())
+        }
+        Some(path) => open_output(path, first)
+            .and_then(|mut file| io::copy(&mut spooled, &mut file).and_then(|_| file.flush()))
+            .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display()))),
+    };
+    copied.map_err(|error| format!("cannot write the output: {error}"))
 }
 
 fn open_output(path: &Path, first: bool) -> io::Result<File> {
@@ -182,9 +323,21 @@ fn open_output(path: &Path, first: bool) -> io::Result<File> {
 }
 
 /// Copy the stream to `output` until the sender finishes. Our FIN, which the caller's close
-/// sends, then tells the sender everything arrived.
-fn receive_all(mut stream: Stream, mut output: Box<dyn Write>) -> io::Result<(u64, Stream)> {
-    let received = copy_with_progress(&mut stream, &mut output, None)?;
+/// sends, then tells the sender everything arrived. A sender idle for `idle_timeout` is reset.
+fn receive_all(
+    mut stream: Stream,
+    mut output: Box<dyn Write>,
+    idle_timeout: Option<Duration>,
+) -> io::Result<(u64, Stream)> {
+    stream.set_read_timeout(idle_timeout)?;
+    let received = match copy_with_progress(&mut stream, &mut output, None) {
+        Ok(received) => received,
+        Err(error) => {
+            // Reset rather than linger: nothing more will be read.
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            return Err(error);
+        }
+    };
     output.flush()?;
     Ok((received, stream))
 }
@@ -211,6 +364,8 @@ pub fn send(args: SendArgs) -> ExitCode {
     };
     let started = crate::wall_clock();
     let result = (|| -> io::Result<u64> {
+        stream.set_write_timeout(args.idle_timeout.0)?;
+        stream.set_read_timeout(args.idle_timeout.0)?;
         let sent = copy_with_progress(&mut input, &mut stream, total)?;
         stream.shutdown(Shutdown::Write)?;
         // The receiver closes once it has everything: its end of stream is our receipt.
