@@ -1560,10 +1560,11 @@ impl Connection {
             }
         }
 
-        // The FIN counts only once everything before it has arrived and nothing after it has.
-        // One ahead of a hole is forgotten, not held: a forged FIN there would end the stream
-        // early the moment the real data up to it arrived (RFC 5961 section 1's blind
-        // injection). The sender, not having its FIN acknowledged, sends it again.
+        // The FIN counts only once everything before it has arrived (and no in-order data
+        // lies beyond it). One ahead of a hole is forgotten, not held: a forged FIN there
+        // would end the stream early the moment the real data up to it arrived (RFC 5961
+        // section 1's blind injection). The sender, not having its FIN acknowledged, sends it
+        // again.
         let whole_payload_taken = accepted.len() == fresh.len();
         if segment.flags.contains(Flags::FIN)
             && whole_payload_taken
@@ -1692,6 +1693,10 @@ impl Connection {
     fn on_fin(&mut self, now: Instant) {
         self.fin_received = true;
         self.rcv_nxt += 1;
+        // Nothing exists beyond the FIN: out-of-order data held there is dropped, and no
+        // later ACK reports it (as Linux's tcp_fin purges its out-of-order queue).
+        self.reassembly = Reassembly::default();
+        self.recent_sack_blocks.clear();
         self.pending_ack = Some(Reason::Ack);
         self.events.push_back(Event::PeerFinished);
         match self.state {

@@ -226,6 +226,49 @@ fn a_fin_sacked_with_its_data_ahead_of_a_hole_is_sent_again_without_a_timeout() 
     assert_eq!(conn.stats().rto_timeouts, 0);
 }
 
+#[test]
+fn a_fin_in_order_drops_out_of_order_data_held_beyond_it() {
+    // Found by the endpoint fuzzer: the runs used to stay, and every later ACK SACKed them,
+    // one sequence number too high.
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            seq: REMOTE + 10,
+            payload: b"beyond",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            with_sack(RECV_TEMPL, &[(REMOTE + 10, REMOTE + 16)]),
+            Reason::Ack
+        )]
+    );
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.readable_bytes(), 0);
+}
+
 // -------------------------------------------------------------------------------------------
 // The sender ignores what it never sent
 
