@@ -20,7 +20,6 @@
 //! The endpoint draws initial sequence numbers from a generator it is given (RFC 6528 asks only
 //! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -47,8 +46,11 @@ pub const RESET_BURST: u32 = 50;
 pub const STATELESS_REPLY_QUEUE: usize = 256;
 
 /// A SYN cookie is checked against the period it falls in and the one before, so it is
-/// good for 64 to 128 s: longer than a client's SYN retries take.
-const COOKIE_PERIOD: Duration = Duration::from_secs(64);
+/// good for 16 to 32 s: the handshake's final ACK comes a round trip after the SYN-ACK, or, if
+/// that ACK is lost, the client's first data soon after. Cookies are believed at all only
+/// within two periods of the last one sent, as Linux believes them only after a recent
+/// overflow: a stale duplicate cannot open a connection long after a flood.
+const COOKIE_PERIOD: Duration = Duration::from_secs(16);
 
 /// Names one connection of an endpoint for as long as the endpoint keeps it. Unlike the peer's
 /// address, a handle is never reused, so a peer that reconnects from the same port gets a new
@@ -95,6 +97,10 @@ pub struct EndpointStats {
     pub syn_cookies_sent: u64,
     /// Connections opened by a valid SYN cookie.
     pub syn_cookies_accepted: u64,
+    /// ACKs from unknown peers dropped silently, not reset, while cookies were in use: they
+    /// failed the cookie check (a forgery, or a cookie client's segment that overtook its
+    /// first).
+    pub cookie_acks_dropped: u64,
     /// Connections reset because received data would be lost: the application closed with
     /// data unread, or data arrived after it closed (RFC 2525, "data lost").
     pub data_lost_resets: u64,
@@ -172,6 +178,8 @@ pub struct Endpoint {
     half_open: BTreeSet<ConnectionHandle>,
     /// The key of the SYN cookies' hash, drawn from the ISN generator when first needed.
     cookie_secret: Option<[u64; 2]>,
+    /// When the last SYN cookie went out: cookies are believed only for a while after.
+    last_cookie_sent_at: Option<Instant>,
     /// RSTs and SYN cookies to send; at most [`STATELESS_REPLY_QUEUE`].
     stateless_replies: VecDeque<Transmit>,
     /// The RST rate limit's schedule (a generic cell rate algorithm): when the RSTs sent so
@@ -227,6 +235,7 @@ impl Endpoint {
             accept_queue: VecDeque::new(),
             half_open: BTreeSet::new(),
             cookie_secret: None,
+            last_cookie_sent_at: None,
             stateless_replies: VecDeque::new(),
             reset_schedule: Instant::ZERO,
             poll_cursor: None,
@@ -416,9 +425,11 @@ impl Endpoint {
             if let Some(entry) = self.connections.get_mut(&handle) {
                 if !entry.connection.is_closed() {
                     self.active.insert(handle);
-                    let segments_before = entry.connection.stats().segments_received;
+                    // Only an acceptable segment shows the peer is alive: a forged trickle
+                    // must not keep the user timeout from firing.
+                    let accepted_before = entry.connection.stats().segments_accepted;
                     entry.connection.handle_datagram(now, datagram);
-                    if entry.connection.stats().segments_received > segments_before {
+                    if entry.connection.stats().segments_accepted > accepted_before {
                         entry.last_heard = Some(now);
                         entry.awaiting_since = None;
                     }
@@ -608,13 +619,21 @@ impl Endpoint {
         true
     }
 
-    /// The SYN cookie for a SYN from `peer` with ISN `peer_isn`, in cookie period `period`.
-    /// The hash is SipHash (std's `DefaultHasher`, whose keys are fixed) over a 128-bit secret
-    /// and the inputs: unpredictable without the secret, which never leaves the endpoint.
+    /// The SYN cookie for a SYN from `peer` with ISN `peer_isn`, in cookie period `period`:
+    /// SipHash-2-4 keyed with a 128-bit secret that never leaves the endpoint, so it cannot be
+    /// predicted without it. (std's `SipHasher` is deprecated only in favour of a hasher whose
+    /// algorithm may change; here the algorithm is the point, and it is fixed.)
     fn syn_cookie(secret: [u64; 2], peer: SocketAddr, peer_isn: SeqNum, period: u64) -> SeqNum {
-        let mut hasher = DefaultHasher::new();
-        (secret, peer, peer_isn.0, period).hash(&mut hasher);
+        #[allow(deprecated)]
+        let mut hasher = std::hash::SipHasher::new_with_keys(secret[0], secret[1]);
+        (peer, peer_isn.0, period).hash(&mut hasher);
         SeqNum(hasher.finish() as u32)
+    }
+
+    /// Whether a SYN cookie went out recently enough for one to come back now.
+    fn cookies_in_use(&self, now: Instant) -> bool {
+        self.last_cookie_sent_at
+            .is_some_and(|sent| now.saturating_duration_since(sent) < COOKIE_PERIOD * 2)
     }
 
     fn cookie_period(now: Instant) -> u64 {
@@ -637,6 +656,7 @@ impl Endpoint {
         connection.handle_segment(now, syn);
         if let Some(syn_ack) = connection.poll_transmit(now) {
             self.stats.syn_cookies_sent += 1;
+            self.last_cookie_sent_at = Some(now);
             self.stateless_replies.push_back(Transmit {
                 reason: Reason::SynCookie,
                 ..syn_ack
@@ -645,12 +665,17 @@ impl Endpoint {
     }
 
     /// If `segment` completes a handshake begun with a SYN cookie (its ACK field is the cookie
-    /// plus one), open the connection and queue it for `accept`. Returns whether it did.
+    /// plus one), open the connection and queue it for `accept`. Returns whether it took the
+    /// segment: while cookies are in use, an ACK that fails the check is dropped without a
+    /// RST, since it may be a cookie client's later segment that overtook its first (whose
+    /// retransmission will validate), as Linux drops it.
     fn accept_cookie(&mut self, now: Instant, from: SocketAddr, segment: &Segment<'_>) -> bool {
         let Some(secret) = self.cookie_secret else {
             return false;
         };
-        if !segment.flags.contains(Flags::ACK) || segment.flags.intersects(Flags::SYN | Flags::RST)
+        if !self.cookies_in_use(now)
+            || !segment.flags.contains(Flags::ACK)
+            || segment.flags.intersects(Flags::SYN | Flags::RST)
         {
             return false;
         }
@@ -661,7 +686,8 @@ impl Endpoint {
             .iter()
             .any(|&period| Endpoint::syn_cookie(secret, from, peer_isn, period) == cookie);
         if !valid {
-            return false;
+            self.stats.cookie_acks_dropped += 1;
+            return true;
         }
         let Some(backlog) = self.listen_backlog else {
             return false;
@@ -920,7 +946,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ack_with_a_wrong_cookie_gets_a_reset() {
+    fn a_wrong_cookie_is_dropped_while_cookies_are_in_use_and_reset_after() {
         let mut server = endpoint();
         server.listen(1);
         server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
@@ -934,11 +960,81 @@ mod tests {
             window: 65535,
             ..Segment::default()
         });
+        // It may be a cookie client's second segment, ahead of its first: no RST.
         server.handle_datagram(ms(1), addr("203.0.113.5:1000"), &guess);
-        let reset = server.poll_transmit(ms(1)).expect("a RST");
+        assert!(server.poll_transmit(ms(1)).is_none());
+        assert_eq!(server.stats().cookie_acks_dropped, 1);
+        // Two cookie periods later, no cookie is believed: a stray gets its RST again.
+        server.handle_datagram(ms(40_000), addr("203.0.113.5:1000"), &guess);
+        let reset = server.poll_transmit(ms(40_000)).expect("a RST");
         assert_eq!(parse(&reset).flags, Flags::RST);
         assert_eq!(server.accept(), None);
         assert_eq!(server.stats().syn_cookies_accepted, 0);
+    }
+
+    #[test]
+    fn a_cookie_handshake_survives_data_that_overtakes_the_first_segment() {
+        // From a review: the client's final ACK is lost and its two first data segments
+        // arrive swapped. The second fails the cookie check (its sequence number is not the
+        // ISN plus one); it must be dropped, not answered with a RST that kills the client.
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        let syn = client.poll_transmit(ms(1)).unwrap();
+        server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+        let syn_ack = server.poll_transmit(ms(1)).unwrap();
+        assert_eq!(syn_ack.reason, Reason::SynCookie);
+        client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+        let _lost_ack = client.poll_transmit(ms(2)).unwrap();
+        let data = vec![7u8; 2400];
+        client
+            .connection_mut(client_handle)
+            .unwrap()
+            .write(&data)
+            .unwrap();
+        let first = client.poll_transmit(ms(2)).unwrap();
+        let second = client.poll_transmit(ms(2)).unwrap();
+        server.handle_datagram(ms(3), addr(CLIENT), &second.contents);
+        server.handle_datagram(ms(3), addr(CLIENT), &first.contents);
+        shuttle(&mut client, &mut server, ms(4));
+        let connection = client.connection(client_handle).unwrap();
+        assert_eq!(connection.error(), None);
+        assert!(server.accept().is_some());
+    }
+
+    #[test]
+    fn a_stale_duplicate_long_after_a_flood_opens_nothing() {
+        // From a review: a cookie connection carries a request and closes; a duplicate of the
+        // request arrives later. Once cookies are no longer in use, it opens no connection.
+        let mut client = endpoint();
+        let mut server = endpoint();
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        shuttle(&mut client, &mut server, ms(1));
+        let server_handle = server.accept().expect("cookie handshake");
+        client
+            .connection_mut(client_handle)
+            .unwrap()
+            .write(b"GET /pay")
+            .unwrap();
+        let request = client.poll_transmit(ms(2)).unwrap();
+        server.handle_datagram(ms(2), addr(CLIENT), &request.contents);
+        shuttle(&mut client, &mut server, ms(2));
+        client.close(client_handle);
+        shuttle(&mut client, &mut server, ms(3));
+        server.detach(server_handle);
+        shuttle(&mut client, &mut server, ms(4));
+        assert!(server.connection(server_handle).is_none());
+        server.handle_datagram(ms(40_000), addr(CLIENT), &request.contents);
+        assert!(
+            server.accept().is_none(),
+            "a stale duplicate opened a connection"
+        );
     }
 
     #[test]

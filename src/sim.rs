@@ -557,7 +557,8 @@ pub struct TransferReport {
     pub delivered_correct: bool,
     /// A read exactly the reply, in order, and then end of stream (true when there was none).
     pub reply_intact: bool,
-    /// Both connections reached CLOSED (cleanly or not) before the time limit.
+    /// Both connections reached CLOSED (cleanly or not) before the run stopped (its
+    /// simulated-time limit or its event budget; see `limit_reached`).
     pub finished: bool,
     /// The budget that stopped the run, if one did.
     pub limit_reached: Option<RunLimit>,

@@ -293,10 +293,11 @@ const MAX_QUEUED_ACKS: usize = 8;
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 pub(crate) const MAX_WINDOW: u32 = 1 << 30;
 
-/// At most one reply per this interval to segments that carry no data and are not acceptable
-/// (out of window, an ACK field out of range, a stray RST or SYN): RFC 5961 section 7's rate
-/// limit, per connection, with Linux's default (`tcp_invalid_ratelimit`). It breaks ACK loops
-/// between two ends whose states disagree, and caps what a forged flood draws from us.
+/// At most one reply per this interval to segments that are not acceptable: out of the window
+/// with no data or FIN (a keepalive excepted), a stray RST or SYN, or an ACK field out of range
+/// (with or without data): RFC 5961 section 7's rate limit, per connection, with Linux's
+/// default (`tcp_invalid_ratelimit`). It breaks ACK loops between two ends whose states
+/// disagree, and caps what a forged flood draws from us.
 const INVALID_REPLY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The answer RFC 9293 section 3.10.7.1 gives to a segment no connection accepts: a RST that
@@ -836,6 +837,7 @@ impl Connection {
             return;
         }
         self.synchronize_receive(segment);
+        self.stats.segments_accepted += 1;
         self.state = State::SynReceived;
         // The SYN-ACK goes out from `transmit_sequence_space`, as snd_nxt is still the ISS.
     }
@@ -859,6 +861,7 @@ impl Connection {
             return;
         }
         self.synchronize_receive(segment);
+        self.stats.segments_accepted += 1;
         if ack_acceptable {
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
@@ -885,6 +888,7 @@ impl Connection {
             && segment.seq == self.irs
             && segment.ack == self.iss + 1
         {
+            self.stats.segments_accepted += 1;
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
             self.enter_established(now);
@@ -906,8 +910,12 @@ impl Connection {
                 self.timers
                     .set(Timer::TimeWait, now + self.config.time_wait);
             }
-            if segment.seq_len() > 0 && !flags.contains(Flags::SYN) {
-                // Data or a FIN sent again: the sender needs our ACK to recover.
+            let keepalive = segment.seq_len() == 0 && segment.seq == self.rcv_nxt - 1;
+            if (segment.seq_len() > 0 && !flags.contains(Flags::SYN)) || keepalive {
+                // Data or a FIN sent again: the sender needs our ACK to recover. A keepalive
+                // (SEG.SEQ = RCV.NXT - 1, RFC 9293 section 3.8.4) is answered always too: a
+                // blind attacker cannot aim at RCV.NXT - 1, and could otherwise use up the
+                // rate limit below to silence our answers and time the connection out.
                 self.pending_ack.get_or_insert(Reason::Ack);
             } else {
                 // A bare ACK (a keepalive, or one side's ACK the other cannot accept) or SYN.
@@ -963,6 +971,7 @@ impl Connection {
             return;
         }
         // An acceptable segment shows the peer is alive.
+        self.stats.segments_accepted += 1;
         self.unanswered_probes = 0;
         self.arm_keepalive(now);
         self.process_ack(now, segment);
@@ -1149,7 +1158,12 @@ impl Connection {
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = segment.seq;
             self.snd_wl2 = segment.ack;
-            if self.snd_wnd > 0 {
+            // A window still too small to send into (silly window avoidance) leaves the
+            // persist timer running: it is the override, and must not restart with every
+            // update (RFC 9293 section 3.8.6.2.1).
+            let nothing_can_go =
+                self.snd_nxt < self.fin_sequence() && self.next_new_segment().is_none();
+            if self.snd_wnd > 0 && !nothing_can_go {
                 self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
                 self.window_probe_outstanding = false;
@@ -1538,6 +1552,11 @@ impl Connection {
                 // Nothing new (a repeat, or no room): tell the peer where we are.
                 self.pending_ack.get_or_insert(Reason::Ack);
             } else if start_in_window == 0 {
+                if segment.flags.contains(Flags::FIN) && accepted.len() == fresh.len() {
+                    // This segment ends the stream: whatever is held is overwritten by it or
+                    // lies beyond the FIN, where nothing can be.
+                    self.reassembly = Reassembly::default();
+                }
                 self.deliver_in_order(now, accepted);
             } else {
                 self.stats.out_of_order_segments += 1;
@@ -1566,12 +1585,13 @@ impl Connection {
         // section 1's blind injection). The sender, not having its FIN acknowledged, sends it
         // again.
         let whole_payload_taken = accepted.len() == fresh.len();
-        if segment.flags.contains(Flags::FIN)
-            && whole_payload_taken
-            && fin_offset == self.received_offset as i64
-            && !self.fin_received
-        {
-            self.on_fin(now);
+        if segment.flags.contains(Flags::FIN) && !self.fin_received {
+            if whole_payload_taken && fin_offset == self.received_offset as i64 {
+                self.on_fin(now);
+            } else {
+                // Out of order: a duplicate ACK at once (RFC 5681 section 4.2), as for data.
+                self.pending_ack.get_or_insert(Reason::Ack);
+            }
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Stats {
     pub segments_received: u64,
     /// Payload bytes in valid segments received, duplicates included.
     pub bytes_received: u64,
+    /// Received segments that passed the sequence and ACK checks (and the SYNs that opened
+    /// the connection): proof the peer is alive, which forged or stale segments are not.
+    pub segments_accepted: u64,
     /// Retransmitted segments by trigger.
     pub retransmissions: Retransmissions,
     /// Times the retransmission timer expired.
@@ -97,6 +100,7 @@ impl Stats {
             bytes_retransmitted: 0,
             segments_received: 0,
             bytes_received: 0,
+            segments_accepted: 0,
             retransmissions: Retransmissions::default(),
             rto_timeouts: 0,
             duplicate_acks: 0,

@@ -325,3 +325,115 @@ fn a_data_segment_at_the_isn_after_the_wrap_is_resent_as_data_not_as_a_syn() {
         vec![(data, Reason::RtoRetransmission { timeout: 1 })]
     );
 }
+
+#[test]
+fn a_fin_in_order_is_believed_even_with_data_held_right_after_it() {
+    // From a review: held bytes touching the FIN's end used to be delivered with it, and
+    // the FIN refused: our ACKs then lay beyond the peer's SND.NXT and both ends hung.
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            seq: REMOTE + 5,
+            payload: b"XYZ",
+            ..SEND_TEMPL
+        },
+    );
+    let _ = recv(&mut conn, at(1_000));
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            payload: b"abcde",
+            ..SEND_TEMPL
+        },
+    );
+    let mut delivered = [0; 16];
+    let read = conn.read(&mut delivered).unwrap();
+    assert_eq!(&delivered[..read], b"abcde");
+    assert_eq!(conn.state(), State::CloseWait);
+}
+
+#[test]
+fn a_fin_alone_ahead_of_a_hole_draws_a_duplicate_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            seq: REMOTE + 10,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_000)), vec![(RECV_TEMPL, Reason::Ack)]);
+    assert_eq!(conn.state(), State::Established);
+}
+
+#[test]
+fn a_keepalive_is_answered_even_after_a_forged_segment_used_up_the_reply_limit() {
+    // From a review: otherwise two forged datagrams a second would silence our answers to
+    // the peer's keepalives, and the peer would time the connection out.
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            seq: REMOTE + 1_000_000,
+            ..SEND_TEMPL
+        },
+    );
+    let _ = recv(&mut conn, at(1_000));
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            seq: REMOTE - 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_100)), vec![(RECV_TEMPL, Reason::Ack)]);
+}
+
+#[test]
+fn window_updates_that_keep_the_window_silly_do_not_push_the_override_back() {
+    // From a review: each update used to restart the persist timer, so a peer that kept
+    // talking with a small window held our data back for ever.
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            window: 1_000,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.write(&bytes(0, 5_000)), Ok(5_000));
+    recv_nothing(&mut conn, at(1_000));
+    let mut seq = REMOTE;
+    let mut first_sent_at = None;
+    for millis in (1_100..3_000).step_by(100) {
+        conn.handle_timeout(at(millis));
+        send(
+            &mut conn,
+            at(millis),
+            Segment {
+                seq,
+                window: 1_000,
+                payload: b"0123456789",
+                ..SEND_TEMPL
+            },
+        );
+        seq += 10;
+        let sent_data = recv(&mut conn, at(millis))
+            .iter()
+            .any(|(_, reason)| *reason == Reason::NewData);
+        if sent_data && first_sent_at.is_none() {
+            first_sent_at = Some(millis);
+        }
+    }
+    // The override is one RTO (300 ms) after the data was first held back.
+    assert_eq!(first_sent_at, Some(1_300));
+}

@@ -141,10 +141,18 @@ struct Poller {
 const POLLER_WAKER: Token = Token(0);
 
 static POLLER: OnceLock<Poller> = OnceLock::new();
+/// The poller's thread could not be started.
+static POLLER_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl Poller {
-    /// The process's poller, started on first use.
+    /// The process's poller, started on first use. If its thread could not be started, every
+    /// later call fails too, rather than hand out a poller nothing runs.
     fn get() -> io::Result<&'static Poller> {
+        if POLLER_FAILED.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(io::Error::other(
+                "the driver thread for client sockets could not be started",
+            ));
+        }
         if let Some(poller) = POLLER.get() {
             return Ok(poller);
         }
@@ -162,9 +170,13 @@ impl Poller {
             .get()
             .ok_or_else(|| io::Error::other("the shared driver did not start"))?;
         if won {
-            thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name("ferry driver (client sockets)".into())
-                .spawn(move || poller.run(poll))?;
+                .spawn(move || poller.run(poll));
+            if let Err(error) = spawned {
+                POLLER_FAILED.store(true, std::sync::atomic::Ordering::Release);
+                return Err(error);
+            }
         }
         Ok(poller)
     }
