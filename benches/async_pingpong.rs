@@ -1,12 +1,15 @@
 //! Request/response round trips on tokio: `tokio::net::TcpStream` and `ferry::tokio::Stream`
 //! in the same run: `cargo bench --features tokio --bench async_pingpong`.
 //!
-//! A listener accepts one connection into a task that echoes what it reads; the client task
-//! writes 16 bytes and reads the 16 echoed, as many times as it can for `MEASURE`. Both run
-//! on one multi-threaded runtime (two workers, this machine's cores). Each transport is
-//! measured `ROUNDS` times, alternating, and the best of each is kept (the machine is shared).
-//! Prints the rates, Ferry's as a fraction of tokio's, and one `key=value` line for scripts.
+//! A listener accepts every connection into a task that echoes what it reads; the active
+//! client writes 16 bytes and reads the 16 echoed, as many times as it can for `MEASURE`,
+//! while `idle` other connections to the same listener (0, then 500) have their echo tasks
+//! waiting in `read`. Everything runs on one multi-threaded runtime (two workers, this
+//! machine's cores). Each transport is measured `ROUNDS` times, alternating, and the best of
+//! each is kept (the machine is shared). Prints the rates, Ferry's as a fraction of tokio's,
+//! and one `key=value` line for scripts.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 const MESSAGE: usize = 16;
 const MEASURE: Duration = Duration::from_secs(1);
 const ROUNDS: usize = 3;
+const IDLE_COUNTS: [usize; 2] = [0, 500];
 
 #[allow(clippy::disallowed_methods)] // a benchmark measures real time
 fn now() -> std::time::Instant {
@@ -47,34 +51,79 @@ async fn ping_pong(mut client: impl AsyncRead + AsyncWrite + Unpin) -> f64 {
     round_trips as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn tokio_tcp() -> io::Result<f64> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let server = tokio::spawn(async move {
+/// What the benchmark needs of a transport: tokio's TCP or Ferry on tokio.
+trait Transport {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    type Listener: Send + 'static;
+    fn bind() -> impl Future<Output = io::Result<(Self::Listener, SocketAddr)>> + Send;
+    fn accept(listener: &Self::Listener) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn connect(address: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+struct Tokio;
+
+impl Transport for Tokio {
+    type Stream = TcpStream;
+    type Listener = TcpListener;
+    async fn bind() -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        Ok((listener, address))
+    }
+    async fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
         let (stream, _) = listener.accept().await?;
         // Ferry never delays a small write; neither should the TCP it is compared with.
         stream.set_nodelay(true)?;
-        echo(stream).await;
-        io::Result::Ok(())
-    });
-    let client = TcpStream::connect(address).await?;
-    client.set_nodelay(true)?;
-    let rate = ping_pong(client).await;
-    server.await??;
-    Ok(rate)
+        Ok(stream)
+    }
+    async fn connect(address: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
 }
 
-async fn ferry_tokio() -> io::Result<f64> {
-    let listener = ferry::tokio::Listener::bind("127.0.0.1:0").await?;
-    let address: SocketAddr = listener.local_addr()?;
+struct Ferry;
+
+impl Transport for Ferry {
+    type Stream = ferry::tokio::Stream;
+    type Listener = ferry::tokio::Listener;
+    async fn bind() -> io::Result<(ferry::tokio::Listener, SocketAddr)> {
+        let listener = ferry::tokio::Listener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        Ok((listener, address))
+    }
+    async fn accept(listener: &ferry::tokio::Listener) -> io::Result<ferry::tokio::Stream> {
+        listener.accept().await.map(|(stream, _)| stream)
+    }
+    async fn connect(address: SocketAddr) -> io::Result<ferry::tokio::Stream> {
+        ferry::tokio::Stream::connect(address).await
+    }
+}
+
+/// Round trips per second of one connection while `idle` others, each with an echo task
+/// waiting in `read`, share its listener.
+async fn round_trips_per_second<T: Transport>(idle: usize) -> io::Result<f64> {
+    let (listener, address) = T::bind().await?;
     let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await?;
-        echo(stream).await;
-        io::Result::Ok(())
+        let mut echoes = Vec::new();
+        for _ in 0..=idle {
+            let stream = T::accept(&listener).await?;
+            echoes.push(tokio::spawn(echo(stream)));
+        }
+        io::Result::Ok(echoes)
     });
-    let client = ferry::tokio::Stream::connect(address).await?;
+    let mut idle_clients = Vec::new();
+    for _ in 0..idle {
+        idle_clients.push(T::connect(address).await?);
+    }
+    let client = T::connect(address).await?;
+    let echoes = server.await??;
     let rate = ping_pong(client).await;
-    server.await??;
+    drop(idle_clients);
+    for echo in echoes {
+        echo.await?;
+    }
     Ok(rate)
 }
 
@@ -84,25 +133,34 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (mut tokio_best, mut ferry_best) = (0f64, 0f64);
-    for round in 1..=ROUNDS {
-        let tokio_rate = runtime.block_on(tokio_tcp()).unwrap();
-        let ferry_rate = runtime.block_on(ferry_tokio()).unwrap();
+    let mut fields = Vec::new();
+    for idle in IDLE_COUNTS {
+        let (mut tokio_best, mut ferry_best) = (0f64, 0f64);
+        for round in 1..=ROUNDS {
+            let tokio_rate = runtime
+                .block_on(round_trips_per_second::<Tokio>(idle))
+                .unwrap();
+            let ferry_rate = runtime
+                .block_on(round_trips_per_second::<Ferry>(idle))
+                .unwrap();
+            println!(
+                "{idle:>3} idle, round {round}: tokio TcpStream {tokio_rate:>8.0} round trips/s, \
+                 ferry::tokio::Stream {ferry_rate:>8.0} round trips/s, Ferry/tokio {:.2}",
+                ferry_rate / tokio_rate
+            );
+            tokio_best = tokio_best.max(tokio_rate);
+            ferry_best = ferry_best.max(ferry_rate);
+        }
         println!(
-            "round {round}: tokio TcpStream {tokio_rate:>8.0} round trips/s, \
-             ferry::tokio::Stream {ferry_rate:>8.0} round trips/s, Ferry/tokio {:.2}",
-            ferry_rate / tokio_rate
+            "{idle:>3} idle, best: tokio TcpStream {tokio_best:.0} round trips/s, \
+             ferry::tokio::Stream {ferry_best:.0} round trips/s, Ferry/tokio {:.2}",
+            ferry_best / tokio_best
         );
-        tokio_best = tokio_best.max(tokio_rate);
-        ferry_best = ferry_best.max(ferry_rate);
+        fields.push(format!(
+            "tokio_tcp_idle{idle}={tokio_best:.0} ferry_tokio_idle{idle}={ferry_best:.0} \
+             ferry_vs_tokio_idle{idle}={:.3}",
+            ferry_best / tokio_best
+        ));
     }
-    println!(
-        "best: tokio TcpStream {tokio_best:.0} round trips/s, ferry::tokio::Stream \
-         {ferry_best:.0} round trips/s, Ferry/tokio {:.2}",
-        ferry_best / tokio_best
-    );
-    println!(
-        "tokio_tcp={tokio_best:.0} ferry_tokio={ferry_best:.0} ferry_vs_tokio={:.3}",
-        ferry_best / tokio_best
-    );
+    println!("{}", fields.join(" "));
 }
