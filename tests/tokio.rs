@@ -283,6 +283,49 @@ fn closing_with_unread_data_resets_the_peer() {
 }
 
 #[test]
+fn a_close_that_cannot_finish_within_the_linger_is_reset() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let mut client = Stream::connect(address).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.set_linger(Some(Duration::from_millis(200))).unwrap();
+        // The server does not read: the client fills the server's window and its own send
+        // buffer, and its write waits.
+        let big = payload(4 << 20, 9);
+        let filled = tokio::time::timeout(Duration::from_secs(1), client.write_all(&big)).await;
+        assert!(filled.is_err(), "4 MiB fit in the buffers");
+        // Dropped with data the peer cannot take: the linger runs out, the close is reset.
+        drop(client);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut buffer = vec![0u8; 1 << 16];
+        let error = loop {
+            match server.read(&mut buffer).await {
+                Ok(0) => panic!("end of stream: the close was not reset"),
+                Ok(_) => {}
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
+    });
+}
+
+#[test]
+fn close_reports_a_linger_that_ran_out() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let mut client = Stream::connect(address).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.set_linger(Some(Duration::from_millis(200))).unwrap();
+        let big = payload(4 << 20, 9);
+        let filled = tokio::time::timeout(Duration::from_secs(1), client.write_all(&big)).await;
+        assert!(filled.is_err(), "4 MiB fit in the buffers");
+        let error = client.close().await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error:?}");
+        drop(server);
+    });
+}
+
+#[test]
 fn a_config_with_faults_is_refused() {
     guarded(async {
         let config = SocketConfig::with_faults("loss=1%".parse().unwrap());

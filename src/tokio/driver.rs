@@ -52,6 +52,11 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// (`crate::net`'s "Closing and exiting").
 pub(crate) const QUIET_LIMIT: Duration = Duration::from_secs(3);
 
+/// How long a connection the application let go may stay in FIN-WAIT-2, our FIN acknowledged
+/// but the peer's not sent, before it is reset: Linux's `tcp_fin_timeout` for orphaned
+/// sockets. (Data the peer sends there is answered with a RST anyway: nobody reads it.)
+pub(crate) const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What one connection held by a stream keeps: its linger and the tasks waiting on it.
 #[derive(Debug)]
 pub(crate) struct Held {
@@ -83,14 +88,38 @@ pub(crate) enum Side {
     Writer,
 }
 
+/// What the close rules do about one connection let go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Nothing yet.
+    Wait,
+    /// It closed: forget it.
+    Done,
+    /// Reset it: it cannot finish in time.
+    Reset,
+    /// End it without a word: nothing is owed (TIME-WAIT cut short once the runtime is gone).
+    End,
+}
+
 /// A connection the application let go that may still be closing.
 #[derive(Clone, Copy, Debug)]
 struct Release {
     /// When it was let go.
     at: Instant,
-    /// Once the runtime is gone, the close is reset if its data and FIN are not acknowledged
-    /// by then (the linger from `at`).
-    give_up_at: Instant,
+    /// Its linger then: how long its data and FIN may take to be acknowledged.
+    linger: Option<Duration>,
+}
+
+impl Release {
+    /// When a close that still owes data or a FIN is reset: the linger from the release.
+    /// Without a linger, never while the runtime runs, and at once once it is gone.
+    fn give_up_at(&self, orphaned: bool) -> Option<Instant> {
+        match (self.linger, orphaned) {
+            (Some(linger), _) => Some(self.at + linger),
+            (None, true) => Some(self.at),
+            (None, false) => None,
+        }
+    }
 }
 
 /// Everything behind the lock.
@@ -108,6 +137,8 @@ pub(crate) struct DriverState {
     to_wake: Vec<Waker>,
     /// Closes under way, of connections no stream holds any more.
     releasing: BTreeMap<ConnectionHandle, Release>,
+    /// When the close rules must look at `releasing` again (while the runtime runs).
+    close_rules_due: Option<Instant>,
     /// Streams and listeners alive: the driver ends once none is and no connection is left.
     pub(crate) users: usize,
     /// The first error the socket gave, for every caller to see.
@@ -184,6 +215,7 @@ impl Shared {
                 heard_from: Vec::new(),
                 to_wake: Vec::new(),
                 releasing: BTreeMap::new(),
+                close_rules_due: None,
                 users: 1,
                 socket_error: None,
                 driver_wakes_at: None,
@@ -448,11 +480,7 @@ impl Shared {
         if timers_due {
             state.wake_changed(&watched);
         }
-        let close_deadline = if state.orphaned {
-            self.finish_closes_quickly(state, now)
-        } else {
-            None
-        };
+        let close_deadline = state.run_close_rules(now);
         state.queue_transmits(now);
         state.wake_heard();
         let done = state.users == 0 && state.endpoint.connections().next().is_none();
@@ -463,52 +491,6 @@ impl Shared {
         state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
         self.release_and_send(guard);
         (next, done)
-    }
-
-    /// The runtime is gone: end each close as soon as nothing is owed any more, by the std
-    /// driver's exit rule. Data and FIN not acknowledged by the close's linger are reset;
-    /// once our FIN is acknowledged, the connection waits for the peer to be quiet for three
-    /// retransmission timeouts (at most [`QUIET_LIMIT`]), time to repeat its own FIN if our
-    /// acknowledgment was lost; then it ends (reset in FIN-WAIT-2, where the peer has not
-    /// closed). Returns when to look again.
-    fn finish_closes_quickly(&self, state: &mut DriverState, now: Instant) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let releasing: Vec<_> = state.releasing.iter().map(|(&h, &r)| (h, r)).collect();
-        for (handle, release) in releasing {
-            let heard = state.endpoint.last_heard(handle).unwrap_or(release.at);
-            let Some(connection) = state.endpoint.connection_mut(handle) else {
-                state.releasing.remove(&handle);
-                continue;
-            };
-            let look_at = match connection.state() {
-                State::Closed => None,
-                State::FinWait2 | State::TimeWait => {
-                    let quiet = (3 * connection.stats().rto).min(QUIET_LIMIT);
-                    let quiet_at = heard.max(release.at) + quiet;
-                    if now < quiet_at {
-                        Some(quiet_at)
-                    } else if connection.state() == State::FinWait2 {
-                        connection.abort();
-                        None
-                    } else {
-                        connection.terminate(None);
-                        None
-                    }
-                }
-                _ if now >= release.give_up_at => {
-                    connection.abort();
-                    None
-                }
-                _ => Some(release.give_up_at),
-            };
-            match look_at {
-                Some(at) => next = Some(next.map_or(at, |next| next.min(at))),
-                None => {
-                    state.releasing.remove(&handle);
-                }
-            }
-        }
-        next
     }
 
     /// Let go of `handle`: no stream holds it any more. Closes it (a FIN after the data, or a
@@ -531,20 +513,14 @@ impl Shared {
             }
         }
         state.endpoint.detach(handle);
-        let give_up_at = now + linger.unwrap_or(Duration::ZERO);
         let DriverState {
             releasing,
             endpoint,
             ..
         } = &mut *state;
         releasing.retain(|&handle, _| endpoint.connection(handle).is_some());
-        releasing.insert(
-            handle,
-            Release {
-                at: now,
-                give_up_at,
-            },
-        );
+        releasing.insert(handle, Release { at: now, linger });
+        state.close_rules_due = Some(now);
         state.users -= 1;
         self.finish(state);
         // The driver may be waiting for the last user to leave.
@@ -566,12 +542,11 @@ impl Shared {
                 }
             }
             state.endpoint.close(handle);
-            let give_up_at = now + held.linger.unwrap_or(Duration::ZERO);
             state.releasing.insert(
                 handle,
                 Release {
                     at: now,
-                    give_up_at,
+                    linger: held.linger,
                 },
             );
             if let Some(waker) = held.reader {
@@ -584,7 +559,7 @@ impl Shared {
         let latest = state
             .releasing
             .values()
-            .map(|release| release.give_up_at)
+            .filter_map(|release| release.give_up_at(true))
             .max()
             .unwrap_or(now);
         self.finish(state);
@@ -652,6 +627,90 @@ struct Readiness {
 }
 
 impl DriverState {
+    /// Bound the closes of connections the application let go; returns when to look again.
+    ///
+    /// - Data and FIN not acknowledged by the close's linger: the connection is reset (the
+    ///   peer learns at once that nobody will answer), freeing its socket and task.
+    /// - FIN-WAIT-2 (our FIN acknowledged, the peer's not sent) lasts at most
+    ///   [`FIN_WAIT_2_TIMEOUT`], then resets; TIME-WAIT runs its course.
+    /// - Once the runtime is gone (`orphaned`), the std driver's exit rule: no linger means no
+    ///   wait, and after our FIN is acknowledged the connection waits only for the peer to be
+    ///   quiet for three retransmission timeouts (at most [`QUIET_LIMIT`]), time to repeat its
+    ///   FIN if our acknowledgment was lost; then it ends (reset in FIN-WAIT-2).
+    fn run_close_rules(&mut self, now: Instant) -> Option<Instant> {
+        // While the runtime runs, every deadline below is known at the release: look only
+        // then. Once it is gone, a close's progress moves its deadline: look every time.
+        if !self.orphaned && self.close_rules_due.is_none_or(|due| now < due) {
+            return self.close_rules_due;
+        }
+        let mut next: Option<Instant> = None;
+        let orphaned = self.orphaned;
+        let releasing: Vec<_> = self.releasing.iter().map(|(&h, &r)| (h, r)).collect();
+        for (handle, release) in releasing {
+            let heard = self.endpoint.last_heard(handle).unwrap_or(release.at);
+            let Some(connection) = self.endpoint.connection(handle) else {
+                self.releasing.remove(&handle);
+                continue;
+            };
+            let state = connection.state();
+            let (verdict, look_at) = match state {
+                State::Closed => (Verdict::Done, None),
+                State::FinWait2 | State::TimeWait if orphaned => {
+                    let quiet = (3 * connection.stats().rto).min(QUIET_LIMIT);
+                    let quiet_at = heard.max(release.at) + quiet;
+                    if now < quiet_at {
+                        (Verdict::Wait, Some(quiet_at))
+                    } else if state == State::FinWait2 {
+                        (Verdict::Reset, None)
+                    } else {
+                        (Verdict::End, None)
+                    }
+                }
+                State::FinWait2 => {
+                    let give_up_at = release.at + FIN_WAIT_2_TIMEOUT;
+                    if now < give_up_at {
+                        (Verdict::Wait, Some(give_up_at))
+                    } else {
+                        (Verdict::Reset, None)
+                    }
+                }
+                // Nothing owed any more; its own timer ends it. Kept in case the runtime
+                // goes, and looked at again when FIN-WAIT-2 would have been.
+                State::TimeWait => (Verdict::Wait, Some(release.at + FIN_WAIT_2_TIMEOUT)),
+                _ => match release.give_up_at(orphaned) {
+                    Some(give_up_at) if now >= give_up_at => (Verdict::Reset, None),
+                    // FIN-WAIT-2 may come before the linger ends.
+                    Some(give_up_at) if !orphaned => (
+                        Verdict::Wait,
+                        Some(give_up_at.min(release.at + FIN_WAIT_2_TIMEOUT)),
+                    ),
+                    Some(give_up_at) => (Verdict::Wait, Some(give_up_at)),
+                    None => (Verdict::Wait, Some(release.at + FIN_WAIT_2_TIMEOUT)),
+                },
+            };
+            match verdict {
+                Verdict::Wait => {}
+                Verdict::Done => {
+                    self.releasing.remove(&handle);
+                }
+                Verdict::Reset | Verdict::End => {
+                    if let Some(connection) = self.endpoint.connection_mut(handle) {
+                        match verdict {
+                            Verdict::Reset => connection.abort(),
+                            _ => connection.terminate(None),
+                        }
+                    }
+                    self.releasing.remove(&handle);
+                }
+            }
+            if let Some(at) = look_at {
+                next = Some(next.map_or(at, |next| next.min(at)));
+            }
+        }
+        self.close_rules_due = next;
+        next
+    }
+
     /// A stream now holds `handle`, a connection to `peer`.
     pub(crate) fn hold(&mut self, handle: ConnectionHandle, peer: SocketAddr) {
         self.held.insert(handle, Held::new(self.default_linger));

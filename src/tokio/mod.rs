@@ -43,11 +43,18 @@
 //! - **Dropping** a [`Stream`] (or the last of its halves) closes it without blocking: a FIN
 //!   after the data written, or a RST if received data was left unread (RFC 9293 section
 //!   3.6.1, RFC 2525), as [`crate::Stream`] does. The driver task goes on sending until the
-//!   peer has acknowledged everything (or the connection fails by its retransmission limit,
-//!   user timeout or keepalives), then goes through TIME-WAIT and ends.
+//!   peer has acknowledged everything, for at most the *linger* (30 s by default;
+//!   [`SocketConfig::linger`], [`Stream::set_linger`]): a close still owed then is reset,
+//!   so the peer learns at once, and a stalled or silent peer cannot hold the socket and
+//!   task. A linger of `None` leaves the close to the connection's own limits (retransmissions,
+//!   user timeout, keepalives). Once our FIN is acknowledged, a peer that never closes its
+//!   side is reset after 60 s (Linux's `tcp_fin_timeout`); TIME-WAIT lasts
+//!   [`Config::time_wait`](crate::Config::time_wait). Then the connection, and with the last
+//!   one a client's socket and task, is gone.
 //! - **[`Stream::close`]** waits for that acknowledgment, at most the linger, and reports the
-//!   outcome; **`shutdown().await`** (`AsyncWriteExt`) waits for it too, with no linger
-//!   bound, and leaves the read side open.
+//!   outcome (`TimedOut`, with the connection reset, if the linger ran out);
+//!   **`shutdown().await`** (`AsyncWriteExt`) waits for it too, with no linger bound (the
+//!   connection's limits end it), and leaves the read side open.
 //! - **When the runtime shuts down** with closes still under way (as `#[tokio::main]`'s does
 //!   when `main` returns), the driver task is dropped: it hands itself to a thread of
 //!   Ferry's (one per process, started on first need), which finishes those closes on a

@@ -23,8 +23,9 @@ use crate::net::SocketConfig;
 ///
 /// Dropping it closes the connection as [`crate::Stream`]'s drop does, without blocking: a
 /// FIN follows the data written (a RST if received data was left unread), and the driver task
-/// goes on sending until the peer has everything. [`close`](Self::close) waits for that and
-/// reports how it went. The [module docs](super#closing) say what happens when the runtime
+/// goes on sending until the peer has everything, for at most the
+/// [linger](Self::set_linger). [`close`](Self::close) waits for that and reports how it
+/// went. The [module docs](super#closing) say what happens when the runtime
 /// or the process ends first.
 pub struct Stream {
     inner: Arc<Inner>,
@@ -153,11 +154,13 @@ impl Stream {
             .unwrap_or_else(Stats::unused)
     }
 
-    /// How long closing (dropping the stream, or [`close`](Self::close)) waits for the peer
-    /// to acknowledge the data and FIN, like `SO_LINGER`: see
-    /// [`SocketConfig::linger`]. With this driver a drop never blocks; the linger bounds
-    /// [`close`](Self::close), and a close still under way when the runtime is gone. `Some
-    /// (Duration::ZERO)` resets the connection at once when it is closed.
+    /// How long a close may take to have the data and FIN acknowledged, like `SO_LINGER`
+    /// ([`SocketConfig::linger`], 30 s by default): [`close`](Self::close) waits that long,
+    /// and a dropped stream's close, which goes on in the driver task without blocking
+    /// anyone, is reset when it runs out. `Some(Duration::ZERO)` resets the connection at
+    /// once when it is closed; `None` lets a dropped stream's close run until the
+    /// connection's own limits end it (but not past the runtime: see the
+    /// [module docs](super#closing)).
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.inner.with_held(|held| held.linger = linger);
         Ok(())
@@ -224,8 +227,8 @@ impl Stream {
 
     /// Close the connection and wait for the outcome, as [`crate::Stream::close`]: a FIN
     /// after the data written, then `Ok` once the peer has acknowledged both; `TimedOut` if
-    /// that takes longer than the [linger](Self::set_linger) (the close goes on in the
-    /// background); the connection's error (`ConnectionReset`, `TimedOut`, ...) if it failed.
+    /// that takes longer than the [linger](Self::set_linger), and the connection is reset;
+    /// the connection's error (`ConnectionReset`, `TimedOut`, ...) if it failed.
     /// With received data left unread the connection is reset instead (RFC 9293 section
     /// 3.6.1, RFC 2525), which is `ConnectionAborted` if some of our data was not yet
     /// acknowledged; so is a linger of zero. A linger of `None` does not wait.
@@ -269,17 +272,27 @@ impl Stream {
                 let acknowledged = poll_fn(|cx| self.poll_fin_acknowledged(cx));
                 match ::tokio::time::timeout(linger, acknowledged).await {
                     Ok(result) => result,
-                    Err(_) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "the peer did not acknowledge the data and FIN within the linger \
-                             time ({linger:?})"
-                        ),
-                    )),
+                    Err(_) => Err(self.reset_after_linger(linger)),
                 }
             }
         }
         // Dropping `self` lets the connection go; the driver finishes what is left.
+    }
+
+    /// The linger ran out in [`close`](Self::close): reset, as the driver would.
+    fn reset_after_linger(&self, linger: Duration) -> io::Error {
+        let mut state = self.inner.shared.lock();
+        if let Some(connection) = state.endpoint.connection_mut(self.inner.handle) {
+            connection.abort();
+        }
+        self.inner.shared.finish(state);
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the peer did not acknowledge the data and FIN within the linger time \
+                 ({linger:?}), so the connection was reset"
+            ),
+        )
     }
 
     /// Ready once our FIN is acknowledged (or the connection ended), or with its error.
