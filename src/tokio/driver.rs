@@ -764,21 +764,32 @@ impl DriverState {
         // A burst from one peer wakes its tasks once.
         heard_from.sort_unstable();
         heard_from.dedup();
-        for &peer in &heard_from {
-            let held = self.held_by_peer.get(&peer).cloned().unwrap_or_default();
-            for &handle in &held {
-                self.wake_connection(handle);
+        let DriverState {
+            endpoint,
+            held,
+            held_by_peer,
+            accepting,
+            to_wake,
+            ..
+        } = self;
+        for peer in &heard_from {
+            let handles = held_by_peer.get(peer).map_or(&[][..], Vec::as_slice);
+            for handle in handles {
+                if let Some(held) = held.get_mut(handle) {
+                    to_wake.extend(held.reader.take());
+                    to_wake.extend(held.writer.take());
+                }
             }
             // The endpoint gives a peer's datagrams to its one open connection. If a stream
             // holds it, the datagram was for that stream; if not, it went to a passive open,
             // which may now be ready to accept.
-            let held_open = held.iter().any(|&handle| {
-                self.endpoint
+            let held_open = handles.iter().any(|&handle| {
+                endpoint
                     .connection(handle)
                     .is_some_and(|connection| !connection.is_closed())
             });
             if !held_open {
-                self.to_wake.append(&mut self.accepting);
+                to_wake.append(accepting);
             }
         }
         heard_from.clear();
