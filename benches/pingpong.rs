@@ -9,81 +9,16 @@
 //! beside std, and each with idle connections beside itself with none. Then one `key=value`
 //! line for scripts.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
+use std::io::{Read, Write};
 use std::thread;
 use std::time::Duration;
 
-use ferry::{Listener, Stream};
+use common::{echo, now, Ferry, Std, Transport, MESSAGE};
 
-const MESSAGE: usize = 16;
 const IDLE_COUNTS: [usize; 3] = [0, 100, 500];
 const MEASURE: Duration = Duration::from_secs(1);
-
-#[allow(clippy::disallowed_methods)] // a benchmark measures real time
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-/// What the benchmark needs of a transport: std's TCP or Ferry.
-trait Transport {
-    type Stream: Read + Write + Send + 'static;
-    type Listener: Send + 'static;
-    fn bind() -> io::Result<(Self::Listener, SocketAddr)>;
-    fn accept(listener: &Self::Listener) -> io::Result<Self::Stream>;
-    fn connect(address: SocketAddr) -> io::Result<Self::Stream>;
-}
-
-struct Std;
-
-impl Transport for Std {
-    type Stream = TcpStream;
-    type Listener = TcpListener;
-    fn bind() -> io::Result<(TcpListener, SocketAddr)> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let address = listener.local_addr()?;
-        Ok((listener, address))
-    }
-    fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
-        let (stream, _) = listener.accept()?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-    fn connect(address: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect(address)?;
-        // Ferry never delays a small write; neither should the TCP it is compared with.
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-}
-
-struct Ferry;
-
-impl Transport for Ferry {
-    type Stream = Stream;
-    type Listener = Listener;
-    fn bind() -> io::Result<(Listener, SocketAddr)> {
-        let listener = Listener::bind("127.0.0.1:0")?;
-        let address = listener.local_addr()?;
-        Ok((listener, address))
-    }
-    fn accept(listener: &Listener) -> io::Result<Stream> {
-        listener.accept().map(|(stream, _)| stream)
-    }
-    fn connect(address: SocketAddr) -> io::Result<Stream> {
-        Stream::connect(address)
-    }
-}
-
-/// Echo what `stream` reads until the end of the stream.
-fn echo(mut stream: impl Read + Write) {
-    let mut buffer = [0u8; MESSAGE];
-    while let Ok(count @ 1..) = stream.read(&mut buffer) {
-        if stream.write_all(&buffer[..count]).is_err() {
-            return;
-        }
-    }
-}
 
 /// Round trips per second of one connection while `idle` others, each with a server thread
 /// blocked in `read`, share its listener.

@@ -201,8 +201,21 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint whose initial sequence numbers (and SYN-cookie secret) come from a
+    /// ChaCha8 generator seeded with `seed`: the same seed gives the same numbers, for a run
+    /// that repeats (the simulator does this). Real use wants an unpredictable seed (RFC 6528):
+    /// draw one from the OS, or pass a generator of your own to [`new`](Self::new).
+    pub fn with_seed(config: Config, seed: u64) -> Endpoint {
+        use rand::SeedableRng;
+        Endpoint::new(
+            config,
+            Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
+        )
+    }
+
     /// An endpoint whose connections use `config` and draw their initial sequence numbers from
-    /// `isn_generator`.
+    /// `isn_generator`: any generator of the `rand` version Ferry uses, which
+    /// [`ferry::rand`](crate::rand) re-exports so that yours matches.
     pub fn new(config: Config, isn_generator: Box<dyn RngCore + Send>) -> Endpoint {
         Endpoint {
             config,

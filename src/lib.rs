@@ -18,9 +18,8 @@
 //! connection). Beside it, [`fault`] injects faults into
 //! datagrams (loss, bursts, bit flips, duplication, reordering, delay, rate limits, outages,
 //! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
-//! network with a virtual clock, and [`capture`] writes what a host saw as pcapng for
-//! Wireshark. [`capture`] writes what
-//! a host sent and received as pcapng, for Wireshark.
+//! network with a virtual clock, and [`capture`] writes what a host sent and received as
+//! pcapng, for Wireshark.
 //!
 //! The stack is *sans-IO*: `wire`, `conn` and `endpoint` never read a clock, touch a socket,
 //! spawn a thread or draw randomness of their own. Time ([`time::Instant`]) is an argument,
@@ -76,3 +75,5 @@ pub mod wire;
 pub use conn::{Config, Stats};
 pub use fault::FaultConfig;
 pub use net::{Listener, SocketConfig, Stream};
+/// The `rand` crate, at the version [`endpoint::Endpoint::new`] expects its generator from.
+pub use rand;

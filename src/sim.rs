@@ -478,6 +478,9 @@ pub struct TransferConfig {
     /// B's application aborts the connection (a RST) once it has read at least this many
     /// bytes. `None` reads to the end.
     pub receiver_abort_after: Option<u64>,
+    /// What B sends back to A while it reads, then closes its side (empty: B sends nothing,
+    /// and closes once A has). A reads it to the end.
+    pub reply: Vec<u8>,
 }
 
 /// The default event budget of a transfer: 100 million events, a minute or two of wall time,
@@ -515,6 +518,7 @@ impl TransferConfig {
             step_limit: DEFAULT_STEP_LIMIT,
             receiver_pause: None,
             receiver_abort_after: None,
+            reply: Vec::new(),
         }
     }
 }
@@ -548,9 +552,11 @@ pub struct TransferReport {
     pub bytes_delivered: u64,
     /// B read exactly the payload, in order, and then end of stream.
     pub intact: bool,
-    /// Every byte B read equals the payload's byte at that position: even a transfer cut
-    /// short delivered no wrong bytes.
+    /// Every byte B read equals the payload's byte at that position, and every byte A read
+    /// the reply's: even a transfer cut short delivered no wrong bytes.
     pub delivered_correct: bool,
+    /// A read exactly the reply, in order, and then end of stream (true when there was none).
+    pub reply_intact: bool,
     /// Both connections reached CLOSED (cleanly or not) before the time limit.
     pub finished: bool,
     /// The budget that stopped the run, if one did.
@@ -570,7 +576,11 @@ pub struct TransferReport {
 impl TransferReport {
     /// Both ends closed cleanly and B got exactly the payload.
     pub fn succeeded(&self) -> bool {
-        self.intact && self.finished && self.a.error.is_none() && self.b.error.is_none()
+        self.intact
+            && self.reply_intact
+            && self.finished
+            && self.a.error.is_none()
+            && self.b.error.is_none()
     }
 
     /// Payload bits per second of simulated transfer time.
@@ -653,6 +663,9 @@ fn run_transfer(
     let mut receiver: Option<ConnectionHandle> = None;
     let mut written = 0;
     let mut delivered = Vec::with_capacity(payload.len());
+    let mut reply_written = 0;
+    let mut reply_delivered = Vec::with_capacity(config.reply.len());
+    let mut reply_ended = false;
     let mut end_of_stream_at = None;
     let mut read_buffer = vec![0u8; 64 * 1024];
 
@@ -660,6 +673,22 @@ fn run_transfer(
         write_payload(network.endpoint(Host::A), sender, payload, &mut written);
         if receiver.is_none() {
             receiver = network.endpoint(Host::B).accept();
+        }
+        if !config.reply.is_empty() {
+            if let Some(handle) = receiver.filter(|_| !aborted) {
+                write_payload(
+                    network.endpoint(Host::B),
+                    handle,
+                    &config.reply,
+                    &mut reply_written,
+                );
+            }
+            reply_ended |= read_to_end(
+                network.endpoint(Host::A),
+                sender,
+                &mut read_buffer,
+                &mut reply_delivered,
+            );
         }
         let paused = config
             .receiver_pause
@@ -673,9 +702,12 @@ fn run_transfer(
                 &mut delivered,
             );
             if ended {
-                // B has nothing to send: it closes once A has.
-                if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
-                    connection.shutdown();
+                // B with nothing to send closes once A has; a reply closes its side itself
+                // once written.
+                if config.reply.is_empty() {
+                    if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
+                        connection.shutdown();
+                    }
                 }
                 end_of_stream_at.get_or_insert(network.now());
             }
@@ -739,7 +771,9 @@ fn run_transfer(
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,
         intact: end_of_stream_at.is_some() && delivered == payload,
-        delivered_correct: payload.starts_with(&delivered),
+        delivered_correct: payload.starts_with(&delivered)
+            && config.reply.starts_with(&reply_delivered),
+        reply_intact: config.reply.is_empty() || (reply_ended && reply_delivered == config.reply),
         finished: a.state == State::Closed && b.state == State::Closed,
         limit_reached,
         transfer_time: end_of_stream_at.unwrap_or(now).since_epoch(),
@@ -1186,6 +1220,16 @@ mod tests {
         assert!((12_000..30_000).contains(&report.bytes_delivered));
         assert_eq!(report.b.error, Some(ConnectionError::Aborted));
         assert_eq!(report.a.error, Some(ConnectionError::Reset));
+    }
+
+    #[test]
+    fn a_reply_from_b_arrives_intact_through_faults_while_a_sends() {
+        let data = payload(200_000, 3);
+        let mut config = lossy("loss=5%,dup=2%,reorder=5%", 3);
+        config.reply = payload(150_000, 4);
+        let report = transfer(&config, &data);
+        assert!(report.succeeded(), "{report:#?}");
+        assert!(report.reply_intact && report.delivered_correct);
     }
 
     #[test]

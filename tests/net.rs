@@ -259,3 +259,43 @@ fn a_read_timeout_gives_would_block() {
     assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
     drop(server.join().unwrap());
 }
+
+#[test]
+fn a_thousand_clients_connecting_at_once_all_get_through() {
+    // More than the backlog of 128: the handshakes beyond it are answered with SYN cookies,
+    // and the accept queue drains as the server accepts. None is lost.
+    const CLIENTS: u64 = 1000;
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || -> io::Result<Vec<u64>> {
+        let accepted: Vec<Stream> = (0..CLIENTS)
+            .map(|_| listener.accept().map(|(stream, _)| stream))
+            .collect::<io::Result<_>>()?;
+        let mut seen = Vec::new();
+        for mut stream in accepted {
+            stream.set_read_timeout(Some(HANG_GUARD))?;
+            let mut index = Vec::new();
+            stream.read_to_end(&mut index)?;
+            seen.push(u64::from_le_bytes(index.try_into().expect("8 bytes")));
+        }
+        Ok(seen)
+    });
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|index| {
+            thread::spawn(move || -> io::Result<()> {
+                let stream = Stream::connect_timeout(&address, HANG_GUARD)?;
+                (&stream).write_all(&index.to_le_bytes())?;
+                stream.close()
+            })
+        })
+        .collect();
+    for client in clients {
+        client
+            .join()
+            .unwrap()
+            .expect("the client connects and delivers");
+    }
+    let mut seen = server.join().unwrap().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..CLIENTS).collect::<Vec<_>>());
+}

@@ -3,10 +3,10 @@
 //! For any payload (0 to 256 KiB), any mix of the fault injector's keys (loss, bursts, bit
 //! flips, duplication, reordering, delay and jitter, a rate limit and its queue, truncation,
 //! outages, scripted drops and flipped SYN-ACK bits, lost ACKs), SACK on or off, segment sizes
-//! down to one byte and receive buffers down to one byte, and any seed, a transfer from A to
-//! B over the simulator must end one of two ways:
+//! down to one byte and receive buffers down to one byte, a reply from B to A or none, and any
+//! seed, a transfer from A to B over the simulator must end one of two ways:
 //!
-//! - B reads exactly the payload, in order, once, and both ends close cleanly; or
+//! - B reads exactly the payload, in order, once, A the reply, and both ends close cleanly; or
 //! - the faults made delivery impossible (a permanent outage), and every end that could not
 //!   finish reports a timeout (or, for B, never got a connection to report on, when the
 //!   outage cut the handshake short).
@@ -46,6 +46,8 @@ const FOREVER_SECS: u64 = 1_000_000;
 #[derive(Clone, PartialEq)]
 struct Scenario {
     payload_len: usize,
+    /// What B sends back to A meanwhile (0: nothing).
+    reply_len: usize,
     /// Selective acknowledgments on (RFC 6675 recovery) or off (NewReno).
     sack: bool,
     /// The segment size and each end's receive buffer.
@@ -75,6 +77,7 @@ impl Scenario {
 
     fn parse(text: &str) -> Option<Scenario> {
         let mut payload_len = None;
+        let mut reply_len = None;
         let mut sack = None;
         let mut mss = None;
         let mut recv_buffer = None;
@@ -85,6 +88,7 @@ impl Scenario {
             let (key, value) = field.split_once('=')?;
             match key {
                 "bytes" => payload_len = value.parse().ok(),
+                "reply" => reply_len = value.parse().ok(),
                 "sack" => sack = Some(value == "on"),
                 "mss" => mss = value.parse().ok(),
                 "recv-buffer" => recv_buffer = value.parse().ok(),
@@ -102,6 +106,7 @@ impl Scenario {
         }
         Some(Scenario {
             payload_len: payload_len?,
+            reply_len: reply_len?,
             sack: sack?,
             mss: mss?,
             recv_buffer: recv_buffer?,
@@ -136,21 +141,23 @@ impl Scenario {
         } else {
             defaults
         };
-        sim::transfer(
-            &TransferConfig::new(network),
-            &sim::payload(self.payload_len, self.seed),
-        )
+        let config = TransferConfig {
+            reply: sim::payload(self.reply_len, self.seed.wrapping_add(1)),
+            ..TransferConfig::new(network)
+        };
+        sim::transfer(&config, &sim::payload(self.payload_len, self.seed))
     }
 }
 
 impl fmt::Debug for Scenario {
-    /// The replay form: `bytes=N sack=on|off mss=M recv-buffer=R timeouts=patient|default
-    /// faults=SPEC seed=S`.
+    /// The replay form: `bytes=N reply=N sack=on|off mss=M recv-buffer=R
+    /// timeouts=patient|default faults=SPEC seed=S`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bytes={} sack={} mss={} recv-buffer={} timeouts={} faults={} seed={}",
+            "bytes={} reply={} sack={} mss={} recv-buffer={} timeouts={} faults={} seed={}",
             self.payload_len,
+            self.reply_len,
             if self.sack { "on" } else { "off" },
             self.mss,
             self.recv_buffer,
@@ -194,6 +201,11 @@ impl Arbitrary for Scenario {
             0 => 0,
             1 => between(g, 1, 3000.min(max_payload as u64)) as usize,
             _ => between(g, 0, max_payload as u64) as usize,
+        };
+        // Data from B to A too, a third of the time.
+        let reply_len = match between(g, 0, 2) {
+            0 => between(g, 0, max_payload as u64) as usize,
+            _ => 0,
         };
         let mut faults = Vec::new();
         // Each knob is on about half the time (the rarer ones a quarter), so that mixes of
@@ -272,6 +284,7 @@ impl Arbitrary for Scenario {
         }
         Scenario {
             payload_len,
+            reply_len,
             sack: bool::arbitrary(g),
             mss,
             recv_buffer,
@@ -284,6 +297,12 @@ impl Arbitrary for Scenario {
     /// Smaller payloads first, then the same run with one fault fewer.
     fn shrink(&self) -> Box<dyn Iterator<Item = Scenario>> {
         let mut smaller = Vec::new();
+        if self.reply_len > 0 {
+            smaller.push(Scenario {
+                reply_len: 0,
+                ..self.clone()
+            });
+        }
         for payload_len in [0, self.payload_len / 4, self.payload_len / 2] {
             if payload_len < self.payload_len {
                 smaller.push(Scenario {
@@ -327,12 +346,13 @@ fn check(scenario: &Scenario, report: &TransferReport) -> Result<(), String> {
     }
     if !scenario.has_endless_outage() {
         return Err(format!(
-            "the transfer failed without an endless outage: intact {}, A error {:?}, B error {:?}",
-            report.intact, report.a.error, report.b.error
+            "the transfer failed without an endless outage: intact {}, reply intact {}, A error \
+             {:?}, B error {:?}",
+            report.intact, report.reply_intact, report.a.error, report.b.error
         ));
     }
     // An endless outage may cut the transfer or only the close short. Either way an end that
-    // did not close cleanly must say it timed out, and if B lacks data, both must.
+    // did not close cleanly must say it timed out, and if either end lacks data, both must.
     let timed_out_or_clean =
         |error: Option<ConnectionError>| matches!(error, None | Some(ConnectionError::TimedOut));
     if !timed_out_or_clean(report.a.error) || !timed_out_or_clean(report.b.error) {
@@ -345,7 +365,7 @@ fn check(scenario: &Scenario, report: &TransferReport) -> Result<(), String> {
     // dropped the half-open one silently, as a listening TCP does.
     let b_timed_out_or_never_opened =
         report.b.error == Some(ConnectionError::TimedOut) || !report.b.opened;
-    if !report.intact
+    if (!report.intact || !report.reply_intact)
         && (report.a.error != Some(ConnectionError::TimedOut) || !b_timed_out_or_never_opened)
     {
         return Err(format!(

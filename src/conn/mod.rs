@@ -1697,6 +1697,10 @@ impl Connection {
         // later ACK reports it (as Linux's tcp_fin purges its out-of-order queue).
         self.reassembly = Reassembly::default();
         self.recent_sack_blocks.clear();
+        // A D-SACK still owed for data beyond the FIN would now read as a SACK of it (RFC
+        // 2883 section 4: above the ACK and inside no other block). One below stands.
+        let rcv_nxt = self.rcv_nxt;
+        self.pending_dsack = self.pending_dsack.filter(|block| block.right <= rcv_nxt);
         self.pending_ack = Some(Reason::Ack);
         self.events.push_back(Event::PeerFinished);
         match self.state {

@@ -1,16 +1,21 @@
 //! The socket driver: one UDP socket, one sans-IO [`Endpoint`], and a thread that feeds the
 //! endpoint what arrives and runs its timers. The only code in Ferry that reads the OS clock.
 //!
+//! A listener's socket has a driver thread of its own. Client sockets (one per `Stream::
+//! connect`) share one: the [`Poller`], a thread that waits on all of them in one `mio::Poll`
+//! and keeps their deadlines in order, so a process with a thousand client streams has one
+//! driver thread, not a thousand.
+//!
 //! Application threads act on the endpoint under the same lock and send what it emits
 //! themselves; they wake the driver (a `mio::Waker`) only when the next deadline moved earlier
 //! than the one it sleeps for. Nothing spins: the driver sleeps in `mio::Poll` until a datagram
 //! arrives, a deadline comes, or it is woken.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -107,9 +112,147 @@ pub(crate) struct Shared {
     socket: UdpSocket,
     /// The peer a client's socket is connected to.
     peer: Option<SocketAddr>,
-    waker: Waker,
+    /// Who drives the socket: a thread of its own, or the shared [`Poller`].
+    host: Host,
     local_addr: SocketAddr,
     epoch: std::time::Instant,
+}
+
+/// Who runs a socket's driver loop.
+enum Host {
+    /// A thread of its own, woken by this waker.
+    OwnThread(Waker),
+    /// The shared poller, which knows the socket by this token.
+    Poller(Token),
+}
+
+/// The one thread that drives every client socket of the process.
+struct Poller {
+    registry: mio::Registry,
+    waker: Waker,
+    /// The sockets it drives, by token. Tokens are never reused.
+    sockets: Mutex<HashMap<Token, Arc<Shared>>>,
+    /// Sockets an application thread asked to be looked at now.
+    woken: Mutex<Vec<Token>>,
+    next_token: std::sync::atomic::AtomicUsize,
+}
+
+/// The poller's token for its own waker; sockets count up from 1.
+const POLLER_WAKER: Token = Token(0);
+
+static POLLER: OnceLock<Poller> = OnceLock::new();
+
+impl Poller {
+    /// The process's poller, started on first use.
+    fn get() -> io::Result<&'static Poller> {
+        if let Some(poller) = POLLER.get() {
+            return Ok(poller);
+        }
+        let poll = Poll::new()?;
+        let poller = Poller {
+            registry: poll.registry().try_clone()?,
+            waker: Waker::new(poll.registry(), POLLER_WAKER)?,
+            sockets: Mutex::new(HashMap::new()),
+            woken: Mutex::new(Vec::new()),
+            next_token: std::sync::atomic::AtomicUsize::new(1),
+        };
+        // Two threads may race here: the loser's poll is dropped unused.
+        let won = POLLER.set(poller).is_ok();
+        let poller = POLLER
+            .get()
+            .ok_or_else(|| io::Error::other("the shared driver did not start"))?;
+        if won {
+            thread::Builder::new()
+                .name("ferry driver (client sockets)".into())
+                .spawn(move || poller.run(poll))?;
+        }
+        Ok(poller)
+    }
+
+    fn wake(&self, token: Token) {
+        self.woken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(token);
+        // If the wake-up fails, the poller still looks at its next deadline.
+        let _ = self.waker.wake();
+    }
+
+    /// Turn every socket that is readable, woken or due; sleep until the next deadline.
+    fn run(&'static self, mut poll: Poll) {
+        let poller = self;
+        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let mut events = Events::with_capacity(256);
+        let mut deadlines: BTreeSet<(std::time::Instant, Token)> = BTreeSet::new();
+        let mut deadline_of: HashMap<Token, std::time::Instant> = HashMap::new();
+        loop {
+            let mut due: Vec<Token> = std::mem::take(
+                &mut *poller
+                    .woken
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            due.extend(
+                events
+                    .iter()
+                    .map(|event| event.token())
+                    .filter(|&token| token != POLLER_WAKER),
+            );
+            let now = os_now();
+            while let Some(&(at, token)) = deadlines.first() {
+                if at > now {
+                    break;
+                }
+                deadlines.remove(&(at, token));
+                deadline_of.remove(&token);
+                due.push(token);
+            }
+            due.sort_unstable();
+            due.dedup();
+            for token in due {
+                let shared = poller
+                    .sockets
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .get(&token)
+                    .cloned();
+                let Some(shared) = shared else {
+                    continue;
+                };
+                if let Some(at) = deadline_of.remove(&token) {
+                    deadlines.remove(&(at, token));
+                }
+                match shared.turn(&mut buffer) {
+                    None => {
+                        // Done: dropping the last handle closes the socket, which leaves the
+                        // poll by itself.
+                        poller
+                            .sockets
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .remove(&token);
+                    }
+                    Some(next) => {
+                        if let Some(next) = next {
+                            let at = shared.os_instant(next);
+                            deadlines.insert((at, token));
+                            deadline_of.insert(token, at);
+                        }
+                    }
+                }
+            }
+            let wait = deadlines
+                .first()
+                .map(|&(at, _)| at.saturating_duration_since(os_now()));
+            if let Err(error) = poll.poll(&mut events, wait) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    // Nothing to blame it on: try again shortly rather than spin.
+                    events.clear();
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -132,10 +275,25 @@ impl Shared {
         socket.set_nonblocking(true)?;
         let mut socket = UdpSocket::from_std(socket.into());
         let local_addr = socket.local_addr()?;
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut socket, SOCKET, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
+        // A listener gets a thread of its own; client sockets share the poller's.
+        let (host, own_poll) = if peer.is_some() {
+            let poller = Poller::get()?;
+            let token = Token(
+                poller
+                    .next_token
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            );
+            poller
+                .registry
+                .register(&mut socket, token, Interest::READABLE)?;
+            (Host::Poller(token), None)
+        } else {
+            let poll = Poll::new()?;
+            poll.registry()
+                .register(&mut socket, SOCKET, Interest::READABLE)?;
+            let waker = Waker::new(poll.registry(), WAKER)?;
+            (Host::OwnThread(waker), Some(poll))
+        };
         let epoch = os_now();
         // Initial sequence numbers: unpredictable, from the OS (RFC 6528's aim), unless the
         // fault config carries a seed for a reproducible lab run.
@@ -187,14 +345,28 @@ impl Shared {
             }),
             socket,
             peer,
-            waker,
+            host,
             local_addr,
             epoch,
         });
-        let driver = Arc::clone(&shared);
-        thread::Builder::new()
-            .name(format!("ferry driver {local_addr}"))
-            .spawn(move || driver.run(poll))?;
+        match (&shared.host, own_poll) {
+            (Host::Poller(token), _) => {
+                let poller = Poller::get()?;
+                poller
+                    .sockets
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(*token, Arc::clone(&shared));
+                poller.wake(*token);
+            }
+            (Host::OwnThread(_), Some(poll)) => {
+                let driver = Arc::clone(&shared);
+                thread::Builder::new()
+                    .name(format!("ferry driver {local_addr}"))
+                    .spawn(move || driver.run(poll))?;
+            }
+            (Host::OwnThread(_), None) => unreachable!("a thread of its own has its own poll"),
+        }
         close::register_for_exit(&shared);
         Ok(shared)
     }
@@ -300,8 +472,17 @@ impl Shared {
     }
 
     pub(crate) fn wake_driver(&self) {
-        // If the wake-up fails, the driver still wakes at its planned deadline.
-        let _ = self.waker.wake();
+        match &self.host {
+            // If the wake-up fails, the driver still wakes at its planned deadline.
+            Host::OwnThread(waker) => {
+                let _ = waker.wake();
+            }
+            Host::Poller(token) => {
+                if let Some(poller) = POLLER.get() {
+                    poller.wake(*token);
+                }
+            }
+        }
     }
 
     /// Send every datagram the endpoint (or the fault injector's delay) has ready.
@@ -350,43 +531,16 @@ impl Shared {
         }
     }
 
-    /// The driver thread: receive, run timers, send, sleep until the next deadline.
+    /// The driver thread of a socket with a thread of its own: turn, then sleep until the
+    /// next deadline, a datagram or a wake-up.
     fn run(self: Arc<Self>, mut poll: Poll) {
         let mut buffer = vec![0u8; MAX_DATAGRAM];
         let mut events = Events::with_capacity(8);
         loop {
-            let wait = {
-                let mut state = self.lock();
-                state.driver_wakes_at = None;
-                let now = self.now();
-                let more_waiting = self.receive_batch(&mut state, now, &mut buffer);
-                state.deliver_due_incoming(now);
-                // Timers change few connections, and which is unknown: compare the ones
-                // threads wait on, before and after.
-                let timers_due = state.endpoint.poll_timeout().is_some_and(|due| due <= now);
-                let state = &mut *state;
-                let watched = if timers_due {
-                    state.waiters.watched(&state.endpoint)
-                } else {
-                    Vec::new()
-                };
-                state.endpoint.handle_timeout(now);
-                self.flush(state, now);
-                if timers_due {
-                    state.waiters.notify_changed(&state.endpoint, &watched);
-                }
-                state.waiters.notify_heard(&state.endpoint);
-                if state.users == 0 && state.endpoint.connections().next().is_none() {
-                    return;
-                }
-                let next = if more_waiting {
-                    Some(now)
-                } else {
-                    state.next_deadline()
-                };
-                state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
-                next.map(|at| at.saturating_duration_since(now))
+            let Some(next) = self.turn(&mut buffer) else {
+                return;
             };
+            let wait = next.map(|at| at.saturating_duration_since(self.now()));
             if let Err(error) = poll.poll(&mut events, wait) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     self.lock().socket_failed(error.kind());
@@ -394,6 +548,42 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
+    /// whose connections changed. Returns when to look again (`Some(None)`: only when
+    /// something arrives or wakes it), or `None` once nothing uses the socket any more.
+    fn turn(&self, buffer: &mut [u8]) -> Option<Option<Instant>> {
+        let mut state = self.lock();
+        state.driver_wakes_at = None;
+        let now = self.now();
+        let more_waiting = self.receive_batch(&mut state, now, buffer);
+        state.deliver_due_incoming(now);
+        // Timers change few connections, and which is unknown: compare the ones threads wait
+        // on, before and after.
+        let timers_due = state.endpoint.poll_timeout().is_some_and(|due| due <= now);
+        let state = &mut *state;
+        let watched = if timers_due {
+            state.waiters.watched(&state.endpoint)
+        } else {
+            Vec::new()
+        };
+        state.endpoint.handle_timeout(now);
+        self.flush(state, now);
+        if timers_due {
+            state.waiters.notify_changed(&state.endpoint, &watched);
+        }
+        state.waiters.notify_heard(&state.endpoint);
+        if state.users == 0 && state.endpoint.connections().next().is_none() {
+            return None;
+        }
+        let next = if more_waiting {
+            Some(now)
+        } else {
+            state.next_deadline()
+        };
+        state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
+        Some(next)
     }
 
     /// Feed the endpoint the datagrams waiting in the socket, at most [`RECEIVE_BATCH`].

@@ -27,8 +27,6 @@ use std::time::Duration;
 
 use ::tokio::io::Interest;
 use ::tokio::sync::Notify;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{orphan, socket_failed};
@@ -198,10 +196,7 @@ impl Shared {
         } else {
             os_random_seed()
         };
-        let mut endpoint = Endpoint::new(
-            config.connection.clone(),
-            Box::new(ChaCha8Rng::seed_from_u64(isn_seed)),
-        );
+        let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed);
         if let Some(backlog) = config.backlog {
             endpoint.listen(backlog);
         }

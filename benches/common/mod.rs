@@ -1,0 +1,74 @@
+//! What the socket benchmarks share: a clock, and std's TCP and Ferry behind one trait.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use ferry::{Listener, Stream};
+
+#[allow(clippy::disallowed_methods)] // a benchmark measures real time
+pub fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// What the benchmark needs of a transport: std's TCP or Ferry.
+pub trait Transport {
+    type Stream: Read + Write + Send + 'static;
+    type Listener: Send + 'static;
+    fn bind() -> io::Result<(Self::Listener, SocketAddr)>;
+    fn accept(listener: &Self::Listener) -> io::Result<Self::Stream>;
+    fn connect(address: SocketAddr) -> io::Result<Self::Stream>;
+}
+
+pub struct Std;
+
+impl Transport for Std {
+    type Stream = TcpStream;
+    type Listener = TcpListener;
+    fn bind() -> io::Result<(TcpListener, SocketAddr)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?;
+        Ok((listener, address))
+    }
+    fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
+        let (stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+    fn connect(address: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(address)?;
+        // Ferry never delays a small write; neither should the TCP it is compared with.
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+pub struct Ferry;
+
+impl Transport for Ferry {
+    type Stream = Stream;
+    type Listener = Listener;
+    fn bind() -> io::Result<(Listener, SocketAddr)> {
+        let listener = Listener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?;
+        Ok((listener, address))
+    }
+    fn accept(listener: &Listener) -> io::Result<Stream> {
+        listener.accept().map(|(stream, _)| stream)
+    }
+    fn connect(address: SocketAddr) -> io::Result<Stream> {
+        Stream::connect(address)
+    }
+}
+
+/// The size of a request and of its echo.
+pub const MESSAGE: usize = 16;
+
+/// Echo what `stream` reads until the end of the stream.
+pub fn echo(mut stream: impl Read + Write) {
+    let mut buffer = [0u8; MESSAGE];
+    while let Ok(count @ 1..) = stream.read(&mut buffer) {
+        if stream.write_all(&buffer[..count]).is_err() {
+            return;
+        }
+    }
+}
