@@ -13,7 +13,9 @@
 //! | wire | [`wire`] | segments to and from bytes, the CRC-32, sequence-number arithmetic |
 //!
 //! On top of the stack, [`net`] runs it on real UDP sockets: [`Stream`] and [`Listener`] work
-//! like `std::net::TcpStream` and `TcpListener`. Beside it, [`fault`] injects faults into
+//! like `std::net::TcpStream` and `TcpListener`; with the `tokio` feature, `ferry::tokio` does the
+//! same on a tokio runtime (`AsyncRead`, `AsyncWrite`, driven by tasks, no thread per
+//! connection). Beside it, [`fault`] injects faults into
 //! datagrams (loss, bursts, bit flips, duplication, reordering, delay, rate limits, outages,
 //! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
 //! network with a virtual clock, and [`capture`] writes what a host sent and received as
@@ -66,6 +68,8 @@ pub mod net;
 pub mod plot;
 pub mod sim;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;
 
 pub use conn::{Config, Stats};

@@ -52,7 +52,7 @@ const WAKER: Token = Token(1);
 
 /// A seed from the OS, for initial sequence numbers nobody can predict (RFC 6528's aim).
 #[allow(clippy::disallowed_methods)] // the driver is where the OS's randomness enters Ferry
-fn os_random_seed() -> u64 {
+pub(crate) fn os_random_seed() -> u64 {
     rand::random()
 }
 

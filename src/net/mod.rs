@@ -136,6 +136,9 @@ mod stream;
 mod wake;
 
 pub use close::DEFAULT_LINGER;
+/// The OS's clock and randomness, for the other socket driver (`crate::tokio`).
+#[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
+pub(crate) use driver::{os_now, os_random_seed};
 pub use listener::{Incoming, Listener};
 pub use stream::Stream;
 

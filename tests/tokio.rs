@@ -1,0 +1,434 @@
+//! `ferry::tokio`: Stream and Listener on a tokio runtime, over real loopback sockets.
+//!
+//! No case asserts on wall time: each is wrapped in [`guarded`], a generous timeout that only
+//! a hang reaches.
+#![cfg(feature = "tokio")]
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ferry::sim::payload;
+use ferry::tokio::{Listener, Stream};
+use ferry::SocketConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Only a hang takes this long.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Run `test` on a multi-threaded runtime, failing if it hangs.
+fn guarded<F: Future<Output = ()>>(test: F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(HANG_GUARD, test)
+            .await
+            .expect("the test hung");
+    });
+}
+
+/// A listener on a free loopback port.
+async fn listener() -> (Listener, SocketAddr) {
+    let listener = Listener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    (listener, address)
+}
+
+/// Accept one connection and echo it until the peer's FIN, then close.
+async fn echo_once(listener: Listener) -> io::Result<u64> {
+    let (stream, _) = listener.accept().await?;
+    echo(stream).await
+}
+
+async fn echo(mut stream: Stream) -> io::Result<u64> {
+    let (mut reader, mut writer) = stream.split();
+    let echoed = tokio::io::copy(&mut reader, &mut writer).await?;
+    stream.close().await?;
+    Ok(echoed)
+}
+
+#[test]
+fn echo_round_trip() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(echo_once(listener));
+        let mut client = Stream::connect(address).await.unwrap();
+        assert_eq!(client.peer_addr().unwrap(), address);
+        for round in 0..100u32 {
+            let message = format!("message {round:>4}");
+            client.write_all(message.as_bytes()).await.unwrap();
+            let mut reply = vec![0u8; message.len()];
+            client.read_exact(&mut reply).await.unwrap();
+            assert_eq!(reply, message.as_bytes());
+        }
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(server.await.unwrap().unwrap(), 100 * 12);
+        client.close().await.unwrap();
+    });
+}
+
+#[test]
+fn a_mebibyte_each_way_arrives_intact() {
+    guarded(async {
+        const SIZE: usize = 1 << 20;
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(echo_once(listener));
+        let client = Stream::connect(address).await.unwrap();
+        let (mut reader, mut writer) = client.into_split();
+        let sent = payload(SIZE, 11);
+        let writing = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                writer.write_all(&sent).await.unwrap();
+                writer.shutdown().await.unwrap();
+                writer
+            })
+        };
+        let mut received = Vec::with_capacity(SIZE);
+        reader.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received.len(), SIZE);
+        assert!(received == sent, "the echo differs from what was sent");
+        let writer = writing.await.unwrap();
+        assert_eq!(server.await.unwrap().unwrap(), SIZE as u64);
+        reader.reunite(writer).unwrap().close().await.unwrap();
+    });
+}
+
+#[test]
+fn many_concurrent_connections_share_one_listener() {
+    guarded(async {
+        const CLIENTS: usize = 50;
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(async move {
+            let mut echoes = Vec::new();
+            for _ in 0..CLIENTS {
+                let (stream, _) = listener.accept().await.unwrap();
+                echoes.push(tokio::spawn(echo(stream)));
+            }
+            for echo in echoes {
+                echo.await.unwrap().unwrap();
+            }
+        });
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                tokio::spawn(async move {
+                    let mut stream = Stream::connect(address).await.unwrap();
+                    let message = payload(10_000 + client, client as u64);
+                    let (mut reader, mut writer) = stream.split();
+                    let mut reply = Vec::new();
+                    let (written, read) = tokio::join!(
+                        async {
+                            writer.write_all(&message).await?;
+                            writer.shutdown().await
+                        },
+                        reader.read_to_end(&mut reply)
+                    );
+                    written.unwrap();
+                    read.unwrap();
+                    assert!(reply == message, "client {client}: the echo differs");
+                    stream.close().await.unwrap();
+                })
+            })
+            .collect();
+        for client in clients {
+            client.await.unwrap();
+        }
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn shutdown_is_a_half_close() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = String::new();
+            // Ends at the client's FIN.
+            stream.read_to_string(&mut request).await.unwrap();
+            // The server may still write after the client's shutdown.
+            stream
+                .write_all(request.to_uppercase().as_bytes())
+                .await
+                .unwrap();
+            stream.close().await.unwrap();
+        });
+        let mut client = Stream::connect(address).await.unwrap();
+        client.write_all(b"half closed").await.unwrap();
+        client.shutdown().await.unwrap();
+        let error = client.write_all(b"more").await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert_eq!(reply, "HALF CLOSED");
+        // End of stream stays end of stream.
+        assert_eq!(client.read(&mut [0u8; 8]).await.unwrap(), 0);
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn connecting_to_nothing_fails() {
+    guarded(async {
+        // A port nothing listens on: bind a UDP socket to learn a free one, then free it.
+        let address = {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.local_addr().unwrap()
+        };
+        let error = Stream::connect(address).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::TimedOut
+            ),
+            "{error:?}"
+        );
+    });
+}
+
+#[test]
+fn a_dropped_stream_delivers_its_data_then_eof() {
+    guarded(async {
+        const SIZE: usize = 300_000;
+        let (listener, address) = listener().await;
+        let sent = payload(SIZE, 5);
+        let client = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let mut stream = Stream::connect(address).await.unwrap();
+                stream.write_all(&sent).await.unwrap();
+                // Dropped with data still in flight: the driver task finishes the close.
+            })
+        };
+        let (mut stream, _) = listener.accept().await.unwrap();
+        client.await.unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).await.unwrap();
+        assert!(received == sent, "{} of {SIZE} bytes", received.len());
+    });
+}
+
+#[test]
+fn dropping_the_owned_write_half_sends_a_fin() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).await.unwrap();
+            stream.write_all(&request).await.unwrap();
+            stream.close().await.unwrap();
+        });
+        let (mut reader, mut writer) = Stream::connect(address).await.unwrap().into_split();
+        writer.write_all(b"bye").await.unwrap();
+        drop(writer);
+        let mut reply = Vec::new();
+        reader.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"bye");
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn reunite_refuses_halves_of_two_streams() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let accepting = tokio::spawn(async move {
+            let first = listener.accept().await.unwrap();
+            let second = listener.accept().await.unwrap();
+            (first, second)
+        });
+        let (read_a, write_a) = Stream::connect(address).await.unwrap().into_split();
+        let (read_b, write_b) = Stream::connect(address).await.unwrap().into_split();
+        let error = read_a.reunite(write_b).unwrap_err();
+        let (read_a, write_b) = (error.0, error.1);
+        read_a.reunite(write_a).unwrap();
+        read_b.reunite(write_b).unwrap();
+        drop(accepting.await.unwrap());
+    });
+}
+
+#[test]
+fn closing_with_unread_data_resets_the_peer() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let mut client = Stream::connect(address).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(b"never read").await.unwrap();
+        // Wait until the server has the bytes, without reading them.
+        while server.stats().bytes_received == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(server);
+        // The client learns that the peer is gone: a write or a read fails with a reset.
+        let failure = async {
+            loop {
+                if let Err(error) = client.write_all(&[0u8; 1024]).await {
+                    return error;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let error = failure.await;
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
+    });
+}
+
+#[test]
+fn a_close_that_cannot_finish_within_the_linger_is_reset() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let mut client = Stream::connect(address).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        client.set_linger(Some(Duration::from_millis(200))).unwrap();
+        // The server does not read: the client fills the server's window and its own send
+        // buffer, and its write waits.
+        let big = payload(4 << 20, 9);
+        let filled = tokio::time::timeout(Duration::from_secs(1), client.write_all(&big)).await;
+        assert!(filled.is_err(), "4 MiB fit in the buffers");
+        // Dropped with data the peer cannot take: the linger runs out, the close is reset.
+        drop(client);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut buffer = vec![0u8; 1 << 16];
+        let error = loop {
+            match server.read(&mut buffer).await {
+                Ok(0) => panic!("end of stream: the close was not reset"),
+                Ok(_) => {}
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
+    });
+}
+
+#[test]
+fn close_reports_a_linger_that_ran_out() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let mut client = Stream::connect(address).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.set_linger(Some(Duration::from_millis(200))).unwrap();
+        let big = payload(4 << 20, 9);
+        let filled = tokio::time::timeout(Duration::from_secs(1), client.write_all(&big)).await;
+        assert!(filled.is_err(), "4 MiB fit in the buffers");
+        let error = client.close().await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error:?}");
+        drop(server);
+    });
+}
+
+#[test]
+fn a_config_with_faults_is_refused() {
+    guarded(async {
+        let config = SocketConfig::with_faults("loss=1%".parse().unwrap());
+        let error = Listener::bind_with("127.0.0.1:0", &config)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn the_listener_counts_connections_on_one_driver() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let clients: Vec<Stream> = {
+            let mut clients = Vec::new();
+            for _ in 0..10 {
+                clients.push(Stream::connect(address).await.unwrap());
+            }
+            clients
+        };
+        let mut accepted = Vec::new();
+        for _ in 0..10 {
+            let (stream, peer) = listener.accept().await.unwrap();
+            assert_eq!(stream.local_addr().unwrap(), address);
+            accepted.push((stream, peer));
+        }
+        let mut peers: Vec<SocketAddr> = accepted.iter().map(|(_, peer)| *peer).collect();
+        peers.sort();
+        let mut locals: Vec<SocketAddr> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        locals.sort();
+        assert_eq!(
+            peers.iter().map(SocketAddr::port).collect::<Vec<_>>(),
+            locals.iter().map(SocketAddr::port).collect::<Vec<_>>()
+        );
+    });
+}
+
+// -------------------------------------------------------------------------------------------
+// The runtime ends first: a child process writes, drops the stream, and returns from main.
+
+/// The environment variable that makes [`child`] play its role.
+const ROLE: &str = "FERRY_TOKIO_CHILD";
+
+/// Not a test on its own: in a child process started by the tests below, connect to the
+/// address in `FERRY_TOKIO_CHILD`, write the payload it names, and return, letting the
+/// runtime shut down with the close under way.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let [address, size, flavor]: [&str; 3] = role
+        .split(' ')
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("address, size and flavor");
+    let address: SocketAddr = address.parse().unwrap();
+    let size: usize = size.parse().unwrap();
+    let runtime = match flavor {
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .unwrap();
+    runtime.block_on(async {
+        let mut stream = Stream::connect(address).await.unwrap();
+        stream.write_all(&payload(size, 3)).await.unwrap();
+    });
+    // The runtime is dropped here, its tasks with it; the exit waits for the close.
+}
+
+/// Receive what a child writes before returning from its main.
+fn receive_from_child(size: usize, flavor: &str) {
+    guarded(async move {
+        let (listener, address) = listener().await;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child", "--quiet", "--test-threads=1"])
+            .env(ROLE, format!("{address} {size} {flavor}"))
+            // The child's own test report would read as this run's.
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).await.unwrap();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "the child failed: {status}");
+        assert_eq!(received.len(), size);
+        assert!(received == payload(size, 3), "the bytes differ");
+    });
+}
+
+#[test]
+fn returning_from_main_delivers_everything_multi_thread() {
+    receive_from_child(1 << 20, "multi");
+}
+
+#[test]
+fn returning_from_main_delivers_everything_current_thread() {
+    receive_from_child(1 << 20, "current");
+}
