@@ -30,7 +30,12 @@
 //!    unsent bytes than its send buffer.
 //! 7. **Data**: every payload byte the harness sends is the low byte of its own sequence
 //!    number, so what the application reads must count up by one, byte after byte: no byte
-//!    lost, doubled or moved inside the stream.
+//!    lost, doubled or moved inside the stream. The other way, the application writes a
+//!    known function of the stream offset ([`stream_byte`]), so every payload byte the
+//!    endpoint sends must be the one written at the offset its sequence number names (from
+//!    the ISN of its last SYN to that peer), and never one not yet written. Each segment it
+//!    sends carries at most an MSS of payload, SACK blocks that are not empty, and a window
+//!    no larger than 2^30.
 //! 8. **Nothing lives for ever**: after [`SILENCE`] of simulated time with no input, no timer
 //!    is left, every connection is closed, and the only ones kept are those the application
 //!    holds (connected or accepted, not detached) or has yet to take from the accept queue;
@@ -56,6 +61,10 @@ pub const MAX_OPS: usize = 1024;
 /// How long the endpoint is left alone at the end: longer than any timer the script can set
 /// (keepalive intervals and user timeouts of at most an hour, eight probes at most).
 pub const SILENCE: Duration = Duration::from_secs(24 * 3600);
+
+/// Timer rounds the silence may take: a keepalive a second for the whole of it would be
+/// 86,400, and no connection should live that long without input.
+pub const MAX_SILENT_ROUNDS: u64 = 100_000;
 
 /// Segments without payload one event may draw (an ACK and a challenge ACK, say).
 pub const CONTROL_PER_EVENT: usize = 2;
@@ -85,10 +94,19 @@ const PEERS: [&str; 4] = [
 /// Longest payload of a harness-built segment.
 const MAX_PAYLOAD: usize = 4096;
 
-/// The payload byte at sequence number `seq`: see check 7.
+/// The payload byte at sequence number `seq` in what the harness sends: see check 7.
 fn pattern(seq: SeqNum) -> u8 {
     seq.0 as u8
 }
+
+/// The byte at `offset` in what the application writes: see check 7. Not periodic in 256, so
+/// a segment sent from the wrong place in the buffer shows.
+pub fn stream_byte(offset: u64) -> u8 {
+    (offset ^ (offset >> 8) ^ (offset >> 16)) as u8
+}
+
+/// The largest window Ferry advertises (RFC 7323's bound).
+const MAX_WINDOW: u32 = 1 << 30;
 
 /// What the harness knows of one peer's conversation with the endpoint.
 #[derive(Clone, Copy, Default)]
@@ -102,6 +120,8 @@ struct Peer {
     snd_nxt: Option<SeqNum>,
     /// Whether the peer has sent anything, or the endpoint was asked to connect to it.
     known: bool,
+    /// The endpoint's ISN towards this peer: the sequence number of its last SYN or SYN-ACK.
+    iss: Option<SeqNum>,
 }
 
 impl Peer {
@@ -125,6 +145,8 @@ struct Harness {
     given: BTreeSet<ConnectionHandle>,
     /// The last byte read from each held connection, for check 7.
     last_read: BTreeMap<ConnectionHandle, u8>,
+    /// Bytes the application has written to each connection, for check 7.
+    written: BTreeMap<ConnectionHandle, u64>,
     /// Check 7 is off once a datagram the harness did not build (raw bytes that happen to
     /// parse, or the endpoint's own datagram reflected) delivered payload.
     data_oracle: bool,
@@ -184,6 +206,7 @@ impl Harness {
             held: Vec::new(),
             given: BTreeSet::new(),
             last_read: BTreeMap::new(),
+            written: BTreeMap::new(),
             data_oracle: true,
             largest_backlog: backlog,
             events: 0,
@@ -422,10 +445,12 @@ impl Harness {
             return;
         };
         let len = usize::from(input.u16()) % (64 * 1024);
-        let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let written = self.written.entry(handle).or_default();
+        let data: Vec<u8> = (0..len as u64).map(|i| stream_byte(*written + i)).collect();
         if let Some(connection) = self.endpoint.connection_mut(handle) {
             if let Ok(taken) = connection.write(&data) {
                 assert!(taken <= len);
+                *written += taken as u64;
             }
         }
     }
@@ -505,7 +530,10 @@ impl Harness {
             (2, Some(handle)) => self.endpoint.set_user_timeout(handle, Some(duration)),
             (3, Some(handle)) => {
                 let probes = input.below(9) as u32;
-                let interval = duration.max(Duration::from_millis(1));
+                // A keepalive timer that runs while data is in flight fires and re-arms
+                // without sending (as Linux's does), so a millisecond interval would only
+                // make the run slow: a second is the shortest an application may set here.
+                let interval = duration.max(Duration::from_secs(1));
                 if let Some(connection) = self.endpoint.connection_mut(handle) {
                     connection.set_keepalive(self.now, Some(interval), probes);
                 }
@@ -556,9 +584,14 @@ impl Harness {
             else {
                 panic!("the endpoint sent to {}, a stranger", transmit.destination);
             };
-            let peer = &mut self.peers[index].1;
+            if self.trace {
+                eprintln!(
+                    "{:?} endpoint -> {}: {segment} ({})",
+                    self.now, transmit.destination, transmit.reason
+                );
+            }
             assert!(
-                peer.known,
+                self.peers[index].1.known,
                 "the endpoint sent to {} before hearing of it",
                 transmit.destination
             );
@@ -567,6 +600,7 @@ impl Harness {
             } else {
                 payload += segment.payload.len();
             }
+            self.check_sent(&transmit, &segment);
             assert!(
                 control <= control_bound && payload <= payload_bound,
                 "one drain sent {control} segments without payload (bound {control_bound}) and \
@@ -575,16 +609,66 @@ impl Harness {
                 self.events,
                 transmit.reason
             );
-            if self.trace {
-                eprintln!(
-                    "{:?} endpoint -> {}: {segment} ({})",
-                    self.now, transmit.destination, transmit.reason
-                );
-            }
+            let peer = &mut self.peers[index].1;
             track(peer, &segment, transmit.reason);
             self.last_transmit = Some(transmit);
         }
         self.events = 0;
+    }
+
+    /// Check 7 on one segment the endpoint sent.
+    fn check_sent(&self, transmit: &Transmit, segment: &Segment<'_>) {
+        assert!(
+            segment.payload.len() <= self.config.mss,
+            "a segment of {} bytes, over the MSS: {segment}",
+            segment.payload.len()
+        );
+        assert!(segment.window <= MAX_WINDOW, "window over 2^30: {segment}");
+        for block in segment.sack.as_slice() {
+            assert!(
+                (block.right.0.wrapping_sub(block.left.0) as i32) > 0,
+                "an empty or inverted SACK block: {segment}"
+            );
+        }
+        if segment.payload.is_empty() || segment.flags.contains(Flags::SYN) {
+            return;
+        }
+        let (_, peer) = self
+            .peers
+            .iter()
+            .find(|(address, _)| *address == transmit.destination)
+            .expect("checked by drain");
+        let iss = peer
+            .iss
+            .expect("data sent to a peer before any SYN or SYN-ACK");
+        let Some((handle, _)) = self
+            .endpoint
+            .connections()
+            .find(|(_, c)| c.remote() == transmit.destination && !c.is_closed())
+        else {
+            panic!(
+                "data sent to {} with no open connection",
+                transmit.destination
+            );
+        };
+        let offset = u64::from(segment.seq.0.wrapping_sub(iss.0.wrapping_add(1)));
+        let written = self.written.get(&handle).copied().unwrap_or(0);
+        assert!(
+            offset + segment.payload.len() as u64 <= written,
+            "{handle:?} sent stream bytes {offset}..{} but only {written} were written: \
+             {segment} ({})",
+            offset + segment.payload.len() as u64,
+            transmit.reason
+        );
+        for (k, &byte) in segment.payload.iter().enumerate() {
+            assert_eq!(
+                byte,
+                stream_byte(offset + k as u64),
+                "{handle:?} sent the wrong byte at stream offset {}: {segment} ({})",
+                offset + k as u64,
+                transmit.reason
+            );
+        }
     }
 
     /// Checks 3, 5 and 6, after every operation.
@@ -622,7 +706,26 @@ impl Harness {
         self.drain();
         let end = self.now + SILENCE;
         let mut due_at_once = 0;
+        let mut rounds = 0u64;
         while let Some(due) = self.endpoint.poll_timeout() {
+            rounds += 1;
+            assert!(
+                rounds <= MAX_SILENT_ROUNDS,
+                "timers fired {rounds} times by {:?} in the silence: a timer that fires \
+                 without effect",
+                self.now
+            );
+            if self.trace && rounds % 100_000 == 1 {
+                let states: Vec<String> = self
+                    .endpoint
+                    .connections()
+                    .map(|(h, c)| format!("{h:?} {} due {:?}", c.state(), c.poll_timeout()))
+                    .collect();
+                eprintln!(
+                    "{:?} silence round {rounds}: due {due:?}, {states:?}",
+                    self.now
+                );
+            }
             if due > end {
                 break;
             }
@@ -641,6 +744,9 @@ impl Harness {
             self.events += 1;
             self.drain();
             self.check();
+        }
+        if self.trace {
+            eprintln!("{:?} silence: {rounds} timer rounds", self.now);
         }
         self.now = end;
         self.endpoint.handle_timeout(self.now);
@@ -704,6 +810,9 @@ fn track(peer: &mut Peer, segment: &Segment<'_>, reason: Reason) {
     }
     if segment.flags.contains(Flags::ACK) {
         peer.rcv_nxt = Some(segment.ack);
+    }
+    if segment.flags.contains(Flags::SYN) {
+        peer.iss = Some(segment.seq);
     }
     let end = segment.seq + segment.seq_len();
     let newer = match peer.snd_nxt {
