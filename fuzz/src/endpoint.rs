@@ -36,6 +36,16 @@
 //!    the ISN of its last SYN to that peer), and never one not yet written. Each segment it
 //!    sends carries at most an MSS of payload, SACK blocks that are not empty, and a window
 //!    no larger than 2^30.
+//!
+//! With `FERRY_FUZZ_STRICT=1`, two more checks run, for bugs reported in issue 11 and not fixed
+//! yet (they fail today; make them the default once the fixes land):
+//!
+//! - **S1**: a connection that has taken its peer's FIN sends no SACK block above its ACK:
+//!   nothing exists beyond the FIN, so out-of-order data held there must be dropped (Linux
+//!   purges its out-of-order queue on a FIN).
+//! - **S2**: one drain sends at most [`STRICT_RSTS_PER_DRAIN`] RSTs beyond one per connection,
+//!   however many strays arrived since the last (RSTs to strays bounded and rate-limited).
+//!
 //! 8. **Nothing lives for ever**: after [`SILENCE`] of simulated time with no input, no timer
 //!    is left, every connection is closed, and the only ones kept are those the application
 //!    holds (connected or accepted, not detached) or has yet to take from the accept queue;
@@ -45,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry::conn::{Config, Reason, Transmit};
+use ferry::conn::{Config, Reason, State, Transmit};
 use ferry::endpoint::{ConnectionHandle, Endpoint};
 use ferry::time::Instant;
 use ferry::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum};
@@ -61,6 +71,21 @@ pub const MAX_OPS: usize = 1024;
 /// How long the endpoint is left alone at the end: longer than any timer the script can set
 /// (keepalive intervals and user timeouts of at most an hour, eight probes at most).
 pub const SILENCE: Duration = Duration::from_secs(24 * 3600);
+
+/// S2's bound on the RSTs of one drain beyond one per connection.
+pub const STRICT_RSTS_PER_DRAIN: usize = 128;
+
+/// Whether `FERRY_FUZZ_STRICT=1`: see S1 and S2 in the module docs.
+fn strict() -> bool {
+    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("FERRY_FUZZ_STRICT").is_some_and(|v| v == "1"))
+}
+
+/// Whether `FERRY_FUZZ_TRACE=1`: print every datagram in and out, for reading a crash.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("FERRY_FUZZ_TRACE").is_some_and(|v| v == "1"))
+}
 
 /// Timer rounds the silence may take: a keepalive a second for the whole of it would be
 /// 86,400, and no connection should live that long without input.
@@ -109,7 +134,7 @@ pub fn stream_byte(offset: u64) -> u8 {
 const MAX_WINDOW: u32 = 1 << 30;
 
 /// What the harness knows of one peer's conversation with the endpoint.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Peer {
     /// The peer's initial sequence number, from the input, until the endpoint acknowledges
     /// something.
@@ -122,6 +147,8 @@ struct Peer {
     known: bool,
     /// The endpoint's ISN towards this peer: the sequence number of its last SYN or SYN-ACK.
     iss: Option<SeqNum>,
+    /// The sequence numbers of the FINs the harness sent from this peer (for S1).
+    fins: BTreeSet<u32>,
 }
 
 impl Peer {
@@ -212,7 +239,7 @@ impl Harness {
             events: 0,
             last_transmit: None,
             heap_baseline: heap_before,
-            trace: std::env::var_os("FERRY_FUZZ_TRACE").is_some_and(|v| v == "1"),
+            trace: trace(),
         };
         if setup & 0x01 != 0 {
             harness.connect(0);
@@ -306,7 +333,7 @@ impl Harness {
 
     /// A segment built from the input, aimed at what the endpoint expects from `peer`.
     fn crafted(&mut self, input: &mut Input<'_>, peer: usize) {
-        let state = self.peers[peer].1;
+        let state = self.peers[peer].1.clone();
         let flag_byte = input.u8();
         let flags = if flag_byte & 0x80 != 0 {
             Flags::from_bits(flag_byte & 0x7f) // may set bits Ferry does not define
@@ -350,6 +377,10 @@ impl Harness {
             sack,
             payload: &payload,
         };
+        if flags.contains(Flags::FIN) {
+            let fin = first + payload_len as u32;
+            self.peers[peer].1.fins.insert(fin.0);
+        }
         let mut datagram = Vec::new();
         segment.emit(&mut datagram);
         self.feed(peer, &datagram, true);
@@ -363,7 +394,7 @@ impl Harness {
         let len = input.pick(&[1u32, 7, 100, self.config.mss as u32]);
         let gap_every = input.below(4);
         let window = input.pick(&[0u32, 65535]);
-        let state = self.peers[peer].1;
+        let state = self.peers[peer].1.clone();
         let mut seq = relative(input, state.expected_seq());
         for i in 0..count {
             if gap_every != 0 && i % gap_every == 0 {
@@ -388,7 +419,7 @@ impl Harness {
 
     /// The ACK a well-behaved peer would send now: everything acknowledged.
     fn cooperative_ack(&mut self, peer: usize, window: u32) {
-        let state = self.peers[peer].1;
+        let state = self.peers[peer].1.clone();
         let segment = Segment {
             flags: Flags::ACK,
             seq: state.expected_seq(),
@@ -572,7 +603,7 @@ impl Harness {
         let connections = self.endpoint.connections().count();
         let control_bound = CONTROL_PER_EVENT * self.events + CONTROL_PER_CONNECTION * connections;
         let payload_bound = 2 * self.config.send_buffer * connections + connections;
-        let (mut control, mut payload) = (0usize, 0usize);
+        let (mut control, mut payload, mut resets) = (0usize, 0usize, 0usize);
         while let Some(transmit) = self.endpoint.poll_transmit(self.now) {
             let segment = Segment::parse(&transmit.contents).unwrap_or_else(|e| {
                 panic!("the endpoint sent a datagram that does not parse ({e}): {transmit:?}")
@@ -595,6 +626,15 @@ impl Harness {
                 "the endpoint sent to {} before hearing of it",
                 transmit.destination
             );
+            if segment.flags.contains(Flags::RST) {
+                resets += 1;
+                assert!(
+                    !strict() || resets <= STRICT_RSTS_PER_DRAIN + connections,
+                    "S2: one drain sent {resets} RSTs for {connections} connections and {} \
+                     events",
+                    self.events
+                );
+            }
             if segment.payload.is_empty() {
                 control += 1;
             } else {
@@ -630,14 +670,17 @@ impl Harness {
                 "an empty or inverted SACK block: {segment}"
             );
         }
-        if segment.payload.is_empty() || segment.flags.contains(Flags::SYN) {
-            return;
-        }
         let (_, peer) = self
             .peers
             .iter()
             .find(|(address, _)| *address == transmit.destination)
             .expect("checked by drain");
+        if strict() && segment.flags.contains(Flags::ACK) {
+            self.check_no_sack_beyond_fin(transmit, segment, peer);
+        }
+        if segment.payload.is_empty() || segment.flags.contains(Flags::SYN) {
+            return;
+        }
         let iss = peer
             .iss
             .expect("data sent to a peer before any SYN or SYN-ACK");
@@ -666,6 +709,29 @@ impl Harness {
                 stream_byte(offset + k as u64),
                 "{handle:?} sent the wrong byte at stream offset {}: {segment} ({})",
                 offset + k as u64,
+                transmit.reason
+            );
+        }
+    }
+
+    /// S1: once the peer's FIN is taken (the ACK is just past a FIN the harness sent, and the
+    /// connection is in a state after a FIN), no SACK block may lie above the ACK.
+    fn check_no_sack_beyond_fin(&self, transmit: &Transmit, segment: &Segment<'_>, peer: &Peer) {
+        let fin_taken = peer.fins.contains(&segment.ack.0.wrapping_sub(1))
+            && self.endpoint.connections().any(|(_, c)| {
+                c.remote() == transmit.destination
+                    && matches!(
+                        c.state(),
+                        State::CloseWait | State::Closing | State::LastAck | State::TimeWait
+                    )
+            });
+        if !fin_taken {
+            return;
+        }
+        for block in segment.sack.as_slice() {
+            assert!(
+                (block.right.0.wrapping_sub(segment.ack.0) as i32) <= 0,
+                "S1: SACK block {block} above the ACK after the peer's FIN: {segment} ({})",
                 transmit.reason
             );
         }
