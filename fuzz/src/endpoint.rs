@@ -1,9 +1,10 @@
 //! One [`Endpoint`] fed arbitrary datagrams and application calls at arbitrary times.
 //!
 //! The input sets up the endpoint (the seed of its ISN generator, SACK and RACK on or off,
-//! NewReno or no congestion control, the MSS, small or default buffers, the listen backlog, whether it opens a connection to the
-//! first peer, an epoch of 1 ms or of 2^62 microseconds), then runs a script of operations until the input ends ([`MAX_OPS`] at most):
-//! time passing (with `handle_timeout`), datagrams from four peer addresses, and what an
+//! NewReno or no congestion control, the MSS, small or default buffers, the listen backlog,
+//! whether it opens a connection to the first peer, an epoch of 1 ms or of 2^62
+//! microseconds), then runs a script of operations until the input ends ([`MAX_OPS`] at
+//! most): time passing (with `handle_timeout`), datagrams from four peer addresses, and what an
 //! application does (accept, connect, read, write, shutdown, close, detach, abort, user
 //! timeouts, keepalive settings, stop listening). Most datagrams are segments the harness
 //! encodes itself, so their CRC is right and the fuzzer gets past the parser: their sequence
@@ -29,14 +30,13 @@
 //!    its send buffer, twice its receive buffer (in order and out of order) and
 //!    [`HEAP_PER_CONNECTION`], plus [`HEAP_PER_EVENT`] per event since the last drain (RSTs
 //!    queued for strays). Measured with the counting allocator of [`heap`](super::heap).
-//! 6. **Buffers**: no connection holds more readable bytes than its receive buffer, nor more
-//!    unsent bytes than its send buffer.
+//! 6. **Buffers**: no connection holds more readable bytes than its receive buffer.
 //! 7. **Data**: every payload byte the harness sends is the low byte of its own sequence
 //!    number, so what the application reads must count up by one, byte after byte: no byte
 //!    lost, doubled or moved inside the stream. The other way, the application writes a
 //!    known function of the stream offset ([`stream_byte`]), so every payload byte the
 //!    endpoint sends must be the one written at the offset its sequence number names (from
-//!    the ISN of its last SYN to that peer), and never one not yet written. Each segment it
+//!    one of the last ISNs it sent that peer), and never one not yet written. Each segment it
 //!    sends carries at most an MSS of payload, SACK blocks that are not empty, and a window
 //!    no larger than 2^30; once the connection has taken the peer's FIN, no SACK block lies
 //!    above its ACK (nothing exists beyond a FIN). With `FERRY_FUZZ_STRICT=1` that includes
