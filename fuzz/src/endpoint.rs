@@ -39,9 +39,7 @@
 //!    one of the last ISNs it sent that peer), and never one not yet written. Each segment it
 //!    sends carries at most an MSS of payload, SACK blocks that are not empty, and a window
 //!    no larger than 2^30; once the connection has taken the peer's FIN, no SACK block lies
-//!    above its ACK (nothing exists beyond a FIN). With `FERRY_FUZZ_STRICT=1` that includes
-//!    the first block, which the default tolerates until a known bug is fixed
-//!    (`fuzz/known/README.md`).
+//!    above its ACK, not even a D-SACK (nothing exists beyond a FIN).
 //! 8. **Nothing lives for ever**: after [`SILENCE`] of simulated time with no input, no timer
 //!    is left, every connection is closed, and the only ones kept are those the application
 //!    holds (connected or accepted, not detached) or has yet to take from the accept queue;
@@ -67,13 +65,6 @@ pub const MAX_OPS: usize = 1024;
 /// How long the endpoint is left alone at the end: longer than any timer the script can set
 /// (keepalive intervals and user timeouts of at most an hour, eight probes at most).
 pub const SILENCE: Duration = Duration::from_secs(24 * 3600);
-
-/// Whether `FERRY_FUZZ_STRICT=1`: check also what bugs known and not yet fixed break (see
-/// fuzz/known/README.md), which the default checks tolerate so that CI stays green meanwhile.
-fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("FERRY_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
 
 /// Whether `FERRY_FUZZ_TRACE=1`: print every datagram in and out, for reading a crash.
 fn trace() -> bool {
@@ -147,9 +138,9 @@ struct Peer {
     /// (a SYN cookie's SYN-ACK goes out without one, beside an open connection), so its data
     /// must match one of them.
     isns: Vec<SeqNum>,
-    /// The sequence numbers of the FINs the harness sent from this peer since the endpoint
-    /// last sent it a SYN (check 7).
-    fins: BTreeSet<u32>,
+    /// The sequence number of the peer's FIN that the open connection took, seen as the
+    /// segment carrying it moved the connection into a state after a FIN (check 7).
+    taken_fin: Option<SeqNum>,
 }
 
 impl Peer {
@@ -195,6 +186,14 @@ pub fn run(data: &[u8]) {
     let mut ops = 0;
     while !input.is_empty() && ops < MAX_OPS {
         harness.step(&mut input);
+        if harness.trace {
+            let states: Vec<String> = harness
+                .endpoint
+                .connections()
+                .map(|(h, c)| format!("{h:?} {} {}", c.remote(), c.state()))
+                .collect();
+            eprintln!("    connections: {states:?}");
+        }
         harness.check();
         ops += 1;
     }
@@ -339,7 +338,26 @@ impl Harness {
                 Err(error) => eprintln!("{:?} {address} -> endpoint: {error}", self.now),
             }
         }
+        let fin_received_before = self.fin_received(address);
         self.endpoint.handle_datagram(self.now, address, datagram);
+        if !fin_received_before && self.fin_received(address) {
+            // FINs are taken only in order, from the segment that carries them.
+            if let Ok(segment) = Segment::parse(datagram) {
+                let fin = segment.seq + segment.seq_len() - 1;
+                self.peers[peer].1.taken_fin = Some(fin);
+            }
+        }
+    }
+
+    /// Whether the open connection to `address` has taken its peer's FIN.
+    fn fin_received(&self, address: SocketAddr) -> bool {
+        self.endpoint.connections().any(|(_, c)| {
+            c.remote() == address
+                && matches!(
+                    c.state(),
+                    State::CloseWait | State::Closing | State::LastAck | State::TimeWait
+                )
+        })
     }
 
     /// A segment built from the input, aimed at what the endpoint expects from `peer`.
@@ -388,10 +406,6 @@ impl Harness {
             sack,
             payload: &payload,
         };
-        if flags.contains(Flags::FIN) {
-            let fin = first + payload_len as u32;
-            self.peers[peer].1.fins.insert(fin.0);
-        }
         let mut datagram = Vec::new();
         segment.emit(&mut datagram);
         self.feed(peer, &datagram, true);
@@ -734,26 +748,15 @@ impl Harness {
         );
     }
 
-    /// Check 7: once the peer's FIN is taken (the ACK is just past a FIN the harness sent, and the
-    /// connection is in a state after a FIN), no SACK block may lie above the ACK.
+    /// Check 7: a segment that acknowledges the FIN the connection took (so was made after it:
+    /// ACKs queued before carry an earlier number) has no SACK block above its ACK.
     fn check_no_sack_beyond_fin(&self, transmit: &Transmit, segment: &Segment<'_>, peer: &Peer) {
-        let fin_taken = peer.fins.contains(&segment.ack.0.wrapping_sub(1))
-            && self.endpoint.connections().any(|(_, c)| {
-                c.remote() == transmit.destination
-                    && matches!(
-                        c.state(),
-                        State::CloseWait | State::Closing | State::LastAck | State::TimeWait
-                    )
-            });
-        if !fin_taken {
+        if peer.taken_fin.map(|fin| fin + 1) != Some(segment.ack)
+            || !self.fin_received(transmit.destination)
+        {
             return;
         }
-        for (i, block) in segment.sack.as_slice().iter().enumerate() {
-            if i == 0 && !strict() {
-                // Known, not fixed yet (fuzz/known/README.md): a D-SACK for out-of-order data
-                // that the FIN then dropped is still sent, first and alone, above the ACK.
-                continue;
-            }
+        for block in segment.sack.as_slice() {
             assert!(
                 (block.right.0.wrapping_sub(segment.ack.0) as i32) <= 0,
                 "SACK block {block} above the ACK after the peer's FIN: {segment} ({})",
@@ -905,7 +908,7 @@ fn track(peer: &mut Peer, segment: &Segment<'_>, reason: Reason) {
     }
     if segment.flags.contains(Flags::SYN) {
         // A new connection: FINs of an earlier one say nothing about it.
-        peer.fins.clear();
+        peer.taken_fin = None;
         peer.isns.retain(|&isn| isn != segment.seq);
         peer.isns.push(segment.seq);
         if peer.isns.len() > MAX_ISNS {
