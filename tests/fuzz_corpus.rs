@@ -37,6 +37,11 @@ fn hand_written(target: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_corpus_file_passes_its_target() {
     let write = std::env::var_os("FERRY_FUZZ_WRITE_SEEDS").is_some_and(|v| v == "1");
+    // The endpoint target's memory bound means nothing if the allocator does not count.
+    let before = ferry_fuzz::heap::live();
+    let probe = vec![0u8; 1 << 20];
+    assert!(ferry_fuzz::heap::live() >= before + probe.len());
+    drop(probe);
     for (target, run) in ferry_fuzz::TARGETS {
         let dir = seed_dir(target);
         for (name, bytes) in hand_written(target) {

@@ -1,5 +1,8 @@
 //! Run one input through a target outside libFuzzer, with FERRY_FUZZ_TRACE=1 for a trace:
 //! `cargo run --example replay -- TARGET FILE...`.
+#[global_allocator]
+static ALLOCATOR: ferry_fuzz::heap::Counting = ferry_fuzz::heap::Counting;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().expect("usage: replay TARGET FILE...");
