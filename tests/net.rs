@@ -3,8 +3,10 @@
 //! No test asserts on wall time. Each blocking call that could hang on a bug is bounded by a
 //! connect timeout, a read timeout or the user timeout, so a failure fails instead of hanging.
 
+mod loopback;
+
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::net::{Shutdown, SocketAddr};
 use std::thread;
 use std::time::Duration;
 
@@ -113,13 +115,7 @@ fn fifty_concurrent_connections_share_one_listener() {
 
 #[test]
 fn connecting_where_nothing_listens_is_refused_or_times_out() {
-    // A port that was free a moment ago, and nothing listens on now.
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let address = loopback::refusing_address();
     let error = Stream::connect_timeout(&address, Duration::from_secs(10))
         .expect_err("nothing listens there");
     assert!(

@@ -7,14 +7,17 @@
 //! No test asserts on wall time. Each blocking call that could hang on a bug is bounded by a
 //! connect timeout, a read or write timeout, or a loop count.
 
+mod loopback;
+
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use ferry::conn::{ConnectionError, ReadError, WriteError};
 use ferry::{Listener, SocketConfig, Stream};
+use loopback::refusing_address;
 
 /// Generous bounds that only a hang reaches.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -40,15 +43,6 @@ fn pair() -> (Listener, Stream, Stream) {
     assert_eq!(peer, client.local_addr().unwrap());
     guard(&server);
     (listener, client, server)
-}
-
-/// A loopback address where nothing listens: a UDP port that was free a moment ago. A SYN
-/// sent there meets an ICMP port unreachable, so connecting is refused at once.
-fn refusing_address() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 // -------------------------------------------------------------------------------------------

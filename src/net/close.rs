@@ -26,10 +26,10 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 use std::time::Duration;
 
-use super::driver::{os_now, DriverState, Shared};
+use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
 use super::{connection_gone, socket_failed};
 use crate::conn::State;
@@ -105,11 +105,11 @@ fn close_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Re
 /// Wait until the peer acknowledged our data and FIN, or `linger` from `started` passed.
 fn wait_for_fin_ack<'a>(
     shared: &'a Shared,
-    mut state: MutexGuard<'a, DriverState>,
+    mut state: Locked<'a>,
     handle: ConnectionHandle,
     started: std::time::Instant,
     linger: Duration,
-) -> (MutexGuard<'a, DriverState>, io::Result<()>) {
+) -> (Locked<'a>, io::Result<()>) {
     let deadline = started + linger;
     loop {
         if let Some(outcome) = close_outcome(&state, handle) {

@@ -6,15 +6,23 @@
 //! and keeps their deadlines in order, so a process with a thousand client streams has one
 //! driver thread, not a thousand.
 //!
-//! Application threads act on the endpoint under the same lock and send what it emits
-//! themselves; they wake the driver (a `mio::Waker`) only when the next deadline moved earlier
-//! than the one it sleeps for. Nothing spins: the driver sleeps in `mio::Poll` until a datagram
-//! arrives, a deadline comes, or it is woken.
+//! Application threads act on the endpoint under the same lock; they wake the driver (a
+//! `mio::Waker`) only when the next deadline moved earlier than the one it sleeps for. Nothing
+//! spins: the driver sleeps in `mio::Poll` until a datagram arrives, a deadline comes, or it is
+//! woken.
+//!
+//! No thread holds the lock across a system call. The driver receives a batch of datagrams
+//! before it takes the lock. What the endpoint emits goes into an outbox under the lock, and
+//! releasing the lock ([`Locked`]) sends it: one thread at a time, so datagrams leave in the
+//! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
+//! UDP GSO, would go there.)
 
 use std::cmp::Reverse;
+use std::collections::VecDeque;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -104,6 +112,85 @@ pub(crate) struct DriverState {
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
     /// The socket's own address, for the capture.
     local_addr: SocketAddr,
+    /// Datagrams to send, oldest first: sent when the lock is released (see [`Locked`]).
+    outbox: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// A thread is sending the outbox, with the lock released.
+    sending: bool,
+}
+
+/// The lock on a socket's state. Releasing it sends what the endpoint emitted meanwhile,
+/// outside the lock, unless another thread is already sending (it then sends these too).
+pub(crate) struct Locked<'a> {
+    shared: &'a Shared,
+    /// Always `Some` but while the outbox is being sent, and in `drop`.
+    guard: Option<MutexGuard<'a, DriverState>>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = DriverState;
+    fn deref(&self) -> &DriverState {
+        match &self.guard {
+            Some(guard) => guard,
+            None => unreachable!("a Locked holds its guard outside send_outbox and drop"),
+        }
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut DriverState {
+        match &mut self.guard {
+            Some(guard) => guard,
+            None => unreachable!("a Locked holds its guard outside send_outbox and drop"),
+        }
+    }
+}
+
+impl Locked<'_> {
+    /// Send the outbox with the lock released, then take the lock again; repeat while other
+    /// threads added to it meanwhile. Does nothing if another thread is sending. Returns
+    /// whether the lock was released meanwhile (so the state may have changed).
+    fn send_outbox(&mut self) -> bool {
+        let mut released = false;
+        loop {
+            let Some(mut guard) = self.guard.take() else {
+                return released;
+            };
+            if guard.sending || guard.outbox.is_empty() {
+                self.guard = Some(guard);
+                return released;
+            }
+            released = true;
+            guard.sending = true;
+            let batch = std::mem::take(&mut guard.outbox);
+            drop(guard);
+            let failures: Vec<(io::ErrorKind, SocketAddr)> = batch
+                .iter()
+                .filter_map(|(peer, bytes)| {
+                    self.shared
+                        .send_now(*peer, bytes)
+                        .err()
+                        .map(|error| (error.kind(), *peer))
+                })
+                .collect();
+            let mut guard = self.shared.raw_lock();
+            guard.sending = false;
+            if !failures.is_empty() {
+                for (kind, peer) in failures {
+                    guard.on_socket_error(kind, peer);
+                }
+                // A send may have met an ICMP error about some peer.
+                let state = &mut *guard;
+                state.waiters.notify_heard(&state.endpoint);
+            }
+            self.guard = Some(guard);
+        }
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let _released = self.send_outbox();
+    }
 }
 
 /// What application threads and the driver thread share.
@@ -193,7 +280,7 @@ impl Poller {
     /// Turn every socket that is readable, woken or due; sleep until the next deadline.
     fn run(&'static self, mut poll: Poll) {
         let poller = self;
-        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let mut inbox = Inbox::default();
         let mut events = Events::with_capacity(256);
         let mut deadlines: BTreeSet<(std::time::Instant, Token)> = BTreeSet::new();
         let mut deadline_of: HashMap<Token, std::time::Instant> = HashMap::new();
@@ -234,7 +321,7 @@ impl Poller {
                 if let Some(at) = deadline_of.remove(&token) {
                     deadlines.remove(&(at, token));
                 }
-                match shared.turn(&mut buffer) {
+                match shared.turn(&mut inbox) {
                     None => {
                         // Done: dropping the last handle closes the socket, which leaves the
                         // poll by itself.
@@ -354,6 +441,8 @@ impl Shared {
                 waiters: Waiters::default(),
                 capture,
                 local_addr,
+                outbox: VecDeque::new(),
+                sending: false,
             }),
             socket,
             peer,
@@ -419,9 +508,17 @@ impl Shared {
         self.epoch + at.since_epoch()
     }
 
-    /// The lock, even if a thread panicked while holding it: the endpoint never panics, so its
-    /// state stays consistent.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, DriverState> {
+    /// The lock; releasing it sends what is queued (see [`Locked`]).
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            shared: self,
+            guard: Some(self.raw_lock()),
+        }
+    }
+
+    /// The mutex itself, even if a thread panicked while holding it: the endpoint never
+    /// panics, so its state stays consistent.
+    fn raw_lock(&self) -> MutexGuard<'_, DriverState> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -432,14 +529,24 @@ impl Shared {
     /// thread (see [`wake`](super::wake)), though a wake-up may still find nothing new.
     pub(crate) fn wait<'a>(
         &self,
-        mut guard: MutexGuard<'a, DriverState>,
+        mut locked: Locked<'a>,
         on: WaitFor,
         deadline: Option<std::time::Instant>,
-    ) -> (MutexGuard<'a, DriverState>, bool) {
+    ) -> (Locked<'a>, bool) {
         let left = deadline.map(|deadline| deadline.saturating_duration_since(os_now()));
         if left.is_some_and(|left| left.is_zero()) {
-            return (guard, true);
+            return (locked, true);
         }
+        // What this thread queued goes before it sleeps. If that released the lock, what it
+        // waits for may have happened meanwhile, its wake-up lost: return for the caller to
+        // look again, as after any wake-up.
+        if locked.send_outbox() {
+            let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
+            return (locked, timed_out);
+        }
+        let Some(mut guard) = locked.guard.take() else {
+            unreachable!("send_outbox gives the guard back")
+        };
         let condvar = guard.waiters.enter(on);
         let mut guard = match left {
             None => condvar
@@ -454,7 +561,8 @@ impl Shared {
         };
         guard.waiters.leave(on);
         let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
-        (guard, timed_out)
+        locked.guard = Some(guard);
+        (locked, timed_out)
     }
 
     /// After an application call on `acted_on` (`None`: on the socket as a whole): send what
@@ -508,7 +616,9 @@ impl Shared {
                         transmit.reason,
                         None,
                     );
-                    self.send(state, transmit.destination, &transmit.contents);
+                    state
+                        .outbox
+                        .push_back((transmit.destination, transmit.contents));
                 }
                 Some((outgoing, _)) => {
                     let (decision, deliveries) = outgoing.apply(now, &transmit.contents);
@@ -527,29 +637,27 @@ impl Shared {
             }
         }
         while let Some(held) = state.pop_due_outgoing(now) {
-            self.send(state, held.peer, &held.bytes);
+            state.outbox.push_back((held.peer, held.bytes));
         }
         state.flush_capture();
     }
 
-    fn send(&self, state: &mut DriverState, peer: SocketAddr, bytes: &[u8]) {
-        let sent = if self.peer.is_some() {
+    /// One datagram out, now: only ever called with the lock released.
+    fn send_now(&self, peer: SocketAddr, bytes: &[u8]) -> io::Result<usize> {
+        if self.peer.is_some() {
             self.socket.send(bytes)
         } else {
             self.socket.send_to(bytes, peer)
-        };
-        if let Err(error) = sent {
-            state.on_socket_error(error.kind(), peer);
         }
     }
 
     /// The driver thread of a socket with a thread of its own: turn, then sleep until the
     /// next deadline, a datagram or a wake-up.
     fn run(self: Arc<Self>, mut poll: Poll) {
-        let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let mut inbox = Inbox::default();
         let mut events = Events::with_capacity(8);
         loop {
-            let Some(next) = self.turn(&mut buffer) else {
+            let Some(next) = self.turn(&mut inbox) else {
                 return;
             };
             let wait = next.map(|at| at.saturating_duration_since(self.now()));
@@ -565,11 +673,20 @@ impl Shared {
     /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
     /// whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
-    fn turn(&self, buffer: &mut [u8]) -> Option<Option<Instant>> {
+    fn turn(&self, inbox: &mut Inbox) -> Option<Option<Instant>> {
+        let more_waiting = self.receive_batch(inbox);
         let mut state = self.lock();
         state.driver_wakes_at = None;
         let now = self.now();
-        let more_waiting = self.receive_batch(&mut state, now, buffer);
+        for (from, range) in &inbox.datagrams {
+            state.receive(now, *from, &inbox.bytes[range.clone()]);
+        }
+        for &(kind, peer) in &inbox.errors {
+            match peer {
+                Some(peer) => state.on_socket_error(kind, peer),
+                None => state.socket_failed(kind),
+            }
+        }
         state.deliver_due_incoming(now);
         // Timers change few connections, and which is unknown: compare the ones threads wait
         // on, before and after.
@@ -598,27 +715,29 @@ impl Shared {
         Some(next)
     }
 
-    /// Feed the endpoint the datagrams waiting in the socket, at most [`RECEIVE_BATCH`].
-    /// Returns whether more may be waiting.
-    fn receive_batch(&self, state: &mut DriverState, now: Instant, buffer: &mut [u8]) -> bool {
+    /// Take the datagrams waiting in the socket, at most [`RECEIVE_BATCH`], into `inbox`,
+    /// without the lock. Returns whether more may be waiting.
+    fn receive_batch(&self, inbox: &mut Inbox) -> bool {
+        inbox.clear();
         for _ in 0..RECEIVE_BATCH {
             let received = match self.peer {
-                Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
-                None => self.socket.recv_from(buffer),
+                Some(peer) => self.socket.recv(&mut inbox.scratch).map(|len| (len, peer)),
+                None => self.socket.recv_from(&mut inbox.scratch),
             };
             match received {
-                Ok((len, from)) => state.receive(now, from, &buffer[..len]),
+                Ok((len, from)) => {
+                    let start = inbox.bytes.len();
+                    inbox.bytes.extend_from_slice(&inbox.scratch[..len]);
+                    inbox.datagrams.push((from, start..start + len));
+                }
                 Err(error) => match error.kind() {
                     io::ErrorKind::WouldBlock => return false,
                     io::ErrorKind::Interrupted => {}
                     kind => {
-                        // Only a connected socket hears of ICMP errors, so `peer` is known.
-                        if let Some(peer) = self.peer {
-                            state.on_socket_error(kind, peer);
-                        } else {
-                            state.socket_failed(kind);
-                        }
-                        if state.socket_error.is_some() {
+                        // Only a connected socket hears of ICMP errors, so `peer` is known;
+                        // an unconnected socket's error is the socket's own.
+                        inbox.errors.push((kind, self.peer));
+                        if self.peer.is_none() {
                             return false;
                         }
                     }
@@ -626,6 +745,37 @@ impl Shared {
             }
         }
         true
+    }
+}
+
+/// A batch of received datagrams, kept between turns so its buffers are reused.
+struct Inbox {
+    /// Where each datagram is read first.
+    scratch: Vec<u8>,
+    /// The batch's datagrams, back to back.
+    bytes: Vec<u8>,
+    /// Each datagram's sender and place in `bytes`.
+    datagrams: Vec<(SocketAddr, std::ops::Range<usize>)>,
+    /// Errors the socket reported, with the peer they concern if it is known.
+    errors: Vec<(io::ErrorKind, Option<SocketAddr>)>,
+}
+
+impl Default for Inbox {
+    fn default() -> Inbox {
+        Inbox {
+            scratch: vec![0; MAX_DATAGRAM],
+            bytes: Vec::new(),
+            datagrams: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Inbox {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.datagrams.clear();
+        self.errors.clear();
     }
 }
 

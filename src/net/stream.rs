@@ -3,11 +3,11 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::close;
-use super::driver::{os_now, DriverState, Shared};
+use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
 use super::{connection_gone, each_address, socket_failed, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
@@ -107,7 +107,7 @@ impl Stream {
     /// Wait until the handshake completes, fails, or `deadline` passes (then abort it).
     fn wait_for_handshake(
         &self,
-        mut state: MutexGuard<'_, DriverState>,
+        mut state: Locked<'_>,
         deadline: Option<std::time::Instant>,
     ) -> io::Result<()> {
         loop {
