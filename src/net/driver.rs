@@ -112,9 +112,14 @@ pub(crate) struct DriverState {
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
     /// The socket's own address, for the capture.
     local_addr: SocketAddr,
-    /// Datagrams to send, oldest first: sent when the lock is released (see [`Locked`]).
-    outbox: VecDeque<(SocketAddr, Vec<u8>)>,
-    /// A thread is sending the outbox, with the lock released.
+}
+
+/// Datagrams waiting to be sent, oldest first, behind a lock of their own: the endpoint's
+/// lock is never held while they go (see [`Locked`]).
+#[derive(Default)]
+struct Outbox {
+    queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// A thread is sending; others leave their datagrams to it.
     sending: bool,
 }
 
@@ -122,7 +127,7 @@ pub(crate) struct DriverState {
 /// outside the lock, unless another thread is already sending (it then sends these too).
 pub(crate) struct Locked<'a> {
     shared: &'a Shared,
-    /// Always `Some` but while the outbox is being sent, and in `drop`.
+    /// Always `Some` but in `wait` (while it sends or sleeps) and in `drop`.
     guard: Option<MutexGuard<'a, DriverState>>,
 }
 
@@ -131,7 +136,7 @@ impl Deref for Locked<'_> {
     fn deref(&self) -> &DriverState {
         match &self.guard {
             Some(guard) => guard,
-            None => unreachable!("a Locked holds its guard outside send_outbox and drop"),
+            None => unreachable!("a Locked holds its guard outside wait and drop"),
         }
     }
 }
@@ -140,56 +145,16 @@ impl DerefMut for Locked<'_> {
     fn deref_mut(&mut self) -> &mut DriverState {
         match &mut self.guard {
             Some(guard) => guard,
-            None => unreachable!("a Locked holds its guard outside send_outbox and drop"),
-        }
-    }
-}
-
-impl Locked<'_> {
-    /// Send the outbox with the lock released, then take the lock again; repeat while other
-    /// threads added to it meanwhile. Does nothing if another thread is sending. Returns
-    /// whether the lock was released meanwhile (so the state may have changed).
-    fn send_outbox(&mut self) -> bool {
-        let mut released = false;
-        loop {
-            let Some(mut guard) = self.guard.take() else {
-                return released;
-            };
-            if guard.sending || guard.outbox.is_empty() {
-                self.guard = Some(guard);
-                return released;
-            }
-            released = true;
-            guard.sending = true;
-            let batch = std::mem::take(&mut guard.outbox);
-            drop(guard);
-            let failures: Vec<(io::ErrorKind, SocketAddr)> = batch
-                .iter()
-                .filter_map(|(peer, bytes)| {
-                    self.shared
-                        .send_now(*peer, bytes)
-                        .err()
-                        .map(|error| (error.kind(), *peer))
-                })
-                .collect();
-            let mut guard = self.shared.raw_lock();
-            guard.sending = false;
-            if !failures.is_empty() {
-                for (kind, peer) in failures {
-                    guard.on_socket_error(kind, peer);
-                }
-                // A send may have met an ICMP error about some peer.
-                let state = &mut *guard;
-                state.waiters.notify_heard(&state.endpoint);
-            }
-            self.guard = Some(guard);
+            None => unreachable!("a Locked holds its guard outside wait and drop"),
         }
     }
 }
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        let _released = self.send_outbox();
+        // The endpoint's lock first, then what it emitted goes.
+        drop(self.guard.take());
+        self.shared.send_outbox();
     }
 }
 
@@ -199,6 +164,7 @@ pub(crate) struct Shared {
     socket: UdpSocket,
     /// The peer a client's socket is connected to.
     peer: Option<SocketAddr>,
+    outbox: Mutex<Outbox>,
     /// Who drives the socket: a thread of its own, or the shared [`Poller`].
     host: Host,
     local_addr: SocketAddr,
@@ -441,11 +407,10 @@ impl Shared {
                 waiters: Waiters::default(),
                 capture,
                 local_addr,
-                outbox: VecDeque::new(),
-                sending: false,
             }),
             socket,
             peer,
+            outbox: Mutex::new(Outbox::default()),
             host,
             local_addr,
             epoch,
@@ -537,10 +502,13 @@ impl Shared {
         if left.is_some_and(|left| left.is_zero()) {
             return (locked, true);
         }
-        // What this thread queued goes before it sleeps. If that released the lock, what it
-        // waits for may have happened meanwhile, its wake-up lost: return for the caller to
+        // What this thread queued goes before it sleeps, with the lock released. What it
+        // waits for may happen meanwhile, its wake-up lost: so it returns, for the caller to
         // look again, as after any wake-up.
-        if locked.send_outbox() {
+        if locked.shared.outbox_waiting() {
+            drop(locked.guard.take());
+            locked.shared.send_outbox();
+            locked.guard = Some(locked.shared.raw_lock());
             let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
             return (locked, timed_out);
         }
@@ -616,9 +584,7 @@ impl Shared {
                         transmit.reason,
                         None,
                     );
-                    state
-                        .outbox
-                        .push_back((transmit.destination, transmit.contents));
+                    self.queue(transmit.destination, transmit.contents);
                 }
                 Some((outgoing, _)) => {
                     let (decision, deliveries) = outgoing.apply(now, &transmit.contents);
@@ -637,9 +603,63 @@ impl Shared {
             }
         }
         while let Some(held) = state.pop_due_outgoing(now) {
-            state.outbox.push_back((held.peer, held.bytes));
+            self.queue(held.peer, held.bytes);
         }
         state.flush_capture();
+    }
+
+    fn lock_outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queue a datagram; it goes when the endpoint's lock is released.
+    fn queue(&self, peer: SocketAddr, bytes: Vec<u8>) {
+        self.lock_outbox().queue.push_back((peer, bytes));
+    }
+
+    /// Whether datagrams wait to be sent and nobody is sending them.
+    fn outbox_waiting(&self) -> bool {
+        let outbox = self.lock_outbox();
+        !outbox.sending && !outbox.queue.is_empty()
+    }
+
+    /// Send the queued datagrams, and those queued meanwhile, unless another thread is
+    /// sending (it sends them). Called without the endpoint's lock; takes it only if a send
+    /// failed, to record why.
+    fn send_outbox(&self) {
+        let mut outbox = self.lock_outbox();
+        if outbox.sending {
+            return;
+        }
+        loop {
+            if outbox.queue.is_empty() {
+                outbox.sending = false;
+                return;
+            }
+            outbox.sending = true;
+            let batch = std::mem::take(&mut outbox.queue);
+            drop(outbox);
+            let failures: Vec<(io::ErrorKind, SocketAddr)> = batch
+                .iter()
+                .filter_map(|(peer, bytes)| {
+                    self.send_now(*peer, bytes)
+                        .err()
+                        .map(|error| (error.kind(), *peer))
+                })
+                .collect();
+            if !failures.is_empty() {
+                let mut state = self.raw_lock();
+                for (kind, peer) in failures {
+                    state.on_socket_error(kind, peer);
+                }
+                // A send may have met an ICMP error about some peer.
+                let state = &mut *state;
+                state.waiters.notify_heard(&state.endpoint);
+            }
+            outbox = self.lock_outbox();
+        }
     }
 
     /// One datagram out, now: only ever called with the lock released.
