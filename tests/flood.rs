@@ -7,6 +7,8 @@
 //! The flood comes from sockets bound across 127.0.0.0/8 (all of it is loopback on Linux), so
 //! each datagram's source is one of many addresses, as a spoofing attacker's would be.
 
+mod loopback;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,22 +26,6 @@ const RSS_BOUND_BYTES: u64 = 64 << 20;
 const FLOOD_DATAGRAMS: u64 = 400_000;
 const FLOOD_TIME: Duration = Duration::from_secs(20);
 const HANG_GUARD: Duration = Duration::from_secs(120);
-
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
 
 /// One flood datagram: a SYN, a valid-looking data segment, or garbage, by turns.
 fn flood_datagram(index: u64, random: u64) -> Vec<u8> {
@@ -94,7 +80,7 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
         !flooders.is_empty(),
         "cannot bind any loopback source address"
     );
-    let rss_before = resident_bytes();
+    let rss_before = loopback::resident_bytes();
     let flooding = Arc::new(AtomicBool::new(true));
     let flood = {
         let flooding = flooding.clone();
@@ -125,7 +111,7 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
     let flood_was_running = !flood.is_finished();
     client.close().expect("every byte is acknowledged");
     let received = server.join().expect("the server does not panic");
-    let rss_after = resident_bytes();
+    let rss_after = loopback::resident_bytes();
     flooding.store(false, Ordering::Relaxed);
     let flood_sent = flood.join().unwrap();
 

@@ -6,6 +6,8 @@
 //! and docs/performance.md keeps its figure. No assertion on time; each blocking call is
 //! bounded by a timeout.
 
+mod loopback;
+
 use std::io::{Read, Write};
 use std::thread;
 use std::time::Duration;
@@ -82,23 +84,6 @@ fn a_hundred_connections_of_ten_mebibytes_each_arrive_intact_through_faults() {
     assert_eq!(intact as u64, CONNECTIONS);
 }
 
-/// The process's resident memory, from /proc (0 where there is none).
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 #[test]
 #[ignore = "prints a figure: cargo test --release --test soak -- --ignored"]
 fn ten_thousand_idle_connections_on_one_listener() {
@@ -115,7 +100,7 @@ fn ten_thousand_idle_connections_on_one_listener() {
         Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1)),
     );
     server.listen(IDLE as usize);
-    let before = resident_bytes();
+    let before = loopback::resident_bytes();
     let now = Instant::from_millis(1);
     for index in 0..IDLE {
         // Each client is a sans-IO endpoint of its own at an address of its own, dropped once
@@ -136,7 +121,7 @@ fn ten_thousand_idle_connections_on_one_listener() {
         }
         assert!(server.accept().is_some(), "client {index} connected");
     }
-    let after = resident_bytes();
+    let after = loopback::resident_bytes();
     let open = server.connections().count();
     println!(
         "{open} idle connections on one listener: RSS {} -> {} KiB, {} bytes each",

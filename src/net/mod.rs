@@ -288,3 +288,32 @@ fn each_address<T>(
         )
     }))
 }
+
+/// What a socket error means for the driver that met it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SocketErrorMeaning {
+    /// A full buffer (the datagram is lost, as a network would lose it; the protocol
+    /// recovers) or an interrupted call.
+    Nothing,
+    /// An ICMP port unreachable (a connected socket reports it as ECONNREFUSED): the peer's
+    /// process is gone. A hard error for that connection alone (RFC 1122 section 4.2.3.9):
+    /// refused during the handshake, reset after it.
+    PeerGone,
+    /// A host or network unreachable: a soft error (the same section); the retransmission
+    /// timers and the user timeout decide.
+    Soft,
+    /// The socket's own failure, which every caller must hear about.
+    SocketFailed,
+}
+
+/// What a send or receive error of this kind means, for both drivers.
+pub(crate) fn socket_error_meaning(kind: io::ErrorKind) -> SocketErrorMeaning {
+    match kind {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => SocketErrorMeaning::Nothing,
+        io::ErrorKind::ConnectionRefused => SocketErrorMeaning::PeerGone,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            SocketErrorMeaning::Soft
+        }
+        _ => SocketErrorMeaning::SocketFailed,
+    }
+}

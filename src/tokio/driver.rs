@@ -32,7 +32,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::{orphan, socket_failed};
 use crate::conn::{ConnectionError, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::net::{os_now, os_random_seed, SocketConfig};
+use crate::net::{os_now, os_random_seed, socket_error_meaning, SocketConfig, SocketErrorMeaning};
 use crate::time::Instant;
 
 /// Largest datagram the driver receives: the largest Ferry segment with room to spare.
@@ -840,21 +840,13 @@ impl DriverState {
 
     /// The socket failed a send or receive, for what a datagram to or from `peer` met.
     fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
-        match kind {
-            // A full buffer loses the datagram, as a network would; the protocol recovers.
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
-            // An ICMP port unreachable (a connected socket reports it as ECONNREFUSED): the
-            // peer's process is gone. A hard error for that connection alone (RFC 1122
-            // section 4.2.3.9): refused during the handshake, reset after it.
-            io::ErrorKind::ConnectionRefused => {
+        match socket_error_meaning(kind) {
+            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
+            SocketErrorMeaning::PeerGone => {
                 self.endpoint.handle_unreachable(peer);
                 self.heard_from.push(peer);
             }
-            // Host and network unreachables are soft errors (the same section): the
-            // retransmission timers and the user timeout decide.
-            io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {}
-            // Anything else is the socket's failure, which every caller must hear about.
-            kind => self.socket_failed(kind),
+            SocketErrorMeaning::SocketFailed => self.socket_failed(kind),
         }
     }
 
