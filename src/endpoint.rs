@@ -1,6 +1,9 @@
 //! Many connections behind one socket, sans-IO: datagrams are demultiplexed to connections by
-//! the peer's address; a bounded listen backlog holds passive opens until they are accepted;
-//! segments that no connection accepts are answered with a RST (RFC 9293 section 3.10.7.1).
+//! the peer's address; a bounded listen backlog holds passive opens until they are accepted,
+//! with SYN cookies (RFC 4987 section 3.6) once the half-open table is full; segments that no
+//! connection accepts are answered with a RST (RFC 9293 section 3.10.7.1), at a bounded rate.
+//! Only the connections something touched are polled, and quiet ones' deadlines are kept in
+//! order, so idle connections cost nothing per call.
 //!
 //! The endpoint also keeps the rules that concern the application's hold on a connection and
 //! the network beneath it, rather than the protocol itself:

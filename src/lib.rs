@@ -8,7 +8,7 @@
 //!
 //! | layer | module | owns |
 //! |---|---|---|
-//! | endpoint | [`endpoint`] | many connections behind one socket: demultiplexing by peer address, the listen backlog, RSTs to strays |
+//! | endpoint | [`endpoint`] | many connections behind one socket: demultiplexing by peer address, the listen backlog and SYN cookies, rate-limited RSTs to strays |
 //! | connection | [`conn`] | one connection's RFC 9293 state machine: send buffer and retransmission queue, reassembly and receive window, the RFC 6298 RTO, the reason each segment is sent |
 //! | wire | [`wire`] | segments to and from bytes, the CRC-32, sequence-number arithmetic |
 //!

@@ -1,11 +1,12 @@
 //! Ferry on real UDP sockets: [`Stream`] and [`Listener`] behave like `std::net::TcpStream`
 //! and `TcpListener`.
 //!
-//! Each `Stream::connect` and each `Listener::bind` makes one UDP socket (socket2) and one
-//! driver thread, which owns the socket's receive side and runs the sans-IO
+//! Each `Stream::connect` and each `Listener::bind` makes one UDP socket (socket2). A
+//! listener's socket has a driver thread of its own; all the client sockets of a process share
+//! one (a poller). The driver owns the socket's receive side and runs the sans-IO
 //! [`Endpoint`](crate::endpoint::Endpoint)'s timers. All the connections a listener accepts
-//! share its socket. Application calls act on the endpoint directly, under a lock, and send
-//! what it emits.
+//! share its socket. Application calls act on the endpoint directly, under a lock; what it
+//! emits is sent once the lock is released, so no thread holds it across a system call.
 //!
 //! Errors are `io::Error`s of the kinds a `std::net` user expects: `ConnectionRefused` (a RST
 //! or an ICMP port unreachable answered the SYN), `TimedOut` (the user timeout, a connect
