@@ -893,11 +893,7 @@ mod tests {
     #[test]
     fn a_client_answered_with_a_cookie_connects_and_exchanges_data() {
         let mut client = endpoint();
-        let mut server = endpoint();
-        server.listen(1);
-        // A forged SYN fills the half-open table.
-        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
-        while server.poll_transmit(ms(0)).is_some() {}
+        let mut server = cookie_server();
         let client_handle = client.connect(addr(SERVER)).unwrap();
         let crossed = shuttle(&mut client, &mut server, ms(1));
         assert_eq!(
@@ -927,10 +923,7 @@ mod tests {
     #[test]
     fn when_the_final_ack_is_lost_the_clients_first_data_completes_a_cookie_handshake() {
         let mut client = endpoint();
-        let mut server = endpoint();
-        server.listen(1);
-        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
-        while server.poll_transmit(ms(0)).is_some() {}
+        let mut server = cookie_server();
         let client_handle = client.connect(addr(SERVER)).unwrap();
         let syn = client.poll_transmit(ms(1)).unwrap();
         server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
@@ -981,10 +974,7 @@ mod tests {
         // arrive swapped. The second fails the cookie check (its sequence number is not the
         // ISN plus one); it must be dropped, not answered with a RST that kills the client.
         let mut client = endpoint();
-        let mut server = endpoint();
-        server.listen(1);
-        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
-        while server.poll_transmit(ms(0)).is_some() {}
+        let mut server = cookie_server();
         let client_handle = client.connect(addr(SERVER)).unwrap();
         let syn = client.poll_transmit(ms(1)).unwrap();
         server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
@@ -1013,10 +1003,7 @@ mod tests {
         // From a review: a cookie connection carries a request and closes; a duplicate of the
         // request arrives later. Once cookies are no longer in use, it opens no connection.
         let mut client = endpoint();
-        let mut server = endpoint();
-        server.listen(1);
-        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
-        while server.poll_transmit(ms(0)).is_some() {}
+        let mut server = cookie_server();
         let client_handle = client.connect(addr(SERVER)).unwrap();
         shuttle(&mut client, &mut server, ms(1));
         let server_handle = server.accept().expect("cookie handshake");
@@ -1203,6 +1190,16 @@ mod tests {
                 return crossed;
             }
         }
+    }
+
+    /// A server listening with a backlog of 1 whose half-open table a forged SYN has filled:
+    /// the next SYN is answered with a cookie.
+    fn cookie_server() -> Endpoint {
+        let mut server = endpoint();
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        server
     }
 
     /// A client and a server endpoint with one established connection, at 1 ms.

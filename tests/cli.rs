@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 fn ferry() -> Command {
@@ -23,23 +23,14 @@ fn recv_and_send_copy_a_file_through_faults() {
     let content = ferry::sim::payload(3_000_000, 42);
     std::fs::write(&input, &content).unwrap();
 
-    let mut receiver = ferry()
+    let mut command = ferry();
+    command
         .args(["recv", "--listen", "127.0.0.1:0", "--once", "--output"])
         .arg(&output)
         .args(["--faults", "loss=2%,dup=1%,reorder=2%", "--stats", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
     // The receiver says where it listens on its first line of stderr.
-    let mut stderr = BufReader::new(receiver.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("ferry recv: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+    let (address, receiver, mut stderr) = spawn_listening(command);
 
     let sender = ferry()
         .args(["send", &address])
@@ -117,21 +108,12 @@ fn cat_moves_twenty_mebibytes_each_way_intact() {
     std::fs::write(&listener_in, ferry::sim::payload(size, 7)).unwrap();
     std::fs::write(&client_in, ferry::sim::payload(size, 8)).unwrap();
 
-    let mut listening = ferry()
+    let mut command = ferry();
+    command
         .args(["cat", "--listen", "127.0.0.1:0"])
         .stdin(File::open(&listener_in).unwrap())
-        .stdout(File::create(&listener_out).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(listening.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("ferry cat: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+        .stdout(File::create(&listener_out).unwrap());
+    let (address, mut listening, mut stderr) = spawn_listening(command);
     let connecting = ferry()
         .args(["cat", &address])
         .stdin(File::open(&client_in).unwrap())
@@ -193,30 +175,29 @@ fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
     );
 }
 
-/// Start `ferry recv` with `args`; the address it listens on, and the child.
-fn start_receiver(
-    args: &[&str],
-) -> (
-    String,
-    std::process::Child,
-    BufReader<std::process::ChildStderr>,
-) {
-    let mut receiver = ferry()
-        .args(["recv", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(receiver.stderr.take().unwrap());
+/// Spawn `command` (a `ferry recv` or `ferry cat --listen`), whose first line on stderr says
+/// where it listens: that address, the child, and the rest of its stderr.
+fn spawn_listening(mut command: Command) -> (String, Child, BufReader<ChildStderr>) {
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     let address = line
         .trim()
-        .strip_prefix("ferry recv: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (address, receiver, stderr)
+        .split_once(": listening on ")
+        .map(|(_, address)| address.to_string())
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+    (address, child, stderr)
+}
+
+/// Start `ferry recv` on a free loopback port with `args`, its stdout discarded.
+fn start_receiver(args: &[&str]) -> (String, Child, BufReader<ChildStderr>) {
+    let mut command = ferry();
+    command
+        .args(["recv", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null());
+    spawn_listening(command)
 }
 
 #[test]

@@ -235,27 +235,29 @@ static DRIVERS: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 /// Have the process's exit finish `shared`'s closes (the module docs say how).
 pub(crate) fn register_for_exit(shared: &Arc<Shared>) {
     static HOOK: Once = Once::new();
-    HOOK.call_once(register_exit_hook);
+    HOOK.call_once(|| call_at_exit(at_exit));
     let mut drivers = DRIVERS.lock().unwrap_or_else(PoisonError::into_inner);
     drivers.retain(|driver| driver.strong_count() > 0);
     drivers.push(Arc::downgrade(shared));
 }
 
+/// Have the C library's `exit` call `hook` (after `main` returns, or from `process::exit`),
+/// while the other threads still run. `hook` must catch every panic. Where there is no
+/// atexit(3), or registration fails, exits just do not wait.
 #[cfg(unix)]
-fn register_exit_hook() {
-    // SAFETY: `at_exit` is a plain `extern "C" fn()` that catches every panic, as atexit(3)
-    // requires of its handlers. If registration fails, exits just do not wait.
+pub(crate) fn call_at_exit(hook: extern "C" fn()) {
+    // SAFETY: `hook` is a plain `extern "C" fn()` that catches every panic (this function's
+    // contract), as atexit(3) requires of its handlers.
     unsafe {
-        libc::atexit(at_exit);
+        libc::atexit(hook);
     }
 }
 
 #[cfg(not(unix))]
-fn register_exit_hook() {}
+pub(crate) fn call_at_exit(_hook: extern "C" fn()) {}
 
 /// Run by the C library's `exit`, after `main` returns or from `process::exit`, while every
 /// other thread (the drivers included) still runs.
-#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn at_exit() {
     // Unwinding out of an `extern "C"` function aborts the process; an exit must stay an exit.
     let _ = std::panic::catch_unwind(finish_every_close);

@@ -29,11 +29,11 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::SockRef;
 
 use super::close::{self, Closes};
+use super::inbox::Inbox;
+use super::socket;
 use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
 use super::{socket_error_meaning, SocketConfig, SocketErrorMeaning};
@@ -42,18 +42,6 @@ use crate::conn::Reason;
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultInjector, FaultStats};
 use crate::time::Instant;
-
-/// Largest datagram the driver receives: the largest Ferry segment with room to spare.
-const MAX_DATAGRAM: usize = 65_535;
-
-/// The most datagrams the driver takes from the socket under one hold of the lock. Between
-/// batches it runs the timers, sends, and lets application threads in, so a flood that never
-/// lets the socket run dry starves nothing (and memory cannot pile up behind it).
-const RECEIVE_BATCH: usize = 64;
-
-/// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
-/// kernel caps them at its `rmem_max` and `wmem_max`.
-const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -121,6 +109,8 @@ struct Outbox {
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
     /// A thread is sending; others leave their datagrams to it.
     sending: bool,
+    /// An empty queue whose buffer the next batch reuses.
+    spare: VecDeque<(SocketAddr, Vec<u8>)>,
 }
 
 /// The lock on a socket's state. Releasing it sends what the endpoint emitted meanwhile,
@@ -328,17 +318,7 @@ impl Shared {
         peer: Option<SocketAddr>,
         config: &SocketConfig,
     ) -> io::Result<Arc<Shared>> {
-        let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-        // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
-        // busy port must be AddrInUse.
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
-        socket.bind(&local.into())?;
-        if let Some(peer) = peer {
-            socket.connect(&peer.into())?;
-        }
-        socket.set_nonblocking(true)?;
-        let mut socket = UdpSocket::from_std(socket.into());
+        let mut socket = UdpSocket::from_std(socket::open(local, peer)?);
         let local_addr = socket.local_addr()?;
         // A listener gets a thread of its own; client sockets share the poller's.
         let (host, own_poll) = if peer.is_some() {
@@ -360,13 +340,6 @@ impl Shared {
             (Host::OwnThread(waker), Some(poll))
         };
         let epoch = os_now();
-        // Initial sequence numbers: unpredictable, from the OS (RFC 6528's aim), unless the
-        // fault config carries a seed for a reproducible lab run.
-        let isn_seed = if config.faults.seed != 0 {
-            config.faults.seed
-        } else {
-            os_random_seed()
-        };
         let faults = (!config.faults.is_passthrough()).then(|| {
             let send = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 1);
             let receive = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 2);
@@ -384,14 +357,7 @@ impl Shared {
             }
             None => None,
         };
-        let mut endpoint = Endpoint::new(
-            config.connection.clone(),
-            Box::new(ChaCha8Rng::seed_from_u64(isn_seed)),
-        );
-        if let Some(backlog) = config.backlog {
-            endpoint.listen(backlog);
-        }
-        endpoint.set_default_user_timeout(config.user_timeout);
+        let endpoint = socket::endpoint(config);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
@@ -639,7 +605,10 @@ impl Shared {
                 return;
             }
             outbox.sending = true;
-            let batch = std::mem::take(&mut outbox.queue);
+            // The sent batch's buffer comes back as the next queue, so steady sending does not
+            // allocate.
+            let spare = std::mem::take(&mut outbox.spare);
+            let mut batch = std::mem::replace(&mut outbox.queue, spare);
             drop(outbox);
             let failures: Vec<(io::ErrorKind, SocketAddr)> = batch
                 .iter()
@@ -658,7 +627,9 @@ impl Shared {
                 let state = &mut *state;
                 state.waiters.notify_heard(&state.endpoint);
             }
+            batch.clear();
             outbox = self.lock_outbox();
+            outbox.spare = batch;
         }
     }
 
@@ -698,11 +669,13 @@ impl Shared {
         let mut state = self.lock();
         state.driver_wakes_at = None;
         let now = self.now();
-        for (from, range) in &inbox.datagrams {
-            state.receive(now, *from, &inbox.bytes[range.clone()]);
+        for (from, datagram) in inbox.datagrams() {
+            state.receive(now, from, datagram);
         }
-        for &(kind, peer) in &inbox.errors {
-            match peer {
+        if let Some(kind) = inbox.error {
+            match self.peer {
+                // Only a connected socket hears of ICMP errors, so `peer` is known; an
+                // unconnected socket's error is the socket's own.
                 Some(peer) => state.on_socket_error(kind, peer),
                 None => state.socket_failed(kind),
             }
@@ -735,67 +708,13 @@ impl Shared {
         Some(next)
     }
 
-    /// Take the datagrams waiting in the socket, at most [`RECEIVE_BATCH`], into `inbox`,
-    /// without the lock. Returns whether more may be waiting.
+    /// Take a batch of the datagrams waiting in the socket into `inbox`, without the lock.
+    /// Returns whether more may be waiting.
     fn receive_batch(&self, inbox: &mut Inbox) -> bool {
-        inbox.clear();
-        for _ in 0..RECEIVE_BATCH {
-            let received = match self.peer {
-                Some(peer) => self.socket.recv(&mut inbox.scratch).map(|len| (len, peer)),
-                None => self.socket.recv_from(&mut inbox.scratch),
-            };
-            match received {
-                Ok((len, from)) => {
-                    let start = inbox.bytes.len();
-                    inbox.bytes.extend_from_slice(&inbox.scratch[..len]);
-                    inbox.datagrams.push((from, start..start + len));
-                }
-                Err(error) => match error.kind() {
-                    io::ErrorKind::WouldBlock => return false,
-                    io::ErrorKind::Interrupted => {}
-                    kind => {
-                        // Only a connected socket hears of ICMP errors, so `peer` is known;
-                        // an unconnected socket's error is the socket's own.
-                        inbox.errors.push((kind, self.peer));
-                        if self.peer.is_none() {
-                            return false;
-                        }
-                    }
-                },
-            }
-        }
-        true
-    }
-}
-
-/// A batch of received datagrams, kept between turns so its buffers are reused.
-struct Inbox {
-    /// Where each datagram is read first.
-    scratch: Vec<u8>,
-    /// The batch's datagrams, back to back.
-    bytes: Vec<u8>,
-    /// Each datagram's sender and place in `bytes`.
-    datagrams: Vec<(SocketAddr, std::ops::Range<usize>)>,
-    /// Errors the socket reported, with the peer they concern if it is known.
-    errors: Vec<(io::ErrorKind, Option<SocketAddr>)>,
-}
-
-impl Default for Inbox {
-    fn default() -> Inbox {
-        Inbox {
-            scratch: vec![0; MAX_DATAGRAM],
-            bytes: Vec::new(),
-            datagrams: Vec::new(),
-            errors: Vec::new(),
-        }
-    }
-}
-
-impl Inbox {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.datagrams.clear();
-        self.errors.clear();
+        inbox.fill(|buffer| match self.peer {
+            Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
+            None => self.socket.recv_from(buffer),
+        })
     }
 }
 

@@ -132,10 +132,15 @@
 
 mod close;
 mod driver;
+pub(crate) mod inbox;
 mod listener;
+pub(crate) mod socket;
 mod stream;
 mod wake;
 
+/// For the tokio driver's orphanage, which finishes closes at exit too.
+#[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
+pub(crate) use close::call_at_exit;
 pub use close::DEFAULT_LINGER;
 /// The OS's clock and randomness, for the other socket driver (`crate::tokio`).
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]

@@ -27,23 +27,13 @@ use std::time::Duration;
 
 use ::tokio::io::Interest;
 use ::tokio::sync::Notify;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{orphan, socket_failed};
 use crate::conn::{ConnectionError, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::net::{os_now, os_random_seed, socket_error_meaning, SocketConfig, SocketErrorMeaning};
+use crate::net::inbox::Inbox;
+use crate::net::{os_now, socket_error_meaning, SocketConfig, SocketErrorMeaning};
 use crate::time::Instant;
-
-/// Largest datagram the driver receives: the largest Ferry segment with room to spare.
-const MAX_DATAGRAM: usize = 65_535;
-
-/// The most datagrams the driver takes from the socket before it runs the timers, sends, and
-/// lets application tasks in (as the std driver does).
-const RECEIVE_BATCH: usize = 64;
-
-/// Socket buffers asked of the kernel, as the std driver asks.
-const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
 /// acknowledged waits at most this long for the peer to stay quiet: the std driver's rule
@@ -178,29 +168,9 @@ impl Shared {
     ) -> io::Result<Arc<Shared>> {
         let runtime = ::tokio::runtime::Handle::try_current()
             .map_err(|error| io::Error::other(format!("ferry::tokio needs a runtime: {error}")))?;
-        let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-        // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams.
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
-        socket.bind(&local.into())?;
-        if let Some(peer) = peer {
-            socket.connect(&peer.into())?;
-        }
-        socket.set_nonblocking(true)?;
-        let socket: std::net::UdpSocket = socket.into();
+        let socket = crate::net::socket::open(local, peer)?;
         let local_addr = socket.local_addr()?;
-        // Initial sequence numbers: unpredictable, from the OS (RFC 6528's aim), unless the
-        // config carries a seed for a reproducible lab run, as with the std driver.
-        let isn_seed = if config.faults.seed != 0 {
-            config.faults.seed
-        } else {
-            os_random_seed()
-        };
-        let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed);
-        if let Some(backlog) = config.backlog {
-            endpoint.listen(backlog);
-        }
-        endpoint.set_default_user_timeout(config.user_timeout);
+        let endpoint = crate::net::socket::endpoint(config);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
@@ -357,7 +327,7 @@ impl Shared {
                 return;
             }
         };
-        let mut received = Received::default();
+        let mut received = Inbox::default();
         let mut sleep = pin!(::tokio::time::sleep(Duration::ZERO));
         loop {
             let more_waiting = self.receive_batch(&io, &mut received);
@@ -390,34 +360,13 @@ impl Shared {
         }
     }
 
-    /// Take at most [`RECEIVE_BATCH`] datagrams from the socket, without the lock. Returns
+    /// Take a batch of the datagrams waiting in the socket, without the lock. Returns
     /// whether more may be waiting.
-    fn receive_batch(&self, io: &::tokio::net::UdpSocket, received: &mut Received) -> bool {
-        received.clear();
-        for _ in 0..RECEIVE_BATCH {
-            let result = match self.peer {
-                Some(peer) => io.try_recv(&mut received.scratch).map(|n| (n, peer)),
-                None => io.try_recv_from(&mut received.scratch),
-            };
-            match result {
-                Ok((len, from)) => {
-                    let start = received.bytes.len();
-                    received.bytes.extend_from_slice(&received.scratch[..len]);
-                    received.datagrams.push((from, start..start + len));
-                }
-                Err(error) => match error.kind() {
-                    io::ErrorKind::WouldBlock => return false,
-                    io::ErrorKind::Interrupted => {}
-                    kind => {
-                        // An ICMP error, or the socket's failure: either way, look at it
-                        // before taking more.
-                        received.errors.push(kind);
-                        return false;
-                    }
-                },
-            }
-        }
-        true
+    fn receive_batch(&self, io: &::tokio::net::UdpSocket, inbox: &mut Inbox) -> bool {
+        inbox.fill(|buffer| match self.peer {
+            Some(peer) => io.try_recv(buffer).map(|len| (len, peer)),
+            None => io.try_recv_from(buffer),
+        })
     }
 
     /// The socket reported an error with no datagram: take it (`SO_ERROR`), which also
@@ -445,18 +394,16 @@ impl Shared {
 
     /// Feed the endpoint what was received, run its timers and the closes' rules, send, wake.
     /// Returns the next deadline and whether the driver is done.
-    fn after_receiving(&self, received: &mut Received) -> (Option<Instant>, bool) {
+    fn after_receiving(&self, received: &mut Inbox) -> (Option<Instant>, bool) {
         let mut guard = self.lock();
         let state = &mut *guard;
         state.driver_wakes_at = None;
         let now = self.now();
-        for (from, range) in &received.datagrams {
-            state
-                .endpoint
-                .handle_datagram(now, *from, &received.bytes[range.clone()]);
-            state.heard_from.push(*from);
+        for (from, datagram) in received.datagrams() {
+            state.endpoint.handle_datagram(now, from, datagram);
+            state.heard_from.push(from);
         }
-        for &kind in &received.errors {
+        if let Some(kind) = received.error {
             match self.peer {
                 // Only a connected socket hears of ICMP errors, so `peer` is known.
                 Some(peer) => state.on_socket_error(kind, peer),
@@ -560,34 +507,6 @@ impl Shared {
         self.finish(state);
         self.wake_driver();
         self.os_instant(latest)
-    }
-}
-
-/// Datagrams taken from the socket in one batch, and the errors it gave.
-struct Received {
-    /// Where each datagram lands first, before it is copied to `bytes`.
-    scratch: Vec<u8>,
-    bytes: Vec<u8>,
-    datagrams: Vec<(SocketAddr, std::ops::Range<usize>)>,
-    errors: Vec<io::ErrorKind>,
-}
-
-impl Default for Received {
-    fn default() -> Received {
-        Received {
-            scratch: vec![0; MAX_DATAGRAM],
-            bytes: Vec::new(),
-            datagrams: Vec::new(),
-            errors: Vec::new(),
-        }
-    }
-}
-
-impl Received {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.datagrams.clear();
-        self.errors.clear();
     }
 }
 

@@ -42,7 +42,7 @@ fn start() -> Option<Orphanage> {
         .name("ferry tokio orphanage".into())
         .spawn(move || runtime.block_on(std::future::pending::<()>()))
         .ok()?;
-    register_exit_hook();
+    crate::net::call_at_exit(at_exit);
     Some(Orphanage {
         runtime: handle,
         drivers: Mutex::new(Vec::new()),
@@ -79,20 +79,7 @@ pub(crate) fn adopt(shared: Arc<Shared>) {
     });
 }
 
-#[cfg(unix)]
-fn register_exit_hook() {
-    // SAFETY: `at_exit` is a plain `extern "C" fn()` that catches every panic, as atexit(3)
-    // requires of its handlers. If registration fails, exits just do not wait.
-    unsafe {
-        libc::atexit(at_exit);
-    }
-}
-
-#[cfg(not(unix))]
-fn register_exit_hook() {}
-
 /// Run by the C library's `exit`, while the orphanage's thread still runs.
-#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn at_exit() {
     // Unwinding out of an `extern "C"` function aborts the process; an exit must stay an exit.
     let _ = std::panic::catch_unwind(finish_orphans);

@@ -1,0 +1,80 @@
+//! A batch of datagrams taken from a socket without the endpoint's lock, for either driver
+//! (the threaded one in `driver.rs`, the tokio one in `crate::tokio`) to feed in under it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+
+use super::{socket_error_meaning, SocketErrorMeaning};
+
+/// Largest datagram a driver receives: the largest Ferry segment with room to spare.
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
+
+/// The most datagrams a driver takes from its socket before it feeds them to the endpoint,
+/// runs the timers, sends, and lets application threads in. So a flood that never lets the
+/// socket run dry starves nothing, and memory cannot pile up behind it.
+pub(crate) const RECEIVE_BATCH: usize = 64;
+
+/// The datagrams of one batch, back to back, kept between batches so the buffers are reused.
+pub(crate) struct Inbox {
+    /// Where each datagram is read first.
+    scratch: Vec<u8>,
+    bytes: Vec<u8>,
+    /// Each datagram's sender and place in `bytes`.
+    datagrams: Vec<(SocketAddr, Range<usize>)>,
+    /// The error that ended the batch, if one did (not `WouldBlock`).
+    pub(crate) error: Option<io::ErrorKind>,
+}
+
+impl Default for Inbox {
+    fn default() -> Inbox {
+        Inbox {
+            scratch: vec![0; MAX_DATAGRAM],
+            bytes: Vec::new(),
+            datagrams: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+impl Inbox {
+    /// Take at most [`RECEIVE_BATCH`] datagrams with `receive` (a nonblocking `recv_from`),
+    /// replacing the last batch. Stops at `WouldBlock`, or at any other error, which is kept
+    /// for the caller to look at before taking more. Returns whether more may be waiting:
+    /// after a full batch, or behind an error about a peer (an ICMP unreachable is reported
+    /// once, and datagrams may queue behind it; the readiness edge that announced them is
+    /// spent). A failed socket yields nothing more.
+    pub(crate) fn fill(
+        &mut self,
+        mut receive: impl FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+    ) -> bool {
+        self.bytes.clear();
+        self.datagrams.clear();
+        self.error = None;
+        for _ in 0..RECEIVE_BATCH {
+            match receive(&mut self.scratch) {
+                Ok((len, from)) => {
+                    let start = self.bytes.len();
+                    self.bytes.extend_from_slice(&self.scratch[..len]);
+                    self.datagrams.push((from, start..start + len));
+                }
+                Err(error) => match error.kind() {
+                    io::ErrorKind::WouldBlock => return false,
+                    io::ErrorKind::Interrupted => {}
+                    kind => {
+                        self.error = Some(kind);
+                        return socket_error_meaning(kind) != SocketErrorMeaning::SocketFailed;
+                    }
+                },
+            }
+        }
+        true
+    }
+
+    /// The batch's datagrams and their senders, in the order they arrived.
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.datagrams
+            .iter()
+            .map(|(from, range)| (*from, &self.bytes[range.clone()]))
+    }
+}

@@ -1,0 +1,47 @@
+//! What both drivers (the threaded one in `driver.rs`, the tokio one in `crate::tokio`) make
+//! when a `Stream` connects or a `Listener` binds: the UDP socket and the endpoint behind it.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{os_random_seed, SocketConfig};
+use crate::endpoint::Endpoint;
+
+/// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
+/// kernel caps them at its `rmem_max` and `wmem_max`.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// A nonblocking UDP socket bound to `local`, and connected to `peer` if given (a client's
+/// socket talks to one peer, and a connected socket hears ICMP errors).
+pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
+    // busy port must be AddrInUse.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    socket.bind(&local.into())?;
+    if let Some(peer) = peer {
+        socket.connect(&peer.into())?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The endpoint for a socket with these settings: listening if they give a backlog, with
+/// their user timeout. Its initial sequence numbers are unpredictable, from the OS (RFC
+/// 6528's aim), unless the fault spec carries a seed for a reproducible lab run.
+pub(crate) fn endpoint(config: &SocketConfig) -> Endpoint {
+    let isn_seed = if config.faults.seed != 0 {
+        config.faults.seed
+    } else {
+        os_random_seed()
+    };
+    let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed);
+    if let Some(backlog) = config.backlog {
+        endpoint.listen(backlog);
+    }
+    endpoint.set_default_user_timeout(config.user_timeout);
+    endpoint
+}
