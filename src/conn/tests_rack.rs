@@ -105,6 +105,28 @@ fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
     assert_eq!(stats.tail_loss_probes, 1);
 }
 
+/// An unanswered probe is followed by a second after the same wait (a probe or its ACK lost
+/// once is common on a lossy path), and only then do the waits double.
+#[test]
+fn unanswered_probes_repeat_once_then_back_off() {
+    let config = Config {
+        min_rto: std::time::Duration::from_secs(5),
+        ..Config::default()
+    };
+    let (mut conn, base) = slow_started(config, 0);
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    // SRTT is the handshake's 100 ms: each wait is 2 x SRTT + 2 ms, then 2x, 4x.
+    for probe_at in [1_202, 1_404, 1_808, 2_616] {
+        assert_eq!(conn.poll_timeout(), Some(at(probe_at)));
+        assert_eq!(
+            timeout(&mut conn, at(probe_at)),
+            flight(base, 2..3, Reason::TailLossProbe)
+        );
+    }
+    assert_eq!(conn.stats().rto_timeouts, 0);
+}
+
 #[test]
 fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
     let (mut conn, base) = slow_started(Config::default(), 1);
@@ -162,36 +184,36 @@ fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
-    // The path stalls: no ACK comes. Three probes of the last segment, each unanswered,
-    // then the timer.
-    for probe_at in [1_200, 1_400, 1_600] {
+    // The path stalls: no ACK comes. Five probes of the last segment (MIN_LOSS_PROBES), each
+    // unanswered, then the timer.
+    for probe_at in [1_200, 1_400, 1_600, 1_800, 2_000] {
         assert_eq!(
             timeout(&mut conn, at(probe_at)),
             flight(base, 5..6, Reason::TailLossProbe)
         );
     }
     write_segments(&mut conn, s(6), 2);
-    assert_eq!(conn.poll_timeout(), Some(at(1_800)));
+    assert_eq!(conn.poll_timeout(), Some(at(2_200)));
     assert_eq!(
-        timeout(&mut conn, at(1_800)),
+        timeout(&mut conn, at(2_200)),
         flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
     );
     assert_eq!(conn.stats().congestion_window, MSS);
     // The first ACK after the timeout moves snd_una: F-RTO sends new data, not segment 1.
-    send(&mut conn, at(1_850), ack(s(1)));
+    send(&mut conn, at(2_250), ack(s(1)));
     assert_eq!(
-        recv(&mut conn, at(1_850)),
+        recv(&mut conn, at(2_250)),
         flight(base, 6..8, Reason::NewData)
     );
     // The next acknowledges segments 1 and 2, never retransmitted: they were only delayed.
-    send(&mut conn, at(1_851), ack(s(3)));
+    send(&mut conn, at(2_251), ack(s(3)));
     let stats = conn.stats();
     assert_eq!(stats.spurious_timeouts, 1);
     // The congestion response is undone: the window and threshold before the timeout.
     assert_eq!(stats.congestion_window, 7_200);
     assert_eq!(stats.slow_start_threshold, u32::MAX);
     // Segments 3 and 4 are not resent: they were never lost.
-    let sent = recv(&mut conn, at(1_851));
+    let sent = recv(&mut conn, at(2_251));
     assert!(
         sent.iter().all(|(_, reason)| *reason == Reason::NewData),
         "{sent:?}"
@@ -204,19 +226,19 @@ fn frto_keeps_the_timeout_when_a_duplicate_ack_follows() {
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
-    for probe_at in [1_200, 1_400, 1_600] {
+    for probe_at in [1_200, 1_400, 1_600, 1_800, 2_000] {
         assert_eq!(timeout(&mut conn, at(probe_at)).len(), 1);
     }
     write_segments(&mut conn, s(6), 2);
-    assert_eq!(timeout(&mut conn, at(1_800)).len(), 1);
-    send(&mut conn, at(1_850), ack(s(1)));
+    assert_eq!(timeout(&mut conn, at(2_200)).len(), 1);
+    send(&mut conn, at(2_250), ack(s(1)));
     assert_eq!(
-        recv(&mut conn, at(1_850)),
+        recv(&mut conn, at(2_250)),
         flight(base, 6..8, Reason::NewData)
     );
     // A duplicate ACK: segment 1 really is lost. Recovery by the timer goes on.
-    send(&mut conn, at(1_900), ack_sack(s(1), &[(s(6), s(7))]));
-    let sent = recv(&mut conn, at(1_900));
+    send(&mut conn, at(2_300), ack_sack(s(1), &[(s(6), s(7))]));
+    let sent = recv(&mut conn, at(2_300));
     assert_eq!(
         sent[0],
         (data(s(1)), Reason::RtoRetransmission { timeout: 1 })
