@@ -65,9 +65,12 @@ pub(super) struct Undo {
 /// five, 0.6%.
 const MIN_LOSS_PROBES: u32 = 5;
 
-/// What Linux adds to a probe timeout of 2 x SRTT when more than one segment is in flight
-/// (`TCP_TIMEOUT_MIN`, 2 ms): room for a receiver's scheduling on a very short path.
-const TLP_MIN_EXTRA: Duration = Duration::from_millis(2);
+/// What is added to a probe timeout of 2 x SRTT when more than one segment is in flight: room
+/// for a receiver's scheduling on a very short path. Linux adds 2 ms (`TCP_TIMEOUT_MIN`, two
+/// ticks of its timer wheel); Ferry's socket driver keeps short waits to the microsecond
+/// (`net/fine_timer.rs`), and on loopback, with an SRTT near 60 us, 2 ms would be thirty
+/// round trips idle per probe. 200 us drew no spurious probe in the lossy-loopback race.
+const TLP_MIN_EXTRA: Duration = Duration::from_micros(200);
 
 impl Connection {
     /// Whether RACK-TLP runs (it needs SACK).
@@ -424,9 +427,9 @@ impl Connection {
     /// after the same wait (one lost probe or ACK says little on a lossy path), then by more
     /// after twice the wait each time, as QUIC backs off its probe timeout (RFC 9002 section
     /// 6.2.1): at least five, and more for as long as the wait stays below the RTO; then the
-    /// retransmission timer acts. On a 100 us path that is eight probes in 282 ms (at 20% loss
-    /// each way a probe or its ACK is lost one time in three, eight in a row one time in
-    /// 3,500); on a 40 ms path, five, the later ones in the RTO's place.
+    /// retransmission timer acts. On a 100 us path that is ten probes in 205 ms (at 20% loss
+    /// each way a probe or its ACK is lost one time in three, ten in a row one time in
+    /// 27,000); on a 40 ms path, five, the later ones in the RTO's place.
     ///
     /// Unlike section 7.2, which probes only outside loss recovery, Ferry probes during
     /// recovery too, as QUIC's probe timeout does in every state (RFC 9002 section 6.2): a

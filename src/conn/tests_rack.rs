@@ -116,11 +116,12 @@ fn unanswered_probes_repeat_once_then_back_off() {
     let (mut conn, base) = slow_started(config, 0);
     write_segments(&mut conn, base, 3);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
-    // SRTT is the handshake's 100 ms: each wait is 2 x SRTT + 2 ms, then 2x, 4x.
-    for probe_at in [1_202, 1_404, 1_808, 2_616] {
-        assert_eq!(conn.poll_timeout(), Some(at(probe_at)));
+    // SRTT is the handshake's 100 ms: each wait is 2 x SRTT + 0.2 ms, then 2x, 4x.
+    for probe_at in [1_200_200, 1_400_400, 1_800_800, 2_601_600] {
+        let probe_at = Instant::from_micros(probe_at);
+        assert_eq!(conn.poll_timeout(), Some(probe_at));
         assert_eq!(
-            timeout(&mut conn, at(probe_at)),
+            timeout(&mut conn, probe_at),
             flight(base, 2..3, Reason::TailLossProbe)
         );
     }

@@ -32,6 +32,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::SockRef;
 
 use super::close::{self, Closes};
+use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
 use super::socket;
 use super::stream::StreamState;
@@ -45,6 +46,7 @@ use crate::time::Instant;
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+const TIMER: Token = Token(2);
 
 /// A seed from the OS, for initial sequence numbers nobody can predict (RFC 6528's aim).
 #[allow(clippy::disallowed_methods)] // the driver is where the OS's randomness enters Ferry
@@ -182,6 +184,8 @@ struct Poller {
 
 /// The poller's token for its own waker; sockets count up from 1.
 const POLLER_WAKER: Token = Token(0);
+/// The poller's fine timer; sockets count up from 1.
+const POLLER_TIMER: Token = Token(usize::MAX);
 
 static POLLER: OnceLock<Poller> = OnceLock::new();
 /// The poller's thread could not be started.
@@ -200,6 +204,7 @@ impl Poller {
             return Ok(poller);
         }
         let poll = Poll::new()?;
+        let timer = FineTimer::new(poll.registry(), POLLER_TIMER)?;
         let poller = Poller {
             registry: poll.registry().try_clone()?,
             waker: Waker::new(poll.registry(), POLLER_WAKER)?,
@@ -215,7 +220,7 @@ impl Poller {
         if won {
             let spawned = thread::Builder::new()
                 .name("ferry driver (client sockets)".into())
-                .spawn(move || poller.run(poll));
+                .spawn(move || poller.run(poll, timer));
             if let Err(error) = spawned {
                 POLLER_FAILED.store(true, std::sync::atomic::Ordering::Release);
                 return Err(error);
@@ -234,7 +239,7 @@ impl Poller {
     }
 
     /// Turn every socket that is readable, woken or due; sleep until the next deadline.
-    fn run(&'static self, mut poll: Poll) {
+    fn run(&'static self, mut poll: Poll, mut timer: FineTimer) {
         let poller = self;
         let mut inbox = Inbox::default();
         let mut events = Events::with_capacity(256);
@@ -251,7 +256,7 @@ impl Poller {
                 events
                     .iter()
                     .map(|event| event.token())
-                    .filter(|&token| token != POLLER_WAKER),
+                    .filter(|&token| token != POLLER_WAKER && token != POLLER_TIMER),
             );
             let now = os_now();
             while let Some(&(at, token)) = deadlines.first() {
@@ -299,7 +304,7 @@ impl Poller {
             let wait = deadlines
                 .first()
                 .map(|&(at, _)| at.saturating_duration_since(os_now()));
-            if let Err(error) = poll.poll(&mut events, wait) {
+            if let Err(error) = timer.poll(&mut poll, &mut events, wait) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     // Nothing to blame it on: try again shortly rather than spin.
                     events.clear();
@@ -337,7 +342,8 @@ impl Shared {
             poll.registry()
                 .register(&mut socket, SOCKET, Interest::READABLE)?;
             let waker = Waker::new(poll.registry(), WAKER)?;
-            (Host::OwnThread(waker), Some(poll))
+            let timer = FineTimer::new(poll.registry(), TIMER)?;
+            (Host::OwnThread(waker), Some((poll, timer)))
         };
         let epoch = os_now();
         let faults = (!config.faults.is_passthrough()).then(|| {
@@ -391,11 +397,11 @@ impl Shared {
                     .insert(*token, Arc::clone(&shared));
                 poller.wake(*token);
             }
-            (Host::OwnThread(_), Some(poll)) => {
+            (Host::OwnThread(_), Some((poll, timer))) => {
                 let driver = Arc::clone(&shared);
                 thread::Builder::new()
                     .name(format!("ferry driver {local_addr}"))
-                    .spawn(move || driver.run(poll))?;
+                    .spawn(move || driver.run(poll, timer))?;
             }
             (Host::OwnThread(_), None) => unreachable!("a thread of its own has its own poll"),
         }
@@ -644,7 +650,7 @@ impl Shared {
 
     /// The driver thread of a socket with a thread of its own: turn, then sleep until the
     /// next deadline, a datagram or a wake-up.
-    fn run(self: Arc<Self>, mut poll: Poll) {
+    fn run(self: Arc<Self>, mut poll: Poll, mut timer: FineTimer) {
         let mut inbox = Inbox::default();
         let mut events = Events::with_capacity(8);
         loop {
@@ -652,7 +658,7 @@ impl Shared {
                 return;
             };
             let wait = next.map(|at| at.saturating_duration_since(self.now()));
-            if let Err(error) = poll.poll(&mut events, wait) {
+            if let Err(error) = timer.poll(&mut poll, &mut events, wait) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     self.lock().socket_failed(error.kind());
                     thread::sleep(Duration::from_millis(10));

@@ -132,6 +132,7 @@
 
 mod close;
 mod driver;
+mod fine_timer;
 pub(crate) mod inbox;
 mod listener;
 pub(crate) mod socket;
