@@ -81,6 +81,7 @@ impl Connection {
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
     /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
+        let recovery_before = self.recovery;
         let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
@@ -103,6 +104,24 @@ impl Connection {
         let pure_duplicate = !advanced && !duplicate;
         self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
         self.detect_losses(now);
+        // Window growth counts what the ACK newly delivered, cumulatively or by SACK (RFC
+        // 6937's DeliveredData), as Linux's tcp_cong_control() hands acked_sacked to
+        // cong_avoid for each ACK that advances snd_una outside fast recovery. That includes,
+        // with SACK, the ACK that ends recovery: cwnd is ssthresh again (RFC 5681 section
+        // 3.2 step 6), and the retransmission it acknowledges counts for congestion
+        // avoidance (RFC 5681 section 3.1, RFC 3465) as any delivered segment would. Without
+        // SACK that ACK covers every segment the duplicate ACKs reported, so it counts
+        // nothing (RFC 6582 section 3.2 step 6); after a timeout, `on_recovery_progress`
+        // grows the window. After loss detection, so an ACK that starts recovery grows
+        // nothing.
+        let grows = match recovery_before {
+            None => true,
+            Some(Recovery::Fast { .. }) => self.config.sack,
+            Some(Recovery::Timeout { .. }) => false,
+        };
+        if advanced && grows && self.recovery.is_none() {
+            self.congestion.on_ack(delivered.bytes);
+        }
         self.arm_loss_probe(now);
     }
 
@@ -279,8 +298,8 @@ impl Connection {
         }
     }
 
-    /// New data acknowledged: grow the window, or move loss recovery on (RFC 6582 section
-    /// 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
+    /// New data acknowledged: move loss recovery on, or after a timeout grow the window (RFC
+    /// 6582 section 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
     pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
         let smss = i64::from(self.smss());
         match &mut self.recovery {
@@ -309,7 +328,8 @@ impl Connection {
                 }
                 self.congestion.on_ack(acked);
             }
-            None => self.congestion.on_ack(acked),
+            // Outside recovery, `process_ack` grows the window by what the ACK delivered.
+            None => {}
         }
     }
 
