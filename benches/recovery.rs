@@ -2,7 +2,7 @@
 //! docs/performance.md.
 //!
 //! `cargo bench --bench recovery` runs an 8 MiB transfer on a link shaped like the Linux
-//! reference runs in shared/anchors.md (10 Mbit/s, 40 ms RTT, a drop-tail queue of 63
+//! reference runs quoted in docs/performance.md (10 Mbit/s, 40 ms RTT, a drop-tail queue of 63
 //! datagrams, MSS 1448, i.i.d. loss on the data direction only), for each loss rate and each
 //! recovery mode, with three seeds, and prints the medians as a Markdown table; then 10% and
 //! 20% loss on both directions (ACKs too).

@@ -1,6 +1,6 @@
 //! Time for the sans-IO core: an [`Instant`] that is just a count of microseconds.
 //!
-//! The core never reads a clock (design.md, "The sans-IO rule"). Whoever drives it, the
+//! The core never reads a clock (docs/architecture.md, "The sans-IO rule"). Whoever drives it, the
 //! simulator's virtual clock or the socket driver's `std::time::Instant`, converts its own time
 //! into this type and passes it in. Durations are plain [`std::time::Duration`]s.
 

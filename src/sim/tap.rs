@@ -1,0 +1,200 @@
+//! Each simulated host's capture: records wait until the link has decided a datagram's fate,
+//! so the file stays in time order and says what happened to every copy.
+
+use std::collections::VecDeque;
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::capture::{CaptureRecord, CaptureWriter, View};
+use crate::conn::Transmit;
+use crate::fault::Decision;
+use crate::time::Instant;
+
+/// A capture for one simulated host: any writer, so that tests can capture to memory.
+pub type HostCapture = CaptureWriter<Box<dyn Write + Send>>;
+
+/// The captures of a [`transfer_with_captures`], one per host; `None` captures nothing.
+#[derive(Debug, Default)]
+pub struct Captures {
+    /// What A (the sender) sent and received.
+    pub a: Option<HostCapture>,
+    /// What B (the receiver) sent and received.
+    pub b: Option<HostCapture>,
+}
+
+impl Captures {
+    /// Create (or truncate) pcapng files for both hosts. See [`CaptureWriter::new`] for `view`
+    /// and `window_scale`.
+    pub fn create(
+        a: impl AsRef<Path>,
+        b: impl AsRef<Path>,
+        view: View,
+        window_scale: u8,
+    ) -> io::Result<Captures> {
+        let file = |path: &Path| -> io::Result<HostCapture> {
+            let writer: Box<dyn Write + Send> =
+                Box::new(BufWriter::new(std::fs::File::create(path)?));
+            CaptureWriter::new(writer, view, window_scale)
+        };
+        Ok(Captures {
+            a: Some(file(a.as_ref())?),
+            b: Some(file(b.as_ref())?),
+        })
+    }
+}
+
+/// Ties a datagram on its way to the link's queue to its record in the sender's capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct CaptureTicket {
+    /// The record's number in the sender's tap.
+    pub(super) record: u64,
+    /// Whether this is the fault injector's second copy.
+    pub(super) duplicate: bool,
+}
+
+/// A record waiting in a [`Tap`].
+#[derive(Debug)]
+struct PendingRecord {
+    at: std::time::Duration,
+    source: SocketAddr,
+    destination: SocketAddr,
+    datagram: Vec<u8>,
+    comments: Vec<String>,
+    /// Copies not yet past the link's queue: only then is the record's story complete.
+    copies_before_queue: usize,
+}
+
+/// One host's capture. The drop-tail queue decides a datagram's fate only after the fault
+/// injector's delay, but the record belongs at the time it was sent, so records wait here
+/// until every earlier one is complete: the file stays in time order and a queue drop still
+/// reaches the sender's copy.
+#[derive(Debug)]
+pub(super) struct Tap {
+    writer: HostCapture,
+    /// Records not yet written, oldest first; the first has number `first_pending`.
+    pending: VecDeque<PendingRecord>,
+    first_pending: u64,
+    /// The first write error; after it the tap writes nothing more.
+    error: Option<io::Error>,
+}
+
+impl Tap {
+    pub(super) fn new(writer: HostCapture) -> Tap {
+        Tap {
+            writer,
+            pending: VecDeque::new(),
+            first_pending: 0,
+            error: None,
+        }
+    }
+
+    /// A datagram the host sent at `now`, with why and what the fault injector did to it, which
+    /// left the injector as `copies` datagrams. Returns its record number.
+    pub(super) fn sent(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        transmit: &Transmit,
+        decision: &Decision,
+        copies: usize,
+    ) -> u64 {
+        let mut comments = vec![transmit.reason.to_string()];
+        if *decision != Decision::default() {
+            comments.push(decision.to_string());
+        }
+        let record = self.first_pending + self.pending.len() as u64;
+        self.pending.push_back(PendingRecord {
+            at: now.since_epoch(),
+            source,
+            destination: transmit.destination,
+            datagram: transmit.contents.clone(),
+            comments,
+            copies_before_queue: copies,
+        });
+        self.write_complete();
+        record
+    }
+
+    /// A copy of a sent datagram reached the link's queue, which took it or not.
+    pub(super) fn entered_queue(&mut self, ticket: CaptureTicket, accepted: bool) {
+        let index = ticket.record.checked_sub(self.first_pending);
+        let Some(record) = index.and_then(|index| self.pending.get_mut(index as usize)) else {
+            return;
+        };
+        record.copies_before_queue = record.copies_before_queue.saturating_sub(1);
+        if !accepted {
+            record.comments.push(
+                if ticket.duplicate {
+                    "duplicate dropped (queue full)"
+                } else {
+                    "dropped (queue full)"
+                }
+                .to_string(),
+            );
+        }
+        self.write_complete();
+    }
+
+    /// A datagram the host received at `now`, as delivered.
+    pub(super) fn received(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.pending.push_back(PendingRecord {
+            at: now.since_epoch(),
+            source,
+            destination,
+            datagram: bytes.to_vec(),
+            comments: Vec::new(),
+            copies_before_queue: 0,
+        });
+        self.write_complete();
+    }
+
+    /// Write the complete records at the front.
+    fn write_complete(&mut self) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|record| record.copies_before_queue == 0)
+        {
+            self.write_front();
+        }
+    }
+
+    fn write_front(&mut self) {
+        let Some(record) = self.pending.pop_front() else {
+            return;
+        };
+        self.first_pending += 1;
+        if self.error.is_some() {
+            return;
+        }
+        let written = self.writer.write(&CaptureRecord {
+            at: record.at,
+            source: record.source,
+            destination: record.destination,
+            datagram: &record.datagram,
+            comments: record.comments,
+        });
+        if let Err(error) = written {
+            self.error = Some(error);
+        }
+    }
+
+    /// Write everything still held (a run cut short may leave datagrams before the queue) and
+    /// flush.
+    pub(super) fn finish(mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            self.write_front();
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => self.writer.flush(),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The simulator's own tests: whole runs, captures, traces and budgets.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::transfer::{read_to_end, write_payload};
+use super::*;
+use crate::capture::{CaptureWriter, View};
+use crate::conn::{ConnectionError, State};
+
+fn lossy(spec: &str, seed: u64) -> TransferConfig {
+    TransferConfig::new(NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        spec.parse().unwrap(),
+        seed,
+    ))
+}
+
+#[test]
+fn a_clean_transfer_arrives_and_both_ends_close() {
+    let data = payload(200_000, 1);
+    let report = transfer(&lossy("none", 1), &data);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report.bytes_delivered, 200_000);
+    assert_eq!(report.a.stats.retransmissions.total(), 0, "{report:#?}");
+    // 200 kB at 10 Mbit/s takes at least 160 ms of serialization plus the handshake.
+    assert!(report.transfer_time > Duration::from_millis(200));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let data = payload(100_000, 3);
+    let config = lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 3);
+    let first = transfer(&config, &data);
+    assert!(first.succeeded(), "{first:#?}");
+    assert_eq!(first, transfer(&config, &data));
+    let other = transfer(&lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 4), &data);
+    assert_ne!(first.a.stats, other.a.stats);
+}
+
+/// Data both ways at once: each data segment carries the ACK (and SACK blocks) for the
+/// other direction.
+#[test]
+fn data_both_ways_through_faults_arrives_intact() {
+    for seed in 0..3 {
+        let mut network = Network::new(&NetworkConfig::symmetric(
+            None,
+            Duration::from_micros(100),
+            "loss=5%,flip=1e-5,dup=1%,reorder=2%".parse().unwrap(),
+            seed,
+        ));
+        network.endpoint(Host::B).listen(1);
+        let a = network
+            .endpoint(Host::A)
+            .connect(Host::B.address())
+            .unwrap();
+        let mut b = None;
+        let data = payload(512 * 1024, seed);
+        let (mut written, mut delivered) = ([0, 0], [Vec::new(), Vec::new()]);
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            if b.is_none() {
+                b = network.endpoint(Host::B).accept();
+            }
+            for (side, host, handle) in [(0, Host::A, Some(a)), (1, Host::B, b)] {
+                if let Some(handle) = handle {
+                    write_payload(network.endpoint(host), handle, &data, &mut written[side]);
+                    read_to_end(
+                        network.endpoint(host),
+                        handle,
+                        &mut buffer,
+                        &mut delivered[side],
+                    );
+                }
+            }
+            let closed = |network: &mut Network, host: Host, handle| {
+                network
+                    .endpoint(host)
+                    .connection(handle)
+                    .unwrap()
+                    .is_closed()
+            };
+            if b.is_some_and(|b| closed(&mut network, Host::B, b))
+                && closed(&mut network, Host::A, a)
+            {
+                break;
+            }
+            assert!(
+                network.step(),
+                "seed {seed}: nothing left to happen, not closed"
+            );
+        }
+        assert!(delivered[0] == data && delivered[1] == data, "seed {seed}");
+        let a_stats = network.endpoint(Host::A).connection(a).unwrap().stats();
+        assert_eq!(a_stats.state, State::Closed);
+        assert!(a_stats.retransmissions.total() > 0);
+    }
+}
+
+/// A capture in memory that the test can read after the run.
+#[derive(Clone, Default)]
+struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// (timestamp, comments) of every packet in a pcapng file.
+fn packets(buffer: &SharedBuffer) -> Vec<(Duration, Vec<String>)> {
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let bytes = buffer.0.lock().unwrap().clone();
+    let mut reader = PcapNgReader::new(&bytes[..]).unwrap();
+    let mut packets = Vec::new();
+    while let Some(block) = reader.next_block() {
+        if let Block::EnhancedPacket(packet) = block.unwrap() {
+            let comments = packet.options.iter().filter_map(|option| match option {
+                EnhancedPacketOption::Comment(text) => Some(text.to_string()),
+                _ => None,
+            });
+            packets.push((packet.timestamp, comments.collect()));
+        }
+    }
+    packets
+}
+
+#[test]
+fn captures_hold_every_datagram_in_time_order_with_its_fate() {
+    // A short queue overflows; delays and duplicates make the taps hold records back.
+    let mut config = lossy("loss=2%,dup=5%,delay=3ms,jitter=2ms", 9);
+    config.network.a_to_b.queue_limit = 3;
+    let data = payload(300_000, 9);
+    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
+    let capture = |buffer: &SharedBuffer| {
+        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
+    };
+    let captures = Captures {
+        a: capture(&buffers[0]),
+        b: capture(&buffers[1]),
+    };
+    let report = transfer_with_captures(&config, &data, captures).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report, transfer(&config, &data), "captures change nothing");
+    assert!(report.a.link.queue_drops > 0, "{report:#?}");
+
+    for (buffer, this, peer) in [
+        (&buffers[0], &report.a, &report.b),
+        (&buffers[1], &report.b, &report.a),
+    ] {
+        let packets = packets(buffer);
+        assert_eq!(
+            packets.len() as u64,
+            this.faults.datagrams + peer.link.delivered
+        );
+        assert!(packets.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+        let comments = || packets.iter().flat_map(|(_, comments)| comments);
+        let queue_drops = comments()
+            .filter(|comment| comment.ends_with("dropped (queue full)"))
+            .count();
+        assert_eq!(queue_drops as u64, this.link.queue_drops);
+        let sent_reasons = comments()
+            .filter(|comment| comment.as_str() == "new data")
+            .count();
+        assert!(sent_reasons > 0 || this.stats.bytes_sent == 0);
+    }
+}
+
+#[test]
+fn a_reader_that_pauses_closes_the_window_and_the_sender_probes() {
+    let data = payload(30_000, 1);
+    let mut config = lossy("none", 1);
+    config.network.connection.recv_buffer = 8 * 1024;
+    let unpaused = transfer(&config, &data);
+    assert!(unpaused.succeeded(), "{unpaused:#?}");
+    assert_eq!(unpaused.a.stats.window_probes, 0);
+
+    config.receiver_pause = Some(Duration::from_millis(100)..Duration::from_secs(2));
+    let report = transfer(&config, &data);
+    assert!(report.succeeded(), "{report:#?}");
+    // A probed the closed window until B read again, and nothing was resent.
+    assert!(report.a.stats.window_probes >= 2, "{report:#?}");
+    assert_eq!(report.a.stats.retransmissions.total(), 0);
+    assert!(report.transfer_time > Duration::from_secs(2));
+    // The reader resumes at 2 s even though no datagram or timer is due then: the rest
+    // of the data follows within a few round trips, not at the next probe.
+    assert!(
+        report.transfer_time < Duration::from_millis(2300),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn a_receiver_that_aborts_resets_the_sender() {
+    let data = payload(30_000, 1);
+    let mut config = lossy("none", 1);
+    config.receiver_abort_after = Some(12_000);
+    let report = transfer(&config, &data);
+    assert!(!report.intact && report.finished && report.delivered_correct);
+    assert!((12_000..30_000).contains(&report.bytes_delivered));
+    assert_eq!(report.b.error, Some(ConnectionError::Aborted));
+    assert_eq!(report.a.error, Some(ConnectionError::Reset));
+}
+
+#[test]
+fn a_reply_from_b_arrives_intact_through_faults_while_a_sends() {
+    let data = payload(200_000, 3);
+    let mut config = lossy("loss=5%,dup=2%,reorder=5%", 3);
+    config.reply = payload(150_000, 4);
+    let report = transfer(&config, &data);
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(report.reply_intact && report.delivered_correct);
+}
+
+#[test]
+fn a_run_that_crawls_stops_at_its_event_budget_and_says_so() {
+    let data = payload(1_000_000, 1);
+    let mut config = lossy("none", 1);
+    config.network.connection.recv_buffer = 1;
+    config.step_limit = 10_000;
+    let report = transfer(&config, &data);
+    assert_eq!(report.limit_reached, Some(RunLimit::Events(10_000)));
+    assert_eq!(report.steps, 10_000);
+    assert!(!report.intact && !report.finished && report.delivered_correct);
+}
+
+#[test]
+fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
+    let data = payload(60_000, 1);
+    let config = lossy("drop-data=10,drop-data=12", 1);
+    let (report, trace) = transfer_traced(&config, &data, Captures::default()).unwrap();
+    assert_eq!(report, transfer(&config, &data), "tracing changes nothing");
+    assert_eq!(trace.sent.len() as u64, report.a.stats.segments_sent);
+    let resent = trace
+        .sent
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.reason,
+                crate::conn::Reason::FastRetransmission
+                    | crate::conn::Reason::SackRetransmission
+                    | crate::conn::Reason::RackRetransmission
+                    | crate::conn::Reason::TailLossProbe
+            )
+        })
+        .count();
+    assert_eq!(resent as u64, report.a.stats.retransmissions.total());
+    assert!(trace.acks.iter().any(|ack| !ack.sack.is_empty()));
+    // Loss recovery shrank the window at least once.
+    assert!(trace
+        .congestion_window
+        .windows(2)
+        .any(|pair| pair[1].1 < pair[0].1));
+}
+
+#[test]
+fn a_permanent_outage_times_out_both_ends() {
+    let data = payload(1_000_000, 5);
+    let report = transfer(&lossy("outage=300ms..100000s", 5), &data);
+    assert!(!report.intact);
+    assert!(report.finished);
+    assert_eq!(report.a.error, Some(ConnectionError::TimedOut));
+    assert_eq!(report.b.error, Some(ConnectionError::TimedOut));
+}

@@ -1,0 +1,312 @@
+//! A one-way transfer (with an optional reply) on a [`Network`], driven as an application
+//! would drive the two endpoints, with the budgets that keep every run bounded.
+
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::time::Duration;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::report::{HostReport, TransferReport};
+use super::tap::Captures;
+use super::{derive_seed, Host, Network, NetworkConfig};
+use crate::conn::{ReadError, State, Stats, WriteError};
+use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::plot::Trace;
+use crate::time::Instant;
+
+/// A one-way transfer from A to B: A connects, writes the payload and shuts down; B accepts,
+/// reads to the end and shuts down in turn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferConfig {
+    /// The network it runs on (seed included).
+    pub network: NetworkConfig,
+    /// Simulated time after which the run is abandoned as unfinished.
+    pub time_limit: Duration,
+    /// The run stops after this many events (times the clock moved), so that even a run
+    /// that crawls (a one-byte window, a link that loses nearly everything) ends in bounded
+    /// wall time: [`DEFAULT_STEP_LIMIT`] unless changed.
+    pub step_limit: u64,
+    /// B's application stops reading during this interval (times since the start): its
+    /// receive buffer fills and it advertises a zero window, which A must probe. `None` reads
+    /// whenever data is there.
+    pub receiver_pause: Option<Range<Duration>>,
+    /// B's application aborts the connection (a RST) once it has read at least this many
+    /// bytes. `None` reads to the end.
+    pub receiver_abort_after: Option<u64>,
+    /// What B sends back to A while it reads, then closes its side (empty: B sends nothing,
+    /// and closes once A has). A reads it to the end.
+    pub reply: Vec<u8>,
+}
+
+/// The default event budget of a transfer: 100 million events, a minute or two of wall time,
+/// far more than any transfer that makes progress at a useful pace needs (64 MiB take about
+/// 200,000).
+pub const DEFAULT_STEP_LIMIT: u64 = 100_000_000;
+
+/// Which budget stopped a run before both connections closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunLimit {
+    /// The simulated-time limit ([`TransferConfig::time_limit`]).
+    SimulatedTime(Duration),
+    /// The event budget ([`TransferConfig::step_limit`]).
+    Events(u64),
+}
+
+impl fmt::Display for RunLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunLimit::SimulatedTime(limit) => {
+                write!(f, "its limit of {} s of simulated time", limit.as_secs())
+            }
+            RunLimit::Events(limit) => write!(f, "its budget of {limit} events"),
+        }
+    }
+}
+
+impl TransferConfig {
+    /// A transfer on `network`, abandoned after a simulated day: far past any timeout the
+    /// default configuration can reach, so hitting it means a hang.
+    pub fn new(network: NetworkConfig) -> TransferConfig {
+        TransferConfig {
+            network,
+            time_limit: Duration::from_secs(24 * 3600),
+            step_limit: DEFAULT_STEP_LIMIT,
+            receiver_pause: None,
+            receiver_abort_after: None,
+            reply: Vec::new(),
+        }
+    }
+}
+
+/// A payload of `len` bytes drawn from `seed`: random content, so that a misplaced or
+/// corrupted byte cannot go unnoticed.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, 5)).fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Run a one-way transfer of `payload` from A to B on the simulated network.
+pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
+    let (report, _no_captures, _no_trace) =
+        run_transfer(config, payload, Captures::default(), false);
+    report
+}
+
+/// [`transfer`], writing each host's capture to the writer `captures` holds for it. Fails only
+/// if a capture cannot be written; the run is the same as without captures.
+pub fn transfer_with_captures(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+) -> io::Result<TransferReport> {
+    let (report, written, _no_trace) = run_transfer(config, payload, captures, false);
+    written.map(|()| report)
+}
+
+/// [`transfer_with_captures`], also recording what A sent and received and its congestion
+/// window, for [`plot::time_sequence_svg`](crate::plot::time_sequence_svg). The run is the
+/// same as without the trace.
+pub fn transfer_traced(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+) -> io::Result<(TransferReport, Trace)> {
+    let (report, written, trace) = run_transfer(config, payload, captures, true);
+    written.map(|()| (report, trace.unwrap_or_default()))
+}
+
+fn run_transfer(
+    config: &TransferConfig,
+    payload: &[u8],
+    captures: Captures,
+    trace: bool,
+) -> (TransferReport, io::Result<()>, Option<Trace>) {
+    let mut network = Network::new(&config.network);
+    if trace {
+        network.trace(Host::A);
+    }
+    if let Some(pause) = &config.receiver_pause {
+        // The network may be idle when the reader resumes (a zero window, the probe timer
+        // far off): wake it then.
+        network.wake_at(Instant::ZERO + pause.end);
+    }
+    let mut aborted = false;
+    for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
+        if let Some(capture) = capture {
+            network.capture(host, capture);
+        }
+    }
+    let deadline = Instant::ZERO + config.time_limit;
+    let mut limit_reached = None;
+    network.endpoint(Host::B).listen(1);
+    let sender = network
+        .endpoint(Host::A)
+        .connect(Host::B.address())
+        .expect("a fresh endpoint has no connections");
+    let mut receiver: Option<ConnectionHandle> = None;
+    let mut written = 0;
+    let mut delivered = Vec::with_capacity(payload.len());
+    let mut reply_written = 0;
+    let mut reply_delivered = Vec::with_capacity(config.reply.len());
+    let mut reply_ended = false;
+    let mut end_of_stream_at = None;
+    let mut read_buffer = vec![0u8; 64 * 1024];
+
+    loop {
+        write_payload(network.endpoint(Host::A), sender, payload, &mut written);
+        if receiver.is_none() {
+            receiver = network.endpoint(Host::B).accept();
+        }
+        if !config.reply.is_empty() {
+            if let Some(handle) = receiver.filter(|_| !aborted) {
+                write_payload(
+                    network.endpoint(Host::B),
+                    handle,
+                    &config.reply,
+                    &mut reply_written,
+                );
+            }
+            reply_ended |= read_to_end(
+                network.endpoint(Host::A),
+                sender,
+                &mut read_buffer,
+                &mut reply_delivered,
+            );
+        }
+        let paused = config
+            .receiver_pause
+            .as_ref()
+            .is_some_and(|pause| pause.contains(&network.now().since_epoch()));
+        if let Some(handle) = receiver.filter(|_| !paused && !aborted) {
+            let ended = read_to_end(
+                network.endpoint(Host::B),
+                handle,
+                &mut read_buffer,
+                &mut delivered,
+            );
+            if ended {
+                // B with nothing to send closes once A has; a reply closes its side itself
+                // once written.
+                if config.reply.is_empty() {
+                    if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
+                        connection.shutdown();
+                    }
+                }
+                end_of_stream_at.get_or_insert(network.now());
+            }
+            if config
+                .receiver_abort_after
+                .is_some_and(|limit| delivered.len() as u64 >= limit)
+            {
+                aborted = true;
+                if let Some(connection) = network.endpoint(Host::B).connection_mut(handle) {
+                    connection.abort();
+                }
+            }
+        }
+        let closed = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
+            handle
+                .and_then(|handle| network.endpoint(host).connection(handle))
+                .is_none_or(|connection| connection.is_closed())
+        };
+        let sender_closed = closed(&mut network, Host::A, Some(sender));
+        // A receiver that never got a connection has nothing to close.
+        let receiver_closed = closed(&mut network, Host::B, receiver);
+        if sender_closed && receiver_closed {
+            break;
+        }
+        if network.now() > deadline {
+            limit_reached = Some(RunLimit::SimulatedTime(config.time_limit));
+            break;
+        }
+        if network.steps() >= config.step_limit {
+            limit_reached = Some(RunLimit::Events(config.step_limit));
+            break;
+        }
+        if !network.step() {
+            break;
+        }
+        network.trace_congestion_window(Host::A, sender);
+    }
+
+    let now = network.now();
+    let host_report = |network: &mut Network, host: Host, handle: Option<ConnectionHandle>| {
+        let connection = handle.and_then(|handle| network.endpoint(host).connection(handle));
+        let (stats, state, error) = match &connection {
+            Some(connection) => (connection.stats(), connection.state(), connection.error()),
+            None => (Stats::unused(), State::Closed, None),
+        };
+        HostReport {
+            opened: connection.is_some(),
+            stats,
+            state,
+            error,
+            endpoint: network.endpoint(host).stats(),
+            faults: network.fault_stats(host),
+            link: network.link_stats(host),
+        }
+    };
+    let a = host_report(&mut network, Host::A, Some(sender));
+    let b = host_report(&mut network, Host::B, receiver);
+    let captures_written = network.finish_captures();
+    let trace = network.take_trace();
+    let report = TransferReport {
+        bytes_sent: payload.len() as u64,
+        bytes_delivered: delivered.len() as u64,
+        intact: end_of_stream_at.is_some() && delivered == payload,
+        delivered_correct: payload.starts_with(&delivered)
+            && config.reply.starts_with(&reply_delivered),
+        reply_intact: config.reply.is_empty() || (reply_ended && reply_delivered == config.reply),
+        finished: a.state == State::Closed && b.state == State::Closed,
+        limit_reached,
+        transfer_time: end_of_stream_at.unwrap_or(now).since_epoch(),
+        end_time: now.since_epoch(),
+        steps: network.steps(),
+        a,
+        b,
+    };
+    (report, captures_written, trace)
+}
+
+/// Write as much of the payload as the sender takes; shut down once all of it is in.
+pub(super) fn write_payload(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    payload: &[u8],
+    written: &mut usize,
+) {
+    let Some(connection) = endpoint.connection_mut(handle) else {
+        return;
+    };
+    while *written < payload.len() {
+        match connection.write(&payload[*written..]) {
+            Ok(count) => *written += count,
+            Err(WriteError::WouldBlock) => return,
+            Err(WriteError::ShutDown | WriteError::Failed(_)) => return,
+        }
+    }
+    connection.shutdown();
+}
+
+/// Read whatever has arrived. Returns whether the end of the stream was reached.
+pub(super) fn read_to_end(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    buffer: &mut [u8],
+    delivered: &mut Vec<u8>,
+) -> bool {
+    let Some(connection) = endpoint.connection_mut(handle) else {
+        return false;
+    };
+    loop {
+        match connection.read(buffer) {
+            Ok(0) => return connection.error().is_none(),
+            Ok(count) => delivered.extend_from_slice(&buffer[..count]),
+            Err(ReadError::WouldBlock | ReadError::Failed(_)) => return false,
+        }
+    }
+}
