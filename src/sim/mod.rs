@@ -1,5 +1,5 @@
 //! A deterministic discrete-event network with a virtual clock: two hosts, A and B, each an
-//! [`Endpoint`], joined by one link per direction. A link is a fault injector, then a drop-tail
+//! [`Endpoint`](crate::endpoint::Endpoint), joined by one link per direction. A link is a fault injector, then a drop-tail
 //! queue drained at the link's rate, then a propagation delay.
 //!
 //! A run is a pure function of its [`NetworkConfig`] (seed included): every random choice, the
@@ -9,7 +9,7 @@
 //! Each host can have a capture tap ([`Network::capture`], [`transfer_with_captures`]): a
 //! pcapng file of what it sent, before the faults, and what it received, after them, stamped
 //! with simulated time. Each packet sent says why (the [`Reason`](crate::conn::Reason)) and what
-//! the link did to it (the fault [`Decision`], or a full queue).
+//! the link did to it (the fault [`Decision`](crate::fault::Decision), or a full queue).
 //!
 //! The files: `network.rs` (the hosts, the links and the clock), `transfer.rs` (a whole
 //! transfer driven like an application would), `report.rs` (what a transfer reports) and

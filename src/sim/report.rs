@@ -29,7 +29,7 @@ pub struct HostReport {
     pub link: LinkStats,
 }
 
-/// What a [`transfer`] did.
+/// What a [`transfer`](super::transfer) did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransferReport {
     /// The payload's length.
