@@ -1,121 +1,12 @@
-//! The time-sequence graph (Stevens's, as tcptrace and Wireshark draw it) of one host's data,
-//! as a standalone SVG file: `ferry sim --plot FILE.svg`.
-//!
-//! The upper panel plots relative sequence numbers against time: one vertical mark per data
-//! segment sent, from its first byte to its last, coloured by why it was sent (new data, a
-//! retransmission after an RTO, a fast retransmission, a SACK retransmission, a window probe);
-//! the cumulative ACK as a step line; the SACK blocks each ACK carried, as marks at the ACK's
-//! time; and the right edge of the receive window (ACK + window). The lower panel plots the
-//! congestion window over the same time axis.
-//!
-//! The data comes from a [`Trace`] the simulator records ([`crate::sim::transfer_traced`]).
-//! The SVG is written by hand, deterministically (the same trace gives the same bytes), and
-//! each series is a group with a stable `id` (`data`, `retransmissions-rto`,
-//! `retransmissions-fast`, `retransmissions-sack`, `window-probes`, `ack`, `sack`, `window`,
-//! `cwnd`, `legend`) so that tests and scripts can find it.
+//! The time-sequence graph drawn as SVG by hand, deterministically: the frame (axes, ticks,
+//! labels), then one function per series, then the legend.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::trace::{AckSample, SentSegment, Trace};
 use crate::conn::Reason;
-use crate::wire::{Flags, Segment, SeqNum};
-
-/// One segment the traced host sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SentSegment {
-    /// When, since the start.
-    pub at: Duration,
-    /// Its flags.
-    pub flags: Flags,
-    /// Its sequence number.
-    pub seq: SeqNum,
-    /// Its payload length.
-    pub len: u32,
-    /// Why it was sent.
-    pub reason: Reason,
-}
-
-/// One acknowledgment the traced host received (intact: a corrupt datagram is not counted).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AckSample {
-    /// When, since the start.
-    pub at: Duration,
-    /// The cumulative acknowledgment.
-    pub ack: SeqNum,
-    /// The advertised window, in bytes beyond `ack`.
-    pub window: u32,
-    /// The SACK blocks it carried, as `(left, right)`.
-    pub sack: Vec<(SeqNum, SeqNum)>,
-}
-
-/// What one host sent and received, and its congestion window over time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Trace {
-    /// Every segment the host sent, in order.
-    pub sent: Vec<SentSegment>,
-    /// Every intact segment with an ACK the host received, in order.
-    pub acks: Vec<AckSample>,
-    /// The congestion window (bytes) each time it changed; `u32::MAX` means no congestion
-    /// control.
-    pub congestion_window: Vec<(Duration, u32)>,
-}
-
-impl Trace {
-    /// Record a datagram the host sent at `at` for `reason`; one that does not parse is
-    /// ignored.
-    pub fn sent(&mut self, at: Duration, datagram: &[u8], reason: Reason) {
-        if let Ok(segment) = Segment::parse(datagram) {
-            self.sent.push(SentSegment {
-                at,
-                flags: segment.flags,
-                seq: segment.seq,
-                len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
-                reason,
-            });
-        }
-    }
-
-    /// Record a datagram the host received at `at`, if it is an intact segment with an ACK.
-    pub fn received(&mut self, at: Duration, datagram: &[u8]) {
-        let Ok(segment) = Segment::parse(datagram) else {
-            return; // the host discards it too
-        };
-        if segment.flags.contains(Flags::ACK) && !segment.flags.contains(Flags::RST) {
-            self.acks.push(AckSample {
-                at,
-                ack: segment.ack,
-                window: segment.window,
-                sack: segment
-                    .sack
-                    .as_slice()
-                    .iter()
-                    .map(|block| (block.left, block.right))
-                    .collect(),
-            });
-        }
-    }
-
-    /// Record the congestion window at `at`, if it changed.
-    pub fn congestion_window(&mut self, at: Duration, window: u32) {
-        if self.congestion_window.last().map(|&(_, w)| w) != Some(window) {
-            self.congestion_window.push((at, window));
-        }
-    }
-
-    /// The initial sequence number: the first SYN's, else one before the first segment's.
-    fn isn(&self) -> SeqNum {
-        self.sent
-            .iter()
-            .find(|segment| segment.flags.contains(Flags::SYN))
-            .map(|segment| segment.seq)
-            .or_else(|| {
-                self.sent
-                    .first()
-                    .map(|segment| SeqNum(segment.seq.0.wrapping_sub(1)))
-            })
-            .unwrap_or(SeqNum(0))
-    }
-}
+use crate::wire::SeqNum;
 
 /// The kinds of data marks, each a series with its own colour and legend entry.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -205,7 +96,7 @@ impl Scale {
 }
 
 /// Tick positions from 0 to `max`: about five, at 1, 2 or 5 times a power of ten.
-fn ticks(max: f64) -> Vec<f64> {
+pub(super) fn ticks(max: f64) -> Vec<f64> {
     if max.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !max.is_finite() {
         return vec![0.0];
     }
@@ -228,7 +119,7 @@ fn ticks(max: f64) -> Vec<f64> {
 }
 
 /// A tick label without needless zeros: `0.25`, `3`, `120000`.
-fn label(value: f64) -> String {
+pub(super) fn label(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -241,43 +132,85 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Where everything goes: the scales of both panels and the ranges they cover.
+struct Frame {
+    isn: SeqNum,
+    end_time: Duration,
+    /// The top of the sequence panel's range, with headroom above the data.
+    seq_top: f64,
+    max_cwnd: f64,
+    x: Scale,
+    y: Scale,
+    c: Scale,
+}
+
+impl Frame {
+    fn new(trace: &Trace, data: &[&SentSegment], finite_cwnd: &[(Duration, u32)]) -> Frame {
+        let isn = trace.isn();
+        let relative = |seq: SeqNum| f64::from(seq.0.wrapping_sub(isn.0));
+        let end_time = trace
+            .sent
+            .iter()
+            .map(|s| s.at)
+            .chain(trace.acks.iter().map(|a| a.at))
+            .max()
+            .unwrap_or_default();
+        let max_seq = data
+            .iter()
+            .map(|s| relative(s.seq) + f64::from(s.len))
+            .chain(trace.acks.iter().map(|a| relative(a.ack)))
+            .fold(1.0, f64::max);
+        // Headroom above the data; the window line is clipped to it rather than squashing the
+        // data.
+        let seq_top = max_seq * 1.1;
+        let max_cwnd = finite_cwnd
+            .iter()
+            .map(|&(_, w)| f64::from(w))
+            .fold(1.0, f64::max);
+        Frame {
+            isn,
+            end_time,
+            seq_top,
+            max_cwnd,
+            x: Scale::new(0.0, end_time.as_secs_f64(), (LEFT, RIGHT)),
+            y: Scale::new(0.0, seq_top, (SEQ_BOTTOM, SEQ_TOP)),
+            c: Scale::new(0.0, max_cwnd * 1.1, (CWND_BOTTOM, CWND_TOP)),
+        }
+    }
+
+    fn relative(&self, seq: SeqNum) -> f64 {
+        f64::from(seq.0.wrapping_sub(self.isn.0))
+    }
+
+    fn time(&self, at: Duration) -> f64 {
+        self.x.map(at.as_secs_f64())
+    }
+}
+
 /// Draw `trace` as a time-sequence graph with `title` above it. Always a complete SVG
 /// document, even for an empty trace.
 pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
-    let isn = trace.isn();
-    let relative = |seq: SeqNum| f64::from(seq.0.wrapping_sub(isn.0));
-    let seconds = |at: Duration| at.as_secs_f64();
     let data: Vec<&SentSegment> = trace.sent.iter().filter(|s| s.len > 0).collect();
-
-    let end_time = trace
-        .sent
-        .iter()
-        .map(|s| s.at)
-        .chain(trace.acks.iter().map(|a| a.at))
-        .max()
-        .unwrap_or_default();
-    let max_seq = data
-        .iter()
-        .map(|s| relative(s.seq) + f64::from(s.len))
-        .chain(trace.acks.iter().map(|a| relative(a.ack)))
-        .fold(1.0, f64::max);
-    // Headroom above the data; the window line is clipped to it rather than squashing the data.
-    let seq_top = max_seq * 1.1;
-    let x = Scale::new(0.0, seconds(end_time), (LEFT, RIGHT));
-    let y = Scale::new(0.0, seq_top, (SEQ_BOTTOM, SEQ_TOP));
     let finite_cwnd: Vec<(Duration, u32)> = trace
         .congestion_window
         .iter()
         .copied()
         .filter(|&(_, w)| w != u32::MAX)
         .collect();
-    let max_cwnd = finite_cwnd
-        .iter()
-        .map(|&(_, w)| f64::from(w))
-        .fold(1.0, f64::max);
-    let c = Scale::new(0.0, max_cwnd * 1.1, (CWND_BOTTOM, CWND_TOP));
-
+    let frame = Frame::new(trace, &data, &finite_cwnd);
     let mut svg = String::new();
+    header(&mut svg, title);
+    axes(&mut svg, &frame);
+    window_and_ack(&mut svg, trace, &frame);
+    sack_blocks(&mut svg, trace, &frame);
+    data_segments(&mut svg, &data, &frame);
+    congestion_window(&mut svg, &finite_cwnd, &frame);
+    legend(&mut svg);
+    svg
+}
+
+/// The document's start: size, title, background, the sequence panel's clip.
+fn header(svg: &mut String, title: &str) {
     let _ = writeln!(
         svg,
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -290,8 +223,10 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         w = RIGHT - LEFT,
         h = SEQ_BOTTOM - SEQ_TOP,
     );
+}
 
-    // Axes, ticks and grid.
+/// Both panels' boxes, ticks, grid lines and axis titles.
+fn axes(svg: &mut String, frame: &Frame) {
     let _ = writeln!(svg, r##"<g id="axes" stroke="#000" fill="none">"##);
     for (top, bottom) in [(SEQ_TOP, SEQ_BOTTOM), (CWND_TOP, CWND_BOTTOM)] {
         let _ = writeln!(
@@ -303,8 +238,8 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
     }
     let _ = writeln!(svg, "</g>");
     let _ = writeln!(svg, r##"<g id="ticks" font-size="11" fill="#000">"##);
-    for t in ticks(seconds(end_time)) {
-        let px = x.map(t);
+    for t in ticks(frame.end_time.as_secs_f64()) {
+        let px = frame.x.map(t);
         for bottom in [SEQ_BOTTOM, CWND_BOTTOM] {
             let _ = writeln!(
                 svg,
@@ -315,7 +250,10 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
             );
         }
     }
-    for (scale, max, name) in [(y, seq_top, "seq"), (c, max_cwnd * 1.1, "cwnd")] {
+    for (scale, max, name) in [
+        (frame.y, frame.seq_top, "seq"),
+        (frame.c, frame.max_cwnd * 1.1, "cwnd"),
+    ] {
         for v in ticks(max) {
             let py = scale.map(v);
             let _ = writeln!(
@@ -341,13 +279,18 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         ys = (SEQ_TOP + SEQ_BOTTOM) / 2.0,
         yc = (CWND_TOP + CWND_BOTTOM) / 2.0,
     );
+}
 
-    // The receive window's right edge and the ACK line, as steps.
+/// The receive window's right edge and the cumulative ACK, as steps.
+fn window_and_ack(svg: &mut String, trace: &Trace, frame: &Frame) {
     let step_points = |value: &dyn Fn(&AckSample) -> f64| {
         let mut points = String::new();
         let mut last: Option<f64> = None;
         for ack in &trace.acks {
-            let (px, py) = (x.map(seconds(ack.at)), y.map(value(ack).min(seq_top)));
+            let (px, py) = (
+                frame.time(ack.at),
+                frame.y.map(value(ack).min(frame.seq_top)),
+            );
             if let Some(previous) = last {
                 let _ = write!(points, "{px:.1},{previous:.1} ");
             }
@@ -356,34 +299,38 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         }
         points.trim_end().to_string()
     };
-    let window_points = step_points(&|ack| relative(ack.ack) + f64::from(ack.window));
-    let ack_points = step_points(&|ack| relative(ack.ack));
+    let window_points = step_points(&|ack| frame.relative(ack.ack) + f64::from(ack.window));
+    let ack_points = step_points(&|ack| frame.relative(ack.ack));
     let _ = writeln!(
         svg,
         r#"<polyline id="window" class="series" clip-path="url(#seq-panel)" fill="none" stroke="{WINDOW_COLOUR}" stroke-width="1.2" points="{window_points}"/>
 <polyline id="ack" class="series" fill="none" stroke="{ACK_COLOUR}" stroke-width="1.5" points="{ack_points}"/>"#
     );
+}
 
-    // SACK blocks: what the receiver holds beyond the ACK, at the time the ACK arrived.
+/// SACK blocks: what the receiver holds beyond the ACK, at the time the ACK arrived.
+fn sack_blocks(svg: &mut String, trace: &Trace, frame: &Frame) {
     let _ = writeln!(
         svg,
         r#"<g id="sack" class="series" stroke="{SACK_COLOUR}" stroke-width="3">"#
     );
     for ack in &trace.acks {
         for &(left, right) in &ack.sack {
-            let px = x.map(seconds(ack.at));
+            let px = frame.time(ack.at);
             let _ = writeln!(
                 svg,
                 r#"<line x1="{px:.1}" y1="{:.1}" x2="{px:.1}" y2="{:.1}"/>"#,
-                y.map(relative(left)),
-                y.map(relative(right))
+                frame.y.map(frame.relative(left)),
+                frame.y.map(frame.relative(right))
             );
         }
     }
     let _ = writeln!(svg, "</g>");
+}
 
-    // Data segments, one series per reason, each mark a bar from the first byte to the last
-    // with a dot at its start so that short segments stay visible.
+/// Data segments, one series per reason, each mark a bar from the first byte to the last with
+/// a dot at its start so that short segments stay visible.
+fn data_segments(svg: &mut String, data: &[&SentSegment], frame: &Frame) {
     for mark in Mark::ALL {
         let (id, colour, _) = mark.style();
         let _ = writeln!(
@@ -391,10 +338,12 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
             r#"<g id="{id}" class="series" stroke="{colour}" fill="{colour}" stroke-width="1.5">"#
         );
         for segment in data.iter().filter(|s| Mark::of(s.reason) == mark) {
-            let px = x.map(seconds(segment.at));
+            let px = frame.time(segment.at);
             let (low, high) = (
-                y.map(relative(segment.seq)),
-                y.map(relative(segment.seq) + f64::from(segment.len)),
+                frame.y.map(frame.relative(segment.seq)),
+                frame
+                    .y
+                    .map(frame.relative(segment.seq) + f64::from(segment.len)),
             );
             let radius = if mark == Mark::New { 1.5 } else { 3.5 };
             let _ = writeln!(
@@ -404,12 +353,14 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         }
         let _ = writeln!(svg, "</g>");
     }
+}
 
-    // The congestion window.
+/// The congestion window, as steps, in the lower panel.
+fn congestion_window(svg: &mut String, finite_cwnd: &[(Duration, u32)], frame: &Frame) {
     let mut cwnd_points = String::new();
     let mut last: Option<f64> = None;
-    for &(at, window) in &finite_cwnd {
-        let (px, py) = (x.map(seconds(at)), c.map(f64::from(window)));
+    for &(at, window) in finite_cwnd {
+        let (px, py) = (frame.time(at), frame.c.map(f64::from(window)));
         if let Some(previous) = last {
             let _ = write!(cwnd_points, "{px:.1},{previous:.1} ");
         }
@@ -417,7 +368,11 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         last = Some(py);
     }
     if let Some(previous) = last {
-        let _ = write!(cwnd_points, "{:.1},{previous:.1}", x.map(seconds(end_time)));
+        let _ = write!(
+            cwnd_points,
+            "{:.1},{previous:.1}",
+            frame.time(frame.end_time)
+        );
     }
     let _ = writeln!(
         svg,
@@ -432,8 +387,10 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
             (CWND_TOP + CWND_BOTTOM) / 2.0
         );
     }
+}
 
-    // The legend, right of the panels.
+/// The legend, right of the panels, and the document's end.
+fn legend(svg: &mut String) {
     let _ = writeln!(svg, r#"<g id="legend">"#);
     let mut entries: Vec<(&str, &str)> = Mark::ALL
         .iter()
@@ -460,84 +417,4 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
         );
     }
     let _ = writeln!(svg, "</g>\n</svg>");
-    svg
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn datagram(flags: Flags, seq: u32, ack: u32, len: usize, sack: &[(u32, u32)]) -> Vec<u8> {
-        let payload = vec![0; len];
-        let mut segment = Segment {
-            flags,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            window: 10_000,
-            payload: &payload,
-            ..Segment::default()
-        };
-        for &(left, right) in sack {
-            segment.sack.push(crate::wire::SackBlock {
-                left: SeqNum(left),
-                right: SeqNum(right),
-            });
-        }
-        let mut bytes = Vec::new();
-        segment.emit(&mut bytes);
-        bytes
-    }
-
-    #[test]
-    fn the_trace_keeps_segments_acks_and_window_changes() {
-        let mut trace = Trace::default();
-        let ms = Duration::from_millis;
-        trace.sent(
-            ms(0),
-            &datagram(Flags::SYN, u32::MAX, 0, 0, &[]),
-            Reason::Handshake,
-        );
-        trace.sent(
-            ms(40),
-            &datagram(Flags::ACK, 0, 1, 100, &[]),
-            Reason::NewData,
-        );
-        trace.sent(ms(41), b"garbage", Reason::NewData);
-        trace.received(ms(80), &datagram(Flags::ACK, 1, 100, 0, &[(200, 300)]));
-        trace.received(ms(81), &datagram(Flags::RST | Flags::ACK, 1, 100, 0, &[]));
-        trace.received(ms(82), b"garbage");
-        for (at, window) in [(0, 10), (1, 10), (2, 20)] {
-            trace.congestion_window(ms(at), window);
-        }
-        assert_eq!(trace.sent.len(), 2);
-        assert_eq!(trace.acks.len(), 1);
-        assert_eq!(trace.acks[0].sack, [(SeqNum(200), SeqNum(300))]);
-        assert_eq!(trace.congestion_window, [(ms(0), 10), (ms(2), 20)]);
-        // Relative numbers wrap: the SYN at 2^32-1 makes the first data byte 1.
-        assert_eq!(trace.isn(), SeqNum(u32::MAX));
-    }
-
-    #[test]
-    fn ticks_are_round_and_cover_the_range() {
-        let labels = |max: f64| ticks(max).into_iter().map(label).collect::<Vec<_>>();
-        assert_eq!(labels(1.0), ["0", "0.2", "0.4", "0.6", "0.8", "1"]);
-        assert_eq!(labels(0.53), ["0", "0.1", "0.2", "0.3", "0.4", "0.5"]);
-        assert_eq!(
-            labels(30_000.0),
-            ["0", "5000", "10000", "15000", "20000", "25000", "30000"]
-        );
-        assert_eq!(ticks(0.0), [0.0]);
-        assert_eq!(ticks(f64::NAN), [0.0]);
-        assert_eq!(label(0.4), "0.4");
-        assert_eq!(label(20_000.0), "20000");
-    }
-
-    #[test]
-    fn an_empty_trace_still_draws_a_whole_document_with_escaped_text() {
-        let svg = time_sequence_svg(&Trace::default(), "faults <a & b>");
-        assert!(svg.starts_with("<?xml"));
-        assert!(svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("faults &lt;a &amp; b&gt;"));
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
-    }
 }
