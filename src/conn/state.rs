@@ -1,0 +1,200 @@
+//! The connection states of RFC 9293 section 3.3.2, the events and errors an application
+//! sees, and the state changes that several inputs share: entering ESTABLISHED (section
+//! 3.10.7.3 and 3.10.7.4), TIME-WAIT (section 3.6) and CLOSED.
+
+use std::fmt;
+
+use super::timer::Timer;
+use super::{Connection, QUICK_ACK_SEGMENTS};
+use crate::time::Instant;
+
+/// The connection states of RFC 9293 section 3.3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection: never opened, or finished.
+    Closed,
+    /// Waiting for a SYN (a passive open).
+    Listen,
+    /// Sent a SYN, waiting for the SYN-ACK.
+    SynSent,
+    /// Received a SYN and answered it, waiting for the ACK of our SYN.
+    SynReceived,
+    /// The handshake is done; data flows both ways.
+    Established,
+    /// We sent a FIN; it is not acknowledged yet.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent a FIN; we may still send.
+    CloseWait,
+    /// Both sides sent a FIN at once; waiting for the ACK of ours.
+    Closing,
+    /// The peer closed first, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both FINs are acknowledged; lingering to absorb stray segments (RFC 9293 section 3.6).
+    TimeWait,
+}
+
+impl State {
+    /// Whether this end may still send data or its FIN, or resend them: ESTABLISHED,
+    /// CLOSE-WAIT, and the closing states whose FIN is not yet acknowledged.
+    pub fn may_send(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
+    /// Whether both sides' sequence numbers are known (every state after the handshake).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+impl fmt::Display for State {
+    /// The RFC's own names: `ESTABLISHED`, `TIME-WAIT`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::CloseWait => "CLOSE-WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST-ACK",
+            State::TimeWait => "TIME-WAIT",
+        })
+    }
+}
+
+/// Why a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionError {
+    /// The peer answered our SYN with a RST: nothing listens there.
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer stopped answering: the user timeout ran out (too many retransmissions, SYN
+    /// retries or unanswered keepalive probes).
+    TimedOut,
+    /// This side aborted the connection.
+    Aborted,
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectionError::Refused => "connection refused by the peer",
+            ConnectionError::Reset => "connection reset by the peer",
+            ConnectionError::TimedOut => "connection timed out: the peer stopped answering",
+            ConnectionError::Aborted => "connection aborted locally",
+        })
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// Why [`Connection::read`] returned no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// Nothing to read yet; the stream is still open.
+    WouldBlock,
+    /// The connection failed; no more data will come.
+    Failed(ConnectionError),
+}
+
+/// Why [`Connection::write`] accepted no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The send buffer is full; try again once the peer acknowledges data.
+    WouldBlock,
+    /// The write side is shut down (or the connection closed cleanly).
+    ShutDown,
+    /// The connection failed.
+    Failed(ConnectionError),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::WouldBlock => f.write_str("no data to read yet"),
+            ReadError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteError::WouldBlock => f.write_str("send buffer full"),
+            WriteError::ShutDown => f.write_str("the write side is shut down"),
+            WriteError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+impl std::error::Error for WriteError {}
+
+/// Something the application may want to react to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected,
+    /// The peer sent its FIN: once the buffered data is read, reads return end of stream.
+    PeerFinished,
+    /// The connection reached CLOSED, cleanly (`None`) or with an error.
+    Closed(Option<ConnectionError>),
+}
+
+/// RFC 6298 section 5.7's RTO once data flows after a SYN timed out.
+const RTO_AFTER_SYN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Connection {
+    pub(super) fn enter_established(&mut self, now: Instant) {
+        // RFC 6298 section 5.7: after a SYN (or SYN-ACK) timed out, data starts with an RTO of
+        // at least 3 s, unless an RTT sample has come in since.
+        if self.stats.rto_timeouts > 0 && self.rtt.smoothed_rtt().is_none() {
+            self.rtt.reinitialize(RTO_AFTER_SYN_TIMEOUT);
+        }
+        self.state = if self.fin_queued {
+            State::FinWait1
+        } else {
+            State::Established
+        };
+        self.connected = true;
+        self.quick_acks = QUICK_ACK_SEGMENTS;
+        self.events.push_back(Event::Connected);
+        self.arm_keepalive(now);
+    }
+
+    pub(super) fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.timers.stop_all();
+        self.timers
+            .set(Timer::TimeWait, now + self.config.time_wait);
+    }
+
+    pub(super) fn close(&mut self, error: Option<ConnectionError>) {
+        self.state = State::Closed;
+        if error.is_some() {
+            self.error = error;
+        }
+        self.timers.stop_all();
+        self.pending_ack = None;
+        self.queued_acks.clear();
+        self.pending_probe = None;
+        self.retransmission_queue.clear();
+        self.events.push_back(Event::Closed(error));
+    }
+}
