@@ -33,7 +33,7 @@ mod tests_injection;
 mod tests_rack;
 #[cfg(test)]
 mod tests_recovery;
-mod timer;
+mod timers;
 
 pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
 pub use config::{Config, ConfigError};
@@ -51,7 +51,7 @@ use reassembly::Reassembly;
 use recovery::{Frto, LossProbe, Recovery, Undo};
 use retransmission::{Delivered, RetransmissionQueue};
 use rtt::RttEstimator;
-use timer::{Timer, TimerTable};
+use timers::{Timer, TimerTable};
 
 /// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
 /// the captures, so that every segment can say why it exists.
@@ -612,17 +612,7 @@ impl Connection {
                 // retransmission timer): not due any more.
                 continue;
             }
-            match timer {
-                Timer::LossProbe => self.on_loss_probe_timeout(now),
-                Timer::Retransmit => self.on_retransmit_timeout(now),
-                Timer::Reordering => self.rack_detect_losses(now),
-                Timer::DelayedAck => {
-                    self.pending_ack.get_or_insert(Reason::Ack);
-                }
-                Timer::Persist => self.on_persist_timeout(now),
-                Timer::Keepalive => self.on_keepalive_timeout(now),
-                Timer::TimeWait => self.close(None),
-            }
+            self.on_timer_expired(now, timer);
             if self.state == State::Closed {
                 return;
             }
@@ -1166,13 +1156,6 @@ impl Connection {
         Some(transmit)
     }
 
-    /// RFC 6298 section 5.1: sending sequence space starts the timer if it is not running.
-    fn arm_retransmit_timer(&mut self, now: Instant) {
-        if !self.timers.is_armed(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
-        }
-    }
-
     /// A copy of `len` buffered bytes starting at sequence number `seq`.
     fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
         let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
@@ -1249,75 +1232,6 @@ impl Connection {
             contents: encode(&segment),
             reason,
         }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Timers
-
-    /// Data waits and the peer's window takes none of it (or only a silly sliver): with nothing
-    /// in flight to bring an ACK, only the persist timer will move things on.
-    fn arm_persist(&mut self, now: Instant) {
-        let nothing_in_flight = self.snd_una == self.snd_nxt;
-        if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
-            self.timers
-                .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
-        }
-    }
-
-    fn on_persist_timeout(&mut self, now: Instant) {
-        if self.snd_wnd != 0 {
-            // The window is open but too small to be worth a segment, and no update came:
-            // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
-            self.sws_override = true;
-            return;
-        }
-        if self.unanswered_probes >= self.config.max_retransmissions {
-            self.close(Some(ConnectionError::TimedOut));
-            return;
-        }
-        self.unanswered_probes += 1;
-        self.persist_backoff = self.persist_backoff.saturating_add(1);
-        self.pending_probe = Some(Reason::WindowProbe);
-        self.timers
-            .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
-    }
-
-    /// The RTO doubled `exponent` times, clamped to the maximum.
-    fn backed_off(&self, exponent: u32) -> std::time::Duration {
-        let factor = 1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX);
-        self.rtt
-            .rto()
-            .saturating_mul(factor)
-            .min(self.config.max_rto)
-    }
-
-    fn arm_keepalive(&mut self, now: Instant) {
-        if let Some(interval) = self.config.keepalive_interval {
-            if self.state != State::TimeWait {
-                self.timers.set(Timer::Keepalive, now + interval);
-            }
-        }
-    }
-
-    fn on_keepalive_timeout(&mut self, now: Instant) {
-        let Some(interval) = self.config.keepalive_interval else {
-            return;
-        };
-        if !self.state.is_synchronized() || self.state == State::TimeWait {
-            return;
-        }
-        // While data or probes are outstanding, their own timers watch the peer.
-        if self.snd_una != self.snd_nxt || self.timers.is_armed(Timer::Persist) {
-            self.timers.set(Timer::Keepalive, now + interval);
-            return;
-        }
-        if self.unanswered_probes >= self.config.keepalive_probes {
-            self.close(Some(ConnectionError::TimedOut));
-            return;
-        }
-        self.unanswered_probes += 1;
-        self.pending_probe = Some(Reason::Keepalive);
-        self.timers.set(Timer::Keepalive, now + interval);
     }
 
     // ---------------------------------------------------------------------------------------

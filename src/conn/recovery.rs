@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::retransmission::Delivered;
-use super::timer::Timer;
+use super::timers::Timer;
 use super::{Connection, Reason, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, Segment, SeqNum};

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::timer::Timer;
+use super::timers::Timer;
 use super::{Connection, QUICK_ACK_SEGMENTS};
 use crate::time::Instant;
 

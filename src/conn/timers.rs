@@ -1,0 +1,178 @@
+//! The connection's timers: the table (one deadline per kind; the next wake-up is the
+//! earliest), how each is armed, and what happens when it expires: the retransmission timer
+//! (RFC 6298 section 5), the persist timer (RFC 9293 section 3.8.6.1), keepalives (section
+//! 3.8.4), TIME-WAIT (section 3.6) and the delayed ACK (RFC 5681 section 4.2).
+
+use super::state::{ConnectionError, State};
+use super::{Connection, Reason};
+use crate::time::Instant;
+
+/// Every timer a connection runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// A tail loss probe is due (RFC 8985 section 7.2). Before `Retransmit`, so that when
+    /// both fall due together the probe goes and re-arms the retransmission timer.
+    LossProbe,
+    /// Retransmission of the oldest unacknowledged SYN, data or FIN (RFC 6298 section 5).
+    Retransmit,
+    /// RACK's reordering window has passed for a segment in flight (RFC 8985 section 6.3).
+    Reordering,
+    /// A delayed ACK is owed (RFC 5681 section 4.2).
+    DelayedAck,
+    /// The peer's window is zero and data waits: probe it (RFC 9293 section 3.8.6.1).
+    Persist,
+    /// Nothing heard for a while: check that the peer is still there (RFC 9293 section 3.8.4).
+    Keepalive,
+    /// TIME-WAIT ends (RFC 9293 section 3.6).
+    TimeWait,
+}
+
+const TIMER_COUNT: usize = 7;
+
+impl Timer {
+    const ALL: [Timer; TIMER_COUNT] = [
+        Timer::LossProbe,
+        Timer::Retransmit,
+        Timer::Reordering,
+        Timer::DelayedAck,
+        Timer::Persist,
+        Timer::Keepalive,
+        Timer::TimeWait,
+    ];
+}
+
+/// A deadline per [`Timer`], or none when it is not armed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimerTable {
+    deadlines: [Option<Instant>; TIMER_COUNT],
+}
+
+impl TimerTable {
+    pub(crate) fn set(&mut self, timer: Timer, deadline: Instant) {
+        self.deadlines[timer as usize] = Some(deadline);
+    }
+
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer as usize] = None;
+    }
+
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
+    pub(crate) fn is_armed(&self, timer: Timer) -> bool {
+        self.get(timer).is_some()
+    }
+
+    pub(crate) fn stop_all(&mut self) {
+        self.deadlines = [None; TIMER_COUNT];
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Disarm and return the timers that are due at `now`, in a fixed order.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> {
+        let mut expired = [None; TIMER_COUNT];
+        for timer in Timer::ALL {
+            if self.get(timer).is_some_and(|deadline| deadline <= now) {
+                self.stop(timer);
+                expired[timer as usize] = Some(timer);
+            }
+        }
+        expired.into_iter().flatten()
+    }
+}
+
+impl Connection {
+    /// One timer is due: the expiry handlers below, and those of loss recovery (the loss
+    /// probe, the retransmission timeout and RACK's reordering window, in `recovery.rs`).
+    pub(super) fn on_timer_expired(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::LossProbe => self.on_loss_probe_timeout(now),
+            Timer::Retransmit => self.on_retransmit_timeout(now),
+            Timer::Reordering => self.rack_detect_losses(now),
+            Timer::DelayedAck => {
+                self.pending_ack.get_or_insert(Reason::Ack);
+            }
+            Timer::Persist => self.on_persist_timeout(now),
+            Timer::Keepalive => self.on_keepalive_timeout(now),
+            Timer::TimeWait => self.close(None),
+        }
+    }
+
+    /// RFC 6298 section 5.1: sending sequence space starts the timer if it is not running.
+    pub(super) fn arm_retransmit_timer(&mut self, now: Instant) {
+        if !self.timers.is_armed(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+    }
+
+    /// Data waits and the peer's window takes none of it (or only a silly sliver): with nothing
+    /// in flight to bring an ACK, only the persist timer will move things on.
+    pub(super) fn arm_persist(&mut self, now: Instant) {
+        let nothing_in_flight = self.snd_una == self.snd_nxt;
+        if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
+            self.timers
+                .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
+        }
+    }
+
+    pub(super) fn on_persist_timeout(&mut self, now: Instant) {
+        if self.snd_wnd != 0 {
+            // The window is open but too small to be worth a segment, and no update came:
+            // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
+            self.sws_override = true;
+            return;
+        }
+        if self.unanswered_probes >= self.config.max_retransmissions {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.unanswered_probes += 1;
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+        self.pending_probe = Some(Reason::WindowProbe);
+        self.timers
+            .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
+    }
+
+    /// The RTO doubled `exponent` times, clamped to the maximum.
+    pub(super) fn backed_off(&self, exponent: u32) -> std::time::Duration {
+        let factor = 1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX);
+        self.rtt
+            .rto()
+            .saturating_mul(factor)
+            .min(self.config.max_rto)
+    }
+
+    pub(super) fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(interval) = self.config.keepalive_interval {
+            if self.state != State::TimeWait {
+                self.timers.set(Timer::Keepalive, now + interval);
+            }
+        }
+    }
+
+    pub(super) fn on_keepalive_timeout(&mut self, now: Instant) {
+        let Some(interval) = self.config.keepalive_interval else {
+            return;
+        };
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        // While data or probes are outstanding, their own timers watch the peer.
+        if self.snd_una != self.snd_nxt || self.timers.is_armed(Timer::Persist) {
+            self.timers.set(Timer::Keepalive, now + interval);
+            return;
+        }
+        if self.unanswered_probes >= self.config.keepalive_probes {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.unanswered_probes += 1;
+        self.pending_probe = Some(Reason::Keepalive);
+        self.timers.set(Timer::Keepalive, now + interval);
+    }
+}
