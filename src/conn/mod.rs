@@ -20,6 +20,7 @@ mod cc;
 mod config;
 mod rack;
 mod reassembly;
+mod receive;
 mod recovery;
 mod retransmission;
 mod rtt;
@@ -45,7 +46,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError, MAX_SACK_BLOCKS};
+use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError};
 use rack::Rack;
 use reassembly::Reassembly;
 use recovery::{Frto, LossProbe, Recovery, Undo};
@@ -132,13 +133,6 @@ pub struct Transmit {
     /// Why it was sent.
     pub reason: Reason,
 }
-
-/// In-order data segments acknowledged at once at the start of a connection and after a hole
-/// or a duplicate: Linux's `TCP_MAX_QUICKACKS`.
-const QUICK_ACK_SEGMENTS: u32 = 16;
-
-/// ACKs held for sending at most: a batch of data fed at once draws up to this many.
-const MAX_QUEUED_ACKS: usize = 8;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 pub(crate) const MAX_WINDOW: u32 = 1 << 30;
@@ -1185,20 +1179,6 @@ impl Connection {
         Some(self.transmit(Flags::ACK, self.snd_nxt, &probe, reason))
     }
 
-    /// A pure ACK. During the handshake the only useful acknowledgment is the SYN-ACK, so a
-    /// SYN-RECEIVED connection owing an ACK sends that again instead, as a retransmission (so
-    /// its ACK gives no RTT sample).
-    fn transmit_ack(&mut self, now: Instant, reason: Reason) -> Option<Transmit> {
-        match self.state {
-            State::SynSent | State::Closed | State::Listen => None,
-            State::SynReceived => {
-                self.retransmission_queue.mark_lost(0, Reason::Handshake);
-                self.retransmit(now, 0)
-            }
-            _ => Some(self.transmit(Flags::ACK, self.snd_nxt, &[], reason)),
-        }
-    }
-
     /// Encode one segment with our current acknowledgment and window, and count it.
     fn transmit(&mut self, flags: Flags, seq: SeqNum, payload: &[u8], reason: Reason) -> Transmit {
         let window = self.receive_window();
@@ -1231,250 +1211,6 @@ impl Connection {
             destination: self.remote,
             contents: encode(&segment),
             reason,
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // The receive side
-
-    /// Free receive-buffer space: the window we advertise (section 3.8.6). Out-of-order data
-    /// lies inside the advertised window, so it needs no space of its own.
-    /// Clamped to 2^30, beyond which sequence comparisons break (docs/protocol.md).
-    fn receive_window(&self) -> u32 {
-        let free = self
-            .config
-            .recv_buffer
-            .saturating_sub(self.recv_buffer.len());
-        u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
-    }
-
-    /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.
-    fn receive_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>) {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
-            // After the peer's FIN, nothing more may arrive; it was already acknowledged.
-            return;
-        }
-        // Where the segment starts relative to rcv_nxt; negative when it repeats old bytes.
-        let start_delta = i64::from(segment.seq.wrapping_diff(self.rcv_nxt) as i32);
-        let payload_len = segment.payload.len() as i64;
-        // Where a FIN on this segment sits in the stream, taken before delivery moves on.
-        let fin_offset = self.received_offset as i64 + start_delta + payload_len;
-        let already_have = (-start_delta).clamp(0, payload_len) as usize;
-        let start_in_window = start_delta.max(0) as usize;
-        let room = (self.receive_window() as usize).saturating_sub(start_in_window);
-        let fresh = &segment.payload[already_have..];
-        let accepted = &fresh[..fresh.len().min(room)];
-
-        if !segment.payload.is_empty() {
-            self.queue_owed_ack(now);
-        }
-        if already_have > 0 {
-            self.note_duplicate(segment.seq, segment.seq + already_have as u32);
-        }
-        if !segment.payload.is_empty() {
-            if accepted.is_empty() {
-                // Nothing new (a repeat, or no room): tell the peer where we are.
-                self.pending_ack.get_or_insert(Reason::Ack);
-            } else if start_in_window == 0 {
-                if segment.flags.contains(Flags::FIN) && accepted.len() == fresh.len() {
-                    // This segment ends the stream: whatever is held is overwritten by it or
-                    // lies beyond the FIN, where nothing can be.
-                    self.reassembly = Reassembly::default();
-                }
-                self.deliver_in_order(now, accepted);
-            } else {
-                self.stats.out_of_order_segments += 1;
-                let offset = self.received_offset + start_in_window as u64;
-                let insertion = self.reassembly.insert(offset, accepted);
-                if insertion.duplicate {
-                    let seq = segment.seq + already_have as u32;
-                    self.note_duplicate(seq, seq + accepted.len() as u32);
-                }
-                if insertion.contradicted_bytes > 0 {
-                    self.stats.contradicted_segments += 1;
-                }
-                if insertion.refused {
-                    self.stats.out_of_order_refused += 1;
-                }
-                self.quick_acks = QUICK_ACK_SEGMENTS;
-                self.note_sack_block(offset);
-                // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
-                self.pending_ack.get_or_insert(Reason::Ack);
-            }
-        }
-
-        // The FIN counts only once everything before it has arrived (and no in-order data
-        // lies beyond it). One ahead of a hole is forgotten, not held: a forged FIN there
-        // would end the stream early the moment the real data up to it arrived (RFC 5961
-        // section 1's blind injection). The sender, not having its FIN acknowledged, sends it
-        // again.
-        let whole_payload_taken = accepted.len() == fresh.len();
-        if segment.flags.contains(Flags::FIN) && !self.fin_received {
-            if whole_payload_taken && fin_offset == self.received_offset as i64 {
-                self.on_fin(now);
-            } else {
-                // Out of order: a duplicate ACK at once (RFC 5681 section 4.2), as for data.
-                self.pending_ack.get_or_insert(Reason::Ack);
-            }
-        }
-    }
-
-    fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
-        let filled_a_hole = !self.reassembly.is_empty();
-        self.append_in_order(data);
-        while let Some(mut run) = self.reassembly.pop_contiguous(self.received_offset) {
-            self.append_in_order(run.make_contiguous());
-        }
-        // Delivered blocks are acknowledged cumulatively now (RFC 2018 section 4).
-        let delivered = self.received_offset;
-        self.recent_sack_blocks
-            .retain(|&(start, _)| start > delivered);
-        self.unacknowledged_bytes += data.len();
-        if filled_a_hole {
-            // The sender is recovering: keep its ACK clock quick for a while.
-            self.quick_acks = QUICK_ACK_SEGMENTS;
-        }
-        let quick = self.quick_acks > 0;
-        self.quick_acks = self.quick_acks.saturating_sub(1);
-        if filled_a_hole || quick || self.unacknowledged_bytes >= 2 * self.config.mss {
-            // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
-            // once when a segment fills a hole; and, as Linux's quick-ACK mode, every
-            // segment at the start and after a loss, so that a sender with a window of one
-            // or two segments never waits for the delayed-ACK timer.
-            self.pending_ack.get_or_insert(Reason::Ack);
-        } else if !self.timers.is_armed(Timer::DelayedAck) {
-            self.timers
-                .set(Timer::DelayedAck, now + self.config.delayed_ack);
-        }
-    }
-
-    /// More data arrived while an ACK was owed and not yet polled (a batch of datagrams fed
-    /// before `poll_transmit`): that ACK goes as it stands now, before this data, so that a
-    /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all.
-    /// (With one ACK per batch, losing it leaves the sender nothing to act on.)
-    fn queue_owed_ack(&mut self, now: Instant) {
-        let Some(reason) = self.pending_ack.take() else {
-            return;
-        };
-        if let Some(ack) = self.transmit_ack(now, reason) {
-            if self.queued_acks.len() == MAX_QUEUED_ACKS {
-                // Cumulative: a later ACK says all an earlier one did.
-                self.queued_acks.pop_front();
-            }
-            self.queued_acks.push_back(ack);
-        }
-    }
-
-    /// A segment brought `[seq, end)` again: report it as a D-SACK in the next ACK (RFC 2883),
-    /// which goes at once, and stay in quick-ACK mode (the sender may be recovering).
-    fn note_duplicate(&mut self, seq: SeqNum, end: SeqNum) {
-        if self.config.sack {
-            self.pending_dsack = Some(SackBlock {
-                left: seq,
-                right: end,
-            });
-        }
-        self.quick_acks = QUICK_ACK_SEGMENTS;
-        self.pending_ack.get_or_insert(Reason::Ack);
-    }
-
-    /// RFC 2018 section 4: the block holding the segment just received goes first; the
-    /// blocks reported before follow, minus any it now contains.
-    fn note_sack_block(&mut self, offset: u64) {
-        let Some(block) = self.reassembly.block_containing(offset) else {
-            return;
-        };
-        self.recent_sack_blocks
-            .retain(|&(start, end)| end < block.0 || start > block.1);
-        self.recent_sack_blocks.insert(0, block);
-        self.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
-    }
-
-    /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer,
-    /// after a D-SACK block if a duplicate arrived (RFC 2883 section 4).
-    fn sack_blocks(&mut self) -> SackBlocks {
-        let mut blocks = SackBlocks::new();
-        if !self.config.sack {
-            return blocks;
-        }
-        let dsack = self.pending_dsack.take();
-        if let Some(dsack) = dsack {
-            blocks.push(dsack);
-        }
-        let to_seq = |offset: u64| self.rcv_nxt + (offset - self.received_offset) as u32;
-        let recent = self
-            .recent_sack_blocks
-            .iter()
-            .filter_map(|&(start, _)| self.reassembly.block_containing(start));
-        // RFC 2018 section 4: as many distinct blocks as fit, so after the recent ones, any
-        // other block held (the most recent were forgotten beyond four), highest first.
-        let mut chosen: Vec<(u64, u64)> = Vec::with_capacity(MAX_SACK_BLOCKS);
-        let room = MAX_SACK_BLOCKS - usize::from(dsack.is_some());
-        for block in recent.chain(self.reassembly.blocks().rev()) {
-            if chosen.len() == room {
-                break;
-            }
-            if !chosen.contains(&block) {
-                chosen.push(block);
-            }
-        }
-        for (start, end) in chosen {
-            blocks.push(SackBlock {
-                left: to_seq(start),
-                right: to_seq(end),
-            });
-        }
-        blocks
-    }
-
-    fn append_in_order(&mut self, data: &[u8]) {
-        self.recv_buffer.extend(data);
-        self.rcv_nxt += data.len() as u32;
-        self.received_offset += data.len() as u64;
-    }
-
-    /// The peer's FIN is next in sequence: the eighth step of section 3.10.7.4.
-    fn on_fin(&mut self, now: Instant) {
-        self.fin_received = true;
-        self.rcv_nxt += 1;
-        // Nothing exists beyond the FIN: out-of-order data held there is dropped, and no
-        // later ACK reports it (as Linux's tcp_fin purges its out-of-order queue).
-        self.reassembly = Reassembly::default();
-        self.recent_sack_blocks.clear();
-        // A D-SACK still owed for data beyond the FIN would now read as a SACK of it (RFC
-        // 2883 section 4: above the ACK and inside no other block). One below stands.
-        let rcv_nxt = self.rcv_nxt;
-        self.pending_dsack = self.pending_dsack.filter(|block| block.right <= rcv_nxt);
-        self.pending_ack = Some(Reason::Ack);
-        self.events.push_back(Event::PeerFinished);
-        match self.state {
-            State::Established => self.state = State::CloseWait,
-            State::FinWait1 => self.state = State::Closing,
-            State::FinWait2 => self.enter_time_wait(now),
-            _ => {}
-        }
-    }
-
-    /// After a read: tell the peer the window opened, when it matters (the receiver side of
-    /// silly window syndrome avoidance, section 3.8.6.2.2): the window we last advertised is
-    /// at most half the buffer, and the new one is at least twice as large and a segment more.
-    fn consider_window_update(&mut self) {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
-            return;
-        }
-        let remaining = self.advertised_right_edge.wrapping_diff(self.rcv_nxt) as usize;
-        let window = self.receive_window() as usize;
-        if remaining <= self.config.recv_buffer / 2
-            && window >= 2 * remaining
-            && window - remaining >= self.config.mss.min(self.config.recv_buffer / 2)
-        {
-            self.pending_ack.get_or_insert(Reason::WindowUpdate);
         }
     }
 }

@@ -4,8 +4,9 @@
 
 use std::fmt;
 
+use super::receive::QUICK_ACK_SEGMENTS;
 use super::timers::Timer;
-use super::{Connection, QUICK_ACK_SEGMENTS};
+use super::Connection;
 use crate::time::Instant;
 
 /// The connection states of RFC 9293 section 3.3.2.
