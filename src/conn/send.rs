@@ -1,0 +1,452 @@
+//! The send side: the send sequence variables (RFC 9293 section 3.3.1) and what moves them,
+//! the send window and its updates (section 3.10.7.4's fifth step, with silly window avoidance
+//! from section 3.8.6.2.1), and transmission: a SYN, new data, a FIN, a retransmission or a
+//! probe, each with the [`Reason`] it was sent.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::recovery::Recovery;
+use super::retransmission::Delivered;
+use super::state::State;
+use super::timers::Timer;
+use super::{Connection, MAX_WINDOW};
+use crate::time::Instant;
+use crate::wire::{Flags, SackBlocks, Segment, SeqNum};
+
+/// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
+/// the captures, so that every segment can say why it exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A SYN or SYN-ACK, or the ACK that completes the handshake.
+    Handshake,
+    /// A SYN-ACK sent without keeping any state, its ISN a SYN cookie, because the listener's
+    /// table of half-open connections was full (RFC 4987 section 3.6).
+    SynCookie,
+    /// Data sent for the first time (a FIN may ride along).
+    NewData,
+    /// A pure acknowledgment, immediate or delayed.
+    Ack,
+    /// A pure acknowledgment sent because our receive window opened.
+    WindowUpdate,
+    /// Sequence space sent again after the retransmission timer expired for the `timeout`-th
+    /// time in a row.
+    RtoRetransmission {
+        /// Which consecutive expiry of the timer this follows (1 for the first).
+        timeout: u32,
+    },
+    /// One byte past a zero window, to learn when it opens (RFC 9293 section 3.8.6.1).
+    WindowProbe,
+    /// An old sequence number to make an idle peer answer (RFC 9293 section 3.8.4).
+    Keepalive,
+    /// Resent on the duplicate-ACK threshold (fast retransmit, RFC 5681 section 3.2), or on
+    /// a partial ACK in NewReno fast recovery (RFC 6582).
+    FastRetransmission,
+    /// Resent because the SACK scoreboard deemed it lost (RFC 6675 `NextSeg()`).
+    SackRetransmission,
+    /// Resent because RACK deemed it lost: a segment sent after it arrived, and a reordering
+    /// window passed (RFC 8985 section 6).
+    RackRetransmission,
+    /// A probe after about two round trips of silence, so that a lost tail is repaired
+    /// without waiting for the retransmission timer (RFC 8985 section 7): new data, or the
+    /// last segment again.
+    TailLossProbe,
+    /// An ACK answering a segment that could be forged: a RST or SYN inside the window but
+    /// not where expected, or an ACK field outside what we sent (RFC 5961 sections 3 to 5).
+    /// A real peer learns where we are and repairs its state; a blind attacker learns nothing.
+    ChallengeAck,
+    /// A FIN with no new data.
+    Fin,
+    /// A reset: an abort, or the answer to a segment no connection accepts.
+    Rst,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Handshake => f.write_str("handshake"),
+            Reason::SynCookie => f.write_str("SYN cookie"),
+            Reason::NewData => f.write_str("new data"),
+            Reason::Ack => f.write_str("ACK"),
+            Reason::WindowUpdate => f.write_str("window update"),
+            Reason::RtoRetransmission { timeout } => write!(f, "retransmission: RTO #{timeout}"),
+            Reason::FastRetransmission => f.write_str("fast retransmit"),
+            Reason::SackRetransmission => f.write_str("SACK retransmit"),
+            Reason::RackRetransmission => f.write_str("RACK retransmit"),
+            Reason::TailLossProbe => f.write_str("tail loss probe"),
+            Reason::WindowProbe => f.write_str("window probe"),
+            Reason::Keepalive => f.write_str("keepalive"),
+            Reason::ChallengeAck => f.write_str("challenge ACK"),
+            Reason::Fin => f.write_str("FIN"),
+            Reason::Rst => f.write_str("RST"),
+        }
+    }
+}
+
+/// One datagram to send, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where it goes.
+    pub destination: SocketAddr,
+    /// The encoded segment: the whole UDP payload.
+    pub contents: Vec<u8>,
+    /// Why it was sent.
+    pub reason: Reason,
+}
+
+/// Encode a segment into a fresh datagram.
+pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
+    let mut contents = Vec::with_capacity(segment.encoded_len());
+    segment.emit(&mut contents);
+    contents
+}
+
+impl Connection {
+    pub(super) fn fin_sequence(&self) -> SeqNum {
+        self.send_buffer_seq + self.send_buffer.len() as u32
+    }
+
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
+    }
+
+    /// The highest ACK the peer can validly send: up to `snd_nxt`, or one byte past it if it
+    /// took a window probe.
+    pub(super) fn highest_acknowledgeable(&self) -> SeqNum {
+        self.snd_nxt + u32::from(self.window_probe_outstanding)
+    }
+
+    pub(super) fn smss(&self) -> u32 {
+        u32::try_from(self.config.mss).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// RFC 5681's FlightSize: sent and not yet acknowledged.
+    pub(super) fn flight_size(&self) -> u32 {
+        self.snd_nxt.wrapping_diff(self.snd_una)
+    }
+
+    /// What congestion control lets be in flight now, RFC 6582's inflation included.
+    pub(super) fn congestion_window(&self) -> u32 {
+        let inflation = match self.recovery {
+            Some(Recovery::Fast { inflation, .. }) => inflation,
+            _ => 0,
+        };
+        let window = i64::from(self.congestion.window()) + inflation;
+        u32::try_from(window.max(i64::from(self.smss()))).unwrap_or(u32::MAX)
+    }
+
+    /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
+    /// Returns what that delivered.
+    pub(super) fn on_new_ack(&mut self, now: Instant, ack: SeqNum) -> Delivered {
+        let delivered = self.retransmission_queue.remove_acknowledged(ack);
+        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample, and, as
+        // in Linux, only from an ACK that acknowledges no retransmission: an ACK that a
+        // retransmission drew (filling a hole) would time the wait behind the hole too.
+        if !delivered.any_retransmitted {
+            if let Some(sent_at) = delivered.newest_sent_once_at {
+                self.take_rtt_sample(now, now - sent_at);
+            }
+        }
+        // The peer is alive and taking data: this loss episode is over, and so is its
+        // backoff (docs/protocol.md section 8 says why).
+        self.rtt.end_backoff();
+
+        let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
+        let drained = acked_bytes.min(self.send_buffer.len());
+        self.send_buffer.drain(..drained);
+        self.send_buffer_seq += drained as u32;
+        let acked_data = u32::try_from(drained).unwrap_or(u32::MAX);
+
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            // The peer took a window probe's byte.
+            self.snd_nxt = ack;
+        }
+        self.consecutive_timeouts = 0;
+        self.duplicate_acks = 0;
+        self.limited_transmit_bytes = 0;
+        self.on_recovery_progress(ack, acked_data);
+        // RFC 6298 section 5.2 and 5.3.
+        if self.snd_una == self.snd_nxt {
+            self.timers.stop(Timer::Retransmit);
+        } else {
+            self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        }
+        delivered
+    }
+
+    /// Section 3.10.7.4: take the window only from segments newer than the last update.
+    pub(super) fn update_send_window(&mut self, segment: &Segment<'_>) {
+        if self.snd_wl1 < segment.seq
+            || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
+        {
+            // A window of 2^31 or more would break sequence comparisons (docs/protocol.md).
+            self.snd_wnd = segment.window.min(MAX_WINDOW);
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = segment.seq;
+            self.snd_wl2 = segment.ack;
+            // A window still too small to send into (silly window avoidance) leaves the
+            // persist timer running: it is the override, and must not restart with every
+            // update (RFC 9293 section 3.8.6.2.1).
+            let nothing_can_go =
+                self.snd_nxt < self.fin_sequence() && self.next_new_segment().is_none();
+            if self.snd_wnd > 0 && !nothing_can_go {
+                self.timers.stop(Timer::Persist);
+                self.persist_backoff = 0;
+                self.window_probe_outstanding = false;
+            }
+        }
+    }
+
+    /// Send whatever occupies sequence space and may go now: a SYN or SYN-ACK, a lost
+    /// segment again, new data, a FIN.
+    pub(super) fn transmit_sequence_space(&mut self, now: Instant) -> Option<Transmit> {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            if self.snd_nxt == self.iss {
+                let flags = if self.state == State::SynSent {
+                    Flags::SYN
+                } else {
+                    Flags::SYN | Flags::ACK
+                };
+                return Some(self.transmit_new(now, flags, self.iss, 0, Reason::Handshake));
+            }
+            let lost = self.retransmission_queue.next_lost()?;
+            return self.retransmit(now, lost);
+        }
+        if !self.state.may_send() {
+            return None;
+        }
+        if self.loss_probe_due {
+            if let Some(probe) = self.transmit_loss_probe(now) {
+                return Some(probe);
+            }
+        }
+        // Lost segments first (RFC 6675 NextSeg() rule (1); the timer's, fast retransmit's
+        // and RACK's losses), unless F-RTO holds them back for new data.
+        if self.recovery.is_some() && !self.frto_sends_new_data() {
+            if let Some(lost) = self.retransmission_queue.next_lost() {
+                return self.retransmit(now, lost);
+            }
+        }
+        // New data (rule (2)), then a FIN. Limited transmit (RFC 3042): each of the first two
+        // duplicate ACKs lets one more new segment out, so that a small window can still
+        // bring the three duplicate ACKs that fast retransmit needs.
+        let limited_transmit = if self.recovery.is_none() {
+            self.duplicate_acks.min(2) * self.smss()
+        } else {
+            0
+        };
+        let room = (self.congestion_window().saturating_add(limited_transmit))
+            .saturating_sub(self.retransmission_queue.pipe());
+        let fin_seq = self.fin_sequence();
+        if self.snd_nxt < fin_seq {
+            match self.next_new_segment() {
+                None => self.arm_persist(now),
+                Some((len, flags)) if len <= room => {
+                    let beyond_cwnd = (self.retransmission_queue.pipe() + len)
+                        .saturating_sub(self.congestion_window())
+                        .min(len);
+                    self.limited_transmit_bytes += beyond_cwnd;
+                    return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
+                }
+                Some(_) => {}
+            }
+        } else if self.fin_queued && self.snd_nxt == fin_seq {
+            // A FIN alone takes no room in the network.
+            return Some(self.transmit_new(now, Flags::ACK | Flags::FIN, fin_seq, 0, Reason::Fin));
+        }
+        // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
+        // below SACKed data. RACK replaces this guess with its timer.
+        if self.config.sack
+            && !self.rack_enabled()
+            && matches!(self.recovery, Some(Recovery::Fast { .. }))
+        {
+            if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
+                // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
+                return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
+            }
+        }
+        None
+    }
+
+    /// The next segment of unsent data the peer's window takes: its length (at most one
+    /// SMSS) and flags, a FIN riding on the last one. `None` when nothing unsent fits.
+    pub(super) fn next_new_segment(&self) -> Option<(u32, Flags)> {
+        let fin_seq = self.fin_sequence();
+        let window_end = self.snd_una + self.snd_wnd;
+        if self.snd_nxt >= fin_seq || window_end <= self.snd_nxt {
+            return None;
+        }
+        let unsent = fin_seq.wrapping_diff(self.snd_nxt);
+        let window_room = window_end.wrapping_diff(self.snd_nxt);
+        let wanted = self.smss().min(unsent);
+        // Sender-side silly window avoidance (RFC 9293 section 3.8.6.2.1): a segment the
+        // peer's window cuts short goes only if it is at least half the largest window the
+        // peer has offered. Otherwise wait: ACKs of data in flight will open the window, and
+        // with nothing in flight the persist timer stands in for the RFC's override timeout.
+        if window_room < wanted && window_room < self.max_snd_wnd / 2 && !self.sws_override {
+            return None;
+        }
+        let len = wanted.min(window_room);
+        let flags = if self.fin_queued && len == unsent {
+            Flags::ACK | Flags::FIN
+        } else {
+            Flags::ACK
+        };
+        Some((len, flags))
+    }
+
+    /// Emit a segment for the first time at `seq` with `payload_len` bytes from the send
+    /// buffer, and account for it as in flight.
+    pub(super) fn transmit_new(
+        &mut self,
+        now: Instant,
+        flags: Flags,
+        seq: SeqNum,
+        payload_len: u32,
+        reason: Reason,
+    ) -> Transmit {
+        let payload = self.send_buffer_range(seq, payload_len);
+        let transmit = self.transmit(flags, seq, &payload, reason);
+        self.sws_override = false;
+        let seq_len = payload_len
+            + u32::from(flags.contains(Flags::SYN))
+            + u32::from(flags.contains(Flags::FIN));
+        self.snd_nxt = seq + seq_len;
+        self.retransmission_queue
+            .push(seq, seq_len, flags.contains(Flags::FIN), now);
+        self.arm_retransmit_timer(now);
+        self.arm_loss_probe(now);
+        transmit
+    }
+
+    /// Send the in-flight segment at `index` again, if the congestion window has room for it
+    /// (RFC 6675 section 5 (C)).
+    pub(super) fn retransmit(&mut self, now: Instant, index: usize) -> Option<Transmit> {
+        self.retransmit_as(now, index, None)
+    }
+
+    /// [`retransmit`](Self::retransmit) with `reason` in place of the one the record's loss
+    /// gives.
+    pub(super) fn retransmit_as(
+        &mut self,
+        now: Instant,
+        index: usize,
+        reason: Option<Reason>,
+    ) -> Option<Transmit> {
+        let record = *self.retransmission_queue.get(index)?;
+        // By state, not by `seq == iss`: after 2^32 bytes a data segment starts there too.
+        let syn =
+            record.seq == self.iss && matches!(self.state, State::SynSent | State::SynReceived);
+        let fin = self.fin_queued && record.seq + record.len == self.fin_sequence() + 1;
+        let payload_len = record.len - u32::from(syn) - u32::from(fin);
+        // The window counts payload: a SYN or FIN alone always fits. The fast retransmission
+        // goes whatever the window (RFC 5681 section 3.2 step 3, RFC 6582 section 3.2 step 5,
+        // RFC 6675 step (4.3)).
+        let despite_cwnd = record.lost == Some(Reason::FastRetransmission)
+            || reason == Some(Reason::TailLossProbe)
+            || self.retransmit_despite_cwnd;
+        if !despite_cwnd
+            && self.retransmission_queue.pipe() + payload_len > self.congestion_window()
+        {
+            return None;
+        }
+        self.retransmit_despite_cwnd = false;
+        let mut flags = match (syn, self.state) {
+            (true, State::SynSent) => Flags::SYN,
+            (true, _) => Flags::SYN | Flags::ACK,
+            (false, _) => Flags::ACK,
+        };
+        if fin {
+            flags.insert(Flags::FIN);
+        }
+        let reason = reason.or(record.lost).unwrap_or(Reason::RtoRetransmission {
+            timeout: self.consecutive_timeouts,
+        });
+        match reason {
+            Reason::RtoRetransmission { .. } => self.stats.retransmissions.rto += 1,
+            Reason::FastRetransmission => self.stats.retransmissions.fast += 1,
+            Reason::SackRetransmission => self.stats.retransmissions.sack += 1,
+            Reason::RackRetransmission => self.stats.retransmissions.rack += 1,
+            Reason::TailLossProbe => self.stats.retransmissions.tlp += 1,
+            // A SYN-ACK answering a repeated SYN.
+            _ => {}
+        }
+        self.stats.bytes_retransmitted += u64::from(payload_len);
+        let payload = self.send_buffer_range(record.seq + u32::from(syn), payload_len);
+        let transmit = self.transmit(flags, record.seq, &payload, reason);
+        self.retransmission_queue.on_retransmitted(index, now);
+        self.arm_retransmit_timer(now);
+        Some(transmit)
+    }
+
+    /// A copy of `len` buffered bytes starting at sequence number `seq`.
+    pub(super) fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
+        let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
+        let end = (start + len as usize).min(self.send_buffer.len());
+        self.send_buffer
+            .range(start.min(end)..end)
+            .copied()
+            .collect()
+    }
+
+    /// A window probe or keepalive, if still needed.
+    pub(super) fn transmit_probe(&mut self, reason: Reason) -> Option<Transmit> {
+        if reason == Reason::Keepalive {
+            // SEG.SEQ = SND.NXT - 1: outside the peer's window, so it must answer with an ACK.
+            self.stats.keepalives += 1;
+            return Some(self.transmit(Flags::ACK, self.snd_nxt - 1, &[], reason));
+        }
+        if self.snd_wnd != 0 || self.snd_nxt >= self.fin_sequence() {
+            return None;
+        }
+        // One byte of new data beyond the window (section 3.8.6.1). It does not advance
+        // snd_nxt, so sent again later it still counts as new data; if the window opened and
+        // the byte is taken, the ACK moves snd_nxt on.
+        self.stats.window_probes += 1;
+        let probe = self.send_buffer_range(self.snd_nxt, 1);
+        self.window_probe_outstanding = true;
+        Some(self.transmit(Flags::ACK, self.snd_nxt, &probe, reason))
+    }
+
+    /// Encode one segment with our current acknowledgment and window, and count it.
+    pub(super) fn transmit(
+        &mut self,
+        flags: Flags,
+        seq: SeqNum,
+        payload: &[u8],
+        reason: Reason,
+    ) -> Transmit {
+        let window = self.receive_window();
+        let sack = if flags.contains(Flags::ACK) {
+            self.sack_blocks()
+        } else {
+            SackBlocks::new()
+        };
+        let ack = if flags.contains(Flags::ACK) {
+            // Any segment with an ACK settles what we owe.
+            self.pending_ack = None;
+            self.timers.stop(Timer::DelayedAck);
+            self.unacknowledged_bytes = 0;
+            self.advertised_right_edge = self.rcv_nxt + window;
+            self.rcv_nxt
+        } else {
+            SeqNum(0)
+        };
+        let segment = Segment {
+            flags,
+            seq,
+            ack,
+            window,
+            sack,
+            payload,
+        };
+        self.stats.segments_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        Transmit {
+            destination: self.remote,
+            contents: encode(&segment),
+            reason,
+        }
+    }
+}
