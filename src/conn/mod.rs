@@ -24,6 +24,7 @@ mod receive;
 mod recovery;
 mod retransmission;
 mod rtt;
+mod segment_arrives;
 mod send;
 mod state;
 mod stats;
@@ -39,6 +40,7 @@ mod timers;
 
 pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
 pub use config::{Config, ConfigError};
+pub use segment_arrives::reset_reply;
 pub(crate) use send::encode;
 pub use send::{Reason, Transmit};
 pub use state::{ConnectionError, Event, ReadError, State, WriteError};
@@ -59,41 +61,6 @@ use timers::{Timer, TimerTable};
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 pub(crate) const MAX_WINDOW: u32 = 1 << 30;
 
-/// At most one reply per this interval to segments that are not acceptable: out of the window
-/// with no data or FIN (a keepalive excepted), a stray RST or SYN, or an ACK field out of range
-/// (with or without data): RFC 5961 section 7's rate limit, per connection, with Linux's
-/// default (`tcp_invalid_ratelimit`). It breaks ACK loops between two ends whose states
-/// disagree, and caps what a forged flood draws from us.
-const INVALID_REPLY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The answer RFC 9293 section 3.10.7.1 gives to a segment no connection accepts: a RST that
-/// the sender will take as valid. `None` for an incoming RST, which is never answered.
-pub fn reset_reply(incoming: &Segment<'_>) -> Option<Segment<'static>> {
-    if incoming.flags.contains(Flags::RST) {
-        return None;
-    }
-    let reply = if incoming.flags.contains(Flags::ACK) {
-        Segment {
-            flags: Flags::RST,
-            seq: incoming.ack,
-            ack: SeqNum(0),
-            window: 0,
-            sack: SackBlocks::new(),
-            payload: &[],
-        }
-    } else {
-        Segment {
-            flags: Flags::RST | Flags::ACK,
-            seq: SeqNum(0),
-            ack: incoming.seq + incoming.seq_len(),
-            window: 0,
-            sack: SackBlocks::new(),
-            payload: &[],
-        }
-    };
-    Some(reply)
-}
-
 /// One connection: RFC 9293's transmission control block and what acts on it.
 #[derive(Debug)]
 pub struct Connection {
@@ -110,7 +77,7 @@ pub struct Connection {
     /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
     pending_ack: Option<Reason>,
     /// ACKs that fell due while data kept arriving before the caller polled, each as it stood
-    /// then, oldest first; at most [`MAX_QUEUED_ACKS`].
+    /// then, oldest first; at most [`MAX_QUEUED_ACKS`](receive::MAX_QUEUED_ACKS).
     queued_acks: VecDeque<Transmit>,
     /// A window probe or keepalive is due.
     pending_probe: Option<Reason>,
@@ -135,7 +102,7 @@ pub struct Connection {
     /// The largest window the peer has advertised: RFC 5961 section 5's MAX.SND.WND, how far
     /// below SND.UNA an ACK may lie and still be believed.
     max_snd_wnd: u32,
-    /// When we last answered a segment that was not acceptable ([`INVALID_REPLY_INTERVAL`]).
+    /// When we last answered a segment that was not acceptable ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
     last_invalid_reply_at: Option<Instant>,
     /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
     send_buffer: VecDeque<u8>,
@@ -568,219 +535,5 @@ impl Connection {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Segment arrival, by state (RFC 9293 section 3.10.7)
-
-    /// Section 3.10.7.2.
-    fn on_segment_in_listen(&mut self, segment: &Segment<'_>) {
-        if segment.flags.contains(Flags::RST) {
-            return;
-        }
-        if segment.flags.contains(Flags::ACK) {
-            self.pending_reset = reset_reply(segment);
-            return;
-        }
-        if !segment.flags.contains(Flags::SYN) {
-            return;
-        }
-        self.synchronize_receive(segment);
-        self.stats.segments_accepted += 1;
-        self.state = State::SynReceived;
-        // The SYN-ACK goes out from `transmit_sequence_space`, as snd_nxt is still the ISS.
-    }
-
-    /// Section 3.10.7.3.
-    fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
-        let flags = segment.flags;
-        let ack_acceptable =
-            flags.contains(Flags::ACK) && self.snd_una < segment.ack && segment.ack <= self.snd_nxt;
-        if flags.contains(Flags::ACK) && !ack_acceptable {
-            self.pending_reset = reset_reply(segment);
-            return;
-        }
-        if flags.contains(Flags::RST) {
-            if ack_acceptable {
-                self.close(Some(ConnectionError::Refused));
-            }
-            return;
-        }
-        if !flags.contains(Flags::SYN) {
-            return;
-        }
-        self.synchronize_receive(segment);
-        self.stats.segments_accepted += 1;
-        if ack_acceptable {
-            let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
-            self.update_send_window(segment);
-            self.enter_established(now);
-            self.pending_ack = Some(Reason::Handshake);
-        } else {
-            // Simultaneous open (section 3.5, figure 8): answer with a SYN-ACK in place of
-            // the SYN, which the peer has not acknowledged.
-            self.state = State::SynReceived;
-            self.snd_nxt = self.iss;
-            self.retransmission_queue.clear();
-            self.timers.stop(Timer::Retransmit);
-        }
-    }
-
-    /// Section 3.10.7.4, for SYN-RECEIVED and every synchronized state.
-    fn on_segment_synchronized(&mut self, now: Instant, segment: &Segment<'_>) {
-        let flags = segment.flags;
-        // Simultaneous open with crossing SYN-ACKs (section 3.5, figure 8): the peer's
-        // SYN-ACK repeats the SYN we know (so the table below would reject it) and
-        // acknowledges ours. Take it as the handshake's end, as Linux does.
-        if self.state == State::SynReceived
-            && flags == Flags::SYN | Flags::ACK
-            && segment.seq == self.irs
-            && segment.ack == self.iss + 1
-        {
-            self.stats.segments_accepted += 1;
-            let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
-            self.update_send_window(segment);
-            self.enter_established(now);
-            self.pending_ack = Some(Reason::Handshake);
-            return;
-        }
-
-        // First, the sequence number.
-        if !self.is_acceptable(segment) {
-            if flags.contains(Flags::RST) {
-                return;
-            }
-            let end = segment.seq + segment.payload.len() as u32;
-            if !segment.payload.is_empty() && end <= self.rcv_nxt {
-                self.note_duplicate(segment.seq, end);
-            }
-            if self.state == State::TimeWait && flags.contains(Flags::FIN) {
-                // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
-                self.timers
-                    .set(Timer::TimeWait, now + self.config.time_wait);
-            }
-            let keepalive = segment.seq_len() == 0 && segment.seq == self.rcv_nxt - 1;
-            if (segment.seq_len() > 0 && !flags.contains(Flags::SYN)) || keepalive {
-                // Data or a FIN sent again: the sender needs our ACK to recover. A keepalive
-                // (SEG.SEQ = RCV.NXT - 1, RFC 9293 section 3.8.4) is answered always too: a
-                // blind attacker cannot aim at RCV.NXT - 1, and could otherwise use up the
-                // rate limit below to silence our answers and time the connection out.
-                self.pending_ack.get_or_insert(Reason::Ack);
-            } else {
-                // A bare ACK (a keepalive, or one side's ACK the other cannot accept) or SYN.
-                self.reply_to_invalid(now, Reason::Ack);
-            }
-            return;
-        }
-
-        // Second, the RST bit. RFC 5961 section 3.2: only an exact match resets; a RST
-        // elsewhere in the window gets a challenge ACK, so blind resets must guess rcv_nxt.
-        if flags.contains(Flags::RST) {
-            if segment.seq != self.rcv_nxt {
-                self.reply_to_invalid(now, Reason::ChallengeAck);
-                return;
-            }
-            let error = match self.state {
-                State::Closing | State::LastAck | State::TimeWait => None,
-                _ => Some(ConnectionError::Reset),
-            };
-            self.close(error);
-            return;
-        }
-
-        // Fourth, a SYN in the window: RFC 5961 section 4's challenge ACK. (A repeated SYN,
-        // at the peer's ISN, failed the check above and was answered there: in SYN-RECEIVED
-        // with our SYN-ACK again.)
-        if flags.contains(Flags::SYN) {
-            self.reply_to_invalid(now, Reason::ChallengeAck);
-            return;
-        }
-
-        // Fifth, the ACK field.
-        if !flags.contains(Flags::ACK) {
-            return;
-        }
-        if self.state == State::SynReceived {
-            if self.snd_una < segment.ack && segment.ack <= self.snd_nxt {
-                self.enter_established(now);
-            } else {
-                self.pending_reset = reset_reply(segment);
-                return;
-            }
-        }
-        // RFC 5961 section 5.2: believe an ACK field only within
-        // SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, else drop the segment, data and all.
-        // Without the lower bound half of all ACK values pass, and a blind attacker needs to
-        // guess only the sequence number to inject data.
-        if segment.ack > self.highest_acknowledgeable()
-            || segment.ack < self.snd_una - self.max_snd_wnd
-        {
-            self.stats.rejected_acks += 1;
-            self.reply_to_invalid(now, Reason::ChallengeAck);
-            return;
-        }
-        // An acceptable segment shows the peer is alive.
-        self.stats.segments_accepted += 1;
-        self.unanswered_probes = 0;
-        self.arm_keepalive(now);
-        self.process_ack(now, segment);
-        if segment.ack >= self.snd_una {
-            self.update_send_window(segment);
-        }
-        if self.fin_acked() {
-            match self.state {
-                State::FinWait1 => self.state = State::FinWait2,
-                State::Closing => self.enter_time_wait(now),
-                State::LastAck => {
-                    self.close(None);
-                    return;
-                }
-                _ => {}
-            }
-        }
-
-        // Seventh, the segment text; eighth, the FIN.
-        self.receive_text_and_fin(now, segment);
-    }
-
-    /// Answer a segment that was not acceptable, unless we did within
-    /// [`INVALID_REPLY_INTERVAL`] (RFC 5961 section 7).
-    fn reply_to_invalid(&mut self, now: Instant, reason: Reason) {
-        if self
-            .last_invalid_reply_at
-            .is_some_and(|last| now < last + INVALID_REPLY_INTERVAL)
-        {
-            self.stats.invalid_replies_suppressed += 1;
-            return;
-        }
-        self.last_invalid_reply_at = Some(now);
-        self.pending_ack.get_or_insert(reason);
-    }
-
-    /// RFC 9293 section 3.10.7.4's acceptability table, with its "special allowance" for
-    /// ACKs and RSTs at the left edge of a zero window.
-    fn is_acceptable(&self, segment: &Segment<'_>) -> bool {
-        let window = self.receive_window();
-        let length = segment.seq_len();
-        let in_window =
-            |seq: SeqNum| self.rcv_nxt <= seq && seq.wrapping_diff(self.rcv_nxt) < window;
-        if window == 0 {
-            return segment.seq == self.rcv_nxt;
-        }
-        if length == 0 {
-            return in_window(segment.seq);
-        }
-        in_window(segment.seq) || in_window(segment.seq + (length - 1))
-    }
-
-    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3).
-    fn synchronize_receive(&mut self, syn: &Segment<'_>) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.advertised_right_edge = self.rcv_nxt;
-        self.snd_wnd = syn.window.min(MAX_WINDOW);
-        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-        self.snd_wl1 = syn.seq;
-        self.snd_wl2 = syn.ack;
     }
 }

@@ -16,7 +16,7 @@ use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, MAX_SACK_BLOCKS
 pub(super) const QUICK_ACK_SEGMENTS: u32 = 16;
 
 /// ACKs held for sending at most: a batch of data fed at once draws up to this many.
-const MAX_QUEUED_ACKS: usize = 8;
+pub(super) const MAX_QUEUED_ACKS: usize = 8;
 
 impl Connection {
     /// Free receive-buffer space: the window we advertise (section 3.8.6). Out-of-order data
