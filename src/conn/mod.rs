@@ -30,12 +30,6 @@ mod state;
 mod stats;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_injection;
-#[cfg(test)]
-mod tests_rack;
-#[cfg(test)]
-mod tests_recovery;
 mod timers;
 
 pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};

@@ -1,14 +1,9 @@
 //! Segment-level tests of what a blind attacker can and cannot do (RFC 5961), and of the
 //! receiver's and sender's defences around it: which copy of out-of-order data wins, when a
 //! FIN is believed, SACK blocks for data never sent, the ISN after the 2^32 wrap. In
-//! smoltcp's style (see `tests.rs` for the method). The RST and SYN rules of RFC 5961
-//! sections 3 and 4 are tested in `tests.rs` beside the state they apply to.
+//! smoltcp's style (see `tests/mod.rs` for the method). The RST and SYN rules of RFC 5961
+//! sections 3 and 4 are tested in `reset.rs` and `close.rs`, beside the states they apply to.
 
-use super::tests::{
-    at, bytes, established, recv, recv_nothing, send, timeout, with_sack, Sent, LOCAL, LOCAL_ISN,
-    PEER_WINDOW, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
-};
-use super::tests_recovery::{ack, ack_sack, flight, slow_started, write_segments, MSS};
 use super::*;
 
 /// The largest window the fixture's peer has advertised: RFC 5961's MAX.SND.WND.

@@ -1,15 +1,10 @@
 //! Segment-level tests of RACK-TLP (RFC 8985), D-SACK (RFC 2883), F-RTO (RFC 5682), RFC 6675's
-//! duplicate-ACK rule and quick ACKs, in smoltcp's style (see `tests.rs` for the method).
+//! duplicate-ACK rule and quick ACKs, in smoltcp's style (see `tests/mod.rs` for the method).
 //!
-//! Numbers as in `tests_recovery.rs`: segments of [`MSS`] = 1200 bytes; after one round of
+//! Numbers as in `recovery.rs`: segments of [`MSS`] = 1200 bytes; after one round of
 //! slow start the window is 7200 bytes, SRTT 100 ms (so RACK's minimum RTT too) and the RTO
 //! at its 200 ms floor. These tests run with the default settings, RACK-TLP on.
 
-use super::tests::{
-    at, bytes, classic_config, established, recv, recv_nothing, remote_addr, send, timeout,
-    with_sack, Sent, LOCAL_ISN, RECV_TEMPL, REMOTE, SEND_TEMPL, WINDOW,
-};
-use super::tests_recovery::{ack, ack_sack, data, flight, slow_started, write_segments, MSS};
 use super::*;
 
 // -------------------------------------------------------------------------------------------

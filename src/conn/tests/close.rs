@@ -1,0 +1,564 @@
+//! Closing, by state: CLOSE-WAIT and LAST-ACK (the peer closes first), FIN-WAIT-1 and
+//! FIN-WAIT-2 (we do), CLOSING and TIME-WAIT (RFC 9293 sections 3.6 and 3.10.7.4).
+
+use super::*;
+
+// -------------------------------------------------------------------------------------------
+// ESTABLISHED: the peer closes first (CLOSE-WAIT, LAST-ACK)
+
+#[test]
+fn peer_data_and_fin_in_one_segment() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            payload: b"bye",
+            ..SEND_TEMPL
+        },
+    );
+    // The FIN is processed with the data it follows and acknowledged at once.
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            Sent {
+                ack: REMOTE + 4,
+                window: WINDOW - 3,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    assert_eq!(events(&mut conn), vec![Event::PeerFinished]);
+    assert_eq!(read_all(&mut conn), b"bye");
+    assert_eq!(conn.read(&mut [0; 8]), Ok(0));
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn a_fin_ahead_of_a_hole_is_forgotten_until_sent_again_in_order() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            seq: REMOTE + 3,
+            payload: b"def",
+            ..SEND_TEMPL
+        },
+    );
+    // The duplicate ACK reports the held bytes in a SACK block (RFC 2018).
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            with_sack(RECV_TEMPL, &[(REMOTE + 3, REMOTE + 6)]),
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::Established);
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            payload: b"abc",
+            ..SEND_TEMPL
+        },
+    );
+    // The data is complete; the FIN, which may have been forged, is not believed.
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                ack: REMOTE + 6,
+                window: WINDOW - 6,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::Established);
+    send(
+        &mut conn,
+        at(1_020),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            seq: REMOTE + 6,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_020)),
+        vec![(
+            Sent {
+                ack: REMOTE + 7,
+                window: WINDOW - 6,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    assert_eq!(read_all(&mut conn), b"abcdef");
+    assert_eq!(conn.read(&mut [0; 8]), Ok(0));
+    recv_nothing(&mut conn, at(1_020));
+}
+
+#[test]
+fn close_wait_reads_end_of_stream_and_can_still_write() {
+    let mut conn = close_wait();
+    assert_eq!(conn.read(&mut [0; 8]), Ok(0));
+    assert_eq!(conn.write(b"reply"), Ok(5));
+    assert_eq!(
+        recv(&mut conn, at(1_050)),
+        vec![(
+            Sent {
+                ack: REMOTE + 1,
+                payload: b"reply".to_vec(),
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            seq: REMOTE + 1,
+            ack: LOCAL + 5,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn close_wait_retransmitted_fin_is_acked() {
+    let mut conn = close_wait();
+    send(
+        &mut conn,
+        at(1_500),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_500)),
+        vec![(
+            Sent {
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    recv_nothing(&mut conn, at(1_500));
+}
+
+#[test]
+fn last_ack_closes_cleanly_on_ack_of_fin() {
+    let mut conn = last_ack();
+    send(
+        &mut conn,
+        at(1_200),
+        Segment {
+            seq: REMOTE + 1,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    assert_eq!(conn.read(&mut [0; 8]), Ok(0));
+    assert_eq!(conn.poll_timeout(), None);
+    recv_nothing(&mut conn, at(1_200));
+}
+
+#[test]
+fn last_ack_retransmits_fin() {
+    let mut conn = last_ack();
+    assert_eq!(
+        timeout(&mut conn, at(1_400)),
+        vec![(
+            Sent {
+                flags: Flags::FIN | Flags::ACK,
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
+    recv_nothing(&mut conn, at(1_400));
+}
+
+#[test]
+fn close_wait_rst_resets() {
+    let mut conn = close_wait();
+    send(
+        &mut conn,
+        at(1_500),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    recv_nothing(&mut conn, at(1_500));
+}
+
+#[test]
+fn last_ack_rst_closes_without_error() {
+    let mut conn = last_ack();
+    send(
+        &mut conn,
+        at(1_500),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    // RFC 9293 section 3.10.7.4: in CLOSING, LAST-ACK and TIME-WAIT a RST just closes.
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    recv_nothing(&mut conn, at(1_500));
+}
+
+// -------------------------------------------------------------------------------------------
+// FIN-WAIT-1 and FIN-WAIT-2: we close first
+
+#[test]
+fn shutdown_sends_fin_after_the_data() {
+    let mut conn = established();
+    conn.write(b"last words").unwrap();
+    conn.shutdown();
+    assert_eq!(conn.state(), State::FinWait1);
+    // The FIN rides on the last data segment.
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            Sent {
+                flags: Flags::FIN | Flags::ACK,
+                payload: b"last words".to_vec(),
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+    assert_eq!(conn.write(b"more"), Err(WriteError::ShutDown));
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            ack: LOCAL + 11,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::FinWait2);
+    assert!(conn.is_send_complete());
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn fin_wait_1_partial_ack_stays() {
+    let mut conn = established();
+    conn.write(b"abc").unwrap();
+    conn.shutdown();
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    // The data is acknowledged but not the FIN.
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            ack: LOCAL + 3,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::FinWait1);
+    let deadline = at(1_100) + conn.stats().rto;
+    assert_eq!(
+        timeout(&mut conn, deadline),
+        vec![(
+            Sent {
+                flags: Flags::FIN | Flags::ACK,
+                seq: LOCAL + 3,
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
+    recv_nothing(&mut conn, at(2_000));
+}
+
+#[test]
+fn fin_wait_1_retransmits_fin() {
+    let mut conn = fin_wait_1();
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        vec![(
+            Sent {
+                flags: Flags::FIN | Flags::ACK,
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
+    recv_nothing(&mut conn, at(1_300));
+}
+
+#[test]
+fn fin_wait_1_fin_with_ack_of_ours_goes_to_time_wait() {
+    let mut conn = fin_wait_1();
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        vec![(
+            Sent {
+                seq: LOCAL + 1,
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::TimeWait);
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn fin_wait_2_still_receives_until_peer_fin() {
+    let mut conn = fin_wait_2();
+    send(
+        &mut conn,
+        at(1_200),
+        Segment {
+            ack: LOCAL + 1,
+            payload: b"still talking",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        timeout(&mut conn, at(1_240)),
+        vec![(
+            Sent {
+                seq: LOCAL + 1,
+                ack: REMOTE + 13,
+                window: WINDOW - 13,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(read_all(&mut conn), b"still talking");
+    send(
+        &mut conn,
+        at(1_300),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            seq: REMOTE + 13,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        vec![(
+            Sent {
+                seq: LOCAL + 1,
+                ack: REMOTE + 14,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(events(&mut conn), vec![Event::PeerFinished]);
+    assert_eq!(conn.read(&mut [0; 8]), Ok(0));
+    recv_nothing(&mut conn, at(1_300));
+}
+
+#[test]
+fn fin_wait_1_rst_resets() {
+    let mut conn = fin_wait_1();
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            flags: Flags::RST,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn fin_wait_2_rst_resets() {
+    let mut conn = fin_wait_2();
+    send(
+        &mut conn,
+        at(1_200),
+        Segment {
+            flags: Flags::RST,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    recv_nothing(&mut conn, at(1_200));
+}
+
+// -------------------------------------------------------------------------------------------
+// CLOSING: simultaneous close
+
+#[test]
+fn closing_ack_of_fin_goes_to_time_wait() {
+    let mut conn = closing();
+    send(
+        &mut conn,
+        at(1_150),
+        Segment {
+            seq: REMOTE + 1,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(conn.poll_timeout(), Some(at(1_150 + 4_000)));
+    recv_nothing(&mut conn, at(1_150));
+}
+
+#[test]
+fn closing_rst_closes_without_error() {
+    let mut conn = closing();
+    send(
+        &mut conn,
+        at(1_150),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    recv_nothing(&mut conn, at(1_150));
+}
+
+// -------------------------------------------------------------------------------------------
+// TIME-WAIT
+
+#[test]
+fn time_wait_expires_to_closed() {
+    let mut conn = time_wait();
+    // RFC 9293 section 3.6: linger 2 MSL, here the configured 4 s, and nothing else runs.
+    assert_eq!(conn.poll_timeout(), Some(at(5_200)));
+    assert_eq!(timeout(&mut conn, at(5_199)), vec![]);
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    assert_eq!(conn.poll_timeout(), None);
+    recv_nothing(&mut conn, at(5_200));
+}
+
+#[test]
+fn time_wait_retransmitted_fin_is_acked_and_restarts_the_timer() {
+    let mut conn = time_wait();
+    send(
+        &mut conn,
+        at(2_000),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(2_000)),
+        vec![(
+            Sent {
+                seq: LOCAL + 1,
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(conn.poll_timeout(), Some(at(6_000)));
+    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(timeout(&mut conn, at(6_000)), vec![]);
+    assert_eq!(conn.state(), State::Closed);
+    recv_nothing(&mut conn, at(6_000));
+}
+
+#[test]
+fn time_wait_rst_closes_without_error() {
+    let mut conn = time_wait();
+    send(
+        &mut conn,
+        at(2_000),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    recv_nothing(&mut conn, at(2_000));
+}
+
+#[test]
+fn time_wait_abort_sends_no_rst() {
+    let mut conn = time_wait();
+    conn.abort();
+    // RFC 9293 section 3.10.5: in CLOSING, LAST-ACK and TIME-WAIT, just delete the TCB.
+    assert_eq!(conn.state(), State::Closed);
+    recv_nothing(&mut conn, at(2_000));
+}
+
+#[test]
+fn last_ack_abort_sends_no_rst() {
+    let mut conn = last_ack();
+    conn.abort();
+    assert_eq!(conn.state(), State::Closed);
+    recv_nothing(&mut conn, at(1_200));
+}

@@ -1,0 +1,491 @@
+//! The three-way handshake by state: SYN-SENT, LISTEN and SYN-RECEIVED (RFC 9293 sections
+//! 3.5 and 3.10.7.2 to 3.10.7.4), with SYN retransmission (RFC 6298 section 5.7).
+
+use super::*;
+
+// -------------------------------------------------------------------------------------------
+// SYN-SENT
+
+#[test]
+fn connect_sends_syn() {
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
+    assert_eq!(
+        recv(&mut conn, at(0)),
+        vec![(
+            Sent {
+                flags: Flags::SYN,
+                seq: LOCAL_ISN,
+                ack: SeqNum(0),
+                ..RECV_TEMPL
+            },
+            Reason::Handshake
+        )]
+    );
+    assert_eq!(conn.state(), State::SynSent);
+    // RFC 6298 section 2.1: the first RTO is the initial one, 1 s.
+    assert_eq!(conn.poll_timeout(), Some(at(1_000)));
+    recv_nothing(&mut conn, at(0));
+}
+
+#[test]
+fn syn_ack_completes_active_open() {
+    let mut conn = syn_sent();
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE_ISN,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(100)),
+        vec![(RECV_TEMPL, Reason::Handshake)]
+    );
+    assert_eq!(conn.state(), State::Established);
+    assert!(conn.is_connected());
+    assert_eq!(events(&mut conn), vec![Event::Connected]);
+    // The SYN's round trip is the first RTT sample (RFC 6298 section 2.2).
+    let stats = conn.stats();
+    assert_eq!(stats.smoothed_rtt, Some(ms(100)));
+    assert_eq!(stats.rtt_variance, ms(50));
+    assert_eq!(stats.rto, ms(300));
+    // Nothing in flight: only the keepalive timer runs.
+    assert_eq!(conn.timers.get(Timer::Retransmit), None);
+    assert_eq!(conn.poll_timeout(), Some(at(100 + 15_000)));
+    recv_nothing(&mut conn, at(100));
+}
+
+#[test]
+fn data_written_before_the_handshake_follows_it() {
+    let mut conn = syn_sent();
+    assert_eq!(conn.write(b"early"), Ok(5));
+    recv_nothing(&mut conn, at(50));
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE_ISN,
+            ..SEND_TEMPL
+        },
+    );
+    // The data segment carries the ACK that completes the handshake.
+    assert_eq!(
+        recv(&mut conn, at(100)),
+        vec![(
+            Sent {
+                payload: b"early".to_vec(),
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+    recv_nothing(&mut conn, at(100));
+}
+
+#[test]
+fn syn_retransmitted_with_backoff_then_times_out() {
+    let mut conn = syn_sent_with(Config {
+        max_syn_retransmissions: 3,
+        ..classic_config()
+    });
+    let syn = |timeout| {
+        (
+            Sent {
+                flags: Flags::SYN,
+                seq: LOCAL_ISN,
+                ack: SeqNum(0),
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout },
+        )
+    };
+    // RFC 6298 sections 5.5 and 5.6: 1 s, then doubled each time.
+    assert_eq!(timeout(&mut conn, at(999)), vec![]);
+    assert_eq!(timeout(&mut conn, at(1_000)), vec![syn(1)]);
+    assert_eq!(conn.poll_timeout(), Some(at(3_000)));
+    assert_eq!(timeout(&mut conn, at(3_000)), vec![syn(2)]);
+    assert_eq!(conn.poll_timeout(), Some(at(7_000)));
+    assert_eq!(timeout(&mut conn, at(7_000)), vec![syn(3)]);
+    assert_eq!(conn.poll_timeout(), Some(at(15_000)));
+    assert_eq!(timeout(&mut conn, at(15_000)), vec![]);
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), Some(ConnectionError::TimedOut));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::TimedOut))]
+    );
+    assert_eq!(conn.poll_timeout(), None);
+    assert_eq!(conn.stats().retransmissions.rto, 3);
+    recv_nothing(&mut conn, at(60_000));
+}
+
+#[test]
+fn data_after_a_syn_timeout_starts_with_a_three_second_rto() {
+    let mut conn = syn_sent();
+    assert_eq!(timeout(&mut conn, at(1_000)).len(), 1, "the SYN again");
+    // The SYN-ACK answers the retransmitted SYN: Karn's rule allows no RTT sample.
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE_ISN,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(1_100)).len(), 1, "the handshake's ACK");
+    assert_eq!(conn.stats().smoothed_rtt, None);
+    // RFC 6298 section 5.7: the RTO is re-initialized to 3 s once data flows.
+    conn.write(b"data").unwrap();
+    assert_eq!(recv(&mut conn, at(1_100)).len(), 1);
+    assert_eq!(conn.timers.get(Timer::Retransmit), Some(at(4_100)));
+    recv_nothing(&mut conn, at(1_100));
+}
+
+#[test]
+fn syn_sent_rst_with_acceptable_ack_is_refused() {
+    let mut conn = syn_sent();
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::RST | Flags::ACK,
+            seq: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), Some(ConnectionError::Refused));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Refused))]
+    );
+    assert_eq!(conn.poll_timeout(), None);
+    recv_nothing(&mut conn, at(100));
+}
+
+#[test]
+fn syn_sent_rst_without_acceptable_ack_is_ignored() {
+    let mut conn = syn_sent();
+    // No ACK at all: RFC 9293 section 3.10.7.3 drops it.
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    // An ACK of something we never sent: dropped too, and a RST is never answered.
+    send(
+        &mut conn,
+        at(110),
+        Segment {
+            flags: Flags::RST | Flags::ACK,
+            ack: LOCAL + 100,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::SynSent);
+    assert_eq!(events(&mut conn), vec![]);
+    recv_nothing(&mut conn, at(110));
+}
+
+#[test]
+fn syn_sent_unacceptable_ack_gets_rst() {
+    let mut conn = syn_sent();
+    // SEG.ACK =< ISS: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 section 3.10.7.3).
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE_ISN,
+            ack: LOCAL_ISN,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(100)),
+        vec![(
+            Sent {
+                seq: LOCAL_ISN,
+                ..RST_TEMPL
+            },
+            Reason::Rst
+        )]
+    );
+    assert_eq!(conn.state(), State::SynSent);
+    recv_nothing(&mut conn, at(100));
+}
+
+#[test]
+fn syn_sent_simultaneous_open_answers_syn_ack() {
+    let mut conn = syn_sent();
+    // The peer's own SYN crosses ours (RFC 9293 section 3.5, figure 8).
+    send(
+        &mut conn,
+        at(50),
+        Segment {
+            flags: Flags::SYN,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(50)),
+        vec![(
+            Sent {
+                flags: Flags::SYN | Flags::ACK,
+                seq: LOCAL_ISN,
+                ..RECV_TEMPL
+            },
+            Reason::Handshake
+        )]
+    );
+    assert_eq!(conn.state(), State::SynReceived);
+    send(&mut conn, at(100), SEND_TEMPL);
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(events(&mut conn), vec![Event::Connected]);
+    recv_nothing(&mut conn, at(100));
+}
+
+#[test]
+fn syn_sent_abort_sends_nothing() {
+    let mut conn = syn_sent();
+    conn.abort();
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Aborted))]
+    );
+    recv_nothing(&mut conn, at(10));
+}
+
+// -------------------------------------------------------------------------------------------
+// LISTEN
+
+#[test]
+fn listen_syn_gets_syn_ack() {
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    recv_nothing(&mut conn, at(0));
+    send(
+        &mut conn,
+        at(0),
+        Segment {
+            flags: Flags::SYN,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(0)),
+        vec![(
+            Sent {
+                flags: Flags::SYN | Flags::ACK,
+                seq: LOCAL_ISN,
+                ..RECV_TEMPL
+            },
+            Reason::Handshake
+        )]
+    );
+    assert_eq!(conn.state(), State::SynReceived);
+    recv_nothing(&mut conn, at(0));
+}
+
+#[test]
+fn listen_ack_gets_rst() {
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    send(
+        &mut conn,
+        at(0),
+        Segment {
+            ack: SeqNum(777),
+            ..SEND_TEMPL
+        },
+    );
+    // <SEQ=SEG.ACK><CTL=RST> (RFC 9293 section 3.10.7.2).
+    assert_eq!(
+        recv(&mut conn, at(0)),
+        vec![(
+            Sent {
+                seq: SeqNum(777),
+                ..RST_TEMPL
+            },
+            Reason::Rst
+        )]
+    );
+    assert_eq!(conn.state(), State::Listen);
+    recv_nothing(&mut conn, at(0));
+}
+
+#[test]
+fn listen_rst_is_ignored() {
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    send(
+        &mut conn,
+        at(0),
+        Segment {
+            flags: Flags::RST | Flags::ACK,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Listen);
+    recv_nothing(&mut conn, at(0));
+}
+
+// -------------------------------------------------------------------------------------------
+// SYN-RECEIVED
+
+#[test]
+fn syn_received_ack_completes_passive_open() {
+    let mut conn = syn_received();
+    send(&mut conn, at(40), SEND_TEMPL);
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(events(&mut conn), vec![Event::Connected]);
+    // The SYN-ACK's round trip is an RTT sample.
+    assert_eq!(conn.stats().smoothed_rtt, Some(ms(40)));
+    assert_eq!(conn.timers.get(Timer::Retransmit), None);
+    recv_nothing(&mut conn, at(40));
+}
+
+#[test]
+fn syn_received_ack_with_data_is_delivered() {
+    let mut conn = syn_received();
+    send(
+        &mut conn,
+        at(40),
+        Segment {
+            payload: b"hi",
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(read_all(&mut conn), b"hi");
+    // A new connection acknowledges its first segments at once (quick-ACK mode).
+    assert_eq!(
+        recv(&mut conn, at(40)),
+        vec![(
+            Sent {
+                ack: REMOTE + 2,
+                ..RECV_TEMPL
+            },
+            Reason::Ack
+        )]
+    );
+    recv_nothing(&mut conn, at(40));
+}
+
+#[test]
+fn syn_ack_retransmitted_with_backoff_then_times_out() {
+    let mut conn = syn_received_with(Config {
+        max_syn_retransmissions: 3,
+        ..classic_config()
+    });
+    let syn_ack = |timeout| {
+        (
+            Sent {
+                flags: Flags::SYN | Flags::ACK,
+                seq: LOCAL_ISN,
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout },
+        )
+    };
+    assert_eq!(conn.poll_timeout(), Some(at(1_000)));
+    assert_eq!(timeout(&mut conn, at(1_000)), vec![syn_ack(1)]);
+    assert_eq!(conn.poll_timeout(), Some(at(3_000)));
+    assert_eq!(timeout(&mut conn, at(3_000)), vec![syn_ack(2)]);
+    assert_eq!(conn.poll_timeout(), Some(at(7_000)));
+    assert_eq!(timeout(&mut conn, at(7_000)), vec![syn_ack(3)]);
+    assert_eq!(conn.poll_timeout(), Some(at(15_000)));
+    assert_eq!(timeout(&mut conn, at(15_000)), vec![]);
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::TimedOut))]
+    );
+    recv_nothing(&mut conn, at(60_000));
+}
+
+#[test]
+fn syn_received_duplicate_syn_resends_syn_ack() {
+    let mut conn = syn_received();
+    // Our SYN-ACK was lost and the peer sent its SYN again: it is below RCV.NXT, so it is
+    // answered with an acknowledgment, which in SYN-RECEIVED is the SYN-ACK.
+    send(
+        &mut conn,
+        at(500),
+        Segment {
+            flags: Flags::SYN,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(500)),
+        vec![(
+            Sent {
+                flags: Flags::SYN | Flags::ACK,
+                seq: LOCAL_ISN,
+                ..RECV_TEMPL
+            },
+            Reason::Handshake
+        )]
+    );
+    assert_eq!(conn.state(), State::SynReceived);
+    recv_nothing(&mut conn, at(500));
+}
+
+#[test]
+fn syn_received_unacceptable_ack_gets_rst() {
+    let mut conn = syn_received();
+    send(
+        &mut conn,
+        at(40),
+        Segment {
+            ack: LOCAL + 100,
+            ..SEND_TEMPL
+        },
+    );
+    // <SEQ=SEG.ACK><CTL=RST> (RFC 9293 section 3.10.7.4, fifth check).
+    assert_eq!(
+        recv(&mut conn, at(40)),
+        vec![(
+            Sent {
+                seq: LOCAL + 100,
+                ..RST_TEMPL
+            },
+            Reason::Rst
+        )]
+    );
+    assert_eq!(conn.state(), State::SynReceived);
+    recv_nothing(&mut conn, at(40));
+}
+
+#[test]
+fn syn_received_rst_closes() {
+    let mut conn = syn_received();
+    send(
+        &mut conn,
+        at(40),
+        Segment {
+            flags: Flags::RST,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    // RFC 9293 returns a passive open to LISTEN; Ferry's endpoint makes one connection per
+    // SYN, so this one simply ends.
+    assert_eq!(conn.state(), State::Closed);
+    assert!(!conn.is_connected());
+    recv_nothing(&mut conn, at(40));
+}

@@ -1,0 +1,205 @@
+//! RST and abort: resets in and out of the window and SYNs in ESTABLISHED (RFC 9293 section
+//! 3.10.7.4, RFC 5961 sections 3 and 4), abort (section 3.10.5), answers to strays (3.10.7.1).
+
+use super::*;
+
+// -------------------------------------------------------------------------------------------
+// ESTABLISHED: RST and abort
+
+#[test]
+fn established_rst_at_rcv_nxt_resets() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::RST,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.error(), Some(ConnectionError::Reset));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    assert_eq!(
+        conn.read(&mut [0; 8]),
+        Err(ReadError::Failed(ConnectionError::Reset))
+    );
+    assert_eq!(
+        conn.write(b"x"),
+        Err(WriteError::Failed(ConnectionError::Reset))
+    );
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn established_rst_in_window_gets_challenge_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 10,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    // RFC 5961 section 3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
+    assert_eq!(conn.state(), State::Established);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn established_rst_out_of_window_is_dropped() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + WINDOW + 10,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE - 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Established);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn established_syn_gets_challenge_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            flags: Flags::SYN,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    // RFC 5961 section 4.2 (RFC 9293 section 3.10.7.4, fourth check).
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
+    assert_eq!(conn.state(), State::Established);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn established_ack_of_unsent_data_gets_ack() {
+    let mut conn = established();
+    send(
+        &mut conn,
+        at(1_000),
+        Segment {
+            ack: LOCAL + 100,
+            ..SEND_TEMPL
+        },
+    );
+    // RFC 9293 section 3.10.7.4: SEG.ACK > SND.NXT, send an ACK and drop the segment.
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(RECV_TEMPL, Reason::ChallengeAck)]
+    );
+    assert_eq!(conn.state(), State::Established);
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn abort_sends_rst_at_snd_nxt() {
+    let mut conn = established();
+    conn.write(b"hello").unwrap();
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    conn.abort();
+    // RFC 9293 section 3.10.5: <SEQ=SND.NXT><CTL=RST>.
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                seq: LOCAL + 5,
+                ..RST_TEMPL
+            },
+            Reason::Rst
+        )]
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Aborted))]
+    );
+    assert_eq!(conn.poll_timeout(), None);
+    recv_nothing(&mut conn, at(1_010));
+}
+
+#[test]
+fn reset_reply_answers_strays() {
+    // With an ACK: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 section 3.10.7.1).
+    let stray_ack = Segment {
+        seq: SeqNum(7),
+        ack: SeqNum(1_234),
+        payload: b"abc",
+        ..SEND_TEMPL
+    };
+    assert_eq!(
+        reset_reply(&stray_ack),
+        Some(Segment {
+            flags: Flags::RST,
+            seq: SeqNum(1_234),
+            ack: SeqNum(0),
+            window: 0,
+            sack: SackBlocks::new(),
+            payload: &[],
+        })
+    );
+    // Without: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, the SYN and FIN counted.
+    let stray_syn = Segment {
+        flags: Flags::SYN,
+        seq: SeqNum(7),
+        ack: SeqNum(0),
+        ..SEND_TEMPL
+    };
+    assert_eq!(
+        reset_reply(&stray_syn),
+        Some(Segment {
+            flags: Flags::RST | Flags::ACK,
+            seq: SeqNum(0),
+            ack: SeqNum(8),
+            window: 0,
+            sack: SackBlocks::new(),
+            payload: &[],
+        })
+    );
+    let stray_data_fin = Segment {
+        flags: Flags::FIN,
+        seq: SeqNum(u32::MAX - 1),
+        payload: b"abc",
+        ..SEND_TEMPL
+    };
+    assert_eq!(reset_reply(&stray_data_fin).unwrap().ack, SeqNum(2));
+    // A RST is never answered.
+    let stray_rst = Segment {
+        flags: Flags::RST | Flags::ACK,
+        ..SEND_TEMPL
+    };
+    assert_eq!(reset_reply(&stray_rst), None);
+}

@@ -1,0 +1,114 @@
+//! Sequence numbers across 2^32 (RFC 9293 section 3.4).
+
+use super::*;
+
+// -------------------------------------------------------------------------------------------
+// Sequence numbers across 2^32
+
+#[test]
+fn transfer_across_the_sequence_wrap() {
+    const ISN: SeqNum = SeqNum(0xFFFF_FF00);
+    let config = Config {
+        mss: 200,
+        ..classic_config()
+    };
+    let mut conn = Connection::connect(config, remote_addr(), ISN);
+    assert_eq!(recv(&mut conn, at(0)).len(), 1);
+    let peer = Segment {
+        seq: ISN + 1,
+        ack: ISN + 1,
+        ..SEND_TEMPL
+    };
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: ISN,
+            ..peer
+        },
+    );
+    let ours = Sent {
+        seq: ISN + 1,
+        ack: ISN + 1,
+        ..RECV_TEMPL
+    };
+    assert_eq!(
+        recv(&mut conn, at(100)),
+        vec![(ours.clone(), Reason::Handshake)]
+    );
+
+    // Sending: 600 bytes in three segments, the second spanning the wrap.
+    let data = bytes(0, 600);
+    conn.write(&data).unwrap();
+    let sent = recv(&mut conn, at(1_000));
+    let expected: Vec<_> = (0..3)
+        .map(|i| {
+            (
+                Sent {
+                    seq: ISN + 1 + 200 * i,
+                    payload: data[200 * i as usize..200 * (i as usize + 1)].to_vec(),
+                    ..ours.clone()
+                },
+                Reason::NewData,
+            )
+        })
+        .collect();
+    assert_eq!(sent, expected);
+    assert_eq!(sent[2].0.seq, SeqNum(0x91));
+    send(
+        &mut conn,
+        at(1_100),
+        Segment {
+            ack: ISN + 601,
+            ..peer
+        },
+    );
+    assert!(conn.is_send_complete());
+    assert_eq!(conn.timers.get(Timer::Retransmit), None);
+
+    // Receiving: three segments across the wrap, out of order.
+    let incoming = bytes(7, 600);
+    let piece = |i: u32| Segment {
+        seq: ISN + 1 + 200 * i,
+        ack: ISN + 601,
+        payload: &incoming[200 * i as usize..200 * (i as usize + 1)],
+        ..peer
+    };
+    send(&mut conn, at(1_200), piece(2));
+    assert_eq!(
+        recv(&mut conn, at(1_200)).len(),
+        1,
+        "out of order: an ACK at once"
+    );
+    send(&mut conn, at(1_201), piece(1));
+    // One SACK block, from ISN + 201 to ISN + 601, across the wrap.
+    assert_eq!(
+        recv(&mut conn, at(1_201)),
+        vec![(
+            with_sack(
+                Sent {
+                    seq: ISN + 601,
+                    ..ours.clone()
+                },
+                &[(ISN + 201, ISN + 601)]
+            ),
+            Reason::Ack
+        )]
+    );
+    send(&mut conn, at(1_202), piece(0));
+    assert_eq!(
+        recv(&mut conn, at(1_202)),
+        vec![(
+            Sent {
+                seq: ISN + 601,
+                ack: ISN + 601,
+                window: WINDOW - 600,
+                ..ours.clone()
+            },
+            Reason::Ack
+        )]
+    );
+    assert_eq!(read_all(&mut conn), incoming);
+    recv_nothing(&mut conn, at(1_202));
+}
