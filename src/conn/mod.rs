@@ -15,6 +15,21 @@
 //!
 //! Most users go through [`Endpoint`](crate::endpoint::Endpoint), which owns many connections
 //! behind one socket and answers strays.
+//!
+//! This file holds the transmission control block (RFC 9293 section 3.3.1) and the calls
+//! above. What acts on it lies beside it, one file per RFC concern, each an `impl Connection`
+//! block of its own:
+//!
+//! - `state.rs`: the states (RFC 9293 section 3.3.2), events and errors, and entering
+//!   ESTABLISHED, TIME-WAIT and CLOSED;
+//! - `segment_arrives.rs`: "SEGMENT ARRIVES" step by step (section 3.10.7, with RFC 5961);
+//! - `send.rs`: the send sequence variables and window, transmission and retransmission;
+//! - `receive.rs`: the receive sequence variables and window, the text and the FIN, when to
+//!   acknowledge, SACK and D-SACK blocks;
+//! - `recovery.rs`: loss detection and recovery (RFC 5681, 6582, 6675, 8985, 5682);
+//! - `timers.rs`: the timer table, how each timer is armed and what its expiry does;
+//! - beside them, `rtt.rs` (RFC 6298), `cc.rs`, `rack.rs`, `retransmission.rs` (the segments in
+//!   flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
 mod cc;
 mod config;

@@ -197,7 +197,7 @@ fn bytes(start: usize, len: usize) -> Vec<u8> {
 // Fixtures: connections driven into each state by real segments
 
 /// The settings these tests run with: the defaults with RACK-TLP off, so that each test here
-/// sees the RFC 9293, 6298, 5681 and 6675 mechanism it names, alone. `tests_rack.rs` tests
+/// sees the RFC 9293, 6298, 5681 and 6675 mechanism it names, alone. `rack.rs` tests
 /// RACK-TLP, which is on by default.
 fn classic_config() -> Config {
     Config {
@@ -259,7 +259,7 @@ fn established_with(config: Config) -> Connection {
     assert_eq!(conn.state(), State::Established);
     assert_eq!(events(&mut conn), vec![Event::Connected]);
     // Past the quick-ACK mode of a new connection, so that tests see the steady state's
-    // delayed ACKs; `tests_rack.rs` tests the quick ACKs.
+    // delayed ACKs; `rack.rs` tests the quick ACKs.
     conn.quick_acks = 0;
     conn
 }
