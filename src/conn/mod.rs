@@ -111,7 +111,8 @@ pub struct Connection {
     /// The largest window the peer has advertised: RFC 5961 section 5's MAX.SND.WND, how far
     /// below SND.UNA an ACK may lie and still be believed.
     max_snd_wnd: u32,
-    /// When we last answered a segment that was not acceptable ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
+    /// When we last answered a segment that was not acceptable
+    /// ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
     last_invalid_reply_at: Option<Instant>,
     /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
     send_buffer: VecDeque<u8>,

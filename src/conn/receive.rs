@@ -104,7 +104,7 @@ impl Connection {
         }
     }
 
-    pub(super) fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
+    fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
         let filled_a_hole = !self.reassembly.is_empty();
         self.append_in_order(data);
         while let Some(mut run) = self.reassembly.pop_contiguous(self.received_offset) {
@@ -133,14 +133,14 @@ impl Connection {
         }
     }
 
-    pub(super) fn append_in_order(&mut self, data: &[u8]) {
+    fn append_in_order(&mut self, data: &[u8]) {
         self.recv_buffer.extend(data);
         self.rcv_nxt += data.len() as u32;
         self.received_offset += data.len() as u64;
     }
 
     /// The peer's FIN is next in sequence: the eighth step of section 3.10.7.4.
-    pub(super) fn on_fin(&mut self, now: Instant) {
+    fn on_fin(&mut self, now: Instant) {
         self.fin_received = true;
         self.rcv_nxt += 1;
         // Nothing exists beyond the FIN: out-of-order data held there is dropped, and no
@@ -165,7 +165,7 @@ impl Connection {
     /// before `poll_transmit`): that ACK goes as it stands now, before this data, so that a
     /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all.
     /// (With one ACK per batch, losing it leaves the sender nothing to act on.)
-    pub(super) fn queue_owed_ack(&mut self, now: Instant) {
+    fn queue_owed_ack(&mut self, now: Instant) {
         let Some(reason) = self.pending_ack.take() else {
             return;
         };
@@ -207,7 +207,7 @@ impl Connection {
 
     /// RFC 2018 section 4: the block holding the segment just received goes first; the
     /// blocks reported before follow, minus any it now contains.
-    pub(super) fn note_sack_block(&mut self, offset: u64) {
+    fn note_sack_block(&mut self, offset: u64) {
         let Some(block) = self.reassembly.block_containing(offset) else {
             return;
         };

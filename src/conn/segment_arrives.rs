@@ -218,7 +218,7 @@ impl Connection {
 
     /// Answer a segment that was not acceptable, unless we did within
     /// [`INVALID_REPLY_INTERVAL`] (RFC 5961 section 7).
-    pub(super) fn reply_to_invalid(&mut self, now: Instant, reason: Reason) {
+    fn reply_to_invalid(&mut self, now: Instant, reason: Reason) {
         if self
             .last_invalid_reply_at
             .is_some_and(|last| now < last + INVALID_REPLY_INTERVAL)
@@ -232,7 +232,7 @@ impl Connection {
 
     /// RFC 9293 section 3.10.7.4's acceptability table, with its "special allowance" for
     /// ACKs and RSTs at the left edge of a zero window.
-    pub(super) fn is_acceptable(&self, segment: &Segment<'_>) -> bool {
+    fn is_acceptable(&self, segment: &Segment<'_>) -> bool {
         let window = self.receive_window();
         let length = segment.seq_len();
         let in_window =

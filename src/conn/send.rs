@@ -102,7 +102,7 @@ pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
 }
 
 impl Connection {
-    pub(super) fn fin_sequence(&self) -> SeqNum {
+    fn fin_sequence(&self) -> SeqNum {
         self.send_buffer_seq + self.send_buffer.len() as u32
     }
 
@@ -381,7 +381,7 @@ impl Connection {
     }
 
     /// A copy of `len` buffered bytes starting at sequence number `seq`.
-    pub(super) fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
+    fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
         let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
         let end = (start + len as usize).min(self.send_buffer.len());
         self.send_buffer

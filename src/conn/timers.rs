@@ -120,7 +120,7 @@ impl Connection {
         }
     }
 
-    pub(super) fn on_persist_timeout(&mut self, now: Instant) {
+    fn on_persist_timeout(&mut self, now: Instant) {
         if self.snd_wnd != 0 {
             // The window is open but too small to be worth a segment, and no update came:
             // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
@@ -139,7 +139,7 @@ impl Connection {
     }
 
     /// The RTO doubled `exponent` times, clamped to the maximum.
-    pub(super) fn backed_off(&self, exponent: u32) -> std::time::Duration {
+    fn backed_off(&self, exponent: u32) -> std::time::Duration {
         let factor = 1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX);
         self.rtt
             .rto()
@@ -155,7 +155,7 @@ impl Connection {
         }
     }
 
-    pub(super) fn on_keepalive_timeout(&mut self, now: Instant) {
+    fn on_keepalive_timeout(&mut self, now: Instant) {
         let Some(interval) = self.config.keepalive_interval else {
             return;
         };
