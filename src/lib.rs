@@ -70,6 +70,7 @@ pub mod sim;
 pub mod time;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+pub mod units;
 pub mod wire;
 
 pub use conn::{Config, Stats};

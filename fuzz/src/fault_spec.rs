@@ -7,16 +7,17 @@
 //! from the start to the end of time, which must not panic either and must keep its
 //! documented promises (nothing leaves before it was offered, at most two copies leave).
 
-use ferry::fault::{self, FaultConfig, FaultInjector};
+use ferry::fault::{FaultConfig, FaultInjector};
 use ferry::time::Instant;
+use ferry::units;
 use ferry::wire::{Flags, SeqNum};
 
 /// The fuzz target.
 pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = fault::parse_duration(&text);
-    let _ = fault::parse_rate(&text);
-    let _ = fault::parse_size(&text);
+    let _ = units::parse_duration(&text);
+    let _ = units::parse_rate(&text);
+    let _ = units::parse_size(&text);
     match text.parse::<FaultConfig>() {
         Ok(config) => {
             let printed = config.to_string();

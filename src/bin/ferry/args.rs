@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use ferry::fault::{parse_duration, parse_rate, parse_size, FaultConfig};
+use ferry::fault::FaultConfig;
+use ferry::units::{parse_duration, parse_interval, parse_rate, parse_size};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
@@ -47,11 +48,7 @@ pub fn rate_arg(text: &str) -> Result<LinkRate, String> {
 
 /// `START..END`, durations since the start of the run with START < END, e.g. `200ms..2s`.
 pub fn interval_arg(text: &str) -> Result<std::ops::Range<Duration>, String> {
-    let interval = text.split_once("..").and_then(|(start, end)| {
-        let (start, end) = (parse_duration(start.trim())?, parse_duration(end.trim())?);
-        (start < end).then_some(start..end)
-    });
-    interval.ok_or_else(|| {
+    parse_interval(text).ok_or_else(|| {
         format!("expected START..END, durations with a unit ns, us, ms or s and START < END (e.g. 200ms..2s), not {text:?}")
     })
 }
