@@ -35,7 +35,7 @@ pub fn run(data: &[u8]) {
         Err(error) => {
             let message = error.to_string();
             assert!(message.starts_with("bad fault spec"), "{message}");
-            assert!(message.contains(&error.expected), "{message}");
+            assert!(message.contains(&error.expected()), "{message}");
         }
     }
 }

@@ -119,60 +119,118 @@ const KEYS: [&str; 18] = [
 /// The keys that may be given more than once.
 const REPEATING_KEYS: [&str; 5] = ["outage", "drop", "drop-data", "flip-syn-ack", "drop-acks"];
 
-/// What an item without `=` should have looked like; also how `Display` recognises that error.
+/// What an item without `=` should have looked like.
 const EXPECTED_KEY_VALUE: &str = "every item must be key=value, e.g. loss=5%";
 
 fn valid_keys() -> String {
     format!("valid keys are {}", KEYS.join(", "))
 }
 
-/// A bad spec: names the key, what was given, and what is valid.
+/// A bad spec: what went wrong, naming the key, what was given, and what is valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FaultSpecError {
-    /// The key of the bad item (for an item without `=`, the whole item).
-    pub key: String,
-    /// The value given for it (empty for an item without `=`).
-    pub value: String,
-    /// What would have been valid.
-    pub expected: String,
+#[non_exhaustive]
+pub enum FaultSpecError {
+    /// An item without `=`.
+    MissingEquals {
+        /// The whole item.
+        item: String,
+    },
+    /// A key the spec does not have.
+    UnknownKey {
+        /// The key given.
+        key: String,
+        /// The value given for it.
+        value: String,
+    },
+    /// A key that may be given only once, given again.
+    RepeatedKey {
+        /// The key given again.
+        key: String,
+        /// The value it was given the second time.
+        value: String,
+    },
+    /// A value the key does not take.
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value given for it.
+        value: String,
+        /// What the key takes, with an example.
+        expected: String,
+    },
+    /// `burst-loss` without `burst`, whose Bad state it is the loss of.
+    BurstLossWithoutBurst {
+        /// The value given for `burst-loss`.
+        value: String,
+    },
 }
 
 impl FaultSpecError {
-    fn new(key: &str, value: &str, expected: impl Into<String>) -> FaultSpecError {
-        FaultSpecError {
+    /// The error for a bad value of a known key, with that key's valid range.
+    fn bad_value(key: &str, value: &str) -> FaultSpecError {
+        FaultSpecError::BadValue {
             key: key.to_string(),
             value: value.to_string(),
-            expected: expected.into(),
+            expected: expected_for(key),
         }
     }
 
-    /// The error for a bad value of a known key, with that key's valid range.
-    fn bad_value(key: &str, value: &str) -> FaultSpecError {
-        FaultSpecError::new(key, value, expected_for(key))
+    /// The key of the bad item (for an item without `=`, the whole item).
+    pub fn key(&self) -> &str {
+        match self {
+            FaultSpecError::MissingEquals { item } => item,
+            FaultSpecError::UnknownKey { key, .. }
+            | FaultSpecError::RepeatedKey { key, .. }
+            | FaultSpecError::BadValue { key, .. } => key,
+            FaultSpecError::BurstLossWithoutBurst { .. } => "burst-loss",
+        }
+    }
+
+    /// The value given for the key (empty for an item without `=`).
+    pub fn value(&self) -> &str {
+        match self {
+            FaultSpecError::MissingEquals { .. } => "",
+            FaultSpecError::UnknownKey { value, .. }
+            | FaultSpecError::RepeatedKey { value, .. }
+            | FaultSpecError::BadValue { value, .. }
+            | FaultSpecError::BurstLossWithoutBurst { value } => value,
+        }
+    }
+
+    /// What would have been valid.
+    pub fn expected(&self) -> String {
+        match self {
+            FaultSpecError::MissingEquals { .. } => EXPECTED_KEY_VALUE.to_string(),
+            FaultSpecError::UnknownKey { .. } => valid_keys(),
+            FaultSpecError::RepeatedKey { key, .. } => format!(
+                "{key} may be given only once (only {} repeat)",
+                REPEATING_KEYS.join(", ")
+            ),
+            FaultSpecError::BadValue { expected, .. } => expected.clone(),
+            FaultSpecError::BurstLossWithoutBurst { .. } => {
+                "burst-loss needs burst=P/R as well (e.g. burst=1%/30%,burst-loss=50%)".to_string()
+            }
+        }
     }
 }
 
 impl fmt::Display for FaultSpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The three shapes are told apart by `expected` so the struct stays three plain fields.
-        if self.expected == EXPECTED_KEY_VALUE {
-            write!(
+        match self {
+            FaultSpecError::MissingEquals { item } => write!(
                 f,
-                "bad fault spec: \"{}\" has no '='; {}",
-                self.key, self.expected
-            )
-        } else if self.expected == valid_keys() {
-            write!(
-                f,
-                "bad fault spec: unknown key \"{}\"; {}",
-                self.key, self.expected
-            )
-        } else {
-            write!(
+                "bad fault spec: \"{item}\" has no '='; {EXPECTED_KEY_VALUE}"
+            ),
+            FaultSpecError::UnknownKey { key, .. } => {
+                write!(f, "bad fault spec: unknown key \"{key}\"; {}", valid_keys())
+            }
+            _ => write!(
                 f,
                 "bad fault spec: {}={}: {}",
-                self.key, self.value, self.expected
-            )
+                self.key(),
+                self.value(),
+                self.expected()
+            ),
         }
     }
 }
@@ -249,21 +307,23 @@ impl FromStr for FaultConfig {
                 continue; // tolerate "loss=5%," and doubled commas
             }
             let Some((key, value)) = item.split_once('=') else {
-                return Err(FaultSpecError::new(item, "", EXPECTED_KEY_VALUE));
+                return Err(FaultSpecError::MissingEquals {
+                    item: item.to_string(),
+                });
             };
             let (key, value) = (key.trim(), value.trim());
+            let unknown = || FaultSpecError::UnknownKey {
+                key: key.to_string(),
+                value: value.to_string(),
+            };
             if !KEYS.contains(&key) {
-                return Err(FaultSpecError::new(key, value, valid_keys()));
+                return Err(unknown());
             }
             if !REPEATING_KEYS.contains(&key) && seen.contains(&key) {
-                return Err(FaultSpecError::new(
-                    key,
-                    value,
-                    format!(
-                        "{key} may be given only once (only {} repeat)",
-                        REPEATING_KEYS.join(", ")
-                    ),
-                ));
+                return Err(FaultSpecError::RepeatedKey {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                });
             }
             seen.push(key);
             let bad = || FaultSpecError::bad_value(key, value);
@@ -306,18 +366,16 @@ impl FromStr for FaultConfig {
                     .drop_acks
                     .push(parse_interval(value).ok_or_else(bad)?),
                 "seed" => config.seed = value.parse().map_err(|_| bad())?,
-                _ => return Err(FaultSpecError::new(key, value, valid_keys())),
+                _ => return Err(unknown()),
             }
         }
         if let Some((loss_in_bad, value)) = burst_loss {
             match &mut config.burst {
                 Some(ge) => ge.loss_in_bad = loss_in_bad,
                 None => {
-                    return Err(FaultSpecError::new(
-                        "burst-loss",
-                        value,
-                        "burst-loss needs burst=P/R as well (e.g. burst=1%/30%,burst-loss=50%)",
-                    ))
+                    return Err(FaultSpecError::BurstLossWithoutBurst {
+                        value: value.to_string(),
+                    })
                 }
             }
         }
@@ -486,8 +544,8 @@ mod tests {
         ];
         for (spec, key, expected) in cases {
             let e = parse_err(spec);
-            assert_eq!(e.key, key, "{spec}");
-            assert!(e.expected.contains(expected), "{spec}: {e}");
+            assert_eq!(e.key(), key, "{spec}");
+            assert!(e.expected().contains(expected), "{spec}: {e}");
             assert!(e.to_string().starts_with("bad fault spec: "), "{spec}: {e}");
         }
         assert_eq!(
@@ -508,7 +566,40 @@ mod tests {
         // Outage and drop are the keys that repeat.
         assert_eq!(parse("outage=1s..2s,outage=3s..4s").outages.len(), 2);
         assert_eq!(parse("drop=3,drop=9").drops, vec![3, 9]);
-        assert_eq!(parse_err("drop=0").key, "drop");
+        assert_eq!(parse_err("drop=0").key(), "drop");
+    }
+
+    #[test]
+    fn errors_say_what_went_wrong() {
+        assert_eq!(
+            parse_err("loss5%"),
+            FaultSpecError::MissingEquals {
+                item: "loss5%".to_string()
+            }
+        );
+        assert!(matches!(
+            parse_err("lose=5%"),
+            FaultSpecError::UnknownKey { .. }
+        ));
+        assert!(matches!(
+            parse_err("loss=1%,loss=2%"),
+            FaultSpecError::RepeatedKey { .. }
+        ));
+        assert!(matches!(
+            parse_err("loss=150%"),
+            FaultSpecError::BadValue { .. }
+        ));
+        assert_eq!(
+            parse_err("burst-loss=50%"),
+            FaultSpecError::BurstLossWithoutBurst {
+                value: "50%".to_string()
+            }
+        );
+        assert_eq!(
+            parse_err("loss=1%,loss=2%").to_string(),
+            "bad fault spec: loss=2%: loss may be given only once (only outage, drop, drop-data, \
+             flip-syn-ack, drop-acks repeat)"
+        );
     }
 
     #[test]
@@ -538,8 +629,8 @@ mod tests {
             ("drop-acks=1..2", "unit"),
         ] {
             let e = parse_err(spec);
-            assert_eq!(Some(e.key.as_str()), spec.split('=').next(), "{spec}");
-            assert!(e.expected.contains(expected), "{spec}: {e}");
+            assert_eq!(Some(e.key()), spec.split('=').next(), "{spec}");
+            assert!(e.expected().contains(expected), "{spec}: {e}");
         }
         assert_eq!(
             parse_err("drop-data=0").to_string(),
@@ -553,7 +644,7 @@ mod tests {
             parse("drop-acks=1s..2s,drop-acks=3s..4s").drop_acks.len(),
             2
         );
-        assert!(parse_err("seed=1,seed=2").expected.contains("drop-acks"));
+        assert!(parse_err("seed=1,seed=2").expected().contains("drop-acks"));
     }
 
     #[test]
@@ -624,10 +715,9 @@ mod tests {
                 Ok(config) => config.to_string().parse::<FaultConfig>() == Ok(config),
                 // A known key's bad value is met with what that key accepts.
                 Err(e) => {
-                    let about_key =
-                        KEYS.contains(&e.key.as_str()) && e.expected != EXPECTED_KEY_VALUE;
-                    (!about_key || e.expected.contains(&e.key))
-                        && e.to_string().contains(&e.expected)
+                    let about_key = KEYS.contains(&e.key()) && e.expected() != EXPECTED_KEY_VALUE;
+                    (!about_key || e.expected().contains(e.key()))
+                        && e.to_string().contains(&e.expected())
                 }
             }
         }
