@@ -19,7 +19,9 @@
 //! datagrams (loss, bursts, bit flips, duplication, reordering, delay, rate limits, outages,
 //! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
 //! network with a virtual clock, [`capture`] writes what a host sent and received as
-//! pcapng, for Wireshark, and [`plot`] draws a connection's time-sequence graph.
+//! pcapng, for Wireshark, and [`plot`] draws a connection's time-sequence graph. [`units`]
+//! reads and prints the sizes, rates, durations and probabilities that the fault spec and the
+//! CLI take.
 //!
 //! The stack is *sans-IO*: `wire`, `conn` and `endpoint` never read a clock, touch a socket,
 //! spawn a thread or draw randomness of their own. Time ([`time::Instant`]) is an argument,
