@@ -196,6 +196,15 @@ impl fmt::Display for DurationText {
     }
 }
 
+/// Prints an interval as `START..END`, each end as [`DurationText`] prints it.
+pub(crate) struct IntervalText(pub(crate) Duration, pub(crate) Duration);
+
+impl fmt::Display for IntervalText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", DurationText(self.0), DurationText(self.1))
+    }
+}
+
 /// Prints a rate in the largest unit that represents it exactly.
 pub(crate) struct RateText(pub(crate) u64);
 

@@ -4,8 +4,8 @@
 
 use super::config::{FaultConfig, GilbertElliott, Outage};
 use crate::units::{
-    self, parse_duration, parse_probability, parse_rate, parse_size, DurationText, ProbabilityText,
-    RateText, SizeText,
+    self, parse_duration, parse_probability, parse_rate, parse_size, DurationText, IntervalText,
+    ProbabilityText, RateText, SizeText,
 };
 use std::fmt;
 use std::ops::Range;
@@ -58,11 +58,7 @@ impl fmt::Display for FaultConfig {
             items.push(format!("queue={}", SizeText(self.rate_queue)));
         }
         for outage in &self.outages {
-            items.push(format!(
-                "outage={}..{}",
-                DurationText(outage.start),
-                DurationText(outage.end)
-            ));
+            items.push(format!("outage={}", IntervalText(outage.start, outage.end)));
         }
         if self.truncate != 0.0 {
             items.push(format!("truncate={}", ProbabilityText(self.truncate)));
@@ -78,9 +74,8 @@ impl fmt::Display for FaultConfig {
         }
         for window in &self.drop_acks {
             items.push(format!(
-                "drop-acks={}..{}",
-                DurationText(window.start),
-                DurationText(window.end)
+                "drop-acks={}",
+                IntervalText(window.start, window.end)
             ));
         }
         if self.seed != 0 {
