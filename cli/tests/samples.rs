@@ -5,6 +5,7 @@
 //! The tshark tests need tshark (tests/install-tshark); without it they fail under CI and are
 //! skipped, loudly, elsewhere, as in tests/captures.rs.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use common::tshark_present;
 
@@ -12,8 +13,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The repository: this package (the CLI) lives in its cli/ directory.
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn captures() -> PathBuf {

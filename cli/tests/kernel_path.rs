@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[test]
 fn sixty_four_mebibytes_cross_two_namespaces_through_kernel_loss_intact() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kernel-path");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/kernel-path");
     let output = Command::new(script)
         .arg(env!("CARGO_BIN_EXE_ferry"))
         .output()
