@@ -1,5 +1,7 @@
 //! Congestion control behind a small trait: NewReno's window arithmetic (RFC 5681) by default,
-//! or a fixed window for labs that study pure ARQ.
+//! or a fixed window for labs that study pure ARQ. Users choose one with
+//! [`CongestionControl`] in the config; the trait stays private, since a controller of the
+//! user's own would need the connection's loss recovery to be public too.
 //!
 //! A controller only keeps `cwnd` and `ssthresh`; the connection decides when an event
 //! happens (new data acknowledged, loss detected, the timer expired) and runs loss recovery
@@ -19,7 +21,7 @@ pub enum CongestionControl {
 
 impl CongestionControl {
     /// A controller of this kind for segments of `smss` bytes.
-    pub fn build(self, smss: u32) -> Box<dyn Controller> {
+    pub(crate) fn build(self, smss: u32) -> Box<dyn Controller> {
         match self {
             CongestionControl::NewReno => Box::new(NewReno::new(smss)),
             CongestionControl::Fixed => Box::new(FixedWindow),
@@ -37,7 +39,7 @@ impl fmt::Display for CongestionControl {
 }
 
 /// What a congestion controller must answer and hear about.
-pub trait Controller: fmt::Debug + Send {
+pub(crate) trait Controller: fmt::Debug + Send {
     /// The congestion window: bytes the sender may have in the network.
     fn window(&self) -> u32;
     /// The slow-start threshold.
@@ -58,7 +60,7 @@ pub trait Controller: fmt::Debug + Send {
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
 /// (RFC 3465).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewReno {
+pub(crate) struct NewReno {
     smss: u32,
     cwnd: u32,
     ssthresh: u32,
@@ -69,7 +71,7 @@ pub struct NewReno {
 impl NewReno {
     /// A controller at the start of a connection: the initial window of RFC 5681 section 3.1
     /// and an "arbitrarily high" ssthresh.
-    pub fn new(smss: u32) -> NewReno {
+    pub(crate) fn new(smss: u32) -> NewReno {
         let smss = smss.max(1);
         let initial_window = if smss > 2190 {
             2 * smss
@@ -143,7 +145,7 @@ impl Controller for NewReno {
 /// No congestion control: an unlimited window, so only the receiver's window and the
 /// retransmission timer shape the sender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FixedWindow;
+pub(crate) struct FixedWindow;
 
 impl Controller for FixedWindow {
     fn window(&self) -> u32 {

@@ -47,7 +47,8 @@ mod stats;
 mod tests;
 mod timers;
 
-pub use cc::{CongestionControl, Controller, FixedWindow, NewReno};
+pub use cc::CongestionControl;
+use cc::Controller;
 pub use config::{Config, ConfigError};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::encode;
