@@ -63,6 +63,7 @@ pub struct ConnectionHandle(u64);
 
 /// Why [`Endpoint::connect`] refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// A connection to that peer is already open on this endpoint: with one socket, the peer's
     /// address is what tells connections apart.
@@ -83,6 +84,7 @@ impl std::error::Error for ConnectError {}
 
 /// What the endpoint itself counted (each connection counts its own datagrams).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointStats {
     /// Datagrams from unknown peers dropped for a bad CRC.
     pub discarded_corrupt: u64,

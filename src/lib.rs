@@ -61,6 +61,8 @@
 //! [`endpoint::ConnectError`]); a bad fault spec is a [`fault::FaultSpecError`] that names the
 //! key and what is valid.
 #![deny(missing_docs)]
+// One exception, `net::close::call_at_exit` (atexit(3)), says why; so `deny`, not `forbid`.
+#![deny(unsafe_code)]
 
 pub mod capture;
 pub mod conn;

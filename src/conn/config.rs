@@ -8,6 +8,21 @@ use crate::wire::MAX_PAYLOAD_LEN;
 
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
+///
+/// Set what you need and take the rest from the defaults, so that settings added later keep
+/// your code compiling (this struct, like Ferry's other configs, stays open to struct
+/// expressions for that; its outputs, stats and errors are `#[non_exhaustive]`):
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let config = ferry::Config {
+///     mss: 536,
+///     min_rto: Duration::from_millis(50),
+///     ..ferry::Config::default()
+/// };
+/// assert!(config.check().is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Largest payload in one segment, in bytes. Default 1200: with Ferry's 24-byte header and
@@ -89,6 +104,7 @@ impl Default for Config {
 
 /// A setting that cannot work, with the range that can.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The setting, as `Config` names it.
     pub setting: &'static str,

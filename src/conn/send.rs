@@ -17,6 +17,7 @@ use crate::wire::{Flags, SackBlocks, Segment, SeqNum};
 /// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
 /// the captures, so that every segment can say why it exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// A SYN or SYN-ACK, or the ACK that completes the handshake.
     Handshake,

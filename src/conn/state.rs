@@ -80,6 +80,7 @@ impl fmt::Display for State {
 
 /// Why a connection failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// The peer answered our SYN with a RST: nothing listens there.
     Refused,
@@ -107,6 +108,7 @@ impl std::error::Error for ConnectionError {}
 
 /// Why [`Connection::read`] returned no data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReadError {
     /// Nothing to read yet; the stream is still open.
     WouldBlock,
@@ -116,6 +118,7 @@ pub enum ReadError {
 
 /// Why [`Connection::write`] accepted no data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The send buffer is full; try again once the peer acknowledges data.
     WouldBlock,
@@ -149,6 +152,7 @@ impl std::error::Error for WriteError {}
 
 /// Something the application may want to react to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The handshake completed.
     Connected,

@@ -6,6 +6,7 @@ use super::State;
 
 /// Retransmitted segments, by what triggered them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Retransmissions {
     /// Resent after the retransmission timer expired (SYN, SYN-ACK, data or FIN).
     pub rto: u64,
@@ -28,6 +29,7 @@ impl Retransmissions {
 
 /// A connection's counters and its RTT estimate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Segments emitted, every kind.
     pub segments_sent: u64,

@@ -28,6 +28,7 @@ pub struct Decision {
 
 /// Why a datagram was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DropCause {
     /// Independent (`loss`) loss.
     Loss,
@@ -149,6 +150,7 @@ pub struct Delivery {
 
 /// Counts of every decision.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FaultStats {
     /// Datagrams offered.
     pub datagrams: u64,

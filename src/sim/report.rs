@@ -11,6 +11,7 @@ use crate::fault::FaultStats;
 
 /// One side of a finished transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HostReport {
     /// Whether the host had a connection at all: B gets one only once a handshake completes
     /// on its side.
@@ -31,6 +32,7 @@ pub struct HostReport {
 
 /// What a [`transfer`](super::transfer) did.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TransferReport {
     /// The payload's length.
     pub bytes_sent: u64,

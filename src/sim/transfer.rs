@@ -48,6 +48,7 @@ pub const DEFAULT_STEP_LIMIT: u64 = 100_000_000;
 
 /// Which budget stopped a run before both connections closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunLimit {
     /// The simulated-time limit ([`TransferConfig::time_limit`]).
     SimulatedTime(Duration),

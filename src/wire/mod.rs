@@ -302,6 +302,7 @@ impl fmt::Debug for SackBlocks {
 /// A receiver drops a rejected datagram silently, counts it, and never
 /// answers it (not even with RST): see `docs/protocol.md`, "Receiving".
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum WireError {
     /// Shorter than [`HEADER_LEN`], or than the header plus the SACK blocks it claims.
     Truncated {
