@@ -64,12 +64,16 @@
 // One exception, `net::close::call_at_exit` (atexit(3)), says why; so `deny`, not `forbid`.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "capture")]
 pub mod capture;
 pub mod conn;
 pub mod endpoint;
 pub mod fault;
+#[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "sim")]
 pub mod plot;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
 #[cfg(feature = "tokio")]
@@ -79,6 +83,7 @@ pub mod wire;
 
 pub use conn::{Config, Stats};
 pub use fault::FaultConfig;
+#[cfg(feature = "net")]
 pub use net::{Listener, SocketConfig, Stream};
 /// The `rand` crate, at the version [`endpoint::Endpoint::new`] expects its generator from.
 pub use rand;
