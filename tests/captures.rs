@@ -76,7 +76,11 @@ fn captured_run(
     let (a, b) = (dir.join("run-a.pcapng"), dir.join("run-b.pcapng"));
     let captures = Captures::create(&a, &b, view, window_scale).expect("capture files");
     let payload = sim::payload(bytes, seed);
-    let report = sim::transfer_with_captures(&TransferConfig::new(network), &payload, captures)
+    let observers = sim::Observers {
+        captures,
+        trace: None,
+    };
+    let (report, _) = sim::transfer_observed(&TransferConfig::new(network), &payload, observers)
         .expect("the captures are written");
     assert!(report.succeeded(), "{report:#?}");
     Run { report, a, b }

@@ -12,7 +12,9 @@ use serde_json::json;
 use ferry::capture::{window_scale_for, View};
 use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
-use ferry::sim::{self, Captures, HostReport, NetworkConfig, TransferConfig, TransferReport};
+use ferry::sim::{
+    self, Captures, Host, HostReport, NetworkConfig, Observers, TransferConfig, TransferReport,
+};
 use ferry::Config;
 
 use crate::args::{
@@ -190,13 +192,11 @@ pub fn run(args: SimArgs) -> ExitCode {
             }
         }
     };
-    let ran = match &args.plot {
-        None => {
-            sim::transfer_with_captures(&config, &payload, captures).map(|report| (report, None))
-        }
-        Some(_) => sim::transfer_traced(&config, &payload, captures)
-            .map(|(report, trace)| (report, Some(trace))),
+    let observers = Observers {
+        captures,
+        trace: args.plot.as_ref().map(|_| Host::A),
     };
+    let ran = sim::transfer_observed(&config, &payload, observers);
     let (report, trace) = match ran {
         Ok(ran) => ran,
         Err(error) => {

@@ -8,7 +8,7 @@
 //! time; and the right edge of the receive window (ACK + window). The lower panel plots the
 //! congestion window over the same time axis.
 //!
-//! The data comes from a [`Trace`] the simulator records ([`crate::sim::transfer_traced`]).
+//! The data comes from a [`Trace`] the simulator records ([`crate::sim::transfer_observed`]).
 //! The SVG is written by hand, deterministically (the same trace gives the same bytes), and
 //! each series is a group with a stable `id` (`data`, `retransmissions-rto`,
 //! `retransmissions-fast`, `retransmissions-sack`, `window-probes`, `ack`, `sack`, `window`,

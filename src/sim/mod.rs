@@ -6,7 +6,7 @@
 //! initial sequence numbers, the faults and the payload of [`transfer`], comes from generators
 //! seeded from it, and nothing reads the machine's clock except to report `wall_seconds`.
 //!
-//! Each host can have a capture tap ([`Network::capture`], [`transfer_with_captures`]): a
+//! Each host can have a capture tap ([`Network::capture`], [`transfer_observed`]): a
 //! pcapng file of what it sent, before the faults, and what it received, after them, stamped
 //! with simulated time. Each packet sent says why (the [`Reason`](crate::conn::Reason)) and what
 //! the link did to it (the fault [`Decision`](crate::fault::Decision), or a full queue).
@@ -28,8 +28,7 @@ pub use network::{LinkConfig, LinkStats, Network, NetworkConfig};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture};
 pub use transfer::{
-    payload, transfer, transfer_traced, transfer_with_captures, RunLimit, TransferConfig,
-    DEFAULT_STEP_LIMIT,
+    payload, transfer, transfer_observed, Observers, RunLimit, TransferConfig, DEFAULT_STEP_LIMIT,
 };
 
 /// One of the two simulated hosts.

@@ -14,7 +14,7 @@ use crate::time::Instant;
 /// A capture for one simulated host: any writer, so that tests can capture to memory.
 pub type HostCapture = CaptureWriter<Box<dyn Write + Send>>;
 
-/// The captures of a [`transfer_with_captures`](super::transfer_with_captures), one per host; `None` captures nothing.
+/// The captures of a [`transfer_observed`](super::transfer_observed), one per host; `None` captures nothing.
 #[derive(Debug, Default)]
 pub struct Captures {
     /// What A (the sender) sent and received.

@@ -147,7 +147,11 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
         a: capture(&buffers[0]),
         b: capture(&buffers[1]),
     };
-    let report = transfer_with_captures(&config, &data, captures).unwrap();
+    let observers = Observers {
+        captures,
+        trace: None,
+    };
+    let (report, _) = transfer_observed(&config, &data, observers).unwrap();
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(report, transfer(&config, &data), "captures change nothing");
     assert!(report.a.link.queue_drops > 0, "{report:#?}");
@@ -236,7 +240,12 @@ fn a_run_that_crawls_stops_at_its_event_budget_and_says_so() {
 fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
     let data = payload(60_000, 1);
     let config = lossy("drop-data=10,drop-data=12", 1);
-    let (report, trace) = transfer_traced(&config, &data, Captures::default()).unwrap();
+    let observers = Observers {
+        trace: Some(Host::A),
+        ..Observers::default()
+    };
+    let (report, trace) = transfer_observed(&config, &data, observers).unwrap();
+    let trace = trace.expect("a trace was asked for");
     assert_eq!(report, transfer(&config, &data), "tracing changes nothing");
     assert_eq!(trace.sent.len() as u64, report.a.stats.segments_sent);
     let resent = trace

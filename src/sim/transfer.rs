@@ -90,45 +90,43 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
+/// What a transfer records beside its report: each host's capture, and the trace of one host
+/// for the time-sequence plot. The default records nothing.
+#[derive(Debug, Default)]
+pub struct Observers {
+    /// The pcapng captures to write, one per host.
+    pub captures: Captures,
+    /// The host whose segments, ACKs and congestion window to trace for
+    /// [`plot::time_sequence_svg`](crate::plot::time_sequence_svg).
+    pub trace: Option<Host>,
+}
+
 /// Run a one-way transfer of `payload` from A to B on the simulated network.
 pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
-    let (report, _no_captures, _no_trace) =
-        run_transfer(config, payload, Captures::default(), false);
+    let (report, _no_captures, _no_trace) = run_transfer(config, payload, Observers::default());
     report
 }
 
-/// [`transfer`], writing each host's capture to the writer `captures` holds for it. Fails only
-/// if a capture cannot be written; the run is the same as without captures.
-pub fn transfer_with_captures(
+/// [`transfer`], feeding `observers`: the run is the same as without them. Returns the report
+/// and the trace, if one was asked for; fails only if a capture cannot be written.
+pub fn transfer_observed(
     config: &TransferConfig,
     payload: &[u8],
-    captures: Captures,
-) -> io::Result<TransferReport> {
-    let (report, written, _no_trace) = run_transfer(config, payload, captures, false);
-    written.map(|()| report)
-}
-
-/// [`transfer_with_captures`], also recording what A sent and received and its congestion
-/// window, for [`plot::time_sequence_svg`](crate::plot::time_sequence_svg). The run is the
-/// same as without the trace.
-pub fn transfer_traced(
-    config: &TransferConfig,
-    payload: &[u8],
-    captures: Captures,
-) -> io::Result<(TransferReport, Trace)> {
-    let (report, written, trace) = run_transfer(config, payload, captures, true);
-    written.map(|()| (report, trace.unwrap_or_default()))
+    observers: Observers,
+) -> io::Result<(TransferReport, Option<Trace>)> {
+    let (report, written, trace) = run_transfer(config, payload, observers);
+    written.map(|()| (report, trace))
 }
 
 fn run_transfer(
     config: &TransferConfig,
     payload: &[u8],
-    captures: Captures,
-    trace: bool,
+    observers: Observers,
 ) -> (TransferReport, io::Result<()>, Option<Trace>) {
     let mut network = Network::new(&config.network);
-    if trace {
-        network.trace(Host::A);
+    let Observers { captures, trace } = observers;
+    if let Some(host) = trace {
+        network.trace(host);
     }
     if let Some(pause) = &config.receiver_pause {
         // The network may be idle when the reader resumes (a zero window, the probe timer
@@ -231,7 +229,13 @@ fn run_transfer(
         if !network.step() {
             break;
         }
-        network.trace_congestion_window(Host::A, sender);
+        let traced = trace.and_then(|host| match host {
+            Host::A => Some((host, sender)),
+            Host::B => receiver.map(|handle| (host, handle)),
+        });
+        if let Some((host, handle)) = traced {
+            network.trace_congestion_window(host, handle);
+        }
     }
 
     let now = network.now();
