@@ -1,0 +1,650 @@
+//! Many connections behind one socket, sans-IO: datagrams are demultiplexed to connections by
+//! the peer's address; a bounded listen backlog holds passive opens until they are accepted,
+//! with SYN cookies (RFC 4987 section 3.6) once the half-open table is full; segments that no
+//! connection accepts are answered with a RST (RFC 9293 section 3.10.7.1), at a bounded rate.
+//! Only the connections something touched are polled, and quiet ones' deadlines are kept in
+//! order, so idle connections cost nothing per call.
+//!
+//! The endpoint also keeps the rules that concern the application's hold on a connection and
+//! the network beneath it, rather than the protocol itself:
+//!
+//! - **Closing.** [`Endpoint::close`] is TCP's CLOSE call: a FIN after the data written, or a
+//!   RST at once if received data was left unread (RFC 9293 section 3.6.1; RFC 2525's "data
+//!   lost"). Data that arrives after it is answered with a RST, since nobody will ever read it
+//!   (section 3.10.7.4), so a writer learns its peer is gone instead of filling a window
+//!   nobody empties.
+//! - **Unreachable peers.** [`Endpoint::handle_unreachable`] takes an ICMP port unreachable
+//!   (what a connected UDP socket reports as `ECONNREFUSED`), a hard error by RFC 1122
+//!   section 4.2.3.9: during the handshake the connection is refused, after it reset.
+//! - **The user timeout** (RFC 9293 section 3.8.3, RFC 5482): a connection whose peer has
+//!   said nothing for that long since we sent it something that needs an answer (data, a
+//!   FIN, a window probe, a keepalive) fails with a timeout. Off unless set.
+//!
+//! The endpoint draws initial sequence numbers from a generator it is given (RFC 6528 asks only
+//! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
+
+//!
+//! The files: this one (the table of connections, demultiplexing, the calls), `syn_cookies.rs`
+//! (RFC 4987's cookies) and `resets.rs` (the RST rate limit).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::RngCore;
+
+use crate::conn::{
+    encode, reset_reply, Config, Connection, ConnectionError, Reason, State, Transmit,
+};
+use crate::time::Instant;
+use crate::wire::{Flags, Segment, SeqNum, WireError};
+
+mod resets;
+mod syn_cookies;
+#[cfg(test)]
+mod tests;
+
+use resets::ResetLimit;
+pub use resets::{RESETS_PER_SECOND, RESET_BURST};
+use syn_cookies::SynCookies;
+
+/// Stateless replies (RSTs, SYN cookies) waiting for `poll_transmit`: at most this many.
+pub const STATELESS_REPLY_QUEUE: usize = 256;
+
+/// Names one connection of an endpoint for as long as the endpoint keeps it. Unlike the peer's
+/// address, a handle is never reused, so a peer that reconnects from the same port gets a new
+/// one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionHandle(u64);
+
+/// Why [`Endpoint::connect`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A connection to that peer is already open on this endpoint: with one socket, the peer's
+    /// address is what tells connections apart.
+    AlreadyConnected(SocketAddr),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::AlreadyConnected(peer) => {
+                write!(f, "a connection to {peer} is already open on this endpoint")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// What the endpoint itself counted (each connection counts its own datagrams).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Datagrams from unknown peers dropped for a bad CRC.
+    pub discarded_corrupt: u64,
+    /// Datagrams from unknown peers dropped for a malformed header.
+    pub discarded_malformed: u64,
+    /// RSTs sent to segments that no connection accepts.
+    pub resets_sent: u64,
+    /// RSTs not sent to such segments, over the rate limit ([`RESETS_PER_SECOND`]).
+    pub resets_suppressed: u64,
+    /// SYNs dropped because the accept queue (the listen backlog) was full, or because
+    /// [`STATELESS_REPLY_QUEUE`] replies already waited to be sent; and handshakes completed
+    /// by a SYN cookie dropped because the accept queue was full.
+    pub syns_dropped: u64,
+    /// SYNs answered statelessly with a SYN cookie: the half-open table was full.
+    pub syn_cookies_sent: u64,
+    /// Connections opened by a valid SYN cookie.
+    pub syn_cookies_accepted: u64,
+    /// ACKs from unknown peers dropped silently, not reset, while cookies were in use: they
+    /// failed the cookie check (a forgery, or a cookie client's segment that overtook its
+    /// first).
+    pub cookie_acks_dropped: u64,
+    /// Connections reset because received data would be lost: the application closed with
+    /// data unread, or data arrived after it closed (RFC 2525, "data lost").
+    pub data_lost_resets: u64,
+    /// Connections failed by the user timeout.
+    pub user_timeouts: u64,
+}
+
+/// How the application relates to a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ownership {
+    /// A passive open not yet taken by `accept`; it counts against the backlog.
+    Unaccepted,
+    /// Opened by `connect` or taken by `accept`.
+    Owned,
+    /// The application closed it: it reads no more, but may still watch how the close ends.
+    Closed,
+    /// The application let go; the endpoint forgets it once it is closed.
+    Detached,
+}
+
+impl Ownership {
+    /// Whether the application has said it will never read again.
+    fn is_released(self) -> bool {
+        matches!(self, Ownership::Closed | Ownership::Detached)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    connection: Connection,
+    ownership: Ownership,
+    /// Waiting in the accept queue.
+    queued: bool,
+    /// How long the peer may stay silent while it owes an answer.
+    user_timeout: Option<Duration>,
+    /// When a valid segment last arrived from the peer.
+    last_heard: Option<Instant>,
+    /// When we first sent something that needs an answer since the peer last spoke.
+    awaiting_since: Option<Instant>,
+    /// Its key in [`Endpoint::deadlines`], if it has one there.
+    scheduled: Option<Instant>,
+}
+
+impl Entry {
+    /// The next time the endpoint must look at this connection: its own timers or the user
+    /// timeout, whichever comes first.
+    fn deadline(&self) -> Option<Instant> {
+        [self.connection.poll_timeout(), self.user_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the user timeout fails the connection, if it is running.
+    fn user_deadline(&self) -> Option<Instant> {
+        let timeout = self.user_timeout?;
+        let since = self.awaiting_since?;
+        (!self.connection.is_closed()).then(|| since + timeout)
+    }
+}
+
+/// Connections sharing one local socket.
+pub struct Endpoint {
+    config: Config,
+    isn_generator: Box<dyn RngCore + Send>,
+    connections: BTreeMap<ConnectionHandle, Entry>,
+    /// The open (not yet closed) connection for each peer.
+    by_peer: BTreeMap<SocketAddr, ConnectionHandle>,
+    next_handle: u64,
+    /// `Some(backlog)` while listening.
+    listen_backlog: Option<usize>,
+    accept_queue: VecDeque<ConnectionHandle>,
+    /// Passive opens still in their handshake: the SYN queue, at most the backlog. A SYN that
+    /// finds it full is answered with a SYN cookie instead (RFC 4987 section 3.6).
+    half_open: BTreeSet<ConnectionHandle>,
+    /// SYN cookies: their secret, and when the last went out.
+    cookies: SynCookies,
+    /// RSTs and SYN cookies to send; at most [`STATELESS_REPLY_QUEUE`].
+    stateless_replies: VecDeque<Transmit>,
+    /// The RST rate limit.
+    resets: ResetLimit,
+    /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
+    poll_cursor: Option<ConnectionHandle>,
+    /// Connections touched (by a datagram, an application call or a timer) since they last
+    /// had nothing to send. Only these are polled, so idle connections cost nothing per call.
+    active: BTreeSet<ConnectionHandle>,
+    /// The next deadline (timers and user timeout) of each connection, as it stood when the
+    /// connection last went quiet, soonest first.
+    deadlines: BTreeSet<(Instant, ConnectionHandle)>,
+    /// The user timeout each new connection starts with.
+    default_user_timeout: Option<Duration>,
+    stats: EndpointStats,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections)
+            .field("listen_backlog", &self.listen_backlog)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint whose initial sequence numbers (and SYN-cookie secret) come from a
+    /// ChaCha8 generator seeded with `seed`: the same seed gives the same numbers, for a run
+    /// that repeats (the simulator does this). Real use wants an unpredictable seed (RFC 6528):
+    /// draw one from the OS, or pass a generator of your own to [`new`](Self::new).
+    pub fn with_seed(config: Config, seed: u64) -> Endpoint {
+        use rand::SeedableRng;
+        Endpoint::new(
+            config,
+            Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
+        )
+    }
+
+    /// An endpoint whose connections use `config` and draw their initial sequence numbers from
+    /// `isn_generator`: any generator of the `rand` version Ferry uses, which
+    /// [`ferry::rand`](crate::rand) re-exports so that yours matches.
+    pub fn new(config: Config, isn_generator: Box<dyn RngCore + Send>) -> Endpoint {
+        Endpoint {
+            config,
+            isn_generator,
+            connections: BTreeMap::new(),
+            by_peer: BTreeMap::new(),
+            next_handle: 0,
+            listen_backlog: None,
+            accept_queue: VecDeque::new(),
+            half_open: BTreeSet::new(),
+            cookies: SynCookies::default(),
+            stateless_replies: VecDeque::new(),
+            resets: ResetLimit::default(),
+            poll_cursor: None,
+            active: BTreeSet::new(),
+            deadlines: BTreeSet::new(),
+            default_user_timeout: None,
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// Accept SYNs from new peers. `backlog` bounds two things, as in Linux: the connections
+    /// whose handshake completed and that wait for [`accept`](Self::accept) (a SYN that finds
+    /// that queue full is dropped, not refused, so the peer retries later as with TCP), and
+    /// the half-open connections still in their handshake. A SYN that finds those full is
+    /// answered with a SYN cookie (RFC 4987 section 3.6): a SYN-ACK whose ISN is a keyed hash
+    /// of the peer's address and ISN, with nothing kept; a final ACK that carries it back opens
+    /// the connection. So a flood of SYNs from forged addresses fills no table and locks no
+    /// client out.
+    pub fn listen(&mut self, backlog: usize) {
+        self.listen_backlog = Some(backlog);
+    }
+
+    /// Stop accepting SYNs, and reset the connections nobody accepted yet (as closing a TCP
+    /// listening socket does); accepted connections go on.
+    pub fn stop_listening(&mut self) {
+        self.listen_backlog = None;
+        self.accept_queue.clear();
+        for (&handle, entry) in self.connections.iter_mut() {
+            if entry.ownership == Ownership::Unaccepted {
+                entry.connection.abort();
+                entry.queued = false;
+                self.active.insert(handle);
+            }
+        }
+        // The RSTs go out on the next `poll_transmit`; the connections are forgotten after.
+    }
+
+    /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
+    pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        // A connection the application just closed frees its peer's address at once.
+        if let Some(&previous) = self.by_peer.get(&remote) {
+            self.settle(previous);
+        }
+        if self.by_peer.contains_key(&remote) {
+            return Err(ConnectError::AlreadyConnected(remote));
+        }
+        let isn = SeqNum(self.isn_generator.next_u32());
+        let connection = Connection::connect(self.config.clone(), remote, isn);
+        Ok(self.insert(connection, Ownership::Owned))
+    }
+
+    /// Take the next connection whose handshake completed, if any.
+    pub fn accept(&mut self) -> Option<ConnectionHandle> {
+        let handle = self.accept_queue.pop_front()?;
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.queued = false;
+            entry.ownership = Ownership::Owned;
+        }
+        Some(handle)
+    }
+
+    /// The application will neither read nor write `handle` again (TCP's CLOSE call, RFC 9293
+    /// section 3.10.4). If received data waits unread, the connection is reset at once, since
+    /// the peer would otherwise believe it delivered (section 3.6.1; RFC 2525, "data lost");
+    /// otherwise a FIN follows the data written. From now on, data arriving is answered with
+    /// a RST. The connection stays, for the application to watch its close end, until
+    /// [`detach`](Self::detach).
+    pub fn close(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        if entry.ownership.is_released() {
+            return;
+        }
+        entry.ownership = Ownership::Closed;
+        if entry.connection.readable_bytes() > 0 {
+            entry.connection.abort();
+            self.stats.data_lost_resets += 1;
+        } else {
+            entry.connection.shutdown();
+        }
+        self.active.insert(handle);
+        self.settle(handle);
+    }
+
+    /// The application is done with `handle`: it is closed (see [`close`](Self::close)) if it
+    /// was not yet, the endpoint keeps running it (to finish the close) and forgets it once it
+    /// is closed.
+    pub fn detach(&mut self, handle: ConnectionHandle) {
+        self.close(handle);
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.ownership = Ownership::Detached;
+        }
+        self.settle(handle);
+    }
+
+    /// Every new connection gets this user timeout (none unless set).
+    pub fn set_default_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.default_user_timeout = timeout;
+    }
+
+    /// Fail `handle` with [`ConnectionError::TimedOut`] once its peer has been silent for
+    /// `timeout` while owing an answer (RFC 9293 section 3.8.3's user timeout; RFC 5482). The
+    /// silence counts from the first segment that needs an answer (data, a FIN, a window
+    /// probe or a keepalive) sent since the peer last spoke. `None` leaves the connection's
+    /// own limits ([`Config::max_retransmissions`], [`Config::keepalive_probes`]) alone.
+    pub fn set_user_timeout(&mut self, handle: ConnectionHandle, timeout: Option<Duration>) {
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.user_timeout = timeout;
+            self.active.insert(handle);
+        }
+    }
+
+    /// The user timeout of `handle`.
+    pub fn user_timeout(&self, handle: ConnectionHandle) -> Option<Duration> {
+        self.connections
+            .get(&handle)
+            .and_then(|entry| entry.user_timeout)
+    }
+
+    /// When a valid segment last arrived from the peer of `handle`: how long a closing
+    /// connection has been quiet, say.
+    pub fn last_heard(&self, handle: ConnectionHandle) -> Option<Instant> {
+        self.connections
+            .get(&handle)
+            .and_then(|entry| entry.last_heard)
+    }
+
+    /// The network says nothing listens at `peer` any more: an ICMP port (or protocol)
+    /// unreachable, which a connected UDP socket reports as `ECONNREFUSED`. RFC 1122 section
+    /// 4.2.3.9 makes these hard errors. A handshake in progress is refused; a synchronized
+    /// connection is reset, except that in CLOSING, LAST-ACK and TIME-WAIT, where the peer
+    /// has sent everything, it just ends, as a RST would end it there. (Host and network
+    /// unreachables are soft errors: the retransmission timers decide, so they do not come
+    /// here.)
+    pub fn handle_unreachable(&mut self, peer: SocketAddr) {
+        let Some(&handle) = self.by_peer.get(&peer) else {
+            return;
+        };
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let connection = &mut entry.connection;
+        let error = match connection.state() {
+            State::Closed => return,
+            State::Listen | State::SynSent | State::SynReceived => Some(ConnectionError::Refused),
+            State::Closing | State::LastAck | State::TimeWait => None,
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                Some(ConnectionError::Reset)
+            }
+        };
+        connection.terminate(error);
+        self.active.insert(handle);
+        self.settle(handle);
+    }
+
+    /// The connection behind `handle`, while the endpoint keeps it.
+    pub fn connection(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.connections.get(&handle).map(|entry| &entry.connection)
+    }
+
+    /// The connection behind `handle`, to read, write or shut it down. The endpoint polls it
+    /// on the next [`poll_transmit`](Self::poll_transmit).
+    pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        let entry = self.connections.get_mut(&handle)?;
+        self.active.insert(handle);
+        Some(&mut entry.connection)
+    }
+
+    /// Every connection the endpoint keeps, in handle order.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnectionHandle, &Connection)> {
+        self.connections
+            .iter()
+            .map(|(&handle, entry)| (handle, &entry.connection))
+    }
+
+    /// What the endpoint counted itself.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Feed one datagram that arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if let Some(&handle) = self.by_peer.get(&from) {
+            // A connection closed since the last look frees its peer: the datagram is a stray.
+            self.settle(handle);
+            if let Some(entry) = self.connections.get_mut(&handle) {
+                if !entry.connection.is_closed() {
+                    self.active.insert(handle);
+                    // Only an acceptable segment shows the peer is alive: a forged trickle
+                    // must not keep the user timeout from firing.
+                    let accepted_before = entry.connection.stats().segments_accepted;
+                    entry.connection.handle_datagram(now, datagram);
+                    if entry.connection.stats().segments_accepted > accepted_before {
+                        entry.last_heard = Some(now);
+                        entry.awaiting_since = None;
+                    }
+                    // Only data that arrived since the application closed can be waiting:
+                    // at `close` any unread data already reset the connection.
+                    if entry.ownership.is_released() && entry.connection.readable_bytes() > 0 {
+                        entry.connection.abort();
+                        self.stats.data_lost_resets += 1;
+                    }
+                    self.settle(handle);
+                    return;
+                }
+            }
+        }
+        let segment = match Segment::parse(datagram) {
+            Ok(segment) => segment,
+            Err(WireError::BadChecksum { .. }) => {
+                self.stats.discarded_corrupt += 1;
+                return;
+            }
+            Err(_) => {
+                self.stats.discarded_malformed += 1;
+                return;
+            }
+        };
+        let is_connection_request = segment.flags.contains(Flags::SYN)
+            && !segment.flags.intersects(Flags::ACK | Flags::RST);
+        if let (true, Some(backlog)) = (is_connection_request, self.listen_backlog) {
+            if self.accept_queue.len() >= backlog {
+                self.stats.syns_dropped += 1;
+            } else if self.half_open.len() >= backlog {
+                self.send_syn_cookie(now, from, &segment);
+            } else {
+                let isn = SeqNum(self.isn_generator.next_u32());
+                let mut connection = Connection::listen(self.config.clone(), from, isn);
+                connection.handle_segment(now, &segment);
+                let handle = self.insert(connection, Ownership::Unaccepted);
+                self.half_open.insert(handle);
+            }
+            return;
+        }
+        if self.listen_backlog.is_some() && self.accept_cookie(now, from, &segment) {
+            return;
+        }
+        if let Some(reset) = reset_reply(&segment) {
+            if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE || !self.resets.allow(now) {
+                self.stats.resets_suppressed += 1;
+                return;
+            }
+            self.stats.resets_sent += 1;
+            self.stateless_replies.push_back(Transmit {
+                destination: from,
+                contents: encode(&reset),
+                reason: Reason::Rst,
+            });
+        }
+    }
+
+    /// Run the timers that are due at `now`, and the user timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<ConnectionHandle> = self
+            .deadlines
+            .iter()
+            .take_while(|&&(at, _)| at <= now)
+            .map(|&(_, handle)| handle)
+            .chain(self.active.iter().copied())
+            .collect();
+        for handle in due {
+            let Some(entry) = self.connections.get_mut(&handle) else {
+                continue;
+            };
+            if let Some(at) = entry.scheduled.take() {
+                self.deadlines.remove(&(at, handle));
+            }
+            if entry
+                .connection
+                .poll_timeout()
+                .is_some_and(|due| due <= now)
+            {
+                entry.connection.handle_timeout(now);
+            }
+            if entry.user_deadline().is_some_and(|due| due <= now) {
+                entry.connection.terminate(Some(ConnectionError::TimedOut));
+                self.stats.user_timeouts += 1;
+            }
+            // It may have something to send; it is rescheduled once it has not.
+            self.active.insert(handle);
+            self.settle(handle);
+        }
+    }
+
+    /// The next datagram to send, taking the active connections in turn.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(reply) = self.stateless_replies.pop_front() {
+            return Some(reply);
+        }
+        loop {
+            let start = self.poll_cursor.unwrap_or(ConnectionHandle(0));
+            let handle = *self
+                .active
+                .range(start..)
+                .next()
+                .or_else(|| self.active.first())?;
+            let transmit = self
+                .connections
+                .get_mut(&handle)
+                .and_then(|entry| entry.connection.poll_transmit(now));
+            let Some(transmit) = transmit else {
+                // Quiet until something touches it again: book its next deadline.
+                self.active.remove(&handle);
+                self.settle(handle);
+                self.reschedule(handle);
+                continue;
+            };
+            self.poll_cursor = Some(ConnectionHandle(handle.0 + 1));
+            if needs_answer(transmit.reason) {
+                if let Some(entry) = self.connections.get_mut(&handle) {
+                    entry.awaiting_since.get_or_insert(now);
+                }
+            }
+            return Some(transmit);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // Active connections' deadlines may have moved since they were booked: theirs are
+        // read afresh.
+        let booked = self
+            .deadlines
+            .iter()
+            .find(|(_, handle)| !self.active.contains(handle))
+            .map(|&(at, _)| at);
+        let active = self
+            .active
+            .iter()
+            .filter_map(|handle| self.connections.get(handle))
+            .flat_map(Entry::deadline);
+        booked.into_iter().chain(active).min()
+    }
+
+    /// Book `handle`'s next deadline in [`deadlines`](Self::deadlines), replacing the old one.
+    fn reschedule(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        if let Some(at) = entry.scheduled.take() {
+            self.deadlines.remove(&(at, handle));
+        }
+        entry.scheduled = entry.deadline();
+        if let Some(at) = entry.scheduled {
+            self.deadlines.insert((at, handle));
+        }
+    }
+
+    fn insert(&mut self, connection: Connection, ownership: Ownership) -> ConnectionHandle {
+        let handle = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        self.by_peer.insert(connection.remote(), handle);
+        self.connections.insert(
+            handle,
+            Entry {
+                connection,
+                ownership,
+                queued: false,
+                user_timeout: self.default_user_timeout,
+                last_heard: None,
+                awaiting_since: None,
+                scheduled: None,
+            },
+        );
+        self.active.insert(handle);
+        handle
+    }
+
+    /// Bring the endpoint's books up to date with one connection: queue it for `accept` once
+    /// a passive open connects; once it is closed, free its peer's address, and forget it if
+    /// nobody will ask about it (never accepted, or detached).
+    fn settle(&mut self, handle: ConnectionHandle) {
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return;
+        };
+        let connection = &entry.connection;
+        if connection.is_connected() || connection.is_closed() {
+            self.half_open.remove(&handle);
+        }
+        if entry.ownership == Ownership::Unaccepted && !entry.queued && connection.is_connected() {
+            entry.queued = true;
+            self.accept_queue.push_back(handle);
+        }
+        if !connection.is_closed() {
+            return;
+        }
+        if self.by_peer.get(&connection.remote()) == Some(&handle) {
+            self.by_peer.remove(&connection.remote());
+        }
+        let nobody_will_ask = entry.ownership == Ownership::Detached
+            || (entry.ownership == Ownership::Unaccepted && !entry.queued);
+        // A RST still to send (an abort) keeps it until it has gone.
+        if nobody_will_ask && !connection.has_pending_reset() {
+            if let Some(at) = entry.scheduled {
+                self.deadlines.remove(&(at, handle));
+            }
+            self.connections.remove(&handle);
+            self.active.remove(&handle);
+            self.half_open.remove(&handle);
+        }
+    }
+}
+
+/// Whether a segment sent for `reason` asks the peer for an answer, so that its silence
+/// afterwards counts against the user timeout. Handshake segments have their own retry
+/// limit; ACKs, window updates and RSTs expect nothing.
+fn needs_answer(reason: Reason) -> bool {
+    !matches!(
+        reason,
+        Reason::Handshake | Reason::Ack | Reason::ChallengeAck | Reason::WindowUpdate | Reason::Rst
+    )
+}

@@ -1,0 +1,126 @@
+//! SYN cookies (RFC 4987 section 3.6): once the half-open table is full, a SYN is answered
+//! with a SYN-ACK whose ISN is a keyed hash of the peer's address, its ISN and the time, and
+//! nothing is kept; a final ACK that carries the cookie back opens the connection.
+
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Endpoint, Ownership, STATELESS_REPLY_QUEUE};
+use crate::conn::{Connection, Reason, Transmit};
+use crate::time::Instant;
+use crate::wire::{Flags, Segment, SeqNum};
+
+/// A SYN cookie is checked against the period it falls in and the one before, so it is
+/// good for 16 to 32 s: the handshake's final ACK comes a round trip after the SYN-ACK, or, if
+/// that ACK is lost, the client's first data soon after. Cookies are believed at all only
+/// within two periods of the last one sent, as Linux believes them only after a recent
+/// overflow: a stale duplicate cannot open a connection long after a flood.
+const COOKIE_PERIOD: Duration = Duration::from_secs(16);
+
+/// What an endpoint keeps for its SYN cookies.
+#[derive(Debug, Default)]
+pub(super) struct SynCookies {
+    /// The key of the cookies' hash, drawn from the ISN generator when first needed.
+    secret: Option<[u64; 2]>,
+    /// When the last cookie went out: cookies are believed only for a while after.
+    last_sent_at: Option<Instant>,
+}
+
+impl SynCookies {
+    /// The SYN cookie for a SYN from `peer` with ISN `peer_isn`, in cookie period `period`:
+    /// SipHash-2-4 keyed with a 128-bit secret that never leaves the endpoint, so it cannot be
+    /// predicted without it. (std's `SipHasher` is deprecated only in favour of a hasher whose
+    /// algorithm may change; here the algorithm is the point, and it is fixed.)
+    fn cookie(secret: [u64; 2], peer: SocketAddr, peer_isn: SeqNum, period: u64) -> SeqNum {
+        #[allow(deprecated)]
+        let mut hasher = std::hash::SipHasher::new_with_keys(secret[0], secret[1]);
+        (peer, peer_isn.0, period).hash(&mut hasher);
+        SeqNum(hasher.finish() as u32)
+    }
+
+    /// Whether a SYN cookie went out recently enough for one to come back now.
+    fn in_use(&self, now: Instant) -> bool {
+        self.last_sent_at
+            .is_some_and(|sent| now.saturating_duration_since(sent) < COOKIE_PERIOD * 2)
+    }
+
+    fn period(now: Instant) -> u64 {
+        now.as_micros() / COOKIE_PERIOD.as_micros() as u64
+    }
+}
+
+impl Endpoint {
+    /// Answer `syn` with a SYN-ACK whose ISN is its cookie, keeping nothing. The SYN-ACK is
+    /// the one a fresh passive open would send, so it carries the same window.
+    pub(super) fn send_syn_cookie(&mut self, now: Instant, from: SocketAddr, syn: &Segment<'_>) {
+        if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE {
+            self.stats.syns_dropped += 1;
+            return;
+        }
+        let isn_generator = &mut self.isn_generator;
+        let secret = *self
+            .cookies
+            .secret
+            .get_or_insert_with(|| [isn_generator.next_u64(), isn_generator.next_u64()]);
+        let cookie = SynCookies::cookie(secret, from, syn.seq, SynCookies::period(now));
+        let mut connection = Connection::listen(self.config.clone(), from, cookie);
+        connection.handle_segment(now, syn);
+        if let Some(syn_ack) = connection.poll_transmit(now) {
+            self.stats.syn_cookies_sent += 1;
+            self.cookies.last_sent_at = Some(now);
+            self.stateless_replies.push_back(Transmit {
+                reason: Reason::SynCookie,
+                ..syn_ack
+            });
+        }
+    }
+
+    /// If `segment` completes a handshake begun with a SYN cookie (its ACK field is the cookie
+    /// plus one), open the connection and queue it for `accept`. Returns whether it took the
+    /// segment: while cookies are in use, an ACK that fails the check is dropped without a
+    /// RST, since it may be a cookie client's later segment that overtook its first (whose
+    /// retransmission will validate), as Linux drops it.
+    pub(super) fn accept_cookie(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        segment: &Segment<'_>,
+    ) -> bool {
+        let Some(secret) = self.cookies.secret else {
+            return false;
+        };
+        if !self.cookies.in_use(now)
+            || !segment.flags.contains(Flags::ACK)
+            || segment.flags.intersects(Flags::SYN | Flags::RST)
+        {
+            return false;
+        }
+        let cookie = segment.ack - 1;
+        let peer_isn = segment.seq - 1;
+        let period = SynCookies::period(now);
+        let valid = [period, period.saturating_sub(1)]
+            .iter()
+            .any(|&period| SynCookies::cookie(secret, from, peer_isn, period) == cookie);
+        if !valid {
+            self.stats.cookie_acks_dropped += 1;
+            return true;
+        }
+        let Some(backlog) = self.listen_backlog else {
+            return false;
+        };
+        if self.accept_queue.len() >= backlog {
+            // The client's data, or its next segment, will try again.
+            self.stats.syns_dropped += 1;
+            return true;
+        }
+        let connection = Connection::accept_cookie(self.config.clone(), from, cookie, now, segment);
+        let handle = self.insert(connection, Ownership::Unaccepted);
+        if let Some(entry) = self.connections.get_mut(&handle) {
+            entry.last_heard = Some(now);
+        }
+        self.stats.syn_cookies_accepted += 1;
+        self.settle(handle);
+        true
+    }
+}

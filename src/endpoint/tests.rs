@@ -1,0 +1,636 @@
+//! The endpoint's tests: strays, the backlog and SYN cookies, closing, unreachable peers,
+//! the user timeout.
+
+use super::*;
+use crate::conn::State;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+fn endpoint() -> Endpoint {
+    Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(1)))
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+fn syn(seq: u32) -> Vec<u8> {
+    encode(&Segment {
+        flags: Flags::SYN,
+        seq: SeqNum(seq),
+        window: 65535,
+        ..Segment::default()
+    })
+}
+
+fn parse(transmit: &Transmit) -> Segment<'_> {
+    Segment::parse(&transmit.contents).unwrap()
+}
+
+#[test]
+fn a_segment_from_an_unknown_peer_gets_a_reset() {
+    let mut endpoint = endpoint();
+    let stray = encode(&Segment {
+        flags: Flags::ACK,
+        seq: SeqNum(7),
+        ack: SeqNum(1234),
+        window: 100,
+        payload: b"hello",
+        ..Segment::default()
+    });
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &stray);
+    let reset = endpoint.poll_transmit(Instant::ZERO).unwrap();
+    assert_eq!(reset.destination, addr("192.0.2.9:4000"));
+    assert_eq!(reset.reason, Reason::Rst);
+    let segment = parse(&reset);
+    assert_eq!((segment.flags, segment.seq), (Flags::RST, SeqNum(1234)));
+    assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+    assert_eq!(endpoint.stats().resets_sent, 1);
+}
+
+#[test]
+fn a_flood_of_strays_draws_a_bounded_trickle_of_resets() {
+    let mut endpoint = endpoint();
+    let stray = |port: u16| {
+        let datagram = encode(&Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(7),
+            ack: SeqNum(1234),
+            ..Segment::default()
+        });
+        (addr(&format!("192.0.2.9:{port}")), datagram)
+    };
+    // 10,000 strays within one millisecond, nobody polling: one burst is queued.
+    for port in 0..10_000 {
+        let (from, datagram) = stray(port);
+        endpoint.handle_datagram(Instant::from_micros(u64::from(port) / 10), from, &datagram);
+    }
+    let queued = std::iter::from_fn(|| endpoint.poll_transmit(ms(1))).count();
+    assert!(queued <= RESET_BURST as usize + 1, "{queued} RSTs queued");
+    // A second later, strays arriving at 100,000 a second draw about 1,000 a second.
+    let mut sent = 0;
+    for index in 0..100_000u64 {
+        let (from, datagram) = stray(index as u16);
+        let now = Instant::from_micros(1_000_000 + index * 10);
+        endpoint.handle_datagram(now, from, &datagram);
+        sent += std::iter::from_fn(|| endpoint.poll_transmit(now)).count();
+    }
+    let limit = (RESETS_PER_SECOND + RESET_BURST) as usize;
+    assert!(sent <= limit, "{sent} RSTs in one second, limit {limit}");
+    assert!(
+        sent >= RESETS_PER_SECOND as usize,
+        "{sent} RSTs in one second"
+    );
+    let stats = endpoint.stats();
+    assert_eq!(stats.resets_sent + stats.resets_suppressed, 110_000);
+}
+
+#[test]
+fn a_syn_is_refused_when_not_listening_and_a_reset_never_answered() {
+    let mut endpoint = endpoint();
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &syn(99));
+    let segment_bytes = endpoint.poll_transmit(Instant::ZERO).unwrap().contents;
+    let reset = Segment::parse(&segment_bytes).unwrap();
+    assert_eq!(reset.flags, Flags::RST | Flags::ACK);
+    assert_eq!(reset.ack, SeqNum(100));
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &segment_bytes);
+    assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+}
+
+#[test]
+fn corrupt_datagrams_from_strays_are_counted_and_dropped() {
+    let mut endpoint = endpoint();
+    let mut bytes = syn(5);
+    bytes[6] ^= 0x10;
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &bytes);
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &bytes[..10]);
+    assert!(endpoint.poll_transmit(Instant::ZERO).is_none());
+    assert_eq!(endpoint.stats().discarded_corrupt, 1);
+    assert_eq!(endpoint.stats().discarded_malformed, 1);
+}
+
+#[test]
+fn a_full_half_open_table_answers_syns_with_cookies_and_keeps_nothing() {
+    let mut endpoint = endpoint();
+    endpoint.listen(2);
+    for port in 1..=3 {
+        let peer = SocketAddr::new(addr("192.0.2.9:1").ip(), port);
+        endpoint.handle_datagram(Instant::ZERO, peer, &syn(1000));
+    }
+    let mut reasons = Vec::new();
+    while let Some(transmit) = endpoint.poll_transmit(Instant::ZERO) {
+        let segment = parse(&transmit);
+        assert_eq!(segment.flags, Flags::SYN | Flags::ACK);
+        assert_eq!(segment.ack, SeqNum(1001));
+        reasons.push(transmit.reason);
+    }
+    reasons.sort_by_key(|reason| *reason == Reason::SynCookie);
+    assert_eq!(
+        reasons,
+        vec![Reason::Handshake, Reason::Handshake, Reason::SynCookie]
+    );
+    assert_eq!(endpoint.connections().count(), 2);
+    assert_eq!(endpoint.stats().syn_cookies_sent, 1);
+    assert_eq!(endpoint.accept(), None, "no handshake has completed yet");
+}
+
+#[test]
+fn a_client_answered_with_a_cookie_connects_and_exchanges_data() {
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    let crossed = shuttle(&mut client, &mut server, ms(1));
+    assert_eq!(
+        crossed,
+        vec![
+            (true, Flags::SYN, 0, Reason::Handshake),
+            (false, Flags::SYN | Flags::ACK, 0, Reason::SynCookie),
+            (true, Flags::ACK, 0, Reason::Handshake),
+        ]
+    );
+    let server_handle = server.accept().expect("the cookie opened the connection");
+    assert_eq!(server.stats().syn_cookies_accepted, 1);
+    let connection = client.connection_mut(client_handle).unwrap();
+    assert_eq!(connection.write(b"ping"), Ok(4));
+    shuttle(&mut client, &mut server, ms(2));
+    let connection = server.connection_mut(server_handle).unwrap();
+    let mut buf = [0; 8];
+    assert_eq!(connection.read(&mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"ping");
+    assert_eq!(connection.write(b"pong"), Ok(4));
+    shuttle(&mut client, &mut server, ms(3));
+    let connection = client.connection_mut(client_handle).unwrap();
+    assert_eq!(connection.read(&mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"pong");
+}
+
+#[test]
+fn when_the_final_ack_is_lost_the_clients_first_data_completes_a_cookie_handshake() {
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    let syn = client.poll_transmit(ms(1)).unwrap();
+    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+    let syn_ack = server.poll_transmit(ms(1)).unwrap();
+    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+    let lost_ack = client.poll_transmit(ms(2)).unwrap();
+    assert_eq!(parse(&lost_ack).flags, Flags::ACK);
+    let connection = client.connection_mut(client_handle).unwrap();
+    assert_eq!(connection.write(b"hello"), Ok(5));
+    shuttle(&mut client, &mut server, ms(3));
+    let server_handle = server.accept().expect("the data carried the cookie back");
+    let mut buf = [0; 8];
+    let connection = server.connection_mut(server_handle).unwrap();
+    assert_eq!(connection.read(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+}
+
+#[test]
+fn a_wrong_cookie_is_dropped_while_cookies_are_in_use_and_reset_after() {
+    let mut server = endpoint();
+    server.listen(1);
+    server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+    server.handle_datagram(ms(0), addr("203.0.113.5:1000"), &syn(77));
+    while server.poll_transmit(ms(0)).is_some() {}
+    assert_eq!(server.stats().syn_cookies_sent, 1);
+    let guess = encode(&Segment {
+        flags: Flags::ACK,
+        seq: SeqNum(78),
+        ack: SeqNum(12_345),
+        window: 65535,
+        ..Segment::default()
+    });
+    // It may be a cookie client's second segment, ahead of its first: no RST.
+    server.handle_datagram(ms(1), addr("203.0.113.5:1000"), &guess);
+    assert!(server.poll_transmit(ms(1)).is_none());
+    assert_eq!(server.stats().cookie_acks_dropped, 1);
+    // Two cookie periods later, no cookie is believed: a stray gets its RST again.
+    server.handle_datagram(ms(40_000), addr("203.0.113.5:1000"), &guess);
+    let reset = server.poll_transmit(ms(40_000)).expect("a RST");
+    assert_eq!(parse(&reset).flags, Flags::RST);
+    assert_eq!(server.accept(), None);
+    assert_eq!(server.stats().syn_cookies_accepted, 0);
+}
+
+#[test]
+fn a_cookie_handshake_survives_data_that_overtakes_the_first_segment() {
+    // From a review: the client's final ACK is lost and its two first data segments
+    // arrive swapped. The second fails the cookie check (its sequence number is not the
+    // ISN plus one); it must be dropped, not answered with a RST that kills the client.
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    let syn = client.poll_transmit(ms(1)).unwrap();
+    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+    let syn_ack = server.poll_transmit(ms(1)).unwrap();
+    assert_eq!(syn_ack.reason, Reason::SynCookie);
+    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+    let _lost_ack = client.poll_transmit(ms(2)).unwrap();
+    let data = vec![7u8; 2400];
+    client
+        .connection_mut(client_handle)
+        .unwrap()
+        .write(&data)
+        .unwrap();
+    let first = client.poll_transmit(ms(2)).unwrap();
+    let second = client.poll_transmit(ms(2)).unwrap();
+    server.handle_datagram(ms(3), addr(CLIENT), &second.contents);
+    server.handle_datagram(ms(3), addr(CLIENT), &first.contents);
+    shuttle(&mut client, &mut server, ms(4));
+    let connection = client.connection(client_handle).unwrap();
+    assert_eq!(connection.error(), None);
+    assert!(server.accept().is_some());
+}
+
+#[test]
+fn a_stale_duplicate_long_after_a_flood_opens_nothing() {
+    // From a review: a cookie connection carries a request and closes; a duplicate of the
+    // request arrives later. Once cookies are no longer in use, it opens no connection.
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut server, ms(1));
+    let server_handle = server.accept().expect("cookie handshake");
+    client
+        .connection_mut(client_handle)
+        .unwrap()
+        .write(b"GET /pay")
+        .unwrap();
+    let request = client.poll_transmit(ms(2)).unwrap();
+    server.handle_datagram(ms(2), addr(CLIENT), &request.contents);
+    shuttle(&mut client, &mut server, ms(2));
+    client.close(client_handle);
+    shuttle(&mut client, &mut server, ms(3));
+    server.detach(server_handle);
+    shuttle(&mut client, &mut server, ms(4));
+    assert!(server.connection(server_handle).is_none());
+    server.handle_datagram(ms(40_000), addr(CLIENT), &request.contents);
+    assert!(
+        server.accept().is_none(),
+        "a stale duplicate opened a connection"
+    );
+}
+
+#[test]
+fn a_full_accept_queue_drops_syns() {
+    let mut client = endpoint();
+    let mut server = endpoint();
+    server.listen(1);
+    client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut server, ms(1));
+    // One completed handshake waits for `accept`: the queue is full.
+    server.handle_datagram(ms(2), addr("192.0.2.9:1"), &syn(1000));
+    assert!(server.poll_transmit(ms(2)).is_none());
+    assert_eq!(server.stats().syns_dropped, 1);
+    assert!(server.accept().is_some());
+}
+
+#[test]
+fn a_syn_flood_from_forged_addresses_locks_no_client_out() {
+    // 100,000 SYNs a second from random addresses for a second; a client connects in the
+    // middle of it. Its handshake takes one round trip (here 1 ms), no retry, and the
+    // listener never holds more than its backlog of half-open connections.
+    let mut client = endpoint();
+    let mut server = endpoint();
+    server.listen(128);
+    let mut forger = ChaCha8Rng::seed_from_u64(9);
+    let mut client_handle = None;
+    let mut connected_at = None;
+    for tick in 0..100_000u64 {
+        let now = Instant::from_micros(tick * 10);
+        let forged_from = SocketAddr::new(
+            std::net::Ipv4Addr::from(forger.next_u32()).into(),
+            forger.next_u32() as u16,
+        );
+        server.handle_datagram(now, forged_from, &syn(forger.next_u32()));
+        if tick == 50_000 {
+            client_handle = Some(client.connect(addr(SERVER)).unwrap());
+        }
+        // The client's datagrams take 500 us each way; the forged addresses answer nothing.
+        if tick % 50 == 0 {
+            while let Some(transmit) = client.poll_transmit(now) {
+                server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+            }
+        }
+        while let Some(transmit) = server.poll_transmit(now) {
+            if transmit.destination == addr(CLIENT) {
+                client.handle_datagram(now, addr(SERVER), &transmit.contents);
+            }
+        }
+        server.handle_timeout(now);
+        assert!(server.connections().count() <= 129);
+        if connected_at.is_none()
+            && client_handle
+                .and_then(|handle| client.connection(handle))
+                .is_some_and(Connection::is_connected)
+        {
+            connected_at = Some(now);
+        }
+    }
+    let handle = client_handle.unwrap();
+    assert_eq!(
+        client.connection(handle).unwrap().stats().rto_timeouts,
+        0,
+        "the SYN was never sent again"
+    );
+    assert!(connected_at.is_some());
+    assert!(server.accept().is_some(), "the server accepted the client");
+    let stats = server.stats();
+    assert!(stats.syn_cookies_sent > 99_000, "{stats:?}");
+}
+
+#[test]
+fn an_aborted_connection_frees_its_peer_and_strays_get_a_reset() {
+    let peer = addr("198.51.100.1:4747");
+    let mut client = endpoint();
+    let first = client.connect(peer).unwrap();
+    let syn = parse(&client.poll_transmit(Instant::ZERO).unwrap()).seq;
+    client.connection_mut(first).unwrap().abort();
+    // The SYN-ACK for the aborted connection is a stray: it gets a RST.
+    let syn_ack = encode(&Segment {
+        flags: Flags::SYN | Flags::ACK,
+        seq: SeqNum(5),
+        ack: syn + 1,
+        window: 100,
+        ..Segment::default()
+    });
+    client.handle_datagram(Instant::from_millis(1), peer, &syn_ack);
+    let reset = client.poll_transmit(Instant::from_millis(1)).unwrap();
+    assert_eq!(parse(&reset).flags, Flags::RST);
+    assert_eq!(parse(&reset).seq, syn + 1);
+    assert!(client.poll_transmit(Instant::from_millis(1)).is_none());
+    // And the application may connect to the same peer again at once.
+    assert!(client.connect(peer).is_ok());
+}
+
+/// Two endpoints wired back to back, datagrams handed over by hand.
+#[test]
+fn connect_accept_and_exchange_data() {
+    let (client_addr, server_addr) = (addr("192.0.2.1:4747"), addr("198.51.100.1:4747"));
+    let mut client = endpoint();
+    let mut server = endpoint();
+    server.listen(8);
+    let handle = client.connect(server_addr).unwrap();
+    assert_eq!(
+        client.connect(server_addr),
+        Err(ConnectError::AlreadyConnected(server_addr))
+    );
+    client
+        .connection_mut(handle)
+        .unwrap()
+        .write(b"ping")
+        .unwrap();
+    let now = Instant::from_millis(1);
+    for _ in 0..10 {
+        while let Some(transmit) = client.poll_transmit(now) {
+            server.handle_datagram(now, client_addr, &transmit.contents);
+        }
+        while let Some(transmit) = server.poll_transmit(now) {
+            client.handle_datagram(now, server_addr, &transmit.contents);
+        }
+    }
+    let accepted = server.accept().expect("the handshake completed");
+    let connection = server.connection_mut(accepted).unwrap();
+    assert_eq!(connection.state(), State::Established);
+    assert_eq!(connection.remote(), client_addr);
+    let mut buf = [0u8; 16];
+    assert_eq!(connection.read(&mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"ping");
+}
+
+// ---------------------------------------------------------------------------------------
+// Closing, unreachable peers and the user timeout
+
+const CLIENT: &str = "192.0.2.1:4747";
+const SERVER: &str = "198.51.100.1:4747";
+
+fn ms(millis: u64) -> Instant {
+    Instant::from_millis(millis)
+}
+
+/// Hand every datagram each side has at `now` to the other, until both are quiet. Returns
+/// what crossed, as (from the client?, segment flags, payload length, reason).
+fn shuttle(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    now: Instant,
+) -> Vec<(bool, Flags, usize, Reason)> {
+    let mut crossed = Vec::new();
+    loop {
+        let mut quiet = true;
+        while let Some(transmit) = client.poll_transmit(now) {
+            let segment = parse(&transmit);
+            crossed.push((true, segment.flags, segment.payload.len(), transmit.reason));
+            server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+            quiet = false;
+        }
+        while let Some(transmit) = server.poll_transmit(now) {
+            let segment = parse(&transmit);
+            crossed.push((false, segment.flags, segment.payload.len(), transmit.reason));
+            client.handle_datagram(now, addr(SERVER), &transmit.contents);
+            quiet = false;
+        }
+        if quiet {
+            return crossed;
+        }
+    }
+}
+
+/// A server listening with a backlog of 1 whose half-open table a forged SYN has filled:
+/// the next SYN is answered with a cookie.
+fn cookie_server() -> Endpoint {
+    let mut server = endpoint();
+    server.listen(1);
+    server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+    while server.poll_transmit(ms(0)).is_some() {}
+    server
+}
+
+/// A client and a server endpoint with one established connection, at 1 ms.
+fn established() -> (Endpoint, Endpoint, ConnectionHandle, ConnectionHandle) {
+    let mut client = endpoint();
+    let mut server = endpoint();
+    server.listen(8);
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut server, ms(1));
+    let server_handle = server.accept().expect("the handshake completed");
+    (client, server, client_handle, server_handle)
+}
+
+#[test]
+fn closing_with_unread_data_resets_at_once() {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    let connection = client.connection_mut(client_handle).unwrap();
+    connection.write(b"ping").unwrap();
+    shuttle(&mut client, &mut server, ms(2));
+    server.close(server_handle);
+    // RFC 9293 section 3.6.1: a RST, not a FIN, and at once.
+    let crossed = shuttle(&mut client, &mut server, ms(3));
+    assert_eq!(crossed, vec![(false, Flags::RST, 0, Reason::Rst)]);
+    assert_eq!(server.stats().data_lost_resets, 1);
+    let client_connection = client.connection(client_handle).unwrap();
+    assert_eq!(client_connection.error(), Some(ConnectionError::Reset));
+    let server_connection = server.connection(server_handle).unwrap();
+    assert_eq!(server_connection.error(), Some(ConnectionError::Aborted));
+}
+
+#[test]
+fn data_arriving_after_the_application_let_go_is_answered_with_a_reset() {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    // Nothing unread: `detach` closes with a FIN, and the endpoint runs the close.
+    server.detach(server_handle);
+    let crossed = shuttle(&mut client, &mut server, ms(2));
+    assert_eq!(
+        crossed,
+        vec![
+            (false, Flags::FIN | Flags::ACK, 0, Reason::Fin),
+            (true, Flags::ACK, 0, Reason::Ack),
+        ]
+    );
+    assert_eq!(
+        server.connection(server_handle).unwrap().state(),
+        State::FinWait2
+    );
+    // The client may still write (a half-close)... but nobody will read it.
+    let connection = client.connection_mut(client_handle).unwrap();
+    connection.write(b"late").unwrap();
+    let crossed = shuttle(&mut client, &mut server, ms(3));
+    assert_eq!(
+        crossed,
+        vec![
+            (true, Flags::ACK, 4, Reason::NewData),
+            (false, Flags::RST, 0, Reason::Rst),
+        ]
+    );
+    assert_eq!(server.stats().data_lost_resets, 1);
+    let connection = client.connection_mut(client_handle).unwrap();
+    assert_eq!(
+        connection.write(b"more"),
+        Err(crate::conn::WriteError::Failed(ConnectionError::Reset))
+    );
+    // Detached and closed: the server forgot it.
+    assert!(server.connection(server_handle).is_none());
+}
+
+#[test]
+fn a_close_with_nothing_unread_sends_a_fin_and_keeps_the_connection_to_watch() {
+    let (mut client, mut server, _, server_handle) = established();
+    server.close(server_handle);
+    server.close(server_handle);
+    let crossed = shuttle(&mut client, &mut server, ms(2));
+    assert_eq!(crossed[0], (false, Flags::FIN | Flags::ACK, 0, Reason::Fin));
+    assert_eq!(crossed.len(), 2, "{crossed:?}");
+    let connection = server.connection(server_handle).unwrap();
+    assert_eq!(
+        (connection.state(), connection.error()),
+        (State::FinWait2, None)
+    );
+    assert_eq!(server.stats().data_lost_resets, 0);
+}
+
+#[test]
+fn an_unreachable_peer_refuses_a_handshake_and_resets_a_connection() {
+    let mut client = endpoint();
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let _syn = client.poll_transmit(ms(0)).unwrap();
+    client.handle_unreachable(addr(SERVER));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::Refused));
+    assert!(client.poll_transmit(ms(0)).is_none(), "nothing is sent");
+
+    let (mut client, _server, handle, _) = established();
+    client.handle_unreachable(addr("203.0.113.9:1"));
+    assert!(
+        client.connection(handle).unwrap().error().is_none(),
+        "another peer"
+    );
+    client.handle_unreachable(addr(SERVER));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::Reset));
+    assert!(client.poll_transmit(ms(2)).is_none(), "nothing is sent");
+}
+
+#[test]
+fn an_unreachable_peer_ends_last_ack_cleanly() {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    server.close(server_handle);
+    shuttle(&mut client, &mut server, ms(2));
+    // The client got the FIN; it closes too, and its FIN meets a port nobody holds.
+    client.close(client_handle);
+    let _fin = client.poll_transmit(ms(3)).unwrap();
+    let connection = client.connection(client_handle).unwrap();
+    assert_eq!(connection.state(), State::LastAck);
+    client.handle_unreachable(addr(SERVER));
+    let connection = client.connection(client_handle).unwrap();
+    assert_eq!(
+        (connection.state(), connection.error()),
+        (State::Closed, None)
+    );
+}
+
+#[test]
+fn the_user_timeout_fails_a_connection_whose_peer_stays_silent() {
+    let (mut client, mut server, handle, _) = established();
+    let timeout = std::time::Duration::from_secs(2);
+    client.set_user_timeout(handle, Some(timeout));
+    assert_eq!(client.user_timeout(handle), Some(timeout));
+
+    // Data out at 10 ms and lost: the clock runs from it, retransmissions or not.
+    client.connection_mut(handle).unwrap().write(b"a").unwrap();
+    let lost = client.poll_transmit(ms(10)).unwrap();
+    assert_eq!(lost.reason, Reason::NewData);
+    client.handle_timeout(ms(1_000));
+    // The retransmission goes at 1.5 s; its ACK, at once (a new connection's quick-ACK
+    // mode), stops the clock...
+    shuttle(&mut client, &mut server, ms(1_500));
+    assert_eq!(client.last_heard(handle), Some(ms(1_500)));
+    client.handle_timeout(ms(2_010));
+    assert!(client.connection(handle).unwrap().error().is_none());
+
+    // ...until we next need an answer: the keepalive probe, 15 s after the peer last
+    // spoke. Silence for the user timeout after it fails the connection.
+    client.handle_timeout(ms(16_500));
+    let probe = client.poll_transmit(ms(16_500)).unwrap();
+    assert_eq!(probe.reason, Reason::Keepalive);
+    assert_eq!(client.poll_timeout(), Some(ms(18_500)));
+    client.handle_timeout(ms(18_499));
+    assert!(client.connection(handle).unwrap().error().is_none());
+    client.handle_timeout(ms(18_500));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::TimedOut));
+    assert_eq!(client.stats().user_timeouts, 1);
+    assert!(
+        client.poll_transmit(ms(18_500)).is_none(),
+        "nothing is sent"
+    );
+}
+
+#[test]
+fn keepalive_settings_change_on_a_running_connection() {
+    let (mut client, _server, handle, _) = established();
+    let second = std::time::Duration::from_secs(1);
+    client
+        .connection_mut(handle)
+        .unwrap()
+        .set_keepalive(ms(100), Some(second), 2);
+    assert_eq!(client.poll_timeout(), Some(ms(1_100)));
+    let mut probes = Vec::new();
+    for at in [1_100, 2_100, 3_100] {
+        client.handle_timeout(ms(at));
+        while let Some(transmit) = client.poll_transmit(ms(at)) {
+            probes.push((at, transmit.reason));
+        }
+    }
+    assert_eq!(
+        probes,
+        vec![(1_100, Reason::Keepalive), (2_100, Reason::Keepalive)]
+    );
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::TimedOut));
+
+    let (mut client, _server, handle, _) = established();
+    let connection = client.connection_mut(handle).unwrap();
+    connection.set_keepalive(ms(100), None, 2);
+    assert_eq!(connection.config().keepalive_interval, None);
+    assert_eq!(client.poll_timeout(), None, "no timer left");
+}
