@@ -3,6 +3,7 @@
 
 mod args;
 mod net;
+mod report;
 mod sim;
 
 use std::process::ExitCode;

@@ -501,10 +501,6 @@ fn report(
         return;
     };
     let stats = stream.stats();
-    let faults = stream.fault_stats();
-    let fault_count = |field: fn(&ferry::fault::FaultStats) -> u64| {
-        faults.map_or(0, |(sent, received)| field(&sent) + field(&received))
-    };
     let bytes = bytes_sent.max(bytes_delivered);
     let goodput_bps = if seconds > 0.0 {
         bytes as f64 * 8.0 / seconds
@@ -513,40 +509,25 @@ fn report(
     };
     match format {
         StatsFormat::Json => {
-            let object = json!({
+            let faults = stream.fault_stats();
+            let faults = faults.as_ref().map_or(Vec::new(), |(sent, received)| vec![sent, received]);
+            let mut object = crate::report::connection_counters(&[&stats], &faults);
+            let own = json!({
                 "peer": stream.peer_addr().ok().map(|address| address.to_string()),
                 "bytes_sent": bytes_sent,
                 "bytes_delivered": bytes_delivered,
                 "seconds": seconds,
                 "goodput_bps": goodput_bps,
-                "segments_sent": stats.segments_sent,
                 "segments_received": stats.segments_received,
-                "retransmissions": {
-                    "rto": stats.retransmissions.rto,
-                    "fast": stats.retransmissions.fast,
-                    "sack": stats.retransmissions.sack,
-                    "rack": stats.retransmissions.rack,
-                    "tlp": stats.retransmissions.tlp,
-                    "total": stats.retransmissions.total(),
-                },
-                "tail_loss_probes": stats.tail_loss_probes,
-                "spurious_retransmissions": stats.spurious_retransmissions,
-                "spurious_timeouts": stats.spurious_timeouts,
-                "dsack_received": stats.dsack_received,
-                "bytes_retransmitted": stats.bytes_retransmitted,
-                "rto_timeouts": stats.rto_timeouts,
-                "duplicate_acks": stats.duplicate_acks,
-                "faults": {
-                    "dropped": fault_count(|f| f.dropped),
-                    "corrupted": fault_count(|f| f.corrupted),
-                    "duplicated": fault_count(|f| f.duplicated),
-                    "reordered": fault_count(|f| f.reordered),
-                },
                 "discarded_corrupt": stats.discarded_corrupt,
                 "srtt_ms": stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
                 "cwnd": stats.congestion_window,
                 "state": stats.state.to_string(),
             });
+            if let serde_json::Value::Object(own) = own {
+                object.extend(own);
+            }
+            let object = serde_json::Value::Object(object);
             if data_on_stdout {
                 eprintln!("{object}");
             } else {

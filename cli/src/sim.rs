@@ -298,8 +298,9 @@ fn error_text(host: &HostReport) -> String {
 
 fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
     let (a, b) = (&report.a, &report.b);
-    let retransmissions = |field: fn(&HostReport) -> u64| field(a) + field(b);
-    json!({
+    let mut object =
+        crate::report::connection_counters(&[&a.stats, &b.stats], &[&a.faults, &b.faults]);
+    let own = json!({
         "intact": report.intact,
         "finished": report.finished,
         "bytes_sent": report.bytes_sent,
@@ -308,31 +309,7 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
         "close_seconds": report.end_time.as_secs_f64(),
         "wall_seconds": wall_seconds,
         "goodput_bps": report.goodput_bps(),
-        "segments_sent": a.stats.segments_sent + b.stats.segments_sent,
-        "retransmissions": {
-            "rto": retransmissions(|h| h.stats.retransmissions.rto),
-            "fast": retransmissions(|h| h.stats.retransmissions.fast),
-            "sack": retransmissions(|h| h.stats.retransmissions.sack),
-            "rack": retransmissions(|h| h.stats.retransmissions.rack),
-            "tlp": retransmissions(|h| h.stats.retransmissions.tlp),
-            "total": retransmissions(|h| h.stats.retransmissions.total()),
-        },
-        "tail_loss_probes": a.stats.tail_loss_probes + b.stats.tail_loss_probes,
-        "spurious_retransmissions": a.stats.spurious_retransmissions
-            + b.stats.spurious_retransmissions,
-        "spurious_timeouts": a.stats.spurious_timeouts + b.stats.spurious_timeouts,
-        "dsack_received": a.stats.dsack_received + b.stats.dsack_received,
-                "bytes_retransmitted": a.stats.bytes_retransmitted + b.stats.bytes_retransmitted,
-        "rto_timeouts": a.stats.rto_timeouts + b.stats.rto_timeouts,
-        "duplicate_acks": a.stats.duplicate_acks + b.stats.duplicate_acks,
-        "window_probes": a.stats.window_probes + b.stats.window_probes,
-        "faults": {
-            "dropped": a.faults.dropped + b.faults.dropped,
-            "corrupted": a.faults.corrupted + b.faults.corrupted,
-            "duplicated": a.faults.duplicated + b.faults.duplicated,
-            "reordered": a.faults.reordered + b.faults.reordered,
-        },
-                "queue_drops": a.link.queue_drops + b.link.queue_drops,
+        "queue_drops": a.link.queue_drops + b.link.queue_drops,
         "dropped_payload_bytes": a.link.dropped_payload_bytes + b.link.dropped_payload_bytes,
         "dropped_data_segments": a.link.dropped_data_segments + b.link.dropped_data_segments,
         "cwnd_a": a.stats.congestion_window,
@@ -344,7 +321,11 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
         "error_a": a.error.map(|error| error.to_string()),
         "error_b": b.error.map(|error| error.to_string()),
         "srtt_ms": a.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
-    })
+    });
+    if let serde_json::Value::Object(own) = own {
+        object.extend(own);
+    }
+    serde_json::Value::Object(object)
 }
 
 fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> String {

@@ -1,0 +1,43 @@
+//! The figures both `ferry sim` and `ferry send`/`ferry recv` print with `--stats json`: one
+//! set of keys for what connections counted, so a script reads either command's output the
+//! same way. Each command adds its own keys (simulated or wall time, the link's counters).
+
+use ferry::fault::FaultStats;
+use ferry::Stats;
+use serde_json::{json, Map, Value};
+
+/// What `stats` (one connection, or both ends of a simulated one) and `faults` (each fault
+/// injector they passed) counted, summed.
+pub(crate) fn connection_counters(stats: &[&Stats], faults: &[&FaultStats]) -> Map<String, Value> {
+    let sum = |field: fn(&Stats) -> u64| stats.iter().map(|stats| field(stats)).sum::<u64>();
+    let faulted = |field: fn(&FaultStats) -> u64| faults.iter().map(|f| field(f)).sum::<u64>();
+    let counters = json!({
+        "segments_sent": sum(|s| s.segments_sent),
+        "retransmissions": {
+            "rto": sum(|s| s.retransmissions.rto),
+            "fast": sum(|s| s.retransmissions.fast),
+            "sack": sum(|s| s.retransmissions.sack),
+            "rack": sum(|s| s.retransmissions.rack),
+            "tlp": sum(|s| s.retransmissions.tlp),
+            "total": sum(|s| s.retransmissions.total()),
+        },
+        "tail_loss_probes": sum(|s| s.tail_loss_probes),
+        "spurious_retransmissions": sum(|s| s.spurious_retransmissions),
+        "spurious_timeouts": sum(|s| s.spurious_timeouts),
+        "dsack_received": sum(|s| s.dsack_received),
+        "bytes_retransmitted": sum(|s| s.bytes_retransmitted),
+        "rto_timeouts": sum(|s| s.rto_timeouts),
+        "duplicate_acks": sum(|s| s.duplicate_acks),
+        "window_probes": sum(|s| s.window_probes),
+        "faults": {
+            "dropped": faulted(|f| f.dropped),
+            "corrupted": faulted(|f| f.corrupted),
+            "duplicated": faulted(|f| f.duplicated),
+            "reordered": faulted(|f| f.reordered),
+        },
+    });
+    match counters {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
