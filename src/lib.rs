@@ -69,6 +69,7 @@ pub mod capture;
 pub mod conn;
 pub mod endpoint;
 pub mod fault;
+pub mod link;
 #[cfg(feature = "net")]
 pub mod net;
 #[cfg(feature = "sim")]

@@ -4,8 +4,8 @@
 
 use super::config::{is_on, FaultConfig};
 use super::decision::{Decision, Delivery, DropCause, FaultStats};
-use super::rate_limit::RateLimiter;
 use super::scripted::{self, ByKind, Scripted};
+use crate::link::{QueueLimit, Shaper};
 use crate::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,8 +19,8 @@ pub struct FaultInjector {
     stats: FaultStats,
     /// Gilbert-Elliott state: true while Bad.
     burst_bad: bool,
-    /// The `rate` link and its queue.
-    rate_limiter: RateLimiter,
+    /// The `rate` link and its `queue`, counted in bytes: the link's [`Shaper`].
+    shaper: Shaper,
     /// Unflipped bits left before the next flip. The gap runs on across datagrams (the bit
     /// stream is memoryless, so this is the same model) which costs one draw per flip, not one
     /// per datagram. `None` until first needed, so `flip=0` draws nothing.
@@ -40,11 +40,11 @@ impl FaultInjector {
     /// derives one seed per link direction).
     pub fn with_seed(config: FaultConfig, seed: u64) -> FaultInjector {
         FaultInjector {
+            shaper: Shaper::new(config.rate, QueueLimit::Bytes(config.rate_queue)),
             config,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stats: FaultStats::default(),
             burst_bad: false,
-            rate_limiter: RateLimiter::default(),
             bits_to_next_flip: None,
             scripted: Scripted::default(),
         }
@@ -95,15 +95,10 @@ impl FaultInjector {
             return dropped(DropCause::Outage);
         }
         let ready_at = match self.config.rate {
-            Some(rate) => {
-                match self
-                    .rate_limiter
-                    .offer(now, datagram.len(), rate, self.config.rate_queue)
-                {
-                    Some(at) => at,
-                    None => return dropped(DropCause::RateLimit),
-                }
-            }
+            Some(_) => match self.shaper.offer(now, datagram.len()) {
+                Some(at) => at,
+                None => return dropped(DropCause::RateLimit),
+            },
             None => now,
         };
         if let Some(ge) = self.config.burst {
@@ -484,5 +479,42 @@ mod tests {
         let (decision, out) = FaultInjector::new(nan).apply(Instant::from_millis(1), b"abc");
         assert!(decision.duplicated && out.len() == 2);
         assert_eq!(out[0].at, Instant::from_micros(u64::MAX));
+    }
+
+    #[test]
+    fn rate_limiter_spaces_departures_and_drops_beyond_the_queue() {
+        // 1000 bytes at 8 Mbit/s take 1 ms; the queue holds ten of them.
+        let mut injector = FaultInjector::new(parse("rate=8mbit,queue=10000B"));
+        let packet = [0u8; 1000];
+        for k in 1..=10u64 {
+            let (decision, out) = injector.apply(Instant::ZERO, &packet);
+            assert_eq!(out[0].at, Instant::from_millis(k));
+            assert_eq!(decision.delay, Duration::from_millis(k));
+        }
+        let (decision, out) = injector.apply(Instant::ZERO, &packet);
+        assert_eq!(decision.dropped, Some(DropCause::RateLimit));
+        assert!(out.is_empty());
+        // Half a packet later, half a packet's room has opened: not enough for a whole one...
+        let (decision, _) = injector.apply(Instant::from_micros(500), &packet);
+        assert_eq!(decision.dropped, Some(DropCause::RateLimit));
+        // ...a whole packet later there is, and it leaves after the ten already queued.
+        let (_, out) = injector.apply(Instant::from_millis(1), &packet);
+        assert_eq!(out[0].at, Instant::from_millis(11));
+        // An idle link sends at once (plus its own serialisation time).
+        let (_, out) = injector.apply(Instant::from_millis(100), &packet);
+        assert_eq!(out[0].at, Instant::from_millis(101));
+        assert_eq!(injector.stats().dropped_rate, 2);
+        assert_eq!(injector.stats().delayed, 12);
+    }
+
+    #[test]
+    fn rate_limiter_keeps_exact_spacing_over_a_long_run() {
+        // 1500 bytes at 7 Mbit/s is 1714.28... us: rounding must not accumulate.
+        let mut injector = FaultInjector::new(parse("rate=7mbit,queue=1GiB"));
+        let mut last = Instant::ZERO;
+        for _ in 0..7000 {
+            last = injector.apply(Instant::ZERO, &[0; 1500]).1[0].at;
+        }
+        assert_eq!(last, Instant::from_micros(12_000_000));
     }
 }

@@ -37,9 +37,8 @@
 //! |---|---|
 //! | `config.rs` | [`FaultConfig`] and its parts: [`GilbertElliott`], [`Outage`], the defaults |
 //! | `spec.rs` | the spec text: parsing and printing a [`FaultConfig`], [`FaultSpecError`] |
-//! | `injector.rs` | [`FaultInjector`]: each datagram through the faults in the order above |
+//! | `injector.rs` | [`FaultInjector`]: each datagram through the faults in the order above; its rate limiter (`rate=`, `queue=`) is a [`Shaper`](crate::link::Shaper) counted in bytes |
 //! | `decision.rs` | [`Decision`], [`Delivery`], [`FaultStats`] and the text of capture comments |
-//! | `rate_limit.rs` | the byte-rate limiter behind `rate=` and `queue=` |
 //! | `scripted.rs` | the rules that parse segments: `drop-data`, `flip-syn-ack`, `drop-acks` |
 //!
 //! Sizes, rates, durations and probabilities are read and written by [`crate::units`].
@@ -49,7 +48,6 @@ mod decision;
 #[cfg(test)]
 mod fixtures;
 mod injector;
-mod rate_limit;
 mod scripted;
 mod spec;
 
