@@ -24,7 +24,8 @@ mod tap;
 mod tests;
 mod transfer;
 
-pub use network::{LinkConfig, LinkStats, Network, NetworkConfig};
+pub use crate::link::{LinkConfig, LinkStats};
+pub use network::{Network, NetworkConfig};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture};
 pub use transfer::{
@@ -62,12 +63,4 @@ impl Host {
             Host::B => SocketAddr::from(([198, 51, 100, 1], crate::wire::DEFAULT_PORT)),
         }
     }
-}
-
-/// Derive independent seeds from one (SplitMix64's finalizer).
-fn derive_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

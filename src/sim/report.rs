@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use super::network::LinkStats;
 use super::transfer::RunLimit;
 use crate::conn::{ConnectionError, State, Stats};
 use crate::endpoint::EndpointStats;
 use crate::fault::FaultStats;
+use crate::link::LinkStats;
 
 /// One side of a finished transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::capture::{CaptureRecord, CaptureWriter, View};
 use crate::conn::Transmit;
 use crate::fault::Decision;
+use crate::link::sent_comments;
 use crate::time::Instant;
 
 /// A capture for one simulated host: any writer, so that tests can capture to memory.
@@ -42,15 +43,6 @@ impl Captures {
             b: Some(file(b.as_ref())?),
         })
     }
-}
-
-/// Ties a datagram on its way to the link's queue to its record in the sender's capture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct CaptureTicket {
-    /// The record's number in the sender's tap.
-    pub(super) record: u64,
-    /// Whether this is the fault injector's second copy.
-    pub(super) duplicate: bool,
 }
 
 /// A record waiting in a [`Tap`].
@@ -89,6 +81,11 @@ impl Tap {
         }
     }
 
+    /// The record number the next [`sent`](Tap::sent) datagram will have.
+    pub(super) fn next_record(&self) -> u64 {
+        self.first_pending + self.pending.len() as u64
+    }
+
     /// A datagram the host sent at `now`, with why and what the fault injector did to it, which
     /// left the injector as `copies` datagrams. Returns its record number.
     pub(super) fn sent(
@@ -99,11 +96,8 @@ impl Tap {
         decision: &Decision,
         copies: usize,
     ) -> u64 {
-        let mut comments = vec![transmit.reason.to_string()];
-        if *decision != Decision::default() {
-            comments.push(decision.to_string());
-        }
-        let record = self.first_pending + self.pending.len() as u64;
+        let comments = sent_comments(transmit.reason, decision);
+        let record = self.next_record();
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
@@ -116,23 +110,15 @@ impl Tap {
         record
     }
 
-    /// A copy of a sent datagram reached the link's queue, which took it or not.
-    pub(super) fn entered_queue(&mut self, ticket: CaptureTicket, accepted: bool) {
-        let index = ticket.record.checked_sub(self.first_pending);
+    /// A copy of sent datagram `record` reached the link's queue, which took it, or dropped it
+    /// and says so in `drop_comment`.
+    pub(super) fn entered_queue(&mut self, record: u64, drop_comment: Option<&str>) {
+        let index = record.checked_sub(self.first_pending);
         let Some(record) = index.and_then(|index| self.pending.get_mut(index as usize)) else {
             return;
         };
         record.copies_before_queue = record.copies_before_queue.saturating_sub(1);
-        if !accepted {
-            record.comments.push(
-                if ticket.duplicate {
-                    "duplicate dropped (queue full)"
-                } else {
-                    "dropped (queue full)"
-                }
-                .to_string(),
-            );
-        }
+        record.comments.extend(drop_comment.map(str::to_string));
         self.write_complete();
     }
 

@@ -11,9 +11,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::report::{HostReport, TransferReport};
 use super::tap::Captures;
-use super::{derive_seed, Host, Network, NetworkConfig};
+use super::{Host, Network, NetworkConfig};
 use crate::conn::{ReadError, State, Stats, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::link::seed::{derive_seed, PAYLOAD};
 use crate::plot::Trace;
 use crate::time::Instant;
 
@@ -86,7 +87,7 @@ impl TransferConfig {
 /// corrupted byte cannot go unnoticed.
 pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
-    ChaCha8Rng::seed_from_u64(derive_seed(seed, 5)).fill_bytes(&mut bytes);
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, PAYLOAD)).fill_bytes(&mut bytes);
     bytes
 }
 
