@@ -64,6 +64,8 @@ impl NetOptions {
             } else {
                 View::Ferry
             },
+            // A seeded fault spec makes a repeatable lab run, initial sequence numbers too.
+            isn_seed: (self.faults.seed != 0).then_some(self.faults.seed),
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }

@@ -25,6 +25,10 @@ pub const LINK_B_TO_A: u64 = 4;
 /// Stream of the simulator's payload.
 pub const PAYLOAD: u64 = 5;
 
+/// The run seed of a socket's links: a socket has no run seed of its own, so its links'
+/// seeds come from this and the fault spec's `seed=` alone.
+pub const SOCKET_RUN_SEED: u64 = 0;
+
 /// An independent seed for `stream` derived from `seed` (SplitMix64's finalizer).
 pub fn derive_seed(seed: u64, stream: u64) -> u64 {
     let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);

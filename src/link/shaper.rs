@@ -91,7 +91,7 @@ impl Shaper {
                 let send = (len * bits_per_byte_nanos).saturating_add(start_remainder);
                 (start.saturating_add(send / rate), send % rate)
             }
-            None => (start, start_remainder),
+            None => (now_nanos, 0), // no rate: it leaves as it comes
         };
         if let QueueLimit::Datagrams(_) = self.limit {
             // Whole microseconds, rounded down (see QueueLimit::Datagrams).

@@ -17,9 +17,8 @@
 //! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
 //! UDP GSO, would go there.)
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
@@ -39,9 +38,10 @@ use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
 use super::{socket_error_meaning, SocketConfig, SocketErrorMeaning};
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
-use crate::conn::Reason;
 use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::fault::{FaultInjector, FaultStats};
+use crate::fault::FaultStats;
+use crate::link::seed::{link_seed, LINK_A_TO_B, LINK_B_TO_A, SOCKET_RUN_SEED};
+use crate::link::{sent_comments, Link, LinkConfig, LinkEvent};
 use crate::time::Instant;
 
 const SOCKET: Token = Token(0);
@@ -68,24 +68,12 @@ pub(crate) fn os_now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// A datagram the fault injector holds back, until `at`.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Held {
-    at: Instant,
-    order: u64,
-    peer: SocketAddr,
-    bytes: Vec<u8>,
-}
-
 /// Everything behind the lock.
 pub(crate) struct DriverState {
     pub(crate) endpoint: Endpoint,
-    /// What the fault injector does to datagrams we send, and to those we receive.
-    faults: Option<(FaultInjector, FaultInjector)>,
-    /// Datagrams the injector delayed, on their way out or in.
-    held_outgoing: BinaryHeap<Reverse<Held>>,
-    held_incoming: BinaryHeap<Reverse<Held>>,
-    held_order: u64,
+    /// With faults configured, the link datagrams we send cross and the link those we
+    /// receive cross, each tagged with the peer's address; they hold what the faults delay.
+    faults: Option<(Link<SocketAddr>, Link<SocketAddr>)>,
     /// When the driver thread will look again on its own; `None` while it is awake.
     driver_wakes_at: Option<Instant>,
     /// Streams and listeners alive: the driver ends once none is and no connection is left.
@@ -347,9 +335,11 @@ impl Shared {
         };
         let epoch = os_now();
         let faults = (!config.faults.is_passthrough()).then(|| {
-            let send = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 1);
-            let receive = FaultInjector::with_seed(config.faults.clone(), config.faults.seed ^ 2);
-            (send, receive)
+            let link = |stream| {
+                let seed = link_seed(SOCKET_RUN_SEED, stream, config.faults.seed);
+                Link::new(LinkConfig::faults_only(config.faults.clone()), seed)
+            };
+            (link(LINK_A_TO_B), link(LINK_B_TO_A))
         });
         let capture = match &config.capture {
             Some(path) => {
@@ -368,9 +358,6 @@ impl Shared {
             state: Mutex::new(DriverState {
                 endpoint,
                 faults,
-                held_outgoing: BinaryHeap::new(),
-                held_incoming: BinaryHeap::new(),
-                held_order: 0,
                 driver_wakes_at: None,
                 users: 1,
                 socket_error: None,
@@ -548,34 +535,22 @@ impl Shared {
     /// Send every datagram the endpoint (or the fault injector's delay) has ready.
     fn flush(&self, state: &mut DriverState, now: Instant) {
         while let Some(transmit) = state.endpoint.poll_transmit(now) {
-            match &mut state.faults {
-                None => {
-                    state.record_sent(
-                        &transmit.contents,
-                        transmit.destination,
-                        transmit.reason,
-                        None,
-                    );
-                    self.queue(transmit.destination, transmit.contents);
-                }
+            let decision = match &mut state.faults {
+                None => Default::default(),
                 Some((outgoing, _)) => {
-                    let (decision, deliveries) = outgoing.apply(now, &transmit.contents);
-                    let faults = decision.to_string();
-                    let faults = (decision != Default::default()).then_some(faults);
-                    state.record_sent(
-                        &transmit.contents,
-                        transmit.destination,
-                        transmit.reason,
-                        faults,
-                    );
-                    for delivery in deliveries {
-                        state.hold_outgoing(delivery.at, transmit.destination, delivery.bytes);
-                    }
+                    outgoing
+                        .offer(now, &transmit.contents, transmit.destination)
+                        .decision
                 }
+            };
+            let comments = sent_comments(transmit.reason, &decision);
+            state.record_sent(&transmit.contents, transmit.destination, comments);
+            if state.faults.is_none() {
+                self.queue(transmit.destination, transmit.contents);
             }
         }
-        while let Some(held) = state.pop_due_outgoing(now) {
-            self.queue(held.peer, held.bytes);
+        while let Some((peer, bytes)) = state.poll_link(now, Direction::Outgoing) {
+            self.queue(peer, bytes);
         }
         state.flush_capture();
     }
@@ -744,17 +719,10 @@ impl DriverState {
         self.waiters.notify_everyone();
     }
 
-    /// Record a datagram we send, as it left the endpoint: before any fault.
-    fn record_sent(
-        &mut self,
-        datagram: &[u8],
-        destination: SocketAddr,
-        reason: Reason,
-        faults: Option<String>,
-    ) {
+    /// Record a datagram we send, as it left the endpoint (before any fault), with its
+    /// comments.
+    fn record_sent(&mut self, datagram: &[u8], destination: SocketAddr, comments: Vec<String>) {
         if let Some(capture) = &mut self.capture {
-            let mut comments = vec![reason.to_string()];
-            comments.extend(faults);
             let record = CaptureRecord {
                 at: wall_time(),
                 source: self.local_addr,
@@ -800,35 +768,37 @@ impl DriverState {
     pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
         self.faults
             .as_ref()
-            .map(|(outgoing, incoming)| (outgoing.stats(), incoming.stats()))
+            .map(|(outgoing, incoming)| (outgoing.fault_stats(), incoming.fault_stats()))
     }
 
-    /// The earliest moment the driver must act: a timer, or a held datagram.
+    /// The earliest moment the driver must act: a timer, or a datagram the faults delayed.
     fn next_deadline(&self) -> Option<Instant> {
-        let held = |heap: &BinaryHeap<Reverse<Held>>| heap.peek().map(|Reverse(h)| h.at);
-        [
-            self.endpoint.poll_timeout(),
-            held(&self.held_outgoing),
-            held(&self.held_incoming),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let links = self
+            .faults
+            .as_ref()
+            .map_or([None, None], |(outgoing, incoming)| {
+                [outgoing.poll_timeout(), incoming.poll_timeout()]
+            });
+        [self.endpoint.poll_timeout()]
+            .into_iter()
+            .chain(links)
+            .flatten()
+            .min()
     }
 
-    fn hold_outgoing(&mut self, at: Instant, peer: SocketAddr, bytes: Vec<u8>) {
-        self.held_order += 1;
-        let order = self.held_order;
-        self.held_outgoing.push(Reverse(Held {
-            at,
-            order,
-            peer,
-            bytes,
-        }));
-    }
-
-    fn pop_due_outgoing(&mut self, now: Instant) -> Option<Held> {
-        pop_due(&mut self.held_outgoing, now)
+    /// The next datagram due by `now` off one of the fault links, with its peer.
+    fn poll_link(&mut self, now: Instant, direction: Direction) -> Option<(SocketAddr, Vec<u8>)> {
+        let (outgoing, incoming) = self.faults.as_mut()?;
+        let link = match direction {
+            Direction::Outgoing => outgoing,
+            Direction::Incoming => incoming,
+        };
+        loop {
+            // A queue's verdict means nothing here: these links have no queue limit.
+            if let LinkEvent::Delivered { tag, bytes } = link.poll(now)? {
+                return Some((tag, bytes));
+            }
+        }
     }
 
     /// A datagram arrived: through the receive-side faults, into the endpoint.
@@ -836,33 +806,24 @@ impl DriverState {
         match &mut self.faults {
             None => self.deliver(now, from, bytes),
             Some((_, incoming)) => {
-                let (_, deliveries) = incoming.apply(now, bytes);
-                for delivery in deliveries {
-                    self.held_order += 1;
-                    let order = self.held_order;
-                    self.held_incoming.push(Reverse(Held {
-                        at: delivery.at,
-                        order,
-                        peer: from,
-                        bytes: delivery.bytes,
-                    }));
-                }
+                let _ = incoming.offer(now, bytes, from);
                 self.deliver_due_incoming(now);
             }
         }
     }
 
     fn deliver_due_incoming(&mut self, now: Instant) {
-        while let Some(held) = pop_due(&mut self.held_incoming, now) {
-            self.deliver(now, held.peer, &held.bytes);
+        while let Some((from, bytes)) = self.poll_link(now, Direction::Incoming) {
+            self.deliver(now, from, &bytes);
         }
     }
 }
 
-fn pop_due(heap: &mut BinaryHeap<Reverse<Held>>, now: Instant) -> Option<Held> {
-    if heap.peek().is_some_and(|Reverse(held)| held.at <= now) {
-        heap.pop().map(|Reverse(held)| held)
-    } else {
-        None
-    }
+/// Which of a socket's two fault links.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// What the socket sends.
+    Outgoing,
+    /// What the socket receives.
+    Incoming,
 }

@@ -165,9 +165,12 @@ use crate::fault::FaultConfig;
 pub struct SocketConfig {
     /// Every connection's settings.
     pub connection: Config,
-    /// Faults applied to every datagram the socket sends and receives (none by default). The
-    /// spec's `seed` also seeds the initial sequence numbers, so a lab run repeats.
+    /// Faults applied to every datagram the socket sends and receives (none by default),
+    /// seeded from the spec's `seed` (see [`crate::link::seed`]).
     pub faults: FaultConfig,
+    /// Seeds the initial sequence numbers, so that a lab run repeats; `None` (the default)
+    /// draws them from the OS, unpredictable as RFC 6528 asks.
+    pub isn_seed: Option<u64>,
     /// For a listener: how many connections whose handshake completed may wait to be
     /// accepted (128 when `None`); SYNs beyond that are dropped and counted in
     /// [`Listener::stats`]. The same number bounds the half-open handshakes; beyond those,
@@ -198,6 +201,7 @@ impl Default for SocketConfig {
         SocketConfig {
             connection: Config::default(),
             faults: FaultConfig::default(),
+            isn_seed: None,
             backlog: None,
             capture: None,
             capture_view: View::default(),

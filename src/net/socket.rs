@@ -31,13 +31,9 @@ pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<st
 
 /// The endpoint for a socket with these settings: listening if they give a backlog, with
 /// their user timeout. Its initial sequence numbers are unpredictable, from the OS (RFC
-/// 6528's aim), unless the fault spec carries a seed for a reproducible lab run.
+/// 6528's aim), unless the config's `isn_seed` asks for a reproducible lab run.
 pub(crate) fn endpoint(config: &SocketConfig) -> Endpoint {
-    let isn_seed = if config.faults.seed != 0 {
-        config.faults.seed
-    } else {
-        os_random_seed()
-    };
+    let isn_seed = config.isn_seed.unwrap_or_else(os_random_seed);
     let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed);
     if let Some(backlog) = config.backlog {
         endpoint.listen(backlog);
