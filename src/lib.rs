@@ -18,7 +18,8 @@
 //! connection). Beside it, [`fault`] injects faults into
 //! datagrams (loss, bursts, bit flips, duplication, reordering, delay, rate limits, outages,
 //! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
-//! network with a virtual clock, [`capture`] writes what a host sent and received as
+//! network with a virtual clock, over two [`link`]s (one direction of a path each: the
+//! faults, a rate and queue, a delay; the socket driver puts the same link around a socket), [`capture`] writes what a host sent and received as
 //! pcapng, for Wireshark, and [`plot`] draws a connection's time-sequence graph. [`units`]
 //! reads and prints the sizes, rates, durations and probabilities that the fault spec and the
 //! CLI take.

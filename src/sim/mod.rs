@@ -1,10 +1,12 @@
 //! A deterministic discrete-event network with a virtual clock: two hosts, A and B, each an
-//! [`Endpoint`](crate::endpoint::Endpoint), joined by one link per direction. A link is a fault injector, then a drop-tail
-//! queue drained at the link's rate, then a propagation delay.
+//! [`Endpoint`](crate::endpoint::Endpoint), joined by one [`Link`](crate::link::Link) per
+//! direction: a fault injector, then a drop-tail queue drained at the link's rate, then a
+//! propagation delay.
 //!
 //! A run is a pure function of its [`NetworkConfig`] (seed included): every random choice, the
 //! initial sequence numbers, the faults and the payload of [`transfer`], comes from generators
-//! seeded from it, and nothing reads the machine's clock except to report `wall_seconds`.
+//! seeded from it (through [`crate::link::seed`]), and nothing reads the machine's clock
+//! except to report `wall_seconds`.
 //!
 //! Each host can have a capture tap ([`Network::capture`], [`transfer_observed`]): a
 //! pcapng file of what it sent, before the faults, and what it received, after them, stamped
