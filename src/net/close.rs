@@ -32,7 +32,7 @@ use std::time::Duration;
 use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
 use super::{connection_gone, socket_failed};
-use crate::conn::State;
+use crate::conn::{ConnectionError, State};
 use crate::endpoint::ConnectionHandle;
 
 #[cfg(doc)]
@@ -86,7 +86,7 @@ impl Closes {
 
 /// Whether the close is done as far as the application is concerned: our FIN acknowledged (or
 /// the connection ended), or the reason it never will be.
-fn close_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Result<()>> {
+fn fin_ack_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Result<()>> {
     let Some(connection) = state.endpoint.connection(handle) else {
         return Some(Err(connection_gone()));
     };
@@ -112,7 +112,7 @@ fn wait_for_fin_ack<'a>(
 ) -> (Locked<'a>, io::Result<()>) {
     let deadline = started + linger;
     loop {
-        if let Some(outcome) = close_outcome(&state, handle) {
+        if let Some(outcome) = fin_ack_outcome(&state, handle) {
             return (state, outcome);
         }
         if os_now() >= deadline {
@@ -128,6 +128,41 @@ fn wait_for_fin_ack<'a>(
         state = shared
             .wait(state, WaitFor::Connection(handle), Some(deadline))
             .0;
+    }
+}
+
+/// What an application's close comes to, by the rules both drivers follow.
+pub(crate) enum CloseOutcome {
+    /// Known at once: the connection's error if it failed; for a reset (a linger of zero, or
+    /// received data left unread) `ConnectionAborted` if some of our data was unacknowledged,
+    /// else done; done, too, for a close that does not linger.
+    Now(io::Result<()>),
+    /// Wait up to this linger for the peer to acknowledge our data and FIN.
+    WaitForFinAck(Duration),
+}
+
+/// The [`CloseOutcome`] of closing a connection in this condition with this linger.
+pub(crate) fn close_outcome(
+    failed: Option<ConnectionError>,
+    linger: Option<Duration>,
+    unacknowledged: bool,
+    unread: bool,
+) -> CloseOutcome {
+    let abortive = linger == Some(Duration::ZERO);
+    match (failed, linger) {
+        (Some(error), _) => CloseOutcome::Now(Err(io::Error::from(error))),
+        _ if (abortive || unread) && unacknowledged => CloseOutcome::Now(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            if abortive {
+                "closed with a linger of zero: reset with written data unacknowledged"
+            } else {
+                "closed with received data unread, so the connection was reset (RFC 2525) \
+                 with written data unacknowledged"
+            },
+        ))),
+        _ if abortive || unread => CloseOutcome::Now(Ok(())),
+        (None, None) => CloseOutcome::Now(Ok(())),
+        (None, Some(linger)) => CloseOutcome::WaitForFinAck(linger),
     }
 }
 
@@ -164,24 +199,13 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
             // A RST instead of a FIN if data waits unread: the endpoint's rule.
             state.endpoint.close(handle);
             shared.after_application_call(&mut state, Some(handle));
-            match (failed, linger) {
-                (Some(error), _) => Err(io::Error::from(error)),
-                _ if (abortive || unread) && unacknowledged => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    if abortive {
-                        "closed with a linger of zero: reset with written data unacknowledged"
-                    } else {
-                        "closed with received data unread, so the connection was reset \
-                         (RFC 2525) with written data unacknowledged"
-                    },
-                )),
-                _ if abortive || unread => Ok(()),
-                (None, Some(linger)) => {
+            match close_outcome(failed, linger, unacknowledged, unread) {
+                CloseOutcome::Now(result) => result,
+                CloseOutcome::WaitForFinAck(linger) => {
                     let (guard, result) = wait_for_fin_ack(shared, state, handle, started, linger);
                     state = guard;
                     result
                 }
-                (None, None) => Ok(()),
             }
         }
     };
@@ -268,12 +292,7 @@ extern "C" fn at_exit() {
 }
 
 fn finish_every_close() {
-    let drivers: Vec<Arc<Shared>> = DRIVERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let drivers = live(&DRIVERS);
     let now = os_now();
     let latest_give_up = drivers
         .iter()
@@ -284,6 +303,16 @@ fn finish_every_close() {
     for driver in &drivers {
         finish_closes(driver, hard_deadline);
     }
+}
+
+/// The drivers of a registry (this module's, or the tokio orphanage's) still alive.
+pub(crate) fn live<T>(registry: &Mutex<Vec<Weak<T>>>) -> Vec<Arc<T>> {
+    registry
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect()
 }
 
 /// Close what the application still holds, as a kernel closes an exiting process's sockets;

@@ -36,7 +36,7 @@ use super::inbox::Inbox;
 use super::socket;
 use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
-use super::{socket_error_meaning, SocketConfig, SocketErrorMeaning};
+use super::{take_socket_error, SocketConfig, SocketErrorMeaning};
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::FaultStats;
@@ -702,13 +702,10 @@ impl Shared {
 impl DriverState {
     /// The socket failed a send or receive, for what a datagram to or from `peer` met.
     fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
-        match socket_error_meaning(kind) {
-            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
-            SocketErrorMeaning::PeerGone => {
-                self.endpoint.handle_unreachable(peer);
-                self.waiters.heard_from(peer);
-            }
+        match take_socket_error(&mut self.endpoint, kind, peer) {
+            SocketErrorMeaning::PeerGone => self.waiters.heard_from(peer),
             SocketErrorMeaning::SocketFailed => self.socket_failed(kind),
+            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::driver::Shared;
 use super::wake::WaitFor;
-use super::{connection_gone, each_address, socket_failed, SocketConfig, Stream};
+use super::{connection_of, each_address, socket_failed, SocketConfig, Stream};
 use crate::endpoint::EndpointStats;
 
 /// How many connections may wait to be accepted unless told otherwise (Linux's `somaxconn`
@@ -96,11 +96,7 @@ impl Listener {
                 return Err(socket_failed(kind));
             }
             if let Some(handle) = state.endpoint.accept() {
-                let peer = state
-                    .endpoint
-                    .connection(handle)
-                    .map(|connection| connection.remote())
-                    .ok_or_else(connection_gone)?;
+                let peer = connection_of(&state.endpoint, handle)?.remote();
                 state.users += 1;
                 let stream = Stream::new(Arc::clone(shared), &mut state, handle, peer);
                 return Ok((stream, peer));

@@ -130,14 +130,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod close;
+pub(crate) mod close;
 mod driver;
 mod fine_timer;
 pub(crate) mod inbox;
 mod listener;
 pub(crate) mod socket;
 mod stream;
-mod wake;
+pub(crate) mod wake;
 
 /// For the tokio driver's orphanage, which finishes closes at exit too.
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
@@ -155,8 +155,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::capture::View;
-use crate::conn::{Config, ConnectionError, ReadError, WriteError};
-use crate::endpoint::ConnectError;
+use crate::conn::{Config, Connection, ConnectionError, ReadError, WriteError};
+use crate::endpoint::{ConnectError, ConnectionHandle, Endpoint};
 use crate::fault::FaultConfig;
 
 /// Settings for a socket-backed endpoint: the connections' settings, how their closes and
@@ -279,6 +279,22 @@ fn connection_gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
+/// `handle`'s connection, or `NotConnected` once the endpoint no longer keeps it.
+pub(crate) fn connection_of(
+    endpoint: &Endpoint,
+    handle: ConnectionHandle,
+) -> io::Result<&Connection> {
+    endpoint.connection(handle).ok_or_else(connection_gone)
+}
+
+/// [`connection_of`], to change it.
+pub(crate) fn connection_of_mut(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+) -> io::Result<&mut Connection> {
+    endpoint.connection_mut(handle).ok_or_else(connection_gone)
+}
+
 /// Run `attempt` on each address `addr` resolves to, in turn, until one succeeds, as std's
 /// `connect` and `bind` do: the first success, or the last address's error.
 fn each_address<T>(
@@ -315,6 +331,21 @@ pub(crate) enum SocketErrorMeaning {
     Soft,
     /// The socket's own failure, which every caller must hear about.
     SocketFailed,
+}
+
+/// Tell `endpoint` what a send or receive error for a datagram to or from `peer` means for
+/// it (an unreachable peer); returns the error's meaning, for the driver to wake whoever it
+/// concerns (those waiting on `peer`, or on the socket).
+pub(crate) fn take_socket_error(
+    endpoint: &mut Endpoint,
+    kind: io::ErrorKind,
+    peer: SocketAddr,
+) -> SocketErrorMeaning {
+    let meaning = socket_error_meaning(kind);
+    if meaning == SocketErrorMeaning::PeerGone {
+        endpoint.handle_unreachable(peer);
+    }
+    meaning
 }
 
 /// What a send or receive error of this kind means, for both drivers.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::close;
 use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
-use super::{connection_gone, each_address, socket_failed, SocketConfig};
+use super::{connection_of, connection_of_mut, each_address, socket_failed, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
 use crate::fault::FaultStats;
@@ -160,17 +160,11 @@ impl Stream {
     }
 
     fn connection<'a>(&self, state: &'a DriverState) -> io::Result<&'a Connection> {
-        state
-            .endpoint
-            .connection(self.handle)
-            .ok_or_else(connection_gone)
+        connection_of(&state.endpoint, self.handle)
     }
 
     fn connection_mut<'a>(&self, state: &'a mut DriverState) -> io::Result<&'a mut Connection> {
-        state
-            .endpoint
-            .connection_mut(self.handle)
-            .ok_or_else(connection_gone)
+        connection_of_mut(&mut state.endpoint, self.handle)
     }
 
     /// Run `change` on what this stream's clones share.
@@ -505,9 +499,7 @@ impl Stream {
             let DriverState {
                 endpoint, streams, ..
             } = &mut *state;
-            let connection = endpoint
-                .connection_mut(self.handle)
-                .ok_or_else(connection_gone)?;
+            let connection = connection_of_mut(endpoint, self.handle)?;
             let settings = streams.entry(self.handle).or_default();
             if let Some(result) = attempt(connection, settings) {
                 self.shared

@@ -32,7 +32,8 @@ use super::{orphan, socket_failed};
 use crate::conn::{ConnectionError, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::net::inbox::Inbox;
-use crate::net::{os_now, socket_error_meaning, SocketConfig, SocketErrorMeaning};
+use crate::net::wake::Readiness;
+use crate::net::{os_now, take_socket_error, SocketConfig, SocketErrorMeaning};
 use crate::time::Instant;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
@@ -529,17 +530,6 @@ impl Drop for Handover {
     }
 }
 
-/// What one connection looks like to a task waiting on it: when none of this changed, no
-/// read, write, accept or close that was waiting can go further.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Readiness {
-    state: State,
-    error: Option<ConnectionError>,
-    readable_bytes: usize,
-    writable_bytes: usize,
-    send_complete: bool,
-}
-
 impl DriverState {
     /// Bound the closes of connections the application let go; returns when to look again.
     ///
@@ -717,16 +707,7 @@ impl DriverState {
             .filter(|(_, held)| held.reader.is_some() || held.writer.is_some())
             .filter_map(|(&handle, _)| {
                 let connection = self.endpoint.connection(handle)?;
-                Some((
-                    handle,
-                    Readiness {
-                        state: connection.state(),
-                        error: connection.error(),
-                        readable_bytes: connection.readable_bytes(),
-                        writable_bytes: connection.writable_bytes(),
-                        send_complete: connection.is_send_complete(),
-                    },
-                ))
+                Some((handle, Readiness::of(connection)))
             })
             .collect()
     }
@@ -734,16 +715,7 @@ impl DriverState {
     /// Wake the tasks of the connections whose readiness differs from `before`.
     fn wake_changed(&mut self, before: &[(ConnectionHandle, Readiness)]) {
         for &(handle, readiness) in before {
-            let now = self
-                .endpoint
-                .connection(handle)
-                .map(|connection| Readiness {
-                    state: connection.state(),
-                    error: connection.error(),
-                    readable_bytes: connection.readable_bytes(),
-                    writable_bytes: connection.writable_bytes(),
-                    send_complete: connection.is_send_complete(),
-                });
+            let now = self.endpoint.connection(handle).map(Readiness::of);
             if now != Some(readiness) {
                 self.wake_connection(handle);
             }
@@ -759,13 +731,10 @@ impl DriverState {
 
     /// The socket failed a send or receive, for what a datagram to or from `peer` met.
     fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
-        match socket_error_meaning(kind) {
-            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
-            SocketErrorMeaning::PeerGone => {
-                self.endpoint.handle_unreachable(peer);
-                self.heard_from.push(peer);
-            }
+        match take_socket_error(&mut self.endpoint, kind, peer) {
+            SocketErrorMeaning::PeerGone => self.heard_from.push(peer),
             SocketErrorMeaning::SocketFailed => self.socket_failed(kind),
+            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
         }
     }
 

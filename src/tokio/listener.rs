@@ -10,8 +10,9 @@ use std::task::{Context, Poll};
 use ::tokio::net::ToSocketAddrs;
 
 use super::driver::Shared;
-use super::{check_config, connection_gone, each_address, Stream};
+use super::{check_config, each_address, Stream};
 use crate::endpoint::EndpointStats;
+use crate::net::connection_of;
 use crate::net::SocketConfig;
 
 /// How many connections may wait to be accepted unless told otherwise, as for
@@ -86,11 +87,7 @@ impl Listener {
             state.wait_to_accept(cx.waker());
             return Poll::Pending;
         };
-        let peer = state
-            .endpoint
-            .connection(handle)
-            .map(|connection| connection.remote())
-            .ok_or_else(connection_gone)?;
+        let peer = connection_of(&state.endpoint, handle)?.remote();
         state.users += 1;
         let stream = Stream::new(Arc::clone(&self.shared), &mut state, handle, peer);
         drop(state);

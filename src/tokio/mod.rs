@@ -116,11 +116,6 @@ fn socket_failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the socket failed")
 }
 
-/// The error of a call on a connection the endpoint no longer keeps.
-fn connection_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
-}
-
 /// Refuse what this driver cannot do yet.
 fn check_config(config: &SocketConfig) -> io::Result<()> {
     if !config.faults.is_passthrough() || config.capture.is_some() {

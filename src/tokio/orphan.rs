@@ -12,6 +12,7 @@
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 
 use super::driver::{Shared, QUIET_LIMIT};
+use crate::net::close::live;
 use crate::net::os_now;
 
 /// The thread that runs orphaned drivers, and what the exit waits on.
@@ -91,13 +92,7 @@ fn finish_orphans() {
     let Some(Some(orphanage)) = ORPHANAGE.get() else {
         return;
     };
-    let drivers: Vec<Arc<Shared>> = orphanage
-        .drivers
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter_map(Weak::upgrade)
-        .collect();
+    let drivers: Vec<Arc<Shared>> = live(&orphanage.drivers);
     let now = os_now();
     let latest = drivers
         .iter()

@@ -13,9 +13,11 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::ToSocketAddrs;
 
 use super::driver::{DriverState, Held, Shared, Side};
-use super::{check_config, connection_gone, each_address};
+use super::{check_config, each_address};
 use crate::conn::{Connection, ReadError, State, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
+use crate::net::close::{close_outcome, CloseOutcome};
+use crate::net::connection_of_mut;
 use crate::net::SocketConfig;
 
 /// A Ferry connection over UDP, used like `tokio::net::TcpStream`: [`AsyncRead`] and
@@ -254,21 +256,9 @@ impl Stream {
             inner.shared.finish(state);
             (linger, before.0, before.1, before.2)
         };
-        let abortive = linger == Some(Duration::ZERO);
-        match (failed, linger) {
-            (Some(error), _) => Err(error.into()),
-            _ if (abortive || unread) && unacknowledged => Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                if abortive {
-                    "closed with a linger of zero: reset with written data unacknowledged"
-                } else {
-                    "closed with received data unread, so the connection was reset \
-                     (RFC 2525) with written data unacknowledged"
-                },
-            )),
-            _ if abortive || unread => Ok(()),
-            (None, None) => Ok(()),
-            (None, Some(linger)) => {
+        match close_outcome(failed, linger, unacknowledged, unread) {
+            CloseOutcome::Now(result) => result,
+            CloseOutcome::WaitForFinAck(linger) => {
                 let acknowledged = poll_fn(|cx| self.poll_fin_acknowledged(cx));
                 match ::tokio::time::timeout(linger, acknowledged).await {
                     Ok(result) => result,
@@ -313,10 +303,7 @@ impl Stream {
 
 impl Inner {
     fn connection_mut<'a>(&self, state: &'a mut DriverState) -> io::Result<&'a mut Connection> {
-        state
-            .endpoint
-            .connection_mut(self.handle)
-            .ok_or_else(connection_gone)
+        connection_of_mut(&mut state.endpoint, self.handle)
     }
 
     fn with_held<T>(&self, change: impl FnOnce(&mut Held) -> T) -> T {
