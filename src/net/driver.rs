@@ -2,9 +2,7 @@
 //! endpoint what arrives and runs its timers. The only code in Ferry that reads the OS clock.
 //!
 //! A listener's socket has a driver thread of its own. Client sockets (one per `Stream::
-//! connect`) share one: the [`Poller`], a thread that waits on all of them in one `mio::Poll`
-//! and keeps their deadlines in order, so a process with a thousand client streams has one
-//! driver thread, not a thousand.
+//! connect`) share one, the poller (`poller.rs`).
 //!
 //! Application threads act on the endpoint under the same lock; they wake the driver (a
 //! `mio::Waker`) only when the next deadline moved earlier than the one it sleeps for. Nothing
@@ -17,12 +15,12 @@
 //! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
 //! UDP GSO, would go there.)
 
+use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -33,6 +31,7 @@ use socket2::SockRef;
 use super::close::{self, Closes};
 use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
+use super::poller::Poller;
 use super::socket;
 use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
@@ -159,150 +158,6 @@ enum Host {
     Poller(Token),
 }
 
-/// The one thread that drives every client socket of the process.
-struct Poller {
-    registry: mio::Registry,
-    waker: Waker,
-    /// The sockets it drives, by token. Tokens are never reused.
-    sockets: Mutex<HashMap<Token, Arc<Shared>>>,
-    /// Sockets an application thread asked to be looked at now.
-    woken: Mutex<Vec<Token>>,
-    next_token: std::sync::atomic::AtomicUsize,
-}
-
-/// The poller's token for its own waker; sockets count up from 1.
-const POLLER_WAKER: Token = Token(0);
-/// The poller's fine timer; sockets count up from 1.
-const POLLER_TIMER: Token = Token(usize::MAX);
-
-static POLLER: OnceLock<Poller> = OnceLock::new();
-/// The poller's thread could not be started.
-static POLLER_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-impl Poller {
-    /// The process's poller, started on first use. If its thread could not be started, every
-    /// later call fails too, rather than hand out a poller nothing runs.
-    fn get() -> io::Result<&'static Poller> {
-        if POLLER_FAILED.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(io::Error::other(
-                "the driver thread for client sockets could not be started",
-            ));
-        }
-        if let Some(poller) = POLLER.get() {
-            return Ok(poller);
-        }
-        let poll = Poll::new()?;
-        let timer = FineTimer::new(poll.registry(), POLLER_TIMER)?;
-        let poller = Poller {
-            registry: poll.registry().try_clone()?,
-            waker: Waker::new(poll.registry(), POLLER_WAKER)?,
-            sockets: Mutex::new(HashMap::new()),
-            woken: Mutex::new(Vec::new()),
-            next_token: std::sync::atomic::AtomicUsize::new(1),
-        };
-        // Two threads may race here: the loser's poll is dropped unused.
-        let won = POLLER.set(poller).is_ok();
-        let poller = POLLER
-            .get()
-            .ok_or_else(|| io::Error::other("the shared driver did not start"))?;
-        if won {
-            let spawned = thread::Builder::new()
-                .name("ferry driver (client sockets)".into())
-                .spawn(move || poller.run(poll, timer));
-            if let Err(error) = spawned {
-                POLLER_FAILED.store(true, std::sync::atomic::Ordering::Release);
-                return Err(error);
-            }
-        }
-        Ok(poller)
-    }
-
-    fn wake(&self, token: Token) {
-        self.woken
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(token);
-        // If the wake-up fails, the poller still looks at its next deadline.
-        let _ = self.waker.wake();
-    }
-
-    /// Turn every socket that is readable, woken or due; sleep until the next deadline.
-    fn run(&'static self, mut poll: Poll, mut timer: FineTimer) {
-        let poller = self;
-        let mut inbox = Inbox::default();
-        let mut events = Events::with_capacity(256);
-        let mut deadlines: BTreeSet<(std::time::Instant, Token)> = BTreeSet::new();
-        let mut deadline_of: HashMap<Token, std::time::Instant> = HashMap::new();
-        loop {
-            let mut due: Vec<Token> = std::mem::take(
-                &mut *poller
-                    .woken
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            );
-            due.extend(
-                events
-                    .iter()
-                    .map(|event| event.token())
-                    .filter(|&token| token != POLLER_WAKER && token != POLLER_TIMER),
-            );
-            let now = os_now();
-            while let Some(&(at, token)) = deadlines.first() {
-                if at > now {
-                    break;
-                }
-                deadlines.remove(&(at, token));
-                deadline_of.remove(&token);
-                due.push(token);
-            }
-            due.sort_unstable();
-            due.dedup();
-            for token in due {
-                let shared = poller
-                    .sockets
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .get(&token)
-                    .cloned();
-                let Some(shared) = shared else {
-                    continue;
-                };
-                if let Some(at) = deadline_of.remove(&token) {
-                    deadlines.remove(&(at, token));
-                }
-                match shared.turn(&mut inbox) {
-                    None => {
-                        // Done: dropping the last handle closes the socket, which leaves the
-                        // poll by itself.
-                        poller
-                            .sockets
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .remove(&token);
-                    }
-                    Some(next) => {
-                        if let Some(next) = next {
-                            let at = shared.os_instant(next);
-                            deadlines.insert((at, token));
-                            deadline_of.insert(token, at);
-                        }
-                    }
-                }
-            }
-            let wait = deadlines
-                .first()
-                .map(|&(at, _)| at.saturating_duration_since(os_now()));
-            if let Err(error) = timer.poll(&mut poll, &mut events, wait) {
-                if error.kind() != io::ErrorKind::Interrupted {
-                    // Nothing to blame it on: try again shortly rather than spin.
-                    events.clear();
-                    thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-}
-
 impl Shared {
     /// Bind a socket and start its driver thread. `peer`, if given, connects the socket to it
     /// (a client's socket talks to one peer, and a connected socket hears ICMP errors).
@@ -315,16 +170,7 @@ impl Shared {
         let local_addr = socket.local_addr()?;
         // A listener gets a thread of its own; client sockets share the poller's.
         let (host, own_poll) = if peer.is_some() {
-            let poller = Poller::get()?;
-            let token = Token(
-                poller
-                    .next_token
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            );
-            poller
-                .registry
-                .register(&mut socket, token, Interest::READABLE)?;
-            (Host::Poller(token), None)
+            (Host::Poller(Poller::get()?.register(&mut socket)?), None)
         } else {
             let poll = Poll::new()?;
             poll.registry()
@@ -375,15 +221,7 @@ impl Shared {
             epoch,
         });
         match (&shared.host, own_poll) {
-            (Host::Poller(token), _) => {
-                let poller = Poller::get()?;
-                poller
-                    .sockets
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .insert(*token, Arc::clone(&shared));
-                poller.wake(*token);
-            }
+            (Host::Poller(token), _) => Poller::get()?.adopt(*token, Arc::clone(&shared)),
             (Host::OwnThread(_), Some((poll, timer))) => {
                 let driver = Arc::clone(&shared);
                 thread::Builder::new()
@@ -524,11 +362,7 @@ impl Shared {
             Host::OwnThread(waker) => {
                 let _ = waker.wake();
             }
-            Host::Poller(token) => {
-                if let Some(poller) = POLLER.get() {
-                    poller.wake(*token);
-                }
-            }
+            Host::Poller(token) => Poller::wake_socket(*token),
         }
     }
 
@@ -645,7 +479,7 @@ impl Shared {
     /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
     /// whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
-    fn turn(&self, inbox: &mut Inbox) -> Option<Option<Instant>> {
+    pub(super) fn turn(&self, inbox: &mut Inbox) -> Option<Option<Instant>> {
         let more_waiting = self.receive_batch(inbox);
         let mut state = self.lock();
         state.driver_wakes_at = None;

@@ -4,7 +4,7 @@
 //! Each `Stream::connect` and each `Listener::bind` makes one UDP socket (socket2). A
 //! listener's socket has a driver thread of its own; all the client sockets of a process share
 //! one (a poller). The driver owns the socket's receive side and runs the sans-IO
-//! [`Endpoint`](crate::endpoint::Endpoint)'s timers. All the connections a listener accepts
+//! [`Endpoint`]'s timers. All the connections a listener accepts
 //! share its socket. Application calls act on the endpoint directly, under a lock; what it
 //! emits is sent once the lock is released, so no thread holds it across a system call.
 //!
@@ -135,6 +135,7 @@ mod driver;
 mod fine_timer;
 pub(crate) mod inbox;
 mod listener;
+mod poller;
 pub(crate) mod socket;
 mod stream;
 pub(crate) mod wake;
