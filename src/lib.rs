@@ -62,8 +62,8 @@
 //! [`endpoint::ConnectError`]); a bad fault spec is a [`fault::FaultSpecError`] that names the
 //! key and what is valid.
 #![deny(missing_docs)]
-// One exception, `net::close::call_at_exit` (atexit(3)), says why; so `deny`, not `forbid`.
-#![deny(unsafe_code)]
+// The one call Rust cannot check, atexit(3), lives in the ferry-exit-hook crate (exit-hook/).
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "capture")]
 pub mod capture;

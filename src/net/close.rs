@@ -268,21 +268,9 @@ pub(crate) fn register_for_exit(shared: &Arc<Shared>) {
 /// Have the C library's `exit` call `hook` (after `main` returns, or from `process::exit`),
 /// while the other threads still run. `hook` must catch every panic. Where there is no
 /// atexit(3), or registration fails, exits just do not wait.
-///
-/// Ferry's one `unsafe` block (the crate denies `unsafe_code` everywhere else): std has no
-/// exit hook, and no well-kept crate wraps atexit(3) safely.
-#[cfg(unix)]
-#[allow(unsafe_code)]
 pub(crate) fn call_at_exit(hook: extern "C" fn()) {
-    // SAFETY: `hook` is a plain `extern "C" fn()` that catches every panic (this function's
-    // contract), as atexit(3) requires of its handlers.
-    unsafe {
-        libc::atexit(hook);
-    }
+    let _registered = ferry_exit_hook::call_at_exit(hook);
 }
-
-#[cfg(not(unix))]
-pub(crate) fn call_at_exit(_hook: extern "C" fn()) {}
 
 /// Run by the C library's `exit`, after `main` returns or from `process::exit`, while every
 /// other thread (the drivers included) still runs.
