@@ -309,12 +309,15 @@ fn each_address<T>(
             Err(error) => last_error = Some(error),
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the address resolved to nothing",
-        )
-    }))
+    Err(last_error.unwrap_or_else(resolved_to_nothing))
+}
+
+/// The error of a connect or bind to an address that resolved to no address at all.
+pub(crate) fn resolved_to_nothing() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the address resolved to nothing",
+    )
 }
 
 /// What a socket error means for the driver that met it.

@@ -143,10 +143,5 @@ where
             Err(error) => last_error = Some(error),
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the address resolved to nothing",
-        )
-    }))
+    Err(last_error.unwrap_or_else(crate::net::resolved_to_nothing))
 }
