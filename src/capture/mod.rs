@@ -1,0 +1,230 @@
+//! Packet captures (pcapng) of Ferry traffic, one file per vantage point, as tcpdump on one host
+//! would see it: what the host sent and what it received, each packet with comments saying why
+//! it was sent and what the network did to it.
+//!
+//! Ferry travels in bare UDP payloads, but Wireshark wants whole frames, so each datagram is
+//! framed as Ethernet + IP + transport with correct lengths and checksums. There are two
+//! [`View`]s of the same traffic:
+//!
+//! - [`View::Ferry`]: the truth, Ethernet + IPv4 (or IPv6) + UDP + the Ferry segment, for the
+//!   dissector in `captures/ferry.lua`.
+//! - [`View::Tcp`]: each segment rewritten as the TCP segment it stands for (the fields mean the
+//!   same, docs/protocol.md), so Wireshark's own TCP analysis judges Ferry's behaviour. A datagram
+//!   that does not parse (bad CRC, truncated) stays UDP even here, so nothing is hidden.
+//!
+//! This file is the writer (pcapng blocks, comments, times); `framing.rs` builds the frames.
+//!
+//! The writer never reads a clock: each [`CaptureRecord`] carries its own time, real or
+//! simulated. Nothing in a datagram can make it fail or panic; only the output can.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::{DataLink, PcapError};
+
+use framing::{ethernet_frame, ip_pair, Endpoints, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
+
+/// How each datagram is written to the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum View {
+    /// Ethernet + IP + UDP carrying the Ferry segment: what is really on the wire.
+    #[default]
+    Ferry,
+    /// Ethernet + IP + TCP: each segment as the TCP segment it stands for, for Wireshark's TCP
+    /// analysis. Datagrams that do not parse stay in the UDP framing.
+    Tcp,
+}
+
+/// The largest window-scale shift TCP allows (RFC 7323 section 2.3).
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// The smallest TCP window-scale shift (RFC 7323) that fits `largest_window` into TCP's 16-bit
+/// window field, at most [`MAX_WINDOW_SCALE`]. Pass the largest window the capture will see,
+/// such as the receive buffer: a 64 KiB buffer needs a shift of 1.
+pub fn window_scale_for(largest_window: u32) -> u8 {
+    (0..MAX_WINDOW_SCALE)
+        .find(|&shift| u64::from(largest_window) <= u64::from(u16::MAX) << shift)
+        .unwrap_or(MAX_WINDOW_SCALE)
+}
+
+/// One datagram as one host saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureRecord<'a> {
+    /// When: since the Unix epoch for real traffic, since the simulation's start for simulated
+    /// traffic. Written with microsecond resolution.
+    pub at: Duration,
+    /// Who sent it.
+    pub source: SocketAddr,
+    /// Who it was sent to.
+    pub destination: SocketAddr,
+    /// The UDP payload: the Ferry segment, or whatever arrived in its place.
+    pub datagram: &'a [u8],
+    /// Packet comments (pcapng `opt_comment`), such as why it was sent and what the fault
+    /// injector did to it.
+    pub comments: Vec<String>,
+}
+
+/// Writes [`CaptureRecord`]s as a pcapng file with one Ethernet interface.
+pub struct CaptureWriter<W: Write> {
+    pcapng: PcapNgWriter<W>,
+    view: View,
+    window_scale: u8,
+    /// The next IPv4 Identification: a counter, as many hosts use, so runs repeat exactly.
+    next_ipv4_identification: u16,
+    packets_written: u64,
+}
+
+impl CaptureWriter<BufWriter<File>> {
+    /// Create (or truncate) the file at `path` and write the pcapng headers to it. See
+    /// [`CaptureWriter::new`] for `view` and `window_scale`.
+    pub fn create(
+        path: impl AsRef<Path>,
+        view: View,
+        window_scale: u8,
+    ) -> io::Result<CaptureWriter<BufWriter<File>>> {
+        CaptureWriter::new(BufWriter::new(File::create(path)?), view, window_scale)
+    }
+}
+
+impl<W: Write> CaptureWriter<W> {
+    /// Write the pcapng section and interface headers to `writer`. In the [`View::Tcp`], every
+    /// SYN carries a window-scale option with `window_scale` (capped at [`MAX_WINDOW_SCALE`]) and
+    /// every other segment's window is scaled down by it: compute it with
+    /// [`window_scale_for`] from the largest window either end can advertise.
+    pub fn new(writer: W, view: View, window_scale: u8) -> io::Result<CaptureWriter<W>> {
+        let mut pcapng = PcapNgWriter::new(writer).map_err(into_io_error)?;
+        let interface = InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0xFFFF,
+            // pcap-file 2 writes every timestamp in nanoseconds, whatever the interface says,
+            // so the interface must say nanoseconds (10^-9) or readers would be off by 1000.
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        };
+        pcapng
+            .write_pcapng_block(interface)
+            .map_err(into_io_error)?;
+        Ok(CaptureWriter {
+            pcapng,
+            view,
+            window_scale: window_scale.min(MAX_WINDOW_SCALE),
+            next_ipv4_identification: 0,
+            packets_written: 0,
+        })
+    }
+
+    /// Append one packet: the datagram framed as the view says, stamped with `record.at`
+    /// truncated to the microsecond, with `record.comments` as packet comments.
+    pub fn write(&mut self, record: &CaptureRecord<'_>) -> io::Result<()> {
+        let mut comments: Vec<&str> = record.comments.iter().map(String::as_str).collect();
+        let (source, destination) = ip_pair(record.source.ip(), record.destination.ip());
+        let limit = match source {
+            IpAddr::V4(_) => MAX_UDP_PAYLOAD_V4,
+            IpAddr::V6(_) => MAX_UDP_PAYLOAD_V6,
+        };
+        let clipped_note;
+        let datagram = match record.datagram.get(..limit) {
+            Some(fitting) if fitting.len() < record.datagram.len() => {
+                clipped_note = format!(
+                    "capture: a {}-byte datagram clipped to {limit} bytes to fit one IP packet",
+                    record.datagram.len()
+                );
+                comments.push(&clipped_note);
+                fitting
+            }
+            _ => record.datagram,
+        };
+        let endpoints = Endpoints {
+            source,
+            destination,
+            source_port: record.source.port(),
+            destination_port: record.destination.port(),
+        };
+        let identification = self.next_ipv4_identification;
+        self.next_ipv4_identification = identification.wrapping_add(1);
+        let frame = ethernet_frame(
+            self.view,
+            self.window_scale,
+            &endpoints,
+            identification,
+            datagram,
+        );
+        let at = Duration::new(
+            record.at.as_secs(),
+            record.at.subsec_micros().saturating_mul(1000),
+        );
+        let block = EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: at,
+            original_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            data: Cow::Borrowed(&frame),
+            options: comments
+                .into_iter()
+                .filter(|comment| !comment.is_empty())
+                .map(|comment| EnhancedPacketOption::Comment(Cow::Borrowed(clip_comment(comment))))
+                .collect(),
+        };
+        self.pcapng
+            .write_pcapng_block(block)
+            .map_err(into_io_error)?;
+        self.packets_written += 1;
+        Ok(())
+    }
+
+    /// How many packets have been written.
+    pub fn packets_written(&self) -> u64 {
+        self.packets_written
+    }
+
+    /// Flush the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.pcapng.get_mut().flush()
+    }
+
+    /// Flush and hand back the underlying writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.flush()?;
+        Ok(self.pcapng.into_inner())
+    }
+}
+
+impl<W: Write> fmt::Debug for CaptureWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureWriter")
+            .field("view", &self.view)
+            .field("window_scale", &self.window_scale)
+            .field("packets_written", &self.packets_written)
+            .finish_non_exhaustive()
+    }
+}
+
+fn into_io_error(error: PcapError) -> io::Error {
+    match error {
+        PcapError::IoError(error) => error,
+        other => io::Error::other(other),
+    }
+}
+
+/// pcapng option lengths are 16 bits; pcap-file would silently wrap a longer comment into a
+/// corrupt file, so cut it (at a character boundary) well before that.
+fn clip_comment(comment: &str) -> &str {
+    const MAX_COMMENT_BYTES: usize = 4096;
+    let mut end = comment.len().min(MAX_COMMENT_BYTES);
+    while !comment.is_char_boundary(end) {
+        end -= 1;
+    }
+    &comment[..end]
+}
+
+mod framing;
+#[cfg(test)]
+mod tests;
