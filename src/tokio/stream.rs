@@ -105,13 +105,15 @@ impl Stream {
             stream
         };
         poll_fn(|cx| {
-            stream.poll_connection(cx, Side::Writer, |connection| {
-                if connection.is_connected() {
-                    Some(Ok(()))
-                } else {
-                    connection.error().map(|error| Err(error.into()))
-                }
-            })
+            stream
+                .inner
+                .poll_connection(cx, Side::Writer, |connection| {
+                    if connection.is_connected() {
+                        Some(Ok(()))
+                    } else {
+                        connection.error().map(|error| Err(error.into()))
+                    }
+                })
         })
         .await?;
         Ok(stream)
@@ -259,7 +261,7 @@ impl Stream {
         match close_outcome(failed, linger, unacknowledged, unread) {
             CloseOutcome::Now(result) => result,
             CloseOutcome::WaitForFinAck(linger) => {
-                let acknowledged = poll_fn(|cx| self.poll_fin_acknowledged(cx));
+                let acknowledged = poll_fn(|cx| self.inner.poll_fin_acknowledged(cx));
                 match ::tokio::time::timeout(linger, acknowledged).await {
                     Ok(result) => result,
                     Err(_) => Err(self.reset_after_linger(linger)),
@@ -283,21 +285,6 @@ impl Stream {
                  ({linger:?}), so the connection was reset"
             ),
         )
-    }
-
-    /// Ready once our FIN is acknowledged (or the connection ended), or with its error.
-    fn poll_fin_acknowledged(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_fin_acknowledged(cx)
-    }
-
-    /// Run `attempt` on the connection; if it gives nothing, wait on `side` of it.
-    fn poll_connection<T>(
-        &self,
-        cx: &mut Context<'_>,
-        side: Side,
-        attempt: impl FnOnce(&mut Connection) -> Option<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        self.inner.poll_connection(cx, side, attempt)
     }
 }
 
@@ -401,41 +388,61 @@ impl Inner {
     }
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.inner.poll_read(cx, buf)
-    }
+/// `AsyncRead` for a stream or half whose reads go to the connection's [`Inner`], reached by
+/// `$inner` from `$this`.
+macro_rules! async_read_via {
+    ($type:ty, $this:ident => $inner:expr) => {
+        impl AsyncRead for $type {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let $this = &*self;
+                $inner.poll_read(cx, buf)
+            }
+        }
+    };
 }
 
-/// Writes go into the connection's send buffer and are sent at once, as far as the windows
-/// allow; `poll_write` waits only when the buffer is full.
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.inner.poll_write(cx, buf)
-    }
+/// `AsyncWrite` for a stream or half whose writes go to the connection's [`Inner`]. Writes go
+/// into the connection's send buffer and are sent at once, as far as the windows allow;
+/// `poll_write` waits only when the buffer is full. Nothing to flush: `poll_write` handed the
+/// data to the connection, as with `TcpStream`. `poll_shutdown` shuts the write side down (a
+/// FIN follows the data written) and completes once the peer has **acknowledged** the data
+/// and the FIN, or with the connection's error. (A `TcpStream`'s shutdown completes when the
+/// FIN is queued; Ferry's tells the writer its data arrived.) Reading goes on until the peer
+/// closes its side.
+macro_rules! async_write_via {
+    ($type:ty, $this:ident => $inner:expr) => {
+        impl AsyncWrite for $type {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $this = &*self;
+                $inner.poll_write(cx, buf)
+            }
 
-    /// Nothing to flush: `poll_write` handed the data to the connection, as with
-    /// `TcpStream`.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
 
-    /// Shut the write side down (a FIN follows the data written) and complete once the peer
-    /// has **acknowledged** the data and the FIN, or with the connection's error. (A
-    /// `TcpStream`'s shutdown completes when the FIN is queued; Ferry's tells the writer its
-    /// data arrived.) Reading goes on until the peer closes its side.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_shutdown(cx)
-    }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $this = &*self;
+                $inner.poll_shutdown(cx)
+            }
+        }
+    };
 }
+
+async_read_via!(Stream, this => this.inner);
+async_write_via!(Stream, this => this.inner);
+async_read_via!(ReadHalf<'_>, this => this.stream.inner);
+async_write_via!(WriteHalf<'_>, this => this.stream.inner);
+async_read_via!(OwnedReadHalf, this => this.inner);
+async_write_via!(OwnedWriteHalf, this => this.inner);
 
 /// The reading half of a [`Stream`], borrowed: [`Stream::split`].
 #[derive(Debug)]
@@ -447,35 +454,6 @@ pub struct ReadHalf<'a> {
 #[derive(Debug)]
 pub struct WriteHalf<'a> {
     stream: &'a Stream,
-}
-
-impl AsyncRead for ReadHalf<'_> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.stream.inner.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for WriteHalf<'_> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.stream.inner.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// As [`Stream`]'s: completes once the data and FIN are acknowledged.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stream.inner.poll_shutdown(cx)
-    }
 }
 
 /// The reading half of a [`Stream`], owned: [`Stream::into_split`].
@@ -568,34 +546,5 @@ impl Drop for OwnedWriteHalf {
         if self.shutdown_on_drop {
             self.inner.shut_write();
         }
-    }
-}
-
-impl AsyncRead for OwnedReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.inner.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.inner.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// As [`Stream`]'s: completes once the data and FIN are acknowledged.
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_shutdown(cx)
     }
 }
