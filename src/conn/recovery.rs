@@ -470,7 +470,14 @@ impl Connection {
         };
         let backoff = self.unanswered_loss_probes.saturating_sub(1).min(16);
         let wait = (smoothed_rtt * 2 + allowance).saturating_mul(1 << backoff);
-        if self.unanswered_loss_probes >= MIN_LOSS_PROBES && wait >= self.rtt.rto() {
+        // Once the retransmission timer has fired for this data, it alone acts until the peer
+        // takes something (RFC 8985 section 7.2 arms probes only outside the timeout's
+        // recovery): otherwise a peer that keeps sending while our data is black-holed would
+        // re-arm probes that push the timer back for ever, and the connection would never
+        // reach max_retransmissions.
+        if self.consecutive_timeouts > 0
+            || (self.unanswered_loss_probes >= MIN_LOSS_PROBES && wait >= self.rtt.rto())
+        {
             // Backed off as far as the retransmission timer: from here on it acts.
             self.timers.stop(Timer::LossProbe);
             return;

@@ -123,6 +123,56 @@ fn unanswered_probes_repeat_once_then_back_off() {
     assert_eq!(conn.stats().rto_timeouts, 0);
 }
 
+/// Our direction is black-holed on a 50 us path; the peer is alive and sends a byte every
+/// 10 s, acknowledging nothing new. Probes must not keep pushing the retransmission timer
+/// back: the connection times out after `max_retransmissions`, as with a silent peer.
+#[test]
+fn a_one_way_black_hole_times_out_though_the_peer_keeps_sending() {
+    let micros = Instant::from_micros;
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
+    assert_eq!(recv(&mut conn, micros(0)).len(), 1);
+    let syn_ack = Segment {
+        flags: Flags::SYN | Flags::ACK,
+        seq: REMOTE_ISN,
+        ..SEND_TEMPL
+    };
+    send(&mut conn, micros(50), syn_ack);
+    assert_eq!(recv(&mut conn, micros(50)).len(), 1);
+    write_segments(&mut conn, LOCAL, 3);
+    assert_eq!(recv(&mut conn, micros(100)).len(), 3);
+    let mut peer_seq = REMOTE;
+    let mut next_peer_segment = at(10_000);
+    let a_day = at(24 * 3600 * 1000);
+    let mut now = micros(100);
+    while !conn.is_closed() && now < a_day {
+        let due = conn.poll_timeout().unwrap_or(a_day);
+        if next_peer_segment <= due {
+            now = next_peer_segment;
+            let byte = [7u8];
+            let segment = Segment {
+                seq: peer_seq,
+                ack: LOCAL,
+                payload: &byte,
+                ..SEND_TEMPL
+            };
+            send(&mut conn, now, segment);
+            peer_seq += 1;
+            next_peer_segment = now + std::time::Duration::from_secs(10);
+        } else {
+            now = due;
+            conn.handle_timeout(now);
+        }
+        while conn.poll_transmit(now).is_some() {}
+    }
+    assert!(
+        conn.is_closed(),
+        "still open after a day: {:?}",
+        conn.stats()
+    );
+    assert_eq!(conn.error(), Some(ConnectionError::TimedOut));
+    assert!(now < at(3600 * 1000), "timed out only at {now:?}");
+}
+
 #[test]
 fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
     let (mut conn, base) = slow_started(Config::default(), 1);
