@@ -102,7 +102,7 @@ impl Connection {
         }
         self.on_ack_after_timeout(advanced, duplicate, &delivered);
         let pure_duplicate = !advanced && !duplicate;
-        self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
+        let reduced = self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
         self.detect_losses(now);
         // Window growth counts what the ACK newly delivered, cumulatively or by SACK (RFC
         // 6937's DeliveredData), as Linux's tcp_cong_control() hands acked_sacked to
@@ -119,7 +119,9 @@ impl Connection {
             Some(Recovery::Fast { .. }) => self.config.sack,
             Some(Recovery::Timeout { .. }) => false,
         };
-        if advanced && grows && self.recovery.is_none() {
+        // An ACK that showed a probe repaired a loss has just reduced the window: it grows
+        // nothing (Linux's CWR state).
+        if advanced && grows && !reduced && self.recovery.is_none() {
             self.congestion.on_ack(delivered.bytes);
         }
         self.arm_loss_probe(now);
@@ -531,12 +533,13 @@ impl Connection {
     /// copies arrived (no loss); an ACK beyond the probe without one says only the probe did,
     /// so the original was lost and the window is reduced, as for any loss. (Linux's
     /// `tcp_process_tlp_ack` follows the same rules.)
-    fn on_ack_during_loss_probe(&mut self, ack: SeqNum, pure_duplicate: bool, dsack: bool) {
+    /// Returns whether the window was reduced.
+    fn on_ack_during_loss_probe(&mut self, ack: SeqNum, pure_duplicate: bool, dsack: bool) -> bool {
         let Some(probe) = self.loss_probe else {
-            return;
+            return false;
         };
         if ack < probe.end {
-            return;
+            return false;
         }
         if dsack {
             self.loss_probe = None;
@@ -544,10 +547,12 @@ impl Connection {
             self.loss_probe = None;
             if self.recovery.is_none() {
                 self.congestion.on_loss(self.flight_size());
+                return true;
             }
         } else if pure_duplicate {
             // A duplicate ACK at the probe's end: both copies arrived.
             self.loss_probe = None;
         }
+        false
     }
 }

@@ -100,6 +100,29 @@ fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
     assert_eq!(stats.tail_loss_probes, 1);
 }
 
+/// An ACK beyond a probe that resent the last segment, with no D-SACK, says the probe
+/// repaired a loss (RFC 8985 section 7.4.2): the window is reduced, and that ACK grows it no
+/// further.
+#[test]
+fn an_ack_showing_a_probe_repaired_a_loss_reduces_the_window_and_grows_nothing() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    send(&mut conn, at(1_100), ack(s(2)));
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        flight(base, 2..3, Reason::TailLossProbe)
+    );
+    // More data goes after the probe; the ACK covers it all, without a D-SACK.
+    write_segments(&mut conn, s(3), 1);
+    assert_eq!(recv(&mut conn, at(1_310)).len(), 1);
+    send(&mut conn, at(1_400), ack(s(4)));
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, stats.slow_start_threshold);
+    assert!(stats.slow_start_threshold < u32::MAX);
+}
+
 /// An unanswered probe is followed by a second after the same wait (a probe or its ACK lost
 /// once is common on a lossy path), and only then do the waits double.
 #[test]
