@@ -40,7 +40,8 @@ pub struct SimArgs {
     /// Faults on the B-to-A direction only (the ACKs), in place of --faults there.
     #[arg(long, value_parser = faults_arg)]
     faults_ba: Option<FaultConfig>,
-    /// The link's rate in each direction, e.g. 10mbit, 1gbit, or "unlimited".
+    /// The link's rate in each direction, e.g. 10mbit, 1gbit, or "unlimited". A fault spec
+    /// with rate= (and queue=) replaces it and --queue: a link has one shaper.
     #[arg(long, value_parser = rate_arg, default_value = "10mbit")]
     rate: LinkRate,
     /// Round-trip propagation delay, split evenly between the directions, e.g. 40ms.

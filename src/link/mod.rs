@@ -10,6 +10,7 @@
 //!  [ fault injector ]  drops, corrupts, duplicates; delays by delay=, jitter, reorder, rate=
 //!        |   copies wait in the delay line until they leave the injector
 //!  [ shaper ]          rate_bps, a queue of queue_limit datagrams (drop-tail)  -> Queued event
+//!        |             (passes all when the spec has rate=: the injector's is the link's one)
 //!        |   then wait the propagation delay in the same delay line
 //!  poll(now)  -> Delivered event
 //! ```
@@ -186,10 +187,19 @@ pub struct Link<T> {
 impl<T: Clone> Link<T> {
     /// A link whose injector draws from a generator seeded with `seed` (see [`seed`]).
     pub fn new(config: LinkConfig, seed: u64) -> Link<T> {
-        let rate = config.rate_bps.filter(|&rate| rate > 0);
+        // One shaper per link: a spec that sets `rate=` brings its own, in the injector (in
+        // bytes, at its place in the fault order), and the link's own then passes all.
+        let rate = config
+            .rate_bps
+            .filter(|&rate| rate > 0 && config.faults.rate.is_none());
+        let limit = if rate.is_some() {
+            config.queue_limit
+        } else {
+            usize::MAX
+        };
         Link {
             injector: FaultInjector::with_seed(config.faults, seed),
-            shaper: Shaper::new(rate, QueueLimit::Datagrams(config.queue_limit)),
+            shaper: Shaper::new(rate, QueueLimit::Datagrams(limit)),
             delay: config.delay,
             line: DelayLine::default(),
             stats: LinkStats::default(),
@@ -340,6 +350,32 @@ mod tests {
         let stats = link.stats();
         assert_eq!((stats.queue_drops, stats.delivered), (1, 2));
         assert_eq!(link.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_spec_with_a_rate_brings_the_one_shaper_of_the_link() {
+        // The link's own shaper (8 Mbit/s, two datagrams) would drop three of five; the
+        // spec's (80 Mbit/s, 1 MiB) replaces it and spaces them 100 us apart.
+        let config = LinkConfig {
+            rate_bps: Some(8_000_000),
+            delay: Duration::from_millis(10),
+            queue_limit: 2,
+            faults: "rate=80mbit,queue=1MiB".parse().unwrap(),
+        };
+        let mut link = Link::new(config, 1);
+        for tag in 0..5 {
+            assert_eq!(link.offer(Instant::ZERO, &[0; 1000], tag).copies, 1);
+        }
+        let events = drain(&mut link, Instant::from_millis(20));
+        let arrivals: Vec<u32> = events
+            .iter()
+            .filter_map(|event| match event {
+                LinkEvent::Delivered { tag, .. } => Some(*tag),
+                LinkEvent::Queued { .. } => None,
+            })
+            .collect();
+        assert_eq!(arrivals, [0, 1, 2, 3, 4]);
+        assert_eq!(link.stats().queue_drops, 0);
     }
 
     #[test]
