@@ -75,6 +75,7 @@ pub mod link;
 pub mod net;
 #[cfg(feature = "sim")]
 pub mod plot;
+pub mod shaper;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;

@@ -5,7 +5,7 @@
 use super::config::{is_on, FaultConfig};
 use super::decision::{Decision, Delivery, DropCause, FaultStats};
 use super::scripted::{self, ByKind, Scripted};
-use crate::link::{QueueLimit, Shaper};
+use crate::shaper::{QueueLimit, Shaper};
 use crate::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

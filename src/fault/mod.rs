@@ -37,7 +37,7 @@
 //! |---|---|
 //! | `config.rs` | [`FaultConfig`] and its parts: [`GilbertElliott`], [`Outage`], the defaults |
 //! | `spec.rs` | the spec text: parsing and printing a [`FaultConfig`], [`FaultSpecError`] |
-//! | `injector.rs` | [`FaultInjector`]: each datagram through the faults in the order above; its rate limiter (`rate=`, `queue=`) is a [`Shaper`](crate::link::Shaper) counted in bytes |
+//! | `injector.rs` | [`FaultInjector`]: each datagram through the faults in the order above; its rate limiter (`rate=`, `queue=`) is a [`Shaper`](crate::shaper::Shaper) counted in bytes |
 //! | `decision.rs` | [`Decision`], [`Delivery`], [`FaultStats`] and the text of capture comments |
 //! | `scripted.rs` | the rules that parse segments: `drop-data`, `flip-syn-ack`, `drop-acks` |
 //!

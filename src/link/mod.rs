@@ -27,23 +27,21 @@
 //! | file | owns |
 //! |---|---|
 //! | `mod.rs` | [`Link`], its configuration, events and counters |
-//! | `shaper.rs` | [`Shaper`]: the rate and the drop-tail queue, in datagrams or bytes |
 //! | `delay_line.rs` | the timed heap every waiting datagram sits in |
 //! | `seed.rs` | [`seed`]: how every generator's seed derives from one |
 
 mod delay_line;
 pub mod seed;
-mod shaper;
 
 use std::time::Duration;
 
 use crate::conn::Reason;
 use crate::fault::{Decision, FaultConfig, FaultInjector, FaultStats};
+pub use crate::shaper::{QueueLimit, Shaper};
 use crate::time::Instant;
 use crate::wire::Segment;
 use delay_line::DelayLine;
 pub use delay_line::DELAY_LINE_CAPACITY;
-pub use shaper::{QueueLimit, Shaper};
 
 /// One direction of a path.
 #[derive(Clone, Debug, PartialEq)]

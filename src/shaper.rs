@@ -1,6 +1,8 @@
 //! The shaper: a link that sends so many bits per second, behind a drop-tail queue. One
 //! implementation for both limits Ferry has: the simulator's `--queue`, counted in datagrams,
-//! and the fault spec's `queue=`, counted in bytes ([`QueueLimit`]).
+//! and the fault spec's `queue=`, counted in bytes ([`QueueLimit`]). A module of its own so
+//! that the fault injector (`rate=`) and the link (`--rate`) both use it without depending on
+//! each other; a link has one in force (see [`crate::link`]).
 
 use std::collections::VecDeque;
 
