@@ -21,14 +21,18 @@ use crate::wire::{Flags, SackBlock, Segment, SeqNum};
 /// A loss recovery episode: what is resent, and how the window is managed meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Recovery {
-    /// Fast recovery after duplicate ACKs or SACK-detected loss: RFC 6582 (NewReno) without
-    /// SACK, RFC 6675 with it. It ends when snd_una reaches `point`.
-    Fast {
+    /// NewReno's fast recovery without SACK (RFC 6582): partial ACKs resend the next hole.
+    /// It ends when snd_una reaches `point`.
+    NewReno {
         point: SeqNum,
-        /// RFC 6582's inflation of cwnd (3 SMSS, plus one per further duplicate ACK, less
-        /// what partial ACKs acknowledge). Always zero with SACK, where pipe does this job.
+        /// RFC 6582's inflation of cwnd: 3 SMSS, plus one per further duplicate ACK, less
+        /// what partial ACKs acknowledge.
         inflation: i64,
     },
+    /// Fast recovery with SACK (RFC 6675): pipe, not inflation, keeps the ACK clock; the
+    /// losses come from RACK (RFC 8985) or, with RACK off, from RFC 6675's `IsLost()`. It
+    /// ends when snd_una reaches `point`.
+    Sack { point: SeqNum },
     /// After a retransmission timeout: every unSACKed segment outstanding then is resent, in
     /// slow start, until snd_una reaches `point`.
     Timeout { point: SeqNum },
@@ -116,8 +120,8 @@ impl Connection {
         // nothing.
         let grows = match recovery_before {
             None => true,
-            Some(Recovery::Fast { .. }) => self.config.sack,
-            Some(Recovery::Timeout { .. }) => false,
+            Some(Recovery::Sack { .. }) => true,
+            Some(Recovery::NewReno { .. } | Recovery::Timeout { .. }) => false,
         };
         // An ACK that showed a probe repaired a loss has just reduced the window: it grows
         // nothing (Linux's CWR state).
@@ -202,13 +206,15 @@ impl Connection {
     fn on_duplicate_ack(&mut self) {
         self.duplicate_acks += 1;
         let smss = i64::from(self.smss());
-        if let Some(Recovery::Fast { inflation, .. }) = &mut self.recovery {
-            if !self.config.sack {
+        match &mut self.recovery {
+            Some(Recovery::NewReno { inflation, .. }) => {
                 // RFC 6582 section 3.2 step 4: each further duplicate ACK means another
                 // segment left the network.
                 *inflation += smss;
+                return;
             }
-            return;
+            Some(Recovery::Sack { .. }) => return,
+            Some(Recovery::Timeout { .. }) | None => {}
         }
         self.maybe_enter_fast_recovery();
     }
@@ -241,14 +247,14 @@ impl Connection {
         let flight_size = self.flight_size() - self.limited_transmit_bytes;
         self.limited_transmit_bytes = 0;
         self.congestion.on_loss(flight_size);
-        let inflation = if self.config.sack {
-            0
+        let point = self.snd_nxt;
+        self.recovery = Some(if self.config.sack {
+            Recovery::Sack { point }
         } else {
-            i64::from(threshold) * i64::from(self.smss())
-        };
-        self.recovery = Some(Recovery::Fast {
-            point: self.snd_nxt,
-            inflation,
+            Recovery::NewReno {
+                point,
+                inflation: i64::from(threshold) * i64::from(self.smss()),
+            }
         });
         self.recovery_point = self.snd_nxt;
         self.loss_probe = None;
@@ -267,7 +273,7 @@ impl Connection {
     fn detect_losses(&mut self, now: Instant) {
         if self.rack_enabled() {
             self.rack_detect_losses(now);
-        } else if self.config.sack && matches!(self.recovery, Some(Recovery::Fast { .. })) {
+        } else if matches!(self.recovery, Some(Recovery::Sack { .. })) {
             let threshold = self.config.duplicate_ack_threshold.max(1);
             self.retransmission_queue
                 .detect_losses(threshold, self.smss());
@@ -305,25 +311,26 @@ impl Connection {
     pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
         let smss = i64::from(self.smss());
         match &mut self.recovery {
-            Some(Recovery::Fast { point, inflation }) => {
-                if ack >= *point {
-                    // A full acknowledgment: recovery is over, cwnd is ssthresh again.
-                    self.end_recovery();
-                    // A loss the scoreboard already shows in the next window starts the
-                    // next recovery at once.
-                    self.maybe_enter_fast_recovery();
-                } else if !self.config.sack {
-                    // RFC 6582's partial acknowledgment: resend the next hole at once, and
-                    // deflate by what was acknowledged, adding back one SMSS if that much.
-                    let acked = i64::from(acked);
-                    *inflation -= acked;
-                    if acked >= smss {
-                        *inflation += smss;
-                    }
-                    self.retransmission_queue
-                        .mark_lost(0, Reason::FastRetransmission);
-                }
+            Some(Recovery::NewReno { point, .. } | Recovery::Sack { point }) if ack >= *point => {
+                // A full acknowledgment: recovery is over, cwnd is ssthresh again.
+                self.end_recovery();
+                // A loss the scoreboard already shows in the next window starts the next
+                // recovery at once.
+                self.maybe_enter_fast_recovery();
             }
+            Some(Recovery::NewReno { inflation, .. }) => {
+                // RFC 6582's partial acknowledgment: resend the next hole at once, and
+                // deflate by what was acknowledged, adding back one SMSS if that much.
+                let acked = i64::from(acked);
+                *inflation -= acked;
+                if acked >= smss {
+                    *inflation += smss;
+                }
+                self.retransmission_queue
+                    .mark_lost(0, Reason::FastRetransmission);
+            }
+            // Pipe governs a SACK recovery; partial ACKs need nothing here.
+            Some(Recovery::Sack { .. }) => {}
             Some(Recovery::Timeout { point }) => {
                 if ack >= *point {
                     self.end_recovery();

@@ -129,7 +129,7 @@ impl Connection {
     /// What congestion control lets be in flight now, RFC 6582's inflation included.
     pub(super) fn congestion_window(&self) -> u32 {
         let inflation = match self.recovery {
-            Some(Recovery::Fast { inflation, .. }) => inflation,
+            Some(Recovery::NewReno { inflation, .. }) => inflation,
             _ => 0,
         };
         let window = i64::from(self.congestion.window()) + inflation;
@@ -258,10 +258,7 @@ impl Connection {
         }
         // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
         // below SACKed data. RACK replaces this guess with its timer.
-        if self.config.sack
-            && !self.rack_enabled()
-            && matches!(self.recovery, Some(Recovery::Fast { .. }))
-        {
+        if !self.rack_enabled() && matches!(self.recovery, Some(Recovery::Sack { .. })) {
             if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
                 // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
                 return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
