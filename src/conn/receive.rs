@@ -32,10 +32,7 @@ impl Connection {
 
     /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.
     pub(super) fn receive_text_and_fin(&mut self, now: Instant, segment: &Segment<'_>) {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
+        if !self.state.may_receive() {
             // After the peer's FIN, nothing more may arrive; it was already acknowledged.
             return;
         }
@@ -258,10 +255,7 @@ impl Connection {
     /// silly window syndrome avoidance, section 3.8.6.2.2): the window we last advertised is
     /// at most half the buffer, and the new one is at least twice as large and a segment more.
     pub(super) fn consider_window_update(&mut self) {
-        if !matches!(
-            self.state,
-            State::Established | State::FinWait1 | State::FinWait2
-        ) {
+        if !self.state.may_receive() {
             return;
         }
         let remaining = self.advertised_right_edge.wrapping_diff(self.rcv_nxt) as usize;

@@ -50,6 +50,12 @@ impl State {
         )
     }
 
+    /// Whether the peer may still send us data or its FIN: ESTABLISHED and the FIN-WAIT
+    /// states (RFC 9293 section 3.10.7.4, seventh step); after its FIN, nothing more comes.
+    pub fn may_receive(self) -> bool {
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
+    }
+
     /// Whether both sides' sequence numbers are known (every state after the handshake).
     pub fn is_synchronized(self) -> bool {
         !matches!(
