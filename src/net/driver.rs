@@ -37,8 +37,9 @@ use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
 use super::{take_socket_error, SocketConfig, SocketErrorMeaning};
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
+use crate::conn::Transmit;
 use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::fault::FaultStats;
+use crate::fault::{Decision, FaultStats};
 use crate::link::seed::{link_seed, LINK_A_TO_B, LINK_B_TO_A, SOCKET_RUN_SEED};
 use crate::link::{sent_comments, Link, LinkConfig, LinkEvent};
 use crate::time::Instant;
@@ -377,8 +378,7 @@ impl Shared {
                         .decision
                 }
             };
-            let comments = sent_comments(transmit.reason, &decision);
-            state.record_sent(&transmit.contents, transmit.destination, comments);
+            state.record_sent(&transmit, &decision);
             if state.faults.is_none() {
                 self.queue(transmit.destination, transmit.contents);
             }
@@ -550,16 +550,17 @@ impl DriverState {
         self.waiters.notify_everyone();
     }
 
-    /// Record a datagram we send, as it left the endpoint (before any fault), with its
-    /// comments.
-    fn record_sent(&mut self, datagram: &[u8], destination: SocketAddr, comments: Vec<String>) {
+    /// Record a datagram we send, as it left the endpoint (before any fault), with why and
+    /// what the fault injector did to it.
+    fn record_sent(&mut self, transmit: &Transmit, decision: &Decision) {
         if let Some(capture) = &mut self.capture {
+            // Only here: the comments' text is built for a capture, never per datagram sent.
             let record = CaptureRecord {
                 at: wall_time(),
                 source: self.local_addr,
-                destination,
-                datagram,
-                comments,
+                destination: transmit.destination,
+                datagram: &transmit.contents,
+                comments: sent_comments(transmit.reason, decision),
             };
             if capture.write(&record).is_err() {
                 // A capture that cannot be written stops; the connection goes on.

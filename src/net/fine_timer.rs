@@ -23,6 +23,7 @@ const FINE_BELOW: Duration = Duration::from_millis(10);
 /// A timerfd in a poll, armed for the waits `mio::Poll` would round up.
 pub(super) struct FineTimer {
     timer: OwnedFd,
+    token: Token,
     armed: bool,
 }
 
@@ -36,6 +37,7 @@ impl FineTimer {
         registry.register(&mut SourceFd(&timer.as_raw_fd()), token, Interest::READABLE)?;
         Ok(FineTimer {
             timer,
+            token,
             armed: false,
         })
     }
@@ -59,8 +61,11 @@ impl FineTimer {
         self.set(wait)?;
         // mio's own timeout is the backstop, should the timer's event go astray.
         let result = poll.poll(events, Some(wait + Duration::from_millis(1)));
-        // Reading the expiry count clears the timer's readiness; none to read is fine.
-        let _ = rustix::io::read(&self.timer, &mut [0u8; 8]);
+        // Reading the expiry count clears the timer's readiness (re-arming clears it too, so a
+        // timer that fired after this poll returned needs no read here).
+        if events.iter().any(|event| event.token() == self.token) {
+            let _ = rustix::io::read(&self.timer, &mut [0u8; 8]);
+        }
         result
     }
 
