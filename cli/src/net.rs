@@ -513,7 +513,6 @@ fn report(
         StatsFormat::Json => {
             let faults = stream.fault_stats();
             let faults = faults.as_ref().map_or(Vec::new(), |(sent, received)| vec![sent, received]);
-            let mut object = crate::report::connection_counters(&[&stats], &faults);
             let own = json!({
                 "peer": stream.peer_addr().ok().map(|address| address.to_string()),
                 "bytes_sent": bytes_sent,
@@ -526,10 +525,7 @@ fn report(
                 "cwnd": stats.congestion_window,
                 "state": stats.state.to_string(),
             });
-            if let serde_json::Value::Object(own) = own {
-                object.extend(own);
-            }
-            let object = serde_json::Value::Object(object);
+            let object = crate::report::with_counters(own, &[&stats], &faults);
             if data_on_stdout {
                 eprintln!("{object}");
             } else {

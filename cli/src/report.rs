@@ -4,11 +4,11 @@
 
 use ferry::fault::FaultStats;
 use ferry::Stats;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-/// What `stats` (one connection, or both ends of a simulated one) and `faults` (each fault
-/// injector they passed) counted, summed.
-pub(crate) fn connection_counters(stats: &[&Stats], faults: &[&FaultStats]) -> Map<String, Value> {
+/// `own` (a command's JSON object) with what `stats` (one connection, or both ends of a
+/// simulated one) and `faults` (each fault injector they passed) counted, summed.
+pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]) -> Value {
     let sum = |field: fn(&Stats) -> u64| stats.iter().map(|stats| field(stats)).sum::<u64>();
     let faulted = |field: fn(&FaultStats) -> u64| faults.iter().map(|f| field(f)).sum::<u64>();
     let counters = json!({
@@ -36,8 +36,11 @@ pub(crate) fn connection_counters(stats: &[&Stats], faults: &[&FaultStats]) -> M
             "reordered": faulted(|f| f.reordered),
         },
     });
-    match counters {
-        Value::Object(map) => map,
-        _ => Map::new(),
+    match (counters, own) {
+        (Value::Object(mut counters), Value::Object(own)) => {
+            counters.extend(own);
+            Value::Object(counters)
+        }
+        (counters, _) => counters,
     }
 }

@@ -299,8 +299,6 @@ fn error_text(host: &HostReport) -> String {
 
 fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
     let (a, b) = (&report.a, &report.b);
-    let mut object =
-        crate::report::connection_counters(&[&a.stats, &b.stats], &[&a.faults, &b.faults]);
     let own = json!({
         "intact": report.intact,
         "finished": report.finished,
@@ -323,10 +321,7 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
         "error_b": b.error.map(|error| error.to_string()),
         "srtt_ms": a.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
     });
-    if let serde_json::Value::Object(own) = own {
-        object.extend(own);
-    }
-    serde_json::Value::Object(object)
+    crate::report::with_counters(own, &[&a.stats, &b.stats], &[&a.faults, &b.faults])
 }
 
 fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> String {
