@@ -22,9 +22,10 @@ use ferry::{Listener, SocketConfig, Stream};
 
 /// How much the process's resident memory may grow during the flood.
 const RSS_BOUND_BYTES: u64 = 64 << 20;
-/// At most this many flood datagrams, and at most this long.
-const FLOOD_DATAGRAMS: u64 = 400_000;
-const FLOOD_TIME: Duration = Duration::from_secs(20);
+/// The flood runs until the transfer is over, and at most this many datagrams or this long:
+/// bounds far beyond what the transfer needs, so that it always meets the flood.
+const FLOOD_DATAGRAMS: u64 = 50_000_000;
+const FLOOD_TIME: Duration = Duration::from_secs(100);
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// One flood datagram: a SYN, a valid-looking data segment, or garbage, by turns.
@@ -108,19 +109,23 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
     let mut client = Stream::connect_timeout(&address, HANG_GUARD).expect("the client connects");
     client.set_write_timeout(Some(HANG_GUARD)).unwrap();
     client.write_all(&data).expect("the client writes");
-    let flood_was_running = !flood.is_finished();
     client.close().expect("every byte is acknowledged");
     let received = server.join().expect("the server does not panic");
+    let flood_was_running = !flood.is_finished();
     let rss_after = loopback::resident_bytes();
     flooding.store(false, Ordering::Relaxed);
     let flood_sent = flood.join().unwrap();
 
     let stats = stats_handle.stats();
     println!(
-        "flood: {flood_sent} datagrams; RSS {} -> {} KiB; the client's write ended while the \
-         flood ran: {flood_was_running}; listener: {stats:?}",
+        "flood: {flood_sent} datagrams; RSS {} -> {} KiB; the transfer ended while the flood \
+         ran: {flood_was_running}; listener: {stats:?}",
         rss_before / 1024,
         rss_after / 1024
+    );
+    assert!(
+        flood_was_running,
+        "the flood ended before the transfer did ({flood_sent} datagrams): the test proved nothing"
     );
     assert!(
         stats.syn_cookies_sent > 0 && stats.resets_sent > 0,

@@ -135,8 +135,39 @@ fn a_huge_peer_window_is_clamped_and_data_flows() {
             ..SEND_TEMPL
         },
     );
+    // Unclamped, SND.UNA + SND.WND would wrap to SND.UNA - 1 and nothing could be sent.
     conn.write(b"hello").unwrap();
-    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            Sent {
+                payload: b"hello".to_vec(),
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+    // The window counts as 2^30 (MAX_WINDOW), so MAX.SND.WND is 2^30 too: an ACK field
+    // 2^30 + 1 below SND.UNA is too old to believe (RFC 5961 section 5) and draws a challenge
+    // ACK. Unclamped, MAX.SND.WND would take in the whole sequence space.
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            ack: LOCAL - (MAX_WINDOW + 1),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                seq: LOCAL + 5,
+                ..RECV_TEMPL
+            },
+            Reason::ChallengeAck
+        )]
+    );
 }
 
 #[test]
@@ -178,6 +209,15 @@ fn no_keepalive_when_it_falls_due_with_the_rto() {
     // Sent at 14.8 s: the RTO (300 ms) and the keepalive (15 s after 100 ms) both fall due
     // at 15.1 s.
     assert_eq!(recv(&mut conn, at(14_800)).len(), 1);
-    let sent = timeout(&mut conn, at(15_100));
-    assert!(sent.iter().all(|(_, reason)| *reason != Reason::Keepalive));
+    // The retransmission goes, and nothing else: its timer watches the peer now.
+    assert_eq!(
+        timeout(&mut conn, at(15_100)),
+        vec![(
+            Sent {
+                payload: b"x".to_vec(),
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
 }
