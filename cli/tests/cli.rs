@@ -156,6 +156,19 @@ fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
         "{message}"
     );
 
+    // Without congestion control a 64 KiB window of 2-byte segments is 32,768 segments sent at
+    // once: a run that took minutes, now refused with the sizes that work.
+    let tiny_segments = ferry()
+        .args(["sim", "--cc", "fixed", "--mss", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(tiny_segments.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&tiny_segments.stderr);
+    assert!(
+        message.contains("--mss 2 cannot work") && message.contains("from 16 to 65535 bytes"),
+        "{message}"
+    );
+
     let huge = ferry().args(["sim", "--bytes", "100GiB"]).output().unwrap();
     assert_eq!(huge.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&huge.stderr).contains("from 0 to 4GiB"));

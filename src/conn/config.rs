@@ -6,6 +6,15 @@ use std::time::Duration;
 use super::{CongestionControl, MAX_WINDOW};
 use crate::wire::MAX_PAYLOAD_LEN;
 
+/// The most segments a window may hold when congestion control is off. Without it the sender
+/// puts its whole window on the wire at once (RFC 5681 section 3.1's limits never apply),
+/// and a window of tiny segments overruns every queue on the path: each round trip resends
+/// nearly all of it, and the scoreboard scan per segment grows with it, so a 64 KiB window of
+/// 2-byte segments (32,768 of them) took 113 s of CPU to move 64 KiB. Linux refuses tiny
+/// segments for the same reason (`tcp_min_snd_mss`, CVE-2019-11479); 4,096 segments keep the
+/// default 64 KiB window open down to 16-byte segments.
+pub const MAX_UNCONTROLLED_WINDOW_SEGMENTS: usize = 4096;
+
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
 ///
@@ -130,7 +139,9 @@ impl Config {
     /// Check the settings that would leave a connection unable to move data: a segment must
     /// carry at least one byte and fit the wire format's length field, the receive buffer must
     /// hold at least one byte and at most the largest window (2^30 bytes, docs/protocol.md),
-    /// the send buffer at least one byte, and the RTO clamps must be in order.
+    /// the send buffer at least one byte, and the RTO clamps must be in order. With congestion
+    /// control off, the window must also hold at most [`MAX_UNCONTROLLED_WINDOW_SEGMENTS`]
+    /// segments.
     pub fn check(&self) -> Result<(), ConfigError> {
         let fail = |setting, value: String, valid: String| {
             Err(ConfigError {
@@ -166,6 +177,23 @@ impl Config {
         if self.duplicate_ack_threshold == 0 {
             return fail("duplicate_ack_threshold", "0".into(), "at least 1".into());
         }
+        if self.congestion_control == CongestionControl::Fixed {
+            // What one end may have in flight: its send buffer, or the peer's window, taken to
+            // be as large as its own (the simulator's two ends share one config).
+            let window = self.send_buffer.min(self.recv_buffer);
+            let smallest_mss = window.div_ceil(MAX_UNCONTROLLED_WINDOW_SEGMENTS);
+            if self.mss < smallest_mss {
+                return fail(
+                    "mss",
+                    self.mss.to_string(),
+                    format!(
+                        "from {smallest_mss} to {MAX_PAYLOAD_LEN} bytes with congestion control \
+                         off: the whole window ({window} bytes) goes out at once, in at most \
+                         {MAX_UNCONTROLLED_WINDOW_SEGMENTS} segments"
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -191,5 +219,31 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(no_payload.check().unwrap_err().setting, "mss");
+    }
+
+    #[test]
+    fn without_congestion_control_a_window_of_tiny_segments_is_refused() {
+        let fixed = |mss, recv_buffer| Config {
+            mss,
+            recv_buffer,
+            congestion_control: CongestionControl::Fixed,
+            ..Config::default()
+        };
+        assert_eq!(
+            fixed(2, 64 * 1024).check().unwrap_err().to_string(),
+            "mss = 2 cannot work: it must be from 16 to 65535 bytes with congestion control \
+             off: the whole window (65536 bytes) goes out at once, in at most 4096 segments"
+        );
+        assert_eq!(fixed(16, 64 * 1024).check(), Ok(()));
+        // A smaller window takes smaller segments; the send buffer bounds a larger one.
+        assert_eq!(fixed(2, 8 * 1024).check(), Ok(()));
+        assert_eq!(fixed(64, 1 << 30).check(), Ok(()));
+        assert_eq!(fixed(63, 1 << 30).check().unwrap_err().setting, "mss");
+        // Congestion control keeps the flight near what the path holds, whatever the MSS.
+        let controlled = Config {
+            mss: 1,
+            ..Config::default()
+        };
+        assert_eq!(controlled.check(), Ok(()));
     }
 }

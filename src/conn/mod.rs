@@ -49,7 +49,7 @@ mod timers;
 
 pub use cc::CongestionControl;
 use cc::Controller;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, MAX_UNCONTROLLED_WINDOW_SEGMENTS};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::encode;
 pub use send::{Reason, Transmit};
