@@ -1,6 +1,6 @@
 //! `ferry recv`, `ferry send` and `ferry cat`: Ferry over real UDP sockets.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -77,7 +77,8 @@ pub struct RecvArgs {
     /// The address to listen on, e.g. 0.0.0.0:4747 (port 0 picks one; it is printed).
     #[arg(long)]
     listen: SocketAddr,
-    /// Write what arrives here instead of stdout (transfers after the first are appended).
+    /// Write what arrives here instead of stdout. The file is created (or emptied) at the
+    /// start, so a path that cannot be written fails at once; transfers are appended to it.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Accept one connection, receive its transfer and exit. Without it, `ferry recv` serves
@@ -139,6 +140,15 @@ fn describe(error: &io::Error) -> String {
 }
 
 pub fn recv(args: RecvArgs) -> ExitCode {
+    // Open the output before listening: a path that cannot be written (a missing directory,
+    // say) is better found now than after the first transfer has arrived.
+    let mut output: Box<dyn Write> = match &args.output {
+        None => Box::new(io::stdout().lock()),
+        Some(path) => match File::create(path) {
+            Ok(file) => Box::new(file),
+            Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
+        },
+    };
     let listener = match Listener::bind_with(args.listen, &args.options.socket_config()) {
         Ok(listener) => listener,
         Err(error) => {
@@ -153,7 +163,7 @@ pub fn recv(args: RecvArgs) -> ExitCode {
         Err(error) => return fail("recv", describe(&error)),
     }
     if args.once {
-        return recv_once(&args, &listener);
+        return recv_once(&args, &listener, output);
     }
     // Each connection is received on a thread of its own into a spool file; this thread writes
     // each finished transfer out whole, in the order they finish. So a sender that connects and
@@ -183,7 +193,6 @@ pub fn recv(args: RecvArgs) -> ExitCode {
             }
         }
     });
-    let mut first = true;
     for finished in finished {
         let (peer, spool, result) = match finished {
             Finished::ListenerFailed(error) => return fail("recv", describe(&error)),
@@ -204,12 +213,11 @@ pub fn recv(args: RecvArgs) -> ExitCode {
                 continue;
             }
         };
-        let written = write_out(&args, &spool, first);
+        let written = write_out(&spool, &mut output);
         let _ = std::fs::remove_file(&spool);
         if let Err(message) = written {
             return fail("recv", message);
         }
-        first = false;
         report(
             &args.options,
             &stream,
@@ -236,17 +244,10 @@ enum Finished {
 }
 
 /// `ferry recv --once`: the first connection, straight to the output.
-fn recv_once(args: &RecvArgs, listener: &Listener) -> ExitCode {
+fn recv_once(args: &RecvArgs, listener: &Listener, output: Box<dyn Write>) -> ExitCode {
     let (stream, peer) = match listener.accept() {
         Ok(accepted) => accepted,
         Err(error) => return fail("recv", describe(&error)),
-    };
-    let output: Box<dyn Write> = match &args.output {
-        None => Box::new(io::stdout().lock()),
-        Some(path) => match open_output(path, true) {
-            Ok(file) => Box::new(file),
-            Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
-        },
     };
     let started = crate::wall_clock();
     let result = receive_all(stream, output, args.idle_timeout.0);
@@ -299,29 +300,13 @@ fn spool_transfer(
     Ok((received, started.elapsed().as_secs_f64(), stream))
 }
 
-/// Append a finished transfer's spool to the output (stdout, or `--output`, which the first
-/// transfer creates afresh).
-fn write_out(args: &RecvArgs, spool: &Path, first: bool) -> Result<(), String> {
+/// Append a finished transfer's spool to the output.
+fn write_out(spool: &Path, output: &mut dyn Write) -> Result<(), String> {
     let mut spooled =
         File::open(spool).map_err(|error| format!("cannot read the spool: {error}"))?;
-    let copied = match &args.output {
-        None => {
-            let mut stdout = io::stdout().lock();
-            io::copy(&mut spooled, &mut stdout).and_then(|_| stdout.flush())
-        }
-        Some(path) => open_output(path, first)
-            .and_then(|mut file| io::copy(&mut spooled, &mut file).and_then(|_| file.flush()))
-            .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display()))),
-    };
-    copied.map_err(|error| format!("cannot write the output: {error}"))
-}
-
-fn open_output(path: &Path, first: bool) -> io::Result<File> {
-    if first {
-        File::create(path)
-    } else {
-        OpenOptions::new().append(true).open(path)
-    }
+    io::copy(&mut spooled, output)
+        .and_then(|_| output.flush())
+        .map_err(|error| format!("cannot write the output: {error}"))
 }
 
 /// Copy the stream to `output` until the sender finishes. Our FIN, which the caller's close

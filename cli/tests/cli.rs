@@ -261,3 +261,45 @@ fn a_sender_that_goes_quiet_is_given_up_after_the_idle_timeout() {
         "{rest}"
     );
 }
+
+/// Wait for `child` to exit, killing it (and failing) if it is still running after `limit`:
+/// a guard so that a regression fails the test instead of hanging it, not a timing assertion.
+fn wait_or_kill(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let step = Duration::from_millis(50);
+    for _ in 0..(limit.as_millis() / step.as_millis()) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(step);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("{what} was still running after {limit:?}");
+}
+
+#[test]
+fn recv_into_a_missing_directory_fails_before_listening() {
+    let missing = scratch_file("no-such-directory").join("out.bin");
+    let mut receiver = ferry()
+        .args(["recv", "--listen", "127.0.0.1:0", "--output"])
+        .arg(&missing)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_or_kill(&mut receiver, Duration::from_secs(60), "ferry recv");
+    let mut message = String::new();
+    receiver
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut message)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{message}");
+    assert!(
+        message.contains(&format!("cannot write {}", missing.display()))
+            && message.contains("No such file or directory")
+            && !message.contains("listening on"),
+        "{message}"
+    );
+}
