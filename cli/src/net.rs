@@ -340,13 +340,23 @@ pub fn send(args: SendArgs) -> ExitCode {
             Err(error) => return fail("send", format!("cannot read {}: {error}", path.display())),
         },
     };
-    let mut stream = match Stream::connect_with(args.address, &args.options.socket_config(), None) {
+    // A receiver that never answers the SYN takes nothing too: --idle-timeout bounds the
+    // handshake, which otherwise lasts as long as the SYN retries (about two minutes).
+    let connecting = Stream::connect_with(
+        args.address,
+        &args.options.socket_config(),
+        args.idle_timeout.0,
+    );
+    let mut stream = match connecting {
         Ok(stream) => stream,
         Err(error) => {
-            return fail(
-                "send",
-                format!("cannot connect to {}: {}", args.address, describe(&error)),
-            )
+            let why = match error.kind() {
+                io::ErrorKind::TimedOut if args.idle_timeout.0.is_some() => {
+                    "no answer within --idle-timeout".to_string()
+                }
+                _ => describe(&error),
+            };
+            return fail("send", format!("cannot connect to {}: {why}", args.address));
         }
     };
     let started = crate::wall_clock();
@@ -366,12 +376,32 @@ pub fn send(args: SendArgs) -> ExitCode {
     // The receiver's FIN came after all our data: closing only acknowledges it. Returning
     // from `main` then waits, briefly, in case that acknowledgment is lost and the FIN
     // comes again (see `ferry::net`).
-    match result.and_then(|_| stream.close()) {
+    let outcome = match result {
+        Ok(_) => stream.close().map_err(|error| describe(&error)),
+        Err(error) => Err(reset_after_failure(stream, &error)),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(
+        Err(why) => fail(
             "send",
-            format!("transfer to {} failed: {}", args.address, describe(&error)),
+            format!("transfer to {} failed: {why}", args.address),
         ),
+    }
+}
+
+/// Give up on a transfer that failed (`error`): reset the connection at once, a linger of
+/// zero, instead of dropping the stream, whose close would wait the default linger (30 s)
+/// for data the peer is not taking. What the close did is part of the message, so that
+/// "--idle-timeout 5s" visibly ends at 5 s.
+fn reset_after_failure(stream: Stream, error: &io::Error) -> String {
+    let reset = stream
+        .set_linger(Some(Duration::ZERO))
+        .and_then(|()| stream.close());
+    match reset {
+        Err(closed) if closed.kind() == io::ErrorKind::ConnectionAborted => {
+            format!("{}; reset with data unacknowledged", describe(error))
+        }
+        _ => describe(error),
     }
 }
 

@@ -303,3 +303,61 @@ fn recv_into_a_missing_directory_fails_before_listening() {
         "{message}"
     );
 }
+
+/// Run `ferry send` with `args` and stdin closed, bounded by `limit`: its exit status and
+/// stderr.
+fn send_bounded(args: &[&str], limit: Duration) -> (std::process::ExitStatus, String) {
+    let mut sender = ferry()
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = sender.stderr.take().unwrap();
+    let status = wait_or_kill(&mut sender, limit, "ferry send");
+    let mut message = String::new();
+    stderr.read_to_string(&mut message).unwrap();
+    (status, message)
+}
+
+#[test]
+fn send_gives_up_at_the_idle_timeout_on_a_receiver_that_never_reads() {
+    // A receiver that accepts and never reads: its window closes, our send buffer fills, and
+    // the write waits. After --idle-timeout the transfer is reset at once; it used to linger
+    // 30 s more for the data nobody would take (the bound below is shorter than that).
+    let listener = ferry::Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let input = scratch_file("never-read.bin");
+    std::fs::write(&input, ferry::sim::payload(2_000_000, 9)).unwrap();
+    let accepting = std::thread::spawn(move || listener.accept().unwrap().0);
+    let (status, message) = send_bounded(
+        &[&address, input.to_str().unwrap(), "--idle-timeout", "1s"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("idle for longer than --idle-timeout; reset with data unacknowledged"),
+        "{message}"
+    );
+    let held = accepting.join().unwrap();
+    held.set_linger(Some(Duration::ZERO)).unwrap();
+}
+
+#[test]
+fn send_gives_up_at_the_idle_timeout_on_a_receiver_that_never_answers() {
+    // Something holds the port (so no ICMP refuses us) and never answers the SYN: without
+    // the idle timeout the SYN retries last about two minutes.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let (status, message) =
+        send_bounded(&[&address, "--idle-timeout", "1s"], Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot connect to {address}: no answer within --idle-timeout"
+        )),
+        "{message}"
+    );
+}
