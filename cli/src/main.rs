@@ -4,6 +4,7 @@
 mod args;
 mod net;
 mod report;
+mod serve;
 mod sim;
 
 use std::process::ExitCode;

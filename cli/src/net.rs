@@ -3,9 +3,8 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -16,7 +15,8 @@ use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
-use crate::args::{duration_arg, faults_arg, StatsFormat};
+use crate::args::{bytes_arg, duration_arg, faults_arg, StatsFormat};
+use crate::serve::{serve, Limits};
 
 /// `--idle-timeout`: a duration, or none (`off`).
 #[derive(Clone, Copy)]
@@ -88,6 +88,20 @@ pub struct RecvArgs {
     /// Give up on a sender that sends nothing for this long, e.g. 30s, or off.
     #[arg(long, value_parser = idle_timeout_arg, default_value = "60s")]
     idle_timeout: IdleTimeout,
+    /// Transfers received at once, from everyone. A connection beyond it resets the
+    /// transfer idle longest to make room (one being written out is never reset; if every
+    /// one is, the new connection is refused): a client that holds connections without
+    /// sending cannot lock anybody out.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_connections: u64,
+    /// Transfers received at once from one IP address. A connection beyond it resets that
+    /// address's own transfer idle longest, so one client cannot take every place.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_per_peer: u64,
+    /// A transfer is held in memory up to this size, then in a file in the temporary
+    /// directory, until it is complete and written out, e.g. 256KiB, 0 for always a file.
+    #[arg(long, value_parser = bytes_arg, default_value = "256KiB")]
+    spool_above: usize,
     #[command(flatten)]
     options: NetOptions,
 }
@@ -128,7 +142,7 @@ fn fail(command: &str, what: impl std::fmt::Display) -> ExitCode {
 }
 
 /// `io::Error`s as a person reads them: "connection refused", not "Os { code: 111 ... }".
-fn describe(error: &io::Error) -> String {
+pub(crate) fn describe(error: &io::Error) -> String {
     match error.kind() {
         io::ErrorKind::AddrInUse => "address already in use".to_string(),
         io::ErrorKind::ConnectionRefused => "connection refused (nothing listens there)".into(),
@@ -165,82 +179,27 @@ pub fn recv(args: RecvArgs) -> ExitCode {
     if args.once {
         return recv_once(&args, &listener, output);
     }
-    // Each connection is received on a thread of its own into a spool file; this thread writes
-    // each finished transfer out whole, in the order they finish. So a sender that connects and
-    // stalls holds up nobody, and transfers never interleave in the output.
-    let (finished_sender, finished) = mpsc::channel::<Finished>();
-    let idle_timeout = args.idle_timeout.0;
-    thread::spawn(move || {
-        for index in 0u64.. {
-            let accepted = listener.accept();
-            let finished_sender = finished_sender.clone();
-            match accepted {
-                Ok((stream, peer)) => {
-                    thread::spawn(move || {
-                        let spool = spool_path(index);
-                        let result = spool_transfer(stream, &spool, idle_timeout);
-                        let _ = finished_sender.send(Finished::Transfer {
-                            peer,
-                            spool,
-                            result,
-                        });
-                    });
-                }
-                Err(error) => {
-                    let _ = finished_sender.send(Finished::ListenerFailed(error));
-                    return;
-                }
-            }
-        }
-    });
-    for finished in finished {
-        let (peer, spool, result) = match finished {
-            Finished::ListenerFailed(error) => return fail("recv", describe(&error)),
-            Finished::Transfer {
-                peer,
-                spool,
-                result,
-            } => (peer, spool, result),
-        };
-        let (received, seconds, stream) = match result {
-            Ok(done) => done,
-            Err(error) => {
-                let _ = std::fs::remove_file(&spool);
-                eprintln!(
-                    "ferry recv: transfer from {peer} failed: {}",
-                    describe(&error)
-                );
-                continue;
-            }
-        };
-        let written = write_out(&spool, &mut output);
-        let _ = std::fs::remove_file(&spool);
-        if let Err(message) = written {
-            return fail("recv", message);
-        }
+    // Without --once, transfers are received concurrently, each written out whole once it is
+    // complete: a sender that connects and stalls holds up nobody, transfers never
+    // interleave, and the limits bound what any client can make us hold (`serve`).
+    let limits = Limits {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        max_per_peer: usize::try_from(args.max_per_peer).unwrap_or(usize::MAX),
+        spool_above: args.spool_above,
+        idle_timeout: args.idle_timeout.0,
+    };
+    let written = |stream: &Stream, received: u64, seconds: f64| {
         report(
             &args.options,
-            &stream,
+            stream,
             0,
             received,
             seconds,
             args.output.is_none(),
         );
-        // Our FIN tells the sender everything arrived; waiting for its acknowledgment must not
-        // hold up the next transfer.
-        thread::spawn(move || close_receipt(stream, peer));
-    }
-    ExitCode::SUCCESS
-}
-
-/// What a connection's thread hands back.
-enum Finished {
-    Transfer {
-        peer: SocketAddr,
-        spool: PathBuf,
-        result: io::Result<(u64, f64, Stream)>,
-    },
-    ListenerFailed(io::Error),
+    };
+    let why = serve(listener, limits, &mut output, &written);
+    fail("recv", why)
 }
 
 /// `ferry recv --once`: the first connection, straight to the output.
@@ -281,32 +240,6 @@ fn close_receipt(stream: Stream, peer: SocketAddr) {
             describe(&error)
         );
     }
-}
-
-/// Where connection `index`'s transfer waits until it is complete.
-fn spool_path(index: u64) -> PathBuf {
-    std::env::temp_dir().join(format!("ferry-recv-{}-{index}", std::process::id()))
-}
-
-/// Receive a whole transfer into `spool`: its size, the seconds it took, and the stream.
-fn spool_transfer(
-    stream: Stream,
-    spool: &Path,
-    idle_timeout: Option<Duration>,
-) -> io::Result<(u64, f64, Stream)> {
-    let started = crate::wall_clock();
-    let file = File::create(spool)?;
-    let (received, stream) = receive_all(stream, Box::new(io::BufWriter::new(file)), idle_timeout)?;
-    Ok((received, started.elapsed().as_secs_f64(), stream))
-}
-
-/// Append a finished transfer's spool to the output.
-fn write_out(spool: &Path, output: &mut dyn Write) -> Result<(), String> {
-    let mut spooled =
-        File::open(spool).map_err(|error| format!("cannot read the spool: {error}"))?;
-    io::copy(&mut spooled, output)
-        .and_then(|_| output.flush())
-        .map_err(|error| format!("cannot write the output: {error}"))
 }
 
 /// Copy the stream to `output` until the sender finishes. Our FIN, which the caller's close

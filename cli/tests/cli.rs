@@ -1,7 +1,10 @@
 //! The `ferry` command line, end to end, over loopback.
 
+mod idle_clients;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
@@ -32,16 +35,7 @@ fn recv_and_send_copy_a_file_through_faults() {
     // The receiver says where it listens on its first line of stderr.
     let (address, receiver, mut stderr) = spawn_listening(command);
 
-    let sender = ferry()
-        .args(["send", &address])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        sender.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sender.stderr)
-    );
+    send_file(&address, &input);
     let receiver = receiver.wait_with_output().unwrap();
     assert!(receiver.status.success());
     let mut rest = String::new();
@@ -203,6 +197,16 @@ fn spawn_listening(mut command: Command) -> (String, Child, BufReader<ChildStder
     (address, child, stderr)
 }
 
+/// `ferry send` `input` to `address`, which must succeed.
+fn send_file(address: &str, input: &std::path::Path) {
+    let sender = ferry().args(["send", address]).arg(input).output().unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+}
+
 /// Start `ferry recv` on a free loopback port with `args`, its stdout discarded.
 fn start_receiver(args: &[&str]) -> (String, Child, BufReader<ChildStderr>) {
     let mut command = ferry();
@@ -225,16 +229,7 @@ fn an_idle_client_does_not_hold_up_a_sender() {
     let input = scratch_file("served-input.bin");
     let content = ferry::sim::payload(500_000, 5);
     std::fs::write(&input, &content).unwrap();
-    let sender = ferry()
-        .args(["send", &address])
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        sender.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sender.stderr)
-    );
+    send_file(&address, &input);
     // The sender's success means the receiver wrote its transfer out, whole.
     let written = std::fs::read(&output).unwrap();
     receiver.kill().unwrap();
@@ -359,5 +354,76 @@ fn send_gives_up_at_the_idle_timeout_on_a_receiver_that_never_answers() {
             "cannot connect to {address}: no answer within --idle-timeout"
         )),
         "{message}"
+    );
+}
+
+#[test]
+fn recv_past_its_connection_limits_still_serves_senders() {
+    let output = scratch_file("limits.bin");
+    let (address, mut receiver, mut stderr) = start_receiver(&[
+        "--output",
+        output.to_str().unwrap(),
+        "--max-connections",
+        "8",
+        "--max-per-peer",
+        "3",
+    ]);
+    let server: SocketAddr = address.parse().unwrap();
+    let send = |name: &str, content: &[u8]| {
+        let input = scratch_file(name);
+        std::fs::write(&input, content).unwrap();
+        send_file(&address, &input);
+    };
+    let tally = |open, reset| idle_clients::Tally {
+        open,
+        reset,
+        other: 0,
+    };
+    let mut idle = idle_clients::IdleClients::new();
+
+    // One peer opens ten connections that send a byte and go quiet: it keeps three places,
+    // the newest, and each connection past them reset the one idle longest.
+    for _ in 0..10 {
+        idle.open("127.0.0.1".parse().unwrap(), server).unwrap();
+    }
+    assert_eq!(idle.settle_at(&tally(3, 7), 5000).unwrap(), tally(3, 7));
+    // A sender from the same address takes the place of the one idle longest, and a transfer
+    // larger than --spool-above goes through a spool file.
+    let first = ferry::sim::payload(500_000, 11);
+    send("limits-first.bin", &first);
+    assert_eq!(idle.settle_at(&tally(2, 8), 5000).unwrap(), tally(2, 8));
+
+    // Four more peers, three connections each: 14 idle connections for 8 places.
+    for peer in 2..=5 {
+        for _ in 0..3 {
+            let source = format!("127.0.0.{peer}").parse().unwrap();
+            idle.open(source, server).unwrap();
+        }
+    }
+    assert_eq!(idle.settle_at(&tally(8, 14), 5000).unwrap(), tally(8, 14));
+    // A sender still gets through, kept in memory this time.
+    let second = ferry::sim::payload(100_000, 12);
+    send("limits-second.bin", &second);
+
+    let written = std::fs::read(&output).unwrap();
+    assert!(
+        receiver.try_wait().unwrap().is_none(),
+        "ferry recv still serves"
+    );
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).unwrap();
+    assert!(!said.contains("panicked"), "{said}");
+    // 15 connections were reset to make room (7 and 1 for the first peer's places, 6 and 1
+    // for everybody's), said in at most a line a second.
+    assert!(
+        said.contains("ferry recv: reset the connection from 127.0.0.1:")
+            && said.contains("to make room for"),
+        "{said}"
+    );
+    assert!(
+        written == [first, second].concat(),
+        "the output holds both transfers, whole and in order"
     );
 }
