@@ -197,6 +197,21 @@ fn spawn_listening(mut command: Command) -> (String, Child, BufReader<ChildStder
     (address, child, stderr)
 }
 
+/// Stop a `ferry recv` that must still be running and must not have panicked: what it said
+/// on stderr.
+fn stop_serving(mut receiver: Child, mut stderr: BufReader<ChildStderr>) -> String {
+    assert!(
+        receiver.try_wait().unwrap().is_none(),
+        "ferry recv still serves"
+    );
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    let mut said = String::new();
+    stderr.read_to_string(&mut said).unwrap();
+    assert!(!said.contains("panicked"), "{said}");
+    said
+}
+
 /// `ferry send` `input` to `address`, which must succeed.
 fn send_file(address: &str, input: &std::path::Path) {
     let sender = ferry().args(["send", address]).arg(input).output().unwrap();
@@ -360,7 +375,7 @@ fn send_gives_up_at_the_idle_timeout_on_a_receiver_that_never_answers() {
 #[test]
 fn recv_past_its_connection_limits_still_serves_senders() {
     let output = scratch_file("limits.bin");
-    let (address, mut receiver, mut stderr) = start_receiver(&[
+    let (address, receiver, stderr) = start_receiver(&[
         "--output",
         output.to_str().unwrap(),
         "--max-connections",
@@ -406,15 +421,7 @@ fn recv_past_its_connection_limits_still_serves_senders() {
     send("limits-second.bin", &second);
 
     let written = std::fs::read(&output).unwrap();
-    assert!(
-        receiver.try_wait().unwrap().is_none(),
-        "ferry recv still serves"
-    );
-    receiver.kill().unwrap();
-    receiver.wait().unwrap();
-    let mut said = String::new();
-    stderr.read_to_string(&mut said).unwrap();
-    assert!(!said.contains("panicked"), "{said}");
+    let said = stop_serving(receiver, stderr);
     // 15 connections were reset to make room (7 and 1 for the first peer's places, 6 and 1
     // for everybody's), said in at most a line a second.
     assert!(
@@ -426,4 +433,108 @@ fn recv_past_its_connection_limits_still_serves_senders() {
         written == [first, second].concat(),
         "the output holds both transfers, whole and in order"
     );
+}
+
+/// A pids cgroup of its own holding at most `tasks` tasks (threads count), for a test's
+/// child, removed on drop; `None` where none can be made (not root, no pids controller).
+struct TaskLimit {
+    directory: PathBuf,
+}
+
+impl TaskLimit {
+    fn new(name: &str, tasks: u32) -> Option<TaskLimit> {
+        // cgroup v1's pids hierarchy, or v2's unified one.
+        ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+            .iter()
+            .find_map(|root| {
+                let directory = PathBuf::from(root).join(format!("{name}-{}", std::process::id()));
+                std::fs::create_dir(&directory).ok()?;
+                match std::fs::write(directory.join("pids.max"), tasks.to_string()) {
+                    Ok(()) => Some(TaskLimit { directory }),
+                    Err(_) => {
+                        let _ = std::fs::remove_dir(&directory);
+                        None
+                    }
+                }
+            })
+    }
+
+    /// `command`, run as a shell that joins the cgroup and then execs it.
+    fn wrap(&self, command: &Command) -> Command {
+        let mut line = format!(
+            "echo $$ > {}/cgroup.procs && exec \"$0\"",
+            self.directory.display()
+        );
+        for (index, _) in command.get_args().enumerate() {
+            line.push_str(&format!(" \"${}\"", index + 1));
+        }
+        let mut wrapped = Command::new("sh");
+        wrapped
+            .arg("-c")
+            .arg(line)
+            .arg(command.get_program())
+            .args(command.get_args());
+        wrapped
+    }
+}
+
+impl Drop for TaskLimit {
+    /// End what a failed test left in the cgroup (our own child), then remove it.
+    fn drop(&mut self) {
+        let procs =
+            std::fs::read_to_string(self.directory.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.directory).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn recv_out_of_threads_still_serves_a_sender() {
+    // Under a task limit below --max-connections, starting a worker fails: the receiver
+    // must neither panic nor stop accepting (it used to do both), and a sender still gets
+    // through, taking the thread of the transfer idle longest.
+    let Some(limit) = TaskLimit::new("ferry-cli-threads", 40) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED recv_out_of_threads_still_serves_a_sender: cannot make a pids \
+             cgroup here (it needs root) ***\n"
+        );
+        return;
+    };
+    let output = scratch_file("threads.bin");
+    let mut command = ferry();
+    command
+        .args(["recv", "--listen", "127.0.0.1:0", "--output"])
+        .arg(&output);
+    let mut command = limit.wrap(&command);
+    command.stdout(Stdio::null());
+    let (address, receiver, stderr) = spawn_listening(command);
+    let server: SocketAddr = address.parse().unwrap();
+
+    // Sixty idle connections from four addresses: more than the 40 tasks allow threads for.
+    let mut idle = idle_clients::IdleClients::new();
+    for index in 0..60 {
+        let source = format!("127.0.0.{}", 1 + index % 4).parse().unwrap();
+        idle.open(source, server).unwrap();
+    }
+    idle.drive(2000).unwrap();
+    let tally = idle.tally();
+    assert!(
+        tally.reset > 0,
+        "some were reset to stay within the threads: {tally:?}"
+    );
+
+    let content = ferry::sim::payload(100_000, 13);
+    let input = scratch_file("threads-input.bin");
+    std::fs::write(&input, &content).unwrap();
+    send_file(&address, &input);
+    assert!(std::fs::read(&output).unwrap() == content);
+    stop_serving(receiver, stderr);
 }
