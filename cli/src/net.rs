@@ -88,14 +88,16 @@ pub struct RecvArgs {
     /// Give up on a sender that sends nothing for this long, e.g. 30s, or off.
     #[arg(long, value_parser = idle_timeout_arg, default_value = "60s")]
     idle_timeout: IdleTimeout,
-    /// Transfers received at once, from everyone. A connection beyond it resets the
-    /// transfer idle longest to make room (one being written out is never reset; if every
-    /// one is, the new connection is refused): a client that holds connections without
-    /// sending cannot lock anybody out.
+    /// Transfers received at once, from everyone. A connection beyond it resets the transfer
+    /// idle longest, if it has received nothing for a second, so that a client holding
+    /// connections without sending cannot lock anybody out; failing that, it takes a place
+    /// from the address holding the most, if that holds more than its own would, or is
+    /// refused. A transfer being written out is never reset.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_connections: u64,
     /// Transfers received at once from one IP address. A connection beyond it resets that
-    /// address's own transfer idle longest, so one client cannot take every place.
+    /// address's own transfer idle longest, if it has received nothing for a second, or is
+    /// refused: one client cannot take every place, nor cut its own moving transfers.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_per_peer: u64,
     /// A transfer is held in memory up to this size, then in a file in the temporary

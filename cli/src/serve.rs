@@ -3,8 +3,9 @@
 //!
 //! Three kinds of thread share one table of transfers ([`Transfers`]):
 //! - the **accept thread** admits each connection by the limits (`--max-connections` in all,
-//!   `--max-per-peer` from one IP address), resetting the connection idle longest to make room
-//!   when a limit is reached, and starts a worker for it;
+//!   `--max-per-peer` from one IP address), resetting a transfer idle for a second or more to
+//!   make room when a limit is reached ([`Transfers::admit`] says which), and starts a worker
+//!   for it;
 //! - one **worker** per admitted transfer receives it, into memory up to `--spool-above` bytes
 //!   and into an unlinked file in the temporary directory past that;
 //! - the **main thread** writes each complete transfer out whole, in the order they complete,
@@ -46,6 +47,12 @@ pub struct Limits {
 
 /// How often the main thread looks at the closes under way when nothing else happens.
 const CLOSE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How long a transfer must have received nothing before a newcomer may take its place: a
+/// connection that sends a byte now and then is idle far longer, while a transfer under way
+/// is never idle this long but for loss recovery's timeouts. So a newcomer is refused rather
+/// than cut a transfer that is moving.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// At most one line a second about connections reset or refused to keep the limits: a
 /// flood of connections must not become a flood of lines, nor stall the accept thread on a
@@ -200,8 +207,8 @@ enum Phase {
 
 /// Why a connection was not admitted.
 enum Refusal {
-    /// Every transfer of its peer, or of everyone, is being written out.
-    NothingToEvict { limit: &'static str },
+    /// None of the transfers the limit counts may be reset.
+    NothingToEvict { limit: String },
     /// Its stream could not be cloned.
     Failed(io::Error),
 }
@@ -217,9 +224,11 @@ impl Transfers {
 
     /// Admit `stream` from `peer`, making room by the limits: its id, with a line saying what
     /// was reset to make room, if anything was. When a limit is reached, the transfer idle
-    /// longest (among the peer's own for `--max-per-peer`) is reset, so that a client holding
-    /// connections open without sending cannot lock anybody out; one still being written out
-    /// is never reset, and if there is nothing else the new connection is refused instead.
+    /// longest (among the peer's own for `--max-per-peer`) is reset if it has been idle for
+    /// [`EVICTABLE_AFTER`], so that a client holding connections open without sending cannot
+    /// lock anybody out. Failing that, a newcomer past `--max-connections` takes a place
+    /// from the address holding the most, if that holds more than the newcomer's would;
+    /// otherwise it is refused. A transfer being written out is never reset.
     fn admit(
         &mut self,
         stream: &Stream,
@@ -234,15 +243,21 @@ impl Transfers {
             .filter(|entry| same_peer(entry))
             .count();
         let victim = if from_peer >= self.limits.max_per_peer {
-            Some(("--max-per-peer", self.idlest(same_peer)))
+            Some(("--max-per-peer", self.idle(same_peer, now)))
         } else if self.entries.len() >= self.limits.max_connections {
-            Some(("--max-connections", self.idlest(|_| true)))
+            let victim = self
+                .idle(|_| true, now)
+                .or_else(|| self.busiest_holders_idlest(from_peer + 1));
+            Some(("--max-connections", victim))
         } else {
             None
         };
         let evicted = match victim {
             None => None,
-            Some((limit, None)) => return Err(Refusal::NothingToEvict { limit }),
+            Some((limit, None)) => {
+                let limit = self.limit_named(limit);
+                return Err(Refusal::NothingToEvict { limit });
+            }
             Some((limit, Some(id))) => Some(self.evict(id, now, peer, limit)),
         };
         let wake = stream.try_clone().map_err(Refusal::Failed)?;
@@ -266,6 +281,27 @@ impl Transfers {
             .filter(|(_, entry)| counted(entry) && !matches!(entry.phase, Phase::WritingOut))
             .min_by_key(|(_, entry)| entry.last_active)
             .map(|(&id, _)| id)
+    }
+
+    /// [`idlest`](Self::idlest), if it has been idle for [`EVICTABLE_AFTER`] by `now`.
+    fn idle(&self, counted: impl Fn(&Entry) -> bool, now: Instant) -> Option<u64> {
+        self.idlest(counted).filter(|id| {
+            now.saturating_duration_since(self.entries[id].last_active) >= EVICTABLE_AFTER
+        })
+    }
+
+    /// The idlest transfer of the address holding the most places, if it holds more than
+    /// `newcomers_share`: a place taken from whoever holds the most keeps the shares fair.
+    fn busiest_holders_idlest(&self, newcomers_share: usize) -> Option<u64> {
+        let mut holdings: BTreeMap<std::net::IpAddr, usize> = BTreeMap::new();
+        for entry in self.entries.values() {
+            *holdings.entry(entry.peer.ip()).or_default() += 1;
+        }
+        let (&busiest, &held) = holdings.iter().max_by_key(|(_, &held)| held)?;
+        if held <= newcomers_share {
+            return None;
+        }
+        self.idlest(|entry| entry.peer.ip() == busiest)
     }
 
     /// Reset transfer `id` to make room for `newcomer`: the line saying so.
@@ -301,11 +337,7 @@ impl Transfers {
             }
             Phase::WritingOut => unreachable!("idlest() never picks a transfer being written out"),
         };
-        let limit = match limit {
-            "--max-per-peer" => format!("--max-per-peer {}", self.limits.max_per_peer),
-            "--max-connections" => format!("--max-connections {}", self.limits.max_connections),
-            other => other.to_string(),
-        };
+        let limit = self.limit_named(limit);
         let line = format!(
             "ferry recv: reset the connection from {} ({doing}, idle for {:.1} s) to make room \
              for {newcomer} ({limit})",
@@ -314,6 +346,15 @@ impl Transfers {
                 .as_secs_f64(),
         );
         (line, thread)
+    }
+
+    /// A limit as the user set it: `--max-per-peer 16`.
+    fn limit_named(&self, limit: &str) -> String {
+        match limit {
+            "--max-per-peer" => format!("--max-per-peer {}", self.limits.max_per_peer),
+            "--max-connections" => format!("--max-connections {}", self.limits.max_connections),
+            other => other.to_string(),
+        }
     }
 
     /// The worker of `id` started on `thread`.
@@ -327,23 +368,27 @@ impl Transfers {
         }
     }
 
-    /// No thread could be started for `id`: reset the transfer idle longest that has one, to
-    /// free it. Its line, and its thread to wait for; `None` if no other transfer has one.
+    /// No thread could be started for `id`: reset the transfer idle longest that has one, if
+    /// it has been idle for [`EVICTABLE_AFTER`], to free it. Its line, and its thread to wait
+    /// for; `None` if there is none such.
     fn free_a_thread(
         &mut self,
         id: u64,
         now: Instant,
         newcomer: SocketAddr,
     ) -> Option<(String, thread::JoinHandle<()>)> {
-        let victim = self.idlest(|entry| {
-            matches!(
-                entry.phase,
-                Phase::Receiving {
-                    worker: Some(_),
-                    ..
-                }
-            )
-        })?;
+        let victim = self.idle(
+            |entry| {
+                matches!(
+                    entry.phase,
+                    Phase::Receiving {
+                        worker: Some(_),
+                        ..
+                    }
+                )
+            },
+            now,
+        )?;
         debug_assert_ne!(victim, id, "the newcomer has no thread yet");
         let (line, thread) = self.evict_worker(victim, now, newcomer, "the thread limit");
         Some((line, thread?))
@@ -502,9 +547,10 @@ fn admit_and_start(
         Ok(admitted) => admitted,
         Err(refusal) => {
             let why = match refusal {
-                Refusal::NothingToEvict { limit } => {
-                    format!("{limit} reached, and every transfer counted is being written out")
-                }
+                Refusal::NothingToEvict { limit } => format!(
+                    "{limit} reached, and no transfer it counts has been idle for {} s",
+                    EVICTABLE_AFTER.as_secs()
+                ),
                 Refusal::Failed(error) => describe(&error),
             };
             reset(stream);

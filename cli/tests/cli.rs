@@ -396,19 +396,24 @@ fn recv_past_its_connection_limits_still_serves_senders() {
     };
     let mut idle = idle_clients::IdleClients::new();
 
-    // One peer opens ten connections that send a byte and go quiet: it keeps three places,
-    // the newest, and each connection past them reset the one idle longest.
+    // One peer opens ten connections that send a byte and go quiet: it gets three places,
+    // and the others are refused (none of the three has been idle for a second yet).
     for _ in 0..10 {
         idle.open("127.0.0.1".parse().unwrap(), server).unwrap();
     }
     assert_eq!(idle.settle_at(&tally(3, 7), 5000).unwrap(), tally(3, 7));
-    // A sender from the same address takes the place of the one idle longest, and a transfer
-    // larger than --spool-above goes through a spool file.
+    // Once they have been idle for over a second (1.5 s at least: each turn sleeps 1 ms), a
+    // sender from the same address takes the place of the one idle longest, and its
+    // transfer, larger than --spool-above, goes through a spool file.
+    idle.drive(1500).unwrap();
     let first = ferry::sim::payload(500_000, 11);
     send("limits-first.bin", &first);
     assert_eq!(idle.settle_at(&tally(2, 8), 5000).unwrap(), tally(2, 8));
 
-    // Four more peers, three connections each: 14 idle connections for 8 places.
+    // Four more peers, three connections each: 14 idle connections for 8 places. The first
+    // peer's two are reset for the first newcomers past the limit; then, with nobody idle
+    // for a second, a newcomer takes a place from the address holding the most, or is
+    // refused: one connection reset for each past the limit, either way.
     for peer in 2..=5 {
         for _ in 0..3 {
             let source = format!("127.0.0.{peer}").parse().unwrap();
@@ -416,17 +421,24 @@ fn recv_past_its_connection_limits_still_serves_senders() {
         }
     }
     assert_eq!(idle.settle_at(&tally(8, 14), 5000).unwrap(), tally(8, 14));
-    // A sender still gets through, kept in memory this time.
+    // A sender still gets through, taking a place from an address holding more than one,
+    // its transfer kept in memory this time.
     let second = ferry::sim::payload(100_000, 12);
     send("limits-second.bin", &second);
 
     let written = std::fs::read(&output).unwrap();
     let said = stop_serving(receiver, stderr);
-    // 15 connections were reset to make room (7 and 1 for the first peer's places, 6 and 1
-    // for everybody's), said in at most a line a second.
+    // The first line about the limits (at most one a second follows) is about the first
+    // peer's places: a refusal, or a reset if its connections came over a second apart.
+    let first_notice = said
+        .lines()
+        .find(|line| {
+            line.contains("refused the connection") || line.contains("reset the connection")
+        })
+        .unwrap_or_default();
     assert!(
-        said.contains("ferry recv: reset the connection from 127.0.0.1:")
-            && said.contains("to make room for"),
+        first_notice.contains("from 127.0.0.1:") && first_notice.contains("(--max-per-peer 3)")
+            || first_notice.contains("--max-per-peer 3 reached, and no transfer it counts"),
         "{said}"
     );
     assert!(
@@ -537,4 +549,68 @@ fn recv_out_of_threads_still_serves_a_sender() {
     send_file(&address, &input);
     assert!(std::fs::read(&output).unwrap() == content);
     stop_serving(receiver, stderr);
+}
+
+#[test]
+fn recv_refuses_a_newcomer_rather_than_cut_a_moving_transfer() {
+    // Four senders at once from one address, two places for it: the two admitted first are
+    // moving (a 1 Mbit/s link makes each last about 1.6 s, so all four overlap), so the
+    // other two are refused at once instead of resetting them (they used to be reset,
+    // idle 0.0 s, to make room).
+    let output = scratch_file("moving.bin");
+    let (address, receiver, stderr) =
+        start_receiver(&["--output", output.to_str().unwrap(), "--max-per-peer", "2"]);
+    let inputs: Vec<(PathBuf, Vec<u8>)> = (0..4)
+        .map(|index| {
+            let path = scratch_file(&format!("moving-{index}.bin"));
+            let content = ferry::sim::payload(200_000, 20 + index);
+            std::fs::write(&path, &content).unwrap();
+            (path, content)
+        })
+        .collect();
+    let senders: Vec<Child> = inputs
+        .iter()
+        .map(|(path, _)| {
+            ferry()
+                .args(["send", &address])
+                .arg(path)
+                .args(["--faults", "rate=1mbit"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = senders
+        .into_iter()
+        .map(|sender| sender.wait_with_output().unwrap())
+        .collect();
+    let served = outcomes
+        .iter()
+        .filter(|outcome| outcome.status.success())
+        .count();
+    assert_eq!(served, 2, "two places, two senders served");
+    for outcome in outcomes.iter().filter(|outcome| !outcome.status.success()) {
+        let message = String::from_utf8_lossy(&outcome.stderr);
+        assert!(
+            message.contains("connection reset by the peer"),
+            "{message}"
+        );
+    }
+    let said = stop_serving(receiver, stderr);
+    assert!(
+        said.contains("refused the connection from 127.0.0.1:")
+            && said.contains("--max-per-peer 2 reached")
+            && !said.contains("reset the connection"),
+        "{said}"
+    );
+    // The output holds the two served transfers, whole.
+    let written = std::fs::read(&output).unwrap();
+    assert!(
+        written.len() == 400_000
+            && written
+                .chunks(200_000)
+                .all(|chunk| inputs.iter().any(|(_, content)| content == chunk)),
+        "the output holds two whole transfers"
+    );
 }
