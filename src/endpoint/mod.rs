@@ -1,7 +1,8 @@
 //! Many connections behind one socket, sans-IO: datagrams are demultiplexed to connections by
 //! the peer's address; a bounded listen backlog holds passive opens until they are accepted,
 //! with SYN cookies (RFC 4987 section 3.6) once the half-open table is full; segments that no
-//! connection accepts are answered with a RST (RFC 9293 section 3.10.7.1), at a bounded rate.
+//! connection accepts are answered with a RST (RFC 9293 section 3.10.7.1), at a bounded rate
+//! per source address.
 //! Only the connections something touched are polled, and quiet ones' deadlines are kept in
 //! order, so idle connections cost nothing per call.
 //!
@@ -25,7 +26,8 @@
 
 //!
 //! The files: this one (the table of connections, demultiplexing, the calls), `syn_cookies.rs`
-//! (RFC 4987's cookies) and `resets.rs` (the RST rate limit).
+//! (RFC 4987's cookies), `resets.rs` (RSTs to strays) and `rate_limit.rs` (the per-source
+//! budgets that bound both).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -34,18 +36,18 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::conn::{
-    encode, reset_reply, Config, Connection, ConnectionError, Reason, State, Transmit,
-};
+use crate::conn::{Config, Connection, ConnectionError, Reason, State, Transmit};
 use crate::time::Instant;
 use crate::wire::{Flags, Segment, SeqNum, WireError};
 
+mod rate_limit;
 mod resets;
 mod syn_cookies;
 #[cfg(test)]
 mod tests;
 
-use resets::ResetLimit;
+use rate_limit::PerSourceLimit;
+pub use rate_limit::SOURCES_TRACKED;
 pub use resets::{RESETS_PER_SECOND, RESET_BURST};
 use syn_cookies::SynCookies;
 
@@ -182,8 +184,8 @@ pub struct Endpoint {
     cookies: SynCookies,
     /// RSTs and SYN cookies to send; at most [`STATELESS_REPLY_QUEUE`].
     stateless_replies: VecDeque<Transmit>,
-    /// The RST rate limit.
-    resets: ResetLimit,
+    /// The RST rate limit, per source address.
+    resets: PerSourceLimit,
     /// Where the next `poll_transmit` starts looking, so that no connection starves the rest.
     poll_cursor: Option<ConnectionHandle>,
     /// Connections touched (by a datagram, an application call or a timer) since they last
@@ -222,7 +224,9 @@ impl Endpoint {
 
     /// An endpoint whose connections use `config` and draw their initial sequence numbers from
     /// `isn_generator`: any generator of the `rand` version Ferry uses, which
-    /// [`ferry::rand`](crate::rand) re-exports so that yours matches.
+    /// [`ferry::rand`](crate::rand) re-exports so that yours matches. The endpoint's other
+    /// random choices come from it too: the SYN-cookie secret, and which entries a full
+    /// table of per-source rate limits samples to make room.
     pub fn new(config: Config, isn_generator: Box<dyn RngCore + Send>) -> Endpoint {
         Endpoint {
             config,
@@ -235,7 +239,7 @@ impl Endpoint {
             half_open: BTreeSet::new(),
             cookies: SynCookies::default(),
             stateless_replies: VecDeque::new(),
-            resets: ResetLimit::default(),
+            resets: resets::reset_limit(),
             poll_cursor: None,
             active: BTreeSet::new(),
             deadlines: BTreeSet::new(),
@@ -472,18 +476,7 @@ impl Endpoint {
         if self.listen_backlog.is_some() && self.accept_cookie(now, from, &segment) {
             return;
         }
-        if let Some(reset) = reset_reply(&segment) {
-            if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE || !self.resets.allow(now) {
-                self.stats.resets_suppressed += 1;
-                return;
-            }
-            self.stats.resets_sent += 1;
-            self.stateless_replies.push_back(Transmit {
-                destination: from,
-                contents: encode(&reset),
-                reason: Reason::Rst,
-            });
-        }
+        self.reset_stray(now, from, &segment);
     }
 
     /// Run the timers that are due at `now`, and the user timeouts.

@@ -1,35 +1,48 @@
-//! RSTs to strays, rate-limited: at most [`RESETS_PER_SECOND`] in bursts of at most
-//! [`RESET_BURST`], by a generic cell rate algorithm, as Linux limits the ICMP errors a host
-//! sends. A flood of strays draws a trickle, not a reflection.
+//! RSTs to strays (RFC 9293 section 3.10.7.1), rate-limited per source address
+//! ([`PerSourceLimit`]): at most [`RESETS_PER_SECOND`] a second to each, in bursts of at most
+//! [`RESET_BURST`]. A flood of strays forged from one address draws a trickle to it, not a
+//! reflection; and since no budget is shared, the RSTs an attacker draws to its own address
+//! say nothing about the strays others sent, and so nothing about which 4-tuples are in use
+//! (issue 18's side channel; Linux sends RSTs to strays without any limit).
 
-use std::time::Duration;
+use std::net::SocketAddr;
 
+use super::rate_limit::PerSourceLimit;
+use super::{Endpoint, STATELESS_REPLY_QUEUE};
+use crate::conn::{encode, reset_reply, Reason, Transmit};
 use crate::time::Instant;
+use crate::wire::Segment;
 
-/// RSTs to segments no connection accepts: at most this many a second, in bursts of at most
-/// [`RESET_BURST`], as Linux limits the ICMP errors a host sends (`icmp_msgs_per_sec`,
-/// `icmp_msgs_burst`). A flood of strays draws a trickle, not a reflection, and the queue of
-/// RSTs waiting to go never holds more than a burst.
-pub const RESETS_PER_SECOND: u32 = 1000;
+/// RSTs to segments no connection accepts: at most this many a second to one source address
+/// (an IPv4 address or an IPv6 /64), in bursts of at most [`RESET_BURST`]. A flood of strays
+/// forged from a victim's address reflects a trickle to it.
+pub const RESETS_PER_SECOND: u32 = 100;
 /// See [`RESETS_PER_SECOND`].
 pub const RESET_BURST: u32 = 50;
 
-/// The RST rate limit's schedule: when the RSTs sent so far would have finished going out at
-/// [`RESETS_PER_SECOND`].
-#[derive(Debug, Default)]
-pub(super) struct ResetLimit {
-    schedule: Instant,
+/// The RST rate limit.
+pub(super) fn reset_limit() -> PerSourceLimit {
+    PerSourceLimit::new(RESETS_PER_SECOND, RESET_BURST)
 }
 
-impl ResetLimit {
-    /// Whether one more RST may go now; if so, it is counted.
-    pub(super) fn allow(&mut self, now: Instant) -> bool {
-        let interval = Duration::from_secs(1) / RESETS_PER_SECOND;
-        let schedule = self.schedule.max(now) + interval;
-        if schedule > now + interval * RESET_BURST {
-            return false;
+impl Endpoint {
+    /// Answer `segment`, from `from`, which no connection takes, with a RST, unless it is a
+    /// RST itself or `from` has had its share.
+    pub(super) fn reset_stray(&mut self, now: Instant, from: SocketAddr, segment: &Segment<'_>) {
+        let Some(reset) = reset_reply(segment) else {
+            return;
+        };
+        if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE
+            || !self.resets.allow(now, from.ip(), &mut *self.isn_generator)
+        {
+            self.stats.resets_suppressed += 1;
+            return;
         }
-        self.schedule = schedule;
-        true
+        self.stats.resets_sent += 1;
+        self.stateless_replies.push_back(Transmit {
+            destination: from,
+            contents: encode(&reset),
+            reason: Reason::Rst,
+        });
     }
 }

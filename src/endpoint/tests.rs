@@ -2,7 +2,7 @@
 //! the user timeout.
 
 use super::*;
-use crate::conn::State;
+use crate::conn::{encode, State};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -67,7 +67,8 @@ fn a_flood_of_strays_draws_a_bounded_trickle_of_resets() {
     }
     let queued = std::iter::from_fn(|| endpoint.poll_transmit(ms(1))).count();
     assert!(queued <= RESET_BURST as usize + 1, "{queued} RSTs queued");
-    // A second later, strays arriving at 100,000 a second draw about 1,000 a second.
+    // A second later, strays arriving at 100,000 a second, all from one address, draw
+    // about RESETS_PER_SECOND.
     let mut sent = 0;
     for index in 0..100_000u64 {
         let (from, datagram) = stray(index as u16);
@@ -83,6 +84,49 @@ fn a_flood_of_strays_draws_a_bounded_trickle_of_resets() {
     );
     let stats = endpoint.stats();
     assert_eq!(stats.resets_sent + stats.resets_suppressed, 110_000);
+}
+
+#[test]
+fn a_stray_flood_from_many_addresses_keeps_a_forged_victims_share_and_the_table_bounded() {
+    // For a second, 100,000 strays from ever new addresses, and 10,000 forged from a
+    // victim's: each new address gets its RST, the victim no more than its share, and the
+    // table of budgets stays within its bound, evicting the one-off addresses, not the
+    // victim's spent budget.
+    let mut endpoint = endpoint();
+    let victim = addr("198.51.100.7:80");
+    let stray = encode(&Segment {
+        flags: Flags::ACK,
+        seq: SeqNum(7),
+        ack: SeqNum(1234),
+        ..Segment::default()
+    });
+    let (mut to_victim, mut to_others) = (0, 0);
+    for index in 0..100_000u32 {
+        let now = Instant::from_micros(u64::from(index) * 10);
+        let from = SocketAddr::new(std::net::Ipv4Addr::from(0xC000_0000 + index).into(), 9);
+        endpoint.handle_datagram(now, from, &stray);
+        if index % 10 == 0 {
+            endpoint.handle_datagram(now, victim, &stray);
+        }
+        for transmit in std::iter::from_fn(|| endpoint.poll_transmit(now)) {
+            if transmit.destination == victim {
+                to_victim += 1;
+            } else {
+                to_others += 1;
+            }
+        }
+    }
+    assert_eq!(to_others, 100_000);
+    let limit = RESET_BURST + RESETS_PER_SECOND;
+    assert!(
+        to_victim <= limit,
+        "{to_victim} RSTs to the victim, limit {limit}"
+    );
+    assert!(
+        to_victim >= RESETS_PER_SECOND,
+        "{to_victim} RSTs to the victim"
+    );
+    assert_eq!(endpoint.resets.sources_tracked(), SOURCES_TRACKED);
 }
 
 #[test]
@@ -633,4 +677,51 @@ fn keepalive_settings_change_on_a_running_connection() {
     connection.set_keepalive(ms(100), None, 2);
     assert_eq!(connection.config().keepalive_interval, None);
     assert_eq!(client.poll_timeout(), None, "no timer left");
+}
+
+// ---------------------------------------------------------------------------------------
+// Side channels
+
+/// The RSTs an off-path attacker at its own address draws with 100 strays of its own, right
+/// after it sent 100 strays forged from the client's address and port `guessed_port` (a
+/// sweep of the 4-tuple the server may hold, as in issue 18). The server holds one
+/// connection, with the client's port 4747.
+fn resets_drawn_by_an_attacker_after_forging_port(guessed_port: u16) -> Vec<Transmit> {
+    let (_client, mut server, _, _) = established();
+    let attacker = addr("203.0.113.66:5000");
+    let stray = |seq: u32| {
+        encode(&Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(seq),
+            ack: SeqNum(seq.wrapping_mul(2_654_435_761)),
+            window: 100,
+            ..Segment::default()
+        })
+    };
+    let forged_from = SocketAddr::new(addr(CLIENT).ip(), guessed_port);
+    for seq in 0..100 {
+        server.handle_datagram(ms(2), forged_from, &stray(seq * 7_919));
+    }
+    for seq in 0..100 {
+        server.handle_datagram(ms(2), attacker, &stray(seq * 104_729));
+    }
+    std::iter::from_fn(|| server.poll_transmit(ms(2)))
+        .filter(|transmit| transmit.destination == attacker)
+        .collect()
+}
+
+#[test]
+fn strays_for_a_used_and_an_unused_port_draw_the_same_resets_for_an_off_path_attacker() {
+    // Issue 18: with one RST budget for all peers, forged strays for an unused port spent it
+    // and the attacker's own strays then drew 1 or 2 RSTs, against 50 when the port was in
+    // use: the 16-bit port secret leaked. The attacker must see no difference.
+    let used = resets_drawn_by_an_attacker_after_forging_port(4747);
+    let unused = resets_drawn_by_an_attacker_after_forging_port(4748);
+    assert!(!used.is_empty(), "the attacker's strays draw RSTs");
+    assert!(
+        used == unused,
+        "RSTs drawn after forging the used port: {}, an unused one: {}",
+        used.len(),
+        unused.len()
+    );
 }
