@@ -12,11 +12,17 @@ use crate::time::Instant;
 use crate::wire::{Flags, Segment, SeqNum};
 
 /// A SYN cookie is checked against the period it falls in and the one before, so it is
-/// good for 16 to 32 s: the handshake's final ACK comes a round trip after the SYN-ACK, or, if
-/// that ACK is lost, the client's first data soon after. Cookies are believed at all only
-/// within two periods of the last one sent, as Linux believes them only after a recent
-/// overflow: a stale duplicate cannot open a connection long after a flood.
-const COOKIE_PERIOD: Duration = Duration::from_secs(16);
+/// good for 64 to 128 s: the counter of Bernstein's cookies, which RFC 4987 section 3.6
+/// describes, advances every 64 s, and Linux's cookies are good for 60 to 120 s. The handshake's final ACK comes a round trip after the
+/// SYN-ACK; but if it is lost, or dropped by a full accept queue, only the client's data
+/// sent again carries the cookie back, on a timer that backs off (1, 2, 4, 8, 16, 32 s), so
+/// a cookie good for only 16 s would strand a client whose first tries were lost. A longer
+/// life costs no safety: a guess succeeds with the same odds whatever the period's length,
+/// and a duplicate older than a segment's lifetime (2 s for Ferry, whose TIME-WAIT is 4 s)
+/// is not expected at all. Cookies are believed only within two periods of the last one
+/// sent, as Linux believes them only after a recent overflow: a stale duplicate cannot open
+/// a connection long after a flood.
+pub(super) const COOKIE_PERIOD: Duration = Duration::from_secs(64);
 
 /// What an endpoint keeps for its SYN cookies.
 #[derive(Debug, Default)]

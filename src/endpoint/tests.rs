@@ -249,11 +249,46 @@ fn a_wrong_cookie_is_dropped_while_cookies_are_in_use_and_reset_after() {
     assert!(server.poll_transmit(ms(1)).is_none());
     assert_eq!(server.stats().cookie_acks_dropped, 1);
     // Two cookie periods later, no cookie is believed: a stray gets its RST again.
-    server.handle_datagram(ms(40_000), addr("203.0.113.5:1000"), &guess);
-    let reset = server.poll_transmit(ms(40_000)).expect("a RST");
+    let later = ms(1) + syn_cookies::COOKIE_PERIOD * 2;
+    server.handle_datagram(later, addr("203.0.113.5:1000"), &guess);
+    let reset = server.poll_transmit(later).expect("a RST");
     assert_eq!(parse(&reset).flags, Flags::RST);
     assert_eq!(server.accept(), None);
     assert_eq!(server.stats().syn_cookies_accepted, 0);
+}
+
+#[test]
+fn a_cookie_handshake_completes_by_data_sent_again_a_minute_later() {
+    // The client's final ACK and its first data are lost, and so are its retransmissions,
+    // backing off, but the last within a minute: its cookie must still be good.
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    let syn = client.poll_transmit(ms(1)).unwrap();
+    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+    let syn_ack = server.poll_transmit(ms(1)).unwrap();
+    assert_eq!(syn_ack.reason, Reason::SynCookie);
+    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+    let _lost_ack = client.poll_transmit(ms(2)).unwrap();
+    let connection = client.connection_mut(client_handle).unwrap();
+    assert_eq!(connection.write(b"hello"), Ok(5));
+    let _lost_data = client.poll_transmit(ms(2)).unwrap();
+    let mut last_try = None;
+    for at in (100..60_000).step_by(100) {
+        client.handle_timeout(ms(at));
+        if let Some(transmit) = client.poll_transmit(ms(at)) {
+            last_try = Some((at, transmit));
+        }
+    }
+    let (sent_at, last_try) = last_try.expect("the client sent its data again");
+    assert!(matches!(last_try.reason, Reason::RtoRetransmission { .. }));
+    assert!(sent_at > 40_000, "the last try went at {sent_at} ms");
+    server.handle_datagram(ms(sent_at), addr(CLIENT), &last_try.contents);
+    let server_handle = server.accept().expect("the cookie was still good");
+    let mut buf = [0; 8];
+    let connection = server.connection_mut(server_handle).unwrap();
+    assert_eq!(connection.read(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
 }
 
 #[test]
@@ -308,7 +343,11 @@ fn a_stale_duplicate_long_after_a_flood_opens_nothing() {
     server.detach(server_handle);
     shuttle(&mut client, &mut server, ms(4));
     assert!(server.connection(server_handle).is_none());
-    server.handle_datagram(ms(40_000), addr(CLIENT), &request.contents);
+    server.handle_datagram(
+        ms(4) + syn_cookies::COOKIE_PERIOD * 2,
+        addr(CLIENT),
+        &request.contents,
+    );
     assert!(
         server.accept().is_none(),
         "a stale duplicate opened a connection"
