@@ -51,7 +51,7 @@ pub use cc::CongestionControl;
 use cc::Controller;
 pub use config::{Config, ConfigError, MAX_UNCONTROLLED_WINDOW_SEGMENTS};
 pub use segment_arrives::reset_reply;
-pub(crate) use send::encode;
+pub(crate) use send::{encode, stateless_syn_ack};
 pub use send::{Reason, Transmit};
 pub use state::{ConnectionError, Event, ReadError, State, WriteError};
 pub use stats::{Retransmissions, Stats};

@@ -7,7 +7,7 @@
 use super::reassembly::Reassembly;
 use super::state::{Event, State};
 use super::timers::Timer;
-use super::{Connection, Reason, Transmit, MAX_WINDOW};
+use super::{Config, Connection, Reason, Transmit, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, MAX_SACK_BLOCKS};
 
@@ -18,16 +18,20 @@ pub(super) const QUICK_ACK_SEGMENTS: u32 = 16;
 /// ACKs held for sending at most: a batch of data fed at once draws up to this many.
 pub(super) const MAX_QUEUED_ACKS: usize = 8;
 
+/// The window a connection with `config` advertises while `unread` bytes wait for the
+/// application: the free receive-buffer space (section 3.8.6). Out-of-order data lies inside
+/// the advertised window, so it needs no space of its own. Clamped to 2^30, beyond which
+/// sequence comparisons break (docs/protocol.md). A SYN cookie's SYN-ACK advertises it with
+/// nothing unread, as a fresh passive open does.
+pub(crate) fn advertised_window(config: &Config, unread: usize) -> u32 {
+    let free = config.recv_buffer.saturating_sub(unread);
+    u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
+}
+
 impl Connection {
-    /// Free receive-buffer space: the window we advertise (section 3.8.6). Out-of-order data
-    /// lies inside the advertised window, so it needs no space of its own.
-    /// Clamped to 2^30, beyond which sequence comparisons break (docs/protocol.md).
+    /// The window we advertise now: see [`advertised_window`].
     pub(super) fn receive_window(&self) -> u32 {
-        let free = self
-            .config
-            .recv_buffer
-            .saturating_sub(self.recv_buffer.len());
-        u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
+        advertised_window(&self.config, self.recv_buffer.len())
     }
 
     /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.

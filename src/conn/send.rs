@@ -6,11 +6,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::receive::advertised_window;
 use super::recovery::Recovery;
 use super::retransmission::Delivered;
 use super::state::State;
 use super::timers::Timer;
-use super::{Connection, MAX_WINDOW};
+use super::{Config, Connection, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlocks, Segment, SeqNum};
 
@@ -100,6 +101,25 @@ pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
     let mut contents = Vec::with_capacity(segment.encoded_len());
     segment.emit(&mut contents);
     contents
+}
+
+/// The SYN-ACK with ISN `iss` that answers `syn` (RFC 9293 section 3.10.7.2), built without a
+/// connection: what a SYN cookie (RFC 4987 section 3.6) sends, at the cost of encoding one
+/// segment. It is the segment a [`Connection::listen`] fed `syn` sends first, byte for byte
+/// (the endpoint's tests hold the two together).
+pub(crate) fn stateless_syn_ack(
+    config: &Config,
+    iss: SeqNum,
+    syn: &Segment<'_>,
+) -> Segment<'static> {
+    Segment {
+        flags: Flags::SYN | Flags::ACK,
+        seq: iss,
+        ack: syn.seq + 1,
+        window: advertised_window(config, 0),
+        sack: SackBlocks::new(),
+        payload: &[],
+    }
 }
 
 impl Connection {

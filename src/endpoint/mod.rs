@@ -50,6 +50,7 @@ use rate_limit::PerSourceLimit;
 pub use rate_limit::SOURCES_TRACKED;
 pub use resets::{RESETS_PER_SECOND, RESET_BURST};
 use syn_cookies::SynCookies;
+pub use syn_cookies::{SYN_COOKIES_PER_SECOND, SYN_COOKIE_BURST};
 
 /// Stateless replies (RSTs, SYN cookies) waiting for `poll_transmit`: at most this many.
 pub const STATELESS_REPLY_QUEUE: usize = 256;
@@ -99,6 +100,9 @@ pub struct EndpointStats {
     pub syns_dropped: u64,
     /// SYNs answered statelessly with a SYN cookie: the half-open table was full.
     pub syn_cookies_sent: u64,
+    /// SYNs that would have been answered with a SYN cookie but were dropped: their source
+    /// address had had its share ([`SYN_COOKIES_PER_SECOND`]).
+    pub syn_cookies_suppressed: u64,
     /// Connections opened by a valid SYN cookie.
     pub syn_cookies_accepted: u64,
     /// ACKs from unknown peers dropped silently, not reset, while cookies were in use: they
@@ -255,7 +259,8 @@ impl Endpoint {
     /// answered with a SYN cookie (RFC 4987 section 3.6): a SYN-ACK whose ISN is a keyed hash
     /// of the peer's address and ISN, with nothing kept; a final ACK that carries it back opens
     /// the connection. So a flood of SYNs from forged addresses fills no table and locks no
-    /// client out.
+    /// client out; and since cookies go to each source address at a bounded rate
+    /// ([`SYN_COOKIES_PER_SECOND`]), SYNs forged from a victim's address reflect a trickle.
     pub fn listen(&mut self, backlog: usize) {
         self.listen_backlog = Some(backlog);
     }

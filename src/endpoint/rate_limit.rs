@@ -1,6 +1,6 @@
 //! A rate limit per source address, for the replies the endpoint sends without any
-//! connection (RSTs to strays): each source has a budget of its own, kept by a generic cell
-//! rate algorithm, in a table of bounded size.
+//! connection (RSTs to strays, SYN cookies): each source has a budget of its own, kept by a
+//! generic cell rate algorithm, in a table of bounded size.
 //!
 //! Per source, and with no budget shared by all, so that an off-path attacker learns nothing
 //! from the replies to its own segments: a shared budget that segments forged from other
@@ -17,7 +17,9 @@
 //! reply, evicts its own kind, and not a source that a forged flood keeps spent; and which
 //! entry goes does not depend, in a way an attacker could arrange, on who else sent what.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -25,13 +27,14 @@ use rand::RngCore;
 
 use crate::time::Instant;
 
-/// At most this many sources per table: about 64 bytes each, so under 300 KB.
+/// At most this many sources per table: about 60 bytes each, so at most 256 KB, allocated
+/// as sources come.
 pub const SOURCES_TRACKED: usize = 4096;
 /// Entries sampled to choose which one a full table drops.
 const EVICTION_SAMPLES: usize = 8;
 
 /// Who a budget belongs to: an IPv4 address, or an IPv6 address's /64 prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Source {
     V4(u32),
     V6Prefix(u64),
@@ -54,8 +57,26 @@ pub(super) struct PerSourceLimit {
     /// Each tracked source with its schedule: when the replies sent to it so far would have
     /// finished going out at the limit's rate. At most [`SOURCES_TRACKED`].
     schedules: Vec<(Source, Instant)>,
-    /// Where each tracked source lies in `schedules`.
-    positions: BTreeMap<Source, usize>,
+    /// Where each tracked source lies in `schedules`; made at the first reply, when its
+    /// hash's key is drawn.
+    positions: Option<HashMap<Source, usize, KeyedHash>>,
+}
+
+/// SipHash-2-4 keyed from the endpoint's injected generator, so that nobody can choose
+/// addresses whose entries collide in the table (a hash flood), and with no randomness of
+/// the endpoint's own (std's default hasher draws its key from the OS). std's `SipHasher` is
+/// deprecated only in favour of a hasher whose algorithm may change; any keyed hash will do.
+#[derive(Clone, Debug)]
+struct KeyedHash([u64; 2]);
+
+impl BuildHasher for KeyedHash {
+    #[allow(deprecated)]
+    type Hasher = std::hash::SipHasher;
+
+    #[allow(deprecated)]
+    fn build_hasher(&self) -> std::hash::SipHasher {
+        std::hash::SipHasher::new_with_keys(self.0[0], self.0[1])
+    }
 }
 
 impl PerSourceLimit {
@@ -64,7 +85,7 @@ impl PerSourceLimit {
             interval: Duration::from_secs(1) / per_second.max(1),
             burst,
             schedules: Vec::new(),
-            positions: BTreeMap::new(),
+            positions: None,
         }
     }
 
@@ -86,6 +107,18 @@ impl PerSourceLimit {
         true
     }
 
+    /// Give back one reply's worth of `address`'s budget: the reply was answered, so the
+    /// address is a real host that asked for it, not a victim of reflection.
+    pub(super) fn refund(&mut self, address: IpAddr) {
+        let positions = self.positions.as_ref();
+        if let Some(&position) = positions.and_then(|positions| positions.get(&Source::of(address)))
+        {
+            let schedule = &mut self.schedules[position].1;
+            let interval = u64::try_from(self.interval.as_micros()).unwrap_or(u64::MAX);
+            *schedule = Instant::from_micros(schedule.as_micros().saturating_sub(interval));
+        }
+    }
+
     /// How many sources the table holds.
     #[cfg(test)]
     pub(super) fn sources_tracked(&self) -> usize {
@@ -94,22 +127,27 @@ impl PerSourceLimit {
 
     /// The entry of `source`, made if need be, with a full budget.
     fn position(&mut self, now: Instant, source: Source, random: &mut dyn RngCore) -> usize {
-        if let Some(&position) = self.positions.get(&source) {
-            return position;
-        }
-        if self.schedules.len() < SOURCES_TRACKED {
+        let positions = self.positions.get_or_insert_with(|| {
+            let key = KeyedHash([random.next_u64(), random.next_u64()]);
+            HashMap::with_hasher(key)
+        });
+        let entry = match positions.entry(source) {
+            Entry::Occupied(entry) => return *entry.get(),
+            Entry::Vacant(entry) => entry,
+        };
+        let count = self.schedules.len();
+        if count < SOURCES_TRACKED {
             self.schedules.push((source, now));
-            self.positions.insert(source, self.schedules.len() - 1);
-            return self.schedules.len() - 1;
+            entry.insert(count);
+            return count;
         }
-        let count = self.schedules.len() as u64;
         let victim = (0..EVICTION_SAMPLES)
-            .map(|_| ((u64::from(random.next_u32()) * count) >> 32) as usize)
+            .map(|_| ((u64::from(random.next_u32()) * count as u64) >> 32) as usize)
             .min_by_key(|&position| self.schedules[position].1)
             .unwrap_or(0);
+        entry.insert(victim);
         let (evicted, _) = std::mem::replace(&mut self.schedules[victim], (source, now));
-        self.positions.remove(&evicted);
-        self.positions.insert(source, victim);
+        positions.remove(&evicted);
         victim
     }
 }

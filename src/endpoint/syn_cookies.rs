@@ -1,15 +1,32 @@
 //! SYN cookies (RFC 4987 section 3.6): once the half-open table is full, a SYN is answered
 //! with a SYN-ACK whose ISN is a keyed hash of the peer's address, its ISN and the time, and
 //! nothing is kept; a final ACK that carries the cookie back opens the connection.
+//!
+//! A cookie's SYN-ACK is built from the SYN and the config alone (`stateless_syn_ack`), with
+//! no connection made and dropped, and goes to each source address at a bounded rate
+//! ([`SYN_COOKIES_PER_SECOND`]), so that SYNs forged from a victim's address reflect a
+//! trickle to it, not one SYN-ACK each.
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::rate_limit::PerSourceLimit;
 use super::{Endpoint, Ownership, STATELESS_REPLY_QUEUE};
-use crate::conn::{Connection, Reason, Transmit};
+use crate::conn::{encode, stateless_syn_ack, Connection, Reason, Transmit};
 use crate::time::Instant;
 use crate::wire::{Flags, Segment, SeqNum};
+
+/// SYN-ACKs carrying cookies to one source address (an IPv4 address or an IPv6 /64): at most
+/// this many a second, in bursts of at most [`SYN_COOKIE_BURST`]; a SYN beyond that is
+/// dropped (`syn_cookies_suppressed`), and the client's SYN retransmission tries again. Each
+/// cookie that comes back, opening a connection, gives its share back, since a source that
+/// answers is a real host asking, not a victim of reflection: so many clients behind one
+/// address (a NAT, or a thousand on loopback) connecting at once lose nothing, while a
+/// flood of SYNs forged from a victim's address reflects at most this many a second to it.
+pub const SYN_COOKIES_PER_SECOND: u32 = 16;
+/// See [`SYN_COOKIES_PER_SECOND`]: a burst a little beyond the default backlog of 128.
+pub const SYN_COOKIE_BURST: u32 = 256;
 
 /// A SYN cookie is checked against the period it falls in and the one before, so it is
 /// good for 64 to 128 s: the counter of Bernstein's cookies, which RFC 4987 section 3.6
@@ -25,12 +42,24 @@ use crate::wire::{Flags, Segment, SeqNum};
 pub(super) const COOKIE_PERIOD: Duration = Duration::from_secs(64);
 
 /// What an endpoint keeps for its SYN cookies.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SynCookies {
     /// The key of the cookies' hash, drawn from the ISN generator when first needed.
     secret: Option<[u64; 2]>,
     /// When the last cookie went out: cookies are believed only for a while after.
     last_sent_at: Option<Instant>,
+    /// Cookies to each source address: [`SYN_COOKIES_PER_SECOND`].
+    per_source: PerSourceLimit,
+}
+
+impl Default for SynCookies {
+    fn default() -> SynCookies {
+        SynCookies {
+            secret: None,
+            last_sent_at: None,
+            per_source: PerSourceLimit::new(SYN_COOKIES_PER_SECOND, SYN_COOKIE_BURST),
+        }
+    }
 }
 
 impl SynCookies {
@@ -57,11 +86,20 @@ impl SynCookies {
 }
 
 impl Endpoint {
-    /// Answer `syn` with a SYN-ACK whose ISN is its cookie, keeping nothing. The SYN-ACK is
-    /// the one a fresh passive open would send, so it carries the same window.
+    /// Answer `syn` with a SYN-ACK whose ISN is its cookie, keeping nothing, unless `from`
+    /// has had its share. The SYN-ACK is the one a fresh passive open would send, so it
+    /// carries the same window.
     pub(super) fn send_syn_cookie(&mut self, now: Instant, from: SocketAddr, syn: &Segment<'_>) {
         if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE {
             self.stats.syns_dropped += 1;
+            return;
+        }
+        if !self
+            .cookies
+            .per_source
+            .allow(now, from.ip(), &mut *self.isn_generator)
+        {
+            self.stats.syn_cookies_suppressed += 1;
             return;
         }
         let isn_generator = &mut self.isn_generator;
@@ -70,16 +108,13 @@ impl Endpoint {
             .secret
             .get_or_insert_with(|| [isn_generator.next_u64(), isn_generator.next_u64()]);
         let cookie = SynCookies::cookie(secret, from, syn.seq, SynCookies::period(now));
-        let mut connection = Connection::listen(self.config.clone(), from, cookie);
-        connection.handle_segment(now, syn);
-        if let Some(syn_ack) = connection.poll_transmit(now) {
-            self.stats.syn_cookies_sent += 1;
-            self.cookies.last_sent_at = Some(now);
-            self.stateless_replies.push_back(Transmit {
-                reason: Reason::SynCookie,
-                ..syn_ack
-            });
-        }
+        self.stats.syn_cookies_sent += 1;
+        self.cookies.last_sent_at = Some(now);
+        self.stateless_replies.push_back(Transmit {
+            destination: from,
+            contents: encode(&stateless_syn_ack(&self.config, cookie, syn)),
+            reason: Reason::SynCookie,
+        });
     }
 
     /// If `segment` completes a handshake begun with a SYN cookie (its ACK field is the cookie
@@ -120,6 +155,7 @@ impl Endpoint {
             self.stats.syns_dropped += 1;
             return true;
         }
+        self.cookies.per_source.refund(from.ip());
         let connection = Connection::accept_cookie(self.config.clone(), from, cookie, now, segment);
         let handle = self.insert(connection, Ownership::Unaccepted);
         if let Some(entry) = self.connections.get_mut(&handle) {

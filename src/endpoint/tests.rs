@@ -355,6 +355,131 @@ fn a_stale_duplicate_long_after_a_flood_opens_nothing() {
 }
 
 #[test]
+fn a_cookie_syn_ack_is_byte_for_byte_what_a_passive_open_sends() {
+    // The cookie's SYN-ACK is built without a connection; it must not differ from the one
+    // a connection would send with the same ISN (window, flags, anything added later).
+    let small_window = Config {
+        recv_buffer: 10_000,
+        ..Config::default()
+    };
+    for config in [Config::default(), small_window] {
+        let mut server = Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1)));
+        server.listen(1);
+        server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
+        while server.poll_transmit(ms(0)).is_some() {}
+        let peer = addr(CLIENT);
+        server.handle_datagram(ms(1), peer, &syn(5_000));
+        let cookie_syn_ack = server.poll_transmit(ms(1)).unwrap();
+        assert_eq!(cookie_syn_ack.reason, Reason::SynCookie);
+        let cookie = parse(&cookie_syn_ack).seq;
+        let mut connection = Connection::listen(config, peer, cookie);
+        connection.handle_datagram(ms(1), &syn(5_000));
+        let syn_ack = connection.poll_transmit(ms(1)).unwrap();
+        assert_eq!(cookie_syn_ack.contents, syn_ack.contents);
+        assert_eq!(cookie_syn_ack.destination, syn_ack.destination);
+    }
+}
+
+#[test]
+fn syns_forged_from_one_address_reflect_a_bounded_trickle_of_cookies_to_it() {
+    // 10,000 SYNs a second for 10 s, forged from one victim's address (every port), at a
+    // listener whose half-open table is full: the victim receives at most a burst and then
+    // SYN_COOKIES_PER_SECOND, not a SYN-ACK for each. A client elsewhere connects meanwhile.
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let victim = std::net::IpAddr::from([198, 51, 100, 7]);
+    let mut per_second = [0u32; 10];
+    let mut client_handle = None;
+    for tick in 0..100_000u64 {
+        let now = ms(1) + std::time::Duration::from_micros(tick * 100);
+        let forged_from = SocketAddr::new(victim, 1 + (tick % 60_000) as u16);
+        server.handle_datagram(now, forged_from, &syn(tick as u32));
+        if tick == 50_000 {
+            client_handle = Some(client.connect(addr(SERVER)).unwrap());
+            shuttle(&mut client, &mut server, now);
+            assert!(server.accept().is_some(), "the client got through");
+        }
+        for transmit in std::iter::from_fn(|| server.poll_transmit(now)) {
+            assert_eq!(transmit.destination.ip(), victim);
+            per_second[(tick / 10_000) as usize] += 1;
+        }
+    }
+    let total: u32 = per_second.iter().sum();
+    assert!(
+        total <= SYN_COOKIE_BURST + 10 * SYN_COOKIES_PER_SECOND,
+        "{total} SYN-ACKs to the victim: {per_second:?}"
+    );
+    for (second, &sent) in per_second.iter().enumerate().skip(2) {
+        assert!(
+            sent <= SYN_COOKIES_PER_SECOND + 1,
+            "{sent} SYN-ACKs to the victim in second {second}"
+        );
+    }
+    let connection = client.connection(client_handle.unwrap()).unwrap();
+    assert!(connection.is_connected(), "the client got through");
+    let stats = server.stats();
+    assert!(
+        stats.syn_cookies_suppressed > 99_000,
+        "{stats:?} {per_second:?}"
+    );
+}
+
+#[test]
+fn many_clients_behind_one_address_connecting_at_once_all_get_cookies() {
+    // 1,000 clients of one host (one address, each its own port) send their SYNs 100 us
+    // apart, each answering its SYN-ACK 20 ms later: far more cookies than a burst of
+    // SYN_COOKIE_BURST, but each completed handshake gives its share back.
+    let mut server = endpoint();
+    server.listen(128);
+    let host = std::net::IpAddr::from([192, 0, 2, 1]);
+    let mut clients: Vec<(SocketAddr, Endpoint, ConnectionHandle)> = Vec::new();
+    let mut in_flight: VecDeque<(Instant, usize, Transmit)> = VecDeque::new();
+    for tick in 0..1_300u64 {
+        let now = Instant::from_micros(tick * 100);
+        if tick < 1_000 {
+            let from = SocketAddr::new(host, 10_000 + tick as u16);
+            let mut client =
+                Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(tick)));
+            let handle = client.connect(addr(SERVER)).unwrap();
+            let syn = client.poll_transmit(now).unwrap();
+            server.handle_datagram(now, from, &syn.contents);
+            clients.push((from, client, handle));
+        }
+        while in_flight.front().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, index, transmit) = in_flight.pop_front().unwrap();
+            server.handle_datagram(now, clients[index].0, &transmit.contents);
+        }
+        while let Some(transmit) = server.poll_transmit(now) {
+            let index = clients
+                .iter()
+                .position(|(from, _, _)| *from == transmit.destination)
+                .unwrap();
+            let client = &mut clients[index].1;
+            client.handle_datagram(now, addr(SERVER), &transmit.contents);
+            while let Some(answer) = client.poll_transmit(now) {
+                in_flight.push_back((now + std::time::Duration::from_millis(20), index, answer));
+            }
+        }
+        while server.accept().is_some() {}
+    }
+    for (from, client, handle) in &clients {
+        let connection = client.connection(*handle).unwrap();
+        assert!(connection.is_connected(), "{from} did not connect");
+        assert_eq!(
+            connection.stats().rto_timeouts,
+            0,
+            "{from} sent its SYN again"
+        );
+    }
+    let stats = server.stats();
+    assert!(
+        stats.syn_cookies_accepted > u64::from(SYN_COOKIE_BURST),
+        "{stats:?}"
+    );
+    assert_eq!(stats.syn_cookies_suppressed, 0);
+}
+
+#[test]
 fn a_full_accept_queue_drops_syns() {
     let mut client = endpoint();
     let mut server = endpoint();
