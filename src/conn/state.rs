@@ -4,10 +4,17 @@
 
 use std::fmt;
 
-use super::receive::QUICK_ACK_SEGMENTS;
+use super::receive::{advertised_window, QUICK_ACK_SEGMENTS};
 use super::timers::Timer;
-use super::Connection;
+use super::{Connection, MAX_WINDOW};
 use crate::time::Instant;
+use crate::wire::{Flags, Segment, SeqNum};
+
+/// How far past SND.NXT a connection reopened from TIME-WAIT starts its ISS: beyond every
+/// sequence number the old incarnation used, by more than any window (2^30), so that neither
+/// our old segments' sequence numbers nor the peer's old ACK fields are acceptable to the new
+/// one. (Linux adds one 64 KiB window, in `tcp_timewait_state_process`.)
+const REINCARNATION_GAP: u32 = MAX_WINDOW + 1;
 
 /// The connection states of RFC 9293 section 3.3.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,6 +201,41 @@ impl Connection {
         self.timers.stop_all();
         self.timers
             .set(Timer::TimeWait, now + self.config.time_wait);
+    }
+
+    /// The ISS of a new incarnation that `syn`, from this connection's peer, may open at once
+    /// in place of this connection, if it is in TIME-WAIT (RFC 9293 section 3.6.1's MAY-2,
+    /// from RFC 1122 section 4.2.2.13): the new ISS lies above every sequence number we used,
+    /// and the SYN cannot be an old duplicate, nor can any old duplicate of the peer's land in
+    /// the new incarnation's window. `None` keeps TIME-WAIT, and the SYN is answered as any
+    /// SYN in a synchronized state is (a challenge ACK).
+    ///
+    /// Old duplicates of the peer's segments lie in [IRS, RCV.NXT); a new incarnation whose
+    /// IRS (the SYN's sequence number) lies within a window below that range could accept
+    /// one. Linux and BSD reopen only on a SYN above RCV.NXT (RFC 6191 section 2, without
+    /// timestamps), which suffices when ISNs are clock-driven and so grow from one
+    /// incarnation to the next; Ferry's ISNs are random, so half of all SYNs lie below
+    /// RCV.NXT, and a reconnecting client would wait for its SYN's retransmission timeout
+    /// (issue 17). So a SYN opens a new incarnation when it lies outside the old range and
+    /// the window below it; when that span reaches 2^31 (an old incarnation that received
+    /// about 2 GiB), where sequence comparisons stop telling, only a SYN above RCV.NXT does.
+    pub fn reincarnation_iss(&self, syn: &Segment<'_>) -> Option<SeqNum> {
+        let is_connection_request =
+            syn.flags.contains(Flags::SYN) && !syn.flags.intersects(Flags::ACK | Flags::RST);
+        if self.state != State::TimeWait || !is_connection_request {
+            return None;
+        }
+        let window = advertised_window(&self.config, 0);
+        // The SYN and FIN count too.
+        let received = self.received_offset + 2;
+        let span = received + u64::from(window);
+        let reopens = if span < 1 << 31 {
+            let lowest = self.irs - window;
+            syn.seq.wrapping_diff(lowest) > self.rcv_nxt.wrapping_diff(lowest)
+        } else {
+            syn.seq > self.rcv_nxt
+        };
+        reopens.then(|| self.snd_nxt + REINCARNATION_GAP)
     }
 
     pub(super) fn close(&mut self, error: Option<ConnectionError>) {

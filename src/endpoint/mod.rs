@@ -109,6 +109,9 @@ pub struct EndpointStats {
     /// failed the cookie check (a forgery, or a cookie client's segment that overtook its
     /// first).
     pub cookie_acks_dropped: u64,
+    /// Connections in TIME-WAIT that ended at once because a SYN from the same peer opened a
+    /// new one in their place (RFC 9293 section 3.6.1; [`Connection::reincarnation_iss`]).
+    pub time_wait_reopened: u64,
     /// Connections reset because received data would be lost: the application closed with
     /// data unread, or data arrived after it closed (RFC 2525, "data lost").
     pub data_lost_resets: u64,
@@ -429,6 +432,9 @@ impl Endpoint {
         if let Some(&handle) = self.by_peer.get(&from) {
             // A connection closed since the last look frees its peer: the datagram is a stray.
             self.settle(handle);
+            if self.reopen_from_time_wait(now, handle, from, datagram) {
+                return;
+            }
             if let Some(entry) = self.connections.get_mut(&handle) {
                 if !entry.connection.is_closed() {
                     self.active.insert(handle);
@@ -464,24 +470,77 @@ impl Endpoint {
         };
         let is_connection_request = segment.flags.contains(Flags::SYN)
             && !segment.flags.intersects(Flags::ACK | Flags::RST);
-        if let (true, Some(backlog)) = (is_connection_request, self.listen_backlog) {
-            if self.accept_queue.len() >= backlog {
-                self.stats.syns_dropped += 1;
-            } else if self.half_open.len() >= backlog {
-                self.send_syn_cookie(now, from, &segment);
-            } else {
-                let isn = SeqNum(self.isn_generator.next_u32());
-                let mut connection = Connection::listen(self.config.clone(), from, isn);
-                connection.handle_segment(now, &segment);
-                let handle = self.insert(connection, Ownership::Unaccepted);
-                self.half_open.insert(handle);
-            }
+        if is_connection_request && self.listen_backlog.is_some() {
+            self.open_passive(now, from, &segment, None);
             return;
         }
         if self.listen_backlog.is_some() && self.accept_cookie(now, from, &segment) {
             return;
         }
         self.reset_stray(now, from, &segment);
+    }
+
+    /// Take a SYN from `from`, a peer without an open connection, while listening: a passive
+    /// open (with ISN `isn`, or one drawn from the generator), or a SYN cookie if the
+    /// half-open table is full, or nothing if the accept queue is (the client's SYN
+    /// retransmission tries again).
+    fn open_passive(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        syn: &Segment<'_>,
+        isn: Option<SeqNum>,
+    ) {
+        let Some(backlog) = self.listen_backlog else {
+            return;
+        };
+        if self.accept_queue.len() >= backlog {
+            self.stats.syns_dropped += 1;
+        } else if self.half_open.len() >= backlog {
+            self.send_syn_cookie(now, from, syn);
+        } else {
+            let isn = isn.unwrap_or_else(|| SeqNum(self.isn_generator.next_u32()));
+            let mut connection = Connection::listen(self.config.clone(), from, isn);
+            connection.handle_segment(now, syn);
+            let handle = self.insert(connection, Ownership::Unaccepted);
+            self.half_open.insert(handle);
+        }
+    }
+
+    /// If `handle`, the connection to `from`, is in TIME-WAIT and `datagram` is a SYN that
+    /// may open a new incarnation at once ([`Connection::reincarnation_iss`]), end the old
+    /// one and take the SYN as from a new peer, and say so. Otherwise the connection answers
+    /// the SYN (a challenge ACK), and the client tries again after its SYN's retransmission
+    /// timeout, once the RST it answers that ACK with has ended our TIME-WAIT. A SYN that
+    /// the full accept queue would drop leaves TIME-WAIT alone.
+    fn reopen_from_time_wait(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let Some(backlog) = self.listen_backlog else {
+            return false;
+        };
+        let Some(entry) = self.connections.get_mut(&handle) else {
+            return false;
+        };
+        if entry.connection.state() != State::TimeWait || self.accept_queue.len() >= backlog {
+            return false;
+        }
+        let Ok(syn) = Segment::parse(datagram) else {
+            return false;
+        };
+        let Some(isn) = entry.connection.reincarnation_iss(&syn) else {
+            return false;
+        };
+        entry.connection.terminate(None);
+        self.stats.time_wait_reopened += 1;
+        self.active.insert(handle);
+        self.settle(handle);
+        self.open_passive(now, from, &syn, Some(isn));
+        true
     }
 
     /// Run the timers that are due at `now`, and the user timeouts.

@@ -889,3 +889,150 @@ fn strays_for_a_used_and_an_unused_port_draw_the_same_resets_for_an_off_path_att
         unused.len()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A new SYN in TIME-WAIT
+
+/// A server holding TIME-WAIT for a connection from CLIENT that it closed first, at 3 ms;
+/// with the old connection's handle, the sequence number of its FIN (so SND.NXT is one past
+/// it) and that of the client's (so RCV.NXT is one past it, and the client's ISN one below:
+/// it sent no data).
+fn server_in_time_wait() -> (Endpoint, ConnectionHandle, SeqNum, SeqNum) {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    server.close(server_handle);
+    let server_fin = server.poll_transmit(ms(2)).unwrap();
+    client.handle_datagram(ms(2), addr(SERVER), &server_fin.contents);
+    shuttle(&mut client, &mut server, ms(2));
+    client.close(client_handle);
+    let client_fin = client.poll_transmit(ms(3)).unwrap();
+    server.handle_datagram(ms(3), addr(CLIENT), &client_fin.contents);
+    shuttle(&mut client, &mut server, ms(3));
+    let connection = server.connection(server_handle).unwrap();
+    assert_eq!(connection.state(), State::TimeWait);
+    (
+        server,
+        server_handle,
+        parse(&server_fin).seq,
+        parse(&client_fin).seq,
+    )
+}
+
+#[test]
+fn a_syn_above_rcv_nxt_in_time_wait_opens_the_new_connection_at_once() {
+    // Issue 17: a client reconnecting from the same port met the server's TIME-WAIT, got a
+    // challenge ACK, and waited a second for its SYN's retransmission timeout.
+    let (mut server, old, server_fin, client_fin) = server_in_time_wait();
+    let rcv_nxt = client_fin + 1;
+    server.handle_datagram(ms(10), addr(CLIENT), &syn(rcv_nxt.0.wrapping_add(1_000)));
+    let syn_ack = server.poll_transmit(ms(10)).expect("a SYN-ACK");
+    assert!(server.poll_transmit(ms(10)).is_none());
+    assert_eq!(syn_ack.reason, Reason::Handshake);
+    let segment = parse(&syn_ack);
+    assert_eq!(segment.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(segment.ack, rcv_nxt + 1_001);
+    // RFC 9293 section 3.6.1: an ISS above every sequence number the old one used.
+    assert_eq!(segment.seq, server_fin + 1 + (1 << 30) + 1);
+    let old_connection = server.connection(old).unwrap();
+    assert_eq!(
+        (old_connection.state(), old_connection.error()),
+        (State::Closed, None)
+    );
+    assert_eq!(server.stats().time_wait_reopened, 1);
+    let final_ack = encode(&Segment {
+        flags: Flags::ACK,
+        seq: rcv_nxt + 1_001,
+        ack: segment.seq + 1,
+        window: 65535,
+        ..Segment::default()
+    });
+    server.handle_datagram(ms(11), addr(CLIENT), &final_ack);
+    let new = server.accept().expect("the new connection");
+    assert_ne!(new, old);
+    assert_eq!(server.connection(new).unwrap().state(), State::Established);
+}
+
+#[test]
+fn a_syn_in_time_wait_reopens_unless_it_lies_in_or_just_below_the_old_sequence_range() {
+    // Ferry's ISNs are random, so a new client's ISN lies below RCV.NXT as often as above;
+    // only a SYN whose window could take an old duplicate (one at the old ISN, say, or a
+    // window below) keeps TIME-WAIT, which answers it with an ACK (a challenge ACK at
+    // RCV.NXT) as before.
+    let (_, _, _, client_fin) = server_in_time_wait();
+    let (irs, rcv_nxt) = (client_fin - 1, client_fin + 1);
+    let window = Config::default().recv_buffer as u32;
+    for (seq, reopens) in [
+        (irs, false),
+        (rcv_nxt, false),
+        (irs - window, false),
+        (irs - window - 1, true),
+        (rcv_nxt + 1, true),
+        (rcv_nxt + (1 << 31), true),
+    ] {
+        let (mut server, old, _, _) = server_in_time_wait();
+        server.handle_datagram(ms(10), addr(CLIENT), &syn(seq.0));
+        let reply = server.poll_transmit(ms(10)).expect("a reply");
+        let state = server.connection(old).unwrap().state();
+        if reopens {
+            assert_eq!(parse(&reply).flags, Flags::SYN | Flags::ACK, "{seq:?}");
+            assert_eq!(state, State::Closed);
+        } else {
+            assert_eq!(parse(&reply).flags, Flags::ACK, "{seq:?}");
+            assert_eq!(state, State::TimeWait);
+        }
+    }
+}
+
+#[test]
+fn a_client_reconnecting_from_the_same_port_into_time_wait_connects_in_one_round_trip() {
+    // Clients with ten different generators, so ISNs above and below the old RCV.NXT: each
+    // connects without its SYN sent again.
+    let mut below = 0;
+    for seed in 0..10 {
+        let (mut server, _, _, client_fin) = server_in_time_wait();
+        let mut client = Endpoint::new(
+            Config::default(),
+            Box::new(ChaCha8Rng::seed_from_u64(100 + seed)),
+        );
+        let handle = client.connect(addr(SERVER)).unwrap();
+        let syn = client.poll_transmit(ms(10)).unwrap();
+        below += usize::from(parse(&syn).seq < client_fin + 1);
+        server.handle_datagram(ms(10), addr(CLIENT), &syn.contents);
+        shuttle(&mut client, &mut server, ms(10));
+        let connection = client.connection(handle).unwrap();
+        assert_eq!(connection.state(), State::Established, "seed {seed}");
+        assert_eq!(connection.stats().rto_timeouts, 0);
+        assert!(server.accept().is_some());
+    }
+    assert!(
+        below > 0,
+        "no ISN below RCV.NXT: the test proves less than it says"
+    );
+}
+
+#[test]
+fn a_syn_in_time_wait_that_the_full_accept_queue_would_drop_leaves_time_wait_alone() {
+    let (mut server, old, _, client_fin) = server_in_time_wait();
+    server.stop_listening();
+    server.listen(1);
+    server.handle_datagram(ms(5), addr("192.0.2.77:1"), &syn(1));
+    shuttle_one_handshake(&mut server, addr("192.0.2.77:1"), ms(5));
+    server.handle_datagram(ms(10), addr(CLIENT), &syn((client_fin + 1_000).0));
+    assert_eq!(server.connection(old).unwrap().state(), State::TimeWait);
+    assert_eq!(server.stats().time_wait_reopened, 0);
+    assert_eq!(server.stats().syns_dropped, 0, "TIME-WAIT took it");
+}
+
+/// Complete the handshake of the half-open connection to `peer`, playing the client by hand.
+fn shuttle_one_handshake(server: &mut Endpoint, peer: SocketAddr, now: Instant) {
+    let syn_ack = server.poll_transmit(now).unwrap();
+    assert_eq!(syn_ack.destination, peer);
+    let syn_ack = parse(&syn_ack);
+    let ack = encode(&Segment {
+        flags: Flags::ACK,
+        seq: syn_ack.ack,
+        ack: syn_ack.seq + 1,
+        window: 65535,
+        ..Segment::default()
+    });
+    server.handle_datagram(now, peer, &ack);
+}
