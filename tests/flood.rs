@@ -28,6 +28,14 @@ const FLOOD_DATAGRAMS: u64 = 50_000_000;
 const FLOOD_TIME: Duration = Duration::from_secs(100);
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
+/// The next of a cheap pseudo-random sequence (xorshift64), for the flood's contents.
+fn xorshift(mut random: u64) -> u64 {
+    random ^= random << 13;
+    random ^= random >> 7;
+    random ^= random << 17;
+    random
+}
+
 /// One flood datagram: a SYN, a valid-looking data segment, or garbage, by turns.
 fn flood_datagram(index: u64, random: u64) -> Vec<u8> {
     let payload = [0xA5u8; 512];
@@ -94,9 +102,7 @@ fn a_legitimate_transfer_finishes_during_a_flood_and_memory_stays_bounded() {
                 && sent < FLOOD_DATAGRAMS
                 && started.elapsed() < FLOOD_TIME
             {
-                random ^= random << 13;
-                random ^= random >> 7;
-                random ^= random << 17;
+                random = xorshift(random);
                 let socket = &flooders[(sent % flooders.len() as u64) as usize];
                 let _ = socket.send_to(&flood_datagram(sent, random), address);
                 sent += 1;
@@ -219,9 +225,7 @@ fn connect_time_during_a_syn_flood() {
                     && sent < 20 * FLOOD_DATAGRAMS
                     && started.elapsed() < MEASURED_FLOOD
                 {
-                    random ^= random << 13;
-                    random ^= random >> 7;
-                    random ^= random << 17;
+                    random = xorshift(random);
                     let socket = &flooders[(sent % flooders.len() as u64) as usize];
                     let _ = socket.send_to(&flood_datagram(kind, random), address);
                     sent += 1;
@@ -281,9 +285,7 @@ fn syns_a_second_the_endpoint_takes() {
         let mut random = 0x9E37_79B9_7F4A_7C15u64;
         let datagrams: Vec<(SocketAddr, Vec<u8>)> = (0..SYNS)
             .map(|index| {
-                random ^= random << 13;
-                random ^= random >> 7;
-                random ^= random << 17;
+                random = xorshift(random);
                 let source = Ipv4Addr::from(0x0A00_0000 + index % addresses);
                 let from = SocketAddr::from((source, 1024 + (random % 60_000) as u16));
                 (from, flood_datagram(0, random))

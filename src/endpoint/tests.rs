@@ -210,15 +210,7 @@ fn a_client_answered_with_a_cookie_connects_and_exchanges_data() {
 
 #[test]
 fn when_the_final_ack_is_lost_the_clients_first_data_completes_a_cookie_handshake() {
-    let mut client = endpoint();
-    let mut server = cookie_server();
-    let client_handle = client.connect(addr(SERVER)).unwrap();
-    let syn = client.poll_transmit(ms(1)).unwrap();
-    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
-    let syn_ack = server.poll_transmit(ms(1)).unwrap();
-    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
-    let lost_ack = client.poll_transmit(ms(2)).unwrap();
-    assert_eq!(parse(&lost_ack).flags, Flags::ACK);
+    let (mut client, mut server, client_handle) = cookie_client_whose_final_ack_is_lost();
     let connection = client.connection_mut(client_handle).unwrap();
     assert_eq!(connection.write(b"hello"), Ok(5));
     shuttle(&mut client, &mut server, ms(3));
@@ -261,15 +253,7 @@ fn a_wrong_cookie_is_dropped_while_cookies_are_in_use_and_reset_after() {
 fn a_cookie_handshake_completes_by_data_sent_again_a_minute_later() {
     // The client's final ACK and its first data are lost, and so are its retransmissions,
     // backing off, but the last within a minute: its cookie must still be good.
-    let mut client = endpoint();
-    let mut server = cookie_server();
-    let client_handle = client.connect(addr(SERVER)).unwrap();
-    let syn = client.poll_transmit(ms(1)).unwrap();
-    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
-    let syn_ack = server.poll_transmit(ms(1)).unwrap();
-    assert_eq!(syn_ack.reason, Reason::SynCookie);
-    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
-    let _lost_ack = client.poll_transmit(ms(2)).unwrap();
+    let (mut client, mut server, client_handle) = cookie_client_whose_final_ack_is_lost();
     let connection = client.connection_mut(client_handle).unwrap();
     assert_eq!(connection.write(b"hello"), Ok(5));
     let _lost_data = client.poll_transmit(ms(2)).unwrap();
@@ -296,15 +280,7 @@ fn a_cookie_handshake_survives_data_that_overtakes_the_first_segment() {
     // From a review: the client's final ACK is lost and its two first data segments
     // arrive swapped. The second fails the cookie check (its sequence number is not the
     // ISN plus one); it must be dropped, not answered with a RST that kills the client.
-    let mut client = endpoint();
-    let mut server = cookie_server();
-    let client_handle = client.connect(addr(SERVER)).unwrap();
-    let syn = client.poll_transmit(ms(1)).unwrap();
-    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
-    let syn_ack = server.poll_transmit(ms(1)).unwrap();
-    assert_eq!(syn_ack.reason, Reason::SynCookie);
-    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
-    let _lost_ack = client.poll_transmit(ms(2)).unwrap();
+    let (mut client, mut server, client_handle) = cookie_client_whose_final_ack_is_lost();
     let data = vec![7u8; 2400];
     client
         .connection_mut(client_handle)
@@ -652,6 +628,22 @@ fn cookie_server() -> Endpoint {
     server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
     while server.poll_transmit(ms(0)).is_some() {}
     server
+}
+
+/// A client that connected, at 1 ms, to a [`cookie_server`], which answered with a cookie,
+/// and whose final ACK, at 2 ms, was lost.
+fn cookie_client_whose_final_ack_is_lost() -> (Endpoint, Endpoint, ConnectionHandle) {
+    let mut client = endpoint();
+    let mut server = cookie_server();
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    let syn = client.poll_transmit(ms(1)).unwrap();
+    server.handle_datagram(ms(1), addr(CLIENT), &syn.contents);
+    let syn_ack = server.poll_transmit(ms(1)).unwrap();
+    assert_eq!(syn_ack.reason, Reason::SynCookie);
+    client.handle_datagram(ms(2), addr(SERVER), &syn_ack.contents);
+    let lost_ack = client.poll_transmit(ms(2)).unwrap();
+    assert_eq!(parse(&lost_ack).flags, Flags::ACK);
+    (client, server, client_handle)
 }
 
 /// A client and a server endpoint with one established connection, at 1 ms.
