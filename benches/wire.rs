@@ -2,7 +2,7 @@
 //! segment (1200-byte payload, two SACK blocks), CRC-32 included.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ferry::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum};
+use ferry::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum};
 
 const PAYLOAD_LEN: usize = 1200;
 
@@ -22,6 +22,7 @@ fn sample(payload: &[u8]) -> Segment<'_> {
         ack: SeqNum(1_000),
         window: 1 << 20,
         sack,
+        options: Options::none(),
         payload,
     }
 }

@@ -6,13 +6,17 @@
 -- or copy this file into Wireshark's personal plugins folder (Help > About > Folders).
 --
 -- It decodes UDP port 4747 (Ferry's default) and, on any other port, UDP payloads that start
--- with Ferry's magic 0x4652 and version 1 (a heuristic dissector).
+-- with Ferry's magic 0x4652 and version 2 (a heuristic dissector). Version 1 datagrams, whose
+-- octet 19 was reserved and which had no options, are decoded too.
 --
 -- Fields (all filterable):
 --   ferry.magic, ferry.version, ferry.flags (ferry.flags.fin .syn .rst .ack), ferry.seq,
---   ferry.ack, ferry.window, ferry.len (payload length), ferry.sack.count, ferry.reserved,
---   ferry.sack.le / ferry.sack.re (one pair per block), ferry.crc, ferry.crc.status,
---   ferry.crc.computed, ferry.payload.
+--   ferry.ack, ferry.window, ferry.len (payload length), ferry.sack.count,
+--   ferry.options.len (in 4-octet words; ferry.reserved in version 1),
+--   ferry.sack.le / ferry.sack.re (one pair per block), ferry.options (the options area),
+--   ferry.option.kind / ferry.option.len (one pair per option), ferry.options.mss (the MSS
+--   option's value), ferry.options.sack_perm (SACK-permitted is present), ferry.crc,
+--   ferry.crc.status, ferry.crc.computed, ferry.payload.
 --   ferry.seq, ferry.ack and ferry.sack.le/.re hold the raw values as carried on the wire.
 --   ferry.seq.relative, ferry.ack.relative, ferry.sack.le.relative and ferry.sack.re.relative
 --   are relative, as Wireshark shows TCP's: counted from the initial sequence number (the SYN's)
@@ -20,7 +24,7 @@
 --   SYN in the capture, the first number seen in a direction counts as 1. The Info column
 --   shows relative numbers.
 --   ferry.crc.status: the CRC-32 recomputed here, as udp.checksum.status is: 0 bad, 1 good,
---   2 unverified (the datagram is too short, or is not Ferry version 1, whose receiver
+--   2 unverified (the datagram is too short, or is not Ferry version 1 or 2, whose receiver
 --   checks magic and version before the CRC). A bad CRC is also expert info (ferry.crc.bad).
 --
 -- Validation follows docs/protocol.md section 6, in its order. Once the CRC is bad, nothing
@@ -33,11 +37,19 @@ local ferry = Proto("ferry", "Ferry Protocol")
 
 local FERRY_PORT = 4747
 local MAGIC = 0x4652
-local VERSION = 1
+local VERSION = 2
+-- Version 1 is version 2 without options: its octet 19 was reserved.
+local VERSION_WITHOUT_OPTIONS = 1
 local HEADER_LEN = 24
 local SACK_BLOCK_LEN = 8
 local MAX_SACK_BLOCKS = 4
+local OPTION_WORD_LEN = 4
 local TWO_TO_32 = 4294967296
+
+-- Option kinds: TCP's own (docs/protocol.md section 3.2).
+local OPTION_END, OPTION_NOP, OPTION_MSS, OPTION_SACK_PERMITTED = 0, 1, 2, 4
+local OPTION_NAMES = { [OPTION_END] = "End of Option List", [OPTION_NOP] = "No-Operation",
+    [OPTION_MSS] = "Maximum segment size", [OPTION_SACK_PERMITTED] = "SACK permitted" }
 
 local FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 local KNOWN_FLAGS = FIN + SYN + RST + ACK
@@ -70,7 +82,13 @@ f.ack_relative = ProtoField.uint32("ferry.ack.relative", "Acknowledgment Number 
 f.window = ProtoField.uint32("ferry.window", "Window", base.DEC)
 f.len = ProtoField.uint16("ferry.len", "Payload Length", base.DEC)
 f.sack_count = ProtoField.uint8("ferry.sack.count", "SACK Count", base.DEC)
+f.options_len = ProtoField.uint8("ferry.options.len", "Options Length (4-octet words)", base.DEC)
 f.reserved = ProtoField.uint8("ferry.reserved", "Reserved", base.HEX)
+f.options = ProtoField.bytes("ferry.options", "Options")
+f.option_kind = ProtoField.uint8("ferry.option.kind", "Kind", base.DEC, OPTION_NAMES)
+f.option_len = ProtoField.uint8("ferry.option.len", "Length", base.DEC)
+f.option_mss = ProtoField.uint16("ferry.options.mss", "MSS Value", base.DEC)
+f.option_sack_perm = ProtoField.bool("ferry.options.sack_perm", "SACK Permitted")
 f.crc = ProtoField.uint32("ferry.crc", "Checksum (CRC-32)", base.HEX)
 f.crc_computed = ProtoField.uint32("ferry.crc.computed", "Computed CRC-32", base.HEX)
 f.crc_status = ProtoField.uint8("ferry.crc.status", "Checksum Status", base.DEC,
@@ -98,9 +116,12 @@ local e = {
     length_mismatch = ProtoExpert.new("ferry.length_mismatch",
         "Datagram length differs from what the header implies",
         expert.group.MALFORMED, expert.severity.ERROR),
+    bad_option = ProtoExpert.new("ferry.option.bad",
+        "Malformed option: it runs past the options, has a wrong length, or repeats",
+        expert.group.MALFORMED, expert.severity.ERROR),
 }
 ferry.experts = { e.crc_bad, e.truncated, e.bad_magic, e.bad_version, e.unknown_flags,
-    e.too_many_sack, e.length_mismatch }
+    e.too_many_sack, e.length_mismatch, e.bad_option }
 
 -- CRC-32/ISO-HDLC (docs/protocol.md section 4), table driven.
 local crc_table = {}
@@ -166,8 +187,74 @@ local function flag_names(flags)
     return table.concat(names, ", ")
 end
 
+local function known_version(version)
+    return version == VERSION or version == VERSION_WITHOUT_OPTIONS
+end
+
 local function looks_like_ferry(tvb)
-    return tvb:len() >= 3 and tvb(0, 2):uint() == MAGIC and tvb(2, 1):uint() == VERSION
+    return tvb:len() >= 3 and tvb(0, 2):uint() == MAGIC and known_version(tvb(2, 1):uint())
+end
+
+-- The options area (docs/protocol.md section 3.2), read as section 6 validates it: End stops,
+-- NOP is one octet, any other kind has a length counting its kind and length octets; MSS is
+-- 4 long and SACK-permitted 2, each at most once; other kinds are skipped. Adds one subtree per
+-- option and returns the Info column's text and an error (nil when the options are valid).
+local function dissect_options(tvb, at, area_len, tree)
+    local finish = at + area_len
+    local text = {}
+    local seen = {}
+    while at < finish do
+        local kind = tvb(at, 1):uint()
+        if kind == OPTION_END or kind == OPTION_NOP then
+            tree:add(f.option_kind, tvb(at, 1))
+            if kind == OPTION_END then
+                if finish - at > 1 then
+                    tree:add(tvb(at + 1, finish - at - 1), "Padding")
+                end
+                return table.concat(text), nil
+            end
+            at = at + 1
+        else
+            if at + 1 >= finish then
+                tree:add(f.option_kind, tvb(at, 1))
+                return table.concat(text), string.format("Option of kind %d has no length octet", kind)
+            end
+            local len = tvb(at + 1, 1):uint()
+            local shown = math.min(math.max(len, 2), finish - at)
+            local option = tree:add(f.options, tvb(at, shown))
+            option:set_text(OPTION_NAMES[kind] or string.format("Unknown option (kind %d)", kind))
+            option:add(f.option_kind, tvb(at, 1))
+            option:add(f.option_len, tvb(at + 1, 1))
+            if len < 2 then
+                return table.concat(text), string.format("Option of kind %d has length %d", kind, len)
+            end
+            if at + len > finish then
+                return table.concat(text), string.format("Option of kind %d runs past the options", kind)
+            end
+            if kind == OPTION_MSS or kind == OPTION_SACK_PERMITTED then
+                local own_len = (kind == OPTION_MSS) and 4 or 2
+                if len ~= own_len then
+                    return table.concat(text),
+                        string.format("Option of kind %d has length %d, not %d", kind, len, own_len)
+                end
+                if seen[kind] then
+                    return table.concat(text), string.format("Option of kind %d appears twice", kind)
+                end
+                seen[kind] = true
+                if kind == OPTION_MSS then
+                    local mss = tvb(at + 2, 2):uint()
+                    option:add(f.option_mss, tvb(at + 2, 2))
+                    option:append_text(": " .. mss .. " bytes")
+                    text[#text + 1] = " MSS=" .. mss
+                else
+                    option:add(f.option_sack_perm, tvb(at, 2), true)
+                    text[#text + 1] = " SACK_PERM"
+                end
+            end
+            at = at + len
+        end
+    end
+    return table.concat(text), nil
 end
 
 function ferry.dissector(tvb, pinfo, tree)
@@ -194,6 +281,7 @@ function ferry.dissector(tvb, pinfo, tree)
     local window = tvb(12, 4):uint()
     local payload_len = tvb(16, 2):uint()
     local sack_count = tvb(18, 1):uint()
+    local options_words = (version == VERSION) and tvb(19, 1):uint() or 0
     local carried_crc = tvb(20, 4):uint()
 
     root:add(f.magic, tvb(0, 2))
@@ -210,7 +298,7 @@ function ferry.dissector(tvb, pinfo, tree)
     local computed_crc
     if magic ~= MAGIC then
         root:add_proto_expert_info(e.bad_magic, string.format("Magic 0x%04x, not 0x%04x", magic, MAGIC))
-    elseif version ~= VERSION then
+    elseif not known_version(version) then
         root:add_proto_expert_info(e.bad_version, string.format("Version %d, not %d", version, VERSION))
     else
         computed_crc = ferry_crc(tvb:raw(0, len))
@@ -250,7 +338,12 @@ function ferry.dissector(tvb, pinfo, tree)
     root:add(f.window, tvb(12, 4))
     root:add(f.len, tvb(16, 2))
     root:add(f.sack_count, tvb(18, 1))
-    root:add(f.reserved, tvb(19, 1))
+    if version == VERSION then
+        root:add(f.options_len, tvb(19, 1)):append_text(string.format(" (%d octets)",
+            options_words * OPTION_WORD_LEN))
+    else
+        root:add(f.reserved, tvb(19, 1))
+    end
     local crc_item = root:add(f.crc, tvb(20, 4))
     if computed_crc then
         root:add(f.crc_computed, tvb(20, 4), computed_crc):set_generated()
@@ -289,8 +382,21 @@ function ferry.dissector(tvb, pinfo, tree)
         end
         sack_text[#sack_text + 1] = string.format(" SLE=%d SRE=%d", left_relative, right_relative)
     end
-    local payload_at = HEADER_LEN + blocks * SACK_BLOCK_LEN
-    local expected_len = HEADER_LEN + sack_count * SACK_BLOCK_LEN + payload_len
+    local options_at = HEADER_LEN + blocks * SACK_BLOCK_LEN
+    local options_len = math.min(options_words * OPTION_WORD_LEN, len - options_at)
+    local options_text = ""
+    if options_len > 0 then
+        local area = root:add(f.options, tvb(options_at, options_len))
+        area:set_text(string.format("Options: (%d bytes)", options_len))
+        local problem
+        options_text, problem = dissect_options(tvb, options_at, options_len, area)
+        if trusted and problem then
+            area:add_proto_expert_info(e.bad_option, problem)
+        end
+    end
+    local payload_at = options_at + options_len
+    local expected_len = HEADER_LEN + sack_count * SACK_BLOCK_LEN + options_words * OPTION_WORD_LEN
+        + payload_len
     if trusted and sack_count <= MAX_SACK_BLOCKS and expected_len ~= len then
         root:add_proto_expert_info(e.length_mismatch,
             string.format("Header implies %d bytes, the datagram has %d", expected_len, len))
@@ -305,20 +411,20 @@ function ferry.dissector(tvb, pinfo, tree)
         pinfo.src_port, pinfo.dst_port, seq_shown, shown_len))
     local info = {}
     if crc_status == CRC_BAD then info[#info + 1] = "[BAD CRC]" end
-    if magic ~= MAGIC or version ~= VERSION then info[#info + 1] = "[Not Ferry v1]" end
+    if magic ~= MAGIC or not known_version(version) then info[#info + 1] = "[Not Ferry]" end
     info[#info + 1] = ports
     info[#info + 1] = "[" .. flag_names(flags) .. "]"
     info[#info + 1] = "Seq=" .. seq_shown
     if band(flags, ACK) ~= 0 then info[#info + 1] = "Ack=" .. (ack_relative or ack) end
     info[#info + 1] = "Win=" .. window
-    info[#info + 1] = "Len=" .. shown_len .. table.concat(sack_text)
+    info[#info + 1] = "Len=" .. shown_len .. options_text .. table.concat(sack_text)
     pinfo.cols.info = table.concat(info, " ")
     return len
 end
 
 DissectorTable.get("udp.port"):add(FERRY_PORT, ferry)
 
--- Ferry on other ports: claim a UDP payload that starts with the magic and version 1.
+-- Ferry on other ports: claim a UDP payload that starts with the magic and a known version.
 local function heuristic(tvb, pinfo, tree)
     if tvb:len() < HEADER_LEN or not looks_like_ferry(tvb) then
         return false

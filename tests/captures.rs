@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ferry::capture::{window_scale_for, CaptureRecord, CaptureWriter, View};
 use ferry::sim::{self, Captures, Host, NetworkConfig, TransferConfig, TransferReport};
-use ferry::wire::{Flags, Segment, SeqNum};
+use ferry::wire::{Flags, Options, Segment, SeqNum};
 
 /// Wireshark's expert severity "Error" (`PI_ERROR`) as `-T fields` prints it.
 const SEVERITY_ERROR: &str = "8388608";
@@ -403,6 +403,101 @@ fn a_flipped_bit_shows_a_bad_crc_status() {
         .iter()
         .filter(|packet| packet["ip.src"] == ip(Host::B))
         .all(|packet| packet["ferry.crc.status"] == "1"));
+}
+
+#[test]
+fn the_dissector_decodes_the_options() {
+    if !tshark_present("the_dissector_decodes_the_options") {
+        return;
+    }
+    let dir = output_dir("options");
+    let file = dir.join("options.pcapng");
+    let syn = Segment {
+        flags: Flags::SYN,
+        seq: SeqNum(7),
+        window: 65_536,
+        options: Options {
+            mss: Some(1200),
+            sack_permitted: true,
+        },
+        ..Segment::default()
+    };
+    let mut canonical = Vec::new();
+    syn.emit(&mut canonical);
+    // The same SYN-ACK's options laid out another way: SACK-permitted first, a window scale
+    // (kind 3, which Ferry skips), the MSS, End and padding; then an MSS option of length 3.
+    let with_options = |options: &[u8]| {
+        let mut datagram = canonical[..24].to_vec();
+        datagram[3] = 0x12; // SYN, ACK
+        datagram[19] = (options.len() / 4) as u8;
+        datagram.extend_from_slice(options);
+        datagram.extend_from_slice(b"data");
+        datagram[17] = 4;
+        datagram[20..24].fill(0);
+        let crc = crc32fast::hash(&datagram);
+        datagram[20..24].copy_from_slice(&crc.to_be_bytes());
+        datagram
+    };
+    let unusual = with_options(&[4, 2, 3, 3, 7, 2, 4, 0x02, 0x18, 0, 0, 0]);
+    let malformed = with_options(&[2, 3, 5, 0]);
+    let (a, b) = (Host::A.address(), Host::B.address());
+    let mut writer = CaptureWriter::create(&file, View::Ferry, 0).unwrap();
+    for datagram in [&canonical, &unusual, &malformed] {
+        writer
+            .write(&CaptureRecord {
+                at: Duration::from_millis(1),
+                source: a,
+                destination: b,
+                datagram,
+                comments: Vec::new(),
+            })
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    let fields = [
+        "ferry.options.len",
+        "ferry.option.kind",
+        "ferry.options.mss",
+        "ferry.options.sack_perm",
+        "ferry.payload",
+        "ferry.crc.status",
+        "_ws.col.Info",
+        "_ws.malformed",
+        "_ws.expert.message",
+    ];
+    let packets = tshark_fields(&file, &fields, &[]);
+    assert_eq!(packets.len(), 3);
+    let canonical = &packets[0];
+    assert_eq!(canonical["ferry.options.len"], "2");
+    assert_eq!(canonical["ferry.option.kind"], "2|1|1|4");
+    assert_eq!(canonical["ferry.options.mss"], "1200");
+    assert_eq!(canonical["ferry.options.sack_perm"], "1");
+    assert_eq!(
+        canonical["_ws.col.Info"],
+        "4747 → 4747 [SYN] Seq=0 Win=65536 Len=0 MSS=1200 SACK_PERM"
+    );
+    let unusual = &packets[1];
+    assert_eq!(unusual["ferry.options.len"], "3");
+    assert_eq!(unusual["ferry.option.kind"], "4|3|2|0");
+    assert_eq!(unusual["ferry.options.mss"], "536");
+    assert_eq!(
+        unusual["ferry.payload"], "64617461",
+        "the payload follows the options"
+    );
+    assert!(unusual["_ws.col.Info"].ends_with("Len=4 SACK_PERM MSS=536"));
+    for packet in &packets[..2] {
+        assert_eq!(packet["ferry.crc.status"], "1", "{packet:?}");
+        assert_eq!(packet["_ws.expert.message"], "", "{packet:?}");
+        assert_eq!(packet["_ws.malformed"], "", "{packet:?}");
+    }
+    // The receiver drops it (docs/protocol.md section 6), and the dissector says why.
+    let malformed = &packets[2];
+    assert_eq!(malformed["ferry.crc.status"], "1");
+    assert_eq!(
+        malformed["_ws.expert.message"],
+        "Option of kind 2 has length 3, not 4"
+    );
+    assert_ne!(malformed["_ws.malformed"], "");
 }
 
 const TCP_ANALYSIS: [&str; 6] = [

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ferry::sim::payload;
-use ferry::wire::{Flags, SackBlocks, Segment, SeqNum};
+use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 use ferry::{Listener, SocketConfig, Stream};
 
 /// How much the process's resident memory may grow during the flood.
@@ -46,6 +46,7 @@ fn flood_datagram(index: u64, random: u64) -> Vec<u8> {
             ack: SeqNum(0),
             window: 65_535,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         },
         1 => Segment {
@@ -54,6 +55,7 @@ fn flood_datagram(index: u64, random: u64) -> Vec<u8> {
             ack: SeqNum((random >> 32) as u32),
             window: 65_535,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &payload,
         },
         _ => return random.to_le_bytes().repeat(8),

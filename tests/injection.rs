@@ -17,7 +17,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use ferry::sim::payload;
-use ferry::wire::{Flags, SackBlocks, Segment, SeqNum};
+use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 use ferry::{Config, Listener, SocketConfig, Stream};
 
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -78,6 +78,7 @@ fn sweep(raw: &Socket, from: u16, to: u16, ack_base: u32) -> u64 {
                 ack: SeqNum(ack),
                 window: 65_535,
                 sack: SackBlocks::new(),
+                options: Options::none(),
                 payload: if rst { &[] } else { &forged_payload },
             };
             encoded.clear();

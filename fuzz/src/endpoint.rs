@@ -52,7 +52,7 @@ use std::time::Duration;
 use ferry::conn::{Config, CongestionControl, Reason, State, Transmit};
 use ferry::endpoint::{ConnectionHandle, Endpoint, STATELESS_REPLY_QUEUE};
 use ferry::time::Instant;
-use ferry::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum};
+use ferry::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -398,12 +398,28 @@ impl Harness {
         let payload: Vec<u8> = (0..payload_len as u32)
             .map(|i| pattern(first + i))
             .collect();
+        // A SYN offers an MSS (none, a sliver, TCP's default, ours, the most) and SACK or not.
+        let options = if flags.contains(Flags::SYN) {
+            Options {
+                mss: [
+                    None,
+                    Some(1),
+                    Some(536),
+                    Some(self.config.mss as u16),
+                    Some(u16::MAX),
+                ][input.below(5)],
+                sack_permitted: input.below(2) == 0,
+            }
+        } else {
+            Options::none()
+        };
         let segment = Segment {
             flags,
             seq,
             ack,
             window,
             sack,
+            options,
             payload: &payload,
         };
         let mut datagram = Vec::new();
@@ -432,6 +448,7 @@ impl Harness {
                 ack: state.expected_ack(),
                 window,
                 sack: SackBlocks::new(),
+                options: Options::none(),
                 payload: &payload,
             };
             let mut datagram = Vec::new();

@@ -60,7 +60,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError};
+use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
 use rack::Rack;
 use reassembly::Reassembly;
 use recovery::{Frto, LossProbe, Recovery, Undo};
@@ -209,6 +209,7 @@ impl Connection {
             ack: SeqNum(0),
             window: segment.window,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         });
         // The SYN-ACK's sequence number is used; it is not in the retransmission queue, so
@@ -433,6 +434,7 @@ impl Connection {
                 ack: SeqNum(0),
                 window: 0,
                 sack: SackBlocks::new(),
+                options: Options::none(),
                 payload: &[],
             });
         }

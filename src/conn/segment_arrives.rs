@@ -7,7 +7,7 @@ use super::state::{ConnectionError, State};
 use super::timers::Timer;
 use super::{Connection, Reason, MAX_WINDOW};
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlocks, Segment, SeqNum};
+use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
 /// At most one reply per this interval to segments that are not acceptable: out of the window
 /// with no data or FIN (a keepalive excepted), a stray RST or SYN, or an ACK field out of range
@@ -30,6 +30,7 @@ pub fn reset_reply(incoming: &Segment<'_>) -> Option<Segment<'static>> {
             ack: SeqNum(0),
             window: 0,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         }
     } else {
@@ -39,6 +40,7 @@ pub fn reset_reply(incoming: &Segment<'_>) -> Option<Segment<'static>> {
             ack: incoming.seq + incoming.seq_len(),
             window: 0,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         }
     };

@@ -13,7 +13,7 @@ use super::state::State;
 use super::timers::Timer;
 use super::{Config, Connection, MAX_WINDOW};
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlocks, Segment, SeqNum};
+use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
 /// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
 /// the captures, so that every segment can say why it exists.
@@ -457,6 +457,7 @@ impl Connection {
             ack,
             window,
             sack,
+            options: Options::none(),
             payload,
         };
         self.stats.segments_sent += 1;

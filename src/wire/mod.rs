@@ -2,8 +2,8 @@
 //!
 //! This module owns everything about one Ferry datagram and nothing else:
 //! the byte layout of the header (specified in `docs/protocol.md`), the
-//! CRC-32 that protects it, the [`Flags`] and [`SackBlocks`] it carries,
-//! validation of received bytes into a [`Segment`] (or a [`WireError`] saying
+//! CRC-32 that protects it, the [`Flags`], [`SackBlocks`] and [`Options`] it
+//! carries, validation of received bytes into a [`Segment`] (or a [`WireError`] saying
 //! what was wrong), and sequence-number arithmetic ([`SeqNum`], in [`seq`]).
 //! It keeps no state, reads no clock and never panics on received bytes:
 //! every length read from the wire is checked before it is used.
@@ -12,7 +12,7 @@
 //! payload from the datagram, so no bytes are copied on receipt.
 //!
 //! ```
-//! use ferry::wire::{Flags, SackBlocks, Segment, SeqNum};
+//! use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 //!
 //! let syn_ack = Segment {
 //!     flags: Flags::SYN | Flags::ACK,
@@ -20,13 +20,20 @@
 //!     ack: SeqNum(201),
 //!     window: 65535,
 //!     sack: SackBlocks::new(),
+//!     options: Options {
+//!         mss: Some(1200),
+//!         sack_permitted: true,
+//!     },
 //!     payload: &[],
 //! };
 //! let mut datagram = Vec::new();
 //! syn_ack.emit(&mut datagram);
 //! assert_eq!(datagram.len(), syn_ack.encoded_len());
 //! assert_eq!(Segment::parse(&datagram), Ok(syn_ack));
-//! assert_eq!(syn_ack.to_string(), "[S.] seq 100 ack 201 win 65535 len 0");
+//! assert_eq!(
+//!     syn_ack.to_string(),
+//!     "[S.] seq 100 ack 201 win 65535 len 0 options [mss 1200,sackOK]"
+//! );
 //! ```
 
 use core::fmt;
@@ -42,7 +49,11 @@ pub use seq::SeqNum;
 pub const MAGIC: u16 = 0x4652;
 
 /// The protocol version this module speaks and accepts.
-pub const VERSION: u8 = 1;
+///
+/// Version 2 turned version 1's reserved octet into the Options Length: a version 1 parser
+/// would take a datagram with options for one whose length is wrong, so the version says
+/// which reading applies (docs/protocol.md section 3).
+pub const VERSION: u8 = 2;
 
 /// Length of the fixed header in bytes, before any SACK blocks.
 pub const HEADER_LEN: usize = 24;
@@ -63,6 +74,23 @@ pub const MAX_SACK_BLOCKS: usize = 4;
 /// connection's business, not the wire format's.
 pub const MAX_PAYLOAD_LEN: usize = u16::MAX as usize;
 
+/// The unit of the Options Length field: options fill whole 32-bit words, as TCP's do, so the
+/// payload after them stays aligned.
+pub const OPTION_WORD_LEN: usize = 4;
+
+/// The option kinds Ferry knows. They are TCP's own (RFC 9293 section 3.2, RFC 2018
+/// section 2), so a TCP view of a segment copies its options unchanged.
+pub mod option_kind {
+    /// End of the option list; what follows, to the end of the options, is padding.
+    pub const END: u8 = 0;
+    /// No operation: one octet, for alignment.
+    pub const NOP: u8 = 1;
+    /// Maximum segment size (RFC 9293 section 3.7.1): kind, length 4, a 16-bit value.
+    pub const MSS: u8 = 2;
+    /// SACK-permitted (RFC 2018 section 2): kind, length 2.
+    pub const SACK_PERMITTED: u8 = 4;
+}
+
 /// Ferry's default UDP port (also the port the Wireshark dissector claims).
 pub const DEFAULT_PORT: u16 = 4747;
 
@@ -78,7 +106,7 @@ mod field {
     pub const WINDOW: Range<usize> = 12..16;
     pub const PAYLOAD_LEN: Range<usize> = 16..18;
     pub const SACK_COUNT: usize = 18;
-    pub const RESERVED: usize = 19;
+    pub const OPTIONS_LEN: usize = 19;
     pub const CRC: Range<usize> = 20..24;
 }
 
@@ -297,6 +325,131 @@ impl fmt::Debug for SackBlocks {
     }
 }
 
+/// The options a segment carries after its SACK blocks (docs/protocol.md section 3.2): TCP's
+/// kind-length-value options with TCP's kinds. Only SYNs carry any today, the two that the
+/// handshake negotiates; parsing skips options of other kinds by their length (RFC 9293
+/// section 3.2), so a later version can add more without breaking this one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Options {
+    /// Maximum segment size (RFC 9293 section 3.7.1): the largest payload the sender wants
+    /// to receive in one segment.
+    pub mss: Option<u16>,
+    /// SACK-permitted (RFC 2018 section 2): the sender can receive SACK blocks and will send
+    /// them if the peer offers the same.
+    pub sack_permitted: bool,
+}
+
+impl Options {
+    /// No options.
+    #[must_use]
+    pub const fn none() -> Options {
+        Options {
+            mss: None,
+            sack_permitted: false,
+        }
+    }
+
+    /// Whether no option is present.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Options::none()
+    }
+
+    /// Bytes that [`emit`](Options::emit) appends: a multiple of [`OPTION_WORD_LEN`].
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        4 * usize::from(self.mss.is_some()) + 4 * usize::from(self.sack_permitted)
+    }
+
+    /// Append the options as they go on the wire, in whole words: the MSS (kind 2, length 4),
+    /// then SACK-permitted (kind 4, length 2) after two NOPs, as TCP stacks lay them out. The
+    /// bytes are valid TCP options too, which the TCP view of a capture relies on.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        if let Some(mss) = self.mss {
+            buf.extend_from_slice(&[option_kind::MSS, 4]);
+            buf.extend_from_slice(&mss.to_be_bytes());
+        }
+        if self.sack_permitted {
+            buf.extend_from_slice(&[
+                option_kind::NOP,
+                option_kind::NOP,
+                option_kind::SACK_PERMITTED,
+                2,
+            ]);
+        }
+    }
+
+    /// Read the options area of a datagram (docs/protocol.md section 3.2): an End option
+    /// stops the list (the rest is padding), a NOP is one octet, every other option is kind,
+    /// length (counting both) and value. Options of unknown kinds are skipped by their length.
+    /// Never panics: every index is checked.
+    fn parse(area: &[u8]) -> Result<Options, WireError> {
+        let mut options = Options::none();
+        let mut at = 0usize;
+        while let Some(&kind) = area.get(at) {
+            match kind {
+                option_kind::END => break,
+                option_kind::NOP => {
+                    at += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let len = *area
+                .get(at + 1)
+                .ok_or(WireError::OptionTruncated { kind })?;
+            if len < 2 {
+                return Err(WireError::BadOptionLength { kind, len });
+            }
+            let end = at + usize::from(len);
+            let value = area
+                .get(at + 2..end)
+                .ok_or(WireError::OptionTruncated { kind })?;
+            match kind {
+                option_kind::MSS => {
+                    let [high, low] = <[u8; 2]>::try_from(value)
+                        .map_err(|_| WireError::BadOptionLength { kind, len })?;
+                    if options
+                        .mss
+                        .replace(u16::from_be_bytes([high, low]))
+                        .is_some()
+                    {
+                        return Err(WireError::DuplicateOption { kind });
+                    }
+                }
+                option_kind::SACK_PERMITTED => {
+                    if !value.is_empty() {
+                        return Err(WireError::BadOptionLength { kind, len });
+                    }
+                    if options.sack_permitted {
+                        return Err(WireError::DuplicateOption { kind });
+                    }
+                    options.sack_permitted = true;
+                }
+                // RFC 9293 section 3.2: an option of a kind not known is skipped by its length.
+                _ => {}
+            }
+            at = end;
+        }
+        Ok(options)
+    }
+}
+
+impl fmt::Display for Options {
+    /// tcpdump style, without the brackets: `mss 1200,sackOK`; empty when there are none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut separator = "";
+        if let Some(mss) = self.mss {
+            write!(f, "mss {mss}")?;
+            separator = ",";
+        }
+        if self.sack_permitted {
+            write!(f, "{separator}sackOK")?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a datagram was rejected by [`Segment::parse`].
 ///
 /// A receiver drops a rejected datagram silently, counts it, and never
@@ -331,10 +484,28 @@ pub enum WireError {
     },
     /// The length the header implies differs from the datagram's length.
     LengthMismatch {
-        /// Header plus SACK blocks plus payload length, as the header says.
+        /// Header plus SACK blocks plus options plus payload length, as the header says.
         header: usize,
         /// Length of the datagram received.
         actual: usize,
+    },
+    /// An option's length octet is missing, or the option runs past the end of the options.
+    OptionTruncated {
+        /// The option's kind.
+        kind: u8,
+    },
+    /// An option's length is below 2 (the kind and length octets themselves), or is not the
+    /// length its kind has (4 for the MSS, 2 for SACK-permitted).
+    BadOptionLength {
+        /// The option's kind.
+        kind: u8,
+        /// The length carried.
+        len: u8,
+    },
+    /// An option of a kind Ferry knows appears twice.
+    DuplicateOption {
+        /// The option's kind.
+        kind: u8,
     },
     /// The CRC-32 carried does not match the datagram's contents.
     BadChecksum {
@@ -371,6 +542,18 @@ impl fmt::Display for WireError {
                 f,
                 "header implies a {header}-byte datagram but {actual} bytes arrived"
             ),
+            WireError::OptionTruncated { kind } => {
+                write!(f, "option of kind {kind} runs past the end of the options")
+            }
+            WireError::BadOptionLength { kind, len } => {
+                write!(
+                    f,
+                    "option of kind {kind} has a length of {len}, which cannot be"
+                )
+            }
+            WireError::DuplicateOption { kind } => {
+                write!(f, "option of kind {kind} appears twice")
+            }
             WireError::BadChecksum { carried, computed } => write!(
                 f,
                 "checksum mismatch: carried {carried:#010x}, computed {computed:#010x}"
@@ -385,7 +568,8 @@ impl std::error::Error for WireError {}
 ///
 /// The fields mean what they mean in TCP (RFC 9293 section 3.1), except that
 /// the window is a plain 32-bit byte count with no scaling and SACK blocks
-/// have their own place instead of being a TCP option.
+/// have their own place instead of being a TCP option. The other options are
+/// TCP's, after the SACK blocks.
 ///
 /// `Segment::default()` is an empty segment (no flags, zero numbers, no
 /// payload), handy as a template with struct-update syntax.
@@ -402,6 +586,8 @@ pub struct Segment<'a> {
     pub window: u32,
     /// Selective acknowledgments (RFC 2018).
     pub sack: SackBlocks,
+    /// Options: the MSS and SACK-permitted a SYN offers.
+    pub options: Options,
     /// The data, borrowed from the datagram on receipt.
     pub payload: &'a [u8],
 }
@@ -453,9 +639,12 @@ impl<'a> Segment<'a> {
     /// 5. flags, else [`WireError::UnknownFlags`];
     /// 6. SACK block count, else [`WireError::TooManySackBlocks`];
     /// 7. room for the SACK blocks, else [`WireError::Truncated`], then the
-    ///    exact total length, else [`WireError::LengthMismatch`].
+    ///    exact total length (SACK blocks, options and payload), else
+    ///    [`WireError::LengthMismatch`];
+    /// 8. the options, one after the other, else [`WireError::OptionTruncated`],
+    ///    [`WireError::BadOptionLength`] or [`WireError::DuplicateOption`].
     ///
-    /// The reserved byte is ignored. Never panics, whatever the bytes.
+    /// Never panics, whatever the bytes.
     pub fn parse(datagram: &'a [u8]) -> Result<Segment<'a>, WireError> {
         let len = datagram.len();
         if len < HEADER_LEN {
@@ -498,7 +687,11 @@ impl<'a> Segment<'a> {
             return Err(WireError::Truncated { len });
         }
         let payload_len = usize::from(read_u16(datagram, field::PAYLOAD_LEN));
-        let total = sack_end
+        let options_len = usize::from(datagram[field::OPTIONS_LEN]) * OPTION_WORD_LEN;
+        let options_end = sack_end
+            .checked_add(options_len)
+            .ok_or(WireError::Truncated { len })?;
+        let total = options_end
             .checked_add(payload_len)
             .ok_or(WireError::LengthMismatch {
                 header: usize::MAX,
@@ -510,6 +703,7 @@ impl<'a> Segment<'a> {
                 actual: len,
             });
         }
+        let options = Options::parse(datagram.get(sack_end..options_end).unwrap_or_default())?;
 
         let mut sack = SackBlocks::new();
         let sack_bytes = datagram.get(HEADER_LEN..sack_end).unwrap_or_default();
@@ -526,14 +720,18 @@ impl<'a> Segment<'a> {
             ack: SeqNum(read_u32(datagram, field::ACK)),
             window: read_u32(datagram, field::WINDOW),
             sack,
-            payload: datagram.get(sack_end..).unwrap_or_default(),
+            options,
+            payload: datagram.get(options_end..).unwrap_or_default(),
         })
     }
 
     /// Bytes that `emit` will append.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN + SACK_BLOCK_LEN * self.sack.len() + self.payload.len()
+        HEADER_LEN
+            + SACK_BLOCK_LEN * self.sack.len()
+            + self.options.encoded_len()
+            + self.payload.len()
     }
 
     /// Append the encoded datagram, CRC included, to `buf`.
@@ -562,13 +760,15 @@ impl<'a> Segment<'a> {
         buf.extend_from_slice(&self.window.to_be_bytes());
         buf.extend_from_slice(&payload_len.to_be_bytes());
         buf.push(sack_count);
-        debug_assert_eq!(buf.len() - start, field::RESERVED);
-        buf.push(0); // reserved: sent as zero
+        debug_assert_eq!(buf.len() - start, field::OPTIONS_LEN);
+        // The options Ferry knows fill two words at most, so the count always fits.
+        buf.push((self.options.encoded_len() / OPTION_WORD_LEN) as u8);
         buf.extend_from_slice(&[0; 4]); // CRC, filled in below
         for block in self.sack.as_slice() {
             buf.extend_from_slice(&block.left.0.to_be_bytes());
             buf.extend_from_slice(&block.right.0.to_be_bytes());
         }
+        self.options.emit(buf);
         buf.extend_from_slice(self.payload);
 
         let datagram = &mut buf[start..];
@@ -592,7 +792,8 @@ impl<'a> Segment<'a> {
 impl fmt::Display for Segment<'_> {
     /// One tcpdump-like line, e.g.
     /// `[S.] seq 100 ack 201 win 65535 len 0` or
-    /// `[.] seq 1 ack 1 win 1000 len 0 sack 300:400 500:600`.
+    /// `[.] seq 1 ack 1 win 1000 len 0 sack 300:400 500:600`, with the options
+    /// last in tcpdump's brackets: `options [mss 1200,sackOK]`.
     /// The ack is printed only when ACK is set; `len` is the payload length.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{}] seq {}", self.flags, self.seq)?;
@@ -605,6 +806,9 @@ impl fmt::Display for Segment<'_> {
             for block in self.sack.as_slice() {
                 write!(f, " {block}")?;
             }
+        }
+        if !self.options.is_empty() {
+            write!(f, " options [{}]", self.options)?;
         }
         Ok(())
     }
@@ -640,7 +844,31 @@ mod tests {
             ack: SeqNum(0xFFFF_FFF0),
             window: 65535,
             sack: sacks(&[block(300, 400)]),
+            options: Options::none(),
             payload: &PAYLOAD,
+        }
+    }
+
+    /// `sample()` with both options: 56 bytes.
+    fn sample_with_options() -> Segment<'static> {
+        Segment {
+            options: syn_ack().options,
+            ..sample()
+        }
+    }
+
+    /// A SYN-ACK offering an MSS of 1200 and SACK: 32 bytes.
+    fn syn_ack() -> Segment<'static> {
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: SeqNum(100),
+            ack: SeqNum(201),
+            window: 65535,
+            options: Options {
+                mss: Some(1200),
+                sack_permitted: true,
+            },
+            ..Segment::default()
         }
     }
 
@@ -667,7 +895,7 @@ mod tests {
         let bytes = emit(&sample());
         assert_eq!(bytes.len(), 24 + 8 + 16);
         assert_eq!(&bytes[0..2], &[0x46, 0x52]);
-        assert_eq!(bytes[2], 1);
+        assert_eq!(bytes[2], 2);
         assert_eq!(bytes[3], 0x10);
         assert_eq!(&bytes[4..8], &[1, 2, 3, 4]);
         assert_eq!(&bytes[8..12], &[0xFF, 0xFF, 0xFF, 0xF0]);
@@ -699,11 +927,137 @@ mod tests {
     }
 
     #[test]
-    fn reserved_byte_is_ignored_on_receipt() {
-        let mut bytes = emit(&sample());
-        bytes[field::RESERVED] = 0x5A;
-        fix_crc(&mut bytes);
-        assert_eq!(Segment::parse(&bytes), Ok(sample()));
+    fn emits_the_options_after_the_sack_blocks_in_tcp_s_layout() {
+        let with_sack = Segment {
+            sack: sacks(&[block(7, 9)]),
+            payload: &PAYLOAD[..2],
+            ..syn_ack()
+        };
+        let bytes = emit(&with_sack);
+        assert_eq!(bytes.len(), 24 + 8 + 8 + 2);
+        assert_eq!(bytes[field::OPTIONS_LEN], 2, "two 4-octet words");
+        assert_eq!(
+            &bytes[32..40],
+            &[2, 4, 0x04, 0xB0, 1, 1, 4, 2],
+            "MSS 1200, NOP, NOP, SACK-permitted"
+        );
+        assert_eq!(&bytes[40..], &PAYLOAD[..2]);
+        let mss_only = Segment {
+            options: Options {
+                mss: Some(536),
+                sack_permitted: false,
+            },
+            ..syn_ack()
+        };
+        let bytes = emit(&mss_only);
+        assert_eq!((bytes[19], &bytes[24..]), (1, &[2, 4, 0x02, 0x18][..]));
+        assert_eq!(Segment::parse(&bytes), Ok(mss_only));
+    }
+
+    /// `hand_header` with `options` after it (padded with zeros to whole words), as a SYN.
+    fn with_options(options: &[u8]) -> Vec<u8> {
+        let mut b = hand_header();
+        let words = options.len().div_ceil(OPTION_WORD_LEN);
+        b[field::OPTIONS_LEN] = words as u8;
+        b.extend_from_slice(options);
+        b.resize(HEADER_LEN + words * OPTION_WORD_LEN, 0);
+        fix_crc(&mut b);
+        b
+    }
+
+    fn parsed_options(options: &[u8]) -> Result<Options, WireError> {
+        Segment::parse(&with_options(options)).map(|segment| segment.options)
+    }
+
+    #[test]
+    fn options_are_read_in_any_order_with_nops_and_an_end() {
+        let both = Options {
+            mss: Some(0x1234),
+            sack_permitted: true,
+        };
+        assert_eq!(parsed_options(&[4, 2, 2, 4, 0x12, 0x34]), Ok(both));
+        assert_eq!(parsed_options(&[1, 4, 2, 1, 2, 4, 0x12, 0x34]), Ok(both));
+        // After End, the rest is padding, whatever it holds.
+        assert_eq!(
+            parsed_options(&[4, 2, 0, 2, 4, 0x12, 0x34, 9]),
+            Ok(Options {
+                mss: None,
+                sack_permitted: true
+            })
+        );
+        assert_eq!(parsed_options(&[0, 0, 0, 0]), Ok(Options::none()));
+    }
+
+    #[test]
+    fn options_of_unknown_kinds_are_skipped_by_their_length() {
+        // A timestamps option (kind 8, length 10), a window scale (kind 3, length 3) and a
+        // kind nobody has assigned (length 2) around the MSS.
+        let options = [
+            8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 3, 3, 7, 2, 4, 0x05, 0xDC, 0xFE, 2, 1,
+        ];
+        assert_eq!(
+            parsed_options(&options),
+            Ok(Options {
+                mss: Some(1500),
+                sack_permitted: false
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_options_are_rejected_each_with_its_error() {
+        let cases: [(&[u8], WireError); 8] = [
+            // A kind with no length octet after it (the area is exactly one word).
+            (&[1, 1, 1, 9], WireError::OptionTruncated { kind: 9 }),
+            // A length that runs past the options area.
+            (&[9, 6, 0, 0], WireError::OptionTruncated { kind: 9 }),
+            (&[2, 8, 0, 1], WireError::OptionTruncated { kind: 2 }),
+            // Lengths below 2 could never move on.
+            (
+                &[9, 0, 0, 0],
+                WireError::BadOptionLength { kind: 9, len: 0 },
+            ),
+            (
+                &[9, 1, 0, 0],
+                WireError::BadOptionLength { kind: 9, len: 1 },
+            ),
+            // Known kinds have their own lengths.
+            (
+                &[2, 3, 5, 0],
+                WireError::BadOptionLength { kind: 2, len: 3 },
+            ),
+            (
+                &[4, 3, 0, 0],
+                WireError::BadOptionLength { kind: 4, len: 3 },
+            ),
+            (&[4, 2, 4, 2], WireError::DuplicateOption { kind: 4 }),
+        ];
+        for (options, error) in cases {
+            assert_eq!(parsed_options(options), Err(error), "{options:?}");
+        }
+        assert_eq!(
+            parsed_options(&[2, 4, 0, 1, 2, 4, 0, 2]),
+            Err(WireError::DuplicateOption { kind: 2 })
+        );
+    }
+
+    #[test]
+    fn the_options_length_counts_in_the_datagram_length() {
+        // Options Length says one word; the word is missing.
+        let mut b = hand_header();
+        b[field::OPTIONS_LEN] = 1;
+        fix_crc(&mut b);
+        assert_eq!(
+            Segment::parse(&b),
+            Err(WireError::LengthMismatch {
+                header: 28,
+                actual: 24
+            })
+        );
+        // The largest Options Length the octet can say: 255 words of NOPs parse as none.
+        let b = with_options(&[1; 255 * OPTION_WORD_LEN]);
+        assert_eq!(b.len(), 24 + 1020);
+        assert_eq!(Segment::parse(&b).map(|s| s.options), Ok(Options::none()));
     }
 
     // ---- round trips ---------------------------------------------------
@@ -775,14 +1129,14 @@ mod tests {
     fn hand_header() -> Vec<u8> {
         let mut b = vec![
             0x46, 0x52, // magic
-            1,    // version
+            2,    // version
             0x02, // SYN
             0, 0, 0, 100, // seq
             0, 0, 0, 0, // ack
             0, 0, 0x10, 0, // window 4096
             0, 0, // payload length
             0, // sack count
-            0, // reserved
+            0, // options length
             0, 0, 0, 0, // crc
         ];
         fix_crc(&mut b);
@@ -832,12 +1186,13 @@ mod tests {
 
     #[test]
     fn unsupported_version() {
+        // Version 1, whose octet 19 was reserved, is not read as version 2.
         let mut b = hand_header();
-        b[field::VERSION] = 2;
+        b[field::VERSION] = 1;
         fix_crc(&mut b);
         assert_eq!(
             Segment::parse(&b),
-            Err(WireError::UnsupportedVersion { found: 2 })
+            Err(WireError::UnsupportedVersion { found: 1 })
         );
     }
 
@@ -909,11 +1264,12 @@ mod tests {
 
     #[test]
     fn checksum_is_checked_before_the_fields() {
-        // A corrupted flags byte, sack count or length is reported as a bad
-        // checksum, because the CRC is checked first.
+        // A corrupted flags byte, sack count, options length or payload length is
+        // reported as a bad checksum, because the CRC is checked first.
         for (at, value) in [
             (field::FLAGS, 0xFF),
             (field::SACK_COUNT, 9),
+            (field::OPTIONS_LEN, 1),
             (field::PAYLOAD_LEN.end - 1, 3),
         ] {
             let mut b = hand_header();
@@ -937,6 +1293,9 @@ mod tests {
                 header: 40,
                 actual: 30,
             },
+            WireError::OptionTruncated { kind: 2 },
+            WireError::BadOptionLength { kind: 4, len: 3 },
+            WireError::DuplicateOption { kind: 2 },
             WireError::BadChecksum {
                 carried: 1,
                 computed: 2,
@@ -956,7 +1315,7 @@ mod tests {
 
     #[test]
     fn every_single_bit_flip_is_caught() {
-        let good = emit(&sample());
+        let good = emit(&sample_with_options());
         let bits = good.len() * 8;
         for i in 0..bits {
             let mut b = good.clone();
@@ -977,7 +1336,7 @@ mod tests {
 
     #[test]
     fn every_double_bit_flip_is_caught() {
-        let good = emit(&sample());
+        let good = emit(&sample_with_options());
         let bits = good.len() * 8;
         for i in 0..bits {
             for j in i + 1..bits {
@@ -1033,6 +1392,8 @@ mod tests {
         ack: u32,
         window: u32,
         sack: Vec<(u32, u32)>,
+        mss: Option<u16>,
+        sack_permitted: bool,
         payload: Vec<u8>,
     }
 
@@ -1046,6 +1407,8 @@ mod tests {
                 ack: Arbitrary::arbitrary(g),
                 window: Arbitrary::arbitrary(g),
                 sack,
+                mss: Arbitrary::arbitrary(g),
+                sack_permitted: Arbitrary::arbitrary(g),
                 payload: Arbitrary::arbitrary(g),
             }
         }
@@ -1063,6 +1426,10 @@ mod tests {
                 ack: SeqNum(self.ack),
                 window: self.window,
                 sack,
+                options: Options {
+                    mss: self.mss,
+                    sack_permitted: self.sack_permitted,
+                },
                 payload: &self.payload,
             }
         }
@@ -1084,7 +1451,12 @@ mod tests {
                 let parsed = Segment::parse(&bytes);
                 assert!(!matches!(parsed, Err(WireError::BadChecksum { .. })));
                 if let Ok(segment) = parsed {
-                    assert_eq!(segment.encoded_len(), bytes.len());
+                    // Emit may lay the options out more tightly than they came.
+                    let options_len = usize::from(bytes[field::OPTIONS_LEN]) * OPTION_WORD_LEN;
+                    assert_eq!(
+                        segment.encoded_len() - segment.options.encoded_len(),
+                        bytes.len() - options_len
+                    );
                 }
             } else {
                 let _ = Segment::parse(&bytes);
@@ -1093,7 +1465,7 @@ mod tests {
         }
 
         fn parse_never_panics_on_mutated_datagrams(m: Mutation) -> bool {
-            let mut bytes = emit(&sample());
+            let mut bytes = emit(&sample_with_options());
             for &(at, value) in &m.writes {
                 let at = usize::from(at) % bytes.len();
                 bytes[at] = value;
@@ -1105,13 +1477,21 @@ mod tests {
                 fix_crc(&mut bytes);
             }
             match Segment::parse(&bytes) {
-                // Anything accepted must re-encode to exactly the bytes
-                // received, up to the ignored reserved byte.
+                // Anything accepted must re-encode to exactly the bytes received, or,
+                // when its options were laid out otherwise than emit lays them out (in
+                // another order, with NOPs, padding or unknown kinds), to a datagram that
+                // differs only there and parses to the same segment.
                 Ok(segment) => {
-                    let mut again = emit(&segment);
-                    again[field::RESERVED] = bytes[field::RESERVED];
-                    fix_crc(&mut again);
+                    let again = emit(&segment);
+                    let options_at = HEADER_LEN + SACK_BLOCK_LEN * segment.sack.len();
+                    let payload_at = bytes.len() - segment.payload.len();
                     again == bytes
+                        || (again[..field::OPTIONS_LEN] == bytes[..field::OPTIONS_LEN]
+                            && again[HEADER_LEN..options_at] == bytes[HEADER_LEN..options_at]
+                            && again[again.len() - segment.payload.len()..] == bytes[payload_at..]
+                            && again[options_at..again.len() - segment.payload.len()]
+                                != bytes[options_at..payload_at]
+                            && Segment::parse(&again) == Ok(segment))
                 }
                 Err(_) => true,
             }
@@ -1225,6 +1605,28 @@ mod tests {
             ..syn_ack
         };
         assert_eq!(syn.to_string(), "[S] seq 100 win 65535 len 0");
+        let syn_with_options = Segment {
+            options: Options {
+                mss: Some(536),
+                sack_permitted: true,
+            },
+            ..syn
+        };
+        assert_eq!(
+            syn_with_options.to_string(),
+            "[S] seq 100 win 65535 len 0 options [mss 536,sackOK]"
+        );
+        let sack_permitted_only = Segment {
+            options: Options {
+                mss: None,
+                sack_permitted: true,
+            },
+            ..syn
+        };
+        assert_eq!(
+            sack_permitted_only.to_string(),
+            "[S] seq 100 win 65535 len 0 options [sackOK]"
+        );
 
         let data = Segment {
             flags: Flags::ACK,
@@ -1232,6 +1634,7 @@ mod tests {
             ack: SeqNum(300),
             window: 4096,
             sack: sacks(&[block(300, 400), block(500, 600)]),
+            options: Options::none(),
             payload: &PAYLOAD,
         };
         assert_eq!(

@@ -31,7 +31,7 @@ mod wrap;
 
 use super::*;
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, WireError};
+use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -61,6 +61,7 @@ const SEND_TEMPL: Segment<'static> = Segment {
     ack: LOCAL,
     window: PEER_WINDOW,
     sack: SackBlocks::new(),
+    options: Options::none(),
     payload: &[],
 };
 
@@ -72,6 +73,7 @@ struct Sent {
     ack: SeqNum,
     window: u32,
     sack: SackBlocks,
+    options: Options,
     payload: Vec<u8>,
 }
 
@@ -84,6 +86,7 @@ impl std::fmt::Debug for Sent {
             .field("ack", &self.ack)
             .field("window", &self.window)
             .field("sack", &self.sack)
+            .field("options", &self.options)
             .field(
                 "payload",
                 &format_args!(
@@ -103,6 +106,7 @@ const RECV_TEMPL: Sent = Sent {
     ack: REMOTE,
     window: WINDOW,
     sack: SackBlocks::new(),
+    options: Options::none(),
     payload: Vec::new(),
 };
 
@@ -113,6 +117,7 @@ const RST_TEMPL: Sent = Sent {
     ack: SeqNum(0),
     window: 0,
     sack: SackBlocks::new(),
+    options: Options::none(),
     payload: Vec::new(),
 };
 
@@ -124,6 +129,7 @@ impl From<Segment<'_>> for Sent {
             ack: segment.ack,
             window: segment.window,
             sack: segment.sack,
+            options: segment.options,
             payload: segment.payload.to_vec(),
         }
     }

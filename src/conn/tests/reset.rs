@@ -168,6 +168,7 @@ fn reset_reply_answers_strays() {
             ack: SeqNum(0),
             window: 0,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         })
     );
@@ -186,6 +187,7 @@ fn reset_reply_answers_strays() {
             ack: SeqNum(8),
             window: 0,
             sack: SackBlocks::new(),
+            options: Options::none(),
             payload: &[],
         })
     );
