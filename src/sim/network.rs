@@ -23,8 +23,13 @@ pub struct NetworkConfig {
     pub a_to_b: LinkConfig,
     /// The link from B to A.
     pub b_to_a: LinkConfig,
-    /// The connection settings both hosts use.
+    /// A's connection settings, and B's unless [`connection_b`](Self::connection_b) says
+    /// otherwise.
     pub connection: Config,
+    /// B's connection settings when they differ from A's: the two ends of a real path need
+    /// not agree (one without SACK, a smaller MSS), and the handshake settles what they
+    /// share. `None` gives B [`connection`](Self::connection) too.
+    pub connection_b: Option<Config>,
     /// Seeds every random choice of the run.
     pub seed: u64,
 }
@@ -42,7 +47,16 @@ impl NetworkConfig {
             a_to_b: link.clone(),
             b_to_a: link,
             connection: Config::default(),
+            connection_b: None,
             seed,
+        }
+    }
+
+    /// The connection settings of `host`.
+    pub fn connection_of(&self, host: Host) -> &Config {
+        match (host, &self.connection_b) {
+            (Host::B, Some(config)) => config,
+            _ => &self.connection,
         }
     }
 }
@@ -67,9 +81,9 @@ pub struct Network {
 impl Network {
     /// A network at time zero, nothing open yet.
     pub fn new(config: &NetworkConfig) -> Network {
-        let endpoint = |stream| {
+        let endpoint = |host, stream| {
             let isn_generator = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, stream));
-            Endpoint::new(config.connection.clone(), Box::new(isn_generator))
+            Endpoint::new(config.connection_of(host).clone(), Box::new(isn_generator))
         };
         let link = |link: &LinkConfig, stream| {
             Link::new(
@@ -79,7 +93,7 @@ impl Network {
         };
         Network {
             now: Instant::ZERO,
-            endpoints: [endpoint(ISN_A), endpoint(ISN_B)],
+            endpoints: [endpoint(Host::A, ISN_A), endpoint(Host::B, ISN_B)],
             links: [
                 link(&config.a_to_b, LINK_A_TO_B),
                 link(&config.b_to_a, LINK_B_TO_A),
