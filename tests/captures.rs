@@ -72,7 +72,23 @@ fn captured_run(
     network.b_to_a.faults = faults_ba.parse().expect("a valid fault spec");
     network.connection.sack = !matches!(recovery, Recovery::NewReno);
     network.connection.rack = matches!(recovery, Recovery::RackTlp);
-    let window_scale = window_scale_for(u32::try_from(network.connection.recv_buffer).unwrap());
+    captured_network_run(dir, view, network, bytes, seed)
+}
+
+/// A transfer of `bytes` from A to B over `network`, captured on both hosts.
+fn captured_network_run(
+    dir: &Path,
+    view: View,
+    network: NetworkConfig,
+    bytes: usize,
+    seed: u64,
+) -> Run {
+    let largest_buffer = [Host::A, Host::B]
+        .map(|host| network.connection_of(host).recv_buffer)
+        .into_iter()
+        .max()
+        .unwrap();
+    let window_scale = window_scale_for(u32::try_from(largest_buffer).unwrap());
     let (a, b) = (dir.join("run-a.pcapng"), dir.join("run-b.pcapng"));
     let captures = Captures::create(&a, &b, view, window_scale).expect("capture files");
     let payload = sim::payload(bytes, seed);
@@ -266,7 +282,7 @@ fn a_lossy_run_dissects_cleanly_and_agrees_with_the_stats() {
     assert_eq!(syn["ferry.seq.relative"], "0");
     assert_eq!(
         syn["_ws.col.Info"],
-        "4747 → 4747 [SYN] Seq=0 Win=65536 Len=0"
+        "4747 → 4747 [SYN] Seq=0 Win=65536 Len=0 MSS=1200 SACK_PERM"
     );
     let isn: u32 = syn["ferry.seq"].parse().unwrap();
     let syn_ack = a_packets
@@ -540,6 +556,89 @@ fn the_tcp_view_shows_fast_retransmission_after_duplicate_acks() {
         assert_eq!(flagged["frame.comment"], "fast retransmit");
         assert_nothing_lost(&packets);
     }
+}
+
+/// The TCP view shows the options each SYN carried, so Wireshark sees the negotiation: here
+/// B offers no SACK and a smaller MSS, A sends it segments of B's size and no SACK blocks
+/// come back, and A's one loss is a fast retransmission after duplicate ACKs (RFC 6582), as
+/// Wireshark's own analysis finds.
+#[test]
+fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
+    if !tshark_present("the_tcp_view_shows_the_negotiation_with_a_peer_without_sack") {
+        return;
+    }
+    let dir = output_dir("negotiation");
+    let mut network = NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        "drop=5".parse().unwrap(),
+        1,
+    );
+    network.b_to_a.faults = ferry::FaultConfig::default();
+    network.connection_b = Some(ferry::Config {
+        sack: false,
+        mss: 1000,
+        ..ferry::Config::default()
+    });
+    let run = captured_network_run(&dir, View::Tcp, network, 30_000, 1);
+    // Plain tshark: no dissector needed in the TCP view.
+    let output = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&run.a)
+        .args(["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a"])
+        .args(["-e", "tcp.flags", "-e", "tcp.options.mss_val"])
+        .args([
+            "-e",
+            "tcp.options.sack_perm",
+            "-e",
+            "tcp.options.wscale.shift",
+        ])
+        .args(["-e", "tcp.options.sack_le", "-e", "tcp.len"])
+        .args([
+            "-e",
+            "tcp.analysis.fast_retransmission",
+            "-e",
+            "_ws.malformed",
+        ])
+        .output()
+        .expect("tshark runs");
+    assert!(output.status.success());
+    let rows: Vec<Vec<String>> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.split('\t').map(str::to_string).collect())
+        .collect();
+    let syn = &rows[0];
+    // MSS 1200 and SACK-permitted (kind 4, length 2) as A offered them, then the window
+    // scale the view adds for 64 KiB windows.
+    assert_eq!(
+        syn[..4],
+        ["0x0002", "1200", "0402", "1"],
+        "A's SYN: {syn:?}"
+    );
+    let syn_ack = rows
+        .iter()
+        .find(|row| row[0] == "0x0012")
+        .expect("B's SYN-ACK");
+    assert_eq!(
+        syn_ack[..4],
+        ["0x0012", "1000", "", "1"],
+        "B's SYN-ACK: {syn_ack:?}"
+    );
+    assert!(rows.iter().all(|row| row[4].is_empty()), "a SACK block");
+    let largest = rows
+        .iter()
+        .filter_map(|row| row[5].parse::<u32>().ok())
+        .max();
+    assert_eq!(largest, Some(1000));
+    assert_eq!(rows.iter().filter(|row| row[6] == "1").count(), 1);
+    assert!(
+        rows.iter().all(|row| row[7].is_empty()),
+        "a malformed packet"
+    );
+    let a = &run.report.a.stats;
+    assert_eq!((a.retransmissions.fast, a.retransmissions.total()), (1, 1));
+    assert_eq!(a.rto_timeouts, 0);
 }
 
 #[test]

@@ -37,9 +37,10 @@
 //!    known function of the stream offset ([`stream_byte`]), so every payload byte the
 //!    endpoint sends must be the one written at the offset its sequence number names (from
 //!    one of the last ISNs it sent that peer), and never one not yet written. Each segment it
-//!    sends carries at most an MSS of payload, SACK blocks that are not empty, and a window
-//!    no larger than 2^30; once the connection has taken the peer's FIN, no SACK block lies
-//!    above its ACK, not even a D-SACK (nothing exists beyond a FIN).
+//!    sends carries at most an MSS of payload (its own, and none larger than any the peer's
+//!    SYNs offered), SACK blocks that are not empty, and none at all to a peer whose SYNs never
+//!    offered SACK, and a window no larger than 2^30; once the connection has taken the peer's
+//!    FIN, no SACK block lies above its ACK, not even a D-SACK (nothing exists beyond a FIN).
 //! 8. **Nothing lives for ever**: after [`SILENCE`] of simulated time with no input, no timer
 //!    is left, every connection is closed, and the only ones kept are those the application
 //!    holds (connected or accepted, not detached) or has yet to take from the accept queue;
@@ -49,7 +50,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry::conn::{Config, CongestionControl, Reason, State, Transmit};
+use ferry::conn::{Config, CongestionControl, Reason, State, Transmit, ASSUMED_PEER_MSS};
 use ferry::endpoint::{ConnectionHandle, Endpoint, STATELESS_REPLY_QUEUE};
 use ferry::time::Instant;
 use ferry::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum};
@@ -141,6 +142,10 @@ struct Peer {
     /// The sequence number of the peer's FIN that the open connection took, seen as the
     /// segment carrying it moved the connection into a state after a FIN (check 7).
     taken_fin: Option<SeqNum>,
+    /// The largest MSS a SYN from the peer offered (RFC 9293's 536 for one without the
+    /// option), and whether any offered SACK: the most a connection to it may use (check 7).
+    largest_offered_mss: Option<usize>,
+    offered_sack: bool,
 }
 
 impl Peer {
@@ -325,6 +330,14 @@ impl Harness {
     fn feed(&mut self, peer: usize, datagram: &[u8], built_here: bool) {
         let (address, _) = self.peers[peer];
         self.peers[peer].1.known = true;
+        if let Ok(syn) = Segment::parse(datagram) {
+            if syn.flags.contains(Flags::SYN) {
+                let state = &mut self.peers[peer].1;
+                let mss = usize::from(syn.options.mss.unwrap_or(ASSUMED_PEER_MSS).max(1));
+                state.largest_offered_mss = state.largest_offered_mss.max(Some(mss));
+                state.offered_sack |= syn.options.sack_permitted;
+            }
+        }
         if !built_here {
             if let Ok(segment) = Segment::parse(datagram) {
                 if !segment.payload.is_empty() {
@@ -705,10 +718,23 @@ impl Harness {
 
     /// Check 7 on one segment the endpoint sent.
     fn check_sent(&self, transmit: &Transmit, segment: &Segment<'_>) {
+        let (_, peer) = self
+            .peers
+            .iter()
+            .find(|(address, _)| *address == transmit.destination)
+            .expect("checked by drain");
+        let mss = self
+            .config
+            .mss
+            .min(peer.largest_offered_mss.unwrap_or(usize::MAX));
         assert!(
-            segment.payload.len() <= self.config.mss,
-            "a segment of {} bytes, over the MSS: {segment}",
+            segment.payload.len() <= mss,
+            "a segment of {} bytes, over the MSS of {mss}: {segment}",
             segment.payload.len()
+        );
+        assert!(
+            peer.offered_sack || segment.sack.is_empty(),
+            "SACK blocks to a peer that never offered SACK: {segment}"
         );
         assert!(segment.window <= MAX_WINDOW, "window over 2^30: {segment}");
         for block in segment.sack.as_slice() {
@@ -717,11 +743,6 @@ impl Harness {
                 "an empty or inverted SACK block: {segment}"
             );
         }
-        let (_, peer) = self
-            .peers
-            .iter()
-            .find(|(address, _)| *address == transmit.destination)
-            .expect("checked by drain");
         if segment.flags.contains(Flags::ACK) {
             self.check_no_sack_beyond_fin(transmit, segment, peer);
         }

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{View, MAX_WINDOW_SCALE};
-use crate::wire::{Flags, Segment};
+use crate::wire::{option_kind, Flags, Segment};
 
 const ETHERNET_HEADER_LEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -24,10 +24,9 @@ pub(super) const MAX_UDP_PAYLOAD_V6: usize = u16::MAX as usize - UDP_HEADER_LEN;
 /// Hop limit / TTL: Linux's default, so the packets look like a host's own.
 const HOP_LIMIT: u8 = 64;
 
-/// TCP option kinds (RFC 9293 section 3.2, RFC 7323, RFC 2018).
-const TCP_OPTION_NOP: u8 = 1;
+/// TCP option kinds (RFC 9293 section 3.2, RFC 7323, RFC 2018) beside those Ferry's segments
+/// carry themselves, whose kinds are TCP's (`wire::option_kind`).
 const TCP_OPTION_WINDOW_SCALE: u8 = 3;
-const TCP_OPTION_SACK_PERMITTED: u8 = 4;
 const TCP_OPTION_SACK: u8 = 5;
 /// TCP's option space: a data offset of 15 words less the 5 of the fixed header.
 const TCP_MAX_OPTIONS_LEN: usize = 40;
@@ -189,23 +188,16 @@ fn udp_datagram(payload: &[u8], endpoints: &Endpoints) -> Vec<u8> {
 
 /// The TCP segment (RFC 9293 section 3.1) a Ferry segment stands for, checksum left zero.
 ///
-/// Flags, seq, ack and payload map one to one. A SYN also carries SACK-permitted (RFC 2018
-/// section 2) and window scale (RFC 7323 section 2.2), which TCP negotiates and Ferry needs
-/// not; without them Wireshark would ignore the SACK blocks and misread the windows.
+/// Flags, seq, ack, payload and the options (a SYN's MSS and SACK-permitted, which are TCP's
+/// own) map one to one, so Wireshark sees the negotiation the segments carried. A SYN also
+/// carries a window scale (RFC 7323 section 2.2), which Ferry needs not (its window field has
+/// 32 bits) and TCP's 16-bit field does; without it Wireshark would misread the windows.
 fn tcp_segment(segment: &Segment<'_>, endpoints: &Endpoints, window_scale: u8) -> Vec<u8> {
     let syn = segment.flags.contains(Flags::SYN);
     let mut options = Vec::with_capacity(TCP_MAX_OPTIONS_LEN);
+    segment.options.emit(&mut options);
     if syn {
-        options.extend_from_slice(&[
-            TCP_OPTION_NOP,
-            TCP_OPTION_WINDOW_SCALE,
-            3,
-            window_scale,
-            TCP_OPTION_NOP,
-            TCP_OPTION_NOP,
-            TCP_OPTION_SACK_PERMITTED,
-            2,
-        ]);
+        options.extend_from_slice(&[option_kind::NOP, TCP_OPTION_WINDOW_SCALE, 3, window_scale]);
     }
     // Two NOPs align the blocks on 32 bits, as TCP stacks send them; at most four blocks
     // fit (RFC 2018 section 3), three beside a SYN's options.
@@ -214,7 +206,7 @@ fn tcp_segment(segment: &Segment<'_>, endpoints: &Endpoints, window_scale: u8) -
     if !blocks.is_empty() {
         // At most 4 blocks, so the length is at most 34.
         let len = u8::try_from(2 + 8 * blocks.len()).unwrap_or(u8::MAX);
-        options.extend_from_slice(&[TCP_OPTION_NOP, TCP_OPTION_NOP, TCP_OPTION_SACK, len]);
+        options.extend_from_slice(&[option_kind::NOP, option_kind::NOP, TCP_OPTION_SACK, len]);
         for block in blocks {
             options.extend_from_slice(&block.left.0.to_be_bytes());
             options.extend_from_slice(&block.right.0.to_be_bytes());

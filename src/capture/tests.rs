@@ -2,7 +2,7 @@
 
 use super::framing::scaled_window;
 use super::*;
-use crate::wire::{Flags, SackBlock, Segment, SeqNum};
+use crate::wire::{Flags, Options, SackBlock, Segment, SeqNum};
 use pcap_file::pcapng::{Block, PcapNgReader};
 
 fn a() -> SocketAddr {
@@ -19,11 +19,20 @@ fn encode(segment: &Segment<'_>) -> Vec<u8> {
     bytes
 }
 
+/// A SYN offering an MSS of 1200 and SACK.
 fn syn() -> Vec<u8> {
+    syn_offering(Options {
+        mss: Some(1200),
+        sack_permitted: true,
+    })
+}
+
+fn syn_offering(options: Options) -> Vec<u8> {
     encode(&Segment {
         flags: Flags::SYN,
         seq: SeqNum(1000),
         window: 65535,
+        options,
         ..Segment::default()
     })
 }
@@ -162,13 +171,21 @@ fn the_ferry_view_frames_a_udp_datagram_with_valid_lengths_and_checksums() {
 }
 
 #[test]
-fn the_tcp_view_maps_every_field_and_adds_the_syn_options() {
+fn the_tcp_view_maps_every_field_and_the_syn_s_options() {
     let syn = syn();
     let data = data_with_sack();
+    let syn_without_sack = syn_offering(Options {
+        mss: Some(536),
+        sack_permitted: false,
+    });
     let packets = round_trip(
         View::Tcp,
         2,
-        &[record(&syn, a(), b()), record(&data, b(), a())],
+        &[
+            record(&syn, a(), b()),
+            record(&data, b(), a()),
+            record(&syn_without_sack, a(), b()),
+        ],
     );
 
     let frame = &packets[0].1;
@@ -179,14 +196,19 @@ fn the_tcp_view_maps_every_field_and_adds_the_syn_options() {
     assert_eq!(usize::from(be16(ip, 2)), 20 + tcp.len());
     assert_eq!(be16(tcp, 0), 4747);
     assert_eq!(u32::from_be_bytes(tcp[4..8].try_into().unwrap()), 1000);
-    assert_eq!(tcp[12] >> 4, 7, "20 bytes of header and 8 of options");
+    assert_eq!(tcp[12] >> 4, 8, "20 bytes of header and 12 of options");
     assert_eq!(tcp[13], 0x02, "SYN");
     assert_eq!(be16(tcp, 14), 65535, "a SYN's window is not scaled");
-    assert_eq!(&tcp[20..28], &[1, 3, 3, 2, 1, 1, 4, 2]);
-    assert_eq!(tcp.len(), 28);
+    // The SYN's own options (MSS 1200, SACK-permitted), then the view's window scale.
+    assert_eq!(&tcp[20..32], &[2, 4, 4, 176, 1, 1, 4, 2, 1, 3, 3, 2]);
+    assert_eq!(tcp.len(), 32);
     let mut summed = ipv4_pseudo_header(ip, 6, tcp.len());
     summed.extend_from_slice(tcp);
     assert_eq!(ones_complement_sum(&summed), 0xFFFF, "TCP checksum");
+
+    // A SYN that offers no SACK shows none.
+    let tcp = &packets[2].1[34..];
+    assert_eq!(&tcp[20..], &[2, 4, 2, 24, 1, 3, 3, 2]);
 
     let frame = &packets[1].1;
     let ip = &frame[14..34];

@@ -34,8 +34,11 @@ pub const MAX_UNCONTROLLED_WINDOW_SEGMENTS: usize = 4096;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Largest payload in one segment, in bytes. Default 1200: with Ferry's 24-byte header and
-    /// four SACK blocks the datagram stays well under a 1280-byte IPv6 minimum MTU.
+    /// Largest payload in one segment, in bytes, either way: the SYN offers it to the peer as
+    /// the most this end wants to receive, and segments go at the smaller of it and the peer's
+    /// (RFC 9293 section 3.7.1; [`Connection::negotiated`](super::Connection::negotiated)).
+    /// Default 1200: with Ferry's 24-byte header and four SACK blocks the datagram stays well
+    /// under a 1280-byte IPv6 minimum MTU.
     pub mss: usize,
     /// Bytes the application may queue for sending (unsent plus unacknowledged). Default 256 KiB.
     pub send_buffer: usize,
@@ -70,15 +73,16 @@ pub struct Config {
     pub keepalive_interval: Option<Duration>,
     /// Unanswered keepalive probes before the connection fails with a timeout. Default 6.
     pub keepalive_probes: u32,
-    /// Selective acknowledgments (RFC 2018): send SACK blocks with our ACKs, and recover
-    /// from loss with the peer's by RFC 6675. Off, loss recovery is NewReno's (RFC 6582).
-    /// Default on.
+    /// Selective acknowledgments (RFC 2018): offer SACK-permitted in the SYN and, if the peer
+    /// offers it too (section 2), send SACK blocks with our ACKs and recover from loss with
+    /// the peer's by RFC 6675. Off, or with a peer that does not offer it, loss recovery is
+    /// NewReno's (RFC 6582). Default on.
     pub sack: bool,
     /// RACK-TLP (RFC 8985) with SACK: losses are detected by time (a segment is lost once
     /// one sent after it arrived and a reordering window passed), tail losses are probed
     /// after about two round trips instead of waiting for the RTO, and a spurious timeout is
     /// undone by F-RTO (RFC 5682). Off, losses are detected by RFC 6675's duplicate-ACK and
-    /// SACK rules alone. No effect without SACK. Default on.
+    /// SACK rules alone. No effect unless SACK is negotiated. Default on.
     pub rack: bool,
     /// The congestion controller. Default NewReno (RFC 5681).
     pub congestion_control: CongestionControl,

@@ -27,12 +27,15 @@
 //! - `receive.rs`: the receive sequence variables and window, the text and the FIN, when to
 //!   acknowledge, SACK and D-SACK blocks;
 //! - `recovery.rs`: loss detection and recovery (RFC 5681, 6582, 6675, 8985, 5682);
+//! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
+//!   2018 section 2);
 //! - `timers.rs`: the timer table, how each timer is armed and what its expiry does;
 //! - beside them, `rtt.rs` (RFC 6298), `cc.rs`, `rack.rs`, `retransmission.rs` (the segments in
 //!   flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
 mod cc;
 mod config;
+mod negotiation;
 mod rack;
 mod reassembly;
 mod receive;
@@ -50,6 +53,7 @@ mod timers;
 pub use cc::CongestionControl;
 use cc::Controller;
 pub use config::{Config, ConfigError, MAX_UNCONTROLLED_WINDOW_SEGMENTS};
+pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::{encode, stateless_syn_ack};
 pub use send::{Reason, Transmit};
@@ -82,6 +86,9 @@ pub struct Connection {
     timers: TimerTable,
     rtt: RttEstimator,
     stats: Stats,
+    /// The MSS and SACK in force: this end's offer until the peer's SYN arrives, then what
+    /// both agreed on.
+    negotiated: Negotiated,
     /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
     pending_reset: Option<Segment<'static>>,
     /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
@@ -194,12 +201,14 @@ impl Connection {
     /// A passive open completed by a SYN cookie (RFC 4987 section 3.6): our SYN-ACK, with ISN
     /// `iss`, went out from a connection nobody kept, and `segment` (the handshake's final ACK,
     /// or the first data after it), whose ACK field the endpoint has checked against the
-    /// cookie, shows the peer received it. The SYN's window is gone; the segment's stands in.
+    /// cookie, shows the peer received it. The SYN is gone: its window, for which the
+    /// segment's stands in, and its options, of which the cookie kept `syn_options`.
     pub fn accept_cookie(
         config: Config,
         remote: SocketAddr,
         iss: SeqNum,
         now: Instant,
+        syn_options: Options,
         segment: &Segment<'_>,
     ) -> Connection {
         let mut connection = Connection::new(config, remote, iss, State::SynReceived);
@@ -209,7 +218,7 @@ impl Connection {
             ack: SeqNum(0),
             window: segment.window,
             sack: SackBlocks::new(),
-            options: Options::none(),
+            options: syn_options,
             payload: &[],
         });
         // The SYN-ACK's sequence number is used; it is not in the retransmission queue, so
@@ -221,9 +230,8 @@ impl Connection {
 
     fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
-        let congestion = config
-            .congestion_control
-            .build(u32::try_from(config.mss).unwrap_or(u32::MAX));
+        let negotiated = Negotiated::offered(&config);
+        let congestion = config.congestion_control.build(negotiated.smss());
         let stats = Stats {
             rto: rtt.rto(),
             state,
@@ -238,6 +246,7 @@ impl Connection {
             timers: TimerTable::default(),
             rtt,
             stats,
+            negotiated,
             pending_reset: None,
             pending_ack: None,
             queued_acks: VecDeque::new(),
@@ -324,6 +333,12 @@ impl Connection {
     /// The settings the connection runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The MSS and SACK the handshake settled; before the peer's SYN arrives, this end's own
+    /// offer.
+    pub fn negotiated(&self) -> Negotiated {
+        self.negotiated
     }
 
     /// Counters and the RTT estimate.

@@ -122,7 +122,7 @@ impl Connection {
         }
         let quick = self.quick_acks > 0;
         self.quick_acks = self.quick_acks.saturating_sub(1);
-        if filled_a_hole || quick || self.unacknowledged_bytes >= 2 * self.config.mss {
+        if filled_a_hole || quick || self.unacknowledged_bytes >= 2 * self.negotiated.mss {
             // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
             // once when a segment fills a hole; and, as Linux's quick-ACK mode, every
             // segment at the start and after a loss, so that a sender with a window of one
@@ -196,7 +196,7 @@ impl Connection {
     /// A segment brought `[seq, end)` again: report it as a D-SACK in the next ACK (RFC 2883),
     /// which goes at once, and stay in quick-ACK mode (the sender may be recovering).
     pub(super) fn note_duplicate(&mut self, seq: SeqNum, end: SeqNum) {
-        if self.config.sack {
+        if self.negotiated.sack {
             self.pending_dsack = Some(SackBlock {
                 left: seq,
                 right: end,
@@ -222,7 +222,8 @@ impl Connection {
     /// after a D-SACK block if a duplicate arrived (RFC 2883 section 4).
     pub(super) fn sack_blocks(&mut self) -> SackBlocks {
         let mut blocks = SackBlocks::new();
-        if !self.config.sack {
+        // RFC 2018 section 2: only to a peer whose SYN said it takes them.
+        if !self.negotiated.sack {
             return blocks;
         }
         let dsack = self.pending_dsack.take();
@@ -266,7 +267,7 @@ impl Connection {
         let window = self.receive_window() as usize;
         if remaining <= self.config.recv_buffer / 2
             && window >= 2 * remaining
-            && window - remaining >= self.config.mss.min(self.config.recv_buffer / 2)
+            && window - remaining >= self.negotiated.mss.min(self.config.recv_buffer / 2)
         {
             self.pending_ack.get_or_insert(Reason::WindowUpdate);
         }

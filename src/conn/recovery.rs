@@ -4,9 +4,10 @@
 //! retransmission timeout's response (RFC 6298 section 5, RFC 5681 section 3.1) and F-RTO's
 //! undo of a spurious one (RFC 5682 section 3.1).
 //!
-//! Which detector runs: with SACK and [`Config::rack`](super::Config::rack) on (the default),
-//! RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's `IsLost()` and the
-//! duplicate-ACK threshold; without SACK, NewReno's duplicate ACKs and partial ACKs. Every
+//! Which detector runs: with SACK negotiated and [`Config::rack`](super::Config::rack) on (the
+//! default), RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's
+//! `IsLost()` and the duplicate-ACK threshold; without SACK on both ends, NewReno's duplicate
+//! ACKs and partial ACKs. Every
 //! path ends in the same place: records marked lost in the retransmission queue, resent by
 //! `transmit_sequence_space` as the congestion window allows.
 
@@ -77,9 +78,9 @@ const MIN_LOSS_PROBES: u32 = 5;
 const TLP_MIN_EXTRA: Duration = Duration::from_micros(200);
 
 impl Connection {
-    /// Whether RACK-TLP runs (it needs SACK).
+    /// Whether RACK-TLP runs (it needs SACK, on both ends).
     pub(super) fn rack_enabled(&self) -> bool {
-        self.config.sack && self.config.rack
+        self.negotiated.sack && self.config.rack
     }
 
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
@@ -135,7 +136,7 @@ impl Connection {
     /// ACK or inside the second block. It reports data received twice: one of our
     /// retransmissions was spurious, or the network duplicated a segment.
     fn take_dsack(&mut self, segment: &Segment<'_>) -> Option<SackBlock> {
-        if !self.config.sack {
+        if !self.negotiated.sack {
             return None;
         }
         let blocks = segment.sack.as_slice();
@@ -160,7 +161,7 @@ impl Connection {
     /// RTT sample from them as Linux does. Returns what they newly delivered.
     fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>, dsack: bool) -> Delivered {
         let mut delivered = Delivered::default();
-        if !self.config.sack {
+        if !self.negotiated.sack {
             return delivered;
         }
         for block in segment.sack.as_slice().iter().skip(usize::from(dsack)) {
@@ -191,7 +192,7 @@ impl Connection {
         if self.snd_una == self.snd_nxt || segment.ack == self.snd_nxt {
             return false;
         }
-        let duplicate = if self.config.sack && !segment.sack.is_empty() {
+        let duplicate = if self.negotiated.sack && !segment.sack.is_empty() {
             newly_sacked > 0
         } else {
             segment.ack == self.snd_una
@@ -236,7 +237,7 @@ impl Connection {
             self.retransmission_queue.has_losses()
         } else {
             self.duplicate_acks >= threshold
-                || (self.config.sack
+                || (self.negotiated.sack
                     && self
                         .retransmission_queue
                         .is_lost_by_sack(0, threshold, self.smss()))
@@ -248,7 +249,7 @@ impl Connection {
         self.limited_transmit_bytes = 0;
         self.congestion.on_loss(flight_size);
         let point = self.snd_nxt;
-        self.recovery = Some(if self.config.sack {
+        self.recovery = Some(if self.negotiated.sack {
             Recovery::Sack { point }
         } else {
             Recovery::NewReno {

@@ -5,7 +5,7 @@
 
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
-use super::{Connection, Reason, MAX_WINDOW};
+use super::{Connection, Negotiated, Reason, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
@@ -248,8 +248,13 @@ impl Connection {
         in_window(segment.seq) || in_window(segment.seq + (length - 1))
     }
 
-    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3).
+    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3), and from its
+    /// options the MSS and SACK both ends use (section 3.7.1, RFC 2018 section 2). The
+    /// congestion controller starts again for the negotiated MSS: its initial window is counted
+    /// in segments (RFC 5681 section 3.1), and it has seen nothing but the SYN exchange.
     pub(super) fn synchronize_receive(&mut self, syn: &Segment<'_>) {
+        self.negotiated = Negotiated::with_peer(&self.config, &syn.options);
+        self.congestion = self.config.congestion_control.build(self.negotiated.smss());
         self.irs = syn.seq;
         self.rcv_nxt = syn.seq + 1;
         self.advertised_right_edge = self.rcv_nxt;

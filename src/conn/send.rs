@@ -11,7 +11,7 @@ use super::recovery::Recovery;
 use super::retransmission::Delivered;
 use super::state::State;
 use super::timers::Timer;
-use super::{Config, Connection, MAX_WINDOW};
+use super::{Config, Connection, Negotiated, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
@@ -118,6 +118,7 @@ pub(crate) fn stateless_syn_ack(
         ack: syn.seq + 1,
         window: advertised_window(config, 0),
         sack: SackBlocks::new(),
+        options: Negotiated::syn_options(config),
         payload: &[],
     }
 }
@@ -137,8 +138,9 @@ impl Connection {
         self.snd_nxt + u32::from(self.window_probe_outstanding)
     }
 
+    /// RFC 5681's SMSS: the largest segment we send, as negotiated (RFC 9293 section 3.7.1).
     pub(super) fn smss(&self) -> u32 {
-        u32::try_from(self.config.mss).unwrap_or(u32::MAX).max(1)
+        self.negotiated.smss()
     }
 
     /// RFC 5681's FlightSize: sent and not yet acknowledged.
@@ -451,13 +453,19 @@ impl Connection {
         } else {
             SeqNum(0)
         };
+        // RFC 9293 section 3.7.1 and RFC 2018 section 2: the options go on SYNs only.
+        let options = if flags.contains(Flags::SYN) {
+            Negotiated::syn_options(&self.config)
+        } else {
+            Options::none()
+        };
         let segment = Segment {
             flags,
             seq,
             ack,
             window,
             sack,
-            options: Options::none(),
+            options,
             payload,
         };
         self.stats.segments_sent += 1;

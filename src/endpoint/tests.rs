@@ -221,6 +221,45 @@ fn when_the_final_ack_is_lost_the_clients_first_data_completes_a_cookie_handshak
     assert_eq!(&buf[..5], b"hello");
 }
 
+/// RFC 4987 section 3.6's cost of a cookie is the SYN's options; Ferry's cookie keeps the MSS
+/// (rounded down to a table entry) and SACK-permitted, so a cookie connection negotiates what
+/// a stateful one would, up to that rounding.
+#[test]
+fn a_cookie_connection_keeps_the_syn_s_mss_and_sack_permitted() {
+    let cases = [
+        // The client's MSS and SACK; the server's connection's MSS and SACK.
+        ((1200, true), (1200, true)),
+        ((536, false), (536, false)),
+        ((1460, false), (1200, false)),
+        ((1000, true), (536, true)),
+        ((1, true), (1, true)),
+    ];
+    for ((mss, sack), expected) in cases {
+        let mut client = Endpoint::new(
+            Config {
+                mss,
+                sack,
+                ..Config::default()
+            },
+            Box::new(ChaCha8Rng::seed_from_u64(1)),
+        );
+        let mut server = cookie_server();
+        let client_handle = client.connect(addr(SERVER)).unwrap();
+        let crossed = shuttle(&mut client, &mut server, ms(1));
+        assert_eq!(crossed[1].3, Reason::SynCookie);
+        let server_handle = server.accept().expect("the cookie opened the connection");
+        let negotiated = server.connection(server_handle).unwrap().negotiated();
+        assert_eq!(
+            (negotiated.mss, negotiated.sack),
+            expected,
+            "client {mss} {sack}"
+        );
+        // The client knows the server's full offer, so only its own settings limit it.
+        let negotiated = client.connection(client_handle).unwrap().negotiated();
+        assert_eq!((negotiated.mss, negotiated.sack), (mss.min(1200), sack));
+    }
+}
+
 #[test]
 fn a_wrong_cookie_is_dropped_while_cookies_are_in_use_and_reset_after() {
     let mut server = endpoint();

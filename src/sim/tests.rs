@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::transfer::{read_to_end, write_payload};
 use super::*;
 use crate::capture::{CaptureWriter, View};
-use crate::conn::{ConnectionError, State};
+use crate::conn::{Config, ConnectionError, State};
 
 fn lossy(spec: &str, seed: u64) -> TransferConfig {
     TransferConfig::new(NetworkConfig::symmetric(
@@ -278,4 +278,41 @@ fn a_permanent_outage_times_out_both_ends() {
     assert!(report.finished);
     assert_eq!(report.a.error, Some(ConnectionError::TimedOut));
     assert_eq!(report.b.error, Some(ConnectionError::TimedOut));
+}
+
+/// A's settings for both ends, but B's SACK as given: the two ends disagree.
+fn sack_only_at_a(spec: &str, rack: bool) -> TransferConfig {
+    let mut config = lossy(spec, 1);
+    config.network.connection.rack = rack;
+    config.network.connection_b = Some(Config {
+        sack: false,
+        ..config.network.connection.clone()
+    });
+    config
+}
+
+/// RFC 2018 section 2: SACK is used only if both ends offered it. A SACK sender facing a
+/// receiver that never SACKs must fall back to duplicate ACKs (RFC 6582): with RACK on it
+/// once waited for RACK to mark a loss, which needs SACK blocks, so every loss waited for
+/// the probes and the RTO (about 1.2 s on this 40 ms path).
+#[test]
+fn a_sack_sender_facing_a_receiver_without_sack_fast_retransmits_one_loss() {
+    for rack in [true, false] {
+        // Datagram 5 from A is data segment 4; 25 segments follow it.
+        let report = transfer(&sack_only_at_a("drop=5", rack), &payload(30_000, 1));
+        assert!(report.succeeded(), "{report:#?}");
+        let retransmissions = report.a.stats.retransmissions;
+        assert_eq!(report.a.stats.rto_timeouts, 0, "rack {rack}: {report:#?}");
+        assert_eq!(retransmissions.fast, 1, "rack {rack}: {retransmissions:?}");
+        assert_eq!(
+            retransmissions.total(),
+            1,
+            "rack {rack}: {retransmissions:?}"
+        );
+        assert_eq!(report.a.stats.tail_loss_probes, 0, "rack {rack}");
+        assert!(
+            report.transfer_time < Duration::from_millis(400),
+            "rack {rack}"
+        );
+    }
 }

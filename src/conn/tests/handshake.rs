@@ -14,6 +14,11 @@ fn connect_sends_syn() {
         vec![(
             Sent {
                 flags: Flags::SYN,
+                // Our MSS and SACK (RFC 9293 section 3.7.1, RFC 2018 section 2).
+                options: Options {
+                    mss: Some(1_200),
+                    sack_permitted: true,
+                },
                 seq: LOCAL_ISN,
                 ack: SeqNum(0),
                 ..RECV_TEMPL
@@ -35,6 +40,7 @@ fn syn_ack_completes_active_open() {
         at(100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ..SEND_TEMPL
         },
@@ -67,6 +73,7 @@ fn data_written_before_the_handshake_follows_it() {
         at(100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ..SEND_TEMPL
         },
@@ -95,6 +102,7 @@ fn syn_retransmitted_with_backoff_then_times_out() {
         (
             Sent {
                 flags: Flags::SYN,
+                options: OUR_SYN_OPTIONS,
                 seq: LOCAL_ISN,
                 ack: SeqNum(0),
                 ..RECV_TEMPL
@@ -132,6 +140,7 @@ fn data_after_a_syn_timeout_starts_with_a_three_second_rto() {
         at(1_100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ..SEND_TEMPL
         },
@@ -205,6 +214,7 @@ fn syn_sent_unacceptable_ack_gets_rst() {
         at(100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ack: LOCAL_ISN,
             ..SEND_TEMPL
@@ -233,6 +243,7 @@ fn syn_sent_simultaneous_open_answers_syn_ack() {
         at(50),
         Segment {
             flags: Flags::SYN,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
             ..SEND_TEMPL
@@ -243,6 +254,7 @@ fn syn_sent_simultaneous_open_answers_syn_ack() {
         vec![(
             Sent {
                 flags: Flags::SYN | Flags::ACK,
+                options: OUR_SYN_OPTIONS,
                 seq: LOCAL_ISN,
                 ..RECV_TEMPL
             },
@@ -280,6 +292,7 @@ fn listen_syn_gets_syn_ack() {
         at(0),
         Segment {
             flags: Flags::SYN,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
             ..SEND_TEMPL
@@ -290,6 +303,7 @@ fn listen_syn_gets_syn_ack() {
         vec![(
             Sent {
                 flags: Flags::SYN | Flags::ACK,
+                options: OUR_SYN_OPTIONS,
                 seq: LOCAL_ISN,
                 ..RECV_TEMPL
             },
@@ -393,6 +407,7 @@ fn syn_ack_retransmitted_with_backoff_then_times_out() {
         (
             Sent {
                 flags: Flags::SYN | Flags::ACK,
+                options: OUR_SYN_OPTIONS,
                 seq: LOCAL_ISN,
                 ..RECV_TEMPL
             },
@@ -425,6 +440,7 @@ fn syn_received_duplicate_syn_resends_syn_ack() {
         at(500),
         Segment {
             flags: Flags::SYN,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
             ..SEND_TEMPL
@@ -435,6 +451,7 @@ fn syn_received_duplicate_syn_resends_syn_ack() {
         vec![(
             Sent {
                 flags: Flags::SYN | Flags::ACK,
+                options: OUR_SYN_OPTIONS,
                 seq: LOCAL_ISN,
                 ..RECV_TEMPL
             },
@@ -488,4 +505,211 @@ fn syn_received_rst_closes() {
     assert_eq!(conn.state(), State::Closed);
     assert!(!conn.is_connected());
     recv_nothing(&mut conn, at(40));
+}
+
+// -------------------------------------------------------------------------------------------
+// Negotiation: the MSS and SACK the SYNs offer (RFC 9293 section 3.7.1, RFC 2018 section 2)
+
+/// SYN-RECEIVED from a peer's SYN with `options`, our SYN-ACK checked: it offers our own
+/// settings, whatever the peer's.
+fn syn_received_offered(config: Config, options: Options) -> Connection {
+    let ours = Negotiated::syn_options(&config);
+    let mut conn = Connection::listen(config, remote_addr(), LOCAL_ISN);
+    send(
+        &mut conn,
+        at(0),
+        Segment {
+            flags: Flags::SYN,
+            seq: REMOTE_ISN,
+            ack: SeqNum(0),
+            options,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, at(0)),
+        vec![(
+            Sent {
+                flags: Flags::SYN | Flags::ACK,
+                seq: LOCAL_ISN,
+                options: ours,
+                ..RECV_TEMPL
+            },
+            Reason::Handshake
+        )]
+    );
+    conn
+}
+
+/// ESTABLISHED by an active open whose SYN-ACK, at 100 ms, offers `options`.
+fn established_offered(config: Config, options: Options) -> Connection {
+    let mut conn = syn_sent_with(config);
+    send(
+        &mut conn,
+        at(100),
+        Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: REMOTE_ISN,
+            options,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(recv(&mut conn, at(100)).len(), 1);
+    assert_eq!(conn.state(), State::Established);
+    conn.quick_acks = 0;
+    conn
+}
+
+#[test]
+fn a_syn_offers_the_configured_mss_and_sack_or_not() {
+    let mut conn = Connection::connect(
+        Config {
+            mss: 536,
+            sack: false,
+            ..Config::default()
+        },
+        remote_addr(),
+        LOCAL_ISN,
+    );
+    let sent = recv(&mut conn, at(0));
+    assert_eq!(
+        sent[0].0.options,
+        Options {
+            mss: Some(536),
+            sack_permitted: false
+        }
+    );
+    // Before the peer's SYN, the connection runs on its own offer.
+    assert_eq!(conn.negotiated().mss, 536);
+    assert!(!conn.negotiated().sack);
+    // A SYN-ACK offers our settings too, not an echo of the peer's.
+    let conn = syn_received_offered(Config::default(), Options::none());
+    assert_eq!(conn.negotiated().mss, usize::from(ASSUMED_PEER_MSS));
+    assert!(!conn.negotiated().sack);
+}
+
+#[test]
+fn the_smaller_mss_sizes_segments_the_window_and_the_ack_for_two_segments() {
+    let peer = Options {
+        mss: Some(500),
+        sack_permitted: true,
+    };
+    let mut conn = established_offered(classic_config(), peer);
+    assert_eq!(conn.negotiated().mss, 500);
+    assert!(conn.negotiated().sack);
+    // RFC 5681 section 3.1: the initial window is 4 segments of an SMSS of 1095 or less.
+    assert_eq!(conn.stats().congestion_window, 2_000);
+    conn.write(&bytes(0, 2_600)).unwrap();
+    let sent = recv(&mut conn, at(1_000));
+    let lengths: Vec<_> = sent.iter().map(|(sent, _)| sent.payload.len()).collect();
+    assert_eq!(lengths, [500, 500, 500, 500]);
+    // The peer's full-sized segments are 500 bytes too: the second of two is acknowledged at
+    // once (RFC 5681 section 4.2), not after the delayed-ACK timer.
+    let incoming = bytes(0, 1_000);
+    let from_peer = |start: usize| Segment {
+        seq: REMOTE + start as u32,
+        payload: &incoming[start..start + 500],
+        ..SEND_TEMPL
+    };
+    send(&mut conn, at(1_010), from_peer(0));
+    recv_nothing(&mut conn, at(1_010));
+    send(&mut conn, at(1_020), from_peer(500));
+    let acks = recv(&mut conn, at(1_020));
+    assert_eq!(acks.len(), 1);
+    assert_eq!((acks[0].0.ack, acks[0].1), (REMOTE + 1_000, Reason::Ack));
+}
+
+#[test]
+fn a_peer_without_an_mss_option_gets_rfc_9293_s_default() {
+    let peer = Options {
+        mss: None,
+        sack_permitted: true,
+    };
+    let mut conn = established_offered(classic_config(), peer);
+    assert_eq!(conn.negotiated().mss, 536);
+    conn.write(&bytes(0, 1_200)).unwrap();
+    let lengths: Vec<_> = recv(&mut conn, at(1_000))
+        .iter()
+        .map(|(sent, _)| sent.payload.len())
+        .collect();
+    assert_eq!(lengths, [536, 536, 128]);
+    // Our own smaller MSS wins over the peer's larger one.
+    let conn = established_offered(
+        Config {
+            mss: 300,
+            ..classic_config()
+        },
+        PEER_SYN_OPTIONS,
+    );
+    assert_eq!(conn.negotiated().mss, 300);
+}
+
+/// RFC 2018 section 2: SACK only if both ends offered it. A peer whose SYN offers none gets
+/// no SACK blocks, and a loss is found by three duplicate ACKs and repaired by NewReno (RFC
+/// 6582), with RACK-TLP on in our settings: RACK needs SACK blocks to find a loss, and once
+/// waited in vain for them until the probes and the timer ran out.
+#[test]
+fn a_peer_that_offers_no_sack_gets_plain_acks_and_recovery_by_duplicate_acks() {
+    let peer = Options {
+        mss: Some(1_200),
+        sack_permitted: false,
+    };
+    let mut conn = syn_received_offered(Config::default(), peer);
+    send(&mut conn, at(100), SEND_TEMPL);
+    assert_eq!(conn.state(), State::Established);
+    assert!(!conn.negotiated().sack);
+
+    // Out-of-order data, then a duplicate: cumulative ACKs alone, no SACK or D-SACK block.
+    let incoming = bytes(0, 300);
+    let later = Segment {
+        seq: REMOTE + 100,
+        payload: &incoming[100..],
+        ..SEND_TEMPL
+    };
+    send(&mut conn, at(200), later);
+    send(&mut conn, at(201), later);
+    let plain_ack = (RECV_TEMPL, Reason::Ack);
+    assert_eq!(recv(&mut conn, at(201)), vec![plain_ack.clone(), plain_ack]);
+
+    // Our data: three segments go (cwnd 3600), the first is lost. The peer's duplicate ACKs
+    // let two more out by limited transmit (RFC 3042), and the third resends the first.
+    write_segments(&mut conn, LOCAL, 6);
+    assert_eq!(
+        recv(&mut conn, at(1_000))
+            .iter()
+            .map(|(sent, reason)| (sent.seq, *reason))
+            .collect::<Vec<_>>(),
+        (0..3)
+            .map(|i| (LOCAL + i * MSS, Reason::NewData))
+            .collect::<Vec<_>>()
+    );
+    let duplicate = Segment {
+        seq: REMOTE + 300,
+        ..SEND_TEMPL
+    };
+    for (now, segment) in [(1_100, 3), (1_101, 4)] {
+        send(&mut conn, at(now), duplicate);
+        let sent = recv(&mut conn, at(now));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].0.seq, sent[0].1),
+            (LOCAL + segment * MSS, Reason::NewData)
+        );
+    }
+    send(&mut conn, at(1_102), duplicate);
+    let sent = recv(&mut conn, at(1_102));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].0.seq, sent[0].1),
+        (LOCAL, Reason::FastRetransmission)
+    );
+    assert!(sent[0].0.sack.is_empty());
+    // NewReno's inflated window (RFC 6582 section 3.2 step 3): ssthresh + 3 SMSS, where
+    // ssthresh = max(FlightSize / 2, 2 SMSS) without the limited-transmit segments.
+    let stats = conn.stats();
+    assert_eq!(stats.slow_start_threshold, 2 * MSS);
+    assert_eq!(stats.congestion_window, 2 * MSS + 3 * MSS);
+    // No tail loss probe waits: RACK-TLP does not run without SACK.
+    assert_eq!(conn.timers.get(Timer::LossProbe), None);
+    assert_eq!(stats.retransmissions.total(), 1);
 }

@@ -65,6 +65,17 @@ const SEND_TEMPL: Segment<'static> = Segment {
     payload: &[],
 };
 
+/// What the peer's SYN or SYN-ACK offers, unless a test says otherwise: what a Ferry peer with
+/// the default settings offers, an MSS of 1200 and SACK (RFC 9293 section 3.7.1, RFC 2018
+/// section 2).
+const PEER_SYN_OPTIONS: Options = Options {
+    mss: Some(1_200),
+    sack_permitted: true,
+};
+
+/// What our SYN or SYN-ACK offers with the default settings: the same.
+const OUR_SYN_OPTIONS: Options = PEER_SYN_OPTIONS;
+
 /// An owned copy of a segment we sent, to compare with `assert_eq!`.
 #[derive(Clone, PartialEq, Eq)]
 struct Sent {
@@ -235,6 +246,7 @@ fn syn_received_with(config: Config) -> Connection {
             flags: Flags::SYN,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
+            options: PEER_SYN_OPTIONS,
             ..SEND_TEMPL
         },
     );
@@ -257,6 +269,7 @@ fn established_with(config: Config) -> Connection {
         Segment {
             flags: Flags::SYN | Flags::ACK,
             seq: REMOTE_ISN,
+            options: PEER_SYN_OPTIONS,
             ..SEND_TEMPL
         },
     );
@@ -475,6 +488,7 @@ fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
         Segment {
             flags: Flags::SYN | Flags::ACK,
             seq: peer_isn,
+            options: PEER_SYN_OPTIONS,
             ..SEND_TEMPL
         },
     );

@@ -156,6 +156,7 @@ fn a_one_way_black_hole_times_out_though_the_peer_keeps_sending() {
     assert_eq!(recv(&mut conn, micros(0)).len(), 1);
     let syn_ack = Segment {
         flags: Flags::SYN | Flags::ACK,
+        options: PEER_SYN_OPTIONS,
         seq: REMOTE_ISN,
         ..SEND_TEMPL
     };
@@ -353,6 +354,7 @@ fn a_new_connection_acknowledges_its_first_segments_at_once() {
         at(100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE - 1,
             ack: LOCAL_ISN + 1,
             ..SEND_TEMPL

@@ -108,6 +108,7 @@ fn resent_syn_ack_gives_no_rtt_sample() {
         at(800),
         Segment {
             flags: Flags::SYN,
+            options: PEER_SYN_OPTIONS,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
             ..SEND_TEMPL

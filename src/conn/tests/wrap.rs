@@ -24,6 +24,7 @@ fn transfer_across_the_sequence_wrap() {
         at(100),
         Segment {
             flags: Flags::SYN | Flags::ACK,
+            options: PEER_SYN_OPTIONS,
             seq: ISN,
             ..peer
         },

@@ -1,0 +1,118 @@
+//! What the handshake settles between the two ends: the largest segment either sends (RFC 9293
+//! section 3.7.1) and whether SACK is used (RFC 2018 section 2). Each end's SYN (or SYN-ACK)
+//! offers its own settings as options: its MSS, the most it wants to receive, and
+//! SACK-permitted if it does SACK. From the peer's SYN each end takes the smaller MSS, and SACK
+//! only if both offered it; until then it runs on its own offer, which only its SYN uses.
+
+use super::Config;
+use crate::wire::Options;
+
+/// The MSS assumed for a peer whose SYN carries no MSS option: RFC 9293 section 3.7.1's
+/// 536 octets, its default for IPv4 (1220 for IPv6). The option carries no address family, and
+/// the smaller value is safe over either. Every Ferry SYN carries the option, so only another
+/// implementation's SYN, or one built by hand, meets this default.
+pub const ASSUMED_PEER_MSS: u16 = 536;
+
+/// What the two ends agreed on in the handshake: [`Connection::negotiated`](super::Connection::negotiated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Negotiated {
+    /// The largest payload a segment carries, either way: the smaller of this end's
+    /// [`Config::mss`] and the MSS the peer's SYN offered ([`ASSUMED_PEER_MSS`] if it offered
+    /// none). RFC 5681's SMSS, the unit of the congestion window, and the full-sized segment
+    /// the receiver counts for its every-second-segment ACK.
+    pub mss: usize,
+    /// Whether SACK blocks are sent and heeded: [`Config::sack`] and the peer's SACK-permitted.
+    /// Without, loss recovery is NewReno's (RFC 6582) and RACK-TLP does not run.
+    pub sack: bool,
+}
+
+impl Negotiated {
+    /// Before the peer's SYN: this end's own settings.
+    pub(super) fn offered(config: &Config) -> Negotiated {
+        Negotiated {
+            mss: config.mss.max(1),
+            sack: config.sack,
+        }
+    }
+
+    /// The options this end's SYN or SYN-ACK carries: its MSS (at most what the 16-bit option
+    /// holds) and SACK-permitted if it does SACK.
+    pub(super) fn syn_options(config: &Config) -> Options {
+        Options {
+            mss: Some(u16::try_from(config.mss).unwrap_or(u16::MAX)),
+            sack_permitted: config.sack,
+        }
+    }
+
+    /// What holds once the peer's SYN, with `options`, has arrived. A peer's MSS of 0, which
+    /// could carry nothing, counts as 1.
+    pub(super) fn with_peer(config: &Config, options: &Options) -> Negotiated {
+        let peer_mss = usize::from(options.mss.unwrap_or(ASSUMED_PEER_MSS).max(1));
+        Negotiated {
+            mss: config.mss.max(1).min(peer_mss),
+            sack: config.sack && options.sack_permitted,
+        }
+    }
+
+    /// [`mss`](Self::mss) in the sequence space's units.
+    pub(super) fn smss(&self) -> u32 {
+        u32::try_from(self.mss).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mss: usize, sack: bool) -> Config {
+        Config {
+            mss,
+            sack,
+            ..Config::default()
+        }
+    }
+
+    fn options(mss: Option<u16>, sack_permitted: bool) -> Options {
+        Options {
+            mss,
+            sack_permitted,
+        }
+    }
+
+    #[test]
+    fn a_syn_offers_this_end_s_mss_and_sack() {
+        assert_eq!(
+            Negotiated::syn_options(&config(1200, true)),
+            options(Some(1200), true)
+        );
+        assert_eq!(
+            Negotiated::syn_options(&config(536, false)),
+            options(Some(536), false)
+        );
+    }
+
+    #[test]
+    fn the_smaller_mss_and_sack_only_if_both_offer_it() {
+        let with = |ours: Config, theirs: Options| Negotiated::with_peer(&ours, &theirs);
+        assert_eq!(
+            with(config(1200, true), options(Some(1460), true)),
+            Negotiated {
+                mss: 1200,
+                sack: true
+            }
+        );
+        assert_eq!(
+            with(config(1200, true), options(Some(500), false)),
+            Negotiated {
+                mss: 500,
+                sack: false
+            }
+        );
+        assert!(!with(config(1200, false), options(Some(1200), true)).sack);
+        // RFC 9293 section 3.7.1: no option, the default.
+        assert_eq!(with(config(1200, true), options(None, true)).mss, 536);
+        assert_eq!(with(config(100, true), options(None, true)).mss, 100);
+        assert_eq!(with(config(1200, true), options(Some(0), true)).mss, 1);
+    }
+}
