@@ -343,6 +343,18 @@ impl Connection {
         }
     }
 
+    /// The peer dropped a FIN it got ahead of a hole (its data SACKed, now acknowledged without
+    /// it): it believes a FIN only in order. In SACK recovery with RACK off nothing else finds
+    /// that loss, since RFC 6675's `IsLost()` needs SACKed data above a segment and none can lie
+    /// above a FIN; the loss is certain, so the FIN goes again at once rather than after the
+    /// RTO. (RACK finds it by time; NewReno's partial ACK resends it anyway.)
+    pub(super) fn on_dropped_fin(&mut self) {
+        if matches!(self.recovery, Some(Recovery::Sack { .. })) && !self.rack_enabled() {
+            self.retransmission_queue
+                .mark_lost(0, Reason::SackRetransmission);
+        }
+    }
+
     fn end_recovery(&mut self) {
         self.recovery = None;
         self.frto = None;

@@ -83,6 +83,9 @@ pub(crate) struct Delivered {
     /// reordering test (RFC 8985 section 6.2 step 3).
     pub(crate) lowest_end_sent_once: Option<SeqNum>,
     pub(crate) highest_end: Option<SeqNum>,
+    /// A FIN whose data the peer SACKed ahead of a hole is outstanding again: the ACK covers
+    /// its data and not it, so the peer, which takes a FIN only in order, dropped it.
+    pub(crate) dropped_fin: bool,
 }
 
 /// One delivered segment as RACK needs it.
@@ -132,6 +135,7 @@ impl Delivered {
         self.take_newest(other.newest);
         self.lowest_end_sent_once = min_seq(self.lowest_end_sent_once, other.lowest_end_sent_once);
         self.highest_end = max_seq(self.highest_end, other.highest_end);
+        self.dropped_fin |= other.dropped_fin;
     }
 }
 
@@ -228,6 +232,7 @@ impl RetransmissionQueue {
             if front.end() > ack {
                 if front.seq < ack {
                     let covered = ack.wrapping_diff(front.seq);
+                    delivered.dropped_fin = front.fin && front.sacked && front.len - covered == 1;
                     self.update(0, |record| {
                         record.seq = ack;
                         record.len -= covered;

@@ -189,6 +189,9 @@ impl Connection {
         self.duplicate_acks = 0;
         self.limited_transmit_bytes = 0;
         self.on_recovery_progress(ack, acked_data);
+        if delivered.dropped_fin {
+            self.on_dropped_fin();
+        }
         // RFC 6298 section 5.2 and 5.3.
         if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);

@@ -359,6 +359,47 @@ fn sack_hole_below_sacked_data_goes_when_the_window_has_room() {
     assert_eq!(conn.stats().retransmissions.total(), 2);
 }
 
+/// The FIN rides on the last segment, which arrives ahead of a hole: the peer SACKs its data
+/// and forgets the FIN (it believes a FIN only in order). Once the hole is repaired, the
+/// cumulative ACK covers the data and not the FIN, which is then known dropped and goes again
+/// at once. RFC 6675's rules alone find no loss there (nothing SACKed lies above it), so the
+/// FIN used to wait for the RTO; `injection.rs` has the same with RACK, which finds it by time.
+#[test]
+fn sack_recovery_resends_a_fin_the_peer_dropped_ahead_of_the_hole_at_once() {
+    let (mut conn, base) = slow_started(classic_config(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 4);
+    conn.shutdown();
+    let mut sent = flight(base, 0..4, Reason::NewData);
+    sent[3].0.flags = Flags::ACK | Flags::FIN;
+    assert_eq!(recv(&mut conn, at(1_000)), sent);
+    // Segment 0 is lost; 1, 2 and 3 (its FIN forgotten) are SACKed, and the third duplicate
+    // ACK resends segment 0.
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(2))]));
+    send(&mut conn, at(1_101), ack_sack(base, &[(s(1), s(3))]));
+    recv_nothing(&mut conn, at(1_101));
+    send(&mut conn, at(1_102), ack_sack(base, &[(s(1), s(4))]));
+    assert_eq!(
+        recv(&mut conn, at(1_102)),
+        flight(base, 0..1, Reason::FastRetransmission)
+    );
+    send(&mut conn, at(1_200), ack(s(4)));
+    assert_eq!(
+        recv(&mut conn, at(1_200)),
+        vec![(
+            Sent {
+                flags: Flags::ACK | Flags::FIN,
+                seq: s(4),
+                ..RECV_TEMPL
+            },
+            Reason::SackRetransmission
+        )]
+    );
+    send(&mut conn, at(1_300), ack(s(4) + 1));
+    assert_eq!(conn.state(), State::FinWait2);
+    assert_eq!(conn.stats().rto_timeouts, 0);
+}
+
 // -------------------------------------------------------------------------------------------
 // Congestion control arithmetic (RFC 5681 section 3.1), seen through `stats()`
 
