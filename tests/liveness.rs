@@ -2,7 +2,9 @@
 //!
 //! For any payload up to 256 KiB, i.i.d. loss from 0 to 30% on each direction of the link
 //! (drawn independently, so the ACKs suffer too), a path of 100 us to 200 ms round trip
-//! (log-uniform) and any seed, a transfer from A to B must deliver its payload within a time
+//! (log-uniform), SACK on or off at each end and RACK-TLP on or off at the sender (drawn
+//! independently: a SACK sender facing a receiver without SACK must recover by duplicate ACKs,
+//! not wait for timeouts) and any seed, a transfer from A to B must deliver its payload within a time
 //! bound that a model of TCP gives for that path, loss and size. A recovery that stalls on
 //! backed-off timeouts (as Ferry's did before RACK-TLP: 4 MiB over a 100 us path at 10% loss
 //! took 1,611 simulated seconds) then fails a test instead of passing slowly.
@@ -51,20 +53,29 @@ struct LossyPath {
     loss_ab: f64,
     loss_ba: f64,
     rtt: Duration,
+    /// Each end's SACK, and the sender's RACK-TLP.
+    sack_a: bool,
+    sack_b: bool,
+    rack_a: bool,
     seed: u64,
 }
 
 impl fmt::Debug for LossyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let switch = |on: bool| if on { "on" } else { "off" };
         write!(
             f,
             "ferry sim --bytes {} --rate unlimited --rtt {}us --faults-ab loss={:.2}% \
-             --faults-ba loss={:.2}% --seed {} (with a patient user timeout)",
+             --faults-ba loss={:.2}% --rack {} --seed {} (with a patient user timeout; SACK \
+             {} at A, {} at B)",
             self.payload_len,
             self.rtt.as_micros(),
             self.loss_ab,
             self.loss_ba,
-            self.seed
+            switch(self.rack_a),
+            self.seed,
+            switch(self.sack_a),
+            switch(self.sack_b),
         )
     }
 }
@@ -83,6 +94,9 @@ impl Arbitrary for LossyPath {
             loss_ab: (unit(g) * 3000.0).round() / 100.0,
             loss_ba: (unit(g) * 3000.0).round() / 100.0,
             rtt: Duration::from_micros(rtt_micros as u64),
+            sack_a: bool::arbitrary(g),
+            sack_b: bool::arbitrary(g),
+            rack_a: bool::arbitrary(g),
             seed: u64::arbitrary(g),
         }
     }
@@ -103,7 +117,15 @@ impl LossyPath {
         let spec = |percent: f64| format!("loss={percent:.2}%").parse().expect("a valid spec");
         let mut network = NetworkConfig::symmetric(None, self.rtt, spec(self.loss_ab), self.seed);
         network.b_to_a.faults = spec(self.loss_ba);
-        network.connection = self.config();
+        network.connection = Config {
+            sack: self.sack_a,
+            rack: self.rack_a,
+            ..self.config()
+        };
+        network.connection_b = Some(Config {
+            sack: self.sack_b,
+            ..self.config()
+        });
         sim::transfer(
             &TransferConfig::new(network),
             &sim::payload(self.payload_len, self.seed),
@@ -183,6 +205,9 @@ fn the_model_is_padhye_s_formula() {
         loss_ab: 1.0,
         loss_ba: 0.0,
         rtt: Duration::from_millis(40),
+        sack_a: true,
+        sack_b: true,
+        rack_a: true,
         seed: 1,
     };
     let seconds = case.model_time().as_secs_f64();

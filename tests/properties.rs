@@ -2,8 +2,10 @@
 //!
 //! For any payload (0 to 256 KiB), any mix of the fault injector's keys (loss, bursts, bit
 //! flips, duplication, reordering, delay and jitter, a rate limit and its queue, truncation,
-//! outages, scripted drops and flipped SYN-ACK bits, lost ACKs), SACK on or off, segment sizes
-//! down to one byte and receive buffers down to one byte, a reply from B to A or none, and any
+//! outages, scripted drops and flipped SYN-ACK bits, lost ACKs), each end's settings drawn
+//! independently of the other's (SACK on or off, RACK on or off, segment sizes down to one
+//! byte, receive and send buffers down to one byte, NewReno or no congestion control: the
+//! handshake negotiates the MSS and SACK they share), a reply from B to A or none, and any
 //! seed, a transfer from A to B over the simulator must end one of two ways:
 //!
 //! - B reads exactly the payload, in order, once, A the reply, and both ends close cleanly; or
@@ -22,19 +24,20 @@
 //! loss, 1e-6 flips per bit, no bursts, no endless outage).
 //!
 //! A second property checks loss detection: on a clean link, one lost data segment with
-//! enough data behind it is repaired by exactly one retransmission (RACK's with SACK, fast
-//! retransmit's without), never a timeout.
+//! enough data behind it is repaired by exactly one retransmission (RACK's when both ends offer
+//! SACK and the sender runs RACK, fast retransmit's otherwise), never a timeout, whatever SACK,
+//! RACK and MSS each end has.
 //!
 //! `FERRY_PROPTEST_CASES` sets the number of cases (default 300). A failure prints the
-//! scenario; `FERRY_REPLAY="<scenario>" cargo test --test properties replay -- --ignored` runs just
-//! that one.
+//! scenario, the seed and both ends' settings included; `FERRY_REPLAY="<scenario>" cargo test
+//! --test properties replay -- --ignored` runs just that one.
 
 use std::fmt;
 use std::time::Duration;
 
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
-use ferry::conn::ConnectionError;
+use ferry::conn::{CongestionControl, ConnectionError};
 use ferry::sim::{self, NetworkConfig, TransferConfig, TransferReport};
 use ferry::Config;
 
@@ -42,17 +45,157 @@ const MAX_PAYLOAD: usize = 256 * 1024;
 /// An outage that ends after this many seconds never ends, as far as a run can tell.
 const FOREVER_SECS: u64 = 1_000_000;
 
-/// One transfer: how much, through which faults, from which seed.
+/// One end's settings, drawn independently of the other end's.
+#[derive(Clone, PartialEq)]
+struct End {
+    /// Selective acknowledgments offered (used only if the other end offers them too).
+    sack: bool,
+    /// RACK-TLP (only with SACK negotiated).
+    rack: bool,
+    /// The MSS offered (the smaller of the two ends' goes both ways).
+    mss: usize,
+    recv_buffer: usize,
+    send_buffer: usize,
+    congestion_control: CongestionControl,
+}
+
+impl End {
+    const DEFAULT_MSS: usize = 1200;
+    const DEFAULT_RECV_BUFFER: usize = 64 * 1024;
+    const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
+
+    fn default_settings() -> End {
+        End {
+            sack: true,
+            rack: true,
+            mss: End::DEFAULT_MSS,
+            recv_buffer: End::DEFAULT_RECV_BUFFER,
+            send_buffer: End::DEFAULT_SEND_BUFFER,
+            congestion_control: CongestionControl::NewReno,
+        }
+    }
+
+    /// The connection settings, on top of `base` (the timeouts).
+    fn config(&self, base: &Config) -> Config {
+        Config {
+            sack: self.sack,
+            rack: self.rack,
+            mss: self.mss,
+            recv_buffer: self.recv_buffer,
+            send_buffer: self.send_buffer,
+            congestion_control: self.congestion_control,
+            ..base.clone()
+        }
+    }
+
+    /// `sack:on,rack:off,mss:1200,recv:65536,send:262144,cc:newreno`.
+    fn parse(text: &str) -> Option<End> {
+        let mut end = End::default_settings();
+        for item in text.split(',') {
+            let (key, value) = item.split_once(':')?;
+            match key {
+                "sack" => end.sack = on_off(value)?,
+                "rack" => end.rack = on_off(value)?,
+                "mss" => end.mss = value.parse().ok()?,
+                "recv" => end.recv_buffer = value.parse().ok()?,
+                "send" => end.send_buffer = value.parse().ok()?,
+                "cc" => {
+                    end.congestion_control = match value {
+                        "newreno" => CongestionControl::NewReno,
+                        "fixed" => CongestionControl::Fixed,
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(end)
+    }
+}
+
+fn on_off(value: &str) -> Option<bool> {
+    match value {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let switch = |on: bool| if on { "on" } else { "off" };
+        write!(
+            f,
+            "sack:{},rack:{},mss:{},recv:{},send:{},cc:{}",
+            switch(self.sack),
+            switch(self.rack),
+            self.mss,
+            self.recv_buffer,
+            self.send_buffer,
+            self.congestion_control
+        )
+    }
+}
+
+impl Arbitrary for End {
+    /// Mostly the defaults, each setting on its own: small segments and buffers now and then
+    /// (down to one byte), TCP's 536 and Ethernet's 1460 beside Ferry's 1200, and no
+    /// congestion control one time in five.
+    fn arbitrary(g: &mut Gen) -> End {
+        End {
+            sack: between(g, 0, 3) != 0,
+            rack: between(g, 0, 3) != 0,
+            mss: match between(g, 0, 9) {
+                0 => between(g, 1, 1199) as usize,
+                1 => 536,
+                2 => 1460,
+                _ => End::DEFAULT_MSS,
+            },
+            recv_buffer: match between(g, 0, 9) {
+                0 => between(g, 1, 64 * 1024) as usize,
+                _ => End::DEFAULT_RECV_BUFFER,
+            },
+            send_buffer: match between(g, 0, 9) {
+                0 => between(g, 1, 64 * 1024) as usize,
+                _ => End::DEFAULT_SEND_BUFFER,
+            },
+            congestion_control: match between(g, 0, 4) {
+                0 => CongestionControl::Fixed,
+                _ => CongestionControl::NewReno,
+            },
+        }
+    }
+
+    /// Towards the defaults, one setting at a time.
+    fn shrink(&self) -> Box<dyn Iterator<Item = End>> {
+        let default = End::default_settings();
+        let mut simpler = Vec::new();
+        let mut try_setting = |change: &dyn Fn(&mut End)| {
+            let mut end = self.clone();
+            change(&mut end);
+            if end != *self {
+                simpler.push(end);
+            }
+        };
+        try_setting(&|end| end.sack = default.sack);
+        try_setting(&|end| end.rack = default.rack);
+        try_setting(&|end| end.mss = default.mss);
+        try_setting(&|end| end.recv_buffer = default.recv_buffer);
+        try_setting(&|end| end.send_buffer = default.send_buffer);
+        try_setting(&|end| end.congestion_control = default.congestion_control);
+        Box::new(simpler.into_iter())
+    }
+}
+
+/// One transfer: how much, between which ends, through which faults, from which seed.
 #[derive(Clone, PartialEq)]
 struct Scenario {
     payload_len: usize,
     /// What B sends back to A meanwhile (0: nothing).
     reply_len: usize,
-    /// Selective acknowledgments on (RFC 6675 recovery) or off (NewReno).
-    sack: bool,
-    /// The segment size and each end's receive buffer.
-    mss: usize,
-    recv_buffer: usize,
+    /// The sender's settings and the receiver's.
+    a: End,
+    b: End,
     /// The patient timeouts above, or `Config::default()`'s.
     patient: bool,
     /// Fault spec items, without the seed: `loss=...`, `flip=...`, `outage=...`.
@@ -78,9 +221,8 @@ impl Scenario {
     fn parse(text: &str) -> Option<Scenario> {
         let mut payload_len = None;
         let mut reply_len = None;
-        let mut sack = None;
-        let mut mss = None;
-        let mut recv_buffer = None;
+        let mut a = None;
+        let mut b = None;
         let mut patient = None;
         let mut faults = None;
         let mut seed = None;
@@ -89,9 +231,8 @@ impl Scenario {
             match key {
                 "bytes" => payload_len = value.parse().ok(),
                 "reply" => reply_len = value.parse().ok(),
-                "sack" => sack = Some(value == "on"),
-                "mss" => mss = value.parse().ok(),
-                "recv-buffer" => recv_buffer = value.parse().ok(),
+                "a" => a = End::parse(value),
+                "b" => b = End::parse(value),
                 "timeouts" => patient = Some(value == "patient"),
                 "seed" => seed = value.parse().ok(),
                 "faults" => {
@@ -107,9 +248,8 @@ impl Scenario {
         Some(Scenario {
             payload_len: payload_len?,
             reply_len: reply_len?,
-            sack: sack?,
-            mss: mss?,
-            recv_buffer: recv_buffer?,
+            a: a?,
+            b: b?,
             patient: patient?,
             faults: faults?,
             seed: seed?,
@@ -124,23 +264,19 @@ impl Scenario {
             faults,
             self.seed,
         );
-        let defaults = Config {
-            mss: self.mss,
-            recv_buffer: self.recv_buffer,
-            sack: self.sack,
-            ..Config::default()
-        };
-        network.connection = if self.patient {
+        let timeouts = if self.patient {
             Config {
                 max_retransmissions: 100,
                 max_syn_retransmissions: 100,
                 max_rto: Duration::from_secs(5),
                 keepalive_probes: 40,
-                ..defaults
+                ..Config::default()
             }
         } else {
-            defaults
+            Config::default()
         };
+        network.connection = self.a.config(&timeouts);
+        network.connection_b = Some(self.b.config(&timeouts));
         let config = TransferConfig {
             reply: sim::payload(self.reply_len, self.seed.wrapping_add(1)),
             ..TransferConfig::new(network)
@@ -150,17 +286,16 @@ impl Scenario {
 }
 
 impl fmt::Debug for Scenario {
-    /// The replay form: `bytes=N reply=N sack=on|off mss=M recv-buffer=R
-    /// timeouts=patient|default faults=SPEC seed=S`.
+    /// The replay form: `bytes=N reply=N a=END b=END timeouts=patient|default faults=SPEC
+    /// seed=S`, each END as `sack:on,rack:off,mss:1200,recv:65536,send:262144,cc:newreno`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bytes={} reply={} sack={} mss={} recv-buffer={} timeouts={} faults={} seed={}",
+            "bytes={} reply={} a={} b={} timeouts={} faults={} seed={}",
             self.payload_len,
             self.reply_len,
-            if self.sack { "on" } else { "off" },
-            self.mss,
-            self.recv_buffer,
+            self.a,
+            self.b,
             if self.patient { "patient" } else { "default" },
             self.spec(),
             self.seed
@@ -186,17 +321,15 @@ fn percent(g: &mut Gen, max: f64) -> String {
 impl Arbitrary for Scenario {
     fn arbitrary(g: &mut Gen) -> Scenario {
         let patient = between(g, 0, 4) != 0;
+        let (a, b) = (End::arbitrary(g), End::arbitrary(g));
         // Small segments and buffers now and then; the payload shrinks with them, so that a
         // one-byte window still finishes in a sensible number of round trips.
-        let mss = match between(g, 0, 9) {
-            0 => between(g, 1, 1199) as usize,
-            _ => 1200,
-        };
-        let recv_buffer = match between(g, 0, 9) {
-            0 => between(g, 1, 64 * 1024) as usize,
-            _ => 64 * 1024,
-        };
-        let max_payload = MAX_PAYLOAD.min(mss * 200).min(recv_buffer * 100);
+        let mss = a.mss.min(b.mss);
+        let buffer = [a.recv_buffer, a.send_buffer, b.recv_buffer, b.send_buffer]
+            .into_iter()
+            .min()
+            .unwrap_or(1);
+        let max_payload = MAX_PAYLOAD.min(mss * 200).min(buffer * 100);
         let payload_len = match between(g, 0, 9) {
             0 => 0,
             1 => between(g, 1, 3000.min(max_payload as u64)) as usize,
@@ -285,9 +418,8 @@ impl Arbitrary for Scenario {
         Scenario {
             payload_len,
             reply_len,
-            sack: bool::arbitrary(g),
-            mss,
-            recv_buffer,
+            a,
+            b,
             patient,
             faults,
             seed: u64::arbitrary(g),
@@ -311,12 +443,11 @@ impl Arbitrary for Scenario {
                 });
             }
         }
-        if self.mss != 1200 || self.recv_buffer != 64 * 1024 {
-            smaller.push(Scenario {
-                mss: 1200,
-                recv_buffer: 64 * 1024,
-                ..self.clone()
-            });
+        for a in self.a.shrink() {
+            smaller.push(Scenario { a, ..self.clone() });
+        }
+        for b in self.b.shrink() {
+            smaller.push(Scenario { b, ..self.clone() });
         }
         for skip in 0..self.faults.len() {
             let mut faults = self.faults.clone();
@@ -414,7 +545,7 @@ fn replay() {
     let text = std::env::var("FERRY_REPLAY")
         .expect("FERRY_REPLAY must hold a scenario, as a failing property test prints it");
     let scenario = Scenario::parse(&text).unwrap_or_else(|| {
-        panic!("FERRY_REPLAY must look like \"bytes=N sack=on faults=SPEC seed=S\"")
+        panic!("FERRY_REPLAY must be a scenario as a failing case prints it: {text}")
     });
     let report = scenario.run();
     eprintln!("{report:#?}");
@@ -430,18 +561,28 @@ struct SingleLoss {
     dropped_datagram: u64,
     /// Data segments after the lost one.
     segments_after: u64,
-    sack: bool,
+    /// Each end's SACK and MSS, and the sender's RACK, drawn independently.
+    sack_a: bool,
+    sack_b: bool,
+    rack_a: bool,
+    mss_a: usize,
+    mss_b: usize,
     seed: u64,
 }
 
 impl Arbitrary for SingleLoss {
     fn arbitrary(g: &mut Gen) -> SingleLoss {
+        let mss = |g: &mut Gen| *g.choose(&[1200, 1200, 536, 1460]).unwrap_or(&1200);
         SingleLoss {
             // From the 10th datagram on, slow start has opened cwnd past the threshold's
             // worth of segments behind any loss ("enough data in flight").
             dropped_datagram: between(g, 10, 200),
             segments_after: between(g, 8, 100),
-            sack: bool::arbitrary(g),
+            sack_a: bool::arbitrary(g),
+            sack_b: bool::arbitrary(g),
+            rack_a: bool::arbitrary(g),
+            mss_a: mss(g),
+            mss_b: mss(g),
             seed: u64::arbitrary(g),
         }
     }
@@ -456,7 +597,8 @@ impl Arbitrary for SingleLoss {
 }
 
 fn single_loss_property(case: SingleLoss) -> TestResult {
-    let mss = Config::default().mss;
+    // Segments go at the smaller MSS, whichever end has it (RFC 9293 section 3.7.1).
+    let mss = case.mss_a.min(case.mss_b);
     // The SYN is datagram 1, so data segment n is datagram n + 1.
     let segments = case.dropped_datagram - 1 + case.segments_after;
     let payload = sim::payload(segments as usize * mss, case.seed);
@@ -471,7 +613,17 @@ fn single_loss_property(case: SingleLoss) -> TestResult {
     network.b_to_a.faults = ferry::FaultConfig::default();
     // A queue that never overflows: the scripted drop is the only loss.
     network.a_to_b.queue_limit = 10_000;
-    network.connection.sack = case.sack;
+    network.connection = Config {
+        sack: case.sack_a,
+        rack: case.rack_a,
+        mss: case.mss_a,
+        ..Config::default()
+    };
+    network.connection_b = Some(Config {
+        sack: case.sack_b,
+        mss: case.mss_b,
+        ..Config::default()
+    });
     let report = sim::transfer(&TransferConfig::new(network), &payload);
     let retransmissions = report.a.stats.retransmissions;
     // One data segment goes again. So may the FIN, with no data, if it arrived ahead of the
@@ -482,11 +634,14 @@ fn single_loss_property(case: SingleLoss) -> TestResult {
         && report.a.stats.rto_timeouts == 0
         && report.a.stats.bytes_retransmitted == report.a.link.dropped_payload_bytes
         && fin_resent <= 1
-        // With SACK, RACK finds the loss (RFC 8985); without, the third duplicate ACK does.
-        && if case.sack {
-            retransmissions.rack == 1 + fin_resent
-        } else {
-            retransmissions.fast == 1 + fin_resent
+        // With SACK on both ends and RACK at the sender, RACK finds the loss (RFC 8985);
+        // otherwise the third duplicate ACK does (RFC 6675 with SACK, RFC 6582 without). A
+        // FIN the receiver dropped goes again as soon as the ACK shows it dropped with SACK,
+        // on NewReno's partial ACK without.
+        && match (case.sack_a && case.sack_b, case.rack_a) {
+            (true, true) => retransmissions.rack == 1 + fin_resent,
+            (true, false) => retransmissions.fast == 1 && retransmissions.sack == fin_resent,
+            (false, _) => retransmissions.fast == 1 + fin_resent,
         }
     {
         TestResult::passed()
