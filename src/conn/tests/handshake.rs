@@ -510,56 +510,6 @@ fn syn_received_rst_closes() {
 // -------------------------------------------------------------------------------------------
 // Negotiation: the MSS and SACK the SYNs offer (RFC 9293 section 3.7.1, RFC 2018 section 2)
 
-/// SYN-RECEIVED from a peer's SYN with `options`, our SYN-ACK checked: it offers our own
-/// settings, whatever the peer's.
-fn syn_received_offered(config: Config, options: Options) -> Connection {
-    let ours = Negotiated::syn_options(&config);
-    let mut conn = Connection::listen(config, remote_addr(), LOCAL_ISN);
-    send(
-        &mut conn,
-        at(0),
-        Segment {
-            flags: Flags::SYN,
-            seq: REMOTE_ISN,
-            ack: SeqNum(0),
-            options,
-            ..SEND_TEMPL
-        },
-    );
-    assert_eq!(
-        recv(&mut conn, at(0)),
-        vec![(
-            Sent {
-                flags: Flags::SYN | Flags::ACK,
-                seq: LOCAL_ISN,
-                options: ours,
-                ..RECV_TEMPL
-            },
-            Reason::Handshake
-        )]
-    );
-    conn
-}
-
-/// ESTABLISHED by an active open whose SYN-ACK, at 100 ms, offers `options`.
-fn established_offered(config: Config, options: Options) -> Connection {
-    let mut conn = syn_sent_with(config);
-    send(
-        &mut conn,
-        at(100),
-        Segment {
-            flags: Flags::SYN | Flags::ACK,
-            seq: REMOTE_ISN,
-            options,
-            ..SEND_TEMPL
-        },
-    );
-    assert_eq!(recv(&mut conn, at(100)).len(), 1);
-    assert_eq!(conn.state(), State::Established);
-    conn.quick_acks = 0;
-    conn
-}
-
 #[test]
 fn a_syn_offers_the_configured_mss_and_sack_or_not() {
     let mut conn = Connection::connect(
@@ -582,8 +532,12 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
     // Before the peer's SYN, the connection runs on its own offer.
     assert_eq!(conn.negotiated().mss, 536);
     assert!(!conn.negotiated().sack);
-    // A SYN-ACK offers our settings too, not an echo of the peer's.
-    let conn = syn_received_offered(Config::default(), Options::none());
+    // A SYN-ACK offers our settings too, not an echo of the peer's, and so does its
+    // retransmission.
+    let mut conn = syn_received_offered(Config::default(), Options::none());
+    let resent = timeout(&mut conn, at(1_000));
+    assert_eq!(resent[0].0.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(resent[0].0.options, OUR_SYN_OPTIONS);
     assert_eq!(conn.negotiated().mss, usize::from(ASSUMED_PEER_MSS));
     assert!(!conn.negotiated().sack);
 }

@@ -238,6 +238,11 @@ fn syn_sent() -> Connection {
 
 /// SYN-RECEIVED: `listen`, the peer's SYN at 0 ms, our SYN-ACK drained.
 fn syn_received_with(config: Config) -> Connection {
+    syn_received_offered(config, PEER_SYN_OPTIONS)
+}
+
+/// SYN-RECEIVED from a peer's SYN that offers `options`.
+fn syn_received_offered(config: Config, options: Options) -> Connection {
     let mut conn = Connection::listen(config, remote_addr(), LOCAL_ISN);
     send(
         &mut conn,
@@ -246,7 +251,7 @@ fn syn_received_with(config: Config) -> Connection {
             flags: Flags::SYN,
             seq: REMOTE_ISN,
             ack: SeqNum(0),
-            options: PEER_SYN_OPTIONS,
+            options,
             ..SEND_TEMPL
         },
     );
@@ -262,6 +267,11 @@ fn syn_received() -> Connection {
 
 /// ESTABLISHED by an active open: SYN at 0 ms, SYN-ACK at 100 ms, our ACK drained.
 fn established_with(config: Config) -> Connection {
+    established_offered(config, PEER_SYN_OPTIONS)
+}
+
+/// ESTABLISHED by an active open whose SYN-ACK offers `options`.
+fn established_offered(config: Config, options: Options) -> Connection {
     let mut conn = syn_sent_with(config);
     send(
         &mut conn,
@@ -269,7 +279,7 @@ fn established_with(config: Config) -> Connection {
         Segment {
             flags: Flags::SYN | Flags::ACK,
             seq: REMOTE_ISN,
-            options: PEER_SYN_OPTIONS,
+            options,
             ..SEND_TEMPL
         },
     );
