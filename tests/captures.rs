@@ -456,9 +456,16 @@ fn the_dissector_decodes_the_options() {
     };
     let unusual = with_options(&[4, 2, 3, 3, 7, 2, 4, 0x02, 0x18, 0, 0, 0]);
     let malformed = with_options(&[2, 3, 5, 0]);
+    // A version 1 datagram, from before the options: its octet 19 was reserved.
+    let mut version_1 = with_options(&[]);
+    version_1[2] = 1;
+    version_1[19] = 0xA5;
+    version_1[20..24].fill(0);
+    let crc = crc32fast::hash(&version_1);
+    version_1[20..24].copy_from_slice(&crc.to_be_bytes());
     let (a, b) = (Host::A.address(), Host::B.address());
     let mut writer = CaptureWriter::create(&file, View::Ferry, 0).unwrap();
-    for datagram in [&canonical, &unusual, &malformed] {
+    for datagram in [&canonical, &unusual, &malformed, &version_1] {
         writer
             .write(&CaptureRecord {
                 at: Duration::from_millis(1),
@@ -471,6 +478,8 @@ fn the_dissector_decodes_the_options() {
     }
     writer.finish().unwrap();
     let fields = [
+        "ferry.version",
+        "ferry.reserved",
         "ferry.options.len",
         "ferry.option.kind",
         "ferry.options.mss",
@@ -482,7 +491,7 @@ fn the_dissector_decodes_the_options() {
         "_ws.expert.message",
     ];
     let packets = tshark_fields(&file, &fields, &[]);
-    assert_eq!(packets.len(), 3);
+    assert_eq!(packets.len(), 4);
     let canonical = &packets[0];
     assert_eq!(canonical["ferry.options.len"], "2");
     assert_eq!(canonical["ferry.option.kind"], "2|1|1|4");
@@ -514,6 +523,13 @@ fn the_dissector_decodes_the_options() {
         "Option of kind 2 has length 3, not 4"
     );
     assert_ne!(malformed["_ws.malformed"], "");
+    let version_1 = &packets[3];
+    assert_eq!(version_1["ferry.version"], "1");
+    assert_eq!(version_1["ferry.crc.status"], "1");
+    assert_eq!(version_1["ferry.reserved"], "0xa5");
+    assert_eq!(version_1["ferry.options.len"], "");
+    assert_eq!(version_1["ferry.payload"], "64617461");
+    assert_eq!(version_1["_ws.expert.message"], "");
 }
 
 const TCP_ANALYSIS: [&str; 6] = [
