@@ -7,9 +7,8 @@
 //! Which detector runs: with SACK negotiated and [`Config::rack`](super::Config::rack) on (the
 //! default), RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's
 //! `IsLost()` and the duplicate-ACK threshold; without SACK on both ends, NewReno's duplicate
-//! ACKs and partial ACKs. Every
-//! path ends in the same place: records marked lost in the retransmission queue, resent by
-//! `transmit_sequence_space` as the congestion window allows.
+//! ACKs and partial ACKs. Every path ends in the same place: records marked lost in the
+//! retransmission queue, resent by `transmit_sequence_space` as the congestion window allows.
 
 use std::time::Duration;
 
