@@ -136,8 +136,10 @@ pub struct Connection {
     /// The loss recovery under way, if any.
     recovery: Option<Recovery>,
     /// No fast recovery starts until snd_una reaches this: RFC 6582's `recover` and RFC
-    /// 6675's RecoveryPoint, which outlive the recovery that set them.
-    recovery_point: SeqNum,
+    /// 6675's RecoveryPoint, which outlive the recovery that set them. `None` once snd_una
+    /// has reached it, so that it is only ever compared with an snd_una less than a window
+    /// below it: kept for good, it would read as ahead of snd_una again 2^31 bytes later.
+    recovery_point: Option<SeqNum>,
     /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
     duplicate_acks: u32,
     /// RACK's state (RFC 8985).
@@ -271,7 +273,7 @@ impl Connection {
             consecutive_timeouts: 0,
             congestion,
             recovery: None,
-            recovery_point: iss,
+            recovery_point: None,
             duplicate_acks: 0,
             rack: Rack::default(),
             loss_probe: None,

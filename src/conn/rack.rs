@@ -36,7 +36,8 @@ pub(crate) struct Rack {
     reo_wnd_mult: u32,
     /// `RACK.reo_wnd_persist`: recoveries left before `reo_wnd_mult` goes back to 1.
     reo_wnd_persist: u32,
-    /// `RACK.dsack_round`: a D-SACK in this round already widened the window.
+    /// `RACK.dsack_round`: a D-SACK in this round already widened the window. `None` once
+    /// snd_una reaches it, for the reason `Connection::recovery_point` is.
     dsack_round: Option<SeqNum>,
     min_rtt: WindowedMinimum,
 }
@@ -111,13 +112,21 @@ impl Rack {
     /// Section 6.2 step 4, its first half: an ACK with a D-SACK widens the reordering window,
     /// once per round trip.
     pub(crate) fn on_dsack(&mut self, snd_una: SeqNum, snd_nxt: SeqNum) {
-        if self.dsack_round.is_some_and(|round| snd_una >= round) {
-            self.dsack_round = None;
-        }
+        self.on_cumulative_ack(snd_una);
         if self.dsack_round.is_none() {
             self.dsack_round = Some(snd_nxt);
             self.reo_wnd_mult = self.reo_wnd_mult.saturating_add(1);
             self.reo_wnd_persist = RACK_REO_WND_PERSIST;
+        }
+    }
+
+    /// snd_una moved to `snd_una`: a round that brought a D-SACK ends once it is reached. Told
+    /// of every ACK, so that the round is forgotten while the two are less than a window
+    /// apart: compared only at the next D-SACK, perhaps 2^31 bytes later, snd_una would read
+    /// as below the round again and no D-SACK would widen the window for the next 2^31.
+    pub(crate) fn on_cumulative_ack(&mut self, snd_una: SeqNum) {
+        if self.dsack_round.is_some_and(|round| snd_una >= round) {
+            self.dsack_round = None;
         }
     }
 
@@ -253,5 +262,24 @@ mod tests {
         assert_eq!(rack.reordering_window(true, true, ms(50)), ms(10));
         // Never beyond SRTT.
         assert_eq!(rack.reordering_window(true, true, ms(5)), ms(5));
+    }
+
+    /// The round that a D-SACK widened the window in ends when snd_una reaches it. Compared
+    /// only at the next D-SACK, 2^31 to 2^32 bytes later, snd_una read as below the round
+    /// still, and no D-SACK widened the window again.
+    #[test]
+    fn a_dsack_three_gigabytes_after_the_last_widens_the_window_again() {
+        let mut rack = Rack::default();
+        rack.on_rtt_sample(Instant::from_millis(0), ms(40));
+        rack.on_dsack(SeqNum(0), SeqNum(100_000));
+        assert_eq!(rack.reordering_window(false, false, ms(50)), ms(20));
+        // 3 GiB acknowledged in steps of 64 KiB, without a D-SACK.
+        let mut snd_una = SeqNum(0);
+        for _ in 0..(3u32 << 30) / 65_536 {
+            snd_una += 65_536;
+            rack.on_cumulative_ack(snd_una);
+        }
+        rack.on_dsack(snd_una, snd_una + 100_000);
+        assert_eq!(rack.reordering_window(false, false, ms(50)), ms(30));
     }
 }

@@ -103,6 +103,7 @@ impl Connection {
         }
         if self.rack_enabled() {
             self.rack.on_delivered(now, &delivered);
+            self.rack.on_cumulative_ack(self.snd_una);
         }
         self.on_ack_after_timeout(advanced, duplicate, &delivered);
         let pure_duplicate = !advanced && !duplicate;
@@ -219,6 +220,13 @@ impl Connection {
         self.maybe_enter_fast_recovery();
     }
 
+    /// Whether snd_una is still below the recovery point of the latest recovery (RFC 6582's
+    /// `recover`, RFC 6675's RecoveryPoint): no new recovery starts until it is not.
+    fn recovery_under_way(&self) -> bool {
+        self.recovery_point
+            .is_some_and(|point| self.snd_una < point)
+    }
+
     /// RFC 5681 section 3.2 steps 2 and 3, RFC 6582 section 3.2 step 2, RFC 6675 section 5,
     /// RFC 8985 section 3.4: once loss is evident, halve the window, resend the oldest lost
     /// segment and recover. Evident means, with RACK, that RACK marked a segment lost;
@@ -226,7 +234,7 @@ impl Connection {
     pub(super) fn maybe_enter_fast_recovery(&mut self) {
         let threshold = self.config.duplicate_ack_threshold.max(1);
         if self.recovery.is_some()
-            || self.snd_una < self.recovery_point
+            || self.recovery_under_way()
             || self.retransmission_queue.is_empty()
             || !self.state.is_synchronized()
         {
@@ -256,7 +264,7 @@ impl Connection {
                 inflation: i64::from(threshold) * i64::from(self.smss()),
             }
         });
-        self.recovery_point = self.snd_nxt;
+        self.recovery_point = Some(self.snd_nxt);
         self.loss_probe = None;
         self.retransmission_queue.start_episode();
         if self.rack_enabled() {
@@ -309,6 +317,11 @@ impl Connection {
     /// New data acknowledged: move loss recovery on, or after a timeout grow the window (RFC
     /// 6582 section 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
     pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
+        if self.recovery_point.is_some_and(|point| ack >= point) {
+            // Forgotten once reached, while the two are less than a window apart: a wrapping
+            // comparison made 2^31 bytes later would put snd_una below it again.
+            self.recovery_point = None;
+        }
         let smss = i64::from(self.smss());
         match &mut self.recovery {
             Some(Recovery::NewReno { point, .. } | Recovery::Sack { point }) if ack >= *point => {
@@ -401,7 +414,7 @@ impl Connection {
         self.recovery = Some(Recovery::Timeout {
             point: self.snd_nxt,
         });
-        self.recovery_point = self.snd_nxt;
+        self.recovery_point = Some(self.snd_nxt);
         self.duplicate_acks = 0;
         self.loss_probe = None;
         self.timers.stop(Timer::LossProbe);
@@ -451,7 +464,7 @@ impl Connection {
         }
         self.retransmission_queue.unmark_losses();
         self.end_recovery();
-        self.recovery_point = self.snd_una;
+        self.recovery_point = None;
     }
 
     /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).

@@ -296,14 +296,10 @@ fn sack_blocks_for_data_never_sent_change_nothing() {
 #[test]
 fn a_data_segment_at_the_isn_after_the_wrap_is_resent_as_data_not_as_a_syn() {
     let mut conn = established();
-    // Sending 4 GiB to get here would take minutes: move the send sequence space to where
-    // it stands after 2^32 - 1 data bytes, all acknowledged, so the next byte's sequence
-    // number is the ISN again.
-    conn.snd_una = LOCAL_ISN;
-    conn.snd_nxt = LOCAL_ISN;
-    conn.send_buffer_seq = LOCAL_ISN;
-    conn.snd_wl2 = LOCAL_ISN;
-    conn.recovery_point = LOCAL_ISN;
+    // Where the send sequence space stands after 2^32 - 1 data bytes, all acknowledged: the
+    // next byte's sequence number is the ISN again.
+    skip_sent_and_acknowledged(&mut conn, u32::MAX);
+    assert_eq!(conn.snd_nxt, LOCAL_ISN);
     let payload = bytes(0, 100);
     assert_eq!(conn.write(&payload), Ok(100));
     let data = Sent {

@@ -484,6 +484,17 @@ fn ack_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment<'static> {
     }
 }
 
+/// As though `bytes` more of our data had been sent and acknowledged without loss: the send
+/// sequence space of an idle connection moved on, as a long quiet transfer moves it. (Sending
+/// gigabytes segment by segment would take minutes in a test.)
+fn skip_sent_and_acknowledged(conn: &mut Connection, bytes: u32) {
+    assert!(conn.is_send_complete());
+    conn.snd_una += bytes;
+    conn.snd_nxt += bytes;
+    conn.send_buffer_seq += bytes;
+    conn.snd_wl2 += bytes;
+}
+
 // -------------------------------------------------------------------------------------------
 // Fixtures for tests in segments of `MSS` bytes
 

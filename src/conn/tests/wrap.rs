@@ -113,3 +113,67 @@ fn transfer_across_the_sequence_wrap() {
     assert_eq!(read_all(&mut conn), incoming);
     recv_nothing(&mut conn, at(1_202));
 }
+
+// -------------------------------------------------------------------------------------------
+// State that outlives 2^31 bytes
+
+/// Send `segments` new segments from `base` at `now`; the first is lost and the next three
+/// arrive, each drawing a duplicate ACK with a SACK block. Returns what those ACKs drew.
+fn lose_the_first_of(
+    conn: &mut Connection,
+    base: SeqNum,
+    segments: u32,
+    now: u64,
+) -> Vec<(Sent, Reason)> {
+    write_segments(conn, base, segments);
+    assert_eq!(
+        recv(conn, at(now)),
+        flight(base, 0..segments, Reason::NewData)
+    );
+    for i in 2..=4 {
+        send(
+            conn,
+            at(now + 100),
+            ack_sack(base, &[(base + MSS, base + i * MSS)]),
+        );
+    }
+    recv(conn, at(now + 100))
+}
+
+/// RFC 6582's `recover` and RFC 6675's RecoveryPoint hold a new fast recovery back only while
+/// SND.UNA is below them. Compared with SND.UNA by wrapping arithmetic long after, 2^31 to
+/// 2^32 bytes on, SND.UNA reads as below again: the next loss got no fast retransmit and
+/// waited for the retransmission timer (`ferry sim --bytes 3GiB --rate unlimited --rtt 1ms
+/// --rack off --faults-ab drop=1900000` took an RTO).
+#[test]
+fn fast_retransmit_three_gigabytes_after_the_last_recovery() {
+    for sack in [false, true] {
+        let (mut conn, base) = slow_started(
+            Config {
+                sack,
+                ..classic_config()
+            },
+            2,
+        );
+        // A loss, fast-retransmitted and repaired: the recovery point is the end of the flight.
+        assert_eq!(
+            lose_the_first_of(&mut conn, base, 12, 1_000),
+            flight(base, 0..1, Reason::FastRetransmission),
+            "sack: {sack}"
+        );
+        send(&mut conn, at(1_200), ack(base + 12 * MSS));
+        recv_nothing(&mut conn, at(1_200));
+
+        skip_sent_and_acknowledged(&mut conn, 3 << 30);
+        let next = base + 12 * MSS + (3 << 30);
+        assert_eq!(
+            lose_the_first_of(&mut conn, next, 6, 2_000),
+            flight(next, 0..1, Reason::FastRetransmission),
+            "sack: {sack}"
+        );
+        let stats = conn.stats();
+        assert_eq!(stats.retransmissions.fast, 2, "sack: {sack}");
+        assert_eq!(stats.slow_start_threshold, 3_600, "sack: {sack}");
+        assert_eq!(stats.rto_timeouts, 0, "sack: {sack}");
+    }
+}
