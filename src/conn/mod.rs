@@ -67,7 +67,7 @@ use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
 use rack::Rack;
 use reassembly::Reassembly;
-use recovery::{Frto, LossProbe, Recovery, Undo};
+use recovery::{Frto, LossProbe, Recovery};
 use retransmission::RetransmissionQueue;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
@@ -154,8 +154,6 @@ pub struct Connection {
     retransmit_despite_cwnd: bool,
     /// F-RTO's progress after a timeout (RFC 5682).
     frto: Option<Frto>,
-    /// Congestion control before the latest loss response, to restore if it was spurious.
-    undo: Option<Undo>,
     /// Bytes sent by limited transmit since the last new ACK: not part of the FlightSize
     /// that sets ssthresh (RFC 5681 section 3.2 step 2).
     limited_transmit_bytes: u32,
@@ -281,7 +279,6 @@ impl Connection {
             unanswered_loss_probes: 0,
             retransmit_despite_cwnd: false,
             frto: None,
-            undo: None,
             limited_transmit_bytes: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),

@@ -2,7 +2,7 @@
 //! duplicate ACKs (RFC 5681, RFC 6675 section 2), RACK's time-based loss detection and tail
 //! loss probes (RFC 8985), fast recovery (RFC 6582 without SACK, RFC 6675 with it), the
 //! retransmission timeout's response (RFC 6298 section 5, RFC 5681 section 3.1) and F-RTO's
-//! undo of a spurious one (RFC 5682 section 3.1).
+//! undo of a spurious one (RFC 5682 section 3).
 //!
 //! Which detector runs: with SACK negotiated and [`Config::rack`](super::Config::rack) on (the
 //! default), RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's
@@ -38,14 +38,24 @@ pub(super) enum Recovery {
     Timeout { point: SeqNum },
 }
 
-/// Where F-RTO (RFC 5682 section 3.1, the SACK-enhanced algorithm) stands after a timeout.
+/// F-RTO (RFC 5682 section 3, the SACK-enhanced algorithm) after a timeout: where it stands,
+/// and the congestion control to restore if the timeout proves spurious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Frto {
-    /// Step 2: the oldest segment went again; waiting for the first ACK after it.
-    AwaitingFirstAck,
-    /// Step 3: the first ACK advanced, so new data went instead of more retransmissions;
-    /// the next ACK tells whether the timeout was spurious.
-    AwaitingSecondAck,
+pub(super) struct Frto {
+    stage: FrtoStage,
+    /// Congestion control just before the timeout.
+    undo: Undo,
+}
+
+/// F-RTO's steps 2 and 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FrtoStage {
+    /// Step 2: the oldest segment went again; waiting for the first ACK that moves snd_una.
+    AwaitingNewAck,
+    /// Step 3: that ACK came, so new data went instead of more retransmissions; the next ACK
+    /// tells whether the timeout was spurious. `recovery_point` is step 2's RecoveryPoint:
+    /// snd_nxt when the new ACK came, before the new data went.
+    AwaitingSecondAck { recovery_point: SeqNum },
 }
 
 /// A tail loss probe that resent data, outside recovery, whose outcome is not known yet (RFC
@@ -86,6 +96,7 @@ impl Connection {
     /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
         let recovery_before = self.recovery;
+        let frto = self.frto;
         let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
@@ -105,7 +116,7 @@ impl Connection {
             self.rack.on_delivered(now, &delivered);
             self.rack.on_cumulative_ack(self.snd_una);
         }
-        self.on_ack_after_timeout(advanced, duplicate, &delivered);
+        self.on_ack_after_timeout(frto, segment.ack, advanced, duplicate, &delivered);
         let pure_duplicate = !advanced && !duplicate;
         let reduced = self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
         self.detect_losses(now);
@@ -369,14 +380,14 @@ impl Connection {
 
     fn end_recovery(&mut self) {
         self.recovery = None;
-        self.frto = None;
         self.rack.on_recovery_exit();
     }
 
     /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
     /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
     /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
-    /// With RACK-TLP, F-RTO watches the next two ACKs for proof that the timeout was spurious.
+    /// With RACK-TLP, F-RTO watches the ACKs that follow for proof that the timeout was
+    /// spurious.
     pub(super) fn on_retransmit_timeout(&mut self, now: Instant) {
         if self.snd_una == self.snd_nxt {
             return;
@@ -393,24 +404,25 @@ impl Connection {
             return;
         }
         self.rtt.on_timeout();
+        // RFC 5682 section 3 step 1: F-RTO only when no loss recovery is under way (snd_una
+        // has reached the RecoveryPoint). Not when the timer expires again for the same data,
+        // and not during a fast or timeout recovery whose ACKs moved snd_una on since its
+        // last expiry: a window saved then would be the one from before a genuine loss. (As
+        // Linux's tcp_enter_loss: F-RTO "if no previous loss recovery is underway".)
+        let frto =
+            self.rack_enabled() && self.state.is_synchronized() && !self.recovery_under_way();
+        self.frto = frto.then(|| Frto {
+            stage: FrtoStage::AwaitingNewAck,
+            undo: Undo {
+                window: self.congestion.window(),
+                slow_start_threshold: self.congestion.slow_start_threshold(),
+            },
+        });
         if self.state.is_synchronized() {
-            if self.consecutive_timeouts == 1
-                && !matches!(self.recovery, Some(Recovery::Timeout { .. }))
-            {
-                // What F-RTO restores if this timeout proves spurious.
-                self.undo = Some(Undo {
-                    window: self.congestion.window(),
-                    slow_start_threshold: self.congestion.slow_start_threshold(),
-                });
-            }
             // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
             self.congestion
                 .on_timeout(self.flight_size(), self.consecutive_timeouts > 1);
         }
-        // RFC 5682 section 3.1 step 1: F-RTO on the first expiry for this data only.
-        self.frto =
-            (self.rack_enabled() && self.state.is_synchronized() && self.consecutive_timeouts == 1)
-                .then_some(Frto::AwaitingFirstAck);
         self.recovery = Some(Recovery::Timeout {
             point: self.snd_nxt,
         });
@@ -426,50 +438,75 @@ impl Connection {
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
 
-    /// RFC 5682 section 3.1 steps 2 and 3, for the ACKs after a timeout. The first ACK that
-    /// moves snd_una (but not to snd_nxt) lets new data go instead of more retransmissions;
-    /// if the next ACK then acknowledges data that was never retransmitted, the original
-    /// segments were only delayed: the timeout was spurious, and its congestion response and
-    /// pending retransmissions are undone. A duplicate ACK at either step means the loss was
-    /// real, and recovery goes on as RFC 6298 has it.
-    fn on_ack_after_timeout(&mut self, advanced: bool, duplicate: bool, delivered: &Delivered) {
-        let Some(stage) = self.frto else {
+    /// RFC 5682 section 3 steps 2 and 3 (the SACK-enhanced F-RTO), for the ACKs after a
+    /// timeout; `frto` is where it stood before this ACK, whose cumulative part may already
+    /// have ended the timeout's recovery.
+    ///
+    /// Step 2: duplicate ACKs before the first ACK that moves snd_una only update the
+    /// scoreboard (where the basic algorithm of section 2 would give up). That ACK sets the
+    /// RecoveryPoint to snd_nxt; unless it acknowledges everything (2a), new data goes instead
+    /// of more retransmissions (2b), if there is any and the peer's window takes it.
+    ///
+    /// Step 3: the next ACK that moves snd_una or is a duplicate decides. If it acknowledges
+    /// data sent before the timeout and never resent, and nothing beyond the RecoveryPoint (the
+    /// new data of step 2b, sent after the timeout), those segments were only delayed: the
+    /// timeout was spurious (3b), and its congestion response and pending retransmissions are
+    /// undone. Otherwise the loss was real (3a) and recovery goes on as RFC 6298 has it, in
+    /// slow start from one segment, so cwnd is within the 3 SMSS that 3a allows.
+    fn on_ack_after_timeout(
+        &mut self,
+        frto: Option<Frto>,
+        ack: SeqNum,
+        advanced: bool,
+        duplicate: bool,
+        delivered: &Delivered,
+    ) {
+        let Some(frto) = frto else {
             return;
         };
-        if !advanced {
-            if duplicate {
-                self.frto = None;
+        match frto.stage {
+            FrtoStage::AwaitingNewAck if !advanced => {}
+            FrtoStage::AwaitingNewAck => {
+                let recovery_point = self.snd_nxt;
+                let step_3 = matches!(self.recovery, Some(Recovery::Timeout { .. }))
+                    && self.snd_una != recovery_point
+                    && self.next_new_segment().is_some();
+                self.frto = step_3.then_some(Frto {
+                    stage: FrtoStage::AwaitingSecondAck { recovery_point },
+                    ..frto
+                });
             }
-            return;
-        }
-        match stage {
-            Frto::AwaitingFirstAck => {
-                // Step 2b needs new data to send; without, recovery goes on as before.
-                self.frto = (self.snd_una != self.snd_nxt && self.next_new_segment().is_some())
-                    .then_some(Frto::AwaitingSecondAck);
-            }
-            Frto::AwaitingSecondAck => {
+            FrtoStage::AwaitingSecondAck { .. } if !advanced && !duplicate => {}
+            FrtoStage::AwaitingSecondAck { recovery_point } => {
                 self.frto = None;
-                if delivered.lowest_end_sent_once.is_some() && !duplicate {
-                    self.undo_spurious_timeout();
+                let beyond_recovery_point = ack > recovery_point
+                    || delivered
+                        .highest_end
+                        .is_some_and(|end| end > recovery_point);
+                let original_data_delivered = delivered
+                    .lowest_end_sent_once
+                    .is_some_and(|end| end <= recovery_point);
+                if original_data_delivered && !beyond_recovery_point {
+                    self.undo_spurious_timeout(frto.undo);
                 }
             }
         }
     }
 
-    fn undo_spurious_timeout(&mut self) {
+    fn undo_spurious_timeout(&mut self, undo: Undo) {
         self.stats.spurious_timeouts += 1;
-        if let Some(undo) = self.undo.take() {
-            self.congestion.undo(undo.window, undo.slow_start_threshold);
-        }
+        self.congestion.undo(undo.window, undo.slow_start_threshold);
         self.retransmission_queue.unmark_losses();
-        self.end_recovery();
+        if self.recovery.is_some() {
+            self.end_recovery();
+        }
         self.recovery_point = None;
     }
 
     /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).
     pub(super) fn frto_sends_new_data(&self) -> bool {
-        self.frto == Some(Frto::AwaitingSecondAck)
+        self.frto
+            .is_some_and(|frto| matches!(frto.stage, FrtoStage::AwaitingSecondAck { .. }))
     }
 
     // ---------------------------------------------------------------------------------------

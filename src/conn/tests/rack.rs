@@ -246,29 +246,36 @@ fn a_spurious_probe_is_reported_by_dsack_and_counted() {
 }
 
 // -------------------------------------------------------------------------------------------
-// F-RTO: a spurious timeout undone (RFC 5682 section 3.1)
+// F-RTO: a spurious timeout undone (RFC 5682 section 3, the SACK-enhanced algorithm)
 
-#[test]
-fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
+/// Slow-started to a 7200-byte window, six segments sent at 1000 ms, and then the path stalls:
+/// no ACK comes. Five probes of the last segment (MIN_LOSS_PROBES), each unanswered, then the
+/// timer at 2200 ms resends the oldest segment, with two more segments written meanwhile. The
+/// timeout starts F-RTO (step 1).
+fn timed_out() -> (Connection, SeqNum) {
     let (mut conn, base) = slow_started(Config::default(), 1);
-    let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
-    // The path stalls: no ACK comes. Five probes of the last segment (MIN_LOSS_PROBES), each
-    // unanswered, then the timer.
     for probe_at in [1_200, 1_400, 1_600, 1_800, 2_000] {
         assert_eq!(
             timeout(&mut conn, at(probe_at)),
             flight(base, 5..6, Reason::TailLossProbe)
         );
     }
-    write_segments(&mut conn, s(6), 2);
+    write_segments(&mut conn, base + 6 * MSS, 2);
     assert_eq!(conn.poll_timeout(), Some(at(2_200)));
     assert_eq!(
         timeout(&mut conn, at(2_200)),
         flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
     );
     assert_eq!(conn.stats().congestion_window, MSS);
+    (conn, base)
+}
+
+#[test]
+fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
+    let (mut conn, base) = timed_out();
+    let s = |i: u32| base + i * MSS;
     // The first ACK after the timeout moves snd_una: F-RTO sends new data, not segment 1.
     send(&mut conn, at(2_250), ack(s(1)));
     assert_eq!(
@@ -290,17 +297,48 @@ fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
     );
 }
 
+/// Step 3b: an ACK that acknowledges every original segment, up to the RecoveryPoint and not
+/// beyond, shows the timeout spurious, though it also ends the timeout's recovery (it used
+/// to end F-RTO first, and the undo was missed).
+#[test]
+fn frto_undoes_when_the_second_ack_reaches_the_recovery_point() {
+    let (mut conn, base) = timed_out();
+    let s = |i: u32| base + i * MSS;
+    send(&mut conn, at(2_250), ack(s(1)));
+    assert_eq!(
+        recv(&mut conn, at(2_250)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    // Segments 1 to 5, delayed and never resent but for the probes of 5, all at once.
+    send(&mut conn, at(2_251), ack(s(6)));
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_timeouts, 1);
+    assert_eq!(stats.congestion_window, 7_200);
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+}
+
+/// Step 3a: an ACK that covers data beyond the RecoveryPoint, sent by step 2b after the
+/// timeout, does not show the original segments were only delayed.
+#[test]
+fn frto_keeps_the_timeout_when_the_second_ack_covers_data_sent_after_it() {
+    let (mut conn, base) = timed_out();
+    let s = |i: u32| base + i * MSS;
+    send(&mut conn, at(2_250), ack(s(1)));
+    assert_eq!(
+        recv(&mut conn, at(2_250)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    send(&mut conn, at(2_251), ack(s(7)));
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_timeouts, 0);
+    assert!(stats.congestion_window < 7_200, "{stats:?}");
+    assert_eq!(stats.slow_start_threshold, 3_600);
+}
+
 #[test]
 fn frto_keeps_the_timeout_when_a_duplicate_ack_follows() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = timed_out();
     let s = |i: u32| base + i * MSS;
-    write_segments(&mut conn, base, 6);
-    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
-    for probe_at in [1_200, 1_400, 1_600, 1_800, 2_000] {
-        assert_eq!(timeout(&mut conn, at(probe_at)).len(), 1);
-    }
-    write_segments(&mut conn, s(6), 2);
-    assert_eq!(timeout(&mut conn, at(2_200)).len(), 1);
     send(&mut conn, at(2_250), ack(s(1)));
     assert_eq!(
         recv(&mut conn, at(2_250)),
@@ -314,6 +352,78 @@ fn frto_keeps_the_timeout_when_a_duplicate_ack_follows() {
         (data(s(1)), Reason::RtoRetransmission { timeout: 1 })
     );
     assert_eq!(conn.stats().spurious_timeouts, 0);
+}
+
+/// Step 2 of the SACK-enhanced algorithm: duplicate ACKs before the first ACK that moves
+/// snd_una only update the scoreboard (the basic algorithm of section 2 would give up on the
+/// first). Here segment 0 was lost and 1 and 2 were late: once the timeout's retransmission
+/// fills the hole, segments 3 and 4, never resent, are acknowledged and show that the timer
+/// fired while the flight was still arriving.
+#[test]
+fn frto_stays_in_step_2_through_duplicate_acks_with_sack_blocks() {
+    let (mut conn, base) = timed_out();
+    let s = |i: u32| base + i * MSS;
+    send(&mut conn, at(2_230), ack_sack(base, &[(s(1), s(3))]));
+    recv_nothing(&mut conn, at(2_230));
+    send(&mut conn, at(2_250), ack(s(3)));
+    assert_eq!(
+        recv(&mut conn, at(2_250)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    send(&mut conn, at(2_251), ack(s(5)));
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_timeouts, 1);
+    assert_eq!(stats.congestion_window, 7_200);
+}
+
+/// Step 1: F-RTO starts only when no loss recovery is under way. A timeout while the
+/// recovery of an earlier, genuine loss still goes on (snd_una below its RecoveryPoint) is
+/// not tested for being spurious, so the window from before that loss never comes back.
+#[test]
+fn frto_does_not_start_on_a_timeout_during_timeout_recovery() {
+    let (mut conn, base) = timed_out();
+    let s = |i: u32| base + i * MSS;
+    send(&mut conn, at(2_250), ack(s(1)));
+    assert_eq!(
+        recv(&mut conn, at(2_250)),
+        flight(base, 6..8, Reason::NewData)
+    );
+    // Segment 6 arrives, 1 does not: the loss is real (step 3a), and segment 1 goes again.
+    send(&mut conn, at(2_300), ack_sack(s(1), &[(s(6), s(7))]));
+    assert_eq!(
+        recv(&mut conn, at(2_300)),
+        flight(base, 1..2, Reason::RtoRetransmission { timeout: 1 })
+    );
+    // The path stalls again: probes of the oldest hole, then the timer, the first expiry
+    // since the ACK at 2250 ms, with snd_una still below the recovery point.
+    let mut now = at(2_300);
+    loop {
+        now = conn.poll_timeout().unwrap();
+        let sent = timeout(&mut conn, now);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, data(s(1)));
+        if sent[0].1 != Reason::TailLossProbe {
+            assert_eq!(sent[0].1, Reason::RtoRetransmission { timeout: 1 });
+            break;
+        }
+    }
+    // Segment 1's copy arrives, with new data waiting: retransmissions go on, no new data
+    // in their place...
+    write_segments(&mut conn, s(8), 2);
+    let later = now + ms(50);
+    send(&mut conn, later, ack_sack(s(2), &[(s(6), s(7))]));
+    let sent = recv(&mut conn, later);
+    assert_eq!(
+        sent.first(),
+        Some(&(data(s(2)), Reason::RtoRetransmission { timeout: 1 }))
+    );
+    assert!(sent.iter().all(|(_, reason)| *reason != Reason::NewData));
+    // ... and when segments 2 and 3 are acknowledged, nothing is undone.
+    send(&mut conn, later + ms(1), ack_sack(s(4), &[(s(6), s(7))]));
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_timeouts, 0);
+    assert!(stats.congestion_window < 7_200, "{stats:?}");
+    assert!(stats.slow_start_threshold < u32::MAX, "{stats:?}");
 }
 
 // -------------------------------------------------------------------------------------------
