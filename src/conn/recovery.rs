@@ -299,23 +299,27 @@ impl Connection {
         }
     }
 
+    /// RFC 8985 section 6.2 step 5's `RACK.rtt + RACK.reo_wnd`: how long after its sending
+    /// a segment is lost, once a segment sent after it has been delivered.
+    fn rack_loss_wait(&self) -> Duration {
+        let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rack.rtt());
+        let threshold = self.config.duplicate_ack_threshold.max(1) as usize;
+        let beyond_dupthresh = self.retransmission_queue.sacked_segments() >= threshold;
+        self.rack.rtt()
+            + self
+                .rack
+                .reordering_window(self.recovery.is_some(), beyond_dupthresh, smoothed_rtt)
+    }
+
     /// RFC 8985 section 6.2 steps 4 and 5, and 6.3: mark by time, arm the reordering timer
     /// for what is not due yet, and start recovery if anything was marked.
     pub(super) fn rack_detect_losses(&mut self, now: Instant) {
         let Some(newest) = self.rack.newest_delivered() else {
             return;
         };
-        let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rack.rtt());
-        let threshold = self.config.duplicate_ack_threshold.max(1) as usize;
-        let beyond_dupthresh = self.retransmission_queue.sacked_segments() >= threshold;
-        let reordering_window =
-            self.rack
-                .reordering_window(self.recovery.is_some(), beyond_dupthresh, smoothed_rtt);
-        let (marked, deadline) = self.retransmission_queue.rack_detect_losses(
-            newest,
-            self.rack.rtt() + reordering_window,
-            now,
-        );
+        let (marked, deadline) =
+            self.retransmission_queue
+                .rack_detect_losses(newest, self.rack_loss_wait(), now);
         match deadline {
             Some(deadline) => self.timers.set(Timer::Reordering, deadline),
             None => self.timers.stop(Timer::Reordering),
@@ -430,11 +434,19 @@ impl Connection {
         self.duplicate_acks = 0;
         self.loss_probe = None;
         self.timers.stop(Timer::LossProbe);
-        self.retransmission_queue
-            .mark_all_lost(Reason::RtoRetransmission {
+        // RFC 8985 section 6.3: with RACK, segments sent too recently to be overdue stay in
+        // flight. The reordering window is the one of the timeout's recovery, now begun.
+        let rack_wait = self.rack_enabled().then(|| self.rack_loss_wait());
+        self.retransmission_queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission {
                 timeout: self.consecutive_timeouts,
-            });
-        // Section 5.6: restart the timer now, whatever the window lets out.
+            },
+            rack_wait,
+            now,
+        );
+        // Section 5.4: the oldest segment goes again, whatever the congestion window (the
+        // segments left in flight above may fill it). Section 5.6: restart the timer now.
+        self.retransmit_despite_cwnd = true;
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
 

@@ -347,17 +347,29 @@ impl RetransmissionQueue {
         });
     }
 
-    /// The retransmission timer expired: every unSACKed segment is lost (RFC 5681 section 3.1,
-    /// RFC 6675 section 5.1). If the oldest segment was SACKed, the receiver has reneged
-    /// (RFC 2018 section 8): forget every SACK mark first.
-    pub(crate) fn mark_all_lost(&mut self, reason: Reason) {
+    /// The retransmission timer expired at `now`: every unSACKed segment is lost (RFC 5681
+    /// section 3.1, RFC 6675 section 5.1), except, with RACK, `rack_wait` (RACK.rtt plus the
+    /// reordering window), those after the first that were sent less than that before `now`:
+    /// RFC 8985 section 6.3's `RACK_mark_losses_on_RTO()`, as Linux's
+    /// `tcp_timeout_mark_lost`. They may well be in flight still; RACK marks them once a
+    /// segment sent later is delivered and their time has passed. If the oldest segment was
+    /// SACKed, the receiver has reneged (RFC 2018 section 8): forget every SACK mark, and
+    /// mark every segment lost, as Linux does.
+    pub(crate) fn mark_lost_on_timeout(
+        &mut self,
+        reason: Reason,
+        rack_wait: Option<Duration>,
+        now: Instant,
+    ) {
         let reneged = self.segments.front().is_some_and(|record| record.sacked);
         for index in 0..self.segments.len() {
+            let record = self.segments[index];
+            let recent = rack_wait.is_some_and(|wait| index > 0 && record.sent_at + wait > now);
             self.update(index, |record| {
                 if reneged {
                     record.sacked = false;
                 }
-                if !record.sacked {
+                if !record.sacked && (reneged || !recent) {
                     record.lost = Some(reason);
                 }
                 record.resent_this_episode = false;
@@ -578,14 +590,22 @@ mod tests {
     fn a_timeout_marks_all_unsacked_lost_and_reneging_clears_sacks() {
         let mut queue = ten_segments(0);
         queue.mark_sacked(block(0, 5, 6));
-        queue.mark_all_lost(Reason::RtoRetransmission { timeout: 1 });
+        queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 1 },
+            None,
+            Instant::ZERO,
+        );
         assert_eq!(queue.pipe(), 0);
         assert_eq!(queue.next_lost(), Some(0));
         assert!(queue.get(5).unwrap().sacked);
 
         let mut reneged = ten_segments(0);
         reneged.mark_sacked(block(0, 0, 1));
-        reneged.mark_all_lost(Reason::RtoRetransmission { timeout: 1 });
+        reneged.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 1 },
+            None,
+            Instant::ZERO,
+        );
         assert!((0..10).all(|i| !reneged.get(i).unwrap().sacked));
     }
 
@@ -615,7 +635,7 @@ mod tests {
                         queue.on_retransmitted(index, Instant::ZERO);
                     },
                     3 => { acked += a * MSS / 3; queue.remove_acknowledged(acked); }
-                    4 => queue.mark_all_lost(Reason::RtoRetransmission { timeout: 1 }),
+                    4 => queue.mark_lost_on_timeout(Reason::RtoRetransmission { timeout: 1 }, Some(Duration::from_millis(u64::from(a))), Instant::from_millis(u64::from(b))),
                     5 => queue.start_episode(),
                     _ => { queue.push(next_seq, MSS, false, Instant::ZERO); next_seq += MSS; }
                 }

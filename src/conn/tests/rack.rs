@@ -71,6 +71,79 @@ fn rack_waits_a_reordering_window_before_calling_a_hole_lost() {
     recv_nothing(&mut conn, at(1_125));
 }
 
+/// RFC 8985 section 6.3: a timeout marks the oldest segment lost, and the others only once
+/// RACK.rtt plus the reordering window has passed since they were sent. One sent just before
+/// the timer expired is in flight still, and is not sent again.
+#[test]
+fn a_timeout_leaves_a_segment_sent_just_before_it_in_flight() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    // The peer's window takes four segments.
+    send(
+        &mut conn,
+        at(900),
+        Segment {
+            ack: base,
+            window: 4 * MSS,
+            ..SEND_TEMPL
+        },
+    );
+    write_segments(&mut conn, base, 5);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..4, Reason::NewData)
+    );
+    // Segment 0 is lost: RACK resends it and recovery begins, with cwnd = 2400.
+    let sack_of_1_to_3 = Segment {
+        window: 4 * MSS,
+        ..ack_sack(base, &[(s(1), s(4))])
+    };
+    send(&mut conn, at(1_100), sack_of_1_to_3);
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    // Its copy is lost too, and the path stalls: five probes of it, unanswered.
+    for _ in 0..5 {
+        let probe_at = conn.poll_timeout().unwrap();
+        assert_eq!(
+            timeout(&mut conn, probe_at),
+            flight(base, 0..1, Reason::TailLossProbe)
+        );
+    }
+    let rto_at = conn.poll_timeout().unwrap();
+    assert_eq!(conn.timers.get(Timer::Retransmit), Some(rto_at));
+    // 50 ms before the timer expires, the peer's window opens: segment 4 goes.
+    let opened_at = Instant::from_micros(rto_at.as_micros() - 50_000);
+    send(
+        &mut conn,
+        opened_at,
+        Segment {
+            window: PEER_WINDOW,
+            ..sack_of_1_to_3
+        },
+    );
+    assert_eq!(
+        recv(&mut conn, opened_at),
+        flight(base, 4..5, Reason::NewData)
+    );
+    // The timer: segment 0 goes again, though segment 4 fills the window of one segment.
+    assert_eq!(
+        timeout(&mut conn, rto_at),
+        flight(base, 0..1, Reason::RtoRetransmission { timeout: 1 })
+    );
+    // Segment 0 arrives: segment 4, sent 50 ms before the timeout and well within RACK.rtt
+    // (100 ms), is not resent.
+    send(&mut conn, rto_at + ms(50), ack(s(4)));
+    recv_nothing(&mut conn, rto_at + ms(50));
+    send(&mut conn, rto_at + ms(100), ack(s(5)));
+    recv_nothing(&mut conn, rto_at + ms(100));
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!(stats.retransmissions.rto, 1);
+    assert_eq!(stats.bytes_retransmitted, 7 * u64::from(MSS));
+}
+
 // -------------------------------------------------------------------------------------------
 // Tail loss probes (RFC 8985 section 7)
 
@@ -396,17 +469,16 @@ fn frto_does_not_start_on_a_timeout_during_timeout_recovery() {
     );
     // The path stalls again: probes of the oldest hole, then the timer, the first expiry
     // since the ACK at 2250 ms, with snd_una still below the recovery point.
-    let mut now = at(2_300);
-    loop {
-        now = conn.poll_timeout().unwrap();
+    let now = loop {
+        let now = conn.poll_timeout().unwrap();
         let sent = timeout(&mut conn, now);
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_eq!(sent[0].0, data(s(1)));
         if sent[0].1 != Reason::TailLossProbe {
             assert_eq!(sent[0].1, Reason::RtoRetransmission { timeout: 1 });
-            break;
+            break now;
         }
-    }
+    };
     // Segment 1's copy arrives, with new data waiting: retransmissions go on, no new data
     // in their place...
     write_segments(&mut conn, s(8), 2);
