@@ -159,10 +159,15 @@ impl Connection {
             return None;
         }
         self.stats.dsack_received += 1;
-        if self.retransmission_queue.take_spurious(first) {
+        let spurious = self.retransmission_queue.take_spurious(first);
+        if spurious.is_some() {
             self.stats.spurious_retransmissions += 1;
         }
-        if self.rack_enabled() {
+        // A D-SACK of a tail loss probe's copy shows only that the probe was not needed: the
+        // probe went on a timer, not because RACK deemed a segment lost too early, so it says
+        // nothing of reordering and does not widen RACK's window (as Linux's tcp_dsack_seen
+        // ignores a D-SACK that matches the probe, FLAG_DSACK_TLP).
+        if self.rack_enabled() && !spurious.is_some_and(|spurious| spurious.probe) {
             self.rack.on_dsack(self.snd_una, self.snd_nxt);
         }
         Some(first)

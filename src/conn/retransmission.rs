@@ -26,6 +26,8 @@ pub(crate) struct InFlight {
     pub(crate) sent_at: Instant,
     /// Ever sent twice: its ACK gives no RTT sample (Karn's rule, RFC 6298 section 3).
     pub(crate) retransmitted: bool,
+    /// Its latest copy was a tail loss probe (RFC 8985 section 7.3).
+    pub(crate) probed: bool,
     /// The peer holds it (RFC 2018).
     pub(crate) sacked: bool,
     /// Deemed lost, and what detected it: the reason its retransmission will carry.
@@ -86,6 +88,13 @@ pub(crate) struct Delivered {
     /// A FIN whose data the peer SACKed ahead of a hole is outstanding again: the ACK covers
     /// its data and not it, so the peer, which takes a FIN only in order, dropped it.
     pub(crate) dropped_fin: bool,
+}
+
+/// A retransmission that a D-SACK showed was not needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Spurious {
+    /// Its copy was a tail loss probe.
+    pub(crate) probe: bool,
 }
 
 /// One delivered segment as RACK needs it.
@@ -167,8 +176,9 @@ pub(crate) struct RetransmissionQueue {
     awaiting_retransmission: usize,
     /// Records that are SACKed.
     sacked_segments: usize,
-    /// The sequence ranges of the latest retransmissions the peer acknowledged, newest last.
-    acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum)>,
+    /// The latest retransmissions the peer acknowledged, newest last: their sequence ranges,
+    /// and whether the last copy was a tail loss probe.
+    acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum, bool)>,
 }
 
 impl RetransmissionQueue {
@@ -207,6 +217,7 @@ impl RetransmissionQueue {
             fin,
             sent_at: now,
             retransmitted: false,
+            probed: false,
             sacked: false,
             lost: None,
             resent_this_episode: false,
@@ -215,11 +226,12 @@ impl RetransmissionQueue {
         self.segments.push_back(record);
     }
 
-    /// The segment at `index` was sent again at `now`.
-    pub(crate) fn on_retransmitted(&mut self, index: usize, now: Instant) {
+    /// The segment at `index` was sent again at `now`, as a tail loss probe if `probe`.
+    pub(crate) fn on_retransmitted(&mut self, index: usize, now: Instant, probe: bool) {
         self.update(index, |record| {
             record.sent_at = now;
             record.retransmitted = true;
+            record.probed = probe;
             record.resent_this_episode = true;
         });
     }
@@ -255,7 +267,7 @@ impl RetransmissionQueue {
                     self.acknowledged_retransmissions.pop_front();
                 }
                 self.acknowledged_retransmissions
-                    .push_back((front.seq, front.end()));
+                    .push_back((front.seq, front.end(), front.probed));
             }
             self.update(0, |record| {
                 // Out of the sums before it goes.
@@ -467,21 +479,24 @@ impl RetransmissionQueue {
         self.segments.iter().position(|record| !record.sacked)
     }
 
-    /// A D-SACK (RFC 2883) reported `block` received twice: whether that was one of our
-    /// retransmissions, which then was spurious. Each retransmission counts once.
-    pub(crate) fn take_spurious(&mut self, block: SackBlock) -> bool {
+    /// A D-SACK (RFC 2883) reported `block` received twice: which of our retransmissions
+    /// that was, if any, which then was spurious. Each retransmission counts once.
+    pub(crate) fn take_spurious(&mut self, block: SackBlock) -> Option<Spurious> {
         let overlaps = |seq: SeqNum, end: SeqNum| seq < block.right && block.left < end;
         if let Some(position) = self
             .acknowledged_retransmissions
             .iter()
-            .position(|&(seq, end)| overlaps(seq, end))
+            .position(|&(seq, end, _)| overlaps(seq, end))
         {
-            self.acknowledged_retransmissions.remove(position);
-            return true;
+            let (_, _, probe) = self.acknowledged_retransmissions.remove(position)?;
+            return Some(Spurious { probe });
         }
         self.segments
             .iter()
-            .any(|record| record.retransmitted && overlaps(record.seq, record.end()))
+            .find(|record| record.retransmitted && overlaps(record.seq, record.end()))
+            .map(|record| Spurious {
+                probe: record.probed,
+            })
     }
 
     /// A loss recovery proved spurious (RFC 5682): what awaits retransmission is not lost
@@ -558,7 +573,7 @@ mod tests {
         assert_eq!(queue.get(0).unwrap().lost, Some(Reason::SackRetransmission));
         // In flight: 10 segments, 3 SACKed, 1 lost.
         assert_eq!(queue.pipe(), 600);
-        queue.on_retransmitted(0, Instant::from_millis(50));
+        queue.on_retransmitted(0, Instant::from_millis(50), false);
         assert_eq!(queue.pipe(), 700);
         assert_eq!(queue.next_lost(), None, "never resent twice in an episode");
     }
@@ -632,7 +647,7 @@ mod tests {
                         if queue.get(index).unwrap().sacked {
                             return TestResult::failed();
                         }
-                        queue.on_retransmitted(index, Instant::ZERO);
+                        queue.on_retransmitted(index, Instant::ZERO, a % 2 == 0);
                     },
                     3 => { acked += a * MSS / 3; queue.remove_acknowledged(acked); }
                     4 => queue.mark_lost_on_timeout(Reason::RtoRetransmission { timeout: 1 }, Some(Duration::from_millis(u64::from(a))), Instant::from_millis(u64::from(b))),

@@ -398,7 +398,8 @@ impl Connection {
         self.stats.bytes_retransmitted += u64::from(payload_len);
         let payload = self.send_buffer_range(record.seq + u32::from(syn), payload_len);
         let transmit = self.transmit(flags, record.seq, &payload, reason);
-        self.retransmission_queue.on_retransmitted(index, now);
+        self.retransmission_queue
+            .on_retransmitted(index, now, reason == Reason::TailLossProbe);
         self.arm_retransmit_timer(now);
         Some(transmit)
     }

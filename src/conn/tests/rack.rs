@@ -318,6 +318,35 @@ fn a_spurious_probe_is_reported_by_dsack_and_counted() {
     assert_eq!(stats.slow_start_threshold, u32::MAX);
 }
 
+/// A D-SACK of a tail loss probe's copy shows only that the probe was not needed: it went on
+/// a timer, not because RACK called a segment lost too soon, so RACK's reordering window
+/// stays as it was (Linux ignores such a D-SACK too).
+#[test]
+fn a_dsack_of_a_probe_leaves_the_reordering_window_alone() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    send(&mut conn, at(1_100), ack(s(2)));
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        flight(base, 2..3, Reason::TailLossProbe)
+    );
+    send(&mut conn, at(1_310), ack(s(3)));
+    send(&mut conn, at(1_400), ack_sack(s(3), &[(s(2), s(3))]));
+    assert_eq!(conn.stats().spurious_retransmissions, 1);
+    // The next flight: one segment SACKed above a hole. RACK waits RACK.rtt (100 ms) and a
+    // reordering window of a quarter of the minimum RTT, 25 ms, as before the probe.
+    write_segments(&mut conn, s(3), 6);
+    assert_eq!(
+        recv(&mut conn, at(2_000)),
+        flight(base, 3..9, Reason::NewData)
+    );
+    send(&mut conn, at(2_100), ack_sack(s(3), &[(s(4), s(5))]));
+    recv_nothing(&mut conn, at(2_100));
+    assert_eq!(conn.poll_timeout(), Some(at(2_125)));
+}
+
 // -------------------------------------------------------------------------------------------
 // F-RTO: a spurious timeout undone (RFC 5682 section 3, the SACK-enhanced algorithm)
 
