@@ -29,9 +29,36 @@ pub(crate) fn advertised_window(config: &Config, unread: usize) -> u32 {
 }
 
 impl Connection {
-    /// The window we advertise now: see [`advertised_window`].
+    /// The window we advertise, RCV.WND (section 3.8.6): free receive-buffer space
+    /// (RCV.BUFF - RCV.USER, [`advertised_window`]), but moved on only in steps worth a
+    /// segment. Receiver-side silly window avoidance (section 3.8.6.2.2, RFC 1122 section
+    /// 4.2.3.3): the right edge stays where it was last advertised until the free space beyond
+    /// it reaches [`window_step`](Self::window_step); advertised byte by byte as a slow reader
+    /// frees it, the window draws segments that small.
     pub(super) fn receive_window(&self) -> u32 {
-        advertised_window(&self.config, self.recv_buffer.len())
+        let free = advertised_window(&self.config, self.recv_buffer.len());
+        if self.fin_received {
+            // Nothing arrives after the peer's FIN: there is no silly window to avoid.
+            return free;
+        }
+        let advertised = if self.advertised_right_edge > self.rcv_nxt {
+            self.advertised_right_edge.wrapping_diff(self.rcv_nxt)
+        } else {
+            0
+        };
+        if free.saturating_sub(advertised) >= self.window_step() {
+            free
+        } else {
+            advertised
+        }
+    }
+
+    /// The least the right edge of our window moves by: min(RCV.BUFF / 2, Eff.snd.MSS), with
+    /// RFC 9293 section 3.8.6.2.2's recommended fraction of one half, and the MSS the
+    /// handshake settled.
+    fn window_step(&self) -> u32 {
+        let step = self.negotiated.mss.min(self.config.recv_buffer / 2);
+        u32::try_from(step).unwrap_or(u32::MAX)
     }
 
     /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.
@@ -256,18 +283,17 @@ impl Connection {
         blocks
     }
 
-    /// After a read: tell the peer the window opened, when it matters (the receiver side of
-    /// silly window syndrome avoidance, section 3.8.6.2.2): the window we last advertised is
-    /// at most half the buffer, and the new one is at least twice as large and a segment more.
+    /// After a read: tell the peer the window opened, when it matters: the window we last
+    /// advertised is at most half the buffer, and the new one is larger (by at least the step
+    /// of [`receive_window`](Self::receive_window)'s silly window avoidance) and at least
+    /// twice as large.
     pub(super) fn consider_window_update(&mut self) {
         if !self.state.may_receive() {
             return;
         }
         let remaining = self.advertised_right_edge.wrapping_diff(self.rcv_nxt) as usize;
         let window = self.receive_window() as usize;
-        if remaining <= self.config.recv_buffer / 2
-            && window >= 2 * remaining
-            && window - remaining >= self.negotiated.mss.min(self.config.recv_buffer / 2)
+        if remaining <= self.config.recv_buffer / 2 && window > remaining && window >= 2 * remaining
         {
             self.pending_ack.get_or_insert(Reason::WindowUpdate);
         }

@@ -316,3 +316,56 @@ fn a_sack_sender_facing_a_receiver_without_sack_fast_retransmits_one_loss() {
         );
     }
 }
+
+/// A reader that takes 100 bytes every 20 ms from an 8 KiB buffer, while A sends 24 kB on a
+/// 40 ms path: every data segment A sends is a full one.
+/// The receiver opens its window only in steps of min(buffer / 2, MSS) (RFC 9293 section
+/// 3.8.6.2.2): advertising each few bytes the reader freed drew segments that small.
+#[test]
+fn a_slow_reader_draws_no_small_segments() {
+    let data = payload(24_000, 2);
+    let mut config = NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        "none".parse().unwrap(),
+        2,
+    );
+    config.connection.recv_buffer = 8 * 1024;
+    let mss = config.connection.mss as u32;
+    let mut network = Network::new(&config);
+    network.trace(Host::A);
+    network.endpoint(Host::B).listen(1);
+    let a = network
+        .endpoint(Host::A)
+        .connect(Host::B.address())
+        .unwrap();
+    let (mut b, mut written, mut delivered) = (None, 0, Vec::new());
+    let mut next_read = crate::time::Instant::ZERO;
+    let mut buffer = [0u8; 100];
+    while delivered.len() < data.len() {
+        write_payload(network.endpoint(Host::A), a, &data, &mut written);
+        b = b.or_else(|| network.endpoint(Host::B).accept());
+        if let Some(b) = b.filter(|_| network.now() >= next_read) {
+            let connection = network.endpoint(Host::B).connection_mut(b).unwrap();
+            if let Ok(count) = connection.read(&mut buffer) {
+                delivered.extend_from_slice(&buffer[..count]);
+            }
+            next_read = network.now() + Duration::from_millis(20);
+            network.wake_at(next_read);
+        }
+        assert!(network.step(), "stalled after {} bytes", delivered.len());
+        assert!(network.now().since_epoch() < Duration::from_secs(60));
+    }
+    assert!(delivered == data);
+    // 24,000 bytes are 20 full segments: any shorter one (but a window probe's byte) was
+    // cut short by the window.
+    let trace = network.take_trace().unwrap();
+    let small: Vec<_> = trace
+        .sent
+        .iter()
+        .filter(|s| s.reason != crate::conn::Reason::WindowProbe)
+        .filter(|s| s.len > 0 && s.len < mss)
+        .map(|s| s.len)
+        .collect();
+    assert_eq!(small, vec![], "data segments shorter than a full one");
+}

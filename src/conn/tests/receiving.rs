@@ -241,3 +241,77 @@ fn small_read_sends_no_window_update() {
     assert_eq!(read_all(&mut conn).len(), 100);
     recv_nothing(&mut conn, at(1_050));
 }
+
+/// Receiver-side silly window avoidance (RFC 9293 section 3.8.6.2.2, RFC 1122 section
+/// 4.2.3.3): the window's right edge moves only once it can move by min(RCV.BUFF / 2, MSS),
+/// here 1200 bytes. A slow reader freeing the buffer a little at a time never offers the
+/// peer a sliver to fill: every window it sees is closed or a full segment wide.
+#[test]
+fn a_slow_reader_opens_the_window_a_full_segment_at_a_time() {
+    let mut conn = established_with(Config {
+        recv_buffer: 4_800,
+        ..classic_config()
+    });
+    let data = bytes(0, 6_000);
+    let segment = |start: usize, len: usize| Segment {
+        seq: REMOTE + start as u32,
+        payload: &data[start..start + len],
+        ..SEND_TEMPL
+    };
+    let ack_of = |received: u32, window: u32, reason: Reason| {
+        (
+            Sent {
+                ack: REMOTE + received,
+                window,
+                ..RECV_TEMPL
+            },
+            reason,
+        )
+    };
+    let read = |conn: &mut Connection, len: usize| {
+        let mut buf = vec![0; len];
+        assert_eq!(conn.read(&mut buf), Ok(len));
+    };
+    // Four segments fill the buffer.
+    for i in 0..4 {
+        send(&mut conn, at(1_000), segment(i * 1_200, 1_200));
+    }
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![
+            ack_of(2_400, 2_400, Reason::Ack),
+            ack_of(4_800, 0, Reason::Ack)
+        ]
+    );
+    // The reader takes 500 bytes: too little to open the window. A probe of the closed window
+    // finds it closed still, and its byte is not taken.
+    read(&mut conn, 500);
+    recv_nothing(&mut conn, at(1_100));
+    send(&mut conn, at(1_300), segment(4_800, 1));
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        vec![ack_of(4_800, 0, Reason::Ack)]
+    );
+    // 700 bytes more: 1200 are free, and the window opens by all of them.
+    read(&mut conn, 700);
+    assert_eq!(
+        recv(&mut conn, at(1_400)),
+        vec![ack_of(4_800, 1_200, Reason::WindowUpdate)]
+    );
+    // 1000 bytes more: the edge stays where it is until it can move by 1200 again.
+    read(&mut conn, 1_000);
+    recv_nothing(&mut conn, at(1_500));
+    // The peer fills the window it was offered; 1000 bytes are free, and the window stays
+    // closed rather than offering them.
+    send(&mut conn, at(1_600), segment(4_800, 1_200));
+    assert_eq!(
+        timeout(&mut conn, at(1_640)),
+        vec![ack_of(6_000, 0, Reason::Ack)]
+    );
+    read(&mut conn, 200);
+    assert_eq!(
+        recv(&mut conn, at(1_700)),
+        vec![ack_of(6_000, 1_200, Reason::WindowUpdate)]
+    );
+    recv_nothing(&mut conn, at(1_700));
+}
