@@ -26,8 +26,11 @@ pub(super) enum Recovery {
     NewReno {
         point: SeqNum,
         /// RFC 6582's inflation of cwnd: 3 SMSS, plus one per further duplicate ACK, less
-        /// what partial ACKs acknowledge.
+        /// what partial ACKs acknowledge; never beyond [`reno_inflation_limit`].
         inflation: i64,
+        /// Segments in flight when this round of duplicate ACKs began: when recovery
+        /// started, or at the latest partial ACK.
+        round_segments: usize,
     },
     /// Fast recovery with SACK (RFC 6675): pipe, not inflation, keeps the ACK clock; the
     /// losses come from RACK (RFC 8985) or, with RACK off, from RFC 6675's `IsLost()`. It
@@ -85,6 +88,20 @@ const MIN_LOSS_PROBES: u32 = 5;
 /// (`net/fine_timer.rs`), and on loopback, with an SRTT near 60 us, 2 ms would be thirty
 /// round trips idle per probe. 200 us drew no spurious probe in the lossy-loopback race.
 const TLP_MIN_EXTRA: Duration = Duration::from_micros(200);
+
+/// The most that NewReno's inflation may reach (RFC 6582 section 3.2 step 4): one SMSS per
+/// segment that was in flight when the round of duplicate ACKs began, less the hole at
+/// snd_una, since no more of them can have left the network. Linux caps its count of
+/// duplicate ACKs likewise (`tcp_limit_reno_sacked`: at most packets_out less the holes,
+/// one for NewReno, which marks one hole lost at a time), but against the segments in flight
+/// now, which each segment the inflation lets out raises: 2000 duplicates a round trip would
+/// still let 2000 segments out. A segment sent in this round cannot have drawn a duplicate
+/// ACK in it, so the count is taken when the round began. Without SACK a duplicate ACK is
+/// easy to forge (the ACK and window of the real ones), and this is what bounds the forger.
+fn reno_inflation_limit(inflation: i64, round_segments: usize, smss: i64) -> i64 {
+    let left_the_network = i64::try_from(round_segments.saturating_sub(1)).unwrap_or(i64::MAX);
+    inflation.min(left_the_network.saturating_mul(smss))
+}
 
 impl Connection {
     /// Whether RACK-TLP runs (it needs SACK, on both ends).
@@ -224,10 +241,14 @@ impl Connection {
         self.duplicate_acks += 1;
         let smss = i64::from(self.smss());
         match &mut self.recovery {
-            Some(Recovery::NewReno { inflation, .. }) => {
+            Some(Recovery::NewReno {
+                inflation,
+                round_segments,
+                ..
+            }) => {
                 // RFC 6582 section 3.2 step 4: each further duplicate ACK means another
-                // segment left the network.
-                *inflation += smss;
+                // segment left the network, as far as the round's flight allows.
+                *inflation = reno_inflation_limit(*inflation + smss, *round_segments, smss);
                 return;
             }
             Some(Recovery::Sack { .. }) => return,
@@ -272,12 +293,15 @@ impl Connection {
         self.limited_transmit_bytes = 0;
         self.congestion.on_loss(flight_size);
         let point = self.snd_nxt;
+        let smss = i64::from(self.smss());
+        let round_segments = self.retransmission_queue.len();
         self.recovery = Some(if self.negotiated.sack {
             Recovery::Sack { point }
         } else {
             Recovery::NewReno {
                 point,
-                inflation: i64::from(threshold) * i64::from(self.smss()),
+                inflation: reno_inflation_limit(i64::from(threshold) * smss, round_segments, smss),
+                round_segments,
             }
         });
         self.recovery_point = Some(self.snd_nxt);
@@ -351,14 +375,21 @@ impl Connection {
                 // recovery at once.
                 self.maybe_enter_fast_recovery();
             }
-            Some(Recovery::NewReno { inflation, .. }) => {
+            Some(Recovery::NewReno {
+                inflation,
+                round_segments,
+                ..
+            }) => {
                 // RFC 6582's partial acknowledgment: resend the next hole at once, and
-                // deflate by what was acknowledged, adding back one SMSS if that much.
+                // deflate by what was acknowledged, adding back one SMSS if that much. The
+                // next round's duplicates come from the segments in flight now.
                 let acked = i64::from(acked);
                 *inflation -= acked;
                 if acked >= smss {
                     *inflation += smss;
                 }
+                *round_segments = self.retransmission_queue.len();
+                *inflation = reno_inflation_limit(*inflation, *round_segments, smss);
                 self.retransmission_queue
                     .mark_lost(0, Reason::FastRetransmission);
             }

@@ -186,6 +186,11 @@ impl RetransmissionQueue {
         self.segments.is_empty()
     }
 
+    /// How many segments are in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.segments.len()
+    }
+
     pub(crate) fn get(&self, index: usize) -> Option<&InFlight> {
         self.segments.get(index)
     }

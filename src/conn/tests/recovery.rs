@@ -599,3 +599,54 @@ fn fixed_window_never_limits_and_loss_leaves_it_alone() {
     assert_eq!(conn.stats().congestion_window, u32::MAX);
     recv_nothing(&mut conn, at(1_200));
 }
+
+// -------------------------------------------------------------------------------------------
+// Spoofed duplicate ACKs without SACK (RFC 6582's inflation)
+
+/// Slow-started to a 14 400-byte window, with a peer window and send buffer of megabytes, a
+/// flight of twelve segments at 1000 ms whose first is lost; `duplicates` duplicate ACKs
+/// arrive at 1100 ms, a round trip later. Returns the new segments sent in that round.
+fn new_segments_drawn_by(duplicates: u32) -> usize {
+    let (mut conn, base) = slow_started(
+        Config {
+            send_buffer: 4 << 20,
+            ..newreno()
+        },
+        2,
+    );
+    let wide = |ack: SeqNum| Segment {
+        ack,
+        window: 4 << 20,
+        ..SEND_TEMPL
+    };
+    send(&mut conn, at(900), wide(base));
+    write_segments(&mut conn, base, 3_000);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..12, Reason::NewData)
+    );
+    let mut new_segments = 0;
+    for _ in 0..duplicates {
+        send(&mut conn, at(1_100), wide(base));
+        new_segments += recv(&mut conn, at(1_100))
+            .iter()
+            .filter(|(_, reason)| *reason == Reason::NewData)
+            .count();
+    }
+    assert_eq!(conn.stats().retransmissions.fast, 1);
+    new_segments
+}
+
+/// RFC 6582 inflates the window by one SMSS per duplicate ACK, each taken for a segment that
+/// left the network. Without SACK nothing checks the claim: 2000 spoofed duplicates (the
+/// same ACK and window as the real ones, easy to forge) drew 1994 new segments in one round
+/// trip. As Linux's tcp_limit_reno_sacked, the duplicates counted never exceed the segments
+/// in flight, less the hole, counted when the round began: here 13 (12, and 2 sent by
+/// limited transmit, less segment 0), two more than the 11 an honest receiver sends.
+#[test]
+fn spoofed_duplicate_acks_inflate_the_window_no_further_than_the_flight() {
+    // The 11 honest duplicates, for segments 1 to 11: two segments by limited transmit, and
+    // three as the inflation reaches 11 SMSS over ssthresh (7200).
+    assert_eq!(new_segments_drawn_by(11), 5);
+    assert_eq!(new_segments_drawn_by(2_000), 7);
+}
