@@ -283,6 +283,17 @@ impl Connection {
         blocks
     }
 
+    /// Discard the out-of-order data held, though it was SACKed: a receiver reneging (RFC
+    /// 2018 section 8), which Ferry never does, for tests of the sender's answer. Returns
+    /// whether anything was held.
+    #[cfg(test)]
+    pub(crate) fn renege(&mut self) -> bool {
+        let held = !self.reassembly.is_empty();
+        self.reassembly = Reassembly::default();
+        self.recent_sack_blocks.clear();
+        held
+    }
+
     /// After a read: tell the peer the window opened, when it matters: the window we last
     /// advertised is at most half the buffer, and the new one is larger (by at least the step
     /// of [`receive_window`](Self::receive_window)'s silly window avoidance) and at least

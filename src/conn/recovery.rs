@@ -82,6 +82,10 @@ pub(super) struct Undo {
 /// five, 0.6%.
 const MIN_LOSS_PROBES: u32 = 5;
 
+/// The least wait before a suspected renege is acted on: Linux's, in
+/// `tcp_check_sack_reneging`.
+const RENEGING_MIN_WAIT: Duration = Duration::from_millis(10);
+
 /// What is added to a probe timeout of 2 x SRTT when more than one segment is in flight: room
 /// for a receiver's scheduling on a very short path. Linux adds 2 ms (`TCP_TIMEOUT_MIN`, two
 /// ticks of its timer wheel); Ferry's socket driver keeps short waits to the microsecond
@@ -423,6 +427,33 @@ impl Connection {
         self.rack.on_recovery_exit();
     }
 
+    /// An ACK moved snd_una to a segment the peer SACKed: it holds that segment, says its
+    /// SACK, yet does not acknowledge it. A receiver may discard data it SACKed (RFC 2018
+    /// section 8: SACK is advisory), and if it did, nothing resends the segment while the
+    /// scoreboard marks it SACKed: not RACK, not a probe (which sends the newest unSACKed
+    /// segment), only the retransmission timer, whose expiry forgets the SACKs
+    /// (`mark_lost_on_timeout`). As Linux's `tcp_check_sack_reneging`, the timer is set to
+    /// expire after max(SRTT / 2, 10 ms) instead of the RTO, time for ACKs in flight to show
+    /// the scoreboard was only stale; no probe goes meanwhile. Returns whether it did so.
+    pub(super) fn check_sack_reneging(&mut self, now: Instant) -> bool {
+        if !self.reneging_suspected() {
+            return false;
+        }
+        let half_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rtt.rto()) / 2;
+        let wait = half_rtt.max(RENEGING_MIN_WAIT).min(self.rtt.rto());
+        self.timers.set(Timer::Retransmit, now + wait);
+        self.timers.stop(Timer::LossProbe);
+        true
+    }
+
+    /// Whether the oldest segment in flight is SACKed: a SACK block never covers snd_una, so
+    /// only a cumulative ACK that stopped at a SACKed segment leaves one there.
+    fn reneging_suspected(&self) -> bool {
+        self.retransmission_queue
+            .get(0)
+            .is_some_and(|record| record.sacked)
+    }
+
     /// RFC 6298 sections 5.4 to 5.6: back off, and resend. Every unSACKed segment in flight
     /// counts as lost and goes again, oldest first, as slow start allows (RFC 5681 section
     /// 3.1); without SACK that is go-back-N. Any fast recovery ends (RFC 6675 section 5.1).
@@ -576,7 +607,11 @@ impl Connection {
     /// the RTO, whose 200 ms floor is two thousand round trips on a 100 us path.
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let smoothed_rtt = self.rtt.smoothed_rtt();
-        let due = self.rack_enabled() && self.snd_una != self.snd_nxt && self.state.may_send();
+        // While the peer seems to have reneged, the retransmission timer acts, soon.
+        let due = self.rack_enabled()
+            && self.snd_una != self.snd_nxt
+            && self.state.may_send()
+            && !self.reneging_suspected();
         let (true, Some(smoothed_rtt)) = (due, smoothed_rtt) else {
             self.timers.stop(Timer::LossProbe);
             return;

@@ -192,10 +192,10 @@ impl Connection {
         if delivered.dropped_fin {
             self.on_dropped_fin();
         }
-        // RFC 6298 section 5.2 and 5.3.
+        // RFC 6298 section 5.2 and 5.3, unless the receiver seems to have reneged.
         if self.snd_una == self.snd_nxt {
             self.timers.stop(Timer::Retransmit);
-        } else {
+        } else if !self.check_sack_reneging(now) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
         delivered

@@ -144,6 +144,37 @@ fn a_timeout_leaves_a_segment_sent_just_before_it_in_flight() {
     assert_eq!(stats.bytes_retransmitted, 7 * u64::from(MSS));
 }
 
+/// The cumulative ACK stops at a segment the peer SACKed: if it discarded it (RFC 2018
+/// section 8), nothing but the retransmission timer, which forgets the SACKs, resends it.
+/// As Linux's tcp_check_sack_reneging, the timer then expires after max(SRTT / 2, 10 ms),
+/// not after probes and the RTO, and the resending starts at snd_una.
+#[test]
+fn a_cumulative_ack_that_stops_at_sacked_data_brings_the_timer_forward() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    // Segments 0 and 1 are late; 2 and 3 are SACKed...
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(2), s(4))]));
+    recv_nothing(&mut conn, at(1_100));
+    // ... and when 0 and 1 arrive, the ACK stops at segment 2: the peer dropped it.
+    send(&mut conn, at(1_110), ack(s(2)));
+    recv_nothing(&mut conn, at(1_110));
+    let half_rtt = conn.stats().smoothed_rtt.unwrap() / 2;
+    let due = at(1_110) + half_rtt;
+    assert_eq!(conn.poll_timeout(), Some(due));
+    assert_eq!(
+        timeout(&mut conn, due),
+        flight(base, 2..3, Reason::RtoRetransmission { timeout: 1 })
+    );
+    // The SACKs are forgotten: once the timeout's window opens, segment 3 goes again too.
+    send(&mut conn, due + ms(100), ack(s(3)));
+    assert_eq!(
+        recv(&mut conn, due + ms(100)),
+        flight(base, 3..5, Reason::RtoRetransmission { timeout: 1 })
+    );
+}
+
 // -------------------------------------------------------------------------------------------
 // Tail loss probes (RFC 8985 section 7)
 
