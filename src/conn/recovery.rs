@@ -86,7 +86,7 @@ const MIN_LOSS_PROBES: u32 = 5;
 /// `tcp_check_sack_reneging`.
 const RENEGING_MIN_WAIT: Duration = Duration::from_millis(10);
 
-/// What is added to a probe timeout of 2 x SRTT when more than one segment is in flight: room
+/// What is added to a probe timeout of 2 x SRTT when the peer's ACK is not delayed: room
 /// for a receiver's scheduling on a very short path. Linux adds 2 ms (`TCP_TIMEOUT_MIN`, two
 /// ticks of its timer wheel); Ferry's socket driver keeps short waits to the microsecond
 /// (`net/fine_timer.rs`), and on loopback, with an SRTT near 60 us, 2 ms would be thirty
@@ -592,7 +592,7 @@ impl Connection {
     // Tail loss probes (RFC 8985 section 7)
 
     /// Section 7.2: with data in flight, a probe is due about two round trips after the last
-    /// transmission or ACK (more when a single segment may wait on the peer's delayed ACK),
+    /// transmission or ACK (more when what is in flight may wait on the peer's delayed ACK),
     /// never later than the retransmission timer. An unanswered probe is followed by a second
     /// after the same wait (one lost probe or ACK says little on a lossy path), then by more
     /// after twice the wait each time, as QUIC backs off its probe timeout (RFC 9002 section
@@ -616,7 +616,7 @@ impl Connection {
             self.timers.stop(Timer::LossProbe);
             return;
         };
-        let allowance = if self.flight_size() <= self.smss() {
+        let allowance = if self.ack_may_be_delayed() {
             // The peer's delayed-ACK timer (WCDelAckT): a Ferry peer's is this setting.
             self.config.delayed_ack.max(TLP_MIN_EXTRA)
         } else {
@@ -641,6 +641,20 @@ impl Connection {
             deadline = deadline.min(retransmit);
         }
         self.timers.set(Timer::LossProbe, deadline);
+    }
+
+    /// Whether the peer may hold all that is in flight under a delayed ACK. Section 7.2 adds
+    /// the delayed-ACK time when FlightSize is one segment, for a receiver acknowledges at
+    /// once every second segment. But RFC 5681 section 4.2 asks that of every second
+    /// *full-sized* segment: an application-limited burst ends in a short segment, and a
+    /// full one and a short one, or a short one and the FIN's sequence number, are less than
+    /// two full segments and may wait for the timer too. (Counting segments, not bytes, would
+    /// not do: these tails are two segments.) Ferry's receiver acknowledges once two full
+    /// segments' worth of data has arrived; with less in flight, the probe waits the
+    /// delayed-ACK time, or it goes before the ACK, every other burst (the D-SACK of the probe
+    /// puts the receiver in quick-ACK mode for the next).
+    fn ack_may_be_delayed(&self) -> bool {
+        self.flight_size() < 2 * self.smss()
     }
 
     /// Section 7.3: the probe timer expired; the next transmission is the probe, and the

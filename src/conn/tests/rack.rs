@@ -204,6 +204,39 @@ fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
     assert_eq!(stats.tail_loss_probes, 1);
 }
 
+/// RFC 8985 section 7.2 adds the peer's delayed-ACK time to the probe timeout when the peer
+/// may be holding its ACK: with one segment in flight, which a segment carrying the FIN is
+/// too (its FIN took the flight one byte past a full segment), and with two whose data is
+/// less than two full segments (RFC 5681 section 4.2 acknowledges every second full-sized
+/// one at once, not every second one).
+#[test]
+fn the_probe_allows_for_a_delayed_ack_while_less_than_two_full_segments_are_in_flight() {
+    let config = Config {
+        min_rto: std::time::Duration::from_secs(1),
+        ..Config::default()
+    };
+    // SRTT is the handshake's 100 ms: 2 x SRTT and the delayed-ACK time, 40 ms.
+    let (mut conn, base) = slow_started(config.clone(), 0);
+    write_segments(&mut conn, base, 1);
+    conn.shutdown();
+    let sent = recv(&mut conn, at(1_000));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0.flags, Flags::ACK | Flags::FIN);
+    assert_eq!(conn.poll_timeout(), Some(at(1_240)));
+
+    let (mut conn, base) = slow_started(config.clone(), 0);
+    write_segments(&mut conn, base, 1);
+    assert_eq!(conn.write(&bytes(MSS as usize, 400)), Ok(400));
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 2);
+    assert_eq!(conn.poll_timeout(), Some(at(1_240)));
+
+    // Two full segments draw an ACK at once: 2 x SRTT and 0.2 ms.
+    let (mut conn, base) = slow_started(config, 0);
+    write_segments(&mut conn, base, 2);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 2);
+    assert_eq!(conn.poll_timeout(), Some(Instant::from_micros(1_200_200)));
+}
+
 /// An ACK beyond a probe that resent the last segment, with no D-SACK, says the probe
 /// repaired a loss (RFC 8985 section 7.4.2): the window is reduced, and that ACK grows it no
 /// further.
