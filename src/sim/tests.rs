@@ -317,6 +317,17 @@ fn a_sack_sender_facing_a_receiver_without_sack_fast_retransmits_one_loss() {
     }
 }
 
+/// A network on `config` where A connects to B, which listens.
+fn connecting(config: &NetworkConfig) -> (Network, crate::endpoint::ConnectionHandle) {
+    let mut network = Network::new(config);
+    network.endpoint(Host::B).listen(1);
+    let a = network
+        .endpoint(Host::A)
+        .connect(Host::B.address())
+        .unwrap();
+    (network, a)
+}
+
 /// A reader that takes 100 bytes every 20 ms from an 8 KiB buffer, while A sends 24 kB on a
 /// 40 ms path: every data segment A sends is a full one.
 /// The receiver opens its window only in steps of min(buffer / 2, MSS) (RFC 9293 section
@@ -332,13 +343,8 @@ fn a_slow_reader_draws_no_small_segments() {
     );
     config.connection.recv_buffer = 8 * 1024;
     let mss = config.connection.mss as u32;
-    let mut network = Network::new(&config);
+    let (mut network, a) = connecting(&config);
     network.trace(Host::A);
-    network.endpoint(Host::B).listen(1);
-    let a = network
-        .endpoint(Host::A)
-        .connect(Host::B.address())
-        .unwrap();
     let (mut b, mut written, mut delivered) = (None, 0, Vec::new());
     let mut next_read = crate::time::Instant::ZERO;
     let mut buffer = [0u8; 100];
@@ -384,12 +390,7 @@ fn transfer_to_a_reneging_receiver(reneges: u32, seed: u64) -> Duration {
         seed,
     );
     config.b_to_a.faults = "none".parse().unwrap();
-    let mut network = Network::new(&config);
-    network.endpoint(Host::B).listen(1);
-    let a = network
-        .endpoint(Host::A)
-        .connect(Host::B.address())
-        .unwrap();
+    let (mut network, a) = connecting(&config);
     let (mut b, mut written, mut delivered) = (None, 0, Vec::new());
     let mut buffer = vec![0u8; 64 * 1024];
     let (mut reneged, mut out_of_order_seen, mut read_at_last_renege) = (0, 0, 0);
@@ -442,12 +443,7 @@ fn a_reneging_receiver_costs_less_than_twice_the_honest_transfer() {
 fn probes_drawn_by_bursts(burst: usize, rtt: Duration) -> u64 {
     let data = payload(64 * burst, 7);
     let config = NetworkConfig::symmetric(Some(10_000_000), rtt, "none".parse().unwrap(), 7);
-    let mut network = Network::new(&config);
-    network.endpoint(Host::B).listen(1);
-    let a = network
-        .endpoint(Host::A)
-        .connect(Host::B.address())
-        .unwrap();
+    let (mut network, a) = connecting(&config);
     let (mut b, mut delivered) = (None, Vec::new());
     let mut buffer = vec![0u8; 64 * 1024];
     let mut bursts_written = 0;

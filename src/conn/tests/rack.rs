@@ -438,17 +438,23 @@ fn timed_out() -> (Connection, SeqNum) {
     (conn, base)
 }
 
-#[test]
-fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
+/// [`timed_out`], then the first ACK after the timeout, at 2250 ms, moves snd_una past
+/// segment 0: F-RTO sends new data, segments 6 and 7, not segment 1 (step 2b).
+fn timed_out_then_new_data() -> (Connection, SeqNum) {
     let (mut conn, base) = timed_out();
-    let s = |i: u32| base + i * MSS;
-    // The first ACK after the timeout moves snd_una: F-RTO sends new data, not segment 1.
-    send(&mut conn, at(2_250), ack(s(1)));
+    send(&mut conn, at(2_250), ack(base + MSS));
     assert_eq!(
         recv(&mut conn, at(2_250)),
         flight(base, 6..8, Reason::NewData)
     );
-    // The next acknowledges segments 1 and 2, never retransmitted: they were only delayed.
+    (conn, base)
+}
+
+#[test]
+fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
+    let (mut conn, base) = timed_out_then_new_data();
+    let s = |i: u32| base + i * MSS;
+    // The next ACK acknowledges segments 1 and 2, never retransmitted: they were only delayed.
     send(&mut conn, at(2_251), ack(s(3)));
     let stats = conn.stats();
     assert_eq!(stats.spurious_timeouts, 1);
@@ -468,13 +474,8 @@ fn frto_undoes_a_spurious_timeout_when_original_segments_are_acknowledged() {
 /// to end F-RTO first, and the undo was missed).
 #[test]
 fn frto_undoes_when_the_second_ack_reaches_the_recovery_point() {
-    let (mut conn, base) = timed_out();
+    let (mut conn, base) = timed_out_then_new_data();
     let s = |i: u32| base + i * MSS;
-    send(&mut conn, at(2_250), ack(s(1)));
-    assert_eq!(
-        recv(&mut conn, at(2_250)),
-        flight(base, 6..8, Reason::NewData)
-    );
     // Segments 1 to 5, delayed and never resent but for the probes of 5, all at once.
     send(&mut conn, at(2_251), ack(s(6)));
     let stats = conn.stats();
@@ -487,13 +488,8 @@ fn frto_undoes_when_the_second_ack_reaches_the_recovery_point() {
 /// timeout, does not show the original segments were only delayed.
 #[test]
 fn frto_keeps_the_timeout_when_the_second_ack_covers_data_sent_after_it() {
-    let (mut conn, base) = timed_out();
+    let (mut conn, base) = timed_out_then_new_data();
     let s = |i: u32| base + i * MSS;
-    send(&mut conn, at(2_250), ack(s(1)));
-    assert_eq!(
-        recv(&mut conn, at(2_250)),
-        flight(base, 6..8, Reason::NewData)
-    );
     send(&mut conn, at(2_251), ack(s(7)));
     let stats = conn.stats();
     assert_eq!(stats.spurious_timeouts, 0);
@@ -503,13 +499,8 @@ fn frto_keeps_the_timeout_when_the_second_ack_covers_data_sent_after_it() {
 
 #[test]
 fn frto_keeps_the_timeout_when_a_duplicate_ack_follows() {
-    let (mut conn, base) = timed_out();
+    let (mut conn, base) = timed_out_then_new_data();
     let s = |i: u32| base + i * MSS;
-    send(&mut conn, at(2_250), ack(s(1)));
-    assert_eq!(
-        recv(&mut conn, at(2_250)),
-        flight(base, 6..8, Reason::NewData)
-    );
     // A duplicate ACK: segment 1 really is lost. Recovery by the timer goes on.
     send(&mut conn, at(2_300), ack_sack(s(1), &[(s(6), s(7))]));
     let sent = recv(&mut conn, at(2_300));
@@ -547,13 +538,8 @@ fn frto_stays_in_step_2_through_duplicate_acks_with_sack_blocks() {
 /// not tested for being spurious, so the window from before that loss never comes back.
 #[test]
 fn frto_does_not_start_on_a_timeout_during_timeout_recovery() {
-    let (mut conn, base) = timed_out();
+    let (mut conn, base) = timed_out_then_new_data();
     let s = |i: u32| base + i * MSS;
-    send(&mut conn, at(2_250), ack(s(1)));
-    assert_eq!(
-        recv(&mut conn, at(2_250)),
-        flight(base, 6..8, Reason::NewData)
-    );
     // Segment 6 arrives, 1 does not: the loss is real (step 3a), and segment 1 goes again.
     send(&mut conn, at(2_300), ack_sack(s(1), &[(s(6), s(7))]));
     assert_eq!(
