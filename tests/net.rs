@@ -4,14 +4,18 @@
 //! connect timeout, a read timeout or the user timeout, so a failure fails instead of hanging.
 
 mod loopback;
+mod onpath;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use ferry::sim::payload;
+use ferry::wire::Flags;
 use ferry::{Config, Listener, SocketConfig, Stream};
+use onpath::{assert_reset, Relay};
 
 /// Generous bounds that only a hang reaches.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -294,4 +298,145 @@ fn a_thousand_clients_connecting_at_once_all_get_through() {
     let mut seen = server.join().unwrap().unwrap();
     seen.sort_unstable();
     assert_eq!(seen, (0..CLIENTS).collect::<Vec<_>>());
+}
+
+// -------------------------------------------------------------------------------------------
+// A close reports success only for what the peer acknowledged
+
+#[test]
+fn a_close_after_late_data_the_peer_reset_is_connection_reset() {
+    // The server reads 10 KB and closes; we see end of stream, write 100 KB more and close.
+    // The server answers the late data with a RST, before or after our FIN went: whichever
+    // state that finds us in, none of the 100 KB was acknowledged. Ten runs: the RST used to
+    // land in LAST-ACK and end the connection "cleanly" in most of them.
+    for run in 0..10 {
+        let listener = Listener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+            stream.read_exact(&mut vec![0u8; 10_000]).unwrap();
+        });
+        let mut client = connect(address, &SocketConfig::default());
+        client.write_all(&payload(10_000, run)).unwrap();
+        assert_eq!(client.read(&mut [0u8; 16]).unwrap(), 0, "end of stream");
+        server.join().unwrap();
+        // The write may already fail: the RST can come before it ends.
+        let _ = client.write_all(&payload(100_000, run));
+        assert_reset(client.close(), &format!("run {run}"));
+    }
+}
+
+/// A server that reads `first` bytes and says so (`read_done`), then waits for `go` to close
+/// its stream without waiting for anything: with a RST if `abort`, else with a FIN (data
+/// arriving after that is answered with a RST); then says so (`closed`). Its listener goes
+/// on (its socket answering strays) until the thread is joined.
+struct ClosingServer {
+    read_done: mpsc::Receiver<()>,
+    go: mpsc::Sender<()>,
+    closed: mpsc::Receiver<()>,
+    thread: thread::JoinHandle<Listener>,
+}
+
+impl ClosingServer {
+    fn start(listener: Listener, first: usize, abort: bool) -> ClosingServer {
+        let (read_done, read_done_rx) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (closed, closed_rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+            stream.read_exact(&mut vec![0u8; first]).unwrap();
+            read_done.send(()).unwrap();
+            let _ = go_rx.recv_timeout(HANG_GUARD);
+            let linger = if abort { Some(Duration::ZERO) } else { None };
+            stream.set_linger(linger).unwrap();
+            let _ = stream.close();
+            closed.send(()).unwrap();
+            listener
+        });
+        ClosingServer {
+            read_done: read_done_rx,
+            go,
+            closed: closed_rx,
+            thread,
+        }
+    }
+
+    fn read_done(&self) {
+        self.read_done.recv_timeout(HANG_GUARD).unwrap();
+    }
+
+    fn close_now(&self) {
+        self.go.send(()).unwrap();
+        self.closed.recv_timeout(HANG_GUARD).unwrap();
+    }
+}
+
+#[test]
+fn a_close_in_last_ack_that_the_peer_resets_is_connection_reset() {
+    // The server's FIN reaches us (CLOSE-WAIT); we write a little and close (LAST-ACK); the
+    // relay holds the server's RST for that late data until our FIN has passed.
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let relay = Relay::start(
+        listener.local_addr().unwrap(),
+        onpath::hold_server_from_until_client_fin(Flags::RST),
+    );
+    let server = ClosingServer::start(listener, 10_000, false);
+    let mut client = connect(relay.address(), &SocketConfig::default());
+    client.write_all(&payload(10_000, 1)).unwrap();
+    server.read_done();
+    server.close_now();
+    assert_eq!(client.read(&mut [0u8; 16]).unwrap(), 0, "end of stream");
+    client.write_all(&payload(1_000, 2)).unwrap();
+    assert_reset(client.close(), "RST in LAST-ACK");
+    drop(server.thread.join().unwrap());
+}
+
+#[test]
+fn a_close_in_closing_that_the_peer_resets_is_connection_reset() {
+    // Both sides close at once: the relay holds the server's FIN (and the RST for our late
+    // data) until our FIN has passed, so the FINs cross (CLOSING), then the RST comes.
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let relay = Relay::start(
+        listener.local_addr().unwrap(),
+        onpath::hold_server_from_until_client_fin(Flags::FIN),
+    );
+    let server = ClosingServer::start(listener, 10_000, false);
+    let mut client = connect(relay.address(), &SocketConfig::default());
+    client.write_all(&payload(10_000, 3)).unwrap();
+    server.read_done();
+    // Closed before our late data arrives, so that data draws a RST, not an ACK.
+    server.close_now();
+    client.write_all(&payload(1_000, 4)).unwrap();
+    assert_reset(client.close(), "RST in CLOSING");
+    drop(server.thread.join().unwrap());
+}
+
+#[test]
+fn a_close_after_a_forged_fin_is_connection_reset() {
+    // An attacker on the path forges a FIN at our RCV.NXT once 10 KB are acknowledged: we
+    // see end of stream, though the server never closed. It never acknowledges anything
+    // after (our ACK field covers a FIN it never sent). When it gives up (an abort), its
+    // endpoint answers our segments as strays, with a RST at exactly our RCV.NXT.
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let relay = Relay::start(
+        listener.local_addr().unwrap(),
+        onpath::forge_fin_once_acknowledged(10_000),
+    );
+    let server = ClosingServer::start(listener, 10_000, true);
+    let mut client = connect(relay.address(), &SocketConfig::default());
+    client.write_all(&payload(10_000, 5)).unwrap();
+    server.read_done();
+    assert_eq!(
+        client.read(&mut [0u8; 16]).unwrap(),
+        0,
+        "the forged end of stream"
+    );
+    client.write_all(&payload(100_000, 6)).unwrap();
+    // Our FIN is queued (LAST-ACK) before the server gives up.
+    client.shutdown(Shutdown::Write).unwrap();
+    server.close_now();
+    assert_reset(client.close(), "a forged FIN, then the server's RST");
+    drop(server.thread.join().unwrap());
 }

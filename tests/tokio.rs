@@ -4,6 +4,8 @@
 //! a hang reaches.
 #![cfg(feature = "tokio")]
 
+mod onpath;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -12,8 +14,11 @@ use std::time::Duration;
 
 use ferry::sim::payload;
 use ferry::tokio::{Listener, Stream};
+use ferry::wire::Flags;
 use ferry::SocketConfig;
+use onpath::{assert_reset, Relay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 /// Only a hang takes this long.
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -431,4 +436,156 @@ fn returning_from_main_delivers_everything_multi_thread() {
 #[test]
 fn returning_from_main_delivers_everything_current_thread() {
     receive_from_child(1 << 20, "current");
+}
+
+// -------------------------------------------------------------------------------------------
+// A close reports success only for what the peer acknowledged (as `tests/net.rs`)
+
+#[test]
+fn a_close_after_late_data_the_peer_reset_is_connection_reset() {
+    // The server reads 10 KB and closes; we see end of stream, write 100 KB more and close:
+    // half the runs with `close().await`, half with `shutdown().await`.
+    guarded(async {
+        for run in 0..10 {
+            let (listener, address) = listener().await;
+            let server = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                stream.read_exact(&mut vec![0u8; 10_000]).await.unwrap();
+                stream.close().await.unwrap();
+            });
+            let mut client = Stream::connect(address).await.unwrap();
+            client.write_all(&payload(10_000, run)).await.unwrap();
+            assert_eq!(
+                client.read(&mut [0u8; 16]).await.unwrap(),
+                0,
+                "end of stream"
+            );
+            server.await.unwrap();
+            // The write may already fail: the RST can come before it ends.
+            let _ = client.write_all(&payload(100_000, run)).await;
+            let closed = if run % 2 == 0 {
+                client.close().await
+            } else {
+                client.shutdown().await
+            };
+            assert_reset(closed, &format!("run {run}"));
+        }
+    });
+}
+
+/// A server task that reads `first` bytes and says so (`read_done`), then waits for `go` to
+/// close its stream without waiting for anything: with a RST if `abort`, else with a FIN
+/// (data arriving after that is answered with a RST); then says so (`closed`). Its listener
+/// goes on (its socket answering strays) until the task's result is dropped.
+struct ClosingServer {
+    read_done: oneshot::Receiver<()>,
+    go: oneshot::Sender<()>,
+    closed: oneshot::Receiver<()>,
+    task: tokio::task::JoinHandle<Listener>,
+}
+
+impl ClosingServer {
+    fn start(listener: Listener, first: usize, abort: bool) -> ClosingServer {
+        let (read_done, read_done_rx) = oneshot::channel();
+        let (go, go_rx) = oneshot::channel::<()>();
+        let (closed, closed_rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.read_exact(&mut vec![0u8; first]).await.unwrap();
+            read_done.send(()).unwrap();
+            let _ = go_rx.await;
+            let linger = if abort { Some(Duration::ZERO) } else { None };
+            stream.set_linger(linger).unwrap();
+            let _ = stream.close().await;
+            closed.send(()).unwrap();
+            listener
+        });
+        ClosingServer {
+            read_done: read_done_rx,
+            go,
+            closed: closed_rx,
+            task,
+        }
+    }
+}
+
+#[test]
+fn a_close_in_last_ack_that_the_peer_resets_is_connection_reset() {
+    // The relay holds the server's RST for our late data until our FIN has passed.
+    guarded(async {
+        let (listener, address) = listener().await;
+        let relay = Relay::start(
+            address,
+            onpath::hold_server_from_until_client_fin(Flags::RST),
+        );
+        let server = ClosingServer::start(listener, 10_000, false);
+        let mut client = Stream::connect(relay.address()).await.unwrap();
+        client.write_all(&payload(10_000, 1)).await.unwrap();
+        server.read_done.await.unwrap();
+        server.go.send(()).unwrap();
+        server.closed.await.unwrap();
+        assert_eq!(
+            client.read(&mut [0u8; 16]).await.unwrap(),
+            0,
+            "end of stream"
+        );
+        client.write_all(&payload(1_000, 2)).await.unwrap();
+        assert_reset(client.close().await, "RST in LAST-ACK");
+        drop(server.task.await.unwrap());
+    });
+}
+
+#[test]
+fn a_close_in_closing_that_the_peer_resets_is_connection_reset() {
+    // The relay holds the server's FIN, and the RST for our late data, until our FIN has
+    // passed: the FINs cross (CLOSING), then the RST comes.
+    guarded(async {
+        let (listener, address) = listener().await;
+        let relay = Relay::start(
+            address,
+            onpath::hold_server_from_until_client_fin(Flags::FIN),
+        );
+        let server = ClosingServer::start(listener, 10_000, false);
+        let mut client = Stream::connect(relay.address()).await.unwrap();
+        client.write_all(&payload(10_000, 3)).await.unwrap();
+        server.read_done.await.unwrap();
+        // Closed before our late data arrives, so that data draws a RST, not an ACK.
+        server.go.send(()).unwrap();
+        server.closed.await.unwrap();
+        client.write_all(&payload(1_000, 4)).await.unwrap();
+        assert_reset(client.shutdown().await, "RST in CLOSING");
+        drop(server.task.await.unwrap());
+    });
+}
+
+#[test]
+fn a_close_after_a_forged_fin_is_connection_reset() {
+    // A FIN forged at our RCV.NXT once 10 KB are acknowledged; the server, which never
+    // closed, then gives up (an abort) and its endpoint answers our segments as strays, with
+    // a RST at exactly our RCV.NXT.
+    guarded(async {
+        let (listener, address) = listener().await;
+        let relay = Relay::start(address, onpath::forge_fin_once_acknowledged(10_000));
+        let server = ClosingServer::start(listener, 10_000, true);
+        let mut client = Stream::connect(relay.address()).await.unwrap();
+        client.write_all(&payload(10_000, 5)).await.unwrap();
+        server.read_done.await.unwrap();
+        assert_eq!(
+            client.read(&mut [0u8; 16]).await.unwrap(),
+            0,
+            "the forged end of stream"
+        );
+        client.write_all(&payload(100_000, 6)).await.unwrap();
+        // The first poll of the close queues our FIN (LAST-ACK), before the server gives up.
+        let mut closing = std::pin::pin!(client.close());
+        let pending = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(closing.as_mut().poll(cx).is_pending())
+        })
+        .await;
+        assert!(pending, "the close waits for an acknowledgment");
+        server.go.send(()).unwrap();
+        server.closed.await.unwrap();
+        assert_reset(closing.await, "a forged FIN, then the server's RST");
+        drop(server.task.await.unwrap());
+    });
 }

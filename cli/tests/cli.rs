@@ -614,3 +614,34 @@ fn recv_refuses_a_newcomer_rather_than_cut_a_moving_transfer() {
         "the output holds two whole transfers"
     );
 }
+#[test]
+fn a_send_whose_receiver_resets_it_never_exits_zero() {
+    // A receiver that closes as soon as it accepts (as `ferry recv` did once it ran out of
+    // descriptors): the 200 KB reach a connection nobody reads any more, which answers them
+    // with a RST (RFC 2525). The RST may meet the sender before or after its FIN: either
+    // way nothing was acknowledged, and `ferry send` must say so. Twenty runs: the RST used
+    // to end LAST-ACK quietly, and the sender exited 0 in about half of them.
+    let input = scratch_file("reset-input.bin");
+    std::fs::write(&input, ferry::sim::payload(200_000, 7)).unwrap();
+    for run in 0..20 {
+        let listener = ferry::Listener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let receiver = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            // Closed without waiting: a FIN, then a RST for whatever arrives after.
+            stream.set_linger(None).unwrap();
+            stream.close().unwrap();
+            // The listener stays until the sender is done, its socket answering strays.
+            listener
+        });
+        let sender = ferry()
+            .args(["send", &address])
+            .arg(&input)
+            .output()
+            .unwrap();
+        drop(receiver.join().unwrap());
+        let message = String::from_utf8_lossy(&sender.stderr);
+        assert_eq!(sender.status.code(), Some(1), "run {run}: {message}");
+        assert!(message.contains("reset"), "run {run}: {message}");
+    }
+}

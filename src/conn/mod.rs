@@ -370,6 +370,13 @@ impl Connection {
         self.send_buffer.is_empty() && self.snd_una == self.snd_nxt
     }
 
+    /// Whether the peer acknowledged every byte written and our FIN (SND.UNA has passed the
+    /// FIN's sequence number): the one condition under which a close reports success,
+    /// whatever state the connection went on to.
+    pub fn is_fin_acknowledged(&self) -> bool {
+        self.fin_acked()
+    }
+
     // ---------------------------------------------------------------------------------------
     // Application commands
 
@@ -458,7 +465,7 @@ impl Connection {
     /// End the connection at once, sending nothing, for a reason found outside it: the
     /// network reports the peer unreachable (RFC 1122 section 4.2.3.9), or the peer stayed
     /// silent past a user timeout that the caller keeps. `error` is what the application
-    /// sees; `None` ends it cleanly, as a RST does in CLOSING, LAST-ACK and TIME-WAIT.
+    /// sees; `None` ends it cleanly, as a RST does in TIME-WAIT.
     pub fn terminate(&mut self, error: Option<ConnectionError>) {
         if self.state != State::Closed {
             self.close(error);

@@ -155,11 +155,7 @@ impl Connection {
                 self.reply_to_invalid(now, Reason::ChallengeAck);
                 return;
             }
-            let error = match self.state {
-                State::Closing | State::LastAck | State::TimeWait => None,
-                _ => Some(ConnectionError::Reset),
-            };
-            self.close(error);
+            self.close(self.error_if_ended_now());
             return;
         }
 

@@ -238,6 +238,21 @@ impl Connection {
         reopens.then(|| self.snd_nxt + REINCARNATION_GAP)
     }
 
+    /// What the application hears when a valid RST (or a validated ICMP error) ends the
+    /// connection now: nothing only once both directions finished, our FIN acknowledged and
+    /// the peer's received (TIME-WAIT); `Reset` everywhere else. RFC 9293 section 3.10.7.4
+    /// lets CLOSING and LAST-ACK close quietly, but there our FIN, and maybe data, is still
+    /// unacknowledged, and a close reported clean would claim a delivery nobody confirmed.
+    /// Linux's `tcp_reset` likewise gives ECONNRESET in every state but SYN-SENT, CLOSE-WAIT
+    /// (EPIPE) and CLOSED. Decided from the sequence numbers, not the state's name.
+    pub(super) fn error_if_ended_now(&self) -> Option<ConnectionError> {
+        if self.fin_acked() && self.fin_received {
+            None
+        } else {
+            Some(ConnectionError::Reset)
+        }
+    }
+
     pub(super) fn close(&mut self, error: Option<ConnectionError>) {
         self.state = State::Closed;
         if error.is_some() {

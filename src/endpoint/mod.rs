@@ -377,10 +377,10 @@ impl Endpoint {
     /// The network says nothing listens at `peer` any more: an ICMP port (or protocol)
     /// unreachable, which a connected UDP socket reports as `ECONNREFUSED`. RFC 1122 section
     /// 4.2.3.9 makes these hard errors. A handshake in progress is refused; a synchronized
-    /// connection is reset, except that in CLOSING, LAST-ACK and TIME-WAIT, where the peer
-    /// has sent everything, it just ends, as a RST would end it there. (Host and network
-    /// unreachables are soft errors: the retransmission timers decide, so they do not come
-    /// here.)
+    /// connection is reset, except in TIME-WAIT, where both FINs are acknowledged and it just
+    /// ends, as a RST would end it there (in CLOSING and LAST-ACK our FIN is not, so it is a
+    /// reset). (Host and network unreachables are soft errors: the retransmission timers
+    /// decide, so they do not come here.)
     pub fn handle_unreachable(&mut self, peer: SocketAddr) {
         let Some(&handle) = self.by_peer.get(&peer) else {
             return;
@@ -392,10 +392,13 @@ impl Endpoint {
         let error = match connection.state() {
             State::Closed => return,
             State::Listen | State::SynSent | State::SynReceived => Some(ConnectionError::Refused),
-            State::Closing | State::LastAck | State::TimeWait => None,
-            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                Some(ConnectionError::Reset)
-            }
+            State::TimeWait => None,
+            State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+            | State::Closing
+            | State::LastAck => Some(ConnectionError::Reset),
         };
         connection.terminate(error);
         self.active.insert(handle);

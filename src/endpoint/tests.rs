@@ -790,7 +790,7 @@ fn an_unreachable_peer_refuses_a_handshake_and_resets_a_connection() {
 }
 
 #[test]
-fn an_unreachable_peer_ends_last_ack_cleanly() {
+fn an_unreachable_peer_resets_last_ack() {
     let (mut client, mut server, client_handle, server_handle) = established();
     server.close(server_handle);
     shuttle(&mut client, &mut server, ms(2));
@@ -800,10 +800,11 @@ fn an_unreachable_peer_ends_last_ack_cleanly() {
     let connection = client.connection(client_handle).unwrap();
     assert_eq!(connection.state(), State::LastAck);
     client.handle_unreachable(addr(SERVER));
+    // Our FIN was never acknowledged: the close failed.
     let connection = client.connection(client_handle).unwrap();
     assert_eq!(
         (connection.state(), connection.error()),
-        (State::Closed, None)
+        (State::Closed, Some(ConnectionError::Reset))
     );
 }
 

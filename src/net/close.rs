@@ -32,7 +32,7 @@ use std::time::Duration;
 use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
 use super::{connection_gone, socket_failed};
-use crate::conn::{ConnectionError, State};
+use crate::conn::{Connection, State};
 use crate::endpoint::ConnectionHandle;
 
 #[cfg(doc)]
@@ -84,22 +84,34 @@ impl Closes {
     }
 }
 
-/// Whether the close is done as far as the application is concerned: our FIN acknowledged (or
-/// the connection ended), or the reason it never will be.
+/// How a close stands, decided from sequence numbers rather than from the state's name: `Ok`
+/// once the peer acknowledged every byte written and our FIN (whatever came after, a RST in
+/// FIN-WAIT-2 say, cannot take that back); the connection's error once it failed; an error
+/// too if it ended any other way with something unacknowledged, since only the peer's
+/// acknowledgment makes a close a success. `None` while the acknowledgment may still come.
+/// Both drivers' closes, and tokio's `shutdown`, wait on this.
+pub(crate) fn close_progress(connection: &Connection) -> Option<io::Result<()>> {
+    if connection.is_fin_acknowledged() {
+        return Some(Ok(()));
+    }
+    if let Some(error) = connection.error() {
+        return Some(Err(io::Error::from(error)));
+    }
+    connection.is_closed().then(|| {
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "the connection ended before the peer acknowledged the data and FIN",
+        ))
+    })
+}
+
+/// [`close_progress`] of `handle`, or the reason it cannot be known: the connection is
+/// gone, or the socket failed.
 fn fin_ack_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Result<()>> {
     let Some(connection) = state.endpoint.connection(handle) else {
         return Some(Err(connection_gone()));
     };
-    if let Some(error) = connection.error() {
-        return Some(Err(io::Error::from(error)));
-    }
-    if matches!(
-        connection.state(),
-        State::FinWait2 | State::TimeWait | State::Closed
-    ) {
-        return Some(Ok(()));
-    }
-    state.socket_error.map(|kind| Err(socket_failed(kind)))
+    close_progress(connection).or_else(|| state.socket_error.map(|kind| Err(socket_failed(kind))))
 }
 
 /// Wait until the peer acknowledged our data and FIN, or `linger` from `started` passed.
@@ -133,24 +145,26 @@ fn wait_for_fin_ack<'a>(
 
 /// What an application's close comes to, by the rules both drivers follow.
 pub(crate) enum CloseOutcome {
-    /// Known at once: the connection's error if it failed; for a reset (a linger of zero, or
-    /// received data left unread) `ConnectionAborted` if some of our data was unacknowledged,
-    /// else done; done, too, for a close that does not linger.
+    /// Known at once: how the close already stood ([`close_progress`]: our FIN acknowledged,
+    /// or the connection failed); for a reset (a linger of zero, or received data left
+    /// unread) `ConnectionAborted` if some of our data was unacknowledged, else done; done,
+    /// too, for a close that does not linger.
     Now(io::Result<()>),
     /// Wait up to this linger for the peer to acknowledge our data and FIN.
     WaitForFinAck(Duration),
 }
 
-/// The [`CloseOutcome`] of closing a connection in this condition with this linger.
+/// The [`CloseOutcome`] of closing a connection that stood as `settled` ([`close_progress`]
+/// before the close), in this condition, with this linger.
 pub(crate) fn close_outcome(
-    failed: Option<ConnectionError>,
+    settled: Option<io::Result<()>>,
     linger: Option<Duration>,
     unacknowledged: bool,
     unread: bool,
 ) -> CloseOutcome {
     let abortive = linger == Some(Duration::ZERO);
-    match (failed, linger) {
-        (Some(error), _) => CloseOutcome::Now(Err(io::Error::from(error))),
+    match (settled, linger) {
+        (Some(result), _) => CloseOutcome::Now(result),
         _ if (abortive || unread) && unacknowledged => CloseOutcome::Now(Err(io::Error::new(
             io::ErrorKind::ConnectionAborted,
             if abortive {
@@ -180,14 +194,14 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
         .is_some_and(|stream| !stream.peeked.is_empty());
     let before = state.endpoint.connection(handle).map(|connection| {
         (
-            connection.error(),
+            close_progress(connection),
             !connection.is_send_complete(),
             connection.readable_bytes() > 0 || peeked_unread,
         )
     });
     let result = match before {
         None => Err(connection_gone()),
-        Some((failed, unacknowledged, unread)) => {
+        Some((settled, unacknowledged, unread)) => {
             let abortive = linger == Some(Duration::ZERO);
             // The endpoint's close resets for data unread in the connection; data the
             // stream peeked at is reset here, by the same rule.
@@ -199,7 +213,7 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
             // A RST instead of a FIN if data waits unread: the endpoint's rule.
             state.endpoint.close(handle);
             shared.after_application_call(&mut state, Some(handle));
-            match close_outcome(failed, linger, unacknowledged, unread) {
+            match close_outcome(settled, linger, unacknowledged, unread) {
                 CloseOutcome::Now(result) => result,
                 CloseOutcome::WaitForFinAck(linger) => {
                     let (guard, result) = wait_for_fin_ack(shared, state, handle, started, linger);

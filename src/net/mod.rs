@@ -68,10 +68,12 @@
 //!   both**, for at most the *linger* time: [`DEFAULT_LINGER`] (30 s) unless
 //!   [`SocketConfig::linger`] or [`Stream::set_linger`] says otherwise, as `SO_LINGER` does.
 //!   So `connect`, `write_all`, and returning from `main` delivers everything, followed by
-//!   end of stream. `close` returns `Ok` once everything is acknowledged; `TimedOut` when the
-//!   linger ran out; the connection's error (`ConnectionReset`, `TimedOut`, ...) if it
-//!   failed. A linger of `Some(Duration::ZERO)` resets the connection at once; `None` does not
-//!   wait.
+//!   end of stream. `close` returns `Ok` once everything is acknowledged, and only then:
+//!   `TimedOut` when the linger ran out; the connection's error (`ConnectionReset`,
+//!   `TimedOut`, ...) if it failed first, a reset in CLOSING or LAST-ACK included (RFC 9293
+//!   lets those end quietly; with our FIN unacknowledged, Ferry, like Linux, reports the
+//!   reset). A linger of `Some(Duration::ZERO)` resets the connection at once; `None` does
+//!   not wait.
 //! - **Unread data resets.** Closing with received data unread sends a RST instead of a FIN,
 //!   and data that arrives after the close is answered with a RST (RFC 9293 sections 3.6.1
 //!   and 3.10.7.4, RFC 2525): the peer's writes then fail with `ConnectionReset` instead of

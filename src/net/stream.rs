@@ -380,8 +380,10 @@ impl Stream {
     ///   (RFC 9293 section 3.6.1; RFC 2525): `Ok` if everything written had already been
     ///   acknowledged, else `ConnectionAborted`. With a linger of zero it is reset the same
     ///   way whatever is unread.
-    /// - A connection that failed before gives its error: `ConnectionReset` if the peer reset
-    ///   it (or its process is gone), `TimedOut` for the user timeout, and so on.
+    /// - A connection that failed before our FIN was acknowledged gives its error:
+    ///   `ConnectionReset` if the peer reset it (or its process is gone), in whatever state,
+    ///   CLOSING and LAST-ACK included; `TimedOut` for the user timeout, and so on. Only the
+    ///   peer's acknowledgment of every byte and the FIN makes a close `Ok`.
     ///
     /// Data arriving after the close is answered with a RST, so a peer that goes on writing
     /// learns that nobody reads. While clones of this stream remain, `close` only shuts the

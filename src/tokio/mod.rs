@@ -54,7 +54,9 @@
 //! - **[`Stream::close`]** waits for that acknowledgment, at most the linger, and reports the
 //!   outcome (`TimedOut`, with the connection reset, if the linger ran out);
 //!   **`shutdown().await`** (`AsyncWriteExt`) waits for it too, with no linger bound (the
-//!   connection's limits end it), and leaves the read side open.
+//!   connection's limits end it), and leaves the read side open. Either is `Ok` only once
+//!   the peer acknowledged every byte and the FIN; a reset before that is `ConnectionReset`,
+//!   whatever the state (CLOSING and LAST-ACK too).
 //! - **When the runtime shuts down** with closes still under way (as `#[tokio::main]`'s does
 //!   when `main` returns), the driver task is dropped: it hands itself to a thread of
 //!   Ferry's (one per process, started on first need), which finishes those closes on a

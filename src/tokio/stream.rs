@@ -14,9 +14,9 @@ use ::tokio::net::ToSocketAddrs;
 
 use super::driver::{DriverState, Held, Shared, Side};
 use super::{check_config, each_address};
-use crate::conn::{Connection, ReadError, State, Stats, WriteError};
+use crate::conn::{Connection, ReadError, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
-use crate::net::close::{close_outcome, CloseOutcome};
+use crate::net::close::{close_outcome, close_progress, CloseOutcome};
 use crate::net::connection_of_mut;
 use crate::net::SocketConfig;
 
@@ -238,7 +238,7 @@ impl Stream {
     /// acknowledged; so is a linger of zero. A linger of `None` does not wait.
     pub async fn close(self) -> io::Result<()> {
         let inner = &self.inner;
-        let (linger, failed, unacknowledged, unread) = {
+        let (linger, settled, unacknowledged, unread) = {
             let mut state = inner.shared.lock();
             let linger = state
                 .held
@@ -246,7 +246,7 @@ impl Stream {
                 .map_or(state.default_linger, |held| held.linger);
             let connection = inner.connection_mut(&mut state)?;
             let before = (
-                connection.error(),
+                close_progress(connection),
                 !connection.is_send_complete(),
                 connection.readable_bytes() > 0,
             );
@@ -258,7 +258,7 @@ impl Stream {
             inner.shared.finish(state);
             (linger, before.0, before.1, before.2)
         };
-        match close_outcome(failed, linger, unacknowledged, unread) {
+        match close_outcome(settled, linger, unacknowledged, unread) {
             CloseOutcome::Now(result) => result,
             CloseOutcome::WaitForFinAck(linger) => {
                 let acknowledged = poll_fn(|cx| self.inner.poll_fin_acknowledged(cx));
@@ -366,16 +366,7 @@ impl Inner {
     }
 
     fn poll_fin_acknowledged(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_connection(cx, Side::Writer, |connection| {
-            if let Some(error) = connection.error() {
-                return Some(Err(error.into()));
-            }
-            matches!(
-                connection.state(),
-                State::FinWait2 | State::TimeWait | State::Closed
-            )
-            .then_some(Ok(()))
-        })
+        self.poll_connection(cx, Side::Writer, |connection| close_progress(connection))
     }
 
     /// Queue the FIN, without waiting: the owned write half's drop.

@@ -219,7 +219,7 @@ fn close_wait_rst_resets() {
 }
 
 #[test]
-fn last_ack_rst_closes_without_error() {
+fn last_ack_rst_resets() {
     let mut conn = last_ack();
     send(
         &mut conn,
@@ -231,10 +231,77 @@ fn last_ack_rst_closes_without_error() {
             ..SEND_TEMPL
         },
     );
-    // RFC 9293 section 3.10.7.4: in CLOSING, LAST-ACK and TIME-WAIT a RST just closes.
+    // Our FIN was never acknowledged: a reset, not a clean end (RFC 9293 section 3.10.7.4
+    // would close quietly; Linux says ECONNRESET, and so does a close that waits on it).
     assert_eq!(conn.state(), State::Closed);
-    assert_eq!(conn.error(), None);
-    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    assert!(!conn.is_fin_acknowledged());
+    assert_eq!(conn.error(), Some(ConnectionError::Reset));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    recv_nothing(&mut conn, at(1_500));
+}
+
+#[test]
+fn a_fin_forged_at_rcv_nxt_then_a_rst_leaves_our_unacknowledged_data_reset() {
+    // An on-path attacker's FIN at RCV.NXT, while 300 bytes of ours are in flight: the peer
+    // never closed, so it never acknowledges anything sent after (our segments' ACK field
+    // now covers a FIN it never sent, RFC 5961 section 5.2 makes it drop them).
+    let mut conn = established();
+    conn.write(&bytes(0, 300)).unwrap();
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![(
+            Sent {
+                payload: bytes(0, 300),
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::CloseWait);
+    assert_eq!(events(&mut conn), vec![Event::PeerFinished]);
+    conn.shutdown();
+    assert_eq!(conn.state(), State::LastAck);
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![(
+            Sent {
+                flags: Flags::FIN | Flags::ACK,
+                seq: LOCAL + 300,
+                ack: REMOTE + 1,
+                ..RECV_TEMPL
+            },
+            Reason::Fin
+        )]
+    );
+    // The peer, which has forgotten the connection by now, answers our next segment as a
+    // stray: <SEQ=SEG.ACK><CTL=RST>, exactly at our RCV.NXT.
+    send(
+        &mut conn,
+        at(1_500),
+        Segment {
+            flags: Flags::RST,
+            seq: REMOTE + 1,
+            ack: SeqNum(0),
+            ..SEND_TEMPL
+        },
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert!(!conn.is_fin_acknowledged());
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
     recv_nothing(&mut conn, at(1_500));
 }
 
@@ -460,7 +527,7 @@ fn closing_ack_of_fin_goes_to_time_wait() {
 }
 
 #[test]
-fn closing_rst_closes_without_error() {
+fn closing_rst_resets() {
     let mut conn = closing();
     send(
         &mut conn,
@@ -472,9 +539,14 @@ fn closing_rst_closes_without_error() {
             ..SEND_TEMPL
         },
     );
+    // As in LAST-ACK: our FIN is unacknowledged, so the peer's RST is a reset.
     assert_eq!(conn.state(), State::Closed);
-    assert_eq!(conn.error(), None);
-    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    assert!(!conn.is_fin_acknowledged());
+    assert_eq!(conn.error(), Some(ConnectionError::Reset));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
     recv_nothing(&mut conn, at(1_150));
 }
 
@@ -540,7 +612,9 @@ fn time_wait_rst_closes_without_error() {
             ..SEND_TEMPL
         },
     );
+    // Both FINs acknowledged: nothing was lost, so the RST ends it cleanly.
     assert_eq!(conn.state(), State::Closed);
+    assert!(conn.is_fin_acknowledged());
     assert_eq!(conn.error(), None);
     assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
     recv_nothing(&mut conn, at(2_000));
