@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
 use ferry::sim::payload;
 use ferry::wire::Flags;
 use ferry::{Config, Listener, SocketConfig, Stream};
@@ -439,4 +441,143 @@ fn a_close_after_a_forged_fin_is_connection_reset() {
     server.close_now();
     assert_reset(client.close(), "a forged FIN, then the server's RST");
     drop(server.thread.join().unwrap());
+}
+
+// -------------------------------------------------------------------------------------------
+// ICMP errors are believed only about a segment the connection sent (RFC 5927 section 4.1)
+
+/// The Internet checksum (RFC 1071) of `bytes`.
+fn internet_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP port unreachable (type 3, code 3), as the host at `to` would send it, about a UDP
+/// datagram from `from` to `to` that began with `quoted`: the quote is an IPv4 header, a UDP
+/// header and those bytes.
+fn port_unreachable(from: SocketAddr, to: SocketAddr, quoted: &[u8]) -> Vec<u8> {
+    let (SocketAddr::V4(from), SocketAddr::V4(to)) = (from, to) else {
+        panic!("IPv4 addresses");
+    };
+    let udp_length = 8 + quoted.len() as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&(20 + udp_length).to_be_bytes());
+    ip.extend_from_slice(&from.ip().octets());
+    ip.extend_from_slice(&to.ip().octets());
+    let checksum = internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+    let mut message = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    message.extend_from_slice(&ip);
+    message.extend_from_slice(&from.port().to_be_bytes());
+    message.extend_from_slice(&to.port().to_be_bytes());
+    message.extend_from_slice(&udp_length.to_be_bytes());
+    message.extend_from_slice(&[0, 0]);
+    message.extend_from_slice(quoted);
+    let checksum = internet_checksum(&message);
+    message[2..4].copy_from_slice(&checksum.to_be_bytes());
+    message
+}
+
+/// The first 28 bytes of `datagram` (a header and 4 bytes of payload, as a short ICMP quote),
+/// its sequence number moved by `by`.
+fn quote(datagram: &[u8], by: u32) -> Vec<u8> {
+    let mut quoted = datagram[..datagram.len().min(28)].to_vec();
+    let seq = u32::from_be_bytes(quoted[4..8].try_into().unwrap());
+    quoted[4..8].copy_from_slice(&seq.wrapping_add(by).to_be_bytes());
+    quoted
+}
+
+/// Send a forged ICMP error from a raw socket.
+fn forge(raw: &Socket, message: &[u8]) {
+    let loopback = SockAddr::from(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 0));
+    raw.send_to(message, &loopback)
+        .expect("the forged ICMP error goes");
+}
+
+/// A round trip through the echo server: the connection still works.
+fn round_trip(client: &mut Stream, message: &[u8]) {
+    client.write_all(message).unwrap();
+    let mut echoed = vec![0u8; message.len()];
+    client.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, message);
+}
+
+#[test]
+fn a_forged_port_unreachable_resets_nothing_without_a_sequence_number_in_flight() {
+    // An off-path attacker who knows the addresses and ports (about 2^16 guesses) but not the
+    // sequence numbers, forging the ICMP error the client's or the server's next segment
+    // would meet if its peer's process were gone. Forging the source takes a raw socket.
+    let raw = match Socket::new(
+        Domain::IPV4,
+        Type::from(libc::SOCK_RAW),
+        Some(Protocol::ICMPV4),
+    ) {
+        Ok(raw) => raw,
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            println!("skipped: forging an ICMP error takes a raw socket, and root ({error})");
+            return;
+        }
+        Err(error) => panic!("a raw socket, as root: {error}"),
+    };
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let server_address = listener.local_addr().unwrap();
+    let watcher = listener.try_clone().unwrap();
+    // The relay is on the path only to show the test the sequence numbers in use.
+    let relay = Relay::start(server_address, onpath::forward());
+    // An echo server, left to end on its own: the client's reset sends nothing, so it
+    // learns at its next keepalive.
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let mut buffer = [0u8; 64];
+        while let Ok(read @ 1..) = stream.read(&mut buffer) {
+            if stream.write_all(&buffer[..read]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut client = connect(relay.address(), &SocketConfig::default());
+    let client_address = client.local_addr().unwrap();
+    round_trip(&mut client, b"hello");
+
+    // Against the client (its socket is connected; such an error used to reset it, whatever
+    // it quoted): sequence numbers half the space away, and just past SND.NXT.
+    let sent = relay.last_from_client();
+    for by in [1 << 31, 1_000_000] {
+        forge(
+            &raw,
+            &port_unreachable(client_address, relay.address(), &quote(&sent, by)),
+        );
+        round_trip(&mut client, b"still here");
+    }
+    // Against the server's connection, on the listener's socket: the listener counts it.
+    let sent = relay.last_from_server();
+    forge(
+        &raw,
+        &port_unreachable(server_address, relay.address(), &quote(&sent, 1 << 31)),
+    );
+    round_trip(&mut client, b"and here");
+
+    // The same forgery with the sequence number the client sends next (its SND.NXT, where
+    // its last segment ended, as an ACK of it would carry): believed, as it must be when the
+    // error is real.
+    let sent = relay.last_from_client();
+    let next = ferry::wire::Segment::parse(&sent).unwrap().seq_len();
+    forge(
+        &raw,
+        &port_unreachable(client_address, relay.address(), &quote(&sent, next)),
+    );
+    let error = client.read(&mut [0u8; 16]).expect_err("believed: reset");
+    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
+    assert_eq!(
+        watcher.stats().unreachables_ignored,
+        1,
+        "the listener heard the forged error, and ignored it"
+    );
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ferry::sim::payload;
 use ferry::tokio::{Listener, Stream};
-use ferry::wire::Flags;
+use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 use ferry::SocketConfig;
 use onpath::{assert_reset, Relay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -587,5 +587,67 @@ fn a_close_after_a_forged_fin_is_connection_reset() {
         server.closed.await.unwrap();
         assert_reset(closing.await, "a forged FIN, then the server's RST");
         drop(server.task.await.unwrap());
+    });
+}
+
+// -------------------------------------------------------------------------------------------
+// A dead peer's port: the ICMP error the listener's socket hears
+
+/// A segment from the hand-made client below, encoded.
+fn client_segment(flags: Flags, seq: SeqNum, ack: SeqNum, payload: &[u8]) -> Vec<u8> {
+    let mut datagram = Vec::new();
+    Segment {
+        flags,
+        seq,
+        ack,
+        window: 65_535,
+        sack: SackBlocks::new(),
+        options: Options::none(),
+        payload,
+    }
+    .emit(&mut datagram);
+    datagram
+}
+
+#[test]
+fn a_client_whose_port_closed_resets_the_listeners_connection() {
+    // A client made by hand on a plain UDP socket: it connects, says hello and goes, its port
+    // closed as a killed process's would be. The listener's next segment to it meets an ICMP
+    // port unreachable quoting that segment, which the listener's socket (not connected)
+    // hears through its error queue: a sequence number in flight, so the connection is reset
+    // (the retransmissions alone would take minutes).
+    guarded(async {
+        let (listener, address) = listener().await;
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.connect(address).await.unwrap();
+        let isn = SeqNum(7_000);
+        client
+            .send(&client_segment(Flags::SYN, isn, SeqNum(0), &[]))
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 1_500];
+        let len = client.recv(&mut buffer).await.unwrap();
+        let syn_ack = Segment::parse(&buffer[..len]).unwrap();
+        assert_eq!(syn_ack.flags, Flags::SYN | Flags::ACK);
+        client
+            .send(&client_segment(
+                Flags::ACK,
+                isn + 1,
+                syn_ack.seq + 1,
+                b"hello",
+            ))
+            .await
+            .unwrap();
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut hello = [0u8; 5];
+        stream.read_exact(&mut hello).await.unwrap();
+        assert_eq!(&hello, b"hello");
+        drop(client);
+        let error = loop {
+            if let Err(error) = stream.write_all(&[7u8; 16 * 1024]).await {
+                break error;
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
     });
 }

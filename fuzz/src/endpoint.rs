@@ -6,7 +6,9 @@
 //! microseconds), then runs a script of operations until the input ends ([`MAX_OPS`] at
 //! most): time passing (with `handle_timeout`), datagrams from four peer addresses, and what an
 //! application does (accept, connect, read, write, shutdown, close, detach, abort, user
-//! timeouts, keepalive settings, stop listening). Most datagrams are segments the harness
+//! timeouts, keepalive settings, stop listening), and ICMP port unreachables quoting a segment
+//! (its sequence number near what the endpoint last sent that peer, or anywhere, cut short
+//! anywhere) or raw bytes. Most datagrams are segments the harness
 //! encodes itself, so their CRC is right and the fuzzer gets past the parser: their sequence
 //! and acknowledgment numbers are given relative to what the endpoint last sent that peer (its
 //! ACK and its SND.NXT), so a few bytes of input complete a handshake, fill a window, SACK a
@@ -301,10 +303,7 @@ impl Harness {
                 let peer = self.peer_index(input);
                 self.connect(peer);
             }
-            17 => {
-                let peer = self.peer_index(input);
-                self.endpoint.handle_unreachable(self.peers[peer].0);
-            }
+            17 => self.unreachable(input),
             18 => self.timeouts(input),
             _ => self.reflect_or_listen(input),
         }
@@ -493,6 +492,37 @@ impl Harness {
         let len = input.below(80);
         let bytes = input.bytes(len).to_vec();
         self.feed(peer, &bytes, false);
+    }
+
+    /// An ICMP port unreachable about a datagram to a peer, quoting a segment whose sequence
+    /// number lies a little below what the endpoint last sent that peer (its SND.NXT: a
+    /// segment in flight, its SYN at the ISN, a keepalive) or far from it, cut short
+    /// anywhere; or quoting raw bytes.
+    fn unreachable(&mut self, input: &mut Input<'_>) {
+        let peer = self.peer_index(input);
+        let quoted = if input.bool() {
+            let back = input.pick(&[0u32, 1, 2, 100, 1200, 1 << 31]);
+            let mut datagram = Vec::new();
+            Segment {
+                flags: Flags::ACK,
+                seq: self.peers[peer].1.expected_ack() - back,
+                ..Segment::default()
+            }
+            .emit(&mut datagram);
+            datagram.truncate(input.below(datagram.len() + 1));
+            datagram
+        } else {
+            let len = input.below(32);
+            input.bytes(len).to_vec()
+        };
+        if self.trace {
+            eprintln!(
+                "{:?} ICMP unreachable from {peer} quoting {quoted:?}",
+                self.now
+            );
+        }
+        self.endpoint
+            .handle_unreachable(self.peers[peer].0, &quoted);
     }
 
     // --- the application ---------------------------------------------------------------------

@@ -462,10 +462,11 @@ impl Connection {
         self.close(Some(ConnectionError::Aborted));
     }
 
-    /// End the connection at once, sending nothing, for a reason found outside it: the
-    /// network reports the peer unreachable (RFC 1122 section 4.2.3.9), or the peer stayed
-    /// silent past a user timeout that the caller keeps. `error` is what the application
-    /// sees; `None` ends it cleanly, as a RST does in TIME-WAIT.
+    /// End the connection at once, sending nothing, for a reason found outside it: the peer
+    /// stayed silent past a user timeout that the caller keeps, or the caller's socket is
+    /// gone. `error` is what the application sees; `None` ends it cleanly, as a RST does in
+    /// TIME-WAIT. (An ICMP error about the peer goes to
+    /// [`handle_unreachable`](Self::handle_unreachable), which checks it first.)
     pub fn terminate(&mut self, error: Option<ConnectionError>) {
         if self.state != State::Closed {
             self.close(error);

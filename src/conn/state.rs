@@ -253,6 +253,38 @@ impl Connection {
         }
     }
 
+    /// An ICMP port (or protocol) unreachable quoting a segment with sequence number
+    /// `quoted_seq`: nothing listens at the peer's port any more, a hard error by RFC 1122
+    /// section 4.2.3.9, believed only if we could have sent that segment (RFC 5927 section
+    /// 4.1; Linux's `tcp_v4_err` checks the same). In SYN-SENT and SYN-RECEIVED that is our
+    /// SYN (or SYN-ACK), at the ISS: the connection is refused. Once synchronized it is a
+    /// sequence number in [SND.UNA, SND.NXT] (data, our FIN, an ACK or a window probe at
+    /// SND.NXT), or SND.UNA - 1 while a keepalive probe is unanswered (Linux ignores those;
+    /// here the probe is how an idle connection learns its peer's process is gone, for one
+    /// more number an attacker could guess): the connection is reset, cleanly only in
+    /// TIME-WAIT, as by a RST. Anything else, a forgery or an error about a segment long
+    /// acknowledged, changes nothing, so a blind attacker must guess a sequence number within
+    /// the flight besides the ports. Returns whether the error was believed.
+    pub fn handle_unreachable(&mut self, quoted_seq: SeqNum) -> bool {
+        let ours = match self.state {
+            State::Closed | State::Listen => false,
+            State::SynSent | State::SynReceived => quoted_seq == self.iss,
+            _ => {
+                (self.snd_una <= quoted_seq && quoted_seq <= self.snd_nxt)
+                    || (self.unanswered_probes > 0 && quoted_seq == self.snd_una - 1)
+            }
+        };
+        if ours {
+            let error = if self.state.is_synchronized() {
+                self.error_if_ended_now()
+            } else {
+                Some(ConnectionError::Refused)
+            };
+            self.close(error);
+        }
+        ours
+    }
+
     pub(super) fn close(&mut self, error: Option<ConnectionError>) {
         self.state = State::Closed;
         if error.is_some() {

@@ -15,8 +15,9 @@
 //!   (section 3.10.7.4), so a writer learns its peer is gone instead of filling a window
 //!   nobody empties.
 //! - **Unreachable peers.** [`Endpoint::handle_unreachable`] takes an ICMP port unreachable
-//!   (what a connected UDP socket reports as `ECONNREFUSED`), a hard error by RFC 1122
-//!   section 4.2.3.9: during the handshake the connection is refused, after it reset.
+//!   with the start of the datagram it quotes, a hard error by RFC 1122 section 4.2.3.9 once
+//!   it is shown to be about a segment we sent (its sequence number within the flight, RFC
+//!   5927 section 4.1): during the handshake the connection is refused, after it reset.
 //! - **The user timeout** (RFC 9293 section 3.8.3, RFC 5482): a connection whose peer has
 //!   said nothing for that long since we sent it something that needs an answer (data, a
 //!   FIN, a window probe, a keepalive) fails with a timeout. Off unless set.
@@ -36,9 +37,11 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::conn::{Config, Connection, ConnectionError, Reason, State, Transmit};
+use crate::conn::{
+    Config, Connection, ConnectionError, Reason, State, Transmit,
+};
 use crate::time::Instant;
-use crate::wire::{Flags, Segment, SeqNum, WireError};
+use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
 
 mod rate_limit;
 mod resets;
@@ -117,6 +120,9 @@ pub struct EndpointStats {
     pub data_lost_resets: u64,
     /// Connections failed by the user timeout.
     pub user_timeouts: u64,
+    /// ICMP unreachables ([`Endpoint::handle_unreachable`]) that changed nothing: about no
+    /// connection's peer, or quoting no sequence number that connection could have sent.
+    pub unreachables_ignored: u64,
 }
 
 /// How the application relates to a connection.
@@ -374,35 +380,35 @@ impl Endpoint {
             .and_then(|entry| entry.last_heard)
     }
 
-    /// The network says nothing listens at `peer` any more: an ICMP port (or protocol)
-    /// unreachable, which a connected UDP socket reports as `ECONNREFUSED`. RFC 1122 section
-    /// 4.2.3.9 makes these hard errors. A handshake in progress is refused; a synchronized
-    /// connection is reset, except in TIME-WAIT, where both FINs are acknowledged and it just
-    /// ends, as a RST would end it there (in CLOSING and LAST-ACK our FIN is not, so it is a
-    /// reset). (Host and network unreachables are soft errors: the retransmission timers
+    /// An ICMP error says nothing listens where a datagram we sent went: a port (or protocol)
+    /// unreachable, for the datagram sent to `destination` (the address the error quotes),
+    /// whose first bytes it quotes in `quoted` (the UDP payload, often cut short: it may hold
+    /// just the start of the segment's header). Such an error is believed only if it names a
+    /// connection's peer and quotes a sequence number that connection could have sent (RFC
+    /// 5927 section 4.1, as TCP does, [`Connection::handle_unreachable`]): then a handshake
+    /// is refused, and a synchronized connection reset (cleanly only in TIME-WAIT, as a RST
+    /// ends it there). Anything else (no such peer, a quote too short to hold the sequence
+    /// number, or a sequence number outside the flight: a forgery, or an error about a
+    /// segment long acknowledged) changes nothing and is counted in
+    /// [`EndpointStats::unreachables_ignored`]. So a forged ICMP error cannot end a
+    /// connection without its sequence numbers, and a listener's connections, whose peers
+    /// share one socket, hear of a dead peer as a client's does. (Host and network
+    /// unreachables are soft errors, RFC 1122 section 4.2.3.9: the retransmission timers
     /// decide, so they do not come here.)
-    pub fn handle_unreachable(&mut self, peer: SocketAddr) {
-        let Some(&handle) = self.by_peer.get(&peer) else {
-            return;
+    pub fn handle_unreachable(&mut self, destination: SocketAddr, quoted: &[u8]) {
+        let handle = self.by_peer.get(&destination).copied();
+        let entry = handle.and_then(|handle| self.connections.get_mut(&handle));
+        let believed = match (entry, quoted_seq(quoted)) {
+            (Some(entry), Some(seq)) => entry.connection.handle_unreachable(seq),
+            _ => false,
         };
-        let Some(entry) = self.connections.get_mut(&handle) else {
-            return;
-        };
-        let connection = &mut entry.connection;
-        let error = match connection.state() {
-            State::Closed => return,
-            State::Listen | State::SynSent | State::SynReceived => Some(ConnectionError::Refused),
-            State::TimeWait => None,
-            State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait
-            | State::Closing
-            | State::LastAck => Some(ConnectionError::Reset),
-        };
-        connection.terminate(error);
-        self.active.insert(handle);
-        self.settle(handle);
+        match handle {
+            Some(handle) if believed => {
+                self.active.insert(handle);
+                self.settle(handle);
+            }
+            _ => self.stats.unreachables_ignored += 1,
+        }
     }
 
     /// The connection behind `handle`, while the endpoint keeps it.

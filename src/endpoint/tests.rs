@@ -767,39 +767,84 @@ fn a_close_with_nothing_unread_sends_a_fin_and_keeps_the_connection_to_watch() {
     assert_eq!(server.stats().data_lost_resets, 0);
 }
 
-#[test]
-fn an_unreachable_peer_refuses_a_handshake_and_resets_a_connection() {
-    let mut client = endpoint();
-    let handle = client.connect(addr(SERVER)).unwrap();
-    let _syn = client.poll_transmit(ms(0)).unwrap();
-    client.handle_unreachable(addr(SERVER));
-    let connection = client.connection(handle).unwrap();
-    assert_eq!(connection.error(), Some(ConnectionError::Refused));
-    assert!(client.poll_transmit(ms(0)).is_none(), "nothing is sent");
-
-    let (mut client, _server, handle, _) = established();
-    client.handle_unreachable(addr("203.0.113.9:1"));
-    assert!(
-        client.connection(handle).unwrap().error().is_none(),
-        "another peer"
-    );
-    client.handle_unreachable(addr(SERVER));
-    let connection = client.connection(handle).unwrap();
-    assert_eq!(connection.error(), Some(ConnectionError::Reset));
-    assert!(client.poll_transmit(ms(2)).is_none(), "nothing is sent");
+/// A copy of `datagram` with its sequence number moved by `by`, and cut to `len` bytes: what
+/// an ICMP error about a segment we did not send (or that ICMP cut short) would quote.
+fn quote(datagram: &[u8], by: u32, len: usize) -> Vec<u8> {
+    let mut quoted = datagram[..len.min(datagram.len())].to_vec();
+    if quoted.len() >= 8 {
+        let seq = u32::from_be_bytes(quoted[4..8].try_into().unwrap());
+        quoted[4..8].copy_from_slice(&seq.wrapping_add(by).to_be_bytes());
+    }
+    quoted
 }
 
 #[test]
-fn an_unreachable_peer_resets_last_ack() {
+fn an_unreachable_refuses_a_handshake_only_if_it_quotes_our_syn() {
+    let mut client = endpoint();
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let syn = client.poll_transmit(ms(0)).unwrap().contents;
+    // RFC 5927 section 4.1: a quoted sequence number we never sent is no news of ours.
+    client.handle_unreachable(addr(SERVER), &quote(&syn, 1, syn.len()));
+    client.handle_unreachable(addr(SERVER), &quote(&syn, 0, 7));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(
+        (connection.state(), connection.error()),
+        (State::SynSent, None)
+    );
+    assert_eq!(client.stats().unreachables_ignored, 2);
+    // Our SYN, as little of it as holds the sequence number.
+    client.handle_unreachable(addr(SERVER), &quote(&syn, 0, 8));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::Refused));
+    assert!(client.poll_transmit(ms(0)).is_none(), "nothing is sent");
+}
+
+#[test]
+fn an_unreachable_resets_a_connection_only_if_it_quotes_a_sequence_number_in_flight() {
+    let (mut client, _server, handle, _) = established();
+    client
+        .connection_mut(handle)
+        .unwrap()
+        .write(&[7; 3000])
+        .unwrap();
+    let sent: Vec<Vec<u8>> = std::iter::from_fn(|| client.poll_transmit(ms(2)))
+        .map(|transmit| transmit.contents)
+        .collect();
+    assert_eq!(sent.len(), 3, "three segments in flight");
+    let first = &sent[0];
+    // Forged or stale: about another peer, a sequence number below SND.UNA or beyond
+    // SND.NXT (one a blind attacker would pick), or a quote too short to say.
+    client.handle_unreachable(addr("203.0.113.9:1"), first);
+    client.handle_unreachable(addr(SERVER), &quote(first, 0u32.wrapping_sub(1), 28));
+    client.handle_unreachable(addr(SERVER), &quote(first, 3001, 28));
+    client.handle_unreachable(addr(SERVER), &quote(first, 1 << 31, 28));
+    client.handle_unreachable(addr(SERVER), &quote(first, 0, 7));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(
+        (connection.state(), connection.error()),
+        (State::Established, None)
+    );
+    assert_eq!(client.stats().unreachables_ignored, 5);
+    assert!(client.poll_transmit(ms(3)).is_none(), "nothing is sent");
+    // The last segment in flight, as an ICMP error quotes it: the peer is gone.
+    client.handle_unreachable(addr(SERVER), &quote(&sent[2], 0, 28));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::Reset));
+    assert_eq!(client.stats().unreachables_ignored, 5);
+    assert!(client.poll_transmit(ms(3)).is_none(), "nothing is sent");
+}
+
+#[test]
+fn an_unreachable_about_our_fin_resets_last_ack() {
     let (mut client, mut server, client_handle, server_handle) = established();
     server.close(server_handle);
     shuttle(&mut client, &mut server, ms(2));
     // The client got the FIN; it closes too, and its FIN meets a port nobody holds.
     client.close(client_handle);
-    let _fin = client.poll_transmit(ms(3)).unwrap();
+    let fin = client.poll_transmit(ms(3)).unwrap().contents;
     let connection = client.connection(client_handle).unwrap();
     assert_eq!(connection.state(), State::LastAck);
-    client.handle_unreachable(addr(SERVER));
+    client.handle_unreachable(addr(SERVER), &fin);
     // Our FIN was never acknowledged: the close failed.
     let connection = client.connection(client_handle).unwrap();
     assert_eq!(

@@ -20,6 +20,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -35,7 +37,7 @@ use super::poller::Poller;
 use super::socket;
 use super::stream::StreamState;
 use super::wake::{WaitFor, Waiters};
-use super::{take_socket_error, SocketConfig, SocketErrorMeaning};
+use super::{socket_error_meaning, SocketConfig, SocketErrorMeaning};
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::conn::Transmit;
 use crate::endpoint::{ConnectionHandle, Endpoint};
@@ -144,6 +146,9 @@ pub(crate) struct Shared {
     socket: UdpSocket,
     /// The peer a client's socket is connected to.
     peer: Option<SocketAddr>,
+    /// A send met an ICMP error (and took its report): the driver reads the socket's error
+    /// queue on its next turn.
+    icmp_reported: AtomicBool,
     outbox: Mutex<Outbox>,
     /// Who drives the socket: a thread of its own, or the shared [`Poller`].
     host: Host,
@@ -161,7 +166,7 @@ enum Host {
 
 impl Shared {
     /// Bind a socket and start its driver thread. `peer`, if given, connects the socket to it
-    /// (a client's socket talks to one peer, and a connected socket hears ICMP errors).
+    /// (a client's socket talks to one peer).
     pub(crate) fn start(
         local: SocketAddr,
         peer: Option<SocketAddr>,
@@ -216,6 +221,7 @@ impl Shared {
             }),
             socket,
             peer,
+            icmp_reported: AtomicBool::new(false),
             outbox: Mutex::new(Outbox::default()),
             host,
             local_addr,
@@ -349,8 +355,6 @@ impl Shared {
         if driver_late {
             self.wake_driver();
         }
-        // Sending may have met an ICMP error about some peer.
-        state.waiters.notify_heard(&state.endpoint);
         match acted_on {
             Some(handle) => state.waiters.notify_connection(handle),
             None => state.waiters.notify_everyone(),
@@ -425,22 +429,24 @@ impl Shared {
             let spare = std::mem::take(&mut outbox.spare);
             let mut batch = std::mem::replace(&mut outbox.queue, spare);
             drop(outbox);
-            let failures: Vec<(io::ErrorKind, SocketAddr)> = batch
-                .iter()
-                .filter_map(|(peer, bytes)| {
-                    self.send_now(*peer, bytes)
-                        .err()
-                        .map(|error| (error.kind(), *peer))
-                })
-                .collect();
-            if !failures.is_empty() {
-                let mut state = self.raw_lock();
-                for (kind, peer) in failures {
-                    state.on_socket_error(kind, peer);
+            let mut failed = None;
+            for (peer, bytes) in &batch {
+                if let Err(error) = self.send_now(*peer, bytes) {
+                    match socket_error_meaning(&error) {
+                        SocketErrorMeaning::Nothing => {}
+                        SocketErrorMeaning::Icmp => {
+                            self.icmp_reported.store(true, Ordering::Release)
+                        }
+                        SocketErrorMeaning::SocketFailed => failed = Some(error.kind()),
+                    }
                 }
-                // A send may have met an ICMP error about some peer.
-                let state = &mut *state;
-                state.waiters.notify_heard(&state.endpoint);
+            }
+            if let Some(kind) = failed {
+                self.raw_lock().socket_failed(kind);
+            }
+            if self.icmp_reported.load(Ordering::Acquire) {
+                // The driver reads what the error says; it may be asleep.
+                self.wake_driver();
             }
             batch.clear();
             outbox = self.lock_outbox();
@@ -487,13 +493,14 @@ impl Shared {
         for (from, datagram) in inbox.datagrams() {
             state.receive(now, from, datagram);
         }
+        let DriverState {
+            endpoint, waiters, ..
+        } = &mut *state;
+        inbox
+            .unreachables
+            .deliver(endpoint, |peer| waiters.heard_from(peer));
         if let Some(kind) = inbox.error {
-            match self.peer {
-                // Only a connected socket hears of ICMP errors, so `peer` is known; an
-                // unconnected socket's error is the socket's own.
-                Some(peer) => state.on_socket_error(kind, peer),
-                None => state.socket_failed(kind),
-            }
+            state.socket_failed(kind);
         }
         state.deliver_due_incoming(now);
         // Timers change few connections, and which is unknown: compare the ones threads wait
@@ -526,23 +533,19 @@ impl Shared {
     /// Take a batch of the datagrams waiting in the socket into `inbox`, without the lock.
     /// Returns whether more may be waiting.
     fn receive_batch(&self, inbox: &mut Inbox) -> bool {
-        inbox.fill(|buffer| match self.peer {
-            Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
-            None => self.socket.recv_from(buffer),
-        })
+        let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
+        inbox.fill(
+            |buffer| match self.peer {
+                Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
+                None => self.socket.recv_from(buffer),
+            },
+            self.socket.as_fd(),
+            icmp_reported,
+        )
     }
 }
 
 impl DriverState {
-    /// The socket failed a send or receive, for what a datagram to or from `peer` met.
-    fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
-        match take_socket_error(&mut self.endpoint, kind, peer) {
-            SocketErrorMeaning::PeerGone => self.waiters.heard_from(peer),
-            SocketErrorMeaning::SocketFailed => self.socket_failed(kind),
-            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
-        }
-    }
-
     /// The socket failed: every call from now on says so, and every waiting thread wakes to
     /// hear it. The first error is the one kept.
     fn socket_failed(&mut self, kind: io::ErrorKind) {

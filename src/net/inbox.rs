@@ -1,18 +1,22 @@
-//! A batch of datagrams taken from a socket without the endpoint's lock, for either driver
-//! (the threaded one in `driver.rs`, the tokio one in `crate::tokio`) to feed in under it.
+//! A batch of datagrams, and of the ICMP errors queued beside them, taken from a socket
+//! without the endpoint's lock, for either driver (the threaded one in `driver.rs`, the tokio
+//! one in `crate::tokio`) to feed in under it.
 
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::os::fd::BorrowedFd;
 
+use super::icmp::ErrorQueue;
 use super::{socket_error_meaning, SocketErrorMeaning};
 
 /// Largest datagram a driver receives: the largest Ferry segment with room to spare.
 pub(crate) const MAX_DATAGRAM: usize = 65_535;
 
-/// The most datagrams a driver takes from its socket before it feeds them to the endpoint,
-/// runs the timers, sends, and lets application threads in. So a flood that never lets the
-/// socket run dry starves nothing, and memory cannot pile up behind it.
+/// The most datagrams (and, apart, ICMP errors) a driver takes from its socket before it
+/// feeds them to the endpoint, runs the timers, sends, and lets application threads in. So a
+/// flood that never lets the socket run dry starves nothing, and memory cannot pile up
+/// behind it.
 pub(crate) const RECEIVE_BATCH: usize = 64;
 
 /// The datagrams of one batch, back to back, kept between batches so the buffers are reused.
@@ -22,7 +26,9 @@ pub(crate) struct Inbox {
     bytes: Vec<u8>,
     /// Each datagram's sender and place in `bytes`.
     datagrams: Vec<(SocketAddr, Range<usize>)>,
-    /// The error that ended the batch, if one did (not `WouldBlock`).
+    /// The port unreachables read from the socket's error queue with this batch.
+    pub(crate) unreachables: ErrorQueue,
+    /// The error that ended the batch, if one did: the socket's own failure.
     pub(crate) error: Option<io::ErrorKind>,
 }
 
@@ -32,6 +38,7 @@ impl Default for Inbox {
             scratch: vec![0; MAX_DATAGRAM],
             bytes: Vec::new(),
             datagrams: Vec::new(),
+            unreachables: ErrorQueue::default(),
             error: None,
         }
     }
@@ -39,18 +46,22 @@ impl Default for Inbox {
 
 impl Inbox {
     /// Take at most [`RECEIVE_BATCH`] datagrams with `receive` (a nonblocking `recv_from`),
-    /// replacing the last batch. Stops at `WouldBlock`, or at any other error, which is kept
-    /// for the caller to look at before taking more. Returns whether more may be waiting:
-    /// after a full batch, or behind an error about a peer (an ICMP unreachable is reported
-    /// once, and datagrams may queue behind it; the readiness edge that announced them is
-    /// spent). A failed socket yields nothing more.
+    /// replacing the last batch, and the ICMP errors waiting in `socket`'s error queue if a
+    /// receive reported one or `errors_reported` says one was (a send met it, or the poll
+    /// saw the queue). Stops at `WouldBlock`, or at the socket's failure, which is kept for
+    /// the caller. Returns whether more may be waiting: after a full batch of either. A
+    /// failed socket yields nothing more.
     pub(crate) fn fill(
         &mut self,
         mut receive: impl FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+        socket: BorrowedFd<'_>,
+        mut errors_reported: bool,
     ) -> bool {
         self.bytes.clear();
         self.datagrams.clear();
+        self.unreachables.clear();
         self.error = None;
+        let mut more = true;
         for _ in 0..RECEIVE_BATCH {
             match receive(&mut self.scratch) {
                 Ok((len, from)) => {
@@ -58,17 +69,25 @@ impl Inbox {
                     self.bytes.extend_from_slice(&self.scratch[..len]);
                     self.datagrams.push((from, start..start + len));
                 }
-                Err(error) => match error.kind() {
-                    io::ErrorKind::WouldBlock => return false,
-                    io::ErrorKind::Interrupted => {}
-                    kind => {
-                        self.error = Some(kind);
-                        return socket_error_meaning(kind) != SocketErrorMeaning::SocketFailed;
+                Err(error) => match socket_error_meaning(&error) {
+                    SocketErrorMeaning::Nothing if error.kind() == io::ErrorKind::WouldBlock => {
+                        more = false;
+                        break;
+                    }
+                    SocketErrorMeaning::Nothing => {}
+                    // Reported once; the datagrams behind it are read on.
+                    SocketErrorMeaning::Icmp => errors_reported = true,
+                    SocketErrorMeaning::SocketFailed => {
+                        self.error = Some(error.kind());
+                        return false;
                     }
                 },
             }
         }
-        true
+        if errors_reported {
+            more |= self.unreachables.read(socket);
+        }
+        more
     }
 
     /// The batch's datagrams and their senders, in the order they arrived.

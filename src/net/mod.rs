@@ -93,9 +93,18 @@
 //! | the peer | how Ferry notices | when, with the defaults |
 //! |---|---|---|
 //! | resets the connection (it closed with our data unread, or its side aborted) | the RST | at once: `ConnectionReset` |
-//! | its process exited or was killed, we are the client | the ICMP port unreachable answering our next segment (RFC 1122 section 4.2.3.9) | at once while sending; within the keepalive interval (15 s) when idle: `ConnectionReset` |
-//! | silent (host gone, network cut, a killed client as seen by a listener's socket, which hears no ICMP) | retransmissions unanswered ([`Config::max_retransmissions`](crate::Config::max_retransmissions), 15) | about 9 minutes with data in flight: `TimedOut` |
+//! | its process exited or was killed (a client's or a listener's peer) | the ICMP port unreachable answering our next segment (RFC 1122 section 4.2.3.9), believed once it quotes a sequence number we could have sent | at once while sending; within the keepalive interval (15 s) when idle: `ConnectionReset` |
+//! | silent (host gone, network cut) | retransmissions unanswered ([`Config::max_retransmissions`](crate::Config::max_retransmissions), 15) | about 9 minutes with data in flight: `TimedOut` |
 //! | silent, and we have nothing to send | keepalive probes ([`Config::keepalive_interval`](crate::Config::keepalive_interval) 15 s, [`Config::keepalive_probes`](crate::Config::keepalive_probes) 6) | 15 s + 6 x 15 s = 105 s: `TimedOut` |
+//!
+//! Each socket queues the ICMP errors about what it sends (`IP_RECVERR`), connected or not,
+//! and the driver reads them from the error queue with the address the datagram went to and
+//! the start of the segment they quote. A port unreachable ends a connection only if it
+//! quotes a sequence number that connection could have sent: from SND.UNA to SND.NXT once
+//! synchronized, the ISN during the handshake (RFC 5927 section 4.1, as TCP does). So a
+//! forged ICMP error must guess the sequence number as well as the ports, as a forged RST
+//! must. Host and network unreachables, and the other ICMP errors, are soft (RFC 1122 section
+//! 4.2.3.9, RFC 9293 section 3.9.2.2): the retransmission timers and the user timeout decide.
 //!
 //! To notice sooner, set a *user timeout* ([`Stream::set_user_timeout`], or
 //! [`SocketConfig::user_timeout`] for every connection): once the peer has said nothing for
@@ -135,6 +144,7 @@
 pub(crate) mod close;
 mod driver;
 mod fine_timer;
+pub(crate) mod icmp;
 pub(crate) mod inbox;
 mod listener;
 mod poller;
@@ -322,46 +332,25 @@ pub(crate) fn resolved_to_nothing() -> io::Error {
     )
 }
 
-/// What a socket error means for the driver that met it.
+/// What a send or receive error means for the driver that met it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SocketErrorMeaning {
     /// A full buffer (the datagram is lost, as a network would lose it; the protocol
     /// recovers) or an interrupted call.
     Nothing,
-    /// An ICMP port unreachable (a connected socket reports it as ECONNREFUSED): the peer's
-    /// process is gone. A hard error for that connection alone (RFC 1122 section 4.2.3.9):
-    /// refused during the handshake, reset after it.
-    PeerGone,
-    /// A host or network unreachable: a soft error (the same section); the retransmission
-    /// timers and the user timeout decide.
-    Soft,
+    /// An ICMP error, reported once by the next call on the socket: its datagram's
+    /// destination and quoted bytes wait in the socket's error queue ([`icmp`]), where the
+    /// driver reads them.
+    Icmp,
     /// The socket's own failure, which every caller must hear about.
     SocketFailed,
 }
 
-/// Tell `endpoint` what a send or receive error for a datagram to or from `peer` means for
-/// it (an unreachable peer); returns the error's meaning, for the driver to wake whoever it
-/// concerns (those waiting on `peer`, or on the socket).
-pub(crate) fn take_socket_error(
-    endpoint: &mut Endpoint,
-    kind: io::ErrorKind,
-    peer: SocketAddr,
-) -> SocketErrorMeaning {
-    let meaning = socket_error_meaning(kind);
-    if meaning == SocketErrorMeaning::PeerGone {
-        endpoint.handle_unreachable(peer);
-    }
-    meaning
-}
-
-/// What a send or receive error of this kind means, for both drivers.
-pub(crate) fn socket_error_meaning(kind: io::ErrorKind) -> SocketErrorMeaning {
-    match kind {
+/// What a send or receive error means, for both drivers.
+pub(crate) fn socket_error_meaning(error: &io::Error) -> SocketErrorMeaning {
+    match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => SocketErrorMeaning::Nothing,
-        io::ErrorKind::ConnectionRefused => SocketErrorMeaning::PeerGone,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-            SocketErrorMeaning::Soft
-        }
+        _ if icmp::reports_icmp(error) => SocketErrorMeaning::Icmp,
         _ => SocketErrorMeaning::SocketFailed,
     }
 }

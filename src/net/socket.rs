@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{os_random_seed, SocketConfig};
+use super::{icmp, os_random_seed, SocketConfig};
 use crate::endpoint::Endpoint;
 
 /// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
@@ -14,9 +14,11 @@ use crate::endpoint::Endpoint;
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// A nonblocking UDP socket bound to `local`, and connected to `peer` if given (a client's
-/// socket talks to one peer, and a connected socket hears ICMP errors).
+/// socket talks to one peer), that queues the ICMP errors about what it sends, with the
+/// datagrams they quote ([`icmp`](super::icmp)).
 pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    icmp::enable(&socket, local.is_ipv6())?;
     // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
     // busy port must be AddrInUse.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);

@@ -20,7 +20,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
@@ -33,7 +35,7 @@ use crate::conn::{ConnectionError, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::net::inbox::Inbox;
 use crate::net::wake::Readiness;
-use crate::net::{os_now, take_socket_error, SocketConfig, SocketErrorMeaning};
+use crate::net::{os_now, socket_error_meaning, SocketConfig, SocketErrorMeaning};
 use crate::time::Instant;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
@@ -152,6 +154,9 @@ pub(crate) struct Shared {
     socket: std::net::UdpSocket,
     /// The peer a client's socket is connected to.
     peer: Option<SocketAddr>,
+    /// A send met an ICMP error (and took its report), or the runtime saw the error queue
+    /// fill: the driver task reads the queue next.
+    icmp_reported: AtomicBool,
     /// Pokes the driver task.
     driver: Notify,
     local_addr: SocketAddr,
@@ -160,8 +165,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Bind a socket and start its driver task on the current runtime. `peer`, if given,
-    /// connects the socket to it (a client's socket talks to one peer, and a connected socket
-    /// hears ICMP errors).
+    /// connects the socket to it (a client's socket talks to one peer).
     pub(crate) fn start(
         local: SocketAddr,
         peer: Option<SocketAddr>,
@@ -192,6 +196,7 @@ impl Shared {
             }),
             socket,
             peer,
+            icmp_reported: AtomicBool::new(false),
             driver: Notify::new(),
             local_addr,
             epoch: os_now(),
@@ -264,18 +269,16 @@ impl Shared {
     }
 
     /// Send the outbox until it stays empty, taking it from under the lock each time. Returns
-    /// the tasks to wake for what the sends met (an ICMP error, say).
+    /// the tasks to wake that the lock's holders left behind. A send that meets an ICMP error
+    /// leaves it to the driver task to read.
     fn send_outbox(&self) -> Vec<Waker> {
         let mut batch = Vec::new();
-        let mut failures: Vec<(io::ErrorKind, SocketAddr)> = Vec::new();
+        let mut failed = None;
         loop {
             {
                 let mut state = self.lock();
-                for (kind, peer) in failures.drain(..) {
-                    state.on_socket_error(kind, peer);
-                }
-                if !state.heard_from.is_empty() {
-                    state.wake_heard();
+                if let Some(kind) = failed.take() {
+                    state.socket_failed(kind);
                 }
                 if state.outbox.is_empty() {
                     state.sending = false;
@@ -291,7 +294,15 @@ impl Shared {
                         .send_to(&transmit.contents, transmit.destination),
                 };
                 if let Err(error) = sent {
-                    failures.push((error.kind(), transmit.destination));
+                    match socket_error_meaning(&error) {
+                        SocketErrorMeaning::Nothing => {}
+                        SocketErrorMeaning::Icmp => {
+                            // The driver task reads what the error says.
+                            self.icmp_reported.store(true, Ordering::Release);
+                            self.wake_driver();
+                        }
+                        SocketErrorMeaning::SocketFailed => failed = Some(error.kind()),
+                    }
                 }
             }
         }
@@ -351,7 +362,14 @@ impl Shared {
                 () = self.driver.notified() => {}
                 ready = io.ready(Interest::READABLE | Interest::ERROR) => {
                     match ready {
-                        Ok(ready) if ready.is_error() => self.take_socket_errors(&io),
+                        Ok(ready) if ready.is_error() => {
+                            // The runtime's note of it goes first, then the next turn reads
+                            // the queue: an error queued in between sets the note again.
+                            let _ = io.try_io(Interest::ERROR, || {
+                                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                            });
+                            self.icmp_reported.store(true, Ordering::Release);
+                        }
                         Ok(_) => {}
                         Err(error) => self.lock().socket_failed(error.kind()),
                     }
@@ -361,36 +379,18 @@ impl Shared {
         }
     }
 
-    /// Take a batch of the datagrams waiting in the socket, without the lock. Returns
-    /// whether more may be waiting.
+    /// Take a batch of the datagrams (and ICMP errors) waiting in the socket, without the
+    /// lock. Returns whether more may be waiting.
     fn receive_batch(&self, io: &::tokio::net::UdpSocket, inbox: &mut Inbox) -> bool {
-        inbox.fill(|buffer| match self.peer {
-            Some(peer) => io.try_recv(buffer).map(|len| (len, peer)),
-            None => io.try_recv_from(buffer),
-        })
-    }
-
-    /// The socket reported an error with no datagram: take it (`SO_ERROR`), which also
-    /// clears the runtime's note that one is pending.
-    fn take_socket_errors(&self, io: &::tokio::net::UdpSocket) {
-        loop {
-            let taken = io.try_io(Interest::ERROR, || match io.take_error() {
-                Ok(Some(error)) => Ok(error.kind()),
-                Ok(None) => Err(io::ErrorKind::WouldBlock.into()),
-                Err(error) => Ok(error.kind()),
-            });
-            match taken {
-                Ok(kind) => {
-                    let mut state = self.lock();
-                    match self.peer {
-                        Some(peer) => state.on_socket_error(kind, peer),
-                        None => state.socket_failed(kind),
-                    }
-                    self.release_and_send(state);
-                }
-                Err(_) => return,
-            }
-        }
+        let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
+        inbox.fill(
+            |buffer| match self.peer {
+                Some(peer) => io.try_recv(buffer).map(|len| (len, peer)),
+                None => io.try_recv_from(buffer),
+            },
+            io.as_fd(),
+            icmp_reported,
+        )
     }
 
     /// Feed the endpoint what was received, run its timers and the closes' rules, send, wake.
@@ -404,12 +404,16 @@ impl Shared {
             state.endpoint.handle_datagram(now, from, datagram);
             state.heard_from.push(from);
         }
+        let DriverState {
+            endpoint,
+            heard_from,
+            ..
+        } = &mut *state;
+        received
+            .unreachables
+            .deliver(endpoint, |peer| heard_from.push(peer));
         if let Some(kind) = received.error {
-            match self.peer {
-                // Only a connected socket hears of ICMP errors, so `peer` is known.
-                Some(peer) => state.on_socket_error(kind, peer),
-                None => state.socket_failed(kind),
-            }
+            state.socket_failed(kind);
         }
         // Timers change few connections, and which is unknown: compare the ones tasks wait
         // on, before and after.
@@ -726,15 +730,6 @@ impl DriverState {
     fn queue_transmits(&mut self, now: Instant) {
         while let Some(transmit) = self.endpoint.poll_transmit(now) {
             self.outbox.push(transmit);
-        }
-    }
-
-    /// The socket failed a send or receive, for what a datagram to or from `peer` met.
-    fn on_socket_error(&mut self, kind: io::ErrorKind, peer: SocketAddr) {
-        match take_socket_error(&mut self.endpoint, kind, peer) {
-            SocketErrorMeaning::PeerGone => self.heard_from.push(peer),
-            SocketErrorMeaning::SocketFailed => self.socket_failed(kind),
-            SocketErrorMeaning::Nothing | SocketErrorMeaning::Soft => {}
         }
     }
 

@@ -789,6 +789,19 @@ impl<'a> Segment<'a> {
     }
 }
 
+/// The sequence number of a segment as an ICMP error quotes it: the start of a datagram we
+/// sent, cut short anywhere after the UDP header, so its CRC cannot be checked and only the
+/// fields it holds mean anything. Linux quotes up to 576 bytes of the IPv4 datagram, RFC 1812
+/// asks routers for as much as fits there, and ICMPv6 quotes up to 1280 bytes (RFC 4443
+/// section 3.1); a bare UDP header (RFC 792's minimum) tells nothing. `None` unless the quote
+/// reaches through the sequence number (8 bytes) with Ferry's magic and version.
+#[must_use]
+pub fn quoted_seq(quote: &[u8]) -> Option<SeqNum> {
+    let ours =
+        read_u16(quote, field::MAGIC) == MAGIC && quote.get(field::VERSION) == Some(&VERSION);
+    (ours && quote.len() >= field::SEQ.end).then(|| SeqNum(read_u32(quote, field::SEQ)))
+}
+
 impl fmt::Display for Segment<'_> {
     /// One tcpdump-like line, e.g.
     /// `[S.] seq 100 ack 201 win 65535 len 0` or
@@ -1642,5 +1655,27 @@ mod tests {
             "[.] seq 201 ack 300 win 4096 len 16 sack 300:400 500:600"
         );
         assert_eq!(Segment::default().to_string(), "[none] seq 0 win 0 len 0");
+    }
+
+    #[test]
+    fn a_quoted_segment_gives_its_sequence_number_however_short_past_it() {
+        let mut datagram = Vec::new();
+        sample().emit(&mut datagram);
+        for cut in 8..=datagram.len() {
+            assert_eq!(
+                quoted_seq(&datagram[..cut]),
+                Some(sample().seq),
+                "{cut} bytes"
+            );
+        }
+        for cut in 0..8 {
+            assert_eq!(quoted_seq(&datagram[..cut]), None, "{cut} bytes");
+        }
+        let mut foreign = datagram.clone();
+        foreign[0] ^= 1;
+        assert_eq!(quoted_seq(&foreign), None, "not Ferry's magic");
+        let mut other_version = datagram;
+        other_version[field::VERSION] += 1;
+        assert_eq!(quoted_seq(&other_version), None, "another version");
     }
 }

@@ -33,6 +33,7 @@ pub struct Relay {
     address: SocketAddr,
     client: Arc<Mutex<Option<SocketAddr>>>,
     last_from_client: Arc<Mutex<Vec<u8>>>,
+    last_from_server: Arc<Mutex<Vec<u8>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -47,11 +48,13 @@ impl Relay {
         let address = socket.local_addr().unwrap();
         let client = Arc::new(Mutex::new(None));
         let last_from_client = Arc::new(Mutex::new(Vec::new()));
+        let last_from_server = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (client, last_from_client, stop) = (
+            let (client, last_from_client, last_from_server, stop) = (
                 Arc::clone(&client),
                 Arc::clone(&last_from_client),
+                Arc::clone(&last_from_server),
                 Arc::clone(&stop),
             );
             thread::spawn(move || {
@@ -65,6 +68,7 @@ impl Relay {
                     };
                     let datagram = &buffer[..len];
                     let toward = if from == server {
+                        *last_from_server.lock().unwrap() = datagram.to_vec();
                         Toward::Client
                     } else {
                         *client.lock().unwrap() = Some(from);
@@ -87,6 +91,7 @@ impl Relay {
             address,
             client,
             last_from_client,
+            last_from_server,
             stop,
             thread: Some(thread),
         }
@@ -107,6 +112,12 @@ impl Relay {
     #[allow(dead_code)]
     pub fn last_from_client(&self) -> Vec<u8> {
         self.last_from_client.lock().unwrap().clone()
+    }
+
+    /// The last datagram the server sent.
+    #[allow(dead_code)]
+    pub fn last_from_server(&self) -> Vec<u8> {
+        self.last_from_server.lock().unwrap().clone()
     }
 }
 

@@ -77,3 +77,18 @@ fn no_keepalive_while_data_is_outstanding() {
     assert!(sent.iter().all(|(_, reason)| *reason != Reason::Keepalive));
     recv_nothing(&mut conn, at(15_100));
 }
+
+#[test]
+fn an_unreachable_quoting_an_unanswered_keepalive_resets_an_idle_connection() {
+    // An idle connection sends only keepalives, at SND.UNA - 1: the one segment an ICMP
+    // error can quote once the peer's process is gone.
+    let mut conn = established_with(keepalive_config());
+    assert!(!conn.handle_unreachable(LOCAL - 1), "no probe out yet");
+    assert_eq!(timeout(&mut conn, at(15_100)), vec![keepalive()]);
+    assert!(conn.handle_unreachable(LOCAL - 1));
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Reset))]
+    );
+    recv_nothing(&mut conn, at(15_100));
+}

@@ -1,5 +1,6 @@
 //! RST and abort: resets in and out of the window and SYNs in ESTABLISHED (RFC 9293 section
-//! 3.10.7.4, RFC 5961 sections 3 and 4), abort (section 3.10.5), answers to strays (3.10.7.1).
+//! 3.10.7.4, RFC 5961 sections 3 and 4), abort (section 3.10.5), answers to strays (3.10.7.1),
+//! and ICMP port unreachables, believed only about a segment we sent (RFC 5927 section 4.1).
 
 use super::*;
 
@@ -204,4 +205,77 @@ fn reset_reply_answers_strays() {
         ..SEND_TEMPL
     };
     assert_eq!(reset_reply(&stray_rst), None);
+}
+
+// -------------------------------------------------------------------------------------------
+// ICMP port unreachable: believed only if it quotes a sequence number we could have sent
+
+/// ESTABLISHED with 300 bytes in flight at 1000 ms: SND.UNA = LOCAL, SND.NXT = LOCAL + 300.
+fn established_with_data_in_flight() -> Connection {
+    let mut conn = established();
+    conn.write(&bytes(0, 300)).unwrap();
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    conn
+}
+
+#[test]
+fn an_unreachable_quoting_a_sequence_number_outside_the_flight_changes_nothing() {
+    let mut conn = established_with_data_in_flight();
+    for forged in [LOCAL - 1, LOCAL + 301, LOCAL + (1 << 31), REMOTE] {
+        assert!(!conn.handle_unreachable(forged), "{forged:?}");
+    }
+    assert_eq!(conn.state(), State::Established);
+    assert_eq!(conn.error(), None);
+    assert_eq!(events(&mut conn), vec![]);
+    recv_nothing(&mut conn, at(1_000));
+    // Still sending: the RTO repeats the data.
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        vec![(
+            Sent {
+                payload: bytes(0, 300),
+                ..RECV_TEMPL
+            },
+            Reason::RtoRetransmission { timeout: 1 }
+        )]
+    );
+}
+
+#[test]
+fn an_unreachable_quoting_a_segment_in_flight_resets() {
+    // From SND.UNA to SND.NXT inclusive: data, or an ACK sent at SND.NXT.
+    for quoted in [LOCAL, LOCAL + 150, LOCAL + 300] {
+        let mut conn = established_with_data_in_flight();
+        assert!(conn.handle_unreachable(quoted), "{quoted:?}");
+        assert_eq!(conn.state(), State::Closed);
+        assert_eq!(
+            events(&mut conn),
+            vec![Event::Closed(Some(ConnectionError::Reset))]
+        );
+        recv_nothing(&mut conn, at(1_000));
+    }
+}
+
+#[test]
+fn an_unreachable_refuses_a_connect_only_if_it_quotes_our_syn() {
+    let mut conn = syn_sent();
+    assert!(!conn.handle_unreachable(LOCAL_ISN + 1));
+    assert_eq!(conn.state(), State::SynSent);
+    assert!(conn.handle_unreachable(LOCAL_ISN));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(
+        events(&mut conn),
+        vec![Event::Closed(Some(ConnectionError::Refused))]
+    );
+    recv_nothing(&mut conn, at(0));
+}
+
+#[test]
+fn an_unreachable_in_time_wait_ends_it_cleanly() {
+    // Both FINs acknowledged: nothing was lost, as with a RST there.
+    let mut conn = time_wait();
+    assert!(conn.handle_unreachable(LOCAL + 1));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
+    recv_nothing(&mut conn, at(1_300));
 }
