@@ -180,7 +180,7 @@ fn each_sample_shows_its_phenomenon() {
         // RACK-TLP on: the lost tail goes again as a probe, and the timer never fires.
         (
             "tail-loss-probe-a.pcapng",
-            "frame.comment == \"tail loss probe\"",
+            "frame.comment == \"tail loss probe (retransmission)\"",
             1,
         ),
         (

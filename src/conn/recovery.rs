@@ -672,7 +672,7 @@ impl Connection {
         self.loss_probe_due = false;
         self.unanswered_loss_probes += 1;
         let transmit = if let Some((len, flags)) = self.next_new_segment() {
-            self.transmit_new(now, flags, self.snd_nxt, len, Reason::TailLossProbe)
+            self.transmit_new(now, flags, self.snd_nxt, len, Reason::TailLossProbeNewData)
         } else {
             // Outside recovery, the last segment: its SACK shows RACK every loss before it.
             // In recovery, the oldest hole, which stalls it: a retransmission lost again is

@@ -49,10 +49,13 @@ pub enum Reason {
     /// Resent because RACK deemed it lost: a segment sent after it arrived, and a reordering
     /// window passed (RFC 8985 section 6).
     RackRetransmission,
-    /// A probe after about two round trips of silence, so that a lost tail is repaired
-    /// without waiting for the retransmission timer (RFC 8985 section 7): new data, or the
-    /// last segment again.
+    /// A segment sent again as a tail loss probe, after about two round trips of silence, so
+    /// that a lost tail is repaired without waiting for the retransmission timer (RFC 8985
+    /// section 7.3): the last segment, or in recovery the oldest hole. A retransmission.
     TailLossProbe,
+    /// New data sent as the tail loss probe, which RFC 8985 section 7.3 prefers when the
+    /// peer's window takes it: no retransmission.
+    TailLossProbeNewData,
     /// An ACK answering a segment that could be forged: a RST or SYN inside the window but
     /// not where expected, or an ACK field outside what we sent (RFC 5961 sections 3 to 5).
     /// A real peer learns where we are and repairs its state; a blind attacker learns nothing.
@@ -75,7 +78,9 @@ impl fmt::Display for Reason {
             Reason::FastRetransmission => f.write_str("fast retransmit"),
             Reason::SackRetransmission => f.write_str("SACK retransmit"),
             Reason::RackRetransmission => f.write_str("RACK retransmit"),
-            Reason::TailLossProbe => f.write_str("tail loss probe"),
+            // "retransmission" in words, so that a capture filter on it finds every one.
+            Reason::TailLossProbe => f.write_str("tail loss probe (retransmission)"),
+            Reason::TailLossProbeNewData => f.write_str("tail loss probe (new data)"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
             Reason::ChallengeAck => f.write_str("challenge ACK"),

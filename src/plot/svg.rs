@@ -27,7 +27,7 @@ impl Mark {
             Reason::FastRetransmission => Mark::Fast,
             Reason::SackRetransmission => Mark::Sack,
             Reason::RackRetransmission => Mark::Rack,
-            Reason::TailLossProbe => Mark::LossProbe,
+            Reason::TailLossProbe | Reason::TailLossProbeNewData => Mark::LossProbe,
             Reason::WindowProbe => Mark::Probe,
             _ => Mark::New,
         }

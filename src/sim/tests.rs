@@ -498,3 +498,39 @@ fn application_limited_bursts_draw_no_tail_loss_probes() {
         );
     }
 }
+
+/// The lab counts retransmissions in a capture with `frame.comment contains "retransmi"`: every
+/// segment the sender counted as a retransmission must say so, a tail loss probe that resends
+/// the last segment included.
+#[test]
+fn every_retransmission_says_so_in_its_capture_comment() {
+    let data = payload(30_000, 1);
+    // The last data segment is lost: a tail loss probe resends it (the tail-loss-probe sample).
+    for spec in ["drop-data=25", "loss=5%"] {
+        let config = lossy(spec, 7);
+        let buffer = SharedBuffer::default();
+        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        let observers = Observers {
+            captures: Captures {
+                a: Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap()),
+                b: None,
+            },
+            trace: None,
+        };
+        let (report, _) = transfer_observed(&config, &data, observers).unwrap();
+        assert!(report.succeeded(), "{spec}: {report:#?}");
+        let reasons: Vec<String> = packets(&buffer)
+            .into_iter()
+            .filter_map(|(_, comments)| comments.into_iter().next())
+            .collect();
+        let said = |word: &str| reasons.iter().filter(|r| r.contains(word)).count() as u64;
+        let stats = report.a.stats;
+        assert!(stats.retransmissions.tlp > 0 || spec != "drop-data=25");
+        assert_eq!(
+            said("retransmi"),
+            stats.retransmissions.total(),
+            "{spec}: {reasons:?}"
+        );
+        assert_eq!(said("tail loss probe"), stats.tail_loss_probes, "{spec}");
+    }
+}

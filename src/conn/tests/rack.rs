@@ -347,7 +347,7 @@ fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
     // No ACK comes. The probe is new data beyond the congestion window: one segment.
     assert_eq!(
         timeout(&mut conn, at(1_200)),
-        vec![(data(s(6)), Reason::TailLossProbe)]
+        vec![(data(s(6)), Reason::TailLossProbeNewData)]
     );
     let stats = conn.stats();
     assert_eq!(stats.tail_loss_probes, 1);
