@@ -264,10 +264,27 @@ fn cannot_write(a: &Path, b: &Path, error: &std::io::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The faults each direction had, A to B and B to A: `--faults`, or `--faults-ab` /
+/// `--faults-ba` in its place.
+fn direction_faults(args: &SimArgs) -> (&FaultConfig, &FaultConfig) {
+    (
+        args.faults_ab.as_ref().unwrap_or(&args.faults),
+        args.faults_ba.as_ref().unwrap_or(&args.faults),
+    )
+}
+
+/// The faults for the report's first line: "faults SPEC" when both directions had the same,
+/// else "faults A→B SPEC, B→A SPEC".
+fn faults_text(args: &SimArgs) -> String {
+    match direction_faults(args) {
+        (ab, ba) if ab == ba => format!("faults {ab}"),
+        (ab, ba) => format!("faults A→B {ab}, B→A {ba}"),
+    }
+}
+
 /// What the plot shows, for its title: the run's settings that shape it.
 fn plot_title(args: &SimArgs, bytes: usize) -> String {
-    let ab = args.faults_ab.as_ref().unwrap_or(&args.faults);
-    let ba = args.faults_ba.as_ref().unwrap_or(&args.faults);
+    let (ab, ba) = direction_faults(args);
     let mut title = format!(
         "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, seed {}",
         if args.sack == Switch::On { "on" } else { "off" },
@@ -345,7 +362,7 @@ fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> St
         (false, _) => "NOT intact",
     };
     format!(
-        "ferry sim: {sent} bytes from A to B, {rate}, {rtt:?} RTT, faults {spec}, seed {seed}\n\
+        "ferry sim: {sent} bytes from A to B, {rate}, {rtt:?} RTT, {faults}, seed {seed}\n\
          delivered   {delivered} of {sent} bytes: {verdict}\n\
          time        {sim:.3} s simulated ({wall:.3} s of wall time), goodput {goodput:.3} Mbit/s\n\
          A (sender)  {a_segments} segments, {a_retx} retransmitted, {a_rtos} RTO expiries, {a_probes} tail loss probes, state {a_state}, error {a_error}\n\
@@ -355,7 +372,7 @@ fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> St
          discarded   {discarded} datagrams with a bad CRC\n",
         sent = report.bytes_sent,
         rtt = args.rtt,
-        spec = args.faults,
+        faults = faults_text(args),
         seed = args.seed,
         delivered = report.bytes_delivered,
         sim = report.transfer_time.as_secs_f64(),

@@ -614,6 +614,7 @@ fn recv_refuses_a_newcomer_rather_than_cut_a_moving_transfer() {
         "the output holds two whole transfers"
     );
 }
+
 #[test]
 fn a_send_whose_receiver_resets_it_never_exits_zero() {
     // A receiver that closes as soon as it accepts (as `ferry recv` did once it ran out of
@@ -644,4 +645,29 @@ fn a_send_whose_receiver_resets_it_never_exits_zero() {
         assert_eq!(sender.status.code(), Some(1), "run {run}: {message}");
         assert!(message.contains("reset"), "run {run}: {message}");
     }
+}
+
+/// The first line of `ferry sim` names the faults each direction really had: those of
+/// `--faults-ab` and `--faults-ba` too, not only `--faults`.
+#[test]
+fn sim_names_the_faults_of_each_direction() {
+    let first_line = |args: &[&str]| {
+        let output = ferry()
+            .args(["sim", "--bytes", "3000"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        stdout.lines().next().unwrap_or_default().to_string()
+    };
+    let line = first_line(&["--faults-ab", "drop-data=1"]);
+    assert!(line.contains("faults A→B drop-data=1, B→A none,"), "{line}");
+    let line = first_line(&["--faults", "dup=1%", "--faults-ba", "none"]);
+    assert!(line.contains("faults A→B dup=1%, B→A none,"), "{line}");
+    // Alike both ways: said once.
+    let line = first_line(&["--faults", "dup=1%"]);
+    assert!(line.contains("faults dup=1%,"), "{line}");
+    let line = first_line(&[]);
+    assert!(line.contains("faults none,"), "{line}");
 }
