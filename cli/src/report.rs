@@ -36,11 +36,16 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
             "reordered": faulted(|f| f.reordered),
         },
     });
-    match (counters, own) {
-        (Value::Object(mut counters), Value::Object(own)) => {
-            counters.extend(own);
-            Value::Object(counters)
+    merged(counters, own)
+}
+
+/// The keys of both objects; `extra`'s win where both have one.
+pub(crate) fn merged(base: Value, extra: Value) -> Value {
+    match (base, extra) {
+        (Value::Object(mut base), Value::Object(extra)) => {
+            base.extend(extra);
+            Value::Object(base)
         }
-        (counters, _) => counters,
+        (base, _) => base,
     }
 }

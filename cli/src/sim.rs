@@ -20,6 +20,7 @@ use ferry::Config;
 use crate::args::{
     bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, LinkRate, StatsFormat, Switch,
 };
+use crate::report::merged;
 
 #[derive(clap::Args)]
 pub struct SimArgs {
@@ -314,6 +315,8 @@ fn error_text(host: &HostReport) -> String {
         .map_or("none".to_string(), |error| error.to_string())
 }
 
+/// The JSON report: each counter summed over both hosts at the top level (the keys the README
+/// lists), and what each host counted in `a` and `b`.
 fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
     let (a, b) = (&report.a, &report.b);
     let own = json!({
@@ -325,20 +328,42 @@ fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value 
         "close_seconds": report.end_time.as_secs_f64(),
         "wall_seconds": wall_seconds,
         "goodput_bps": report.goodput_bps(),
-        "queue_drops": a.link.queue_drops + b.link.queue_drops,
-        "dropped_payload_bytes": a.link.dropped_payload_bytes + b.link.dropped_payload_bytes,
-        "dropped_data_segments": a.link.dropped_data_segments + b.link.dropped_data_segments,
         "cwnd_a": a.stats.congestion_window,
         "ssthresh_a": a.stats.slow_start_threshold,
-        "discarded_corrupt": a.stats.discarded_corrupt + b.stats.discarded_corrupt
-            + a.endpoint.discarded_corrupt + b.endpoint.discarded_corrupt,
         "state_a": a.state.to_string(),
         "state_b": b.state.to_string(),
         "error_a": a.error.map(|error| error.to_string()),
         "error_b": b.error.map(|error| error.to_string()),
         "srtt_ms": a.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
+        "a": host_json(a),
+        "b": host_json(b),
     });
+    let own = merged(own, link_counters(&[a, b]));
     crate::report::with_counters(own, &[&a.stats, &b.stats], &[&a.faults, &b.faults])
+}
+
+/// What one host counted: its connection's counters, the link leaving it, its fate.
+fn host_json(host: &HostReport) -> serde_json::Value {
+    let own = json!({
+        "state": host.state.to_string(),
+        "error": host.error.map(|error| error.to_string()),
+        "srtt_ms": host.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
+        "cwnd": host.stats.congestion_window,
+        "ssthresh": host.stats.slow_start_threshold,
+    });
+    let own = merged(own, link_counters(&[host]));
+    crate::report::with_counters(own, &[&host.stats], &[&host.faults])
+}
+
+/// What the links leaving `hosts` lost, and what the hosts discarded as corrupt, summed.
+fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
+    let sum = |field: fn(&HostReport) -> u64| hosts.iter().map(|host| field(host)).sum::<u64>();
+    json!({
+        "queue_drops": sum(|host| host.link.queue_drops),
+        "dropped_payload_bytes": sum(|host| host.link.dropped_payload_bytes),
+        "dropped_data_segments": sum(|host| host.link.dropped_data_segments),
+        "discarded_corrupt": sum(|host| host.stats.discarded_corrupt + host.endpoint.discarded_corrupt),
+    })
 }
 
 fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> String {

@@ -671,3 +671,45 @@ fn sim_names_the_faults_of_each_direction() {
     let line = first_line(&[]);
     assert!(line.contains("faults none,"), "{line}");
 }
+
+/// `ferry sim --stats json` keeps its sums of both hosts at the top and says what each host
+/// counted in `a` and `b`: here A's lost tail, resent by a tail loss probe, is A's alone.
+#[test]
+fn sim_json_counts_each_host_beside_the_sums() {
+    let output = ferry()
+        .args(["sim", "--bytes", "30000", "--faults-ab", "drop-data=25"])
+        .args(["--stats", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (a, b) = (&stats["a"], &stats["b"]);
+    assert_eq!(a["retransmissions"]["tlp"], 1, "{stats}");
+    assert_eq!(a["retransmissions"]["total"], 1, "{stats}");
+    assert_eq!(b["retransmissions"]["total"], 0, "{stats}");
+    assert_eq!(a["faults"]["dropped"], 1, "the link leaving A dropped it");
+    assert_eq!(b["faults"]["dropped"], 0);
+    assert_eq!(a["dropped_data_segments"], 1);
+    for (host, state) in [(a, "CLOSED"), (b, "CLOSED")] {
+        assert_eq!(host["state"], state, "{stats}");
+        assert!(host["error"].is_null(), "{stats}");
+        assert!(host["srtt_ms"].as_f64().unwrap() > 40.0, "{stats}");
+    }
+    // Every counter at the top is the sum of the hosts'.
+    for key in [
+        "segments_sent",
+        "tail_loss_probes",
+        "rto_timeouts",
+        "discarded_corrupt",
+    ] {
+        let sum = a[key].as_u64().unwrap() + b[key].as_u64().unwrap();
+        assert_eq!(stats[key].as_u64(), Some(sum), "{key}: {stats}");
+    }
+    for kind in ["rto", "fast", "sack", "rack", "tlp", "total"] {
+        let sum = a["retransmissions"][kind].as_u64().unwrap()
+            + b["retransmissions"][kind].as_u64().unwrap();
+        assert_eq!(stats["retransmissions"][kind].as_u64(), Some(sum), "{kind}");
+    }
+    assert_eq!(stats["state_a"], "CLOSED");
+    assert_eq!(stats["cwnd_a"], a["cwnd"]);
+}
