@@ -208,7 +208,12 @@ fn a_lossy_run_dissects_cleanly_and_agrees_with_the_stats() {
     ];
     let report = &run.report;
     for (host, file) in [(Host::A, &run.a), (Host::B, &run.b)] {
-        let packets = tshark_fields(file, &fields, &[]);
+        let mut packets = tshark_fields(file, &fields, &[]);
+        // B's file begins with the note that makes it count time from the run's start.
+        if host == Host::B {
+            assert_eq!(packets[0]["frame.comment"], sim::ORIGIN_NOTE);
+            packets.remove(0);
+        }
         let sent: Vec<_> = packets
             .iter()
             .filter(|packet| packet["ip.src"] == ip(host))
@@ -312,6 +317,34 @@ fn a_lossy_run_dissects_cleanly_and_agrees_with_the_stats() {
         .find(|packet| packet["ferry.flags"] == "0x02" && packet["ferry.crc.status"] == "1")
         .unwrap();
     assert_eq!(syn_at_b["ferry.seq"], isn.to_string());
+}
+
+/// Wireshark's relative time (`frame.time_relative`, the "Time" column) counts from a file's
+/// first frame. Both hosts' files count from the run's start, so the same moment has the same
+/// relative time in both: each frame's relative time is its simulated time.
+#[test]
+fn relative_times_agree_across_the_hosts_files() {
+    if !tshark_present("relative_times_agree_across_the_hosts_files") {
+        return;
+    }
+    let dir = output_dir("relative-times");
+    let run = captured_run(&dir, View::Tcp, "none", "none", 3000, 1, Recovery::RackTlp);
+    let times = ["frame.time_relative", "frame.time_epoch", "ip.src"];
+    let (a, b) = (
+        tshark_fields(&run.a, &times, &[]),
+        tshark_fields(&run.b, &times, &[]),
+    );
+    for packet in a.iter().chain(&b) {
+        assert_eq!(
+            packet["frame.time_relative"], packet["frame.time_epoch"],
+            "{packet:?}"
+        );
+    }
+    // B's SYN-ACK, sent 20 ms after A's SYN and received 20 ms later: the same in both files.
+    let syn_ack_sent = &b.iter().find(|p| p["ip.src"] == ip(Host::B)).unwrap();
+    let syn_ack_received = &a.iter().find(|p| p["ip.src"] == ip(Host::B)).unwrap();
+    assert_eq!(syn_ack_sent["frame.time_relative"], "0.020019000");
+    assert_eq!(syn_ack_received["frame.time_relative"], "0.040038000");
 }
 
 #[test]

@@ -158,15 +158,17 @@ impl<W: Write> CaptureWriter<W> {
             identification,
             datagram,
         );
-        let at = Duration::new(
-            record.at.as_secs(),
-            record.at.subsec_micros().saturating_mul(1000),
-        );
+        self.write_frame(record.at, &frame, comments)
+    }
+
+    /// One frame stamped with `at` truncated to the microsecond, with `comments`.
+    fn write_frame(&mut self, at: Duration, frame: &[u8], comments: Vec<&str>) -> io::Result<()> {
+        let at = Duration::new(at.as_secs(), at.subsec_micros().saturating_mul(1000));
         let block = EnhancedPacketBlock {
             interface_id: 0,
             timestamp: at,
             original_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
-            data: Cow::Borrowed(&frame),
+            data: Cow::Borrowed(frame),
             options: comments
                 .into_iter()
                 .filter(|comment| !comment.is_empty())
@@ -178,6 +180,19 @@ impl<W: Write> CaptureWriter<W> {
             .map_err(into_io_error)?;
         self.packets_written += 1;
         Ok(())
+    }
+
+    /// Append a note at `at` on the capture's time line: a frame that is no packet, with
+    /// `note` as its packet comment and its content (an Ethernet frame of the IEEE 802 local
+    /// experimental EtherType, so no dissector mistakes it for traffic). The simulator starts a
+    /// host's capture with one at the run's start, since Wireshark counts relative times from
+    /// a file's first frame. Counted in [`packets_written`](Self::packets_written).
+    pub fn write_note(&mut self, at: Duration, note: &str) -> io::Result<()> {
+        let note = clip_comment(note);
+        let mut frame = Vec::with_capacity(NOTE_HEADER.len() + note.len());
+        frame.extend_from_slice(&NOTE_HEADER);
+        frame.extend_from_slice(note.as_bytes());
+        self.write_frame(at, &frame, vec![note])
     }
 
     /// How many packets have been written.
@@ -213,6 +228,12 @@ fn into_io_error(error: PcapError) -> io::Error {
         other => io::Error::other(other),
     }
 }
+
+/// The Ethernet header of a [`CaptureWriter::write_note`] frame: to the broadcast address, from
+/// none, EtherType 0x88B5 (IEEE 802 "Local Experimental Ethertype 1"), which no protocol owns.
+const NOTE_HEADER: [u8; 14] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0x88, 0xB5,
+];
 
 /// pcapng option lengths are 16 bits; pcap-file would silently wrap a longer comment into a
 /// corrupt file, so cut it (at a character boundary) well before that.

@@ -29,7 +29,7 @@ mod transfer;
 pub use crate::link::{LinkConfig, LinkStats};
 pub use network::{Network, NetworkConfig};
 pub use report::{HostReport, TransferReport};
-pub use tap::{Captures, HostCapture};
+pub use tap::{Captures, HostCapture, ORIGIN_NOTE};
 pub use transfer::{
     payload, transfer, transfer_observed, Observers, RunLimit, TransferConfig, DEFAULT_STEP_LIMIT,
 };

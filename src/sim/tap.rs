@@ -1,10 +1,12 @@
 //! Each simulated host's capture: records wait until the link has decided a datagram's fate,
-//! so the file stays in time order and says what happened to every copy.
+//! so the file stays in time order and says what happened to every copy. Every capture counts
+//! time from the run's start: one whose host is silent then begins with a note at time 0.
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::capture::{CaptureRecord, CaptureWriter, View};
 use crate::conn::Transmit;
@@ -45,10 +47,23 @@ impl Captures {
     }
 }
 
+/// The comment (and content) of the note that begins a capture whose first packet comes after
+/// the run's start.
+pub const ORIGIN_NOTE: &str = "start of the run, simulated time 0 (a note, not a packet: \
+                               relative times count from here, as in the other host's capture)";
+
+/// Whether a capture whose first record is at `first_record_at` begins with the
+/// [`ORIGIN_NOTE`]: Wireshark counts relative time (`frame.time_relative`) from a file's first
+/// frame, so without it B's file, which begins with the SYN's arrival, would count from there
+/// and every relative time in it would be one propagation delay behind A's.
+pub(crate) fn begins_with_origin_note(first_record_at: Duration) -> bool {
+    first_record_at > Duration::ZERO
+}
+
 /// A record waiting in a [`Tap`].
 #[derive(Debug)]
 struct PendingRecord {
-    at: std::time::Duration,
+    at: Duration,
     source: SocketAddr,
     destination: SocketAddr,
     datagram: Vec<u8>,
@@ -69,6 +84,8 @@ pub(super) struct Tap {
     first_pending: u64,
     /// The first write error; after it the tap writes nothing more.
     error: Option<io::Error>,
+    /// Whether anything has been written yet (the origin note, if any, comes first).
+    started: bool,
 }
 
 impl Tap {
@@ -78,6 +95,7 @@ impl Tap {
             pending: VecDeque::new(),
             first_pending: 0,
             error: None,
+            started: false,
         }
     }
 
@@ -159,6 +177,12 @@ impl Tap {
         self.first_pending += 1;
         if self.error.is_some() {
             return;
+        }
+        if !std::mem::replace(&mut self.started, true) && begins_with_origin_note(record.at) {
+            if let Err(error) = self.writer.write_note(Duration::ZERO, ORIGIN_NOTE) {
+                self.error = Some(error);
+                return;
+            }
         }
         let written = self.writer.write(&CaptureRecord {
             at: record.at,

@@ -160,7 +160,11 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
         (&buffers[0], &report.a, &report.b),
         (&buffers[1], &report.b, &report.a),
     ] {
-        let packets = packets(buffer);
+        // Every datagram, after B's note at the start of the run.
+        let packets: Vec<_> = packets(buffer)
+            .into_iter()
+            .filter(|(_, comments)| *comments != [ORIGIN_NOTE])
+            .collect();
         assert_eq!(
             packets.len() as u64,
             this.faults.datagrams + peer.link.delivered
@@ -533,4 +537,33 @@ fn every_retransmission_says_so_in_its_capture_comment() {
         );
         assert_eq!(said("tail loss probe"), stats.tail_loss_probes, "{spec}");
     }
+}
+
+/// Wireshark counts relative time from a file's first frame: B's capture, whose first packet
+/// (the SYN's arrival) comes a propagation delay after the start, begins with a note at time 0
+/// so that both files count from the run's start. A's first packet is its SYN at time 0.
+#[test]
+fn both_captures_count_time_from_the_start_of_the_run() {
+    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
+    let capture = |buffer: &SharedBuffer| {
+        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
+    };
+    let observers = Observers {
+        captures: Captures {
+            a: capture(&buffers[0]),
+            b: capture(&buffers[1]),
+        },
+        trace: None,
+    };
+    let (report, _) = transfer_observed(&lossy("none", 1), &payload(3000, 1), observers).unwrap();
+    let (a, b) = (packets(&buffers[0]), packets(&buffers[1]));
+    assert_eq!(a[0], (Duration::ZERO, vec!["handshake".to_string()]));
+    assert_eq!(b[0], (Duration::ZERO, vec![ORIGIN_NOTE.to_string()]));
+    // Then B's own packets, at their times: the SYN arrives after 20 ms.
+    assert_eq!(b[1].0, Duration::from_micros(20_019));
+    assert_eq!(
+        b.len() as u64,
+        1 + report.b.faults.datagrams + report.a.link.delivered
+    );
 }
