@@ -20,7 +20,8 @@
 //! truncation, scripted drops), [`sim`] runs whole transfers on a deterministic simulated
 //! network with a virtual clock, over two [`link`]s (one direction of a path each: the
 //! faults, a rate and queue, a delay; the socket driver puts the same link around a socket), [`capture`] writes what a host sent and received as
-//! pcapng, for Wireshark, and [`plot`] draws a connection's time-sequence graph. [`units`]
+//! pcapng, for Wireshark, [`plot`] draws a connection's time-sequence graph, and [`ladder`] a
+//! run's ladder diagram (every datagram an arrow from host to host). [`units`]
 //! reads and prints the sizes, rates, durations and probabilities that the fault spec and the
 //! CLI take.
 //!
@@ -70,6 +71,8 @@ pub mod capture;
 pub mod conn;
 pub mod endpoint;
 pub mod fault;
+#[cfg(feature = "sim")]
+pub mod ladder;
 pub mod link;
 #[cfg(feature = "net")]
 pub mod net;

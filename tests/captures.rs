@@ -94,7 +94,7 @@ fn captured_network_run(
     let payload = sim::payload(bytes, seed);
     let observers = sim::Observers {
         captures,
-        trace: None,
+        ..sim::Observers::default()
     };
     let (report, _) = sim::transfer_observed(&TransferConfig::new(network), &payload, observers)
         .expect("the captures are written");

@@ -12,6 +12,7 @@ use serde_json::json;
 use ferry::capture::{window_scale_for, View};
 use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
+use ferry::ladder::{Ladder, LadderOptions};
 use ferry::sim::{
     self, Captures, Host, HostReport, NetworkConfig, Observers, TransferConfig, TransferReport,
 };
@@ -90,6 +91,15 @@ pub struct SimArgs {
     /// retransmissions by reason, the ACK line, SACK blocks, the receive window and cwnd.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Draw the ladder diagram of the run to FILE.svg, or to FILE.html (a page that zooms,
+    /// pans, and shows a clicked arrow's details): a time line per host, each datagram an arrow
+    /// from its sending to its arrival, drops and timers marked. May be given twice, for both.
+    #[arg(long, value_name = "FILE.svg|FILE.html", value_parser = ladder_file_arg)]
+    ladder: Vec<PathBuf>,
+    /// Draw only what was sent in this window of time on the ladder, e.g. 0.1s..0.5s (since
+    /// the start): how a long run stays readable. At most 5000 datagrams are drawn.
+    #[arg(long, value_parser = interval_arg, value_name = "START..END", requires = "ladder")]
+    ladder_window: Option<Range<Duration>>,
     /// B's application stops reading from START to END (since the start, e.g. 200ms..2s):
     /// with a small --recv-buffer its window closes and A sends zero-window probes.
     #[arg(long, value_parser = interval_arg, value_name = "START..END")]
@@ -104,6 +114,34 @@ pub struct SimArgs {
 enum CcArg {
     Newreno,
     Fixed,
+}
+
+/// `--ladder FILE`: an SVG or an HTML page, told by the name's ending.
+fn ladder_file_arg(text: &str) -> Result<PathBuf, String> {
+    if LadderFormat::of(Path::new(text)).is_none() {
+        return Err(format!(
+            "{text} should end in .svg (a drawing) or .html (a page that zooms and pans)"
+        ));
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// What `--ladder` writes.
+#[derive(Clone, Copy)]
+enum LadderFormat {
+    Svg,
+    Html,
+}
+
+impl LadderFormat {
+    fn of(path: &Path) -> Option<LadderFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "svg" => Some(LadderFormat::Svg),
+            "html" | "htm" => Some(LadderFormat::Html),
+            _ => None,
+        }
+    }
 }
 
 /// The most `--bytes` takes: the payload and the received copy both live in memory.
@@ -194,12 +232,20 @@ pub fn run(args: SimArgs) -> ExitCode {
             }
         }
     };
+    let ladder = (!args.ladder.is_empty()).then(|| LadderOptions {
+        window: args
+            .ladder_window
+            .clone()
+            .unwrap_or(Duration::ZERO..Duration::MAX),
+        ..LadderOptions::default()
+    });
     let observers = Observers {
         captures,
         trace: args.plot.as_ref().map(|_| Host::A),
+        ladder,
     };
     let ran = sim::transfer_observed(&config, &payload, observers);
-    let (report, trace) = match ran {
+    let (report, observed) = match ran {
         Ok(ran) => ran,
         Err(error) => {
             let prefix = args.pcap.as_deref().unwrap_or(Path::new("?"));
@@ -210,14 +256,19 @@ pub fn run(args: SimArgs) -> ExitCode {
             );
         }
     };
-    if let (Some(path), Some(trace)) = (&args.plot, trace) {
-        let svg = ferry::plot::time_sequence_svg(&trace, &plot_title(&args, payload.len()));
+    if let (Some(path), Some(trace)) = (&args.plot, &observed.trace) {
+        let svg = ferry::plot::time_sequence_svg(trace, &plot_title(&args, payload.len()));
         if let Err(error) = std::fs::write(path, svg) {
             eprintln!(
                 "ferry sim: cannot write the plot {}: {error}",
                 path.display()
             );
             return ExitCode::from(2);
+        }
+    }
+    if let Some(ladder) = &observed.ladder {
+        if let Err(code) = write_ladders(&args, ladder, payload.len()) {
+            return code;
         }
     }
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -265,6 +316,13 @@ fn cannot_write(a: &Path, b: &Path, error: &std::io::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The link's rate: `10 Mbit/s`, or `unlimited`.
+fn rate_text(args: &SimArgs) -> String {
+    args.rate.0.map_or("unlimited".to_string(), |bps| {
+        format!("{} Mbit/s", bps as f64 / 1e6)
+    })
+}
+
 /// The faults each direction had, A to B and B to A: `--faults`, or `--faults-ab` /
 /// `--faults-ba` in its place.
 fn direction_faults(args: &SimArgs) -> (&FaultConfig, &FaultConfig) {
@@ -301,6 +359,39 @@ fn plot_title(args: &SimArgs, bytes: usize) -> String {
         title.push_str(&format!(", B aborts after {bytes} bytes"));
     }
     title
+}
+
+/// Write the ladder to each `--ladder` file, saying on stderr if datagrams were left out.
+fn write_ladders(args: &SimArgs, ladder: &Ladder, bytes: usize) -> Result<(), ExitCode> {
+    if ladder.omitted > 0 {
+        eprintln!(
+            "ferry sim: the ladder shows the first {} datagrams of the window, not {} more: \
+             narrow it with --ladder-window",
+            ferry::ladder::DEFAULT_MAX_DATAGRAMS,
+            ladder.omitted
+        );
+    }
+    let title = format!(
+        "ferry sim: {bytes} bytes from A to B, {}, {:?} RTT, {}, seed {}",
+        rate_text(args),
+        args.rtt,
+        faults_text(args),
+        args.seed
+    );
+    for path in &args.ladder {
+        let drawing = match LadderFormat::of(path) {
+            Some(LadderFormat::Html) => ferry::ladder::ladder_html(ladder, &title),
+            _ => ferry::ladder::ladder_svg(ladder, &title),
+        };
+        if let Err(error) = std::fs::write(path, drawing) {
+            eprintln!(
+                "ferry sim: cannot write the ladder {}: {error}",
+                path.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
 }
 
 /// `PREFIX-a.pcapng` for host "a".
@@ -368,9 +459,7 @@ fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
 
 fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> String {
     let (a, b) = (&report.a, &report.b);
-    let rate = args.rate.0.map_or("unlimited".to_string(), |bps| {
-        format!("{} Mbit/s", bps as f64 / 1e6)
-    });
+    let rate = rate_text(args);
     let faults = |host: &HostReport| {
         format!(
             "dropped {}, corrupted {}, duplicated {}, reordered {}, queue overflow {}",

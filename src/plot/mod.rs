@@ -21,5 +21,6 @@ mod svg;
 mod tests;
 mod trace;
 
+pub(crate) use svg::escape;
 pub use svg::time_sequence_svg;
 pub use trace::{AckSample, SentSegment, Trace};

@@ -124,8 +124,8 @@ pub(super) fn label(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Text for an SVG text node or attribute.
-fn escape(text: &str) -> String {
+/// Text for an SVG (or HTML) text node or attribute.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -19,6 +19,7 @@
 
 use std::net::SocketAddr;
 
+mod ladder;
 mod network;
 mod report;
 mod tap;
@@ -31,7 +32,8 @@ pub use network::{Network, NetworkConfig};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture, ORIGIN_NOTE};
 pub use transfer::{
-    payload, transfer, transfer_observed, Observers, RunLimit, TransferConfig, DEFAULT_STEP_LIMIT,
+    payload, transfer, transfer_observed, Observed, Observers, RunLimit, TransferConfig,
+    DEFAULT_STEP_LIMIT,
 };
 
 /// One of the two simulated hosts.

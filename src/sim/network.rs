@@ -6,11 +6,13 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::tap::{HostCapture, Tap};
+use super::ladder::LadderRecorder;
+use super::tap::{begins_with_origin_note, HostCapture, Tap};
 use super::Host;
 use crate::conn::Config;
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultConfig, FaultStats};
+use crate::ladder::{Ladder, LadderOptions};
 use crate::link::seed::{derive_seed, link_seed, ISN_A, ISN_B, LINK_A_TO_B, LINK_B_TO_A};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkStats};
 use crate::plot::Trace;
@@ -66,16 +68,40 @@ impl NetworkConfig {
 pub struct Network {
     now: Instant,
     endpoints: [Endpoint; 2],
-    /// `links[i]` carries what host `i` sends, each datagram tagged with its record in host
-    /// `i`'s capture, if it has one.
-    links: [Link<Option<u64>>; 2],
+    /// `links[i]` carries what host `i` sends, each datagram tagged with its record number in
+    /// host `i`'s capture (whether or not it has one).
+    links: [Link<u64>; 2],
     steps: u64,
+    /// `records[i]` counts what host `i` sent and received: its capture's records, numbered
+    /// the same whether or not it has a capture, so that a ladder names their frames.
+    records: [RecordCount; 2],
     /// `taps[i]` captures what host `i` sends and receives.
     taps: [Option<Tap>; 2],
     /// A time `step` stops at even if nothing is due then (see [`Network::wake_at`]).
     wake: Option<Instant>,
     /// The traced host and what it sent and received, for the time-sequence plot.
     trace: Option<(Host, Trace)>,
+    /// What both hosts sent and received and the timers that fired, for the ladder diagram.
+    ladder: Option<LadderRecorder>,
+}
+
+/// How many records a host's capture holds, and when the first was: its frame numbers.
+#[derive(Clone, Copy, Debug, Default)]
+struct RecordCount {
+    count: u64,
+    first_at: Option<Instant>,
+}
+
+impl RecordCount {
+    /// Count a record at `at`: its number (from 0), and its frame number in a capture taken
+    /// from the start (from 1, after the note a capture may begin with).
+    fn next(&mut self, at: Instant) -> (u64, u64) {
+        let first_at = *self.first_at.get_or_insert(at);
+        let record = self.count;
+        self.count += 1;
+        let note = u64::from(begins_with_origin_note(first_at.since_epoch()));
+        (record, record + 1 + note)
+    }
 }
 
 impl Network {
@@ -99,9 +125,11 @@ impl Network {
                 link(&config.b_to_a, LINK_B_TO_A),
             ],
             steps: 0,
+            records: [RecordCount::default(); 2],
             taps: [None, None],
             wake: None,
             trace: None,
+            ladder: None,
         }
     }
 
@@ -121,6 +149,19 @@ impl Network {
     /// The trace recorded since [`trace`](Network::trace), if any; recording stops.
     pub fn take_trace(&mut self) -> Option<Trace> {
         self.trace.take().map(|(_, trace)| trace)
+    }
+
+    /// From now on, record every datagram both hosts send and what became of it, and the
+    /// timers that fired, for a ladder diagram ([`crate::ladder`]) of `options`'s window.
+    /// Take it with [`take_ladder`](Network::take_ladder).
+    pub fn record_ladder(&mut self, options: LadderOptions) {
+        self.ladder = Some(LadderRecorder::new(options));
+    }
+
+    /// The ladder recorded since [`record_ladder`](Network::record_ladder), if any; recording
+    /// stops.
+    pub fn take_ladder(&mut self) -> Option<Ladder> {
+        self.ladder.take().map(LadderRecorder::finish)
     }
 
     /// Record `host`'s congestion window now, if `host` is traced (the driver of the run calls
@@ -168,7 +209,8 @@ impl Network {
     /// From now on, write what `host` sends and receives to `capture`. Call
     /// [`finish_captures`](Network::finish_captures) at the end.
     pub fn capture(&mut self, host: Host, capture: HostCapture) {
-        self.taps[host.index()] = Some(Tap::new(capture));
+        let first_record = self.records[host.index()].count;
+        self.taps[host.index()] = Some(Tap::new(capture, first_record));
     }
 
     /// Write out what the captures still hold and flush them. Returns the first error any
@@ -188,18 +230,21 @@ impl Network {
     fn collect_transmits(&mut self) {
         for from in 0..2 {
             while let Some(transmit) = self.endpoints[from].poll_transmit(self.now) {
-                let record = self.taps[from].as_ref().map(Tap::next_record);
+                let host = [Host::A, Host::B][from];
+                let (record, frame) = self.records[from].next(self.now);
                 let offered = self.links[from].offer(self.now, &transmit.contents, record);
+                if let Some(ladder) = &mut self.ladder {
+                    ladder.sent(self.now, host, &transmit, &offered, (record, frame));
+                }
                 if let Some((host, trace)) = &mut self.trace {
                     if host.index() == from {
                         trace.sent(self.now.since_epoch(), &transmit.contents, transmit.reason);
                     }
                 }
                 if let Some(tap) = &mut self.taps[from] {
-                    let source = [Host::A, Host::B][from].address();
                     tap.sent(
                         self.now,
-                        source,
+                        host.address(),
                         &transmit,
                         &offered.decision,
                         offered.copies,
@@ -238,6 +283,13 @@ impl Network {
                 self.link_event(from, event);
             }
         }
+        if let Some(ladder) = &mut self.ladder {
+            for (host, endpoint) in [Host::A, Host::B].into_iter().zip(&self.endpoints) {
+                if endpoint.poll_timeout().is_some_and(|at| at <= self.now) {
+                    ladder.timer_due(host, self.now);
+                }
+            }
+        }
         for endpoint in &mut self.endpoints {
             endpoint.handle_timeout(self.now);
         }
@@ -246,18 +298,32 @@ impl Network {
 
     /// What a link leaving host `from` reports: a queue's verdict for the sender's capture, or
     /// a datagram at the far host.
-    fn link_event(&mut self, from: usize, event: LinkEvent<Option<u64>>) {
+    fn link_event(&mut self, from: usize, event: LinkEvent<u64>) {
+        let from_host = [Host::A, Host::B][from];
         match event {
-            LinkEvent::Queued { tag, .. } => {
+            LinkEvent::Queued {
+                tag: record,
+                duplicate,
+                ..
+            } => {
                 let comment = event.drop_comment();
-                if let (Some(record), Some(tap)) = (tag, &mut self.taps[from]) {
+                if let Some(tap) = &mut self.taps[from] {
                     tap.entered_queue(record, comment);
                 }
+                if let Some(ladder) = &mut self.ladder {
+                    ladder.queued(self.now, from_host, record, duplicate, comment);
+                }
             }
-            LinkEvent::Delivered { bytes, .. } => {
-                let from_address = [Host::A, Host::B][from].address();
-                let to_host = [Host::A, Host::B][from].peer();
+            LinkEvent::Delivered {
+                tag: record, bytes, ..
+            } => {
+                let from_address = from_host.address();
+                let to_host = from_host.peer();
                 let to = to_host.index();
+                let (_, receiver_frame) = self.records[to].next(self.now);
+                if let Some(ladder) = &mut self.ladder {
+                    ladder.delivered(self.now, from_host, record, &bytes, receiver_frame);
+                }
                 if let Some(tap) = &mut self.taps[to] {
                     tap.received(self.now, from_address, to_host.address(), &bytes);
                 }

@@ -89,23 +89,20 @@ pub(super) struct Tap {
 }
 
 impl Tap {
-    pub(super) fn new(writer: HostCapture) -> Tap {
+    /// A tap whose first record will be record number `first_record` of its host (the
+    /// network counts them from the start, captured or not).
+    pub(super) fn new(writer: HostCapture, first_record: u64) -> Tap {
         Tap {
             writer,
             pending: VecDeque::new(),
-            first_pending: 0,
+            first_pending: first_record,
             error: None,
             started: false,
         }
     }
 
-    /// The record number the next [`sent`](Tap::sent) datagram will have.
-    pub(super) fn next_record(&self) -> u64 {
-        self.first_pending + self.pending.len() as u64
-    }
-
     /// A datagram the host sent at `now`, with why and what the fault injector did to it, which
-    /// left the injector as `copies` datagrams. Returns its record number.
+    /// left the injector as `copies` datagrams: the next record, in the network's count.
     pub(super) fn sent(
         &mut self,
         now: Instant,
@@ -113,9 +110,8 @@ impl Tap {
         transmit: &Transmit,
         decision: &Decision,
         copies: usize,
-    ) -> u64 {
+    ) {
         let comments = sent_comments(transmit.reason, decision);
-        let record = self.next_record();
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
@@ -125,7 +121,6 @@ impl Tap {
             copies_before_queue: copies,
         });
         self.write_complete();
-        record
     }
 
     /// A copy of sent datagram `record` reached the link's queue, which took it, or dropped it

@@ -7,6 +7,7 @@ use super::transfer::{read_to_end, write_payload};
 use super::*;
 use crate::capture::{CaptureWriter, View};
 use crate::conn::{Config, ConnectionError, State};
+use crate::ladder::{Fate, FiredTimer, Ladder, LadderOptions};
 
 fn lossy(spec: &str, seed: u64) -> TransferConfig {
     TransferConfig::new(NetworkConfig::symmetric(
@@ -149,7 +150,7 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
     };
     let observers = Observers {
         captures,
-        trace: None,
+        ..Observers::default()
     };
     let (report, _) = transfer_observed(&config, &data, observers).unwrap();
     assert!(report.succeeded(), "{report:#?}");
@@ -248,8 +249,8 @@ fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
         trace: Some(Host::A),
         ..Observers::default()
     };
-    let (report, trace) = transfer_observed(&config, &data, observers).unwrap();
-    let trace = trace.expect("a trace was asked for");
+    let (report, observed) = transfer_observed(&config, &data, observers).unwrap();
+    let trace = observed.trace.expect("a trace was asked for");
     assert_eq!(report, transfer(&config, &data), "tracing changes nothing");
     assert_eq!(trace.sent.len() as u64, report.a.stats.segments_sent);
     let resent = trace
@@ -519,7 +520,7 @@ fn every_retransmission_says_so_in_its_capture_comment() {
                 a: Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap()),
                 b: None,
             },
-            trace: None,
+            ..Observers::default()
         };
         let (report, _) = transfer_observed(&config, &data, observers).unwrap();
         assert!(report.succeeded(), "{spec}: {report:#?}");
@@ -554,7 +555,7 @@ fn both_captures_count_time_from_the_start_of_the_run() {
             a: capture(&buffers[0]),
             b: capture(&buffers[1]),
         },
-        trace: None,
+        ..Observers::default()
     };
     let (report, _) = transfer_observed(&lossy("none", 1), &payload(3000, 1), observers).unwrap();
     let (a, b) = (packets(&buffers[0]), packets(&buffers[1]));
@@ -566,4 +567,181 @@ fn both_captures_count_time_from_the_start_of_the_run() {
         b.len() as u64,
         1 + report.b.faults.datagrams + report.a.link.delivered
     );
+}
+
+/// Transfers with the ladder recorded, and each host's capture in memory.
+fn laddered(config: &TransferConfig, data: &[u8]) -> (TransferReport, Ladder, [SharedBuffer; 2]) {
+    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
+    let capture = |buffer: &SharedBuffer| {
+        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
+    };
+    let observers = Observers {
+        captures: Captures {
+            a: capture(&buffers[0]),
+            b: capture(&buffers[1]),
+        },
+        ladder: Some(LadderOptions::default()),
+        ..Observers::default()
+    };
+    let (report, observed) = transfer_observed(config, data, observers).unwrap();
+    assert_eq!(report, transfer(config, data), "recording changes nothing");
+    (
+        report,
+        observed.ladder.expect("a ladder was asked for"),
+        buffers,
+    )
+}
+
+#[test]
+fn the_ladder_holds_every_copy_with_its_fate_and_its_frames_in_both_captures() {
+    // Loss, duplicates, flips and a queue that overflows: every fate there is.
+    let mut config = lossy("loss=2%,dup=5%,flip=2e-5,delay=3ms,jitter=2ms", 9);
+    config.network.a_to_b.queue_limit = 3;
+    let data = payload(300_000, 9);
+    let (report, ladder, buffers) = laddered(&config, &data);
+    assert!(report.succeeded(), "{report:#?}");
+    let (a, b) = (&report.a, &report.b);
+    let datagrams = &ladder.datagrams;
+    let copies =
+        a.faults.datagrams + a.faults.duplicated + b.faults.datagrams + b.faults.duplicated;
+    assert_eq!(datagrams.len() as u64, copies);
+    let count = |fate: fn(&Fate) -> bool| datagrams.iter().filter(|d| fate(&d.fate)).count() as u64;
+    assert_eq!(
+        count(|fate| matches!(fate, Fate::Arrived { .. })),
+        a.link.delivered + b.link.delivered
+    );
+    let dropped = a.faults.dropped + a.link.queue_drops + b.faults.dropped + b.link.queue_drops;
+    assert!(
+        a.link.queue_drops > 0 && a.faults.dropped > 0,
+        "{report:#?}"
+    );
+    assert_eq!(count(|fate| matches!(fate, Fate::Dropped { .. })), dropped);
+    let discarded = a.stats.discarded_corrupt
+        + b.stats.discarded_corrupt
+        + a.endpoint.discarded_corrupt
+        + b.endpoint.discarded_corrupt;
+    assert!(discarded > 0);
+    assert_eq!(
+        count(|fate| matches!(fate, Fate::Arrived { intact: false, .. })),
+        discarded
+    );
+    // Every frame number names the capture's packet of that datagram: sent then, with its
+    // reason; received at its arrival.
+    let captured = [packets(&buffers[0]), packets(&buffers[1])];
+    for datagram in datagrams {
+        let frame = |host: usize, frame: Option<u64>| {
+            captured[host][usize::try_from(frame.unwrap()).unwrap() - 1].clone()
+        };
+        let (at, comments) = frame(datagram.from, datagram.sender_frame);
+        assert_eq!(at, datagram.sent_at);
+        assert_eq!(comments[0], datagram.reason.unwrap().to_string());
+        if let Fate::Arrived {
+            at, receiver_frame, ..
+        } = datagram.fate
+        {
+            let (arrived, comments) = frame(datagram.to, receiver_frame);
+            assert_eq!((arrived, comments.len()), (at, 0));
+        }
+    }
+}
+
+/// The timers a ladder marks, in the lab's samples: the RTO alone with RACK-TLP off, the tail
+/// loss probe alone with it on, and the persist timer once per zero-window probe.
+#[test]
+fn the_ladder_marks_the_timers_that_fired() {
+    let data = payload(30_000, 1);
+    let timers = |config: &TransferConfig, host: Host| {
+        let (report, ladder, _) = laddered(config, &data);
+        let marks: Vec<(Duration, FiredTimer)> = ladder
+            .timers
+            .iter()
+            .filter(|mark| mark.host == host.index())
+            .map(|mark| (mark.at, mark.timer))
+            .collect();
+        (report, marks)
+    };
+    let mut rto = lossy("none", 1);
+    rto.network.a_to_b.faults = "drop-data=25".parse().unwrap();
+    rto.network.connection.rack = false;
+    let (report, marks) = timers(&rto, Host::A);
+    assert_eq!(report.a.stats.rto_timeouts, 1);
+    assert_eq!(
+        marks,
+        [(
+            Duration::from_micros(405_988),
+            FiredTimer::Retransmission { expiry: 1 }
+        )]
+    );
+    let mut tlp = rto.clone();
+    tlp.network.connection.rack = true;
+    let (report, marks) = timers(&tlp, Host::A);
+    assert_eq!(report.a.stats.tail_loss_probes, 1);
+    assert_eq!(marks.len(), 1);
+    assert_eq!(marks[0].1, FiredTimer::LossProbe);
+    let mut zero_window = lossy("none", 1);
+    zero_window.network.connection.recv_buffer = 8 * 1024;
+    zero_window.receiver_pause = Some(Duration::from_millis(100)..Duration::from_secs(2));
+    let (report, marks) = timers(&zero_window, Host::A);
+    let persist = marks
+        .iter()
+        .filter(|(_, timer)| *timer == FiredTimer::Persist)
+        .count() as u64;
+    assert_eq!(persist, report.a.stats.window_probes);
+    assert!(persist >= 2);
+}
+
+/// A delayed ACK has the reason of any other ACK; the ladder tells it by its moment: sent when
+/// one of the receiver's timers fell due and nothing arrived. Past its 16 quick ACKs, B
+/// acknowledges a lone segment 40 ms late, by the timer (RFC 5681 section 4.2).
+#[test]
+fn the_ladder_marks_a_delayed_ack() {
+    let config =
+        NetworkConfig::symmetric(None, Duration::from_millis(40), "none".parse().unwrap(), 1);
+    let mut network = Network::new(&config);
+    network.record_ladder(LadderOptions::default());
+    network.endpoint(Host::B).listen(1);
+    let a = network
+        .endpoint(Host::A)
+        .connect(Host::B.address())
+        .unwrap();
+    let mut arrivals = Vec::new();
+    for _ in 0..18 {
+        let connection = network.endpoint(Host::A).connection_mut(a).unwrap();
+        assert_eq!(connection.write(b"x"), Ok(1));
+        // Let it cross, and everything it causes settle.
+        let settled = network.now() + Duration::from_millis(200);
+        network.wake_at(settled);
+        while network.now() < settled {
+            assert!(network.step());
+        }
+        let ladder = network.take_ladder().unwrap();
+        let arrived = ladder.datagrams.iter().rev().find_map(|datagram| {
+            let data = datagram.segment.as_ref().is_some_and(|s| s.len == 1);
+            match datagram.fate {
+                Fate::Arrived { at, .. } if data && datagram.to == 1 => Some(at),
+                _ => None,
+            }
+        });
+        arrivals.extend(arrived);
+        let delayed: Vec<Duration> = ladder
+            .timers
+            .iter()
+            .filter(|mark| mark.host == Host::B.index() && mark.timer == FiredTimer::DelayedAck)
+            .map(|mark| mark.at)
+            .collect();
+        network.record_ladder(LadderOptions::default());
+        // The first 16 segments are acknowledged at once (quick ACKs).
+        if arrivals.len() <= 16 {
+            assert_eq!(delayed, [], "write {}", arrivals.len());
+        } else {
+            let last = *arrivals.last().unwrap();
+            assert_eq!(
+                delayed,
+                [last + Duration::from_millis(40)],
+                "write {}",
+                arrivals.len()
+            );
+        }
+    }
 }

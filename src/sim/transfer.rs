@@ -14,6 +14,7 @@ use super::tap::Captures;
 use super::{Host, Network, NetworkConfig};
 use crate::conn::{ReadError, State, Stats, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::ladder::{Ladder, LadderOptions};
 use crate::link::seed::{derive_seed, PAYLOAD};
 use crate::plot::Trace;
 use crate::time::Instant;
@@ -91,8 +92,8 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// What a transfer records beside its report: each host's capture, and the trace of one host
-/// for the time-sequence plot. The default records nothing.
+/// What a transfer records beside its report: each host's capture, the trace of one host
+/// for the time-sequence plot, and the ladder of both. The default records nothing.
 #[derive(Debug, Default)]
 pub struct Observers {
     /// The pcapng captures to write, one per host.
@@ -100,34 +101,57 @@ pub struct Observers {
     /// The host whose segments, ACKs and congestion window to trace for
     /// [`plot::time_sequence_svg`](crate::plot::time_sequence_svg).
     pub trace: Option<Host>,
+    /// Record the datagrams of this window of time, for
+    /// [`ladder::ladder_svg`](crate::ladder::ladder_svg) and
+    /// [`ladder_html`](crate::ladder::ladder_html).
+    pub ladder: Option<LadderOptions>,
+}
+
+/// What [`transfer_observed`] recorded besides the captures, for what [`Observers`] asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Observed {
+    /// The traced host's trace, for the time-sequence plot.
+    pub trace: Option<Trace>,
+    /// Both hosts' datagrams and timers, for the ladder diagram.
+    pub ladder: Option<Ladder>,
 }
 
 /// Run a one-way transfer of `payload` from A to B on the simulated network.
 pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
-    let (report, _no_captures, _no_trace) = run_transfer(config, payload, Observers::default());
+    let (report, _no_captures, _nothing_observed) =
+        run_transfer(config, payload, Observers::default());
     report
 }
 
 /// [`transfer`], feeding `observers`: the run is the same as without them. Returns the report
-/// and the trace, if one was asked for; fails only if a capture cannot be written.
+/// and what was recorded (the trace, the ladder) as asked; fails only if a capture cannot be
+/// written.
 pub fn transfer_observed(
     config: &TransferConfig,
     payload: &[u8],
     observers: Observers,
-) -> io::Result<(TransferReport, Option<Trace>)> {
-    let (report, written, trace) = run_transfer(config, payload, observers);
-    written.map(|()| (report, trace))
+) -> io::Result<(TransferReport, Observed)> {
+    let (report, written, observed) = run_transfer(config, payload, observers);
+    written.map(|()| (report, observed))
 }
 
 fn run_transfer(
     config: &TransferConfig,
     payload: &[u8],
     observers: Observers,
-) -> (TransferReport, io::Result<()>, Option<Trace>) {
+) -> (TransferReport, io::Result<()>, Observed) {
     let mut network = Network::new(&config.network);
-    let Observers { captures, trace } = observers;
+    let Observers {
+        captures,
+        trace,
+        ladder,
+    } = observers;
     if let Some(host) = trace {
         network.trace(host);
+    }
+    if let Some(options) = ladder {
+        network.record_ladder(options);
     }
     if let Some(pause) = &config.receiver_pause {
         // The network may be idle when the reader resumes (a zero window, the probe timer
@@ -259,7 +283,10 @@ fn run_transfer(
     let a = host_report(&mut network, Host::A, Some(sender));
     let b = host_report(&mut network, Host::B, receiver);
     let captures_written = network.finish_captures();
-    let trace = network.take_trace();
+    let observed = Observed {
+        trace: network.take_trace(),
+        ladder: network.take_ladder(),
+    };
     let report = TransferReport {
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,
@@ -275,7 +302,7 @@ fn run_transfer(
         a,
         b,
     };
-    (report, captures_written, trace)
+    (report, captures_written, observed)
 }
 
 /// Write as much of the payload as the sender takes; shut down once all of it is in.
