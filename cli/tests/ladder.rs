@@ -5,6 +5,8 @@
 //! The browser test needs chromium (tests/run installs it with tests/need); where it cannot be
 //! installed, the test is skipped with a message nobody can miss.
 
+mod svg;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +42,22 @@ fn sim(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON")
 }
 
+/// The rto sample's run (captures/make-samples): 30000 bytes, RACK-TLP off, the 25th (last)
+/// data segment lost, so that only the retransmission timer recovers it.
+const RTO_RUN: [&str; 6] = [
+    "--bytes",
+    "30000",
+    "--rack",
+    "off",
+    "--faults-ab",
+    "drop-data=25",
+];
+
+/// `RTO_RUN` and `more`.
+fn rto_run<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    RTO_RUN.iter().chain(more).copied().collect()
+}
+
 /// Segments both hosts sent: one arrow each when the link neither drops nor duplicates.
 fn segments(stats: &serde_json::Value) -> u64 {
     stats["segments_sent"].as_u64().unwrap()
@@ -62,19 +80,8 @@ print(sum("datagram" in c for c in classes), sum("cross" in c for c in classes),
 "#;
 
 fn svg_counts(file: &Path) -> (u64, u64, u64) {
-    let output = Command::new("python3")
-        .args(["-c", SVG_COUNTS])
-        .arg(file)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{} is not a valid SVG: {}",
-        file.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let counts: Vec<u64> = text
+    let lines = svg::python_on_svg(SVG_COUNTS, file);
+    let counts: Vec<u64> = lines[0]
         .split_whitespace()
         .map(|n| n.parse().unwrap())
         .collect();
@@ -88,18 +95,8 @@ fn the_ladder_svg_has_an_arrow_per_segment_a_cross_per_drop_and_the_timers() {
     let stats = sim(&["--bytes", "3000", "--ladder", path_text(&clean)]);
     assert_eq!(svg_counts(&clean), (segments(&stats), 0, 0));
 
-    // The rto sample's run: the 25th data segment is lost, and only the timer recovers it.
     let rto = dir.join("rto.svg");
-    let stats = sim(&[
-        "--bytes",
-        "30000",
-        "--rack",
-        "off",
-        "--faults-ab",
-        "drop-data=25",
-        "--ladder",
-        path_text(&rto),
-    ]);
+    let stats = sim(&rto_run(&["--ladder", path_text(&rto)]));
     assert_eq!(svg_counts(&rto), (segments(&stats), 1, 1));
     let svg = std::fs::read_to_string(&rto).unwrap();
     assert!(svg.contains(">dropped (scripted: 25th data segment)</text>"));
@@ -107,18 +104,12 @@ fn the_ladder_svg_has_an_arrow_per_segment_a_cross_per_drop_and_the_timers() {
 
     // A window of time keeps what was sent in it: here the loss and the retransmission.
     let window = dir.join("window.svg");
-    sim(&[
-        "--bytes",
-        "30000",
-        "--rack",
-        "off",
-        "--faults-ab",
-        "drop-data=25",
+    sim(&rto_run(&[
         "--ladder",
         path_text(&window),
         "--ladder-window",
         "150ms..410ms",
-    ]);
+    ]));
     let (arrows, crosses, timers) = svg_counts(&window);
     assert!(arrows < segments(&stats) / 2, "{arrows}");
     assert_eq!((crosses, timers), (1, 1));
@@ -231,18 +222,13 @@ fn the_ladder_page_works_in_a_real_browser() {
     let dir = output_dir("browser");
     // A lost segment, a retransmission timer, both captures of the same run.
     let page = dir.join("rto.html");
-    let stats = sim(&[
-        "--bytes",
-        "30000",
-        "--rack",
-        "off",
-        "--faults-ab",
-        "drop-data=25",
+    let pcap = dir.join("rto");
+    let stats = sim(&rto_run(&[
         "--ladder",
         path_text(&page),
         "--pcap",
-        path_text(&dir.join("rto")),
-    ]);
+        path_text(&pcap),
+    ]));
     // Datagram 47 is the retransmission of the lost one (44).
     let url = format!("file://{}#select=47", path_text(&page));
     let (dom, console) = load_in_browser(&browser, &url, &dir);

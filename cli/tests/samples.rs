@@ -7,6 +7,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod svg;
 use common::tshark_present;
 
 use std::collections::BTreeSet;
@@ -288,21 +289,7 @@ for text in root.find(".//*[@id='legend']").iter(ns + "text"):
 "#;
 
 fn svg_summary(file: &Path) -> Vec<String> {
-    let output = Command::new("python3")
-        .args(["-c", SVG_SUMMARY])
-        .arg(file)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{} is not a valid SVG: {}",
-        file.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    svg::python_on_svg(SVG_SUMMARY, file)
 }
 
 /// `ferry sim --plot` draws every series, and marks each retransmission by its reason.

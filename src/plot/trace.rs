@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::conn::Reason;
-use crate::wire::{Flags, Segment, SeqNum};
+use crate::ladder::SegmentSummary;
+use crate::wire::{Flags, SeqNum};
 
 /// One segment the traced host sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,12 +51,12 @@ impl Trace {
     /// Record a datagram the host sent at `at` for `reason`; one that does not parse is
     /// ignored.
     pub fn sent(&mut self, at: Duration, datagram: &[u8], reason: Reason) {
-        if let Ok(segment) = Segment::parse(datagram) {
+        if let Some(segment) = SegmentSummary::parse(datagram) {
             self.sent.push(SentSegment {
                 at,
                 flags: segment.flags,
                 seq: segment.seq,
-                len: u32::try_from(segment.payload.len()).unwrap_or(u32::MAX),
+                len: segment.len,
                 reason,
             });
         }
@@ -63,7 +64,7 @@ impl Trace {
 
     /// Record a datagram the host received at `at`, if it is an intact segment with an ACK.
     pub fn received(&mut self, at: Duration, datagram: &[u8]) {
-        let Ok(segment) = Segment::parse(datagram) else {
+        let Some(segment) = SegmentSummary::parse(datagram) else {
             return; // the host discards it too
         };
         if segment.flags.contains(Flags::ACK) && !segment.flags.contains(Flags::RST) {
@@ -71,12 +72,7 @@ impl Trace {
                 at,
                 ack: segment.ack,
                 window: segment.window,
-                sack: segment
-                    .sack
-                    .as_slice()
-                    .iter()
-                    .map(|block| (block.left, block.right))
-                    .collect(),
+                sack: segment.sack,
             });
         }
     }

@@ -114,6 +114,20 @@ impl Write for SharedBuffer {
     }
 }
 
+/// Both hosts' captures, each into a buffer the test reads afterwards.
+fn memory_captures() -> ([SharedBuffer; 2], Captures) {
+    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
+    let capture = |buffer: &SharedBuffer| {
+        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
+    };
+    let captures = Captures {
+        a: capture(&buffers[0]),
+        b: capture(&buffers[1]),
+    };
+    (buffers, captures)
+}
+
 /// (timestamp, comments) of every packet in a pcapng file.
 fn packets(buffer: &SharedBuffer) -> Vec<(Duration, Vec<String>)> {
     use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
@@ -139,15 +153,7 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
     let mut config = lossy("loss=2%,dup=5%,delay=3ms,jitter=2ms", 9);
     config.network.a_to_b.queue_limit = 3;
     let data = payload(300_000, 9);
-    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
-    let capture = |buffer: &SharedBuffer| {
-        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
-        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
-    };
-    let captures = Captures {
-        a: capture(&buffers[0]),
-        b: capture(&buffers[1]),
-    };
+    let (buffers, captures) = memory_captures();
     let observers = Observers {
         captures,
         ..Observers::default()
@@ -513,13 +519,9 @@ fn every_retransmission_says_so_in_its_capture_comment() {
     // The last data segment is lost: a tail loss probe resends it (the tail-loss-probe sample).
     for spec in ["drop-data=25", "loss=5%"] {
         let config = lossy(spec, 7);
-        let buffer = SharedBuffer::default();
-        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
+        let ([buffer, _], captures) = memory_captures();
         let observers = Observers {
-            captures: Captures {
-                a: Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap()),
-                b: None,
-            },
+            captures,
             ..Observers::default()
         };
         let (report, _) = transfer_observed(&config, &data, observers).unwrap();
@@ -545,16 +547,9 @@ fn every_retransmission_says_so_in_its_capture_comment() {
 /// so that both files count from the run's start. A's first packet is its SYN at time 0.
 #[test]
 fn both_captures_count_time_from_the_start_of_the_run() {
-    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
-    let capture = |buffer: &SharedBuffer| {
-        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
-        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
-    };
+    let (buffers, captures) = memory_captures();
     let observers = Observers {
-        captures: Captures {
-            a: capture(&buffers[0]),
-            b: capture(&buffers[1]),
-        },
+        captures,
         ..Observers::default()
     };
     let (report, _) = transfer_observed(&lossy("none", 1), &payload(3000, 1), observers).unwrap();
@@ -571,16 +566,9 @@ fn both_captures_count_time_from_the_start_of_the_run() {
 
 /// Transfers with the ladder recorded, and each host's capture in memory.
 fn laddered(config: &TransferConfig, data: &[u8]) -> (TransferReport, Ladder, [SharedBuffer; 2]) {
-    let buffers = [SharedBuffer::default(), SharedBuffer::default()];
-    let capture = |buffer: &SharedBuffer| {
-        let writer: Box<dyn Write + Send> = Box::new(buffer.clone());
-        Some(CaptureWriter::new(writer, View::Ferry, 1).unwrap())
-    };
+    let (buffers, captures) = memory_captures();
     let observers = Observers {
-        captures: Captures {
-            a: capture(&buffers[0]),
-            b: capture(&buffers[1]),
-        },
+        captures,
         ladder: Some(LadderOptions::default()),
         ..Observers::default()
     };
