@@ -88,6 +88,12 @@ impl LadderRecorder {
     ) {
         let at = now.since_epoch();
         let in_window = self.options.window.contains(&at);
+        let copies = offered.copies.max(1);
+        // Past the most datagrams kept, the ladder ends: they are counted, no timer is marked.
+        if in_window && self.kept_in_window >= self.options.max_datagrams {
+            self.ladder.omitted += copies as u64;
+            return;
+        }
         if in_window {
             self.mark_timer(now, from, transmit.reason);
         }
@@ -96,15 +102,10 @@ impl LadderRecorder {
         let syn = segment
             .as_ref()
             .is_some_and(|segment| segment.flags.contains(Flags::SYN));
-        let copies = offered.copies.max(1);
         if !in_window && !syn {
             return;
         }
         if in_window {
-            if self.kept_in_window >= self.options.max_datagrams {
-                self.ladder.omitted += copies as u64;
-                return;
-            }
             self.kept_in_window += copies;
         }
         let link = (offered.decision.dropped.is_none()

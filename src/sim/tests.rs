@@ -733,3 +733,31 @@ fn the_ladder_marks_a_delayed_ack() {
         }
     }
 }
+
+/// A ladder keeps at most `max_datagrams`: the rest are counted, and it ends where they
+/// start (no timer marked after it).
+#[test]
+fn a_ladder_past_its_most_datagrams_counts_the_rest_and_ends() {
+    let mut config = lossy("none", 1);
+    config.network.a_to_b.faults = "drop-data=25".parse().unwrap();
+    let data = payload(30_000, 1);
+    let observers = Observers {
+        ladder: Some(LadderOptions {
+            max_datagrams: 20,
+            ..LadderOptions::default()
+        }),
+        ..Observers::default()
+    };
+    let (report, observed) = transfer_observed(&config, &data, observers).unwrap();
+    let ladder = observed.ladder.unwrap();
+    let sent = report.a.faults.datagrams + report.b.faults.datagrams;
+    assert_eq!(ladder.datagrams.len(), 20);
+    assert_eq!(ladder.omitted, sent - 20);
+    // The tail loss probe came long after the 20th datagram: it is not marked.
+    let last = ladder.datagrams.last().unwrap().sent_at;
+    assert!(
+        ladder.timers.iter().all(|mark| mark.at <= last),
+        "{:?}",
+        ladder.timers
+    );
+}
