@@ -71,6 +71,7 @@ pub mod capture;
 pub mod conn;
 pub mod endpoint;
 pub mod fault;
+mod io_error;
 #[cfg(feature = "sim")]
 pub mod ladder;
 pub mod link;

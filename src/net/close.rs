@@ -32,8 +32,9 @@ use std::time::Duration;
 use super::driver::{os_now, DriverState, Locked, Shared};
 use super::wake::WaitFor;
 use super::{connection_gone, socket_failed};
-use crate::conn::{Connection, State};
+use crate::conn::State;
 use crate::endpoint::ConnectionHandle;
+pub(crate) use crate::io_error::{close_outcome, close_progress, CloseOutcome};
 
 #[cfg(doc)]
 use super::Stream;
@@ -84,27 +85,6 @@ impl Closes {
     }
 }
 
-/// How a close stands, decided from sequence numbers rather than from the state's name: `Ok`
-/// once the peer acknowledged every byte written and our FIN (whatever came after, a RST in
-/// FIN-WAIT-2 say, cannot take that back); the connection's error once it failed; an error
-/// too if it ended any other way with something unacknowledged, since only the peer's
-/// acknowledgment makes a close a success. `None` while the acknowledgment may still come.
-/// Both drivers' closes, and tokio's `shutdown`, wait on this.
-pub(crate) fn close_progress(connection: &Connection) -> Option<io::Result<()>> {
-    if connection.is_fin_acknowledged() {
-        return Some(Ok(()));
-    }
-    if let Some(error) = connection.error() {
-        return Some(Err(io::Error::from(error)));
-    }
-    connection.is_closed().then(|| {
-        Err(io::Error::new(
-            io::ErrorKind::ConnectionReset,
-            "the connection ended before the peer acknowledged the data and FIN",
-        ))
-    })
-}
-
 /// [`close_progress`] of `handle`, or the reason it cannot be known: the connection is
 /// gone, or the socket failed.
 fn fin_ack_outcome(state: &DriverState, handle: ConnectionHandle) -> Option<io::Result<()>> {
@@ -140,43 +120,6 @@ fn wait_for_fin_ack<'a>(
         state = shared
             .wait(state, WaitFor::Connection(handle), Some(deadline))
             .0;
-    }
-}
-
-/// What an application's close comes to, by the rules both drivers follow.
-pub(crate) enum CloseOutcome {
-    /// Known at once: how the close already stood ([`close_progress`]: our FIN acknowledged,
-    /// or the connection failed); for a reset (a linger of zero, or received data left
-    /// unread) `ConnectionAborted` if some of our data was unacknowledged, else done; done,
-    /// too, for a close that does not linger.
-    Now(io::Result<()>),
-    /// Wait up to this linger for the peer to acknowledge our data and FIN.
-    WaitForFinAck(Duration),
-}
-
-/// The [`CloseOutcome`] of closing a connection that stood as `settled` ([`close_progress`]
-/// before the close), in this condition, with this linger.
-pub(crate) fn close_outcome(
-    settled: Option<io::Result<()>>,
-    linger: Option<Duration>,
-    unacknowledged: bool,
-    unread: bool,
-) -> CloseOutcome {
-    let abortive = linger == Some(Duration::ZERO);
-    match (settled, linger) {
-        (Some(result), _) => CloseOutcome::Now(result),
-        _ if (abortive || unread) && unacknowledged => CloseOutcome::Now(Err(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            if abortive {
-                "closed with a linger of zero: reset with written data unacknowledged"
-            } else {
-                "closed with received data unread, so the connection was reset (RFC 2525) \
-                 with written data unacknowledged"
-            },
-        ))),
-        _ if abortive || unread => CloseOutcome::Now(Ok(())),
-        (None, None) => CloseOutcome::Now(Ok(())),
-        (None, Some(linger)) => CloseOutcome::WaitForFinAck(linger),
     }
 }
 

@@ -14,7 +14,9 @@
 //! process is gone), `BrokenPipe` (writing after a shutdown), `ConnectionAborted` (this side
 //! reset it), `AddrInUse`, `WouldBlock` (a read or write timeout, or nonblocking mode). The
 //! sans-IO errors convert the same way, for a program with its own loop: `io::Error` has a
-//! `From` for [`ConnectionError`], [`ReadError`], [`WriteError`] and [`ConnectError`].
+//! `From` for [`ConnectionError`](crate::conn::ConnectionError),
+//! [`ReadError`](crate::conn::ReadError), [`WriteError`](crate::conn::WriteError) and
+//! [`ConnectError`](crate::endpoint::ConnectError).
 //!
 //! A thread blocked on one connection (a read, a write, a close) sleeps on that connection's
 //! own condition variable, and `accept` on the listener's: a datagram wakes only the threads
@@ -168,8 +170,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::capture::View;
-use crate::conn::{Config, Connection, ConnectionError, ReadError, WriteError};
-use crate::endpoint::{ConnectError, ConnectionHandle, Endpoint};
+use crate::conn::{Config, Connection};
+use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::FaultConfig;
 
 /// Settings for a socket-backed endpoint: the connections' settings, how their closes and
@@ -231,54 +233,6 @@ impl SocketConfig {
             faults,
             ..SocketConfig::default()
         }
-    }
-}
-
-/// A failed connection as std reports one: `ConnectionRefused` (a RST or an ICMP port
-/// unreachable answered the SYN), `ConnectionReset` (the peer reset the connection, or its
-/// process is gone), `TimedOut` (the user timeout, or retransmissions or keepalives
-/// unanswered) and `ConnectionAborted` (this side reset it). The error inside is the
-/// [`ConnectionError`], for `io::Error::get_ref` to recover.
-impl From<ConnectionError> for io::Error {
-    fn from(error: ConnectionError) -> io::Error {
-        let kind = match error {
-            ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
-            ConnectionError::Reset => io::ErrorKind::ConnectionReset,
-            ConnectionError::TimedOut => io::ErrorKind::TimedOut,
-            ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
-        };
-        io::Error::new(kind, error)
-    }
-}
-
-/// A failed [`Connection::read`](crate::conn::Connection::read): `WouldBlock`, or the
-/// connection's error as above.
-impl From<ReadError> for io::Error {
-    fn from(error: ReadError) -> io::Error {
-        match error {
-            ReadError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
-            ReadError::Failed(error) => error.into(),
-        }
-    }
-}
-
-/// A failed [`Connection::write`](crate::conn::Connection::write): `WouldBlock`, `BrokenPipe`
-/// after a shutdown (std's `EPIPE`), or the connection's error as above.
-impl From<WriteError> for io::Error {
-    fn from(error: WriteError) -> io::Error {
-        match error {
-            WriteError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
-            WriteError::ShutDown => io::Error::new(io::ErrorKind::BrokenPipe, error),
-            WriteError::Failed(error) => error.into(),
-        }
-    }
-}
-
-/// A refused [`Endpoint::connect`](crate::endpoint::Endpoint::connect): `AlreadyExists`,
-/// since one socket tells connections apart by the peer's address alone.
-impl From<ConnectError> for io::Error {
-    fn from(error: ConnectError) -> io::Error {
-        io::Error::new(io::ErrorKind::AlreadyExists, error)
     }
 }
 

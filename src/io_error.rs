@@ -1,0 +1,121 @@
+//! How the core's outcomes read as `std::io` errors, for every driver of it (the socket
+//! driver, the tokio one, the simulated world): the kind a `std::net` user expects for each
+//! connection error, and what an application's close comes to. Plain std, no socket: it
+//! lives beside the core so that a driver without real sockets shares the same rules.
+
+use std::io;
+#[cfg(any(feature = "net", feature = "sim"))]
+use std::time::Duration;
+
+use crate::conn::{Connection, ConnectionError, ReadError, WriteError};
+use crate::endpoint::ConnectError;
+
+/// A failed connection as std reports one: `ConnectionRefused` (a RST or an ICMP port
+/// unreachable answered the SYN), `ConnectionReset` (the peer reset the connection, or its
+/// process is gone), `TimedOut` (the user timeout, or retransmissions or keepalives
+/// unanswered) and `ConnectionAborted` (this side reset it). The error inside is the
+/// [`ConnectionError`], for `io::Error::get_ref` to recover.
+impl From<ConnectionError> for io::Error {
+    fn from(error: ConnectionError) -> io::Error {
+        let kind = match error {
+            ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
+            ConnectionError::Reset => io::ErrorKind::ConnectionReset,
+            ConnectionError::TimedOut => io::ErrorKind::TimedOut,
+            ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+/// A failed [`Connection::read`](crate::conn::Connection::read): `WouldBlock`, or the
+/// connection's error as above.
+impl From<ReadError> for io::Error {
+    fn from(error: ReadError) -> io::Error {
+        match error {
+            ReadError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
+            ReadError::Failed(error) => error.into(),
+        }
+    }
+}
+
+/// A failed [`Connection::write`](crate::conn::Connection::write): `WouldBlock`, `BrokenPipe`
+/// after a shutdown (std's `EPIPE`), or the connection's error as above.
+impl From<WriteError> for io::Error {
+    fn from(error: WriteError) -> io::Error {
+        match error {
+            WriteError::WouldBlock => io::Error::new(io::ErrorKind::WouldBlock, error),
+            WriteError::ShutDown => io::Error::new(io::ErrorKind::BrokenPipe, error),
+            WriteError::Failed(error) => error.into(),
+        }
+    }
+}
+
+/// A refused [`Endpoint::connect`](crate::endpoint::Endpoint::connect): `AlreadyExists`,
+/// since one socket tells connections apart by the peer's address alone.
+impl From<ConnectError> for io::Error {
+    fn from(error: ConnectError) -> io::Error {
+        io::Error::new(io::ErrorKind::AlreadyExists, error)
+    }
+}
+
+/// What an application's close comes to, by the rules every driver follows.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) enum CloseOutcome {
+    /// Known at once: how the close already stood ([`close_progress`]: our FIN acknowledged,
+    /// or the connection failed); for a reset (a linger of zero, or received data left
+    /// unread) `ConnectionAborted` if some of our data was unacknowledged, else done; done,
+    /// too, for a close that does not linger.
+    Now(io::Result<()>),
+    /// Wait up to this linger for the peer to acknowledge our data and FIN.
+    WaitForFinAck(Duration),
+}
+
+/// The [`CloseOutcome`] of closing a connection that stood as `settled` ([`close_progress`]
+/// before the close), in this condition, with this linger.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) fn close_outcome(
+    settled: Option<io::Result<()>>,
+    linger: Option<Duration>,
+    unacknowledged: bool,
+    unread: bool,
+) -> CloseOutcome {
+    let abortive = linger == Some(Duration::ZERO);
+    match (settled, linger) {
+        (Some(result), _) => CloseOutcome::Now(result),
+        _ if (abortive || unread) && unacknowledged => CloseOutcome::Now(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            if abortive {
+                "closed with a linger of zero: reset with written data unacknowledged"
+            } else {
+                "closed with received data unread, so the connection was reset (RFC 2525) \
+                 with written data unacknowledged"
+            },
+        ))),
+        _ if abortive || unread => CloseOutcome::Now(Ok(())),
+        (None, None) => CloseOutcome::Now(Ok(())),
+        (None, Some(linger)) => CloseOutcome::WaitForFinAck(linger),
+    }
+}
+
+#[cfg(any(feature = "net", feature = "sim"))]
+/// How a close stands, decided from sequence numbers rather than from the state's name: `Ok`
+/// once the peer acknowledged every byte written and our FIN (whatever came after, a RST in
+/// FIN-WAIT-2 say, cannot take that back); the connection's error once it failed; an error
+/// too if it ended any other way with something unacknowledged, since only the peer's
+/// acknowledgment makes a close a success. `None` while the acknowledgment may still come.
+/// Both drivers' closes, and tokio's `shutdown`, wait on this.
+pub(crate) fn close_progress(connection: &Connection) -> Option<io::Result<()>> {
+    if connection.is_fin_acknowledged() {
+        return Some(Ok(()));
+    }
+    if let Some(error) = connection.error() {
+        return Some(Err(io::Error::from(error)));
+    }
+    connection.is_closed().then(|| {
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "the connection ended before the peer acknowledged the data and FIN",
+        ))
+    })
+}
+
