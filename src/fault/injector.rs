@@ -50,6 +50,18 @@ impl FaultInjector {
         }
     }
 
+    /// Put `config` in force for the datagrams offered from now on, as when a link's spec is
+    /// changed during a run: the generator and the counters run on (so the run stays a
+    /// function of its seed), the burst channel starts in its Good state, a `rate=` shaper
+    /// starts with an empty queue, and the scripted rules count the datagrams from here.
+    pub fn set_config(&mut self, config: FaultConfig) {
+        self.shaper = Shaper::new(config.rate, QueueLimit::Bytes(config.rate_queue));
+        self.config = config;
+        self.burst_bad = false;
+        self.bits_to_next_flip = None;
+        self.scripted = Scripted::default();
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &FaultConfig {
         &self.config

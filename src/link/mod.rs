@@ -156,6 +156,19 @@ pub fn sent_comments(reason: Reason, decision: &Decision) -> Vec<String> {
     comments
 }
 
+/// The link's own shaper: its rate and a queue of `queue_limit` datagrams. One shaper per
+/// link: a spec that sets `rate=` brings its own, in the injector (in bytes, at its place in
+/// the fault order), and the link's own then passes all.
+fn link_shaper(rate_bps: Option<u64>, queue_limit: usize, faults: &FaultConfig) -> Shaper {
+    let rate = rate_bps.filter(|&rate| rate > 0 && faults.rate.is_none());
+    let limit = if rate.is_some() {
+        queue_limit
+    } else {
+        usize::MAX
+    };
+    Shaper::new(rate, QueueLimit::Datagrams(limit))
+}
+
 #[derive(Debug)]
 enum Stage {
     /// Out of the injector, about to enter the queue.
@@ -176,6 +189,10 @@ struct InFlight<T> {
 #[derive(Debug)]
 pub struct Link<T> {
     injector: FaultInjector,
+    /// The link's own rate and queue ([`LinkConfig::rate_bps`], [`LinkConfig::queue_limit`]),
+    /// kept to choose the one shaper again when the fault spec changes.
+    own_rate: Option<u64>,
+    own_queue_limit: usize,
     shaper: Shaper,
     delay: Duration,
     line: DelayLine<InFlight<T>>,
@@ -185,23 +202,29 @@ pub struct Link<T> {
 impl<T: Clone> Link<T> {
     /// A link whose injector draws from a generator seeded with `seed` (see [`seed`]).
     pub fn new(config: LinkConfig, seed: u64) -> Link<T> {
-        // One shaper per link: a spec that sets `rate=` brings its own, in the injector (in
-        // bytes, at its place in the fault order), and the link's own then passes all.
-        let rate = config
-            .rate_bps
-            .filter(|&rate| rate > 0 && config.faults.rate.is_none());
-        let limit = if rate.is_some() {
-            config.queue_limit
-        } else {
-            usize::MAX
-        };
         Link {
+            shaper: link_shaper(config.rate_bps, config.queue_limit, &config.faults),
+            own_rate: config.rate_bps,
+            own_queue_limit: config.queue_limit,
             injector: FaultInjector::with_seed(config.faults, seed),
-            shaper: Shaper::new(rate, QueueLimit::Datagrams(limit)),
             delay: config.delay,
             line: DelayLine::default(),
             stats: LinkStats::default(),
         }
+    }
+
+    /// Put a new fault spec in force for what is offered from now on (the simulated world's
+    /// control events change a link's faults during a run). What is already on the link keeps
+    /// the old injector's decisions; the injector's generator and counters run on
+    /// ([`FaultInjector::set_config`]). The link's own shaper and its queue carry over, unless
+    /// the change moves the one shaper between the link and the spec's `rate=`: then the
+    /// shaper in force from now on, empty, takes whatever reaches the queue next.
+    pub fn set_faults(&mut self, faults: FaultConfig) {
+        let own_in_force = |faults: &FaultConfig| faults.rate.is_none();
+        if own_in_force(self.injector.config()) != own_in_force(&faults) {
+            self.shaper = link_shaper(self.own_rate, self.own_queue_limit, &faults);
+        }
+        self.injector.set_config(faults);
     }
 
     /// Put a datagram on the link at `now`. The returned [`Offered`] says what the fault
@@ -374,6 +397,57 @@ mod tests {
             .collect();
         assert_eq!(arrivals, [0, 1, 2, 3, 4]);
         assert_eq!(link.stats().queue_drops, 0);
+    }
+
+    #[test]
+    fn a_changed_spec_applies_to_what_is_offered_after_it() {
+        let mut link = Link::new(LinkConfig::faults_only(FaultConfig::default()), 3);
+        let now = Instant::from_millis(1);
+        assert_eq!(link.offer(now, b"before", 1).copies, 1);
+        link.set_faults("loss=100%".parse().unwrap());
+        assert_eq!(link.offer(now, b"after", 2).copies, 0);
+        link.set_faults(FaultConfig::default());
+        assert_eq!(link.offer(now, b"repaired", 3).copies, 1);
+        let delivered: Vec<u32> = drain(&mut link, now)
+            .iter()
+            .filter_map(|event| match event {
+                LinkEvent::Delivered { tag, .. } => Some(*tag),
+                LinkEvent::Queued { .. } => None,
+            })
+            .collect();
+        assert_eq!(delivered, [1, 3]);
+        assert_eq!(link.fault_stats().dropped_loss, 1);
+    }
+
+    #[test]
+    fn a_spec_with_a_rate_takes_the_shaper_over_and_gives_it_back() {
+        let config = LinkConfig {
+            rate_bps: Some(8_000_000), // 1000 bytes take 1 ms
+            delay: Duration::ZERO,
+            queue_limit: 100,
+            faults: FaultConfig::default(),
+        };
+        let mut link = Link::new(config, 1);
+        let mut arrivals = Vec::new();
+        let mut run_until = |link: &mut Link<u32>, from: u64, to: u64| {
+            for micros in (from..to).step_by(100) {
+                for event in drain(link, Instant::from_micros(micros)) {
+                    if let LinkEvent::Delivered { tag, .. } = event {
+                        arrivals.push((tag, micros));
+                    }
+                }
+            }
+        };
+        link.set_faults("rate=80mbit".parse().unwrap());
+        link.offer(Instant::ZERO, &[0; 1000], 1);
+        link.offer(Instant::ZERO, &[0; 1000], 2);
+        run_until(&mut link, 0, 1000);
+        link.set_faults(FaultConfig::default());
+        link.offer(Instant::from_millis(1), &[0; 1000], 3);
+        link.offer(Instant::from_millis(1), &[0; 1000], 4);
+        run_until(&mut link, 1000, 5000);
+        // 100 us apart at the spec's 80 Mbit/s, then 1 ms apart at the link's own 8.
+        assert_eq!(arrivals, [(1, 100), (2, 200), (3, 2000), (4, 3000)]);
     }
 
     #[test]
