@@ -118,4 +118,3 @@ pub(crate) fn close_progress(connection: &Connection) -> Option<io::Result<()>> 
         ))
     })
 }
-

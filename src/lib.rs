@@ -66,6 +66,8 @@
 // The one call Rust cannot check, atexit(3), lives in the ferry-exit-hook crate (exit-hook/).
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "sim", feature = "tokio"))]
+mod async_stream;
 #[cfg(feature = "capture")]
 pub mod capture;
 pub mod conn;

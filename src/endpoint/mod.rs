@@ -37,9 +37,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::conn::{
-    Config, Connection, ConnectionError, Reason, State, Transmit,
-};
+use crate::conn::{Config, Connection, ConnectionError, Reason, State, Transmit};
 use crate::time::Instant;
 use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
 

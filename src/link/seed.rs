@@ -8,6 +8,8 @@
 //! | [`ISN_A`], [`ISN_B`] | host A's and B's initial sequence numbers | the simulator |
 //! | [`LINK_A_TO_B`], [`LINK_B_TO_A`] | the link's fault injector, mixed with the spec's `seed` ([`link_seed`]) | the simulator (A to B, B to A) and the socket driver (what a socket sends, what it receives) |
 //! | [`PAYLOAD`] | the payload of [`crate::sim::transfer`] | the simulator |
+//! | [`WORLD_HOSTS`] | each host's initial sequence numbers and ephemeral ports, by host, incarnation and socket | the simulated world (`crate::sim::world`) |
+//! | [`WORLD_LINKS`] | each link direction's fault injector, by link and direction, mixed with the spec's `seed` ([`link_seed`]) | the simulated world |
 //!
 //! The socket driver has no run seed of its own: it derives its two links' seeds from run seed
 //! 0 and the fault spec's `seed`, so a socket's outgoing link makes the same decisions as a
@@ -24,6 +26,11 @@ pub const LINK_A_TO_B: u64 = 3;
 pub const LINK_B_TO_A: u64 = 4;
 /// Stream of the simulator's payload.
 pub const PAYLOAD: u64 = 5;
+/// Stream of the simulated world's hosts: their sockets' initial sequence numbers and their
+/// ephemeral ports derive from it, host by host and incarnation by incarnation.
+pub const WORLD_HOSTS: u64 = 6;
+/// Stream of the simulated world's links: each direction's fault injector derives from it.
+pub const WORLD_LINKS: u64 = 7;
 
 /// The run seed of a socket's links: a socket has no run seed of its own, so its links'
 /// seeds come from this and the fault spec's `seed=` alone.
@@ -49,7 +56,16 @@ mod tests {
 
     #[test]
     fn streams_give_different_seeds() {
-        let seeds = [ISN_A, ISN_B, LINK_A_TO_B, LINK_B_TO_A, PAYLOAD].map(|s| derive_seed(7, s));
+        let seeds = [
+            ISN_A,
+            ISN_B,
+            LINK_A_TO_B,
+            LINK_B_TO_A,
+            PAYLOAD,
+            WORLD_HOSTS,
+            WORLD_LINKS,
+        ]
+        .map(|s| derive_seed(7, s));
         for (i, a) in seeds.iter().enumerate() {
             assert!(seeds[i + 1..].iter().all(|b| a != b));
         }

@@ -16,6 +16,9 @@
 //! The files: `network.rs` (the hosts, the links and the clock), `transfer.rs` (a whole
 //! transfer driven like an application would), `report.rs` (what a transfer reports) and
 //! `tap.rs` (each host's capture).
+//!
+//! [`world`] is the larger simulator beside it: any number of hosts and routers, and your own
+//! async programs running on them.
 
 use std::net::SocketAddr;
 
@@ -26,6 +29,7 @@ mod tap;
 #[cfg(test)]
 mod tests;
 mod transfer;
+pub mod world;
 
 pub use crate::link::{LinkConfig, LinkStats};
 pub use network::{Network, NetworkConfig};

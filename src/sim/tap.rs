@@ -89,6 +89,11 @@ pub(super) struct Tap {
 }
 
 impl Tap {
+    /// The record number the next datagram sent will have.
+    pub(super) fn next_record(&self) -> u64 {
+        self.first_pending + self.pending.len() as u64
+    }
+
     /// A tap whose first record will be record number `first_record` of its host (the
     /// network counts them from the start, captured or not).
     pub(super) fn new(writer: HostCapture, first_record: u64) -> Tap {
@@ -110,17 +115,40 @@ impl Tap {
         transmit: &Transmit,
         decision: &Decision,
         copies: usize,
-    ) {
-        let comments = sent_comments(transmit.reason, decision);
+    ) -> u64 {
+        self.offered(
+            now,
+            source,
+            transmit.destination,
+            &transmit.contents,
+            sent_comments(transmit.reason, decision),
+            copies,
+        )
+    }
+
+    /// A datagram that left by the tapped interface at `now`, with its comments, which left
+    /// the link's fault injector as `copies` datagrams (each then reaches the queue, see
+    /// [`entered_queue`](Tap::entered_queue)). Returns its record number.
+    pub(super) fn offered(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+        comments: Vec<String>,
+        copies: usize,
+    ) -> u64 {
+        let record = self.next_record();
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
-            destination: transmit.destination,
-            datagram: transmit.contents.clone(),
+            destination,
+            datagram: datagram.to_vec(),
             comments,
             copies_before_queue: copies,
         });
         self.write_complete();
+        record
     }
 
     /// A copy of sent datagram `record` reached the link's queue, which took it, or dropped it
@@ -143,12 +171,25 @@ impl Tap {
         destination: SocketAddr,
         bytes: &[u8],
     ) {
+        self.received_with(now, source, destination, bytes, Vec::new());
+    }
+
+    /// A datagram that arrived by the tapped interface at `now`, with comments on what became
+    /// of it there.
+    pub(super) fn received_with(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+        comments: Vec<String>,
+    ) {
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
             destination,
             datagram: bytes.to_vec(),
-            comments: Vec::new(),
+            comments,
             copies_before_queue: 0,
         });
         self.write_complete();

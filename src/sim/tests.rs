@@ -384,7 +384,11 @@ fn a_slow_reader_draws_no_small_segments() {
         .filter(|s| s.len > 0 && s.len < mss)
         .map(|s| s.len)
         .collect();
-    assert_eq!(small, vec![], "data segments shorter than a full one");
+    assert_eq!(
+        small,
+        Vec::<u32>::new(),
+        "data segments shorter than a full one"
+    );
 }
 
 /// A 2 MiB transfer at 10 Mbit/s over 40 ms that holds back 2% of A's datagrams by 10 ms, so

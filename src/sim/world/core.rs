@@ -1,0 +1,732 @@
+//! The world's state and how datagrams move through it: a host's socket sends, the host's
+//! route picks the interface, the interface's link carries it (faults, queue, delay), the far
+//! node receives it (a router forwards it on, a host hands it to the socket on its port), and
+//! what cannot go on is dropped, counted and noted in the captures. The programs reach this
+//! state through their sockets; the world's loop ([`World`](super::World)) moves its clock.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::task::Waker;
+use std::time::Duration;
+
+use super::agenda::{Agenda, Due};
+use super::datagram::{Header, Kind, UnreachableKind};
+use super::host::{Host, SocketKey};
+use super::links::{Carried, WorldLink};
+use super::router::{Forwarding, Router};
+use super::socket::{FerrySocket, Socket, UdpSocketState};
+use super::taps::Taps;
+use super::topology::{LinkId, NodeId, Nodes, Role};
+use crate::conn::{Config, Reason, State};
+use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::fault::Decision;
+use crate::link::LinkEvent;
+use crate::time::Instant;
+
+/// A program's timer: never reused.
+pub(super) type TimerId = u64;
+
+/// The traffic between two hosts: partitioned, or held until released.
+#[derive(Debug, Default)]
+struct PairRule {
+    partitioned: bool,
+    /// What arrived while held, oldest first.
+    held: Option<VecDeque<Arrival>>,
+}
+
+/// A datagram that reached a host: the host, the link and side it came by, and the datagram.
+#[derive(Debug)]
+struct Arrival {
+    host: NodeId,
+    link: LinkId,
+    side: usize,
+    header: Header,
+    bytes: Vec<u8>,
+}
+
+/// Why a datagram left a node: the capture's first comment.
+#[derive(Debug)]
+pub(super) enum Why {
+    /// A Ferry segment, sent for this reason.
+    Sent(Reason),
+    /// A program's UDP datagram.
+    Udp,
+    /// Forwarded by a router, with a middlebox's rewrite if any.
+    Forwarded(Option<String>),
+    /// An unreachable.
+    Unreachable,
+}
+
+/// Everything the world is, but its programs.
+#[derive(Debug)]
+pub(super) struct Core {
+    pub(super) seed: u64,
+    pub(super) now: Instant,
+    /// The connection settings every socket's endpoint uses.
+    pub(super) connection: Config,
+    /// The linger a new stream starts with.
+    pub(super) linger: Option<Duration>,
+    pub(super) nodes: Nodes,
+    pub(super) links: Vec<WorldLink>,
+    pub(super) agenda: Agenda,
+    timers: BTreeMap<TimerId, Waker>,
+    next_timer: TimerId,
+    /// Sockets whose endpoint may have something to send, or a new deadline.
+    dirty: BTreeSet<SocketKey>,
+    /// Rules between pairs of hosts, the lower node first.
+    pairs: BTreeMap<(NodeId, NodeId), PairRule>,
+    pub(super) taps: Taps,
+    /// Datagrams dropped by a partition between two hosts.
+    pub(super) pair_partition_drops: u64,
+}
+
+impl Core {
+    pub(super) fn new(
+        seed: u64,
+        connection: Config,
+        linger: Option<Duration>,
+        nodes: Nodes,
+        links: Vec<WorldLink>,
+    ) -> Core {
+        Core {
+            seed,
+            now: Instant::ZERO,
+            connection,
+            linger,
+            nodes,
+            links,
+            agenda: Agenda::default(),
+            timers: BTreeMap::new(),
+            next_timer: 0,
+            dirty: BTreeSet::new(),
+            pairs: BTreeMap::new(),
+            taps: Taps::default(),
+            pair_partition_drops: 0,
+        }
+    }
+
+    // ---- Programs' timers ----
+
+    /// Wake `waker` at `at`: a new timer, or `existing` moved.
+    pub(super) fn set_timer(
+        &mut self,
+        existing: Option<TimerId>,
+        at: Instant,
+        waker: &Waker,
+    ) -> TimerId {
+        let timer = existing.unwrap_or_else(|| {
+            self.next_timer += 1;
+            self.next_timer
+        });
+        self.timers.insert(timer, waker.clone());
+        self.agenda.book(Due::Timer(timer), Some(at));
+        timer
+    }
+
+    pub(super) fn cancel_timer(&mut self, timer: TimerId) {
+        self.timers.remove(&timer);
+        self.agenda.book(Due::Timer(timer), None);
+    }
+
+    fn timer_due(&mut self, timer: TimerId) {
+        if let Some(waker) = self.timers.remove(&timer) {
+            waker.wake();
+        }
+    }
+
+    /// Do what `due` says is due now (anything but a control event, which the world applies).
+    pub(super) fn handle(&mut self, due: Due) {
+        match due {
+            Due::Control(_) => {}
+            Due::Link { link, side } => self.link_due(link, side),
+            Due::Socket(key) => self.socket_due(key),
+            Due::Timer(timer) => self.timer_due(timer),
+            Due::Linger(key, handle) => self.linger_due(key, handle),
+        }
+    }
+
+    // ---- Hosts and their sockets ----
+
+    /// Host `id`, if it is one.
+    pub(super) fn host(&self, id: NodeId) -> Option<&Host> {
+        self.nodes.list.get(id).and_then(|node| node.host())
+    }
+
+    fn host_mut(&mut self, id: NodeId) -> Option<&mut Host> {
+        self.nodes.list.get_mut(id).and_then(|node| node.host_mut())
+    }
+
+    /// The socket `key` names, if its host is still in that incarnation and has it.
+    fn socket_mut(&mut self, key: SocketKey) -> Option<&mut Socket> {
+        let host = self.host_mut(key.host)?;
+        if host.incarnation != key.incarnation || !host.up {
+            return None;
+        }
+        host.sockets.get_mut(&key.port)
+    }
+
+    pub(super) fn ferry_socket_mut(&mut self, key: SocketKey) -> Option<&mut FerrySocket> {
+        match self.socket_mut(key)? {
+            Socket::Ferry(socket) => Some(socket),
+            Socket::Udp(_) => None,
+        }
+    }
+
+    pub(super) fn udp_socket_mut(&mut self, key: SocketKey) -> Option<&mut UdpSocketState> {
+        match self.socket_mut(key)? {
+            Socket::Udp(socket) => Some(socket),
+            Socket::Ferry(_) => None,
+        }
+    }
+
+    /// The socket's endpoint may have something to send: the world sends it once the
+    /// programs have run.
+    pub(super) fn mark_dirty(&mut self, key: SocketKey) {
+        self.dirty.insert(key);
+    }
+
+    /// Open a socket on host `id` (in `incarnation`) bound to `local` (port 0: an ephemeral
+    /// port); `make` builds it from its bound address and, for a Ferry socket, its endpoint.
+    pub(super) fn open_socket(
+        &mut self,
+        id: NodeId,
+        incarnation: u32,
+        local: SocketAddr,
+        make: impl FnOnce(SocketAddr, Endpoint) -> Socket,
+    ) -> io::Result<SocketKey> {
+        let connection = self.connection.clone();
+        let node = &mut self.nodes.list[id];
+        if !local.ip().is_unspecified() && !node.owns(local.ip()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "{} is not an address of host {:?}, whose addresses are {:?}",
+                    local.ip(),
+                    node.name,
+                    node.addresses
+                ),
+            ));
+        }
+        let Some(host) = node.host_mut() else {
+            return Err(io::Error::other("only a host has sockets"));
+        };
+        if host.incarnation != incarnation || !host.up {
+            return Err(host_gone());
+        }
+        let port = host.claim_port(local)?;
+        let endpoint = Endpoint::with_seed(connection, host.next_endpoint_seed());
+        let socket = make(SocketAddr::new(local.ip(), port), endpoint);
+        host.sockets.insert(port, socket);
+        Ok(host.key(id, port))
+    }
+
+    /// The address a socket of host `id` bound to `local` sends to `peer` from: its bound
+    /// address, or the host's first address of the peer's family.
+    pub(super) fn source_address(
+        &self,
+        id: NodeId,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Option<SocketAddr> {
+        if !local.ip().is_unspecified() {
+            return Some(local);
+        }
+        let ip = self.nodes.list[id].address_toward(peer.ip())?;
+        Some(SocketAddr::new(ip, local.port()))
+    }
+
+    /// The stream holding `handle` on socket `key` was dropped: close the connection without
+    /// waiting, as `ferry::tokio` does (a FIN after the data, or a RST for unread data), and
+    /// reset it if the close is still owed when its linger runs out.
+    pub(super) fn release_stream(&mut self, key: SocketKey, handle: ConnectionHandle) {
+        let now = self.now;
+        let Some(socket) = self.ferry_socket_mut(key) else {
+            return;
+        };
+        let Some(held) = socket.let_go(handle) else {
+            return;
+        };
+        if held.linger == Some(Duration::ZERO) {
+            if let Some(connection) = socket.endpoint.connection_mut(handle) {
+                connection.abort();
+            }
+        }
+        socket.endpoint.detach(handle);
+        if let Some(linger) = held.linger.filter(|linger| !linger.is_zero()) {
+            self.agenda
+                .book(Due::Linger(key, handle), Some(now + linger));
+        }
+        self.mark_dirty(key);
+    }
+
+    /// The listener on socket `key` was dropped: stop listening (connections not yet accepted
+    /// are reset; accepted ones go on).
+    pub(super) fn release_listener(&mut self, key: SocketKey) {
+        if let Some(socket) = self.ferry_socket_mut(key) {
+            socket.endpoint.stop_listening();
+            socket.users = socket.users.saturating_sub(1);
+            self.mark_dirty(key);
+        }
+    }
+
+    /// A UDP socket was dropped.
+    pub(super) fn release_udp(&mut self, key: SocketKey) {
+        if self.udp_socket_mut(key).is_some() {
+            if let Some(host) = self.host_mut(key.host) {
+                host.sockets.remove(&key.port);
+            }
+        }
+    }
+
+    fn socket_due(&mut self, key: SocketKey) {
+        let now = self.now;
+        if let Some(socket) = self.ferry_socket_mut(key) {
+            socket.timeout(now);
+            self.mark_dirty(key);
+        }
+    }
+
+    /// A dropped stream's linger ran out: a close still owed is reset, so the peer learns at
+    /// once and the socket is freed, as the tokio driver does.
+    fn linger_due(&mut self, key: SocketKey, handle: ConnectionHandle) {
+        let Some(socket) = self.ferry_socket_mut(key) else {
+            return;
+        };
+        let Some(connection) = socket.endpoint.connection_mut(handle) else {
+            return;
+        };
+        if !matches!(
+            connection.state(),
+            State::FinWait2 | State::TimeWait | State::Closed
+        ) {
+            connection.abort();
+            self.mark_dirty(key);
+        }
+    }
+
+    /// Send what the sockets touched since the last flush have to send, book their next
+    /// deadlines, and free the ports of sockets nobody uses any more.
+    pub(super) fn flush(&mut self) {
+        while let Some(key) = self.dirty.pop_first() {
+            let now = self.now;
+            let Some(socket) = self.ferry_socket_mut(key) else {
+                self.agenda.book(Due::Socket(key), None);
+                continue;
+            };
+            let local = socket.local;
+            let transmits: Vec<_> =
+                std::iter::from_fn(|| socket.endpoint.poll_transmit(now)).collect();
+            let deadline = socket.endpoint.poll_timeout();
+            if socket.is_unused() {
+                if let Some(host) = self.host_mut(key.host) {
+                    host.sockets.remove(&key.port);
+                }
+                self.agenda.book(Due::Socket(key), None);
+            } else {
+                self.agenda.book(Due::Socket(key), deadline);
+            }
+            for transmit in transmits {
+                let Some(source) = self.source_address(key.host, local, transmit.destination)
+                else {
+                    self.count_unroutable(key.host);
+                    continue;
+                };
+                let header = Header::udp(key.host, source, transmit.destination);
+                self.send(
+                    key.host,
+                    header,
+                    transmit.contents,
+                    Why::Sent(transmit.reason),
+                );
+            }
+        }
+    }
+
+    fn count_unroutable(&mut self, id: NodeId) {
+        if let Some(host) = self.host_mut(id) {
+            host.stats.unroutable += 1;
+        }
+    }
+
+    // ---- Moving datagrams ----
+
+    /// Node `from` sends a datagram: out of the interface its routes pick.
+    pub(super) fn send(&mut self, from: NodeId, header: Header, bytes: Vec<u8>, why: Why) {
+        match self.nodes.list[from].routes.lookup(header.destination.ip()) {
+            Some(interface) => self.offer(from, interface, header, bytes, why),
+            None => self.count_unroutable(from),
+        }
+    }
+
+    /// Put a datagram on the link of `node`'s interface `interface`.
+    fn offer(&mut self, node: NodeId, interface: usize, header: Header, bytes: Vec<u8>, why: Why) {
+        let attachment = self.nodes.list[node].interfaces[interface];
+        let (link, side) = (attachment.link, attachment.side);
+        let now = self.now;
+        let tapped = self.taps.is_tapped(link, side);
+        let direction = &mut self.links[link].directions[side];
+        if direction.partitioned {
+            direction.partition_drops += 1;
+            if tapped {
+                let mut comments = comments(why, &Decision::default());
+                comments.push("dropped (link partitioned)".to_string());
+                self.taps
+                    .sent(link, side, now, &header, &bytes, comments, 0);
+            }
+            return;
+        }
+        let record = self.taps.next_record(link, side, &header);
+        let offered = direction
+            .link
+            .offer(now, &bytes, Carried { header, record });
+        let next = direction.link.poll_timeout();
+        if tapped {
+            let comments = comments(why, &offered.decision);
+            self.taps
+                .sent(link, side, now, &header, &bytes, comments, offered.copies);
+        }
+        self.agenda.book(Due::Link { link, side }, next);
+    }
+
+    /// What a link direction has due now: copies reaching its queue, datagrams reaching the
+    /// far end.
+    fn link_due(&mut self, link: LinkId, side: usize) {
+        let now = self.now;
+        while let Some(event) = self.links[link].directions[side].link.poll(now) {
+            match event {
+                LinkEvent::Queued { tag, .. } => {
+                    if let Some(record) = tag.record {
+                        let comment = event.drop_comment();
+                        self.taps.entered_queue(link, side, record, comment);
+                    }
+                }
+                LinkEvent::Delivered { tag, bytes } => {
+                    self.delivered(link, side, tag.header, bytes);
+                }
+            }
+        }
+        let next = self.links[link].directions[side].link.poll_timeout();
+        self.agenda.book(Due::Link { link, side }, next);
+    }
+
+    /// A datagram reached the far end of a link direction, unless it is cut or held.
+    fn delivered(&mut self, link: LinkId, side: usize, header: Header, bytes: Vec<u8>) {
+        let direction = &mut self.links[link].directions[side];
+        if direction.partitioned {
+            direction.partition_drops += 1;
+            return;
+        }
+        if let Some(held) = &mut direction.held {
+            held.push_back((header, bytes));
+            return;
+        }
+        self.arrive(link, side, header, bytes);
+    }
+
+    /// A datagram sent by `side` of `link` arrives at the far node.
+    fn arrive(&mut self, link: LinkId, side: usize, header: Header, bytes: Vec<u8>) {
+        let end = self.links[link].arrival(side);
+        let far_side = 1 - side;
+        match self.nodes.list[end.node].role {
+            Role::Router(_) => {
+                self.router_arrive(end.node, end.interface, link, far_side, header, bytes)
+            }
+            Role::Host(_) => self.host_arrive(Arrival {
+                host: end.node,
+                link,
+                side: far_side,
+                header,
+                bytes,
+            }),
+        }
+    }
+
+    fn router_arrive(
+        &mut self,
+        id: NodeId,
+        ingress: usize,
+        link: LinkId,
+        side: usize,
+        header: Header,
+        bytes: Vec<u8>,
+    ) {
+        let now = self.now;
+        let node = &mut self.nodes.list[id];
+        match Router::forward(node, ingress, now.since_epoch(), header, &bytes) {
+            Forwarding::Forward {
+                interface,
+                header: forwarded,
+                rewrite,
+            } => {
+                self.taps
+                    .received(link, side, now, &header, &bytes, Vec::new());
+                self.offer(id, interface, forwarded, bytes, Why::Forwarded(rewrite));
+            }
+            Forwarding::Drop(reason) => {
+                self.taps
+                    .received(link, side, now, &header, &bytes, vec![reason]);
+            }
+            Forwarding::Unreachable(kind, why) => {
+                let comment = format!("{why}: {kind} sent back");
+                self.taps
+                    .received(link, side, now, &header, &bytes, vec![comment]);
+                self.send_unreachable(id, &header, kind, &bytes);
+            }
+        }
+    }
+
+    /// Node `from` answers the datagram `about` with an unreachable of `kind` (never one
+    /// about an unreachable).
+    fn send_unreachable(
+        &mut self,
+        from: NodeId,
+        about: &Header,
+        kind: UnreachableKind,
+        bytes: &[u8],
+    ) {
+        let Some(address) = self.nodes.list[from].address_toward(about.source.ip()) else {
+            return;
+        };
+        if let Some((header, quoted)) = about.unreachable_reply(from, address, kind, bytes) {
+            self.send(from, header, quoted, Why::Unreachable);
+        }
+    }
+
+    fn host_arrive(&mut self, arrival: Arrival) {
+        let node = &mut self.nodes.list[arrival.host];
+        let addressed_here = node.owns(arrival.header.destination.ip());
+        let Some(host) = node.host_mut() else {
+            return;
+        };
+        if host.up && !addressed_here {
+            host.stats.dropped_not_addressed_here += 1;
+            let comment = "not addressed to this host: dropped".to_string();
+            self.tap_arrival(&arrival, vec![comment]);
+            return;
+        }
+        let pair = pair_key(arrival.header.origin, arrival.host);
+        if let Some(rule) = self.pairs.get_mut(&pair).filter(|_| host.up) {
+            if rule.partitioned {
+                self.pair_partition_drops += 1;
+                return;
+            }
+            if let Some(held) = &mut rule.held {
+                held.push_back(arrival);
+                return;
+            }
+        }
+        self.deliver_to_host(arrival);
+    }
+
+    /// Note in the capture of the interface it came by what became of a datagram that
+    /// arrived.
+    fn tap_arrival(&mut self, arrival: &Arrival, comments: Vec<String>) {
+        let Arrival {
+            link,
+            side,
+            header,
+            bytes,
+            ..
+        } = arrival;
+        self.taps
+            .received(*link, *side, self.now, header, bytes, comments);
+    }
+
+    /// Hand a datagram that arrived at a host to the socket on its port.
+    fn deliver_to_host(&mut self, arrival: Arrival) {
+        let now = self.now;
+        let id = arrival.host;
+        let Some(host) = self.host_mut(id) else {
+            return;
+        };
+        if !host.up {
+            // Powered off: nothing answers, and nothing is captured (its tap is a tcpdump on
+            // a machine that is not running).
+            host.stats.dropped_while_down += 1;
+            return;
+        }
+        let Arrival { header, bytes, .. } = &arrival;
+        match header.kind {
+            Kind::Udp => {
+                let port = header.destination.port();
+                let key = host.key(id, port);
+                match host.sockets.get_mut(&port) {
+                    Some(Socket::Ferry(socket)) => {
+                        socket.datagram(now, header.source, bytes);
+                        host.stats.delivered += 1;
+                        self.mark_dirty(key);
+                    }
+                    Some(Socket::Udp(socket)) => {
+                        let drops = socket.queue_drops;
+                        socket.datagram(header.source, bytes);
+                        let dropped = socket.queue_drops - drops;
+                        host.stats.udp_queue_drops += dropped;
+                        host.stats.delivered += 1 - dropped;
+                    }
+                    None => {
+                        host.stats.port_unreachables_sent += 1;
+                        let comment =
+                            format!("no socket on port {port}: port unreachable sent back");
+                        self.tap_arrival(&arrival, vec![comment]);
+                        self.send_unreachable(
+                            id,
+                            &arrival.header,
+                            UnreachableKind::Port,
+                            &arrival.bytes,
+                        );
+                        return;
+                    }
+                }
+                self.tap_arrival(&arrival, Vec::new());
+            }
+            Kind::Unreachable(unreachable) => {
+                let port = unreachable.quoted_source.port();
+                let key = host.key(id, port);
+                match host.sockets.get_mut(&port) {
+                    Some(Socket::Ferry(socket))
+                        if unreachable.kind.is_hard()
+                            && socket.connected_to == Some(unreachable.quoted_destination) =>
+                    {
+                        socket.unreachable(unreachable.quoted_destination, bytes);
+                        host.stats.unreachables_taken += 1;
+                        self.mark_dirty(key);
+                    }
+                    _ => host.stats.unreachables_ignored += 1,
+                }
+            }
+        }
+    }
+
+    // ---- Control ----
+
+    /// The link joining `a` and `b` (the first described, if several do), and the side `a`
+    /// is on.
+    pub(super) fn link_between(&self, a: NodeId, b: NodeId) -> Option<(LinkId, usize)> {
+        self.links.iter().enumerate().find_map(|(index, link)| {
+            match (link.ends[0].node, link.ends[1].node) {
+                (x, y) if x == a && y == b => Some((index, 0)),
+                (x, y) if x == b && y == a => Some((index, 1)),
+                _ => None,
+            }
+        })
+    }
+
+    /// Cut or repair both directions of `link`.
+    pub(super) fn partition_link(&mut self, link: LinkId, cut: bool) {
+        for direction in &mut self.links[link].directions {
+            direction.partitioned = cut;
+        }
+    }
+
+    /// Hold both directions of `link`, or release them and deliver what they held, in order,
+    /// now.
+    pub(super) fn hold_link(&mut self, link: LinkId, hold: bool) {
+        for side in 0..2 {
+            let direction = &mut self.links[link].directions[side];
+            if hold {
+                direction.held.get_or_insert_with(VecDeque::new);
+                continue;
+            }
+            for (header, bytes) in direction.held.take().unwrap_or_default() {
+                self.arrive(link, side, header, bytes);
+            }
+        }
+    }
+
+    /// Cut or repair the traffic between hosts `a` and `b`.
+    pub(super) fn partition_hosts(&mut self, a: NodeId, b: NodeId, cut: bool) {
+        self.pairs.entry(pair_key(a, b)).or_default().partitioned = cut;
+    }
+
+    /// Hold the traffic between hosts `a` and `b`, or release it and deliver what was held,
+    /// in order, now.
+    pub(super) fn hold_hosts(&mut self, a: NodeId, b: NodeId, hold: bool) {
+        let rule = self.pairs.entry(pair_key(a, b)).or_default();
+        if hold {
+            rule.held.get_or_insert_with(VecDeque::new);
+            return;
+        }
+        for held in rule.held.take().unwrap_or_default() {
+            self.deliver_to_host(held);
+        }
+    }
+
+    /// Crash host `id`: its sockets vanish. Returns them, for the caller to drop.
+    pub(super) fn crash(&mut self, id: NodeId) -> BTreeMap<u16, Socket> {
+        let Some(host) = self.host_mut(id) else {
+            return BTreeMap::new();
+        };
+        if !host.up {
+            return BTreeMap::new();
+        }
+        let incarnation = host.incarnation;
+        let sockets = host.crash();
+        for &port in sockets.keys() {
+            let key = SocketKey {
+                host: id,
+                incarnation,
+                port,
+            };
+            self.agenda.book(Due::Socket(key), None);
+            self.dirty.remove(&key);
+        }
+        sockets
+    }
+
+    /// Bring host `id` back up (it must be down).
+    pub(super) fn restart(&mut self, id: NodeId) {
+        if let Some(host) = self.host_mut(id) {
+            host.restart();
+        }
+    }
+}
+
+/// The comments of a datagram leaving a node: why, and what the link's injector did.
+fn comments(why: Why, decision: &Decision) -> Vec<String> {
+    let mut comments = match why {
+        Why::Sent(reason) => return crate::link::sent_comments(reason, decision),
+        Why::Udp => vec!["UDP socket".to_string()],
+        Why::Forwarded(rewrite) => rewrite.into_iter().collect(),
+        Why::Unreachable => Vec::new(),
+    };
+    if *decision != Decision::default() {
+        comments.push(decision.to_string());
+    }
+    comments
+}
+
+/// The key of a pair of hosts, lower first.
+fn pair_key(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
+    (a.min(b), a.max(b))
+}
+
+/// The error of a call on a socket whose host crashed since it was opened.
+pub(super) fn host_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the host crashed since this socket was opened",
+    )
+}
+
+/// The addresses a program's name for a socket address stands for, in the world: a literal
+/// address, or a node's name and a port.
+pub(super) fn resolve_name(nodes: &Nodes, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match nodes.addresses_of(host) {
+        Some(addresses) => Ok(addresses
+            .iter()
+            .map(|&ip| SocketAddr::new(ip, port))
+            .collect()),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no node of the world is named {host:?}"),
+        )),
+    }
+}

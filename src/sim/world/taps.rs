@@ -1,0 +1,123 @@
+//! Capture taps on the world's interfaces: a pcapng file of what left a host or router by
+//! one interface (before the link's faults, with why it was sent and what the link did to it)
+//! and what arrived by it (after them, with what became of it there), in simulated time. The
+//! records wait as in the two-host simulator's taps (`sim/tap.rs`) until the link's queue has
+//! decided their fate, so each file stays in time order.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use super::datagram::{Header, Kind};
+use super::topology::LinkId;
+use crate::sim::tap::Tap;
+use crate::sim::HostCapture;
+use crate::time::Instant;
+
+/// The taps, by interface: a link and the side of it the tapped node is on.
+#[derive(Debug, Default)]
+pub(super) struct Taps {
+    by_interface: BTreeMap<(LinkId, usize), Tap>,
+}
+
+impl Taps {
+    /// From now on, write what crosses the interface at `side` of `link` to `capture`
+    /// (replacing an earlier tap there, which is finished first).
+    pub(super) fn tap(
+        &mut self,
+        link: LinkId,
+        side: usize,
+        capture: HostCapture,
+    ) -> io::Result<()> {
+        match self.by_interface.insert((link, side), Tap::new(capture, 0)) {
+            Some(previous) => previous.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// The record number the next datagram leaving by this interface will have, if it is
+    /// tapped and the datagram is one a capture shows (a UDP datagram).
+    pub(super) fn next_record(&self, link: LinkId, side: usize, header: &Header) -> Option<u64> {
+        if header.kind != Kind::Udp {
+            return None;
+        }
+        self.by_interface.get(&(link, side)).map(Tap::next_record)
+    }
+
+    /// A datagram left by this interface at `now` and left the link's injector as `copies`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sent(
+        &mut self,
+        link: LinkId,
+        side: usize,
+        now: Instant,
+        header: &Header,
+        bytes: &[u8],
+        comments: Vec<String>,
+        copies: usize,
+    ) {
+        if let Some(tap) = self.showing(link, side, header) {
+            tap.offered(
+                now,
+                header.source,
+                header.destination,
+                bytes,
+                comments,
+                copies,
+            );
+        }
+    }
+
+    /// A copy of the datagram recorded as `record` reached the queue of the link leaving by
+    /// this interface, which took it or dropped it (`drop_comment`).
+    pub(super) fn entered_queue(
+        &mut self,
+        link: LinkId,
+        side: usize,
+        record: u64,
+        drop_comment: Option<&str>,
+    ) {
+        if let Some(tap) = self.by_interface.get_mut(&(link, side)) {
+            tap.entered_queue(record, drop_comment);
+        }
+    }
+
+    /// A datagram arrived by this interface at `now`; `comments` say what became of it.
+    pub(super) fn received(
+        &mut self,
+        link: LinkId,
+        side: usize,
+        now: Instant,
+        header: &Header,
+        bytes: &[u8],
+        comments: Vec<String>,
+    ) {
+        if let Some(tap) = self.showing(link, side, header) {
+            tap.received_with(now, header.source, header.destination, bytes, comments);
+        }
+    }
+
+    /// The tap of this interface, if it has one and the datagram is one a capture shows.
+    fn showing(&mut self, link: LinkId, side: usize, header: &Header) -> Option<&mut Tap> {
+        if header.kind != Kind::Udp {
+            return None;
+        }
+        self.by_interface.get_mut(&(link, side))
+    }
+
+    /// Whether this interface is tapped (so that comments are worth building).
+    pub(super) fn is_tapped(&self, link: LinkId, side: usize) -> bool {
+        self.by_interface.contains_key(&(link, side))
+    }
+
+    /// Write out what the taps still hold and flush them; the first error, if any.
+    pub(super) fn finish(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for tap in std::mem::take(&mut self.by_interface).into_values() {
+            let finished = tap.finish();
+            if result.is_ok() {
+                result = finished;
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,101 @@
+//! The world's tests, by topic: a client and a server through a router, flows sharing a
+//! bottleneck, unreachables, control during a run, endings that are not clean, determinism.
+
+mod bottleneck;
+mod client_server;
+mod control;
+mod determinism;
+mod endings;
+mod unreachable;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::net::{Listener, Stream};
+use super::time::Instant;
+use super::{spawn, ProgramResult, World};
+use crate::link::LinkConfig;
+
+/// A client and a server on either side of a router: 10.0.0.2 - 10.0.0.1 - 10.0.1.2, 10
+/// Mbit/s and 20 ms each way on each link.
+fn client_router_server(seed: u64, client_link: LinkConfig) -> World {
+    World::builder()
+        .seed(seed)
+        .host("client", "10.0.0.2")
+        .router("router", "10.0.0.1")
+        .host("server", "10.0.1.2")
+        .link("client", "router", client_link)
+        .link("router", "server", LinkConfig::default())
+        .build()
+        .expect("a valid world")
+}
+
+/// A log the programs write to and the test reads.
+#[derive(Clone, Debug, Default)]
+struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    fn push(&self, line: impl Into<String>) {
+        self.0.borrow_mut().push(line.into());
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Run `program` on `host` for its life, handing it the log at each start.
+fn host_with_log<F, Fut>(world: &mut World, host: &str, log: &Log, program: F)
+where
+    F: Fn(Log) -> Fut + 'static,
+    Fut: Future<Output = ProgramResult> + 'static,
+{
+    let log = log.clone();
+    world
+        .host(host, move || program(log.clone()))
+        .expect("a host of the world");
+}
+
+/// The bytes a flow sends: a pattern that shows a misplaced byte.
+fn pattern(len: usize, flow: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(flow))
+        .collect()
+}
+
+/// Run on `host`, for its life, a server that takes every connection on `port` and reads it
+/// to the end, in a task of its own, and logs `received N bytes from HOST at T`.
+fn sink(world: &mut World, host: &str, port: u16, log: &Log) {
+    host_with_log(world, host, log, move |log| async move {
+        let listener = Listener::bind(("0.0.0.0", port)).await?;
+        loop {
+            let (mut stream, peer) = listener.accept().await?;
+            let log = log.clone();
+            spawn(async move {
+                let mut received = Vec::new();
+                let result = stream.read_to_end(&mut received).await;
+                log.push(match result {
+                    Ok(count) => format!(
+                        "received {count} bytes from {} at {:?}",
+                        peer.ip(),
+                        Instant::now().since_start()
+                    ),
+                    Err(error) => format!("read from {} failed: {}", peer.ip(), error.kind()),
+                });
+            });
+        }
+    });
+}
+
+/// Connect to `target`, write `payload`, and wait until the peer has acknowledged it all and
+/// the FIN.
+async fn send(target: &str, payload: &[u8]) -> io::Result<()> {
+    let mut stream = Stream::connect(target).await?;
+    stream.write_all(payload).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
