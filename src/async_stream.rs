@@ -56,13 +56,15 @@ pub(crate) fn connected(connection: &Connection) -> Option<io::Result<()>> {
 /// Close `handle` of `endpoint` as an application's close does, with `linger`: a FIN after
 /// the data written, or a RST if received data was left unread (the endpoint's rule) or the
 /// linger is zero. What the close comes to: known at once, or a wait for the peer's
-/// acknowledgment; `None` if the endpoint no longer keeps the connection.
+/// acknowledgment; `NotConnected` if the endpoint no longer keeps the connection.
 pub(crate) fn begin_close(
     endpoint: &mut Endpoint,
     handle: ConnectionHandle,
     linger: Option<Duration>,
-) -> Option<CloseOutcome> {
-    let connection = endpoint.connection_mut(handle)?;
+) -> io::Result<CloseOutcome> {
+    let connection = endpoint
+        .connection_mut(handle)
+        .ok_or_else(connection_gone)?;
     let settled = close_progress(connection);
     let unacknowledged = !connection.is_send_complete();
     let unread = connection.readable_bytes() > 0;
@@ -70,7 +72,12 @@ pub(crate) fn begin_close(
         connection.abort();
     }
     endpoint.close(handle);
-    Some(close_outcome(settled, linger, unacknowledged, unread))
+    Ok(close_outcome(settled, linger, unacknowledged, unread))
+}
+
+/// The error of a call on a connection the endpoint no longer keeps.
+pub(crate) fn connection_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
 /// The error of a close whose linger ran out before the peer acknowledged everything (the

@@ -42,6 +42,7 @@ use super::context;
 use super::core::{resolve_name, Core};
 use super::host::SocketKey;
 use super::socket::Socket;
+use crate::async_stream::connection_gone;
 use crate::endpoint::Endpoint;
 
 /// What a program can connect or bind to in the world: a socket address, an address and a
@@ -153,9 +154,4 @@ fn bind_first(
         }
     }
     Err(last_error.unwrap_or_else(connection_gone))
-}
-
-/// The error of a call on a connection the endpoint no longer keeps.
-fn connection_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }

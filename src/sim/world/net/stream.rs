@@ -219,8 +219,7 @@ impl Stream {
             let linger = socket
                 .held(inner.handle)
                 .map_or(default_linger, |held| held.linger);
-            let outcome = begin_close(&mut socket.endpoint, inner.handle, linger)
-                .ok_or_else(connection_gone)?;
+            let outcome = begin_close(&mut socket.endpoint, inner.handle, linger)?;
             socket.wake_connection(inner.handle);
             core.mark_dirty(inner.key);
             outcome
