@@ -4,24 +4,24 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::ReadBuf;
 use ::tokio::net::ToSocketAddrs;
 
 use super::driver::{DriverState, Held, Shared, Side};
 use super::{check_config, each_address};
-use crate::conn::{Connection, ReadError, Stats, WriteError};
+use crate::async_stream::{begin_close, connected, linger_ran_out, read_into, write_from};
+use crate::conn::{Connection, Stats};
 use crate::endpoint::ConnectionHandle;
-use crate::net::close::{close_outcome, close_progress, CloseOutcome};
+use crate::io_error::{close_progress, CloseOutcome};
 use crate::net::connection_of_mut;
 use crate::net::SocketConfig;
 
-/// A Ferry connection over UDP, used like `tokio::net::TcpStream`: [`AsyncRead`] and
-/// [`AsyncWrite`], [`split`](Self::split) and [`into_split`](Self::into_split).
+/// A Ferry connection over UDP, used like `tokio::net::TcpStream`: tokio's `AsyncRead` and
+/// `AsyncWrite`, [`split`](Self::split) and [`into_split`](Self::into_split).
 ///
 /// Dropping it closes the connection as [`crate::Stream`]'s drop does, without blocking: a
 /// FIN follows the data written (a RST if received data was left unread), and the driver task
@@ -107,13 +107,7 @@ impl Stream {
         poll_fn(|cx| {
             stream
                 .inner
-                .poll_connection(cx, Side::Writer, |connection| {
-                    if connection.is_connected() {
-                        Some(Ok(()))
-                    } else {
-                        connection.error().map(|error| Err(error.into()))
-                    }
-                })
+                .poll_connection(cx, Side::Writer, |connection| connected(connection))
         })
         .await?;
         Ok(stream)
@@ -206,29 +200,6 @@ impl Stream {
         Ok(())
     }
 
-    /// Split into a reading half and a writing half that borrow the stream, for two futures
-    /// of one task (as `TcpStream::split`).
-    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf { stream: self }, WriteHalf { stream: self })
-    }
-
-    /// Split into halves that own the connection, for two tasks (as
-    /// `TcpStream::into_split`). Dropping the [`OwnedWriteHalf`] shuts the write side down
-    /// (a FIN follows the data), as tokio's does; the connection closes when both halves are
-    /// gone. [`OwnedReadHalf::reunite`] puts them back together.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let inner = self.inner;
-        (
-            OwnedReadHalf {
-                inner: Arc::clone(&inner),
-            },
-            OwnedWriteHalf {
-                inner,
-                shutdown_on_drop: true,
-            },
-        )
-    }
-
     /// Close the connection and wait for the outcome, as [`crate::Stream::close`]: a FIN
     /// after the data written, then `Ok` once the peer has acknowledged both; `TimedOut` if
     /// that takes longer than the [linger](Self::set_linger), and the connection is reset;
@@ -238,33 +209,27 @@ impl Stream {
     /// acknowledged; so is a linger of zero. A linger of `None` does not wait.
     pub async fn close(self) -> io::Result<()> {
         let inner = &self.inner;
-        let (linger, settled, unacknowledged, unread) = {
+        let outcome = {
             let mut state = inner.shared.lock();
             let linger = state
                 .held
                 .get(&inner.handle)
                 .map_or(state.default_linger, |held| held.linger);
-            let connection = inner.connection_mut(&mut state)?;
-            let before = (
-                close_progress(connection),
-                !connection.is_send_complete(),
-                connection.readable_bytes() > 0,
-            );
-            if linger == Some(Duration::ZERO) {
-                connection.abort();
-            }
             // The endpoint resets for data left unread; otherwise a FIN follows the data.
-            state.endpoint.close(inner.handle);
+            let outcome = begin_close(&mut state.endpoint, inner.handle, linger);
             inner.shared.finish(state);
-            (linger, before.0, before.1, before.2)
+            outcome?
         };
-        match close_outcome(settled, linger, unacknowledged, unread) {
+        match outcome {
             CloseOutcome::Now(result) => result,
             CloseOutcome::WaitForFinAck(linger) => {
                 let acknowledged = poll_fn(|cx| self.inner.poll_fin_acknowledged(cx));
                 match ::tokio::time::timeout(linger, acknowledged).await {
                     Ok(result) => result,
-                    Err(_) => Err(self.reset_after_linger(linger)),
+                    Err(_) => {
+                        self.reset_after_linger();
+                        Err(linger_ran_out(linger))
+                    }
                 }
             }
         }
@@ -272,19 +237,12 @@ impl Stream {
     }
 
     /// The linger ran out in [`close`](Self::close): reset, as the driver would.
-    fn reset_after_linger(&self, linger: Duration) -> io::Error {
+    fn reset_after_linger(&self) {
         let mut state = self.inner.shared.lock();
         if let Some(connection) = state.endpoint.connection_mut(self.inner.handle) {
             connection.abort();
         }
         self.inner.shared.finish(state);
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "the peer did not acknowledge the data and FIN within the linger time \
-                 ({linger:?}), so the connection was reset"
-            ),
-        )
     }
 }
 
@@ -328,30 +286,14 @@ impl Inner {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        self.poll_connection(cx, Side::Reader, |connection| {
-            // Only as much of `buf` as there is to read is zeroed: at least one byte, for
-            // `read` to tell the end of the stream, an error, or nothing yet.
-            let want = buf.remaining().min(connection.readable_bytes().max(1));
-            match connection.read(buf.initialize_unfilled_to(want)) {
-                Ok(count) => {
-                    buf.advance(count);
-                    Some(Ok(()))
-                }
-                Err(ReadError::WouldBlock) => None,
-                Err(error) => Some(Err(error.into())),
-            }
-        })
+        self.poll_connection(cx, Side::Reader, |connection| read_into(connection, buf))
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        self.poll_connection(cx, Side::Writer, |connection| match connection.write(buf) {
-            Ok(count) => Some(Ok(count)),
-            Err(WriteError::WouldBlock) => None,
-            Err(error) => Some(Err(error.into())),
-        })
+        self.poll_connection(cx, Side::Writer, |connection| write_from(connection, buf))
     }
 
     /// Queue the FIN (once), then wait as [`poll_fin_acknowledged`](Self::poll_fin_acknowledged).
@@ -377,165 +319,14 @@ impl Inner {
         }
         self.shared.finish(state);
     }
-}
 
-/// `AsyncRead` for a stream or half whose reads go to the connection's [`Inner`], reached by
-/// `$inner` from `$this`.
-macro_rules! async_read_via {
-    ($type:ty, $this:ident => $inner:expr) => {
-        impl AsyncRead for $type {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
-                let $this = &*self;
-                $inner.poll_read(cx, buf)
-            }
-        }
-    };
-}
+    fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
 
-/// `AsyncWrite` for a stream or half whose writes go to the connection's [`Inner`]. Writes go
-/// into the connection's send buffer and are sent at once, as far as the windows allow;
-/// `poll_write` waits only when the buffer is full. Nothing to flush: `poll_write` handed the
-/// data to the connection, as with `TcpStream`. `poll_shutdown` shuts the write side down (a
-/// FIN follows the data written) and completes once the peer has **acknowledged** the data
-/// and the FIN, or with the connection's error. (A `TcpStream`'s shutdown completes when the
-/// FIN is queued; Ferry's tells the writer its data arrived.) Reading goes on until the peer
-/// closes its side.
-macro_rules! async_write_via {
-    ($type:ty, $this:ident => $inner:expr) => {
-        impl AsyncWrite for $type {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                let $this = &*self;
-                $inner.poll_write(cx, buf)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $this = &*self;
-                $inner.poll_shutdown(cx)
-            }
-        }
-    };
-}
-
-async_read_via!(Stream, this => this.inner);
-async_write_via!(Stream, this => this.inner);
-async_read_via!(ReadHalf<'_>, this => this.stream.inner);
-async_write_via!(WriteHalf<'_>, this => this.stream.inner);
-async_read_via!(OwnedReadHalf, this => this.inner);
-async_write_via!(OwnedWriteHalf, this => this.inner);
-
-/// The reading half of a [`Stream`], borrowed: [`Stream::split`].
-#[derive(Debug)]
-pub struct ReadHalf<'a> {
-    stream: &'a Stream,
-}
-
-/// The writing half of a [`Stream`], borrowed: [`Stream::split`].
-#[derive(Debug)]
-pub struct WriteHalf<'a> {
-    stream: &'a Stream,
-}
-
-/// The reading half of a [`Stream`], owned: [`Stream::into_split`].
-pub struct OwnedReadHalf {
-    inner: Arc<Inner>,
-}
-
-/// The writing half of a [`Stream`], owned: [`Stream::into_split`]. Dropping it shuts the
-/// write side down, as tokio's does (see [`forget`](Self::forget)).
-pub struct OwnedWriteHalf {
-    inner: Arc<Inner>,
-    shutdown_on_drop: bool,
-}
-
-impl fmt::Debug for OwnedReadHalf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedReadHalf")
-            .field("peer", &self.inner.peer)
-            .finish_non_exhaustive()
+    fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr()
     }
 }
 
-impl fmt::Debug for OwnedWriteHalf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedWriteHalf")
-            .field("peer", &self.inner.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-/// [`OwnedReadHalf::reunite`] was given halves of two different streams; here they are back.
-#[derive(Debug)]
-pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
-
-impl fmt::Display for ReuniteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tried to reunite halves that are not from the same stream")
-    }
-}
-
-impl std::error::Error for ReuniteError {}
-
-impl OwnedReadHalf {
-    /// The stream again, if `write` is this half's other half.
-    pub fn reunite(self, mut write: OwnedWriteHalf) -> Result<Stream, ReuniteError> {
-        if !Arc::ptr_eq(&self.inner, &write.inner) {
-            return Err(ReuniteError(self, write));
-        }
-        write.shutdown_on_drop = false;
-        drop(write);
-        Ok(Stream { inner: self.inner })
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.peer)
-    }
-
-    /// The local socket's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.shared.local_addr())
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The stream again, if `read` is this half's other half.
-    pub fn reunite(self, read: OwnedReadHalf) -> Result<Stream, ReuniteError> {
-        read.reunite(self)
-    }
-
-    /// Drop the half without shutting the write side down; the connection still closes when
-    /// the read half is dropped too.
-    pub fn forget(mut self) {
-        self.shutdown_on_drop = false;
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.peer)
-    }
-
-    /// The local socket's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.inner.shared.local_addr())
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        if self.shutdown_on_drop {
-            self.inner.shut_write();
-        }
-    }
-}
+crate::async_stream::stream_halves!(Stream, Arc);
