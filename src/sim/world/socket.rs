@@ -8,7 +8,7 @@
 //! wakes the tasks whose connection's timer fired, an application call wakes the other tasks
 //! of the same connection.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::task::Waker;
 use std::time::Duration;
@@ -47,6 +47,9 @@ pub(super) struct FerrySocket {
     pub(super) users: usize,
     held: BTreeMap<ConnectionHandle, Held>,
     held_by_peer: BTreeMap<SocketAddr, Vec<ConnectionHandle>>,
+    /// The held connections some task waits on: a timer event looks at these alone, so a
+    /// listener with thousands of idle connections pays nothing for them.
+    waited_on: BTreeSet<ConnectionHandle>,
     accept_waiters: Vec<Waker>,
     default_linger: Option<Duration>,
 }
@@ -65,6 +68,7 @@ impl FerrySocket {
             users: 0,
             held: BTreeMap::new(),
             held_by_peer: BTreeMap::new(),
+            waited_on: BTreeSet::new(),
             accept_waiters: Vec::new(),
             default_linger,
         }
@@ -87,7 +91,8 @@ impl FerrySocket {
 
     /// The stream holding `handle` is gone; returns what was kept for it.
     pub(super) fn let_go(&mut self, handle: ConnectionHandle) -> Option<Held> {
-        let mut held = self.held.remove(&handle)?;
+        self.wake_connection(handle);
+        let held = self.held.remove(&handle)?;
         self.users = self.users.saturating_sub(1);
         if let Some(handles) = self.held_by_peer.get_mut(&held.peer) {
             handles.retain(|&h| h != handle);
@@ -95,7 +100,6 @@ impl FerrySocket {
                 self.held_by_peer.remove(&held.peer);
             }
         }
-        wake_all(&mut held.waiters);
         Some(held)
     }
 
@@ -111,6 +115,7 @@ impl FerrySocket {
     pub(super) fn wait(&mut self, handle: ConnectionHandle, waker: &Waker) {
         if let Some(held) = self.held.get_mut(&handle) {
             remember(&mut held.waiters, waker);
+            self.waited_on.insert(handle);
         }
     }
 
@@ -121,8 +126,10 @@ impl FerrySocket {
 
     /// Wake the tasks waiting on `handle`: an application call changed it.
     pub(super) fn wake_connection(&mut self, handle: ConnectionHandle) {
-        if let Some(held) = self.held.get_mut(&handle) {
-            wake_all(&mut held.waiters);
+        if self.waited_on.remove(&handle) {
+            if let Some(held) = self.held.get_mut(&handle) {
+                wake_all(&mut held.waiters);
+            }
         }
     }
 
@@ -144,10 +151,9 @@ impl FerrySocket {
     /// fired, or all of them if a user timeout failed a connection.
     pub(super) fn timeout(&mut self, now: Instant) {
         let due: Vec<ConnectionHandle> = self
-            .held
+            .waited_on
             .iter()
-            .filter(|(_, held)| !held.waiters.is_empty())
-            .map(|(&handle, _)| handle)
+            .copied()
             .filter(|&handle| {
                 self.endpoint
                     .connection(handle)
@@ -157,13 +163,11 @@ impl FerrySocket {
             .collect();
         let user_timeouts = self.endpoint.stats().user_timeouts;
         self.endpoint.handle_timeout(now);
-        if self.endpoint.stats().user_timeouts != user_timeouts {
-            for held in self.held.values_mut() {
-                wake_all(&mut held.waiters);
-            }
-            return;
-        }
-        for handle in due {
+        let woken = match self.endpoint.stats().user_timeouts != user_timeouts {
+            true => self.waited_on.iter().copied().collect(),
+            false => due,
+        };
+        for handle in woken {
             self.wake_connection(handle);
         }
     }
@@ -171,15 +175,16 @@ impl FerrySocket {
     /// Wake those that a datagram from `peer` may concern: the tasks holding a connection to
     /// it, or, if none does, those waiting to accept (a handshake may have completed).
     fn wake_peer(&mut self, peer: SocketAddr) {
-        match self.held_by_peer.get(&peer) {
-            Some(handles) => {
-                for handle in handles {
-                    if let Some(held) = self.held.get_mut(handle) {
-                        wake_all(&mut held.waiters);
-                    }
+        let Some(handles) = self.held_by_peer.get(&peer) else {
+            wake_all(&mut self.accept_waiters);
+            return;
+        };
+        for handle in handles {
+            if self.waited_on.remove(handle) {
+                if let Some(held) = self.held.get_mut(handle) {
+                    wake_all(&mut held.waiters);
                 }
             }
-            None => wake_all(&mut self.accept_waiters),
         }
     }
 
