@@ -5,9 +5,11 @@
 //! property test can generate, shrink and print, and the same schedule replays the same run.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
-use crate::fault::FaultConfig;
+use crate::fault::{FaultConfig, FaultSpecError};
+use crate::units::{parse_duration, DurationText};
 
 /// What a partition or a hold acts on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,8 +54,8 @@ impl Cut {
 impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Cut::Link { a, b } => write!(f, "link {a}-{b}"),
-            Cut::Hosts { a, b } => write!(f, "hosts {a}-{b}"),
+            Cut::Link { a, b } => write!(f, "link {a} {b}"),
+            Cut::Hosts { a, b } => write!(f, "hosts {a} {b}"),
         }
     }
 }
@@ -99,9 +101,7 @@ impl fmt::Display for Control {
             Control::Repair(cut) => write!(f, "repair {cut}"),
             Control::Hold(cut) => write!(f, "hold {cut}"),
             Control::Release(cut) => write!(f, "release {cut}"),
-            Control::SetFaults { from, to, faults } => {
-                write!(f, "faults {from}->{to} {faults}")
-            }
+            Control::SetFaults { from, to, faults } => write!(f, "faults {from} {to} {faults}"),
             Control::Crash(host) => write!(f, "crash {host}"),
             Control::Restart(host) => write!(f, "restart {host}"),
         }
@@ -125,8 +125,140 @@ impl Scheduled {
 }
 
 impl fmt::Display for Scheduled {
-    /// `1.500000 s: crash server`.
+    /// `1500ms: crash server`: what [`FromStr`] reads back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.6} s: {}", self.at.as_secs_f64(), self.control)
+        write!(f, "{}: {}", DurationText(self.at), self.control)
+    }
+}
+
+/// Text that is not a [`Control`] or a [`Scheduled`] event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlParseError {
+    /// The text given.
+    pub text: String,
+    /// What was wrong with it.
+    pub why: String,
+}
+
+impl fmt::Display for ControlParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} is not a control event ({}): expected `partition|repair|hold|release \
+             link|hosts A B`, `faults FROM TO SPEC`, `crash HOST` or `restart HOST`, after \
+             `TIME:` for a scheduled one (`1.5s: crash server`)",
+            self.text, self.why
+        )
+    }
+}
+
+impl std::error::Error for ControlParseError {}
+
+impl FromStr for Control {
+    type Err = ControlParseError;
+
+    /// What [`Display`](fmt::Display) prints: `partition link a b`, `hold hosts a b`,
+    /// `faults a b loss=5%`, `crash server`, ... (node names without spaces).
+    fn from_str(text: &str) -> Result<Control, ControlParseError> {
+        let bad = |why: &str| ControlParseError {
+            text: text.to_string(),
+            why: why.to_string(),
+        };
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let cut = |words: &[&str]| match words {
+            ["link", a, b] => Ok(Cut::link(a, b)),
+            ["hosts", a, b] => Ok(Cut::hosts(a, b)),
+            _ => Err(bad("a cut is `link A B` or `hosts A B`")),
+        };
+        match words.as_slice() {
+            ["partition", rest @ ..] => Ok(Control::Partition(cut(rest)?)),
+            ["repair", rest @ ..] => Ok(Control::Repair(cut(rest)?)),
+            ["hold", rest @ ..] => Ok(Control::Hold(cut(rest)?)),
+            ["release", rest @ ..] => Ok(Control::Release(cut(rest)?)),
+            ["faults", from, to, spec] => Ok(Control::SetFaults {
+                from: from.to_string(),
+                to: to.to_string(),
+                faults: spec
+                    .parse()
+                    .map_err(|error: FaultSpecError| bad(&error.to_string()))?,
+            }),
+            ["crash", host] => Ok(Control::Crash(host.to_string())),
+            ["restart", host] => Ok(Control::Restart(host.to_string())),
+            _ => Err(bad("unknown event, or the wrong number of words")),
+        }
+    }
+}
+
+impl FromStr for Scheduled {
+    type Err = ControlParseError;
+
+    /// What [`Display`](fmt::Display) prints: `TIME: EVENT`, such as `1.5s: crash server`.
+    fn from_str(text: &str) -> Result<Scheduled, ControlParseError> {
+        let bad = |why: &str| ControlParseError {
+            text: text.to_string(),
+            why: why.to_string(),
+        };
+        let (at, control) = text
+            .split_once(':')
+            .ok_or_else(|| bad("no `TIME:` before the event"))?;
+        let at = parse_duration(at.trim())
+            .ok_or_else(|| bad("the time is not a duration such as 1.5s or 200ms"))?;
+        Ok(Scheduled {
+            at,
+            control: control.parse()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_back_what_they_print() {
+        let events = [
+            Scheduled::at(
+                Duration::from_millis(1500),
+                Control::Crash("server".to_string()),
+            ),
+            Scheduled::at(Duration::ZERO, Control::Partition(Cut::link("a", "r1"))),
+            Scheduled::at(
+                Duration::from_micros(20),
+                Control::Release(Cut::hosts("a", "b")),
+            ),
+            Scheduled::at(
+                Duration::from_secs(3),
+                Control::SetFaults {
+                    from: "r1".to_string(),
+                    to: "r2".to_string(),
+                    faults: "loss=5%,delay=20ms".parse().unwrap(),
+                },
+            ),
+        ];
+        for event in events {
+            let text = event.to_string();
+            assert_eq!(text.parse::<Scheduled>(), Ok(event), "{text}");
+        }
+        assert_eq!(
+            Scheduled::at(
+                Duration::from_millis(1500),
+                Control::Crash("server".to_string())
+            )
+            .to_string(),
+            "1500ms: crash server"
+        );
+    }
+
+    #[test]
+    fn text_that_is_no_event_says_what_is() {
+        let error = "2s: partition server".parse::<Scheduled>().unwrap_err();
+        assert!(
+            error.to_string().contains("`link A B` or `hosts A B`"),
+            "{error}"
+        );
+        let error = "crash".parse::<Control>().unwrap_err();
+        assert!(error.to_string().contains("`crash HOST`"), "{error}");
+        let error = "soon: crash server".parse::<Scheduled>().unwrap_err();
+        assert!(error.to_string().contains("such as 1.5s"), "{error}");
     }
 }

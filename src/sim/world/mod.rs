@@ -119,7 +119,7 @@ mod topology;
 
 pub use address::Prefix;
 pub use builder::{Builder, DEFAULT_EVENT_BUDGET, DEFAULT_LINGER, DEFAULT_TIME_LIMIT};
-pub use control::{Control, Cut, Scheduled};
+pub use control::{Control, ControlParseError, Cut, Scheduled};
 pub use datagram::{Unreachable, UnreachableKind, DEFAULT_TTL, QUOTE_LIMIT_V4, QUOTE_LIMIT_V6};
 pub use error::{ConfigError, RunError, Waiting};
 pub use executor::{spawn, yield_now, JoinError, JoinHandle};
