@@ -2,35 +2,12 @@
 //! router, lossy links, several flows, a crash and a restart) run twice gives the same
 //! program outputs and the same captures, byte for byte, at every tapped interface.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{pattern, send, sink, Log};
-use crate::capture::{CaptureWriter, View};
+use super::{capture, pattern, send, sink, Log, Memory};
+use crate::capture::View;
 use crate::link::LinkConfig;
 use crate::sim::world::{Control, Cut, Scheduled, World};
-use crate::sim::HostCapture;
-
-/// A capture into memory the test can read afterwards.
-#[derive(Clone, Default)]
-struct Memory(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Memory {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture(memory: &Memory, view: View) -> HostCapture {
-    let writer: Box<dyn Write + Send> = Box::new(memory.clone());
-    CaptureWriter::new(writer, view, 1).unwrap()
-}
 
 /// The busy world, run: every capture's bytes and the programs' log.
 fn busy_world(seed: u64) -> (Vec<Vec<u8>>, Vec<String>) {
@@ -81,12 +58,13 @@ fn busy_world(seed: u64) -> (Vec<Vec<u8>>, Vec<String>) {
                 Duration::from_millis(900),
                 Control::Restart("server".to_string()),
             ),
+            // While b sends to the backup, after the crash reset its first connection.
             Scheduled::at(
-                Duration::from_millis(400),
+                Duration::from_millis(1100),
                 Control::Hold(Cut::hosts("b", "backup")),
             ),
             Scheduled::at(
-                Duration::from_millis(700),
+                Duration::from_millis(1300),
                 Control::Release(Cut::hosts("b", "backup")),
             ),
         ])
@@ -112,10 +90,7 @@ fn busy_world(seed: u64) -> (Vec<Vec<u8>>, Vec<String>) {
         world.now(),
         world.events()
     ));
-    let captures = memories
-        .iter()
-        .map(|memory| memory.0.lock().unwrap().clone())
-        .collect();
+    let captures = memories.iter().map(Memory::bytes).collect();
     (captures, lines)
 }
 

@@ -2,6 +2,7 @@
 //! bottleneck, unreachables, control during a run, endings that are not clean, determinism.
 
 mod bottleneck;
+mod captures;
 mod client_server;
 mod control;
 mod determinism;
@@ -10,15 +11,18 @@ mod unreachable;
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io;
+use std::io::{self, Write};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::net::{Listener, Stream};
 use super::time::Instant;
 use super::{spawn, ProgramResult, World};
+use crate::capture::{CaptureWriter, View};
 use crate::link::LinkConfig;
+use crate::sim::HostCapture;
 
 /// A client and a server on either side of a router: 10.0.0.2 - 10.0.0.1 - 10.0.1.2, 10
 /// Mbit/s and 20 ms each way on each link.
@@ -98,4 +102,31 @@ async fn send(target: &str, payload: &[u8]) -> io::Result<()> {
     stream.write_all(payload).await?;
     stream.shutdown().await?;
     Ok(())
+}
+
+/// A capture into memory the test reads afterwards.
+#[derive(Clone, Default)]
+struct Memory(Arc<Mutex<Vec<u8>>>);
+
+impl Memory {
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Write for Memory {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A capture in `view` to `memory`.
+fn capture(memory: &Memory, view: View) -> HostCapture {
+    let writer: Box<dyn Write + Send> = Box::new(memory.clone());
+    CaptureWriter::new(writer, view, 1).unwrap()
 }

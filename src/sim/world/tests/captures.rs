@@ -1,0 +1,109 @@
+//! Taps on interfaces: a host's shows what it sent (why, and what its link did) and what it
+//! received; a router's, what crossed that interface; what became of a datagram where it
+//! arrived (a port with no socket) is in its comments; the TCP view is TCP.
+
+use std::time::Duration;
+
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+use super::{capture, client_router_server, pattern, send, sink, Log, Memory};
+use crate::capture::View;
+use crate::link::LinkConfig;
+use crate::sim::world::net::Stream;
+
+/// Each packet of a pcapng file: its frame and its comments.
+fn packets(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<String>)> {
+    let mut reader = PcapNgReader::new(bytes).unwrap();
+    let mut packets = Vec::new();
+    while let Some(block) = reader.next_block() {
+        if let Block::EnhancedPacket(packet) = block.unwrap() {
+            let comments = packet
+                .options
+                .iter()
+                .filter_map(|option| match option {
+                    EnhancedPacketOption::Comment(text) => Some(text.to_string()),
+                    _ => None,
+                })
+                .collect();
+            packets.push((packet.data.to_vec(), comments));
+        }
+    }
+    packets
+}
+
+/// The IPv4 protocol number of an Ethernet frame, and the third bytes of its source and
+/// destination addresses: 0 for the client (10.0.0.2), 1 for the server (10.0.1.2).
+fn protocol_and_ends(frame: &[u8]) -> (u8, u8, u8) {
+    (frame[14 + 9], frame[14 + 14], frame[14 + 18])
+}
+
+#[test]
+fn taps_show_each_interface_with_what_happened_there() {
+    // The client's link drops exactly the 3rd datagram it sends.
+    let dropping = LinkConfig {
+        faults: "drop=3".parse().unwrap(),
+        ..LinkConfig::default()
+    };
+    let mut world = client_router_server(6, dropping);
+    let log = Log::default();
+    sink(&mut world, "server", 80, &log);
+    world
+        .client("client", async {
+            let refused = Stream::connect("server:81").await.unwrap_err();
+            assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+            send("server:80", &pattern(10_000, 3)).await?;
+            Ok(())
+        })
+        .unwrap();
+    let (client, router, server) = (Memory::default(), Memory::default(), Memory::default());
+    world
+        .capture("client", "router", capture(&client, View::Ferry))
+        .unwrap();
+    world
+        .capture("router", "client", capture(&router, View::Ferry))
+        .unwrap();
+    world
+        .capture("server", "router", capture(&server, View::Tcp))
+        .unwrap();
+    world.run().unwrap();
+    // The client's last ACK is still on its way when the client's program ends.
+    world
+        .run_until(world.now() + Duration::from_secs(1))
+        .unwrap();
+    world.finish_captures().unwrap();
+    assert!(log.lines()[0].starts_with("received 10000 bytes"));
+
+    let client = packets(&client.bytes());
+    let sent: Vec<_> = client
+        .iter()
+        .filter(|(frame, _)| protocol_and_ends(frame).1 == 0)
+        .collect();
+    // The client's copy says why each was sent, and which its link dropped.
+    assert!(sent.iter().all(|(_, comments)| !comments.is_empty()));
+    let dropped: Vec<_> = sent
+        .iter()
+        .filter(|(_, comments)| comments.iter().any(|c| c.starts_with("dropped (")))
+        .collect();
+    assert_eq!(dropped.len(), 1, "{client:?}");
+    assert!(std::ptr::eq(sent[2], *dropped[0]), "the 3rd");
+    assert!(client
+        .iter()
+        .all(|(frame, _)| protocol_and_ends(frame).0 == 17));
+
+    // The router's interface toward the client saw everything but the dropped one arrive.
+    let router = packets(&router.bytes());
+    let arrived = router
+        .iter()
+        .filter(|(frame, _)| protocol_and_ends(frame).1 == 0)
+        .count();
+    assert_eq!(arrived, sent.len() - 1);
+
+    // The server's, in the TCP view: TCP segments, and the SYN to port 81 noted.
+    let server = packets(&server.bytes());
+    assert!(server
+        .iter()
+        .all(|(frame, _)| protocol_and_ends(frame).0 == 6));
+    let first = &server[0].1;
+    assert_eq!(first, &["no socket on port 81: port unreachable sent back"]);
+}
