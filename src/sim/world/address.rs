@@ -132,9 +132,10 @@ fn mask(width: u8, len: u8) -> u128 {
     } else {
         (1u128 << width) - 1
     };
-    match len {
-        0 => 0,
-        len => all & !(all >> len),
+    // A shift by the whole width would overflow: the full length keeps every bit.
+    match all.checked_shr(u32::from(len)) {
+        Some(rest) if len < width => all & !rest,
+        _ => all,
     }
 }
 
@@ -157,6 +158,17 @@ mod tests {
         let one: Prefix = "192.0.2.7".parse().unwrap();
         assert_eq!(one.length(), 32);
         assert!(one.contains("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_whole_ipv6_address_matches_itself_alone() {
+        let address = "2001:db8::1".parse().unwrap();
+        let host = Prefix::host(address);
+        assert_eq!(host.to_string(), "2001:db8::1/128");
+        assert!(host.contains(address));
+        assert!(!host.contains("2001:db8::2".parse().unwrap()));
+        let parsed: Prefix = "2001:db8::1/128".parse().unwrap();
+        assert_eq!(parsed, host);
     }
 
     #[test]

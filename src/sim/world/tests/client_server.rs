@@ -109,3 +109,39 @@ fn a_lossy_link_is_repaired_by_retransmissions() {
         "{dropped} dropped"
     );
 }
+
+#[test]
+fn an_ipv6_world_routes_by_whole_addresses() {
+    let mut world = crate::sim::world::World::builder()
+        .seed(5)
+        .host("client", "2001:db8::2")
+        .router("router", "2001:db8::1")
+        .host("server", "2001:db8:1::2")
+        .host("other", "2001:db8:1::3")
+        .link("client", "router", LinkConfig::default())
+        .link("router", "server", LinkConfig::default())
+        .link("router", "other", LinkConfig::default())
+        .build()
+        .unwrap();
+    host_with_log(&mut world, "server", &Log::default(), |_| async {
+        let listener = Listener::bind("[::]:80").await?;
+        let (mut stream, _) = listener.accept().await?;
+        stream.write_all(b"from the server").await?;
+        stream.close().await?;
+        Ok(())
+    });
+    world
+        .client("client", async {
+            let mut stream = Stream::connect("server:80").await?;
+            assert_eq!(stream.local_addr()?.ip().to_string(), "2001:db8::2");
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).await?;
+            assert_eq!(reply, "from the server");
+            Ok(())
+        })
+        .unwrap();
+    world.run().unwrap();
+    // Each host's connected route (a /128) took its own datagrams only.
+    assert_eq!(world.host_stats("other").unwrap().delivered, 0);
+    assert!(world.host_stats("server").unwrap().delivered > 0);
+}
