@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ferry::capture::{window_scale_for, CaptureRecord, CaptureWriter, View};
+use ferry::capture::{
+    window_scale_for, CaptureRecord, CaptureWriter, Unreachable, UnreachableRecord, View,
+};
 use ferry::sim::{self, Captures, Host, NetworkConfig, TransferConfig, TransferReport};
 use ferry::wire::{Flags, Options, Segment, SeqNum};
 
@@ -842,4 +844,88 @@ fn tshark_accepts_the_checksums_of_both_views_over_ipv4_and_ipv6() {
         assert_eq!(packets[0]["ip.checksum.status"], "1");
         assert_eq!(packets[1]["ipv6.src"], "2001:db8::1");
     }
+}
+
+#[test]
+fn tshark_reads_the_unreachables_over_ipv4_and_ipv6() {
+    if !tshark_present("tshark_reads_the_unreachables_over_ipv4_and_ipv6") {
+        return;
+    }
+    let file = output_dir("unreachables").join("unreachables.pcapng");
+    let mut writer = CaptureWriter::create(&file, View::Ferry, 1).unwrap();
+    // Each quotes a whole SYN, which the dissector decodes inside the ICMP message.
+    let mut syn = Vec::new();
+    Segment {
+        flags: Flags::SYN,
+        seq: SeqNum(7),
+        ..Segment::default()
+    }
+    .emit(&mut syn);
+    let cases: [(&str, &str, &str, Unreachable); 4] = [
+        (
+            "198.51.100.1",
+            "192.0.2.1:4747",
+            "198.51.100.1:81",
+            Unreachable::Port,
+        ),
+        (
+            "203.0.113.1",
+            "192.0.2.1:4747",
+            "198.51.100.9:80",
+            Unreachable::Network,
+        ),
+        (
+            "2001:db8::2",
+            "[2001:db8::1]:4747",
+            "[2001:db8::2]:81",
+            Unreachable::Port,
+        ),
+        (
+            "2001:db8::ff",
+            "[2001:db8::1]:4747",
+            "[2001:db9::9]:80",
+            Unreachable::Host,
+        ),
+    ];
+    for (from, quoted_source, quoted_destination, code) in cases {
+        let quoted_source: SocketAddr = quoted_source.parse().unwrap();
+        writer
+            .write_unreachable(&UnreachableRecord {
+                at: Duration::from_secs(1),
+                source: from.parse().unwrap(),
+                destination: quoted_source.ip(),
+                code,
+                quoted_source,
+                quoted_destination: quoted_destination.parse().unwrap(),
+                quoted: &syn,
+                comments: vec!["no socket on port 81".to_string()],
+            })
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    let fields = [
+        "icmp.type",
+        "icmp.code",
+        "icmp.checksum.status",
+        "icmpv6.type",
+        "icmpv6.code",
+        "icmpv6.checksum.status",
+        "udp.dstport",
+        "ferry.crc.status",
+        "_ws.malformed",
+    ];
+    let packets = tshark_fields(&file, &fields, &["ip.check_checksum:TRUE"]);
+    let rows: Vec<Vec<&str>> = packets
+        .iter()
+        .map(|packet| fields.iter().map(|field| packet[*field].as_str()).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["3", "3", "1", "", "", "", "81", "1", ""],
+            ["3", "0", "1", "", "", "", "80", "1", ""],
+            ["", "", "", "1", "4", "1", "81", "1", ""],
+            ["", "", "", "1", "3", "1", "80", "1", ""],
+        ]
+    );
 }

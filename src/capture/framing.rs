@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{View, MAX_WINDOW_SCALE};
+use super::{Unreachable, View, MAX_WINDOW_SCALE};
 use crate::wire::{option_kind, Flags, Segment};
 
 const ETHERNET_HEADER_LEN: usize = 14;
@@ -15,8 +15,10 @@ const IPV4_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
 const UDP_HEADER_LEN: usize = 8;
 const TCP_HEADER_LEN: usize = 20;
+const PROTOCOL_ICMP: u8 = 1;
 const PROTOCOL_TCP: u8 = 6;
 const PROTOCOL_UDP: u8 = 17;
+const PROTOCOL_ICMPV6: u8 = 58;
 /// The largest UDP payload in one IPv4 packet (the 16-bit total length, less the headers).
 pub(super) const MAX_UDP_PAYLOAD_V4: usize = u16::MAX as usize - IPV4_HEADER_LEN - UDP_HEADER_LEN;
 /// The largest UDP payload in one IPv6 packet without a jumbogram (RFC 8200 section 3).
@@ -99,22 +101,18 @@ pub(super) fn ethernet_frame(
         checksum = 0xFFFF;
     }
     transport[checksum_offset..checksum_offset + 2].copy_from_slice(&checksum.to_be_bytes());
+    ip_frame(endpoints, protocol, ipv4_identification, &transport)
+}
 
-    let ip_header = match (endpoints.source, endpoints.destination) {
-        (IpAddr::V4(source), IpAddr::V4(destination)) => ipv4_header(
-            source.octets(),
-            destination.octets(),
-            protocol,
-            ipv4_identification,
-            transport.len(),
-        ),
-        (source, destination) => ipv6_header(
-            as_ipv6(source).octets(),
-            as_ipv6(destination).octets(),
-            protocol,
-            transport.len(),
-        ),
-    };
+/// The Ethernet frame of an IP packet carrying `transport` (of `protocol`) between the
+/// endpoints' addresses.
+fn ip_frame(
+    endpoints: &Endpoints,
+    protocol: u8,
+    ipv4_identification: u16,
+    transport: &[u8],
+) -> Vec<u8> {
+    let ip_header = ip_header(endpoints, protocol, ipv4_identification, transport.len());
     let ethertype = match endpoints.source {
         IpAddr::V4(_) => ETHERTYPE_IPV4,
         IpAddr::V6(_) => ETHERTYPE_IPV6,
@@ -124,8 +122,67 @@ pub(super) fn ethernet_frame(
     frame.extend_from_slice(&mac_address(endpoints.source));
     frame.extend_from_slice(&ethertype.to_be_bytes());
     frame.extend_from_slice(&ip_header);
-    frame.extend_from_slice(&transport);
+    frame.extend_from_slice(transport);
     frame
+}
+
+/// The IPv4 or IPv6 header of a packet between the endpoints' addresses.
+fn ip_header(
+    endpoints: &Endpoints,
+    protocol: u8,
+    ipv4_identification: u16,
+    payload_len: usize,
+) -> Vec<u8> {
+    match (endpoints.source, endpoints.destination) {
+        (IpAddr::V4(source), IpAddr::V4(destination)) => ipv4_header(
+            source.octets(),
+            destination.octets(),
+            protocol,
+            ipv4_identification,
+            payload_len,
+        ),
+        (source, destination) => ipv6_header(
+            as_ipv6(source).octets(),
+            as_ipv6(destination).octets(),
+            protocol,
+            payload_len,
+        ),
+    }
+}
+
+/// The whole Ethernet frame of an ICMP destination unreachable (RFC 792 type 3; ICMPv6 type
+/// 1, RFC 4443 section 3.1) between `endpoints`' addresses, about the UDP datagram between
+/// `quoted` whose payload began with `quoted_payload`: the message quotes its IP and UDP
+/// headers and those bytes. (The quoted UDP header's length is the quoted part's, and its
+/// checksum zero: the rest of the datagram is not there to sum.)
+pub(super) fn unreachable_frame(
+    endpoints: &Endpoints,
+    code: Unreachable,
+    quoted: &Endpoints,
+    quoted_payload: &[u8],
+    ipv4_identification: u16,
+) -> Vec<u8> {
+    let quoted_udp = udp_datagram(quoted_payload, quoted);
+    let quoted_ip = ip_header(quoted, PROTOCOL_UDP, 0, quoted_udp.len());
+    let v4 = endpoints.source.is_ipv4();
+    let (protocol, icmp_type, icmp_code) = match (v4, code) {
+        (true, Unreachable::Network) => (PROTOCOL_ICMP, 3, 0),
+        (true, Unreachable::Host) => (PROTOCOL_ICMP, 3, 1),
+        (true, Unreachable::Port) => (PROTOCOL_ICMP, 3, 3),
+        (false, Unreachable::Network) => (PROTOCOL_ICMPV6, 1, 0),
+        (false, Unreachable::Host) => (PROTOCOL_ICMPV6, 1, 3),
+        (false, Unreachable::Port) => (PROTOCOL_ICMPV6, 1, 4),
+    };
+    let mut message = vec![icmp_type, icmp_code, 0, 0, 0, 0, 0, 0];
+    message.extend_from_slice(&quoted_ip);
+    message.extend_from_slice(&quoted_udp);
+    // ICMPv4 sums the message alone; ICMPv6 a pseudo-header too (RFC 4443 section 2.3).
+    let checksum = match v4 {
+        true => internet_checksum(&[&message]),
+        false => transport_checksum(endpoints, protocol, &message),
+    };
+    message[2..4].copy_from_slice(&checksum.to_be_bytes());
+    ip_frame(endpoints, protocol, ipv4_identification, &message)
 }
 
 /// A 16-bit length field; callers have clipped the datagram so that every length fits.

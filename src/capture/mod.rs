@@ -12,6 +12,10 @@
 //!   same, docs/protocol.md), so Wireshark's own TCP analysis judges Ferry's behaviour. A datagram
 //!   that does not parse (bad CRC, truncated) stays UDP even here, so nothing is hidden.
 //!
+//! An ICMP destination unreachable (ICMPv6 between IPv6 addresses), quoting the UDP datagram
+//! it answers, is written by [`CaptureWriter::write_unreachable`]: the simulated world's
+//! routers and hosts send them.
+//!
 //! This file is the writer (pcapng blocks, comments, times); `framing.rs` builds the frames.
 //!
 //! The writer never reads a clock: each [`CaptureRecord`] carries its own time, real or
@@ -32,7 +36,9 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, PcapError};
 
-use framing::{ethernet_frame, ip_pair, Endpoints, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6};
+use framing::{
+    ethernet_frame, ip_pair, unreachable_frame, Endpoints, MAX_UDP_PAYLOAD_V4, MAX_UDP_PAYLOAD_V6,
+};
 
 /// How each datagram is written to the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,6 +79,44 @@ pub struct CaptureRecord<'a> {
     /// injector did to it.
     pub comments: Vec<String>,
 }
+
+/// What an ICMP destination unreachable says (RFC 792 type 3 codes 0, 1, 3; ICMPv6 type 1
+/// codes 0, 3, 4, RFC 4443 section 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No route to the network.
+    Network,
+    /// The host (address) does not answer.
+    Host,
+    /// Nothing listens on the port.
+    Port,
+}
+
+/// An ICMP destination unreachable as one host saw it, about a UDP datagram it quotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreachableRecord<'a> {
+    /// When, as for [`CaptureRecord::at`].
+    pub at: Duration,
+    /// Who sent it: the router or host that could not deliver.
+    pub source: IpAddr,
+    /// Who it was sent to: the quoted datagram's sender.
+    pub destination: IpAddr,
+    /// Why.
+    pub code: Unreachable,
+    /// The quoted datagram's source.
+    pub quoted_source: SocketAddr,
+    /// The quoted datagram's destination.
+    pub quoted_destination: SocketAddr,
+    /// The start of the quoted datagram's UDP payload (at most [`QUOTE_LIMIT`] bytes are
+    /// written).
+    pub quoted: &'a [u8],
+    /// Packet comments.
+    pub comments: Vec<String>,
+}
+
+/// The most of a quoted payload an unreachable in a capture carries: what fits IPv6's
+/// minimum MTU of 1280 with the headers (RFC 4443 section 2.4 (c)).
+pub const QUOTE_LIMIT: usize = 1280 - 40 - 8 - 40 - 8;
 
 /// Writes [`CaptureRecord`]s as a pcapng file with one Ethernet interface.
 pub struct CaptureWriter<W: Write> {
@@ -149,8 +193,7 @@ impl<W: Write> CaptureWriter<W> {
             source_port: record.source.port(),
             destination_port: record.destination.port(),
         };
-        let identification = self.next_ipv4_identification;
-        self.next_ipv4_identification = identification.wrapping_add(1);
+        let identification = self.next_identification();
         let frame = ethernet_frame(
             self.view,
             self.window_scale,
@@ -161,7 +204,40 @@ impl<W: Write> CaptureWriter<W> {
         self.write_frame(record.at, &frame, comments)
     }
 
-    /// One frame stamped with `at` truncated to the microsecond, with `comments`.
+    /// Append an ICMP destination unreachable (an ICMPv6 one between IPv6 addresses), stamped
+    /// and commented as [`write`](Self::write) does, quoting the UDP datagram it answers.
+    pub fn write_unreachable(&mut self, record: &UnreachableRecord<'_>) -> io::Result<()> {
+        let (source, destination) = ip_pair(record.source, record.destination);
+        let endpoints = Endpoints {
+            source,
+            destination,
+            source_port: 0,
+            destination_port: 0,
+        };
+        let (quoted_source, quoted_destination) =
+            ip_pair(record.quoted_source.ip(), record.quoted_destination.ip());
+        let quoted = Endpoints {
+            source: quoted_source,
+            destination: quoted_destination,
+            source_port: record.quoted_source.port(),
+            destination_port: record.quoted_destination.port(),
+        };
+        // What a router quotes fits the minimum MTU; a longer quote is cut to it.
+        let payload = &record.quoted[..record.quoted.len().min(QUOTE_LIMIT)];
+        let identification = self.next_identification();
+        let frame = unreachable_frame(&endpoints, record.code, &quoted, payload, identification);
+        let comments = record.comments.iter().map(String::as_str).collect();
+        self.write_frame(record.at, &frame, comments)
+    }
+
+    /// The next IPv4 Identification.
+    fn next_identification(&mut self) -> u16 {
+        let identification = self.next_ipv4_identification;
+        self.next_ipv4_identification = identification.wrapping_add(1);
+        identification
+    }
+
+    /// Append one frame, stamped with `at` truncated to the microsecond, with `comments`.
     fn write_frame(&mut self, at: Duration, frame: &[u8], comments: Vec<&str>) -> io::Result<()> {
         let at = Duration::new(at.as_secs(), at.subsec_micros().saturating_mul(1000));
         let block = EnhancedPacketBlock {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::capture::{CaptureRecord, CaptureWriter, View};
+use crate::capture::{CaptureRecord, CaptureWriter, Unreachable, UnreachableRecord, View};
 use crate::conn::Transmit;
 use crate::fault::Decision;
 use crate::link::sent_comments;
@@ -60,6 +60,15 @@ pub(crate) fn begins_with_origin_note(first_record_at: Duration) -> bool {
     first_record_at > Duration::ZERO
 }
 
+/// What makes a record an ICMP unreachable rather than a UDP datagram: why, and the quoted
+/// datagram's addresses (its record's bytes are the quoted payload).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Quote {
+    pub(super) code: Unreachable,
+    pub(super) source: SocketAddr,
+    pub(super) destination: SocketAddr,
+}
+
 /// A record waiting in a [`Tap`].
 #[derive(Debug)]
 struct PendingRecord {
@@ -67,6 +76,8 @@ struct PendingRecord {
     source: SocketAddr,
     destination: SocketAddr,
     datagram: Vec<u8>,
+    /// `Some` for an unreachable.
+    quote: Option<Quote>,
     comments: Vec<String>,
     /// Copies not yet past the link's queue: only then is the record's story complete.
     copies_before_queue: usize,
@@ -118,22 +129,21 @@ impl Tap {
     ) -> u64 {
         self.offered(
             now,
-            source,
-            transmit.destination,
+            (source, transmit.destination, None),
             &transmit.contents,
             sent_comments(transmit.reason, decision),
             copies,
         )
     }
 
-    /// A datagram that left by the tapped interface at `now`, with its comments, which left
-    /// the link's fault injector as `copies` datagrams (each then reaches the queue, see
+    /// A datagram that left by the tapped interface at `now` (its source and destination,
+    /// and the quote that makes it an unreachable), with its comments, which left the link's
+    /// fault injector as `copies` datagrams (each then reaches the queue, see
     /// [`entered_queue`](Tap::entered_queue)). Returns its record number.
     pub(super) fn offered(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (source, destination, quote): (SocketAddr, SocketAddr, Option<Quote>),
         datagram: &[u8],
         comments: Vec<String>,
         copies: usize,
@@ -144,6 +154,7 @@ impl Tap {
             source,
             destination,
             datagram: datagram.to_vec(),
+            quote,
             comments,
             copies_before_queue: copies,
         });
@@ -171,16 +182,15 @@ impl Tap {
         destination: SocketAddr,
         bytes: &[u8],
     ) {
-        self.received_with(now, source, destination, bytes, Vec::new());
+        self.received_with(now, (source, destination, None), bytes, Vec::new());
     }
 
-    /// A datagram that arrived by the tapped interface at `now`, with comments on what became
-    /// of it there.
+    /// A datagram that arrived by the tapped interface at `now` (addressed as for
+    /// [`offered`](Tap::offered)), with comments on what became of it there.
     pub(super) fn received_with(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (source, destination, quote): (SocketAddr, SocketAddr, Option<Quote>),
         bytes: &[u8],
         comments: Vec<String>,
     ) {
@@ -189,6 +199,7 @@ impl Tap {
             source,
             destination,
             datagram: bytes.to_vec(),
+            quote,
             comments,
             copies_before_queue: 0,
         });
@@ -220,13 +231,25 @@ impl Tap {
                 return;
             }
         }
-        let written = self.writer.write(&CaptureRecord {
-            at: record.at,
-            source: record.source,
-            destination: record.destination,
-            datagram: &record.datagram,
-            comments: record.comments,
-        });
+        let written = match record.quote {
+            None => self.writer.write(&CaptureRecord {
+                at: record.at,
+                source: record.source,
+                destination: record.destination,
+                datagram: &record.datagram,
+                comments: record.comments,
+            }),
+            Some(quote) => self.writer.write_unreachable(&UnreachableRecord {
+                at: record.at,
+                source: record.source.ip(),
+                destination: record.destination.ip(),
+                code: quote.code,
+                quoted_source: quote.source,
+                quoted_destination: quote.destination,
+                quoted: &record.datagram,
+                comments: record.comments,
+            }),
+        };
         if let Err(error) = written {
             self.error = Some(error);
         }

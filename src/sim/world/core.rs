@@ -376,7 +376,7 @@ impl Core {
             }
             return;
         }
-        let record = self.taps.next_record(link, side, &header);
+        let record = self.taps.next_record(link, side);
         let offered = direction
             .link
             .offer(now, &bytes, Carried { header, record });
@@ -583,17 +583,26 @@ impl Core {
             Kind::Unreachable(unreachable) => {
                 let port = unreachable.quoted_source.port();
                 let key = host.key(id, port);
-                match host.sockets.get_mut(&port) {
+                let peer = unreachable.quoted_destination;
+                let comment = match host.sockets.get_mut(&port) {
                     Some(Socket::Ferry(socket))
-                        if unreachable.kind.is_hard()
-                            && socket.connected_to == Some(unreachable.quoted_destination) =>
+                        if unreachable.kind.is_hard() && socket.connected_to == Some(peer) =>
                     {
-                        socket.unreachable(unreachable.quoted_destination, bytes);
+                        socket.unreachable(peer, bytes);
                         host.stats.unreachables_taken += 1;
                         self.mark_dirty(key);
+                        format!("a hard error for the socket connected to {peer}")
                     }
-                    _ => host.stats.unreachables_ignored += 1,
-                }
+                    _ if !unreachable.kind.is_hard() => {
+                        host.stats.unreachables_ignored += 1;
+                        "ignored: a soft error (RFC 1122 section 4.2.3.9)".to_string()
+                    }
+                    _ => {
+                        host.stats.unreachables_ignored += 1;
+                        format!("ignored: no socket on port {port} is connected to {peer}")
+                    }
+                };
+                self.tap_arrival(&arrival, vec![comment]);
             }
         }
     }

@@ -2,16 +2,37 @@
 //! one interface (before the link's faults, with why it was sent and what the link did to it)
 //! and what arrived by it (after them, with what became of it there), in simulated time. The
 //! records wait as in the two-host simulator's taps (`sim/tap.rs`) until the link's queue has
-//! decided their fate, so each file stays in time order.
+//! decided their fate, so each file stays in time order. The unreachables the world's nodes
+//! send are there too, as ICMP (or ICMPv6) destination unreachables quoting the datagram.
 
 use std::collections::BTreeMap;
 use std::io;
 
-use super::datagram::{Header, Kind};
+use std::net::SocketAddr;
+
+use super::datagram::{Header, Kind, UnreachableKind};
 use super::topology::LinkId;
-use crate::sim::tap::Tap;
+use crate::capture::Unreachable;
+use crate::sim::tap::{Quote, Tap};
 use crate::sim::HostCapture;
 use crate::time::Instant;
+
+/// A datagram's addresses as a tap records them, with the quote of an unreachable.
+fn addresses(header: &Header) -> (SocketAddr, SocketAddr, Option<Quote>) {
+    let quote = match header.kind {
+        Kind::Udp => None,
+        Kind::Unreachable(unreachable) => Some(Quote {
+            code: match unreachable.kind {
+                UnreachableKind::Network => Unreachable::Network,
+                UnreachableKind::Host => Unreachable::Host,
+                UnreachableKind::Port => Unreachable::Port,
+            },
+            source: unreachable.quoted_source,
+            destination: unreachable.quoted_destination,
+        }),
+    };
+    (header.source, header.destination, quote)
+}
 
 /// The taps, by interface: a link and the side of it the tapped node is on.
 #[derive(Debug, Default)]
@@ -35,11 +56,8 @@ impl Taps {
     }
 
     /// The record number the next datagram leaving by this interface will have, if it is
-    /// tapped and the datagram is one a capture shows (a UDP datagram).
-    pub(super) fn next_record(&self, link: LinkId, side: usize, header: &Header) -> Option<u64> {
-        if header.kind != Kind::Udp {
-            return None;
-        }
+    /// tapped.
+    pub(super) fn next_record(&self, link: LinkId, side: usize) -> Option<u64> {
         self.by_interface.get(&(link, side)).map(Tap::next_record)
     }
 
@@ -55,15 +73,8 @@ impl Taps {
         comments: Vec<String>,
         copies: usize,
     ) {
-        if let Some(tap) = self.showing(link, side, header) {
-            tap.offered(
-                now,
-                header.source,
-                header.destination,
-                bytes,
-                comments,
-                copies,
-            );
+        if let Some(tap) = self.by_interface.get_mut(&(link, side)) {
+            tap.offered(now, addresses(header), bytes, comments, copies);
         }
     }
 
@@ -91,17 +102,9 @@ impl Taps {
         bytes: &[u8],
         comments: Vec<String>,
     ) {
-        if let Some(tap) = self.showing(link, side, header) {
-            tap.received_with(now, header.source, header.destination, bytes, comments);
+        if let Some(tap) = self.by_interface.get_mut(&(link, side)) {
+            tap.received_with(now, addresses(header), bytes, comments);
         }
-    }
-
-    /// The tap of this interface, if it has one and the datagram is one a capture shows.
-    fn showing(&mut self, link: LinkId, side: usize, header: &Header) -> Option<&mut Tap> {
-        if header.kind != Kind::Udp {
-            return None;
-        }
-        self.by_interface.get_mut(&(link, side))
     }
 
     /// Whether this interface is tapped (so that comments are worth building).

@@ -1,6 +1,7 @@
 //! Taps on interfaces: a host's shows what it sent (why, and what its link did) and what it
 //! received; a router's, what crossed that interface; what became of a datagram where it
-//! arrived (a port with no socket) is in its comments; the TCP view is TCP.
+//! arrived (a port with no socket) is in its comments, and the unreachable it sent back is an
+//! ICMP message; the TCP view is TCP.
 
 use std::time::Duration;
 
@@ -87,9 +88,19 @@ fn taps_show_each_interface_with_what_happened_there() {
         .collect();
     assert_eq!(dropped.len(), 1, "{client:?}");
     assert!(std::ptr::eq(sent[2], *dropped[0]), "the 3rd");
-    assert!(client
+    // Everything is UDP but the port unreachable the server sent back: ICMP type 3, code 3,
+    // quoting the SYN's UDP header (to port 81).
+    let icmp: Vec<_> = client
         .iter()
-        .all(|(frame, _)| protocol_and_ends(frame).0 == 17));
+        .filter(|(frame, _)| protocol_and_ends(frame).0 != 17)
+        .collect();
+    assert_eq!(icmp.len(), 1, "{icmp:?}");
+    let (frame, _) = icmp[0];
+    assert_eq!(protocol_and_ends(frame), (1, 1, 0));
+    let message = &frame[14 + 20..];
+    assert_eq!((message[0], message[1]), (3, 3));
+    let quoted_udp = &message[8 + 20..];
+    assert_eq!(u16::from_be_bytes([quoted_udp[2], quoted_udp[3]]), 81);
 
     // The router's interface toward the client saw everything but the dropped one arrive.
     let router = packets(&router.bytes());
@@ -103,7 +114,7 @@ fn taps_show_each_interface_with_what_happened_there() {
     let server = packets(&server.bytes());
     assert!(server
         .iter()
-        .all(|(frame, _)| protocol_and_ends(frame).0 == 6));
+        .all(|(frame, _)| [6, 1].contains(&protocol_and_ends(frame).0)));
     let first = &server[0].1;
     assert_eq!(first, &["no socket on port 81: port unreachable sent back"]);
 }
