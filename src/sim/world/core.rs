@@ -236,6 +236,26 @@ impl Core {
         Some(SocketAddr::new(ip, local.port()))
     }
 
+    /// Where a socket of host `id` bound to `local` sends to `peer` from, or why it cannot:
+    /// the host has no address of the peer's family, or no route to it (a kernel's
+    /// `ENETUNREACH`, at once, for a connect or a send to such a destination).
+    pub(super) fn route_from(
+        &self,
+        id: NodeId,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> io::Result<SocketAddr> {
+        let unreachable = |why: String| io::Error::new(io::ErrorKind::NetworkUnreachable, why);
+        if self.nodes.list[id].routes.lookup(peer.ip()).is_none() {
+            return Err(unreachable(format!(
+                "this host has no route to {}",
+                peer.ip()
+            )));
+        }
+        self.source_address(id, local, peer)
+            .ok_or_else(|| unreachable(format!("this host has no address of {peer}'s family")))
+    }
+
     /// The stream holding `handle` on socket `key` was dropped: close the connection without
     /// waiting, as `ferry::tokio` does (a FIN after the data, or a RST for unread data), and
     /// reset it if the close is still owed when its linger runs out.

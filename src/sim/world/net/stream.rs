@@ -85,12 +85,7 @@ impl Stream {
                 IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             };
             let any_port = SocketAddr::new(unspecified, 0);
-            let Some(source) = core.source_address(current.host, any_port, peer) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::NetworkUnreachable,
-                    format!("this host has no address of {peer}'s family"),
-                ));
-            };
+            let source = core.route_from(current.host, any_port, peer)?;
             let linger = core.linger;
             let key = core.open_socket(
                 current.host,

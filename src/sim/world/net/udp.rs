@@ -72,12 +72,7 @@ impl UdpSocket {
         if core.udp_socket_mut(self.key).is_none() {
             return Err(host_gone());
         }
-        let Some(source) = core.source_address(self.key.host, self.local, target) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NetworkUnreachable,
-                format!("this host has no address of {target}'s family"),
-            ));
-        };
+        let source = core.route_from(self.key.host, self.local, target)?;
         let header = Header::udp(self.key.host, source, target);
         core.send(self.key.host, header, buf.to_vec(), Why::Udp);
         Ok(buf.len())

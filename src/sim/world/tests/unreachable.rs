@@ -97,3 +97,21 @@ fn a_routing_loop_ends_by_the_ttl_and_is_counted() {
     assert_eq!(a.ttl_exceeded + b.ttl_exceeded, 7);
     assert_eq!(a.forwarded + b.forwarded, 7 * 63);
 }
+
+#[test]
+fn a_host_with_no_route_fails_the_connect_at_once() {
+    let mut world = crate::sim::world::World::builder()
+        .host("alone", "10.0.0.2")
+        .build()
+        .unwrap();
+    world
+        .client("alone", async {
+            let error = Stream::connect("10.0.0.3:80").await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::NetworkUnreachable);
+            assert_eq!(error.to_string(), "this host has no route to 10.0.0.3");
+            assert_eq!(Instant::now().since_start(), Duration::ZERO);
+            Ok(())
+        })
+        .unwrap();
+    world.run().unwrap();
+}
