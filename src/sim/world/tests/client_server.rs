@@ -11,6 +11,7 @@ use super::{client_router_server, host_with_log, Log};
 use crate::link::LinkConfig;
 use crate::sim::world::net::{Listener, Stream};
 use crate::sim::world::time::Instant;
+use crate::sim::world::World;
 
 #[test]
 fn a_request_and_its_reply_cross_the_router() {
@@ -112,7 +113,7 @@ fn a_lossy_link_is_repaired_by_retransmissions() {
 
 #[test]
 fn an_ipv6_world_routes_by_whole_addresses() {
-    let mut world = crate::sim::world::World::builder()
+    let mut world = World::builder()
         .seed(5)
         .host("client", "2001:db8::2")
         .router("router", "2001:db8::1")

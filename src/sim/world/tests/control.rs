@@ -3,7 +3,6 @@
 //! silence, and a restart meets the peer's next segments with a reset.
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,11 +12,11 @@ use super::{client_router_server, host_with_log, pattern, send, sink, Log};
 use crate::link::LinkConfig;
 use crate::sim::world::net::{Listener, Stream, UdpSocket};
 use crate::sim::world::time::{sleep, Instant};
-use crate::sim::world::{Control, Cut, Scheduled};
+use crate::sim::world::{Control, Cut, Scheduled, World};
 
 /// A 200 kB transfer from client to server with `schedule`, which must arrive whole: when it
 /// finished, and the world.
-fn transfer_with(schedule: Vec<Scheduled>) -> (Duration, crate::sim::world::World) {
+fn transfer_with(schedule: Vec<Scheduled>) -> (Duration, World) {
     let mut world = client_router_server(21, LinkConfig::default());
     let log = Log::default();
     sink(&mut world, "server", 80, &log);
@@ -136,7 +135,7 @@ fn a_fault_spec_changed_mid_run_applies_from_then_on() {
 
 /// The client streams to the server, reading nothing back, and logs how it ends; the server
 /// echoes nothing and reads everything.
-fn stream_until_it_fails(world: &mut crate::sim::world::World, log: &Log) {
+fn stream_until_it_fails(world: &mut World, log: &Log) {
     let client_log = log.clone();
     world
         .client("client", async move {
@@ -263,7 +262,4 @@ fn a_crashed_client_leaves_the_server_to_find_out_by_its_timers() {
         "{lines:?}"
     );
     assert!(!world.is_up("client").unwrap());
-    let _ = io::ErrorKind::TimedOut;
 }
-
-use crate::sim::world::World;

@@ -2,7 +2,6 @@
 //! simulated time, by its event budget, or gone quiet), and descriptions that cannot be. Each
 //! error says what happened, where, and the seed and time to replay it.
 
-use std::io;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -216,5 +215,4 @@ fn descriptions_that_cannot_be_say_what_is_valid() {
         .control(Control::Partition(Cut::link("client", "server")))
         .unwrap_err();
     assert_eq!(error.to_string(), "no link joins \"client\" and \"server\"");
-    let _ = io::ErrorKind::Other;
 }

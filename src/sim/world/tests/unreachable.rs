@@ -12,9 +12,10 @@ use super::client_router_server;
 use crate::link::LinkConfig;
 use crate::sim::world::net::Stream;
 use crate::sim::world::time::Instant;
+use crate::sim::world::World;
 
 /// Connect from the client to `target`; the outcome and when.
-fn connect_outcome(target: &'static str) -> (io::ErrorKind, Duration, crate::sim::world::World) {
+fn connect_outcome(target: &'static str) -> (io::ErrorKind, Duration, World) {
     let mut world = client_router_server(5, LinkConfig::default());
     let outcome = Rc::new(RefCell::new(None));
     let written = Rc::clone(&outcome);
@@ -71,7 +72,7 @@ fn no_route_is_a_soft_error_so_the_connect_times_out() {
 #[test]
 fn a_routing_loop_ends_by_the_ttl_and_is_counted() {
     // Two routers that send 192.0.2.0/24 to each other.
-    let mut world = crate::sim::world::World::builder()
+    let mut world = World::builder()
         .host("client", "10.0.0.2")
         .router("a", "10.0.0.1")
         .router("b", "10.0.9.1")
@@ -100,10 +101,7 @@ fn a_routing_loop_ends_by_the_ttl_and_is_counted() {
 
 #[test]
 fn a_host_with_no_route_fails_the_connect_at_once() {
-    let mut world = crate::sim::world::World::builder()
-        .host("alone", "10.0.0.2")
-        .build()
-        .unwrap();
+    let mut world = World::builder().host("alone", "10.0.0.2").build().unwrap();
     world
         .client("alone", async {
             let error = Stream::connect("10.0.0.3:80").await.unwrap_err();
