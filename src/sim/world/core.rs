@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::agenda::{Agenda, Due};
 use super::datagram::{Header, Kind, UnreachableKind};
 use super::host::{Host, SocketKey};
-use super::links::{Carried, WorldLink};
+use super::links::{Carried, WorldLink, HOLD_LIMIT};
 use super::router::{Forwarding, Router};
 use super::socket::{FerrySocket, Socket, UdpSocketState};
 use super::taps::Taps;
@@ -79,6 +79,8 @@ pub(super) struct Core {
     pub(super) taps: Taps,
     /// Datagrams dropped by a partition between two hosts.
     pub(super) pair_partition_drops: u64,
+    /// Datagrams dropped by a hold between two hosts that held [`HOLD_LIMIT`] already.
+    pub(super) pair_hold_drops: u64,
 }
 
 impl Core {
@@ -103,6 +105,7 @@ impl Core {
             pairs: BTreeMap::new(),
             taps: Taps::default(),
             pair_partition_drops: 0,
+            pair_hold_drops: 0,
         }
     }
 
@@ -438,7 +441,10 @@ impl Core {
             return;
         }
         if let Some(held) = &mut direction.held {
-            held.push_back((header, bytes));
+            match held.len() < HOLD_LIMIT {
+                true => held.push_back((header, bytes)),
+                false => direction.hold_drops += 1,
+            }
             return;
         }
         self.arrive(link, side, header, bytes);
@@ -532,7 +538,10 @@ impl Core {
                 return;
             }
             if let Some(held) = &mut rule.held {
-                held.push_back(arrival);
+                match held.len() < HOLD_LIMIT {
+                    true => held.push_back(arrival),
+                    false => self.pair_hold_drops += 1,
+                }
                 return;
             }
         }

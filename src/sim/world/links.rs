@@ -27,7 +27,14 @@ pub(super) struct Direction {
     pub(super) held: Option<VecDeque<(Header, Vec<u8>)>>,
     /// Datagrams lost to a partition of this direction.
     pub(super) partition_drops: u64,
+    /// Datagrams dropped because [`HOLD_LIMIT`] were held already.
+    pub(super) hold_drops: u64,
 }
+
+/// How many datagrams a hold keeps (on a link direction, or between two hosts) before it
+/// drops what else arrives: a hold is a queue, and memory stays bounded however long it
+/// lasts (the link's own delay line holds as many).
+pub const HOLD_LIMIT: usize = crate::link::DELAY_LINE_CAPACITY;
 
 /// Two nodes and a direction each way: `directions[0]` carries what `ends[0]` sends.
 #[derive(Debug)]
@@ -65,6 +72,7 @@ impl WorldLink {
                 partitioned: false,
                 held: None,
                 partition_drops: 0,
+                hold_drops: 0,
             }
         };
         let [first, second] = configs;

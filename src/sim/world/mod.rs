@@ -124,6 +124,7 @@ pub use datagram::{Unreachable, UnreachableKind, DEFAULT_TTL, QUOTE_LIMIT_V4, QU
 pub use error::{ConfigError, RunError, Waiting};
 pub use executor::{spawn, yield_now, JoinError, JoinHandle};
 pub use host::{HostStats, EPHEMERAL_PORTS};
+pub use links::HOLD_LIMIT;
 pub use middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Verdict};
 pub use router::RouterStats;
 pub use run::{LinkReport, ProgramResult, World};

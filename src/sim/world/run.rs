@@ -78,6 +78,8 @@ pub struct LinkReport {
     pub faults: FaultStats,
     /// Datagrams lost to a partition of the link.
     pub partition_drops: u64,
+    /// Datagrams a hold of the link dropped, full ([`HOLD_LIMIT`](super::HOLD_LIMIT)).
+    pub hold_drops: u64,
 }
 
 /// A simulated world of hosts, routers and links, running programs on a virtual clock: see
@@ -270,12 +272,19 @@ impl World {
             link: direction.link.stats(),
             faults: direction.link.fault_stats(),
             partition_drops: direction.partition_drops,
+            hold_drops: direction.hold_drops,
         })
     }
 
     /// Datagrams dropped by partitions between pairs of hosts.
     pub fn host_partition_drops(&self) -> u64 {
         self.core.borrow().pair_partition_drops
+    }
+
+    /// Datagrams dropped by holds between pairs of hosts that were full
+    /// ([`HOLD_LIMIT`](super::HOLD_LIMIT)).
+    pub fn host_hold_drops(&self) -> u64 {
+        self.core.borrow().pair_hold_drops
     }
 
     /// Whether host `host` is up (not crashed).

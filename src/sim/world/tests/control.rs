@@ -12,7 +12,7 @@ use super::{client_router_server, host_with_log, pattern, send, sink, Log};
 use crate::link::LinkConfig;
 use crate::sim::world::net::{Listener, Stream, UdpSocket};
 use crate::sim::world::time::{sleep, Instant};
-use crate::sim::world::{Control, Cut, Scheduled, World};
+use crate::sim::world::{Control, Cut, Scheduled, World, HOLD_LIMIT};
 
 /// A 200 kB transfer from client to server with `schedule`, which must arrive whole: when it
 /// finished, and the world.
@@ -262,4 +262,45 @@ fn a_crashed_client_leaves_the_server_to_find_out_by_its_timers() {
         "{lines:?}"
     );
     assert!(!world.is_up("client").unwrap());
+}
+
+#[test]
+fn a_hold_keeps_a_bounded_queue() {
+    let unlimited = LinkConfig {
+        rate_bps: None,
+        queue_limit: usize::MAX,
+        ..LinkConfig::default()
+    };
+    let mut world = World::builder()
+        .host("client", "10.0.0.2")
+        .router("router", "10.0.0.1")
+        .host("server", "10.0.1.2")
+        .link("client", "router", unlimited.clone())
+        .link("router", "server", unlimited)
+        .build()
+        .unwrap();
+    let sent = HOLD_LIMIT + 10;
+    world
+        .client("client", async move {
+            let socket = UdpSocket::bind("0.0.0.0:0").await?;
+            // In batches a second apart, so that no link holds more than its delay line.
+            for batch in (0..sent).collect::<Vec<_>>().chunks(10_000) {
+                for index in batch {
+                    socket.send_to(&index.to_be_bytes(), "server:53").await?;
+                }
+                sleep(Duration::from_secs(1)).await;
+            }
+            Ok(())
+        })
+        .unwrap();
+    world.hold(Cut::hosts("client", "server")).unwrap();
+    world.run().unwrap();
+    assert_eq!(world.host_hold_drops(), 10);
+    world.release(Cut::hosts("client", "server")).unwrap();
+    world
+        .run_until(world.now() + Duration::from_secs(1))
+        .unwrap();
+    // Released, they met the server's port, where no socket is: each got an unreachable.
+    let server = world.host_stats("server").unwrap();
+    assert_eq!(server.port_unreachables_sent, HOLD_LIMIT as u64);
 }
