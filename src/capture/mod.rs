@@ -324,4 +324,4 @@ fn clip_comment(comment: &str) -> &str {
 
 mod framing;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

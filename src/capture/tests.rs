@@ -67,8 +67,13 @@ fn round_trip(
     for record in records {
         writer.write(record).unwrap();
     }
-    let bytes = writer.finish().unwrap();
-    let mut reader = PcapNgReader::new(&bytes[..]).unwrap();
+    read_packets(&writer.finish().unwrap())
+}
+
+/// Every packet of a pcapng file, read back with pcap-file: its time, its frame and its
+/// comments. (The simulated world's tests read their taps with it too.)
+pub(crate) fn read_packets(bytes: &[u8]) -> Vec<(Duration, Vec<u8>, Vec<String>)> {
+    let mut reader = PcapNgReader::new(bytes).unwrap();
     let mut packets = Vec::new();
     while let Some(block) = reader.next_block() {
         if let Block::EnhancedPacket(packet) = block.unwrap() {

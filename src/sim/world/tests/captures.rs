@@ -5,32 +5,18 @@
 
 use std::time::Duration;
 
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
-use pcap_file::pcapng::{Block, PcapNgReader};
-
 use super::{capture, client_router_server, pattern, send, sink, Log, Memory};
+use crate::capture::tests::read_packets;
 use crate::capture::View;
 use crate::link::LinkConfig;
 use crate::sim::world::net::Stream;
 
 /// Each packet of a pcapng file: its frame and its comments.
 fn packets(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<String>)> {
-    let mut reader = PcapNgReader::new(bytes).unwrap();
-    let mut packets = Vec::new();
-    while let Some(block) = reader.next_block() {
-        if let Block::EnhancedPacket(packet) = block.unwrap() {
-            let comments = packet
-                .options
-                .iter()
-                .filter_map(|option| match option {
-                    EnhancedPacketOption::Comment(text) => Some(text.to_string()),
-                    _ => None,
-                })
-                .collect();
-            packets.push((packet.data.to_vec(), comments));
-        }
-    }
-    packets
+    read_packets(bytes)
+        .into_iter()
+        .map(|(_, frame, comments)| (frame, comments))
+        .collect()
 }
 
 /// The IPv4 protocol number of an Ethernet frame, and the third bytes of its source and
