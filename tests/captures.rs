@@ -345,8 +345,8 @@ fn relative_times_agree_across_the_hosts_files() {
     // B's SYN-ACK, sent 20 ms after A's SYN and received 20 ms later: the same in both files.
     let syn_ack_sent = &b.iter().find(|p| p["ip.src"] == ip(Host::B)).unwrap();
     let syn_ack_received = &a.iter().find(|p| p["ip.src"] == ip(Host::B)).unwrap();
-    assert_eq!(syn_ack_sent["frame.time_relative"], "0.020019000");
-    assert_eq!(syn_ack_received["frame.time_relative"], "0.040038000");
+    assert_eq!(syn_ack_sent["frame.time_relative"], "0.020025000");
+    assert_eq!(syn_ack_received["frame.time_relative"], "0.040050000");
 }
 
 #[test]

@@ -9,12 +9,15 @@ use super::{capture, client_router_server, pattern, send, sink, Log, Memory};
 use crate::capture::tests::read_packets;
 use crate::capture::View;
 use crate::link::LinkConfig;
+use crate::sim::tap::ORIGIN_NOTE;
 use crate::sim::world::net::Stream;
 
-/// Each packet of a pcapng file: its frame and its comments.
+/// Each packet of a pcapng file: its frame and its comments. The note at time 0 that begins a
+/// tap whose first packet comes later (so that relative times agree across taps) is no packet.
 fn packets(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<String>)> {
     read_packets(bytes)
         .into_iter()
+        .filter(|(_, _, comments)| *comments != [ORIGIN_NOTE])
         .map(|(_, frame, comments)| (frame, comments))
         .collect()
 }
