@@ -40,9 +40,12 @@
 //! | `injector.rs` | [`FaultInjector`]: each datagram through the faults in the order above; its rate limiter (`rate=`, `queue=`) is a [`Shaper`](crate::shaper::Shaper) counted in bytes |
 //! | `decision.rs` | [`Decision`], [`Delivery`], [`FaultStats`] and the text of capture comments |
 //! | `scripted.rs` | the rules that parse segments: `drop-data`, `flip-syn-ack`, `drop-acks` |
+//! | `arbitrary.rs` | quickcheck's `Arbitrary` for [`FaultConfig`] (feature `quickcheck`): realistic specs, and shrinking that always gives a valid one |
 //!
 //! Sizes, rates, durations and probabilities are read and written by [`crate::units`].
 
+#[cfg(feature = "quickcheck")]
+mod arbitrary;
 mod config;
 mod decision;
 #[cfg(test)]
