@@ -6,9 +6,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::future::Future;
-use std::io;
+use std::io::{self, BufWriter, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -24,6 +26,7 @@ use super::host::HostStats;
 use super::links::WorldLink;
 use super::router::RouterStats;
 use super::topology::{NodeId, Nodes, Role};
+use crate::capture::{window_scale_for, CaptureWriter, View};
 use crate::conn::Config;
 use crate::fault::FaultStats;
 use crate::link::LinkStats;
@@ -238,6 +241,43 @@ impl World {
         // A replaced tap's write error surfaces at finish_captures, through its writer.
         let _ = core.taps.tap(link, side, capture);
         Ok(())
+    }
+
+    /// Every interface of the world as `(node, neighbor)`: both ends of each link, in the
+    /// order the description named the links. [`capture`](Self::capture) taps one.
+    pub fn interfaces(&self) -> Vec<(String, String)> {
+        let core = self.core.borrow();
+        let name = |id: NodeId| core.nodes.list[id].name.clone();
+        core.links
+            .iter()
+            .flat_map(|link| {
+                let [a, b] = link.ends.map(|end| end.node);
+                [(name(a), name(b)), (name(b), name(a))]
+            })
+            .collect()
+    }
+
+    /// Tap every interface of the world from now on, each into a pcapng file of its own in
+    /// `directory` (which must exist): `NODE-NEIGHBOR.pcapng`, in `view`, with the window
+    /// scale the connections' receive buffer needs. Returns the files' paths. Call
+    /// [`finish_captures`](Self::finish_captures) at the end.
+    pub fn capture_every_interface(
+        &mut self,
+        directory: &Path,
+        view: View,
+    ) -> io::Result<Vec<PathBuf>> {
+        let receive_buffer = self.core.borrow().connection.recv_buffer;
+        let window_scale = window_scale_for(u32::try_from(receive_buffer).unwrap_or(u32::MAX));
+        let mut paths = Vec::new();
+        for (node, neighbor) in self.interfaces() {
+            let path = directory.join(format!("{node}-{neighbor}.pcapng"));
+            let file: Box<dyn Write + Send> = Box::new(BufWriter::new(File::create(&path)?));
+            let capture = CaptureWriter::new(file, view, window_scale)?;
+            self.capture(&node, &neighbor, capture)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+            paths.push(path);
+        }
+        Ok(paths)
     }
 
     /// Write out what the captures still hold and flush them: the first error any met (the

@@ -107,3 +107,59 @@ fn taps_show_each_interface_with_what_happened_there() {
     let first = &server[0].1;
     assert_eq!(first, &["no socket on port 81: port unreachable sent back"]);
 }
+
+#[test]
+fn every_interface_is_tapped_into_a_file_of_its_own() {
+    let directory = std::env::temp_dir().join(format!("ferry-world-taps-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let mut world = client_router_server(3, LinkConfig::default());
+    assert_eq!(
+        world.interfaces(),
+        [
+            ("client", "router"),
+            ("router", "client"),
+            ("router", "server"),
+            ("server", "router")
+        ]
+        .map(|(node, neighbor)| (node.to_string(), neighbor.to_string()))
+    );
+    let log = Log::default();
+    sink(&mut world, "server", 80, &log);
+    world
+        .client("client", async {
+            send("server:80", &pattern(5_000, 1)).await?;
+            Ok(())
+        })
+        .unwrap();
+    let paths = world
+        .capture_every_interface(&directory, View::Tcp)
+        .unwrap();
+    world.run().unwrap();
+    // The client's last ACK is still on its way when the client's program ends.
+    world
+        .run_until(world.now() + Duration::from_secs(1))
+        .unwrap();
+    world.finish_captures().unwrap();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "client-router.pcapng",
+            "router-client.pcapng",
+            "router-server.pcapng",
+            "server-router.pcapng"
+        ]
+    );
+    // The same datagrams cross each interface: the client's handshake, data and FIN, and the
+    // server's answers, so each file holds the whole conversation.
+    let counts: Vec<usize> = paths
+        .iter()
+        .map(|path| packets(&std::fs::read(path).unwrap()).len())
+        .collect();
+    assert!(counts.iter().all(|&count| count >= 6), "{counts:?}");
+    assert!(counts.iter().all(|&count| count == counts[0]), "{counts:?}");
+    std::fs::remove_dir_all(&directory).unwrap();
+}
