@@ -19,6 +19,10 @@
 //!   release it, change a link's faults, crash a host and restart it: from the test's code
 //!   between steps ([`World::control`], [`World::run_until`]) or as a [`Scheduled`] list
 //!   ([`World::schedule`]), plain data that a property test can generate and shrink.
+//! - **Properties.** [`property::Property`] draws schedules of crashes, partitions, holds and
+//!   fault changes from a [`property::Plan`], runs your world under each, and shrinks a
+//!   failure to a minimal schedule that prints as one replay line (and can write its
+//!   captures).
 //! - **Determinism.** A world is a pure function of its seed, its description, its programs
 //!   and its schedule: every random choice derives from the seed ([`crate::link::seed`]),
 //!   everything is kept in ordered maps, one task runs at a time in the order they were
@@ -92,6 +96,7 @@
 //! | `net/` | [`net::Stream`], [`net::Listener`], [`net::UdpSocket`] |
 //! | `control.rs` | [`Control`], [`Cut`], [`Scheduled`]: changes during a run, as data |
 //! | `taps.rs` | capture taps on interfaces |
+//! | `property/` | [`property::Property`]: property tests over drawn schedules, shrunk to a minimal one with its replay line |
 //! | `run.rs` | [`World`]: the programs and the loop |
 //! | `error.rs` | [`ConfigError`], [`RunError`] |
 
@@ -108,6 +113,7 @@ mod host;
 mod links;
 mod middlebox;
 pub mod net;
+pub mod property;
 mod router;
 mod run;
 mod socket;

@@ -726,7 +726,7 @@ fn task_name(task: TaskId, is_program: bool) -> String {
 }
 
 /// A panic's message, when it has one.
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         return (*message).to_string();
     }

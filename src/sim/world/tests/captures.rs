@@ -5,12 +5,16 @@
 
 use std::time::Duration;
 
-use super::{capture, client_router_server, pattern, send, sink, Log, Memory};
+use super::{
+    capture, client_router_server, file_names, pattern, send, sink, Log, Memory,
+    CLIENT_ROUTER_SERVER_TAPS,
+};
 use crate::capture::tests::read_packets;
 use crate::capture::View;
 use crate::link::LinkConfig;
 use crate::sim::tap::ORIGIN_NOTE;
 use crate::sim::world::net::Stream;
+use crate::sim::world::World;
 
 /// Each packet of a pcapng file: its frame and its comments. The note at time 0 that begins a
 /// tap whose first packet comes later (so that relative times agree across taps) is no packet.
@@ -20,6 +24,15 @@ fn packets(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<String>)> {
         .filter(|(_, _, comments)| *comments != [ORIGIN_NOTE])
         .map(|(_, frame, comments)| (frame, comments))
         .collect()
+}
+
+/// Run until the client has finished, and a second more: the client's last ACK is still on
+/// its way when its program ends.
+fn run_past_the_last_ack(world: &mut World) {
+    world.run().unwrap();
+    world
+        .run_until(world.now() + Duration::from_secs(1))
+        .unwrap();
 }
 
 /// The IPv4 protocol number of an Ethernet frame, and the third bytes of its source and
@@ -56,11 +69,7 @@ fn taps_show_each_interface_with_what_happened_there() {
     world
         .capture("server", "router", capture(&server, View::Tcp))
         .unwrap();
-    world.run().unwrap();
-    // The client's last ACK is still on its way when the client's program ends.
-    world
-        .run_until(world.now() + Duration::from_secs(1))
-        .unwrap();
+    run_past_the_last_ack(&mut world);
     world.finish_captures().unwrap();
     assert!(log.lines()[0].starts_with("received 10000 bytes"));
 
@@ -134,25 +143,9 @@ fn every_interface_is_tapped_into_a_file_of_its_own() {
     let paths = world
         .capture_every_interface(&directory, View::Tcp)
         .unwrap();
-    world.run().unwrap();
-    // The client's last ACK is still on its way when the client's program ends.
-    world
-        .run_until(world.now() + Duration::from_secs(1))
-        .unwrap();
+    run_past_the_last_ack(&mut world);
     world.finish_captures().unwrap();
-    let names: Vec<String> = paths
-        .iter()
-        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "client-router.pcapng",
-            "router-client.pcapng",
-            "router-server.pcapng",
-            "server-router.pcapng"
-        ]
-    );
+    assert_eq!(file_names(&paths), CLIENT_ROUTER_SERVER_TAPS);
     // The same datagrams cross each interface: the client's handshake, data and FIN, and the
     // server's answers, so each file holds the whole conversation.
     let counts: Vec<usize> = paths

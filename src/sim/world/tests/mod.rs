@@ -1,5 +1,6 @@
 //! The world's tests, by topic: a client and a server through a router, flows sharing a
-//! bottleneck, unreachables, control during a run, endings that are not clean, determinism.
+//! bottleneck, unreachables, control during a run, endings that are not clean, determinism,
+//! property tests over schedules.
 
 mod bottleneck;
 mod captures;
@@ -7,11 +8,13 @@ mod client_server;
 mod control;
 mod determinism;
 mod endings;
+mod property;
 mod unreachable;
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +39,24 @@ fn client_router_server(seed: u64, client_link: LinkConfig) -> World {
         .link("router", "server", LinkConfig::default())
         .build()
         .expect("a valid world")
+}
+
+/// The files [`World::capture_every_interface`] writes for [`client_router_server`]'s world,
+/// in the order of its interfaces.
+const CLIENT_ROUTER_SERVER_TAPS: [&str; 4] = [
+    "client-router.pcapng",
+    "router-client.pcapng",
+    "router-server.pcapng",
+    "server-router.pcapng",
+];
+
+/// The names of the files at `paths`.
+fn file_names(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|path| path.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// A log the programs write to and the test reads.
