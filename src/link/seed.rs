@@ -10,6 +10,7 @@
 //! | [`PAYLOAD`] | the payload of [`crate::sim::transfer`] | the simulator |
 //! | [`WORLD_HOSTS`] | each host's initial sequence numbers and ephemeral ports, by host, incarnation and socket | the simulated world (`crate::sim::world`) |
 //! | [`WORLD_LINKS`] | each link direction's fault injector, by link and direction, mixed with the spec's `seed` ([`link_seed`]) | the simulated world |
+//! | [`WORLD_MIDDLEBOXES`] | each router's middlebox (a NAT's random ports), by router | the simulated world |
 //!
 //! The socket driver has no run seed of its own: it derives its two links' seeds from run seed
 //! 0 and the fault spec's `seed`, so a socket's outgoing link makes the same decisions as a
@@ -31,6 +32,9 @@ pub const PAYLOAD: u64 = 5;
 pub const WORLD_HOSTS: u64 = 6;
 /// Stream of the simulated world's links: each direction's fault injector derives from it.
 pub const WORLD_LINKS: u64 = 7;
+/// Stream of the simulated world's middleboxes: each router's derives from it, by router (a
+/// NAT draws its random ports from it).
+pub const WORLD_MIDDLEBOXES: u64 = 8;
 
 /// The run seed of a socket's links: a socket has no run seed of its own, so its links'
 /// seeds come from this and the fault spec's `seed=` alone.
@@ -64,6 +68,7 @@ mod tests {
             PAYLOAD,
             WORLD_HOSTS,
             WORLD_LINKS,
+            WORLD_MIDDLEBOXES,
         ]
         .map(|s| derive_seed(7, s));
         for (i, a) in seeds.iter().enumerate() {

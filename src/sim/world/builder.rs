@@ -9,12 +9,12 @@ use super::address::{parse_address, Prefix};
 use super::error::ConfigError;
 use super::host::Host;
 use super::links::{LinkEnd, WorldLink};
-use super::middlebox::Middlebox;
+use super::middlebox::{Middlebox, Placement};
 use super::router::Router;
 use super::topology::{Attachment, Node, Nodes, Role, RouteTable};
 use super::World;
 use crate::conn::Config;
-use crate::link::seed::{derive_seed, WORLD_HOSTS};
+use crate::link::seed::{derive_seed, WORLD_HOSTS, WORLD_MIDDLEBOXES};
 use crate::link::LinkConfig;
 
 /// How much simulated time a run may take before it is called endless, unless told
@@ -267,18 +267,32 @@ impl Builder {
             nodes.list[node].routes.add(prefix, interface);
         }
         add_implicit_routes(&mut nodes, &links);
-        for (name, middlebox) in self.middleboxes {
-            let id = nodes.find(&name)?;
-            match &mut nodes.list[id].role {
-                Role::Router(router) => router.middlebox = Some(middlebox),
-                Role::Host(_) => return Err(ConfigError::MiddleboxOnHost { node: name }),
-            }
-        }
         for id in 0..nodes.list.len() {
             let neighbors = neighbor_names(&nodes, &links, id);
             if let Role::Router(router) = &mut nodes.list[id].role {
                 router.neighbors = neighbors;
             }
+        }
+        let middleboxes_seed = derive_seed(self.seed, WORLD_MIDDLEBOXES);
+        for (name, mut middlebox) in self.middleboxes {
+            let id = nodes.find(&name)?;
+            let node = &mut nodes.list[id];
+            let Role::Router(router) = &mut node.role else {
+                return Err(ConfigError::MiddleboxOnHost { node: name });
+            };
+            let placement = Placement {
+                router: &name,
+                addresses: &node.addresses,
+                neighbors: &router.neighbors,
+                seed: derive_seed(middleboxes_seed, id as u64),
+            };
+            middlebox
+                .attach(&placement)
+                .map_err(|why| ConfigError::Middlebox {
+                    router: name.clone(),
+                    why,
+                })?;
+            router.middlebox = Some(middlebox);
         }
         Ok(World::new(
             self.seed,

@@ -77,6 +77,13 @@ pub enum ConfigError {
         /// The host.
         node: String,
     },
+    /// A middlebox that cannot work where it was put (it said why when the world was built).
+    Middlebox {
+        /// The router it is on.
+        router: String,
+        /// What it said.
+        why: String,
+    },
     /// A second program for a host: each host runs one (which may spawn tasks).
     ProgramAlreadySet {
         /// The host.
@@ -155,6 +162,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "{node:?} is a host, and a middlebox sits on a router: only routers forward"
             ),
+            ConfigError::Middlebox { router, why } => {
+                write!(f, "the middlebox on {router:?} cannot work there: {why}")
+            }
             ConfigError::ProgramAlreadySet { host } => write!(
                 f,
                 "{host:?} already has a program: a host runs one (spawn tasks from it for more)"

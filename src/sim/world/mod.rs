@@ -131,7 +131,7 @@ pub use error::{ConfigError, RunError, Waiting};
 pub use executor::{spawn, yield_now, JoinError, JoinHandle};
 pub use host::{HostStats, EPHEMERAL_PORTS};
 pub use links::HOLD_LIMIT;
-pub use middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Verdict};
+pub use middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Placement, Verdict};
 pub use router::RouterStats;
 pub use run::{LinkReport, ProgramResult, World};
 pub use socket::UDP_RECEIVE_QUEUE;

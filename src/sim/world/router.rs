@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::datagram::{Header, Kind, UnreachableKind};
-use super::middlebox::{Crossing, Interface, Middlebox, Payload, Verdict};
+use super::middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Verdict};
 use super::topology::{Node, Role};
 
 /// What a router counted.
@@ -110,17 +110,14 @@ impl Router {
                 egress: egress.map(interface),
                 payload,
             };
-            if let Verdict::Drop(reason) = middlebox.cross(&crossing, &mut addresses) {
-                let comment = format!("dropped by the middlebox: {reason}");
+            if let Verdict::Drop { reason, detail } = middlebox.cross(&crossing, &mut addresses) {
+                let comment = format!("dropped by {}: {detail}", middlebox.name());
                 *router.stats.middlebox_drops.entry(reason).or_default() += 1;
                 return Forwarding::Drop(comment);
             }
             if addresses != before {
                 router.stats.rewritten += 1;
-                rewrite = Some(format!(
-                    "middlebox rewrote {} > {} to {} > {}",
-                    before.source, before.destination, addresses.source, addresses.destination
-                ));
+                rewrite = Some(rewrite_comment(&middlebox.name(), &before, &addresses));
                 header.set_addresses(&addresses);
                 egress = route(header.destination.ip());
             }
@@ -150,4 +147,23 @@ impl Router {
             }
         }
     }
+}
+
+/// The capture's comment on a datagram a middlebox rewrote: `NAT 1.2.3.4 rewrote
+/// 192.168.1.2:4000 > 4.5.6.7:5000 to 1.2.3.4:4000 > 4.5.6.7:5000`, and for an unreachable the
+/// datagram it quotes, before and after, when that changed too.
+fn rewrite_comment(name: &str, before: &Addresses, after: &Addresses) -> String {
+    let mut comment = format!(
+        "{name} rewrote {} > {} to {} > {}",
+        before.source, before.destination, after.source, after.destination
+    );
+    if let (Some(quoted_before), Some(quoted_after)) = (before.quoted, after.quoted) {
+        if quoted_before != quoted_after {
+            comment.push_str(&format!(
+                " (quoting {} > {}, now {} > {})",
+                quoted_before.0, quoted_before.1, quoted_after.0, quoted_after.1
+            ));
+        }
+    }
+    comment
 }

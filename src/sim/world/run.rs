@@ -4,7 +4,7 @@
 //! endpoint's timer, a program's timer). Control events apply there too, or from the test's
 //! code between steps.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
@@ -24,6 +24,7 @@ use super::error::{ConfigError, RunError, Waiting};
 use super::executor::{Executor, ReadyTask, TaskFuture, TaskId};
 use super::host::HostStats;
 use super::links::WorldLink;
+use super::middlebox::{downcast, Middlebox};
 use super::router::RouterStats;
 use super::topology::{NodeId, Nodes, Role};
 use crate::capture::{window_scale_for, CaptureWriter, View};
@@ -301,6 +302,27 @@ impl World {
             Role::Router(router) => Ok(router.stats.clone()),
             Role::Host(_) => Ok(RouterStats::default()),
         }
+    }
+
+    /// The middlebox on router `router`, as the type it was given as: `None` if the router
+    /// has none, or one of another type. Hold it only between steps: the world cannot run
+    /// while it is borrowed.
+    pub fn middlebox<M: Middlebox + 'static>(
+        &self,
+        router: &str,
+    ) -> Result<Option<Ref<'_, M>>, ConfigError> {
+        let core = self.core.borrow();
+        let id = core.nodes.find(router)?;
+        Ok(
+            Ref::filter_map(core, |core| match &core.nodes.list[id].role {
+                Role::Router(router) => router
+                    .middlebox
+                    .as_deref()
+                    .and_then(|middlebox| downcast::<M>(middlebox)),
+                Role::Host(_) => None,
+            })
+            .ok(),
+        )
     }
 
     /// What the direction of the link from `from` to `to` counted.

@@ -1,6 +1,6 @@
 //! The world's tests, by topic: a client and a server through a router, flows sharing a
 //! bottleneck, unreachables, control during a run, endings that are not clean, determinism,
-//! property tests over schedules.
+//! property tests over schedules, the middlebox hook.
 
 mod bottleneck;
 mod captures;
@@ -8,6 +8,7 @@ mod client_server;
 mod control;
 mod determinism;
 mod endings;
+mod middlebox;
 mod property;
 mod unreachable;
 
