@@ -84,6 +84,13 @@ pub enum ConfigError {
         /// What it said.
         why: String,
     },
+    /// A NAT asked of a router that has none.
+    NotANat {
+        /// The router named.
+        router: String,
+        /// The routers with a NAT.
+        nats: Vec<String>,
+    },
     /// A second program for a host: each host runs one (which may spawn tasks).
     ProgramAlreadySet {
         /// The host.
@@ -165,6 +172,11 @@ impl fmt::Display for ConfigError {
             ConfigError::Middlebox { router, why } => {
                 write!(f, "the middlebox on {router:?} cannot work there: {why}")
             }
+            ConfigError::NotANat { router, nats } => write!(
+                f,
+                "{router:?} has no NAT; the routers with one are: {}",
+                list(nats)
+            ),
             ConfigError::ProgramAlreadySet { host } => write!(
                 f,
                 "{host:?} already has a program: a host runs one (spawn tasks from it for more)"

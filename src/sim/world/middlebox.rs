@@ -1,6 +1,6 @@
 //! The hook a router offers to whatever sits in the path: a [`Middlebox`] sees every datagram
 //! that crosses the router, and may let it pass, rewrite its addresses, or drop it with a
-//! reason. A NAT (RFC 4787's mapping and filtering) would be one: it keeps its
+//! reason. A NAT ([`Nat`](super::Nat): RFC 4787's mapping and filtering) is one: it keeps its
 //! mappings as state, reads the world's time from each crossing to expire them, rewrites the
 //! source of what goes out and the destination of what comes back, and drops what its filter
 //! refuses.

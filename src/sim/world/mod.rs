@@ -7,7 +7,8 @@
 //!   queue: a bottleneck. Routers forward by longest prefix ([`Builder::route`], with a
 //!   default route `0.0.0.0/0`), take one off the TTL and drop a datagram whose TTL runs out,
 //!   so a routing loop ends (and is counted). A [`Middlebox`] on a router sees each datagram
-//!   crossing it and may rewrite its addresses or drop it: the hook NATs are built on.
+//!   crossing it and may rewrite its addresses or drop it: the hook [`Nat`] (RFC 4787's
+//!   behaviours, the full-cone to symmetric presets, a mapping table to print) is built on.
 //! - **Programs.** [`World::host`] runs a program for the life of a host (again from the start
 //!   after a restart); [`World::client`] runs one once, and [`World::run`] lasts until every
 //!   client has finished. Inside, [`net::Stream`], [`net::Listener`] and [`net::UdpSocket`]
@@ -86,6 +87,7 @@
 //! | `datagram.rs` | what travels: addresses, TTL, a UDP payload or an [`Unreachable`] |
 //! | `router.rs` | forwarding: TTL, route, the middlebox, the unreachables a router sends |
 //! | `middlebox.rs` | the [`Middlebox`] hook |
+//! | `nat/` | [`Nat`]: RFC 4787's NATs as middleboxes, their presets and mapping tables |
 //! | `host.rs` | a host's sockets and ports, crash and restart, [`HostStats`] |
 //! | `socket.rs` | a Ferry socket (an endpoint and its waiting tasks) and a UDP socket |
 //! | `core.rs` | the world's state and how datagrams move through it |
@@ -112,6 +114,7 @@ mod executor;
 mod host;
 mod links;
 mod middlebox;
+mod nat;
 pub mod net;
 pub mod property;
 mod router;
@@ -132,6 +135,10 @@ pub use executor::{spawn, yield_now, JoinError, JoinHandle};
 pub use host::{HostStats, EPHEMERAL_PORTS};
 pub use links::HOLD_LIMIT;
 pub use middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Placement, Verdict};
+pub use nat::{
+    Dependence, Nat, NatConfig, NatRow, NatStats, NatTable, PortAssignment, Preset,
+    PresetParseError, DEFAULT_MAPPING_LIFETIME, DEFAULT_TABLE_LIMIT,
+};
 pub use router::RouterStats;
 pub use run::{LinkReport, ProgramResult, World};
 pub use socket::UDP_RECEIVE_QUEUE;

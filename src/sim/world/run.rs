@@ -25,6 +25,7 @@ use super::executor::{Executor, ReadyTask, TaskFuture, TaskId};
 use super::host::HostStats;
 use super::links::WorldLink;
 use super::middlebox::{downcast, Middlebox};
+use super::nat::{Nat, NatTable};
 use super::router::RouterStats;
 use super::topology::{NodeId, Nodes, Role};
 use crate::capture::{window_scale_for, CaptureWriter, View};
@@ -323,6 +324,38 @@ impl World {
             })
             .ok(),
         )
+    }
+
+    /// The [`Nat`] on router `router` (its configuration, counters, and the mapping table at
+    /// a time of your choosing).
+    pub fn nat(&self, router: &str) -> Result<Ref<'_, Nat>, ConfigError> {
+        self.middlebox::<Nat>(router)?.ok_or_else(|| {
+            let core = self.core.borrow();
+            let nats = core
+                .nodes
+                .list
+                .iter()
+                .filter(|node| match &node.role {
+                    Role::Router(router) => router
+                        .middlebox
+                        .as_deref()
+                        .is_some_and(|middlebox| downcast::<Nat>(middlebox).is_some()),
+                    Role::Host(_) => false,
+                })
+                .map(|node| node.name.clone())
+                .collect();
+            ConfigError::NotANat {
+                router: router.to_string(),
+                nats,
+            }
+        })
+    }
+
+    /// The mapping table of the NAT on router `router` now, in the lecture's form: each
+    /// internal endpoint, the external endpoint it is mapped to, and the remote endpoints it
+    /// has sent to (which the NAT's filter admits replies from). It prints as a table.
+    pub fn nat_table(&self, router: &str) -> Result<NatTable, ConfigError> {
+        Ok(self.nat(router)?.table(self.now()))
     }
 
     /// What the direction of the link from `from` to `to` counted.
