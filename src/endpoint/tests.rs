@@ -621,6 +621,70 @@ fn connect_accept_and_exchange_data() {
     assert_eq!(&buf[..4], b"ping");
 }
 
+/// RFC 9293 section 3.5, figure 8: a SYN from a peer we sent a SYN to is a simultaneous open
+/// of our connection (it answers with a SYN-ACK carrying our own ISN), not a new passive open,
+/// whether or not the endpoint listens (hole punching opens connections this way); and the
+/// peer's SYN-ACK crossing ours completes it.
+#[test]
+fn a_syn_from_the_peer_of_a_syn_sent_connection_is_a_simultaneous_open() {
+    for listening in [false, true] {
+        let peer = addr("198.51.100.1:5000");
+        let mut endpoint = endpoint();
+        if listening {
+            endpoint.listen(8);
+        }
+        let handle = endpoint.connect(peer).unwrap();
+        let our_syn = endpoint.poll_transmit(ms(0)).unwrap();
+        let iss = parse(&our_syn).seq;
+        assert_eq!(parse(&our_syn).flags, Flags::SYN);
+
+        endpoint.handle_datagram(ms(5), peer, &syn(500));
+        let syn_ack = endpoint.poll_transmit(ms(5)).unwrap();
+        let segment = parse(&syn_ack);
+        assert_eq!(syn_ack.destination, peer);
+        assert_eq!(syn_ack.reason, Reason::Handshake);
+        assert_eq!(
+            (segment.flags, segment.seq, segment.ack),
+            (Flags::SYN | Flags::ACK, iss, SeqNum(501))
+        );
+        assert!(
+            endpoint.poll_transmit(ms(5)).is_none(),
+            "nothing else was sent"
+        );
+        assert_eq!(endpoint.connections().count(), 1, "no passive open");
+        assert_eq!(
+            endpoint.connection(handle).unwrap().state(),
+            State::SynReceived
+        );
+
+        // The peer's SYN-ACK, which crossed ours: it repeats its SYN and acknowledges ours.
+        let crossing = encode(&Segment {
+            flags: Flags::SYN | Flags::ACK,
+            seq: SeqNum(500),
+            ack: iss + 1,
+            window: 65535,
+            ..Segment::default()
+        });
+        endpoint.handle_datagram(ms(10), peer, &crossing);
+        let ack = endpoint.poll_transmit(ms(10)).unwrap();
+        let segment = parse(&ack);
+        assert_eq!(
+            (segment.flags, segment.seq, segment.ack),
+            (Flags::ACK, iss + 1, SeqNum(501))
+        );
+        assert!(
+            endpoint.poll_transmit(ms(10)).is_none(),
+            "nothing else was sent"
+        );
+        assert_eq!(
+            endpoint.connection(handle).unwrap().state(),
+            State::Established
+        );
+        assert_eq!(endpoint.accept(), None, "an active open is never accepted");
+        assert_eq!(endpoint.stats().resets_sent, 0);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Closing, unreachable peers and the user timeout
 
