@@ -21,7 +21,9 @@
 //! network with a virtual clock, over two [`link`]s (one direction of a path each: the
 //! faults, a rate and queue, a delay; the socket driver puts the same link around a socket), [`capture`] writes what a host sent and received as
 //! pcapng, for Wireshark, [`plot`] draws a connection's time-sequence graph, and [`ladder`] a
-//! run's ladder diagram (every datagram an arrow from host to host). [`units`]
+//! run's ladder diagram (every datagram an arrow from host to host).
+//! [`rendezvous`] lets two peers behind NATs meet through a server, punch a connection
+//! between them by simultaneous open, or have the server relay it. [`units`]
 //! reads and prints the sizes, rates, durations and probabilities that the fault spec and the
 //! CLI take.
 //!
@@ -81,6 +83,7 @@ pub mod link;
 pub mod net;
 #[cfg(feature = "sim")]
 pub mod plot;
+pub mod rendezvous;
 pub mod shaper;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -64,6 +64,9 @@ pub enum Reason {
     Fin,
     /// A reset: an abort, or the answer to a segment no connection accepts.
     Rst,
+    /// Not a segment: a rendezvous message (docs/protocol.md section 9) from the endpoint's
+    /// punch client, which shares the connection's socket (`crate::rendezvous`).
+    Rendezvous,
 }
 
 impl fmt::Display for Reason {
@@ -86,6 +89,7 @@ impl fmt::Display for Reason {
             Reason::ChallengeAck => f.write_str("challenge ACK"),
             Reason::Fin => f.write_str("FIN"),
             Reason::Rst => f.write_str("RST"),
+            Reason::Rendezvous => f.write_str("rendezvous"),
         }
     }
 }

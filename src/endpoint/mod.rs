@@ -26,9 +26,13 @@
 //! that they be unpredictable); the simulator passes a seeded one, so runs repeat exactly.
 
 //!
+//! - **Hole punching.** [`Endpoint::punch`] runs a rendezvous client (`crate::rendezvous`)
+//!   on the endpoint's socket: it meets a peer behind a NAT through a server, and opens the
+//!   connection to it by simultaneous open, or through the server's relay.
+//!
 //! The files: this one (the table of connections, demultiplexing, the calls), `syn_cookies.rs`
-//! (RFC 4987's cookies), `resets.rs` (RSTs to strays) and `rate_limit.rs` (the per-source
-//! budgets that bound both).
+//! (RFC 4987's cookies), `resets.rs` (RSTs to strays), `rate_limit.rs` (the per-source
+//! budgets that bound both) and `punch.rs` (the rendezvous client beside the connections).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -41,12 +45,16 @@ use crate::conn::{Config, Connection, ConnectionError, Reason, State, Transmit};
 use crate::time::Instant;
 use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
 
+mod punch;
+#[cfg(test)]
+mod punch_tests;
 mod rate_limit;
 mod resets;
 mod syn_cookies;
 #[cfg(test)]
 mod tests;
 
+pub use punch::{PunchStartError, PunchStatus};
 use rate_limit::PerSourceLimit;
 pub use rate_limit::SOURCES_TRACKED;
 pub use resets::{RESETS_PER_SECOND, RESET_BURST};
@@ -119,8 +127,12 @@ pub struct EndpointStats {
     /// Connections failed by the user timeout.
     pub user_timeouts: u64,
     /// ICMP unreachables ([`Endpoint::handle_unreachable`]) that changed nothing: about no
-    /// connection's peer, or quoting no sequence number that connection could have sent.
+    /// connection's peer, or quoting no sequence number that connection could have sent,
+    /// or, during a punch, about the rendezvous server or the peer not yet connected.
     pub unreachables_ignored: u64,
+    /// Ferry datagrams dropped during a punch ([`Endpoint::punch`]) before its connection
+    /// was established: from anyone but the peer, or before the peer was known.
+    pub punch_strays: u64,
 }
 
 /// How the application relates to a connection.
@@ -207,6 +219,8 @@ pub struct Endpoint {
     deadlines: BTreeSet<(Instant, ConnectionHandle)>,
     /// The user timeout each new connection starts with.
     default_user_timeout: Option<Duration>,
+    /// Hole punching through a rendezvous server, if [`Endpoint::punch`] started it.
+    punch: Option<punch::Punch>,
     stats: EndpointStats,
 }
 
@@ -255,6 +269,7 @@ impl Endpoint {
             active: BTreeSet::new(),
             deadlines: BTreeSet::new(),
             default_user_timeout: None,
+            punch: None,
             stats: EndpointStats::default(),
         }
     }
@@ -394,6 +409,10 @@ impl Endpoint {
     /// unreachables are soft errors, RFC 1122 section 4.2.3.9: the retransmission timers
     /// decide, so they do not come here.)
     pub fn handle_unreachable(&mut self, destination: SocketAddr, quoted: &[u8]) {
+        if self.punch_takes_unreachable(destination) {
+            self.stats.unreachables_ignored += 1;
+            return;
+        }
         let handle = self.by_peer.get(&destination).copied();
         let entry = handle.and_then(|handle| self.connections.get_mut(&handle));
         let believed = match (entry, quoted_seq(quoted)) {
@@ -434,8 +453,22 @@ impl Endpoint {
         self.stats
     }
 
-    /// Feed one datagram that arrived from `from`.
+    /// Feed one datagram that arrived from `from`. During a punch ([`punch`](Self::punch)),
+    /// a rendezvous message goes to its client, and a Ferry datagram the relay carried is
+    /// taken as from the peer.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if self.punch.is_none() {
+            return self.handle_segment(now, from, datagram);
+        }
+        if let Some((from, datagram)) = self.sort_punched(now, from, datagram) {
+            self.handle_segment(now, from, datagram);
+            self.advance_punch(now);
+        }
+    }
+
+    /// Feed one Ferry datagram from `from` to its connection, or to a passive open, or answer
+    /// it as a stray.
+    fn handle_segment(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         if let Some(&handle) = self.by_peer.get(&from) {
             // A connection closed since the last look frees its peer: the datagram is a stray.
             self.settle(handle);
@@ -552,6 +585,11 @@ impl Endpoint {
 
     /// Run the timers that are due at `now`, and the user timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(punch) = &mut self.punch {
+            if punch.client_due(now) {
+                self.advance_punch(now);
+            }
+        }
         let due: Vec<ConnectionHandle> = self
             .deadlines
             .iter()
@@ -583,9 +621,23 @@ impl Endpoint {
         }
     }
 
-    /// The next datagram to send, taking the active connections in turn.
+    /// The next datagram to send, taking the active connections in turn. During a punch,
+    /// the client's messages come first, and the connection's datagrams go through the
+    /// relay once the client relays.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if self.punch.is_none() {
+            return self.poll_connections(now);
+        }
+        if let Some(message) = self.poll_punch_transmit(now) {
+            return Some(message);
+        }
+        let transmit = self.poll_connections(now)?;
+        Some(self.route_punched(transmit))
+    }
+
+    /// The next datagram from the stateless replies or the connections.
+    fn poll_connections(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(reply) = self.stateless_replies.pop_front() {
             return Some(reply);
         }
@@ -631,7 +683,10 @@ impl Endpoint {
             .iter()
             .filter_map(|handle| self.connections.get(handle))
             .flat_map(Entry::deadline);
-        booked.into_iter().chain(active).min()
+        let punch = self
+            .punch_client()
+            .and_then(crate::rendezvous::Client::poll_timeout);
+        booked.into_iter().chain(active).chain(punch).min()
     }
 
     /// Book `handle`'s next deadline in [`deadlines`](Self::deadlines), replacing the old one.

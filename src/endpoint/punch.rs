@@ -1,0 +1,291 @@
+//! Hole punching on the endpoint's socket: a rendezvous [`Client`] beside the connections
+//! (docs/protocol.md section 9).
+//!
+//! The client's messages share the socket with Ferry's segments, told apart by their magic
+//! ("RV" where a segment opens with "FR"), so the SYNs leave through the very NAT mapping the
+//! registration opened. Here the endpoint:
+//!
+//! - gives rendezvous messages to the client, and the Ferry datagrams a RELAY carried to the
+//!   connection, as from the peer;
+//! - opens the connection to the peer's public endpoint when the client is introduced (a
+//!   simultaneous open: the peer connects to us at the same moment), with
+//!   [`punched_connection_config`]'s short SYN retries and keepalives;
+//! - until that connection is established, drops Ferry datagrams from anyone but the peer
+//!   (without the RST a stray would draw: a peer behind a NAT that maps each destination to
+//!   a new port sends its SYNs from an unexpected port, and a RST there would refuse its
+//!   connection), and ICMP errors about the peer (a NAT answers a SYN that found no mapping
+//!   with one: RFC 4787 section 9 lets it);
+//! - sends the connection's datagrams through the relay once the client relays;
+//! - tells the client when the connection is established and when it closes, and fails the
+//!   connection when the client gives up.
+
+use std::net::SocketAddr;
+
+use crate::conn::{ConnectionError, Reason, Transmit};
+use crate::rendezvous::{self, punched_connection_config, Client, PunchError};
+use crate::time::Instant;
+
+use super::{ConnectionHandle, Endpoint, Ownership};
+
+/// Where an endpoint's punch stands ([`Endpoint::punch_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PunchStatus {
+    /// Registering with the rendezvous server, or waiting there for the peer.
+    Meeting,
+    /// Introduced: the connection `handle` to the peer's public endpoint is opening.
+    Opening {
+        /// The connection.
+        handle: ConnectionHandle,
+        /// The peer's public endpoint.
+        peer: SocketAddr,
+        /// Whether its datagrams go through the relay.
+        relayed: bool,
+    },
+    /// The connection's handshake completed (it may have closed since).
+    Connected {
+        /// The connection.
+        handle: ConnectionHandle,
+        /// The peer's public endpoint.
+        peer: SocketAddr,
+        /// Whether its datagrams go through the relay.
+        relayed: bool,
+    },
+    /// The punch failed; a connection it had opened failed with it.
+    Failed(PunchError),
+}
+
+/// Why [`Endpoint::punch`] would not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PunchStartError {
+    /// The settings cannot work (a bad name).
+    Config(rendezvous::PunchConfigError),
+    /// This endpoint punches already: one punch per endpoint, as its socket has one
+    /// registration.
+    AlreadyPunching,
+}
+
+impl std::fmt::Display for PunchStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PunchStartError::Config(error) => error.fmt(f),
+            PunchStartError::AlreadyPunching => f.write_str("this endpoint punches already"),
+        }
+    }
+}
+
+impl std::error::Error for PunchStartError {}
+
+/// The endpoint's punch: the client and the connection it led to.
+#[derive(Debug)]
+pub(super) struct Punch {
+    client: Client,
+    handle: Option<ConnectionHandle>,
+    failure: Option<PunchError>,
+}
+
+impl Punch {
+    /// Run the client's timers if any is due by `now`; returns whether one was.
+    pub(super) fn client_due(&mut self, now: Instant) -> bool {
+        let due = self.client.poll_timeout().is_some_and(|at| at <= now);
+        if due {
+            self.client.handle_timeout(now);
+        }
+        due
+    }
+}
+
+impl Endpoint {
+    /// Meet the peer `config` names through its rendezvous server and open a connection to
+    /// it, on this endpoint's socket (docs/protocol.md section 9). The REGISTER goes out on
+    /// the next [`poll_transmit`](Self::poll_transmit); the client's nonce is drawn from the
+    /// endpoint's generator. Once introduced, the endpoint opens the connection by itself;
+    /// [`punch_status`](Self::punch_status) says how it goes.
+    pub fn punch(
+        &mut self,
+        now: Instant,
+        config: rendezvous::PunchConfig,
+    ) -> Result<(), PunchStartError> {
+        config.check().map_err(PunchStartError::Config)?;
+        if self.punch.is_some() {
+            return Err(PunchStartError::AlreadyPunching);
+        }
+        let nonce = self.isn_generator.next_u64();
+        self.punch = Some(Punch {
+            client: Client::new(now, config, nonce),
+            handle: None,
+            failure: None,
+        });
+        Ok(())
+    }
+
+    /// Where the punch stands, if one was started.
+    pub fn punch_status(&self) -> Option<PunchStatus> {
+        let punch = self.punch.as_ref()?;
+        if let Some(error) = &punch.failure {
+            return Some(PunchStatus::Failed(error.clone()));
+        }
+        let (Some(handle), Some(peer)) = (punch.handle, punch.client.peer()) else {
+            return Some(PunchStatus::Meeting);
+        };
+        let relayed = punch.client.is_relayed();
+        let connected = self
+            .connections
+            .get(&handle)
+            .is_some_and(|entry| entry.connection.is_connected());
+        Some(if connected {
+            PunchStatus::Connected {
+                handle,
+                peer,
+                relayed,
+            }
+        } else {
+            PunchStatus::Opening {
+                handle,
+                peer,
+                relayed,
+            }
+        })
+    }
+
+    /// The punch's rendezvous client, for its phase and counters.
+    pub fn punch_client(&self) -> Option<&Client> {
+        self.punch.as_ref().map(|punch| &punch.client)
+    }
+
+    /// Sort a datagram that arrived during a punch: a rendezvous message goes to the client
+    /// (and what a RELAY carried comes back, as from the peer); a Ferry datagram goes on,
+    /// unless the connection is not yet established and it is not from the peer. Returns
+    /// what the connections are to see.
+    pub(super) fn sort_punched<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Option<(SocketAddr, &'a [u8])> {
+        let Some(punch) = &mut self.punch else {
+            return Some((from, datagram));
+        };
+        if rendezvous::message::is_rendezvous(datagram) {
+            let relayed = punch.client.handle_datagram(now, from, datagram);
+            let peer = punch.client.peer();
+            self.advance_punch(now);
+            return relayed.zip(peer).map(|(payload, peer)| (peer, payload));
+        }
+        let established = punch.handle.is_some_and(|handle| {
+            self.connections
+                .get(&handle)
+                .is_some_and(|entry| entry.connection.is_connected())
+        });
+        if !established {
+            punch.client.heard_directly(from);
+            if punch.client.peer() != Some(from) || punch.failure.is_some() {
+                self.stats.punch_strays += 1;
+                return None;
+            }
+        }
+        Some((from, datagram))
+    }
+
+    /// Whether an ICMP error about `destination` belongs to the punch, which takes it:
+    /// one about the server (the client names it if the server never answers), or one about
+    /// the peer before the connection is established (a NAT without a mapping yet may send
+    /// it, and it must not refuse the connection).
+    pub(super) fn punch_takes_unreachable(&mut self, destination: SocketAddr) -> bool {
+        let Some(punch) = &mut self.punch else {
+            return false;
+        };
+        if punch.client.handle_unreachable(destination) {
+            return true;
+        }
+        let opening = punch.client.peer() == Some(destination)
+            && punch.handle.is_some_and(|handle| {
+                self.connections
+                    .get(&handle)
+                    .is_some_and(|entry| !entry.connection.is_connected())
+            });
+        opening
+    }
+
+    /// Act on what the client said, and tell it how the connection goes.
+    pub(super) fn advance_punch(&mut self, now: Instant) {
+        let Some(punch) = &mut self.punch else {
+            return;
+        };
+        let mut introduced = None;
+        let mut failed = None;
+        while let Some(event) = punch.client.poll_event() {
+            match event {
+                rendezvous::Event::Introduced { peer, .. } => introduced = Some(peer),
+                rendezvous::Event::Failed(error) => failed = Some(error),
+                _ => {}
+            }
+        }
+        if let (Some(peer), None) = (introduced, punch.handle) {
+            // The handover: an ordinary active open, which meets the peer's own (RFC 9293
+            // section 3.5, figure 8).
+            if let Some(&previous) = self.by_peer.get(&peer) {
+                self.settle(previous);
+            }
+            if !self.by_peer.contains_key(&peer) {
+                let isn = crate::wire::SeqNum(self.isn_generator.next_u32());
+                let config = punched_connection_config(&self.config);
+                let connection = crate::conn::Connection::connect(config, peer, isn);
+                let handle = self.insert(connection, Ownership::Owned);
+                if let Some(punch) = &mut self.punch {
+                    punch.handle = Some(handle);
+                }
+            }
+        }
+        let Some(punch) = &mut self.punch else {
+            return;
+        };
+        if let Some(error) = failed {
+            punch.failure = Some(error);
+            if let Some(handle) = punch.handle {
+                if let Some(entry) = self.connections.get_mut(&handle) {
+                    if !entry.connection.is_connected() {
+                        entry.connection.terminate(Some(ConnectionError::TimedOut));
+                    }
+                }
+                self.active.insert(handle);
+                self.settle(handle);
+            }
+            return;
+        }
+        let Some(handle) = punch.handle else {
+            return;
+        };
+        match self.connections.get(&handle).map(|entry| &entry.connection) {
+            Some(connection) if connection.is_closed() => punch.client.closed(now),
+            None => punch.client.closed(now),
+            Some(connection) if connection.is_connected() => punch.client.connected(now),
+            Some(_) => {}
+        }
+    }
+
+    /// The client's next message, if it has one.
+    pub(super) fn poll_punch_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.advance_punch(now);
+        let transmit = self.punch.as_mut()?.client.poll_transmit(now)?;
+        Some(Transmit {
+            destination: transmit.destination,
+            contents: transmit.contents,
+            reason: Reason::Rendezvous,
+        })
+    }
+
+    /// A connection's datagram, through the relay if the client relays.
+    pub(super) fn route_punched(&mut self, transmit: Transmit) -> Transmit {
+        let Some(punch) = &mut self.punch else {
+            return transmit;
+        };
+        let (destination, contents) = punch.client.wrap(transmit.destination, transmit.contents);
+        Transmit {
+            destination,
+            contents,
+            reason: transmit.reason,
+        }
+    }
+}

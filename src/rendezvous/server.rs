@@ -1,0 +1,501 @@
+//! The rendezvous server's state machine: registrations by name, introductions, the relay
+//! (docs/protocol.md section 9.4).
+//!
+//! It holds one [`Registration`] per name, at most [`ServerConfig::max_peers`], each for
+//! [`REGISTRATION_LIFETIME`] after its client was last heard; it answers every REGISTER with
+//! one reply to its source, sends the waiting peer one INTRODUCE when its partner arrives,
+//! and forwards RELAY messages between two introduced peers at a bounded rate. It keeps no
+//! datagram: what it relays goes out in the same call.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::message::{Body, Message, Refusal};
+use super::{Transmit, REGISTRATION_LIFETIME};
+use crate::time::Instant;
+
+/// The most registrations a server holds by default: 1,024, about 300 KiB.
+pub const MAX_PEERS: usize = 1024;
+
+/// What one peer may send through the relay, by default: 20 Mbit/s (2.5 MB/s), in bytes per
+/// second. A relay carries every byte twice (in and out), so this bounds what one pair of
+/// peers costs the server's link: 40 Mbit/s each way at most.
+pub const RELAY_RATE: u64 = 2_500_000;
+
+/// How far one peer may run ahead of [`RELAY_RATE`] in a burst, by default: 256 KiB, four
+/// of Ferry's default windows.
+pub const RELAY_BURST: u64 = 256 * 1024;
+
+/// How often the server forgets registrations whose lifetime ran out: every second.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// At most this many datagrams wait in the server for [`Server::poll_transmit`]: a REGISTER
+/// draws two at most and a RELAY one, so a caller that polls after each datagram never
+/// reaches it; one that does not loses the newest replies, not memory.
+pub const MAX_QUEUED: usize = 64;
+
+/// The server's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The most registrations held at once ([`MAX_PEERS`]); a REGISTER beyond it is refused
+    /// with [`Refusal::Full`].
+    pub max_peers: usize,
+    /// What one peer may send through the relay, in bytes per second ([`RELAY_RATE`]); 0
+    /// turns the relay off.
+    pub relay_rate: u64,
+    /// How far a peer may run ahead of the rate ([`RELAY_BURST`]), in bytes.
+    pub relay_burst: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_peers: MAX_PEERS,
+            relay_rate: RELAY_RATE,
+            relay_burst: RELAY_BURST,
+        }
+    }
+}
+
+/// One registered peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// Its public endpoint: where its REGISTER came from.
+    pub address: SocketAddr,
+    /// Its nonce: every message it sends must carry it, and every reply echoes it.
+    nonce: u64,
+    /// The name of the peer it wants to reach.
+    pub peer: String,
+    /// When it was last heard (a REGISTER or a RELAY).
+    pub last_heard: Instant,
+    /// The relay's token bucket for what it sends: bytes it may still send now, as of
+    /// `bucket_at`.
+    bucket: u64,
+    bucket_at: Instant,
+    /// Bytes it sent through the relay.
+    pub relayed_bytes: u64,
+}
+
+impl Registration {
+    fn alive(&self, now: Instant) -> bool {
+        now < self.last_heard + REGISTRATION_LIFETIME
+    }
+}
+
+/// What the server did, for a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A peer registered.
+    Registered {
+        /// Its name.
+        name: String,
+        /// Its public endpoint.
+        address: SocketAddr,
+        /// Whom it wants to reach.
+        peer: String,
+    },
+    /// Two peers were introduced to each other.
+    Introduced {
+        /// The first, and its public endpoint.
+        a: (String, SocketAddr),
+        /// The second, and its.
+        b: (String, SocketAddr),
+    },
+    /// A REGISTER was refused.
+    Refused {
+        /// The name it asked for.
+        name: String,
+        /// Where it came from.
+        address: SocketAddr,
+        /// Why.
+        reason: Refusal,
+    },
+    /// A peer sent its first datagram through the relay.
+    Relaying {
+        /// The sender's name.
+        from: String,
+        /// The receiver's.
+        to: String,
+    },
+    /// A registration ended.
+    Left {
+        /// Its name.
+        name: String,
+        /// Whether it unregistered (or lapsed, unheard for the lifetime).
+        unregistered: bool,
+    },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Registered {
+                name,
+                address,
+                peer,
+            } => write!(f, "{name} registered from {address}, to meet {peer}"),
+            Event::Introduced { a, b } => {
+                write!(f, "introduced {} at {} and {} at {}", a.0, a.1, b.0, b.1)
+            }
+            Event::Refused {
+                name,
+                address,
+                reason,
+            } => write!(f, "refused {name} from {address}: {reason}"),
+            Event::Relaying { from, to } => write!(f, "relaying from {from} to {to}"),
+            Event::Left {
+                name,
+                unregistered: true,
+            } => write!(f, "{name} left"),
+            Event::Left {
+                name,
+                unregistered: false,
+            } => write!(f, "{name} lapsed (not heard for 30 s)"),
+        }
+    }
+}
+
+/// What the server counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Datagrams that were no valid rendezvous message (Ferry segments included).
+    pub malformed: u64,
+    /// Valid messages dropped: a reply type sent to the server, or a RELAY or UNREGISTER
+    /// from an address or nonce no registration has.
+    pub rejected: u64,
+    /// REGISTERs refused.
+    pub refused: u64,
+    /// Pairs introduced.
+    pub introductions: u64,
+    /// Datagrams relayed, and their bytes.
+    pub relayed: u64,
+    /// Bytes relayed.
+    pub relayed_bytes: u64,
+    /// RELAYs dropped for the rate limit, or because the peer is not (or no longer)
+    /// registered and introduced.
+    pub relay_dropped: u64,
+    /// Replies dropped because [`MAX_QUEUED`] waited already.
+    pub queue_dropped: u64,
+}
+
+/// The rendezvous server: see the [module docs](self).
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    by_name: BTreeMap<String, Registration>,
+    /// Each registration's name, by its address.
+    by_address: HashMap<SocketAddr, String>,
+    next_sweep: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: ServerStats,
+}
+
+impl Server {
+    /// A server with these settings, holding nothing.
+    pub fn new(config: ServerConfig) -> Server {
+        Server {
+            config,
+            by_name: BTreeMap::new(),
+            by_address: HashMap::new(),
+            next_sweep: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// What the server counted.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// The registration of `name`, if it holds one (alive or not yet swept).
+    pub fn registration(&self, name: &str) -> Option<&Registration> {
+        self.by_name.get(name)
+    }
+
+    /// How many registrations it holds.
+    pub fn registrations(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let Ok(message) = Message::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        match message.body {
+            Body::Register { name, peer } => self.register(now, from, message.nonce, name, peer),
+            Body::Relay { payload } => self.relay(now, from, message.nonce, payload),
+            Body::Unregister => self.unregister(from, message.nonce),
+            Body::Waiting { .. } | Body::Introduce { .. } | Body::Refused { .. } => {
+                self.stats.rejected += 1;
+            }
+        }
+    }
+
+    /// A REGISTER: refuse it, refresh the registration it repeats, or make a new one; then
+    /// answer with WAITING or, if the peer waits for this one, INTRODUCE (and, to a new
+    /// registration's partner, an INTRODUCE of its own).
+    fn register(&mut self, now: Instant, from: SocketAddr, nonce: u64, name: &str, peer: &str) {
+        let refusal = self.refusal(now, from, nonce, name);
+        if let Some(reason) = refusal {
+            self.stats.refused += 1;
+            self.events.push_back(Event::Refused {
+                name: name.to_string(),
+                address: from,
+                reason,
+            });
+            self.send(
+                from,
+                Message {
+                    nonce,
+                    body: Body::Refused { reason },
+                },
+            );
+            return;
+        }
+        let is_new = match self.by_name.get_mut(name) {
+            Some(registration) if registration.address == from && registration.nonce == nonce => {
+                registration.last_heard = now;
+                false
+            }
+            _ => {
+                // A lapsed holder of the name, or of the address, makes room.
+                self.remove(name, false);
+                if let Some(old) = self.by_address.get(&from).cloned() {
+                    self.remove(&old, false);
+                }
+                self.by_name.insert(
+                    name.to_string(),
+                    Registration {
+                        address: from,
+                        nonce,
+                        peer: peer.to_string(),
+                        last_heard: now,
+                        bucket: self.config.relay_burst,
+                        bucket_at: now,
+                        relayed_bytes: 0,
+                    },
+                );
+                self.by_address.insert(from, name.to_string());
+                self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
+                self.events.push_back(Event::Registered {
+                    name: name.to_string(),
+                    address: from,
+                    peer: peer.to_string(),
+                });
+                true
+            }
+        };
+        match self.partner(now, name) {
+            Some(partner) => {
+                let partner = partner.clone();
+                self.send(
+                    from,
+                    Message {
+                        nonce,
+                        body: Body::Introduce {
+                            observed: from,
+                            peer: partner.address,
+                        },
+                    },
+                );
+                if is_new {
+                    // The partner waits: tell it now. If this is lost, its next REGISTER,
+                    // within a second, is answered with the same.
+                    self.send(
+                        partner.address,
+                        Message {
+                            nonce: partner.nonce,
+                            body: Body::Introduce {
+                                observed: partner.address,
+                                peer: from,
+                            },
+                        },
+                    );
+                    self.stats.introductions += 1;
+                    self.events.push_back(Event::Introduced {
+                        a: (peer.to_string(), partner.address),
+                        b: (name.to_string(), from),
+                    });
+                }
+            }
+            None => self.send(
+                from,
+                Message {
+                    nonce,
+                    body: Body::Waiting { observed: from },
+                },
+            ),
+        }
+    }
+
+    /// Why a REGISTER for `name` from `from` with `nonce` must be refused, if it must: the
+    /// name or the address is held by a live registration of another client (another
+    /// address or nonce), or the table is full.
+    fn refusal(&self, now: Instant, from: SocketAddr, nonce: u64, name: &str) -> Option<Refusal> {
+        if let Some(holder) = self.by_name.get(name) {
+            if holder.alive(now) {
+                return (holder.address != from || holder.nonce != nonce)
+                    .then_some(Refusal::NameTaken);
+            }
+        }
+        if let Some(held) = self.by_address.get(&from) {
+            if self.by_name.get(held).is_some_and(|r| r.alive(now)) {
+                return Some(Refusal::AddressInUse);
+            }
+        }
+        // A lapsed holder of the name or the address gives up its place to this one.
+        let takes_a_lapsed_place =
+            self.by_name.contains_key(name) || self.by_address.contains_key(&from);
+        (self.by_name.len() >= self.config.max_peers && !takes_a_lapsed_place)
+            .then_some(Refusal::Full)
+    }
+
+    /// The live registration `name` wants to reach, if it wants `name` too.
+    fn partner(&self, now: Instant, name: &str) -> Option<&Registration> {
+        let registration = self.by_name.get(name)?;
+        let partner = self.by_name.get(&registration.peer)?;
+        (partner.alive(now) && partner.peer == name).then_some(partner)
+    }
+
+    /// A RELAY from `from`: forward its payload to the sender's partner, within the rate.
+    fn relay(&mut self, now: Instant, from: SocketAddr, nonce: u64, payload: &[u8]) {
+        let Some(name) = self.by_address.get(&from).cloned() else {
+            self.stats.rejected += 1;
+            return;
+        };
+        let rate = self.config.relay_rate;
+        let burst = self.config.relay_burst;
+        let Some(registration) = self.by_name.get_mut(&name) else {
+            self.stats.rejected += 1;
+            return;
+        };
+        if registration.nonce != nonce {
+            self.stats.rejected += 1;
+            return;
+        }
+        registration.last_heard = now;
+        let partner = self
+            .partner(now, &name)
+            .map(|partner| (partner.address, partner.nonce));
+        let Some((to, partner_nonce)) = partner else {
+            self.stats.relay_dropped += 1;
+            return;
+        };
+        let Some(registration) = self.by_name.get_mut(&name) else {
+            return;
+        };
+        // The token bucket: refill for the time since, up to the burst; take the payload.
+        let elapsed = now.saturating_duration_since(registration.bucket_at);
+        let refill =
+            u64::try_from(elapsed.as_micros().saturating_mul(u128::from(rate)) / 1_000_000)
+                .unwrap_or(u64::MAX);
+        registration.bucket = registration.bucket.saturating_add(refill).min(burst);
+        registration.bucket_at = now;
+        let len = payload.len() as u64;
+        if rate == 0 || registration.bucket < len {
+            self.stats.relay_dropped += 1;
+            return;
+        }
+        registration.bucket -= len;
+        if registration.relayed_bytes == 0 {
+            let to_name = registration.peer.clone();
+            self.events.push_back(Event::Relaying {
+                from: name.clone(),
+                to: to_name,
+            });
+        }
+        registration.relayed_bytes += len;
+        self.stats.relayed += 1;
+        self.stats.relayed_bytes += len;
+        self.send(
+            to,
+            Message {
+                nonce: partner_nonce,
+                body: Body::Relay { payload },
+            },
+        );
+    }
+
+    /// An UNREGISTER from `from`: forget its registration if the nonce matches.
+    fn unregister(&mut self, from: SocketAddr, nonce: u64) {
+        let matches = self
+            .by_address
+            .get(&from)
+            .and_then(|name| self.by_name.get(name))
+            .is_some_and(|registration| registration.nonce == nonce);
+        match self.by_address.get(&from).cloned() {
+            Some(name) if matches => self.remove(&name, true),
+            _ => self.stats.rejected += 1,
+        }
+    }
+
+    fn remove(&mut self, name: &str, unregistered: bool) {
+        if let Some(registration) = self.by_name.remove(name) {
+            if self
+                .by_address
+                .get(&registration.address)
+                .map(String::as_str)
+                == Some(name)
+            {
+                self.by_address.remove(&registration.address);
+            }
+            self.events.push_back(Event::Left {
+                name: name.to_string(),
+                unregistered,
+            });
+        }
+    }
+
+    fn send(&mut self, destination: SocketAddr, message: Message<'_>) {
+        if self.transmits.len() >= MAX_QUEUED {
+            self.stats.queue_dropped += 1;
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            destination,
+            contents: message.to_bytes(),
+        });
+    }
+
+    /// Forget the registrations whose lifetime ran out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_sweep.is_none_or(|at| now < at) {
+            return;
+        }
+        let lapsed: Vec<String> = self
+            .by_name
+            .iter()
+            .filter(|(_, registration)| !registration.alive(now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in lapsed {
+            self.remove(&name, false);
+        }
+        self.next_sweep = (!self.by_name.is_empty()).then(|| now + SWEEP_INTERVAL);
+    }
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
