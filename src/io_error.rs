@@ -8,7 +8,8 @@ use std::io;
 use std::time::Duration;
 
 use crate::conn::{Connection, ConnectionError, ReadError, WriteError};
-use crate::endpoint::ConnectError;
+use crate::endpoint::{ConnectError, ConnectionHandle, Endpoint, PunchStartError, PunchStatus};
+use crate::rendezvous::PunchError;
 
 /// A failed connection as std reports one: `ConnectionRefused` (a RST or an ICMP port
 /// unreachable answered the SYN), `ConnectionReset` (the peer reset the connection, or its
@@ -117,4 +118,72 @@ pub(crate) fn close_progress(connection: &Connection) -> Option<io::Result<()>> 
             "the connection ended before the peer acknowledged the data and FIN",
         ))
     })
+}
+
+/// A failed punch (docs/protocol.md section 9), its message naming what blocked it:
+/// `TimedOut` for a rendezvous server that does not answer and for no path to the peer,
+/// `NotFound` for a peer that never came, `AddrInUse` for a name or address held by
+/// another, `ConnectionRefused` for a full server. The [`PunchError`] is inside.
+impl From<PunchError> for io::Error {
+    fn from(error: PunchError) -> io::Error {
+        use crate::rendezvous::message::Refusal;
+        let kind = match &error {
+            PunchError::ServerSilent { .. } | PunchError::NoPath { .. } => io::ErrorKind::TimedOut,
+            PunchError::PeerAbsent { .. } => io::ErrorKind::NotFound,
+            PunchError::Refused {
+                reason: Refusal::Full,
+                ..
+            } => io::ErrorKind::ConnectionRefused,
+            PunchError::Refused { .. } => io::ErrorKind::AddrInUse,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+/// A punch that would not start: `InvalidInput` (a bad name), or `AlreadyExists`.
+impl From<PunchStartError> for io::Error {
+    fn from(error: PunchStartError) -> io::Error {
+        let kind = match error {
+            PunchStartError::Config(_) => io::ErrorKind::InvalidInput,
+            PunchStartError::AlreadyPunching => io::ErrorKind::AlreadyExists,
+        };
+        io::Error::new(kind, error)
+    }
+}
+
+/// What a driver waiting on an endpoint's punch learns: the connection to the peer, once
+/// the peer's public endpoint is known (`Some(Ok)`), the punch's failure (`Some(Err)`), or
+/// nothing yet (`None`).
+#[cfg_attr(not(any(feature = "net", feature = "sim")), allow(dead_code))]
+pub(crate) fn punch_opened(
+    endpoint: &Endpoint,
+) -> Option<io::Result<(ConnectionHandle, std::net::SocketAddr)>> {
+    match endpoint.punch_status()? {
+        PunchStatus::Meeting => None,
+        PunchStatus::Opening { handle, peer, .. } | PunchStatus::Connected { handle, peer, .. } => {
+            Some(Ok((handle, peer)))
+        }
+        PunchStatus::Failed(error) => Some(Err(error.into())),
+    }
+}
+
+/// Whether the punched connection `handle` is done opening: `Some(Ok)` once established,
+/// `Some(Err)` with the punch's error (or the connection's) once it failed.
+#[cfg_attr(not(any(feature = "net", feature = "sim")), allow(dead_code))]
+pub(crate) fn punch_established(
+    endpoint: &Endpoint,
+    handle: ConnectionHandle,
+) -> Option<io::Result<()>> {
+    match endpoint.punch_status() {
+        Some(PunchStatus::Connected { .. }) => return Some(Ok(())),
+        Some(PunchStatus::Failed(error)) => return Some(Err(error.into())),
+        _ => {}
+    }
+    match endpoint.connection(handle) {
+        None => Some(Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the connection is gone",
+        ))),
+        Some(connection) => connection.error().map(|error| Err(error.into())),
+    }
 }

@@ -149,6 +149,34 @@ impl Endpoint {
         })
     }
 
+    /// Give up the punch: the client unregisters and sends nothing more, and a connection it
+    /// opened that is not yet established is aborted. (An established one is the
+    /// application's, to close as any other.)
+    pub fn stop_punch(&mut self, now: Instant) {
+        let Some(punch) = &mut self.punch else {
+            return;
+        };
+        punch.client.closed(now);
+        if let Some(handle) = punch.handle {
+            if let Some(entry) = self.connections.get_mut(&handle) {
+                if !entry.connection.is_connected() {
+                    entry.connection.abort();
+                    self.active.insert(handle);
+                }
+            }
+        }
+    }
+
+    /// Through which server, and why, if `handle` is the punched connection and its datagrams
+    /// go through the relay.
+    pub fn relayed(&self, handle: ConnectionHandle) -> Option<rendezvous::Relayed> {
+        let punch = self.punch.as_ref()?;
+        punch
+            .client
+            .relayed()
+            .filter(|_| punch.handle == Some(handle))
+    }
+
     /// The punch's rendezvous client, for its phase and counters.
     pub fn punch_client(&self) -> Option<&Client> {
         self.punch.as_ref().map(|punch| &punch.client)

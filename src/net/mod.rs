@@ -45,7 +45,7 @@
 //! | `Read`, `Write` for `TcpStream` and `&TcpStream` | the same for `Stream` and `&Stream` |
 //! | `AsFd`, `AsRawFd`, `From<OwnedFd>`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share one) |
 //! | `set_quickack`, `quickack` (Linux, unstable) | none: ACK timing follows RFC 5681 (one ACK per two segments, immediate when out of order) |
-//! | none | [`close`](Stream::close) (reports whether the peer got everything), [`wait_until_sent`](Stream::wait_until_sent), [`set_user_timeout`](Stream::set_user_timeout), [`set_keepalive`](Stream::set_keepalive), [`set_keepalive_probes`](Stream::set_keepalive_probes), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats) |
+//! | none | [`close`](Stream::close) (reports whether the peer got everything), [`wait_until_sent`](Stream::wait_until_sent), [`set_user_timeout`](Stream::set_user_timeout), [`set_keepalive`](Stream::set_keepalive), [`set_keepalive_probes`](Stream::set_keepalive_probes), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats), [`punch`](Stream::punch) (meet a peer behind a NAT through a rendezvous server), [`is_relayed`](Stream::is_relayed) |
 //!
 //! | `TcpListener` | [`Listener`] |
 //! |---|---|
@@ -150,6 +150,7 @@ pub(crate) mod icmp;
 pub(crate) mod inbox;
 mod listener;
 mod poller;
+mod rendezvous;
 pub(crate) mod socket;
 mod stream;
 pub(crate) mod wake;
@@ -162,6 +163,7 @@ pub use close::DEFAULT_LINGER;
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
 pub(crate) use driver::{os_now, os_random_seed};
 pub use listener::{Incoming, Listener};
+pub use rendezvous::RendezvousServer;
 pub use stream::Stream;
 
 use std::io;

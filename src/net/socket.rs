@@ -2,7 +2,7 @@
 //! when a `Stream` connects or a `Listener` binds: the UDP socket and the endpoint behind it.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -29,6 +29,15 @@ pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<st
     }
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// The address to bind a socket that talks to `peer`: any address of its family, any port.
+pub(crate) fn any_port_for(peer: SocketAddr) -> SocketAddr {
+    let unspecified = match peer.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(unspecified, 0)
 }
 
 /// The endpoint for a socket with these settings: listening if they give a backlog, with

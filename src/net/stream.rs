@@ -2,17 +2,20 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::close;
 use super::driver::{os_now, DriverState, Locked, Shared};
+use super::socket;
 use super::wake::WaitFor;
 use super::{connection_of, connection_of_mut, each_address, socket_failed, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
 use crate::endpoint::ConnectionHandle;
 use crate::fault::FaultStats;
+use crate::io_error::{punch_established, punch_opened};
+use crate::rendezvous::{PunchConfig, Relayed};
 
 /// A Ferry connection over UDP, used like `std::net::TcpStream`.
 ///
@@ -85,15 +88,11 @@ impl Stream {
         config: &SocketConfig,
         timeout: Option<Duration>,
     ) -> io::Result<Stream> {
-        let unspecified = match peer.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
         let config = SocketConfig {
             backlog: None,
             ..config.clone()
         };
-        let shared = Shared::start(SocketAddr::new(unspecified, 0), Some(peer), &config)?;
+        let shared = Shared::start(socket::any_port_for(peer), Some(peer), &config)?;
         let deadline = timeout.map(|timeout| os_now() + timeout);
         let mut state = shared.lock();
         let handle = state.endpoint.connect(peer)?;
@@ -102,6 +101,108 @@ impl Stream {
         // The lock goes with the wait, before a failed stream's drop needs it.
         stream.wait_for_handshake(state, deadline)?;
         Ok(stream)
+    }
+
+    /// Meet the peer named `peer` through the rendezvous server at `rendezvous`, registered
+    /// there as `name`, and open a connection to it: directly, through both peers' NATs, by
+    /// a simultaneous open from the socket the registration went out of; or, where no direct
+    /// path works, through the server's relay ([`is_relayed`](Self::is_relayed) says which).
+    /// docs/protocol.md section 9 has the protocol.
+    ///
+    /// Every stage ends within a stated time, with an error that names what blocked it:
+    /// `TimedOut` if the server does not answer (5 s) or no path works (3 s direct, then
+    /// 10 s relayed), `NotFound` if the peer does not come (30 s), `AddrInUse` if another
+    /// peer holds the name, `InvalidInput` for a name that is not 1 to 64 characters of
+    /// printable ASCII. [`punch_with`](Self::punch_with) changes the timings.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// // On one machine, behind its NAT (the peer runs the same with the names swapped):
+    /// let mut stream = ferry::Stream::punch("rendezvous.example:7000", "alice", "bob")?;
+    /// stream.write_all(b"hello, bob")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn punch(rendezvous: impl ToSocketAddrs, name: &str, peer: &str) -> io::Result<Stream> {
+        let server = rendezvous
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(super::resolved_to_nothing)?;
+        Stream::punch_with(
+            &PunchConfig::new(server, name, peer),
+            &SocketConfig::default(),
+        )
+    }
+
+    /// [`punch`](Self::punch) with these settings: the rendezvous timings and the relay
+    /// ([`PunchConfig`]), and the socket's (its connection's settings are those of a punched
+    /// connection: SYNs every 250 ms doubling, keepalives at most 15 s apart,
+    /// [`crate::rendezvous::punched_connection_config`]).
+    pub fn punch_with(punch: &PunchConfig, config: &SocketConfig) -> io::Result<Stream> {
+        punch
+            .check()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let config = SocketConfig {
+            backlog: None,
+            ..config.clone()
+        };
+        // Unconnected: the socket talks to the server, then to the peer.
+        let shared = Shared::start(socket::any_port_for(punch.server), None, &config)?;
+        let mut state = shared.lock();
+        let now = shared.now();
+        let started = state.endpoint.punch(now, punch.clone());
+        shared.after_application_call(&mut state, None);
+        let mut opened = started.map_err(io::Error::from).map(|()| None);
+        // Meet: until the peer's endpoint is known (the connection to it opens by itself)
+        // or the punch fails. Datagrams from the server and the client's timers wake us.
+        while let Ok(None) = opened {
+            opened = match (punch_opened(&state.endpoint), state.socket_error) {
+                (Some(outcome), _) => outcome.map(Some),
+                (None, Some(kind)) => Err(socket_failed(kind)),
+                (None, None) => {
+                    state = shared.wait(state, WaitFor::AnyConnection, None).0;
+                    Ok(None)
+                }
+            };
+        }
+        let (handle, peer) = match opened {
+            Ok(Some(opened)) => opened,
+            Ok(None) => unreachable!("the loop ends with the connection or an error"),
+            Err(error) => {
+                // No stream will hold the socket: let its driver end, once the client's
+                // last datagram (an UNREGISTER) has gone.
+                state.users -= 1;
+                drop(state);
+                shared.wake_driver();
+                return Err(error);
+            }
+        };
+        let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
+        // Relayed datagrams come from the server: they concern this stream too.
+        state.waiters.hold(handle, punch.server);
+        let outcome = loop {
+            if let Some(outcome) = punch_established(&state.endpoint, handle) {
+                break outcome;
+            }
+            if let Some(kind) = state.socket_error {
+                break Err(socket_failed(kind));
+            }
+            state = shared.wait(state, WaitFor::Connection(handle), None).0;
+        };
+        // The lock goes first: a failed stream's drop needs it.
+        drop(state);
+        outcome.map(|()| stream)
+    }
+
+    /// Whether this stream's datagrams go through a rendezvous server's relay: a stream from
+    /// [`punch`](Self::punch) that found no direct path to its peer.
+    pub fn is_relayed(&self) -> bool {
+        self.relayed().is_some()
+    }
+
+    /// Through which rendezvous server this stream's datagrams go, and what blocked the
+    /// direct path, if they go through a relay.
+    pub fn relayed(&self) -> Option<Relayed> {
+        self.shared.lock().endpoint.relayed(self.handle)
     }
 
     /// Wait until the handshake completes, fails, or `deadline` passes (then abort it).

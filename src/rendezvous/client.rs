@@ -173,6 +173,22 @@ impl fmt::Display for DirectFailure {
     }
 }
 
+/// A connection that goes through the relay: which server relays it, and what blocked the
+/// direct path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// The rendezvous server, which relays.
+    pub server: SocketAddr,
+    /// What blocked the direct path.
+    pub why: DirectFailure,
+}
+
+impl fmt::Display for Relayed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "through the relay at {} ({})", self.server, self.why)
+    }
+}
+
 /// Why a punch failed: each says what blocked it, in one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -410,6 +426,8 @@ pub struct Client {
     other_port_seen: Option<SocketAddr>,
     /// An ICMP error said the server's port is closed.
     server_unreachable: bool,
+    /// What blocked the direct path, once the client switched to the relay.
+    why_relayed: Option<DirectFailure>,
     /// Whether the server may hold a registration of ours: from the first REGISTER (its
     /// answer may be lost) until it refuses us or we send UNREGISTER.
     may_be_registered: bool,
@@ -434,6 +452,7 @@ impl Client {
             heard_directly: false,
             other_port_seen: None,
             server_unreachable: false,
+            why_relayed: None,
             may_be_registered: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -469,6 +488,15 @@ impl Client {
             self.phase,
             Phase::Relaying { .. } | Phase::Connected { relayed: true, .. }
         )
+    }
+
+    /// Through which server, and why, if datagrams to the peer go through the relay.
+    pub fn relayed(&self) -> Option<Relayed> {
+        let why = self.why_relayed.filter(|_| self.is_relayed())?;
+        Some(Relayed {
+            server: self.config.server,
+            why,
+        })
     }
 
     /// Whether the connection to the peer is still being opened: introduced, not yet
@@ -767,6 +795,7 @@ impl Client {
             since: now,
         };
         self.register_at = Some(now + RELAY_REFRESH);
+        self.why_relayed = Some(why);
         self.events.push_back(Event::Relaying { why });
     }
 

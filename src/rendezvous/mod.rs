@@ -43,7 +43,7 @@ mod tests;
 
 pub use client::{
     Client, ClientStats, DirectFailure, Event, Phase, PunchConfig, PunchConfigError, PunchError,
-    RelayAttempt,
+    RelayAttempt, Relayed,
 };
 pub use message::Message;
 pub use server::{Server, ServerConfig, ServerStats};

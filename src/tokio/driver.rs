@@ -216,7 +216,7 @@ impl Shared {
     }
 
     /// The OS-clock instant of a Ferry instant.
-    fn os_instant(&self, at: Instant) -> std::time::Instant {
+    pub(crate) fn os_instant(&self, at: Instant) -> std::time::Instant {
         self.epoch + at.since_epoch()
     }
 
@@ -623,6 +623,15 @@ impl DriverState {
     pub(crate) fn hold(&mut self, handle: ConnectionHandle, peer: SocketAddr) {
         self.held.insert(handle, Held::new(self.default_linger));
         let held = self.held_by_peer.entry(peer).or_default();
+        if !held.contains(&handle) {
+            held.push(handle);
+        }
+    }
+
+    /// Datagrams from `from` concern `handle` too: a punched connection's relayed datagrams
+    /// come from the rendezvous server.
+    pub(crate) fn hear_for(&mut self, handle: ConnectionHandle, from: SocketAddr) {
+        let held = self.held_by_peer.entry(from).or_default();
         if !held.contains(&handle) {
             held.push(handle);
         }

@@ -1,9 +1,10 @@
 //! [`Stream`]: one connection, with tokio's `AsyncRead` and `AsyncWrite`, and its halves.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,8 +18,11 @@ use crate::async_stream::{begin_close, connected, linger_ran_out, read_into, wri
 use crate::conn::{Connection, Stats};
 use crate::endpoint::ConnectionHandle;
 use crate::io_error::{close_progress, CloseOutcome};
+use crate::io_error::{punch_established, punch_opened};
 use crate::net::connection_of_mut;
+use crate::net::socket::any_port_for;
 use crate::net::SocketConfig;
+use crate::rendezvous::{PunchConfig, Relayed};
 
 /// A Ferry connection over UDP, used like `tokio::net::TcpStream`: tokio's `AsyncRead` and
 /// `AsyncWrite`, [`split`](Self::split) and [`into_split`](Self::into_split).
@@ -84,11 +88,7 @@ impl Stream {
     }
 
     async fn connect_to(peer: SocketAddr, config: &SocketConfig) -> io::Result<Stream> {
-        let unspecified = match peer.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        let shared = Shared::start(SocketAddr::new(unspecified, 0), Some(peer), config)?;
+        let shared = Shared::start(any_port_for(peer), Some(peer), config)?;
         let stream = {
             let mut state = shared.lock();
             let handle = match state.endpoint.connect(peer) {
@@ -111,6 +111,121 @@ impl Stream {
         })
         .await?;
         Ok(stream)
+    }
+
+    /// Meet the peer named `peer` through the rendezvous server at `rendezvous`, registered
+    /// there as `name`, and open a connection to it, directly through both NATs or through
+    /// the server's relay, as [`crate::Stream::punch`] does (the same stages, times and
+    /// errors; docs/protocol.md section 9). A punch dropped before it completes unregisters
+    /// and leaves nothing behind.
+    pub async fn punch(
+        rendezvous: impl ToSocketAddrs,
+        name: &str,
+        peer: &str,
+    ) -> io::Result<Stream> {
+        let server = ::tokio::net::lookup_host(rendezvous)
+            .await?
+            .next()
+            .ok_or_else(crate::net::resolved_to_nothing)?;
+        Stream::punch_with(
+            &PunchConfig::new(server, name, peer),
+            &SocketConfig::default(),
+        )
+        .await
+    }
+
+    /// [`punch`](Self::punch) with these settings, as [`crate::Stream::punch_with`].
+    pub async fn punch_with(punch: &PunchConfig, config: &SocketConfig) -> io::Result<Stream> {
+        check_config(config)?;
+        punch
+            .check()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let config = SocketConfig {
+            backlog: None,
+            ..config.clone()
+        };
+        // Unconnected: the socket talks to the server, then to the peer.
+        let shared = Shared::start(any_port_for(punch.server), None, &config)?;
+        let unclaimed = Unclaimed(Some(Arc::clone(&shared)));
+        {
+            let mut state = shared.lock();
+            let now = shared.now();
+            let started = state.endpoint.punch(now, punch.clone());
+            shared.finish(state);
+            started?;
+        }
+        // Meet: until the peer's endpoint is known (the connection to it opens by itself)
+        // or the punch fails. A datagram from the server wakes us as it would an accept; the
+        // client's timers, which wake nobody, by a sleep until the next (run here if the
+        // driver has not run them yet).
+        let mut sleep = pin!(::tokio::time::sleep(Duration::ZERO));
+        let (handle, peer) = poll_fn(|cx| loop {
+            let mut state = shared.lock();
+            let now = shared.now();
+            if state.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+                state.endpoint.handle_timeout(now);
+            }
+            let outcome = match state.check_socket() {
+                Err(error) => Some(Err(error)),
+                Ok(()) => punch_opened(&state.endpoint),
+            };
+            if let Some(outcome) = outcome {
+                shared.finish(state);
+                return Poll::Ready(outcome);
+            }
+            state.wait_to_accept(cx.waker());
+            let next = state.endpoint.poll_timeout();
+            shared.finish(state);
+            let Some(next) = next else {
+                return Poll::Pending;
+            };
+            let at = ::tokio::time::Instant::from_std(shared.os_instant(next));
+            sleep.as_mut().reset(at);
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        })
+        .await?;
+        let stream = {
+            let mut state = shared.lock();
+            let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
+            // Relayed datagrams come from the server: they concern this stream too.
+            state.hear_for(handle, punch.server);
+            shared.finish(state);
+            stream
+        };
+        unclaimed.claimed();
+        poll_fn(|cx| {
+            let mut state = shared.lock();
+            let outcome = match state.check_socket() {
+                Err(error) => Some(Err(error)),
+                Ok(()) => punch_established(&state.endpoint, handle),
+            };
+            match outcome {
+                Some(outcome) => {
+                    shared.finish(state);
+                    Poll::Ready(outcome)
+                }
+                None => {
+                    state.wait_on(handle, Side::Writer, cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Whether this stream's datagrams go through a rendezvous server's relay: a stream from
+    /// [`punch`](Self::punch) that found no direct path to its peer.
+    pub fn is_relayed(&self) -> bool {
+        self.relayed().is_some()
+    }
+
+    /// Through which rendezvous server this stream's datagrams go, and what blocked the
+    /// direct path, if they go through a relay.
+    pub fn relayed(&self) -> Option<Relayed> {
+        self.inner.shared.lock().endpoint.relayed(self.inner.handle)
     }
 
     /// A stream holding `handle`, a connection of `shared`'s endpoint to `peer`; `state` is
@@ -330,3 +445,27 @@ impl Inner {
 }
 
 crate::async_stream::stream_halves!(Stream, Arc);
+
+/// A punch's socket before a stream holds it: if the punch is dropped (or fails) first, the
+/// punch stops (the client unregisters) and the driver, with no user left, ends.
+struct Unclaimed(Option<Arc<Shared>>);
+
+impl Unclaimed {
+    /// A stream holds the socket now.
+    fn claimed(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            let mut state = shared.lock();
+            let now = shared.now();
+            state.endpoint.stop_punch(now);
+            state.users -= 1;
+            shared.finish(state);
+            shared.wake_driver();
+        }
+    }
+}
