@@ -3,6 +3,7 @@
 
 mod args;
 mod net;
+mod rendezvous;
 mod report;
 mod serve;
 mod sim;
@@ -32,6 +33,9 @@ enum Command {
     Send(net::SendArgs),
     /// netcat over Ferry: stdin to the peer, the peer to stdout.
     Cat(net::CatArgs),
+    /// The server peers behind NATs meet through (`--rendezvous` on send, recv and cat): it
+    /// introduces them, and relays for those with no direct path.
+    Rendezvous(rendezvous::RendezvousArgs),
 }
 
 /// The OS clock, for the wall time the commands report.
@@ -47,5 +51,6 @@ fn main() -> ExitCode {
         Command::Recv(args) => net::recv(args),
         Command::Send(args) => net::send(args),
         Command::Cat(args) => net::cat(args),
+        Command::Rendezvous(args) => rendezvous::rendezvous(args),
     }
 }

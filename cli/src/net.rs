@@ -16,6 +16,7 @@ use ferry::fault::FaultConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
 use crate::args::{bytes_arg, duration_arg, faults_arg, StatsFormat};
+use crate::rendezvous::PunchOptions;
 use crate::serve::{serve, Limits};
 
 /// `--idle-timeout`: a duration, or none (`off`).
@@ -75,8 +76,12 @@ impl NetOptions {
 #[derive(clap::Args)]
 pub struct RecvArgs {
     /// The address to listen on, e.g. 0.0.0.0:4747 (port 0 picks one; it is printed).
-    #[arg(long)]
-    listen: SocketAddr,
+    #[arg(
+        long,
+        required_unless_present = "rendezvous",
+        conflicts_with = "rendezvous"
+    )]
+    listen: Option<SocketAddr>,
     /// Write what arrives here instead of stdout. The file is created (or emptied) at the
     /// start, so a path that cannot be written fails at once; transfers are appended to it.
     #[arg(long)]
@@ -105,22 +110,53 @@ pub struct RecvArgs {
     #[arg(long, value_parser = bytes_arg, default_value = "256KiB")]
     spool_above: usize,
     #[command(flatten)]
+    punch: PunchOptions,
+    #[command(flatten)]
     options: NetOptions,
 }
 
 /// `ferry send`.
 #[derive(clap::Args)]
 pub struct SendArgs {
-    /// Where `ferry recv` listens.
-    address: SocketAddr,
+    /// Where `ferry recv` listens (not with --rendezvous, where the first argument is the
+    /// FILE).
+    #[arg(value_name = "ADDRESS")]
+    first: Option<String>,
     /// The file to send; stdin when absent.
-    file: Option<PathBuf>,
+    #[arg(value_name = "FILE")]
+    second: Option<PathBuf>,
     /// Give up when the receiver takes nothing for this long (a window that stays closed,
     /// say), e.g. 30s, or off.
     #[arg(long, value_parser = idle_timeout_arg, default_value = "60s")]
     idle_timeout: IdleTimeout,
     #[command(flatten)]
+    punch: PunchOptions,
+    #[command(flatten)]
     options: NetOptions,
+}
+
+impl SendArgs {
+    /// The receiver's address (none with --rendezvous) and the file, from the positional
+    /// arguments: `ADDRESS [FILE]`, or `[FILE]` with --rendezvous.
+    fn target(&self) -> Result<(Option<SocketAddr>, Option<PathBuf>), String> {
+        if self.punch.given() {
+            if self.second.is_some() {
+                return Err(
+                    "with --rendezvous, give only the FILE: the peer's address comes \
+                            from the rendezvous"
+                        .into(),
+                );
+            }
+            return Ok((None, self.first.as_ref().map(PathBuf::from)));
+        }
+        let Some(first) = &self.first else {
+            return Err("give the receiver's ADDRESS, or --rendezvous".into());
+        };
+        let address = first.parse().map_err(|_| {
+            format!("{first:?} is not an address: give IP:PORT, e.g. 192.0.2.7:4747")
+        })?;
+        Ok((Some(address), self.second.clone()))
+    }
 }
 
 /// `ferry cat`.
@@ -128,11 +164,13 @@ pub struct SendArgs {
 pub struct CatArgs {
     /// The address to connect to (netcat style: stdin goes there, what comes back goes to
     /// stdout).
-    #[arg(required_unless_present = "listen", conflicts_with = "listen")]
+    #[arg(required_unless_present_any = ["listen", "rendezvous"], conflicts_with_all = ["listen", "rendezvous"])]
     address: Option<SocketAddr>,
     /// Listen on this address instead, for one connection.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rendezvous")]
     listen: Option<SocketAddr>,
+    #[command(flatten)]
+    punch: PunchOptions,
     #[command(flatten)]
     options: NetOptions,
 }
@@ -165,12 +203,21 @@ pub fn recv(args: RecvArgs) -> ExitCode {
             Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
         },
     };
-    let listener = match Listener::bind_with(args.listen, &args.options.socket_config()) {
+    if let Some(punched) = args.punch.punch("recv", &args.options.socket_config()) {
+        return match punched {
+            Ok(stream) => receive_one(&args, stream, output),
+            Err(why) => fail("recv", why),
+        };
+    }
+    let Some(listen) = args.listen else {
+        return fail("recv", "give --listen ADDRESS, or --rendezvous");
+    };
+    let listener = match Listener::bind_with(listen, &args.options.socket_config()) {
         Ok(listener) => listener,
         Err(error) => {
             return fail(
                 "recv",
-                format!("cannot listen on {}: {}", args.listen, describe(&error)),
+                format!("cannot listen on {listen}: {}", describe(&error)),
             )
         }
     };
@@ -206,8 +253,16 @@ pub fn recv(args: RecvArgs) -> ExitCode {
 
 /// `ferry recv --once`: the first connection, straight to the output.
 fn recv_once(args: &RecvArgs, listener: &Listener, output: Box<dyn Write>) -> ExitCode {
-    let (stream, peer) = match listener.accept() {
-        Ok(accepted) => accepted,
+    match listener.accept() {
+        Ok((stream, _)) => receive_one(args, stream, output),
+        Err(error) => fail("recv", describe(&error)),
+    }
+}
+
+/// One transfer from `stream`, straight to the output.
+fn receive_one(args: &RecvArgs, stream: Stream, output: Box<dyn Write>) -> ExitCode {
+    let peer = match stream.peer_addr() {
+        Ok(peer) => peer,
         Err(error) => return fail("recv", describe(&error)),
     };
     let started = crate::wall_clock();
@@ -265,7 +320,11 @@ fn receive_all(
 }
 
 pub fn send(args: SendArgs) -> ExitCode {
-    let (mut input, total): (Box<dyn Read>, Option<u64>) = match &args.file {
+    let (address, file) = match args.target() {
+        Ok(target) => target,
+        Err(why) => return fail("send", why),
+    };
+    let (mut input, total): (Box<dyn Read>, Option<u64>) = match &file {
         None => (Box::new(io::stdin().lock()), None),
         Some(path) => match File::open(path) {
             Ok(file) => {
@@ -275,25 +334,32 @@ pub fn send(args: SendArgs) -> ExitCode {
             Err(error) => return fail("send", format!("cannot read {}: {error}", path.display())),
         },
     };
-    // A receiver that never answers the SYN takes nothing too: --idle-timeout bounds the
-    // handshake, which otherwise lasts as long as the SYN retries (about two minutes).
-    let connecting = Stream::connect_with(
-        args.address,
-        &args.options.socket_config(),
-        args.idle_timeout.0,
-    );
-    let mut stream = match connecting {
-        Ok(stream) => stream,
-        Err(error) => {
-            let why = match error.kind() {
-                io::ErrorKind::TimedOut if args.idle_timeout.0.is_some() => {
-                    "no answer within --idle-timeout".to_string()
+    let config = args.options.socket_config();
+    let mut stream = match (address, args.punch.punch("send", &config)) {
+        (_, Some(Ok(stream))) => stream,
+        (_, Some(Err(why))) => return fail("send", why),
+        (None, None) => return fail("send", "give the receiver's ADDRESS, or --rendezvous"),
+        (Some(address), None) => {
+            // A receiver that never answers the SYN takes nothing too: --idle-timeout bounds
+            // the handshake, which otherwise lasts as long as the SYN retries (about two
+            // minutes).
+            match Stream::connect_with(address, &config, args.idle_timeout.0) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    let why = match error.kind() {
+                        io::ErrorKind::TimedOut if args.idle_timeout.0.is_some() => {
+                            "no answer within --idle-timeout".to_string()
+                        }
+                        _ => describe(&error),
+                    };
+                    return fail("send", format!("cannot connect to {address}: {why}"));
                 }
-                _ => describe(&error),
-            };
-            return fail("send", format!("cannot connect to {}: {why}", args.address));
+            }
         }
     };
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "the receiver".to_string(), |peer| peer.to_string());
     let started = crate::wall_clock();
     let result = (|| -> io::Result<u64> {
         stream.set_write_timeout(args.idle_timeout.0)?;
@@ -317,10 +383,7 @@ pub fn send(args: SendArgs) -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(why) => fail(
-            "send",
-            format!("transfer to {} failed: {why}", args.address),
-        ),
+        Err(why) => fail("send", format!("transfer to {peer} failed: {why}")),
     }
 }
 
@@ -342,10 +405,11 @@ fn reset_after_failure(stream: Stream, error: &io::Error) -> String {
 
 pub fn cat(args: CatArgs) -> ExitCode {
     let config = args.options.socket_config();
-    let stream = match (args.address, args.listen) {
-        (Some(address), _) => Stream::connect_with(address, &config, None)
+    let stream = match (args.address, args.listen, args.punch.punch("cat", &config)) {
+        (_, _, Some(punched)) => punched,
+        (Some(address), _, None) => Stream::connect_with(address, &config, None)
             .map_err(|error| format!("cannot connect to {address}: {}", describe(&error))),
-        (None, Some(listen)) => Listener::bind_with(listen, &config)
+        (None, Some(listen), None) => Listener::bind_with(listen, &config)
             .map_err(|error| format!("cannot listen on {listen}: {}", describe(&error)))
             .and_then(|listener| {
                 if let Ok(address) = listener.local_addr() {
@@ -356,7 +420,9 @@ pub fn cat(args: CatArgs) -> ExitCode {
                     .map(|(stream, _)| stream)
                     .map_err(|error| describe(&error))
             }),
-        (None, None) => Err("give an address, or --listen ADDRESS".to_string()),
+        (None, None, None) => {
+            Err("give an address, --listen ADDRESS or --rendezvous ADDRESS".to_string())
+        }
     };
     let mut stream = match stream {
         Ok(stream) => stream,

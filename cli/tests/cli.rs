@@ -713,3 +713,330 @@ fn sim_json_counts_each_host_beside_the_sums() {
     assert_eq!(stats["state_a"], "CLOSED");
     assert_eq!(stats["cwnd_a"], a["cwnd"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Meeting through a rendezvous (docs/protocol.md section 9)
+
+/// A `ferry rendezvous` on a free loopback port: its address, the process, its stderr.
+fn start_rendezvous() -> (String, Child, BufReader<ChildStderr>) {
+    let mut command = ferry();
+    command.args(["rendezvous", "--listen", "127.0.0.1:0"]);
+    spawn_listening(command)
+}
+
+/// Run `ferry` with `args`, stdin from `input` (or closed), bounded by `limit`: its exit
+/// status, stdout and stderr.
+fn run_bounded(
+    args: &[&str],
+    input: Option<&std::path::Path>,
+    limit: Duration,
+) -> (std::process::ExitStatus, Vec<u8>, String) {
+    let stdin = match input {
+        Some(path) => Stdio::from(File::open(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut child = ferry()
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let status = wait_or_kill(&mut child, limit, &format!("ferry {}", args.join(" ")));
+    let mut message = String::new();
+    stderr.read_to_string(&mut message).unwrap();
+    (status, reading.join().unwrap(), message)
+}
+
+#[test]
+fn cat_meets_its_peer_through_ferry_rendezvous_and_moves_four_mebibytes_each_way() {
+    let (rendezvous, server, server_log) = start_rendezvous();
+    let size = 4 << 20;
+    let (alice_in, bob_in) = (scratch_file("punch-a.bin"), scratch_file("punch-b.bin"));
+    std::fs::write(&alice_in, ferry::sim::payload(size, 17)).unwrap();
+    std::fs::write(&bob_in, ferry::sim::payload(size, 18)).unwrap();
+    let side = |name: &'static str, peer: &'static str, input: PathBuf| {
+        let rendezvous = rendezvous.clone();
+        std::thread::spawn(move || {
+            let args = [
+                "cat",
+                "--rendezvous",
+                &rendezvous,
+                "--name",
+                name,
+                "--peer",
+                peer,
+            ];
+            run_bounded(&args, Some(&input), Duration::from_secs(120))
+        })
+    };
+    let alice = side("alice", "bob", alice_in.clone());
+    let bob = side("bob", "alice", bob_in.clone());
+    let (alice_status, at_alice, alice_said) = alice.join().unwrap();
+    let (bob_status, at_bob, bob_said) = bob.join().unwrap();
+    assert!(alice_status.success(), "{alice_said}");
+    assert!(bob_status.success(), "{bob_said}");
+    assert!(
+        at_bob == std::fs::read(&alice_in).unwrap(),
+        "bob got other bytes"
+    );
+    assert!(
+        at_alice == std::fs::read(&bob_in).unwrap(),
+        "alice got other bytes"
+    );
+    // Loopback has no NAT: the punch goes straight through, and each says so.
+    assert!(
+        alice_said.starts_with("ferry cat: connected to bob at 127.0.0.1:")
+            && alice_said.trim_end().ends_with(" directly"),
+        "{alice_said}"
+    );
+    assert!(
+        bob_said.contains("connected to alice at 127.0.0.1:"),
+        "{bob_said}"
+    );
+    let log = stop_serving(server, server_log);
+    for line in [
+        "ferry rendezvous: introduced ",
+        "ferry rendezvous: alice left",
+        "ferry rendezvous: bob left",
+    ] {
+        assert!(log.contains(line), "{line} not in: {log}");
+    }
+    assert!(!log.contains("relaying"), "{log}");
+    for file in [alice_in, bob_in] {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[test]
+fn send_and_recv_meet_through_ferry_rendezvous() {
+    let (rendezvous, server, server_log) = start_rendezvous();
+    let (input, output) = (
+        scratch_file("punch-send.bin"),
+        scratch_file("punch-recv.bin"),
+    );
+    std::fs::write(&input, ferry::sim::payload(1_500_000, 19)).unwrap();
+    let receiving = {
+        let (rendezvous, output) = (rendezvous.clone(), output.clone());
+        std::thread::spawn(move || {
+            let output = output.to_str().unwrap().to_string();
+            let args = [
+                "recv",
+                "--rendezvous",
+                &rendezvous,
+                "--name",
+                "inbox",
+                "--peer",
+                "outbox",
+                "--output",
+                &output,
+            ];
+            run_bounded(&args, None, Duration::from_secs(120))
+        })
+    };
+    let input_path = input.to_str().unwrap();
+    let args = [
+        "send",
+        "--rendezvous",
+        &rendezvous,
+        "--name",
+        "outbox",
+        "--peer",
+        "inbox",
+        input_path,
+    ];
+    let (status, _, said) = run_bounded(&args, None, Duration::from_secs(120));
+    assert!(status.success(), "{said}");
+    let (status, _, received_said) = receiving.join().unwrap();
+    assert!(status.success(), "{received_said}");
+    assert!(
+        std::fs::read(&output).unwrap() == std::fs::read(&input).unwrap(),
+        "the copy differs"
+    );
+    stop_serving(server, server_log);
+    for file in [input, output] {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// `args` fail within `limit` with exit status 1 and one line on stderr, which is returned.
+fn fails_with_one_line(args: &[&str], limit: Duration) -> String {
+    let (status, _, said) = run_bounded(args, None, limit);
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert_eq!(said.lines().count(), 1, "one line: {said:?}");
+    said.trim_end().to_string()
+}
+
+#[test]
+fn bad_rendezvous_input_ends_with_one_line_and_a_failing_exit_never_a_hang() {
+    let (rendezvous, server, server_log) = start_rendezvous();
+    let limit = Duration::from_secs(60);
+    // An unknown peer: nobody of that name comes within the wait.
+    let said = fails_with_one_line(
+        &[
+            "cat",
+            "--rendezvous",
+            &rendezvous,
+            "--name",
+            "mia",
+            "--peer",
+            "nobody",
+            "--wait",
+            "1s",
+        ],
+        limit,
+    );
+    assert_eq!(
+        said,
+        "ferry cat: the peer nobody did not come to the rendezvous within 1s"
+    );
+    // A taken name: one peer holds "nora" while another asks for it.
+    let holder = {
+        let rendezvous = rendezvous.clone();
+        std::thread::spawn(move || {
+            let args = [
+                "recv",
+                "--rendezvous",
+                &rendezvous,
+                "--name",
+                "nora",
+                "--peer",
+                "oli",
+                "--wait",
+                "4s",
+            ];
+            run_bounded(&args, None, Duration::from_secs(60))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let said = fails_with_one_line(
+        &[
+            "send",
+            "--rendezvous",
+            &rendezvous,
+            "--name",
+            "nora",
+            "--peer",
+            "pat",
+        ],
+        limit,
+    );
+    assert!(
+        said.starts_with(&format!(
+            "ferry send: the name nora is taken at the rendezvous {rendezvous}"
+        )),
+        "{said}"
+    );
+    let (status, _, _) = holder.join().unwrap();
+    assert_eq!(status.code(), Some(1));
+    stop_serving(server, server_log);
+
+    // A rendezvous that does not answer: a socket that reads and says nothing.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
+    let said = fails_with_one_line(
+        &[
+            "cat",
+            "--rendezvous",
+            &silent_address,
+            "--name",
+            "quin",
+            "--peer",
+            "rae",
+        ],
+        limit,
+    );
+    assert_eq!(
+        said,
+        format!("ferry cat: no answer from the rendezvous at {silent_address} within 5s")
+    );
+
+    // A forged reply: an INTRODUCE with the right nonce, but from another port than the
+    // rendezvous's (to send the peer to an attacker's address). Rejected, and counted.
+    drop(silent);
+    let seen_by = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rendezvous_address = seen_by.local_addr().unwrap().to_string();
+    let elsewhere = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let forging = std::thread::spawn(move || {
+        seen_by
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buffer = [0u8; 256];
+        while let Ok((len, from)) = seen_by.recv_from(&mut buffer) {
+            use ferry::rendezvous::message::{Body, Message};
+            let Ok(register) = Message::parse(&buffer[..len]) else {
+                continue;
+            };
+            if register.body == Body::Unregister {
+                return;
+            }
+            let forged = Message {
+                nonce: register.nonce,
+                body: Body::Introduce {
+                    observed: from,
+                    peer: "127.0.0.1:9".parse().unwrap(),
+                },
+            };
+            elsewhere.send_to(&forged.to_bytes(), from).unwrap();
+        }
+    });
+    let said = fails_with_one_line(
+        &[
+            "cat",
+            "--rendezvous",
+            &rendezvous_address,
+            "--name",
+            "sam",
+            "--peer",
+            "tess",
+        ],
+        limit,
+    );
+    forging.join().unwrap();
+    assert_eq!(
+        said,
+        format!(
+            "ferry cat: no answer from the rendezvous at {rendezvous_address} within 5s; 7 \
+             replies rejected: not from {rendezvous_address}, or not echoing our nonce"
+        )
+    );
+
+    // A name that cannot be registered.
+    let said = fails_with_one_line(
+        &[
+            "cat",
+            "--rendezvous",
+            &silent_address,
+            "--name",
+            "two words",
+            "--peer",
+            "x",
+        ],
+        limit,
+    );
+    assert!(
+        said.starts_with("ferry cat: the name \"two words\" cannot be registered"),
+        "{said}"
+    );
+}
+
+#[test]
+fn rendezvous_on_a_busy_port_fails_with_one_line() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let said = fails_with_one_line(
+        &["rendezvous", "--listen", &address],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        said,
+        format!("ferry rendezvous: cannot listen on {address}: address already in use")
+    );
+}

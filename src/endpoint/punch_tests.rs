@@ -406,7 +406,7 @@ fn the_peers_syns_from_an_unexpected_port_are_dropped_unanswered_and_named() {
     assert!(
         error
             .to_string()
-            .contains("the peer's NAT maps each destination to a new port (its datagrams came from 198.51.100.7:31337)"),
+            .contains("the peer's NAT maps each destination to a new port: its datagrams came from 198.51.100.7:31337"),
         "{error}"
     );
 }

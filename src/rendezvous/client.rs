@@ -157,8 +157,8 @@ impl fmt::Display for DirectFailure {
         match self {
             DirectFailure::PeerPortChanged { seen } => write!(
                 f,
-                "the peer's NAT maps each destination to a new port (its datagrams came from \
-                 {seen})"
+                "the peer's NAT maps each destination to a new port: its datagrams came from \
+                 {seen}"
             ),
             DirectFailure::NothingHeard => f.write_str(
                 "nothing arrived from the peer's public endpoint: a NAT or firewall on the way \

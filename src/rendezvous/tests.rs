@@ -675,7 +675,7 @@ fn datagrams_from_the_peers_address_at_another_port_name_its_nat() {
         error.to_string(),
         format!(
             "no path to the peer at {BOB}: no direct answer in 3s (the peer's NAT maps each \
-             destination to a new port (its datagrams came from {seen})), and none through the \
+             destination to a new port: its datagrams came from {seen}), and none through the \
              relay in 10s"
         )
     );
