@@ -30,6 +30,7 @@ fn hand_written(target: &str) -> Vec<(String, Vec<u8>)> {
         "segment" => ferry_fuzz::segment::seeds(),
         "fault_spec" => ferry_fuzz::fault_spec::seeds(),
         "endpoint" => ferry_fuzz::endpoint::seeds(),
+        "rendezvous" => ferry_fuzz::rendezvous::seeds(),
         _ => unreachable!("no target {target}"),
     }
 }

@@ -9,7 +9,7 @@ fn main() {
     let (_, run) = ferry_fuzz::TARGETS
         .iter()
         .find(|(n, _)| *n == name)
-        .expect("a target: segment, fault_spec or endpoint");
+        .expect("a target: segment, fault_spec, endpoint or rendezvous");
     for file in args {
         run(&std::fs::read(&file).expect("a readable file"));
         eprintln!("{file}: passed");
