@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ferry::net::RendezvousServer;
-use ferry::rendezvous::server::{MAX_PEERS, RELAY_BURST};
+use ferry::rendezvous::server::{MAX_PEERS, RELAY_QUEUE};
 use ferry::rendezvous::{PunchConfig, ServerConfig};
 use ferry::units::parse_rate;
 use ferry::{SocketConfig, Stream};
@@ -24,7 +24,8 @@ pub struct RendezvousArgs {
     #[arg(long, default_value_t = MAX_PEERS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_peers: u64,
     /// What each peer may send through the relay, e.g. 20mbit, or off to relay nothing
-    /// (peers with no direct path then fail to connect). Bursts of 256 KiB.
+    /// (peers with no direct path then fail to connect). Beyond it, up to 64 KiB of a peer's
+    /// datagrams wait; more are dropped.
     #[arg(long, value_parser = relay_rate_arg, default_value = "20mbit")]
     relay_rate: RelayRate,
 }
@@ -48,8 +49,8 @@ fn relay_rate_arg(text: &str) -> Result<RelayRate, String> {
 pub fn rendezvous(args: RendezvousArgs) -> ExitCode {
     let config = ServerConfig {
         max_peers: usize::try_from(args.max_peers).unwrap_or(usize::MAX),
-        relay_rate: args.relay_rate.0 / 8,
-        relay_burst: RELAY_BURST,
+        relay_rate: args.relay_rate.0,
+        relay_queue: RELAY_QUEUE,
     };
     let mut server = match RendezvousServer::bind(args.listen, config) {
         Ok(server) => server,

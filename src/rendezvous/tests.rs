@@ -249,10 +249,12 @@ fn the_relay_forwards_between_introduced_peers_with_the_receivers_nonce() {
 }
 
 #[test]
-fn the_relay_holds_each_peer_to_its_rate() {
+fn the_relay_holds_each_peer_to_its_rate_behind_a_bounded_queue() {
+    // 800 kbit/s (100 kB/s) behind 10,000 bytes: a 1016-octet RELAY takes 10.16 ms, and
+    // nine fit in the queue.
     let config = ServerConfig {
-        relay_rate: 100_000,
-        relay_burst: 10_000,
+        relay_rate: 800_000,
+        relay_queue: 10_000,
         ..ServerConfig::default()
     };
     let mut server = Server::new(config);
@@ -261,23 +263,36 @@ fn the_relay_holds_each_peer_to_its_rate() {
     drain_server(&mut server, ms(0));
     let payload = [0u8; 1000];
     let relay = bytes(ALICE_NONCE, Body::Relay { payload: &payload });
-    // The burst: ten at once; the eleventh is dropped.
     for _ in 0..11 {
         server.handle_datagram(ms(1), addr(ALICE), &relay);
     }
-    assert_eq!(drain_server(&mut server, ms(1)).len(), 10);
-    assert_eq!(server.stats().relay_dropped, 1);
-    // 10 ms at 100 kB/s refills 1000 bytes: one more.
-    server.handle_datagram(ms(11), addr(ALICE), &relay);
-    server.handle_datagram(ms(11), addr(ALICE), &relay);
-    assert_eq!(drain_server(&mut server, ms(11)).len(), 1);
-    // Bob's bucket is his own.
+    // The first leaves at once, the other eight wait their turns; two found the queue full.
+    assert_eq!(drain_server(&mut server, ms(1)).len(), 1);
+    assert_eq!(
+        server.stats().relay_dropped,
+        2,
+        "the queue is full after nine"
+    );
+    // Bob's shaper is his own: his goes at once too.
     server.handle_datagram(
-        ms(11),
+        ms(1),
         addr(BOB),
         &bytes(BOB_NONCE, Body::Relay { payload: &payload }),
     );
-    assert_eq!(drain_server(&mut server, ms(11)).len(), 1);
+    assert_eq!(
+        drain_server(&mut server, ms(1)),
+        [(addr(ALICE), ALICE_NONCE, "RELAY 1000 octets".to_string())]
+    );
+    let mut departures = Vec::new();
+    while let Some(at) = server.poll_timeout().filter(|&at| at < ms(1000)) {
+        server.handle_timeout(at);
+        for (to, nonce, _) in drain_server(&mut server, at) {
+            assert_eq!((to, nonce), (addr(BOB), BOB_NONCE));
+            departures.push(at.as_micros());
+        }
+    }
+    let expected: Vec<u64> = (1..=8).map(|n| 1000 + n * 10_160).collect();
+    assert_eq!(departures, expected);
 }
 
 #[test]
