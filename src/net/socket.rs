@@ -40,6 +40,21 @@ pub(crate) fn any_port_for(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(unspecified, 0)
 }
 
+/// What a punch's socket is made with, for both drivers: `config` as a client's (no
+/// backlog), once `punch`'s names are found valid (`InvalidInput` if not).
+pub(crate) fn punch_socket_config(
+    punch: &crate::rendezvous::PunchConfig,
+    config: &SocketConfig,
+) -> io::Result<SocketConfig> {
+    punch
+        .check()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    Ok(SocketConfig {
+        backlog: None,
+        ..config.clone()
+    })
+}
+
 /// The endpoint for a socket with these settings: listening if they give a backlog, with
 /// their user timeout. Its initial sequence numbers are unpredictable, from the OS (RFC
 /// 6528's aim), unless the config's `isn_seed` asks for a reproducible lab run.

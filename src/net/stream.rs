@@ -138,13 +138,7 @@ impl Stream {
     /// connection: SYNs every 250 ms doubling, keepalives at most 15 s apart,
     /// [`crate::rendezvous::punched_connection_config`]).
     pub fn punch_with(punch: &PunchConfig, config: &SocketConfig) -> io::Result<Stream> {
-        punch
-            .check()
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-        let config = SocketConfig {
-            backlog: None,
-            ..config.clone()
-        };
+        let config = socket::punch_socket_config(punch, config)?;
         // Unconnected: the socket talks to the server, then to the peer.
         let shared = Shared::start(socket::any_port_for(punch.server), None, &config)?;
         let mut state = shared.lock();

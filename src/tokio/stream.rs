@@ -20,7 +20,7 @@ use crate::endpoint::ConnectionHandle;
 use crate::io_error::{close_progress, CloseOutcome};
 use crate::io_error::{punch_established, punch_opened};
 use crate::net::connection_of_mut;
-use crate::net::socket::any_port_for;
+use crate::net::socket::{any_port_for, punch_socket_config};
 use crate::net::SocketConfig;
 use crate::rendezvous::{PunchConfig, Relayed};
 
@@ -137,13 +137,7 @@ impl Stream {
     /// [`punch`](Self::punch) with these settings, as [`crate::Stream::punch_with`].
     pub async fn punch_with(punch: &PunchConfig, config: &SocketConfig) -> io::Result<Stream> {
         check_config(config)?;
-        punch
-            .check()
-            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-        let config = SocketConfig {
-            backlog: None,
-            ..config.clone()
-        };
+        let config = punch_socket_config(punch, config)?;
         // Unconnected: the socket talks to the server, then to the peer.
         let shared = Shared::start(any_port_for(punch.server), None, &config)?;
         let unclaimed = Unclaimed(Some(Arc::clone(&shared)));
