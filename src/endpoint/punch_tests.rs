@@ -85,6 +85,23 @@ fn port_restricted() -> Filter {
     })
 }
 
+/// [`port_restricted`], with mappings that expire: a datagram from the other peer gets in
+/// only if this one sent to that exact endpoint less than `lifetime` before it arrives
+/// (RFC 4787 section 4.3: the mapping lives `lifetime` after its last outbound datagram,
+/// and inbound traffic does not refresh it, REQ-6).
+fn port_restricted_expiring(lifetime: Duration) -> Filter {
+    Box::new(move |now, from, to, log| {
+        let between_peers = [from, to].iter().all(|a| *a != addr(SERVER));
+        between_peers
+            && !log.iter().any(|crossing| {
+                crossing.from == to
+                    && crossing.to == from
+                    && crossing.at < now
+                    && now < crossing.at + lifetime
+            })
+    })
+}
+
 /// A path on which nothing passes between the peers: only the server gets through.
 fn no_direct_path() -> Filter {
     Box::new(|_, from, to, _| from != addr(SERVER) && to != addr(SERVER))
@@ -106,11 +123,16 @@ fn describe(datagram: &[u8]) -> String {
 
 impl Net {
     fn new(filter: Filter, alice: PunchConfig, bob: PunchConfig) -> Net {
+        Net::with_config(filter, &Config::default(), alice, bob)
+    }
+
+    /// Two endpoints with the connection settings `config`, punching with these settings.
+    fn with_config(filter: Filter, config: &Config, alice: PunchConfig, bob: PunchConfig) -> Net {
         let mut net = Net {
             now: ms(0),
             server: Server::new(ServerConfig::default()),
-            alice: Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(1))),
-            bob: Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(2))),
+            alice: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1))),
+            bob: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(2))),
             in_flight: Vec::new(),
             filter,
             log: Vec::new(),
@@ -128,14 +150,14 @@ impl Net {
         )
     }
 
-    fn send(&mut self, from: SocketAddr, to: SocketAddr, contents: Vec<u8>) {
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, contents: Vec<u8>, what: String) {
         self.in_flight
             .push((self.now + delay(from, to), self.log.len()));
         self.log.push(Crossing {
             at: self.now,
             from,
             to,
-            what: describe(&contents),
+            what,
             contents,
             dropped: false,
         });
@@ -144,18 +166,26 @@ impl Net {
     /// Move every transmit waiting into the network.
     fn flush(&mut self) {
         let now = self.now;
+        // A keepalive probe is an ACK to the segment's eye: its reason tells it apart.
+        let what = |transmit: &Transmit| match transmit.reason {
+            Reason::Keepalive => "keepalive".to_string(),
+            _ => describe(&transmit.contents),
+        };
         while let Some(transmit) = self.alice.poll_transmit(now) {
-            self.send(addr(ALICE), transmit.destination, transmit.contents);
+            let what = what(&transmit);
+            self.send(addr(ALICE), transmit.destination, transmit.contents, what);
         }
         while let Some(transmit) = self.bob.poll_transmit(now) {
-            self.send(addr(BOB), transmit.destination, transmit.contents);
+            let what = what(&transmit);
+            self.send(addr(BOB), transmit.destination, transmit.contents, what);
         }
         while let Some(transmit) = self.server.poll_transmit(now) {
-            self.send(addr(SERVER), transmit.destination, transmit.contents);
+            let what = describe(&transmit.contents);
+            self.send(addr(SERVER), transmit.destination, transmit.contents, what);
         }
     }
 
-    /// Run until `until` (simulated), or until `done` holds.
+    /// Run until `until` (simulated: the clock then reads `until`), or until `done` holds.
     fn run(&mut self, until: Instant, mut done: impl FnMut(&Net) -> bool) {
         loop {
             self.flush();
@@ -172,6 +202,7 @@ impl Net {
             .flatten()
             .min();
             let Some(next) = next.filter(|&next| next <= until) else {
+                self.now = self.now.max(until);
                 return;
             };
             self.now = self.now.max(next);
@@ -425,4 +456,55 @@ fn an_icmp_error_about_the_peer_does_not_refuse_the_opening_connection() {
     assert_eq!(net.alice.connection(handle).unwrap().error(), None);
     net.run(ms(10_000), Net::both_connected);
     assert!(net.both_connected());
+}
+
+#[test]
+fn an_idle_punched_connection_keeps_its_nat_mappings_with_keepalives_even_when_configured_off() {
+    // Both NATs forget a mapping 30 s after it last carried anything outbound, as Linux's
+    // conntrack does an unanswered UDP flow; the endpoints' own config turns keepalives off.
+    let lifetime = Duration::from_secs(30);
+    let config = Config {
+        keepalive_interval: None,
+        ..Config::default()
+    };
+    let mut net = Net::with_config(
+        port_restricted_expiring(lifetime),
+        &config,
+        PunchConfig::new(addr(SERVER), "alice", "bob"),
+        PunchConfig::new(addr(SERVER), "bob", "alice"),
+    );
+    net.run(ms(10_000), Net::both_connected);
+    let connected = net.now;
+    // Two idle minutes: four lifetimes.
+    net.run(connected + Duration::from_secs(120), |_| false);
+    for (who, from, to) in [("alice", ALICE, BOB), ("bob", BOB, ALICE)] {
+        let sent: Vec<&Crossing> = net
+            .log
+            .iter()
+            .filter(|c| c.from == addr(from) && c.to == addr(to) && c.at >= connected)
+            .collect();
+        assert!(
+            sent.iter().any(|c| c.what == "keepalive"),
+            "{who} sent no keepalive: {sent:?}"
+        );
+        // Each peer refreshes its own NAT's mapping at least every PUNCH_KEEPALIVE (its
+        // probe, or its ACK to the other's), well within the lifetime.
+        let mut times: Vec<Instant> = sent.iter().map(|c| c.at).collect();
+        times.insert(0, connected);
+        let longest = times
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .max()
+            .unwrap();
+        assert!(
+            longest <= crate::rendezvous::PUNCH_KEEPALIVE,
+            "{who} sent nothing to the peer for {longest:?}"
+        );
+        assert!(sent.iter().all(|c| !c.dropped), "{who}: {sent:?}");
+    }
+    // So the path still works both ways after the idle minutes.
+    assert_eq!(
+        net.alice_to_bob(b"still here after two idle minutes"),
+        b"still here after two idle minutes"
+    );
 }
