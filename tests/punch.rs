@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -16,10 +17,28 @@ use ferry::{SocketConfig, Stream};
 /// A rendezvous server on 127.0.0.1, serving on a thread of its own for the rest of the
 /// test process.
 fn rendezvous() -> SocketAddr {
+    rendezvous_with_log().0
+}
+
+/// [`rendezvous`], and the lines of its log (each event's `Display`) as they come.
+fn rendezvous_with_log() -> (SocketAddr, mpsc::Receiver<String>) {
     let mut server = RendezvousServer::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let address = server.local_addr().unwrap();
-    thread::spawn(move || server.run(|_| {}));
-    address
+    let (lines, log) = mpsc::channel();
+    thread::spawn(move || server.run(|event| drop(lines.send(event.to_string()))));
+    (address, log)
+}
+
+/// Wait, at most 30 s, for a line of `log` that starts with `start`.
+fn wait_for(log: &mpsc::Receiver<String>, start: &str) {
+    let limit = Duration::from_secs(30);
+    let mut seen: Vec<String> = Vec::new();
+    while !seen.iter().any(|seen| seen.starts_with(start)) {
+        match log.recv_timeout(limit) {
+            Ok(next) => seen.push(next),
+            Err(_) => panic!("no {start:?} within {limit:?} in: {seen:?}"),
+        }
+    }
 }
 
 /// Alice and bob punch through `server` with these settings, each in its thread; alice
@@ -85,10 +104,7 @@ fn two_peers_on_loopback_punch_a_direct_connection_and_exchange_a_mebibyte_each_
 
 #[test]
 fn with_no_time_for_a_direct_path_the_peers_connect_through_the_relay_and_say_so() {
-    let mut server = RendezvousServer::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
-    let address = server.local_addr().unwrap();
-    let (events_tx, events) = std::sync::mpsc::channel();
-    thread::spawn(move || server.run(|event| drop(events_tx.send(event.to_string()))));
+    let (address, events) = rendezvous_with_log();
     let relay_only = move |name: &str, peer: &str| PunchConfig {
         direct_timeout: Duration::ZERO,
         ..PunchConfig::new(address, name, peer)
@@ -111,7 +127,15 @@ fn with_no_time_for_a_direct_path_the_peers_connect_through_the_relay_and_say_so
     assert!(received == message, "{} bytes arrived", received.len());
     let relayed = relayed.expect("bob's stream is relayed");
     assert_eq!(relayed.server, address);
-    assert_eq!(relayed.why, DirectFailure::NothingHeard);
+    // Each switches at its introduction; whichever is later may first get the other's
+    // relayed SYN, and follow it (docs/protocol.md section 9.3).
+    assert!(
+        matches!(
+            relayed.why,
+            DirectFailure::NothingHeard | DirectFailure::PeerSwitched
+        ),
+        "{relayed}"
+    );
     let log: Vec<String> = events.try_iter().collect();
     assert!(
         log.iter().any(|line| line == "relaying from alice to bob"),
@@ -143,10 +167,10 @@ fn a_peer_that_never_comes_ends_the_wait_with_not_found() {
 
 #[test]
 fn a_taken_name_is_refused_at_once() {
-    let server = rendezvous();
+    let (server, log) = rendezvous_with_log();
     let holder =
         thread::spawn(move || failed_punch(server, "dave", "erin", Duration::from_secs(3)));
-    thread::sleep(Duration::from_millis(300));
+    wait_for(&log, "dave registered from ");
     let error = failed_punch(server, "dave", "frank", Duration::from_secs(3));
     assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
     assert!(
@@ -170,16 +194,21 @@ fn a_rendezvous_that_never_answers_ends_the_punch_in_five_seconds() {
         error.to_string(),
         format!("no answer from the rendezvous at {server} within 5s")
     );
-    // It was asked seven times, and told the end.
+    // It was asked again and again (seven times in simulated time, src/rendezvous/tests.rs;
+    // a late thread may miss the last), and told the end.
     silent.set_nonblocking(true).unwrap();
     let mut buffer = [0u8; 256];
     let mut seen = Vec::new();
     while let Ok((len, _)) = silent.recv_from(&mut buffer) {
         seen.push(Message::parse(&buffer[..len]).unwrap().to_string());
     }
-    let mut expected = vec!["REGISTER gina -> hal".to_string(); 7];
-    expected.push("UNREGISTER".into());
-    assert_eq!(seen, expected);
+    let (last, registers) = seen.split_last().expect("datagrams came");
+    assert_eq!(last, "UNREGISTER", "{seen:?}");
+    assert!((2..=7).contains(&registers.len()), "{seen:?}");
+    assert!(
+        registers.iter().all(|seen| seen == "REGISTER gina -> hal"),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -223,14 +252,23 @@ fn forged_introductions_are_rejected_and_named_in_the_error() {
     });
     let error = failed_punch(server, "ivan", "judy", Duration::from_secs(30));
     let forged = forger.join().unwrap();
-    assert_eq!(forged, 14, "two forgeries for each of the seven REGISTERs");
     assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "no answer from the rendezvous at {server} within 5s; 14 replies rejected: not \
-             from {server}, or not echoing our nonce"
-        )
+    // Every forgery that came before the end was rejected (two for each of the seven
+    // REGISTERs, unless a late thread sent fewer or the last came after the end).
+    let message = error.to_string();
+    let rejected = message
+        .strip_prefix(&format!(
+            "no answer from the rendezvous at {server} within 5s; "
+        ))
+        .and_then(|rest| {
+            rest.strip_suffix(&format!(
+                " replies rejected: not from {server}, or not echoing our nonce"
+            ))
+        })
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(
+        rejected.is_some_and(|rejected| (2..=forged).contains(&rejected)),
+        "{forged} forged: {message}"
     );
 }
 
