@@ -3,7 +3,7 @@
 //! running `ferry rendezvous`, and moves 16 MiB each way with `ferry cat --rendezvous`:
 //! directly through the port-preserving pair (checked from the public namespace's counters
 //! and nat-a's conntrack table), through the relay for the fully random one (the outcome is
-//! printed). It needs root and says it skipped otherwise (it exits 0 then, and this test
+//! printed; nat-c's conntrack shows why: one public port per destination). It needs root and says it skipped otherwise (it exits 0 then, and this test
 //! passes); as root, a set-up that breaks fails it.
 
 use std::process::Command;
