@@ -145,22 +145,20 @@ impl Stream {
         let now = shared.now();
         let started = state.endpoint.punch(now, punch.clone());
         shared.after_application_call(&mut state, None);
-        let mut opened = started.map_err(io::Error::from).map(|()| None);
         // Meet: until the peer's endpoint is known (the connection to it opens by itself)
         // or the punch fails. Datagrams from the server and the client's timers wake us.
-        while let Ok(None) = opened {
-            opened = match (punch_opened(&state.endpoint), state.socket_error) {
-                (Some(outcome), _) => outcome.map(Some),
-                (None, Some(kind)) => Err(socket_failed(kind)),
-                (None, None) => {
-                    state = shared.wait(state, WaitFor::AnyConnection, None).0;
-                    Ok(None)
+        let opened = match started {
+            Err(error) => Err(io::Error::from(error)),
+            Ok(()) => loop {
+                match (punch_opened(&state.endpoint), state.socket_error) {
+                    (Some(outcome), _) => break outcome,
+                    (None, Some(kind)) => break Err(socket_failed(kind)),
+                    (None, None) => state = shared.wait(state, WaitFor::AnyConnection, None).0,
                 }
-            };
-        }
+            },
+        };
         let (handle, peer) = match opened {
-            Ok(Some(opened)) => opened,
-            Ok(None) => unreachable!("the loop ends with the connection or an error"),
+            Ok(opened) => opened,
             Err(error) => {
                 // No stream will hold the socket: let its driver end, once the client's
                 // last datagram (an UNREGISTER) has gone.
