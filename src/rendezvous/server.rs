@@ -43,8 +43,8 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// At most this many datagrams wait in the server for [`Server::poll_transmit`] (besides the
 /// relayed ones its shapers hold): a REGISTER draws two at most, a RELAY one, and a timeout
-/// releases those due, so a caller that polls after each call never reaches it; one that
-/// does not loses the newest, not memory.
+/// releases those due up to this many, so a caller that polls after each call never reaches
+/// it; one that does not loses the newest replies, not memory.
 pub const MAX_QUEUED: usize = 64;
 
 /// The server's settings.
@@ -500,10 +500,15 @@ impl Server {
         self.transmits.push_back(transmit);
     }
 
-    /// Release the relayed datagrams whose time came, and forget the registrations whose
-    /// lifetime ran out.
+    /// Release the relayed datagrams whose time came, as many as [`MAX_QUEUED`] leaves room
+    /// for (the rest stay held, and [`poll_timeout`](Self::poll_timeout) says they are due:
+    /// a shaper's datagram is never dropped after it was taken), and forget the registrations
+    /// whose lifetime ran out.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(entry) = self.held.first_entry() {
+        while self.transmits.len() < MAX_QUEUED {
+            let Some(entry) = self.held.first_entry() else {
+                break;
+            };
             if entry.key().0 > now {
                 break;
             }

@@ -296,6 +296,32 @@ fn the_relay_holds_each_peer_to_its_rate_behind_a_bounded_queue() {
 }
 
 #[test]
+fn relayed_datagrams_that_fall_due_together_all_leave_none_dropped() {
+    // Both peers fill their queues (64 KiB each at 20 Mbit/s: 65 RELAYs of 1016 octets are
+    // taken, one leaving at once), and the server is next called when all are due, as after
+    // a stall of its thread: more than MAX_QUEUED leave then, in turns, none lost.
+    let mut server = server_with_a_pair();
+    let payload = [0u8; 1000];
+    for (from, nonce) in [(ALICE, ALICE_NONCE), (BOB, BOB_NONCE)] {
+        let relay = bytes(nonce, Body::Relay { payload: &payload });
+        for _ in 0..100 {
+            server.handle_datagram(ms(20), addr(from), &relay);
+        }
+    }
+    let mut relayed = drain_server(&mut server, ms(20)).len();
+    assert_eq!(relayed, 2, "one of each leaves at once");
+    let taken = server.stats().relayed;
+    assert!(taken > server::MAX_QUEUED as u64 + 2, "{taken} taken");
+    let late = ms(1000);
+    while server.poll_timeout().is_some_and(|at| at <= late) {
+        server.handle_timeout(late);
+        relayed += drain_server(&mut server, late).len();
+    }
+    assert_eq!(relayed as u64, taken);
+    assert_eq!(server.stats().queue_dropped, 0);
+}
+
+#[test]
 fn a_relay_to_a_peer_not_introduced_goes_nowhere() {
     let mut server = server_with_alice();
     server.handle_datagram(
