@@ -30,8 +30,8 @@
 //! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
 //!   2018 section 2);
 //! - `timers.rs`: the timer table, how each timer is armed and what its expiry does;
-//! - beside them, `rtt.rs` (RFC 6298), `cc.rs`, `rack.rs`, `retransmission.rs` (the segments in
-//!   flight), `reassembly.rs`, `config.rs` and `stats.rs`.
+//! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller), `rack.rs`,
+//!   `retransmission.rs` (the segments in flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
 mod cc;
 mod config;

@@ -1,61 +1,7 @@
-//! Congestion control behind a small trait: NewReno's window arithmetic (RFC 5681) by default,
-//! or a fixed window for labs that study pure ARQ. Users choose one with
-//! [`CongestionControl`] in the config; the trait stays private, since a controller of the
-//! user's own would need the connection's loss recovery to be public too.
-//!
-//! A controller only keeps `cwnd` and `ssthresh`; the connection decides when an event
-//! happens (new data acknowledged, loss detected, the timer expired) and runs loss recovery
-//! itself (RFC 6582's window inflation, RFC 6675's pipe), asking the controller for the window.
+//! RFC 5681's congestion control: slow start, congestion avoidance by byte counting (RFC 3465)
+//! and multiplicative decrease.
 
-use std::fmt;
-
-/// Which congestion controller a connection runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CongestionControl {
-    /// Slow start, congestion avoidance and multiplicative decrease (RFC 5681).
-    #[default]
-    NewReno,
-    /// No congestion control: only the receiver's window limits the sender.
-    Fixed,
-}
-
-impl CongestionControl {
-    /// A controller of this kind for segments of `smss` bytes.
-    pub(crate) fn build(self, smss: u32) -> Box<dyn Controller> {
-        match self {
-            CongestionControl::NewReno => Box::new(NewReno::new(smss)),
-            CongestionControl::Fixed => Box::new(FixedWindow),
-        }
-    }
-}
-
-impl fmt::Display for CongestionControl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CongestionControl::NewReno => "newreno",
-            CongestionControl::Fixed => "fixed",
-        })
-    }
-}
-
-/// What a congestion controller must answer and hear about.
-pub(crate) trait Controller: fmt::Debug + Send {
-    /// The congestion window: bytes the sender may have in the network.
-    fn window(&self) -> u32;
-    /// The slow-start threshold.
-    fn slow_start_threshold(&self) -> u32;
-    /// `acked` bytes of new data were acknowledged, outside loss recovery.
-    fn on_ack(&mut self, acked: u32);
-    /// Loss was detected by duplicate ACKs or SACK, with `flight_size` bytes outstanding:
-    /// fast retransmit and recovery begin.
-    fn on_loss(&mut self, flight_size: u32);
-    /// The retransmission timer expired with `flight_size` bytes outstanding; `repeated` when
-    /// it already expired for the same data.
-    fn on_timeout(&mut self, flight_size: u32, repeated: bool);
-    /// A loss response proved spurious (RFC 5682, RFC 4015): go back to at least this window
-    /// and threshold, as they were before it.
-    fn undo(&mut self, window: u32, slow_start_threshold: u32);
-}
+use super::Controller;
 
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
 /// (RFC 3465).
@@ -142,29 +88,6 @@ impl Controller for NewReno {
     }
 }
 
-/// No congestion control: an unlimited window, so only the receiver's window and the
-/// retransmission timer shape the sender.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FixedWindow;
-
-impl Controller for FixedWindow {
-    fn window(&self) -> u32 {
-        u32::MAX
-    }
-
-    fn slow_start_threshold(&self) -> u32 {
-        u32::MAX
-    }
-
-    fn on_ack(&mut self, _acked: u32) {}
-
-    fn on_loss(&mut self, _flight_size: u32) {}
-
-    fn on_timeout(&mut self, _flight_size: u32, _repeated: bool) {}
-
-    fn undo(&mut self, _window: u32, _slow_start_threshold: u32) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,13 +154,5 @@ mod tests {
         assert_eq!(cc.window(), 10_000);
         cc.on_ack(1000);
         assert_eq!(cc.window(), 10_000, "congestion avoidance from here");
-    }
-
-    #[test]
-    fn fixed_window_never_limits() {
-        let mut cc = CongestionControl::Fixed.build(SMSS);
-        cc.on_loss(10_000);
-        cc.on_timeout(10_000, false);
-        assert_eq!(cc.window(), u32::MAX);
     }
 }
