@@ -67,7 +67,7 @@ use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
 use rack::Rack;
 use reassembly::Reassembly;
-use recovery::{Frto, LossProbe, Recovery};
+use recovery::{Frto, LossDetection, LossProbe, Recovery};
 use retransmission::RetransmissionQueue;
 use rtt::RttEstimator;
 use timers::{Timer, TimerTable};
@@ -133,6 +133,8 @@ pub struct Connection {
     consecutive_timeouts: u32,
     /// The congestion controller: cwnd and ssthresh.
     congestion: Box<dyn Controller>,
+    /// Which rules find lost segments, chosen from the config and what the SYNs settled.
+    loss_detection: LossDetection,
     /// The loss recovery under way, if any.
     recovery: Option<Recovery>,
     /// No fast recovery starts until snd_una reaches this: RFC 6582's `recover` and RFC
@@ -232,6 +234,7 @@ impl Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let negotiated = Negotiated::offered(&config);
         let congestion = config.congestion_control.build(negotiated.smss());
+        let loss_detection = LossDetection::choose(&config, negotiated);
         let stats = Stats {
             rto: rtt.rto(),
             state,
@@ -270,6 +273,7 @@ impl Connection {
             retransmission_queue: RetransmissionQueue::default(),
             consecutive_timeouts: 0,
             congestion,
+            loss_detection,
             recovery: None,
             recovery_point: None,
             duplicate_acks: 0,

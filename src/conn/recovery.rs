@@ -4,19 +4,51 @@
 //! retransmission timeout's response (RFC 6298 section 5, RFC 5681 section 3.1) and F-RTO's
 //! undo of a spurious one (RFC 5682 section 3).
 //!
-//! Which detector runs: with SACK negotiated and [`Config::rack`](super::Config::rack) on (the
-//! default), RACK alone marks segments lost, as Linux does; with RACK off, RFC 6675's
-//! `IsLost()` and the duplicate-ACK threshold; without SACK on both ends, NewReno's duplicate
-//! ACKs and partial ACKs. Every path ends in the same place: records marked lost in the
-//! retransmission queue, resent by `transmit_sequence_space` as the congestion window allows.
+//! Which detector runs is chosen once, as a [`LossDetection`], when the SYNs have settled SACK:
+//! with SACK negotiated and [`Config::rack`] on (the default), RACK alone marks segments lost,
+//! as Linux does; with RACK off, RFC 6675's `IsLost()` and the duplicate-ACK threshold;
+//! without SACK on both ends, NewReno's duplicate ACKs and partial ACKs. Every path ends in the
+//! same place: records marked lost in the retransmission queue, resent by
+//! `transmit_sequence_space` as the congestion window allows.
 
 use std::time::Duration;
 
 use super::retransmission::Delivered;
 use super::timers::Timer;
-use super::{Connection, Reason, MAX_WINDOW};
+use super::{Config, Connection, Negotiated, Reason, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, Segment, SeqNum};
+
+/// Which rules find lost segments. Chosen from the settings and what the SYNs settled, once
+/// when the connection opens (on this end's own offer) and again when the peer's SYN arrives,
+/// rather than asked of the config wherever it matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LossDetection {
+    /// RACK-TLP (RFC 8985): losses by time, tail loss probes, F-RTO after a timeout. With SACK
+    /// on both ends and [`Config::rack`].
+    Rack,
+    /// RFC 6675's `IsLost()`, the duplicate-ACK threshold and `NextSeg()`'s rule (3): with SACK
+    /// on both ends and RACK off.
+    Rfc6675,
+    /// NewReno (RFC 6582): duplicate ACKs and partial ACKs, without SACK on both ends.
+    NewReno,
+}
+
+impl LossDetection {
+    /// The detector for a connection with `config` whose SYNs settled `negotiated`.
+    pub(super) fn choose(config: &Config, negotiated: Negotiated) -> LossDetection {
+        match (negotiated.sack, config.rack) {
+            (false, _) => LossDetection::NewReno,
+            (true, false) => LossDetection::Rfc6675,
+            (true, true) => LossDetection::Rack,
+        }
+    }
+
+    /// Whether the peer's SACK blocks are heeded: every detector but NewReno's.
+    pub(super) fn uses_sack(self) -> bool {
+        self != LossDetection::NewReno
+    }
+}
 
 /// A loss recovery episode: what is resent, and how the window is managed meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,11 +140,6 @@ fn reno_inflation_limit(inflation: i64, round_segments: usize, smss: i64) -> i64
 }
 
 impl Connection {
-    /// Whether RACK-TLP runs (it needs SACK, on both ends).
-    pub(super) fn rack_enabled(&self) -> bool {
-        self.negotiated.sack && self.config.rack
-    }
-
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
     /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
@@ -133,7 +160,7 @@ impl Connection {
         if duplicate {
             self.on_duplicate_ack();
         }
-        if self.rack_enabled() {
+        if self.loss_detection == LossDetection::Rack {
             self.rack.on_delivered(now, &delivered);
             self.rack.on_cumulative_ack(self.snd_una);
         }
@@ -168,7 +195,7 @@ impl Connection {
     /// ACK or inside the second block. It reports data received twice: one of our
     /// retransmissions was spurious, or the network duplicated a segment.
     fn take_dsack(&mut self, segment: &Segment<'_>) -> Option<SackBlock> {
-        if !self.negotiated.sack {
+        if !self.loss_detection.uses_sack() {
             return None;
         }
         let blocks = segment.sack.as_slice();
@@ -188,7 +215,9 @@ impl Connection {
         // probe went on a timer, not because RACK deemed a segment lost too early, so it says
         // nothing of reordering and does not widen RACK's window (as Linux's tcp_dsack_seen
         // ignores a D-SACK that matches the probe, FLAG_DSACK_TLP).
-        if self.rack_enabled() && !spurious.is_some_and(|spurious| spurious.probe) {
+        if self.loss_detection == LossDetection::Rack
+            && !spurious.is_some_and(|spurious| spurious.probe)
+        {
             self.rack.on_dsack(self.snd_una, self.snd_nxt);
         }
         Some(first)
@@ -198,7 +227,7 @@ impl Connection {
     /// RTT sample from them as Linux does. Returns what they newly delivered.
     fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>, dsack: bool) -> Delivered {
         let mut delivered = Delivered::default();
-        if !self.negotiated.sack {
+        if !self.loss_detection.uses_sack() {
             return delivered;
         }
         for block in segment.sack.as_slice().iter().skip(usize::from(dsack)) {
@@ -229,7 +258,7 @@ impl Connection {
         if self.snd_una == self.snd_nxt || segment.ack == self.snd_nxt {
             return false;
         }
-        let duplicate = if self.negotiated.sack && !segment.sack.is_empty() {
+        let duplicate = if self.loss_detection.uses_sack() && !segment.sack.is_empty() {
             newly_sacked > 0
         } else {
             segment.ack == self.snd_una
@@ -281,14 +310,15 @@ impl Connection {
         {
             return;
         }
-        let loss_evident = if self.rack_enabled() {
-            self.retransmission_queue.has_losses()
-        } else {
-            self.duplicate_acks >= threshold
-                || (self.negotiated.sack
-                    && self
+        let loss_evident = match self.loss_detection {
+            LossDetection::Rack => self.retransmission_queue.has_losses(),
+            LossDetection::Rfc6675 => {
+                self.duplicate_acks >= threshold
+                    || self
                         .retransmission_queue
-                        .is_lost_by_sack(0, threshold, self.smss()))
+                        .is_lost_by_sack(0, threshold, self.smss())
+            }
+            LossDetection::NewReno => self.duplicate_acks >= threshold,
         };
         if !loss_evident {
             return;
@@ -299,7 +329,7 @@ impl Connection {
         let point = self.snd_nxt;
         let smss = i64::from(self.smss());
         let round_segments = self.retransmission_queue.len();
-        self.recovery = Some(if self.negotiated.sack {
+        self.recovery = Some(if self.loss_detection.uses_sack() {
             Recovery::Sack { point }
         } else {
             Recovery::NewReno {
@@ -311,7 +341,7 @@ impl Connection {
         self.recovery_point = Some(self.snd_nxt);
         self.loss_probe = None;
         self.retransmission_queue.start_episode();
-        if self.rack_enabled() {
+        if self.loss_detection == LossDetection::Rack {
             // RFC 6675 step (4.3): the first retransmission goes whatever the window.
             self.retransmit_despite_cwnd = true;
         } else {
@@ -323,12 +353,14 @@ impl Connection {
     /// Mark what is now known lost: RACK's rule with RACK on; RFC 6675 `IsLost()` during fast
     /// recovery with SACK; nothing more without SACK (NewReno acts on partial ACKs).
     fn detect_losses(&mut self, now: Instant) {
-        if self.rack_enabled() {
-            self.rack_detect_losses(now);
-        } else if matches!(self.recovery, Some(Recovery::Sack { .. })) {
-            let threshold = self.config.duplicate_ack_threshold.max(1);
-            self.retransmission_queue
-                .detect_losses(threshold, self.smss());
+        match self.loss_detection {
+            LossDetection::Rack => self.rack_detect_losses(now),
+            LossDetection::Rfc6675 if matches!(self.recovery, Some(Recovery::Sack { .. })) => {
+                let threshold = self.config.duplicate_ack_threshold.max(1);
+                self.retransmission_queue
+                    .detect_losses(threshold, self.smss());
+            }
+            LossDetection::Rfc6675 | LossDetection::NewReno => {}
         }
     }
 
@@ -416,7 +448,9 @@ impl Connection {
     /// above a FIN; the loss is certain, so the FIN goes again at once rather than after the
     /// RTO. (RACK finds it by time; NewReno's partial ACK resends it anyway.)
     pub(super) fn on_dropped_fin(&mut self) {
-        if matches!(self.recovery, Some(Recovery::Sack { .. })) && !self.rack_enabled() {
+        if matches!(self.recovery, Some(Recovery::Sack { .. }))
+            && self.loss_detection == LossDetection::Rfc6675
+        {
             self.retransmission_queue
                 .mark_lost(0, Reason::SackRetransmission);
         }
@@ -480,8 +514,9 @@ impl Connection {
         // and not during a fast or timeout recovery whose ACKs moved snd_una on since its
         // last expiry: a window saved then would be the one from before a genuine loss. (As
         // Linux's tcp_enter_loss: F-RTO "if no previous loss recovery is underway".)
-        let frto =
-            self.rack_enabled() && self.state.is_synchronized() && !self.recovery_under_way();
+        let frto = self.loss_detection == LossDetection::Rack
+            && self.state.is_synchronized()
+            && !self.recovery_under_way();
         self.frto = frto.then(|| Frto {
             stage: FrtoStage::AwaitingNewAck,
             undo: Undo {
@@ -503,7 +538,7 @@ impl Connection {
         self.timers.stop(Timer::LossProbe);
         // RFC 8985 section 6.3: with RACK, segments sent too recently to be overdue stay in
         // flight. The reordering window is the one of the timeout's recovery, now begun.
-        let rack_wait = self.rack_enabled().then(|| self.rack_loss_wait());
+        let rack_wait = (self.loss_detection == LossDetection::Rack).then(|| self.rack_loss_wait());
         self.retransmission_queue.mark_lost_on_timeout(
             Reason::RtoRetransmission {
                 timeout: self.consecutive_timeouts,
@@ -608,7 +643,7 @@ impl Connection {
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let smoothed_rtt = self.rtt.smoothed_rtt();
         // While the peer seems to have reneged, the retransmission timer acts, soon.
-        let due = self.rack_enabled()
+        let due = self.loss_detection == LossDetection::Rack
             && self.snd_una != self.snd_nxt
             && self.state.may_send()
             && !self.reneging_suspected();

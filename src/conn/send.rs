@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::receive::advertised_window;
-use super::recovery::Recovery;
+use super::recovery::{LossDetection, Recovery};
 use super::retransmission::Delivered;
 use super::state::State;
 use super::timers::Timer;
@@ -292,7 +292,9 @@ impl Connection {
         }
         // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
         // below SACKed data. RACK replaces this guess with its timer.
-        if !self.rack_enabled() && matches!(self.recovery, Some(Recovery::Sack { .. })) {
+        if self.loss_detection == LossDetection::Rfc6675
+            && matches!(self.recovery, Some(Recovery::Sack { .. }))
+        {
             if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
                 // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
                 return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
