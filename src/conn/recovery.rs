@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use super::retransmission::Delivered;
+use super::rtt::backed_off;
 use super::timers::Timer;
 use super::{Config, Connection, Negotiated, Reason, MAX_WINDOW};
 use crate::time::Instant;
@@ -657,8 +658,10 @@ impl Connection {
         } else {
             TLP_MIN_EXTRA
         };
-        let backoff = self.unanswered_loss_probes.saturating_sub(1).min(16);
-        let wait = (smoothed_rtt * 2 + allowance).saturating_mul(1 << backoff);
+        // Doubled per unanswered probe after the first, without a ceiling of its own: the
+        // retransmission timer, armed beside it, is the ceiling.
+        let doublings = self.unanswered_loss_probes.saturating_sub(1).min(16);
+        let wait = backed_off(smoothed_rtt * 2 + allowance, doublings, Duration::MAX);
         // Once the retransmission timer has fired for this data, it alone acts until the peer
         // takes something (RFC 8985 section 7.2 arms probes only outside the timeout's
         // recovery): otherwise a peer that keeps sending while our data is black-holed would

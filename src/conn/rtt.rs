@@ -1,4 +1,6 @@
-//! The retransmission timeout estimator of RFC 6298: SRTT, RTTVAR, backoff and clamps.
+//! The retransmission timeout estimator of RFC 6298: SRTT, RTTVAR, backoff and clamps, and
+//! [`backed_off`], the one doubling every backed-off timer uses (the retransmission timer, the
+//! persist timer, tail loss probes).
 //!
 //! Karn's rule (section 3) is the caller's job: it only offers samples from segments that were
 //! never retransmitted.
@@ -13,6 +15,14 @@ const RTTE_K: u32 = 4;
 /// The clock granularity G of RFC 6298 section 2: Ferry's clock counts microseconds, but a
 /// variance term below a millisecond would let the RTO sit on the RTT itself.
 const RTTE_GRANULARITY: Duration = Duration::from_millis(1);
+
+/// `base` doubled `doublings` times, as RFC 6298 section 5.5 backs off the retransmission
+/// timer, and at most `ceiling` (section 2.5's maximum). Saturates rather than overflows: past
+/// 31 doublings the factor stays 2^32 - 1, far beyond any ceiling.
+pub(crate) fn backed_off(base: Duration, doublings: u32, ceiling: Duration) -> Duration {
+    let factor = 1u32.checked_shl(doublings.min(31)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(ceiling)
+}
 
 /// Smoothed RTT, RTT variance and the current (possibly backed-off) RTO.
 #[derive(Clone, Debug)]
@@ -87,11 +97,18 @@ impl RttEstimator {
     /// The RTO to arm the timer with now: the base rounded up to the minimum (section 2.4),
     /// then doubled per expiry (section 5.5), then capped (section 2.5).
     pub(crate) fn rto(&self) -> Duration {
-        let factor = 1u32
-            .checked_shl(self.backoff_exponent.min(31))
-            .unwrap_or(u32::MAX);
-        let backed_off = self.base_rto.max(self.min_rto).saturating_mul(factor);
-        backed_off.min(self.max_rto)
+        backed_off(
+            self.base_rto.max(self.min_rto),
+            self.backoff_exponent,
+            self.max_rto,
+        )
+    }
+
+    /// [`rto`](Self::rto) doubled `doublings` more times, up to the same maximum: the persist
+    /// timer's interval, which backs off per unanswered window probe as the retransmission
+    /// timer does per expiry (RFC 9293 section 3.8.6.1, RFC 1122 section 4.2.2.17).
+    pub(crate) fn rto_backed_off(&self, doublings: u32) -> Duration {
+        backed_off(self.rto(), doublings, self.max_rto)
     }
 
     pub(crate) fn smoothed_rtt(&self) -> Option<Duration> {

@@ -115,8 +115,10 @@ impl Connection {
     pub(super) fn arm_persist(&mut self, now: Instant) {
         let nothing_in_flight = self.snd_una == self.snd_nxt;
         if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
-            self.timers
-                .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
+            self.timers.set(
+                Timer::Persist,
+                now + self.rtt.rto_backed_off(self.persist_backoff),
+            );
         }
     }
 
@@ -134,17 +136,10 @@ impl Connection {
         self.unanswered_probes += 1;
         self.persist_backoff = self.persist_backoff.saturating_add(1);
         self.pending_probe = Some(Reason::WindowProbe);
-        self.timers
-            .set(Timer::Persist, now + self.backed_off(self.persist_backoff));
-    }
-
-    /// The RTO doubled `exponent` times, clamped to the maximum.
-    fn backed_off(&self, exponent: u32) -> std::time::Duration {
-        let factor = 1u32.checked_shl(exponent.min(31)).unwrap_or(u32::MAX);
-        self.rtt
-            .rto()
-            .saturating_mul(factor)
-            .min(self.config.max_rto)
+        self.timers.set(
+            Timer::Persist,
+            now + self.rtt.rto_backed_off(self.persist_backoff),
+        );
     }
 
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
