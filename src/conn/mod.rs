@@ -64,9 +64,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::time::Instant;
-use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
+use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum, WireError};
 use rack::Rack;
-use reassembly::Reassembly;
+use receive::Receiver;
 use recovery::{Frto, LossDetection, LossProbe, Recovery};
 use retransmission::RetransmissionQueue;
 use rtt::RttEstimator;
@@ -91,11 +91,6 @@ pub struct Connection {
     negotiated: Negotiated,
     /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
     pending_reset: Option<Segment<'static>>,
-    /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
-    pending_ack: Option<Reason>,
-    /// ACKs that fell due while data kept arriving before the caller polled, each as it stood
-    /// then, oldest first; at most [`MAX_QUEUED_ACKS`](receive::MAX_QUEUED_ACKS).
-    queued_acks: VecDeque<Transmit>,
     /// A window probe or keepalive is due.
     pending_probe: Option<Reason>,
     /// Window probes or keepalives sent since the peer last said anything.
@@ -160,28 +155,8 @@ pub struct Connection {
     /// that sets ssthresh (RFC 5681 section 3.2 step 2).
     limited_transmit_bytes: u32,
 
-    // Receive sequence space.
-    irs: SeqNum,
-    rcv_nxt: SeqNum,
-    /// How many bytes arrived in order so far: the stream offset of `rcv_nxt`'s byte.
-    received_offset: u64,
-    /// In-order bytes the application has not read yet.
-    recv_buffer: VecDeque<u8>,
-    reassembly: Reassembly,
-    fin_received: bool,
-    /// `rcv_nxt + window` as last advertised: the window's right edge never moves left.
-    advertised_right_edge: SeqNum,
-    /// In-order bytes received since we last sent an ACK.
-    unacknowledged_bytes: usize,
-    /// In-order data segments still to be acknowledged at once rather than delayed: the
-    /// quick-ACK mode at the start and around holes.
-    quick_acks: u32,
-    /// A duplicate segment's range, reported as the first SACK block of the next ACK
-    /// (RFC 2883 section 4).
-    pending_dsack: Option<SackBlock>,
-    /// Out-of-order blocks as stream offsets `[start, end)`, most recently changed first:
-    /// the SACK blocks of the next ACK (RFC 2018 section 4).
-    recent_sack_blocks: Vec<(u64, u64)>,
+    /// The receive side (`receive.rs`): RCV.NXT, the data received, what we owe the peer.
+    receive: Receiver,
     /// Whether the handshake ever completed (the connection may have closed since).
     connected: bool,
 }
@@ -251,8 +226,6 @@ impl Connection {
             stats,
             negotiated,
             pending_reset: None,
-            pending_ack: None,
-            queued_acks: VecDeque::new(),
             pending_probe: None,
             unanswered_probes: 0,
             persist_backoff: 0,
@@ -284,17 +257,7 @@ impl Connection {
             retransmit_despite_cwnd: false,
             frto: None,
             limited_transmit_bytes: 0,
-            irs: SeqNum(0),
-            rcv_nxt: SeqNum(0),
-            received_offset: 0,
-            recv_buffer: VecDeque::new(),
-            reassembly: Reassembly::default(),
-            fin_received: false,
-            advertised_right_edge: SeqNum(0),
-            unacknowledged_bytes: 0,
-            quick_acks: 0,
-            pending_dsack: None,
-            recent_sack_blocks: Vec::new(),
+            receive: Receiver::new(),
             connected: false,
         }
     }
@@ -359,7 +322,7 @@ impl Connection {
 
     /// Bytes that [`read`](Self::read) would return now.
     pub fn readable_bytes(&self) -> usize {
-        self.recv_buffer.len()
+        self.receive.readable()
     }
 
     /// Bytes that [`write`](Self::write) would accept now.
@@ -404,15 +367,12 @@ impl Connection {
     /// Take received bytes, in order. `Ok(0)` means end of stream: the peer sent its FIN and
     /// everything before it has been read.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        if !self.recv_buffer.is_empty() {
-            let count = buf.len().min(self.recv_buffer.len());
-            for (slot, byte) in buf.iter_mut().zip(self.recv_buffer.drain(..count)) {
-                *slot = byte;
-            }
+        if self.receive.readable() > 0 {
+            let count = self.receive.read(buf);
             self.consider_window_update();
             return Ok(count);
         }
-        if self.fin_received || buf.is_empty() {
+        if self.receive.fin_received() || buf.is_empty() {
             return Ok(0);
         }
         match (self.error, self.state) {
@@ -551,7 +511,7 @@ impl Connection {
         if matches!(self.state, State::Closed | State::Listen) {
             return None;
         }
-        if let Some(ack) = self.queued_acks.pop_front() {
+        if let Some(ack) = self.receive.take_queued_ack() {
             return Some(ack);
         }
         if let Some(transmit) = self.transmit_sequence_space(now) {
@@ -562,7 +522,7 @@ impl Connection {
                 return Some(transmit);
             }
         }
-        let reason = self.pending_ack.take()?;
+        let reason = self.receive.take_owed_ack()?;
         self.transmit_ack(now, reason)
     }
 

@@ -4,6 +4,8 @@
 //! acknowledge (RFC 5681 section 4.2, with quick ACKs), and the SACK and D-SACK blocks each
 //! ACK carries (RFC 2018 section 4, RFC 2883).
 
+use std::collections::VecDeque;
+
 use super::reassembly::Reassembly;
 use super::state::{Event, State};
 use super::timers::Timer;
@@ -13,10 +15,10 @@ use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, MAX_SACK_BLOCKS
 
 /// In-order data segments acknowledged at once at the start of a connection and after a hole
 /// or a duplicate: Linux's `TCP_MAX_QUICKACKS`.
-pub(super) const QUICK_ACK_SEGMENTS: u32 = 16;
+const QUICK_ACK_SEGMENTS: u32 = 16;
 
 /// ACKs held for sending at most: a batch of data fed at once draws up to this many.
-pub(super) const MAX_QUEUED_ACKS: usize = 8;
+const MAX_QUEUED_ACKS: usize = 8;
 
 /// The window a connection with `config` advertises while `unread` bytes wait for the
 /// application: the free receive-buffer space (section 3.8.6). Out-of-order data lies inside
@@ -28,7 +30,177 @@ pub(crate) fn advertised_window(config: &Config, unread: usize) -> u32 {
     u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
 }
 
+/// The receive side of the transmission control block: the receive sequence variables (RFC
+/// 9293 section 3.3.1), the data received and not yet read, the out-of-order data, and what
+/// this end owes the peer (an ACK now or later, the SACK and D-SACK blocks it carries). Its
+/// fields are this file's alone; other files read them through the methods below.
+#[derive(Debug)]
+pub(super) struct Receiver {
+    /// IRS: the peer's initial sequence number.
+    irs: SeqNum,
+    /// RCV.NXT: the next sequence number expected.
+    rcv_nxt: SeqNum,
+    /// How many bytes arrived in order so far: the stream offset of `rcv_nxt`'s byte.
+    received_offset: u64,
+    /// In-order bytes the application has not read yet.
+    recv_buffer: VecDeque<u8>,
+    reassembly: Reassembly,
+    fin_received: bool,
+    /// `rcv_nxt + window` as last advertised: the window's right edge never moves left.
+    advertised_right_edge: SeqNum,
+    /// In-order bytes received since we last sent an ACK.
+    unacknowledged_bytes: usize,
+    /// In-order data segments still to be acknowledged at once rather than delayed: the
+    /// quick-ACK mode at the start and around holes.
+    quick_acks: u32,
+    /// A duplicate segment's range, reported as the first SACK block of the next ACK
+    /// (RFC 2883 section 4).
+    pending_dsack: Option<SackBlock>,
+    /// Out-of-order blocks as stream offsets `[start, end)`, most recently changed first:
+    /// the SACK blocks of the next ACK (RFC 2018 section 4).
+    recent_sack_blocks: Vec<(u64, u64)>,
+    /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
+    pending_ack: Option<Reason>,
+    /// ACKs that fell due while data kept arriving before the caller polled, each as it stood
+    /// then, oldest first; at most [`MAX_QUEUED_ACKS`].
+    queued_acks: VecDeque<Transmit>,
+}
+
+impl Receiver {
+    /// Before the peer's SYN: nothing known, nothing owed.
+    pub(super) fn new() -> Receiver {
+        Receiver {
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            received_offset: 0,
+            recv_buffer: VecDeque::new(),
+            reassembly: Reassembly::default(),
+            fin_received: false,
+            advertised_right_edge: SeqNum(0),
+            unacknowledged_bytes: 0,
+            quick_acks: 0,
+            pending_dsack: None,
+            recent_sack_blocks: Vec::new(),
+            pending_ack: None,
+            queued_acks: VecDeque::new(),
+        }
+    }
+
+    /// Learn the peer's ISN from its SYN (RFC 9293 sections 3.10.7.2 and 3.10.7.3): the next
+    /// byte expected follows the SYN, and the window's right edge starts there.
+    pub(super) fn synchronize(&mut self, irs: SeqNum) {
+        self.irs = irs;
+        self.rcv_nxt = irs + 1;
+        self.advertised_right_edge = self.rcv_nxt;
+    }
+
+    /// IRS.
+    pub(super) fn irs(&self) -> SeqNum {
+        self.irs
+    }
+
+    /// RCV.NXT.
+    pub(super) fn rcv_nxt(&self) -> SeqNum {
+        self.rcv_nxt
+    }
+
+    /// How many bytes arrived in order so far (the SYN and FIN not counted).
+    pub(super) fn received_offset(&self) -> u64 {
+        self.received_offset
+    }
+
+    /// Whether the peer's FIN arrived, in order.
+    pub(super) fn fin_received(&self) -> bool {
+        self.fin_received
+    }
+
+    /// Bytes received in order and not read yet.
+    pub(super) fn readable(&self) -> usize {
+        self.recv_buffer.len()
+    }
+
+    /// Move up to `buf.len()` unread bytes into `buf`; returns how many.
+    pub(super) fn read(&mut self, buf: &mut [u8]) -> usize {
+        let count = buf.len().min(self.recv_buffer.len());
+        for (slot, byte) in buf.iter_mut().zip(self.recv_buffer.drain(..count)) {
+            *slot = byte;
+        }
+        count
+    }
+
+    /// An ACK is owed for `reason`, unless one is owed already (it keeps its reason).
+    pub(super) fn owe_ack(&mut self, reason: Reason) {
+        self.pending_ack.get_or_insert(reason);
+    }
+
+    /// The ACK that completes the handshake is owed, whatever was owed before.
+    pub(super) fn owe_handshake_ack(&mut self) {
+        self.pending_ack = Some(Reason::Handshake);
+    }
+
+    /// The pure ACK owed now, if any; the caller sends it.
+    pub(super) fn take_owed_ack(&mut self) -> Option<Reason> {
+        self.pending_ack.take()
+    }
+
+    /// The oldest ACK queued while data kept arriving, if any.
+    pub(super) fn take_queued_ack(&mut self) -> Option<Transmit> {
+        self.queued_acks.pop_front()
+    }
+
+    /// The connection closed: nothing is owed any more.
+    pub(super) fn forget_owed_acks(&mut self) {
+        self.pending_ack = None;
+        self.queued_acks.clear();
+    }
+
+    /// Acknowledge every in-order segment at once for a while: at the start of a connection,
+    /// as Linux's quick-ACK mode.
+    pub(super) fn start_quick_acks(&mut self) {
+        self.quick_acks = QUICK_ACK_SEGMENTS;
+    }
+
+    /// Leave quick-ACK mode at once, for tests of the delayed ACK's steady state.
+    #[cfg(test)]
+    pub(super) fn end_quick_acks(&mut self) {
+        self.quick_acks = 0;
+    }
+}
+
+/// What a segment we send says of the receive side (RFC 9293 section 3.1's acknowledgment
+/// number and window, and RFC 2018's SACK blocks).
+pub(super) struct Acknowledgment {
+    /// SEG.ACK: RCV.NXT, or 0 on a segment without the ACK flag.
+    pub(super) ack: SeqNum,
+    /// SEG.WND: RCV.WND.
+    pub(super) window: u32,
+    /// The SACK blocks, on a segment with the ACK flag to a peer that takes them.
+    pub(super) sack: SackBlocks,
+}
+
 impl Connection {
+    /// The acknowledgment fields of a segment we send now, with the ACK flag if `ack_flag`.
+    /// Any segment with an ACK settles what we owe: the owed ACK, the delayed-ACK timer, the
+    /// count toward the next ACK; and its window is the one advertised.
+    pub(super) fn acknowledgment(&mut self, ack_flag: bool) -> Acknowledgment {
+        let window = self.receive_window();
+        let sack = if ack_flag {
+            self.sack_blocks()
+        } else {
+            SackBlocks::new()
+        };
+        let ack = if ack_flag {
+            self.receive.pending_ack = None;
+            self.timers.stop(Timer::DelayedAck);
+            self.receive.unacknowledged_bytes = 0;
+            self.receive.advertised_right_edge = self.receive.rcv_nxt + window;
+            self.receive.rcv_nxt
+        } else {
+            SeqNum(0)
+        };
+        Acknowledgment { ack, window, sack }
+    }
+
     /// The window we advertise, RCV.WND (section 3.8.6): free receive-buffer space
     /// (RCV.BUFF - RCV.USER, [`advertised_window`]), but moved on only in steps worth a
     /// segment. Receiver-side silly window avoidance (section 3.8.6.2.2, RFC 1122 section
@@ -36,13 +208,15 @@ impl Connection {
     /// it reaches [`window_step`](Self::window_step); advertised byte by byte as a slow reader
     /// frees it, the window draws segments that small.
     pub(super) fn receive_window(&self) -> u32 {
-        let free = advertised_window(&self.config, self.recv_buffer.len());
-        if self.fin_received {
+        let free = advertised_window(&self.config, self.receive.recv_buffer.len());
+        if self.receive.fin_received {
             // Nothing arrives after the peer's FIN: there is no silly window to avoid.
             return free;
         }
-        let advertised = if self.advertised_right_edge > self.rcv_nxt {
-            self.advertised_right_edge.wrapping_diff(self.rcv_nxt)
+        let advertised = if self.receive.advertised_right_edge > self.receive.rcv_nxt {
+            self.receive
+                .advertised_right_edge
+                .wrapping_diff(self.receive.rcv_nxt)
         } else {
             0
         };
@@ -68,10 +242,10 @@ impl Connection {
             return;
         }
         // Where the segment starts relative to rcv_nxt; negative when it repeats old bytes.
-        let start_delta = i64::from(segment.seq.wrapping_diff(self.rcv_nxt) as i32);
+        let start_delta = i64::from(segment.seq.wrapping_diff(self.receive.rcv_nxt) as i32);
         let payload_len = segment.payload.len() as i64;
         // Where a FIN on this segment sits in the stream, taken before delivery moves on.
-        let fin_offset = self.received_offset as i64 + start_delta + payload_len;
+        let fin_offset = self.receive.received_offset as i64 + start_delta + payload_len;
         let already_have = (-start_delta).clamp(0, payload_len) as usize;
         let start_in_window = start_delta.max(0) as usize;
         let room = (self.receive_window() as usize).saturating_sub(start_in_window);
@@ -87,18 +261,18 @@ impl Connection {
         if !segment.payload.is_empty() {
             if accepted.is_empty() {
                 // Nothing new (a repeat, or no room): tell the peer where we are.
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.pending_ack.get_or_insert(Reason::Ack);
             } else if start_in_window == 0 {
                 if segment.flags.contains(Flags::FIN) && accepted.len() == fresh.len() {
                     // This segment ends the stream: whatever is held is overwritten by it or
                     // lies beyond the FIN, where nothing can be.
-                    self.reassembly = Reassembly::default();
+                    self.receive.reassembly = Reassembly::default();
                 }
                 self.deliver_in_order(now, accepted);
             } else {
                 self.stats.out_of_order_segments += 1;
-                let offset = self.received_offset + start_in_window as u64;
-                let insertion = self.reassembly.insert(offset, accepted);
+                let offset = self.receive.received_offset + start_in_window as u64;
+                let insertion = self.receive.reassembly.insert(offset, accepted);
                 if insertion.duplicate {
                     let seq = segment.seq + already_have as u32;
                     self.note_duplicate(seq, seq + accepted.len() as u32);
@@ -109,10 +283,10 @@ impl Connection {
                 if insertion.refused {
                     self.stats.out_of_order_refused += 1;
                 }
-                self.quick_acks = QUICK_ACK_SEGMENTS;
+                self.receive.quick_acks = QUICK_ACK_SEGMENTS;
                 self.note_sack_block(offset);
                 // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.pending_ack.get_or_insert(Reason::Ack);
             }
         }
 
@@ -122,39 +296,44 @@ impl Connection {
         // section 1's blind injection). The sender, not having its FIN acknowledged, sends it
         // again.
         let whole_payload_taken = accepted.len() == fresh.len();
-        if segment.flags.contains(Flags::FIN) && !self.fin_received {
-            if whole_payload_taken && fin_offset == self.received_offset as i64 {
+        if segment.flags.contains(Flags::FIN) && !self.receive.fin_received {
+            if whole_payload_taken && fin_offset == self.receive.received_offset as i64 {
                 self.on_fin(now);
             } else {
                 // Out of order: a duplicate ACK at once (RFC 5681 section 4.2), as for data.
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.pending_ack.get_or_insert(Reason::Ack);
             }
         }
     }
 
     fn deliver_in_order(&mut self, now: Instant, data: &[u8]) {
-        let filled_a_hole = !self.reassembly.is_empty();
+        let filled_a_hole = !self.receive.reassembly.is_empty();
         self.append_in_order(data);
-        while let Some(mut run) = self.reassembly.pop_contiguous(self.received_offset) {
+        while let Some(mut run) = self
+            .receive
+            .reassembly
+            .pop_contiguous(self.receive.received_offset)
+        {
             self.append_in_order(run.make_contiguous());
         }
         // Delivered blocks are acknowledged cumulatively now (RFC 2018 section 4).
-        let delivered = self.received_offset;
-        self.recent_sack_blocks
+        let delivered = self.receive.received_offset;
+        self.receive
+            .recent_sack_blocks
             .retain(|&(start, _)| start > delivered);
-        self.unacknowledged_bytes += data.len();
+        self.receive.unacknowledged_bytes += data.len();
         if filled_a_hole {
             // The sender is recovering: keep its ACK clock quick for a while.
-            self.quick_acks = QUICK_ACK_SEGMENTS;
+            self.receive.quick_acks = QUICK_ACK_SEGMENTS;
         }
-        let quick = self.quick_acks > 0;
-        self.quick_acks = self.quick_acks.saturating_sub(1);
-        if filled_a_hole || quick || self.unacknowledged_bytes >= 2 * self.negotiated.mss {
+        let quick = self.receive.quick_acks > 0;
+        self.receive.quick_acks = self.receive.quick_acks.saturating_sub(1);
+        if filled_a_hole || quick || self.receive.unacknowledged_bytes >= 2 * self.negotiated.mss {
             // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
             // once when a segment fills a hole; and, as Linux's quick-ACK mode, every
             // segment at the start and after a loss, so that a sender with a window of one
             // or two segments never waits for the delayed-ACK timer.
-            self.pending_ack.get_or_insert(Reason::Ack);
+            self.receive.pending_ack.get_or_insert(Reason::Ack);
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
@@ -162,24 +341,27 @@ impl Connection {
     }
 
     fn append_in_order(&mut self, data: &[u8]) {
-        self.recv_buffer.extend(data);
-        self.rcv_nxt += data.len() as u32;
-        self.received_offset += data.len() as u64;
+        self.receive.recv_buffer.extend(data);
+        self.receive.rcv_nxt += data.len() as u32;
+        self.receive.received_offset += data.len() as u64;
     }
 
     /// The peer's FIN is next in sequence: the eighth step of section 3.10.7.4.
     fn on_fin(&mut self, now: Instant) {
-        self.fin_received = true;
-        self.rcv_nxt += 1;
+        self.receive.fin_received = true;
+        self.receive.rcv_nxt += 1;
         // Nothing exists beyond the FIN: out-of-order data held there is dropped, and no
         // later ACK reports it (as Linux's tcp_fin purges its out-of-order queue).
-        self.reassembly = Reassembly::default();
-        self.recent_sack_blocks.clear();
+        self.receive.reassembly = Reassembly::default();
+        self.receive.recent_sack_blocks.clear();
         // A D-SACK still owed for data beyond the FIN would now read as a SACK of it (RFC
         // 2883 section 4: above the ACK and inside no other block). One below stands.
-        let rcv_nxt = self.rcv_nxt;
-        self.pending_dsack = self.pending_dsack.filter(|block| block.right <= rcv_nxt);
-        self.pending_ack = Some(Reason::Ack);
+        let rcv_nxt = self.receive.rcv_nxt;
+        self.receive.pending_dsack = self
+            .receive
+            .pending_dsack
+            .filter(|block| block.right <= rcv_nxt);
+        self.receive.pending_ack = Some(Reason::Ack);
         self.events.push_back(Event::PeerFinished);
         match self.state {
             State::Established => self.state = State::CloseWait,
@@ -194,15 +376,15 @@ impl Connection {
     /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all.
     /// (With one ACK per batch, losing it leaves the sender nothing to act on.)
     fn queue_owed_ack(&mut self, now: Instant) {
-        let Some(reason) = self.pending_ack.take() else {
+        let Some(reason) = self.receive.pending_ack.take() else {
             return;
         };
         if let Some(ack) = self.transmit_ack(now, reason) {
-            if self.queued_acks.len() == MAX_QUEUED_ACKS {
+            if self.receive.queued_acks.len() == MAX_QUEUED_ACKS {
                 // Cumulative: a later ACK says all an earlier one did.
-                self.queued_acks.pop_front();
+                self.receive.queued_acks.pop_front();
             }
-            self.queued_acks.push_back(ack);
+            self.receive.queued_acks.push_back(ack);
         }
     }
 
@@ -224,49 +406,52 @@ impl Connection {
     /// which goes at once, and stay in quick-ACK mode (the sender may be recovering).
     pub(super) fn note_duplicate(&mut self, seq: SeqNum, end: SeqNum) {
         if self.negotiated.sack {
-            self.pending_dsack = Some(SackBlock {
+            self.receive.pending_dsack = Some(SackBlock {
                 left: seq,
                 right: end,
             });
         }
-        self.quick_acks = QUICK_ACK_SEGMENTS;
-        self.pending_ack.get_or_insert(Reason::Ack);
+        self.receive.quick_acks = QUICK_ACK_SEGMENTS;
+        self.receive.pending_ack.get_or_insert(Reason::Ack);
     }
 
     /// RFC 2018 section 4: the block holding the segment just received goes first; the
     /// blocks reported before follow, minus any it now contains.
     fn note_sack_block(&mut self, offset: u64) {
-        let Some(block) = self.reassembly.block_containing(offset) else {
+        let Some(block) = self.receive.reassembly.block_containing(offset) else {
             return;
         };
-        self.recent_sack_blocks
+        self.receive
+            .recent_sack_blocks
             .retain(|&(start, end)| end < block.0 || start > block.1);
-        self.recent_sack_blocks.insert(0, block);
-        self.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
+        self.receive.recent_sack_blocks.insert(0, block);
+        self.receive.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
     }
 
     /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer,
     /// after a D-SACK block if a duplicate arrived (RFC 2883 section 4).
-    pub(super) fn sack_blocks(&mut self) -> SackBlocks {
+    fn sack_blocks(&mut self) -> SackBlocks {
         let mut blocks = SackBlocks::new();
         // RFC 2018 section 2: only to a peer whose SYN said it takes them.
         if !self.negotiated.sack {
             return blocks;
         }
-        let dsack = self.pending_dsack.take();
+        let dsack = self.receive.pending_dsack.take();
         if let Some(dsack) = dsack {
             blocks.push(dsack);
         }
-        let to_seq = |offset: u64| self.rcv_nxt + (offset - self.received_offset) as u32;
+        let to_seq =
+            |offset: u64| self.receive.rcv_nxt + (offset - self.receive.received_offset) as u32;
         let recent = self
+            .receive
             .recent_sack_blocks
             .iter()
-            .filter_map(|&(start, _)| self.reassembly.block_containing(start));
+            .filter_map(|&(start, _)| self.receive.reassembly.block_containing(start));
         // RFC 2018 section 4: as many distinct blocks as fit, so after the recent ones, any
         // other block held (the most recent were forgotten beyond four), highest first.
         let mut chosen: Vec<(u64, u64)> = Vec::with_capacity(MAX_SACK_BLOCKS);
         let room = MAX_SACK_BLOCKS - usize::from(dsack.is_some());
-        for block in recent.chain(self.reassembly.blocks().rev()) {
+        for block in recent.chain(self.receive.reassembly.blocks().rev()) {
             if chosen.len() == room {
                 break;
             }
@@ -288,9 +473,9 @@ impl Connection {
     /// whether anything was held.
     #[cfg(test)]
     pub(crate) fn renege(&mut self) -> bool {
-        let held = !self.reassembly.is_empty();
-        self.reassembly = Reassembly::default();
-        self.recent_sack_blocks.clear();
+        let held = !self.receive.reassembly.is_empty();
+        self.receive.reassembly = Reassembly::default();
+        self.receive.recent_sack_blocks.clear();
         held
     }
 
@@ -302,11 +487,14 @@ impl Connection {
         if !self.state.may_receive() {
             return;
         }
-        let remaining = self.advertised_right_edge.wrapping_diff(self.rcv_nxt) as usize;
+        let remaining = self
+            .receive
+            .advertised_right_edge
+            .wrapping_diff(self.receive.rcv_nxt) as usize;
         let window = self.receive_window() as usize;
         if remaining <= self.config.recv_buffer / 2 && window > remaining && window >= 2 * remaining
         {
-            self.pending_ack.get_or_insert(Reason::WindowUpdate);
+            self.receive.pending_ack.get_or_insert(Reason::WindowUpdate);
         }
     }
 }

@@ -91,7 +91,7 @@ impl Connection {
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
             self.enter_established(now);
-            self.pending_ack = Some(Reason::Handshake);
+            self.receive.owe_handshake_ack();
         } else {
             // Simultaneous open (section 3.5, figure 8): answer with a SYN-ACK in place of
             // the SYN, which the peer has not acknowledged.
@@ -110,14 +110,14 @@ impl Connection {
         // acknowledges ours. Take it as the handshake's end, as Linux does.
         if self.state == State::SynReceived
             && flags == Flags::SYN | Flags::ACK
-            && segment.seq == self.irs
+            && segment.seq == self.receive.irs()
             && segment.ack == self.iss + 1
         {
             self.stats.segments_accepted += 1;
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
             self.update_send_window(segment);
             self.enter_established(now);
-            self.pending_ack = Some(Reason::Handshake);
+            self.receive.owe_handshake_ack();
             return;
         }
 
@@ -127,7 +127,7 @@ impl Connection {
                 return;
             }
             let end = segment.seq + segment.payload.len() as u32;
-            if !segment.payload.is_empty() && end <= self.rcv_nxt {
+            if !segment.payload.is_empty() && end <= self.receive.rcv_nxt() {
                 self.note_duplicate(segment.seq, end);
             }
             if self.state == State::TimeWait && flags.contains(Flags::FIN) {
@@ -135,13 +135,13 @@ impl Connection {
                 self.timers
                     .set(Timer::TimeWait, now + self.config.time_wait);
             }
-            let keepalive = segment.seq_len() == 0 && segment.seq == self.rcv_nxt - 1;
+            let keepalive = segment.seq_len() == 0 && segment.seq == self.receive.rcv_nxt() - 1;
             if (segment.seq_len() > 0 && !flags.contains(Flags::SYN)) || keepalive {
                 // Data or a FIN sent again: the sender needs our ACK to recover. A keepalive
                 // (SEG.SEQ = RCV.NXT - 1, RFC 9293 section 3.8.4) is answered always too: a
                 // blind attacker cannot aim at RCV.NXT - 1, and could otherwise use up the
                 // rate limit below to silence our answers and time the connection out.
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.owe_ack(Reason::Ack);
             } else {
                 // A bare ACK (a keepalive, or one side's ACK the other cannot accept) or SYN.
                 self.reply_to_invalid(now, Reason::Ack);
@@ -152,7 +152,7 @@ impl Connection {
         // Second, the RST bit. RFC 5961 section 3.2: only an exact match resets; a RST
         // elsewhere in the window gets a challenge ACK, so blind resets must guess rcv_nxt.
         if flags.contains(Flags::RST) {
-            if segment.seq != self.rcv_nxt {
+            if segment.seq != self.receive.rcv_nxt() {
                 self.reply_to_invalid(now, Reason::ChallengeAck);
                 return;
             }
@@ -226,7 +226,7 @@ impl Connection {
             return;
         }
         self.last_invalid_reply_at = Some(now);
-        self.pending_ack.get_or_insert(reason);
+        self.receive.owe_ack(reason);
     }
 
     /// RFC 9293 section 3.10.7.4's acceptability table, with its "special allowance" for
@@ -234,10 +234,11 @@ impl Connection {
     fn is_acceptable(&self, segment: &Segment<'_>) -> bool {
         let window = self.receive_window();
         let length = segment.seq_len();
-        let in_window =
-            |seq: SeqNum| self.rcv_nxt <= seq && seq.wrapping_diff(self.rcv_nxt) < window;
+        let in_window = |seq: SeqNum| {
+            self.receive.rcv_nxt() <= seq && seq.wrapping_diff(self.receive.rcv_nxt()) < window
+        };
         if window == 0 {
-            return segment.seq == self.rcv_nxt;
+            return segment.seq == self.receive.rcv_nxt();
         }
         if length == 0 {
             return in_window(segment.seq);
@@ -253,9 +254,7 @@ impl Connection {
         self.negotiated = Negotiated::with_peer(&self.config, &syn.options);
         self.loss_detection = LossDetection::choose(&self.config, self.negotiated);
         self.congestion = self.config.congestion_control.build(self.negotiated.smss());
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.advertised_right_edge = self.rcv_nxt;
+        self.receive.synchronize(syn.seq);
         self.snd_wnd = syn.window.min(MAX_WINDOW);
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = syn.seq;

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use super::receive::advertised_window;
+use super::receive::{advertised_window, Acknowledgment};
 use super::recovery::{LossDetection, Recovery};
 use super::retransmission::Delivered;
 use super::state::State;
@@ -452,22 +452,7 @@ impl Connection {
         payload: &[u8],
         reason: Reason,
     ) -> Transmit {
-        let window = self.receive_window();
-        let sack = if flags.contains(Flags::ACK) {
-            self.sack_blocks()
-        } else {
-            SackBlocks::new()
-        };
-        let ack = if flags.contains(Flags::ACK) {
-            // Any segment with an ACK settles what we owe.
-            self.pending_ack = None;
-            self.timers.stop(Timer::DelayedAck);
-            self.unacknowledged_bytes = 0;
-            self.advertised_right_edge = self.rcv_nxt + window;
-            self.rcv_nxt
-        } else {
-            SeqNum(0)
-        };
+        let Acknowledgment { ack, window, sack } = self.acknowledgment(flags.contains(Flags::ACK));
         // RFC 9293 section 3.7.1 and RFC 2018 section 2: the options go on SYNs only.
         let options = if flags.contains(Flags::SYN) {
             Negotiated::syn_options(&self.config)

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::receive::{advertised_window, QUICK_ACK_SEGMENTS};
+use super::receive::advertised_window;
 use super::timers::Timer;
 use super::{Connection, MAX_WINDOW};
 use crate::time::Instant;
@@ -191,7 +191,7 @@ impl Connection {
             State::Established
         };
         self.connected = true;
-        self.quick_acks = QUICK_ACK_SEGMENTS;
+        self.receive.start_quick_acks();
         self.events.push_back(Event::Connected);
         self.arm_keepalive(now);
     }
@@ -227,13 +227,13 @@ impl Connection {
         }
         let window = advertised_window(&self.config, 0);
         // The SYN and FIN count too.
-        let received = self.received_offset + 2;
+        let received = self.receive.received_offset() + 2;
         let span = received + u64::from(window);
         let reopens = if span < 1 << 31 {
-            let lowest = self.irs - window;
-            syn.seq.wrapping_diff(lowest) > self.rcv_nxt.wrapping_diff(lowest)
+            let lowest = self.receive.irs() - window;
+            syn.seq.wrapping_diff(lowest) > self.receive.rcv_nxt().wrapping_diff(lowest)
         } else {
-            syn.seq > self.rcv_nxt
+            syn.seq > self.receive.rcv_nxt()
         };
         reopens.then(|| self.snd_nxt + REINCARNATION_GAP)
     }
@@ -246,7 +246,7 @@ impl Connection {
     /// Linux's `tcp_reset` likewise gives ECONNRESET in every state but SYN-SENT, CLOSE-WAIT
     /// (EPIPE) and CLOSED. Decided from the sequence numbers, not the state's name.
     pub(super) fn error_if_ended_now(&self) -> Option<ConnectionError> {
-        if self.fin_acked() && self.fin_received {
+        if self.fin_acked() && self.receive.fin_received() {
             None
         } else {
             Some(ConnectionError::Reset)
@@ -291,8 +291,7 @@ impl Connection {
             self.error = error;
         }
         self.timers.stop_all();
-        self.pending_ack = None;
-        self.queued_acks.clear();
+        self.receive.forget_owed_acks();
         self.pending_probe = None;
         self.retransmission_queue.clear();
         self.events.push_back(Event::Closed(error));

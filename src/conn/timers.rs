@@ -95,7 +95,7 @@ impl Connection {
             Timer::Retransmit => self.on_retransmit_timeout(now),
             Timer::Reordering => self.rack_detect_losses(now),
             Timer::DelayedAck => {
-                self.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.owe_ack(Reason::Ack);
             }
             Timer::Persist => self.on_persist_timeout(now),
             Timer::Keepalive => self.on_keepalive_timeout(now),

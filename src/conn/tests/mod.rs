@@ -289,7 +289,7 @@ fn established_offered(config: Config, options: Options) -> Connection {
     assert_eq!(events(&mut conn), vec![Event::Connected]);
     // Past the quick-ACK mode of a new connection, so that tests see the steady state's
     // delayed ACKs; `rack.rs` tests the quick ACKs.
-    conn.quick_acks = 0;
+    conn.receive.end_quick_acks();
     conn
 }
 
