@@ -23,13 +23,14 @@
 //! - `state.rs`: the states (RFC 9293 section 3.3.2), events and errors, and entering
 //!   ESTABLISHED, TIME-WAIT and CLOSED;
 //! - `segment_arrives.rs`: "SEGMENT ARRIVES" step by step (section 3.10.7, with RFC 5961);
-//! - `send.rs`: the send sequence variables and window, transmission and retransmission;
+//! - `send.rs`: the send sequence variables and window, transmission and retransmission,
+//!   window probes;
 //! - `receive.rs`: the receive sequence variables and window, the text and the FIN, when to
 //!   acknowledge, SACK and D-SACK blocks;
 //! - `recovery.rs`: loss detection and recovery (RFC 5681, 6582, 6675, 8985, 5682);
 //! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
 //!   2018 section 2);
-//! - `timers.rs`: the timer table, how each timer is armed and what its expiry does;
+//! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
 //! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller), `rack.rs`,
 //!   `retransmission.rs` (the segments in flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
@@ -70,6 +71,7 @@ use receive::Receiver;
 use recovery::{Frto, LossDetection, LossProbe, Recovery};
 use retransmission::RetransmissionQueue;
 use rtt::RttEstimator;
+use send::Sender;
 use timers::{Timer, TimerTable};
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
@@ -91,37 +93,12 @@ pub struct Connection {
     negotiated: Negotiated,
     /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
     pending_reset: Option<Segment<'static>>,
-    /// A window probe or keepalive is due.
-    pending_probe: Option<Reason>,
-    /// Window probes or keepalives sent since the peer last said anything.
-    unanswered_probes: u32,
-    /// Doublings of the persist timer since the peer's window closed.
-    persist_backoff: u32,
 
-    // Send sequence space, RFC 9293 section 3.3.1.
-    iss: SeqNum,
-    snd_una: SeqNum,
-    snd_nxt: SeqNum,
-
-    /// A window probe's byte (at `snd_nxt`) may have been taken: an ACK of it is valid.
-    window_probe_outstanding: bool,
-    /// The persist timer expired on a window too small for silly window avoidance: the next
-    /// segment goes whatever its size.
-    sws_override: bool,
-    snd_wnd: u32,
-    snd_wl1: SeqNum,
-    snd_wl2: SeqNum,
-    /// The largest window the peer has advertised: RFC 5961 section 5's MAX.SND.WND, how far
-    /// below SND.UNA an ACK may lie and still be believed.
-    max_snd_wnd: u32,
+    /// The send side (`send.rs`): SND.UNA, SND.NXT, the peer's window, the data to send.
+    send: Sender,
     /// When we last answered a segment that was not acceptable
     /// ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
     last_invalid_reply_at: Option<Instant>,
-    /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
-    send_buffer: VecDeque<u8>,
-    send_buffer_seq: SeqNum,
-    /// The application shut down its write side: a FIN follows the buffered data.
-    fin_queued: bool,
     /// Segments in flight, oldest first, with the SACK scoreboard.
     retransmission_queue: RetransmissionQueue,
     /// Retransmission timeouts since the peer last acknowledged something new.
@@ -200,7 +177,7 @@ impl Connection {
         });
         // The SYN-ACK's sequence number is used; it is not in the retransmission queue, so
         // its acknowledgment gives no RTT sample.
-        connection.snd_nxt = iss + 1;
+        connection.send.syn_sent_statelessly();
         connection.handle_segment(now, segment);
         connection
     }
@@ -226,23 +203,8 @@ impl Connection {
             stats,
             negotiated,
             pending_reset: None,
-            pending_probe: None,
-            unanswered_probes: 0,
-            persist_backoff: 0,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-
-            window_probe_outstanding: false,
-            sws_override: false,
-            snd_wnd: 0,
-            snd_wl1: SeqNum(0),
-            snd_wl2: iss,
-            max_snd_wnd: 0,
+            send: Sender::new(iss),
             last_invalid_reply_at: None,
-            send_buffer: VecDeque::new(),
-            send_buffer_seq: iss + 1,
-            fin_queued: false,
             retransmission_queue: RetransmissionQueue::default(),
             consecutive_timeouts: 0,
             congestion,
@@ -327,21 +289,19 @@ impl Connection {
 
     /// Bytes that [`write`](Self::write) would accept now.
     pub fn writable_bytes(&self) -> usize {
-        self.config
-            .send_buffer
-            .saturating_sub(self.send_buffer.len())
+        self.config.send_buffer.saturating_sub(self.send.buffered())
     }
 
     /// Whether every byte written (and the FIN, after a shutdown) has been acknowledged.
     pub fn is_send_complete(&self) -> bool {
-        self.send_buffer.is_empty() && self.snd_una == self.snd_nxt
+        self.send.buffered() == 0 && self.send.flight_size() == 0
     }
 
     /// Whether the peer acknowledged every byte written and our FIN (SND.UNA has passed the
     /// FIN's sequence number): the one condition under which a close reports success,
     /// whatever state the connection went on to.
     pub fn is_fin_acknowledged(&self) -> bool {
-        self.fin_acked()
+        self.send.fin_acked()
     }
 
     // ---------------------------------------------------------------------------------------
@@ -353,14 +313,14 @@ impl Connection {
         if let Some(error) = self.error {
             return Err(WriteError::Failed(error));
         }
-        if self.fin_queued || matches!(self.state, State::Closed | State::TimeWait) {
+        if self.send.fin_queued() || matches!(self.state, State::Closed | State::TimeWait) {
             return Err(WriteError::ShutDown);
         }
         let taken = data.len().min(self.writable_bytes());
         if taken == 0 && !data.is_empty() {
             return Err(WriteError::WouldBlock);
         }
-        self.send_buffer.extend(&data[..taken]);
+        self.send.write(&data[..taken]);
         Ok(taken)
     }
 
@@ -385,7 +345,7 @@ impl Connection {
     /// Close the write side (a half-close): a FIN follows the data already written. Reading
     /// goes on until the peer closes its side.
     pub fn shutdown(&mut self) {
-        if self.fin_queued {
+        if self.send.fin_queued() {
             return;
         }
         match self.state {
@@ -395,7 +355,7 @@ impl Connection {
             State::Listen | State::SynSent | State::SynReceived => {}
             _ => return,
         }
-        self.fin_queued = true;
+        self.send.queue_fin();
     }
 
     /// Abort: send a RST if the peer knows us (RFC 9293 section 3.10.5) and close at once,
@@ -415,7 +375,7 @@ impl Connection {
         ) {
             self.pending_reset = Some(Segment {
                 flags: Flags::RST,
-                seq: self.snd_nxt,
+                seq: self.send.snd_nxt(),
                 ack: SeqNum(0),
                 window: 0,
                 sack: SackBlocks::new(),
@@ -517,7 +477,7 @@ impl Connection {
         if let Some(transmit) = self.transmit_sequence_space(now) {
             return Some(transmit);
         }
-        if let Some(reason) = self.pending_probe.take() {
+        if let Some(reason) = self.send.take_pending_probe() {
             if let Some(transmit) = self.transmit_probe(reason) {
                 return Some(transmit);
             }

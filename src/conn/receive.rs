@@ -398,7 +398,7 @@ impl Connection {
                 self.retransmission_queue.mark_lost(0, Reason::Handshake);
                 self.retransmit(now, 0)
             }
-            _ => Some(self.transmit(Flags::ACK, self.snd_nxt, &[], reason)),
+            _ => Some(self.transmit(Flags::ACK, self.send.snd_nxt(), &[], reason)),
         }
     }
 

@@ -149,7 +149,7 @@ impl Connection {
         let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
-        let advanced = segment.ack > self.snd_una;
+        let advanced = segment.ack > self.send.snd_una();
         if advanced || delivered.bytes > 0 {
             // The peer took something: probing starts over from this ACK. (An ACK that only
             // reports a probe as a duplicate does not count, or probes could go on forever.)
@@ -163,7 +163,7 @@ impl Connection {
         }
         if self.loss_detection == LossDetection::Rack {
             self.rack.on_delivered(now, &delivered);
-            self.rack.on_cumulative_ack(self.snd_una);
+            self.rack.on_cumulative_ack(self.send.snd_una());
         }
         self.on_ack_after_timeout(frto, segment.ack, advanced, duplicate, &delivered);
         let pure_duplicate = !advanced && !duplicate;
@@ -219,7 +219,7 @@ impl Connection {
         if self.loss_detection == LossDetection::Rack
             && !spurious.is_some_and(|spurious| spurious.probe)
         {
-            self.rack.on_dsack(self.snd_una, self.snd_nxt);
+            self.rack.on_dsack(self.send.snd_una(), self.send.snd_nxt());
         }
         Some(first)
     }
@@ -234,7 +234,9 @@ impl Connection {
         for block in segment.sack.as_slice().iter().skip(usize::from(dsack)) {
             // RFC 2018 section 5: blocks at or below the cumulative ACK, or beyond what was
             // sent, tell nothing about data in flight.
-            if self.snd_una < block.left && block.left < block.right && block.right <= self.snd_nxt
+            if self.send.snd_una() < block.left
+                && block.left < block.right
+                && block.right <= self.send.snd_nxt()
             {
                 delivered.merge(self.retransmission_queue.mark_sacked(*block));
             }
@@ -256,16 +258,16 @@ impl Connection {
     /// Without, RFC 5681 section 2's: nothing new acknowledged, no data, no SYN or FIN and the
     /// same window.
     fn is_duplicate_ack(&mut self, segment: &Segment<'_>, newly_sacked: u32) -> bool {
-        if self.snd_una == self.snd_nxt || segment.ack == self.snd_nxt {
+        if self.send.snd_una() == self.send.snd_nxt() || segment.ack == self.send.snd_nxt() {
             return false;
         }
         let duplicate = if self.loss_detection.uses_sack() && !segment.sack.is_empty() {
             newly_sacked > 0
         } else {
-            segment.ack == self.snd_una
+            segment.ack == self.send.snd_una()
                 && segment.payload.is_empty()
                 && !segment.flags.intersects(Flags::SYN | Flags::FIN)
-                && segment.window.min(MAX_WINDOW) == self.snd_wnd
+                && segment.window.min(MAX_WINDOW) == self.send.snd_wnd()
         };
         self.stats.duplicate_acks += u64::from(duplicate);
         duplicate
@@ -295,7 +297,7 @@ impl Connection {
     /// `recover`, RFC 6675's RecoveryPoint): no new recovery starts until it is not.
     fn recovery_under_way(&self) -> bool {
         self.recovery_point
-            .is_some_and(|point| self.snd_una < point)
+            .is_some_and(|point| self.send.snd_una() < point)
     }
 
     /// RFC 5681 section 3.2 steps 2 and 3, RFC 6582 section 3.2 step 2, RFC 6675 section 5,
@@ -324,10 +326,10 @@ impl Connection {
         if !loss_evident {
             return;
         }
-        let flight_size = self.flight_size() - self.limited_transmit_bytes;
+        let flight_size = self.send.flight_size() - self.limited_transmit_bytes;
         self.limited_transmit_bytes = 0;
         self.congestion.on_loss(flight_size);
-        let point = self.snd_nxt;
+        let point = self.send.snd_nxt();
         let smss = i64::from(self.smss());
         let round_segments = self.retransmission_queue.len();
         self.recovery = Some(if self.loss_detection.uses_sack() {
@@ -339,7 +341,7 @@ impl Connection {
                 round_segments,
             }
         });
-        self.recovery_point = Some(self.snd_nxt);
+        self.recovery_point = Some(self.send.snd_nxt());
         self.loss_probe = None;
         self.retransmission_queue.start_episode();
         if self.loss_detection == LossDetection::Rack {
@@ -495,7 +497,7 @@ impl Connection {
     /// With RACK-TLP, F-RTO watches the ACKs that follow for proof that the timeout was
     /// spurious.
     pub(super) fn on_retransmit_timeout(&mut self, now: Instant) {
-        if self.snd_una == self.snd_nxt {
+        if self.send.snd_una() == self.send.snd_nxt() {
             return;
         }
         self.stats.rto_timeouts += 1;
@@ -528,12 +530,12 @@ impl Connection {
         if self.state.is_synchronized() {
             // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
             self.congestion
-                .on_timeout(self.flight_size(), self.consecutive_timeouts > 1);
+                .on_timeout(self.send.flight_size(), self.consecutive_timeouts > 1);
         }
         self.recovery = Some(Recovery::Timeout {
-            point: self.snd_nxt,
+            point: self.send.snd_nxt(),
         });
-        self.recovery_point = Some(self.snd_nxt);
+        self.recovery_point = Some(self.send.snd_nxt());
         self.duplicate_acks = 0;
         self.loss_probe = None;
         self.timers.stop(Timer::LossProbe);
@@ -582,9 +584,9 @@ impl Connection {
         match frto.stage {
             FrtoStage::AwaitingNewAck if !advanced => {}
             FrtoStage::AwaitingNewAck => {
-                let recovery_point = self.snd_nxt;
+                let recovery_point = self.send.snd_nxt();
                 let step_3 = matches!(self.recovery, Some(Recovery::Timeout { .. }))
-                    && self.snd_una != recovery_point
+                    && self.send.snd_una() != recovery_point
                     && self.next_new_segment().is_some();
                 self.frto = step_3.then_some(Frto {
                     stage: FrtoStage::AwaitingSecondAck { recovery_point },
@@ -645,7 +647,7 @@ impl Connection {
         let smoothed_rtt = self.rtt.smoothed_rtt();
         // While the peer seems to have reneged, the retransmission timer acts, soon.
         let due = self.loss_detection == LossDetection::Rack
-            && self.snd_una != self.snd_nxt
+            && self.send.snd_una() != self.send.snd_nxt()
             && self.state.may_send()
             && !self.reneging_suspected();
         let (true, Some(smoothed_rtt)) = (due, smoothed_rtt) else {
@@ -692,13 +694,13 @@ impl Connection {
     /// delayed-ACK time, or it goes before the ACK, every other burst (the D-SACK of the probe
     /// puts the receiver in quick-ACK mode for the next).
     fn ack_may_be_delayed(&self) -> bool {
-        self.flight_size() < 2 * self.smss()
+        self.send.flight_size() < 2 * self.smss()
     }
 
     /// Section 7.3: the probe timer expired; the next transmission is the probe, and the
     /// retransmission timer restarts now (so that, due at the same moment, it yields).
     pub(super) fn on_loss_probe_timeout(&mut self, now: Instant) {
-        if self.snd_una != self.snd_nxt {
+        if self.send.snd_una() != self.send.snd_nxt() {
             self.loss_probe_due = true;
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
@@ -710,7 +712,13 @@ impl Connection {
         self.loss_probe_due = false;
         self.unanswered_loss_probes += 1;
         let transmit = if let Some((len, flags)) = self.next_new_segment() {
-            self.transmit_new(now, flags, self.snd_nxt, len, Reason::TailLossProbeNewData)
+            self.transmit_new(
+                now,
+                flags,
+                self.send.snd_nxt(),
+                len,
+                Reason::TailLossProbeNewData,
+            )
         } else {
             // Outside recovery, the last segment: its SACK shows RACK every loss before it.
             // In recovery, the oldest hole, which stalls it: a retransmission lost again is
@@ -723,7 +731,9 @@ impl Connection {
             let transmit = self.retransmit_as(now, index, Some(Reason::TailLossProbe))?;
             // Section 7.4: outside recovery, watch whether the probe repaired a loss.
             if self.recovery.is_none() && self.loss_probe.is_none() {
-                self.loss_probe = Some(LossProbe { end: self.snd_nxt });
+                self.loss_probe = Some(LossProbe {
+                    end: self.send.snd_nxt(),
+                });
             }
             transmit
         };
@@ -750,7 +760,7 @@ impl Connection {
         } else if ack > probe.end {
             self.loss_probe = None;
             if self.recovery.is_none() {
-                self.congestion.on_loss(self.flight_size());
+                self.congestion.on_loss(self.send.flight_size());
                 return true;
             }
         } else if pure_duplicate {

@@ -6,7 +6,7 @@
 use super::recovery::LossDetection;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
-use super::{Connection, Negotiated, Reason, MAX_WINDOW};
+use super::{Connection, Negotiated, Reason};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
@@ -70,8 +70,9 @@ impl Connection {
     /// Section 3.10.7.3.
     pub(super) fn on_segment_in_syn_sent(&mut self, now: Instant, segment: &Segment<'_>) {
         let flags = segment.flags;
-        let ack_acceptable =
-            flags.contains(Flags::ACK) && self.snd_una < segment.ack && segment.ack <= self.snd_nxt;
+        let ack_acceptable = flags.contains(Flags::ACK)
+            && self.send.snd_una() < segment.ack
+            && segment.ack <= self.send.snd_nxt();
         if flags.contains(Flags::ACK) && !ack_acceptable {
             self.pending_reset = reset_reply(segment);
             return;
@@ -96,7 +97,7 @@ impl Connection {
             // Simultaneous open (section 3.5, figure 8): answer with a SYN-ACK in place of
             // the SYN, which the peer has not acknowledged.
             self.state = State::SynReceived;
-            self.snd_nxt = self.iss;
+            self.send.rewind_to_syn();
             self.retransmission_queue.clear();
             self.timers.stop(Timer::Retransmit);
         }
@@ -111,7 +112,7 @@ impl Connection {
         if self.state == State::SynReceived
             && flags == Flags::SYN | Flags::ACK
             && segment.seq == self.receive.irs()
-            && segment.ack == self.iss + 1
+            && segment.ack == self.send.iss() + 1
         {
             self.stats.segments_accepted += 1;
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
@@ -173,7 +174,7 @@ impl Connection {
             return;
         }
         if self.state == State::SynReceived {
-            if self.snd_una < segment.ack && segment.ack <= self.snd_nxt {
+            if self.send.snd_una() < segment.ack && segment.ack <= self.send.snd_nxt() {
                 self.enter_established(now);
             } else {
                 self.pending_reset = reset_reply(segment);
@@ -184,8 +185,8 @@ impl Connection {
         // SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, else drop the segment, data and all.
         // Without the lower bound half of all ACK values pass, and a blind attacker needs to
         // guess only the sequence number to inject data.
-        if segment.ack > self.highest_acknowledgeable()
-            || segment.ack < self.snd_una - self.max_snd_wnd
+        if segment.ack > self.send.highest_acknowledgeable()
+            || segment.ack < self.send.snd_una() - self.send.max_snd_wnd()
         {
             self.stats.rejected_acks += 1;
             self.reply_to_invalid(now, Reason::ChallengeAck);
@@ -193,13 +194,13 @@ impl Connection {
         }
         // An acceptable segment shows the peer is alive.
         self.stats.segments_accepted += 1;
-        self.unanswered_probes = 0;
+        self.send.on_peer_heard();
         self.arm_keepalive(now);
         self.process_ack(now, segment);
-        if segment.ack >= self.snd_una {
+        if segment.ack >= self.send.snd_una() {
             self.update_send_window(segment);
         }
-        if self.fin_acked() {
+        if self.send.fin_acked() {
             match self.state {
                 State::FinWait1 => self.state = State::FinWait2,
                 State::Closing => self.enter_time_wait(now),
@@ -255,9 +256,6 @@ impl Connection {
         self.loss_detection = LossDetection::choose(&self.config, self.negotiated);
         self.congestion = self.config.congestion_control.build(self.negotiated.smss());
         self.receive.synchronize(syn.seq);
-        self.snd_wnd = syn.window.min(MAX_WINDOW);
-        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-        self.snd_wl1 = syn.seq;
-        self.snd_wl2 = syn.ack;
+        self.send.synchronize_window(syn);
     }
 }

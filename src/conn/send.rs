@@ -3,13 +3,14 @@
 //! from section 3.8.6.2.1), and transmission: a SYN, new data, a FIN, a retransmission or a
 //! probe, each with the [`Reason`] it was sent.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 
 use super::receive::{advertised_window, Acknowledgment};
 use super::recovery::{LossDetection, Recovery};
 use super::retransmission::Delivered;
-use super::state::State;
+use super::state::{ConnectionError, State};
 use super::timers::Timer;
 use super::{Config, Connection, Negotiated, MAX_WINDOW};
 use crate::time::Instant;
@@ -132,13 +133,95 @@ pub(crate) fn stateless_syn_ack(
     }
 }
 
-impl Connection {
-    fn fin_sequence(&self) -> SeqNum {
-        self.send_buffer_seq + self.send_buffer.len() as u32
+/// The send side of the transmission control block: the send sequence variables (RFC 9293
+/// section 3.3.1) and the peer's window, the bytes written and not yet acknowledged, the FIN,
+/// and the window probes and keepalives. Its fields are this file's alone; other files read
+/// them through the methods below.
+#[derive(Debug)]
+pub(super) struct Sender {
+    /// ISS: our initial sequence number.
+    iss: SeqNum,
+    /// SND.UNA: the oldest sequence number not yet acknowledged.
+    snd_una: SeqNum,
+    /// SND.NXT: the next sequence number to send.
+    snd_nxt: SeqNum,
+    /// SND.WND: the peer's window, from SND.UNA.
+    snd_wnd: u32,
+    /// SND.WL1 and SND.WL2: the sequence and acknowledgment numbers of the segment that last
+    /// updated the window.
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    /// The largest window the peer has advertised: RFC 5961 section 5's MAX.SND.WND, how far
+    /// below SND.UNA an ACK may lie and still be believed.
+    max_snd_wnd: u32,
+    /// A window probe's byte (at `snd_nxt`) may have been taken: an ACK of it is valid.
+    window_probe_outstanding: bool,
+    /// The persist timer expired on a window too small for silly window avoidance: the next
+    /// segment goes whatever its size.
+    sws_override: bool,
+    /// Unacknowledged and unsent bytes; `send_buffer[0]` has sequence number `send_buffer_seq`.
+    send_buffer: VecDeque<u8>,
+    send_buffer_seq: SeqNum,
+    /// The application shut down its write side: a FIN follows the buffered data.
+    fin_queued: bool,
+    /// Doublings of the persist timer since the peer's window closed.
+    persist_backoff: u32,
+    /// A window probe or keepalive is due.
+    pending_probe: Option<Reason>,
+    /// Window probes or keepalives sent since the peer last said anything.
+    unanswered_probes: u32,
+}
+
+impl Sender {
+    /// Nothing sent yet: SND.UNA and SND.NXT at `iss`, the first data byte after the SYN.
+    pub(super) fn new(iss: SeqNum) -> Sender {
+        Sender {
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            window_probe_outstanding: false,
+            sws_override: false,
+            send_buffer: VecDeque::new(),
+            send_buffer_seq: iss + 1,
+            fin_queued: false,
+            persist_backoff: 0,
+            pending_probe: None,
+            unanswered_probes: 0,
+        }
     }
 
-    pub(super) fn fin_acked(&self) -> bool {
-        self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
+    /// ISS.
+    pub(super) fn iss(&self) -> SeqNum {
+        self.iss
+    }
+
+    /// SND.UNA.
+    pub(super) fn snd_una(&self) -> SeqNum {
+        self.snd_una
+    }
+
+    /// SND.NXT.
+    pub(super) fn snd_nxt(&self) -> SeqNum {
+        self.snd_nxt
+    }
+
+    /// SND.WND.
+    pub(super) fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// MAX.SND.WND (RFC 5961 section 5).
+    pub(super) fn max_snd_wnd(&self) -> u32 {
+        self.max_snd_wnd
+    }
+
+    /// RFC 5681's FlightSize: sent and not yet acknowledged.
+    pub(super) fn flight_size(&self) -> u32 {
+        self.snd_nxt.wrapping_diff(self.snd_una)
     }
 
     /// The highest ACK the peer can validly send: up to `snd_nxt`, or one byte past it if it
@@ -147,14 +230,108 @@ impl Connection {
         self.snd_nxt + u32::from(self.window_probe_outstanding)
     }
 
+    /// Bytes written and not yet acknowledged (sent or not).
+    pub(super) fn buffered(&self) -> usize {
+        self.send_buffer.len()
+    }
+
+    /// Whether the application shut down its write side.
+    pub(super) fn fin_queued(&self) -> bool {
+        self.fin_queued
+    }
+
+    /// The FIN's sequence number: right after the last byte written.
+    fn fin_sequence(&self) -> SeqNum {
+        self.send_buffer_seq + self.send_buffer.len() as u32
+    }
+
+    /// Whether our FIN was sent and acknowledged.
+    pub(super) fn fin_acked(&self) -> bool {
+        self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
+    }
+
+    /// Take bytes from the application; the caller has checked the room.
+    pub(super) fn write(&mut self, data: &[u8]) {
+        self.send_buffer.extend(data);
+    }
+
+    /// The application shut down its write side: a FIN follows the data.
+    pub(super) fn queue_fin(&mut self) {
+        self.fin_queued = true;
+    }
+
+    /// Learn the peer's window from its SYN (RFC 9293 sections 3.10.7.2 and 3.10.7.3).
+    pub(super) fn synchronize_window(&mut self, syn: &Segment<'_>) {
+        self.snd_wnd = syn.window.min(MAX_WINDOW);
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = syn.seq;
+        self.snd_wl2 = syn.ack;
+    }
+
+    /// Our SYN's sequence number was used elsewhere: a SYN cookie's SYN-ACK, sent by the
+    /// endpoint without a connection, so no record of it is in flight (RFC 4987 section 3.6).
+    pub(super) fn syn_sent_statelessly(&mut self) {
+        self.snd_nxt = self.iss + 1;
+    }
+
+    /// Our SYN goes again as a SYN-ACK (a simultaneous open, RFC 9293 section 3.5): back to
+    /// the ISS.
+    pub(super) fn rewind_to_syn(&mut self) {
+        self.snd_nxt = self.iss;
+    }
+
+    /// A window probe or keepalive is due: it goes at the next poll, and is unanswered until
+    /// the peer says something.
+    pub(super) fn queue_probe(&mut self, reason: Reason) {
+        self.unanswered_probes += 1;
+        self.pending_probe = Some(reason);
+    }
+
+    /// Window probes and keepalives sent since the peer last said anything.
+    pub(super) fn unanswered_probes(&self) -> u32 {
+        self.unanswered_probes
+    }
+
+    /// The peer sent an acceptable segment: it answered every probe.
+    pub(super) fn on_peer_heard(&mut self) {
+        self.unanswered_probes = 0;
+    }
+
+    /// The probe due, if any.
+    pub(super) fn take_pending_probe(&mut self) -> Option<Reason> {
+        self.pending_probe.take()
+    }
+
+    /// The connection closed: no probe goes.
+    pub(super) fn forget_pending_probe(&mut self) {
+        self.pending_probe = None;
+    }
+
+    /// A copy of `len` buffered bytes starting at sequence number `seq`.
+    fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
+        let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
+        let end = (start + len as usize).min(self.send_buffer.len());
+        self.send_buffer
+            .range(start.min(end)..end)
+            .copied()
+            .collect()
+    }
+
+    /// As though `bytes` more had been sent and acknowledged without loss, for tests of the
+    /// sequence space after a long transfer (sending gigabytes would take minutes).
+    #[cfg(test)]
+    pub(super) fn skip_acknowledged(&mut self, bytes: u32) {
+        self.snd_una += bytes;
+        self.snd_nxt += bytes;
+        self.send_buffer_seq += bytes;
+        self.snd_wl2 += bytes;
+    }
+}
+
+impl Connection {
     /// RFC 5681's SMSS: the largest segment we send, as negotiated (RFC 9293 section 3.7.1).
     pub(super) fn smss(&self) -> u32 {
         self.negotiated.smss()
-    }
-
-    /// RFC 5681's FlightSize: sent and not yet acknowledged.
-    pub(super) fn flight_size(&self) -> u32 {
-        self.snd_nxt.wrapping_diff(self.snd_una)
     }
 
     /// What congestion control lets be in flight now, RFC 6582's inflation included.
@@ -183,16 +360,16 @@ impl Connection {
         // backoff (docs/protocol.md section 8 says why).
         self.rtt.end_backoff();
 
-        let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
-        let drained = acked_bytes.min(self.send_buffer.len());
-        self.send_buffer.drain(..drained);
-        self.send_buffer_seq += drained as u32;
+        let acked_bytes = (ack.wrapping_diff(self.send.send_buffer_seq) as i32).max(0) as usize;
+        let drained = acked_bytes.min(self.send.send_buffer.len());
+        self.send.send_buffer.drain(..drained);
+        self.send.send_buffer_seq += drained as u32;
         let acked_data = u32::try_from(drained).unwrap_or(u32::MAX);
 
-        self.snd_una = ack;
-        if self.snd_nxt < ack {
+        self.send.snd_una = ack;
+        if self.send.snd_nxt < ack {
             // The peer took a window probe's byte.
-            self.snd_nxt = ack;
+            self.send.snd_nxt = ack;
         }
         self.consecutive_timeouts = 0;
         self.duplicate_acks = 0;
@@ -202,7 +379,7 @@ impl Connection {
             self.on_dropped_fin();
         }
         // RFC 6298 section 5.2 and 5.3, unless the receiver seems to have reneged.
-        if self.snd_una == self.snd_nxt {
+        if self.send.snd_una == self.send.snd_nxt {
             self.timers.stop(Timer::Retransmit);
         } else if !self.check_sack_reneging(now) {
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
@@ -212,23 +389,23 @@ impl Connection {
 
     /// Section 3.10.7.4: take the window only from segments newer than the last update.
     pub(super) fn update_send_window(&mut self, segment: &Segment<'_>) {
-        if self.snd_wl1 < segment.seq
-            || (self.snd_wl1 == segment.seq && self.snd_wl2 <= segment.ack)
+        if self.send.snd_wl1 < segment.seq
+            || (self.send.snd_wl1 == segment.seq && self.send.snd_wl2 <= segment.ack)
         {
             // A window of 2^31 or more would break sequence comparisons (docs/protocol.md).
-            self.snd_wnd = segment.window.min(MAX_WINDOW);
-            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-            self.snd_wl1 = segment.seq;
-            self.snd_wl2 = segment.ack;
+            self.send.snd_wnd = segment.window.min(MAX_WINDOW);
+            self.send.max_snd_wnd = self.send.max_snd_wnd.max(self.send.snd_wnd);
+            self.send.snd_wl1 = segment.seq;
+            self.send.snd_wl2 = segment.ack;
             // A window still too small to send into (silly window avoidance) leaves the
             // persist timer running: it is the override, and must not restart with every
             // update (RFC 9293 section 3.8.6.2.1).
             let nothing_can_go =
-                self.snd_nxt < self.fin_sequence() && self.next_new_segment().is_none();
-            if self.snd_wnd > 0 && !nothing_can_go {
+                self.send.snd_nxt < self.send.fin_sequence() && self.next_new_segment().is_none();
+            if self.send.snd_wnd > 0 && !nothing_can_go {
                 self.timers.stop(Timer::Persist);
-                self.persist_backoff = 0;
-                self.window_probe_outstanding = false;
+                self.send.persist_backoff = 0;
+                self.send.window_probe_outstanding = false;
             }
         }
     }
@@ -237,13 +414,13 @@ impl Connection {
     /// segment again, new data, a FIN.
     pub(super) fn transmit_sequence_space(&mut self, now: Instant) -> Option<Transmit> {
         if matches!(self.state, State::SynSent | State::SynReceived) {
-            if self.snd_nxt == self.iss {
+            if self.send.snd_nxt == self.send.iss {
                 let flags = if self.state == State::SynSent {
                     Flags::SYN
                 } else {
                     Flags::SYN | Flags::ACK
                 };
-                return Some(self.transmit_new(now, flags, self.iss, 0, Reason::Handshake));
+                return Some(self.transmit_new(now, flags, self.send.iss, 0, Reason::Handshake));
             }
             let lost = self.retransmission_queue.next_lost()?;
             return self.retransmit(now, lost);
@@ -273,8 +450,8 @@ impl Connection {
         };
         let room = (self.congestion_window().saturating_add(limited_transmit))
             .saturating_sub(self.retransmission_queue.pipe());
-        let fin_seq = self.fin_sequence();
-        if self.snd_nxt < fin_seq {
+        let fin_seq = self.send.fin_sequence();
+        if self.send.snd_nxt < fin_seq {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
                 Some((len, flags)) if len <= room => {
@@ -282,11 +459,17 @@ impl Connection {
                         .saturating_sub(self.congestion_window())
                         .min(len);
                     self.limited_transmit_bytes += beyond_cwnd;
-                    return Some(self.transmit_new(now, flags, self.snd_nxt, len, Reason::NewData));
+                    return Some(self.transmit_new(
+                        now,
+                        flags,
+                        self.send.snd_nxt,
+                        len,
+                        Reason::NewData,
+                    ));
                 }
                 Some(_) => {}
             }
-        } else if self.fin_queued && self.snd_nxt == fin_seq {
+        } else if self.send.fin_queued && self.send.snd_nxt == fin_seq {
             // A FIN alone takes no room in the network.
             return Some(self.transmit_new(now, Flags::ACK | Flags::FIN, fin_seq, 0, Reason::Fin));
         }
@@ -306,23 +489,26 @@ impl Connection {
     /// The next segment of unsent data the peer's window takes: its length (at most one
     /// SMSS) and flags, a FIN riding on the last one. `None` when nothing unsent fits.
     pub(super) fn next_new_segment(&self) -> Option<(u32, Flags)> {
-        let fin_seq = self.fin_sequence();
-        let window_end = self.snd_una + self.snd_wnd;
-        if self.snd_nxt >= fin_seq || window_end <= self.snd_nxt {
+        let fin_seq = self.send.fin_sequence();
+        let window_end = self.send.snd_una + self.send.snd_wnd;
+        if self.send.snd_nxt >= fin_seq || window_end <= self.send.snd_nxt {
             return None;
         }
-        let unsent = fin_seq.wrapping_diff(self.snd_nxt);
-        let window_room = window_end.wrapping_diff(self.snd_nxt);
+        let unsent = fin_seq.wrapping_diff(self.send.snd_nxt);
+        let window_room = window_end.wrapping_diff(self.send.snd_nxt);
         let wanted = self.smss().min(unsent);
         // Sender-side silly window avoidance (RFC 9293 section 3.8.6.2.1): a segment the
         // peer's window cuts short goes only if it is at least half the largest window the
         // peer has offered. Otherwise wait: ACKs of data in flight will open the window, and
         // with nothing in flight the persist timer stands in for the RFC's override timeout.
-        if window_room < wanted && window_room < self.max_snd_wnd / 2 && !self.sws_override {
+        if window_room < wanted
+            && window_room < self.send.max_snd_wnd / 2
+            && !self.send.sws_override
+        {
             return None;
         }
         let len = wanted.min(window_room);
-        let flags = if self.fin_queued && len == unsent {
+        let flags = if self.send.fin_queued && len == unsent {
             Flags::ACK | Flags::FIN
         } else {
             Flags::ACK
@@ -340,13 +526,13 @@ impl Connection {
         payload_len: u32,
         reason: Reason,
     ) -> Transmit {
-        let payload = self.send_buffer_range(seq, payload_len);
+        let payload = self.send.send_buffer_range(seq, payload_len);
         let transmit = self.transmit(flags, seq, &payload, reason);
-        self.sws_override = false;
+        self.send.sws_override = false;
         let seq_len = payload_len
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
-        self.snd_nxt = seq + seq_len;
+        self.send.snd_nxt = seq + seq_len;
         self.retransmission_queue
             .push(seq, seq_len, flags.contains(Flags::FIN), now);
         self.arm_retransmit_timer(now);
@@ -370,9 +556,9 @@ impl Connection {
     ) -> Option<Transmit> {
         let record = *self.retransmission_queue.get(index)?;
         // By state, not by `seq == iss`: after 2^32 bytes a data segment starts there too.
-        let syn =
-            record.seq == self.iss && matches!(self.state, State::SynSent | State::SynReceived);
-        let fin = self.fin_queued && record.seq + record.len == self.fin_sequence() + 1;
+        let syn = record.seq == self.send.iss
+            && matches!(self.state, State::SynSent | State::SynReceived);
+        let fin = self.send.fin_queued && record.seq + record.len == self.send.fin_sequence() + 1;
         let payload_len = record.len - u32::from(syn) - u32::from(fin);
         // The window counts payload: a SYN or FIN alone always fits. The fast retransmission
         // goes whatever the window (RFC 5681 section 3.2 step 3, RFC 6582 section 3.2 step 5,
@@ -407,7 +593,9 @@ impl Connection {
             _ => {}
         }
         self.stats.bytes_retransmitted += u64::from(payload_len);
-        let payload = self.send_buffer_range(record.seq + u32::from(syn), payload_len);
+        let payload = self
+            .send
+            .send_buffer_range(record.seq + u32::from(syn), payload_len);
         let transmit = self.transmit(flags, record.seq, &payload, reason);
         self.retransmission_queue
             .on_retransmitted(index, now, reason == Reason::TailLossProbe);
@@ -415,33 +603,23 @@ impl Connection {
         Some(transmit)
     }
 
-    /// A copy of `len` buffered bytes starting at sequence number `seq`.
-    fn send_buffer_range(&self, seq: SeqNum, len: u32) -> Vec<u8> {
-        let start = seq.wrapping_diff(self.send_buffer_seq) as usize;
-        let end = (start + len as usize).min(self.send_buffer.len());
-        self.send_buffer
-            .range(start.min(end)..end)
-            .copied()
-            .collect()
-    }
-
     /// A window probe or keepalive, if still needed.
     pub(super) fn transmit_probe(&mut self, reason: Reason) -> Option<Transmit> {
         if reason == Reason::Keepalive {
             // SEG.SEQ = SND.NXT - 1: outside the peer's window, so it must answer with an ACK.
             self.stats.keepalives += 1;
-            return Some(self.transmit(Flags::ACK, self.snd_nxt - 1, &[], reason));
+            return Some(self.transmit(Flags::ACK, self.send.snd_nxt - 1, &[], reason));
         }
-        if self.snd_wnd != 0 || self.snd_nxt >= self.fin_sequence() {
+        if self.send.snd_wnd != 0 || self.send.snd_nxt >= self.send.fin_sequence() {
             return None;
         }
         // One byte of new data beyond the window (section 3.8.6.1). It does not advance
         // snd_nxt, so sent again later it still counts as new data; if the window opened and
         // the byte is taken, the ACK moves snd_nxt on.
         self.stats.window_probes += 1;
-        let probe = self.send_buffer_range(self.snd_nxt, 1);
-        self.window_probe_outstanding = true;
-        Some(self.transmit(Flags::ACK, self.snd_nxt, &probe, reason))
+        let probe = self.send.send_buffer_range(self.send.snd_nxt, 1);
+        self.send.window_probe_outstanding = true;
+        Some(self.transmit(Flags::ACK, self.send.snd_nxt, &probe, reason))
     }
 
     /// Encode one segment with our current acknowledgment and window, and count it.
@@ -475,5 +653,36 @@ impl Connection {
             contents: encode(&segment),
             reason,
         }
+    }
+
+    /// Data waits and the peer's window takes none of it (or only a silly sliver): with nothing
+    /// in flight to bring an ACK, only the persist timer will move things on.
+    pub(super) fn arm_persist(&mut self, now: Instant) {
+        let nothing_in_flight = self.send.snd_una == self.send.snd_nxt;
+        if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
+            self.timers.set(
+                Timer::Persist,
+                now + self.rtt.rto_backed_off(self.send.persist_backoff),
+            );
+        }
+    }
+
+    pub(super) fn on_persist_timeout(&mut self, now: Instant) {
+        if self.send.snd_wnd != 0 {
+            // The window is open but too small to be worth a segment, and no update came:
+            // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
+            self.send.sws_override = true;
+            return;
+        }
+        if self.send.unanswered_probes() >= self.config.max_retransmissions {
+            self.close(Some(ConnectionError::TimedOut));
+            return;
+        }
+        self.send.queue_probe(Reason::WindowProbe);
+        self.send.persist_backoff = self.send.persist_backoff.saturating_add(1);
+        self.timers.set(
+            Timer::Persist,
+            now + self.rtt.rto_backed_off(self.send.persist_backoff),
+        );
     }
 }

@@ -185,7 +185,7 @@ impl Connection {
         if self.stats.rto_timeouts > 0 && self.rtt.smoothed_rtt().is_none() {
             self.rtt.reinitialize(RTO_AFTER_SYN_TIMEOUT);
         }
-        self.state = if self.fin_queued {
+        self.state = if self.send.fin_queued() {
             State::FinWait1
         } else {
             State::Established
@@ -235,7 +235,7 @@ impl Connection {
         } else {
             syn.seq > self.receive.rcv_nxt()
         };
-        reopens.then(|| self.snd_nxt + REINCARNATION_GAP)
+        reopens.then(|| self.send.snd_nxt() + REINCARNATION_GAP)
     }
 
     /// What the application hears when a valid RST (or a validated ICMP error) ends the
@@ -246,7 +246,7 @@ impl Connection {
     /// Linux's `tcp_reset` likewise gives ECONNRESET in every state but SYN-SENT, CLOSE-WAIT
     /// (EPIPE) and CLOSED. Decided from the sequence numbers, not the state's name.
     pub(super) fn error_if_ended_now(&self) -> Option<ConnectionError> {
-        if self.fin_acked() && self.receive.fin_received() {
+        if self.send.fin_acked() && self.receive.fin_received() {
             None
         } else {
             Some(ConnectionError::Reset)
@@ -268,10 +268,11 @@ impl Connection {
     pub fn handle_unreachable(&mut self, quoted_seq: SeqNum) -> bool {
         let ours = match self.state {
             State::Closed | State::Listen => false,
-            State::SynSent | State::SynReceived => quoted_seq == self.iss,
+            State::SynSent | State::SynReceived => quoted_seq == self.send.iss(),
             _ => {
-                (self.snd_una <= quoted_seq && quoted_seq <= self.snd_nxt)
-                    || (self.unanswered_probes > 0 && quoted_seq == self.snd_una - 1)
+                let (snd_una, snd_nxt) = (self.send.snd_una(), self.send.snd_nxt());
+                (snd_una <= quoted_seq && quoted_seq <= snd_nxt)
+                    || (self.send.unanswered_probes() > 0 && quoted_seq == snd_una - 1)
             }
         };
         if ours {
@@ -292,7 +293,7 @@ impl Connection {
         }
         self.timers.stop_all();
         self.receive.forget_owed_acks();
-        self.pending_probe = None;
+        self.send.forget_pending_probe();
         self.retransmission_queue.clear();
         self.events.push_back(Event::Closed(error));
     }

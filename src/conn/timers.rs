@@ -1,7 +1,9 @@
 //! The connection's timers: the table (one deadline per kind; the next wake-up is the
-//! earliest), how each is armed, and what happens when it expires: the retransmission timer
-//! (RFC 6298 section 5), the persist timer (RFC 9293 section 3.8.6.1), keepalives (section
-//! 3.8.4), TIME-WAIT (section 3.6) and the delayed ACK (RFC 5681 section 4.2).
+//! earliest), which handler each expiry runs, and the timers of the connection as a whole:
+//! the retransmission timer's arming (RFC 6298 section 5.1), keepalives (RFC 9293 section
+//! 3.8.4), TIME-WAIT (section 3.6) and the delayed ACK (RFC 5681 section 4.2). The persist
+//! timer (section 3.8.6.1) is the send side's, in `send.rs`; the loss probe, the
+//! retransmission timeout and RACK's reordering timer are loss recovery's, in `recovery.rs`.
 
 use super::state::{ConnectionError, State};
 use super::{Connection, Reason};
@@ -110,38 +112,6 @@ impl Connection {
         }
     }
 
-    /// Data waits and the peer's window takes none of it (or only a silly sliver): with nothing
-    /// in flight to bring an ACK, only the persist timer will move things on.
-    pub(super) fn arm_persist(&mut self, now: Instant) {
-        let nothing_in_flight = self.snd_una == self.snd_nxt;
-        if nothing_in_flight && !self.timers.is_armed(Timer::Persist) {
-            self.timers.set(
-                Timer::Persist,
-                now + self.rtt.rto_backed_off(self.persist_backoff),
-            );
-        }
-    }
-
-    fn on_persist_timeout(&mut self, now: Instant) {
-        if self.snd_wnd != 0 {
-            // The window is open but too small to be worth a segment, and no update came:
-            // send what fits (RFC 9293 section 3.8.6.2.1's override timeout).
-            self.sws_override = true;
-            return;
-        }
-        if self.unanswered_probes >= self.config.max_retransmissions {
-            self.close(Some(ConnectionError::TimedOut));
-            return;
-        }
-        self.unanswered_probes += 1;
-        self.persist_backoff = self.persist_backoff.saturating_add(1);
-        self.pending_probe = Some(Reason::WindowProbe);
-        self.timers.set(
-            Timer::Persist,
-            now + self.rtt.rto_backed_off(self.persist_backoff),
-        );
-    }
-
     pub(super) fn arm_keepalive(&mut self, now: Instant) {
         if let Some(interval) = self.config.keepalive_interval {
             if self.state != State::TimeWait {
@@ -158,16 +128,15 @@ impl Connection {
             return;
         }
         // While data or probes are outstanding, their own timers watch the peer.
-        if self.snd_una != self.snd_nxt || self.timers.is_armed(Timer::Persist) {
+        if self.send.flight_size() != 0 || self.timers.is_armed(Timer::Persist) {
             self.timers.set(Timer::Keepalive, now + interval);
             return;
         }
-        if self.unanswered_probes >= self.config.keepalive_probes {
+        if self.send.unanswered_probes() >= self.config.keepalive_probes {
             self.close(Some(ConnectionError::TimedOut));
             return;
         }
-        self.unanswered_probes += 1;
-        self.pending_probe = Some(Reason::Keepalive);
+        self.send.queue_probe(Reason::Keepalive);
         self.timers.set(Timer::Keepalive, now + interval);
     }
 }

@@ -299,7 +299,7 @@ fn a_data_segment_at_the_isn_after_the_wrap_is_resent_as_data_not_as_a_syn() {
     // Where the send sequence space stands after 2^32 - 1 data bytes, all acknowledged: the
     // next byte's sequence number is the ISN again.
     skip_sent_and_acknowledged(&mut conn, u32::MAX);
-    assert_eq!(conn.snd_nxt, LOCAL_ISN);
+    assert_eq!(conn.send.snd_nxt(), LOCAL_ISN);
     let payload = bytes(0, 100);
     assert_eq!(conn.write(&payload), Ok(100));
     let data = Sent {

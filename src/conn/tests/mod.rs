@@ -489,10 +489,7 @@ fn ack_sack(ack: SeqNum, blocks: &[(SeqNum, SeqNum)]) -> Segment<'static> {
 /// gigabytes segment by segment would take minutes in a test.)
 fn skip_sent_and_acknowledged(conn: &mut Connection, bytes: u32) {
     assert!(conn.is_send_complete());
-    conn.snd_una += bytes;
-    conn.snd_nxt += bytes;
-    conn.send_buffer_seq += bytes;
-    conn.snd_wl2 += bytes;
+    conn.send.skip_acknowledged(bytes);
 }
 
 // -------------------------------------------------------------------------------------------

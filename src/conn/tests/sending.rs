@@ -37,7 +37,7 @@ fn write_sends_data_and_ack_stops_the_timer() {
     assert_eq!(conn.timers.get(Timer::Retransmit), None);
     assert_eq!(conn.poll_timeout(), Some(at(1_100 + 15_000)));
     assert!(conn.is_send_complete());
-    assert!(conn.send_buffer.is_empty());
+    assert_eq!(conn.send.buffered(), 0);
     assert_eq!(conn.writable_bytes(), classic_config().send_buffer);
     recv_nothing(&mut conn, at(1_100));
 }
@@ -84,7 +84,7 @@ fn write_is_segmented_at_mss() {
             ..SEND_TEMPL
         },
     );
-    assert_eq!(conn.send_buffer.len(), 1_800);
+    assert_eq!(conn.send.buffered(), 1_800);
     assert_eq!(
         conn.timers.get(Timer::Retransmit),
         Some(at(1_100) + conn.stats().rto)
