@@ -18,16 +18,18 @@
 //!
 //! This file holds the transmission control block (RFC 9293 section 3.3.1) and the calls
 //! above. What acts on it lies beside it, one file per RFC concern, each an `impl Connection`
-//! block of its own:
+//! block of its own; the send side, the receive side and loss recovery each also own a part of
+//! the block, a struct whose fields only their file writes:
 //!
 //! - `state.rs`: the states (RFC 9293 section 3.3.2), events and errors, and entering
 //!   ESTABLISHED, TIME-WAIT and CLOSED;
 //! - `segment_arrives.rs`: "SEGMENT ARRIVES" step by step (section 3.10.7, with RFC 5961);
-//! - `send.rs`: the send sequence variables and window, transmission and retransmission,
-//!   window probes;
-//! - `receive.rs`: the receive sequence variables and window, the text and the FIN, when to
-//!   acknowledge, SACK and D-SACK blocks;
-//! - `recovery.rs`: loss detection and recovery (RFC 5681, 6582, 6675, 8985, 5682);
+//! - `send.rs` (`Sender`): the send sequence variables and window, transmission and
+//!   retransmission, window probes;
+//! - `receive.rs` (`Receiver`): the receive sequence variables and window, the text and the
+//!   FIN, when to acknowledge, SACK and D-SACK blocks;
+//! - `recovery.rs` (`LossRecovery`): the segments in flight, loss detection and recovery
+//!   (RFC 5681, 6582, 6675, 8985, 5682);
 //! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
 //!   2018 section 2);
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
@@ -66,10 +68,8 @@ use std::net::SocketAddr;
 
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum, WireError};
-use rack::Rack;
 use receive::Receiver;
-use recovery::{Frto, LossDetection, LossProbe, Recovery};
-use retransmission::RetransmissionQueue;
+use recovery::LossRecovery;
 use rtt::RttEstimator;
 use send::Sender;
 use timers::{Timer, TimerTable};
@@ -80,62 +80,42 @@ pub(crate) const MAX_WINDOW: u32 = 1 << 30;
 /// One connection: RFC 9293's transmission control block and what acts on it.
 #[derive(Debug)]
 pub struct Connection {
+    // The block is split by who acts on it, as quinn-proto's `PathData` and `PacketSpace` and
+    // neqo's `Loss` split theirs: the send side (`Sender`, in send.rs), the receive side
+    // (`Receiver`, receive.rs) and loss recovery (`LossRecovery`, recovery.rs) each own their
+    // fields, private to their file. What several of them use (the state, the timers, the RTT
+    // estimate, the congestion controller, the negotiated MSS and SACK) stays here, and so do
+    // the methods that coordinate them.
     config: Config,
     remote: SocketAddr,
     state: State,
+    /// Why the connection failed, once it has.
     error: Option<ConnectionError>,
     events: VecDeque<Event>,
-    timers: TimerTable,
-    rtt: RttEstimator,
-    stats: Stats,
+    /// Whether the handshake ever completed (the connection may have closed since).
+    connected: bool,
     /// The MSS and SACK in force: this end's offer until the peer's SYN arrives, then what
     /// both agreed on.
     negotiated: Negotiated,
-    /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
-    pending_reset: Option<Segment<'static>>,
+    timers: TimerTable,
+    rtt: RttEstimator,
+    /// The congestion controller: cwnd and ssthresh.
+    congestion: Box<dyn Controller>,
+    stats: Stats,
 
     /// The send side (`send.rs`): SND.UNA, SND.NXT, the peer's window, the data to send.
     send: Sender,
+    /// The receive side (`receive.rs`): RCV.NXT, the data received, what we owe the peer.
+    receive: Receiver,
+    /// Loss recovery (`recovery.rs`): the segments in flight and their scoreboard, the
+    /// recovery under way, RACK, tail loss probes, F-RTO.
+    recovery: LossRecovery,
+
+    /// A RST to send, even from CLOSED (an abort, or the answer to a bad ACK).
+    pending_reset: Option<Segment<'static>>,
     /// When we last answered a segment that was not acceptable
     /// ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
     last_invalid_reply_at: Option<Instant>,
-    /// Segments in flight, oldest first, with the SACK scoreboard.
-    retransmission_queue: RetransmissionQueue,
-    /// Retransmission timeouts since the peer last acknowledged something new.
-    consecutive_timeouts: u32,
-    /// The congestion controller: cwnd and ssthresh.
-    congestion: Box<dyn Controller>,
-    /// Which rules find lost segments, chosen from the config and what the SYNs settled.
-    loss_detection: LossDetection,
-    /// The loss recovery under way, if any.
-    recovery: Option<Recovery>,
-    /// No fast recovery starts until snd_una reaches this: RFC 6582's `recover` and RFC
-    /// 6675's RecoveryPoint, which outlive the recovery that set them. `None` once snd_una
-    /// has reached it, so that it is only ever compared with an snd_una less than a window
-    /// below it: kept for good, it would read as ahead of snd_una again 2^31 bytes later.
-    recovery_point: Option<SeqNum>,
-    /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
-    duplicate_acks: u32,
-    /// RACK's state (RFC 8985).
-    rack: Rack,
-    /// The tail loss probe in flight, if any.
-    loss_probe: Option<LossProbe>,
-    /// The probe timer expired: the next transmission is a tail loss probe.
-    loss_probe_due: bool,
-    /// Probes sent since the last ACK came.
-    unanswered_loss_probes: u32,
-    /// The next retransmission goes whatever the congestion window (RFC 6675 step (4.3)).
-    retransmit_despite_cwnd: bool,
-    /// F-RTO's progress after a timeout (RFC 5682).
-    frto: Option<Frto>,
-    /// Bytes sent by limited transmit since the last new ACK: not part of the FlightSize
-    /// that sets ssthresh (RFC 5681 section 3.2 step 2).
-    limited_transmit_bytes: u32,
-
-    /// The receive side (`receive.rs`): RCV.NXT, the data received, what we owe the peer.
-    receive: Receiver,
-    /// Whether the handshake ever completed (the connection may have closed since).
-    connected: bool,
 }
 
 impl Connection {
@@ -186,7 +166,7 @@ impl Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let negotiated = Negotiated::offered(&config);
         let congestion = config.congestion_control.build(negotiated.smss());
-        let loss_detection = LossDetection::choose(&config, negotiated);
+        let recovery = LossRecovery::new(&config, negotiated);
         let stats = Stats {
             rto: rtt.rto(),
             state,
@@ -198,29 +178,17 @@ impl Connection {
             state,
             error: None,
             events: VecDeque::new(),
+            connected: false,
+            negotiated,
             timers: TimerTable::default(),
             rtt,
-            stats,
-            negotiated,
-            pending_reset: None,
-            send: Sender::new(iss),
-            last_invalid_reply_at: None,
-            retransmission_queue: RetransmissionQueue::default(),
-            consecutive_timeouts: 0,
             congestion,
-            loss_detection,
-            recovery: None,
-            recovery_point: None,
-            duplicate_acks: 0,
-            rack: Rack::default(),
-            loss_probe: None,
-            loss_probe_due: false,
-            unanswered_loss_probes: 0,
-            retransmit_despite_cwnd: false,
-            frto: None,
-            limited_transmit_bytes: 0,
+            stats,
+            send: Sender::new(iss),
             receive: Receiver::new(),
-            connected: false,
+            recovery,
+            pending_reset: None,
+            last_invalid_reply_at: None,
         }
     }
 

@@ -37,7 +37,7 @@ pub(crate) struct Rack {
     /// `RACK.reo_wnd_persist`: recoveries left before `reo_wnd_mult` goes back to 1.
     reo_wnd_persist: u32,
     /// `RACK.dsack_round`: a D-SACK in this round already widened the window. `None` once
-    /// snd_una reaches it, for the reason `Connection::recovery_point` is.
+    /// snd_una reaches it, for the reason `LossRecovery::recovery_point` is.
     dsack_round: Option<SeqNum>,
     min_rtt: WindowedMinimum,
 }

@@ -395,7 +395,7 @@ impl Connection {
         match self.state {
             State::SynSent | State::Closed | State::Listen => None,
             State::SynReceived => {
-                self.retransmission_queue.mark_lost(0, Reason::Handshake);
+                self.recovery.mark_lost(0, Reason::Handshake);
                 self.retransmit(now, 0)
             }
             _ => Some(self.transmit(Flags::ACK, self.send.snd_nxt(), &[], reason)),

@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use super::retransmission::Delivered;
+use super::rack::Rack;
+use super::retransmission::{Delivered, RetransmissionQueue};
 use super::rtt::backed_off;
 use super::timers::Timer;
 use super::{Config, Connection, Negotiated, Reason, MAX_WINDOW};
@@ -51,9 +52,118 @@ impl LossDetection {
     }
 }
 
+/// Loss recovery's state: the segments in flight with their SACK scoreboard, the recovery
+/// under way and the point it lasts until, duplicate ACKs, RACK, tail loss probes, F-RTO and
+/// limited transmit. Its fields are this file's alone; other files read them through the
+/// methods below and the `impl Connection` block of this file.
+#[derive(Debug)]
+pub(super) struct LossRecovery {
+    /// Which rules find lost segments, chosen from the config and what the SYNs settled.
+    detection: LossDetection,
+    /// Segments in flight, oldest first, with the SACK scoreboard.
+    retransmission_queue: RetransmissionQueue,
+    /// The loss recovery under way, if any.
+    episode: Option<Recovery>,
+    /// No fast recovery starts until snd_una reaches this: RFC 6582's `recover` and RFC
+    /// 6675's RecoveryPoint, which outlive the recovery that set them. `None` once snd_una
+    /// has reached it, so that it is only ever compared with an snd_una less than a window
+    /// below it: kept for good, it would read as ahead of snd_una again 2^31 bytes later.
+    recovery_point: Option<SeqNum>,
+    /// Retransmission timeouts since the peer last acknowledged something new.
+    consecutive_timeouts: u32,
+    /// Duplicate ACKs in a row (RFC 5681 section 2; RFC 6675's with SACK).
+    duplicate_acks: u32,
+    /// Bytes sent by limited transmit since the last new ACK: not part of the FlightSize
+    /// that sets ssthresh (RFC 5681 section 3.2 step 2).
+    limited_transmit_bytes: u32,
+    /// The next retransmission goes whatever the congestion window (RFC 6675 step (4.3)).
+    retransmit_despite_cwnd: bool,
+    /// RACK's state (RFC 8985).
+    rack: Rack,
+    /// The tail loss probe in flight, if any.
+    loss_probe: Option<LossProbe>,
+    /// The probe timer expired: the next transmission is a tail loss probe.
+    loss_probe_due: bool,
+    /// Probes sent since the last ACK came.
+    unanswered_loss_probes: u32,
+    /// F-RTO's progress after a timeout (RFC 5682).
+    frto: Option<Frto>,
+}
+
+impl LossRecovery {
+    /// Nothing in flight, no recovery, the detector for `config` and this end's own offer.
+    pub(super) fn new(config: &Config, offered: Negotiated) -> LossRecovery {
+        LossRecovery {
+            detection: LossDetection::choose(config, offered),
+            retransmission_queue: RetransmissionQueue::default(),
+            episode: None,
+            recovery_point: None,
+            consecutive_timeouts: 0,
+            duplicate_acks: 0,
+            limited_transmit_bytes: 0,
+            retransmit_despite_cwnd: false,
+            rack: Rack::default(),
+            loss_probe: None,
+            loss_probe_due: false,
+            unanswered_loss_probes: 0,
+            frto: None,
+        }
+    }
+
+    /// The SYNs settled `negotiated`: choose the detector again for it.
+    pub(super) fn on_negotiated(&mut self, config: &Config, negotiated: Negotiated) {
+        self.detection = LossDetection::choose(config, negotiated);
+    }
+
+    /// The segments in flight and their scoreboard.
+    pub(super) fn retransmission_queue(&self) -> &RetransmissionQueue {
+        &self.retransmission_queue
+    }
+
+    /// Retransmission timeouts since the peer last acknowledged something new: what an RTO
+    /// retransmission's [`Reason`] counts.
+    pub(super) fn consecutive_timeouts(&self) -> u32 {
+        self.consecutive_timeouts
+    }
+
+    /// Whether the next transmission is a tail loss probe.
+    pub(super) fn loss_probe_due(&self) -> bool {
+        self.loss_probe_due
+    }
+
+    /// Whether the next retransmission goes whatever the congestion window.
+    pub(super) fn retransmit_despite_cwnd(&self) -> bool {
+        self.retransmit_despite_cwnd
+    }
+
+    /// A segment went for the first time.
+    pub(super) fn on_sent(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant) {
+        self.retransmission_queue.push(seq, len, fin, now);
+    }
+
+    /// The segment at `index` went again at `now`, as a tail loss probe if `probe`.
+    pub(super) fn on_retransmitted(&mut self, index: usize, now: Instant, probe: bool) {
+        self.retransmit_despite_cwnd = false;
+        self.retransmission_queue
+            .on_retransmitted(index, now, probe);
+    }
+
+    /// The segment at `index` is to be sent again, for `reason`: the SYN-ACK that answers a
+    /// repeated SYN.
+    pub(super) fn mark_lost(&mut self, index: usize, reason: Reason) {
+        self.retransmission_queue.mark_lost(index, reason);
+    }
+
+    /// Nothing is in flight any more: the connection closed, or a simultaneous open sends
+    /// its SYN again as a SYN-ACK.
+    pub(super) fn forget_in_flight(&mut self) {
+        self.retransmission_queue.clear();
+    }
+}
+
 /// A loss recovery episode: what is resent, and how the window is managed meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Recovery {
+enum Recovery {
     /// NewReno's fast recovery without SACK (RFC 6582): partial ACKs resend the next hole.
     /// It ends when snd_una reaches `point`.
     NewReno {
@@ -77,7 +187,7 @@ pub(super) enum Recovery {
 /// F-RTO (RFC 5682 section 3, the SACK-enhanced algorithm) after a timeout: where it stands,
 /// and the congestion control to restore if the timeout proves spurious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Frto {
+struct Frto {
     stage: FrtoStage,
     /// Congestion control just before the timeout.
     undo: Undo,
@@ -97,14 +207,14 @@ enum FrtoStage {
 /// A tail loss probe that resent data, outside recovery, whose outcome is not known yet (RFC
 /// 8985 section 7.4's `TLP.end_seq`; a probe of new data needs no watching).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct LossProbe {
+struct LossProbe {
     /// snd_nxt when the probe went.
-    pub(super) end: SeqNum,
+    end: SeqNum,
 }
 
 /// What congestion control was before a timeout, to restore if F-RTO finds it spurious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Undo {
+struct Undo {
     window: u32,
     slow_start_threshold: u32,
 }
@@ -141,11 +251,60 @@ fn reno_inflation_limit(inflation: i64, round_segments: usize, smss: i64) -> i64
 }
 
 impl Connection {
+    /// What congestion control lets be in flight now, RFC 6582's inflation included.
+    pub(super) fn congestion_window(&self) -> u32 {
+        let inflation = match self.recovery.episode {
+            Some(Recovery::NewReno { inflation, .. }) => inflation,
+            _ => 0,
+        };
+        let window = i64::from(self.congestion.window()) + inflation;
+        u32::try_from(window.max(i64::from(self.smss()))).unwrap_or(u32::MAX)
+    }
+
+    /// Limited transmit (RFC 3042): outside recovery, each of the first two duplicate ACKs
+    /// lets one more new segment out beyond the congestion window, so that a small window can
+    /// still bring the three duplicate ACKs that fast retransmit needs. Returns how far past
+    /// the window new data may go now.
+    pub(super) fn limited_transmit_room(&self) -> u32 {
+        if self.recovery.episode.is_none() {
+            self.recovery.duplicate_acks.min(2) * self.smss()
+        } else {
+            0
+        }
+    }
+
+    /// New data of `len` bytes is about to go: count what lies beyond the congestion window,
+    /// sent by limited transmit.
+    pub(super) fn on_new_data_sent(&mut self, len: u32) {
+        let beyond_cwnd = (self.recovery.retransmission_queue.pipe() + len)
+            .saturating_sub(self.congestion_window())
+            .min(len);
+        self.recovery.limited_transmit_bytes += beyond_cwnd;
+    }
+
+    /// RFC 6675 `NextSeg()` rule (3), in a SACK recovery with RACK off: with nothing new to
+    /// send, the oldest hole below SACKed data goes again. RACK replaces this guess with its
+    /// timer. Returns that hole's index, if the rule applies.
+    pub(super) fn next_seg_rule_3(&self) -> Option<usize> {
+        let applies = self.recovery.detection == LossDetection::Rfc6675
+            && matches!(self.recovery.episode, Some(Recovery::Sack { .. }));
+        if !applies {
+            return None;
+        }
+        self.recovery.retransmission_queue.next_unsacked_hole()
+    }
+
+    /// Whether lost segments go before new data now (RFC 6675 `NextSeg()` rule (1)): during
+    /// recovery, unless F-RTO holds them back for new data.
+    pub(super) fn retransmissions_first(&self) -> bool {
+        self.recovery.episode.is_some() && !self.frto_sends_new_data()
+    }
+
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
     /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
-        let recovery_before = self.recovery;
-        let frto = self.frto;
+        let recovery_before = self.recovery.episode;
+        let frto = self.recovery.frto;
         let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
@@ -153,7 +312,7 @@ impl Connection {
         if advanced || delivered.bytes > 0 {
             // The peer took something: probing starts over from this ACK. (An ACK that only
             // reports a probe as a duplicate does not count, or probes could go on forever.)
-            self.unanswered_loss_probes = 0;
+            self.recovery.unanswered_loss_probes = 0;
         }
         if advanced {
             delivered.merge(self.on_new_ack(now, segment.ack));
@@ -161,9 +320,9 @@ impl Connection {
         if duplicate {
             self.on_duplicate_ack();
         }
-        if self.loss_detection == LossDetection::Rack {
-            self.rack.on_delivered(now, &delivered);
-            self.rack.on_cumulative_ack(self.send.snd_una());
+        if self.recovery.detection == LossDetection::Rack {
+            self.recovery.rack.on_delivered(now, &delivered);
+            self.recovery.rack.on_cumulative_ack(self.send.snd_una());
         }
         self.on_ack_after_timeout(frto, segment.ack, advanced, duplicate, &delivered);
         let pure_duplicate = !advanced && !duplicate;
@@ -186,7 +345,7 @@ impl Connection {
         };
         // An ACK that showed a probe repaired a loss has just reduced the window: it grows
         // nothing (Linux's CWR state).
-        if advanced && grows && !reduced && self.recovery.is_none() {
+        if advanced && grows && !reduced && self.recovery.episode.is_none() {
             self.congestion.on_ack(delivered.bytes);
         }
         self.arm_loss_probe(now);
@@ -196,7 +355,7 @@ impl Connection {
     /// ACK or inside the second block. It reports data received twice: one of our
     /// retransmissions was spurious, or the network duplicated a segment.
     fn take_dsack(&mut self, segment: &Segment<'_>) -> Option<SackBlock> {
-        if !self.loss_detection.uses_sack() {
+        if !self.recovery.detection.uses_sack() {
             return None;
         }
         let blocks = segment.sack.as_slice();
@@ -208,7 +367,7 @@ impl Connection {
             return None;
         }
         self.stats.dsack_received += 1;
-        let spurious = self.retransmission_queue.take_spurious(first);
+        let spurious = self.recovery.retransmission_queue.take_spurious(first);
         if spurious.is_some() {
             self.stats.spurious_retransmissions += 1;
         }
@@ -216,10 +375,12 @@ impl Connection {
         // probe went on a timer, not because RACK deemed a segment lost too early, so it says
         // nothing of reordering and does not widen RACK's window (as Linux's tcp_dsack_seen
         // ignores a D-SACK that matches the probe, FLAG_DSACK_TLP).
-        if self.loss_detection == LossDetection::Rack
+        if self.recovery.detection == LossDetection::Rack
             && !spurious.is_some_and(|spurious| spurious.probe)
         {
-            self.rack.on_dsack(self.send.snd_una(), self.send.snd_nxt());
+            self.recovery
+                .rack
+                .on_dsack(self.send.snd_una(), self.send.snd_nxt());
         }
         Some(first)
     }
@@ -228,7 +389,7 @@ impl Connection {
     /// RTT sample from them as Linux does. Returns what they newly delivered.
     fn take_sack_blocks(&mut self, now: Instant, segment: &Segment<'_>, dsack: bool) -> Delivered {
         let mut delivered = Delivered::default();
-        if !self.loss_detection.uses_sack() {
+        if !self.recovery.detection.uses_sack() {
             return delivered;
         }
         for block in segment.sack.as_slice().iter().skip(usize::from(dsack)) {
@@ -238,7 +399,7 @@ impl Connection {
                 && block.left < block.right
                 && block.right <= self.send.snd_nxt()
             {
-                delivered.merge(self.retransmission_queue.mark_sacked(*block));
+                delivered.merge(self.recovery.retransmission_queue.mark_sacked(*block));
             }
         }
         if let Some(sent_at) = delivered.newest_sent_once_at {
@@ -250,7 +411,7 @@ impl Connection {
     /// One RTT measurement that Karn's rule allows, for the RTO and for RACK's minimum.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, rtt: Duration) {
         self.rtt.on_sample(rtt);
-        self.rack.on_rtt_sample(now, rtt);
+        self.recovery.rack.on_rtt_sample(now, rtt);
     }
 
     /// A duplicate ACK while data is outstanding. With SACK blocks, RFC 6675 section 2's
@@ -261,7 +422,7 @@ impl Connection {
         if self.send.snd_una() == self.send.snd_nxt() || segment.ack == self.send.snd_nxt() {
             return false;
         }
-        let duplicate = if self.loss_detection.uses_sack() && !segment.sack.is_empty() {
+        let duplicate = if self.recovery.detection.uses_sack() && !segment.sack.is_empty() {
             newly_sacked > 0
         } else {
             segment.ack == self.send.snd_una()
@@ -274,9 +435,9 @@ impl Connection {
     }
 
     fn on_duplicate_ack(&mut self) {
-        self.duplicate_acks += 1;
+        self.recovery.duplicate_acks += 1;
         let smss = i64::from(self.smss());
-        match &mut self.recovery {
+        match &mut self.recovery.episode {
             Some(Recovery::NewReno {
                 inflation,
                 round_segments,
@@ -296,7 +457,8 @@ impl Connection {
     /// Whether snd_una is still below the recovery point of the latest recovery (RFC 6582's
     /// `recover`, RFC 6675's RecoveryPoint): no new recovery starts until it is not.
     fn recovery_under_way(&self) -> bool {
-        self.recovery_point
+        self.recovery
+            .recovery_point
             .is_some_and(|point| self.send.snd_una() < point)
     }
 
@@ -306,33 +468,34 @@ impl Connection {
     /// without, the duplicate-ACK threshold or (with SACK) the oldest segment deemed lost.
     pub(super) fn maybe_enter_fast_recovery(&mut self) {
         let threshold = self.config.duplicate_ack_threshold.max(1);
-        if self.recovery.is_some()
+        if self.recovery.episode.is_some()
             || self.recovery_under_way()
-            || self.retransmission_queue.is_empty()
+            || self.recovery.retransmission_queue.is_empty()
             || !self.state.is_synchronized()
         {
             return;
         }
-        let loss_evident = match self.loss_detection {
-            LossDetection::Rack => self.retransmission_queue.has_losses(),
+        let loss_evident = match self.recovery.detection {
+            LossDetection::Rack => self.recovery.retransmission_queue.has_losses(),
             LossDetection::Rfc6675 => {
-                self.duplicate_acks >= threshold
+                self.recovery.duplicate_acks >= threshold
                     || self
+                        .recovery
                         .retransmission_queue
                         .is_lost_by_sack(0, threshold, self.smss())
             }
-            LossDetection::NewReno => self.duplicate_acks >= threshold,
+            LossDetection::NewReno => self.recovery.duplicate_acks >= threshold,
         };
         if !loss_evident {
             return;
         }
-        let flight_size = self.send.flight_size() - self.limited_transmit_bytes;
-        self.limited_transmit_bytes = 0;
+        let flight_size = self.send.flight_size() - self.recovery.limited_transmit_bytes;
+        self.recovery.limited_transmit_bytes = 0;
         self.congestion.on_loss(flight_size);
         let point = self.send.snd_nxt();
         let smss = i64::from(self.smss());
-        let round_segments = self.retransmission_queue.len();
-        self.recovery = Some(if self.loss_detection.uses_sack() {
+        let round_segments = self.recovery.retransmission_queue.len();
+        self.recovery.episode = Some(if self.recovery.detection.uses_sack() {
             Recovery::Sack { point }
         } else {
             Recovery::NewReno {
@@ -341,14 +504,15 @@ impl Connection {
                 round_segments,
             }
         });
-        self.recovery_point = Some(self.send.snd_nxt());
-        self.loss_probe = None;
-        self.retransmission_queue.start_episode();
-        if self.loss_detection == LossDetection::Rack {
+        self.recovery.recovery_point = Some(self.send.snd_nxt());
+        self.recovery.loss_probe = None;
+        self.recovery.retransmission_queue.start_episode();
+        if self.recovery.detection == LossDetection::Rack {
             // RFC 6675 step (4.3): the first retransmission goes whatever the window.
-            self.retransmit_despite_cwnd = true;
+            self.recovery.retransmit_despite_cwnd = true;
         } else {
-            self.retransmission_queue
+            self.recovery
+                .retransmission_queue
                 .mark_lost(0, Reason::FastRetransmission);
         }
     }
@@ -356,11 +520,14 @@ impl Connection {
     /// Mark what is now known lost: RACK's rule with RACK on; RFC 6675 `IsLost()` during fast
     /// recovery with SACK; nothing more without SACK (NewReno acts on partial ACKs).
     fn detect_losses(&mut self, now: Instant) {
-        match self.loss_detection {
+        match self.recovery.detection {
             LossDetection::Rack => self.rack_detect_losses(now),
-            LossDetection::Rfc6675 if matches!(self.recovery, Some(Recovery::Sack { .. })) => {
+            LossDetection::Rfc6675
+                if matches!(self.recovery.episode, Some(Recovery::Sack { .. })) =>
+            {
                 let threshold = self.config.duplicate_ack_threshold.max(1);
-                self.retransmission_queue
+                self.recovery
+                    .retransmission_queue
                     .detect_losses(threshold, self.smss());
             }
             LossDetection::Rfc6675 | LossDetection::NewReno => {}
@@ -370,24 +537,28 @@ impl Connection {
     /// RFC 8985 section 6.2 step 5's `RACK.rtt + RACK.reo_wnd`: how long after its sending
     /// a segment is lost, once a segment sent after it has been delivered.
     fn rack_loss_wait(&self) -> Duration {
-        let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rack.rtt());
+        let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.recovery.rack.rtt());
         let threshold = self.config.duplicate_ack_threshold.max(1) as usize;
-        let beyond_dupthresh = self.retransmission_queue.sacked_segments() >= threshold;
-        self.rack.rtt()
-            + self
-                .rack
-                .reordering_window(self.recovery.is_some(), beyond_dupthresh, smoothed_rtt)
+        let beyond_dupthresh = self.recovery.retransmission_queue.sacked_segments() >= threshold;
+        self.recovery.rack.rtt()
+            + self.recovery.rack.reordering_window(
+                self.recovery.episode.is_some(),
+                beyond_dupthresh,
+                smoothed_rtt,
+            )
     }
 
     /// RFC 8985 section 6.2 steps 4 and 5, and 6.3: mark by time, arm the reordering timer
     /// for what is not due yet, and start recovery if anything was marked.
     pub(super) fn rack_detect_losses(&mut self, now: Instant) {
-        let Some(newest) = self.rack.newest_delivered() else {
+        let Some(newest) = self.recovery.rack.newest_delivered() else {
             return;
         };
-        let (marked, deadline) =
-            self.retransmission_queue
-                .rack_detect_losses(newest, self.rack_loss_wait(), now);
+        let (marked, deadline) = self.recovery.retransmission_queue.rack_detect_losses(
+            newest,
+            self.rack_loss_wait(),
+            now,
+        );
         match deadline {
             Some(deadline) => self.timers.set(Timer::Reordering, deadline),
             None => self.timers.stop(Timer::Reordering),
@@ -397,16 +568,51 @@ impl Connection {
         }
     }
 
-    /// New data acknowledged: move loss recovery on, or after a timeout grow the window (RFC
-    /// 6582 section 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
-    pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32) {
-        if self.recovery_point.is_some_and(|point| ack >= point) {
+    /// The peer acknowledged up to `ack`, which is new (RFC 9293 section 3.10.7.4, fifth
+    /// check): the segments it covers leave the retransmission queue, with an RTT sample if
+    /// Karn's rule allows one. Returns what that delivered.
+    pub(super) fn take_acknowledged(&mut self, now: Instant, ack: SeqNum) -> Delivered {
+        let delivered = self.recovery.retransmission_queue.remove_acknowledged(ack);
+        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample, and, as
+        // in Linux, only from an ACK that acknowledges no retransmission: an ACK that a
+        // retransmission drew (filling a hole) would time the wait behind the hole too.
+        if !delivered.any_retransmitted {
+            if let Some(sent_at) = delivered.newest_sent_once_at {
+                self.take_rtt_sample(now, now - sent_at);
+            }
+        }
+        // The peer is alive and taking data: this loss episode is over, and so is its
+        // backoff (docs/protocol.md section 8 says why).
+        self.rtt.end_backoff();
+        delivered
+    }
+
+    /// snd_una moved to `ack`, with `acked` bytes of data: the counts of timeouts, duplicate
+    /// ACKs and limited transmit start over, and loss recovery moves on, or after a timeout
+    /// the window grows (RFC 6582 section 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
+    /// `dropped_fin` when the ACK shows the peer dropped our FIN.
+    pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32, dropped_fin: bool) {
+        self.recovery.consecutive_timeouts = 0;
+        self.recovery.duplicate_acks = 0;
+        self.recovery.limited_transmit_bytes = 0;
+        self.move_recovery_on(ack, acked);
+        if dropped_fin {
+            self.on_dropped_fin();
+        }
+    }
+
+    fn move_recovery_on(&mut self, ack: SeqNum, acked: u32) {
+        if self
+            .recovery
+            .recovery_point
+            .is_some_and(|point| ack >= point)
+        {
             // Forgotten once reached, while the two are less than a window apart: a wrapping
             // comparison made 2^31 bytes later would put snd_una below it again.
-            self.recovery_point = None;
+            self.recovery.recovery_point = None;
         }
         let smss = i64::from(self.smss());
-        match &mut self.recovery {
+        match &mut self.recovery.episode {
             Some(Recovery::NewReno { point, .. } | Recovery::Sack { point }) if ack >= *point => {
                 // A full acknowledgment: recovery is over, cwnd is ssthresh again.
                 self.end_recovery();
@@ -427,9 +633,10 @@ impl Connection {
                 if acked >= smss {
                     *inflation += smss;
                 }
-                *round_segments = self.retransmission_queue.len();
+                *round_segments = self.recovery.retransmission_queue.len();
                 *inflation = reno_inflation_limit(*inflation, *round_segments, smss);
-                self.retransmission_queue
+                self.recovery
+                    .retransmission_queue
                     .mark_lost(0, Reason::FastRetransmission);
             }
             // Pipe governs a SACK recovery; partial ACKs need nothing here.
@@ -450,18 +657,19 @@ impl Connection {
     /// that loss, since RFC 6675's `IsLost()` needs SACKed data above a segment and none can lie
     /// above a FIN; the loss is certain, so the FIN goes again at once rather than after the
     /// RTO. (RACK finds it by time; NewReno's partial ACK resends it anyway.)
-    pub(super) fn on_dropped_fin(&mut self) {
-        if matches!(self.recovery, Some(Recovery::Sack { .. }))
-            && self.loss_detection == LossDetection::Rfc6675
+    fn on_dropped_fin(&mut self) {
+        if matches!(self.recovery.episode, Some(Recovery::Sack { .. }))
+            && self.recovery.detection == LossDetection::Rfc6675
         {
-            self.retransmission_queue
+            self.recovery
+                .retransmission_queue
                 .mark_lost(0, Reason::SackRetransmission);
         }
     }
 
     fn end_recovery(&mut self) {
-        self.recovery = None;
-        self.rack.on_recovery_exit();
+        self.recovery.episode = None;
+        self.recovery.rack.on_recovery_exit();
     }
 
     /// An ACK moved snd_una to a segment the peer SACKed: it holds that segment, says its
@@ -486,7 +694,8 @@ impl Connection {
     /// Whether the oldest segment in flight is SACKed: a SACK block never covers snd_una, so
     /// only a cumulative ACK that stopped at a SACKed segment leaves one there.
     fn reneging_suspected(&self) -> bool {
-        self.retransmission_queue
+        self.recovery
+            .retransmission_queue
             .get(0)
             .is_some_and(|record| record.sacked)
     }
@@ -501,13 +710,13 @@ impl Connection {
             return;
         }
         self.stats.rto_timeouts += 1;
-        self.consecutive_timeouts += 1;
+        self.recovery.consecutive_timeouts += 1;
         let limit = if self.state.is_synchronized() {
             self.config.max_retransmissions
         } else {
             self.config.max_syn_retransmissions
         };
-        if self.consecutive_timeouts > limit {
+        if self.recovery.consecutive_timeouts > limit {
             self.close(Some(crate::conn::ConnectionError::TimedOut));
             return;
         }
@@ -517,10 +726,10 @@ impl Connection {
         // and not during a fast or timeout recovery whose ACKs moved snd_una on since its
         // last expiry: a window saved then would be the one from before a genuine loss. (As
         // Linux's tcp_enter_loss: F-RTO "if no previous loss recovery is underway".)
-        let frto = self.loss_detection == LossDetection::Rack
+        let frto = self.recovery.detection == LossDetection::Rack
             && self.state.is_synchronized()
             && !self.recovery_under_way();
-        self.frto = frto.then(|| Frto {
+        self.recovery.frto = frto.then(|| Frto {
             stage: FrtoStage::AwaitingNewAck,
             undo: Undo {
                 window: self.congestion.window(),
@@ -529,29 +738,32 @@ impl Connection {
         });
         if self.state.is_synchronized() {
             // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
-            self.congestion
-                .on_timeout(self.send.flight_size(), self.consecutive_timeouts > 1);
+            self.congestion.on_timeout(
+                self.send.flight_size(),
+                self.recovery.consecutive_timeouts > 1,
+            );
         }
-        self.recovery = Some(Recovery::Timeout {
+        self.recovery.episode = Some(Recovery::Timeout {
             point: self.send.snd_nxt(),
         });
-        self.recovery_point = Some(self.send.snd_nxt());
-        self.duplicate_acks = 0;
-        self.loss_probe = None;
+        self.recovery.recovery_point = Some(self.send.snd_nxt());
+        self.recovery.duplicate_acks = 0;
+        self.recovery.loss_probe = None;
         self.timers.stop(Timer::LossProbe);
         // RFC 8985 section 6.3: with RACK, segments sent too recently to be overdue stay in
         // flight. The reordering window is the one of the timeout's recovery, now begun.
-        let rack_wait = (self.loss_detection == LossDetection::Rack).then(|| self.rack_loss_wait());
-        self.retransmission_queue.mark_lost_on_timeout(
+        let rack_wait =
+            (self.recovery.detection == LossDetection::Rack).then(|| self.rack_loss_wait());
+        self.recovery.retransmission_queue.mark_lost_on_timeout(
             Reason::RtoRetransmission {
-                timeout: self.consecutive_timeouts,
+                timeout: self.recovery.consecutive_timeouts,
             },
             rack_wait,
             now,
         );
         // Section 5.4: the oldest segment goes again, whatever the congestion window (the
         // segments left in flight above may fill it). Section 5.6: restart the timer now.
-        self.retransmit_despite_cwnd = true;
+        self.recovery.retransmit_despite_cwnd = true;
         self.timers.set(Timer::Retransmit, now + self.rtt.rto());
     }
 
@@ -585,17 +797,17 @@ impl Connection {
             FrtoStage::AwaitingNewAck if !advanced => {}
             FrtoStage::AwaitingNewAck => {
                 let recovery_point = self.send.snd_nxt();
-                let step_3 = matches!(self.recovery, Some(Recovery::Timeout { .. }))
+                let step_3 = matches!(self.recovery.episode, Some(Recovery::Timeout { .. }))
                     && self.send.snd_una() != recovery_point
                     && self.next_new_segment().is_some();
-                self.frto = step_3.then_some(Frto {
+                self.recovery.frto = step_3.then_some(Frto {
                     stage: FrtoStage::AwaitingSecondAck { recovery_point },
                     ..frto
                 });
             }
             FrtoStage::AwaitingSecondAck { .. } if !advanced && !duplicate => {}
             FrtoStage::AwaitingSecondAck { recovery_point } => {
-                self.frto = None;
+                self.recovery.frto = None;
                 let beyond_recovery_point = ack > recovery_point
                     || delivered
                         .highest_end
@@ -613,16 +825,17 @@ impl Connection {
     fn undo_spurious_timeout(&mut self, undo: Undo) {
         self.stats.spurious_timeouts += 1;
         self.congestion.undo(undo.window, undo.slow_start_threshold);
-        self.retransmission_queue.unmark_losses();
-        if self.recovery.is_some() {
+        self.recovery.retransmission_queue.unmark_losses();
+        if self.recovery.episode.is_some() {
             self.end_recovery();
         }
-        self.recovery_point = None;
+        self.recovery.recovery_point = None;
     }
 
     /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).
-    pub(super) fn frto_sends_new_data(&self) -> bool {
-        self.frto
+    fn frto_sends_new_data(&self) -> bool {
+        self.recovery
+            .frto
             .is_some_and(|frto| matches!(frto.stage, FrtoStage::AwaitingSecondAck { .. }))
     }
 
@@ -646,7 +859,7 @@ impl Connection {
     pub(super) fn arm_loss_probe(&mut self, now: Instant) {
         let smoothed_rtt = self.rtt.smoothed_rtt();
         // While the peer seems to have reneged, the retransmission timer acts, soon.
-        let due = self.loss_detection == LossDetection::Rack
+        let due = self.recovery.detection == LossDetection::Rack
             && self.send.snd_una() != self.send.snd_nxt()
             && self.state.may_send()
             && !self.reneging_suspected();
@@ -662,15 +875,19 @@ impl Connection {
         };
         // Doubled per unanswered probe after the first, without a ceiling of its own: the
         // retransmission timer, armed beside it, is the ceiling.
-        let doublings = self.unanswered_loss_probes.saturating_sub(1).min(16);
+        let doublings = self
+            .recovery
+            .unanswered_loss_probes
+            .saturating_sub(1)
+            .min(16);
         let wait = backed_off(smoothed_rtt * 2 + allowance, doublings, Duration::MAX);
         // Once the retransmission timer has fired for this data, it alone acts until the peer
         // takes something (RFC 8985 section 7.2 arms probes only outside the timeout's
         // recovery): otherwise a peer that keeps sending while our data is black-holed would
         // re-arm probes that push the timer back for ever, and the connection would never
         // reach max_retransmissions.
-        if self.consecutive_timeouts > 0
-            || (self.unanswered_loss_probes >= MIN_LOSS_PROBES && wait >= self.rtt.rto())
+        if self.recovery.consecutive_timeouts > 0
+            || (self.recovery.unanswered_loss_probes >= MIN_LOSS_PROBES && wait >= self.rtt.rto())
         {
             // Backed off as far as the retransmission timer: from here on it acts.
             self.timers.stop(Timer::LossProbe);
@@ -701,7 +918,7 @@ impl Connection {
     /// retransmission timer restarts now (so that, due at the same moment, it yields).
     pub(super) fn on_loss_probe_timeout(&mut self, now: Instant) {
         if self.send.snd_una() != self.send.snd_nxt() {
-            self.loss_probe_due = true;
+            self.recovery.loss_probe_due = true;
             self.timers.set(Timer::Retransmit, now + self.rtt.rto());
         }
     }
@@ -709,8 +926,8 @@ impl Connection {
     /// Section 7.3: send new data if the peer's window allows, else a segment again, either
     /// way whatever the congestion window; then re-arm the retransmission timer.
     pub(super) fn transmit_loss_probe(&mut self, now: Instant) -> Option<super::Transmit> {
-        self.loss_probe_due = false;
-        self.unanswered_loss_probes += 1;
+        self.recovery.loss_probe_due = false;
+        self.recovery.unanswered_loss_probes += 1;
         let transmit = if let Some((len, flags)) = self.next_new_segment() {
             self.transmit_new(
                 now,
@@ -723,15 +940,15 @@ impl Connection {
             // Outside recovery, the last segment: its SACK shows RACK every loss before it.
             // In recovery, the oldest hole, which stalls it: a retransmission lost again is
             // invisible to RACK until something sent after it arrives.
-            let index = if self.recovery.is_some() {
-                self.retransmission_queue.first_unsacked()
+            let index = if self.recovery.episode.is_some() {
+                self.recovery.retransmission_queue.first_unsacked()
             } else {
-                self.retransmission_queue.last_unsacked()
+                self.recovery.retransmission_queue.last_unsacked()
             }?;
             let transmit = self.retransmit_as(now, index, Some(Reason::TailLossProbe))?;
             // Section 7.4: outside recovery, watch whether the probe repaired a loss.
-            if self.recovery.is_none() && self.loss_probe.is_none() {
-                self.loss_probe = Some(LossProbe {
+            if self.recovery.episode.is_none() && self.recovery.loss_probe.is_none() {
+                self.recovery.loss_probe = Some(LossProbe {
                     end: self.send.snd_nxt(),
                 });
             }
@@ -749,23 +966,23 @@ impl Connection {
     /// `tcp_process_tlp_ack` follows the same rules.)
     /// Returns whether the window was reduced.
     fn on_ack_during_loss_probe(&mut self, ack: SeqNum, pure_duplicate: bool, dsack: bool) -> bool {
-        let Some(probe) = self.loss_probe else {
+        let Some(probe) = self.recovery.loss_probe else {
             return false;
         };
         if ack < probe.end {
             return false;
         }
         if dsack {
-            self.loss_probe = None;
+            self.recovery.loss_probe = None;
         } else if ack > probe.end {
-            self.loss_probe = None;
-            if self.recovery.is_none() {
+            self.recovery.loss_probe = None;
+            if self.recovery.episode.is_none() {
                 self.congestion.on_loss(self.send.flight_size());
                 return true;
             }
         } else if pure_duplicate {
             // A duplicate ACK at the probe's end: both copies arrived.
-            self.loss_probe = None;
+            self.recovery.loss_probe = None;
         }
         false
     }

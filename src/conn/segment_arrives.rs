@@ -3,7 +3,6 @@
 //! other state (3.10.7.4: the sequence number, RST, SYN and ACK checks; the text and FIN are in
 //! `receive.rs`), with RFC 5961's defences against blind injection.
 
-use super::recovery::LossDetection;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
 use super::{Connection, Negotiated, Reason};
@@ -98,7 +97,7 @@ impl Connection {
             // the SYN, which the peer has not acknowledged.
             self.state = State::SynReceived;
             self.send.rewind_to_syn();
-            self.retransmission_queue.clear();
+            self.recovery.forget_in_flight();
             self.timers.stop(Timer::Retransmit);
         }
     }
@@ -253,7 +252,7 @@ impl Connection {
     /// in segments (RFC 5681 section 3.1), and it has seen nothing but the SYN exchange.
     pub(super) fn synchronize_receive(&mut self, syn: &Segment<'_>) {
         self.negotiated = Negotiated::with_peer(&self.config, &syn.options);
-        self.loss_detection = LossDetection::choose(&self.config, self.negotiated);
+        self.recovery.on_negotiated(&self.config, self.negotiated);
         self.congestion = self.config.congestion_control.build(self.negotiated.smss());
         self.receive.synchronize(syn.seq);
         self.send.synchronize_window(syn);

@@ -8,7 +8,6 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::receive::{advertised_window, Acknowledgment};
-use super::recovery::{LossDetection, Recovery};
 use super::retransmission::Delivered;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
@@ -250,6 +249,21 @@ impl Sender {
         self.fin_queued && self.send_buffer.is_empty() && self.snd_una == self.send_buffer_seq + 1
     }
 
+    /// The peer acknowledged up to `ack`, which is new: SND.UNA moves there, and the bytes
+    /// it covers leave the send buffer. Returns how many bytes of data it acknowledged.
+    fn acknowledge(&mut self, ack: SeqNum) -> u32 {
+        let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
+        let drained = acked_bytes.min(self.send_buffer.len());
+        self.send_buffer.drain(..drained);
+        self.send_buffer_seq += drained as u32;
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            // The peer took a window probe's byte.
+            self.snd_nxt = ack;
+        }
+        u32::try_from(drained).unwrap_or(u32::MAX)
+    }
+
     /// Take bytes from the application; the caller has checked the room.
     pub(super) fn write(&mut self, data: &[u8]) {
         self.send_buffer.extend(data);
@@ -334,50 +348,12 @@ impl Connection {
         self.negotiated.smss()
     }
 
-    /// What congestion control lets be in flight now, RFC 6582's inflation included.
-    pub(super) fn congestion_window(&self) -> u32 {
-        let inflation = match self.recovery {
-            Some(Recovery::NewReno { inflation, .. }) => inflation,
-            _ => 0,
-        };
-        let window = i64::from(self.congestion.window()) + inflation;
-        u32::try_from(window.max(i64::from(self.smss()))).unwrap_or(u32::MAX)
-    }
-
     /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
     /// Returns what that delivered.
     pub(super) fn on_new_ack(&mut self, now: Instant, ack: SeqNum) -> Delivered {
-        let delivered = self.retransmission_queue.remove_acknowledged(ack);
-        // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample, and, as
-        // in Linux, only from an ACK that acknowledges no retransmission: an ACK that a
-        // retransmission drew (filling a hole) would time the wait behind the hole too.
-        if !delivered.any_retransmitted {
-            if let Some(sent_at) = delivered.newest_sent_once_at {
-                self.take_rtt_sample(now, now - sent_at);
-            }
-        }
-        // The peer is alive and taking data: this loss episode is over, and so is its
-        // backoff (docs/protocol.md section 8 says why).
-        self.rtt.end_backoff();
-
-        let acked_bytes = (ack.wrapping_diff(self.send.send_buffer_seq) as i32).max(0) as usize;
-        let drained = acked_bytes.min(self.send.send_buffer.len());
-        self.send.send_buffer.drain(..drained);
-        self.send.send_buffer_seq += drained as u32;
-        let acked_data = u32::try_from(drained).unwrap_or(u32::MAX);
-
-        self.send.snd_una = ack;
-        if self.send.snd_nxt < ack {
-            // The peer took a window probe's byte.
-            self.send.snd_nxt = ack;
-        }
-        self.consecutive_timeouts = 0;
-        self.duplicate_acks = 0;
-        self.limited_transmit_bytes = 0;
-        self.on_recovery_progress(ack, acked_data);
-        if delivered.dropped_fin {
-            self.on_dropped_fin();
-        }
+        let delivered = self.take_acknowledged(now, ack);
+        let acked_data = self.send.acknowledge(ack);
+        self.on_recovery_progress(ack, acked_data, delivered.dropped_fin);
         // RFC 6298 section 5.2 and 5.3, unless the receiver seems to have reneged.
         if self.send.snd_una == self.send.snd_nxt {
             self.timers.stop(Timer::Retransmit);
@@ -422,43 +398,35 @@ impl Connection {
                 };
                 return Some(self.transmit_new(now, flags, self.send.iss, 0, Reason::Handshake));
             }
-            let lost = self.retransmission_queue.next_lost()?;
+            let lost = self.recovery.retransmission_queue().next_lost()?;
             return self.retransmit(now, lost);
         }
         if !self.state.may_send() {
             return None;
         }
-        if self.loss_probe_due {
+        if self.recovery.loss_probe_due() {
             if let Some(probe) = self.transmit_loss_probe(now) {
                 return Some(probe);
             }
         }
         // Lost segments first (RFC 6675 NextSeg() rule (1); the timer's, fast retransmit's
         // and RACK's losses), unless F-RTO holds them back for new data.
-        if self.recovery.is_some() && !self.frto_sends_new_data() {
-            if let Some(lost) = self.retransmission_queue.next_lost() {
+        if self.retransmissions_first() {
+            if let Some(lost) = self.recovery.retransmission_queue().next_lost() {
                 return self.retransmit(now, lost);
             }
         }
-        // New data (rule (2)), then a FIN. Limited transmit (RFC 3042): each of the first two
-        // duplicate ACKs lets one more new segment out, so that a small window can still
-        // bring the three duplicate ACKs that fast retransmit needs.
-        let limited_transmit = if self.recovery.is_none() {
-            self.duplicate_acks.min(2) * self.smss()
-        } else {
-            0
-        };
-        let room = (self.congestion_window().saturating_add(limited_transmit))
-            .saturating_sub(self.retransmission_queue.pipe());
+        // New data (rule (2)), then a FIN; limited transmit may take it past the window.
+        let window = self
+            .congestion_window()
+            .saturating_add(self.limited_transmit_room());
+        let room = window.saturating_sub(self.recovery.retransmission_queue().pipe());
         let fin_seq = self.send.fin_sequence();
         if self.send.snd_nxt < fin_seq {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
                 Some((len, flags)) if len <= room => {
-                    let beyond_cwnd = (self.retransmission_queue.pipe() + len)
-                        .saturating_sub(self.congestion_window())
-                        .min(len);
-                    self.limited_transmit_bytes += beyond_cwnd;
+                    self.on_new_data_sent(len);
                     return Some(self.transmit_new(
                         now,
                         flags,
@@ -473,17 +441,10 @@ impl Connection {
             // A FIN alone takes no room in the network.
             return Some(self.transmit_new(now, Flags::ACK | Flags::FIN, fin_seq, 0, Reason::Fin));
         }
-        // RFC 6675 NextSeg() rule (3): with nothing new to send, resend the oldest hole
-        // below SACKed data. RACK replaces this guess with its timer.
-        if self.loss_detection == LossDetection::Rfc6675
-            && matches!(self.recovery, Some(Recovery::Sack { .. }))
-        {
-            if let Some(hole) = self.retransmission_queue.next_unsacked_hole() {
-                // Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
-                return self.retransmit_as(now, hole, Some(Reason::SackRetransmission));
-            }
-        }
-        None
+        // RFC 6675 NextSeg() rule (3): with nothing new to send, the oldest hole below
+        // SACKed data. Not deemed lost: its first copy stays in the pipe (SetPipe() (a)).
+        let hole = self.next_seg_rule_3()?;
+        self.retransmit_as(now, hole, Some(Reason::SackRetransmission))
     }
 
     /// The next segment of unsent data the peer's window takes: its length (at most one
@@ -533,8 +494,8 @@ impl Connection {
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.send.snd_nxt = seq + seq_len;
-        self.retransmission_queue
-            .push(seq, seq_len, flags.contains(Flags::FIN), now);
+        self.recovery
+            .on_sent(seq, seq_len, flags.contains(Flags::FIN), now);
         self.arm_retransmit_timer(now);
         self.arm_loss_probe(now);
         transmit
@@ -554,7 +515,7 @@ impl Connection {
         index: usize,
         reason: Option<Reason>,
     ) -> Option<Transmit> {
-        let record = *self.retransmission_queue.get(index)?;
+        let record = *self.recovery.retransmission_queue().get(index)?;
         // By state, not by `seq == iss`: after 2^32 bytes a data segment starts there too.
         let syn = record.seq == self.send.iss
             && matches!(self.state, State::SynSent | State::SynReceived);
@@ -565,13 +526,12 @@ impl Connection {
         // RFC 6675 step (4.3)).
         let despite_cwnd = record.lost == Some(Reason::FastRetransmission)
             || reason == Some(Reason::TailLossProbe)
-            || self.retransmit_despite_cwnd;
+            || self.recovery.retransmit_despite_cwnd();
         if !despite_cwnd
-            && self.retransmission_queue.pipe() + payload_len > self.congestion_window()
+            && self.recovery.retransmission_queue().pipe() + payload_len > self.congestion_window()
         {
             return None;
         }
-        self.retransmit_despite_cwnd = false;
         let mut flags = match (syn, self.state) {
             (true, State::SynSent) => Flags::SYN,
             (true, _) => Flags::SYN | Flags::ACK,
@@ -581,7 +541,7 @@ impl Connection {
             flags.insert(Flags::FIN);
         }
         let reason = reason.or(record.lost).unwrap_or(Reason::RtoRetransmission {
-            timeout: self.consecutive_timeouts,
+            timeout: self.recovery.consecutive_timeouts(),
         });
         match reason {
             Reason::RtoRetransmission { .. } => self.stats.retransmissions.rto += 1,
@@ -597,7 +557,7 @@ impl Connection {
             .send
             .send_buffer_range(record.seq + u32::from(syn), payload_len);
         let transmit = self.transmit(flags, record.seq, &payload, reason);
-        self.retransmission_queue
+        self.recovery
             .on_retransmitted(index, now, reason == Reason::TailLossProbe);
         self.arm_retransmit_timer(now);
         Some(transmit)

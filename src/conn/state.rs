@@ -294,7 +294,7 @@ impl Connection {
         self.timers.stop_all();
         self.receive.forget_owed_acks();
         self.send.forget_pending_probe();
-        self.retransmission_queue.clear();
+        self.recovery.forget_in_flight();
         self.events.push_back(Event::Closed(error));
     }
 }

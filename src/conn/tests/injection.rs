@@ -287,7 +287,7 @@ fn sack_blocks_for_data_never_sent_change_nothing() {
     let after = conn.stats();
     assert_eq!(after.duplicate_acks, before.duplicate_acks);
     assert_eq!(after.congestion_window, before.congestion_window);
-    assert_eq!(conn.retransmission_queue.sacked_segments(), 0);
+    assert_eq!(conn.recovery.retransmission_queue().sacked_segments(), 0);
 }
 
 // -------------------------------------------------------------------------------------------
