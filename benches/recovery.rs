@@ -78,7 +78,8 @@ fn run(config: &Config, loss: f64, both_ways: bool, seed: u64) -> TransferReport
         network.b_to_a.faults = ferry::FaultConfig::default();
     }
     network.connection = config.clone();
-    let report = sim::transfer(&TransferConfig::new(network), &sim::payload(BYTES, seed));
+    let report = sim::transfer(&TransferConfig::new(network), &sim::payload(BYTES, seed))
+        .expect("the benchmark's config works");
     assert!(
         report.succeeded(),
         "every benchmarked transfer must complete"

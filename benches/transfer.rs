@@ -18,7 +18,7 @@ fn lossy_16mib(c: &mut Criterion) {
         "loss=1%".parse().expect("a valid spec"),
         1,
     ));
-    let report = sim::transfer(&config, &payload);
+    let report = sim::transfer(&config, &payload).expect("the benchmark's config works");
     assert!(report.succeeded(), "the benchmarked transfer must work");
     println!(
         "simulated 16 MiB at 1% loss: {:.1} s of simulated time, goodput {:.2} Mbit/s, \
@@ -33,7 +33,7 @@ fn lossy_16mib(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(BYTES as u64));
     group.bench_function("transfer_16MiB_loss_1pct", |b| {
-        b.iter(|| sim::transfer(&config, &payload))
+        b.iter(|| sim::transfer(&config, &payload).expect("the benchmark's config works"))
     });
     group.finish();
 }

@@ -34,7 +34,7 @@ impl Driver {
     fn new(address: &str, seed: u64) -> io::Result<Driver> {
         Ok(Driver {
             // A fixed seed keeps the example repeatable; real programs draw one from the OS.
-            endpoint: Endpoint::with_seed(Config::default(), seed),
+            endpoint: Endpoint::with_seed(Config::default(), seed)?,
             socket: UdpSocket::bind(address)?,
             #[allow(clippy::disallowed_methods)] // a driver is where the clock is read
             epoch: std::time::Instant::now(),

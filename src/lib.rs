@@ -45,7 +45,8 @@
 //! let faults = "loss=5%,flip=1e-5".parse().expect("a valid fault spec");
 //! let network = NetworkConfig::symmetric(Some(10_000_000), Duration::from_millis(40), faults, 7);
 //! let payload = sim::payload(100_000, 7);
-//! let report = sim::transfer(&TransferConfig::new(network), &payload);
+//! let report = sim::transfer(&TransferConfig::new(network), &payload)
+//!     .expect("the default connection settings work");
 //!
 //! assert!(report.intact && report.finished);
 //! println!(
@@ -63,7 +64,11 @@
 //! fails with a [`conn::ConnectionError`] (refused, reset, timed out, aborted); each application
 //! call has its own small error enum ([`conn::ReadError`], [`conn::WriteError`],
 //! [`endpoint::ConnectError`]); a bad fault spec is a [`fault::FaultSpecError`] that names the
-//! key and what is valid.
+//! key and what is valid. Connection settings that cannot work are a [`conn::ConfigError`],
+//! which names the setting and its valid range, from every constructor that takes a
+//! [`Config`] ([`conn::Connection::connect`], [`endpoint::Endpoint::new`], the simulator's
+//! `Network::new` and `transfer`; `InvalidInput` from the socket APIs): never clamped into
+//! something that runs.
 #![deny(missing_docs)]
 // The one call Rust cannot check, atexit(3), lives in the ferry-exit-hook crate (exit-hook/).
 #![forbid(unsafe_code)]

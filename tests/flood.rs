@@ -282,7 +282,7 @@ fn syns_a_second_the_endpoint_takes() {
     use std::net::SocketAddr;
     const SYNS: u32 = 1_000_000;
     for addresses in [256u32, SYNS] {
-        let mut endpoint = Endpoint::with_seed(ferry::Config::default(), 1);
+        let mut endpoint = Endpoint::with_seed(ferry::Config::default(), 1).unwrap();
         endpoint.listen(128);
         let mut random = 0x9E37_79B9_7F4A_7C15u64;
         let datagrams: Vec<(SocketAddr, Vec<u8>)> = (0..SYNS)

@@ -130,6 +130,7 @@ impl LossyPath {
             &TransferConfig::new(network),
             &sim::payload(self.payload_len, self.seed),
         )
+        .unwrap()
     }
 
     /// Padhye et al.'s transfer time for this payload, path and loss (see the module docs).

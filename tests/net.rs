@@ -248,6 +248,24 @@ fn binding_a_busy_port_is_addr_in_use() {
     assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
 }
 
+/// Connection settings that cannot work are refused before any socket is bound, with the
+/// setting named, not clamped into something that runs.
+#[test]
+fn connection_settings_that_cannot_work_are_refused() {
+    let config = SocketConfig {
+        connection: Config {
+            mss: 0,
+            ..Config::default()
+        },
+        ..SocketConfig::default()
+    };
+    let error = Listener::bind_with("127.0.0.1:0", &config).expect_err("an MSS of 0");
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("mss"), "{error}");
+    let error = Stream::connect_with("127.0.0.1:9", &config, None).expect_err("an MSS of 0");
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+}
+
 #[test]
 fn a_read_timeout_gives_would_block() {
     let listener = Listener::bind("127.0.0.1:0").unwrap();

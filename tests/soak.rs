@@ -98,7 +98,8 @@ fn ten_thousand_idle_connections_on_one_listener() {
     let mut server = Endpoint::new(
         Config::default(),
         Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1)),
-    );
+    )
+    .unwrap();
     server.listen(IDLE as usize);
     let before = loopback::resident_bytes();
     let now = Instant::from_millis(1);
@@ -109,7 +110,8 @@ fn ten_thousand_idle_connections_on_one_listener() {
         let mut client = Endpoint::new(
             Config::default(),
             Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(index))),
-        );
+        )
+        .unwrap();
         client.connect(server_address).unwrap();
         for _ in 0..3 {
             while let Some(transmit) = client.poll_transmit(now) {

@@ -341,6 +341,30 @@ fn a_config_with_faults_is_refused() {
     });
 }
 
+/// Connection settings that cannot work are refused with the setting named, not clamped into
+/// something that runs.
+#[test]
+fn connection_settings_that_cannot_work_are_refused() {
+    guarded(async {
+        let config = SocketConfig {
+            connection: ferry::Config {
+                recv_buffer: 0,
+                ..ferry::Config::default()
+            },
+            ..SocketConfig::default()
+        };
+        let error = Listener::bind_with("127.0.0.1:0", &config)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("recv_buffer"), "{error}");
+        let error = Stream::connect_with("127.0.0.1:9", &config)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
 #[test]
 fn the_listener_counts_connections_on_one_driver() {
     guarded(async {

@@ -235,7 +235,8 @@ impl Harness {
             peers.push((text.parse().expect("a peer address"), peer));
         }
         let heap_before = heap::live();
-        let mut endpoint = Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(seed)));
+        let mut endpoint = Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(seed)))
+            .expect("the harness draws only configs that work");
         endpoint.listen(backlog);
         let mut harness = Harness {
             endpoint,

@@ -139,6 +139,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// At the blocking and async APIs a setting that cannot work is `InvalidInput`, its message
+/// the [`ConfigError`]'s.
+impl From<ConfigError> for std::io::Error {
+    fn from(error: ConfigError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, error)
+    }
+}
+
+/// The sizes of a [`Config`] that passed [`Config::check`], in the types the wire and the
+/// windows count in: parsed once where a config enters the library (every constructor that
+/// takes one checks it), so that the protocol neither converts nor clamps them again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CheckedSizes {
+    /// [`Config::mss`], as the SYN's 16-bit MSS option carries it: at least 1.
+    pub(crate) mss: u16,
+    /// [`Config::recv_buffer`], RFC 9293's RCV.BUFF: from 1 to [`MAX_WINDOW`].
+    pub(crate) recv_buffer: u32,
+}
+
 impl Config {
     /// Check the settings that would leave a connection unable to move data: a segment must
     /// carry at least one byte and fit the wire format's length field, the receive buffer must
@@ -146,7 +165,19 @@ impl Config {
     /// the send buffer at least one byte, and the RTO clamps must be in order. With congestion
     /// control off, the window must also hold at most [`MAX_UNCONTROLLED_WINDOW_SEGMENTS`]
     /// segments.
+    ///
+    /// Every constructor that takes a `Config` checks it this way: [`Connection::connect`]
+    /// (and `listen`, `accept_cookie`), [`Endpoint::new`](crate::endpoint::Endpoint::new), the
+    /// simulator's [`Network::new`](crate::sim::Network::new) and the socket APIs, which
+    /// report a failure as [`std::io::ErrorKind::InvalidInput`].
+    ///
+    /// [`Connection::connect`]: super::Connection::connect
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.checked_sizes().map(drop)
+    }
+
+    /// [`check`](Self::check), returning the sizes it vouched for in the protocol's types.
+    pub(crate) fn checked_sizes(&self) -> Result<CheckedSizes, ConfigError> {
         let fail = |setting, value: String, valid: String| {
             Err(ConfigError {
                 setting,
@@ -154,20 +185,23 @@ impl Config {
                 valid,
             })
         };
-        if !(1..=MAX_PAYLOAD_LEN).contains(&self.mss) {
+        // MAX_PAYLOAD_LEN is the largest u16: the wire's length field and the MSS option.
+        let Some(mss) = u16::try_from(self.mss).ok().filter(|&mss| mss >= 1) else {
             return fail(
                 "mss",
                 self.mss.to_string(),
                 format!("from 1 to {MAX_PAYLOAD_LEN} bytes"),
             );
-        }
-        if !(1..=MAX_WINDOW as usize).contains(&self.recv_buffer) {
+        };
+        let recv_buffer = u32::try_from(self.recv_buffer).ok();
+        let Some(recv_buffer) = recv_buffer.filter(|buffer| (1..=MAX_WINDOW).contains(buffer))
+        else {
             return fail(
                 "recv_buffer",
                 self.recv_buffer.to_string(),
                 format!("from 1 byte to {MAX_WINDOW} bytes (1 GiB), the largest window"),
             );
-        }
+        };
         if self.send_buffer == 0 {
             return fail("send_buffer", "0".into(), "at least 1 byte".into());
         }
@@ -198,13 +232,53 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        Ok(CheckedSizes { mss, recv_buffer })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::Connection;
+    use crate::endpoint::Endpoint;
+    use crate::time::Instant;
+    use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
+
+    /// Every constructor that takes a config checks it: a setting that cannot work is an error
+    /// that names it, never a connection that quietly runs with something else.
+    #[test]
+    fn every_constructor_refuses_settings_that_cannot_work() {
+        let no_threshold = Config {
+            duplicate_ack_threshold: 0,
+            ..Config::default()
+        };
+        let remote = "192.0.2.7:4747".parse().unwrap();
+        let setting = |result: Result<(), ConfigError>| result.unwrap_err().setting;
+        let connect = Connection::connect(no_threshold.clone(), remote, SeqNum(1));
+        assert_eq!(setting(connect.map(drop)), "duplicate_ack_threshold");
+        let listen = Connection::listen(no_threshold.clone(), remote, SeqNum(1));
+        assert_eq!(setting(listen.map(drop)), "duplicate_ack_threshold");
+        let ack = Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(501),
+            ack: SeqNum(2),
+            window: 1000,
+            sack: SackBlocks::new(),
+            options: Options::none(),
+            payload: &[],
+        };
+        let cookie = Connection::accept_cookie(
+            no_threshold.clone(),
+            remote,
+            SeqNum(1),
+            Instant::ZERO,
+            Options::none(),
+            &ack,
+        );
+        assert_eq!(setting(cookie.map(drop)), "duplicate_ack_threshold");
+        let endpoint = Endpoint::with_seed(no_threshold, 1);
+        assert_eq!(setting(endpoint.map(drop)), "duplicate_ack_threshold");
+    }
 
     #[test]
     fn settings_that_cannot_work_are_named_with_their_valid_range() {

@@ -55,6 +55,7 @@ mod timers;
 
 pub use cc::CongestionControl;
 use cc::Controller;
+pub(crate) use config::CheckedSizes;
 pub use config::{Config, ConfigError, MAX_UNCONTROLLED_WINDOW_SEGMENTS};
 pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
@@ -87,6 +88,8 @@ pub struct Connection {
     // estimate, the congestion controller, the negotiated MSS and SACK) stays here, and so do
     // the methods that coordinate them.
     config: Config,
+    /// `config`'s sizes, as its check parsed them.
+    sizes: CheckedSizes,
     remote: SocketAddr,
     state: State,
     /// Why the connection failed, once it has.
@@ -121,22 +124,35 @@ pub struct Connection {
 impl Connection {
     /// An active open (RFC 9293 section 3.10.1): the SYN to `remote` goes out on the first
     /// [`poll_transmit`](Self::poll_transmit). `isn` should be unpredictable (RFC 6528); the
-    /// endpoint draws it from its injected generator.
-    pub fn connect(config: Config, remote: SocketAddr, isn: SeqNum) -> Connection {
-        Connection::new(config, remote, isn, State::SynSent)
+    /// endpoint draws it from its injected generator. Fails if `config` cannot work
+    /// ([`Config::check`]).
+    pub fn connect(
+        config: Config,
+        remote: SocketAddr,
+        isn: SeqNum,
+    ) -> Result<Connection, ConfigError> {
+        let sizes = config.checked_sizes()?;
+        Ok(Connection::new(config, sizes, remote, isn, State::SynSent))
     }
 
     /// A passive open waiting for the SYN from `remote`. The endpoint makes one when a SYN
-    /// arrives from a new peer and feeds that SYN straight in.
-    pub fn listen(config: Config, remote: SocketAddr, isn: SeqNum) -> Connection {
-        Connection::new(config, remote, isn, State::Listen)
+    /// arrives from a new peer and feeds that SYN straight in. Fails if `config` cannot work
+    /// ([`Config::check`]).
+    pub fn listen(
+        config: Config,
+        remote: SocketAddr,
+        isn: SeqNum,
+    ) -> Result<Connection, ConfigError> {
+        let sizes = config.checked_sizes()?;
+        Ok(Connection::new(config, sizes, remote, isn, State::Listen))
     }
 
     /// A passive open completed by a SYN cookie (RFC 4987 section 3.6): our SYN-ACK, with ISN
     /// `iss`, went out from a connection nobody kept, and `segment` (the handshake's final ACK,
     /// or the first data after it), whose ACK field the endpoint has checked against the
     /// cookie, shows the peer received it. The SYN is gone: its window, for which the
-    /// segment's stands in, and its options, of which the cookie kept `syn_options`.
+    /// segment's stands in, and its options, of which the cookie kept `syn_options`. Fails if
+    /// `config` cannot work ([`Config::check`]).
     pub fn accept_cookie(
         config: Config,
         remote: SocketAddr,
@@ -144,8 +160,31 @@ impl Connection {
         now: Instant,
         syn_options: Options,
         segment: &Segment<'_>,
+    ) -> Result<Connection, ConfigError> {
+        let sizes = config.checked_sizes()?;
+        Ok(Connection::opened_by_cookie(
+            config,
+            sizes,
+            remote,
+            iss,
+            now,
+            syn_options,
+            segment,
+        ))
+    }
+
+    /// [`accept_cookie`](Self::accept_cookie) with a config already checked, into `sizes`:
+    /// the endpoint's.
+    pub(crate) fn opened_by_cookie(
+        config: Config,
+        sizes: CheckedSizes,
+        remote: SocketAddr,
+        iss: SeqNum,
+        now: Instant,
+        syn_options: Options,
+        segment: &Segment<'_>,
     ) -> Connection {
-        let mut connection = Connection::new(config, remote, iss, State::SynReceived);
+        let mut connection = Connection::new(config, sizes, remote, iss, State::SynReceived);
         connection.synchronize_receive(&Segment {
             flags: Flags::SYN,
             seq: segment.seq - 1,
@@ -162,9 +201,17 @@ impl Connection {
         connection
     }
 
-    fn new(config: Config, remote: SocketAddr, iss: SeqNum, state: State) -> Connection {
+    /// A connection in `state` (SYN-SENT, LISTEN or SYN-RECEIVED) with a config already
+    /// checked, into `sizes`: what the public constructors and the endpoint build on.
+    pub(crate) fn new(
+        config: Config,
+        sizes: CheckedSizes,
+        remote: SocketAddr,
+        iss: SeqNum,
+        state: State,
+    ) -> Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
-        let negotiated = Negotiated::offered(&config);
+        let negotiated = Negotiated::offered(&config, sizes);
         let congestion = config.congestion_control.build(negotiated.smss());
         let recovery = LossRecovery::new(&config, negotiated);
         let stats = Stats {
@@ -174,6 +221,7 @@ impl Connection {
         };
         Connection {
             config,
+            sizes,
             remote,
             state,
             error: None,

@@ -4,6 +4,7 @@
 //! SACK-permitted if it does SACK. From the peer's SYN each end takes the smaller MSS, and SACK
 //! only if both offered it; until then it runs on its own offer, which only its SYN uses.
 
+use super::config::CheckedSizes;
 use super::Config;
 use crate::wire::Options;
 
@@ -28,34 +29,35 @@ pub struct Negotiated {
 }
 
 impl Negotiated {
-    /// Before the peer's SYN: this end's own settings.
-    pub(super) fn offered(config: &Config) -> Negotiated {
+    /// Before the peer's SYN: this end's own settings (`sizes` are `config`'s, checked).
+    pub(super) fn offered(config: &Config, sizes: CheckedSizes) -> Negotiated {
         Negotiated {
-            mss: config.mss.max(1),
+            mss: usize::from(sizes.mss),
             sack: config.sack,
         }
     }
 
-    /// The options this end's SYN or SYN-ACK carries: its MSS (at most what the 16-bit option
-    /// holds) and SACK-permitted if it does SACK.
-    pub(super) fn syn_options(config: &Config) -> Options {
+    /// The options this end's SYN or SYN-ACK carries: its MSS and SACK-permitted if it does
+    /// SACK.
+    pub(super) fn syn_options(config: &Config, sizes: CheckedSizes) -> Options {
         Options {
-            mss: Some(u16::try_from(config.mss).unwrap_or(u16::MAX)),
+            mss: Some(sizes.mss),
             sack_permitted: config.sack,
         }
     }
 
     /// What holds once the peer's SYN, with `options`, has arrived. A peer's MSS of 0, which
     /// could carry nothing, counts as 1.
-    pub(super) fn with_peer(config: &Config, options: &Options) -> Negotiated {
-        let peer_mss = usize::from(options.mss.unwrap_or(ASSUMED_PEER_MSS).max(1));
+    pub(super) fn with_peer(config: &Config, sizes: CheckedSizes, options: &Options) -> Negotiated {
+        let peer_mss = options.mss.unwrap_or(ASSUMED_PEER_MSS).max(1);
         Negotiated {
-            mss: config.mss.max(1).min(peer_mss),
+            mss: usize::from(sizes.mss.min(peer_mss)),
             sack: config.sack && options.sack_permitted,
         }
     }
 
-    /// [`mss`](Self::mss) in the sequence space's units.
+    /// [`mss`](Self::mss) in the sequence space's units. It always fits: both ends' MSS are
+    /// 16-bit values (this end's as [`Config::check`] parsed it, the peer's from its option).
     pub(super) fn smss(&self) -> u32 {
         u32::try_from(self.mss).unwrap_or(u32::MAX)
     }
@@ -80,21 +82,21 @@ mod tests {
         }
     }
 
+    fn syn_options(config: &Config) -> Options {
+        Negotiated::syn_options(config, config.checked_sizes().unwrap())
+    }
+
     #[test]
     fn a_syn_offers_this_end_s_mss_and_sack() {
-        assert_eq!(
-            Negotiated::syn_options(&config(1200, true)),
-            options(Some(1200), true)
-        );
-        assert_eq!(
-            Negotiated::syn_options(&config(536, false)),
-            options(Some(536), false)
-        );
+        assert_eq!(syn_options(&config(1200, true)), options(Some(1200), true));
+        assert_eq!(syn_options(&config(536, false)), options(Some(536), false));
     }
 
     #[test]
     fn the_smaller_mss_and_sack_only_if_both_offer_it() {
-        let with = |ours: Config, theirs: Options| Negotiated::with_peer(&ours, &theirs);
+        let with = |ours: Config, theirs: Options| {
+            Negotiated::with_peer(&ours, ours.checked_sizes().unwrap(), &theirs)
+        };
         assert_eq!(
             with(config(1200, true), options(Some(1460), true)),
             Negotiated {

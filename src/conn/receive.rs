@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use super::reassembly::Reassembly;
 use super::state::{Event, State};
 use super::timers::Timer;
-use super::{Config, Connection, Reason, Transmit, MAX_WINDOW};
+use super::{Connection, Reason, Transmit};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, SackBlocks, Segment, SeqNum, MAX_SACK_BLOCKS};
 
@@ -20,14 +20,15 @@ const QUICK_ACK_SEGMENTS: u32 = 16;
 /// ACKs held for sending at most: a batch of data fed at once draws up to this many.
 const MAX_QUEUED_ACKS: usize = 8;
 
-/// The window a connection with `config` advertises while `unread` bytes wait for the
-/// application: the free receive-buffer space (section 3.8.6). Out-of-order data lies inside
-/// the advertised window, so it needs no space of its own. Clamped to 2^30, beyond which
-/// sequence comparisons break (docs/protocol.md). A SYN cookie's SYN-ACK advertises it with
-/// nothing unread, as a fresh passive open does.
-pub(crate) fn advertised_window(config: &Config, unread: usize) -> u32 {
-    let free = config.recv_buffer.saturating_sub(unread);
-    u32::try_from(free).unwrap_or(u32::MAX).min(MAX_WINDOW)
+/// The window a connection whose receive buffer holds `recv_buffer` bytes (RCV.BUFF, at most
+/// 2^30 as [`Config::check`](super::Config::check) requires, beyond which sequence comparisons
+/// break: docs/protocol.md) advertises while `unread` bytes wait for the application: the free
+/// receive-buffer space (section 3.8.6). Out-of-order data lies inside the advertised window,
+/// so it needs no space of its own. A SYN cookie's SYN-ACK advertises it with nothing unread,
+/// as a fresh passive open does.
+pub(crate) fn advertised_window(recv_buffer: u32, unread: usize) -> u32 {
+    // More unread than a u32 holds leaves no room either.
+    u32::try_from(unread).map_or(0, |unread| recv_buffer.saturating_sub(unread))
 }
 
 /// The receive side of the transmission control block: the receive sequence variables (RFC
@@ -208,7 +209,7 @@ impl Connection {
     /// it reaches [`window_step`](Self::window_step); advertised byte by byte as a slow reader
     /// frees it, the window draws segments that small.
     pub(super) fn receive_window(&self) -> u32 {
-        let free = advertised_window(&self.config, self.receive.recv_buffer.len());
+        let free = advertised_window(self.sizes.recv_buffer, self.receive.recv_buffer.len());
         if self.receive.fin_received {
             // Nothing arrives after the peer's FIN: there is no silly window to avoid.
             return free;
@@ -231,8 +232,7 @@ impl Connection {
     /// RFC 9293 section 3.8.6.2.2's recommended fraction of one half, and the MSS the
     /// handshake settled.
     fn window_step(&self) -> u32 {
-        let step = self.negotiated.mss.min(self.config.recv_buffer / 2);
-        u32::try_from(step).unwrap_or(u32::MAX)
+        self.negotiated.smss().min(self.sizes.recv_buffer / 2)
     }
 
     /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.

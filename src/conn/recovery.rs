@@ -467,7 +467,7 @@ impl Connection {
     /// segment and recover. Evident means, with RACK, that RACK marked a segment lost;
     /// without, the duplicate-ACK threshold or (with SACK) the oldest segment deemed lost.
     pub(super) fn maybe_enter_fast_recovery(&mut self) {
-        let threshold = self.config.duplicate_ack_threshold.max(1);
+        let threshold = self.config.duplicate_ack_threshold;
         if self.recovery.episode.is_some()
             || self.recovery_under_way()
             || self.recovery.retransmission_queue.is_empty()
@@ -525,7 +525,7 @@ impl Connection {
             LossDetection::Rfc6675
                 if matches!(self.recovery.episode, Some(Recovery::Sack { .. })) =>
             {
-                let threshold = self.config.duplicate_ack_threshold.max(1);
+                let threshold = self.config.duplicate_ack_threshold;
                 self.recovery
                     .retransmission_queue
                     .detect_losses(threshold, self.smss());
@@ -538,7 +538,7 @@ impl Connection {
     /// a segment is lost, once a segment sent after it has been delivered.
     fn rack_loss_wait(&self) -> Duration {
         let smoothed_rtt = self.rtt.smoothed_rtt().unwrap_or(self.recovery.rack.rtt());
-        let threshold = self.config.duplicate_ack_threshold.max(1) as usize;
+        let threshold = self.config.duplicate_ack_threshold as usize;
         let beyond_dupthresh = self.recovery.retransmission_queue.sacked_segments() >= threshold;
         self.recovery.rack.rtt()
             + self.recovery.rack.reordering_window(

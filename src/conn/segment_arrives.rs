@@ -251,7 +251,7 @@ impl Connection {
     /// congestion controller starts again for the negotiated MSS: its initial window is counted
     /// in segments (RFC 5681 section 3.1), and it has seen nothing but the SYN exchange.
     pub(super) fn synchronize_receive(&mut self, syn: &Segment<'_>) {
-        self.negotiated = Negotiated::with_peer(&self.config, &syn.options);
+        self.negotiated = Negotiated::with_peer(&self.config, self.sizes, &syn.options);
         self.recovery.on_negotiated(&self.config, self.negotiated);
         self.congestion = self.config.congestion_control.build(self.negotiated.smss());
         self.receive.synchronize(syn.seq);

@@ -11,7 +11,7 @@ use super::receive::{advertised_window, Acknowledgment};
 use super::retransmission::Delivered;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
-use super::{Config, Connection, Negotiated, MAX_WINDOW};
+use super::{CheckedSizes, Config, Connection, Negotiated, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
@@ -118,6 +118,7 @@ pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
 /// (the endpoint's tests hold the two together).
 pub(crate) fn stateless_syn_ack(
     config: &Config,
+    sizes: CheckedSizes,
     iss: SeqNum,
     syn: &Segment<'_>,
 ) -> Segment<'static> {
@@ -125,9 +126,9 @@ pub(crate) fn stateless_syn_ack(
         flags: Flags::SYN | Flags::ACK,
         seq: iss,
         ack: syn.seq + 1,
-        window: advertised_window(config, 0),
+        window: advertised_window(sizes.recv_buffer, 0),
         sack: SackBlocks::new(),
-        options: Negotiated::syn_options(config),
+        options: Negotiated::syn_options(config, sizes),
         payload: &[],
     }
 }
@@ -593,7 +594,7 @@ impl Connection {
         let Acknowledgment { ack, window, sack } = self.acknowledgment(flags.contains(Flags::ACK));
         // RFC 9293 section 3.7.1 and RFC 2018 section 2: the options go on SYNs only.
         let options = if flags.contains(Flags::SYN) {
-            Negotiated::syn_options(&self.config)
+            Negotiated::syn_options(&self.config, self.sizes)
         } else {
             Options::none()
         };

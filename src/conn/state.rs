@@ -225,7 +225,7 @@ impl Connection {
         if self.state != State::TimeWait || !is_connection_request {
             return None;
         }
-        let window = advertised_window(&self.config, 0);
+        let window = advertised_window(self.sizes.recv_buffer, 0);
         // The SYN and FIN count too.
         let received = self.receive.received_offset() + 2;
         let span = received + u64::from(window);

@@ -41,7 +41,9 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::conn::{Config, Connection, ConnectionError, Reason, State, Transmit};
+use crate::conn::{
+    CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, Transmit,
+};
 use crate::time::Instant;
 use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
 
@@ -192,6 +194,8 @@ impl Entry {
 /// Connections sharing one local socket.
 pub struct Endpoint {
     config: Config,
+    /// `config`'s sizes, as [`Config::check`] parsed them when the endpoint was made.
+    sizes: CheckedSizes,
     isn_generator: Box<dyn RngCore + Send>,
     connections: BTreeMap<ConnectionHandle, Entry>,
     /// The open (not yet closed) connection for each peer.
@@ -238,8 +242,9 @@ impl Endpoint {
     /// An endpoint whose initial sequence numbers (and SYN-cookie secret) come from a
     /// ChaCha8 generator seeded with `seed`: the same seed gives the same numbers, for a run
     /// that repeats (the simulator does this). Real use wants an unpredictable seed (RFC 6528):
-    /// draw one from the OS, or pass a generator of your own to [`new`](Self::new).
-    pub fn with_seed(config: Config, seed: u64) -> Endpoint {
+    /// draw one from the OS, or pass a generator of your own to [`new`](Self::new). Fails if
+    /// `config` cannot work ([`Config::check`]).
+    pub fn with_seed(config: Config, seed: u64) -> Result<Endpoint, ConfigError> {
         use rand::SeedableRng;
         Endpoint::new(
             config,
@@ -251,10 +256,16 @@ impl Endpoint {
     /// `isn_generator`: any generator of the `rand` version Ferry uses, which
     /// [`ferry::rand`](crate::rand) re-exports so that yours matches. The endpoint's other
     /// random choices come from it too: the SYN-cookie secret, and which entries a full
-    /// table of per-source rate limits samples to make room.
-    pub fn new(config: Config, isn_generator: Box<dyn RngCore + Send>) -> Endpoint {
-        Endpoint {
+    /// table of per-source rate limits samples to make room. Fails if `config` cannot work
+    /// ([`Config::check`]): it is checked here once, for every connection the endpoint makes.
+    pub fn new(
+        config: Config,
+        isn_generator: Box<dyn RngCore + Send>,
+    ) -> Result<Endpoint, ConfigError> {
+        let sizes = config.checked_sizes()?;
+        Ok(Endpoint {
             config,
+            sizes,
             isn_generator,
             connections: BTreeMap::new(),
             by_peer: BTreeMap::new(),
@@ -271,7 +282,7 @@ impl Endpoint {
             default_user_timeout: None,
             punch: None,
             stats: EndpointStats::default(),
-        }
+        })
     }
 
     /// Accept SYNs from new peers. `backlog` bounds two things, as in Linux: the connections
@@ -312,7 +323,8 @@ impl Endpoint {
             return Err(ConnectError::AlreadyConnected(remote));
         }
         let isn = SeqNum(self.isn_generator.next_u32());
-        let connection = Connection::connect(self.config.clone(), remote, isn);
+        let connection =
+            Connection::new(self.config.clone(), self.sizes, remote, isn, State::SynSent);
         Ok(self.insert(connection, Ownership::Owned))
     }
 
@@ -540,7 +552,8 @@ impl Endpoint {
             self.send_syn_cookie(now, from, syn);
         } else {
             let isn = isn.unwrap_or_else(|| SeqNum(self.isn_generator.next_u32()));
-            let mut connection = Connection::listen(self.config.clone(), from, isn);
+            let mut connection =
+                Connection::new(self.config.clone(), self.sizes, from, isn, State::Listen);
             connection.handle_segment(now, syn);
             let handle = self.insert(connection, Ownership::Unaccepted);
             self.half_open.insert(handle);

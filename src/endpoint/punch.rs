@@ -258,8 +258,15 @@ impl Endpoint {
             }
             if !self.by_peer.contains_key(&peer) {
                 let isn = crate::wire::SeqNum(self.isn_generator.next_u32());
+                // The punch changes only timers, so the endpoint's checked sizes still hold.
                 let config = punched_connection_config(&self.config);
-                let connection = crate::conn::Connection::connect(config, peer, isn);
+                let connection = crate::conn::Connection::new(
+                    config,
+                    self.sizes,
+                    peer,
+                    isn,
+                    crate::conn::State::SynSent,
+                );
                 let handle = self.insert(connection, Ownership::Owned);
                 if let Some(punch) = &mut self.punch {
                     punch.handle = Some(handle);

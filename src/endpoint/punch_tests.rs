@@ -131,8 +131,8 @@ impl Net {
         let mut net = Net {
             now: ms(0),
             server: Server::new(ServerConfig::default()),
-            alice: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1))),
-            bob: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(2))),
+            alice: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1))).unwrap(),
+            bob: Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(2))).unwrap(),
             in_flight: Vec::new(),
             filter,
             log: Vec::new(),

@@ -159,7 +159,7 @@ impl Endpoint {
         self.cookies.last_sent_at = Some(now);
         self.stateless_replies.push_back(Transmit {
             destination: from,
-            contents: encode(&stateless_syn_ack(&self.config, cookie, syn)),
+            contents: encode(&stateless_syn_ack(&self.config, self.sizes, cookie, syn)),
             reason: Reason::SynCookie,
         });
     }
@@ -204,8 +204,9 @@ impl Endpoint {
             return true;
         }
         self.cookies.per_source.refund(from.ip());
-        let connection = Connection::accept_cookie(
+        let connection = Connection::opened_by_cookie(
             self.config.clone(),
+            self.sizes,
             from,
             cookie,
             now,

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn endpoint() -> Endpoint {
-    Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(1)))
+    Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(1))).unwrap()
 }
 
 fn addr(text: &str) -> SocketAddr {
@@ -242,7 +242,8 @@ fn a_cookie_connection_keeps_the_syn_s_mss_and_sack_permitted() {
                 ..Config::default()
             },
             Box::new(ChaCha8Rng::seed_from_u64(1)),
-        );
+        )
+        .unwrap();
         let mut server = cookie_server();
         let client_handle = client.connect(addr(SERVER)).unwrap();
         let crossed = shuttle(&mut client, &mut server, ms(1));
@@ -378,7 +379,8 @@ fn a_cookie_syn_ack_is_byte_for_byte_what_a_passive_open_sends() {
         ..Config::default()
     };
     for config in [Config::default(), small_window] {
-        let mut server = Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1)));
+        let mut server =
+            Endpoint::new(config.clone(), Box::new(ChaCha8Rng::seed_from_u64(1))).unwrap();
         server.listen(1);
         server.handle_datagram(ms(0), addr("203.0.113.5:999"), &syn(77));
         while server.poll_transmit(ms(0)).is_some() {}
@@ -387,7 +389,7 @@ fn a_cookie_syn_ack_is_byte_for_byte_what_a_passive_open_sends() {
         let cookie_syn_ack = server.poll_transmit(ms(1)).unwrap();
         assert_eq!(cookie_syn_ack.reason, Reason::SynCookie);
         let cookie = parse(&cookie_syn_ack).seq;
-        let mut connection = Connection::listen(config, peer, cookie);
+        let mut connection = Connection::listen(config, peer, cookie).unwrap();
         connection.handle_datagram(ms(1), &syn(5_000));
         let syn_ack = connection.poll_transmit(ms(1)).unwrap();
         assert_eq!(cookie_syn_ack.contents, syn_ack.contents);
@@ -454,7 +456,8 @@ fn many_clients_behind_one_address_connecting_at_once_all_get_cookies() {
         if tick < 1_000 {
             let from = SocketAddr::new(host, 10_000 + tick as u16);
             let mut client =
-                Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(tick)));
+                Endpoint::new(Config::default(), Box::new(ChaCha8Rng::seed_from_u64(tick)))
+                    .unwrap();
             let handle = client.connect(addr(SERVER)).unwrap();
             let syn = client.poll_transmit(now).unwrap();
             server.handle_datagram(now, from, &syn.contents);
@@ -1133,7 +1136,8 @@ fn a_client_reconnecting_from_the_same_port_into_time_wait_connects_in_one_round
         let mut client = Endpoint::new(
             Config::default(),
             Box::new(ChaCha8Rng::seed_from_u64(100 + seed)),
-        );
+        )
+        .unwrap();
         let handle = client.connect(addr(SERVER)).unwrap();
         let syn = client.poll_transmit(ms(10)).unwrap();
         below += usize::from(parse(&syn).seq < client_fin + 1);

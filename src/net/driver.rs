@@ -172,6 +172,7 @@ impl Shared {
         peer: Option<SocketAddr>,
         config: &SocketConfig,
     ) -> io::Result<Arc<Shared>> {
+        let endpoint = socket::endpoint(config)?;
         let mut socket = UdpSocket::from_std(socket::open(local, peer)?);
         let local_addr = socket.local_addr()?;
         // A listener gets a thread of its own; client sockets share the poller's.
@@ -195,8 +196,7 @@ impl Shared {
         });
         let capture = match &config.capture {
             Some(path) => {
-                let largest_window =
-                    u32::try_from(config.connection.recv_buffer).unwrap_or(u32::MAX);
+                let largest_window = config.connection.checked_sizes()?.recv_buffer;
                 Some(CaptureWriter::create(
                     path,
                     config.capture_view,
@@ -205,7 +205,6 @@ impl Shared {
             }
             None => None,
         };
-        let endpoint = socket::endpoint(config);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,

@@ -57,13 +57,17 @@ pub(crate) fn punch_socket_config(
 
 /// The endpoint for a socket with these settings: listening if they give a backlog, with
 /// their user timeout. Its initial sequence numbers are unpredictable, from the OS (RFC
-/// 6528's aim), unless the config's `isn_seed` asks for a reproducible lab run.
-pub(crate) fn endpoint(config: &SocketConfig) -> Endpoint {
+/// 6528's aim), unless the config's `isn_seed` asks for a reproducible lab run. Fails with
+/// `InvalidInput` if the connection settings cannot work ([`Config::check`]); the drivers make
+/// it before they open the socket, so such a config binds nothing.
+///
+/// [`Config::check`]: crate::conn::Config::check
+pub(crate) fn endpoint(config: &SocketConfig) -> io::Result<Endpoint> {
     let isn_seed = config.isn_seed.unwrap_or_else(os_random_seed);
-    let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed);
+    let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed)?;
     if let Some(backlog) = config.backlog {
         endpoint.listen(backlog);
     }
     endpoint.set_default_user_timeout(config.user_timeout);
-    endpoint
+    Ok(endpoint)
 }

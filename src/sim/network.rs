@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::ladder::LadderRecorder;
 use super::tap::{begins_with_origin_note, HostCapture, Tap};
 use super::Host;
-use crate::conn::Config;
+use crate::conn::{Config, ConfigError};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultConfig, FaultStats};
 use crate::ladder::{Ladder, LadderOptions};
@@ -105,8 +105,9 @@ impl RecordCount {
 }
 
 impl Network {
-    /// A network at time zero, nothing open yet.
-    pub fn new(config: &NetworkConfig) -> Network {
+    /// A network at time zero, nothing open yet. Fails if either host's connection settings
+    /// cannot work ([`Config::check`](crate::conn::Config::check)).
+    pub fn new(config: &NetworkConfig) -> Result<Network, ConfigError> {
         let endpoint = |host, stream| {
             let isn_generator = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, stream));
             Endpoint::new(config.connection_of(host).clone(), Box::new(isn_generator))
@@ -117,9 +118,9 @@ impl Network {
                 link_seed(config.seed, stream, link.faults.seed),
             )
         };
-        Network {
+        Ok(Network {
             now: Instant::ZERO,
-            endpoints: [endpoint(Host::A, ISN_A), endpoint(Host::B, ISN_B)],
+            endpoints: [endpoint(Host::A, ISN_A)?, endpoint(Host::B, ISN_B)?],
             links: [
                 link(&config.a_to_b, LINK_A_TO_B),
                 link(&config.b_to_a, LINK_B_TO_A),
@@ -130,7 +131,7 @@ impl Network {
             wake: None,
             trace: None,
             ladder: None,
-        }
+        })
     }
 
     /// Make [`step`](Network::step) stop at `at` even if no datagram or timer is due then, so

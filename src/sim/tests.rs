@@ -21,7 +21,7 @@ fn lossy(spec: &str, seed: u64) -> TransferConfig {
 #[test]
 fn a_clean_transfer_arrives_and_both_ends_close() {
     let data = payload(200_000, 1);
-    let report = transfer(&lossy("none", 1), &data);
+    let report = transfer(&lossy("none", 1), &data).unwrap();
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(report.bytes_delivered, 200_000);
     assert_eq!(report.a.stats.retransmissions.total(), 0, "{report:#?}");
@@ -33,10 +33,10 @@ fn a_clean_transfer_arrives_and_both_ends_close() {
 fn the_same_seed_gives_the_same_run() {
     let data = payload(100_000, 3);
     let config = lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 3);
-    let first = transfer(&config, &data);
+    let first = transfer(&config, &data).unwrap();
     assert!(first.succeeded(), "{first:#?}");
-    assert_eq!(first, transfer(&config, &data));
-    let other = transfer(&lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 4), &data);
+    assert_eq!(first, transfer(&config, &data).unwrap());
+    let other = transfer(&lossy("loss=10%,flip=1e-5,dup=2%,reorder=5%", 4), &data).unwrap();
     assert_ne!(first.a.stats, other.a.stats);
 }
 
@@ -50,7 +50,8 @@ fn data_both_ways_through_faults_arrives_intact() {
             Duration::from_micros(100),
             "loss=5%,flip=1e-5,dup=1%,reorder=2%".parse().unwrap(),
             seed,
-        ));
+        ))
+        .unwrap();
         network.endpoint(Host::B).listen(1);
         let a = network
             .endpoint(Host::A)
@@ -160,7 +161,11 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
     };
     let (report, _) = transfer_observed(&config, &data, observers).unwrap();
     assert!(report.succeeded(), "{report:#?}");
-    assert_eq!(report, transfer(&config, &data), "captures change nothing");
+    assert_eq!(
+        report,
+        transfer(&config, &data).unwrap(),
+        "captures change nothing"
+    );
     assert!(report.a.link.queue_drops > 0, "{report:#?}");
 
     for (buffer, this, peer) in [
@@ -194,12 +199,12 @@ fn a_reader_that_pauses_closes_the_window_and_the_sender_probes() {
     let data = payload(30_000, 1);
     let mut config = lossy("none", 1);
     config.network.connection.recv_buffer = 8 * 1024;
-    let unpaused = transfer(&config, &data);
+    let unpaused = transfer(&config, &data).unwrap();
     assert!(unpaused.succeeded(), "{unpaused:#?}");
     assert_eq!(unpaused.a.stats.window_probes, 0);
 
     config.receiver_pause = Some(Duration::from_millis(100)..Duration::from_secs(2));
-    let report = transfer(&config, &data);
+    let report = transfer(&config, &data).unwrap();
     assert!(report.succeeded(), "{report:#?}");
     // A probed the closed window until B read again, and nothing was resent.
     assert!(report.a.stats.window_probes >= 2, "{report:#?}");
@@ -218,7 +223,7 @@ fn a_receiver_that_aborts_resets_the_sender() {
     let data = payload(30_000, 1);
     let mut config = lossy("none", 1);
     config.receiver_abort_after = Some(12_000);
-    let report = transfer(&config, &data);
+    let report = transfer(&config, &data).unwrap();
     assert!(!report.intact && report.finished && report.delivered_correct);
     assert!((12_000..30_000).contains(&report.bytes_delivered));
     assert_eq!(report.b.error, Some(ConnectionError::Aborted));
@@ -230,9 +235,25 @@ fn a_reply_from_b_arrives_intact_through_faults_while_a_sends() {
     let data = payload(200_000, 3);
     let mut config = lossy("loss=5%,dup=2%,reorder=5%", 3);
     config.reply = payload(150_000, 4);
-    let report = transfer(&config, &data);
+    let report = transfer(&config, &data).unwrap();
     assert!(report.succeeded(), "{report:#?}");
     assert!(report.reply_intact && report.delivered_correct);
+}
+
+/// Settings that cannot work end the run before it starts, with the setting named, whichever
+/// host has them; they are never clamped into a run of something else.
+#[test]
+fn a_host_whose_settings_cannot_work_fails_the_run_before_it_starts() {
+    let data = payload(1_000, 1);
+    let mut config = lossy("none", 1);
+    config.network.connection_b = Some(Config {
+        recv_buffer: 0,
+        ..Config::default()
+    });
+    assert_eq!(transfer(&config, &data).unwrap_err().setting, "recv_buffer");
+    let observed = transfer_observed(&config, &data, Observers::default());
+    assert_eq!(observed.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    assert!(Network::new(&config.network).is_err());
 }
 
 #[test]
@@ -241,7 +262,7 @@ fn a_run_that_crawls_stops_at_its_event_budget_and_says_so() {
     let mut config = lossy("none", 1);
     config.network.connection.recv_buffer = 1;
     config.step_limit = 10_000;
-    let report = transfer(&config, &data);
+    let report = transfer(&config, &data).unwrap();
     assert_eq!(report.limit_reached, Some(RunLimit::Events(10_000)));
     assert_eq!(report.steps, 10_000);
     assert!(!report.intact && !report.finished && report.delivered_correct);
@@ -257,7 +278,11 @@ fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
     };
     let (report, observed) = transfer_observed(&config, &data, observers).unwrap();
     let trace = observed.trace.expect("a trace was asked for");
-    assert_eq!(report, transfer(&config, &data), "tracing changes nothing");
+    assert_eq!(
+        report,
+        transfer(&config, &data).unwrap(),
+        "tracing changes nothing"
+    );
     assert_eq!(trace.sent.len() as u64, report.a.stats.segments_sent);
     let resent = trace
         .sent
@@ -284,7 +309,7 @@ fn the_trace_holds_what_a_sent_and_received_and_changes_nothing() {
 #[test]
 fn a_permanent_outage_times_out_both_ends() {
     let data = payload(1_000_000, 5);
-    let report = transfer(&lossy("outage=300ms..100000s", 5), &data);
+    let report = transfer(&lossy("outage=300ms..100000s", 5), &data).unwrap();
     assert!(!report.intact);
     assert!(report.finished);
     assert_eq!(report.a.error, Some(ConnectionError::TimedOut));
@@ -310,7 +335,7 @@ fn sack_only_at_a(spec: &str, rack: bool) -> TransferConfig {
 fn a_sack_sender_facing_a_receiver_without_sack_fast_retransmits_one_loss() {
     for rack in [true, false] {
         // Datagram 5 from A is data segment 4; 25 segments follow it.
-        let report = transfer(&sack_only_at_a("drop=5", rack), &payload(30_000, 1));
+        let report = transfer(&sack_only_at_a("drop=5", rack), &payload(30_000, 1)).unwrap();
         assert!(report.succeeded(), "{report:#?}");
         let retransmissions = report.a.stats.retransmissions;
         assert_eq!(report.a.stats.rto_timeouts, 0, "rack {rack}: {report:#?}");
@@ -330,7 +355,7 @@ fn a_sack_sender_facing_a_receiver_without_sack_fast_retransmits_one_loss() {
 
 /// A network on `config` where A connects to B, which listens.
 fn connecting(config: &NetworkConfig) -> (Network, crate::endpoint::ConnectionHandle) {
-    let mut network = Network::new(config);
+    let mut network = Network::new(config).unwrap();
     network.endpoint(Host::B).listen(1);
     let a = network
         .endpoint(Host::A)
@@ -578,7 +603,11 @@ fn laddered(config: &TransferConfig, data: &[u8]) -> (TransferReport, Ladder, [S
         ..Observers::default()
     };
     let (report, observed) = transfer_observed(config, data, observers).unwrap();
-    assert_eq!(report, transfer(config, data), "recording changes nothing");
+    assert_eq!(
+        report,
+        transfer(config, data).unwrap(),
+        "recording changes nothing"
+    );
     (
         report,
         observed.ladder.expect("a ladder was asked for"),
@@ -697,7 +726,7 @@ fn the_ladder_marks_the_timers_that_fired() {
 fn the_ladder_marks_a_delayed_ack() {
     let config =
         NetworkConfig::symmetric(None, Duration::from_millis(40), "none".parse().unwrap(), 1);
-    let mut network = Network::new(&config);
+    let mut network = Network::new(&config).unwrap();
     network.record_ladder(LadderOptions::default());
     network.endpoint(Host::B).listen(1);
     let a = network

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::report::{HostReport, TransferReport};
 use super::tap::Captures;
 use super::{Host, Network, NetworkConfig};
-use crate::conn::{ReadError, State, Stats, WriteError};
+use crate::conn::{ConfigError, ReadError, State, Stats, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::ladder::{Ladder, LadderOptions};
 use crate::link::seed::{derive_seed, PAYLOAD};
@@ -117,31 +117,35 @@ pub struct Observed {
     pub ladder: Option<Ladder>,
 }
 
-/// Run a one-way transfer of `payload` from A to B on the simulated network.
-pub fn transfer(config: &TransferConfig, payload: &[u8]) -> TransferReport {
+/// Run a one-way transfer of `payload` from A to B on the simulated network. Fails only if
+/// a host's connection settings cannot work ([`Config::check`](crate::conn::Config::check)).
+pub fn transfer(config: &TransferConfig, payload: &[u8]) -> Result<TransferReport, ConfigError> {
     let (report, _no_captures, _nothing_observed) =
-        run_transfer(config, payload, Observers::default());
-    report
+        run_transfer(config, payload, Observers::default())?;
+    Ok(report)
 }
 
 /// [`transfer`], feeding `observers`: the run is the same as without them. Returns the report
-/// and what was recorded (the trace, the ladder) as asked; fails only if a capture cannot be
-/// written.
+/// and what was recorded (the trace, the ladder) as asked; fails if a capture cannot be
+/// written, or with `InvalidInput` if a host's connection settings cannot work.
 pub fn transfer_observed(
     config: &TransferConfig,
     payload: &[u8],
     observers: Observers,
 ) -> io::Result<(TransferReport, Observed)> {
-    let (report, written, observed) = run_transfer(config, payload, observers);
+    let (report, written, observed) = run_transfer(config, payload, observers)?;
     written.map(|()| (report, observed))
 }
+
+/// What a run gives: the report, whether the captures were written, and what was observed.
+type RunOutput = (TransferReport, io::Result<()>, Observed);
 
 fn run_transfer(
     config: &TransferConfig,
     payload: &[u8],
     observers: Observers,
-) -> (TransferReport, io::Result<()>, Observed) {
-    let mut network = Network::new(&config.network);
+) -> Result<RunOutput, ConfigError> {
+    let mut network = Network::new(&config.network)?;
     let Observers {
         captures,
         trace,
@@ -302,7 +306,7 @@ fn run_transfer(
         a,
         b,
     };
-    (report, captures_written, observed)
+    Ok((report, captures_written, observed))
 }
 
 /// Write as much of the payload as the sender takes; shut down once all of it is in.

@@ -173,9 +173,9 @@ impl Shared {
     ) -> io::Result<Arc<Shared>> {
         let runtime = ::tokio::runtime::Handle::try_current()
             .map_err(|error| io::Error::other(format!("ferry::tokio needs a runtime: {error}")))?;
+        let endpoint = crate::net::socket::endpoint(config)?;
         let socket = crate::net::socket::open(local, peer)?;
         let local_addr = socket.local_addr()?;
-        let endpoint = crate::net::socket::endpoint(config);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,

@@ -118,8 +118,12 @@ fn socket_failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the socket failed")
 }
 
-/// Refuse what this driver cannot do yet.
+/// Refuse connection settings that cannot work (`InvalidInput`, as [`Config::check`] words it)
+/// and what this driver cannot do yet.
+///
+/// [`Config::check`]: crate::conn::Config::check
 fn check_config(config: &SocketConfig) -> io::Result<()> {
+    config.connection.check()?;
     if !config.faults.is_passthrough() || config.capture.is_some() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

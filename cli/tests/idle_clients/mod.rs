@@ -56,7 +56,7 @@ impl IdleClients {
         let socket = UdpSocket::bind(SocketAddr::new(source, 0))?;
         socket.set_nonblocking(true)?;
         let seed = self.clients.len() as u64 + 1;
-        let mut endpoint = Endpoint::with_seed(Config::default(), seed);
+        let mut endpoint = Endpoint::with_seed(Config::default(), seed).unwrap();
         let handle = endpoint
             .connect(server)
             .map_err(|error| io::Error::new(io::ErrorKind::AlreadyExists, error.to_string()))?;

@@ -18,7 +18,6 @@ impl NewReno {
     /// A controller at the start of a connection: the initial window of RFC 5681 section 3.1
     /// and an "arbitrarily high" ssthresh.
     pub(crate) fn new(smss: u32) -> NewReno {
-        let smss = smss.max(1);
         let initial_window = if smss > 2190 {
             2 * smss
         } else if smss > 1095 {

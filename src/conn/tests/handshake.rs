@@ -8,7 +8,7 @@ use super::*;
 
 #[test]
 fn connect_sends_syn() {
-    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(
         recv(&mut conn, at(0)),
         vec![(
@@ -285,7 +285,7 @@ fn syn_sent_abort_sends_nothing() {
 
 #[test]
 fn listen_syn_gets_syn_ack() {
-    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN).unwrap();
     recv_nothing(&mut conn, at(0));
     send(
         &mut conn,
@@ -316,7 +316,7 @@ fn listen_syn_gets_syn_ack() {
 
 #[test]
 fn listen_ack_gets_rst() {
-    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN).unwrap();
     send(
         &mut conn,
         at(0),
@@ -342,7 +342,7 @@ fn listen_ack_gets_rst() {
 
 #[test]
 fn listen_rst_is_ignored() {
-    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(classic_config(), remote_addr(), LOCAL_ISN).unwrap();
     send(
         &mut conn,
         at(0),
@@ -523,7 +523,8 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
         },
         remote_addr(),
         LOCAL_ISN,
-    );
+    )
+    .unwrap();
     let sent = recv(&mut conn, at(0));
     assert_eq!(
         sent[0].0.options,

@@ -225,7 +225,7 @@ fn classic_config() -> Config {
 
 /// SYN-SENT: `connect` at 0 ms and the SYN drained.
 fn syn_sent_with(config: Config) -> Connection {
-    let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN).unwrap();
     let syn = recv(&mut conn, at(0));
     assert_eq!(syn.len(), 1);
     assert_eq!(conn.state(), State::SynSent);
@@ -243,7 +243,7 @@ fn syn_received_with(config: Config) -> Connection {
 
 /// SYN-RECEIVED from a peer's SYN that offers `options`.
 fn syn_received_offered(config: Config, options: Options) -> Connection {
-    let mut conn = Connection::listen(config, remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::listen(config, remote_addr(), LOCAL_ISN).unwrap();
     send(
         &mut conn,
         at(0),
@@ -498,7 +498,7 @@ fn skip_sent_and_acknowledged(conn: &mut Connection, bytes: u32) {
 /// ESTABLISHED by an active open: SYN at 0 ms, SYN-ACK from `peer_isn` at 100 ms, our ACK
 /// drained.
 fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
-    let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::connect(config, remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
     send(
         &mut conn,

@@ -289,7 +289,7 @@ fn unanswered_probes_repeat_once_then_back_off() {
 #[test]
 fn a_one_way_black_hole_times_out_though_the_peer_keeps_sending() {
     let micros = Instant::from_micros;
-    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(recv(&mut conn, micros(0)).len(), 1);
     let syn_ack = Segment {
         flags: Flags::SYN | Flags::ACK,
@@ -608,7 +608,7 @@ fn an_ack_with_new_sack_information_is_a_duplicate_even_if_it_moves_snd_una() {
 
 #[test]
 fn a_new_connection_acknowledges_its_first_segments_at_once() {
-    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN);
+    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
     send(
         &mut conn,

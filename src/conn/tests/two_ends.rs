@@ -24,8 +24,8 @@ fn pump(from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
 
 /// Two active opens whose SYNs cross (RFC 9293 section 3.5, figure 8).
 fn crossed_syns() -> (Connection, Connection) {
-    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(100));
-    let mut b = Connection::connect(classic_config(), other_addr(), SeqNum(300));
+    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(100)).unwrap();
+    let mut b = Connection::connect(classic_config(), other_addr(), SeqNum(300)).unwrap();
     let syn_a = a.poll_transmit(at(0)).unwrap();
     let syn_b = b.poll_transmit(at(0)).unwrap();
     a.handle_datagram(at(10), &syn_b.contents);
@@ -74,8 +74,8 @@ fn simultaneous_open_with_crossing_syn_acks_completes() {
 
 #[test]
 fn simultaneous_close_between_two_connections() {
-    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(u32::MAX - 3));
-    let mut b = Connection::listen(classic_config(), other_addr(), SeqNum(7));
+    let mut a = Connection::connect(classic_config(), remote_addr(), SeqNum(u32::MAX - 3)).unwrap();
+    let mut b = Connection::listen(classic_config(), other_addr(), SeqNum(7)).unwrap();
     for step in 0..10 {
         pump(&mut a, &mut b, at(step));
         pump(&mut b, &mut a, at(step));

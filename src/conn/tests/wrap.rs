@@ -12,7 +12,7 @@ fn transfer_across_the_sequence_wrap() {
         mss: 200,
         ..classic_config()
     };
-    let mut conn = Connection::connect(config, remote_addr(), ISN);
+    let mut conn = Connection::connect(config, remote_addr(), ISN).unwrap();
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
     let peer = Segment {
         seq: ISN + 1,

@@ -204,8 +204,10 @@ impl Builder {
         self
     }
 
-    /// Check the description and build the world, at time zero, with no program yet.
+    /// Check the description (the connection settings among it) and build the world, at time
+    /// zero, with no program yet.
     pub fn build(self) -> Result<World, ConfigError> {
+        self.connection.check().map_err(ConfigError::Connection)?;
         let mut nodes = Nodes::default();
         let hosts_seed = derive_seed(self.seed, WORLD_HOSTS);
         for spec in &self.nodes {

@@ -218,7 +218,8 @@ impl Core {
             return Err(host_gone());
         }
         let port = host.claim_port(local)?;
-        let endpoint = Endpoint::with_seed(connection, host.next_endpoint_seed());
+        // The builder checked the settings; a failure would be InvalidInput.
+        let endpoint = Endpoint::with_seed(connection, host.next_endpoint_seed())?;
         let socket = make(SocketAddr::new(local.ip(), port), endpoint);
         host.sockets.insert(port, socket);
         Ok(host.key(id, port))

@@ -103,6 +103,8 @@ pub enum ConfigError {
         /// The world's time.
         now: Duration,
     },
+    /// The sockets' connection settings cannot work ([`crate::conn::Config::check`]).
+    Connection(crate::conn::ConfigError),
 }
 
 fn list(names: &[String]) -> String {
@@ -187,6 +189,7 @@ impl fmt::Display for ConfigError {
                 at.as_secs_f64(),
                 now.as_secs_f64()
             ),
+            ConfigError::Connection(error) => write!(f, "the connection settings: {error}"),
         }
     }
 }

@@ -186,6 +186,18 @@ fn descriptions_that_cannot_be_say_what_is_valid() {
     assert!(error.to_string().contains("expected IPv4"), "{error}");
     let error = World::builder()
         .host("a", "10.0.0.1")
+        .connection_config(crate::conn::Config {
+            mss: 0,
+            ..crate::conn::Config::default()
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the connection settings: mss = 0 cannot work: it must be from 1 to 65535 bytes"
+    );
+    let error = World::builder()
+        .host("a", "10.0.0.1")
         .host("a", "10.0.0.2")
         .build()
         .unwrap_err();
