@@ -11,7 +11,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use super::agenda::{Agenda, Due};
-use super::datagram::{Header, Kind, UnreachableKind};
+use super::datagram::{Header, Kind, UnreachableKind, DEFAULT_TTL};
 use super::host::{Host, SocketKey};
 use super::links::{Carried, WorldLink, HOLD_LIMIT};
 use super::router::{Forwarding, Router};
@@ -426,6 +426,7 @@ impl Core {
                     }
                 }
                 LinkEvent::Delivered { tag, bytes } => {
+                    self.links[link].directions[side].delivered_bytes += bytes.len() as u64;
                     self.delivered(link, side, tag.header, bytes);
                 }
             }
@@ -649,6 +650,28 @@ impl Core {
                 _ => None,
             }
         })
+    }
+
+    /// The link directions a datagram from node `from` to `destination` crosses by the
+    /// routing tables, each as (link, the side it leaves by), in order: until the node that
+    /// has the address, a node with no route for it, or [`DEFAULT_TTL`] hops. A middlebox's
+    /// rewrites are not followed (they depend on the traffic).
+    pub(super) fn route_path(&self, from: NodeId, destination: IpAddr) -> Vec<(LinkId, usize)> {
+        let mut path = Vec::new();
+        let mut node = from;
+        while path.len() < usize::from(DEFAULT_TTL) {
+            let here = &self.nodes.list[node];
+            if node != from && here.owns(destination) {
+                break;
+            }
+            let Some(interface) = here.routes.lookup(destination) else {
+                break;
+            };
+            let attachment = here.interfaces[interface];
+            path.push((attachment.link, attachment.side));
+            node = self.links[attachment.link].far_end(attachment.side);
+        }
+        path
     }
 
     /// Cut or repair both directions of `link`.

@@ -96,6 +96,13 @@ pub enum ConfigError {
         /// The host.
         host: String,
     },
+    /// A built-in program that cannot work as described.
+    BadProgram {
+        /// Its host.
+        host: String,
+        /// What is wrong, and what is valid.
+        why: String,
+    },
     /// A control event before the world's present.
     InThePast {
         /// When it was asked for.
@@ -183,6 +190,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "{host:?} already has a program: a host runs one (spawn tasks from it for more)"
             ),
+            ConfigError::BadProgram { host, why } => {
+                write!(f, "the program of {host:?} cannot work: {why}")
+            }
             ConfigError::InThePast { at, now } => write!(
                 f,
                 "an event at {:.6} s is in the past: the world's time is {:.6} s",

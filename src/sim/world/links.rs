@@ -29,6 +29,20 @@ pub(super) struct Direction {
     pub(super) partition_drops: u64,
     /// Datagrams dropped because [`HOLD_LIMIT`] were held already.
     pub(super) hold_drops: u64,
+    /// Bytes of the datagrams that reached the far end: the time the link spent sending, at
+    /// its rate.
+    pub(super) delivered_bytes: u64,
+    /// The link's own rate ([`LinkConfig::rate_bps`]) and the fault spec's `rate=`, which
+    /// replaces it while set: the rate in force is `spec_rate.or(own_rate)`.
+    pub(super) own_rate: Option<u64>,
+    pub(super) spec_rate: Option<u64>,
+}
+
+impl Direction {
+    /// The rate the direction sends at now, in bits per second; `None` for no limit.
+    pub(super) fn rate_bps(&self) -> Option<u64> {
+        self.spec_rate.or(self.own_rate).filter(|&rate| rate > 0)
+    }
 }
 
 /// How many datagrams a hold keeps (on a link direction, or between two hosts) before it
@@ -64,6 +78,7 @@ impl WorldLink {
             // and the direction, then the spec's own `seed=`.
             let stream = (index as u64) * 2 + side as u64;
             let spec_seed = config.faults.seed;
+            let (own_rate, spec_rate) = (config.rate_bps, config.faults.rate);
             Direction {
                 link: Link::new(
                     config,
@@ -73,6 +88,9 @@ impl WorldLink {
                 held: None,
                 partition_drops: 0,
                 hold_drops: 0,
+                delivered_bytes: 0,
+                own_rate,
+                spec_rate,
             }
         };
         let [first, second] = configs;

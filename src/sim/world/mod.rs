@@ -96,6 +96,8 @@
 //! | `context.rs` | which program is running, and what each task waits for |
 //! | `time.rs` | [`time::Instant`], [`time::sleep`], [`time::timeout`] on the world's clock |
 //! | `net/` | [`net::Stream`], [`net::Listener`], [`net::UdpSocket`] |
+//! | `programs.rs` | [`BuiltIn`]: the built-in programs (bulk, echo, request/response) |
+//! | `flows.rs` | [`FlowReport`], [`Flows`], [`shared_links`], [`jain_index`]: what the flows showed |
 //! | `control.rs` | [`Control`], [`Cut`], [`Scheduled`]: changes during a run, as data |
 //! | `taps.rs` | capture taps on interfaces |
 //! | `property/` | [`property::Property`]: property tests over drawn schedules, shrunk to a minimal one with its replay line |
@@ -111,11 +113,13 @@ mod core;
 mod datagram;
 mod error;
 mod executor;
+mod flows;
 mod host;
 mod links;
 mod middlebox;
 mod nat;
 pub mod net;
+mod programs;
 pub mod property;
 mod router;
 mod run;
@@ -132,6 +136,7 @@ pub use control::{Control, ControlParseError, Cut, Scheduled};
 pub use datagram::{Unreachable, UnreachableKind, DEFAULT_TTL, QUOTE_LIMIT_V4, QUOTE_LIMIT_V6};
 pub use error::{ConfigError, RunError, Waiting};
 pub use executor::{spawn, yield_now, JoinError, JoinHandle};
+pub use flows::{jain_index, shared_links, FlowKind, FlowReport, Flows, Latency, SharedLink};
 pub use host::{HostStats, EPHEMERAL_PORTS};
 pub use links::HOLD_LIMIT;
 pub use middlebox::{Addresses, Crossing, Interface, Middlebox, Payload, Placement, Verdict};
@@ -139,6 +144,7 @@ pub use nat::{
     Dependence, Nat, NatConfig, NatRow, NatStats, NatTable, PortAssignment, Preset,
     PresetParseError, DEFAULT_MAPPING_LIFETIME, DEFAULT_TABLE_LIMIT,
 };
+pub use programs::{Amount, BuiltIn, REQUEST_HEADER};
 pub use router::RouterStats;
 pub use run::{LinkReport, ProgramResult, World};
 pub use socket::UDP_RECEIVE_QUEUE;

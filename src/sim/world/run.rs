@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -85,6 +86,24 @@ pub struct LinkReport {
     pub partition_drops: u64,
     /// Datagrams a hold of the link dropped, full ([`HOLD_LIMIT`](super::HOLD_LIMIT)).
     pub hold_drops: u64,
+    /// Bytes of the datagrams that reached the far end (Ferry's header included; the world
+    /// adds no IP or UDP header): at [`rate_bps`](Self::rate_bps), the time the link spent
+    /// sending them.
+    pub delivered_bytes: u64,
+    /// The rate the link sends at now (its own, or its fault spec's `rate=`), in bits per
+    /// second; `None` for no limit.
+    pub rate_bps: Option<u64>,
+}
+
+impl LinkReport {
+    /// The share of `window` the link spent sending what it delivered, from 0 to 1 (a little
+    /// over 1 if `window` is shorter than the time it was busy); `None` for a link with no
+    /// rate, or an empty window.
+    pub fn busy_fraction(&self, window: Duration) -> Option<f64> {
+        let rate = self.rate_bps? as f64;
+        let window = window.as_secs_f64();
+        (window > 0.0).then(|| self.delivered_bytes as f64 * 8.0 / rate / window)
+    }
 }
 
 /// A simulated world of hosts, routers and links, running programs on a virtual clock: see
@@ -368,7 +387,32 @@ impl World {
             faults: direction.link.fault_stats(),
             partition_drops: direction.partition_drops,
             hold_drops: direction.hold_drops,
+            delivered_bytes: direction.delivered_bytes,
+            rate_bps: direction.rate_bps(),
         })
+    }
+
+    /// The links a datagram from node `from` to `destination` crosses by the routing
+    /// tables, as (sending node, receiving node) pairs in order: up to the node that has the
+    /// address, or to where the routes end (no route, or [`DEFAULT_TTL`](super::DEFAULT_TTL)
+    /// hops). A middlebox's rewrites are not followed. The flows whose paths share a link
+    /// share its queue.
+    pub fn path(
+        &self,
+        from: &str,
+        destination: IpAddr,
+    ) -> Result<Vec<(String, String)>, ConfigError> {
+        let core = self.core.borrow();
+        let id = core.nodes.find(from)?;
+        let name = |node: NodeId| core.nodes.list[node].name.clone();
+        Ok(core
+            .route_path(id, destination)
+            .into_iter()
+            .map(|(link, side)| {
+                let ends = &core.links[link].ends;
+                (name(ends[side].node), name(ends[1 - side].node))
+            })
+            .collect())
     }
 
     /// Datagrams dropped by partitions between pairs of hosts.
@@ -502,9 +546,9 @@ impl World {
             }
             Control::SetFaults { from, to, faults } => {
                 if let Ok((link, side)) = self.find_link(&core, from, to) {
-                    core.links[link].directions[side]
-                        .link
-                        .set_faults(faults.clone());
+                    let direction = &mut core.links[link].directions[side];
+                    direction.spec_rate = faults.rate;
+                    direction.link.set_faults(faults.clone());
                 }
             }
             Control::Crash(name) | Control::Restart(name) => {

@@ -1,6 +1,6 @@
 //! The world's tests, by topic: a client and a server through a router, flows sharing a
-//! bottleneck, unreachables, control during a run, endings that are not clean, determinism,
-//! property tests over schedules, the middlebox hook, NATs.
+//! bottleneck, the built-in programs, unreachables, control during a run, endings that are not
+//! clean, determinism, property tests over schedules, the middlebox hook, NATs.
 
 mod bottleneck;
 mod captures;
@@ -10,6 +10,7 @@ mod determinism;
 mod endings;
 mod middlebox;
 mod nat;
+mod programs;
 mod property;
 mod unreachable;
 
