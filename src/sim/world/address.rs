@@ -44,6 +44,11 @@ impl Prefix {
         Prefix { network, len: 0 }
     }
 
+    /// Whether it is an IPv4 prefix.
+    pub fn is_ipv4(&self) -> bool {
+        self.network.is_ipv4()
+    }
+
     /// How many leading bits must match.
     pub fn length(&self) -> u8 {
         self.len

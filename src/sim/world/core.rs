@@ -348,7 +348,7 @@ impl Core {
                 }
                 self.agenda.book(Due::Socket(key), None);
             } else {
-                self.agenda.book(Due::Socket(key), deadline);
+                self.book_socket(key, deadline);
             }
             for transmit in transmits {
                 let Some(source) = self.source_address(key.host, local, transmit.destination)
@@ -365,6 +365,21 @@ impl Core {
                 );
             }
         }
+    }
+
+    /// Book socket `key`'s next deadline. A deadline that moved later (the retransmission
+    /// timer, restarted by nearly every ACK) keeps the earlier booking: when that comes, the
+    /// endpoint finds nothing due, and the socket books its deadline of then. So a busy socket
+    /// rebooks about once per timer period instead of once per segment, and nothing it does
+    /// changes (an endpoint's timeout with nothing due does nothing).
+    fn book_socket(&mut self, key: SocketKey, deadline: Option<Instant>) {
+        let due = Due::Socket(key);
+        if let (Some(deadline), Some(booked)) = (deadline, self.agenda.booked(due)) {
+            if booked <= deadline {
+                return;
+            }
+        }
+        self.agenda.book(due, deadline);
     }
 
     fn count_unroutable(&mut self, id: NodeId) {
@@ -401,9 +416,14 @@ impl Core {
             return;
         }
         let record = self.taps.next_record(link, side);
-        let offered = direction
-            .link
-            .offer(now, &bytes, Carried { header, record });
+        let offered = direction.link.offer(
+            now,
+            &bytes,
+            Carried {
+                header: Box::new(header),
+                record,
+            },
+        );
         let next = direction.link.poll_timeout();
         if tapped {
             let comments = comments(why, &offered.decision);
@@ -419,7 +439,7 @@ impl Core {
         let now = self.now;
         while let Some(event) = self.links[link].directions[side].link.poll(now) {
             match event {
-                LinkEvent::Queued { tag, .. } => {
+                LinkEvent::Queued { ref tag, .. } => {
                     if let Some(record) = tag.record {
                         let comment = event.drop_comment();
                         self.taps.entered_queue(link, side, record, comment);
@@ -427,7 +447,7 @@ impl Core {
                 }
                 LinkEvent::Delivered { tag, bytes } => {
                     self.links[link].directions[side].delivered_bytes += bytes.len() as u64;
-                    self.delivered(link, side, tag.header, bytes);
+                    self.delivered(link, side, *tag.header, bytes);
                 }
             }
         }

@@ -10,10 +10,12 @@ use crate::link::seed::{derive_seed, link_seed, WORLD_LINKS};
 use crate::link::{Link, LinkConfig};
 
 /// What rides through a [`Link`] beside the bytes: the datagram's header, and its record in
-/// the capture of the interface it left by, if that interface is tapped.
-#[derive(Clone, Copy, Debug)]
+/// the capture of the interface it left by, if that interface is tapped. The header is boxed:
+/// a link's delay line is a heap that moves its entries as it orders them, and a header
+/// (four socket addresses) would make each entry several times larger.
+#[derive(Clone, Debug)]
 pub(super) struct Carried {
-    pub(super) header: Header,
+    pub(super) header: Box<Header>,
     pub(super) record: Option<u64>,
 }
 

@@ -747,7 +747,7 @@ impl World {
     /// Move the clock to the next time something is booked (not past `until`) and do
     /// everything due then. False if nothing is booked (by `until`).
     fn advance(&mut self, until: Option<Instant>) -> Result<bool, RunError> {
-        let Some(next) = self.core.borrow().agenda.next() else {
+        let Some(next) = self.core.borrow_mut().agenda.next() else {
             return Ok(false);
         };
         if until.is_some_and(|until| next > until) {

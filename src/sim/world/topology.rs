@@ -83,41 +83,49 @@ impl Node {
     }
 }
 
-/// One route: datagrams to `prefix` leave by interface `interface`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Route {
-    prefix: Prefix,
-    interface: usize,
-}
-
 /// A node's routes. The longest matching prefix wins; between two of the same length, the
-/// one described first.
+/// one described first. A lookup tries each prefix length the table has, longest first: a
+/// router with a connected route per host finds its route in a few map lookups, not a scan.
 #[derive(Clone, Debug, Default)]
 pub(super) struct RouteTable {
-    routes: Vec<Route>,
+    /// Each prefix's interface (the first route described for it).
+    routes: BTreeMap<Prefix, usize>,
+    /// The prefix lengths the table has, IPv4's and IPv6's, longest first.
+    lengths_v4: Vec<u8>,
+    lengths_v6: Vec<u8>,
 }
 
 impl RouteTable {
     pub(super) fn add(&mut self, prefix: Prefix, interface: usize) {
-        self.routes.push(Route { prefix, interface });
+        if self.routes.contains_key(&prefix) {
+            return; // the first described wins
+        }
+        self.routes.insert(prefix, interface);
+        let lengths = match prefix.is_ipv4() {
+            true => &mut self.lengths_v4,
+            false => &mut self.lengths_v6,
+        };
+        if let Err(place) = lengths.binary_search_by(|len| prefix.length().cmp(len)) {
+            lengths.insert(place, prefix.length());
+        }
     }
 
     /// Whether a route for exactly `prefix` is there already.
     pub(super) fn has(&self, prefix: Prefix) -> bool {
-        self.routes.iter().any(|route| route.prefix == prefix)
+        self.routes.contains_key(&prefix)
     }
 
     /// The interface a datagram to `destination` leaves by, if any route matches.
     pub(super) fn lookup(&self, destination: IpAddr) -> Option<usize> {
         let destination = destination.to_canonical();
-        self.routes
-            .iter()
-            .filter(|route| route.prefix.contains(destination))
-            .fold(None::<&Route>, |best, route| match best {
-                Some(best) if best.prefix.length() >= route.prefix.length() => Some(best),
-                _ => Some(route),
-            })
-            .map(|route| route.interface)
+        let lengths = match destination.is_ipv4() {
+            true => &self.lengths_v4,
+            false => &self.lengths_v6,
+        };
+        lengths.iter().find_map(|&len| {
+            let prefix = Prefix::new(destination, len)?;
+            self.routes.get(&prefix).copied()
+        })
     }
 }
 
