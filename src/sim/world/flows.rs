@@ -62,6 +62,11 @@ pub struct FlowReport {
     pub latency: Option<Latency>,
     /// The client connection's counters when it ended (or failed).
     pub stats: Option<Stats>,
+    /// The server's side of the connection, as the built-in server saw it when the client's
+    /// FIN arrived (everything it sent acknowledged): what it retransmitted of the responses.
+    /// `None` for a peer that is no built-in server, or whose addresses a middlebox rewrote
+    /// (the two sides are matched by their addresses).
+    pub server_stats: Option<Stats>,
     /// Why it failed, if it did.
     pub error: Option<String>,
 }
@@ -93,6 +98,7 @@ impl FlowReport {
             requests: 0,
             latency: None,
             stats: None,
+            server_stats: None,
             error: None,
         }
     }
@@ -142,6 +148,19 @@ impl Flows {
         let mut flows = self.0.borrow_mut();
         flows.push(FlowReport::new(host, to, kind, started));
         flows.len() - 1
+    }
+
+    /// A built-in server's connection from `peer` to its `local` address counted `stats`:
+    /// the server side of the flow whose client connected from `peer` to `local`.
+    pub(super) fn server_side(&self, local: SocketAddr, peer: SocketAddr, stats: Stats) {
+        let mut flows = self.0.borrow_mut();
+        let flow = flows
+            .iter_mut()
+            .rev()
+            .find(|flow| flow.local == Some(peer) && flow.peer == Some(local));
+        if let Some(flow) = flow {
+            flow.server_stats = Some(stats);
+        }
     }
 
     pub(super) fn update(&self, flow: usize, change: impl FnOnce(&mut FlowReport)) {

@@ -123,18 +123,21 @@ impl World {
         }
         let wait = move || sleep(start.saturating_sub(elapsed()));
         match program {
-            BuiltIn::BulkReceive { port } => self.host(host, move || async move {
-                wait().await;
-                serve(port, Service::Discard).await
-            }),
-            BuiltIn::Echo { port } => self.host(host, move || async move {
-                wait().await;
-                serve(port, Service::Echo).await
-            }),
-            BuiltIn::Respond { port } => self.host(host, move || async move {
-                wait().await;
-                serve(port, Service::Respond).await
-            }),
+            BuiltIn::BulkReceive { port } | BuiltIn::Echo { port } | BuiltIn::Respond { port } => {
+                let service = match program {
+                    BuiltIn::BulkReceive { .. } => Service::Discard,
+                    BuiltIn::Echo { .. } => Service::Echo,
+                    _ => Service::Respond,
+                };
+                let flows = flows.clone();
+                self.host(host, move || {
+                    let flows = flows.clone();
+                    async move {
+                        wait().await;
+                        serve(port, service, flows).await
+                    }
+                })
+            }
             BuiltIn::BulkSend { to, amount } => {
                 let (flows, name) = (flows.clone(), host.to_string());
                 self.client(host, async move {
@@ -289,35 +292,48 @@ enum Service {
     Respond,
 }
 
-/// Listen on `port` of every address and serve each connection in a task of its own. A
-/// connection that fails ends its task alone.
-async fn serve(port: u16, service: Service) -> super::ProgramResult {
+/// Listen on `port` of every address and serve each connection in a task of its own, noting
+/// its counters in `flows` as the server side of its flow. A connection that fails ends its
+/// task alone.
+async fn serve(port: u16, service: Service, flows: Flows) -> super::ProgramResult {
     let listener = Listener::bind(("0.0.0.0", port)).await?;
     loop {
         let (mut stream, _) = listener.accept().await?;
+        let flows = flows.clone();
         spawn(async move {
+            let note = |stream: &Stream| {
+                if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
+                    flows.server_side(local, peer, stream.stats());
+                }
+            };
             let _ = match service {
-                Service::Discard => discard(&mut stream).await,
-                Service::Echo => echo(&mut stream).await,
-                Service::Respond => respond(&mut stream).await,
+                Service::Discard => discard(&mut stream, &note).await,
+                Service::Echo => echo(&mut stream, &note).await,
+                Service::Respond => respond(&mut stream, &note).await,
             };
         });
     }
 }
 
+// Each service calls `note` when the peer's FIN arrives: by then the peer has acknowledged
+// everything the server sent (its ACKs come before its FIN), so the server's counters are
+// final, and the peer has not yet heard that its FIN arrived, so its flow has not ended.
+
 /// Read `stream` to the end.
-async fn discard(stream: &mut Stream) -> io::Result<()> {
+async fn discard(stream: &mut Stream, note: &impl Fn(&Stream)) -> io::Result<()> {
     let mut buffer = vec![0; CHUNK];
     while read_some(stream, &mut buffer).await? > 0 {}
+    note(stream);
     Ok(())
 }
 
 /// Write back what `stream` sends until it closes, then close.
-async fn echo(stream: &mut Stream) -> io::Result<()> {
+async fn echo(stream: &mut Stream, note: &impl Fn(&Stream)) -> io::Result<()> {
     let mut buffer = vec![0; CHUNK];
     loop {
         let count = read_some(stream, &mut buffer).await?;
         if count == 0 {
+            note(stream);
             return shutdown(stream).await;
         }
         write_all(stream, &buffer[..count]).await?;
@@ -325,11 +341,12 @@ async fn echo(stream: &mut Stream) -> io::Result<()> {
 }
 
 /// Answer each request on `stream` until it closes, then close.
-async fn respond(stream: &mut Stream) -> io::Result<()> {
+async fn respond(stream: &mut Stream, note: &impl Fn(&Stream)) -> io::Result<()> {
     let mut header = [0u8; REQUEST_HEADER];
     loop {
         let count = read_some(stream, &mut header).await?;
         if count == 0 {
+            note(stream);
             return shutdown(stream).await;
         }
         read_exactly_into(stream, &mut header[count..]).await?;

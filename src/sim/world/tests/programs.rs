@@ -41,6 +41,7 @@ fn a_bulk_flow_reports_its_bytes_time_and_goodput() {
     assert!((3e6..6.5e6).contains(&goodput), "{goodput}");
     let stats = flow.stats.unwrap();
     assert!(stats.bytes_sent >= 1_000_000, "{stats:?}");
+    assert_eq!(flow.server_stats.unwrap().bytes_received, 1_000_000);
 }
 
 #[test]
@@ -96,6 +97,9 @@ fn requests_get_the_responses_they_ask_for_from_either_server() {
         assert_eq!(flow.error, None);
         assert_eq!(flow.requests, 5);
         assert_eq!(flow.bytes, 5 * (300 + u64::from(response)));
+        // The server's side: it sent the responses.
+        let server = flow.server_stats.unwrap();
+        assert_eq!(server.bytes_sent, 5 * u64::from(response));
         // One a second from the connection: the last starts at 4 s and takes a round trip
         // or a few.
         let ended = flow.ended.unwrap();
