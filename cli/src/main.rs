@@ -5,6 +5,7 @@ mod args;
 mod net;
 mod rendezvous;
 mod report;
+mod scenario;
 mod serve;
 mod sim;
 

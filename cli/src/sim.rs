@@ -25,6 +25,11 @@ use crate::report::merged;
 
 #[derive(clap::Args)]
 pub struct SimArgs {
+    /// Run the world this file describes instead of one transfer: hosts, routers, links,
+    /// routes, built-in programs and control events, in TOML (docs/simulation.md, "Scenario
+    /// files"; examples in scenarios/). Reports each flow and each link flows share.
+    #[arg(long, value_name = "FILE", conflicts_with_all = TWO_HOST_ONLY)]
+    scenario: Option<PathBuf>,
     /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500;
     /// at most 4GiB (the simulator holds what is sent and what arrives in memory).
     #[arg(long, value_parser = payload_size_arg, default_value = "1MiB", conflicts_with = "file")]
@@ -73,9 +78,10 @@ pub struct SimArgs {
     /// Each end's receive buffer, which bounds the window it advertises, e.g. 64KiB, 1MiB.
     #[arg(long, value_parser = bytes_arg, default_value = "64KiB")]
     recv_buffer: usize,
-    /// Seeds every random choice: the same seed gives the same run, byte for byte.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seeds every random choice: the same seed gives the same run, byte for byte. Default
+    /// 1, or a scenario's own `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
     stats: StatsFormat,
@@ -109,6 +115,31 @@ pub struct SimArgs {
     #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
     abort_after: Option<usize>,
 }
+
+/// The options that describe the two-host transfer, which a scenario describes itself.
+const TWO_HOST_ONLY: [&str; 21] = [
+    "bytes",
+    "file",
+    "faults",
+    "faults_ab",
+    "faults_ba",
+    "rate",
+    "rtt",
+    "queue",
+    "sack",
+    "rack",
+    "cc",
+    "dupthresh",
+    "mss",
+    "recv_buffer",
+    "pcap",
+    "tcp_view",
+    "plot",
+    "ladder",
+    "ladder_window",
+    "read_pause",
+    "abort_after",
+];
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CcArg {
@@ -159,6 +190,9 @@ fn payload_size_arg(text: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: SimArgs) -> ExitCode {
+    if let Some(scenario) = &args.scenario {
+        return crate::scenario::run(scenario, args.seed, args.stats);
+    }
     let payload = match &args.file {
         Some(path) => match std::fs::read(path) {
             Ok(content) => content,
@@ -167,10 +201,10 @@ pub fn run(args: SimArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => sim::payload(args.bytes, args.seed),
+        None => sim::payload(args.bytes, seed(&args)),
     };
     let mut network =
-        NetworkConfig::symmetric(args.rate.0, args.rtt, args.faults.clone(), args.seed);
+        NetworkConfig::symmetric(args.rate.0, args.rtt, args.faults.clone(), seed(&args));
     let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
     network.a_to_b.queue_limit = queue_limit;
     network.b_to_a.queue_limit = queue_limit;
@@ -285,6 +319,11 @@ pub fn run(args: SimArgs) -> ExitCode {
     }
 }
 
+/// The two-host transfer's seed: `--seed`, or 1.
+fn seed(args: &SimArgs) -> u64 {
+    args.seed.unwrap_or(1)
+}
+
 /// Why a run failed, in words: corruption, a transfer cut short (and by what), or a close
 /// that never completed.
 fn failure_message(report: &TransferReport) -> String {
@@ -347,7 +386,7 @@ fn plot_title(args: &SimArgs, bytes: usize) -> String {
     let mut title = format!(
         "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, seed {}",
         if args.sack == Switch::On { "on" } else { "off" },
-        args.seed
+        seed(args)
     );
     if let Some(pause) = &args.read_pause {
         title.push_str(&format!(
@@ -376,7 +415,7 @@ fn write_ladders(args: &SimArgs, ladder: &Ladder, bytes: usize) -> Result<(), Ex
         rate_text(args),
         args.rtt,
         faults_text(args),
-        args.seed
+        seed(args)
     );
     for path in &args.ladder {
         let drawing = match LadderFormat::of(path) {
@@ -487,7 +526,7 @@ fn text_report(args: &SimArgs, report: &TransferReport, wall_seconds: f64) -> St
         sent = report.bytes_sent,
         rtt = args.rtt,
         faults = faults_text(args),
-        seed = args.seed,
+        seed = seed(args),
         delivered = report.bytes_delivered,
         sim = report.transfer_time.as_secs_f64(),
         wall = wall_seconds,
