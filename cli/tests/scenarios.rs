@@ -100,6 +100,32 @@ fn the_client_server_scenario_reports_its_requests() {
 }
 
 #[test]
+fn the_collapse_scenario_wastes_the_first_link_on_what_the_second_drops() {
+    let (output, report) = run_json(&shipped("collapse.toml"));
+    assert!(output.status.success(), "{report}");
+    let flows = report["flows"].as_array().unwrap();
+    let goodput = |flow: &serde_json::Value| flow["goodput_bps"].as_f64().unwrap();
+    let (cross, through): (Vec<_>, Vec<_>) = flows
+        .iter()
+        .partition(|flow| flow["host"] == "cross-sender");
+    assert_eq!((cross.len(), through.len()), (1, 4));
+    // The through flows get what the 25 Mbit/s link carries; the cross flow, which needs
+    // only the 100 Mbit/s one, gets less than that (73 Mbit/s under NewReno).
+    let through: f64 = through.iter().map(|flow| goodput(flow)).sum();
+    assert!((20e6..25e6).contains(&through), "{through}");
+    assert!(goodput(cross[0]) < 25e6, "{}", cross[0]);
+    let links = report["shared_links"].as_array().unwrap();
+    let second = links.iter().find(|link| link["from"] == "mid").unwrap();
+    let first = links.iter().find(|link| link["from"] == "left").unwrap();
+    // What the second link dropped had crossed the first: over a fifth of its datagrams.
+    let dropped = second["queue_drops"].as_f64().unwrap();
+    assert!(
+        dropped > 0.2 * first["delivered"].as_f64().unwrap(),
+        "{second} {first}"
+    );
+}
+
+#[test]
 fn the_nat_scenario_reports_what_its_nat_translated() {
     let (output, report) = run_json(&shipped("nat.toml"));
     assert!(output.status.success(), "{report}");

@@ -1,13 +1,14 @@
 //! Several flows through one bottleneck link: each arrives intact, the bottleneck's queue
 //! overflows and drops (the flows' congestion control backs off), the link is busy, and
-//! flows of equal round trips share it fairly.
+//! flows of equal round trips share it fairly; without congestion control, flows through two
+//! links in tandem waste the first on what the second drops (congestion collapse).
 
 use std::time::Duration;
 
 use super::{pattern, send, sink, Log};
-use crate::conn::Config;
+use crate::conn::{Config, CongestionControl};
 use crate::link::LinkConfig;
-use crate::sim::world::{shared_links, Amount, BuiltIn, Flows, World};
+use crate::sim::world::{shared_links, Amount, BuiltIn, FlowReport, Flows, World};
 
 /// A dumbbell: `flows` senders behind router `left`, as many receivers behind `right`, the
 /// two routers joined by a 2 Mbit/s link with a queue of 20 datagrams; 100 Mbit/s edges.
@@ -106,49 +107,167 @@ fn a_path_follows_the_routes_to_the_far_host() {
     assert_eq!(path, [("sender0".to_string(), "left".to_string())]);
 }
 
-/// Equal-RTT NewReno flows through a drop-tail bottleneck share it fairly and keep it busy
-/// (issue 19's fairness figures, docs/performance.md, in a smaller dumbbell: 20 Mbit/s, a
-/// queue of one bandwidth-delay product, 8 simulated seconds). Windows are raised so that
-/// congestion control, not the receiver's 64 KiB, limits each flow.
-#[test]
-fn equal_round_trip_flows_share_a_bottleneck_fairly_and_keep_it_busy() {
-    let flows = 4;
-    // 20 Mbit/s x 24 ms = 60 kB, 49 full datagrams.
-    let config = Config {
+/// Windows large enough that congestion control, not the receiver's 64 KiB, limits each flow;
+/// with no congestion control, far above any flow's share of the links below.
+fn big_windows(congestion_control: CongestionControl) -> Config {
+    Config {
         send_buffer: 512 * 1024,
         recv_buffer: 512 * 1024,
+        congestion_control,
         ..Config::default()
-    };
-    let mut world = dumbbell_of(flows, 3, 20_000_000, 49, config);
+    }
+}
+
+/// A bulk flow from each of `pairs`' senders to its receiver for `seconds`: the reports, each
+/// flow finished.
+fn bulk_flows(world: &mut World, pairs: &[(String, String)], seconds: u64) -> Vec<FlowReport> {
     let log = Flows::default();
-    for flow in 0..flows {
-        let receiver = format!("receiver{flow}");
+    for (sender, receiver) in pairs {
         let server = BuiltIn::BulkReceive { port: 5000 };
         world
-            .builtin(&receiver, Duration::ZERO, server, &log)
+            .builtin(receiver, Duration::ZERO, server, &log)
             .unwrap();
-        let sender = BuiltIn::BulkSend {
+        let client = BuiltIn::BulkSend {
             to: format!("{receiver}:5000"),
-            amount: Amount::For(Duration::from_secs(8)),
+            amount: Amount::For(Duration::from_secs(seconds)),
         };
-        world
-            .builtin(&format!("sender{flow}"), Duration::ZERO, sender, &log)
-            .unwrap();
+        world.builtin(sender, Duration::ZERO, client, &log).unwrap();
     }
     world.run().unwrap();
     let reports = log.reports();
-    let shared = shared_links(&world, &reports);
-    let [bottleneck] = shared.as_slice() else {
-        panic!("the flows share the bottleneck alone: {shared:?}");
+    for report in &reports {
+        assert!(report.ended.is_some(), "{report:?}");
+    }
+    reports
+}
+
+fn numbered_pairs(flows: usize) -> Vec<(String, String)> {
+    (0..flows)
+        .map(|flow| (format!("sender{flow}"), format!("receiver{flow}")))
+        .collect()
+}
+
+/// What `flows` delivered together, in bits per second of the time from the first starting
+/// to the last ending.
+fn goodput_together<'a>(flows: impl Iterator<Item = &'a FlowReport> + Clone) -> f64 {
+    let start = flows.clone().map(|flow| flow.started).min().unwrap();
+    let end = flows.clone().filter_map(|flow| flow.ended).max().unwrap();
+    let bytes: u64 = flows.map(|flow| flow.bytes).sum();
+    bytes as f64 * 8.0 / (end - start).as_secs_f64()
+}
+
+/// Equal-RTT NewReno flows through a drop-tail bottleneck share it fairly and keep it busy:
+/// issue 19's bounds (Jain's index at least 0.95, the bottleneck at least 90% busy), which
+/// docs/performance.md's table meets at 100 Mbit/s over 60 s, here in a smaller dumbbell
+/// (20 Mbit/s, a queue of one bandwidth-delay product, 8 simulated seconds). Measured: Jain's
+/// index 0.998, 0.998 and 0.992, busy 98.8%, 98.3% and 98.9% for 2, 4 and 8 flows.
+#[test]
+fn equal_round_trip_flows_share_a_bottleneck_fairly_and_keep_it_busy() {
+    for flows in [2, 4, 8] {
+        // 20 Mbit/s x 24 ms = 60 kB, 49 full datagrams.
+        let config = big_windows(CongestionControl::NewReno);
+        let mut world = dumbbell_of(flows, 3, 20_000_000, 49, config);
+        let reports = bulk_flows(&mut world, &numbered_pairs(flows), 8);
+        let shared = shared_links(&world, &reports);
+        let [bottleneck] = shared.as_slice() else {
+            panic!("the flows share the bottleneck alone: {shared:?}");
+        };
+        assert_eq!(
+            (bottleneck.from.as_str(), bottleneck.to.as_str()),
+            ("left", "right")
+        );
+        assert_eq!(bottleneck.flows, (0..flows).collect::<Vec<_>>());
+        assert!(bottleneck.report.link.queue_drops > 0, "{bottleneck:?}");
+        let jain = bottleneck.jain_index.unwrap();
+        let busy = bottleneck.busy.unwrap();
+        assert!(jain >= 0.95, "{flows} flows: Jain's index {jain}");
+        assert!(busy >= 0.9, "{flows} flows: busy {busy}");
+    }
+}
+
+/// Two links in tandem, 20 Mbit/s then 5 Mbit/s, each with a queue of one bandwidth-delay
+/// product: `through` pairs cross both, the cross pair (`cross-sender` to `cross-receiver`)
+/// the first alone; every round trip 20 ms.
+fn tandem(through: usize, connection: Config) -> World {
+    let link = |rate_bps, delay_ms, queue_limit| LinkConfig {
+        rate_bps: Some(rate_bps),
+        delay: Duration::from_millis(delay_ms),
+        queue_limit,
+        ..LinkConfig::default()
     };
-    assert_eq!(
-        (bottleneck.from.as_str(), bottleneck.to.as_str()),
-        ("left", "right")
-    );
-    assert_eq!(bottleneck.flows, [0, 1, 2, 3]);
-    assert!(bottleneck.report.link.queue_drops > 0, "{bottleneck:?}");
-    let jain = bottleneck.jain_index.unwrap();
-    let busy = bottleneck.busy.unwrap();
-    assert!(jain > 0.9, "Jain's index {jain}");
-    assert!(busy > 0.85, "busy {busy}");
+    let edge = |delay_ms| link(100_000_000, delay_ms, 1000);
+    let mut builder = World::builder()
+        .seed(5)
+        .connection_config(connection)
+        .router("left", "10.1.0.1")
+        .router("mid", "10.3.0.1")
+        .router("right", "10.2.0.1")
+        // 20 Mbit/s x 20 ms = 50 kB, 41 full datagrams; 5 Mbit/s, 11.
+        .link("left", "mid", link(20_000_000, 4, 41))
+        .link("mid", "right", link(5_000_000, 4, 11))
+        .route("left", "0.0.0.0/0", "mid")
+        .route("mid", "10.1.0.0/16", "left")
+        .route("mid", "10.2.0.0/16", "right")
+        .route("right", "0.0.0.0/0", "mid")
+        .host("cross-sender", "10.1.2.1")
+        .host("cross-receiver", "10.3.2.1")
+        .link("cross-sender", "left", edge(1))
+        .link("mid", "cross-receiver", edge(5));
+    for flow in 0..through {
+        let (sender, receiver) = (format!("sender{flow}"), format!("receiver{flow}"));
+        builder = builder
+            .host(&sender, &format!("10.1.1.{}", flow + 1))
+            .host(&receiver, &format!("10.2.1.{}", flow + 1))
+            .link(&sender, "left", edge(1))
+            .link("right", &receiver, edge(1));
+    }
+    builder.build().expect("a valid tandem")
+}
+
+/// The through flows' goodput and the cross flow's, each over its own time, in bits per
+/// second, and the share of the first link's datagrams the second dropped.
+fn tandem_run(through: usize, congestion_control: CongestionControl) -> (f64, f64, f64) {
+    let mut world = tandem(through, big_windows(congestion_control));
+    let mut pairs = numbered_pairs(through);
+    pairs.push(("cross-sender".into(), "cross-receiver".into()));
+    let reports = bulk_flows(&mut world, &pairs, 8);
+    let is_cross = |flow: &&FlowReport| flow.host == "cross-sender";
+    let first = world.link_stats("left", "mid").unwrap().link;
+    let second = world.link_stats("mid", "right").unwrap().link;
+    (
+        goodput_together(reports.iter().filter(|flow| !is_cross(flow))),
+        goodput_together(reports.iter().filter(is_cross)),
+        second.queue_drops as f64 / first.delivered as f64,
+    )
+}
+
+/// Congestion collapse (RFC 2914 section 3.1, "undelivered packets"): with no congestion
+/// control and windows far above their share, the flows through both links fill the first
+/// with datagrams the second drops, so the cross flow, which needs only the first, starves,
+/// and the network's goodput falls as such flows are added. NewReno's flows back off to what
+/// the second link carries and leave the first to the cross flow. docs/performance.md has the
+/// table at 100 and 25 Mbit/s over 60 s.
+#[test]
+fn without_congestion_control_goodput_collapses_as_flows_are_added() {
+    // 5 Mbit/s less Ferry's 24-byte header on 1200 bytes: the most the through flows carry.
+    let second_link_goodput = 5e6 * 1200.0 / 1224.0;
+    let (through, cross, wasted) = tandem_run(4, CongestionControl::NewReno);
+    assert!(through > 0.9 * second_link_goodput, "{through}");
+    assert!(through + cross > 0.9 * 20e6, "{through} + {cross}");
+    assert!(wasted < 0.05, "{wasted}");
+    let mut last_total = f64::MAX;
+    for flows in [1, 2, 4] {
+        let (through, cross, wasted) = tandem_run(flows, CongestionControl::Fixed);
+        let total = through + cross;
+        assert!(through > 0.8 * second_link_goodput, "{flows}: {through}");
+        assert!(
+            total < last_total,
+            "{flows} flows: {total} after {last_total}"
+        );
+        assert!(wasted > 0.2, "{flows} flows: {wasted}");
+        last_total = total;
+    }
+    // Four such flows leave the network carrying under half of what NewReno's did (measured:
+    // 19.1 Mbit/s with NewReno; 10.1, 8.2 and 7.0 with 1, 2 and 4 fixed-window flows).
+    assert!(last_total < 0.5 * 20e6, "{last_total}");
 }
