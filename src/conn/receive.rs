@@ -47,6 +47,10 @@ pub(super) struct Receiver {
     recv_buffer: VecDeque<u8>,
     reassembly: Reassembly,
     fin_received: bool,
+    /// The stream offset of a FIN that arrived ahead of a hole: taken when the data before it
+    /// is complete, as Linux keeps a FIN in its out-of-order queue. One sequence number, so
+    /// holding it costs nothing beyond this field.
+    held_fin: Option<u64>,
     /// `rcv_nxt + window` as last advertised: the window's right edge never moves left.
     advertised_right_edge: SeqNum,
     /// In-order bytes received since we last sent an ACK.
@@ -77,6 +81,7 @@ impl Receiver {
             recv_buffer: VecDeque::new(),
             reassembly: Reassembly::default(),
             fin_received: false,
+            held_fin: None,
             advertised_right_edge: SeqNum(0),
             unacknowledged_bytes: 0,
             quick_acks: 0,
@@ -290,19 +295,49 @@ impl Connection {
             }
         }
 
-        // The FIN counts only once everything before it has arrived (and no in-order data
-        // lies beyond it). One ahead of a hole is forgotten, not held: a forged FIN there
-        // would end the stream early the moment the real data up to it arrived (RFC 5961
-        // section 1's blind injection). The sender, not having its FIN acknowledged, sends it
-        // again.
+        // The FIN counts once everything before it has arrived. One ahead of a hole is held
+        // (section 3.10.7.4's eighth step processes a FIN in order; RFC 9293 section 3.10.7.4
+        // lets a receiver keep segments beyond RCV.NXT for later, and Linux keeps a FIN in its
+        // out-of-order queue): forgotten, it would cost the sender a second retransmission,
+        // often a timeout, after the hole is repaired. Only a FIN whose whole payload was
+        // taken is held; a FIN beyond the window is not one we received.
         let whole_payload_taken = accepted.len() == fresh.len();
         if segment.flags.contains(Flags::FIN) && !self.receive.fin_received {
-            if whole_payload_taken && fin_offset == self.receive.received_offset as i64 {
+            let received = self.receive.received_offset as i64;
+            if whole_payload_taken && fin_offset == received {
                 self.on_fin(now);
             } else {
+                if whole_payload_taken && fin_offset > received {
+                    // The newest FIN wins, as the newest copy of bytes does in reassembly.
+                    self.receive.held_fin = Some(fin_offset as u64);
+                }
                 // Out of order: a duplicate ACK at once (RFC 5681 section 4.2), as for data.
                 self.receive.pending_ack.get_or_insert(Reason::Ack);
             }
+        }
+        self.settle_held_fin(now);
+    }
+
+    /// Take the held FIN once the data before it is complete; forget it if data lies beyond
+    /// it, held or delivered. A FIN contradicted by data past it was forged (RFC 5961 section
+    /// 1's blind injection: holding a FIN widens its target from RCV.NXT to the window) or
+    /// the peer is broken; the real sender's data and FIN then stand, and a forged FIN cannot
+    /// cut the stream short once the real data beyond it has arrived.
+    fn settle_held_fin(&mut self, now: Instant) {
+        let Some(fin_offset) = self.receive.held_fin else {
+            return;
+        };
+        let held_end = self
+            .receive
+            .reassembly
+            .blocks()
+            .next_back()
+            .map(|(_, end)| end);
+        if self.receive.received_offset > fin_offset || held_end.is_some_and(|end| end > fin_offset)
+        {
+            self.receive.held_fin = None;
+        } else if self.receive.received_offset == fin_offset {
+            self.on_fin(now);
         }
     }
 
@@ -349,6 +384,7 @@ impl Connection {
     /// The peer's FIN is next in sequence: the eighth step of section 3.10.7.4.
     fn on_fin(&mut self, now: Instant) {
         self.receive.fin_received = true;
+        self.receive.held_fin = None;
         self.receive.rcv_nxt += 1;
         // Nothing exists beyond the FIN: out-of-order data held there is dropped, and no
         // later ACK reports it (as Linux's tcp_fin purges its out-of-order queue).

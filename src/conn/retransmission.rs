@@ -86,7 +86,7 @@ pub(crate) struct Delivered {
     pub(crate) lowest_end_sent_once: Option<SeqNum>,
     pub(crate) highest_end: Option<SeqNum>,
     /// A FIN whose data the peer SACKed ahead of a hole is outstanding again: the ACK covers
-    /// its data and not it, so the peer, which takes a FIN only in order, dropped it.
+    /// its data and not it, so the peer, one that takes a FIN only in order, dropped it.
     pub(crate) dropped_fin: bool,
 }
 

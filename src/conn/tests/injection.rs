@@ -193,7 +193,8 @@ fn a_fin_sacked_with_its_data_ahead_of_a_hole_is_sent_again_without_a_timeout() 
     sent[1].0.flags = Flags::ACK | Flags::FIN;
     assert_eq!(recv(&mut conn, at(1_000)), sent);
     // Segment 1 and its FIN arrive ahead of the lost segment 0: the peer SACKs the data and
-    // forgets the FIN (it believes a FIN only in order).
+    // forgets the FIN (a peer that takes a FIN only in order, as Ferry did before issue 22;
+    // Ferry and Linux now hold it).
     send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(2))]));
     recv_nothing(&mut conn, at(1_100));
     // RACK's reordering window (a quarter of the 100 ms minimum RTT) passes: segment 0 is

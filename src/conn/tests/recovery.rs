@@ -360,7 +360,8 @@ fn sack_hole_below_sacked_data_goes_when_the_window_has_room() {
 }
 
 /// The FIN rides on the last segment, which arrives ahead of a hole: the peer SACKs its data
-/// and forgets the FIN (it believes a FIN only in order). Once the hole is repaired, the
+/// and forgets the FIN (a peer that takes a FIN only in order, as Ferry did before issue 22;
+/// Ferry and Linux now hold it). Once the hole is repaired, the
 /// cumulative ACK covers the data and not the FIN, which is then known dropped and goes again
 /// at once. RFC 6675's rules alone find no loss there (nothing SACKed lies above it), so the
 /// FIN used to wait for the RTO; `injection.rs` has the same with RACK, which finds it by time.
