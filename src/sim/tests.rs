@@ -801,3 +801,23 @@ fn a_ladder_past_its_most_datagrams_counts_the_rest_and_ends() {
         ladder.timers
     );
 }
+
+/// Issue 22: the FIN rides on the last of 10 segments, which arrives ahead of the hole that
+/// losing segment 9 leaves. B holds it, so the one RTO retransmission of segment 9 completes
+/// the stream at 0.347 s; when B forgot the FIN, A needed a second RTO to send it again.
+#[test]
+fn a_fin_ahead_of_a_hole_costs_no_second_retransmission() {
+    let data = payload(12_000, 1);
+    let mut config = lossy("none", 1);
+    config.network.a_to_b.faults = "drop-data=9".parse().unwrap();
+    config.network.connection.rack = false;
+    let report = transfer(&config, &data).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report.a.stats.retransmissions.total(), 1, "{report:#?}");
+    assert_eq!(report.a.stats.rto_timeouts, 1, "{report:#?}");
+    assert_eq!(
+        report.transfer_time,
+        Duration::from_micros(346_941),
+        "{report:#?}"
+    );
+}
