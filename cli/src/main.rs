@@ -3,6 +3,7 @@
 
 mod args;
 mod net;
+mod qlog;
 mod rendezvous;
 mod report;
 mod scenario;

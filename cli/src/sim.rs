@@ -14,7 +14,8 @@ use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
 use ferry::ladder::{Ladder, LadderOptions};
 use ferry::sim::{
-    self, Captures, Host, HostReport, NetworkConfig, Observers, TransferConfig, TransferReport,
+    self, Captures, Host, HostEvents, HostReport, NetworkConfig, Observers, TransferConfig,
+    TransferReport,
 };
 use ferry::Config;
 
@@ -93,6 +94,12 @@ pub struct SimArgs {
     /// Write the captures as TCP instead of UDP + Ferry, for Wireshark's own TCP analysis.
     #[arg(long, requires = "pcap")]
     tcp_view: bool,
+    /// Write each host's connection trace as qlog (JSON-SEQ, which qvis opens),
+    /// PREFIX-a.sqlog and PREFIX-b.sqlog: every segment sent (with its reason), received and
+    /// declared lost, the timers set, fired and cancelled, state changes, recovery episodes
+    /// (why each began and ended), and cwnd, ssthresh, bytes in flight, RTTs and the RTO.
+    #[arg(long, value_name = "PREFIX")]
+    trace: Option<PathBuf>,
     /// Draw A's time-sequence graph (Stevens's) to this SVG file: data sent over time,
     /// retransmissions by reason, the ACK line, SACK blocks, the receive window and cwnd.
     #[arg(long, value_name = "FILE.svg")]
@@ -277,6 +284,7 @@ pub fn run(args: SimArgs) -> ExitCode {
         captures,
         trace: args.plot.as_ref().map(|_| Host::A),
         ladder,
+        events: args.trace.is_some(),
     };
     let ran = sim::transfer_observed(&config, &payload, observers);
     let (report, observed) = match ran {
@@ -302,6 +310,11 @@ pub fn run(args: SimArgs) -> ExitCode {
     }
     if let Some(ladder) = &observed.ladder {
         if let Err(code) = write_ladders(&args, ladder, payload.len()) {
+            return code;
+        }
+    }
+    if let (Some(prefix), Some(events)) = (&args.trace, &observed.events) {
+        if let Err(code) = write_traces(&args, prefix, events, payload.len()) {
             return code;
         }
     }
@@ -398,6 +411,41 @@ fn plot_title(args: &SimArgs, bytes: usize) -> String {
         title.push_str(&format!(", B aborts after {bytes} bytes"));
     }
     title
+}
+
+/// Write each host's qlog trace, PREFIX-a.sqlog and PREFIX-b.sqlog.
+fn write_traces(
+    args: &SimArgs,
+    prefix: &Path,
+    events: &HostEvents,
+    bytes: usize,
+) -> Result<(), ExitCode> {
+    if events.omitted > 0 {
+        eprintln!(
+            "ferry sim: the trace holds the first {} events, not {} more",
+            sim::MAX_RECORDED_EVENTS,
+            events.omitted
+        );
+    }
+    let title = plot_title(args, bytes);
+    for (host, name) in [(Host::A, "a"), (Host::B, "b")] {
+        let path = trace_path(prefix, name);
+        if let Err(error) = crate::qlog::write_host_trace(&path, &title, host, &events.events) {
+            eprintln!(
+                "ferry sim: cannot write the trace {}: {error}",
+                path.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
+/// Where `--trace PREFIX` writes a host's trace.
+fn trace_path(prefix: &Path, host: &str) -> PathBuf {
+    let mut name = OsString::from(prefix.as_os_str());
+    name.push(format!("-{host}.sqlog"));
+    PathBuf::from(name)
 }
 
 /// Write the ladder to each `--ladder` file, saying on stderr if datagrams were left out.

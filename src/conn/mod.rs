@@ -52,6 +52,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod trace;
 
 pub use cc::CongestionControl;
 use cc::Controller;
@@ -63,6 +64,7 @@ pub(crate) use send::{encode, stateless_syn_ack};
 pub use send::{Reason, Transmit};
 pub use state::{ConnectionError, Event, ReadError, State, WriteError};
 pub use stats::{Retransmissions, Stats};
+pub use trace::{Episode, EpisodeChange, MetricsChange, TraceEvent, TracedEvent, MAX_TRACE_EVENTS};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -73,7 +75,9 @@ use receive::Receiver;
 use recovery::LossRecovery;
 use rtt::RttEstimator;
 use send::Sender;
-use timers::{Timer, TimerTable};
+pub use timers::Timer;
+use timers::TimerTable;
+use trace::Tracer;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
 pub(crate) const MAX_WINDOW: u32 = 1 << 30;
@@ -119,6 +123,8 @@ pub struct Connection {
     /// When we last answered a segment that was not acceptable
     /// ([`INVALID_REPLY_INTERVAL`](segment_arrives::INVALID_REPLY_INTERVAL)).
     last_invalid_reply_at: Option<Instant>,
+    /// The event trace, when on (`trace.rs`).
+    tracer: Option<Box<Tracer>>,
 }
 
 impl Connection {
@@ -237,6 +243,7 @@ impl Connection {
             recovery,
             pending_reset: None,
             last_invalid_reply_at: None,
+            tracer: None,
         }
     }
 
@@ -447,27 +454,33 @@ impl Connection {
     pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) {
         self.stats.segments_received += 1;
         self.stats.bytes_received += segment.payload.len() as u64;
+        self.trace_received(now, segment);
         match self.state {
             State::Closed => {}
             State::Listen => self.on_segment_in_listen(segment),
             State::SynSent => self.on_segment_in_syn_sent(now, segment),
             _ => self.on_segment_synchronized(now, segment),
         }
+        self.trace_changes(now);
     }
 
     /// Run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // What earlier calls changed is traced before the expiries.
+        self.trace_changes(now);
         for timer in self.timers.take_expired(now) {
             if self.timers.is_armed(timer) {
                 // Re-armed by a timer before it in this batch (a loss probe re-arms the
                 // retransmission timer): not due any more.
                 continue;
             }
+            self.trace_timer_expired(now, timer);
             self.on_timer_expired(now, timer);
             if self.state == State::Closed {
-                return;
+                break;
             }
         }
+        self.trace_changes(now);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -476,6 +489,18 @@ impl Connection {
     /// The next datagram to send, if any. Call until `None` after every input.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let transmit = self.next_transmit(now);
+        if self.tracer.is_some() {
+            if let Some(transmit) = &transmit {
+                self.trace_sent(now, &transmit.contents, transmit.reason);
+            }
+            self.trace_changes(now);
+        }
+        transmit
+    }
+
+    /// What [`poll_transmit`](Self::poll_transmit) sends next, untraced.
+    fn next_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(reset) = self.pending_reset.take() {
             self.stats.segments_sent += 1;
             return Some(Transmit {

@@ -17,6 +17,7 @@ use super::rack::Rack;
 use super::retransmission::{Delivered, RetransmissionQueue};
 use super::rtt::backed_off;
 use super::timers::Timer;
+use super::trace::Episode;
 use super::{Config, Connection, Negotiated, Reason, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, Segment, SeqNum};
@@ -113,6 +114,30 @@ impl LossRecovery {
     /// The SYNs settled `negotiated`: choose the detector again for it.
     pub(super) fn on_negotiated(&mut self, config: &Config, negotiated: Negotiated) {
         self.detection = LossDetection::choose(config, negotiated);
+    }
+
+    /// The episode under way, by kind, for the trace.
+    pub(super) fn episode_kind(&self) -> Option<Episode> {
+        self.episode.map(|episode| match episode {
+            Recovery::NewReno { .. } => Episode::NewRenoFastRecovery,
+            Recovery::Sack { .. } => Episode::SackFastRecovery,
+            Recovery::Timeout { .. } => Episode::TimeoutRecovery,
+        })
+    }
+
+    /// RACK's windowed minimum RTT (RFC 8985 section 6.2), for the trace.
+    pub(super) fn min_rtt(&self) -> Option<Duration> {
+        self.rack.min_rtt()
+    }
+
+    /// Keep, or stop keeping, the segments newly marked lost, for the trace.
+    pub(super) fn log_losses(&mut self, on: bool) {
+        self.retransmission_queue.log_losses(on);
+    }
+
+    /// The segments marked lost since the last call: (seq, sequence space, reason).
+    pub(super) fn take_newly_lost(&mut self) -> Vec<(SeqNum, u32, Reason)> {
+        self.retransmission_queue.take_newly_lost()
     }
 
     /// The segments in flight and their scoreboard.

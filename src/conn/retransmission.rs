@@ -179,11 +179,27 @@ pub(crate) struct RetransmissionQueue {
     /// The latest retransmissions the peer acknowledged, newest last: their sequence ranges,
     /// and whether the last copy was a tail loss probe.
     acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum, bool)>,
+    /// With the connection's trace on: the records marked lost since the trace last took
+    /// them, as (seq, sequence space, reason). `None` when off, so nothing accumulates.
+    newly_lost: Option<Vec<(SeqNum, u32, Reason)>>,
 }
 
 impl RetransmissionQueue {
     pub(crate) fn is_empty(&self) -> bool {
         self.segments.is_empty()
+    }
+
+    /// Keep, or stop keeping, the records newly marked lost for the connection's trace.
+    pub(crate) fn log_losses(&mut self, on: bool) {
+        self.newly_lost = on.then(Vec::new);
+    }
+
+    /// The records marked lost since the last call, oldest mark first.
+    pub(crate) fn take_newly_lost(&mut self) -> Vec<(SeqNum, u32, Reason)> {
+        self.newly_lost
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// How many segments are in flight.
@@ -208,7 +224,11 @@ impl RetransmissionQueue {
         self.pipe -= record.pipe();
         self.awaiting_retransmission -= usize::from(record.awaits_retransmission());
         self.sacked_segments -= usize::from(record.sacked);
+        let was_lost = record.lost.is_some();
         change(record);
+        if let (false, Some(reason), Some(log)) = (was_lost, record.lost, &mut self.newly_lost) {
+            log.push((record.seq, record.len, reason));
+        }
         self.pipe += record.pipe();
         self.awaiting_retransmission += usize::from(record.awaits_retransmission());
         self.sacked_segments += usize::from(record.sacked);
@@ -516,7 +536,12 @@ impl RetransmissionQueue {
 
     /// Forget everything (the connection closed).
     pub(crate) fn clear(&mut self) {
-        *self = RetransmissionQueue::default();
+        // The trace's loss log outlives what it logged.
+        let newly_lost = self.newly_lost.take();
+        *self = RetransmissionQueue {
+            newly_lost,
+            ..RetransmissionQueue::default()
+        };
     }
 
     #[cfg(test)]

@@ -29,6 +29,8 @@ pub(crate) fn backed_off(base: Duration, doublings: u32, ceiling: Duration) -> D
 pub(crate) struct RttEstimator {
     smoothed_rtt: Option<Duration>,
     rtt_variance: Duration,
+    /// The latest sample, for the trace.
+    latest_rtt: Option<Duration>,
     /// The RTO computed from the samples, before backoff and clamping.
     base_rto: Duration,
     /// How many times the timer has expired since the last sample (section 5.5 doubling).
@@ -42,6 +44,7 @@ impl RttEstimator {
         RttEstimator {
             smoothed_rtt: None,
             rtt_variance: Duration::ZERO,
+            latest_rtt: None,
             base_rto: initial_rto,
             backoff_exponent: 0,
             min_rto,
@@ -52,6 +55,7 @@ impl RttEstimator {
     /// Take one RTT measurement (sections 2.2 and 2.3). A new sample also collapses any
     /// backoff, as section 5 notes after step 5.7.
     pub(crate) fn on_sample(&mut self, rtt: Duration) {
+        self.latest_rtt = Some(rtt);
         match self.smoothed_rtt {
             None => {
                 self.smoothed_rtt = Some(rtt);
@@ -87,6 +91,11 @@ impl RttEstimator {
     /// every such ACK, so this matches what it does.
     pub(crate) fn end_backoff(&mut self) {
         self.backoff_exponent = 0;
+    }
+
+    /// The latest sample taken, if any.
+    pub(crate) fn latest_rtt(&self) -> Option<Duration> {
+        self.latest_rtt
     }
 
     /// The timer expired: double the RTO (section 5.5), up to the clamp.

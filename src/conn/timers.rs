@@ -9,9 +9,9 @@ use super::state::{ConnectionError, State};
 use super::{Connection, Reason};
 use crate::time::Instant;
 
-/// Every timer a connection runs.
+/// Every timer a connection runs (and the trace names, `trace.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Timer {
+pub enum Timer {
     /// A tail loss probe is due (RFC 8985 section 7.2). Before `Retransmit`, so that when
     /// both fall due together the probe goes and re-arms the retransmission timer.
     LossProbe,
@@ -29,10 +29,23 @@ pub(crate) enum Timer {
     TimeWait,
 }
 
-const TIMER_COUNT: usize = 7;
+pub(super) const TIMER_COUNT: usize = 7;
 
 impl Timer {
-    const ALL: [Timer; TIMER_COUNT] = [
+    /// Its name in the trace.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::LossProbe => "loss_probe",
+            Timer::Retransmit => "retransmission",
+            Timer::Reordering => "rack_reordering",
+            Timer::DelayedAck => "delayed_ack",
+            Timer::Persist => "persist",
+            Timer::Keepalive => "keepalive",
+            Timer::TimeWait => "time_wait",
+        }
+    }
+
+    pub(super) const ALL: [Timer; TIMER_COUNT] = [
         Timer::LossProbe,
         Timer::Retransmit,
         Timer::Reordering,

@@ -42,7 +42,8 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::conn::{
-    CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, Transmit,
+    CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, TracedEvent,
+    Transmit, MAX_TRACE_EVENTS,
 };
 use crate::time::Instant;
 use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
@@ -226,6 +227,13 @@ pub struct Endpoint {
     /// Hole punching through a rendezvous server, if [`Endpoint::punch`] started it.
     punch: Option<punch::Punch>,
     stats: EndpointStats,
+    /// Whether connections keep their event trace ([`Endpoint::set_tracing`]).
+    tracing: bool,
+    /// Trace events taken out of connections, so that a connection forgotten once closed
+    /// leaves its last events behind; at most [`MAX_TRACE_EVENTS`].
+    trace_events: VecDeque<(ConnectionHandle, TracedEvent)>,
+    /// Trace events not kept because the queue above was full.
+    trace_events_dropped: u64,
 }
 
 impl fmt::Debug for Endpoint {
@@ -282,7 +290,44 @@ impl Endpoint {
             default_user_timeout: None,
             punch: None,
             stats: EndpointStats::default(),
+            tracing: false,
+            trace_events: VecDeque::new(),
+            trace_events_dropped: 0,
         })
+    }
+
+    /// Keep, or stop keeping, every connection's event trace (`conn::TraceEvent`), from the
+    /// connections open now and from those opened later, for
+    /// [`poll_trace_event`](Self::poll_trace_event).
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracing = on;
+        for entry in self.connections.values_mut() {
+            entry.connection.set_tracing(on);
+        }
+    }
+
+    /// The oldest trace event not yet taken, and whose connection it is: those the endpoint
+    /// took out of its connections first, then any a connection still holds.
+    pub fn poll_trace_event(&mut self) -> Option<(ConnectionHandle, TracedEvent)> {
+        if let Some(event) = self.trace_events.pop_front() {
+            return Some(event);
+        }
+        self.connections.iter_mut().find_map(|(&handle, entry)| {
+            entry
+                .connection
+                .poll_trace_event()
+                .map(|event| (handle, event))
+        })
+    }
+
+    /// Trace events lost because a queue was full (the endpoint's, or a connection's).
+    pub fn trace_events_dropped(&self) -> u64 {
+        self.trace_events_dropped
+            + self
+                .connections
+                .values()
+                .map(|entry| entry.connection.trace_events_dropped())
+                .sum::<u64>()
     }
 
     /// Accept SYNs from new peers. `backlog` bounds two things, as in Linux: the connections
@@ -716,7 +761,10 @@ impl Endpoint {
         }
     }
 
-    fn insert(&mut self, connection: Connection, ownership: Ownership) -> ConnectionHandle {
+    fn insert(&mut self, mut connection: Connection, ownership: Ownership) -> ConnectionHandle {
+        if self.tracing {
+            connection.set_tracing(true);
+        }
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_peer.insert(connection.remote(), handle);
@@ -743,6 +791,13 @@ impl Endpoint {
         let Some(entry) = self.connections.get_mut(&handle) else {
             return;
         };
+        while let Some(event) = entry.connection.poll_trace_event() {
+            if self.trace_events.len() < MAX_TRACE_EVENTS {
+                self.trace_events.push_back((handle, event));
+            } else {
+                self.trace_events_dropped += 1;
+            }
+        }
         let connection = &entry.connection;
         if connection.is_connected() || connection.is_closed() {
             self.half_open.remove(&handle);

@@ -32,7 +32,7 @@ mod transfer;
 pub mod world;
 
 pub use crate::link::{LinkConfig, LinkStats};
-pub use network::{Network, NetworkConfig};
+pub use network::{HostEvents, Network, NetworkConfig, MAX_RECORDED_EVENTS};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture, ORIGIN_NOTE};
 pub use transfer::{

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use super::ladder::LadderRecorder;
 use super::tap::{begins_with_origin_note, HostCapture, Tap};
 use super::Host;
-use crate::conn::{Config, ConfigError};
+use crate::conn::{Config, ConfigError, TracedEvent};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultConfig, FaultStats};
 use crate::ladder::{Ladder, LadderOptions};
@@ -83,7 +83,24 @@ pub struct Network {
     trace: Option<(Host, Trace)>,
     /// What both hosts sent and received and the timers that fired, for the ladder diagram.
     ladder: Option<LadderRecorder>,
+    /// Both hosts' connection trace events, in time order, once
+    /// [`record_events`](Network::record_events) asked for them.
+    events: Option<HostEvents>,
 }
+
+/// Both hosts' connection trace events ([`crate::conn::TraceEvent`]), for a qlog file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostEvents {
+    /// Each event, with its host, in the order they happened.
+    pub events: Vec<(Host, TracedEvent)>,
+    /// Events left out: beyond [`MAX_RECORDED_EVENTS`], or dropped by a full queue in an
+    /// endpoint or connection.
+    pub omitted: u64,
+}
+
+/// The most trace events a run records (about 50 MB): a long run's trace stops there, and
+/// says how many it left out.
+pub const MAX_RECORDED_EVENTS: usize = 1_000_000;
 
 /// How many records a host's capture holds, and when the first was: its frame numbers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -131,6 +148,7 @@ impl Network {
             wake: None,
             trace: None,
             ladder: None,
+            events: None,
         })
     }
 
@@ -163,6 +181,49 @@ impl Network {
     /// stops.
     pub fn take_ladder(&mut self) -> Option<Ladder> {
         self.ladder.take().map(LadderRecorder::finish)
+    }
+
+    /// From now on, record both hosts' connection trace events (sent, received and lost
+    /// segments, timers, states, recovery episodes, metrics). Take them with
+    /// [`take_events`](Network::take_events).
+    pub fn record_events(&mut self) {
+        for endpoint in &mut self.endpoints {
+            endpoint.set_tracing(true);
+        }
+        self.events = Some(HostEvents::default());
+    }
+
+    /// The events recorded since [`record_events`](Network::record_events), if asked for;
+    /// recording stops.
+    pub fn take_events(&mut self) -> Option<HostEvents> {
+        self.drain_events();
+        for endpoint in &mut self.endpoints {
+            endpoint.set_tracing(false);
+        }
+        let mut events = self.events.take()?;
+        events.omitted += self
+            .endpoints
+            .iter()
+            .map(Endpoint::trace_events_dropped)
+            .sum::<u64>();
+        Some(events)
+    }
+
+    /// Move what the endpoints traced into the record, host A's first at each step (the
+    /// events of one step share its time).
+    fn drain_events(&mut self) {
+        let Some(record) = &mut self.events else {
+            return;
+        };
+        for (host, endpoint) in [Host::A, Host::B].into_iter().zip(&mut self.endpoints) {
+            while let Some((_, event)) = endpoint.poll_trace_event() {
+                if record.events.len() < MAX_RECORDED_EVENTS {
+                    record.events.push((host, event));
+                } else {
+                    record.omitted += 1;
+                }
+            }
+        }
     }
 
     /// Record `host`'s congestion window now, if `host` is traced (the driver of the run calls
@@ -253,6 +314,7 @@ impl Network {
                 }
             }
         }
+        self.drain_events();
     }
 
     /// Send what is ready, move the clock to the next thing that happens (a datagram moving
@@ -294,6 +356,7 @@ impl Network {
         for endpoint in &mut self.endpoints {
             endpoint.handle_timeout(self.now);
         }
+        self.drain_events();
         true
     }
 

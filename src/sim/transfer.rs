@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::report::{HostReport, TransferReport};
 use super::tap::Captures;
-use super::{Host, Network, NetworkConfig};
+use super::{Host, HostEvents, Network, NetworkConfig};
 use crate::conn::{ConfigError, ReadError, State, Stats, WriteError};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::ladder::{Ladder, LadderOptions};
@@ -105,6 +105,8 @@ pub struct Observers {
     /// [`ladder::ladder_svg`](crate::ladder::ladder_svg) and
     /// [`ladder_html`](crate::ladder::ladder_html).
     pub ladder: Option<LadderOptions>,
+    /// Record both hosts' connection trace events, for a qlog file.
+    pub events: bool,
 }
 
 /// What [`transfer_observed`] recorded besides the captures, for what [`Observers`] asked.
@@ -115,6 +117,8 @@ pub struct Observed {
     pub trace: Option<Trace>,
     /// Both hosts' datagrams and timers, for the ladder diagram.
     pub ladder: Option<Ladder>,
+    /// Both hosts' connection trace events, for a qlog file.
+    pub events: Option<HostEvents>,
 }
 
 /// Run a one-way transfer of `payload` from A to B on the simulated network. Fails only if
@@ -150,7 +154,11 @@ fn run_transfer(
         captures,
         trace,
         ladder,
+        events,
     } = observers;
+    if events {
+        network.record_events();
+    }
     if let Some(host) = trace {
         network.trace(host);
     }
@@ -290,6 +298,7 @@ fn run_transfer(
     let observed = Observed {
         trace: network.take_trace(),
         ladder: network.take_ladder(),
+        events: network.take_events(),
     };
     let report = TransferReport {
         bytes_sent: payload.len() as u64,

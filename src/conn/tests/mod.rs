@@ -25,6 +25,7 @@ mod recovery;
 mod reset;
 mod sack_blocks;
 mod sending;
+mod trace;
 mod two_ends;
 mod window;
 mod wrap;

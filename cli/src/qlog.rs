@@ -1,0 +1,300 @@
+//! `--trace`: a host's connection trace events as a qlog file, one per host, in qlog 0.3's
+//! JSON-SEQ serialization (draft-ietf-quic-qlog-main-schema: a record separator, 0x1E,
+//! before each JSON text and a line feed after it, RFC 7464), which qvis opens: a header
+//! record naming the trace and its vantage point, then one event per record. The events are
+//! the recovery and transport events of draft-ietf-quic-qlog-quic-events where TCP has them
+//! (`transport:packet_sent` and `packet_received`, `recovery:packet_lost`,
+//! `recovery:metrics_updated`, `recovery:loss_timer_updated`,
+//! `recovery:congestion_state_updated`, `connectivity:connection_state_updated`), a packet's
+//! number being its sequence number relative to its sender's ISN; what qlog has no field for
+//! is in fields named `ferry:...` (the reason each segment was sent, the flags, the RTO), and
+//! the timers qlog has no type for are `ferry:timer_updated` events.
+//!
+//! Written by hand with serde_json rather than with the `qlog` crate: that crate models QUIC
+//! packets and frames (packet types, connection IDs), none of which a TCP segment has, and
+//! would add a dependency to say what a few `json!` calls say.
+
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use ferry::conn::{EpisodeChange, Reason, Timer, TraceEvent, TracedEvent};
+use ferry::sim::Host;
+use ferry::time::Instant;
+use ferry::wire::{Flags, SeqNum};
+
+/// The qlog version this file follows: qvis reads it.
+const QLOG_VERSION: &str = "0.3";
+
+/// Write `host`'s events (taken from both hosts' `events`) as a qlog JSON-SEQ file at `path`.
+pub fn write_host_trace(
+    path: &Path,
+    title: &str,
+    host: Host,
+    events: &[(Host, TracedEvent)],
+) -> io::Result<()> {
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    write_record(&mut out, &header(title, host))?;
+    let mut converter = Converter::default();
+    for (_, traced) in events.iter().filter(|(of, _)| *of == host) {
+        write_record(&mut out, &converter.event(traced))?;
+    }
+    out.flush()
+}
+
+fn write_record(out: &mut impl Write, record: &Value) -> io::Result<()> {
+    out.write_all(b"\x1e")?;
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")
+}
+
+/// The file's first record: the qlog file and its one trace (main schema, sections on the
+/// JSON-SEQ format and the trace): A, the side that connects, is the client.
+fn header(title: &str, host: Host) -> Value {
+    let (name, vantage) = match host {
+        Host::A => ("A", "client"),
+        Host::B => ("B", "server"),
+    };
+    let address: SocketAddr = host.address();
+    json!({
+        "qlog_version": QLOG_VERSION,
+        "qlog_format": "JSON-SEQ",
+        "title": title,
+        "trace": {
+            "title": format!("host {name} ({address})"),
+            "vantage_point": { "name": name, "type": vantage },
+            "common_fields": {
+                "group_id": name,
+                "protocol_type": ["TCP"],
+                "time_format": "relative",
+                "reference_time": 0
+            }
+        }
+    })
+}
+
+/// Milliseconds, as qlog counts time: from whole microseconds, so that 40.05 ms prints as
+/// such and not as 40.050000000000004.
+fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+/// What the conversion remembers across events: each side's ISN, so that packet numbers are
+/// relative sequence numbers, and cwnd and ssthresh, to name the congestion state.
+#[derive(Default)]
+struct Converter {
+    own_isn: Option<SeqNum>,
+    peer_isn: Option<SeqNum>,
+    congestion_window: u32,
+    ssthresh: u32,
+}
+
+impl Converter {
+    fn event(&mut self, traced: &TracedEvent) -> Value {
+        let time = millis(traced.at.since_epoch());
+        let (name, data) = self.name_and_data(traced.at, &traced.event);
+        json!({ "time": time, "name": name, "data": data })
+    }
+
+    fn name_and_data(&mut self, at: Instant, event: &TraceEvent) -> (&'static str, Value) {
+        match *event {
+            TraceEvent::Sent {
+                seq,
+                ack,
+                flags,
+                payload,
+                reason,
+            } => {
+                if flags.contains(Flags::SYN) {
+                    self.own_isn.get_or_insert(seq);
+                }
+                let mut data = self.packet(seq, self.own_isn, ack, self.peer_isn, flags, payload);
+                data.insert("ferry:reason".into(), json!(reason.to_string()));
+                if let Some(trigger) = sent_trigger(reason) {
+                    data.insert("trigger".into(), json!(trigger));
+                }
+                ("transport:packet_sent", Value::Object(data))
+            }
+            TraceEvent::Received {
+                seq,
+                ack,
+                flags,
+                payload,
+            } => {
+                if flags.contains(Flags::SYN) {
+                    self.peer_isn.get_or_insert(seq);
+                }
+                let data = self.packet(seq, self.peer_isn, ack, self.own_isn, flags, payload);
+                ("transport:packet_received", Value::Object(data))
+            }
+            TraceEvent::Lost {
+                seq,
+                length,
+                trigger,
+            } => {
+                let mut data = Map::new();
+                data.insert(
+                    "header".into(),
+                    json!({ "packet_type": "1RTT", "packet_number": relative(seq, self.own_isn) }),
+                );
+                data.insert("ferry:length".into(), json!(length));
+                data.insert("ferry:reason".into(), json!(trigger.to_string()));
+                if let Some(trigger) = lost_trigger(trigger) {
+                    data.insert("trigger".into(), json!(trigger));
+                }
+                ("recovery:packet_lost", Value::Object(data))
+            }
+            TraceEvent::TimerSet { timer, deadline } => {
+                timer_event(timer, "set", Some(deadline.saturating_duration_since(at)))
+            }
+            TraceEvent::TimerExpired { timer } => timer_event(timer, "expired", None),
+            TraceEvent::TimerCancelled { timer } => timer_event(timer, "cancelled", None),
+            TraceEvent::StateChanged { old, new } => (
+                "connectivity:connection_state_updated",
+                json!({ "old": state_name(old), "new": state_name(new) }),
+            ),
+            TraceEvent::RecoveryChanged { old, new, why } => {
+                let state = |episode: Option<ferry::conn::Episode>| match episode {
+                    Some(_) => "recovery",
+                    None if self.congestion_window < self.ssthresh => "slow_start",
+                    None => "congestion_avoidance",
+                };
+                let trigger = match why {
+                    EpisodeChange::LossDetected(reason) => format!("loss: {reason}"),
+                    EpisodeChange::RecoveryPointAcknowledged => {
+                        "recovery point acknowledged".into()
+                    }
+                    EpisodeChange::SpuriousTimeout => "spurious timeout (F-RTO)".into(),
+                    _ => "other".into(),
+                };
+                let episode_name = |episode: Option<ferry::conn::Episode>| {
+                    episode.map_or(Value::Null, |episode| json!(episode.name()))
+                };
+                (
+                    "recovery:congestion_state_updated",
+                    json!({
+                        "old": state(old),
+                        "new": state(new),
+                        "trigger": trigger,
+                        "ferry:old_episode": episode_name(old),
+                        "ferry:new_episode": episode_name(new),
+                    }),
+                )
+            }
+            TraceEvent::MetricsUpdated(change) => {
+                let mut data = Map::new();
+                let mut put = |key: &str, value: Option<Value>| {
+                    if let Some(value) = value {
+                        data.insert(key.into(), value);
+                    }
+                };
+                let ms = |duration: Option<Duration>| duration.map(|d| json!(millis(d)));
+                put(
+                    "congestion_window",
+                    change.congestion_window.map(Value::from),
+                );
+                put("ssthresh", change.ssthresh.map(Value::from));
+                put("bytes_in_flight", change.bytes_in_flight.map(Value::from));
+                put("smoothed_rtt", ms(change.smoothed_rtt));
+                put("rtt_variance", ms(change.rtt_variance));
+                put("min_rtt", ms(change.min_rtt));
+                put("latest_rtt", ms(change.latest_rtt));
+                put("ferry:rto", ms(change.rto));
+                if let Some(window) = change.congestion_window {
+                    self.congestion_window = window;
+                }
+                if let Some(ssthresh) = change.ssthresh {
+                    self.ssthresh = ssthresh;
+                }
+                ("recovery:metrics_updated", Value::Object(data))
+            }
+            _ => ("ferry:unknown", json!({})),
+        }
+    }
+
+    /// A packet's fields: its header (sequence number relative to its sender's ISN as the
+    /// packet number), its size, and what TCP adds.
+    fn packet(
+        &self,
+        seq: SeqNum,
+        isn: Option<SeqNum>,
+        ack: SeqNum,
+        ack_isn: Option<SeqNum>,
+        flags: Flags,
+        payload: usize,
+    ) -> Map<String, Value> {
+        let mut data = Map::new();
+        data.insert(
+            "header".into(),
+            json!({ "packet_type": "1RTT", "packet_number": relative(seq, isn) }),
+        );
+        data.insert("raw".into(), json!({ "payload_length": payload }));
+        data.insert("ferry:flags".into(), json!(flags.to_string()));
+        if flags.contains(Flags::ACK) {
+            data.insert("ferry:ack".into(), json!(relative(ack, ack_isn)));
+        }
+        data
+    }
+}
+
+/// A sequence number relative to an ISN, as Wireshark shows them; absolute before the ISN is
+/// known.
+fn relative(seq: SeqNum, isn: Option<SeqNum>) -> u32 {
+    isn.map_or(seq.0, |isn| seq.wrapping_diff(isn))
+}
+
+/// qlog's `packet_sent` trigger for a retransmission: what detected the loss.
+fn sent_trigger(reason: Reason) -> Option<&'static str> {
+    match reason {
+        Reason::FastRetransmission | Reason::SackRetransmission | Reason::RackRetransmission => {
+            Some("retransmit_reordered")
+        }
+        Reason::RtoRetransmission { .. } => Some("retransmit_timeout"),
+        Reason::TailLossProbe | Reason::TailLossProbeNewData => Some("pto_probe"),
+        _ => None,
+    }
+}
+
+/// qlog's `packet_lost` trigger: three duplicate ACKs and the SACK scoreboard count packets
+/// (a reordering threshold), RACK counts time, the RTO is the timeout.
+fn lost_trigger(reason: Reason) -> Option<&'static str> {
+    match reason {
+        Reason::FastRetransmission | Reason::SackRetransmission => Some("reordering_threshold"),
+        Reason::RackRetransmission => Some("time_threshold"),
+        Reason::RtoRetransmission { .. } => Some("pto_expired"),
+        _ => None,
+    }
+}
+
+/// A timer's event: qlog's `loss_timer_updated` for the loss timers (the RTO and the loss
+/// probe are its "pto", RACK's reordering timer its "ack", the time-threshold timer), a
+/// `ferry:timer_updated` for the others. `delta`, for a timer set, is how long until it
+/// falls due.
+fn timer_event(timer: Timer, event_type: &str, delta: Option<Duration>) -> (&'static str, Value) {
+    let mut data = Map::new();
+    let name = match timer {
+        Timer::LossProbe | Timer::Retransmit => {
+            data.insert("timer_type".into(), json!("pto"));
+            "recovery:loss_timer_updated"
+        }
+        Timer::Reordering => {
+            data.insert("timer_type".into(), json!("ack"));
+            "recovery:loss_timer_updated"
+        }
+        _ => "ferry:timer_updated",
+    };
+    data.insert("event_type".into(), json!(event_type));
+    data.insert("ferry:timer".into(), json!(timer.name()));
+    if let Some(delta) = delta {
+        data.insert("delta".into(), json!(millis(delta)));
+    }
+    (name, Value::Object(data))
+}
+
+/// A state's name in the trace: RFC 9293's, in qlog's snake case (`fin_wait_1`).
+fn state_name(state: ferry::conn::State) -> String {
+    state.to_string().to_lowercase().replace('-', "_")
+}

@@ -1,0 +1,236 @@
+//! `ferry sim --trace`: each host's qlog file is JSON-SEQ whose every record parses with the
+//! fields qlog's main schema requires, and the answers docs/lab.md gives for its trace
+//! exercise ("The trace") are what the trace holds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// A fresh directory for one test's files.
+fn output_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("trace")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a writable target directory");
+    dir
+}
+
+/// Run `ferry sim` with `args` and `--trace DIR/run`; A's and B's records.
+fn traced(test: &str, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let dir = output_dir(test);
+    let prefix = dir.join("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("sim")
+        .args(args)
+        .arg("--trace")
+        .arg(&prefix)
+        .output()
+        .expect("ferry runs");
+    assert!(
+        output.status.success(),
+        "ferry sim {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records = |host: &str| records(&dir.join(format!("run-{host}.sqlog")));
+    (records("a"), records("b"))
+}
+
+/// A JSON-SEQ file's records (RFC 7464): each a record separator, a JSON text, a line feed;
+/// so each line, less its separator, is one JSON text.
+fn records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("the trace was written");
+    assert!(
+        text.ends_with('\n'),
+        "{}: not line-terminated",
+        path.display()
+    );
+    text.lines()
+        .enumerate()
+        .map(|(number, line)| {
+            let json = line.strip_prefix('\x1e').unwrap_or_else(|| {
+                panic!(
+                    "{} line {}: no record separator",
+                    path.display(),
+                    number + 1
+                )
+            });
+            serde_json::from_str(json).unwrap_or_else(|error| {
+                panic!("{} line {}: {error}: {json}", path.display(), number + 1)
+            })
+        })
+        .collect()
+}
+
+/// The main schema's header (qlog 0.3's JSON-SEQ file: version, format, the one trace with
+/// its vantage point) and, in every event, a time, a "category:event" name and a data object;
+/// the events' own required fields.
+fn check_schema(records: &[Value], vantage: &str) {
+    let header = &records[0];
+    assert_eq!(header["qlog_version"], "0.3");
+    assert_eq!(header["qlog_format"], "JSON-SEQ");
+    assert_eq!(header["trace"]["vantage_point"]["type"], vantage);
+    assert_eq!(header["trace"]["common_fields"]["time_format"], "relative");
+    let mut last_time = 0.0;
+    for event in &records[1..] {
+        let time = event["time"].as_f64().expect("a time");
+        assert!(time >= last_time, "time runs backwards at {event}");
+        last_time = time;
+        let name = event["name"].as_str().expect("a name");
+        assert!(name.contains(':'), "{name}: not category:event");
+        let data = event["data"].as_object().expect("a data object");
+        match name {
+            "transport:packet_sent" | "transport:packet_received" | "recovery:packet_lost" => {
+                assert!(data["header"]["packet_number"].is_u64(), "{event}");
+                assert!(data["header"]["packet_type"].is_string(), "{event}");
+            }
+            "recovery:metrics_updated" => assert!(!data.is_empty(), "{event}"),
+            "recovery:loss_timer_updated" => {
+                assert!(data["timer_type"].is_string(), "{event}");
+                assert!(data["event_type"].is_string(), "{event}");
+            }
+            "recovery:congestion_state_updated" | "connectivity:connection_state_updated" => {
+                assert!(data["new"].is_string(), "{event}");
+            }
+            "ferry:timer_updated" => assert!(data["event_type"].is_string(), "{event}"),
+            _ => panic!("an event qlog does not define and Ferry does not document: {event}"),
+        }
+    }
+}
+
+/// The events named `name`, each reduced by `fields` (JSON pointers into its data), with its
+/// time: what the lab's jq one-liners print.
+fn select(records: &[Value], name: &str, fields: &[&str]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|event| event["name"] == name)
+        .map(|event| {
+            let mut row = vec![event["time"].clone()];
+            row.extend(
+                fields
+                    .iter()
+                    .map(|field| event["data"].pointer(field).cloned().unwrap_or(Value::Null)),
+            );
+            Value::Array(row)
+        })
+        .collect()
+}
+
+/// docs/lab.md, "The trace": the run and the answers it gives.
+#[test]
+fn the_trace_of_a_lost_ninth_segment_says_what_the_lab_says() {
+    let (a, b) = traced(
+        "ninth",
+        &[
+            "--bytes",
+            "12000",
+            "--rack",
+            "off",
+            "--faults-ab",
+            "drop-data=9",
+        ],
+    );
+    check_schema(&a, "client");
+    check_schema(&b, "server");
+    let json = |text: &str| -> Value { serde_json::from_str(text).unwrap() };
+    // One loss, declared by the retransmission timer.
+    assert_eq!(
+        select(
+            &a,
+            "recovery:packet_lost",
+            &["/header/packet_number", "/trigger"]
+        ),
+        [json(r#"[325.962, 9601, "pto_expired"]"#)]
+    );
+    // One episode: timeout recovery, from the RTO to the ACK of everything outstanding.
+    assert_eq!(
+        select(
+            &a,
+            "recovery:congestion_state_updated",
+            &["/old", "/new", "/trigger"]
+        ),
+        [
+            json(r#"[325.962, "slow_start", "recovery", "loss: retransmission: RTO #1"]"#),
+            json(r#"[366.96, "recovery", "slow_start", "recovery point acknowledged"]"#),
+        ]
+    );
+    // The RTO backs off to 400 ms when it fires; cwnd falls to one segment, ssthresh to two.
+    let retransmission_timer: Vec<Value> = a
+        .iter()
+        .filter(|event| event["data"]["ferry:timer"] == "retransmission")
+        .map(|event| {
+            json(&format!(
+                "[{}, {}, {}]",
+                event["time"], event["data"]["event_type"], event["data"]["delta"]
+            ))
+        })
+        .collect();
+    assert_eq!(
+        retransmission_timer[retransmission_timer.len() - 3..],
+        [
+            json(r#"[325.962, "expired", null]"#),
+            json(r#"[325.962, "set", 400.0]"#),
+            json(r#"[366.96, "cancelled", null]"#),
+        ]
+    );
+    let windows = select(
+        &a,
+        "recovery:metrics_updated",
+        &["/congestion_window", "/ssthresh"],
+    );
+    assert!(
+        windows.contains(&json("[325.962, 1200, 2400]")),
+        "{windows:?}"
+    );
+    // B takes the held FIN when segment 9's retransmission arrives: CLOSE-WAIT then.
+    assert!(
+        select(&b, "connectivity:connection_state_updated", &["/new"])
+            .contains(&json(r#"[346.941, "close_wait"]"#))
+    );
+    // A sent one retransmission in all.
+    let retransmissions = a
+        .iter()
+        .filter(|event| event["data"]["trigger"] == "retransmit_timeout")
+        .count();
+    assert_eq!(retransmissions, 1);
+}
+
+/// A fast retransmit: three duplicate ACKs declare the loss (a reordering threshold, in qlog's
+/// words), a SACK fast recovery runs until the recovery point is acknowledged.
+#[test]
+fn the_trace_of_a_fast_retransmit_holds_its_loss_and_episode() {
+    let (a, _) = traced(
+        "fast",
+        &[
+            "--bytes",
+            "30000",
+            "--rack",
+            "off",
+            "--faults-ab",
+            "drop-data=4",
+        ],
+    );
+    check_schema(&a, "client");
+    let lost = select(&a, "recovery:packet_lost", &["/trigger", "/ferry:reason"]);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0][1], "reordering_threshold");
+    assert_eq!(lost[0][2], "fast retransmit");
+    let episodes = select(
+        &a,
+        "recovery:congestion_state_updated",
+        &["/ferry:new_episode", "/trigger"],
+    );
+    assert_eq!(episodes.len(), 2, "{episodes:?}");
+    assert_eq!(episodes[0][1], "sack_fast_recovery");
+    assert_eq!(episodes[0][2], "loss: fast retransmit");
+    assert_eq!(episodes[0][0], lost[0][0]);
+    assert_eq!(episodes[1][1], Value::Null);
+    assert_eq!(episodes[1][2], "recovery point acknowledged");
+    let expired = a
+        .iter()
+        .filter(|event| event["data"]["event_type"] == "expired")
+        .filter(|event| event["name"] == "recovery:loss_timer_updated")
+        .count();
+    assert_eq!(expired, 0, "no loss timer fires in a fast retransmit");
+}
