@@ -396,9 +396,18 @@ fn faults_text(args: &SimArgs) -> String {
 /// What the plot shows, for its title: the run's settings that shape it.
 fn plot_title(args: &SimArgs, bytes: usize) -> String {
     let (ab, ba) = direction_faults(args);
+    let on_off = |switch: Switch| if switch == Switch::On { "on" } else { "off" };
+    let cc = match args.cc {
+        CcArg::Newreno => "NewReno",
+        CcArg::Fixed => "no congestion control",
+    };
     let mut title = format!(
-        "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, seed {}",
-        if args.sack == Switch::On { "on" } else { "off" },
+        "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, RACK-TLP {}, \
+         {cc}, dupthresh {}, MSS {}, seed {}",
+        on_off(args.sack),
+        on_off(args.rack),
+        args.dupthresh,
+        args.mss,
         seed(args)
     );
     if let Some(pause) = &args.read_pause {

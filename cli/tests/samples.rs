@@ -313,6 +313,16 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
         .status()
         .unwrap();
     assert!(status.success());
+    // The title says every setting that shapes the plot.
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.contains(
+            "<title>ferry sim: A's data, 60000 bytes, faults A→B \
+             drop-data=10,drop-data=12,drop-data=14, B→A none, SACK on, RACK-TLP off, \
+             NewReno, dupthresh 3, MSS 1200, seed 1</title>"
+        ),
+        "{text:.600}"
+    );
     let summary = svg_summary(&svg);
     let group = |id: &str| {
         summary
