@@ -89,6 +89,7 @@ pub mod net;
 #[cfg(feature = "sim")]
 pub mod plot;
 pub mod rendezvous;
+pub mod secure;
 pub mod shaper;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -104,6 +104,14 @@ pub enum ConnectionError {
     TimedOut,
     /// This side aborted the connection.
     Aborted,
+    /// Secure mode (docs/protocol.md section 9): the server proved a key other than the one
+    /// the client pinned. A man in the middle, or a server whose identity changed.
+    ServerKeyMismatch,
+    /// Secure mode: the peer answered the secure SYN with a plain SYN-ACK. It does not run
+    /// the secure mode, and a secure connection never falls back to plaintext.
+    NotSecure,
+    /// Secure mode: the server's handshake message authenticated but held no valid SYN-ACK.
+    HandshakeFailed,
 }
 
 impl fmt::Display for ConnectionError {
@@ -113,6 +121,13 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Reset => "connection reset by the peer",
             ConnectionError::TimedOut => "connection timed out: the peer stopped answering",
             ConnectionError::Aborted => "connection aborted locally",
+            ConnectionError::ServerKeyMismatch => {
+                "the server's key is not the one expected: a man in the middle, or a changed server key"
+            }
+            ConnectionError::NotSecure => {
+                "the peer answered without the secure handshake: it does not run --secure"
+            }
+            ConnectionError::HandshakeFailed => "the secure handshake failed: a malformed answer",
         })
     }
 }

@@ -45,8 +45,10 @@ use crate::conn::{
     CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, TracedEvent,
     Transmit, MAX_TRACE_EVENTS,
 };
+use crate::secure::{Opened, PublicKey, SecureConfig, Session, TAG_LEN};
 use crate::time::Instant;
-use crate::wire::{quoted_seq, Flags, Segment, SeqNum, WireError};
+use crate::wire::secure::CONNECTION_ID_LEN;
+use crate::wire::{quoted_seq, Flags, SecureOption, Segment, SeqNum, WireError, MAX_PAYLOAD_LEN};
 
 mod punch;
 #[cfg(test)]
@@ -136,6 +138,17 @@ pub struct EndpointStats {
     /// Ferry datagrams dropped during a punch ([`Endpoint::punch`]) before its connection
     /// was established: from anyone but the peer, or before the peer was known.
     pub punch_strays: u64,
+    /// Secure mode: datagrams dropped, never delivered, because they did not authenticate:
+    /// a protected segment forged, altered or replayed, a handshake message that does not
+    /// read, an unprotected segment where protection is due, a RST with a wrong reset token.
+    pub discarded_unauthenticated: u64,
+    /// Secure mode: SYNs without the secure handshake, refused with a RST.
+    pub plain_syns_refused: u64,
+    /// Secure mode: stateless resets sent, answering protected segments of connections this
+    /// endpoint does not have (it lost them: a crash and a restart).
+    pub stateless_resets_sent: u64,
+    /// Secure mode: connections ended by the peer's stateless reset.
+    pub stateless_resets_received: u64,
 }
 
 /// How the application relates to a connection.
@@ -172,6 +185,8 @@ struct Entry {
     awaiting_since: Option<Instant>,
     /// Its key in [`Endpoint::deadlines`], if it has one there.
     scheduled: Option<Instant>,
+    /// Its secure state, in the secure mode.
+    session: Option<Session>,
 }
 
 impl Entry {
@@ -226,6 +241,8 @@ pub struct Endpoint {
     default_user_timeout: Option<Duration>,
     /// Hole punching through a rendezvous server, if [`Endpoint::punch`] started it.
     punch: Option<punch::Punch>,
+    /// The secure mode, if on.
+    secure: Option<SecureConfig>,
     stats: EndpointStats,
     /// Whether connections keep their event trace ([`Endpoint::set_tracing`]).
     tracing: bool,
@@ -289,6 +306,7 @@ impl Endpoint {
             deadlines: BTreeSet::new(),
             default_user_timeout: None,
             punch: None,
+            secure: None,
             stats: EndpointStats::default(),
             tracing: false,
             trace_events: VecDeque::new(),
@@ -328,6 +346,47 @@ impl Endpoint {
                 .values()
                 .map(|entry| entry.connection.trace_events_dropped())
                 .sum::<u64>()
+    }
+
+    /// Turn the secure mode on (docs/protocol.md section 10), before any connection opens:
+    /// every connection then begins with a Noise handshake in its SYN and SYN-ACK, and every
+    /// segment after it is encrypted and authenticated. A listener needs an identity
+    /// ([`SecureConfig::server`]) and refuses plain SYNs; a client pins the server's key or
+    /// learns it ([`peer_key`](Self::peer_key)). The MSS is capped so that a protected
+    /// segment's payload, with its tag, still fits the header's length field.
+    pub fn set_secure(&mut self, secure: SecureConfig) {
+        const PROTECTED_MSS: usize = MAX_PAYLOAD_LEN - TAG_LEN;
+        self.config.mss = self.config.mss.min(PROTECTED_MSS);
+        // The checked form follows: a smaller MSS leaves every other check as it was.
+        self.sizes.mss = self.sizes.mss.min(PROTECTED_MSS as u16);
+        self.secure = Some(secure);
+    }
+
+    /// In the secure mode, the key the server of `handle` proved in its handshake (a client's
+    /// connection, once its handshake is done), for a known-hosts check.
+    pub fn peer_key(&self, handle: ConnectionHandle) -> Option<PublicKey> {
+        self.connections
+            .get(&handle)?
+            .session
+            .as_ref()?
+            .server_key()
+    }
+
+    /// In the secure mode, the packet number the next protected datagram of `handle` gets
+    /// (its count of protected datagrams sent so far), once it has keys.
+    pub fn next_packet_number(&self, handle: ConnectionHandle) -> Option<u64> {
+        self.connections
+            .get(&handle)?
+            .session
+            .as_ref()?
+            .next_packet_number()
+    }
+
+    /// 32 octets from the injected generator: a handshake's seed.
+    fn draw_seed(&mut self) -> [u8; 32] {
+        let mut seed = [0; 32];
+        self.isn_generator.fill_bytes(&mut seed);
+        seed
     }
 
     /// Accept SYNs from new peers. `backlog` bounds two things, as in Linux: the connections
@@ -370,7 +429,14 @@ impl Endpoint {
         let isn = SeqNum(self.isn_generator.next_u32());
         let connection =
             Connection::new(self.config.clone(), self.sizes, remote, isn, State::SynSent);
-        Ok(self.insert(connection, Ownership::Owned))
+        let session = match &self.secure {
+            Some(secure) => {
+                let expected_key = secure.server_key;
+                Some(Session::initiate(self.draw_seed(), expected_key))
+            }
+            None => None,
+        };
+        Ok(self.insert(connection, Ownership::Owned, session))
     }
 
     /// Take the next connection whose handshake completed, if any.
@@ -538,7 +604,22 @@ impl Endpoint {
                     // Only an acceptable segment shows the peer is alive: a forged trickle
                     // must not keep the user timeout from firing.
                     let accepted_before = entry.connection.stats().segments_accepted;
-                    entry.connection.handle_datagram(now, datagram);
+                    match entry.session.as_mut().map(|session| session.open(datagram)) {
+                        None | Some(Opened::Invalid) => {
+                            entry.connection.handle_datagram(now, datagram);
+                        }
+                        Some(Opened::Deliver(plain)) => {
+                            entry.connection.handle_datagram(now, &plain);
+                        }
+                        Some(Opened::Unauthenticated) => {
+                            self.stats.discarded_unauthenticated += 1;
+                        }
+                        Some(Opened::Failed(error)) => entry.connection.terminate(Some(error)),
+                        Some(Opened::Reset) => {
+                            self.stats.stateless_resets_received += 1;
+                            entry.connection.terminate(Some(ConnectionError::Reset));
+                        }
+                    }
                     if entry.connection.stats().segments_accepted > accepted_before {
                         entry.last_heard = Some(now);
                         entry.awaiting_since = None;
@@ -567,8 +648,32 @@ impl Endpoint {
         };
         let is_connection_request = segment.flags.contains(Flags::SYN)
             && !segment.flags.intersects(Flags::ACK | Flags::RST);
+        if self.secure.is_some() {
+            match SecureOption::find(datagram) {
+                Some(SecureOption::Handshake(message)) if is_connection_request => {
+                    self.open_secure(now, from, datagram, message);
+                    return;
+                }
+                Some(SecureOption::Protection { connection_id, .. }) => {
+                    self.send_stateless_reset(now, from, &segment, &connection_id);
+                    return;
+                }
+                Some(_) => {
+                    self.stats.discarded_unauthenticated += 1;
+                    return;
+                }
+                None if is_connection_request && self.listen_backlog.is_some() => {
+                    // Never a plain connection on a secure endpoint: refused, as a port
+                    // where nothing plain listens.
+                    self.stats.plain_syns_refused += 1;
+                    self.reset_stray(now, from, &segment);
+                    return;
+                }
+                None => {}
+            }
+        }
         if is_connection_request && self.listen_backlog.is_some() {
-            self.open_passive(now, from, &segment, None);
+            self.open_passive(now, from, &segment, None, None);
             return;
         }
         if self.listen_backlog.is_some() && self.accept_cookie(now, from, &segment) {
@@ -587,6 +692,7 @@ impl Endpoint {
         from: SocketAddr,
         syn: &Segment<'_>,
         isn: Option<SeqNum>,
+        session: Option<Session>,
     ) {
         let Some(backlog) = self.listen_backlog else {
             return;
@@ -594,15 +700,54 @@ impl Endpoint {
         if self.accept_queue.len() >= backlog {
             self.stats.syns_dropped += 1;
         } else if self.half_open.len() >= backlog {
-            self.send_syn_cookie(now, from, syn);
+            if self.secure.is_some() {
+                // A cookie cannot keep a Noise handshake's state: the SYN's retry tries again.
+                self.stats.syns_dropped += 1;
+            } else {
+                self.send_syn_cookie(now, from, syn);
+            }
         } else {
             let isn = isn.unwrap_or_else(|| SeqNum(self.isn_generator.next_u32()));
             let mut connection =
                 Connection::new(self.config.clone(), self.sizes, from, isn, State::Listen);
             connection.handle_segment(now, syn);
-            let handle = self.insert(connection, Ownership::Unaccepted);
+            let handle = self.insert(connection, Ownership::Unaccepted, session);
             self.half_open.insert(handle);
         }
+    }
+
+    /// Take a secure SYN (`datagram`, with the handshake `message`) from `from`, a peer
+    /// without an open connection: read the handshake's first message and open passively
+    /// with the SYN it carries, or drop a message that does not read.
+    fn open_secure(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], message: &[u8]) {
+        let Some(identity) = self
+            .secure
+            .as_ref()
+            .and_then(|secure| secure.identity.clone())
+        else {
+            self.stats.discarded_unauthenticated += 1;
+            return;
+        };
+        let Some(backlog) = self.listen_backlog else {
+            self.stats.discarded_unauthenticated += 1;
+            return;
+        };
+        if self.accept_queue.len() >= backlog || self.half_open.len() >= backlog {
+            // Before the handshake's work: a full listener spends nothing on a flood.
+            self.stats.syns_dropped += 1;
+            return;
+        }
+        let seed = self.draw_seed();
+        let mut connection_id = [0; CONNECTION_ID_LEN];
+        self.isn_generator.fill_bytes(&mut connection_id);
+        let Some((session, syn)) =
+            Session::answer(&identity, seed, connection_id, from, datagram, message)
+        else {
+            self.stats.discarded_unauthenticated += 1;
+            return;
+        };
+        let syn = Segment::parse(&syn).expect("Session::answer checked the SYN");
+        self.open_passive(now, from, &syn, None, Some(session));
     }
 
     /// If `handle`, the connection to `from`, is in TIME-WAIT and `datagram` is a SYN that
@@ -624,7 +769,13 @@ impl Endpoint {
         let Some(entry) = self.connections.get_mut(&handle) else {
             return false;
         };
-        if entry.connection.state() != State::TimeWait || self.accept_queue.len() >= backlog {
+        // In the secure mode the SYN holds a handshake that a new session must read: the old
+        // connection answers it (a challenge ACK), and the client's SYN retry, after
+        // TIME-WAIT, opens the new one.
+        if entry.connection.state() != State::TimeWait
+            || self.accept_queue.len() >= backlog
+            || self.secure.is_some()
+        {
             return false;
         }
         let Ok(syn) = Segment::parse(datagram) else {
@@ -637,7 +788,7 @@ impl Endpoint {
         self.stats.time_wait_reopened += 1;
         self.active.insert(handle);
         self.settle(handle);
-        self.open_passive(now, from, &syn, Some(isn));
+        self.open_passive(now, from, &syn, Some(isn), None);
         true
     }
 
@@ -706,10 +857,13 @@ impl Endpoint {
                 .range(start..)
                 .next()
                 .or_else(|| self.active.first())?;
-            let transmit = self
-                .connections
-                .get_mut(&handle)
-                .and_then(|entry| entry.connection.poll_transmit(now));
+            let transmit = self.connections.get_mut(&handle).and_then(|entry| {
+                let mut transmit = entry.connection.poll_transmit(now)?;
+                if let Some(session) = &mut entry.session {
+                    transmit.contents = session.seal(std::mem::take(&mut transmit.contents));
+                }
+                Some(transmit)
+            });
             let Some(transmit) = transmit else {
                 // Quiet until something touches it again: book its next deadline.
                 self.active.remove(&handle);
@@ -761,7 +915,12 @@ impl Endpoint {
         }
     }
 
-    fn insert(&mut self, mut connection: Connection, ownership: Ownership) -> ConnectionHandle {
+    fn insert(
+        &mut self,
+        mut connection: Connection,
+        ownership: Ownership,
+        session: Option<Session>,
+    ) -> ConnectionHandle {
         if self.tracing {
             connection.set_tracing(true);
         }
@@ -778,6 +937,7 @@ impl Endpoint {
                 last_heard: None,
                 awaiting_since: None,
                 scheduled: None,
+                session,
             },
         );
         self.active.insert(handle);

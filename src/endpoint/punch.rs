@@ -267,7 +267,10 @@ impl Endpoint {
                     isn,
                     crate::conn::State::SynSent,
                 );
-                let handle = self.insert(connection, Ownership::Owned);
+                // A simultaneous open has no initiator and no responder, which the secure
+                // mode's Noise handshake needs (docs/protocol.md section 10, "Not yet built"):
+                // a punched connection is plain.
+                let handle = self.insert(connection, Ownership::Owned, None);
                 if let Some(punch) = &mut self.punch {
                     punch.handle = Some(handle);
                 }

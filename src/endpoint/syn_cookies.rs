@@ -213,7 +213,7 @@ impl Endpoint {
             decode_options(cookie),
             segment,
         );
-        let handle = self.insert(connection, Ownership::Unaccepted);
+        let handle = self.insert(connection, Ownership::Unaccepted, None);
         if let Some(entry) = self.connections.get_mut(&handle) {
             entry.last_heard = Some(now);
         }

@@ -39,7 +39,9 @@
 use core::fmt;
 use core::ops::{BitOr, BitOrAssign};
 
+pub mod secure;
 pub mod seq;
+pub use secure::SecureOption;
 pub use seq::SeqNum;
 
 /// The magic number that opens every datagram: ASCII "FR".
@@ -89,6 +91,10 @@ pub mod option_kind {
     pub const MSS: u8 = 2;
     /// SACK-permitted (RFC 2018 section 2): kind, length 2.
     pub const SACK_PERMITTED: u8 = 4;
+    /// The secure mode's option (docs/protocol.md section 9; [`super::SecureOption`]): one of
+    /// the two kinds RFC 4727 section 7.2 sets aside for experiments, so TCP tools show it
+    /// as an experimental option and step over it.
+    pub const SECURE: u8 = 253;
 }
 
 /// Ferry's default UDP port (also the port the Wireshark dissector claims).
@@ -745,6 +751,22 @@ impl<'a> Segment<'a> {
     /// describe it, and sending a wrong length would be worse. This is a bug
     /// in the caller, never a property of received bytes.
     pub fn emit(&self, buf: &mut Vec<u8>) {
+        self.emit_with_option(&[], buf);
+    }
+
+    /// Append the encoded datagram as [`emit`](Self::emit) does, with `extra_option` (whole
+    /// option words, such as an encoded [`SecureOption`]) after the segment's own options.
+    ///
+    /// # Panics
+    ///
+    /// As `emit`; and if `extra_option` is not a whole number of [`OPTION_WORD_LEN`] words
+    /// or leaves the options longer than 1020 octets: bugs in the caller.
+    pub fn emit_with_option(&self, extra_option: &[u8], buf: &mut Vec<u8>) {
+        let options_len = self.options.encoded_len() + extra_option.len();
+        assert!(
+            options_len % OPTION_WORD_LEN == 0 && options_len / OPTION_WORD_LEN <= 255,
+            "options of {options_len} octets are no whole number of words up to 1020"
+        );
         let payload_len = u16::try_from(self.payload.len())
             .expect("segment payload longer than MAX_PAYLOAD_LEN (65535 bytes)");
         // At most MAX_SACK_BLOCKS, so the count always fits in the byte.
@@ -761,14 +783,15 @@ impl<'a> Segment<'a> {
         buf.extend_from_slice(&payload_len.to_be_bytes());
         buf.push(sack_count);
         debug_assert_eq!(buf.len() - start, field::OPTIONS_LEN);
-        // The options Ferry knows fill two words at most, so the count always fits.
-        buf.push((self.options.encoded_len() / OPTION_WORD_LEN) as u8);
+        // Checked above to fit.
+        buf.push((options_len / OPTION_WORD_LEN) as u8);
         buf.extend_from_slice(&[0; 4]); // CRC, filled in below
         for block in self.sack.as_slice() {
             buf.extend_from_slice(&block.left.0.to_be_bytes());
             buf.extend_from_slice(&block.right.0.to_be_bytes());
         }
         self.options.emit(buf);
+        buf.extend_from_slice(extra_option);
         buf.extend_from_slice(self.payload);
 
         let datagram = &mut buf[start..];

@@ -1,0 +1,485 @@
+//! The secure mode's guarantees (docs/protocol.md section 10), one test each, on two endpoints
+//! that hand each other their datagrams at explicit times, with an attacker on the path who
+//! sees, keeps, alters and injects datagrams.
+
+use std::net::SocketAddr;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::conn::{Config, ConnectionError, ReadError, State, Transmit};
+use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::time::Instant;
+use crate::wire::secure::{payload_offset, write_checksum};
+
+const CLIENT: &str = "192.0.2.1:4747";
+const SERVER: &str = "198.51.100.1:4747";
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+fn ms(millis: u64) -> Instant {
+    Instant::from_millis(millis)
+}
+
+fn identity(seed: u64) -> Identity {
+    Identity::generate(&mut ChaCha8Rng::seed_from_u64(seed))
+}
+
+fn endpoint(seed: u64, secure: Option<SecureConfig>) -> Endpoint {
+    let mut endpoint = Endpoint::with_seed(Config::default(), seed).unwrap();
+    if let Some(secure) = secure {
+        endpoint.set_secure(secure);
+    }
+    endpoint
+}
+
+/// A listening secure server with identity 1.
+fn server(seed: u64) -> Endpoint {
+    let mut server = endpoint(seed, Some(SecureConfig::server(identity(1))));
+    server.listen(8);
+    server
+}
+
+/// A secure client that pins identity 1's key.
+fn client() -> Endpoint {
+    endpoint(
+        2,
+        Some(SecureConfig::client(Some(identity(1).public_key()))),
+    )
+}
+
+/// Everything `from` has to send at `now`.
+fn drain(from: &mut Endpoint, now: Instant) -> Vec<Transmit> {
+    std::iter::from_fn(|| from.poll_transmit(now)).collect()
+}
+
+/// Hand every datagram each side has at `now` to the other, until both are quiet; returns
+/// what crossed, as (from the client?, datagram).
+fn shuttle(client: &mut Endpoint, server: &mut Endpoint, now: Instant) -> Vec<(bool, Vec<u8>)> {
+    let mut crossed = Vec::new();
+    loop {
+        let from_client = drain(client, now);
+        for transmit in &from_client {
+            server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+            crossed.push((true, transmit.contents.clone()));
+        }
+        let from_server = drain(server, now);
+        for transmit in &from_server {
+            client.handle_datagram(now, addr(SERVER), &transmit.contents);
+            crossed.push((false, transmit.contents.clone()));
+        }
+        if from_client.is_empty() && from_server.is_empty() {
+            return crossed;
+        }
+    }
+}
+
+/// A client and a server with one secure connection, at 1 ms.
+fn established() -> (Endpoint, Endpoint, ConnectionHandle, ConnectionHandle) {
+    let mut client = client();
+    let mut server = server(3);
+    let client_handle = client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut server, ms(1));
+    let server_handle = server.accept().expect("the secure handshake completed");
+    (client, server, client_handle, server_handle)
+}
+
+fn read_all(endpoint: &mut Endpoint, handle: ConnectionHandle) -> Vec<u8> {
+    let connection = endpoint.connection_mut(handle).unwrap();
+    let mut buf = vec![0; 1 << 16];
+    match connection.read(&mut buf) {
+        Ok(len) => buf[..len].to_vec(),
+        Err(ReadError::WouldBlock) => Vec::new(),
+        Err(error) => panic!("read failed: {error:?}"),
+    }
+}
+
+fn packet_number(datagram: &[u8]) -> Option<u64> {
+    match SecureOption::find(datagram) {
+        Some(SecureOption::Protection { packet_number, .. }) => Some(packet_number),
+        _ => None,
+    }
+}
+
+/// The packet numbers of what the client sent, of what crossed in a [`shuttle`].
+fn client_packet_numbers(crossed: &[(bool, Vec<u8>)]) -> Vec<u64> {
+    crossed
+        .iter()
+        .filter(|(from_client, _)| *from_client)
+        .filter_map(|(_, datagram)| packet_number(datagram))
+        .collect()
+}
+
+/// The client writes `data`; returns the protected datagram that carries it (not delivered).
+fn data_datagram(
+    client: &mut Endpoint,
+    handle: ConnectionHandle,
+    data: &[u8],
+    now: Instant,
+) -> Vec<u8> {
+    client.connection_mut(handle).unwrap().write(data).unwrap();
+    let sent = drain(client, now);
+    assert_eq!(sent.len(), 1, "one data segment");
+    sent[0].contents.clone()
+}
+
+// ---------------------------------------------------------------------------------------
+// The handshake
+
+#[test]
+fn the_handshake_rides_in_the_syn_and_syn_ack_and_data_crosses_encrypted() {
+    let mut client = client();
+    let mut server = server(3);
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let syn = drain(&mut client, ms(0));
+    assert_eq!(syn.len(), 1);
+    let syn = &syn[0].contents;
+    assert!(
+        matches!(SecureOption::find(syn), Some(SecureOption::Handshake(m)) if m.len() == 32 + 32)
+    );
+    server.handle_datagram(ms(0), addr(CLIENT), syn);
+    let syn_ack = drain(&mut server, ms(0));
+    assert_eq!(syn_ack.len(), 1);
+    assert!(matches!(
+        SecureOption::find(&syn_ack[0].contents),
+        Some(SecureOption::Handshake(_))
+    ));
+    client.handle_datagram(ms(40), addr(SERVER), &syn_ack[0].contents);
+    // One round trip after the SYN the client is established, knows the server's key, and
+    // its first data goes protected, with the final ACK.
+    assert_eq!(
+        client.connection(handle).unwrap().state(),
+        State::Established
+    );
+    assert_eq!(client.peer_key(handle), Some(identity(1).public_key()));
+    let secret = b"the first byte after one round trip";
+    client
+        .connection_mut(handle)
+        .unwrap()
+        .write(secret)
+        .unwrap();
+    let sent = drain(&mut client, ms(40));
+    assert!(!sent.is_empty());
+    for transmit in &sent {
+        assert!(packet_number(&transmit.contents).is_some(), "protected");
+        assert!(!transmit
+            .contents
+            .windows(secret.len())
+            .any(|window| window == secret));
+        server.handle_datagram(ms(60), addr(CLIENT), &transmit.contents);
+    }
+    let accepted = server.accept().expect("the handshake completed");
+    assert_eq!(read_all(&mut server, accepted), secret);
+    assert_eq!(server.stats().discarded_unauthenticated, 0);
+}
+
+#[test]
+fn a_secure_run_is_a_pure_function_of_its_seeds() {
+    let run = || {
+        let mut client = client();
+        let mut server = server(3);
+        let handle = client.connect(addr(SERVER)).unwrap();
+        client
+            .connection_mut(handle)
+            .unwrap()
+            .write(b"hello")
+            .unwrap();
+        shuttle(&mut client, &mut server, ms(1))
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn a_man_in_the_middle_answering_in_the_servers_place_fails_the_handshake_at_once() {
+    // The attacker answers the SYN with a key of its own (it cannot prove the server's):
+    // the client, which pinned the server's key, fails with a clear error one round trip
+    // in, and sends nothing more.
+    let mut client = client();
+    let mut impostor = endpoint(9, Some(SecureConfig::server(identity(66))));
+    impostor.listen(8);
+    let handle = client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut impostor, ms(1));
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::ServerKeyMismatch));
+    assert_eq!(client.peer_key(handle), None);
+    assert!(drain(&mut client, ms(5000)).is_empty());
+    assert_eq!(
+        ConnectionError::ServerKeyMismatch.to_string(),
+        "the server's key is not the one expected: a man in the middle, or a changed server key"
+    );
+}
+
+#[test]
+fn a_forged_syn_ack_is_dropped_and_the_servers_answer_still_completes_the_handshake() {
+    // An attacker who guesses the SYN-ACK's fields but cannot write the server's Noise
+    // message: dropped and counted, and the handshake goes on.
+    let mut client = client();
+    let mut server = server(3);
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(0), addr(CLIENT), &syn);
+    let syn_ack = drain(&mut server, ms(0)).remove(0).contents;
+    let mut forged = syn_ack.clone();
+    let last = forged.len() - 1;
+    forged[last - 20] ^= 0x40; // inside the Noise message
+    write_checksum(&mut forged);
+    client.handle_datagram(ms(1), addr(SERVER), &forged);
+    assert_eq!(client.stats().discarded_unauthenticated, 1);
+    assert_eq!(client.connection(handle).unwrap().state(), State::SynSent);
+    client.handle_datagram(ms(2), addr(SERVER), &syn_ack);
+    assert_eq!(
+        client.connection(handle).unwrap().state(),
+        State::Established
+    );
+}
+
+#[test]
+fn a_plain_server_answering_a_secure_client_fails_it_at_once_never_in_plaintext() {
+    let mut client = client();
+    let mut plain_server = endpoint(3, None);
+    plain_server.listen(8);
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let crossed = shuttle(&mut client, &mut plain_server, ms(1));
+    assert_eq!(
+        client.connection(handle).unwrap().error(),
+        Some(ConnectionError::NotSecure)
+    );
+    // The SYN, the plain SYN-ACK, and nothing from the client after it.
+    assert_eq!(crossed.len(), 2);
+    // The plain server's half-open connection learns of it at its SYN-ACK's retry: the
+    // client's endpoint resets the stray.
+    let retry_at = plain_server.poll_timeout().expect("the SYN-ACK's timer");
+    plain_server.handle_timeout(retry_at);
+    let retry = drain(&mut plain_server, retry_at);
+    assert_eq!(retry.len(), 1);
+    client.handle_datagram(retry_at, addr(SERVER), &retry[0].contents);
+    let reset = drain(&mut client, retry_at);
+    assert_eq!(reset.len(), 1);
+    plain_server.handle_datagram(retry_at, addr(CLIENT), &reset[0].contents);
+    assert_eq!(plain_server.connections().count(), 0);
+}
+
+#[test]
+fn a_plain_client_is_refused_by_a_secure_server() {
+    let mut plain_client = endpoint(2, None);
+    let mut server = server(3);
+    let handle = plain_client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut plain_client, &mut server, ms(1));
+    assert_eq!(
+        plain_client.connection(handle).unwrap().error(),
+        Some(ConnectionError::Refused)
+    );
+    assert_eq!(server.stats().plain_syns_refused, 1);
+    assert!(server.accept().is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Protected segments
+
+#[test]
+fn forged_altered_and_replayed_segments_from_an_on_path_attacker_are_dropped_and_counted() {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    let genuine = data_datagram(&mut client, client_handle, b"pay alice 10", ms(2));
+    let start = payload_offset(&genuine);
+    // The attacker sees the datagram and keeps a copy; the original arrives.
+    server.handle_datagram(ms(3), addr(CLIENT), &genuine);
+    assert_eq!(read_all(&mut server, server_handle), b"pay alice 10");
+    let mut attacks = Vec::new();
+    // A replay of the very datagram.
+    attacks.push(genuine.clone());
+    // The ciphertext altered (a bit of the amount), the checksum made good again.
+    let mut altered = genuine.clone();
+    altered[start + 10] ^= 0x01;
+    write_checksum(&mut altered);
+    attacks.push(altered);
+    // The header altered: the window, and the packet number (a replay under a new number).
+    for offset in [13, start - 1] {
+        let mut altered = genuine.clone();
+        altered[offset] ^= 0x01;
+        write_checksum(&mut altered);
+        attacks.push(altered);
+    }
+    // A segment forged from scratch with the next sequence number and a fresh packet number.
+    let forged_payload = [0u8; 12 + TAG_LEN];
+    let seq = Segment::parse(&genuine).unwrap().seq + 12;
+    let forged = crate::wire::secure::emit_with(
+        &Segment {
+            seq,
+            payload: &forged_payload,
+            ..Segment::parse(&genuine).unwrap()
+        },
+        &SecureOption::Protection {
+            connection_id: [0; 8],
+            packet_number: 1 << 40,
+        },
+    );
+    attacks.push(forged);
+    // And the same data in the clear.
+    let mut plain = Vec::new();
+    Segment {
+        seq,
+        payload: b"pay mallory9",
+        ..Segment::parse(&genuine).unwrap()
+    }
+    .emit(&mut plain);
+    attacks.push(plain);
+    for (index, attack) in attacks.iter().enumerate() {
+        server.handle_datagram(ms(4), addr(CLIENT), attack);
+        assert_eq!(
+            server.stats().discarded_unauthenticated,
+            index as u64 + 1,
+            "attack {index} was not counted"
+        );
+        assert!(
+            read_all(&mut server, server_handle).is_empty(),
+            "attack {index} delivered"
+        );
+    }
+    // The connection goes on: the client's next data arrives.
+    let next = data_datagram(&mut client, client_handle, b"and bob 5", ms(5));
+    server.handle_datagram(ms(6), addr(CLIENT), &next);
+    assert_eq!(read_all(&mut server, server_handle), b"and bob 5");
+}
+
+#[test]
+fn a_retransmission_goes_under_a_new_packet_number_so_no_nonce_is_used_twice() {
+    let (mut client, mut server, client_handle, server_handle) = established();
+    client
+        .connection_mut(client_handle)
+        .unwrap()
+        .write(&[7; 3000])
+        .unwrap();
+    // The first flight is lost; the timers (a tail loss probe, then the RTO) send it again,
+    // cut as the window then allows.
+    let lost = drain(&mut client, ms(2));
+    assert!(lost.len() >= 2);
+    let first_lost = Segment::parse(&lost[0].contents).unwrap().seq;
+    let mut numbers: Vec<u64> = lost
+        .iter()
+        .filter_map(|t| packet_number(&t.contents))
+        .collect();
+    let mut resent = Vec::new();
+    let mut now = ms(2);
+    while !resent
+        .iter()
+        .any(|t: &Transmit| Segment::parse(&t.contents).unwrap().seq == first_lost)
+    {
+        assert!(now < ms(10_000), "the first segment never went again");
+        now = client.poll_timeout().expect("a timer runs");
+        client.handle_timeout(now);
+        resent.extend(drain(&mut client, now));
+    }
+    let again = resent
+        .iter()
+        .find(|t| Segment::parse(&t.contents).unwrap().seq == first_lost)
+        .unwrap();
+    assert_ne!(
+        again.contents, lost[0].contents,
+        "a retransmission is a new datagram"
+    );
+    assert_ne!(
+        packet_number(&again.contents),
+        packet_number(&lost[0].contents)
+    );
+    numbers.extend(resent.iter().filter_map(|t| packet_number(&t.contents)));
+    // The rest of the transfer, with every datagram delivered.
+    for transmit in &resent {
+        server.handle_datagram(now, addr(CLIENT), &transmit.contents);
+    }
+    numbers.extend(client_packet_numbers(&shuttle(
+        &mut client,
+        &mut server,
+        now,
+    )));
+    let mut received = read_all(&mut server, server_handle);
+    for round in 1..=20 {
+        if received.len() == 3000 {
+            break;
+        }
+        let later = now + std::time::Duration::from_millis(50 * round);
+        client.handle_timeout(later);
+        server.handle_timeout(later);
+        numbers.extend(client_packet_numbers(&shuttle(
+            &mut client,
+            &mut server,
+            later,
+        )));
+        received.extend(read_all(&mut server, server_handle));
+    }
+    assert_eq!(received, vec![7; 3000]);
+    let mut distinct = numbers.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        numbers.len(),
+        "a packet number twice: {numbers:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Stateless reset
+
+#[test]
+fn a_server_that_lost_its_keys_ends_the_connection_with_a_stateless_reset() {
+    let (mut client, _crashed, client_handle, _) = established();
+    // The server crashes and restarts with the same identity (kept in a file), no state.
+    let mut restarted = server(77);
+    let datagram = data_datagram(&mut client, client_handle, b"are you there", ms(10));
+    restarted.handle_datagram(ms(11), addr(CLIENT), &datagram);
+    let reset = drain(&mut restarted, ms(11));
+    assert_eq!(reset.len(), 1);
+    assert!(matches!(
+        SecureOption::find(&reset[0].contents),
+        Some(SecureOption::Reset(_))
+    ));
+    assert_eq!(restarted.stats().stateless_resets_sent, 1);
+    client.handle_datagram(ms(12), addr(SERVER), &reset[0].contents);
+    assert_eq!(
+        client.connection(client_handle).unwrap().error(),
+        Some(ConnectionError::Reset)
+    );
+    assert_eq!(client.stats().stateless_resets_received, 1);
+}
+
+#[test]
+fn nobody_else_can_reset_a_secure_connection() {
+    let (mut client, mut server, client_handle, _) = established();
+    let datagram = data_datagram(&mut client, client_handle, b"hello", ms(10));
+    server.handle_datagram(ms(11), addr(CLIENT), &datagram);
+    let ack = drain(&mut server, ms(60));
+    let seen = Segment::parse(&ack[0].contents).unwrap();
+    // An on-path attacker who saw the server's ACK knows RCV.NXT exactly: a plain RST
+    // there would reset a plain connection.
+    let mut plain_rst = Vec::new();
+    Segment {
+        flags: Flags::RST,
+        seq: seen.seq,
+        ..Segment::default()
+    }
+    .emit(&mut plain_rst);
+    // A stateless reset from a server with another identity (the impostor's own token).
+    let mut impostor = endpoint(5, Some(SecureConfig::server(identity(66))));
+    impostor.handle_datagram(ms(12), addr(CLIENT), &datagram);
+    let impostor_reset = drain(&mut impostor, ms(12)).remove(0).contents;
+    // A reset with a made-up token.
+    let guessed = crate::wire::secure::emit_with(
+        &Segment {
+            flags: Flags::RST,
+            seq: seen.seq,
+            ..Segment::default()
+        },
+        &SecureOption::Reset([0x55; 16]),
+    );
+    for (index, attack) in [plain_rst, impostor_reset, guessed].iter().enumerate() {
+        client.handle_datagram(ms(13), addr(SERVER), attack);
+        assert_eq!(client.stats().discarded_unauthenticated, index as u64 + 1);
+    }
+    let connection = client.connection(client_handle).unwrap();
+    assert_eq!(connection.state(), State::Established);
+    assert_eq!(connection.error(), None);
+    assert_eq!(client.stats().stateless_resets_received, 0);
+}

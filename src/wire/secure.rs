@@ -1,0 +1,222 @@
+//! The secure mode's option (docs/protocol.md section 10): its layout on the wire, finding it
+//! in a datagram, and the byte ranges that packet protection authenticates. What the bytes
+//! mean (the Noise handshake, the keys, the replay window) is `crate::secure`'s.
+//!
+//! The option is TCP's kind-length-value form with an experimental kind
+//! ([`option_kind::SECURE`], RFC 4727 section 7.2) and one octet of type after the length:
+//!
+//! ```text
+//!   kind 253 | length | type 1 | Noise handshake message (at most 252 octets)
+//!   kind 253 | length 19 | type 2 | connection id (8) | packet number (8, big endian)
+//!   kind 253 | length 19 | type 3 | stateless reset token (16)
+//! ```
+//!
+//! NOPs before it fill the options to a whole number of words, as TCP stacks pad.
+
+use super::{datagram_crc, field, option_kind, read_u16, HEADER_LEN, OPTION_WORD_LEN};
+use super::{Segment, SACK_BLOCK_LEN};
+
+/// The longest Noise message a handshake option carries: what the option's length octet can
+/// count, less kind, length and type.
+pub const MAX_HANDSHAKE_MESSAGE_LEN: usize = 255 - 3;
+
+/// Octets in a connection id.
+pub const CONNECTION_ID_LEN: usize = 8;
+
+/// Octets in a stateless reset token.
+pub const RESET_TOKEN_LEN: usize = 16;
+
+/// The option's type octet.
+mod option_type {
+    pub const HANDSHAKE: u8 = 1;
+    pub const PROTECTION: u8 = 2;
+    pub const RESET: u8 = 3;
+}
+
+/// What a secure segment carries in its option.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SecureOption<'a> {
+    /// A SYN's or SYN-ACK's message of the Noise handshake.
+    Handshake(&'a [u8]),
+    /// A protected segment's connection id (the server's name for the connection, which lets
+    /// a server that lost its state answer with a stateless reset) and packet number (the
+    /// AEAD nonce: never the same twice under one key).
+    Protection {
+        /// Chosen by the server, sent in its handshake message.
+        connection_id: [u8; CONNECTION_ID_LEN],
+        /// Counts the datagrams one end protected: 0, 1, 2, ...
+        packet_number: u64,
+    },
+    /// A stateless reset's token (a RST from a server that lost the connection's keys).
+    Reset([u8; RESET_TOKEN_LEN]),
+}
+
+impl SecureOption<'_> {
+    /// The option's octets, led by the NOPs that make them whole words.
+    ///
+    /// # Panics
+    ///
+    /// If a handshake message is longer than [`MAX_HANDSHAKE_MESSAGE_LEN`]: a bug in the
+    /// caller, whose messages have fixed sizes well below it.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind_type, value): (u8, Vec<u8>) = match self {
+            SecureOption::Handshake(message) => {
+                assert!(message.len() <= MAX_HANDSHAKE_MESSAGE_LEN);
+                (option_type::HANDSHAKE, message.to_vec())
+            }
+            SecureOption::Protection {
+                connection_id,
+                packet_number,
+            } => {
+                let mut value = connection_id.to_vec();
+                value.extend_from_slice(&packet_number.to_be_bytes());
+                (option_type::PROTECTION, value)
+            }
+            SecureOption::Reset(token) => (option_type::RESET, token.to_vec()),
+        };
+        let len = 3 + value.len();
+        let padding = (OPTION_WORD_LEN - len % OPTION_WORD_LEN) % OPTION_WORD_LEN;
+        let mut bytes = vec![option_kind::NOP; padding];
+        // At most 255: the handshake message is bounded above, the others are fixed.
+        bytes.extend_from_slice(&[option_kind::SECURE, len as u8, kind_type]);
+        bytes.extend_from_slice(&value);
+        bytes
+    }
+
+    /// The first secure option of a datagram that [`Segment::parse`] accepted, if it has a
+    /// well-formed one. Never panics, whatever the bytes.
+    #[must_use]
+    pub fn find(datagram: &[u8]) -> Option<SecureOption<'_>> {
+        let area = datagram.get(options_range(datagram)?)?;
+        let mut at = 0usize;
+        while let Some(&kind) = area.get(at) {
+            match kind {
+                option_kind::END => return None,
+                option_kind::NOP => {
+                    at += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let len = usize::from(*area.get(at + 1)?);
+            let value = area.get(at + 2..at + len.max(2))?;
+            if kind == option_kind::SECURE {
+                return SecureOption::from_value(value);
+            }
+            at += len.max(2);
+        }
+        None
+    }
+
+    /// Read an option's type and value (after kind and length).
+    fn from_value(value: &[u8]) -> Option<SecureOption<'_>> {
+        let (&kind_type, value) = value.split_first()?;
+        match kind_type {
+            option_type::HANDSHAKE => Some(SecureOption::Handshake(value)),
+            option_type::PROTECTION => {
+                let (id, number) = value.split_at_checked(CONNECTION_ID_LEN)?;
+                Some(SecureOption::Protection {
+                    connection_id: id.try_into().ok()?,
+                    packet_number: u64::from_be_bytes(number.try_into().ok()?),
+                })
+            }
+            option_type::RESET => Some(SecureOption::Reset(value.try_into().ok()?)),
+            _ => None,
+        }
+    }
+}
+
+/// Where a valid datagram's options lie.
+fn options_range(datagram: &[u8]) -> Option<core::ops::Range<usize>> {
+    let sack_count = usize::from(*datagram.get(field::SACK_COUNT)?);
+    let options_len = usize::from(*datagram.get(field::OPTIONS_LEN)?) * OPTION_WORD_LEN;
+    let start = HEADER_LEN + sack_count * SACK_BLOCK_LEN;
+    Some(start..start + options_len)
+}
+
+/// Where a valid datagram's payload starts: the header, SACK blocks and options before it
+/// are what packet protection takes as associated data.
+#[must_use]
+pub fn payload_offset(datagram: &[u8]) -> usize {
+    let payload_len = usize::from(read_u16(datagram, field::PAYLOAD_LEN));
+    datagram.len().saturating_sub(payload_len)
+}
+
+/// The associated data of a protected datagram: its octets before the payload, with the
+/// checksum taken as zero (it is computed last, over the ciphertext).
+#[must_use]
+pub fn associated_data(datagram: &[u8]) -> Vec<u8> {
+    let mut header = datagram
+        .get(..payload_offset(datagram))
+        .unwrap_or_default()
+        .to_vec();
+    if let Some(crc) = header.get_mut(field::CRC) {
+        crc.fill(0);
+    }
+    header
+}
+
+/// Write a datagram's checksum after its payload changed in place (encrypted).
+pub fn write_checksum(datagram: &mut [u8]) {
+    if datagram.len() < HEADER_LEN {
+        return;
+    }
+    let crc = datagram_crc(datagram);
+    datagram[field::CRC].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// `segment` encoded with `option` after its own options.
+#[must_use]
+pub fn emit_with(segment: &Segment<'_>, option: &SecureOption<'_>) -> Vec<u8> {
+    let option = option.encode();
+    let mut datagram = Vec::with_capacity(segment.encoded_len() + option.len());
+    segment.emit_with_option(&option, &mut datagram);
+    datagram
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Flags, SeqNum};
+
+    #[test]
+    fn each_option_survives_the_wire_and_the_segment_parses_as_without_it() {
+        let segment = Segment {
+            flags: Flags::ACK,
+            seq: SeqNum(5),
+            payload: b"data",
+            ..Segment::default()
+        };
+        let message = [7u8; 100];
+        for option in [
+            SecureOption::Handshake(&message),
+            SecureOption::Handshake(&[]),
+            SecureOption::Protection {
+                connection_id: [1, 2, 3, 4, 5, 6, 7, 8],
+                packet_number: u64::MAX - 1,
+            },
+            SecureOption::Reset([9; RESET_TOKEN_LEN]),
+        ] {
+            let datagram = emit_with(&segment, &option);
+            assert_eq!(Segment::parse(&datagram), Ok(segment));
+            assert_eq!(SecureOption::find(&datagram), Some(option));
+            assert_eq!(payload_offset(&datagram), datagram.len() - 4);
+        }
+        let mut plain = Vec::new();
+        segment.emit(&mut plain);
+        assert_eq!(SecureOption::find(&plain), None);
+    }
+
+    #[test]
+    fn a_truncated_or_unknown_secure_option_is_none_and_never_a_panic() {
+        let segment = Segment::default();
+        let datagram = emit_with(&segment, &SecureOption::Reset([1; RESET_TOKEN_LEN]));
+        for cut in 0..datagram.len() {
+            let _ = SecureOption::find(&datagram[..cut]);
+        }
+        assert_eq!(SecureOption::from_value(&[9, 1, 2]), None);
+        assert_eq!(SecureOption::from_value(&[option_type::RESET, 1, 2]), None);
+        assert_eq!(SecureOption::from_value(&[]), None);
+    }
+}
