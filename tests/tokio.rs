@@ -675,3 +675,40 @@ fn a_client_whose_port_closed_resets_the_listeners_connection() {
         assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
     });
 }
+
+#[test]
+fn a_secure_stream_echoes_and_knows_the_servers_key() {
+    // The secure mode (docs/protocol.md section 9) on tokio's driver: tests/secure.rs has
+    // the blocking one's.
+    use ferry::secure::SecureConfig;
+    let secure = |secure| SocketConfig {
+        secure: Some(secure),
+        ..SocketConfig::default()
+    };
+    guarded(async move {
+        let identity = ferry::net::new_identity();
+        let key = identity.public_key();
+        let listener = Listener::bind_with("127.0.0.1:0", &secure(SecureConfig::server(identity)))
+            .await
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut received = Vec::new();
+            stream.read_to_end(&mut received).await.unwrap();
+            stream.write_all(&received).await.unwrap();
+            stream.shutdown().await.unwrap();
+        });
+        let mut stream = Stream::connect_with(address, &secure(SecureConfig::client(None)))
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_key(), Some(key));
+        let data = payload(100_000, 6);
+        stream.write_all(&data).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut echoed = Vec::new();
+        stream.read_to_end(&mut echoed).await.unwrap();
+        assert!(echoed == data, "the echo differs");
+        server.await.unwrap();
+    });
+}

@@ -7,6 +7,7 @@ mod qlog;
 mod rendezvous;
 mod report;
 mod scenario;
+mod secure;
 mod serve;
 mod sim;
 

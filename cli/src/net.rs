@@ -15,8 +15,12 @@ use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
+use ferry::conn::ConnectionError;
+use ferry::secure::SecureConfig;
+
 use crate::args::{bytes_arg, duration_arg, faults_arg, StatsFormat};
 use crate::rendezvous::PunchOptions;
+use crate::secure::SecureOptions;
 use crate::serve::{serve, Limits};
 
 /// `--idle-timeout`: a duration, or none (`off`).
@@ -54,10 +58,16 @@ pub struct NetOptions {
     /// TCP analysis judges it.
     #[arg(long, requires = "pcap")]
     tcp_view: bool,
+    #[command(flatten)]
+    secure: SecureOptions,
 }
 
 impl NetOptions {
-    fn socket_config(&self) -> SocketConfig {
+    /// The socket's settings, in the secure mode `secure` if given.
+    fn socket_config(&self, secure: Option<SecureConfig>) -> SocketConfig {
+        // A seeded fault spec makes a repeatable lab run, initial sequence numbers too; but
+        // never in the secure mode, whose ephemeral keys come from the same generator.
+        let isn_seed = (self.faults.seed != 0 && secure.is_none()).then_some(self.faults.seed);
         SocketConfig {
             capture: self.pcap.clone(),
             capture_view: if self.tcp_view {
@@ -65,8 +75,8 @@ impl NetOptions {
             } else {
                 View::Ferry
             },
-            // A seeded fault spec makes a repeatable lab run, initial sequence numbers too.
-            isn_seed: (self.faults.seed != 0).then_some(self.faults.seed),
+            isn_seed,
+            secure,
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }
@@ -183,6 +193,18 @@ fn fail(command: &str, what: impl std::fmt::Display) -> ExitCode {
 
 /// `io::Error`s as a person reads them: "connection refused", not "Os { code: 111 ... }".
 pub(crate) fn describe(error: &io::Error) -> String {
+    // The secure mode's failures say what they are, whatever std kind carries them.
+    let failed = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConnectionError>());
+    if let Some(
+        failed @ (ConnectionError::ServerKeyMismatch
+        | ConnectionError::NotSecure
+        | ConnectionError::HandshakeFailed),
+    ) = failed
+    {
+        return failed.to_string();
+    }
     match error.kind() {
         io::ErrorKind::AddrInUse => "address already in use".to_string(),
         io::ErrorKind::ConnectionRefused => "connection refused (nothing listens there)".into(),
@@ -203,7 +225,9 @@ pub fn recv(args: RecvArgs) -> ExitCode {
             Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
         },
     };
-    if let Some(punched) = args.punch.punch("recv", &args.options.socket_config()) {
+    // A punched connection is a simultaneous open, which the secure mode cannot handshake
+    // (docs/protocol.md section 10): clap keeps --secure and --rendezvous apart.
+    if let Some(punched) = args.punch.punch("recv", &args.options.socket_config(None)) {
         return match punched {
             Ok(stream) => receive_one(&args, stream, output),
             Err(why) => fail("recv", why),
@@ -212,7 +236,11 @@ pub fn recv(args: RecvArgs) -> ExitCode {
     let Some(listen) = args.listen else {
         return fail("recv", "give --listen ADDRESS, or --rendezvous");
     };
-    let listener = match Listener::bind_with(listen, &args.options.socket_config()) {
+    let secure = match args.options.secure.listening("recv") {
+        Ok(secure) => secure,
+        Err(why) => return fail("recv", why),
+    };
+    let listener = match Listener::bind_with(listen, &args.options.socket_config(secure)) {
         Ok(listener) => listener,
         Err(error) => {
             return fail(
@@ -334,23 +362,35 @@ pub fn send(args: SendArgs) -> ExitCode {
             Err(error) => return fail("send", format!("cannot read {}: {error}", path.display())),
         },
     };
-    let config = args.options.socket_config();
-    let mut stream = match (address, args.punch.punch("send", &config)) {
+    let punched = args.punch.punch("send", &args.options.socket_config(None));
+    let mut stream = match (address, punched) {
         (_, Some(Ok(stream))) => stream,
         (_, Some(Err(why))) => return fail("send", why),
         (None, None) => return fail("send", "give the receiver's ADDRESS, or --rendezvous"),
         (Some(address), None) => {
+            let (secure, trust) = match args.options.secure.connecting(address) {
+                Ok(secure) => secure,
+                Err(why) => return fail("send", why),
+            };
             // A receiver that never answers the SYN takes nothing too: --idle-timeout bounds
             // the handshake, which otherwise lasts as long as the SYN retries (about two
             // minutes).
+            let config = args.options.socket_config(secure);
             match Stream::connect_with(address, &config, args.idle_timeout.0) {
-                Ok(stream) => stream,
+                Ok(stream) => {
+                    if let Err(why) = trust.remember("send", address, &stream) {
+                        return fail("send", why);
+                    }
+                    stream
+                }
                 Err(error) => {
                     let why = match error.kind() {
                         io::ErrorKind::TimedOut if args.idle_timeout.0.is_some() => {
                             "no answer within --idle-timeout".to_string()
                         }
-                        _ => describe(&error),
+                        _ => trust
+                            .explain(address, &error)
+                            .unwrap_or_else(|| describe(&error)),
                     };
                     return fail("send", format!("cannot connect to {address}: {why}"));
                 }
@@ -387,6 +427,21 @@ pub fn send(args: SendArgs) -> ExitCode {
     }
 }
 
+/// `ferry cat ADDRESS`: connect, in the secure mode if asked, trusting the server's key as
+/// `--server-key` or the known-hosts file says.
+fn cat_connect(options: &NetOptions, address: SocketAddr) -> Result<Stream, String> {
+    let (secure, trust) = options.secure.connecting(address)?;
+    let stream =
+        Stream::connect_with(address, &options.socket_config(secure), None).map_err(|error| {
+            let why = trust
+                .explain(address, &error)
+                .unwrap_or_else(|| describe(&error));
+            format!("cannot connect to {address}: {why}")
+        })?;
+    trust.remember("cat", address, &stream)?;
+    Ok(stream)
+}
+
 /// Give up on a transfer that failed (`error`): reset the connection at once, a linger of
 /// zero, instead of dropping the stream, whose close would wait the default linger (30 s)
 /// for data the peer is not taking. What the close did is part of the message, so that
@@ -404,13 +459,19 @@ fn reset_after_failure(stream: Stream, error: &io::Error) -> String {
 }
 
 pub fn cat(args: CatArgs) -> ExitCode {
-    let config = args.options.socket_config();
-    let stream = match (args.address, args.listen, args.punch.punch("cat", &config)) {
+    let punched = args.punch.punch("cat", &args.options.socket_config(None));
+    let stream = match (args.address, args.listen, punched) {
         (_, _, Some(punched)) => punched,
-        (Some(address), _, None) => Stream::connect_with(address, &config, None)
-            .map_err(|error| format!("cannot connect to {address}: {}", describe(&error))),
-        (None, Some(listen), None) => Listener::bind_with(listen, &config)
-            .map_err(|error| format!("cannot listen on {listen}: {}", describe(&error)))
+        (Some(address), _, None) => cat_connect(&args.options, address),
+        (None, Some(listen), None) => args
+            .options
+            .secure
+            .listening("cat")
+            .map(|secure| args.options.socket_config(secure))
+            .and_then(|config| {
+                Listener::bind_with(listen, &config)
+                    .map_err(|error| format!("cannot listen on {listen}: {}", describe(&error)))
+            })
             .and_then(|listener| {
                 if let Ok(address) = listener.local_addr() {
                     eprintln!("ferry cat: listening on {address}");

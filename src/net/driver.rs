@@ -15,6 +15,7 @@
 //! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
 //! UDP GSO, would go there.)
 
+use crate::secure::Identity;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io;
@@ -50,10 +51,19 @@ const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 const TIMER: Token = Token(2);
 
-/// A seed from the OS, for initial sequence numbers nobody can predict (RFC 6528's aim).
+/// 256 bits from the OS, to seed an endpoint's generator when nothing asks for a repeatable
+/// run: its initial sequence numbers, and in the secure mode its ephemeral keys, which need
+/// more than a 64-bit seed's worth of surprise.
 #[allow(clippy::disallowed_methods)] // the driver is where the OS's randomness enters Ferry
-pub(crate) fn os_random_seed() -> u64 {
+pub(crate) fn os_random_key() -> [u8; 32] {
     rand::random()
+}
+
+/// A new server identity for the secure mode (`SocketConfig::secure`), from the OS's
+/// randomness. Keep its [`private_key`](Identity::private_key) to stay the same server
+/// across restarts: clients pin its public key.
+pub fn new_identity() -> Identity {
+    Identity::from_private_key(os_random_key())
 }
 
 /// Wall-clock time since the Unix epoch, for capture timestamps.

@@ -159,9 +159,10 @@ pub(crate) mod wake;
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
 pub(crate) use close::call_at_exit;
 pub use close::DEFAULT_LINGER;
+pub use driver::new_identity;
 /// The OS's clock and randomness, for the other socket driver (`crate::tokio`).
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
-pub(crate) use driver::{os_now, os_random_seed};
+pub(crate) use driver::{os_now, os_random_key};
 pub use listener::{Incoming, Listener};
 pub use rendezvous::RendezvousServer;
 pub use stream::Stream;
@@ -175,6 +176,7 @@ use crate::capture::View;
 use crate::conn::{Config, Connection};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::FaultConfig;
+use crate::secure::SecureConfig;
 
 /// Settings for a socket-backed endpoint: the connections' settings, how their closes and
 /// dead peers are handled, and what the fault injector does to the socket's traffic.
@@ -211,6 +213,12 @@ pub struct SocketConfig {
     /// [`connection`](Self::connection) apply. [`Stream::set_user_timeout`] changes it for
     /// one stream.
     pub user_timeout: Option<Duration>,
+    /// The secure mode (docs/protocol.md section 10; off by default): a listener needs
+    /// [`SecureConfig::server`] with its identity ([`new_identity`] makes one), a client
+    /// [`SecureConfig::client`] with the server's key to pin, or `None` to take any key and
+    /// check [`Stream::peer_key`] itself (trust on first use). Every connection of the socket
+    /// is then secure, and a plain peer is refused.
+    pub secure: Option<SecureConfig>,
 }
 
 impl Default for SocketConfig {
@@ -224,6 +232,7 @@ impl Default for SocketConfig {
             capture_view: View::default(),
             linger: Some(DEFAULT_LINGER),
             user_timeout: None,
+            secure: None,
         }
     }
 }

@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{icmp, os_random_seed, SocketConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::{icmp, os_random_key, SocketConfig};
 use crate::endpoint::Endpoint;
 
 /// Socket buffers asked of the kernel, so bursts at loopback speed are not dropped there. The
@@ -56,15 +59,24 @@ pub(crate) fn punch_socket_config(
 }
 
 /// The endpoint for a socket with these settings: listening if they give a backlog, with
-/// their user timeout. Its initial sequence numbers are unpredictable, from the OS (RFC
-/// 6528's aim), unless the config's `isn_seed` asks for a reproducible lab run. Fails with
+/// their user timeout and secure mode. Its initial sequence numbers (and secure mode's
+/// ephemeral keys) are unpredictable, from 256 bits of the OS's randomness (RFC 6528's aim),
+/// unless the config's `isn_seed` asks for a reproducible lab run. Fails with
 /// `InvalidInput` if the connection settings cannot work ([`Config::check`]); the drivers make
 /// it before they open the socket, so such a config binds nothing.
 ///
 /// [`Config::check`]: crate::conn::Config::check
 pub(crate) fn endpoint(config: &SocketConfig) -> io::Result<Endpoint> {
-    let isn_seed = config.isn_seed.unwrap_or_else(os_random_seed);
-    let mut endpoint = Endpoint::with_seed(config.connection.clone(), isn_seed)?;
+    let mut endpoint = match config.isn_seed {
+        Some(seed) => Endpoint::with_seed(config.connection.clone(), seed)?,
+        None => Endpoint::new(
+            config.connection.clone(),
+            Box::new(ChaCha20Rng::from_seed(os_random_key())),
+        )?,
+    };
+    if let Some(secure) = &config.secure {
+        endpoint.set_secure(secure.clone());
+    }
     if let Some(backlog) = config.backlog {
         endpoint.listen(backlog);
     }

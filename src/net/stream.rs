@@ -16,6 +16,7 @@ use crate::endpoint::ConnectionHandle;
 use crate::fault::FaultStats;
 use crate::io_error::{punch_established, punch_opened};
 use crate::rendezvous::{PunchConfig, Relayed};
+use crate::secure::PublicKey;
 
 /// A Ferry connection over UDP, used like `std::net::TcpStream`.
 ///
@@ -287,6 +288,12 @@ impl Stream {
     /// The local socket's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.shared.local_addr())
+    }
+
+    /// In the secure mode, the key the server proved in the handshake (on a client's
+    /// stream): for a known-hosts check when no key was pinned (trust on first use).
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.shared.lock().endpoint.peer_key(self.handle)
     }
 
     /// The connection's counters and RTT estimate.

@@ -32,7 +32,7 @@ pub struct PublicKey(pub [u8; KEY_LEN]);
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        f.write_str(&key_to_hex(&self.0))
     }
 }
 
@@ -48,27 +48,36 @@ impl fmt::Display for KeyParseError {
 
 impl std::error::Error for KeyParseError {}
 
+/// A key written as 64 hexadecimal digits (surrounding white space aside).
+fn key_from_hex(text: &str) -> Result<[u8; KEY_LEN], KeyParseError> {
+    let text = text.trim();
+    if text.len() != 2 * KEY_LEN || !text.is_ascii() {
+        return Err(KeyParseError);
+    }
+    let mut key = [0; KEY_LEN];
+    for (byte, digits) in key.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        let digits = std::str::from_utf8(digits).map_err(|_| KeyParseError)?;
+        *byte = u8::from_str_radix(digits, 16).map_err(|_| KeyParseError)?;
+    }
+    Ok(key)
+}
+
+fn key_to_hex(key: &[u8; KEY_LEN]) -> String {
+    key.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 impl FromStr for PublicKey {
     type Err = KeyParseError;
 
     fn from_str(text: &str) -> Result<PublicKey, KeyParseError> {
-        let text = text.trim();
-        if text.len() != 2 * KEY_LEN || !text.is_ascii() {
-            return Err(KeyParseError);
-        }
-        let mut key = [0; KEY_LEN];
-        for (byte, digits) in key.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-            let digits = std::str::from_utf8(digits).map_err(|_| KeyParseError)?;
-            *byte = u8::from_str_radix(digits, 16).map_err(|_| KeyParseError)?;
-        }
-        Ok(PublicKey(key))
+        key_from_hex(text).map(PublicKey)
     }
 }
 
 /// A server's static X25519 key pair: what proves it is the server its clients pinned, and
 /// what its stateless reset tokens derive from, so that it survives a restart (keep it in a
 /// file; [`private_key`](Self::private_key) and [`from_private_key`](Self::from_private_key)).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
     private: [u8; KEY_LEN],
     public: PublicKey,
@@ -113,6 +122,16 @@ impl Identity {
     /// The private key, to keep in a file.
     pub fn private_key(&self) -> [u8; KEY_LEN] {
         self.private
+    }
+
+    /// The private key as 64 hexadecimal digits, the form of a key file.
+    pub fn private_key_hex(&self) -> String {
+        key_to_hex(&self.private)
+    }
+
+    /// The identity whose private key `text` holds as 64 hexadecimal digits.
+    pub fn from_private_key_hex(text: &str) -> Result<Identity, KeyParseError> {
+        key_from_hex(text).map(Identity::from_private_key)
     }
 }
 
@@ -172,7 +191,11 @@ mod tests {
             Identity::from_private_key(identity.private_key()).public_key(),
             key
         );
-        let private_hex = PublicKey(identity.private_key()).to_string();
+        let private_hex = identity.private_key_hex();
         assert!(!format!("{identity:?}").contains(&private_hex));
+        assert_eq!(
+            Identity::from_private_key_hex(&private_hex),
+            Ok(identity.clone())
+        );
     }
 }

@@ -54,7 +54,7 @@ use reset::tokens_match;
 pub const PROTECTION_OVERHEAD: usize = 20 + TAG_LEN;
 
 /// An endpoint's secure mode ([`Endpoint::set_secure`](crate::endpoint::Endpoint::set_secure)).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SecureConfig {
     /// The server's identity: needed to accept secure connections (and to send stateless

@@ -23,6 +23,7 @@ use crate::net::connection_of_mut;
 use crate::net::socket::{any_port_for, punch_socket_config};
 use crate::net::SocketConfig;
 use crate::rendezvous::{PunchConfig, Relayed};
+use crate::secure::PublicKey;
 
 /// A Ferry connection over UDP, used like `tokio::net::TcpStream`: tokio's `AsyncRead` and
 /// `AsyncWrite`, [`split`](Self::split) and [`into_split`](Self::into_split).
@@ -249,6 +250,16 @@ impl Stream {
     /// shares the listener's socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.inner.shared.local_addr())
+    }
+
+    /// In the secure mode, the key the server proved in the handshake (on a client's
+    /// stream): for a known-hosts check when no key was pinned (trust on first use).
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.inner
+            .shared
+            .lock()
+            .endpoint
+            .peer_key(self.inner.handle)
     }
 
     /// The connection's counters and RTT estimate.

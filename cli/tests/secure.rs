@@ -1,0 +1,233 @@
+//! `ferry recv/send --secure` end to end over loopback (docs/protocol.md section 10): a file
+//! intact through loss and bit flips, a pinned key, trust on first use, and the one-line
+//! errors of a wrong key and a plain peer.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+fn ferry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!("ferry-secure-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    directory.join(name)
+}
+
+/// A `ferry recv` started with `args` on a free loopback port (or `port`), its address and,
+/// if it runs `--secure`, the server key it printed.
+struct Receiver {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    address: String,
+    key: Option<String>,
+}
+
+fn start_receiver(port: u16, args: &[&str]) -> Receiver {
+    let mut child = ferry()
+        .args(["recv", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (mut address, mut key) = (None, None);
+    while address.is_none() {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ferry recv ended");
+        if let Some((_, found)) = line.trim().split_once(": secure, server key ") {
+            key = Some(found.to_string());
+        } else if let Some((_, found)) = line.trim().split_once(": listening on ") {
+            address = Some(found.to_string());
+        } else {
+            panic!("unexpected line: {line:?}");
+        }
+    }
+    Receiver {
+        child,
+        stderr,
+        address: address.unwrap(),
+        key,
+    }
+}
+
+impl Receiver {
+    fn port(&self) -> u16 {
+        self.address.rsplit_once(':').unwrap().1.parse().unwrap()
+    }
+
+    /// Stop it (it must not have panicked).
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+        let mut said = String::new();
+        self.stderr.read_to_string(&mut said).unwrap();
+        assert!(!said.contains("panicked"), "{said}");
+        said
+    }
+}
+
+/// `ferry send` with `args` (and `HOME` set to `home`, if given), killed after `limit`.
+fn send(args: &[&str], home: Option<&Path>, limit: Duration) -> (ExitStatus, String) {
+    let mut command = ferry();
+    command
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(home) = home {
+        command.env("HOME", home);
+    }
+    let mut sender = command.spawn().unwrap();
+    // Counted in sleeps, not read from a clock: only a hang reaches the limit.
+    let step = Duration::from_millis(20);
+    let mut status = None;
+    for _ in 0..limit.as_millis() / step.as_millis() {
+        status = sender.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(step);
+    }
+    let Some(status) = status else {
+        let _ = sender.kill();
+        panic!("ferry send {args:?} still ran after {limit:?}");
+    };
+    let mut message = String::new();
+    sender
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut message)
+        .unwrap();
+    (status, message)
+}
+
+#[test]
+fn a_secure_transfer_arrives_intact_through_loss_and_flips_with_a_pinned_key_kept_in_a_file() {
+    let input = scratch("intact-input.bin");
+    let output = scratch("intact-output.bin");
+    let key_file = scratch("intact-server.key");
+    let content = ferry::sim::payload(4 << 20, 21);
+    std::fs::write(&input, &content).unwrap();
+    let output_arg = output.to_str().unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let receiver = start_receiver(
+        0,
+        &[
+            "--once",
+            "--output",
+            output_arg,
+            "--secure",
+            "--key",
+            key_arg,
+            "--faults",
+            "loss=2%,flip=1e-5",
+        ],
+    );
+    let key = receiver.key.clone().expect("the server key is printed");
+    let (status, said) = send(
+        &[
+            &receiver.address,
+            input.to_str().unwrap(),
+            "--secure",
+            "--server-key",
+            &key,
+            "--faults",
+            "loss=2%,flip=1e-5",
+        ],
+        None,
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{said}");
+    let mut receiver = receiver;
+    assert!(receiver.child.wait().unwrap().success());
+    assert!(
+        std::fs::read(&output).unwrap() == content,
+        "the copy differs"
+    );
+    // The key file keeps the identity: a restarted server proves the same key.
+    let again = start_receiver(0, &["--secure", "--key", key_arg]);
+    assert_eq!(again.key.as_deref(), Some(key.as_str()));
+    again.stop();
+}
+
+#[test]
+fn a_wrong_key_and_a_plain_peer_fail_at_once_with_one_line() {
+    let small = scratch("small.txt");
+    std::fs::write(&small, b"hello").unwrap();
+    let small = small.to_str().unwrap();
+    let secure = start_receiver(0, &["--secure"]);
+    let wrong = "ab".repeat(32);
+    let (status, said) = send(
+        &[&secure.address, small, "--secure", "--server-key", &wrong],
+        None,
+        Duration::from_secs(20),
+    );
+    assert!(!status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("a man in the middle"), "{said}");
+    // A plain sender is refused by the secure receiver.
+    let (status, said) = send(&[&secure.address, small], None, Duration::from_secs(20));
+    assert!(!status.success());
+    assert!(said.contains("connection refused"), "{said}");
+    secure.stop();
+    // A secure sender meets a plain receiver: it never falls back to plaintext.
+    let plain = start_receiver(0, &[]);
+    let (status, said) = send(
+        &[&plain.address, small, "--secure", "--server-key", &wrong],
+        None,
+        Duration::from_secs(20),
+    );
+    assert!(!status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("does not run --secure"), "{said}");
+    plain.stop();
+}
+
+#[test]
+fn trust_on_first_use_remembers_the_server_and_refuses_a_changed_key() {
+    let home = scratch("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let small = scratch("tofu.txt");
+    std::fs::write(&small, b"hello").unwrap();
+    let small = small.to_str().unwrap();
+    let first = start_receiver(0, &["--secure"]);
+    let (status, said) = send(
+        &[&first.address, small, "--secure"],
+        Some(&home),
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{said}");
+    assert!(said.contains("on first use"), "{said}");
+    let known = std::fs::read_to_string(home.join(".ferry/known_hosts")).unwrap();
+    let key = first.key.clone().unwrap();
+    assert_eq!(known, format!("{} {key}\n", first.address));
+    // Known now: it connects without a word.
+    let (status, said) = send(
+        &[&first.address, small, "--secure"],
+        Some(&home),
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{said}");
+    assert!(said.is_empty(), "{said}");
+    let port = first.port();
+    first.stop();
+    // Another server (another identity) in its place is refused.
+    let impostor = start_receiver(port, &["--secure"]);
+    assert_ne!(impostor.key, Some(key));
+    let (status, said) = send(
+        &[&impostor.address, small, "--secure"],
+        Some(&home),
+        Duration::from_secs(20),
+    );
+    assert!(!status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("delete its line"), "{said}");
+    impostor.stop();
+}
