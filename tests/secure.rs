@@ -82,3 +82,65 @@ fn a_wrong_key_and_a_plain_peer_are_errors_never_plaintext() {
         Some(&ConnectionError::NotSecure)
     );
 }
+
+/// A secure connection captured by the client: 1 KiB of `secret` echoed, and the capture's
+/// bytes.
+fn captured_echo(secret: &[u8], ciphertext: bool) -> Vec<u8> {
+    let identity = ferry::net::new_identity();
+    let key = identity.public_key();
+    let (address, server) = echo_server(secure(SecureConfig::server(identity)));
+    let capture = std::env::temp_dir().join(format!(
+        "ferry-secure-capture-{}-{ciphertext}.pcapng",
+        std::process::id()
+    ));
+    let config = SocketConfig {
+        capture: Some(capture.clone()),
+        capture_ciphertext: ciphertext,
+        ..secure(SecureConfig::client(Some(key)))
+    };
+    let mut stream = Stream::connect_with(address, &config, None).unwrap();
+    stream.write_all(secret).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed).unwrap();
+    assert!(echoed == secret);
+    stream.close().unwrap();
+    server.join().unwrap();
+    std::fs::read(&capture).unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+fn a_capture_shows_the_plaintext_and_names_each_handshake_step_or_writes_the_ciphertext() {
+    let secret = b"attack at dawn, bring the good biscuits".repeat(8);
+    let plain = captured_echo(&secret, false);
+    // The data as sent and as echoed back, readable, with what crossed the wire in comments.
+    assert!(
+        contains(&plain, &secret),
+        "the plaintext is not in the capture"
+    );
+    for comment in [
+        "secure handshake 1 of 2, hello: Noise NX -> e",
+        "secure handshake 2 of 2, key exchange and finished: Noise NX <- e, ee, s, es",
+        "encrypted on the wire: ChaCha20-Poly1305, packet number 0 (the nonce)",
+    ] {
+        assert!(
+            contains(&plain, comment.as_bytes()),
+            "no comment {comment:?}"
+        );
+    }
+    let ciphertext = captured_echo(&secret, true);
+    assert!(
+        !contains(&ciphertext, &secret[..16]),
+        "the ciphertext capture shows plaintext"
+    );
+    assert!(contains(
+        &ciphertext,
+        b"encrypted on the wire: ChaCha20-Poly1305"
+    ));
+}

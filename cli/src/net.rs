@@ -58,6 +58,10 @@ pub struct NetOptions {
     /// TCP analysis judges it.
     #[arg(long, requires = "pcap")]
     tcp_view: bool,
+    /// With --secure: capture each datagram as it crossed the wire, encrypted, instead of the
+    /// plain segment (a comment says what was encrypted and how, either way).
+    #[arg(long, requires = "pcap")]
+    pcap_ciphertext: bool,
     #[command(flatten)]
     secure: SecureOptions,
 }
@@ -77,6 +81,7 @@ impl NetOptions {
             },
             isn_seed,
             secure,
+            capture_ciphertext: self.pcap_ciphertext,
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }

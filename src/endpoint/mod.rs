@@ -45,7 +45,7 @@ use crate::conn::{
     CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, TracedEvent,
     Transmit, MAX_TRACE_EVENTS,
 };
-use crate::secure::{Opened, PublicKey, SecureConfig, Session, TAG_LEN};
+use crate::secure::{Opened, PublicKey, Revealed, SecureConfig, Session, TAG_LEN};
 use crate::time::Instant;
 use crate::wire::secure::CONNECTION_ID_LEN;
 use crate::wire::{quoted_seq, Flags, SecureOption, Segment, SeqNum, WireError, MAX_PAYLOAD_LEN};
@@ -380,6 +380,19 @@ impl Endpoint {
             .session
             .as_ref()?
             .next_packet_number()
+    }
+
+    /// In the secure mode, what a capture shows of `datagram`, which this endpoint `sent` to
+    /// `peer` or received from it (received: call after `handle_datagram`, which may have
+    /// made the connection): the plain segment and what crossed the wire. `None` for a
+    /// datagram of no secure connection, or one that did not authenticate.
+    pub fn reveal(&self, peer: SocketAddr, datagram: &[u8], sent: bool) -> Option<Revealed> {
+        let handle = self.by_peer.get(&peer)?;
+        self.connections
+            .get(handle)?
+            .session
+            .as_ref()?
+            .reveal(datagram, sent)
     }
 
     /// 32 octets from the injected generator: a handshake's seed.

@@ -15,7 +15,7 @@
 //! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
 //! UDP GSO, would go there.)
 
-use crate::secure::Identity;
+use crate::secure::{Identity, Revealed};
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io;
@@ -66,6 +66,15 @@ pub fn new_identity() -> Identity {
     Identity::from_private_key(os_random_key())
 }
 
+/// What a capture records of `datagram`: in the secure mode the plain segment, unless asked
+/// for the `ciphertext` as it crossed the wire.
+fn shown<'a>(datagram: &'a [u8], revealed: Option<&'a Revealed>, ciphertext: bool) -> &'a [u8] {
+    match revealed {
+        Some(revealed) if !ciphertext => &revealed.plain,
+        _ => datagram,
+    }
+}
+
 /// Wall-clock time since the Unix epoch, for capture timestamps.
 #[allow(clippy::disallowed_methods)] // captures of real traffic carry real time
 fn wall_time() -> Duration {
@@ -100,6 +109,9 @@ pub(crate) struct DriverState {
     pub(crate) waiters: Waiters,
     /// Where this socket's traffic is recorded, if anywhere.
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
+    /// Secure mode: record datagrams as they crossed the wire, encrypted, rather than the
+    /// plain segments (`SocketConfig::capture_ciphertext`).
+    capture_ciphertext: bool,
     /// The socket's own address, for the capture.
     local_addr: SocketAddr,
 }
@@ -226,6 +238,7 @@ impl Shared {
                 streams: HashMap::new(),
                 waiters: Waiters::default(),
                 capture,
+                capture_ciphertext: config.capture_ciphertext,
                 local_addr,
             }),
             socket,
@@ -567,12 +580,22 @@ impl DriverState {
     fn record_sent(&mut self, transmit: &Transmit, decision: &Decision) {
         if let Some(capture) = &mut self.capture {
             // Only here: the comments' text is built for a capture, never per datagram sent.
+            let mut comments = sent_comments(transmit.reason, decision);
+            let revealed = self
+                .endpoint
+                .reveal(transmit.destination, &transmit.contents, true);
+            let datagram = shown(
+                &transmit.contents,
+                revealed.as_ref(),
+                self.capture_ciphertext,
+            );
+            comments.extend(revealed.as_ref().map(|revealed| revealed.comment.clone()));
             let record = CaptureRecord {
                 at: wall_time(),
                 source: self.local_addr,
                 destination: transmit.destination,
-                datagram: &transmit.contents,
-                comments: sent_comments(transmit.reason, decision),
+                datagram,
+                comments,
             };
             if capture.write(&record).is_err() {
                 // A capture that cannot be written stops; the connection goes on.
@@ -583,19 +606,25 @@ impl DriverState {
 
     /// Feed a datagram that made it through the faults to the endpoint, recording it.
     fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // First to the endpoint: in the secure mode, a SYN makes the connection whose keys
+        // the capture's view of the segment needs.
+        self.endpoint.handle_datagram(now, from, datagram);
         if let Some(capture) = &mut self.capture {
+            let revealed = self.endpoint.reveal(from, datagram, false);
             let record = CaptureRecord {
                 at: wall_time(),
                 source: from,
                 destination: self.local_addr,
-                datagram,
-                comments: Vec::new(),
+                datagram: shown(datagram, revealed.as_ref(), self.capture_ciphertext),
+                comments: revealed
+                    .iter()
+                    .map(|revealed| revealed.comment.clone())
+                    .collect(),
             };
             if capture.write(&record).is_err() {
                 self.capture = None;
             }
         }
-        self.endpoint.handle_datagram(now, from, datagram);
         self.waiters.heard_from(from);
     }
 

@@ -200,6 +200,10 @@ pub struct SocketConfig {
     pub capture: Option<PathBuf>,
     /// How the capture frames each datagram: as UDP carrying Ferry, or as TCP.
     pub capture_view: View,
+    /// In the secure mode, record each datagram as it crossed the wire, encrypted, instead of
+    /// the plain segment (the default, so a student reads the data and the handshake's steps;
+    /// a comment says what was encrypted and how, either way).
+    pub capture_ciphertext: bool,
     /// How long closing a stream (dropping its last handle, or [`Stream::close`]) waits for
     /// the peer to acknowledge the data written and the FIN, like `SO_LINGER`: `Some(t)`
     /// waits up to `t`; `Some(Duration::ZERO)` resets the connection at once, discarding
@@ -230,6 +234,7 @@ impl Default for SocketConfig {
             backlog: None,
             capture: None,
             capture_view: View::default(),
+            capture_ciphertext: false,
             linger: Some(DEFAULT_LINGER),
             user_timeout: None,
             secure: None,

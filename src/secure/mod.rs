@@ -11,6 +11,8 @@
 //! - `replay.rs`: the replay window over packet numbers;
 //! - `reset.rs`: stateless reset tokens.
 //!
+//! `Session::reveal` gives a capture the plain segment and what crossed the wire.
+//!
 //! The handshake is Noise NX (X25519, ChaCha20-Poly1305, BLAKE2s) from the `snow` crate:
 //!
 //! ```text
@@ -83,6 +85,18 @@ impl SecureConfig {
             server_key,
         }
     }
+}
+
+/// What a capture shows of a secure connection's datagram (docs/protocol.md section 10.6):
+/// the segment as the connection sent or took it, and a comment that says what crossed the
+/// wire, so a student can count the handshake's round trips and read the data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revealed {
+    /// The plain datagram: a protected segment decrypted, without its secure option; a
+    /// handshake segment or stateless reset as it crossed (its header is in the clear).
+    pub plain: Vec<u8>,
+    /// What it was on the wire: which handshake step, or how it was encrypted.
+    pub comment: String,
 }
 
 /// What an arriving datagram comes to.
@@ -227,6 +241,47 @@ impl Session {
             expected_key: None,
         };
         Some((session, segment))
+    }
+
+    /// What a capture shows of `datagram`, which this end `sent` or received; `None` for a
+    /// datagram of no secure step (plain, or not authentic).
+    pub(crate) fn reveal(&self, datagram: &[u8], sent: bool) -> Option<Revealed> {
+        let segment = Segment::parse(datagram).ok()?;
+        let comment = match SecureOption::find(datagram)? {
+            SecureOption::Handshake(message) if is_syn(&segment) => format!(
+                "secure handshake 1 of 2, hello: Noise NX -> e (the client's ephemeral key), \
+                 {} octets",
+                message.len()
+            ),
+            SecureOption::Handshake(message) => format!(
+                "secure handshake 2 of 2, key exchange and finished: Noise NX <- e, ee, s, es \
+                 (the server's ephemeral and static keys; connection id and reset token \
+                 encrypted), {} octets",
+                message.len()
+            ),
+            SecureOption::Reset(_) => {
+                "secure stateless reset: the server lost the connection's keys".to_string()
+            }
+            SecureOption::Protection { packet_number, .. } => {
+                let Phase::Established(established) = &self.phase else {
+                    return None;
+                };
+                let plain = established
+                    .protection
+                    .reveal(datagram, packet_number, sent)?;
+                return Some(Revealed {
+                    plain,
+                    comment: format!(
+                        "encrypted on the wire: ChaCha20-Poly1305, packet number {packet_number} \
+                         (the nonce), header authenticated"
+                    ),
+                });
+            }
+        };
+        Some(Revealed {
+            plain: datagram.to_vec(),
+            comment,
+        })
     }
 
     /// The server's key, once a client's handshake proved it.

@@ -35,6 +35,29 @@ fn nonce(packet_number: u64) -> Nonce {
     nonce.into()
 }
 
+/// The plain datagram inside a protected one numbered `packet_number`, under `key`, if it
+/// authenticates: the same segment with the payload decrypted and no secure option.
+fn decrypt(key: &ChaCha20Poly1305, datagram: &[u8], packet_number: u64) -> Option<Vec<u8>> {
+    let outer = Segment::parse(datagram).ok()?;
+    let text_len = outer.payload.len().checked_sub(TAG_LEN)?;
+    let (text, tag) = outer.payload.split_at(text_len);
+    let mut plain = text.to_vec();
+    key.decrypt_in_place_detached(
+        &nonce(packet_number),
+        &associated_data(datagram),
+        &mut plain,
+        Tag::from_slice(tag),
+    )
+    .ok()?;
+    let mut inner = Vec::with_capacity(outer.encoded_len());
+    Segment {
+        payload: &plain,
+        ..outer
+    }
+    .emit(&mut inner);
+    Some(inner)
+}
+
 impl Protection {
     pub(crate) fn new(
         seal_key: [u8; 32],
@@ -85,26 +108,21 @@ impl Protection {
         if !self.replay.is_fresh(packet_number) {
             return None;
         }
-        let outer = Segment::parse(datagram).ok()?;
-        let text_len = outer.payload.len().checked_sub(TAG_LEN)?;
-        let (text, tag) = outer.payload.split_at(text_len);
-        let mut plain = text.to_vec();
-        self.open_key
-            .decrypt_in_place_detached(
-                &nonce(packet_number),
-                &associated_data(datagram),
-                &mut plain,
-                Tag::from_slice(tag),
-            )
-            .ok()?;
+        let inner = decrypt(&self.open_key, datagram, packet_number)?;
         self.replay.mark(packet_number);
-        let mut inner = Vec::with_capacity(outer.encoded_len());
-        Segment {
-            payload: &plain,
-            ..outer
-        }
-        .emit(&mut inner);
         Some(inner)
+    }
+
+    /// The plain datagram inside a protected one this end `sent`, or received, for a capture:
+    /// the replay window is neither asked nor moved.
+    pub(crate) fn reveal(
+        &self,
+        datagram: &[u8],
+        packet_number: u64,
+        sent: bool,
+    ) -> Option<Vec<u8>> {
+        let key = if sent { &self.seal_key } else { &self.open_key };
+        decrypt(key, datagram, packet_number)
     }
 
     /// The packet number the next protected datagram gets.
