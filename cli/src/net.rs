@@ -603,6 +603,8 @@ fn report(
                 "goodput_bps": goodput_bps,
                 "segments_received": stats.segments_received,
                 "discarded_corrupt": stats.discarded_corrupt,
+                // The socket's: a listener's streams share it.
+                "discarded_unauthenticated": stream.endpoint_stats().discarded_unauthenticated,
                 "srtt_ms": stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
                 "cwnd": stats.congestion_window,
                 "state": stats.state.to_string(),

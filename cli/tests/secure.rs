@@ -71,14 +71,25 @@ impl Receiver {
     }
 }
 
-/// `ferry send` with `args` (and `HOME` set to `home`, if given), killed after `limit`.
+/// `ferry send` with `args` (and `HOME` set to `home`, if given), killed after `limit`: its
+/// exit status and what it said on stderr.
 fn send(args: &[&str], home: Option<&Path>, limit: Duration) -> (ExitStatus, String) {
+    let (status, said, _) = send_with_output(args, home, limit);
+    (status, said)
+}
+
+/// As [`send`], with what it printed on stdout (a line or two: the pipe never fills).
+fn send_with_output(
+    args: &[&str],
+    home: Option<&Path>,
+    limit: Duration,
+) -> (ExitStatus, String, String) {
     let mut command = ferry();
     command
         .arg("send")
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(home) = home {
         command.env("HOME", home);
@@ -105,7 +116,14 @@ fn send(args: &[&str], home: Option<&Path>, limit: Duration) -> (ExitStatus, Str
         .unwrap()
         .read_to_string(&mut message)
         .unwrap();
-    (status, message)
+    let mut printed = String::new();
+    sender
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    (status, message, printed)
 }
 
 #[test]
@@ -131,7 +149,7 @@ fn a_secure_transfer_arrives_intact_through_loss_and_flips_with_a_pinned_key_kep
         ],
     );
     let key = receiver.key.clone().expect("the server key is printed");
-    let (status, said) = send(
+    let (status, said, printed) = send_with_output(
         &[
             &receiver.address,
             input.to_str().unwrap(),
@@ -140,11 +158,18 @@ fn a_secure_transfer_arrives_intact_through_loss_and_flips_with_a_pinned_key_kep
             &key,
             "--faults",
             "loss=2%,flip=1e-5",
+            "--stats",
+            "json",
         ],
         None,
         Duration::from_secs(120),
     );
     assert!(status.success(), "{said}");
+    // Flipped bits are the CRC's to catch, before the secure layer sees them: corrupt, never
+    // counted as unauthenticated.
+    let stats: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(stats["discarded_unauthenticated"], 0, "{stats}");
+    assert!(stats["discarded_corrupt"].as_u64().unwrap() > 0, "{stats}");
     let mut receiver = receiver;
     assert!(receiver.child.wait().unwrap().success());
     assert!(

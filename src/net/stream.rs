@@ -12,7 +12,7 @@ use super::socket;
 use super::wake::WaitFor;
 use super::{connection_of, connection_of_mut, each_address, socket_failed, SocketConfig};
 use crate::conn::{Connection, ReadError, Stats, WriteError};
-use crate::endpoint::ConnectionHandle;
+use crate::endpoint::{ConnectionHandle, EndpointStats};
 use crate::fault::FaultStats;
 use crate::io_error::{punch_established, punch_opened};
 use crate::rendezvous::{PunchConfig, Relayed};
@@ -302,6 +302,14 @@ impl Stream {
         self.connection(&state)
             .map(Connection::stats)
             .unwrap_or_else(|_| Stats::unused())
+    }
+
+    /// What this stream's socket's endpoint counted itself: datagrams from strays, resets,
+    /// SYN cookies, and in the secure mode the datagrams dropped because they did not
+    /// authenticate (`discarded_unauthenticated`). A listener's streams share its socket, so
+    /// they share these counts.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.shared.lock().endpoint.stats()
     }
 
     /// What the fault injector did to this stream's socket: to the datagrams it sent, and to
