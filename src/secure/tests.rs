@@ -532,3 +532,40 @@ fn mutated_secure_datagrams_never_panic_and_never_deliver_a_byte() {
     }
     assert_eq!(server_read, b"payload", "a mutation delivered data");
 }
+
+#[test]
+fn a_replayed_syn_opens_nothing_the_attacker_can_use() {
+    // An attacker records a client's SYN and replays it to the server (restarted, or after
+    // the client's connection ended). With no 0-RTT there is no data in it to take twice:
+    // the server answers with a SYN-ACK to the client's address, which the client, whose
+    // handshake state is gone, drops unanswered; the half-open connection is never accepted
+    // and ends when its SYN-ACK retries run out.
+    let (mut client, _server, _, _) = established();
+    let mut recorded_client = self::client();
+    recorded_client.connect(addr(SERVER)).unwrap();
+    let syn = drain(&mut recorded_client, ms(0)).remove(0).contents;
+    let mut server = server(11);
+    server.handle_datagram(ms(10), addr(CLIENT), &syn);
+    let syn_ack = drain(&mut server, ms(10));
+    assert_eq!(syn_ack.len(), 1);
+    // The client that the SYN-ACK reaches has no handshake waiting for it.
+    let mut fresh_client = endpoint(12, Some(SecureConfig::client(None)));
+    for receiver in [&mut client, &mut fresh_client] {
+        let before = receiver.stats().discarded_unauthenticated;
+        receiver.handle_datagram(ms(11), addr(SERVER), &syn_ack[0].contents);
+        assert_eq!(receiver.stats().discarded_unauthenticated, before + 1);
+        assert!(
+            drain(receiver, ms(11)).is_empty(),
+            "answered a replay's SYN-ACK"
+        );
+    }
+    let mut now = ms(10);
+    while let Some(at) = server.poll_timeout() {
+        assert!(at < ms(600_000), "the half-open connection never ended");
+        now = at;
+        server.handle_timeout(now);
+        let _ = drain(&mut server, now);
+    }
+    assert!(server.accept().is_none());
+    assert_eq!(server.connections().count(), 0, "still held at {now:?}");
+}
