@@ -65,6 +65,11 @@ pub struct SimArgs {
     /// are found by RFC 6675's duplicate-ACK and SACK rules alone. Needs --sack on.
     #[arg(long, value_enum, default_value_t = Switch::On)]
     rack: Switch,
+    /// Run both hosts in the secure mode (docs/protocol.md section 10): a Noise handshake in
+    /// the SYNs, then every segment encrypted and authenticated. B's key comes from the seed.
+    /// Captures (--pcap) hold what crossed the link, encrypted.
+    #[arg(long)]
+    secure: bool,
     /// Congestion control: newreno (RFC 5681) or fixed (none: only the receiver's window
     /// limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
@@ -221,6 +226,7 @@ pub fn run(args: SimArgs) -> ExitCode {
     if let Some(faults) = &args.faults_ba {
         network.b_to_a.faults = faults.clone();
     }
+    network.secure = args.secure;
     network.connection = Config {
         mss: usize::try_from(args.mss).unwrap_or(usize::MAX),
         recv_buffer: args.recv_buffer,
@@ -550,6 +556,7 @@ fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
         "dropped_payload_bytes": sum(|host| host.link.dropped_payload_bytes),
         "dropped_data_segments": sum(|host| host.link.dropped_data_segments),
         "discarded_corrupt": sum(|host| host.stats.discarded_corrupt + host.endpoint.discarded_corrupt),
+        "discarded_unauthenticated": sum(|host| host.endpoint.discarded_unauthenticated),
     })
 }
 

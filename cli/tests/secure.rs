@@ -256,3 +256,32 @@ fn trust_on_first_use_remembers_the_server_and_refuses_a_changed_key() {
     assert!(said.contains("delete its line"), "{said}");
     impostor.stop();
 }
+
+#[test]
+fn sim_secure_moves_the_data_intact_and_counts_what_did_not_authenticate() {
+    let run = |extra: &[&str]| {
+        let output = ferry()
+            .args(["sim", "--bytes", "256KiB", "--seed", "3", "--stats", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let secure = run(&["--secure", "--faults", "loss=5%,flip=1e-5,dup=2%"]);
+    assert_eq!(secure["intact"], true, "{secure}");
+    // The network's duplicates are replays to the secure mode: dropped and counted.
+    let replays = secure["discarded_unauthenticated"].as_u64().unwrap();
+    assert!(replays > 0, "{secure}");
+    assert_eq!(
+        replays,
+        secure["a"]["discarded_unauthenticated"].as_u64().unwrap()
+            + secure["b"]["discarded_unauthenticated"].as_u64().unwrap()
+    );
+    let plain = run(&["--faults", "loss=5%,flip=1e-5,dup=2%"]);
+    assert_eq!(plain["discarded_unauthenticated"], 0, "{plain}");
+}

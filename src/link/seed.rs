@@ -36,6 +36,9 @@ pub const WORLD_LINKS: u64 = 7;
 /// NAT draws its random ports from it).
 pub const WORLD_MIDDLEBOXES: u64 = 8;
 
+/// Stream of the simulator's secure mode: B's identity (its static key) derives from it.
+pub const SECURE_IDENTITY: u64 = 9;
+
 /// The run seed of a socket's links: a socket has no run seed of its own, so its links'
 /// seeds come from this and the fault spec's `seed=` alone.
 pub const SOCKET_RUN_SEED: u64 = 0;

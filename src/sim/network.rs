@@ -13,9 +13,12 @@ use crate::conn::{Config, ConfigError, TracedEvent};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::{FaultConfig, FaultStats};
 use crate::ladder::{Ladder, LadderOptions};
-use crate::link::seed::{derive_seed, link_seed, ISN_A, ISN_B, LINK_A_TO_B, LINK_B_TO_A};
+use crate::link::seed::{
+    derive_seed, link_seed, ISN_A, ISN_B, LINK_A_TO_B, LINK_B_TO_A, SECURE_IDENTITY,
+};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkStats};
 use crate::plot::Trace;
+use crate::secure::{Identity, SecureConfig};
 use crate::time::Instant;
 
 /// The whole simulated network.
@@ -34,6 +37,10 @@ pub struct NetworkConfig {
     pub connection_b: Option<Config>,
     /// Seeds every random choice of the run.
     pub seed: u64,
+    /// Both hosts run the secure mode (docs/protocol.md section 10): B with an identity
+    /// drawn from the seed, A pinning its key. Ephemeral keys come from each host's
+    /// generator, so a secure run repeats from its seed like any other.
+    pub secure: bool,
 }
 
 impl NetworkConfig {
@@ -51,6 +58,7 @@ impl NetworkConfig {
             connection: Config::default(),
             connection_b: None,
             seed,
+            secure: false,
         }
     }
 
@@ -125,9 +133,21 @@ impl Network {
     /// A network at time zero, nothing open yet. Fails if either host's connection settings
     /// cannot work ([`Config::check`](crate::conn::Config::check)).
     pub fn new(config: &NetworkConfig) -> Result<Network, ConfigError> {
+        let identity = Identity::generate(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            config.seed,
+            SECURE_IDENTITY,
+        )));
         let endpoint = |host, stream| {
             let isn_generator = ChaCha8Rng::seed_from_u64(derive_seed(config.seed, stream));
-            Endpoint::new(config.connection_of(host).clone(), Box::new(isn_generator))
+            let mut endpoint =
+                Endpoint::new(config.connection_of(host).clone(), Box::new(isn_generator))?;
+            if config.secure {
+                endpoint.set_secure(match host {
+                    Host::A => SecureConfig::client(Some(identity.public_key())),
+                    Host::B => SecureConfig::server(identity.clone()),
+                });
+            }
+            Ok::<_, ConfigError>(endpoint)
         };
         let link = |link: &LinkConfig, stream| {
             Link::new(
