@@ -70,8 +70,8 @@ pub struct SimArgs {
     /// Captures (--pcap) hold what crossed the link, encrypted.
     #[arg(long)]
     secure: bool,
-    /// Congestion control: newreno (RFC 5681) or fixed (none: only the receiver's window
-    /// limits the sender, for labs on pure ARQ).
+    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
+    /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
     cc: CcArg,
     /// Duplicate ACKs that trigger fast retransmit (with RACK on: SACKed segments past which
@@ -156,6 +156,7 @@ const TWO_HOST_ONLY: [&str; 21] = [
 #[derive(Clone, Copy, ValueEnum)]
 enum CcArg {
     Newreno,
+    Cubic,
     Fixed,
 }
 
@@ -234,6 +235,7 @@ pub fn run(args: SimArgs) -> ExitCode {
         rack: args.rack == Switch::On,
         congestion_control: match args.cc {
             CcArg::Newreno => CongestionControl::NewReno,
+            CcArg::Cubic => CongestionControl::Cubic,
             CcArg::Fixed => CongestionControl::Fixed,
         },
         duplicate_ack_threshold: args.dupthresh,
@@ -405,6 +407,7 @@ fn plot_title(args: &SimArgs, bytes: usize) -> String {
     let on_off = |switch: Switch| if switch == Switch::On { "on" } else { "off" };
     let cc = match args.cc {
         CcArg::Newreno => "NewReno",
+        CcArg::Cubic => "CUBIC",
         CcArg::Fixed => "no congestion control",
     };
     let mut title = format!(

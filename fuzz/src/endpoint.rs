@@ -212,6 +212,8 @@ impl Harness {
         let seed = input.u64();
         let setup = input.u8();
         let small_buffers = setup & 0x08 != 0;
+        // The backlog takes the low two bits of its byte; the next one chooses CUBIC.
+        let backlog_byte = input.u8();
         let config = Config {
             sack: setup & 0x02 == 0,
             rack: setup & 0x04 == 0,
@@ -220,12 +222,14 @@ impl Harness {
             recv_buffer: if small_buffers { 2048 } else { 64 * 1024 },
             congestion_control: if setup & 0x80 != 0 {
                 CongestionControl::Fixed
+            } else if backlog_byte & 0x04 != 0 {
+                CongestionControl::Cubic
             } else {
                 CongestionControl::NewReno
             },
             ..Config::default()
         };
-        let backlog = 1 + input.below(4);
+        let backlog = 1 + usize::from(backlog_byte) % 4;
         let mut peers = Vec::new();
         for text in PEERS {
             let peer = Peer {

@@ -84,7 +84,7 @@ pub struct Config {
     /// undone by F-RTO (RFC 5682). Off, losses are detected by RFC 6675's duplicate-ACK and
     /// SACK rules alone. No effect unless SACK is negotiated. Default on.
     pub rack: bool,
-    /// The congestion controller. Default NewReno (RFC 5681).
+    /// The congestion controller: NewReno (RFC 5681, the default), CUBIC (RFC 9438) or none.
     pub congestion_control: CongestionControl,
     /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh). With
     /// RACK on, which replaces the duplicate-ACK rule, this many SACKed segments set RACK's

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use super::cc::Ack;
 use super::rack::Rack;
 use super::retransmission::{Delivered, RetransmissionQueue};
 use super::rtt::backed_off;
@@ -371,7 +372,7 @@ impl Connection {
         // An ACK that showed a probe repaired a loss has just reduced the window: it grows
         // nothing (Linux's CWR state).
         if advanced && grows && !reduced && self.recovery.episode.is_none() {
-            self.congestion.on_ack(delivered.bytes);
+            self.grow_window(now, delivered.bytes);
         }
         self.arm_loss_probe(now);
     }
@@ -616,17 +617,23 @@ impl Connection {
     /// ACKs and limited transmit start over, and loss recovery moves on, or after a timeout
     /// the window grows (RFC 6582 section 3.2 steps 5 and 6; RFC 6675 section 5 (A)).
     /// `dropped_fin` when the ACK shows the peer dropped our FIN.
-    pub(super) fn on_recovery_progress(&mut self, ack: SeqNum, acked: u32, dropped_fin: bool) {
+    pub(super) fn on_recovery_progress(
+        &mut self,
+        now: Instant,
+        ack: SeqNum,
+        acked: u32,
+        dropped_fin: bool,
+    ) {
         self.recovery.consecutive_timeouts = 0;
         self.recovery.duplicate_acks = 0;
         self.recovery.limited_transmit_bytes = 0;
-        self.move_recovery_on(ack, acked);
+        self.move_recovery_on(now, ack, acked);
         if dropped_fin {
             self.on_dropped_fin();
         }
     }
 
-    fn move_recovery_on(&mut self, ack: SeqNum, acked: u32) {
+    fn move_recovery_on(&mut self, now: Instant, ack: SeqNum, acked: u32) {
         if self
             .recovery
             .recovery_point
@@ -670,7 +677,7 @@ impl Connection {
                 if ack >= *point {
                     self.end_recovery();
                 }
-                self.congestion.on_ack(acked);
+                self.grow_window(now, acked);
             }
             // Outside recovery, `process_ack` grows the window by what the ACK delivered.
             None => {}
@@ -690,6 +697,17 @@ impl Connection {
                 .retransmission_queue
                 .mark_lost(0, Reason::SackRetransmission);
         }
+    }
+
+    /// `bytes` of new data were delivered at `now` and the window may grow: the controller
+    /// hears when, and the smoothed RTT, which CUBIC's window is a function of (RFC 9438
+    /// section 4.2).
+    fn grow_window(&mut self, now: Instant, bytes: u32) {
+        self.congestion.on_ack(&Ack {
+            bytes,
+            now,
+            smoothed_rtt: self.rtt.smoothed_rtt(),
+        });
     }
 
     fn end_recovery(&mut self) {

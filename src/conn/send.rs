@@ -354,7 +354,7 @@ impl Connection {
     pub(super) fn on_new_ack(&mut self, now: Instant, ack: SeqNum) -> Delivered {
         let delivered = self.take_acknowledged(now, ack);
         let acked_data = self.send.acknowledge(ack);
-        self.on_recovery_progress(ack, acked_data, delivered.dropped_fin);
+        self.on_recovery_progress(now, ack, acked_data, delivered.dropped_fin);
         // RFC 6298 section 5.2 and 5.3, unless the receiver seems to have reneged.
         if self.send.snd_una == self.send.snd_nxt {
             self.timers.stop(Timer::Retransmit);

@@ -1,6 +1,6 @@
 //! No congestion control: a window without limit, for labs that study pure ARQ.
 
-use super::Controller;
+use super::{Ack, Controller};
 
 /// No congestion control: an unlimited window, so only the receiver's window and the
 /// retransmission timer shape the sender.
@@ -16,7 +16,7 @@ impl Controller for FixedWindow {
         u32::MAX
     }
 
-    fn on_ack(&mut self, _acked: u32) {}
+    fn on_ack(&mut self, _ack: &Ack) {}
 
     fn on_loss(&mut self, _flight_size: u32) {}
 

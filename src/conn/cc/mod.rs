@@ -1,6 +1,6 @@
 //! Congestion control behind a small trait, one controller per file: NewReno's window
-//! arithmetic (RFC 5681, `newreno.rs`) by default, or a fixed window for labs that study pure
-//! ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the trait stays
+//! arithmetic (RFC 5681, `newreno.rs`) by default, CUBIC (RFC 9438, `cubic.rs`), or a fixed
+//! window for labs that study pure ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the trait stays
 //! private, since a controller of the user's own would need the connection's loss recovery to
 //! be public too. Another controller is one more file, one more variant and one more arm of
 //! [`CongestionControl::build`].
@@ -9,11 +9,15 @@
 //! happens (new data acknowledged, loss detected, the timer expired) and runs loss recovery
 //! itself (RFC 6582's window inflation, RFC 6675's pipe), asking the controller for the window.
 
+mod cubic;
 mod fixed;
 mod newreno;
 
 use std::fmt;
+use std::time::Duration;
 
+use crate::time::Instant;
+use cubic::Cubic;
 use fixed::FixedWindow;
 use newreno::NewReno;
 
@@ -23,6 +27,10 @@ pub enum CongestionControl {
     /// Slow start, congestion avoidance and multiplicative decrease (RFC 5681).
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438), Linux's default: after a loss the window grows as a cubic function
+    /// of the time since, back to where the loss happened and then beyond; multiplicative
+    /// decrease by 0.7 rather than 0.5.
+    Cubic,
     /// No congestion control: only the receiver's window limits the sender.
     Fixed,
 }
@@ -32,6 +40,7 @@ impl CongestionControl {
     pub(crate) fn build(self, smss: u32) -> Box<dyn Controller> {
         match self {
             CongestionControl::NewReno => Box::new(NewReno::new(smss)),
+            CongestionControl::Cubic => Box::new(Cubic::new(smss)),
             CongestionControl::Fixed => Box::new(FixedWindow),
         }
     }
@@ -41,6 +50,7 @@ impl fmt::Display for CongestionControl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CongestionControl::NewReno => "newreno",
+            CongestionControl::Cubic => "cubic",
             CongestionControl::Fixed => "fixed",
         })
     }
@@ -52,8 +62,8 @@ pub(crate) trait Controller: fmt::Debug + Send {
     fn window(&self) -> u32;
     /// The slow-start threshold.
     fn slow_start_threshold(&self) -> u32;
-    /// `acked` bytes of new data were acknowledged, outside loss recovery.
-    fn on_ack(&mut self, acked: u32);
+    /// New data was acknowledged, outside fast recovery.
+    fn on_ack(&mut self, ack: &Ack);
     /// Loss was detected by duplicate ACKs or SACK, with `flight_size` bytes outstanding:
     /// fast retransmit and recovery begin.
     fn on_loss(&mut self, flight_size: u32);
@@ -63,4 +73,45 @@ pub(crate) trait Controller: fmt::Debug + Send {
     /// A loss response proved spurious (RFC 5682, RFC 4015): go back to at least this window
     /// and threshold, as they were before it.
     fn undo(&mut self, window: u32, slow_start_threshold: u32);
+}
+
+/// What a controller hears of an ACK that delivered new data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ack {
+    /// Bytes of new data the ACK delivered, cumulatively or by SACK.
+    pub(crate) bytes: u32,
+    /// When it arrived.
+    pub(crate) now: Instant,
+    /// The smoothed RTT (RFC 6298), once there is a sample.
+    pub(crate) smoothed_rtt: Option<Duration>,
+}
+
+/// The initial window of RFC 5681 section 3.1, by the size of a segment.
+fn initial_window(smss: u32) -> u32 {
+    if smss > 2190 {
+        2 * smss
+    } else if smss > 1095 {
+        3 * smss
+    } else {
+        4 * smss
+    }
+}
+
+/// Slow start, RFC 5681 equation (2): cwnd += min(N, SMSS) for an ACK of N new bytes.
+fn slow_start(cwnd: u32, acked: u32, smss: u32) -> u32 {
+    cwnd.saturating_add(acked.min(smss))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An ACK of `bytes` new bytes, for controllers that heed neither time nor RTT.
+    pub(crate) fn delivered(bytes: u32) -> Ack {
+        Ack {
+            bytes,
+            now: Instant::ZERO,
+            smoothed_rtt: None,
+        }
+    }
 }

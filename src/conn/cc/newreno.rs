@@ -1,7 +1,7 @@
 //! RFC 5681's congestion control: slow start, congestion avoidance by byte counting (RFC 3465)
 //! and multiplicative decrease.
 
-use super::Controller;
+use super::{initial_window, slow_start, Ack, Controller};
 
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
 /// (RFC 3465).
@@ -18,16 +18,9 @@ impl NewReno {
     /// A controller at the start of a connection: the initial window of RFC 5681 section 3.1
     /// and an "arbitrarily high" ssthresh.
     pub(crate) fn new(smss: u32) -> NewReno {
-        let initial_window = if smss > 2190 {
-            2 * smss
-        } else if smss > 1095 {
-            3 * smss
-        } else {
-            4 * smss
-        };
         NewReno {
             smss,
-            cwnd: initial_window,
+            cwnd: initial_window(smss),
             ssthresh: u32::MAX,
             bytes_acked: 0,
         }
@@ -49,10 +42,10 @@ impl Controller for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, acked: u32) {
+    fn on_ack(&mut self, ack: &Ack) {
+        let acked = ack.bytes;
         if self.cwnd < self.ssthresh {
-            // Slow start, RFC 5681 equation (2): cwnd += min(N, SMSS).
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.smss));
+            self.cwnd = slow_start(self.cwnd, acked, self.smss);
         } else {
             // Congestion avoidance by byte counting (RFC 5681 section 3.1, RFC 3465): one
             // SMSS more per window of data acknowledged.
@@ -89,6 +82,7 @@ impl Controller for NewReno {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::delivered;
     use super::*;
 
     const SMSS: u32 = 1000;
@@ -106,11 +100,11 @@ mod tests {
     fn slow_start_then_loss_then_congestion_avoidance() {
         let mut cc = NewReno::new(SMSS);
         // Slow start: each ACK adds at most one SMSS, however much it acknowledges.
-        cc.on_ack(1000);
+        cc.on_ack(&delivered(1000));
         assert_eq!(cc.window(), 5000);
-        cc.on_ack(2000);
+        cc.on_ack(&delivered(2000));
         assert_eq!(cc.window(), 6000);
-        cc.on_ack(300);
+        cc.on_ack(&delivered(300));
         assert_eq!(cc.window(), 6300);
 
         // Loss with 10,000 bytes in flight: ssthresh = cwnd = 5000.
@@ -119,16 +113,16 @@ mod tests {
 
         // Congestion avoidance: one SMSS per cwnd's worth of acknowledged bytes.
         for _ in 0..4 {
-            cc.on_ack(1000);
+            cc.on_ack(&delivered(1000));
         }
         assert_eq!(cc.window(), 5000);
-        cc.on_ack(1000);
+        cc.on_ack(&delivered(1000));
         assert_eq!(cc.window(), 6000);
         for _ in 0..5 {
-            cc.on_ack(1000);
+            cc.on_ack(&delivered(1000));
         }
         assert_eq!(cc.window(), 6000, "6000 bytes are needed now, 5000 came");
-        cc.on_ack(1000);
+        cc.on_ack(&delivered(1000));
         assert_eq!(cc.window(), 7000);
     }
 
@@ -148,10 +142,10 @@ mod tests {
         cc.on_timeout(1000, true);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 10_000));
         for _ in 0..9 {
-            cc.on_ack(1000);
+            cc.on_ack(&delivered(1000));
         }
         assert_eq!(cc.window(), 10_000);
-        cc.on_ack(1000);
+        cc.on_ack(&delivered(1000));
         assert_eq!(cc.window(), 10_000, "congestion avoidance from here");
     }
 }

@@ -15,6 +15,7 @@
 //! a segment is known by where it starts.
 
 mod close;
+mod cubic;
 mod datagrams;
 mod handshake;
 mod injection;

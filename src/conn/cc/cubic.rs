@@ -1,0 +1,309 @@
+//! CUBIC (RFC 9438): after a reduction the window grows as a cubic function of the time
+//! since congestion avoidance began, fast at first, flat near the window where the loss
+//! happened (W_max), then faster again beyond it; never slower than Reno would grow (the
+//! Reno-friendly region); multiplicative decrease by 0.7. The constants and fast convergence
+//! are Linux's tcp_cubic's, which are the RFC's.
+
+use super::{initial_window, slow_start, Ack, Controller};
+use crate::time::Instant;
+
+/// C (RFC 9438 section 5.1), in segments per second cubed.
+const CUBIC_C: f64 = 0.4;
+/// beta_cubic (section 4.6): the window after a loss is 0.7 of what was in flight.
+const CUBIC_BETA: f64 = 0.7;
+/// alpha_cubic (section 4.3): 3 * (1 - beta) / (1 + beta), so that the Reno-friendly
+/// estimate grows, on average, as fast as Reno with its halving would.
+const CUBIC_ALPHA: f64 = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+/// The target never exceeds 1.5 times cwnd (section 4.2), growth of at most one SMSS per two
+/// acknowledged, as Linux's `cnt >= 2`.
+const CUBIC_MAX_GROWTH: f64 = 1.5;
+
+/// CUBIC's state, in bytes where the RFC counts segments (a window of W segments is W * SMSS
+/// bytes, C is scaled to match).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Cubic {
+    smss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// W_max (section 4.1.2): cwnd just before the last reduction, lowered by fast
+    /// convergence (section 4.7). Zero before any loss and after a timeout, so that the next
+    /// congestion avoidance stage starts with K = 0 from its own window (section 4.8).
+    w_max: u32,
+    /// cwnd_prior (section 4.6): cwnd just before the last reduction.
+    cwnd_prior: u32,
+    /// The congestion avoidance stage under way, from its first ACK.
+    epoch: Option<Epoch>,
+    /// Bytes acknowledged in the cubic region since cwnd last grew.
+    bytes_acked: u32,
+}
+
+/// One congestion avoidance stage (section 4.2).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Epoch {
+    /// t_epoch: when the stage began.
+    start: Instant,
+    /// K (equation 2), in seconds: when W_cubic reaches W_max again.
+    k: f64,
+    /// The W_max of equation 1 in bytes: the window the cubic function levels out at.
+    origin: f64,
+    /// W_est (section 4.3) in bytes: what Reno would have reached since t_epoch.
+    w_est: f64,
+}
+
+impl Cubic {
+    /// A controller at the start of a connection: RFC 5681's initial window and an
+    /// "arbitrarily high" ssthresh, as NewReno.
+    pub(crate) fn new(smss: u32) -> Cubic {
+        Cubic {
+            smss,
+            cwnd: initial_window(smss),
+            ssthresh: u32::MAX,
+            w_max: 0,
+            cwnd_prior: 0,
+            epoch: None,
+            bytes_acked: 0,
+        }
+    }
+
+    /// C in bytes per second cubed.
+    fn c(&self) -> f64 {
+        CUBIC_C * f64::from(self.smss)
+    }
+
+    /// Equation 1: W_cubic(t) = C * (t - K)^3 + W_max, in bytes.
+    fn w_cubic(&self, epoch: &Epoch, t: f64) -> f64 {
+        self.c() * (t - epoch.k).powi(3) + epoch.origin
+    }
+
+    /// Section 4.2: a stage begins with the first ACK in congestion avoidance. Equation 2:
+    /// K = cbrt((W_max - cwnd_epoch) / C); with the window already at or above W_max (no loss
+    /// yet, or after a timeout, section 4.8), K = 0 and the curve starts from cwnd.
+    fn begin_epoch(&self, now: Instant) -> Epoch {
+        let cwnd = f64::from(self.cwnd);
+        let w_max = f64::from(self.w_max);
+        let (k, origin) = if w_max > cwnd {
+            (((w_max - cwnd) / self.c()).cbrt(), w_max)
+        } else {
+            (0.0, cwnd)
+        };
+        Epoch {
+            start: now,
+            k,
+            origin,
+            w_est: cwnd,
+        }
+    }
+
+    /// Congestion avoidance for one ACK (sections 4.2 to 4.5).
+    fn congestion_avoidance(&mut self, ack: &Ack) {
+        let smss = f64::from(self.smss);
+        let cwnd = f64::from(self.cwnd);
+        let mut epoch = match self.epoch {
+            Some(epoch) => epoch,
+            None => self.begin_epoch(ack.now),
+        };
+        // Section 4.3: W_est grows by alpha_cubic segments per window acknowledged; alpha is
+        // 1 once W_est reaches cwnd_prior, where Reno would no longer be catching up.
+        let alpha = if epoch.w_est >= f64::from(self.cwnd_prior) {
+            1.0
+        } else {
+            CUBIC_ALPHA
+        };
+        epoch.w_est += alpha * f64::from(ack.bytes) * smss / cwnd;
+        self.epoch = Some(epoch);
+        let t = ack.now.saturating_duration_since(epoch.start).as_secs_f64();
+        if self.w_cubic(&epoch, t) < epoch.w_est {
+            // Section 4.3: the Reno-friendly region, where cwnd follows W_est.
+            self.cwnd = self.cwnd.max(epoch.w_est as u32);
+            self.bytes_acked = 0;
+            return;
+        }
+        // Sections 4.4 and 4.5: towards W_cubic one RTT ahead, cwnd += (target - cwnd) / cwnd
+        // per segment acknowledged, in whole segments as Linux does: one SMSS per
+        // cwnd * SMSS / (target - cwnd) bytes acknowledged.
+        let rtt = ack.smoothed_rtt.unwrap_or_default().as_secs_f64();
+        let target = self
+            .w_cubic(&epoch, t + rtt)
+            .clamp(cwnd, CUBIC_MAX_GROWTH * cwnd);
+        if target <= cwnd {
+            self.bytes_acked = 0;
+            return;
+        }
+        let bytes_per_segment = ((cwnd * smss / (target - cwnd)) as u32).max(1);
+        self.bytes_acked = self.bytes_acked.saturating_add(ack.bytes);
+        let segments = self.bytes_acked / bytes_per_segment;
+        self.bytes_acked -= segments * bytes_per_segment;
+        self.cwnd = self.cwnd.saturating_add(segments.saturating_mul(self.smss));
+    }
+
+    /// Section 4.6 with fast convergence (section 4.7): remember W_max, and set ssthresh to
+    /// beta_cubic of what was in flight, at least two segments (RFC 5681 equation 4's floor).
+    fn reduce(&mut self, flight_size: u32) {
+        self.w_max = if self.cwnd < self.w_max {
+            // A second loss below the last W_max: the flow is losing ground to others, so
+            // it releases bandwidth sooner by aiming lower.
+            (f64::from(self.cwnd) * (1.0 + CUBIC_BETA) / 2.0) as u32
+        } else {
+            self.cwnd
+        };
+        self.cwnd_prior = self.cwnd;
+        self.ssthresh = ((f64::from(flight_size) * CUBIC_BETA) as u32).max(2 * self.smss);
+        self.epoch = None;
+        self.bytes_acked = 0;
+    }
+}
+
+impl Controller for Cubic {
+    fn window(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn slow_start_threshold(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, ack: &Ack) {
+        if self.cwnd < self.ssthresh {
+            self.cwnd = slow_start(self.cwnd, ack.bytes, self.smss);
+        } else {
+            self.congestion_avoidance(ack);
+        }
+    }
+
+    fn on_loss(&mut self, flight_size: u32) {
+        self.reduce(flight_size);
+        self.cwnd = self.ssthresh;
+    }
+
+    fn on_timeout(&mut self, flight_size: u32, repeated: bool) {
+        // Section 4.8: ssthresh as for any loss (but once for the same data, RFC 5681
+        // section 3.1), cwnd to one segment as Reno; the first congestion avoidance stage
+        // after it starts with K = 0 from its own window, as Linux's reset on TCP_CA_Loss.
+        if !repeated {
+            self.reduce(flight_size);
+        }
+        self.w_max = 0;
+        self.epoch = None;
+        self.bytes_acked = 0;
+        self.cwnd = self.smss;
+    }
+
+    fn undo(&mut self, window: u32, slow_start_threshold: u32) {
+        // Section 4.9: back to the window and threshold from before the spurious response;
+        // the curve starts again from there, as Linux's tcp_undo_cwnd_reduction.
+        self.cwnd = self.cwnd.max(window);
+        self.ssthresh = self.ssthresh.max(slow_start_threshold);
+        self.epoch = None;
+        self.bytes_acked = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const SMSS: u32 = 1000;
+    /// The smoothed RTT the ACKs report.
+    const SRTT: Duration = Duration::from_millis(100);
+
+    /// An ACK of `bytes` at `micros` microseconds, with a smoothed RTT of 100 ms.
+    fn ack_at(bytes: u32, micros: u64) -> Ack {
+        Ack {
+            bytes,
+            now: Instant::from_micros(micros),
+            smoothed_rtt: Some(SRTT),
+        }
+    }
+
+    /// A controller grown by slow start to `window` bytes (RFC 5681's: one SMSS per ACK).
+    fn grown_to(window: u32) -> Cubic {
+        let mut cc = Cubic::new(SMSS);
+        while cc.window() < window {
+            cc.on_ack(&ack_at(SMSS, 0));
+        }
+        assert_eq!(cc.window(), window);
+        cc
+    }
+
+    #[test]
+    fn loss_reduces_the_window_to_beta_0_7_of_the_flight() {
+        let mut cc = grown_to(100_000);
+        // Section 4.6: ssthresh = cwnd = 0.7 * 100,000 (Reno's would be 50,000).
+        cc.on_loss(100_000);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (70_000, 70_000));
+        // Never below two segments: 0.7 * 2500 = 1750 is raised to 2000.
+        let mut cc = Cubic::new(SMSS);
+        cc.on_loss(2500);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (2000, 2000));
+    }
+
+    #[test]
+    fn fast_convergence_aims_the_curve_below_the_last_w_max() {
+        // A loss at 100,000 sets W_max = 100,000; a second at 70,000, below it, sets W_max =
+        // 70,000 * (1 + 0.7) / 2 = 59,500 (section 4.7) and cwnd = 0.7 * 70,000 = 49,000.
+        let mut cc = grown_to(100_000);
+        cc.on_loss(100_000);
+        cc.on_loss(70_000);
+        assert_eq!(cc.window(), 49_000);
+        // The first ACK in congestion avoidance begins the stage at t = 0 (K = cbrt((59,500 -
+        // 49,000) / 400) = 2.97196 s). W_cubic(0) = 49,000 is below W_est = 49,000 + 0.5294 *
+        // 1000 * 1000 / 49,000 = 49,010.8: the Reno-friendly region, cwnd = W_est.
+        cc.on_ack(&ack_at(1000, 0));
+        assert_eq!(cc.window(), 49_010);
+        // At t = 2.872 s the target is W_cubic(t + RTT) = W_cubic(K) = W_max = 59,500: one
+        // SMSS per 49,010 * 1000 / (59,500 - 49,010) = 4672 bytes, so 47,000 bytes add 10.
+        // (Without fast convergence, towards 70,000, they would add 19.)
+        cc.on_ack(&ack_at(47_000, 2_872_000));
+        assert_eq!(cc.window(), 59_010);
+    }
+
+    #[test]
+    fn the_target_is_at_most_one_and_a_half_windows() {
+        // A timeout with 20,000 bytes in flight: ssthresh = 14,000, cwnd = 1 SMSS; slow start
+        // back to 14,000.
+        let mut cc = Cubic::new(SMSS);
+        cc.on_timeout(20_000, false);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 14_000));
+        for _ in 0..13 {
+            cc.on_ack(&ack_at(1000, 0));
+        }
+        assert_eq!(cc.window(), 14_000);
+        // The first stage after a timeout starts with K = 0 from its own window (section
+        // 4.8); its first ACK is in the Reno-friendly region, with alpha 1 since W_est is
+        // above cwnd_prior (4000): 14,000 + 1000 * 1000 / 14,000 = 14,071.4.
+        cc.on_ack(&ack_at(1000, 1_000_000));
+        assert_eq!(cc.window(), 14_071);
+        // Ten seconds later W_cubic(10.1 s) = 400 * 10.1^3 + 14,000 = 426,120, far beyond
+        // 1.5 * 14,071 = 21,106.5: the target is that, one SMSS per 14,071 * 1000 / 7035.5 =
+        // 2000 bytes, and 20,500 bytes add 10.
+        cc.on_ack(&ack_at(20_500, 11_000_000));
+        assert_eq!(cc.window(), 24_071);
+    }
+
+    #[test]
+    fn the_reno_friendly_region_grows_by_alpha_segments_a_window() {
+        // After a loss at 100,000, with time standing still W_cubic stays at cwnd_epoch =
+        // 70,000, and W_est leads: alpha_cubic = 3 * 0.3 / 1.7 = 0.5294 SMSS per window of
+        // 70,000 bytes, so two windows of ACKs add about 1059 bytes (RFC 9438 section 4.3;
+        // Reno, with alpha 1, would add 2000).
+        let mut cc = grown_to(100_000);
+        cc.on_loss(100_000);
+        for _ in 0..140 {
+            cc.on_ack(&ack_at(1000, 5_000_000));
+        }
+        assert_eq!(cc.window(), 71_050);
+    }
+
+    #[test]
+    fn a_repeated_timeout_keeps_ssthresh_and_undo_restores_the_window() {
+        let mut cc = grown_to(10_000);
+        cc.on_timeout(10_000, false);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 7000));
+        cc.on_timeout(1000, true);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 7000));
+        cc.undo(10_000, u32::MAX);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (10_000, u32::MAX));
+    }
+}
