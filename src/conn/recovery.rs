@@ -90,6 +90,8 @@ pub(super) struct LossRecovery {
     unanswered_loss_probes: u32,
     /// F-RTO's progress after a timeout (RFC 5682).
     frto: Option<Frto>,
+    /// The RTT sample the ACK being processed gave, for the congestion controller.
+    ack_rtt_sample: Option<Duration>,
 }
 
 impl LossRecovery {
@@ -109,6 +111,7 @@ impl LossRecovery {
             loss_probe_due: false,
             unanswered_loss_probes: 0,
             frto: None,
+            ack_rtt_sample: None,
         }
     }
 
@@ -331,6 +334,7 @@ impl Connection {
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
         let recovery_before = self.recovery.episode;
         let frto = self.recovery.frto;
+        self.recovery.ack_rtt_sample = None;
         let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
@@ -438,6 +442,7 @@ impl Connection {
     pub(super) fn take_rtt_sample(&mut self, now: Instant, rtt: Duration) {
         self.rtt.on_sample(rtt);
         self.recovery.rack.on_rtt_sample(now, rtt);
+        self.recovery.ack_rtt_sample = Some(rtt);
     }
 
     /// A duplicate ACK while data is outstanding. With SACK blocks, RFC 6675 section 2's
@@ -700,13 +705,16 @@ impl Connection {
     }
 
     /// `bytes` of new data were delivered at `now` and the window may grow: the controller
-    /// hears when, and the smoothed RTT, which CUBIC's window is a function of (RFC 9438
-    /// section 4.2).
+    /// hears when, the smoothed RTT, which CUBIC's window is a function of (RFC 9438 section
+    /// 4.2), and the ACK's own RTT sample and round trip, which HyStart++ watches (RFC 9406).
     fn grow_window(&mut self, now: Instant, bytes: u32) {
         self.congestion.on_ack(&Ack {
             bytes,
             now,
             smoothed_rtt: self.rtt.smoothed_rtt(),
+            rtt_sample: self.recovery.ack_rtt_sample,
+            snd_una: self.send.snd_una(),
+            snd_nxt: self.send.snd_nxt(),
         });
     }
 

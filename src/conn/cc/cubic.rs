@@ -2,9 +2,11 @@
 //! since congestion avoidance began, fast at first, flat near the window where the loss
 //! happened (W_max), then faster again beyond it; never slower than Reno would grow (the
 //! Reno-friendly region); multiplicative decrease by 0.7. The constants and fast convergence
-//! are Linux's tcp_cubic's, which are the RFC's.
+//! are Linux's tcp_cubic's, which are the RFC's. The initial slow start ends by HyStart++
+//! (RFC 9406, `hystart.rs`), as RFC 9438 section 4.10 recommends.
 
-use super::{initial_window, slow_start, Ack, Controller};
+use super::hystart::{HyStart, SlowStartPhase, CSS_GROWTH_DIVISOR};
+use super::{initial_window, slow_start_increase, Ack, Controller};
 use crate::time::Instant;
 
 /// C (RFC 9438 section 5.1), in segments per second cubed.
@@ -35,6 +37,9 @@ pub(crate) struct Cubic {
     epoch: Option<Epoch>,
     /// Bytes acknowledged in the cubic region since cwnd last grew.
     bytes_acked: u32,
+    /// HyStart++ during the initial slow start; `None` once it ended, by HyStart++ itself or
+    /// by the first loss.
+    hystart: Option<HyStart>,
 }
 
 /// One congestion avoidance stage (section 4.2).
@@ -62,6 +67,7 @@ impl Cubic {
             cwnd_prior: 0,
             epoch: None,
             bytes_acked: 0,
+            hystart: Some(HyStart::default()),
         }
     }
 
@@ -148,6 +154,7 @@ impl Cubic {
         };
         self.cwnd_prior = self.cwnd;
         self.ssthresh = ((f64::from(flight_size) * CUBIC_BETA) as u32).max(2 * self.smss);
+        self.hystart = None;
         self.epoch = None;
         self.bytes_acked = 0;
     }
@@ -163,10 +170,27 @@ impl Controller for Cubic {
     }
 
     fn on_ack(&mut self, ack: &Ack) {
-        if self.cwnd < self.ssthresh {
-            self.cwnd = slow_start(self.cwnd, ack.bytes, self.smss);
-        } else {
+        if self.cwnd >= self.ssthresh {
             self.congestion_avoidance(ack);
+            return;
+        }
+        let increase = slow_start_increase(ack.bytes, self.smss);
+        let phase = match &mut self.hystart {
+            Some(hystart) => hystart.on_ack(ack),
+            None => SlowStartPhase::Standard,
+        };
+        match phase {
+            SlowStartPhase::Standard => self.cwnd = self.cwnd.saturating_add(increase),
+            SlowStartPhase::Conservative => {
+                self.cwnd = self.cwnd.saturating_add(increase / CSS_GROWTH_DIVISOR);
+            }
+            SlowStartPhase::Over => {
+                // RFC 9406 section 4.2: CSS_ROUNDS rounds of CSS are over; congestion
+                // avoidance from the window they reached, this ACK its first.
+                self.hystart = None;
+                self.ssthresh = self.cwnd;
+                self.congestion_avoidance(ack);
+            }
         }
     }
 
@@ -202,7 +226,9 @@ impl Controller for Cubic {
 mod tests {
     use std::time::Duration;
 
+    use super::super::tests::delivered;
     use super::*;
+    use crate::wire::SeqNum;
 
     const SMSS: u32 = 1000;
     /// The smoothed RTT the ACKs report.
@@ -214,6 +240,7 @@ mod tests {
             bytes,
             now: Instant::from_micros(micros),
             smoothed_rtt: Some(SRTT),
+            ..delivered(bytes)
         }
     }
 
@@ -294,6 +321,63 @@ mod tests {
             cc.on_ack(&ack_at(1000, 5_000_000));
         }
         assert_eq!(cc.window(), 71_050);
+    }
+
+    /// One round trip of slow start: ACKs of 1000 bytes each up to `end`, from `first`, each
+    /// with an RTT sample of `rtt_ms`; the first ACK of a round finds snd_nxt at `end`.
+    fn round(cc: &mut Cubic, first: u32, end: u32, rtt_ms: u64) {
+        for una in (first..=end).step_by(1000) {
+            cc.on_ack(&Ack {
+                rtt_sample: Some(Duration::from_millis(rtt_ms)),
+                snd_una: SeqNum(una),
+                snd_nxt: SeqNum(end),
+                ..ack_at(1000, 0)
+            });
+        }
+    }
+
+    #[test]
+    fn hystart_leaves_slow_start_when_the_rtt_rises_an_eighth() {
+        let mut cc = Cubic::new(SMSS);
+        // RFC 9406 section 4.2: a first round at 100 ms; slow start, 4000 + 8 x 1000.
+        round(&mut cc, 1000, 8000, 100);
+        assert_eq!(cc.window(), 12_000);
+        // 112 ms is below 100 + max(4, min(100 / 8, 16)) = 112.5 ms: still slow start.
+        round(&mut cc, 9000, 16_000, 112);
+        assert_eq!(cc.window(), 20_000);
+        // 126 ms reaches 112 + 14: the eighth sample moves slow start into CSS (its own ACK
+        // still grew by a full segment).
+        round(&mut cc, 17_000, 24_000, 126);
+        assert_eq!(cc.window(), 28_000);
+        // CSS grows a quarter as fast; the round it began in is the first of 5.
+        round(&mut cc, 25_000, 32_000, 126);
+        assert_eq!(cc.window(), 30_000);
+        for r in 0..3 {
+            let first = 33_000 + r * 8000;
+            round(&mut cc, first, first + 7000, 126);
+        }
+        assert_eq!(cc.window(), 36_000);
+        assert_eq!(cc.slow_start_threshold(), u32::MAX);
+        // The next round begins after 5: ssthresh = cwnd, and its first ACK is congestion
+        // avoidance's (the Reno-friendly region: 36,000 + 1000 * 1000 / 36,000).
+        round(&mut cc, 57_000, 57_000, 126);
+        assert_eq!((cc.window(), cc.slow_start_threshold()), (36_027, 36_000));
+    }
+
+    #[test]
+    fn hystart_resumes_slow_start_when_the_rtt_falls_back_in_css() {
+        let mut cc = Cubic::new(SMSS);
+        round(&mut cc, 1000, 8000, 100);
+        round(&mut cc, 9000, 16_000, 112);
+        round(&mut cc, 17_000, 24_000, 126);
+        assert_eq!(cc.window(), 28_000);
+        // Below cssBaselineMinRtt (126 ms) after eight samples: the rise was spurious, and
+        // slow start resumes (the round's ACKs grew as CSS).
+        round(&mut cc, 25_000, 32_000, 100);
+        assert_eq!(cc.window(), 30_000);
+        round(&mut cc, 33_000, 40_000, 100);
+        assert_eq!(cc.window(), 38_000);
+        assert_eq!(cc.slow_start_threshold(), u32::MAX);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Congestion control behind a small trait, one controller per file: NewReno's window
-//! arithmetic (RFC 5681, `newreno.rs`) by default, CUBIC (RFC 9438, `cubic.rs`), or a fixed
-//! window for labs that study pure ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the trait stays
-//! private, since a controller of the user's own would need the connection's loss recovery to
-//! be public too. Another controller is one more file, one more variant and one more arm of
-//! [`CongestionControl::build`].
+//! arithmetic (RFC 5681, `newreno.rs`) by default, CUBIC (RFC 9438, `cubic.rs`, whose initial
+//! slow start ends by HyStart++, RFC 9406, `hystart.rs`), or a fixed window for labs that
+//! study pure ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the
+//! trait stays private, since a controller of the user's own would need the connection's loss
+//! recovery to be public too. Another controller is one more file, one more variant and one
+//! more arm of [`CongestionControl::build`].
 //!
 //! A controller only keeps `cwnd` and `ssthresh`; the connection decides when an event
 //! happens (new data acknowledged, loss detected, the timer expired) and runs loss recovery
@@ -11,12 +12,14 @@
 
 mod cubic;
 mod fixed;
+mod hystart;
 mod newreno;
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::time::Instant;
+use crate::wire::SeqNum;
 use cubic::Cubic;
 use fixed::FixedWindow;
 use newreno::NewReno;
@@ -84,6 +87,13 @@ pub(crate) struct Ack {
     pub(crate) now: Instant,
     /// The smoothed RTT (RFC 6298), once there is a sample.
     pub(crate) smoothed_rtt: Option<Duration>,
+    /// The RTT sample this ACK gave, if Karn's rule allowed one.
+    pub(crate) rtt_sample: Option<Duration>,
+    /// snd_una after the ACK.
+    pub(crate) snd_una: SeqNum,
+    /// snd_nxt when it arrived: where a round trip that begins now ends (RFC 9406's
+    /// windowEnd).
+    pub(crate) snd_nxt: SeqNum,
 }
 
 /// The initial window of RFC 5681 section 3.1, by the size of a segment.
@@ -97,9 +107,9 @@ fn initial_window(smss: u32) -> u32 {
     }
 }
 
-/// Slow start, RFC 5681 equation (2): cwnd += min(N, SMSS) for an ACK of N new bytes.
-fn slow_start(cwnd: u32, acked: u32, smss: u32) -> u32 {
-    cwnd.saturating_add(acked.min(smss))
+/// Slow start, RFC 5681 equation (2): cwnd grows by min(N, SMSS) for an ACK of N new bytes.
+fn slow_start_increase(acked: u32, smss: u32) -> u32 {
+    acked.min(smss)
 }
 
 #[cfg(test)]
@@ -112,6 +122,9 @@ pub(crate) mod tests {
             bytes,
             now: Instant::ZERO,
             smoothed_rtt: None,
+            rtt_sample: None,
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! RFC 5681's congestion control: slow start, congestion avoidance by byte counting (RFC 3465)
 //! and multiplicative decrease.
 
-use super::{initial_window, slow_start, Ack, Controller};
+use super::{initial_window, slow_start_increase, Ack, Controller};
 
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
 /// (RFC 3465).
@@ -45,7 +45,9 @@ impl Controller for NewReno {
     fn on_ack(&mut self, ack: &Ack) {
         let acked = ack.bytes;
         if self.cwnd < self.ssthresh {
-            self.cwnd = slow_start(self.cwnd, acked, self.smss);
+            self.cwnd = self
+                .cwnd
+                .saturating_add(slow_start_increase(acked, self.smss));
         } else {
             // Congestion avoidance by byte counting (RFC 5681 section 3.1, RFC 3465): one
             // SMSS more per window of data acknowledged.
