@@ -74,6 +74,10 @@ pub struct SimArgs {
     /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
     cc: CcArg,
+    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
+    /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    initial_window: Option<u32>,
     /// Duplicate ACKs that trigger fast retransmit (with RACK on: SACKed segments past which
     /// RACK stops allowing for reordering).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -238,6 +242,7 @@ pub fn run(args: SimArgs) -> ExitCode {
             CcArg::Cubic => CongestionControl::Cubic,
             CcArg::Fixed => CongestionControl::Fixed,
         },
+        initial_window_segments: args.initial_window,
         duplicate_ack_threshold: args.dupthresh,
         ..Config::default()
     };

@@ -86,6 +86,10 @@ pub struct Config {
     pub rack: bool,
     /// The congestion controller: NewReno (RFC 5681, the default), CUBIC (RFC 9438) or none.
     pub congestion_control: CongestionControl,
+    /// The initial congestion window in segments: `Some(10)` is RFC 6928's IW10 (Linux's),
+    /// min(10 * SMSS, max(2 * SMSS, 14,600 bytes)); `None`, the default, RFC 5681 section
+    /// 3.1's 2 to 4 segments by their size (3 of 1200 bytes). At least 1.
+    pub initial_window_segments: Option<u32>,
     /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh). With
     /// RACK on, which replaces the duplicate-ACK rule, this many SACKed segments set RACK's
     /// reordering window to zero until reordering is seen (RFC 8985 section 6.2). Default 3.
@@ -110,6 +114,7 @@ impl Default for Config {
             sack: true,
             rack: true,
             congestion_control: CongestionControl::NewReno,
+            initial_window_segments: None,
             duplicate_ack_threshold: 3,
         }
     }
@@ -214,6 +219,9 @@ impl Config {
         }
         if self.duplicate_ack_threshold == 0 {
             return fail("duplicate_ack_threshold", "0".into(), "at least 1".into());
+        }
+        if self.initial_window_segments == Some(0) {
+            return fail("initial_window_segments", "0".into(), "at least 1".into());
         }
         if self.congestion_control == CongestionControl::Fixed {
             // What one end may have in flight: its send buffer, or the peer's window, taken to

@@ -218,7 +218,9 @@ impl Connection {
     ) -> Connection {
         let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
         let negotiated = Negotiated::offered(&config, sizes);
-        let congestion = config.congestion_control.build(negotiated.smss());
+        let congestion = config
+            .congestion_control
+            .build(negotiated.smss(), config.initial_window_segments);
         let recovery = LossRecovery::new(&config, negotiated);
         let stats = Stats {
             rto: rtt.rto(),

@@ -253,7 +253,10 @@ impl Connection {
     pub(super) fn synchronize_receive(&mut self, syn: &Segment<'_>) {
         self.negotiated = Negotiated::with_peer(&self.config, self.sizes, &syn.options);
         self.recovery.on_negotiated(&self.config, self.negotiated);
-        self.congestion = self.config.congestion_control.build(self.negotiated.smss());
+        self.congestion = self
+            .config
+            .congestion_control
+            .build(self.negotiated.smss(), self.config.initial_window_segments);
         self.receive.synchronize(syn.seq);
         self.send.synchronize_window(syn);
     }

@@ -6,7 +6,7 @@
 //! (RFC 9406, `hystart.rs`), as RFC 9438 section 4.10 recommends.
 
 use super::hystart::{HyStart, SlowStartPhase, CSS_GROWTH_DIVISOR};
-use super::{initial_window, slow_start_increase, Ack, Controller};
+use super::{slow_start_increase, Ack, Controller};
 use crate::time::Instant;
 
 /// C (RFC 9438 section 5.1), in segments per second cubed.
@@ -16,6 +16,9 @@ const CUBIC_BETA: f64 = 0.7;
 /// alpha_cubic (section 4.3): 3 * (1 - beta) / (1 + beta), so that the Reno-friendly
 /// estimate grows, on average, as fast as Reno with its halving would.
 const CUBIC_ALPHA: f64 = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+/// Slow start grows by at most L = 2 segments per ACK (RFC 3465 section 2.3), so that with
+/// an ACK for every second segment the window doubles each round trip, as Linux's does.
+const SLOW_START_LIMIT_SEGMENTS: u32 = 2;
 /// The target never exceeds 1.5 times cwnd (section 4.2), growth of at most one SMSS per two
 /// acknowledged, as Linux's `cnt >= 2`.
 const CUBIC_MAX_GROWTH: f64 = 1.5;
@@ -56,12 +59,12 @@ struct Epoch {
 }
 
 impl Cubic {
-    /// A controller at the start of a connection: RFC 5681's initial window and an
-    /// "arbitrarily high" ssthresh, as NewReno.
-    pub(crate) fn new(smss: u32) -> Cubic {
+    /// A controller at the start of a connection: `initial_window` bytes and an "arbitrarily
+    /// high" ssthresh, as NewReno.
+    pub(crate) fn new(smss: u32, initial_window: u32) -> Cubic {
         Cubic {
             smss,
-            cwnd: initial_window(smss),
+            cwnd: initial_window,
             ssthresh: u32::MAX,
             w_max: 0,
             cwnd_prior: 0,
@@ -174,7 +177,7 @@ impl Controller for Cubic {
             self.congestion_avoidance(ack);
             return;
         }
-        let increase = slow_start_increase(ack.bytes, self.smss);
+        let increase = slow_start_increase(ack.bytes, SLOW_START_LIMIT_SEGMENTS * self.smss);
         let phase = match &mut self.hystart {
             Some(hystart) => hystart.on_ack(ack),
             None => SlowStartPhase::Standard,
@@ -246,7 +249,7 @@ mod tests {
 
     /// A controller grown by slow start to `window` bytes (RFC 5681's: one SMSS per ACK).
     fn grown_to(window: u32) -> Cubic {
-        let mut cc = Cubic::new(SMSS);
+        let mut cc = Cubic::new(SMSS, 4 * SMSS);
         while cc.window() < window {
             cc.on_ack(&ack_at(SMSS, 0));
         }
@@ -261,7 +264,7 @@ mod tests {
         cc.on_loss(100_000);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (70_000, 70_000));
         // Never below two segments: 0.7 * 2500 = 1750 is raised to 2000.
-        let mut cc = Cubic::new(SMSS);
+        let mut cc = Cubic::new(SMSS, 4 * SMSS);
         cc.on_loss(2500);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (2000, 2000));
     }
@@ -290,7 +293,7 @@ mod tests {
     fn the_target_is_at_most_one_and_a_half_windows() {
         // A timeout with 20,000 bytes in flight: ssthresh = 14,000, cwnd = 1 SMSS; slow start
         // back to 14,000.
-        let mut cc = Cubic::new(SMSS);
+        let mut cc = Cubic::new(SMSS, 4 * SMSS);
         cc.on_timeout(20_000, false);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 14_000));
         for _ in 0..13 {
@@ -338,7 +341,7 @@ mod tests {
 
     #[test]
     fn hystart_leaves_slow_start_when_the_rtt_rises_an_eighth() {
-        let mut cc = Cubic::new(SMSS);
+        let mut cc = Cubic::new(SMSS, 4 * SMSS);
         // RFC 9406 section 4.2: a first round at 100 ms; slow start, 4000 + 8 x 1000.
         round(&mut cc, 1000, 8000, 100);
         assert_eq!(cc.window(), 12_000);
@@ -366,7 +369,7 @@ mod tests {
 
     #[test]
     fn hystart_resumes_slow_start_when_the_rtt_falls_back_in_css() {
-        let mut cc = Cubic::new(SMSS);
+        let mut cc = Cubic::new(SMSS, 4 * SMSS);
         round(&mut cc, 1000, 8000, 100);
         round(&mut cc, 9000, 16_000, 112);
         round(&mut cc, 17_000, 24_000, 126);

@@ -33,7 +33,7 @@ mod tests {
 
     #[test]
     fn fixed_window_never_limits() {
-        let mut cc = CongestionControl::Fixed.build(SMSS);
+        let mut cc = CongestionControl::Fixed.build(SMSS, None);
         cc.on_loss(10_000);
         cc.on_timeout(10_000, false);
         assert_eq!(cc.window(), u32::MAX);

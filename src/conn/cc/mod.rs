@@ -39,11 +39,17 @@ pub enum CongestionControl {
 }
 
 impl CongestionControl {
-    /// A controller of this kind for segments of `smss` bytes.
-    pub(crate) fn build(self, smss: u32) -> Box<dyn Controller> {
+    /// A controller of this kind for segments of `smss` bytes, starting from an initial window
+    /// of `initial_window_segments` ([`initial_window`]).
+    pub(crate) fn build(
+        self,
+        smss: u32,
+        initial_window_segments: Option<u32>,
+    ) -> Box<dyn Controller> {
+        let initial_window = initial_window(smss, initial_window_segments);
         match self {
-            CongestionControl::NewReno => Box::new(NewReno::new(smss)),
-            CongestionControl::Cubic => Box::new(Cubic::new(smss)),
+            CongestionControl::NewReno => Box::new(NewReno::new(smss, initial_window)),
+            CongestionControl::Cubic => Box::new(Cubic::new(smss, initial_window)),
             CongestionControl::Fixed => Box::new(FixedWindow),
         }
     }
@@ -96,25 +102,48 @@ pub(crate) struct Ack {
     pub(crate) snd_nxt: SeqNum,
 }
 
-/// The initial window of RFC 5681 section 3.1, by the size of a segment.
-fn initial_window(smss: u32) -> u32 {
-    if smss > 2190 {
-        2 * smss
-    } else if smss > 1095 {
-        3 * smss
-    } else {
-        4 * smss
+/// The bytes per segment RFC 6928 section 2 counts the initial window in: IW = min(10 *
+/// MSS, max(2 * MSS, 14600)), 14,600 bytes being 10 segments of an Ethernet MSS.
+const IW_BYTES_PER_SEGMENT: u32 = 1460;
+
+/// The initial window in bytes. Without a count, RFC 5681 section 3.1's: 2 to 4 segments by
+/// their size. With `segments`, RFC 6928's rule for IW10 generalized to that many: min(n *
+/// SMSS, max(2 * SMSS, n * 1460)), so that IW10 is exactly RFC 6928's.
+fn initial_window(smss: u32, segments: Option<u32>) -> u32 {
+    match segments {
+        Some(segments) => segments
+            .saturating_mul(smss)
+            .min((2 * smss).max(segments.saturating_mul(IW_BYTES_PER_SEGMENT))),
+        None if smss > 2190 => 2 * smss,
+        None if smss > 1095 => 3 * smss,
+        None => 4 * smss,
     }
 }
 
-/// Slow start, RFC 5681 equation (2): cwnd grows by min(N, SMSS) for an ACK of N new bytes.
-fn slow_start_increase(acked: u32, smss: u32) -> u32 {
-    acked.min(smss)
+/// Slow start by bytes acknowledged: cwnd grows by min(N, `limit`) for an ACK of N new bytes
+/// (RFC 5681 equation (2) with a limit of one SMSS; RFC 3465 section 2.3 with L * SMSS).
+fn slow_start_increase(acked: u32, limit: u32) -> u32 {
+    acked.min(limit)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn initial_window_follows_rfc5681_or_rfc6928() {
+        // RFC 5681 section 3.1 by default.
+        assert_eq!(initial_window(1000, None), 4000);
+        assert_eq!(initial_window(1200, None), 3600);
+        assert_eq!(initial_window(1448, None), 4344);
+        assert_eq!(initial_window(3000, None), 6000);
+        // RFC 6928's IW10: min(10 * MSS, max(2 * MSS, 14600)).
+        assert_eq!(initial_window(1200, Some(10)), 12_000);
+        assert_eq!(initial_window(1448, Some(10)), 14_480);
+        assert_eq!(initial_window(1500, Some(10)), 14_600);
+        assert_eq!(initial_window(9000, Some(10)), 18_000);
+        assert_eq!(initial_window(1000, Some(1)), 1000);
+    }
 
     /// An ACK of `bytes` new bytes, for controllers that heed neither time nor RTT.
     pub(crate) fn delivered(bytes: u32) -> Ack {

@@ -1,7 +1,7 @@
 //! RFC 5681's congestion control: slow start, congestion avoidance by byte counting (RFC 3465)
 //! and multiplicative decrease.
 
-use super::{initial_window, slow_start_increase, Ack, Controller};
+use super::{slow_start_increase, Ack, Controller};
 
 /// RFC 5681's congestion control, with appropriate byte counting in congestion avoidance
 /// (RFC 3465).
@@ -15,12 +15,12 @@ pub(crate) struct NewReno {
 }
 
 impl NewReno {
-    /// A controller at the start of a connection: the initial window of RFC 5681 section 3.1
-    /// and an "arbitrarily high" ssthresh.
-    pub(crate) fn new(smss: u32) -> NewReno {
+    /// A controller at the start of a connection: `initial_window` bytes and an "arbitrarily
+    /// high" ssthresh (RFC 5681 section 3.1).
+    pub(crate) fn new(smss: u32, initial_window: u32) -> NewReno {
         NewReno {
             smss,
-            cwnd: initial_window(smss),
+            cwnd: initial_window,
             ssthresh: u32::MAX,
             bytes_acked: 0,
         }
@@ -90,17 +90,8 @@ mod tests {
     const SMSS: u32 = 1000;
 
     #[test]
-    fn initial_window_follows_rfc5681_section_3_1() {
-        assert_eq!(NewReno::new(1000).window(), 4000);
-        assert_eq!(NewReno::new(1200).window(), 3600);
-        assert_eq!(NewReno::new(1448).window(), 4344);
-        assert_eq!(NewReno::new(3000).window(), 6000);
-        assert_eq!(NewReno::new(1000).slow_start_threshold(), u32::MAX);
-    }
-
-    #[test]
     fn slow_start_then_loss_then_congestion_avoidance() {
-        let mut cc = NewReno::new(SMSS);
+        let mut cc = NewReno::new(SMSS, 4 * SMSS);
         // Slow start: each ACK adds at most one SMSS, however much it acknowledges.
         cc.on_ack(&delivered(1000));
         assert_eq!(cc.window(), 5000);
@@ -130,14 +121,14 @@ mod tests {
 
     #[test]
     fn ssthresh_never_falls_below_two_segments() {
-        let mut cc = NewReno::new(SMSS);
+        let mut cc = NewReno::new(SMSS, 4 * SMSS);
         cc.on_loss(1500);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (2000, 2000));
     }
 
     #[test]
     fn timeout_drops_to_the_loss_window_and_slow_starts_to_ssthresh() {
-        let mut cc = NewReno::new(SMSS);
+        let mut cc = NewReno::new(SMSS, 4 * SMSS);
         cc.on_timeout(20_000, false);
         assert_eq!((cc.window(), cc.slow_start_threshold()), (1000, 10_000));
         // The timer expiring again for the same data leaves ssthresh alone.

@@ -26,6 +26,7 @@ mod recovery;
 mod reset;
 mod sack_blocks;
 mod sending;
+mod slow_start;
 mod trace;
 mod two_ends;
 mod window;
