@@ -117,6 +117,7 @@ impl End {
                 "cc" => {
                     end.congestion_control = match value {
                         "newreno" => CongestionControl::NewReno,
+                        "cubic" => CongestionControl::Cubic,
                         "fixed" => CongestionControl::Fixed,
                         _ => return None,
                     }
@@ -176,6 +177,7 @@ impl Arbitrary for End {
             },
             congestion_control: match between(g, 0, 4) {
                 0 => CongestionControl::Fixed,
+                1 => CongestionControl::Cubic,
                 _ => CongestionControl::NewReno,
             },
         };
