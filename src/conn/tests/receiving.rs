@@ -315,3 +315,28 @@ fn a_slow_reader_opens_the_window_a_full_segment_at_a_time() {
     );
     recv_nothing(&mut conn, at(1_700));
 }
+
+#[test]
+fn reads_of_any_size_return_the_bytes_in_order_as_the_receive_buffer_wraps() {
+    let mut conn = established();
+    let mut read = Vec::new();
+    let mut buf = [0u8; 700];
+    // Reads that take part of what arrived leave the ring's start mid-buffer, so later
+    // segments wrap around its end and a read copies from both halves.
+    for index in 0..8 {
+        send(
+            &mut conn,
+            at(1_000 + index),
+            Segment {
+                seq: REMOTE + 1_200 * index as u32,
+                payload: &bytes(1_200 * index as usize, 1_200),
+                ..SEND_TEMPL
+            },
+        );
+        let count = conn.read(&mut buf).unwrap_or(0);
+        read.extend_from_slice(&buf[..count]);
+    }
+    read.extend(read_all(&mut conn));
+    assert_eq!(read, bytes(0, 8 * 1_200));
+    assert_eq!(conn.read(&mut buf), Err(ReadError::WouldBlock));
+}
