@@ -12,8 +12,8 @@
 //! No thread holds the lock across a system call. The driver receives a batch of datagrams
 //! before it takes the lock. What the endpoint emits goes into an outbox under the lock, and
 //! releasing the lock ([`Locked`]) sends it: one thread at a time, so datagrams leave in the
-//! order they were emitted, the others leaving theirs to it. (Batched sends, `sendmmsg` or
-//! UDP GSO, would go there.)
+//! order they were emitted, the others leaving theirs to it. The outbox leaves in batches
+//! (`sendmmsg`, UDP GSO: `udp_io.rs`, shared with the tokio driver).
 
 use crate::secure::{Identity, Revealed};
 use std::collections::HashMap;
@@ -37,8 +37,9 @@ use super::inbox::Inbox;
 use super::poller::Poller;
 use super::socket;
 use super::stream::StreamState;
+use super::udp_io::{self, Receiver, Sender};
 use super::wake::{WaitFor, Waiters};
-use super::{socket_error_meaning, SocketConfig, SocketErrorMeaning};
+use super::SocketConfig;
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::conn::Transmit;
 use crate::endpoint::{ConnectionHandle, Endpoint};
@@ -166,12 +167,14 @@ impl Drop for Locked<'_> {
 pub(crate) struct Shared {
     pub(crate) state: Mutex<DriverState>,
     socket: UdpSocket,
-    /// The peer a client's socket is connected to.
-    peer: Option<SocketAddr>,
     /// A send met an ICMP error (and took its report): the driver reads the socket's error
     /// queue on its next turn.
     icmp_reported: AtomicBool,
     outbox: Mutex<Outbox>,
+    /// How the outbox leaves: in batches, GSO runs where it can (`udp_io`).
+    sender: Sender,
+    /// How datagrams come in: in batches, GRO runs where the socket joins them.
+    receiver: Receiver,
     /// Who drives the socket: a thread of its own, or the shared [`Poller`].
     host: Host,
     local_addr: SocketAddr,
@@ -197,6 +200,9 @@ impl Shared {
         let endpoint = socket::endpoint(config)?;
         let mut socket = UdpSocket::from_std(socket::open(local, peer)?);
         let local_addr = socket.local_addr()?;
+        let switches = udp_io::Switches::from_environment();
+        let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
+        let receiver = Receiver::new(socket.as_fd(), peer, switches);
         // A listener gets a thread of its own; client sockets share the poller's.
         let (host, own_poll) = if peer.is_some() {
             (Host::Poller(Poller::get()?.register(&mut socket)?), None)
@@ -242,9 +248,10 @@ impl Shared {
                 local_addr,
             }),
             socket,
-            peer,
             icmp_reported: AtomicBool::new(false),
             outbox: Mutex::new(Outbox::default()),
+            sender,
+            receiver,
             host,
             local_addr,
             epoch,
@@ -451,19 +458,15 @@ impl Shared {
             let spare = std::mem::take(&mut outbox.spare);
             let mut batch = std::mem::replace(&mut outbox.queue, spare);
             drop(outbox);
-            let mut failed = None;
-            for (peer, bytes) in &batch {
-                if let Err(error) = self.send_now(*peer, bytes) {
-                    match socket_error_meaning(&error) {
-                        SocketErrorMeaning::Nothing => {}
-                        SocketErrorMeaning::Icmp => {
-                            self.icmp_reported.store(true, Ordering::Release)
-                        }
-                        SocketErrorMeaning::SocketFailed => failed = Some(error.kind()),
-                    }
-                }
+            let report = self.sender.send(
+                self.socket.as_fd(),
+                batch.make_contiguous(),
+                |(peer, bytes)| (*peer, bytes.as_slice()),
+            );
+            if report.icmp_reported {
+                self.icmp_reported.store(true, Ordering::Release);
             }
-            if let Some(kind) = failed {
+            if let Some(kind) = report.failed {
                 self.raw_lock().socket_failed(kind);
             }
             if self.icmp_reported.load(Ordering::Acquire) {
@@ -473,15 +476,6 @@ impl Shared {
             batch.clear();
             outbox = self.lock_outbox();
             outbox.spare = batch;
-        }
-    }
-
-    /// One datagram out, now: only ever called with the lock released.
-    fn send_now(&self, peer: SocketAddr, bytes: &[u8]) -> io::Result<usize> {
-        if self.peer.is_some() {
-            self.socket.send(bytes)
-        } else {
-            self.socket.send_to(bytes, peer)
         }
     }
 
@@ -557,10 +551,7 @@ impl Shared {
     fn receive_batch(&self, inbox: &mut Inbox) -> bool {
         let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
         inbox.fill(
-            |buffer| match self.peer {
-                Some(peer) => self.socket.recv(buffer).map(|len| (len, peer)),
-                None => self.socket.recv_from(buffer),
-            },
+            |slots, messages| self.receiver.receive(self.socket.as_fd(), slots, messages),
             self.socket.as_fd(),
             icmp_reported,
         )

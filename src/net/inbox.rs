@@ -4,48 +4,41 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::os::fd::BorrowedFd;
 
 use super::icmp::ErrorQueue;
+use super::udp_io::{Message, MAX_DATAGRAM};
 use super::{socket_error_meaning, SocketErrorMeaning};
 
-/// Largest datagram a driver receives: the largest Ferry segment with room to spare.
-pub(crate) const MAX_DATAGRAM: usize = 65_535;
-
 /// The most datagrams (and, apart, ICMP errors) a driver takes from its socket before it
-/// feeds them to the endpoint, runs the timers, sends, and lets application threads in. So a
-/// flood that never lets the socket run dry starves nothing, and memory cannot pile up
-/// behind it.
+/// feeds them to the endpoint, runs the timers, sends, and lets application threads in: it
+/// stops receiving once it holds this many (one receive may bring up to [`RECEIVE_SLOTS`]
+/// slots, each a GRO run). So a flood that never lets the socket run dry starves nothing,
+/// and memory cannot pile up behind it.
 pub(crate) const RECEIVE_BATCH: usize = 64;
 
-/// The datagrams of one batch, back to back, kept between batches so the buffers are reused.
+/// The most receive slots of [`MAX_DATAGRAM`] bytes an inbox has: at most this many messages
+/// per batch, in as few `recvmmsg` calls. An inbox starts with one slot (64 KiB, what one
+/// receive buffer took before batching) and doubles its slots after each batch that filled
+/// them all, so an idle socket's inbox stays small and a busy one's reaches 2 MiB.
+pub(crate) const RECEIVE_SLOTS: usize = 32;
+
+/// The datagrams of one batch, each parsed where the kernel wrote it, kept between batches
+/// so the buffers are reused.
+#[derive(Default)]
 pub(crate) struct Inbox {
-    /// Where each datagram is read first.
-    scratch: Vec<u8>,
-    bytes: Vec<u8>,
-    /// Each datagram's sender and place in `bytes`.
-    datagrams: Vec<(SocketAddr, Range<usize>)>,
+    /// Up to [`RECEIVE_SLOTS`] slots back to back; message `i` of the batch is in slot `i`.
+    slots: Vec<u8>,
+    messages: Vec<Message>,
     /// The port unreachables read from the socket's error queue with this batch.
     pub(crate) unreachables: ErrorQueue,
     /// The error that ended the batch, if one did: the socket's own failure.
     pub(crate) error: Option<io::ErrorKind>,
 }
 
-impl Default for Inbox {
-    fn default() -> Inbox {
-        Inbox {
-            scratch: vec![0; MAX_DATAGRAM],
-            bytes: Vec::new(),
-            datagrams: Vec::new(),
-            unreachables: ErrorQueue::default(),
-            error: None,
-        }
-    }
-}
-
 impl Inbox {
-    /// Take at most [`RECEIVE_BATCH`] datagrams with `receive` (a nonblocking `recv_from`),
+    /// Take about [`RECEIVE_BATCH`] datagrams with `receive` (a nonblocking receive into the
+    /// free slots it is given, [`Receiver::receive`](super::udp_io::Receiver::receive)),
     /// replacing the last batch, and the ICMP errors waiting in `socket`'s error queue if a
     /// receive reported one or `errors_reported` says one was (a send met it, or the poll
     /// saw the queue). Stops at `WouldBlock`, or at the socket's failure, which is kept for
@@ -53,21 +46,32 @@ impl Inbox {
     /// failed socket yields nothing more.
     pub(crate) fn fill(
         &mut self,
-        mut receive: impl FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+        mut receive: impl FnMut(&mut [u8], &mut Vec<Message>) -> io::Result<()>,
         socket: BorrowedFd<'_>,
         mut errors_reported: bool,
     ) -> bool {
-        self.bytes.clear();
-        self.datagrams.clear();
+        let slots = self.slots.len() / MAX_DATAGRAM;
+        if slots == 0 || (self.messages.len() == slots && slots < RECEIVE_SLOTS) {
+            let grown = (slots * 2).clamp(1, RECEIVE_SLOTS);
+            self.slots.resize(grown * MAX_DATAGRAM, 0);
+        }
+        let slots = self.slots.len() / MAX_DATAGRAM;
+        self.messages.clear();
         self.unreachables.clear();
         self.error = None;
         let mut more = true;
+        let mut taken = 0;
         for _ in 0..RECEIVE_BATCH {
-            match receive(&mut self.scratch) {
-                Ok((len, from)) => {
-                    let start = self.bytes.len();
-                    self.bytes.extend_from_slice(&self.scratch[..len]);
-                    self.datagrams.push((from, start..start + len));
+            let used = self.messages.len();
+            if taken >= RECEIVE_BATCH || used == slots {
+                break;
+            }
+            match receive(&mut self.slots[used * MAX_DATAGRAM..], &mut self.messages) {
+                Ok(()) => {
+                    taken += self.messages[used..]
+                        .iter()
+                        .map(Message::count)
+                        .sum::<usize>();
                 }
                 Err(error) => match socket_error_meaning(&error) {
                     SocketErrorMeaning::Nothing if error.kind() == io::ErrorKind::WouldBlock => {
@@ -79,6 +83,7 @@ impl Inbox {
                     SocketErrorMeaning::Icmp => errors_reported = true,
                     SocketErrorMeaning::SocketFailed => {
                         self.error = Some(error.kind());
+                        self.messages.clear();
                         return false;
                     }
                 },
@@ -90,10 +95,14 @@ impl Inbox {
         more
     }
 
-    /// The batch's datagrams and their senders, in the order they arrived.
+    /// The batch's datagrams and their senders, in the order they arrived: each slot's
+    /// message, cut at its GRO segment size.
     pub(crate) fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.datagrams
+        self.messages
             .iter()
-            .map(|(from, range)| (*from, &self.bytes[range.clone()]))
+            .zip(self.slots.chunks_exact(MAX_DATAGRAM))
+            .flat_map(|(message, slot)| {
+                (0..message.count()).map(move |index| (message.from, message.datagram(slot, index)))
+            })
     }
 }

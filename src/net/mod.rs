@@ -153,6 +153,7 @@ mod poller;
 mod rendezvous;
 pub(crate) mod socket;
 mod stream;
+pub(crate) mod udp_io;
 pub(crate) mod wake;
 
 /// For the tokio driver's orphanage, which finishes closes at exit too.

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
 use super::driver::os_now;
-use super::inbox::MAX_DATAGRAM;
+use super::udp_io::MAX_DATAGRAM;
 use crate::rendezvous::server::Event;
 use crate::rendezvous::{Server, ServerConfig, ServerStats};
 use crate::time::Instant;

@@ -34,8 +34,9 @@ use super::{orphan, socket_failed};
 use crate::conn::{ConnectionError, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::net::inbox::Inbox;
+use crate::net::udp_io::{Receiver, Sender, Switches};
 use crate::net::wake::Readiness;
-use crate::net::{os_now, socket_error_meaning, SocketConfig, SocketErrorMeaning};
+use crate::net::{os_now, SocketConfig};
 use crate::time::Instant;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
@@ -152,11 +153,13 @@ pub(crate) struct Shared {
     /// Nonblocking; every task sends on it directly. The driver task receives on a duplicate
     /// registered with the runtime it runs on.
     socket: std::net::UdpSocket,
-    /// The peer a client's socket is connected to.
-    peer: Option<SocketAddr>,
     /// A send met an ICMP error (and took its report), or the runtime saw the error queue
     /// fill: the driver task reads the queue next.
     icmp_reported: AtomicBool,
+    /// How the outbox leaves: in batches, GSO runs where it can (`crate::net::udp_io`).
+    sender: Sender,
+    /// How datagrams come in: in batches, GRO runs where the socket joins them.
+    receiver: Receiver,
     /// Pokes the driver task.
     driver: Notify,
     local_addr: SocketAddr,
@@ -176,6 +179,9 @@ impl Shared {
         let endpoint = crate::net::socket::endpoint(config)?;
         let socket = crate::net::socket::open(local, peer)?;
         let local_addr = socket.local_addr()?;
+        let switches = Switches::from_environment();
+        let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
+        let receiver = Receiver::new(socket.as_fd(), peer, switches);
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
@@ -195,8 +201,9 @@ impl Shared {
                 orphaned: false,
             }),
             socket,
-            peer,
             icmp_reported: AtomicBool::new(false),
+            sender,
+            receiver,
             driver: Notify::new(),
             local_addr,
             epoch: os_now(),
@@ -286,25 +293,16 @@ impl Shared {
                 }
                 std::mem::swap(&mut batch, &mut state.outbox);
             }
-            for transmit in batch.drain(..) {
-                let sent = match self.peer {
-                    Some(_) => self.socket.send(&transmit.contents),
-                    None => self
-                        .socket
-                        .send_to(&transmit.contents, transmit.destination),
-                };
-                if let Err(error) = sent {
-                    match socket_error_meaning(&error) {
-                        SocketErrorMeaning::Nothing => {}
-                        SocketErrorMeaning::Icmp => {
-                            // The driver task reads what the error says.
-                            self.icmp_reported.store(true, Ordering::Release);
-                            self.wake_driver();
-                        }
-                        SocketErrorMeaning::SocketFailed => failed = Some(error.kind()),
-                    }
-                }
+            let report = self.sender.send(self.socket.as_fd(), &batch, |transmit| {
+                (transmit.destination, transmit.contents.as_slice())
+            });
+            batch.clear();
+            if report.icmp_reported {
+                // The driver task reads what the error says.
+                self.icmp_reported.store(true, Ordering::Release);
+                self.wake_driver();
             }
+            failed = report.failed;
         }
     }
 
@@ -384,9 +382,11 @@ impl Shared {
     fn receive_batch(&self, io: &::tokio::net::UdpSocket, inbox: &mut Inbox) -> bool {
         let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
         inbox.fill(
-            |buffer| match self.peer {
-                Some(peer) => io.try_recv(buffer).map(|len| (len, peer)),
-                None => io.try_recv_from(buffer),
+            // try_io clears the runtime's readiness when the socket runs dry.
+            |slots, messages| {
+                io.try_io(Interest::READABLE, || {
+                    self.receiver.receive(io.as_fd(), slots, messages)
+                })
             },
             io.as_fd(),
             icmp_reported,
