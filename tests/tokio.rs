@@ -81,6 +81,37 @@ fn echo_round_trip() {
 }
 
 #[test]
+fn ttl_is_set_and_read_back_as_on_tokios_tcp_stream() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        listener.set_ttl(33).unwrap();
+        assert_eq!(listener.ttl().unwrap(), 33);
+        let server = tokio::spawn(echo_once(listener));
+        let mut client = Stream::connect(address).await.unwrap();
+        let tcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(tcp_listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        for ttl in [17, 1, 255] {
+            client.set_ttl(ttl).unwrap();
+            tcp.set_ttl(ttl).unwrap();
+            assert_eq!(client.ttl().unwrap(), tcp.ttl().unwrap());
+        }
+        assert_eq!(client.set_ttl(0).is_err(), tcp.set_ttl(0).is_err());
+        tcp_listener.set_ttl(33).unwrap();
+        assert_eq!(tcp_listener.ttl().unwrap(), 33);
+        // Still a working connection, its datagrams carrying the last TTL set.
+        client.write_all(b"after").await.unwrap();
+        let mut reply = [0u8; 5];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"after");
+        client.shutdown().await.unwrap();
+        assert_eq!(server.await.unwrap().unwrap(), 5);
+        client.close().await.unwrap();
+    });
+}
+
+#[test]
 fn a_mebibyte_each_way_arrives_intact() {
     guarded(async {
         const SIZE: usize = 1 << 20;

@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use socket2::SockRef;
 
 use super::close::{self, Closes};
 use super::fine_timer::FineTimer;
@@ -274,25 +273,14 @@ impl Shared {
         self.local_addr
     }
 
-    /// Set the time-to-live of every datagram the socket sends: IPv4's TTL, or IPv6's unicast
-    /// hop limit on an IPv6 socket.
+    /// Set the time-to-live of every datagram the socket sends (see [`socket::set_ttl`]).
     pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let socket = SockRef::from(&self.socket);
-        if self.local_addr.is_ipv6() {
-            socket.set_unicast_hops_v6(ttl)
-        } else {
-            socket.set_ttl(ttl)
-        }
+        socket::set_ttl(&self.socket, self.local_addr, ttl)
     }
 
-    /// The time-to-live of the datagrams the socket sends; see [`set_ttl`](Self::set_ttl).
+    /// The time-to-live of the datagrams the socket sends; see [`socket::ttl`].
     pub(crate) fn ttl(&self) -> io::Result<u32> {
-        let socket = SockRef::from(&self.socket);
-        if self.local_addr.is_ipv6() {
-            socket.unicast_hops_v6()
-        } else {
-            socket.ttl()
-        }
+        socket::ttl(&self.socket, self.local_addr)
     }
 
     /// Ferry's time now: microseconds since the driver started.

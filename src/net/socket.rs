@@ -4,7 +4,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::os::fd::AsFd;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -82,4 +84,26 @@ pub(crate) fn endpoint(config: &SocketConfig) -> io::Result<Endpoint> {
     }
     endpoint.set_default_user_timeout(config.user_timeout);
     Ok(endpoint)
+}
+
+/// Set the time-to-live of every datagram `socket` (bound to `local`) sends: IPv4's TTL, or
+/// IPv6's unicast hop limit on an IPv6 socket. For both drivers' `Stream::set_ttl` and
+/// `Listener::set_ttl`.
+pub(crate) fn set_ttl(socket: &impl AsFd, local: SocketAddr, ttl: u32) -> io::Result<()> {
+    let socket = SockRef::from(socket);
+    if local.is_ipv6() {
+        socket.set_unicast_hops_v6(ttl)
+    } else {
+        socket.set_ttl(ttl)
+    }
+}
+
+/// The time-to-live of the datagrams `socket` (bound to `local`) sends; see [`set_ttl`].
+pub(crate) fn ttl(socket: &impl AsFd, local: SocketAddr) -> io::Result<u32> {
+    let socket = SockRef::from(socket);
+    if local.is_ipv6() {
+        socket.unicast_hops_v6()
+    } else {
+        socket.ttl()
+    }
 }

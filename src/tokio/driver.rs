@@ -216,6 +216,16 @@ impl Shared {
         self.local_addr
     }
 
+    /// Set the time-to-live of every datagram the socket sends (`crate::net::socket::set_ttl`).
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        crate::net::socket::set_ttl(&self.socket, self.local_addr, ttl)
+    }
+
+    /// The time-to-live of the datagrams the socket sends.
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        crate::net::socket::ttl(&self.socket, self.local_addr)
+    }
+
     /// Ferry's time now: microseconds since the driver started.
     pub(crate) fn now(&self) -> Instant {
         let elapsed = os_now().saturating_duration_since(self.epoch);

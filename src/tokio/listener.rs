@@ -66,6 +66,17 @@ impl Listener {
         Ok(self.shared.local_addr())
     }
 
+    /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the UDP datagrams
+    /// the listener's socket sends, which its accepted streams share.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.shared.set_ttl(ttl)
+    }
+
+    /// The time-to-live of the datagrams the listener's socket sends.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.shared.ttl()
+    }
+
     /// What the listener's endpoint counted, as [`crate::Listener::stats`].
     pub fn stats(&self) -> EndpointStats {
         self.shared.lock().endpoint.stats()

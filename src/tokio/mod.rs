@@ -23,13 +23,15 @@
 //! | `peer_addr`, `local_addr` | the same |
 //! | `set_linger`, `linger` | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
 //! | `set_nodelay`, `nodelay` | stored and reported, no effect: Ferry never delays a small write |
+//! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
 //! | none | [`close`](Stream::close) (reports whether the peer got everything), [`set_user_timeout`](Stream::set_user_timeout), [`stats`](Stream::stats) |
-//! | `peek`, `try_read`, `readable`, `set_ttl`, `into_std`, ... | not yet |
+//! | `peek`, `try_read`, `readable`, `into_std`, ... | not yet |
 //!
 //! | `tokio::net::TcpListener` | [`Listener`] |
 //! |---|---|
 //! | `bind(addrs)` | [`bind`](Listener::bind); [`bind_with`](Listener::bind_with) adds a [`SocketConfig`] (backlog, linger, user timeout) |
 //! | `accept`, `poll_accept`, `local_addr` | the same |
+//! | `set_ttl`, `ttl` | [`set_ttl`](Listener::set_ttl), [`ttl`](Listener::ttl): the UDP socket's, which accepted streams share |
 //!
 //! Faults and captures ([`SocketConfig::faults`](crate::SocketConfig::faults),
 //! [`capture`](crate::SocketConfig::capture)) are not supported on this driver yet; a config

@@ -302,6 +302,20 @@ impl Stream {
         Ok(self.inner.with_held(|held| held.nodelay))
     }
 
+    /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the UDP datagrams
+    /// that carry this stream, as `tokio::net::TcpStream::set_ttl` does for its segments. A
+    /// stream accepted by a [`Listener`](super::Listener) shares the listener's socket, so
+    /// this sets it for the listener and all its streams.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.shared.set_ttl(ttl)
+    }
+
+    /// The time-to-live of the datagrams that carry this stream; see
+    /// [`set_ttl`](Self::set_ttl).
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.shared.ttl()
+    }
+
     /// Fail the connection with `TimedOut` once the peer has said nothing for `timeout`
     /// since we sent it something that needs an answer, as
     /// [`crate::Stream::set_user_timeout`] does. `None` (the default unless
