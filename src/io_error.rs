@@ -13,16 +13,19 @@ use crate::rendezvous::PunchError;
 
 /// A failed connection as std reports one: `ConnectionRefused` (a RST or an ICMP port
 /// unreachable answered the SYN), `ConnectionReset` (the peer reset the connection, or its
-/// process is gone), `TimedOut` (the user timeout, or retransmissions or keepalives
-/// unanswered) and `ConnectionAborted` (this side reset it); in the secure mode
-/// `PermissionDenied` (the server's key is not the one expected), `ConnectionRefused` (the
-/// peer does not run the secure mode) and `InvalidData` (a malformed handshake). The error inside is the
+/// process is gone), `BrokenPipe` (the peer closed its side, then reset the connection, as
+/// after our writes to a peer that went away), `TimedOut` (the user timeout, or
+/// retransmissions or keepalives unanswered) and `ConnectionAborted` (this side reset it); in
+/// the secure mode `PermissionDenied` (the server's key is not the one expected),
+/// `ConnectionRefused` (the peer does not run the secure mode) and `InvalidData` (a malformed
+/// handshake). The error inside is the
 /// [`ConnectionError`], for `io::Error::get_ref` to recover.
 impl From<ConnectionError> for io::Error {
     fn from(error: ConnectionError) -> io::Error {
         let kind = match error {
             ConnectionError::Refused => io::ErrorKind::ConnectionRefused,
             ConnectionError::Reset => io::ErrorKind::ConnectionReset,
+            ConnectionError::PeerClosed => io::ErrorKind::BrokenPipe,
             ConnectionError::TimedOut => io::ErrorKind::TimedOut,
             ConnectionError::Aborted => io::ErrorKind::ConnectionAborted,
             ConnectionError::ServerKeyMismatch => io::ErrorKind::PermissionDenied,

@@ -435,3 +435,39 @@ fn blocked_readers_of_idle_connections_wake_for_their_own_peers() {
         assert_eq!(reader.join().unwrap().unwrap(), index.to_be_bytes());
     }
 }
+
+// -------------------------------------------------------------------------------------------
+// Writing to a peer that has gone
+
+/// Write 1 KiB at a time to a peer that accepted and closed without reading, once its FIN
+/// has come, until a write fails; returns the failure's kind.
+fn write_until_failure(mut writer: impl Read + Write) -> io::ErrorKind {
+    assert_eq!(
+        writer.read(&mut [0u8; 8]).unwrap(),
+        0,
+        "the peer's FIN first"
+    );
+    let chunk = [0x5au8; 1024];
+    for _ in 0..16 * 1024 {
+        if let Err(error) = writer.write_all(&chunk) {
+            return error.kind();
+        }
+        thread::sleep(Duration::from_micros(100));
+    }
+    panic!("16 MiB written to a closed peer without an error");
+}
+
+#[test]
+fn writing_to_a_peer_that_closed_fails_with_broken_pipe_as_std() {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let std_writer = std::net::TcpStream::connect(std_listener.local_addr().unwrap()).unwrap();
+    drop(std_listener.accept().unwrap());
+    let std_kind = write_until_failure(std_writer);
+
+    let (_listener, client, server) = pair();
+    drop(server);
+    let ferry_kind = write_until_failure(client);
+
+    assert_eq!(std_kind, io::ErrorKind::BrokenPipe);
+    assert_eq!(ferry_kind, std_kind);
+}

@@ -99,6 +99,9 @@ pub enum ConnectionError {
     Refused,
     /// The peer reset the connection.
     Reset,
+    /// The peer closed its side, then reset the connection: what writing to a peer that has
+    /// gone meets (its FIN came, then a RST answered our data). std's `BrokenPipe`.
+    PeerClosed,
     /// The peer stopped answering: the user timeout ran out (too many retransmissions, SYN
     /// retries or unanswered keepalive probes).
     TimedOut,
@@ -119,6 +122,9 @@ impl fmt::Display for ConnectionError {
         f.write_str(match self {
             ConnectionError::Refused => "connection refused by the peer",
             ConnectionError::Reset => "connection reset by the peer",
+            ConnectionError::PeerClosed => {
+                "broken pipe: the peer closed, then reset the connection"
+            }
             ConnectionError::TimedOut => "connection timed out: the peer stopped answering",
             ConnectionError::Aborted => "connection aborted locally",
             ConnectionError::ServerKeyMismatch => {
@@ -259,10 +265,15 @@ impl Connection {
     /// lets CLOSING and LAST-ACK close quietly, but there our FIN, and maybe data, is still
     /// unacknowledged, and a close reported clean would claim a delivery nobody confirmed.
     /// Linux's `tcp_reset` likewise gives ECONNRESET in every state but SYN-SENT, CLOSE-WAIT
-    /// (EPIPE) and CLOSED. Decided from the sequence numbers, not the state's name.
+    /// (EPIPE) and CLOSED: here too, CLOSE-WAIT (the peer's FIN received, ours not queued)
+    /// gives `PeerClosed`, std's `BrokenPipe`, what a program writing to a peer that went
+    /// away expects. Decided from the sequence numbers and the application's shutdown, not
+    /// the state's name.
     pub(super) fn error_if_ended_now(&self) -> Option<ConnectionError> {
         if self.send.fin_acked() && self.receive.fin_received() {
             None
+        } else if self.receive.fin_received() && !self.send.fin_queued() {
+            Some(ConnectionError::PeerClosed)
         } else {
             Some(ConnectionError::Reset)
         }

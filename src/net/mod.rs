@@ -11,7 +11,9 @@
 //! Errors are `io::Error`s of the kinds a `std::net` user expects: `ConnectionRefused` (a RST
 //! or an ICMP port unreachable answered the SYN), `TimedOut` (the user timeout, a connect
 //! timeout, a linger that ran out), `ConnectionReset` (the peer reset the connection, or its
-//! process is gone), `BrokenPipe` (writing after a shutdown), `ConnectionAborted` (this side
+//! process is gone), `BrokenPipe` (writing after a shutdown, or to a
+//! peer that closed its side and then reset the connection: what std's write to a peer that
+//! went away gives), `ConnectionAborted` (this side
 //! reset it), `AddrInUse`, `WouldBlock` (a read or write timeout, or nonblocking mode). The
 //! sans-IO errors convert the same way, for a program with its own loop: `io::Error` has a
 //! `From` for [`ConnectionError`](crate::conn::ConnectionError),

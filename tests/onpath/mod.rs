@@ -142,6 +142,21 @@ pub fn assert_reset(result: io::Result<()>, case: &str) {
     );
 }
 
+/// A close whose peer reset the connection after our late data, the RST landing in
+/// CLOSE-WAIT (`BrokenPipe`: the peer had closed, as Linux's EPIPE) or, once our FIN went,
+/// in LAST-ACK (`ConnectionReset`): never `Ok`.
+#[allow(dead_code)]
+pub fn assert_reset_or_broken_pipe(result: io::Result<()>, case: &str) {
+    let error = result.expect_err(case);
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        "{case}: {error:?}"
+    );
+}
+
 /// Whether `datagram` is a valid segment with any of `flags`.
 fn carries(datagram: &[u8], flags: Flags) -> bool {
     Segment::parse(datagram).is_ok_and(|segment| segment.flags.intersects(flags))

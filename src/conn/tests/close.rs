@@ -309,7 +309,7 @@ fn last_ack_retransmits_fin() {
 }
 
 #[test]
-fn close_wait_rst_resets() {
+fn close_wait_rst_is_a_broken_pipe() {
     let mut conn = close_wait();
     send(
         &mut conn,
@@ -322,9 +322,15 @@ fn close_wait_rst_resets() {
         },
     );
     assert_eq!(conn.state(), State::Closed);
+    // The peer closed, then reset: Linux's tcp_reset gives EPIPE in CLOSE-WAIT, and so
+    // std's BrokenPipe; a write says so.
     assert_eq!(
         events(&mut conn),
-        vec![Event::Closed(Some(ConnectionError::Reset))]
+        vec![Event::Closed(Some(ConnectionError::PeerClosed))]
+    );
+    assert_eq!(
+        conn.write(b"more"),
+        Err(WriteError::Failed(ConnectionError::PeerClosed))
     );
     recv_nothing(&mut conn, at(1_500));
 }
