@@ -19,9 +19,11 @@ use crate::time::Instant;
 /// use ferry::net::RendezvousServer;
 /// use ferry::rendezvous::ServerConfig;
 ///
+/// # fn main() -> std::io::Result<()> {
 /// let mut server = RendezvousServer::bind("0.0.0.0:7000", ServerConfig::default())?;
 /// let error = server.run(|event| eprintln!("{event}"));
-/// # Err::<(), _>(error)
+/// # Err(error)
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct RendezvousServer {
