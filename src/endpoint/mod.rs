@@ -432,6 +432,18 @@ impl Endpoint {
 
     /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
+        self.open(remote, self.config.clone(), true)
+    }
+
+    /// An active open to `remote` with `config` (the endpoint's, or a punch's timers on it):
+    /// the SYN goes out on the next `poll_transmit`. `secure_if_on` says whether the
+    /// connection begins with the secure mode's handshake when the mode is on.
+    fn open(
+        &mut self,
+        remote: SocketAddr,
+        config: Config,
+        secure_if_on: bool,
+    ) -> Result<ConnectionHandle, ConnectError> {
         // A connection the application just closed frees its peer's address at once.
         if let Some(&previous) = self.by_peer.get(&remote) {
             self.settle(previous);
@@ -440,14 +452,14 @@ impl Endpoint {
             return Err(ConnectError::AlreadyConnected(remote));
         }
         let isn = SeqNum(self.isn_generator.next_u32());
-        let connection =
-            Connection::new(self.config.clone(), self.sizes, remote, isn, State::SynSent);
+        // `config` differs from the endpoint's in timers at most, so its checked sizes hold.
+        let connection = Connection::new(config, self.sizes, remote, isn, State::SynSent);
         let session = match &self.secure {
-            Some(secure) => {
+            Some(secure) if secure_if_on => {
                 let expected_key = secure.server_key;
                 Some(Session::initiate(self.draw_seed(), expected_key))
             }
-            None => None,
+            _ => None,
         };
         Ok(self.insert(connection, Ownership::Owned, session))
     }

@@ -25,7 +25,7 @@ use crate::conn::{ConnectionError, Reason, Transmit};
 use crate::rendezvous::{self, punched_connection_config, Client, PunchError};
 use crate::time::Instant;
 
-use super::{ConnectionHandle, Endpoint, Ownership};
+use super::{ConnectionHandle, Endpoint};
 
 /// Where an endpoint's punch stands ([`Endpoint::punch_status`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,24 +253,11 @@ impl Endpoint {
         if let (Some(peer), None) = (introduced, punch.handle) {
             // The handover: an ordinary active open, which meets the peer's own (RFC 9293
             // section 3.5, figure 8).
-            if let Some(&previous) = self.by_peer.get(&peer) {
-                self.settle(previous);
-            }
-            if !self.by_peer.contains_key(&peer) {
-                let isn = crate::wire::SeqNum(self.isn_generator.next_u32());
-                // The punch changes only timers, so the endpoint's checked sizes still hold.
-                let config = punched_connection_config(&self.config);
-                let connection = crate::conn::Connection::new(
-                    config,
-                    self.sizes,
-                    peer,
-                    isn,
-                    crate::conn::State::SynSent,
-                );
-                // A simultaneous open has no initiator and no responder, which the secure
-                // mode's Noise handshake needs (docs/protocol.md section 10, "Not yet built"):
-                // a punched connection is plain.
-                let handle = self.insert(connection, Ownership::Owned, None);
+            // A simultaneous open has no initiator and no responder, which the secure mode's
+            // Noise handshake needs (docs/protocol.md section 10, "Not yet built"): a punched
+            // connection is plain. A connection to the peer still live is left as it is.
+            let config = punched_connection_config(&self.config);
+            if let Ok(handle) = self.open(peer, config, false) {
                 if let Some(punch) = &mut self.punch {
                     punch.handle = Some(handle);
                 }
