@@ -6,6 +6,7 @@
 //! retransmission will give; `pipe()` is RFC 6675's `SetPipe()`. The sums behind `pipe()` are
 //! kept as records change, so asking costs nothing on the per-segment path.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use std::time::Duration;
@@ -174,6 +175,12 @@ pub(crate) struct RetransmissionQueue {
     pipe: u32,
     /// Records that are lost, not SACKed and not yet resent in this episode.
     awaiting_retransmission: usize,
+    /// No record below this index awaits retransmission: where `next_lost` starts looking.
+    /// Without it, a sender whose window holds a lost segment back scanned the whole flight
+    /// on every `poll_transmit` (quadratic in the window; found by the endpoint fuzzer, as
+    /// Linux keeps `retransmit_skb_hint` for the same reason). Lowered by `update`, moved up
+    /// by `next_lost` to what it found, shifted by `remove_acknowledged`.
+    first_awaiting: Cell<usize>,
     /// Records that are SACKed.
     sacked_segments: usize,
     /// The latest retransmissions the peer acknowledged, newest last: their sequence ranges,
@@ -230,6 +237,9 @@ impl RetransmissionQueue {
             log.push((record.seq, record.len, reason));
         }
         self.pipe += record.pipe();
+        if record.awaits_retransmission() && index < self.first_awaiting.get() {
+            self.first_awaiting.set(index);
+        }
         self.awaiting_retransmission += usize::from(record.awaits_retransmission());
         self.sacked_segments += usize::from(record.sacked);
     }
@@ -300,6 +310,8 @@ impl RetransmissionQueue {
             });
             self.sacked_segments -= 1;
             self.segments.pop_front();
+            self.first_awaiting
+                .set(self.first_awaiting.get().saturating_sub(1));
         }
         delivered
     }
@@ -429,9 +441,14 @@ impl RetransmissionQueue {
         if self.awaiting_retransmission == 0 {
             return None;
         }
-        self.segments
-            .iter()
-            .position(InFlight::awaits_retransmission)
+        let first = self.first_awaiting.get().min(self.segments.len());
+        let found = first
+            + self
+                .segments
+                .range(first..)
+                .position(InFlight::awaits_retransmission)?;
+        self.first_awaiting.set(found);
+        Some(found)
     }
 
     /// RFC 6675 `NextSeg()` rule (3): the oldest unSACKed segment below the highest SACKed
@@ -685,6 +702,11 @@ mod tests {
                     _ => { queue.push(next_seq, MSS, false, Instant::ZERO); next_seq += MSS; }
                 }
                 if queue.recomputed_sums() != (queue.pipe(), queue.awaiting_retransmission, queue.sacked_segments) {
+                    return TestResult::failed();
+                }
+                // next_lost's hint never skips a record that awaits retransmission.
+                let first_awaiting = queue.segments.iter().position(InFlight::awaits_retransmission);
+                if first_awaiting.is_some_and(|index| index < queue.first_awaiting.get()) {
                     return TestResult::failed();
                 }
             }
