@@ -85,7 +85,7 @@ impl End {
     }
 
     /// Whether `Config::check` takes these settings: with congestion control off, tiny
-    /// segments in a large window are refused (`MAX_UNCONTROLLED_WINDOW_SEGMENTS`).
+    /// segments in a large window are refused (`MAX_SEGMENTS_IN_FLIGHT`).
     fn works(&self) -> bool {
         self.config(&Config::default()).check().is_ok()
     }

@@ -29,8 +29,9 @@
 //!    However many strays arrived, it sends at most [`STATELESS_REPLY_QUEUE`] RSTs beyond one
 //!    per connection (RSTs to strays are rate-limited and their queue bounded).
 //! 5. **Memory**: the heap the endpoint holds stays below [`HEAP_SLACK`] plus, per connection,
-//!    its send buffer, twice its receive buffer (in order and out of order) and
-//!    [`HEAP_PER_CONNECTION`], plus [`HEAP_PER_EVENT`] per event since the last drain (RSTs
+//!    its send buffer, twice its receive buffer (in order and out of order),
+//!    [`HEAP_PER_CONNECTION`] and [`HEAP_PER_SEGMENT_IN_FLIGHT`] for each of the
+//!    [`MAX_SEGMENTS_IN_FLIGHT`] segments it may have in flight, plus [`HEAP_PER_EVENT`] per event since the last drain (RSTs
 //!    queued for strays). Measured with the counting allocator of [`heap`](super::heap).
 //! 6. **Buffers**: no connection holds more readable bytes than its receive buffer.
 //! 7. **Data**: every payload byte the harness sends is the low byte of its own sequence
@@ -52,7 +53,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry::conn::{Config, CongestionControl, Reason, State, Transmit, ASSUMED_PEER_MSS};
+use ferry::conn::{
+    Config, CongestionControl, Reason, State, Transmit, ASSUMED_PEER_MSS, MAX_SEGMENTS_IN_FLIGHT,
+};
 use ferry::endpoint::{ConnectionHandle, Endpoint, STATELESS_REPLY_QUEUE};
 use ferry::time::Instant;
 use ferry::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum};
@@ -92,6 +95,10 @@ pub const HEAP_SLACK: usize = 256 * 1024;
 /// Heap per connection beyond its buffers: the connection itself, its timers, its
 /// retransmission queue's bookkeeping.
 pub const HEAP_PER_CONNECTION: usize = 32 * 1024;
+
+/// Heap per segment in flight, at most [`MAX_SEGMENTS_IN_FLIGHT`] of them: a retransmission-
+/// queue record (24 bytes) with room to spare.
+pub const HEAP_PER_SEGMENT_IN_FLIGHT: usize = 32;
 
 /// Heap per event since the last drain: a queued datagram (a RST to a stray, say).
 pub const HEAP_PER_EVENT: usize = 512;
@@ -853,7 +860,10 @@ impl Harness {
                 connection.readable_bytes()
             );
             assert!(connection.writable_bytes() <= config.send_buffer);
-            heap_bound += config.send_buffer + 2 * config.recv_buffer + HEAP_PER_CONNECTION;
+            heap_bound += config.send_buffer
+                + 2 * config.recv_buffer
+                + HEAP_PER_CONNECTION
+                + MAX_SEGMENTS_IN_FLIGHT * HEAP_PER_SEGMENT_IN_FLIGHT;
         }
         assert!(
             anonymous <= 2 * self.largest_backlog,

@@ -6,14 +6,16 @@ use std::time::Duration;
 use super::{CongestionControl, MAX_WINDOW};
 use crate::wire::MAX_PAYLOAD_LEN;
 
-/// The most segments a window may hold when congestion control is off. Without it the sender
-/// puts its whole window on the wire at once (RFC 5681 section 3.1's limits never apply),
-/// and a window of tiny segments overruns every queue on the path: each round trip resends
-/// nearly all of it, and the scoreboard scan per segment grows with it, so a 64 KiB window of
-/// 2-byte segments (32,768 of them) took 113 s of CPU to move 64 KiB. Linux refuses tiny
-/// segments for the same reason (`tcp_min_snd_mss`, CVE-2019-11479); 4,096 segments keep the
-/// default 64 KiB window open down to 16-byte segments.
-pub const MAX_UNCONTROLLED_WINDOW_SEGMENTS: usize = 4096;
+/// The most segments a connection has in flight, whatever its windows allow. Each is a record
+/// in the retransmission queue, so this bounds the queue (about 100 KiB) however small the
+/// segments: a peer whose SYN offers an MSS of 1 would otherwise have a 64 KiB window sent as
+/// 65,536 segments, megabytes of records from one datagram, and a scoreboard scan per segment
+/// that grows with them (a 64 KiB window of 2-byte segments once took 113 s of CPU to move
+/// 64 KiB). Linux refuses tiny segments for the same reason (`tcp_min_snd_mss`,
+/// CVE-2019-11479). With congestion control off the whole window goes out at once, so
+/// [`Config::check`] refuses an MSS of this end's own that would need more; 4,096 segments keep
+/// the default 64 KiB window open down to 16-byte segments.
+pub const MAX_SEGMENTS_IN_FLIGHT: usize = 4096;
 
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
@@ -168,7 +170,7 @@ impl Config {
     /// carry at least one byte and fit the wire format's length field, the receive buffer must
     /// hold at least one byte and at most the largest window (2^30 bytes, docs/protocol.md),
     /// the send buffer at least one byte, and the RTO clamps must be in order. With congestion
-    /// control off, the window must also hold at most [`MAX_UNCONTROLLED_WINDOW_SEGMENTS`]
+    /// control off, the window must also hold at most [`MAX_SEGMENTS_IN_FLIGHT`]
     /// segments.
     ///
     /// Every constructor that takes a `Config` checks it this way: [`Connection::connect`]
@@ -227,7 +229,7 @@ impl Config {
             // What one end may have in flight: its send buffer, or the peer's window, taken to
             // be as large as its own (the simulator's two ends share one config).
             let window = self.send_buffer.min(self.recv_buffer);
-            let smallest_mss = window.div_ceil(MAX_UNCONTROLLED_WINDOW_SEGMENTS);
+            let smallest_mss = window.div_ceil(MAX_SEGMENTS_IN_FLIGHT);
             if self.mss < smallest_mss {
                 return fail(
                     "mss",
@@ -235,7 +237,7 @@ impl Config {
                     format!(
                         "from {smallest_mss} to {MAX_PAYLOAD_LEN} bytes with congestion control \
                          off: the whole window ({window} bytes) goes out at once, in at most \
-                         {MAX_UNCONTROLLED_WINDOW_SEGMENTS} segments"
+                         {MAX_SEGMENTS_IN_FLIGHT} segments"
                     ),
                 );
             }

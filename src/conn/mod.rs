@@ -57,7 +57,7 @@ mod trace;
 pub use cc::CongestionControl;
 use cc::Controller;
 pub(crate) use config::CheckedSizes;
-pub use config::{Config, ConfigError, MAX_UNCONTROLLED_WINDOW_SEGMENTS};
+pub use config::{Config, ConfigError, MAX_SEGMENTS_IN_FLIGHT};
 pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::{encode, stateless_syn_ack};

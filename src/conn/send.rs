@@ -11,7 +11,7 @@ use super::receive::{advertised_window, Acknowledgment};
 use super::retransmission::Delivered;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
-use super::{CheckedSizes, Config, Connection, Negotiated, MAX_WINDOW};
+use super::{CheckedSizes, Config, Connection, Negotiated, MAX_SEGMENTS_IN_FLIGHT, MAX_WINDOW};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
@@ -423,7 +423,9 @@ impl Connection {
             .saturating_add(self.limited_transmit_room());
         let room = window.saturating_sub(self.recovery.retransmission_queue().pipe());
         let fin_seq = self.send.fin_sequence();
-        if self.send.snd_nxt < fin_seq {
+        // However small the peer's MSS, no more than MAX_SEGMENTS_IN_FLIGHT records.
+        let flight_full = self.recovery.retransmission_queue().len() >= MAX_SEGMENTS_IN_FLIGHT;
+        if self.send.snd_nxt < fin_seq && !flight_full {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
                 Some((len, flags)) if len <= room => {

@@ -671,3 +671,37 @@ fn a_peer_that_offers_no_sack_gets_plain_acks_and_recovery_by_duplicate_acks() {
     assert_eq!(conn.timers.get(Timer::LossProbe), None);
     assert_eq!(stats.retransmissions.total(), 1);
 }
+
+#[test]
+fn a_peer_s_tiny_mss_cannot_put_more_than_the_flight_limit_in_flight() {
+    // A peer offering an MSS of 1 asks for a segment per byte: with congestion control off
+    // and a 64 KiB window that was 65,536 segments at once, each a retransmission-queue
+    // record (megabytes per connection, from one datagram). The flight stops at
+    // MAX_SEGMENTS_IN_FLIGHT, and the rest goes as ACKs make room.
+    let peer = Options {
+        mss: Some(1),
+        sack_permitted: true,
+    };
+    let config = Config {
+        congestion_control: CongestionControl::Fixed,
+        ..Config::default()
+    };
+    let mut conn = established_offered(config, peer);
+    assert_eq!(conn.negotiated().mss, 1);
+    conn.write(&bytes(0, 10_000)).unwrap();
+    let sent = recv(&mut conn, at(1_000));
+    assert_eq!(sent.len(), MAX_SEGMENTS_IN_FLIGHT);
+    assert!(sent.iter().all(|(sent, _)| sent.payload.len() == 1));
+    // An ACK of 100 bytes lets 100 more go.
+    send(
+        &mut conn,
+        at(1_010),
+        Segment {
+            ack: LOCAL + 100,
+            ..SEND_TEMPL
+        },
+    );
+    let more = recv(&mut conn, at(1_010));
+    assert_eq!(more.len(), 100);
+    assert_eq!(more[0].0.seq, LOCAL + MAX_SEGMENTS_IN_FLIGHT as u32);
+}
