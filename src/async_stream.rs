@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use tokio::io::ReadBuf;
 
-use crate::conn::{Connection, ReadError, WriteError};
-use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::io_error::{close_outcome, close_progress, CloseOutcome};
+use crate::conn::{Connection, ReadError};
+use crate::io_error::unless_would_block;
 
 /// Read what the connection has into `buf`: `None` if nothing yet (wait), else the outcome
 /// (end of stream leaves `buf` unfilled).
@@ -21,10 +20,27 @@ pub(crate) fn read_into(
     connection: &mut Connection,
     buf: &mut ReadBuf<'_>,
 ) -> Option<io::Result<()>> {
+    let readable = connection.readable_bytes();
+    fill(buf, readable, |unfilled| connection.read(unfilled))
+}
+
+/// [`read_into`], leaving the bytes unread: `tokio::net::TcpStream::peek`.
+pub(crate) fn peek_into(connection: &Connection, buf: &mut ReadBuf<'_>) -> Option<io::Result<()>> {
+    fill(buf, connection.readable_bytes(), |unfilled| {
+        connection.peek(unfilled)
+    })
+}
+
+/// Fill `buf` by `take` (a read or a peek of a connection with `readable` bytes).
+fn fill(
+    buf: &mut ReadBuf<'_>,
+    readable: usize,
+    take: impl FnOnce(&mut [u8]) -> Result<usize, ReadError>,
+) -> Option<io::Result<()>> {
     // Only as much of `buf` as there is to read is zeroed: at least one byte, for `read` to
     // tell the end of the stream, an error, or nothing yet.
-    let want = buf.remaining().min(connection.readable_bytes().max(1));
-    match connection.read(buf.initialize_unfilled_to(want)) {
+    let want = buf.remaining().min(readable.max(1));
+    match take(buf.initialize_unfilled_to(want)) {
         Ok(count) => {
             buf.advance(count);
             Some(Ok(()))
@@ -34,14 +50,25 @@ pub(crate) fn read_into(
     }
 }
 
+/// Whether a read would not wait: data, the end of the stream or an error is there to read
+/// (`TcpStream::readable`, which reports no error itself: the read does).
+pub(crate) fn read_ready(connection: &Connection) -> Option<io::Result<()>> {
+    match connection.peek(&mut [0]) {
+        Err(ReadError::WouldBlock) => None,
+        _ => Some(Ok(())),
+    }
+}
+
+/// Whether a write would not wait: the send buffer has room, or the write would fail
+/// (`TcpStream::writable`).
+pub(crate) fn write_ready(connection: &mut Connection) -> Option<io::Result<()>> {
+    (connection.writable_bytes() > 0 || connection.write(&[]).is_err()).then_some(Ok(()))
+}
+
 /// Write what the send buffer takes of `buf`: `None` if it is full (wait), else the count
 /// or the error.
 pub(crate) fn write_from(connection: &mut Connection, buf: &[u8]) -> Option<io::Result<usize>> {
-    match connection.write(buf) {
-        Ok(count) => Some(Ok(count)),
-        Err(WriteError::WouldBlock) => None,
-        Err(error) => Some(Err(error.into())),
-    }
+    unless_would_block(connection.write(buf))
 }
 
 /// Whether the handshake is done: `None` while it is under way, else the outcome.
@@ -51,33 +78,6 @@ pub(crate) fn connected(connection: &Connection) -> Option<io::Result<()>> {
     } else {
         connection.error().map(|error| Err(error.into()))
     }
-}
-
-/// Close `handle` of `endpoint` as an application's close does, with `linger`: a FIN after
-/// the data written, or a RST if received data was left unread (the endpoint's rule) or the
-/// linger is zero. What the close comes to: known at once, or a wait for the peer's
-/// acknowledgment; `NotConnected` if the endpoint no longer keeps the connection.
-pub(crate) fn begin_close(
-    endpoint: &mut Endpoint,
-    handle: ConnectionHandle,
-    linger: Option<Duration>,
-) -> io::Result<CloseOutcome> {
-    let connection = endpoint
-        .connection_mut(handle)
-        .ok_or_else(connection_gone)?;
-    let settled = close_progress(connection);
-    let unacknowledged = !connection.is_send_complete();
-    let unread = connection.readable_bytes() > 0;
-    if linger == Some(Duration::ZERO) {
-        connection.abort();
-    }
-    endpoint.close(handle);
-    Ok(close_outcome(settled, linger, unacknowledged, unread))
-}
-
-/// The error of a call on a connection the endpoint no longer keeps.
-pub(crate) fn connection_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
 /// The error of a close whose linger ran out before the peer acknowledged everything (the

@@ -59,6 +59,18 @@ impl From<WriteError> for io::Error {
     }
 }
 
+/// A read's, peek's or write's outcome as a driver waits on it: `None` for `WouldBlock` (wait
+/// for the connection to change), else the result as std reports it.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) fn unless_would_block<E: Into<io::Error>>(
+    result: Result<usize, E>,
+) -> Option<io::Result<usize>> {
+    match result.map_err(Into::into) {
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
+        outcome => Some(outcome),
+    }
+}
+
 /// A refused [`Endpoint::connect`](crate::endpoint::Endpoint::connect): `AlreadyExists`,
 /// since one socket tells connections apart by the peer's address alone.
 impl From<ConnectError> for io::Error {
@@ -104,6 +116,35 @@ pub(crate) fn close_outcome(
         (None, None) => CloseOutcome::Now(Ok(())),
         (None, Some(linger)) => CloseOutcome::WaitForFinAck(linger),
     }
+}
+
+/// Close `handle` of `endpoint` as an application's close does, with `linger`: a FIN after
+/// the data written, or a RST if received data was left unread (the endpoint's rule) or the
+/// linger is zero. What the close comes to: known at once, or a wait for the peer's
+/// acknowledgment; `NotConnected` if the endpoint no longer keeps the connection.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) fn begin_close(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    linger: Option<Duration>,
+) -> io::Result<CloseOutcome> {
+    let connection = endpoint
+        .connection_mut(handle)
+        .ok_or_else(connection_gone)?;
+    let settled = close_progress(connection);
+    let unacknowledged = !connection.is_send_complete();
+    let unread = connection.readable_bytes() > 0;
+    if linger == Some(Duration::ZERO) {
+        connection.abort();
+    }
+    endpoint.close(handle);
+    Ok(close_outcome(settled, linger, unacknowledged, unread))
+}
+
+/// The error of a call on a connection the endpoint no longer keeps.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) fn connection_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
 #[cfg(any(feature = "net", feature = "sim"))]

@@ -111,6 +111,87 @@ fn ttl_is_set_and_read_back_as_on_tokios_tcp_stream() {
     });
 }
 
+/// A mebibyte through `writable` / `try_write` and `readable` / `try_read` loops, the way
+/// tokio's docs drive a `TcpStream`; `peek` sees bytes a read then takes; an empty receive
+/// side is `WouldBlock` for `try_read`, and the end of the stream `Ok(0)`, as on tokio's TCP.
+#[test]
+fn readiness_try_read_try_write_and_peek_behave_as_on_tokios_tcp_stream() {
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(echo_once(listener));
+        let client = Stream::connect(address).await.unwrap();
+        let tcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(tcp_listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (_tcp_peer, _) = tcp_listener.accept().await.unwrap();
+        // Nothing sent yet: both say WouldBlock.
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            client.try_read(&mut buf).unwrap_err().kind(),
+            tcp.try_read(&mut buf).unwrap_err().kind()
+        );
+
+        let data = payload(1 << 20, 3);
+        let (mut written, mut echoed) = (0, Vec::new());
+        let mut peeked_once = false;
+        while echoed.len() < data.len() {
+            if written < data.len() {
+                client.writable().await.unwrap();
+                match client.try_write(&data[written..]) {
+                    Ok(count) => written += count,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(error) => panic!("try_write: {error}"),
+                }
+            }
+            // Read what is there; wait for more only when nothing is left to write.
+            let ready = if written < data.len() {
+                tokio::time::timeout(Duration::from_millis(1), client.readable())
+                    .await
+                    .is_ok()
+            } else {
+                client.readable().await.unwrap();
+                true
+            };
+            if !ready {
+                continue;
+            }
+            if !peeked_once {
+                let mut peeked = [0u8; 100];
+                let count = client.peek(&mut peeked).await.unwrap();
+                assert!(count > 0);
+                let mut read = vec![0u8; count];
+                assert_eq!(client.try_read(&mut read).unwrap(), count);
+                assert_eq!(read, peeked[..count]);
+                echoed.extend_from_slice(&read);
+                peeked_once = true;
+                continue;
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            match client.try_read(&mut chunk) {
+                Ok(count) => echoed.extend_from_slice(&chunk[..count]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => panic!("try_read: {error}"),
+            }
+        }
+        assert!(echoed == data);
+        // After our FIN and the echo's, the end of the stream is Ok(0) and ready.
+        let mut client = client;
+        client.shutdown().await.unwrap();
+        assert_eq!(server.await.unwrap().unwrap(), data.len() as u64);
+        client.readable().await.unwrap();
+        assert_eq!(client.try_read(&mut buf).unwrap(), 0);
+        assert_eq!(client.peek(&mut buf).await.unwrap(), 0);
+        // Writing after the shutdown fails at once, as tokio's does after shutdown.
+        client.writable().await.unwrap();
+        assert_eq!(
+            client.try_write(b"late").unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+        client.close().await.unwrap();
+    });
+}
+
 #[test]
 fn a_mebibyte_each_way_arrives_intact() {
     guarded(async {

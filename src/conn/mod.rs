@@ -357,6 +357,20 @@ impl Connection {
             self.consider_window_update();
             return Ok(count);
         }
+        self.nothing_to_read(buf)
+    }
+
+    /// What [`read`](Self::read) would return, leaving the bytes unread (`MSG_PEEK`): the
+    /// window the connection advertises does not open for them.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if self.receive.readable() > 0 {
+            return Ok(self.receive.peek(buf));
+        }
+        self.nothing_to_read(buf)
+    }
+
+    /// A read's outcome with no byte to read: end of stream, the error, or wait.
+    fn nothing_to_read(&self, buf: &[u8]) -> Result<usize, ReadError> {
         if self.receive.fin_received() || buf.is_empty() {
             return Ok(0);
         }

@@ -125,16 +125,21 @@ impl Receiver {
         self.recv_buffer.len()
     }
 
-    /// Move up to `buf.len()` unread bytes into `buf`; returns how many.
-    pub(super) fn read(&mut self, buf: &mut [u8]) -> usize {
+    /// Copy up to `buf.len()` unread bytes into `buf`, leaving them unread; returns how many.
+    pub(super) fn peek(&self, buf: &mut [u8]) -> usize {
         let count = buf.len().min(self.recv_buffer.len());
-        // Two slice copies (the ring's two halves), then the bytes leave in one step: a
-        // byte-by-byte drain cost most of a bulk receiver's instructions
-        // (docs/performance.md).
+        // Two slice copies (the ring's two halves): a byte-by-byte copy cost most of a bulk
+        // receiver's instructions (docs/performance.md).
         let (front, back) = self.recv_buffer.as_slices();
         let from_front = count.min(front.len());
         buf[..from_front].copy_from_slice(&front[..from_front]);
         buf[from_front..count].copy_from_slice(&back[..count - from_front]);
+        count
+    }
+
+    /// Move up to `buf.len()` unread bytes into `buf`; returns how many.
+    pub(super) fn read(&mut self, buf: &mut [u8]) -> usize {
+        let count = self.peek(buf);
         self.recv_buffer.drain(..count);
         count
     }

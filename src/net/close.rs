@@ -30,11 +30,12 @@ use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
 use std::time::Duration;
 
 use super::driver::{os_now, DriverState, Locked, Shared};
+use super::socket_failed;
 use super::wake::WaitFor;
-use super::{connection_gone, socket_failed};
 use crate::conn::State;
 use crate::endpoint::ConnectionHandle;
-pub(crate) use crate::io_error::{close_outcome, close_progress, CloseOutcome};
+use crate::io_error::{begin_close, connection_gone};
+pub(crate) use crate::io_error::{close_progress, CloseOutcome};
 
 #[cfg(doc)]
 use super::Stream;
@@ -130,40 +131,17 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
     let mut state = shared.lock();
     let linger = state.closes.linger(handle);
     state.closes.lingers.remove(&handle);
-    // Bytes `peek` took out of the connection are as unread as those still in it.
-    let peeked_unread = state
-        .streams
-        .remove(&handle)
-        .is_some_and(|stream| !stream.peeked.is_empty());
-    let before = state.endpoint.connection(handle).map(|connection| {
-        (
-            close_progress(connection),
-            !connection.is_send_complete(),
-            connection.readable_bytes() > 0 || peeked_unread,
-        )
-    });
-    let result = match before {
-        None => Err(connection_gone()),
-        Some((settled, unacknowledged, unread)) => {
-            let abortive = linger == Some(Duration::ZERO);
-            // The endpoint's close resets for data unread in the connection; data the
-            // stream peeked at is reset here, by the same rule.
-            if abortive || peeked_unread {
-                if let Some(connection) = state.endpoint.connection_mut(handle) {
-                    connection.abort();
-                }
-            }
-            // A RST instead of a FIN if data waits unread: the endpoint's rule.
-            state.endpoint.close(handle);
-            shared.after_application_call(&mut state, Some(handle));
-            match close_outcome(settled, linger, unacknowledged, unread) {
-                CloseOutcome::Now(result) => result,
-                CloseOutcome::WaitForFinAck(linger) => {
-                    let (guard, result) = wait_for_fin_ack(shared, state, handle, started, linger);
-                    state = guard;
-                    result
-                }
-            }
+    state.streams.remove(&handle);
+    // A RST instead of a FIN if data waits unread or the linger is zero: the endpoint's rule.
+    let outcome = begin_close(&mut state.endpoint, handle, linger);
+    shared.after_application_call(&mut state, Some(handle));
+    let result = match outcome {
+        Err(error) => Err(error),
+        Ok(CloseOutcome::Now(result)) => result,
+        Ok(CloseOutcome::WaitForFinAck(linger)) => {
+            let (guard, result) = wait_for_fin_ack(shared, state, handle, started, linger);
+            state = guard;
+            result
         }
     };
     let give_up_at = started + linger.unwrap_or(Duration::ZERO);

@@ -179,6 +179,7 @@ use crate::capture::View;
 use crate::conn::{Config, Connection};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::FaultConfig;
+use crate::io_error::connection_gone;
 use crate::secure::SecureConfig;
 
 /// Settings for a socket-backed endpoint: the connections' settings, how their closes and
@@ -258,11 +259,6 @@ impl SocketConfig {
 /// The error of a call on a socket that failed (with `kind`, the first error it gave).
 fn socket_failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the socket failed")
-}
-
-/// The error of a call on a connection the endpoint no longer keeps.
-fn connection_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is gone")
 }
 
 /// `handle`'s connection, or `NotConnected` once the endpoint no longer keeps it.

@@ -11,10 +11,10 @@ use super::driver::{os_now, DriverState, Locked, Shared};
 use super::socket;
 use super::wake::WaitFor;
 use super::{connection_of, connection_of_mut, each_address, socket_failed, SocketConfig};
-use crate::conn::{Connection, ReadError, Stats, WriteError};
+use crate::conn::{Connection, Stats};
 use crate::endpoint::{ConnectionHandle, EndpointStats};
 use crate::fault::FaultStats;
-use crate::io_error::{punch_established, punch_opened};
+use crate::io_error::{punch_established, punch_opened, unless_would_block};
 use crate::rendezvous::{PunchConfig, Relayed};
 use crate::secure::PublicKey;
 
@@ -45,9 +45,6 @@ pub(crate) struct StreamState {
     read_shut: bool,
     /// `take_error` already reported the failure.
     error_taken: bool,
-    /// Bytes `peek` took from the connection, which the next reads return first. The
-    /// connection counts them as read, so closing must count them as unread.
-    pub(crate) peeked: Vec<u8>,
 }
 
 impl fmt::Debug for Stream {
@@ -411,33 +408,7 @@ impl Stream {
             if settings.read_shut {
                 return Some(Ok(0));
             }
-            // Take more from the connection, up to what `buf` can hold: the bytes wait in
-            // `peeked` for the reads. So `peeked` never outgrows the caller's own buffer.
-            let mut end_of_stream = false;
-            let have = settings.peeked.len();
-            let wanted = buf.len().saturating_sub(have);
-            if wanted > 0 {
-                // At least one byte of room, for `read` to tell the end of the stream, an
-                // error, or nothing yet.
-                let room = wanted.min(connection.readable_bytes()).max(1);
-                settings.peeked.resize(have + room, 0);
-                match connection.read(&mut settings.peeked[have..]) {
-                    Ok(count) => {
-                        settings.peeked.truncate(have + count);
-                        end_of_stream = count == 0;
-                    }
-                    Err(error) => {
-                        settings.peeked.truncate(have);
-                        let failed = !matches!(error, ReadError::WouldBlock);
-                        if failed && have == 0 {
-                            return Some(Err(error.into()));
-                        }
-                    }
-                }
-            }
-            let count = settings.peeked.len().min(buf.len());
-            buf[..count].copy_from_slice(&settings.peeked[..count]);
-            (count > 0 || end_of_stream).then_some(Ok(count))
+            unless_would_block(connection.peek(buf))
         })
     }
 
@@ -643,17 +614,7 @@ impl Stream {
             if settings.read_shut {
                 return Some(Ok(0));
             }
-            if !settings.peeked.is_empty() {
-                let count = settings.peeked.len().min(buf.len());
-                buf[..count].copy_from_slice(&settings.peeked[..count]);
-                settings.peeked.drain(..count);
-                return Some(Ok(count));
-            }
-            match connection.read(buf) {
-                Ok(count) => Some(Ok(count)),
-                Err(ReadError::WouldBlock) => None,
-                Err(error) => Some(Err(error.into())),
-            }
+            unless_would_block(connection.read(buf))
         })
     }
 
@@ -662,11 +623,7 @@ impl Stream {
             return Ok(0);
         }
         self.blocking(Direction::Write, |connection, _| {
-            match connection.write(buf) {
-                Ok(count) => Some(Ok(count)),
-                Err(WriteError::WouldBlock) => None,
-                Err(error) => Some(Err(error.into())),
-            }
+            unless_would_block(connection.write(buf))
         })
     }
 }

@@ -25,7 +25,10 @@
 //! | `set_nodelay`, `nodelay` | stored and reported, no effect: Ferry never delays a small write |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
 //! | none | [`close`](Stream::close) (reports whether the peer got everything), [`set_user_timeout`](Stream::set_user_timeout), [`stats`](Stream::stats) |
-//! | `peek`, `try_read`, `readable`, `into_std`, ... | not yet |
+//! | `readable`, `writable`, `poll_read_ready`, `poll_write_ready` | the same: ready once a read or write would not wait (data, the end of the stream, room in the send buffer, or an error it would report) |
+//! | `try_read`, `try_write` | the same: `WouldBlock` when a read or write would wait |
+//! | `peek`, `poll_peek` | the same; the bytes stay in the receive buffer, so the window does not open for them |
+//! | `ready(Interest)`, `try_read_vectored`, `try_read_buf`, `into_std`, ... | not yet |
 //!
 //! | `tokio::net::TcpListener` | [`Listener`] |
 //! |---|---|

@@ -14,9 +14,12 @@ use ::tokio::net::ToSocketAddrs;
 
 use super::driver::{DriverState, Held, Shared, Side};
 use super::{check_config, each_address};
-use crate::async_stream::{begin_close, connected, linger_ran_out, read_into, write_from};
+use crate::async_stream::{
+    connected, linger_ran_out, peek_into, read_into, read_ready, write_from, write_ready,
+};
 use crate::conn::{Connection, Stats};
 use crate::endpoint::ConnectionHandle;
+use crate::io_error::begin_close;
 use crate::io_error::{close_progress, CloseOutcome};
 use crate::io_error::{punch_established, punch_opened};
 use crate::net::connection_of_mut;
@@ -316,6 +319,69 @@ impl Stream {
         self.inner.shared.ttl()
     }
 
+    /// Wait until a read would not wait: data, the end of the stream or an error is there to
+    /// read, as `tokio::net::TcpStream::readable`. Then [`try_read`](Self::try_read).
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// [`readable`](Self::readable) as a poll: `Ready` once a read would not wait, else the
+    /// task is woken when one would.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner
+            .poll_connection(cx, Side::Reader, |connection| read_ready(connection))
+    }
+
+    /// Wait until a write would not wait: the send buffer has room, or the write would fail,
+    /// as `tokio::net::TcpStream::writable`. Then [`try_write`](Self::try_write).
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_write_ready(cx)).await
+    }
+
+    /// [`writable`](Self::writable) as a poll.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_connection(cx, Side::Writer, write_ready)
+    }
+
+    /// Read what is there without waiting, as `tokio::net::TcpStream::try_read`: the count
+    /// (`Ok(0)` at the end of the stream, or for an empty `buf`), `WouldBlock` if nothing
+    /// has arrived, or the connection's error.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .try_connection(|connection| connection.read(buf).map_err(io::Error::from))
+    }
+
+    /// Write what the send buffer takes without waiting, as
+    /// `tokio::net::TcpStream::try_write`: the count, `WouldBlock` if the buffer is full, or
+    /// the error (`BrokenPipe` after a shutdown).
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner
+            .try_connection(|connection| connection.write(buf).map_err(io::Error::from))
+    }
+
+    /// Receive data without taking it, waiting for some: the next read (or peek) returns the
+    /// same bytes, as `tokio::net::TcpStream::peek`. `Ok(0)` at the end of the stream. The
+    /// bytes stay in the receive buffer, so the window the peer sees does not open for them.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        poll_fn(|cx| self.poll_peek(cx, &mut buf)).await
+    }
+
+    /// [`peek`](Self::peek) as a poll, filling `buf`: the count peeked.
+    pub fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let before = buf.filled().len();
+        self.inner
+            .poll_connection(cx, Side::Reader, |connection| peek_into(connection, buf))
+            .map_ok(|()| buf.filled().len() - before)
+    }
+
     /// Fail the connection with `TimedOut` once the peer has said nothing for `timeout`
     /// since we sent it something that needs an answer, as
     /// [`crate::Stream::set_user_timeout`] does. `None` (the default unless
@@ -414,6 +480,19 @@ impl Inner {
                 Poll::Pending
             }
         }
+    }
+
+    /// Run `attempt` on the connection under the lock, without waiting, then send what the
+    /// connection now has to send.
+    fn try_connection<T>(
+        &self,
+        attempt: impl FnOnce(&mut Connection) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut state = self.shared.lock();
+        state.check_socket()?;
+        let result = attempt(self.connection_mut(&mut state)?);
+        self.shared.finish(state);
+        result
     }
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

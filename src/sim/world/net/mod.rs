@@ -42,8 +42,8 @@ use super::context;
 use super::core::{resolve_name, Core};
 use super::host::SocketKey;
 use super::socket::Socket;
-use crate::async_stream::connection_gone;
 use crate::endpoint::Endpoint;
+use crate::io_error::connection_gone;
 
 /// What a program can connect or bind to in the world: a socket address, an address and a
 /// port, or text (`"10.0.1.2:80"`, `"[2001:db8::1]:80"`, `"server:80"` for a node's name).

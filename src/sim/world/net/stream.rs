@@ -13,9 +13,10 @@ use std::time::Duration;
 use tokio::io::ReadBuf;
 
 use super::{connection_gone, resolve, ToSocketAddrs};
-use crate::async_stream::{begin_close, connected, linger_ran_out, read_into, write_from};
+use crate::async_stream::{connected, linger_ran_out, read_into, write_from};
 use crate::conn::{Connection, Stats};
 use crate::endpoint::ConnectionHandle;
+use crate::io_error::begin_close;
 use crate::io_error::{close_progress, CloseOutcome};
 use crate::sim::world::context::{self, WaitingOn};
 use crate::sim::world::core::{host_gone, Core};
