@@ -289,7 +289,8 @@ for element in root.iter():
     id = element.get("id")
     if id:
         points = len((element.get("points") or "").split())
-        print(id, len(element.findall(ns + "line")), points)
+        marks = len(element.findall(ns + "line")) + len(element.findall(ns + "path"))
+        print(id, marks, points)
 for text in root.find(".//*[@id='legend']").iter(ns + "text"):
     print("legend", text.text)
 "#;
@@ -349,6 +350,11 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
     for line in ["ack", "window", "cwnd"] {
         assert!(group(line).1 > 10, "{line} is a line of many points");
     }
+    // The three segments the faults dropped are crossed; the fast retransmit set ssthresh
+    // once (a step to the end of the run); the RTO moved with the RTT samples.
+    assert_eq!(group("drops").0, 3);
+    assert_eq!(group("ssthresh").1, 2);
+    assert!(group("rto").1 > 2, "the RTO line has steps");
     for legend in [
         "data sent",
         "retransmission: RTO",
@@ -360,6 +366,9 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
         "ACK",
         "SACK block",
         "cwnd",
+        "ssthresh",
+        "RTO",
+        "dropped by a fault (cross)",
     ] {
         let entry = format!("legend {legend}");
         assert!(summary.contains(&entry), "{entry}: {summary:?}");

@@ -61,17 +61,23 @@ const ACK_COLOUR: &str = "#2ca02c";
 const SACK_COLOUR: &str = "#17becf";
 const WINDOW_COLOUR: &str = "#bcbd22";
 const CWND_COLOUR: &str = "#444444";
+const SSTHRESH_COLOUR: &str = "#8b0000";
+const RTO_COLOUR: &str = "#1f77b4";
+const DROP_COLOUR: &str = "#000000";
 
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 760.0;
+const HEIGHT: f64 = 920.0;
 const LEFT: f64 = 90.0;
 const RIGHT: f64 = 720.0;
 /// The sequence panel.
 const SEQ_TOP: f64 = 50.0;
 const SEQ_BOTTOM: f64 = 470.0;
-/// The congestion-window panel.
+/// The congestion-window panel (with the slow-start threshold).
 const CWND_TOP: f64 = 540.0;
 const CWND_BOTTOM: f64 = 700.0;
+/// The RTO panel.
+const RTO_TOP: f64 = 770.0;
+const RTO_BOTTOM: f64 = 860.0;
 
 /// A linear map from data to pixels.
 #[derive(Clone, Copy)]
@@ -139,9 +145,12 @@ struct Frame {
     /// The top of the sequence panel's range, with headroom above the data.
     seq_top: f64,
     max_cwnd: f64,
+    /// The largest RTO, in seconds.
+    max_rto: f64,
     x: Scale,
     y: Scale,
     c: Scale,
+    r: Scale,
 }
 
 impl Frame {
@@ -163,10 +172,17 @@ impl Frame {
         // Headroom above the data; the window line is clipped to it rather than squashing the
         // data.
         let seq_top = max_seq * 1.1;
+        // The threshold shares the window's scale once a loss has set it.
         let max_cwnd = finite_cwnd
             .iter()
+            .chain(finite(&trace.slow_start_threshold).iter())
             .map(|&(_, w)| f64::from(w))
             .fold(1.0, f64::max);
+        let max_rto = trace
+            .rto
+            .iter()
+            .map(|(_, rto)| rto.as_secs_f64())
+            .fold(0.0, f64::max);
         Frame {
             isn,
             end_time,
@@ -175,6 +191,8 @@ impl Frame {
             x: Scale::new(0.0, end_time.as_secs_f64(), (LEFT, RIGHT)),
             y: Scale::new(0.0, seq_top, (SEQ_BOTTOM, SEQ_TOP)),
             c: Scale::new(0.0, max_cwnd * 1.1, (CWND_BOTTOM, CWND_TOP)),
+            max_rto,
+            r: Scale::new(0.0, max_rto * 1.1, (RTO_BOTTOM, RTO_TOP)),
         }
     }
 
@@ -191,12 +209,7 @@ impl Frame {
 /// document, even for an empty trace.
 pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
     let data: Vec<&SentSegment> = trace.sent.iter().filter(|s| s.len > 0).collect();
-    let finite_cwnd: Vec<(Duration, u32)> = trace
-        .congestion_window
-        .iter()
-        .copied()
-        .filter(|&(_, w)| w != u32::MAX)
-        .collect();
+    let finite_cwnd = finite(&trace.congestion_window);
     let frame = Frame::new(trace, &data, &finite_cwnd);
     let mut svg = String::new();
     header(&mut svg, title);
@@ -204,9 +217,40 @@ pub fn time_sequence_svg(trace: &Trace, title: &str) -> String {
     window_and_ack(&mut svg, trace, &frame);
     sack_blocks(&mut svg, trace, &frame);
     data_segments(&mut svg, &data, &frame);
+    drops(&mut svg, &data, &frame);
     congestion_window(&mut svg, &finite_cwnd, &frame);
+    slow_start_threshold(&mut svg, &finite(&trace.slow_start_threshold), &frame);
+    rto(&mut svg, &trace.rto, &frame);
     legend(&mut svg);
     svg
+}
+
+/// The values of a window series that are set (`u32::MAX` stands for none).
+fn finite(series: &[(Duration, u32)]) -> Vec<(Duration, u32)> {
+    series
+        .iter()
+        .copied()
+        .filter(|&(_, value)| value != u32::MAX)
+        .collect()
+}
+
+/// A step line through `(at, value)` points already mapped to the panel's scale, held at its
+/// last value to the end of the run.
+fn step_line(points: impl IntoIterator<Item = (Duration, f64)>, frame: &Frame) -> String {
+    let mut line = String::new();
+    let mut last: Option<f64> = None;
+    for (at, py) in points {
+        let px = frame.time(at);
+        if let Some(previous) = last {
+            let _ = write!(line, "{px:.1},{previous:.1} ");
+        }
+        let _ = write!(line, "{px:.1},{py:.1} ");
+        last = Some(py);
+    }
+    if let Some(previous) = last {
+        let _ = write!(line, "{:.1},{previous:.1}", frame.time(frame.end_time));
+    }
+    line.trim_end().to_string()
 }
 
 /// The document's start: size, title, background, the sequence panel's clip.
@@ -240,7 +284,7 @@ fn axes(svg: &mut String, frame: &Frame) {
     let _ = writeln!(svg, r##"<g id="ticks" font-size="11" fill="#000">"##);
     for t in ticks(frame.end_time.as_secs_f64()) {
         let px = frame.x.map(t);
-        for bottom in [SEQ_BOTTOM, CWND_BOTTOM] {
+        for bottom in [SEQ_BOTTOM, CWND_BOTTOM, RTO_BOTTOM] {
             let _ = writeln!(
                 svg,
                 r##"<line x1="{px:.1}" y1="{bottom}" x2="{px:.1}" y2="{:.1}" stroke="#000"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
@@ -270,12 +314,14 @@ fn axes(svg: &mut String, frame: &Frame) {
         svg,
         r#"<text x="{mid:.1}" y="{t1:.1}" text-anchor="middle">time (s)</text>
 <text x="{mid:.1}" y="{t2:.1}" text-anchor="middle">time (s)</text>
+<text x="{mid:.1}" y="{t3:.1}" text-anchor="middle">time (s)</text>
 <text transform="translate(22 {ys:.1}) rotate(-90)" text-anchor="middle">relative sequence number (bytes)</text>
 <text transform="translate(22 {yc:.1}) rotate(-90)" text-anchor="middle">cwnd (bytes)</text>
 </g>"#,
         mid = (LEFT + RIGHT) / 2.0,
         t1 = SEQ_BOTTOM + 34.0,
         t2 = CWND_BOTTOM + 34.0,
+        t3 = RTO_BOTTOM + 34.0,
         ys = (SEQ_TOP + SEQ_BOTTOM) / 2.0,
         yc = (CWND_TOP + CWND_BOTTOM) / 2.0,
     );
@@ -357,27 +403,15 @@ fn data_segments(svg: &mut String, data: &[&SentSegment], frame: &Frame) {
 
 /// The congestion window, as steps, in the lower panel.
 fn congestion_window(svg: &mut String, finite_cwnd: &[(Duration, u32)], frame: &Frame) {
-    let mut cwnd_points = String::new();
-    let mut last: Option<f64> = None;
-    for &(at, window) in finite_cwnd {
-        let (px, py) = (frame.time(at), frame.c.map(f64::from(window)));
-        if let Some(previous) = last {
-            let _ = write!(cwnd_points, "{px:.1},{previous:.1} ");
-        }
-        let _ = write!(cwnd_points, "{px:.1},{py:.1} ");
-        last = Some(py);
-    }
-    if let Some(previous) = last {
-        let _ = write!(
-            cwnd_points,
-            "{:.1},{previous:.1}",
-            frame.time(frame.end_time)
-        );
-    }
+    let points = step_line(
+        finite_cwnd
+            .iter()
+            .map(|&(at, window)| (at, frame.c.map(f64::from(window)))),
+        frame,
+    );
     let _ = writeln!(
         svg,
-        r#"<polyline id="cwnd" class="series" fill="none" stroke="{CWND_COLOUR}" stroke-width="1.5" points="{}"/>"#,
-        cwnd_points.trim_end()
+        r#"<polyline id="cwnd" class="series" fill="none" stroke="{CWND_COLOUR}" stroke-width="1.5" points="{points}"/>"#
     );
     if finite_cwnd.is_empty() {
         let _ = writeln!(
@@ -387,6 +421,83 @@ fn congestion_window(svg: &mut String, finite_cwnd: &[(Duration, u32)], frame: &
             (CWND_TOP + CWND_BOTTOM) / 2.0
         );
     }
+}
+
+/// The slow-start threshold, dashed, in the window's panel, from the first loss that set it.
+fn slow_start_threshold(svg: &mut String, finite_ssthresh: &[(Duration, u32)], frame: &Frame) {
+    let points = step_line(
+        finite_ssthresh
+            .iter()
+            .map(|&(at, threshold)| (at, frame.c.map(f64::from(threshold)))),
+        frame,
+    );
+    let _ = writeln!(
+        svg,
+        r#"<polyline id="ssthresh" class="series" fill="none" stroke="{SSTHRESH_COLOUR}" stroke-width="1.2" stroke-dasharray="6 4" points="{points}"/>"#
+    );
+}
+
+/// The RTO, as steps, in its own panel at the bottom, with its axis.
+fn rto(svg: &mut String, rto: &[(Duration, Duration)], frame: &Frame) {
+    let _ = writeln!(
+        svg,
+        r##"<g id="rto-axes" stroke="#000" fill="none"><rect x="{LEFT}" y="{RTO_TOP}" width="{}" height="{}"/></g>"##,
+        RIGHT - LEFT,
+        RTO_BOTTOM - RTO_TOP
+    );
+    let _ = writeln!(svg, r##"<g id="rto-ticks" font-size="11" fill="#000">"##);
+    for v in ticks(frame.max_rto * 1.1) {
+        let py = frame.r.map(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{:.1}" y1="{py:.1}" x2="{LEFT}" y2="{py:.1}" stroke="#000"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT - 5.0,
+            LEFT - 8.0,
+            py + 4.0,
+            label(v)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">RTO (s)</text></g>"#,
+        (RTO_TOP + RTO_BOTTOM) / 2.0
+    );
+    let points = step_line(
+        rto.iter()
+            .map(|&(at, rto)| (at, frame.r.map(rto.as_secs_f64()))),
+        frame,
+    );
+    let _ = writeln!(
+        svg,
+        r#"<polyline id="rto" class="series" fill="none" stroke="{RTO_COLOUR}" stroke-width="1.5" points="{points}"/>"#
+    );
+}
+
+/// A cross at the top of each data segment a fault dropped: it never reached the peer.
+fn drops(svg: &mut String, data: &[&SentSegment], frame: &Frame) {
+    let _ = writeln!(
+        svg,
+        r#"<g id="drops" class="series" stroke="{DROP_COLOUR}" stroke-width="1.5">"#
+    );
+    for segment in data.iter().filter(|segment| segment.dropped) {
+        let px = frame.time(segment.at);
+        let py = frame
+            .y
+            .map(frame.relative(segment.seq) + f64::from(segment.len));
+        let _ = writeln!(
+            svg,
+            r#"<path d="M{:.1},{:.1}L{:.1},{:.1}M{:.1},{:.1}L{:.1},{:.1}"/>"#,
+            px - 5.0,
+            py - 5.0,
+            px + 5.0,
+            py + 5.0,
+            px - 5.0,
+            py + 5.0,
+            px + 5.0,
+            py - 5.0
+        );
+    }
+    let _ = writeln!(svg, "</g>");
 }
 
 /// The legend, right of the panels, and the document's end.
@@ -404,6 +515,9 @@ fn legend(svg: &mut String) {
         (SACK_COLOUR, "SACK block"),
         (WINDOW_COLOUR, "receive window (ACK + window)"),
         (CWND_COLOUR, "cwnd"),
+        (SSTHRESH_COLOUR, "ssthresh"),
+        (RTO_COLOUR, "RTO"),
+        (DROP_COLOUR, "dropped by a fault (cross)"),
     ]);
     for (i, (colour, text)) in entries.into_iter().enumerate() {
         let py = SEQ_TOP + 10.0 + i as f64 * 20.0;

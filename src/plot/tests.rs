@@ -36,23 +36,32 @@ fn the_trace_keeps_segments_acks_and_window_changes() {
         ms(0),
         &datagram(Flags::SYN, u32::MAX, 0, 0, &[]),
         Reason::Handshake,
+        false,
     );
     trace.sent(
         ms(40),
         &datagram(Flags::ACK, 0, 1, 100, &[]),
         Reason::NewData,
+        true,
     );
-    trace.sent(ms(41), b"garbage", Reason::NewData);
+    trace.sent(ms(41), b"garbage", Reason::NewData, false);
     trace.received(ms(80), &datagram(Flags::ACK, 1, 100, 0, &[(200, 300)]));
     trace.received(ms(81), &datagram(Flags::RST | Flags::ACK, 1, 100, 0, &[]));
     trace.received(ms(82), b"garbage");
-    for (at, window) in [(0, 10), (1, 10), (2, 20)] {
-        trace.congestion_window(ms(at), window);
+    for (at, window, threshold, rto) in [
+        (0, 10, u32::MAX, 1_000),
+        (1, 10, u32::MAX, 200),
+        (2, 20, 15, 200),
+    ] {
+        trace.connection_state(ms(at), window, threshold, ms(rto));
     }
     assert_eq!(trace.sent.len(), 2);
+    assert!(!trace.sent[0].dropped && trace.sent[1].dropped);
     assert_eq!(trace.acks.len(), 1);
     assert_eq!(trace.acks[0].sack, [(SeqNum(200), SeqNum(300))]);
     assert_eq!(trace.congestion_window, [(ms(0), 10), (ms(2), 20)]);
+    assert_eq!(trace.slow_start_threshold, [(ms(0), u32::MAX), (ms(2), 15)]);
+    assert_eq!(trace.rto, [(ms(0), ms(1_000)), (ms(1), ms(200))]);
     // Relative numbers wrap: the SYN at 2^32-1 makes the first data byte 1.
     assert_eq!(trace.isn(), SeqNum(u32::MAX));
 }

@@ -1,5 +1,6 @@
-//! What a traced host sent and received, and its congestion window over time: the data of the
-//! time-sequence graph, recorded by the simulator.
+//! What a traced host sent and received (and which of its segments a fault dropped), and its
+//! congestion window, slow-start threshold and RTO over time: the data of the time-sequence
+//! graph, recorded by the simulator.
 
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub struct SentSegment {
     pub len: u32,
     /// Why it was sent.
     pub reason: Reason,
+    /// The fault injector on the link dropped it: it never reached the peer.
+    pub dropped: bool,
 }
 
 /// One acknowledgment the traced host received (intact: a corrupt datagram is not counted).
@@ -45,12 +48,17 @@ pub struct Trace {
     /// The congestion window (bytes) each time it changed; `u32::MAX` means no congestion
     /// control.
     pub congestion_window: Vec<(Duration, u32)>,
+    /// The slow-start threshold (bytes) each time it changed; `u32::MAX` until the first loss
+    /// sets it (RFC 5681 section 3.1's "arbitrarily high" initial value).
+    pub slow_start_threshold: Vec<(Duration, u32)>,
+    /// The retransmission timeout (RFC 6298), backoff included, each time it changed.
+    pub rto: Vec<(Duration, Duration)>,
 }
 
 impl Trace {
-    /// Record a datagram the host sent at `at` for `reason`; one that does not parse is
-    /// ignored.
-    pub fn sent(&mut self, at: Duration, datagram: &[u8], reason: Reason) {
+    /// Record a datagram the host sent at `at` for `reason`, which a fault `dropped` or not;
+    /// one that does not parse is ignored.
+    pub fn sent(&mut self, at: Duration, datagram: &[u8], reason: Reason, dropped: bool) {
         if let Some(segment) = SegmentSummary::parse(datagram) {
             self.sent.push(SentSegment {
                 at,
@@ -58,6 +66,7 @@ impl Trace {
                 seq: segment.seq,
                 len: segment.len,
                 reason,
+                dropped,
             });
         }
     }
@@ -77,11 +86,18 @@ impl Trace {
         }
     }
 
-    /// Record the congestion window at `at`, if it changed.
-    pub fn congestion_window(&mut self, at: Duration, window: u32) {
-        if self.congestion_window.last().map(|&(_, w)| w) != Some(window) {
-            self.congestion_window.push((at, window));
-        }
+    /// Record the congestion window, the slow-start threshold and the RTO at `at`, each if it
+    /// changed.
+    pub fn connection_state(
+        &mut self,
+        at: Duration,
+        congestion_window: u32,
+        slow_start_threshold: u32,
+        rto: Duration,
+    ) {
+        push_if_changed(&mut self.congestion_window, at, congestion_window);
+        push_if_changed(&mut self.slow_start_threshold, at, slow_start_threshold);
+        push_if_changed(&mut self.rto, at, rto);
     }
 
     /// The initial sequence number: the first SYN's, else one before the first segment's.
@@ -96,5 +112,12 @@ impl Trace {
                     .map(|segment| SeqNum(segment.seq.0.wrapping_sub(1)))
             })
             .unwrap_or(SeqNum(0))
+    }
+}
+
+/// Append `(at, value)` unless `value` is what the series holds already.
+fn push_if_changed<T: PartialEq>(series: &mut Vec<(Duration, T)>, at: Duration, value: T) {
+    if series.last().map(|(_, last)| last) != Some(&value) {
+        series.push((at, value));
     }
 }

@@ -246,20 +246,25 @@ impl Network {
         }
     }
 
-    /// Record `host`'s congestion window now, if `host` is traced (the driver of the run calls
-    /// this: only it knows which connection is meant).
-    pub fn trace_congestion_window(&mut self, host: Host, handle: ConnectionHandle) {
+    /// Record `host`'s congestion window, slow-start threshold and RTO now, if `host` is
+    /// traced (the driver of the run calls this: only it knows which connection is meant).
+    pub fn trace_connection_state(&mut self, host: Host, handle: ConnectionHandle) {
         let Some((traced, _)) = &self.trace else {
             return;
         };
         if *traced != host {
             return;
         }
-        let window = self.endpoints[host.index()]
+        let stats = self.endpoints[host.index()]
             .connection(handle)
-            .map(|connection| connection.stats().congestion_window);
-        if let (Some(window), Some((_, trace))) = (window, &mut self.trace) {
-            trace.congestion_window(self.now.since_epoch(), window);
+            .map(|connection| connection.stats());
+        if let (Some(stats), Some((_, trace))) = (stats, &mut self.trace) {
+            trace.connection_state(
+                self.now.since_epoch(),
+                stats.congestion_window,
+                stats.slow_start_threshold,
+                stats.rto,
+            );
         }
     }
 
@@ -320,7 +325,12 @@ impl Network {
                 }
                 if let Some((host, trace)) = &mut self.trace {
                     if host.index() == from {
-                        trace.sent(self.now.since_epoch(), &transmit.contents, transmit.reason);
+                        trace.sent(
+                            self.now.since_epoch(),
+                            &transmit.contents,
+                            transmit.reason,
+                            offered.decision.dropped.is_some(),
+                        );
                     }
                 }
                 if let Some(tap) = &mut self.taps[from] {

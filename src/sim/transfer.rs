@@ -271,7 +271,7 @@ fn run_transfer(
             Host::B => receiver.map(|handle| (host, handle)),
         });
         if let Some((host, handle)) = traced {
-            network.trace_congestion_window(host, handle);
+            network.trace_connection_state(host, handle);
         }
     }
 
