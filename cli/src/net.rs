@@ -5,6 +5,7 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use ferry::capture::View;
 use ferry::fault::FaultConfig;
+use ferry::net::TraceSink;
 use ferry::{Listener, SocketConfig, Stream};
 
 use ferry::conn::ConnectionError;
@@ -62,11 +64,32 @@ pub struct NetOptions {
     /// plain segment (a comment says what was encrypted and how, either way).
     #[arg(long, requires = "pcap")]
     pcap_ciphertext: bool,
+    /// Write every connection's events (segments sent and received, losses, timers, cwnd,
+    /// RTT and RTO, state changes) to this file as they happen, as qlog (JSON-SEQ, which qvis
+    /// opens): the events `ferry sim --trace` writes.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// The --trace file's sink, once opened.
+    #[arg(skip)]
+    trace_sink: OnceLock<TraceSink>,
     #[command(flatten)]
     secure: SecureOptions,
 }
 
 impl NetOptions {
+    /// Open the --trace file, if asked, before anything else: a path that cannot be written
+    /// is an error now, not a trace silently missing after the transfer. `vantage` is
+    /// `client` or `server`.
+    fn open_trace(&self, command: &str, vantage: &str) -> Result<(), String> {
+        let Some(path) = &self.trace else {
+            return Ok(());
+        };
+        let sink = crate::qlog::socket_sink(path, &format!("ferry {command}"), vantage)
+            .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+        let _ = self.trace_sink.set(sink);
+        Ok(())
+    }
+
     /// The socket's settings, in the secure mode `secure` if given.
     fn socket_config(&self, secure: Option<SecureConfig>) -> SocketConfig {
         // A seeded fault spec makes a repeatable lab run, initial sequence numbers too; but
@@ -82,6 +105,7 @@ impl NetOptions {
             isn_seed,
             secure,
             capture_ciphertext: self.pcap_ciphertext,
+            trace: self.trace_sink.get().cloned(),
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }
@@ -230,6 +254,9 @@ pub fn recv(args: RecvArgs) -> ExitCode {
             Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
         },
     };
+    if let Err(why) = args.options.open_trace("recv", "server") {
+        return fail("recv", why);
+    }
     // A punched connection is a simultaneous open, which the secure mode cannot handshake
     // (docs/protocol.md section 10): clap keeps --secure and --rendezvous apart.
     if let Some(punched) = args.punch.punch("recv", &args.options.socket_config(None)) {
@@ -367,6 +394,9 @@ pub fn send(args: SendArgs) -> ExitCode {
             Err(error) => return fail("send", format!("cannot read {}: {error}", path.display())),
         },
     };
+    if let Err(why) = args.options.open_trace("send", "client") {
+        return fail("send", why);
+    }
     let punched = args.punch.punch("send", &args.options.socket_config(None));
     let mut stream = match (address, punched) {
         (_, Some(Ok(stream))) => stream,
@@ -464,6 +494,14 @@ fn reset_after_failure(stream: Stream, error: &io::Error) -> String {
 }
 
 pub fn cat(args: CatArgs) -> ExitCode {
+    let vantage = if args.listen.is_some() {
+        "server"
+    } else {
+        "client"
+    };
+    if let Err(why) = args.options.open_trace("cat", vantage) {
+        return fail("cat", why);
+    }
     let punched = args.punch.punch("cat", &args.options.socket_config(None));
     let stream = match (args.address, args.listen, punched) {
         (_, _, Some(punched)) => punched,

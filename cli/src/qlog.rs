@@ -1,4 +1,5 @@
-//! `--trace`: a host's connection trace events as a qlog file, one per host, in qlog 0.3's
+//! `--trace`: a host's connection trace events as a qlog file, one per host (`ferry sim`) or
+//! per socket (`ferry send`, `recv`, `cat`, which write them as they happen), in qlog 0.3's
 //! JSON-SEQ serialization (draft-ietf-quic-qlog-main-schema: a record separator, 0x1E,
 //! before each JSON text and a line feed after it, RFC 7464), which qvis opens: a header
 //! record naming the trace and its vantage point, then one event per record. The events are
@@ -14,14 +15,18 @@
 //! packets and frames (packet types, connection IDs), none of which a TCP segment has, and
 //! would add a dependency to say what a few `json!` calls say.
 
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use ferry::conn::{EpisodeChange, Reason, Timer, TraceEvent, TracedEvent};
+use ferry::endpoint::ConnectionHandle;
+use ferry::net::TraceSink;
 use ferry::sim::Host;
 use ferry::time::Instant;
 use ferry::wire::{Flags, SeqNum};
@@ -59,12 +64,18 @@ fn header(title: &str, host: Host) -> Value {
         Host::B => ("B", "server"),
     };
     let address: SocketAddr = host.address();
+    file_header(title, &format!("host {name} ({address})"), name, vantage)
+}
+
+/// The header of a file with one trace, `trace_title`, seen from `name`, a `vantage` qlog
+/// names (client or server).
+fn file_header(title: &str, trace_title: &str, name: &str, vantage: &str) -> Value {
     json!({
         "qlog_version": QLOG_VERSION,
         "qlog_format": "JSON-SEQ",
         "title": title,
         "trace": {
-            "title": format!("host {name} ({address})"),
+            "title": trace_title,
             "vantage_point": { "name": name, "type": vantage },
             "common_fields": {
                 "group_id": name,
@@ -74,6 +85,32 @@ fn header(title: &str, host: Host) -> Value {
             }
         }
     })
+}
+
+/// `ferry send/recv/cat --trace FILE`: a sink for the socket's trace events that writes them
+/// to `path` as qlog as they happen, a batch at a time (one write per batch). `vantage` is
+/// `client` or `server`. Each event's `group_id` names its connection (`connection N`, in the
+/// order the endpoint opened them), since a listener's file holds all its connections. A
+/// write that fails stops the trace, not the transfer, as a capture does.
+pub fn socket_sink(path: &Path, title: &str, vantage: &str) -> io::Result<TraceSink> {
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    write_record(&mut out, &file_header(title, title, vantage, vantage))?;
+    out.flush()?;
+    let state = Mutex::new(Some((out, HashMap::<ConnectionHandle, Converter>::new())));
+    Ok(TraceSink::new(move |events| {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((out, converters)) = state.as_mut() else {
+            return;
+        };
+        let written = events.iter().try_for_each(|(handle, traced)| {
+            let mut record = converters.entry(*handle).or_default().event(traced);
+            record["group_id"] = json!(format!("connection {}", handle.index()));
+            write_record(out, &record)
+        });
+        if written.and_then(|()| out.flush()).is_err() {
+            *state = None;
+        }
+    }))
 }
 
 /// Milliseconds, as qlog counts time: from whole microseconds, so that 40.05 ms prints as

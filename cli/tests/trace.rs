@@ -234,3 +234,104 @@ fn the_trace_of_a_fast_retransmit_holds_its_loss_and_episode() {
         .count();
     assert_eq!(expired, 0, "no loss timer fires in a fast retransmit");
 }
+
+/// `ferry send --trace` and `ferry recv --trace` write the same qlog from a real transfer over
+/// loopback: each side's file holds its one connection from the handshake to its end, every
+/// record in the schema, the loss the sender's faults caused among the events.
+#[test]
+fn send_and_recv_trace_a_real_transfer_as_qlog() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = output_dir("send-recv");
+    let (sender_trace, receiver_trace) = (dir.join("send.sqlog"), dir.join("recv.sqlog"));
+    let input = dir.join("input.bin");
+    std::fs::write(&input, ferry::sim::payload(300_000, 5)).unwrap();
+    let mut receiver = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["recv", "--listen", "127.0.0.1:0", "--once", "--trace"])
+        .arg(&receiver_trace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(receiver.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .split_once(": listening on ")
+        .unwrap()
+        .1
+        .to_string();
+    let sender = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "send",
+            &address,
+            "--faults",
+            "drop-data=20,seed=3",
+            "--trace",
+        ])
+        .arg(&sender_trace)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    assert!(receiver.wait().unwrap().success());
+
+    for (path, vantage) in [(&sender_trace, "client"), (&receiver_trace, "server")] {
+        let records = records(path);
+        check_schema(&records, vantage);
+        assert!(
+            records[1..]
+                .iter()
+                .all(|event| event["group_id"] == "connection 0"),
+            "{vantage}: one connection"
+        );
+        let states: Vec<_> = select(&records, "connectivity:connection_state_updated", &["/new"])
+            .into_iter()
+            .map(|row| row[1].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            states.contains(&"established".to_string()),
+            "{vantage}: {states:?}"
+        );
+        assert!(
+            select(&records, "transport:packet_sent", &[]).len() > 10,
+            "{vantage}: segments sent"
+        );
+    }
+    // The 20th data segment, dropped by the sender's own faults, is resent.
+    let sent = records(&sender_trace);
+    let resent = sent
+        .iter()
+        .filter(|event| event["name"] == "transport:packet_sent")
+        .filter(|event| {
+            event["data"]["ferry:reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("retransmi"))
+        })
+        .count();
+    assert!(resent >= 1, "the dropped segment was resent");
+}
+
+/// A --trace file that cannot be written stops `ferry recv` before it listens, with one line.
+#[test]
+fn a_trace_that_cannot_be_written_is_refused_at_once() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["recv", "--listen", "127.0.0.1:0", "--once", "--trace"])
+        .arg("/nonexistent-directory/trace.sqlog")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("cannot write /nonexistent-directory/trace.sqlog"),
+        "{said}"
+    );
+}

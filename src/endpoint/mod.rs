@@ -75,6 +75,14 @@ pub const STATELESS_REPLY_QUEUE: usize = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnectionHandle(u64);
 
+impl ConnectionHandle {
+    /// The handle's number: an endpoint numbers its connections from 0 in the order it opens
+    /// them, so that a trace or a log can name each.
+    pub fn index(self) -> u64 {
+        self.0
+    }
+}
+
 /// Why [`Endpoint::connect`] refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

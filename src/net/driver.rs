@@ -38,7 +38,7 @@ use super::socket;
 use super::stream::StreamState;
 use super::udp_io::{self, Receiver, Sender};
 use super::wake::{WaitFor, Waiters};
-use super::SocketConfig;
+use super::{SocketConfig, TraceSink};
 use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
 use crate::conn::Transmit;
 use crate::endpoint::{ConnectionHandle, Endpoint};
@@ -109,6 +109,8 @@ pub(crate) struct DriverState {
     pub(crate) waiters: Waiters,
     /// Where this socket's traffic is recorded, if anywhere.
     capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
+    /// Where the connections' trace events go (`SocketConfig::trace`).
+    trace: Option<TraceSink>,
     /// Secure mode: record datagrams as they crossed the wire, encrypted, rather than the
     /// plain segments (`SocketConfig::capture_ciphertext`).
     capture_ciphertext: bool,
@@ -244,6 +246,7 @@ impl Shared {
                 waiters: Waiters::default(),
                 capture,
                 capture_ciphertext: config.capture_ciphertext,
+                trace: config.trace.clone(),
                 local_addr,
             }),
             socket,
@@ -408,6 +411,7 @@ impl Shared {
             self.queue(peer, bytes);
         }
         state.flush_capture();
+        state.pass_trace_events();
     }
 
     fn lock_outbox(&self) -> MutexGuard<'_, Outbox> {
@@ -605,6 +609,17 @@ impl DriverState {
             }
         }
         self.waiters.heard_from(from);
+    }
+
+    /// Hand the trace events the connections queued to the sink, if there is one.
+    fn pass_trace_events(&mut self) {
+        let Some(sink) = &self.trace else {
+            return;
+        };
+        let events: Vec<_> = std::iter::from_fn(|| self.endpoint.poll_trace_event()).collect();
+        if !events.is_empty() {
+            sink.deliver(&events);
+        }
     }
 
     /// Push what the capture buffered to its file: a process may end while its driver runs.

@@ -155,6 +155,7 @@ mod poller;
 mod rendezvous;
 pub(crate) mod socket;
 mod stream;
+mod trace;
 pub(crate) mod udp_io;
 pub(crate) mod wake;
 
@@ -169,6 +170,7 @@ pub(crate) use driver::{os_now, os_random_key};
 pub use listener::{Incoming, Listener};
 pub use rendezvous::RendezvousServer;
 pub use stream::Stream;
+pub use trace::TraceSink;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -227,6 +229,10 @@ pub struct SocketConfig {
     /// check [`Stream::peer_key`] itself (trust on first use). Every connection of the socket
     /// is then secure, and a plain peer is refused.
     pub secure: Option<SecureConfig>,
+    /// Record every connection's trace events (`conn::TraceEvent`, what `ferry sim --trace`
+    /// writes as qlog) and hand them to this sink as they happen; `None` (the default)
+    /// records nothing. `ferry send/recv --trace FILE` writes them as qlog.
+    pub trace: Option<TraceSink>,
 }
 
 impl Default for SocketConfig {
@@ -242,6 +248,7 @@ impl Default for SocketConfig {
             linger: Some(DEFAULT_LINGER),
             user_timeout: None,
             secure: None,
+            trace: None,
         }
     }
 }

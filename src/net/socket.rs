@@ -83,6 +83,7 @@ pub(crate) fn endpoint(config: &SocketConfig) -> io::Result<Endpoint> {
         endpoint.listen(backlog);
     }
     endpoint.set_default_user_timeout(config.user_timeout);
+    endpoint.set_tracing(config.trace.is_some());
     Ok(endpoint)
 }
 

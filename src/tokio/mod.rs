@@ -36,8 +36,9 @@
 //! | `accept`, `poll_accept`, `local_addr` | the same |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Listener::set_ttl), [`ttl`](Listener::ttl): the UDP socket's, which accepted streams share |
 //!
-//! Faults and captures ([`SocketConfig::faults`](crate::SocketConfig::faults),
-//! [`capture`](crate::SocketConfig::capture)) are not supported on this driver yet; a config
+//! Faults, captures and traces ([`SocketConfig::faults`](crate::SocketConfig::faults),
+//! [`capture`](crate::SocketConfig::capture), [`trace`](crate::SocketConfig::trace)) are not
+//! supported on this driver yet; a config
 //! that asks for them is refused with `InvalidInput`. Use [`crate::net`] for lab runs.
 //!
 //! # Closing
@@ -129,10 +130,10 @@ fn socket_failed(kind: io::ErrorKind) -> io::Error {
 /// [`Config::check`]: crate::conn::Config::check
 fn check_config(config: &SocketConfig) -> io::Result<()> {
     config.connection.check()?;
-    if !config.faults.is_passthrough() || config.capture.is_some() {
+    if !config.faults.is_passthrough() || config.capture.is_some() || config.trace.is_some() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "ferry::tokio does not run faults or captures yet; use ferry::net for those",
+            "ferry::tokio does not run faults, captures or traces yet; use ferry::net for those",
         ));
     }
     Ok(())
