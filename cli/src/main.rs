@@ -1,7 +1,9 @@
 //! The `ferry` command line: `ferry sim` runs a transfer over the simulated lossy network;
+//! `ferry lab` runs one and checks the observations a lab file expects of it;
 //! `ferry recv`, `ferry send` and `ferry cat` run Ferry over real UDP sockets.
 
 mod args;
+mod lab;
 mod net;
 mod qlog;
 mod rendezvous;
@@ -30,6 +32,10 @@ struct Cli {
 enum Command {
     /// Transfer data from host A to host B over a simulated lossy link, in virtual time.
     Sim(Box<sim::SimArgs>),
+    /// Run a lab file: a simulated run and the observations expected of it; print each
+    /// with the value measured and PASS or FAIL (exit 1 if one fails, 2 if the file is
+    /// malformed).
+    Lab(lab::LabArgs),
     /// Receive transfers over real UDP and write them to stdout or a file.
     Recv(net::RecvArgs),
     /// Send a file (or stdin) to a `ferry recv` over real UDP.
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim::run(*args),
+        Command::Lab(args) => lab::lab(args),
         Command::Recv(args) => net::recv(args),
         Command::Send(args) => net::send(args),
         Command::Cat(args) => net::cat(args),

@@ -210,64 +210,15 @@ pub fn run(args: SimArgs) -> ExitCode {
     if let Some(scenario) = &args.scenario {
         return crate::scenario::run(scenario, args.seed, args.stats);
     }
-    let payload = match &args.file {
-        Some(path) => match std::fs::read(path) {
-            Ok(content) => content,
-            Err(error) => {
-                eprintln!("ferry sim: cannot read {}: {error}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => sim::payload(args.bytes, seed(&args)),
+    let (config, payload) = match transfer_config(&args) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("ferry sim: {message}");
+            return ExitCode::from(2);
+        }
     };
-    let mut network =
-        NetworkConfig::symmetric(args.rate.0, args.rtt, args.faults.clone(), seed(&args));
-    let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
-    network.a_to_b.queue_limit = queue_limit;
-    network.b_to_a.queue_limit = queue_limit;
-    if let Some(faults) = &args.faults_ab {
-        network.a_to_b.faults = faults.clone();
-    }
-    if let Some(faults) = &args.faults_ba {
-        network.b_to_a.faults = faults.clone();
-    }
-    network.secure = args.secure;
-    network.connection = Config {
-        mss: usize::try_from(args.mss).unwrap_or(usize::MAX),
-        recv_buffer: args.recv_buffer,
-        sack: args.sack == Switch::On,
-        rack: args.rack == Switch::On,
-        congestion_control: match args.cc {
-            CcArg::Newreno => CongestionControl::NewReno,
-            CcArg::Cubic => CongestionControl::Cubic,
-            CcArg::Fixed => CongestionControl::Fixed,
-        },
-        initial_window_segments: args.initial_window,
-        duplicate_ack_threshold: args.dupthresh,
-        ..Config::default()
-    };
-    if let Err(error) = network.connection.check() {
-        // The settings the command line reaches are named by their flags.
-        let flag = match error.setting {
-            "recv_buffer" => "--recv-buffer",
-            "mss" => "--mss",
-            other => other,
-        };
-        eprintln!(
-            "ferry sim: {flag} {} cannot work: it must be {}",
-            error.value, error.valid
-        );
-        return ExitCode::from(2);
-    }
-
     // How long the simulation took in real time, for `wall_seconds`.
     let started = crate::wall_clock();
-    let config = TransferConfig::new(network);
-    let config = TransferConfig {
-        receiver_pause: args.read_pause.clone(),
-        receiver_abort_after: args.abort_after.map(|bytes| bytes as u64),
-        ..config
-    };
     let captures = match &args.pcap {
         None => Captures::default(),
         Some(prefix) => {
@@ -343,6 +294,60 @@ pub fn run(args: SimArgs) -> ExitCode {
         eprintln!("ferry sim: {}", failure_message(&report));
         ExitCode::FAILURE
     }
+}
+
+/// The transfer `args` describe and its payload, or why its settings cannot work (a file
+/// that cannot be read, a setting out of range), named by its flag.
+pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), String> {
+    let payload = match &args.file {
+        Some(path) => std::fs::read(path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?,
+        None => sim::payload(args.bytes, seed(args)),
+    };
+    let mut network =
+        NetworkConfig::symmetric(args.rate.0, args.rtt, args.faults.clone(), seed(args));
+    let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
+    network.a_to_b.queue_limit = queue_limit;
+    network.b_to_a.queue_limit = queue_limit;
+    if let Some(faults) = &args.faults_ab {
+        network.a_to_b.faults = faults.clone();
+    }
+    if let Some(faults) = &args.faults_ba {
+        network.b_to_a.faults = faults.clone();
+    }
+    network.secure = args.secure;
+    network.connection = Config {
+        mss: usize::try_from(args.mss).unwrap_or(usize::MAX),
+        recv_buffer: args.recv_buffer,
+        sack: args.sack == Switch::On,
+        rack: args.rack == Switch::On,
+        congestion_control: match args.cc {
+            CcArg::Newreno => CongestionControl::NewReno,
+            CcArg::Cubic => CongestionControl::Cubic,
+            CcArg::Fixed => CongestionControl::Fixed,
+        },
+        initial_window_segments: args.initial_window,
+        duplicate_ack_threshold: args.dupthresh,
+        ..Config::default()
+    };
+    if let Err(error) = network.connection.check() {
+        // The settings the command line reaches are named by their flags.
+        let flag = match error.setting {
+            "recv_buffer" => "--recv-buffer",
+            "mss" => "--mss",
+            other => other,
+        };
+        return Err(format!(
+            "{flag} {} cannot work: it must be {}",
+            error.value, error.valid
+        ));
+    }
+    let config = TransferConfig {
+        receiver_pause: args.read_pause.clone(),
+        receiver_abort_after: args.abort_after.map(|bytes| bytes as u64),
+        ..TransferConfig::new(network)
+    };
+    Ok((config, payload))
 }
 
 /// The two-host transfer's seed: `--seed`, or 1.
@@ -518,7 +523,7 @@ fn error_text(host: &HostReport) -> String {
 
 /// The JSON report: each counter summed over both hosts at the top level (the keys the README
 /// lists), and what each host counted in `a` and `b`.
-fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
+pub fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Value {
     let (a, b) = (&report.a, &report.b);
     let own = json!({
         "intact": report.intact,
@@ -556,7 +561,8 @@ fn host_json(host: &HostReport) -> serde_json::Value {
     crate::report::with_counters(own, &[&host.stats], &[&host.faults])
 }
 
-/// What the links leaving `hosts` lost, and what the hosts discarded as corrupt, summed.
+/// What the links leaving `hosts` lost, what the hosts discarded as corrupt, and the RSTs
+/// their endpoints sent to segments no connection accepted, summed.
 fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
     let sum = |field: fn(&HostReport) -> u64| hosts.iter().map(|host| field(host)).sum::<u64>();
     json!({
@@ -565,6 +571,7 @@ fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
         "dropped_data_segments": sum(|host| host.link.dropped_data_segments),
         "discarded_corrupt": sum(|host| host.stats.discarded_corrupt + host.endpoint.discarded_corrupt),
         "discarded_unauthenticated": sum(|host| host.endpoint.discarded_unauthenticated),
+        "resets_sent": sum(|host| host.endpoint.resets_sent),
     })
 }
 

@@ -62,13 +62,34 @@ pub fn load(path: &Path) -> Result<(String, Result<ScenarioFile, Located>), std:
 /// print what it showed: exit status 0 if every client finished, 1 if a run or a flow failed,
 /// 2 if the file cannot be read or describes what cannot be.
 pub fn run(path: &Path, seed: Option<u64>, stats: StatsFormat) -> ExitCode {
-    let (text, parsed) = match load(path) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("ferry sim: cannot read {}: {error}", path.display());
-            return ExitCode::from(2);
+    let ran = run_with(path, seed, |outcome| {
+        match stats {
+            StatsFormat::Json => println!("{}", json_report(outcome)),
+            StatsFormat::Text => print!("{}", text_report(outcome)),
         }
-    };
+        finish(outcome)
+    });
+    ran.unwrap_or_else(|message| {
+        eprintln!("ferry sim: {message}");
+        ExitCode::from(2)
+    })
+}
+
+/// Run the scenario at `path` and give its JSON report (what `--stats json` prints), or
+/// what is wrong with the file, as [`run`] words it.
+pub fn run_json(path: &Path, seed: Option<u64>) -> Result<serde_json::Value, String> {
+    run_with(path, seed, json_report)
+}
+
+/// Run the scenario at `path` and give `then` what it showed; or say why the file cannot be
+/// read or describes what cannot be.
+fn run_with<T>(
+    path: &Path,
+    seed: Option<u64>,
+    then: impl FnOnce(&Outcome) -> T,
+) -> Result<T, String> {
+    let (text, parsed) =
+        load(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let built = parsed.and_then(|file| {
         let seed = seed.or(file.seed).unwrap_or(1);
         build(&file, seed).map(|built| (built, seed))
@@ -80,13 +101,7 @@ pub fn run(path: &Path, seed: Option<u64>, stats: StatsFormat) -> ExitCode {
             nats,
         },
         seed,
-    ) = match built {
-        Ok(built) => built,
-        Err(located) => {
-            eprintln!("ferry sim: {}", describe(path, &text, &located));
-            return ExitCode::from(2);
-        }
-    };
+    ) = built.map_err(|located| describe(path, &text, &located))?;
     let started = crate::wall_clock();
     let ran = world.run();
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -101,11 +116,7 @@ pub fn run(path: &Path, seed: Option<u64>, stats: StatsFormat) -> ExitCode {
         wall_seconds,
         world: &world,
     };
-    match stats {
-        StatsFormat::Json => println!("{}", json_report(&outcome)),
-        StatsFormat::Text => print!("{}", text_report(&outcome)),
-    }
-    finish(&outcome)
+    Ok(then(&outcome))
 }
 
 /// The exit status, with the reason on stderr when it is not 0.
