@@ -29,7 +29,7 @@ pub struct Observation {
 
 /// What an observation says and how it is written, for the errors.
 pub const GRAMMAR: &str = "an observation is METRIC OP NUMBER (OP one of ==, !=, <, <=, >, >=) \
-                           or METRIC within P% of NUMBER, e.g. \"rto_timeouts == 1\" or \
+                           or METRIC within P% of NUMBER, words separated by spaces, e.g. \"rto_timeouts == 1\" or \
                            \"sim_seconds within 5% of 0.4\"";
 
 impl Observation {
