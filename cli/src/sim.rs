@@ -130,10 +130,15 @@ pub struct SimArgs {
     /// e.g. 20KB. The data then cannot arrive intact, so the exit status is 1.
     #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
     abort_after: Option<usize>,
+    /// B sends this many bytes back to A (random content drawn from the seed) while it
+    /// reads, and closes its side once they are written, e.g. 200KB: with A's FIN sent
+    /// first, a half-close. A reads them to the end; the exit status requires them intact.
+    #[arg(long, value_parser = payload_size_arg, value_name = "SIZE")]
+    reply: Option<usize>,
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 21] = [
+const TWO_HOST_ONLY: [&str; 22] = [
     "bytes",
     "file",
     "faults",
@@ -155,6 +160,7 @@ const TWO_HOST_ONLY: [&str; 21] = [
     "ladder_window",
     "read_pause",
     "abort_after",
+    "reply",
 ];
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -288,7 +294,7 @@ pub fn run(args: SimArgs) -> ExitCode {
         StatsFormat::Json => println!("{}", json_report(&report, wall_seconds)),
         StatsFormat::Text => print!("{}", text_report(&args, &report, wall_seconds)),
     }
-    if report.intact && report.finished {
+    if report.intact && report.reply_intact && report.finished {
         ExitCode::SUCCESS
     } else {
         eprintln!("ferry sim: {}", failure_message(&report));
@@ -345,6 +351,10 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
     let config = TransferConfig {
         receiver_pause: args.read_pause.clone(),
         receiver_abort_after: args.abort_after.map(|bytes| bytes as u64),
+        // Another seed than the payload's, so that the two streams differ.
+        reply: args.reply.map_or_else(Vec::new, |bytes| {
+            sim::payload(bytes, seed(args).wrapping_add(1))
+        }),
         ..TransferConfig::new(network)
     };
     Ok((config, payload))
@@ -367,6 +377,9 @@ fn failure_message(report: &TransferReport) -> String {
         (None, None, Some(limit)) => format!("the run reached {limit}"),
         (None, None, None) => "nothing was left to happen".into(),
     };
+    if !report.reply_intact && report.intact {
+        return format!("the reply did not arrive intact at A; {why}");
+    }
     if !report.intact {
         format!(
             "the transfer did not finish: B read {} of {} bytes, none of them wrong; {why}",
@@ -527,6 +540,7 @@ pub fn json_report(report: &TransferReport, wall_seconds: f64) -> serde_json::Va
     let (a, b) = (&report.a, &report.b);
     let own = json!({
         "intact": report.intact,
+        "reply_intact": report.reply_intact,
         "finished": report.finished,
         "bytes_sent": report.bytes_sent,
         "bytes_delivered": report.bytes_delivered,

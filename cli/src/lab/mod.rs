@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 19] = [
+const SIM_KEYS: [&str; 20] = [
     "bytes",
     "file",
     "faults",
@@ -73,6 +73,7 @@ const SIM_KEYS: [&str; 19] = [
     "seed",
     "read-pause",
     "abort-after",
+    "reply",
 ];
 
 /// `ferry sim`'s flags on a command line of their own, parsed by its parser.
