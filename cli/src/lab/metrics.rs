@@ -47,8 +47,12 @@ impl<'a> Measurements<'a> {
     pub fn new(report: &Value, events: Option<&'a [(Host, TracedEvent)]>) -> Measurements<'a> {
         let mut flat = BTreeMap::new();
         flatten("", report, &mut flat);
-        // Wall time differs from run to run: no lab can expect a value of it.
-        flat.retain(|name, _| !name.ends_with("wall_seconds"));
+        // Wall time differs from run to run: no lab can expect a value of it. An error is
+        // text (null when there was none): no number either.
+        flat.retain(|name, _| {
+            let key = name.rsplit('.').next().unwrap_or(name);
+            key != "wall_seconds" && key != "error" && !key.starts_with("error_")
+        });
         Measurements {
             report: flat,
             events,
@@ -364,6 +368,7 @@ mod tests {
             "srtt_ms": null,
             "state_a": "closed",
             "wall_seconds": 0.5,
+            "error": null,
             "retransmissions": { "fast": 2 },
             "flows": [{ "goodput_bps": 1.5 }],
         });
@@ -376,6 +381,7 @@ mod tests {
         for unknown in [
             "state_a",
             "wall_seconds",
+            "error",
             "retransmissions",
             "a.fin.resends",
         ] {
