@@ -158,11 +158,20 @@ fn check(path: &Path, text: &str) -> Result<bool, Located> {
                 .map_err(|error| at_table(&file, error.to_string()))?;
             report = crate::sim::json_report(&transfer, 0.0);
             events = observed.events.unwrap_or_default();
+            if events.omitted > 0 {
+                println!(
+                    "note: the run's trace holds its first {} events, not {} more: what is \
+                     measured from the events counts only those",
+                    sim::MAX_RECORDED_EVENTS,
+                    events.omitted
+                );
+            }
             Measurements::new(&report, Some(&events.events))
         }
         Run::Scenario(scenario, seed) => {
+            let seeded = seed.map_or(String::new(), |seed| format!(" --seed {seed}"));
             println!(
-                "{}: ferry sim --scenario {}",
+                "{}: ferry sim --scenario {}{seeded}",
                 path.display(),
                 scenario.display()
             );
