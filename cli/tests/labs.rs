@@ -155,3 +155,21 @@ fn a_malformed_lab_is_refused_with_its_line_and_what_is_valid() {
         );
     }
 }
+
+#[test]
+fn a_lab_names_its_file_relative_to_itself() {
+    let payload = lab_file("payload.bin", &"ferry ".repeat(1000));
+    assert!(payload.exists());
+    let file = lab_file(
+        "file.toml",
+        "expect = [\"bytes_delivered == 6000\", \"intact == true\"]\n[sim]\nfile = \"payload.bin\"\n",
+    );
+    let output = ferry_lab(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2 of 2 observations hold"), "{stdout}");
+}

@@ -259,6 +259,11 @@ fn run_of(path: &Path, file: &LabFile) -> Result<Run, Located> {
                     (_, toml::Value::Boolean(on)) => {
                         vec![flag, if *on { "on" } else { "off" }.to_string()]
                     }
+                    // A file is named relative to the lab, as a scenario is.
+                    ("file", toml::Value::String(text)) => {
+                        let base = path.parent().unwrap_or(Path::new(""));
+                        vec![flag, base.join(text).display().to_string()]
+                    }
                     (_, toml::Value::String(text)) => vec![flag, text.clone()],
                     (_, toml::Value::Integer(number)) => vec![flag, number.to_string()],
                     _ => {
