@@ -191,6 +191,9 @@ impl Arbitrary for FaultConfig {
         for index in 0..self.drop_data.len() {
             offer(without(self, |c| &mut c.drop_data, index));
         }
+        for index in 0..self.drop_segments.len() {
+            offer(without(self, |c| &mut c.drop_segments, index));
+        }
         for index in 0..self.flip_syn_ack.len() {
             offer(without(self, |c| &mut c.flip_syn_ack, index));
         }

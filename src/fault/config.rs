@@ -41,6 +41,10 @@ pub struct FaultConfig {
     /// (the key repeats). Retransmissions count: they are data segments too. Key:
     /// `drop-data=3`.
     pub drop_data: Vec<u64>,
+    /// Scripted drops by segment kind: the Nth SYN, SYN-ACK, FIN or retransmission offered
+    /// to the injector is dropped (the keys repeat). Keys: `drop-syn=1`, `drop-syn-ack=1`,
+    /// `drop-fin=1`, `drop-retransmission=3`.
+    pub drop_segments: Vec<ScriptedDrop>,
     /// Scripted flips: these bits of the first SYN-ACK offered to the injector are flipped;
     /// bit 0 is the most significant bit of byte 0, as Wireshark counts, and bits past the
     /// datagram's end are ignored (the key repeats). Key: `flip-syn-ack=113`.
@@ -83,9 +87,11 @@ impl FaultConfig {
 
 impl FaultConfig {
     /// Whether a rule needs to know what kind of segment a datagram is (`drop-data`,
-    /// `flip-syn-ack`, `drop-acks`): only then does the injector parse datagrams.
+    /// `drop-syn` and the other drops by kind, `flip-syn-ack`, `drop-acks`): only then does
+    /// the injector parse datagrams.
     pub(super) fn is_scripted_by_kind(&self) -> bool {
         !self.drop_data.is_empty()
+            || !self.drop_segments.is_empty()
             || !self.flip_syn_ack.is_empty()
             || self
                 .drop_acks
@@ -114,6 +120,7 @@ impl Default for FaultConfig {
             truncate: 0.0,
             drops: Vec::new(),
             drop_data: Vec::new(),
+            drop_segments: Vec::new(),
             flip_syn_ack: Vec::new(),
             drop_acks: Vec::new(),
             seed: 0,
@@ -154,4 +161,59 @@ impl Outage {
 /// Whether a probability knob is on; NaN (only from a hand-built config) counts as off.
 pub(super) fn is_on(p: f64) -> bool {
     p > 0.0
+}
+
+/// A kind of segment a scripted drop counts (`FaultConfig::drop_segments`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SegmentKind {
+    /// A SYN without ACK: the active open's.
+    Syn,
+    /// A SYN-ACK.
+    SynAck,
+    /// A segment carrying a FIN (with data or without).
+    Fin,
+    /// A data segment that starts below the highest sequence number of data offered before:
+    /// a retransmission (by any timer or rule, a tail loss probe's resend too). Counted on a
+    /// link that carries one connection, as `ferry sim`'s do.
+    Retransmission,
+}
+
+impl SegmentKind {
+    /// Every kind, in the order a spec lists them.
+    pub const ALL: [SegmentKind; 4] = [
+        SegmentKind::Syn,
+        SegmentKind::SynAck,
+        SegmentKind::Fin,
+        SegmentKind::Retransmission,
+    ];
+
+    /// The fault spec's key for dropping this kind.
+    pub fn key(self) -> &'static str {
+        match self {
+            SegmentKind::Syn => "drop-syn",
+            SegmentKind::SynAck => "drop-syn-ack",
+            SegmentKind::Fin => "drop-fin",
+            SegmentKind::Retransmission => "drop-retransmission",
+        }
+    }
+}
+
+impl std::fmt::Display for SegmentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SegmentKind::Syn => "SYN",
+            SegmentKind::SynAck => "SYN-ACK",
+            SegmentKind::Fin => "FIN",
+            SegmentKind::Retransmission => "retransmission",
+        })
+    }
+}
+
+/// One scripted drop by kind: the `number`th segment of `kind` (the first is 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ScriptedDrop {
+    /// What the rule counts.
+    pub kind: SegmentKind,
+    /// Which of them it drops, from 1.
+    pub number: u64,
 }

@@ -2,6 +2,7 @@
 //! packet comments, the [`Delivery`] of what leaves, and [`FaultStats`], the counts of every
 //! decision.
 
+use super::config::SegmentKind;
 use crate::time::Instant;
 use std::fmt;
 use std::time::Duration;
@@ -44,6 +45,9 @@ pub enum DropCause {
     ScriptedData(u64),
     /// A pure ACK offered during a `drop-acks` interval.
     ScriptedAck,
+    /// A `drop-syn=N` (or `drop-syn-ack`, `drop-fin`, `drop-retransmission`) rule named this
+    /// segment: the Nth of its kind offered to the injector.
+    ScriptedKind(SegmentKind, u64),
 }
 
 impl fmt::Display for DropCause {
@@ -58,6 +62,9 @@ impl fmt::Display for DropCause {
                 return write!(f, "scripted: {} data segment", Ordinal(*number))
             }
             DropCause::ScriptedAck => "scripted: pure ACK",
+            DropCause::ScriptedKind(kind, number) => {
+                return write!(f, "scripted: {} {kind}", Ordinal(*number))
+            }
         })
     }
 }
@@ -162,7 +169,8 @@ pub struct FaultStats {
     pub dropped_burst: u64,
     /// Dropped during an outage.
     pub dropped_outage: u64,
-    /// Dropped by a `drop=N` rule.
+    /// Dropped by a `drop=N` rule or a drop by kind (`drop-syn`, `drop-syn-ack`, `drop-fin`,
+    /// `drop-retransmission`).
     pub dropped_scripted: u64,
     /// Data segments dropped by a `drop-data=N` rule.
     pub dropped_scripted_data: u64,
@@ -195,7 +203,7 @@ impl FaultStats {
                 DropCause::Loss => self.dropped_loss += 1,
                 DropCause::BurstLoss => self.dropped_burst += 1,
                 DropCause::Outage => self.dropped_outage += 1,
-                DropCause::Scripted => self.dropped_scripted += 1,
+                DropCause::Scripted | DropCause::ScriptedKind(..) => self.dropped_scripted += 1,
                 DropCause::ScriptedData(_) => self.dropped_scripted_data += 1,
                 DropCause::ScriptedAck => self.dropped_scripted_acks += 1,
                 DropCause::RateLimit => self.dropped_rate += 1,
@@ -246,7 +254,9 @@ mod tests {
                     DropCause::Loss => expected.dropped_loss += 1,
                     DropCause::BurstLoss => expected.dropped_burst += 1,
                     DropCause::Outage => expected.dropped_outage += 1,
-                    DropCause::Scripted => expected.dropped_scripted += 1,
+                    DropCause::Scripted | DropCause::ScriptedKind(..) => {
+                        expected.dropped_scripted += 1
+                    }
                     DropCause::ScriptedData(_) => expected.dropped_scripted_data += 1,
                     DropCause::ScriptedAck => expected.dropped_scripted_acks += 1,
                     DropCause::RateLimit => expected.dropped_rate += 1,

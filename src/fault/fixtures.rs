@@ -1,7 +1,10 @@
 //! Fixtures the fault module's tests share: parsing a spec, offering datagrams, and arbitrary
 //! valid configurations.
 
-use super::{Decision, Delivery, FaultConfig, FaultInjector, GilbertElliott, Outage};
+use super::{
+    Decision, Delivery, FaultConfig, FaultInjector, GilbertElliott, Outage, ScriptedDrop,
+    SegmentKind,
+};
 use crate::time::Instant;
 use quickcheck::{Arbitrary, Gen};
 use std::time::Duration;
@@ -86,6 +89,12 @@ impl Arbitrary for ValidConfig {
                 .collect(),
             drop_data: (0..usize::arbitrary(g) % 3)
                 .map(|_| 1 + u64::from(u16::arbitrary(g)))
+                .collect(),
+            drop_segments: (0..usize::arbitrary(g) % 3)
+                .map(|_| ScriptedDrop {
+                    kind: *g.choose(&SegmentKind::ALL).unwrap(),
+                    number: 1 + u64::from(u16::arbitrary(g)),
+                })
                 .collect(),
             flip_syn_ack: (0..usize::arbitrary(g) % 3)
                 .map(|_| usize::from(u16::arbitrary(g)))

@@ -54,7 +54,7 @@ mod injector;
 mod scripted;
 mod spec;
 
-pub use config::{FaultConfig, GilbertElliott, Outage};
+pub use config::{FaultConfig, GilbertElliott, Outage, ScriptedDrop, SegmentKind};
 pub use decision::{Decision, Delivery, DropCause, FaultStats};
 pub use injector::FaultInjector;
 pub use spec::FaultSpecError;

@@ -1,10 +1,11 @@
-//! The scripted rules by kind (`drop-data=N`, `flip-syn-ack=K`, `drop-acks=START..END`): the
-//! only faults that parse a datagram, to tell data segments, SYN-ACKs and pure ACKs apart, so
-//! that a lab capture shows exactly one phenomenon (docs/lab.md).
+//! The scripted rules by kind (`drop-data=N`, `drop-syn=N`, `drop-syn-ack=N`, `drop-fin=N`,
+//! `drop-retransmission=N`, `flip-syn-ack=K`, `drop-acks=START..END`): the only faults that
+//! parse a datagram, to tell data segments, SYNs, SYN-ACKs, FINs, retransmissions and pure
+//! ACKs apart, so that a lab capture shows exactly one phenomenon (docs/lab.md).
 
-use super::config::FaultConfig;
+use super::config::{FaultConfig, ScriptedDrop, SegmentKind};
 use super::decision::DropCause;
-use crate::wire::{Flags, Segment};
+use crate::wire::{Flags, Segment, SeqNum};
 use std::time::Duration;
 
 /// What the rules by kind remember between datagrams.
@@ -12,6 +13,12 @@ use std::time::Duration;
 pub(super) struct Scripted {
     /// Data segments offered so far, for `drop-data`.
     data_segments: u64,
+    /// Segments of each kind offered so far, for `drop-syn` and the others (in
+    /// [`SegmentKind::ALL`]'s order).
+    by_kind: [u64; 4],
+    /// The end of the highest data offered so far: a data segment starting below it is a
+    /// retransmission.
+    highest_data_end: Option<SeqNum>,
     /// Whether a SYN-ACK has been offered yet, for `flip-syn-ack`.
     seen_syn_ack: bool,
 }
@@ -24,8 +31,9 @@ pub(super) enum ByKind {
 }
 
 impl Scripted {
-    /// Applies the rules that depend on what the datagram is (a data segment, a SYN-ACK, a pure
-    /// ACK). Only these parse it; every other fault treats it as bytes.
+    /// Applies the rules that depend on what the datagram is (a data segment, a SYN, a
+    /// SYN-ACK, a FIN, a retransmission, a pure ACK). Only these parse it; every other fault
+    /// treats it as bytes.
     pub(super) fn by_kind(
         &mut self,
         config: &FaultConfig,
@@ -36,19 +44,46 @@ impl Scripted {
         let Ok(segment) = Segment::parse(datagram) else {
             return ByKind::Pass;
         };
+        let flags = segment.flags;
+        let mut dropped = None;
         if !segment.payload.is_empty() {
             self.data_segments += 1;
             if config.drop_data.contains(&self.data_segments) {
-                return ByKind::Drop(DropCause::ScriptedData(self.data_segments));
+                dropped = Some(DropCause::ScriptedData(self.data_segments));
             }
+            let end = segment.seq + segment.payload.len() as u32;
+            if self
+                .highest_data_end
+                .is_some_and(|highest| segment.seq < highest)
+            {
+                dropped = dropped.or(self.count(config, SegmentKind::Retransmission));
+            }
+            if self.highest_data_end.is_none_or(|highest| end > highest) {
+                self.highest_data_end = Some(end);
+            }
+        }
+        let mut first_syn_ack = false;
+        if flags.contains(Flags::SYN) {
+            let kind = if flags.contains(Flags::ACK) {
+                first_syn_ack = !self.seen_syn_ack;
+                self.seen_syn_ack = true;
+                SegmentKind::SynAck
+            } else {
+                SegmentKind::Syn
+            };
+            dropped = dropped.or(self.count(config, kind));
+        }
+        if flags.contains(Flags::FIN) {
+            dropped = dropped.or(self.count(config, SegmentKind::Fin));
+        }
+        if let Some(cause) = dropped {
+            return ByKind::Drop(cause);
+        }
+        if !segment.payload.is_empty() {
             return ByKind::Pass;
         }
-        let flags = segment.flags;
-        if flags.contains(Flags::SYN | Flags::ACK) && !self.seen_syn_ack {
-            self.seen_syn_ack = true;
-            if !config.flip_syn_ack.is_empty() {
-                return ByKind::FlipSynAck;
-            }
+        if first_syn_ack && !config.flip_syn_ack.is_empty() {
+            return ByKind::FlipSynAck;
         }
         let pure_ack =
             flags.contains(Flags::ACK) && !flags.intersects(Flags::SYN | Flags::FIN | Flags::RST);
@@ -56,6 +91,20 @@ impl Scripted {
             return ByKind::Drop(DropCause::ScriptedAck);
         }
         ByKind::Pass
+    }
+
+    /// Count one segment of `kind`: the drop a rule names for it, if one does.
+    fn count(&mut self, config: &FaultConfig, kind: SegmentKind) -> Option<DropCause> {
+        let index = SegmentKind::ALL
+            .iter()
+            .position(|&each| each == kind)
+            .unwrap_or_default();
+        self.by_kind[index] += 1;
+        let number = self.by_kind[index];
+        config
+            .drop_segments
+            .contains(&ScriptedDrop { kind, number })
+            .then_some(DropCause::ScriptedKind(kind, number))
     }
 }
 
@@ -144,6 +193,68 @@ mod tests {
         );
         let stats = injector.stats();
         assert_eq!((stats.dropped, stats.dropped_scripted_data), (2, 2));
+    }
+
+    /// A data segment at `seq` with `len` bytes of payload, and these flags.
+    fn data_at(flags: Flags, seq: u32, len: usize) -> Vec<u8> {
+        let payload = vec![0xab; len];
+        let mut bytes = Vec::new();
+        Segment {
+            flags,
+            seq: crate::wire::SeqNum(seq),
+            payload: &payload,
+            ..Segment::default()
+        }
+        .emit(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn drops_by_kind_count_syns_syn_acks_fins_and_retransmissions() {
+        let mut injector = FaultInjector::new(parse(
+            "drop-syn=2,drop-syn-ack=1,drop-fin=2,drop-retransmission=2,drop-retransmission=3",
+        ));
+        let offered = [
+            segment(Flags::SYN, 0),                    // SYN 1
+            segment(Flags::SYN, 0),                    // SYN 2: dropped
+            segment(Flags::SYN | Flags::ACK, 0),       // SYN-ACK 1: dropped
+            segment(Flags::SYN | Flags::ACK, 0),       // SYN-ACK 2
+            data_at(Flags::ACK, 1, 100),               // new data to 101
+            data_at(Flags::ACK, 101, 100),             // new data to 201
+            data_at(Flags::ACK, 1, 100),               // retransmission 1
+            data_at(Flags::ACK, 101, 100),             // retransmission 2: dropped
+            data_at(Flags::ACK, 201, 100),             // new data to 301
+            data_at(Flags::ACK | Flags::FIN, 250, 51), // retransmission 3 and FIN 1: dropped
+            segment(Flags::ACK | Flags::FIN, 0),       // FIN 2: dropped
+            segment(Flags::ACK | Flags::FIN, 0),       // FIN 3
+        ];
+        let decisions: Vec<String> = offered
+            .iter()
+            .map(|bytes| injector.apply(Instant::ZERO, bytes).0.to_string())
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                "passed",
+                "dropped (scripted: 2nd SYN)",
+                "dropped (scripted: 1st SYN-ACK)",
+                "passed",
+                "passed",
+                "passed",
+                "passed",
+                "dropped (scripted: 2nd retransmission)",
+                "passed",
+                "dropped (scripted: 3rd retransmission)",
+                "dropped (scripted: 2nd FIN)",
+                "passed",
+            ]
+        );
+        let stats = injector.stats();
+        assert_eq!((stats.dropped, stats.dropped_scripted), (5, 5));
+        assert_eq!(
+            parse("drop-fin=1,drop-retransmission=3").to_string(),
+            "drop-fin=1,drop-retransmission=3"
+        );
     }
 
     #[test]

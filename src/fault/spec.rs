@@ -2,7 +2,7 @@
 //! text, and [`FaultSpecError`], what is wrong with a bad line. The keys and their values are
 //! documented in docs/faults.md.
 
-use super::config::{FaultConfig, GilbertElliott, Outage};
+use super::config::{FaultConfig, GilbertElliott, Outage, ScriptedDrop, SegmentKind};
 use crate::units::{
     self, parse_duration, parse_probability, parse_rate, parse_size, DurationText, IntervalText,
     ProbabilityText, RateText, SizeText,
@@ -69,6 +69,9 @@ impl fmt::Display for FaultConfig {
         for number in &self.drop_data {
             items.push(format!("drop-data={number}"));
         }
+        for drop in &self.drop_segments {
+            items.push(format!("{}={}", drop.kind.key(), drop.number));
+        }
         for bit in &self.flip_syn_ack {
             items.push(format!("flip-syn-ack={bit}"));
         }
@@ -90,7 +93,7 @@ impl fmt::Display for FaultConfig {
 }
 
 /// Every key the spec accepts, in the order the error message lists them.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 22] = [
     "loss",
     "burst",
     "burst-loss",
@@ -106,13 +109,27 @@ const KEYS: [&str; 18] = [
     "truncate",
     "drop",
     "drop-data",
+    "drop-syn",
+    "drop-syn-ack",
+    "drop-fin",
+    "drop-retransmission",
     "flip-syn-ack",
     "drop-acks",
     "seed",
 ];
 
 /// The keys that may be given more than once.
-const REPEATING_KEYS: [&str; 5] = ["outage", "drop", "drop-data", "flip-syn-ack", "drop-acks"];
+const REPEATING_KEYS: [&str; 9] = [
+    "outage",
+    "drop",
+    "drop-data",
+    "drop-syn",
+    "drop-syn-ack",
+    "drop-fin",
+    "drop-retransmission",
+    "flip-syn-ack",
+    "drop-acks",
+];
 
 /// What an item without `=` should have looked like.
 const EXPECTED_KEY_VALUE: &str = "every item must be key=value, e.g. loss=5%";
@@ -270,6 +287,10 @@ fn expected_for(key: &str) -> String {
             "{key} must be the number of a data segment (a datagram with payload) to drop, \
              counting from 1 (e.g. drop-data=3); the key repeats"
         ),
+        "drop-syn" | "drop-syn-ack" | "drop-fin" | "drop-retransmission" => format!(
+            "{key} must be the number of the segment of its kind to drop, counting from 1 \
+             (e.g. {key}=1); the key repeats"
+        ),
         "flip-syn-ack" => format!(
             "{key} must be the number of a bit to flip in the first SYN-ACK, counting from 0 at \
              the most significant bit of byte 0 as Wireshark does, below {FLIP_BIT_LIMIT} \
@@ -353,6 +374,18 @@ impl FromStr for FaultConfig {
                     Ok(number) if number >= 1 => config.drop_data.push(number),
                     _ => return Err(bad()),
                 },
+                "drop-syn" | "drop-syn-ack" | "drop-fin" | "drop-retransmission" => {
+                    let kind = SegmentKind::ALL
+                        .into_iter()
+                        .find(|kind| kind.key() == key)
+                        .ok_or_else(unknown)?;
+                    match value.parse::<u64>() {
+                        Ok(number) if number >= 1 => {
+                            config.drop_segments.push(ScriptedDrop { kind, number })
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
                 "flip-syn-ack" => match value.parse::<usize>() {
                     Ok(bit) if bit < FLIP_BIT_LIMIT => config.flip_syn_ack.push(bit),
                     _ => return Err(bad()),
@@ -552,7 +585,8 @@ mod tests {
             parse_err("lose=5%").to_string(),
             "bad fault spec: unknown key \"lose\"; valid keys are loss, burst, burst-loss, flip, \
                           dup, reorder, reorder-delay, delay, jitter, rate, queue, outage, truncate, drop, \
-             drop-data, flip-syn-ack, drop-acks, seed"
+             drop-data, drop-syn, drop-syn-ack, drop-fin, drop-retransmission, flip-syn-ack, \
+             drop-acks, seed"
         );
         assert_eq!(
             parse_err("loss=1%,drop").to_string(),
@@ -593,7 +627,8 @@ mod tests {
         assert_eq!(
             parse_err("loss=1%,loss=2%").to_string(),
             "bad fault spec: loss=2%: loss may be given only once (only outage, drop, drop-data, \
-             flip-syn-ack, drop-acks repeat)"
+             drop-syn, drop-syn-ack, drop-fin, drop-retransmission, flip-syn-ack, drop-acks \
+             repeat)"
         );
     }
 
