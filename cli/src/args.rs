@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
 use ferry::units::{parse_duration, parse_interval, parse_rate, parse_size};
 
@@ -13,6 +14,38 @@ pub enum Switch {
     On,
     /// Off.
     Off,
+}
+
+/// `--cc` (and a scenario's `cc = "..."`): the congestion controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cc {
+    /// NewReno (RFC 5681, RFC 6582).
+    Newreno,
+    /// CUBIC (RFC 9438), Linux's default.
+    Cubic,
+    /// None: only the receiver's window limits the sender.
+    Fixed,
+}
+
+impl Cc {
+    /// The library's controller.
+    pub fn controller(self) -> CongestionControl {
+        match self {
+            Cc::Newreno => CongestionControl::NewReno,
+            Cc::Cubic => CongestionControl::Cubic,
+            Cc::Fixed => CongestionControl::Fixed,
+        }
+    }
+
+    /// How a title names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Cc::Newreno => "NewReno",
+            Cc::Cubic => "CUBIC",
+            Cc::Fixed => "no congestion control",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -15,12 +15,12 @@ use serde_json::json;
 use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::net::TraceSink;
-use ferry::{Listener, SocketConfig, Stream};
+use ferry::{Config, Listener, SocketConfig, Stream};
 
 use ferry::conn::ConnectionError;
 use ferry::secure::SecureConfig;
 
-use crate::args::{bytes_arg, duration_arg, faults_arg, StatsFormat};
+use crate::args::{bytes_arg, duration_arg, faults_arg, Cc, StatsFormat};
 use crate::rendezvous::PunchOptions;
 use crate::secure::SecureOptions;
 use crate::serve::{serve, Limits};
@@ -52,6 +52,14 @@ pub struct NetOptions {
     /// object (on stdout, or on stderr when the data itself goes to stdout).
     #[arg(long, value_enum)]
     stats: Option<StatsFormat>,
+    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
+    /// (none: only the receiver's window limits the sender).
+    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
+    cc: Cc,
+    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
+    /// Default: RFC 5681's 2 to 4 segments by their size.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    initial_window: Option<u32>,
     /// Record what this host sends and receives to this pcapng file (open it in Wireshark
     /// with captures/ferry.lua).
     #[arg(long)]
@@ -106,6 +114,11 @@ impl NetOptions {
             secure,
             capture_ciphertext: self.pcap_ciphertext,
             trace: self.trace_sink.get().cloned(),
+            connection: Config {
+                congestion_control: self.cc.controller(),
+                initial_window_segments: self.initial_window,
+                ..Config::default()
+            },
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }

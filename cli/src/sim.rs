@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use serde_json::json;
 
 use ferry::capture::{window_scale_for, View};
-use ferry::conn::CongestionControl;
 use ferry::fault::FaultConfig;
 use ferry::ladder::{Ladder, LadderOptions};
 use ferry::sim::{
@@ -20,7 +18,7 @@ use ferry::sim::{
 use ferry::Config;
 
 use crate::args::{
-    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, LinkRate, StatsFormat, Switch,
+    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, Cc, LinkRate, StatsFormat, Switch,
 };
 use crate::report::merged;
 
@@ -72,8 +70,8 @@ pub struct SimArgs {
     secure: bool,
     /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
     /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
-    #[arg(long, value_enum, default_value_t = CcArg::Newreno)]
-    cc: CcArg,
+    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
+    cc: Cc,
     /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
     /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -162,13 +160,6 @@ const TWO_HOST_ONLY: [&str; 22] = [
     "abort_after",
     "reply",
 ];
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CcArg {
-    Newreno,
-    Cubic,
-    Fixed,
-}
 
 /// `--ladder FILE`: an SVG or an HTML page, told by the name's ending.
 fn ladder_file_arg(text: &str) -> Result<PathBuf, String> {
@@ -327,11 +318,7 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
         recv_buffer: args.recv_buffer,
         sack: args.sack == Switch::On,
         rack: args.rack == Switch::On,
-        congestion_control: match args.cc {
-            CcArg::Newreno => CongestionControl::NewReno,
-            CcArg::Cubic => CongestionControl::Cubic,
-            CcArg::Fixed => CongestionControl::Fixed,
-        },
+        congestion_control: args.cc.controller(),
         initial_window_segments: args.initial_window,
         duplicate_ack_threshold: args.dupthresh,
         ..Config::default()
@@ -428,11 +415,7 @@ fn faults_text(args: &SimArgs) -> String {
 fn plot_title(args: &SimArgs, bytes: usize) -> String {
     let (ab, ba) = direction_faults(args);
     let on_off = |switch: Switch| if switch == Switch::On { "on" } else { "off" };
-    let cc = match args.cc {
-        CcArg::Newreno => "NewReno",
-        CcArg::Cubic => "CUBIC",
-        CcArg::Fixed => "no congestion control",
-    };
+    let cc = args.cc.title();
     let mut title = format!(
         "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, RACK-TLP {}, \
          {cc}, dupthresh {}, MSS {}, seed {}",

@@ -265,13 +265,8 @@ fn send_and_recv_trace_a_real_transfer_as_qlog() {
         .1
         .to_string();
     let sender = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "send",
-            &address,
-            "--faults",
-            "drop-data=20,seed=3",
-            "--trace",
-        ])
+        .args(["send", &address, "--faults", "drop-data=20,seed=3"])
+        .args(["--cc", "cubic", "--initial-window", "10", "--trace"])
         .arg(&sender_trace)
         .arg(&input)
         .output()
@@ -305,8 +300,13 @@ fn send_and_recv_trace_a_real_transfer_as_qlog() {
             "{vantage}: segments sent"
         );
     }
-    // The 20th data segment, dropped by the sender's own faults, is resent.
+    // --initial-window 10: the sender's first window is ten 1200-byte segments (RFC 6928).
     let sent = records(&sender_trace);
+    let first_window = select(&sent, "recovery:metrics_updated", &["/congestion_window"])
+        .into_iter()
+        .find_map(|row| row[1].as_u64());
+    assert_eq!(first_window, Some(12_000));
+    // The 20th data segment, dropped by the sender's own faults, is resent.
     let resent = sent
         .iter()
         .filter(|event| event["name"] == "transport:packet_sent")

@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use ferry::conn::CongestionControl;
+use crate::args::Cc;
 use ferry::link::LinkConfig;
 use ferry::sim::world::{
     Amount, Builder, BuiltIn, ConfigError, Flows, Nat, NatConfig, Scheduled, World,
@@ -14,8 +14,8 @@ use ferry::sim::world::{
 use ferry::Config;
 
 use super::format::{
-    expand, CcSpec, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind,
-    ProgramSpec, ScenarioFile,
+    expand, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind, ProgramSpec,
+    ScenarioFile,
 };
 use super::Located;
 
@@ -175,10 +175,7 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
         recv_buffer: spec
             .recv_buffer
             .map_or(defaults.recv_buffer, |Parsed(size)| size.0 as usize),
-        congestion_control: match spec.cc {
-            None | Some(CcSpec::Newreno) => CongestionControl::NewReno,
-            Some(CcSpec::Fixed) => CongestionControl::Fixed,
-        },
+        congestion_control: spec.cc.map_or(defaults.congestion_control, Cc::controller),
         sack: spec.sack.unwrap_or(defaults.sack),
         rack: spec.rack.unwrap_or(defaults.rack),
         duplicate_ack_threshold: spec.dupthresh.unwrap_or(defaults.duplicate_ack_threshold),

@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::args::Cc;
 use ferry::fault::FaultConfig;
 use ferry::sim::world::{Preset, PresetParseError};
 use ferry::units::{parse_duration, parse_rate, parse_size};
@@ -54,20 +55,12 @@ pub struct ConnectionSpec {
     pub mss: Option<usize>,
     pub send_buffer: Option<Parsed<Size>>,
     pub recv_buffer: Option<Parsed<Size>>,
-    pub cc: Option<CcSpec>,
+    pub cc: Option<Cc>,
     pub sack: Option<bool>,
     pub rack: Option<bool>,
     pub dupthresh: Option<u32>,
     pub min_rto: Option<Parsed<Duration>>,
     pub delayed_ack: Option<Parsed<Duration>>,
-}
-
-/// `cc = "newreno"` or `"fixed"`.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CcSpec {
-    Newreno,
-    Fixed,
 }
 
 /// `[[host]]` and `[[router]]`: a node and its addresses, and on a router a NAT.
