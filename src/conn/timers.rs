@@ -45,7 +45,8 @@ impl Timer {
         }
     }
 
-    pub(super) const ALL: [Timer; TIMER_COUNT] = [
+    /// Every timer.
+    pub const ALL: [Timer; TIMER_COUNT] = [
         Timer::LossProbe,
         Timer::Retransmit,
         Timer::Reordering,

@@ -145,18 +145,7 @@ mod tests {
 
     /// An encoded segment with these flags and this much payload.
     fn segment(flags: Flags, payload: usize) -> Vec<u8> {
-        let payload = vec![0xab; payload];
-        let mut bytes = Vec::new();
-        Segment {
-            flags,
-            seq: crate::wire::SeqNum(1000),
-            ack: crate::wire::SeqNum(2000),
-            window: 4096,
-            payload: &payload,
-            ..Segment::default()
-        }
-        .emit(&mut bytes);
-        bytes
+        data_at(flags, 1000, payload)
     }
 
     #[test]
@@ -195,13 +184,15 @@ mod tests {
         assert_eq!((stats.dropped, stats.dropped_scripted_data), (2, 2));
     }
 
-    /// A data segment at `seq` with `len` bytes of payload, and these flags.
+    /// A segment at `seq` with `len` bytes of payload, and these flags.
     fn data_at(flags: Flags, seq: u32, len: usize) -> Vec<u8> {
         let payload = vec![0xab; len];
         let mut bytes = Vec::new();
         Segment {
             flags,
             seq: crate::wire::SeqNum(seq),
+            ack: crate::wire::SeqNum(2000),
+            window: 4096,
             payload: &payload,
             ..Segment::default()
         }

@@ -403,16 +403,7 @@ fn data_segments(svg: &mut String, data: &[&SentSegment], frame: &Frame) {
 
 /// The congestion window, as steps, in the lower panel.
 fn congestion_window(svg: &mut String, finite_cwnd: &[(Duration, u32)], frame: &Frame) {
-    let points = step_line(
-        finite_cwnd
-            .iter()
-            .map(|&(at, window)| (at, frame.c.map(f64::from(window)))),
-        frame,
-    );
-    let _ = writeln!(
-        svg,
-        r#"<polyline id="cwnd" class="series" fill="none" stroke="{CWND_COLOUR}" stroke-width="1.5" points="{points}"/>"#
-    );
+    window_line(svg, "cwnd", CWND_COLOUR, "1.5", finite_cwnd, frame);
     if finite_cwnd.is_empty() {
         let _ = writeln!(
             svg,
@@ -425,15 +416,35 @@ fn congestion_window(svg: &mut String, finite_cwnd: &[(Duration, u32)], frame: &
 
 /// The slow-start threshold, dashed, in the window's panel, from the first loss that set it.
 fn slow_start_threshold(svg: &mut String, finite_ssthresh: &[(Duration, u32)], frame: &Frame) {
+    window_line(
+        svg,
+        "ssthresh",
+        SSTHRESH_COLOUR,
+        r#"1.2" stroke-dasharray="6 4"#,
+        finite_ssthresh,
+        frame,
+    );
+}
+
+/// A window series (bytes over time) as steps in the window's panel: a polyline with this
+/// `id`, colour and stroke.
+fn window_line(
+    svg: &mut String,
+    id: &str,
+    colour: &str,
+    stroke: &str,
+    series: &[(Duration, u32)],
+    frame: &Frame,
+) {
     let points = step_line(
-        finite_ssthresh
+        series
             .iter()
-            .map(|&(at, threshold)| (at, frame.c.map(f64::from(threshold)))),
+            .map(|&(at, bytes)| (at, frame.c.map(f64::from(bytes)))),
         frame,
     );
     let _ = writeln!(
         svg,
-        r#"<polyline id="ssthresh" class="series" fill="none" stroke="{SSTHRESH_COLOUR}" stroke-width="1.2" stroke-dasharray="6 4" points="{points}"/>"#
+        r#"<polyline id="{id}" class="series" fill="none" stroke="{colour}" stroke-width="{stroke}" points="{points}"/>"#
     );
 }
 

@@ -14,17 +14,6 @@ use ferry::wire::{Flags, SeqNum};
 /// The retransmission kinds, as the JSON report's `retransmissions` names them.
 const KINDS: [&str; 5] = ["rto", "fast", "sack", "rack", "tlp"];
 
-/// Every timer, for `a.timer.NAME...`.
-const TIMERS: [Timer; 7] = [
-    Timer::LossProbe,
-    Timer::Retransmit,
-    Timer::Reordering,
-    Timer::DelayedAck,
-    Timer::Persist,
-    Timer::Keepalive,
-    Timer::TimeWait,
-];
-
 /// What a run gave to measure.
 pub struct Measurements<'a> {
     /// The JSON report's numbers (booleans as 1 and 0, null as no value), by dotted path.
@@ -144,7 +133,7 @@ impl<'a> Measurements<'a> {
                 )
             })))),
             ["timer", timer, what @ ..] => {
-                let timer = *TIMERS
+                let timer = *Timer::ALL
                     .iter()
                     .find(|known| known.name() == *timer)
                     .ok_or(())?;
