@@ -84,6 +84,8 @@ pub(super) enum WaitingOn {
     /// Ready to run again (it yielded).
     Running,
     Connect(SocketAddr),
+    /// A punch through the rendezvous server at this address.
+    Punch(SocketAddr),
     Accept(SocketAddr),
     Read(SocketAddr),
     Write(SocketAddr),
@@ -102,6 +104,7 @@ impl fmt::Display for WaitingOn {
             ),
             WaitingOn::Running => f.write_str("nothing: it was ready to run"),
             WaitingOn::Connect(peer) => write!(f, "connect to {peer}"),
+            WaitingOn::Punch(server) => write!(f, "punch through the rendezvous at {server}"),
             WaitingOn::Accept(local) => write!(f, "accept on {local}"),
             WaitingOn::Read(peer) => write!(f, "read from {peer}"),
             WaitingOn::Write(peer) => write!(f, "write to {peer} (the send buffer is full)"),

@@ -100,6 +100,7 @@
 //! | `flows.rs` | [`FlowReport`], [`Flows`], [`shared_links`], [`jain_index`]: what the flows showed |
 //! | `control.rs` | [`Control`], [`Cut`], [`Scheduled`]: changes during a run, as data |
 //! | `taps.rs` | capture taps on interfaces |
+//! | `punching.rs` | [`punching`]: the lecture's NAT world, one punch in it, the success matrix |
 //! | `property/` | [`property::Property`]: property tests over drawn schedules, shrunk to a minimal one with its replay line |
 //! | `run.rs` | [`World`]: the programs and the loop |
 //! | `error.rs` | [`ConfigError`], [`RunError`] |
@@ -121,6 +122,7 @@ mod nat;
 pub mod net;
 mod programs;
 pub mod property;
+pub mod punching;
 mod router;
 mod run;
 mod socket;

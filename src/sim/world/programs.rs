@@ -367,7 +367,7 @@ async fn respond(stream: &mut Stream, note: &impl Fn(&Stream)) -> io::Result<()>
 
 // ---- The stream's tokio traits as calls (the library's tokio has no io-util) ----
 
-async fn read_some(stream: &mut Stream, buffer: &mut [u8]) -> io::Result<usize> {
+pub(super) async fn read_some(stream: &mut Stream, buffer: &mut [u8]) -> io::Result<usize> {
     poll_fn(|cx| {
         let mut read = ReadBuf::new(buffer);
         Pin::new(&mut *stream)
@@ -404,7 +404,7 @@ async fn write_some(stream: &mut Stream, bytes: &[u8]) -> io::Result<usize> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, bytes)).await
 }
 
-async fn write_all(stream: &mut Stream, mut bytes: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(stream: &mut Stream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let count = write_some(stream, bytes).await?;
         if count == 0 {
@@ -426,6 +426,6 @@ async fn write_filler(stream: &mut Stream, mut count: u64) -> io::Result<()> {
 }
 
 /// Send the FIN and wait until the peer has acknowledged it and everything before it.
-async fn shutdown(stream: &mut Stream) -> io::Result<()> {
+pub(super) async fn shutdown(stream: &mut Stream) -> io::Result<()> {
     poll_fn(|cx| Pin::new(&mut *stream).poll_shutdown(cx)).await
 }

@@ -28,6 +28,9 @@ pub(super) struct Held {
     /// `SO_LINGER`'s meaning, as [`crate::tokio::Stream::set_linger`] has it.
     pub(super) linger: Option<Duration>,
     pub(super) nodelay: bool,
+    /// Another address whose datagrams concern the connection: a punched connection's
+    /// rendezvous server, which relays its datagrams.
+    also_from: Option<SocketAddr>,
     waiters: Vec<Waker>,
 }
 
@@ -83,10 +86,23 @@ impl FerrySocket {
                 peer,
                 linger: self.default_linger,
                 nodelay: false,
+                also_from: None,
                 waiters: Vec::new(),
             },
         );
         self.held_by_peer.entry(peer).or_default().push(handle);
+    }
+
+    /// Datagrams from `from` concern the held connection `handle` too: a punched
+    /// connection's relayed datagrams come from the rendezvous server.
+    pub(super) fn hear_for(&mut self, handle: ConnectionHandle, from: SocketAddr) {
+        let Some(held) = self.held.get_mut(&handle) else {
+            return;
+        };
+        if held.peer != from && held.also_from.is_none() {
+            held.also_from = Some(from);
+            self.held_by_peer.entry(from).or_default().push(handle);
+        }
     }
 
     /// The stream holding `handle` is gone; returns what was kept for it.
@@ -94,10 +110,12 @@ impl FerrySocket {
         self.wake_connection(handle);
         let held = self.held.remove(&handle)?;
         self.users = self.users.saturating_sub(1);
-        if let Some(handles) = self.held_by_peer.get_mut(&held.peer) {
-            handles.retain(|&h| h != handle);
-            if handles.is_empty() {
-                self.held_by_peer.remove(&held.peer);
+        for peer in std::iter::once(held.peer).chain(held.also_from) {
+            if let Some(handles) = self.held_by_peer.get_mut(&peer) {
+                handles.retain(|&h| h != handle);
+                if handles.is_empty() {
+                    self.held_by_peer.remove(&peer);
+                }
             }
         }
         Some(held)

@@ -186,9 +186,12 @@ impl fmt::Display for Refusal {
                     Dependence::AddressDependent => from.ip().to_string(),
                     _ => from.to_string(),
                 };
+                // In the lecture's table a mapping is a row (internal, external, remote):
+                // the one this datagram needs is missing, though the port is mapped.
                 write!(
                     f,
-                    "filtered: {external} (for {internal}) has sent nothing to {remote}"
+                    "no mapping for {remote} (filtered: {external}, for {internal}, has sent \
+                     nothing to it)"
                 )
             }
             Refusal::HairpinningOff { to } => {

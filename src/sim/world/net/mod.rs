@@ -15,6 +15,7 @@
 //! | `AsyncRead`, `AsyncWrite` | the same, tokio's traits: `AsyncReadExt` and `AsyncWriteExt` work; `poll_shutdown` completes once the peer has acknowledged the data and FIN |
 //! | `split`, `into_split`, `reunite`, `OwnedWriteHalf::forget` | the same |
 //! | `peer_addr`, `local_addr`, `stats`, `close`, `set_linger`, `linger`, `set_nodelay`, `nodelay`, `set_user_timeout` | the same |
+//! | `punch(rendezvous, name, peer)`, `is_relayed`, `relayed` | the same; [`Stream::punch_from`] binds the local address too, and [`RendezvousServer`] is the server, a program of another host |
 //! | `connect_with(addr, &SocketConfig)` | none: the world's [`Builder::connection_config`](super::Builder::connection_config) sets every connection's settings |
 //!
 //! | `ferry::tokio::Listener` | [`Listener`] |
@@ -25,10 +26,12 @@
 //! `TimedOut`, `BrokenPipe`, ...); a socket whose host crashed gives `NotConnected`.
 
 mod listener;
+mod punch;
 mod stream;
 mod udp;
 
 pub use listener::Listener;
+pub use punch::RendezvousServer;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, Stream, WriteHalf};
 pub use udp::UdpSocket;
 

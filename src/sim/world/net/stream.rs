@@ -18,6 +18,7 @@ use crate::conn::{Connection, Stats};
 use crate::endpoint::ConnectionHandle;
 use crate::io_error::begin_close;
 use crate::io_error::{close_progress, CloseOutcome};
+use crate::rendezvous::Relayed;
 use crate::sim::world::context::{self, WaitingOn};
 use crate::sim::world::core::{host_gone, Core};
 use crate::sim::world::host::SocketKey;
@@ -155,6 +156,20 @@ impl Stream {
         core.ferry_socket_mut(self.inner.key)
             .and_then(|socket| socket.endpoint.connection(self.inner.handle))
             .map_or_else(Stats::unused, Connection::stats)
+    }
+
+    /// Whether this stream's datagrams go through a rendezvous server's relay: a stream from
+    /// [`punch`](Self::punch) that found no direct path to its peer.
+    pub fn is_relayed(&self) -> bool {
+        self.relayed().is_some()
+    }
+
+    /// Through which rendezvous server this stream's datagrams go, and what blocked the
+    /// direct path, if they go through a relay.
+    pub fn relayed(&self) -> Option<Relayed> {
+        let mut core = self.inner.core.borrow_mut();
+        core.ferry_socket_mut(self.inner.key)
+            .and_then(|socket| socket.endpoint.relayed(self.inner.handle))
     }
 
     /// How long a close may take to have the data and FIN acknowledged, as

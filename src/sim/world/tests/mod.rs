@@ -12,6 +12,7 @@ mod middlebox;
 mod nat;
 mod programs;
 mod property;
+mod punch;
 mod unreachable;
 
 use std::cell::RefCell;

@@ -1,0 +1,264 @@
+//! Hole punching in a world: two peers behind NATs meet through a rendezvous server on
+//! another host and connect, directly where both NATs map endpoint-independently, through
+//! the relay where not; the same seed gives the same run. The lecture's example, step by
+//! step, with the captures on both sides of each NAT: docs/lab.md's answers.
+
+use std::net::SocketAddr;
+
+use super::{capture, Memory};
+use crate::capture::tests::read_packets;
+use crate::capture::View;
+use crate::fault::FaultConfig;
+use crate::sim::world::punching::{
+    lecture_programs, lecture_walkthrough, lecture_world, punch_once, success_matrix, PunchOutcome,
+};
+use crate::sim::world::Preset;
+use crate::wire::Segment;
+
+fn punch(seed: u64, nat1: Preset, nat2: Preset) -> PunchOutcome {
+    punch_once(seed, nat1, nat2, &FaultConfig::default()).expect("the run ends")
+}
+
+/// Each IPv4 packet of a capture: source, destination, the Ferry segment's flags (`S`,
+/// `S.`, `.`: empty for a rendezvous message), and the comments.
+fn packets(memory: &Memory) -> Vec<(SocketAddr, SocketAddr, String, Vec<String>)> {
+    read_packets(&memory.bytes())
+        .into_iter()
+        .filter(|(_, frame, _)| frame[12..14] == [0x08, 0x00])
+        .map(|(_, frame, comments)| {
+            let ip = &frame[14..];
+            let endpoint = |address: usize, port: usize| {
+                let octets: [u8; 4] = ip[address..address + 4].try_into().unwrap();
+                SocketAddr::from((octets, u16::from_be_bytes([ip[port], ip[port + 1]])))
+            };
+            let flags = Segment::parse(&ip[28..])
+                .map(|segment| segment.flags.to_string())
+                .unwrap_or_default();
+            (endpoint(12, 20), endpoint(16, 22), flags, comments)
+        })
+        .collect()
+}
+
+fn at(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// The lecture's example, punched for real: the answers docs/lab.md ("Hole punching, as
+/// the lecture draws it") gives.
+#[test]
+fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_gets_through() {
+    let no_faults = FaultConfig::default();
+    let mut world = lecture_world(
+        1,
+        Preset::PortRestrictedCone,
+        Preset::PortRestrictedCone,
+        &no_faults,
+    )
+    .unwrap();
+    let outcome = lecture_programs(&mut world, true).unwrap();
+    let taps = [
+        ("nat1", "peer1"),
+        ("nat1", "internet"),
+        ("nat2", "internet"),
+        ("nat2", "peer2"),
+    ]
+    .map(|(node, neighbor)| {
+        let memory = Memory::default();
+        world
+            .capture(node, neighbor, capture(&memory, View::Ferry))
+            .unwrap();
+        memory
+    });
+    let steps = lecture_walkthrough(&mut world, &outcome).unwrap();
+    let changes: Vec<&str> = steps
+        .iter()
+        .flat_map(|step| step.changes.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            // Each peer's REGISTER opens its mapping toward the rendezvous.
+            "NAT 1.2.3.4 maps 192.168.1.2:4000 to 1.2.3.4:4000 for 7.7.7.7:7000",
+            "NAT 4.5.6.7 maps 10.0.0.2:5000 to 4.5.6.7:5000 for 7.7.7.7:7000",
+            // Peer 1's first SYN, to 4.5.6.7:5000: NAT 1.2.3.4 maps it on the way out ...
+            "NAT 1.2.3.4 maps 192.168.1.2:4000 to 1.2.3.4:4000 for 4.5.6.7:5000",
+            // ... and NAT 4.5.6.7, with no row for 1.2.3.4:4000, drops it.
+            "NAT 4.5.6.7 dropped 1 datagram(s) (1 in all so far: filtered)",
+            // Peer 2's first SYN, to 1.2.3.4:4000, crosses the row peer 1's opened.
+            "NAT 4.5.6.7 maps 10.0.0.2:5000 to 4.5.6.7:5000 for 1.2.3.4:4000",
+            "peer 2's connection is established",
+            "peer 1's connection is established",
+        ]
+    );
+    // The tables when the first SYN is dropped: NAT 1.2.3.4 has its row for 4.5.6.7:5000,
+    // NAT 4.5.6.7 none for 1.2.3.4:4000.
+    let dropped = steps
+        .iter()
+        .find(|step| step.changes[0].starts_with("NAT 4.5.6.7 dropped"))
+        .unwrap();
+    assert!(
+        dropped.tables.contains(
+            "NAT 4.5.6.7 (port-restricted cone) at 1.090477 s:\n\
+        \x20 internal       external      remote        expires\n\
+        \x20 10.0.0.2:5000  4.5.6.7:5000  7.7.7.7:7000  121.030102 s\n"
+        ),
+        "{}",
+        dropped.tables
+    );
+    assert!(dropped
+        .tables
+        .contains("  192.168.1.2:4000  1.2.3.4:4000  4.5.6.7:5000  121.070427 s\n"));
+    world.run().unwrap();
+    let outcome = outcome.borrow().clone();
+    assert!(outcome.direct(), "{outcome:?}");
+    assert_eq!((outcome.peer1.attempts, outcome.peer2.attempts), (1, 1));
+
+    // The captures: the first SYN on both sides of NAT 1.2.3.4, rewritten, then dropped
+    // at NAT 4.5.6.7 with the reason; the second (peer 2's) out through NAT 4.5.6.7 and in
+    // through NAT 1.2.3.4; peer 1's SYN-ACK back through both.
+    world.finish_captures().unwrap();
+    let [nat1_inside, nat1_outside, nat2_outside, nat2_inside] =
+        taps.map(|memory| packets(&memory));
+    let syns = |capture: &[(SocketAddr, SocketAddr, String, Vec<String>)]| {
+        capture
+            .iter()
+            .filter(|(_, _, flags, _)| flags.starts_with('S'))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let rewrite = |text: &str| vec![text.to_string()];
+    assert_eq!(
+        syns(&nat1_inside),
+        [
+            (at("192.168.1.2:4000"), at("4.5.6.7:5000"), "S".into(), vec![]),
+            (
+                at("4.5.6.7:5000"),
+                at("192.168.1.2:4000"),
+                "S".into(),
+                rewrite("NAT 1.2.3.4 rewrote 4.5.6.7:5000 > 1.2.3.4:4000 to 4.5.6.7:5000 > 192.168.1.2:4000")
+            ),
+            (at("192.168.1.2:4000"), at("4.5.6.7:5000"), "S.".into(), vec![]),
+        ]
+    );
+    assert_eq!(
+        syns(&nat1_outside)[0],
+        (
+            at("1.2.3.4:4000"),
+            at("4.5.6.7:5000"),
+            "S".into(),
+            rewrite("NAT 1.2.3.4 rewrote 192.168.1.2:4000 > 4.5.6.7:5000 to 1.2.3.4:4000 > 4.5.6.7:5000")
+        )
+    );
+    assert_eq!(
+        syns(&nat2_outside),
+        [
+            (
+                at("1.2.3.4:4000"),
+                at("4.5.6.7:5000"),
+                "S".into(),
+                rewrite(
+                    "dropped by NAT 4.5.6.7: no mapping for 1.2.3.4:4000 (filtered: \
+                     4.5.6.7:5000, for 10.0.0.2:5000, has sent nothing to it)"
+                )
+            ),
+            (
+                at("4.5.6.7:5000"),
+                at("1.2.3.4:4000"),
+                "S".into(),
+                rewrite("NAT 4.5.6.7 rewrote 10.0.0.2:5000 > 1.2.3.4:4000 to 4.5.6.7:5000 > 1.2.3.4:4000")
+            ),
+            (at("1.2.3.4:4000"), at("4.5.6.7:5000"), "S.".into(), vec![]),
+        ]
+    );
+    assert_eq!(
+        syns(&nat2_inside),
+        [
+            (at("10.0.0.2:5000"), at("1.2.3.4:4000"), "S".into(), vec![]),
+            (
+                at("1.2.3.4:4000"),
+                at("10.0.0.2:5000"),
+                "S.".into(),
+                rewrite("NAT 4.5.6.7 rewrote 1.2.3.4:4000 > 4.5.6.7:5000 to 1.2.3.4:4000 > 10.0.0.2:5000")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_punch_is_a_function_of_the_seed() {
+    for preset in [Preset::PortRestrictedCone, Preset::Symmetric] {
+        let faults: FaultConfig = "loss=5%".parse().unwrap();
+        let runs: Vec<PunchOutcome> = [3, 3]
+            .iter()
+            .map(|&seed| punch_once(seed, preset, preset, &faults).unwrap())
+            .collect();
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].connected(), "{:?}", runs[0]);
+    }
+}
+
+#[test]
+fn where_a_nat_maps_each_destination_to_a_new_port_the_peers_connect_through_the_relay() {
+    for (nat1, nat2) in [
+        (Preset::FullCone, Preset::Symmetric),
+        (Preset::SymmetricSequential, Preset::PortRestrictedCone),
+        (Preset::Symmetric, Preset::Symmetric),
+    ] {
+        let outcome = punch(1, nat1, nat2);
+        assert!(outcome.connected(), "{outcome:?}");
+        assert!(
+            outcome.peer1.relayed && outcome.peer2.relayed,
+            "{outcome:?}"
+        );
+    }
+}
+
+#[test]
+fn with_the_relay_off_a_punch_through_symmetric_nats_ends_saying_what_blocked_it() {
+    let mut world = lecture_world(
+        1,
+        Preset::Symmetric,
+        Preset::Symmetric,
+        &FaultConfig::default(),
+    )
+    .unwrap();
+    let outcome = lecture_programs(&mut world, false).unwrap();
+    world.run().unwrap();
+    let outcome = outcome.borrow().clone();
+    assert!(!outcome.connected());
+    for side in [&outcome.peer1, &outcome.peer2] {
+        let error = side.error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("no path to the peer") && error.contains("the relay is off"),
+            "{error}"
+        );
+    }
+    // Each ends within the direct attempt's 3 s of its introduction.
+    assert!(
+        world.now() < std::time::Duration::from_secs(10),
+        "{:?}",
+        world.now()
+    );
+}
+
+/// A small success matrix (docs/performance.md has the 100-seed one): every pair RFC 4787
+/// says can be punched directly is, in every seed; every pair connects.
+#[test]
+fn a_small_success_matrix_every_predicted_pair_direct_every_pair_connected() {
+    let faults: FaultConfig = "loss=1%".parse().unwrap();
+    let cells = success_matrix(3, &faults).unwrap();
+    assert_eq!(cells.len(), 15);
+    for cell in &cells {
+        assert_eq!(
+            cell.connected(),
+            cell.runs,
+            "{cell}: {:?}",
+            cell.first_failure
+        );
+        if cell.predicted_direct() {
+            assert_eq!(cell.direct, cell.runs, "{cell}");
+        } else {
+            assert_eq!(cell.relayed, cell.runs, "{cell}");
+        }
+    }
+}
