@@ -5,6 +5,7 @@
 mod args;
 mod lab;
 mod net;
+mod punching;
 mod qlog;
 mod rendezvous;
 mod report;

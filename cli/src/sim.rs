@@ -29,6 +29,20 @@ pub struct SimArgs {
     /// files"; examples in scenarios/). Reports each flow and each link flows share.
     #[arg(long, value_name = "FILE", conflicts_with_all = TWO_HOST_ONLY)]
     scenario: Option<PathBuf>,
+    /// Walk through the lecture's hole-punching example instead of one transfer: peer 1 at
+    /// 192.168.1.2:4000 behind NAT 1.2.3.4, peer 2 at 10.0.0.2:5000 behind NAT 4.5.6.7, a
+    /// rendezvous at 7.7.7.7:7000; prints both mapping tables after each change. With
+    /// --pcap DIR, writes every interface's capture there (both sides of each NAT).
+    #[arg(long, conflicts_with_all = PUNCH_CONFLICTS)]
+    nat_lecture: bool,
+    /// Run hole punching for every pair of NAT presets over --seeds seeds with --faults on
+    /// every link (default loss=1%), and print the success matrix (docs/performance.md).
+    #[arg(long, conflicts_with_all = PUNCH_CONFLICTS, conflicts_with = "nat_lecture")]
+    punch_matrix: bool,
+    /// How many seeds --punch-matrix runs for each pair (1 to N).
+    #[arg(long, default_value_t = 100, requires = "punch_matrix",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    seeds: u64,
     /// How many bytes to send (random content drawn from the seed), e.g. 1MiB, 64KiB, 1500;
     /// at most 4GiB (the simulator holds what is sent and what arrives in memory).
     #[arg(long, value_parser = payload_size_arg, default_value = "1MiB", conflicts_with = "file")]
@@ -161,6 +175,33 @@ const TWO_HOST_ONLY: [&str; 22] = [
     "reply",
 ];
 
+/// The options --nat-lecture and --punch-matrix do not take.
+const PUNCH_CONFLICTS: [&str; 23] = [
+    "mss",
+    "recv_buffer",
+    "trace",
+    "secure",
+    "initial_window",
+    "scenario",
+    "bytes",
+    "file",
+    "faults_ab",
+    "faults_ba",
+    "rate",
+    "rtt",
+    "queue",
+    "sack",
+    "rack",
+    "cc",
+    "dupthresh",
+    "tcp_view",
+    "plot",
+    "ladder",
+    "ladder_window",
+    "read_pause",
+    "abort_after",
+];
+
 /// `--ladder FILE`: an SVG or an HTML page, told by the name's ending.
 fn ladder_file_arg(text: &str) -> Result<PathBuf, String> {
     if LadderFormat::of(Path::new(text)).is_none() {
@@ -206,6 +247,16 @@ fn payload_size_arg(text: &str) -> Result<usize, String> {
 pub fn run(args: SimArgs) -> ExitCode {
     if let Some(scenario) = &args.scenario {
         return crate::scenario::run(scenario, args.seed, args.stats);
+    }
+    if args.nat_lecture {
+        return crate::punching::lecture(seed(&args), &args.faults, args.pcap.as_deref());
+    }
+    if args.punch_matrix {
+        let faults = match args.faults == FaultConfig::default() {
+            true => "loss=1%".parse().expect("a valid fault spec"),
+            false => args.faults.clone(),
+        };
+        return crate::punching::matrix(args.seeds, &faults);
     }
     let (config, payload) = match transfer_config(&args) {
         Ok(prepared) => prepared,

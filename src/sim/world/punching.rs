@@ -32,9 +32,9 @@ pub const PEER_2_START: Duration = Duration::from_secs(1);
 /// The lecture's world:
 ///
 /// ```text
-/// peer1 192.168.1.2 -5ms- nat1 1.2.3.4 -10ms- internet 7.7.7.1 -10ms- nat2 4.5.6.7 -30ms- peer2 10.0.0.2
-///                                                   |5ms
-///                                        rendezvous 7.7.7.7
+/// peer1 192.168.1.2 -5ms- nat1 1.2.3.4 -10ms- internet 7.7.7.1 -10ms- nat2 4.5.6.7
+///                                                  |5ms                      |30ms
+///                                       rendezvous 7.7.7.7            peer2 10.0.0.2
 /// ```
 ///
 /// Each link 10 Mbit/s with `faults` on both directions; the delays are one way. Peer 2's
@@ -128,9 +128,9 @@ fn message(peer: u8) -> Vec<u8> {
 
 /// Put the lecture's programs on `world` (from [`lecture_world`]): the rendezvous server on
 /// port 7000, peer 1 punching from port 4000 as "peer1" at once and peer 2 from port 5000 as
-/// "peer2" at [`PEER_2_START`]; once connected each sends [`message`] and reads the other's.
-/// `relay` says whether they may fall back to the server's relay. The outcome fills in as
-/// the world runs.
+/// "peer2" at [`PEER_2_START`]; once connected each sends "hello from peer N" and reads
+/// the other's. `relay` says whether they may fall back to the server's relay. The outcome
+/// fills in as the world runs.
 pub fn lecture_programs(
     world: &mut World,
     relay: bool,
@@ -415,6 +415,8 @@ pub struct MatrixCell {
     pub first_failure: Option<(u64, String)>,
     /// Peer 1's attempts summed over the runs that connected.
     pub attempts: u64,
+    /// Runs that connected directly on peer 1's first SYN.
+    pub first_attempt: u64,
     /// Time to established, over the runs that connected: the sum and the longest.
     pub time_sum: Duration,
     /// The longest time to established.
@@ -459,7 +461,7 @@ impl fmt::Display for MatrixCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<24} {:<24} {:<7} {:>6.1}% {:>8.2} {:>9.0} ms {:>7.0} ms {:>6.1}% {:>6}",
+            "{:<28} {:<28} {:<8} {:>6.1}% {:>6.1}% {:>8.2} {:>9.0} ms {:>7.0} ms {:>7.1}% {:>6}",
             self.nat1.title(),
             self.nat2.title(),
             if self.predicted_direct() {
@@ -468,6 +470,7 @@ impl fmt::Display for MatrixCell {
                 "relay"
             },
             100.0 * self.direct_rate(),
+            100.0 * self.first_attempt as f64 / self.runs.max(1) as f64,
             self.mean_attempts(),
             self.mean_time().as_secs_f64() * 1000.0,
             self.time_max.as_secs_f64() * 1000.0,
@@ -478,7 +481,10 @@ impl fmt::Display for MatrixCell {
 }
 
 /// The header of [`MatrixCell`]'s lines.
-pub const MATRIX_HEADER: &str = "peer 1's NAT             peer 2's NAT             RFC 4787  direct attempts  mean time   max time relayed failed";
+pub const MATRIX_HEADER: &str = concat!(
+    "peer 1's NAT                 peer 2's NAT                 ",
+    "RFC 4787  direct  first attempts  mean time  max time  relayed failed"
+);
 
 /// Every unordered pair of [`Preset::ALL`] (each with itself too), each run for `seeds`
 /// seeds (1 to `seeds`) with `faults` on every link.
@@ -498,6 +504,7 @@ pub fn success_matrix(
                 failed: 0,
                 first_failure: None,
                 attempts: 0,
+                first_attempt: 0,
                 time_sum: Duration::ZERO,
                 time_max: Duration::ZERO,
             };
@@ -508,6 +515,7 @@ pub fn success_matrix(
                     Some(time) if outcome.connected() => {
                         if outcome.direct() {
                             cell.direct += 1;
+                            cell.first_attempt += u64::from(outcome.peer1.attempts == 1);
                         } else {
                             cell.relayed += 1;
                         }

@@ -176,8 +176,8 @@ fn address_dependent_filtering_lets_in_any_port_of_an_address_sent_to() {
     assert_eq!((y1, y1_other), (Ok(at(X)), Ok(at(X))));
     assert_eq!(
         y2.unwrap_err(),
-        "dropped by NAT 1.2.3.4: no mapping for 8.8.8.8 (filtered: 1.2.3.4:4000, for 192.168.1.2:4000, \
-         has sent nothing to it)"
+        "dropped by NAT 1.2.3.4: no mapping for 8.8.8.8 (filtered: 1.2.3.4:4000, for \
+         192.168.1.2:4000, has sent nothing to it)"
     );
 }
 
@@ -187,8 +187,8 @@ fn address_and_port_dependent_filtering_lets_in_exactly_the_endpoints_sent_to() 
     assert_eq!(y1, Ok(at(X)));
     assert_eq!(
         y1_other.unwrap_err(),
-        "dropped by NAT 1.2.3.4: no mapping for 4.5.6.7:5001 (filtered: 1.2.3.4:4000, for 192.168.1.2:4000, \
-         has sent nothing to it)"
+        "dropped by NAT 1.2.3.4: no mapping for 4.5.6.7:5001 (filtered: 1.2.3.4:4000, for \
+         192.168.1.2:4000, has sent nothing to it)"
     );
     assert!(y2.is_err());
 }
@@ -487,8 +487,8 @@ fn a_hairpinned_datagram_passes_the_receivers_filter_like_any_inbound_one() {
     let x2_external = out(&mut nat, 0.0, X2, Y1).unwrap().to_string();
     assert_eq!(
         cross(&mut nat, 1.0, INSIDE, udp(X, &x2_external)).unwrap_err(),
-        "dropped by NAT 1.2.3.4: no mapping for 1.2.3.4:4000 (filtered: 1.2.3.4:6000, for 192.168.1.3:6000, \
-         has sent nothing to it)"
+        "dropped by NAT 1.2.3.4: no mapping for 1.2.3.4:4000 (filtered: 1.2.3.4:6000, for \
+         192.168.1.3:6000, has sent nothing to it)"
     );
     // X2 sends to X's external endpoint: X's mapping has sent to X2's, so that gets through,
     // and it makes the entry X's next datagram needs.

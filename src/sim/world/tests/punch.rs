@@ -130,14 +130,27 @@ fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_g
     assert_eq!(
         syns(&nat1_inside),
         [
-            (at("192.168.1.2:4000"), at("4.5.6.7:5000"), "S".into(), vec![]),
+            (
+                at("192.168.1.2:4000"),
+                at("4.5.6.7:5000"),
+                "S".into(),
+                vec![]
+            ),
             (
                 at("4.5.6.7:5000"),
                 at("192.168.1.2:4000"),
                 "S".into(),
-                rewrite("NAT 1.2.3.4 rewrote 4.5.6.7:5000 > 1.2.3.4:4000 to 4.5.6.7:5000 > 192.168.1.2:4000")
+                rewrite(
+                    "NAT 1.2.3.4 rewrote 4.5.6.7:5000 > 1.2.3.4:4000 to \
+                     4.5.6.7:5000 > 192.168.1.2:4000"
+                )
             ),
-            (at("192.168.1.2:4000"), at("4.5.6.7:5000"), "S.".into(), vec![]),
+            (
+                at("192.168.1.2:4000"),
+                at("4.5.6.7:5000"),
+                "S.".into(),
+                vec![]
+            ),
         ]
     );
     assert_eq!(
@@ -146,7 +159,10 @@ fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_g
             at("1.2.3.4:4000"),
             at("4.5.6.7:5000"),
             "S".into(),
-            rewrite("NAT 1.2.3.4 rewrote 192.168.1.2:4000 > 4.5.6.7:5000 to 1.2.3.4:4000 > 4.5.6.7:5000")
+            rewrite(
+                "NAT 1.2.3.4 rewrote 192.168.1.2:4000 > 4.5.6.7:5000 to \
+                     1.2.3.4:4000 > 4.5.6.7:5000"
+            )
         )
     );
     assert_eq!(
@@ -165,7 +181,10 @@ fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_g
                 at("4.5.6.7:5000"),
                 at("1.2.3.4:4000"),
                 "S".into(),
-                rewrite("NAT 4.5.6.7 rewrote 10.0.0.2:5000 > 1.2.3.4:4000 to 4.5.6.7:5000 > 1.2.3.4:4000")
+                rewrite(
+                    "NAT 4.5.6.7 rewrote 10.0.0.2:5000 > 1.2.3.4:4000 to \
+                     4.5.6.7:5000 > 1.2.3.4:4000"
+                )
             ),
             (at("1.2.3.4:4000"), at("4.5.6.7:5000"), "S.".into(), vec![]),
         ]
@@ -178,7 +197,10 @@ fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_g
                 at("1.2.3.4:4000"),
                 at("10.0.0.2:5000"),
                 "S.".into(),
-                rewrite("NAT 4.5.6.7 rewrote 1.2.3.4:4000 > 4.5.6.7:5000 to 1.2.3.4:4000 > 10.0.0.2:5000")
+                rewrite(
+                    "NAT 4.5.6.7 rewrote 1.2.3.4:4000 > 4.5.6.7:5000 to \
+                     1.2.3.4:4000 > 10.0.0.2:5000"
+                )
             ),
         ]
     );

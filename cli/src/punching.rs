@@ -1,0 +1,100 @@
+//! `ferry sim --nat-lecture` and `ferry sim --punch-matrix`: hole punching in the simulated
+//! world (ferry::sim::world::punching). The first walks through the lecture's example step
+//! by step, printing both NATs' mapping tables after each change; the second runs punching
+//! for every pair of NAT presets over many seeds and prints the success matrix
+//! (docs/performance.md, "Hole punching").
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ferry::capture::View;
+use ferry::fault::FaultConfig;
+use ferry::sim::world::punching::{
+    lecture_programs, lecture_walkthrough, lecture_world, success_matrix, MATRIX_HEADER,
+};
+use ferry::sim::world::Preset;
+
+/// Walk through the lecture's example from `seed`, both NATs port-restricted cones, with
+/// `faults` on every link; with `pcap`, write each interface's capture into that directory.
+/// Exit 0 if the peers connected directly, 1 if not.
+pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode {
+    let preset = Preset::PortRestrictedCone;
+    let run = || -> Result<bool, Box<dyn std::error::Error>> {
+        let mut world = lecture_world(seed, preset, preset, faults)?;
+        let outcome = lecture_programs(&mut world, true)?;
+        if let Some(directory) = pcap {
+            std::fs::create_dir_all(directory)?;
+            world.capture_every_interface(directory, View::Ferry)?;
+        }
+        println!(
+            "The lecture's example: peer 1 at 192.168.1.2:4000 behind NAT 1.2.3.4, peer 2 at \
+             10.0.0.2:5000 behind NAT 4.5.6.7 (both {}), a rendezvous at 7.7.7.7:7000; seed \
+             {seed}.\n",
+            preset.title()
+        );
+        for step in lecture_walkthrough(&mut world, &outcome)? {
+            println!("{step}");
+        }
+        world.run()?;
+        world.finish_captures()?;
+        let outcome = outcome.borrow().clone();
+        for (peer, side) in [(1, &outcome.peer1), (2, &outcome.peer2)] {
+            match &side.error {
+                Some(error) => println!("peer {peer}: {error}"),
+                None => println!(
+                    "peer {peer}: connected {}, {} SYN(s) sent, the peer's message {}",
+                    if side.relayed {
+                        "through the relay"
+                    } else {
+                        "directly"
+                    },
+                    side.attempts,
+                    if side.intact { "intact" } else { "damaged" }
+                ),
+            }
+        }
+        if let Some(directory) = pcap {
+            println!(
+                "captures on both sides of each NAT: {}/",
+                directory.display()
+            );
+        }
+        Ok(outcome.direct())
+    };
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("ferry sim: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Run the success matrix over seeds 1 to `seeds` with `faults` on every link and print it.
+/// Exit 0 if every pair RFC 4787 predicts direct connected directly in at least 99% of the
+/// seeds and every pair connected in all of them, 1 if not.
+pub fn matrix(seeds: u64, faults: &FaultConfig) -> ExitCode {
+    let cells = match success_matrix(seeds, faults) {
+        Ok(cells) => cells,
+        Err(error) => {
+            eprintln!("ferry sim: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("Hole punching in the lecture's world, {seeds} seeds, faults {faults} on every link:");
+    println!("{MATRIX_HEADER}");
+    let mut met = true;
+    for cell in &cells {
+        println!("{cell}");
+        if let Some((seed, error)) = &cell.first_failure {
+            println!("    first failure, seed {seed}: {error}");
+        }
+        let direct_enough = !cell.predicted_direct() || cell.direct * 100 >= cell.runs * 99;
+        met &= direct_enough && cell.connected() == cell.runs;
+    }
+    match met {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
+    }
+}
