@@ -284,3 +284,56 @@ fn a_small_success_matrix_every_predicted_pair_direct_every_pair_connected() {
         }
     }
 }
+
+/// A punch given up before it completes (its future dropped: here by a timeout while the
+/// peer never comes) unregisters at the server and frees its port.
+#[test]
+fn a_punch_dropped_before_it_completes_unregisters_and_frees_its_port() {
+    use crate::rendezvous::{PunchConfig, ServerConfig};
+    use crate::sim::world::net::{RendezvousServer, Stream, UdpSocket};
+    use crate::sim::world::time::{sleep, timeout};
+    use std::time::Duration;
+
+    let mut world = lecture_world(
+        1,
+        Preset::PortRestrictedCone,
+        Preset::FullCone,
+        &FaultConfig::default(),
+    )
+    .unwrap();
+    let server_stats = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let stats = server_stats.clone();
+    world
+        .host("rendezvous", move || {
+            let stats = stats.clone();
+            async move {
+                let mut server =
+                    RendezvousServer::bind("7.7.7.7:7000", ServerConfig::default()).await?;
+                let error = server
+                    .run(|event| stats.borrow_mut().push(event.to_string()))
+                    .await;
+                Err(error.into())
+            }
+        })
+        .unwrap();
+    world
+        .client("peer1", async {
+            let config = PunchConfig::new(at("7.7.7.7:7000"), "peer1", "nobody");
+            let punch = Stream::punch_from("0.0.0.0:4000", &config);
+            let gave_up = timeout(Duration::from_secs(2), punch).await;
+            assert!(gave_up.is_err(), "the peer never comes");
+            // The UNREGISTER leaves, and the port is free again.
+            sleep(Duration::from_millis(100)).await;
+            UdpSocket::bind("0.0.0.0:4000").await?;
+            Ok(())
+        })
+        .unwrap();
+    world.run().unwrap();
+    assert_eq!(
+        *server_stats.borrow(),
+        [
+            "peer1 registered from 1.2.3.4:4000, to meet nobody",
+            "peer1 left"
+        ]
+    );
+}
