@@ -349,6 +349,22 @@ impl Connection {
         Ok(taken)
     }
 
+    /// The peer took the first `len` bytes written before the handshake inside the handshake
+    /// itself (the secure mode's 0-RTT data, docs/protocol.md section 10.7): they count as
+    /// sent and acknowledged, and never go in a segment. Only right after the handshake,
+    /// before any data went; otherwise nothing changes.
+    pub(crate) fn early_data_delivered(&mut self, len: usize) {
+        let first = self.send.iss() + 1;
+        if self.state != State::Established
+            || self.send.snd_una() != first
+            || self.send.snd_nxt() != first
+        {
+            return;
+        }
+        let len = len.min(self.send.buffered());
+        let _acknowledged = self.send.acknowledge(first + len as u32);
+    }
+
     /// Take received bytes, in order. `Ok(0)` means end of stream: the peer sent its FIN and
     /// everything before it has been read.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {

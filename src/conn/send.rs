@@ -252,7 +252,7 @@ impl Sender {
 
     /// The peer acknowledged up to `ack`, which is new: SND.UNA moves there, and the bytes
     /// it covers leave the send buffer. Returns how many bytes of data it acknowledged.
-    fn acknowledge(&mut self, ack: SeqNum) -> u32 {
+    pub(super) fn acknowledge(&mut self, ack: SeqNum) -> u32 {
         let acked_bytes = (ack.wrapping_diff(self.send_buffer_seq) as i32).max(0) as usize;
         let drained = acked_bytes.min(self.send_buffer.len());
         self.send_buffer.drain(..drained);

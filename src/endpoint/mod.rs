@@ -45,7 +45,7 @@ use crate::conn::{
     CheckedSizes, Config, ConfigError, Connection, ConnectionError, Reason, State, TracedEvent,
     Transmit, MAX_TRACE_EVENTS,
 };
-use crate::secure::{Opened, PublicKey, Revealed, SecureConfig, Session, TAG_LEN};
+use crate::secure::{EarlyData, Opened, PublicKey, Revealed, SecureConfig, Session, TAG_LEN};
 use crate::time::Instant;
 use crate::wire::secure::CONNECTION_ID_LEN;
 use crate::wire::{quoted_seq, Flags, SecureOption, Segment, SeqNum, WireError, MAX_PAYLOAD_LEN};
@@ -157,6 +157,11 @@ pub struct EndpointStats {
     pub stateless_resets_sent: u64,
     /// Secure mode: connections ended by the peer's stateless reset.
     pub stateless_resets_received: u64,
+    /// Secure mode: SYNs whose 0-RTT data was taken (docs/protocol.md section 10.7).
+    pub early_data_accepted: u64,
+    /// Secure mode: SYNs whose 0-RTT data was dropped unread
+    /// ([`SecureConfig::refuse_early_data`]); their clients send it again.
+    pub early_data_refused: u64,
 }
 
 /// How the application relates to a connection.
@@ -440,17 +445,43 @@ impl Endpoint {
 
     /// Open a connection to `remote`. The SYN goes out on the next `poll_transmit`.
     pub fn connect(&mut self, remote: SocketAddr) -> Result<ConnectionHandle, ConnectError> {
-        self.open(remote, self.config.clone(), true)
+        self.open(remote, self.config.clone(), true, &[])
+    }
+
+    /// Open a connection to `remote` with `data` written first. In the secure mode, to a
+    /// server whose key the client expects ([`SecureConfig::server_key`]), the first
+    /// [`MAX_EARLY_DATA`](crate::secure::MAX_EARLY_DATA) bytes ride encrypted in the SYN
+    /// (0-RTT, docs/protocol.md section 10.7): the server's application may read them one
+    /// one-way delay from now. Such data can be replayed by whoever records the SYN, so send
+    /// only what is safe to act on twice (an idempotent request). Otherwise, or if the server
+    /// refuses 0-RTT, the data goes after the handshake as any written data does. `data`
+    /// beyond what the send buffer takes is left out: the count taken comes back with the
+    /// handle.
+    pub fn connect_with_early_data(
+        &mut self,
+        remote: SocketAddr,
+        data: &[u8],
+    ) -> Result<(ConnectionHandle, usize), ConnectError> {
+        let taken = data.len().min(self.config.send_buffer);
+        let handle = self.open(remote, self.config.clone(), true, &data[..taken])?;
+        let taken = self
+            .connections
+            .get_mut(&handle)
+            .and_then(|entry| entry.connection.write(&data[..taken]).ok())
+            .unwrap_or(0);
+        Ok((handle, taken))
     }
 
     /// An active open to `remote` with `config` (the endpoint's, or a punch's timers on it):
     /// the SYN goes out on the next `poll_transmit`. `secure_if_on` says whether the
-    /// connection begins with the secure mode's handshake when the mode is on.
+    /// connection begins with the secure mode's handshake when the mode is on, and
+    /// `early_data` what its SYN may carry (0-RTT).
     fn open(
         &mut self,
         remote: SocketAddr,
         config: Config,
         secure_if_on: bool,
+        early_data: &[u8],
     ) -> Result<ConnectionHandle, ConnectError> {
         // A connection the application just closed frees its peer's address at once.
         if let Some(&previous) = self.by_peer.get(&remote) {
@@ -465,7 +496,11 @@ impl Endpoint {
         let session = match &self.secure {
             Some(secure) if secure_if_on => {
                 let expected_key = secure.server_key;
-                Some(Session::initiate(self.draw_seed(), expected_key))
+                Some(Session::initiate(
+                    self.draw_seed(),
+                    expected_key,
+                    early_data,
+                ))
             }
             _ => None,
         };
@@ -643,6 +678,22 @@ impl Endpoint {
                         }
                         Some(Opened::Deliver(plain)) => {
                             entry.connection.handle_datagram(now, &plain);
+                            let taken = entry
+                                .session
+                                .as_mut()
+                                .and_then(Session::take_early_data_taken);
+                            if let Some(len) = taken {
+                                entry.connection.early_data_delivered(len);
+                            }
+                        }
+                        Some(Opened::Answer(syn_ack)) => {
+                            if self.stateless_replies.len() < STATELESS_REPLY_QUEUE {
+                                self.stateless_replies.push_back(Transmit {
+                                    destination: from,
+                                    contents: syn_ack,
+                                    reason: Reason::Handshake,
+                                });
+                            }
                         }
                         Some(Opened::Unauthenticated) => {
                             self.stats.discarded_unauthenticated += 1;
@@ -684,7 +735,11 @@ impl Endpoint {
         if self.secure.is_some() {
             match SecureOption::find(datagram) {
                 Some(SecureOption::Handshake(message)) if is_connection_request => {
-                    self.open_secure(now, from, datagram, message);
+                    self.open_secure(now, from, datagram, message, false);
+                    return;
+                }
+                Some(SecureOption::EarlyHandshake) if is_connection_request => {
+                    self.open_secure(now, from, datagram, segment.payload, true);
                     return;
                 }
                 Some(SecureOption::Protection { connection_id, .. }) => {
@@ -749,14 +804,22 @@ impl Endpoint {
         }
     }
 
-    /// Take a secure SYN (`datagram`, with the handshake `message`) from `from`, a peer
-    /// without an open connection: read the handshake's first message and open passively
-    /// with the SYN it carries, or drop a message that does not read.
-    fn open_secure(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], message: &[u8]) {
-        let Some(identity) = self
+    /// Take a secure SYN (`datagram`, with the handshake `message`, a 0-RTT one if
+    /// `zero_rtt`) from `from`, a peer without an open connection: read the handshake's first
+    /// message and open passively with the SYN it carries, or drop a message that does not
+    /// read.
+    fn open_secure(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        message: &[u8],
+        zero_rtt: bool,
+    ) {
+        let Some((identity, refuse_early_data)) = self
             .secure
             .as_ref()
-            .and_then(|secure| secure.identity.clone())
+            .and_then(|secure| Some((secure.identity.clone()?, secure.refuse_early_data)))
         else {
             self.stats.discarded_unauthenticated += 1;
             return;
@@ -773,12 +836,25 @@ impl Endpoint {
         let seed = self.draw_seed();
         let mut connection_id = [0; CONNECTION_ID_LEN];
         self.isn_generator.fill_bytes(&mut connection_id);
-        let Some((session, syn)) =
-            Session::answer(&identity, seed, connection_id, from, datagram, message)
-        else {
+        let answer = Session::answer(
+            &identity,
+            seed,
+            connection_id,
+            from,
+            datagram,
+            message,
+            zero_rtt,
+            refuse_early_data,
+        );
+        let Some((session, syn, early_data)) = answer else {
             self.stats.discarded_unauthenticated += 1;
             return;
         };
+        match early_data {
+            EarlyData::None => {}
+            EarlyData::Accepted => self.stats.early_data_accepted += 1,
+            EarlyData::Refused => self.stats.early_data_refused += 1,
+        }
         let syn = Segment::parse(&syn).expect("Session::answer checked the SYN");
         self.open_passive(now, from, &syn, None, Some(session));
     }
@@ -890,13 +966,23 @@ impl Endpoint {
                 .range(start..)
                 .next()
                 .or_else(|| self.active.first())?;
+            let mut early_data_taken = false;
             let transmit = self.connections.get_mut(&handle).and_then(|entry| {
                 let mut transmit = entry.connection.poll_transmit(now)?;
                 if let Some(session) = &mut entry.session {
                     transmit.contents = session.seal(std::mem::take(&mut transmit.contents));
+                    // A server's 0-RTT data goes to its connection once the SYN-ACK is
+                    // sealed: the connection is then past its handshake.
+                    if let Some(early) = session.take_early_segment() {
+                        entry.connection.handle_datagram(now, &early);
+                        early_data_taken = true;
+                    }
                 }
                 Some(transmit)
             });
+            if early_data_taken {
+                self.settle(handle);
+            }
             let Some(transmit) = transmit else {
                 // Quiet until something touches it again: book its next deadline.
                 self.active.remove(&handle);

@@ -257,7 +257,7 @@ impl Endpoint {
             // Noise handshake needs (docs/protocol.md section 10, "Not yet built"): a punched
             // connection is plain. A connection to the peer still live is left as it is.
             let config = punched_connection_config(&self.config);
-            if let Ok(handle) = self.open(peer, config, false) {
+            if let Ok(handle) = self.open(peer, config, false, &[]) {
                 if let Some(punch) = &mut self.punch {
                     punch.handle = Some(handle);
                 }

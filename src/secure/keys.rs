@@ -19,10 +19,21 @@ pub const NOISE_PARAMS: &str = "Noise_NX_25519_ChaChaPoly_BLAKE2s";
 /// Octets in an X25519 key.
 pub const KEY_LEN: usize = 32;
 
+/// The Noise protocol of a 0-RTT handshake (docs/protocol.md section 10.7): the NK pattern,
+/// for a client that already knows the server's static key, so its first message can carry
+/// data encrypted to that key. The same primitives as [`NOISE_PARAMS`].
+pub const NOISE_PARAMS_EARLY: &str = "Noise_NK_25519_ChaChaPoly_BLAKE2s";
+
 pub(crate) fn noise_params() -> NoiseParams {
     NOISE_PARAMS
         .parse()
         .expect("NOISE_PARAMS names a protocol snow knows")
+}
+
+pub(crate) fn noise_params_early() -> NoiseParams {
+    NOISE_PARAMS_EARLY
+        .parse()
+        .expect("NOISE_PARAMS_EARLY names a protocol snow knows")
 }
 
 /// A server's public key, which clients pin (like an SSH host key): 32 octets, written as

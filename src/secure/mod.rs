@@ -26,6 +26,13 @@
 //! Each handshake message carries, as its Noise payload, the segment it rides in, so the
 //! handshake's transcript covers both SYNs' headers: a field altered on the way makes the
 //! client's reading of the SYN-ACK fail.
+//!
+//! With 0-RTT (a client that knows the server's key and has data to send at once, section
+//! 10.7) the pattern is Noise NK instead: the SYN's message `-> e, es` is the SYN segment's
+//! payload and carries, encrypted to the server's static key, the SYN and the early data;
+//! the SYN-ACK's `<- e, ee` says whether the server took the data. The server's connection
+//! takes the data as if the client's ACK had carried it, so its application reads it one
+//! one-way delay after the client's connect, and answers at once.
 
 use std::net::SocketAddr;
 
@@ -42,8 +49,8 @@ mod reset;
 #[cfg(test)]
 mod tests;
 
-use keys::{noise_params, InjectedResolver};
-pub use keys::{Identity, KeyParseError, PublicKey, KEY_LEN, NOISE_PARAMS};
+use keys::{noise_params, noise_params_early, InjectedResolver};
+pub use keys::{Identity, KeyParseError, PublicKey, KEY_LEN, NOISE_PARAMS, NOISE_PARAMS_EARLY};
 use protection::Protection;
 pub use protection::TAG_LEN;
 pub use replay::REPLAY_WINDOW;
@@ -54,6 +61,11 @@ use reset::tokens_match;
 /// padding, kind, length and type, the connection id and the packet number: 20 octets) and
 /// the tag.
 pub const PROTECTION_OVERHEAD: usize = 20 + TAG_LEN;
+
+/// The most 0-RTT data a SYN carries: what fits one datagram of the default MSS beside the
+/// SYN's header and the Noise message's key and tag. Data written beyond it goes after the
+/// handshake.
+pub const MAX_EARLY_DATA: usize = 1024;
 
 /// An endpoint's secure mode ([`Endpoint::set_secure`](crate::endpoint::Endpoint::set_secure)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,6 +79,10 @@ pub struct SecureConfig {
     /// [`Endpoint::peer_key`](crate::endpoint::Endpoint::peer_key) says which it was, for a
     /// known-hosts check (trust on first use) above the core.
     pub server_key: Option<PublicKey>,
+    /// A server's: take no 0-RTT data (docs/protocol.md section 10.7). The data in a 0-RTT
+    /// SYN is then dropped unread and the handshake goes on as 1-RTT; the client sends the
+    /// data again after it, its application none the wiser.
+    pub refuse_early_data: bool,
 }
 
 impl SecureConfig {
@@ -75,6 +91,7 @@ impl SecureConfig {
         SecureConfig {
             identity: Some(identity),
             server_key: None,
+            refuse_early_data: false,
         }
     }
 
@@ -83,6 +100,7 @@ impl SecureConfig {
         SecureConfig {
             identity: None,
             server_key,
+            refuse_early_data: false,
         }
     }
 }
@@ -113,6 +131,20 @@ pub(crate) enum Opened {
     Failed(ConnectionError),
     /// The server's stateless reset: the connection is reset.
     Reset,
+    /// A repeated 0-RTT SYN whose SYN-ACK was lost: send this datagram (that SYN-ACK) back;
+    /// the connection, already past its handshake, never sees the SYN.
+    Answer(Vec<u8>),
+}
+
+/// What became of a SYN's 0-RTT data at the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EarlyData {
+    /// The SYN carried none.
+    None,
+    /// Taken: the connection gets it once the SYN-ACK has gone.
+    Accepted,
+    /// Dropped unread ([`SecureConfig::refuse_early_data`]).
+    Refused,
 }
 
 /// One connection's secure state.
@@ -120,6 +152,15 @@ pub(crate) struct Session {
     phase: Phase,
     /// The server key a client expects, if any.
     expected_key: Option<PublicKey>,
+    /// The handshake is 0-RTT's Noise NK, not NX.
+    zero_rtt: bool,
+    /// A client's 0-RTT data, until its SYN carries it.
+    early_data: Vec<u8>,
+    /// Octets of 0-RTT data a client's SYN carries.
+    early_data_len: usize,
+    /// Octets of a client's 0-RTT data the server took, once its SYN-ACK said so, until the
+    /// endpoint tells the connection.
+    early_data_taken: Option<usize>,
 }
 
 impl std::fmt::Debug for Session {
@@ -151,6 +192,8 @@ enum Phase {
         received: Handshake,
         connection_id: [u8; CONNECTION_ID_LEN],
         reset_token: [u8; RESET_TOKEN_LEN],
+        /// What became of the SYN's 0-RTT data, and the data if taken.
+        early_data: (EarlyData, Vec<u8>),
     },
     /// Keys in hand.
     Established(Box<Established>),
@@ -178,6 +221,12 @@ struct Established {
     /// A protected segment from the peer authenticated: the handshake is over for both, and
     /// no unprotected RST ends the connection any more.
     confirmed: bool,
+    /// A server's 0-RTT data, as the plain segment the connection takes, until the endpoint
+    /// hands it over (right after the SYN-ACK is sealed).
+    early_segment: Option<Vec<u8>>,
+    /// A server that took 0-RTT data: its connection is past the handshake, so a repeated
+    /// SYN (its SYN-ACK was lost) is answered here, with the SYN-ACK again.
+    answers_repeated_syn: bool,
 }
 
 fn is_syn(segment: &Segment<'_>) -> bool {
@@ -194,19 +243,48 @@ const HANDSHAKE_BUFFER: usize = 512;
 impl Session {
     /// A client's, for the connection whose SYN is about to go; `seed` seeds its ephemeral
     /// key (from the endpoint's injected generator).
-    pub(crate) fn initiate(seed: [u8; 32], expected_key: Option<PublicKey>) -> Session {
-        let handshake = Builder::with_resolver(noise_params(), InjectedResolver::boxed(seed))
-            .build_initiator()
-            .expect("NX needs no key from the initiator");
+    ///
+    /// With `early_data` and a server key to expect, the SYN carries that data (0-RTT, Noise
+    /// NK); without a key there is nothing to encrypt it to, and the handshake is NX's.
+    pub(crate) fn initiate(
+        seed: [u8; 32],
+        expected_key: Option<PublicKey>,
+        early_data: &[u8],
+    ) -> Session {
+        let resolver = InjectedResolver::boxed(seed);
+        let (handshake, early_data) = match expected_key {
+            Some(key) if !early_data.is_empty() => {
+                let handshake = Builder::with_resolver(noise_params_early(), resolver)
+                    .remote_public_key(&key.0)
+                    .and_then(Builder::build_initiator)
+                    .expect("NK needs only the server's key from the initiator");
+                (
+                    handshake,
+                    early_data[..early_data.len().min(MAX_EARLY_DATA)].to_vec(),
+                )
+            }
+            _ => {
+                let handshake = Builder::with_resolver(noise_params(), resolver)
+                    .build_initiator()
+                    .expect("NX needs no key from the initiator");
+                (handshake, Vec::new())
+            }
+        };
         Session {
             phase: Phase::Start(Box::new(handshake)),
             expected_key,
+            zero_rtt: !early_data.is_empty(),
+            early_data_len: early_data.len(),
+            early_data,
+            early_data_taken: None,
         }
     }
 
-    /// A server's, from the client's SYN (`datagram`, with the handshake `message`) from
-    /// `peer`: the session and the plain SYN for the connection, or `None` if the message
+    /// A server's, from the client's SYN (`datagram`, with the handshake `message`, a 0-RTT
+    /// one if `zero_rtt`) from `peer`: the session, the plain SYN for the connection and what
+    /// became of 0-RTT data (`refuse_early_data`: dropped unread), or `None` if the message
     /// is not a valid first step.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn answer(
         identity: &Identity,
         seed: [u8; 32],
@@ -214,19 +292,37 @@ impl Session {
         peer: SocketAddr,
         datagram: &[u8],
         message: &[u8],
-    ) -> Option<(Session, Vec<u8>)> {
+        zero_rtt: bool,
+        refuse_early_data: bool,
+    ) -> Option<(Session, Vec<u8>, EarlyData)> {
         let private = identity.private_key();
-        let mut handshake = Builder::with_resolver(noise_params(), InjectedResolver::boxed(seed))
+        let params = if zero_rtt {
+            noise_params_early()
+        } else {
+            noise_params()
+        };
+        let mut handshake = Builder::with_resolver(params, InjectedResolver::boxed(seed))
             .local_private_key(&private)
             .ok()?
             .build_responder()
             .ok()?;
-        let mut payload = [0; HANDSHAKE_BUFFER];
+        let mut payload = vec![0; message.len()];
         let len = handshake.read_message(message, &mut payload).ok()?;
-        let segment = payload[..len].to_vec();
+        let (segment, early_data) = if zero_rtt {
+            split_early_payload(&payload[..len])?
+        } else {
+            (&payload[..len], &[][..])
+        };
+        let segment = segment.to_vec();
         if !Segment::parse(&segment).is_ok_and(|syn| is_syn(&syn)) {
             return None;
         }
+        let early_data = match (early_data.is_empty(), refuse_early_data) {
+            (true, _) => (EarlyData::None, Vec::new()),
+            (false, true) => (EarlyData::Refused, Vec::new()),
+            (false, false) => (EarlyData::Accepted, early_data.to_vec()),
+        };
+        let status = early_data.0;
         let received = Handshake {
             datagram: datagram.to_vec(),
             segment: segment.clone(),
@@ -237,10 +333,30 @@ impl Session {
                 received,
                 connection_id,
                 reset_token: reset_token(identity, peer, &connection_id),
+                early_data,
             },
             expected_key: None,
+            zero_rtt,
+            early_data: Vec::new(),
+            early_data_len: 0,
+            early_data_taken: None,
         };
-        Some((session, segment))
+        Some((session, segment, status))
+    }
+
+    /// A client's 0-RTT data the server took, once its SYN-ACK said so: the connection
+    /// must count it sent and acknowledged. Taken once.
+    pub(crate) fn take_early_data_taken(&mut self) -> Option<usize> {
+        self.early_data_taken.take()
+    }
+
+    /// A server's 0-RTT data, as the plain segment its connection takes, once the SYN-ACK
+    /// has been sealed. Taken once.
+    pub(crate) fn take_early_segment(&mut self) -> Option<Vec<u8>> {
+        match &mut self.phase {
+            Phase::Established(established) => established.early_segment.take(),
+            _ => None,
+        }
     }
 
     /// What a capture shows of `datagram`, which this end `sent` or received; `None` for a
@@ -251,6 +367,18 @@ impl Session {
             SecureOption::Handshake(message) if is_syn(&segment) => format!(
                 "secure handshake 1 of 2, hello: Noise NX -> e (the client's ephemeral key), \
                  {} octets",
+                message.len()
+            ),
+            SecureOption::EarlyHandshake => format!(
+                "secure handshake 1 of 2, hello with 0-RTT data: Noise NK -> e, es (the \
+                 client's ephemeral key; the SYN and its early data encrypted to the server's \
+                 static key), {} octets",
+                segment.payload.len()
+            ),
+            SecureOption::Handshake(message) if self.zero_rtt => format!(
+                "secure handshake 2 of 2, key exchange and finished: Noise NK <- e, ee (the \
+                 server's ephemeral key; connection id, reset token and whether it took the \
+                 0-RTT data encrypted), {} octets",
                 message.len()
             ),
             SecureOption::Handshake(message) => format!(
@@ -307,11 +435,28 @@ impl Session {
         };
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Start(mut handshake) if is_syn(&segment) => {
-                let mut message = [0; HANDSHAKE_BUFFER];
-                let len = handshake
-                    .write_message(&plain, &mut message)
-                    .expect("a SYN fits a Noise message");
-                let syn = emit_with(&segment, &SecureOption::Handshake(&message[..len]));
+                let syn = if self.zero_rtt {
+                    // The SYN's own length first, so the server can tell it from the data.
+                    let syn_len = u16::try_from(plain.len()).expect("a SYN is short");
+                    let mut payload = syn_len.to_be_bytes().to_vec();
+                    payload.extend_from_slice(&plain);
+                    payload.extend_from_slice(&std::mem::take(&mut self.early_data));
+                    let mut message = vec![0; payload.len() + HANDSHAKE_BUFFER];
+                    let len = handshake
+                        .write_message(&payload, &mut message)
+                        .expect("0-RTT data of at most MAX_EARLY_DATA fits a Noise message");
+                    let carrier = Segment {
+                        payload: &message[..len],
+                        ..segment
+                    };
+                    emit_with(&carrier, &SecureOption::EarlyHandshake)
+                } else {
+                    let mut message = [0; HANDSHAKE_BUFFER];
+                    let len = handshake
+                        .write_message(&plain, &mut message)
+                        .expect("a SYN fits a Noise message");
+                    emit_with(&segment, &SecureOption::Handshake(&message[..len]))
+                };
                 self.phase = Phase::AwaitingAnswer {
                     handshake,
                     syn: syn.clone(),
@@ -336,9 +481,13 @@ impl Session {
                 received,
                 connection_id,
                 reset_token,
+                early_data: (status, early_data),
             } if is_syn_ack(&segment) => {
                 let mut payload = connection_id.to_vec();
                 payload.extend_from_slice(&reset_token);
+                if self.zero_rtt {
+                    payload.push(u8::from(status == EarlyData::Accepted));
+                }
                 payload.extend_from_slice(&plain);
                 let mut message = [0; HANDSHAKE_BUFFER];
                 let len = handshake
@@ -347,6 +496,9 @@ impl Session {
                 let syn_ack = emit_with(&segment, &SecureOption::Handshake(&message[..len]));
                 // Noise's Split: the first key protects what the initiator sends.
                 let (to_server, to_client) = handshake.dangerously_get_raw_split();
+                let early_segment = (status == EarlyData::Accepted)
+                    .then(|| early_data_segment(&segment, &received.segment, &early_data))
+                    .flatten();
                 self.phase = Phase::Established(Box::new(Established {
                     protection: Protection::new(to_client, to_server, connection_id),
                     sent_syn_ack: Some(syn_ack.clone()),
@@ -354,6 +506,8 @@ impl Session {
                     reset_token: None,
                     server_key: None,
                     confirmed: false,
+                    answers_repeated_syn: early_segment.is_some(),
+                    early_segment,
                 }));
                 syn_ack
             }
@@ -380,13 +534,24 @@ impl Session {
             return Opened::Invalid;
         };
         let option = SecureOption::find(datagram);
-        if let Some(SecureOption::Handshake(message)) = option {
+        let message = match option {
+            Some(SecureOption::Handshake(message)) => Some(message),
+            Some(SecureOption::EarlyHandshake) => Some(segment.payload),
+            _ => None,
+        };
+        if let Some(message) = message {
             if let Some(received) = self.received_handshake() {
-                return if received.datagram == datagram {
-                    Opened::Deliver(received.segment.clone())
-                } else {
-                    Opened::Unauthenticated
-                };
+                if received.datagram != datagram {
+                    return Opened::Unauthenticated;
+                }
+                if let Phase::Established(established) = &self.phase {
+                    if let (true, Some(syn_ack)) =
+                        (established.answers_repeated_syn, &established.sent_syn_ack)
+                    {
+                        return Opened::Answer(syn_ack.clone());
+                    }
+                }
+                return Opened::Deliver(received.segment.clone());
             }
             if matches!(self.phase, Phase::AwaitingAnswer { .. }) && is_syn_ack(&segment) {
                 return self.read_answer(datagram, message);
@@ -471,6 +636,18 @@ impl Session {
             self.phase = Phase::Done;
             return Opened::Failed(ConnectionError::HandshakeFailed);
         };
+        let segment = if self.zero_rtt {
+            let Some((&taken, segment)) = segment.split_first() else {
+                self.phase = Phase::Done;
+                return Opened::Failed(ConnectionError::HandshakeFailed);
+            };
+            if taken == 1 {
+                self.early_data_taken = Some(self.early_data_len);
+            }
+            segment
+        } else {
+            segment
+        };
         if !Segment::parse(segment).is_ok_and(|syn_ack| is_syn_ack(&syn_ack)) {
             self.phase = Phase::Done;
             return Opened::Failed(ConnectionError::HandshakeFailed);
@@ -488,7 +665,36 @@ impl Session {
             server_key: proven,
             // The server's message authenticated it; the client needs no more.
             confirmed: true,
+            early_segment: None,
+            answers_repeated_syn: false,
         }));
         Opened::Deliver(segment.to_vec())
     }
+}
+
+/// A 0-RTT SYN's Noise payload: the SYN, led by its length in two octets, then the data.
+fn split_early_payload(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = payload.split_at_checked(2)?;
+    let len = usize::from(u16::from_be_bytes(len.try_into().ok()?));
+    rest.split_at_checked(len)
+}
+
+/// The segment a server's connection takes for the 0-RTT data `early_data`, once its
+/// `syn_ack` has gone in answer to `syn` (plain): the data at the sequence number after the
+/// client's SYN, acknowledging the SYN-ACK, as the client's ACK would have carried it. The
+/// handshake's proof stands in for that ACK: only the holder of the client's ephemeral key
+/// could have sent the data with that SYN (replays aside, docs/protocol.md section 10.7).
+fn early_data_segment(syn_ack: &Segment<'_>, syn: &[u8], early_data: &[u8]) -> Option<Vec<u8>> {
+    let syn = Segment::parse(syn).ok()?;
+    let segment = Segment {
+        flags: Flags::ACK,
+        seq: syn.seq + 1,
+        ack: syn_ack.seq + 1,
+        window: syn.window,
+        payload: early_data,
+        ..Segment::default()
+    };
+    let mut datagram = Vec::with_capacity(segment.encoded_len());
+    segment.emit(&mut datagram);
+    Some(datagram)
 }

@@ -569,3 +569,268 @@ fn a_replayed_syn_opens_nothing_the_attacker_can_use() {
     assert!(server.accept().is_none());
     assert_eq!(server.connections().count(), 0, "still held at {now:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 0-RTT (docs/protocol.md section 10.7)
+
+const REQUEST: &[u8] = b"GET /index.html";
+const RESPONSE: &[u8] = b"200 OK, here it is";
+
+/// A listening secure server with identity 1 that refuses 0-RTT data.
+fn refusing_server(seed: u64) -> Endpoint {
+    let mut config = SecureConfig::server(identity(1));
+    config.refuse_early_data = true;
+    let mut server = endpoint(seed, Some(config));
+    server.listen(8);
+    server
+}
+
+/// Run both endpoints' timers and datagrams, lossless and instant, until both are quiet or
+/// `until`.
+fn run_until(client: &mut Endpoint, server: &mut Endpoint, mut now: Instant, until: Instant) {
+    loop {
+        shuttle(client, server, now);
+        let next = [client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(at) if at <= until => {
+                now = at.max(now);
+                client.handle_timeout(now);
+                server.handle_timeout(now);
+            }
+            _ => return,
+        }
+    }
+}
+
+#[test]
+fn zero_rtt_data_rides_encrypted_in_the_syn_and_the_server_reads_it_before_the_handshake_ends() {
+    let mut client = client();
+    let mut server = server(3);
+    let (handle, _) = client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0));
+    assert_eq!(syn.len(), 1, "the SYN alone goes first");
+    let syn = &syn[0].contents;
+    let segment = Segment::parse(syn).unwrap();
+    assert!(is_syn(&segment));
+    assert_eq!(SecureOption::find(syn), Some(SecureOption::EarlyHandshake));
+    assert!(
+        !syn.windows(REQUEST.len()).any(|window| window == REQUEST),
+        "the early data crossed in the clear"
+    );
+    // The SYN arrives: the server's application takes the connection and reads the request
+    // at once, one one-way delay after the client's connect.
+    server.handle_datagram(ms(20), addr(CLIENT), syn);
+    let syn_ack = drain(&mut server, ms(20));
+    assert!(is_syn_ack(&Segment::parse(&syn_ack[0].contents).unwrap()));
+    assert!(syn_ack[1..]
+        .iter()
+        .all(|t| packet_number(&t.contents).is_some()));
+    let accepted = server
+        .accept()
+        .expect("a 0-RTT SYN's connection is accepted at once");
+    assert_eq!(read_all(&mut server, accepted), REQUEST);
+    assert_eq!(server.stats().early_data_accepted, 1);
+    // Its answer goes at once, protected, behind the SYN-ACK.
+    server
+        .connection_mut(accepted)
+        .unwrap()
+        .write(RESPONSE)
+        .unwrap();
+    let response = drain(&mut server, ms(20));
+    assert!(!response.is_empty());
+    assert!(response
+        .iter()
+        .all(|t| packet_number(&t.contents).is_some()));
+    for transmit in syn_ack.iter().chain(&response) {
+        client.handle_datagram(ms(40), addr(SERVER), &transmit.contents);
+    }
+    // One round trip after connect the client reads the response.
+    assert_eq!(read_all(&mut client, handle), RESPONSE);
+    assert_eq!(
+        client.connection(handle).unwrap().state(),
+        State::Established
+    );
+    // The server took the request in the SYN: the client never sends it again.
+    run_until(&mut client, &mut server, ms(40), ms(10_000));
+    assert_eq!(client.connection(handle).unwrap().stats().bytes_sent, 0);
+    assert_eq!(server.stats().discarded_unauthenticated, 0);
+    assert_eq!(client.stats().discarded_unauthenticated, 0);
+}
+
+#[test]
+fn a_server_that_refuses_0rtt_drops_the_early_data_and_the_client_sends_it_after_the_handshake() {
+    let mut client = client();
+    let mut server = refusing_server(3);
+    let (handle, _) = client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(20), addr(CLIENT), &syn);
+    assert_eq!(server.stats().early_data_refused, 1);
+    let syn_ack = drain(&mut server, ms(20));
+    assert!(server.accept().is_none(), "refused: the handshake is 1-RTT");
+    for transmit in &syn_ack {
+        client.handle_datagram(ms(40), addr(SERVER), &transmit.contents);
+    }
+    run_until(&mut client, &mut server, ms(40), ms(10_000));
+    let accepted = server.accept().expect("the handshake completed");
+    assert_eq!(read_all(&mut server, accepted), REQUEST);
+    assert_eq!(
+        client.connection(handle).unwrap().stats().bytes_sent,
+        REQUEST.len() as u64,
+        "sent once, after the handshake"
+    );
+}
+
+#[test]
+fn a_client_without_the_servers_key_sends_its_early_data_after_a_1rtt_handshake() {
+    // Trust on first use: no key to encrypt to, so no 0-RTT; the data waits one round trip.
+    let mut client = endpoint(2, Some(SecureConfig::client(None)));
+    let mut server = server(3);
+    let (handle, _) = client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    assert!(matches!(
+        SecureOption::find(&syn),
+        Some(SecureOption::Handshake(_))
+    ));
+    run_until(&mut client, &mut server, ms(0), ms(10_000));
+    let accepted = server.accept().unwrap();
+    assert_eq!(read_all(&mut server, accepted), REQUEST);
+    assert_eq!(server.stats().early_data_accepted, 0);
+    assert_eq!(
+        client.connection(handle).unwrap().stats().bytes_sent,
+        REQUEST.len() as u64
+    );
+}
+
+#[test]
+fn a_0rtt_syn_to_a_server_with_another_key_opens_nothing_and_reveals_nothing() {
+    // A man in the middle without the pinned key cannot read the early data: the Noise NK
+    // message does not decrypt, and the SYN is dropped as unauthenticated.
+    let mut client = client();
+    let mut impostor = endpoint(5, Some(SecureConfig::server(identity(9))));
+    impostor.listen(8);
+    client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    impostor.handle_datagram(ms(20), addr(CLIENT), &syn);
+    assert_eq!(impostor.stats().discarded_unauthenticated, 1);
+    assert!(drain(&mut impostor, ms(20)).is_empty());
+    assert!(impostor.accept().is_none());
+}
+
+#[test]
+fn a_lost_syn_ack_after_0rtt_is_sent_again_when_the_client_repeats_its_syn() {
+    let mut client = client();
+    let mut server = server(3);
+    let (handle, _) = client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(20), addr(CLIENT), &syn);
+    let lost = drain(&mut server, ms(20));
+    // The client's SYN retry, after its retransmission timeout, repeats the same datagram.
+    let retry_at = client.poll_timeout().unwrap();
+    client.handle_timeout(retry_at);
+    let retry = drain(&mut client, retry_at).remove(0).contents;
+    assert_eq!(retry, syn);
+    server.handle_datagram(retry_at, addr(CLIENT), &retry);
+    let again = drain(&mut server, retry_at);
+    assert_eq!(
+        again[0].contents, lost[0].contents,
+        "the same SYN-ACK again"
+    );
+    client.handle_datagram(retry_at, addr(SERVER), &again[0].contents);
+    assert_eq!(
+        client.connection(handle).unwrap().state(),
+        State::Established
+    );
+    let accepted = server.accept().unwrap();
+    assert_eq!(read_all(&mut server, accepted), REQUEST, "delivered once");
+    run_until(&mut client, &mut server, retry_at, ms(20_000));
+    assert!(read_all(&mut server, accepted).is_empty());
+}
+
+#[test]
+fn a_replayed_0rtt_syn_delivers_its_request_again_but_completes_and_injects_nothing() {
+    // 0-RTT data is replayable (docs/protocol.md section 10.7), as TLS 1.3's and QUIC's.
+    let mut client = client();
+    let mut server = server(3);
+    let (handle, _) = client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(20), addr(CLIENT), &syn);
+    let syn_ack = drain(&mut server, ms(20));
+    let original = server.accept().unwrap();
+    assert_eq!(read_all(&mut server, original), REQUEST);
+    for transmit in &syn_ack {
+        client.handle_datagram(ms(40), addr(SERVER), &transmit.contents);
+    }
+    run_until(&mut client, &mut server, ms(20), ms(1_000));
+    // The client's later data, which the attacker records too.
+    let later = data_datagram(&mut client, handle, b"more", ms(1_000));
+
+    // Replayed while the connection lives: the server's session knows the datagram, and the
+    // connection takes it as a repeated SYN (a challenge ACK at most); nothing is injected.
+    server.handle_datagram(ms(1_001), addr(CLIENT), &syn);
+    let _ = drain(&mut server, ms(1_001));
+    assert!(read_all(&mut server, original).is_empty());
+    assert!(server.accept().is_none());
+
+    // Replayed to the server after it lost the connection (a restart, with the same
+    // identity): the request IS delivered again, to a new connection. That is what a
+    // replay achieves, and why only idempotent requests belong in 0-RTT data.
+    let mut restarted = self::server(11);
+    restarted.handle_datagram(ms(2_000), addr(CLIENT), &syn);
+    let mut answer = drain(&mut restarted, ms(2_000));
+    let replayed = restarted.accept().expect("the replay opened a connection");
+    assert_eq!(read_all(&mut restarted, replayed), REQUEST);
+    // What it does not achieve: the server's answer is sealed under keys from the server's
+    // fresh ephemeral key and the client's, which the attacker lacks; the client's
+    // recorded later segment does not authenticate under them, so nothing more is
+    // delivered, and the real client drops the answer.
+    restarted
+        .connection_mut(replayed)
+        .unwrap()
+        .write(RESPONSE)
+        .unwrap();
+    answer.extend(drain(&mut restarted, ms(2_000)));
+    assert!(answer
+        .iter()
+        .all(|t| !t.contents.windows(RESPONSE.len()).any(|w| w == RESPONSE)));
+    restarted.handle_datagram(ms(2_001), addr(CLIENT), &later);
+    assert_eq!(restarted.stats().discarded_unauthenticated, 1);
+    assert!(read_all(&mut restarted, replayed).is_empty());
+    let mut fresh_client = endpoint(12, Some(SecureConfig::client(None)));
+    for transmit in &answer {
+        fresh_client.handle_datagram(ms(2_020), addr(SERVER), &transmit.contents);
+    }
+    assert_eq!(
+        fresh_client.stats().discarded_unauthenticated,
+        answer.len() as u64
+    );
+    assert!(drain(&mut fresh_client, ms(2_020)).is_empty());
+    // Nobody answers: the replayed connection fails, it never completes.
+    let mut now = ms(2_000);
+    while let Some(at) = restarted.poll_timeout() {
+        assert!(at < ms(2_000_000), "the replayed connection never ended");
+        now = at;
+        restarted.handle_timeout(now);
+        let _ = drain(&mut restarted, now);
+    }
+    let connection = restarted.connection(replayed).unwrap();
+    assert_eq!(connection.state(), State::Closed);
+    assert!(
+        connection.error().is_some(),
+        "ended at {now:?} without an error"
+    );
+}

@@ -14,7 +14,8 @@
 //! the link did to it (the fault [`Decision`](crate::fault::Decision), or a full queue).
 //!
 //! The files: `network.rs` (the hosts, the links and the clock), `transfer.rs` (a whole
-//! transfer driven like an application would), `report.rs` (what a transfer reports) and
+//! transfer driven like an application would), `first_byte.rs` (a request and its
+//! response, timed to the response's first byte), `report.rs` (what a transfer reports) and
 //! `tap.rs` (each host's capture).
 //!
 //! [`world`] is the larger simulator beside it: any number of hosts and routers, and your own
@@ -22,6 +23,7 @@
 
 use std::net::SocketAddr;
 
+mod first_byte;
 mod ladder;
 mod network;
 mod report;
@@ -32,6 +34,7 @@ mod transfer;
 pub mod world;
 
 pub use crate::link::{LinkConfig, LinkStats};
+pub use first_byte::{first_byte, FirstByteError, FirstByteReport, Opening, FIRST_BYTE_TIME_LIMIT};
 pub use network::{HostEvents, Network, NetworkConfig, MAX_RECORDED_EVENTS};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture, ORIGIN_NOTE};

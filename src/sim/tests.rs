@@ -69,6 +69,32 @@ fn a_secure_transfer_through_faults_arrives_intact_and_repeats_from_its_seed() {
     );
 }
 
+#[test]
+fn zero_rtt_data_reaches_the_servers_application_one_one_way_delay_after_connect() {
+    // Issue 21: over a 40 ms round trip without a rate limit, B's application reads a 0-RTT
+    // request 20 ms after A's connect and A reads the answer at 40 ms; a plain or 1-RTT
+    // secure connection takes a round trip more for each.
+    let rtt = Duration::from_millis(40);
+    let run = |secure, opening| {
+        let mut config =
+            NetworkConfig::symmetric(None, rtt, crate::fault::FaultConfig::default(), 3);
+        config.secure = secure;
+        first_byte(&config, opening, b"GET /index.html", b"200 OK").unwrap()
+    };
+    let zero_rtt = run(true, Opening::EarlyData);
+    assert_eq!(zero_rtt.request_read, rtt / 2);
+    assert_eq!(zero_rtt.first_byte, rtt);
+    for (secure, opening) in [
+        (true, Opening::Connect),
+        (false, Opening::Connect),
+        (false, Opening::EarlyData),
+    ] {
+        let report = run(secure, opening);
+        assert_eq!(report.request_read, rtt * 3 / 2, "{secure} {opening:?}");
+        assert_eq!(report.first_byte, rtt * 2, "{secure} {opening:?}");
+    }
+}
+
 /// Data both ways at once: each data segment carries the ACK (and SACK blocks) for the
 /// other direction.
 #[test]

@@ -9,6 +9,7 @@
 //!   kind 253 | length | type 1 | Noise handshake message (at most 252 octets)
 //!   kind 253 | length 19 | type 2 | connection id (8) | packet number (8, big endian)
 //!   kind 253 | length 19 | type 3 | stateless reset token (16)
+//!   kind 253 | length 3  | type 4                (a 0-RTT SYN: its Noise message is the payload)
 //! ```
 //!
 //! NOPs before it fill the options to a whole number of words, as TCP stacks pad.
@@ -31,6 +32,7 @@ mod option_type {
     pub const HANDSHAKE: u8 = 1;
     pub const PROTECTION: u8 = 2;
     pub const RESET: u8 = 3;
+    pub const EARLY_HANDSHAKE: u8 = 4;
 }
 
 /// What a secure segment carries in its option.
@@ -49,6 +51,9 @@ pub enum SecureOption<'a> {
     },
     /// A stateless reset's token (a RST from a server that lost the connection's keys).
     Reset([u8; RESET_TOKEN_LEN]),
+    /// A 0-RTT SYN: the first Noise message, with the client's early data, is the segment's
+    /// payload, which has room for more than an option's 252 octets.
+    EarlyHandshake,
 }
 
 impl SecureOption<'_> {
@@ -74,6 +79,7 @@ impl SecureOption<'_> {
                 (option_type::PROTECTION, value)
             }
             SecureOption::Reset(token) => (option_type::RESET, token.to_vec()),
+            SecureOption::EarlyHandshake => (option_type::EARLY_HANDSHAKE, Vec::new()),
         };
         let len = 3 + value.len();
         let padding = (OPTION_WORD_LEN - len % OPTION_WORD_LEN) % OPTION_WORD_LEN;
@@ -122,6 +128,7 @@ impl SecureOption<'_> {
                 })
             }
             option_type::RESET => Some(SecureOption::Reset(value.try_into().ok()?)),
+            option_type::EARLY_HANDSHAKE if value.is_empty() => Some(SecureOption::EarlyHandshake),
             _ => None,
         }
     }
@@ -197,6 +204,7 @@ mod tests {
                 packet_number: u64::MAX - 1,
             },
             SecureOption::Reset([9; RESET_TOKEN_LEN]),
+            SecureOption::EarlyHandshake,
         ] {
             let datagram = emit_with(&segment, &option);
             assert_eq!(Segment::parse(&datagram), Ok(segment));
@@ -217,6 +225,10 @@ mod tests {
         }
         assert_eq!(SecureOption::from_value(&[9, 1, 2]), None);
         assert_eq!(SecureOption::from_value(&[option_type::RESET, 1, 2]), None);
+        assert_eq!(
+            SecureOption::from_value(&[option_type::EARLY_HANDSHAKE, 1]),
+            None
+        );
         assert_eq!(SecureOption::from_value(&[]), None);
     }
 }
