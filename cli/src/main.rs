@@ -3,6 +3,7 @@
 //! `ferry recv`, `ferry send` and `ferry cat` run Ferry over real UDP sockets.
 
 mod args;
+mod first_byte;
 mod lab;
 mod net;
 mod punching;

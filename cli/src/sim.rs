@@ -82,6 +82,12 @@ pub struct SimArgs {
     /// Captures (--pcap) hold what crossed the link, encrypted.
     #[arg(long)]
     secure: bool,
+    /// In place of a transfer, a request and its response over the link, timed from A's
+    /// connect until A reads the response's first byte (`first_byte_seconds`): plain Ferry,
+    /// TLS 1.2 or 1.3 (rustls) over plain Ferry as TCP+TLS, the secure mode's 1-RTT handshake
+    /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte").
+    #[arg(long, value_enum, value_name = "KIND")]
+    first_byte: Option<crate::first_byte::FirstByteKind>,
     /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
     /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
     #[arg(long, value_enum, default_value_t = Cc::Newreno)]
@@ -265,6 +271,9 @@ pub fn run(args: SimArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(kind) = args.first_byte {
+        return crate::first_byte::run(&config.network, kind, args.stats, args.pcap.as_deref());
+    }
     // How long the simulation took in real time, for `wall_seconds`.
     let started = crate::wall_clock();
     let captures = match &args.pcap {

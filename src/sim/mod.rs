@@ -34,7 +34,10 @@ mod transfer;
 pub mod world;
 
 pub use crate::link::{LinkConfig, LinkStats};
-pub use first_byte::{first_byte, FirstByteError, FirstByteReport, Opening, FIRST_BYTE_TIME_LIMIT};
+pub use first_byte::{
+    first_byte, first_byte_with, Application, FirstByteError, FirstByteReport, Opening,
+    PlainClient, PlainServer, FIRST_BYTE_TIME_LIMIT,
+};
 pub use network::{HostEvents, Network, NetworkConfig, MAX_RECORDED_EVENTS};
 pub use report::{HostReport, TransferReport};
 pub use tap::{Captures, HostCapture, ORIGIN_NOTE};
