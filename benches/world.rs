@@ -20,12 +20,12 @@
 //! time the thread spent (from /proc/self/schedstat), which other processes do not inflate.
 //! Ends with one `key=value` line for scripts.
 
-#[allow(dead_code)] // only its clock
+#[allow(dead_code)] // only its clocks
 mod common;
 
 use std::time::Duration;
 
-use common::now;
+use common::{cpu_seconds, now};
 use ferry::link::LinkConfig;
 use ferry::sim::world::net::{Listener, Stream};
 use ferry::sim::world::{spawn, time::sleep, Amount, BuiltIn, Flows, World};
@@ -107,18 +107,6 @@ impl Cost {
     fn cpu_ns_per_byte(&self) -> f64 {
         self.cpu_seconds * 1e9 / self.delivered as f64
     }
-}
-
-/// The CPU time this thread has spent, in seconds (the first field of /proc/self/schedstat,
-/// nanoseconds on a CPU; 0 where there is none).
-fn cpu_seconds() -> f64 {
-    let schedstat = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
-    let nanos: u64 = schedstat
-        .split_whitespace()
-        .next()
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0);
-    nanos as f64 / 1e9
 }
 
 /// Time `run`, which returns the bytes delivered and the simulated time it took.

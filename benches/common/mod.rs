@@ -10,6 +10,20 @@ pub fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
+/// The CPU time the main thread has spent, in seconds (the first field of
+/// /proc/self/schedstat, nanoseconds on a CPU; 0 where there is none): what the shared
+/// machine's other work does not inflate.
+#[allow(dead_code)] // the echo benches time the wall clock only
+pub fn cpu_seconds() -> f64 {
+    let schedstat = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
+    let nanos: u64 = schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    nanos as f64 / 1e9
+}
+
 /// What the benchmark needs of a transport: std's TCP or Ferry.
 pub trait Transport {
     type Stream: Read + Write + Send + 'static;

@@ -1,0 +1,142 @@
+//! The secure mode's cost (issue 21 item 6): `cargo bench --bench secure`.
+//!
+//! Bulk goodput of one secure connection over loopback beside a plain one, in the same run:
+//! each moves `BULK_BYTES` through a `Stream` into a `Listener`'s stream, read as fast as it
+//! arrives; the two alternate, `ROUNDS` rounds each, and the medians are printed (target:
+//! secure at least 0.7x plain). Then the handshake's CPU cost per connection: `HANDSHAKES`
+//! handshakes between two sans-IO endpoints handing each other their datagrams in memory,
+//! secure and plain, timed in the thread's CPU time (/proc/self/schedstat); the difference
+//! is what the Noise handshake costs both ends together. Last, one `key=value` line.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::thread;
+
+use ferry::conn::Config;
+use ferry::endpoint::Endpoint;
+use ferry::net::{new_identity, SocketConfig};
+use ferry::secure::SecureConfig;
+use ferry::time::Instant;
+use ferry::{Listener, Stream};
+
+#[allow(dead_code)] // its clocks
+mod common;
+
+use common::{cpu_seconds, now};
+
+const BULK_BYTES: usize = 256 << 20;
+const ROUNDS: usize = 3;
+const HANDSHAKES: usize = 500;
+
+/// Goodput of one connection moving `BULK_BYTES`, secure or plain, in bits per second.
+fn bulk_bps(secure: bool) -> f64 {
+    let identity = new_identity();
+    let server_config = SocketConfig {
+        secure: secure.then(|| SecureConfig::server(identity.clone())),
+        ..SocketConfig::default()
+    };
+    let client_config = SocketConfig {
+        secure: secure.then(|| SecureConfig::client(Some(identity.public_key()))),
+        ..SocketConfig::default()
+    };
+    let listener = Listener::bind_with("127.0.0.1:0", &server_config).unwrap();
+    let address = listener.local_addr().unwrap();
+    let receiving = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut received = 0usize;
+        loop {
+            match stream.read(&mut buffer).unwrap() {
+                0 => break received,
+                count => received += count,
+            }
+        }
+    });
+    let chunk = vec![0x5au8; 1 << 16];
+    let started = now();
+    let mut stream = Stream::connect_with(address, &client_config, None).unwrap();
+    for _ in 0..BULK_BYTES / chunk.len() {
+        stream.write_all(&chunk).unwrap();
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    let received = receiving.join().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(received, BULK_BYTES);
+    received as f64 * 8.0 / seconds
+}
+
+/// CPU seconds per connection of `HANDSHAKES` handshakes in memory, secure or plain.
+fn handshake_cpu_seconds(secure: bool) -> f64 {
+    let client_address: SocketAddr = "192.0.2.1:4747".parse().unwrap();
+    let server_address: SocketAddr = "198.51.100.1:4747".parse().unwrap();
+    let identity = new_identity();
+    let started = cpu_seconds();
+    for seed in 0..HANDSHAKES as u64 {
+        let mut server = Endpoint::with_seed(Config::default(), 2 * seed).unwrap();
+        let mut client = Endpoint::with_seed(Config::default(), 2 * seed + 1).unwrap();
+        if secure {
+            server.set_secure(SecureConfig::server(identity.clone()));
+            client.set_secure(SecureConfig::client(Some(identity.public_key())));
+        }
+        server.listen(1);
+        client.connect(server_address).unwrap();
+        let at = Instant::ZERO;
+        // SYN, SYN-ACK, ACK: each side's datagrams to the other until the server accepts.
+        for _ in 0..4 {
+            while let Some(transmit) = client.poll_transmit(at) {
+                server.handle_datagram(at, client_address, &transmit.contents);
+            }
+            while let Some(transmit) = server.poll_transmit(at) {
+                client.handle_datagram(at, server_address, &transmit.contents);
+            }
+        }
+        assert!(
+            server.accept().is_some(),
+            "handshake {seed} did not complete"
+        );
+    }
+    (cpu_seconds() - started) / HANDSHAKES as f64
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let (mut plain, mut secure) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        plain.push(bulk_bps(false));
+        secure.push(bulk_bps(true));
+        println!(
+            "round {round}: plain {:.3} Gbit/s, secure {:.3} Gbit/s",
+            plain[round - 1] / 1e9,
+            secure[round - 1] / 1e9
+        );
+    }
+    let (plain, secure) = (median(plain), median(secure));
+    println!(
+        "median of {ROUNDS}, {} MiB each: plain {:.3} Gbit/s, secure {:.3} Gbit/s, secure/plain \
+         {:.2} (target at least 0.70)",
+        BULK_BYTES >> 20,
+        plain / 1e9,
+        secure / 1e9,
+        secure / plain
+    );
+    let plain_handshake = handshake_cpu_seconds(false);
+    let secure_handshake = handshake_cpu_seconds(true);
+    println!(
+        "handshake CPU per connection, both ends, {HANDSHAKES} in memory: plain {:.1} us, \
+         secure {:.1} us, the Noise handshake {:.1} us",
+        plain_handshake * 1e6,
+        secure_handshake * 1e6,
+        (secure_handshake - plain_handshake) * 1e6
+    );
+    println!(
+        "plain_goodput_bps={plain:.0} secure_goodput_bps={secure:.0} ratio={:.3} \
+         plain_handshake_cpu_us={:.1} secure_handshake_cpu_us={:.1}",
+        secure / plain,
+        plain_handshake * 1e6,
+        secure_handshake * 1e6
+    );
+}
