@@ -806,6 +806,17 @@ fn a_secure_stream_echoes_and_knows_the_servers_key() {
         let address = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
+            // A stray's junk reaches the listener's socket: its endpoint counts it, and the
+            // accepted stream says so, as the blocking one's endpoint_stats does.
+            let stray = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            stray.send_to(b"junk", address).unwrap();
+            for _ in 0..500 {
+                if stream.endpoint_stats().discarded_malformed > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(stream.endpoint_stats().discarded_malformed, 1);
             let mut received = Vec::new();
             stream.read_to_end(&mut received).await.unwrap();
             stream.write_all(&received).await.unwrap();

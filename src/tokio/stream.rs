@@ -18,7 +18,7 @@ use crate::async_stream::{
     connected, linger_ran_out, peek_into, read_into, read_ready, write_from, write_ready,
 };
 use crate::conn::{Connection, Stats};
-use crate::endpoint::ConnectionHandle;
+use crate::endpoint::{ConnectionHandle, EndpointStats};
 use crate::io_error::begin_close;
 use crate::io_error::{close_progress, CloseOutcome};
 use crate::io_error::{punch_established, punch_opened};
@@ -263,6 +263,14 @@ impl Stream {
             .lock()
             .endpoint
             .peer_key(self.inner.handle)
+    }
+
+    /// What this stream's socket's endpoint counted itself, as
+    /// [`crate::Stream::endpoint_stats`]: datagrams from strays, resets, SYN cookies, and in
+    /// the secure mode those dropped as unauthenticated and the 0-RTT data taken or refused.
+    /// A listener's streams share its socket, so they share these counts.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.inner.shared.lock().endpoint.stats()
     }
 
     /// The connection's counters and RTT estimate.
