@@ -106,6 +106,11 @@ pub struct Connection {
     negotiated: Negotiated,
     timers: TimerTable,
     rtt: RttEstimator,
+    /// Taking a segment that times no round trip ([`handle_untimed_datagram`]): no RTT
+    /// sample while set.
+    ///
+    /// [`handle_untimed_datagram`]: Connection::handle_untimed_datagram
+    untimed: bool,
     /// The congestion controller: cwnd and ssthresh.
     congestion: Box<dyn Controller>,
     stats: Stats,
@@ -238,6 +243,7 @@ impl Connection {
             negotiated,
             timers: TimerTable::default(),
             rtt,
+            untimed: false,
             congestion,
             stats,
             send: Sender::new(iss),
@@ -347,6 +353,17 @@ impl Connection {
         }
         self.send.write(&data[..taken]);
         Ok(taken)
+    }
+
+    /// Take `datagram` as [`handle_datagram`](Self::handle_datagram) does, but without an RTT
+    /// sample from what it acknowledges: the secure mode's 0-RTT data, fed to a server's
+    /// connection as the segment the client's ACK would carry (docs/protocol.md section
+    /// 10.7), acknowledges the SYN-ACK the moment it is sent, and would time a round trip
+    /// of 0 ms.
+    pub(crate) fn handle_untimed_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.untimed = true;
+        self.handle_datagram(now, datagram);
+        self.untimed = false;
     }
 
     /// The peer took the first `len` bytes written before the handshake inside the handshake

@@ -440,6 +440,9 @@ impl Connection {
 
     /// One RTT measurement that Karn's rule allows, for the RTO and for RACK's minimum.
     pub(super) fn take_rtt_sample(&mut self, now: Instant, rtt: Duration) {
+        if self.untimed {
+            return;
+        }
         self.rtt.on_sample(rtt);
         self.recovery.rack.on_rtt_sample(now, rtt);
         self.recovery.ack_rtt_sample = Some(rtt);

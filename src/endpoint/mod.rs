@@ -974,7 +974,7 @@ impl Endpoint {
                     // A server's 0-RTT data goes to its connection once the SYN-ACK is
                     // sealed: the connection is then past its handshake.
                     if let Some(early) = session.take_early_segment() {
-                        entry.connection.handle_datagram(now, &early);
+                        entry.connection.handle_untimed_datagram(now, &early);
                         early_data_taken = true;
                     }
                 }

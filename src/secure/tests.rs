@@ -635,6 +635,12 @@ fn zero_rtt_data_rides_encrypted_in_the_syn_and_the_server_reads_it_before_the_h
         .expect("a 0-RTT SYN's connection is accepted at once");
     assert_eq!(read_all(&mut server, accepted), REQUEST);
     assert_eq!(server.stats().early_data_accepted, 1);
+    // No round trip was timed: the data stands in for an ACK that has not come, and must
+    // not time the SYN-ACK at 0 ms.
+    assert_eq!(
+        server.connection(accepted).unwrap().stats().smoothed_rtt,
+        None
+    );
     // Its answer goes at once, protected, behind the SYN-ACK.
     server
         .connection_mut(accepted)
