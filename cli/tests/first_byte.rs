@@ -84,7 +84,7 @@ fn arrivals_from_b(path: &Path) -> Vec<Duration> {
 
 #[test]
 fn the_labs_flight_count_in_as_captures_gives_each_kinds_round_trips() {
-    // docs/lab.md, "10. Time to first byte": each flight from B reaches A at a time of its
+    // docs/lab.md, "20. Time to first byte": each flight from B reaches A at a time of its
     // own, one round trip after A's flight before it; the flights A received up to the one
     // with the response are the round trips.
     let dir = output_dir("first_byte_lab");
