@@ -1,8 +1,9 @@
 //! Loss detection and recovery: what an ACK's SACK blocks and D-SACK say (RFC 2018, RFC 2883),
 //! duplicate ACKs (RFC 5681, RFC 6675 section 2), RACK's time-based loss detection and tail
-//! loss probes (RFC 8985), fast recovery (RFC 6582 without SACK, RFC 6675 with it), the
-//! retransmission timeout's response (RFC 6298 section 5, RFC 5681 section 3.1) and F-RTO's
-//! undo of a spurious one (RFC 5682 section 3).
+//! loss probes (RFC 8985), fast recovery (RFC 6582 without SACK, RFC 6675 with it, its window
+//! set by proportional rate reduction, RFC 6937), the retransmission timeout's response (RFC
+//! 6298 section 5, RFC 5681 section 3.1) and F-RTO's undo of a spurious one (RFC 5682 section
+//! 3).
 //!
 //! Which detector runs is chosen once, as a [`LossDetection`], when the SYNs have settled SACK:
 //! with SACK negotiated and [`Config::rack`] on (the default), RACK alone marks segments lost,
@@ -13,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::cc::Ack;
+use super::cc::{Ack, CongestionControl};
 use super::rack::Rack;
 use super::retransmission::{Delivered, RetransmissionQueue};
 use super::rtt::backed_off;
@@ -204,13 +205,81 @@ enum Recovery {
         /// started, or at the latest partial ACK.
         round_segments: usize,
     },
-    /// Fast recovery with SACK (RFC 6675): pipe, not inflation, keeps the ACK clock; the
-    /// losses come from RACK (RFC 8985) or, with RACK off, from RFC 6675's `IsLost()`. It
-    /// ends when snd_una reaches `point`.
-    Sack { point: SeqNum },
+    /// Fast recovery with SACK (RFC 6675): pipe, not inflation, keeps the ACK clock, and
+    /// proportional rate reduction (RFC 6937) says how much may be in it; the losses come
+    /// from RACK (RFC 8985) or, with RACK off, from RFC 6675's `IsLost()`. It ends when
+    /// snd_una reaches `point`.
+    /// `prr` is `None` without congestion control, which has no window to reduce.
+    Sack { point: SeqNum, prr: Option<Prr> },
     /// After a retransmission timeout: every unSACKed segment outstanding then is resent, in
     /// slow start, until snd_una reaches `point`.
     Timeout { point: SeqNum },
+}
+
+/// Proportional rate reduction (RFC 6937 section 3, with the slow-start reduction bound,
+/// PRR-SSRB, as Linux's `tcp_cwnd_reduction`): during a SACK recovery, each ACK lets out about
+/// ssthresh / RecoverFS of what it delivered while pipe is above ssthresh, so that the window
+/// comes down to ssthresh evenly over the recovery's round trip instead of the sender falling
+/// silent until pipe is below the halved cwnd; below ssthresh, it lets out what the ACK
+/// delivered (one segment more when snd_una moved), back up to ssthresh but no faster than
+/// slow start. Counted in bytes, as the RFC does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Prr {
+    /// RecoverFS: FlightSize when recovery began.
+    recover_fs: u32,
+    /// prr_delivered: bytes the peer took, cumulatively or by SACK, since recovery began.
+    delivered: u32,
+    /// prr_out: bytes sent since recovery began, retransmissions included.
+    out: u32,
+    /// pipe + sndcnt, as the latest ACK left it: what may be in flight until the next one,
+    /// the congestion window during recovery (Linux sets cwnd to this).
+    window: u32,
+}
+
+impl Prr {
+    /// Recovery begins with `flight_size` bytes outstanding and `pipe` in the network.
+    fn new(flight_size: u32, pipe: u32) -> Prr {
+        Prr {
+            recover_fs: flight_size.max(1),
+            delivered: 0,
+            out: 0,
+            window: pipe,
+        }
+    }
+
+    /// RFC 6937 section 3's "on every ACK during recovery": the ACK delivered `delivered`
+    /// bytes, leaving `pipe` in the network; `snd_una_advanced` when it moved snd_una.
+    fn on_ack(
+        &mut self,
+        delivered: u32,
+        pipe: u32,
+        ssthresh: u32,
+        smss: u32,
+        snd_una_advanced: bool,
+    ) {
+        if delivered == 0 {
+            // Nothing left the network: the window stays as the last ACK set it.
+            return;
+        }
+        self.delivered = self.delivered.saturating_add(delivered);
+        let sndcnt = if pipe > ssthresh {
+            // The proportional part: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) -
+            // prr_out.
+            let share = (u64::from(self.delivered) * u64::from(ssthresh))
+                .div_ceil(u64::from(self.recover_fs));
+            u32::try_from(share)
+                .unwrap_or(u32::MAX)
+                .saturating_sub(self.out)
+        } else {
+            // PRR-SSRB: limit = MAX(prr_delivered - prr_out, DeliveredData) + MSS, the MSS
+            // only when snd_una moved (as Linux, so that SACKs alone grow nothing faster than
+            // they deliver); sndcnt = MIN(ssthresh - pipe, limit).
+            let limit = self.delivered.saturating_sub(self.out).max(delivered)
+                + if snd_una_advanced { smss } else { 0 };
+            (ssthresh - pipe).min(limit)
+        };
+        self.window = pipe.saturating_add(sndcnt);
+    }
 }
 
 /// F-RTO (RFC 5682 section 3, the SACK-enhanced algorithm) after a timeout: where it stands,
@@ -280,13 +349,16 @@ fn reno_inflation_limit(inflation: i64, round_segments: usize, smss: i64) -> i64
 }
 
 impl Connection {
-    /// What congestion control lets be in flight now, RFC 6582's inflation included.
+    /// What congestion control lets be in flight now: with RFC 6582's inflation in a NewReno
+    /// recovery, as PRR allows in a SACK recovery (RFC 6937).
     pub(super) fn congestion_window(&self) -> u32 {
-        let inflation = match self.recovery.episode {
-            Some(Recovery::NewReno { inflation, .. }) => inflation,
-            _ => 0,
+        let window = match self.recovery.episode {
+            Some(Recovery::NewReno { inflation, .. }) => {
+                i64::from(self.congestion.window()) + inflation
+            }
+            Some(Recovery::Sack { prr: Some(prr), .. }) => i64::from(prr.window),
+            _ => i64::from(self.congestion.window()),
         };
-        let window = i64::from(self.congestion.window()) + inflation;
         u32::try_from(window.max(i64::from(self.smss()))).unwrap_or(u32::MAX)
     }
 
@@ -299,6 +371,13 @@ impl Connection {
             self.recovery.duplicate_acks.min(2) * self.smss()
         } else {
             0
+        }
+    }
+
+    /// `len` bytes of sequence space went, new or again: PRR counts them (prr_out).
+    pub(super) fn on_sent_in_recovery(&mut self, len: u32) {
+        if let Some(Recovery::Sack { prr: Some(prr), .. }) = &mut self.recovery.episode {
+            prr.out = prr.out.saturating_add(len);
         }
     }
 
@@ -358,6 +437,14 @@ impl Connection {
         let pure_duplicate = !advanced && !duplicate;
         let reduced = self.on_ack_during_loss_probe(segment.ack, pure_duplicate, dsack.is_some());
         self.detect_losses(now);
+        // RFC 6937: every ACK of a SACK recovery, the one that began it included (as Linux's
+        // tcp_cong_control), sets how much may be in flight until the next.
+        let pipe = self.recovery.retransmission_queue.pipe();
+        let ssthresh = self.congestion.slow_start_threshold();
+        let smss = self.smss();
+        if let Some(Recovery::Sack { prr: Some(prr), .. }) = &mut self.recovery.episode {
+            prr.on_ack(delivered.bytes, pipe, ssthresh, smss, advanced);
+        }
         // Window growth counts what the ACK newly delivered, cumulatively or by SACK (RFC
         // 6937's DeliveredData), as Linux's tcp_cong_control() hands acked_sacked to
         // cong_avoid for each ACK that advances snd_una outside fast recovery. That includes,
@@ -530,7 +617,11 @@ impl Connection {
         let smss = i64::from(self.smss());
         let round_segments = self.recovery.retransmission_queue.len();
         self.recovery.episode = Some(if self.recovery.detection.uses_sack() {
-            Recovery::Sack { point }
+            Recovery::Sack {
+                point,
+                prr: (self.config.congestion_control != CongestionControl::Fixed)
+                    .then(|| Prr::new(flight_size, self.recovery.retransmission_queue.pipe())),
+            }
         } else {
             Recovery::NewReno {
                 point,
@@ -653,7 +744,9 @@ impl Connection {
         }
         let smss = i64::from(self.smss());
         match &mut self.recovery.episode {
-            Some(Recovery::NewReno { point, .. } | Recovery::Sack { point }) if ack >= *point => {
+            Some(Recovery::NewReno { point, .. } | Recovery::Sack { point, .. })
+                if ack >= *point =>
+            {
                 // A full acknowledgment: recovery is over, cwnd is ssthresh again.
                 self.end_recovery();
                 // A loss the scoreboard already shows in the next window starts the next

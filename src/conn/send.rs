@@ -497,6 +497,7 @@ impl Connection {
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.send.snd_nxt = seq + seq_len;
+        self.on_sent_in_recovery(seq_len);
         self.recovery
             .on_sent(seq, seq_len, flags.contains(Flags::FIN), now);
         self.arm_retransmit_timer(now);
@@ -560,6 +561,7 @@ impl Connection {
             .send
             .send_buffer_range(record.seq + u32::from(syn), payload_len);
         let transmit = self.transmit(flags, record.seq, &payload, reason);
+        self.on_sent_in_recovery(record.len);
         self.recovery
             .on_retransmitted(index, now, reason == Reason::TailLossProbe);
         self.arm_retransmit_timer(now);

@@ -20,6 +20,7 @@ mod datagrams;
 mod handshake;
 mod injection;
 mod keepalive;
+mod prr;
 mod rack;
 mod receiving;
 mod recovery;

@@ -1,0 +1,69 @@
+//! Proportional rate reduction (RFC 6937) during a SACK recovery, and the undo of a recovery
+//! that D-SACK proves spurious (RFC 2883 section 4, RFC 3708), in smoltcp's style (see
+//! `tests/mod.rs` for the method).
+//!
+//! Numbers as in `rack.rs`: segments of [`MSS`] = 1200 bytes, SRTT 100 ms, the default
+//! settings (RACK-TLP on, NewReno's halving).
+
+use super::*;
+
+/// Two rounds of slow start open the window to 14,400 bytes: 12 segments go at 1000 ms, with
+/// 12 more queued behind them. Segment 0 is lost. The first ACK, at 1101 ms, SACKs segments 1
+/// to 3: beyond DupThresh with no reordering seen, RACK calls segment 0 lost, and recovery
+/// begins with RecoverFS = 14,400 and ssthresh = 7200. The ACKs of segments 4 to 11 follow,
+/// 1 ms apart.
+#[test]
+fn prr_spreads_the_window_reduction_over_the_acks_of_the_recovery() {
+    let (mut conn, base) = slow_started(Config::default(), 2);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 24);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..12, Reason::NewData)
+    );
+    // Pipe is 8 segments (12, less 3 SACKed and the lost one), above ssthresh, so RFC 6937's
+    // proportional part applies: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) -
+    // prr_out = 3600 * 7200 / 14,400 = 1800 bytes. The fast retransmission takes 1200.
+    send(&mut conn, at(1_101), ack_sack(base, &[(s(1), s(4))]));
+    assert_eq!(
+        recv(&mut conn, at(1_101)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    assert_eq!(conn.stats().slow_start_threshold, 7_200);
+    // Each further SACKed segment delivers 1200 bytes, of which PRR lets half out again while
+    // pipe is above ssthresh: sndcnt = (k - 1) * 600 - prr_out, a new segment at k = 4 and 6.
+    // At k = 8 pipe has fallen to ssthresh; from there the slow-start reduction bound
+    // (PRR-SSRB) sends what each ACK delivered as long as pipe stays at most ssthresh, a
+    // segment an ACK. Halving cwnd at once instead sends nothing until pipe is below 7200
+    // (k = 7), then one segment an ACK: quiet, then all at the end.
+    let sent_on_ack = [
+        (4, 1),
+        (5, 0),
+        (6, 1),
+        (7, 0),
+        (8, 0),
+        (9, 1),
+        (10, 1),
+        (11, 1),
+    ];
+    let mut next_new = 12;
+    for (k, segments) in sent_on_ack {
+        let now = at(1_100 + u64::from(k));
+        send(&mut conn, now, ack_sack(base, &[(s(1), s(k + 1))]));
+        assert_eq!(
+            recv(&mut conn, now),
+            flight(base, next_new..next_new + segments, Reason::NewData),
+            "the ACK of segment {k}"
+        );
+        next_new += segments;
+    }
+    // The retransmission arrives and ends recovery: cwnd is ssthresh (RFC 6937 section 3),
+    // with the five new segments in flight, so one more goes, and pipe is ssthresh.
+    send(&mut conn, at(1_204), ack(s(12)));
+    assert_eq!(conn.stats().congestion_window, 7_200);
+    assert_eq!(
+        recv(&mut conn, at(1_204)),
+        flight(base, 17..18, Reason::NewData)
+    );
+    assert_eq!(conn.recovery.retransmission_queue().pipe(), 7_200);
+}
