@@ -205,6 +205,7 @@ impl Converter {
                         "recovery point acknowledged".into()
                     }
                     EpisodeChange::SpuriousTimeout => "spurious timeout (F-RTO)".into(),
+                    EpisodeChange::SpuriousByDsack => "spurious recovery (D-SACK)".into(),
                     _ => "other".into(),
                 };
                 let episode_name = |episode: Option<ferry::conn::Episode>| {

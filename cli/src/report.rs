@@ -24,6 +24,7 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
         "tail_loss_probes": sum(|s| s.tail_loss_probes),
         "spurious_retransmissions": sum(|s| s.spurious_retransmissions),
         "spurious_timeouts": sum(|s| s.spurious_timeouts),
+        "dsack_undos": sum(|s| s.dsack_undos),
         "dsack_received": sum(|s| s.dsack_received),
         "bytes_retransmitted": sum(|s| s.bytes_retransmitted),
         "rto_timeouts": sum(|s| s.rto_timeouts),

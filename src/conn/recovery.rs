@@ -91,6 +91,8 @@ pub(super) struct LossRecovery {
     unanswered_loss_probes: u32,
     /// F-RTO's progress after a timeout (RFC 5682).
     frto: Option<Frto>,
+    /// The latest loss response, while D-SACKs may still prove it spurious.
+    dsack_undo: Option<DsackUndo>,
     /// The RTT sample the ACK being processed gave, for the congestion controller.
     ack_rtt_sample: Option<Duration>,
 }
@@ -112,6 +114,7 @@ impl LossRecovery {
             loss_probe_due: false,
             unanswered_loss_probes: 0,
             frto: None,
+            dsack_undo: None,
             ack_rtt_sample: None,
         }
     }
@@ -174,6 +177,9 @@ impl LossRecovery {
     /// The segment at `index` went again at `now`, as a tail loss probe if `probe`.
     pub(super) fn on_retransmitted(&mut self, index: usize, now: Instant, probe: bool) {
         self.retransmit_despite_cwnd = false;
+        if let Some(dsack_undo) = &mut self.dsack_undo {
+            dsack_undo.unreported = dsack_undo.unreported.saturating_add(1);
+        }
         self.retransmission_queue
             .on_retransmitted(index, now, probe);
     }
@@ -310,6 +316,21 @@ struct LossProbe {
     end: SeqNum,
 }
 
+/// A loss response that D-SACKs may yet prove spurious (RFC 2883 section 4, RFC 3708 section
+/// 3's detection by D-SACK), as Linux's `undo_marker` and `undo_retrans`: if the peer reports
+/// every retransmission made since the response began as received twice, the original
+/// segments were only delayed or reordered, and cwnd and ssthresh go back to what they were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DsackUndo {
+    /// snd_una when the response began: a D-SACK ending at or below it reports an older
+    /// retransmission.
+    marker: SeqNum,
+    /// Retransmissions made since, not yet reported by D-SACK.
+    unreported: u32,
+    /// Congestion control before the response.
+    undo: Undo,
+}
+
 /// What congestion control was before a timeout, to restore if F-RTO finds it spurious.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Undo {
@@ -411,10 +432,12 @@ impl Connection {
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
     /// sent: the scoreboard, RTT samples, duplicate ACKs, loss detection and recovery.
     pub(super) fn process_ack(&mut self, now: Instant, segment: &Segment<'_>) {
+        self.recovery.ack_rtt_sample = None;
+        // Before anything else, as Linux's tcp_try_undo_dsack comes before loss detection: a
+        // D-SACK that proves the recovery spurious ends it.
+        let dsack = self.take_dsack(segment);
         let recovery_before = self.recovery.episode;
         let frto = self.recovery.frto;
-        self.recovery.ack_rtt_sample = None;
-        let dsack = self.take_dsack(segment);
         let mut delivered = self.take_sack_blocks(now, segment, dsack.is_some());
         let duplicate = self.is_duplicate_ack(segment, delivered.bytes);
         let advanced = segment.ack > self.send.snd_una();
@@ -487,6 +510,7 @@ impl Connection {
         let spurious = self.recovery.retransmission_queue.take_spurious(first);
         if spurious.is_some() {
             self.stats.spurious_retransmissions += 1;
+            self.on_spurious_retransmission(first);
         }
         // A D-SACK of a tail loss probe's copy shows only that the probe was not needed: the
         // probe went on a timer, not because RACK deemed a segment lost too early, so it says
@@ -500,6 +524,24 @@ impl Connection {
                 .on_dsack(self.send.snd_una(), self.send.snd_nxt());
         }
         Some(first)
+    }
+
+    /// A D-SACK reported one of our retransmissions, `block`, as received twice: if it is the
+    /// last the latest loss response made that had not been, the response was spurious
+    /// (RFC 3708 section 3), and is undone as Linux's `tcp_try_undo_dsack` does.
+    fn on_spurious_retransmission(&mut self, block: SackBlock) {
+        let Some(dsack_undo) = &mut self.recovery.dsack_undo else {
+            return;
+        };
+        if block.right <= dsack_undo.marker || dsack_undo.unreported == 0 {
+            return;
+        }
+        dsack_undo.unreported -= 1;
+        if dsack_undo.unreported == 0 {
+            let undo = dsack_undo.undo;
+            self.stats.dsack_undos += 1;
+            self.undo_loss_response(undo);
+        }
     }
 
     /// RFC 6675 `Update()`: record the SACK blocks that describe data in flight, taking an
@@ -612,6 +654,7 @@ impl Connection {
         }
         let flight_size = self.send.flight_size() - self.recovery.limited_transmit_bytes;
         self.recovery.limited_transmit_bytes = 0;
+        self.start_dsack_undo();
         self.congestion.on_loss(flight_size);
         let point = self.send.snd_nxt();
         let smss = i64::from(self.smss());
@@ -878,11 +921,13 @@ impl Connection {
             && !self.recovery_under_way();
         self.recovery.frto = frto.then(|| Frto {
             stage: FrtoStage::AwaitingNewAck,
-            undo: Undo {
-                window: self.congestion.window(),
-                slow_start_threshold: self.congestion.slow_start_threshold(),
-            },
+            undo: self.undo_point(),
         });
+        // A timeout during a recovery keeps that recovery's undo, and its count, as Linux's
+        // tcp_enter_loss keeps undo_marker then.
+        if self.state.is_synchronized() && !self.recovery_under_way() {
+            self.start_dsack_undo();
+        }
         if self.state.is_synchronized() {
             // RFC 5681 section 3.1: halve ssthresh only for the first timeout of this data.
             self.congestion.on_timeout(
@@ -971,12 +1016,40 @@ impl Connection {
 
     fn undo_spurious_timeout(&mut self, undo: Undo) {
         self.stats.spurious_timeouts += 1;
+        self.undo_loss_response(undo);
+    }
+
+    /// Congestion control as it stands, to restore if the loss response about to begin
+    /// proves spurious.
+    fn undo_point(&self) -> Undo {
+        Undo {
+            window: self.congestion.window(),
+            slow_start_threshold: self.congestion.slow_start_threshold(),
+        }
+    }
+
+    /// A loss response begins: D-SACKs of every retransmission from here on would undo it.
+    /// Only where SACK is heeded: without, no D-SACK is seen.
+    fn start_dsack_undo(&mut self) {
+        self.recovery.dsack_undo = self.recovery.detection.uses_sack().then(|| DsackUndo {
+            marker: self.send.snd_una(),
+            unreported: 0,
+            undo: self.undo_point(),
+        });
+    }
+
+    /// A loss response proved spurious (F-RTO, RFC 5682; D-SACK, RFC 3708): cwnd and
+    /// ssthresh go back to `undo`, what awaits retransmission is not lost after all (RACK
+    /// marks it again if it was), and the recovery under way, if any, ends.
+    fn undo_loss_response(&mut self, undo: Undo) {
         self.congestion.undo(undo.window, undo.slow_start_threshold);
         self.recovery.retransmission_queue.unmark_losses();
         if self.recovery.episode.is_some() {
             self.end_recovery();
         }
         self.recovery.recovery_point = None;
+        self.recovery.frto = None;
+        self.recovery.dsack_undo = None;
     }
 
     /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).

@@ -59,6 +59,9 @@ pub struct Stats {
     pub spurious_retransmissions: u64,
     /// Retransmission timeouts that F-RTO (RFC 5682) found spurious and undid.
     pub spurious_timeouts: u64,
+    /// Loss recoveries (fast or after a timeout) undone because D-SACKs reported every
+    /// retransmission they made as received twice (RFC 2883 section 4, RFC 3708).
+    pub dsack_undos: u64,
     /// Datagrams dropped because their CRC did not match.
     pub discarded_corrupt: u64,
     /// Datagrams dropped because their header was malformed (truncated, bad magic, ...).
@@ -110,6 +113,7 @@ impl Stats {
             dsack_received: 0,
             spurious_retransmissions: 0,
             spurious_timeouts: 0,
+            dsack_undos: 0,
             discarded_corrupt: 0,
             discarded_malformed: 0,
             out_of_order_segments: 0,

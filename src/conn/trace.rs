@@ -143,6 +143,9 @@ pub enum EpisodeChange {
     RecoveryPointAcknowledged,
     /// F-RTO (RFC 5682) found the timeout spurious and undid its window reduction.
     SpuriousTimeout,
+    /// D-SACKs reported every retransmission of the recovery as received twice (RFC 3708):
+    /// its window reduction was undone.
+    SpuriousByDsack,
     /// The connection closed, or something other than the above ended it.
     Other,
 }
@@ -210,6 +213,8 @@ pub(super) struct Tracer {
     dropped: u64,
     /// `Stats::spurious_timeouts` as it stood: a rise ends a timeout's episode as spurious.
     last_spurious_timeouts: u64,
+    /// `Stats::dsack_undos` as it stood: a rise ends an episode as proved spurious by D-SACK.
+    last_dsack_undos: u64,
     /// The first snapshot is taken at the first traced call: everything then counts as a
     /// change, so the trace starts with the full metrics, the armed timers and the state.
     last: Option<Snapshot>,
@@ -229,6 +234,7 @@ impl Tracer {
             events: VecDeque::new(),
             dropped: 0,
             last_spurious_timeouts: 0,
+            last_dsack_undos: 0,
             last: None,
         }
     }
@@ -333,6 +339,7 @@ impl Connection {
         let now_stands = self.snapshot();
         let lost = self.recovery.take_newly_lost();
         let spurious_timeouts = self.stats.spurious_timeouts;
+        let dsack_undos = self.stats.dsack_undos;
         let Some(tracer) = self.tracer.as_deref_mut() else {
             return;
         };
@@ -368,6 +375,9 @@ impl Connection {
                 (None, _) if tracer.last_spurious_timeouts < spurious_timeouts => {
                     EpisodeChange::SpuriousTimeout
                 }
+                (None, _) if tracer.last_dsack_undos < dsack_undos => {
+                    EpisodeChange::SpuriousByDsack
+                }
                 (None, _) if now_stands.state != State::Closed => {
                     EpisodeChange::RecoveryPointAcknowledged
                 }
@@ -383,6 +393,7 @@ impl Connection {
             );
         }
         tracer.last_spurious_timeouts = spurious_timeouts;
+        tracer.last_dsack_undos = dsack_undos;
         for (index, timer) in Timer::ALL.into_iter().enumerate() {
             let (was, is) = (before.timers[index], now_stands.timers[index]);
             if was == is {

@@ -67,3 +67,73 @@ fn prr_spreads_the_window_reduction_over_the_acks_of_the_recovery() {
     );
     assert_eq!(conn.recovery.retransmission_queue().pipe(), 7_200);
 }
+
+// -------------------------------------------------------------------------------------------
+// Undo by D-SACK (RFC 2883 section 4, RFC 3708; Linux's undo_retrans)
+
+/// Slow-started to 7200 bytes; six segments at 1000 ms. Segment 0 is only delayed: 1 to 5
+/// arrive first, RACK calls it lost (no reordering seen yet), resends it and halves the
+/// window. Then the original arrives and ends recovery. Returns the connection and `base`.
+fn reordered_first_segment() -> (Connection, SeqNum) {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
+    send(&mut conn, at(1_100), ack_sack(base, &[(s(1), s(6))]));
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 0..1, Reason::RackRetransmission)
+    );
+    send(&mut conn, at(1_110), ack(s(6)));
+    recv_nothing(&mut conn, at(1_110));
+    let stats = conn.stats();
+    assert_eq!(
+        (stats.congestion_window, stats.slow_start_threshold),
+        (3_600, 3_600)
+    );
+    (conn, base)
+}
+
+#[test]
+fn a_dsack_of_every_retransmission_undoes_the_window_reduction() {
+    let (mut conn, base) = reordered_first_segment();
+    // The retransmission arrives too, and the peer reports it by D-SACK: it was not needed,
+    // so neither was halving the window. cwnd and ssthresh are what they were before.
+    send(
+        &mut conn,
+        at(1_200),
+        ack_sack(base + 6 * MSS, &[(base, base + MSS)]),
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.spurious_retransmissions, 1);
+    assert_eq!(stats.dsack_undos, 1);
+    assert_eq!(
+        (stats.congestion_window, stats.slow_start_threshold),
+        (7_200, u32::MAX)
+    );
+    // So the next flight is a full 7200-byte window.
+    write_segments(&mut conn, base + 6 * MSS, 8);
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        flight(base, 6..12, Reason::NewData)
+    );
+}
+
+#[test]
+fn a_dsack_of_data_sent_once_undoes_nothing() {
+    let (mut conn, base) = reordered_first_segment();
+    // A D-SACK of segment 1, which went once: the network duplicated it. It says nothing of
+    // the retransmission, which may have been needed.
+    send(
+        &mut conn,
+        at(1_200),
+        ack_sack(base + 6 * MSS, &[(base + MSS, base + 2 * MSS)]),
+    );
+    let stats = conn.stats();
+    assert_eq!(stats.dsack_received, 1);
+    assert_eq!(stats.dsack_undos, 0);
+    assert_eq!(
+        (stats.congestion_window, stats.slow_start_threshold),
+        (3_600, 3_600)
+    );
+}
