@@ -539,8 +539,7 @@ impl Connection {
         dsack_undo.unreported -= 1;
         if dsack_undo.unreported == 0 {
             let undo = dsack_undo.undo;
-            self.stats.dsack_undos += 1;
-            self.undo_loss_response(undo);
+            self.undo_by_dsack(undo);
         }
     }
 
@@ -874,6 +873,9 @@ impl Connection {
         if !self.reneging_suspected() {
             return false;
         }
+        // D-SACKs of what it dropped and gets again would prove nothing: no undo of the
+        // response under way (Linux's is_sack_reneg holds back undo likewise).
+        self.recovery.dsack_undo = None;
         let half_rtt = self.rtt.smoothed_rtt().unwrap_or(self.rtt.rto()) / 2;
         let wait = half_rtt.max(RENEGING_MIN_WAIT).min(self.rtt.rto());
         self.timers.set(Timer::Retransmit, now + wait);
@@ -924,8 +926,12 @@ impl Connection {
             undo: self.undo_point(),
         });
         // A timeout during a recovery keeps that recovery's undo, and its count, as Linux's
-        // tcp_enter_loss keeps undo_marker then.
-        if self.state.is_synchronized() && !self.recovery_under_way() {
+        // tcp_enter_loss keeps undo_marker then. But not after the peer seems to have
+        // reneged: the D-SACKs of data it dropped and was sent again would prove nothing (as
+        // Linux's is_sack_reneg holds back undo).
+        if self.reneging_suspected() {
+            self.recovery.dsack_undo = None;
+        } else if self.state.is_synchronized() && !self.recovery_under_way() {
             self.start_dsack_undo();
         }
         if self.state.is_synchronized() {
@@ -1038,9 +1044,9 @@ impl Connection {
         });
     }
 
-    /// A loss response proved spurious (F-RTO, RFC 5682; D-SACK, RFC 3708): cwnd and
-    /// ssthresh go back to `undo`, what awaits retransmission is not lost after all (RACK
-    /// marks it again if it was), and the recovery under way, if any, ends.
+    /// F-RTO proved the timeout spurious (RFC 5682 section 3 step 3b): cwnd and ssthresh go
+    /// back to `undo`, what awaits retransmission is not lost after all (RACK marks it again
+    /// if it was), and the timeout's recovery ends.
     fn undo_loss_response(&mut self, undo: Undo) {
         self.congestion.undo(undo.window, undo.slow_start_threshold);
         self.recovery.retransmission_queue.unmark_losses();
@@ -1048,8 +1054,24 @@ impl Connection {
             self.end_recovery();
         }
         self.recovery.recovery_point = None;
-        self.recovery.frto = None;
         self.recovery.dsack_undo = None;
+    }
+
+    /// D-SACKs proved the latest loss response spurious (RFC 3708 section 3): cwnd and
+    /// ssthresh go back to `undo`, as Linux's `tcp_try_undo_dsack`. Unlike F-RTO's undo, the
+    /// losses marked stay marked, as Linux leaves them: the D-SACKs cleared the
+    /// retransmissions made, not the segments still awaiting one (a receiver that reneged
+    /// would otherwise wait for the timer). A recovery with none awaiting ends; one with some
+    /// goes on to resend them, and leaves cwnd at the restored window when it ends.
+    fn undo_by_dsack(&mut self, undo: Undo) {
+        self.stats.dsack_undos += 1;
+        self.congestion.undo(undo.window, undo.slow_start_threshold);
+        self.recovery.dsack_undo = None;
+        if self.recovery.episode.is_some() && !self.recovery.retransmission_queue.has_losses() {
+            self.end_recovery();
+            self.recovery.recovery_point = None;
+            self.recovery.frto = None;
+        }
     }
 
     /// Whether F-RTO holds retransmissions back for new data (RFC 5682 step 2b).
