@@ -96,6 +96,11 @@ pub struct Config {
     /// RACK on, which replaces the duplicate-ACK rule, this many SACKed segments set RACK's
     /// reordering window to zero until reordering is seen (RFC 8985 section 6.2). Default 3.
     pub duplicate_ack_threshold: u32,
+    /// Send small segments at once (`TCP_NODELAY`) instead of holding them by the Nagle
+    /// algorithm (RFC 9293 section 3.7.4, RFC 896, in Minshall's form as Linux has it):
+    /// a segment shorter than the SMSS waits while an earlier short one is unacknowledged,
+    /// unless it carries the FIN. Default off, so Nagle is on, as for std's `TcpStream`.
+    pub nodelay: bool,
 }
 
 impl Default for Config {
@@ -118,6 +123,7 @@ impl Default for Config {
             congestion_control: CongestionControl::NewReno,
             initial_window_segments: None,
             duplicate_ack_threshold: 3,
+            nodelay: false,
         }
     }
 }

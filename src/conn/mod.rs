@@ -469,6 +469,13 @@ impl Connection {
         }
     }
 
+    /// Turn the Nagle algorithm off (`nodelay`) or on again ([`Config::nodelay`]). Off, what
+    /// it held goes at the next [`poll_transmit`](Self::poll_transmit), as Linux pushes pending
+    /// data when `TCP_NODELAY` is set.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.config.nodelay = nodelay;
+    }
+
     /// Change the keepalive settings (RFC 9293 section 3.8.4) of a running connection: the
     /// idle time before the first probe and between probes (`None` turns keepalives off),
     /// and how many unanswered probes fail it. The idle time counts from `now`.

@@ -170,6 +170,9 @@ pub(super) struct Sender {
     pending_probe: Option<Reason>,
     /// Window probes or keepalives sent since the peer last said anything.
     unanswered_probes: u32,
+    /// Where the latest segment shorter than the SMSS ends, while it is unacknowledged:
+    /// Linux's `snd_sml`, for the Nagle algorithm.
+    short_segment_end: Option<SeqNum>,
 }
 
 impl Sender {
@@ -191,6 +194,7 @@ impl Sender {
             persist_backoff: 0,
             pending_probe: None,
             unanswered_probes: 0,
+            short_segment_end: None,
         }
     }
 
@@ -258,6 +262,9 @@ impl Sender {
         self.send_buffer.drain(..drained);
         self.send_buffer_seq += drained as u32;
         self.snd_una = ack;
+        if self.short_segment_end.is_some_and(|end| end <= ack) {
+            self.short_segment_end = None;
+        }
         if self.snd_nxt < ack {
             // The peer took a window probe's byte.
             self.snd_nxt = ack;
@@ -428,7 +435,7 @@ impl Connection {
         if self.send.snd_nxt < fin_seq && !flight_full {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
-                Some((len, flags)) if len <= room => {
+                Some((len, flags)) if len <= room && !self.nagle_holds(len, flags) => {
                     self.on_new_data_sent(len);
                     return Some(self.transmit_new(
                         now,
@@ -480,6 +487,23 @@ impl Connection {
         Some((len, flags))
     }
 
+    /// The Nagle algorithm (RFC 9293 section 3.7.4, RFC 896) in Minshall's form, as Linux's
+    /// `tcp_nagle_check`: unless [`Config::nodelay`], a segment shorter than the SMSS waits
+    /// while an earlier short segment is unacknowledged, so that small writes coalesce into
+    /// one segment per round trip instead of a segment each. One carrying the FIN goes (as
+    /// Linux's `tcp_nagle_test`: nothing more will come to fill it), and full segments never
+    /// wait, so bulk transfers are unaffected. Holding only behind a short segment, not behind
+    /// any data, lets the short tail of a large write go at once.
+    fn nagle_holds(&self, len: u32, flags: Flags) -> bool {
+        !self.config.nodelay
+            && len < self.smss()
+            && !flags.contains(Flags::FIN)
+            && self
+                .send
+                .short_segment_end
+                .is_some_and(|end| self.send.snd_una < end)
+    }
+
     /// Emit a segment for the first time at `seq` with `payload_len` bytes from the send
     /// buffer, and account for it as in flight.
     pub(super) fn transmit_new(
@@ -497,6 +521,9 @@ impl Connection {
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.send.snd_nxt = seq + seq_len;
+        if payload_len > 0 && payload_len < self.smss() {
+            self.send.short_segment_end = Some(self.send.snd_nxt);
+        }
         self.on_sent_in_recovery(seq_len);
         self.recovery
             .on_sent(seq, seq_len, flags.contains(Flags::FIN), now);

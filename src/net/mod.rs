@@ -40,7 +40,7 @@
 //! | `set_read_timeout`, `read_timeout`, `set_write_timeout`, `write_timeout` | the same, shared by clones; a timeout gives `WouldBlock`, a zero one is `InvalidInput` |
 //! | `set_nonblocking` | [`set_nonblocking`](Stream::set_nonblocking): `read`, `peek`, `write` give `WouldBlock`; shared by clones; closing still lingers |
 //! | `peek` | [`peek`](Stream::peek): the bytes wait in the stream for the next read (a close with them unread resets, as with unread data) |
-//! | `set_nodelay`, `nodelay` | [`set_nodelay`](Stream::set_nodelay), [`nodelay`](Stream::nodelay): stored and reported, no effect: Ferry has no Nagle algorithm and never delays a small write |
+//! | `set_nodelay`, `nodelay` | [`set_nodelay`](Stream::set_nodelay), [`nodelay`](Stream::nodelay): the same, Nagle on by default (RFC 9293 section 3.7.4, Minshall's form as Linux), off with `set_nodelay(true)` |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
 //! | `take_error` | [`take_error`](Stream::take_error): the connection's (or socket's) error, once; reads and writes go on failing with it |
 //! | `set_linger`, `linger` (unstable in std) | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |

@@ -39,8 +39,6 @@ pub(crate) struct StreamState {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     nonblocking: bool,
-    /// Stored for `nodelay` to report; Ferry never delays small writes anyway.
-    nodelay: bool,
     /// `shutdown(Read)` was called: reads return end of stream.
     read_shut: bool,
     /// `take_error` already reported the failure.
@@ -351,19 +349,23 @@ impl Stream {
         Ok(())
     }
 
-    /// Accepted for code written for `TcpStream`, and stored for [`nodelay`](Self::nodelay)
-    /// to report, but it changes nothing: Ferry has no Nagle algorithm. Every write is sent
-    /// at once, as far as the peer's window and the congestion window allow, as if
-    /// `TCP_NODELAY` were always set.
+    /// `TCP_NODELAY`: `true` turns the Nagle algorithm off, so that every write goes at once
+    /// as far as the windows allow; `false` (the default, as std's, unless
+    /// [`Config::nodelay`](crate::Config::nodelay) says otherwise) holds a write shorter than
+    /// a segment while an earlier short segment is unacknowledged, so that small writes
+    /// coalesce (RFC 9293 section 3.7.4). Turning it off sends what was held.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.settings(|settings| settings.nodelay = nodelay);
+        let mut state = self.shared.lock();
+        self.connection_mut(&mut state)?.set_nodelay(nodelay);
+        self.shared
+            .after_application_call(&mut state, Some(self.handle));
         Ok(())
     }
 
-    /// What [`set_nodelay`](Self::set_nodelay) last stored (`false` at first, as std's
-    /// default). Ferry behaves as with `TCP_NODELAY` either way.
+    /// Whether the Nagle algorithm is off; see [`set_nodelay`](Self::set_nodelay).
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.settings(|settings| settings.nodelay))
+        let state = self.shared.lock();
+        Ok(self.connection(&state)?.config().nodelay)
     }
 
     /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the UDP datagrams

@@ -114,13 +114,16 @@ fn client_packet_numbers(crossed: &[(bool, Vec<u8>)]) -> Vec<u64> {
 }
 
 /// The client writes `data`; returns the protected datagram that carries it (not delivered).
+/// Nagle is off, so that it goes although earlier data is unacknowledged.
 fn data_datagram(
     client: &mut Endpoint,
     handle: ConnectionHandle,
     data: &[u8],
     now: Instant,
 ) -> Vec<u8> {
-    client.connection_mut(handle).unwrap().write(data).unwrap();
+    let connection = client.connection_mut(handle).unwrap();
+    connection.set_nodelay(true);
+    connection.write(data).unwrap();
     let sent = drain(client, now);
     assert_eq!(sent.len(), 1, "one data segment");
     sent[0].contents.clone()

@@ -54,8 +54,6 @@ pub(crate) const FIN_WAIT_2_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Held {
     /// How long closing waits for the peer's acknowledgment (see `SocketConfig::linger`).
     pub(crate) linger: Option<Duration>,
-    /// Stored for `nodelay` to report; Ferry never delays a small write.
-    pub(crate) nodelay: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
 }
@@ -64,7 +62,6 @@ impl Held {
     pub(crate) fn new(linger: Option<Duration>) -> Held {
         Held {
             linger,
-            nodelay: false,
             reader: None,
             writer: None,
         }

@@ -22,7 +22,7 @@
 //! | `split`, `into_split`, `reunite`, `OwnedWriteHalf::forget` | the same |
 //! | `peer_addr`, `local_addr` | the same |
 //! | `set_linger`, `linger` | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
-//! | `set_nodelay`, `nodelay` | stored and reported, no effect: Ferry never delays a small write |
+//! | `set_nodelay`, `nodelay` | the same: Nagle on by default, off with `set_nodelay(true)` |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
 //! | none | [`close`](Stream::close) (reports whether the peer got everything), [`set_user_timeout`](Stream::set_user_timeout), [`stats`](Stream::stats) |
 //! | `readable`, `writable`, `poll_read_ready`, `poll_write_ready` | the same: ready once a read or write would not wait (data, the end of the stream, room in the send buffer, or an error it would report) |

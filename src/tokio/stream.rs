@@ -300,17 +300,20 @@ impl Stream {
         Ok(self.inner.with_held(|held| held.linger))
     }
 
-    /// Accepted for code written for `TcpStream`, and stored for [`nodelay`](Self::nodelay)
-    /// to report, but it changes nothing: Ferry has no Nagle algorithm and sends every write
-    /// at once, as far as the windows allow.
+    /// `TCP_NODELAY`, as [`crate::Stream::set_nodelay`]: `true` turns the Nagle algorithm
+    /// off; `false` (the default, as tokio's `TcpStream`) lets small writes coalesce while an
+    /// earlier short segment is unacknowledged (RFC 9293 section 3.7.4).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.with_held(|held| held.nodelay = nodelay);
+        let mut state = self.inner.shared.lock();
+        self.inner.connection_mut(&mut state)?.set_nodelay(nodelay);
+        self.inner.shared.finish(state);
         Ok(())
     }
 
-    /// What [`set_nodelay`](Self::set_nodelay) last stored (`false` at first).
+    /// Whether the Nagle algorithm is off; see [`set_nodelay`](Self::set_nodelay).
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.inner.with_held(|held| held.nodelay))
+        let mut state = self.inner.shared.lock();
+        Ok(self.inner.connection_mut(&mut state)?.config().nodelay)
     }
 
     /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the UDP datagrams

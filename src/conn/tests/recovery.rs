@@ -196,8 +196,12 @@ fn fast_retransmit_is_not_held_back_by_the_congestion_window() {
 
 #[test]
 fn ssthresh_is_at_least_two_segments() {
-    // Four small segments, 400 bytes in flight: ssthresh = max(200, 2 * SMSS).
-    let mut conn = established_with(newreno());
+    // Four small segments, 400 bytes in flight (Nagle off, or they would coalesce):
+    // ssthresh = max(200, 2 * SMSS).
+    let mut conn = established_with(Config {
+        nodelay: true,
+        ..newreno()
+    });
     for i in 0..4 {
         conn.write(&bytes(100 * i, 100)).unwrap();
         assert_eq!(recv(&mut conn, at(1_000)).len(), 1);

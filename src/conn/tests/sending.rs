@@ -330,3 +330,101 @@ fn user_timeout_after_max_retransmissions() {
     assert_eq!(conn.poll_timeout(), None);
     recv_nothing(&mut conn, at(10_000));
 }
+
+// -------------------------------------------------------------------------------------------
+// ESTABLISHED: the Nagle algorithm (RFC 9293 section 3.7.4, RFC 896)
+
+/// `data` sent by us at our sequence number `seq`.
+fn small(seq: SeqNum, data: &[u8]) -> (Sent, Reason) {
+    (
+        Sent {
+            seq,
+            payload: data.to_vec(),
+            ..RECV_TEMPL
+        },
+        Reason::NewData,
+    )
+}
+
+#[test]
+fn nagle_holds_small_writes_while_a_small_segment_is_unacknowledged() {
+    let mut conn = established();
+    // The first small write goes at once: nothing is in flight.
+    assert_eq!(conn.write(b"GET "), Ok(4));
+    assert_eq!(recv(&mut conn, at(1_000)), vec![small(LOCAL, b"GET ")]);
+    // Those that follow wait while it is unacknowledged, and coalesce.
+    assert_eq!(conn.write(b"/index"), Ok(6));
+    recv_nothing(&mut conn, at(1_010));
+    assert_eq!(conn.write(b".html"), Ok(5));
+    recv_nothing(&mut conn, at(1_020));
+    // Its ACK lets them out as one segment.
+    send(&mut conn, at(1_100), ack(LOCAL + 4));
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        vec![small(LOCAL + 4, b"/index.html")]
+    );
+    // A full segment never waits.
+    let full = bytes(0, MSS as usize);
+    assert_eq!(conn.write(&full), Ok(full.len()));
+    assert_eq!(
+        recv(&mut conn, at(1_110)),
+        vec![(
+            Sent {
+                seq: LOCAL + 15,
+                payload: full,
+                ..RECV_TEMPL
+            },
+            Reason::NewData
+        )]
+    );
+}
+
+#[test]
+fn nagle_lets_the_fin_carry_a_small_segment_at_once() {
+    let mut conn = established();
+    assert_eq!(conn.write(b"one"), Ok(3));
+    assert_eq!(recv(&mut conn, at(1_000)), vec![small(LOCAL, b"one")]);
+    assert_eq!(conn.write(b"two"), Ok(3));
+    recv_nothing(&mut conn, at(1_010));
+    // Closing sends what waits, with the FIN, as Linux's tcp_nagle_test does: nothing more
+    // will come to fill the segment.
+    conn.shutdown();
+    let (fin, reason) = small(LOCAL + 3, b"two");
+    assert_eq!(
+        recv(&mut conn, at(1_020)),
+        vec![(
+            Sent {
+                flags: Flags::ACK | Flags::FIN,
+                ..fin
+            },
+            reason
+        )]
+    );
+}
+
+#[test]
+fn nodelay_sends_small_writes_at_once() {
+    let mut conn = established_with(Config {
+        nodelay: true,
+        ..classic_config()
+    });
+    assert_eq!(conn.write(b"GET "), Ok(4));
+    assert_eq!(recv(&mut conn, at(1_000)), vec![small(LOCAL, b"GET ")]);
+    assert_eq!(conn.write(b"/index"), Ok(6));
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![small(LOCAL + 4, b"/index")]
+    );
+    // Turned on later, it lets out what Nagle held at once.
+    let mut conn = established();
+    assert_eq!(conn.write(b"GET "), Ok(4));
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1);
+    assert_eq!(conn.write(b"/index"), Ok(6));
+    recv_nothing(&mut conn, at(1_010));
+    conn.set_nodelay(true);
+    assert!(conn.config().nodelay);
+    assert_eq!(
+        recv(&mut conn, at(1_020)),
+        vec![small(LOCAL + 4, b"/index")]
+    );
+}

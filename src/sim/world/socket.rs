@@ -27,7 +27,6 @@ pub(super) struct Held {
     pub(super) peer: SocketAddr,
     /// `SO_LINGER`'s meaning, as [`crate::tokio::Stream::set_linger`] has it.
     pub(super) linger: Option<Duration>,
-    pub(super) nodelay: bool,
     /// Another address whose datagrams concern the connection: a punched connection's
     /// rendezvous server, which relays its datagrams.
     also_from: Option<SocketAddr>,
@@ -85,7 +84,6 @@ impl FerrySocket {
             Held {
                 peer,
                 linger: self.default_linger,
-                nodelay: false,
                 also_from: None,
                 waiters: Vec::new(),
             },

@@ -187,15 +187,33 @@ impl Stream {
         self.inner.with_held(|held| held.linger)
     }
 
-    /// Stored for [`nodelay`](Self::nodelay) to report; it changes nothing: Ferry has no
-    /// Nagle algorithm.
+    /// `TCP_NODELAY`, as `ferry::tokio::Stream::set_nodelay`: `true` turns the Nagle
+    /// algorithm off; `false` (the default) lets small writes coalesce while an earlier short
+    /// segment is unacknowledged (RFC 9293 section 3.7.4).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.with_held(|held| held.nodelay = nodelay)
+        let inner = &self.inner;
+        let mut core = inner.core.borrow_mut();
+        let socket = core.ferry_socket_mut(inner.key).ok_or_else(host_gone)?;
+        socket
+            .endpoint
+            .connection_mut(inner.handle)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?
+            .set_nodelay(nodelay);
+        core.mark_dirty(inner.key);
+        Ok(())
     }
 
-    /// What [`set_nodelay`](Self::set_nodelay) last stored (`false` at first).
+    /// Whether the Nagle algorithm is off; see [`set_nodelay`](Self::set_nodelay).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.with_held(|held| held.nodelay)
+        let mut core = self.inner.core.borrow_mut();
+        let socket = core
+            .ferry_socket_mut(self.inner.key)
+            .ok_or_else(host_gone)?;
+        socket
+            .endpoint
+            .connection(self.inner.handle)
+            .map(|connection| connection.config().nodelay)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     /// Fail the connection with `TimedOut` once the peer has said nothing for `timeout` since
