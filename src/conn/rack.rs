@@ -30,7 +30,8 @@ pub(crate) struct Rack {
     rtt: Duration,
     /// `RACK.fack`: the highest sequence number delivered.
     fack: Option<SeqNum>,
-    /// `RACK.reordering_seen`: a segment sent once was delivered below `fack`.
+    /// `RACK.reordering_seen`: a segment sent once was delivered below `fack`, or a D-SACK
+    /// showed a retransmission was not needed.
     reordering_seen: bool,
     /// `RACK.reo_wnd_mult`: grows by one per round trip that brought a D-SACK.
     reo_wnd_mult: u32,
@@ -118,6 +119,15 @@ impl Rack {
             self.reo_wnd_mult = self.reo_wnd_mult.saturating_add(1);
             self.reo_wnd_persist = RACK_REO_WND_PERSIST;
         }
+    }
+
+    /// A D-SACK showed one of our retransmissions was not needed: its original was only late,
+    /// which is reordering too. Linux counts it so (`tcp_sacktag_one` moves its reordering
+    /// mark for a D-SACKed retransmission); without it, an original overtaken by three
+    /// others is called lost at once every time, since it arrives after it was resent and so
+    /// never counts as a segment sent once delivered out of order.
+    pub(crate) fn on_spurious_retransmission(&mut self) {
+        self.reordering_seen = true;
     }
 
     /// snd_una moved to `snd_una`: a round that brought a D-SACK ends once it is reached. Told

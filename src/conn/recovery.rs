@@ -522,6 +522,9 @@ impl Connection {
             self.recovery
                 .rack
                 .on_dsack(self.send.snd_una(), self.send.snd_nxt());
+            if spurious.is_some() {
+                self.recovery.rack.on_spurious_retransmission();
+            }
         }
         Some(first)
     }

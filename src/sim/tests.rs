@@ -520,19 +520,20 @@ fn transfer_to_a_reneging_receiver(reneges: u32, seed: u64) -> Duration {
 /// SACKed segment, and its retransmission timer, which forgets the SACKs, then expires after
 /// max(SRTT / 2, 10 ms) instead of an RTO. 25 reneges in 2 MiB took 3.0 times the honest
 /// transfer's time before (over eight seeds; 2.2 to 4.5 each), 1.7 times after. Since the
-/// undo of recoveries that D-SACKs prove spurious, the honest transfer, whose holes are all
-/// reordering, no longer halves its window for them: 21.3 s -> 17.2 s over the eight seeds,
-/// while the reneging one, for which no undo is allowed once the peer reneged, stays at
-/// 41.4 -> 41.0 s. The bound is on that ratio, 2.4 now.
+/// undo of recoveries that D-SACKs prove spurious, and D-SACKs of retransmissions counting as
+/// reordering for RACK, the honest transfer, whose holes are all reordering, no longer halves
+/// its window for them: 21.3 s -> 15.8 s over the eight seeds, while the reneging one, for
+/// which no undo is allowed once the peer reneged, stays at 41.4 s. The bound is on that
+/// ratio, 2.6 now.
 #[test]
-fn a_reneging_receiver_costs_less_than_two_and_a_half_honest_transfers() {
+fn a_reneging_receiver_costs_less_than_three_honest_transfers() {
     let (mut honest, mut reneging) = (Duration::ZERO, Duration::ZERO);
     for seed in 1..=8 {
         honest += transfer_to_a_reneging_receiver(0, seed);
         reneging += transfer_to_a_reneging_receiver(25, seed);
     }
     assert!(
-        2 * reneging < 5 * honest,
+        reneging < 3 * honest,
         "{honest:?} honest, {reneging:?} reneging"
     );
 }

@@ -137,3 +137,24 @@ fn a_dsack_of_data_sent_once_undoes_nothing() {
         (3_600, 3_600)
     );
 }
+
+#[test]
+fn a_dsack_of_a_retransmission_counts_as_reordering_seen() {
+    let (mut conn, base) = reordered_first_segment();
+    let s = |i: u32| base + i * MSS;
+    send(&mut conn, at(1_200), ack_sack(s(6), &[(base, s(1))]));
+    // The next flight: segment 6 is overtaken by the five after it. Had RACK seen no
+    // reordering, five SACKed segments beyond DupThresh would make its window zero and
+    // segment 6 lost at once, as segment 0 was. The D-SACK showed reordering (as Linux
+    // counts it), so RACK waits its reordering window, and the late original arrives.
+    write_segments(&mut conn, s(6), 6);
+    assert_eq!(
+        recv(&mut conn, at(1_300)),
+        flight(base, 6..12, Reason::NewData)
+    );
+    send(&mut conn, at(1_400), ack_sack(s(6), &[(s(7), s(12))]));
+    recv_nothing(&mut conn, at(1_400));
+    send(&mut conn, at(1_410), ack(s(12)));
+    recv_nothing(&mut conn, at(1_410));
+    assert_eq!(conn.stats().retransmissions.total(), 1);
+}

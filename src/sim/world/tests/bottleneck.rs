@@ -259,7 +259,10 @@ fn without_congestion_control_goodput_collapses_as_flows_are_added() {
     for flows in [1, 2, 4] {
         let (through, cross, wasted) = tandem_run(flows, CongestionControl::Fixed);
         let total = through + cross;
-        assert!(through > 0.8 * second_link_goodput, "{flows}: {through}");
+        // At least 0.75 of the second link: one fixed-window flow carried 0.79 of it once a
+        // D-SACK of a retransmission counted as reordering for RACK (as Linux), which then
+        // waits a reordering window before calling a hole lost; 0.94 and 0.97 with 2 and 4.
+        assert!(through > 0.75 * second_link_goodput, "{flows}: {through}");
         assert!(
             total < last_total,
             "{flows} flows: {total} after {last_total}"
