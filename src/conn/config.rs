@@ -101,6 +101,11 @@ pub struct Config {
     /// a segment shorter than the SMSS waits while an earlier short one is unacknowledged,
     /// unless it carries the FIN. Default off, so Nagle is on, as for std's `TcpStream`.
     pub nodelay: bool,
+    /// After more than an RTO with nothing in flight, restart from at most the initial
+    /// window, halved per RTO of idle time (RFC 5681 section 4.1; Linux's
+    /// `tcp_slow_start_after_idle`, on by default there too), so that the first write after
+    /// idle does not burst the whole old window into a path that may have changed. Default on.
+    pub slow_start_after_idle: bool,
 }
 
 impl Default for Config {
@@ -124,6 +129,7 @@ impl Default for Config {
             initial_window_segments: None,
             duplicate_ack_threshold: 3,
             nodelay: false,
+            slow_start_after_idle: true,
         }
     }
 }

@@ -33,11 +33,13 @@
 //! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
 //!   2018 section 2);
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
-//! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller), `rack.rs`,
+//! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller),
+//!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle), `rack.rs`,
 //!   `retransmission.rs` (the segments in flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
 mod cc;
 mod config;
+mod cwnd_validation;
 mod negotiation;
 mod rack;
 mod reassembly;
@@ -71,6 +73,7 @@ use std::net::SocketAddr;
 
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum, WireError};
+use cwnd_validation::CwndValidation;
 use receive::Receiver;
 use recovery::LossRecovery;
 use rtt::RttEstimator;
@@ -113,6 +116,8 @@ pub struct Connection {
     untimed: bool,
     /// The congestion controller: cwnd and ssthresh.
     congestion: Box<dyn Controller>,
+    /// How much of cwnd is in use, and when data last went (`cwnd_validation.rs`).
+    cwnd_validation: CwndValidation,
     stats: Stats,
 
     /// The send side (`send.rs`): SND.UNA, SND.NXT, the peer's window, the data to send.
@@ -245,6 +250,7 @@ impl Connection {
             rtt,
             untimed: false,
             congestion,
+            cwnd_validation: CwndValidation::default(),
             stats,
             send: Sender::new(iss),
             receive: Receiver::new(),

@@ -485,7 +485,13 @@ impl Connection {
         };
         // An ACK that showed a probe repaired a loss has just reduced the window: it grows
         // nothing (Linux's CWR state).
-        if advanced && grows && !reduced && self.recovery.episode.is_none() {
+        // And only while the window is in use (RFC 7661, `cwnd_validation.rs`).
+        if advanced
+            && grows
+            && !reduced
+            && self.recovery.episode.is_none()
+            && self.is_cwnd_limited()
+        {
             self.grow_window(now, delivered.bytes);
         }
         self.arm_loss_probe(now);

@@ -437,14 +437,12 @@ impl Connection {
                 None => self.arm_persist(now),
                 Some((len, flags)) if len <= room && !self.nagle_holds(len, flags) => {
                     self.on_new_data_sent(len);
-                    return Some(self.transmit_new(
-                        now,
-                        flags,
-                        self.send.snd_nxt,
-                        len,
-                        Reason::NewData,
-                    ));
+                    let transmit =
+                        self.transmit_new(now, flags, self.send.snd_nxt, len, Reason::NewData);
+                    self.note_cwnd_usage(false);
+                    return Some(transmit);
                 }
+                Some((len, _)) if len > room => self.note_cwnd_usage(true),
                 Some(_) => {}
             }
         } else if self.send.fin_queued && self.send.snd_nxt == fin_seq {
@@ -514,6 +512,7 @@ impl Connection {
         payload_len: u32,
         reason: Reason,
     ) -> Transmit {
+        self.restart_window_after_idle(now);
         let payload = self.send.send_buffer_range(seq, payload_len);
         let transmit = self.transmit(flags, seq, &payload, reason);
         self.send.sws_override = false;

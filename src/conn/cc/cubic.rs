@@ -215,6 +215,15 @@ impl Controller for Cubic {
         self.cwnd = self.smss;
     }
 
+    fn restart_after_idle(&mut self, window: u32) {
+        // As Reno; the curve starts again from the new window (Linux's cubictcp_cwnd_event
+        // moves the epoch on after idle).
+        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        self.cwnd = self.cwnd.min(window);
+        self.epoch = None;
+        self.bytes_acked = 0;
+    }
+
     fn undo(&mut self, window: u32, slow_start_threshold: u32) {
         // Section 4.9: back to the window and threshold from before the spurious response;
         // the curve starts again from there, as Linux's tcp_undo_cwnd_reduction.

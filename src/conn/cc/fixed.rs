@@ -23,6 +23,8 @@ impl Controller for FixedWindow {
     fn on_timeout(&mut self, _flight_size: u32, _repeated: bool) {}
 
     fn undo(&mut self, _window: u32, _slow_start_threshold: u32) {}
+
+    fn restart_after_idle(&mut self, _window: u32) {}
 }
 
 #[cfg(test)]

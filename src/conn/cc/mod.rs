@@ -82,6 +82,10 @@ pub(crate) trait Controller: fmt::Debug + Send {
     /// A loss response proved spurious (RFC 5682, RFC 4015): go back to at least this window
     /// and threshold, as they were before it.
     fn undo(&mut self, window: u32, slow_start_threshold: u32);
+    /// Sending resumes after an idle time longer than the RTO (RFC 5681 section 4.1, as
+    /// Linux's `tcp_cwnd_restart`): cwnd down to `window` if above it, ssthresh kept at
+    /// three quarters of the old cwnd at least, so slow start climbs back to where it was.
+    fn restart_after_idle(&mut self, window: u32);
 }
 
 /// What a controller hears of an ACK that delivered new data.
@@ -109,7 +113,7 @@ const IW_BYTES_PER_SEGMENT: u32 = 1460;
 /// The initial window in bytes. Without a count, RFC 5681 section 3.1's: 2 to 4 segments by
 /// their size. With `segments`, RFC 6928's rule for IW10 generalized to that many: min(n *
 /// SMSS, max(2 * SMSS, n * 1460)), so that IW10 is exactly RFC 6928's.
-fn initial_window(smss: u32, segments: Option<u32>) -> u32 {
+pub(super) fn initial_window(smss: u32, segments: Option<u32>) -> u32 {
     match segments {
         Some(segments) => segments
             .saturating_mul(smss)

@@ -80,6 +80,12 @@ impl Controller for NewReno {
         self.cwnd = self.cwnd.max(window);
         self.ssthresh = self.ssthresh.max(slow_start_threshold);
     }
+
+    fn restart_after_idle(&mut self, window: u32) {
+        self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+        self.cwnd = self.cwnd.min(window);
+        self.bytes_acked = 0;
+    }
 }
 
 #[cfg(test)]

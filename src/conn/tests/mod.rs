@@ -16,6 +16,7 @@
 
 mod close;
 mod cubic;
+mod cwnd_validation;
 mod datagrams;
 mod handshake;
 mod injection;
@@ -528,9 +529,14 @@ fn established_from(config: Config, peer_isn: SeqNum) -> Connection {
 /// sends a full window at 200 + 200 r ms and the peer ACKs each segment alone 100 ms later,
 /// so each ACK adds one SMSS (RFC 5681 equation (2)) and the window doubles each round:
 /// 3600, 7200, 14 400 bytes. The RTT samples (all 100 ms) bring the RTO down to its 200 ms
-/// floor. Returns the connection, idle, and where our next data byte goes.
+/// floor. Returns the connection, idle, and where our next data byte goes. The window is kept
+/// over the idle time before the tests' next flight (`Config::slow_start_after_idle` off):
+/// `cwnd_validation.rs`'s tests cover the restart.
 fn slow_started(config: Config, rounds: u32) -> (Connection, SeqNum) {
-    let mut conn = established_with(config);
+    let mut conn = established_with(Config {
+        slow_start_after_idle: false,
+        ..config
+    });
     let mut next = LOCAL;
     for round in 0..rounds {
         let now = 200 + 200 * u64::from(round);

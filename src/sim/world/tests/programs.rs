@@ -108,7 +108,10 @@ fn requests_get_the_responses_they_ask_for_from_either_server() {
         let latency = flow.latency.unwrap();
         assert!(latency.min >= RTT, "{latency:?}");
         assert!(latency.min <= latency.mean && latency.mean <= latency.max);
-        assert!(latency.max < 4 * RTT, "{latency:?}");
+        // Each request follows a second of idle, after which the server's window restarts
+        // from the initial window (RFC 5681 section 4.1, as Linux): a 20 kB response takes
+        // slow start's round trips again, 331 ms at most where a kept window took under 4.
+        assert!(latency.max < 5 * RTT, "{latency:?}");
     }
 }
 
