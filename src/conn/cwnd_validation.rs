@@ -5,8 +5,8 @@
 //!   its ACKs, and a window grown on them would later let out a burst the path never carried.
 //!   As Linux's `tcp_is_cwnd_limited`, the window grows in slow start only while it is less
 //!   than twice the most that was in flight in the latest round trip, and in congestion
-//!   avoidance only if the sender was held back by cwnd in it (RFC 7661 section 4.3 keeps the
-//!   window from growing while it is not validated).
+//!   avoidance only if the sender was held back by cwnd in it (RFC 7661 likewise keeps a
+//!   window the sender has not validated from growing).
 //! - Idle: after more than an RTO with nothing in flight, the window is halved for each RTO
 //!   of the idle time, down to the initial window at most (RFC 5681 section 4.1's restart
 //!   window, as Linux's `tcp_cwnd_restart`), with ssthresh at least three quarters of what it
