@@ -110,10 +110,12 @@ fn the_collapse_scenario_wastes_the_first_link_on_what_the_second_drops() {
         .partition(|flow| flow["host"] == "cross-sender");
     assert_eq!((cross.len(), through.len()), (1, 4));
     // The through flows get what the 25 Mbit/s link carries; the cross flow, which needs
-    // only the 100 Mbit/s one, gets less than that (73 Mbit/s under NewReno).
+    // only the 100 Mbit/s one, gets under half of what it gets under NewReno (73 Mbit/s):
+    // 33.3 Mbit/s (17.4 before a D-SACK of a retransmission counted as reordering for RACK,
+    // which now waits its reordering window before the fixed-window flows resend).
     let through: f64 = through.iter().map(|flow| goodput(flow)).sum();
     assert!((20e6..25e6).contains(&through), "{through}");
-    assert!(goodput(cross[0]) < 25e6, "{}", cross[0]);
+    assert!(goodput(cross[0]) < 36e6, "{}", cross[0]);
     let links = report["shared_links"].as_array().unwrap();
     let second = links.iter().find(|link| link["from"] == "mid").unwrap();
     let first = links.iter().find(|link| link["from"] == "left").unwrap();
