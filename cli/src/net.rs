@@ -60,6 +60,11 @@ pub struct NetOptions {
     /// Default: RFC 5681's 2 to 4 segments by their size.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     initial_window: Option<u32>,
+    /// Turn the Nagle algorithm off (`TCP_NODELAY`): small writes go at once instead of
+    /// waiting while an earlier short segment is unacknowledged. Bulk transfers of full
+    /// segments are the same either way.
+    #[arg(long)]
+    nodelay: bool,
     /// Record what this host sends and receives to this pcapng file (open it in Wireshark
     /// with captures/ferry.lua).
     #[arg(long)]
@@ -117,6 +122,7 @@ impl NetOptions {
             connection: Config {
                 congestion_control: self.cc.controller(),
                 initial_window_segments: self.initial_window,
+                nodelay: self.nodelay,
                 ..Config::default()
             },
             ..SocketConfig::with_faults(self.faults.clone())

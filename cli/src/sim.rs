@@ -96,6 +96,10 @@ pub struct SimArgs {
     /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     initial_window: Option<u32>,
+    /// Turn the Nagle algorithm off on both hosts (`TCP_NODELAY`). The transfer writes full
+    /// segments and its last short one carries the FIN, which Nagle never holds.
+    #[arg(long)]
+    nodelay: bool,
     /// Duplicate ACKs that trigger fast retransmit (with RACK on: SACKed segments past which
     /// RACK stops allowing for reordering).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -380,6 +384,7 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
         rack: args.rack == Switch::On,
         congestion_control: args.cc.controller(),
         initial_window_segments: args.initial_window,
+        nodelay: args.nodelay,
         duplicate_ack_threshold: args.dupthresh,
         ..Config::default()
     };
