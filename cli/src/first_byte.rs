@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use ferry::capture::View;
 use ferry::sim::{
@@ -77,58 +77,18 @@ pub fn run(
     stats: StatsFormat,
     pcap: Option<&Path>,
 ) -> ExitCode {
-    let kinds: Vec<FirstByteKind> = match kind {
-        FirstByteKind::All => EACH.to_vec(),
-        one => vec![one],
+    let rows = match measure(network, kind, pcap) {
+        Ok(rows) => rows,
+        Err((status, message)) => {
+            eprintln!("ferry sim: {message}");
+            return ExitCode::from(status);
+        }
     };
-    let rtt = (network.a_to_b.delay + network.b_to_a.delay).as_secs_f64();
-    let mut rows = Vec::new();
-    for kind in kinds {
-        let captures = match pcap {
-            None => Captures::default(),
-            Some(prefix) => {
-                let path = |host| capture_path(prefix, kind, host);
-                match Captures::create(path("a"), path("b"), View::Ferry, 0) {
-                    Ok(captures) => captures,
-                    Err(error) => {
-                        eprintln!(
-                            "ferry sim: cannot write {} or {}: {error}",
-                            path("a").display(),
-                            path("b").display()
-                        );
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-        };
-        match run_one(network, kind, captures) {
-            Ok(report) => rows.push((kind, report)),
-            Err(error) => {
-                eprintln!("ferry sim: --first-byte {}: {error}", kind.name());
-                return ExitCode::from(1);
-            }
-        }
-    }
-    let round_trips =
-        |report: &FirstByteReport| (rtt > 0.0).then(|| report.first_byte.as_secs_f64() / rtt);
     match stats {
-        StatsFormat::Json => {
-            let runs: Vec<_> = rows
-                .iter()
-                .map(|(kind, report)| {
-                    json!({
-                        "kind": kind.name(),
-                        "first_byte_seconds": report.first_byte.as_secs_f64(),
-                        "request_read_seconds": report.request_read.as_secs_f64(),
-                        "round_trips": round_trips(report),
-                    })
-                })
-                .collect();
-            println!("{}", json!({ "rtt_seconds": rtt, "runs": runs }));
-        }
+        StatsFormat::Json => println!("{}", json_report(network, &rows)),
         StatsFormat::Text => {
             for (kind, report) in &rows {
-                let trips = round_trips(report)
+                let trips = round_trips(network, report)
                     .map(|trips| format!("  round_trips {trips:.2}"))
                     .unwrap_or_default();
                 println!(
@@ -141,6 +101,75 @@ pub fn run(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The runs `--first-byte` prints, as `--stats json` prints them (`ferry lab` measures
+/// this): the round trip and, for each kind, its times and round trips.
+pub fn report(network: &NetworkConfig, kind: FirstByteKind) -> Result<Value, String> {
+    let rows = measure(network, kind, None).map_err(|(_, message)| message)?;
+    Ok(json_report(network, &rows))
+}
+
+/// Run `kind` (each kind, for `all`), with captures under `pcap` if given. An error is the
+/// exit status and the message.
+fn measure(
+    network: &NetworkConfig,
+    kind: FirstByteKind,
+    pcap: Option<&Path>,
+) -> Result<Vec<(FirstByteKind, FirstByteReport)>, (u8, String)> {
+    let kinds: Vec<FirstByteKind> = match kind {
+        FirstByteKind::All => EACH.to_vec(),
+        one => vec![one],
+    };
+    let mut rows = Vec::new();
+    for kind in kinds {
+        let captures = match pcap {
+            None => Captures::default(),
+            Some(prefix) => {
+                let path = |host| capture_path(prefix, kind, host);
+                Captures::create(path("a"), path("b"), View::Ferry, 0).map_err(|error| {
+                    (
+                        2,
+                        format!(
+                            "cannot write {} or {}: {error}",
+                            path("a").display(),
+                            path("b").display()
+                        ),
+                    )
+                })?
+            }
+        };
+        let report = run_one(network, kind, captures)
+            .map_err(|error| (1, format!("--first-byte {}: {error}", kind.name())))?;
+        rows.push((kind, report));
+    }
+    Ok(rows)
+}
+
+/// The path's round trip, in seconds.
+fn rtt_seconds(network: &NetworkConfig) -> f64 {
+    (network.a_to_b.delay + network.b_to_a.delay).as_secs_f64()
+}
+
+/// How many round trips `report`'s first byte took.
+fn round_trips(network: &NetworkConfig, report: &FirstByteReport) -> Option<f64> {
+    let rtt = rtt_seconds(network);
+    (rtt > 0.0).then(|| report.first_byte.as_secs_f64() / rtt)
+}
+
+fn json_report(network: &NetworkConfig, rows: &[(FirstByteKind, FirstByteReport)]) -> Value {
+    let runs: Vec<_> = rows
+        .iter()
+        .map(|(kind, report)| {
+            json!({
+                "kind": kind.name(),
+                "first_byte_seconds": report.first_byte.as_secs_f64(),
+                "request_read_seconds": report.request_read.as_secs_f64(),
+                "round_trips": round_trips(network, report),
+            })
+        })
+        .collect();
+    json!({ "rtt_seconds": rtt_seconds(network), "runs": runs })
 }
 
 /// Where `kind`'s capture of `host` ("a" or "b") goes.

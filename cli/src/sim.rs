@@ -357,6 +357,16 @@ pub fn run(args: SimArgs) -> ExitCode {
     }
 }
 
+/// With `--first-byte`, its report (`ferry lab` measures it): the runs' first-byte times and
+/// round trips, by kind.
+pub fn first_byte_report(args: &SimArgs) -> Option<Result<serde_json::Value, String>> {
+    let kind = args.first_byte?;
+    Some(
+        transfer_config(args)
+            .and_then(|(config, _)| crate::first_byte::report(&config.network, kind)),
+    )
+}
+
 /// The transfer `args` describe and its payload, or why its settings cannot work (a file
 /// that cannot be read, a setting out of range), named by its flag.
 pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), String> {

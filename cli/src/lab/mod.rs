@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 20] = [
+const SIM_KEYS: [&str; 22] = [
     "bytes",
     "file",
     "faults",
@@ -74,6 +74,8 @@ const SIM_KEYS: [&str; 20] = [
     "read-pause",
     "abort-after",
     "reply",
+    "nodelay",
+    "first-byte",
 ];
 
 /// `ferry sim`'s flags on a command line of their own, parsed by its parser.
@@ -147,26 +149,32 @@ fn check(path: &Path, text: &str) -> Result<bool, Located> {
                 std::iter::once("ferry sim".to_string()).chain(flags.iter().cloned()),
             )
             .map_err(|error| at_table(&file, clap_message(&error)))?;
-            let (config, payload) = crate::sim::transfer_config(&command.sim)
-                .map_err(|message| at_table(&file, message))?;
-            println!("{}: ferry sim {}", path.display(), flags.join(" "));
-            let observers = Observers {
-                events: true,
-                ..Observers::default()
-            };
-            let (transfer, observed) = sim::transfer_observed(&config, &payload, observers)
-                .map_err(|error| at_table(&file, error.to_string()))?;
-            report = crate::sim::json_report(&transfer, 0.0);
-            events = observed.events.unwrap_or_default();
-            if events.omitted > 0 {
-                println!(
-                    "note: the run's trace holds its first {} events, not {} more: what is \
+            if let Some(first_byte) = crate::sim::first_byte_report(&command.sim) {
+                println!("{}: ferry sim {}", path.display(), flags.join(" "));
+                report = first_byte.map_err(|message| at_table(&file, message))?;
+                Measurements::new(&report, None)
+            } else {
+                let (config, payload) = crate::sim::transfer_config(&command.sim)
+                    .map_err(|message| at_table(&file, message))?;
+                println!("{}: ferry sim {}", path.display(), flags.join(" "));
+                let observers = Observers {
+                    events: true,
+                    ..Observers::default()
+                };
+                let (transfer, observed) = sim::transfer_observed(&config, &payload, observers)
+                    .map_err(|error| at_table(&file, error.to_string()))?;
+                report = crate::sim::json_report(&transfer, 0.0);
+                events = observed.events.unwrap_or_default();
+                if events.omitted > 0 {
+                    println!(
+                        "note: the run's trace holds its first {} events, not {} more: what is \
                      measured from the events counts only those",
-                    sim::MAX_RECORDED_EVENTS,
-                    events.omitted
-                );
+                        sim::MAX_RECORDED_EVENTS,
+                        events.omitted
+                    );
+                }
+                Measurements::new(&report, Some(&events.events))
             }
-            Measurements::new(&report, Some(&events.events))
         }
         Run::Scenario(scenario, seed) => {
             let seeded = seed.map_or(String::new(), |seed| format!(" --seed {seed}"));
