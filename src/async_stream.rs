@@ -24,6 +24,7 @@ pub(crate) fn read_into(
     fill(buf, readable, |unfilled| connection.read(unfilled))
 }
 
+#[cfg(feature = "tokio")]
 /// [`read_into`], leaving the bytes unread: `tokio::net::TcpStream::peek`.
 pub(crate) fn peek_into(connection: &Connection, buf: &mut ReadBuf<'_>) -> Option<io::Result<()>> {
     fill(buf, connection.readable_bytes(), |unfilled| {
@@ -50,6 +51,7 @@ fn fill(
     }
 }
 
+#[cfg(feature = "tokio")]
 /// Whether a read would not wait: data, the end of the stream or an error is there to read
 /// (`TcpStream::readable`, which reports no error itself: the read does).
 pub(crate) fn read_ready(connection: &Connection) -> Option<io::Result<()>> {
@@ -59,6 +61,7 @@ pub(crate) fn read_ready(connection: &Connection) -> Option<io::Result<()>> {
     }
 }
 
+#[cfg(feature = "tokio")]
 /// Whether a write would not wait: the send buffer has room, or the write would fail
 /// (`TcpStream::writable`).
 pub(crate) fn write_ready(connection: &mut Connection) -> Option<io::Result<()>> {
