@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use ferry::conn::CongestionControl;
+use ferry::conn::{Config, CongestionControl};
 use ferry::fault::FaultConfig;
 use ferry::units::{parse_duration, parse_interval, parse_rate, parse_size};
 
@@ -44,6 +44,37 @@ impl Cc {
             Cc::Newreno => "NewReno",
             Cc::Cubic => "CUBIC",
             Cc::Fixed => "no congestion control",
+        }
+    }
+}
+
+/// How a host's sender behaves: `--cc`, `--initial-window`, `--nodelay`, shared by
+/// `ferry sim` and the network commands.
+#[derive(clap::Args)]
+pub struct SenderOptions {
+    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
+    /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
+    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
+    pub cc: Cc,
+    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
+    /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub initial_window: Option<u32>,
+    /// Turn the Nagle algorithm off (`TCP_NODELAY`): small writes go at once instead of
+    /// waiting while an earlier short segment is unacknowledged. Bulk transfers of full
+    /// segments, whose short last one carries the FIN, are the same either way.
+    #[arg(long)]
+    pub nodelay: bool,
+}
+
+impl SenderOptions {
+    /// `config` with these settings.
+    pub fn apply(&self, config: Config) -> Config {
+        Config {
+            congestion_control: self.cc.controller(),
+            initial_window_segments: self.initial_window,
+            nodelay: self.nodelay,
+            ..config
         }
     }
 }

@@ -20,7 +20,7 @@ use ferry::{Config, Listener, SocketConfig, Stream};
 use ferry::conn::ConnectionError;
 use ferry::secure::SecureConfig;
 
-use crate::args::{bytes_arg, duration_arg, faults_arg, Cc, StatsFormat};
+use crate::args::{bytes_arg, duration_arg, faults_arg, SenderOptions, StatsFormat};
 use crate::rendezvous::PunchOptions;
 use crate::secure::SecureOptions;
 use crate::serve::{serve, Limits};
@@ -52,19 +52,8 @@ pub struct NetOptions {
     /// object (on stdout, or on stderr when the data itself goes to stdout).
     #[arg(long, value_enum)]
     stats: Option<StatsFormat>,
-    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
-    /// (none: only the receiver's window limits the sender).
-    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
-    cc: Cc,
-    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
-    /// Default: RFC 5681's 2 to 4 segments by their size.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    initial_window: Option<u32>,
-    /// Turn the Nagle algorithm off (`TCP_NODELAY`): small writes go at once instead of
-    /// waiting while an earlier short segment is unacknowledged. Bulk transfers of full
-    /// segments are the same either way.
-    #[arg(long)]
-    nodelay: bool,
+    #[command(flatten)]
+    sender: SenderOptions,
     /// Record what this host sends and receives to this pcapng file (open it in Wireshark
     /// with captures/ferry.lua).
     #[arg(long)]
@@ -119,12 +108,7 @@ impl NetOptions {
             secure,
             capture_ciphertext: self.pcap_ciphertext,
             trace: self.trace_sink.get().cloned(),
-            connection: Config {
-                congestion_control: self.cc.controller(),
-                initial_window_segments: self.initial_window,
-                nodelay: self.nodelay,
-                ..Config::default()
-            },
+            connection: self.sender.apply(Config::default()),
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }

@@ -18,7 +18,8 @@ use ferry::sim::{
 use ferry::Config;
 
 use crate::args::{
-    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, Cc, LinkRate, StatsFormat, Switch,
+    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, LinkRate, SenderOptions,
+    StatsFormat, Switch,
 };
 use crate::report::merged;
 
@@ -88,18 +89,8 @@ pub struct SimArgs {
     /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte").
     #[arg(long, value_enum, value_name = "KIND")]
     first_byte: Option<crate::first_byte::FirstByteKind>,
-    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
-    /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
-    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
-    cc: Cc,
-    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
-    /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    initial_window: Option<u32>,
-    /// Turn the Nagle algorithm off on both hosts (`TCP_NODELAY`). The transfer writes full
-    /// segments and its last short one carries the FIN, which Nagle never holds.
-    #[arg(long)]
-    nodelay: bool,
+    #[command(flatten)]
+    sender: SenderOptions,
     /// Duplicate ACKs that trigger fast retransmit (with RACK on: SACKed segments past which
     /// RACK stops allowing for reordering).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -160,8 +151,10 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 22] = [
+const TWO_HOST_ONLY: [&str; 24] = [
     "bytes",
+    "initial_window",
+    "nodelay",
     "file",
     "faults",
     "faults_ab",
@@ -186,8 +179,9 @@ const TWO_HOST_ONLY: [&str; 22] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 23] = [
+const PUNCH_CONFLICTS: [&str; 24] = [
     "mss",
+    "nodelay",
     "recv_buffer",
     "trace",
     "secure",
@@ -392,11 +386,8 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
         recv_buffer: args.recv_buffer,
         sack: args.sack == Switch::On,
         rack: args.rack == Switch::On,
-        congestion_control: args.cc.controller(),
-        initial_window_segments: args.initial_window,
-        nodelay: args.nodelay,
         duplicate_ack_threshold: args.dupthresh,
-        ..Config::default()
+        ..args.sender.apply(Config::default())
     };
     if let Err(error) = network.connection.check() {
         // The settings the command line reaches are named by their flags.
@@ -490,7 +481,7 @@ fn faults_text(args: &SimArgs) -> String {
 fn plot_title(args: &SimArgs, bytes: usize) -> String {
     let (ab, ba) = direction_faults(args);
     let on_off = |switch: Switch| if switch == Switch::On { "on" } else { "off" };
-    let cc = args.cc.title();
+    let cc = args.sender.cc.title();
     let mut title = format!(
         "ferry sim: A's data, {bytes} bytes, faults A→B {ab}, B→A {ba}, SACK {}, RACK-TLP {}, \
          {cc}, dupthresh {}, MSS {}, seed {}",
