@@ -7,25 +7,24 @@
 //! one `Stream` into a `Listener`'s stream, read as fast as it arrives. The two alternate,
 //! three rounds each, and the medians are printed, then one `key=value` line for scripts.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use ferry::{Listener, Stream};
+use ferry::SocketConfig;
+
+#[allow(dead_code)] // its clock and bulk goodput
+mod common;
+
+use common::{ferry_bulk_bps, now};
 
 /// Ferry's datagram for a full 1200-byte segment without SACK blocks: 24 header bytes more.
 const DATAGRAM: usize = 1200 + ferry::wire::HEADER_LEN;
 const FERRY_BYTES: usize = 1 << 30;
 const RAW_SECONDS: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
-
-#[allow(clippy::disallowed_methods)] // a benchmark measures real time
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
-}
 
 /// Bits per second a plain receiver gets from a plain sender, over `RAW_SECONDS`.
 fn raw_udp_bps() -> f64 {
@@ -61,30 +60,8 @@ fn raw_udp_bps() -> f64 {
 
 /// Goodput of one Ferry connection moving `FERRY_BYTES`, in bits per second.
 fn ferry_bps() -> f64 {
-    let listener = Listener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let receiving = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buffer = vec![0u8; 1 << 16];
-        let mut received = 0usize;
-        loop {
-            match stream.read(&mut buffer).unwrap() {
-                0 => break received,
-                count => received += count,
-            }
-        }
-    });
-    let chunk = vec![0x5au8; 1 << 16];
-    let started = now();
-    let mut stream = Stream::connect(address).unwrap();
-    for _ in 0..FERRY_BYTES / chunk.len() {
-        stream.write_all(&chunk).unwrap();
-    }
-    stream.shutdown(Shutdown::Write).unwrap();
-    let received = receiving.join().unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(received, FERRY_BYTES);
-    received as f64 * 8.0 / seconds
+    let config = SocketConfig::default();
+    ferry_bulk_bps(&config, &config, FERRY_BYTES)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

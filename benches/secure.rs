@@ -11,21 +11,18 @@
 //! difference is what the Noise handshake costs both ends together. Last, one `key=value`
 //! line.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr};
-use std::thread;
+use std::net::SocketAddr;
 
 use ferry::conn::Config;
 use ferry::endpoint::Endpoint;
 use ferry::net::{new_identity, SocketConfig};
 use ferry::secure::SecureConfig;
 use ferry::time::Instant;
-use ferry::{Listener, Stream};
 
 #[allow(dead_code)] // its clock
 mod common;
 
-use common::now;
+use common::{ferry_bulk_bps, now};
 
 const BULK_BYTES: usize = 256 << 20;
 const ROUNDS: usize = 3;
@@ -42,30 +39,7 @@ fn bulk_bps(secure: bool) -> f64 {
         secure: secure.then(|| SecureConfig::client(Some(identity.public_key()))),
         ..SocketConfig::default()
     };
-    let listener = Listener::bind_with("127.0.0.1:0", &server_config).unwrap();
-    let address = listener.local_addr().unwrap();
-    let receiving = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buffer = vec![0u8; 1 << 16];
-        let mut received = 0usize;
-        loop {
-            match stream.read(&mut buffer).unwrap() {
-                0 => break received,
-                count => received += count,
-            }
-        }
-    });
-    let chunk = vec![0x5au8; 1 << 16];
-    let started = now();
-    let mut stream = Stream::connect_with(address, &client_config, None).unwrap();
-    for _ in 0..BULK_BYTES / chunk.len() {
-        stream.write_all(&chunk).unwrap();
-    }
-    stream.shutdown(Shutdown::Write).unwrap();
-    let received = receiving.join().unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(received, BULK_BYTES);
-    received as f64 * 8.0 / seconds
+    ferry_bulk_bps(&server_config, &client_config, BULK_BYTES)
 }
 
 /// Seconds per connection of `HANDSHAKES` handshakes in memory, secure or plain.

@@ -1,13 +1,46 @@
-//! What the socket benchmarks share: a clock, and std's TCP and Ferry behind one trait.
+//! What the socket benchmarks share: a clock, one Ferry connection's bulk goodput, and std's
+//! TCP and Ferry behind one trait.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::thread;
 
-use ferry::{Listener, Stream};
+use ferry::{Listener, SocketConfig, Stream};
 
 #[allow(clippy::disallowed_methods)] // a benchmark measures real time
 pub fn now() -> std::time::Instant {
     std::time::Instant::now()
+}
+
+/// Goodput of one Ferry connection over loopback moving `bytes` (a multiple of 64 KiB) from a
+/// client with `client` settings into a listener's stream with `server`'s, read as fast as it
+/// arrives, in bits per second.
+#[allow(dead_code)] // the echo benches move no bulk
+pub fn ferry_bulk_bps(server: &SocketConfig, client: &SocketConfig, bytes: usize) -> f64 {
+    let listener = Listener::bind_with("127.0.0.1:0", server).unwrap();
+    let address = listener.local_addr().unwrap();
+    let receiving = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut received = 0usize;
+        loop {
+            match stream.read(&mut buffer).unwrap() {
+                0 => break received,
+                count => received += count,
+            }
+        }
+    });
+    let chunk = vec![0x5au8; 1 << 16];
+    let started = now();
+    let mut stream = Stream::connect_with(address, client, None).unwrap();
+    for _ in 0..bytes / chunk.len() {
+        stream.write_all(&chunk).unwrap();
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    let received = receiving.join().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(received, bytes);
+    received as f64 * 8.0 / seconds
 }
 
 /// The CPU time the main thread has spent, in seconds (the first field of
