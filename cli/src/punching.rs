@@ -10,34 +10,27 @@ use std::process::ExitCode;
 use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::sim::world::punching::{
-    lecture_programs, lecture_walkthrough, lecture_world, success_matrix, MATRIX_HEADER,
+    lecture_programs, lecture_walkthrough, lecture_world, success_matrix, PeerOutcome,
+    PunchOutcome, Step, MATRIX_HEADER,
 };
 use ferry::sim::world::Preset;
+use serde_json::{json, Value};
 
 /// Walk through the lecture's example from `seed`, both NATs port-restricted cones, with
 /// `faults` on every link; with `pcap`, write each interface's capture into that directory.
 /// Exit 0 if the peers connected directly, 1 if not.
 pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode {
-    let preset = Preset::PortRestrictedCone;
     let run = || -> Result<bool, Box<dyn std::error::Error>> {
-        let mut world = lecture_world(seed, preset, preset, faults)?;
-        let outcome = lecture_programs(&mut world, true)?;
-        if let Some(directory) = pcap {
-            std::fs::create_dir_all(directory)?;
-            world.capture_every_interface(directory, View::Ferry)?;
-        }
+        let (steps, outcome) = walk(seed, faults, pcap)?;
         println!(
             "The lecture's example: peer 1 at 192.168.1.2:4000 behind NAT 1.2.3.4, peer 2 at \
              10.0.0.2:5000 behind NAT 4.5.6.7 (both {}), a rendezvous at 7.7.7.7:7000; seed \
              {seed}.\n",
-            preset.title()
+            PRESET.title()
         );
-        for step in lecture_walkthrough(&mut world, &outcome)? {
+        for step in steps {
             println!("{step}");
         }
-        world.run()?;
-        world.finish_captures()?;
-        let outcome = outcome.borrow().clone();
         for (peer, side) in [(1, &outcome.peer1), (2, &outcome.peer2)] {
             match &side.error {
                 Some(error) => println!("peer {peer}: {error}"),
@@ -69,6 +62,58 @@ pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode
             ExitCode::from(1)
         }
     }
+}
+
+/// The lecture's example as numbers, for `ferry lab`: each peer's outcome (when it was
+/// established, whether through the relay, the SYNs it sent, whether the message arrived
+/// whole) and the datagrams the NATs dropped, with when the first was.
+pub fn lecture_report(seed: u64, faults: &FaultConfig) -> Result<Value, String> {
+    let (steps, outcome) = walk(seed, faults, None).map_err(|error| error.to_string())?;
+    let drops: Vec<f64> = steps
+        .iter()
+        .filter(|step| {
+            step.changes
+                .iter()
+                .any(|change| change.contains(" dropped "))
+        })
+        .map(|step| step.at.as_secs_f64())
+        .collect();
+    let peer = |side: &PeerOutcome| {
+        json!({
+            "established_seconds": side.established.map(|at| at.as_secs_f64()),
+            "relayed": side.relayed,
+            "attempts": side.attempts,
+            "intact": side.intact,
+        })
+    };
+    Ok(json!({
+        "peer1": peer(&outcome.peer1),
+        "peer2": peer(&outcome.peer2),
+        "nat_drops": drops.len(),
+        "first_nat_drop_seconds": drops.first(),
+    }))
+}
+
+/// Both NATs of the lecture's example.
+const PRESET: Preset = Preset::PortRestrictedCone;
+
+/// Run the lecture's example to its end: the steps of its walk-through and how the punch went.
+fn walk(
+    seed: u64,
+    faults: &FaultConfig,
+    pcap: Option<&Path>,
+) -> Result<(Vec<Step>, PunchOutcome), Box<dyn std::error::Error>> {
+    let mut world = lecture_world(seed, PRESET, PRESET, faults)?;
+    let outcome = lecture_programs(&mut world, true)?;
+    if let Some(directory) = pcap {
+        std::fs::create_dir_all(directory)?;
+        world.capture_every_interface(directory, View::Ferry)?;
+    }
+    let steps = lecture_walkthrough(&mut world, &outcome)?;
+    world.run()?;
+    world.finish_captures()?;
+    let outcome = outcome.borrow().clone();
+    Ok((steps, outcome))
 }
 
 /// Run the success matrix over seeds 1 to `seeds` with `faults` on every link and print it.

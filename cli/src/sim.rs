@@ -351,9 +351,13 @@ pub fn run(args: SimArgs) -> ExitCode {
     }
 }
 
-/// With `--first-byte`, its report (`ferry lab` measures it): the runs' first-byte times and
-/// round trips, by kind.
-pub fn first_byte_report(args: &SimArgs) -> Option<Result<serde_json::Value, String>> {
+/// With `--first-byte` or `--nat-lecture`, the report of that run, which is no transfer
+/// (`ferry lab` measures it): the first-byte times and round trips by kind, or the punch's
+/// outcome for each peer and the NATs' drops.
+pub fn other_run_report(args: &SimArgs) -> Option<Result<serde_json::Value, String>> {
+    if args.nat_lecture {
+        return Some(crate::punching::lecture_report(seed(args), &args.faults));
+    }
     let kind = args.first_byte?;
     Some(
         transfer_config(args)
@@ -361,8 +365,6 @@ pub fn first_byte_report(args: &SimArgs) -> Option<Result<serde_json::Value, Str
     )
 }
 
-/// The transfer `args` describe and its payload, or why its settings cannot work (a file
-/// that cannot be read, a setting out of range), named by its flag.
 pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), String> {
     let payload = match &args.file {
         Some(path) => std::fs::read(path)

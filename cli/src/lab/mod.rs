@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 22] = [
+const SIM_KEYS: [&str; 23] = [
     "bytes",
     "file",
     "faults",
@@ -76,7 +76,11 @@ const SIM_KEYS: [&str; 22] = [
     "reply",
     "nodelay",
     "first-byte",
+    "nat-lecture",
 ];
+
+/// The keys of [`SIM_KEYS`] that are flags without a value (`--secure`), not on/off switches.
+const PLAIN_FLAGS: [&str; 3] = ["secure", "nodelay", "nat-lecture"];
 
 /// `ferry sim`'s flags on a command line of their own, parsed by its parser.
 #[derive(Parser)]
@@ -149,9 +153,9 @@ fn check(path: &Path, text: &str) -> Result<bool, Located> {
                 std::iter::once("ferry sim".to_string()).chain(flags.iter().cloned()),
             )
             .map_err(|error| at_table(&file, clap_message(&error)))?;
-            if let Some(first_byte) = crate::sim::first_byte_report(&command.sim) {
+            if let Some(other) = crate::sim::other_run_report(&command.sim) {
                 println!("{}: ferry sim {}", path.display(), flags.join(" "));
-                report = first_byte.map_err(|message| at_table(&file, message))?;
+                report = other.map_err(|message| at_table(&file, message))?;
                 Measurements::new(&report, None)
             } else {
                 let (config, payload) = crate::sim::transfer_config(&command.sim)
@@ -256,12 +260,13 @@ fn run_of(path: &Path, file: &LabFile) -> Result<Run, Located> {
                 }
                 let flag = format!("--{name}");
                 let own = match (name, value.get_ref()) {
-                    ("secure", toml::Value::Boolean(true)) => vec![flag],
-                    ("secure", toml::Value::Boolean(false)) => vec![],
-                    ("secure", _) => {
+                    // Flags that take no value: true gives the flag, false nothing.
+                    (_, toml::Value::Boolean(true)) if PLAIN_FLAGS.contains(&name) => vec![flag],
+                    (_, toml::Value::Boolean(false)) if PLAIN_FLAGS.contains(&name) => vec![],
+                    (_, _) if PLAIN_FLAGS.contains(&name) => {
                         return Err(Located {
                             span: Some(value.span()),
-                            message: "secure is true or false".into(),
+                            message: format!("{name} is true or false"),
                         })
                     }
                     (_, toml::Value::Boolean(on)) => {
