@@ -148,11 +148,20 @@ pub struct SimArgs {
     /// first, a half-close. A reads them to the end; the exit status requires them intact.
     #[arg(long, value_parser = payload_size_arg, value_name = "SIZE")]
     reply: Option<usize>,
+    /// A's application writes this many bytes at a time, one write each --write-interval,
+    /// as an interactive program does (with --nodelay or not: the Nagle algorithm), e.g. 100.
+    #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
+    write_size: Option<usize>,
+    /// The time between two of A's writes of --write-size bytes, e.g. 10ms.
+    #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
+    write_interval: Option<Duration>,
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 24] = [
+const TWO_HOST_ONLY: [&str; 26] = [
     "bytes",
+    "write_size",
+    "write_interval",
     "initial_window",
     "nodelay",
     "file",
@@ -179,8 +188,10 @@ const TWO_HOST_ONLY: [&str; 24] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 24] = [
+const PUNCH_CONFLICTS: [&str; 26] = [
     "mss",
+    "write_size",
+    "write_interval",
     "nodelay",
     "recv_buffer",
     "trace",
@@ -403,6 +414,15 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
             error.value, error.valid
         ));
     }
+    let paced_writes = match (args.write_size, args.write_interval) {
+        (Some(0), _) => return Err("--write-size 0 cannot work: it must be at least 1 byte".into()),
+        (Some(_), Some(interval)) if interval.is_zero() => {
+            return Err("--write-interval 0 cannot work: it must be longer than 0".into())
+        }
+        (Some(size), Some(interval)) => Some((size, interval)),
+        (None, None) => None,
+        _ => return Err("--write-size and --write-interval go together: give both".into()),
+    };
     let config = TransferConfig {
         receiver_pause: args.read_pause.clone(),
         receiver_abort_after: args.abort_after.map(|bytes| bytes as u64),
@@ -410,6 +430,7 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
         reply: args.reply.map_or_else(Vec::new, |bytes| {
             sim::payload(bytes, seed(args).wrapping_add(1))
         }),
+        paced_writes,
         ..TransferConfig::new(network)
     };
     Ok((config, payload))

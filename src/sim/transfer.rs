@@ -41,6 +41,11 @@ pub struct TransferConfig {
     /// What B sends back to A while it reads, then closes its side (empty: B sends nothing,
     /// and closes once A has). A reads it to the end.
     pub reply: Vec<u8>,
+    /// A's application writes this many bytes each time this interval passes (the first at
+    /// once), as an interactive program does, instead of all it can: small writes, for the
+    /// Nagle algorithm to coalesce or not (`Config::nodelay`). `None` writes whatever the
+    /// send buffer takes.
+    pub paced_writes: Option<(usize, Duration)>,
 }
 
 /// The default event budget of a transfer: 100 million events, a minute or two of wall time,
@@ -80,6 +85,7 @@ impl TransferConfig {
             receiver_pause: None,
             receiver_abort_after: None,
             reply: Vec::new(),
+            paced_writes: None,
         }
     }
 }
@@ -165,11 +171,6 @@ fn run_transfer(
     if let Some(options) = ladder {
         network.record_ladder(options);
     }
-    if let Some(pause) = &config.receiver_pause {
-        // The network may be idle when the reader resumes (a zero window, the probe timer
-        // far off): wake it then.
-        network.wake_at(Instant::ZERO + pause.end);
-    }
     let mut aborted = false;
     for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
         if let Some(capture) = capture {
@@ -193,7 +194,36 @@ fn run_transfer(
     let mut read_buffer = vec![0u8; 64 * 1024];
 
     loop {
-        write_payload(network.endpoint(Host::A), sender, payload, &mut written);
+        let now = network.now().since_epoch();
+        let (writable, next_write) = match config.paced_writes {
+            None => (payload.len(), None),
+            Some((size, interval)) => {
+                let due = now.as_nanos() / interval.as_nanos().max(1) + 1;
+                let writable = usize::try_from(due)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(size)
+                    .min(payload.len());
+                let next = interval.saturating_mul(u32::try_from(due).unwrap_or(u32::MAX));
+                (writable, (writable < payload.len()).then_some(next))
+            }
+        };
+        write_payload_up_to(
+            network.endpoint(Host::A),
+            sender,
+            payload,
+            writable,
+            &mut written,
+        );
+        // The network may be idle when the next write is due or the reader resumes (a zero
+        // window, the probe timer far off): wake it then.
+        let resume = config
+            .receiver_pause
+            .as_ref()
+            .map(|pause| pause.end)
+            .filter(|&end| end > now);
+        if let Some(at) = [next_write, resume].into_iter().flatten().min() {
+            network.wake_at(Instant::ZERO + at);
+        }
         if receiver.is_none() {
             receiver = network.endpoint(Host::B).accept();
         }
@@ -325,17 +355,31 @@ pub(super) fn write_payload(
     payload: &[u8],
     written: &mut usize,
 ) {
+    write_payload_up_to(endpoint, handle, payload, payload.len(), written);
+}
+
+/// Write as much of the payload's first `writable` bytes as the sender takes; shut down
+/// once all of the payload is in.
+fn write_payload_up_to(
+    endpoint: &mut Endpoint,
+    handle: ConnectionHandle,
+    payload: &[u8],
+    writable: usize,
+    written: &mut usize,
+) {
     let Some(connection) = endpoint.connection_mut(handle) else {
         return;
     };
-    while *written < payload.len() {
-        match connection.write(&payload[*written..]) {
+    while *written < writable {
+        match connection.write(&payload[*written..writable]) {
             Ok(count) => *written += count,
             Err(WriteError::WouldBlock) => return,
             Err(WriteError::ShutDown | WriteError::Failed(_)) => return,
         }
     }
-    connection.shutdown();
+    if *written == payload.len() {
+        connection.shutdown();
+    }
 }
 
 /// Read whatever has arrived. Returns whether the end of the stream was reached.

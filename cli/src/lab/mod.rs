@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 23] = [
+const SIM_KEYS: [&str; 25] = [
     "bytes",
     "file",
     "faults",
@@ -77,6 +77,8 @@ const SIM_KEYS: [&str; 23] = [
     "nodelay",
     "first-byte",
     "nat-lecture",
+    "write-size",
+    "write-interval",
 ];
 
 /// The keys of [`SIM_KEYS`] that are flags without a value (`--secure`), not on/off switches.
