@@ -60,14 +60,35 @@ impl From<WriteError> for io::Error {
 }
 
 /// A read's, peek's or write's outcome as a driver waits on it: `None` for `WouldBlock` (wait
-/// for the connection to change), else the result as std reports it.
+/// for the connection to change), else the result as std reports it. Told apart before the
+/// conversion, so that a wait costs no allocated `io::Error`.
 #[cfg(any(feature = "net", feature = "sim"))]
-pub(crate) fn unless_would_block<E: Into<io::Error>>(
+pub(crate) fn unless_would_block<E: MayBlock>(
     result: Result<usize, E>,
 ) -> Option<io::Result<usize>> {
-    match result.map_err(Into::into) {
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
-        outcome => Some(outcome),
+    match result {
+        Err(error) if error.would_block() => None,
+        outcome => Some(outcome.map_err(Into::into)),
+    }
+}
+
+/// A read's or write's error, which may only say to wait.
+#[cfg(any(feature = "net", feature = "sim"))]
+pub(crate) trait MayBlock: Into<io::Error> {
+    fn would_block(&self) -> bool;
+}
+
+#[cfg(any(feature = "net", feature = "sim"))]
+impl MayBlock for ReadError {
+    fn would_block(&self) -> bool {
+        matches!(self, ReadError::WouldBlock)
+    }
+}
+
+#[cfg(any(feature = "net", feature = "sim"))]
+impl MayBlock for WriteError {
+    fn would_block(&self) -> bool {
+        matches!(self, WriteError::WouldBlock)
     }
 }
 

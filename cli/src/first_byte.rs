@@ -174,9 +174,7 @@ fn json_report(network: &NetworkConfig, rows: &[(FirstByteKind, FirstByteReport)
 
 /// Where `kind`'s capture of `host` ("a" or "b") goes.
 pub fn capture_path(prefix: &Path, kind: FirstByteKind, host: &str) -> PathBuf {
-    let mut name = prefix.as_os_str().to_owned();
-    name.push(format!("-{}-{host}.pcapng", kind.name()));
-    PathBuf::from(name)
+    crate::sim::prefixed(prefix, &format!("-{}-{host}.pcapng", kind.name()))
 }
 
 /// A client's application and a server's.

@@ -556,8 +556,14 @@ fn write_traces(
 
 /// Where `--trace PREFIX` writes a host's trace.
 fn trace_path(prefix: &Path, host: &str) -> PathBuf {
+    prefixed(prefix, &format!("-{host}.sqlog"))
+}
+
+/// `prefix` with `suffix` appended to its last component: `/tmp/run` and `-a.pcapng` make
+/// `/tmp/run-a.pcapng`.
+pub fn prefixed(prefix: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(prefix.as_os_str());
-    name.push(format!("-{host}.sqlog"));
+    name.push(suffix);
     PathBuf::from(name)
 }
 
@@ -596,9 +602,7 @@ fn write_ladders(args: &SimArgs, ladder: &Ladder, bytes: usize) -> Result<(), Ex
 
 /// `PREFIX-a.pcapng` for host "a".
 fn capture_path(prefix: &Path, host: &str) -> PathBuf {
-    let mut name = OsString::from(prefix.as_os_str());
-    name.push(format!("-{host}.pcapng"));
-    PathBuf::from(name)
+    prefixed(prefix, &format!("-{host}.pcapng"))
 }
 
 fn error_text(host: &HostReport) -> String {

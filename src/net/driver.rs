@@ -103,7 +103,7 @@ pub(crate) struct DriverState {
     pub(crate) socket_error: Option<io::ErrorKind>,
     /// Each connection's linger, and the closes still under way.
     pub(crate) closes: Closes,
-    /// What the clones of each stream share: options, and bytes peeked.
+    /// What the clones of each stream share: their options.
     pub(crate) streams: HashMap<ConnectionHandle, StreamState>,
     /// The condition variables blocked threads sleep on, one for each thing waited for.
     pub(crate) waiters: Waiters,
