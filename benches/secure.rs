@@ -15,14 +15,14 @@ use std::net::SocketAddr;
 
 use ferry::conn::Config;
 use ferry::endpoint::Endpoint;
-use ferry::net::{new_identity, SocketConfig};
+use ferry::net::new_identity;
 use ferry::secure::SecureConfig;
 use ferry::time::Instant;
 
-#[allow(dead_code)] // its clock
+#[allow(dead_code)] // its clock, bulk goodput and median
 mod common;
 
-use common::{ferry_bulk_bps, now};
+use common::{ferry_bulk_bps, ferry_configs, median, now};
 
 const BULK_BYTES: usize = 256 << 20;
 const ROUNDS: usize = 3;
@@ -30,16 +30,8 @@ const HANDSHAKES: usize = 500;
 
 /// Goodput of one connection moving `BULK_BYTES`, secure or plain, in bits per second.
 fn bulk_bps(secure: bool) -> f64 {
-    let identity = new_identity();
-    let server_config = SocketConfig {
-        secure: secure.then(|| SecureConfig::server(identity.clone())),
-        ..SocketConfig::default()
-    };
-    let client_config = SocketConfig {
-        secure: secure.then(|| SecureConfig::client(Some(identity.public_key()))),
-        ..SocketConfig::default()
-    };
-    ferry_bulk_bps(&server_config, &client_config, BULK_BYTES)
+    let (server, client) = ferry_configs(secure);
+    ferry_bulk_bps(&server, &client, BULK_BYTES)
 }
 
 /// Seconds per connection of `HANDSHAKES` handshakes in memory, secure or plain.
@@ -73,11 +65,6 @@ fn handshake_seconds(secure: bool) -> f64 {
         );
     }
     started.elapsed().as_secs_f64() / HANDSHAKES as f64
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {

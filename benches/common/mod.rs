@@ -1,16 +1,25 @@
-//! What the socket benchmarks share: a clock, one Ferry connection's bulk goodput, and std's
-//! TCP and Ferry behind one trait.
+//! What the socket benchmarks share: a clock, the bulk goodput of one Ferry connection (plain
+//! or secure) and of one std `TcpStream`, the raw-UDP limit, and std's TCP and Ferry behind
+//! one trait.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
+use ferry::net::new_identity;
+use ferry::secure::SecureConfig;
 use ferry::{Listener, SocketConfig, Stream};
 
 #[allow(clippy::disallowed_methods)] // a benchmark measures real time
 pub fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+/// The size of each write and read of the bulk transfers.
+const BULK_CHUNK: usize = 1 << 16;
 
 /// Goodput of one Ferry connection over loopback moving `bytes` (a multiple of 64 KiB) from a
 /// client with `client` settings into a listener's stream with `server`'s, read as fast as it
@@ -19,9 +28,68 @@ pub fn now() -> std::time::Instant {
 pub fn ferry_bulk_bps(server: &SocketConfig, client: &SocketConfig, bytes: usize) -> f64 {
     let listener = Listener::bind_with("127.0.0.1:0", server).unwrap();
     let address = listener.local_addr().unwrap();
+    bulk_bps(
+        bytes,
+        move || listener.accept().unwrap().0,
+        || Stream::connect_with(address, client, None).unwrap(),
+        |stream| stream.shutdown(Shutdown::Write).unwrap(),
+    )
+}
+
+/// The server's and the client's settings for a Ferry connection, secure (a fresh server
+/// identity, pinned by the client) or plain.
+#[allow(dead_code)] // the benches that compare secure and plain
+pub fn ferry_configs(secure: bool) -> (SocketConfig, SocketConfig) {
+    let identity = new_identity();
+    let server = SocketConfig {
+        secure: secure.then(|| SecureConfig::server(identity.clone())),
+        ..SocketConfig::default()
+    };
+    let client = SocketConfig {
+        secure: secure.then(|| SecureConfig::client(Some(identity.public_key()))),
+        ..SocketConfig::default()
+    };
+    (server, client)
+}
+
+/// How long a std `TcpStream` bulk transfer may wait on a read or write: the bound on its loops.
+const TCP_STALL: Duration = Duration::from_secs(60);
+
+/// Goodput of one std `TcpStream` over loopback moving `bytes` (a multiple of 64 KiB), the way
+/// [`ferry_bulk_bps`] moves them, in bits per second.
+#[allow(dead_code)] // the race alone
+pub fn tcp_bulk_bps(bytes: usize) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    bulk_bps(
+        bytes,
+        move || {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(TCP_STALL)).unwrap();
+            stream
+        },
+        || {
+            let stream = TcpStream::connect(address).unwrap();
+            stream.set_write_timeout(Some(TCP_STALL)).unwrap();
+            stream
+        },
+        |stream| stream.shutdown(Shutdown::Write).unwrap(),
+    )
+}
+
+/// Goodput of moving `bytes` (a multiple of 64 KiB) through a stream from `connect` into the
+/// one `accept` gives a thread of its own, which reads as fast as it arrives until the end of
+/// the stream (`finish` ends the sending side), in bits per second: from just before the
+/// connection to the receiver's last read.
+fn bulk_bps<S: Read + Write + Send + 'static>(
+    bytes: usize,
+    accept: impl FnOnce() -> S + Send + 'static,
+    connect: impl FnOnce() -> S,
+    finish: impl FnOnce(&mut S),
+) -> f64 {
     let receiving = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buffer = vec![0u8; 1 << 16];
+        let mut stream = accept();
+        let mut buffer = vec![0u8; BULK_CHUNK];
         let mut received = 0usize;
         loop {
             match stream.read(&mut buffer).unwrap() {
@@ -30,17 +98,70 @@ pub fn ferry_bulk_bps(server: &SocketConfig, client: &SocketConfig, bytes: usize
             }
         }
     });
-    let chunk = vec![0x5au8; 1 << 16];
+    let chunk = vec![0x5au8; BULK_CHUNK];
     let started = now();
-    let mut stream = Stream::connect_with(address, client, None).unwrap();
+    let mut stream = connect();
     for _ in 0..bytes / chunk.len() {
         stream.write_all(&chunk).unwrap();
     }
-    stream.shutdown(Shutdown::Write).unwrap();
+    finish(&mut stream);
     let received = receiving.join().unwrap();
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(received, bytes);
     received as f64 * 8.0 / seconds
+}
+
+/// Ferry's datagram for a full 1200-byte segment without SACK blocks: 24 header bytes more.
+/// The raw-UDP senders send datagrams of this size.
+#[allow(dead_code)] // the raw-UDP benches
+pub const DATAGRAM: usize = 1200 + ferry::wire::HEADER_LEN;
+
+/// Bits per second a plain receiver (std `recv_from`, one datagram per call) gets over
+/// `duration` from a sender thread: `send` is given its socket, the receiver's address and a
+/// flag that says when to stop, and sends as fast as it can until then.
+#[allow(dead_code)] // the raw-UDP benches
+pub fn raw_udp_bps(
+    duration: Duration,
+    send: impl FnOnce(UdpSocket, SocketAddr, &AtomicBool) + Send + 'static,
+) -> f64 {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let target = receiver.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sending = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || send(UdpSocket::bind("127.0.0.1:0").unwrap(), target, &stop))
+    };
+    let mut buffer = vec![0u8; 65_536];
+    let started = now();
+    let mut received = 0u64;
+    while started.elapsed() < duration {
+        if let Ok((len, _)) = receiver.recv_from(&mut buffer) {
+            received += len as u64;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    sending.join().unwrap();
+    received as f64 * 8.0 / seconds
+}
+
+/// The plain raw-UDP sender: one [`DATAGRAM`]-byte datagram per `send_to`, until `stop`.
+#[allow(dead_code)] // the raw-UDP benches
+pub fn send_plain_datagrams(socket: UdpSocket, target: SocketAddr, stop: &AtomicBool) {
+    let datagram = vec![0u8; DATAGRAM];
+    while !stop.load(Ordering::Relaxed) {
+        let _ = socket.send_to(&datagram, target);
+    }
+}
+
+/// The median of `values` (the upper one of an even count).
+#[allow(dead_code)] // the benches with rounds
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// The CPU time the main thread has spent, in seconds (the first field of

@@ -1,0 +1,437 @@
+//! The race (issue 24 item 5; issue 21 item 6): `cargo bench -p ferry-race`.
+//!
+//! One run races, in interleaved rounds, every contender below in two setups, and prints for
+//! each the median, least and greatest goodput of its rounds and the ratios of its median to
+//! Ferry plain's and to Linux TCP's in the same setup:
+//! - Ferry plain and Ferry secure: one `Stream` into a `Listener`'s stream in this process,
+//!   as `cargo bench --bench loopback` and `--bench secure` move them (benches/common);
+//! - quinn, with segmentation offload (GSO) on and off: one unidirectional stream from a
+//!   client endpoint to a server endpoint, each on a current-thread tokio runtime of its own
+//!   thread, rustls with ring's AES-GCM and an rcgen self-signed certificate the client
+//!   trusts; the receiver reads into a 64 KiB buffer as the others do. quinn-udp uses GRO on
+//!   receive either way, and its path MTU discovery grows datagrams to 1452 bytes;
+//! - raw UDP, a plain sender (`send_to` of one 1224-byte datagram, Ferry's full segment, per
+//!   call) and a GSO one (`UDP_SEGMENT` at 1224 bytes, 53 segments per call), each to a plain
+//!   receiver that counts what it gets for a few seconds: no reliability, the ceiling;
+//! - Linux TCP: one std `TcpStream` moved the way Ferry's is.
+//!
+//! The setups: `loopback`, this process's own 127.0.0.1 as it comes (MTU 65536, offloads
+//! on), and `mtu1500`, the lossy-loopback bench's namespace without loss (`lo` at MTU 1500,
+//! offloads off; benches/mtu1500-namespace makes it), where the bench runs itself again under
+//! `ip netns exec`. The second needs root; without it that setup is skipped, loudly.
+//!
+//! Settings from the environment: `FERRY_RACE_MIB` (the bulk transfers' size, 1024 by
+//! default: 64 for a quick look), `FERRY_RACE_ROUNDS` (3), `FERRY_RACE_SETUPS`
+//! (`loopback,mtu1500`). Every transfer is bounded: quinn's by a timeout, TCP's by its
+//! sockets' timeouts, Ferry's by its own give-up timers, raw UDP's by its duration.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
+use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+#[allow(dead_code)] // what the other benches use of it too
+#[path = "../../benches/common/mod.rs"]
+mod common;
+
+use common::{
+    ferry_bulk_bps, ferry_configs, median, now, raw_udp_bps, send_plain_datagrams, tcp_bulk_bps,
+    DATAGRAM,
+};
+
+/// The contenders, in the order of each round and of the table.
+const CONTENDERS: [Contender; 7] = [
+    Contender::FerryPlain,
+    Contender::FerrySecure,
+    Contender::QuinnGso,
+    Contender::QuinnNoGso,
+    Contender::RawUdpPlain,
+    Contender::RawUdpGso,
+    Contender::LinuxTcp,
+];
+
+/// The environment variable that makes the bench the namespace's half: it then runs one
+/// setup's rounds and prints one `result CONTENDER BPS` line per transfer for its parent.
+const INSIDE: &str = "FERRY_RACE_INSIDE";
+/// How long the namespace's half may take in all, on top of its own bounds.
+const INSIDE_LIMIT_SECONDS: u32 = 3600;
+/// How long one quinn transfer may take.
+const QUINN_LIMIT: Duration = Duration::from_secs(120);
+/// Segments per GSO send: 53 x 1224 = 64,872 bytes, under a UDP datagram's 65,507.
+const GSO_SEGMENTS: usize = 53;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Contender {
+    FerryPlain,
+    FerrySecure,
+    QuinnGso,
+    QuinnNoGso,
+    RawUdpPlain,
+    RawUdpGso,
+    LinuxTcp,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::FerryPlain => "ferry-plain",
+            Contender::FerrySecure => "ferry-secure",
+            Contender::QuinnGso => "quinn-gso",
+            Contender::QuinnNoGso => "quinn-no-gso",
+            Contender::RawUdpPlain => "raw-udp-plain",
+            Contender::RawUdpGso => "raw-udp-gso",
+            Contender::LinuxTcp => "linux-tcp",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Contender::FerryPlain => "Ferry plain",
+            Contender::FerrySecure => "Ferry secure (ChaCha20-Poly1305)",
+            Contender::QuinnGso => "quinn 0.11, GSO on (AES-128-GCM)",
+            Contender::QuinnNoGso => "quinn 0.11, GSO off (AES-128-GCM)",
+            Contender::RawUdpPlain => "raw UDP plain, 1224 B (no reliability)",
+            Contender::RawUdpGso => "raw UDP GSO, 1224 B (no reliability)",
+            Contender::LinuxTcp => "Linux TCP (std TcpStream)",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Contender> {
+        CONTENDERS.into_iter().find(|each| each.name() == name)
+    }
+
+    /// One transfer's goodput, in bits per second.
+    fn race(self, settings: &Settings) -> f64 {
+        match self {
+            Contender::FerryPlain | Contender::FerrySecure => {
+                let (server, client) = ferry_configs(self == Contender::FerrySecure);
+                ferry_bulk_bps(&server, &client, settings.bytes)
+            }
+            Contender::QuinnGso => quinn_bulk_bps(settings.bytes, true),
+            Contender::QuinnNoGso => quinn_bulk_bps(settings.bytes, false),
+            Contender::RawUdpPlain => raw_udp_bps(settings.raw_duration(), send_plain_datagrams),
+            Contender::RawUdpGso => raw_udp_bps(settings.raw_duration(), send_gso_datagrams),
+            Contender::LinuxTcp => tcp_bulk_bps(settings.bytes),
+        }
+    }
+}
+
+struct Settings {
+    bytes: usize,
+    rounds: usize,
+    setups: Vec<String>,
+}
+
+impl Settings {
+    fn from_environment() -> Settings {
+        let number = |name: &str, default: usize| match std::env::var(name) {
+            Ok(text) => match text.parse::<usize>() {
+                Ok(value) if value > 0 => value,
+                _ => panic!("{name} must be a positive whole number, not {text:?}"),
+            },
+            Err(_) => default,
+        };
+        let setups: Vec<String> = std::env::var("FERRY_RACE_SETUPS")
+            .unwrap_or_else(|_| "loopback,mtu1500".to_string())
+            .split(',')
+            .map(|setup| setup.trim().to_string())
+            .collect();
+        for setup in &setups {
+            assert!(
+                setup == "loopback" || setup == "mtu1500",
+                "FERRY_RACE_SETUPS names loopback and mtu1500, not {setup:?}"
+            );
+        }
+        Settings {
+            bytes: number("FERRY_RACE_MIB", 1024) << 20,
+            rounds: number("FERRY_RACE_ROUNDS", 3),
+            setups,
+        }
+    }
+
+    /// How long raw UDP is counted: 3 s for 1 GiB, down to 0.5 s for smaller races.
+    fn raw_duration(&self) -> Duration {
+        let seconds = 3.0 * self.bytes as f64 / (1u64 << 30) as f64;
+        Duration::from_secs_f64(seconds.clamp(0.5, 3.0))
+    }
+}
+
+/// The GSO raw-UDP sender: `UDP_SEGMENT` set to [`DATAGRAM`], then `GSO_SEGMENTS` datagrams'
+/// worth per `send_to`, which the kernel cuts into datagrams of that size, until `stop`.
+fn send_gso_datagrams(socket: UdpSocket, target: SocketAddr, stop: &AtomicBool) {
+    setsockopt(&socket, UdpGsoSegment, &(DATAGRAM as i32)).expect("UDP_SEGMENT (GSO)");
+    let run = vec![0u8; DATAGRAM * GSO_SEGMENTS];
+    while !stop.load(Ordering::Relaxed) {
+        let _ = socket.send_to(&run, target);
+    }
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Goodput of one quinn connection over loopback moving `bytes` (a multiple of 64 KiB) on one
+/// unidirectional stream, with segmentation offload on or off, in bits per second: from just
+/// before the client's endpoint is made to the server's last read.
+fn quinn_bulk_bps(bytes: usize, segmentation_offload: bool) -> f64 {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let certificate: CertificateDer<'static> = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let mut transport = quinn::TransportConfig::default();
+    transport.enable_segmentation_offload(segmentation_offload);
+    let transport = Arc::new(transport);
+    let mut server_config =
+        quinn::ServerConfig::with_single_cert(vec![certificate.clone()], key).unwrap();
+    server_config.transport_config(Arc::clone(&transport));
+    let mut roots = quinn::rustls::RootCertStore::empty();
+    roots.add(certificate).unwrap();
+    let mut client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap();
+    client_config.transport_config(transport);
+
+    let (address_sender, address) = mpsc::channel();
+    let receiving = thread::spawn(move || {
+        current_thread_runtime().block_on(async move {
+            let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let endpoint = quinn::Endpoint::server(server_config, local).unwrap();
+            address_sender.send(endpoint.local_addr().unwrap()).unwrap();
+            let received = tokio::time::timeout(QUINN_LIMIT, async {
+                let connection = endpoint.accept().await.unwrap().await.unwrap();
+                let mut stream = connection.accept_uni().await.unwrap();
+                let mut buffer = vec![0u8; 1 << 16];
+                let mut received = 0usize;
+                while let Some(count) = stream.read(&mut buffer).await.unwrap() {
+                    received += count;
+                }
+                let finished = now();
+                // The client waits for this close: its receipt that every byte arrived.
+                connection.close(0u32.into(), b"done");
+                (received, finished)
+            })
+            .await
+            .expect("the quinn server timed out");
+            endpoint.wait_idle().await;
+            received
+        })
+    });
+    let address = address.recv_timeout(QUINN_LIMIT).unwrap();
+    let chunk = vec![0x5au8; 1 << 16];
+    let started = now();
+    current_thread_runtime().block_on(async {
+        tokio::time::timeout(QUINN_LIMIT, async {
+            let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let mut endpoint = quinn::Endpoint::client(local).unwrap();
+            endpoint.set_default_client_config(client_config);
+            let connection = endpoint
+                .connect(address, "localhost")
+                .unwrap()
+                .await
+                .unwrap();
+            let mut stream = connection.open_uni().await.unwrap();
+            for _ in 0..bytes / chunk.len() {
+                stream.write_all(&chunk).await.unwrap();
+            }
+            stream.finish().unwrap();
+            connection.closed().await;
+        })
+        .await
+        .expect("the quinn client timed out");
+    });
+    let (received, finished) = receiving.join().unwrap();
+    assert_eq!(received, bytes);
+    received as f64 * 8.0 / (finished - started).as_secs_f64()
+}
+
+/// Goodputs by contender, one per round.
+type Results = BTreeMap<Contender, Vec<f64>>;
+
+/// `settings.rounds` rounds of every contender in turn, here; each transfer's figure goes
+/// to `report` as it is measured.
+fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender, f64)) {
+    for round in 1..=settings.rounds {
+        for contender in CONTENDERS {
+            let bps = contender.race(settings);
+            eprintln!(
+                "{setup} round {round}: {:<14} {:6.2} Gbit/s",
+                contender.name(),
+                bps / 1e9
+            );
+            report(contender, bps);
+        }
+    }
+}
+
+/// The `mtu1500` setup: a namespace made by benches/mtu1500-namespace, this bench run again
+/// inside it, its `result` lines read back. None when this machine cannot make one.
+fn race_in_namespace(settings: &Settings) -> Option<Results> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/mtu1500-namespace");
+    let namespace = format!("ferry-race-{}", std::process::id());
+    let made = Command::new(script)
+        .args(["add", &namespace])
+        .status()
+        .expect("benches/mtu1500-namespace");
+    match made.code() {
+        Some(0) => {}
+        Some(2) => return None,
+        _ => panic!("benches/mtu1500-namespace add failed: {made}"),
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("timeout")
+        .arg(INSIDE_LIMIT_SECONDS.to_string())
+        .args(["ip", "netns", "exec", &namespace])
+        .arg(exe)
+        .env(INSIDE, "1")
+        .env("FERRY_RACE_MIB", (settings.bytes >> 20).to_string())
+        .env("FERRY_RACE_ROUNDS", settings.rounds.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ip netns exec");
+    let mut results = Results::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let ["result", name, bps] = fields[..] {
+            let contender = Contender::from_name(name).expect("a contender's name");
+            results
+                .entry(contender)
+                .or_default()
+                .push(bps.parse().unwrap());
+        }
+    }
+    let status = child.wait().unwrap();
+    let _ = Command::new(script).args(["del", &namespace]).status();
+    assert!(
+        status.success(),
+        "the race in the namespace failed: {status}"
+    );
+    Some(results)
+}
+
+fn table(setups: &[(String, Results)], settings: &Settings) {
+    println!();
+    println!("| setup | contender | Gbit/s median | min | max | / Ferry plain | / Linux TCP |");
+    println!("|---|---|---|---|---|---|---|");
+    for (setup, results) in setups {
+        let median_of = |contender| results.get(&contender).map(|each| median(each.clone()));
+        let (ferry, tcp) = (
+            median_of(Contender::FerryPlain),
+            median_of(Contender::LinuxTcp),
+        );
+        for (contender, each) in results {
+            let middle = median(each.clone());
+            let least = each.iter().copied().fold(f64::INFINITY, f64::min);
+            let most = each.iter().copied().fold(0.0, f64::max);
+            let ratio = |reference: Option<f64>| {
+                reference.map_or("-".to_string(), |reference| {
+                    format!("{:.2}", middle / reference)
+                })
+            };
+            println!(
+                "| {setup} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                contender.label(),
+                middle / 1e9,
+                least / 1e9,
+                most / 1e9,
+                ratio(ferry),
+                ratio(tcp)
+            );
+        }
+    }
+    println!();
+    println!(
+        "{} MiB per bulk transfer, raw UDP counted for {:.1} s, {} rounds, medians; loopback: \
+         127.0.0.1 as it comes; mtu1500: lo at MTU 1500, offloads off, in a namespace.",
+        settings.bytes >> 20,
+        settings.raw_duration().as_secs_f64(),
+        settings.rounds
+    );
+    for (setup, results) in setups {
+        let median_of = |contender| results.get(&contender).map(|each| median(each.clone()));
+        let pairs = [
+            (
+                "ferry_plain_over_quinn_gso",
+                Contender::FerryPlain,
+                Contender::QuinnGso,
+            ),
+            (
+                "ferry_plain_over_linux_tcp",
+                Contender::FerryPlain,
+                Contender::LinuxTcp,
+            ),
+            (
+                "ferry_secure_over_quinn_gso",
+                Contender::FerrySecure,
+                Contender::QuinnGso,
+            ),
+            (
+                "ferry_secure_over_quinn_no_gso",
+                Contender::FerrySecure,
+                Contender::QuinnNoGso,
+            ),
+            (
+                "ferry_secure_over_ferry_plain",
+                Contender::FerrySecure,
+                Contender::FerryPlain,
+            ),
+        ];
+        let mut line = format!("setup={setup}");
+        for contender in CONTENDERS {
+            if let Some(bps) = median_of(contender) {
+                line += &format!(" {}_bps={bps:.0}", contender.name().replace('-', "_"));
+            }
+        }
+        for (name, over, under) in pairs {
+            if let (Some(over), Some(under)) = (median_of(over), median_of(under)) {
+                line += &format!(" {name}={:.3}", over / under);
+            }
+        }
+        println!("{line}");
+    }
+}
+
+fn main() {
+    let settings = Settings::from_environment();
+    if std::env::var_os(INSIDE).is_some() {
+        race_here(&settings, "mtu1500", |contender, bps| {
+            println!("result {} {bps:.0}", contender.name())
+        });
+        return;
+    }
+    eprintln!(
+        "the race: {} MiB, {} rounds, setups {}; {} cores, Linux {}",
+        settings.bytes >> 20,
+        settings.rounds,
+        settings.setups.join(","),
+        thread::available_parallelism().map_or(0, |cores| cores.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
+    let mut setups = Vec::new();
+    for setup in settings.setups.clone() {
+        if setup == "loopback" {
+            let mut results = Results::new();
+            race_here(&settings, "loopback", |contender, bps| {
+                results.entry(contender).or_default().push(bps)
+            });
+            setups.push((setup, results));
+        } else {
+            match race_in_namespace(&settings) {
+                Some(results) => setups.push((setup, results)),
+                None => eprintln!(
+                    "*** the mtu1500 setup was SKIPPED: no network namespace here (it needs root) ***"
+                ),
+            }
+        }
+    }
+    table(&setups, &settings);
+}
