@@ -4,7 +4,9 @@
 //! each the median, least and greatest goodput of its rounds and the ratios of its median to
 //! Ferry plain's and to Linux TCP's in the same setup:
 //! - Ferry plain and Ferry secure: one `Stream` into a `Listener`'s stream in this process,
-//!   as `cargo bench --bench loopback` and `--bench secure` move them (benches/common);
+//!   as `cargo bench --bench loopback` and `--bench secure` move them (benches/common); and
+//!   Ferry plain with `FERRY_UDP_GSO=off`, in a child process of this bench (the switch is
+//!   read once per process), to show what GSO gives Ferry;
 //! - quinn, with segmentation offload (GSO) on and off: one unidirectional stream from a
 //!   client endpoint to a server endpoint, each on a current-thread tokio runtime of its own
 //!   thread, rustls with ring's AES-GCM and an rcgen self-signed certificate the client
@@ -26,7 +28,6 @@
 //! sockets' timeouts, Ferry's by its own give-up timers, raw UDP's by its duration.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,8 +48,9 @@ use common::{
 };
 
 /// The contenders, in the order of each round and of the table.
-const CONTENDERS: [Contender; 7] = [
+const CONTENDERS: [Contender; 8] = [
     Contender::FerryPlain,
+    Contender::FerryNoGso,
     Contender::FerrySecure,
     Contender::QuinnGso,
     Contender::QuinnNoGso,
@@ -60,6 +62,9 @@ const CONTENDERS: [Contender; 7] = [
 /// The environment variable that makes the bench the namespace's half: it then runs one
 /// setup's rounds and prints one `result CONTENDER BPS` line per transfer for its parent.
 const INSIDE: &str = "FERRY_RACE_INSIDE";
+/// The environment variable that makes the bench run one transfer of the contender it names
+/// and print its `result` line: how a contender that needs a process of its own is raced.
+const ONE: &str = "FERRY_RACE_ONE";
 /// How long the namespace's half may take in all, on top of its own bounds.
 const INSIDE_LIMIT_SECONDS: u32 = 3600;
 /// How long one quinn transfer may take.
@@ -70,6 +75,7 @@ const GSO_SEGMENTS: usize = 53;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Contender {
     FerryPlain,
+    FerryNoGso,
     FerrySecure,
     QuinnGso,
     QuinnNoGso,
@@ -82,6 +88,7 @@ impl Contender {
     fn name(self) -> &'static str {
         match self {
             Contender::FerryPlain => "ferry-plain",
+            Contender::FerryNoGso => "ferry-plain-no-gso",
             Contender::FerrySecure => "ferry-secure",
             Contender::QuinnGso => "quinn-gso",
             Contender::QuinnNoGso => "quinn-no-gso",
@@ -94,6 +101,7 @@ impl Contender {
     fn label(self) -> &'static str {
         match self {
             Contender::FerryPlain => "Ferry plain",
+            Contender::FerryNoGso => "Ferry plain, FERRY_UDP_GSO=off",
             Contender::FerrySecure => "Ferry secure (ChaCha20-Poly1305)",
             Contender::QuinnGso => "quinn 0.11, GSO on (AES-128-GCM)",
             Contender::QuinnNoGso => "quinn 0.11, GSO off (AES-128-GCM)",
@@ -114,6 +122,7 @@ impl Contender {
                 let (server, client) = ferry_configs(self == Contender::FerrySecure);
                 ferry_bulk_bps(&server, &client, settings.bytes)
             }
+            Contender::FerryNoGso => race_in_child(Contender::FerryPlain, ("FERRY_UDP_GSO", "off")),
             Contender::QuinnGso => quinn_bulk_bps(settings.bytes, true),
             Contender::QuinnNoGso => quinn_bulk_bps(settings.bytes, false),
             Contender::RawUdpPlain => raw_udp_bps(settings.raw_duration(), send_plain_datagrams),
@@ -254,6 +263,40 @@ fn quinn_bulk_bps(bytes: usize, segmentation_offload: bool) -> f64 {
 /// Goodputs by contender, one per round.
 type Results = BTreeMap<Contender, Vec<f64>>;
 
+/// One transfer of `contender` in a child process of this bench with the environment
+/// variable `setting` (the child inherits the rest, the settings and the namespace included).
+fn race_in_child(contender: Contender, setting: (&str, &str)) -> f64 {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .env(ONE, contender.name())
+        .env(setting.0, setting.1)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the bench as a child");
+    assert!(
+        output.status.success(),
+        "the child failed: {}",
+        output.status
+    );
+    let results = parse_results(&output.stdout);
+    results[&contender][0]
+}
+
+/// The `result CONTENDER BPS` lines of a child's output.
+fn parse_results(output: &[u8]) -> Results {
+    let mut results = Results::new();
+    for line in String::from_utf8_lossy(output).lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let ["result", name, bps] = fields[..] {
+            let contender = Contender::from_name(name).expect("a contender's name");
+            results
+                .entry(contender)
+                .or_default()
+                .push(bps.parse().unwrap());
+        }
+    }
+    results
+}
+
 /// `settings.rounds` rounds of every contender in turn, here; each transfer's figure goes
 /// to `report` as it is measured.
 fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender, f64)) {
@@ -285,35 +328,23 @@ fn race_in_namespace(settings: &Settings) -> Option<Results> {
         _ => panic!("benches/mtu1500-namespace add failed: {made}"),
     }
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new("timeout")
+    let output = Command::new("timeout")
         .arg(INSIDE_LIMIT_SECONDS.to_string())
         .args(["ip", "netns", "exec", &namespace])
         .arg(exe)
         .env(INSIDE, "1")
         .env("FERRY_RACE_MIB", (settings.bytes >> 20).to_string())
         .env("FERRY_RACE_ROUNDS", settings.rounds.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
+        .stderr(Stdio::inherit())
+        .output()
         .expect("ip netns exec");
-    let mut results = Results::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if let ["result", name, bps] = fields[..] {
-            let contender = Contender::from_name(name).expect("a contender's name");
-            results
-                .entry(contender)
-                .or_default()
-                .push(bps.parse().unwrap());
-        }
-    }
-    let status = child.wait().unwrap();
     let _ = Command::new(script).args(["del", &namespace]).status();
     assert!(
-        status.success(),
-        "the race in the namespace failed: {status}"
+        output.status.success(),
+        "the race in the namespace failed: {}",
+        output.status
     );
-    Some(results)
+    Some(parse_results(&output.stdout))
 }
 
 fn table(setups: &[(String, Results)], settings: &Settings) {
@@ -363,6 +394,11 @@ fn table(setups: &[(String, Results)], settings: &Settings) {
                 Contender::QuinnGso,
             ),
             (
+                "ferry_no_gso_over_quinn_no_gso",
+                Contender::FerryNoGso,
+                Contender::QuinnNoGso,
+            ),
+            (
                 "ferry_plain_over_linux_tcp",
                 Contender::FerryPlain,
                 Contender::LinuxTcp,
@@ -400,6 +436,11 @@ fn table(setups: &[(String, Results)], settings: &Settings) {
 
 fn main() {
     let settings = Settings::from_environment();
+    if let Ok(name) = std::env::var(ONE) {
+        let contender = Contender::from_name(&name).expect("FERRY_RACE_ONE names a contender");
+        println!("result {name} {:.0}", contender.race(&settings));
+        return;
+    }
     if std::env::var_os(INSIDE).is_some() {
         race_here(&settings, "mtu1500", |contender, bps| {
             println!("result {} {bps:.0}", contender.name())
