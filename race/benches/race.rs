@@ -3,7 +3,7 @@
 //! One run races, in interleaved rounds, every contender below in two setups, and prints for
 //! each the median, least and greatest goodput of its rounds and the ratios of its median to
 //! Ferry plain's and to Linux TCP's in the same setup:
-//! - Ferry plain and Ferry secure: one `Stream` into a `Listener`'s stream in this process,
+//! - Ferry plain and Ferry secure (the cipher its secure mode uses: docs/protocol.md): one `Stream` into a `Listener`'s stream in this process,
 //!   as `cargo bench --bench loopback` and `--bench secure` move them (benches/common); and
 //!   Ferry plain with `FERRY_UDP_GSO=off`, in a child process of this bench (the switch is
 //!   read once per process), to show what GSO gives Ferry;
@@ -102,7 +102,7 @@ impl Contender {
         match self {
             Contender::FerryPlain => "Ferry plain",
             Contender::FerryNoGso => "Ferry plain, FERRY_UDP_GSO=off",
-            Contender::FerrySecure => "Ferry secure (ChaCha20-Poly1305)",
+            Contender::FerrySecure => "Ferry secure",
             Contender::QuinnGso => "quinn 0.11, GSO on (AES-128-GCM)",
             Contender::QuinnNoGso => "quinn 0.11, GSO off (AES-128-GCM)",
             Contender::RawUdpPlain => "raw UDP plain, 1224 B (no reliability)",
