@@ -35,6 +35,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
 use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -60,7 +61,8 @@ const CONTENDERS: [Contender; 8] = [
 ];
 
 /// The environment variable that makes the bench the namespace's half: it then runs one
-/// setup's rounds and prints one `result CONTENDER BPS` line per transfer for its parent.
+/// setup's rounds and prints one `result CONTENDER BPS CPU_PER_GIB` line per transfer for its
+/// parent.
 const INSIDE: &str = "FERRY_RACE_INSIDE";
 /// The environment variable that makes the bench run one transfer of the contender it names
 /// and print its `result` line: how a contender that needs a process of its own is raced.
@@ -116,13 +118,35 @@ impl Contender {
     }
 
     /// One transfer's goodput, in bits per second.
-    fn race(self, settings: &Settings) -> f64 {
+    /// One transfer's goodput, and the CPU time this process spent on it (both ends, the
+    /// kernel's share included) per GiB the receiver got.
+    fn race(self, settings: &Settings) -> Figure {
+        if self == Contender::FerryNoGso {
+            return race_in_child(Contender::FerryPlain, ("FERRY_UDP_GSO", "off"));
+        }
+        let cpu_before = process_cpu_seconds();
+        let bps = self.goodput(settings);
+        let cpu = process_cpu_seconds() - cpu_before;
+        let bytes = match self {
+            Contender::RawUdpPlain | Contender::RawUdpGso => {
+                bps / 8.0 * settings.raw_duration().as_secs_f64()
+            }
+            _ => settings.bytes as f64,
+        };
+        Figure {
+            bps,
+            cpu_per_gib: cpu / (bytes / GIB),
+        }
+    }
+
+    /// One transfer's goodput, in bits per second.
+    fn goodput(self, settings: &Settings) -> f64 {
         match self {
             Contender::FerryPlain | Contender::FerrySecure => {
                 let (server, client) = ferry_configs(self == Contender::FerrySecure);
                 ferry_bulk_bps(&server, &client, settings.bytes)
             }
-            Contender::FerryNoGso => race_in_child(Contender::FerryPlain, ("FERRY_UDP_GSO", "off")),
+            Contender::FerryNoGso => unreachable!("raced in a child process"),
             Contender::QuinnGso => quinn_bulk_bps(settings.bytes, true),
             Contender::QuinnNoGso => quinn_bulk_bps(settings.bytes, false),
             Contender::RawUdpPlain => raw_udp_bps(settings.raw_duration(), send_plain_datagrams),
@@ -260,12 +284,31 @@ fn quinn_bulk_bps(bytes: usize, segmentation_offload: bool) -> f64 {
     received as f64 * 8.0 / (finished - started).as_secs_f64()
 }
 
-/// Goodputs by contender, one per round.
-type Results = BTreeMap<Contender, Vec<f64>>;
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// One transfer's figures.
+#[derive(Clone, Copy, Debug)]
+struct Figure {
+    /// Goodput, bits per second.
+    bps: f64,
+    /// CPU seconds of this process (user and system, every thread) per GiB delivered.
+    cpu_per_gib: f64,
+}
+
+/// The user and system CPU time of this process and its threads so far, in seconds.
+fn process_cpu_seconds() -> f64 {
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let seconds =
+        |time: nix::sys::time::TimeVal| time.tv_sec() as f64 + time.tv_usec() as f64 / 1e6;
+    seconds(usage.user_time()) + seconds(usage.system_time())
+}
+
+/// Figures by contender, one per round.
+type Results = BTreeMap<Contender, Vec<Figure>>;
 
 /// One transfer of `contender` in a child process of this bench with the environment
 /// variable `setting` (the child inherits the rest, the settings and the namespace included).
-fn race_in_child(contender: Contender, setting: (&str, &str)) -> f64 {
+fn race_in_child(contender: Contender, setting: (&str, &str)) -> Figure {
     let output = Command::new(std::env::current_exe().unwrap())
         .env(ONE, contender.name())
         .env(setting.0, setting.1)
@@ -281,17 +324,17 @@ fn race_in_child(contender: Contender, setting: (&str, &str)) -> f64 {
     results[&contender][0]
 }
 
-/// The `result CONTENDER BPS` lines of a child's output.
+/// The `result CONTENDER BPS CPU_PER_GIB` lines of a child's output.
 fn parse_results(output: &[u8]) -> Results {
     let mut results = Results::new();
     for line in String::from_utf8_lossy(output).lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if let ["result", name, bps] = fields[..] {
+        if let ["result", name, bps, cpu_per_gib] = fields[..] {
             let contender = Contender::from_name(name).expect("a contender's name");
-            results
-                .entry(contender)
-                .or_default()
-                .push(bps.parse().unwrap());
+            results.entry(contender).or_default().push(Figure {
+                bps: bps.parse().unwrap(),
+                cpu_per_gib: cpu_per_gib.parse().unwrap(),
+            });
         }
     }
     results
@@ -299,16 +342,17 @@ fn parse_results(output: &[u8]) -> Results {
 
 /// `settings.rounds` rounds of every contender in turn, here; each transfer's figure goes
 /// to `report` as it is measured.
-fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender, f64)) {
+fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender, Figure)) {
     for round in 1..=settings.rounds {
         for contender in CONTENDERS {
-            let bps = contender.race(settings);
+            let figure = contender.race(settings);
             eprintln!(
-                "{setup} round {round}: {:<14} {:6.2} Gbit/s",
+                "{setup} round {round}: {:<18} {:6.2} Gbit/s, {:5.2} CPU s/GiB",
                 contender.name(),
-                bps / 1e9
+                figure.bps / 1e9,
+                figure.cpu_per_gib
             );
-            report(contender, bps);
+            report(contender, figure);
         }
     }
 }
@@ -347,46 +391,61 @@ fn race_in_namespace(settings: &Settings) -> Option<Results> {
     Some(parse_results(&output.stdout))
 }
 
+/// The median of one contender's goodputs, and of its CPU seconds per GiB.
+fn medians(results: &Results, contender: Contender) -> Option<(f64, f64)> {
+    let figures = results.get(&contender)?;
+    Some((
+        median(figures.iter().map(|figure| figure.bps).collect()),
+        median(figures.iter().map(|figure| figure.cpu_per_gib).collect()),
+    ))
+}
+
 fn table(setups: &[(String, Results)], settings: &Settings) {
     println!();
-    println!("| setup | contender | Gbit/s median | min | max | / Ferry plain | / Linux TCP |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| setup | contender | Gbit/s median | min | max | / Ferry plain | / Linux TCP \
+         | CPU s per GiB, median |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (setup, results) in setups {
-        let median_of = |contender| results.get(&contender).map(|each| median(each.clone()));
+        let goodput_of = |contender| medians(results, contender).map(|(bps, _)| bps);
         let (ferry, tcp) = (
-            median_of(Contender::FerryPlain),
-            median_of(Contender::LinuxTcp),
+            goodput_of(Contender::FerryPlain),
+            goodput_of(Contender::LinuxTcp),
         );
-        for (contender, each) in results {
-            let middle = median(each.clone());
-            let least = each.iter().copied().fold(f64::INFINITY, f64::min);
-            let most = each.iter().copied().fold(0.0, f64::max);
+        for (&contender, figures) in results {
+            let (middle, cpu_per_gib) = medians(results, contender).unwrap();
+            let goodputs = figures.iter().map(|figure| figure.bps);
+            let least = goodputs.clone().fold(f64::INFINITY, f64::min);
+            let most = goodputs.fold(0.0, f64::max);
             let ratio = |reference: Option<f64>| {
                 reference.map_or("-".to_string(), |reference| {
                     format!("{:.2}", middle / reference)
                 })
             };
             println!(
-                "| {setup} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                "| {setup} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {:.2} |",
                 contender.label(),
                 middle / 1e9,
                 least / 1e9,
                 most / 1e9,
                 ratio(ferry),
-                ratio(tcp)
+                ratio(tcp),
+                cpu_per_gib
             );
         }
     }
     println!();
     println!(
         "{} MiB per bulk transfer, raw UDP counted for {:.1} s, {} rounds, medians; loopback: \
-         127.0.0.1 as it comes; mtu1500: lo at MTU 1500, offloads off, in a namespace.",
+         127.0.0.1 as it comes; mtu1500: lo at MTU 1500, offloads off, in a namespace. CPU: \
+         user and system time of the process (both ends) per GiB delivered.",
         settings.bytes >> 20,
         settings.raw_duration().as_secs_f64(),
         settings.rounds
     );
     for (setup, results) in setups {
-        let median_of = |contender| results.get(&contender).map(|each| median(each.clone()));
+        let median_of = |contender| medians(results, contender).map(|(bps, _)| bps);
         let pairs = [
             (
                 "ferry_plain_over_quinn_gso",
@@ -434,16 +493,26 @@ fn table(setups: &[(String, Results)], settings: &Settings) {
     }
 }
 
+/// The line a child prints for its parent: `result CONTENDER BPS CPU_PER_GIB`.
+fn print_result(contender: Contender, figure: Figure) {
+    println!(
+        "result {} {:.0} {:.4}",
+        contender.name(),
+        figure.bps,
+        figure.cpu_per_gib
+    );
+}
+
 fn main() {
     let settings = Settings::from_environment();
     if let Ok(name) = std::env::var(ONE) {
         let contender = Contender::from_name(&name).expect("FERRY_RACE_ONE names a contender");
-        println!("result {name} {:.0}", contender.race(&settings));
+        print_result(contender, contender.race(&settings));
         return;
     }
     if std::env::var_os(INSIDE).is_some() {
-        race_here(&settings, "mtu1500", |contender, bps| {
-            println!("result {} {bps:.0}", contender.name())
+        race_here(&settings, "mtu1500", |contender, figure| {
+            print_result(contender, figure)
         });
         return;
     }
@@ -461,8 +530,8 @@ fn main() {
     for setup in settings.setups.clone() {
         if setup == "loopback" {
             let mut results = Results::new();
-            race_here(&settings, "loopback", |contender, bps| {
-                results.entry(contender).or_default().push(bps)
+            race_here(&settings, "loopback", |contender, figure| {
+                results.entry(contender).or_default().push(figure)
             });
             setups.push((setup, results));
         } else {
