@@ -118,7 +118,6 @@ impl Contender {
         CONTENDERS.into_iter().find(|each| each.name() == name)
     }
 
-    /// One transfer's goodput, in bits per second.
     /// One transfer's goodput, and the CPU time this process spent on it (both ends, the
     /// kernel's share included) per GiB the receiver got.
     fn race(self, settings: &Settings) -> Figure {
@@ -373,7 +372,10 @@ fn race_in_namespace(settings: &Settings) -> Option<Results> {
         _ => panic!("benches/mtu1500-namespace add failed: {made}"),
     }
     let exe = std::env::current_exe().unwrap();
+    // ip lives in sbin, which a root shell reached through sudo or su may lack.
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
     let output = Command::new("timeout")
+        .env("PATH", path)
         .arg(INSIDE_LIMIT_SECONDS.to_string())
         .args(["ip", "netns", "exec", &namespace])
         .arg(exe)
