@@ -357,18 +357,34 @@ fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender,
     }
 }
 
+const NAMESPACE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/mtu1500-namespace");
+
+/// A network namespace that benches/mtu1500-namespace made, removed when dropped (a panic
+/// included).
+struct Namespace(String);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new(NAMESPACE_SCRIPT)
+            .args(["del", &self.0])
+            .status();
+    }
+}
+
 /// The `mtu1500` setup: a namespace made by benches/mtu1500-namespace, this bench run again
 /// inside it, its `result` lines read back. None when this machine cannot make one.
 fn race_in_namespace(settings: &Settings) -> Option<Results> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/mtu1500-namespace");
-    let namespace = format!("ferry-race-{}", std::process::id());
-    let made = Command::new(script)
-        .args(["add", &namespace])
+    let namespace = Namespace(format!("ferry-race-{}", std::process::id()));
+    let made = Command::new(NAMESPACE_SCRIPT)
+        .args(["add", &namespace.0])
         .status()
         .expect("benches/mtu1500-namespace");
     match made.code() {
         Some(0) => {}
-        Some(2) => return None,
+        Some(2) => {
+            std::mem::forget(namespace);
+            return None;
+        }
         _ => panic!("benches/mtu1500-namespace add failed: {made}"),
     }
     let exe = std::env::current_exe().unwrap();
@@ -377,7 +393,7 @@ fn race_in_namespace(settings: &Settings) -> Option<Results> {
     let output = Command::new("timeout")
         .env("PATH", path)
         .arg(INSIDE_LIMIT_SECONDS.to_string())
-        .args(["ip", "netns", "exec", &namespace])
+        .args(["ip", "netns", "exec", &namespace.0])
         .arg(exe)
         .env(INSIDE, "1")
         .env("FERRY_RACE_MIB", (settings.bytes >> 20).to_string())
@@ -385,7 +401,7 @@ fn race_in_namespace(settings: &Settings) -> Option<Results> {
         .stderr(Stdio::inherit())
         .output()
         .expect("ip netns exec");
-    let _ = Command::new(script).args(["del", &namespace]).status();
+    drop(namespace);
     assert!(
         output.status.success(),
         "the race in the namespace failed: {}",
