@@ -659,7 +659,7 @@ fn report(
         }
         StatsFormat::Text => eprintln!(
             "ferry: {} bytes sent, {} received in {seconds:.3} s ({:.3} Mbit/s); {} segments, \
-             {} retransmitted ({} RTO, {} fast, {} SACK, {} RACK, {} TLP); {} datagrams with a bad CRC; \
+             {} retransmitted ({} RTO, {} fast, {} SACK, {} RACK, {} TLP, {} renege); {} datagrams with a bad CRC; \
              SRTT {}; state {}",
             bytes_sent,
             bytes_delivered,
@@ -671,6 +671,7 @@ fn report(
             stats.retransmissions.sack,
             stats.retransmissions.rack,
             stats.retransmissions.tlp,
+            stats.retransmissions.renege,
             stats.discarded_corrupt,
             stats
                 .smoothed_rtt

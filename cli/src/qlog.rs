@@ -290,7 +290,10 @@ fn sent_trigger(reason: Reason) -> Option<&'static str> {
         Reason::FastRetransmission | Reason::SackRetransmission | Reason::RackRetransmission => {
             Some("retransmit_reordered")
         }
-        Reason::RtoRetransmission { .. } => Some("retransmit_timeout"),
+        // The timer, brought forward to max(SRTT / 2, 10 ms), resends what the peer reneged on.
+        Reason::RtoRetransmission { .. } | Reason::RenegeRetransmission => {
+            Some("retransmit_timeout")
+        }
         Reason::TailLossProbe | Reason::TailLossProbeNewData => Some("pto_probe"),
         _ => None,
     }

@@ -19,6 +19,7 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
             "sack": sum(|s| s.retransmissions.sack),
             "rack": sum(|s| s.retransmissions.rack),
             "tlp": sum(|s| s.retransmissions.tlp),
+            "renege": sum(|s| s.retransmissions.renege),
             "total": sum(|s| s.retransmissions.total()),
         },
         "tail_loss_probes": sum(|s| s.tail_loss_probes),

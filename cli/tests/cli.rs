@@ -705,7 +705,7 @@ fn sim_json_counts_each_host_beside_the_sums() {
         let sum = a[key].as_u64().unwrap() + b[key].as_u64().unwrap();
         assert_eq!(stats[key].as_u64(), Some(sum), "{key}: {stats}");
     }
-    for kind in ["rto", "fast", "sack", "rack", "tlp", "total"] {
+    for kind in ["rto", "fast", "sack", "rack", "tlp", "renege", "total"] {
         let sum = a["retransmissions"][kind].as_u64().unwrap()
             + b["retransmissions"][kind].as_u64().unwrap();
         assert_eq!(stats["retransmissions"][kind].as_u64(), Some(sum), "{kind}");

@@ -2,8 +2,8 @@
 //! duplicate ACKs (RFC 5681, RFC 6675 section 2), RACK's time-based loss detection and tail
 //! loss probes (RFC 8985), fast recovery (RFC 6582 without SACK, RFC 6675 with it, its window
 //! set by proportional rate reduction, RFC 6937), the retransmission timeout's response (RFC
-//! 6298 section 5, RFC 5681 section 3.1) and F-RTO's undo of a spurious one (RFC 5682 section
-//! 3).
+//! 6298 section 5, RFC 5681 section 3.1), F-RTO's undo of a spurious one (RFC 5682 section 3)
+//! and the response to a receiver that reneges on its SACKs (RFC 2018 section 8).
 //!
 //! Which detector runs is chosen once, as a [`LossDetection`], when the SYNs have settled SACK:
 //! with SACK negotiated and [`Config::rack`] on (the default), RACK alone marks segments lost,
@@ -424,9 +424,14 @@ impl Connection {
     }
 
     /// Whether lost segments go before new data now (RFC 6675 `NextSeg()` rule (1)): during
-    /// recovery, unless F-RTO holds them back for new data.
+    /// recovery, or while data the peer reneged on awaits its copy (`on_renege`), unless
+    /// F-RTO holds them back for new data.
     pub(super) fn retransmissions_first(&self) -> bool {
-        self.recovery.episode.is_some() && !self.frto_sends_new_data()
+        let reneged = self
+            .recovery
+            .retransmission_queue
+            .awaits_renege_retransmission();
+        (self.recovery.episode.is_some() || reneged) && !self.frto_sends_new_data()
     }
 
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
@@ -647,13 +652,23 @@ impl Connection {
             return;
         }
         let loss_evident = match self.recovery.detection {
-            LossDetection::Rack => self.recovery.retransmission_queue.has_losses(),
+            LossDetection::Rack => self.recovery.retransmission_queue.has_losses_detected(),
             LossDetection::Rfc6675 => {
-                self.recovery.duplicate_acks >= threshold
-                    || self
-                        .recovery
-                        .retransmission_queue
-                        .is_lost_by_sack(0, threshold, self.smss())
+                // Not while a renege explains the hole at snd_una (`on_renege`): the SACKs of
+                // what came after its copy went say nothing of that copy, and, as RFC 6675
+                // finds no lost retransmission, the timer finds it lost.
+                let reneged_hole = self
+                    .recovery
+                    .retransmission_queue
+                    .get(0)
+                    .is_some_and(|record| record.lost == Some(Reason::RenegeRetransmission));
+                !reneged_hole
+                    && (self.recovery.duplicate_acks >= threshold
+                        || self.recovery.retransmission_queue.is_lost_by_sack(
+                            0,
+                            threshold,
+                            self.smss(),
+                        ))
             }
             LossDetection::NewReno => self.recovery.duplicate_acks >= threshold,
         };
@@ -874,10 +889,11 @@ impl Connection {
     /// SACK, yet does not acknowledge it. A receiver may discard data it SACKed (RFC 2018
     /// section 8: SACK is advisory), and if it did, nothing resends the segment while the
     /// scoreboard marks it SACKed: not RACK, not a probe (which sends the newest unSACKed
-    /// segment), only the retransmission timer, whose expiry forgets the SACKs
-    /// (`mark_lost_on_timeout`). As Linux's `tcp_check_sack_reneging`, the timer is set to
-    /// expire after max(SRTT / 2, 10 ms) instead of the RTO, time for ACKs in flight to show
-    /// the scoreboard was only stale; no probe goes meanwhile. Returns whether it did so.
+    /// segment), only forgetting the SACKs. As Linux's `tcp_check_sack_reneging`, the
+    /// retransmission timer is set to expire after max(SRTT / 2, 10 ms) instead of the RTO,
+    /// time for ACKs in flight to show the scoreboard was only stale; no probe goes
+    /// meanwhile. Its expiry then answers the renege (`on_renege`), not a timeout. Returns
+    /// whether it did so.
     pub(super) fn check_sack_reneging(&mut self, now: Instant) -> bool {
         if !self.reneging_suspected() {
             return false;
@@ -890,6 +906,46 @@ impl Connection {
         self.timers.set(Timer::Retransmit, now + wait);
         self.timers.stop(Timer::LossProbe);
         true
+    }
+
+    /// The wait after a suspected renege (`check_sack_reneging`) passed and the cumulative ACK
+    /// still stops at data the peer SACKed: it discarded that data (RFC 2018 section 8). The
+    /// SACK marks are forgotten and what bore one goes again, the oldest at once whatever the
+    /// congestion window (as RFC 6675 step (4.3) sends a recovery's first retransmission),
+    /// the rest ahead of new data as the window allows (`forget_sacks`,
+    /// `retransmissions_first`). The window itself stays as it is.
+    ///
+    /// Linux takes this expiry for a retransmission timeout. RFC 2018 section 8 asks only that
+    /// a sender whose timer expires ignore the SACKs and resend from the left edge; RFC 5681
+    /// section 3.1 cuts cwnd to one segment after a timeout, a silence that may mean a
+    /// congested path and a lost ACK clock. Here neither is so: the ACK that stopped at the
+    /// discarded data has just arrived, the data was delivered, and the receiver dropped it
+    /// for want of memory, for which its advertised window is the control, not cwnd. Nothing
+    /// the network did is a loss indication (RFC 5681 knows two: the timer, section 3.1, and
+    /// duplicate ACKs, section 3.2), so nothing is reduced, and the renege is no timeout: the
+    /// timer does not back off (RFC 6298 section 5.5) and counts nothing towards
+    /// `max_retransmissions`. Slow
+    /// start from one segment cost each renege about five round trips; halving the window
+    /// instead, once per renege, still left a 2 MiB transfer to a receiver that reneges 25
+    /// times at 2.4 times the honest one's time (ssthresh fell to six segments).
+    ///
+    /// It stays safe: the retransmissions count in the pipe and go only as cwnd allows (one
+    /// segment beyond it per renege), new data only as the peer's window allows, so a
+    /// receiver that keeps reneging draws no more than cwnd per round trip, as an honest one
+    /// would; a loss among the copies is found by RACK or the timer and answered as any loss
+    /// (the reneged marks do not count as loss detected, `has_losses_detected`). No loss
+    /// response may be undone once the peer reneged: D-SACKs of data it dropped and was sent
+    /// again prove nothing (as Linux's `is_sack_reneg` holds back undo).
+    fn on_renege(&mut self, now: Instant) {
+        self.recovery.dsack_undo = None;
+        self.recovery.frto = None;
+        self.recovery
+            .retransmission_queue
+            .forget_sacks(Reason::RenegeRetransmission);
+        self.recovery.retransmit_despite_cwnd = true;
+        // RFC 6298 section 5.3's timer, for the retransmissions to come.
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+        self.arm_loss_probe(now);
     }
 
     /// Whether the oldest segment in flight is SACKed: a SACK block never covers snd_una, so
@@ -908,6 +964,11 @@ impl Connection {
     /// spurious.
     pub(super) fn on_retransmit_timeout(&mut self, now: Instant) {
         if self.send.snd_una() == self.send.snd_nxt() {
+            return;
+        }
+        // The timer that `check_sack_reneging` brought forward: not a timeout.
+        if self.reneging_suspected() {
+            self.on_renege(now);
             return;
         }
         self.stats.rto_timeouts += 1;
@@ -935,12 +996,8 @@ impl Connection {
             undo: self.undo_point(),
         });
         // A timeout during a recovery keeps that recovery's undo, and its count, as Linux's
-        // tcp_enter_loss keeps undo_marker then. But not after the peer seems to have
-        // reneged: the D-SACKs of data it dropped and was sent again would prove nothing (as
-        // Linux's is_sack_reneg holds back undo).
-        if self.reneging_suspected() {
-            self.recovery.dsack_undo = None;
-        } else if self.state.is_synchronized() && !self.recovery_under_way() {
+        // tcp_enter_loss keeps undo_marker then (none after a renege: `on_renege`).
+        if self.state.is_synchronized() && !self.recovery_under_way() {
             self.start_dsack_undo();
         }
         if self.state.is_synchronized() {

@@ -61,6 +61,11 @@ impl InFlight {
     fn awaits_retransmission(&self) -> bool {
         !self.sacked && self.lost.is_some() && !self.resent_this_episode
     }
+
+    /// It awaits retransmission because the peer reneged on it, not because it was lost.
+    fn awaits_renege_retransmission(&self) -> bool {
+        self.awaits_retransmission() && self.lost == Some(Reason::RenegeRetransmission)
+    }
 }
 
 /// RFC 6675 `IsLost()`'s test: `threshold` SACKed segments above, or more than
@@ -175,6 +180,8 @@ pub(crate) struct RetransmissionQueue {
     pipe: u32,
     /// Records that are lost, not SACKed and not yet resent in this episode.
     awaiting_retransmission: usize,
+    /// Of those, the records the peer reneged on (`forget_sacks`).
+    awaiting_renege_retransmission: usize,
     /// No record below this index awaits retransmission: where `next_lost` starts looking.
     /// Without it, a sender whose window holds a lost segment back scanned the whole flight
     /// on every `poll_transmit` (quadratic in the window; found by the endpoint fuzzer, as
@@ -230,6 +237,7 @@ impl RetransmissionQueue {
         };
         self.pipe -= record.pipe();
         self.awaiting_retransmission -= usize::from(record.awaits_retransmission());
+        self.awaiting_renege_retransmission -= usize::from(record.awaits_renege_retransmission());
         self.sacked_segments -= usize::from(record.sacked);
         let was_lost = record.lost.is_some();
         change(record);
@@ -241,6 +249,7 @@ impl RetransmissionQueue {
             self.first_awaiting.set(index);
         }
         self.awaiting_retransmission += usize::from(record.awaits_retransmission());
+        self.awaiting_renege_retransmission += usize::from(record.awaits_renege_retransmission());
         self.sacked_segments += usize::from(record.sacked);
     }
 
@@ -401,24 +410,19 @@ impl RetransmissionQueue {
     /// reordering window), those after the first that were sent less than that before `now`:
     /// RFC 8985 section 6.3's `RACK_mark_losses_on_RTO()`, as Linux's
     /// `tcp_timeout_mark_lost`. They may well be in flight still; RACK marks them once a
-    /// segment sent later is delivered and their time has passed. If the oldest segment was
-    /// SACKed, the receiver has reneged (RFC 2018 section 8): forget every SACK mark, and
-    /// mark every segment lost, as Linux does.
+    /// segment sent later is delivered and their time has passed. (A timer that expires with
+    /// the oldest segment SACKed has found a renege instead: `forget_sacks`.)
     pub(crate) fn mark_lost_on_timeout(
         &mut self,
         reason: Reason,
         rack_wait: Option<Duration>,
         now: Instant,
     ) {
-        let reneged = self.segments.front().is_some_and(|record| record.sacked);
         for index in 0..self.segments.len() {
             let record = self.segments[index];
             let recent = rack_wait.is_some_and(|wait| index > 0 && record.sent_at + wait > now);
             self.update(index, |record| {
-                if reneged {
-                    record.sacked = false;
-                }
-                if !record.sacked && (reneged || !recent) {
+                if !record.sacked && !recent {
                     record.lost = Some(reason);
                 }
                 record.resent_this_episode = false;
@@ -426,10 +430,34 @@ impl RetransmissionQueue {
         }
     }
 
-    /// A new recovery episode begins: what was resent before may be resent again.
+    /// The peer discarded data it had SACKed (RFC 2018 section 8): forget every SACK mark, as
+    /// section 8 asks ("the data sender MUST ignore prior SACK information in determining
+    /// which data to retransmit"), and mark the segments that bore one lost, for `reason`: the
+    /// receiver no longer holds them, and they left the network long ago. The others keep
+    /// what was known of them, in flight or awaiting retransmission: RACK and the timer judge
+    /// them as before. Returns how many were marked.
+    pub(crate) fn forget_sacks(&mut self, reason: Reason) -> usize {
+        let mut marked = 0;
+        for index in 0..self.segments.len() {
+            if self.segments[index].sacked {
+                self.update(index, |record| {
+                    record.sacked = false;
+                    record.lost = Some(reason);
+                    record.resent_this_episode = false;
+                });
+                marked += 1;
+            }
+        }
+        marked
+    }
+
+    /// A new recovery episode begins: what was resent before may be resent again. Not what
+    /// was resent because the peer reneged on it: that was no loss, and its copy is in flight
+    /// for RACK to judge like any other.
     pub(crate) fn start_episode(&mut self) {
         for index in 0..self.segments.len() {
-            if self.segments[index].resent_this_episode {
+            let record = self.segments[index];
+            if record.resent_this_episode && record.lost != Some(Reason::RenegeRetransmission) {
                 self.update(index, |record| record.resent_this_episode = false);
             }
         }
@@ -510,6 +538,17 @@ impl RetransmissionQueue {
         self.awaiting_retransmission > 0
     }
 
+    /// Whether a record awaits retransmission that loss detection (or the timer) marked lost,
+    /// not a renege: evidence of loss in the network.
+    pub(crate) fn has_losses_detected(&self) -> bool {
+        self.awaiting_retransmission > self.awaiting_renege_retransmission
+    }
+
+    /// Whether a record the peer reneged on awaits retransmission.
+    pub(crate) fn awaits_renege_retransmission(&self) -> bool {
+        self.awaiting_renege_retransmission > 0
+    }
+
     /// The newest segment in flight that the peer does not hold: what a tail loss probe
     /// sends again (RFC 8985 section 7.3).
     pub(crate) fn last_unsacked(&self) -> Option<usize> {
@@ -562,12 +601,16 @@ impl RetransmissionQueue {
     }
 
     #[cfg(test)]
-    fn recomputed_sums(&self) -> (u32, usize, usize) {
+    fn recomputed_sums(&self) -> (u32, usize, usize, usize) {
         (
             self.segments.iter().map(InFlight::pipe).sum(),
             self.segments
                 .iter()
                 .filter(|record| record.awaits_retransmission())
+                .count(),
+            self.segments
+                .iter()
+                .filter(|record| record.awaits_renege_retransmission())
                 .count(),
             self.segments.iter().filter(|record| record.sacked).count(),
         )
@@ -649,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_marks_all_unsacked_lost_and_reneging_clears_sacks() {
+    fn a_timeout_marks_all_unsacked_lost_and_keeps_the_sacks() {
         let mut queue = ten_segments(0);
         queue.mark_sacked(block(0, 5, 6));
         queue.mark_lost_on_timeout(
@@ -660,15 +703,30 @@ mod tests {
         assert_eq!(queue.pipe(), 0);
         assert_eq!(queue.next_lost(), Some(0));
         assert!(queue.get(5).unwrap().sacked);
+    }
 
-        let mut reneged = ten_segments(0);
-        reneged.mark_sacked(block(0, 0, 1));
-        reneged.mark_lost_on_timeout(
-            Reason::RtoRetransmission { timeout: 1 },
-            None,
-            Instant::ZERO,
+    #[test]
+    fn forgetting_sacks_marks_what_bore_one_lost_and_is_no_loss_detected() {
+        let mut queue = ten_segments(0);
+        queue.mark_sacked(block(0, 2, 4));
+        assert_eq!(queue.forget_sacks(Reason::RenegeRetransmission), 2);
+        assert_eq!(queue.sacked_segments(), 0);
+        assert_eq!(queue.next_lost(), Some(2));
+        assert_eq!(
+            queue.pipe(),
+            800,
+            "dropped by the receiver, not in the network"
         );
-        assert!((0..10).all(|i| !reneged.get(i).unwrap().sacked));
+        assert!(queue.has_losses() && !queue.has_losses_detected());
+        queue.on_retransmitted(2, Instant::ZERO, false);
+        queue.start_episode();
+        assert_eq!(
+            queue.next_lost(),
+            Some(3),
+            "a renege's copy is not sent twice"
+        );
+        queue.mark_lost(0, Reason::RackRetransmission);
+        assert!(queue.has_losses_detected());
     }
 
     quickcheck! {
@@ -680,7 +738,8 @@ mod tests {
             let mut acked = SeqNum(u32::MAX - 300);
             for (op, a, b) in ops {
                 let (a, b) = (u32::from(a % 12), u32::from(b % 12));
-                match op % 9 {
+                match op % 10 {
+                    9 => { queue.forget_sacks(Reason::RenegeRetransmission); }
                     7 => {
                         let newest = (Instant::from_millis(u64::from(a)), acked + b * MSS);
                         queue.rack_detect_losses(newest, Duration::ZERO, Instant::from_millis(u64::from(b)));
@@ -701,7 +760,8 @@ mod tests {
                     5 => queue.start_episode(),
                     _ => { queue.push(next_seq, MSS, false, Instant::ZERO); next_seq += MSS; }
                 }
-                if queue.recomputed_sums() != (queue.pipe(), queue.awaiting_retransmission, queue.sacked_segments) {
+                let kept = (queue.pipe(), queue.awaiting_retransmission, queue.awaiting_renege_retransmission, queue.sacked_segments);
+                if queue.recomputed_sums() != kept {
                     return TestResult::failed();
                 }
                 // next_lost's hint never skips a record that awaits retransmission.

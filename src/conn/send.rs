@@ -53,6 +53,9 @@ pub enum Reason {
     /// that a lost tail is repaired without waiting for the retransmission timer (RFC 8985
     /// section 7.3): the last segment, or in recovery the oldest hole. A retransmission.
     TailLossProbe,
+    /// Resent because the peer discarded it after SACKing it (RFC 2018 section 8): the
+    /// cumulative ACK stopped at it and, max(SRTT / 2, 10 ms) later, had not moved on.
+    RenegeRetransmission,
     /// New data sent as the tail loss probe, which RFC 8985 section 7.3 prefers when the
     /// peer's window takes it: no retransmission.
     TailLossProbeNewData,
@@ -84,6 +87,7 @@ impl fmt::Display for Reason {
             // "retransmission" in words, so that a capture filter on it finds every one.
             Reason::TailLossProbe => f.write_str("tail loss probe (retransmission)"),
             Reason::TailLossProbeNewData => f.write_str("tail loss probe (new data)"),
+            Reason::RenegeRetransmission => f.write_str("retransmission: renege"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
             Reason::ChallengeAck => f.write_str("challenge ACK"),
@@ -579,6 +583,7 @@ impl Connection {
             Reason::SackRetransmission => self.stats.retransmissions.sack += 1,
             Reason::RackRetransmission => self.stats.retransmissions.rack += 1,
             Reason::TailLossProbe => self.stats.retransmissions.tlp += 1,
+            Reason::RenegeRetransmission => self.stats.retransmissions.renege += 1,
             // A SYN-ACK answering a repeated SYN.
             _ => {}
         }

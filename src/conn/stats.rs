@@ -18,12 +18,14 @@ pub struct Retransmissions {
     pub rack: u64,
     /// Resent as a tail loss probe (RFC 8985 section 7).
     pub tlp: u64,
+    /// Resent because the peer discarded it after SACKing it (RFC 2018 section 8).
+    pub renege: u64,
 }
 
 impl Retransmissions {
     /// All retransmitted segments.
     pub fn total(&self) -> u64 {
-        self.rto + self.fast + self.sack + self.rack + self.tlp
+        self.rto + self.fast + self.sack + self.rack + self.tlp + self.renege
     }
 }
 

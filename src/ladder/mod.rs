@@ -194,6 +194,9 @@ pub enum FiredTimer {
     DelayedAck,
     /// RACK's reordering window passed for a segment in flight (RFC 8985 section 6.3).
     RackReordering,
+    /// The retransmission timer, brought forward to max(SRTT / 2, 10 ms) when the peer
+    /// seemed to renege on SACKed data, found that it had (RFC 2018 section 8).
+    Renege,
 }
 
 impl fmt::Display for FiredTimer {
@@ -205,6 +208,7 @@ impl fmt::Display for FiredTimer {
             FiredTimer::Keepalive => f.write_str("keepalive"),
             FiredTimer::DelayedAck => f.write_str("delayed ACK"),
             FiredTimer::RackReordering => f.write_str("RACK reordering"),
+            FiredTimer::Renege => f.write_str("renege"),
         }
     }
 }

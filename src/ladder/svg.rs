@@ -77,7 +77,8 @@ impl Kind {
                 | Reason::FastRetransmission
                 | Reason::SackRetransmission
                 | Reason::RackRetransmission
-                | Reason::TailLossProbe,
+                | Reason::TailLossProbe
+                | Reason::RenegeRetransmission,
             ) => Kind::Retransmission,
             Some(Reason::WindowProbe | Reason::Keepalive | Reason::TailLossProbeNewData) => {
                 Kind::Probe

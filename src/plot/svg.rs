@@ -23,7 +23,10 @@ enum Mark {
 impl Mark {
     fn of(reason: Reason) -> Mark {
         match reason {
-            Reason::RtoRetransmission { .. } => Mark::Rto,
+            // The retransmission timer, brought forward, resends what the peer reneged on: drawn
+            // as its expiry is (the legend lists every mark, so a mark of its own would change
+            // every graph).
+            Reason::RtoRetransmission { .. } | Reason::RenegeRetransmission => Mark::Rto,
             Reason::FastRetransmission => Mark::Fast,
             Reason::SackRetransmission => Mark::Sack,
             Reason::RackRetransmission => Mark::Rack,

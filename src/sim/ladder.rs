@@ -233,6 +233,7 @@ impl LadderRecorder {
             Reason::Keepalive => FiredTimer::Keepalive,
             Reason::Ack if due && quiet => FiredTimer::DelayedAck,
             Reason::RackRetransmission if due && quiet => FiredTimer::RackReordering,
+            Reason::RenegeRetransmission if due => FiredTimer::Renege,
             _ => return,
         };
         let mark = TimerMark {

@@ -517,23 +517,30 @@ fn transfer_to_a_reneging_receiver(reneges: u32, seed: u64) -> Duration {
 /// A receiver that SACKs data and then drops it: the sender's scoreboard says the peer holds
 /// it, so nothing resends it until the scoreboard is cleared. As Linux's
 /// `tcp_check_sack_reneging`, the sender suspects reneging when the cumulative ACK stops at a
-/// SACKed segment, and its retransmission timer, which forgets the SACKs, then expires after
-/// max(SRTT / 2, 10 ms) instead of an RTO. 25 reneges in 2 MiB took 3.0 times the honest
-/// transfer's time before (over eight seeds; 2.2 to 4.5 each), 1.7 times after. Since the
-/// undo of recoveries that D-SACKs prove spurious, and D-SACKs of retransmissions counting as
-/// reordering for RACK, the honest transfer, whose holes are all reordering, no longer halves
-/// its window for them: 21.3 s -> 15.8 s over the eight seeds, while the reneging one, for
-/// which no undo is allowed once the peer reneged, stays at 41.4 s. The bound is on that
-/// ratio, 2.6 now.
+/// SACKed segment, and acts after max(SRTT / 2, 10 ms) instead of an RTO. 25 reneges in 2 MiB
+/// took 3.0 times the honest transfer's time when the sender waited for probes and the RTO
+/// (over eight seeds; 2.2 to 4.5 each), 1.7 times once it acted after the short wait. The
+/// honest transfer, whose holes are all reordering, then got faster with the undo of
+/// recoveries that D-SACKs prove spurious (21.3 s -> 15.8 s over the eight seeds), which is
+/// not allowed once the peer reneged: the reneging one stayed at 41.4 s, 2.6 times, while the
+/// renege was answered as a retransmission timeout (cwnd one segment, slow start). Answered
+/// as a loss event (the window halved once per renege) it took 38.4 s, 2.4 times: ssthresh
+/// fell to six segments. Answered as what it is, data the receiver dropped and not a
+/// congestion signal (the dropped data goes again within the window as it stands,
+/// `Connection::on_renege`), it takes 24.0 s, 1.5 times (1.4 to 1.6 each).
 #[test]
-fn a_reneging_receiver_costs_less_than_three_honest_transfers() {
+fn a_reneging_receiver_costs_less_than_two_honest_transfers() {
     let (mut honest, mut reneging) = (Duration::ZERO, Duration::ZERO);
     for seed in 1..=8 {
         honest += transfer_to_a_reneging_receiver(0, seed);
         reneging += transfer_to_a_reneging_receiver(25, seed);
     }
+    eprintln!(
+        "{honest:?} honest, {reneging:?} reneging: {:.2} times",
+        reneging.as_secs_f64() / honest.as_secs_f64()
+    );
     assert!(
-        reneging < 3 * honest,
+        reneging < 2 * honest,
         "{honest:?} honest, {reneging:?} reneging"
     );
 }

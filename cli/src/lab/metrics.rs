@@ -12,7 +12,7 @@ use ferry::sim::Host;
 use ferry::wire::{Flags, SeqNum};
 
 /// The retransmission kinds, as the JSON report's `retransmissions` names them.
-const KINDS: [&str; 5] = ["rto", "fast", "sack", "rack", "tlp"];
+const KINDS: [&str; 6] = ["rto", "fast", "sack", "rack", "tlp", "renege"];
 
 /// What a run gave to measure.
 pub struct Measurements<'a> {
@@ -264,6 +264,7 @@ fn kind(reason: Reason) -> Option<&'static str> {
         Reason::SackRetransmission => Some("sack"),
         Reason::RackRetransmission => Some("rack"),
         Reason::TailLossProbe => Some("tlp"),
+        Reason::RenegeRetransmission => Some("renege"),
         _ => None,
     }
 }

@@ -145,9 +145,10 @@ fn a_timeout_leaves_a_segment_sent_just_before_it_in_flight() {
 }
 
 /// The cumulative ACK stops at a segment the peer SACKed: if it discarded it (RFC 2018
-/// section 8), nothing but the retransmission timer, which forgets the SACKs, resends it.
-/// As Linux's tcp_check_sack_reneging, the timer then expires after max(SRTT / 2, 10 ms),
-/// not after probes and the RTO, and the resending starts at snd_una.
+/// section 8), nothing but forgetting the SACKs resends it. As Linux's
+/// tcp_check_sack_reneging, the sender acts after max(SRTT / 2, 10 ms), not after probes and
+/// the RTO; unlike Linux, not as for a timeout: what the peer dropped goes again, from
+/// snd_una, in the congestion window as it stands, and the timer is not backed off.
 #[test]
 fn a_cumulative_ack_that_stops_at_sacked_data_brings_the_timer_forward() {
     let (mut conn, base) = slow_started(Config::default(), 1);
@@ -163,16 +164,73 @@ fn a_cumulative_ack_that_stops_at_sacked_data_brings_the_timer_forward() {
     let half_rtt = conn.stats().smoothed_rtt.unwrap() / 2;
     let due = at(1_110) + half_rtt;
     assert_eq!(conn.poll_timeout(), Some(due));
+    let before = conn.stats();
+    // The SACKs are forgotten: segments 2 and 3 go again at once, 4 and 5 being in flight
+    // (pipe 4800 of a window of 7200, not reduced).
     assert_eq!(
         timeout(&mut conn, due),
-        flight(base, 2..3, Reason::RtoRetransmission { timeout: 1 })
+        flight(base, 2..4, Reason::RenegeRetransmission)
     );
-    // The SACKs are forgotten: once the timeout's window opens, segment 3 goes again too.
-    send(&mut conn, due + ms(100), ack(s(3)));
+    recv_nothing(&mut conn, due);
+    let after = conn.stats();
+    assert_eq!(after.congestion_window, before.congestion_window);
+    assert_eq!(after.slow_start_threshold, before.slow_start_threshold);
+    assert_eq!(after.rto, before.rto, "the timer is not backed off");
+    assert_eq!(after.rto_timeouts, 0);
+    assert_eq!(after.retransmissions.renege, 2);
+    assert_eq!(conn.poll_timeout(), Some(due + after.rto));
+    send(&mut conn, due + ms(100), ack(s(6)));
+    recv_nothing(&mut conn, due + ms(100));
+    assert!(conn.is_send_complete());
+}
+
+/// After a renege the dropped segments go ahead of new data, the oldest whatever the window
+/// (as a recovery's first retransmission, RFC 6675 step (4.3)), the others as the window
+/// allows, and new data fills the rest of a window that stays what it was: a renege is no
+/// congestion signal (RFC 5681 section 3.1). The duplicate ACKs that follow are not taken for
+/// loss because a dropped segment awaits its copy: no fast recovery begins.
+#[test]
+fn after_a_renege_the_dropped_data_goes_first_and_the_window_stays() {
+    let (mut conn, base) = slow_started(Config::default(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 6);
     assert_eq!(
-        recv(&mut conn, due + ms(100)),
-        flight(base, 3..5, Reason::RtoRetransmission { timeout: 1 })
+        recv(&mut conn, at(1_000)),
+        flight(base, 0..6, Reason::NewData)
     );
+    // Segments 2 and 3 are SACKed, and the ACK that fills the hole stops at 2: the peer
+    // dropped them.
+    send(&mut conn, at(1_090), ack_sack(base, &[(s(2), s(4))]));
+    send(&mut conn, at(1_100), ack(s(2)));
+    // That ACK grew the window by one segment, to 7 (RFC 5681 equation (2)); 4 and 5 are in
+    // flight, so new data fills it up.
+    write_segments(&mut conn, s(6), 10);
+    assert_eq!(
+        recv(&mut conn, at(1_100)),
+        flight(base, 6..11, Reason::NewData)
+    );
+    assert_eq!(conn.stats().congestion_window, 7 * MSS);
+    let due = at(1_100) + conn.stats().smoothed_rtt.unwrap() / 2;
+    assert_eq!(conn.poll_timeout(), Some(due));
+    // The pipe is 7 segments (4 to 10), the window 7: segment 2 goes whatever the window,
+    // 3 and new data wait for room.
+    assert_eq!(
+        timeout(&mut conn, due),
+        flight(base, 2..3, Reason::RenegeRetransmission)
+    );
+    recv_nothing(&mut conn, due);
+    // Segments 4 to 7 are SACKed, the pipe is down to 4 (2's copy, 8 to 10): segment 3 goes
+    // first, then new data, one segment beyond the window by limited transmit (RFC 3042).
+    send(&mut conn, due + ms(10), ack_sack(s(2), &[(s(4), s(8))]));
+    let mut sent = flight(base, 3..4, Reason::RenegeRetransmission);
+    sent.extend(flight(base, 11..14, Reason::NewData));
+    assert_eq!(recv(&mut conn, due + ms(10)), sent);
+    let stats = conn.stats();
+    assert_eq!(stats.congestion_window, 7 * MSS);
+    assert_eq!(stats.slow_start_threshold, u32::MAX);
+    assert_eq!(stats.retransmissions.renege, 2);
+    assert_eq!(stats.retransmissions.total(), 2);
+    assert_eq!(stats.rto_timeouts, 0);
 }
 
 // -------------------------------------------------------------------------------------------
