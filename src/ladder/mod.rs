@@ -67,8 +67,11 @@ pub struct Ladder {
 pub struct LadderHost {
     /// Its name above the line, such as `A`.
     pub name: String,
-    /// Its address, shown under the name.
-    pub address: SocketAddr,
+    /// Its address, shown under the name: `10.0.0.1:4000`, or a world host's addresses.
+    pub address: String,
+    /// The capture its frame numbers count in, when it is not "NAME's capture": a world
+    /// host's interface capture, `peer1-nat1.pcapng`.
+    pub capture: Option<String>,
 }
 
 /// One copy of a datagram on a link.
@@ -86,6 +89,10 @@ pub struct Datagram {
     pub sent_at: Duration,
     /// The segment as sent, if the datagram was one.
     pub segment: Option<SegmentSummary>,
+    /// What a datagram that is no Ferry segment is, in a few words: a rendezvous message
+    /// (`REGISTER "peer1" for "peer2"`), an unreachable. `None` for a segment, or bytes the
+    /// recorder cannot name.
+    pub description: Option<String>,
     /// Its length in bytes, as sent.
     pub len: usize,
     /// Why the sender sent it, if it was a connection's or an endpoint's segment.
@@ -97,7 +104,8 @@ pub struct Datagram {
     pub duplicate: bool,
     /// What became of it.
     pub fate: Fate,
-    /// Its frame number in the sender's capture (`ferry sim --pcap`), counting from 1.
+    /// Its frame number in the sender's capture (`ferry sim --pcap`), counting from 1; `None`
+    /// when the recorder cannot tell (a world interface that is not captured).
     pub sender_frame: Option<u64>,
 }
 

@@ -48,6 +48,7 @@ fn datagram(from: usize, sent: u64, flags: Flags, seq: u32, ack: u32, len: u32) 
             receiver_frame: Some(sent + 1),
         },
         sender_frame: Some(sent + 1),
+        description: None,
     }
 }
 
@@ -90,7 +91,8 @@ fn exchange() -> Ladder {
             .enumerate()
             .map(|(host, name)| LadderHost {
                 name: name.to_string(),
-                address: address(host),
+                address: address(host).to_string(),
+                capture: None,
             })
             .collect(),
         datagrams: vec![syn, syn_ack, lost, corrupted, third, sack],

@@ -91,7 +91,10 @@ fn segment_text(segment: &SegmentSummary, relative: &RelativeSegment, window: bo
 pub(super) fn label(datagram: &Datagram, relative: Option<&RelativeSegment>) -> String {
     let mut text = match (&datagram.segment, relative) {
         (Some(segment), Some(relative)) => segment_text(segment, relative, false),
-        _ => format!("{} bytes, no segment", datagram.len),
+        _ => match &datagram.description {
+            Some(description) => format!("{description} ({} bytes)", datagram.len),
+            None => format!("{} bytes, no segment", datagram.len),
+        },
     };
     if let Some(reason) = datagram.reason {
         let _ = write!(text, " · {reason}");
@@ -126,11 +129,20 @@ fn host_name(ladder: &Ladder, host: usize) -> &str {
         .map_or("?", |host| host.name.as_str())
 }
 
-/// "frame 5 in A's capture", or nothing without a frame number.
-fn frame_text(frame: Option<u64>, host: &str) -> String {
-    frame.map_or(String::new(), |frame| {
-        format!(", frame {frame} in {host}'s capture")
-    })
+/// "frame 5 in A's capture" (or in the host's own capture file, if it names one), or
+/// nothing without a frame number.
+fn frame_text(ladder: &Ladder, frame: Option<u64>, host: usize) -> String {
+    let Some(frame) = frame else {
+        return String::new();
+    };
+    match ladder
+        .hosts
+        .get(host)
+        .and_then(|host| host.capture.as_ref())
+    {
+        Some(capture) => format!(", frame {frame} in {capture}"),
+        None => format!(", frame {frame} in {}'s capture", host_name(ladder, host)),
+    }
 }
 
 /// Everything about one datagram, a line a fact: what it was, why it was sent, when it left
@@ -153,9 +165,14 @@ pub(super) fn details(ladder: &Ladder, index: usize, relative: Option<&RelativeS
                 segment.seq.0, segment.ack.0, datagram.len
             );
         }
-        _ => {
-            let _ = write!(text, "{} bytes that are no Ferry segment", datagram.len);
-        }
+        _ => match &datagram.description {
+            Some(description) => {
+                let _ = write!(text, "{description}; {} bytes", datagram.len);
+            }
+            None => {
+                let _ = write!(text, "{} bytes that are no Ferry segment", datagram.len);
+            }
+        },
     }
     if let Some(reason) = datagram.reason {
         let _ = write!(text, "\nwhy: {reason}");
@@ -164,7 +181,7 @@ pub(super) fn details(ladder: &Ladder, index: usize, relative: Option<&RelativeS
         text,
         "\nsent at {}{}",
         seconds(datagram.sent_at),
-        frame_text(datagram.sender_frame, from)
+        frame_text(ladder, datagram.sender_frame, datagram.from)
     );
     match &datagram.fate {
         Fate::Arrived {
@@ -176,7 +193,7 @@ pub(super) fn details(ladder: &Ladder, index: usize, relative: Option<&RelativeS
                 text,
                 "\narrived at {}{} ({:.3} ms later)",
                 seconds(*at),
-                frame_text(*receiver_frame, to),
+                frame_text(ladder, *receiver_frame, datagram.to),
                 at.saturating_sub(datagram.sent_at).as_secs_f64() * 1000.0
             );
             if !intact {

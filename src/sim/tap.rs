@@ -93,6 +93,10 @@ pub(super) struct Tap {
     /// Records not yet written, oldest first; the first has number `first_pending`.
     pending: VecDeque<PendingRecord>,
     first_pending: u64,
+    /// The number of its first record, and when that was (whether the file begins with the
+    /// [`ORIGIN_NOTE`]), for [`frame_of`](Tap::frame_of).
+    first_record: u64,
+    first_record_at: Option<Duration>,
     /// The first write error; after it the tap writes nothing more.
     error: Option<io::Error>,
     /// Whether anything has been written yet (the origin note, if any, comes first).
@@ -105,6 +109,13 @@ impl Tap {
         self.first_pending + self.pending.len() as u64
     }
 
+    /// The frame number record `record` has in the file: from 1, after the note the file may
+    /// begin with.
+    pub(super) fn frame_of(&self, record: u64) -> u64 {
+        let note = self.first_record_at.is_some_and(begins_with_origin_note);
+        record - self.first_record.min(record) + 1 + u64::from(note)
+    }
+
     /// A tap whose first record will be record number `first_record` of its host (the
     /// network counts them from the start, captured or not).
     pub(super) fn new(writer: HostCapture, first_record: u64) -> Tap {
@@ -112,6 +123,8 @@ impl Tap {
             writer,
             pending: VecDeque::new(),
             first_pending: first_record,
+            first_record,
+            first_record_at: None,
             error: None,
             started: false,
         }
@@ -149,6 +162,7 @@ impl Tap {
         copies: usize,
     ) -> u64 {
         let record = self.next_record();
+        self.first_record_at.get_or_insert(now.since_epoch());
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
@@ -186,14 +200,17 @@ impl Tap {
     }
 
     /// A datagram that arrived by the tapped interface at `now` (addressed as for
-    /// [`offered`](Tap::offered)), with comments on what became of it there.
+    /// [`offered`](Tap::offered)), with comments on what became of it there. Returns its
+    /// record number.
     pub(super) fn received_with(
         &mut self,
         now: Instant,
         (source, destination, quote): (SocketAddr, SocketAddr, Option<Quote>),
         bytes: &[u8],
         comments: Vec<String>,
-    ) {
+    ) -> u64 {
+        let record = self.next_record();
+        self.first_record_at.get_or_insert(now.since_epoch());
         self.pending.push_back(PendingRecord {
             at: now.since_epoch(),
             source,
@@ -204,6 +221,7 @@ impl Tap {
             copies_before_queue: 0,
         });
         self.write_complete();
+        record
     }
 
     /// Write the complete records at the front.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::agenda::{Agenda, Due};
 use super::datagram::{Header, Kind, UnreachableKind, DEFAULT_TTL};
 use super::host::{Host, SocketKey};
+use super::ladder::{Departure, WorldLadder};
 use super::links::{Carried, WorldLink, HOLD_LIMIT};
 use super::router::{Forwarding, Router};
 use super::socket::{FerrySocket, Socket, UdpSocketState};
@@ -21,7 +22,7 @@ use super::topology::{LinkId, NodeId, Nodes, Role};
 use crate::conn::{Config, Reason, State};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::Decision;
-use crate::link::LinkEvent;
+use crate::link::{LinkEvent, Offered};
 use crate::time::Instant;
 
 /// A program's timer: never reused.
@@ -77,6 +78,8 @@ pub(super) struct Core {
     /// Rules between pairs of hosts, the lower node first.
     pairs: BTreeMap<(NodeId, NodeId), PairRule>,
     pub(super) taps: Taps,
+    /// The ladder diagram being recorded, if one is.
+    pub(super) ladder: Option<WorldLadder>,
     /// Datagrams dropped by a partition between two hosts.
     pub(super) pair_partition_drops: u64,
     /// Datagrams dropped by a hold between two hosts that held [`HOLD_LIMIT`] already.
@@ -104,6 +107,7 @@ impl Core {
             dirty: BTreeSet::new(),
             pairs: BTreeMap::new(),
             taps: Taps::default(),
+            ladder: None,
             pair_partition_drops: 0,
             pair_hold_drops: 0,
         }
@@ -306,8 +310,12 @@ impl Core {
     fn socket_due(&mut self, key: SocketKey) {
         let now = self.now;
         if let Some(socket) = self.ferry_socket_mut(key) {
+            let due = socket.endpoint.poll_timeout().is_some_and(|at| at <= now);
             socket.timeout(now);
             self.mark_dirty(key);
+            if let Some(ladder) = self.ladder.as_mut().filter(|_| due) {
+                ladder.timer_due(key.host, now);
+            }
         }
     }
 
@@ -391,7 +399,12 @@ impl Core {
     // ---- Moving datagrams ----
 
     /// Node `from` sends a datagram: out of the interface its routes pick.
-    pub(super) fn send(&mut self, from: NodeId, header: Header, bytes: Vec<u8>, why: Why) {
+    pub(super) fn send(&mut self, from: NodeId, mut header: Header, bytes: Vec<u8>, why: Why) {
+        if let Some(ladder) = &mut self.ladder {
+            if self.nodes.list[from].host().is_some() {
+                header.ladder = Some(ladder.number());
+            }
+        }
         match self.nodes.list[from].routes.lookup(header.destination.ip()) {
             Some(interface) => self.offer(from, interface, header, bytes, why),
             None => self.count_unroutable(from),
@@ -407,12 +420,15 @@ impl Core {
         let direction = &mut self.links[link].directions[side];
         if direction.partitioned {
             direction.partition_drops += 1;
+            let mut frame = None;
             if tapped {
-                let mut comments = comments(why, &Decision::default());
+                let mut comments = comments(&why, &Decision::default());
                 comments.push("dropped (link partitioned)".to_string());
-                self.taps
+                frame = self
+                    .taps
                     .sent(link, side, now, &header, &bytes, comments, 0);
             }
+            self.ladder_offered(node, (link, side), &header, &bytes, &why, None, frame);
             return;
         }
         let record = self.taps.next_record(link, side);
@@ -425,12 +441,75 @@ impl Core {
             },
         );
         let next = direction.link.poll_timeout();
+        let mut frame = None;
         if tapped {
-            let comments = comments(why, &offered.decision);
-            self.taps
+            let comments = comments(&why, &offered.decision);
+            frame = self
+                .taps
                 .sent(link, side, now, &header, &bytes, comments, offered.copies);
         }
+        let offered = Some(&offered);
+        self.ladder_offered(node, (link, side), &header, &bytes, &why, offered, frame);
         self.agenda.book(Due::Link { link, side }, next);
+    }
+
+    /// Tell the ladder (if one is recorded) that `node` put a datagram on the link direction
+    /// `(link, side)`, which did `offered` (`None`: it is cut); `frame` is its frame in the
+    /// interface's capture.
+    #[allow(clippy::too_many_arguments)]
+    fn ladder_offered(
+        &mut self,
+        node: NodeId,
+        (link, side): (LinkId, usize),
+        header: &Header,
+        bytes: &[u8],
+        why: &Why,
+        offered: Option<&Offered>,
+        frame: Option<u64>,
+    ) {
+        let (Some(ladder), Some(number)) = (&mut self.ladder, header.ladder) else {
+            return;
+        };
+        let far = self.links[link].far_end(side);
+        let name = format!(
+            "{}→{}",
+            self.nodes.list[node].name, self.nodes.list[far].name
+        );
+        let reason = match why {
+            Why::Sent(reason) => Some(*reason),
+            Why::Forwarded(rewrite) => {
+                if let Some(rewrite) = rewrite {
+                    ladder.noted(number, rewrite);
+                }
+                match offered {
+                    Some(offered) => ladder.forwarded(self.now, number, offered, &name),
+                    None => {
+                        ladder.dropped(self.now, number, format!("dropped ({name} partitioned)"))
+                    }
+                }
+                return;
+            }
+            Why::Udp | Why::Unreachable => None,
+        };
+        let departure = Departure {
+            host: node,
+            header,
+            bytes,
+            reason,
+            offered,
+            link: name,
+            frame,
+        };
+        ladder.sent(self.now, departure, &self.nodes, &self.links);
+    }
+
+    /// Tell the ladder (if one is recorded) that a copy of the datagram `header` describes
+    /// was lost at `node` (a router or a host), for `cause`.
+    fn ladder_dropped(&mut self, header: &Header, node: NodeId, cause: &str) {
+        if let (Some(ladder), Some(number)) = (&mut self.ladder, header.ladder) {
+            let at = &self.nodes.list[node].name;
+            ladder.dropped(self.now, number, format!("{cause} (at {at})"));
+        }
     }
 
     /// What a link direction has due now: copies reaching its queue, datagrams reaching the
@@ -440,9 +519,18 @@ impl Core {
         while let Some(event) = self.links[link].directions[side].link.poll(now) {
             match event {
                 LinkEvent::Queued { ref tag, .. } => {
+                    let comment = event.drop_comment();
                     if let Some(record) = tag.record {
-                        let comment = event.drop_comment();
                         self.taps.entered_queue(link, side, record, comment);
+                    }
+                    if let (Some(ladder), Some(number), Some(comment)) =
+                        (&mut self.ladder, tag.header.ladder, comment)
+                    {
+                        let ends = self.links[link].ends.map(|end| end.node);
+                        let (from, to) = (ends[side], ends[1 - side]);
+                        let names = (&self.nodes.list[from].name, &self.nodes.list[to].name);
+                        let cause = format!("{comment} on {}→{}", names.0, names.1);
+                        ladder.dropped(now, number, cause);
                     }
                 }
                 LinkEvent::Delivered { tag, bytes } => {
@@ -457,15 +545,20 @@ impl Core {
 
     /// A datagram reached the far end of a link direction, unless it is cut or held.
     fn delivered(&mut self, link: LinkId, side: usize, header: Header, bytes: Vec<u8>) {
+        let far = self.links[link].far_end(side);
         let direction = &mut self.links[link].directions[side];
         if direction.partitioned {
             direction.partition_drops += 1;
+            self.ladder_dropped(&header, far, "dropped (link partitioned)");
             return;
         }
         if let Some(held) = &mut direction.held {
             match held.len() < HOLD_LIMIT {
                 true => held.push_back((header, bytes)),
-                false => direction.hold_drops += 1,
+                false => {
+                    direction.hold_drops += 1;
+                    self.ladder_dropped(&header, far, "dropped (the link's hold is full)");
+                }
             }
             return;
         }
@@ -512,11 +605,13 @@ impl Core {
                 self.offer(id, interface, forwarded, bytes, Why::Forwarded(rewrite));
             }
             Forwarding::Drop(reason) => {
+                self.ladder_dropped(&header, id, &reason);
                 self.taps
                     .received(link, side, now, &header, &bytes, vec![reason]);
             }
             Forwarding::Unreachable(kind, why) => {
                 let comment = format!("{why}: {kind} sent back");
+                self.ladder_dropped(&header, id, &comment);
                 self.taps
                     .received(link, side, now, &header, &bytes, vec![comment]);
                 self.send_unreachable(id, &header, kind, &bytes);
@@ -550,6 +645,7 @@ impl Core {
         if host.up && !addressed_here {
             host.stats.dropped_not_addressed_here += 1;
             let comment = "not addressed to this host: dropped".to_string();
+            self.ladder_dropped(&arrival.header, arrival.host, &comment);
             self.tap_arrival(&arrival, vec![comment]);
             return;
         }
@@ -557,12 +653,18 @@ impl Core {
         if let Some(rule) = self.pairs.get_mut(&pair).filter(|_| host.up) {
             if rule.partitioned {
                 self.pair_partition_drops += 1;
+                let cause = "dropped (the hosts are partitioned)";
+                self.ladder_dropped(&arrival.header, arrival.host, cause);
                 return;
             }
             if let Some(held) = &mut rule.held {
                 match held.len() < HOLD_LIMIT {
                     true => held.push_back(arrival),
-                    false => self.pair_hold_drops += 1,
+                    false => {
+                        self.pair_hold_drops += 1;
+                        let cause = "dropped (the hold between the hosts is full)";
+                        self.ladder_dropped(&arrival.header, arrival.host, cause);
+                    }
                 }
                 return;
             }
@@ -584,6 +686,24 @@ impl Core {
             .received(*link, *side, self.now, header, bytes, comments);
     }
 
+    /// Note what became of a datagram that reached a host's sockets, in the capture of the
+    /// interface it came by and on the ladder (if one is recorded).
+    fn host_received(&mut self, arrival: &Arrival, comments: Vec<String>) {
+        let Arrival {
+            host,
+            link,
+            side,
+            header,
+            bytes,
+        } = arrival;
+        let frame = self
+            .taps
+            .received(*link, *side, self.now, header, bytes, comments);
+        if let Some(ladder) = &mut self.ladder {
+            ladder.arrived(self.now, *host, header.ladder, bytes, frame);
+        }
+    }
+
     /// Hand a datagram that arrived at a host to the socket on its port.
     fn deliver_to_host(&mut self, arrival: Arrival) {
         let now = self.now;
@@ -595,6 +715,7 @@ impl Core {
             // Powered off: nothing answers, and nothing is captured (its tap is a tcpdump on
             // a machine that is not running).
             host.stats.dropped_while_down += 1;
+            self.ladder_dropped(&arrival.header, id, "dropped: the host is down");
             return;
         }
         let Arrival { header, bytes, .. } = &arrival;
@@ -619,7 +740,7 @@ impl Core {
                         host.stats.port_unreachables_sent += 1;
                         let comment =
                             format!("no socket on port {port}: port unreachable sent back");
-                        self.tap_arrival(&arrival, vec![comment]);
+                        self.host_received(&arrival, vec![comment]);
                         self.send_unreachable(
                             id,
                             &arrival.header,
@@ -629,7 +750,7 @@ impl Core {
                         return;
                     }
                 }
-                self.tap_arrival(&arrival, Vec::new());
+                self.host_received(&arrival, Vec::new());
             }
             Kind::Unreachable(unreachable) => {
                 let port = unreachable.quoted_source.port();
@@ -653,7 +774,7 @@ impl Core {
                         format!("ignored: no socket on port {port} is connected to {peer}")
                     }
                 };
-                self.tap_arrival(&arrival, vec![comment]);
+                self.host_received(&arrival, vec![comment]);
             }
         }
     }
@@ -765,11 +886,11 @@ impl Core {
 }
 
 /// The comments of a datagram leaving a node: why, and what the link's injector did.
-fn comments(why: Why, decision: &Decision) -> Vec<String> {
+fn comments(why: &Why, decision: &Decision) -> Vec<String> {
     let mut comments = match why {
-        Why::Sent(reason) => return crate::link::sent_comments(reason, decision),
+        Why::Sent(reason) => return crate::link::sent_comments(*reason, decision),
         Why::Udp => vec!["UDP socket".to_string()],
-        Why::Forwarded(rewrite) => rewrite.into_iter().collect(),
+        Why::Forwarded(rewrite) => rewrite.iter().cloned().collect(),
         Why::Unreachable => Vec::new(),
     };
     if *decision != Decision::default() {

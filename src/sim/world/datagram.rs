@@ -85,6 +85,10 @@ pub(super) struct Header {
     /// between two hosts holds whatever addresses their datagrams carry.
     pub(super) origin: NodeId,
     pub(super) kind: Kind,
+    /// Its number on the ladder being recorded ([`super::ladder`]), given where a host sent
+    /// it, so that the recorder follows it hop by hop whatever a middlebox does to its
+    /// addresses. It changes nothing on the way.
+    pub(super) ladder: Option<u64>,
 }
 
 impl Header {
@@ -96,6 +100,7 @@ impl Header {
             ttl: DEFAULT_TTL,
             origin,
             kind: Kind::Udp,
+            ladder: None,
         }
     }
 
@@ -128,6 +133,7 @@ impl Header {
                 quoted_source: self.source,
                 quoted_destination: self.destination,
             }),
+            ladder: None,
         };
         Some((header, quoted))
     }

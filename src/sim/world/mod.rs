@@ -100,6 +100,7 @@
 //! | `flows.rs` | [`FlowReport`], [`Flows`], [`shared_links`], [`jain_index`]: what the flows showed |
 //! | `control.rs` | [`Control`], [`Cut`], [`Scheduled`]: changes during a run, as data |
 //! | `taps.rs` | capture taps on interfaces |
+//! | `ladder.rs` | the ladder diagram of a run: a line per host, arrows end to end across routers |
 //! | `punching.rs` | [`punching`]: the lecture's NAT world, one punch in it, the success matrix |
 //! | `property/` | [`property::Property`]: property tests over drawn schedules, shrunk to a minimal one with its replay line |
 //! | `run.rs` | [`World`]: the programs and the loop |
@@ -116,6 +117,7 @@ mod error;
 mod executor;
 mod flows;
 mod host;
+mod ladder;
 mod links;
 mod middlebox;
 mod nat;

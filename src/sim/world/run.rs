@@ -24,6 +24,7 @@ use super::core::Core;
 use super::error::{ConfigError, RunError, Waiting};
 use super::executor::{Executor, ReadyTask, TaskFuture, TaskId};
 use super::host::HostStats;
+use super::ladder::WorldLadder;
 use super::links::WorldLink;
 use super::middlebox::{downcast, Middlebox};
 use super::nat::{Nat, NatTable};
@@ -32,6 +33,7 @@ use super::topology::{NodeId, Nodes, Role};
 use crate::capture::{window_scale_for, CaptureWriter, View};
 use crate::conn::Config;
 use crate::fault::FaultStats;
+use crate::ladder::{Ladder, LadderOptions};
 use crate::link::LinkStats;
 use crate::sim::HostCapture;
 use crate::time::Instant;
@@ -305,6 +307,24 @@ impl World {
     /// run itself never depends on its captures).
     pub fn finish_captures(&mut self) -> io::Result<()> {
         self.core.borrow_mut().taps.finish()
+    }
+
+    /// From now on, record what the hosts send, what becomes of it hop by hop, and the timers
+    /// that fired, for a ladder diagram ([`crate::ladder`]) of `options`'s window: one line
+    /// per host, each datagram an arrow from its sender to the host it was delivered to, a
+    /// drop at a router or a link a cross with the reason (`sim/world/ladder.rs` says what is
+    /// drawn and how). Take it with [`take_ladder`](Self::take_ladder).
+    pub fn record_ladder(&mut self, options: LadderOptions) {
+        let mut core = self.core.borrow_mut();
+        let ladder = WorldLadder::new(&core.nodes, &core.links, options);
+        core.ladder = Some(ladder);
+    }
+
+    /// The ladder recorded since [`record_ladder`](Self::record_ladder), if any (datagrams
+    /// still on their way are in flight); recording stops.
+    pub fn take_ladder(&mut self) -> Option<Ladder> {
+        let ladder = self.core.borrow_mut().ladder.take();
+        ladder.map(WorldLadder::finish)
     }
 
     /// What host `host` counted.

@@ -61,7 +61,8 @@ impl Taps {
         self.by_interface.get(&(link, side)).map(Tap::next_record)
     }
 
-    /// A datagram left by this interface at `now` and left the link's injector as `copies`.
+    /// A datagram left by this interface at `now` and left the link's injector as `copies`:
+    /// its frame number in the capture, if the interface is tapped.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn sent(
         &mut self,
@@ -72,10 +73,10 @@ impl Taps {
         bytes: &[u8],
         comments: Vec<String>,
         copies: usize,
-    ) {
-        if let Some(tap) = self.by_interface.get_mut(&(link, side)) {
-            tap.offered(now, addresses(header), bytes, comments, copies);
-        }
+    ) -> Option<u64> {
+        let tap = self.by_interface.get_mut(&(link, side))?;
+        let record = tap.offered(now, addresses(header), bytes, comments, copies);
+        Some(tap.frame_of(record))
     }
 
     /// A copy of the datagram recorded as `record` reached the queue of the link leaving by
@@ -92,7 +93,8 @@ impl Taps {
         }
     }
 
-    /// A datagram arrived by this interface at `now`; `comments` say what became of it.
+    /// A datagram arrived by this interface at `now`; `comments` say what became of it. Its
+    /// frame number in the capture, if the interface is tapped.
     pub(super) fn received(
         &mut self,
         link: LinkId,
@@ -101,10 +103,10 @@ impl Taps {
         header: &Header,
         bytes: &[u8],
         comments: Vec<String>,
-    ) {
-        if let Some(tap) = self.by_interface.get_mut(&(link, side)) {
-            tap.received_with(now, addresses(header), bytes, comments);
-        }
+    ) -> Option<u64> {
+        let tap = self.by_interface.get_mut(&(link, side))?;
+        let record = tap.received_with(now, addresses(header), bytes, comments);
+        Some(tap.frame_of(record))
     }
 
     /// Whether this interface is tapped (so that comments are worth building).

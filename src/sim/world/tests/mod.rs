@@ -8,6 +8,7 @@ mod client_server;
 mod control;
 mod determinism;
 mod endings;
+mod ladder;
 mod middlebox;
 mod nat;
 mod programs;
