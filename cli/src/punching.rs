@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use ferry::capture::View;
 use ferry::fault::FaultConfig;
+use ferry::ladder::{Ladder, LadderOptions};
 use ferry::sim::world::punching::{
     lecture_programs, lecture_walkthrough, lecture_world, success_matrix, PeerOutcome,
     PunchOutcome, Step, MATRIX_HEADER,
@@ -16,12 +17,23 @@ use ferry::sim::world::punching::{
 use ferry::sim::world::Preset;
 use serde_json::{json, Value};
 
+use crate::sim::LadderRequest;
+
 /// Walk through the lecture's example from `seed`, both NATs port-restricted cones, with
-/// `faults` on every link; with `pcap`, write each interface's capture into that directory.
-/// Exit 0 if the peers connected directly, 1 if not.
-pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode {
-    let run = || -> Result<bool, Box<dyn std::error::Error>> {
-        let (steps, outcome) = walk(seed, faults, pcap)?;
+/// `faults` on every link; with `pcap`, write each interface's capture into that directory;
+/// with `ladder`, draw the run's ladder (a line per host, the NATs' drops crossed). Exit 0
+/// if the peers connected directly, 1 if not (2 if a ladder cannot be written).
+pub fn lecture(
+    seed: u64,
+    faults: &FaultConfig,
+    pcap: Option<&Path>,
+    ladder: Option<&LadderRequest>,
+) -> ExitCode {
+    let mut drawn = None;
+    let mut run = || -> Result<bool, Box<dyn std::error::Error>> {
+        let walked = walk(seed, faults, pcap, ladder.map(|request| &request.options))?;
+        let (steps, outcome) = (walked.steps, walked.outcome);
+        drawn = walked.ladder;
         println!(
             "The lecture's example: peer 1 at 192.168.1.2:4000 behind NAT 1.2.3.4, peer 2 at \
              10.0.0.2:5000 behind NAT 4.5.6.7 (both {}), a rendezvous at 7.7.7.7:7000; seed \
@@ -54,7 +66,17 @@ pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode
         }
         Ok(outcome.direct())
     };
-    match run() {
+    let direct = run();
+    if let (Some(request), Some(drawn)) = (ladder, &drawn) {
+        let title = format!(
+            "ferry sim --nat-lecture: hole punching as the lecture draws it, seed {seed}, \
+             faults {faults}"
+        );
+        if let Err(code) = crate::sim::write_ladders(&request.files, drawn, &title) {
+            return code;
+        }
+    }
+    match direct {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(error) => {
@@ -68,7 +90,8 @@ pub fn lecture(seed: u64, faults: &FaultConfig, pcap: Option<&Path>) -> ExitCode
 /// established, whether through the relay, the SYNs it sent, whether the message arrived
 /// whole) and the datagrams the NATs dropped, with when the first was.
 pub fn lecture_report(seed: u64, faults: &FaultConfig) -> Result<Value, String> {
-    let (steps, outcome) = walk(seed, faults, None).map_err(|error| error.to_string())?;
+    let Walked { steps, outcome, .. } =
+        walk(seed, faults, None, None).map_err(|error| error.to_string())?;
     let drops: Vec<f64> = steps
         .iter()
         .filter(|step| {
@@ -97,13 +120,27 @@ pub fn lecture_report(seed: u64, faults: &FaultConfig) -> Result<Value, String> 
 /// Both NATs of the lecture's example.
 const PRESET: Preset = Preset::PortRestrictedCone;
 
-/// Run the lecture's example to its end: the steps of its walk-through and how the punch went.
+/// The lecture's example, run to its end.
+struct Walked {
+    /// The steps of its walk-through.
+    steps: Vec<Step>,
+    /// How the punch went.
+    outcome: PunchOutcome,
+    /// Its ladder diagram, if one was asked for.
+    ladder: Option<Ladder>,
+}
+
+/// Run the lecture's example to its end, recording its ladder if `ladder` asks for one.
 fn walk(
     seed: u64,
     faults: &FaultConfig,
     pcap: Option<&Path>,
-) -> Result<(Vec<Step>, PunchOutcome), Box<dyn std::error::Error>> {
+    ladder: Option<&LadderOptions>,
+) -> Result<Walked, Box<dyn std::error::Error>> {
     let mut world = lecture_world(seed, PRESET, PRESET, faults)?;
+    if let Some(options) = ladder {
+        world.record_ladder(options.clone());
+    }
     let outcome = lecture_programs(&mut world, true)?;
     if let Some(directory) = pcap {
         std::fs::create_dir_all(directory)?;
@@ -113,7 +150,11 @@ fn walk(
     world.run()?;
     world.finish_captures()?;
     let outcome = outcome.borrow().clone();
-    Ok((steps, outcome))
+    Ok(Walked {
+        steps,
+        outcome,
+        ladder: world.take_ladder(),
+    })
 }
 
 /// Run the success matrix over seeds 1 to `seeds` with `faults` on every link and print it.

@@ -129,7 +129,10 @@ pub struct SimArgs {
     /// Draw the ladder diagram of the run to FILE.svg, or to FILE.html (a page that zooms,
     /// pans, and shows a clicked arrow's details): a time line per host, each datagram an arrow
     /// from its sending to its arrival, drops and timers marked. May be given twice, for both.
-    #[arg(long, value_name = "FILE.svg|FILE.html", value_parser = ladder_file_arg)]
+    /// With --scenario or --nat-lecture, a line per host of the world, drops at a router or
+    /// NAT crossed with its reason.
+    #[arg(long, value_name = "FILE.svg|FILE.html", value_parser = ladder_file_arg,
+          conflicts_with = "punch_matrix")]
     ladder: Vec<PathBuf>,
     /// Draw only what was sent in this window of time on the ladder, e.g. 0.1s..0.5s (since
     /// the start): how a long run stays readable. At most 5000 datagrams are drawn.
@@ -158,7 +161,7 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 26] = [
+const TWO_HOST_ONLY: [&str; 25] = [
     "bytes",
     "write_size",
     "write_interval",
@@ -180,15 +183,14 @@ const TWO_HOST_ONLY: [&str; 26] = [
     "pcap",
     "tcp_view",
     "plot",
-    "ladder",
-    "ladder_window",
+    "trace",
     "read_pause",
     "abort_after",
     "reply",
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 26] = [
+const PUNCH_CONFLICTS: [&str; 24] = [
     "mss",
     "write_size",
     "write_interval",
@@ -211,8 +213,6 @@ const PUNCH_CONFLICTS: [&str; 26] = [
     "dupthresh",
     "tcp_view",
     "plot",
-    "ladder",
-    "ladder_window",
     "read_pause",
     "abort_after",
 ];
@@ -260,11 +260,13 @@ fn payload_size_arg(text: &str) -> Result<usize, String> {
 }
 
 pub fn run(args: SimArgs) -> ExitCode {
+    let ladder = ladder_request(&args);
     if let Some(scenario) = &args.scenario {
-        return crate::scenario::run(scenario, args.seed, args.stats);
+        return crate::scenario::run(scenario, args.seed, args.stats, ladder.as_ref());
     }
     if args.nat_lecture {
-        return crate::punching::lecture(seed(&args), &args.faults, args.pcap.as_deref());
+        let pcap = args.pcap.as_deref();
+        return crate::punching::lecture(seed(&args), &args.faults, pcap, ladder.as_ref());
     }
     if args.punch_matrix {
         let faults = match args.faults == FaultConfig::default() {
@@ -303,17 +305,10 @@ pub fn run(args: SimArgs) -> ExitCode {
             }
         }
     };
-    let ladder = (!args.ladder.is_empty()).then(|| LadderOptions {
-        window: args
-            .ladder_window
-            .clone()
-            .unwrap_or(Duration::ZERO..Duration::MAX),
-        ..LadderOptions::default()
-    });
     let observers = Observers {
         captures,
         trace: args.plot.as_ref().map(|_| Host::A),
-        ladder,
+        ladder: ladder.map(|request| request.options),
         events: args.trace.is_some(),
     };
     let ran = sim::transfer_observed(&config, &payload, observers);
@@ -339,7 +334,15 @@ pub fn run(args: SimArgs) -> ExitCode {
         }
     }
     if let Some(ladder) = &observed.ladder {
-        if let Err(code) = write_ladders(&args, ladder, payload.len()) {
+        let title = format!(
+            "ferry sim: {} bytes from A to B, {}, {:?} RTT, {}, seed {}",
+            payload.len(),
+            rate_text(&args),
+            args.rtt,
+            faults_text(&args),
+            seed(&args)
+        );
+        if let Err(code) = write_ladders(&args.ladder, ladder, &title) {
             return code;
         }
     }
@@ -567,8 +570,28 @@ pub fn prefixed(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Write the ladder to each `--ladder` file, saying on stderr if datagrams were left out.
-fn write_ladders(args: &SimArgs, ladder: &Ladder, bytes: usize) -> Result<(), ExitCode> {
+/// What `--ladder` and `--ladder-window` ask for: the files to write, and what to record.
+pub struct LadderRequest {
+    pub files: Vec<PathBuf>,
+    pub options: LadderOptions,
+}
+
+fn ladder_request(args: &SimArgs) -> Option<LadderRequest> {
+    (!args.ladder.is_empty()).then(|| LadderRequest {
+        files: args.ladder.clone(),
+        options: LadderOptions {
+            window: args
+                .ladder_window
+                .clone()
+                .unwrap_or(Duration::ZERO..Duration::MAX),
+            ..LadderOptions::default()
+        },
+    })
+}
+
+/// Write the ladder, titled `title`, to each of `files` (an SVG or an HTML page by its name),
+/// saying on stderr if datagrams were left out.
+pub fn write_ladders(files: &[PathBuf], ladder: &Ladder, title: &str) -> Result<(), ExitCode> {
     if ladder.omitted > 0 {
         eprintln!(
             "ferry sim: the ladder shows the first {} datagrams of the window, not {} more: \
@@ -577,17 +600,10 @@ fn write_ladders(args: &SimArgs, ladder: &Ladder, bytes: usize) -> Result<(), Ex
             ladder.omitted
         );
     }
-    let title = format!(
-        "ferry sim: {bytes} bytes from A to B, {}, {:?} RTT, {}, seed {}",
-        rate_text(args),
-        args.rtt,
-        faults_text(args),
-        seed(args)
-    );
-    for path in &args.ladder {
+    for path in files {
         let drawing = match LadderFormat::of(path) {
-            Some(LadderFormat::Html) => ferry::ladder::ladder_html(ladder, &title),
-            _ => ferry::ladder::ladder_svg(ladder, &title),
+            Some(LadderFormat::Html) => ferry::ladder::ladder_html(ladder, title),
+            _ => ferry::ladder::ladder_svg(ladder, title),
         };
         if let Err(error) = std::fs::write(path, drawing) {
             eprintln!(

@@ -1,6 +1,8 @@
 //! `ferry sim --ladder`: the SVG is a valid drawing with an arrow per segment, and the HTML page
 //! works in a real browser (Debian's chromium, headless): it loads with nothing on the console,
-//! shows as many arrows as segments, and shows a selected arrow's frame in both captures.
+//! shows as many arrows as segments, and shows a selected arrow's frame in both captures. A
+//! world's ladder (`--scenario`, `--nat-lecture`) has a line per host, an arrow per datagram
+//! the hosts sent, a NAT's drop crossed with its reason, and the same bytes from the same seed.
 //!
 //! The browser test needs chromium (tests/run installs it with tests/need); where it cannot be
 //! installed, the test is skipped with a message nobody can miss.
@@ -11,6 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use pcap_file::pcapng::{Block, PcapNgReader};
 
 fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -260,4 +264,223 @@ fn the_ladder_page_works_in_a_real_browser() {
     for capture in ["in A's capture", "in B's capture"] {
         assert!(details.contains(capture), "{capture}: {details}");
     }
+}
+
+/// A client and a server through a router, the client's link losing its 3rd data segment:
+/// a world of two hosts and a router for `ferry sim --scenario`.
+const SMALL_WORLD: &str = r#"
+seed = 2
+
+[[host]]
+name = "client"
+address = "10.0.0.2"
+
+[[router]]
+name = "router"
+address = "10.0.0.1"
+
+[[host]]
+name = "server"
+address = "10.0.1.2"
+
+[[link]]
+a = "client"
+b = "router"
+rate = "10mbit"
+delay = "10ms"
+faults = "drop-data=3"
+
+[[link]]
+a = "router"
+b = "server"
+rate = "10mbit"
+delay = "5ms"
+
+[[program]]
+host = "server"
+run = "bulk-receive"
+port = 5000
+
+[[program]]
+host = "client"
+run = "bulk-send"
+to = "server:5000"
+bytes = "12000"
+"#;
+
+/// Run `ferry sim` with `args`, which must succeed; its stdout.
+fn sim_text(args: &[&str]) -> String {
+    let output = ferry().arg("sim").args(args).output().expect("ferry runs");
+    assert!(
+        output.status.success(),
+        "ferry sim {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// The index (`data-i`) of the first arrow of `class` in an SVG's text.
+fn arrow_index(svg: &str, class: &str) -> usize {
+    let start = svg
+        .find(&format!(r#"<g class="datagram {class}" data-i=""#))
+        .unwrap_or_else(|| panic!("no {class} arrow"));
+    svg[start..].split('"').nth(3).unwrap().parse().unwrap()
+}
+
+/// The datagrams the host at `address` sent, in its interface capture: the IPv4 packets
+/// whose source is its address.
+fn sent_in_capture(path: &Path, address: [u8; 4]) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = PcapNgReader::new(&bytes[..]).expect("a pcapng file");
+    let mut sent = 0;
+    while let Some(block) = reader.next_block() {
+        if let Block::EnhancedPacket(packet) = block.unwrap() {
+            let frame = &packet.data;
+            let ipv4 = frame.len() > 34 && frame[12..14] == [0x08, 0x00];
+            sent += usize::from(ipv4 && frame[26..30] == address);
+        }
+    }
+    sent
+}
+
+#[test]
+fn a_scenarios_ladder_has_a_line_per_host_and_the_links_drop_and_is_the_same_each_run() {
+    let dir = output_dir("scenario");
+    let scenario = dir.join("small.toml");
+    std::fs::write(&scenario, SMALL_WORLD).unwrap();
+    let (first, second) = (dir.join("first.svg"), dir.join("second.svg"));
+    for file in [&first, &second] {
+        sim_text(&[
+            "--scenario",
+            path_text(&scenario),
+            "--ladder",
+            path_text(file),
+        ]);
+    }
+    let svg = std::fs::read_to_string(&first).unwrap();
+    assert_eq!(svg, std::fs::read_to_string(&second).unwrap(), "same seed");
+    // Two hosts' lines (the router has none); the lost segment crossed where it was lost,
+    // then resent.
+    assert!(svg.contains(">client</text>") && svg.contains(">server</text>"));
+    assert!(!svg.contains(">router</text>"));
+    let (arrows, crosses, _) = svg_counts(&first);
+    assert!(
+        svg.contains(&format!(">{arrows} datagrams from ")),
+        "the caption"
+    );
+    assert_eq!(crosses, 1);
+    assert!(svg.contains(">dropped (scripted: 3rd data segment) on client→router</text>"));
+    assert!(svg.contains(r#"<g class="datagram retransmission""#));
+}
+
+#[test]
+fn the_nat_lectures_ladder_has_an_arrow_per_datagram_and_the_nats_drop() {
+    let dir = output_dir("lecture");
+    let (file, pcap) = (dir.join("lecture.svg"), dir.join("pcap"));
+    sim_text(&[
+        "--nat-lecture",
+        "--ladder",
+        path_text(&file),
+        "--pcap",
+        path_text(&pcap),
+    ]);
+    // Every datagram the three hosts sent, as their interface captures hold them.
+    let sent: usize = [
+        ("peer1-nat1", [192, 168, 1, 2]),
+        ("rendezvous-internet", [7, 7, 7, 7]),
+        ("peer2-nat2", [10, 0, 0, 2]),
+    ]
+    .into_iter()
+    .map(|(name, address)| sent_in_capture(&pcap.join(format!("{name}.pcapng")), address))
+    .sum();
+    let (arrows, crosses, _) = svg_counts(&file);
+    assert_eq!((arrows, crosses), (sent as u64, 1));
+    let svg = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        svg.contains(">dropped by NAT 4.5.6.7: no mapping for 1.2.3.4:4000"),
+        "the NAT's reason on the cross"
+    );
+    // --ladder is no option of --punch-matrix.
+    let output = ferry()
+        .args(["sim", "--punch-matrix", "--ladder", "x.svg"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_scenarios_and_the_nat_lectures_ladder_pages_work_in_a_real_browser() {
+    let test = "a_scenarios_and_the_nat_lectures_ladder_pages_work_in_a_real_browser";
+    let Some(browser) = chromium(test) else {
+        return;
+    };
+    let dir = output_dir("scenario-browser");
+    let scenario = dir.join("small.toml");
+    std::fs::write(&scenario, SMALL_WORLD).unwrap();
+    let (svg_file, page) = (dir.join("small.svg"), dir.join("small.html"));
+    sim_text(&[
+        "--scenario",
+        path_text(&scenario),
+        "--ladder",
+        path_text(&svg_file),
+        "--ladder",
+        path_text(&page),
+    ]);
+    let url = format!("file://{}", path_text(&page));
+    let (dom, console) = load_in_browser(&browser, &url, &dir);
+    assert_eq!(
+        console,
+        Vec::<String>::new(),
+        "the page wrote to the console"
+    );
+    assert_eq!(attribute(&dom, "data-status"), Some("ready"));
+    let (arrows, _, _) = svg_counts(&svg_file);
+    assert_eq!(
+        attribute(&dom, "data-arrows"),
+        Some(arrows.to_string().as_str())
+    );
+
+    let dir = output_dir("lecture-browser");
+    let (svg_file, page, pcap) = (
+        dir.join("lecture.svg"),
+        dir.join("lecture.html"),
+        dir.join("pcap"),
+    );
+    sim_text(&[
+        "--nat-lecture",
+        "--ladder",
+        path_text(&svg_file),
+        "--ladder",
+        path_text(&page),
+        "--pcap",
+        path_text(&pcap),
+    ]);
+    let svg = std::fs::read_to_string(&svg_file).unwrap();
+    let dropped = arrow_index(&svg, "control dropped");
+    let url = format!("file://{}#select={dropped}", path_text(&page));
+    let (dom, console) = load_in_browser(&browser, &url, &dir);
+    assert_eq!(
+        console,
+        Vec::<String>::new(),
+        "the page wrote to the console"
+    );
+    assert_eq!(attribute(&dom, "data-errors"), None, "{dom}");
+    assert_eq!(attribute(&dom, "data-status"), Some("ready"));
+    let (arrows, _, _) = svg_counts(&svg_file);
+    assert_eq!(
+        attribute(&dom, "data-arrows"),
+        Some(arrows.to_string().as_str())
+    );
+    // The dropped SYN's details: where it died and why, its frame in peer 1's capture.
+    let details = dom
+        .split(r#"<pre id="details">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .expect("the details panel");
+    assert!(
+        details.starts_with(&format!("#{dropped} peer1 → peer2: [SYN] Seq=0")),
+        "{details}"
+    );
+    assert!(details.contains("dropped by NAT 4.5.6.7: "), "{details}");
+    assert!(details.contains(" in peer1-nat1.pcapng"), "{details}");
 }

@@ -11,7 +11,8 @@
 //! The input is a [`Ladder`]: a list of hosts and a list of [`Datagram`] records (sent at, from,
 //! to, arrived at or dropped and why, the segment), not two hosts A and B, so that any
 //! simulated network can feed it. The simulator records one when asked
-//! ([`crate::sim::Observers::ladder`]).
+//! ([`crate::sim::Observers::ladder`]), and so does a simulated world, a line per host
+//! ([`crate::sim::world::World::record_ladder`]).
 //!
 //! Two outputs, one drawing: [`ladder_svg`] writes a standalone SVG (each arrow's details in
 //! its tooltip); [`ladder_html`] writes a page holding the same SVG and a script, with no
@@ -83,7 +84,9 @@ pub struct Datagram {
     pub to: usize,
     /// The sender's address and port.
     pub source: SocketAddr,
-    /// The receiver's address and port.
+    /// The receiver's address and port: in a world, where the datagram was delivered (behind
+    /// a NAT, not the address it was sent to), or for one that never arrived, where it was
+    /// sent.
     pub destination: SocketAddr,
     /// When it was sent, since the run's start.
     pub sent_at: Duration,

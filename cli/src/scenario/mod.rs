@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use ferry::sim::world::shared_links;
 
 use crate::args::StatsFormat;
+use crate::sim::LadderRequest;
 pub use build::{build, Built};
 pub use format::ScenarioFile;
 use report::{json_report, text_report, Outcome};
@@ -59,10 +60,26 @@ pub fn load(path: &Path) -> Result<(String, Result<ScenarioFile, Located>), std:
 }
 
 /// Run the scenario at `path` (seeded with `seed` if given, else its own `seed`, else 1) and
-/// print what it showed: exit status 0 if every client finished, 1 if a run or a flow failed,
-/// 2 if the file cannot be read or describes what cannot be.
-pub fn run(path: &Path, seed: Option<u64>, stats: StatsFormat) -> ExitCode {
-    let ran = run_with(path, seed, |outcome| {
+/// print what it showed, drawing its ladder if asked: exit status 0 if every client
+/// finished, 1 if a run or a flow failed, 2 if the file cannot be read or describes what
+/// cannot be (or a ladder cannot be written).
+pub fn run(
+    path: &Path,
+    seed: Option<u64>,
+    stats: StatsFormat,
+    ladder: Option<&LadderRequest>,
+) -> ExitCode {
+    let ran = run_with(path, seed, ladder, |outcome| {
+        if let (Some(request), Some(drawn)) = (ladder, &outcome.ladder) {
+            let title = format!(
+                "ferry sim --scenario {}, seed {}",
+                outcome.scenario.display(),
+                outcome.seed
+            );
+            if let Err(code) = crate::sim::write_ladders(&request.files, drawn, &title) {
+                return code;
+            }
+        }
         match stats {
             StatsFormat::Json => println!("{}", json_report(outcome)),
             StatsFormat::Text => print!("{}", text_report(outcome)),
@@ -78,7 +95,7 @@ pub fn run(path: &Path, seed: Option<u64>, stats: StatsFormat) -> ExitCode {
 /// Run the scenario at `path` and give its JSON report (what `--stats json` prints), or
 /// what is wrong with the file, as [`run`] words it.
 pub fn run_json(path: &Path, seed: Option<u64>) -> Result<serde_json::Value, String> {
-    run_with(path, seed, json_report)
+    run_with(path, seed, None, json_report)
 }
 
 /// Run the scenario at `path` and give `then` what it showed; or say why the file cannot be
@@ -86,6 +103,7 @@ pub fn run_json(path: &Path, seed: Option<u64>) -> Result<serde_json::Value, Str
 fn run_with<T>(
     path: &Path,
     seed: Option<u64>,
+    ladder: Option<&LadderRequest>,
     then: impl FnOnce(&Outcome) -> T,
 ) -> Result<T, String> {
     let (text, parsed) =
@@ -102,9 +120,13 @@ fn run_with<T>(
         },
         seed,
     ) = built.map_err(|located| describe(path, &text, &located))?;
+    if let Some(request) = ladder {
+        world.record_ladder(request.options.clone());
+    }
     let started = crate::wall_clock();
     let ran = world.run();
     let wall_seconds = started.elapsed().as_secs_f64();
+    let ladder = world.take_ladder();
     let reports = flows.reports();
     let outcome = Outcome {
         scenario: path,
@@ -114,6 +136,7 @@ fn run_with<T>(
         nats,
         error: ran.err(),
         wall_seconds,
+        ladder,
         world: &world,
     };
     Ok(then(&outcome))

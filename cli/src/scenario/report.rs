@@ -2,6 +2,7 @@
 //! requests), and each link two or more flows share (Jain's index of their goodputs, how busy
 //! it was, what it dropped), as text or as one JSON object (`--stats json`).
 
+use ferry::ladder::Ladder;
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct Outcome<'a> {
     /// Why the run ended badly, if it did.
     pub error: Option<RunError>,
     pub wall_seconds: f64,
+    /// The run's ladder diagram, if `--ladder` asked for one.
+    pub ladder: Option<Ladder>,
 }
 
 impl Outcome<'_> {

@@ -700,7 +700,7 @@ impl Core {
             .taps
             .received(*link, *side, self.now, header, bytes, comments);
         if let Some(ladder) = &mut self.ladder {
-            ladder.arrived(self.now, *host, header.ladder, bytes, frame);
+            ladder.arrived(self.now, *host, (header, bytes), frame);
         }
     }
 

@@ -249,21 +249,20 @@ impl WorldLadder {
         }
     }
 
-    /// A datagram reached host `host` at `now` as `bytes` (copy of datagram `number`, if it is
-    /// one kept), its frame `frame` in the capture of the interface it came by.
+    /// A datagram reached host `host` at `now` as `header` and `bytes`, its frame `frame` in
+    /// the capture of the interface it came by.
     pub(super) fn arrived(
         &mut self,
         now: Instant,
         host: NodeId,
-        number: Option<u64>,
-        bytes: &[u8],
+        (header, bytes): (&Header, &[u8]),
         frame: Option<u64>,
     ) {
         let Some(&line) = self.lines.get(&host) else {
             return;
         };
         self.keeper.received(line, now);
-        let Some(index) = number.and_then(|number| self.resolve(number)) else {
+        let Some(index) = header.ladder.and_then(|number| self.resolve(number)) else {
             return;
         };
         let datagram = &mut self.keeper.ladder.datagrams[index];
@@ -274,6 +273,9 @@ impl WorldLadder {
             (None, false) => true,
         };
         datagram.to = line;
+        // The receiver's socket, behind any NAT: with the sender's own, the two ends of the
+        // connection, which the relative sequence numbers pair up by.
+        datagram.destination = header.destination;
         datagram.fate = Fate::Arrived {
             at: now.since_epoch(),
             intact,

@@ -156,6 +156,12 @@ fn the_lectures_ladder_has_a_line_per_host_an_arrow_per_datagram_and_the_nat_dro
         svg.contains("dropped by NAT 4.5.6.7: "),
         "the cross's label"
     );
+    // Each connection's numbers are relative to its own SYN, though a NAT rewrote the
+    // addresses between the two ends: peer 1's SYN-ACK acknowledges peer 2's SYN as 1.
+    assert!(
+        svg.contains("[SYN, ACK] Seq=0 Ack=1 Len=0"),
+        "relative numbers"
+    );
 }
 
 #[test]
