@@ -309,8 +309,10 @@ impl Core {
 
     fn socket_due(&mut self, key: SocketKey) {
         let now = self.now;
+        let recording = self.ladder.is_some();
         if let Some(socket) = self.ferry_socket_mut(key) {
-            let due = socket.endpoint.poll_timeout().is_some_and(|at| at <= now);
+            // Whether one of the endpoint's timers fell due, for the ladder's timer marks.
+            let due = recording && socket.endpoint.poll_timeout().is_some_and(|at| at <= now);
             socket.timeout(now);
             self.mark_dirty(key);
             if let Some(ladder) = self.ladder.as_mut().filter(|_| due) {

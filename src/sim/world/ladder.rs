@@ -1,15 +1,16 @@
-//! The ladder diagram of a world run ([`crate::ladder`], [`World::record_ladder`]): one time
-//! line per host of the world, in the order the description named them, and each datagram a
-//! host sent an arrow from its sender at its send time to the host it was delivered to at
-//! its arrival, end to end across the routers between them.
+//! The ladder diagram of a world run ([`crate::ladder`],
+//! [`World::record_ladder`](super::World::record_ladder)): one time line per host of the
+//! world, in the order the description named them, and each datagram a host sent an arrow from
+//! its sender at its send time to the host it was delivered to at its arrival, end to end
+//! across the routers between them.
 //!
 //! - **Routers get no line.** A datagram's arrow crosses them; what they did to it is in its
 //!   details (a NAT's rewrite, a link's delay or flipped bit, hop by hop), and a datagram a
 //!   router dropped ends in a cross labelled with the router's reason and name:
-//!   `dropped by NAT 4.5.6.7: no mapping for 1.2.3.4:4000 (at nat2)`. A link's drop names the
-//!   fault and the link: `dropped (loss) on nat1→internet`. An unreachable a router sends back
-//!   is not drawn (it comes from no host's line); the cross of the datagram it answers says it
-//!   was sent.
+//!   `dropped by NAT 4.5.6.7: no mapping for 1.2.3.4:4000 (...) (at nat2)`. A link's drop
+//!   names the fault and the link: `dropped (loss) on nat1→internet`. An unreachable a router
+//!   sends back is not drawn (it comes from no host's line); the cross of the datagram it
+//!   answers says it was sent.
 //! - **The receiving host** is the one the datagram was delivered to, not the owner of its
 //!   destination address (a NAT rewrites that). For a datagram that never arrived, it is the
 //!   host its destination address belongs to; if a router's (a NAT's public address), the
@@ -19,10 +20,11 @@
 //! - **Non-segments** are arrows too: a rendezvous message is labelled as it prints
 //!   (`REGISTER peer1 -> peer2`), an unreachable a host sends back by its kind, any other UDP
 //!   payload as `UDP`.
-//! - **Timers** are inferred as the two-host recorder infers them ([`super::super::ladder`]):
+//! - **Timers** are inferred as the two-host recorder infers them ([`crate::sim::ladder`]):
 //!   from what a socket's endpoint sent at a moment one of its timers fell due.
 //! - **Frames.** The world's captures are per interface (`NODE-NEIGHBOR.pcapng`,
-//!   [`World::capture_every_interface`]). A host with one interface has its frame numbers
+//!   [`World::capture_every_interface`](super::World::capture_every_interface)). A host with
+//!   one interface has its frame numbers
 //!   shown, in that file, when the interface is tapped; a host with several interfaces has
 //!   none (its line does not say which file holds a frame), nor has an untapped interface.
 //! - **Bounds.** The window and the cap of [`LadderOptions`] hold as in the two-host
@@ -177,6 +179,7 @@ impl WorldLadder {
             Some(offered) => (Fate::InFlight, link_note(offered, &departure.link)),
         };
         let first = self.keeper.ladder.datagrams.len();
+        let sender_frame = self.frame(from, departure.frame);
         for copy in 0..copies.max(1) {
             self.keeper.ladder.datagrams.push(Datagram {
                 from,
@@ -191,7 +194,7 @@ impl WorldLadder {
                 link: link.clone(),
                 duplicate: copy > 0,
                 fate: fate.clone(),
-                sender_frame: departure.frame,
+                sender_frame,
             });
         }
         if copies > 0 {
@@ -265,6 +268,7 @@ impl WorldLadder {
         let Some(index) = header.ladder.and_then(|number| self.resolve(number)) else {
             return;
         };
+        let receiver_frame = self.frame(line, frame);
         let datagram = &mut self.keeper.ladder.datagrams[index];
         // What the receiver's parser rejects (a flipped bit fails the CRC), it discards.
         let intact = match (&datagram.segment, is_rendezvous(bytes)) {
@@ -279,8 +283,15 @@ impl WorldLadder {
         datagram.fate = Fate::Arrived {
             at: now.since_epoch(),
             intact,
-            receiver_frame: frame,
+            receiver_frame,
         };
+    }
+
+    /// A frame number of line `line`'s capture, if the line names one (a host of one
+    /// interface): another host's frame would not say which of its captures holds it.
+    fn frame(&self, line: usize, frame: Option<u64>) -> Option<u64> {
+        let named = self.keeper.ladder.hosts.get(line)?.capture.is_some();
+        frame.filter(|_| named)
     }
 
     /// The oldest copy of datagram `number` still on its way, now resolved.

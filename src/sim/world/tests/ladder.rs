@@ -266,5 +266,8 @@ fn three_hosts_a_lossy_link_and_its_drops_named_with_the_fault() {
             assert!(fine, "{datagram:?}");
         }
     }
+    // The losses cost timers: each mark is on a line, where a timer fired.
+    assert!(!ladder.timers.is_empty(), "no timer marked");
+    assert!(ladder.timers.iter().all(|mark| mark.host < 3));
     assert_eq!(log.lines().len(), 2, "{:?}", log.lines());
 }
