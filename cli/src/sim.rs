@@ -86,8 +86,9 @@ pub struct SimArgs {
     /// In place of a transfer, a request and its response over the link, timed from A's
     /// connect until A reads the response's first byte (`first_byte_seconds`): plain Ferry,
     /// TLS 1.2 or 1.3 (rustls) over plain Ferry as TCP+TLS, the secure mode's 1-RTT handshake
-    /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte").
-    #[arg(long, value_enum, value_name = "KIND")]
+    /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte"). It draws no
+    /// ladder, plot or trace.
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with_all = ["ladder", "plot", "trace"])]
     first_byte: Option<crate::first_byte::FirstByteKind>,
     #[command(flatten)]
     sender: SenderOptions,
