@@ -15,8 +15,8 @@
 //!   destination address (a NAT rewrites that). For a datagram that never arrived, it is the
 //!   host its destination address belongs to; if a router's (a NAT's public address), the
 //!   first host beyond that router, away from the sender (for a NAT, a host it hides): the
-//!   line the arrow was heading for. If no host can be found that way, the arrow ends on its
-//!   sender's own line.
+//!   line the arrow was heading for. An address no node has counts as the router's where the
+//!   routes end. If no host can be found that way, the arrow ends on its sender's own line.
 //! - **Non-segments** are arrows too: a rendezvous message is labelled as it prints
 //!   (`REGISTER peer1 -> peer2`), an unreachable a host sends back by its kind, any other UDP
 //!   payload as `UDP`.

@@ -271,3 +271,53 @@ fn three_hosts_a_lossy_link_and_its_drops_named_with_the_fault() {
     assert!(ladder.timers.iter().all(|mark| mark.host < 3));
     assert_eq!(log.lines().len(), 2, "{:?}", log.lines());
 }
+
+/// A connect to a port nobody listens on draws the server's port unreachable as an arrow
+/// back; one to an address no route leads to crosses each SYN at the router that had no
+/// route, saying it sent an unreachable back (which, from a router, has no line to start on).
+#[test]
+fn unreachables_are_arrows_from_hosts_and_crosses_at_routers() {
+    let connect = |target: &'static str| {
+        let mut world = super::client_router_server(5, LinkConfig::default());
+        world
+            .client("client", async move {
+                let _ = crate::sim::world::net::Stream::connect(target).await;
+                Ok(())
+            })
+            .unwrap();
+        world.record_ladder(LadderOptions::default());
+        world.run().unwrap();
+        world.take_ladder().unwrap()
+    };
+    let refused = connect("server:81");
+    let described: Vec<_> = refused
+        .datagrams
+        .iter()
+        .map(|datagram| (datagram.from, datagram.to, datagram.description.clone()))
+        .collect();
+    let syn_from = refused.datagrams[0].source;
+    let about = format!("port unreachable about {syn_from} > 10.0.1.2:81");
+    assert_eq!(described, [(0, 1, None), (1, 0, Some(about))]);
+    assert!(refused
+        .datagrams
+        .iter()
+        .all(|datagram| matches!(datagram.fate, Fate::Arrived { intact: true, .. })));
+
+    let nowhere = connect("192.0.2.99:80");
+    assert_eq!(
+        nowhere.datagrams.len(),
+        7,
+        "the SYN and its six retransmissions"
+    );
+    for datagram in &nowhere.datagrams {
+        let Fate::Dropped { cause, .. } = &datagram.fate else {
+            panic!("{datagram:?}");
+        };
+        assert_eq!(
+            cause,
+            "no route to 192.0.2.99: network unreachable sent back (at router)"
+        );
+    }
+    // The retransmission timer's expiries, one mark each.
+    assert_eq!(nowhere.timers.len(), 6, "{:?}", nowhere.timers);
+}
