@@ -176,7 +176,7 @@ pub fn matrix(seeds: u64, faults: &FaultConfig) -> ExitCode {
         if let Some((seed, error)) = &cell.first_failure {
             println!("    first failure, seed {seed}: {error}");
         }
-        let direct_enough = !cell.predicted_direct() || cell.direct * 100 >= cell.runs * 99;
+        let direct_enough = !cell.predicted().is_direct() || cell.direct * 100 >= cell.runs * 99;
         met &= direct_enough && cell.connected() == cell.runs;
     }
     match met {

@@ -15,15 +15,20 @@
 //!   a new port sends its SYNs from an unexpected port, and a RST there would refuse its
 //!   connection), and ICMP errors about the peer (a NAT answers a SYN that found no mapping
 //!   with one: RFC 4787 section 9 lets it);
+//! - but takes the peer's SYN from another port of its IP address while the connection is
+//!   in SYN-SENT, once, and follows the peer there ("retargeting", docs/protocol.md section
+//!   9.3): the connection keeps the endpoint the server saw, and the client translates both
+//!   ways, as it does for the relay;
 //! - sends the connection's datagrams through the relay once the client relays;
 //! - tells the client when the connection is established and when it closes, and fails the
 //!   connection when the client gives up.
 
 use std::net::SocketAddr;
 
-use crate::conn::{ConnectionError, Reason, Transmit};
+use crate::conn::{ConnectionError, Reason, State, Transmit};
 use crate::rendezvous::{self, punched_connection_config, Client, PunchError};
 use crate::time::Instant;
+use crate::wire::{Flags, Segment};
 
 use super::{ConnectionHandle, Endpoint};
 
@@ -201,19 +206,67 @@ impl Endpoint {
             self.advance_punch(now);
             return relayed.zip(peer).map(|(payload, peer)| (peer, payload));
         }
+        let from = punch.client.taken_as_from(from);
         let established = punch.handle.is_some_and(|handle| {
             self.connections
                 .get(&handle)
                 .is_some_and(|entry| entry.connection.is_connected())
         });
-        if !established {
-            punch.client.heard_directly(from);
-            if punch.client.peer() != Some(from) || punch.failure.is_some() {
-                self.stats.punch_strays += 1;
-                return None;
-            }
+        if established {
+            return Some((from, datagram));
         }
-        Some((from, datagram))
+        punch.client.heard_directly(from);
+        let from_peer = punch.client.peer() == Some(from) || self.retarget(from, datagram);
+        let punch = self.punch.as_ref()?;
+        if !from_peer || punch.failure.is_some() {
+            self.stats.punch_strays += 1;
+            return None;
+        }
+        Some((punch.client.taken_as_from(from), datagram))
+    }
+
+    /// Take `from`, the peer's IP address at another port, as the peer from now on, if
+    /// `datagram` is a SYN that the punched connection, still in SYN-SENT, can take as the
+    /// peer's half of the simultaneous open: the peer's NAT gave the SYNs it sends us a port
+    /// of their own (docs/protocol.md section 9.3, "Retargeting"). The connection keeps the
+    /// peer's public endpoint as the server saw it; the client translates
+    /// ([`Client::taken_as_from`], [`Client::wrap`]), as it does for the relay. Returns
+    /// whether it did.
+    ///
+    /// Why this opens no door that was shut: a SYN from the peer's endpoint as the server
+    /// saw it is taken in SYN-SENT whatever its sequence number (RFC 9293 section
+    /// 3.10.7.3), so whoever could forge one could already steer the handshake; here the
+    /// forger needs the same thing, the peer's IP address as its source, during the same few
+    /// seconds, and only once (the client retargets once, and never after SYN-SENT). A
+    /// punched connection is plain (the secure mode's handshake needs an initiator), so as
+    /// TCP it is safe from blind attackers only.
+    fn retarget(&mut self, from: SocketAddr, datagram: &[u8]) -> bool {
+        let Some(punch) = &mut self.punch else {
+            return false;
+        };
+        let Some(handle) = punch.handle.filter(|_| punch.failure.is_none()) else {
+            return false;
+        };
+        let is_syn = Segment::parse(datagram).is_ok_and(|segment| {
+            segment.flags.contains(Flags::SYN) && !segment.flags.intersects(Flags::ACK | Flags::RST)
+        });
+        let in_syn_sent = self
+            .connections
+            .get(&handle)
+            .is_some_and(|entry| entry.connection.state() == State::SynSent);
+        is_syn && in_syn_sent && punch.client.retarget(from)
+    }
+
+    /// The address under which the endpoint takes a Ferry datagram from `from`: `from`
+    /// itself, unless it is where a punched connection's peer really sends from, its NAT
+    /// having given it another port than the rendezvous saw ([`Client::retarget`]); then
+    /// the peer's public endpoint, the connection's remote. A driver wakes the streams
+    /// holding connections to this address.
+    pub fn taken_as_from(&self, from: SocketAddr) -> SocketAddr {
+        match &self.punch {
+            Some(punch) => punch.client.taken_as_from(from),
+            None => from,
+        }
     }
 
     /// Whether an ICMP error about `destination` belongs to the punch, which takes it:

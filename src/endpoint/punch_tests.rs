@@ -406,11 +406,60 @@ fn with_the_relay_off_and_no_path_the_connection_fails_naming_what_blocked_it() 
     );
 }
 
+fn segment(flags: Flags) -> Vec<u8> {
+    crate::conn::encode(&Segment {
+        flags,
+        seq: crate::wire::SeqNum(9),
+        window: 1000,
+        ..Segment::default()
+    })
+}
+
 #[test]
-fn the_peers_syns_from_an_unexpected_port_are_dropped_unanswered_and_named() {
-    // Bob's NAT gives each destination a new port: its SYNs reach alice from port 31337, not
-    // the 5000 the server saw. Alice must not answer them with a RST (that would refuse
-    // bob's connection), and her error names the cause.
+fn the_peers_syn_from_another_port_retargets_the_opening_connection_there_once() {
+    // Bob's NAT gives each destination a new port: his SYN reaches alice from port 31337,
+    // not the 5000 the server saw, and her NAT (a full cone, say) lets it in. Alice answers
+    // there, and her SYN-ACK crosses the mapping bob's SYN opened.
+    let mut net = Net::pair(no_direct_path());
+    net.run(ms(100), |_| false);
+    let from_new_port = addr("198.51.100.7:31337");
+    // Only a SYN moves the connection: not an ACK from that port, nor a SYN from elsewhere.
+    net.alice
+        .handle_datagram(ms(100), from_new_port, &segment(Flags::ACK));
+    net.alice
+        .handle_datagram(ms(100), addr("192.0.2.9:5000"), &segment(Flags::SYN));
+    assert!(net.alice.poll_transmit(ms(100)).is_none(), "no RST");
+    assert_eq!(net.alice.stats().punch_strays, 2);
+    net.alice
+        .handle_datagram(ms(100), from_new_port, &segment(Flags::SYN));
+    let answer = net.alice.poll_transmit(ms(100)).expect("a SYN-ACK");
+    assert_eq!(
+        (answer.destination, describe(&answer.contents).as_str()),
+        (from_new_port, "SYN-ACK")
+    );
+    let client = net.alice.punch_client().unwrap();
+    assert_eq!(client.retargeted(), Some(from_new_port));
+    // The connection still names the peer as the server saw it; the endpoint translates.
+    assert_eq!(net.alice.taken_as_from(from_new_port), addr(BOB));
+    let Some(PunchStatus::Opening { peer, .. }) = net.alice.punch_status() else {
+        panic!("opening")
+    };
+    assert_eq!(peer, addr(BOB));
+    // Once: a SYN from a third port is a stray.
+    net.alice
+        .handle_datagram(ms(101), addr("198.51.100.7:31338"), &segment(Flags::SYN));
+    assert_eq!(net.alice.stats().punch_strays, 3);
+    assert_eq!(
+        net.alice.punch_client().unwrap().retargeted(),
+        Some(from_new_port)
+    );
+}
+
+#[test]
+fn the_peers_datagrams_from_another_port_that_are_no_syn_are_dropped_unanswered_and_named() {
+    // Bob's NAT gives each destination a new port, and what comes from there is no SYN
+    // alice can take (here an ACK): she must not answer it with a RST, and her error names
+    // the cause.
     let mut net = Net::new(
         no_direct_path(),
         PunchConfig {
@@ -421,13 +470,8 @@ fn the_peers_syns_from_an_unexpected_port_are_dropped_unanswered_and_named() {
     );
     net.run(ms(100), |_| false);
     let from_new_port = addr("198.51.100.7:31337");
-    let syn = crate::conn::encode(&Segment {
-        flags: Flags::SYN,
-        seq: crate::wire::SeqNum(9),
-        window: 1000,
-        ..Segment::default()
-    });
-    net.alice.handle_datagram(ms(100), from_new_port, &syn);
+    net.alice
+        .handle_datagram(ms(100), from_new_port, &segment(Flags::ACK));
     assert!(net.alice.poll_transmit(ms(100)).is_none(), "no RST");
     assert_eq!(net.alice.stats().punch_strays, 1);
     net.run(ms(60_000), |_| false);

@@ -608,7 +608,9 @@ impl DriverState {
                 self.capture = None;
             }
         }
-        self.waiters.heard_from(from);
+        // A punched peer's datagrams from another port concern the stream of its public
+        // endpoint.
+        self.waiters.heard_from(self.endpoint.taken_as_from(from));
     }
 
     /// Hand the trace events the connections queued to the sink, if there is one.

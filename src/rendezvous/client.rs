@@ -333,6 +333,14 @@ pub enum Event {
         /// The peer's.
         peer: SocketAddr,
     },
+    /// The peer's SYN came from its IP address at another port than the server saw: the
+    /// connection sends there from now on ([`Client::retarget`]).
+    Retargeted {
+        /// The peer's public endpoint, as the server saw it.
+        seen: SocketAddr,
+        /// The endpoint the peer's SYN came from.
+        actual: SocketAddr,
+    },
     /// No direct path by now: datagrams to the peer go through the relay from here on
     /// ([`Client::wrap`]).
     Relaying {
@@ -424,6 +432,9 @@ pub struct Client {
     heard_directly: bool,
     /// The last datagram from the peer's IP address at another port.
     other_port_seen: Option<SocketAddr>,
+    /// The peer's public endpoint as the server saw it, and where its datagrams really come
+    /// from, once its SYN came from another port ([`Client::retarget`]).
+    retargeted: Option<(SocketAddr, SocketAddr)>,
     /// An ICMP error said the server's port is closed.
     server_unreachable: bool,
     /// What blocked the direct path, once the client switched to the relay.
@@ -451,6 +462,7 @@ impl Client {
             register_interval: REGISTER_RETRY,
             heard_directly: false,
             other_port_seen: None,
+            retargeted: None,
             server_unreachable: false,
             why_relayed: None,
             may_be_registered: false,
@@ -613,6 +625,48 @@ impl Client {
         }
     }
 
+    /// A valid SYN came from `from`, the peer's IP address at another port than the server
+    /// saw, while the connection is being opened directly: the peer's NAT gave the SYNs it
+    /// sends us a port of their own (address- or address-and-port-dependent mapping, RFC
+    /// 4787 section 4.1), and ours let them in (its filtering is endpoint-independent, or
+    /// address-dependent and we have sent to that address). The peer is reached at `from`
+    /// from now on, and its datagrams from there are taken as from its public endpoint
+    /// ([`taken_as_from`](Self::taken_as_from), [`wrap`](Self::wrap)), so the connection's
+    /// answers cross the mapping the peer's SYN opened (docs/protocol.md section 9.3,
+    /// "Retargeting"). Returns whether the client took it: only during the direct attempt,
+    /// only from the peer's IP address, and only once.
+    pub fn retarget(&mut self, from: SocketAddr) -> bool {
+        let Phase::Direct { peer, .. } = self.phase else {
+            return false;
+        };
+        if peer.ip() != from.ip() || peer == from || self.retargeted.is_some() {
+            return false;
+        }
+        self.retargeted = Some((peer, from));
+        self.heard_directly = true;
+        self.events.push_back(Event::Retargeted {
+            seen: peer,
+            actual: from,
+        });
+        true
+    }
+
+    /// Where the peer's datagrams really come from, if its SYN came from another port than
+    /// the server saw ([`retarget`](Self::retarget)).
+    pub fn retargeted(&self) -> Option<SocketAddr> {
+        self.retargeted.map(|(_, actual)| actual)
+    }
+
+    /// The address a Ferry datagram from `from` is taken as from: the peer's public endpoint
+    /// if `from` is where the client retargeted to, `from` itself otherwise. (Still so once
+    /// the client is done: the connection's last segments may come after.)
+    pub fn taken_as_from(&self, from: SocketAddr) -> SocketAddr {
+        match self.retargeted {
+            Some((seen, actual)) if actual == from => seen,
+            _ => from,
+        }
+    }
+
     /// An ICMP error said nothing listens where a datagram to `destination` went. About the
     /// server, it goes into the error message; the client keeps trying, since ICMP can be
     /// forged. Returns whether it was about the server.
@@ -653,9 +707,14 @@ impl Client {
     }
 
     /// Wrap a Ferry datagram for the peer into a RELAY to the server, if the client relays;
-    /// otherwise give it back.
+    /// otherwise give it back, addressed to where the peer's datagrams really come from if
+    /// the client retargeted ([`retarget`](Self::retarget)).
     pub fn wrap(&mut self, destination: SocketAddr, datagram: Vec<u8>) -> (SocketAddr, Vec<u8>) {
         if !self.is_relayed() || self.peer() != Some(destination) {
+            let destination = match self.retargeted {
+                Some((seen, actual)) if seen == destination => actual,
+                _ => destination,
+            };
             return (destination, datagram);
         }
         self.stats.relayed_out += 1;

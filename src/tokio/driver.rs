@@ -409,7 +409,10 @@ impl Shared {
         let now = self.now();
         for (from, datagram) in received.datagrams() {
             state.endpoint.handle_datagram(now, from, datagram);
-            state.heard_from.push(from);
+            // A punched peer's datagrams from another port concern the stream of its
+            // public endpoint.
+            let peer = state.endpoint.taken_as_from(from);
+            state.heard_from.push(peer);
         }
         let DriverState {
             endpoint,

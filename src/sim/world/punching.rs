@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::net::{RendezvousServer, Stream};
 use super::programs::{read_some, shutdown, write_all};
 use super::time::{elapsed, sleep};
-use super::{ConfigError, Nat, NatConfig, Preset, RunError, World};
+use super::{ConfigError, Dependence, Nat, NatConfig, Preset, RunError, World};
 use crate::fault::FaultConfig;
 use crate::link::LinkConfig;
 use crate::rendezvous::{PunchConfig, ServerConfig};
@@ -387,13 +387,55 @@ pub fn lecture_walkthrough(
     }
 }
 
-/// What RFC 4787's rules predict for punching to the endpoint the rendezvous saw: direct
-/// only if both NATs map endpoint-independently (section 4.1, REQ-1), since a NAT that maps
-/// each destination to a new port sends the SYNs from a port nobody was told of.
-pub fn predicted_direct(nat1: Preset, nat2: Preset) -> bool {
-    let independent =
-        |preset: Preset| NatConfig::from(preset).mapping == super::Dependence::EndpointIndependent;
-    independent(nat1) && independent(nat2)
+/// How RFC 4787's rules say a pair of NATs can be punched, with what Ferry does
+/// (docs/protocol.md section 9.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// Both NATs map endpoint-independently (section 4.1, REQ-1): each sends the SYNs from
+    /// the endpoint the rendezvous saw, and each side's first SYN opens its own filter for
+    /// the other's.
+    Direct,
+    /// One NAT maps each destination to a new port, but the other maps
+    /// endpoint-independently and filters endpoint-independently or by address (section 5):
+    /// the symmetric side's SYN gets in from a port nobody was told of, and the cone side
+    /// answers there (retargeting).
+    Retarget,
+    /// No direct path the peers can find: the relay.
+    Relay,
+}
+
+impl Route {
+    /// What RFC 4787's rules predict for the pair `nat1`, `nat2`.
+    pub fn predicted(nat1: Preset, nat2: Preset) -> Route {
+        let [one, two] = [nat1, nat2].map(NatConfig::from);
+        let independent = |nat: &NatConfig| nat.mapping == Dependence::EndpointIndependent;
+        // A cone NAT whose filter lets in a port of the peer's address it has not sent to.
+        let lets_in_other_ports = |nat: &NatConfig| {
+            independent(nat) && nat.filtering != Dependence::AddressAndPortDependent
+        };
+        match (independent(&one), independent(&two)) {
+            (true, true) => Route::Direct,
+            (true, false) if lets_in_other_ports(&one) => Route::Retarget,
+            (false, true) if lets_in_other_ports(&two) => Route::Retarget,
+            _ => Route::Relay,
+        }
+    }
+
+    /// Whether the route is direct (no relay).
+    pub fn is_direct(self) -> bool {
+        self != Route::Relay
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Route::Direct => "direct",
+            Route::Retarget => "retarget",
+            Route::Relay => "relay",
+        })
+    }
 }
 
 /// One cell of the success matrix: a pair of NATs over many seeds.
@@ -450,9 +492,9 @@ impl MatrixCell {
         self.time_sum / connected
     }
 
-    /// What RFC 4787's rules predict for the pair ([`predicted_direct`]).
-    pub fn predicted_direct(&self) -> bool {
-        predicted_direct(self.nat1, self.nat2)
+    /// What RFC 4787's rules predict for the pair ([`Route::predicted`]).
+    pub fn predicted(&self) -> Route {
+        Route::predicted(self.nat1, self.nat2)
     }
 }
 
@@ -464,11 +506,7 @@ impl fmt::Display for MatrixCell {
             "{:<28} {:<28} {:<8} {:>6.1}% {:>6.1}% {:>8.2} {:>9.0} ms {:>7.0} ms {:>7.1}% {:>6}",
             self.nat1.title(),
             self.nat2.title(),
-            if self.predicted_direct() {
-                "direct"
-            } else {
-                "relay"
-            },
+            self.predicted().to_string(),
             100.0 * self.direct_rate(),
             100.0 * self.first_attempt as f64 / self.runs.max(1) as f64,
             self.mean_attempts(),

@@ -152,7 +152,9 @@ impl FerrySocket {
     /// A datagram from `peer` arrived at `now`.
     pub(super) fn datagram(&mut self, now: Instant, peer: SocketAddr, bytes: &[u8]) {
         self.endpoint.handle_datagram(now, peer, bytes);
-        self.wake_peer(peer);
+        // A punched peer's datagrams from another port concern the stream of its public
+        // endpoint.
+        self.wake_peer(self.endpoint.taken_as_from(peer));
     }
 
     /// An ICMP port unreachable says nothing listens at `peer` any more (RFC 1122 section
