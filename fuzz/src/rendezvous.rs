@@ -83,7 +83,11 @@ fn fixtures() -> (Server, Client) {
     ] {
         let register = Message {
             nonce,
-            body: Body::Register { name, peer },
+            body: Body::Register {
+                name,
+                peer,
+                probing: false,
+            },
         };
         server.handle_datagram(Instant::ZERO, addr(from), &register.to_bytes());
     }
@@ -149,12 +153,13 @@ fn feed(data: &[u8]) {
 
 /// Hand-written seeds: one message of each type, well formed, and one of each malformation.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
-    let bodies: [(&str, Body<'static>); 7] = [
+    let bodies: [(&str, Body<'static>); 8] = [
         (
             "register",
             Body::Register {
                 name: "alice",
                 peer: "bob",
+                probing: true,
             },
         ),
         (
@@ -183,6 +188,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             },
         ),
         ("unregister", Body::Unregister),
+        ("probe", Body::Probe { name: "alice" }),
         (
             "introduce",
             Body::Introduce {

@@ -25,6 +25,9 @@ const BOB: &str = "198.51.100.7:5000";
 /// alice is introduced 20 ms before bob, and her first SYN reaches bob's NAT before bob has
 /// sent anything to her: the lecture's story.
 fn delay(from: SocketAddr, to: SocketAddr) -> Duration {
+    // The server's probe port is the server's address too.
+    let server = |a: SocketAddr| if is_server(a) { addr(SERVER) } else { a };
+    let (from, to) = (server(from), server(to));
     let pair =
         |a: &str, b: &str| (from, to) == (addr(a), addr(b)) || (from, to) == (addr(b), addr(a));
     if pair(ALICE, SERVER) {
@@ -38,6 +41,11 @@ fn delay(from: SocketAddr, to: SocketAddr) -> Duration {
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
+}
+
+/// The server's address, at its port or its probe port.
+fn is_server(address: SocketAddr) -> bool {
+    address.ip() == addr(SERVER).ip()
 }
 
 fn ms(millis: u64) -> Instant {
@@ -77,7 +85,7 @@ struct Net {
 /// arrives (the NAT sits beside its peer: a mapping exists from the moment it sends).
 fn port_restricted() -> Filter {
     Box::new(|now, from, to, log| {
-        let between_peers = [from, to].iter().all(|a| *a != addr(SERVER));
+        let between_peers = [from, to].iter().all(|a| !is_server(*a));
         between_peers
             && !log
                 .iter()
@@ -91,7 +99,7 @@ fn port_restricted() -> Filter {
 /// and inbound traffic does not refresh it, REQ-6).
 fn port_restricted_expiring(lifetime: Duration) -> Filter {
     Box::new(move |now, from, to, log| {
-        let between_peers = [from, to].iter().all(|a| *a != addr(SERVER));
+        let between_peers = [from, to].iter().all(|a| !is_server(*a));
         between_peers
             && !log.iter().any(|crossing| {
                 crossing.from == to
@@ -104,7 +112,7 @@ fn port_restricted_expiring(lifetime: Duration) -> Filter {
 
 /// A path on which nothing passes between the peers: only the server gets through.
 fn no_direct_path() -> Filter {
-    Box::new(|_, from, to, _| from != addr(SERVER) && to != addr(SERVER))
+    Box::new(|_, from, to, _| !is_server(from) && !is_server(to))
 }
 
 fn describe(datagram: &[u8]) -> String {
@@ -217,7 +225,10 @@ impl Net {
                 }
                 let datagram = self.log[index].contents.clone();
                 match to {
-                    to if to == addr(SERVER) => self.server.handle_datagram(now, from, &datagram),
+                    // The server's port, and its probe port, the next.
+                    to if to.ip() == addr(SERVER).ip() => {
+                        self.server.handle_datagram(now, from, &datagram)
+                    }
                     to if to == addr(ALICE) => self.alice.handle_datagram(now, from, &datagram),
                     to if to == addr(BOB) => self.bob.handle_datagram(now, from, &datagram),
                     _ => {}
@@ -295,7 +306,7 @@ fn peers_behind_port_restricted_nats_connect_directly_and_the_first_syn_is_dropp
     let peer_to_peer: Vec<(u64, &str, &str, bool)> = net
         .log
         .iter()
-        .filter(|c| c.from != addr(SERVER) && c.to != addr(SERVER))
+        .filter(|c| !is_server(c.from) && !is_server(c.to))
         .map(|c| {
             let who = if c.from == addr(ALICE) {
                 "alice"

@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::message::{valid_name, Body, Message, Refusal, MAX_NAME_LEN};
+use super::message::{valid_name, Body, Message, Refusal, MAX_NAME_LEN, PROBE_PORT_OFFSET};
 use super::Transmit;
 use crate::time::Instant;
 use crate::units::DurationText;
@@ -71,6 +71,12 @@ pub struct PunchConfig {
     pub relay: bool,
     /// How long the relayed attempt lasts before the punch fails ([`RELAY_TIMEOUT`]).
     pub relay_timeout: Duration,
+    /// Whether to send a PROBE to the server's probe port after each REGISTER until
+    /// introduced (default true), so that the server can predict the port a NAT that
+    /// counts up gives our SYNs (docs/protocol.md section 9.4, "Port prediction"). Off,
+    /// the NAT's table holds no mapping toward the probe port (the lecture's walk-through
+    /// turns it off for that).
+    pub probe: bool,
 }
 
 impl PunchConfig {
@@ -84,6 +90,7 @@ impl PunchConfig {
             direct_timeout: DIRECT_TIMEOUT,
             relay: true,
             relay_timeout: RELAY_TIMEOUT,
+            probe: true,
         }
     }
 
@@ -401,6 +408,8 @@ pub enum Phase {
 pub struct ClientStats {
     /// REGISTERs sent, first tries and refreshes.
     pub registers_sent: u64,
+    /// PROBEs sent to the server's probe port, one after each REGISTER until introduced.
+    pub probes_sent: u64,
     /// Rendezvous messages that did not parse.
     pub malformed: u64,
     /// Messages dropped because they came from elsewhere than the server or did not echo
@@ -412,8 +421,9 @@ pub struct ClientStats {
     pub relayed_in: u64,
 }
 
-/// At most this many transmits wait in the client: it queues at most two at a time (a
-/// REGISTER and an UNREGISTER), so the bound is never reached by a caller that polls.
+/// At most this many transmits wait in the client: it queues at most three at a time (a
+/// REGISTER, a PROBE and an UNREGISTER), so the bound is never reached by a caller that
+/// polls.
 const MAX_QUEUED: usize = 8;
 
 /// One punch's rendezvous client: see the [module docs](self).
@@ -606,7 +616,7 @@ impl Client {
                 Some(payload)
             }
             // A request sent to us: nobody but a confused or hostile sender does that.
-            Body::Register { .. } | Body::Unregister => {
+            Body::Register { .. } | Body::Unregister | Body::Probe { .. } => {
                 self.stats.rejected += 1;
                 None
             }
@@ -880,11 +890,28 @@ impl Client {
             body: Body::Register {
                 name: &self.config.name,
                 peer: &self.config.peer,
+                probing: self.probe_address().is_some(),
             },
         };
         self.queue(register.to_bytes());
         self.stats.registers_sent += 1;
         self.may_be_registered = true;
+        // Until introduced, a PROBE to the server's second port right after: a second
+        // mapping, whose port tells the server how our NAT assigns them (docs/protocol.md
+        // section 9.4, "Port prediction").
+        let probe_address = self.probe_address();
+        if let (Some(destination), Phase::Registering | Phase::Waiting { .. }) =
+            (probe_address, &self.phase)
+        {
+            let probe = Message {
+                nonce: self.nonce,
+                body: Body::Probe {
+                    name: &self.config.name,
+                },
+            };
+            self.queue_to(destination, probe.to_bytes());
+            self.stats.probes_sent += 1;
+        }
         self.register_at = match self.phase {
             Phase::Registering => {
                 let at = now + self.register_interval;
@@ -911,10 +938,24 @@ impl Client {
         }
     }
 
+    /// The server's probe port (its port plus [`PROBE_PORT_OFFSET`]), if the client probes
+    /// and the server's port is not the last.
+    fn probe_address(&self) -> Option<SocketAddr> {
+        if !self.config.probe {
+            return None;
+        }
+        let port = self.config.server.port().checked_add(PROBE_PORT_OFFSET)?;
+        Some(SocketAddr::new(self.config.server.ip(), port))
+    }
+
     fn queue(&mut self, contents: Vec<u8>) {
+        self.queue_to(self.config.server, contents);
+    }
+
+    fn queue_to(&mut self, destination: SocketAddr, contents: Vec<u8>) {
         if self.transmits.len() < MAX_QUEUED {
             self.transmits.push_back(Transmit {
-                destination: self.config.server,
+                destination,
                 contents,
             });
         }

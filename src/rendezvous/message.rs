@@ -66,6 +66,7 @@ mod kind {
     pub const REFUSED: u8 = 4;
     pub const RELAY: u8 = 5;
     pub const UNREGISTER: u8 = 6;
+    pub const PROBE: u8 = 7;
 }
 
 /// Address family octets.
@@ -101,6 +102,10 @@ pub enum Body<'a> {
         name: &'a str,
         /// The name of the peer it wants to reach.
         peer: &'a str,
+        /// Whether a PROBE follows each of its REGISTERs (bit 0 of the Flags octet after
+        /// the names): the server then waits for it, at most
+        /// [`PROBE_WAIT`](super::server::PROBE_WAIT), before it introduces the client.
+        probing: bool,
     },
     /// "Registered; the peer has not come yet. I see you at `observed`."
     Waiting {
@@ -128,7 +133,22 @@ pub enum Body<'a> {
     },
     /// "Forget my registration": the client connected directly, or is done.
     Unregister,
+    /// "This is `name` again, from a second mapping": sent to the server's probe port (its
+    /// port plus [`PROBE_PORT_OFFSET`]) right after each REGISTER, never answered. A NAT
+    /// that gives each destination a new port gives it the next one if it counts up, so
+    /// the server learns the step between two consecutive mappings and predicts the one the
+    /// peer's SYNs will get (docs/protocol.md section 9.4, "Port prediction").
+    Probe {
+        /// The name the client registered.
+        name: &'a str,
+    },
 }
+
+/// The Flags octet of a REGISTER: a PROBE follows.
+const REGISTER_PROBING: u8 = 0x01;
+
+/// How far above the server's port its probe port is: the next one.
+pub const PROBE_PORT_OFFSET: u16 = 1;
 
 /// Why the server refused a REGISTER.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,9 +433,15 @@ impl<'a> Message<'a> {
                 }
                 let name = reader.name()?;
                 let peer = reader.name()?;
-                // The rest is padding, whatever it holds.
-                let _padding = reader.rest();
-                Body::Register { name, peer }
+                // The Flags octet, then padding, whatever it holds. (A sender of the first
+                // form, without flags, padded with zeros: no flag set.)
+                let rest = reader.rest();
+                let flags = rest.first().copied().unwrap_or(0);
+                Body::Register {
+                    name,
+                    peer,
+                    probing: flags & REGISTER_PROBING != 0,
+                }
             }
             kind::WAITING => Body::Waiting {
                 observed: reader.address()?,
@@ -435,6 +461,9 @@ impl<'a> Message<'a> {
                 payload: reader.rest(),
             },
             kind::UNREGISTER => Body::Unregister,
+            kind::PROBE => Body::Probe {
+                name: reader.name()?,
+            },
             found => return Err(MessageError::UnknownType { found }),
         };
         reader.end()?;
@@ -451,9 +480,14 @@ impl<'a> Message<'a> {
         out.extend_from_slice(&self.nonce.to_be_bytes());
         out.extend_from_slice(&[0; 4]);
         match self.body {
-            Body::Register { name, peer } => {
+            Body::Register {
+                name,
+                peer,
+                probing,
+            } => {
                 emit_name(name, out);
                 emit_name(peer, out);
+                out.push(if probing { REGISTER_PROBING } else { 0 });
                 let padded = start + MIN_REGISTER_LEN;
                 if out.len() < padded {
                     out.resize(padded, 0);
@@ -467,6 +501,7 @@ impl<'a> Message<'a> {
             Body::Refused { reason } => out.push(reason.code()),
             Body::Relay { payload } => out.extend_from_slice(payload),
             Body::Unregister => {}
+            Body::Probe { name } => emit_name(name, out),
         }
         let crc = crc_of(&out[start..]);
         out[start + field::CRC.start..start + field::CRC.end].copy_from_slice(&crc.to_be_bytes());
@@ -487,6 +522,7 @@ impl<'a> Message<'a> {
             Body::Refused { .. } => kind::REFUSED,
             Body::Relay { .. } => kind::RELAY,
             Body::Unregister => kind::UNREGISTER,
+            Body::Probe { .. } => kind::PROBE,
         }
     }
 }
@@ -495,7 +531,7 @@ impl fmt::Display for Message<'_> {
     /// One line, as a capture or a log shows it: `REGISTER alice -> bob`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.body {
-            Body::Register { name, peer } => write!(f, "REGISTER {name} -> {peer}"),
+            Body::Register { name, peer, .. } => write!(f, "REGISTER {name} -> {peer}"),
             Body::Waiting { observed } => write!(f, "WAITING (you are {observed})"),
             Body::Introduce { observed, peer } => {
                 write!(f, "INTRODUCE peer {peer} (you are {observed})")
@@ -503,6 +539,7 @@ impl fmt::Display for Message<'_> {
             Body::Refused { reason } => write!(f, "REFUSED: {reason}"),
             Body::Relay { payload } => write!(f, "RELAY {} octets", payload.len()),
             Body::Unregister => f.write_str("UNREGISTER"),
+            Body::Probe { name } => write!(f, "PROBE {name}"),
         }
     }
 }
@@ -520,6 +557,7 @@ mod tests {
             Body::Register {
                 name: "alice",
                 peer: "bob",
+                probing: true,
             },
             Body::Waiting {
                 observed: addr("203.0.113.4:4000"),
@@ -535,6 +573,7 @@ mod tests {
                 payload: b"FR\x02 a segment",
             },
             Body::Unregister,
+            Body::Probe { name: "alice" },
         ];
         bodies
             .into_iter()

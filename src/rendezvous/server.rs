@@ -86,13 +86,62 @@ pub struct Registration {
     shaper: Shaper,
     /// Bytes it sent through the relay.
     pub relayed_bytes: u64,
+    /// When it was made.
+    since: Instant,
+    /// Whether its client said a PROBE follows each REGISTER.
+    probing: bool,
+    /// The port its PROBE came from (docs/protocol.md section 9.4, "Port prediction").
+    pub probed: Option<u16>,
+    /// Whether it was introduced to its partner.
+    introduced: bool,
 }
 
 impl Registration {
     fn alive(&self, now: Instant) -> bool {
         now < self.last_heard + REGISTRATION_LIFETIME
     }
+
+    /// Whether it can be introduced: its client does not probe, or it was probed, or it
+    /// was registered [`PROBE_WAIT`] ago (its PROBEs are lost, or filtered on the way).
+    fn ready(&self, now: Instant) -> bool {
+        !self.probing || self.probed.is_some() || now >= self.since + PROBE_WAIT
+    }
+
+    /// Where its partner should send the SYNs: its public endpoint as the REGISTER showed
+    /// it, or, if its NAT gave the PROBE, sent right after, a port a small step `d` away
+    /// (a NAT that gives each destination the next port: RFC 4787 section 4.2.1's
+    /// sequential assignment), the port `d` further on, which its NAT is likely to give
+    /// its first SYN to the partner, the next new destination (docs/protocol.md section
+    /// 9.4, "Port prediction").
+    pub fn predicted(&self) -> SocketAddr {
+        let Some(probed) = self.probed else {
+            return self.address;
+        };
+        let step = i32::from(probed) - i32::from(self.address.port());
+        if step == 0 || step.abs() > MAX_PREDICTED_STEP {
+            return self.address;
+        }
+        match u16::try_from(i32::from(probed) + step) {
+            Ok(port) if port >= 1024 => SocketAddr::new(self.address.ip(), port),
+            _ => self.address,
+        }
+    }
 }
+
+/// The largest step between the ports of a REGISTER and its PROBE that the server takes for
+/// a NAT counting up (or down): 16. A NAT that counts gives consecutive mappings ports 1
+/// apart, or a few more if other hosts behind it made mappings between; a step beyond this
+/// is a random port assignment, from which nothing can be predicted (the chance that a
+/// random step falls within it is 32 in 64,512).
+pub const MAX_PREDICTED_STEP: i32 = 16;
+
+/// How long the server waits for the PROBE of a registration that said one follows before
+/// it introduces it without: 2.5 s. The PROBE follows the REGISTER at once, so it normally
+/// comes a moment later; if it is lost, the client's next REGISTER and PROBE (250 ms later
+/// while registering, 1 s while waiting: two more chances within the wait) bring it. A
+/// client whose PROBEs never arrive (a firewall that lets only the server's port through)
+/// is introduced at its first REGISTER after this, without a prediction.
+pub const PROBE_WAIT: Duration = Duration::from_millis(2500);
 
 /// What the server did, for a log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,9 +299,14 @@ impl Server {
             return;
         };
         match message.body {
-            Body::Register { name, peer } => self.register(now, from, message.nonce, name, peer),
+            Body::Register {
+                name,
+                peer,
+                probing,
+            } => self.register(now, from, message.nonce, name, peer, probing),
             Body::Relay { payload } => self.relay(now, from, message.nonce, payload),
             Body::Unregister => self.unregister(from, message.nonce),
+            Body::Probe { name } => self.probe(now, from, message.nonce, name),
             Body::Waiting { .. } | Body::Introduce { .. } | Body::Refused { .. } => {
                 self.stats.rejected += 1;
             }
@@ -260,9 +314,18 @@ impl Server {
     }
 
     /// A REGISTER: refuse it, refresh the registration it repeats, or make a new one; then
-    /// answer with WAITING or, if the peer waits for this one, INTRODUCE (and, to a new
-    /// registration's partner, an INTRODUCE of its own).
-    fn register(&mut self, now: Instant, from: SocketAddr, nonce: u64, name: &str, peer: &str) {
+    /// answer with WAITING or, if the peer waits for this one and both are ready
+    /// ([`Registration::ready`]), INTRODUCE (and, the first time, an INTRODUCE to the
+    /// partner).
+    fn register(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        name: &str,
+        peer: &str,
+        probing: bool,
+    ) {
         let refusal = self.refusal(now, from, nonce, name);
         if let Some(reason) = refusal {
             self.stats.refused += 1;
@@ -280,10 +343,9 @@ impl Server {
             );
             return;
         }
-        let is_new = match self.by_name.get_mut(name) {
+        match self.by_name.get_mut(name) {
             Some(registration) if registration.address == from && registration.nonce == nonce => {
                 registration.last_heard = now;
-                false
             }
             _ => {
                 // A lapsed holder of the name, or of the address, makes room.
@@ -303,6 +365,10 @@ impl Server {
                             QueueLimit::Bytes(self.config.relay_queue),
                         ),
                         relayed_bytes: 0,
+                        since: now,
+                        probing,
+                        probed: None,
+                        introduced: false,
                     },
                 );
                 self.by_address.insert(from, name.to_string());
@@ -312,50 +378,84 @@ impl Server {
                     address: from,
                     peer: peer.to_string(),
                 });
-                true
             }
-        };
-        match self.partner(now, name) {
-            Some(partner) => {
-                let partner = partner.clone();
-                self.send(
-                    from,
-                    Message {
-                        nonce,
-                        body: Body::Introduce {
-                            observed: from,
-                            peer: partner.address,
-                        },
-                    },
-                );
-                if is_new {
-                    // The partner waits: tell it now. If this is lost, its next REGISTER,
-                    // within a second, is answered with the same.
-                    self.send(
-                        partner.address,
-                        Message {
-                            nonce: partner.nonce,
-                            body: Body::Introduce {
-                                observed: partner.address,
-                                peer: from,
-                            },
-                        },
-                    );
-                    self.stats.introductions += 1;
-                    self.events.push_back(Event::Introduced {
-                        a: (peer.to_string(), partner.address),
-                        b: (name.to_string(), from),
-                    });
-                }
-            }
-            None => self.send(
+        }
+        if !self.introduce(now, name, Some(from)) {
+            self.send(
                 from,
                 Message {
                     nonce,
                     body: Body::Waiting { observed: from },
                 },
-            ),
+            );
         }
+    }
+
+    /// A PROBE from `from`: note the port of the registration it names, if it carries the
+    /// registration's nonce and comes from its IP address (at the same port, when its NAT
+    /// maps endpoint-independently); then introduce the pair if it is ready now. Never
+    /// answered.
+    fn probe(&mut self, now: Instant, from: SocketAddr, nonce: u64, name: &str) {
+        match self.by_name.get_mut(name) {
+            Some(registration)
+                if registration.nonce == nonce && registration.address.ip() == from.ip() =>
+            {
+                registration.last_heard = now;
+                let first = registration.probed.is_none();
+                registration.probed = Some(from.port());
+                if first {
+                    self.introduce(now, name, None);
+                }
+            }
+            _ => self.stats.rejected += 1,
+        }
+    }
+
+    /// Introduce `name` to its partner if both are registered, want each other, and are
+    /// ready (probed, or waited for long enough): an INTRODUCE to `reply_to` (the source
+    /// of the REGISTER being answered) each time, and to both, once, the first time. Each
+    /// INTRODUCE carries the other's predicted endpoint ([`Registration::predicted`]).
+    /// Returns whether `name` was introduced.
+    fn introduce(&mut self, now: Instant, name: &str, reply_to: Option<SocketAddr>) -> bool {
+        let Some(partner) = self.partner(now, name).cloned() else {
+            return false;
+        };
+        let Some(registration) = self.by_name.get(name).cloned() else {
+            return false;
+        };
+        if !(registration.ready(now) && partner.ready(now)) {
+            return false;
+        }
+        let first = !registration.introduced || !partner.introduced;
+        let introduce_to = |to: &Registration, other: &Registration| Transmit {
+            destination: to.address,
+            contents: Message {
+                nonce: to.nonce,
+                body: Body::Introduce {
+                    observed: to.address,
+                    peer: other.predicted(),
+                },
+            }
+            .to_bytes(),
+        };
+        if first || reply_to == Some(registration.address) {
+            self.queue(introduce_to(&registration, &partner));
+        }
+        if first {
+            // If this is lost, the partner's next REGISTER, within a second, draws the same.
+            self.queue(introduce_to(&partner, &registration));
+            self.stats.introductions += 1;
+            self.events.push_back(Event::Introduced {
+                a: (registration.peer.clone(), partner.address),
+                b: (name.to_string(), registration.address),
+            });
+            for introduced in [name, registration.peer.as_str()] {
+                if let Some(held) = self.by_name.get_mut(introduced) {
+                    held.introduced = true;
+                }
+            }
+        }
+        true
     }
 
     /// Why a REGISTER for `name` from `from` with `nonce` must be refused, if it must: the

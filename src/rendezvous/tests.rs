@@ -12,6 +12,7 @@ use super::*;
 use crate::time::Instant;
 
 const SERVER: &str = "192.0.2.100:7000";
+const PROBE_PORT: &str = "192.0.2.100:7001";
 const ALICE: &str = "203.0.113.4:4000";
 const BOB: &str = "198.51.100.7:5000";
 const ALICE_NONCE: u64 = 0xa11ce;
@@ -30,7 +31,14 @@ fn bytes(nonce: u64, body: Body<'_>) -> Vec<u8> {
 }
 
 fn register(nonce: u64, name: &str, peer: &str) -> Vec<u8> {
-    bytes(nonce, Body::Register { name, peer })
+    bytes(
+        nonce,
+        Body::Register {
+            name,
+            peer,
+            probing: false,
+        },
+    )
 }
 
 /// Every transmit waiting, as (destination, nonce, body text).
@@ -43,8 +51,10 @@ fn drain_server(server: &mut Server, now: Instant) -> Vec<(SocketAddr, u64, Stri
         .collect()
 }
 
+/// Every transmit waiting but the PROBEs (to the server's next port), as body text.
 fn drain_client(client: &mut Client, now: Instant) -> Vec<String> {
     std::iter::from_fn(|| client.poll_transmit(now))
+        .filter(|transmit| transmit.destination != addr(PROBE_PORT))
         .map(|transmit| {
             assert_eq!(transmit.destination, addr(SERVER));
             let message = Message::parse(&transmit.contents).unwrap();
@@ -872,7 +882,8 @@ fn meet_through_loss(loss: f64, seed: u64) -> (Option<Instant>, Option<Instant>)
         in_flight.sort_by_key(|(at, ..)| *at);
         while in_flight.first().is_some_and(|(at, ..)| *at <= now) {
             let (_, to, from, datagram) = in_flight.remove(0);
-            if to == addr(SERVER) {
+            // The server's port, or its probe port.
+            if to.ip() == addr(SERVER).ip() {
                 server.handle_datagram(now, from, &datagram);
             } else if to == addr(ALICE) {
                 let _ = alice.handle_datagram(now, from, &datagram);
@@ -928,4 +939,74 @@ fn lost_messages_are_made_good_by_bounded_retries() {
         "{apart_more_than_a_second} of 200"
     );
     assert!(worst < Duration::from_secs(5), "{worst:?}");
+}
+
+/// Port prediction (docs/protocol.md section 9.4): a client that says a PROBE follows is
+/// introduced once it came, and its partner is told the port after the PROBE's, a step on;
+/// a step too large for a NAT that counts is no prediction.
+#[test]
+fn the_server_waits_for_the_probe_and_introduces_the_predicted_port() {
+    let probing = |nonce: u64, name: &str, peer: &str| {
+        bytes(
+            nonce,
+            Body::Register {
+                name,
+                peer,
+                probing: true,
+            },
+        )
+    };
+    let probe = |nonce: u64, name: &str| bytes(nonce, Body::Probe { name });
+    let mut server = Server::new(ServerConfig::default());
+    // Alice's NAT counts: her REGISTER left from 40000, her PROBE from 40001.
+    let alice = addr("203.0.113.4:40000");
+    server.handle_datagram(ms(0), alice, &probing(ALICE_NONCE, "alice", "bob"));
+    server.handle_datagram(
+        ms(0),
+        addr("203.0.113.4:40001"),
+        &probe(ALICE_NONCE, "alice"),
+    );
+    // A PROBE with another nonce, or from another address, counts for nothing.
+    server.handle_datagram(ms(1), addr("203.0.113.4:40009"), &probe(1, "alice"));
+    server.handle_datagram(ms(1), addr("192.0.2.9:40009"), &probe(ALICE_NONCE, "alice"));
+    assert_eq!(server.stats().rejected, 2);
+    drain_server(&mut server, ms(1));
+    // Bob's NAT gives ports at random: 5000, then 31337.
+    server.handle_datagram(ms(10), addr(BOB), &probing(BOB_NONCE, "bob", "alice"));
+    // Bob's PROBE has not come: he waits.
+    assert_eq!(
+        drain_server(&mut server, ms(10)),
+        [(addr(BOB), BOB_NONCE, format!("WAITING (you are {BOB})"))]
+    );
+    server.handle_datagram(ms(11), addr("198.51.100.7:31337"), &probe(BOB_NONCE, "bob"));
+    assert_eq!(
+        drain_server(&mut server, ms(11)),
+        [
+            (
+                addr(BOB),
+                BOB_NONCE,
+                format!("INTRODUCE peer 203.0.113.4:40002 (you are {BOB})")
+            ),
+            (
+                alice,
+                ALICE_NONCE,
+                format!("INTRODUCE peer {BOB} (you are {alice})")
+            ),
+        ]
+    );
+    assert_eq!(server.registration("alice").unwrap().probed, Some(40001));
+    // Without its PROBE, a probing client is introduced after PROBE_WAIT, as it is.
+    let mut server = server_with_alice();
+    server.handle_datagram(ms(10), addr(BOB), &probing(BOB_NONCE, "bob", "alice"));
+    assert_eq!(drain_server(&mut server, ms(10)).len(), 1);
+    let later = ms(10) + server::PROBE_WAIT;
+    server.handle_datagram(later, addr(BOB), &probing(BOB_NONCE, "bob", "alice"));
+    assert_eq!(
+        drain_server(&mut server, later)[0],
+        (
+            addr(BOB),
+            BOB_NONCE,
+            format!("INTRODUCE peer {ALICE} (you are {BOB})")
+        )
+    );
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::net::{RendezvousServer, Stream};
 use super::programs::{read_some, shutdown, write_all};
 use super::time::{elapsed, sleep};
-use super::{ConfigError, Dependence, Nat, NatConfig, Preset, RunError, World};
+use super::{ConfigError, Dependence, Nat, NatConfig, PortAssignment, Preset, RunError, World};
 use crate::fault::FaultConfig;
 use crate::link::LinkConfig;
 use crate::rendezvous::{PunchConfig, ServerConfig};
@@ -129,11 +129,13 @@ fn message(peer: u8) -> Vec<u8> {
 /// Put the lecture's programs on `world` (from [`lecture_world`]): the rendezvous server on
 /// port 7000, peer 1 punching from port 4000 as "peer1" at once and peer 2 from port 5000 as
 /// "peer2" at [`PEER_2_START`]; once connected each sends "hello from peer N" and reads
-/// the other's. `relay` says whether they may fall back to the server's relay. The outcome
-/// fills in as the world runs.
+/// the other's. `relay` says whether they may fall back to the server's relay, `probe`
+/// whether they send PROBEs for port prediction ([`PunchConfig::probe`]). The outcome fills
+/// in as the world runs.
 pub fn lecture_programs(
     world: &mut World,
     relay: bool,
+    probe: bool,
 ) -> Result<Rc<RefCell<PunchOutcome>>, ConfigError> {
     let outcome = Rc::new(RefCell::new(PunchOutcome::default()));
     world.host("rendezvous", || async {
@@ -151,6 +153,7 @@ pub fn lecture_programs(
         };
         let mut config = PunchConfig::new(server, name, other);
         config.relay = relay;
+        config.probe = probe;
         let outcome = Rc::clone(&outcome);
         world.client(host, async move {
             sleep(start).await;
@@ -263,7 +266,7 @@ pub fn punch_once(
     faults: &FaultConfig,
 ) -> Result<PunchOutcome, ExperimentError> {
     let mut world = lecture_world(seed, nat1, nat2, faults)?;
-    let outcome = lecture_programs(&mut world, true)?;
+    let outcome = lecture_programs(&mut world, true, true)?;
     world.run()?;
     let outcome = outcome.borrow().clone();
     Ok(outcome)
@@ -401,6 +404,12 @@ pub enum Route {
     /// the symmetric side's SYN gets in from a port nobody was told of, and the cone side
     /// answers there (retargeting).
     Retarget,
+    /// One NAT (or both) maps each destination to the next port, and the other maps
+    /// endpoint-independently or the same way: the rendezvous predicts the port the
+    /// counting NAT gives the SYNs to the peer from the step between a REGISTER's port and
+    /// a PROBE's, and the peer sends its SYNs there (docs/protocol.md section 9.4, "Port
+    /// prediction").
+    Predict,
     /// No direct path the peers can find: the relay.
     Relay,
 }
@@ -414,8 +423,13 @@ impl Route {
         let lets_in_other_ports = |nat: &NatConfig| {
             independent(nat) && nat.filtering != Dependence::AddressAndPortDependent
         };
+        let counts = |nat: &NatConfig| !independent(nat) && nat.ports == PortAssignment::Sequential;
+        let predictable = |nat: &NatConfig| independent(nat) || counts(nat);
         match (independent(&one), independent(&two)) {
             (true, true) => Route::Direct,
+            _ if (counts(&one) || counts(&two)) && predictable(&one) && predictable(&two) => {
+                Route::Predict
+            }
             (true, false) if lets_in_other_ports(&one) => Route::Retarget,
             (false, true) if lets_in_other_ports(&two) => Route::Retarget,
             _ => Route::Relay,
@@ -433,6 +447,7 @@ impl fmt::Display for Route {
         f.write_str(match self {
             Route::Direct => "direct",
             Route::Retarget => "retarget",
+            Route::Predict => "predict",
             Route::Relay => "relay",
         })
     }

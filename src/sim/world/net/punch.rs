@@ -18,6 +18,7 @@ use std::task::Poll;
 use super::{bind_first, connection_gone, resolve, Stream, ToSocketAddrs, UdpSocket};
 use crate::endpoint::ConnectionHandle;
 use crate::io_error::{punch_established, punch_opened};
+use crate::rendezvous::message::PROBE_PORT_OFFSET;
 use crate::rendezvous::server::Event;
 use crate::rendezvous::{PunchConfig, Server, ServerConfig, ServerStats};
 use crate::sim::world::context::{self, WaitingOn};
@@ -196,15 +197,26 @@ impl Drop for Unclaimed {
 #[derive(Debug)]
 pub struct RendezvousServer {
     socket: UdpSocket,
+    /// The probe port, the next after the socket's (docs/protocol.md section 9.4, "Port
+    /// prediction"): PROBEs only, never answered from.
+    probe_socket: Option<UdpSocket>,
     server: Server,
 }
 
 impl RendezvousServer {
-    /// A server on a UDP socket bound to `addr` of the running program's host. Panics
+    /// A server on a UDP socket bound to `addr` of the running program's host, and one on
+    /// the next port for the clients' PROBEs (none if `addr`'s port is the last). Panics
     /// outside a world's program.
     pub async fn bind(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        let local = socket.local_addr()?;
+        let probe_socket = match local.port().checked_add(PROBE_PORT_OFFSET) {
+            Some(port) => Some(UdpSocket::bind(SocketAddr::new(local.ip(), port)).await?),
+            None => None,
+        };
         Ok(RendezvousServer {
-            socket: UdpSocket::bind(addr).await?,
+            socket,
+            probe_socket,
             server: Server::new(config),
         })
     }
@@ -225,12 +237,24 @@ impl RendezvousServer {
         let mut buffer = vec![0u8; super::udp::MAX_UDP_PAYLOAD];
         loop {
             let now = Instant::ZERO + elapsed();
+            // From either socket, whichever has a datagram first.
+            let socket = &self.socket;
+            let probe_socket = self.probe_socket.as_ref();
+            let receive = poll_fn(|cx| {
+                if let Poll::Ready(received) = socket.poll_recv_from(cx, &mut buffer) {
+                    return Poll::Ready(received);
+                }
+                match probe_socket {
+                    Some(probe_socket) => probe_socket.poll_recv_from(cx, &mut buffer),
+                    None => Poll::Pending,
+                }
+            });
             let received = match self.server.poll_timeout() {
                 Some(at) => {
                     let wait = at.saturating_duration_since(now);
-                    timeout(wait, self.socket.recv_from(&mut buffer)).await.ok()
+                    timeout(wait, receive).await.ok()
                 }
-                None => Some(self.socket.recv_from(&mut buffer).await),
+                None => Some(receive.await),
             };
             let now = Instant::ZERO + elapsed();
             match received {

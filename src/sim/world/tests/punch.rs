@@ -55,7 +55,7 @@ fn the_lectures_example_the_first_syn_is_dropped_at_nat_4_5_6_7_and_the_second_g
         &no_faults,
     )
     .unwrap();
-    let outcome = lecture_programs(&mut world, true).unwrap();
+    let outcome = lecture_programs(&mut world, true, false).unwrap();
     let taps = [
         ("nat1", "peer1"),
         ("nat1", "internet"),
@@ -228,17 +228,17 @@ fn a_cone_that_lets_other_ports_in_retargets_to_a_symmetric_peer_and_connects_di
     for (nat1, nat2) in [
         (Preset::FullCone, Preset::Symmetric),
         (Preset::AddressRestrictedCone, Preset::Symmetric),
-        (Preset::AddressRestrictedCone, Preset::SymmetricSequential),
-        (Preset::SymmetricSequential, Preset::FullCone),
+        (Preset::Symmetric, Preset::FullCone),
+        (Preset::Symmetric, Preset::AddressRestrictedCone),
     ] {
         let mut world = lecture_world(1, nat1, nat2, &FaultConfig::default()).unwrap();
-        let outcome = lecture_programs(&mut world, true).unwrap();
+        let outcome = lecture_programs(&mut world, true, true).unwrap();
         world.run().unwrap();
         let outcome = outcome.borrow().clone();
         assert!(outcome.direct(), "{nat1} {nat2}: {outcome:?}");
-        // The symmetric NAT gave its peer's SYNs a port of their own: two mappings, the
-        // rendezvous's and the peer's.
-        let symmetric = if nat1 == Preset::SymmetricSequential {
+        // The symmetric NAT gave its peer's SYNs a port of their own: three mappings, the
+        // rendezvous's, its probe port's and the peer's.
+        let symmetric = if nat1 == Preset::Symmetric {
             "nat1"
         } else {
             "nat2"
@@ -246,7 +246,34 @@ fn a_cone_that_lets_other_ports_in_retargets_to_a_symmetric_peer_and_connects_di
         let table = world.nat_table(symmetric).unwrap();
         let externals: std::collections::BTreeSet<_> =
             table.rows.iter().map(|row| row.external).collect();
-        assert_eq!(externals.len(), 2, "{table}");
+        assert_eq!(externals.len(), 3, "{table}");
+    }
+}
+
+/// A NAT that gives each destination the next port (sequential ports) facing a
+/// port-restricted cone or another like it: the rendezvous predicts the port its SYNs will
+/// get from the ports of a REGISTER and the PROBE after it, the peer sends its SYNs there,
+/// and the connection is direct (docs/protocol.md section 9.4, "Port prediction"); without
+/// PROBEs, the same pairs go through the relay.
+#[test]
+fn port_prediction_punches_through_a_nat_that_counts_up() {
+    for (nat1, nat2) in [
+        (Preset::PortRestrictedCone, Preset::SymmetricSequential),
+        (Preset::SymmetricSequential, Preset::PortRestrictedCone),
+        (Preset::SymmetricSequential, Preset::SymmetricSequential),
+    ] {
+        for probe in [true, false] {
+            let mut world = lecture_world(1, nat1, nat2, &FaultConfig::default()).unwrap();
+            let outcome = lecture_programs(&mut world, true, probe).unwrap();
+            world.run().unwrap();
+            let outcome = outcome.borrow().clone();
+            assert!(outcome.connected(), "{nat1} {nat2} {probe}: {outcome:?}");
+            assert_eq!(
+                outcome.direct(),
+                probe,
+                "{nat1} {nat2} {probe}: {outcome:?}"
+            );
+        }
     }
 }
 
@@ -254,7 +281,7 @@ fn a_cone_that_lets_other_ports_in_retargets_to_a_symmetric_peer_and_connects_di
 fn where_no_direct_path_can_be_found_the_peers_connect_through_the_relay() {
     for (nat1, nat2) in [
         (Preset::PortRestrictedCone, Preset::Symmetric),
-        (Preset::SymmetricSequential, Preset::PortRestrictedCone),
+        (Preset::Symmetric, Preset::SymmetricSequential),
         (Preset::Symmetric, Preset::Symmetric),
     ] {
         let outcome = punch(1, nat1, nat2);
@@ -275,7 +302,7 @@ fn with_the_relay_off_a_punch_through_symmetric_nats_ends_saying_what_blocked_it
         &FaultConfig::default(),
     )
     .unwrap();
-    let outcome = lecture_programs(&mut world, false).unwrap();
+    let outcome = lecture_programs(&mut world, false, true).unwrap();
     world.run().unwrap();
     let outcome = outcome.borrow().clone();
     assert!(!outcome.connected());
