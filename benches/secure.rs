@@ -3,7 +3,8 @@
 //! Bulk goodput of one secure connection over loopback beside a plain one, in the same run:
 //! each moves `BULK_BYTES` through a `Stream` into a `Listener`'s stream, read as fast as it
 //! arrives; the two alternate, `ROUNDS` rounds each, and the medians are printed (target:
-//! secure at least 0.7x plain). Then the handshake's CPU cost per connection: `HANDSHAKES`
+//! secure at least 0.7x plain), with the CPU time the whole process (both ends' threads)
+//! spent per MiB, which the shared machine's load inflates less than the wall time. Then the handshake's CPU cost per connection: `HANDSHAKES`
 //! handshakes between two sans-IO endpoints handing each other their datagrams in memory,
 //! secure and plain, the least of `ROUNDS` timings of each (one thread, no I/O: its time is
 //! CPU time but for what the machine's other work takes from it, which the least of several
@@ -22,16 +23,27 @@ use ferry::time::Instant;
 #[allow(dead_code)] // its clock, bulk goodput and median
 mod common;
 
-use common::{ferry_bulk_bps, ferry_configs, median, now};
+use common::{ferry_bulk_bps, ferry_configs, median, now, process_cpu_seconds};
 
 const BULK_BYTES: usize = 256 << 20;
 const ROUNDS: usize = 3;
 const HANDSHAKES: usize = 500;
 
-/// Goodput of one connection moving `BULK_BYTES`, secure or plain, in bits per second.
-fn bulk_bps(secure: bool) -> f64 {
+/// One bulk transfer's goodput in bits per second and the CPU time it cost, in seconds.
+struct Bulk {
+    bps: f64,
+    cpu_seconds: f64,
+}
+
+/// Goodput of one connection moving `BULK_BYTES`, secure or plain, and its CPU time.
+fn bulk(secure: bool) -> Bulk {
     let (server, client) = ferry_configs(secure);
-    ferry_bulk_bps(&server, &client, BULK_BYTES)
+    let cpu_started = process_cpu_seconds();
+    let bps = ferry_bulk_bps(&server, &client, BULK_BYTES);
+    Bulk {
+        bps,
+        cpu_seconds: process_cpu_seconds() - cpu_started,
+    }
 }
 
 /// Seconds per connection of `HANDSHAKES` handshakes in memory, secure or plain.
@@ -69,23 +81,41 @@ fn handshake_seconds(secure: bool) -> f64 {
 
 fn main() {
     let (mut plain, mut secure) = (Vec::new(), Vec::new());
+    let mebibytes = (BULK_BYTES >> 20) as f64;
     for round in 1..=ROUNDS {
-        plain.push(bulk_bps(false));
-        secure.push(bulk_bps(true));
+        plain.push(bulk(false));
+        secure.push(bulk(true));
+        let (p, s) = (&plain[round - 1], &secure[round - 1]);
         println!(
-            "round {round}: plain {:.3} Gbit/s, secure {:.3} Gbit/s",
-            plain[round - 1] / 1e9,
-            secure[round - 1] / 1e9
+            "round {round}: plain {:.3} Gbit/s, {:.2} ms CPU/MiB; secure {:.3} Gbit/s, {:.2} ms \
+             CPU/MiB",
+            p.bps / 1e9,
+            p.cpu_seconds * 1e3 / mebibytes,
+            s.bps / 1e9,
+            s.cpu_seconds * 1e3 / mebibytes
         );
     }
-    let (plain, secure) = (median(plain), median(secure));
+    let cpu_per_mib = |runs: &[Bulk]| {
+        median(
+            runs.iter()
+                .map(|run| run.cpu_seconds * 1e3 / mebibytes)
+                .collect(),
+        )
+    };
+    let (plain_cpu, secure_cpu) = (cpu_per_mib(&plain), cpu_per_mib(&secure));
+    let (plain, secure) = (
+        median(plain.iter().map(|run| run.bps).collect()),
+        median(secure.iter().map(|run| run.bps).collect()),
+    );
     println!(
         "median of {ROUNDS}, {} MiB each: plain {:.3} Gbit/s, secure {:.3} Gbit/s, secure/plain \
-         {:.2} (target at least 0.70)",
+         {:.2} (target at least 0.70); CPU time, both ends: plain {plain_cpu:.2} ms/MiB, secure \
+         {secure_cpu:.2} ms/MiB, plain/secure {:.2}",
         BULK_BYTES >> 20,
         plain / 1e9,
         secure / 1e9,
-        secure / plain
+        secure / plain,
+        plain_cpu / secure_cpu
     );
     let least = |secure| {
         (0..ROUNDS)
@@ -103,6 +133,7 @@ fn main() {
     );
     println!(
         "plain_goodput_bps={plain:.0} secure_goodput_bps={secure:.0} ratio={:.3} \
+         plain_cpu_ms_per_mib={plain_cpu:.2} secure_cpu_ms_per_mib={secure_cpu:.2} \
          plain_handshake_us={:.1} secure_handshake_us={:.1}",
         secure / plain,
         plain_handshake * 1e6,

@@ -20,7 +20,7 @@ fn key_arg(text: &str) -> Result<PublicKey, String> {
 #[derive(clap::Args)]
 pub struct SecureOptions {
     /// Encrypt and authenticate the connection (Noise NX in the SYNs, then every segment
-    /// with ChaCha20-Poly1305). Both ends must say it: a plain peer is refused, never a
+    /// with AES-256-GCM). Both ends must say it: a plain peer is refused, never a
     /// silent fall back to plaintext. Not with --rendezvous: a punched connection is a
     /// simultaneous open, which has no server to prove a key.
     #[arg(long, conflicts_with = "rendezvous")]

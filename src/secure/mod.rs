@@ -13,7 +13,7 @@
 //!
 //! `Session::reveal` gives a capture the plain segment and what crossed the wire.
 //!
-//! The handshake is Noise NX (X25519, ChaCha20-Poly1305, BLAKE2s) from the `snow` crate:
+//! The handshake is Noise NX (X25519, AES-256-GCM, BLAKE2s) from the `snow` crate:
 //!
 //! ```text
 //!   client                                            server
@@ -400,7 +400,7 @@ impl Session {
                 return Some(Revealed {
                     plain,
                     comment: format!(
-                        "encrypted on the wire: ChaCha20-Poly1305, packet number {packet_number} \
+                        "encrypted on the wire: AES-256-GCM, packet number {packet_number} \
                          (the nonce), header authenticated"
                     ),
                 });
@@ -562,7 +562,10 @@ impl Session {
             (
                 Phase::Established(established),
                 Some(SecureOption::Protection { packet_number, .. }),
-            ) => match established.protection.open(datagram, packet_number) {
+            ) => match established
+                .protection
+                .open(datagram, &segment, packet_number)
+            {
                 Some(plain) => {
                     established.confirmed = true;
                     Opened::Deliver(plain)

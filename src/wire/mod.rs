@@ -762,18 +762,35 @@ impl<'a> Segment<'a> {
     /// As `emit`; and if `extra_option` is not a whole number of [`OPTION_WORD_LEN`] words
     /// or leaves the options longer than 1020 octets: bugs in the caller.
     pub fn emit_with_option(&self, extra_option: &[u8], buf: &mut Vec<u8>) {
+        let start = buf.len();
+        self.emit_frame(extra_option, 0, buf);
+        let datagram = &mut buf[start..];
+        let crc = datagram_crc(datagram);
+        datagram[field::CRC].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// Append the datagram as [`emit_with_option`](Self::emit_with_option) does, with
+    /// `trailer_len` zero octets after the payload, counted in the payload's length, and the
+    /// checksum left zero: the frame of a datagram whose payload is changed in place (the
+    /// secure mode encrypts it and writes its tag in the trailer) before its checksum is
+    /// written ([`secure::write_checksum`]).
+    ///
+    /// # Panics
+    ///
+    /// As `emit_with_option`, the trailer counted in the payload.
+    pub fn emit_frame(&self, extra_option: &[u8], trailer_len: usize, buf: &mut Vec<u8>) {
         let options_len = self.options.encoded_len() + extra_option.len();
         assert!(
             options_len % OPTION_WORD_LEN == 0 && options_len / OPTION_WORD_LEN <= 255,
             "options of {options_len} octets are no whole number of words up to 1020"
         );
-        let payload_len = u16::try_from(self.payload.len())
+        let payload_len = u16::try_from(self.payload.len() + trailer_len)
             .expect("segment payload longer than MAX_PAYLOAD_LEN (65535 bytes)");
         // At most MAX_SACK_BLOCKS, so the count always fits in the byte.
         let sack_count = self.sack.len() as u8;
 
         let start = buf.len();
-        buf.reserve(self.encoded_len());
+        buf.reserve(self.encoded_len() + extra_option.len() + trailer_len);
         buf.extend_from_slice(&MAGIC.to_be_bytes());
         buf.push(VERSION);
         buf.push(self.flags.bits());
@@ -793,10 +810,7 @@ impl<'a> Segment<'a> {
         self.options.emit(buf);
         buf.extend_from_slice(extra_option);
         buf.extend_from_slice(self.payload);
-
-        let datagram = &mut buf[start..];
-        let crc = datagram_crc(datagram);
-        datagram[field::CRC].copy_from_slice(&crc.to_be_bytes());
+        buf.resize(buf.len() + trailer_len, 0);
     }
 
     /// Sequence space the segment occupies: payload length + 1 for SYN + 1 for FIN
