@@ -141,3 +141,97 @@ fn a_capture_shows_the_plaintext_and_names_each_handshake_step_or_writes_the_cip
     );
     assert!(contains(&ciphertext, b"encrypted on the wire: AES-256-GCM"));
 }
+
+/// What the 0-RTT tests' client asks; the server answers it reversed.
+const REQUEST: &[u8] = b"GET /index.html, once or twice: it is idempotent";
+
+/// A listener that reads one request of `REQUEST`'s length, answers it reversed and closes;
+/// it returns its endpoint's counts.
+fn answering_server(
+    config: SocketConfig,
+) -> (
+    std::net::SocketAddr,
+    thread::JoinHandle<ferry::endpoint::EndpointStats>,
+) {
+    let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = vec![0; REQUEST.len()];
+        stream.read_exact(&mut request).unwrap();
+        request.reverse();
+        stream.write_all(&request).unwrap();
+        let stats = stream.endpoint_stats();
+        stream.close().unwrap();
+        stats
+    });
+    (address, server)
+}
+
+/// `connect_with_early_data` with the server's key pinned: the request, the answer read back.
+fn zero_rtt_exchange(
+    address: std::net::SocketAddr,
+    key: ferry::secure::PublicKey,
+) -> io::Result<Vec<u8>> {
+    let config = secure(SecureConfig::client(Some(key)));
+    let (mut stream, taken) = Stream::connect_with_early_data(address, &config, None, REQUEST)?;
+    assert_eq!(taken, REQUEST.len());
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    stream.close()?;
+    Ok(answer)
+}
+
+#[test]
+fn a_request_rides_encrypted_in_the_syn_to_a_pinned_server_and_is_answered() {
+    let identity = ferry::net::new_identity();
+    let key = identity.public_key();
+    let (address, server) = answering_server(secure(SecureConfig::server(identity)));
+    let answer = zero_rtt_exchange(address, key).unwrap();
+    assert_eq!(answer, REQUEST.iter().rev().copied().collect::<Vec<_>>());
+    // The server took the request from the SYN itself (0-RTT), not after the handshake.
+    let stats = server.join().unwrap();
+    assert_eq!(
+        (stats.early_data_accepted, stats.early_data_refused),
+        (1, 0)
+    );
+}
+
+#[test]
+fn a_server_refusing_0rtt_still_gets_the_request_after_the_handshake() {
+    let identity = ferry::net::new_identity();
+    let key = identity.public_key();
+    let mut refusing = SecureConfig::server(identity);
+    refusing.refuse_early_data = true;
+    let (address, server) = answering_server(secure(refusing));
+    let answer = zero_rtt_exchange(address, key).unwrap();
+    assert_eq!(answer, REQUEST.iter().rev().copied().collect::<Vec<_>>());
+    let stats = server.join().unwrap();
+    assert_eq!(
+        (stats.early_data_accepted, stats.early_data_refused),
+        (0, 1)
+    );
+}
+
+#[test]
+fn a_0rtt_request_to_a_server_with_another_key_fails_at_once_with_the_key_error() {
+    // The server cannot read a SYN encrypted to a key it does not hold; its RST says so, and
+    // the client fails one round trip later, not after its SYN retries. The listener's
+    // thread is never handed a connection.
+    let identity = ferry::net::new_identity();
+    let listener =
+        Listener::bind_with("127.0.0.1:0", &secure(SecureConfig::server(identity))).unwrap();
+    let address = listener.local_addr().unwrap();
+    let stale = ferry::net::new_identity().public_key();
+    let error = zero_rtt_exchange(address, stale).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+    assert_eq!(
+        error.get_ref().and_then(|inner| inner.downcast_ref()),
+        Some(&ConnectionError::ServerKeyMismatch)
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+}

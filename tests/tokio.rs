@@ -835,3 +835,87 @@ fn a_secure_stream_echoes_and_knows_the_servers_key() {
         server.await.unwrap();
     });
 }
+
+#[test]
+fn a_0rtt_request_rides_in_the_syn_is_refused_when_asked_and_a_wrong_key_fails_at_once() {
+    // 0-RTT on tokio's driver (tests/secure.rs has the blocking one's): the request rides
+    // encrypted in the SYN to a server whose key the client pins; a server that refuses
+    // 0-RTT gets it after the handshake; a server with another key fails the client at once.
+    use ferry::conn::ConnectionError;
+    use ferry::secure::{PublicKey, SecureConfig};
+    const REQUEST: &[u8] = b"GET /index.html, safe to replay";
+    let secure = |secure| SocketConfig {
+        secure: Some(secure),
+        ..SocketConfig::default()
+    };
+    /// A listener answering one request reversed, and the accepted stream's endpoint's
+    /// early-data counts (accepted, refused).
+    async fn answering(config: SocketConfig) -> (SocketAddr, tokio::task::JoinHandle<(u64, u64)>) {
+        let listener = Listener::bind_with("127.0.0.1:0", &config).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; REQUEST.len()];
+            stream.read_exact(&mut request).await.unwrap();
+            request.reverse();
+            stream.write_all(&request).await.unwrap();
+            stream.shutdown().await.unwrap();
+            let stats = stream.endpoint_stats();
+            (stats.early_data_accepted, stats.early_data_refused)
+        });
+        (address, server)
+    }
+    async fn exchange(
+        address: SocketAddr,
+        key: PublicKey,
+        config: SocketConfig,
+    ) -> io::Result<Vec<u8>> {
+        let config = SocketConfig {
+            secure: Some(SecureConfig::client(Some(key))),
+            ..config
+        };
+        let (mut stream, taken) =
+            Stream::connect_with_early_data(address, &config, REQUEST).await?;
+        assert_eq!(taken, REQUEST.len());
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok(answer)
+    }
+    let reversed: Vec<u8> = REQUEST.iter().rev().copied().collect();
+    guarded(async move {
+        let identity = ferry::net::new_identity();
+        let key = identity.public_key();
+        let (address, server) = answering(secure(SecureConfig::server(identity.clone()))).await;
+        let answer = exchange(address, key, SocketConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(answer, reversed);
+        assert_eq!(server.await.unwrap(), (1, 0));
+
+        let mut refusing = SecureConfig::server(identity);
+        refusing.refuse_early_data = true;
+        let (address, server) = answering(secure(refusing)).await;
+        let answer = exchange(address, key, SocketConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(answer, reversed);
+        assert_eq!(server.await.unwrap(), (0, 1));
+
+        // A live listener whose key is not the one pinned.
+        let listener = Listener::bind_with(
+            "127.0.0.1:0",
+            &secure(SecureConfig::server(ferry::net::new_identity())),
+        )
+        .await
+        .unwrap();
+        let address = listener.local_addr().unwrap();
+        let error = exchange(address, key, SocketConfig::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            error.get_ref().and_then(|inner| inner.downcast_ref()),
+            Some(&ConnectionError::ServerKeyMismatch)
+        );
+    });
+}

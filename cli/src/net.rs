@@ -401,6 +401,12 @@ pub fn send(args: SendArgs) -> ExitCode {
         return fail("send", why);
     }
     let punched = args.punch.punch("send", &args.options.socket_config(None));
+    // With --early-data, the input's first bytes, for the SYN (0-RTT).
+    let first = match (&punched, args.options.secure.early_data(&mut input)) {
+        (None, Ok(first)) => first,
+        (Some(_), _) => Vec::new(),
+        (None, Err(error)) => return fail("send", format!("cannot read the input: {error}")),
+    };
     let mut stream = match (address, punched) {
         (_, Some(Ok(stream))) => stream,
         (_, Some(Err(why))) => return fail("send", why),
@@ -414,7 +420,9 @@ pub fn send(args: SendArgs) -> ExitCode {
             // the handshake, which otherwise lasts as long as the SYN retries (about two
             // minutes).
             let config = args.options.socket_config(secure);
-            match Stream::connect_with(address, &config, args.idle_timeout.0) {
+            let connected =
+                Stream::connect_with_early_data(address, &config, args.idle_timeout.0, &first);
+            match connected.map(|(stream, _)| stream) {
                 Ok(stream) => {
                     if let Err(why) = trust.remember("send", address, &stream) {
                         return fail("send", why);
@@ -442,7 +450,9 @@ pub fn send(args: SendArgs) -> ExitCode {
     let result = (|| -> io::Result<u64> {
         stream.set_write_timeout(args.idle_timeout.0)?;
         stream.set_read_timeout(args.idle_timeout.0)?;
-        let sent = copy_with_progress(&mut input, &mut stream, total)?;
+        // The first bytes went with the connect (all of them: far below the send buffer).
+        let rest = total.map(|total| total.saturating_sub(first.len() as u64));
+        let sent = first.len() as u64 + copy_with_progress(&mut input, &mut stream, rest)?;
         stream.shutdown(Shutdown::Write)?;
         // The receiver closes once it has everything: its end of stream is our receipt.
         io::copy(&mut stream, &mut io::sink())?;
@@ -467,10 +477,12 @@ pub fn send(args: SendArgs) -> ExitCode {
 
 /// `ferry cat ADDRESS`: connect, in the secure mode if asked, trusting the server's key as
 /// `--server-key` or the known-hosts file says.
-fn cat_connect(options: &NetOptions, address: SocketAddr) -> Result<Stream, String> {
+/// With `--early-data`, `first` (stdin's first bytes) rides in the SYN.
+fn cat_connect(options: &NetOptions, address: SocketAddr, first: &[u8]) -> Result<Stream, String> {
     let (secure, trust) = options.secure.connecting(address)?;
-    let stream =
-        Stream::connect_with(address, &options.socket_config(secure), None).map_err(|error| {
+    let config = options.socket_config(secure);
+    let (stream, _) =
+        Stream::connect_with_early_data(address, &config, None, first).map_err(|error| {
             let why = trust
                 .explain(address, &error)
                 .unwrap_or_else(|| describe(&error));
@@ -506,9 +518,19 @@ pub fn cat(args: CatArgs) -> ExitCode {
         return fail("cat", why);
     }
     let punched = args.punch.punch("cat", &args.options.socket_config(None));
+    // With --early-data, stdin's first bytes, sent in the SYN (0-RTT).
+    let mut first = Vec::new();
     let stream = match (args.address, args.listen, punched) {
         (_, _, Some(punched)) => punched,
-        (Some(address), _, None) => cat_connect(&args.options, address),
+        (Some(address), _, None) => args
+            .options
+            .secure
+            .early_data(&mut io::stdin().lock())
+            .map_err(|error| format!("cannot read stdin: {error}"))
+            .and_then(|read| {
+                first = read;
+                cat_connect(&args.options, address, &first)
+            }),
         (None, Some(listen), None) => args
             .options
             .secure
@@ -541,8 +563,9 @@ pub fn cat(args: CatArgs) -> ExitCode {
         Err(error) => return fail("cat", describe(&error)),
     };
     // stdin to the peer on a thread of its own; the peer to stdout here.
+    let early = first.len() as u64;
     let sending = thread::spawn(move || -> io::Result<u64> {
-        let sent = io::copy(&mut io::stdin().lock(), &mut writer)?;
+        let sent = early + io::copy(&mut io::stdin().lock(), &mut writer)?;
         // Our FIN after the data, and the peer's acknowledgment of both.
         writer.close()?;
         Ok(sent)
@@ -646,6 +669,9 @@ fn report(
                 "discarded_corrupt": stats.discarded_corrupt,
                 // The socket's: a listener's streams share it.
                 "discarded_unauthenticated": stream.endpoint_stats().discarded_unauthenticated,
+                // The socket's too: SYNs whose 0-RTT data this end took or refused.
+                "early_data_accepted": stream.endpoint_stats().early_data_accepted,
+                "early_data_refused": stream.endpoint_stats().early_data_refused,
                 "srtt_ms": stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
                 "cwnd": stats.congestion_window,
                 "state": stats.state.to_string(),

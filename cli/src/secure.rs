@@ -1,15 +1,16 @@
 //! `--secure` for `ferry recv`, `ferry send` and `ferry cat` (docs/protocol.md section 10):
 //! a listener's identity, made for the run and printed, or kept in a `--key` file; a
 //! client's trust in the server, pinned with `--server-key` or, as SSH does, remembered on
-//! first use in a known-hosts file under the home directory, which then refuses a changed key.
+//! first use in a known-hosts file under the home directory, which then refuses a changed key;
+//! 0-RTT data for a client that knows the key, and a server's refusal of it.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ferry::conn::ConnectionError;
-use ferry::secure::{Identity, PublicKey, SecureConfig};
+use ferry::secure::{Identity, PublicKey, SecureConfig, MAX_EARLY_DATA};
 use ferry::Stream;
 
 fn key_arg(text: &str) -> Result<PublicKey, String> {
@@ -39,6 +40,18 @@ pub struct SecureOptions {
     /// written there; a server whose key changed is refused.
     #[arg(long, requires = "secure")]
     known_hosts: Option<PathBuf>,
+    /// Connecting to a server whose key is known (--server-key, or the known-hosts file):
+    /// send the first bytes of the input (what one read gives, up to 1 KiB) encrypted in the
+    /// SYN itself (0-RTT), so the server has them half a round trip after the connect.
+    /// Anyone who records that SYN can replay it, and the server then takes the bytes again:
+    /// use it only for what is safe to receive twice. Without a known key the bytes go after
+    /// the handshake, as without this flag.
+    #[arg(long, requires = "secure")]
+    early_data: bool,
+    /// Listening: take no 0-RTT data. A client's early data is dropped unread, and the
+    /// client sends it again after the handshake; no replayed SYN delivers anything.
+    #[arg(long, requires = "secure")]
+    refuse_early_data: bool,
 }
 
 /// Why a client trusts the key the server proves.
@@ -68,7 +81,26 @@ impl SecureOptions {
             "ferry {command}: secure, server key {}",
             identity.public_key()
         );
-        Ok(Some(SecureConfig::server(identity)))
+        let mut config = SecureConfig::server(identity);
+        config.refuse_early_data = self.refuse_early_data;
+        Ok(Some(config))
+    }
+
+    /// What a client sends in its SYN with `--early-data`: one read of `input`, up to
+    /// [`MAX_EARLY_DATA`] bytes; nothing without the flag.
+    pub fn early_data(&self, input: &mut dyn Read) -> io::Result<Vec<u8>> {
+        let mut first = vec![0; MAX_EARLY_DATA];
+        if !(self.secure && self.early_data) {
+            return Ok(Vec::new());
+        }
+        let len = loop {
+            match input.read(&mut first) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                read => break read?,
+            }
+        };
+        first.truncate(len);
+        Ok(first)
     }
 
     /// A client's secure mode to `peer`, and why it will trust the server's key.

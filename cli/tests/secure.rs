@@ -27,10 +27,15 @@ struct Receiver {
 }
 
 fn start_receiver(port: u16, args: &[&str]) -> Receiver {
+    start_receiver_printing(port, args, Stdio::null())
+}
+
+/// As [`start_receiver`], its stdout to `stdout`.
+fn start_receiver_printing(port: u16, args: &[&str], stdout: Stdio) -> Receiver {
     let mut child = ferry()
         .args(["recv", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -284,4 +289,86 @@ fn sim_secure_moves_the_data_intact_and_counts_what_did_not_authenticate() {
     );
     let plain = run(&["--faults", "loss=5%,flip=1e-5,dup=2%"]);
     assert_eq!(plain["discarded_unauthenticated"], 0, "{plain}");
+}
+
+/// `ferry recv --once --secure --stats json` into a file, with `extra` arguments, and `ferry
+/// send --secure --server-key KEY --early-data` of a small file to it: the receiver's JSON
+/// figures, once it has the file intact.
+fn early_data_transfer(name: &str, extra: &[&str]) -> serde_json::Value {
+    let input = scratch(&format!("{name}-input.txt"));
+    let output = scratch(&format!("{name}-output.txt"));
+    let content = ferry::sim::payload(3000, 4);
+    std::fs::write(&input, &content).unwrap();
+    let mut args = vec![
+        "--once",
+        "--output",
+        output.to_str().unwrap(),
+        "--secure",
+        "--stats",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut receiver = start_receiver_printing(0, &args, Stdio::piped());
+    let key = receiver.key.clone().unwrap();
+    let (status, said) = send(
+        &[
+            &receiver.address,
+            input.to_str().unwrap(),
+            "--secure",
+            "--server-key",
+            &key,
+            "--early-data",
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(status.success(), "{said}");
+    assert!(receiver.child.wait().unwrap().success());
+    let mut printed = String::new();
+    receiver
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    assert!(
+        std::fs::read(&output).unwrap() == content,
+        "the copy differs"
+    );
+    serde_json::from_str(&printed).unwrap()
+}
+
+#[test]
+fn early_data_rides_in_the_syn_to_a_pinned_receiver_or_after_the_handshake_if_it_refuses() {
+    let stats = early_data_transfer("early", &[]);
+    assert_eq!(stats["early_data_accepted"], 1, "{stats}");
+    assert_eq!(stats["early_data_refused"], 0, "{stats}");
+    let stats = early_data_transfer("refused", &["--refuse-early-data"]);
+    assert_eq!(stats["early_data_accepted"], 0, "{stats}");
+    assert_eq!(stats["early_data_refused"], 1, "{stats}");
+}
+
+#[test]
+fn early_data_to_a_receiver_with_another_key_fails_at_once_with_one_line() {
+    let small = scratch("early-small.txt");
+    std::fs::write(&small, b"hello").unwrap();
+    let receiver = start_receiver(0, &["--secure"]);
+    let stale = "ab".repeat(32);
+    let (status, said) = send(
+        &[
+            &receiver.address,
+            small.to_str().unwrap(),
+            "--secure",
+            "--server-key",
+            &stale,
+            "--early-data",
+        ],
+        None,
+        Duration::from_secs(20),
+    );
+    assert!(!status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("a man in the middle"), "{said}");
+    receiver.stop();
 }

@@ -848,6 +848,12 @@ impl Endpoint {
         );
         let Some((session, syn, early_data)) = answer else {
             self.stats.discarded_unauthenticated += 1;
+            // A 0-RTT message that does not read was most likely encrypted to another key
+            // (a stale pin): say so, or the client would repeat it for minutes. A plain
+            // listener answers a stray with a RST as well; this one carries no more.
+            if let (true, Ok(syn)) = (zero_rtt, Segment::parse(datagram)) {
+                self.refuse_unreadable_early_handshake(now, from, &syn);
+            }
             return;
         };
         match early_data {

@@ -63,6 +63,22 @@ impl Endpoint {
         }
     }
 
+    /// Secure mode (docs/protocol.md section 10.7): answer `syn`, a 0-RTT SYN from `from`
+    /// whose handshake message this server could not read, with a RST that says so, so that a
+    /// client that pinned another key fails at once (`ServerKeyMismatch`) instead of
+    /// repeating its SYN until its retries run out. Rate-limited as any RST.
+    pub(super) fn refuse_unreadable_early_handshake(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        syn: &Segment<'_>,
+    ) {
+        if let Some(reset) = reset_reply(syn) {
+            let reset = emit_with(&reset, &SecureOption::UnreadableEarlyHandshake);
+            self.queue_reset(now, from, reset);
+        }
+    }
+
     /// Queue a RST to `from`, unless `from` has had its share; says whether it was queued.
     fn queue_reset(&mut self, now: Instant, from: SocketAddr, contents: Vec<u8>) -> bool {
         if self.stateless_replies.len() >= STATELESS_REPLY_QUEUE

@@ -76,14 +76,57 @@ impl Stream {
         config: &SocketConfig,
         timeout: Option<Duration>,
     ) -> io::Result<Stream> {
-        each_address(addr, |peer| Stream::connect_to(peer, config, timeout))
+        each_address(addr, |peer| Stream::connect_to(peer, config, timeout, &[]))
+            .map(|(stream, _)| stream)
+    }
+
+    /// Open a connection as [`connect_with`](Self::connect_with) does, with `data` written
+    /// first. In the secure mode, to a server whose key `config` pins
+    /// ([`SecureConfig::server_key`](crate::secure::SecureConfig::server_key), or a key from
+    /// a known-hosts file), the first [`MAX_EARLY_DATA`](crate::secure::MAX_EARLY_DATA)
+    /// bytes ride encrypted in the SYN (0-RTT, docs/protocol.md section 10.7): the server's
+    /// application can read them one one-way delay after the connect began, and answer
+    /// before the handshake is over. A server that refuses 0-RTT, or one met without a
+    /// pinned key, gets them after the handshake, as any write. Returns the stream once the
+    /// handshake is done, and how much of `data` was taken (all of it up to the send
+    /// buffer's size; write the rest).
+    ///
+    /// Data in a SYN can be replayed by whoever records the SYN, to a server that takes
+    /// 0-RTT: send this way only what is safe to act on twice (an idempotent request).
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use ferry::secure::{PublicKey, SecureConfig};
+    /// use ferry::{SocketConfig, Stream};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server_key: PublicKey = "<the 64 hexadecimal digits the server printed>".parse()?;
+    /// let config = SocketConfig {
+    ///     secure: Some(SecureConfig::client(Some(server_key))),
+    ///     ..SocketConfig::default()
+    /// };
+    /// let request = b"GET /index.html\n";
+    /// let (mut stream, _) =
+    ///     Stream::connect_with_early_data("192.0.2.7:4747", &config, None, request)?;
+    /// let mut response = Vec::new();
+    /// stream.read_to_end(&mut response)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect_with_early_data(
+        addr: impl ToSocketAddrs,
+        config: &SocketConfig,
+        timeout: Option<Duration>,
+        data: &[u8],
+    ) -> io::Result<(Stream, usize)> {
+        each_address(addr, |peer| Stream::connect_to(peer, config, timeout, data))
     }
 
     fn connect_to(
         peer: SocketAddr,
         config: &SocketConfig,
         timeout: Option<Duration>,
-    ) -> io::Result<Stream> {
+        early_data: &[u8],
+    ) -> io::Result<(Stream, usize)> {
         let config = SocketConfig {
             backlog: None,
             ..config.clone()
@@ -91,12 +134,16 @@ impl Stream {
         let shared = Shared::start(socket::any_port_for(peer), Some(peer), &config)?;
         let deadline = timeout.map(|timeout| os_now() + timeout);
         let mut state = shared.lock();
-        let handle = state.endpoint.connect(peer)?;
+        let (handle, taken) = if early_data.is_empty() {
+            (state.endpoint.connect(peer)?, 0)
+        } else {
+            state.endpoint.connect_with_early_data(peer, early_data)?
+        };
         let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
         shared.after_application_call(&mut state, Some(handle));
         // The lock goes with the wait, before a failed stream's drop needs it.
         stream.wait_for_handshake(state, deadline)?;
-        Ok(stream)
+        Ok((stream, taken))
     }
 
     /// Meet the peer named `peer` through the rendezvous server at `rendezvous`, registered

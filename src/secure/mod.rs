@@ -390,6 +390,9 @@ impl Session {
             SecureOption::Reset(_) => {
                 "secure stateless reset: the server lost the connection's keys".to_string()
             }
+            SecureOption::UnreadableEarlyHandshake => "secure refusal: the server cannot read \
+                 the 0-RTT hello, encrypted to a key that is not its own"
+                .to_string(),
             SecureOption::Protection { packet_number, .. } => {
                 let Phase::Established(established) = &self.phase else {
                     return None;
@@ -578,6 +581,17 @@ impl Session {
                     _ => Opened::Unauthenticated,
                 }
             }
+            (Phase::AwaitingAnswer { syn, .. }, Some(SecureOption::UnreadableEarlyHandshake))
+                if self.zero_rtt
+                    && segment.flags.contains(Flags::RST)
+                    && answers_syn(&segment, syn) =>
+            {
+                // The server could not read the SYN's message, encrypted to the key this
+                // client expects: it holds another. As unauthenticated as any RST to a SYN
+                // (whoever could forge it could drop the SYN), and as final.
+                self.phase = Phase::Done;
+                Opened::Failed(ConnectionError::ServerKeyMismatch)
+            }
             (Phase::AwaitingAnswer { syn_seq, .. }, None) => {
                 if is_syn_ack(&segment) && segment.ack == *syn_seq + 1 {
                     // The peer took the SYN and answered in the clear: it runs no secure
@@ -673,6 +687,13 @@ impl Session {
         }));
         Opened::Deliver(segment.to_vec())
     }
+}
+
+/// Whether `reset` acknowledges all of `syn`, the datagram a client's SYN went in, as a RST in
+/// answer to it does (RFC 9293 section 3.10.7.1).
+fn answers_syn(reset: &Segment<'_>, syn: &[u8]) -> bool {
+    Segment::parse(syn)
+        .is_ok_and(|syn| reset.flags.contains(Flags::ACK) && reset.ack == syn.seq + syn.seq_len())
 }
 
 /// A 0-RTT SYN's Noise payload: the SYN, led by its length in two octets, then the data.

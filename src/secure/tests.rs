@@ -720,20 +720,45 @@ fn a_client_without_the_servers_key_sends_its_early_data_after_a_1rtt_handshake(
 }
 
 #[test]
-fn a_0rtt_syn_to_a_server_with_another_key_opens_nothing_and_reveals_nothing() {
-    // A man in the middle without the pinned key cannot read the early data: the Noise NK
-    // message does not decrypt, and the SYN is dropped as unauthenticated.
+fn a_0rtt_syn_to_a_server_with_another_key_opens_nothing_and_fails_the_client_at_once() {
+    // A man in the middle without the pinned key, or a server whose key changed, cannot read
+    // the early data: the Noise NK message does not decrypt, and the SYN is dropped as
+    // unauthenticated. The answer is a RST saying so, which fails the client with the
+    // wrong key's error one round trip after its SYN, not after minutes of SYN retries.
     let mut client = client();
     let mut impostor = endpoint(5, Some(SecureConfig::server(identity(9))));
     impostor.listen(8);
-    client
+    let (handle, _) = client
         .connect_with_early_data(addr(SERVER), REQUEST)
         .unwrap();
     let syn = drain(&mut client, ms(0)).remove(0).contents;
     impostor.handle_datagram(ms(20), addr(CLIENT), &syn);
     assert_eq!(impostor.stats().discarded_unauthenticated, 1);
-    assert!(drain(&mut impostor, ms(20)).is_empty());
     assert!(impostor.accept().is_none());
+    let answers = drain(&mut impostor, ms(20));
+    assert_eq!(answers.len(), 1);
+    let refusal = &answers[0].contents;
+    assert!(Segment::parse(refusal).unwrap().flags.contains(Flags::RST));
+    client.handle_datagram(ms(40), addr(SERVER), refusal);
+    let connection = client.connection(handle).unwrap();
+    assert_eq!(connection.error(), Some(ConnectionError::ServerKeyMismatch));
+    assert!(!refusal
+        .windows(REQUEST.len())
+        .any(|window| window == REQUEST));
+    // The same RST to another SYN (its acknowledgment wrong) fails nothing as a mismatch.
+    let mut other = endpoint(
+        11,
+        Some(SecureConfig::client(Some(identity(1).public_key()))),
+    );
+    let (handle, _) = other
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let _ = drain(&mut other, ms(0));
+    other.handle_datagram(ms(40), addr(SERVER), refusal);
+    assert_ne!(
+        other.connection(handle).unwrap().error(),
+        Some(ConnectionError::ServerKeyMismatch)
+    );
 }
 
 #[test]

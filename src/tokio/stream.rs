@@ -88,15 +88,44 @@ impl Stream {
             backlog: None,
             ..config.clone()
         };
-        each_address(addr, |peer| Stream::connect_to(peer, &config)).await
+        each_address(addr, |peer| Stream::connect_to(peer, &config, &[]))
+            .await
+            .map(|(stream, _)| stream)
     }
 
-    async fn connect_to(peer: SocketAddr, config: &SocketConfig) -> io::Result<Stream> {
+    /// Like [`connect_with`](Self::connect_with), with `data` written first: in the secure
+    /// mode, to a server whose key `config` pins, up to
+    /// [`MAX_EARLY_DATA`](crate::secure::MAX_EARLY_DATA) bytes of it ride encrypted in the
+    /// SYN (0-RTT), as [`crate::Stream::connect_with_early_data`] says, replays included.
+    /// Returns the stream once the handshake is done, and how much of `data` was taken.
+    pub async fn connect_with_early_data(
+        addr: impl ToSocketAddrs,
+        config: &SocketConfig,
+        data: &[u8],
+    ) -> io::Result<(Stream, usize)> {
+        check_config(config)?;
+        let config = SocketConfig {
+            backlog: None,
+            ..config.clone()
+        };
+        each_address(addr, |peer| Stream::connect_to(peer, &config, data)).await
+    }
+
+    async fn connect_to(
+        peer: SocketAddr,
+        config: &SocketConfig,
+        early_data: &[u8],
+    ) -> io::Result<(Stream, usize)> {
         let shared = Shared::start(any_port_for(peer), Some(peer), config)?;
-        let stream = {
+        let (stream, taken) = {
             let mut state = shared.lock();
-            let handle = match state.endpoint.connect(peer) {
-                Ok(handle) => handle,
+            let opened = if early_data.is_empty() {
+                state.endpoint.connect(peer).map(|handle| (handle, 0))
+            } else {
+                state.endpoint.connect_with_early_data(peer, early_data)
+            };
+            let (handle, taken) = match opened {
+                Ok(opened) => opened,
                 Err(error) => {
                     state.users -= 1;
                     drop(state);
@@ -106,7 +135,7 @@ impl Stream {
             };
             let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
             shared.finish(state);
-            stream
+            (stream, taken)
         };
         poll_fn(|cx| {
             stream
@@ -114,7 +143,7 @@ impl Stream {
                 .poll_connection(cx, Side::Writer, |connection| connected(connection))
         })
         .await?;
-        Ok(stream)
+        Ok((stream, taken))
     }
 
     /// Meet the peer named `peer` through the rendezvous server at `rendezvous`, registered

@@ -10,6 +10,7 @@
 //!   kind 253 | length 19 | type 2 | connection id (8) | packet number (8, big endian)
 //!   kind 253 | length 19 | type 3 | stateless reset token (16)
 //!   kind 253 | length 3  | type 4                (a 0-RTT SYN: its Noise message is the payload)
+//!   kind 253 | length 3  | type 5                (a RST: the server cannot read a 0-RTT SYN)
 //! ```
 //!
 //! NOPs before it fill the options to a whole number of words, as TCP stacks pad.
@@ -33,6 +34,7 @@ mod option_type {
     pub const PROTECTION: u8 = 2;
     pub const RESET: u8 = 3;
     pub const EARLY_HANDSHAKE: u8 = 4;
+    pub const UNREADABLE_EARLY_HANDSHAKE: u8 = 5;
 }
 
 /// What a secure segment carries in its option.
@@ -54,6 +56,10 @@ pub enum SecureOption<'a> {
     /// A 0-RTT SYN: the first Noise message, with the client's early data, is the segment's
     /// payload, which has room for more than an option's 252 octets.
     EarlyHandshake,
+    /// A RST in answer to a 0-RTT SYN whose Noise message the server could not read: the
+    /// client encrypted it to a key that is not the server's. As unauthenticated as any RST
+    /// to a SYN (docs/protocol.md section 10.7).
+    UnreadableEarlyHandshake,
 }
 
 impl SecureOption<'_> {
@@ -80,6 +86,9 @@ impl SecureOption<'_> {
             }
             SecureOption::Reset(token) => (option_type::RESET, token.to_vec()),
             SecureOption::EarlyHandshake => (option_type::EARLY_HANDSHAKE, Vec::new()),
+            SecureOption::UnreadableEarlyHandshake => {
+                (option_type::UNREADABLE_EARLY_HANDSHAKE, Vec::new())
+            }
         };
         let len = 3 + value.len();
         let padding = (OPTION_WORD_LEN - len % OPTION_WORD_LEN) % OPTION_WORD_LEN;
@@ -129,6 +138,9 @@ impl SecureOption<'_> {
             }
             option_type::RESET => Some(SecureOption::Reset(value.try_into().ok()?)),
             option_type::EARLY_HANDSHAKE if value.is_empty() => Some(SecureOption::EarlyHandshake),
+            option_type::UNREADABLE_EARLY_HANDSHAKE if value.is_empty() => {
+                Some(SecureOption::UnreadableEarlyHandshake)
+            }
             _ => None,
         }
     }
@@ -205,6 +217,7 @@ mod tests {
             },
             SecureOption::Reset([9; RESET_TOKEN_LEN]),
             SecureOption::EarlyHandshake,
+            SecureOption::UnreadableEarlyHandshake,
         ] {
             let datagram = emit_with(&segment, &option);
             assert_eq!(Segment::parse(&datagram), Ok(segment));
