@@ -36,7 +36,7 @@ fn lecture(seed: u64) -> (World, [Memory; 3]) {
         &FaultConfig::default(),
     )
     .unwrap();
-    lecture_programs(&mut world, true).unwrap();
+    lecture_programs(&mut world, true, false).unwrap();
     let taps = [
         ("peer1", "nat1"),
         ("rendezvous", "internet"),
