@@ -182,7 +182,7 @@ pub fn cpu_seconds() -> f64 {
 /// /proc/self/stat, in clock ticks of 1/100 s; 0 where there is none): what a loopback
 /// transfer's driver threads cost, which the shared machine's other work does not inflate
 /// as it inflates wall time.
-#[allow(dead_code)] // the secure bench's alone
+#[allow(dead_code)] // the secure bench's and the race's
 pub fn process_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.

@@ -36,7 +36,6 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
 use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -45,8 +44,8 @@ use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer
 mod common;
 
 use common::{
-    ferry_bulk_bps, ferry_configs, median, now, raw_udp_bps, send_plain_datagrams, tcp_bulk_bps,
-    DATAGRAM,
+    ferry_bulk_bps, ferry_configs, median, now, process_cpu_seconds, raw_udp_bps,
+    send_plain_datagrams, tcp_bulk_bps, DATAGRAM,
 };
 
 /// The contenders, in the order of each round and of the table.
@@ -293,14 +292,6 @@ struct Figure {
     bps: f64,
     /// CPU seconds of this process (user and system, every thread) per GiB delivered.
     cpu_per_gib: f64,
-}
-
-/// The user and system CPU time of this process and its threads so far, in seconds.
-fn process_cpu_seconds() -> f64 {
-    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
-    let seconds =
-        |time: nix::sys::time::TimeVal| time.tv_sec() as f64 + time.tv_usec() as f64 / 1e6;
-    seconds(usage.user_time()) + seconds(usage.system_time())
 }
 
 /// Figures by contender, one per round.
