@@ -66,7 +66,9 @@ pub struct Config {
     /// requires under 500 ms). Default 40 ms, Linux's minimum.
     pub delayed_ack: Duration,
     /// How long TIME-WAIT lasts (RFC 9293 section 3.6 asks for 2 x MSL). Default 4 s: Ferry's
-    /// peers are a datagram's lifetime away, not the 2-minute MSL of the 1981 Internet.
+    /// peers are a datagram's lifetime away, not the 2-minute MSL of the 1981 Internet. It
+    /// lasts two retransmission timeouts instead when they are longer, so that a peer's FIN
+    /// sent again after a backed-off timer still meets the connection that ACKs it.
     pub time_wait: Duration,
     /// After this long with nothing received and nothing in flight, send a keepalive probe
     /// (RFC 9293 section 3.8.4), and again at the same interval while unanswered. Default

@@ -132,8 +132,7 @@ impl Connection {
             }
             if self.state == State::TimeWait && flags.contains(Flags::FIN) {
                 // A retransmitted FIN: our last ACK was lost. Re-ACK and linger again.
-                self.timers
-                    .set(Timer::TimeWait, now + self.config.time_wait);
+                self.linger_in_time_wait(now);
             }
             let keepalive = segment.seq_len() == 0 && segment.seq == self.receive.rcv_nxt() - 1;
             if (segment.seq_len() > 0 && !flags.contains(Flags::SYN)) || keepalive {

@@ -220,8 +220,18 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.timers.stop_all();
-        self.timers
-            .set(Timer::TimeWait, now + self.config.time_wait);
+        self.linger_in_time_wait(now);
+    }
+
+    /// (Re)start TIME-WAIT's timer: `Config::time_wait`, or two of our retransmission timeouts
+    /// if longer. TIME-WAIT exists so that the peer's FIN, sent again because our last ACK was
+    /// lost, still meets a connection that ACKs it (RFC 9293 section 3.6); a peer whose timer
+    /// has backed off, or was set to 3 s after SYN timeouts (RFC 6298 section 5.7), sends it
+    /// later than a short TIME-WAIT lasts, and would then meet nothing and never close. Our
+    /// own RTO, on the same path, stands in for the peer's, which we cannot know.
+    pub(super) fn linger_in_time_wait(&mut self, now: Instant) {
+        let linger = self.config.time_wait.max(2 * self.rtt.rto());
+        self.timers.set(Timer::TimeWait, now + linger);
     }
 
     /// The ISS of a new incarnation that `syn`, from this connection's peer, may open at once

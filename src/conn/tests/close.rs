@@ -716,6 +716,38 @@ fn time_wait_retransmitted_fin_is_acked_and_restarts_the_timer() {
     recv_nothing(&mut conn, at(6_000));
 }
 
+/// A peer whose retransmission timer stands at 3 s (RFC 6298 section 5.7, after a SYN timed
+/// out) sends its FIN again 3 s after the first: a 4 s TIME-WAIT begun when that FIN arrived
+/// would end before a second retransmission. TIME-WAIT lasts two of our RTOs when that is
+/// longer than the configured time, so the FIN sent again after a backoff still meets it.
+#[test]
+fn time_wait_lasts_two_retransmission_timeouts_when_they_are_longer() {
+    let mut conn = established_with(Config {
+        min_rto: Duration::from_secs(3),
+        ..classic_config()
+    });
+    conn.shutdown();
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 1, "our FIN");
+    for segment in [
+        Segment {
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ack: LOCAL + 1,
+            ..SEND_TEMPL
+        },
+    ] {
+        send(&mut conn, at(1_200), segment);
+    }
+    assert_eq!(recv(&mut conn, at(1_200)).len(), 1, "the ACK of the peer's FIN");
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(conn.poll_timeout(), Some(at(7_200)));
+    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    assert_eq!(conn.state(), State::TimeWait);
+}
+
 #[test]
 fn time_wait_rst_closes_without_error() {
     let mut conn = time_wait();
