@@ -213,7 +213,7 @@ fn main() {
         .unwrap_or(60);
     let buffers = Config {
         send_buffer: 1024 * 1024,
-        recv_buffer: 1024 * 1024,
+        recv_buffer: ferry::RecvBuffer::Fixed(1024 * 1024),
         ..Config::default()
     };
     let fixed = Config {

@@ -28,7 +28,7 @@ fn modes() -> [Mode; 4] {
     let base = Config {
         mss: MSS,
         // Large enough that congestion control, not the receiver, limits the sender.
-        recv_buffer: 4 * 1024 * 1024,
+        recv_buffer: ferry::RecvBuffer::Fixed(4 * 1024 * 1024),
         ..Config::default()
     };
     [
@@ -54,7 +54,7 @@ fn modes() -> [Mode; 4] {
             name: "fixed window (64 KiB)",
             config: Config {
                 congestion_control: CongestionControl::Fixed,
-                recv_buffer: 64 * 1024,
+                recv_buffer: ferry::RecvBuffer::Fixed(64 * 1024),
                 ..base
             },
         },

@@ -86,7 +86,7 @@ fn captured_network_run(
     seed: u64,
 ) -> Run {
     let largest_buffer = [Host::A, Host::B]
-        .map(|host| network.connection_of(host).recv_buffer)
+        .map(|host| network.connection_of(host).recv_buffer.max())
         .into_iter()
         .max()
         .unwrap();

@@ -126,7 +126,7 @@ fn a_blind_sweep_of_forged_segments_never_yields_wrong_bytes() {
     // Large windows make the attack easier: more of each sweep lands inside them.
     let config = SocketConfig {
         connection: Config {
-            recv_buffer: 16 << 20,
+            recv_buffer: ferry::RecvBuffer::Fixed(16 << 20),
             ..Config::default()
         },
         ..SocketConfig::default()

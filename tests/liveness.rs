@@ -141,7 +141,8 @@ impl LossyPath {
         let rtt = self.rtt.as_secs_f64();
         let rto = config.min_rto.as_secs_f64().max(3.0 * rtt);
         let p = 1.0 - (1.0 - self.loss_ab / 100.0) * (1.0 - self.loss_ba / 100.0);
-        let window_rate = config.recv_buffer as f64 / mss / rtt;
+        // The window it starts with: autotuning only makes the transfer faster.
+        let window_rate = config.recv_buffer.initial() as f64 / mss / rtt;
         let rate = if p > 0.0 {
             let b = 2.0;
             let per_segment = rtt * (2.0 * b * p / 3.0).sqrt()

@@ -96,7 +96,7 @@ impl End {
             sack: self.sack,
             rack: self.rack,
             mss: self.mss,
-            recv_buffer: self.recv_buffer,
+            recv_buffer: ferry::RecvBuffer::Fixed(self.recv_buffer),
             send_buffer: self.send_buffer,
             congestion_control: self.congestion_control,
             ..base.clone()

@@ -460,7 +460,7 @@ fn connection_settings_that_cannot_work_are_refused() {
     guarded(async {
         let config = SocketConfig {
             connection: ferry::Config {
-                recv_buffer: 0,
+                recv_buffer: ferry::RecvBuffer::Fixed(0),
                 ..ferry::Config::default()
             },
             ..SocketConfig::default()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use ferry::conn::{Config, CongestionControl};
+use ferry::conn::{Config, CongestionControl, RecvBuffer};
 use ferry::fault::FaultConfig;
 use ferry::units::{parse_duration, parse_interval, parse_rate, parse_size};
 
@@ -65,6 +65,10 @@ pub struct SenderOptions {
     /// segments, whose short last one carries the FIN, are the same either way.
     #[arg(long)]
     pub nodelay: bool,
+    /// Bytes the application may queue for sending, unsent and unacknowledged, e.g. 4MiB:
+    /// a transfer moves at most this much per round trip. Default 256KiB.
+    #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
+    pub send_buffer: Option<usize>,
 }
 
 impl SenderOptions {
@@ -74,6 +78,7 @@ impl SenderOptions {
             congestion_control: self.cc.controller(),
             initial_window_segments: self.initial_window,
             nodelay: self.nodelay,
+            send_buffer: self.send_buffer.unwrap_or(config.send_buffer),
             ..config
         }
     }
@@ -90,6 +95,17 @@ pub enum StatsFormat {
 pub fn bytes_arg(text: &str) -> Result<usize, String> {
     parse_size(text).ok_or_else(|| {
         format!("expected a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
+    })
+}
+
+/// A receive buffer: `auto` (autotuned from 64 KiB to 6 MiB, the library's default) or a
+/// fixed size.
+pub fn recv_buffer_arg(text: &str) -> Result<RecvBuffer, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(RecvBuffer::AUTO);
+    }
+    parse_size(text).map(RecvBuffer::Fixed).ok_or_else(|| {
+        format!("expected `auto` or a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
     })
 }
 

@@ -15,11 +15,11 @@ use ferry::sim::{
     self, Captures, Host, HostEvents, HostReport, NetworkConfig, Observers, TransferConfig,
     TransferReport,
 };
-use ferry::Config;
+use ferry::{Config, RecvBuffer};
 
 use crate::args::{
-    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, LinkRate, SenderOptions,
-    StatsFormat, Switch,
+    bytes_arg, duration_arg, faults_arg, interval_arg, rate_arg, recv_buffer_arg, LinkRate,
+    SenderOptions, StatsFormat, Switch,
 };
 use crate::report::merged;
 
@@ -99,9 +99,11 @@ pub struct SimArgs {
     /// Largest payload per segment, in bytes.
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=65_000))]
     mss: u64,
-    /// Each end's receive buffer, which bounds the window it advertises, e.g. 64KiB, 1MiB.
-    #[arg(long, value_parser = bytes_arg, default_value = "64KiB")]
-    recv_buffer: usize,
+    /// Each end's receive buffer, which bounds the window it advertises, e.g. 64KiB, 1MiB; or
+    /// `auto`, autotuned from 64 KiB up to 6 MiB as the library's default is (a fixed 64 KiB
+    /// here, so that runs and labs stay as they were).
+    #[arg(long, value_parser = recv_buffer_arg, default_value = "64KiB")]
+    recv_buffer: RecvBuffer,
     /// Seeds every random choice: the same seed gives the same run, byte for byte. Default
     /// 1, or a scenario's own `seed`.
     #[arg(long)]
@@ -162,7 +164,8 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 25] = [
+const TWO_HOST_ONLY: [&str; 26] = [
+    "send_buffer",
     "bytes",
     "write_size",
     "write_interval",
@@ -191,7 +194,8 @@ const TWO_HOST_ONLY: [&str; 25] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 24] = [
+const PUNCH_CONFLICTS: [&str; 25] = [
+    "send_buffer",
     "mss",
     "write_size",
     "write_interval",
@@ -299,7 +303,7 @@ pub fn run(args: SimArgs) -> ExitCode {
             };
             // The TCP view scales windows to fit 16 bits; the receive buffer bounds them.
             let window_scale =
-                window_scale_for(u32::try_from(args.recv_buffer).unwrap_or(u32::MAX));
+                window_scale_for(u32::try_from(args.recv_buffer.max()).unwrap_or(u32::MAX));
             match Captures::create(&a, &b, view, window_scale) {
                 Ok(captures) => captures,
                 Err(error) => return cannot_write(&a, &b, &error),
@@ -663,6 +667,7 @@ fn host_json(host: &HostReport) -> serde_json::Value {
         "srtt_ms": host.stats.smoothed_rtt.map(|rtt| rtt.as_secs_f64() * 1000.0),
         "cwnd": host.stats.congestion_window,
         "ssthresh": host.stats.slow_start_threshold,
+        "recv_buffer_bytes": host.stats.recv_buffer_bytes,
     });
     let own = merged(own, link_counters(&[host]));
     crate::report::with_counters(own, &[&host.stats], &[&host.faults])

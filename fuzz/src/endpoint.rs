@@ -226,7 +226,7 @@ impl Harness {
             rack: setup & 0x04 == 0,
             mss: [1200, 536, 100, 24][usize::from(setup >> 4) % 4],
             send_buffer: if small_buffers { 4096 } else { 256 * 1024 },
-            recv_buffer: if small_buffers { 2048 } else { 64 * 1024 },
+            recv_buffer: ferry::RecvBuffer::Fixed(if small_buffers { 2048 } else { 64 * 1024 }),
             congestion_control: if setup & 0x80 != 0 {
                 CongestionControl::Fixed
             } else if backlog_byte & 0x04 != 0 {
@@ -855,13 +855,13 @@ impl Harness {
             }
             let config = connection.config();
             assert!(
-                connection.readable_bytes() <= config.recv_buffer,
+                connection.readable_bytes() <= config.recv_buffer.max(),
                 "{handle:?} holds {} readable bytes, more than its receive buffer",
                 connection.readable_bytes()
             );
             assert!(connection.writable_bytes() <= config.send_buffer);
             heap_bound += config.send_buffer
-                + 2 * config.recv_buffer
+                + 2 * config.recv_buffer.max()
                 + HEAP_PER_CONNECTION
                 + MAX_SEGMENTS_IN_FLIGHT * HEAP_PER_SEGMENT_IN_FLIGHT;
         }

@@ -27,7 +27,8 @@
 //! - `send.rs` (`Sender`): the send sequence variables and window, transmission and
 //!   retransmission, window probes;
 //! - `receive.rs` (`Receiver`): the receive sequence variables and window, the text and the
-//!   FIN, when to acknowledge, SACK and D-SACK blocks;
+//!   FIN, when to acknowledge, SACK and D-SACK blocks; `receive_buffer.rs`, the buffer's size
+//!   and its autotuning;
 //! - `recovery.rs` (`LossRecovery`): the segments in flight, loss detection and recovery
 //!   (RFC 5681, 6582, 6675, 8985, 5682);
 //! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
@@ -44,6 +45,7 @@ mod negotiation;
 mod rack;
 mod reassembly;
 mod receive;
+mod receive_buffer;
 mod recovery;
 mod retransmission;
 mod rtt;
@@ -59,7 +61,7 @@ mod trace;
 pub use cc::CongestionControl;
 use cc::Controller;
 pub(crate) use config::CheckedSizes;
-pub use config::{Config, ConfigError, MAX_SEGMENTS_IN_FLIGHT};
+pub use config::{Config, ConfigError, RecvBuffer, MAX_SEGMENTS_IN_FLIGHT};
 pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::{encode, stateless_syn_ack};
@@ -253,7 +255,7 @@ impl Connection {
             cwnd_validation: CwndValidation::default(),
             stats,
             send: Sender::new(iss),
-            receive: Receiver::new(),
+            receive: Receiver::new(sizes),
             recovery,
             pending_reset: None,
             last_invalid_reply_at: None,
@@ -314,6 +316,7 @@ impl Connection {
             rto: self.rtt.rto(),
             congestion_window: self.congestion_window(),
             slow_start_threshold: self.congestion.slow_start_threshold(),
+            recv_buffer_bytes: self.receive.buffer_size(),
             state: self.state,
             ..self.stats
         }

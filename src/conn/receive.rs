@@ -6,7 +6,9 @@
 
 use std::collections::VecDeque;
 
+use super::config::CheckedSizes;
 use super::reassembly::Reassembly;
+use super::receive_buffer::ReceiveBuffer;
 use super::state::{Event, State};
 use super::timers::Timer;
 use super::{Connection, Reason, Transmit};
@@ -45,6 +47,8 @@ pub(super) struct Receiver {
     received_offset: u64,
     /// In-order bytes the application has not read yet.
     recv_buffer: VecDeque<u8>,
+    /// RCV.BUFF: how much `recv_buffer` may hold, and its autotuning (`receive_buffer.rs`).
+    buffer: ReceiveBuffer,
     reassembly: Reassembly,
     fin_received: bool,
     /// The stream offset of a FIN that arrived ahead of a hole: taken when the data before it
@@ -72,13 +76,15 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    /// Before the peer's SYN: nothing known, nothing owed.
-    pub(super) fn new() -> Receiver {
+    /// Before the peer's SYN: nothing known, nothing owed; a buffer of the size `sizes` start
+    /// at.
+    pub(super) fn new(sizes: CheckedSizes) -> Receiver {
         Receiver {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             received_offset: 0,
             recv_buffer: VecDeque::new(),
+            buffer: ReceiveBuffer::new(sizes.recv_buffer, sizes.recv_buffer_max),
             reassembly: Reassembly::default(),
             fin_received: false,
             held_fin: None,
@@ -123,6 +129,11 @@ impl Receiver {
     /// Bytes received in order and not read yet.
     pub(super) fn readable(&self) -> usize {
         self.recv_buffer.len()
+    }
+
+    /// RCV.BUFF now, in bytes: the configured size, or as far as autotuning grew it.
+    pub(super) fn buffer_size(&self) -> u32 {
+        self.buffer.size()
     }
 
     /// Copy up to `buf.len()` unread bytes into `buf`, leaving them unread; returns how many.
@@ -224,7 +235,7 @@ impl Connection {
     /// it reaches [`window_step`](Self::window_step); advertised byte by byte as a slow reader
     /// frees it, the window draws segments that small.
     pub(super) fn receive_window(&self) -> u32 {
-        let free = advertised_window(self.sizes.recv_buffer, self.receive.recv_buffer.len());
+        let free = advertised_window(self.receive.buffer.size(), self.receive.recv_buffer.len());
         if self.receive.fin_received {
             // Nothing arrives after the peer's FIN: there is no silly window to avoid.
             return free;
@@ -247,7 +258,7 @@ impl Connection {
     /// RFC 9293 section 3.8.6.2.2's recommended fraction of one half, and the MSS the
     /// handshake settled.
     fn window_step(&self) -> u32 {
-        self.negotiated.smss().min(self.sizes.recv_buffer / 2)
+        self.negotiated.smss().min(self.receive.buffer.size() / 2)
     }
 
     /// Sections 3.10.7.4's seventh and eighth steps: take the payload, then the FIN.
@@ -383,6 +394,14 @@ impl Connection {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
         }
+        // Autotuning (receive_buffer.rs) times the window's arrival and counts the reads.
+        let received = self.receive.received_offset;
+        let read = received - self.receive.recv_buffer.len() as u64;
+        let window = self.receive_window();
+        let mss = self.negotiated.smss();
+        self.receive
+            .buffer
+            .on_data(now, received, read, window, mss);
     }
 
     fn append_in_order(&mut self, data: &[u8]) {
@@ -538,8 +557,8 @@ impl Connection {
             .advertised_right_edge
             .wrapping_diff(self.receive.rcv_nxt) as usize;
         let window = self.receive_window() as usize;
-        if remaining <= self.config.recv_buffer / 2 && window > remaining && window >= 2 * remaining
-        {
+        let half_buffer = self.receive.buffer.size() as usize / 2;
+        if remaining <= half_buffer && window > remaining && window >= 2 * remaining {
             self.receive.pending_ack.get_or_insert(Reason::WindowUpdate);
         }
     }

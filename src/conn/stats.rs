@@ -94,6 +94,10 @@ pub struct Stats {
     pub congestion_window: u32,
     /// The slow-start threshold in bytes.
     pub slow_start_threshold: u32,
+    /// The receive buffer's size now (RCV.BUFF), in bytes: the configured size, or as far as
+    /// autotuning has grown it ([`RecvBuffer`](super::RecvBuffer)). What the connection's
+    /// received data can occupy, in order and out of order together.
+    pub recv_buffer_bytes: u32,
     /// The connection's state when the stats were taken.
     pub state: State,
 }
@@ -130,6 +134,7 @@ impl Stats {
             rto: Duration::ZERO,
             congestion_window: 0,
             slow_start_threshold: 0,
+            recv_buffer_bytes: 0,
             state: State::Closed,
         }
     }

@@ -2,7 +2,7 @@
 //! the user timeout.
 
 use super::*;
-use crate::conn::{encode, State};
+use crate::conn::{encode, RecvBuffer, State};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -375,7 +375,7 @@ fn a_cookie_syn_ack_is_byte_for_byte_what_a_passive_open_sends() {
     // The cookie's SYN-ACK is built without a connection; it must not differ from the one
     // a connection would send with the same ISN (window, flags, anything added later).
     let small_window = Config {
-        recv_buffer: 10_000,
+        recv_buffer: RecvBuffer::Fixed(10_000),
         ..Config::default()
     };
     for config in [Config::default(), small_window] {
@@ -1104,7 +1104,7 @@ fn a_syn_in_time_wait_reopens_unless_it_lies_in_or_just_below_the_old_sequence_r
     // RCV.NXT) as before.
     let (_, _, _, client_fin) = server_in_time_wait();
     let (irs, rcv_nxt) = (client_fin - 1, client_fin + 1);
-    let window = Config::default().recv_buffer as u32;
+    let window = Config::default().recv_buffer.initial() as u32;
     for (seq, reopens) in [
         (irs, false),
         (rcv_nxt, false),

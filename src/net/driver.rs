@@ -225,7 +225,7 @@ impl Shared {
         });
         let capture = match &config.capture {
             Some(path) => {
-                let largest_window = config.connection.checked_sizes()?.recv_buffer;
+                let largest_window = config.connection.checked_sizes()?.recv_buffer_max;
                 Some(CaptureWriter::create(
                     path,
                     config.capture_view,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::transfer::{read_to_end, write_payload};
 use super::*;
 use crate::capture::{CaptureWriter, View};
-use crate::conn::{Config, ConnectionError, State};
+use crate::conn::{Config, ConnectionError, RecvBuffer, State};
 use crate::ladder::{Fate, FiredTimer, Ladder, LadderOptions};
 
 fn lossy(spec: &str, seed: u64) -> TransferConfig {
@@ -253,7 +253,7 @@ fn captures_hold_every_datagram_in_time_order_with_its_fate() {
 fn a_reader_that_pauses_closes_the_window_and_the_sender_probes() {
     let data = payload(30_000, 1);
     let mut config = lossy("none", 1);
-    config.network.connection.recv_buffer = 8 * 1024;
+    config.network.connection.recv_buffer = RecvBuffer::Fixed(8 * 1024);
     let unpaused = transfer(&config, &data).unwrap();
     assert!(unpaused.succeeded(), "{unpaused:#?}");
     assert_eq!(unpaused.a.stats.window_probes, 0);
@@ -302,7 +302,7 @@ fn a_host_whose_settings_cannot_work_fails_the_run_before_it_starts() {
     let data = payload(1_000, 1);
     let mut config = lossy("none", 1);
     config.network.connection_b = Some(Config {
-        recv_buffer: 0,
+        recv_buffer: RecvBuffer::Fixed(0),
         ..Config::default()
     });
     assert_eq!(transfer(&config, &data).unwrap_err().setting, "recv_buffer");
@@ -315,7 +315,7 @@ fn a_host_whose_settings_cannot_work_fails_the_run_before_it_starts() {
 fn a_run_that_crawls_stops_at_its_event_budget_and_says_so() {
     let data = payload(1_000_000, 1);
     let mut config = lossy("none", 1);
-    config.network.connection.recv_buffer = 1;
+    config.network.connection.recv_buffer = RecvBuffer::Fixed(1);
     config.step_limit = 10_000;
     let report = transfer(&config, &data).unwrap();
     assert_eq!(report.limit_reached, Some(RunLimit::Events(10_000)));
@@ -432,7 +432,7 @@ fn a_slow_reader_draws_no_small_segments() {
         "none".parse().unwrap(),
         2,
     );
-    config.connection.recv_buffer = 8 * 1024;
+    config.connection.recv_buffer = RecvBuffer::Fixed(8 * 1024);
     let mss = config.connection.mss as u32;
     let (mut network, a) = connecting(&config);
     network.trace(Host::A);
@@ -775,7 +775,7 @@ fn the_ladder_marks_the_timers_that_fired() {
     assert_eq!(marks.len(), 1);
     assert_eq!(marks[0].1, FiredTimer::LossProbe);
     let mut zero_window = lossy("none", 1);
-    zero_window.network.connection.recv_buffer = 8 * 1024;
+    zero_window.network.connection.recv_buffer = RecvBuffer::Fixed(8 * 1024);
     zero_window.receiver_pause = Some(Duration::from_millis(100)..Duration::from_secs(2));
     let (report, marks) = timers(&zero_window, Host::A);
     let persist = marks
@@ -887,4 +887,69 @@ fn a_fin_ahead_of_a_hole_costs_no_second_retransmission() {
         Duration::from_micros(346_941),
         "{report:#?}"
     );
+}
+
+/// 16 MiB over 100 Mbit/s with a 100 ms round trip (a queue of one bandwidth-delay product,
+/// 1042 datagrams), a 4 MiB send buffer: `recv_buffer` at both ends.
+fn long_fat_transfer(recv_buffer: RecvBuffer, data: &[u8]) -> TransferReport {
+    let mut config = TransferConfig::new(NetworkConfig::symmetric(
+        Some(100_000_000),
+        Duration::from_millis(100),
+        "none".parse().unwrap(),
+        1,
+    ));
+    config.network.a_to_b.queue_limit = 1042;
+    config.network.b_to_a.queue_limit = 1042;
+    config.network.connection.recv_buffer = recv_buffer;
+    // Linux's tcp_wmem maximum: the default 256 KiB would hold the sender to 256 KiB per
+    // round trip, about 21 Mbit/s here.
+    config.network.connection.send_buffer = 4 << 20;
+    transfer(&config, data).unwrap()
+}
+
+/// A fixed 64 KiB window moves 64 KiB per round trip, 5.2 Mbit/s on a 100 ms path whatever
+/// the link; autotuning (Linux's dynamic right-sizing) grows the receiver's buffer while its
+/// application keeps up, and the same transfer runs at the link's rate.
+#[test]
+fn an_autotuned_receive_buffer_fills_a_long_fat_path_a_fixed_one_cannot() {
+    let data = payload(16 << 20, 1);
+    let fixed = long_fat_transfer(RecvBuffer::Fixed(64 * 1024), &data);
+    let auto = long_fat_transfer(RecvBuffer::AUTO, &data);
+    assert!(fixed.succeeded() && auto.succeeded());
+    // 256 windows of 64 KiB, a round trip each.
+    assert!(fixed.transfer_time > Duration::from_secs(25), "{fixed:#?}");
+    assert!(
+        auto.transfer_time * 5 < fixed.transfer_time,
+        "autotuned {:?}, fixed {:?}",
+        auto.transfer_time,
+        fixed.transfer_time
+    );
+    assert_eq!(fixed.b.stats.recv_buffer_bytes, 64 * 1024);
+    let grown = auto.b.stats.recv_buffer_bytes;
+    assert!(grown > 1_000_000 && grown <= 6 << 20, "{grown}");
+}
+
+/// A receiver whose application never reads holds no more than the buffer it started with:
+/// autotuning grows the buffer only by what the application read.
+#[test]
+fn an_autotuned_buffer_that_is_never_read_stays_at_its_initial_size() {
+    let data = payload(1 << 20, 3);
+    let config = NetworkConfig::symmetric(
+        Some(100_000_000),
+        Duration::from_millis(100),
+        "none".parse().unwrap(),
+        3,
+    );
+    assert_eq!(config.connection.recv_buffer, RecvBuffer::AUTO);
+    let (mut network, a) = connecting(&config);
+    let (mut b, mut written) = (None, 0);
+    while network.now().since_epoch() < Duration::from_secs(5) {
+        write_payload(network.endpoint(Host::A), a, &data, &mut written);
+        b = b.or_else(|| network.endpoint(Host::B).accept());
+        assert!(network.step());
+    }
+    let b = network.endpoint(Host::B).connection(b.unwrap()).unwrap();
+    assert_eq!(b.stats().recv_buffer_bytes, 64 * 1024);
+    assert!(b.readable_bytes() <= 64 * 1024);
+    assert!(b.readable_bytes() > 60_000, "{}", b.readable_bytes());
 }

@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 25] = [
+const SIM_KEYS: [&str; 26] = [
     "bytes",
     "file",
     "faults",
@@ -70,6 +70,7 @@ const SIM_KEYS: [&str; 25] = [
     "dupthresh",
     "mss",
     "recv-buffer",
+    "send-buffer",
     "seed",
     "read-pause",
     "abort-after",

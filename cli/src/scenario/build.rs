@@ -11,7 +11,7 @@ use ferry::link::LinkConfig;
 use ferry::sim::world::{
     Amount, Builder, BuiltIn, ConfigError, Flows, Nat, NatConfig, Scheduled, World,
 };
-use ferry::Config;
+use ferry::{Config, RecvBuffer};
 
 use super::format::{
     expand, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind, ProgramSpec,
@@ -160,13 +160,23 @@ pub fn build(file: &ScenarioFile, seed: u64) -> Result<Built, Located> {
     Ok(Built { world, flows, nats })
 }
 
+/// The library's defaults, but a fixed 64 KiB receive buffer as `ferry sim`'s
+/// `--recv-buffer` has, so that a scenario's runs (and the labs over them) stay as they were
+/// before the library's buffer was autotuned.
+fn scenario_defaults() -> Config {
+    Config {
+        recv_buffer: RecvBuffer::Fixed(64 * 1024),
+        ..Config::default()
+    }
+}
+
 /// `[connection]` over the defaults, checked.
 fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Located> {
     let Some(spec) = spec else {
-        return Ok(Config::default());
+        return Ok(scenario_defaults());
     };
     let (span, spec) = (spec.span(), spec.get_ref());
-    let defaults = Config::default();
+    let defaults = scenario_defaults();
     let config = Config {
         mss: spec.mss.unwrap_or(defaults.mss),
         send_buffer: spec
@@ -174,7 +184,9 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
             .map_or(defaults.send_buffer, |Parsed(size)| size.0 as usize),
         recv_buffer: spec
             .recv_buffer
-            .map_or(defaults.recv_buffer, |Parsed(size)| size.0 as usize),
+            .map_or(defaults.recv_buffer, |Parsed(size)| {
+                RecvBuffer::Fixed(size.0 as usize)
+            }),
         congestion_control: spec.cc.map_or(defaults.congestion_control, Cc::controller),
         sack: spec.sack.unwrap_or(defaults.sack),
         rack: spec.rack.unwrap_or(defaults.rack),

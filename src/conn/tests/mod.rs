@@ -23,6 +23,7 @@ mod injection;
 mod keepalive;
 mod prr;
 mod rack;
+mod receive_buffer;
 mod receiving;
 mod recovery;
 mod reset;
@@ -51,7 +52,8 @@ const REMOTE_ISN: SeqNum = SeqNum(50_000);
 const LOCAL: SeqNum = SeqNum(10_001);
 /// The peer's first data byte.
 const REMOTE: SeqNum = SeqNum(50_001);
-/// The window we advertise with an empty receive buffer: `Config::default().recv_buffer`.
+/// The window we advertise with an empty receive buffer: `Config::default().recv_buffer`'s
+/// initial size.
 const WINDOW: u32 = 64 * 1024;
 /// The window the peer advertises.
 const PEER_WINDOW: u32 = 65_535;

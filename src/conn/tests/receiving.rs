@@ -154,7 +154,7 @@ fn duplicate_segment_is_acked_and_dropped() {
 #[test]
 fn full_receive_buffer_advertises_zero_window_and_read_updates_it() {
     let mut conn = established_with(Config {
-        recv_buffer: 2_400,
+        recv_buffer: RecvBuffer::Fixed(2_400),
         ..classic_config()
     });
     send(
@@ -249,7 +249,7 @@ fn small_read_sends_no_window_update() {
 #[test]
 fn a_slow_reader_opens_the_window_a_full_segment_at_a_time() {
     let mut conn = established_with(Config {
-        recv_buffer: 4_800,
+        recv_buffer: RecvBuffer::Fixed(4_800),
         ..classic_config()
     });
     let data = bytes(0, 6_000);

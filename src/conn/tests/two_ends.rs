@@ -174,7 +174,7 @@ fn a_huge_peer_window_is_clamped_and_data_flows() {
 #[test]
 fn a_buffer_smaller_than_a_segment_still_announces_its_window() {
     let mut conn = established_with(Config {
-        recv_buffer: 1000,
+        recv_buffer: RecvBuffer::Fixed(1000),
         ..classic_config()
     });
     send(

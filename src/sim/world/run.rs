@@ -289,7 +289,7 @@ impl World {
         directory: &Path,
         view: View,
     ) -> io::Result<Vec<PathBuf>> {
-        let receive_buffer = self.core.borrow().connection.recv_buffer;
+        let receive_buffer = self.core.borrow().connection.recv_buffer.max();
         let window_scale = window_scale_for(u32::try_from(receive_buffer).unwrap_or(u32::MAX));
         let mut paths = Vec::new();
         for (node, neighbor) in self.interfaces() {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{pattern, send, sink, Log};
-use crate::conn::{Config, CongestionControl};
+use crate::conn::{Config, CongestionControl, RecvBuffer};
 use crate::link::LinkConfig;
 use crate::sim::world::{shared_links, Amount, BuiltIn, FlowReport, Flows, World};
 
@@ -112,7 +112,7 @@ fn a_path_follows_the_routes_to_the_far_host() {
 fn big_windows(congestion_control: CongestionControl) -> Config {
     Config {
         send_buffer: 512 * 1024,
-        recv_buffer: 512 * 1024,
+        recv_buffer: RecvBuffer::Fixed(512 * 1024),
         congestion_control,
         ..Config::default()
     }

@@ -66,9 +66,11 @@ fn a_bulk_flow_for_a_time_sends_until_then_and_closes() {
     // buffer, 0.2 s at 10 Mbit/s) and the FIN is acknowledged.
     assert!(ended > Duration::from_secs(3), "{ended:?}");
     assert!(ended < Duration::from_millis(3500), "{ended:?}");
-    // The window (64 KiB a round trip of 80 ms: 6.5 Mbit/s) limits it.
+    // The receiver's autotuned buffer grows past the path's 100 KB bandwidth-delay product
+    // (a fixed 64 KiB one would hold it to 6.5 Mbit/s, a window per 80 ms round trip): the
+    // link's 10 Mbit/s limits it, less slow start and the close.
     let goodput = flow.goodput_bps();
-    assert!((5e6..6.6e6).contains(&goodput), "{goodput}");
+    assert!((7.5e6..10e6).contains(&goodput), "{goodput}");
 }
 
 #[test]
