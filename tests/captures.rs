@@ -661,10 +661,12 @@ fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
         .collect();
     let syn = &rows[0];
     // MSS 1200 and SACK-permitted (kind 4, length 2) as A offered them, then the window
-    // scale the view adds for 64 KiB windows.
+    // scale the view adds for the largest window: the autotuned buffer's 6 MiB maximum
+    // (RFC 7323 section 2.2: the scale is fixed in the SYN, so it is chosen for the most
+    // the window can grow to).
     assert_eq!(
         syn[..4],
-        ["0x0002", "1200", "0402", "1"],
+        ["0x0002", "1200", "0402", "7"],
         "A's SYN: {syn:?}"
     );
     let syn_ack = rows
@@ -673,7 +675,7 @@ fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
         .expect("B's SYN-ACK");
     assert_eq!(
         syn_ack[..4],
-        ["0x0012", "1000", "", "1"],
+        ["0x0012", "1000", "", "7"],
         "B's SYN-ACK: {syn_ack:?}"
     );
     assert!(rows.iter().all(|row| row[4].is_empty()), "a SACK block");

@@ -85,16 +85,18 @@ impl ReceiveBuffer {
     }
 
     /// The receiver's RTT without timestamps, as Linux's `tcp_rcv_rtt_measure` (with
-    /// `tcp_rcv_rtt_update`'s `win_dep`): from the time the window ends at `received +
-    /// window`, how long until the data reaches that offset. A sender limited by the window
+    /// `tcp_rcv_rtt_update`'s `win_dep`, the minimum): from the time the window we advertise
+    /// ends at `received + window`, how long until data beyond that offset arrives. The
+    /// sender may send beyond it only once an ACK sent from now on reached it, so each sample
+    /// is at least a round trip, however small the window; a sender limited by the window
     /// delivers a window per round trip, one limited by anything else takes longer, so the
-    /// minimum over the connection approaches the round trip just when the window is what
-    /// limits the transfer, which is when growing it matters. (Ferry's segments carry no
-    /// timestamps to time it more directly, RFC 7323 section 4; and a receiver that only
-    /// acknowledges takes no RTT samples of its own after the handshake.)
+    /// minimum approaches the round trip when the window is what limits the transfer, which
+    /// is when growing it matters. (Ferry's segments carry no timestamps to time it more
+    /// directly, RFC 7323 section 4; and a receiver that only acknowledges takes no RTT
+    /// samples of its own after the handshake.)
     fn time_window(&mut self, now: Instant, received: u64, window: u32) {
         if let Some((end, start)) = self.window_timing {
-            if received < end {
+            if received <= end {
                 return;
             }
             let sample = now
@@ -176,10 +178,11 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_that_keeps_up_doubles_the_buffer_each_round_trip_up_to_the_maximum() {
+    fn a_reader_that_keeps_up_grows_the_buffer_to_the_maximum_and_it_never_shrinks() {
         let sizes = run(ReceiveBuffer::new(64 * 1024, 6 << 20), 12, 1.0);
-        // The first window's arrival times the round trip; then each round trip about
-        // doubles the buffer, until the maximum.
+        // The first window's arrival times the round trip; then the buffer grows by more
+        // than twice the reads while they rise (Linux's slow-start allowance), until the
+        // maximum.
         assert_eq!(sizes[0], 64 * 1024);
         assert!(sizes[3] > 4 * 64 * 1024, "{sizes:?}");
         assert_eq!(*sizes.last().unwrap(), 6 << 20, "{sizes:?}");
