@@ -8,7 +8,8 @@
 //! `recovery:metrics_updated`, `recovery:loss_timer_updated`,
 //! `recovery:congestion_state_updated`, `connectivity:connection_state_updated`), a packet's
 //! number being its sequence number relative to its sender's ISN; what qlog has no field for
-//! is in fields named `ferry:...` (the reason each segment was sent, the flags, the RTO), and
+//! is in fields named `ferry:...` (the reason each segment was sent, the flags, the RTO, the
+//! receive buffer as autotuning grows it), and
 //! the timers qlog has no type for are `ferry:timer_updated` events.
 //!
 //! Written by hand with serde_json rather than with the `qlog` crate: that crate models QUIC
@@ -241,6 +242,7 @@ impl Converter {
                 put("min_rtt", ms(change.min_rtt));
                 put("latest_rtt", ms(change.latest_rtt));
                 put("ferry:rto", ms(change.rto));
+                put("ferry:recv_buffer", change.recv_buffer.map(Value::from));
                 if let Some(window) = change.congestion_window {
                     self.congestion_window = window;
                 }

@@ -170,6 +170,9 @@ pub struct MetricsChange {
     pub latest_rtt: Option<Duration>,
     /// The RTO the retransmission timer is armed with now, backoff included.
     pub rto: Option<Duration>,
+    /// The receive buffer (RCV.BUFF), bytes: it changes only as autotuning grows it
+    /// ([`RecvBuffer`](super::RecvBuffer)).
+    pub recv_buffer: Option<u32>,
 }
 
 /// The metrics as they stood after the last call, to find what changed.
@@ -183,6 +186,7 @@ struct Metrics {
     min_rtt: Option<Duration>,
     latest_rtt: Option<Duration>,
     rto: Duration,
+    recv_buffer: u32,
 }
 
 impl Metrics {
@@ -200,6 +204,7 @@ impl Metrics {
             min_rtt: changed(self.min_rtt, before.min_rtt).flatten(),
             latest_rtt: changed(self.latest_rtt, before.latest_rtt).flatten(),
             rto: changed(self.rto, before.rto),
+            recv_buffer: changed(self.recv_buffer, before.recv_buffer),
         };
         (change != MetricsChange::default()).then_some(change)
     }
@@ -279,6 +284,7 @@ impl Connection {
                 min_rtt: self.recovery.min_rtt(),
                 latest_rtt: self.rtt.latest_rtt(),
                 rto: self.rtt.rto(),
+                recv_buffer: self.receive.buffer_size(),
             },
         }
     }
