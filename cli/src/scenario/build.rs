@@ -15,7 +15,7 @@ use ferry::{Config, RecvBuffer};
 
 use super::format::{
     expand, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind, ProgramSpec,
-    ScenarioFile,
+    RecvBufferSpec, ScenarioFile,
 };
 use super::Located;
 
@@ -184,8 +184,8 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
             .map_or(defaults.send_buffer, |Parsed(size)| size.0 as usize),
         recv_buffer: spec
             .recv_buffer
-            .map_or(defaults.recv_buffer, |Parsed(size)| {
-                RecvBuffer::Fixed(size.0 as usize)
+            .map_or(defaults.recv_buffer, |Parsed(RecvBufferSpec(buffer))| {
+                buffer
             }),
         congestion_control: spec.cc.map_or(defaults.congestion_control, Cc::controller),
         sack: spec.sack.unwrap_or(defaults.sack),

@@ -18,6 +18,7 @@ use crate::args::Cc;
 use ferry::fault::FaultConfig;
 use ferry::sim::world::{Preset, PresetParseError};
 use ferry::units::{parse_duration, parse_rate, parse_size};
+use ferry::RecvBuffer;
 
 use super::Located;
 
@@ -54,7 +55,7 @@ pub struct ScenarioFile {
 pub struct ConnectionSpec {
     pub mss: Option<usize>,
     pub send_buffer: Option<Parsed<Size>>,
-    pub recv_buffer: Option<Parsed<Size>>,
+    pub recv_buffer: Option<Parsed<RecvBufferSpec>>,
     pub cc: Option<Cc>,
     pub sack: Option<bool>,
     pub rack: Option<bool>,
@@ -329,6 +330,25 @@ impl FromText for Size {
     }
     fn from_number(number: u64) -> Option<Size> {
         Some(Size(number))
+    }
+}
+
+/// A receive buffer: `"auto"` (autotuned, the library's default) or a fixed size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvBufferSpec(pub RecvBuffer);
+
+impl FromText for RecvBufferSpec {
+    const EXPECTED: &'static str = "\"auto\" or a byte count, bare or with a unit B, KB, KiB, \
+         MB, MiB, GB or GiB (e.g. \"64KiB\")";
+    fn from_text(text: &str) -> Result<RecvBufferSpec, String> {
+        crate::args::recv_buffer_arg(text)
+            .map(RecvBufferSpec)
+            .map_err(|_| format!("expected {}, not {text:?}", Self::EXPECTED))
+    }
+    fn from_number(number: u64) -> Option<RecvBufferSpec> {
+        usize::try_from(number)
+            .ok()
+            .map(|bytes| RecvBufferSpec(RecvBuffer::Fixed(bytes)))
     }
 }
 
