@@ -14,26 +14,29 @@ use ferry::sim::world::punching::{
     lecture_programs, lecture_walkthrough, lecture_world, success_matrix, PeerOutcome,
     PunchOutcome, Step, MATRIX_HEADER,
 };
-use ferry::sim::world::Preset;
+use ferry::sim::world::{Preset, WorldEvents};
 use serde_json::{json, Value};
 
 use crate::sim::LadderRequest;
 
 /// Walk through the lecture's example from `seed`, both NATs port-restricted cones, with
 /// `faults` on every link; with `pcap`, write each interface's capture into that directory;
-/// with `ladder`, draw the run's ladder (a line per host, the NATs' drops crossed). Exit 0
-/// if the peers connected directly, 1 if not (2 if a ladder cannot be written).
+/// with `ladder`, draw the run's ladder (a line per host, the NATs' drops crossed); with
+/// `trace`, write each host's qlog trace to `trace`-HOST.sqlog. Exit 0 if the peers
+/// connected directly, 1 if not (2 if a ladder or a trace cannot be written).
 pub fn lecture(
     seed: u64,
     faults: &FaultConfig,
     pcap: Option<&Path>,
     ladder: Option<&LadderRequest>,
+    trace: Option<&Path>,
 ) -> ExitCode {
-    let mut drawn = None;
+    let (mut drawn, mut events) = (None, None);
     let mut run = || -> Result<bool, Box<dyn std::error::Error>> {
-        let walked = walk(seed, faults, pcap, ladder.map(|request| &request.options))?;
+        let options = ladder.map(|request| &request.options);
+        let walked = walk(seed, faults, pcap, options, trace.is_some())?;
         let (steps, outcome) = (walked.steps, walked.outcome);
-        drawn = walked.ladder;
+        (drawn, events) = (walked.ladder, walked.events);
         println!(
             "The lecture's example: peer 1 at 192.168.1.2:4000 behind NAT 1.2.3.4, peer 2 at \
              10.0.0.2:5000 behind NAT 4.5.6.7 (both {}), a rendezvous at 7.7.7.7:7000; seed \
@@ -67,12 +70,17 @@ pub fn lecture(
         Ok(outcome.direct())
     };
     let direct = run();
+    let title = format!(
+        "ferry sim --nat-lecture: hole punching as the lecture draws it, seed {seed}, \
+         faults {faults}"
+    );
     if let (Some(request), Some(drawn)) = (ladder, &drawn) {
-        let title = format!(
-            "ferry sim --nat-lecture: hole punching as the lecture draws it, seed {seed}, \
-             faults {faults}"
-        );
         if let Err(code) = crate::sim::write_ladders(&request.files, drawn, &title) {
+            return code;
+        }
+    }
+    if let (Some(prefix), Some(events)) = (trace, &events) {
+        if let Err(code) = crate::qlog::write_world_traces(prefix, &title, events) {
             return code;
         }
     }
@@ -91,7 +99,7 @@ pub fn lecture(
 /// whole) and the datagrams the NATs dropped, with when the first was.
 pub fn lecture_report(seed: u64, faults: &FaultConfig) -> Result<Value, String> {
     let Walked { steps, outcome, .. } =
-        walk(seed, faults, None, None).map_err(|error| error.to_string())?;
+        walk(seed, faults, None, None, false).map_err(|error| error.to_string())?;
     let drops: Vec<f64> = steps
         .iter()
         .filter(|step| {
@@ -128,18 +136,25 @@ struct Walked {
     outcome: PunchOutcome,
     /// Its ladder diagram, if one was asked for.
     ladder: Option<Ladder>,
+    /// Every host's connection trace events, if asked for.
+    events: Option<WorldEvents>,
 }
 
-/// Run the lecture's example to its end, recording its ladder if `ladder` asks for one.
+/// Run the lecture's example to its end, recording its ladder if `ladder` asks for one and
+/// its hosts' connection trace events if `events`.
 fn walk(
     seed: u64,
     faults: &FaultConfig,
     pcap: Option<&Path>,
     ladder: Option<&LadderOptions>,
+    events: bool,
 ) -> Result<Walked, Box<dyn std::error::Error>> {
     let mut world = lecture_world(seed, PRESET, PRESET, faults)?;
     if let Some(options) = ladder {
         world.record_ladder(options.clone());
+    }
+    if events {
+        world.record_events();
     }
     // Without PROBEs: both NATs are cones, whose tables then hold the lecture's rows alone.
     let outcome = lecture_programs(&mut world, true, false)?;
@@ -155,6 +170,7 @@ fn walk(
         steps,
         outcome,
         ladder: world.take_ladder(),
+        events: world.take_events(),
     })
 }
 

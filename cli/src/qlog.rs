@@ -1,5 +1,6 @@
-//! `--trace`: a host's connection trace events as a qlog file, one per host (`ferry sim`) or
-//! per socket (`ferry send`, `recv`, `cat`, which write them as they happen), in qlog 0.3's
+//! `--trace`: a host's connection trace events as a qlog file, one per host (`ferry sim`, of
+//! the two-host transfer or of a world: `--scenario`, `--nat-lecture`) or per socket
+//! (`ferry send`, `recv`, `cat`, which write them as they happen), in qlog 0.3's
 //! JSON-SEQ serialization (draft-ietf-quic-qlog-main-schema: a record separator, 0x1E,
 //! before each JSON text and a line feed after it, RFC 7464), which qvis opens: a header
 //! record naming the trace and its vantage point, then one event per record. The events are
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use serde_json::{json, Map, Value};
 use ferry::conn::{EpisodeChange, Reason, Timer, TraceEvent, TracedEvent};
 use ferry::endpoint::ConnectionHandle;
 use ferry::net::TraceSink;
+use ferry::sim::world::WorldEvents;
 use ferry::sim::Host;
 use ferry::time::Instant;
 use ferry::wire::{Flags, SeqNum};
@@ -36,6 +39,8 @@ use ferry::wire::{Flags, SeqNum};
 const QLOG_VERSION: &str = "0.3";
 
 /// Write `host`'s events (taken from both hosts' `events`) as a qlog JSON-SEQ file at `path`.
+/// The host has one connection: its events need no `group_id` of their own (the trace's
+/// common one names the host).
 pub fn write_host_trace(
     path: &Path,
     title: &str,
@@ -49,6 +54,96 @@ pub fn write_host_trace(
         write_record(&mut out, &converter.event(traced))?;
     }
     out.flush()
+}
+
+/// Write world host number `host`'s events (of `events`, every host's) as a qlog JSON-SEQ
+/// file at `path`. A world's host may hold many connections, and be the client of one and
+/// the server of another: its vantage point's type is `unknown`, and each event's
+/// `group_id` names its connection, `connection N: LOCAL to PEER` (N from 0 in the order
+/// the host's connections first traced; the peer as the host sees it), as `--trace` on a
+/// listener names its connections.
+pub fn write_world_host_trace(
+    path: &Path,
+    title: &str,
+    events: &WorldEvents,
+    host: usize,
+) -> io::Result<()> {
+    let name = events.hosts.get(host).map_or("?", String::as_str);
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    write_record(
+        &mut out,
+        &file_header(title, &format!("host {name}"), name, "unknown"),
+    )?;
+    let mut connections = Connections::default();
+    for event in events.events.iter().filter(|event| event.host == host) {
+        let group_id = || {
+            format!(
+                "connection {}: {} to {}",
+                event.connection, event.local, event.peer
+            )
+        };
+        write_record(
+            &mut out,
+            &connections.event(event.connection, group_id, &event.traced),
+        )?;
+    }
+    out.flush()
+}
+
+/// `ferry sim --scenario/--nat-lecture --trace PREFIX`: each world host's trace,
+/// PREFIX-HOST.sqlog (the host's name as the world names it), saying on stderr if events
+/// were left out; exit status 2 if a file cannot be written.
+pub fn write_world_traces(
+    prefix: &Path,
+    title: &str,
+    events: &WorldEvents,
+) -> Result<(), ExitCode> {
+    if events.omitted > 0 {
+        eprintln!(
+            "ferry sim: the trace holds the first {} events, not {} more",
+            ferry::sim::MAX_RECORDED_EVENTS,
+            events.omitted
+        );
+    }
+    for (host, name) in events.hosts.iter().enumerate() {
+        let path = crate::sim::prefixed(prefix, &format!("-{name}.sqlog"));
+        if let Err(error) = write_world_host_trace(&path, title, events, host) {
+            eprintln!(
+                "ferry sim: cannot write the trace {}: {error}",
+                path.display()
+            );
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
+/// Each connection's [`Converter`], for a file that holds several connections: each event
+/// is converted with its own connection's, and carries its `group_id`.
+struct Connections<K> {
+    converters: HashMap<K, (Converter, String)>,
+}
+
+impl<K> Default for Connections<K> {
+    fn default() -> Self {
+        Connections {
+            converters: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Connections<K> {
+    /// The record of `traced`, an event of connection `key`, named `group_id` (asked for at
+    /// its first event).
+    fn event(&mut self, key: K, group_id: impl FnOnce() -> String, traced: &TracedEvent) -> Value {
+        let (converter, name) = self
+            .converters
+            .entry(key)
+            .or_insert_with(|| (Converter::default(), group_id()));
+        let mut record = converter.event(traced);
+        record["group_id"] = json!(name);
+        record
+    }
 }
 
 fn write_record(out: &mut impl Write, record: &Value) -> io::Result<()> {
@@ -97,16 +192,15 @@ pub fn socket_sink(path: &Path, title: &str, vantage: &str) -> io::Result<TraceS
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     write_record(&mut out, &file_header(title, title, vantage, vantage))?;
     out.flush()?;
-    let state = Mutex::new(Some((out, HashMap::<ConnectionHandle, Converter>::new())));
+    let state = Mutex::new(Some((out, Connections::<ConnectionHandle>::default())));
     Ok(TraceSink::new(move |events| {
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some((out, converters)) = state.as_mut() else {
+        let Some((out, connections)) = state.as_mut() else {
             return;
         };
         let written = events.iter().try_for_each(|(handle, traced)| {
-            let mut record = converters.entry(*handle).or_default().event(traced);
-            record["group_id"] = json!(format!("connection {}", handle.index()));
-            write_record(out, &record)
+            let group_id = || format!("connection {}", handle.index());
+            write_record(out, &connections.event(*handle, group_id, traced))
         });
         if written.and_then(|()| out.flush()).is_err() {
             *state = None;

@@ -123,7 +123,9 @@ pub struct SimArgs {
     /// PREFIX-a.sqlog and PREFIX-b.sqlog: every segment sent (with its reason), received and
     /// declared lost, the timers set, fired and cancelled, state changes, recovery episodes
     /// (why each began and ended), and cwnd, ssthresh, bytes in flight, RTTs and the RTO.
-    #[arg(long, value_name = "PREFIX")]
+    /// With --scenario or --nat-lecture, PREFIX-HOST.sqlog for each host of the world, each
+    /// event naming its connection.
+    #[arg(long, value_name = "PREFIX", conflicts_with = "punch_matrix")]
     trace: Option<PathBuf>,
     /// Draw A's time-sequence graph (Stevens's) to this SVG file: data sent over time,
     /// retransmissions by reason, the ACK line, SACK blocks, the receive window and cwnd.
@@ -164,7 +166,7 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 26] = [
+const TWO_HOST_ONLY: [&str; 25] = [
     "send_buffer",
     "bytes",
     "write_size",
@@ -187,21 +189,19 @@ const TWO_HOST_ONLY: [&str; 26] = [
     "pcap",
     "tcp_view",
     "plot",
-    "trace",
     "read_pause",
     "abort_after",
     "reply",
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 25] = [
+const PUNCH_CONFLICTS: [&str; 24] = [
     "send_buffer",
     "mss",
     "write_size",
     "write_interval",
     "nodelay",
     "recv_buffer",
-    "trace",
     "secure",
     "initial_window",
     "scenario",
@@ -267,11 +267,13 @@ fn payload_size_arg(text: &str) -> Result<usize, String> {
 pub fn run(args: SimArgs) -> ExitCode {
     let ladder = ladder_request(&args);
     if let Some(scenario) = &args.scenario {
-        return crate::scenario::run(scenario, args.seed, args.stats, ladder.as_ref());
+        let trace = args.trace.as_deref();
+        return crate::scenario::run(scenario, args.seed, args.stats, ladder.as_ref(), trace);
     }
     if args.nat_lecture {
         let pcap = args.pcap.as_deref();
-        return crate::punching::lecture(seed(&args), &args.faults, pcap, ladder.as_ref());
+        let (ladder, trace) = (ladder.as_ref(), args.trace.as_deref());
+        return crate::punching::lecture(seed(&args), &args.faults, pcap, ladder, trace);
     }
     if args.punch_matrix {
         let faults = match args.faults == FaultConfig::default() {

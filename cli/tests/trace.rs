@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// A fresh directory for one test's files.
 fn output_dir(test: &str) -> PathBuf {
@@ -19,13 +19,19 @@ fn output_dir(test: &str) -> PathBuf {
 
 /// Run `ferry sim` with `args` and `--trace DIR/run`; A's and B's records.
 fn traced(test: &str, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let dir = traced_world(test, args);
+    let records = |host: &str| records(&dir.join(format!("run-{host}.sqlog")));
+    (records("a"), records("b"))
+}
+
+/// Run `ferry sim` with `args` and `--trace DIR/run`, in a fresh directory; the directory.
+fn traced_world(test: &str, args: &[&str]) -> PathBuf {
     let dir = output_dir(test);
-    let prefix = dir.join("run");
     let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .arg("sim")
         .args(args)
         .arg("--trace")
-        .arg(&prefix)
+        .arg(dir.join("run"))
         .output()
         .expect("ferry runs");
     assert!(
@@ -33,8 +39,7 @@ fn traced(test: &str, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
         "ferry sim {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let records = |host: &str| records(&dir.join(format!("run-{host}.sqlog")));
-    (records("a"), records("b"))
+    dir
 }
 
 /// A JSON-SEQ file's records (RFC 7464): each a record separator, a JSON text, a line feed;
@@ -334,4 +339,122 @@ fn a_trace_that_cannot_be_written_is_refused_at_once() {
         said.contains("cannot write /nonexistent-directory/trace.sqlog"),
         "{said}"
     );
+}
+
+/// A world host's file: qlog's schema, the host named as the world names it, and every event
+/// naming its connection.
+fn check_world_host(records: &[Value], host: &str) {
+    check_schema(records, "unknown");
+    assert_eq!(records[0]["trace"]["vantage_point"]["name"], host);
+    for event in &records[1..] {
+        let group = event["group_id"].as_str().expect("a group_id");
+        assert!(group.starts_with("connection "), "{event}");
+    }
+}
+
+/// `--scenario FILE --trace PREFIX`: a file per host (none per router), the same bytes from
+/// the same seed.
+#[test]
+fn a_scenario_writes_a_trace_per_host_the_same_each_run() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/client-server.toml"
+    );
+    let args = ["--scenario", scenario];
+    let first = traced_world("scenario-1", &args);
+    let second = traced_world("scenario-2", &args);
+    let mut names: Vec<String> = std::fs::read_dir(&first)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["run-client.sqlog", "run-server.sqlog"]);
+    for (name, host) in [
+        ("run-client.sqlog", "client"),
+        ("run-server.sqlog", "server"),
+    ] {
+        let records = records(&first.join(name));
+        check_world_host(&records, host);
+        // One connection, from the client's port to the server's 80, whose packets and
+        // losses are all there.
+        let groups: std::collections::BTreeSet<&str> = records[1..]
+            .iter()
+            .map(|event| event["group_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        let group = groups.first().unwrap();
+        assert!(group.starts_with("connection 0: "), "{group}");
+        assert!(group.contains("10.0.1.2:80"), "{group}");
+        assert!(!select(&records, "transport:packet_received", &[]).is_empty());
+        let bytes = |dir: &Path| std::fs::read(dir.join(name)).unwrap();
+        assert!(
+            bytes(&first) == bytes(&second),
+            "{name} differs between runs"
+        );
+    }
+    // The client's link loses 1%, 10% for a second: the server, which sends the responses,
+    // declares some lost.
+    let server = records(&first.join("run-server.sqlog"));
+    assert!(!select(&server, "recovery:packet_lost", &[]).is_empty());
+}
+
+/// `--nat-lecture --trace PREFIX`: each peer's file shows its connection through the NATs
+/// opening and closing; the rendezvous, which speaks plain UDP, has a header and no event.
+#[test]
+fn the_nat_lectures_trace_shows_each_peers_connection() {
+    let dir = traced_world("nat-lecture", &["--nat-lecture"]);
+    let peer1 = records(&dir.join("run-peer1.sqlog"));
+    check_world_host(&peer1, "peer1");
+    let states = select(
+        &peer1,
+        "connectivity:connection_state_updated",
+        &["/old", "/new"],
+    );
+    let first = states.first().unwrap();
+    assert_eq!(
+        (&first[1], &first[2]),
+        (&json!("closed"), &json!("syn_sent"))
+    );
+    assert_eq!(states.last().unwrap()[2], json!("closed"));
+    // docs/lab.md section 18, question 7: one segment, the ACK with peer 2's message and
+    // FIN, takes peer 1 from SYN-RECEIVED past ESTABLISHED to CLOSE-WAIT.
+    let step = json!([1255.718, "syn_received", "close_wait"]);
+    assert!(states.contains(&step), "{states:?}");
+    let received = select(
+        &peer1,
+        "transport:packet_received",
+        &["/ferry:flags", "/raw/payload_length"],
+    );
+    assert!(
+        received.contains(&json!([1255.718, "F.", 17])),
+        "{received:?}"
+    );
+    // Peer 1 sees peer 2 at NAT 4.5.6.7's public address.
+    let group = peer1[1]["group_id"].as_str().unwrap();
+    assert!(
+        group.starts_with("connection 0: 192.168.1.2:4000 to 4.5.6.7:"),
+        "{group}"
+    );
+    let peer2 = records(&dir.join("run-peer2.sqlog"));
+    check_world_host(&peer2, "peer2");
+    let states: Vec<Value> = select(&peer2, "connectivity:connection_state_updated", &["/new"])
+        .into_iter()
+        .map(|row| row[1].clone())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            json!("syn_sent"),
+            json!("established"),
+            json!("fin_wait_1"),
+            json!("time_wait")
+        ]
+    );
+    assert_eq!(records(&dir.join("run-rendezvous.sqlog")).len(), 1);
+    // --punch-matrix (many runs) takes no --trace: refused, not ignored.
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sim", "--punch-matrix", "--trace", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
 }

@@ -16,6 +16,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::process::ExitCode;
 
+use ferry::ladder::LadderOptions;
 use ferry::sim::world::shared_links;
 
 use crate::args::StatsFormat;
@@ -60,23 +61,34 @@ pub fn load(path: &Path) -> Result<(String, Result<ScenarioFile, Located>), std:
 }
 
 /// Run the scenario at `path` (seeded with `seed` if given, else its own `seed`, else 1) and
-/// print what it showed, drawing its ladder if asked: exit status 0 if every client
-/// finished, 1 if a run or a flow failed, 2 if the file cannot be read or describes what
-/// cannot be (or a ladder cannot be written).
+/// print what it showed, drawing its ladder if asked and writing each host's qlog trace to
+/// `trace`-HOST.sqlog if asked: exit status 0 if every client finished, 1 if a run or a
+/// flow failed, 2 if the file cannot be read or describes what cannot be (or a ladder or a
+/// trace cannot be written).
 pub fn run(
     path: &Path,
     seed: Option<u64>,
     stats: StatsFormat,
     ladder: Option<&LadderRequest>,
+    trace: Option<&Path>,
 ) -> ExitCode {
-    let ran = run_with(path, seed, ladder, |outcome| {
+    let record = Record {
+        ladder: ladder.map(|request| &request.options),
+        events: trace.is_some(),
+    };
+    let ran = run_with(path, seed, record, |outcome| {
+        let title = format!(
+            "ferry sim --scenario {}, seed {}",
+            outcome.scenario.display(),
+            outcome.seed
+        );
         if let (Some(request), Some(drawn)) = (ladder, &outcome.ladder) {
-            let title = format!(
-                "ferry sim --scenario {}, seed {}",
-                outcome.scenario.display(),
-                outcome.seed
-            );
             if let Err(code) = crate::sim::write_ladders(&request.files, drawn, &title) {
+                return code;
+            }
+        }
+        if let (Some(prefix), Some(events)) = (trace, &outcome.events) {
+            if let Err(code) = crate::qlog::write_world_traces(prefix, &title, events) {
                 return code;
             }
         }
@@ -95,7 +107,16 @@ pub fn run(
 /// Run the scenario at `path` and give its JSON report (what `--stats json` prints), or
 /// what is wrong with the file, as [`run`] words it.
 pub fn run_json(path: &Path, seed: Option<u64>) -> Result<serde_json::Value, String> {
-    run_with(path, seed, None, json_report)
+    run_with(path, seed, Record::default(), json_report)
+}
+
+/// What a run records beside its report.
+#[derive(Default)]
+struct Record<'a> {
+    /// A ladder diagram, of this window.
+    ladder: Option<&'a LadderOptions>,
+    /// Every host's connection trace events.
+    events: bool,
 }
 
 /// Run the scenario at `path` and give `then` what it showed; or say why the file cannot be
@@ -103,7 +124,7 @@ pub fn run_json(path: &Path, seed: Option<u64>) -> Result<serde_json::Value, Str
 fn run_with<T>(
     path: &Path,
     seed: Option<u64>,
-    ladder: Option<&LadderRequest>,
+    record: Record,
     then: impl FnOnce(&Outcome) -> T,
 ) -> Result<T, String> {
     let (text, parsed) =
@@ -120,13 +141,17 @@ fn run_with<T>(
         },
         seed,
     ) = built.map_err(|located| describe(path, &text, &located))?;
-    if let Some(request) = ladder {
-        world.record_ladder(request.options.clone());
+    if let Some(options) = record.ladder {
+        world.record_ladder(options.clone());
+    }
+    if record.events {
+        world.record_events();
     }
     let started = crate::wall_clock();
     let ran = world.run();
     let wall_seconds = started.elapsed().as_secs_f64();
     let ladder = world.take_ladder();
+    let events = world.take_events();
     let reports = flows.reports();
     let outcome = Outcome {
         scenario: path,
@@ -137,6 +162,7 @@ fn run_with<T>(
         error: ran.err(),
         wall_seconds,
         ladder,
+        events,
         world: &world,
     };
     Ok(then(&outcome))

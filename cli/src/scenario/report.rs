@@ -3,6 +3,7 @@
 //! it was, what it dropped), as text or as one JSON object (`--stats json`).
 
 use ferry::ladder::Ladder;
+use ferry::sim::world::WorldEvents;
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Outcome<'a> {
     pub wall_seconds: f64,
     /// The run's ladder diagram, if `--ladder` asked for one.
     pub ladder: Option<Ladder>,
+    /// Every host's connection trace events, if `--trace` asked for them.
+    pub events: Option<WorldEvents>,
 }
 
 impl Outcome<'_> {

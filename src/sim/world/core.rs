@@ -19,6 +19,7 @@ use super::router::{Forwarding, Router};
 use super::socket::{FerrySocket, Socket, UdpSocketState};
 use super::taps::Taps;
 use super::topology::{LinkId, NodeId, Nodes, Role};
+use super::trace::{WorldEvents, WorldTrace};
 use crate::conn::{Config, Reason, State};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::fault::Decision;
@@ -80,6 +81,8 @@ pub(super) struct Core {
     pub(super) taps: Taps,
     /// The ladder diagram being recorded, if one is.
     pub(super) ladder: Option<WorldLadder>,
+    /// The connection trace being recorded, if one is.
+    pub(super) trace: Option<WorldTrace>,
     /// Datagrams dropped by a partition between two hosts.
     pub(super) pair_partition_drops: u64,
     /// Datagrams dropped by a hold between two hosts that held [`HOLD_LIMIT`] already.
@@ -108,6 +111,7 @@ impl Core {
             pairs: BTreeMap::new(),
             taps: Taps::default(),
             ladder: None,
+            trace: None,
             pair_partition_drops: 0,
             pair_hold_drops: 0,
         }
@@ -223,10 +227,15 @@ impl Core {
         }
         let port = host.claim_port(local)?;
         // The builder checked the settings; a failure would be InvalidInput.
-        let endpoint = Endpoint::with_seed(connection, host.next_endpoint_seed())?;
+        let mut endpoint = Endpoint::with_seed(connection, host.next_endpoint_seed())?;
+        endpoint.set_tracing(self.trace.is_some());
         let socket = make(SocketAddr::new(local.ip(), port), endpoint);
         host.sockets.insert(port, socket);
-        Ok(host.key(id, port))
+        let key = host.key(id, port);
+        if let Some(trace) = &mut self.trace {
+            trace.opened(key);
+        }
+        Ok(key)
     }
 
     /// The address a socket of host `id` bound to `local` sends to `peer` from: its bound
@@ -352,7 +361,9 @@ impl Core {
             let transmits: Vec<_> =
                 std::iter::from_fn(|| socket.endpoint.poll_transmit(now)).collect();
             let deadline = socket.endpoint.poll_timeout();
-            if socket.is_unused() {
+            let unused = socket.is_unused();
+            self.trace_socket(key, unused);
+            if unused {
                 if let Some(host) = self.host_mut(key.host) {
                     host.sockets.remove(&key.port);
                 }
@@ -390,6 +401,50 @@ impl Core {
             }
         }
         self.agenda.book(due, deadline);
+    }
+
+    /// Move what Ferry socket `key`'s endpoint traced into the trace, if one is recorded;
+    /// `last`, for a socket about to go, with the count of events its queues dropped.
+    fn trace_socket(&mut self, key: SocketKey, last: bool) {
+        let Some(mut trace) = self.trace.take() else {
+            return;
+        };
+        let Some(socket) = self.ferry_socket_mut(key) else {
+            self.trace = Some(trace);
+            return;
+        };
+        let local = socket.local;
+        let mut taken = Vec::new();
+        while let Some((handle, traced)) = socket.endpoint.poll_trace_event() {
+            let peer = socket.endpoint.connection(handle).map(|c| c.remote());
+            taken.push((handle, peer, traced));
+        }
+        let dropped = match last {
+            true => socket.endpoint.trace_events_dropped(),
+            false => 0,
+        };
+        trace.record(key, local, taken, |peer| {
+            self.source_address(key.host, local, peer)
+        });
+        trace.dropped(dropped);
+        self.trace = Some(trace);
+    }
+
+    /// The trace recorded, if one is, with what every socket still open traced; recording
+    /// stops.
+    pub(super) fn take_trace(&mut self) -> Option<WorldEvents> {
+        self.trace.as_ref()?;
+        let keys: Vec<SocketKey> = (0..self.nodes.list.len())
+            .filter_map(|id| self.host(id).map(|host| (id, host)))
+            .flat_map(|(id, host)| host.sockets.keys().map(move |&port| host.key(id, port)))
+            .collect();
+        for key in keys {
+            self.trace_socket(key, true);
+            if let Some(socket) = self.ferry_socket_mut(key) {
+                socket.endpoint.set_tracing(false);
+            }
+        }
+        self.trace.take().map(WorldTrace::finish)
     }
 
     fn count_unroutable(&mut self, id: NodeId) {
@@ -866,13 +921,17 @@ impl Core {
             return BTreeMap::new();
         }
         let incarnation = host.incarnation;
+        let ports: Vec<u16> = host.sockets.keys().copied().collect();
+        for port in ports {
+            // What the socket traced before it vanishes.
+            self.trace_socket(host_key(id, incarnation, port), true);
+        }
+        let Some(host) = self.host_mut(id) else {
+            return BTreeMap::new();
+        };
         let sockets = host.crash();
         for &port in sockets.keys() {
-            let key = SocketKey {
-                host: id,
-                incarnation,
-                port,
-            };
+            let key = host_key(id, incarnation, port);
             self.agenda.book(Due::Socket(key), None);
             self.dirty.remove(&key);
         }
@@ -902,6 +961,15 @@ fn comments(why: &Why, decision: &Decision) -> Vec<String> {
 }
 
 /// The key of a pair of hosts, lower first.
+/// The key of host `id`'s socket on `port` in `incarnation`.
+fn host_key(host: NodeId, incarnation: u32, port: u16) -> SocketKey {
+    SocketKey {
+        host,
+        incarnation,
+        port,
+    }
+}
+
 fn pair_key(a: NodeId, b: NodeId) -> (NodeId, NodeId) {
     (a.min(b), a.max(b))
 }

@@ -101,6 +101,7 @@
 //! | `control.rs` | [`Control`], [`Cut`], [`Scheduled`]: changes during a run, as data |
 //! | `taps.rs` | capture taps on interfaces |
 //! | `ladder.rs` | the ladder diagram of a run: a line per host, arrows end to end across routers |
+//! | `trace.rs` | [`WorldEvents`]: every host's connection trace events, each naming its connection |
 //! | `punching.rs` | [`punching`]: the lecture's NAT world, one punch in it, the success matrix |
 //! | `property/` | [`property::Property`]: property tests over drawn schedules, shrunk to a minimal one with its replay line |
 //! | `run.rs` | [`World`]: the programs and the loop |
@@ -133,6 +134,7 @@ mod taps;
 mod tests;
 pub mod time;
 mod topology;
+mod trace;
 
 pub use address::Prefix;
 pub use builder::{Builder, DEFAULT_EVENT_BUDGET, DEFAULT_LINGER, DEFAULT_TIME_LIMIT};
@@ -153,3 +155,4 @@ pub use router::RouterStats;
 pub use run::{LinkReport, ProgramResult, World};
 pub use socket::UDP_RECEIVE_QUEUE;
 pub use time::{sleep, timeout};
+pub use trace::{WorldEvents, WorldTracedEvent};

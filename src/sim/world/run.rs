@@ -29,7 +29,9 @@ use super::links::WorldLink;
 use super::middlebox::{downcast, Middlebox};
 use super::nat::{Nat, NatTable};
 use super::router::RouterStats;
+use super::socket::Socket;
 use super::topology::{NodeId, Nodes, Role};
+use super::trace::{WorldEvents, WorldTrace};
 use crate::capture::{window_scale_for, CaptureWriter, View};
 use crate::conn::Config;
 use crate::fault::FaultStats;
@@ -325,6 +327,34 @@ impl World {
     pub fn take_ladder(&mut self) -> Option<Ladder> {
         let ladder = self.core.borrow_mut().ladder.take();
         ladder.map(WorldLadder::finish)
+    }
+
+    /// From now on, record every connection trace event ([`crate::conn::TraceEvent`]: sent,
+    /// received and lost segments, timers, states, recovery episodes, metrics) of every
+    /// host's Ferry sockets, each naming its host and connection, for a qlog file per host
+    /// (`sim/world/trace.rs` says how connections are named). Call it before the run, so that
+    /// every connection is traced from its start. Take the record with
+    /// [`take_events`](Self::take_events).
+    pub fn record_events(&mut self) {
+        let mut core = self.core.borrow_mut();
+        let trace = WorldTrace::new(&core.nodes);
+        core.trace = Some(trace);
+        for node in &mut core.nodes.list {
+            let Some(host) = node.host_mut() else {
+                continue;
+            };
+            for socket in host.sockets.values_mut() {
+                if let Socket::Ferry(socket) = socket {
+                    socket.endpoint.set_tracing(true);
+                }
+            }
+        }
+    }
+
+    /// The events recorded since [`record_events`](Self::record_events), if asked for;
+    /// recording stops.
+    pub fn take_events(&mut self) -> Option<WorldEvents> {
+        self.core.borrow_mut().take_trace()
     }
 
     /// What host `host` counted.

@@ -5,14 +5,12 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::{capture, send, sink, Log, Memory};
+use super::{capture, lecture_with_programs, send, sink, two_clients_router_server, Log, Memory};
 use crate::capture::tests::read_packets;
 use crate::capture::View;
-use crate::fault::FaultConfig;
 use crate::ladder::{ladder_svg, Fate, Ladder, LadderOptions};
 use crate::link::LinkConfig;
-use crate::sim::world::punching::{lecture_programs, lecture_world};
-use crate::sim::world::{Preset, World};
+use crate::sim::world::World;
 use crate::wire::{Flags, Segment};
 
 /// The packets of a host's interface capture the host itself sent (its address is the
@@ -29,14 +27,7 @@ fn sent_by(memory: &Memory, address: Ipv4Addr) -> Vec<(u64, Vec<u8>)> {
 
 /// The lecture's world with its programs, each host's interface tapped, recording a ladder.
 fn lecture(seed: u64) -> (World, [Memory; 3]) {
-    let mut world = lecture_world(
-        seed,
-        Preset::PortRestrictedCone,
-        Preset::PortRestrictedCone,
-        &FaultConfig::default(),
-    )
-    .unwrap();
-    lecture_programs(&mut world, true, false).unwrap();
+    let mut world = lecture_with_programs(seed);
     let taps = [
         ("peer1", "nat1"),
         ("rendezvous", "internet"),
@@ -189,17 +180,7 @@ fn three_hosts_a_lossy_link_and_its_drops_named_with_the_fault() {
         faults: "loss=10%".parse().unwrap(),
         ..LinkConfig::default()
     };
-    let mut world = World::builder()
-        .seed(3)
-        .host("one", "10.0.1.2")
-        .host("two", "10.0.2.2")
-        .router("router", "10.0.0.1")
-        .host("server", "10.0.9.2")
-        .link("one", "router", lossy)
-        .link("two", "router", LinkConfig::default())
-        .link("router", "server", LinkConfig::default())
-        .build()
-        .unwrap();
+    let mut world = two_clients_router_server(3, lossy);
     let log = Log::default();
     sink(&mut world, "server", 80, &log);
     let payload = vec![7u8; 30_000];

@@ -14,6 +14,7 @@ mod nat;
 mod programs;
 mod property;
 mod punch;
+mod trace;
 mod unreachable;
 
 use std::cell::RefCell;
@@ -26,9 +27,11 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::net::{Listener, Stream};
+use super::punching::{lecture_programs, lecture_world};
 use super::time::Instant;
-use super::{spawn, ProgramResult, World};
+use super::{spawn, Preset, ProgramResult, World};
 use crate::capture::{CaptureWriter, View};
+use crate::fault::FaultConfig;
 use crate::link::LinkConfig;
 use crate::sim::HostCapture;
 
@@ -44,6 +47,36 @@ fn client_router_server(seed: u64, client_link: LinkConfig) -> World {
         .link("router", "server", LinkConfig::default())
         .build()
         .expect("a valid world")
+}
+
+/// Two clients, `one` (10.0.1.2, by `one_link`) and `two` (10.0.2.2), through a router
+/// (10.0.0.1) to a server (10.0.9.2).
+fn two_clients_router_server(seed: u64, one_link: LinkConfig) -> World {
+    World::builder()
+        .seed(seed)
+        .host("one", "10.0.1.2")
+        .host("two", "10.0.2.2")
+        .router("router", "10.0.0.1")
+        .host("server", "10.0.9.2")
+        .link("one", "router", one_link)
+        .link("two", "router", LinkConfig::default())
+        .link("router", "server", LinkConfig::default())
+        .build()
+        .expect("a valid world")
+}
+
+/// The lecture's NAT world from `seed` (both NATs port-restricted cones), its programs
+/// added, the relay on, without PROBEs (as the walk-through runs it).
+fn lecture_with_programs(seed: u64) -> World {
+    let mut world = lecture_world(
+        seed,
+        Preset::PortRestrictedCone,
+        Preset::PortRestrictedCone,
+        &FaultConfig::default(),
+    )
+    .expect("the lecture's world");
+    lecture_programs(&mut world, true, false).expect("the lecture's programs");
+    world
 }
 
 /// The files [`World::capture_every_interface`] writes for [`client_router_server`]'s world,
