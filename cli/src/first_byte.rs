@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 
 use ferry::capture::View;
 use ferry::sim::{
-    first_byte_with, Application, Captures, FirstByteReport, NetworkConfig, Opening, PlainClient,
-    PlainServer,
+    first_byte_with, Application, Captures, FirstByteReport, NetworkConfig, Observed, Observers,
+    Opening, PlainClient, PlainServer,
 };
 
 use crate::args::StatsFormat;
+use crate::sim::LadderRequest;
 
 /// The request A sends: an HTTP request line, short enough for a 0-RTT SYN.
 const REQUEST: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: ferry.test\r\n\r\n";
@@ -68,22 +69,43 @@ const EACH: [FirstByteKind; 5] = [
     FirstByteKind::ZeroRtt,
 ];
 
-/// Run `kind` (or each kind) over `network` and print what it took, with each run's captures
-/// in PREFIX-KIND-a.pcapng and PREFIX-KIND-b.pcapng if `pcap` names a PREFIX; exit 1 if a
-/// request got no response.
+/// What a first-byte run writes beside its report: captures, the ladder, the trace.
+#[derive(Default)]
+pub struct Outputs<'a> {
+    /// `--pcap PREFIX`: each run's captures, PREFIX-KIND-a.pcapng and PREFIX-KIND-b.pcapng.
+    pub pcap: Option<&'a Path>,
+    /// `--ladder FILE`: each run's ladder, to FILE (FILE-KIND.svg, say, for `all`).
+    pub ladder: Option<&'a LadderRequest>,
+    /// `--trace PREFIX`: each run's qlog traces, PREFIX-KIND-a.sqlog and PREFIX-KIND-b.sqlog.
+    pub trace: Option<&'a Path>,
+}
+
+/// Run `kind` (or each kind) over `network` and print what it took, writing what `outputs`
+/// asks for; exit 1 if a request got no response, 2 if a file cannot be written.
 pub fn run(
     network: &NetworkConfig,
     kind: FirstByteKind,
     stats: StatsFormat,
-    pcap: Option<&Path>,
+    outputs: &Outputs,
 ) -> ExitCode {
-    let rows = match measure(network, kind, pcap) {
+    let rows = match measure(network, kind, outputs) {
         Ok(rows) => rows,
         Err((status, message)) => {
             eprintln!("ferry sim: {message}");
             return ExitCode::from(status);
         }
     };
+    // With `all`, each run's files name its kind.
+    let named = rows.len() > 1;
+    for (kind, _, observed) in &rows {
+        if let Err(code) = write_observed(network, *kind, named, outputs, observed) {
+            return code;
+        }
+    }
+    let rows: Vec<(FirstByteKind, FirstByteReport)> = rows
+        .into_iter()
+        .map(|(kind, report, _)| (kind, report))
+        .collect();
     match stats {
         StatsFormat::Json => println!("{}", json_report(network, &rows)),
         StatsFormat::Text => {
@@ -106,24 +128,73 @@ pub fn run(
 /// The runs `--first-byte` prints, as `--stats json` prints them (`ferry lab` measures
 /// this): the round trip and, for each kind, its times and round trips.
 pub fn report(network: &NetworkConfig, kind: FirstByteKind) -> Result<Value, String> {
-    let rows = measure(network, kind, None).map_err(|(_, message)| message)?;
+    let rows = measure(network, kind, &Outputs::default()).map_err(|(_, message)| message)?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(kind, report, _)| (kind, report))
+        .collect();
     Ok(json_report(network, &rows))
 }
 
-/// Run `kind` (each kind, for `all`), with captures under `pcap` if given. An error is the
+/// Write what `kind`'s run recorded: its ladder to each `--ladder` file (with `-KIND` before
+/// the extension when `named`, for `all`), its traces to PREFIX-KIND-a.sqlog and
+/// PREFIX-KIND-b.sqlog.
+fn write_observed(
+    network: &NetworkConfig,
+    kind: FirstByteKind,
+    named: bool,
+    outputs: &Outputs,
+    observed: &Observed,
+) -> Result<(), ExitCode> {
+    let title = format!(
+        "ferry sim --first-byte {}: A's request and B's response, {:?} RTT, seed {}",
+        kind.name(),
+        network.a_to_b.delay + network.b_to_a.delay,
+        network.seed
+    );
+    if let (Some(request), Some(ladder)) = (outputs.ladder, &observed.ladder) {
+        let files: Vec<PathBuf> = request
+            .files
+            .iter()
+            .map(|file| match named {
+                true => kind_file(file, kind),
+                false => file.clone(),
+            })
+            .collect();
+        crate::sim::write_ladders(&files, ladder, &title)?;
+    }
+    if let (Some(prefix), Some(events)) = (outputs.trace, &observed.events) {
+        let path =
+            |host: &str| crate::sim::prefixed(prefix, &format!("-{}-{host}.sqlog", kind.name()));
+        crate::qlog::write_two_host_traces(path, &title, events)?;
+    }
+    Ok(())
+}
+
+/// `file` with `-KIND` before its extension: `hs.svg` and plain make `hs-plain.svg`.
+fn kind_file(file: &Path, kind: FirstByteKind) -> PathBuf {
+    let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+    let extension = file.extension().unwrap_or_default().to_string_lossy();
+    file.with_file_name(format!("{stem}-{}.{extension}", kind.name()))
+}
+
+/// A kind's run: its report and what it recorded.
+type Run = (FirstByteKind, FirstByteReport, Observed);
+
+/// Run `kind` (each kind, for `all`), recording what `outputs` asks for. An error is the
 /// exit status and the message.
 fn measure(
     network: &NetworkConfig,
     kind: FirstByteKind,
-    pcap: Option<&Path>,
-) -> Result<Vec<(FirstByteKind, FirstByteReport)>, (u8, String)> {
+    outputs: &Outputs,
+) -> Result<Vec<Run>, (u8, String)> {
     let kinds: Vec<FirstByteKind> = match kind {
         FirstByteKind::All => EACH.to_vec(),
         one => vec![one],
     };
     let mut rows = Vec::new();
     for kind in kinds {
-        let captures = match pcap {
+        let captures = match outputs.pcap {
             None => Captures::default(),
             Some(prefix) => {
                 let path = |host| capture_path(prefix, kind, host);
@@ -139,9 +210,15 @@ fn measure(
                 })?
             }
         };
-        let report = run_one(network, kind, captures)
+        let observers = Observers {
+            captures,
+            ladder: outputs.ladder.map(|request| request.options.clone()),
+            events: outputs.trace.is_some(),
+            ..Observers::default()
+        };
+        let (report, observed) = run_one(network, kind, observers)
             .map_err(|error| (1, format!("--first-byte {}: {error}", kind.name())))?;
-        rows.push((kind, report));
+        rows.push((kind, report, observed));
     }
     Ok(rows)
 }
@@ -180,12 +257,12 @@ pub fn capture_path(prefix: &Path, kind: FirstByteKind, host: &str) -> PathBuf {
 /// A client's application and a server's.
 type Applications = (Box<dyn Application>, Box<dyn Application>);
 
-/// One kind's run.
+/// One kind's run, recording what `observers` asks for.
 fn run_one(
     network: &NetworkConfig,
     kind: FirstByteKind,
-    captures: Captures,
-) -> Result<FirstByteReport, String> {
+    observers: Observers,
+) -> Result<(FirstByteReport, Observed), String> {
     let mut network = network.clone();
     network.secure = matches!(kind, FirstByteKind::Secure | FirstByteKind::ZeroRtt);
     let opening = if kind == FirstByteKind::ZeroRtt {
@@ -206,7 +283,7 @@ fn run_one(
         opening,
         client.as_mut(),
         server.as_mut(),
-        captures,
+        observers,
     )
     .map_err(|error| error.to_string())
 }

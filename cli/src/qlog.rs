@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -31,7 +31,7 @@ use ferry::conn::{EpisodeChange, Reason, Timer, TraceEvent, TracedEvent};
 use ferry::endpoint::ConnectionHandle;
 use ferry::net::TraceSink;
 use ferry::sim::world::WorldEvents;
-use ferry::sim::Host;
+use ferry::sim::{Host, HostEvents};
 use ferry::time::Instant;
 use ferry::wire::{Flags, SeqNum};
 
@@ -98,24 +98,49 @@ pub fn write_world_traces(
     title: &str,
     events: &WorldEvents,
 ) -> Result<(), ExitCode> {
-    if events.omitted > 0 {
-        eprintln!(
-            "ferry sim: the trace holds the first {} events, not {} more",
-            ferry::sim::MAX_RECORDED_EVENTS,
-            events.omitted
-        );
-    }
+    warn_omitted(events.omitted);
     for (host, name) in events.hosts.iter().enumerate() {
         let path = crate::sim::prefixed(prefix, &format!("-{name}.sqlog"));
-        if let Err(error) = write_world_host_trace(&path, title, events, host) {
-            eprintln!(
-                "ferry sim: cannot write the trace {}: {error}",
-                path.display()
-            );
-            return Err(ExitCode::from(2));
-        }
+        cannot_write(&path, write_world_host_trace(&path, title, events, host))?;
     }
     Ok(())
+}
+
+/// `ferry sim --trace` of the two-host network (a transfer, a first-byte run): A's and B's
+/// traces, at `path("a")` and `path("b")`, saying on stderr if events were left out; exit
+/// status 2 if a file cannot be written.
+pub fn write_two_host_traces(
+    path: impl Fn(&str) -> PathBuf,
+    title: &str,
+    events: &HostEvents,
+) -> Result<(), ExitCode> {
+    warn_omitted(events.omitted);
+    for (host, name) in [(Host::A, "a"), (Host::B, "b")] {
+        let path = path(name);
+        cannot_write(&path, write_host_trace(&path, title, host, &events.events))?;
+    }
+    Ok(())
+}
+
+/// Say on stderr that a trace left `omitted` events out, if it did.
+fn warn_omitted(omitted: u64) {
+    if omitted > 0 {
+        eprintln!(
+            "ferry sim: the trace holds the first {} events, not {omitted} more",
+            ferry::sim::MAX_RECORDED_EVENTS,
+        );
+    }
+}
+
+/// Exit status 2, said on stderr, if writing the trace at `path` failed.
+fn cannot_write(path: &Path, written: io::Result<()>) -> Result<(), ExitCode> {
+    written.map_err(|error| {
+        eprintln!(
+            "ferry sim: cannot write the trace {}: {error}",
+            path.display()
+        );
+        ExitCode::from(2)
+    })
 }
 
 /// Each connection's [`Converter`], for a file that holds several connections: each event

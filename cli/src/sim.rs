@@ -86,9 +86,10 @@ pub struct SimArgs {
     /// In place of a transfer, a request and its response over the link, timed from A's
     /// connect until A reads the response's first byte (`first_byte_seconds`): plain Ferry,
     /// TLS 1.2 or 1.3 (rustls) over plain Ferry as TCP+TLS, the secure mode's 1-RTT handshake
-    /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte"). It draws no
-    /// ladder, plot or trace.
-    #[arg(long, value_enum, value_name = "KIND", conflicts_with_all = ["ladder", "plot", "trace"])]
+    /// or its 0-RTT one, or all five (docs/performance.md, "Time to first byte"). Takes
+    /// --ladder FILE and --trace PREFIX (PREFIX-KIND-a.sqlog and -b; with `all`, a ladder per
+    /// kind, FILE-KIND.svg); no --plot (a request and a response are too little to plot).
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with = "plot")]
     first_byte: Option<crate::first_byte::FirstByteKind>,
     #[command(flatten)]
     sender: SenderOptions,
@@ -290,7 +291,12 @@ pub fn run(args: SimArgs) -> ExitCode {
         }
     };
     if let Some(kind) = args.first_byte {
-        return crate::first_byte::run(&config.network, kind, args.stats, args.pcap.as_deref());
+        let outputs = crate::first_byte::Outputs {
+            pcap: args.pcap.as_deref(),
+            ladder: ladder.as_ref(),
+            trace: args.trace.as_deref(),
+        };
+        return crate::first_byte::run(&config.network, kind, args.stats, &outputs);
     }
     // How long the simulation took in real time, for `wall_seconds`.
     let started = crate::wall_clock();
@@ -543,30 +549,8 @@ fn write_traces(
     events: &HostEvents,
     bytes: usize,
 ) -> Result<(), ExitCode> {
-    if events.omitted > 0 {
-        eprintln!(
-            "ferry sim: the trace holds the first {} events, not {} more",
-            sim::MAX_RECORDED_EVENTS,
-            events.omitted
-        );
-    }
-    let title = plot_title(args, bytes);
-    for (host, name) in [(Host::A, "a"), (Host::B, "b")] {
-        let path = trace_path(prefix, name);
-        if let Err(error) = crate::qlog::write_host_trace(&path, &title, host, &events.events) {
-            eprintln!(
-                "ferry sim: cannot write the trace {}: {error}",
-                path.display()
-            );
-            return Err(ExitCode::from(2));
-        }
-    }
-    Ok(())
-}
-
-/// Where `--trace PREFIX` writes a host's trace.
-fn trace_path(prefix: &Path, host: &str) -> PathBuf {
-    prefixed(prefix, &format!("-{host}.sqlog"))
+    let path = |host: &str| prefixed(prefix, &format!("-{host}.sqlog"));
+    crate::qlog::write_two_host_traces(path, &plot_title(args, bytes), events)
 }
 
 /// `prefix` with `suffix` appended to its last component: `/tmp/run` and `-a.pcapng` make

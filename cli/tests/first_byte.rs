@@ -103,3 +103,84 @@ fn the_labs_flight_count_in_as_captures_gives_each_kinds_round_trips() {
         assert_eq!(flights as f64, trips, "{kind}: frames at {arrivals:?}");
     }
 }
+
+/// A qlog JSON-SEQ file's records.
+fn qlog_records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("the trace was written");
+    text.lines()
+        .map(|line| serde_json::from_str(line.trim_start_matches('\x1e')).expect("JSON"))
+        .collect()
+}
+
+/// `--first-byte KIND --ladder FILE --trace PREFIX`: the ladder and both hosts' traces of the
+/// run, which is the same run as without them; the trace shows the response's first bytes
+/// arriving at A at the first-byte time. With `all`, each kind's files name it.
+#[test]
+fn a_first_byte_run_draws_its_ladder_and_writes_its_trace() {
+    let dir = output_dir("first-byte-ladder-trace");
+    let (svg, prefix) = (dir.join("plain.svg"), dir.join("run"));
+    let text = |path: &Path| path.to_str().unwrap().to_string();
+    let first_byte_ms = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["sim", "--first-byte", "plain", "--stats", "json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["runs"][0]["first_byte_seconds"].as_f64().unwrap() * 1000.0
+    };
+    let plain = first_byte_ms(&[]);
+    let observed = first_byte_ms(&["--ladder", &text(&svg), "--trace", &text(&prefix)]);
+    assert_eq!(plain, observed, "recording changed the run");
+    let drawing = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        drawing.contains("ferry sim --first-byte plain"),
+        "the title names the kind"
+    );
+    assert!(
+        drawing.contains(">[SYN] Seq=0 Len=0"),
+        "A's SYN is an arrow"
+    );
+    let a = qlog_records(&dir.join("run-plain-a.sqlog"));
+    let response = a
+        .iter()
+        .find(|event| {
+            event["name"] == "transport:packet_received"
+                && event["data"]["raw"]["payload_length"].as_u64() > Some(0)
+        })
+        .expect("A received the response");
+    let arrived = response["time"].as_f64().unwrap();
+    assert!(
+        (arrived - plain).abs() < 0.01,
+        "{arrived} ms against {plain} ms"
+    );
+    assert!(dir.join("run-plain-b.sqlog").exists());
+
+    // `all`: a ladder and two traces per kind, each named by its kind.
+    let all = dir.join("all.svg");
+    runs(
+        "40ms",
+        &["--ladder", &text(&all), "--trace", &text(&prefix)],
+    );
+    for (kind, _) in EXPECTED {
+        assert!(
+            dir.join(format!("all-{kind}.svg")).exists(),
+            "{kind}'s ladder"
+        );
+        assert!(
+            dir.join(format!("run-{kind}-b.sqlog")).exists(),
+            "{kind}'s trace"
+        );
+    }
+    // --plot is still refused: a request and a response are too little to plot.
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sim", "--first-byte", "plain", "--plot", "x.svg"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use super::{Captures, Host, Network, NetworkConfig};
+use super::transfer::{observe, observed};
+use super::{Host, Network, NetworkConfig, Observed, Observers};
 use crate::conn::ConfigError;
 use crate::time::Instant;
 
@@ -157,31 +158,31 @@ pub fn first_byte(
     request: &[u8],
     response: &[u8],
 ) -> Result<FirstByteReport, FirstByteError> {
-    first_byte_with(
+    let (report, _nothing_observed) = first_byte_with(
         config,
         opening,
         &mut PlainClient::new(request),
         &mut PlainServer::new(request.len(), response),
-        Captures::default(),
-    )
+        Observers::default(),
+    )?;
+    Ok(report)
 }
 
 /// A runs `client` and B `server` over one connection, opened as `opening` says (the
-/// client's first bytes are the early data), until the client is finished; each host's
-/// capture, if `captures` has one, holds what it sent and received until then.
+/// client's first bytes are the early data), until the client is finished, feeding
+/// `observers` as [`transfer_observed`](super::transfer_observed) does: each host's capture
+/// holds what it sent and received until then, and the ladder and both hosts' trace events
+/// are returned as recorded until then. (A traced host for the time-sequence plot gets its
+/// segments and ACKs, not its congestion window: only the transfer samples that.)
 pub fn first_byte_with(
     config: &NetworkConfig,
     opening: Opening,
     client: &mut dyn Application,
     server: &mut dyn Application,
-    captures: Captures,
-) -> Result<FirstByteReport, FirstByteError> {
+    observers: Observers,
+) -> Result<(FirstByteReport, Observed), FirstByteError> {
     let mut network = Network::new(config).map_err(FirstByteError::Config)?;
-    for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
-        if let Some(capture) = capture {
-            network.capture(host, capture);
-        }
-    }
+    observe(&mut network, observers);
     network.endpoint(Host::B).listen(1);
     let mut to_send = client.exchange(&[]);
     let endpoint = network.endpoint(Host::A);
@@ -212,10 +213,11 @@ pub fn first_byte_with(
         }
         if client.finished() {
             network.finish_captures().map_err(FirstByteError::Capture)?;
-            return Ok(FirstByteReport {
+            let report = FirstByteReport {
                 request_read: request_read.unwrap_or_default(),
                 first_byte: now,
-            });
+            };
+            return Ok((report, observed(&mut network)));
         }
         if accepted.is_none() {
             accepted = network.endpoint(Host::B).accept();

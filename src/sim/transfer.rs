@@ -127,6 +127,40 @@ pub struct Observed {
     pub events: Option<HostEvents>,
 }
 
+/// Start recording on `network` what `observers` asks for (a run on it, not only a
+/// transfer: [`first_byte_with`](crate::sim::first_byte_with) too).
+pub(crate) fn observe(network: &mut Network, observers: Observers) {
+    let Observers {
+        captures,
+        trace,
+        ladder,
+        events,
+    } = observers;
+    if events {
+        network.record_events();
+    }
+    if let Some(host) = trace {
+        network.trace(host);
+    }
+    if let Some(options) = ladder {
+        network.record_ladder(options);
+    }
+    for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
+        if let Some(capture) = capture {
+            network.capture(host, capture);
+        }
+    }
+}
+
+/// What `network` recorded since [`observe`], besides the captures; recording stops.
+pub(crate) fn observed(network: &mut Network) -> Observed {
+    Observed {
+        trace: network.take_trace(),
+        ladder: network.take_ladder(),
+        events: network.take_events(),
+    }
+}
+
 /// Run a one-way transfer of `payload` from A to B on the simulated network. Fails only if
 /// a host's connection settings cannot work ([`Config::check`](crate::conn::Config::check)).
 pub fn transfer(config: &TransferConfig, payload: &[u8]) -> Result<TransferReport, ConfigError> {
@@ -156,27 +190,9 @@ fn run_transfer(
     observers: Observers,
 ) -> Result<RunOutput, ConfigError> {
     let mut network = Network::new(&config.network)?;
-    let Observers {
-        captures,
-        trace,
-        ladder,
-        events,
-    } = observers;
-    if events {
-        network.record_events();
-    }
-    if let Some(host) = trace {
-        network.trace(host);
-    }
-    if let Some(options) = ladder {
-        network.record_ladder(options);
-    }
+    let trace = observers.trace;
+    observe(&mut network, observers);
     let mut aborted = false;
-    for (host, capture) in [(Host::A, captures.a), (Host::B, captures.b)] {
-        if let Some(capture) = capture {
-            network.capture(host, capture);
-        }
-    }
     let deadline = Instant::ZERO + config.time_limit;
     let mut limit_reached = None;
     network.endpoint(Host::B).listen(1);
@@ -325,11 +341,7 @@ fn run_transfer(
     let a = host_report(&mut network, Host::A, Some(sender));
     let b = host_report(&mut network, Host::B, receiver);
     let captures_written = network.finish_captures();
-    let observed = Observed {
-        trace: network.take_trace(),
-        ladder: network.take_ladder(),
-        events: network.take_events(),
-    };
+    let observed = observed(&mut network);
     let report = TransferReport {
         bytes_sent: payload.len() as u64,
         bytes_delivered: delivered.len() as u64,

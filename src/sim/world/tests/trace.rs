@@ -119,6 +119,23 @@ fn the_lectures_trace_shows_peer_ones_connection_opening_and_closing() {
 }
 
 #[test]
+fn recording_the_trace_changes_nothing_in_the_run() {
+    let run = |record: bool| {
+        let (mut world, log) = two_clients_one_server(4);
+        if !record {
+            world.take_events();
+        }
+        world.run().unwrap();
+        (
+            log.lines(),
+            world.now(),
+            world.host_stats("server").unwrap(),
+        )
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
 fn the_same_seed_records_the_same_trace() {
     assert_eq!(lecture_events(5), lecture_events(5));
     let run = |seed| {
