@@ -517,6 +517,11 @@ impl Endpoint {
         Some(handle)
     }
 
+    /// Whether a connection waits to be [`accept`](Self::accept)ed.
+    pub fn can_accept(&self) -> bool {
+        !self.accept_queue.is_empty()
+    }
+
     /// The application will neither read nor write `handle` again (TCP's CLOSE call, RFC 9293
     /// section 3.10.4). If received data waits unread, the connection is reset at once, since
     /// the peer would otherwise believe it delivered (section 3.6.1; RFC 2525, "data lost");

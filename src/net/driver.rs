@@ -119,7 +119,8 @@ pub(crate) struct DriverState {
 }
 
 /// Datagrams waiting to be sent, oldest first, behind a lock of their own: the endpoint's
-/// lock is never held while they go (see [`Locked`]).
+/// lock is never held while they go (see [`Locked`]). A datagram is queued when the endpoint
+/// emits it and goes when the endpoint's lock is released.
 #[derive(Default)]
 struct Outbox {
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -393,6 +394,9 @@ impl Shared {
 
     /// Send every datagram the endpoint (or the fault injector's delay) has ready.
     fn flush(&self, state: &mut DriverState, now: Instant) {
+        // One hold of the outbox's lock for the whole burst, not one per datagram (the lock
+        // order is the endpoint's, then the outbox's, as in `wait`).
+        let mut outbox = self.lock_outbox();
         while let Some(transmit) = state.endpoint.poll_transmit(now) {
             let decision = match &mut state.faults {
                 None => Default::default(),
@@ -404,12 +408,15 @@ impl Shared {
             };
             state.record_sent(&transmit, &decision);
             if state.faults.is_none() {
-                self.queue(transmit.destination, transmit.contents);
+                outbox
+                    .queue
+                    .push_back((transmit.destination, transmit.contents));
             }
         }
         while let Some((peer, bytes)) = state.poll_link(now, Direction::Outgoing) {
-            self.queue(peer, bytes);
+            outbox.queue.push_back((peer, bytes));
         }
+        drop(outbox);
         state.flush_capture();
         state.pass_trace_events();
     }
@@ -418,11 +425,6 @@ impl Shared {
         self.outbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queue a datagram; it goes when the endpoint's lock is released.
-    fn queue(&self, peer: SocketAddr, bytes: Vec<u8>) {
-        self.lock_outbox().queue.push_back((peer, bytes));
     }
 
     /// Whether datagrams wait to be sent and nobody is sending them.
@@ -520,7 +522,11 @@ impl Shared {
         } else {
             Vec::new()
         };
-        state.endpoint.handle_timeout(now);
+        // Only when a timer is due: with none, it would only walk the timer table (and
+        // allocate) to find so, on every turn of a busy socket.
+        if timers_due {
+            state.endpoint.handle_timeout(now);
+        }
         self.flush(state, now);
         if timers_due {
             state.waiters.notify_changed(&state.endpoint, &watched);

@@ -17,7 +17,10 @@
 //! - a socket error concerns everyone.
 //!
 //! Every slot counts the threads asleep on it (under the driver's lock), so a change nobody
-//! waits for costs no system call.
+//! waits for costs no system call; and while no thread but an accepting one sleeps, what the
+//! driver heard costs nothing more than noting the peer. A passive open wakes an accepting
+//! thread only once a connection waits in the accept queue: a flood of SYNs, each answered
+//! with a SYN cookie, wakes no one.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -88,6 +91,8 @@ pub(crate) struct Waiters {
     any_connection: Slot,
     /// Peers whose datagrams (or ICMP errors) the endpoint took since the last wake-up.
     heard_from: Vec<SocketAddr>,
+    /// The threads asleep on any slot.
+    sleeping: usize,
 }
 
 impl Waiters {
@@ -111,6 +116,7 @@ impl Waiters {
 
     /// Count a thread as asleep on `on`; the condition variable to sleep on.
     pub(crate) fn enter(&mut self, on: WaitFor) -> Arc<Condvar> {
+        self.sleeping += 1;
         let slot = self.slot_mut(on);
         slot.sleeping += 1;
         Arc::clone(&slot.condvar)
@@ -118,6 +124,7 @@ impl Waiters {
 
     /// A thread that slept on `on` woke.
     pub(crate) fn leave(&mut self, on: WaitFor) {
+        self.sleeping = self.sleeping.saturating_sub(1);
         let slot = self.slot_mut(on);
         slot.sleeping = slot.sleeping.saturating_sub(1);
     }
@@ -151,11 +158,24 @@ impl Waiters {
 
     /// The endpoint took a datagram (or an ICMP error) from `peer`.
     pub(crate) fn heard_from(&mut self, peer: SocketAddr) {
-        self.heard_from.push(peer);
+        // A run of datagrams from one peer (a bulk transfer's batch) is noted once.
+        if self.heard_from.last() != Some(&peer) {
+            self.heard_from.push(peer);
+        }
     }
 
     /// Wake the threads concerned by what the endpoint heard since the last call.
     pub(crate) fn notify_heard(&mut self, endpoint: &Endpoint) {
+        if self.sleeping == self.accept.sleeping {
+            // Only accepting threads wait, if any: whoever was heard, they can go on only
+            // once a connection waits to be accepted. (The peers were heard under the lock
+            // this call holds: a thread that waits from now on looks before it sleeps.)
+            if !self.heard_from.is_empty() && endpoint.can_accept() {
+                self.accept.notify();
+            }
+            self.heard_from.clear();
+            return;
+        }
         // Taken out and put back, so that its allocation is kept for the next time.
         let mut heard_from = std::mem::take(&mut self.heard_from);
         // A burst from one peer wakes its threads once.
@@ -168,14 +188,17 @@ impl Waiters {
             }
             // The endpoint gives a peer's datagrams to its one open connection. If a stream
             // holds that connection, the datagram was for it; if not, it went to a passive
-            // open, which may now be ready to accept.
+            // open, which may now be ready to accept (an accepting thread has nothing to do
+            // until one is: it slept with the queue empty).
             let held_open = held.iter().any(|&handle| {
                 endpoint
                     .connection(handle)
                     .is_some_and(|connection| !connection.is_closed())
             });
             if !held_open {
-                self.accept.notify();
+                if endpoint.can_accept() {
+                    self.accept.notify();
+                }
                 self.any_connection.notify();
             }
         }
