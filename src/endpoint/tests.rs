@@ -175,7 +175,8 @@ fn a_full_half_open_table_answers_syns_with_cookies_and_keeps_nothing() {
     );
     assert_eq!(endpoint.connections().count(), 2);
     assert_eq!(endpoint.stats().syn_cookies_sent, 1);
-    assert_eq!(endpoint.accept(), None, "no handshake has completed yet");
+    assert!(!endpoint.can_accept(), "no handshake has completed yet");
+    assert_eq!(endpoint.accept(), None);
 }
 
 #[test]
@@ -192,7 +193,9 @@ fn a_client_answered_with_a_cookie_connects_and_exchanges_data() {
             (true, Flags::ACK, 0, Reason::Handshake),
         ]
     );
+    assert!(server.can_accept());
     let server_handle = server.accept().expect("the cookie opened the connection");
+    assert!(!server.can_accept(), "the one connection waiting was taken");
     assert_eq!(server.stats().syn_cookies_accepted, 1);
     let connection = client.connection_mut(client_handle).unwrap();
     assert_eq!(connection.write(b"ping"), Ok(4));
