@@ -741,7 +741,11 @@ fn time_wait_lasts_two_retransmission_timeouts_when_they_are_longer() {
     ] {
         send(&mut conn, at(1_200), segment);
     }
-    assert_eq!(recv(&mut conn, at(1_200)).len(), 1, "the ACK of the peer's FIN");
+    assert_eq!(
+        recv(&mut conn, at(1_200)).len(),
+        1,
+        "the ACK of the peer's FIN"
+    );
     assert_eq!(conn.state(), State::TimeWait);
     assert_eq!(conn.poll_timeout(), Some(at(7_200)));
     assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
