@@ -502,6 +502,26 @@ impl Connection {
         }
     }
 
+    /// The path to the peer changed before the handshake completed (a punch fell back to
+    /// the relay, docs/protocol.md section 9): what the timer learnt on the old path says
+    /// nothing of the new one. The SYN (or SYN-ACK) retransmission timer restarts from the
+    /// initial RTO with no backoff and a fresh count of tries, as a new path's RTT estimator
+    /// starts afresh (RFC 9000 section 9.4; RFC 6298 section 2.1's initial RTO), so the
+    /// next SYN goes one initial RTO from `now` and the ones after back off from there.
+    /// Once the connection is synchronized, or with nothing in flight, it does nothing.
+    pub fn restart_handshake_timer(&mut self, now: Instant) {
+        if self.state.is_synchronized() || !self.timers.is_armed(Timer::Retransmit) {
+            return;
+        }
+        self.rtt = RttEstimator::new(
+            self.config.initial_rto,
+            self.config.min_rto,
+            self.config.max_rto,
+        );
+        self.recovery.restart_timeouts();
+        self.timers.set(Timer::Retransmit, now + self.rtt.rto());
+    }
+
     // ---------------------------------------------------------------------------------------
     // Inputs
 

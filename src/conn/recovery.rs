@@ -159,6 +159,12 @@ impl LossRecovery {
         self.consecutive_timeouts
     }
 
+    /// Count the timer's expiries afresh: the handshake moved to a new path
+    /// ([`Connection::restart_handshake_timer`](super::Connection::restart_handshake_timer)).
+    pub(super) fn restart_timeouts(&mut self) {
+        self.consecutive_timeouts = 0;
+    }
+
     /// Whether the next transmission is a tail loss probe.
     pub(super) fn loss_probe_due(&self) -> bool {
         self.loss_probe_due

@@ -296,13 +296,27 @@ impl Endpoint {
         };
         let mut introduced = None;
         let mut failed = None;
+        let mut relaying = false;
         while let Some(event) = punch.client.poll_event() {
             match event {
                 rendezvous::Event::Introduced { peer, .. } => introduced = Some(peer),
+                rendezvous::Event::Relaying { .. } => relaying = true,
                 rendezvous::Event::Failed(error) => failed = Some(error),
                 _ => {}
             }
         }
+        if let Some(handle) = punch.handle.filter(|_| relaying) {
+            // The relay is a new path: the SYNs through it start from the initial RTO, not
+            // from the direct attempt's backed-off timer, which would leave room for only
+            // two of them before the relayed attempt runs out (docs/protocol.md section 9.3, "Bounded").
+            if let Some(entry) = self.connections.get_mut(&handle) {
+                entry.connection.restart_handshake_timer(now);
+                self.active.insert(handle);
+            }
+        }
+        let Some(punch) = &mut self.punch else {
+            return;
+        };
         if let (Some(peer), None) = (introduced, punch.handle) {
             // The handover: an ordinary active open, which meets the peer's own (RFC 9293
             // section 3.5, figure 8).

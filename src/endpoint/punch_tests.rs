@@ -376,6 +376,62 @@ fn with_no_direct_path_the_connection_opens_through_the_relay_and_says_so() {
     assert_eq!(net.server.registrations(), 0);
 }
 
+/// The relay is a new path: alice's SYNs through it go one initial RTO (250 ms,
+/// `PUNCH_INITIAL_RTO`) after her switch and back off from there, not on the direct
+/// attempt's backed-off timer (which would send the first 750 ms after the switch and leave
+/// room for two in the relayed attempt's 10 s). The server forwards nothing here, so every
+/// relayed SYN goes unanswered.
+#[test]
+fn after_the_switch_to_the_relay_the_syns_start_again_from_the_initial_rto() {
+    let mut between_peers = no_direct_path();
+    // The datagram arriving is one sent one delay ago on that hop.
+    let filter: Filter = Box::new(move |now, from, to, log| {
+        let forwarded_relay = is_server(from)
+            && log.iter().any(|c| {
+                c.from == from
+                    && c.to == to
+                    && c.at + delay(from, to) == now
+                    && c.what.starts_with("RELAY")
+            });
+        forwarded_relay || between_peers(now, from, to, log)
+    });
+    let mut net = Net::pair(filter);
+    let mut switched = None;
+    net.run(ms(30_000), |net| {
+        if let Some(crate::rendezvous::client::Phase::Relaying { since, .. }) =
+            net.alice.punch_client().map(|client| client.phase())
+        {
+            switched = Some(*since);
+        }
+        false
+    });
+    let switched = switched.expect("alice switched to the relay");
+    let relayed_syns: Vec<Duration> = net
+        .log
+        .iter()
+        .filter(|c| c.from == addr(ALICE) && is_server(c.to))
+        .filter_map(|c| {
+            let message = crate::rendezvous::message::Message::parse(&c.contents).ok()?;
+            let crate::rendezvous::message::Body::Relay { payload } = message.body else {
+                return None;
+            };
+            let segment = Segment::parse(payload).ok()?;
+            (segment.flags == Flags::SYN).then(|| c.at.saturating_duration_since(switched))
+        })
+        .collect();
+    let ms = Duration::from_millis;
+    assert_eq!(
+        relayed_syns,
+        [ms(250), ms(750), ms(1750), ms(3750), ms(7750)],
+        "relayed SYNs after the switch at {switched}"
+    );
+    // Then the relayed attempt runs out, 10 s after the switch.
+    assert!(matches!(
+        net.alice.punch_status(),
+        Some(PunchStatus::Failed(PunchError::NoPath { .. }))
+    ));
+}
+
 #[test]
 fn with_the_relay_off_and_no_path_the_connection_fails_naming_what_blocked_it() {
     let no_relay = |name: &str, peer: &str| PunchConfig {

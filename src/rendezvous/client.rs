@@ -50,7 +50,9 @@ pub const PEER_WAIT: Duration = Duration::from_secs(30);
 pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long the relayed attempt lasts, by default, before the punch fails: 10 s from the
-/// switch. The next SYNs go at 3.75 and 7.75 s from the introduction.
+/// switch. The relay being a new path, the connection's SYN timer starts again there from
+/// the initial RTO (`Connection::restart_handshake_timer`): its SYNs go 0.25, 0.75, 1.75,
+/// 3.75 and 7.75 s after the switch.
 pub const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one punch is to do: which server, which names, and how long each stage may take.

@@ -250,6 +250,22 @@ fn a_cone_that_lets_other_ports_in_retargets_to_a_symmetric_peer_and_connects_di
     }
 }
 
+/// `ferry sim --punch-matrix --seeds 500`'s seed 112, with 1% loss on every link, a pair
+/// that only the relay connects: three datagrams of the relayed handshake are lost. With the
+/// direct attempt's backed-off SYN timer only two relayed SYNs fitted in the relayed
+/// attempt's 10 s and the punch failed; the relay being a new path, its SYNs start again
+/// from the initial RTO (docs/protocol.md section 9.3), and the peers connect through it.
+#[test]
+fn seed_112_connects_through_the_relay_despite_three_lost_datagrams() {
+    let faults: FaultConfig = "loss=1%".parse().unwrap();
+    let outcome = punch_once(112, Preset::Symmetric, Preset::Symmetric, &faults).unwrap();
+    assert!(outcome.connected(), "{outcome:?}");
+    assert!(
+        outcome.peer1.relayed && outcome.peer2.relayed,
+        "{outcome:?}"
+    );
+}
+
 /// A NAT that gives each destination the next port (sequential ports) facing a
 /// port-restricted cone or another like it: the rendezvous predicts the port its SYNs will
 /// get from the ports of a REGISTER and the PROBE after it, the peer sends its SYNs there,
