@@ -11,7 +11,7 @@
 //! client writes a few bytes and closes first (its FIN goes first), so its side of every
 //! connection ends in TIME-WAIT. A kernel keeps a TIME-WAIT connection without a descriptor;
 //! a Ferry client keeps its UDP socket (one descriptor, one port) until TIME-WAIT ends,
-//! `Config::time_wait` beyond `Config::max_rto` (64 s). The first run prints how many
+//! `Config::time_wait` (4 s), or two retransmission timeouts if longer. The first run prints how many
 //! connections were made before `connect` failed, and how fast. With a number of seconds
 //! after the mode, it then goes on trying every 10 ms for that long and prints how many
 //! connections it made: the sustained rate once the first TIME-WAITs start ending.
