@@ -254,8 +254,12 @@ impl Tracer {
 }
 
 impl Connection {
-    /// Start or stop keeping the event trace. Stopping discards the events not yet taken.
+    /// Start or stop keeping the event trace. Stopping discards the events not yet taken;
+    /// starting a trace already kept changes nothing.
     pub fn set_tracing(&mut self, on: bool) {
+        if on && self.tracer.is_some() {
+            return;
+        }
         self.tracer = on.then(|| Box::new(Tracer::new()));
         self.recovery.log_losses(on);
     }

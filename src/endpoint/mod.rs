@@ -803,6 +803,8 @@ impl Endpoint {
             let isn = isn.unwrap_or_else(|| SeqNum(self.isn_generator.next_u32()));
             let mut connection =
                 Connection::new(self.config.clone(), self.sizes, from, isn, State::Listen);
+            // Traced from its SYN on, so that a listener's trace shows what opened it.
+            connection.set_tracing(self.tracing);
             connection.handle_segment(now, syn);
             let handle = self.insert(connection, Ownership::Unaccepted, session);
             self.half_open.insert(handle);

@@ -1185,3 +1185,28 @@ fn shuttle_one_handshake(server: &mut Endpoint, peer: SocketAddr, now: Instant) 
     });
     server.handle_datagram(now, peer, &ack);
 }
+
+/// A listener's connection is traced from the SYN that opened it: its trace begins with that
+/// SYN received, as the client's begins with the SYN it sent.
+#[test]
+fn a_listeners_trace_begins_with_the_syn_that_opened_the_connection() {
+    let mut endpoint = endpoint();
+    endpoint.set_tracing(true);
+    endpoint.listen(8);
+    endpoint.handle_datagram(Instant::ZERO, addr("192.0.2.9:4000"), &syn(1000));
+    let handle = *endpoint
+        .connections
+        .keys()
+        .next()
+        .expect("a half-open connection");
+    let connection = endpoint.connection_mut(handle).unwrap();
+    let first = connection.poll_trace_event().expect("a traced event");
+    assert!(
+        matches!(
+            first.event,
+            crate::conn::TraceEvent::Received { seq, flags, .. }
+                if seq == SeqNum(1000) && flags == Flags::SYN
+        ),
+        "{first:?}"
+    );
+}
