@@ -9,13 +9,13 @@ use std::str::FromStr;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use snow::params::{CipherChoice, DHChoice, HashChoice, NoiseParams};
-use snow::resolvers::{CryptoResolver, DefaultResolver};
+use snow::resolvers::{CryptoResolver, DefaultResolver, RingResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 
 /// The Noise protocol of Ferry's handshake (docs/protocol.md section 10.1): the NX pattern,
-/// X25519, AES-256-GCM and BLAKE2s, all from snow's pure-Rust resolver. AES-GCM, not
-/// ChaCha20-Poly1305: on a CPU with AES-NI and CLMUL, found at run time, RustCrypto's AES-GCM
-/// seals a 1,200-octet segment about four times as fast (docs/performance.md).
+/// X25519 and BLAKE2s from snow's pure-Rust resolver, AES-256-GCM from ring, the AEAD the
+/// segments use too. AES-GCM, not ChaCha20-Poly1305: on a CPU with AES-NI and CLMUL, found at
+/// run time, it seals a 1,200-octet segment several times as fast (docs/performance.md).
 pub const NOISE_PARAMS: &str = "Noise_NX_25519_AESGCM_BLAKE2s";
 
 /// Octets in an X25519 key.
@@ -148,8 +148,9 @@ impl Identity {
     }
 }
 
-/// snow's pure-Rust primitives, with randomness from a generator seeded by the endpoint's
-/// injected one: the only randomness a handshake draws is its ephemeral key.
+/// snow's primitives (X25519 and BLAKE2s in pure Rust, AES-256-GCM from ring, so the
+/// handshake and the segments share one AES-GCM), with randomness from a generator seeded by
+/// the endpoint's injected one: the only randomness a handshake draws is its ephemeral key.
 pub(crate) struct InjectedResolver {
     seed: [u8; 32],
 }
@@ -183,7 +184,7 @@ impl CryptoResolver for InjectedResolver {
     }
 
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
-        DefaultResolver.resolve_cipher(choice)
+        RingResolver.resolve_cipher(choice)
     }
 }
 

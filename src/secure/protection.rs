@@ -1,5 +1,6 @@
 //! Packet protection (docs/protocol.md section 10.3): after the handshake every segment's
-//! payload is encrypted with AES-256-GCM (NIST SP 800-38D; RFC 5116's AEAD_AES_256_GCM) and
+//! payload is encrypted with AES-256-GCM (NIST SP 800-38D; RFC 5116's AEAD_AES_256_GCM, from
+//! ring) and
 //! its header, SACK blocks and options are its associated data, so a receiver that opens it
 //! knows every field came from the peer unaltered. The nonce is the segment's packet number,
 //! which counts the datagrams an end protected under its key and is carried in the clear in
@@ -12,8 +13,7 @@
 //! the AEAD is most of what the secure mode costs (docs/performance.md), and a copy, an
 //! allocation or a checksum pass more per segment would show beside it.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 
 use super::replay::ReplayWindow;
 use crate::wire::secure::CONNECTION_ID_LEN;
@@ -25,8 +25,8 @@ pub const TAG_LEN: usize = 16;
 
 /// One connection's keys, one per direction as Noise's Split gives them, and its numbers.
 pub(crate) struct Protection {
-    seal_key: Aes256Gcm,
-    open_key: Aes256Gcm,
+    seal_key: LessSafeKey,
+    open_key: LessSafeKey,
     connection_id: [u8; CONNECTION_ID_LEN],
     next_packet_number: u64,
     replay: ReplayWindow,
@@ -34,17 +34,23 @@ pub(crate) struct Protection {
 
 /// The 96-bit nonce from a 64-bit counter, laid out as Noise lays its own for AES-GCM
 /// (section 12.4 of the Noise specification: 32 zero bits, then the counter, big endian).
-fn nonce(packet_number: u64) -> Nonce<aes_gcm::aead::consts::U12> {
+/// Unique under its key: a packet number is used once ([`Protection::seal`]).
+fn nonce(packet_number: u64) -> Nonce {
     let mut nonce = [0; 12];
     nonce[4..].copy_from_slice(&packet_number.to_be_bytes());
-    nonce.into()
+    Nonce::assume_unique_for_key(nonce)
+}
+
+/// An AES-256-GCM key from the 32 octets Noise's Split gives.
+fn aead_key(key: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-octet key"))
 }
 
 /// The plain datagram inside a protected one, `outer` as [`Segment::parse`] read it from
 /// `datagram`, numbered `packet_number`, under `key`, if it authenticates: the same segment
 /// with the payload decrypted and no secure option.
 fn decrypt(
-    key: &Aes256Gcm,
+    key: &LessSafeKey,
     datagram: &[u8],
     outer: &Segment<'_>,
     packet_number: u64,
@@ -59,11 +65,12 @@ fn decrypt(
     }
     .emit_frame(&[], 0, &mut inner);
     let start = payload_offset(&inner);
-    key.decrypt_inout_detached(
-        &nonce(packet_number),
-        &associated_data(datagram),
-        (&mut inner[start..]).into(),
-        &Tag::try_from(tag).ok()?,
+    key.open_in_place_separate_tag(
+        nonce(packet_number),
+        Aad::from(associated_data(datagram)),
+        Tag::try_from(tag).ok()?,
+        &mut inner[start..],
+        0..,
     )
     .ok()?;
     write_checksum(&mut inner);
@@ -77,8 +84,8 @@ impl Protection {
         connection_id: [u8; CONNECTION_ID_LEN],
     ) -> Protection {
         Protection {
-            seal_key: Aes256Gcm::new(&seal_key.into()),
-            open_key: Aes256Gcm::new(&open_key.into()),
+            seal_key: aead_key(&seal_key),
+            open_key: aead_key(&open_key),
             connection_id,
             next_packet_number: 0,
             replay: ReplayWindow::default(),
@@ -101,9 +108,9 @@ impl Protection {
         let (text, tag) = payload.split_at_mut(segment.payload.len());
         let computed = self
             .seal_key
-            .encrypt_inout_detached(&nonce(packet_number), associated, text.into())
+            .seal_in_place_separate_tag(nonce(packet_number), Aad::from(associated), text)
             .expect("a segment is far below AES-GCM's 64 GiB limit");
-        tag.copy_from_slice(&computed);
+        tag.copy_from_slice(computed.as_ref());
         write_checksum(&mut datagram);
         datagram
     }
