@@ -25,6 +25,10 @@ pub enum Reason {
     /// A SYN-ACK sent without keeping any state, its ISN a SYN cookie, because the listener's
     /// table of half-open connections was full (RFC 4987 section 3.6).
     SynCookie,
+    /// A secure listener's retry: an address validation token for the client to send its SYN
+    /// again with, no state kept, because half the listener's backlog was half-open
+    /// (docs/protocol.md section 10.8).
+    SecureRetry,
     /// Data sent for the first time (a FIN may ride along).
     NewData,
     /// A pure acknowledgment, immediate or delayed.
@@ -77,6 +81,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Handshake => f.write_str("handshake"),
             Reason::SynCookie => f.write_str("SYN cookie"),
+            Reason::SecureRetry => f.write_str("secure retry"),
             Reason::NewData => f.write_str("new data"),
             Reason::Ack => f.write_str("ACK"),
             Reason::WindowUpdate => f.write_str("window update"),

@@ -55,6 +55,7 @@ mod punch;
 mod punch_tests;
 mod rate_limit;
 mod resets;
+mod retries;
 mod syn_cookies;
 #[cfg(test)]
 mod tests;
@@ -162,6 +163,17 @@ pub struct EndpointStats {
     /// Secure mode: SYNs whose 0-RTT data was dropped unread
     /// ([`SecureConfig::refuse_early_data`]); their clients send it again.
     pub early_data_refused: u64,
+    /// Secure mode: retries sent, each an address validation token answering a secure SYN
+    /// without one while half the backlog was half-open (docs/protocol.md section 10.8).
+    pub retries_sent: u64,
+    /// Secure mode: SYNs without a token dropped unanswered, their source address having had
+    /// its share of retries ([`SYN_COOKIES_PER_SECOND`], shared with SYN cookies).
+    pub retries_suppressed: u64,
+    /// Secure mode: SYNs dropped because the token they brought was not one this listener
+    /// made for them, or had expired.
+    pub retry_tokens_refused: u64,
+    /// Secure mode: retries a client took, sending its SYN again with the token.
+    pub retries_taken: u64,
 }
 
 /// How the application relates to a connection.
@@ -700,6 +712,16 @@ impl Endpoint {
                                 });
                             }
                         }
+                        Some(Opened::Retried(syn)) => {
+                            self.stats.retries_taken += 1;
+                            if self.stateless_replies.len() < STATELESS_REPLY_QUEUE {
+                                self.stateless_replies.push_back(Transmit {
+                                    destination: from,
+                                    contents: syn,
+                                    reason: Reason::Handshake,
+                                });
+                            }
+                        }
                         Some(Opened::Unauthenticated) => {
                             self.stats.discarded_unauthenticated += 1;
                         }
@@ -740,11 +762,28 @@ impl Endpoint {
         if self.secure.is_some() {
             match SecureOption::find(datagram) {
                 Some(SecureOption::Handshake(message)) if is_connection_request => {
-                    self.open_secure(now, from, datagram, message, false);
+                    if !self.retry_unvalidated_syn(now, from, &segment, message) {
+                        self.open_secure(now, from, datagram, message, false);
+                    }
                     return;
                 }
                 Some(SecureOption::EarlyHandshake) if is_connection_request => {
-                    self.open_secure(now, from, datagram, segment.payload, true);
+                    if !self.retry_unvalidated_syn(now, from, &segment, segment.payload) {
+                        self.open_secure(now, from, datagram, segment.payload, true);
+                    }
+                    return;
+                }
+                Some(SecureOption::TokenHandshake { token, message }) if is_connection_request => {
+                    if self.validates_retry_token(now, from, &segment, message, &token) {
+                        self.open_secure(now, from, datagram, message, false);
+                    }
+                    return;
+                }
+                Some(SecureOption::TokenEarlyHandshake(token)) if is_connection_request => {
+                    let message = segment.payload;
+                    if self.validates_retry_token(now, from, &segment, message, &token) {
+                        self.open_secure(now, from, datagram, message, true);
+                    }
                     return;
                 }
                 Some(SecureOption::Protection { connection_id, .. }) => {

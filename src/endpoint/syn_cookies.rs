@@ -82,7 +82,7 @@ pub(super) struct SynCookies {
     /// When the last cookie went out: cookies are believed only for a while after.
     last_sent_at: Option<Instant>,
     /// Cookies to each source address: [`SYN_COOKIES_PER_SECOND`].
-    per_source: PerSourceLimit,
+    pub(super) per_source: PerSourceLimit,
 }
 
 impl Default for SynCookies {

@@ -39,13 +39,14 @@ use std::net::SocketAddr;
 use snow::{Builder, HandshakeState};
 
 use crate::conn::ConnectionError;
-use crate::wire::secure::{emit_with, CONNECTION_ID_LEN, RESET_TOKEN_LEN};
+use crate::wire::secure::{emit_with, CONNECTION_ID_LEN, RESET_TOKEN_LEN, RETRY_TOKEN_LEN};
 use crate::wire::{Flags, SecureOption, Segment, SeqNum};
 
 mod keys;
 mod protection;
 mod replay;
 mod reset;
+mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +57,8 @@ pub use protection::TAG_LEN;
 pub use replay::REPLAY_WINDOW;
 pub(crate) use reset::reset_token;
 use reset::tokens_match;
+pub(crate) use retry::RetryClaim;
+pub use retry::RETRY_TOKEN_PERIOD;
 
 /// Octets of overhead that protection adds to a segment: the secure option (a word of
 /// padding, kind, length and type, the connection id and the packet number: 20 octets) and
@@ -134,6 +137,10 @@ pub(crate) enum Opened {
     /// A repeated 0-RTT SYN whose SYN-ACK was lost: send this datagram (that SYN-ACK) back;
     /// the connection, already past its handshake, never sees the SYN.
     Answer(Vec<u8>),
+    /// A client's SYN was answered with a retry (docs/protocol.md section 10.8): send this
+    /// datagram, the same SYN with the retry's token, now; the SYN's retransmissions carry
+    /// the token too.
+    Retried(Vec<u8>),
 }
 
 /// What became of a SYN's 0-RTT data at the server.
@@ -185,6 +192,8 @@ enum Phase {
         handshake: Box<HandshakeState>,
         syn: Vec<u8>,
         syn_seq: SeqNum,
+        /// A retry was taken: a client takes one per connect (RFC 9000 section 17.2.5.2).
+        retried: bool,
     },
     /// A server that read the client's SYN and writes its answer with the SYN-ACK.
     Answering {
@@ -387,6 +396,19 @@ impl Session {
                  encrypted), {} octets",
                 message.len()
             ),
+            SecureOption::TokenHandshake { message, .. } => format!(
+                "secure handshake 1 of 2, hello again with the retry's address validation \
+                 token: Noise NX -> e (the client's ephemeral key), {} octets",
+                message.len()
+            ),
+            SecureOption::TokenEarlyHandshake(_) => format!(
+                "secure handshake 1 of 2, hello with 0-RTT data again with the retry's \
+                 address validation token: Noise NK -> e, es, {} octets",
+                segment.payload.len()
+            ),
+            SecureOption::Retry(_) => "secure retry: the listener kept nothing and asks for the \
+                 hello again with this address validation token"
+                .to_string(),
             SecureOption::Reset(_) => {
                 "secure stateless reset: the server lost the connection's keys".to_string()
             }
@@ -464,6 +486,7 @@ impl Session {
                     handshake,
                     syn: syn.clone(),
                     syn_seq: segment.seq,
+                    retried: false,
                 };
                 syn
             }
@@ -471,11 +494,13 @@ impl Session {
                 handshake,
                 syn,
                 syn_seq,
+                retried,
             } if is_syn(&segment) => {
                 self.phase = Phase::AwaitingAnswer {
                     handshake,
                     syn: syn.clone(),
                     syn_seq,
+                    retried,
                 };
                 syn
             }
@@ -538,8 +563,12 @@ impl Session {
         };
         let option = SecureOption::find(datagram);
         let message = match option {
-            Some(SecureOption::Handshake(message)) => Some(message),
-            Some(SecureOption::EarlyHandshake) => Some(segment.payload),
+            Some(
+                SecureOption::Handshake(message) | SecureOption::TokenHandshake { message, .. },
+            ) => Some(message),
+            Some(SecureOption::EarlyHandshake | SecureOption::TokenEarlyHandshake(_)) => {
+                Some(segment.payload)
+            }
             _ => None,
         };
         if let Some(message) = message {
@@ -591,6 +620,27 @@ impl Session {
                 // (whoever could forge it could drop the SYN), and as final.
                 self.phase = Phase::Done;
                 Opened::Failed(ConnectionError::ServerKeyMismatch)
+            }
+            (
+                Phase::AwaitingAnswer {
+                    syn,
+                    syn_seq,
+                    retried,
+                    ..
+                },
+                Some(SecureOption::Retry(token)),
+            ) if segment.flags == Flags::ACK && segment.ack == *syn_seq + 1 && !*retried => {
+                // The listener keeps nothing until this client shows it receives at its
+                // address: the same SYN again, the same Noise message, with the token beside
+                // it (outside the transcript: a changed token only fails the listener's check).
+                match with_retry_token(syn, token) {
+                    Some(again) => {
+                        *syn = again.clone();
+                        *retried = true;
+                        Opened::Retried(again)
+                    }
+                    None => Opened::Unauthenticated,
+                }
             }
             (Phase::AwaitingAnswer { syn_seq, .. }, None) => {
                 if is_syn_ack(&segment) && segment.ack == *syn_seq + 1 {
@@ -687,6 +737,21 @@ impl Session {
         }));
         Opened::Deliver(segment.to_vec())
     }
+}
+
+/// `syn`, a client's secure SYN datagram, with `token` beside its Noise message.
+fn with_retry_token(syn: &[u8], token: [u8; RETRY_TOKEN_LEN]) -> Option<Vec<u8>> {
+    let segment = Segment::parse(syn).ok()?;
+    let option = match SecureOption::find(syn)? {
+        SecureOption::Handshake(message) | SecureOption::TokenHandshake { message, .. } => {
+            SecureOption::TokenHandshake { token, message }
+        }
+        SecureOption::EarlyHandshake | SecureOption::TokenEarlyHandshake(_) => {
+            SecureOption::TokenEarlyHandshake(token)
+        }
+        _ => return None,
+    };
+    Some(emit_with(&segment, &option))
 }
 
 /// Whether `reset` acknowledges all of `syn`, the datagram a client's SYN went in, as a RST in

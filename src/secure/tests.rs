@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
-use crate::conn::{Config, ConnectionError, ReadError, State, Transmit};
+use crate::conn::{Config, ConnectionError, ReadError, Reason, State, Transmit};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::time::Instant;
 use crate::wire::secure::{payload_offset, write_checksum};
@@ -901,4 +901,200 @@ fn a_mutated_0rtt_syn_never_panics_and_never_delivers_a_byte() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Address validation: the secure mode's SYN cookies (docs/protocol.md section 10.8)
+
+/// The first secure SYN of a fresh client (seed `seed`) to the server.
+fn forged_syn(seed: u64) -> Vec<u8> {
+    let mut forger = endpoint(seed, Some(SecureConfig::client(None)));
+    forger.connect(addr(SERVER)).unwrap();
+    drain(&mut forger, ms(0)).remove(0).contents
+}
+
+/// The `index`-th forged source address, each a different IPv4 address.
+fn forged_source(index: u32) -> SocketAddr {
+    let [_, a, b, c] = (0x0a00_0000 + index).to_be_bytes();
+    SocketAddr::from(([10, a, b, c], 1000))
+}
+
+/// A server (backlog 8) given `count` forged SYNs from as many addresses at `now`; returns
+/// what it answered.
+fn server_under_flood(count: u32, now: Instant) -> (Endpoint, Vec<Transmit>) {
+    let mut server = server(3);
+    let syn = forged_syn(100);
+    let mut answers = Vec::new();
+    for index in 0..count {
+        server.handle_datagram(now, forged_source(index), &syn);
+        answers.extend(drain(&mut server, now));
+    }
+    (server, answers)
+}
+
+fn is_retry(datagram: &[u8]) -> bool {
+    matches!(SecureOption::find(datagram), Some(SecureOption::Retry(_)))
+}
+
+#[test]
+fn a_listener_with_half_its_backlog_half_open_retries_a_secure_syn_and_keeps_nothing() {
+    let (mut server, answers) = server_under_flood(4, ms(0));
+    assert_eq!(answers.len(), 4);
+    assert!(answers
+        .iter()
+        .all(|t| is_syn_ack(&Segment::parse(&t.contents).unwrap())));
+    let mut client = client();
+    client.connect(addr(SERVER)).unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    let Some(SecureOption::Handshake(message)) = SecureOption::find(&syn) else {
+        panic!("a secure SYN carries its Noise message");
+    };
+    server.handle_datagram(ms(10), addr(CLIENT), &syn);
+    let retry = drain(&mut server, ms(10));
+    assert_eq!(retry.len(), 1, "one answer, nothing else");
+    assert_eq!(retry[0].reason, Reason::SecureRetry);
+    let retry = &retry[0].contents;
+    let segment = Segment::parse(retry).unwrap();
+    assert_eq!(segment.flags, Flags::ACK);
+    assert_eq!(segment.ack, Segment::parse(&syn).unwrap().seq + 1);
+    assert!(is_retry(retry));
+    assert!(retry.len() < syn.len(), "a retry amplifies nothing");
+    assert_eq!(server.connections().count(), 4, "the SYN kept nothing");
+    assert_eq!(server.stats().retries_sent, 1);
+
+    // The client sends the same SYN again at once, the same Noise message beside the token.
+    client.handle_datagram(ms(20), addr(SERVER), retry);
+    let again = drain(&mut client, ms(20));
+    assert_eq!(again.len(), 1);
+    let again = &again[0].contents;
+    let Some(SecureOption::TokenHandshake { message: same, .. }) = SecureOption::find(again) else {
+        panic!("the SYN again carries the token");
+    };
+    assert_eq!(same, message);
+    assert_eq!(Segment::parse(again), Segment::parse(&syn));
+    assert_eq!(client.stats().retries_taken, 1);
+
+    // The token shows the address: the handshake goes on and the connection is accepted,
+    // beside the four forged half-open ones.
+    server.handle_datagram(ms(30), addr(CLIENT), again);
+    shuttle(&mut client, &mut server, ms(30));
+    let accepted = server.accept().expect("a validated client connects");
+    assert_eq!(server.stats().retry_tokens_refused, 0);
+    let (client_handle, _) = client.connections().next().unwrap();
+    assert_eq!(
+        client.connection(client_handle).unwrap().state(),
+        State::Established
+    );
+    assert_eq!(
+        server.connection(accepted).unwrap().state(),
+        State::Established
+    );
+}
+
+#[test]
+fn a_token_for_another_address_or_syn_or_two_periods_old_is_refused_and_a_second_retry_dropped() {
+    let (mut server, _) = server_under_flood(4, ms(0));
+    let mut client = client();
+    client.connect(addr(SERVER)).unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(10), addr(CLIENT), &syn);
+    let retry = drain(&mut server, ms(10)).remove(0).contents;
+    client.handle_datagram(ms(20), addr(SERVER), &retry);
+    let again = drain(&mut client, ms(20)).remove(0).contents;
+
+    // A second retry to the same connect is dropped, and the client sends nothing.
+    let unauthenticated = client.stats().discarded_unauthenticated;
+    client.handle_datagram(ms(25), addr(SERVER), &retry);
+    assert!(drain(&mut client, ms(25)).is_empty());
+    assert_eq!(client.stats().retries_taken, 1);
+    assert_eq!(
+        client.stats().discarded_unauthenticated,
+        unauthenticated + 1
+    );
+
+    // The token from another address, with another client's Noise message, or too late:
+    // dropped unanswered and counted, nothing kept.
+    let Some(SecureOption::TokenHandshake { token, .. }) = SecureOption::find(&again) else {
+        panic!("the SYN again carries the token");
+    };
+    let other_message = forged_syn(101);
+    let Some(SecureOption::Handshake(other_message)) = SecureOption::find(&other_message) else {
+        panic!("a secure SYN carries its Noise message");
+    };
+    let other_syn = emit_with(
+        &Segment::parse(&again).unwrap(),
+        &SecureOption::TokenHandshake {
+            token,
+            message: other_message,
+        },
+    );
+    let late = ms(10) + RETRY_TOKEN_PERIOD * 2;
+    for (at, from, datagram) in [
+        (ms(30), forged_source(9), &again),
+        (ms(30), addr(CLIENT), &other_syn),
+        (late, addr(CLIENT), &again),
+    ] {
+        server.handle_datagram(at, from, datagram);
+        assert!(drain(&mut server, at).is_empty());
+    }
+    assert_eq!(server.stats().retry_tokens_refused, 3);
+    assert_eq!(server.connections().count(), 4);
+    // In time, from its own address, it opens.
+    server.handle_datagram(ms(30), addr(CLIENT), &again);
+    shuttle(&mut client, &mut server, ms(30));
+    assert!(server.accept().is_some());
+}
+
+#[test]
+fn zero_rtt_data_arrives_after_a_retry_in_the_syn_sent_again() {
+    let (mut server, _) = server_under_flood(4, ms(0));
+    let mut client = client();
+    client
+        .connect_with_early_data(addr(SERVER), REQUEST)
+        .unwrap();
+    let syn = drain(&mut client, ms(0)).remove(0).contents;
+    server.handle_datagram(ms(10), addr(CLIENT), &syn);
+    let retry = drain(&mut server, ms(10));
+    assert!(is_retry(&retry[0].contents));
+    assert_eq!(
+        server.stats().early_data_accepted,
+        0,
+        "nothing read before the token"
+    );
+    client.handle_datagram(ms(20), addr(SERVER), &retry[0].contents);
+    let again = drain(&mut client, ms(20)).remove(0).contents;
+    assert!(matches!(
+        SecureOption::find(&again),
+        Some(SecureOption::TokenEarlyHandshake(_))
+    ));
+    server.handle_datagram(ms(30), addr(CLIENT), &again);
+    let syn_ack = drain(&mut server, ms(30));
+    assert!(is_syn_ack(&Segment::parse(&syn_ack[0].contents).unwrap()));
+    let accepted = server.accept().expect("the 0-RTT SYN with its token opens");
+    assert_eq!(read_all(&mut server, accepted), REQUEST);
+    assert_eq!(server.stats().early_data_accepted, 1);
+}
+
+#[test]
+fn a_flood_of_forged_secure_syns_keeps_half_the_backlog_and_a_real_client_still_connects() {
+    // A thousand forged SYNs from a thousand addresses: four (half of the backlog of 8) are
+    // taken, each one X25519 and a half-open place; every later one costs a keyed hash and
+    // a 44-octet retry to an address that never answers.
+    let (mut server, answers) = server_under_flood(1_000, ms(0));
+    let syn_acks = answers
+        .iter()
+        .filter(|t| is_syn_ack(&Segment::parse(&t.contents).unwrap()))
+        .count();
+    assert_eq!(syn_acks, 4);
+    assert_eq!(server.stats().retries_sent, 996);
+    assert!(answers
+        .iter()
+        .filter(|t| is_retry(&t.contents))
+        .all(|t| t.contents.len() == 44));
+    assert_eq!(server.connections().count(), 4);
+    let mut client = client();
+    client.connect(addr(SERVER)).unwrap();
+    shuttle(&mut client, &mut server, ms(10));
+    assert!(server.accept().is_some(), "the real client got in");
+    assert_eq!(client.stats().retries_taken, 1);
 }

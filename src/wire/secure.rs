@@ -11,6 +11,9 @@
 //!   kind 253 | length 19 | type 3 | stateless reset token (16)
 //!   kind 253 | length 3  | type 4                (a 0-RTT SYN: its Noise message is the payload)
 //!   kind 253 | length 3  | type 5                (a RST: the server cannot read a 0-RTT SYN)
+//!   kind 253 | length 19 | type 4 | address validation token (16)   (a 0-RTT SYN after a retry)
+//!   kind 253 | length    | type 6 | address validation token (16) | Noise handshake message
+//!   kind 253 | length 19 | type 7 | address validation token (16)   (a listener's retry)
 //! ```
 //!
 //! NOPs before it fill the options to a whole number of words, as TCP stacks pad.
@@ -28,6 +31,9 @@ pub const CONNECTION_ID_LEN: usize = 8;
 /// Octets in a stateless reset token.
 pub const RESET_TOKEN_LEN: usize = 16;
 
+/// Octets in an address validation token (docs/protocol.md section 10.8, a retry's).
+pub const RETRY_TOKEN_LEN: usize = 16;
+
 /// The option's type octet.
 mod option_type {
     pub const HANDSHAKE: u8 = 1;
@@ -35,6 +41,8 @@ mod option_type {
     pub const RESET: u8 = 3;
     pub const EARLY_HANDSHAKE: u8 = 4;
     pub const UNREADABLE_EARLY_HANDSHAKE: u8 = 5;
+    pub const TOKEN_HANDSHAKE: u8 = 6;
+    pub const RETRY: u8 = 7;
 }
 
 /// What a secure segment carries in its option.
@@ -60,6 +68,20 @@ pub enum SecureOption<'a> {
     /// client encrypted it to a key that is not the server's. As unauthenticated as any RST
     /// to a SYN (docs/protocol.md section 10.7).
     UnreadableEarlyHandshake,
+    /// A SYN sent again after a retry: the listener's address validation token beside the
+    /// same Noise message as before (docs/protocol.md section 10.8).
+    TokenHandshake {
+        /// The retry's token, as it came.
+        token: [u8; RETRY_TOKEN_LEN],
+        /// The SYN's message of the Noise handshake.
+        message: &'a [u8],
+    },
+    /// A 0-RTT SYN sent again after a retry, with the retry's token; its Noise message is
+    /// still the payload.
+    TokenEarlyHandshake([u8; RETRY_TOKEN_LEN]),
+    /// A listener's retry: no state kept, the client is to send its SYN again with this
+    /// token, which shows it receives at its address.
+    Retry([u8; RETRY_TOKEN_LEN]),
 }
 
 impl SecureOption<'_> {
@@ -67,8 +89,9 @@ impl SecureOption<'_> {
     ///
     /// # Panics
     ///
-    /// If a handshake message is longer than [`MAX_HANDSHAKE_MESSAGE_LEN`]: a bug in the
-    /// caller, whose messages have fixed sizes well below it.
+    /// If a handshake message is longer than [`MAX_HANDSHAKE_MESSAGE_LEN`] (less the token's
+    /// octets beside a token): a bug in the caller, whose messages have fixed sizes well
+    /// below it.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let (kind_type, value): (u8, Vec<u8>) = match self {
@@ -89,6 +112,16 @@ impl SecureOption<'_> {
             SecureOption::UnreadableEarlyHandshake => {
                 (option_type::UNREADABLE_EARLY_HANDSHAKE, Vec::new())
             }
+            SecureOption::TokenHandshake { token, message } => {
+                assert!(message.len() <= MAX_HANDSHAKE_MESSAGE_LEN - RETRY_TOKEN_LEN);
+                let mut value = token.to_vec();
+                value.extend_from_slice(message);
+                (option_type::TOKEN_HANDSHAKE, value)
+            }
+            SecureOption::TokenEarlyHandshake(token) => {
+                (option_type::EARLY_HANDSHAKE, token.to_vec())
+            }
+            SecureOption::Retry(token) => (option_type::RETRY, token.to_vec()),
         };
         let len = 3 + value.len();
         let padding = (OPTION_WORD_LEN - len % OPTION_WORD_LEN) % OPTION_WORD_LEN;
@@ -138,6 +171,17 @@ impl SecureOption<'_> {
             }
             option_type::RESET => Some(SecureOption::Reset(value.try_into().ok()?)),
             option_type::EARLY_HANDSHAKE if value.is_empty() => Some(SecureOption::EarlyHandshake),
+            option_type::EARLY_HANDSHAKE => {
+                Some(SecureOption::TokenEarlyHandshake(value.try_into().ok()?))
+            }
+            option_type::TOKEN_HANDSHAKE => {
+                let (token, message) = value.split_at_checked(RETRY_TOKEN_LEN)?;
+                Some(SecureOption::TokenHandshake {
+                    token: token.try_into().ok()?,
+                    message,
+                })
+            }
+            option_type::RETRY => Some(SecureOption::Retry(value.try_into().ok()?)),
             option_type::UNREADABLE_EARLY_HANDSHAKE if value.is_empty() => {
                 Some(SecureOption::UnreadableEarlyHandshake)
             }
@@ -218,6 +262,12 @@ mod tests {
             SecureOption::Reset([9; RESET_TOKEN_LEN]),
             SecureOption::EarlyHandshake,
             SecureOption::UnreadableEarlyHandshake,
+            SecureOption::TokenHandshake {
+                token: [3; RETRY_TOKEN_LEN],
+                message: &message,
+            },
+            SecureOption::TokenEarlyHandshake([4; RETRY_TOKEN_LEN]),
+            SecureOption::Retry([5; RETRY_TOKEN_LEN]),
         ] {
             let datagram = emit_with(&segment, &option);
             assert_eq!(Segment::parse(&datagram), Ok(segment));
@@ -240,6 +290,11 @@ mod tests {
         assert_eq!(SecureOption::from_value(&[option_type::RESET, 1, 2]), None);
         assert_eq!(
             SecureOption::from_value(&[option_type::EARLY_HANDSHAKE, 1]),
+            None
+        );
+        assert_eq!(SecureOption::from_value(&[option_type::RETRY, 1, 2]), None);
+        assert_eq!(
+            SecureOption::from_value(&[option_type::TOKEN_HANDSHAKE, 1, 2]),
             None
         );
         assert_eq!(SecureOption::from_value(&[]), None);
