@@ -4,6 +4,7 @@
 //! a hang reaches.
 #![cfg(feature = "tokio")]
 
+mod common;
 mod onpath;
 
 use std::future::Future;
@@ -12,11 +13,13 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::tshark_present;
 use ferry::sim::payload;
 use ferry::tokio::{Listener, Stream};
 use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 use ferry::SocketConfig;
 use onpath::{assert_reset, assert_reset_or_broken_pipe, Relay};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -442,15 +445,160 @@ fn close_reports_a_linger_that_ran_out() {
     });
 }
 
+/// The listener's socket puts loss and bit flips on everything it sends and receives, as
+/// `ferry::Listener`'s would (the same fault links): the data still arrives intact, and the
+/// stream's `fault_stats` say what the injector did.
 #[test]
-fn a_config_with_faults_is_refused() {
+fn a_transfer_through_loss_and_bit_flips_arrives_intact_and_the_drops_are_counted() {
     guarded(async {
-        let config = SocketConfig::with_faults("loss=1%".parse().unwrap());
-        let error = Listener::bind_with("127.0.0.1:0", &config)
-            .await
-            .unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        const SIZE: usize = 1 << 20;
+        let config = SocketConfig::with_faults("loss=5%,flip=1e-5,seed=3".parse().unwrap());
+        let listener = Listener::bind_with("127.0.0.1:0", &config).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await?;
+            let mut received = Vec::with_capacity(SIZE);
+            stream.read_to_end(&mut received).await?;
+            stream.write_all(&received).await?;
+            let (faults, stats) = (stream.fault_stats(), stream.stats());
+            stream.close().await?;
+            Ok::<_, io::Error>((received, faults, stats))
+        });
+        let client = Stream::connect(address).await.unwrap();
+        assert_eq!(
+            client.fault_stats(),
+            None,
+            "the client's socket has no faults"
+        );
+        let (mut reader, mut writer) = client.into_split();
+        let sent = payload(SIZE, 5);
+        let writing = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                writer.write_all(&sent).await.unwrap();
+                writer.shutdown().await.unwrap();
+                writer
+            })
+        };
+        let mut echoed = Vec::with_capacity(SIZE);
+        reader.read_to_end(&mut echoed).await.unwrap();
+        let writer = writing.await.unwrap();
+        let (received, faults, stats) = server.await.unwrap().unwrap();
+        assert!(received == sent, "the server got wrong bytes");
+        assert!(echoed == sent, "the client got wrong bytes");
+        let (outgoing, incoming) = faults.expect("the listener's socket has faults");
+        assert!(
+            outgoing.dropped_loss > 0 && incoming.dropped_loss > 0,
+            "losses both ways: {outgoing:?} {incoming:?}"
+        );
+        assert!(
+            outgoing.corrupted + incoming.corrupted > 0,
+            "bits flipped: {outgoing:?} {incoming:?}"
+        );
+        assert!(
+            stats.retransmissions.total() > 0 && stats.discarded_corrupt > 0,
+            "the connection repaired the losses and dropped the corrupt: {stats:?}"
+        );
+        reader.reunite(writer).unwrap().close().await.unwrap();
     });
+}
+
+/// A tokio client's capture holds both directions, each datagram sent with why, and (where
+/// tshark is installed) dissects cleanly with captures/ferry.lua, as the std driver's does.
+#[test]
+fn a_capture_records_both_directions_and_dissects() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tokio-capture.pcapng");
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(echo_once(listener));
+        let config = SocketConfig {
+            capture: Some(path.clone()),
+            ..SocketConfig::default()
+        };
+        let mut client = Stream::connect_with(address, &config).await.unwrap();
+        let sent = payload(50_000, 6);
+        client.write_all(&sent).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut echoed = Vec::new();
+        client.read_to_end(&mut echoed).await.unwrap();
+        assert!(echoed == sent, "the echo differs from what was sent");
+        assert_eq!(server.await.unwrap().unwrap(), 50_000);
+        client.close().await.unwrap();
+    });
+
+    let (mut sent, mut received, mut reasons) = (0, 0, Vec::new());
+    let file = std::fs::File::open(&path).unwrap();
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(file).unwrap();
+    while let Some(block) = reader.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(packet) = block.unwrap() {
+            let comments: Vec<String> = packet
+                .options
+                .iter()
+                .filter_map(|option| match option {
+                    EnhancedPacketOption::Comment(text) => Some(text.to_string()),
+                    _ => None,
+                })
+                .collect();
+            if comments.is_empty() {
+                received += 1;
+            } else {
+                sent += 1;
+                reasons.extend(comments);
+            }
+        }
+    }
+    // 50,000 bytes each way: at least 42 full segments sent, and as many received.
+    assert!(
+        sent >= 42 && received >= 42,
+        "sent {sent}, received {received}"
+    );
+    assert!(reasons.iter().any(|reason| reason == "handshake"));
+    assert!(reasons.iter().any(|reason| reason == "new data"));
+
+    if !tshark_present("a_capture_records_both_directions_and_dissects") {
+        return;
+    }
+    let dissector = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/ferry.lua");
+    let output = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(&path)
+        .args(["-X", &format!("lua_script:{dissector}")])
+        .args(["-T", "fields", "-E", "separator=/t"])
+        .args(["-e", "ferry.magic", "-e", "ferry.crc.status"])
+        .args(["-e", "_ws.malformed", "-e", "_ws.expert.severity"])
+        .output()
+        .expect("tshark runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "tshark failed: {stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("lua"),
+        "the dissector reported an error: {stderr}"
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|line| line.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), sent + received, "one row per datagram");
+    for row in &rows {
+        assert!(
+            !row[0].is_empty(),
+            "every datagram dissects as Ferry: {row:?}"
+        );
+        assert_eq!(row[1], "1", "every CRC is good: {row:?}");
+        assert!(
+            row.get(2).is_none_or(|malformed| malformed.is_empty()),
+            "{row:?}"
+        );
+        // Wireshark's expert severity "Error" (PI_ERROR): none, with no faults.
+        assert!(
+            row.get(3)
+                .is_none_or(|severity| !severity.contains("8388608")),
+            "{row:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
 }
 
 /// Connection settings that cannot work are refused with the setting named, not clamped into

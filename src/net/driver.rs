@@ -15,7 +15,7 @@
 //! order they were emitted, the others leaving theirs to it. The outbox leaves in batches
 //! (`sendmmsg`, UDP GSO: `udp_io.rs`, shared with the tokio driver).
 
-use crate::secure::{Identity, Revealed};
+use crate::secure::Identity;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io;
@@ -35,16 +35,13 @@ use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
 use super::poller::Poller;
 use super::socket;
+use super::socket_link::SocketLink;
 use super::stream::StreamState;
 use super::udp_io::{self, Receiver, Sender};
 use super::wake::{WaitFor, Waiters};
-use super::{SocketConfig, TraceSink};
-use crate::capture::{window_scale_for, CaptureRecord, CaptureWriter};
-use crate::conn::Transmit;
+use super::SocketConfig;
 use crate::endpoint::{ConnectionHandle, Endpoint};
-use crate::fault::{Decision, FaultStats};
-use crate::link::seed::{link_seed, LINK_A_TO_B, LINK_B_TO_A, SOCKET_RUN_SEED};
-use crate::link::{sent_comments, Link, LinkConfig, LinkEvent};
+use crate::fault::FaultStats;
 use crate::time::Instant;
 
 const SOCKET: Token = Token(0);
@@ -66,23 +63,6 @@ pub fn new_identity() -> Identity {
     Identity::from_private_key(os_random_key())
 }
 
-/// What a capture records of `datagram`: in the secure mode the plain segment, unless asked
-/// for the `ciphertext` as it crossed the wire.
-fn shown<'a>(datagram: &'a [u8], revealed: Option<&'a Revealed>, ciphertext: bool) -> &'a [u8] {
-    match revealed {
-        Some(revealed) if !ciphertext => &revealed.plain,
-        _ => datagram,
-    }
-}
-
-/// Wall-clock time since the Unix epoch, for capture timestamps.
-#[allow(clippy::disallowed_methods)] // captures of real traffic carry real time
-fn wall_time() -> Duration {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
 /// The OS clock, read in one place.
 #[allow(clippy::disallowed_methods)] // the driver is where time enters Ferry
 pub(crate) fn os_now() -> std::time::Instant {
@@ -92,9 +72,8 @@ pub(crate) fn os_now() -> std::time::Instant {
 /// Everything behind the lock.
 pub(crate) struct DriverState {
     pub(crate) endpoint: Endpoint,
-    /// With faults configured, the link datagrams we send cross and the link those we
-    /// receive cross, each tagged with the peer's address; they hold what the faults delay.
-    faults: Option<(Link<SocketAddr>, Link<SocketAddr>)>,
+    /// The faults, capture and trace sink between the endpoint and the socket.
+    link: SocketLink,
     /// When the driver thread will look again on its own; `None` while it is awake.
     driver_wakes_at: Option<Instant>,
     /// Streams and listeners alive: the driver ends once none is and no connection is left.
@@ -107,15 +86,6 @@ pub(crate) struct DriverState {
     pub(crate) streams: HashMap<ConnectionHandle, StreamState>,
     /// The condition variables blocked threads sleep on, one for each thing waited for.
     pub(crate) waiters: Waiters,
-    /// Where this socket's traffic is recorded, if anywhere.
-    capture: Option<CaptureWriter<io::BufWriter<std::fs::File>>>,
-    /// Where the connections' trace events go (`SocketConfig::trace`).
-    trace: Option<TraceSink>,
-    /// Secure mode: record datagrams as they crossed the wire, encrypted, rather than the
-    /// plain segments (`SocketConfig::capture_ciphertext`).
-    capture_ciphertext: bool,
-    /// The socket's own address, for the capture.
-    local_addr: SocketAddr,
 }
 
 /// Datagrams waiting to be sent, oldest first, behind a lock of their own: the endpoint's
@@ -217,38 +187,17 @@ impl Shared {
             (Host::OwnThread(waker), Some((poll, timer)))
         };
         let epoch = os_now();
-        let faults = (!config.faults.is_passthrough()).then(|| {
-            let link = |stream| {
-                let seed = link_seed(SOCKET_RUN_SEED, stream, config.faults.seed);
-                Link::new(LinkConfig::faults_only(config.faults.clone()), seed)
-            };
-            (link(LINK_A_TO_B), link(LINK_B_TO_A))
-        });
-        let capture = match &config.capture {
-            Some(path) => {
-                let largest_window = config.connection.checked_sizes()?.recv_buffer_max;
-                Some(CaptureWriter::create(
-                    path,
-                    config.capture_view,
-                    window_scale_for(largest_window),
-                )?)
-            }
-            None => None,
-        };
+        let link = SocketLink::new(config, local_addr)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
-                faults,
+                link,
                 driver_wakes_at: None,
                 users: 1,
                 socket_error: None,
                 closes: Closes::new(config.linger),
                 streams: HashMap::new(),
                 waiters: Waiters::default(),
-                capture,
-                capture_ciphertext: config.capture_ciphertext,
-                trace: config.trace.clone(),
-                local_addr,
             }),
             socket,
             icmp_reported: AtomicBool::new(false),
@@ -397,28 +346,12 @@ impl Shared {
         // One hold of the outbox's lock for the whole burst, not one per datagram (the lock
         // order is the endpoint's, then the outbox's, as in `wait`).
         let mut outbox = self.lock_outbox();
-        while let Some(transmit) = state.endpoint.poll_transmit(now) {
-            let decision = match &mut state.faults {
-                None => Default::default(),
-                Some((outgoing, _)) => {
-                    outgoing
-                        .offer(now, &transmit.contents, transmit.destination)
-                        .decision
-                }
-            };
-            state.record_sent(&transmit, &decision);
-            if state.faults.is_none() {
-                outbox
-                    .queue
-                    .push_back((transmit.destination, transmit.contents));
-            }
-        }
-        while let Some((peer, bytes)) = state.poll_link(now, Direction::Outgoing) {
+        let DriverState { endpoint, link, .. } = state;
+        link.transmit(endpoint, now, |peer, bytes| {
             outbox.queue.push_back((peer, bytes));
-        }
+        });
         drop(outbox);
-        state.flush_capture();
-        state.pass_trace_events();
+        link.flush_taps(endpoint);
     }
 
     fn lock_outbox(&self) -> MutexGuard<'_, Outbox> {
@@ -500,19 +433,24 @@ impl Shared {
         let mut state = self.lock();
         state.driver_wakes_at = None;
         let now = self.now();
-        for (from, datagram) in inbox.datagrams() {
-            state.receive(now, from, datagram);
-        }
         let DriverState {
-            endpoint, waiters, ..
+            endpoint,
+            link,
+            waiters,
+            ..
         } = &mut *state;
+        for (from, datagram) in inbox.datagrams() {
+            link.receive(endpoint, now, from, datagram, |peer| {
+                waiters.heard_from(peer);
+            });
+        }
         inbox
             .unreachables
             .deliver(endpoint, |peer| waiters.heard_from(peer));
+        link.deliver_due(endpoint, now, |peer| waiters.heard_from(peer));
         if let Some(kind) = inbox.error {
             state.socket_failed(kind);
         }
-        state.deliver_due_incoming(now);
         // Timers change few connections, and which is unknown: compare the ones threads wait
         // on, before and after.
         let timers_due = state.endpoint.poll_timeout().is_some_and(|due| due <= now);
@@ -564,141 +502,16 @@ impl DriverState {
         self.waiters.notify_everyone();
     }
 
-    /// Record a datagram we send, as it left the endpoint (before any fault), with why and
-    /// what the fault injector did to it.
-    fn record_sent(&mut self, transmit: &Transmit, decision: &Decision) {
-        if let Some(capture) = &mut self.capture {
-            // Only here: the comments' text is built for a capture, never per datagram sent.
-            let mut comments = sent_comments(transmit.reason, decision);
-            let revealed = self
-                .endpoint
-                .reveal(transmit.destination, &transmit.contents, true);
-            let datagram = shown(
-                &transmit.contents,
-                revealed.as_ref(),
-                self.capture_ciphertext,
-            );
-            comments.extend(revealed.as_ref().map(|revealed| revealed.comment.clone()));
-            let record = CaptureRecord {
-                at: wall_time(),
-                source: self.local_addr,
-                destination: transmit.destination,
-                datagram,
-                comments,
-            };
-            if capture.write(&record).is_err() {
-                // A capture that cannot be written stops; the connection goes on.
-                self.capture = None;
-            }
-        }
-    }
-
-    /// Feed a datagram that made it through the faults to the endpoint, recording it.
-    fn deliver(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        // First to the endpoint: in the secure mode, a SYN makes the connection whose keys
-        // the capture's view of the segment needs.
-        self.endpoint.handle_datagram(now, from, datagram);
-        if let Some(capture) = &mut self.capture {
-            let revealed = self.endpoint.reveal(from, datagram, false);
-            let record = CaptureRecord {
-                at: wall_time(),
-                source: from,
-                destination: self.local_addr,
-                datagram: shown(datagram, revealed.as_ref(), self.capture_ciphertext),
-                comments: revealed
-                    .iter()
-                    .map(|revealed| revealed.comment.clone())
-                    .collect(),
-            };
-            if capture.write(&record).is_err() {
-                self.capture = None;
-            }
-        }
-        // A punched peer's datagrams from another port concern the stream of its public
-        // endpoint.
-        self.waiters.heard_from(self.endpoint.taken_as_from(from));
-    }
-
-    /// Hand the trace events the connections queued to the sink, if there is one.
-    fn pass_trace_events(&mut self) {
-        let Some(sink) = &self.trace else {
-            return;
-        };
-        let events: Vec<_> = std::iter::from_fn(|| self.endpoint.poll_trace_event()).collect();
-        if !events.is_empty() {
-            sink.deliver(&events);
-        }
-    }
-
-    /// Push what the capture buffered to its file: a process may end while its driver runs.
-    fn flush_capture(&mut self) {
-        if let Some(capture) = &mut self.capture {
-            if capture.flush().is_err() {
-                self.capture = None;
-            }
-        }
-    }
-
     /// What the fault injector did to the datagrams this socket sent and received.
     pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
-        self.faults
-            .as_ref()
-            .map(|(outgoing, incoming)| (outgoing.fault_stats(), incoming.fault_stats()))
+        self.link.fault_stats()
     }
 
     /// The earliest moment the driver must act: a timer, or a datagram the faults delayed.
     fn next_deadline(&self) -> Option<Instant> {
-        let links = self
-            .faults
-            .as_ref()
-            .map_or([None, None], |(outgoing, incoming)| {
-                [outgoing.poll_timeout(), incoming.poll_timeout()]
-            });
-        [self.endpoint.poll_timeout()]
+        [self.endpoint.poll_timeout(), self.link.next_deadline()]
             .into_iter()
-            .chain(links)
             .flatten()
             .min()
     }
-
-    /// The next datagram due by `now` off one of the fault links, with its peer.
-    fn poll_link(&mut self, now: Instant, direction: Direction) -> Option<(SocketAddr, Vec<u8>)> {
-        let (outgoing, incoming) = self.faults.as_mut()?;
-        let link = match direction {
-            Direction::Outgoing => outgoing,
-            Direction::Incoming => incoming,
-        };
-        loop {
-            // A queue's verdict means nothing here: these links have no queue limit.
-            if let LinkEvent::Delivered { tag, bytes } = link.poll(now)? {
-                return Some((tag, bytes));
-            }
-        }
-    }
-
-    /// A datagram arrived: through the receive-side faults, into the endpoint.
-    fn receive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        match &mut self.faults {
-            None => self.deliver(now, from, bytes),
-            Some((_, incoming)) => {
-                let _ = incoming.offer(now, bytes, from);
-                self.deliver_due_incoming(now);
-            }
-        }
-    }
-
-    fn deliver_due_incoming(&mut self, now: Instant) {
-        while let Some((from, bytes)) = self.poll_link(now, Direction::Incoming) {
-            self.deliver(now, from, &bytes);
-        }
-    }
-}
-
-/// Which of a socket's two fault links.
-#[derive(Clone, Copy)]
-enum Direction {
-    /// What the socket sends.
-    Outgoing,
-    /// What the socket receives.
-    Incoming,
 }

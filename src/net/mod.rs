@@ -154,6 +154,7 @@ mod listener;
 mod poller;
 mod rendezvous;
 pub(crate) mod socket;
+pub(crate) mod socket_link;
 mod stream;
 mod trace;
 pub(crate) mod udp_io;

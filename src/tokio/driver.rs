@@ -31,9 +31,11 @@ use ::tokio::io::Interest;
 use ::tokio::sync::Notify;
 
 use super::{orphan, socket_failed};
-use crate::conn::{ConnectionError, State, Transmit};
+use crate::conn::{ConnectionError, State};
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::fault::FaultStats;
 use crate::net::inbox::Inbox;
+use crate::net::socket_link::SocketLink;
 use crate::net::udp_io::{Receiver, Sender, Switches};
 use crate::net::wake::Readiness;
 use crate::net::{os_now, SocketConfig};
@@ -114,6 +116,9 @@ impl Release {
 /// Everything behind the lock.
 pub(crate) struct DriverState {
     pub(crate) endpoint: Endpoint,
+    /// The faults, capture and trace sink between the endpoint and the socket (shared with
+    /// the std driver: `crate::net::socket_link`).
+    link: SocketLink,
     /// The connections streams hold.
     pub(crate) held: HashMap<ConnectionHandle, Held>,
     /// The same, by peer: a datagram from a peer concerns these.
@@ -136,8 +141,9 @@ pub(crate) struct DriverState {
     driver_wakes_at: Option<Instant>,
     /// The linger a new stream starts with.
     pub(crate) default_linger: Option<Duration>,
-    /// Datagrams the endpoint emitted, in order, for the one sender.
-    outbox: Vec<Transmit>,
+    /// Datagrams to send, in the order the endpoint emitted them (or the faults' delay
+    /// released them), each with its destination, for the one sender.
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
     /// A task is sending the outbox.
     sending: bool,
     /// The runtime that started the driver is gone: finish the closes quickly.
@@ -179,9 +185,11 @@ impl Shared {
         let switches = Switches::from_environment();
         let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
         let receiver = Receiver::new(socket.as_fd(), peer, switches);
+        let link = SocketLink::new(config, local_addr)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
+                link,
                 held: HashMap::new(),
                 held_by_peer: HashMap::new(),
                 accepting: Vec::new(),
@@ -257,7 +265,7 @@ impl Shared {
         // An awake driver (no plan) looks again before it sleeps: no need to poke it.
         let driver_late = state
             .driver_wakes_at
-            .zip(state.endpoint.poll_timeout())
+            .zip(state.next_deadline())
             .is_some_and(|(planned, needed)| needed < planned);
         self.release_and_send(guard);
         if driver_late {
@@ -300,9 +308,11 @@ impl Shared {
                 }
                 std::mem::swap(&mut batch, &mut state.outbox);
             }
-            let report = self.sender.send(self.socket.as_fd(), &batch, |transmit| {
-                (transmit.destination, transmit.contents.as_slice())
-            });
+            let report = self
+                .sender
+                .send(self.socket.as_fd(), &batch, |(peer, bytes)| {
+                    (*peer, bytes.as_slice())
+                });
             batch.clear();
             if report.icmp_reported {
                 // The driver task reads what the error says.
@@ -407,21 +417,19 @@ impl Shared {
         let state = &mut *guard;
         state.driver_wakes_at = None;
         let now = self.now();
-        for (from, datagram) in received.datagrams() {
-            state.endpoint.handle_datagram(now, from, datagram);
-            // A punched peer's datagrams from another port concern the stream of its
-            // public endpoint.
-            let peer = state.endpoint.taken_as_from(from);
-            state.heard_from.push(peer);
-        }
         let DriverState {
             endpoint,
+            link,
             heard_from,
             ..
         } = &mut *state;
+        for (from, datagram) in received.datagrams() {
+            link.receive(endpoint, now, from, datagram, |peer| heard_from.push(peer));
+        }
         received
             .unreachables
             .deliver(endpoint, |peer| heard_from.push(peer));
+        link.deliver_due(endpoint, now, |peer| heard_from.push(peer));
         if let Some(kind) = received.error {
             state.socket_failed(kind);
         }
@@ -441,7 +449,7 @@ impl Shared {
         state.queue_transmits(now);
         state.wake_heard();
         let done = state.users == 0 && state.endpoint.connections().next().is_none();
-        let next = [state.endpoint.poll_timeout(), close_deadline]
+        let next = [state.next_deadline(), close_deadline]
             .into_iter()
             .flatten()
             .min();
@@ -745,11 +753,30 @@ impl DriverState {
         }
     }
 
-    /// Move what the endpoint has to send into the outbox.
+    /// Move what the endpoint has to send, through the faults, into the outbox; record it.
     fn queue_transmits(&mut self, now: Instant) {
-        while let Some(transmit) = self.endpoint.poll_transmit(now) {
-            self.outbox.push(transmit);
-        }
+        let DriverState {
+            endpoint,
+            link,
+            outbox,
+            ..
+        } = self;
+        link.transmit(endpoint, now, |peer, bytes| outbox.push((peer, bytes)));
+        link.flush_taps(endpoint);
+    }
+
+    /// The earliest moment the driver must act for the endpoint: a timer, or a datagram the
+    /// faults delayed.
+    fn next_deadline(&self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.link.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// What the fault injector did to the datagrams this socket sent and received.
+    pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        self.link.fault_stats()
     }
 
     /// The socket failed: every call from now on says so, and every waiting task wakes to

@@ -43,8 +43,7 @@ impl Listener {
     }
 
     /// Listen with these settings (the backlog, the connections' [`Config`](crate::Config),
-    /// linger, user timeout). Faults and captures are not supported by this driver yet: a
-    /// config asking for them is `InvalidInput` (use [`crate::net`]).
+    /// linger, user timeout, faults, capture, trace), as [`crate::Listener::bind_with`].
     pub async fn bind_with(
         addr: impl ToSocketAddrs,
         config: &SocketConfig,

@@ -24,7 +24,7 @@
 //! | `set_linger`, `linger` | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
 //! | `set_nodelay`, `nodelay` | the same: Nagle on by default, off with `set_nodelay(true)` |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
-//! | none | [`close`](Stream::close) (reports whether the peer got everything), [`set_user_timeout`](Stream::set_user_timeout), [`stats`](Stream::stats) |
+//! | none | [`close`](Stream::close) (reports whether the peer got everything), [`set_user_timeout`](Stream::set_user_timeout), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats) |
 //! | `readable`, `writable`, `poll_read_ready`, `poll_write_ready` | the same: ready once a read or write would not wait (data, the end of the stream, room in the send buffer, or an error it would report) |
 //! | `try_read`, `try_write` | the same: `WouldBlock` when a read or write would wait |
 //! | `peek`, `poll_peek` | the same; the bytes stay in the receive buffer, so the window does not open for them |
@@ -32,14 +32,15 @@
 //!
 //! | `tokio::net::TcpListener` | [`Listener`] |
 //! |---|---|
-//! | `bind(addrs)` | [`bind`](Listener::bind); [`bind_with`](Listener::bind_with) adds a [`SocketConfig`] (backlog, linger, user timeout) |
+//! | `bind(addrs)` | [`bind`](Listener::bind); [`bind_with`](Listener::bind_with) adds a [`SocketConfig`] (backlog, linger, user timeout, faults, capture, trace) |
 //! | `accept`, `poll_accept`, `local_addr` | the same |
 //! | `set_ttl`, `ttl` | [`set_ttl`](Listener::set_ttl), [`ttl`](Listener::ttl): the UDP socket's, which accepted streams share |
 //!
 //! Faults, captures and traces ([`SocketConfig::faults`](crate::SocketConfig::faults),
-//! [`capture`](crate::SocketConfig::capture), [`trace`](crate::SocketConfig::trace)) are not
-//! supported on this driver yet; a config
-//! that asks for them is refused with `InvalidInput`. Use [`crate::net`] for lab runs.
+//! [`capture`](crate::SocketConfig::capture), [`trace`](crate::SocketConfig::trace)) work as
+//! on [`crate::net`]: both drivers put the same fault links, capture and trace sink between
+//! the endpoint and the socket, so a lab run means the same on either;
+//! [`Stream::fault_stats`] says what the injector did.
 //!
 //! # Closing
 //!
@@ -124,18 +125,12 @@ fn socket_failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the socket failed")
 }
 
-/// Refuse connection settings that cannot work (`InvalidInput`, as [`Config::check`] words it)
-/// and what this driver cannot do yet.
+/// Refuse connection settings that cannot work (`InvalidInput`, as [`Config::check`] words
+/// it), before any address is looked up.
 ///
 /// [`Config::check`]: crate::conn::Config::check
 fn check_config(config: &SocketConfig) -> io::Result<()> {
     config.connection.check()?;
-    if !config.faults.is_passthrough() || config.capture.is_some() || config.trace.is_some() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "ferry::tokio does not run faults, captures or traces yet; use ferry::net for those",
-        ));
-    }
     Ok(())
 }
 

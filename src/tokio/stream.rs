@@ -19,6 +19,7 @@ use crate::async_stream::{
 };
 use crate::conn::{Connection, Stats};
 use crate::endpoint::{ConnectionHandle, EndpointStats};
+use crate::fault::FaultStats;
 use crate::io_error::begin_close;
 use crate::io_error::{close_progress, CloseOutcome};
 use crate::io_error::{punch_established, punch_opened};
@@ -77,8 +78,8 @@ impl Stream {
     }
 
     /// Like [`connect`](Self::connect), with these settings (the connection's
-    /// [`Config`](crate::Config), linger, user timeout). Faults and captures are not supported by this
-    /// driver yet: a config asking for them is `InvalidInput` (use [`crate::net`]).
+    /// [`Config`](crate::Config), linger, user timeout, faults, capture, trace), as
+    /// [`crate::Stream::connect_with`].
     pub async fn connect_with(
         addr: impl ToSocketAddrs,
         config: &SocketConfig,
@@ -300,6 +301,14 @@ impl Stream {
     /// A listener's streams share its socket, so they share these counts.
     pub fn endpoint_stats(&self) -> EndpointStats {
         self.inner.shared.lock().endpoint.stats()
+    }
+
+    /// What the fault injector did to this stream's socket: to the datagrams it sent, and to
+    /// those it received. `None` when the socket runs without faults
+    /// ([`SocketConfig::faults`]). (A listener's streams share its socket, so they share
+    /// these counts.)
+    pub fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
+        self.inner.shared.lock().fault_stats()
     }
 
     /// The connection's counters and RTT estimate.
