@@ -94,7 +94,7 @@ impl Listener {
         let mut state = self.shared.lock();
         state.check_socket()?;
         let Some(handle) = state.endpoint.accept() else {
-            state.wait_to_accept(cx.waker());
+            state.tasks.wait_to_accept(cx.waker());
             return Poll::Pending;
         };
         let peer = connection_of(&state.endpoint, handle)?.remote();

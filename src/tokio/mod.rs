@@ -106,10 +106,13 @@
 //! # }
 //! ```
 
+mod close;
 mod driver;
 mod listener;
 mod orphan;
 mod stream;
+mod task;
+mod wake;
 
 pub use listener::Listener;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, Stream, WriteHalf};

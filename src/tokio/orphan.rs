@@ -11,7 +11,8 @@
 
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 
-use super::driver::{Shared, QUIET_LIMIT};
+use super::close::QUIET_LIMIT;
+use super::driver::Shared;
 use crate::net::close::live;
 use crate::net::os_now;
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use ::tokio::io::ReadBuf;
 use ::tokio::net::ToSocketAddrs;
 
-use super::driver::{DriverState, Held, Shared, Side};
+use super::driver::{DriverState, Shared};
+use super::wake::{Held, Side};
 use super::{check_config, each_address};
 use crate::async_stream::{
     connected, linger_ran_out, peek_into, read_into, read_ready, write_from, write_ready,
@@ -201,7 +202,7 @@ impl Stream {
                 shared.finish(state);
                 return Poll::Ready(outcome);
             }
-            state.wait_to_accept(cx.waker());
+            state.tasks.wait_to_accept(cx.waker());
             let next = state.endpoint.poll_timeout();
             shared.finish(state);
             let Some(next) = next else {
@@ -218,7 +219,7 @@ impl Stream {
             let mut state = shared.lock();
             let stream = Stream::new(Arc::clone(&shared), &mut state, handle, peer);
             // Relayed datagrams come from the server: they concern this stream too.
-            state.hear_for(handle, punch.server);
+            state.tasks.hear_for(handle, punch.server);
             shared.finish(state);
             stream
         };
@@ -235,7 +236,7 @@ impl Stream {
                     Poll::Ready(outcome)
                 }
                 None => {
-                    state.wait_on(handle, Side::Writer, cx.waker());
+                    state.tasks.wait_on(handle, Side::Writer, cx.waker());
                     Poll::Pending
                 }
             }
@@ -264,7 +265,8 @@ impl Stream {
         handle: ConnectionHandle,
         peer: SocketAddr,
     ) -> Stream {
-        state.hold(handle, peer);
+        let linger = state.default_linger;
+        state.tasks.hold(handle, peer, linger);
         Stream {
             inner: Arc::new(Inner {
                 shared,
@@ -461,6 +463,7 @@ impl Stream {
         let outcome = {
             let mut state = inner.shared.lock();
             let linger = state
+                .tasks
                 .held
                 .get(&inner.handle)
                 .map_or(state.default_linger, |held| held.linger);
@@ -505,7 +508,13 @@ impl Inner {
         let default_linger = state.default_linger;
         // Every live stream's connection is held, unless the process is exiting.
         let mut exiting = Held::new(default_linger);
-        change(state.held.get_mut(&self.handle).unwrap_or(&mut exiting))
+        change(
+            state
+                .tasks
+                .held
+                .get_mut(&self.handle)
+                .unwrap_or(&mut exiting),
+        )
     }
 
     /// Run `attempt` on the connection, under the lock. If it gives a result, send what the
@@ -525,7 +534,7 @@ impl Inner {
                 Poll::Ready(result)
             }
             None => {
-                state.wait_on(self.handle, side, cx.waker());
+                state.tasks.wait_on(self.handle, side, cx.waker());
                 Poll::Pending
             }
         }
