@@ -55,17 +55,14 @@ fn fill(
 /// Whether a read would not wait: data, the end of the stream or an error is there to read
 /// (`TcpStream::readable`, which reports no error itself: the read does).
 pub(crate) fn read_ready(connection: &Connection) -> Option<io::Result<()>> {
-    match connection.peek(&mut [0]) {
-        Err(ReadError::WouldBlock) => None,
-        _ => Some(Ok(())),
-    }
+    crate::net::ready::read_would_not_block(connection).then_some(Ok(()))
 }
 
 #[cfg(feature = "tokio")]
 /// Whether a write would not wait: the send buffer has room, or the write would fail
 /// (`TcpStream::writable`).
 pub(crate) fn write_ready(connection: &mut Connection) -> Option<io::Result<()>> {
-    (connection.writable_bytes() > 0 || connection.write(&[]).is_err()).then_some(Ok(()))
+    crate::net::ready::write_would_not_block(connection).then_some(Ok(()))
 }
 
 /// Write what the send buffer takes of `buf`: `None` if it is full (wait), else the count

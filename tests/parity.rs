@@ -11,9 +11,12 @@ mod loopback;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags};
 
 use ferry::conn::{ConnectionError, ReadError, WriteError};
 use ferry::{Listener, SocketConfig, Stream};
@@ -470,4 +473,173 @@ fn writing_to_a_peer_that_closed_fails_with_broken_pipe_as_std() {
 
     assert_eq!(std_kind, io::ErrorKind::BrokenPipe);
     assert_eq!(ferry_kind, std_kind);
+}
+
+/// What a poll loop met: the polls it made, the reads and writes that gave `WouldBlock`
+/// (a spurious wake-up: the descriptor said ready and was not), and the time it took.
+#[derive(Debug)]
+struct PollLoop {
+    received: Vec<u8>,
+    polls: u64,
+    would_blocks: u64,
+    elapsed: Duration,
+}
+
+/// Move `data` from `writer` to `reader`, both nonblocking, in this one thread, which sleeps
+/// in poll(2) on `writer_fd` (for `POLLOUT`) and `reader_fd` (for `POLLIN`) between tries.
+fn poll_loop_transfer(
+    mut writer: impl Write,
+    writer_fd: BorrowedFd<'_>,
+    mut reader: impl Read,
+    reader_fd: BorrowedFd<'_>,
+    data: &[u8],
+) -> PollLoop {
+    #[allow(clippy::disallowed_methods)] // a measurement of wall time, printed; asserts nothing
+    let started = Instant::now();
+    let (mut sent, mut received) = (0, Vec::with_capacity(data.len()));
+    let (mut polls, mut would_blocks) = (0, 0);
+    let mut buf = vec![0u8; 64 * 1024];
+    while received.len() < data.len() {
+        let writing = sent < data.len();
+        let mut fds = vec![PollFd::new(reader_fd, PollFlags::POLLIN)];
+        if writing {
+            fds.push(PollFd::new(writer_fd, PollFlags::POLLOUT));
+        }
+        let ready = poll(&mut fds, 10_000u16).expect("poll");
+        assert!(
+            ready > 0,
+            "nothing became ready in 10 s: the handle missed a change"
+        );
+        polls += 1;
+        let readable = fds[0].any().unwrap_or(false);
+        let writable = writing && fds[1].any().unwrap_or(false);
+        if writable {
+            loop {
+                match writer.write(&data[sent..(sent + 256 * 1024).min(data.len())]) {
+                    Ok(count) => sent += count,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        would_blocks += 1;
+                        break;
+                    }
+                    Err(error) => panic!("write: {error}"),
+                }
+                if sent == data.len() {
+                    break;
+                }
+            }
+        }
+        if readable {
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => panic!("the stream ended early"),
+                    Ok(count) => received.extend_from_slice(&buf[..count]),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        would_blocks += 1;
+                        break;
+                    }
+                    Err(error) => panic!("read: {error}"),
+                }
+            }
+        }
+    }
+    PollLoop {
+        received,
+        polls,
+        would_blocks,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// A nonblocking `Stream` has a descriptor to poll, as a nonblocking `TcpStream` has: one
+/// thread moves 8 MiB through each in a poll(2) loop, and prints both times. The loop reads
+/// and writes until `WouldBlock` after each wake-up, as epoll's edge-triggered mode needs, so
+/// a `WouldBlock` per wake-up is expected; a loop that slept and retried would meet
+/// thousands.
+#[test]
+fn a_poll_loop_moves_8_mib_through_a_nonblocking_stream_as_through_a_tcp_stream() {
+    const SIZE: usize = 8 << 20;
+    let data = ferry::sim::payload(SIZE, 8);
+
+    let tcp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_client = std::net::TcpStream::connect(tcp_listener.local_addr().unwrap()).unwrap();
+    let (tcp_server, _) = tcp_listener.accept().unwrap();
+    tcp_client.set_nonblocking(true).unwrap();
+    tcp_server.set_nonblocking(true).unwrap();
+    let tcp = poll_loop_transfer(
+        &tcp_client,
+        tcp_client.as_fd(),
+        &tcp_server,
+        tcp_server.as_fd(),
+        &data,
+    );
+
+    let (_listener, client, server) = pair();
+    client.set_nonblocking(true).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let (client_handle, server_handle) = (
+        client.readiness_handle().unwrap(),
+        server.readiness_handle().unwrap(),
+    );
+    let ferry = poll_loop_transfer(
+        &client,
+        client_handle.as_fd(),
+        &server,
+        server_handle.as_fd(),
+        &data,
+    );
+
+    println!(
+        "8 MiB through a poll(2) loop: std TcpStream {:?} ({} polls, {} WouldBlock), \
+         ferry Stream {:?} ({} polls, {} WouldBlock), {:.2}x std's time",
+        tcp.elapsed,
+        tcp.polls,
+        tcp.would_blocks,
+        ferry.elapsed,
+        ferry.polls,
+        ferry.would_blocks,
+        ferry.elapsed.as_secs_f64() / tcp.elapsed.as_secs_f64(),
+    );
+    assert!(tcp.received == data, "std's bytes differ");
+    assert!(ferry.received == data, "Ferry's bytes differ");
+    // Every wake-up was for something: at most one WouldBlock per direction per poll, and
+    // fewer in all than a spinning loop's.
+    assert!(
+        ferry.would_blocks <= 2 * ferry.polls,
+        "the handle woke the loop for nothing: {ferry:?}"
+    );
+    // What is left is a handle that says nothing more is to come.
+    let mut idle = [PollFd::new(server_handle.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut idle, 0u8).unwrap(), 0, "nothing more to read");
+    let mut room = [PollFd::new(client_handle.as_fd(), PollFlags::POLLOUT)];
+    assert_eq!(
+        poll(&mut room, 10_000u16).unwrap(),
+        1,
+        "room to write once acknowledged"
+    );
+}
+
+/// A nonblocking `Listener`'s handle is readable exactly while `accept` would not give
+/// `WouldBlock`, as a `TcpListener`'s socket is.
+#[test]
+fn a_listeners_handle_is_readable_while_a_connection_waits_to_be_accepted() {
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let handle = listener.readiness_handle().unwrap();
+    let readable = |timeout_ms: u16| {
+        let mut fds = [PollFd::new(handle.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, timeout_ms).unwrap() == 1
+    };
+    assert!(!readable(0), "nobody connected yet");
+    let error = listener.accept().expect_err("nothing to accept");
+    assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+    let _client = connect(listener.local_addr().unwrap());
+    assert!(readable(10_000), "a connection waits");
+    let (_server, _) = listener.accept().expect("the handle said one waits");
+    assert!(!readable(0), "the queue is empty again");
+    let mut never = [PollFd::new(handle.as_fd(), PollFlags::POLLOUT)];
+    assert_eq!(
+        poll(&mut never, 0u8).unwrap(),
+        0,
+        "a listener is never writable"
+    );
 }

@@ -132,6 +132,7 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
     let linger = state.closes.linger(handle);
     state.closes.lingers.remove(&handle);
     state.streams.remove(&handle);
+    state.ready.let_go(handle);
     // A RST instead of a FIN if data waits unread or the linger is zero: the endpoint's rule.
     let outcome = begin_close(&mut state.endpoint, handle, linger);
     shared.after_application_call(&mut state, Some(handle));

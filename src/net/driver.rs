@@ -34,6 +34,7 @@ use super::close::{self, Closes};
 use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
 use super::poller::Poller;
+use super::ready::{self, ReadySignals};
 use super::socket;
 use super::socket_link::SocketLink;
 use super::stream::StreamState;
@@ -86,6 +87,9 @@ pub(crate) struct DriverState {
     pub(crate) streams: HashMap<ConnectionHandle, StreamState>,
     /// The condition variables blocked threads sleep on, one for each thing waited for.
     pub(crate) waiters: Waiters,
+    /// The readiness handles a poll loop waits on, for the streams and listener that gave
+    /// one out.
+    pub(crate) ready: ReadySignals,
 }
 
 /// Datagrams waiting to be sent, oldest first, behind a lock of their own: the endpoint's
@@ -129,9 +133,16 @@ impl DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        // The endpoint's lock first, then what it emitted goes.
+        // The endpoint's lock first, then what it emitted goes, and the readiness handles
+        // show what changed.
+        let ready_changes = self
+            .guard
+            .as_mut()
+            .map(|guard| guard.ready.take_pending())
+            .unwrap_or_default();
         drop(self.guard.take());
         self.shared.send_outbox();
+        ready::apply(ready_changes);
     }
 }
 
@@ -198,6 +209,7 @@ impl Shared {
                 closes: Closes::new(config.linger),
                 streams: HashMap::new(),
                 waiters: Waiters::default(),
+                ready: ReadySignals::default(),
             }),
             socket,
             icmp_reported: AtomicBool::new(false),
@@ -279,9 +291,11 @@ impl Shared {
         // What this thread queued goes before it sleeps, with the lock released. What it
         // waits for may happen meanwhile, its wake-up lost: so it returns, for the caller to
         // look again, as after any wake-up.
-        if locked.shared.outbox_waiting() {
+        if locked.shared.outbox_waiting() || locked.ready.has_pending() {
+            let ready_changes = locked.ready.take_pending();
             drop(locked.guard.take());
             locked.shared.send_outbox();
+            ready::apply(ready_changes);
             locked.guard = Some(locked.shared.raw_lock());
             let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
             return (locked, timed_out);
@@ -329,6 +343,7 @@ impl Shared {
             Some(handle) => state.waiters.notify_connection(handle),
             None => state.waiters.notify_everyone(),
         }
+        state.update_readiness();
     }
 
     pub(crate) fn wake_driver(&self) {
@@ -470,6 +485,7 @@ impl Shared {
             state.waiters.notify_changed(&state.endpoint, &watched);
         }
         state.waiters.notify_heard(&state.endpoint);
+        state.update_readiness();
         if state.users == 0 && state.endpoint.connections().next().is_none() {
             return None;
         }
@@ -500,6 +516,23 @@ impl DriverState {
     fn socket_failed(&mut self, kind: io::ErrorKind) {
         self.socket_error.get_or_insert(kind);
         self.waiters.notify_everyone();
+        self.update_readiness();
+    }
+
+    /// Decide what each readiness handle shows (applied once the lock is released).
+    pub(crate) fn update_readiness(&mut self) {
+        let DriverState {
+            endpoint,
+            streams,
+            ready,
+            socket_error,
+            ..
+        } = self;
+        ready.update(
+            endpoint,
+            |handle| streams.get(&handle).is_some_and(StreamState::read_shut),
+            socket_error.is_some(),
+        );
     }
 
     /// What the fault injector did to the datagrams this socket sent and received.

@@ -99,6 +99,8 @@ impl Listener {
                 let peer = connection_of(&state.endpoint, handle)?.remote();
                 state.users += 1;
                 let stream = Stream::new(Arc::clone(shared), &mut state, handle, peer);
+                // The accept queue is one shorter: the readiness handle may stop showing it.
+                state.update_readiness();
                 return Ok((stream, peer));
             }
             if self.listening.nonblocking.load(Ordering::Relaxed) {
@@ -109,6 +111,18 @@ impl Listener {
             }
             state = shared.wait(state, WaitFor::Accept, None).0;
         }
+    }
+
+    /// A descriptor for a poll loop to wait on, as on a nonblocking `TcpListener`'s socket:
+    /// readable (`POLLIN`) exactly while [`accept`](Self::accept) would not give
+    /// `WouldBlock` (a connection waits, or the socket failed); never writable. Made on the
+    /// first call; later calls and clones get the same one. See
+    /// [`ReadinessHandle`](super::ReadinessHandle).
+    pub fn readiness_handle(&self) -> io::Result<super::ReadinessHandle> {
+        let mut state = self.listening.shared.lock();
+        let handle = state.ready.for_accept()?;
+        state.update_readiness();
+        Ok(handle)
     }
 
     /// An endless iterator of accepted connections, as `TcpListener::incoming`.

@@ -45,7 +45,8 @@
 //! | `take_error` | [`take_error`](Stream::take_error): the connection's (or socket's) error, once; reads and writes go on failing with it |
 //! | `set_linger`, `linger` (unstable in std) | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
 //! | `Read`, `Write` for `TcpStream` and `&TcpStream` | the same for `Stream` and `&Stream` |
-//! | `AsFd`, `AsRawFd`, `From<OwnedFd>`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share one) |
+//! | `AsFd`, `AsRawFd`, to poll a nonblocking stream | [`readiness_handle`](Stream::readiness_handle): a [`ReadinessHandle`] to wait on in poll(2), epoll or mio, readable exactly while `read` would not give `WouldBlock`, writable exactly while `write` would not |
+//! | `From<OwnedFd>`, `into_raw_fd`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share one) |
 //! | `set_quickack`, `quickack` (Linux, unstable) | none: ACK timing follows RFC 5681 (one ACK per two segments, immediate when out of order) |
 //! | none | [`close`](Stream::close) (reports whether the peer got everything), [`wait_until_sent`](Stream::wait_until_sent), [`set_user_timeout`](Stream::set_user_timeout), [`set_keepalive`](Stream::set_keepalive), [`set_keepalive_probes`](Stream::set_keepalive_probes), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats), [`punch`](Stream::punch) (meet a peer behind a NAT through a rendezvous server), [`is_relayed`](Stream::is_relayed) |
 //!
@@ -60,7 +61,8 @@
 //! | `take_error` | [`take_error`](Listener::take_error): the socket's error, once |
 //! | `into_incoming` (unstable) | none: [`incoming`](Listener::incoming) |
 //! | `set_only_v6`, `only_v6` (deprecated) | none |
-//! | `AsFd`, `AsRawFd`, `From<OwnedFd>`, ... | none, as for `Stream` |
+//! | `AsFd`, `AsRawFd`, to poll a nonblocking `accept` | [`readiness_handle`](Listener::readiness_handle): readable exactly while `accept` would not give `WouldBlock` |
+//! | `From<OwnedFd>`, ... | none, as for `Stream` |
 //!
 //! # Closing and exiting
 //!
@@ -152,6 +154,7 @@ pub(crate) mod icmp;
 pub(crate) mod inbox;
 mod listener;
 mod poller;
+pub(crate) mod ready;
 mod rendezvous;
 pub(crate) mod socket;
 pub(crate) mod socket_link;
@@ -169,6 +172,7 @@ pub use driver::new_identity;
 #[cfg_attr(not(feature = "tokio"), allow(unused_imports))]
 pub(crate) use driver::{os_now, os_random_key};
 pub use listener::{Incoming, Listener};
+pub use ready::ReadinessHandle;
 pub use rendezvous::RendezvousServer;
 pub use stream::Stream;
 pub use trace::TraceSink;

@@ -45,6 +45,13 @@ pub(crate) struct StreamState {
     error_taken: bool,
 }
 
+impl StreamState {
+    /// Whether `shutdown(Read)` was called: reads return end of stream at once.
+    pub(crate) fn read_shut(&self) -> bool {
+        self.read_shut
+    }
+}
+
 impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stream")
@@ -394,6 +401,35 @@ impl Stream {
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.settings(|settings| settings.nonblocking = nonblocking);
         Ok(())
+    }
+
+    /// A descriptor for a poll loop to wait on, as on a nonblocking `TcpStream`'s socket:
+    /// readable (`POLLIN`) exactly while [`read`](Read::read) (or [`peek`](Self::peek))
+    /// would not give `WouldBlock` (data, the end of the stream, or an error to report),
+    /// writable (`POLLOUT`) exactly while [`write`](Write::write) would not (room in the send
+    /// buffer, or an error). Level-triggered like a socket in poll(2), and each change is a
+    /// new edge for epoll's edge-triggered mode (mio's `SourceFd`). Made on the first call
+    /// (two descriptors: a Unix socket pair); later calls and clones get the same one. See
+    /// [`ReadinessHandle`](super::ReadinessHandle).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsFd;
+    /// # let listener = ferry::Listener::bind("127.0.0.1:0")?;
+    /// # let address = listener.local_addr()?;
+    /// let mut stream = ferry::Stream::connect(address)?;
+    /// stream.set_nonblocking(true)?;
+    /// let handle = stream.readiness_handle()?;
+    /// let mut poll_fd = [nix::poll::PollFd::new(handle.as_fd(), nix::poll::PollFlags::POLLOUT)];
+    /// nix::poll::poll(&mut poll_fd, 1000u16)?; // room in the send buffer: at once
+    /// stream.write_all(b"hello")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn readiness_handle(&self) -> io::Result<super::ReadinessHandle> {
+        let mut state = self.shared.lock();
+        let handle = state.ready.for_stream(self.handle)?;
+        state.update_readiness();
+        Ok(handle)
     }
 
     /// `TCP_NODELAY`: `true` turns the Nagle algorithm off, so that every write goes at once
