@@ -601,6 +601,50 @@ fn a_capture_records_both_directions_and_dissects() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// A tokio client's connection trace reaches its sink, as the std driver's does: the
+/// segments it sent and received, each once.
+#[test]
+fn a_trace_sink_gets_the_connections_events() {
+    use ferry::conn::TraceEvent;
+    use std::sync::{Arc, Mutex};
+    let counts = Arc::new(Mutex::new((0u64, 0u64)));
+    let sink = {
+        let counts = Arc::clone(&counts);
+        ferry::net::TraceSink::new(move |events| {
+            let mut counts = counts.lock().unwrap();
+            for (_, traced) in events {
+                match traced.event {
+                    TraceEvent::Sent { .. } => counts.0 += 1,
+                    TraceEvent::Received { .. } => counts.1 += 1,
+                    _ => {}
+                }
+            }
+        })
+    };
+    guarded(async {
+        let (listener, address) = listener().await;
+        let server = tokio::spawn(echo_once(listener));
+        let config = SocketConfig {
+            trace: Some(sink),
+            ..SocketConfig::default()
+        };
+        let mut client = Stream::connect_with(address, &config).await.unwrap();
+        client.write_all(&payload(20_000, 9)).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut echoed = Vec::new();
+        client.read_to_end(&mut echoed).await.unwrap();
+        assert_eq!(echoed.len(), 20_000);
+        assert_eq!(server.await.unwrap().unwrap(), 20_000);
+        client.close().await.unwrap();
+        let (sent, received) = *counts.lock().unwrap();
+        // 20,000 bytes each way: at least 14 data segments, and the handshake and FINs.
+        assert!(
+            sent >= 14 && received >= 14,
+            "sent {sent}, received {received}"
+        );
+    });
+}
+
 /// Connection settings that cannot work are refused with the setting named, not clamped into
 /// something that runs.
 #[test]
