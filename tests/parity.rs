@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 
 use ferry::conn::{ConnectionError, ReadError, WriteError};
 use ferry::{Listener, SocketConfig, Stream};
@@ -659,4 +660,74 @@ fn a_listeners_handle_is_readable_while_a_connection_waits_to_be_accepted() {
         0,
         "a listener is never writable"
     );
+}
+
+/// Edge-triggered epoll (mio's mode) on the handles: each new arrival after a read that ran
+/// dry is a new `EPOLLIN` edge, and room in a send buffer that was full a new `EPOLLOUT`
+/// edge, so a loop that reads or writes until `WouldBlock` and then waits never waits for
+/// good.
+#[test]
+fn an_edge_triggered_epoll_loop_sees_each_change() {
+    const READ: u64 = 1;
+    const WRITE: u64 = 2;
+    let (_listener, client, server) = pair();
+    client.set_nonblocking(true).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let (client_handle, server_handle) = (
+        client.readiness_handle().unwrap(),
+        server.readiness_handle().unwrap(),
+    );
+    let epoll = Epoll::new(EpollCreateFlags::empty()).unwrap();
+    let edge = EpollFlags::EPOLLET;
+    epoll
+        .add(
+            &server_handle,
+            EpollEvent::new(EpollFlags::EPOLLIN | edge, READ),
+        )
+        .unwrap();
+    epoll
+        .add(
+            &client_handle,
+            EpollEvent::new(EpollFlags::EPOLLOUT | edge, WRITE),
+        )
+        .unwrap();
+    // The next event for `token`, waiting at most 10 s (only a missed edge takes that long).
+    let next_event = |token: u64| loop {
+        let mut events = [EpollEvent::empty(); 4];
+        let count = epoll.wait(&mut events, 10_000u16).unwrap();
+        assert!(count > 0, "no edge in 10 s for {token}");
+        if events[..count].iter().any(|event| event.data() == token) {
+            return;
+        }
+    };
+    next_event(WRITE);
+
+    let mut buf = [0u8; 4096];
+    for round in 0..3u8 {
+        (&client).write_all(&[round; 100]).unwrap();
+        next_event(READ);
+        let mut got = Vec::new();
+        loop {
+            match (&server).read(&mut buf) {
+                Ok(count) => got.extend_from_slice(&buf[..count]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => panic!("read: {error}"),
+            }
+        }
+        assert_eq!(got, [round; 100], "round {round}");
+    }
+
+    // Fill the client's send buffer, then wait for the edge of room made by the ACKs.
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0;
+    loop {
+        match (&client).write(&chunk) {
+            Ok(count) => written += count,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => panic!("write: {error}"),
+        }
+        assert!(written < 1 << 30, "the send buffer never filled");
+    }
+    next_event(WRITE);
+    assert!((&client).write(&chunk).unwrap() > 0, "the edge meant room");
 }
