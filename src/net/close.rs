@@ -32,7 +32,7 @@ use std::time::Duration;
 use super::driver::{os_now, DriverState, Locked, Shared};
 use super::socket_failed;
 use super::wake::WaitFor;
-use crate::conn::State;
+use crate::conn::{Connection, State};
 use crate::endpoint::ConnectionHandle;
 use crate::io_error::{begin_close, connection_gone};
 pub(crate) use crate::io_error::{close_progress, CloseOutcome};
@@ -45,8 +45,17 @@ use super::Stream;
 /// whose peer has died still exits within half a minute.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(30);
 
-/// The longest quiet period the exit waits for once our FIN is acknowledged.
-const QUIET_LIMIT: Duration = Duration::from_secs(3);
+/// The longest quiet period the exit waits for once our FIN is acknowledged. The tokio
+/// driver's orphanage keeps the same rule.
+pub(crate) const QUIET_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long the peer must have been quiet before an exiting process stops waiting for a
+/// connection whose FIN the peer acknowledged (FIN-WAIT-2 or TIME-WAIT): three
+/// retransmission timeouts, time for the peer to repeat its FIN twice if our acknowledgment
+/// was lost (its timer doubles in between), at most [`QUIET_LIMIT`]. For both drivers.
+pub(crate) fn quiet_period(connection: &Connection) -> Duration {
+    (3 * connection.stats().rto).min(QUIET_LIMIT)
+}
 
 /// What the net layer keeps about closes, behind the driver's lock.
 #[derive(Debug)]
@@ -293,7 +302,7 @@ fn finish_closes(shared: &Shared, hard_deadline: std::time::Instant) {
                 Some(connection) => match connection.state() {
                     State::Closed => AtExit::Done,
                     State::FinWait2 | State::TimeWait => {
-                        let quiet = (3 * connection.stats().rto).min(QUIET_LIMIT);
+                        let quiet = quiet_period(connection);
                         let heard = state.endpoint.last_heard(handle).unwrap_or(now);
                         let quiet_at = shared.os_instant(heard + quiet);
                         match (clock >= quiet_at, connection.state()) {

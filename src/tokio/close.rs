@@ -9,12 +9,13 @@ use std::time::Duration;
 use super::driver::{DriverState, Shared};
 use crate::conn::State;
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::net::close::quiet_period;
 use crate::time::Instant;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
 /// acknowledged waits at most this long for the peer to stay quiet: the std driver's rule
-/// (`crate::net`'s "Closing and exiting").
-pub(crate) const QUIET_LIMIT: Duration = Duration::from_secs(3);
+/// (`crate::net`'s "Closing and exiting"), and its constant.
+pub(crate) use crate::net::close::QUIET_LIMIT;
 
 /// How long a connection the application let go may stay in FIN-WAIT-2, our FIN acknowledged
 /// but the peer's not sent, before it is reset: Linux's `tcp_fin_timeout` for orphaned
@@ -123,7 +124,7 @@ impl Closes {
             let (verdict, look_at) = match state {
                 State::Closed => (Verdict::Done, None),
                 State::FinWait2 | State::TimeWait if orphaned => {
-                    let quiet = (3 * connection.stats().rto).min(QUIET_LIMIT);
+                    let quiet = quiet_period(connection);
                     let quiet_at = heard.max(release.at) + quiet;
                     if now < quiet_at {
                         (Verdict::Wait, Some(quiet_at))
