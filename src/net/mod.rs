@@ -268,8 +268,9 @@ impl SocketConfig {
     }
 }
 
-/// The error of a call on a socket that failed (with `kind`, the first error it gave).
-fn socket_failed(kind: io::ErrorKind) -> io::Error {
+/// The error of a call on a socket that failed (with `kind`, the first error it gave). For
+/// both drivers.
+pub(crate) fn socket_failed(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, "the socket failed")
 }
 

@@ -20,13 +20,12 @@ use std::time::Duration;
 use ::tokio::sync::Notify;
 
 use super::close::Closes;
-use super::socket_failed;
 use super::wake::Tasks;
 use crate::endpoint::Endpoint;
 use crate::fault::FaultStats;
 use crate::net::socket_link::SocketLink;
 use crate::net::udp_io::{Receiver, Sender, Switches};
-use crate::net::{os_now, SocketConfig};
+use crate::net::{os_now, socket_failed, SocketConfig};
 use crate::time::Instant;
 
 /// Everything behind the lock.

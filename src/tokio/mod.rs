@@ -123,11 +123,6 @@ use std::net::SocketAddr;
 
 use crate::net::SocketConfig;
 
-/// The error of a call on a socket that failed (with `kind`, the first error it gave).
-fn socket_failed(kind: io::ErrorKind) -> io::Error {
-    io::Error::new(kind, "the socket failed")
-}
-
 /// Refuse connection settings that cannot work (`InvalidInput`, as [`Config::check`] words
 /// it), before any address is looked up.
 ///
