@@ -212,7 +212,7 @@ fn main() {
         .find_map(|arg| arg.parse().ok())
         .unwrap_or(60);
     let buffers = Config {
-        send_buffer: 1024 * 1024,
+        send_buffer: ferry::SendBuffer::Fixed(1024 * 1024),
         recv_buffer: ferry::RecvBuffer::Fixed(1024 * 1024),
         ..Config::default()
     };

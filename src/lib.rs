@@ -99,7 +99,7 @@ pub mod tokio;
 pub mod units;
 pub mod wire;
 
-pub use conn::{Config, RecvBuffer, Stats};
+pub use conn::{Config, RecvBuffer, SendBuffer, Stats};
 pub use fault::FaultConfig;
 #[cfg(feature = "net")]
 pub use net::{Listener, SocketConfig, Stream};

@@ -97,7 +97,7 @@ impl End {
             rack: self.rack,
             mss: self.mss,
             recv_buffer: ferry::RecvBuffer::Fixed(self.recv_buffer),
-            send_buffer: self.send_buffer,
+            send_buffer: ferry::SendBuffer::Fixed(self.send_buffer),
             congestion_control: self.congestion_control,
             ..base.clone()
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use ferry::conn::{Config, CongestionControl, RecvBuffer};
+use ferry::conn::{Config, CongestionControl, RecvBuffer, SendBuffer};
 use ferry::fault::FaultConfig;
 use ferry::units::{parse_duration, parse_interval, parse_rate, parse_size};
 
@@ -29,6 +29,15 @@ pub enum Cc {
 }
 
 impl Cc {
+    /// The flag's value for the library's controller.
+    pub fn of(controller: CongestionControl) -> Cc {
+        match controller {
+            CongestionControl::NewReno => Cc::Newreno,
+            CongestionControl::Cubic => Cc::Cubic,
+            CongestionControl::Fixed => Cc::Fixed,
+        }
+    }
+
     /// The library's controller.
     pub fn controller(self) -> CongestionControl {
         match self {
@@ -52,12 +61,13 @@ impl Cc {
 /// `ferry sim` and the network commands.
 #[derive(clap::Args)]
 pub struct SenderOptions {
-    /// Congestion control: newreno (RFC 5681), cubic (RFC 9438, Linux's default) or fixed
-    /// (none: only the receiver's window limits the sender, for labs on pure ARQ).
-    #[arg(long, value_enum, default_value_t = Cc::Newreno)]
+    /// Congestion control: cubic (RFC 9438 with HyStart++, the library's default as it is
+    /// Linux's), newreno (RFC 5681) or fixed (none: only the receiver's window limits the
+    /// sender, for labs on pure ARQ).
+    #[arg(long, value_enum, default_value_t = Cc::of(CongestionControl::default()))]
     pub cc: Cc,
-    /// The initial congestion window in segments, e.g. 10 for RFC 6928's IW10 (Linux's).
-    /// Default: RFC 5681's 2 to 4 segments by their size (3 of 1200 bytes).
+    /// The initial congestion window in segments. Default 10, RFC 6928's IW10 (Linux's, the
+    /// library's); 3 is RFC 5681's for 1200-byte segments.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub initial_window: Option<u32>,
     /// Turn the Nagle algorithm off (`TCP_NODELAY`): small writes go at once instead of
@@ -66,9 +76,10 @@ pub struct SenderOptions {
     #[arg(long)]
     pub nodelay: bool,
     /// Bytes the application may queue for sending, unsent and unacknowledged, e.g. 4MiB:
-    /// a transfer moves at most this much per round trip. Default 256KiB.
-    #[arg(long, value_parser = bytes_arg, value_name = "SIZE")]
-    pub send_buffer: Option<usize>,
+    /// a transfer moves at most this much per round trip. Default `auto`, the library's:
+    /// from 256 KiB, grown to twice the congestion window up to 4 MiB.
+    #[arg(long, value_parser = send_buffer_arg, value_name = "SIZE|auto")]
+    pub send_buffer: Option<SendBuffer>,
 }
 
 impl SenderOptions {
@@ -76,7 +87,7 @@ impl SenderOptions {
     pub fn apply(&self, config: Config) -> Config {
         Config {
             congestion_control: self.cc.controller(),
-            initial_window_segments: self.initial_window,
+            initial_window_segments: self.initial_window.or(config.initial_window_segments),
             nodelay: self.nodelay,
             send_buffer: self.send_buffer.unwrap_or(config.send_buffer),
             ..config
@@ -105,6 +116,17 @@ pub fn recv_buffer_arg(text: &str) -> Result<RecvBuffer, String> {
         return Ok(RecvBuffer::AUTO);
     }
     parse_size(text).map(RecvBuffer::Fixed).ok_or_else(|| {
+        format!("expected `auto` or a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
+    })
+}
+
+/// A send buffer: `auto` (autotuned from 256 KiB to 4 MiB, the library's default) or a fixed
+/// size.
+pub fn send_buffer_arg(text: &str) -> Result<SendBuffer, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(SendBuffer::AUTO);
+    }
+    parse_size(text).map(SendBuffer::Fixed).ok_or_else(|| {
         format!("expected `auto` or a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. 1MiB), not {text:?}")
     })
 }

@@ -101,9 +101,8 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..=65_000))]
     mss: u64,
     /// Each end's receive buffer, which bounds the window it advertises, e.g. 64KiB, 1MiB; or
-    /// `auto`, autotuned from 64 KiB up to 6 MiB as the library's default is (a fixed 64 KiB
-    /// here, so that runs and labs stay as they were).
-    #[arg(long, value_parser = recv_buffer_arg, default_value = "64KiB")]
+    /// `auto`, the library's default: autotuned from 64 KiB up to 6 MiB.
+    #[arg(long, value_parser = recv_buffer_arg, default_value = "auto")]
     recv_buffer: RecvBuffer,
     /// Seeds every random choice: the same seed gives the same run, byte for byte. Default
     /// 1, or a scenario's own `seed`.
@@ -654,6 +653,7 @@ fn host_json(host: &HostReport) -> serde_json::Value {
         "cwnd": host.stats.congestion_window,
         "ssthresh": host.stats.slow_start_threshold,
         "recv_buffer_bytes": host.stats.recv_buffer_bytes,
+        "send_buffer_bytes": host.stats.send_buffer_bytes,
     });
     let own = merged(own, link_counters(&[host]));
     crate::report::with_counters(own, &[&host.stats], &[&host.faults])

@@ -153,7 +153,15 @@ fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
     // Without congestion control a 64 KiB window of 2-byte segments is 32,768 segments sent at
     // once: a run that took minutes, now refused with the sizes that work.
     let tiny_segments = ferry()
-        .args(["sim", "--cc", "fixed", "--mss", "2"])
+        .args([
+            "sim",
+            "--cc",
+            "fixed",
+            "--mss",
+            "2",
+            "--recv-buffer",
+            "64KiB",
+        ])
         .output()
         .unwrap();
     assert_eq!(tiny_segments.status.code(), Some(2));

@@ -75,6 +75,9 @@ fn a_false_observation_fails_with_the_value_measured() {
 bytes = 30000
 rack = "off"
 faults-ab = "drop-data=25"
+cc = "newreno"
+initial-window = 3
+recv-buffer = "64KiB"
 "#,
     );
     let output = ferry_lab(&file);

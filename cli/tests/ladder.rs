@@ -47,14 +47,21 @@ fn sim(args: &[&str]) -> serde_json::Value {
 }
 
 /// The rto sample's run (captures/make-samples): 30000 bytes, RACK-TLP off, the 25th (last)
-/// data segment lost, so that only the retransmission timer recovers it.
-const RTO_RUN: [&str; 6] = [
+/// data segment lost, so that only the retransmission timer recovers it; the samples'
+/// classic settings.
+const RTO_RUN: [&str; 12] = [
     "--bytes",
     "30000",
     "--rack",
     "off",
     "--faults-ab",
     "drop-data=25",
+    "--cc",
+    "newreno",
+    "--initial-window",
+    "3",
+    "--recv-buffer",
+    "64KiB",
 ];
 
 /// `RTO_RUN` and `more`.

@@ -308,6 +308,15 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
     let status = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["sim", "--bytes", "60000", "--seed", "1", "--rack", "off"])
         .args(["--faults-ab", "drop-data=10,drop-data=12,drop-data=14"])
+        // The sample's classic settings (captures/make-samples).
+        .args([
+            "--cc",
+            "newreno",
+            "--initial-window",
+            "3",
+            "--recv-buffer",
+            "64KiB",
+        ])
         .arg("--plot")
         .arg(&svg)
         .stdout(std::process::Stdio::null())

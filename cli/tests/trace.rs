@@ -134,6 +134,13 @@ fn the_trace_of_a_lost_ninth_segment_says_what_the_lab_says() {
             "off",
             "--faults-ab",
             "drop-data=9",
+            // The lab's classic settings (docs/lab.md, "Setup").
+            "--cc",
+            "newreno",
+            "--initial-window",
+            "3",
+            "--recv-buffer",
+            "64KiB",
         ],
     );
     check_schema(&a, "client");

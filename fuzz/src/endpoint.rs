@@ -225,7 +225,11 @@ impl Harness {
             sack: setup & 0x02 == 0,
             rack: setup & 0x04 == 0,
             mss: [1200, 536, 100, 24][usize::from(setup >> 4) % 4],
-            send_buffer: if small_buffers { 4096 } else { 256 * 1024 },
+            send_buffer: if small_buffers {
+                ferry::SendBuffer::Fixed(4096)
+            } else {
+                ferry::SendBuffer::AUTO
+            },
             recv_buffer: ferry::RecvBuffer::Fixed(if small_buffers { 2048 } else { 64 * 1024 }),
             congestion_control: if setup & 0x80 != 0 {
                 CongestionControl::Fixed
@@ -705,7 +709,7 @@ impl Harness {
     fn drain(&mut self) {
         let connections = self.endpoint.connections().count();
         let control_bound = CONTROL_PER_EVENT * self.events + CONTROL_PER_CONNECTION * connections;
-        let payload_bound = 2 * self.config.send_buffer * connections + connections;
+        let payload_bound = 2 * self.config.send_buffer.max() * connections + connections;
         let (mut control, mut payload, mut resets) = (0usize, 0usize, 0usize);
         while let Some(transmit) = self.endpoint.poll_transmit(self.now) {
             let segment = Segment::parse(&transmit.contents).unwrap_or_else(|e| {
@@ -859,8 +863,8 @@ impl Harness {
                 "{handle:?} holds {} readable bytes, more than its receive buffer",
                 connection.readable_bytes()
             );
-            assert!(connection.writable_bytes() <= config.send_buffer);
-            heap_bound += config.send_buffer
+            assert!(connection.writable_bytes() <= config.send_buffer.max());
+            heap_bound += config.send_buffer.max()
                 + 2 * config.recv_buffer.max()
                 + HEAP_PER_CONNECTION
                 + MAX_SEGMENTS_IN_FLIGHT * HEAP_PER_SEGMENT_IN_FLIGHT;

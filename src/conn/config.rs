@@ -42,8 +42,14 @@ pub struct Config {
     /// Default 1200: with Ferry's 24-byte header and four SACK blocks the datagram stays well
     /// under a 1280-byte IPv6 minimum MTU.
     pub mss: usize,
-    /// Bytes the application may queue for sending (unsent plus unacknowledged). Default 256 KiB.
-    pub send_buffer: usize,
+    /// Bytes the application may queue for sending, unsent plus unacknowledged: at most this
+    /// much is in flight, so a transfer moves at most one send buffer per round trip. Either
+    /// [`SendBuffer::Fixed`], as setting `SO_SNDBUF` fixes a Linux socket's, or autotuned, the
+    /// default ([`SendBuffer::AUTO`]): it starts at 256 KiB and grows with the congestion
+    /// window to twice it, up to 4 MiB (Linux's `tcp_wmem` maximum), so that a sender on a
+    /// long fat path is not held to 256 KiB per round trip (about 21 Mbit/s at 100 ms). It
+    /// never shrinks.
+    pub send_buffer: SendBuffer,
     /// Bytes of received data the connection holds for the application (RFC 9293's RCV.BUFF);
     /// the advertised window is its free space (RFC 9293 section 3.8.6). Either
     /// [`RecvBuffer::Fixed`], as setting `SO_RCVBUF` fixes a Linux socket's, or autotuned, the
@@ -93,11 +99,13 @@ pub struct Config {
     /// undone by F-RTO (RFC 5682). Off, losses are detected by RFC 6675's duplicate-ACK and
     /// SACK rules alone. No effect unless SACK is negotiated. Default on.
     pub rack: bool,
-    /// The congestion controller: NewReno (RFC 5681, the default), CUBIC (RFC 9438) or none.
+    /// The congestion controller: CUBIC (RFC 9438, with HyStart++, RFC 9406), the default as
+    /// on Linux; NewReno (RFC 5681); or none.
     pub congestion_control: CongestionControl,
-    /// The initial congestion window in segments: `Some(10)` is RFC 6928's IW10 (Linux's),
-    /// min(10 * SMSS, max(2 * SMSS, 14,600 bytes)); `None`, the default, RFC 5681 section
-    /// 3.1's 2 to 4 segments by their size (3 of 1200 bytes). At least 1.
+    /// The initial congestion window in segments: `Some(10)`, the default, is RFC 6928's IW10
+    /// (Linux's), min(10 * SMSS, max(2 * SMSS, 14,600 bytes)), 10 segments of 1200 bytes;
+    /// `None` is RFC 5681 section 3.1's 2 to 4 segments by their size (3 of 1200 bytes). At
+    /// least 1.
     pub initial_window_segments: Option<u32>,
     /// Duplicate ACKs that trigger fast retransmit (RFC 5681 section 3.2's DupThresh). With
     /// RACK on, which replaces the duplicate-ACK rule, this many SACKed segments set RACK's
@@ -119,7 +127,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mss: 1200,
-            send_buffer: 256 * 1024,
+            send_buffer: SendBuffer::AUTO,
             recv_buffer: RecvBuffer::AUTO,
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(200),
@@ -132,8 +140,8 @@ impl Default for Config {
             keepalive_probes: 6,
             sack: true,
             rack: true,
-            congestion_control: CongestionControl::NewReno,
-            initial_window_segments: None,
+            congestion_control: CongestionControl::Cubic,
+            initial_window_segments: Some(10),
             duplicate_ack_threshold: 3,
             nodelay: false,
             slow_start_after_idle: true,
@@ -203,6 +211,68 @@ impl fmt::Display for RecvBuffer {
     }
 }
 
+/// The send buffer's size ([`Config::send_buffer`]): fixed, or autotuned between a size to
+/// start at and a maximum.
+///
+/// ```
+/// // A fixed 4 MiB buffer, as `setsockopt(SO_SNDBUF)` makes one on Linux.
+/// let config = ferry::Config {
+///     send_buffer: ferry::SendBuffer::Fixed(4 << 20),
+///     ..ferry::Config::default()
+/// };
+/// assert_eq!(config.send_buffer.max(), 4 << 20);
+/// assert_eq!(ferry::Config::default().send_buffer.initial(), 256 * 1024);
+/// assert_eq!(ferry::Config::default().send_buffer.max(), 4 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SendBuffer {
+    /// Always this many bytes.
+    Fixed(usize),
+    /// Autotuned, as Linux's `tcp_sndbuf_expand`: `initial` bytes at first; grown to twice
+    /// the congestion window whenever that is more, never beyond `max`, never shrunk (`src/
+    /// conn/send_buffer.rs`).
+    Auto {
+        /// The size at the start.
+        initial: usize,
+        /// The most it grows to: what one connection's unacknowledged and unsent data can
+        /// hold at most.
+        max: usize,
+    },
+}
+
+impl SendBuffer {
+    /// The default: autotuned from 256 KiB up to 4 MiB (Linux's `tcp_wmem` maximum).
+    pub const AUTO: SendBuffer = SendBuffer::Auto {
+        initial: 256 * 1024,
+        max: 4 * 1024 * 1024,
+    };
+
+    /// The size at the start.
+    pub fn initial(&self) -> usize {
+        match *self {
+            SendBuffer::Fixed(size) => size,
+            SendBuffer::Auto { initial, .. } => initial,
+        }
+    }
+
+    /// The most it can hold.
+    pub fn max(&self) -> usize {
+        match *self {
+            SendBuffer::Fixed(size) => size,
+            SendBuffer::Auto { max, .. } => max,
+        }
+    }
+}
+
+impl fmt::Display for SendBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendBuffer::Fixed(size) => write!(f, "{size}"),
+            SendBuffer::Auto { initial, max } => write!(f, "auto from {initial} to {max}"),
+        }
+    }
+}
+
 /// A setting that cannot work, with the range that can.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -254,7 +324,7 @@ impl Config {
     /// Check the settings that would leave a connection unable to move data: a segment must
     /// carry at least one byte and fit the wire format's length field, the receive buffer must
     /// hold at least one byte and at most the largest window (2^30 bytes, docs/protocol.md),
-    /// the send buffer at least one byte, and the RTO clamps must be in order. With congestion
+    /// the send buffer at least one byte (and a maximum at least its initial size), and the RTO clamps must be in order. With congestion
     /// control off, the window must also hold at most [`MAX_SEGMENTS_IN_FLIGHT`]
     /// segments.
     ///
@@ -307,8 +377,19 @@ impl Config {
                 "a maximum at least the initial size".into(),
             );
         }
-        if self.send_buffer == 0 {
-            return fail("send_buffer", "0".into(), "at least 1 byte".into());
+        if self.send_buffer.initial() == 0 {
+            return fail(
+                "send_buffer",
+                self.send_buffer.to_string(),
+                "at least 1 byte".into(),
+            );
+        }
+        if self.send_buffer.max() < self.send_buffer.initial() {
+            return fail(
+                "send_buffer",
+                self.send_buffer.to_string(),
+                "a maximum at least the initial size".into(),
+            );
         }
         if self.min_rto > self.max_rto {
             return fail(
@@ -326,7 +407,7 @@ impl Config {
         if self.congestion_control == CongestionControl::Fixed {
             // What one end may have in flight: its send buffer, or the peer's window, taken to
             // be as large as its own (the simulator's two ends share one config).
-            let window = self.send_buffer.min(self.recv_buffer.max());
+            let window = self.send_buffer.max().min(self.recv_buffer.max());
             let smallest_mss = window.div_ceil(MAX_SEGMENTS_IN_FLIGHT);
             if self.mss < smallest_mss {
                 return fail(
@@ -421,6 +502,23 @@ mod tests {
             "recv_buffer = auto from 4096 to 1024 cannot work: it must be a maximum at least the \
              initial size"
         );
+        let shrinking_send = Config {
+            send_buffer: SendBuffer::Auto {
+                initial: 4096,
+                max: 1024,
+            },
+            ..Config::default()
+        };
+        assert_eq!(
+            shrinking_send.check().unwrap_err().to_string(),
+            "send_buffer = auto from 4096 to 1024 cannot work: it must be a maximum at least the \
+             initial size"
+        );
+        let no_send_buffer = Config {
+            send_buffer: SendBuffer::Fixed(0),
+            ..Config::default()
+        };
+        assert_eq!(no_send_buffer.check().unwrap_err().setting, "send_buffer");
     }
 
     #[test]
@@ -437,10 +535,11 @@ mod tests {
              off: the whole window (65536 bytes) goes out at once, in at most 4096 segments"
         );
         assert_eq!(fixed(16, 64 * 1024).check(), Ok(()));
-        // A smaller window takes smaller segments; the send buffer bounds a larger one.
+        // A smaller window takes smaller segments; the send buffer's maximum (4 MiB) bounds a
+        // larger one.
         assert_eq!(fixed(2, 8 * 1024).check(), Ok(()));
-        assert_eq!(fixed(64, 1 << 30).check(), Ok(()));
-        assert_eq!(fixed(63, 1 << 30).check().unwrap_err().setting, "mss");
+        assert_eq!(fixed(1024, 1 << 30).check(), Ok(()));
+        assert_eq!(fixed(1023, 1 << 30).check().unwrap_err().setting, "mss");
         // Congestion control keeps the flight near what the path holds, whatever the MSS.
         let controlled = Config {
             mss: 1,

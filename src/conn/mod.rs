@@ -25,7 +25,8 @@
 //!   ESTABLISHED, TIME-WAIT and CLOSED;
 //! - `segment_arrives.rs`: "SEGMENT ARRIVES" step by step (section 3.10.7, with RFC 5961);
 //! - `send.rs` (`Sender`): the send sequence variables and window, transmission and
-//!   retransmission, window probes;
+//!   retransmission, window probes; `send_buffer.rs`, the send buffer's size and its
+//!   autotuning;
 //! - `receive.rs` (`Receiver`): the receive sequence variables and window, the text and the
 //!   FIN, when to acknowledge, SACK and D-SACK blocks; `receive_buffer.rs`, the buffer's size
 //!   and its autotuning;
@@ -51,6 +52,7 @@ mod retransmission;
 mod rtt;
 mod segment_arrives;
 mod send;
+mod send_buffer;
 mod state;
 mod stats;
 #[cfg(test)]
@@ -61,7 +63,7 @@ mod trace;
 pub use cc::CongestionControl;
 use cc::Controller;
 pub(crate) use config::CheckedSizes;
-pub use config::{Config, ConfigError, RecvBuffer, MAX_SEGMENTS_IN_FLIGHT};
+pub use config::{Config, ConfigError, RecvBuffer, SendBuffer, MAX_SEGMENTS_IN_FLIGHT};
 pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
 pub(crate) use send::{encode, stateless_syn_ack};
@@ -80,6 +82,7 @@ use receive::Receiver;
 use recovery::LossRecovery;
 use rtt::RttEstimator;
 use send::Sender;
+use send_buffer::SendBufferSize;
 pub use timers::Timer;
 use timers::TimerTable;
 use trace::Tracer;
@@ -234,6 +237,8 @@ impl Connection {
             .congestion_control
             .build(negotiated.smss(), config.initial_window_segments);
         let recovery = LossRecovery::new(&config, negotiated);
+        let send_buffer =
+            SendBufferSize::new(config.send_buffer.initial(), config.send_buffer.max());
         let stats = Stats {
             rto: rtt.rto(),
             state,
@@ -254,7 +259,7 @@ impl Connection {
             congestion,
             cwnd_validation: CwndValidation::default(),
             stats,
-            send: Sender::new(iss),
+            send: Sender::new(iss, send_buffer),
             receive: Receiver::new(sizes),
             recovery,
             pending_reset: None,
@@ -317,6 +322,7 @@ impl Connection {
             congestion_window: self.congestion_window(),
             slow_start_threshold: self.congestion.slow_start_threshold(),
             recv_buffer_bytes: self.receive.buffer_size(),
+            send_buffer_bytes: self.send.buffer_size(),
             state: self.state,
             ..self.stats
         }
@@ -329,7 +335,7 @@ impl Connection {
 
     /// Bytes that [`write`](Self::write) would accept now.
     pub fn writable_bytes(&self) -> usize {
-        self.config.send_buffer.saturating_sub(self.send.buffered())
+        self.send.writable()
     }
 
     /// Whether every byte written (and the FIN, after a shutdown) has been acknowledged.

@@ -874,7 +874,8 @@ impl Connection {
 
     /// `bytes` of new data were delivered at `now` and the window may grow: the controller
     /// hears when, the smoothed RTT, which CUBIC's window is a function of (RFC 9438 section
-    /// 4.2), and the ACK's own RTT sample and round trip, which HyStart++ watches (RFC 9406).
+    /// 4.2), and the ACK's own RTT sample and round trip, which HyStart++ watches (RFC 9406);
+    /// the send buffer grows with the window (`send_buffer.rs`).
     fn grow_window(&mut self, now: Instant, bytes: u32) {
         self.congestion.on_ack(&Ack {
             bytes,
@@ -884,6 +885,7 @@ impl Connection {
             snd_una: self.send.snd_una(),
             snd_nxt: self.send.snd_nxt(),
         });
+        self.send.on_congestion_window(self.congestion.window());
     }
 
     fn end_recovery(&mut self) {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use super::receive::{advertised_window, Acknowledgment};
 use super::retransmission::Delivered;
+use super::send_buffer::SendBufferSize;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
 use super::{CheckedSizes, Config, Connection, Negotiated, MAX_SEGMENTS_IN_FLIGHT, MAX_WINDOW};
@@ -182,11 +183,13 @@ pub(super) struct Sender {
     /// Where the latest segment shorter than the SMSS ends, while it is unacknowledged:
     /// Linux's `snd_sml`, for the Nagle algorithm.
     short_segment_end: Option<SeqNum>,
+    /// How many bytes `send_buffer` may hold, and its autotuning (`send_buffer.rs`).
+    buffer_size: SendBufferSize,
 }
 
 impl Sender {
     /// Nothing sent yet: SND.UNA and SND.NXT at `iss`, the first data byte after the SYN.
-    pub(super) fn new(iss: SeqNum) -> Sender {
+    pub(super) fn new(iss: SeqNum, buffer_size: SendBufferSize) -> Sender {
         Sender {
             iss,
             snd_una: iss,
@@ -204,6 +207,7 @@ impl Sender {
             pending_probe: None,
             unanswered_probes: 0,
             short_segment_end: None,
+            buffer_size,
         }
     }
 
@@ -246,6 +250,24 @@ impl Sender {
     /// Bytes written and not yet acknowledged (sent or not).
     pub(super) fn buffered(&self) -> usize {
         self.send_buffer.len()
+    }
+
+    /// How many bytes the send buffer may hold now.
+    pub(super) fn buffer_size(&self) -> usize {
+        self.buffer_size.size()
+    }
+
+    /// Bytes the application may still write: the send buffer's free space.
+    pub(super) fn writable(&self) -> usize {
+        self.buffer_size
+            .size()
+            .saturating_sub(self.send_buffer.len())
+    }
+
+    /// The congestion window grew to `cwnd` bytes: the send buffer grows with it, if
+    /// autotuned (`send_buffer.rs`).
+    pub(super) fn on_congestion_window(&mut self, cwnd: u32) {
+        self.buffer_size.on_congestion_window(cwnd);
     }
 
     /// Whether the application shut down its write side.

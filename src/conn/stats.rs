@@ -98,6 +98,10 @@ pub struct Stats {
     /// autotuning has grown it ([`RecvBuffer`](super::RecvBuffer)). What the connection's
     /// received data can occupy, in order and out of order together.
     pub recv_buffer_bytes: u32,
+    /// The send buffer's size now, in bytes: the configured size, or as far as autotuning has
+    /// grown it with the congestion window ([`SendBuffer`](super::SendBuffer)). What the
+    /// connection's unsent and unacknowledged data can occupy.
+    pub send_buffer_bytes: usize,
     /// The connection's state when the stats were taken.
     pub state: State,
 }
@@ -135,6 +139,7 @@ impl Stats {
             congestion_window: 0,
             slow_start_threshold: 0,
             recv_buffer_bytes: 0,
+            send_buffer_bytes: 0,
             state: State::Closed,
         }
     }

@@ -474,7 +474,7 @@ impl Endpoint {
         remote: SocketAddr,
         data: &[u8],
     ) -> Result<(ConnectionHandle, usize), ConnectError> {
-        let taken = data.len().min(self.config.send_buffer);
+        let taken = data.len().min(self.config.send_buffer.initial());
         let handle = self.open(remote, self.config.clone(), true, &data[..taken])?;
         let taken = self
             .connections

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::transfer::{read_to_end, write_payload};
 use super::*;
 use crate::capture::{CaptureWriter, View};
-use crate::conn::{Config, ConnectionError, RecvBuffer, State};
+use crate::conn::{Config, ConnectionError, RecvBuffer, SendBuffer, State};
 use crate::ladder::{Fate, FiredTimer, Ladder, LadderOptions};
 
 fn lossy(spec: &str, seed: u64) -> TransferConfig {
@@ -433,6 +433,10 @@ fn a_slow_reader_draws_no_small_segments() {
         2,
     );
     config.connection.recv_buffer = RecvBuffer::Fixed(8 * 1024);
+    // RFC 5681's initial window, 3 segments, below the buffer: IW10's 12,000 bytes would fill
+    // the first window offered to its last byte, a 992-byte segment cut by the buffer's size
+    // rather than by the reader's steps.
+    config.connection.initial_window_segments = None;
     let mss = config.connection.mss as u32;
     let (mut network, a) = connecting(&config);
     network.trace(Host::A);
@@ -764,7 +768,7 @@ fn the_ladder_marks_the_timers_that_fired() {
     assert_eq!(
         marks,
         [(
-            Duration::from_micros(406_000),
+            Duration::from_micros(334_773),
             FiredTimer::Retransmission { expiry: 1 }
         )]
     );
@@ -871,7 +875,8 @@ fn a_ladder_past_its_most_datagrams_counts_the_rest_and_ends() {
 
 /// Issue 22: the FIN rides on the last of 10 segments, which arrives ahead of the hole that
 /// losing segment 9 leaves. B holds it, so the one RTO retransmission of segment 9 completes
-/// the stream at 0.347 s; when B forgot the FIN, A needed a second RTO to send it again.
+/// the stream at 0.309 s (the 10 segments in IW10's one flight); when B forgot the FIN, A
+/// needed a second RTO to send it again.
 #[test]
 fn a_fin_ahead_of_a_hole_costs_no_second_retransmission() {
     let data = payload(12_000, 1);
@@ -884,14 +889,18 @@ fn a_fin_ahead_of_a_hole_costs_no_second_retransmission() {
     assert_eq!(report.a.stats.rto_timeouts, 1, "{report:#?}");
     assert_eq!(
         report.transfer_time,
-        Duration::from_micros(346_941),
+        Duration::from_micros(308_880),
         "{report:#?}"
     );
 }
 
 /// 16 MiB over 100 Mbit/s with a 100 ms round trip (a queue of one bandwidth-delay product,
-/// 1042 datagrams), a 4 MiB send buffer: `recv_buffer` at both ends.
-fn long_fat_transfer(recv_buffer: RecvBuffer, data: &[u8]) -> TransferReport {
+/// 1042 datagrams): `recv_buffer` and `send_buffer` at both ends.
+fn long_fat_transfer(
+    recv_buffer: RecvBuffer,
+    send_buffer: SendBuffer,
+    data: &[u8],
+) -> TransferReport {
     let mut config = TransferConfig::new(NetworkConfig::symmetric(
         Some(100_000_000),
         Duration::from_millis(100),
@@ -901,9 +910,7 @@ fn long_fat_transfer(recv_buffer: RecvBuffer, data: &[u8]) -> TransferReport {
     config.network.a_to_b.queue_limit = 1042;
     config.network.b_to_a.queue_limit = 1042;
     config.network.connection.recv_buffer = recv_buffer;
-    // Linux's tcp_wmem maximum: the default 256 KiB would hold the sender to 256 KiB per
-    // round trip, about 21 Mbit/s here.
-    config.network.connection.send_buffer = 4 << 20;
+    config.network.connection.send_buffer = send_buffer;
     transfer(&config, data).unwrap()
 }
 
@@ -913,8 +920,8 @@ fn long_fat_transfer(recv_buffer: RecvBuffer, data: &[u8]) -> TransferReport {
 #[test]
 fn an_autotuned_receive_buffer_fills_a_long_fat_path_a_fixed_one_cannot() {
     let data = payload(16 << 20, 1);
-    let fixed = long_fat_transfer(RecvBuffer::Fixed(64 * 1024), &data);
-    let auto = long_fat_transfer(RecvBuffer::AUTO, &data);
+    let fixed = long_fat_transfer(RecvBuffer::Fixed(64 * 1024), SendBuffer::AUTO, &data);
+    let auto = long_fat_transfer(RecvBuffer::AUTO, SendBuffer::AUTO, &data);
     assert!(fixed.succeeded() && auto.succeeded());
     // 256 windows of 64 KiB, a round trip each.
     assert!(fixed.transfer_time > Duration::from_secs(25), "{fixed:#?}");
@@ -927,6 +934,29 @@ fn an_autotuned_receive_buffer_fills_a_long_fat_path_a_fixed_one_cannot() {
     assert_eq!(fixed.b.stats.recv_buffer_bytes, 64 * 1024);
     let grown = auto.b.stats.recv_buffer_bytes;
     assert!(grown > 1_000_000 && grown <= 6 << 20, "{grown}");
+}
+
+/// Everything in flight waits in the send buffer for its ACK, so a fixed 256 KiB one moves at
+/// most 256 KiB per round trip, 21 Mbit/s on a 100 ms path; the default grows it with the
+/// congestion window (Linux's `tcp_sndbuf_expand`), and the same transfer runs near the
+/// link's rate, the buffer no larger than its 4 MiB maximum.
+#[test]
+fn an_autotuned_send_buffer_fills_a_long_fat_path_a_fixed_one_cannot() {
+    let data = payload(16 << 20, 1);
+    let fixed = long_fat_transfer(RecvBuffer::AUTO, SendBuffer::Fixed(256 * 1024), &data);
+    let auto = long_fat_transfer(RecvBuffer::AUTO, SendBuffer::AUTO, &data);
+    assert!(fixed.succeeded() && auto.succeeded());
+    // 64 buffers of 256 KiB, a round trip each.
+    assert!(fixed.transfer_time > Duration::from_secs(6), "{fixed:#?}");
+    assert!(
+        auto.transfer_time * 3 < fixed.transfer_time,
+        "autotuned {:?}, fixed {:?}",
+        auto.transfer_time,
+        fixed.transfer_time
+    );
+    assert_eq!(fixed.a.stats.send_buffer_bytes, 256 * 1024);
+    let grown = auto.a.stats.send_buffer_bytes;
+    assert!(grown > 2_000_000 && grown <= 4 << 20, "{grown}");
 }
 
 /// A receiver whose application never reads holds no more than the buffer it started with:

@@ -11,11 +11,11 @@ use ferry::link::LinkConfig;
 use ferry::sim::world::{
     Amount, Builder, BuiltIn, ConfigError, Flows, Nat, NatConfig, Scheduled, World,
 };
-use ferry::{Config, RecvBuffer};
+use ferry::Config;
 
 use super::format::{
     expand, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind, ProgramSpec,
-    RecvBufferSpec, ScenarioFile,
+    RecvBufferSpec, ScenarioFile, SendBufferSpec,
 };
 use super::Located;
 
@@ -160,28 +160,20 @@ pub fn build(file: &ScenarioFile, seed: u64) -> Result<Built, Located> {
     Ok(Built { world, flows, nats })
 }
 
-/// The library's defaults, but a fixed 64 KiB receive buffer as `ferry sim`'s
-/// `--recv-buffer` has, so that a scenario's runs (and the labs over them) stay as they were
-/// before the library's buffer was autotuned.
-fn scenario_defaults() -> Config {
-    Config {
-        recv_buffer: RecvBuffer::Fixed(64 * 1024),
-        ..Config::default()
-    }
-}
-
-/// `[connection]` over the defaults, checked.
+/// `[connection]` over the library's defaults (as `ferry sim`'s), checked.
 fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Located> {
     let Some(spec) = spec else {
-        return Ok(scenario_defaults());
+        return Ok(Config::default());
     };
     let (span, spec) = (spec.span(), spec.get_ref());
-    let defaults = scenario_defaults();
+    let defaults = Config::default();
     let config = Config {
         mss: spec.mss.unwrap_or(defaults.mss),
         send_buffer: spec
             .send_buffer
-            .map_or(defaults.send_buffer, |Parsed(size)| size.0 as usize),
+            .map_or(defaults.send_buffer, |Parsed(SendBufferSpec(buffer))| {
+                buffer
+            }),
         recv_buffer: spec
             .recv_buffer
             .map_or(defaults.recv_buffer, |Parsed(RecvBufferSpec(buffer))| {

@@ -18,7 +18,7 @@ use crate::args::Cc;
 use ferry::fault::FaultConfig;
 use ferry::sim::world::{Preset, PresetParseError};
 use ferry::units::{parse_duration, parse_rate, parse_size};
-use ferry::RecvBuffer;
+use ferry::{RecvBuffer, SendBuffer};
 
 use super::Located;
 
@@ -54,7 +54,7 @@ pub struct ScenarioFile {
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
     pub mss: Option<usize>,
-    pub send_buffer: Option<Parsed<Size>>,
+    pub send_buffer: Option<Parsed<SendBufferSpec>>,
     pub recv_buffer: Option<Parsed<RecvBufferSpec>>,
     pub cc: Option<Cc>,
     pub sack: Option<bool>,
@@ -349,6 +349,25 @@ impl FromText for RecvBufferSpec {
         usize::try_from(number)
             .ok()
             .map(|bytes| RecvBufferSpec(RecvBuffer::Fixed(bytes)))
+    }
+}
+
+/// A send buffer: `"auto"` (autotuned, the library's default) or a fixed size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendBufferSpec(pub SendBuffer);
+
+impl FromText for SendBufferSpec {
+    const EXPECTED: &'static str = "\"auto\" or a byte count, bare or with a unit B, KB, KiB, \
+         MB, MiB, GB or GiB (e.g. \"4MiB\")";
+    fn from_text(text: &str) -> Result<SendBufferSpec, String> {
+        crate::args::send_buffer_arg(text)
+            .map(SendBufferSpec)
+            .map_err(|_| format!("expected {}, not {text:?}", Self::EXPECTED))
+    }
+    fn from_number(number: u64) -> Option<SendBufferSpec> {
+        usize::try_from(number)
+            .ok()
+            .map(|bytes| SendBufferSpec(SendBuffer::Fixed(bytes)))
     }
 }
 

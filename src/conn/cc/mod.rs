@@ -1,7 +1,7 @@
-//! Congestion control behind a small trait, one controller per file: NewReno's window
-//! arithmetic (RFC 5681, `newreno.rs`) by default, CUBIC (RFC 9438, `cubic.rs`, whose initial
-//! slow start ends by HyStart++, RFC 9406, `hystart.rs`), or a fixed window for labs that
-//! study pure ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the
+//! Congestion control behind a small trait, one controller per file: CUBIC (RFC 9438,
+//! `cubic.rs`, whose initial slow start ends by HyStart++, RFC 9406, `hystart.rs`) by
+//! default, as on Linux; NewReno's window arithmetic (RFC 5681, `newreno.rs`); or a fixed
+//! window for labs that study pure ARQ (`fixed.rs`). Users choose one with [`CongestionControl`] in the config; the
 //! trait stays private, since a controller of the user's own would need the connection's loss
 //! recovery to be public too. Another controller is one more file, one more variant and one
 //! more arm of [`CongestionControl::build`].
@@ -28,11 +28,11 @@ use newreno::NewReno;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CongestionControl {
     /// Slow start, congestion avoidance and multiplicative decrease (RFC 5681).
-    #[default]
     NewReno,
-    /// CUBIC (RFC 9438), Linux's default: after a loss the window grows as a cubic function
+    /// CUBIC (RFC 9438), the default as it is Linux's: after a loss the window grows as a cubic function
     /// of the time since, back to where the loss happened and then beyond; multiplicative
     /// decrease by 0.7 rather than 0.5.
+    #[default]
     Cubic,
     /// No congestion control: only the receiver's window limits the sender.
     Fixed,

@@ -5,7 +5,7 @@ use super::*;
 use crate::conn::CongestionControl;
 
 /// Twelve segments of 1200 bytes in flight (a window of 14,400 after two rounds of slow
-/// start), the first lost: RACK marks it lost once three above it are SACKed, it goes again,
+/// start from RFC 5681's initial window of 3 segments), the first lost: RACK marks it lost once three above it are SACKed, it goes again,
 /// and cwnd = ssthresh = 0.7 * 14,400 = 10,080 (section 4.6; NewReno's would be 7200). The
 /// ACK of everything ends recovery and begins congestion avoidance: W_cubic(0) = cwnd_epoch
 /// = 10,080, below W_est = 10,080 + 0.5294 * 10,800 * 1200 / 10,080 = 10,760.7 after the
@@ -14,6 +14,7 @@ use crate::conn::CongestionControl;
 fn a_fast_retransmission_leaves_seven_tenths_of_the_flight() {
     let config = Config {
         congestion_control: CongestionControl::Cubic,
+        initial_window_segments: None,
         ..Config::default()
     };
     let (mut conn, base) = slow_started(config, 2);

@@ -6,7 +6,7 @@ use super::*;
 
 #[test]
 fn an_application_limited_sender_does_not_grow_the_window() {
-    let mut conn = established_with(Config::default());
+    let mut conn = established_with(newreno_config());
     let mut next = LOCAL;
     // One segment a round trip, in a window of three: the ACKs show the path carries one.
     for round in 0..10 {
@@ -32,7 +32,7 @@ fn an_application_limited_sender_does_not_grow_the_window() {
 
 #[test]
 fn after_idle_the_window_restarts_instead_of_bursting() {
-    let mut conn = established_with(Config::default());
+    let mut conn = established_with(newreno_config());
     // Open the window to 14,400 bytes in two rounds of slow start.
     let mut next = LOCAL;
     for round in 0..2 {

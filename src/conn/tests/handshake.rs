@@ -612,7 +612,7 @@ fn a_peer_that_offers_no_sack_gets_plain_acks_and_recovery_by_duplicate_acks() {
         mss: Some(1_200),
         sack_permitted: false,
     };
-    let mut conn = syn_received_offered(Config::default(), peer);
+    let mut conn = syn_received_offered(newreno_config(), peer);
     send(&mut conn, at(100), SEND_TEMPL);
     assert_eq!(conn.state(), State::Established);
     assert!(!conn.negotiated().sack);

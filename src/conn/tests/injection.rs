@@ -185,7 +185,7 @@ fn a_later_copy_that_contradicts_held_out_of_order_data_replaces_it() {
 
 #[test]
 fn a_fin_sacked_with_its_data_ahead_of_a_hole_is_sent_again_without_a_timeout() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 2);
     conn.shutdown();
@@ -270,7 +270,7 @@ fn a_fin_in_order_drops_out_of_order_data_held_beyond_it() {
 
 #[test]
 fn sack_blocks_for_data_never_sent_change_nothing() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     write_segments(&mut conn, base, 2);
     assert_eq!(
         recv(&mut conn, at(1_000)),

@@ -224,12 +224,24 @@ fn bytes(start: usize, len: usize) -> Vec<u8> {
 // -------------------------------------------------------------------------------------------
 // Fixtures: connections driven into each state by real segments
 
-/// The settings these tests run with: the defaults with RACK-TLP off, so that each test here
-/// sees the RFC 9293, 6298, 5681 and 6675 mechanism it names, alone. `rack.rs` tests
-/// RACK-TLP, which is on by default.
+/// The settings these tests run with: the defaults with RACK-TLP off and [`newreno_config`]'s
+/// window arithmetic, so that each test here sees the RFC 9293, 6298, 5681 and 6675 mechanism
+/// it names, alone. `rack.rs` tests RACK-TLP, which is on by default.
 fn classic_config() -> Config {
     Config {
         rack: false,
+        ..newreno_config()
+    }
+}
+
+/// The defaults (RACK-TLP on), but with NewReno (RFC 5681) and RFC 5681's initial window (3
+/// segments of 1200 bytes) in place of CUBIC and IW10: the window arithmetic the loss
+/// recovery tests count in, halving and one SMSS per ACK. `cubic.rs` and `slow_start.rs` test
+/// the defaults' controller and initial window.
+fn newreno_config() -> Config {
+    Config {
+        congestion_control: CongestionControl::NewReno,
+        initial_window_segments: None,
         ..Config::default()
     }
 }

@@ -14,7 +14,7 @@ use super::*;
 /// 1 ms apart.
 #[test]
 fn prr_spreads_the_window_reduction_over_the_acks_of_the_recovery() {
-    let (mut conn, base) = slow_started(Config::default(), 2);
+    let (mut conn, base) = slow_started(newreno_config(), 2);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 24);
     assert_eq!(
@@ -75,7 +75,7 @@ fn prr_spreads_the_window_reduction_over_the_acks_of_the_recovery() {
 /// arrive first, RACK calls it lost (no reordering seen yet), resends it and halves the
 /// window. Then the original arrives and ends recovery. Returns the connection and `base`.
 fn reordered_first_segment() -> (Connection, SeqNum) {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);

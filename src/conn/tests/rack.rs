@@ -12,7 +12,7 @@ use super::*;
 
 #[test]
 fn rack_marks_a_lost_retransmission_lost_again_without_a_timeout() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(
@@ -55,7 +55,7 @@ fn rack_marks_a_lost_retransmission_lost_again_without_a_timeout() {
 
 #[test]
 fn rack_waits_a_reordering_window_before_calling_a_hole_lost() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
@@ -76,7 +76,7 @@ fn rack_waits_a_reordering_window_before_calling_a_hole_lost() {
 /// the timer expired is in flight still, and is not sent again.
 #[test]
 fn a_timeout_leaves_a_segment_sent_just_before_it_in_flight() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     // The peer's window takes four segments.
     send(
@@ -151,7 +151,7 @@ fn a_timeout_leaves_a_segment_sent_just_before_it_in_flight() {
 /// snd_una, in the congestion window as it stands, and the timer is not backed off.
 #[test]
 fn a_cumulative_ack_that_stops_at_sacked_data_brings_the_timer_forward() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
@@ -191,7 +191,7 @@ fn a_cumulative_ack_that_stops_at_sacked_data_brings_the_timer_forward() {
 /// loss because a dropped segment awaits its copy: no fast recovery begins.
 #[test]
 fn after_a_renege_the_dropped_data_goes_first_and_the_window_stays() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 6);
     assert_eq!(
@@ -238,7 +238,7 @@ fn after_a_renege_the_dropped_data_goes_first_and_the_window_stays() {
 
 #[test]
 fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 3);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
@@ -271,7 +271,7 @@ fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
 fn the_probe_allows_for_a_delayed_ack_while_less_than_two_full_segments_are_in_flight() {
     let config = Config {
         min_rto: std::time::Duration::from_secs(1),
-        ..Config::default()
+        ..newreno_config()
     };
     // SRTT is the handshake's 100 ms: 2 x SRTT and the delayed-ACK time, 40 ms.
     let (mut conn, base) = slow_started(config.clone(), 0);
@@ -300,7 +300,7 @@ fn the_probe_allows_for_a_delayed_ack_while_less_than_two_full_segments_are_in_f
 /// further.
 #[test]
 fn an_ack_showing_a_probe_repaired_a_loss_reduces_the_window_and_grows_nothing() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 3);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
@@ -324,7 +324,7 @@ fn an_ack_showing_a_probe_repaired_a_loss_reduces_the_window_and_grows_nothing()
 fn unanswered_probes_repeat_once_then_back_off() {
     let config = Config {
         min_rto: std::time::Duration::from_secs(5),
-        ..Config::default()
+        ..newreno_config()
     };
     let (mut conn, base) = slow_started(config, 0);
     write_segments(&mut conn, base, 3);
@@ -347,7 +347,7 @@ fn unanswered_probes_repeat_once_then_back_off() {
 #[test]
 fn a_one_way_black_hole_times_out_though_the_peer_keeps_sending() {
     let micros = Instant::from_micros;
-    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN).unwrap();
+    let mut conn = Connection::connect(newreno_config(), remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(recv(&mut conn, micros(0)).len(), 1);
     let syn_ack = Segment {
         flags: Flags::SYN | Flags::ACK,
@@ -394,7 +394,7 @@ fn a_one_way_black_hole_times_out_though_the_peer_keeps_sending() {
 
 #[test]
 fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     // Eight segments written, six fit the congestion window.
     write_segments(&mut conn, base, 8);
@@ -419,7 +419,7 @@ fn a_tail_loss_probe_sends_new_data_when_the_peer_window_allows() {
 
 #[test]
 fn a_spurious_probe_is_reported_by_dsack_and_counted() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 3);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
@@ -445,7 +445,7 @@ fn a_spurious_probe_is_reported_by_dsack_and_counted() {
 /// stays as it was (Linux ignores such a D-SACK too).
 #[test]
 fn a_dsack_of_a_probe_leaves_the_reordering_window_alone() {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     let s = |i: u32| base + i * MSS;
     write_segments(&mut conn, base, 3);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
@@ -477,7 +477,7 @@ fn a_dsack_of_a_probe_leaves_the_reordering_window_alone() {
 /// timer at 2200 ms resends the oldest segment, with two more segments written meanwhile. The
 /// timeout starts F-RTO (step 1).
 fn timed_out() -> (Connection, SeqNum) {
-    let (mut conn, base) = slow_started(Config::default(), 1);
+    let (mut conn, base) = slow_started(newreno_config(), 1);
     write_segments(&mut conn, base, 6);
     assert_eq!(recv(&mut conn, at(1_000)).len(), 6);
     for probe_at in [1_200, 1_400, 1_600, 1_800, 2_000] {
@@ -666,7 +666,7 @@ fn an_ack_with_new_sack_information_is_a_duplicate_even_if_it_moves_snd_una() {
 
 #[test]
 fn a_new_connection_acknowledges_its_first_segments_at_once() {
-    let mut conn = Connection::connect(Config::default(), remote_addr(), LOCAL_ISN).unwrap();
+    let mut conn = Connection::connect(newreno_config(), remote_addr(), LOCAL_ISN).unwrap();
     assert_eq!(recv(&mut conn, at(0)).len(), 1);
     send(
         &mut conn,

@@ -614,7 +614,7 @@ fn fixed_window_never_limits_and_loss_leaves_it_alone() {
 fn new_segments_drawn_by(duplicates: u32) -> usize {
     let (mut conn, base) = slow_started(
         Config {
-            send_buffer: 4 << 20,
+            send_buffer: SendBuffer::Fixed(4 << 20),
             ..newreno()
         },
         2,

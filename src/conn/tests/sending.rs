@@ -38,7 +38,10 @@ fn write_sends_data_and_ack_stops_the_timer() {
     assert_eq!(conn.poll_timeout(), Some(at(1_100 + 15_000)));
     assert!(conn.is_send_complete());
     assert_eq!(conn.send.buffered(), 0);
-    assert_eq!(conn.writable_bytes(), classic_config().send_buffer);
+    assert_eq!(
+        conn.writable_bytes(),
+        classic_config().send_buffer.initial()
+    );
     recv_nothing(&mut conn, at(1_100));
 }
 

@@ -4,14 +4,13 @@
 use super::*;
 use crate::conn::CongestionControl;
 
-/// Ten segments of 1200 bytes go at once with `initial_window_segments: Some(10)` (12,000
-/// bytes, below RFC 6928's 14,600), where RFC 5681's default lets 3 go.
+/// Ten segments of 1200 bytes go at once with the default initial window, IW10 (12,000
+/// bytes, below RFC 6928's 14,600), where RFC 5681's (`initial_window_segments: None`) lets
+/// 3 go.
 #[test]
 fn iw10_sends_ten_segments_in_the_first_flight() {
-    let mut conn = established_with(Config {
-        initial_window_segments: Some(10),
-        ..Config::default()
-    });
+    assert_eq!(Config::default().initial_window_segments, Some(10));
+    let mut conn = established_with(Config::default());
     write_segments(&mut conn, LOCAL, 12);
     assert_eq!(
         recv(&mut conn, at(200)),

@@ -111,7 +111,7 @@ fn a_path_follows_the_routes_to_the_far_host() {
 /// with no congestion control, far above any flow's share of the links below.
 fn big_windows(congestion_control: CongestionControl) -> Config {
     Config {
-        send_buffer: 512 * 1024,
+        send_buffer: crate::conn::SendBuffer::Fixed(512 * 1024),
         recv_buffer: RecvBuffer::Fixed(512 * 1024),
         congestion_control,
         ..Config::default()
