@@ -29,6 +29,10 @@ fn modes() -> [Mode; 4] {
         mss: MSS,
         // Large enough that congestion control, not the receiver, limits the sender.
         recv_buffer: ferry::RecvBuffer::Fixed(4 * 1024 * 1024),
+        // NewReno from RFC 5681's initial window, as docs/performance.md's table was measured
+        // beside Linux's reno (the library's defaults are CUBIC and IW10 now).
+        congestion_control: CongestionControl::NewReno,
+        initial_window_segments: None,
         ..Config::default()
     };
     [
