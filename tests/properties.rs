@@ -17,7 +17,7 @@
 //! Never wrong bytes, never a hang: the simulator abandons a run after a simulated day.
 //!
 //! The ACK of the last FIN is the connection's last word: if loss swallows it (and the
-//! ACKs of the FIN's repetitions) until the other end's TIME-WAIT (4 s) has run out, or that
+//! ACKs of the FIN's repetitions) until the other end's TIME-WAIT (64 s) has run out, or that
 //! end, in LAST-ACK, got its own FIN acknowledged and forgot the connection, the other
 //! endpoint answers the next repetition with a RST, and its sender cannot know its FIN
 //! arrived: its close says `Reset`, as a close in CLOSING or LAST-ACK must (only an

@@ -76,10 +76,12 @@ pub struct Config {
     /// The longest an ACK for in-order data waits for a second segment (RFC 5681 section 4.2
     /// requires under 500 ms). Default 40 ms, Linux's minimum.
     pub delayed_ack: Duration,
-    /// How long TIME-WAIT lasts (RFC 9293 section 3.6 asks for 2 x MSL). Default 4 s: Ferry's
-    /// peers are a datagram's lifetime away, not the 2-minute MSL of the 1981 Internet. It
-    /// lasts two retransmission timeouts instead when they are longer, so that a peer's FIN
-    /// sent again after a backed-off timer still meets the connection that ACKs it.
+    /// How long TIME-WAIT lasts beyond [`max_rto`](Self::max_rto) (RFC 9293 section 3.6 asks
+    /// for 2 x MSL). Default 4 s: Ferry's peers are a datagram's lifetime away, not the
+    /// 2-minute MSL of the 1981 Internet. The `max_rto` before it is there for the peer's FIN,
+    /// sent again because our last ACK was lost: the peer's timer is not ours (without an RTT
+    /// sample it stands at 1 or 3 s and doubles per expiry, RFC 6298 sections 5.5 and 5.7), and
+    /// only the ceiling both ends share bounds it. So, with the defaults, 64 s (Linux: 60 s).
     pub time_wait: Duration,
     /// After this long with nothing received and nothing in flight, send a keepalive probe
     /// (RFC 9293 section 3.8.4), and again at the same interval while unanswered. Default

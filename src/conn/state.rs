@@ -223,14 +223,17 @@ impl Connection {
         self.linger_in_time_wait(now);
     }
 
-    /// (Re)start TIME-WAIT's timer: `Config::time_wait`, or two of our retransmission timeouts
-    /// if longer. TIME-WAIT exists so that the peer's FIN, sent again because our last ACK was
-    /// lost, still meets a connection that ACKs it (RFC 9293 section 3.6); a peer whose timer
-    /// has backed off, or was set to 3 s after SYN timeouts (RFC 6298 section 5.7), sends it
-    /// later than a short TIME-WAIT lasts, and would then meet nothing and never close. Our
-    /// own RTO, on the same path, stands in for the peer's, which we cannot know.
+    /// (Re)start TIME-WAIT's timer: `Config::time_wait` beyond `Config::max_rto`. TIME-WAIT
+    /// exists so that the peer's FIN, sent again because our last ACK was lost, still meets a
+    /// connection that ACKs it (RFC 9293 section 3.6). The peer sends that copy one of its
+    /// retransmission timeouts after the one we ACKed, and its timeout is not ours: one whose
+    /// every timed segment was retransmitted has no RTT sample (Karn's rule, RFC 6298 section
+    /// 3), stays at 3 s after a SYN timed out (section 5.7) and doubles per expiry, while ours
+    /// may have a sample of a few hundred milliseconds. Only the ceiling both ends share
+    /// (section 2.5, `max_rto`) bounds it, so TIME-WAIT outlasts it, by `time_wait` for the
+    /// datagrams' delay (and, as RFC 9293's 2 x MSL, for old duplicates to die out).
     pub(super) fn linger_in_time_wait(&mut self, now: Instant) {
-        let linger = self.config.time_wait.max(2 * self.rtt.rto());
+        let linger = self.config.max_rto.saturating_add(self.config.time_wait);
         self.timers.set(Timer::TimeWait, now + linger);
     }
 

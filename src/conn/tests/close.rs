@@ -639,7 +639,7 @@ fn closing_ack_of_fin_goes_to_time_wait() {
         },
     );
     assert_eq!(conn.state(), State::TimeWait);
-    assert_eq!(conn.poll_timeout(), Some(at(1_150 + 4_000)));
+    assert_eq!(conn.poll_timeout(), Some(at(1_150 + TIME_WAIT_MS)));
     recv_nothing(&mut conn, at(1_150));
 }
 
@@ -673,16 +673,18 @@ fn closing_rst_resets() {
 #[test]
 fn time_wait_expires_to_closed() {
     let mut conn = time_wait();
-    // RFC 9293 section 3.6: linger 2 MSL, here the configured 4 s, and nothing else runs.
-    assert_eq!(conn.poll_timeout(), Some(at(5_200)));
-    assert_eq!(timeout(&mut conn, at(5_199)), vec![]);
+    // RFC 9293 section 3.6: linger 2 MSL, here the configured 4 s beyond the 60 s ceiling of
+    // the peer's retransmission timer, and nothing else runs.
+    let end = 1_200 + TIME_WAIT_MS;
+    assert_eq!(conn.poll_timeout(), Some(at(end)));
+    assert_eq!(timeout(&mut conn, at(end - 1)), vec![]);
     assert_eq!(conn.state(), State::TimeWait);
-    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    assert_eq!(timeout(&mut conn, at(end)), vec![]);
     assert_eq!(conn.state(), State::Closed);
     assert_eq!(conn.error(), None);
     assert_eq!(events(&mut conn), vec![Event::Closed(None)]);
     assert_eq!(conn.poll_timeout(), None);
-    recv_nothing(&mut conn, at(5_200));
+    recv_nothing(&mut conn, at(end));
 }
 
 #[test]
@@ -708,48 +710,71 @@ fn time_wait_retransmitted_fin_is_acked_and_restarts_the_timer() {
             Reason::Ack
         )]
     );
-    assert_eq!(conn.poll_timeout(), Some(at(6_000)));
-    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    let end = 2_000 + TIME_WAIT_MS;
+    assert_eq!(conn.poll_timeout(), Some(at(end)));
+    assert_eq!(timeout(&mut conn, at(1_200 + TIME_WAIT_MS)), vec![]);
     assert_eq!(conn.state(), State::TimeWait);
-    assert_eq!(timeout(&mut conn, at(6_000)), vec![]);
+    assert_eq!(timeout(&mut conn, at(end)), vec![]);
     assert_eq!(conn.state(), State::Closed);
-    recv_nothing(&mut conn, at(6_000));
+    recv_nothing(&mut conn, at(end));
 }
 
-/// A peer whose retransmission timer stands at 3 s (RFC 6298 section 5.7, after a SYN timed
-/// out) sends its FIN again 3 s after the first: a 4 s TIME-WAIT begun when that FIN arrived
-/// would end before a second retransmission. TIME-WAIT lasts two of our RTOs when that is
-/// longer than the configured time, so the FIN sent again after a backoff still meets it.
+/// `ferry sim --punch-matrix`'s seed 100 (docs/performance.md, "Hole punching"), segment by
+/// segment. Our RTO has an RTT sample (a few hundred ms); the peer's has none, since every
+/// segment it timed was retransmitted (Karn's rule, RFC 6298 section 3), so it stands at 3 s
+/// (section 5.7, after its SYN timed out). Its data and FIN were lost once: the copy that
+/// puts us in TIME-WAIT is its first retransmission, 3 s after the original, and our ACK of it
+/// is lost too. Its timer, doubled, sends the FIN again 6 s later. A TIME-WAIT of 4 s, or of
+/// two of our own RTOs, ended before that and left the peer retransmitting its FIN to a
+/// closed port until its user timeout; one that outlasts the ceiling of the peer's timer
+/// (section 2.5, `max_rto`) meets the FIN and ACKs it.
 #[test]
-fn time_wait_lasts_two_retransmission_timeouts_when_they_are_longer() {
-    let mut conn = established_with(Config {
-        min_rto: Duration::from_secs(3),
-        ..classic_config()
-    });
-    conn.shutdown();
-    assert_eq!(recv(&mut conn, at(1_000)).len(), 1, "our FIN");
-    for segment in [
-        Segment {
-            ack: LOCAL + 1,
-            ..SEND_TEMPL
-        },
+fn time_wait_meets_a_fin_the_peers_backed_off_timer_sends_again() {
+    let mut conn = fin_wait_2();
+    // The peer's data and FIN, its first retransmission (the original was lost).
+    send(
+        &mut conn,
+        at(4_450),
         Segment {
             flags: Flags::FIN | Flags::ACK,
             ack: LOCAL + 1,
+            payload: b"hello from peer 2",
             ..SEND_TEMPL
         },
-    ] {
-        send(&mut conn, at(1_200), segment);
-    }
+    );
+    // The 17 bytes and the FIN, the bytes unread.
+    let our_ack = Sent {
+        seq: LOCAL + 1,
+        ack: REMOTE + 18,
+        window: WINDOW - 17,
+        ..RECV_TEMPL
+    };
     assert_eq!(
-        recv(&mut conn, at(1_200)).len(),
-        1,
-        "the ACK of the peer's FIN"
+        recv(&mut conn, at(4_450)),
+        vec![(our_ack.clone(), Reason::Ack)]
     );
     assert_eq!(conn.state(), State::TimeWait);
-    assert_eq!(conn.poll_timeout(), Some(at(7_200)));
-    assert_eq!(timeout(&mut conn, at(5_200)), vec![]);
+    // That ACK is lost; the peer's timer, backed off from 3 s to 6 s, sends the FIN again.
+    assert_eq!(timeout(&mut conn, at(10_450)), vec![]);
     assert_eq!(conn.state(), State::TimeWait);
+    send(
+        &mut conn,
+        at(10_450),
+        Segment {
+            flags: Flags::FIN | Flags::ACK,
+            ack: LOCAL + 1,
+            payload: b"hello from peer 2",
+            ..SEND_TEMPL
+        },
+    );
+    // ACKed again, its bytes reported as a duplicate (D-SACK, RFC 2883).
+    let again = Sent {
+        sack: sack_blocks(&[(REMOTE, REMOTE + 17)]),
+        ..our_ack
+    };
+    assert_eq!(recv(&mut conn, at(10_450)), vec![(again, Reason::Ack)]);
+    // And it would still, at the ceiling of the peer's timer.
+    assert_eq!(conn.poll_timeout(), Some(at(10_450 + TIME_WAIT_MS)));
 }
 
 #[test]

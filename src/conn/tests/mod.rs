@@ -59,6 +59,9 @@ const WINDOW: u32 = 64 * 1024;
 const PEER_WINDOW: u32 = 65_535;
 /// When the fixtures' handshake completes.
 const ESTABLISHED_AT: u64 = 100;
+/// How long TIME-WAIT lasts with the defaults, in ms: `time_wait` (4 s) beyond `max_rto`
+/// (60 s), the ceiling of the peer's retransmission timer.
+const TIME_WAIT_MS: u64 = 64_000;
 
 /// What the peer sends, unless a test says otherwise: an ACK of everything we sent in the
 /// handshake, at the peer's first data byte.

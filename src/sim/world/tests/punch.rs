@@ -266,6 +266,21 @@ fn seed_112_connects_through_the_relay_despite_three_lost_datagrams() {
     );
 }
 
+/// `ferry sim --punch-matrix`'s seed 100, with 1% loss on every link: peer 2's data and FIN
+/// are lost once and peer 1's ACK of their first retransmission too. Peer 2, without an RTT
+/// sample (Karn's rule), sends its FIN again 6 s after that; peer 1's TIME-WAIT still holds
+/// the connection and ACKs it, and both closes end cleanly (docs/performance.md, "Hole
+/// punching").
+#[test]
+fn a_fin_sent_again_after_the_peers_timer_backed_off_still_meets_time_wait() {
+    let faults: FaultConfig = "loss=1%".parse().unwrap();
+    for nat1 in [Preset::FullCone, Preset::AddressRestrictedCone] {
+        let outcome = punch_once(100, nat1, Preset::Symmetric, &faults).unwrap();
+        assert!(outcome.direct(), "{nat1}: {outcome:?}");
+        assert_eq!(outcome.peer2.error, None, "{nat1}");
+    }
+}
+
 /// A NAT that gives each destination the next port (sequential ports) facing a
 /// port-restricted cone or another like it: the rendezvous predicts the port its SYNs will
 /// get from the ports of a REGISTER and the PROBE after it, the peer sends its SYNs there,
