@@ -56,8 +56,9 @@
 //!   task. A linger of `None` leaves the close to the connection's own limits (retransmissions,
 //!   user timeout, keepalives). Once our FIN is acknowledged, a peer that never closes its
 //!   side is reset after 60 s (Linux's `tcp_fin_timeout`); TIME-WAIT lasts
-//!   [`Config::time_wait`](crate::Config::time_wait). Then the connection, and with the last
-//!   one a client's socket and task, is gone.
+//!   [`Config::time_wait`](crate::Config::time_wait) beyond
+//!   [`Config::max_rto`](crate::Config::max_rto), 64 s by default, as a kernel's does (Linux:
+//!   60 s). Then the connection, and with the last one a client's socket and task, is gone.
 //! - **[`Stream::close`]** waits for that acknowledgment, at most the linger, and reports the
 //!   outcome (`TimedOut`, with the connection reset, if the linger ran out);
 //!   **`shutdown().await`** (`AsyncWriteExt`) waits for it too, with no linger bound (the
