@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     if let Ok(role) = std::env::var(ROLE) {
         return play(&role, &args);
     }
-    let cases: [(&str, fn()); 8] = [
+    let cases: [(&str, fn()); 9] = [
         (
             "returning_from_main_delivers_everything",
             returning_from_main_delivers_everything,
@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         (
             "the_exit_waits_to_repeat_a_lost_final_ack",
             the_exit_waits_to_repeat_a_lost_final_ack,
+        ),
+        (
+            "the_exit_does_not_wait_for_time_wait",
+            the_exit_does_not_wait_for_time_wait,
         ),
         (
             "a_peer_that_drops_unread_data_resets_the_writer",
@@ -96,6 +100,7 @@ fn play(role: &str, args: &[String]) -> ExitCode {
         "write-and-return" => write_and_return(args),
         "write-close-and-exit" => write_close_and_exit(args),
         "close-first-and-return" => close_first_and_return(args),
+        "close-first-into-a-long-time-wait" => close_first_into_a_long_time_wait(args),
         "accept-and-drop" => accept_and_drop(args),
         "listen-and-hold" => listen_and_hold(),
         "connect-and-hold" => connect_and_hold(args),
@@ -149,6 +154,43 @@ fn close_first_and_return(args: &[String]) -> io::Result<()> {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply)?;
     Ok(())
+}
+
+/// TIME-WAIT of an hour beyond `max_rto`: close first, read the peer's FIN (this side is then
+/// in TIME-WAIT), and return from `main`, on the std driver (`args[1]` "std") or the tokio
+/// one ("tokio").
+fn close_first_into_a_long_time_wait(args: &[String]) -> io::Result<()> {
+    let config = SocketConfig {
+        connection: Config {
+            time_wait: Duration::from_secs(3600),
+            ..Config::default()
+        },
+        ..SocketConfig::default()
+    };
+    match args[1].as_str() {
+        #[cfg(feature = "tokio")]
+        "tokio" => {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut stream =
+                    ferry::tokio::Stream::connect_with(address_arg(args), &config).await?;
+                stream.write_all(b"hello").await?;
+                stream.shutdown().await?;
+                stream.read_to_end(&mut Vec::new()).await?;
+                io::Result::Ok(())
+            })
+        }
+        _ => {
+            let mut stream = Stream::connect_with(address_arg(args), &config, Some(HANG_GUARD))?;
+            stream.write_all(b"hello")?;
+            stream.shutdown(std::net::Shutdown::Write)?;
+            stream.read_to_end(&mut Vec::new())?;
+            Ok(())
+        }
+    }
 }
 
 /// Accept one connection, read `args[0]` bytes, drop the stream, say so, then stay alive
@@ -289,6 +331,45 @@ fn the_exit_waits_to_repeat_a_lost_final_ack() {
         "the acknowledgment of our first FIN was lost, so we repeated it: {stats:?}"
     );
     assert!(child.wait().unwrap().success());
+}
+
+/// A client that closed first and is in TIME-WAIT (an hour long here) exits without waiting
+/// for it: the exit waits only for the peer to be quiet (at most 3 s), and the hang guard,
+/// a minute, would catch a wait for TIME-WAIT. On both drivers.
+fn the_exit_does_not_wait_for_time_wait() {
+    let drivers: &[&str] = if cfg!(feature = "tokio") {
+        &["std", "tokio"]
+    } else {
+        &["std"]
+    };
+    for &driver in drivers {
+        let listener = Listener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (mut child, _stdout) = spawn(
+            "close-first-into-a-long-time-wait",
+            &[address, driver.to_string()],
+        );
+        let (stream, _) = listener.accept().unwrap();
+        let mut stream = guarded(stream);
+        let mut received = Vec::new();
+        stream.read_to_end(&mut received).unwrap();
+        assert_eq!(received, b"hello", "{driver}");
+        stream.close().expect("the child acknowledged our FIN");
+        // Polled, not timed: only a child waiting out its TIME-WAIT reaches the guard.
+        let polls = HANG_GUARD.as_millis() / 10;
+        let status = (0..polls).find_map(|_| {
+            let status = child.try_wait().unwrap();
+            if status.is_none() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            status
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            panic!("{driver}: the child still runs after {HANG_GUARD:?}, in TIME-WAIT");
+        };
+        assert!(status.success(), "{driver}: {status}");
+    }
 }
 
 /// Write until the writes fail (the connection is reset); the error.

@@ -82,6 +82,9 @@ pub struct Config {
     /// sent again because our last ACK was lost: the peer's timer is not ours (without an RTT
     /// sample it stands at 1 or 3 s and doubles per expiry, RFC 6298 sections 5.5 and 5.7), and
     /// only the ceiling both ends share bounds it. So, with the defaults, 64 s (Linux: 60 s).
+    /// On real sockets a client that closed first keeps its UDP socket for it, and the drivers
+    /// cap how many a process keeps so, ending the oldest TIME-WAIT past the cap, as Linux's
+    /// `tcp_max_tw_buckets` does (docs/performance.md, "A client that churns connections").
     pub time_wait: Duration,
     /// After this long with nothing received and nothing in flight, send a keepalive probe
     /// (RFC 9293 section 3.8.4), and again at the same interval while unanswered. Default

@@ -38,6 +38,7 @@ use super::ready::{self, ReadySignals};
 use super::socket;
 use super::socket_link::SocketLink;
 use super::stream::StreamState;
+use super::time_wait::{self, EndTimeWait};
 use super::udp_io::{self, Receiver, Sender};
 use super::wake::{WaitFor, Waiters};
 use super::SocketConfig;
@@ -162,6 +163,9 @@ pub(crate) struct Shared {
     host: Host,
     local_addr: SocketAddr,
     epoch: std::time::Instant,
+    /// Its place among the sockets held only for TIME-WAIT (`time_wait.rs`). Last, so that
+    /// it is dropped after the socket: a connect waiting for the descriptor learns it closed.
+    time_wait: time_wait::Place,
 }
 
 /// Who runs a socket's driver loop.
@@ -181,7 +185,9 @@ impl Shared {
         config: &SocketConfig,
     ) -> io::Result<Arc<Shared>> {
         let endpoint = socket::endpoint(config)?;
-        let mut socket = UdpSocket::from_std(socket::open(local, peer)?);
+        // No descriptor left: the oldest socket held for TIME-WAIT gives its own.
+        let socket = time_wait::open_with_descriptor(|| socket::open(local, peer))?;
+        let mut socket = UdpSocket::from_std(socket);
         let local_addr = socket.local_addr()?;
         let switches = udp_io::Switches::from_environment();
         let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
@@ -219,6 +225,7 @@ impl Shared {
             host,
             local_addr,
             epoch,
+            time_wait: time_wait::Place::default(),
         });
         match (&shared.host, own_poll) {
             (Host::Poller(token), _) => Poller::get()?.adopt(*token, Arc::clone(&shared)),
@@ -443,9 +450,10 @@ impl Shared {
     /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
     /// whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
-    pub(super) fn turn(&self, inbox: &mut Inbox) -> Option<Option<Instant>> {
+    pub(super) fn turn(self: &Arc<Self>, inbox: &mut Inbox) -> Option<Option<Instant>> {
         let more_waiting = self.receive_batch(inbox);
-        let mut state = self.lock();
+        let mut locked = self.lock();
+        let state = &mut *locked;
         state.driver_wakes_at = None;
         let now = self.now();
         let DriverState {
@@ -495,6 +503,17 @@ impl Shared {
             state.next_deadline()
         };
         state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
+        let only_time_wait = state.users == 0
+            && state
+                .endpoint
+                .connections()
+                .all(|(_, connection)| connection.state() == crate::conn::State::TimeWait);
+        // Without the lock: holding this socket may end another's TIME-WAIT, under its lock.
+        drop(locked);
+        if only_time_wait && !self.time_wait.is_held() {
+            let me: std::sync::Weak<Shared> = Arc::downgrade(self);
+            self.time_wait.hold(me);
+        }
         Some(next)
     }
 
@@ -507,6 +526,29 @@ impl Shared {
             self.socket.as_fd(),
             icmp_reported,
         )
+    }
+}
+
+impl EndTimeWait for Shared {
+    fn end_time_wait(&self) {
+        let mut state = self.lock();
+        let handles: Vec<_> = state
+            .endpoint
+            .connections()
+            .filter(|(_, connection)| connection.state() == crate::conn::State::TimeWait)
+            .map(|(handle, _)| handle)
+            .collect();
+        for handle in handles {
+            if let Some(connection) = state.endpoint.connection_mut(handle) {
+                // No segment: TIME-WAIT owes the peer nothing; it is there for its repeats.
+                connection.terminate(None);
+            }
+        }
+        // The endpoint forgets the closed connections as it polls them; the driver's next
+        // turn then finds nothing left and lets the socket go.
+        self.after_application_call(&mut state, None);
+        drop(state);
+        self.wake_driver();
     }
 }
 

@@ -93,6 +93,14 @@
 //!   TIME-WAIT does in a kernel). On loopback, where the timeout is its 200 ms floor, this
 //!   adds about 0.6 s to the exit. Whatever cannot finish in time is reset, so the peer
 //!   learns at once that nobody will answer.
+//! - **TIME-WAIT** lasts 64 s ([`Config::time_wait`](crate::Config::time_wait) beyond
+//!   [`Config::max_rto`](crate::Config::max_rto)), and a client that closed first keeps its
+//!   UDP socket, one descriptor, for it (a listener's TIME-WAIT connections share its
+//!   socket). A process keeps at most a quarter of its soft descriptor limit (8 to 4,096) of
+//!   sockets open only for TIME-WAIT: past that, the oldest one's TIME-WAIT ends at once,
+//!   without a segment (Linux's `tcp_max_tw_buckets`), and a `connect` that finds no
+//!   descriptor left (`EMFILE`, `ENFILE`) ends the oldest one's and tries again.
+//!   [`time_wait_stats`] counts them. The exit does not wait for TIME-WAIT.
 //!
 //! # Noticing a dead peer
 //!
@@ -159,6 +167,7 @@ mod rendezvous;
 pub(crate) mod socket;
 pub(crate) mod socket_link;
 mod stream;
+pub(crate) mod time_wait;
 mod trace;
 pub(crate) mod udp_io;
 pub(crate) mod wake;
@@ -175,6 +184,7 @@ pub use listener::{Incoming, Listener};
 pub use ready::ReadinessHandle;
 pub use rendezvous::RendezvousServer;
 pub use stream::Stream;
+pub use time_wait::{time_wait_stats, TimeWaitStats};
 pub use trace::TraceSink;
 
 use std::io;

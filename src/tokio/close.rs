@@ -2,6 +2,8 @@
 //! `crate::net::close`: a drop closes without blocking, and these rules bound how long the
 //! close may then take, in the driver task (and, once the runtime is gone, in the
 //! orphanage's: [`orphan`](super::orphan)). The rules themselves are in [`Closes::run`].
+//! A socket held only for TIME-WAIT has its TIME-WAIT ended here too, when the process's cap
+//! on such sockets (`crate::net::time_wait`) or a connect short of descriptors calls for it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use super::driver::{DriverState, Shared};
 use crate::conn::State;
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::net::close::quiet_period;
+use crate::net::time_wait::EndTimeWait;
 use crate::time::Instant;
 
 /// Once the runtime is gone (or the process exits), a closing connection whose FIN the peer
@@ -79,6 +82,11 @@ impl Closes {
             .retain(|&handle, _| endpoint.connection(handle).is_some());
         self.releasing.insert(handle, Release { at: now, linger });
         self.due = Some(now);
+    }
+
+    /// Forget `handle`'s close: it ended without a word (its TIME-WAIT cut short).
+    fn forget(&mut self, handle: ConnectionHandle) {
+        self.releasing.remove(&handle);
     }
 
     /// The latest moment a close under way may wait for an acknowledgment once the runtime
@@ -230,5 +238,28 @@ impl Shared {
         self.finish(state);
         self.wake_driver();
         self.os_instant(latest)
+    }
+}
+
+impl EndTimeWait for Shared {
+    fn end_time_wait(&self) {
+        let mut state = self.lock();
+        let handles: Vec<_> = state
+            .endpoint
+            .connections()
+            .filter(|(_, connection)| connection.state() == State::TimeWait)
+            .map(|(handle, _)| handle)
+            .collect();
+        for handle in handles {
+            if let Some(connection) = state.endpoint.connection_mut(handle) {
+                // No segment: TIME-WAIT owes the peer nothing; it is there for its repeats.
+                connection.terminate(None);
+            }
+            state.closes.forget(handle);
+        }
+        // The endpoint forgets the closed connections as it polls them; the driver task
+        // then finds nothing left and ends, closing the socket.
+        self.finish(state);
+        self.wake_driver();
     }
 }

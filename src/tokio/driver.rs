@@ -24,6 +24,7 @@ use super::wake::Tasks;
 use crate::endpoint::Endpoint;
 use crate::fault::FaultStats;
 use crate::net::socket_link::SocketLink;
+use crate::net::time_wait;
 use crate::net::udp_io::{Receiver, Sender, Switches};
 use crate::net::{os_now, socket_failed, SocketConfig};
 use crate::time::Instant;
@@ -72,6 +73,10 @@ pub(crate) struct Shared {
     pub(super) driver: Notify,
     local_addr: SocketAddr,
     epoch: std::time::Instant,
+    /// Its place among the sockets held only for TIME-WAIT (`crate::net::time_wait`). Last,
+    /// so that it is dropped after the socket: a connect waiting for the descriptor learns
+    /// it closed.
+    pub(super) time_wait: time_wait::Place,
 }
 
 impl Shared {
@@ -112,9 +117,38 @@ impl Shared {
             driver: Notify::new(),
             local_addr,
             epoch: os_now(),
+            time_wait: time_wait::Place::default(),
         });
         runtime.spawn(Arc::clone(&shared).run());
         Ok(shared)
+    }
+
+    /// [`start`](Self::start), and if the process has no descriptor left while sockets are
+    /// held for TIME-WAIT, once more after the oldest one's TIME-WAIT ended and its socket
+    /// closed (its driver task closes it: this waits without blocking the runtime, at most
+    /// about [`time_wait::CLOSE_WAIT_BOUND`]).
+    pub(crate) async fn start_with_descriptor(
+        local: SocketAddr,
+        peer: Option<SocketAddr>,
+        config: &SocketConfig,
+    ) -> io::Result<Arc<Shared>> {
+        match Shared::start(local, peer, config) {
+            Err(error) if time_wait::no_descriptor_left(&error) => {
+                let Some(closing) = time_wait::end_oldest() else {
+                    return Err(error);
+                };
+                let step = Duration::from_millis(1);
+                let steps = time_wait::CLOSE_WAIT_BOUND.as_millis();
+                for _ in 0..steps {
+                    if closing.is_closed() {
+                        break;
+                    }
+                    ::tokio::time::sleep(step).await;
+                }
+                Shared::start(local, peer, config)
+            }
+            other => other,
+        }
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {

@@ -59,6 +59,10 @@
 //!   [`Config::time_wait`](crate::Config::time_wait) beyond
 //!   [`Config::max_rto`](crate::Config::max_rto), 64 s by default, as a kernel's does (Linux:
 //!   60 s). Then the connection, and with the last one a client's socket and task, is gone.
+//!   A process keeps at most a quarter of its descriptor limit of sockets open only for
+//!   TIME-WAIT (the std driver's and these together), ending the oldest TIME-WAIT past that
+//!   as Linux does past `tcp_max_tw_buckets`, and a connect that finds no descriptor left
+//!   ends the oldest one's and tries again ([`crate::net::time_wait_stats`]).
 //! - **[`Stream::close`]** waits for that acknowledgment, at most the linger, and reports the
 //!   outcome (`TimedOut`, with the connection reset, if the linger ran out);
 //!   **`shutdown().await`** (`AsyncWriteExt`) waits for it too, with no linger bound (the

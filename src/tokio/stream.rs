@@ -118,7 +118,7 @@ impl Stream {
         config: &SocketConfig,
         early_data: &[u8],
     ) -> io::Result<(Stream, usize)> {
-        let shared = Shared::start(any_port_for(peer), Some(peer), config)?;
+        let shared = Shared::start_with_descriptor(any_port_for(peer), Some(peer), config).await?;
         let (stream, taken) = {
             let mut state = shared.lock();
             let opened = if early_data.is_empty() {
@@ -174,7 +174,8 @@ impl Stream {
         check_config(config)?;
         let config = punch_socket_config(punch, config)?;
         // Unconnected: the socket talks to the server, then to the peer.
-        let shared = Shared::start(any_port_for(punch.server), None, &config)?;
+        let shared =
+            Shared::start_with_descriptor(any_port_for(punch.server), None, &config).await?;
         let unclaimed = Unclaimed(Some(Arc::clone(&shared)));
         {
             let mut state = shared.lock();

@@ -22,7 +22,7 @@ use ::tokio::io::Interest;
 
 use super::driver::{DriverState, Shared};
 use super::orphan;
-use crate::conn::ConnectionError;
+use crate::conn::{ConnectionError, State};
 use crate::net::inbox::Inbox;
 use crate::time::Instant;
 
@@ -37,7 +37,7 @@ impl Shared {
 
     /// Receive, run timers, send, sleep until the next deadline; until no stream or listener
     /// is left and every connection has closed.
-    async fn drive(&self) {
+    async fn drive(self: &Arc<Self>) {
         let io = match self
             .socket
             .try_clone()
@@ -62,9 +62,13 @@ impl Shared {
         let mut sleep = pin!(::tokio::time::sleep(Duration::ZERO));
         loop {
             let more_waiting = self.receive_batch(&io, &mut received);
-            let (next, done) = self.after_receiving(&mut received);
+            let (next, done, only_time_wait) = self.after_receiving(&mut received);
             if done {
                 return;
+            }
+            if only_time_wait && !self.time_wait.is_held() {
+                let me: std::sync::Weak<Shared> = Arc::downgrade(self);
+                self.time_wait.hold(me);
             }
             if more_waiting {
                 // Let the runtime run other tasks between batches.
@@ -115,8 +119,9 @@ impl Shared {
     }
 
     /// Feed the endpoint what was received, run its timers and the closes' rules, send, wake.
-    /// Returns the next deadline and whether the driver is done.
-    fn after_receiving(&self, received: &mut Inbox) -> (Option<Instant>, bool) {
+    /// Returns the next deadline, whether the driver is done, and whether its socket is kept
+    /// only for connections in TIME-WAIT (no stream or listener uses it).
+    fn after_receiving(&self, received: &mut Inbox) -> (Option<Instant>, bool, bool) {
         let mut guard = self.lock();
         let state = &mut *guard;
         state.driver_wakes_at = None;
@@ -153,13 +158,18 @@ impl Shared {
         state.queue_transmits(now);
         state.tasks.wake_heard(&state.endpoint);
         let done = state.users == 0 && state.endpoint.connections().next().is_none();
+        let only_time_wait = state.users == 0
+            && state
+                .endpoint
+                .connections()
+                .all(|(_, connection)| connection.state() == State::TimeWait);
         let next = [state.next_deadline(), close_deadline]
             .into_iter()
             .flatten()
             .min();
         state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
         self.release_and_send(guard);
-        (next, done)
+        (next, done, only_time_wait)
     }
 }
 
