@@ -116,16 +116,7 @@ fn a_connect_without_a_descriptor_left_takes_the_oldest_time_wait_sockets() {
         churn_once(server).unwrap();
     }
     assert!(settles(|now| now.held >= 8), "{:?}", time_wait_stats());
-    // Take every descriptor left.
-    let mut taken = Vec::new();
-    let exhausted = loop {
-        match std::fs::File::open("/dev/null") {
-            Ok(file) => taken.push(file),
-            Err(error) => break error,
-        }
-        assert!(taken.len() < FILE_LIMIT as usize, "the limit holds");
-    };
-    assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+    let taken = take_every_descriptor();
     let before = time_wait_stats();
     // The connect ends the oldest TIME-WAIT and takes its socket's descriptor.
     let mut stream = Stream::connect(server).unwrap();
@@ -136,36 +127,85 @@ fn a_connect_without_a_descriptor_left_takes_the_oldest_time_wait_sockets() {
     drop(taken);
 }
 
+/// Open `/dev/null` until the process has no descriptor left; the files, to close later.
+fn take_every_descriptor() -> Vec<std::fs::File> {
+    let mut taken = Vec::new();
+    let exhausted = loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => taken.push(file),
+            Err(error) => break error,
+        }
+        assert!(taken.len() < FILE_LIMIT as usize, "the limit holds");
+    };
+    assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+    taken
+}
+
 #[cfg(feature = "tokio")]
-#[test]
-fn the_tokio_driver_leaves_at_most_the_cap_in_time_wait() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    limit_descriptors(FILE_LIMIT);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A `ferry::tokio` listener that reads each connection to its end, then closes it.
+#[cfg(feature = "tokio")]
+async fn tokio_server() -> SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = ferry::tokio::Listener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = stream.read_to_end(&mut Vec::new()).await;
+            });
+        }
+    });
+    server
+}
+
+#[cfg(feature = "tokio")]
+async fn tokio_churn_once(server: SocketAddr) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = ferry::tokio::Stream::connect(server).await?;
+    stream.write_all(b"hello").await?;
+    stream.close().await
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn a_tokio_connect_without_a_descriptor_left_takes_the_oldest_time_wait_sockets() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    limit_descriptors(FILE_LIMIT);
+    let runtime = tokio_runtime();
+    let server = runtime.block_on(tokio_server());
+    for _ in 0..8 {
+        runtime.block_on(tokio_churn_once(server)).unwrap();
+    }
+    assert!(settles(|now| now.held >= 8), "{:?}", time_wait_stats());
+    let taken = take_every_descriptor();
+    let before = time_wait_stats();
+    runtime.block_on(tokio_churn_once(server)).unwrap();
+    assert!(time_wait_stats().ended_early > before.ended_early);
+    drop(taken);
+    drop(runtime);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_tokio_driver_leaves_at_most_the_cap_in_time_wait() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    limit_descriptors(FILE_LIMIT);
+    let runtime = tokio_runtime();
     let before = time_wait_stats();
     let descriptors_before = open_descriptors();
     let connections = 3 * HELD_LIMIT;
-    runtime.block_on(async {
-        let listener = ferry::tokio::Listener::bind("127.0.0.1:0").await.unwrap();
-        let server = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let _ = stream.read_to_end(&mut Vec::new()).await;
-                });
-            }
-        });
-        for _ in 0..connections {
-            let mut stream = ferry::tokio::Stream::connect(server).await.unwrap();
-            stream.write_all(b"hello").await.unwrap();
-            stream.close().await.unwrap();
-        }
-    });
+    let server = runtime.block_on(tokio_server());
+    for _ in 0..connections {
+        runtime.block_on(tokio_churn_once(server)).unwrap();
+    }
     let ended = (connections - HELD_LIMIT) as u64;
     assert!(
         settles(|now| now.held == HELD_LIMIT && now.ended_early - before.ended_early >= ended),

@@ -18,12 +18,13 @@
 //!   bucket table overflow", counted in [`TimeWaitStats::ended_early`]). Only a peer whose last
 //!   FIN needed repeating that long after our ACK is affected: its repetition meets a closed
 //!   port and it hears of it (an ICMP port unreachable).
-//! - **A descriptor when none is left.** A connect (or bind) that fails with `EMFILE` or
-//!   `ENFILE` while sockets are held ends the oldest one's TIME-WAIT, waits (briefly, bounded)
-//!   for its descriptor to close, and tries once more.
+//! - **A descriptor when none is left.** A connect (std: a bind too; tokio: a punch too) that
+//!   fails with `EMFILE` or `ENFILE` while sockets are held ends the oldest one's TIME-WAIT,
+//!   waits (briefly, bounded) for its descriptor to close, and tries once more.
 //!
-//! The cap is the drivers' business: the sans-IO core keeps TIME-WAIT as RFC 9293 says, and
-//! an endpoint's own TIME-WAIT connections (a listener's) share its one socket.
+//! The cap is the drivers' business: the sans-IO core keeps TIME-WAIT as RFC 9293 says. A
+//! listener's TIME-WAIT connections share its one socket, which is held only once the
+//! listener and its streams are gone.
 //!
 //! A program's exit never waits for TIME-WAIT: the exit hook (`close.rs`) waits only for the
 //! peer to be quiet for three retransmission timeouts, at most 3 s, whatever TIME-WAIT lasts.
@@ -190,9 +191,9 @@ pub(crate) fn no_descriptor_left(error: &io::Error) -> bool {
 }
 
 /// A held socket whose TIME-WAIT was ended for a descriptor, until it has closed.
-pub(crate) struct Closing(Arc<Closed>);
+pub(crate) struct ClosingSocket(Arc<Closed>);
 
-impl Closing {
+impl ClosingSocket {
     /// Whether its descriptor has closed (the tokio driver polls it, rather than block).
     #[cfg(feature = "tokio")]
     pub(crate) fn is_closed(&self) -> bool {
@@ -211,9 +212,9 @@ impl Closing {
 }
 
 /// End the oldest held socket's TIME-WAIT, for a descriptor: `None` if none is held.
-pub(crate) fn end_oldest() -> Option<Closing> {
+pub(crate) fn end_oldest() -> Option<ClosingSocket> {
     let oldest = lock_held().pop_first().map(|(_, oldest)| oldest)?;
-    let closing = Closing(Arc::clone(&oldest.closed));
+    let closing = ClosingSocket(Arc::clone(&oldest.closed));
     end(oldest);
     Some(closing)
 }

@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     /// Nonblocking; every task sends on it directly. The driver task receives on a duplicate
     /// registered with the runtime it runs on.
     pub(super) socket: std::net::UdpSocket,
+    /// That duplicate, made with the socket (so a connect short of descriptors finds out, and
+    /// frees one, before it starts), until the driver task takes it.
+    pub(super) receive_side: Mutex<Option<std::net::UdpSocket>>,
     /// A send met an ICMP error (and took its report), or the runtime saw the error queue
     /// fill: the driver task reads the queue next.
     pub(super) icmp_reported: AtomicBool,
@@ -91,6 +94,7 @@ impl Shared {
             .map_err(|error| io::Error::other(format!("ferry::tokio needs a runtime: {error}")))?;
         let endpoint = crate::net::socket::endpoint(config)?;
         let socket = crate::net::socket::open(local, peer)?;
+        let receive_side = socket.try_clone()?;
         let local_addr = socket.local_addr()?;
         let switches = Switches::from_environment();
         let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
@@ -111,6 +115,7 @@ impl Shared {
                 orphaned: false,
             }),
             socket,
+            receive_side: Mutex::new(Some(receive_side)),
             icmp_reported: AtomicBool::new(false),
             sender,
             receiver,
@@ -124,9 +129,10 @@ impl Shared {
     }
 
     /// [`start`](Self::start), and if the process has no descriptor left while sockets are
-    /// held for TIME-WAIT, once more after the oldest one's TIME-WAIT ended and its socket
-    /// closed (its driver task closes it: this waits without blocking the runtime, at most
-    /// about [`time_wait::CLOSE_WAIT_BOUND`]).
+    /// held for TIME-WAIT, once more after the two oldest ones' TIME-WAIT ended (this socket
+    /// needs two descriptors, and a std driver's gives back one) and their sockets closed
+    /// (their drivers close them: this waits without blocking the runtime, at most about
+    /// [`time_wait::CLOSE_WAIT_BOUND`]).
     pub(crate) async fn start_with_descriptor(
         local: SocketAddr,
         peer: Option<SocketAddr>,
@@ -134,13 +140,14 @@ impl Shared {
     ) -> io::Result<Arc<Shared>> {
         match Shared::start(local, peer, config) {
             Err(error) if time_wait::no_descriptor_left(&error) => {
-                let Some(closing) = time_wait::end_oldest() else {
+                let closing: Vec<_> = (0..2).map_while(|_| time_wait::end_oldest()).collect();
+                if closing.is_empty() {
                     return Err(error);
-                };
+                }
                 let step = Duration::from_millis(1);
                 let steps = time_wait::CLOSE_WAIT_BOUND.as_millis();
                 for _ in 0..steps {
-                    if closing.is_closed() {
+                    if closing.iter().all(|socket| socket.is_closed()) {
                         break;
                     }
                     ::tokio::time::sleep(step).await;

@@ -38,9 +38,14 @@ impl Shared {
     /// Receive, run timers, send, sleep until the next deadline; until no stream or listener
     /// is left and every connection has closed.
     async fn drive(self: &Arc<Self>) {
-        let io = match self
-            .socket
-            .try_clone()
+        // The duplicate made at the start; a driver the orphanage runs again makes another.
+        let made = self
+            .receive_side
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let io = match made
+            .map_or_else(|| self.socket.try_clone(), Ok)
             .and_then(::tokio::net::UdpSocket::from_std)
         {
             Ok(io) => io,
