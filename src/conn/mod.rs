@@ -66,6 +66,7 @@ pub(crate) use config::CheckedSizes;
 pub use config::{Config, ConfigError, RecvBuffer, SendBuffer, MAX_SEGMENTS_IN_FLIGHT};
 pub use negotiation::{Negotiated, ASSUMED_PEER_MSS};
 pub use segment_arrives::reset_reply;
+use send::SEALING_ROOM;
 pub(crate) use send::{encode, stateless_syn_ack};
 pub use send::{Reason, Transmit};
 pub use state::{ConnectionError, Event, ReadError, State, WriteError};
@@ -119,6 +120,10 @@ pub struct Connection {
     ///
     /// [`handle_untimed_datagram`]: Connection::handle_untimed_datagram
     untimed: bool,
+    /// Its datagrams are sealed before they leave (the secure mode, docs/protocol.md section
+    /// 10.3), which rewrites them and writes their checksum last: they go from here with the
+    /// checksum zero, as a pass over each that would be overwritten saves a CRC-32.
+    checksum_by_sealer: bool,
     /// The congestion controller: cwnd and ssthresh.
     congestion: Box<dyn Controller>,
     /// How much of cwnd is in use, and when data last went (`cwnd_validation.rs`).
@@ -256,6 +261,7 @@ impl Connection {
             timers: TimerTable::default(),
             rtt,
             untimed: false,
+            checksum_by_sealer: false,
             congestion,
             cwnd_validation: CwndValidation::default(),
             stats,
@@ -379,6 +385,25 @@ impl Connection {
         self.untimed = true;
         self.handle_datagram(now, datagram);
         self.untimed = false;
+    }
+
+    /// Leave the checksum of every datagram from now on to whoever seals it before it leaves
+    /// (the secure mode's session, which writes it once over the protected datagram): each
+    /// goes from [`poll_transmit`](Self::poll_transmit) with its checksum zero.
+    pub(crate) fn leave_checksum_to_sealer(&mut self) {
+        self.checksum_by_sealer = true;
+    }
+
+    /// `segment` as a datagram of this connection's: checksummed, unless a sealer writes the
+    /// checksum ([`leave_checksum_to_sealer`](Self::leave_checksum_to_sealer)).
+    fn encode(&self, segment: &Segment<'_>) -> Vec<u8> {
+        let mut contents = Vec::with_capacity(segment.encoded_len() + SEALING_ROOM);
+        if self.checksum_by_sealer {
+            segment.emit_frame(&[], 0, &mut contents);
+        } else {
+            segment.emit(&mut contents);
+        }
+        contents
     }
 
     /// The peer took the first `len` bytes written before the handshake inside the handshake
@@ -596,7 +621,7 @@ impl Connection {
             self.stats.segments_sent += 1;
             return Some(Transmit {
                 destination: self.remote,
-                contents: encode(&reset),
+                contents: self.encode(&reset),
                 reason: Reason::Rst,
             });
         }

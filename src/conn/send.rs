@@ -13,7 +13,9 @@ use super::send_buffer::SendBufferSize;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
 use super::{CheckedSizes, Config, Connection, Negotiated, MAX_SEGMENTS_IN_FLIGHT, MAX_WINDOW};
+use crate::secure::TAG_LEN;
 use crate::time::Instant;
+use crate::wire::secure::PROTECTION_OPTION_LEN;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
 
 /// Why a segment was sent. Not on the wire: it travels beside the segment to the stats and
@@ -114,6 +116,11 @@ pub struct Transmit {
     /// Why it was sent.
     pub reason: Reason,
 }
+
+/// Octets a datagram's buffer keeps spare past the segment: what the secure mode adds when it
+/// seals it in that buffer (its option and the AEAD's tag, docs/protocol.md section 10.3), so
+/// that sealing moves the payload once and never reallocates.
+pub(super) const SEALING_ROOM: usize = PROTECTION_OPTION_LEN + TAG_LEN;
 
 /// Encode a segment into a fresh datagram.
 pub(crate) fn encode(segment: &Segment<'_>) -> Vec<u8> {
@@ -673,7 +680,7 @@ impl Connection {
         self.stats.bytes_sent += payload.len() as u64;
         Transmit {
             destination: self.remote,
-            contents: encode(&segment),
+            contents: self.encode(&segment),
             reason,
         }
     }

@@ -268,6 +268,10 @@ pub struct Endpoint {
     punch: Option<punch::Punch>,
     /// The secure mode, if on.
     secure: Option<SecureConfig>,
+    /// The last protected segment the secure mode opened, decrypted: one buffer for every
+    /// datagram, so that opening allocates nothing. It grows to the largest datagram that
+    /// came to a secure connection, at most a UDP payload's 64 KiB.
+    opened: Vec<u8>,
     stats: EndpointStats,
     /// Whether connections keep their event trace ([`Endpoint::set_tracing`]).
     tracing: bool,
@@ -332,6 +336,7 @@ impl Endpoint {
             default_user_timeout: None,
             punch: None,
             secure: None,
+            opened: Vec::new(),
             stats: EndpointStats::default(),
             tracing: false,
             trace_events: VecDeque::new(),
@@ -689,9 +694,17 @@ impl Endpoint {
                     // Only an acceptable segment shows the peer is alive: a forged trickle
                     // must not keep the user timeout from firing.
                     let accepted_before = entry.connection.stats().segments_accepted;
-                    match entry.session.as_mut().map(|session| session.open(datagram)) {
+                    let opened = &mut self.opened;
+                    match entry
+                        .session
+                        .as_mut()
+                        .map(|session| session.open(datagram, opened))
+                    {
                         None | Some(Opened::Invalid) => {
                             entry.connection.handle_datagram(now, datagram);
+                        }
+                        Some(Opened::Protected(segment)) => {
+                            entry.connection.handle_segment(now, &segment);
                         }
                         Some(Opened::Deliver(plain)) => {
                             entry.connection.handle_datagram(now, &plain);
@@ -1098,6 +1111,9 @@ impl Endpoint {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_peer.insert(connection.remote(), handle);
+        if session.is_some() {
+            connection.leave_checksum_to_sealer();
+        }
         self.connections.insert(
             handle,
             Entry {

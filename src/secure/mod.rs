@@ -39,7 +39,9 @@ use std::net::SocketAddr;
 use snow::{Builder, HandshakeState};
 
 use crate::conn::ConnectionError;
-use crate::wire::secure::{emit_with, CONNECTION_ID_LEN, RESET_TOKEN_LEN, RETRY_TOKEN_LEN};
+use crate::wire::secure::{
+    emit_with, write_checksum, CONNECTION_ID_LEN, RESET_TOKEN_LEN, RETRY_TOKEN_LEN,
+};
 use crate::wire::{Flags, SecureOption, Segment, SeqNum};
 
 mod keys;
@@ -122,9 +124,12 @@ pub struct Revealed {
 
 /// What an arriving datagram comes to.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Opened {
+pub(crate) enum Opened<'a> {
     /// This plain datagram is the connection's to take.
     Deliver(Vec<u8>),
+    /// This segment, protected on the wire and authenticated, is the connection's to take:
+    /// its checksum was checked once, and the AEAD covers it all.
+    Protected(Segment<'a>),
     /// It fails the wire's checks: the connection counts it as it counts any.
     Invalid,
     /// Not authenticated (forged, altered, replayed, or unprotected where protection is due):
@@ -453,8 +458,25 @@ impl Session {
         }
     }
 
-    /// The datagram that carries `plain`, a datagram the connection emitted.
-    pub(crate) fn seal(&mut self, plain: Vec<u8>) -> Vec<u8> {
+    /// The datagram that carries `plain`, a datagram the connection emitted, its checksum
+    /// left to this session ([`Connection::leave_checksum_to_sealer`]).
+    ///
+    /// [`Connection::leave_checksum_to_sealer`]: crate::conn::Connection::leave_checksum_to_sealer
+    pub(crate) fn seal(&mut self, mut plain: Vec<u8>) -> Vec<u8> {
+        let Ok(segment) = Segment::parse_without_checksum(&plain) else {
+            return plain;
+        };
+        if let Phase::Established(established) = &mut self.phase {
+            let repeats_syn_ack = established.sent_syn_ack.is_some() && is_syn_ack(&segment);
+            if !repeats_syn_ack {
+                // The common case, every segment after the handshake: sealed in its own
+                // buffer, checksummed once.
+                return established.protection.seal(plain);
+            }
+        }
+        // A segment of the handshake, or one that goes as it is: checksummed now, as the
+        // Noise payload carries it whole and the peer checks it (section 10.2).
+        write_checksum(&mut plain);
         let Ok(segment) = Segment::parse(&plain) else {
             return plain;
         };
@@ -539,11 +561,10 @@ impl Session {
                 }));
                 syn_ack
             }
-            Phase::Established(mut established) => {
-                let datagram = match &established.sent_syn_ack {
-                    Some(syn_ack) if is_syn_ack(&segment) => syn_ack.clone(),
-                    _ => established.protection.seal(&segment),
-                };
+            Phase::Established(established) => {
+                // A SYN-ACK again (the ones sealed above never come here): the one that
+                // went, byte for byte, as its handshake message cannot be written twice.
+                let datagram = established.sent_syn_ack.clone().unwrap_or(plain);
                 self.phase = Phase::Established(established);
                 datagram
             }
@@ -556,8 +577,9 @@ impl Session {
         }
     }
 
-    /// What `datagram`, from the peer, comes to.
-    pub(crate) fn open(&mut self, datagram: &[u8]) -> Opened {
+    /// What `datagram`, from the peer, comes to. A protected segment's payload is decrypted
+    /// into `opened`, a buffer the endpoint reuses for every datagram.
+    pub(crate) fn open<'a>(&mut self, datagram: &[u8], opened: &'a mut Vec<u8>) -> Opened<'a> {
         let Ok(segment) = Segment::parse(datagram) else {
             return Opened::Invalid;
         };
@@ -596,11 +618,11 @@ impl Session {
                 Some(SecureOption::Protection { packet_number, .. }),
             ) => match established
                 .protection
-                .open(datagram, &segment, packet_number)
+                .open(datagram, &segment, packet_number, opened)
             {
-                Some(plain) => {
+                Some(segment) => {
                     established.confirmed = true;
-                    Opened::Deliver(plain)
+                    Opened::Protected(segment)
                 }
                 None => Opened::Unauthenticated,
             },
@@ -678,7 +700,7 @@ impl Session {
     }
 
     /// A client reads the server's SYN-ACK.
-    fn read_answer(&mut self, datagram: &[u8], message: &[u8]) -> Opened {
+    fn read_answer(&mut self, datagram: &[u8], message: &[u8]) -> Opened<'static> {
         let Phase::AwaitingAnswer { handshake, .. } = &mut self.phase else {
             return Opened::Unauthenticated;
         };

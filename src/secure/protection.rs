@@ -16,9 +16,12 @@
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 
 use super::replay::ReplayWindow;
+use crate::conn::encode;
 use crate::wire::secure::CONNECTION_ID_LEN;
-use crate::wire::secure::{associated_data, payload_offset, write_checksum};
-use crate::wire::{SecureOption, Segment};
+use crate::wire::secure::{
+    frame_in_place, payload_offset, protection_option, write_checksum, zero_checksum,
+};
+use crate::wire::Segment;
 
 /// Octets the AEAD adds to a payload: GCM's tag.
 pub const TAG_LEN: usize = 16;
@@ -46,35 +49,51 @@ fn aead_key(key: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-octet key"))
 }
 
-/// The plain datagram inside a protected one, `outer` as [`Segment::parse`] read it from
-/// `datagram`, numbered `packet_number`, under `key`, if it authenticates: the same segment
-/// with the payload decrypted and no secure option.
-fn decrypt(
+/// Decrypt the protected `datagram` (one [`Segment::parse`] accepted), numbered
+/// `packet_number`, under `key`, into `opened`, if it authenticates: `opened` then holds its
+/// octets before the payload, the checksum zero (the associated data), and the payload
+/// decrypted, which starts at the offset returned. The datagram is copied once, into a
+/// buffer the caller reuses: nothing is allocated once it has grown to the datagrams' size.
+fn decrypt_into(
     key: &LessSafeKey,
     datagram: &[u8],
-    outer: &Segment<'_>,
     packet_number: u64,
-) -> Option<Vec<u8>> {
-    let text_len = outer.payload.len().checked_sub(TAG_LEN)?;
-    let (text, tag) = outer.payload.split_at(text_len);
-    // The inner datagram with the ciphertext where its payload goes, decrypted there.
-    let mut inner = Vec::with_capacity(outer.encoded_len());
-    Segment {
-        payload: text,
-        ..*outer
-    }
-    .emit_frame(&[], 0, &mut inner);
-    let start = payload_offset(&inner);
+    opened: &mut Vec<u8>,
+) -> Option<usize> {
+    let start = payload_offset(datagram);
+    let text_end = datagram
+        .len()
+        .checked_sub(TAG_LEN)
+        .filter(|&end| end >= start)?;
+    let tag = Tag::try_from(datagram.get(text_end..)?).ok()?;
+    opened.clear();
+    opened.extend_from_slice(datagram.get(..text_end)?);
+    zero_checksum(opened);
+    let (associated, text) = opened.split_at_mut(start);
     key.open_in_place_separate_tag(
         nonce(packet_number),
-        Aad::from(associated_data(datagram)),
-        Tag::try_from(tag).ok()?,
-        &mut inner[start..],
+        Aad::from(&*associated),
+        tag,
+        text,
         0..,
     )
     .ok()?;
-    write_checksum(&mut inner);
-    Some(inner)
+    Some(start)
+}
+
+/// `outer`, the protected segment as it crossed the wire, with `payload` (its payload
+/// decrypted) in place of its ciphertext: the segment the peer's connection sent. Its secure
+/// option is gone with the parse, which keeps only the options a connection reads.
+fn with_payload<'a>(outer: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
+    Segment {
+        flags: outer.flags,
+        seq: outer.seq,
+        ack: outer.ack,
+        window: outer.window,
+        sack: outer.sack,
+        options: outer.options,
+        payload,
+    }
 }
 
 impl Protection {
@@ -92,44 +111,46 @@ impl Protection {
         }
     }
 
-    /// The datagram that carries `segment` protected, with the next packet number.
-    pub(crate) fn seal(&mut self, segment: &Segment<'_>) -> Vec<u8> {
+    /// `plain`, a valid datagram its connection emitted (its checksum not read), protected
+    /// with the next packet number, in its own buffer: the secure option goes in after its
+    /// options, its payload is encrypted where it lies, the tag follows it, and the checksum
+    /// is written once, last, over what crosses the wire.
+    pub(crate) fn seal(&mut self, mut plain: Vec<u8>) -> Vec<u8> {
         let packet_number = self.next_packet_number;
         self.next_packet_number += 1;
-        let option = SecureOption::Protection {
-            connection_id: self.connection_id,
-            packet_number,
-        };
-        // The checksum stays zero until the end: it is zero in the associated data.
-        let mut datagram = Vec::new();
-        segment.emit_frame(&option.encode(), TAG_LEN, &mut datagram);
-        let start = payload_offset(&datagram);
-        let (associated, payload) = datagram.split_at_mut(start);
-        let (text, tag) = payload.split_at_mut(segment.payload.len());
+        let option = protection_option(&self.connection_id, packet_number);
+        // The checksum is zero in the frame: it is zero in the associated data.
+        let start = frame_in_place(&mut plain, &option, TAG_LEN);
+        let text_end = plain.len() - TAG_LEN;
+        let (associated, payload) = plain.split_at_mut(start);
+        let (text, tag) = payload.split_at_mut(text_end - start);
         let computed = self
             .seal_key
-            .seal_in_place_separate_tag(nonce(packet_number), Aad::from(associated), text)
+            .seal_in_place_separate_tag(nonce(packet_number), Aad::from(&*associated), text)
             .expect("a segment is far below AES-GCM's 64 GiB limit");
         tag.copy_from_slice(computed.as_ref());
-        write_checksum(&mut datagram);
-        datagram
+        write_checksum(&mut plain);
+        plain
     }
 
-    /// The plain datagram inside a protected one numbered `packet_number`, if it is fresh and
-    /// authenticates; `None` for a replay, a forgery or an alteration.
-    /// `outer` is the datagram as [`Segment::parse`] read it.
-    pub(crate) fn open(
+    /// The segment inside a protected datagram numbered `packet_number`, if it is fresh and
+    /// authenticates, its payload decrypted into `opened` (reused from one datagram to the
+    /// next); `None` for a replay, a forgery or an alteration. `outer` is the datagram as
+    /// [`Segment::parse`] read it: its checksum was checked there, once, and the AEAD's tag
+    /// covers the rest, so the segment goes to the connection as it is, never parsed again.
+    pub(crate) fn open<'a>(
         &mut self,
         datagram: &[u8],
         outer: &Segment<'_>,
         packet_number: u64,
-    ) -> Option<Vec<u8>> {
+        opened: &'a mut Vec<u8>,
+    ) -> Option<Segment<'a>> {
         if !self.replay.is_fresh(packet_number) {
             return None;
         }
-        let inner = decrypt(&self.open_key, datagram, outer, packet_number)?;
+        let start = decrypt_into(&self.open_key, datagram, packet_number, opened)?;
         self.replay.mark(packet_number);
-        Some(inner)
+        Some(with_payload(outer, &opened[start..]))
     }
 
     /// The plain datagram inside a protected one this end `sent`, or received, for a capture:
@@ -141,12 +162,10 @@ impl Protection {
         sent: bool,
     ) -> Option<Vec<u8>> {
         let key = if sent { &self.seal_key } else { &self.open_key };
-        decrypt(
-            key,
-            datagram,
-            &Segment::parse(datagram).ok()?,
-            packet_number,
-        )
+        let outer = Segment::parse(datagram).ok()?;
+        let mut opened = Vec::new();
+        let start = decrypt_into(key, datagram, packet_number, &mut opened)?;
+        Some(encode(&with_payload(&outer, &opened[start..])))
     }
 
     /// The packet number the next protected datagram gets.

@@ -102,11 +102,7 @@ impl SecureOption<'_> {
             SecureOption::Protection {
                 connection_id,
                 packet_number,
-            } => {
-                let mut value = connection_id.to_vec();
-                value.extend_from_slice(&packet_number.to_be_bytes());
-                (option_type::PROTECTION, value)
-            }
+            } => return protection_option(connection_id, *packet_number).to_vec(),
             SecureOption::Reset(token) => (option_type::RESET, token.to_vec()),
             SecureOption::EarlyHandshake => (option_type::EARLY_HANDSHAKE, Vec::new()),
             SecureOption::UnreadableEarlyHandshake => {
@@ -206,18 +202,66 @@ pub fn payload_offset(datagram: &[u8]) -> usize {
     datagram.len().saturating_sub(payload_len)
 }
 
-/// The associated data of a protected datagram: its octets before the payload, with the
-/// checksum taken as zero (it is computed last, over the ciphertext).
+/// Octets of a protected segment's option, NOPs included: [`protection_option`]'s.
+pub const PROTECTION_OPTION_LEN: usize = 20;
+
+/// [`SecureOption::Protection`] encoded as [`SecureOption::encode`] encodes it (one NOP, then
+/// kind, length 19, type, connection id and packet number), without allocating: it goes on
+/// every protected segment.
 #[must_use]
-pub fn associated_data(datagram: &[u8]) -> Vec<u8> {
-    let mut header = datagram
-        .get(..payload_offset(datagram))
-        .unwrap_or_default()
-        .to_vec();
-    if let Some(crc) = header.get_mut(field::CRC) {
+pub fn protection_option(
+    connection_id: &[u8; CONNECTION_ID_LEN],
+    packet_number: u64,
+) -> [u8; PROTECTION_OPTION_LEN] {
+    let mut option = [0; PROTECTION_OPTION_LEN];
+    option[..4].copy_from_slice(&[
+        option_kind::NOP,
+        option_kind::SECURE,
+        (PROTECTION_OPTION_LEN - 1) as u8,
+        option_type::PROTECTION,
+    ]);
+    option[4..4 + CONNECTION_ID_LEN].copy_from_slice(connection_id);
+    option[4 + CONNECTION_ID_LEN..].copy_from_slice(&packet_number.to_be_bytes());
+    option
+}
+
+/// Make the valid datagram in `datagram` (as [`Segment::emit`] gives it) the frame of a
+/// protected one, in its own buffer: `option` (whole option words) after its options,
+/// `trailer_len` zero octets after its payload, counted in the payload's length, and the
+/// checksum zero, as [`Segment::emit_frame`] lays them out. Returns where the payload now
+/// starts. The payload moves once, by `option`'s length; nothing is allocated when the buffer
+/// has the room.
+///
+/// # Panics
+///
+/// As [`Segment::emit_frame`]: if the options or the payload grow too long for their length
+/// fields, a bug in the caller.
+pub fn frame_in_place(datagram: &mut Vec<u8>, option: &[u8], trailer_len: usize) -> usize {
+    let start = payload_offset(datagram);
+    let payload_len = datagram.len() - start;
+    let options_words = usize::from(datagram[field::OPTIONS_LEN]) + option.len() / OPTION_WORD_LEN;
+    assert!(
+        option.len() % OPTION_WORD_LEN == 0 && options_words <= 255,
+        "options of {options_words} words are no whole number of words up to 255"
+    );
+    let framed_payload_len = u16::try_from(payload_len + trailer_len)
+        .expect("segment payload longer than MAX_PAYLOAD_LEN (65535 bytes)");
+    datagram.resize(datagram.len() + option.len() + trailer_len, 0);
+    datagram.copy_within(start..start + payload_len, start + option.len());
+    datagram[start..start + option.len()].copy_from_slice(option);
+    // Checked above to fit.
+    datagram[field::OPTIONS_LEN] = options_words as u8;
+    datagram[field::PAYLOAD_LEN].copy_from_slice(&framed_payload_len.to_be_bytes());
+    zero_checksum(datagram);
+    start + option.len()
+}
+
+/// Set a datagram's checksum field to zero: how a protected datagram's associated data
+/// carries it (the checksum is computed last, over the ciphertext).
+pub fn zero_checksum(datagram: &mut [u8]) {
+    if let Some(crc) = datagram.get_mut(field::CRC) {
         crc.fill(0);
     }
-    header
 }
 
 /// Write a datagram's checksum after its payload changed in place (encrypted).
@@ -277,6 +321,54 @@ mod tests {
         let mut plain = Vec::new();
         segment.emit(&mut plain);
         assert_eq!(SecureOption::find(&plain), None);
+    }
+
+    #[test]
+    fn a_datagram_framed_in_its_own_buffer_is_the_frame_emit_gives() {
+        let option = protection_option(&[1, 2, 3, 4, 5, 6, 7, 8], 0x0102_0304_0506_0708);
+        assert_eq!(
+            option.to_vec(),
+            SecureOption::Protection {
+                connection_id: [1, 2, 3, 4, 5, 6, 7, 8],
+                packet_number: 0x0102_0304_0506_0708,
+            }
+            .encode()
+        );
+        let mut sack = crate::wire::SackBlocks::new();
+        sack.push(crate::wire::SackBlock {
+            left: SeqNum(10),
+            right: SeqNum(20),
+        });
+        for segment in [
+            Segment {
+                flags: Flags::ACK,
+                seq: SeqNum(5),
+                payload: b"some data",
+                sack,
+                ..Segment::default()
+            },
+            Segment {
+                flags: Flags::ACK | Flags::FIN,
+                ..Segment::default()
+            },
+        ] {
+            let mut expected = Vec::new();
+            segment.emit_frame(&option, 16, &mut expected);
+            let mut framed = Vec::new();
+            segment.emit(&mut framed);
+            let start = frame_in_place(&mut framed, &option, 16);
+            assert_eq!(framed, expected);
+            assert_eq!(start, payload_offset(&framed));
+            assert_eq!(
+                &framed[start..start + segment.payload.len()],
+                segment.payload
+            );
+            write_checksum(&mut framed);
+            let parsed = Segment::parse(&framed).expect("a framed datagram is valid");
+            assert_eq!(parsed.seq, segment.seq);
+            assert_eq!(parsed.sack, segment.sack);
+            assert_eq!(SecureOption::find(&framed), SecureOption::find(&expected));
+        }
     }
 
     #[test]
