@@ -283,6 +283,52 @@ fn a_plain_client_is_refused_by_a_secure_server() {
 // Protected segments
 
 #[test]
+fn every_secure_datagram_leaves_checksummed_and_a_traced_connection_records_each_one_sent() {
+    // A secure connection leaves its datagrams' checksum to the session, which writes it
+    // once, after sealing (docs/protocol.md section 10.3): each must still cross with a
+    // good one, and the connection's trace, which reads what it sent, must not miss any.
+    let mut client = client();
+    let mut server = server(3);
+    client.set_tracing(true);
+    let handle = client.connect(addr(SERVER)).unwrap();
+    let mut crossed = shuttle(&mut client, &mut server, ms(1));
+    let accepted = server.accept().expect("the secure handshake completed");
+    let message = vec![7u8; 5000];
+    client
+        .connection_mut(handle)
+        .unwrap()
+        .write(&message)
+        .unwrap();
+    client.connection_mut(handle).unwrap().shutdown();
+    crossed.extend(shuttle(&mut client, &mut server, ms(2)));
+    assert_eq!(read_all(&mut server, accepted), message);
+    for (_, datagram) in &crossed {
+        assert!(Segment::parse(datagram).is_ok(), "a bad checksum crossed");
+    }
+    let from_client = crossed
+        .iter()
+        .filter(|(from_client, _)| *from_client)
+        .count();
+    let traced_sent = std::iter::from_fn(|| client.poll_trace_event())
+        .filter(|(_, traced)| matches!(traced.event, crate::conn::TraceEvent::Sent { .. }))
+        .count();
+    assert_eq!(traced_sent, from_client);
+    assert!(
+        from_client >= 6,
+        "the SYN, the data in four segments and the FIN"
+    );
+    assert_eq!(server.stats().discarded_unauthenticated, 0);
+    assert_eq!(
+        server
+            .connection(accepted)
+            .unwrap()
+            .stats()
+            .discarded_corrupt,
+        0
+    );
+}
+
+#[test]
 fn forged_altered_and_replayed_segments_from_an_on_path_attacker_are_dropped_and_counted() {
     let (mut client, mut server, client_handle, server_handle) = established();
     let genuine = data_datagram(&mut client, client_handle, b"pay alice 10", ms(2));
