@@ -238,6 +238,7 @@ fn forged_introductions_are_rejected_and_named_in_the_error() {
                     body: Body::Introduce {
                         observed: from,
                         peer: attacker,
+                        mappings: None,
                     },
                 }
                 .to_bytes()

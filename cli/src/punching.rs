@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use ferry::capture::View;
 use ferry::fault::FaultConfig;
 use ferry::ladder::{Ladder, LadderOptions};
+use ferry::rendezvous::BirthdaySize;
 use ferry::sim::world::punching::{
     lecture_programs, lecture_walkthrough, lecture_world, success_matrix, PeerOutcome,
-    PunchOutcome, Step, MATRIX_HEADER,
+    PunchOutcome, Route, Step, MATRIX_HEADER,
 };
 use ferry::sim::world::{Preset, WorldEvents};
 use serde_json::{json, Value};
@@ -192,6 +193,17 @@ pub fn matrix(seeds: u64, faults: &FaultConfig) -> ExitCode {
         println!("{cell}");
         if let Some((seed, error)) = &cell.first_failure {
             println!("    first failure, seed {seed}: {error}");
+        }
+        if cell.predicted() == Route::Birthday {
+            let size = BirthdaySize::default();
+            println!(
+                "    birthday probing, {} sockets x {} ports: direct {:.1}% measured, {:.1}% by \
+                 1 - exp(-n m / 64,512)",
+                size.sockets,
+                size.knocks,
+                100.0 * cell.direct_rate(),
+                100.0 * cell.predicted().direct_chance()
+            );
         }
         let direct_enough = !cell.predicted().is_direct() || cell.direct * 100 >= cell.runs * 99;
         met &= direct_enough && cell.connected() == cell.runs;

@@ -1044,6 +1044,7 @@ fn bad_rendezvous_input_ends_with_one_line_and_a_failing_exit_never_a_hang() {
                 body: Body::Introduce {
                     observed: from,
                     peer: "127.0.0.1:9".parse().unwrap(),
+                    mappings: None,
                 },
             };
             elsewhere.send_to(&introduce.to_bytes(), from).unwrap();

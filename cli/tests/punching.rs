@@ -57,6 +57,14 @@ fn a_small_matrix_meets_the_prediction() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert_eq!(stdout.lines().count(), 2 + 15, "{stdout}");
+    // A line per pair, and one more under the birthday pair: its rate beside the formula's.
+    assert_eq!(stdout.lines().count(), 2 + 15 + 1, "{stdout}");
     assert!(stdout.contains("faults loss=1% on every link"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "birthday probing, 256 sockets x 1024 ports: direct 100.0% measured, 98.3% by \
+             1 - exp(-n m / 64,512)"
+        ),
+        "{stdout}"
+    );
 }

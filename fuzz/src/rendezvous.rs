@@ -87,6 +87,7 @@ fn fixtures() -> (Server, Client) {
                 name,
                 peer,
                 probing: false,
+                birthday: false,
             },
         };
         server.handle_datagram(Instant::ZERO, addr(from), &register.to_bytes());
@@ -102,6 +103,7 @@ fn fixtures() -> (Server, Client) {
         body: Body::Introduce {
             observed: addr(ALICE),
             peer: addr(BOB),
+            mappings: None,
         },
     };
     let _ = client.handle_datagram(Instant::ZERO, addr(SERVER), &introduce.to_bytes());
@@ -153,13 +155,14 @@ fn feed(data: &[u8]) {
 
 /// Hand-written seeds: one message of each type, well formed, and one of each malformation.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
-    let bodies: [(&str, Body<'static>); 8] = [
+    let bodies: [(&str, Body<'static>); 9] = [
         (
             "register",
             Body::Register {
                 name: "alice",
                 peer: "bob",
                 probing: true,
+                birthday: false,
             },
         ),
         (
@@ -173,6 +176,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             Body::Introduce {
                 observed: "[2001:db8::1]:4000".parse().expect("an address"),
                 peer: "[2001:db8::2]:5000".parse().expect("an address"),
+                mappings: None,
             },
         ),
         (
@@ -189,11 +193,13 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         ),
         ("unregister", Body::Unregister),
         ("probe", Body::Probe { name: "alice" }),
+        ("knock", Body::Knock),
         (
             "introduce",
             Body::Introduce {
                 observed: "203.0.113.4:4000".parse().expect("an address"),
                 peer: "198.51.100.7:5000".parse().expect("an address"),
+                mappings: None,
             },
         ),
     ];

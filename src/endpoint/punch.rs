@@ -357,15 +357,93 @@ impl Endpoint {
         }
     }
 
-    /// The client's next message, if it has one.
+    /// The client's next message from this socket, if it has one: to the server, or a
+    /// KNOCK to the peer.
     pub(super) fn poll_punch_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.advance_punch(now);
-        let transmit = self.punch.as_mut()?.client.poll_transmit(now)?;
+        let client = &mut self.punch.as_mut()?.client;
+        let transmit = client
+            .poll_transmit(now)
+            .or_else(|| client.poll_knock(false).map(|(_, knock)| knock))?;
         Some(Transmit {
             destination: transmit.destination,
             contents: transmit.contents,
             reason: Reason::Rendezvous,
         })
+    }
+
+    /// How many side sockets the driver is to open for birthday probing, numbered from 0,
+    /// beside this endpoint's (docs/protocol.md section 9.4, "Birthday probing"). A driver
+    /// opens them once, when this first says more than none, sends what
+    /// [`poll_side_transmit`](Self::poll_side_transmit) gives from each, feeds what each
+    /// receives to [`handle_side_datagram`](Self::handle_side_datagram), sends a
+    /// [`poll_transmit`](Self::poll_transmit) datagram from side socket `k` when
+    /// [`punch_side_for`](Self::punch_side_for) its destination says `k`, and closes each
+    /// once [`punch_keeps_side`](Self::punch_keeps_side) says no. Drivers that cannot must
+    /// clear [`PunchConfig::birthday`](rendezvous::PunchConfig::birthday).
+    pub fn punch_side_sockets(&self) -> usize {
+        self.punch
+            .as_ref()
+            .map_or(0, |punch| punch.client.side_sockets())
+    }
+
+    /// Whether side socket `side` is still of use (all while the direct attempt searches,
+    /// then only the one birthday probing found).
+    pub fn punch_keeps_side(&self, side: usize) -> bool {
+        self.punch
+            .as_ref()
+            .is_some_and(|punch| punch.client.keeps_side(side))
+    }
+
+    /// The side socket from which datagrams to `destination` are to go, if birthday probing
+    /// found the pair on one.
+    pub fn punch_side_for(&self, destination: SocketAddr) -> Option<usize> {
+        self.punch.as_ref()?.client.side_for(destination)
+    }
+
+    /// The next datagram to send from a side socket: which one, and the datagram (a KNOCK to
+    /// the peer).
+    pub fn poll_side_transmit(&mut self, _now: Instant) -> Option<(usize, Transmit)> {
+        let (side, knock) = self.punch.as_mut()?.client.poll_knock(true)?;
+        Some((
+            side?,
+            Transmit {
+                destination: knock.destination,
+                contents: knock.contents,
+                reason: Reason::Rendezvous,
+            },
+        ))
+    }
+
+    /// A datagram from `from` arrived at side socket `side`: a KNOCK goes to the client; a
+    /// Ferry datagram from the peer to the side socket birthday probing chose goes on as if
+    /// it had arrived at this endpoint's own socket; anything else is dropped and counted.
+    pub fn handle_side_datagram(
+        &mut self,
+        now: Instant,
+        side: usize,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let Some(punch) = &mut self.punch else {
+            self.stats.punch_strays += 1;
+            return;
+        };
+        if rendezvous::message::is_rendezvous(datagram) {
+            match rendezvous::Message::parse(datagram) {
+                Ok(message) if message.body == rendezvous::message::Body::Knock => {
+                    punch.client.knocked(Some(side), from);
+                    self.advance_punch(now);
+                }
+                _ => self.stats.punch_strays += 1,
+            }
+            return;
+        }
+        if punch.client.side_datagram(side, from) {
+            self.handle_datagram(now, from, datagram);
+        } else {
+            self.stats.punch_strays += 1;
+        }
     }
 
     /// A connection's datagram, through the relay if the client relays.

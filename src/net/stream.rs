@@ -193,7 +193,7 @@ impl Stream {
         let shared = Shared::start(socket::any_port_for(punch.server), None, &config)?;
         let mut state = shared.lock();
         let now = shared.now();
-        let started = state.endpoint.punch(now, punch.clone());
+        let started = state.endpoint.punch(now, punch.without_birthday());
         shared.after_application_call(&mut state, None);
         // Meet: until the peer's endpoint is known (the connection to it opens by itself)
         // or the punch fails. Datagrams from the server and the client's timers wake us.

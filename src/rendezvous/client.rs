@@ -12,7 +12,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::message::{valid_name, Body, Message, Refusal, MAX_NAME_LEN, PROBE_PORT_OFFSET};
+use super::birthday::{Birthday, BirthdaySize, Role, Tried};
+use super::message::{
+    valid_name, Body, Mappings, Message, Refusal, MAX_NAME_LEN, PROBE_PORT_OFFSET,
+};
 use super::Transmit;
 use crate::time::Instant;
 use crate::units::DurationText;
@@ -79,6 +82,13 @@ pub struct PunchConfig {
     /// the NAT's table holds no mapping toward the probe port (the lecture's walk-through
     /// turns it off for that).
     pub probe: bool,
+    /// Whether, and how widely, to probe by the birthday paradox where the server sees a
+    /// NAT with random ports facing one that maps endpoint-independently (docs/protocol.md
+    /// section 9.4, "Birthday probing"): the sockets to open behind the random NAT, the
+    /// ports to knock at from the other side. It needs a driver that can open side
+    /// sockets: the simulated world's does; the std and tokio drivers do not yet, and
+    /// clear it. `None`: not offered (the REGISTER says so), and such a pair is relayed.
+    pub birthday: Option<BirthdaySize>,
 }
 
 impl PunchConfig {
@@ -93,6 +103,16 @@ impl PunchConfig {
             relay: true,
             relay_timeout: RELAY_TIMEOUT,
             probe: true,
+            birthday: Some(BirthdaySize::default()),
+        }
+    }
+
+    /// These settings without birthday probing: for a driver that cannot open side sockets
+    /// (the std and tokio drivers, so far; docs/protocol.md section 9.4).
+    pub fn without_birthday(&self) -> PunchConfig {
+        PunchConfig {
+            birthday: None,
+            ..self.clone()
         }
     }
 
@@ -156,6 +176,12 @@ pub enum DirectFailure {
     NothingHeard,
     /// The peer switched to the relay first.
     PeerSwitched,
+    /// One NAT gives each destination a new, random port (as the server saw it), and
+    /// birthday probing found no pair of ports that meet.
+    RandomPorts(Tried),
+    /// Both NATs give each destination a new port (as the server saw them): neither side
+    /// can learn where the other's datagrams will come from, so no direct path can be found.
+    BothPerDestination,
     /// The peer's datagrams arrived, but the handshake did not finish: ours seem not to reach
     /// it, or the path loses nearly everything.
     Unfinished,
@@ -174,6 +200,20 @@ impl fmt::Display for DirectFailure {
                  filters it",
             ),
             DirectFailure::PeerSwitched => f.write_str("the peer gave up on a direct path first"),
+            DirectFailure::RandomPorts(tried) => {
+                let whose = match tried.role {
+                    Role::Knock => "the peer's NAT maps",
+                    Role::Open => "our NAT maps",
+                };
+                write!(
+                    f,
+                    "{whose} each destination to a new port (random): {tried}"
+                )
+            }
+            DirectFailure::BothPerDestination => f.write_str(
+                "both NATs map each destination to a new port: neither side can know where \
+                 the other's datagrams will come from",
+            ),
             DirectFailure::Unfinished => f.write_str(
                 "the peer's datagrams arrived, but the handshake did not finish: ours seem not \
                  to reach it",
@@ -421,6 +461,10 @@ pub struct ClientStats {
     pub relayed_out: u64,
     /// Ferry datagrams received through the relay.
     pub relayed_in: u64,
+    /// KNOCKs sent, birthday probing (docs/protocol.md section 9.4).
+    pub knocks_sent: u64,
+    /// KNOCKs from the peer that got through.
+    pub knocks_received: u64,
 }
 
 /// At most this many transmits wait in the client: it queues at most three at a time (a
@@ -454,6 +498,10 @@ pub struct Client {
     /// Whether the server may hold a registration of ours: from the first REGISTER (its
     /// answer may be lost) until it refuses us or we send UNREGISTER.
     may_be_registered: bool,
+    /// Both NATs' mappings, if the INTRODUCE told them.
+    mappings: Option<Mappings>,
+    /// Birthday probing, if the mappings call for it ([`Role::choose`]).
+    birthday: Option<Birthday>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: ClientStats,
@@ -478,6 +526,8 @@ impl Client {
             server_unreachable: false,
             why_relayed: None,
             may_be_registered: false,
+            mappings: None,
+            birthday: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: ClientStats::default(),
@@ -548,6 +598,11 @@ impl Client {
             self.stats.malformed += 1;
             return None;
         };
+        // A KNOCK comes from the peer, never from the server (section 9.4).
+        if message.body == Body::Knock {
+            self.knocked(None, from);
+            return None;
+        }
         // A reply is believed only from the server's address, echoing our nonce
         // (docs/protocol.md section 9.5): a forger elsewhere cannot redirect us.
         if from != self.config.server || message.nonce != self.nonce {
@@ -567,9 +622,18 @@ impl Client {
                 }
                 None
             }
-            Body::Introduce { observed, peer } => {
+            Body::Introduce {
+                observed,
+                peer,
+                mappings,
+            } => {
                 self.last_answer = Some(now);
                 if matches!(self.phase, Phase::Registering | Phase::Waiting { .. }) {
+                    self.mappings = mappings;
+                    let role = mappings.and_then(Role::choose);
+                    self.birthday = role
+                        .zip(self.config.birthday)
+                        .map(|(role, size)| Birthday::new(now, role, size, peer, self.nonce));
                     self.phase = Phase::Direct {
                         peer,
                         since: now,
@@ -609,7 +673,8 @@ impl Client {
                             u64::try_from(now.saturating_duration_since(since).as_millis())
                                 .unwrap_or(u64::MAX),
                         );
-                        self.switch_to_relay(now, peer, lasted, DirectFailure::PeerSwitched);
+                        let why = self.measured_block().unwrap_or(DirectFailure::PeerSwitched);
+                        self.switch_to_relay(now, peer, lasted, why);
                     }
                     Phase::Relaying { .. } | Phase::Connected { .. } => {}
                     _ => return None,
@@ -617,8 +682,10 @@ impl Client {
                 self.stats.relayed_in += 1;
                 Some(payload)
             }
-            // A request sent to us: nobody but a confused or hostile sender does that.
-            Body::Register { .. } | Body::Unregister | Body::Probe { .. } => {
+            // A request sent to us: nobody but a confused or hostile sender does that. (A
+            // KNOCK comes from the peer, not the server: the endpoint gives it to
+            // `knocked`.)
+            Body::Register { .. } | Body::Unregister | Body::Probe { .. } | Body::Knock => {
                 self.stats.rejected += 1;
                 None
             }
@@ -631,7 +698,14 @@ impl Client {
     /// each destination to a new port.
     pub fn heard_directly(&mut self, from: SocketAddr) {
         match self.peer() {
-            Some(peer) if peer == from => self.heard_directly = true,
+            Some(peer) if peer == from => {
+                self.heard_directly = true;
+                // Behind the random NAT, the peer chose our own socket: that is the pair.
+                let opening = self.is_opening();
+                if let Some(birthday) = self.birthday.as_mut().filter(|_| opening) {
+                    birthday.reached(None, from, false);
+                }
+            }
             Some(peer) if peer.ip() == from.ip() => self.other_port_seen = Some(from),
             _ => {}
         }
@@ -656,11 +730,117 @@ impl Client {
         }
         self.retargeted = Some((peer, from));
         self.heard_directly = true;
+        // Facing a random NAT, this port is the pair birthday probing looked for.
+        if let Some(birthday) = &mut self.birthday {
+            birthday.reached(None, from, false);
+        }
         self.events.push_back(Event::Retargeted {
             seen: peer,
             actual: from,
         });
         true
+    }
+
+    /// Birthday probing, if this punch does it (docs/protocol.md section 9.4).
+    pub fn birthday(&self) -> Option<&Birthday> {
+        self.birthday.as_ref()
+    }
+
+    /// How many side sockets the driver is to open beside the punch's own, numbered from 0,
+    /// for birthday probing: `sockets - 1` behind the random NAT, none otherwise. A driver
+    /// opens them once, when this first says so, and closes each as soon as
+    /// [`keeps_side`](Self::keeps_side) says no; it never opens them again.
+    pub fn side_sockets(&self) -> usize {
+        self.birthday.as_ref().map_or(0, Birthday::side_sockets)
+    }
+
+    /// Whether side socket `side` is still of use: all of them while the direct attempt
+    /// searches, then only the one the connection chose, for as long as the punch lives
+    /// (past the connection's close: its last segments, TIME-WAIT's ACK of a FIN sent
+    /// again, go from it; the driver closes it with the socket).
+    pub fn keeps_side(&self, side: usize) -> bool {
+        let searching = matches!(self.phase, Phase::Direct { .. });
+        !matches!(self.phase, Phase::Failed(_))
+            && self
+                .birthday
+                .as_ref()
+                .is_some_and(|birthday| birthday.keeps_side(side, searching))
+    }
+
+    /// The side socket through which the connection's datagrams to `destination` go, if
+    /// birthday probing found the pair on one.
+    pub fn side_for(&self, destination: SocketAddr) -> Option<usize> {
+        self.birthday.as_ref()?.side_for(destination)
+    }
+
+    /// A KNOCK from `from` reached our socket `side` (`None`: the punch's own): during the
+    /// direct attempt, if it is the peer's ([`Birthday::reached`]) the peer is heard; facing
+    /// the random NAT we retarget to the port it came from, so the connection's SYNs go
+    /// through the mapping that sent it; behind it, we answer it. Anything else is counted
+    /// as rejected.
+    pub fn knocked(&mut self, side: Option<usize>, from: SocketAddr) {
+        let opening = matches!(self.phase, Phase::Direct { .. });
+        let Some(birthday) = self.birthday.as_mut().filter(|_| opening) else {
+            self.stats.rejected += 1;
+            return;
+        };
+        if !birthday.reached(side, from, true) {
+            self.stats.rejected += 1;
+            return;
+        }
+        let role = birthday.role();
+        self.stats.knocks_received += 1;
+        self.heard_directly = true;
+        if role == Role::Knock {
+            self.retarget(from);
+        }
+    }
+
+    /// A Ferry datagram from `from` reached side socket `side`: whether the connection is to
+    /// take it (it comes from the peer, to the side socket birthday probing found, or marks
+    /// it now).
+    pub fn side_datagram(&mut self, side: usize, from: SocketAddr) -> bool {
+        let searching = matches!(self.phase, Phase::Direct { .. });
+        let Some(birthday) = self.birthday.as_mut() else {
+            return false;
+        };
+        if birthday.hit().is_none() && !searching {
+            return false;
+        }
+        let taken = birthday.reached(Some(side), from, false);
+        if taken && searching {
+            self.heard_directly = true;
+        }
+        taken
+    }
+
+    /// The next KNOCK to send, from a side socket (`from_side`) or from the punch's own.
+    pub fn poll_knock(&mut self, from_side: bool) -> Option<(Option<usize>, Transmit)> {
+        let (side, destination) = self.birthday.as_mut()?.poll_knock(from_side)?;
+        self.stats.knocks_sent += 1;
+        let knock = Message {
+            nonce: self.nonce,
+            body: Body::Knock,
+        };
+        Some((
+            side,
+            Transmit {
+                destination,
+                contents: knock.to_bytes(),
+            },
+        ))
+    }
+
+    /// What blocked the direct path, as far as the server's view of the two NATs and birthday
+    /// probing tell: a random NAT that probing did not get through, or two NATs that map
+    /// per destination.
+    fn measured_block(&self) -> Option<DirectFailure> {
+        if let Some(birthday) = self.birthday.as_ref().filter(|b| b.hit().is_none()) {
+            return Some(DirectFailure::RandomPorts(birthday.tried()));
+        }
+        let mappings = self.mappings?;
+        (mappings.yours.per_destination() && mappings.peers.per_destination())
+            .then_some(DirectFailure::BothPerDestination)
     }
 
     /// Where the peer's datagrams really come from, if its SYN came from another port than
@@ -742,6 +922,10 @@ impl Client {
         if self.deadline().is_some_and(|deadline| deadline <= now) {
             self.stage_ran_out(now);
         }
+        let opening = self.is_opening();
+        if let Some(birthday) = self.birthday.as_mut().filter(|_| opening) {
+            birthday.handle_timeout(now);
+        }
         if self.register_at.is_some_and(|at| at <= now) {
             self.send_register(now);
         }
@@ -755,7 +939,12 @@ impl Client {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.deadline(), self.register_at]
+        let birthday = self
+            .birthday
+            .as_ref()
+            .filter(|_| matches!(self.phase, Phase::Direct { .. }))
+            .and_then(Birthday::poll_timeout);
+        [self.deadline(), self.register_at, birthday]
             .into_iter()
             .flatten()
             .min()
@@ -802,9 +991,10 @@ impl Client {
                 }
             }
             Phase::Direct { peer, since, until } => {
-                let why = match self.other_port_seen {
-                    Some(seen) => DirectFailure::PeerPortChanged { seen },
-                    None => DirectFailure::NothingHeard,
+                let why = match (self.measured_block(), self.other_port_seen) {
+                    (Some(why), _) => why,
+                    (None, Some(seen)) => DirectFailure::PeerPortChanged { seen },
+                    (None, None) => DirectFailure::NothingHeard,
                 };
                 let extended = until > since + self.config.direct_timeout;
                 if extended {
@@ -893,6 +1083,7 @@ impl Client {
                 name: &self.config.name,
                 peer: &self.config.peer,
                 probing: self.probe_address().is_some(),
+                birthday: self.config.birthday.is_some(),
             },
         };
         self.queue(register.to_bytes());

@@ -16,6 +16,7 @@
 //!     body: Body::Introduce {
 //!         observed: "203.0.113.4:4000".parse().unwrap(),
 //!         peer: "198.51.100.7:5000".parse().unwrap(),
+//!         mappings: None,
 //!     },
 //! };
 //! let mut datagram = Vec::new();
@@ -41,7 +42,7 @@ pub const HEADER_LEN: usize = 16;
 pub const MAX_NAME_LEN: usize = 64;
 
 /// The shortest REGISTER: a client pads it to this length, and the server drops a shorter
-/// one. No reply is longer (an INTRODUCE between two IPv6 endpoints is 54 octets, and a
+/// one. No reply is longer (an INTRODUCE between two IPv6 endpoints, with both NATs' mappings, is 56 octets, and a
 /// REGISTER draws at most two), so a REGISTER forged from a victim's address makes the server
 /// send the victim no more than the forger sent: the server amplifies nothing (as QUIC pads
 /// its first packet, RFC 9000 section 8.1).
@@ -67,6 +68,7 @@ mod kind {
     pub const RELAY: u8 = 5;
     pub const UNREGISTER: u8 = 6;
     pub const PROBE: u8 = 7;
+    pub const KNOCK: u8 = 8;
 }
 
 /// Address family octets.
@@ -106,6 +108,10 @@ pub enum Body<'a> {
         /// the names): the server then waits for it, at most
         /// [`PROBE_WAIT`](super::server::PROBE_WAIT), before it introduces the client.
         probing: bool,
+        /// Whether the client can probe by the birthday paradox (bit 1 of the Flags octet):
+        /// open many sockets, or knock at many ports, and takes an INTRODUCE that says how
+        /// each NAT maps (docs/protocol.md section 9.4, "Birthday probing").
+        birthday: bool,
     },
     /// "Registered; the peer has not come yet. I see you at `observed`."
     Waiting {
@@ -118,7 +124,17 @@ pub enum Body<'a> {
         observed: SocketAddr,
         /// The peer's address as the server saw it: where to send the SYNs.
         peer: SocketAddr,
+        /// How the server saw each NAT map, from the ports of a REGISTER and of its PROBE:
+        /// sent only to a client that announced birthday probing, and only when its peer
+        /// did too (two octets after the addresses; absent otherwise).
+        mappings: Option<Mappings>,
     },
+    /// "I am here": a datagram of no content a peer sends to open its NAT's mapping (or its
+    /// filter) toward the other, during birthday probing (docs/protocol.md section 9.4). The
+    /// nonce is the sender's, which the receiver cannot check: a KNOCK is taken only from
+    /// the peer's address, and only steers which of our sockets, or which of the peer's
+    /// ports, the handshake then tries.
+    Knock,
     /// "I will not register you", and why.
     Refused {
         /// Why.
@@ -146,6 +162,61 @@ pub enum Body<'a> {
 
 /// The Flags octet of a REGISTER: a PROBE follows.
 const REGISTER_PROBING: u8 = 0x01;
+
+/// The Flags octet of a REGISTER: the client probes by the birthday paradox.
+const REGISTER_BIRTHDAY: u8 = 0x02;
+
+/// How a NAT maps, as the server tells from the ports of a client's REGISTER and of the
+/// PROBE right after it, to a second destination (RFC 4787 sections 4.1 and 4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mapping {
+    /// No PROBE came (the client does not probe, or they were lost): not known.
+    Unknown,
+    /// The same port for both: endpoint-independent mapping (a cone NAT).
+    Independent,
+    /// A new port a small step away: a NAT that counts up (sequential assignment), whose
+    /// next port the server predicts.
+    Sequential,
+    /// A new port a larger step away: random assignment, nothing to predict.
+    Random,
+}
+
+impl Mapping {
+    fn code(self) -> u8 {
+        match self {
+            Mapping::Unknown => 0,
+            Mapping::Independent => 1,
+            Mapping::Sequential => 2,
+            Mapping::Random => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Mapping> {
+        match code {
+            0 => Some(Mapping::Unknown),
+            1 => Some(Mapping::Independent),
+            2 => Some(Mapping::Sequential),
+            3 => Some(Mapping::Random),
+            _ => None,
+        }
+    }
+
+    /// Whether this NAT gives each destination a port of its own (RFC 4787's address- or
+    /// address-and-port-dependent mapping, a "symmetric" NAT).
+    pub fn per_destination(self) -> bool {
+        matches!(self, Mapping::Sequential | Mapping::Random)
+    }
+}
+
+/// Both NATs' mappings, as an INTRODUCE tells them to a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mappings {
+    /// The receiving client's own NAT.
+    pub yours: Mapping,
+    /// Its peer's NAT.
+    pub peers: Mapping,
+}
 
 /// How far above the server's port its probe port is: the next one.
 pub const PROBE_PORT_OFFSET: u16 = 1;
@@ -241,6 +312,11 @@ pub enum MessageError {
         /// The reason octet.
         found: u8,
     },
+    /// An INTRODUCE's mapping octet that names no mapping.
+    UnknownMapping {
+        /// The octet.
+        found: u8,
+    },
     /// Octets after the end of a body of fixed length.
     TrailingBytes {
         /// How many.
@@ -273,6 +349,7 @@ impl fmt::Display for MessageError {
                 write!(f, "unknown address family {found}")
             }
             MessageError::UnknownRefusal { found } => write!(f, "unknown refusal {found}"),
+            MessageError::UnknownMapping { found } => write!(f, "unknown mapping {found}"),
             MessageError::TrailingBytes { extra } => {
                 write!(f, "{extra} octets after the end of the message")
             }
@@ -441,15 +518,37 @@ impl<'a> Message<'a> {
                     name,
                     peer,
                     probing: flags & REGISTER_PROBING != 0,
+                    birthday: flags & REGISTER_BIRTHDAY != 0,
                 }
             }
             kind::WAITING => Body::Waiting {
                 observed: reader.address()?,
             },
-            kind::INTRODUCE => Body::Introduce {
-                observed: reader.address()?,
-                peer: reader.address()?,
-            },
+            kind::INTRODUCE => {
+                let observed = reader.address()?;
+                let peer = reader.address()?;
+                // Two mapping octets, or nothing (docs/protocol.md section 9.2).
+                let mappings = match reader.rest() {
+                    [] => None,
+                    &[yours, peers] => {
+                        let mapping = |found| {
+                            Mapping::from_code(found).ok_or(MessageError::UnknownMapping { found })
+                        };
+                        Some(Mappings {
+                            yours: mapping(yours)?,
+                            peers: mapping(peers)?,
+                        })
+                    }
+                    extra => {
+                        return Err(MessageError::TrailingBytes { extra: extra.len() });
+                    }
+                };
+                Body::Introduce {
+                    observed,
+                    peer,
+                    mappings,
+                }
+            }
             kind::REFUSED => {
                 let code = reader.octet()?;
                 Body::Refused {
@@ -464,6 +563,7 @@ impl<'a> Message<'a> {
             kind::PROBE => Body::Probe {
                 name: reader.name()?,
             },
+            kind::KNOCK => Body::Knock,
             found => return Err(MessageError::UnknownType { found }),
         };
         reader.end()?;
@@ -484,24 +584,41 @@ impl<'a> Message<'a> {
                 name,
                 peer,
                 probing,
+                birthday,
             } => {
                 emit_name(name, out);
                 emit_name(peer, out);
-                out.push(if probing { REGISTER_PROBING } else { 0 });
+                let mut flags = 0;
+                if probing {
+                    flags |= REGISTER_PROBING;
+                }
+                if birthday {
+                    flags |= REGISTER_BIRTHDAY;
+                }
+                out.push(flags);
                 let padded = start + MIN_REGISTER_LEN;
                 if out.len() < padded {
                     out.resize(padded, 0);
                 }
             }
             Body::Waiting { observed } => emit_address(observed, out),
-            Body::Introduce { observed, peer } => {
+            Body::Introduce {
+                observed,
+                peer,
+                mappings,
+            } => {
                 emit_address(observed, out);
                 emit_address(peer, out);
+                if let Some(mappings) = mappings {
+                    out.push(mappings.yours.code());
+                    out.push(mappings.peers.code());
+                }
             }
             Body::Refused { reason } => out.push(reason.code()),
             Body::Relay { payload } => out.extend_from_slice(payload),
             Body::Unregister => {}
             Body::Probe { name } => emit_name(name, out),
+            Body::Knock => {}
         }
         let crc = crc_of(&out[start..]);
         out[start + field::CRC.start..start + field::CRC.end].copy_from_slice(&crc.to_be_bytes());
@@ -523,6 +640,7 @@ impl<'a> Message<'a> {
             Body::Relay { .. } => kind::RELAY,
             Body::Unregister => kind::UNREGISTER,
             Body::Probe { .. } => kind::PROBE,
+            Body::Knock => kind::KNOCK,
         }
     }
 }
@@ -533,13 +651,14 @@ impl fmt::Display for Message<'_> {
         match self.body {
             Body::Register { name, peer, .. } => write!(f, "REGISTER {name} -> {peer}"),
             Body::Waiting { observed } => write!(f, "WAITING (you are {observed})"),
-            Body::Introduce { observed, peer } => {
+            Body::Introduce { observed, peer, .. } => {
                 write!(f, "INTRODUCE peer {peer} (you are {observed})")
             }
             Body::Refused { reason } => write!(f, "REFUSED: {reason}"),
             Body::Relay { payload } => write!(f, "RELAY {} octets", payload.len()),
             Body::Unregister => f.write_str("UNREGISTER"),
             Body::Probe { name } => write!(f, "PROBE {name}"),
+            Body::Knock => f.write_str("KNOCK"),
         }
     }
 }
@@ -558,6 +677,7 @@ mod tests {
                 name: "alice",
                 peer: "bob",
                 probing: true,
+                birthday: true,
             },
             Body::Waiting {
                 observed: addr("203.0.113.4:4000"),
@@ -565,6 +685,15 @@ mod tests {
             Body::Introduce {
                 observed: addr("[2001:db8::1]:4000"),
                 peer: addr("198.51.100.7:5000"),
+                mappings: None,
+            },
+            Body::Introduce {
+                observed: addr("203.0.113.4:4000"),
+                peer: addr("198.51.100.7:5000"),
+                mappings: Some(Mappings {
+                    yours: Mapping::Independent,
+                    peers: Mapping::Random,
+                }),
             },
             Body::Refused {
                 reason: Refusal::NameTaken,
@@ -574,6 +703,7 @@ mod tests {
             },
             Body::Unregister,
             Body::Probe { name: "alice" },
+            Body::Knock,
         ];
         bodies
             .into_iter()
@@ -602,10 +732,14 @@ mod tests {
             body: Body::Introduce {
                 observed: addr("[2001:db8::1]:4000"),
                 peer: addr("[2001:db8::2]:5000"),
+                mappings: Some(Mappings {
+                    yours: Mapping::Random,
+                    peers: Mapping::Independent,
+                }),
             },
         }
         .to_bytes();
-        assert_eq!(longest_reply.len(), 54);
+        assert_eq!(longest_reply.len(), 56);
         // A REGISTER draws at most two INTRODUCEs: less than it.
         assert!(2 * longest_reply.len() <= MIN_REGISTER_LEN);
         let mut short = register.clone();
@@ -686,11 +820,30 @@ mod tests {
             Message::parse(&with_crc(longer)),
             Err(MessageError::TrailingBytes { extra: 1 })
         );
-        let mut refusal = every_shape()[3].to_bytes();
+        let mut refusal = every_shape()[4].to_bytes();
         refusal[HEADER_LEN] = 77;
         assert_eq!(
             Message::parse(&with_crc(refusal)),
             Err(MessageError::UnknownRefusal { found: 77 })
+        );
+        // An INTRODUCE's mappings: two known octets, or none.
+        let introduce = every_shape()[3].to_bytes();
+        let mut mapping = introduce.clone();
+        *mapping.last_mut().unwrap() = 9;
+        assert_eq!(
+            Message::parse(&with_crc(mapping)),
+            Err(MessageError::UnknownMapping { found: 9 })
+        );
+        let mut three = introduce.clone();
+        three.push(1);
+        assert_eq!(
+            Message::parse(&with_crc(three)),
+            Err(MessageError::TrailingBytes { extra: 3 })
+        );
+        let one = with_crc(introduce[..introduce.len() - 1].to_vec());
+        assert_eq!(
+            Message::parse(&one),
+            Err(MessageError::TrailingBytes { extra: 1 })
         );
         let mut name = every_shape()[0].to_bytes();
         name[HEADER_LEN + 1] = b' ';

@@ -25,6 +25,7 @@
 //! |---|---|
 //! | `message.rs` | the messages: [`Message`] to bytes and back, [`message::MessageError`] |
 //! | `client.rs` | the client: registration, introduction, the direct attempt, the relay fallback, what blocked it |
+//! | `birthday.rs` | birthday probing: many sockets against many ports, through a NAT with random ports |
 //! | `server.rs` | the server: registrations, introductions, the relay within its bounds |
 //!
 //! The timings, each with its reason, are the constants below and in [`client`] and
@@ -35,12 +36,14 @@ use std::time::Duration;
 
 use crate::conn::Config;
 
+pub mod birthday;
 pub mod client;
 pub mod message;
 pub mod server;
 #[cfg(test)]
 mod tests;
 
+pub use birthday::{BirthdaySize, Role};
 pub use client::{
     Client, ClientStats, DirectFailure, Event, Phase, PunchConfig, PunchConfigError, PunchError,
     RelayAttempt, Relayed,

@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::message::{Body, Message, Refusal};
+use super::message::{Body, Mapping, Mappings, Message, Refusal};
 use super::{Transmit, REGISTRATION_LIFETIME};
 use crate::shaper::{QueueLimit, Shaper};
 use crate::time::Instant;
@@ -92,6 +92,8 @@ pub struct Registration {
     probing: bool,
     /// The port its PROBE came from (docs/protocol.md section 9.4, "Port prediction").
     pub probed: Option<u16>,
+    /// Whether its client said it probes by the birthday paradox.
+    birthday: bool,
     /// Whether it was introduced to its partner.
     introduced: bool,
 }
@@ -107,20 +109,32 @@ impl Registration {
         !self.probing || self.probed.is_some() || now >= self.since + PROBE_WAIT
     }
 
+    /// How its NAT maps, from the step `d` between its REGISTER's port and its PROBE's:
+    /// none (d = 0) is endpoint-independent; a small one (1 <= |d| <=
+    /// [`MAX_PREDICTED_STEP`]) a NAT that counts; a larger one random ports. Without a PROBE,
+    /// unknown.
+    pub fn mapping(&self) -> Mapping {
+        let Some(probed) = self.probed else {
+            return Mapping::Unknown;
+        };
+        match (i32::from(probed) - i32::from(self.address.port())).abs() {
+            0 => Mapping::Independent,
+            step if step <= MAX_PREDICTED_STEP => Mapping::Sequential,
+            _ => Mapping::Random,
+        }
+    }
+
     /// Where its partner should send the SYNs: its public endpoint as the REGISTER showed
     /// it, or, if its NAT gave the PROBE, sent right after, a port a small step `d` away
     /// (a NAT that gives each destination the next port: RFC 4787 section 4.2.1's
-    /// sequential assignment), the port `d` further on, which its NAT is likely to give
-    /// its first SYN to the partner, the next new destination (docs/protocol.md section
-    /// 9.4, "Port prediction").
+    /// sequential assignment, [`Mapping::Sequential`]), the port `d` further on, which its
+    /// NAT is likely to give its first SYN to the partner, the next new destination
+    /// (docs/protocol.md section 9.4, "Port prediction").
     pub fn predicted(&self) -> SocketAddr {
-        let Some(probed) = self.probed else {
+        let (Mapping::Sequential, Some(probed)) = (self.mapping(), self.probed) else {
             return self.address;
         };
         let step = i32::from(probed) - i32::from(self.address.port());
-        if step == 0 || step.abs() > MAX_PREDICTED_STEP {
-            return self.address;
-        }
         match u16::try_from(i32::from(probed) + step) {
             Ok(port) if port >= 1024 => SocketAddr::new(self.address.ip(), port),
             _ => self.address,
@@ -303,11 +317,12 @@ impl Server {
                 name,
                 peer,
                 probing,
-            } => self.register(now, from, message.nonce, name, peer, probing),
+                birthday,
+            } => self.register(now, from, message.nonce, name, peer, (probing, birthday)),
             Body::Relay { payload } => self.relay(now, from, message.nonce, payload),
             Body::Unregister => self.unregister(from, message.nonce),
             Body::Probe { name } => self.probe(now, from, message.nonce, name),
-            Body::Waiting { .. } | Body::Introduce { .. } | Body::Refused { .. } => {
+            Body::Waiting { .. } | Body::Introduce { .. } | Body::Refused { .. } | Body::Knock => {
                 self.stats.rejected += 1;
             }
         }
@@ -324,7 +339,7 @@ impl Server {
         nonce: u64,
         name: &str,
         peer: &str,
-        probing: bool,
+        (probing, birthday): (bool, bool),
     ) {
         let refusal = self.refusal(now, from, nonce, name);
         if let Some(reason) = refusal {
@@ -368,6 +383,7 @@ impl Server {
                         since: now,
                         probing,
                         probed: None,
+                        birthday,
                         introduced: false,
                     },
                 );
@@ -427,6 +443,13 @@ impl Server {
             return false;
         }
         let first = !registration.introduced || !partner.introduced;
+        // Both NATs' mappings, to a pair that both probe by the birthday paradox, once both
+        // are known (their PROBEs came): they choose by them who opens sockets and who
+        // knocks, and name what blocks a direct path (docs/protocol.md section 9.4).
+        let birthday = registration.birthday
+            && partner.birthday
+            && registration.mapping() != Mapping::Unknown
+            && partner.mapping() != Mapping::Unknown;
         let introduce_to = |to: &Registration, other: &Registration| Transmit {
             destination: to.address,
             contents: Message {
@@ -434,6 +457,10 @@ impl Server {
                 body: Body::Introduce {
                     observed: to.address,
                     peer: other.predicted(),
+                    mappings: birthday.then(|| Mappings {
+                        yours: to.mapping(),
+                        peers: other.mapping(),
+                    }),
                 },
             }
             .to_bytes(),

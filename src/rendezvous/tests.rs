@@ -37,6 +37,7 @@ fn register(nonce: u64, name: &str, peer: &str) -> Vec<u8> {
             name,
             peer,
             probing: false,
+            birthday: false,
         },
     )
 }
@@ -372,6 +373,7 @@ fn replies_sent_to_the_server_and_garbage_are_dropped() {
         Body::Introduce {
             observed: addr(ALICE),
             peer: addr(BOB),
+            mappings: None,
         },
     );
     server.handle_datagram(ms(0), addr(ALICE), &forged);
@@ -436,6 +438,7 @@ fn introduce() -> Vec<u8> {
         Body::Introduce {
             observed: addr(ALICE),
             peer: addr(BOB),
+            mappings: None,
         },
     )
 }
@@ -511,6 +514,7 @@ fn forged_replies_from_elsewhere_or_without_the_nonce_are_dropped_and_named() {
     let forged_peer = Body::Introduce {
         observed: addr(ALICE),
         peer: addr("192.0.2.66:6666"),
+        mappings: None,
     };
     // The right nonce from another address (an attacker who saw the REGISTER on its way
     // would have both; one elsewhere has neither), and the server's address with a guessed
@@ -953,6 +957,7 @@ fn the_server_waits_for_the_probe_and_introduces_the_predicted_port() {
                 name,
                 peer,
                 probing: true,
+                birthday: false,
             },
         )
     };

@@ -180,7 +180,7 @@ impl Stream {
         {
             let mut state = shared.lock();
             let now = shared.now();
-            let started = state.endpoint.punch(now, punch.clone());
+            let started = state.endpoint.punch(now, punch.without_birthday());
             shared.finish(state);
             started?;
         }

@@ -16,7 +16,7 @@ use super::host::{Host, SocketKey};
 use super::ladder::{Departure, WorldLadder};
 use super::links::{Carried, WorldLink, HOLD_LIMIT};
 use super::router::{Forwarding, Router};
-use super::socket::{FerrySocket, Socket, UdpSocketState};
+use super::socket::{FerrySocket, SideSocket, Socket, UdpSocketState};
 use super::taps::Taps;
 use super::topology::{LinkId, NodeId, Nodes, Role};
 use super::trace::{WorldEvents, WorldTrace};
@@ -180,14 +180,14 @@ impl Core {
     pub(super) fn ferry_socket_mut(&mut self, key: SocketKey) -> Option<&mut FerrySocket> {
         match self.socket_mut(key)? {
             Socket::Ferry(socket) => Some(socket),
-            Socket::Udp(_) => None,
+            Socket::Udp(_) | Socket::Side(_) => None,
         }
     }
 
     pub(super) fn udp_socket_mut(&mut self, key: SocketKey) -> Option<&mut UdpSocketState> {
         match self.socket_mut(key)? {
             Socket::Udp(socket) => Some(socket),
-            Socket::Ferry(_) => None,
+            Socket::Ferry(_) | Socket::Side(_) => None,
         }
     }
 
@@ -353,6 +353,7 @@ impl Core {
     pub(super) fn flush(&mut self) {
         while let Some(key) = self.dirty.pop_first() {
             let now = self.now;
+            self.open_side_sockets(key);
             let Some(socket) = self.ferry_socket_mut(key) else {
                 self.agenda.book(Due::Socket(key), None);
                 continue;
@@ -360,9 +361,31 @@ impl Core {
             let local = socket.local;
             let transmits: Vec<_> =
                 std::iter::from_fn(|| socket.endpoint.poll_transmit(now)).collect();
+            let side_transmits: Vec<_> =
+                std::iter::from_fn(|| socket.endpoint.poll_side_transmit(now)).collect();
+            // Each from its port: the socket's own, or the side socket the punch chose.
+            let transmits: Vec<_> = transmits
+                .into_iter()
+                .map(|transmit| (socket.source_port_for(transmit.destination), transmit))
+                .chain(side_transmits.into_iter().filter_map(|(side, transmit)| {
+                    Some((Some(socket.sides.get(side).copied()??), transmit))
+                }))
+                .collect();
             let deadline = socket.endpoint.poll_timeout();
             let unused = socket.is_unused();
+            // Side sockets the punch no longer needs (all of them, with the socket).
+            let mut closed = Vec::new();
+            for (side, port) in socket.sides.iter_mut().enumerate() {
+                if unused || !socket.endpoint.punch_keeps_side(side) {
+                    closed.extend(port.take());
+                }
+            }
             self.trace_socket(key, unused);
+            if let Some(host) = self.host_mut(key.host) {
+                for port in closed {
+                    host.sockets.remove(&port);
+                }
+            }
             if unused {
                 if let Some(host) = self.host_mut(key.host) {
                     host.sockets.remove(&key.port);
@@ -371,12 +394,15 @@ impl Core {
             } else {
                 self.book_socket(key, deadline);
             }
-            for transmit in transmits {
-                let Some(source) = self.source_address(key.host, local, transmit.destination)
+            for (port, transmit) in transmits {
+                let Some(mut source) = self.source_address(key.host, local, transmit.destination)
                 else {
                     self.count_unroutable(key.host);
                     continue;
                 };
+                if let Some(port) = port {
+                    source.set_port(port);
+                }
                 let header = Header::udp(key.host, source, transmit.destination);
                 self.send(
                     key.host,
@@ -385,6 +411,40 @@ impl Core {
                     Why::Sent(transmit.reason),
                 );
             }
+        }
+    }
+
+    /// Open the side sockets Ferry socket `key`'s punch asks for, once: each on an ephemeral
+    /// port of its host, its datagrams going to the owner's endpoint (birthday probing,
+    /// docs/protocol.md section 9.4). A host out of ephemeral ports opens fewer.
+    fn open_side_sockets(&mut self, key: SocketKey) {
+        let Some(socket) = self.ferry_socket_mut(key) else {
+            return;
+        };
+        let wanted = socket.endpoint.punch_side_sockets();
+        if wanted == 0 || !socket.sides.is_empty() {
+            return;
+        }
+        let Some(host) = self.host_mut(key.host) else {
+            return;
+        };
+        let any = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut ports = Vec::with_capacity(wanted);
+        for side in 0..wanted {
+            let Ok(port) = host.claim_port(any) else {
+                break;
+            };
+            host.sockets.insert(
+                port,
+                Socket::Side(SideSocket {
+                    owner: key.port,
+                    side,
+                }),
+            );
+            ports.push(Some(port));
+        }
+        if let Some(socket) = self.ferry_socket_mut(key) {
+            socket.sides = ports;
         }
     }
 
@@ -785,6 +845,14 @@ impl Core {
                         socket.datagram(now, header.source, bytes);
                         host.stats.delivered += 1;
                         self.mark_dirty(key);
+                    }
+                    Some(&mut Socket::Side(SideSocket { owner, side })) => {
+                        if let Some(Socket::Ferry(socket)) = host.sockets.get_mut(&owner) {
+                            socket.side_datagram(now, side, header.source, bytes);
+                        }
+                        host.stats.delivered += 1;
+                        let owner = host.key(id, owner);
+                        self.mark_dirty(owner);
                     }
                     Some(Socket::Udp(socket)) => {
                         let drops = socket.queue_drops;

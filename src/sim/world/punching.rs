@@ -20,6 +20,7 @@ use super::time::{elapsed, sleep};
 use super::{ConfigError, Dependence, Nat, NatConfig, PortAssignment, Preset, RunError, World};
 use crate::fault::FaultConfig;
 use crate::link::LinkConfig;
+use crate::rendezvous::birthday::{self, BirthdaySize};
 use crate::rendezvous::{PunchConfig, ServerConfig};
 
 /// The rendezvous server's address in [`lecture_world`].
@@ -83,6 +84,9 @@ pub struct PeerOutcome {
     pub established: Option<Duration>,
     /// Whether it went through the relay.
     pub relayed: bool,
+    /// If it went through the relay, what blocked the direct path, in a user's words (the
+    /// text `ferry cat` prints in brackets).
+    pub why_relayed: Option<String>,
     /// The SYNs (and SYN-ACKs) it sent until then: 1 if the first got through.
     pub attempts: u64,
     /// Whether the peer's message arrived whole.
@@ -137,6 +141,18 @@ pub fn lecture_programs(
     relay: bool,
     probe: bool,
 ) -> Result<Rc<RefCell<PunchOutcome>>, ConfigError> {
+    lecture_programs_with(world, |config| {
+        config.relay = relay;
+        config.probe = probe;
+    })
+}
+
+/// [`lecture_programs`] with each peer's [`PunchConfig`] as `configure` leaves it (from
+/// [`PunchConfig::new`]'s defaults): the relay, the PROBEs, birthday probing's sizes.
+pub fn lecture_programs_with(
+    world: &mut World,
+    configure: impl Fn(&mut PunchConfig),
+) -> Result<Rc<RefCell<PunchOutcome>>, ConfigError> {
     let outcome = Rc::new(RefCell::new(PunchOutcome::default()));
     world.host("rendezvous", || async {
         let mut server = RendezvousServer::bind(RENDEZVOUS, ServerConfig::default()).await?;
@@ -152,8 +168,7 @@ pub fn lecture_programs(
             _ => ("peer2", "peer1"),
         };
         let mut config = PunchConfig::new(server, name, other);
-        config.relay = relay;
-        config.probe = probe;
+        configure(&mut config);
         let outcome = Rc::clone(&outcome);
         world.client(host, async move {
             sleep(start).await;
@@ -191,6 +206,7 @@ async fn punch_and_talk(
         let ours = side(&mut outcome, peer);
         ours.established = Some(elapsed());
         ours.relayed = stream.is_relayed();
+        ours.why_relayed = stream.relayed().map(|relayed| relayed.why.to_string());
         // Before any data, the handshake's retransmissions are the timeouts so far.
         ours.attempts = 1 + stream.stats().rto_timeouts;
     }
@@ -410,6 +426,11 @@ pub enum Route {
     /// a PROBE's, and the peer sends its SYNs there (docs/protocol.md section 9.4, "Port
     /// prediction").
     Predict,
+    /// One NAT gives each destination a random port, and the other maps
+    /// endpoint-independently but filters by port: birthday probing (docs/protocol.md
+    /// section 9.4), direct with the chance [`birthday::success_probability`] gives, the relay
+    /// otherwise.
+    Birthday,
     /// No direct path the peers can find: the relay.
     Relay,
 }
@@ -432,13 +453,29 @@ impl Route {
             }
             (true, false) if lets_in_other_ports(&one) => Route::Retarget,
             (false, true) if lets_in_other_ports(&two) => Route::Retarget,
+            (true, false) | (false, true) => Route::Birthday,
             _ => Route::Relay,
         }
     }
 
-    /// Whether the route is direct (no relay).
+    /// Whether the route is direct (no relay) whatever the ports: every route but
+    /// [`Route::Birthday`], a matter of chance, and [`Route::Relay`].
     pub fn is_direct(self) -> bool {
-        self != Route::Relay
+        !matches!(self, Route::Birthday | Route::Relay)
+    }
+
+    /// The chance of a direct connection the rules give, loss apart: 1 for a direct route,
+    /// none for the relay, and for [`Route::Birthday`] the birthday formula with the default
+    /// sizes ([`BirthdaySize::default`]: 1 - exp(-256 x 1,024 / 64,512) = 98.3%).
+    pub fn direct_chance(self) -> f64 {
+        match self {
+            Route::Birthday => {
+                let size = BirthdaySize::default();
+                birthday::success_probability(size.sockets, size.knocks)
+            }
+            Route::Relay => 0.0,
+            _ => 1.0,
+        }
     }
 }
 
@@ -448,6 +485,7 @@ impl fmt::Display for Route {
             Route::Direct => "direct",
             Route::Retarget => "retarget",
             Route::Predict => "predict",
+            Route::Birthday => "birthday",
             Route::Relay => "relay",
         })
     }

@@ -54,6 +54,9 @@ pub(super) struct FerrySocket {
     waited_on: BTreeSet<ConnectionHandle>,
     accept_waiters: Vec<Waker>,
     default_linger: Option<Duration>,
+    /// The ports of its punch's side sockets, for birthday probing
+    /// ([`Endpoint::punch_side_sockets`]), by number; `None` once closed.
+    pub(super) sides: Vec<Option<u16>>,
 }
 
 impl FerrySocket {
@@ -73,6 +76,7 @@ impl FerrySocket {
             waited_on: BTreeSet::new(),
             accept_waiters: Vec::new(),
             default_linger,
+            sides: Vec::new(),
         }
     }
 
@@ -155,6 +159,25 @@ impl FerrySocket {
         // A punched peer's datagrams from another port concern the stream of its public
         // endpoint.
         self.wake_peer(self.endpoint.taken_as_from(peer));
+    }
+
+    /// A datagram from `peer` arrived at side socket `side` at `now`.
+    pub(super) fn side_datagram(
+        &mut self,
+        now: Instant,
+        side: usize,
+        peer: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.endpoint.handle_side_datagram(now, side, peer, bytes);
+        self.wake_peer(self.endpoint.taken_as_from(peer));
+    }
+
+    /// The port datagrams to `destination` leave from: a side socket's, if the punch chose
+    /// one ([`Endpoint::punch_side_for`]).
+    pub(super) fn source_port_for(&self, destination: SocketAddr) -> Option<u16> {
+        let side = self.endpoint.punch_side_for(destination)?;
+        self.sides.get(side).copied().flatten()
     }
 
     /// An ICMP port unreachable says nothing listens at `peer` any more (RFC 1122 section
@@ -246,11 +269,23 @@ impl UdpSocketState {
     }
 }
 
+/// A side socket of a Ferry socket's punch: a port of its own (so a mapping of its own in a
+/// NAT), whose datagrams go to the owner's endpoint (birthday probing, docs/protocol.md
+/// section 9.4).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SideSocket {
+    /// The owner's port.
+    pub(super) owner: u16,
+    /// Its number among the owner's side sockets.
+    pub(super) side: usize,
+}
+
 /// One of a host's sockets.
 #[derive(Debug)]
 pub(super) enum Socket {
     Ferry(Box<FerrySocket>),
     Udp(UdpSocketState),
+    Side(SideSocket),
 }
 
 /// Keep `waker` among `waiters`, once.
