@@ -1015,3 +1015,104 @@ fn the_server_waits_for_the_probe_and_introduces_the_predicted_port() {
         )
     );
 }
+
+// Birthday probing (docs/protocol.md section 9.4)
+
+/// Two clients that both probe by the birthday paradox are told both NATs' mappings as their
+/// PROBEs showed them (alice's NAT kept her port, bob's gave a random one); a pair in which
+/// one does not is told nothing more than before.
+#[test]
+fn the_server_tells_a_birthday_pair_both_nats_mappings() {
+    use super::message::{Mapping, Mappings};
+    for bob_birthday in [true, false] {
+        let register = |nonce: u64, name: &str, peer: &str, birthday: bool| {
+            bytes(
+                nonce,
+                Body::Register {
+                    name,
+                    peer,
+                    probing: true,
+                    birthday,
+                },
+            )
+        };
+        let probe = |nonce: u64, name: &str| bytes(nonce, Body::Probe { name });
+        let mut server = Server::new(ServerConfig::default());
+        server.handle_datagram(
+            ms(0),
+            addr(ALICE),
+            &register(ALICE_NONCE, "alice", "bob", true),
+        );
+        server.handle_datagram(ms(0), addr(ALICE), &probe(ALICE_NONCE, "alice"));
+        server.handle_datagram(
+            ms(10),
+            addr(BOB),
+            &register(BOB_NONCE, "bob", "alice", bob_birthday),
+        );
+        server.handle_datagram(ms(11), addr("198.51.100.7:31337"), &probe(BOB_NONCE, "bob"));
+        let mut introductions = Vec::new();
+        while let Some(transmit) = server.poll_transmit(ms(11)) {
+            let message = Message::parse(&transmit.contents).unwrap();
+            if let Body::Introduce { mappings, .. } = message.body {
+                introductions.push((transmit.destination, mappings));
+            }
+        }
+        let told = |yours, peers| bob_birthday.then_some(Mappings { yours, peers });
+        assert_eq!(
+            introductions,
+            [
+                (addr(BOB), told(Mapping::Random, Mapping::Independent)),
+                (addr(ALICE), told(Mapping::Independent, Mapping::Random)),
+            ],
+            "bob probes by the birthday paradox: {bob_birthday}"
+        );
+    }
+}
+
+/// Facing a NAT with random ports, the client knocks at its address in paced batches of 16
+/// distinct ports; the first KNOCK from that address at another port retargets it there,
+/// and the knocking stops.
+#[test]
+fn facing_random_ports_the_client_knocks_and_retargets_to_the_first_knock_that_gets_in() {
+    use super::message::{Mapping, Mappings};
+    let mut client = client();
+    drain_client(&mut client, ms(0));
+    let introduce = bytes(
+        ALICE_NONCE,
+        Body::Introduce {
+            observed: addr(ALICE),
+            peer: addr(BOB),
+            mappings: Some(Mappings {
+                yours: Mapping::Independent,
+                peers: Mapping::Random,
+            }),
+        },
+    );
+    client.handle_datagram(ms(20), addr(SERVER), &introduce);
+    assert_eq!(client.side_sockets(), 0, "the knocker opens no sockets");
+    client.handle_timeout(ms(20));
+    let knocks: Vec<_> = std::iter::from_fn(|| client.poll_knock(false)).collect();
+    assert_eq!(knocks.len(), 16);
+    let ports: std::collections::BTreeSet<u16> = knocks
+        .iter()
+        .map(|(side, knock)| {
+            assert_eq!((*side, knock.destination.ip()), (None, addr(BOB).ip()));
+            assert_eq!(Message::parse(&knock.contents).unwrap().body, Body::Knock);
+            knock.destination.port()
+        })
+        .collect();
+    assert_eq!(ports.len(), 16);
+    assert_eq!(client.poll_timeout(), Some(ms(36)), "the next batch");
+    // The peer's KNOCK from its side socket's mapping.
+    let knock = bytes(BOB_NONCE, Body::Knock);
+    let mapping = addr("198.51.100.7:40404");
+    assert_eq!(client.handle_datagram(ms(30), mapping, &knock), None);
+    assert_eq!(client.retargeted(), Some(mapping));
+    assert_eq!(client.taken_as_from(mapping), addr(BOB));
+    client.handle_timeout(ms(36));
+    assert_eq!(client.poll_knock(false).map(|(_, k)| k.destination), None);
+    assert_eq!(client.stats().knocks_received, 1);
+    // A KNOCK from elsewhere is nobody's.
+    client.handle_datagram(ms(40), addr("192.0.2.66:40404"), &knock);
+    assert_eq!(client.retargeted(), Some(mapping));
+}

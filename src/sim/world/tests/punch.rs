@@ -406,6 +406,47 @@ fn when_birthday_probing_misses_the_peers_connect_through_the_relay_and_say_why(
     );
 }
 
+/// The same with the relay off: each punch fails within the direct attempt's 3 s, and the
+/// io::Error (what `ferry cat` prints) names what blocked the direct path in the same words.
+#[test]
+fn when_birthday_probing_misses_and_the_relay_is_off_the_error_says_why() {
+    let mut world = lecture_world(
+        1,
+        Preset::PortRestrictedCone,
+        Preset::Symmetric,
+        &FaultConfig::default(),
+    )
+    .unwrap();
+    let outcome = lecture_programs_with(&mut world, |config| {
+        config.relay = false;
+        config.birthday = Some(BirthdaySize {
+            sockets: 1,
+            knocks: 1,
+        })
+    })
+    .unwrap();
+    world.run().unwrap();
+    let outcome = outcome.borrow().clone();
+    assert!(!outcome.connected(), "{outcome:?}");
+    let error = outcome.peer1.error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("no path to the peer at 4.5.6.7:")
+            && error.ends_with(
+                ": no direct answer in 3s (the peer's NAT maps each destination to a new port \
+                 (random): 1 probe at its ports met none of its 1 mapping toward us (a chance \
+                 of under 1% to meet one)), and the relay is off"
+            ),
+        "{error}"
+    );
+    let error = outcome.peer2.error.as_deref().unwrap_or_default();
+    assert_eq!(
+        error,
+        "no path to the peer at 1.2.3.4:4000: no direct answer in 3s (our NAT maps each \
+         destination to a new port (random): none of the peer's 1 probe met our 1 mapping \
+         toward it (a chance of under 1% to meet one)), and the relay is off"
+    );
+}
+
 #[test]
 fn with_the_relay_off_a_punch_through_symmetric_nats_ends_saying_what_blocked_it() {
     let mut world = lecture_world(
