@@ -87,7 +87,7 @@ fn fixtures() -> (Server, Client) {
                 name,
                 peer,
                 probing: false,
-                birthday: false,
+                reads_mappings: false,
             },
         };
         server.handle_datagram(Instant::ZERO, addr(from), &register.to_bytes());
@@ -162,7 +162,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 name: "alice",
                 peer: "bob",
                 probing: true,
-                birthday: false,
+                reads_mappings: false,
             },
         ),
         (

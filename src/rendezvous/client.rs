@@ -87,7 +87,7 @@ pub struct PunchConfig {
     /// section 9.4, "Birthday probing"): the sockets to open behind the random NAT, the
     /// ports to knock at from the other side. It needs a driver that can open side
     /// sockets: the simulated world's does; the std and tokio drivers do not yet, and
-    /// clear it. `None`: not offered (the REGISTER says so), and such a pair is relayed.
+    /// clear it. `None`: no probing, and such a pair is relayed, saying so.
     pub birthday: Option<BirthdaySize>,
 }
 
@@ -177,8 +177,14 @@ pub enum DirectFailure {
     /// The peer switched to the relay first.
     PeerSwitched,
     /// One NAT gives each destination a new, random port (as the server saw it), and
-    /// birthday probing found no pair of ports that meet.
-    RandomPorts(Tried),
+    /// birthday probing found no pair of ports that meet (`tried`), or this side does not
+    /// probe so (`None`: its driver cannot, or [`PunchConfig::birthday`] is off).
+    RandomPorts {
+        /// Whether the random NAT is ours.
+        ours: bool,
+        /// What birthday probing tried.
+        tried: Option<Tried>,
+    },
     /// Both NATs give each destination a new port (as the server saw them): neither side
     /// can learn where the other's datagrams will come from, so no direct path can be found.
     BothPerDestination,
@@ -200,15 +206,19 @@ impl fmt::Display for DirectFailure {
                  filters it",
             ),
             DirectFailure::PeerSwitched => f.write_str("the peer gave up on a direct path first"),
-            DirectFailure::RandomPorts(tried) => {
-                let whose = match tried.role {
-                    Role::Knock => "the peer's NAT maps",
-                    Role::Open => "our NAT maps",
+            DirectFailure::RandomPorts { ours, tried } => {
+                let whose = match ours {
+                    true => "our NAT maps",
+                    false => "the peer's NAT maps",
                 };
-                write!(
-                    f,
-                    "{whose} each destination to a new port (random): {tried}"
-                )
+                write!(f, "{whose} each destination to a new port (random)")?;
+                match tried {
+                    Some(tried) => write!(f, ": {tried}"),
+                    None => f.write_str(
+                        ", which only birthday probing gets through, and this side does not \
+                         probe so",
+                    ),
+                }
             }
             DirectFailure::BothPerDestination => f.write_str(
                 "both NATs map each destination to a new port: neither side can know where \
@@ -836,11 +846,22 @@ impl Client {
     /// per destination.
     fn measured_block(&self) -> Option<DirectFailure> {
         if let Some(birthday) = self.birthday.as_ref().filter(|b| b.hit().is_none()) {
-            return Some(DirectFailure::RandomPorts(birthday.tried()));
+            let tried = birthday.tried();
+            return Some(DirectFailure::RandomPorts {
+                ours: tried.role == Role::Open,
+                tried: Some(tried),
+            });
         }
         let mappings = self.mappings?;
-        (mappings.yours.per_destination() && mappings.peers.per_destination())
-            .then_some(DirectFailure::BothPerDestination)
+        if mappings.yours.per_destination() && mappings.peers.per_destination() {
+            return Some(DirectFailure::BothPerDestination);
+        }
+        // A pair birthday probing would try, where this side does not probe.
+        let role = Role::choose(mappings).filter(|_| self.birthday.is_none())?;
+        Some(DirectFailure::RandomPorts {
+            ours: role == Role::Open,
+            tried: None,
+        })
     }
 
     /// Where the peer's datagrams really come from, if its SYN came from another port than
@@ -1083,7 +1104,7 @@ impl Client {
                 name: &self.config.name,
                 peer: &self.config.peer,
                 probing: self.probe_address().is_some(),
-                birthday: self.config.birthday.is_some(),
+                reads_mappings: true,
             },
         };
         self.queue(register.to_bytes());

@@ -108,10 +108,11 @@ pub enum Body<'a> {
         /// the names): the server then waits for it, at most
         /// [`PROBE_WAIT`](super::server::PROBE_WAIT), before it introduces the client.
         probing: bool,
-        /// Whether the client can probe by the birthday paradox (bit 1 of the Flags octet):
-        /// open many sockets, or knock at many ports, and takes an INTRODUCE that says how
-        /// each NAT maps (docs/protocol.md section 9.4, "Birthday probing").
-        birthday: bool,
+        /// Whether the client reads the INTRODUCE's Mapping octets (bit 1 of the Flags
+        /// octet): it names what blocks a direct path by them, and probes by the birthday
+        /// paradox where they call for it and its driver can (docs/protocol.md section 9.4,
+        /// "Birthday probing").
+        reads_mappings: bool,
     },
     /// "Registered; the peer has not come yet. I see you at `observed`."
     Waiting {
@@ -125,8 +126,8 @@ pub enum Body<'a> {
         /// The peer's address as the server saw it: where to send the SYNs.
         peer: SocketAddr,
         /// How the server saw each NAT map, from the ports of a REGISTER and of its PROBE:
-        /// sent only to a client that announced birthday probing, and only when its peer
-        /// did too (two octets after the addresses; absent otherwise).
+        /// sent only to a client that reads them, once both are known (two octets after
+        /// the addresses; absent otherwise).
         mappings: Option<Mappings>,
     },
     /// "I am here": a datagram of no content a peer sends to open its NAT's mapping (or its
@@ -163,8 +164,8 @@ pub enum Body<'a> {
 /// The Flags octet of a REGISTER: a PROBE follows.
 const REGISTER_PROBING: u8 = 0x01;
 
-/// The Flags octet of a REGISTER: the client probes by the birthday paradox.
-const REGISTER_BIRTHDAY: u8 = 0x02;
+/// The Flags octet of a REGISTER: the client reads the INTRODUCE's mappings.
+const REGISTER_READS_MAPPINGS: u8 = 0x02;
 
 /// How a NAT maps, as the server tells from the ports of a client's REGISTER and of the
 /// PROBE right after it, to a second destination (RFC 4787 sections 4.1 and 4.2.1).
@@ -518,7 +519,7 @@ impl<'a> Message<'a> {
                     name,
                     peer,
                     probing: flags & REGISTER_PROBING != 0,
-                    birthday: flags & REGISTER_BIRTHDAY != 0,
+                    reads_mappings: flags & REGISTER_READS_MAPPINGS != 0,
                 }
             }
             kind::WAITING => Body::Waiting {
@@ -584,7 +585,7 @@ impl<'a> Message<'a> {
                 name,
                 peer,
                 probing,
-                birthday,
+                reads_mappings,
             } => {
                 emit_name(name, out);
                 emit_name(peer, out);
@@ -592,8 +593,8 @@ impl<'a> Message<'a> {
                 if probing {
                     flags |= REGISTER_PROBING;
                 }
-                if birthday {
-                    flags |= REGISTER_BIRTHDAY;
+                if reads_mappings {
+                    flags |= REGISTER_READS_MAPPINGS;
                 }
                 out.push(flags);
                 let padded = start + MIN_REGISTER_LEN;
@@ -677,7 +678,7 @@ mod tests {
                 name: "alice",
                 peer: "bob",
                 probing: true,
-                birthday: true,
+                reads_mappings: true,
             },
             Body::Waiting {
                 observed: addr("203.0.113.4:4000"),

@@ -92,8 +92,8 @@ pub struct Registration {
     probing: bool,
     /// The port its PROBE came from (docs/protocol.md section 9.4, "Port prediction").
     pub probed: Option<u16>,
-    /// Whether its client said it probes by the birthday paradox.
-    birthday: bool,
+    /// Whether its client reads the INTRODUCE's mappings.
+    reads_mappings: bool,
     /// Whether it was introduced to its partner.
     introduced: bool,
 }
@@ -317,8 +317,15 @@ impl Server {
                 name,
                 peer,
                 probing,
-                birthday,
-            } => self.register(now, from, message.nonce, name, peer, (probing, birthday)),
+                reads_mappings,
+            } => self.register(
+                now,
+                from,
+                message.nonce,
+                name,
+                peer,
+                (probing, reads_mappings),
+            ),
             Body::Relay { payload } => self.relay(now, from, message.nonce, payload),
             Body::Unregister => self.unregister(from, message.nonce),
             Body::Probe { name } => self.probe(now, from, message.nonce, name),
@@ -339,7 +346,7 @@ impl Server {
         nonce: u64,
         name: &str,
         peer: &str,
-        (probing, birthday): (bool, bool),
+        (probing, reads_mappings): (bool, bool),
     ) {
         let refusal = self.refusal(now, from, nonce, name);
         if let Some(reason) = refusal {
@@ -383,7 +390,7 @@ impl Server {
                         since: now,
                         probing,
                         probed: None,
-                        birthday,
+                        reads_mappings,
                         introduced: false,
                     },
                 );
@@ -443,13 +450,11 @@ impl Server {
             return false;
         }
         let first = !registration.introduced || !partner.introduced;
-        // Both NATs' mappings, to a pair that both probe by the birthday paradox, once both
-        // are known (their PROBEs came): they choose by them who opens sockets and who
-        // knocks, and name what blocks a direct path (docs/protocol.md section 9.4).
-        let birthday = registration.birthday
-            && partner.birthday
-            && registration.mapping() != Mapping::Unknown
-            && partner.mapping() != Mapping::Unknown;
+        // Both NATs' mappings, to a client that reads them, once both are known (their
+        // PROBEs came): by them a pair chooses who opens sockets and who knocks, and each
+        // names what blocks a direct path (docs/protocol.md section 9.4).
+        let known =
+            registration.mapping() != Mapping::Unknown && partner.mapping() != Mapping::Unknown;
         let introduce_to = |to: &Registration, other: &Registration| Transmit {
             destination: to.address,
             contents: Message {
@@ -457,7 +462,7 @@ impl Server {
                 body: Body::Introduce {
                     observed: to.address,
                     peer: other.predicted(),
-                    mappings: birthday.then(|| Mappings {
+                    mappings: (known && to.reads_mappings).then(|| Mappings {
                         yours: to.mapping(),
                         peers: other.mapping(),
                     }),

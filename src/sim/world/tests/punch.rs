@@ -550,3 +550,39 @@ fn a_punch_dropped_before_it_completes_unregisters_and_frees_its_port() {
         ]
     );
 }
+
+/// Without birthday probing (the std and tokio drivers cannot open side sockets yet, and
+/// clear it), the same pair goes through the relay, and each side names the random NAT and
+/// what would have got through it.
+#[test]
+fn without_birthday_probing_a_random_port_nat_facing_a_port_restricted_cone_is_relayed_and_named() {
+    let mut world = lecture_world(
+        1,
+        Preset::PortRestrictedCone,
+        Preset::Symmetric,
+        &FaultConfig::default(),
+    )
+    .unwrap();
+    let outcome = lecture_programs_with(&mut world, |config| config.birthday = None).unwrap();
+    world.run().unwrap();
+    let outcome = outcome.borrow().clone();
+    assert!(outcome.connected(), "{outcome:?}");
+    assert!(
+        outcome.peer1.relayed && outcome.peer2.relayed,
+        "{outcome:?}"
+    );
+    assert_eq!(
+        outcome.peer1.why_relayed.as_deref(),
+        Some(
+            "the peer's NAT maps each destination to a new port (random), which only birthday \
+             probing gets through, and this side does not probe so"
+        )
+    );
+    assert_eq!(
+        outcome.peer2.why_relayed.as_deref(),
+        Some(
+            "our NAT maps each destination to a new port (random), which only birthday probing \
+             gets through, and this side does not probe so"
+        )
+    );
+}
