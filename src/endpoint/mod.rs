@@ -654,6 +654,24 @@ impl Endpoint {
         Some(&mut entry.connection)
     }
 
+    /// Ends every connection in TIME-WAIT at once, without a segment (TIME-WAIT owes the peer
+    /// nothing; it is there for the peer's repeats), and returns their handles: what a driver
+    /// does to free a socket held only for TIME-WAIT, as Linux past `tcp_max_tw_buckets`.
+    /// The endpoint forgets them as it polls them.
+    pub fn end_time_waits(&mut self) -> Vec<ConnectionHandle> {
+        let handles: Vec<_> = self
+            .connections()
+            .filter(|(_, connection)| connection.state() == State::TimeWait)
+            .map(|(handle, _)| handle)
+            .collect();
+        for &handle in &handles {
+            if let Some(connection) = self.connection_mut(handle) {
+                connection.terminate(None);
+            }
+        }
+        handles
+    }
+
     /// Every connection the endpoint keeps, in handle order.
     pub fn connections(&self) -> impl Iterator<Item = (ConnectionHandle, &Connection)> {
         self.connections

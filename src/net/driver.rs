@@ -532,18 +532,7 @@ impl Shared {
 impl EndTimeWait for Shared {
     fn end_time_wait(&self) {
         let mut state = self.lock();
-        let handles: Vec<_> = state
-            .endpoint
-            .connections()
-            .filter(|(_, connection)| connection.state() == crate::conn::State::TimeWait)
-            .map(|(handle, _)| handle)
-            .collect();
-        for handle in handles {
-            if let Some(connection) = state.endpoint.connection_mut(handle) {
-                // No segment: TIME-WAIT owes the peer nothing; it is there for its repeats.
-                connection.terminate(None);
-            }
-        }
+        state.endpoint.end_time_waits();
         // The endpoint forgets the closed connections as it polls them; the driver's next
         // turn then finds nothing left and lets the socket go.
         self.after_application_call(&mut state, None);

@@ -244,17 +244,7 @@ impl Shared {
 impl EndTimeWait for Shared {
     fn end_time_wait(&self) {
         let mut state = self.lock();
-        let handles: Vec<_> = state
-            .endpoint
-            .connections()
-            .filter(|(_, connection)| connection.state() == State::TimeWait)
-            .map(|(handle, _)| handle)
-            .collect();
-        for handle in handles {
-            if let Some(connection) = state.endpoint.connection_mut(handle) {
-                // No segment: TIME-WAIT owes the peer nothing; it is there for its repeats.
-                connection.terminate(None);
-            }
+        for handle in state.endpoint.end_time_waits() {
             state.closes.forget(handle);
         }
         // The endpoint forgets the closed connections as it polls them; the driver task
