@@ -2,7 +2,8 @@
 """The Python half of benches/lossy-loopback: Linux TCP's two ends, and the report.
 
     lossy-loopback.py tcp-recv HOST            listen on HOST, port 0; take one connection
-    lossy-loopback.py tcp-send HOST:PORT FILE  send FILE to it
+    lossy-loopback.py tcp-send HOST:PORT FILE  send FILE to it (with TCP_CONGESTION=NAME
+                                               in the environment, by that algorithm)
     lossy-loopback.py record RUNS SYSTEM LOSS ROUND BYTES TIMEOUT RECV_RC SEND_RC DIR
     lossy-loopback.py summary RUNS LOSS
     lossy-loopback.py table RUNS
@@ -97,7 +98,15 @@ def tcp_send(address, path):
     with open(path, "rb") as file:
         data = file.read()
     before = netns_counters()
-    sock = socket.create_connection((host, int(port)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # TCP_CONGESTION=cubic in the environment picks the sender's congestion control for this
+    # socket alone (root may pick any the kernel has, whatever tcp_allowed_congestion_control
+    # says; a namespace's default may not be changed to one outside that list).
+    wanted = os.environ.get("TCP_CONGESTION")
+    if wanted:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, wanted.encode())
+    connecting = time.monotonic()
+    sock.connect((host, int(port)))
     started = time.monotonic()
     sock.sendall(data)
     sock.shutdown(socket.SHUT_WR)
@@ -107,10 +116,14 @@ def tcp_send(address, path):
         pass
     seconds = time.monotonic() - started
     info = tcp_info(sock)
+    congestion = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
     sock.close()
     after = netns_counters()
     print(json.dumps({
         "bytes_sent": len(data),
+        "congestion_control": congestion.split(b"\0", 1)[0].decode(),
+        # The handshake: one round trip of the path, a check on an emulated delay.
+        "connect_seconds": started - connecting,
         "seconds": seconds,
         "tcp_info": info,
         "netns_counters": {name: after[name] - before[name] for name in after},
