@@ -19,6 +19,7 @@ in the kernel and a later batch verdict accepts it.
 import collections
 import errno
 import select
+import signal
 import socket
 import struct
 import sys
@@ -103,7 +104,11 @@ def main():
 
     held = collections.deque()  # (due, packet id), oldest first
     delayed = most = 0
-    while True:
+    # Stopped by the bench (SIGTERM): leave the loop and say what was done; the packets still
+    # held are dropped with the queue when the socket closes.
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+    while not stopped:
         now = time.monotonic()
         if now >= deadline:
             break
@@ -114,7 +119,10 @@ def main():
             sock.send(message(NFQNL_MSG_VERDICT_BATCH, queue, attribute(
                 NFQA_VERDICT_HDR, struct.pack(">II", NF_ACCEPT, last))))
         wait = held[0][0] - now if held else 0.1
-        readable, _, _ = select.select([sock], [], [], max(0.0, min(wait, deadline - now)))
+        try:
+            readable, _, _ = select.select([sock], [], [], max(0.0, min(wait, deadline - now)))
+        except InterruptedError:
+            continue
         if not readable:
             continue
         while True:
