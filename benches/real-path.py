@@ -63,7 +63,7 @@ def record(runs, cell, system, round_, size, timeout, recv_rc, send_rc, folder):
     sender = lossy.load_json(os.path.join(folder, "send.out"))
     run = dict(cell_of(cell), kind="run", system=system, round=int(round_), bytes=int(size),
                status="ok", finished=True, seconds=None, goodput_bps=0.0,
-               retransmissions=None, rto_timeouts=None)
+               retransmissions=None, rto_timeouts=None, receiver=receiver, sender=sender)
     recv_rc, send_rc = int(recv_rc), int(send_rc)
     # The sender first: when it fails or runs out of time, the script stops the receiver.
     for side, rc, report, name in (("sender", send_rc, sender, "send"),
@@ -101,6 +101,7 @@ def sim(runs, cell, round_, size, path):
     run = dict(cell_of(cell), kind="run", system="sim", round=int(round_), bytes=int(size),
                status="ok", finished=True, seconds=None, goodput_bps=0.0,
                retransmissions=None, rto_timeouts=None)
+    run["report"] = report
     if report is None or not report.get("finished") or not report.get("intact"):
         run["status"], run["finished"] = "failed: %s" % lossy.last_line(path), False
     else:
