@@ -301,8 +301,10 @@ fn peers_behind_port_restricted_nats_connect_directly_and_the_first_syn_is_dropp
             relayed: false
         })
     );
-    // Both registered at 0 ms. Alice, at the server at 5 ms, waited; bob's REGISTER, there at
-    // 25 ms, introduced both: alice heard at 30 ms, bob at 50 ms.
+    // Both registered at 0 ms. Alice, at the server at 5 ms, waited and sent her PROBE on
+    // the answer (at 10 ms); bob's REGISTER, there at 25 ms, was answered too, and his PROBE,
+    // sent on the answer at 50 ms and there at 75 ms, introduced both: alice heard at 80 ms,
+    // bob at 100 ms.
     let peer_to_peer: Vec<(u64, &str, &str, bool)> = net
         .log
         .iter()
@@ -319,18 +321,18 @@ fn peers_behind_port_restricted_nats_connect_directly_and_the_first_syn_is_dropp
     assert_eq!(
         peer_to_peer,
         [
-            // Alice's SYN reaches bob's NAT at 45 ms, before bob has sent anything to her: no
+            // Alice's SYN reaches bob's NAT at 95 ms, before bob has sent anything to her: no
             // mapping, dropped. It opened the mapping in alice's NAT, though:
-            (30, "alice", "SYN", true),
+            (80, "alice", "SYN", true),
             // so bob's SYN gets through to alice, a simultaneous open (RFC 9293 section 3.5,
             // figure 8), which she answers with a SYN-ACK;
-            (50, "bob", "SYN", false),
-            (65, "alice", "SYN-ACK", false),
+            (100, "bob", "SYN", false),
+            (115, "alice", "SYN-ACK", false),
             // which acknowledges bob's SYN: his ACK completes the handshake.
-            (80, "bob", "ACK", false),
+            (130, "bob", "ACK", false),
         ]
     );
-    assert_eq!(net.now, ms(95));
+    assert_eq!(net.now, ms(145));
     // Connected directly, both unregistered: the server holds nothing.
     net.run(net.now + Duration::from_millis(50), |_| false);
     assert_eq!(net.server.registrations(), 0);
@@ -355,7 +357,7 @@ fn with_no_direct_path_the_connection_opens_through_the_relay_and_says_so() {
         };
         assert!(relayed);
     }
-    // Bob switched to the relay 3 s after his introduction, at 3.05 s; his SYN through it
+    // Bob switched to the relay 3 s after his introduction, at 3.1 s; his SYN through it
     // switched alice at once; connected well before the next round of SYNs.
     assert!(net.now < ms(4000), "connected at {}", net.now);
     assert_eq!(
@@ -465,11 +467,11 @@ fn with_the_relay_off_and_no_path_the_connection_fails_naming_what_blocked_it() 
         Some(Some(ConnectionError::TimedOut))
     );
     // Nothing more goes out once both gave up (the UNREGISTERs went at 3 s after each's
-    // introduction, bob's at 3.05 s).
+    // introduction, bob's at 3.1 s).
     let last = net.log.last().unwrap();
     assert_eq!(
         (last.at, last.what.as_str()),
-        (ms(50) + DIRECT_TIMEOUT, "UNREGISTER")
+        (ms(100) + DIRECT_TIMEOUT, "UNREGISTER")
     );
 }
 
@@ -556,7 +558,7 @@ fn the_peers_datagrams_from_another_port_that_are_no_syn_are_dropped_unanswered_
 #[test]
 fn an_icmp_error_about_the_peer_does_not_refuse_the_opening_connection() {
     let mut net = Net::pair(port_restricted());
-    net.run(ms(31), |_| false);
+    net.run(ms(81), |_| false);
     let Some(PunchStatus::Opening { handle, .. }) = net.alice.punch_status() else {
         panic!("opening")
     };

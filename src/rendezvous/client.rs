@@ -76,8 +76,8 @@ pub struct PunchConfig {
     pub relay: bool,
     /// How long the relayed attempt lasts before the punch fails ([`RELAY_TIMEOUT`]).
     pub relay_timeout: Duration,
-    /// Whether to send a PROBE to the server's probe port after each REGISTER until
-    /// introduced (default true), so that the server can predict the port a NAT that
+    /// Whether to send a PROBE to the server's probe port on the server's first answer and
+    /// after each REGISTER from then until introduced (default true), so that the server can predict the port a NAT that
     /// counts up gives our SYNs (docs/protocol.md section 9.4, "Port prediction"). Off,
     /// the NAT's table holds no mapping toward the probe port (the lecture's walk-through
     /// turns it off for that).
@@ -460,7 +460,8 @@ pub enum Phase {
 pub struct ClientStats {
     /// REGISTERs sent, first tries and refreshes.
     pub registers_sent: u64,
-    /// PROBEs sent to the server's probe port, one after each REGISTER until introduced.
+    /// PROBEs sent to the server's probe port: one on the server's first answer, then one
+    /// after each REGISTER until introduced.
     pub probes_sent: u64,
     /// Rendezvous messages that did not parse.
     pub malformed: u64,
@@ -629,6 +630,9 @@ impl Client {
                     };
                     self.register_at = Some(now + WAIT_REFRESH);
                     self.events.push_back(Event::Waiting { observed });
+                    // The answer shows a REGISTER went through our NAT, so its mapping is
+                    // older than the PROBE's (`send_probe`).
+                    self.send_probe();
                 }
                 None
             }
@@ -1110,21 +1114,10 @@ impl Client {
         self.queue(register.to_bytes());
         self.stats.registers_sent += 1;
         self.may_be_registered = true;
-        // Until introduced, a PROBE to the server's second port right after: a second
-        // mapping, whose port tells the server how our NAT assigns them (docs/protocol.md
-        // section 9.4, "Port prediction").
-        let probe_address = self.probe_address();
-        if let (Some(destination), Phase::Registering | Phase::Waiting { .. }) =
-            (probe_address, &self.phase)
-        {
-            let probe = Message {
-                nonce: self.nonce,
-                body: Body::Probe {
-                    name: &self.config.name,
-                },
-            };
-            self.queue_to(destination, probe.to_bytes());
-            self.stats.probes_sent += 1;
+        // Once answered and until introduced, a PROBE to the server's second port right
+        // after (the first went when the answer came, `send_probe`).
+        if matches!(self.phase, Phase::Waiting { .. }) {
+            self.send_probe();
         }
         self.register_at = match self.phase {
             Phase::Registering => {
@@ -1137,6 +1130,25 @@ impl Client {
             Phase::Connected { relayed: true, .. } => Some(now + RELAY_REFRESH),
             Phase::Connected { relayed: false, .. } | Phase::Finished | Phase::Failed(_) => None,
         };
+    }
+
+    /// Send a PROBE to the server's second port, if the client probes: a second mapping,
+    /// whose port tells the server how our NAT assigns them (docs/protocol.md section 9.4,
+    /// "Port prediction"). Only once the server has answered a REGISTER: a REGISTER lost
+    /// before our NAT would leave the PROBE's mapping older than the REGISTER's (made by a
+    /// later REGISTER), and the server, taking the step from the REGISTER's port to the
+    /// PROBE's, would predict backwards.
+    fn send_probe(&mut self) {
+        if let Some(destination) = self.probe_address() {
+            let probe = Message {
+                nonce: self.nonce,
+                body: Body::Probe {
+                    name: &self.config.name,
+                },
+            };
+            self.queue_to(destination, probe.to_bytes());
+            self.stats.probes_sent += 1;
+        }
     }
 
     /// Send one UNREGISTER if the server may hold our registration. Best effort: if it is

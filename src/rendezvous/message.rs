@@ -104,8 +104,8 @@ pub enum Body<'a> {
         name: &'a str,
         /// The name of the peer it wants to reach.
         peer: &'a str,
-        /// Whether a PROBE follows each of its REGISTERs (bit 0 of the Flags octet after
-        /// the names): the server then waits for it, at most
+        /// Whether PROBEs follow its REGISTERs once answered (bit 0 of the Flags octet after
+        /// the names): the server then waits for one, at most
         /// [`PROBE_WAIT`](super::server::PROBE_WAIT), before it introduces the client.
         probing: bool,
         /// Whether the client reads the INTRODUCE's Mapping octets (bit 1 of the Flags
@@ -151,7 +151,7 @@ pub enum Body<'a> {
     /// "Forget my registration": the client connected directly, or is done.
     Unregister,
     /// "This is `name` again, from a second mapping": sent to the server's probe port (its
-    /// port plus [`PROBE_PORT_OFFSET`]) right after each REGISTER, never answered. A NAT
+    /// port plus [`PROBE_PORT_OFFSET`]) on the first answer and after each REGISTER from then, never answered. A NAT
     /// that gives each destination a new port gives it the next one if it counts up, so
     /// the server learns the step between two consecutive mappings and predicts the one the
     /// peer's SYNs will get (docs/protocol.md section 9.4, "Port prediction").

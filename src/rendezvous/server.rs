@@ -150,9 +150,9 @@ impl Registration {
 pub const MAX_PREDICTED_STEP: i32 = 16;
 
 /// How long the server waits for the PROBE of a registration that said one follows before
-/// it introduces it without: 2.5 s. The PROBE follows the REGISTER at once, so it normally
-/// comes a moment later; if it is lost, the client's next REGISTER and PROBE (250 ms later
-/// while registering, 1 s while waiting: two more chances within the wait) bring it. A
+/// it introduces it without: 2.5 s. The client sends the PROBE on the server's first answer,
+/// so it normally comes a round trip after the REGISTER; if it is lost, the client's next
+/// REGISTER and PROBE (1 s later: two more chances within the wait) bring it. A
 /// client whose PROBEs never arrive (a firewall that lets only the server's port through)
 /// is introduced at its first REGISTER after this, without a prediction.
 pub const PROBE_WAIT: Duration = Duration::from_millis(2500);

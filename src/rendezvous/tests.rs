@@ -909,19 +909,24 @@ fn meet_through_loss(loss: f64, seed: u64) -> (Option<Instant>, Option<Instant>)
 
 #[test]
 fn lost_messages_are_made_good_by_bounded_retries() {
-    // No loss: bob registers at 400 ms, both are introduced one trip later.
-    assert_eq!(meet_through_loss(0.0, 1), (Some(ms(420)), Some(ms(420))));
-    // A fifth of every message lost: both still meet, within a few seconds, in every seed.
+    // No loss: bob registers at 400 ms and sends his PROBE on the server's answer (420 ms);
+    // both are introduced one trip after it reaches the server.
+    assert_eq!(meet_through_loss(0.0, 1), (Some(ms(440)), Some(ms(440))));
+    // A fifth of every message lost: both meet within a few seconds (the latest at 6.69 s,
+    // seed 16: a PROBE goes only on the server's answer, and one lost waits for the next
+    // REGISTER, a second later), except where a waiting client's five REGISTERs in a row
+    // each lose their round trip (0.36^5, 0.6% a client: seed 123's bob), and it gives up on
+    // a silent server.
     let mut apart_more_than_a_second = 0;
     let mut worst = Duration::ZERO;
+    let mut gave_up = 0;
     for seed in 0..200 {
-        let (alice, bob) = meet_through_loss(0.2, seed);
-        let (alice, bob) = (
-            alice.expect("alice introduced"),
-            bob.expect("bob introduced"),
-        );
+        let (Some(alice), Some(bob)) = meet_through_loss(0.2, seed) else {
+            gave_up += 1;
+            continue;
+        };
         assert!(
-            alice < ms(6000) && bob < ms(6000),
+            alice < ms(7000) && bob < ms(7000),
             "seed {seed}: {alice} {bob}"
         );
         // Each lost INTRODUCE costs its client a second (WAIT_REFRESH) or a REGISTER retry.
@@ -943,6 +948,7 @@ fn lost_messages_are_made_good_by_bounded_retries() {
         "{apart_more_than_a_second} of 200"
     );
     assert!(worst < Duration::from_secs(5), "{worst:?}");
+    assert!(gave_up <= 3, "{gave_up} of 200 gave up");
 }
 
 /// Port prediction (docs/protocol.md section 9.4): a client that says a PROBE follows is

@@ -312,6 +312,26 @@ fn port_prediction_punches_through_a_nat_that_counts_up() {
     }
 }
 
+/// `ferry sim --punch-matrix --seeds 500`'s seed 22, with 1% loss on every link: peer 1's
+/// first REGISTER is lost before its NAT, so the PROBE sent right after it made the NAT's
+/// first mapping (port 42615) and the next REGISTER, 250 ms later, the second (42616). The
+/// server, stepping from the REGISTER's port to the PROBE's, predicted 42614 where peer 1's
+/// SYNs came from 42617, and the pair was relayed (seed 154 did the same to peer 2 facing a
+/// port-restricted cone). A PROBE now goes only once the server has answered a REGISTER, so
+/// its mapping is the later one (docs/protocol.md section 9.3, "Registration"), and both
+/// connect directly.
+#[test]
+fn seed_22_a_register_lost_before_the_nat_no_longer_turns_the_prediction_backwards() {
+    let faults: FaultConfig = "loss=1%".parse().unwrap();
+    for (seed, nat1) in [
+        (22, Preset::SymmetricSequential),
+        (154, Preset::PortRestrictedCone),
+    ] {
+        let outcome = punch_once(seed, nat1, Preset::SymmetricSequential, &faults).unwrap();
+        assert!(outcome.direct(), "{seed} {nat1}: {outcome:?}");
+    }
+}
+
 #[test]
 fn where_no_direct_path_can_be_found_the_peers_connect_through_the_relay() {
     for (nat1, nat2) in [
