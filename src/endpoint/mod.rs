@@ -654,6 +654,14 @@ impl Endpoint {
         Some(&mut entry.connection)
     }
 
+    /// Whether every connection the endpoint keeps is in TIME-WAIT (true with none): a socket
+    /// nobody uses any more is then held only for TIME-WAIT, and a driver may count it
+    /// against its cap (`crate::net`'s `time_wait`).
+    pub fn only_time_wait(&self) -> bool {
+        self.connections()
+            .all(|(_, connection)| connection.state() == State::TimeWait)
+    }
+
     /// Ends every connection in TIME-WAIT at once, without a segment (TIME-WAIT owes the peer
     /// nothing; it is there for the peer's repeats), and returns their handles: what a driver
     /// does to free a socket held only for TIME-WAIT, as Linux past `tcp_max_tw_buckets`.

@@ -503,11 +503,7 @@ impl Shared {
             state.next_deadline()
         };
         state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
-        let only_time_wait = state.users == 0
-            && state
-                .endpoint
-                .connections()
-                .all(|(_, connection)| connection.state() == crate::conn::State::TimeWait);
+        let only_time_wait = state.users == 0 && state.endpoint.only_time_wait();
         // Without the lock: holding this socket may end another's TIME-WAIT, under its lock.
         drop(locked);
         if only_time_wait && !self.time_wait.is_held() {

@@ -22,7 +22,7 @@ use ::tokio::io::Interest;
 
 use super::driver::{DriverState, Shared};
 use super::orphan;
-use crate::conn::{ConnectionError, State};
+use crate::conn::ConnectionError;
 use crate::net::inbox::Inbox;
 use crate::time::Instant;
 
@@ -163,11 +163,7 @@ impl Shared {
         state.queue_transmits(now);
         state.tasks.wake_heard(&state.endpoint);
         let done = state.users == 0 && state.endpoint.connections().next().is_none();
-        let only_time_wait = state.users == 0
-            && state
-                .endpoint
-                .connections()
-                .all(|(_, connection)| connection.state() == State::TimeWait);
+        let only_time_wait = state.users == 0 && state.endpoint.only_time_wait();
         let next = [state.next_deadline(), close_deadline]
             .into_iter()
             .flatten()
