@@ -72,7 +72,7 @@ impl Transport for Tokio {
     }
     async fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
         let (stream, _) = listener.accept().await?;
-        // Ferry never delays a small write; neither should the TCP it is compared with.
+        // Both sides turn Nagle off, as a request/response program does.
         stream.set_nodelay(true)?;
         Ok(stream)
     }
@@ -94,10 +94,14 @@ impl Transport for Ferry {
         Ok((listener, address))
     }
     async fn accept(listener: &ferry::tokio::Listener) -> io::Result<ferry::tokio::Stream> {
-        listener.accept().await.map(|(stream, _)| stream)
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
     async fn connect(address: SocketAddr) -> io::Result<ferry::tokio::Stream> {
-        ferry::tokio::Stream::connect(address).await
+        let stream = ferry::tokio::Stream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 }
 

@@ -227,7 +227,7 @@ impl Transport for Std {
     }
     fn connect(address: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::connect(address)?;
-        // Ferry never delays a small write; neither should the TCP it is compared with.
+        // Both sides turn Nagle off, as a request/response program does.
         stream.set_nodelay(true)?;
         Ok(stream)
     }
@@ -244,10 +244,14 @@ impl Transport for Ferry {
         Ok((listener, address))
     }
     fn accept(listener: &Listener) -> io::Result<Stream> {
-        listener.accept().map(|(stream, _)| stream)
+        let (stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
     fn connect(address: SocketAddr) -> io::Result<Stream> {
-        Stream::connect(address)
+        let stream = Stream::connect(address)?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
     }
 }
 

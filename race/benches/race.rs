@@ -16,7 +16,15 @@
 //! - raw UDP, a plain sender (`send_to` of one 1224-byte datagram, Ferry's full segment, per
 //!   call) and a GSO one (`UDP_SEGMENT` at 1224 bytes, 53 segments per call), each to a plain
 //!   receiver that counts what it gets for a few seconds: no reliability, the ceiling;
-//! - Linux TCP: one std `TcpStream` moved the way Ferry's is.
+//! - Linux TCP: one std `TcpStream` moved the way Ferry's is;
+//! - Ferry on tokio: one `ferry::tokio::Stream` into a `ferry::tokio::Listener`'s stream, each
+//!   end on a current-thread tokio runtime of its own thread, as quinn's are (issue 24's target:
+//!   at least 0.9x Ferry plain, the std driver);
+//! - the CLI: `ferry send FILE` into `ferry recv --once --output /dev/null`, two child
+//!   processes of the release build (the bench builds it), the goodput the receiver reports
+//!   (`--stats json`, from accept to the end of the stream), the CPU time both children spent
+//!   (issue 24's target: at least 0.9x Ferry plain in-process). The file is made once in the
+//!   temporary directory, so after the first round it is read from the page cache.
 //!
 //! The setups: `loopback`, this process's own 127.0.0.1 as it comes (MTU 65536, offloads
 //! on), and `mtu1500`, the lossy-loopback bench's namespace without loss (`lo` at MTU 1500,
@@ -49,10 +57,12 @@ use common::{
 };
 
 /// The contenders, in the order of each round and of the table.
-const CONTENDERS: [Contender; 8] = [
+const CONTENDERS: [Contender; 10] = [
     Contender::FerryPlain,
     Contender::FerryNoGso,
     Contender::FerrySecure,
+    Contender::FerryTokio,
+    Contender::FerryCli,
     Contender::QuinnGso,
     Contender::QuinnNoGso,
     Contender::RawUdpPlain,
@@ -79,6 +89,8 @@ enum Contender {
     FerryPlain,
     FerryNoGso,
     FerrySecure,
+    FerryTokio,
+    FerryCli,
     QuinnGso,
     QuinnNoGso,
     RawUdpPlain,
@@ -92,6 +104,8 @@ impl Contender {
             Contender::FerryPlain => "ferry-plain",
             Contender::FerryNoGso => "ferry-plain-no-gso",
             Contender::FerrySecure => "ferry-secure",
+            Contender::FerryTokio => "ferry-tokio",
+            Contender::FerryCli => "ferry-cli",
             Contender::QuinnGso => "quinn-gso",
             Contender::QuinnNoGso => "quinn-no-gso",
             Contender::RawUdpPlain => "raw-udp-plain",
@@ -105,6 +119,8 @@ impl Contender {
             Contender::FerryPlain => "Ferry plain",
             Contender::FerryNoGso => "Ferry plain, FERRY_UDP_GSO=off",
             Contender::FerrySecure => "Ferry secure",
+            Contender::FerryTokio => "Ferry plain on tokio (ferry::tokio::Stream)",
+            Contender::FerryCli => "Ferry plain, the CLI (ferry send | ferry recv)",
             Contender::QuinnGso => "quinn 0.11, GSO on (AES-256-GCM)",
             Contender::QuinnNoGso => "quinn 0.11, GSO off (AES-256-GCM)",
             Contender::RawUdpPlain => "raw UDP plain, 1224 B (no reliability)",
@@ -122,6 +138,9 @@ impl Contender {
     fn race(self, settings: &Settings) -> Figure {
         if self == Contender::FerryNoGso {
             return race_in_child(Contender::FerryPlain, ("FERRY_UDP_GSO", "off"));
+        }
+        if self == Contender::FerryCli {
+            return cli_bulk(settings.bytes);
         }
         let cpu_before = process_cpu_seconds();
         let bps = self.goodput(settings);
@@ -145,7 +164,10 @@ impl Contender {
                 let (server, client) = ferry_configs(self == Contender::FerrySecure);
                 ferry_bulk_bps(&server, &client, settings.bytes)
             }
-            Contender::FerryNoGso => unreachable!("raced in a child process"),
+            Contender::FerryTokio => ferry_tokio_bulk_bps(settings.bytes),
+            Contender::FerryNoGso | Contender::FerryCli => {
+                unreachable!("raced in child processes")
+            }
             Contender::QuinnGso => quinn_bulk_bps(settings.bytes, true),
             Contender::QuinnNoGso => quinn_bulk_bps(settings.bytes, false),
             Contender::RawUdpPlain => raw_udp_bps(settings.raw_duration(), send_plain_datagrams),
@@ -281,6 +303,189 @@ fn quinn_bulk_bps(bytes: usize, segmentation_offload: bool) -> f64 {
     let (received, finished) = receiving.join().unwrap();
     assert_eq!(received, bytes);
     received as f64 * 8.0 / (finished - started).as_secs_f64()
+}
+
+/// Goodput of one `ferry::tokio::Stream` over loopback moving `bytes` (a multiple of 64 KiB)
+/// into a `ferry::tokio::Listener`'s stream, each end on a current-thread runtime of its own
+/// thread, in bits per second: from just before the connection to the receiver's last read.
+fn ferry_tokio_bulk_bps(bytes: usize) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (address_sender, address) = mpsc::channel();
+    let receiving = thread::spawn(move || {
+        current_thread_runtime().block_on(async move {
+            let listener = ferry::tokio::Listener::bind("127.0.0.1:0").await.unwrap();
+            address_sender.send(listener.local_addr().unwrap()).unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = vec![0u8; 1 << 16];
+            let mut received = 0usize;
+            loop {
+                match stream.read(&mut buffer).await.unwrap() {
+                    0 => break (received, now()),
+                    count => received += count,
+                }
+            }
+        })
+    });
+    let address = address.recv_timeout(QUINN_LIMIT).unwrap();
+    let chunk = vec![0x5au8; 1 << 16];
+    let started = now();
+    current_thread_runtime().block_on(async {
+        let mut stream = ferry::tokio::Stream::connect(address).await.unwrap();
+        for _ in 0..bytes / chunk.len() {
+            stream.write_all(&chunk).await.unwrap();
+        }
+        stream.shutdown().await.unwrap();
+    });
+    let (received, finished) = receiving.join().unwrap();
+    assert_eq!(received, bytes);
+    received as f64 * 8.0 / (finished - started).as_secs_f64()
+}
+
+/// The release build's `ferry` command, built for the CLI contender once per run: it sits
+/// beside this bench's own executable's directory (target/release/deps/race-...).
+fn ferry_command() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let built = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "-p",
+            "ferry-cli",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo build -p ferry-cli");
+    assert!(built.success(), "cargo build -p ferry-cli failed: {built}");
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(|release| release.join("ferry"))
+        .filter(|ferry| ferry.exists())
+        .expect("target/release/ferry beside the bench")
+}
+
+/// The file the CLI contender sends: `bytes` of one pattern in the temporary directory, made
+/// once per run and size.
+fn cli_source(bytes: usize) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("ferry-race-{}-{bytes}", std::process::id()));
+    if std::fs::metadata(&path)
+        .map(|meta| meta.len() as usize)
+        .ok()
+        != Some(bytes)
+    {
+        let chunk = vec![0x5au8; 1 << 16];
+        let mut file = std::fs::File::create(&path).unwrap();
+        for _ in 0..bytes / chunk.len() {
+            std::io::Write::write_all(&mut file, &chunk).unwrap();
+        }
+    }
+    path
+}
+
+/// Remove the files [`cli_source`] made in this process.
+fn remove_cli_sources() {
+    let prefix = format!("ferry-race-{}-", std::process::id());
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// One transfer through the command line: `ferry recv --once --stats json --output /dev/null`
+/// and `ferry send ADDRESS FILE`, two child processes; the goodput the receiver reports and the
+/// children's CPU time (their user and system time, reaped by `wait`) per GiB.
+fn cli_bulk(bytes: usize) -> Figure {
+    use std::io::BufRead;
+    static FERRY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let ferry = FERRY.get_or_init(ferry_command);
+    let source = cli_source(bytes);
+    let cpu_before = children_cpu_seconds();
+    let mut receiver = Command::new(ferry)
+        .args([
+            "recv",
+            "--once",
+            "--stats",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--output", "/dev/null"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry recv");
+    // `ferry recv` names the port it took on stderr: "... listening on ADDRESS".
+    let mut errors = std::io::BufReader::new(receiver.stderr.take().unwrap());
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(
+            errors.read_line(&mut line).unwrap() > 0,
+            "ferry recv ended before it listened"
+        );
+        if let Some((_, address)) = line.trim_end().split_once("listening on ") {
+            break address.to_string();
+        }
+    };
+    let sent = Command::new(ferry)
+        .args(["send", "--stats", "json", &address])
+        .arg(&source)
+        .stdout(Stdio::null())
+        .status()
+        .expect("ferry send");
+    assert!(sent.success(), "ferry send failed: {sent}");
+    let output = receiver.wait_with_output().expect("ferry recv");
+    assert!(
+        output.status.success(),
+        "ferry recv failed: {}",
+        output.status
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    let goodput = json_number(&report, "goodput_bps").expect("goodput_bps in ferry recv's report");
+    let received = json_number(&report, "bytes_delivered").unwrap_or(0.0);
+    assert_eq!(received as usize, bytes, "ferry recv got {received} bytes");
+    let cpu = children_cpu_seconds() - cpu_before;
+    Figure {
+        bps: goodput,
+        cpu_per_gib: cpu / (bytes as f64 / GIB),
+    }
+}
+
+/// The first number after `"key":` in a JSON report (the reports are flat enough for this).
+fn json_number(report: &str, key: &str) -> Option<f64> {
+    let at = report.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let text: String = report[at..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E' | '+'))
+        .collect();
+    text.parse().ok()
+}
+
+/// The CPU time this process's waited-for children have spent, in seconds (cutime and cstime
+/// of /proc/self/stat, in clock ticks of 1/100 s).
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // Fields 16 and 17 of proc(5), counted from the pid: 14 and 15 after the name.
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(13) + ticks(14)) as f64 / 100.0
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -487,6 +692,16 @@ fn table(setups: &[(String, Results)], settings: &Settings) {
                 Contender::FerrySecure,
                 Contender::FerryPlain,
             ),
+            (
+                "ferry_tokio_over_ferry_plain",
+                Contender::FerryTokio,
+                Contender::FerryPlain,
+            ),
+            (
+                "ferry_cli_over_ferry_plain",
+                Contender::FerryCli,
+                Contender::FerryPlain,
+            ),
         ];
         let mut line = format!("setup={setup}");
         for contender in CONTENDERS {
@@ -524,6 +739,7 @@ fn main() {
         race_here(&settings, "mtu1500", |contender, figure| {
             print_result(contender, figure)
         });
+        remove_cli_sources();
         return;
     }
     eprintln!(
@@ -553,5 +769,6 @@ fn main() {
             }
         }
     }
+    remove_cli_sources();
     table(&setups, &settings);
 }
