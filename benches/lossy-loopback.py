@@ -61,9 +61,15 @@ def tcp_recv(host):
 
 # The namespace's counters that tell how losses were repaired. The script runs one
 # connection at a time in a namespace of its own, so their difference is this connection's.
+# The D-SACK and undo counters tell reordering (and the spurious retransmissions it causes)
+# from loss: TCPDSACKRecv and TCPDSACKUndo for the sender's retransmissions reported twice and
+# the recoveries undone for them, TCPSACKReorder and TCPTSReorder for reordering seen; the
+# HyStart counters for how slow start ended.
 TCP_EXT = ["TCPTimeouts", "TCPLossProbes", "TCPLossProbeRecovery", "TCPLostRetransmit",
            "TCPFastRetrans", "TCPSackRecovery", "TCPSpuriousRTOs", "TCPSynRetrans",
-           "TCPDSACKRecv", "TCPSACKReorder"]
+           "TCPDSACKRecv", "TCPDSACKRecvSegs", "TCPDSACKUndo", "TCPDSACKIgnoredNoUndo",
+           "TCPLossUndo", "TCPFullUndo", "TCPPartialUndo", "TCPSACKReorder", "TCPTSReorder",
+           "TCPRenoReorder", "TCPDelivered", "TCPHystartTrainDetect", "TCPHystartDelayDetect"]
 TCP = ["RetransSegs", "OutSegs"]
 
 
