@@ -262,6 +262,37 @@ fn a_tail_loss_probe_repairs_a_lost_last_segment_without_a_timeout() {
     assert_eq!(stats.tail_loss_probes, 1);
 }
 
+/// The FIN went on its own after the data, and the last data segment was lost: the FIN
+/// arrived beyond the hole, where no SACK block can show it. A probe of the FIN would draw the
+/// same ACK again and again until the retransmission timer; the probe sends the lost data,
+/// which completes the stream, FIN and all, within the round trip.
+#[test]
+fn a_tail_loss_probe_resends_the_last_data_not_a_lone_fin_behind_it() {
+    let (mut conn, base) = slow_started(newreno_config(), 1);
+    let s = |i: u32| base + i * MSS;
+    write_segments(&mut conn, base, 3);
+    assert_eq!(recv(&mut conn, at(1_000)).len(), 3);
+    conn.shutdown();
+    let fin = recv(&mut conn, at(1_000));
+    assert_eq!(fin.len(), 1);
+    assert_eq!(fin[0].0.seq, s(3));
+    assert_eq!(fin[0].0.flags, Flags::ACK | Flags::FIN);
+    assert!(fin[0].0.payload.is_empty());
+    // Segment 2 is lost; the FIN arrives but cannot be SACKed.
+    send(&mut conn, at(1_100), ack(s(2)));
+    recv_nothing(&mut conn, at(1_100));
+    assert_eq!(conn.poll_timeout(), Some(at(1_300)));
+    assert_eq!(
+        timeout(&mut conn, at(1_300)),
+        flight(base, 2..3, Reason::TailLossProbe)
+    );
+    send(&mut conn, at(1_400), ack(s(3) + 1));
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!(stats.rto_timeouts, 0);
+    assert_eq!(stats.retransmissions.tlp, 1);
+}
+
 /// RFC 8985 section 7.2 adds the peer's delayed-ACK time to the probe timeout when the peer
 /// may be holding its ACK: with one segment in flight, which a segment carrying the FIN is
 /// too (its FIN took the flight one byte past a full segment), and with two whose data is
