@@ -719,7 +719,7 @@ impl Endpoint {
                     self.active.insert(handle);
                     // Only an acceptable segment shows the peer is alive: a forged trickle
                     // must not keep the user timeout from firing.
-                    let accepted_before = entry.connection.stats().segments_accepted;
+                    let accepted_before = entry.connection.segments_accepted();
                     let opened = &mut self.opened;
                     match entry
                         .session
@@ -770,7 +770,7 @@ impl Endpoint {
                             entry.connection.terminate(Some(ConnectionError::Reset));
                         }
                     }
-                    if entry.connection.stats().segments_accepted > accepted_before {
+                    if entry.connection.segments_accepted() > accepted_before {
                         entry.last_heard = Some(now);
                         entry.awaiting_since = None;
                     }
