@@ -1,8 +1,9 @@
 //! The receive side: the receive sequence variables (RFC 9293 section 3.3.1), the window we
 //! advertise and its updates (sections 3.8.6 and 3.8.6.2.2), the segment text and the FIN
 //! (section 3.10.7.4's seventh and eighth steps) with the hand-off to reassembly, when to
-//! acknowledge (RFC 5681 section 4.2, with quick ACKs), and the SACK and D-SACK blocks each
-//! ACK carries (RFC 2018 section 4, RFC 2883).
+//! acknowledge (RFC 5681 section 4.2, with quick ACKs, and stretch ACKs over a batch of
+//! in-order data where the driver asks for them), and the SACK and D-SACK blocks each ACK
+//! carries (RFC 2018 section 4, RFC 2883).
 
 use std::collections::VecDeque;
 
@@ -21,6 +22,14 @@ const QUICK_ACK_SEGMENTS: u32 = 16;
 
 /// ACKs held for sending at most: a batch of data fed at once draws up to this many.
 const MAX_QUEUED_ACKS: usize = 8;
+
+/// With stretch ACKs on ([`Connection::set_stretch_acks`]), the most full-sized segments of
+/// in-order data one ACK covers. Linux's GRO hands TCP up to 64 KiB at once, and it sends one
+/// ACK for it: about 44 segments of 1448 bytes. Sixteen keep an ACK for every 19 KiB at
+/// Ferry's default MSS, well inside the 64 KiB window a connection starts with, and keep
+/// slow start growing (a congestion controller counts at most two segments per ACK there:
+/// RFC 3465 section 2.3).
+const MAX_STRETCH_SEGMENTS: usize = 16;
 
 /// The window a connection whose receive buffer holds `recv_buffer` bytes (RCV.BUFF, at most
 /// 2^30 as [`Config::check`](super::Config::check) requires, beyond which sequence comparisons
@@ -70,6 +79,13 @@ pub(super) struct Receiver {
     recent_sack_blocks: Vec<(u64, u64)>,
     /// A pure ACK (or its SYN-ACK stand-in during the handshake) is owed now.
     pending_ack: Option<Reason>,
+    /// The ACK owed is one RFC 5681 section 4.2 asks for every second in-order segment, and
+    /// nothing else: with stretch ACKs on, more in-order data fed before the next poll may
+    /// join it instead of queueing it.
+    owed_ack_stretches: bool,
+    /// In-order data fed between two polls is acknowledged by one ACK, up to
+    /// [`MAX_STRETCH_SEGMENTS`] ([`Connection::set_stretch_acks`]).
+    stretch_acks: bool,
     /// ACKs that fell due while data kept arriving before the caller polled, each as it stood
     /// then, oldest first; at most [`MAX_QUEUED_ACKS`].
     queued_acks: VecDeque<Transmit>,
@@ -94,6 +110,8 @@ impl Receiver {
             pending_dsack: None,
             recent_sack_blocks: Vec::new(),
             pending_ack: None,
+            owed_ack_stretches: false,
+            stretch_acks: false,
             queued_acks: VecDeque::new(),
         }
     }
@@ -155,14 +173,26 @@ impl Receiver {
         count
     }
 
-    /// An ACK is owed for `reason`, unless one is owed already (it keeps its reason).
+    /// An ACK is owed for `reason`, unless one is owed already (it keeps its reason). It goes
+    /// before any data fed after it, never stretched over that data.
     pub(super) fn owe_ack(&mut self, reason: Reason) {
         self.pending_ack.get_or_insert(reason);
+        self.owed_ack_stretches = false;
+    }
+
+    /// An ACK is owed for a second in-order segment (RFC 5681 section 4.2), unless one is owed
+    /// already: with stretch ACKs on, one that more in-order data may join.
+    fn owe_second_segment_ack(&mut self) {
+        if self.pending_ack.is_none() {
+            self.pending_ack = Some(Reason::Ack);
+            self.owed_ack_stretches = true;
+        }
     }
 
     /// The ACK that completes the handshake is owed, whatever was owed before.
     pub(super) fn owe_handshake_ack(&mut self) {
         self.pending_ack = Some(Reason::Handshake);
+        self.owed_ack_stretches = false;
     }
 
     /// The pure ACK owed now, if any; the caller sends it.
@@ -278,7 +308,14 @@ impl Connection {
         let fresh = &segment.payload[already_have..];
         let accepted = &fresh[..fresh.len().min(room)];
 
-        if !segment.payload.is_empty() {
+        // A segment that continues the in-order data, whole, with nothing held beyond it.
+        let continues_in_order = start_delta == 0
+            && accepted.len() == segment.payload.len()
+            && !segment.flags.contains(Flags::FIN)
+            && self.receive.reassembly.is_empty();
+        if !segment.payload.is_empty()
+            && !self.may_stretch_owed_ack(continues_in_order, accepted.len())
+        {
             self.queue_owed_ack(now);
         }
         if already_have > 0 {
@@ -287,7 +324,7 @@ impl Connection {
         if !segment.payload.is_empty() {
             if accepted.is_empty() {
                 // Nothing new (a repeat, or no room): tell the peer where we are.
-                self.receive.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.owe_ack(Reason::Ack);
             } else if start_in_window == 0 {
                 if segment.flags.contains(Flags::FIN) && accepted.len() == fresh.len() {
                     // This segment ends the stream: whatever is held is overwritten by it or
@@ -312,7 +349,7 @@ impl Connection {
                 self.receive.quick_acks = QUICK_ACK_SEGMENTS;
                 self.note_sack_block(offset);
                 // RFC 5681 section 4.2: out-of-order data is acknowledged at once.
-                self.receive.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.owe_ack(Reason::Ack);
             }
         }
 
@@ -333,7 +370,7 @@ impl Connection {
                     self.receive.held_fin = Some(fin_offset as u64);
                 }
                 // Out of order: a duplicate ACK at once (RFC 5681 section 4.2), as for data.
-                self.receive.pending_ack.get_or_insert(Reason::Ack);
+                self.receive.owe_ack(Reason::Ack);
             }
         }
         self.settle_held_fin(now);
@@ -384,12 +421,14 @@ impl Connection {
         }
         let quick = self.receive.quick_acks > 0;
         self.receive.quick_acks = self.receive.quick_acks.saturating_sub(1);
-        if filled_a_hole || quick || self.receive.unacknowledged_bytes >= 2 * self.negotiated.mss {
-            // RFC 5681 section 4.2: ACK at least every second full-sized segment, and at
-            // once when a segment fills a hole; and, as Linux's quick-ACK mode, every
-            // segment at the start and after a loss, so that a sender with a window of one
-            // or two segments never waits for the delayed-ACK timer.
-            self.receive.pending_ack.get_or_insert(Reason::Ack);
+        if filled_a_hole || quick {
+            // RFC 5681 section 4.2: ACK at once when a segment fills a hole; and, as Linux's
+            // quick-ACK mode, every segment at the start and after a loss, so that a sender
+            // with a window of one or two segments never waits for the delayed-ACK timer.
+            self.receive.owe_ack(Reason::Ack);
+        } else if self.receive.unacknowledged_bytes >= 2 * self.negotiated.mss {
+            // RFC 5681 section 4.2: ACK at least every second full-sized segment.
+            self.receive.owe_second_segment_ack();
         } else if !self.timers.is_armed(Timer::DelayedAck) {
             self.timers
                 .set(Timer::DelayedAck, now + self.config.delayed_ack);
@@ -427,6 +466,7 @@ impl Connection {
             .pending_dsack
             .filter(|block| block.right <= rcv_nxt);
         self.receive.pending_ack = Some(Reason::Ack);
+        self.receive.owed_ack_stretches = false;
         self.events.push_back(Event::PeerFinished);
         match self.state {
             State::Established => self.state = State::CloseWait,
@@ -436,10 +476,43 @@ impl Connection {
         }
     }
 
+    /// Stretch ACKs (RFC 2525 section 2.13 names them; Linux sends one for each GRO batch):
+    /// whether a segment that `continues_in_order` with `len` bytes may be acknowledged
+    /// together with the in-order data before it, by the ACK owed for that data, rather than
+    /// that ACK being queued first. Only when the driver asked for them
+    /// ([`set_stretch_acks`](Self::set_stretch_acks)), only while the ACK owed is the
+    /// every-second-segment one, and up to [`MAX_STRETCH_SEGMENTS`]. Everything RFC 5681
+    /// section 4.2 wants at once still goes at once, one ACK per segment: out-of-order data
+    /// (each duplicate ACK counts at the sender), a segment that fills a hole, a duplicate,
+    /// the FIN, and quick-ACK mode at the start and after a loss. The data fed between two
+    /// polls arrived together, so the ACK that covers it leaves no later than the ACKs it
+    /// replaces would have.
+    fn may_stretch_owed_ack(&self, continues_in_order: bool, len: usize) -> bool {
+        self.receive.stretch_acks
+            && continues_in_order
+            && self.receive.owed_ack_stretches
+            && self.receive.pending_ack.is_some()
+            && self.receive.unacknowledged_bytes + len <= MAX_STRETCH_SEGMENTS * self.negotiated.mss
+    }
+
+    /// Acknowledge in-order data fed between two polls with one ACK, up to 16 full segments
+    /// (a stretch ACK); off by default, where every second segment draws its own ACK even
+    /// within a batch. Out-of-order data, a segment that fills a hole, repeated data, the FIN
+    /// and the quick-ACK mode at the start and after a loss still draw an ACK per segment,
+    /// as RFC 5681 section 4.2 asks. A driver that takes datagrams from its socket in batches
+    /// (recvmmsg) turns it on, so that a receiver behind on its socket sends about one ACK per
+    /// batch, as Linux does after GRO, instead of one per two segments: each ACK costs both
+    /// ends a datagram's system-call and kernel work (docs/performance.md).
+    pub fn set_stretch_acks(&mut self, on: bool) {
+        self.receive.stretch_acks = on;
+    }
+
     /// More data arrived while an ACK was owed and not yet polled (a batch of datagrams fed
     /// before `poll_transmit`): that ACK goes as it stands now, before this data, so that a
-    /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all.
-    /// (With one ACK per batch, losing it leaves the sender nothing to act on.)
+    /// batch draws one ACK per two segments as RFC 5681 section 4.2 asks, not one for all
+    /// (with one ACK per batch, losing it leaves the sender nothing to act on), unless stretch
+    /// ACKs are on and the ACK may stretch over this data (`may_stretch_owed_ack`): then
+    /// one ACK per [`MAX_STRETCH_SEGMENTS`].
     fn queue_owed_ack(&mut self, now: Instant) {
         let Some(reason) = self.receive.pending_ack.take() else {
             return;
@@ -477,7 +550,7 @@ impl Connection {
             });
         }
         self.receive.quick_acks = QUICK_ACK_SEGMENTS;
-        self.receive.pending_ack.get_or_insert(Reason::Ack);
+        self.receive.owe_ack(Reason::Ack);
     }
 
     /// RFC 2018 section 4: the block holding the segment just received goes first; the
@@ -559,7 +632,7 @@ impl Connection {
         let window = self.receive_window() as usize;
         let half_buffer = self.receive.buffer.size() as usize / 2;
         if remaining <= half_buffer && window > remaining && window >= 2 * remaining {
-            self.receive.pending_ack.get_or_insert(Reason::WindowUpdate);
+            self.receive.owe_ack(Reason::WindowUpdate);
         }
     }
 }

@@ -275,6 +275,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Whether connections keep their event trace ([`Endpoint::set_tracing`]).
     tracing: bool,
+    /// Whether connections stretch their ACKs over a batch ([`Endpoint::set_stretch_acks`]).
+    stretch_acks: bool,
     /// Trace events taken out of connections, so that a connection forgotten once closed
     /// leaves its last events behind; at most [`MAX_TRACE_EVENTS`].
     trace_events: VecDeque<(ConnectionHandle, TracedEvent)>,
@@ -339,6 +341,7 @@ impl Endpoint {
             opened: Vec::new(),
             stats: EndpointStats::default(),
             tracing: false,
+            stretch_acks: false,
             trace_events: VecDeque::new(),
             trace_events_dropped: 0,
         })
@@ -351,6 +354,18 @@ impl Endpoint {
         self.tracing = on;
         for entry in self.connections.values_mut() {
             entry.connection.set_tracing(on);
+        }
+    }
+
+    /// Let every connection, open now or opened later, acknowledge the in-order data fed
+    /// between two polls with one ACK where RFC 5681 allows it
+    /// ([`Connection::set_stretch_acks`]): for a caller that feeds datagrams in batches, as
+    /// the socket drivers do. Off by default: the simulator feeds datagrams that arrive at the
+    /// same instant before it polls, and its receivers acknowledge every second segment.
+    pub fn set_stretch_acks(&mut self, on: bool) {
+        self.stretch_acks = on;
+        for entry in self.connections.values_mut() {
+            entry.connection.set_stretch_acks(on);
         }
     }
 
@@ -1134,6 +1149,7 @@ impl Endpoint {
         if self.tracing {
             connection.set_tracing(true);
         }
+        connection.set_stretch_acks(self.stretch_acks);
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.by_peer.insert(connection.remote(), handle);

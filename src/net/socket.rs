@@ -84,6 +84,8 @@ pub(crate) fn endpoint(config: &SocketConfig) -> io::Result<Endpoint> {
     }
     endpoint.set_default_user_timeout(config.user_timeout);
     endpoint.set_tracing(config.trace.is_some());
+    // Both drivers take datagrams in batches: one ACK for a batch of in-order data.
+    endpoint.set_stretch_acks(true);
     Ok(endpoint)
 }
 

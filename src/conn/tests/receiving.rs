@@ -340,3 +340,90 @@ fn reads_of_any_size_return_the_bytes_in_order_as_the_receive_buffer_wraps() {
     assert_eq!(read, bytes(0, 8 * 1_200));
     assert_eq!(conn.read(&mut buf), Err(ReadError::WouldBlock));
 }
+
+// -------------------------------------------------------------------------------------------
+// ESTABLISHED: stretch ACKs over a batch (a driver that feeds datagrams in batches)
+
+/// Feed the full segments `range` (in MSS units from REMOTE), all at `now`, without polling.
+fn feed_segments(conn: &mut Connection, now: Instant, range: std::ops::Range<u32>) {
+    for index in range {
+        let start = (index * MSS) as usize;
+        send(
+            conn,
+            now,
+            Segment {
+                seq: REMOTE + index * MSS,
+                payload: &bytes(start, MSS as usize),
+                ..SEND_TEMPL
+            },
+        );
+    }
+}
+
+/// The ACK of the first `segments` full segments, nothing read, with these SACK blocks.
+fn ack_of_segments(segments: u32, sack: &[(SeqNum, SeqNum)]) -> (Sent, Reason) {
+    let sent = Sent {
+        ack: REMOTE + segments * MSS,
+        window: WINDOW - segments * MSS,
+        ..RECV_TEMPL
+    };
+    (with_sack(sent, sack), Reason::Ack)
+}
+
+#[test]
+fn with_stretch_acks_a_batch_of_in_order_segments_draws_one_ack() {
+    let mut conn = established();
+    conn.set_stretch_acks(true);
+    feed_segments(&mut conn, at(1_000), 0..4);
+    assert_eq!(recv(&mut conn, at(1_000)), vec![ack_of_segments(4, &[])]);
+    // The next batch starts afresh: every second segment still draws an ACK by itself.
+    feed_segments(&mut conn, at(1_001), 4..6);
+    assert_eq!(recv(&mut conn, at(1_001)), vec![ack_of_segments(6, &[])]);
+    assert_eq!(conn.timers.get(Timer::DelayedAck), None);
+    assert_eq!(read_all(&mut conn), bytes(0, 6 * MSS as usize));
+}
+
+#[test]
+fn a_stretch_ack_covers_at_most_sixteen_segments() {
+    let mut conn = established();
+    conn.set_stretch_acks(true);
+    feed_segments(&mut conn, at(1_000), 0..20);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![ack_of_segments(16, &[]), ack_of_segments(20, &[])]
+    );
+    recv_nothing(&mut conn, at(1_000));
+}
+
+#[test]
+fn a_hole_in_a_batch_still_draws_an_ack_for_each_segment_beyond_it() {
+    let mut conn = established();
+    conn.set_stretch_acks(true);
+    // Segments 0-3 in order, 4 lost, 5-7 beyond the hole, all in one batch: the in-order
+    // data's ACK goes before the first segment beyond the hole, and each of those draws a
+    // duplicate ACK of its own (RFC 5681 section 4.2), for the sender to count.
+    feed_segments(&mut conn, at(1_000), 0..4);
+    feed_segments(&mut conn, at(1_000), 5..8);
+    let beyond = |end: u32| (REMOTE + 5 * MSS, REMOTE + end * MSS);
+    assert_eq!(
+        recv(&mut conn, at(1_000)),
+        vec![
+            ack_of_segments(4, &[]),
+            ack_of_segments(4, &[beyond(6)]),
+            ack_of_segments(4, &[beyond(7)]),
+            ack_of_segments(4, &[beyond(8)]),
+        ]
+    );
+    // The repair fills the hole, then new data follows in the same batch: quick-ACK mode
+    // acknowledges each segment at once while the sender recovers.
+    feed_segments(&mut conn, at(1_010), 4..5);
+    feed_segments(&mut conn, at(1_010), 8..10);
+    assert_eq!(
+        recv(&mut conn, at(1_010)),
+        vec![
+            ack_of_segments(8, &[]),
+            ack_of_segments(9, &[]),
+            ack_of_segments(10, &[])
+        ]
+    );
+}
