@@ -578,6 +578,11 @@ impl Connection {
         if let Some(dsack) = dsack {
             blocks.push(dsack);
         }
+        if self.receive.reassembly.is_empty() {
+            // Nothing held out of order: no block to report, and no list to build for every
+            // segment a bulk sender emits (docs/performance.md).
+            return blocks;
+        }
         let to_seq =
             |offset: u64| self.receive.rcv_nxt + (offset - self.receive.received_offset) as u32;
         let recent = self
