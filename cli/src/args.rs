@@ -57,7 +57,7 @@ impl Cc {
     }
 }
 
-/// How a host's sender behaves: `--cc`, `--initial-window`, `--nodelay`, shared by
+/// How a host's sender behaves: `--cc`, `--initial-window`, `--nodelay`, `--pacing`, shared by
 /// `ferry sim` and the network commands.
 #[derive(clap::Args)]
 pub struct SenderOptions {
@@ -75,6 +75,11 @@ pub struct SenderOptions {
     /// segments, whose short last one carries the FIN, are the same either way.
     #[arg(long)]
     pub nodelay: bool,
+    /// Pacing (the library's default, as Linux's): once an RTT is measured, data leaves spread
+    /// over the round trip at 2 x cwnd / SRTT in slow start and 1.2 x after, in bursts of about
+    /// 1 ms of data, instead of a whole window at once. Off: as fast as ACKs open the window.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub pacing: Switch,
     /// Bytes the application may queue for sending, unsent and unacknowledged, e.g. 4MiB:
     /// a transfer moves at most this much per round trip. Default `auto`, the library's:
     /// from 256 KiB, grown to twice the congestion window up to 4 MiB.
@@ -89,6 +94,7 @@ impl SenderOptions {
             congestion_control: self.cc.controller(),
             initial_window_segments: self.initial_window.or(config.initial_window_segments),
             nodelay: self.nodelay,
+            pacing: self.pacing == Switch::On,
             send_buffer: self.send_buffer.unwrap_or(config.send_buffer),
             ..config
         }

@@ -362,6 +362,7 @@ impl Converter {
                 put("latest_rtt", ms(change.latest_rtt));
                 put("ferry:rto", ms(change.rto));
                 put("ferry:recv_buffer", change.recv_buffer.map(Value::from));
+                put("pacing_rate", change.pacing_rate.map(Value::from));
                 if let Some(window) = change.congestion_window {
                     self.congestion_window = window;
                 }

@@ -166,8 +166,9 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 25] = [
+const TWO_HOST_ONLY: [&str; 26] = [
     "send_buffer",
+    "pacing",
     "bytes",
     "write_size",
     "write_interval",
@@ -195,8 +196,9 @@ const TWO_HOST_ONLY: [&str; 25] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 24] = [
+const PUNCH_CONFLICTS: [&str; 25] = [
     "send_buffer",
+    "pacing",
     "mss",
     "write_size",
     "write_interval",

@@ -49,7 +49,7 @@ fn sim(args: &[&str]) -> serde_json::Value {
 /// The rto sample's run (captures/make-samples): 30000 bytes, RACK-TLP off, the 25th (last)
 /// data segment lost, so that only the retransmission timer recovers it; the samples'
 /// classic settings.
-const RTO_RUN: [&str; 12] = [
+const RTO_RUN: [&str; 14] = [
     "--bytes",
     "30000",
     "--rack",
@@ -60,6 +60,8 @@ const RTO_RUN: [&str; 12] = [
     "newreno",
     "--initial-window",
     "3",
+    "--pacing",
+    "off",
     "--recv-buffer",
     "64KiB",
 ];

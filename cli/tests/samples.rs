@@ -314,6 +314,8 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
             "newreno",
             "--initial-window",
             "3",
+            "--pacing",
+            "off",
             "--recv-buffer",
             "64KiB",
         ])

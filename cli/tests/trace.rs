@@ -139,6 +139,8 @@ fn the_trace_of_a_lost_ninth_segment_says_what_the_lab_says() {
             "newreno",
             "--initial-window",
             "3",
+            "--pacing",
+            "off",
             "--recv-buffer",
             "64KiB",
         ],

@@ -126,6 +126,14 @@ pub struct Config {
     /// `tcp_slow_start_after_idle`, on by default there too), so that the first write after
     /// idle does not burst the whole old window into a path that may have changed. Default on.
     pub slow_start_after_idle: bool,
+    /// Pace data segments (RFC 9002 section 7.7, as Linux's internal pacing): once there is
+    /// an RTT sample, they leave spread over the round trip at 2 x cwnd / SRTT while cwnd is
+    /// below half of ssthresh and 1.2 x cwnd / SRTT after (Linux's `tcp_pacing_ss_ratio` and
+    /// `tcp_pacing_ca_ratio`), in bursts of about 1 ms of data and at least 2 segments, instead
+    /// of a whole window at once into the bottleneck's queue. ACKs, the handshake and the
+    /// retransmission of an expired timer are never held. Off, each window leaves as fast as
+    /// ACKs open it, as classic TCP's. Default on.
+    pub pacing: bool,
 }
 
 impl Default for Config {
@@ -150,6 +158,7 @@ impl Default for Config {
             duplicate_ack_threshold: 3,
             nodelay: false,
             slow_start_after_idle: true,
+            pacing: true,
         }
     }
 }

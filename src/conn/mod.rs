@@ -36,13 +36,15 @@
 //!   2018 section 2);
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
 //! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller),
-//!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle), `rack.rs`,
+//!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle),
+//!   `pacing.rs` (data leaves spread over the round trip, RFC 9002 section 7.7), `rack.rs`,
 //!   `retransmission.rs` (the segments in flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
 mod cc;
 mod config;
 mod cwnd_validation;
 mod negotiation;
+mod pacing;
 mod rack;
 mod reassembly;
 mod receive;
@@ -79,6 +81,7 @@ use std::net::SocketAddr;
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum, WireError};
 use cwnd_validation::CwndValidation;
+use pacing::Pacer;
 use receive::Receiver;
 use recovery::LossRecovery;
 use rtt::RttEstimator;
@@ -128,6 +131,8 @@ pub struct Connection {
     congestion: Box<dyn Controller>,
     /// How much of cwnd is in use, and when data last went (`cwnd_validation.rs`).
     cwnd_validation: CwndValidation,
+    /// The pacer: when the next data segment may leave (`pacing.rs`).
+    pacer: Pacer,
     stats: Stats,
 
     /// The send side (`send.rs`): SND.UNA, SND.NXT, the peer's window, the data to send.
@@ -264,6 +269,7 @@ impl Connection {
             checksum_by_sealer: false,
             congestion,
             cwnd_validation: CwndValidation::default(),
+            pacer: Pacer::default(),
             stats,
             send: Sender::new(iss, send_buffer),
             receive: Receiver::new(sizes),
@@ -655,8 +661,13 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called: the earliest
+    /// timer, or the moment the pacer lets a segment it held go (`pacing.rs`), after which
+    /// [`poll_transmit`](Self::poll_transmit) sends it.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        [self.timers.next_deadline(), self.pacer.release_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

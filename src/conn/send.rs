@@ -462,6 +462,7 @@ impl Connection {
         if !self.state.may_send() {
             return None;
         }
+        self.pacer.forget_release();
         if self.recovery.loss_probe_due() {
             if let Some(probe) = self.transmit_loss_probe(now) {
                 return Some(probe);
@@ -485,7 +486,11 @@ impl Connection {
         if self.send.snd_nxt < fin_seq && !flight_full {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
-                Some((len, flags)) if len <= room && !self.nagle_holds(len, flags) => {
+                Some((len, flags))
+                    if len <= room
+                        && !self.nagle_holds(len, flags)
+                        && !self.pacer_holds(now, len) =>
+                {
                     self.on_new_data_sent(len);
                     let transmit =
                         self.transmit_new(now, flags, self.send.snd_nxt, len, Reason::NewData);
@@ -564,6 +569,7 @@ impl Connection {
     ) -> Transmit {
         self.restart_window_after_idle(now);
         let transmit = self.transmit_buffered(flags, seq, seq, payload_len, reason);
+        self.on_paced_bytes_sent(now, payload_len);
         self.send.sws_override = false;
         let seq_len = payload_len
             + u32::from(flags.contains(Flags::SYN))
@@ -611,6 +617,15 @@ impl Connection {
         {
             return None;
         }
+        // Loss recovery's retransmissions are paced, as Linux's `tcp_xmit_retransmit_queue`
+        // paces them; the timer's and the tail loss probe are not (`pacing.rs`).
+        let paced = !matches!(
+            reason.or(record.lost),
+            None | Some(Reason::RtoRetransmission { .. } | Reason::TailLossProbe)
+        );
+        if paced && !syn && self.pacer_holds(now, payload_len) {
+            return None;
+        }
         let mut flags = match (syn, self.state) {
             (true, State::SynSent) => Flags::SYN,
             (true, _) => Flags::SYN | Flags::ACK,
@@ -635,6 +650,7 @@ impl Connection {
         self.stats.bytes_retransmitted += u64::from(payload_len);
         let payload_seq = record.seq + u32::from(syn);
         let transmit = self.transmit_buffered(flags, record.seq, payload_seq, payload_len, reason);
+        self.on_paced_bytes_sent(now, payload_len);
         self.on_sent_in_recovery(record.len);
         self.recovery
             .on_retransmitted(index, now, reason == Reason::TailLossProbe);

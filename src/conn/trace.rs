@@ -173,6 +173,9 @@ pub struct MetricsChange {
     /// The receive buffer (RCV.BUFF), bytes: it changes only as autotuning grows it
     /// ([`RecvBuffer`](super::RecvBuffer)).
     pub recv_buffer: Option<u32>,
+    /// The pacing rate, bits per second as qlog's `pacing_rate` (`pacing.rs`); `Some(0)` once
+    /// nothing is paced. A connection with pacing off never reports it.
+    pub pacing_rate: Option<u64>,
 }
 
 /// The metrics as they stood after the last call, to find what changed.
@@ -187,6 +190,8 @@ struct Metrics {
     latest_rtt: Option<Duration>,
     rto: Duration,
     recv_buffer: u32,
+    /// Bits per second; 0 while nothing is paced.
+    pacing_rate: u64,
 }
 
 impl Metrics {
@@ -205,6 +210,7 @@ impl Metrics {
             latest_rtt: changed(self.latest_rtt, before.latest_rtt).flatten(),
             rto: changed(self.rto, before.rto),
             recv_buffer: changed(self.recv_buffer, before.recv_buffer),
+            pacing_rate: changed(self.pacing_rate, before.pacing_rate),
         };
         (change != MetricsChange::default()).then_some(change)
     }
@@ -289,6 +295,7 @@ impl Connection {
                 latest_rtt: self.rtt.latest_rtt(),
                 rto: self.rtt.rto(),
                 recv_buffer: self.receive.buffer_size(),
+                pacing_rate: self.pacing_rate().map_or(0, |rate| rate.saturating_mul(8)),
             },
         }
     }

@@ -763,6 +763,8 @@ fn the_ladder_marks_the_timers_that_fired() {
     let mut rto = lossy("none", 1);
     rto.network.a_to_b.faults = "drop-data=25".parse().unwrap();
     rto.network.connection.rack = false;
+    // Unpaced, as the samples are made (captures/make-samples).
+    rto.network.connection.pacing = false;
     let (report, marks) = timers(&rto, Host::A);
     assert_eq!(report.a.stats.rto_timeouts, 1);
     assert_eq!(

@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 26] = [
+const SIM_KEYS: [&str; 27] = [
     "bytes",
     "file",
     "faults",
@@ -76,6 +76,7 @@ const SIM_KEYS: [&str; 26] = [
     "abort-after",
     "reply",
     "nodelay",
+    "pacing",
     "first-byte",
     "nat-lecture",
     "write-size",

@@ -180,6 +180,7 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
                 buffer
             }),
         congestion_control: spec.cc.map_or(defaults.congestion_control, Cc::controller),
+        pacing: spec.pacing.unwrap_or(defaults.pacing),
         sack: spec.sack.unwrap_or(defaults.sack),
         rack: spec.rack.unwrap_or(defaults.rack),
         duplicate_ack_threshold: spec.dupthresh.unwrap_or(defaults.duplicate_ack_threshold),

@@ -57,6 +57,7 @@ pub struct ConnectionSpec {
     pub send_buffer: Option<Parsed<SendBufferSpec>>,
     pub recv_buffer: Option<Parsed<RecvBufferSpec>>,
     pub cc: Option<Cc>,
+    pub pacing: Option<bool>,
     pub sack: Option<bool>,
     pub rack: Option<bool>,
     pub dupthresh: Option<u32>,

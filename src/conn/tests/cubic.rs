@@ -15,7 +15,7 @@ fn a_fast_retransmission_leaves_seven_tenths_of_the_flight() {
     let config = Config {
         congestion_control: CongestionControl::Cubic,
         initial_window_segments: None,
-        ..Config::default()
+        ..unpaced_defaults()
     };
     let (mut conn, base) = slow_started(config, 2);
     let s = |i: u32| base + i * MSS;

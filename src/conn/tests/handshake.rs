@@ -519,7 +519,7 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
         Config {
             mss: 536,
             sack: false,
-            ..Config::default()
+            ..unpaced_defaults()
         },
         remote_addr(),
         LOCAL_ISN,
@@ -684,7 +684,7 @@ fn a_peer_s_tiny_mss_cannot_put_more_than_the_flight_limit_in_flight() {
     };
     let config = Config {
         congestion_control: CongestionControl::Fixed,
-        ..Config::default()
+        ..unpaced_defaults()
     };
     let mut conn = established_offered(config, peer);
     assert_eq!(conn.negotiated().mss, 1);

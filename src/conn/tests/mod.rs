@@ -21,6 +21,7 @@ mod datagrams;
 mod handshake;
 mod injection;
 mod keepalive;
+mod pacing;
 mod prr;
 mod rack;
 mod receive_buffer;
@@ -245,6 +246,15 @@ fn newreno_config() -> Config {
     Config {
         congestion_control: CongestionControl::NewReno,
         initial_window_segments: None,
+        ..unpaced_defaults()
+    }
+}
+
+/// The defaults with pacing off: each window leaves at once, as the tests of everything but
+/// pacing count on. `pacing.rs` tests the pacer, which is on by default.
+fn unpaced_defaults() -> Config {
+    Config {
+        pacing: false,
         ..Config::default()
     }
 }

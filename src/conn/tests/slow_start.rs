@@ -10,7 +10,7 @@ use crate::conn::CongestionControl;
 #[test]
 fn iw10_sends_ten_segments_in_the_first_flight() {
     assert_eq!(Config::default().initial_window_segments, Some(10));
-    let mut conn = established_with(Config::default());
+    let mut conn = established_with(unpaced_defaults());
     write_segments(&mut conn, LOCAL, 12);
     assert_eq!(
         recv(&mut conn, at(200)),
@@ -40,7 +40,7 @@ fn cubic_slow_start_doubles_per_round_trip_with_delayed_acks() {
         let mut conn = established_with(Config {
             congestion_control,
             initial_window_segments: Some(10),
-            ..Config::default()
+            ..unpaced_defaults()
         });
         write_segments(&mut conn, LOCAL, 10);
         assert_eq!(recv(&mut conn, at(200)).len(), 10);
