@@ -630,6 +630,9 @@ impl Connection {
 
     /// What [`poll_transmit`](Self::poll_transmit) sends next, untraced.
     fn next_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        // What the pacer held at the last poll is decided afresh: held again, it reports its
+        // release time again, and a deadline that passed never lingers (`pacing.rs`).
+        self.pacer.forget_release();
         if let Some(reset) = self.pending_reset.take() {
             self.stats.segments_sent += 1;
             return Some(Transmit {

@@ -462,7 +462,6 @@ impl Connection {
         if !self.state.may_send() {
             return None;
         }
-        self.pacer.forget_release();
         if self.recovery.loss_probe_due() {
             if let Some(probe) = self.transmit_loss_probe(now) {
                 return Some(probe);

@@ -220,6 +220,7 @@ impl Connection {
     pub(super) fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.timers.stop_all();
+        self.pacer.forget_release();
         self.linger_in_time_wait(now);
     }
 
@@ -331,6 +332,7 @@ impl Connection {
             self.error = error;
         }
         self.timers.stop_all();
+        self.pacer.forget_release();
         self.receive.forget_owed_acks();
         self.send.forget_pending_probe();
         self.recovery.forget_in_flight();

@@ -107,3 +107,18 @@ fn the_trace_shows_the_pacing_rate() {
         .collect();
     assert_eq!(rates, vec![2 * 12_000 * 10 * 8, 288_000 * 8]);
 }
+
+/// A connection that ends while the pacer holds data reports no deadline for it: a driver
+/// never wakes for a segment that will not go.
+#[test]
+fn a_closed_connection_keeps_no_release_time() {
+    let mut conn = first_flight_acknowledged(true);
+    assert_eq!(recv(&mut conn, at(300)).len(), 2);
+    assert_eq!(conn.poll_timeout(), Some(release(1)));
+    conn.abort();
+    assert_eq!(conn.poll_timeout(), None);
+    let sent = recv(&mut conn, at(301));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1, Reason::Rst);
+    assert_eq!(conn.poll_timeout(), None);
+}
