@@ -15,7 +15,8 @@
 --   ferry.options.len (in 4-octet words; ferry.reserved in version 1),
 --   ferry.sack.le / ferry.sack.re (one pair per block), ferry.options (the options area),
 --   ferry.option.kind / ferry.option.len (one pair per option), ferry.options.mss (the MSS
---   option's value), ferry.options.sack_perm (SACK-permitted is present), ferry.crc,
+--   option's value), ferry.options.sack_perm (SACK-permitted is present),
+--   ferry.options.tsval / ferry.options.tsecr (the Timestamps option's, RFC 7323), ferry.crc,
 --   ferry.crc.status, ferry.crc.computed, ferry.payload.
 --   ferry.seq, ferry.ack and ferry.sack.le/.re hold the raw values as carried on the wire.
 --   ferry.seq.relative, ferry.ack.relative, ferry.sack.le.relative and ferry.sack.re.relative
@@ -48,8 +49,12 @@ local TWO_TO_32 = 4294967296
 
 -- Option kinds: TCP's own (docs/protocol.md section 3.2).
 local OPTION_END, OPTION_NOP, OPTION_MSS, OPTION_SACK_PERMITTED = 0, 1, 2, 4
+local OPTION_TIMESTAMPS = 8
 local OPTION_NAMES = { [OPTION_END] = "End of Option List", [OPTION_NOP] = "No-Operation",
-    [OPTION_MSS] = "Maximum segment size", [OPTION_SACK_PERMITTED] = "SACK permitted" }
+    [OPTION_MSS] = "Maximum segment size", [OPTION_SACK_PERMITTED] = "SACK permitted",
+    [OPTION_TIMESTAMPS] = "Timestamps" }
+-- The length each known kind must have.
+local OPTION_LENGTHS = { [OPTION_MSS] = 4, [OPTION_SACK_PERMITTED] = 2, [OPTION_TIMESTAMPS] = 10 }
 
 local FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 local KNOWN_FLAGS = FIN + SYN + RST + ACK
@@ -89,6 +94,8 @@ f.option_kind = ProtoField.uint8("ferry.option.kind", "Kind", base.DEC, OPTION_N
 f.option_len = ProtoField.uint8("ferry.option.len", "Length", base.DEC)
 f.option_mss = ProtoField.uint16("ferry.options.mss", "MSS Value", base.DEC)
 f.option_sack_perm = ProtoField.bool("ferry.options.sack_perm", "SACK Permitted")
+f.option_tsval = ProtoField.uint32("ferry.options.tsval", "Timestamp value", base.DEC)
+f.option_tsecr = ProtoField.uint32("ferry.options.tsecr", "Timestamp echo reply", base.DEC)
 f.crc = ProtoField.uint32("ferry.crc", "Checksum (CRC-32)", base.HEX)
 f.crc_computed = ProtoField.uint32("ferry.crc.computed", "Computed CRC-32", base.HEX)
 f.crc_status = ProtoField.uint8("ferry.crc.status", "Checksum Status", base.DEC,
@@ -197,7 +204,7 @@ end
 
 -- The options area (docs/protocol.md section 3.2), read as section 6 validates it: End stops,
 -- NOP is one octet, any other kind has a length counting its kind and length octets; MSS is
--- 4 long and SACK-permitted 2, each at most once; other kinds are skipped. Adds one subtree per
+-- 4 long, SACK-permitted 2 and Timestamps 10, each at most once; other kinds are skipped. Adds one subtree per
 -- option and returns the Info column's text and an error (nil when the options are valid).
 local function dissect_options(tvb, at, area_len, tree)
     local finish = at + area_len
@@ -231,8 +238,8 @@ local function dissect_options(tvb, at, area_len, tree)
             if at + len > finish then
                 return table.concat(text), string.format("Option of kind %d runs past the options", kind)
             end
-            if kind == OPTION_MSS or kind == OPTION_SACK_PERMITTED then
-                local own_len = (kind == OPTION_MSS) and 4 or 2
+            local own_len = OPTION_LENGTHS[kind]
+            if own_len then
                 if len ~= own_len then
                     return table.concat(text),
                         string.format("Option of kind %d has length %d, not %d", kind, len, own_len)
@@ -246,9 +253,16 @@ local function dissect_options(tvb, at, area_len, tree)
                     option:add(f.option_mss, tvb(at + 2, 2))
                     option:append_text(": " .. mss .. " bytes")
                     text[#text + 1] = " MSS=" .. mss
-                else
+                elseif kind == OPTION_SACK_PERMITTED then
                     option:add(f.option_sack_perm, tvb(at, 2), true)
                     text[#text + 1] = " SACK_PERM"
+                else
+                    local tsval, tsecr = tvb(at + 2, 4):uint(), tvb(at + 6, 4):uint()
+                    option:add(f.option_tsval, tvb(at + 2, 4))
+                    option:add(f.option_tsecr, tvb(at + 6, 4))
+                    option:append_text(": TSval " .. tsval .. ", TSecr " .. tsecr)
+                    -- Wireshark's TCP shows them so in its Info column.
+                    text[#text + 1] = " TSval=" .. tsval .. " TSecr=" .. tsecr
                 end
             end
             at = at + len

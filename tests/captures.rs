@@ -470,6 +470,7 @@ fn the_dissector_decodes_the_options() {
         options: Options {
             mss: Some(1200),
             sack_permitted: true,
+            timestamps: None,
         },
         ..Segment::default()
     };
@@ -626,9 +627,11 @@ fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
         1,
     );
     network.b_to_a.faults = ferry::FaultConfig::default();
+    // Without timestamps either, so that its segments are its whole MSS.
     network.connection_b = Some(ferry::Config {
         sack: false,
         mss: 1000,
+        timestamps: false,
         ..ferry::Config::default()
     });
     let run = captured_network_run(&dir, View::Tcp, network, 30_000, 1);
@@ -692,6 +695,94 @@ fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
     let a = &run.report.a.stats;
     assert_eq!((a.retransmissions.fast, a.retransmissions.total()), (1, 1));
     assert_eq!(a.rto_timeouts, 0);
+}
+
+/// With timestamps (RFC 7323, on by default) every packet of both views carries them: the
+/// TCP view as TCP's own option, which tshark reads without the dissector, and the Ferry view
+/// as the dissector reads it, the same values; every ACK echoes a TSval the peer sent.
+#[test]
+fn both_views_show_the_timestamps_on_every_segment() {
+    if !tshark_present("both_views_show_the_timestamps_on_every_segment") {
+        return;
+    }
+    let dir = output_dir("timestamps");
+    let run = |view: View, name: &str| {
+        let network = NetworkConfig::symmetric(
+            Some(10_000_000),
+            Duration::from_millis(40),
+            "drop-data=5".parse().unwrap(),
+            1,
+        );
+        let view_dir = dir.join(name);
+        std::fs::create_dir_all(&view_dir).unwrap();
+        captured_network_run(&view_dir, view, network, 30_000, 1)
+    };
+    let tcp = run(View::Tcp, "tcp");
+    let fields = [
+        "ip.src",
+        "tcp.flags",
+        "tcp.options.timestamp.tsval",
+        "tcp.options.timestamp.tsecr",
+    ];
+    let packets = tshark_fields(&tcp.a, &fields, &[]);
+    assert!(packets.len() > 20, "{}", packets.len());
+    assert!(
+        packets
+            .iter()
+            .all(|p| !p["tcp.options.timestamp.tsval"].is_empty()),
+        "a packet without timestamps: {packets:?}"
+    );
+    // The SYN echoes nothing; every packet after it with ACK echoes a TSval of the peer's.
+    assert_eq!(packets[0]["tcp.flags"], "0x0002");
+    assert_eq!(packets[0]["tcp.options.timestamp.tsecr"], "0");
+    let sent_by = |host: Host| -> Vec<&str> {
+        packets
+            .iter()
+            .filter(|p| p["ip.src"] == ip(host))
+            .map(|p| p["tcp.options.timestamp.tsval"].as_str())
+            .collect()
+    };
+    let (from_a, from_b) = (sent_by(Host::A), sent_by(Host::B));
+    for packet in &packets[1..] {
+        let echo = packet["tcp.options.timestamp.tsecr"].as_str();
+        let peer = if packet["ip.src"] == ip(Host::A) {
+            &from_b
+        } else {
+            &from_a
+        };
+        assert!(peer.contains(&echo), "{packet:?} echoes no TSval sent");
+    }
+    // The Ferry view of the same run, read by the dissector: the same timestamps.
+    let ferry = run(View::Ferry, "ferry");
+    let dissected = tshark_fields(
+        &ferry.a,
+        &[
+            "ferry.options.tsval",
+            "ferry.options.tsecr",
+            "_ws.expert.severity",
+        ],
+        &[],
+    );
+    let pairs = |rows: &[HashMap<String, String>], val: &str, ecr: &str| -> Vec<(String, String)> {
+        rows.iter()
+            .filter(|row| !row[val].is_empty())
+            .map(|row| (row[val].clone(), row[ecr].clone()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(&dissected, "ferry.options.tsval", "ferry.options.tsecr"),
+        pairs(
+            &packets,
+            "tcp.options.timestamp.tsval",
+            "tcp.options.timestamp.tsecr"
+        )
+    );
+    assert!(dissected
+        .iter()
+        .all(|row| !row["_ws.expert.severity"].contains(SEVERITY_ERROR)));
+    // The lost segment's retransmission was acknowledged with an echo of its own TSval,
+    // which gave A an RTT sample despite Karn's rule.
+    assert_eq!(tcp.report.a.stats.retransmissions.total(), 1);
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
         "rto_timeouts": sum(|s| s.rto_timeouts),
         "duplicate_acks": sum(|s| s.duplicate_acks),
         "window_probes": sum(|s| s.window_probes),
+        "paws_rejected": sum(|s| s.paws_rejected),
         "faults": {
             "dropped": faulted(|f| f.dropped),
             "corrupted": faulted(|f| f.corrupted),

@@ -166,9 +166,10 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 26] = [
+const TWO_HOST_ONLY: [&str; 27] = [
     "send_buffer",
     "pacing",
+    "timestamps",
     "bytes",
     "write_size",
     "write_interval",
@@ -196,9 +197,10 @@ const TWO_HOST_ONLY: [&str; 26] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 25] = [
+const PUNCH_CONFLICTS: [&str; 26] = [
     "send_buffer",
     "pacing",
+    "timestamps",
     "mss",
     "write_size",
     "write_interval",

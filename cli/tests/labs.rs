@@ -77,6 +77,7 @@ rack = "off"
 faults-ab = "drop-data=25"
 cc = "newreno"
 initial-window = 3
+timestamps = "off"
 recv-buffer = "64KiB"
 "#,
     );

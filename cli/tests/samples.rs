@@ -316,6 +316,8 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
             "3",
             "--pacing",
             "off",
+            "--timestamps",
+            "off",
             "--recv-buffer",
             "64KiB",
         ])

@@ -437,6 +437,7 @@ impl Harness {
                     Some(u16::MAX),
                 ][input.below(5)],
                 sack_permitted: input.below(2) == 0,
+                timestamps: None,
             }
         } else {
             Options::none()

@@ -9,7 +9,8 @@
 //! that differ only in the options) and parse again to the same segment.
 
 use ferry::wire::{
-    Flags, Options, Segment, WireError, HEADER_LEN, MAGIC, MAX_SACK_BLOCKS, SACK_BLOCK_LEN, VERSION,
+    Flags, Options, Segment, Timestamps, WireError, HEADER_LEN, MAGIC, MAX_SACK_BLOCKS,
+    SACK_BLOCK_LEN, VERSION,
 };
 
 /// Offset of the Options Length octet, and of the CRC-32, in the header.
@@ -113,8 +114,16 @@ fn reference_options(area: &[u8]) -> Result<Options, WireError> {
                 options.mss = Some(u16::from_be_bytes([area[at + 2], area[at + 3]]));
             }
             (4, 2) if !options.sack_permitted => options.sack_permitted = true,
-            (2, 4) | (4, 2) => return Err(WireError::DuplicateOption { kind }),
-            (2 | 4, _) => return Err(WireError::BadOptionLength { kind, len }),
+            (8, 10) if options.timestamps.is_none() => {
+                let word =
+                    |i: usize| u32::from_be_bytes([area[i], area[i + 1], area[i + 2], area[i + 3]]);
+                options.timestamps = Some(Timestamps {
+                    tsval: word(at + 2),
+                    tsecr: word(at + 6),
+                });
+            }
+            (2, 4) | (4, 2) | (8, 10) => return Err(WireError::DuplicateOption { kind }),
+            (2 | 4 | 8, _) => return Err(WireError::BadOptionLength { kind, len }),
             _ => {}
         }
         at += usize::from(len);
@@ -202,6 +211,10 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 options: Options {
                     mss: Some(1200),
                     sack_permitted: true,
+                    timestamps: Some(Timestamps {
+                        tsval: 0x0102_0304,
+                        tsecr: 0,
+                    }),
                 },
                 ..Segment::default()
             },
@@ -216,6 +229,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 options: Options {
                     mss: Some(536),
                     sack_permitted: false,
+                    timestamps: None,
                 },
                 ..Segment::default()
             },

@@ -24,6 +24,7 @@ fn syn() -> Vec<u8> {
     syn_offering(Options {
         mss: Some(1200),
         sack_permitted: true,
+        timestamps: None,
     })
 }
 
@@ -182,6 +183,7 @@ fn the_tcp_view_maps_every_field_and_the_syn_s_options() {
     let syn_without_sack = syn_offering(Options {
         mss: Some(536),
         sack_permitted: false,
+        timestamps: None,
     });
     let packets = round_trip(
         View::Tcp,

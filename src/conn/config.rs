@@ -134,6 +134,14 @@ pub struct Config {
     /// retransmission of an expired timer are never held. Off, each window leaves as fast as
     /// ACKs open it, as classic TCP's. Default on.
     pub pacing: bool,
+    /// TCP timestamps (RFC 7323): offer the Timestamps option in the SYN and, if the peer's
+    /// SYN carries it too (section 3.2), put it on every segment but a RST. An ACK's echo
+    /// times a round trip even when it acknowledges a retransmission, where Karn's rule
+    /// withholds the send-time sample (RTTM, section 4), and a segment whose timestamp is
+    /// older than the latest in-order one is dropped as an old duplicate (PAWS, section 5).
+    /// The option takes 12 octets of each segment's payload, so the datagrams keep their size.
+    /// Default on, as Linux's `tcp_timestamps`.
+    pub timestamps: bool,
 }
 
 impl Default for Config {
@@ -159,6 +167,7 @@ impl Default for Config {
             nodelay: false,
             slow_start_after_idle: true,
             pacing: true,
+            timestamps: true,
         }
     }
 }

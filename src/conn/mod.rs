@@ -32,8 +32,9 @@
 //!   and its autotuning;
 //! - `recovery.rs` (`LossRecovery`): the segments in flight, loss detection and recovery
 //!   (RFC 5681, 6582, 6675, 8985, 5682);
-//! - `negotiation.rs`: what the SYNs settle, the MSS and SACK (RFC 9293 section 3.7.1, RFC
-//!   2018 section 2);
+//! - `negotiation.rs`: what the SYNs settle, the MSS, SACK and timestamps (RFC 9293 section
+//!   3.7.1, RFC 2018 section 2, RFC 7323 section 3.2);
+//! - `timestamps.rs`: the timestamp clock, TS.Recent, RTTM and PAWS (RFC 7323);
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
 //! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller),
 //!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle),
@@ -60,6 +61,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod timestamps;
 mod trace;
 
 pub use cc::CongestionControl;
@@ -89,6 +91,7 @@ use send::Sender;
 use send_buffer::SendBufferSize;
 pub use timers::Timer;
 use timers::TimerTable;
+use timestamps::TimestampClock;
 use trace::Tracer;
 
 /// The largest window Ferry advertises: 2^30, as RFC 7323 section 2.3 bounds TCP's.
@@ -118,6 +121,9 @@ pub struct Connection {
     negotiated: Negotiated,
     timers: TimerTable,
     rtt: RttEstimator,
+    /// The timestamp clock and the peer's timestamps (`timestamps.rs`, RFC 7323), used when
+    /// `negotiated.timestamps`.
+    timestamps: TimestampClock,
     /// Taking a segment that times no round trip ([`handle_untimed_datagram`]): no RTT
     /// sample while set.
     ///
@@ -216,15 +222,18 @@ impl Connection {
         segment: &Segment<'_>,
     ) -> Connection {
         let mut connection = Connection::new(config, sizes, remote, iss, State::SynReceived);
-        connection.synchronize_receive(&Segment {
-            flags: Flags::SYN,
-            seq: segment.seq - 1,
-            ack: SeqNum(0),
-            window: segment.window,
-            sack: SackBlocks::new(),
-            options: syn_options,
-            payload: &[],
-        });
+        connection.synchronize_receive(
+            now,
+            &Segment {
+                flags: Flags::SYN,
+                seq: segment.seq - 1,
+                ack: SeqNum(0),
+                window: segment.window,
+                sack: SackBlocks::new(),
+                options: syn_options,
+                payload: &[],
+            },
+        );
         // The SYN-ACK's sequence number is used; it is not in the retransmission queue, so
         // its acknowledgment gives no RTT sample.
         connection.send.syn_sent_statelessly();
@@ -265,6 +274,7 @@ impl Connection {
             negotiated,
             timers: TimerTable::default(),
             rtt,
+            timestamps: TimestampClock::new(0),
             untimed: false,
             checksum_by_sealer: false,
             congestion,
@@ -278,6 +288,17 @@ impl Connection {
             last_invalid_reply_at: None,
             tracer: None,
         }
+    }
+
+    /// This connection with its timestamp clock (RFC 7323, [`Config::timestamps`]) reading
+    /// `offset` plus the milliseconds of the time it is given. Section 7.1 asks for a random
+    /// offset per connection, so that TSval tells nothing of the host's uptime: draw it as the
+    /// ISN is drawn (the endpoint takes both from its injected generator). Without this the
+    /// offset is 0. Set it before the first [`poll_transmit`](Self::poll_transmit).
+    #[must_use]
+    pub fn with_timestamp_offset(mut self, offset: u32) -> Connection {
+        self.timestamps = TimestampClock::new(offset);
+        self
     }
 
     // ---------------------------------------------------------------------------------------
@@ -584,12 +605,20 @@ impl Connection {
         self.stats.segments_received += 1;
         self.stats.bytes_received += segment.payload.len() as u64;
         self.trace_received(now, segment);
+        // RFC 7323 section 3.2: TSecr means something only on an ACK.
+        let echo = segment
+            .options
+            .timestamps
+            .filter(|_| segment.flags.contains(Flags::ACK))
+            .map(|option| option.tsecr);
+        self.timestamps.begin_arrival(echo);
         match self.state {
             State::Closed => {}
-            State::Listen => self.on_segment_in_listen(segment),
+            State::Listen => self.on_segment_in_listen(now, segment),
             State::SynSent => self.on_segment_in_syn_sent(now, segment),
             _ => self.on_segment_synchronized(now, segment),
         }
+        self.timestamps.end_arrival();
         self.trace_changes(now);
     }
 
@@ -651,7 +680,7 @@ impl Connection {
             return Some(transmit);
         }
         if let Some(reason) = self.send.take_pending_probe() {
-            if let Some(transmit) = self.transmit_probe(reason) {
+            if let Some(transmit) = self.transmit_probe(now, reason) {
                 return Some(transmit);
             }
         }

@@ -1,12 +1,13 @@
 //! What the handshake settles between the two ends: the largest segment either sends (RFC 9293
-//! section 3.7.1) and whether SACK is used (RFC 2018 section 2). Each end's SYN (or SYN-ACK)
-//! offers its own settings as options: its MSS, the most it wants to receive, and
-//! SACK-permitted if it does SACK. From the peer's SYN each end takes the smaller MSS, and SACK
-//! only if both offered it; until then it runs on its own offer, which only its SYN uses.
+//! section 3.7.1), whether SACK is used (RFC 2018 section 2) and whether timestamps are (RFC
+//! 7323 section 3.2). Each end's SYN (or SYN-ACK) offers its own settings as options: its MSS,
+//! the most it wants to receive, SACK-permitted if it does SACK, and Timestamps if it uses
+//! them. From the peer's SYN each end takes the smaller MSS, and SACK and timestamps only if
+//! both offered them; until then it runs on its own offer, which only its SYN uses.
 
 use super::config::CheckedSizes;
 use super::Config;
-use crate::wire::Options;
+use crate::wire::{Options, TIMESTAMPS_OPTION_LEN};
 
 /// The MSS assumed for a peer whose SYN carries no MSS option: RFC 9293 section 3.7.1's
 /// 536 octets, its default for IPv4 (1220 for IPv6). The option carries no address family, and
@@ -20,12 +21,18 @@ pub const ASSUMED_PEER_MSS: u16 = 536;
 pub struct Negotiated {
     /// The largest payload a segment carries, either way: the smaller of this end's
     /// [`Config::mss`] and the MSS the peer's SYN offered ([`ASSUMED_PEER_MSS`] if it offered
-    /// none). RFC 5681's SMSS, the unit of the congestion window, and the full-sized segment
-    /// the receiver counts for its every-second-segment ACK.
+    /// none), less the Timestamps option's 12 octets if [`timestamps`](Self::timestamps) (as
+    /// Linux's 1448-octet segments on a 1460-octet MSS; at least 1). RFC 5681's SMSS, the unit
+    /// of the congestion window, and the full-sized segment the receiver counts for its
+    /// every-second-segment ACK.
     pub mss: usize,
     /// Whether SACK blocks are sent and heeded: [`Config::sack`] and the peer's SACK-permitted.
     /// Without, loss recovery is NewReno's (RFC 6582) and RACK-TLP does not run.
     pub sack: bool,
+    /// Whether every segment but a RST carries the Timestamps option (RFC 7323 section 3.2):
+    /// [`Config::timestamps`] and the peer's SYN carried the option. Then [`mss`](Self::mss)
+    /// is 12 octets smaller, the option's room, so that datagrams keep their size.
+    pub timestamps: bool,
 }
 
 impl Negotiated {
@@ -34,15 +41,18 @@ impl Negotiated {
         Negotiated {
             mss: usize::from(sizes.mss),
             sack: config.sack,
+            timestamps: config.timestamps,
         }
     }
 
-    /// The options this end's SYN or SYN-ACK carries: its MSS and SACK-permitted if it does
-    /// SACK.
+    /// The options this end's SYN or SYN-ACK carries but Timestamps, which the connection
+    /// adds with its clock's reading when [`timestamps`](Self::timestamps): its MSS and
+    /// SACK-permitted if it does SACK.
     pub(super) fn syn_options(config: &Config, sizes: CheckedSizes) -> Options {
         Options {
             mss: Some(sizes.mss),
             sack_permitted: config.sack,
+            timestamps: None,
         }
     }
 
@@ -50,9 +60,17 @@ impl Negotiated {
     /// could carry nothing, counts as 1.
     pub(super) fn with_peer(config: &Config, sizes: CheckedSizes, options: &Options) -> Negotiated {
         let peer_mss = options.mss.unwrap_or(ASSUMED_PEER_MSS).max(1);
+        let timestamps = config.timestamps && options.timestamps.is_some();
+        // The option's room comes out of every segment's payload (RFC 7323 section 3.2).
+        let option_room = if timestamps {
+            TIMESTAMPS_OPTION_LEN as u16
+        } else {
+            0
+        };
         Negotiated {
-            mss: usize::from(sizes.mss.min(peer_mss)),
+            mss: usize::from(sizes.mss.min(peer_mss).saturating_sub(option_room).max(1)),
             sack: config.sack && options.sack_permitted,
+            timestamps,
         }
     }
 
@@ -71,6 +89,7 @@ mod tests {
         Config {
             mss,
             sack,
+            timestamps: false,
             ..Config::default()
         }
     }
@@ -79,6 +98,7 @@ mod tests {
         Options {
             mss,
             sack_permitted,
+            timestamps: None,
         }
     }
 
@@ -101,14 +121,16 @@ mod tests {
             with(config(1200, true), options(Some(1460), true)),
             Negotiated {
                 mss: 1200,
-                sack: true
+                sack: true,
+                timestamps: false,
             }
         );
         assert_eq!(
             with(config(1200, true), options(Some(500), false)),
             Negotiated {
                 mss: 500,
-                sack: false
+                sack: false,
+                timestamps: false,
             }
         );
         assert!(!with(config(1200, false), options(Some(1200), true)).sack);
@@ -116,5 +138,32 @@ mod tests {
         assert_eq!(with(config(1200, true), options(None, true)).mss, 536);
         assert_eq!(with(config(100, true), options(None, true)).mss, 100);
         assert_eq!(with(config(1200, true), options(Some(0), true)).mss, 1);
+    }
+
+    #[test]
+    fn timestamps_only_if_both_offer_them_and_then_the_payload_makes_room() {
+        let with = |ours: Config, theirs: Options| {
+            Negotiated::with_peer(&ours, ours.checked_sizes().unwrap(), &theirs)
+        };
+        let offering = Options {
+            timestamps: Some(crate::wire::Timestamps { tsval: 1, tsecr: 0 }),
+            ..options(Some(1460), true)
+        };
+        let on = Config {
+            timestamps: true,
+            ..config(1200, true)
+        };
+        assert_eq!(
+            with(on.clone(), offering),
+            Negotiated {
+                mss: 1188,
+                sack: true,
+                timestamps: true,
+            }
+        );
+        assert!(!with(on.clone(), options(Some(1460), true)).timestamps);
+        assert_eq!(with(config(1200, true), offering).mss, 1200);
+        let tiny = Config { mss: 10, ..on };
+        assert_eq!(with(tiny, offering).mss, 1);
     }
 }

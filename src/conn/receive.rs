@@ -536,7 +536,7 @@ impl Connection {
                 self.recovery.mark_lost(0, Reason::Handshake);
                 self.retransmit(now, 0)
             }
-            _ => Some(self.transmit(Flags::ACK, self.send.snd_nxt(), &[], reason)),
+            _ => Some(self.transmit(now, Flags::ACK, self.send.snd_nxt(), &[], reason)),
         }
     }
 

@@ -773,10 +773,26 @@ impl Connection {
         // Karn's rule (RFC 6298 section 3): only a segment sent once gives a sample, and, as
         // in Linux, only from an ACK that acknowledges no retransmission: an ACK that a
         // retransmission drew (filling a hole) would time the wait behind the hole too.
-        if !delivered.any_retransmitted {
-            if let Some(sent_at) = delivered.newest_sent_once_at {
-                self.take_rtt_sample(now, now - sent_at);
-            }
+        let send_time_sample = delivered
+            .newest_sent_once_at
+            .filter(|_| !delivered.any_retransmitted)
+            .map(|sent_at| now - sent_at);
+        // With timestamps, the ACK's echo times the segment that moved the peer's
+        // acknowledgment, retransmission or not (RFC 7323 section 4.1): where Karn's rule
+        // withholds a sample, the echo gives one. The send-time sample, where there is one,
+        // goes first, as in Linux's `tcp_ack_update_rtt`: it counts microseconds, not
+        // milliseconds, and no middlebox can rewrite it. One sample per ACK that advances
+        // SND.UNA either way (RFC 7323 section 4.2 allows it; appendix G's smaller gains are
+        // not taken, as Linux takes none), so timestamps add samples only where Karn's rule
+        // withheld them.
+        let echo_sample = || {
+            self.negotiated
+                .timestamps
+                .then(|| self.timestamps.echo_sample(now))
+                .flatten()
+        };
+        if let Some(rtt) = send_time_sample.or_else(echo_sample) {
+            self.take_rtt_sample(now, rtt);
         }
         // The peer is alive and taking data: this loss episode is over, and so is its
         // backoff (docs/protocol.md section 8 says why).

@@ -1,10 +1,12 @@
 //! RFC 9293 section 3.10.7, "SEGMENT ARRIVES", step by step: the answer to a segment no
 //! connection takes (section 3.10.7.1), then LISTEN (3.10.7.2), SYN-SENT (3.10.7.3) and every
 //! other state (3.10.7.4: the sequence number, RST, SYN and ACK checks; the text and FIN are in
-//! `receive.rs`), with RFC 5961's defences against blind injection.
+//! `receive.rs`), with RFC 5961's defences against blind injection and RFC 7323's PAWS
+//! (section 5.3's R1 before the sequence number check, R3's TS.Recent after the ACK check).
 
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
+use super::timestamps::Paws;
 use super::{Connection, Negotiated, Reason};
 use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
@@ -49,7 +51,7 @@ pub fn reset_reply(incoming: &Segment<'_>) -> Option<Segment<'static>> {
 
 impl Connection {
     /// Section 3.10.7.2.
-    pub(super) fn on_segment_in_listen(&mut self, segment: &Segment<'_>) {
+    pub(super) fn on_segment_in_listen(&mut self, now: Instant, segment: &Segment<'_>) {
         if segment.flags.contains(Flags::RST) {
             return;
         }
@@ -60,7 +62,7 @@ impl Connection {
         if !segment.flags.contains(Flags::SYN) {
             return;
         }
-        self.synchronize_receive(segment);
+        self.synchronize_receive(now, segment);
         self.stats.segments_accepted += 1;
         self.state = State::SynReceived;
         // The SYN-ACK goes out from `transmit_sequence_space`, as snd_nxt is still the ISS.
@@ -85,7 +87,7 @@ impl Connection {
         if !flags.contains(Flags::SYN) {
             return;
         }
-        self.synchronize_receive(segment);
+        self.synchronize_receive(now, segment);
         self.stats.segments_accepted += 1;
         if ack_acceptable {
             let _handshake_acknowledged = self.on_new_ack(now, segment.ack);
@@ -119,6 +121,26 @@ impl Connection {
             self.enter_established(now);
             self.receive.owe_handshake_ack();
             return;
+        }
+
+        // RFC 7323 section 5.3's R1, before the sequence number: a segment whose timestamp is
+        // older than TS.Recent is an old duplicate (a RST excepted), however well it fits the
+        // window. It is answered as a segment outside the window is.
+        let timestamps = segment
+            .options
+            .timestamps
+            .filter(|_| self.negotiated.timestamps);
+        if let Some(option) = timestamps {
+            if !flags.contains(Flags::RST) && self.timestamps.paws(now, option) == Paws::Reject {
+                self.stats.paws_rejected += 1;
+                if segment.seq_len() > 0 {
+                    // Data or a FIN: if it is a retransmission, the sender needs our ACK.
+                    self.receive.owe_ack(Reason::PawsAck);
+                } else {
+                    self.reply_to_invalid(now, Reason::PawsAck);
+                }
+                return;
+            }
         }
 
         // First, the sequence number.
@@ -190,8 +212,13 @@ impl Connection {
             self.reply_to_invalid(now, Reason::ChallengeAck);
             return;
         }
-        // An acceptable segment shows the peer is alive.
+        // An acceptable segment shows the peer is alive, and its timestamp may be the one to
+        // echo (RFC 7323 section 5.3's R3, here rather than before the RST, SYN and ACK
+        // checks, so that no segment those drop moves TS.Recent, as in Linux).
         self.stats.segments_accepted += 1;
+        if let Some(option) = timestamps {
+            self.timestamps.on_acceptable(now, segment.seq, option);
+        }
         self.send.on_peer_heard();
         self.arm_keepalive(now);
         self.process_ack(now, segment);
@@ -245,12 +272,20 @@ impl Connection {
         in_window(segment.seq) || in_window(segment.seq + (length - 1))
     }
 
-    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3), and from its
-    /// options the MSS and SACK both ends use (section 3.7.1, RFC 2018 section 2). The
-    /// congestion controller starts again for the negotiated MSS: its initial window is counted
-    /// in segments (RFC 5681 section 3.1), and it has seen nothing but the SYN exchange.
-    pub(super) fn synchronize_receive(&mut self, syn: &Segment<'_>) {
+    /// Learn the peer's ISN from its SYN (sections 3.10.7.2 and 3.10.7.3), arrived at `now`,
+    /// and from its options the MSS, SACK and timestamps both ends use (section 3.7.1, RFC
+    /// 2018 section 2, RFC 7323 section 3.2), its TSval the first to echo. The congestion
+    /// controller starts again for the negotiated MSS: its initial window is counted in
+    /// segments (RFC 5681 section 3.1), and it has seen nothing but the SYN exchange.
+    pub(super) fn synchronize_receive(&mut self, now: Instant, syn: &Segment<'_>) {
         self.negotiated = Negotiated::with_peer(&self.config, self.sizes, &syn.options);
+        if let Some(option) = syn
+            .options
+            .timestamps
+            .filter(|_| self.negotiated.timestamps)
+        {
+            self.timestamps.on_syn(now, option);
+        }
         self.recovery.on_negotiated(&self.config, self.negotiated);
         self.congestion = self
             .config

@@ -71,6 +71,9 @@ pub enum Reason {
     /// not where expected, or an ACK field outside what we sent (RFC 5961 sections 3 to 5).
     /// A real peer learns where we are and repairs its state; a blind attacker learns nothing.
     ChallengeAck,
+    /// An ACK answering a segment that PAWS dropped as an old duplicate: its timestamp was
+    /// older than the latest one taken in order (RFC 7323 section 5.3's R1).
+    PawsAck,
     /// A FIN with no new data.
     Fin,
     /// A reset: an abort, or the answer to a segment no connection accepts.
@@ -100,6 +103,7 @@ impl fmt::Display for Reason {
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
             Reason::ChallengeAck => f.write_str("challenge ACK"),
+            Reason::PawsAck => f.write_str("ACK: PAWS"),
             Reason::Fin => f.write_str("FIN"),
             Reason::Rst => f.write_str("RST"),
             Reason::Rendezvous => f.write_str("rendezvous"),
@@ -567,7 +571,7 @@ impl Connection {
         reason: Reason,
     ) -> Transmit {
         self.restart_window_after_idle(now);
-        let transmit = self.transmit_buffered(flags, seq, seq, payload_len, reason);
+        let transmit = self.transmit_buffered(now, flags, seq, seq, payload_len, reason);
         self.on_paced_bytes_sent(now, payload_len);
         self.send.sws_override = false;
         let seq_len = payload_len
@@ -648,7 +652,7 @@ impl Connection {
         }
         self.stats.bytes_retransmitted += u64::from(payload_len);
         let payload_seq = record.seq + u32::from(syn);
-        let transmit = self.transmit_buffered(flags, record.seq, payload_seq, payload_len, reason);
+        let transmit = self.transmit_buffered(now, flags, record.seq, payload_seq, payload_len, reason);
         self.on_paced_bytes_sent(now, payload_len);
         self.on_sent_in_recovery(record.len);
         self.recovery
@@ -658,11 +662,11 @@ impl Connection {
     }
 
     /// A window probe or keepalive, if still needed.
-    pub(super) fn transmit_probe(&mut self, reason: Reason) -> Option<Transmit> {
+    pub(super) fn transmit_probe(&mut self, now: Instant, reason: Reason) -> Option<Transmit> {
         if reason == Reason::Keepalive {
             // SEG.SEQ = SND.NXT - 1: outside the peer's window, so it must answer with an ACK.
             self.stats.keepalives += 1;
-            return Some(self.transmit(Flags::ACK, self.send.snd_nxt - 1, &[], reason));
+            return Some(self.transmit(now, Flags::ACK, self.send.snd_nxt - 1, &[], reason));
         }
         if self.send.snd_wnd != 0 || self.send.snd_nxt >= self.send.fin_sequence() {
             return None;
@@ -673,19 +677,22 @@ impl Connection {
         self.stats.window_probes += 1;
         self.send.window_probe_outstanding = true;
         let seq = self.send.snd_nxt;
-        Some(self.transmit_buffered(Flags::ACK, seq, seq, 1, reason))
+        Some(self.transmit_buffered(now, Flags::ACK, seq, seq, 1, reason))
     }
 
-    /// Encode one segment with our current acknowledgment and window, and count it.
+    /// Encode one segment sent at `now` with our current acknowledgment and window (and
+    /// timestamps, if negotiated), and count it.
     pub(super) fn transmit(
         &mut self,
+        now: Instant,
         flags: Flags,
         seq: SeqNum,
         payload: &[u8],
         reason: Reason,
     ) -> Transmit {
         let acknowledgment = self.acknowledgment(flags.contains(Flags::ACK));
-        let contents = self.encode_segment(acknowledgment, flags, seq, payload);
+        let options = self.segment_options(now, flags, acknowledgment.ack);
+        let contents = self.encode_segment(acknowledgment, options, flags, seq, payload);
         self.count_sent(payload.len());
         Transmit {
             destination: self.remote,
@@ -698,6 +705,7 @@ impl Connection {
     /// `payload_seq` on (fewer if fewer are buffered), taken from where they lie.
     fn transmit_buffered(
         &mut self,
+        now: Instant,
         flags: Flags,
         seq: SeqNum,
         payload_seq: SeqNum,
@@ -705,9 +713,10 @@ impl Connection {
         reason: Reason,
     ) -> Transmit {
         let acknowledgment = self.acknowledgment(flags.contains(Flags::ACK));
+        let options = self.segment_options(now, flags, acknowledgment.ack);
         let payload = self.send.send_buffer_range(payload_seq, len);
         let payload_len = payload.len();
-        let contents = self.encode_segment(acknowledgment, flags, seq, &payload);
+        let contents = self.encode_segment(acknowledgment, options, flags, seq, &payload);
         self.count_sent(payload_len);
         Transmit {
             destination: self.remote,
@@ -716,21 +725,34 @@ impl Connection {
         }
     }
 
-    /// One segment's datagram, with these acknowledgment fields.
+    /// The options of a segment sent at `now` with `flags`. RFC 9293 section 3.7.1 and RFC
+    /// 2018 section 2: the MSS and SACK-permitted go on SYNs only. RFC 7323 section 3.2:
+    /// Timestamps on our SYN if we offer them, on the SYN-ACK only if the peer's SYN carried
+    /// them, and then on every segment (this one sends no RST); TSecr only with the ACK flag,
+    /// which makes this segment's acknowledgment Last.ACK.sent.
+    fn segment_options(&mut self, now: Instant, flags: Flags, ack: SeqNum) -> Options {
+        let mut options = if flags.contains(Flags::SYN) {
+            Negotiated::syn_options(&self.config, self.sizes)
+        } else {
+            Options::none()
+        };
+        if self.negotiated.timestamps {
+            let ack = flags.contains(Flags::ACK).then_some(ack);
+            options.timestamps = Some(self.timestamps.option(now, ack));
+        }
+        options
+    }
+
+    /// One segment's datagram, with these acknowledgment fields and options.
     fn encode_segment(
         &self,
         acknowledgment: Acknowledgment,
+        options: Options,
         flags: Flags,
         seq: SeqNum,
         payload: &[u8],
     ) -> Vec<u8> {
         let Acknowledgment { ack, window, sack } = acknowledgment;
-        // RFC 9293 section 3.7.1 and RFC 2018 section 2: the options go on SYNs only.
-        let options = if flags.contains(Flags::SYN) {
-            Negotiated::syn_options(&self.config, self.sizes)
-        } else {
-            Options::none()
-        };
         let segment = Segment {
             flags,
             seq,

@@ -78,6 +78,10 @@ pub struct Stats {
     /// Segments dropped because their ACK field lay outside what we sent
     /// (RFC 5961 section 5): forged, or from a confused peer.
     pub rejected_acks: u64,
+    /// Segments dropped by PAWS (RFC 7323 section 5): their timestamp was older than the
+    /// latest one taken in order, so they are old duplicates (or forged); each was answered
+    /// with an ACK, within RFC 5961 section 7's rate limit unless it carried data or a FIN.
+    pub paws_rejected: u64,
     /// Replies to unacceptable segments not sent, by RFC 5961 section 7's rate limit.
     pub invalid_replies_suppressed: u64,
     /// Zero-window probes sent.
@@ -130,6 +134,7 @@ impl Stats {
             out_of_order_refused: 0,
             contradicted_segments: 0,
             rejected_acks: 0,
+            paws_rejected: 0,
             invalid_replies_suppressed: 0,
             window_probes: 0,
             keepalives: 0,

@@ -523,8 +523,10 @@ impl Endpoint {
             return Err(ConnectError::AlreadyConnected(remote));
         }
         let isn = SeqNum(self.isn_generator.next_u32());
+        let offset = self.timestamp_offset(config.timestamps);
         // `config` differs from the endpoint's in timers at most, so its checked sizes hold.
-        let connection = Connection::new(config, self.sizes, remote, isn, State::SynSent);
+        let connection = Connection::new(config, self.sizes, remote, isn, State::SynSent)
+            .with_timestamp_offset(offset);
         let session = match &self.secure {
             Some(secure) if secure_if_on => {
                 let expected_key = secure.server_key;
@@ -868,6 +870,18 @@ impl Endpoint {
         self.reset_stray(now, from, &segment);
     }
 
+    /// The offset of a new connection's timestamp clock (RFC 7323 section 7.1), drawn from the
+    /// generator the ISNs come from if the connection will use timestamps (`wanted`): 0
+    /// otherwise, and then nothing is drawn, so that every later ISN is what it was before
+    /// timestamps existed (the labs' captures pin them).
+    fn timestamp_offset(&mut self, wanted: bool) -> u32 {
+        if wanted {
+            self.isn_generator.next_u32()
+        } else {
+            0
+        }
+    }
+
     /// Take a SYN from `from`, a peer without an open connection, while listening: a passive
     /// open (with ISN `isn`, or one drawn from the generator), or a SYN cookie if the
     /// half-open table is full, or nothing if the accept queue is (the client's SYN
@@ -894,8 +908,11 @@ impl Endpoint {
             }
         } else {
             let isn = isn.unwrap_or_else(|| SeqNum(self.isn_generator.next_u32()));
+            let offset =
+                self.timestamp_offset(self.config.timestamps && syn.options.timestamps.is_some());
             let mut connection =
-                Connection::new(self.config.clone(), self.sizes, from, isn, State::Listen);
+                Connection::new(self.config.clone(), self.sizes, from, isn, State::Listen)
+                    .with_timestamp_offset(offset);
             // Traced from its SYN on, so that a listener's trace shows what opened it.
             connection.set_tracing(self.tracing);
             connection.handle_segment(now, syn);
@@ -1221,6 +1238,11 @@ impl Endpoint {
 fn needs_answer(reason: Reason) -> bool {
     !matches!(
         reason,
-        Reason::Handshake | Reason::Ack | Reason::ChallengeAck | Reason::WindowUpdate | Reason::Rst
+        Reason::Handshake
+            | Reason::Ack
+            | Reason::ChallengeAck
+            | Reason::PawsAck
+            | Reason::WindowUpdate
+            | Reason::Rst
     )
 }

@@ -71,6 +71,7 @@ fn decode_options(cookie: SeqNum) -> Options {
     Options {
         mss: COOKIE_MSS.get((bits >> 1) as usize).copied(),
         sack_permitted: bits & 1 == 1,
+        timestamps: None,
     }
 }
 
@@ -231,6 +232,7 @@ mod tests {
         Options {
             mss,
             sack_permitted,
+            timestamps: None,
         }
     }
 

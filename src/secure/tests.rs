@@ -141,7 +141,9 @@ fn the_handshake_rides_in_the_syn_and_syn_ack_and_data_crosses_encrypted() {
     assert_eq!(syn.len(), 1);
     let syn = &syn[0].contents;
     assert!(
-        matches!(SecureOption::find(syn), Some(SecureOption::Handshake(m)) if m.len() == 32 + 32)
+        // Noise's `e` (32 octets), then the SYN as sent (24 octets of header, 16 of options:
+        // the MSS, SACK-permitted and timestamps).
+        matches!(SecureOption::find(syn), Some(SecureOption::Handshake(m)) if m.len() == 32 + 40)
     );
     server.handle_datagram(ms(0), addr(CLIENT), syn);
     let syn_ack = drain(&mut server, ms(0));

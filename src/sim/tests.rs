@@ -437,6 +437,8 @@ fn a_slow_reader_draws_no_small_segments() {
     // the first window offered to its last byte, a 992-byte segment cut by the buffer's size
     // rather than by the reader's steps.
     config.connection.initial_window_segments = None;
+    // Whole segments of the MSS: 24,000 bytes are 20 of them.
+    config.connection.timestamps = false;
     let mss = config.connection.mss as u32;
     let (mut network, a) = connecting(&config);
     network.trace(Host::A);
@@ -615,7 +617,8 @@ fn application_limited_bursts_draw_no_tail_loss_probes() {
 /// the last segment included.
 #[test]
 fn every_retransmission_says_so_in_its_capture_comment() {
-    let data = payload(30_000, 1);
+    // 25 segments of 1188 bytes (1200 less the timestamps option's 12).
+    let data = payload(29_700, 1);
     // The last data segment is lost: a tail loss probe resends it (the tail-loss-probe sample).
     for spec in ["drop-data=25", "loss=5%"] {
         let config = lossy(spec, 7);
@@ -656,9 +659,10 @@ fn both_captures_count_time_from_the_start_of_the_run() {
     let (a, b) = (packets(&buffers[0]), packets(&buffers[1]));
     assert_eq!(a[0], (Duration::ZERO, vec!["handshake".to_string()]));
     assert_eq!(b[0], (Duration::ZERO, vec![ORIGIN_NOTE.to_string()]));
-    // Then B's own packets, at their times: the SYN (32 bytes: 24 of header, 8 of options)
-    // arrives after 20 ms and 25.6 us of serialization at 10 Mbit/s, truncated to the us.
-    assert_eq!(b[1].0, Duration::from_micros(20_025));
+    // Then B's own packets, at their times: the SYN (40 bytes: 24 of header, 16 of options:
+    // the MSS, SACK-permitted and timestamps) arrives after 20 ms and 32 us of serialization
+    // at 10 Mbit/s.
+    assert_eq!(b[1].0, Duration::from_micros(20_032));
     assert_eq!(
         b.len() as u64,
         1 + report.b.faults.datagrams + report.a.link.delivered
@@ -749,7 +753,8 @@ fn the_ladder_holds_every_copy_with_its_fate_and_its_frames_in_both_captures() {
 /// loss probe alone with it on, and the persist timer once per zero-window probe.
 #[test]
 fn the_ladder_marks_the_timers_that_fired() {
-    let data = payload(30_000, 1);
+    // 25 segments of 1188 bytes (1200 less the timestamps option's 12): the 25th is the last.
+    let data = payload(29_700, 1);
     let timers = |config: &TransferConfig, host: Host| {
         let (report, ladder, _) = laddered(config, &data);
         let marks: Vec<(Duration, FiredTimer)> = ladder
@@ -770,7 +775,7 @@ fn the_ladder_marks_the_timers_that_fired() {
     assert_eq!(
         marks,
         [(
-            Duration::from_micros(334_773),
+            Duration::from_micros(334_805),
             FiredTimer::Retransmission { expiry: 1 }
         )]
     );
@@ -891,7 +896,7 @@ fn a_fin_ahead_of_a_hole_costs_no_second_retransmission() {
     assert_eq!(report.a.stats.rto_timeouts, 1, "{report:#?}");
     assert_eq!(
         report.transfer_time,
-        Duration::from_micros(308_880),
+        Duration::from_micros(308_903),
         "{report:#?}"
     );
 }

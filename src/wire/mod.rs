@@ -12,7 +12,7 @@
 //! payload from the datagram, so no bytes are copied on receipt.
 //!
 //! ```
-//! use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum};
+//! use ferry::wire::{Flags, Options, SackBlocks, Segment, SeqNum, Timestamps};
 //!
 //! let syn_ack = Segment {
 //!     flags: Flags::SYN | Flags::ACK,
@@ -23,6 +23,7 @@
 //!     options: Options {
 //!         mss: Some(1200),
 //!         sack_permitted: true,
+//!         timestamps: Some(Timestamps { tsval: 7, tsecr: 42 }),
 //!     },
 //!     payload: &[],
 //! };
@@ -32,7 +33,7 @@
 //! assert_eq!(Segment::parse(&datagram), Ok(syn_ack));
 //! assert_eq!(
 //!     syn_ack.to_string(),
-//!     "[S.] seq 100 ack 201 win 65535 len 0 options [mss 1200,sackOK]"
+//!     "[S.] seq 100 ack 201 win 65535 len 0 options [mss 1200,sackOK,TS val 7 ecr 42]"
 //! );
 //! ```
 
@@ -91,6 +92,8 @@ pub mod option_kind {
     pub const MSS: u8 = 2;
     /// SACK-permitted (RFC 2018 section 2): kind, length 2.
     pub const SACK_PERMITTED: u8 = 4;
+    /// Timestamps (RFC 7323 section 3): kind, length 10, TSval and TSecr (32 bits each).
+    pub const TIMESTAMPS: u8 = 8;
     /// The secure mode's option (docs/protocol.md section 9; [`super::SecureOption`]): one of
     /// the two kinds RFC 4727 section 7.2 sets aside for experiments, so TCP tools show it
     /// as an experimental option and step over it.
@@ -331,10 +334,28 @@ impl fmt::Debug for SackBlocks {
     }
 }
 
+/// Octets the Timestamps option takes on the wire, padding included: two NOPs (or, on a SYN,
+/// SACK-permitted) and the option's 10 octets, three words, as Linux lays it out. A segment
+/// that carries it carries that much less payload, so its datagram keeps its size (Linux's
+/// 1448-octet segments on a 1460-octet MSS).
+pub const TIMESTAMPS_OPTION_LEN: usize = 12;
+
+/// The Timestamps option (RFC 7323 section 3): the sender's clock when it sent the segment,
+/// and the clock value it echoes from the peer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Timestamps {
+    /// TSval: the sender's timestamp clock when the segment was sent (RFC 7323 section 3.2).
+    pub tsval: u32,
+    /// TSecr: the peer's TSval being echoed (TS.Recent, RFC 7323 section 4.3); 0 on a SYN,
+    /// where it means nothing.
+    pub tsecr: u32,
+}
+
 /// The options a segment carries after its SACK blocks (docs/protocol.md section 3.2): TCP's
-/// kind-length-value options with TCP's kinds. Only SYNs carry any today, the two that the
-/// handshake negotiates; parsing skips options of other kinds by their length (RFC 9293
-/// section 3.2), so a later version can add more without breaking this one.
+/// kind-length-value options with TCP's kinds. SYNs carry the ones the handshake negotiates;
+/// once both SYNs carried Timestamps, every segment but a RST carries that one too (RFC 7323
+/// section 3.2). Parsing skips options of other kinds by their length (RFC 9293 section
+/// 3.2), so a later version can add more without breaking this one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct Options {
     /// Maximum segment size (RFC 9293 section 3.7.1): the largest payload the sender wants
@@ -343,6 +364,9 @@ pub struct Options {
     /// SACK-permitted (RFC 2018 section 2): the sender can receive SACK blocks and will send
     /// them if the peer offers the same.
     pub sack_permitted: bool,
+    /// Timestamps (RFC 7323 section 3): on a SYN, the offer to use them; after, on every
+    /// segment but a RST once both SYNs offered them.
+    pub timestamps: Option<Timestamps>,
 }
 
 impl Options {
@@ -352,6 +376,7 @@ impl Options {
         Options {
             mss: None,
             sack_permitted: false,
+            timestamps: None,
         }
     }
 
@@ -364,24 +389,40 @@ impl Options {
     /// Bytes that [`emit`](Options::emit) appends: a multiple of [`OPTION_WORD_LEN`].
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        4 * usize::from(self.mss.is_some()) + 4 * usize::from(self.sack_permitted)
+        let sack_permitted_alone = self.sack_permitted && self.timestamps.is_none();
+        4 * usize::from(self.mss.is_some())
+            + 4 * usize::from(sack_permitted_alone)
+            + TIMESTAMPS_OPTION_LEN * usize::from(self.timestamps.is_some())
     }
 
-    /// Append the options as they go on the wire, in whole words: the MSS (kind 2, length 4),
-    /// then SACK-permitted (kind 4, length 2) after two NOPs, as TCP stacks lay them out. The
-    /// bytes are valid TCP options too, which the TCP view of a capture relies on.
+    /// Append the options as they go on the wire, in whole words, as Linux's
+    /// `tcp_options_write` lays them out: the MSS (kind 2, length 4); then Timestamps (kind 8,
+    /// length 10) after SACK-permitted (kind 4, length 2) if both go, else after two NOPs;
+    /// or SACK-permitted alone after two NOPs. The bytes are valid TCP options too, which the
+    /// TCP view of a capture relies on.
     pub fn emit(&self, buf: &mut Vec<u8>) {
         if let Some(mss) = self.mss {
             buf.extend_from_slice(&[option_kind::MSS, 4]);
             buf.extend_from_slice(&mss.to_be_bytes());
         }
-        if self.sack_permitted {
-            buf.extend_from_slice(&[
+        match self.timestamps {
+            Some(Timestamps { tsval, tsecr }) => {
+                if self.sack_permitted {
+                    buf.extend_from_slice(&[option_kind::SACK_PERMITTED, 2]);
+                } else {
+                    buf.extend_from_slice(&[option_kind::NOP, option_kind::NOP]);
+                }
+                buf.extend_from_slice(&[option_kind::TIMESTAMPS, 10]);
+                buf.extend_from_slice(&tsval.to_be_bytes());
+                buf.extend_from_slice(&tsecr.to_be_bytes());
+            }
+            None if self.sack_permitted => buf.extend_from_slice(&[
                 option_kind::NOP,
                 option_kind::NOP,
                 option_kind::SACK_PERMITTED,
                 2,
-            ]);
+            ]),
+            None => {}
         }
     }
 
@@ -432,6 +473,17 @@ impl Options {
                     }
                     options.sack_permitted = true;
                 }
+                option_kind::TIMESTAMPS => {
+                    let value = <[u8; 8]>::try_from(value)
+                        .map_err(|_| WireError::BadOptionLength { kind, len })?;
+                    let timestamps = Timestamps {
+                        tsval: read_u32(&value, 0..4),
+                        tsecr: read_u32(&value, 4..8),
+                    };
+                    if options.timestamps.replace(timestamps).is_some() {
+                        return Err(WireError::DuplicateOption { kind });
+                    }
+                }
                 // RFC 9293 section 3.2: an option of a kind not known is skipped by its length.
                 _ => {}
             }
@@ -442,7 +494,8 @@ impl Options {
 }
 
 impl fmt::Display for Options {
-    /// tcpdump style, without the brackets: `mss 1200,sackOK`; empty when there are none.
+    /// tcpdump style, without the brackets: `mss 1200,sackOK,TS val 7 ecr 0`; empty when
+    /// there are none.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut separator = "";
         if let Some(mss) = self.mss {
@@ -451,6 +504,10 @@ impl fmt::Display for Options {
         }
         if self.sack_permitted {
             write!(f, "{separator}sackOK")?;
+            separator = ",";
+        }
+        if let Some(Timestamps { tsval, tsecr }) = self.timestamps {
+            write!(f, "{separator}TS val {tsval} ecr {tsecr}")?;
         }
         Ok(())
     }
@@ -501,7 +558,7 @@ pub enum WireError {
         kind: u8,
     },
     /// An option's length is below 2 (the kind and length octets themselves), or is not the
-    /// length its kind has (4 for the MSS, 2 for SACK-permitted).
+    /// length its kind has (4 for the MSS, 2 for SACK-permitted, 10 for Timestamps).
     BadOptionLength {
         /// The option's kind.
         kind: u8,
@@ -592,7 +649,8 @@ pub struct Segment<'a> {
     pub window: u32,
     /// Selective acknowledgments (RFC 2018).
     pub sack: SackBlocks,
-    /// Options: the MSS and SACK-permitted a SYN offers.
+    /// Options: the MSS, SACK-permitted and Timestamps a SYN offers, and Timestamps on every
+    /// later segment once both SYNs offered them.
     pub options: Options,
     /// The data, borrowed from the datagram on receipt.
     pub payload: &'a [u8],
@@ -938,6 +996,7 @@ mod tests {
             options: Options {
                 mss: Some(1200),
                 sack_permitted: true,
+                timestamps: None,
             },
             ..Segment::default()
         }
@@ -1017,6 +1076,7 @@ mod tests {
             options: Options {
                 mss: Some(536),
                 sack_permitted: false,
+                timestamps: None,
             },
             ..syn_ack()
         };
@@ -1045,6 +1105,7 @@ mod tests {
         let both = Options {
             mss: Some(0x1234),
             sack_permitted: true,
+            timestamps: None,
         };
         assert_eq!(parsed_options(&[4, 2, 2, 4, 0x12, 0x34]), Ok(both));
         assert_eq!(parsed_options(&[1, 4, 2, 1, 2, 4, 0x12, 0x34]), Ok(both));
@@ -1053,7 +1114,8 @@ mod tests {
             parsed_options(&[4, 2, 0, 2, 4, 0x12, 0x34, 9]),
             Ok(Options {
                 mss: None,
-                sack_permitted: true
+                sack_permitted: true,
+                timestamps: None,
             })
         );
         assert_eq!(parsed_options(&[0, 0, 0, 0]), Ok(Options::none()));
@@ -1061,16 +1123,28 @@ mod tests {
 
     #[test]
     fn options_of_unknown_kinds_are_skipped_by_their_length() {
-        // A timestamps option (kind 8, length 10), a window scale (kind 3, length 3) and a
-        // kind nobody has assigned (length 2) around the MSS.
+        // A window scale (kind 3, length 3) and a kind nobody has assigned (length 2) beside
+        // the MSS, after a timestamps option (kind 8, length 10), which is read.
         let options = [
             8, 10, 1, 2, 3, 4, 5, 6, 7, 8, 3, 3, 7, 2, 4, 0x05, 0xDC, 0xFE, 2, 1,
         ];
         assert_eq!(
+            parsed_options(&options[10..]),
+            Ok(Options {
+                mss: Some(1500),
+                sack_permitted: false,
+                timestamps: None,
+            })
+        );
+        assert_eq!(
             parsed_options(&options),
             Ok(Options {
                 mss: Some(1500),
-                sack_permitted: false
+                sack_permitted: false,
+                timestamps: Some(Timestamps {
+                    tsval: 0x0102_0304,
+                    tsecr: 0x0506_0708,
+                }),
             })
         );
     }
@@ -1109,6 +1183,62 @@ mod tests {
         assert_eq!(
             parsed_options(&[2, 4, 0, 1, 2, 4, 0, 2]),
             Err(WireError::DuplicateOption { kind: 2 })
+        );
+        // Timestamps are 10 octets long, and once only.
+        assert_eq!(
+            parsed_options(&[1, 1, 8, 8, 0, 0, 0, 1, 0, 0, 0, 2]),
+            Err(WireError::BadOptionLength { kind: 8, len: 8 })
+        );
+        assert_eq!(
+            parsed_options(&[1, 1, 1, 1, 1, 1, 8, 10, 0, 0, 0, 1]),
+            Err(WireError::OptionTruncated { kind: 8 })
+        );
+        let twice = [[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]; 2].concat();
+        assert_eq!(
+            parsed_options(&twice),
+            Err(WireError::DuplicateOption { kind: 8 })
+        );
+    }
+
+    #[test]
+    fn timestamps_take_three_words_as_linux_lays_them_out() {
+        let timestamps = Some(Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0x0A0B_0C0D,
+        });
+        // On a data segment: NOP, NOP, then the option.
+        let data = Segment {
+            options: Options {
+                timestamps,
+                ..Options::none()
+            },
+            ..sample()
+        };
+        let bytes = emit(&data);
+        assert_eq!(bytes[field::OPTIONS_LEN], 3, "three 4-octet words");
+        assert_eq!(
+            &bytes[32..44],
+            &[1, 1, 8, 10, 1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D]
+        );
+        assert_eq!(Segment::parse(&bytes), Ok(data));
+        // On a SYN, SACK-permitted takes the NOPs' place: four words in all with the MSS.
+        let syn = Segment {
+            options: Options {
+                timestamps,
+                ..syn_ack().options
+            },
+            ..syn_ack()
+        };
+        let bytes = emit(&syn);
+        assert_eq!(bytes[field::OPTIONS_LEN], 4);
+        assert_eq!(
+            &bytes[24..],
+            &[2, 4, 0x04, 0xB0, 4, 2, 8, 10, 1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D]
+        );
+        assert_eq!(Segment::parse(&bytes), Ok(syn));
+        assert_eq!(
+            syn.options.to_string(),
+            "mss 1200,sackOK,TS val 16909060 ecr 168496141"
         );
     }
 
@@ -1495,6 +1625,7 @@ mod tests {
         sack: Vec<(u32, u32)>,
         mss: Option<u16>,
         sack_permitted: bool,
+        timestamps: Option<(u32, u32)>,
         payload: Vec<u8>,
     }
 
@@ -1510,6 +1641,7 @@ mod tests {
                 sack,
                 mss: Arbitrary::arbitrary(g),
                 sack_permitted: Arbitrary::arbitrary(g),
+                timestamps: Arbitrary::arbitrary(g),
                 payload: Arbitrary::arbitrary(g),
             }
         }
@@ -1530,6 +1662,9 @@ mod tests {
                 options: Options {
                     mss: self.mss,
                     sack_permitted: self.sack_permitted,
+                    timestamps: self
+                        .timestamps
+                        .map(|(tsval, tsecr)| Timestamps { tsval, tsecr }),
                 },
                 payload: &self.payload,
             }
@@ -1710,6 +1845,7 @@ mod tests {
             options: Options {
                 mss: Some(536),
                 sack_permitted: true,
+                timestamps: None,
             },
             ..syn
         };
@@ -1721,6 +1857,7 @@ mod tests {
             options: Options {
                 mss: None,
                 sack_permitted: true,
+                timestamps: None,
             },
             ..syn
         };

@@ -53,7 +53,7 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 27] = [
+const SIM_KEYS: [&str; 28] = [
     "bytes",
     "file",
     "faults",
@@ -77,6 +77,7 @@ const SIM_KEYS: [&str; 27] = [
     "reply",
     "nodelay",
     "pacing",
+    "timestamps",
     "first-byte",
     "nat-lecture",
     "write-size",

@@ -183,6 +183,7 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
         pacing: spec.pacing.unwrap_or(defaults.pacing),
         sack: spec.sack.unwrap_or(defaults.sack),
         rack: spec.rack.unwrap_or(defaults.rack),
+        timestamps: spec.timestamps.unwrap_or(defaults.timestamps),
         duplicate_ack_threshold: spec.dupthresh.unwrap_or(defaults.duplicate_ack_threshold),
         min_rto: spec.min_rto.map_or(defaults.min_rto, |Parsed(rto)| rto),
         delayed_ack: spec

@@ -14,10 +14,13 @@ fn connect_sends_syn() {
         vec![(
             Sent {
                 flags: Flags::SYN,
-                // Our MSS and SACK (RFC 9293 section 3.7.1, RFC 2018 section 2).
+                // Our MSS, SACK and timestamps (RFC 9293 section 3.7.1, RFC 2018 section 2,
+                // RFC 7323 section 3.2: TSval is the clock, ms since the epoch with offset 0;
+                // no ACK, so TSecr is 0).
                 options: Options {
                     mss: Some(1_200),
                     sack_permitted: true,
+                    timestamps: Some(Timestamps { tsval: 0, tsecr: 0 }),
                 },
                 seq: LOCAL_ISN,
                 ack: SeqNum(0),
@@ -519,6 +522,7 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
         Config {
             mss: 536,
             sack: false,
+            timestamps: false,
             ..unpaced_defaults()
         },
         remote_addr(),
@@ -530,7 +534,8 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
         sent[0].0.options,
         Options {
             mss: Some(536),
-            sack_permitted: false
+            sack_permitted: false,
+            timestamps: None,
         }
     );
     // Before the peer's SYN, the connection runs on its own offer.
@@ -551,6 +556,7 @@ fn the_smaller_mss_sizes_segments_the_window_and_the_ack_for_two_segments() {
     let peer = Options {
         mss: Some(500),
         sack_permitted: true,
+        timestamps: None,
     };
     let mut conn = established_offered(classic_config(), peer);
     assert_eq!(conn.negotiated().mss, 500);
@@ -582,6 +588,7 @@ fn a_peer_without_an_mss_option_gets_rfc_9293_s_default() {
     let peer = Options {
         mss: None,
         sack_permitted: true,
+        timestamps: None,
     };
     let mut conn = established_offered(classic_config(), peer);
     assert_eq!(conn.negotiated().mss, 536);
@@ -611,6 +618,7 @@ fn a_peer_that_offers_no_sack_gets_plain_acks_and_recovery_by_duplicate_acks() {
     let peer = Options {
         mss: Some(1_200),
         sack_permitted: false,
+        timestamps: None,
     };
     let mut conn = syn_received_offered(newreno_config(), peer);
     send(&mut conn, at(100), SEND_TEMPL);
@@ -681,6 +689,7 @@ fn a_peer_s_tiny_mss_cannot_put_more_than_the_flight_limit_in_flight() {
     let peer = Options {
         mss: Some(1),
         sack_permitted: true,
+        timestamps: None,
     };
     let config = Config {
         congestion_control: CongestionControl::Fixed,

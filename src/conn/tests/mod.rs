@@ -31,6 +31,7 @@ mod reset;
 mod sack_blocks;
 mod sending;
 mod slow_start;
+mod timestamps;
 mod trace;
 mod two_ends;
 mod window;
@@ -38,7 +39,7 @@ mod wrap;
 
 use super::*;
 use crate::time::Instant;
-use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, WireError};
+use crate::wire::{Flags, Options, SackBlock, SackBlocks, Segment, SeqNum, Timestamps, WireError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,6 +83,7 @@ const SEND_TEMPL: Segment<'static> = Segment {
 const PEER_SYN_OPTIONS: Options = Options {
     mss: Some(1_200),
     sack_permitted: true,
+    timestamps: None,
 };
 
 /// What our SYN or SYN-ACK offers with the default settings: the same.
@@ -238,15 +240,25 @@ fn classic_config() -> Config {
     }
 }
 
+/// The defaults without timestamps (RFC 7323), whose option would otherwise be on our SYN:
+/// the fixtures' peers offer none, so beyond the SYN nothing changes. `timestamps.rs` tests
+/// them.
+fn untimestamped(config: Config) -> Config {
+    Config {
+        timestamps: false,
+        ..config
+    }
+}
+
 /// The defaults (RACK-TLP on), but with NewReno (RFC 5681) and RFC 5681's initial window (3
-/// segments of 1200 bytes) in place of CUBIC and IW10: the window arithmetic the loss
+/// segments of 1200 bytes) in place of CUBIC and IW10, and without timestamps: the window arithmetic the loss
 /// recovery tests count in, halving and one SMSS per ACK. `cubic.rs` and `slow_start.rs` test
 /// the defaults' controller and initial window.
 fn newreno_config() -> Config {
     Config {
         congestion_control: CongestionControl::NewReno,
         initial_window_segments: None,
-        ..unpaced_defaults()
+        ..untimestamped(unpaced_defaults())
     }
 }
 
