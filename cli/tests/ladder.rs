@@ -62,6 +62,8 @@ const RTO_RUN: [&str; 14] = [
     "3",
     "--pacing",
     "off",
+    "--timestamps",
+    "off",
     "--recv-buffer",
     "64KiB",
 ];

@@ -141,6 +141,8 @@ fn the_trace_of_a_lost_ninth_segment_says_what_the_lab_says() {
             "3",
             "--pacing",
             "off",
+            "--timestamps",
+            "off",
             "--recv-buffer",
             "64KiB",
         ],

@@ -131,7 +131,17 @@ impl Connection {
             .timestamps
             .filter(|_| self.negotiated.timestamps);
         if let Some(option) = timestamps {
-            if !flags.contains(Flags::RST) && self.timestamps.paws(now, option) == Paws::Reject {
+            // Linux's `tcp_disordered_ack`: a pure duplicate ACK at RCV.NXT that would not
+            // update the window is likely one the network reordered, not an old duplicate.
+            let reordered_ack = flags == Flags::ACK
+                && segment.payload.is_empty()
+                && segment.seq == self.receive.rcv_nxt()
+                && segment.ack == self.send.snd_una()
+                && segment.window == self.send.snd_wnd();
+            let window = reordered_ack.then(|| self.rtt.rto());
+            if !flags.contains(Flags::RST)
+                && self.timestamps.paws(now, option, window) == Paws::Reject
+            {
                 self.stats.paws_rejected += 1;
                 if segment.seq_len() > 0 {
                     // Data or a FIN: if it is a retransmission, the sender needs our ACK.

@@ -95,16 +95,26 @@ impl TimestampClock {
 
     /// PAWS, section 5.3's R1: a segment whose TSval is older than TS.Recent is an old
     /// duplicate, unless TS.Recent has aged past [`PAWS_IDLE_LIMIT`] (section 5.5). The
-    /// caller exempts a RST, as R1 does.
-    pub(super) fn paws(&self, now: Instant, option: Timestamps) -> Paws {
-        match self.recent {
-            Some((recent, at))
-                if older(option.tsval, recent)
-                    && now.saturating_duration_since(at) <= PAWS_IDLE_LIMIT =>
-            {
-                Paws::Reject
-            }
-            _ => Paws::Pass,
+    /// caller exempts a RST, as R1 does. A pure duplicate ACK that the network reordered
+    /// behind a newer segment (`reordered_ack_window`: the caller's judgement, as Linux's
+    /// `tcp_disordered_ack`, with its window, one RTO) is no old duplicate if its TSval lies
+    /// within that window of TS.Recent: dropped, its SACK blocks would be lost to recovery.
+    pub(super) fn paws(
+        &self,
+        now: Instant,
+        option: Timestamps,
+        reordered_ack_window: Option<Duration>,
+    ) -> Paws {
+        let Some((recent, at)) = self.recent else {
+            return Paws::Pass;
+        };
+        if !older(option.tsval, recent) || now.saturating_duration_since(at) > PAWS_IDLE_LIMIT {
+            return Paws::Pass;
+        }
+        let behind = Duration::from_millis(u64::from(recent.wrapping_sub(option.tsval)));
+        match reordered_ack_window {
+            Some(window) if behind <= window => Paws::Pass,
+            _ => Paws::Reject,
         }
     }
 

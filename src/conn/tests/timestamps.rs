@@ -1,6 +1,7 @@
 //! TCP timestamps (RFC 7323): negotiated by the SYNs (section 3.2), then on every segment,
 //! TSecr echoing TS.Recent by section 4.3's rule; an RTT sample from the echo where Karn's
-//! rule gives none (section 4.1); PAWS (section 5.3) and its 24-day exception (section 5.5).
+//! rule gives none (section 4.1); PAWS (section 5.3), its 24-day exception (section 5.5) and
+//! Linux's for a reordered duplicate ACK.
 //!
 //! The connection's timestamp clock has offset 0 here, so TSval is the time in ms. The
 //! peer's clock reads 5000 at its SYN-ACK, 100 ms after our SYN.
@@ -338,6 +339,19 @@ fn paws_drops_an_old_duplicate_and_acks_it_unless_ts_recent_is_24_days_old() {
     assert_eq!(conn.stats().paws_rejected, 1);
     assert_eq!(read_all(&mut conn), vec![7; 100]);
     recv_nothing(&mut conn, at(220));
+    // A pure duplicate ACK with an older timestamp, within an RTO of TS.Recent: one the
+    // network reordered, not an old duplicate (Linux's `tcp_disordered_ack`). Taken quietly.
+    send(
+        &mut conn,
+        at(230),
+        Segment {
+            seq: REMOTE + 100,
+            options: ts(5_090, 100),
+            ..SEND_TEMPL
+        },
+    );
+    recv_nothing(&mut conn, at(230));
+    assert_eq!(conn.stats().paws_rejected, 1);
 
     // 25 days on, TS.Recent (taken at 200 ms) is too old to judge by (section 5.5): the same
     // segment is taken, and its timestamp is the one echoed.
