@@ -20,6 +20,11 @@ use crate::wire::{SeqNum, Timestamps};
 /// Linux's `TCP_PAWS_24DAYS`.
 pub(super) const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 60 * 60);
 
+/// How far, in ticks of the clock (ms), a TSval may lie below TS.Recent and still pass PAWS:
+/// Linux's `TCP_PAWS_WINDOW`, so that two segments sent within a tick of each other and
+/// reordered on the way are not taken for old duplicates.
+const PAWS_WINDOW: u32 = 1;
+
 /// Whether timestamp `a` is older than `b`, on the 32-bit clock that wraps: RFC 7323 section
 /// 5.2's comparison, as sequence numbers compare (`(a - b) as i32 < 0`).
 fn older(a: u32, b: u32) -> bool {
@@ -93,8 +98,9 @@ impl TimestampClock {
         self.recent = Some((option.tsval, now));
     }
 
-    /// PAWS, section 5.3's R1: a segment whose TSval is older than TS.Recent is an old
-    /// duplicate, unless TS.Recent has aged past [`PAWS_IDLE_LIMIT`] (section 5.5). The
+    /// PAWS, section 5.3's R1: a segment whose TSval is older than TS.Recent (by more than
+    /// [`PAWS_WINDOW`]) is an old duplicate, unless TS.Recent has aged past
+    /// [`PAWS_IDLE_LIMIT`] (section 5.5). The
     /// caller exempts a RST, as R1 does. A pure duplicate ACK that the network reordered
     /// behind a newer segment (`reordered_ack_window`: the caller's judgement, as Linux's
     /// `tcp_disordered_ack`, with its window, one RTO) is no old duplicate if its TSval lies
@@ -108,7 +114,8 @@ impl TimestampClock {
         let Some((recent, at)) = self.recent else {
             return Paws::Pass;
         };
-        if !older(option.tsval, recent) || now.saturating_duration_since(at) > PAWS_IDLE_LIMIT {
+        let within_a_tick = !older(option.tsval.wrapping_add(PAWS_WINDOW), recent);
+        if within_a_tick || now.saturating_duration_since(at) > PAWS_IDLE_LIMIT {
             return Paws::Pass;
         }
         let behind = Duration::from_millis(u64::from(recent.wrapping_sub(option.tsval)));
@@ -178,6 +185,26 @@ mod tests {
         assert!(!older(2, 2));
         assert!(older(u32::MAX, 3));
         assert!(!older(3, u32::MAX));
+    }
+
+    #[test]
+    fn paws_allows_a_tick_and_a_reordered_ack_an_rto() {
+        let mut clock = TimestampClock::new(0);
+        let at = Instant::from_millis(0);
+        clock.on_syn(
+            at,
+            Timestamps {
+                tsval: 100,
+                tsecr: 0,
+            },
+        );
+        let ts = |tsval| Timestamps { tsval, tsecr: 0 };
+        assert_eq!(clock.paws(at, ts(100), None), Paws::Pass);
+        assert_eq!(clock.paws(at, ts(99), None), Paws::Pass, "one tick");
+        assert_eq!(clock.paws(at, ts(98), None), Paws::Reject);
+        let rto = Some(Duration::from_millis(200));
+        assert_eq!(clock.paws(at, ts(98), rto), Paws::Pass);
+        assert_eq!(clock.paws(at, ts(u32::MAX - 150), rto), Paws::Reject);
     }
 
     #[test]
