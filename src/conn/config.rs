@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{CongestionControl, MAX_WINDOW};
-use crate::wire::MAX_PAYLOAD_LEN;
+use crate::wire::{HEADER_LEN, MAX_PAYLOAD_LEN};
 
 /// The most segments a connection has in flight, whatever its windows allow. Each is a record
 /// in the retransmission queue, so this bounds the queue (about 100 KiB) however small the
@@ -16,6 +16,10 @@ use crate::wire::MAX_PAYLOAD_LEN;
 /// [`Config::check`] refuses an MSS of this end's own that would need more; 4,096 segments keep
 /// the default 64 KiB window open down to 16-byte segments.
 pub const MAX_SEGMENTS_IN_FLIGHT: usize = 4096;
+
+/// [`Config::max_datagram`]'s default: a 1500-octet Ethernet MTU less IPv6's 40-octet header and
+/// UDP's 8 (quinn's default upper bound).
+pub const DEFAULT_MAX_DATAGRAM: usize = 1452;
 
 /// Settings for one connection. `Config::default()` is what `ferry` uses unless told otherwise;
 /// each default says where it comes from.
@@ -142,6 +146,19 @@ pub struct Config {
     /// The option takes 12 octets of each segment's payload, so the datagrams keep their size.
     /// Default on, as Linux's `tcp_timestamps`.
     pub timestamps: bool,
+    /// Datagram path MTU discovery (RFC 8899 DPLPMTUD, `plpmtud.rs`): data segments start at
+    /// [`mss`](Self::mss) payload octets, a size every path carries, and grow once a probe of
+    /// a larger size is acknowledged, up to [`max_datagram`](Self::max_datagram); a path that
+    /// stops carrying them (a black hole) sends them at `mss` again. On, the SYN offers the
+    /// largest payload this end receives (`max_datagram` less the header) as its MSS; off,
+    /// it offers `mss` and every segment stays at most `mss`, as before. Default on.
+    pub plpmtud: bool,
+    /// The largest datagram (UDP payload, Ferry's header included) path MTU discovery tries,
+    /// and the largest this end receives. Default 1452, quinn's: what a 1500-octet Ethernet
+    /// MTU leaves over IPv6 (40 + 8 octets of headers), so one value serves both families;
+    /// IPv4 would allow 1472, 1.4% more per datagram, on IPv4 paths only. No effect with
+    /// [`plpmtud`](Self::plpmtud) off.
+    pub max_datagram: usize,
 }
 
 impl Default for Config {
@@ -168,6 +185,8 @@ impl Default for Config {
             slow_start_after_idle: true,
             pacing: true,
             timestamps: true,
+            plpmtud: true,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
         }
     }
 }
@@ -341,6 +360,9 @@ pub(crate) struct CheckedSizes {
     /// The most [`Config::recv_buffer`] grows to: from `recv_buffer` to [`MAX_WINDOW`]
     /// (`recv_buffer` itself when fixed). The largest window the connection advertises.
     pub(crate) recv_buffer_max: u32,
+    /// The largest payload this end receives, which its SYN offers: [`Config::max_datagram`]
+    /// less the header with path MTU discovery on (never less than `mss`), `mss` without.
+    pub(crate) max_mss: u16,
 }
 
 impl Config {
@@ -444,10 +466,30 @@ impl Config {
                 );
             }
         }
+        let max_mss = if self.plpmtud {
+            let Some(max_mss) = self
+                .max_datagram
+                .checked_sub(HEADER_LEN)
+                .and_then(|max| u16::try_from(max).ok())
+            else {
+                return fail(
+                    "max_datagram",
+                    self.max_datagram.to_string(),
+                    format!(
+                        "from {HEADER_LEN} to {} bytes",
+                        MAX_PAYLOAD_LEN + HEADER_LEN
+                    ),
+                );
+            };
+            max_mss.max(mss)
+        } else {
+            mss
+        };
         Ok(CheckedSizes {
             mss,
             recv_buffer,
             recv_buffer_max,
+            max_mss,
         })
     }
 }

@@ -35,6 +35,8 @@
 //! - `negotiation.rs`: what the SYNs settle, the MSS, SACK and timestamps (RFC 9293 section
 //!   3.7.1, RFC 2018 section 2, RFC 7323 section 3.2);
 //! - `timestamps.rs`: the timestamp clock, TS.Recent, RTTM and PAWS (RFC 7323);
+//! - `plpmtud.rs`: path MTU discovery (RFC 8899): the size data segments go at, probes for
+//!   larger ones, black holes;
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
 //! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller),
 //!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle),
@@ -46,6 +48,7 @@ mod config;
 mod cwnd_validation;
 mod negotiation;
 mod pacing;
+mod plpmtud;
 mod rack;
 mod reassembly;
 mod receive;
@@ -84,6 +87,7 @@ use crate::time::Instant;
 use crate::wire::{Flags, Options, SackBlocks, Segment, SeqNum, WireError};
 use cwnd_validation::CwndValidation;
 use pacing::Pacer;
+use plpmtud::PathMtuSearch;
 use receive::Receiver;
 use recovery::LossRecovery;
 use rtt::RttEstimator;
@@ -119,6 +123,8 @@ pub struct Connection {
     /// The MSS and SACK in force: this end's offer until the peer's SYN arrives, then what
     /// both agreed on.
     negotiated: Negotiated,
+    /// Path MTU discovery (`plpmtud.rs`): the size data segments go at, and its search.
+    path_mtu: PathMtuSearch,
     timers: TimerTable,
     rtt: RttEstimator,
     /// The timestamp clock and the peer's timestamps (`timestamps.rs`, RFC 7323), used when
@@ -272,6 +278,7 @@ impl Connection {
             events: VecDeque::new(),
             connected: false,
             negotiated,
+            path_mtu: PathMtuSearch::new(negotiated.smss(), negotiated.smss(), false),
             timers: TimerTable::default(),
             rtt,
             timestamps: TimestampClock::new(0),
@@ -356,6 +363,8 @@ impl Connection {
             slow_start_threshold: self.congestion.slow_start_threshold(),
             recv_buffer_bytes: self.receive.buffer_size(),
             send_buffer_bytes: self.send.buffer_size(),
+            segment_size: self.path_mtu.segment_size() as usize,
+            path_mtu_black_holes: self.path_mtu.black_holes(),
             state: self.state,
             ..self.stats
         }
@@ -638,6 +647,8 @@ impl Connection {
                 break;
             }
         }
+        // The timer's and RACK's losses are the path MTU search's evidence too.
+        self.on_path_mtu_losses(now);
         self.trace_changes(now);
     }
 

@@ -26,6 +26,11 @@ pub struct Negotiated {
     /// of the congestion window, and the full-sized segment the receiver counts for its
     /// every-second-segment ACK.
     pub mss: usize,
+    /// The largest payload a segment may grow to by path MTU discovery (RFC 8899,
+    /// [`Config::plpmtud`]): the smaller of the largest this end receives
+    /// ([`Config::max_datagram`] less the header) and the MSS the peer's SYN offered, and
+    /// never less than [`mss`](Self::mss). [`mss`](Self::mss) itself with discovery off.
+    pub max_mss: usize,
     /// Whether SACK blocks are sent and heeded: [`Config::sack`] and the peer's SACK-permitted.
     /// Without, loss recovery is NewReno's (RFC 6582) and RACK-TLP does not run.
     pub sack: bool,
@@ -40,17 +45,20 @@ impl Negotiated {
     pub(super) fn offered(config: &Config, sizes: CheckedSizes) -> Negotiated {
         Negotiated {
             mss: usize::from(sizes.mss),
+            max_mss: usize::from(sizes.mss),
             sack: config.sack,
             timestamps: config.timestamps,
         }
     }
 
     /// The options this end's SYN or SYN-ACK carries but Timestamps, which the connection
-    /// adds with its clock's reading when [`timestamps`](Self::timestamps): its MSS and
+    /// adds with its clock's reading when [`timestamps`](Self::timestamps): its MSS, the most
+    /// it receives (RFC 9293 section 3.7.1: with path MTU discovery on, more than it sends at
+    /// first), and
     /// SACK-permitted if it does SACK.
     pub(super) fn syn_options(config: &Config, sizes: CheckedSizes) -> Options {
         Options {
-            mss: Some(sizes.mss),
+            mss: Some(sizes.max_mss),
             sack_permitted: config.sack,
             timestamps: None,
         }
@@ -69,6 +77,14 @@ impl Negotiated {
         };
         Negotiated {
             mss: usize::from(sizes.mss.min(peer_mss).saturating_sub(option_room).max(1)),
+            max_mss: usize::from(
+                sizes
+                    .max_mss
+                    .min(peer_mss)
+                    .max(sizes.mss.min(peer_mss))
+                    .saturating_sub(option_room)
+                    .max(1),
+            ),
             sack: config.sack && options.sack_permitted,
             timestamps,
         }
@@ -85,11 +101,13 @@ impl Negotiated {
 mod tests {
     use super::*;
 
+    /// A config with path MTU discovery off: the SYN offers `mss`.
     fn config(mss: usize, sack: bool) -> Config {
         Config {
             mss,
             sack,
             timestamps: false,
+            plpmtud: false,
             ..Config::default()
         }
     }
@@ -112,6 +130,22 @@ mod tests {
         assert_eq!(syn_options(&config(536, false)), options(Some(536), false));
     }
 
+    /// RFC 9293 section 3.7.1: the MSS option says what this end can receive. With path MTU
+    /// discovery on that is its largest datagram less the header, and what the peer offers
+    /// bounds how far the search may grow segments, never below the base.
+    #[test]
+    fn with_path_mtu_discovery_a_syn_offers_the_largest_payload_it_receives() {
+        let on = Config::default();
+        assert_eq!(syn_options(&on), options(Some(1428), true));
+        let with = |theirs| Negotiated::with_peer(&on, on.checked_sizes().unwrap(), &theirs);
+        let both_search = with(options(Some(1428), true));
+        assert_eq!((both_search.mss, both_search.max_mss), (1200, 1428));
+        let peer_without = with(options(Some(1200), true));
+        assert_eq!((peer_without.mss, peer_without.max_mss), (1200, 1200));
+        let small_peer = with(options(Some(536), true));
+        assert_eq!((small_peer.mss, small_peer.max_mss), (536, 536));
+    }
+
     #[test]
     fn the_smaller_mss_and_sack_only_if_both_offer_it() {
         let with = |ours: Config, theirs: Options| {
@@ -121,6 +155,7 @@ mod tests {
             with(config(1200, true), options(Some(1460), true)),
             Negotiated {
                 mss: 1200,
+                max_mss: 1200,
                 sack: true,
                 timestamps: false,
             }
@@ -129,6 +164,7 @@ mod tests {
             with(config(1200, true), options(Some(500), false)),
             Negotiated {
                 mss: 500,
+                max_mss: 500,
                 sack: false,
                 timestamps: false,
             }
@@ -157,6 +193,7 @@ mod tests {
             with(on.clone(), offering),
             Negotiated {
                 mss: 1188,
+                max_mss: 1188,
                 sack: true,
                 timestamps: true,
             }

@@ -180,14 +180,48 @@ impl LossRecovery {
         self.retransmission_queue.push(seq, len, fin, now);
     }
 
+    /// A segment of `payload` octets (and a FIN if `fin`) larger than the base size (`base`
+    /// octets) went for the first time, a path MTU probe if `probe`.
+    pub(super) fn on_sent_large(
+        &mut self,
+        seq: SeqNum,
+        payload: u32,
+        fin: bool,
+        now: Instant,
+        base: u32,
+        probe: bool,
+    ) {
+        self.retransmission_queue
+            .push_large(seq, payload, fin, now, base, probe);
+    }
+
+    /// The path MTU search's evidence since the last call: whether a probe was lost, and how
+    /// many larger-than-base datagrams were (`RetransmissionQueue::take_large_lost`).
+    pub(super) fn take_path_mtu_losses(&mut self) -> (bool, u32) {
+        (
+            self.retransmission_queue.take_probe_lost(),
+            self.retransmission_queue.take_large_lost(),
+        )
+    }
+
     /// The segment at `index` went again at `now`, as a tail loss probe if `probe`.
-    pub(super) fn on_retransmitted(&mut self, index: usize, now: Instant, probe: bool) {
+    /// `pieces` records from `index` on (a larger datagram's, `plpmtud.rs`) went in it.
+    pub(super) fn on_retransmitted(
+        &mut self,
+        index: usize,
+        pieces: usize,
+        now: Instant,
+        probe: bool,
+    ) {
         self.retransmit_despite_cwnd = false;
+        // One datagram: one D-SACK reports it if it was not needed.
         if let Some(dsack_undo) = &mut self.dsack_undo {
             dsack_undo.unreported = dsack_undo.unreported.saturating_add(1);
         }
-        self.retransmission_queue
-            .on_retransmitted(index, now, probe);
+        for piece in index..index + pieces {
+            self.retransmission_queue
+                .on_retransmitted(piece, now, probe);
+        }
     }
 
     /// The segment at `index` is to be sent again, for `reason`: the SYN-ACK that answers a
@@ -430,14 +464,19 @@ impl Connection {
     }
 
     /// Whether lost segments go before new data now (RFC 6675 `NextSeg()` rule (1)): during
-    /// recovery, or while data the peer reneged on awaits its copy (`on_renege`), unless
-    /// F-RTO holds them back for new data.
+    /// recovery, or while data the peer reneged on, or a lost path MTU probe's (no recovery
+    /// for it: `plpmtud.rs`), awaits its copy (`on_renege`), unless F-RTO holds them back for
+    /// new data.
     pub(super) fn retransmissions_first(&self) -> bool {
-        let reneged = self
-            .recovery
-            .retransmission_queue
-            .awaits_renege_retransmission();
-        (self.recovery.episode.is_some() || reneged) && !self.frto_sends_new_data()
+        let queue = &self.recovery.retransmission_queue;
+        let reneged = queue.awaits_renege_retransmission();
+        let probe_lost = queue.awaits_probe_retransmission();
+        (self.recovery.episode.is_some() || reneged || probe_lost) && !self.frto_sends_new_data()
+    }
+
+    /// Whether a loss recovery is under way (the path MTU search sends no probe then).
+    pub(super) fn in_recovery(&self) -> bool {
+        self.recovery.episode.is_some()
     }
 
     /// The fifth step of section 3.10.7.4 for an ACK that acknowledges nothing beyond what was
@@ -505,6 +544,7 @@ impl Connection {
         {
             self.grow_window(now, delivered.bytes);
         }
+        self.on_path_mtu_evidence(now, &delivered);
         self.arm_loss_probe(now);
     }
 

@@ -36,6 +36,37 @@ pub(crate) struct InFlight {
     /// Resent since the current recovery episode (fast recovery or RTO) began: RFC 6675's
     /// "below HighRxt". It counts in the pipe again, and is not resent twice.
     pub(crate) resent_this_episode: bool,
+    /// How its first copy went: alone, or as a piece of a datagram larger than the base size
+    /// (`plpmtud.rs`), a path MTU probe or not.
+    pub(crate) datagram: Datagram,
+}
+
+/// How a record's first copy went. A datagram with more payload than the base size (path MTU
+/// discovery, `plpmtud.rs`) is kept as records of at most the base size each, its pieces: a
+/// retransmission sends one record, so every copy after the first is one the path is known to
+/// carry, and a black hole never stops the repair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Datagram {
+    /// A datagram of its own, at most the base size.
+    Alone,
+    /// The first piece of a larger datagram; `probe` if that was a path MTU probe.
+    First { probe: bool },
+    /// A later piece of a larger datagram: not a segment of its own in RFC 6675's counts.
+    Rest { probe: bool },
+}
+
+impl Datagram {
+    fn probe(self) -> bool {
+        matches!(
+            self,
+            Datagram::First { probe: true } | Datagram::Rest { probe: true }
+        )
+    }
+
+    /// Whether it counts as a segment of its own in RFC 6675's SACKed-segment counts.
+    fn counts_as_segment(self) -> bool {
+        !matches!(self, Datagram::Rest { .. })
+    }
 }
 
 impl InFlight {
@@ -60,6 +91,17 @@ impl InFlight {
 
     fn awaits_retransmission(&self) -> bool {
         !self.sacked && self.lost.is_some() && !self.resent_this_episode
+    }
+
+    /// It awaits retransmission because the path MTU probe it went in was lost: no
+    /// congestion (RFC 8899 section 3).
+    fn awaits_probe_retransmission(&self) -> bool {
+        self.awaits_retransmission() && !self.retransmitted && self.datagram.probe()
+    }
+
+    /// It counts in RFC 6675's SACKed segments: SACKed, and a segment of its own.
+    fn sacked_segment(&self) -> bool {
+        self.sacked && self.datagram.counts_as_segment()
     }
 
     /// It awaits retransmission because the peer reneged on it, not because it was lost.
@@ -94,6 +136,10 @@ pub(crate) struct Delivered {
     /// A FIN whose data the peer SACKed ahead of a hole is outstanding again: the ACK covers
     /// its data and not it, so the peer, one that takes a FIN only in order, dropped it.
     pub(crate) dropped_fin: bool,
+    /// A path MTU probe's first copy arrived.
+    pub(crate) probe_delivered: bool,
+    /// When the newest larger-than-base datagram delivered on its first copy went, if any did.
+    pub(crate) newest_large_sent_at: Option<Instant>,
 }
 
 /// A retransmission that a D-SACK showed was not needed.
@@ -114,6 +160,10 @@ pub(crate) struct DeliveredSegment {
 impl Delivered {
     fn add(&mut self, record: &InFlight) {
         self.bytes += record.len;
+        if !record.retransmitted && record.datagram != Datagram::Alone {
+            self.probe_delivered |= record.datagram.probe();
+            self.newest_large_sent_at = self.newest_large_sent_at.max(Some(record.sent_at));
+        }
         let segment = DeliveredSegment {
             sent_at: record.sent_at,
             end: record.end(),
@@ -151,6 +201,8 @@ impl Delivered {
         self.lowest_end_sent_once = min_seq(self.lowest_end_sent_once, other.lowest_end_sent_once);
         self.highest_end = max_seq(self.highest_end, other.highest_end);
         self.dropped_fin |= other.dropped_fin;
+        self.probe_delivered |= other.probe_delivered;
+        self.newest_large_sent_at = self.newest_large_sent_at.max(other.newest_large_sent_at);
     }
 }
 
@@ -188,8 +240,19 @@ pub(crate) struct RetransmissionQueue {
     /// Linux keeps `retransmit_skb_hint` for the same reason). Lowered by `update`, moved up
     /// by `next_lost` to what it found, shifted by `remove_acknowledged`.
     first_awaiting: Cell<usize>,
-    /// Records that are SACKed.
+    /// Records that are SACKed and segments of their own (not a datagram's later pieces).
     sacked_segments: usize,
+    /// Of the records awaiting retransmission, those of a lost path MTU probe: no evidence
+    /// of congestion (RFC 8899 section 3).
+    awaiting_probe_retransmission: usize,
+    /// A path MTU probe's first copy was marked lost since the connection last asked.
+    probe_lost: bool,
+    /// Larger-than-base datagrams (not probes) whose first copy was marked lost since the
+    /// connection last asked, each sent after the newest such datagram delivered: what
+    /// black-hole detection counts (RFC 8899 section 4.3).
+    large_lost: u32,
+    /// When the newest larger-than-base datagram delivered on its first copy went.
+    large_delivered_sent_at: Option<Instant>,
     /// The latest retransmissions the peer acknowledged, newest last: their sequence ranges,
     /// and whether the last copy was a tail loss probe.
     acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum, bool)>,
@@ -238,11 +301,27 @@ impl RetransmissionQueue {
         self.pipe -= record.pipe();
         self.awaiting_retransmission -= usize::from(record.awaits_retransmission());
         self.awaiting_renege_retransmission -= usize::from(record.awaits_renege_retransmission());
-        self.sacked_segments -= usize::from(record.sacked);
+        self.awaiting_probe_retransmission -= usize::from(record.awaits_probe_retransmission());
+        self.sacked_segments -= usize::from(record.sacked_segment());
         let was_lost = record.lost.is_some();
         change(record);
         if let (false, Some(reason), Some(log)) = (was_lost, record.lost, &mut self.newly_lost) {
             log.push((record.seq, record.len, reason));
+        }
+        if !was_lost && record.lost.is_some() && !record.retransmitted {
+            match record.datagram {
+                Datagram::First { probe: true } | Datagram::Rest { probe: true } => {
+                    self.probe_lost = true;
+                }
+                Datagram::First { probe: false }
+                    if self
+                        .large_delivered_sent_at
+                        .is_none_or(|delivered| record.sent_at > delivered) =>
+                {
+                    self.large_lost += 1;
+                }
+                _ => {}
+            }
         }
         self.pipe += record.pipe();
         if record.awaits_retransmission() && index < self.first_awaiting.get() {
@@ -250,11 +329,44 @@ impl RetransmissionQueue {
         }
         self.awaiting_retransmission += usize::from(record.awaits_retransmission());
         self.awaiting_renege_retransmission += usize::from(record.awaits_renege_retransmission());
-        self.sacked_segments += usize::from(record.sacked);
+        self.awaiting_probe_retransmission += usize::from(record.awaits_probe_retransmission());
+        self.sacked_segments += usize::from(record.sacked_segment());
     }
 
     /// A segment sent for the first time.
     pub(crate) fn push(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant) {
+        self.push_record(seq, len, fin, now, Datagram::Alone);
+    }
+
+    /// A segment of `payload` octets (and a FIN if `fin`) sent for the first time in a
+    /// datagram larger than the base size (`base` payload octets), a path MTU probe if
+    /// `probe`: kept as pieces of at most `base` octets each ([`Datagram`]).
+    pub(crate) fn push_large(
+        &mut self,
+        seq: SeqNum,
+        payload: u32,
+        fin: bool,
+        now: Instant,
+        base: u32,
+        probe: bool,
+    ) {
+        let base = base.max(1);
+        let mut offset = 0;
+        while offset < payload {
+            let piece = base.min(payload - offset);
+            let last = offset + piece == payload;
+            let datagram = if offset == 0 {
+                Datagram::First { probe }
+            } else {
+                Datagram::Rest { probe }
+            };
+            let fin = fin && last;
+            self.push_record(seq + offset, piece + u32::from(fin), fin, now, datagram);
+            offset += piece;
+        }
+    }
+
+    fn push_record(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant, datagram: Datagram) {
         let record = InFlight {
             seq,
             len,
@@ -265,9 +377,65 @@ impl RetransmissionQueue {
             sacked: false,
             lost: None,
             resent_this_episode: false,
+            datagram,
         };
         self.pipe += record.pipe();
         self.segments.push_back(record);
+    }
+
+    /// How many records after the one at `index` may go again with it in one segment of at
+    /// most `smss` payload octets: the later pieces of a larger-than-base datagram that is not
+    /// a probe (`Datagram::Rest`), in the same state as it. A datagram that was no probe went
+    /// at a size the path carried then, so its pieces go together again while segments are
+    /// still that large; after a black hole (`smss` back at the base) each goes alone.
+    pub(crate) fn pieces_after(&self, index: usize, smss: u32) -> usize {
+        let Some(first) = self.segments.get(index) else {
+            return 0;
+        };
+        if first.datagram != (Datagram::First { probe: false }) {
+            return 0;
+        }
+        let mut len = first.len;
+        let mut pieces = 0;
+        for record in self.segments.range(index + 1..) {
+            let same_state = record.sacked == first.sacked
+                && record.lost.is_some() == first.lost.is_some()
+                && record.resent_this_episode == first.resent_this_episode
+                && record.retransmitted == first.retransmitted;
+            if record.datagram != (Datagram::Rest { probe: false })
+                || !same_state
+                || len + record.len - u32::from(record.fin) > smss
+            {
+                break;
+            }
+            len += record.len;
+            pieces += 1;
+        }
+        pieces
+    }
+
+    /// Whether a path MTU probe was marked lost since the last call.
+    pub(crate) fn take_probe_lost(&mut self) -> bool {
+        std::mem::take(&mut self.probe_lost)
+    }
+
+    /// Larger-than-base datagrams marked lost since the last call, each sent after the newest
+    /// such datagram delivered (black-hole detection, RFC 8899 section 4.3).
+    pub(crate) fn take_large_lost(&mut self) -> u32 {
+        std::mem::take(&mut self.large_lost)
+    }
+
+    /// Whether a record of a lost path MTU probe awaits retransmission.
+    pub(crate) fn awaits_probe_retransmission(&self) -> bool {
+        self.awaiting_probe_retransmission > 0
+    }
+
+    /// `delivered` came: a larger-than-base datagram among it shows the path carried what
+    /// went before it.
+    fn note_delivered(&mut self, delivered: &Delivered) {
+        self.large_delivered_sent_at = self
+            .large_delivered_sent_at
+            .max(delivered.newest_large_sent_at);
     }
 
     /// The segment at `index` was sent again at `now`, as a tail loss probe if `probe`.
@@ -317,11 +485,12 @@ impl RetransmissionQueue {
                 // Out of the sums before it goes.
                 record.sacked = true;
             });
-            self.sacked_segments -= 1;
+            self.sacked_segments -= usize::from(front.datagram.counts_as_segment());
             self.segments.pop_front();
             self.first_awaiting
                 .set(self.first_awaiting.get().saturating_sub(1));
         }
+        self.note_delivered(&delivered);
         delivered
     }
 
@@ -348,6 +517,7 @@ impl RetransmissionQueue {
                 self.update(index, |record| record.sacked = true);
             }
         }
+        self.note_delivered(&delivered);
         delivered
     }
 
@@ -369,7 +539,7 @@ impl RetransmissionQueue {
             .skip(index + 1)
             .filter(|record| record.sacked)
         {
-            sacked_above += 1;
+            sacked_above += u32::from(record.datagram.counts_as_segment());
             sacked_bytes_above += u64::from(record.len);
         }
         is_lost(threshold, smss, sacked_above, sacked_bytes_above)
@@ -384,7 +554,7 @@ impl RetransmissionQueue {
         for index in (0..self.segments.len()).rev() {
             let record = self.segments[index];
             if record.sacked {
-                sacked_above += 1;
+                sacked_above += u32::from(record.datagram.counts_as_segment());
                 sacked_bytes_above += u64::from(record.len);
                 continue;
             }
@@ -541,7 +711,8 @@ impl RetransmissionQueue {
     /// Whether a record awaits retransmission that loss detection (or the timer) marked lost,
     /// not a renege: evidence of loss in the network.
     pub(crate) fn has_losses_detected(&self) -> bool {
-        self.awaiting_retransmission > self.awaiting_renege_retransmission
+        self.awaiting_retransmission
+            > self.awaiting_renege_retransmission + self.awaiting_probe_retransmission
     }
 
     /// Whether a record the peer reneged on awaits retransmission.
@@ -624,7 +795,10 @@ impl RetransmissionQueue {
                 .iter()
                 .filter(|record| record.awaits_renege_retransmission())
                 .count(),
-            self.segments.iter().filter(|record| record.sacked).count(),
+            self.segments
+                .iter()
+                .filter(|record| record.sacked_segment())
+                .count(),
         )
     }
 }

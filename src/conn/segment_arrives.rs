@@ -297,6 +297,7 @@ impl Connection {
             self.timestamps.on_syn(now, option);
         }
         self.recovery.on_negotiated(&self.config, self.negotiated);
+        self.start_path_mtu_search();
         self.congestion = self
             .config
             .congestion_control

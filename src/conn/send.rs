@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::receive::{advertised_window, Acknowledgment};
-use super::retransmission::Delivered;
+use super::retransmission::{Delivered, InFlight};
 use super::send_buffer::SendBufferSize;
 use super::state::{ConnectionError, State};
 use super::timers::Timer;
@@ -67,6 +67,10 @@ pub enum Reason {
     /// New data sent as the tail loss probe, which RFC 8985 section 7.3 prefers when the
     /// peer's window takes it: no retransmission.
     TailLossProbeNewData,
+    /// New data in a segment larger than those that go now: a path MTU probe (RFC 8899
+    /// section 4.1, as RFC 4821 section 7.4 probes with data), which, once acknowledged, lets
+    /// every segment grow to its size. Its loss is no congestion.
+    PathMtuProbe,
     /// An ACK answering a segment that could be forged: a RST or SYN inside the window but
     /// not where expected, or an ACK field outside what we sent (RFC 5961 sections 3 to 5).
     /// A real peer learns where we are and repairs its state; a blind attacker learns nothing.
@@ -99,6 +103,7 @@ impl fmt::Display for Reason {
             // "retransmission" in words, so that a capture filter on it finds every one.
             Reason::TailLossProbe => f.write_str("tail loss probe (retransmission)"),
             Reason::TailLossProbeNewData => f.write_str("tail loss probe (new data)"),
+            Reason::PathMtuProbe => f.write_str("path MTU probe (new data)"),
             Reason::RenegeRetransmission => f.write_str("retransmission: renege"),
             Reason::WindowProbe => f.write_str("window probe"),
             Reason::Keepalive => f.write_str("keepalive"),
@@ -288,7 +293,7 @@ impl Sender {
     }
 
     /// The FIN's sequence number: right after the last byte written.
-    fn fin_sequence(&self) -> SeqNum {
+    pub(super) fn fin_sequence(&self) -> SeqNum {
         self.send_buffer_seq + self.send_buffer.len() as u32
     }
 
@@ -405,9 +410,11 @@ impl Sender {
 }
 
 impl Connection {
-    /// RFC 5681's SMSS: the largest segment we send, as negotiated (RFC 9293 section 3.7.1).
+    /// RFC 5681's SMSS: the largest segment we send, as negotiated (RFC 9293 section 3.7.1),
+    /// or as far as path MTU discovery has grown it (`plpmtud.rs`), as Linux's `mss_cache`
+    /// follows its MTU probing.
     pub(super) fn smss(&self) -> u32 {
-        self.negotiated.smss()
+        self.path_mtu.segment_size()
     }
 
     /// The peer acknowledged up to `ack`, which is new (section 3.10.7.4, fifth check).
@@ -486,6 +493,11 @@ impl Connection {
         let fin_seq = self.send.fin_sequence();
         // However small the peer's MSS, no more than MAX_SEGMENTS_IN_FLIGHT records.
         let flight_full = self.recovery.retransmission_queue().len() >= MAX_SEGMENTS_IN_FLIGHT;
+        if !flight_full {
+            if let Some(probe) = self.transmit_path_mtu_probe(now, room) {
+                return Some(probe);
+            }
+        }
         if self.send.snd_nxt < fin_seq && !flight_full {
             match self.next_new_segment() {
                 None => self.arm_persist(now),
@@ -513,8 +525,8 @@ impl Connection {
         self.retransmit_as(now, hole, Some(Reason::SackRetransmission))
     }
 
-    /// The next segment of unsent data the peer's window takes: its length (at most one
-    /// SMSS) and flags, a FIN riding on the last one. `None` when nothing unsent fits.
+    /// The next segment of unsent data the peer's window takes: its length (at most the size
+    /// path MTU discovery allows now, the SMSS without it) and flags, a FIN riding on the last one. `None` when nothing unsent fits.
     pub(super) fn next_new_segment(&self) -> Option<(u32, Flags)> {
         let fin_seq = self.send.fin_sequence();
         let window_end = self.send.snd_una + self.send.snd_wnd;
@@ -582,8 +594,15 @@ impl Connection {
             self.send.short_segment_end = Some(self.send.snd_nxt);
         }
         self.on_sent_in_recovery(seq_len);
-        self.recovery
-            .on_sent(seq, seq_len, flags.contains(Flags::FIN), now);
+        let fin = flags.contains(Flags::FIN);
+        if payload_len > self.path_mtu.base() {
+            let probe = reason == Reason::PathMtuProbe;
+            let base = self.path_mtu.base();
+            self.recovery
+                .on_sent_large(seq, payload_len, fin, now, base, probe);
+        } else {
+            self.recovery.on_sent(seq, seq_len, fin, now);
+        }
         self.arm_retransmit_timer(now);
         self.arm_loss_probe(now);
         transmit
@@ -603,7 +622,17 @@ impl Connection {
         index: usize,
         reason: Option<Reason>,
     ) -> Option<Transmit> {
-        let record = *self.recovery.retransmission_queue().get(index)?;
+        let first = *self.recovery.retransmission_queue().get(index)?;
+        // A larger datagram's pieces go together while segments are that large (`plpmtud.rs`).
+        let pieces = 1 + self
+            .recovery
+            .retransmission_queue()
+            .pieces_after(index, self.smss());
+        let len = (index..index + pieces)
+            .filter_map(|piece| self.recovery.retransmission_queue().get(piece))
+            .map(|record| record.len)
+            .sum();
+        let record = InFlight { len, ..first };
         // By state, not by `seq == iss`: after 2^32 bytes a data segment starts there too.
         let syn = record.seq == self.send.iss
             && matches!(self.state, State::SynSent | State::SynReceived);
@@ -652,11 +681,12 @@ impl Connection {
         }
         self.stats.bytes_retransmitted += u64::from(payload_len);
         let payload_seq = record.seq + u32::from(syn);
-        let transmit = self.transmit_buffered(now, flags, record.seq, payload_seq, payload_len, reason);
+        let transmit =
+            self.transmit_buffered(now, flags, record.seq, payload_seq, payload_len, reason);
         self.on_paced_bytes_sent(now, payload_len);
         self.on_sent_in_recovery(record.len);
         self.recovery
-            .on_retransmitted(index, now, reason == Reason::TailLossProbe);
+            .on_retransmitted(index, pieces, now, reason == Reason::TailLossProbe);
         self.arm_retransmit_timer(now);
         Some(transmit)
     }
@@ -752,7 +782,12 @@ impl Connection {
         seq: SeqNum,
         payload: &[u8],
     ) -> Vec<u8> {
-        let Acknowledgment { ack, window, sack } = acknowledgment;
+        let Acknowledgment {
+            ack,
+            window,
+            mut sack,
+        } = acknowledgment;
+        self.fit_sack_blocks(&mut sack, payload.len());
         let segment = Segment {
             flags,
             seq,

@@ -88,6 +88,16 @@ pub struct Stats {
     pub window_probes: u64,
     /// Keepalive probes sent.
     pub keepalives: u64,
+    /// Path MTU probes sent (RFC 8899, [`Config::plpmtud`](super::Config::plpmtud)).
+    pub path_mtu_probes: u64,
+    /// Path MTU probes lost: each a size the path did not carry (or a loss by chance).
+    pub path_mtu_probes_lost: u64,
+    /// Black holes found: larger segments lost while smaller ones got through, after which
+    /// segments went at the base size again (RFC 8899 section 4.3).
+    pub path_mtu_black_holes: u64,
+    /// The payload new data segments go at now: the MSS, or more once path MTU discovery
+    /// found the path carries more.
+    pub segment_size: usize,
     /// The smoothed RTT (RFC 6298), once there is a sample.
     pub smoothed_rtt: Option<Duration>,
     /// The RTT variance (RFC 6298).
@@ -138,6 +148,10 @@ impl Stats {
             invalid_replies_suppressed: 0,
             window_probes: 0,
             keepalives: 0,
+            path_mtu_probes: 0,
+            path_mtu_probes_lost: 0,
+            path_mtu_black_holes: 0,
+            segment_size: 0,
             smoothed_rtt: None,
             rtt_variance: Duration::ZERO,
             rto: Duration::ZERO,

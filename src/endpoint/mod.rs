@@ -404,6 +404,17 @@ impl Endpoint {
         self.config.mss = self.config.mss.min(PROTECTED_MSS);
         // The checked form follows: a smaller MSS leaves every other check as it was.
         self.sizes.mss = self.sizes.mss.min(PROTECTED_MSS as u16);
+        // What path MTU discovery may grow a segment to, and the SYN offers: a protected
+        // datagram is a plain one and the protection (docs/protocol.md section 10.3), so
+        // its payload is that much less for the same largest datagram.
+        let protection = (crate::wire::secure::PROTECTION_OPTION_LEN + TAG_LEN) as u16;
+        if self.sizes.max_mss > self.sizes.mss {
+            self.sizes.max_mss = self
+                .sizes
+                .max_mss
+                .saturating_sub(protection)
+                .clamp(self.sizes.mss, PROTECTED_MSS as u16);
+        }
         self.secure = Some(secure);
     }
 

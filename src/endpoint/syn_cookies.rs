@@ -45,9 +45,10 @@ pub(super) const COOKIE_PERIOD: Duration = Duration::from_secs(64);
 
 /// The MSS values a cookie can keep, smallest first (Linux keeps an index into its `msstab`
 /// the same way): 1 byte for labs, TCP's default 536 (RFC 9293 section 3.7.1), Ferry's 1200,
-/// and common values around them. A peer's MSS is rounded down to an entry, so a cookie
+/// the 1428 a Ferry SYN offers with path MTU discovery on (a 1452-byte datagram less the
+/// header), and common values around them. A peer's MSS is rounded down to an entry, so a cookie
 /// connection never sends a segment larger than the peer asked for.
-const COOKIE_MSS: [u16; 8] = [1, 64, 256, 536, 1024, 1200, 1400, 1460];
+const COOKIE_MSS: [u16; 8] = [1, 64, 256, 536, 1024, 1200, 1428, 1460];
 
 /// The cookie's low bits that keep the SYN's options: the top three the index into
 /// [`COOKIE_MSS`], the lowest SACK-permitted. The hash fills the other 28.

@@ -9,13 +9,18 @@ use crate::capture::{CaptureWriter, View};
 use crate::conn::{Config, ConnectionError, RecvBuffer, SendBuffer, State};
 use crate::ladder::{Fate, FiredTimer, Ladder, LadderOptions};
 
+/// A 10 Mbit/s, 40 ms path with the faults of `spec`, its segments all of the MSS: path MTU
+/// discovery off, as these tests count and name segments of 1200 bytes (`plpmtud_*` tests
+/// below run it).
 fn lossy(spec: &str, seed: u64) -> TransferConfig {
-    TransferConfig::new(NetworkConfig::symmetric(
+    let mut config = TransferConfig::new(NetworkConfig::symmetric(
         Some(10_000_000),
         Duration::from_millis(40),
         spec.parse().unwrap(),
         seed,
-    ))
+    ));
+    config.network.connection.plpmtud = false;
+    config
 }
 
 #[test]
@@ -437,8 +442,10 @@ fn a_slow_reader_draws_no_small_segments() {
     // the first window offered to its last byte, a 992-byte segment cut by the buffer's size
     // rather than by the reader's steps.
     config.connection.initial_window_segments = None;
-    // Whole segments of the MSS: 24,000 bytes are 20 of them.
+    // Segments of one size, the MSS, so that any shorter one was cut by the window: 24,000
+    // bytes are 20 of them.
     config.connection.timestamps = false;
+    config.connection.plpmtud = false;
     let mss = config.connection.mss as u32;
     let (mut network, a) = connecting(&config);
     network.trace(Host::A);
@@ -495,6 +502,9 @@ fn transfer_to_a_reneging_receiver(reneges: u32, seed: u64) -> Duration {
     // the held-back data as old duplicates (RFC 7323 section 5.3), so fewer holes open and
     // some seeds give fewer than 25 chances to renege.
     config.connection.timestamps = false;
+    // The reneges counted were set for segments of the MSS (path MTU discovery off): larger
+    // ones give fewer reorderings to renege on.
+    config.connection.plpmtud = false;
     let (mut network, a) = connecting(&config);
     let (mut b, mut written, mut delivered) = (None, 0, Vec::new());
     let mut buffer = vec![0u8; 64 * 1024];
@@ -922,6 +932,10 @@ fn long_fat_transfer(
     config.network.b_to_a.queue_limit = 1042;
     config.network.connection.recv_buffer = recv_buffer;
     config.network.connection.send_buffer = send_buffer;
+    // 1042 datagrams are one bandwidth-delay product of 1224-byte datagrams: segments of the
+    // MSS, path MTU discovery off, keep it one (with 1452-byte datagrams it holds 1.2 BDPs,
+    // and slow start's overshoot takes longer to repair).
+    config.network.connection.plpmtud = false;
     transfer(&config, data).unwrap()
 }
 

@@ -176,17 +176,21 @@ impl<'a> Measurements<'a> {
             }
             ["segment", n, what @ ..] => {
                 let n = ordinal(n)?;
-                let first = own()
-                    .filter_map(|traced| match traced.event {
-                        TraceEvent::Sent {
-                            seq,
-                            payload,
-                            reason: Reason::NewData | Reason::TailLossProbeNewData,
-                            ..
-                        } if payload > 0 => Some((seq, seconds(traced))),
-                        _ => None,
-                    })
-                    .nth(n - 1);
+                let first =
+                    own()
+                        .filter_map(|traced| match traced.event {
+                            TraceEvent::Sent {
+                                seq,
+                                payload,
+                                reason:
+                                    Reason::NewData
+                                    | Reason::TailLossProbeNewData
+                                    | Reason::PathMtuProbe,
+                                ..
+                            } if payload > 0 => Some((seq, seconds(traced))),
+                            _ => None,
+                        })
+                        .nth(n - 1);
                 let covers = |sent: SeqNum, payload: usize, flags: Flags| {
                     first.is_some_and(|(seq, _)| {
                         let length = payload as u32 + u32::from(flags.contains(Flags::FIN));

@@ -224,6 +224,10 @@ impl Controller for Cubic {
         self.bytes_acked = 0;
     }
 
+    fn set_segment_size(&mut self, smss: u32) {
+        self.smss = smss;
+    }
+
     fn undo(&mut self, window: u32, slow_start_threshold: u32) {
         // Section 4.9: back to the window and threshold from before the spurious response;
         // the curve starts again from there, as Linux's tcp_undo_cwnd_reduction.

@@ -25,6 +25,8 @@ impl Controller for FixedWindow {
     fn undo(&mut self, _window: u32, _slow_start_threshold: u32) {}
 
     fn restart_after_idle(&mut self, _window: u32) {}
+
+    fn set_segment_size(&mut self, _smss: u32) {}
 }
 
 #[cfg(test)]

@@ -86,6 +86,11 @@ pub(crate) trait Controller: fmt::Debug + Send {
     /// Linux's `tcp_cwnd_restart`): cwnd down to `window` if above it, ssthresh kept at
     /// three quarters of the old cwnd at least, so slow start climbs back to where it was.
     fn restart_after_idle(&mut self, window: u32);
+    /// Segments are `smss` bytes from now on: path MTU discovery found a larger size, or a
+    /// black hole sent them back to the base (RFC 8899; quinn's `on_mtu_update`). The window
+    /// in bytes stays; what grows by segments (slow start's L, congestion avoidance) counts
+    /// the new size.
+    fn set_segment_size(&mut self, smss: u32);
 }
 
 /// What a controller hears of an ACK that delivered new data.

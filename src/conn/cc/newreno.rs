@@ -86,6 +86,10 @@ impl Controller for NewReno {
         self.cwnd = self.cwnd.min(window);
         self.bytes_acked = 0;
     }
+
+    fn set_segment_size(&mut self, smss: u32) {
+        self.smss = smss;
+    }
 }
 
 #[cfg(test)]

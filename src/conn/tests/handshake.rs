@@ -14,13 +14,12 @@ fn connect_sends_syn() {
         vec![(
             Sent {
                 flags: Flags::SYN,
-                // Our MSS, SACK and timestamps (RFC 9293 section 3.7.1, RFC 2018 section 2,
-                // RFC 7323 section 3.2: TSval is the clock, ms since the epoch with offset 0;
-                // no ACK, so TSecr is 0).
+                // Our MSS, the most we receive, SACK and timestamps (RFC 9293 section 3.7.1,
+                // RFC 2018 section 2, RFC 7323 section 3.2: TSval is the clock, ms since the
+                // epoch with offset 0; no ACK, so TSecr is 0).
                 options: Options {
-                    mss: Some(1_200),
-                    sack_permitted: true,
                     timestamps: Some(Timestamps { tsval: 0, tsecr: 0 }),
+                    ..OUR_SYN_OPTIONS
                 },
                 seq: LOCAL_ISN,
                 ack: SeqNum(0),
@@ -523,6 +522,7 @@ fn a_syn_offers_the_configured_mss_and_sack_or_not() {
             mss: 536,
             sack: false,
             timestamps: false,
+            plpmtud: false,
             ..unpaced_defaults()
         },
         remote_addr(),

@@ -22,6 +22,7 @@ mod handshake;
 mod injection;
 mod keepalive;
 mod pacing;
+mod plpmtud;
 mod prr;
 mod rack;
 mod receive_buffer;
@@ -77,17 +78,24 @@ const SEND_TEMPL: Segment<'static> = Segment {
     payload: &[],
 };
 
-/// What the peer's SYN or SYN-ACK offers, unless a test says otherwise: what a Ferry peer with
-/// the default settings offers, an MSS of 1200 and SACK (RFC 9293 section 3.7.1, RFC 2018
-/// section 2).
+/// What the peer's SYN or SYN-ACK offers, unless a test says otherwise: an MSS of 1200 and
+/// SACK (RFC 9293 section 3.7.1, RFC 2018 section 2), what a Ferry peer without path MTU
+/// discovery offers. Segments then stay at 1200 bytes: the peer receives no more, so there is
+/// nothing to search (`plpmtud.rs` has its own tests, with a peer that offers more).
 const PEER_SYN_OPTIONS: Options = Options {
     mss: Some(1_200),
     sack_permitted: true,
     timestamps: None,
 };
 
-/// What our SYN or SYN-ACK offers with the default settings: the same.
-const OUR_SYN_OPTIONS: Options = PEER_SYN_OPTIONS;
+/// What our SYN or SYN-ACK offers with the default settings but timestamps (which the tests'
+/// configs leave off unless they test them): the largest payload we receive, the default
+/// `max_datagram` (1452) less the 24-byte header, and SACK.
+const OUR_SYN_OPTIONS: Options = Options {
+    mss: Some(1_428),
+    sack_permitted: true,
+    timestamps: None,
+};
 
 /// An owned copy of a segment we sent, to compare with `assert_eq!`.
 #[derive(Clone, PartialEq, Eq)]

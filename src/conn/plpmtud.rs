@@ -1,0 +1,417 @@
+//! Datagram packetization layer path MTU discovery (DPLPMTUD, RFC 8899): how large the
+//! datagrams of one connection may be. Segments start at the base size, [`Config::mss`]
+//! payload octets, which every path carries (RFC 8899 section 5.1.2's BASE_PLPMTU); the search
+//! sends probes of larger sizes and takes a size once a probe of it is acknowledged (section
+//! 5.2's SEARCHING), up to the largest size both ends allow (MAX_PLPMTU: this end's
+//! [`Config::max_datagram`] and the MSS the peer's SYN offered, RFC 9293 section 3.7.1).
+//!
+//! The sizes here are segment payloads, as the send side counts them; a datagram is the
+//! payload plus Ferry's header (and the secure mode's protection), which the connection adds.
+//!
+//! - A probe is a data segment of the probe's size, carrying new data (RFC 4821 section 7.4's
+//!   choice, not RFC 8899 section 4.1's padding): the wire stays as it is, and the peer's
+//!   ACK or SACK of those bytes confirms it (section 4.1's confirmation by acknowledgment).
+//!   Its loss is not congestion (section 3, RFC 4821 section 7.6.2): the connection neither
+//!   shrinks its window nor starts a recovery for it, and its bytes go again in base-sized
+//!   segments.
+//! - [`MAX_PROBES`] losses of one size (section 5.1.2) mark it too large; the search then
+//!   halves the gap between the largest size confirmed and the smallest that failed, and
+//!   stops when that gap is under [`SEARCH_GRANULARITY`] (SEARCH_COMPLETE).
+//! - After [`RAISE_INTERVAL`] in SEARCH_COMPLETE the search starts again (section 5.1.1's
+//!   PMTU_RAISE_TIMER), for a path that may have grown: a deadline looked at whenever data
+//!   could go, as nothing is gained by probing a connection with nothing to send.
+//! - Black-hole detection (sections 4.3 and 5.2): [`BLACK_HOLE_LOSSES`] losses of segments
+//!   larger than the base, each sent after the last larger one that was delivered, while the
+//!   base-sized retransmissions get through, mean the path no longer carries the size: back
+//!   to the base at once, and the search starts again after [`RAISE_INTERVAL`].
+
+use std::time::Duration;
+
+use super::retransmission::Delivered;
+use super::{Connection, Reason, Transmit};
+use crate::time::Instant;
+use crate::wire::{Flags, SackBlock, SackBlocks, MAX_SACK_BLOCKS, SACK_BLOCK_LEN};
+
+#[cfg(doc)]
+use super::{Config, Negotiated};
+
+/// Probes of one size that may be lost before the size counts as too large: RFC 8899 section
+/// 5.1.2's MAX_PROBES, 3.
+pub(crate) const MAX_PROBES: u32 = 3;
+
+/// How long a completed search (or a black hole) lasts before the search starts again: RFC
+/// 8899 section 5.1.1's PMTU_RAISE_TIMER, 600 s.
+pub(crate) const RAISE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The search stops once the largest size confirmed and the smallest that failed are closer
+/// than this many octets: quinn's `BinarySearchState` threshold, 20. A step of less gains
+/// under 2% of a datagram, at three lost probes per failed size.
+pub(crate) const SEARCH_GRANULARITY: u32 = 20;
+
+/// Losses of larger-than-base segments, none delivered since they were sent, that make a
+/// black hole (RFC 8899 section 4.3 leaves the count to the implementation; quinn's black
+/// hole detector waits for more than 3 suspicious loss bursts). Three: a single burst of
+/// congestion losses is told apart by the larger segments sent after it that arrive.
+pub(crate) const BLACK_HOLE_LOSSES: u32 = 3;
+
+/// Where the search stands (RFC 8899 section 5.2's states, less DISABLED and ERROR: a
+/// connection whose base does not get through fails by its user timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not searching: turned off, or the peer's MSS allows nothing above the base.
+    Disabled,
+    /// Probing for a larger size.
+    Searching,
+    /// At the size found (or the base, after a black hole) until `raise_at`.
+    Complete { raise_at: Instant },
+}
+
+/// One connection's search: the size its data segments go at now, and the probe under way.
+#[derive(Clone, Debug)]
+pub(crate) struct PathMtuSearch {
+    /// The base: the payload every path carries.
+    base: u32,
+    /// The most the search tries: MAX_PLPMTU as a payload.
+    max: u32,
+    /// The payload the path carries as far as known: RFC 8899's PLPMTU.
+    current: u32,
+    /// The smallest payload known not to get through (`max + 1` while none is).
+    failed: u32,
+    phase: Phase,
+    /// The size of the probe in flight, if one is.
+    probe_in_flight: Option<u32>,
+    /// Probes of the next size lost so far (RFC 8899's PROBE_COUNT).
+    probe_count: u32,
+    /// Larger-than-base segments lost since the last one delivered ([`BLACK_HOLE_LOSSES`]).
+    suspicious_losses: u32,
+    /// Black holes found, for the stats.
+    black_holes: u64,
+}
+
+impl PathMtuSearch {
+    /// A search from `base` to `max` payload octets, or none (`enabled` false, or `max` no
+    /// larger than `base`): segments stay at `base`.
+    pub(crate) fn new(base: u32, max: u32, enabled: bool) -> PathMtuSearch {
+        let phase = if enabled && max > base {
+            Phase::Searching
+        } else {
+            Phase::Disabled
+        };
+        PathMtuSearch {
+            base,
+            max: max.max(base),
+            current: base,
+            failed: max.max(base) + 1,
+            phase,
+            probe_in_flight: None,
+            probe_count: 0,
+            suspicious_losses: 0,
+            black_holes: 0,
+        }
+    }
+
+    /// The base payload size.
+    pub(crate) fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// The payload size data segments go at now (PLPMTU).
+    pub(crate) fn segment_size(&self) -> u32 {
+        self.current
+    }
+
+    /// Black holes found so far.
+    pub(crate) fn black_holes(&self) -> u64 {
+        self.black_holes
+    }
+
+    /// Whether a probe is in flight.
+    pub(crate) fn probe_in_flight(&self) -> bool {
+        self.probe_in_flight.is_some()
+    }
+
+    /// The size of the probe to send now, if one is due: while searching with no probe in
+    /// flight, or once the raise timer of a completed search has passed (which starts the
+    /// search again).
+    pub(crate) fn probe_due(&mut self, now: Instant) -> Option<u32> {
+        if let Phase::Complete { raise_at } = self.phase {
+            if now < raise_at {
+                return None;
+            }
+            // Section 5.1.1: the raise timer restarts the search from what is known to work.
+            self.failed = self.max + 1;
+            self.probe_count = 0;
+            self.phase = Phase::Searching;
+        }
+        if self.phase != Phase::Searching || self.probe_in_flight.is_some() {
+            return None;
+        }
+        let next = self.next_size();
+        if next.is_none() {
+            self.phase = Phase::Complete {
+                raise_at: now + RAISE_INTERVAL,
+            };
+        }
+        next
+    }
+
+    /// The next size to try: the maximum first (one probe suffices on a path that carries
+    /// it, Ethernet's), then halfway between what works and what failed. `None` once the gap
+    /// is under [`SEARCH_GRANULARITY`].
+    fn next_size(&self) -> Option<u32> {
+        if self.failed > self.max {
+            return (self.max > self.current).then_some(self.max);
+        }
+        let gap = self.failed - self.current;
+        (gap > SEARCH_GRANULARITY).then(|| self.current + gap / 2)
+    }
+
+    /// A probe of `size` payload octets went.
+    pub(crate) fn on_probe_sent(&mut self, size: u32) {
+        self.probe_in_flight = Some(size);
+    }
+
+    /// The peer acknowledged the probe's first copy: the path carries its size (section 4.1's
+    /// confirmation). Data segments go at it from now on.
+    pub(crate) fn on_probe_acknowledged(&mut self, now: Instant) {
+        let Some(size) = self.probe_in_flight.take() else {
+            return;
+        };
+        self.current = self.current.max(size);
+        self.probe_count = 0;
+        if self.next_size().is_none() {
+            self.phase = Phase::Complete {
+                raise_at: now + RAISE_INTERVAL,
+            };
+        }
+    }
+
+    /// The probe was lost (loss detection or the timer marked it): after [`MAX_PROBES`] of
+    /// one size, that size is too large.
+    pub(crate) fn on_probe_lost(&mut self, now: Instant) {
+        let Some(size) = self.probe_in_flight.take() else {
+            return;
+        };
+        self.probe_count += 1;
+        if self.probe_count < MAX_PROBES {
+            return;
+        }
+        self.probe_count = 0;
+        self.failed = self.failed.min(size);
+        if self.next_size().is_none() {
+            self.phase = Phase::Complete {
+                raise_at: now + RAISE_INTERVAL,
+            };
+        }
+    }
+
+    /// A segment larger than the base, sent after the last such segment that was delivered,
+    /// was lost. Returns whether that made a black hole: then segments are back at the base.
+    pub(crate) fn on_large_segment_lost(&mut self, now: Instant) -> bool {
+        if self.current == self.base {
+            return false;
+        }
+        self.suspicious_losses += 1;
+        if self.suspicious_losses < BLACK_HOLE_LOSSES {
+            return false;
+        }
+        // Section 5.2: "black hole detected" leads back to BASE; searching again waits
+        // for the raise timer, so that a path that lost the size does not lose probes at
+        // once too.
+        self.black_holes += 1;
+        self.suspicious_losses = 0;
+        self.current = self.base;
+        self.probe_in_flight = None;
+        self.probe_count = 0;
+        self.phase = Phase::Complete {
+            raise_at: now + RAISE_INTERVAL,
+        };
+        true
+    }
+
+    /// A segment larger than the base was delivered on its first copy: the path carries
+    /// what was sent before it.
+    pub(crate) fn on_large_segment_delivered(&mut self) {
+        self.suspicious_losses = 0;
+    }
+}
+
+impl Connection {
+    /// The SYNs settled the MSS and how far segments may grow ([`Negotiated::max_mss`]): the
+    /// search runs between the two.
+    pub(super) fn start_path_mtu_search(&mut self) {
+        let max = u32::try_from(self.negotiated.max_mss).unwrap_or(u32::MAX);
+        self.path_mtu = PathMtuSearch::new(self.negotiated.smss(), max, self.config.plpmtud);
+    }
+
+    /// A path MTU probe, if one is due and may go now: new data of the probe's size, which
+    /// the congestion window (`room` octets free), the peer's window and the unsent data must
+    /// all take whole. Not during a loss recovery, whose ACKs would not tell a lost probe from
+    /// congestion (as Linux's `tcp_mtu_probe` waits for the Open state).
+    pub(super) fn transmit_path_mtu_probe(&mut self, now: Instant, room: u32) -> Option<Transmit> {
+        if self.in_recovery() || !self.state.may_send() {
+            return None;
+        }
+        let snd_nxt = self.send.snd_nxt();
+        let fin_seq = self.send.fin_sequence();
+        if snd_nxt >= fin_seq {
+            return None;
+        }
+        let unsent = fin_seq.wrapping_diff(snd_nxt);
+        let window_end = self.send.snd_una() + self.send.snd_wnd();
+        let window_room = if window_end > snd_nxt {
+            window_end.wrapping_diff(snd_nxt)
+        } else {
+            0
+        };
+        // Enough to fill the probe, and the room to send it, before the search decides.
+        if unsent <= self.smss() || window_room <= self.smss() {
+            return None;
+        }
+        let size = self.path_mtu.probe_due(now)?;
+        if size > unsent || size > window_room || size > room {
+            // Not now: the probe stays due, and new data goes at the current size meanwhile.
+            return None;
+        }
+        let flags = if self.send.fin_queued() && size == unsent {
+            Flags::ACK | Flags::FIN
+        } else {
+            Flags::ACK
+        };
+        self.path_mtu.on_probe_sent(size);
+        self.stats.path_mtu_probes += 1;
+        self.on_new_data_sent(size);
+        let transmit = self.transmit_new(now, flags, snd_nxt, size, Reason::PathMtuProbe);
+        self.note_cwnd_usage(false);
+        Some(transmit)
+    }
+
+    /// What an ACK `delivered` tells the search: a probe confirmed, larger datagrams getting
+    /// through; and the losses loss detection found.
+    pub(super) fn on_path_mtu_evidence(&mut self, now: Instant, delivered: &Delivered) {
+        if delivered.newest_large_sent_at.is_some() {
+            self.path_mtu.on_large_segment_delivered();
+        }
+        if delivered.probe_delivered {
+            self.path_mtu.on_probe_acknowledged(now);
+            self.congestion.set_segment_size(self.smss());
+        }
+        self.on_path_mtu_losses(now);
+    }
+
+    /// The losses of probes and larger datagrams that loss detection or the timer found since
+    /// last asked.
+    pub(super) fn on_path_mtu_losses(&mut self, now: Instant) {
+        let (probe_lost, large_lost) = self.recovery.take_path_mtu_losses();
+        if probe_lost && self.path_mtu.probe_in_flight() {
+            self.stats.path_mtu_probes_lost += 1;
+            self.path_mtu.on_probe_lost(now);
+        }
+        for _ in 0..large_lost {
+            if self.path_mtu.on_large_segment_lost(now) {
+                self.congestion.set_segment_size(self.smss());
+            }
+        }
+    }
+
+    /// Keep the SACK blocks of a segment with `payload` octets within the largest datagram
+    /// the path is known to carry: the base datagram with every block (what every path
+    /// carries, RFC 8899's BASE_PLPMTU), or the header and the PLPMTU's payload. A larger
+    /// segment (a probe) carries none, so that it tests exactly its size. Blocks left out
+    /// are sent again with later ACKs (RFC 2018 section 4 repeats them anyway).
+    pub(super) fn fit_sack_blocks(&self, sack: &mut SackBlocks, payload: usize) {
+        let base = self.path_mtu.base() as usize + MAX_SACK_BLOCKS * SACK_BLOCK_LEN;
+        let largest = base.max(self.smss() as usize);
+        let room = largest.saturating_sub(payload) / SACK_BLOCK_LEN;
+        if sack.len() <= room {
+            return;
+        }
+        let kept: Vec<SackBlock> = sack.as_slice().iter().take(room).copied().collect();
+        sack.clear();
+        for block in kept {
+            sack.push(block);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn the_first_probe_is_the_maximum_and_its_ack_completes_the_search() {
+        let mut search = PathMtuSearch::new(1200, 1428, true);
+        assert_eq!(search.segment_size(), 1200);
+        assert_eq!(search.probe_due(at(0)), Some(1428));
+        search.on_probe_sent(1428);
+        assert_eq!(search.probe_due(at(1)), None, "one probe at a time");
+        search.on_probe_acknowledged(at(40));
+        assert_eq!(search.segment_size(), 1428);
+        assert_eq!(search.probe_due(at(50)), None);
+        // The raise timer searches again, from the size found: nothing above it to try.
+        assert_eq!(search.probe_due(at(40) + RAISE_INTERVAL), None);
+    }
+
+    #[test]
+    fn three_lost_probes_mark_a_size_too_large_and_the_search_halves_the_gap() {
+        let mut search = PathMtuSearch::new(1200, 1428, true);
+        for _ in 0..MAX_PROBES {
+            assert_eq!(search.probe_due(at(0)), Some(1428));
+            search.on_probe_sent(1428);
+            search.on_probe_lost(at(100));
+        }
+        assert_eq!(search.segment_size(), 1200, "a lost probe changes nothing");
+        assert_eq!(search.probe_due(at(100)), Some(1314));
+        search.on_probe_sent(1314);
+        search.on_probe_acknowledged(at(140));
+        assert_eq!(search.segment_size(), 1314);
+        assert_eq!(search.probe_due(at(140)), Some(1371));
+    }
+
+    #[test]
+    fn the_search_stops_within_the_granularity() {
+        let mut search = PathMtuSearch::new(1200, 1428, true);
+        let path = 1300;
+        let mut probes = 0;
+        while let Some(size) = search.probe_due(at(0)) {
+            probes += 1;
+            assert!(probes < 100, "the search ends");
+            search.on_probe_sent(size);
+            if size <= path {
+                search.on_probe_acknowledged(at(0));
+            } else {
+                search.on_probe_lost(at(0));
+            }
+        }
+        assert!(search.segment_size() <= path);
+        assert!(path - search.segment_size() <= SEARCH_GRANULARITY);
+    }
+
+    #[test]
+    fn off_or_with_no_room_above_the_base_nothing_is_probed() {
+        assert_eq!(PathMtuSearch::new(1200, 1428, false).probe_due(at(0)), None);
+        assert_eq!(PathMtuSearch::new(1200, 1200, true).probe_due(at(0)), None);
+        assert_eq!(PathMtuSearch::new(1200, 536, true).segment_size(), 1200);
+    }
+
+    #[test]
+    fn a_black_hole_goes_back_to_the_base_and_searches_again_later() {
+        let mut search = PathMtuSearch::new(1200, 1428, true);
+        search.probe_due(at(0));
+        search.on_probe_sent(1428);
+        search.on_probe_acknowledged(at(40));
+        assert!(!search.on_large_segment_lost(at(100)));
+        search.on_large_segment_delivered();
+        assert!(!search.on_large_segment_lost(at(100)));
+        assert!(!search.on_large_segment_lost(at(100)));
+        assert!(search.on_large_segment_lost(at(100)));
+        assert_eq!(search.segment_size(), 1200);
+        assert_eq!(search.black_holes(), 1);
+        assert_eq!(search.probe_due(at(200)), None);
+        assert_eq!(search.probe_due(at(100) + RAISE_INTERVAL), Some(1428));
+    }
+}
