@@ -91,6 +91,12 @@ pub struct SenderOptions {
     /// from 256 KiB, grown to twice the congestion window up to 4 MiB.
     #[arg(long, value_parser = send_buffer_arg, value_name = "SIZE|auto")]
     pub send_buffer: Option<SendBuffer>,
+    /// Datagram path MTU discovery (RFC 8899): segments start at the MSS and grow once a
+    /// probe of a larger size is acknowledged, up to 1452-byte datagrams (an Ethernet path's
+    /// over IPv6), and fall back to the MSS if the path stops carrying them. Off, every
+    /// segment is at most the MSS and the SYN offers the MSS, as before.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub pmtud: Switch,
 }
 
 impl SenderOptions {
@@ -103,6 +109,7 @@ impl SenderOptions {
             pacing: self.pacing == Switch::On,
             timestamps: self.timestamps == Switch::On,
             send_buffer: self.send_buffer.unwrap_or(config.send_buffer),
+            plpmtud: self.pmtud == Switch::On,
             ..config
         }
     }

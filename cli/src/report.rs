@@ -32,6 +32,9 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
         "duplicate_acks": sum(|s| s.duplicate_acks),
         "window_probes": sum(|s| s.window_probes),
         "paws_rejected": sum(|s| s.paws_rejected),
+        "path_mtu_probes": sum(|s| s.path_mtu_probes),
+        "path_mtu_probes_lost": sum(|s| s.path_mtu_probes_lost),
+        "path_mtu_black_holes": sum(|s| s.path_mtu_black_holes),
         "faults": {
             "dropped": faulted(|f| f.dropped),
             "corrupted": faulted(|f| f.corrupted),

@@ -71,6 +71,11 @@ pub struct SimArgs {
     /// Datagrams each direction's drop-tail queue holds.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     queue: u64,
+    /// The links' MTU in octets: a datagram whose UDP payload and 28 octets of IPv4 and UDP
+    /// headers exceed it is dropped without a word (Don't Fragment, no ICMP: a black hole).
+    /// Default 1500, Ethernet's, which carries path MTU discovery's 1452-byte datagrams.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u64).range(68..))]
+    mtu: u64,
     /// Selective acknowledgments: on, loss recovery follows RFC 6675; off, NewReno (RFC 6582).
     #[arg(long, value_enum, default_value_t = Switch::On)]
     sack: Switch,
@@ -166,10 +171,11 @@ pub struct SimArgs {
 }
 
 /// The options that describe the two-host transfer, which a scenario describes itself.
-const TWO_HOST_ONLY: [&str; 27] = [
+const TWO_HOST_ONLY: [&str; 28] = [
     "send_buffer",
     "pacing",
     "timestamps",
+    "mtu",
     "bytes",
     "write_size",
     "write_interval",
@@ -197,10 +203,11 @@ const TWO_HOST_ONLY: [&str; 27] = [
 ];
 
 /// The options --nat-lecture and --punch-matrix do not take.
-const PUNCH_CONFLICTS: [&str; 26] = [
+const PUNCH_CONFLICTS: [&str; 27] = [
     "send_buffer",
     "pacing",
     "timestamps",
+    "mtu",
     "mss",
     "write_size",
     "write_interval",
@@ -406,6 +413,9 @@ pub fn transfer_config(args: &SimArgs) -> Result<(TransferConfig, Vec<u8>), Stri
     let queue_limit = usize::try_from(args.queue).unwrap_or(usize::MAX);
     network.a_to_b.queue_limit = queue_limit;
     network.b_to_a.queue_limit = queue_limit;
+    let mtu = usize::try_from(args.mtu).ok();
+    network.a_to_b.mtu = mtu;
+    network.b_to_a.mtu = mtu;
     if let Some(faults) = &args.faults_ab {
         network.a_to_b.faults = faults.clone();
     }
@@ -669,6 +679,7 @@ fn link_counters(hosts: &[&HostReport]) -> serde_json::Value {
     let sum = |field: fn(&HostReport) -> u64| hosts.iter().map(|host| field(host)).sum::<u64>();
     json!({
         "queue_drops": sum(|host| host.link.queue_drops),
+        "mtu_drops": sum(|host| host.link.mtu_drops),
         "dropped_payload_bytes": sum(|host| host.link.dropped_payload_bytes),
         "dropped_data_segments": sum(|host| host.link.dropped_data_segments),
         "discarded_corrupt": sum(|host| host.stats.discarded_corrupt + host.endpoint.discarded_corrupt),

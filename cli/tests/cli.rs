@@ -685,8 +685,10 @@ fn sim_names_the_faults_of_each_direction() {
 #[test]
 fn sim_json_counts_each_host_beside_the_sums() {
     let output = ferry()
-        // 25 segments of 1188 bytes (1200 less the timestamps option's 12): the 25th is the tail.
+        // 25 segments of 1188 bytes (1200 less the timestamps option's 12) at the MSS (path
+        // MTU discovery off): the 25th is the tail.
         .args(["sim", "--bytes", "29700", "--faults-ab", "drop-data=25"])
+        .args(["--pmtud", "off"])
         .args(["--stats", "json"])
         .output()
         .unwrap();

@@ -76,6 +76,7 @@ bytes = 30000
 rack = "off"
 faults-ab = "drop-data=25"
 cc = "newreno"
+pmtud = "off"
 initial-window = 3
 timestamps = "off"
 recv-buffer = "64KiB"

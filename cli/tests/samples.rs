@@ -320,6 +320,8 @@ fn the_plot_is_valid_svg_with_every_series_and_retransmissions_by_reason() {
             "off",
             "--recv-buffer",
             "64KiB",
+            "--pmtud",
+            "off",
         ])
         .arg("--plot")
         .arg(&svg)

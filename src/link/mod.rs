@@ -7,6 +7,8 @@
 //! ```text
 //!  offer(now, datagram, tag)
 //!        |
+//!  [ MTU ]             a datagram larger than the link's MTU vanishes (Don't Fragment)
+//!        |
 //!  [ fault injector ]  drops, corrupts, duplicates; delays by delay=, jitter, reorder, rate=
 //!        |   copies wait in the delay line until they leave the injector
 //!  [ shaper ]          rate_bps, a queue of queue_limit datagrams (drop-tail)  -> Queued event
@@ -55,17 +57,30 @@ pub struct LinkConfig {
     pub queue_limit: usize,
     /// What the fault injector in front of the queue does.
     pub faults: FaultConfig,
+    /// The link's MTU: the largest IP packet it carries, a datagram's UDP payload plus
+    /// [`IP_UDP_HEADERS`]. A larger one is dropped without a word, as a router drops a packet
+    /// with Don't Fragment set whose ICMP "packet too big" never arrives: a black hole (RFC
+    /// 8899 section 4.3). `None`: no limit (the socket driver's links, where the real network
+    /// has its own).
+    pub mtu: Option<usize>,
 }
 
+/// What a datagram's IP and UDP headers add to it on a link: 28 octets, IPv4's 20 and UDP's 8.
+pub const IP_UDP_HEADERS: usize = 28;
+
+/// An Ethernet MTU, the simulated links' default: 1500 octets.
+pub const ETHERNET_MTU: usize = 1500;
+
 impl Default for LinkConfig {
-    /// 10 Mbit/s, 20 ms each way, a queue of 64 datagrams, no faults: the shape of the Linux
-    /// reference runs beside which docs/performance.md sets Ferry.
+    /// 10 Mbit/s, 20 ms each way, a queue of 64 datagrams, an Ethernet MTU (1500), no faults:
+    /// the shape of the Linux reference runs beside which docs/performance.md sets Ferry.
     fn default() -> LinkConfig {
         LinkConfig {
             rate_bps: Some(10_000_000),
             delay: Duration::from_millis(20),
             queue_limit: 64,
             faults: FaultConfig::default(),
+            mtu: Some(ETHERNET_MTU),
         }
     }
 }
@@ -79,6 +94,7 @@ impl LinkConfig {
             delay: Duration::ZERO,
             queue_limit: usize::MAX,
             faults,
+            mtu: None,
         }
     }
 }
@@ -88,6 +104,8 @@ impl LinkConfig {
 pub struct LinkStats {
     /// Datagrams dropped because the queue was full.
     pub queue_drops: u64,
+    /// Datagrams dropped because they were larger than the link's MTU ([`LinkConfig::mtu`]).
+    pub mtu_drops: u64,
     /// Payload bytes in the datagrams lost on the link, by the fault injector or the queue:
     /// what loss recovery has to make good.
     pub dropped_payload_bytes: u64,
@@ -195,6 +213,7 @@ pub struct Link<T> {
     own_queue_limit: usize,
     shaper: Shaper,
     delay: Duration,
+    mtu: Option<usize>,
     line: DelayLine<InFlight<T>>,
     stats: LinkStats,
 }
@@ -208,6 +227,7 @@ impl<T: Clone> Link<T> {
             own_queue_limit: config.queue_limit,
             injector: FaultInjector::with_seed(config.faults, seed),
             delay: config.delay,
+            mtu: config.mtu,
             line: DelayLine::default(),
             stats: LinkStats::default(),
         }
@@ -227,9 +247,28 @@ impl<T: Clone> Link<T> {
         self.injector.set_config(faults);
     }
 
+    /// Change the link's MTU ([`LinkConfig::mtu`]) for what is offered from now on: a route
+    /// that changes under a connection, the black hole of RFC 8899 section 4.3 when it
+    /// shrinks.
+    pub fn set_mtu(&mut self, mtu: Option<usize>) {
+        self.mtu = mtu;
+    }
+
     /// Put a datagram on the link at `now`. The returned [`Offered`] says what the fault
-    /// injector did; the copies that left it come out of [`poll`](Link::poll).
+    /// injector did; the copies that left it come out of [`poll`](Link::poll). A datagram
+    /// larger than the MTU never reaches the injector: no copy leaves.
     pub fn offer(&mut self, now: Instant, datagram: &[u8], tag: T) -> Offered {
+        if self
+            .mtu
+            .is_some_and(|mtu| datagram.len() + IP_UDP_HEADERS > mtu)
+        {
+            self.stats.mtu_drops += 1;
+            self.count_drop(datagram);
+            return Offered {
+                decision: Decision::default(),
+                copies: 0,
+            };
+        }
         let (decision, deliveries) = self.injector.apply(now, datagram);
         if decision.dropped.is_some() {
             self.count_drop(datagram);
@@ -344,6 +383,7 @@ mod tests {
             delay: Duration::from_millis(10),
             queue_limit: 2,
             faults: FaultConfig::default(),
+            mtu: None,
         };
         let mut link = Link::new(config, 1);
         for tag in 0..3 {
@@ -382,6 +422,7 @@ mod tests {
             delay: Duration::from_millis(10),
             queue_limit: 2,
             faults: "rate=80mbit,queue=1MiB".parse().unwrap(),
+            mtu: None,
         };
         let mut link = Link::new(config, 1);
         for tag in 0..5 {
@@ -426,6 +467,7 @@ mod tests {
             delay: Duration::ZERO,
             queue_limit: 100,
             faults: FaultConfig::default(),
+            mtu: None,
         };
         let mut link = Link::new(config, 1);
         let mut arrivals = Vec::new();

@@ -293,6 +293,14 @@ impl Network {
         self.links[from.index()].stats()
     }
 
+    /// Change the MTU of the link leaving `host` from now on ([`LinkConfig::mtu`]): a route
+    /// change mid-run, a black hole when it shrinks (RFC 8899 section 4.3).
+    ///
+    /// [`LinkConfig::mtu`]: crate::link::LinkConfig::mtu
+    pub fn set_mtu(&mut self, from: Host, mtu: Option<usize>) {
+        self.links[from.index()].set_mtu(mtu);
+    }
+
     /// From now on, write what `host` sends and receives to `capture`. Call
     /// [`finish_captures`](Network::finish_captures) at the end.
     pub fn capture(&mut self, host: Host, capture: HostCapture) {

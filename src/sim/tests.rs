@@ -1045,3 +1045,64 @@ fn pacing_delays_a_small_queues_first_overflow_in_slow_start() {
     assert!(paced_overflow > unpaced_overflow);
     assert!(paced.transfer_time < unpaced.transfer_time);
 }
+
+/// Path MTU discovery (RFC 8899) on the default 1500-octet links: the sender's data goes in
+/// 1452-byte datagrams after one probe, and nothing is lost to the MTU.
+#[test]
+fn plpmtud_grows_datagrams_to_the_largest_an_ethernet_link_carries() {
+    let data = payload(1_000_000, 4);
+    let config = TransferConfig::new(NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        "none".parse().unwrap(),
+        4,
+    ));
+    let report = transfer(&config, &data).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    let sender = report.a.stats;
+    // 1452 bytes less the 24-byte header and the timestamps option's 12 (on by default).
+    assert_eq!((sender.segment_size, sender.path_mtu_probes), (1416, 1));
+    assert_eq!(sender.path_mtu_probes_lost, 0);
+    assert_eq!(report.a.link.mtu_drops, 0);
+    // 1 MB in about 710 datagrams of 1416 bytes (the first round trip's at 1188), not 842.
+    let first_copies = sender.segments_sent - sender.retransmissions.total();
+    assert!(first_copies < 730, "{sender:#?}");
+}
+
+/// The path's MTU falls to 1280 octets mid-transfer, and the ICMP that would say so never
+/// comes (RFC 8899 section 4.3's black hole): the lost 1452-byte datagrams are resent in
+/// pieces the path carries, black-hole detection sends new data at the base size again, and
+/// the transfer completes.
+#[test]
+fn plpmtud_survives_a_black_hole_mid_transfer() {
+    let data = payload(2_000_000, 5);
+    let config = NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        "none".parse().unwrap(),
+        5,
+    );
+    let (mut network, a) = connecting(&config);
+    let (mut b, mut written, mut delivered) = (None, 0, Vec::new());
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut shrunk = false;
+    while delivered.len() < data.len() {
+        write_payload(network.endpoint(Host::A), a, &data, &mut written);
+        b = b.or_else(|| network.endpoint(Host::B).accept());
+        if let Some(b) = b {
+            read_to_end(network.endpoint(Host::B), b, &mut buffer, &mut delivered);
+        }
+        if !shrunk && delivered.len() > 500_000 {
+            network.set_mtu(Host::A, Some(1280));
+            shrunk = true;
+        }
+        assert!(network.step(), "stalled after {} bytes", delivered.len());
+        assert!(network.now().since_epoch() < Duration::from_secs(60));
+    }
+    assert!(delivered == data);
+    let stats = network.endpoint(Host::A).connection(a).unwrap().stats();
+    assert_eq!(stats.path_mtu_black_holes, 1, "{stats:#?}");
+    // The base: the MSS less the timestamps option's 12 octets.
+    assert_eq!(stats.segment_size, 1188);
+    assert!(network.link_stats(Host::A).mtu_drops > 0);
+}

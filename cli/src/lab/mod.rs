@@ -53,8 +53,10 @@ struct LabFile {
 }
 
 /// `ferry sim`'s flags a lab may set: those that shape the run, not what it writes.
-const SIM_KEYS: [&str; 28] = [
+const SIM_KEYS: [&str; 30] = [
     "bytes",
+    "pmtud",
+    "mtu",
     "file",
     "faults",
     "faults-ab",

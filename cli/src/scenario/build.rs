@@ -184,6 +184,7 @@ fn connection(spec: Option<&toml::Spanned<ConnectionSpec>>) -> Result<Config, Lo
         sack: spec.sack.unwrap_or(defaults.sack),
         rack: spec.rack.unwrap_or(defaults.rack),
         timestamps: spec.timestamps.unwrap_or(defaults.timestamps),
+        plpmtud: spec.pmtud.unwrap_or(defaults.plpmtud),
         duplicate_ack_threshold: spec.dupthresh.unwrap_or(defaults.duplicate_ack_threshold),
         min_rto: spec.min_rto.map_or(defaults.min_rto, |Parsed(rto)| rto),
         delayed_ack: spec
@@ -303,6 +304,7 @@ fn links(
                     .faults
                     .or(both.faults.clone())
                     .map_or(defaults.faults, |Parsed(faults)| faults),
+                mtu: defaults.mtu,
             })
         };
         let (a_to_b, b_to_a) = (direction(&link.a_to_b)?, direction(&link.b_to_a)?);

@@ -61,6 +61,7 @@ pub struct ConnectionSpec {
     pub sack: Option<bool>,
     pub rack: Option<bool>,
     pub timestamps: Option<bool>,
+    pub pmtud: Option<bool>,
     pub dupthresh: Option<u32>,
     pub min_rto: Option<Parsed<Duration>>,
     pub delayed_ack: Option<Parsed<Duration>>,
