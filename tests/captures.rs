@@ -74,6 +74,9 @@ fn captured_run(
     network.b_to_a.faults = faults_ba.parse().expect("a valid fault spec");
     network.connection.sack = !matches!(recovery, Recovery::NewReno);
     network.connection.rack = matches!(recovery, Recovery::RackTlp);
+    // Segments of the MSS, as these tests count datagrams and read the SYN's MSS of 1200
+    // (path MTU discovery would offer 1428 and grow the segments).
+    network.connection.plpmtud = false;
     captured_network_run(dir, view, network, bytes, seed)
 }
 
@@ -631,11 +634,14 @@ fn the_tcp_view_shows_the_negotiation_with_a_peer_without_sack() {
         1,
     );
     network.b_to_a.faults = ferry::FaultConfig::default();
-    // Without timestamps either, so that its segments are its whole MSS.
+    // Each SYN offers its `mss` (path MTU discovery off: on, each offers the most it
+    // receives, 1428), without timestamps either, so that its segments are its whole MSS.
+    network.connection.plpmtud = false;
     network.connection_b = Some(ferry::Config {
         sack: false,
         mss: 1000,
         timestamps: false,
+        plpmtud: false,
         ..ferry::Config::default()
     });
     let run = captured_network_run(&dir, View::Tcp, network, 30_000, 1);

@@ -232,8 +232,10 @@ fn a_capture_records_both_directions_with_the_reasons() {
             }
         }
     }
+    // 50,000 bytes are 36 data segments of 1428 bytes once path MTU discovery grows them
+    // (42 of 1200 without), beside the handshake and the FIN.
     assert!(
-        sent >= 42 && received > 0,
+        sent >= 36 && received > 0,
         "sent {sent}, received {received}"
     );
     assert!(reasons.iter().any(|reason| reason == "handshake"));

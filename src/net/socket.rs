@@ -24,6 +24,17 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     icmp::enable(&socket, local.is_ipv6())?;
+    // Path MTU discovery's probes must be dropped when too large, not fragmented (RFC 8899
+    // section 3): IPv6 fragments at the sender only, and IPV6_DONTFRAG stops that (a send
+    // too large for the route fails with EMSGSIZE, a lost datagram). IPv4 UDP sockets set DF
+    // by Linux's default (IP_PMTUDISC_WANT) and fragment only above a path MTU an ICMP
+    // "fragmentation needed" taught the kernel; IP_MTU_DISCOVER = IP_PMTUDISC_PROBE, which
+    // would stop that too, has no safe binding in nix 0.32 or socket2 0.5, and the crate
+    // forbids unsafe code.
+    if local.is_ipv6() {
+        let _ =
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6DontFrag, &true);
+    }
     // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
     // busy port must be AddrInUse.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);

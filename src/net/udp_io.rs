@@ -452,6 +452,22 @@ mod tests {
         mmsg: false,
     };
 
+    /// A datagram too large for the path (a path MTU probe, with Don't Fragment set) fails
+    /// its send with EMSGSIZE, or comes back as an ICMP "packet too big": a datagram lost,
+    /// which the connection's path MTU search counts as a lost probe, never the socket's
+    /// failure (RFC 8899 section 4.6.1 asks a PL to take it as a hint, no more).
+    #[test]
+    fn a_datagram_too_big_for_the_path_is_lost_not_a_socket_failure() {
+        let too_big = io::Error::from_raw_os_error(Errno::EMSGSIZE as i32);
+        assert_ne!(
+            socket_error_meaning(&too_big),
+            SocketErrorMeaning::SocketFailed
+        );
+        let mut report = SendReport::default();
+        report.failed_with(&too_big);
+        assert_eq!(report.failed, None);
+    }
+
     fn receiver() -> UdpSocket {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
