@@ -831,6 +831,41 @@ mod tests {
         }
     }
 
+    /// A 1428-byte datagram with the FIN, above a base of 1200 (path MTU discovery): two
+    /// records, the FIN on the second, one segment in RFC 6675's counts; its pieces go again
+    /// together while segments are that large, alone once they are back at the base.
+    #[test]
+    fn a_datagram_larger_than_the_base_is_kept_in_base_sized_pieces() {
+        let mut queue = RetransmissionQueue::default();
+        queue.push_large(SeqNum(1000), 1428, true, Instant::ZERO, 1200, false);
+        assert_eq!(queue.len(), 2);
+        let (first, rest) = (*queue.get(0).unwrap(), *queue.get(1).unwrap());
+        assert_eq!(
+            (first.seq, first.len, first.fin),
+            (SeqNum(1000), 1200, false)
+        );
+        assert_eq!((rest.seq, rest.len, rest.fin), (SeqNum(2200), 229, true));
+        assert_eq!(queue.pipe(), 1429);
+        queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 1 },
+            None,
+            Instant::ZERO,
+        );
+        assert_eq!(queue.take_large_lost(), 1, "one datagram, counted once");
+        assert_eq!(queue.pieces_after(0, 1428), 1);
+        assert_eq!(queue.pieces_after(0, 1200), 0);
+        let mut sacked = RetransmissionQueue::default();
+        sacked.push_large(SeqNum(1000), 1428, false, Instant::ZERO, 1200, true);
+        sacked.mark_sacked(SackBlock {
+            left: SeqNum(1000),
+            right: SeqNum(2428),
+        });
+        assert_eq!(sacked.sacked_segments(), 1);
+        assert_eq!(sacked.recomputed_sums().3, 1);
+        // A probe's pieces never go together: its size is the one in doubt.
+        assert_eq!(sacked.pieces_after(0, 1428), 0);
+    }
+
     #[test]
     fn three_sacked_segments_above_make_a_segment_lost() {
         let mut queue = ten_segments(1000);
