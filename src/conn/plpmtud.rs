@@ -314,6 +314,18 @@ impl Connection {
         }
     }
 
+    /// The most payload a new data segment carries now: the SMSS, less the SACK blocks it
+    /// will carry when they would take it past the largest datagram the path is known to
+    /// carry ([`fit_sack_blocks`](Self::fit_sack_blocks)), as Linux's `tcp_current_mss`
+    /// leaves room for its SACK option. At the base size every block fits: never less.
+    pub(super) fn segment_room(&self) -> u32 {
+        let blocks = self.sack_blocks_owed() * SACK_BLOCK_LEN;
+        let base = self.path_mtu.base();
+        let largest = (base as usize + MAX_SACK_BLOCKS * SACK_BLOCK_LEN).max(self.smss() as usize);
+        let room = u32::try_from(largest.saturating_sub(blocks)).unwrap_or(u32::MAX);
+        room.clamp(base, self.smss())
+    }
+
     /// Keep the SACK blocks of a segment with `payload` octets within the largest datagram
     /// the path is known to carry: the base datagram with every block (what every path
     /// carries, RFC 8899's BASE_PLPMTU), or the header and the PLPMTU's payload. A larger

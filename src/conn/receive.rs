@@ -566,6 +566,22 @@ impl Connection {
         self.receive.recent_sack_blocks.truncate(MAX_SACK_BLOCKS);
     }
 
+    /// How many SACK blocks an ACK sent now would carry (at most [`MAX_SACK_BLOCKS`]): what
+    /// a data segment leaves room for (`plpmtud.rs`).
+    pub(super) fn sack_blocks_owed(&self) -> usize {
+        if !self.negotiated.sack {
+            return 0;
+        }
+        let dsack = usize::from(self.receive.pending_dsack.is_some());
+        self.receive
+            .reassembly
+            .blocks()
+            .take(MAX_SACK_BLOCKS)
+            .count()
+            .saturating_add(dsack)
+            .min(MAX_SACK_BLOCKS)
+    }
+
     /// The SACK blocks for an ACK sent now, each as it stands in the reassembly buffer,
     /// after a D-SACK block if a duplicate arrived (RFC 2883 section 4).
     fn sack_blocks(&mut self) -> SackBlocks {

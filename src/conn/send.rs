@@ -535,7 +535,7 @@ impl Connection {
         }
         let unsent = fin_seq.wrapping_diff(self.send.snd_nxt);
         let window_room = window_end.wrapping_diff(self.send.snd_nxt);
-        let wanted = self.smss().min(unsent);
+        let wanted = self.segment_room().min(unsent);
         // Sender-side silly window avoidance (RFC 9293 section 3.8.6.2.1): a segment the
         // peer's window cuts short goes only if it is at least half the largest window the
         // peer has offered. Otherwise wait: ACKs of data in flight will open the window, and
@@ -564,7 +564,7 @@ impl Connection {
     /// any data, lets the short tail of a large write go at once.
     fn nagle_holds(&self, len: u32, flags: Flags) -> bool {
         !self.config.nodelay
-            && len < self.smss()
+            && len < self.segment_room()
             && !flags.contains(Flags::FIN)
             && self
                 .send
@@ -583,6 +583,8 @@ impl Connection {
         reason: Reason,
     ) -> Transmit {
         self.restart_window_after_idle(now);
+        // What a full segment is, before this one takes the SACK blocks owed.
+        let full = self.segment_room();
         let transmit = self.transmit_buffered(now, flags, seq, seq, payload_len, reason);
         self.on_paced_bytes_sent(now, payload_len);
         self.send.sws_override = false;
@@ -590,7 +592,7 @@ impl Connection {
             + u32::from(flags.contains(Flags::SYN))
             + u32::from(flags.contains(Flags::FIN));
         self.send.snd_nxt = seq + seq_len;
-        if payload_len > 0 && payload_len < self.smss() {
+        if payload_len > 0 && payload_len < full {
             self.send.short_segment_end = Some(self.send.snd_nxt);
         }
         self.on_sent_in_recovery(seq_len);

@@ -58,6 +58,41 @@ fn a_probe_goes_first_and_its_ack_grows_every_segment_after_it() {
     assert_eq!((stats.segment_size, stats.path_mtu_probes), (1_428, 1));
 }
 
+/// Above the base, a data segment leaves room for the SACK blocks it carries, as Linux's
+/// `tcp_current_mss` does for its SACK option: the datagram stays within the size the probe
+/// confirmed, and the peer still hears of the data we hold out of order.
+#[test]
+fn a_grown_segment_makes_room_for_its_sack_blocks() {
+    let mut conn = established_offered(newreno_config(), SEARCHING_PEER);
+    write_segments(&mut conn, LOCAL, 2);
+    recv(&mut conn, at(200));
+    send(&mut conn, at(300), ack(LOCAL + 2_400));
+    recv(&mut conn, at(300));
+    assert_eq!(conn.stats().segment_size, 1_428);
+    // The peer's data, with a hole before it.
+    send(
+        &mut conn,
+        at(310),
+        Segment {
+            seq: REMOTE + 100,
+            ack: LOCAL + 2_400,
+            payload: &[7; 50],
+            ..SEND_TEMPL
+        },
+    );
+    recv(&mut conn, at(310));
+    assert_eq!(conn.write(&bytes(2_400, 3_000)), Ok(3_000));
+    let sent = recv(&mut conn, at(320));
+    let (first, reason) = &sent[0];
+    assert_eq!(*reason, Reason::NewData);
+    assert_eq!(first.sack.len(), 1);
+    assert_eq!(first.payload.len(), 1_420);
+    assert_eq!(
+        crate::wire::HEADER_LEN + 8 * first.sack.len() + first.payload.len(),
+        24 + 1_428
+    );
+}
+
 #[test]
 fn a_peer_that_receives_no_more_than_the_base_gets_no_probe() {
     let mut conn = established_offered(newreno_config(), PEER_SYN_OPTIONS);
