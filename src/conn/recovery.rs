@@ -940,6 +940,7 @@ impl Connection {
             rtt_sample: self.recovery.ack_rtt_sample,
             snd_una: self.send.snd_una(),
             snd_nxt: self.send.snd_nxt(),
+            paced: self.config.pacing,
         });
         self.send.on_congestion_window(self.congestion.window());
     }

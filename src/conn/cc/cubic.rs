@@ -179,7 +179,7 @@ impl Controller for Cubic {
         }
         let increase = slow_start_increase(ack.bytes, SLOW_START_LIMIT_SEGMENTS * self.smss);
         let phase = match &mut self.hystart {
-            Some(hystart) => hystart.on_ack(ack),
+            Some(hystart) => hystart.on_ack(ack, self.cwnd / self.smss),
             None => SlowStartPhase::Standard,
         };
         match phase {
@@ -188,8 +188,9 @@ impl Controller for Cubic {
                 self.cwnd = self.cwnd.saturating_add(increase / CSS_GROWTH_DIVISOR);
             }
             SlowStartPhase::Over => {
-                // RFC 9406 section 4.2: CSS_ROUNDS rounds of CSS are over; congestion
-                // avoidance from the window they reached, this ACK its first.
+                // RFC 9406 section 4.2: CSS_ROUNDS rounds of CSS are over, or the ACK train
+                // showed the link full; congestion avoidance from the window reached, this
+                // ACK its first.
                 self.hystart = None;
                 self.ssthresh = self.cwnd;
                 self.congestion_avoidance(ack);
@@ -393,6 +394,49 @@ mod tests {
         assert_eq!(cc.window(), 30_000);
         round(&mut cc, 33_000, 40_000, 100);
         assert_eq!(cc.window(), 38_000);
+        assert_eq!(cc.slow_start_threshold(), u32::MAX);
+    }
+
+    /// A round of slow start as a 10 Mbit/s link returns it: ACKs of 2000 bytes each 1.6 ms
+    /// apart from `start_micros`, `acks` of them, each timing a segment that found the
+    /// queue empty (41 ms) and, as in a round that began on an idle link, the same one.
+    fn ack_train(cc: &mut Cubic, first: u32, acks: u32, start_micros: u64, paced: bool) {
+        let end = first + 2000 * acks;
+        for i in 0..acks {
+            cc.on_ack(&Ack {
+                rtt_sample: Some(Duration::from_millis(41)),
+                snd_una: SeqNum(first + 2000 * i),
+                snd_nxt: SeqNum(end),
+                paced,
+                ..ack_at(2000, start_micros + 1600 * u64::from(i))
+            });
+        }
+    }
+
+    #[test]
+    fn hystart_leaves_slow_start_when_a_rounds_acks_come_back_to_back_for_half_an_rtt() {
+        // Unpaced, from 20 segments: the RTT never rises, so RFC 9406's test never fires,
+        // but the round's ACKs come 1.6 ms apart (at most 2 ms: a train) and the 14th is
+        // 20.8 ms after the first, past half the 41 ms RTT: a link busy for half a round trip.
+        // Slow start ends there, straight into congestion avoidance (Linux's HyStart).
+        let mut cc = Cubic::new(SMSS, 20 * SMSS);
+        ack_train(&mut cc, 1000, 13, 0, false);
+        assert_eq!(cc.window(), 46_000);
+        assert_eq!(cc.slow_start_threshold(), u32::MAX);
+        ack_train(&mut cc, 27_000, 1, 20_800, false);
+        assert_eq!(cc.slow_start_threshold(), 46_000);
+        // Paced, the same train is what pacing at 2 x cwnd / SRTT makes of half a round trip
+        // on an idle link: slow start goes on until the train outlasts the whole RTT.
+        let mut cc = Cubic::new(SMSS, 20 * SMSS);
+        ack_train(&mut cc, 1000, 26, 0, true);
+        assert_eq!(cc.slow_start_threshold(), u32::MAX);
+        ack_train(&mut cc, 53_000, 1, 41_600, true);
+        assert_eq!(cc.slow_start_threshold(), 72_000);
+        // ACKs more than 2 ms apart are no train: a round of them ends nothing.
+        let mut cc = Cubic::new(SMSS, 20 * SMSS);
+        for i in 0..30 {
+            ack_train(&mut cc, 1000 + 2000 * i, 1, 2100 * u64::from(i), false);
+        }
         assert_eq!(cc.slow_start_threshold(), u32::MAX);
     }
 

@@ -109,6 +109,10 @@ pub(crate) struct Ack {
     /// snd_nxt when it arrived: where a round trip that begins now ends (RFC 9406's
     /// windowEnd).
     pub(crate) snd_nxt: SeqNum,
+    /// Whether the sender paces its segments (`Config::pacing`): a paced round's ACKs come
+    /// spread over half a round trip even on an idle path, which HyStart's ACK train allows
+    /// for.
+    pub(crate) paced: bool,
 }
 
 /// The bytes per segment RFC 6928 section 2 counts the initial window in: IW = min(10 *
@@ -163,6 +167,7 @@ pub(crate) mod tests {
             rtt_sample: None,
             snd_una: SeqNum(0),
             snd_nxt: SeqNum(0),
+            paced: false,
         }
     }
 }
