@@ -770,10 +770,15 @@ impl Harness {
             .iter()
             .find(|(address, _)| *address == transmit.destination)
             .expect("checked by drain");
-        let mss = self
-            .config
-            .mss
-            .min(peer.largest_offered_mss.unwrap_or(usize::MAX));
+        // The largest segment this end may send: its MSS, or with path MTU discovery the
+        // largest payload its datagrams may grow to; never more than the peer offered.
+        let own_largest = if self.config.plpmtud {
+            let grown = self.config.max_datagram.saturating_sub(ferry::wire::HEADER_LEN);
+            grown.max(self.config.mss)
+        } else {
+            self.config.mss
+        };
+        let mss = own_largest.min(peer.largest_offered_mss.unwrap_or(usize::MAX));
         assert!(
             segment.payload.len() <= mss,
             "a segment of {} bytes, over the MSS of {mss}: {segment}",
