@@ -49,7 +49,7 @@ fn sim(args: &[&str]) -> serde_json::Value {
 /// The rto sample's run (captures/make-samples): 30000 bytes, RACK-TLP off, the 25th (last)
 /// data segment lost, so that only the retransmission timer recovers it; the samples'
 /// classic settings.
-const RTO_RUN: [&str; 16] = [
+const RTO_RUN: [&str; 18] = [
     "--bytes",
     "30000",
     "--rack",
@@ -63,6 +63,8 @@ const RTO_RUN: [&str; 16] = [
     "--pacing",
     "off",
     "--timestamps",
+    "off",
+    "--pmtud",
     "off",
     "--recv-buffer",
     "64KiB",

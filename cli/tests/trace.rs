@@ -143,6 +143,8 @@ fn the_trace_of_a_lost_ninth_segment_says_what_the_lab_says() {
             "off",
             "--timestamps",
             "off",
+            "--pmtud",
+            "off",
             "--recv-buffer",
             "64KiB",
         ],
