@@ -773,7 +773,10 @@ impl Harness {
         // The largest segment this end may send: its MSS, or with path MTU discovery the
         // largest payload its datagrams may grow to; never more than the peer offered.
         let own_largest = if self.config.plpmtud {
-            let grown = self.config.max_datagram.saturating_sub(ferry::wire::HEADER_LEN);
+            let grown = self
+                .config
+                .max_datagram
+                .saturating_sub(ferry::wire::HEADER_LEN);
             grown.max(self.config.mss)
         } else {
             self.config.mss
