@@ -184,6 +184,21 @@ pub fn cpu_seconds() -> f64 {
 /// as it inflates wall time.
 #[allow(dead_code)] // the secure bench's and the race's
 pub fn process_cpu_seconds() -> f64 {
+    // Fields 14 and 15 of proc(5), counted from the pid: 12 and 13 after the name.
+    self_stat_seconds(11, 12)
+}
+
+/// The CPU time the process's children that it has waited for have spent, in seconds
+/// (cutime and cstime of /proc/self/stat).
+#[allow(dead_code)] // the race's
+pub fn children_cpu_seconds() -> f64 {
+    // Fields 16 and 17 of proc(5): 14 and 15 after the name.
+    self_stat_seconds(13, 14)
+}
+
+/// The sum of two clock-tick fields of /proc/self/stat, counted from 0 after the command
+/// name, in seconds (ticks of 1/100 s; 0 where there are none).
+fn self_stat_seconds(first: usize, second: usize) -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
@@ -191,14 +206,13 @@ pub fn process_cpu_seconds() -> f64 {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    // Fields 14 and 15 of proc(5), counted from the pid: 12 and 13 after the name.
     let ticks = |index: usize| {
         fields
             .get(index)
             .and_then(|field| field.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    (ticks(first) + ticks(second)) as f64 / 100.0
 }
 
 /// What the benchmark needs of a transport: std's TCP or Ferry.

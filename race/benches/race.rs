@@ -52,8 +52,8 @@ use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer
 mod common;
 
 use common::{
-    ferry_bulk_bps, ferry_configs, median, now, process_cpu_seconds, raw_udp_bps,
-    send_plain_datagrams, tcp_bulk_bps, DATAGRAM,
+    children_cpu_seconds, ferry_bulk_bps, ferry_configs, median, now, process_cpu_seconds,
+    raw_udp_bps, send_plain_datagrams, tcp_bulk_bps, DATAGRAM,
 };
 
 /// The contenders, in the order of each round and of the table.
@@ -467,25 +467,6 @@ fn json_number(report: &str, key: &str) -> Option<f64> {
         .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E' | '+'))
         .collect();
     text.parse().ok()
-}
-
-/// The CPU time this process's waited-for children have spent, in seconds (cutime and cstime
-/// of /proc/self/stat, in clock ticks of 1/100 s).
-fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // Fields 16 and 17 of proc(5), counted from the pid: 14 and 15 after the name.
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|field| field.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(13) + ticks(14)) as f64 / 100.0
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
