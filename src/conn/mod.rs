@@ -552,6 +552,16 @@ impl Connection {
         }
     }
 
+    /// The peer's stateless reset arrived (docs/protocol.md section 10.5): the connection
+    /// ends as a RST at RCV.NXT ends it (RFC 9293 section 3.10.7.4), quietly once both FINs
+    /// are acknowledged (TIME-WAIT: a copy of our last ACK reached a peer that had already
+    /// closed, and it answered the stray), else with the error a reset gives.
+    pub(crate) fn on_stateless_reset(&mut self) {
+        if self.state != State::Closed {
+            self.close(self.error_if_ended_now());
+        }
+    }
+
     /// Turn the Nagle algorithm off (`nodelay`) or on again ([`Config::nodelay`]). Off, what
     /// it held goes at the next [`poll_transmit`](Self::poll_transmit), as Linux pushes pending
     /// data when `TCP_NODELAY` is set.

@@ -795,7 +795,7 @@ impl Endpoint {
                         Some(Opened::Failed(error)) => entry.connection.terminate(Some(error)),
                         Some(Opened::Reset) => {
                             self.stats.stateless_resets_received += 1;
-                            entry.connection.terminate(Some(ConnectionError::Reset));
+                            entry.connection.on_stateless_reset();
                         }
                     }
                     if entry.connection.segments_accepted() > accepted_before {

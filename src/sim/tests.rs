@@ -74,6 +74,29 @@ fn a_secure_transfer_through_faults_arrives_intact_and_repeats_from_its_seed() {
     );
 }
 
+/// In the secure mode a copy of the client's last ACK (the network duplicated it) reaches the
+/// server after its connection closed: the server answers the stray with a stateless reset
+/// (docs/protocol.md section 10.5), which the client, in TIME-WAIT with every byte and both
+/// FINs acknowledged, takes as a RST there: the connection ends cleanly. It ended with
+/// "connection reset by the peer" after a complete transfer (seed 9 of `ferry sim --secure
+/// --faults dup=5%`).
+#[test]
+fn a_stateless_reset_in_time_wait_ends_the_connection_cleanly() {
+    let data = payload(1 << 20, 9);
+    let mut config = TransferConfig::new(NetworkConfig::symmetric(
+        Some(10_000_000),
+        Duration::from_millis(40),
+        "dup=5%".parse().unwrap(),
+        9,
+    ));
+    config.network.secure = true;
+    let report = transfer(&config, &data).unwrap();
+    assert_eq!(report.b.endpoint.stateless_resets_sent, 1, "{report:#?}");
+    assert_eq!(report.a.endpoint.stateless_resets_received, 1);
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report.a.error, None);
+}
+
 #[test]
 fn zero_rtt_data_reaches_the_servers_application_one_one_way_delay_after_connect() {
     // Issue 21: over a 40 ms round trip without a rate limit, B's application reads a 0-RTT
