@@ -91,8 +91,9 @@ impl ReceiveBuffer {
     /// is at least a round trip, however small the window; a sender limited by the window
     /// delivers a window per round trip, one limited by anything else takes longer, so the
     /// minimum approaches the round trip when the window is what limits the transfer, which
-    /// is when growing it matters. (Ferry's segments carry no timestamps to time it more
-    /// directly, RFC 7323 section 4; and a receiver that only acknowledges takes no RTT
+    /// is when growing it matters. (Linux's `tcp_rcv_rtt_measure_ts` times it more directly
+    /// from the timestamps' echo, RFC 7323 section 4, when they are on; here the window's
+    /// timing serves with them on or off, and a receiver that only acknowledges takes no RTT
     /// samples of its own after the handshake.)
     fn time_window(&mut self, now: Instant, received: u64, window: u32) {
         if let Some((end, start)) = self.window_timing {
