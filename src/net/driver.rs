@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -33,6 +33,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::close::{self, Closes};
 use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
+use super::inline_receive;
 use super::poller::Poller;
 use super::ready::{self, ReadySignals};
 use super::socket;
@@ -155,6 +156,13 @@ pub(crate) struct Shared {
     /// queue on its next turn.
     icmp_reported: AtomicBool,
     outbox: Mutex<Outbox>,
+    /// Held from a receive until the endpoint's lock is taken to feed in what it brought, so
+    /// that two receiving threads (the driver, and one waiting in `inline_receive`) feed
+    /// datagrams in the order they arrived.
+    receive_order: Mutex<()>,
+    /// An application thread waits on the socket itself (`inline_receive.rs`); the driver
+    /// does not watch it meanwhile.
+    receiver_taken: AtomicBool,
     /// How the outbox leaves: in batches, GSO runs where it can (`udp_io`).
     sender: Sender,
     /// How datagrams come in: in batches, GRO runs where the socket joins them.
@@ -170,8 +178,8 @@ pub(crate) struct Shared {
 
 /// Who runs a socket's driver loop.
 enum Host {
-    /// A thread of its own, woken by this waker.
-    OwnThread(Waker),
+    /// A thread of its own, woken by this waker; the socket is in this registry's poll.
+    OwnThread(Waker, mio::Registry),
     /// The shared poller, which knows the socket by this token.
     Poller(Token),
 }
@@ -201,7 +209,8 @@ impl Shared {
                 .register(&mut socket, SOCKET, Interest::READABLE)?;
             let waker = Waker::new(poll.registry(), WAKER)?;
             let timer = FineTimer::new(poll.registry(), TIMER)?;
-            (Host::OwnThread(waker), Some((poll, timer)))
+            let registry = poll.registry().try_clone()?;
+            (Host::OwnThread(waker, registry), Some((poll, timer)))
         };
         let epoch = os_now();
         let link = SocketLink::new(config, local_addr)?;
@@ -220,6 +229,8 @@ impl Shared {
             socket,
             icmp_reported: AtomicBool::new(false),
             outbox: Mutex::new(Outbox::default()),
+            receive_order: Mutex::new(()),
+            receiver_taken: AtomicBool::new(false),
             sender,
             receiver,
             host,
@@ -229,13 +240,13 @@ impl Shared {
         });
         match (&shared.host, own_poll) {
             (Host::Poller(token), _) => Poller::get()?.adopt(*token, Arc::clone(&shared)),
-            (Host::OwnThread(_), Some((poll, timer))) => {
+            (Host::OwnThread(..), Some((poll, timer))) => {
                 let driver = Arc::clone(&shared);
                 thread::Builder::new()
                     .name(format!("ferry driver {local_addr}"))
                     .spawn(move || driver.run(poll, timer))?;
             }
-            (Host::OwnThread(_), None) => unreachable!("a thread of its own has its own poll"),
+            (Host::OwnThread(..), None) => unreachable!("a thread of its own has its own poll"),
         }
         close::register_for_exit(&shared);
         Ok(shared)
@@ -307,6 +318,17 @@ impl Shared {
             let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
             return (locked, timed_out);
         }
+        // A thread waiting on its connection waits on the socket itself, if no other does.
+        let locked = match on {
+            WaitFor::Connection(_) => {
+                match Shared::receive_while_waiting(locked, on, left, deadline) {
+                    Ok(done) => return done,
+                    Err(locked) => locked,
+                }
+            }
+            WaitFor::Accept | WaitFor::AnyConnection => locked,
+        };
+        let mut locked = locked;
         let Some(mut guard) = locked.guard.take() else {
             unreachable!("send_outbox gives the guard back")
         };
@@ -356,7 +378,7 @@ impl Shared {
     pub(crate) fn wake_driver(&self) {
         match &self.host {
             // If the wake-up fails, the driver still wakes at its planned deadline.
-            Host::OwnThread(waker) => {
+            Host::OwnThread(waker, _) => {
                 let _ = waker.wake();
             }
             Host::Poller(token) => Poller::wake_socket(*token),
@@ -451,29 +473,11 @@ impl Shared {
     /// whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
     pub(super) fn turn(self: &Arc<Self>, inbox: &mut Inbox) -> Option<Option<Instant>> {
-        let more_waiting = self.receive_batch(inbox);
-        let mut locked = self.lock();
+        let (mut locked, more_waiting) = self.receive_and_lock(inbox);
         let state = &mut *locked;
         state.driver_wakes_at = None;
         let now = self.now();
-        let DriverState {
-            endpoint,
-            link,
-            waiters,
-            ..
-        } = &mut *state;
-        for (from, datagram) in inbox.datagrams() {
-            link.receive(endpoint, now, from, datagram, |peer| {
-                waiters.heard_from(peer);
-            });
-        }
-        inbox
-            .unreachables
-            .deliver(endpoint, |peer| waiters.heard_from(peer));
-        link.deliver_due(endpoint, now, |peer| waiters.heard_from(peer));
-        if let Some(kind) = inbox.error {
-            state.socket_failed(kind);
-        }
+        state.take_in(inbox, now);
         // Timers change few connections, and which is unknown: compare the ones threads wait
         // on, before and after.
         let timers_due = state.endpoint.poll_timeout().is_some_and(|due| due <= now);
@@ -513,6 +517,114 @@ impl Shared {
         Some(next)
     }
 
+    /// Take a batch of the datagrams waiting in the socket into `inbox` (without the lock),
+    /// then the lock, to feed them in (`DriverState::take_in`) before any other thread that
+    /// receives. Returns the lock and whether more may be waiting.
+    fn receive_and_lock(&self, inbox: &mut Inbox) -> (Locked<'_>, bool) {
+        let order = self
+            .receive_order
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let more_waiting = self.receive_batch(inbox);
+        let locked = self.lock();
+        drop(order);
+        (locked, more_waiting)
+    }
+
+    /// Wait for `on` as [`wait`](Self::wait) does, but on the socket itself, taking in what
+    /// arrives (`inline_receive.rs`). `Err` gives the lock back untouched when this thread
+    /// cannot: another one already does, it has no eventfd, or the driver could not be told.
+    fn receive_while_waiting<'a>(
+        mut locked: Locked<'a>,
+        on: WaitFor,
+        left: Option<Duration>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(Locked<'a>, bool), Locked<'a>> {
+        let this: &'a Shared = locked.shared;
+        let Some(interrupt) = inline_receive::interrupt() else {
+            return Err(locked);
+        };
+        if this
+            .receiver_taken
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(locked);
+        }
+        locked.waiters.enter_polling(on, interrupt.clone());
+        // Released as `wait` releases it: what this thread queued goes first.
+        drop(locked);
+        // Should the driver go on watching, it still takes in what arrives and interrupts
+        // this thread: two wake-ups, as before.
+        let _ = this.watch_socket_in_driver(false);
+        let woken = inline_receive::wait_on_socket(this.socket.as_fd(), &interrupt, left);
+        if woken.socket_error {
+            this.icmp_reported.store(true, Ordering::Release);
+        }
+        let (mut locked, resumed) = inline_receive::with_inbox(|inbox| {
+            let order = this
+                .receive_order
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let more_waiting = woken.socket_readable && this.receive_batch(inbox);
+            // Given back once what woke this thread is taken: the driver then wakes only for
+            // what came after.
+            let resumed = this.watch_socket_in_driver(true);
+            this.receiver_taken.store(false, Ordering::Release);
+            let mut locked = this.lock();
+            drop(order);
+            if woken.socket_readable {
+                let now = this.now();
+                locked.take_in(inbox, now);
+            }
+            locked.waiters.leave_polling(on);
+            if woken.socket_readable {
+                this.after_taking_in(&mut locked, more_waiting);
+            }
+            (locked, resumed)
+        });
+        if let Err(error) = resumed {
+            // The driver would no longer hear the socket: every call says so.
+            locked.socket_failed(error.kind());
+        }
+        let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
+        Ok((locked, timed_out))
+    }
+
+    /// After a waiting thread took datagrams in: send what they drew, wake the threads they
+    /// concern, and the driver if more wait or it must now look earlier than it planned.
+    fn after_taking_in(&self, state: &mut DriverState, more_waiting: bool) {
+        let now = self.now();
+        self.flush(state, now);
+        state.waiters.notify_heard(&state.endpoint);
+        state.update_readiness();
+        let driver_late = state
+            .driver_wakes_at
+            .zip(state.next_deadline())
+            .is_some_and(|(planned, needed)| needed < planned);
+        if more_waiting || driver_late {
+            self.wake_driver();
+        }
+    }
+
+    /// Have the driver watch the socket for datagrams again (`true`), or stop (`false`) while
+    /// an application thread waits on it. Stopped, the driver still runs the timers and hears
+    /// the socket's errors.
+    fn watch_socket_in_driver(&self, watch: bool) -> io::Result<()> {
+        // An interest the socket never raises: mio has no empty one.
+        let interest = if watch {
+            Interest::READABLE
+        } else {
+            Interest::PRIORITY
+        };
+        let fd = self.socket.as_raw_fd();
+        let mut source = mio::unix::SourceFd(&fd);
+        match &self.host {
+            Host::OwnThread(_, registry) => registry.reregister(&mut source, SOCKET, interest),
+            Host::Poller(token) => Poller::get()?.reregister(&mut source, *token, interest),
+        }
+    }
+
     /// Take a batch of the datagrams waiting in the socket into `inbox`, without the lock.
     /// Returns whether more may be waiting.
     fn receive_batch(&self, inbox: &mut Inbox) -> bool {
@@ -538,6 +650,29 @@ impl EndTimeWait for Shared {
 }
 
 impl DriverState {
+    /// Feed the endpoint a received batch, the ICMP errors beside it, and the datagrams the
+    /// faults delayed that are now due.
+    fn take_in(&mut self, inbox: &Inbox, now: Instant) {
+        let DriverState {
+            endpoint,
+            link,
+            waiters,
+            ..
+        } = self;
+        for (from, datagram) in inbox.datagrams() {
+            link.receive(endpoint, now, from, datagram, |peer| {
+                waiters.heard_from(peer);
+            });
+        }
+        inbox
+            .unreachables
+            .deliver(endpoint, |peer| waiters.heard_from(peer));
+        link.deliver_due(endpoint, now, |peer| waiters.heard_from(peer));
+        if let Some(kind) = inbox.error {
+            self.socket_failed(kind);
+        }
+    }
+
     /// The socket failed: every call from now on says so, and every waiting thread wakes to
     /// hear it. The first error is the one kept.
     fn socket_failed(&mut self, kind: io::ErrorKind) {

@@ -160,6 +160,7 @@ mod driver;
 mod fine_timer;
 pub(crate) mod icmp;
 pub(crate) mod inbox;
+mod inline_receive;
 mod listener;
 mod poller;
 pub(crate) mod ready;

@@ -82,6 +82,16 @@ impl Poller {
         Ok(token)
     }
 
+    /// Change what the poller watches the socket registered as `token` for.
+    pub(super) fn reregister(
+        &self,
+        source: &mut mio::unix::SourceFd<'_>,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.registry.reregister(source, token, interest)
+    }
+
     /// Drive `shared`, the socket registered as `token`, from now on.
     pub(super) fn adopt(&self, token: Token, shared: Arc<Shared>) {
         self.sockets

@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar};
 
 use crate::conn::{Connection, ConnectionError, State};
@@ -46,12 +47,19 @@ struct Slot {
     /// Shared so that a thread can wait on it while the driver's lock, which holds the slot,
     /// is released by the wait.
     condvar: Arc<Condvar>,
+    /// The threads waiting, the polling one included.
     sleeping: usize,
+    /// The eventfd of the thread that waits on the socket itself for this slot, if one does
+    /// (`inline_receive.rs`).
+    polling: Option<Arc<OwnedFd>>,
 }
 
 impl Slot {
     fn notify(&self) {
-        if self.sleeping > 0 {
+        if let Some(interrupt) = &self.polling {
+            super::inline_receive::interrupt_thread(interrupt);
+        }
+        if self.sleeping > usize::from(self.polling.is_some()) {
             self.condvar.notify_all();
         }
     }
@@ -127,6 +135,21 @@ impl Waiters {
         self.sleeping = self.sleeping.saturating_sub(1);
         let slot = self.slot_mut(on);
         slot.sleeping = slot.sleeping.saturating_sub(1);
+    }
+
+    /// Count a thread as waiting on `on` while it polls the socket and `interrupt`, which a
+    /// change to `on` writes to.
+    pub(crate) fn enter_polling(&mut self, on: WaitFor, interrupt: Arc<OwnedFd>) {
+        self.sleeping += 1;
+        let slot = self.slot_mut(on);
+        slot.sleeping += 1;
+        slot.polling = Some(interrupt);
+    }
+
+    /// The thread polling for `on` stopped.
+    pub(crate) fn leave_polling(&mut self, on: WaitFor) {
+        self.slot_mut(on).polling = None;
+        self.leave(on);
     }
 
     fn slot_mut(&mut self, on: WaitFor) -> &mut Slot {
