@@ -24,17 +24,7 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     icmp::enable(&socket, local.is_ipv6())?;
-    // Path MTU discovery's probes must be dropped when too large, not fragmented (RFC 8899
-    // section 3): IPv6 fragments at the sender only, and IPV6_DONTFRAG stops that (a send
-    // too large for the route fails with EMSGSIZE, a lost datagram). IPv4 UDP sockets set DF
-    // by Linux's default (IP_PMTUDISC_WANT) and fragment only above a path MTU an ICMP
-    // "fragmentation needed" taught the kernel; IP_MTU_DISCOVER = IP_PMTUDISC_PROBE, which
-    // would stop that too, has no safe binding in nix 0.32 or socket2 0.5, and the crate
-    // forbids unsafe code.
-    if local.is_ipv6() {
-        let _ =
-            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6DontFrag, &true);
-    }
+    refuse_fragmentation(&socket, local.is_ipv6());
     // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
     // busy port must be AddrInUse.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
@@ -45,6 +35,38 @@ pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<st
     }
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Have every datagram `socket` sends go unfragmented, at whatever size the connection chose,
+/// so that path MTU discovery's probes test the path (RFC 8899 section 3: a packetization
+/// layer that probes sends its datagrams with DF set, never fragmented; section 4.5: it
+/// suspends the network layer's own PMTU enforcement and sizes its datagrams itself).
+///
+/// - `IP_MTU_DISCOVER = IP_PMTUDISC_PROBE` (ip(7)): DF on every IPv4 datagram, and the
+///   kernel's path MTU cache ignored. Linux's default, `IP_PMTUDISC_WANT`, sets DF too, but
+///   once an ICMP "fragmentation needed" has taught it a smaller path MTU it fragments
+///   larger datagrams itself: a probe too large for the path would get through as fragments
+///   and be confirmed. With `PROBE`, a datagram larger than the interface's MTU fails its
+///   send with `EMSGSIZE` (a lost datagram, `udp_io.rs`), anything smaller leaves whole, and
+///   a router's "fragmentation needed" is a soft error read from the error queue (`icmp.rs`).
+/// - On an IPv6 socket, `IPV6_DONTFRAG` (RFC 3542 section 11.2): IPv6 fragments at the
+///   sender only, and this stops it. And `IPV6_MTU_DISCOVER = IPV6_PMTUDISC_PROBE`
+///   (ipv6(7)): without it, once an ICMPv6 Packet Too Big has lowered the cached path MTU,
+///   the kernel refuses every larger send with `EMSGSIZE`, so a later search (RFC 8899
+///   section 5.1.1's raise timer) could not find a path that grew until the cache expires.
+///   The IPv4 option too, for IPv4 peers reached through mapped addresses.
+///
+/// Each is best effort: a kernel that refuses one still carries the connection, at sizes
+/// its own rules allow.
+fn refuse_fragmentation(socket: &Socket, ipv6: bool) {
+    use rustix::net::sockopt::{self, Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery};
+    if ipv6 {
+        let _ =
+            nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::Ipv6DontFrag, &true);
+        let _ = sockopt::set_ipv6_mtu_discover(socket, Ipv6PathMtuDiscovery::PROBE);
+    }
+    // An IPv6-only socket refuses the IPv4 option, and has no IPv4 peers.
+    let _ = sockopt::set_ip_mtu_discover(socket, Ipv4PathMtuDiscovery::PROBE);
 }
 
 /// The address to bind a socket that talks to `peer`: any address of its family, any port.
@@ -119,5 +141,40 @@ pub(crate) fn ttl(socket: &impl AsFd, local: SocketAddr) -> io::Result<u32> {
         socket.unicast_hops_v6()
     } else {
         socket.ttl()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::sockopt::{self, Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery};
+
+    #[test]
+    fn an_ipv4_socket_sets_df_and_ignores_the_kernels_path_mtu() {
+        let socket = open("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        assert_eq!(
+            sockopt::ip_mtu_discover(&socket).unwrap(),
+            Ipv4PathMtuDiscovery::PROBE
+        );
+    }
+
+    #[test]
+    fn an_ipv6_socket_never_fragments_and_ignores_the_kernels_path_mtu() {
+        // A machine without IPv6 cannot make the socket: nothing to check there.
+        let Ok(socket) = open("[::1]:0".parse().unwrap(), None) else {
+            return;
+        };
+        let dont_fragment =
+            nix::sys::socket::getsockopt(&socket, nix::sys::socket::sockopt::Ipv6DontFrag);
+        assert!(dont_fragment.unwrap());
+        assert_eq!(
+            sockopt::ipv6_mtu_discover(&socket).unwrap(),
+            Ipv6PathMtuDiscovery::PROBE
+        );
+        // IPv4 peers through mapped addresses: the IPv4 option too.
+        assert_eq!(
+            sockopt::ip_mtu_discover(&socket).unwrap(),
+            Ipv4PathMtuDiscovery::PROBE
+        );
     }
 }
