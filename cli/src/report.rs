@@ -35,6 +35,10 @@ pub(crate) fn with_counters(own: Value, stats: &[&Stats], faults: &[&FaultStats]
         "path_mtu_probes": sum(|s| s.path_mtu_probes),
         "path_mtu_probes_lost": sum(|s| s.path_mtu_probes_lost),
         "path_mtu_black_holes": sum(|s| s.path_mtu_black_holes),
+        // Not a sum: the payload new data segments go at, as path MTU discovery left it (the
+        // larger of two ends'; a datagram adds Ferry's header and the secure mode's
+        // protection).
+        "segment_size": stats.iter().map(|s| s.segment_size).max().unwrap_or(0),
         "faults": {
             "dropped": faulted(|f| f.dropped),
             "corrupted": faulted(|f| f.corrupted),
