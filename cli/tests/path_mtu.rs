@@ -1,6 +1,6 @@
 //! Path MTU discovery on a real kernel path: tests/path-mtu moves 4 MiB through a router, the
-//! link behind it and then the sender's own at an MTU of 1280, with the `ferry` binary this
-//! build made, and checks that the sender's segments grew, but only to what that link carries
+//! link behind it and then the sender's own at an MTU of 1280 (and over IPv6, the link behind
+//! it at 1300), with the `ferry` binary this build made, and checks that the sender's segments grew, but only to what that link carries
 //! unfragmented (RFC 8899). It needs
 //! root and network namespaces and says it skipped otherwise (it exits 0 then, and this test
 //! passes).
