@@ -65,7 +65,8 @@ fn refuse_fragmentation(socket: &Socket, ipv6: bool) {
             nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::Ipv6DontFrag, &true);
         let _ = sockopt::set_ipv6_mtu_discover(socket, Ipv6PathMtuDiscovery::PROBE);
     }
-    // An IPv6-only socket refuses the IPv4 option, and has no IPv4 peers.
+    // On an IPv6-only socket the IPv4 option has no datagrams to act on: nothing is lost
+    // if it is refused.
     let _ = sockopt::set_ip_mtu_discover(socket, Ipv4PathMtuDiscovery::PROBE);
 }
 
