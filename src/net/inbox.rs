@@ -51,12 +51,12 @@ impl Inbox {
     /// free slots it is given, [`Receiver::receive`](super::udp_io::Receiver::receive)),
     /// replacing the last batch, and the ICMP errors waiting in `socket`'s error queue if a
     /// receive reported one or `errors_reported` says one was (a send met it, or the poll
-    /// saw the queue). Stops at `WouldBlock`, or at the socket's failure, which is kept for
-    /// the caller. Returns whether more may be waiting: after a full batch of either. A
-    /// failed socket yields nothing more.
+    /// saw the queue). Stops at `WouldBlock`, after a receive that ran the socket dry, or at
+    /// the socket's failure, which is kept for the caller. Returns whether more may be
+    /// waiting: after a full batch of either. A failed socket yields nothing more.
     pub(crate) fn fill(
         &mut self,
-        mut receive: impl FnMut(&mut [u8], &mut Vec<Message>) -> io::Result<()>,
+        mut receive: impl FnMut(&mut [u8], &mut Vec<Message>) -> io::Result<bool>,
         socket: BorrowedFd<'_>,
         mut errors_reported: bool,
     ) -> bool {
@@ -78,11 +78,15 @@ impl Inbox {
                 break;
             }
             match receive(&mut self.slots[used * MAX_DATAGRAM..], &mut self.messages) {
-                Ok(()) => {
+                Ok(ran_dry) => {
                     taken += self.messages[used..]
                         .iter()
                         .map(Message::count)
                         .sum::<usize>();
+                    if ran_dry {
+                        more = false;
+                        break;
+                    }
                 }
                 Err(error) => match socket_error_meaning(&error) {
                     SocketErrorMeaning::Nothing if error.kind() == io::ErrorKind::WouldBlock => {

@@ -367,13 +367,15 @@ impl Receiver {
 
     /// One nonblocking receive into `slots` (whole slots of [`MAX_DATAGRAM`] bytes, at least
     /// one): appends a [`Message`] for each slot filled, in order, the first in slot 0.
+    /// Returns whether the socket ran dry: `recvmmsg` filled fewer slots than it was given, so
+    /// a further call would only fail with `WouldBlock` (which saves that call per batch).
     /// Fails as `recv` does, with `WouldBlock` once the socket is empty.
     pub(crate) fn receive(
         &self,
         socket: BorrowedFd<'_>,
         slots: &mut [u8],
         messages: &mut Vec<Message>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let count = if self.mmsg {
             slots.len() / MAX_DATAGRAM
         } else {
@@ -394,6 +396,7 @@ impl Receiver {
             None,
         )
         .map_err(io::Error::from)?;
+        let before = messages.len();
         for message in received {
             let from = message.address.as_ref().and_then(socket_addr).or(self.peer);
             let gro_segment = message.cmsgs().ok().and_then(|mut cmsgs| {
@@ -418,7 +421,7 @@ impl Receiver {
                 },
             });
         }
-        Ok(())
+        Ok(self.mmsg && messages.len() - before < count)
     }
 }
 
@@ -741,5 +744,51 @@ mod tests {
             taken = next;
         }
         assert_eq!(taken, batch.len());
+    }
+
+    #[test]
+    fn a_receive_that_runs_the_socket_dry_ends_the_batch_without_another_call() {
+        let receiver = receiver();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let switches = Switches {
+            gso: false,
+            gro: false,
+            mmsg: true,
+        };
+        let to = receiver.local_addr().unwrap();
+        let sender = Sender::new(socket.as_fd(), false, switches);
+        let reader = Receiver::new(receiver.as_fd(), None, switches);
+        let mut inbox = crate::net::inbox::Inbox::default();
+        let mut sent = 0;
+        // Full batches first, so the inbox has grown to 4 slots.
+        for slots in [1, 2, 4] {
+            let batch: Vec<Vec<u8>> = (sent..sent + slots).map(|i| datagram(i, 100)).collect();
+            sender.send(socket.as_fd(), &batch, |bytes| (to, bytes.as_slice()));
+            sent += slots;
+            // Loopback delivers within the send, so each batch is whole in the socket.
+            inbox.fill(
+                |slots, messages| reader.receive(receiver.as_fd(), slots, messages),
+                receiver.as_fd(),
+                false,
+            );
+        }
+        let batch: Vec<Vec<u8>> = (sent..sent + 3).map(|i| datagram(i, 100)).collect();
+        sender.send(socket.as_fd(), &batch, |bytes| (to, bytes.as_slice()));
+        let mut calls = 0;
+        let more = inbox.fill(
+            |slots, messages| {
+                calls += 1;
+                reader.receive(receiver.as_fd(), slots, messages)
+            },
+            receiver.as_fd(),
+            false,
+        );
+        let got: Vec<Vec<u8>> = inbox.datagrams().map(|(_, bytes)| bytes.to_vec()).collect();
+        assert_eq!(got, batch);
+        assert!(!more);
+        assert_eq!(
+            calls, 1,
+            "three datagrams in four slots: no call to find it empty"
+        );
     }
 }

@@ -112,10 +112,13 @@ impl Shared {
     fn receive_batch(&self, io: &::tokio::net::UdpSocket, inbox: &mut Inbox) -> bool {
         let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
         inbox.fill(
-            // try_io clears the runtime's readiness when the socket runs dry.
+            // try_io clears the runtime's readiness only on `WouldBlock`: so the batch goes on
+            // until the socket says so, even after a short receive.
             |slots, messages| {
                 io.try_io(Interest::READABLE, || {
-                    self.receiver.receive(io.as_fd(), slots, messages)
+                    self.receiver
+                        .receive(io.as_fd(), slots, messages)
+                        .map(|_ran_dry| false)
                 })
             },
             io.as_fd(),
