@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -163,6 +163,10 @@ pub(crate) struct Shared {
     /// An application thread waits on the socket itself (`inline_receive.rs`); the driver
     /// does not watch it meanwhile.
     receiver_taken: AtomicBool,
+    /// The eventfd that interrupts the thread waiting on the socket: made when one first does
+    /// (`Some(None)`: there were no descriptors to spare), closed once no stream or listener
+    /// uses the socket (a socket held for TIME-WAIT keeps one descriptor, not two).
+    interrupt: Mutex<Option<Option<Arc<OwnedFd>>>>,
     /// How the outbox leaves: in batches, GSO runs where it can (`udp_io`).
     sender: Sender,
     /// How datagrams come in: in batches, GRO runs where the socket joins them.
@@ -231,6 +235,7 @@ impl Shared {
             outbox: Mutex::new(Outbox::default()),
             receive_order: Mutex::new(()),
             receiver_taken: AtomicBool::new(false),
+            interrupt: Mutex::new(None),
             sender,
             receiver,
             host,
@@ -507,9 +512,17 @@ impl Shared {
             state.next_deadline()
         };
         state.driver_wakes_at = Some(next.unwrap_or(Instant::from_micros(u64::MAX)));
-        let only_time_wait = state.users == 0 && state.endpoint.only_time_wait();
+        let unused = state.users == 0;
+        let only_time_wait = unused && state.endpoint.only_time_wait();
         // Without the lock: holding this socket may end another's TIME-WAIT, under its lock.
         drop(locked);
+        if unused {
+            // No thread can wait on the socket any more.
+            *self
+                .interrupt
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(None);
+        }
         if only_time_wait && !self.time_wait.is_held() {
             let me: std::sync::Weak<Shared> = Arc::downgrade(self);
             self.time_wait.hold(me);
@@ -541,7 +554,13 @@ impl Shared {
         deadline: Option<std::time::Instant>,
     ) -> Result<(Locked<'a>, bool), Locked<'a>> {
         let this: &'a Shared = locked.shared;
-        let Some(interrupt) = inline_receive::interrupt() else {
+        let Some(interrupt) = this
+            .interrupt
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(inline_receive::new_interrupt)
+            .clone()
+        else {
             return Err(locked);
         };
         if this

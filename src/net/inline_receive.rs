@@ -10,12 +10,12 @@
 //! One thread of a socket at a time does so (it holds the socket's receiving role); the driver
 //! stops watching the socket meanwhile, so the kernel wakes only that thread, and keeps running
 //! the timers. What else can end the wait (a timer, another thread's call on the connection,
-//! the socket's failure) writes to the thread's eventfd, which the thread polls beside the
+//! the socket's failure) writes to the socket's eventfd, which the thread polls beside the
 //! socket: [`Waiters`](super::wake::Waiters) does so for a slot a polling thread waits on.
 //! Datagrams for other connections are taken in as the driver would, and their threads woken.
 
 use std::cell::RefCell;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,16 +29,20 @@ use super::inbox::Inbox;
 const WAITING_THREAD_SLOTS: usize = 4;
 
 thread_local! {
-    /// This thread's eventfd, which the slot it waits on writes to (`None` if the process has
-    /// no descriptor left: the thread then sleeps on its condition variable instead).
-    static INTERRUPT: Option<Arc<OwnedFd>> =
-        eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok().map(Arc::new);
     static INBOX: RefCell<Inbox> = RefCell::new(Inbox::with_slot_limit(WAITING_THREAD_SLOTS));
 }
 
-/// The calling thread's eventfd, if it could have one.
-pub(super) fn interrupt() -> Option<Arc<OwnedFd>> {
-    INTERRUPT.with(Option::clone)
+/// A new eventfd for a socket's polling threads, or `None` (they then sleep on condition
+/// variables) if the process has no descriptor to spare: only while it uses less than half its
+/// limit, so that sockets, which a program cannot do without, come first.
+pub(super) fn new_interrupt() -> Option<Arc<OwnedFd>> {
+    let interrupt = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?;
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let number = u64::try_from(interrupt.as_raw_fd()).ok()?;
+    if limit.is_some_and(|limit| number >= limit / 2) {
+        return None;
+    }
+    Some(Arc::new(interrupt))
 }
 
 /// Run `f` with the calling thread's inbox.
