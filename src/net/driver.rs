@@ -9,6 +9,10 @@
 //! spins: the driver sleeps in `mio::Poll` until a datagram arrives, a deadline comes, or it is
 //! woken.
 //!
+//! A thread blocked on its connection may wait on the socket in the driver's place and take
+//! in what arrives itself (`inline_receive.rs`), so that a datagram ending its wait wakes it
+//! directly.
+//!
 //! No thread holds the lock across a system call. The driver receives a batch of datagrams
 //! before it takes the lock. What the endpoint emits goes into an outbox under the lock, and
 //! releasing the lock ([`Locked`]) sends it: one thread at a time, so datagrams leave in the
