@@ -36,13 +36,14 @@
 //!   3.7.1, RFC 2018 section 2, RFC 7323 section 3.2);
 //! - `timestamps.rs`: the timestamp clock, TS.Recent, RTTM and PAWS (RFC 7323);
 //! - `plpmtud.rs`: path MTU discovery (RFC 8899): the size data segments go at, probes for
-//!   larger ones, black holes;
+//!   larger ones, black holes (`black_hole.rs` tells them from random loss);
 //! - `timers.rs`: the timer table, which handler each expiry runs, keepalives and TIME-WAIT;
 //! - beside them, `rtt.rs` (RFC 6298), `cc/` (one file per controller),
 //!   `cwnd_validation.rs` (the window grows only while used, and restarts after idle),
 //!   `pacing.rs` (data leaves spread over the round trip, RFC 9002 section 7.7), `rack.rs`,
 //!   `retransmission.rs` (the segments in flight), `reassembly.rs`, `config.rs` and `stats.rs`.
 
+mod black_hole;
 mod cc;
 mod config;
 mod cwnd_validation;

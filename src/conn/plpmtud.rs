@@ -20,18 +20,23 @@
 //! - After [`RAISE_INTERVAL`] in SEARCH_COMPLETE the search starts again (section 5.1.1's
 //!   PMTU_RAISE_TIMER), for a path that may have grown: a deadline looked at whenever data
 //!   could go, as nothing is gained by probing a connection with nothing to send.
-//! - Black-hole detection (sections 4.3 and 5.2): [`BLACK_HOLE_LOSSES`] losses of segments
-//!   larger than the base, each sent after the last larger one that was delivered, while the
-//!   base-sized retransmissions get through, mean the path no longer carries the size: back
-//!   to the base at once, and the search starts again after [`RAISE_INTERVAL`].
+//! - Black-hole detection (sections 4.3 and 5.2, `black_hole.rs`): [`BLACK_HOLE_BURSTS`]
+//!   bursts of lost datagrams larger than the base, each burst sent after the last larger
+//!   datagram that was delivered, mean the path no longer carries the size: back to the base
+//!   at once, and the search starts again after [`RAISE_INTERVAL`]. Datagrams lost one after
+//!   another count once, so that random loss, which loses larger datagrams too, is not taken
+//!   for a black hole.
 
 use std::time::Duration;
 
+use super::black_hole::{BlackHoleDetector, LostDatagram};
 use super::retransmission::Delivered;
 use super::{Connection, Reason, Transmit};
 use crate::time::Instant;
 use crate::wire::{Flags, SackBlock, SackBlocks, MAX_SACK_BLOCKS, SACK_BLOCK_LEN};
 
+#[cfg(doc)]
+use super::black_hole::BLACK_HOLE_BURSTS;
 #[cfg(doc)]
 use super::{Config, Negotiated};
 
@@ -47,12 +52,6 @@ pub(crate) const RAISE_INTERVAL: Duration = Duration::from_secs(600);
 /// than this many octets: quinn's `BinarySearchState` threshold, 20. A step of less gains
 /// under 2% of a datagram, at three lost probes per failed size.
 pub(crate) const SEARCH_GRANULARITY: u32 = 20;
-
-/// Losses of larger-than-base segments, none delivered since they were sent, that make a
-/// black hole (RFC 8899 section 4.3 leaves the count to the implementation; quinn's black
-/// hole detector waits for more than 3 suspicious loss bursts). Three: a single burst of
-/// congestion losses is told apart by the larger segments sent after it that arrive.
-pub(crate) const BLACK_HOLE_LOSSES: u32 = 3;
 
 /// Where the search stands (RFC 8899 section 5.2's states, less DISABLED and ERROR: a
 /// connection whose base does not get through fails by its user timeout).
@@ -82,8 +81,8 @@ pub(crate) struct PathMtuSearch {
     probe_in_flight: Option<u32>,
     /// Probes of the next size lost so far (RFC 8899's PROBE_COUNT).
     probe_count: u32,
-    /// Larger-than-base segments lost since the last one delivered ([`BLACK_HOLE_LOSSES`]).
-    suspicious_losses: u32,
+    /// The evidence of a black hole: larger datagrams lost, and delivered.
+    black_hole: BlackHoleDetector,
     /// Black holes found, for the stats.
     black_holes: u64,
 }
@@ -105,7 +104,7 @@ impl PathMtuSearch {
             phase,
             probe_in_flight: None,
             probe_count: 0,
-            suspicious_losses: 0,
+            black_hole: BlackHoleDetector::default(),
             black_holes: 0,
         }
     }
@@ -205,21 +204,16 @@ impl PathMtuSearch {
         }
     }
 
-    /// A segment larger than the base, sent after the last such segment that was delivered,
-    /// was lost. Returns whether that made a black hole: then segments are back at the base.
-    pub(crate) fn on_large_segment_lost(&mut self, now: Instant) -> bool {
-        if self.current == self.base {
-            return false;
-        }
-        self.suspicious_losses += 1;
-        if self.suspicious_losses < BLACK_HOLE_LOSSES {
+    /// Loss detection marked `lost` lost (probes aside). Returns whether that completed a
+    /// black hole: then segments are back at the base.
+    pub(crate) fn on_datagrams_lost(&mut self, now: Instant, lost: &mut [LostDatagram]) -> bool {
+        if !self.black_hole.on_lost(lost) || self.current == self.base {
             return false;
         }
         // Section 5.2: "black hole detected" leads back to BASE; searching again waits
         // for the raise timer, so that a path that lost the size does not lose probes at
         // once too.
         self.black_holes += 1;
-        self.suspicious_losses = 0;
         self.current = self.base;
         self.probe_in_flight = None;
         self.probe_count = 0;
@@ -229,10 +223,10 @@ impl PathMtuSearch {
         true
     }
 
-    /// A segment larger than the base was delivered on its first copy: the path carries
-    /// what was sent before it.
-    pub(crate) fn on_large_segment_delivered(&mut self) {
-        self.suspicious_losses = 0;
+    /// A datagram larger than the base, sent at `sent_at`, was delivered on its first copy:
+    /// the path carried the size then.
+    pub(crate) fn on_large_segment_delivered(&mut self, sent_at: Instant) {
+        self.black_hole.on_large_delivered(sent_at);
     }
 }
 
@@ -289,8 +283,8 @@ impl Connection {
     /// What an ACK `delivered` tells the search: a probe confirmed, larger datagrams getting
     /// through; and the losses loss detection found.
     pub(super) fn on_path_mtu_evidence(&mut self, now: Instant, delivered: &Delivered) {
-        if delivered.newest_large_sent_at.is_some() {
-            self.path_mtu.on_large_segment_delivered();
+        if let Some(sent_at) = delivered.newest_large_sent_at {
+            self.path_mtu.on_large_segment_delivered(sent_at);
         }
         if delivered.probe_delivered {
             self.path_mtu.on_probe_acknowledged(now);
@@ -302,15 +296,13 @@ impl Connection {
     /// The losses of probes and larger datagrams that loss detection or the timer found since
     /// last asked.
     pub(super) fn on_path_mtu_losses(&mut self, now: Instant) {
-        let (probe_lost, large_lost) = self.recovery.take_path_mtu_losses();
+        let (probe_lost, mut lost) = self.recovery.take_path_mtu_losses();
         if probe_lost && self.path_mtu.probe_in_flight() {
             self.stats.path_mtu_probes_lost += 1;
             self.path_mtu.on_probe_lost(now);
         }
-        for _ in 0..large_lost {
-            if self.path_mtu.on_large_segment_lost(now) {
-                self.congestion.set_segment_size(self.smss());
-            }
+        if !lost.is_empty() && self.path_mtu.on_datagrams_lost(now, &mut lost) {
+            self.congestion.set_segment_size(self.smss());
         }
     }
 
@@ -410,20 +402,38 @@ mod tests {
         assert_eq!(PathMtuSearch::new(1200, 536, true).segment_size(), 1200);
     }
 
+    fn lost(number: u64, sent_ms: u64) -> LostDatagram {
+        LostDatagram {
+            number,
+            large: true,
+            sent_at: at(sent_ms),
+        }
+    }
+
+    /// RFC 8899 section 4.3: bursts of larger datagrams lost, with none delivered between,
+    /// make a black hole; a long run of losses is one burst, and a larger datagram delivered
+    /// clears what came before.
     #[test]
     fn a_black_hole_goes_back_to_the_base_and_searches_again_later() {
         let mut search = PathMtuSearch::new(1200, 1428, true);
         search.probe_due(at(0));
         search.on_probe_sent(1428);
         search.on_probe_acknowledged(at(40));
-        assert!(!search.on_large_segment_lost(at(100)));
-        search.on_large_segment_delivered();
-        assert!(!search.on_large_segment_lost(at(100)));
-        assert!(!search.on_large_segment_lost(at(100)));
-        assert!(search.on_large_segment_lost(at(100)));
+        // A window's worth lost one after another (a queue overflow, an outage): one burst.
+        let mut window: Vec<_> = (10..40).map(|number| lost(number, 50)).collect();
+        assert!(!search.on_datagrams_lost(at(100), &mut window));
+        assert!(!search.on_datagrams_lost(at(150), &mut [lost(45, 60)]));
+        assert!(!search.on_datagrams_lost(at(150), &mut [lost(47, 60)]));
+        // A larger datagram sent after them arrived: they were no black hole.
+        search.on_large_segment_delivered(at(70));
+        assert!(!search.on_datagrams_lost(at(200), &mut [lost(49, 80)]));
+        assert!(!search.on_datagrams_lost(at(300), &mut [lost(51, 90)]));
+        assert!(!search.on_datagrams_lost(at(400), &mut [lost(53, 100)]));
+        assert_eq!(search.segment_size(), 1428);
+        assert!(search.on_datagrams_lost(at(500), &mut [lost(55, 110)]));
         assert_eq!(search.segment_size(), 1200);
         assert_eq!(search.black_holes(), 1);
-        assert_eq!(search.probe_due(at(200)), None);
-        assert_eq!(search.probe_due(at(100) + RAISE_INTERVAL), Some(1428));
+        assert_eq!(search.probe_due(at(600)), None);
+        assert_eq!(search.probe_due(at(500) + RAISE_INTERVAL), Some(1428));
     }
 }

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use super::black_hole::LostDatagram;
 use super::cc::{Ack, CongestionControl};
 use super::rack::Rack;
 use super::retransmission::{Delivered, RetransmissionQueue};
@@ -195,12 +196,12 @@ impl LossRecovery {
             .push_large(seq, payload, fin, now, base, probe);
     }
 
-    /// The path MTU search's evidence since the last call: whether a probe was lost, and how
-    /// many larger-than-base datagrams were (`RetransmissionQueue::take_large_lost`).
-    pub(super) fn take_path_mtu_losses(&mut self) -> (bool, u32) {
+    /// The path MTU search's evidence since the last call: whether a probe was lost, and the
+    /// other datagrams that were (`RetransmissionQueue::take_lost_datagrams`).
+    pub(super) fn take_path_mtu_losses(&mut self) -> (bool, Vec<LostDatagram>) {
         (
             self.retransmission_queue.take_probe_lost(),
-            self.retransmission_queue.take_large_lost(),
+            self.retransmission_queue.take_lost_datagrams(),
         )
     }
 
@@ -218,10 +219,8 @@ impl LossRecovery {
         if let Some(dsack_undo) = &mut self.dsack_undo {
             dsack_undo.unreported = dsack_undo.unreported.saturating_add(1);
         }
-        for piece in index..index + pieces {
-            self.retransmission_queue
-                .on_retransmitted(piece, now, probe);
-        }
+        self.retransmission_queue
+            .on_retransmitted(index, pieces, now, probe);
     }
 
     /// The segment at `index` is to be sent again, for `reason`: the SYN-ACK that answers a

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use std::time::Duration;
 
+use super::black_hole::LostDatagram;
 use super::rack::sent_after;
 use super::Reason;
 use crate::time::Instant;
@@ -39,6 +40,14 @@ pub(crate) struct InFlight {
     /// How its first copy went: alone, or as a piece of a datagram larger than the base size
     /// (`plpmtud.rs`), a path MTU probe or not.
     pub(crate) datagram: Datagram,
+    /// The number of the datagram its latest copy went in: the queue numbers the data
+    /// datagrams it sends, first copies and retransmissions, in sending order, so that
+    /// black-hole detection tells consecutive losses (`black_hole.rs`). A datagram's pieces
+    /// share it.
+    pub(crate) number: u64,
+    /// Its latest copy went in a datagram larger than the base that was no path MTU probe:
+    /// its loss is evidence for black-hole detection.
+    pub(crate) large_copy: bool,
 }
 
 /// How a record's first copy went. A datagram with more payload than the base size (path MTU
@@ -247,12 +256,13 @@ pub(crate) struct RetransmissionQueue {
     awaiting_probe_retransmission: usize,
     /// A path MTU probe's first copy was marked lost since the connection last asked.
     probe_lost: bool,
-    /// Larger-than-base datagrams (not probes) whose first copy was marked lost since the
-    /// connection last asked, each sent after the newest such datagram delivered: what
-    /// black-hole detection counts (RFC 8899 section 4.3).
-    large_lost: u32,
-    /// When the newest larger-than-base datagram delivered on its first copy went.
-    large_delivered_sent_at: Option<Instant>,
+    /// The datagrams (first copies and retransmissions, not probes) marked lost since the
+    /// connection last asked: black-hole detection's evidence (RFC 8899 section 4.3,
+    /// `black_hole.rs`). Each record adds at most once per copy, and the connection takes
+    /// them after every ACK and timer expiry: bounded by what is in flight.
+    lost_datagrams: Vec<LostDatagram>,
+    /// The number the next datagram sent gets (`InFlight::number`).
+    next_number: u64,
     /// The latest retransmissions the peer acknowledged, newest last: their sequence ranges,
     /// and whether the last copy was a tail loss probe.
     acknowledged_retransmissions: VecDeque<(SeqNum, SeqNum, bool)>,
@@ -308,19 +318,21 @@ impl RetransmissionQueue {
         if let (false, Some(reason), Some(log)) = (was_lost, record.lost, &mut self.newly_lost) {
             log.push((record.seq, record.len, reason));
         }
-        if !was_lost && record.lost.is_some() && !record.retransmitted {
-            match record.datagram {
-                Datagram::First { probe: true } | Datagram::Rest { probe: true } => {
-                    self.probe_lost = true;
-                }
-                Datagram::First { probe: false }
-                    if self
-                        .large_delivered_sent_at
-                        .is_none_or(|delivered| record.sent_at > delivered) =>
-                {
-                    self.large_lost += 1;
-                }
-                _ => {}
+        // A first copy marked lost (a renege is no loss in the network: the peer held it).
+        if !was_lost
+            && !record.retransmitted
+            && record
+                .lost
+                .is_some_and(|reason| reason != Reason::RenegeRetransmission)
+        {
+            if record.datagram.probe() {
+                self.probe_lost = true;
+            } else {
+                self.lost_datagrams.push(LostDatagram {
+                    number: record.number,
+                    large: record.large_copy,
+                    sent_at: record.sent_at,
+                });
             }
         }
         self.pipe += record.pipe();
@@ -335,7 +347,15 @@ impl RetransmissionQueue {
 
     /// A segment sent for the first time.
     pub(crate) fn push(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant) {
-        self.push_record(seq, len, fin, now, Datagram::Alone);
+        let number = self.take_number();
+        self.push_record(seq, len, fin, now, Datagram::Alone, number);
+    }
+
+    /// The number of a datagram about to go (`InFlight::number`).
+    fn take_number(&mut self) -> u64 {
+        let number = self.next_number;
+        self.next_number += 1;
+        number
     }
 
     /// A segment of `payload` octets (and a FIN if `fin`) sent for the first time in a
@@ -351,6 +371,7 @@ impl RetransmissionQueue {
         probe: bool,
     ) {
         let base = base.max(1);
+        let number = self.take_number();
         let mut offset = 0;
         while offset < payload {
             let piece = base.min(payload - offset);
@@ -361,12 +382,27 @@ impl RetransmissionQueue {
                 Datagram::Rest { probe }
             };
             let fin = fin && last;
-            self.push_record(seq + offset, piece + u32::from(fin), fin, now, datagram);
+            self.push_record(
+                seq + offset,
+                piece + u32::from(fin),
+                fin,
+                now,
+                datagram,
+                number,
+            );
             offset += piece;
         }
     }
 
-    fn push_record(&mut self, seq: SeqNum, len: u32, fin: bool, now: Instant, datagram: Datagram) {
+    fn push_record(
+        &mut self,
+        seq: SeqNum,
+        len: u32,
+        fin: bool,
+        now: Instant,
+        datagram: Datagram,
+        number: u64,
+    ) {
         let record = InFlight {
             seq,
             len,
@@ -378,6 +414,9 @@ impl RetransmissionQueue {
             lost: None,
             resent_this_episode: false,
             datagram,
+            number,
+            large_copy: datagram == (Datagram::First { probe: false })
+                || datagram == (Datagram::Rest { probe: false }),
         };
         self.pipe += record.pipe();
         self.segments.push_back(record);
@@ -419,10 +458,10 @@ impl RetransmissionQueue {
         std::mem::take(&mut self.probe_lost)
     }
 
-    /// Larger-than-base datagrams marked lost since the last call, each sent after the newest
-    /// such datagram delivered (black-hole detection, RFC 8899 section 4.3).
-    pub(crate) fn take_large_lost(&mut self) -> u32 {
-        std::mem::take(&mut self.large_lost)
+    /// The datagrams marked lost since the last call, probes aside (black-hole detection,
+    /// RFC 8899 section 4.3).
+    pub(crate) fn take_lost_datagrams(&mut self) -> Vec<LostDatagram> {
+        std::mem::take(&mut self.lost_datagrams)
     }
 
     /// Whether a record of a lost path MTU probe awaits retransmission.
@@ -430,22 +469,42 @@ impl RetransmissionQueue {
         self.awaiting_probe_retransmission > 0
     }
 
-    /// `delivered` came: a larger-than-base datagram among it shows the path carried what
-    /// went before it.
-    fn note_delivered(&mut self, delivered: &Delivered) {
-        self.large_delivered_sent_at = self
-            .large_delivered_sent_at
-            .max(delivered.newest_large_sent_at);
+    /// The segment at `index`, and the `pieces - 1` records after it (a larger datagram's,
+    /// `pieces_after`), went again at `now` in one datagram, as a tail loss probe if `probe`.
+    pub(crate) fn on_retransmitted(
+        &mut self,
+        index: usize,
+        pieces: usize,
+        now: Instant,
+        probe: bool,
+    ) {
+        let number = self.take_number();
+        for piece in index..index + pieces.max(1) {
+            self.update(piece, |record| {
+                record.sent_at = now;
+                record.retransmitted = true;
+                record.probed = probe;
+                record.resent_this_episode = true;
+                record.number = number;
+                record.large_copy = pieces > 1;
+            });
+        }
     }
 
-    /// The segment at `index` was sent again at `now`, as a tail loss probe if `probe`.
-    pub(crate) fn on_retransmitted(&mut self, index: usize, now: Instant, probe: bool) {
-        self.update(index, |record| {
-            record.sent_at = now;
-            record.retransmitted = true;
-            record.probed = probe;
-            record.resent_this_episode = true;
-        });
+    /// Loss detection is about to mark the record at `index` lost: if that is a
+    /// retransmission's loss, it is black-hole evidence as a first copy's is (`update` takes
+    /// those).
+    fn note_copy_lost(&mut self, index: usize) {
+        let Some(&record) = self.segments.get(index) else {
+            return;
+        };
+        if record.retransmitted && record.resent_this_episode && !record.sacked {
+            self.lost_datagrams.push(LostDatagram {
+                number: record.number,
+                large: record.large_copy,
+                sent_at: record.sent_at,
+            });
+        }
     }
 
     /// Remove the segments that `ack` covers entirely, and trim one it covers in part, so a
@@ -490,7 +549,6 @@ impl RetransmissionQueue {
             self.first_awaiting
                 .set(self.first_awaiting.get().saturating_sub(1));
         }
-        self.note_delivered(&delivered);
         delivered
     }
 
@@ -517,7 +575,6 @@ impl RetransmissionQueue {
                 self.update(index, |record| record.sacked = true);
             }
         }
-        self.note_delivered(&delivered);
         delivered
     }
 
@@ -591,6 +648,9 @@ impl RetransmissionQueue {
         for index in 0..self.segments.len() {
             let record = self.segments[index];
             let recent = rack_wait.is_some_and(|wait| index > 0 && record.sent_at + wait > now);
+            if !recent {
+                self.note_copy_lost(index);
+            }
             self.update(index, |record| {
                 if !record.sacked && !recent {
                     record.lost = Some(reason);
@@ -691,6 +751,7 @@ impl RetransmissionQueue {
             }
             let lost_at = record.sent_at + wait;
             if lost_at <= now {
+                self.note_copy_lost(index);
                 self.update(index, |record| {
                     record.lost = Some(Reason::RackRetransmission);
                     record.resent_this_episode = false;
@@ -851,7 +912,11 @@ mod tests {
             None,
             Instant::ZERO,
         );
-        assert_eq!(queue.take_large_lost(), 1, "one datagram, counted once");
+        let lost = queue.take_lost_datagrams();
+        assert_eq!(lost.len(), 2, "both pieces");
+        assert!(lost
+            .iter()
+            .all(|datagram| datagram.large && datagram.number == 0));
         assert_eq!(queue.pieces_after(0, 1428), 1);
         assert_eq!(queue.pieces_after(0, 1200), 0);
         let mut sacked = RetransmissionQueue::default();
@@ -864,6 +929,52 @@ mod tests {
         assert_eq!(sacked.recomputed_sums().3, 1);
         // A probe's pieces never go together: its size is the one in doubt.
         assert_eq!(sacked.pieces_after(0, 1428), 0);
+    }
+
+    /// Black-hole detection's evidence (`black_hole.rs`): each datagram lost, first copy or
+    /// retransmission, with its number in sending order and whether it was larger than the
+    /// base; a renege is no loss.
+    #[test]
+    fn lost_datagrams_are_reported_in_sending_order_with_their_size() {
+        let mut queue = RetransmissionQueue::default();
+        queue.push_large(SeqNum(0), 2400, false, Instant::ZERO, 1200, false);
+        queue.push(SeqNum(2400), 1200, false, Instant::ZERO);
+        queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 1 },
+            None,
+            Instant::ZERO,
+        );
+        let lost = queue.take_lost_datagrams();
+        let summary: Vec<_> = lost.iter().map(|d| (d.number, d.large)).collect();
+        assert_eq!(summary, [(0, true), (0, true), (1, false)]);
+        // The larger datagram goes again whole, and is lost again: datagram 2.
+        queue.on_retransmitted(0, 2, Instant::from_millis(300), false);
+        queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 2 },
+            None,
+            Instant::ZERO,
+        );
+        let lost = queue.take_lost_datagrams();
+        assert!(lost.len() == 2 && lost.iter().all(|d| d.number == 2 && d.large));
+        assert_eq!(lost[0].sent_at, Instant::from_millis(300));
+        // Alone this time (back at the base), and the peer reneges on what it SACKed.
+        queue.on_retransmitted(0, 1, Instant::from_millis(900), false);
+        queue.mark_lost_on_timeout(
+            Reason::RtoRetransmission { timeout: 3 },
+            None,
+            Instant::ZERO,
+        );
+        let lost = queue.take_lost_datagrams();
+        assert_eq!(
+            lost.iter().map(|d| (d.number, d.large)).collect::<Vec<_>>(),
+            [(3, false)]
+        );
+        queue.mark_sacked(SackBlock {
+            left: SeqNum(2400),
+            right: SeqNum(3600),
+        });
+        queue.forget_sacks(Reason::RenegeRetransmission);
+        assert!(queue.take_lost_datagrams().is_empty());
     }
 
     #[test]
@@ -884,7 +995,7 @@ mod tests {
         assert_eq!(queue.get(0).unwrap().lost, Some(Reason::SackRetransmission));
         // In flight: 10 segments, 3 SACKed, 1 lost.
         assert_eq!(queue.pipe(), 600);
-        queue.on_retransmitted(0, Instant::from_millis(50), false);
+        queue.on_retransmitted(0, 1, Instant::from_millis(50), false);
         assert_eq!(queue.pipe(), 700);
         assert_eq!(queue.next_lost(), None, "never resent twice in an episode");
     }
@@ -939,7 +1050,7 @@ mod tests {
             "dropped by the receiver, not in the network"
         );
         assert!(queue.has_losses() && !queue.has_losses_detected());
-        queue.on_retransmitted(2, Instant::ZERO, false);
+        queue.on_retransmitted(2, 1, Instant::ZERO, false);
         queue.start_episode();
         assert_eq!(
             queue.next_lost(),
@@ -974,7 +1085,7 @@ mod tests {
                         if queue.get(index).unwrap().sacked {
                             return TestResult::failed();
                         }
-                        queue.on_retransmitted(index, Instant::ZERO, a % 2 == 0);
+                        queue.on_retransmitted(index, 1, Instant::ZERO, a % 2 == 0);
                     },
                     3 => { acked += a * MSS / 3; queue.remove_acknowledged(acked); }
                     4 => queue.mark_lost_on_timeout(Reason::RtoRetransmission { timeout: 1 }, Some(Duration::from_millis(u64::from(a))), Instant::from_millis(u64::from(b))),
