@@ -196,6 +196,7 @@ b = "home"
 rate = "1gbit"
 delay = "1ms"
 queue = 500
+mtu = 9000
 
 [[link]]
 a = "home"
@@ -203,7 +204,7 @@ b = "core"
 rate = "unlimited"
 faults = "delay=2ms"
 a_to_b = { rate = "20mbit", delay = "5ms", queue = 100 }
-b_to_a = { rate = "50mbit", faults = "dup=1%" }
+b_to_a = { rate = "50mbit", faults = "dup=1%", mtu = 1500 }
 
 [[link]]
 repeat = 3
@@ -363,7 +364,7 @@ fn a_malformed_scenario_is_refused_with_its_line_and_what_was_expected() {
             ),
         )
     };
-    let cases: [(&str, String, usize, &str); 12] = [
+    let cases: [(&str, String, usize, &str); 14] = [
         (
             "syntax",
             VALID.replace("name = \"client\"", "name = \"client"),
@@ -381,6 +382,23 @@ fn a_malformed_scenario_is_refused_with_its_line_and_what_was_expected() {
             VALID.replace("b = \"server\"", "b = \"server\"\nrate = \"fast\""),
             14,
             "expected a rate with a unit bit, kbit, mbit or gbit",
+        ),
+        (
+            "MTU too small",
+            VALID.replace("b = \"server\"", "b = \"server\"\nmtu = 40"),
+            14,
+            "expected an MTU in octets, a whole number from 68 (IPv4's minimum) to 65535 \
+             (the largest IPv4 packet), e.g. 1500 (Ethernet's) or 1280 (IPv6's minimum), not \
+             the bare number 40",
+        ),
+        (
+            "MTU with a unit",
+            VALID.replace(
+                "b = \"server\"",
+                "b = \"server\"\nb_to_a = { mtu = \"1500B\" }",
+            ),
+            14,
+            "expected an MTU in octets, a whole number from 68",
         ),
         (
             "bad fault spec",
@@ -457,6 +475,31 @@ fn a_malformed_scenario_is_refused_with_its_line_and_what_was_expected() {
             "{name}: expected {expected:?} in {stderr}"
         );
     }
+}
+
+/// `mtu` is the link's MTU, as `ferry sim --mtu`: on a link of 1280 octets the client's
+/// path MTU probes of Ethernet's size are lost and its search settles below; an MTU on the
+/// server's direction alone (`b_to_a`) leaves the client's data as large as the default.
+#[test]
+fn a_links_mtu_bounds_the_datagrams_it_carries() {
+    let run = |name: &str, link_keys: &str| {
+        let text = VALID
+            .replace("b = \"server\"", &format!("b = \"server\"\n{link_keys}"))
+            .replace("bytes = \"100KB\"", "bytes = \"1MB\"");
+        let (output, report) = run_json(&scenario_file(name, &text));
+        assert!(output.status.success(), "{name}: {report}");
+        let client = report["flows"][0]["client"].clone();
+        let lost = client["path_mtu_probes_lost"].as_u64().unwrap();
+        (client["path_mtu_probes"].as_u64().unwrap(), lost)
+    };
+    assert_eq!(
+        run("mtu-default.toml", ""),
+        (1, 0),
+        "one probe, of 1452 bytes"
+    );
+    let (probes, lost) = run("mtu-1280.toml", "mtu = 1280");
+    assert!(lost >= 3 && probes > lost, "{probes} probes, {lost} lost");
+    assert_eq!(run("mtu-b-to-a.toml", "b_to_a = { mtu = 1280 }"), (1, 0));
 }
 
 #[test]

@@ -14,8 +14,8 @@ use ferry::sim::world::{
 use ferry::Config;
 
 use super::format::{
-    expand, ConnectionSpec, DirectionSpec, LinkSpec, NatSpec, Parsed, ProgramKind, ProgramSpec,
-    RecvBufferSpec, ScenarioFile, SendBufferSpec,
+    expand, ConnectionSpec, DirectionSpec, LinkSpec, Mtu, NatSpec, Parsed, ProgramKind,
+    ProgramSpec, RecvBufferSpec, ScenarioFile, SendBufferSpec,
 };
 use super::Located;
 
@@ -304,7 +304,10 @@ fn links(
                     .faults
                     .or(both.faults.clone())
                     .map_or(defaults.faults, |Parsed(faults)| faults),
-                mtu: defaults.mtu,
+                mtu: own
+                    .mtu
+                    .or(both.mtu)
+                    .map_or(defaults.mtu, |Parsed(Mtu(mtu))| Some(mtu)),
             })
         };
         let (a_to_b, b_to_a) = (direction(&link.a_to_b)?, direction(&link.b_to_a)?);

@@ -103,6 +103,7 @@ pub struct LinkSpec {
     pub rate: Option<Parsed<LinkRate>>,
     pub delay: Option<Parsed<Duration>>,
     pub queue: Option<usize>,
+    pub mtu: Option<Parsed<Mtu>>,
     pub faults: Option<Parsed<FaultConfig>>,
     pub a_to_b: Option<DirectionSpec>,
     pub b_to_a: Option<DirectionSpec>,
@@ -110,13 +111,14 @@ pub struct LinkSpec {
 }
 
 /// One direction of a link; what is not given comes from the link's own keys, then from
-/// the defaults (10 Mbit/s, 20 ms, a queue of 64 datagrams, no faults).
+/// the defaults (10 Mbit/s, 20 ms, a queue of 64 datagrams, an MTU of 1500, no faults).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectionSpec {
     pub rate: Option<Parsed<LinkRate>>,
     pub delay: Option<Parsed<Duration>>,
     pub queue: Option<usize>,
+    pub mtu: Option<Parsed<Mtu>>,
     pub faults: Option<Parsed<FaultConfig>>,
 }
 
@@ -127,6 +129,7 @@ impl LinkSpec {
             rate: self.rate,
             delay: self.delay,
             queue: self.queue,
+            mtu: self.mtu,
             faults: self.faults.clone(),
         }
     }
@@ -323,6 +326,18 @@ pub struct Size(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkRate(pub Option<u64>);
 
+/// A link's MTU in octets, as `ferry sim --mtu`: the largest IP packet it carries, a UDP
+/// datagram's payload and 28 octets of IPv4 and UDP headers; larger ones are dropped without
+/// a word (`link::LinkConfig::mtu`, a black hole for path MTU discovery).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mtu(pub usize);
+
+impl Mtu {
+    /// IPv4's minimum MTU (RFC 791: every host and router takes a 68-octet packet whole), as
+    /// `ferry sim --mtu` allows, up to the largest IPv4 packet (its 16-bit total length).
+    const VALID: std::ops::RangeInclusive<u64> = 68..=65_535;
+}
+
 impl FromText for Size {
     const EXPECTED: &'static str =
         "a byte count, bare or with a unit B, KB, KiB, MB, MiB, GB or GiB (e.g. \"64KiB\")";
@@ -371,6 +386,23 @@ impl FromText for SendBufferSpec {
         usize::try_from(number)
             .ok()
             .map(|bytes| SendBufferSpec(SendBuffer::Fixed(bytes)))
+    }
+}
+
+impl FromText for Mtu {
+    const EXPECTED: &'static str = "an MTU in octets, a whole number from 68 (IPv4's minimum) \
+         to 65535 (the largest IPv4 packet), e.g. 1500 (Ethernet's) or 1280 (IPv6's minimum)";
+    fn from_text(text: &str) -> Result<Mtu, String> {
+        text.trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(Mtu::from_number)
+            .ok_or_else(|| format!("expected {}, not {text:?}", Self::EXPECTED))
+    }
+    fn from_number(number: u64) -> Option<Mtu> {
+        Mtu::VALID
+            .contains(&number)
+            .then(|| Mtu(usize::try_from(number).unwrap_or(usize::MAX)))
     }
 }
 
