@@ -79,22 +79,36 @@ fn a_secure_transfer_through_faults_arrives_intact_and_repeats_from_its_seed() {
 /// (docs/protocol.md section 10.5), which the client, in TIME-WAIT with every byte and both
 /// FINs acknowledged, takes as a RST there: the connection ends cleanly. It ended with
 /// "connection reset by the peer" after a complete transfer (seed 9 of `ferry sim --secure
-/// --faults dup=5%` then; seed 7 draws the same ending since recovery's reductions changed).
+/// --faults dup=5%`, then). Which seeds duplicate that last ACK moves with any change to what
+/// is sent, so the test takes the first of 64 that does.
 #[test]
 fn a_stateless_reset_in_time_wait_ends_the_connection_cleanly() {
-    let data = payload(1 << 20, 7);
-    let mut config = TransferConfig::new(NetworkConfig::symmetric(
-        Some(10_000_000),
-        Duration::from_millis(40),
-        "dup=5%".parse().unwrap(),
-        7,
-    ));
-    config.network.secure = true;
-    let report = transfer(&config, &data).unwrap();
-    assert_eq!(report.b.endpoint.stateless_resets_sent, 1, "{report:#?}");
-    assert_eq!(report.a.endpoint.stateless_resets_received, 1);
-    assert!(report.succeeded(), "{report:#?}");
-    assert_eq!(report.a.error, None);
+    let data = payload(1 << 20, 9);
+    let reset_runs = (1..=64).filter_map(|seed| {
+        let mut config = TransferConfig::new(NetworkConfig::symmetric(
+            Some(10_000_000),
+            Duration::from_millis(40),
+            "dup=5%".parse().unwrap(),
+            seed,
+        ));
+        config.network.secure = true;
+        let report = transfer(&config, &data).unwrap();
+        (report.b.endpoint.stateless_resets_sent > 0).then_some((seed, report))
+    });
+    let (seed, report) = reset_runs
+        .into_iter()
+        .next()
+        .expect("a duplicated last ACK in 64 seeds");
+    assert_eq!(
+        report.b.endpoint.stateless_resets_sent, 1,
+        "seed {seed}: {report:#?}"
+    );
+    assert_eq!(
+        report.a.endpoint.stateless_resets_received, 1,
+        "seed {seed}"
+    );
+    assert!(report.succeeded(), "seed {seed}: {report:#?}");
+    assert_eq!(report.a.error, None, "seed {seed}");
 }
 
 #[test]
