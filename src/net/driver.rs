@@ -682,16 +682,7 @@ impl DriverState {
             waiters,
             ..
         } = self;
-        for (from, datagram) in inbox.datagrams() {
-            link.receive(endpoint, now, from, datagram, |peer| {
-                waiters.heard_from(peer);
-            });
-        }
-        inbox
-            .unreachables
-            .deliver(endpoint, |peer| waiters.heard_from(peer));
-        link.deliver_due(endpoint, now, |peer| waiters.heard_from(peer));
-        if let Some(kind) = inbox.error {
+        if let Some(kind) = inbox.feed(endpoint, link, now, |peer| waiters.heard_from(peer)) {
             self.socket_failed(kind);
         }
     }

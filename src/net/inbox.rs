@@ -7,8 +7,11 @@ use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 
 use super::icmp::ErrorQueue;
+use super::socket_link::SocketLink;
 use super::udp_io::{Message, MAX_DATAGRAM};
 use super::{socket_error_meaning, SocketErrorMeaning};
+use crate::endpoint::Endpoint;
+use crate::time::Instant;
 
 /// The most datagrams (and, apart, ICMP errors) a driver takes from its socket before it
 /// feeds them to the endpoint, runs the timers, sends, and lets application threads in: it
@@ -108,6 +111,25 @@ impl Inbox {
             more |= self.unreachables.read(socket);
         }
         more
+    }
+
+    /// Feed `endpoint` the batch through `link` (its faults and captures), then the ICMP errors
+    /// taken with it and the datagrams the faults delayed that are now due, telling `heard` of
+    /// each peer heard from. Returns the socket's failure, if the batch ended in one. Both
+    /// drivers feed their batches this way.
+    pub(crate) fn feed(
+        &self,
+        endpoint: &mut Endpoint,
+        link: &mut SocketLink,
+        now: Instant,
+        mut heard: impl FnMut(SocketAddr),
+    ) -> Option<io::ErrorKind> {
+        for (from, datagram) in self.datagrams() {
+            link.receive(endpoint, now, from, datagram, &mut heard);
+        }
+        self.unreachables.deliver(endpoint, &mut heard);
+        link.deliver_due(endpoint, now, &mut heard);
+        self.error
     }
 
     /// The batch's datagrams and their senders, in the order they arrived: each slot's

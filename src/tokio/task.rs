@@ -140,14 +140,7 @@ impl Shared {
             tasks,
             ..
         } = &mut *state;
-        for (from, datagram) in received.datagrams() {
-            link.receive(endpoint, now, from, datagram, |peer| tasks.heard_from(peer));
-        }
-        received
-            .unreachables
-            .deliver(endpoint, |peer| tasks.heard_from(peer));
-        link.deliver_due(endpoint, now, |peer| tasks.heard_from(peer));
-        if let Some(kind) = received.error {
+        if let Some(kind) = received.feed(endpoint, link, now, |peer| tasks.heard_from(peer)) {
             state.socket_failed(kind);
         }
         // Timers change few connections, and which is unknown: compare the ones tasks wait
