@@ -160,10 +160,12 @@ pub(crate) struct Shared {
     /// queue on its next turn.
     icmp_reported: AtomicBool,
     outbox: Mutex<Outbox>,
-    /// Held from a receive until the endpoint's lock is taken to feed in what it brought, so
-    /// that two receiving threads (the driver, and one waiting in `inline_receive`) feed
+    /// What the thread waiting on the socket (`inline_receive.rs`, one at a time) receives
+    /// into: up to [`RECEIVE_SLOTS`](super::inbox::RECEIVE_SLOTS) slots, as the driver's. Its
+    /// lock is also the order of receives: held from a receive until the endpoint's lock is
+    /// taken to feed in what it brought, by the driver too, so that two receiving threads feed
     /// datagrams in the order they arrived.
-    receive_order: Mutex<()>,
+    receive_order: Mutex<Inbox>,
     /// An application thread waits on the socket itself (`inline_receive.rs`); the driver
     /// does not watch it meanwhile.
     receiver_taken: AtomicBool,
@@ -237,7 +239,7 @@ impl Shared {
             socket,
             icmp_reported: AtomicBool::new(false),
             outbox: Mutex::new(Outbox::default()),
-            receive_order: Mutex::new(()),
+            receive_order: Mutex::new(Inbox::default()),
             receiver_taken: AtomicBool::new(false),
             interrupt: Mutex::new(None),
             sender,
@@ -307,9 +309,33 @@ impl Shared {
     /// thread (see [`wake`](super::wake)), though a wake-up may still find nothing new.
     pub(crate) fn wait<'a>(
         &self,
+        locked: Locked<'a>,
+        on: WaitFor,
+        deadline: Option<std::time::Instant>,
+    ) -> (Locked<'a>, bool) {
+        self.wait_with(locked, on, deadline, false)
+    }
+
+    /// [`wait`](Self::wait) for data to read on `handle`, on the socket itself if no other
+    /// thread waits there (`inline_receive.rs`): the datagram that ends the wait then wakes
+    /// this thread alone. Reads only: a writer waiting for acknowledgments leaves them to the
+    /// driver, which then takes them in and sends on one core while the writer copies on the
+    /// other (at MTU 1500 a bulk sender doing both itself lost a sixth of its goodput).
+    pub(crate) fn wait_to_read<'a>(
+        &self,
+        locked: Locked<'a>,
+        handle: ConnectionHandle,
+        deadline: Option<std::time::Instant>,
+    ) -> (Locked<'a>, bool) {
+        self.wait_with(locked, WaitFor::Connection(handle), deadline, true)
+    }
+
+    fn wait_with<'a>(
+        &self,
         mut locked: Locked<'a>,
         on: WaitFor,
         deadline: Option<std::time::Instant>,
+        on_the_socket: bool,
     ) -> (Locked<'a>, bool) {
         let left = deadline.map(|deadline| deadline.saturating_duration_since(os_now()));
         if left.is_some_and(|left| left.is_zero()) {
@@ -327,17 +353,14 @@ impl Shared {
             let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
             return (locked, timed_out);
         }
-        // A thread waiting on its connection waits on the socket itself, if no other does.
-        let locked = match on {
-            WaitFor::Connection(_) => {
-                match Shared::receive_while_waiting(locked, on, left, deadline) {
-                    Ok(done) => return done,
-                    Err(locked) => locked,
-                }
+        let mut locked = if on_the_socket {
+            match Shared::receive_while_waiting(locked, on, left, deadline) {
+                Ok(done) => return done,
+                Err(locked) => locked,
             }
-            WaitFor::Accept | WaitFor::AnyConnection => locked,
+        } else {
+            locked
         };
-        let mut locked = locked;
         let Some(mut guard) = locked.guard.take() else {
             unreachable!("send_outbox gives the guard back")
         };
@@ -584,28 +607,25 @@ impl Shared {
         if woken.socket_error {
             this.icmp_reported.store(true, Ordering::Release);
         }
-        let (mut locked, resumed) = inline_receive::with_inbox(|inbox| {
-            let order = this
-                .receive_order
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let more_waiting = woken.socket_readable && this.receive_batch(inbox);
-            // Given back once what woke this thread is taken: the driver then wakes only for
-            // what came after.
-            let resumed = this.watch_socket_in_driver(true);
-            this.receiver_taken.store(false, Ordering::Release);
-            let mut locked = this.lock();
-            drop(order);
-            if woken.socket_readable {
-                let now = this.now();
-                locked.take_in(inbox, now);
-            }
-            locked.waiters.leave_polling(on);
-            if woken.socket_readable {
-                this.after_taking_in(&mut locked, more_waiting);
-            }
-            (locked, resumed)
-        });
+        let mut inbox = this
+            .receive_order
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let more_waiting = woken.socket_readable && this.receive_batch(&mut inbox);
+        // Given back once what woke this thread is taken: the driver then wakes only for what
+        // came after.
+        let resumed = this.watch_socket_in_driver(true);
+        this.receiver_taken.store(false, Ordering::Release);
+        let mut locked = this.lock();
+        if woken.socket_readable {
+            let now = this.now();
+            locked.take_in(&inbox, now);
+        }
+        drop(inbox);
+        locked.waiters.leave_polling(on);
+        if woken.socket_readable {
+            this.after_taking_in(&mut locked, more_waiting);
+        }
         if let Err(error) = resumed {
             // The driver would no longer hear the socket: every call says so.
             locked.socket_failed(error.kind());

@@ -37,19 +37,9 @@ pub(crate) struct Inbox {
     pub(crate) unreachables: ErrorQueue,
     /// The error that ended the batch, if one did: the socket's own failure.
     pub(crate) error: Option<io::ErrorKind>,
-    /// The most slots it grows to, if fewer than [`RECEIVE_SLOTS`].
-    slot_limit: Option<usize>,
 }
 
 impl Inbox {
-    /// An inbox that grows to at most `slots` slots (at least one).
-    pub(crate) fn with_slot_limit(slots: usize) -> Inbox {
-        Inbox {
-            slot_limit: Some(slots.clamp(1, RECEIVE_SLOTS)),
-            ..Inbox::default()
-        }
-    }
-
     /// Take about [`RECEIVE_BATCH`] datagrams with `receive` (a nonblocking receive into the
     /// free slots it is given, [`Receiver::receive`](super::udp_io::Receiver::receive)),
     /// replacing the last batch, and the ICMP errors waiting in `socket`'s error queue if a
@@ -64,9 +54,8 @@ impl Inbox {
         mut errors_reported: bool,
     ) -> bool {
         let slots = self.slots.len() / MAX_DATAGRAM;
-        let limit = self.slot_limit.unwrap_or(RECEIVE_SLOTS);
-        if slots == 0 || (self.messages.len() == slots && slots < limit) {
-            let grown = (slots * 2).clamp(1, limit);
+        if slots == 0 || (self.messages.len() == slots && slots < RECEIVE_SLOTS) {
+            let grown = (slots * 2).clamp(1, RECEIVE_SLOTS);
             self.slots.resize(grown * MAX_DATAGRAM, 0);
         }
         let slots = self.slots.len() / MAX_DATAGRAM;

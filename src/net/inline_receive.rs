@@ -1,6 +1,7 @@
-//! Receiving in the waiting thread: an application thread blocked on its connection (a read
-//! waiting for data, a write waiting for acknowledgments) waits on the socket itself, and takes
-//! in what arrives, rather than sleeping until the driver thread has taken it in and woken it.
+//! Receiving in the waiting thread: an application thread blocked in a read waits on the socket
+//! itself, and takes in what arrives, rather than sleeping until the driver thread has taken
+//! it in and woken it. (A writer waiting for acknowledgments leaves them to the driver: there
+//! the driver's work overlaps the writer's copying, and a bulk sender doing both lost goodput.)
 //!
 //! Through the driver, every datagram that ends a wait costs two wake-ups: the kernel wakes the
 //! driver, the driver wakes the waiting thread. A program ported from std's `TcpStream`
@@ -13,24 +14,15 @@
 //! the socket's failure) writes to the socket's eventfd, which the thread polls beside the
 //! socket: [`Waiters`](super::wake::Waiters) does so for a slot a polling thread waits on.
 //! Datagrams for other connections are taken in as the driver would, and their threads woken.
+//! The waiting thread receives into an inbox of the socket's (`Shared::receive_order`), which
+//! grows as the driver's does: so the memory it adds is bounded by the socket's, not by its
+//! threads.
 
-use std::cell::RefCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
-
-use super::inbox::Inbox;
-
-/// Receive slots of a waiting thread's inbox: 256 KiB at most per thread (a driver's inbox may
-/// reach 2 MiB, [`RECEIVE_SLOTS`](super::inbox::RECEIVE_SLOTS)), since every thread that has
-/// waited keeps one.
-const WAITING_THREAD_SLOTS: usize = 4;
-
-thread_local! {
-    static INBOX: RefCell<Inbox> = RefCell::new(Inbox::with_slot_limit(WAITING_THREAD_SLOTS));
-}
 
 /// A new eventfd for a socket's polling threads, or `None` (they then sleep on condition
 /// variables) if the process has no descriptor to spare: only while it uses less than half its
@@ -43,11 +35,6 @@ pub(super) fn new_interrupt() -> Option<Arc<OwnedFd>> {
         return None;
     }
     Some(Arc::new(interrupt))
-}
-
-/// Run `f` with the calling thread's inbox.
-pub(super) fn with_inbox<T>(f: impl FnOnce(&mut Inbox) -> T) -> T {
-    INBOX.with(|inbox| f(&mut inbox.borrow_mut()))
 }
 
 /// Wake the thread polling `interrupt`.

@@ -678,9 +678,13 @@ impl Stream {
                     "the stream is nonblocking and the operation would block",
                 ));
             }
-            let (guard, timed_out) =
-                self.shared
-                    .wait(state, WaitFor::Connection(self.handle), deadline);
+            let (guard, timed_out) = match direction {
+                Direction::Read => self.shared.wait_to_read(state, self.handle, deadline),
+                Direction::Write => {
+                    self.shared
+                        .wait(state, WaitFor::Connection(self.handle), deadline)
+                }
+            };
             state = guard;
             if timed_out {
                 return Err(io::Error::new(
