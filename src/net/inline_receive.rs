@@ -1,7 +1,9 @@
-//! Receiving in the waiting thread: an application thread blocked in a read waits on the socket
-//! itself, and takes in what arrives, rather than sleeping until the driver thread has taken
-//! it in and woken it. (A writer waiting for acknowledgments leaves them to the driver: there
-//! the driver's work overlaps the writer's copying, and a bulk sender doing both lost goodput.)
+//! Receiving in the waiting thread: an application thread blocked in a read while what it
+//! wrote is not all acknowledged (a request awaiting its answer) waits on the socket itself,
+//! and takes in what arrives, rather than sleeping until the driver thread has taken it in and
+//! woken it. A bulk reader with nothing of its own in flight, and a writer waiting for
+//! acknowledgments, leave the receiving to the driver: there its work overlaps their copying
+//! on the other core, and doing both themselves cost bulk transfers 15 to 20% of goodput.
 //!
 //! Through the driver, every datagram that ends a wait costs two wake-ups: the kernel wakes the
 //! driver, the driver wakes the waiting thread. A program ported from std's `TcpStream`
