@@ -592,14 +592,27 @@ impl Shared {
         deadline: Option<std::time::Instant>,
     ) -> Result<(Locked<'a>, bool), Locked<'a>> {
         let this: &'a Shared = locked.shared;
-        let Some(interrupt) = this
+        let made = this
             .interrupt
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get_or_insert_with(inline_receive::new_interrupt)
-            .clone()
-        else {
-            return Err(locked);
+            .clone();
+        let interrupt = match made {
+            Some(Some(interrupt)) => interrupt,
+            Some(None) => return Err(locked),
+            None => {
+                // The socket's first such wait: its eventfd is made without the endpoint's
+                // lock (they are system calls), and the caller looks again, as after any
+                // wake-up, before it waits with it.
+                drop(locked);
+                let interrupt = inline_receive::new_interrupt();
+                this.interrupt
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .get_or_insert(interrupt);
+                let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
+                return Ok((this.lock(), timed_out));
+            }
         };
         if this
             .receiver_taken
