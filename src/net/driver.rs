@@ -403,12 +403,7 @@ impl Shared {
     ) {
         let now = self.now();
         self.flush(state, now);
-        // An awake driver (no plan) looks again before it sleeps: no need to wake it.
-        let driver_late = state
-            .driver_wakes_at
-            .zip(state.next_deadline())
-            .is_some_and(|(planned, needed)| needed < planned);
-        if driver_late {
+        if state.driver_late() {
             self.wake_driver();
         }
         match acted_on {
@@ -665,11 +660,7 @@ impl Shared {
         self.flush(state, now);
         state.waiters.notify_heard(&state.endpoint);
         state.update_readiness();
-        let driver_late = state
-            .driver_wakes_at
-            .zip(state.next_deadline())
-            .is_some_and(|(planned, needed)| needed < planned);
-        if more_waiting || driver_late {
+        if more_waiting || state.driver_late() {
             self.wake_driver();
         }
     }
@@ -758,6 +749,14 @@ impl DriverState {
     /// What the fault injector did to the datagrams this socket sent and received.
     pub(crate) fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
         self.link.fault_stats()
+    }
+
+    /// Whether the driver sleeps past the moment it must now act, and must be woken. An awake
+    /// driver (no plan) looks again before it sleeps: no need to wake it.
+    fn driver_late(&self) -> bool {
+        self.driver_wakes_at
+            .zip(self.next_deadline())
+            .is_some_and(|(planned, needed)| needed < planned)
     }
 
     /// The earliest moment the driver must act: a timer, or a datagram the faults delayed.

@@ -713,15 +713,18 @@ mod tests {
         }
     }
 
+    /// Batched receives, no GSO or GRO: one datagram per slot.
+    const MMSG_ONLY: Switches = Switches {
+        gso: false,
+        gro: false,
+        mmsg: true,
+    };
+
     #[test]
     fn an_inbox_grows_its_slots_while_batches_fill_them_and_says_more_is_waiting() {
         let receiver = receiver();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let switches = Switches {
-            gso: false,
-            gro: false,
-            mmsg: true,
-        };
+        let switches = MMSG_ONLY;
         let batch: Vec<Vec<u8>> = (0..95).map(|index| datagram(index, 100)).collect();
         let to = receiver.local_addr().unwrap();
         let sender = Sender::new(socket.as_fd(), false, switches);
@@ -750,11 +753,7 @@ mod tests {
     fn a_receive_that_runs_the_socket_dry_ends_the_batch_without_another_call() {
         let receiver = receiver();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let switches = Switches {
-            gso: false,
-            gro: false,
-            mmsg: true,
-        };
+        let switches = MMSG_ONLY;
         let to = receiver.local_addr().unwrap();
         let sender = Sender::new(socket.as_fd(), false, switches);
         let reader = Receiver::new(receiver.as_fd(), None, switches);
