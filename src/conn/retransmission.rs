@@ -788,13 +788,26 @@ impl RetransmissionQueue {
     /// hole waits for the retransmission timer (a 10 KB transfer at 5% loss took 1.6 s for a
     /// lost last data segment behind a FIN that had arrived, docs/performance.md). The newest
     /// unSACKed data goes instead: if it is the hole, its arrival acknowledges the FIN too.
+    ///
+    /// A later piece of a datagram larger than the base (`Datagram::Rest`) stands for its
+    /// whole datagram: the probe starts at that datagram's first unSACKed piece, so that
+    /// `pieces_after` sends the datagram whole, as Linux probes with its whole last segment.
+    /// A probe of the last piece alone (100 octets of a 1288-octet datagram) told RACK of no
+    /// hole before it, and the tail loss cost two more round trips.
     pub(crate) fn last_unsacked(&self) -> Option<usize> {
-        let last = self.segments.iter().rposition(|record| !record.sacked)?;
+        let mut last = self.segments.iter().rposition(|record| !record.sacked)?;
         let bare_fin = |record: &InFlight| record.fin && record.len == 1;
         if bare_fin(&self.segments[last]) {
             if let Some(data) = self.segments.iter().take(last).rposition(|r| !r.sacked) {
-                return Some(data);
+                last = data;
             }
+        }
+        while last > 0 && matches!(self.segments[last].datagram, Datagram::Rest { .. }) {
+            let before = &self.segments[last - 1];
+            if before.sacked || before.number != self.segments[last].number {
+                break;
+            }
+            last -= 1;
         }
         Some(last)
     }

@@ -156,6 +156,43 @@ fn a_lost_probe_is_resent_at_the_base_size_without_a_window_cut() {
     assert_eq!(conn.stats().segment_size, 1_200);
 }
 
+/// RFC 8985 section 7.3 probes with the last segment sent. A datagram larger than the base is
+/// kept as pieces, and the probe sends the whole datagram again, not only its last piece: a
+/// lone last piece told RACK of no hole before it, and a lost tail cost two more round trips
+/// (100 KB at 5% loss on 100 Mbit/s, 100 ms, docs/performance.md).
+#[test]
+fn a_tail_loss_probe_resends_the_whole_last_datagram_larger_than_the_base() {
+    let mut conn = established_offered(newreno_config(), SEARCHING_PEER);
+    // The probe and one base-sized segment, then two segments of 1428 bytes.
+    let len = 1_428 + 1_200 + 2 * 1_428;
+    assert_eq!(conn.write(&bytes(0, len)), Ok(len));
+    recv(&mut conn, at(200));
+    send(&mut conn, at(300), ack(LOCAL + 2_628));
+    assert_eq!(
+        recv(&mut conn, at(300)),
+        vec![
+            (sized(LOCAL + 2_628, 1_428), Reason::NewData),
+            (sized(LOCAL + 4_056, 1_428), Reason::NewData),
+        ]
+    );
+    // The last datagram is lost: nothing after it shows RACK the hole.
+    send(&mut conn, at(400), ack(LOCAL + 4_056));
+    recv_nothing(&mut conn, at(400));
+    let deadline = conn.poll_timeout().unwrap();
+    assert_eq!(
+        timeout(&mut conn, deadline),
+        vec![(sized(LOCAL + 4_056, 1_428), Reason::TailLossProbe)]
+    );
+    send(
+        &mut conn,
+        deadline + Duration::from_millis(100),
+        ack(LOCAL + len as u32),
+    );
+    assert!(conn.is_send_complete());
+    let stats = conn.stats();
+    assert_eq!((stats.rto_timeouts, stats.retransmissions.tlp), (0, 1));
+}
+
 // -------------------------------------------------------------------------------------------
 // Whole transfers over a path with an MTU
 
