@@ -1343,7 +1343,8 @@ impl Connection {
     /// window the loss was seen at by half again, and an ssthresh from it made the next
     /// "reduction" grow the window (16 MB at 1% loss on 100 Mbit/s, 100 ms went at 37 Mbit/s,
     /// Linux's CUBIC at 1.4). Linux and RFC 9002 reduce cwnd itself; the minimum keeps RFC
-    /// 5681's smaller base for a sender the application limits.
+    /// 5681's smaller base for a sender the application limits. CUBIC reduces its cwnd and
+    /// takes no notice of this figure (RFC 9438 section 4.6, `cc/cubic.rs`).
     fn reduced_from(&self, flight_size: u32) -> u32 {
         flight_size.min(self.congestion.window())
     }
