@@ -204,7 +204,9 @@ impl Shared {
     ) -> io::Result<Arc<Shared>> {
         let endpoint = socket::endpoint(config)?;
         // No descriptor left: the oldest socket held for TIME-WAIT gives its own.
-        let socket = time_wait::open_with_descriptor(|| socket::open(local, peer))?;
+        let socket = time_wait::open_with_descriptor(|| {
+            socket::open(local, peer, config.connection.plpmtud)
+        })?;
         let mut socket = UdpSocket::from_std(socket);
         let local_addr = socket.local_addr()?;
         let switches = udp_io::Switches::from_environment();

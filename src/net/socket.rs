@@ -20,11 +20,20 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 /// A nonblocking UDP socket bound to `local`, and connected to `peer` if given (a client's
 /// socket talks to one peer), that queues the ICMP errors about what it sends, with the
-/// datagrams they quote ([`icmp`](super::icmp)).
-pub(crate) fn open(local: SocketAddr, peer: Option<SocketAddr>) -> io::Result<std::net::UdpSocket> {
+/// datagrams they quote ([`icmp`](super::icmp)). It refuses fragmentation while path MTU
+/// discovery is on (`path_mtu_discovery`, the connections' `Config::plpmtud`); with it off,
+/// the kernel's own rules apply, which fragment rather than drop a datagram that an ICMP
+/// error has shown too large for the path, so an `--mss` above the path's still gets through.
+pub(crate) fn open(
+    local: SocketAddr,
+    peer: Option<SocketAddr>,
+    path_mtu_discovery: bool,
+) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     icmp::enable(&socket, local.is_ipv6())?;
-    refuse_fragmentation(&socket, local.is_ipv6());
+    if path_mtu_discovery {
+        refuse_fragmentation(&socket, local.is_ipv6());
+    }
     // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
     // busy port must be AddrInUse.
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
@@ -152,7 +161,7 @@ mod tests {
 
     #[test]
     fn an_ipv4_socket_sets_df_and_ignores_the_kernels_path_mtu() {
-        let socket = open("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let socket = open("127.0.0.1:0".parse().unwrap(), None, true).unwrap();
         assert_eq!(
             sockopt::ip_mtu_discover(&socket).unwrap(),
             Ipv4PathMtuDiscovery::PROBE
@@ -162,7 +171,7 @@ mod tests {
     #[test]
     fn an_ipv6_socket_never_fragments_and_ignores_the_kernels_path_mtu() {
         // A machine without IPv6 cannot make the socket: nothing to check there.
-        let Ok(socket) = open("[::1]:0".parse().unwrap(), None) else {
+        let Ok(socket) = open("[::1]:0".parse().unwrap(), None, true) else {
             return;
         };
         let dont_fragment =
@@ -174,6 +183,22 @@ mod tests {
         );
         // IPv4 peers through mapped addresses: the IPv4 option too.
         assert_eq!(
+            sockopt::ip_mtu_discover(&socket).unwrap(),
+            Ipv4PathMtuDiscovery::PROBE
+        );
+    }
+
+    /// Without path MTU discovery nothing probes, and a datagram an ICMP error showed too
+    /// large is better fragmented by the kernel than dropped: its default stays.
+    #[test]
+    fn without_path_mtu_discovery_the_kernels_default_stays() {
+        let default = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        let socket = open("127.0.0.1:0".parse().unwrap(), None, false).unwrap();
+        assert_eq!(
+            sockopt::ip_mtu_discover(&socket).unwrap(),
+            sockopt::ip_mtu_discover(&default).unwrap()
+        );
+        assert_ne!(
             sockopt::ip_mtu_discover(&socket).unwrap(),
             Ipv4PathMtuDiscovery::PROBE
         );

@@ -93,7 +93,7 @@ impl Shared {
         let runtime = ::tokio::runtime::Handle::try_current()
             .map_err(|error| io::Error::other(format!("ferry::tokio needs a runtime: {error}")))?;
         let endpoint = crate::net::socket::endpoint(config)?;
-        let socket = crate::net::socket::open(local, peer)?;
+        let socket = crate::net::socket::open(local, peer, config.connection.plpmtud)?;
         let receive_side = socket.try_clone()?;
         let local_addr = socket.local_addr()?;
         let switches = Switches::from_environment();
