@@ -33,7 +33,9 @@
 //!
 //! Settings from the environment: `FERRY_RACE_MIB` (the bulk transfers' size, 1024 by
 //! default: 64 for a quick look), `FERRY_RACE_ROUNDS` (3), `FERRY_RACE_SETUPS`
-//! (`loopback,mtu1500`). Every transfer is bounded: quinn's by a timeout, TCP's by its
+//! (`loopback,mtu1500`), `FERRY_RACE_CONTENDERS` (the names the `result` lines use, e.g.
+//! `ferry-plain,ferry-cli`; all of them by default), `FERRY_RACE_FERRY` (a `ferry` command to
+//! race as the CLI instead of building this tree's, to compare two builds). Every transfer is bounded: quinn's by a timeout, TCP's by its
 //! sockets' timeouts, Ferry's by its own give-up timers, raw UDP's by its duration.
 
 use std::collections::BTreeMap;
@@ -181,6 +183,8 @@ struct Settings {
     bytes: usize,
     rounds: usize,
     setups: Vec<String>,
+    /// The contenders raced, in [`CONTENDERS`]' order.
+    contenders: Vec<Contender>,
 }
 
 impl Settings {
@@ -203,10 +207,28 @@ impl Settings {
                 "FERRY_RACE_SETUPS names loopback and mtu1500, not {setup:?}"
             );
         }
+        let contenders = match std::env::var("FERRY_RACE_CONTENDERS") {
+            Err(_) => CONTENDERS.to_vec(),
+            Ok(names) => {
+                let named: Vec<Contender> = names
+                    .split(',')
+                    .map(|name| {
+                        Contender::from_name(name.trim()).unwrap_or_else(|| {
+                            panic!("FERRY_RACE_CONTENDERS names contenders, not {name:?}")
+                        })
+                    })
+                    .collect();
+                CONTENDERS
+                    .into_iter()
+                    .filter(|contender| named.contains(contender))
+                    .collect()
+            }
+        };
         Settings {
             bytes: number("FERRY_RACE_MIB", 1024) << 20,
             rounds: number("FERRY_RACE_ROUNDS", 3),
             setups,
+            contenders,
         }
     }
 
@@ -342,8 +364,12 @@ fn ferry_tokio_bulk_bps(bytes: usize) -> f64 {
 }
 
 /// The release build's `ferry` command, built for the CLI contender once per run: it sits
-/// beside this bench's own executable's directory (target/release/deps/race-...).
+/// beside this bench's own executable's directory (target/release/deps/race-...). Or the one
+/// `FERRY_RACE_FERRY` names, as it is.
 fn ferry_command() -> std::path::PathBuf {
+    if let Some(ferry) = std::env::var_os("FERRY_RACE_FERRY") {
+        return ferry.into();
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let built = Command::new(cargo)
         .args([
@@ -521,7 +547,7 @@ fn parse_results(output: &[u8]) -> Results {
 /// to `report` as it is measured.
 fn race_here(settings: &Settings, setup: &str, mut report: impl FnMut(Contender, Figure)) {
     for round in 1..=settings.rounds {
-        for contender in CONTENDERS {
+        for &contender in &settings.contenders {
             let figure = contender.race(settings);
             eprintln!(
                 "{setup} round {round}: {:<18} {:6.2} Gbit/s, {:5.2} CPU s/GiB",
