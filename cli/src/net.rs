@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -251,7 +252,7 @@ pub fn recv(args: RecvArgs) -> ExitCode {
     // Open the output before listening: a path that cannot be written (a missing directory,
     // say) is better found now than after the first transfer has arrived.
     let mut output: Box<dyn Write> = match &args.output {
-        None => Box::new(io::stdout().lock()),
+        None => unbuffered_stdout(),
         Some(path) => match File::create(path) {
             Ok(file) => Box::new(file),
             Err(error) => return fail("recv", format!("cannot write {}: {error}", path.display())),
@@ -319,6 +320,18 @@ fn recv_once(args: &RecvArgs, listener: &Listener, output: Box<dyn Write>) -> Ex
     match listener.accept() {
         Ok((stream, _)) => receive_one(args, stream, output),
         Err(error) => fail("recv", describe(&error)),
+    }
+}
+
+/// Standard output for the received bytes, written straight: std's `io::stdout()` is a
+/// `LineWriter`, which cuts each chunk of a text transfer at its last newline and holds the
+/// rest for the next, two `write` calls per chunk where a file (`--output`) takes one. A
+/// duplicate of descriptor 1 has no buffer; std's own is kept if it cannot be made (descriptor
+/// 1 closed: std then discards what is written, as before).
+fn unbuffered_stdout() -> Box<dyn Write> {
+    match io::stdout().as_fd().try_clone_to_owned() {
+        Ok(descriptor) => Box::new(File::from(descriptor)),
+        Err(_) => Box::new(io::stdout().lock()),
     }
 }
 

@@ -54,6 +54,50 @@ fn recv_and_send_copy_a_file_through_faults() {
 }
 
 #[test]
+fn recv_writes_a_text_transfer_to_stdout_as_sent_and_its_figures_to_stderr() {
+    // Lines, and a last one without its newline: what stdout's line buffering used to hold.
+    let mut content = Vec::new();
+    for line in 0..40_000 {
+        writeln!(content, "line {line} of a text transfer").unwrap();
+    }
+    content.extend_from_slice(b"no newline at the end");
+    let input = scratch_file("text.txt");
+    std::fs::write(&input, &content).unwrap();
+
+    let mut command = ferry();
+    command
+        .args([
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--once",
+            "--stats",
+            "json",
+        ])
+        .stdout(Stdio::piped());
+    let (address, mut receiver, mut stderr) = spawn_listening(command);
+    // Read stdout as it comes: a full pipe would stall the transfer.
+    let mut stdout = receiver.stdout.take().unwrap();
+    let reading = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    send_file(&address, &input);
+    assert!(receiver.wait().unwrap().success());
+    assert!(
+        reading.join().unwrap().unwrap() == content,
+        "stdout differs from the file"
+    );
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let figures = rest
+        .lines()
+        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .unwrap_or_else(|| panic!("no JSON figures on stderr: {rest}"));
+    assert_eq!(figures["bytes_delivered"], content.len());
+}
+
+#[test]
 fn connecting_to_nothing_fails_with_one_clear_line() {
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
