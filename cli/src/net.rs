@@ -324,10 +324,11 @@ fn recv_once(args: &RecvArgs, listener: &Listener, output: Box<dyn Write>) -> Ex
 }
 
 /// Standard output for the received bytes, written straight: std's `io::stdout()` is a
-/// `LineWriter`, which cuts each chunk of a text transfer at its last newline and holds the
-/// rest for the next, two `write` calls per chunk where a file (`--output`) takes one. A
-/// duplicate of descriptor 1 has no buffer; std's own is kept if it cannot be made (descriptor
-/// 1 closed: std then discards what is written, as before).
+/// `LineWriter`, which cuts each chunk of text at its last newline and holds the rest until
+/// the next newline: two `write` calls per chunk of a transfer where a file (`--output`)
+/// takes one, and in `ferry cat` a peer's prompt without its newline was not shown until the
+/// connection ended. A duplicate of descriptor 1 has no buffer; std's own is kept if it
+/// cannot be made (descriptor 1 closed: std then discards what is written, as before).
 fn unbuffered_stdout() -> Box<dyn Write> {
     match io::stdout().as_fd().try_clone_to_owned() {
         Ok(descriptor) => Box::new(File::from(descriptor)),
@@ -583,8 +584,9 @@ pub fn cat(args: CatArgs) -> ExitCode {
         writer.close()?;
         Ok(sent)
     });
-    let received = io::copy(&mut stream, &mut io::stdout().lock());
-    let received = match received.and_then(|received| io::stdout().flush().map(|()| received)) {
+    let mut stdout = unbuffered_stdout();
+    let received = io::copy(&mut stream, &mut stdout);
+    let received = match received.and_then(|received| stdout.flush().map(|()| received)) {
         Ok(received) => received,
         Err(error) => return fail("cat", describe(&error)),
     };

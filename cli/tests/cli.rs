@@ -182,6 +182,44 @@ fn cat_moves_twenty_mebibytes_each_way_intact() {
 }
 
 #[test]
+fn cat_shows_a_line_without_its_newline_while_the_peer_is_still_connected() {
+    let listener_out = scratch_file("cat-prompt.out");
+    let mut command = ferry();
+    command
+        .args(["cat", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stdout(File::create(&listener_out).unwrap());
+    let (address, mut listening, _stderr) = spawn_listening(command);
+    let mut connecting = ferry()
+        .args(["cat", &address])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut typed = connecting.stdin.take().unwrap();
+    typed.write_all(b"password: ").unwrap();
+    typed.flush().unwrap();
+    // The client keeps its stdin open: the prompt must show before anything ends. The bound
+    // only stops a hang; the prompt arrives within a round trip.
+    let shown = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::read(&listener_out).unwrap() == b"password: "
+    });
+    drop(typed);
+    drop(listening.stdin.take());
+    let connected = wait_or_kill(&mut connecting, Duration::from_secs(30), "ferry cat");
+    let listened = wait_or_kill(
+        &mut listening,
+        Duration::from_secs(30),
+        "ferry cat --listen",
+    );
+    let _ = std::fs::remove_file(&listener_out);
+    assert!(shown, "the prompt was held until the connection ended");
+    assert!(connected.success() && listened.success());
+}
+
+#[test]
 fn sim_names_settings_that_cannot_work_and_says_why_a_run_failed() {
     let zero_buffer = ferry()
         .args(["sim", "--recv-buffer", "0"])
