@@ -35,8 +35,9 @@
 //! default: 64 for a quick look), `FERRY_RACE_ROUNDS` (3), `FERRY_RACE_SETUPS`
 //! (`loopback,mtu1500`), `FERRY_RACE_CONTENDERS` (the names the `result` lines use, e.g.
 //! `ferry-plain,ferry-cli`; all of them by default), `FERRY_RACE_FERRY` (a `ferry` command to
-//! race as the CLI instead of building this tree's, to compare two builds). Every transfer is bounded: quinn's by a timeout, TCP's by its
-//! sockets' timeouts, Ferry's by its own give-up timers, raw UDP's by its duration.
+//! race as the CLI instead of building this tree's, to compare two builds). Every transfer is
+//! bounded: quinn's by a timeout, TCP's by its sockets' timeouts, Ferry's by its own give-up
+//! timers, raw UDP's by its duration.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
