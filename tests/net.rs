@@ -601,3 +601,139 @@ fn a_forged_port_unreachable_resets_nothing_without_a_sequence_number_in_flight(
         "the listener heard the forged error, and ignored it"
     );
 }
+
+// -------------------------------------------------------------------------------------------
+// An accepted connection's own socket (src/net/peer_sockets.rs)
+
+/// Accept a connection on `listener` and confirm, with one byte each way, that it works
+/// (so its own socket is in place before anything more is sent).
+fn accept_and_greet(listener: &Listener) -> Stream {
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    stream.write_all(b"!").unwrap();
+    stream
+}
+
+fn greeted(address: SocketAddr, config: &SocketConfig) -> Stream {
+    let mut client = connect(address, config);
+    let mut greeting = [0u8; 1];
+    client.read_exact(&mut greeting).unwrap();
+    assert_eq!(&greeting, b"!");
+    client
+}
+
+#[test]
+fn a_busy_port_stays_addr_in_use_once_connections_were_accepted() {
+    // The accepted connections' sockets share the listener's port; nothing else may: not
+    // another listener, not a plain UDP socket of another program.
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let client = thread::spawn(move || greeted(address, &SocketConfig::default()));
+    let stream = accept_and_greet(&listener);
+    let client = client.join().unwrap();
+    let error = Listener::bind(address).expect_err("the port is taken");
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+    let error = std::net::UdpSocket::bind(address).expect_err("the port is taken");
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+    drop((stream, client));
+}
+
+#[test]
+fn many_connections_each_answered_by_its_own_thread_get_their_own_answers() {
+    // A thread per accepted connection, each in request and answer, as a server ported from
+    // std: every answer reaches the client that asked, through faults on the listener.
+    const CONNECTIONS: usize = 50;
+    const REQUESTS: u32 = 40;
+    let listener = Listener::bind_with("127.0.0.1:0", &faulty("loss=2%,seed=7")).unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let sessions: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let mut stream = accept_and_greet(&listener);
+                thread::spawn(move || -> io::Result<u64> {
+                    let mut request = [0u8; 8];
+                    for _ in 0..REQUESTS {
+                        stream.read_exact(&mut request)?;
+                        let asked = u64::from_le_bytes(request);
+                        stream.write_all(&(asked * 3).to_le_bytes())?;
+                    }
+                    let (_, incoming) = stream.fault_stats().expect("faults are on");
+                    Ok(incoming.datagrams)
+                })
+            })
+            .collect();
+        sessions
+            .into_iter()
+            .map(|session| session.join().unwrap().unwrap())
+            .max()
+    });
+    let clients: Vec<_> = (0..CONNECTIONS as u64)
+        .map(|index| {
+            thread::spawn(move || -> io::Result<()> {
+                let mut stream = greeted(address, &SocketConfig::default());
+                let mut answer = [0u8; 8];
+                for request in 0..u64::from(REQUESTS) {
+                    let asked = index * 1000 + request;
+                    stream.write_all(&asked.to_le_bytes())?;
+                    stream.read_exact(&mut answer)?;
+                    assert_eq!(u64::from_le_bytes(answer), asked * 3);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap().expect("every answer arrives");
+    }
+    // The listener's faults saw the requests that came through the connections' own
+    // sockets: at least one datagram for each request.
+    let seen = server.join().unwrap().expect("sessions ran");
+    assert!(
+        seen >= u64::from(REQUESTS) * CONNECTIONS as u64,
+        "the faults saw {seen}"
+    );
+}
+
+#[test]
+fn a_listeners_capture_records_what_an_accepted_connection_receives() {
+    let path = std::env::temp_dir().join(format!("ferry-net-own-{}.pcapng", std::process::id()));
+    let config = SocketConfig {
+        capture: Some(path.clone()),
+        ..SocketConfig::default()
+    };
+    let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let mut stream = accept_and_greet(&listener);
+        let mut data = Vec::new();
+        stream.read_to_end(&mut data).unwrap();
+        data.len()
+    });
+    let mut client = greeted(address, &SocketConfig::default());
+    client.write_all(&payload(50_000, 5)).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    client.wait_until_sent().unwrap();
+    assert_eq!(server.join().unwrap(), 50_000);
+    drop(client);
+
+    // Received datagrams carry no reason; 50,000 bytes are at least 36 data segments, all
+    // sent once the connection had its own socket.
+    let file = std::fs::File::open(&path).unwrap();
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(file).unwrap();
+    let mut received = 0;
+    while let Some(block) = reader.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(packet) = block.unwrap() {
+            let has_reason = packet.options.iter().any(|option| {
+                matches!(
+                    option,
+                    pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(_)
+                )
+            });
+            if !has_reason && packet.data.len() > 1000 {
+                received += 1;
+            }
+        }
+    }
+    assert!(received >= 36, "received {received}");
+    let _ = std::fs::remove_file(&path);
+}

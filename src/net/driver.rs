@@ -1,8 +1,10 @@
 //! The socket driver: one UDP socket, one sans-IO [`Endpoint`], and a thread that feeds the
 //! endpoint what arrives and runs its timers. The only code in Ferry that reads the OS clock.
 //!
-//! A listener's socket has a driver thread of its own. Client sockets (one per `Stream::
-//! connect`) share one, the poller (`poller.rs`).
+//! A listener's socket has a driver thread of its own, whose poll also holds the sockets of
+//! the connections it accepted (`peer_sockets.rs`): each is read and written as the main one
+//! (`driver_socket.rs`), into the one endpoint. Client sockets (one per `Stream::connect`)
+//! share one thread, the poller (`poller.rs`).
 //!
 //! Application threads act on the endpoint under the same lock; they wake the driver (a
 //! `mio::Waker`) only when the next deadline moved earlier than the one it sleeps for. Nothing
@@ -25,8 +27,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -35,16 +36,16 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::close::{self, Closes};
+use super::driver_socket::DriverSocket;
 use super::fine_timer::FineTimer;
 use super::inbox::Inbox;
-use super::inline_receive;
+use super::peer_sockets::{self, PeerSockets};
 use super::poller::Poller;
 use super::ready::{self, ReadySignals};
 use super::socket;
 use super::socket_link::SocketLink;
 use super::stream::StreamState;
 use super::time_wait::{self, EndTimeWait};
-use super::udp_io::{self, Receiver, Sender};
 use super::wake::{WaitFor, Waiters};
 use super::SocketConfig;
 use crate::endpoint::{ConnectionHandle, Endpoint};
@@ -155,31 +156,17 @@ impl Drop for Locked<'_> {
 /// What application threads and the driver thread share.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<DriverState>,
-    socket: UdpSocket,
-    /// A send met an ICMP error (and took its report): the driver reads the socket's error
-    /// queue on its next turn.
-    icmp_reported: AtomicBool,
+    /// The socket bound by `Stream::connect` or `Listener::bind`.
+    main: Arc<DriverSocket>,
+    /// A listener's: the sockets of its accepted connections (`peer_sockets.rs`), each
+    /// registered in its driver's poll. Locked after the endpoint's lock, never before.
+    peers: Mutex<PeerSockets>,
     outbox: Mutex<Outbox>,
-    /// What the thread waiting on the socket (`inline_receive.rs`, one at a time) receives
-    /// into: up to [`RECEIVE_SLOTS`](super::inbox::RECEIVE_SLOTS) slots, as the driver's. Its
-    /// lock is also the order of receives: held from a receive until the endpoint's lock is
-    /// taken to feed in what it brought, by the driver too, so that two receiving threads feed
-    /// datagrams in the order they arrived.
-    receive_order: Mutex<Inbox>,
-    /// An application thread waits on the socket itself (`inline_receive.rs`); the driver
-    /// does not watch it meanwhile.
-    receiver_taken: AtomicBool,
-    /// The eventfd that interrupts the thread waiting on the socket: made when one first does
-    /// (`Some(None)`: there were no descriptors to spare), closed once no stream or listener
-    /// uses the socket (a socket held for TIME-WAIT keeps one descriptor, not two).
-    interrupt: Mutex<Option<Option<Arc<OwnedFd>>>>,
-    /// How the outbox leaves: in batches, GSO runs where it can (`udp_io`).
-    sender: Sender,
-    /// How datagrams come in: in batches, GRO runs where the socket joins them.
-    receiver: Receiver,
     /// Who drives the socket: a thread of its own, or the shared [`Poller`].
     host: Host,
     local_addr: SocketAddr,
+    /// Whether its sockets refuse fragmentation: path MTU discovery is on (`socket::open`).
+    path_mtu_discovery: bool,
     epoch: std::time::Instant,
     /// Its place among the sockets held only for TIME-WAIT (`time_wait.rs`). Last, so that
     /// it is dropped after the socket: a connect waiting for the descriptor learns it closed.
@@ -209,9 +196,11 @@ impl Shared {
         })?;
         let mut socket = UdpSocket::from_std(socket);
         let local_addr = socket.local_addr()?;
-        let switches = udp_io::Switches::from_environment();
-        let sender = Sender::new(socket.as_fd(), peer.is_some(), switches);
-        let receiver = Receiver::new(socket.as_fd(), peer, switches);
+        if config.backlog.is_some() && peer_sockets::enabled() {
+            // Its accepted connections' sockets join its port (`peer_sockets.rs`); without,
+            // they stay on this one.
+            let _ = socket::share_port(&socket);
+        }
         // A listener gets a thread of its own; client sockets share the poller's.
         let (host, own_poll) = if peer.is_some() {
             (Host::Poller(Poller::get()?.register(&mut socket)?), None)
@@ -226,6 +215,10 @@ impl Shared {
         };
         let epoch = os_now();
         let link = SocketLink::new(config, local_addr)?;
+        let main_token = match &host {
+            Host::Poller(token) => *token,
+            Host::OwnThread(..) => SOCKET,
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(DriverState {
                 endpoint,
@@ -238,16 +231,12 @@ impl Shared {
                 waiters: Waiters::default(),
                 ready: ReadySignals::default(),
             }),
-            socket,
-            icmp_reported: AtomicBool::new(false),
+            main: Arc::new(DriverSocket::new(socket, main_token, peer)),
+            peers: Mutex::new(PeerSockets::default()),
             outbox: Mutex::new(Outbox::default()),
-            receive_order: Mutex::new(Inbox::default()),
-            receiver_taken: AtomicBool::new(false),
-            interrupt: Mutex::new(None),
-            sender,
-            receiver,
             host,
             local_addr,
+            path_mtu_discovery: config.connection.plpmtud,
             epoch,
             time_wait: time_wait::Place::default(),
         });
@@ -269,14 +258,56 @@ impl Shared {
         self.local_addr
     }
 
-    /// Set the time-to-live of every datagram the socket sends (see [`socket::set_ttl`]).
+    /// Set the time-to-live of every datagram the socket sends (see [`socket::set_ttl`]),
+    /// and its accepted connections' sockets.
     pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        socket::set_ttl(&self.socket, self.local_addr, ttl)
+        self.main.set_ttl(self.local_addr, ttl)?;
+        for socket in self.lock_peers().all() {
+            socket.set_ttl(self.local_addr, ttl)?;
+        }
+        Ok(())
     }
 
     /// The time-to-live of the datagrams the socket sends; see [`socket::ttl`].
     pub(crate) fn ttl(&self) -> io::Result<u32> {
-        socket::ttl(&self.socket, self.local_addr)
+        socket::ttl(&self.main.socket, self.local_addr)
+    }
+
+    fn lock_peers(&self) -> MutexGuard<'_, PeerSockets> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Give the connection `handle`, just accepted from `peer`, a socket of its own
+    /// (`peer_sockets.rs`), if the listener's driver has a thread of its own to watch it and
+    /// the process a descriptor to spare; otherwise it stays on the listener's socket. Call it
+    /// without the endpoint's lock: it makes system calls.
+    pub(crate) fn give_peer_socket(&self, handle: ConnectionHandle, peer: SocketAddr) {
+        let Host::OwnThread(_, registry) = &self.host else {
+            return;
+        };
+        if !peer_sockets::enabled() {
+            return;
+        }
+        let ttl = self.ttl().ok();
+        let Some(mut socket) =
+            peer_sockets::open(self.local_addr, peer, ttl, self.path_mtu_discovery)
+        else {
+            return;
+        };
+        let token = self.lock_peers().next_token();
+        if registry
+            .register(&mut socket, token, Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        let socket = DriverSocket::new(socket, token, Some(peer));
+        self.lock_peers().insert(peer, handle, socket);
+        // What arrived before it was registered is read on the driver's next turn.
+        self.lock_peers().mark_pending(token);
+        self.wake_driver();
     }
 
     /// Ferry's time now: microseconds since the driver started.
@@ -469,24 +500,47 @@ impl Shared {
             let spare = std::mem::take(&mut outbox.spare);
             let mut batch = std::mem::replace(&mut outbox.queue, spare);
             drop(outbox);
-            let report = self.sender.send(
-                self.socket.as_fd(),
-                batch.make_contiguous(),
-                |(peer, bytes)| (*peer, bytes.as_slice()),
-            );
-            if report.icmp_reported {
-                self.icmp_reported.store(true, Ordering::Release);
-            }
-            if let Some(kind) = report.failed {
-                self.raw_lock().socket_failed(kind);
-            }
-            if self.icmp_reported.load(Ordering::Acquire) {
-                // The driver reads what the error says; it may be asleep.
-                self.wake_driver();
-            }
+            self.send_batch(batch.make_contiguous());
             batch.clear();
             outbox = self.lock_outbox();
             outbox.spare = batch;
+        }
+    }
+
+    /// Send `batch` in order, each datagram through its peer's own socket if it has one
+    /// (`peer_sockets.rs`), the others through the main socket; record a socket's failure.
+    fn send_batch(&self, batch: &[(SocketAddr, Vec<u8>)]) {
+        let mut start = 0;
+        while start < batch.len() {
+            // The longest run from `start` that leaves through one socket.
+            let (socket, run) = {
+                let peers = self.lock_peers();
+                if peers.is_empty() {
+                    (Arc::clone(&self.main), batch.len() - start)
+                } else {
+                    let socket_of = |peer| peers.for_peer(peer).unwrap_or(&self.main);
+                    let socket = socket_of(batch[start].0);
+                    let run = batch[start..]
+                        .iter()
+                        .take_while(|(peer, _)| Arc::ptr_eq(socket_of(*peer), socket))
+                        .count();
+                    (Arc::clone(socket), run)
+                }
+            };
+            let report = socket.send(&batch[start..start + run], |(peer, bytes)| {
+                (*peer, bytes.as_slice())
+            });
+            if let Some(kind) = report.failed {
+                self.raw_lock().socket_failed(kind);
+            }
+            if socket.icmp_waiting() {
+                // The driver reads what the error says; it may be asleep.
+                if !Arc::ptr_eq(&socket, &self.main) {
+                    self.lock_peers().mark_pending(socket.token);
+                }
+                self.wake_driver();
+            }
+            start += run;
         }
     }
 
@@ -494,11 +548,25 @@ impl Shared {
     /// next deadline, a datagram or a wake-up.
     fn run(self: Arc<Self>, mut poll: Poll, mut timer: FineTimer) {
         let mut inbox = Inbox::default();
-        let mut events = Events::with_capacity(8);
+        let mut events = Events::with_capacity(64);
+        // The connections' sockets to receive from (`peer_sockets.rs`).
+        let mut peers_ready = Vec::new();
         loop {
-            let Some(next) = self.turn(&mut inbox) else {
+            peers_ready.extend(
+                events
+                    .iter()
+                    .map(|event| event.token())
+                    .filter(|token| token.0 >= peer_sockets::FIRST_PEER_TOKEN),
+            );
+            self.lock_peers().take_pending(&mut peers_ready);
+            self.receive_from_peers(&mut peers_ready, &mut inbox);
+            let Some(mut next) = self.turn(&mut inbox) else {
                 return;
             };
+            if !peers_ready.is_empty() {
+                // More wait in a connection's socket.
+                next = Some(self.now());
+            }
             let wait = next.map(|at| at.saturating_duration_since(self.now()));
             if let Err(error) = timer.poll(&mut poll, &mut events, wait) {
                 if error.kind() != io::ErrorKind::Interrupted {
@@ -509,11 +577,39 @@ impl Shared {
         }
     }
 
+    /// Take in a batch from each of `ready`, the sockets of accepted connections the poll
+    /// found readable, as a turn does from the main socket; leave in `ready` those in which
+    /// more may wait.
+    fn receive_from_peers(&self, ready: &mut Vec<Token>, inbox: &mut Inbox) {
+        if ready.is_empty() {
+            return;
+        }
+        ready.sort_unstable();
+        ready.dedup();
+        let sockets: Vec<Arc<DriverSocket>> = {
+            let peers = self.lock_peers();
+            ready
+                .iter()
+                .filter_map(|&token| peers.for_token(token).cloned())
+                .collect()
+        };
+        ready.clear();
+        for socket in sockets {
+            let (mut locked, more_waiting) = self.receive_and_lock(&socket, inbox);
+            let now = self.now();
+            locked.take_in(inbox, now);
+            self.after_taking_in(&mut locked, false);
+            if more_waiting {
+                ready.push(socket.token);
+            }
+        }
+    }
+
     /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
     /// whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
     pub(super) fn turn(self: &Arc<Self>, inbox: &mut Inbox) -> Option<Option<Instant>> {
-        let (mut locked, more_waiting) = self.receive_and_lock(inbox);
+        let (mut locked, more_waiting) = self.receive_and_lock(&self.main, inbox);
         let state = &mut *locked;
         state.driver_wakes_at = None;
         let now = self.now();
@@ -541,6 +637,12 @@ impl Shared {
         if state.users == 0 && state.endpoint.connections().next().is_none() {
             return None;
         }
+        {
+            let mut peers = self.lock_peers();
+            if !peers.is_empty() {
+                peers.close_forgotten(&state.endpoint);
+            }
+        }
         let next = if more_waiting {
             Some(now)
         } else {
@@ -553,10 +655,7 @@ impl Shared {
         drop(locked);
         if unused {
             // No thread can wait on the socket any more.
-            *self
-                .interrupt
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(None);
+            self.main.drop_interrupt();
         }
         if only_time_wait && !self.time_wait.is_held() {
             let me: std::sync::Weak<Shared> = Arc::downgrade(self);
@@ -565,23 +664,22 @@ impl Shared {
         Some(next)
     }
 
-    /// Take a batch of the datagrams waiting in the socket into `inbox` (without the lock),
+    /// Take a batch of the datagrams waiting in `socket` into `inbox` (without the lock),
     /// then the lock, to feed them in (`DriverState::take_in`) before any other thread that
-    /// receives. Returns the lock and whether more may be waiting.
-    fn receive_and_lock(&self, inbox: &mut Inbox) -> (Locked<'_>, bool) {
-        let order = self
-            .receive_order
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let more_waiting = self.receive_batch(inbox);
+    /// receives from it. Returns the lock and whether more may be waiting.
+    fn receive_and_lock(&self, socket: &DriverSocket, inbox: &mut Inbox) -> (Locked<'_>, bool) {
+        let order = socket.receive_order();
+        let more_waiting = socket.receive_batch(inbox);
         let locked = self.lock();
         drop(order);
         (locked, more_waiting)
     }
 
     /// Wait for `on` as [`wait`](Self::wait) does, but on the socket itself, taking in what
-    /// arrives (`inline_receive.rs`). `Err` gives the lock back untouched when this thread
-    /// cannot: another one already does, it has no eventfd, or the driver could not be told.
+    /// arrives (`inline_receive.rs`): the connection's own socket if it has one
+    /// (`peer_sockets.rs`), the main one if not. `Err` gives the lock back untouched when this
+    /// thread cannot: another one already does, it has no eventfd, or the driver could not be
+    /// told.
     fn receive_while_waiting<'a>(
         mut locked: Locked<'a>,
         on: WaitFor,
@@ -589,12 +687,8 @@ impl Shared {
         deadline: Option<std::time::Instant>,
     ) -> Result<(Locked<'a>, bool), Locked<'a>> {
         let this: &'a Shared = locked.shared;
-        let made = this
-            .interrupt
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        let interrupt = match made {
+        let socket = this.socket_for(&locked, on);
+        let interrupt = match socket.interrupt() {
             Some(Some(interrupt)) => interrupt,
             Some(None) => return Err(locked),
             None => {
@@ -602,20 +696,12 @@ impl Shared {
                 // lock (they are system calls), and the caller looks again, as after any
                 // wake-up, before it waits with it.
                 drop(locked);
-                let interrupt = inline_receive::new_interrupt();
-                this.interrupt
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .get_or_insert(interrupt);
+                socket.make_interrupt();
                 let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
                 return Ok((this.lock(), timed_out));
             }
         };
-        if this
-            .receiver_taken
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !socket.take_receiver() {
             return Err(locked);
         }
         locked.waiters.enter_polling(on, interrupt.clone());
@@ -623,20 +709,14 @@ impl Shared {
         drop(locked);
         // Should the driver go on watching, it still takes in what arrives and interrupts
         // this thread: two wake-ups, as before.
-        let _ = this.watch_socket_in_driver(false);
-        let woken = inline_receive::wait_on_socket(this.socket.as_fd(), &interrupt, left);
-        if woken.socket_error {
-            this.icmp_reported.store(true, Ordering::Release);
-        }
-        let mut inbox = this
-            .receive_order
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let more_waiting = woken.socket_readable && this.receive_batch(&mut inbox);
+        let _ = this.watch_socket_in_driver(&socket, false);
+        let woken = socket.wait(&interrupt, left);
+        let mut inbox = socket.receive_order();
+        let more_waiting = woken.socket_readable && socket.receive_batch(&mut inbox);
         // Given back once what woke this thread is taken: the driver then wakes only for what
         // came after.
-        let resumed = this.watch_socket_in_driver(true);
-        this.receiver_taken.store(false, Ordering::Release);
+        let resumed = this.watch_socket_in_driver(&socket, true);
+        socket.give_back_receiver();
         let mut locked = this.lock();
         if woken.socket_readable {
             let now = this.now();
@@ -645,6 +725,9 @@ impl Shared {
         drop(inbox);
         locked.waiters.leave_polling(on);
         if woken.socket_readable {
+            if more_waiting && !Arc::ptr_eq(&socket, &this.main) {
+                this.lock_peers().mark_pending(socket.token);
+            }
             this.after_taking_in(&mut locked, more_waiting);
         }
         if let Err(error) = resumed {
@@ -653,6 +736,19 @@ impl Shared {
         }
         let timed_out = deadline.is_some_and(|deadline| os_now() >= deadline);
         Ok((locked, timed_out))
+    }
+
+    /// The socket whose datagrams end a wait for `on`: a connection's own, if it has one.
+    fn socket_for(&self, state: &DriverState, on: WaitFor) -> Arc<DriverSocket> {
+        let peer = match on {
+            WaitFor::Connection(handle) => state
+                .endpoint
+                .connection(handle)
+                .map(|connection| connection.remote()),
+            WaitFor::Accept | WaitFor::AnyConnection => None,
+        };
+        peer.and_then(|peer| self.lock_peers().for_peer(peer).cloned())
+            .unwrap_or_else(|| Arc::clone(&self.main))
     }
 
     /// After a waiting thread took datagrams in: send what they drew, wake the threads they
@@ -667,33 +763,24 @@ impl Shared {
         }
     }
 
-    /// Have the driver watch the socket for datagrams again (`true`), or stop (`false`) while
+    /// Have the driver watch `socket` for datagrams again (`true`), or stop (`false`) while
     /// an application thread waits on it. Stopped, the driver still runs the timers and hears
     /// the socket's errors.
-    fn watch_socket_in_driver(&self, watch: bool) -> io::Result<()> {
+    fn watch_socket_in_driver(&self, socket: &DriverSocket, watch: bool) -> io::Result<()> {
         // An interest the socket never raises: mio has no empty one.
         let interest = if watch {
             Interest::READABLE
         } else {
             Interest::PRIORITY
         };
-        let fd = self.socket.as_raw_fd();
+        let fd = socket.socket.as_raw_fd();
         let mut source = mio::unix::SourceFd(&fd);
         match &self.host {
-            Host::OwnThread(_, registry) => registry.reregister(&mut source, SOCKET, interest),
-            Host::Poller(token) => Poller::get()?.reregister(&mut source, *token, interest),
+            Host::OwnThread(_, registry) => {
+                registry.reregister(&mut source, socket.token, interest)
+            }
+            Host::Poller(_) => Poller::get()?.reregister(&mut source, socket.token, interest),
         }
-    }
-
-    /// Take a batch of the datagrams waiting in the socket into `inbox`, without the lock.
-    /// Returns whether more may be waiting.
-    fn receive_batch(&self, inbox: &mut Inbox) -> bool {
-        let icmp_reported = self.icmp_reported.swap(false, Ordering::AcqRel);
-        inbox.fill(
-            |slots, messages| self.receiver.receive(self.socket.as_fd(), slots, messages),
-            self.socket.as_fd(),
-            icmp_reported,
-        )
     }
 }
 

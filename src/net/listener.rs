@@ -15,7 +15,9 @@ use crate::endpoint::EndpointStats;
 /// was 128 for years).
 const DEFAULT_BACKLOG: usize = 128;
 
-/// Accepts Ferry connections on one UDP socket. Every accepted [`Stream`] shares the socket.
+/// Accepts Ferry connections on one UDP port. Every accepted [`Stream`] shares the listener's
+/// endpoint, and gets a UDP socket of its own on the port, connected to its peer, while the
+/// process has descriptors to spare.
 /// The crate docs' [table](crate::net#stdnet-and-ferry) pairs each `TcpListener` method with
 /// this type's.
 pub struct Listener {
@@ -101,6 +103,9 @@ impl Listener {
                 let stream = Stream::new(Arc::clone(shared), &mut state, handle, peer);
                 // The accept queue is one shorter: the readiness handle may stop showing it.
                 state.update_readiness();
+                drop(state);
+                // Outside the lock (system calls): the connection's own socket, if it may.
+                shared.give_peer_socket(handle, peer);
                 return Ok((stream, peer));
             }
             if self.listening.nonblocking.load(Ordering::Relaxed) {
@@ -140,7 +145,7 @@ impl Listener {
     }
 
     /// Set the time-to-live (IPv4 TTL; the unicast hop limit on IPv6) of the datagrams the
-    /// listener's socket sends, for every stream it accepted too: they share the socket.
+    /// listener's socket sends, for every stream it accepted too: they share the setting.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.listening.shared.set_ttl(ttl)
     }

@@ -5,7 +5,8 @@
 //! listener's socket has a driver thread of its own; all the client sockets of a process share
 //! one (a poller). The driver owns the socket's receive side and runs the sans-IO
 //! [`Endpoint`]'s timers. All the connections a listener accepts
-//! share its socket. Application calls act on the endpoint directly, under a lock; what it
+//! share its endpoint; each gets a UDP socket of its own, connected to its peer, on the
+//! listener's port (`peer_sockets.rs`). Application calls act on the endpoint directly, under a lock; what it
 //! emits is sent once the lock is released, so no thread holds it across a system call.
 //!
 //! Errors are `io::Error`s of the kinds a `std::net` user expects: `ConnectionRefused` (a RST
@@ -41,12 +42,12 @@
 //! | `set_nonblocking` | [`set_nonblocking`](Stream::set_nonblocking): `read`, `peek`, `write` give `WouldBlock`; shared by clones; closing still lingers |
 //! | `peek` | [`peek`](Stream::peek): the bytes wait in the stream for the next read (a close with them unread resets, as with unread data) |
 //! | `set_nodelay`, `nodelay` | [`set_nodelay`](Stream::set_nodelay), [`nodelay`](Stream::nodelay): the same, Nagle on by default (RFC 9293 section 3.7.4, Minshall's form as Linux), off with `set_nodelay(true)` |
-//! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's socket |
+//! | `set_ttl`, `ttl` | [`set_ttl`](Stream::set_ttl), [`ttl`](Stream::ttl): the UDP socket's TTL (its hop limit on IPv6); an accepted stream shares its listener's TTL |
 //! | `take_error` | [`take_error`](Stream::take_error): the connection's (or socket's) error, once; reads and writes go on failing with it |
 //! | `set_linger`, `linger` (unstable in std) | [`set_linger`](Stream::set_linger), [`linger`](Stream::linger): `SO_LINGER`'s meaning, 30 s by default (see below) |
 //! | `Read`, `Write` for `TcpStream` and `&TcpStream` | the same for `Stream` and `&Stream` |
 //! | `AsFd`, `AsRawFd`, to poll a nonblocking stream | [`readiness_handle`](Stream::readiness_handle): a [`ReadinessHandle`] to wait on in poll(2), epoll or mio, readable exactly while `read` would not give `WouldBlock`, writable exactly while `write` would not |
-//! | `From<OwnedFd>`, `into_raw_fd`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share one) |
+//! | `From<OwnedFd>`, `into_raw_fd`, ... | none: a stream is no descriptor (its UDP socket carries datagrams, and a listener's streams share its endpoint) |
 //! | `set_quickack`, `quickack` (Linux, unstable) | none: ACK timing follows RFC 5681 (one ACK per two segments, immediate when out of order) |
 //! | none | [`close`](Stream::close) (reports whether the peer got everything), [`wait_until_sent`](Stream::wait_until_sent), [`set_user_timeout`](Stream::set_user_timeout), [`set_keepalive`](Stream::set_keepalive), [`set_keepalive_probes`](Stream::set_keepalive_probes), [`stats`](Stream::stats), [`fault_stats`](Stream::fault_stats), [`punch`](Stream::punch) (meet a peer behind a NAT through a rendezvous server), [`is_relayed`](Stream::is_relayed) |
 //!
@@ -157,11 +158,13 @@
 
 pub(crate) mod close;
 mod driver;
+mod driver_socket;
 mod fine_timer;
 pub(crate) mod icmp;
 pub(crate) mod inbox;
 mod inline_receive;
 mod listener;
+mod peer_sockets;
 mod poller;
 pub(crate) mod ready;
 mod rendezvous;

@@ -29,13 +29,45 @@ pub(crate) fn open(
     peer: Option<SocketAddr>,
     path_mtu_discovery: bool,
 ) -> io::Result<std::net::UdpSocket> {
+    open_with(local, peer, false, path_mtu_discovery)
+}
+
+/// A socket as [`open`] makes it, bound to `listener`'s address (which [`share_port`] opened
+/// to it) and connected to `peer`: an accepted connection's own socket (`peer_sockets.rs`).
+/// Linux gives a connected socket every datagram of its 4-tuple, ahead of the listener's.
+pub(crate) fn open_for_peer(
+    listener: SocketAddr,
+    peer: SocketAddr,
+    path_mtu_discovery: bool,
+) -> io::Result<std::net::UdpSocket> {
+    open_with(listener, Some(peer), true, path_mtu_discovery)
+}
+
+/// Let the sockets of [`open_for_peer`] bind to `socket`'s address beside it
+/// (`SO_REUSEPORT`), once `socket` is bound. Set after the bind, the flag still refuses any
+/// later socket that does not set it too: Linux compares both sockets' flags at the later
+/// bind, so a second `Listener::bind` to the port stays `AddrInUse`, as with std.
+pub(crate) fn share_port(socket: &impl AsFd) -> io::Result<()> {
+    rustix::net::sockopt::set_socket_reuseport(socket, true).map_err(io::Error::from)
+}
+
+fn open_with(
+    local: SocketAddr,
+    peer: Option<SocketAddr>,
+    reuse_port: bool,
+    path_mtu_discovery: bool,
+) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     icmp::enable(&socket, local.is_ipv6())?;
     if path_mtu_discovery {
         refuse_fragmentation(&socket, local.is_ipv6());
     }
     // No SO_REUSEADDR: two Ferry endpoints on one UDP port would split its datagrams, so a
-    // busy port must be AddrInUse.
+    // busy port must be AddrInUse. SO_REUSEPORT only for an accepted connection's own
+    // socket, which joins its listener's port (see `share_port`).
+    if reuse_port {
+        rustix::net::sockopt::set_socket_reuseport(&socket, true)?;
+    }
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
     socket.bind(&local.into())?;

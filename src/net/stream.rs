@@ -355,15 +355,15 @@ impl Stream {
 
     /// What this stream's socket's endpoint counted itself: datagrams from strays, resets,
     /// SYN cookies, and in the secure mode the datagrams dropped because they did not
-    /// authenticate (`discarded_unauthenticated`). A listener's streams share its socket, so
-    /// they share these counts.
+    /// authenticate (`discarded_unauthenticated`). A listener's streams share its endpoint,
+    /// so they share these counts.
     pub fn endpoint_stats(&self) -> EndpointStats {
         self.shared.lock().endpoint.stats()
     }
 
     /// What the fault injector did to this stream's socket: to the datagrams it sent, and to
     /// those it received. `None` when the socket runs without faults. (A listener's streams
-    /// share its socket, so they share these counts.)
+    /// share its endpoint and its faults, so they share these counts.)
     pub fn fault_stats(&self) -> Option<(FaultStats, FaultStats)> {
         self.shared.lock().fault_stats()
     }
