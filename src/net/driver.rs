@@ -764,22 +764,34 @@ impl Shared {
     }
 
     /// Have the driver watch `socket` for datagrams again (`true`), or stop (`false`) while
-    /// an application thread waits on it. Stopped, the driver still runs the timers and hears
-    /// the socket's errors.
+    /// an application thread waits on it (the thread then hears the socket's errors too).
+    /// Stopped, the socket leaves the driver's epoll set: an interest the socket never raises
+    /// (`EPOLLPRI`) would not do, since a UDP socket's arrival wake-up names `EPOLLPRI` beside
+    /// `EPOLLIN` (`sock_def_readable`), so every datagram woke the driver for nothing.
+    /// Back in the set, a socket with datagrams waiting is reported at once.
     fn watch_socket_in_driver(&self, socket: &DriverSocket, watch: bool) -> io::Result<()> {
-        // An interest the socket never raises: mio has no empty one.
-        let interest = if watch {
-            Interest::READABLE
-        } else {
-            Interest::PRIORITY
+        let poller;
+        let registry = match &self.host {
+            Host::OwnThread(_, registry) => registry,
+            Host::Poller(_) => {
+                poller = Poller::get()?;
+                poller.registry()
+            }
         };
         let fd = socket.socket.as_raw_fd();
         let mut source = mio::unix::SourceFd(&fd);
-        match &self.host {
-            Host::OwnThread(_, registry) => {
-                registry.reregister(&mut source, socket.token, interest)
+        if watch {
+            match registry.register(&mut source, socket.token, Interest::READABLE) {
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    registry.reregister(&mut source, socket.token, Interest::READABLE)
+                }
+                done => done,
             }
-            Host::Poller(_) => Poller::get()?.reregister(&mut source, socket.token, interest),
+        } else {
+            match registry.deregister(&mut source) {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+                done => done,
+            }
         }
     }
 }

@@ -82,14 +82,10 @@ impl Poller {
         Ok(token)
     }
 
-    /// Change what the poller watches the socket registered as `token` for.
-    pub(super) fn reregister(
-        &self,
-        source: &mut mio::unix::SourceFd<'_>,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.registry.reregister(source, token, interest)
+    /// The poller's registry: a socket leaves it and comes back while an application thread
+    /// waits on it (`Shared::watch_socket_in_driver`).
+    pub(super) fn registry(&self) -> &mio::Registry {
+        &self.registry
     }
 
     /// Drive `shared`, the socket registered as `token`, from now on.
