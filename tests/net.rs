@@ -737,3 +737,51 @@ fn a_listeners_capture_records_what_an_accepted_connection_receives() {
     assert!(received >= 36, "received {received}");
     let _ = std::fs::remove_file(&path);
 }
+
+/// The UDP sockets of this machine bound to `port` (IPv4, from /proc/net/udp).
+fn sockets_on_port(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|local| local.split(':').nth(1))
+        .filter(|hex_port| u16::from_str_radix(hex_port, 16) == Ok(port))
+        .count()
+}
+
+#[test]
+fn an_accepted_connections_socket_closes_once_the_connection_is_gone() {
+    const CONNECTIONS: usize = 5;
+    let listener = Listener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let clients = thread::spawn(move || {
+        (0..CONNECTIONS)
+            .map(|_| greeted(address, &SocketConfig::default()))
+            .collect::<Vec<_>>()
+    });
+    let streams: Vec<Stream> = (0..CONNECTIONS)
+        .map(|_| accept_and_greet(&listener))
+        .collect();
+    let clients = clients.join().unwrap();
+    // The listener's socket and one for each connection.
+    assert_eq!(sockets_on_port(address.port()), 1 + CONNECTIONS);
+    // The clients close first: the server's side ends at once when its FIN is acknowledged.
+    for client in clients {
+        client.close().unwrap();
+    }
+    drop(streams);
+    // Bounded: a count of short sleeps while the closes finish.
+    let closed = (0..1_000).any(|_| {
+        sockets_on_port(address.port()) == 1 || {
+            thread::sleep(Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(
+        closed,
+        "{} sockets on the port",
+        sockets_on_port(address.port())
+    );
+    drop(listener);
+}

@@ -162,6 +162,9 @@ pub(crate) fn release(shared: &Shared, handle: ConnectionHandle) -> io::Result<(
         .releasing
         .retain(|&handle, _| endpoint.connection(handle).is_some());
     closes.releasing.insert(handle, give_up_at);
+    if let Some(connection) = endpoint.connection(handle) {
+        shared.release_peer_socket(handle, connection.remote());
+    }
     endpoint.detach(handle);
     state.users -= 1;
     // Only now: until the close above was done waiting, its wake-ups came through here.

@@ -279,6 +279,12 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The last stream of `handle`, a connection to `peer`, is gone: its own socket closes
+    /// once the endpoint has forgotten it. Called under the endpoint's lock.
+    pub(crate) fn release_peer_socket(&self, handle: ConnectionHandle, peer: SocketAddr) {
+        self.lock_peers().released(handle, peer);
+    }
+
     /// Give the connection `handle`, just accepted from `peer`, a socket of its own
     /// (`peer_sockets.rs`), if the listener's driver has a thread of its own to watch it and
     /// the process a descriptor to spare; otherwise it stays on the listener's socket. Call it
@@ -639,7 +645,7 @@ impl Shared {
         }
         {
             let mut peers = self.lock_peers();
-            if !peers.is_empty() {
+            if peers.any_released() {
                 peers.close_forgotten(&state.endpoint);
             }
         }

@@ -19,7 +19,10 @@
 //!   a socket of its own only while the process uses less than half its limit, as a
 //!   waiting thread's eventfd (`inline_receive::new_interrupt`).
 //!
-//! The socket closes once the endpoint has forgotten its connection. `FERRY_PEER_SOCKETS=off`
+//! The socket closes once the endpoint has forgotten its connection, after its last stream is
+//! gone and its close is done (through TIME-WAIT, if this side closed first); only the
+//! released connections are looked at, so open ones cost the driver nothing per turn.
+//! `FERRY_PEER_SOCKETS=off`
 //! (or `0`) in the environment keeps every connection on the listener's socket, for benches.
 
 use std::collections::HashMap;
@@ -43,6 +46,10 @@ pub(super) const FIRST_PEER_TOKEN: usize = 16;
 pub(super) struct PeerSockets {
     by_peer: HashMap<SocketAddr, (ConnectionHandle, Arc<DriverSocket>)>,
     by_token: HashMap<Token, Arc<DriverSocket>>,
+    /// The peers of the connections whose streams are gone: the endpoint forgets each once
+    /// its close is done, and its socket closes then. Only these are looked at, so a listener
+    /// with many open connections pays nothing per turn for them.
+    released: Vec<(ConnectionHandle, SocketAddr)>,
     /// Sockets the driver should receive from on its next turn, though the poll did not say
     /// so: more datagrams waited after a full batch, or a send met an ICMP error.
     pending: Vec<Token>,
@@ -117,6 +124,11 @@ impl PeerSockets {
         self.by_peer.is_empty()
     }
 
+    /// Whether a released connection's socket waits to be closed.
+    pub(super) fn any_released(&self) -> bool {
+        !self.released.is_empty()
+    }
+
     /// Every socket, to set an option on all of them.
     pub(super) fn all(&self) -> impl Iterator<Item = &Arc<DriverSocket>> {
         self.by_token.values()
@@ -134,16 +146,35 @@ impl PeerSockets {
         ready.append(&mut self.pending);
     }
 
-    /// Close the sockets whose connections `endpoint` has forgotten (a thread still waiting
-    /// on one holds it until it wakes).
+    /// The last stream of `handle`, a connection to `peer`, is gone: its socket closes once
+    /// the endpoint has forgotten it ([`close_forgotten`](Self::close_forgotten)).
+    pub(super) fn released(&mut self, handle: ConnectionHandle, peer: SocketAddr) {
+        let owns_socket = self
+            .by_peer
+            .get(&peer)
+            .is_some_and(|(owner, _)| *owner == handle);
+        if owns_socket {
+            self.released.push((handle, peer));
+        }
+    }
+
+    /// Close the sockets of released connections that `endpoint` has forgotten (a thread
+    /// still waiting on one holds it until it wakes).
     pub(super) fn close_forgotten(&mut self, endpoint: &Endpoint) {
-        let by_token = &mut self.by_token;
-        self.by_peer.retain(|_, (handle, socket)| {
-            let alive = endpoint.connection(*handle).is_some();
-            if !alive {
-                by_token.remove(&socket.token);
+        let (by_peer, by_token) = (&mut self.by_peer, &mut self.by_token);
+        self.released.retain(|&(handle, peer)| {
+            if endpoint.connection(handle).is_some() {
+                return true;
             }
-            alive
+            let owned = by_peer
+                .get(&peer)
+                .is_some_and(|(owner, _)| *owner == handle);
+            if owned {
+                if let Some((_, socket)) = by_peer.remove(&peer) {
+                    by_token.remove(&socket.token);
+                }
+            }
+            false
         });
     }
 }
