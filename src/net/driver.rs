@@ -557,7 +557,13 @@ impl Shared {
         let mut events = Events::with_capacity(64);
         // The connections' sockets to receive from (`peer_sockets.rs`).
         let mut peers_ready = Vec::new();
+        // Whether the main socket may hold datagrams: once its connections have sockets of
+        // their own, most turns have nothing there, and a receive that finds so costs a
+        // system call per batch of theirs.
+        let mut main_ready = true;
         loop {
+            main_ready |=
+                events.iter().any(|event| event.token() == SOCKET) || self.main.icmp_waiting();
             peers_ready.extend(
                 events
                     .iter()
@@ -566,9 +572,11 @@ impl Shared {
             );
             self.lock_peers().take_pending(&mut peers_ready);
             self.receive_from_peers(&mut peers_ready, &mut inbox);
-            let Some(mut next) = self.turn(&mut inbox) else {
+            let Some(mut next) = self.turn(&mut inbox, main_ready) else {
                 return;
             };
+            // A full batch, or a timer due: look again.
+            main_ready = next.is_some_and(|at| at <= self.now());
             if !peers_ready.is_empty() {
                 // More wait in a connection's socket.
                 next = Some(self.now());
@@ -611,11 +619,20 @@ impl Shared {
         }
     }
 
-    /// One turn of the driver loop: receive a batch, run the timers, send, wake the threads
-    /// whose connections changed. Returns when to look again (`Some(None)`: only when
+    /// One turn of the driver loop: receive a batch from the main socket (if `receive`: it
+    /// may hold some), run the timers, send, wake the threads whose connections changed. Returns when to look again (`Some(None)`: only when
     /// something arrives or wakes it), or `None` once nothing uses the socket any more.
-    pub(super) fn turn(self: &Arc<Self>, inbox: &mut Inbox) -> Option<Option<Instant>> {
-        let (mut locked, more_waiting) = self.receive_and_lock(&self.main, inbox);
+    pub(super) fn turn(
+        self: &Arc<Self>,
+        inbox: &mut Inbox,
+        receive: bool,
+    ) -> Option<Option<Instant>> {
+        let (mut locked, more_waiting) = if receive {
+            self.receive_and_lock(&self.main, inbox)
+        } else {
+            inbox.clear();
+            (self.lock(), false)
+        };
         let state = &mut *locked;
         state.driver_wakes_at = None;
         let now = self.now();

@@ -102,6 +102,13 @@ impl Inbox {
         more
     }
 
+    /// Empty the batch, for a turn that receives nothing (the buffers are kept).
+    pub(crate) fn clear(&mut self) {
+        self.messages.clear();
+        self.unreachables.clear();
+        self.error = None;
+    }
+
     /// Feed `endpoint` the batch through `link` (its faults and captures), then the ICMP errors
     /// taken with it and the datagrams the faults delayed that are now due, telling `heard` of
     /// each peer heard from. Returns the socket's failure, if the batch ended in one. Both

@@ -157,7 +157,7 @@ impl Poller {
                 if let Some(at) = deadline_of.remove(&token) {
                     deadlines.remove(&(at, token));
                 }
-                match shared.turn(&mut inbox) {
+                match shared.turn(&mut inbox, true) {
                     None => {
                         // Done: dropping the last handle closes the socket, which leaves the
                         // poll by itself.
