@@ -471,6 +471,14 @@ fn a_killed_client_resets_its_listeners_connection() {
     };
     let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
     let address = listener.local_addr().unwrap().to_string();
+    // A client that lives on: each accepted connection has a socket of its own
+    // (`net/peer_sockets.rs`), and the other's ICMP error must reset that one alone.
+    let (mut survivor_child, mut survivor_stdout) =
+        spawn("connect-and-hold", std::slice::from_ref(&address));
+    let (survivor, _) = listener.accept().unwrap();
+    let mut survivor = guarded(survivor);
+    survivor.read_exact(&mut [0u8; 5]).unwrap();
+    assert_eq!(next_line(&mut survivor_stdout), "connected");
     for writing in [false, true] {
         let (mut child, mut stdout) = spawn("connect-and-hold", std::slice::from_ref(&address));
         let (stream, _) = listener.accept().unwrap();
@@ -489,4 +497,23 @@ fn a_killed_client_resets_its_listeners_connection() {
         };
         assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
     }
+    // The survivor's connection is whole: what is written is taken and acknowledged (a
+    // reset connection fails the write), and a read waits for data rather than failing.
+    survivor.write_all(b"still here").unwrap();
+    survivor
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let error = survivor
+        .read(&mut [0u8; 16])
+        .expect_err("the survivor says nothing");
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{error:?}"
+    );
+    survivor.write_all(b" and well").unwrap();
+    survivor_child.kill().unwrap();
+    survivor_child.wait().unwrap();
 }
