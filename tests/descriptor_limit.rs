@@ -8,6 +8,9 @@ use std::io::{self, Read, Write};
 use std::thread;
 use std::time::Duration;
 
+mod descriptors;
+use descriptors::{limit_descriptors, open_descriptors};
+
 use ferry::{Listener, Stream};
 
 /// The soft descriptor limit the case sets: the connections' own sockets stop at 32.
@@ -19,29 +22,6 @@ const CONNECTIONS: u64 = 28;
 const REQUESTS: u64 = 20;
 /// Generous bounds that only a hang reaches.
 const HANG_GUARD: Duration = Duration::from_secs(120);
-
-fn limit_descriptors(limit: u64) {
-    let mut current = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut current), 0);
-        let wanted = libc::rlimit {
-            rlim_cur: limit.min(current.rlim_max),
-            rlim_max: current.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &wanted), 0);
-    }
-}
-
-/// The descriptors this process has open.
-fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|entries| entries.count())
-        .unwrap_or(0)
-}
 
 #[test]
 fn connections_past_half_the_descriptor_limit_share_the_listeners_socket_and_work() {

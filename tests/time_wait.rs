@@ -12,6 +12,9 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+mod descriptors;
+use descriptors::{limit_descriptors, open_descriptors};
+
 use ferry::net::{time_wait_stats, TimeWaitStats};
 use ferry::{Listener, Stream};
 
@@ -21,29 +24,6 @@ const FILE_LIMIT: u64 = 256;
 const HELD_LIMIT: usize = 64;
 /// The cases share the process's descriptors and counts: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn limit_descriptors(limit: u64) {
-    let mut current = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the struct given, nothing else.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut current), 0);
-        let wanted = libc::rlimit {
-            rlim_cur: limit.min(current.rlim_max),
-            rlim_max: current.rlim_max,
-        };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &wanted), 0);
-    }
-}
-
-/// The descriptors this process has open.
-fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|entries| entries.count())
-        .unwrap_or(0)
-}
 
 /// A listener that reads each connection to its end, then closes it: its clients close first
 /// and so end in TIME-WAIT.
