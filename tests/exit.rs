@@ -455,6 +455,27 @@ fn a_killed_idle_server_is_noticed_by_keepalive() {
     assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error:?}");
 }
 
+/// Answer the client's hello, then wait to read while it sends nothing: a connection that has
+/// written and waits to read gets a socket of its own (`net/peer_sockets.rs`), so the ICMP
+/// error of a dead client lands on it.
+fn answered_and_waited(stream: &mut Stream) {
+    stream.write_all(b"hi").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let error = stream
+        .read(&mut [0u8; 1])
+        .expect_err("the client sends nothing more");
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{error:?}"
+    );
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+}
+
 fn a_killed_client_resets_its_listeners_connection() {
     // The listener's socket is not connected, yet it hears the ICMP port unreachable its next
     // segment meets, with the segment quoted (IP_RECVERR): its sequence number is one this
@@ -479,6 +500,7 @@ fn a_killed_client_resets_its_listeners_connection() {
     let mut survivor = guarded(survivor);
     survivor.read_exact(&mut [0u8; 5]).unwrap();
     assert_eq!(next_line(&mut survivor_stdout), "connected");
+    answered_and_waited(&mut survivor);
     for writing in [false, true] {
         let (mut child, mut stdout) = spawn("connect-and-hold", std::slice::from_ref(&address));
         let (stream, _) = listener.accept().unwrap();
@@ -486,6 +508,7 @@ fn a_killed_client_resets_its_listeners_connection() {
         let mut hello = [0u8; 5];
         stream.read_exact(&mut hello).unwrap();
         assert_eq!(next_line(&mut stdout), "connected");
+        answered_and_waited(&mut stream);
         child.kill().unwrap();
         child.wait().unwrap();
         let error = if writing {

@@ -614,6 +614,26 @@ fn accept_and_greet(listener: &Listener) -> Stream {
     stream
 }
 
+/// Wait to read on `stream`, an accepted connection that has written, while its peer sends
+/// nothing: the first such wait gives the connection a socket of its own
+/// (`net/peer_sockets.rs`).
+fn wait_to_read_once(stream: &mut Stream) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let error = stream
+        .read(&mut [0u8; 1])
+        .expect_err("the peer sends nothing");
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+        "{error:?}"
+    );
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+}
+
 fn greeted(address: SocketAddr, config: &SocketConfig) -> Stream {
     let mut client = connect(address, config);
     let mut greeting = [0u8; 1];
@@ -760,10 +780,13 @@ fn an_accepted_connections_socket_closes_once_the_connection_is_gone() {
             .map(|_| greeted(address, &SocketConfig::default()))
             .collect::<Vec<_>>()
     });
-    let streams: Vec<Stream> = (0..CONNECTIONS)
+    let mut streams: Vec<Stream> = (0..CONNECTIONS)
         .map(|_| accept_and_greet(&listener))
         .collect();
     let clients = clients.join().unwrap();
+    for stream in &mut streams {
+        wait_to_read_once(stream);
+    }
     // The listener's socket and one for each connection.
     assert_eq!(sockets_on_port(address.port()), 1 + CONNECTIONS);
     // The clients close first: the server's side ends at once when its FIN is acknowledged.

@@ -104,8 +104,6 @@ impl Listener {
                 // The accept queue is one shorter: the readiness handle may stop showing it.
                 state.update_readiness();
                 drop(state);
-                // Outside the lock (system calls): the connection's own socket, if it may.
-                shared.give_peer_socket(handle, peer);
                 return Ok((stream, peer));
             }
             if self.listening.nonblocking.load(Ordering::Relaxed) {

@@ -5,8 +5,8 @@
 //! listener's socket has a driver thread of its own; all the client sockets of a process share
 //! one (a poller). The driver owns the socket's receive side and runs the sans-IO
 //! [`Endpoint`]'s timers. All the connections a listener accepts
-//! share its endpoint; each gets a UDP socket of its own, connected to its peer, on the
-//! listener's port (`peer_sockets.rs`). Application calls act on the endpoint directly, under a lock; what it
+//! share its endpoint; one that answers requests gets a UDP socket of its own, connected to its
+//! peer, on the listener's port (`peer_sockets.rs`). Application calls act on the endpoint directly, under a lock; what it
 //! emits is sent once the lock is released, so no thread holds it across a system call.
 //!
 //! Errors are `io::Error`s of the kinds a `std::net` user expects: `ConnectionRefused` (a RST

@@ -43,6 +43,8 @@ pub(crate) struct StreamState {
     read_shut: bool,
     /// `take_error` already reported the failure.
     error_taken: bool,
+    /// A socket of its own was asked for this connection (`peer_sockets.rs`): once.
+    pub(crate) own_socket_asked: bool,
 }
 
 impl StreamState {
