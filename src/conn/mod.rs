@@ -378,6 +378,12 @@ impl Connection {
         self.stats.segments_accepted
     }
 
+    /// [`Stats::bytes_sent`] alone, for the socket driver's choice of a connection's own
+    /// socket, made on blocked reads (`net/driver.rs`) without building the whole [`Stats`].
+    pub(crate) fn bytes_sent(&self) -> u64 {
+        self.stats.bytes_sent
+    }
+
     /// Bytes that [`read`](Self::read) would return now.
     pub fn readable_bytes(&self) -> usize {
         self.receive.readable()

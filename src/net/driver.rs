@@ -380,7 +380,7 @@ impl Shared {
             .is_none_or(|stream| stream.own_socket_asked);
         let wants_own_socket = self.shares_port && !asked;
         if let Some(peer) = connection
-            .filter(|connection| wants_own_socket && connection.stats().bytes_sent > 0)
+            .filter(|connection| wants_own_socket && connection.bytes_sent() > 0)
             .map(|connection| connection.remote())
         {
             // The first time a thread waits to read on an accepted connection that has
