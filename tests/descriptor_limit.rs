@@ -1,5 +1,5 @@
-//! A listener's accepted connections near the process's descriptor limit: each gets a UDP
-//! socket of its own (src/net/peer_sockets.rs) only while the process uses less than half its
+//! A listener's accepted connections near the process's descriptor limit: each that answers
+//! requests gets a UDP socket of its own (src/net/peer_sockets.rs) only while the process uses less than half its
 //! limit; past that they share the listener's socket, and every one of them still works.
 //!
 //! The case lowers this process's soft `RLIMIT_NOFILE`, so it has a test binary of its own.

@@ -13,6 +13,9 @@ use std::time::Duration;
 use ferry::sim::payload;
 use ferry::{Config, Listener, SocketConfig, Stream};
 
+mod waits;
+use waits::wait_to_read_once;
+
 /// The environment variable that makes this executable a child playing a role.
 const ROLE: &str = "FERRY_EXIT_ROLE";
 
@@ -460,20 +463,7 @@ fn a_killed_idle_server_is_noticed_by_keepalive() {
 /// error of a dead client lands on it.
 fn answered_and_waited(stream: &mut Stream) {
     stream.write_all(b"hi").unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(10)))
-        .unwrap();
-    let error = stream
-        .read(&mut [0u8; 1])
-        .expect_err("the client sends nothing more");
-    assert!(
-        matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-        "{error:?}"
-    );
-    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    wait_to_read_once(stream, HANG_GUARD);
 }
 
 fn a_killed_client_resets_its_listeners_connection() {
@@ -492,8 +482,8 @@ fn a_killed_client_resets_its_listeners_connection() {
     };
     let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    // A client that lives on: each accepted connection has a socket of its own
-    // (`net/peer_sockets.rs`), and the other's ICMP error must reset that one alone.
+    // A client that lives on: each accepted connection that answers and waits has a socket
+    // of its own (`net/peer_sockets.rs`), and the other's ICMP error must reset that one alone.
     let (mut survivor_child, mut survivor_stdout) =
         spawn("connect-and-hold", std::slice::from_ref(&address));
     let (survivor, _) = listener.accept().unwrap();
@@ -523,19 +513,7 @@ fn a_killed_client_resets_its_listeners_connection() {
     // The survivor's connection is whole: what is written is taken and acknowledged (a
     // reset connection fails the write), and a read waits for data rather than failing.
     survivor.write_all(b"still here").unwrap();
-    survivor
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let error = survivor
-        .read(&mut [0u8; 16])
-        .expect_err("the survivor says nothing");
-    assert!(
-        matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-        "{error:?}"
-    );
+    wait_to_read_once(&mut survivor, HANG_GUARD);
     survivor.write_all(b" and well").unwrap();
     survivor_child.kill().unwrap();
     survivor_child.wait().unwrap();

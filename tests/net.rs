@@ -5,6 +5,7 @@
 
 mod loopback;
 mod onpath;
+mod waits;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -18,6 +19,7 @@ use ferry::sim::payload;
 use ferry::wire::Flags;
 use ferry::{Config, Listener, SocketConfig, Stream};
 use onpath::{assert_reset, assert_reset_or_broken_pipe, Relay};
+use waits::wait_to_read_once;
 
 /// Generous bounds that only a hang reaches.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -605,33 +607,13 @@ fn a_forged_port_unreachable_resets_nothing_without_a_sequence_number_in_flight(
 // -------------------------------------------------------------------------------------------
 // An accepted connection's own socket (src/net/peer_sockets.rs)
 
-/// Accept a connection on `listener` and confirm, with one byte each way, that it works
-/// (so its own socket is in place before anything more is sent).
+/// Accept a connection on `listener` and greet the client with one byte. Having written, the
+/// connection gets a socket of its own the first time it waits to read.
 fn accept_and_greet(listener: &Listener) -> Stream {
     let (mut stream, _) = listener.accept().unwrap();
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     stream.write_all(b"!").unwrap();
     stream
-}
-
-/// Wait to read on `stream`, an accepted connection that has written, while its peer sends
-/// nothing: the first such wait gives the connection a socket of its own
-/// (`net/peer_sockets.rs`).
-fn wait_to_read_once(stream: &mut Stream) {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(10)))
-        .unwrap();
-    let error = stream
-        .read(&mut [0u8; 1])
-        .expect_err("the peer sends nothing");
-    assert!(
-        matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-        "{error:?}"
-    );
-    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
 }
 
 fn greeted(address: SocketAddr, config: &SocketConfig) -> Stream {
@@ -723,13 +705,17 @@ fn a_listeners_capture_records_what_an_accepted_connection_receives() {
     };
     let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
     let address = listener.local_addr().unwrap();
+    let (own_socket, has_own_socket) = mpsc::channel();
     let server = thread::spawn(move || {
         let mut stream = accept_and_greet(&listener);
+        wait_to_read_once(&mut stream, HANG_GUARD);
+        own_socket.send(()).unwrap();
         let mut data = Vec::new();
         stream.read_to_end(&mut data).unwrap();
         data.len()
     });
     let mut client = greeted(address, &SocketConfig::default());
+    has_own_socket.recv().unwrap();
     client.write_all(&payload(50_000, 5)).unwrap();
     client.shutdown(Shutdown::Write).unwrap();
     client.wait_until_sent().unwrap();
@@ -785,7 +771,7 @@ fn an_accepted_connections_socket_closes_once_the_connection_is_gone() {
         .collect();
     let clients = clients.join().unwrap();
     for stream in &mut streams {
-        wait_to_read_once(stream);
+        wait_to_read_once(stream, HANG_GUARD);
     }
     // The listener's socket and one for each connection.
     assert_eq!(sockets_on_port(address.port()), 1 + CONNECTIONS);
