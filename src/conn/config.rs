@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::plpmtud::BASE_DATAGRAM;
 use super::{CongestionControl, MAX_WINDOW};
-use crate::wire::{HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::wire::{HEADER_LEN, MAX_PAYLOAD_LEN, MAX_SACK_BLOCKS, SACK_BLOCK_LEN};
 
 /// The most segments a connection has in flight, whatever its windows allow. Each is a record
 /// in the retransmission queue, so this bounds the queue (about 100 KiB) however small the
@@ -43,8 +44,11 @@ pub struct Config {
     /// Largest payload in one segment, in bytes, either way: the SYN offers it to the peer as
     /// the most this end wants to receive, and segments go at the smaller of it and the peer's
     /// (RFC 9293 section 3.7.1; [`Connection::negotiated`](super::Connection::negotiated)).
-    /// Default 1200: with Ferry's 24-byte header and four SACK blocks the datagram stays well
-    /// under a 1280-byte IPv6 minimum MTU.
+    /// Default 1200: with Ferry's 24-byte header, a 1224-byte datagram, which IPv6's minimum
+    /// MTU carries (1232 bytes of UDP payload). With [`plpmtud`](Self::plpmtud) on it is the
+    /// base size, and a base segment carries only the SACK blocks that fit within 1232 bytes
+    /// (the secure mode takes its protection out of it too); with it off, SACK blocks and the
+    /// protection come on top.
     pub mss: usize,
     /// Bytes the application may queue for sending, unsent plus unacknowledged: at most this
     /// much is in flight, so a transfer moves at most one send buffer per round trip. Either
@@ -363,6 +367,11 @@ pub(crate) struct CheckedSizes {
     /// The largest payload this end receives, which its SYN offers: [`Config::max_datagram`]
     /// less the header with path MTU discovery on (never less than `mss`), `mss` without.
     pub(crate) max_mss: u16,
+    /// The octets of SACK blocks a segment of the base size (`mss`) may carry on top. With
+    /// path MTU discovery on, what the base datagram (the header and `mss`) leaves of RFC
+    /// 8899's BASE_PLPMTU ([`BASE_DATAGRAM`], what IPv6's minimum MTU carries): 8 with the
+    /// default `mss`, one block. With it off, every block's: `mss` is the size the user chose.
+    pub(crate) base_sack_room: u16,
 }
 
 impl Config {
@@ -485,11 +494,17 @@ impl Config {
         } else {
             mss
         };
+        let base_sack_room = if self.plpmtud {
+            BASE_DATAGRAM.saturating_sub(HEADER_LEN + usize::from(mss))
+        } else {
+            MAX_SACK_BLOCKS * SACK_BLOCK_LEN
+        };
         Ok(CheckedSizes {
             mss,
             recv_buffer,
             recv_buffer_max,
             max_mss,
+            base_sack_room: u16::try_from(base_sack_room).unwrap_or(u16::MAX),
         })
     }
 }

@@ -33,12 +33,18 @@ use super::black_hole::{BlackHoleDetector, LostDatagram};
 use super::retransmission::Delivered;
 use super::{Connection, Reason, Transmit};
 use crate::time::Instant;
-use crate::wire::{Flags, SackBlock, SackBlocks, MAX_SACK_BLOCKS, SACK_BLOCK_LEN};
+use crate::wire::{Flags, SackBlock, SackBlocks, SACK_BLOCK_LEN};
 
 #[cfg(doc)]
 use super::black_hole::BLACK_HOLE_BURSTS;
 #[cfg(doc)]
 use super::{Config, Negotiated};
+
+/// The largest datagram (UDP payload, Ferry's header included) every path carries: RFC 8899
+/// section 5.1.2's BASE_PLPMTU for IPv6, whose minimum MTU of 1280 octets leaves 1232 past
+/// the IPv6 and UDP headers. A base-sized segment and the SACK blocks it carries stay within
+/// it while path MTU discovery is on (the default `Config::mss` leaves room for one block).
+pub(crate) const BASE_DATAGRAM: usize = 1232;
 
 /// Probes of one size that may be lost before the size counts as too large: RFC 8899 section
 /// 5.1.2's MAX_PROBES, 3.
@@ -308,25 +314,32 @@ impl Connection {
 
     /// The most payload a new data segment carries now: the SMSS, less the SACK blocks it
     /// will carry when they would take it past the largest datagram the path is known to
-    /// carry ([`fit_sack_blocks`](Self::fit_sack_blocks)), as Linux's `tcp_current_mss`
-    /// leaves room for its SACK option. At the base size every block fits: never less.
+    /// carry ([`largest_known_payload`](Self::largest_known_payload)), as Linux's
+    /// `tcp_current_mss` leaves room for its SACK option. At least one octet.
     pub(super) fn segment_room(&self) -> u32 {
         let blocks = self.sack_blocks_owed() * SACK_BLOCK_LEN;
-        let base = self.path_mtu.base();
-        let largest = (base as usize + MAX_SACK_BLOCKS * SACK_BLOCK_LEN).max(self.smss() as usize);
-        let room = u32::try_from(largest.saturating_sub(blocks)).unwrap_or(u32::MAX);
-        room.clamp(base, self.smss())
+        let room = self.largest_known_payload().saturating_sub(blocks);
+        u32::try_from(room)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.smss())
+    }
+
+    /// The most octets of payload and SACK blocks together that a datagram carries across
+    /// every path it is known to: the base segment with the room it leaves within
+    /// [`BASE_DATAGRAM`] (`CheckedSizes::base_sack_room`), or the PLPMTU's payload once a
+    /// probe confirmed a larger one.
+    fn largest_known_payload(&self) -> usize {
+        let base = self.path_mtu.base() as usize + usize::from(self.sizes.base_sack_room);
+        base.max(self.smss() as usize)
     }
 
     /// Keep the SACK blocks of a segment with `payload` octets within the largest datagram
-    /// the path is known to carry: the base datagram with every block (what every path
-    /// carries, RFC 8899's BASE_PLPMTU), or the header and the PLPMTU's payload. A larger
-    /// segment (a probe) carries none, so that it tests exactly its size. Blocks left out
-    /// are sent again with later ACKs (RFC 2018 section 4 repeats them anyway).
+    /// the path is known to carry ([`largest_known_payload`](Self::largest_known_payload)):
+    /// within [`BASE_DATAGRAM`] at the base size, or the header and the PLPMTU's payload. A
+    /// larger segment (a probe) carries none, so that it tests exactly its size. Blocks left
+    /// out are sent again with later ACKs (RFC 2018 section 4 repeats them anyway).
     pub(super) fn fit_sack_blocks(&self, sack: &mut SackBlocks, payload: usize) {
-        let base = self.path_mtu.base() as usize + MAX_SACK_BLOCKS * SACK_BLOCK_LEN;
-        let largest = base.max(self.smss() as usize);
-        let room = largest.saturating_sub(payload) / SACK_BLOCK_LEN;
+        let room = self.largest_known_payload().saturating_sub(payload) / SACK_BLOCK_LEN;
         if sack.len() <= room {
             return;
         }

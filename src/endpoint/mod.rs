@@ -398,22 +398,28 @@ impl Endpoint {
     /// segment after it is encrypted and authenticated. A listener needs an identity
     /// ([`SecureConfig::server`]) and refuses plain SYNs; a client pins the server's key or
     /// learns it ([`peer_key`](Self::peer_key)). The MSS is capped so that a protected
-    /// segment's payload, with its tag, still fits the header's length field.
+    /// segment's payload, with its tag, still fits the header's length field; with path MTU
+    /// discovery on, the protection comes out of the base segment's payload and the largest
+    /// one's, so that protected datagrams keep the plain ones' sizes.
     pub fn set_secure(&mut self, secure: SecureConfig) {
         const PROTECTED_MSS: usize = MAX_PAYLOAD_LEN - TAG_LEN;
         self.config.mss = self.config.mss.min(PROTECTED_MSS);
         // The checked form follows: a smaller MSS leaves every other check as it was.
         self.sizes.mss = self.sizes.mss.min(PROTECTED_MSS as u16);
-        // What path MTU discovery may grow a segment to, and the SYN offers: a protected
-        // datagram is a plain one and the protection (docs/protocol.md section 10.3), so
-        // its payload is that much less for the same largest datagram.
-        let protection = (crate::wire::secure::PROTECTION_OPTION_LEN + TAG_LEN) as u16;
-        if self.sizes.max_mss > self.sizes.mss {
+        // With path MTU discovery on, a protected datagram is a plain one and the protection
+        // (docs/protocol.md section 10.3): its payload is that much less for the same
+        // datagram, both at the base, which every path carries (RFC 8899's BASE_PLPMTU), and
+        // at the largest size the search may grow a segment to, which the SYN offers.
+        if self.config.plpmtud {
+            let protection = (crate::wire::secure::PROTECTION_OPTION_LEN + TAG_LEN) as u16;
+            let base = self.sizes.mss.saturating_sub(protection).max(1);
             self.sizes.max_mss = self
                 .sizes
                 .max_mss
                 .saturating_sub(protection)
-                .clamp(self.sizes.mss, PROTECTED_MSS as u16);
+                .clamp(base, PROTECTED_MSS as u16);
+            self.sizes.mss = base;
+            self.config.mss = usize::from(base);
         }
         self.secure = Some(secure);
     }

@@ -181,6 +181,30 @@ fn the_handshake_rides_in_the_syn_and_syn_ack_and_data_crosses_encrypted() {
     assert_eq!(server.stats().discarded_unauthenticated, 0);
 }
 
+/// With path MTU discovery on, the protection (36 octets) comes out of the payload, so that a
+/// protected datagram of the base size is the plain one's, 1224 octets: every path carries it,
+/// IPv6's minimum MTU included (1232 octets of UDP payload). Only a probe is larger.
+#[test]
+fn a_protected_base_datagram_is_the_plain_ones_size_which_every_path_carries() {
+    let (mut client, _server, handle, _) = established();
+    let connection = client.connection_mut(handle).unwrap();
+    connection.write(&[7; 20_000]).unwrap();
+    let sent = drain(&mut client, ms(2));
+    let (probes, data): (Vec<&Transmit>, Vec<&Transmit>) = sent
+        .iter()
+        .partition(|transmit| transmit.reason == Reason::PathMtuProbe);
+    assert_eq!(probes.len(), 1);
+    assert!(data.len() > 1);
+    assert!(
+        data.iter().all(|transmit| transmit.contents.len() == 1224),
+        "{:?}",
+        data.iter()
+            .map(|transmit| transmit.contents.len())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(probes[0].contents.len(), 1452);
+}
+
 #[test]
 fn a_secure_run_is_a_pure_function_of_its_seeds() {
     let run = || {

@@ -93,6 +93,64 @@ fn a_grown_segment_makes_room_for_its_sack_blocks() {
     );
 }
 
+/// At the base size too, a segment and its SACK blocks stay within what every path carries
+/// (`BASE_DATAGRAM`, 1232 octets: IPv6's minimum MTU less its and UDP's headers). The base
+/// datagram, the header and the default 1200 octets, leaves room for one block: new data
+/// carrying more gives up payload for them, and a retransmission of a full-sized segment
+/// carries only the block that fits. Before, a base segment kept room for all four blocks,
+/// and a 1256-octet datagram never crossed a path at IPv6's minimum MTU.
+#[test]
+fn at_the_base_a_segment_and_its_sack_blocks_fit_the_smallest_ipv6_path() {
+    let datagram = |sent: &Sent| crate::wire::HEADER_LEN + 8 * sent.sack.len() + sent.payload.len();
+    let mut conn = established_offered(newreno_config(), PEER_SYN_OPTIONS);
+    write_segments(&mut conn, LOCAL, 1);
+    assert_eq!(
+        recv(&mut conn, at(200)),
+        vec![(data(LOCAL), Reason::NewData)]
+    );
+    // The peer's data with three holes: three SACK blocks owed.
+    for hole in 0..3 {
+        send(
+            &mut conn,
+            at(210 + hole),
+            Segment {
+                seq: REMOTE + 100 + 200 * hole as u32,
+                ack: LOCAL,
+                payload: &[7; 50],
+                ..SEND_TEMPL
+            },
+        );
+    }
+    recv(&mut conn, at(215));
+    assert_eq!(conn.write(&bytes(1_200, 1_200)), Ok(1_200));
+    let sent = recv(&mut conn, at(220));
+    let (first, reason) = &sent[0];
+    assert_eq!(*reason, Reason::NewData);
+    assert_eq!((first.sack.len(), first.payload.len()), (3, 1_184));
+    assert_eq!(datagram(first), 1_232);
+    // The timers (tail loss probes of the last segment, then the RTO) send the first segment
+    // again, whole, with the one block that fits.
+    let mut resent = Vec::new();
+    while !resent
+        .iter()
+        .any(|(sent, _): &(Sent, Reason)| sent.seq == LOCAL)
+    {
+        assert!(
+            resent.len() < 10,
+            "the first segment is sent again: {resent:?}"
+        );
+        let deadline = conn.poll_timeout().unwrap();
+        resent.extend(timeout(&mut conn, deadline));
+    }
+    let (again, reason) = resent.iter().find(|(sent, _)| sent.seq == LOCAL).unwrap();
+    assert_eq!(*reason, Reason::RtoRetransmission { timeout: 1 });
+    assert_eq!(
+        (again.seq, again.payload.len(), again.sack.len()),
+        (LOCAL, 1_200, 1)
+    );
+    assert_eq!(datagram(again), 1_232);
+}
+
 #[test]
 fn a_peer_that_receives_no_more_than_the_base_gets_no_probe() {
     let mut conn = established_offered(newreno_config(), PEER_SYN_OPTIONS);
