@@ -1195,6 +1195,29 @@ fn plpmtud_survives_a_black_hole_mid_transfer() {
     assert!(network.link_stats(Host::A).mtu_drops > 0);
 }
 
+/// A secure transfer on links that carry no more than IPv6's minimum MTU does (1260 octets
+/// here, less 28 of IPv4 and UDP: a 1232-octet datagram): its base datagrams cross, and only
+/// the probes are too large. Before the protection came out of the base MSS, every protected
+/// data segment was a 1260-octet datagram, and the connection timed out having delivered
+/// nothing.
+#[test]
+fn plpmtud_a_secure_transfer_crosses_links_at_ipv6s_minimum_mtu() {
+    let data = payload(300_000, 8);
+    let mut config = lossy("loss=2%", 8);
+    config.network.secure = true;
+    config.network.connection.plpmtud = true;
+    for link in [&mut config.network.a_to_b, &mut config.network.b_to_a] {
+        link.mtu = Some(1260);
+    }
+    let report = transfer(&config, &data).unwrap();
+    assert!(report.succeeded(), "{report:#?}");
+    let sender = report.a.stats;
+    assert_eq!(sender.path_mtu_black_holes, 0, "{sender:#?}");
+    assert!(sender.path_mtu_probes_lost > 0);
+    assert_eq!(report.a.link.mtu_drops, sender.path_mtu_probes_lost);
+    assert_eq!(report.b.link.mtu_drops, 0);
+}
+
 /// A congestion event never raises the slow-start threshold above the window the loss was
 /// seen at. With SACK, SND.NXT - SND.UNA (RFC 5681's FlightSize) also counts what the peer
 /// holds beyond holes that outlived the last recovery: on this 100 Mbit/s, 100 ms path with
