@@ -640,35 +640,58 @@ fn a_busy_port_stays_addr_in_use_once_connections_were_accepted() {
     drop((stream, client));
 }
 
+/// The UDP sockets this machine has bound to `port` on IPv4 (/proc/net/udp): a listener's,
+/// and those of the accepted connections it gave a socket of their own.
+fn udp_sockets_on_port(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let wanted = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let local = line.split_whitespace().nth(1).unwrap_or("");
+            local.rsplit(':').next() == Some(wanted.as_str())
+        })
+        .count()
+}
+
 #[test]
 fn many_connections_each_answered_by_its_own_thread_get_their_own_answers() {
     // A thread per accepted connection, each in request and answer, as a server ported from
-    // std: every answer reaches the client that asked, through faults on the listener.
+    // std: every answer reaches the client that asked, through faults on the listener, and
+    // each connection has a socket of its own by its last answer.
     const CONNECTIONS: usize = 50;
     const REQUESTS: u32 = 40;
     let listener = Listener::bind_with("127.0.0.1:0", &faulty("loss=2%,seed=7")).unwrap();
     let address = listener.local_addr().unwrap();
-    let server = thread::spawn(move || {
-        let sessions: Vec<_> = (0..CONNECTIONS)
-            .map(|_| {
-                let mut stream = accept_and_greet(&listener);
-                thread::spawn(move || -> io::Result<u64> {
-                    let mut request = [0u8; 8];
-                    for _ in 0..REQUESTS {
-                        stream.read_exact(&mut request)?;
-                        let asked = u64::from_le_bytes(request);
-                        stream.write_all(&(asked * 3).to_le_bytes())?;
-                    }
-                    let (_, incoming) = stream.fault_stats().expect("faults are on");
-                    Ok(incoming.datagrams)
+    // The sessions hold their streams until the sockets are counted.
+    let counted = std::sync::Arc::new(std::sync::Barrier::new(CONNECTIONS + 1));
+    let server = {
+        let counted = counted.clone();
+        thread::spawn(move || {
+            let sessions: Vec<_> = (0..CONNECTIONS)
+                .map(|_| {
+                    let mut stream = accept_and_greet(&listener);
+                    let counted = counted.clone();
+                    thread::spawn(move || -> io::Result<u64> {
+                        let mut request = [0u8; 8];
+                        for _ in 0..REQUESTS {
+                            stream.read_exact(&mut request)?;
+                            let asked = u64::from_le_bytes(request);
+                            stream.write_all(&(asked * 3).to_le_bytes())?;
+                        }
+                        counted.wait();
+                        let (_, incoming) = stream.fault_stats().expect("faults are on");
+                        Ok(incoming.datagrams)
+                    })
                 })
-            })
-            .collect();
-        sessions
-            .into_iter()
-            .map(|session| session.join().unwrap().unwrap())
-            .max()
-    });
+                .collect();
+            sessions
+                .into_iter()
+                .map(|session| session.join().unwrap().unwrap())
+                .max()
+        })
+    };
     let clients: Vec<_> = (0..CONNECTIONS as u64)
         .map(|index| {
             thread::spawn(move || -> io::Result<()> {
@@ -687,6 +710,15 @@ fn many_connections_each_answered_by_its_own_thread_get_their_own_answers() {
     for client in clients {
         client.join().unwrap().expect("every answer arrives");
     }
+    // Every client has its answers, so every session has waited to read after writing: the
+    // listener's socket and one for each connection share the port.
+    let sockets = udp_sockets_on_port(address.port());
+    counted.wait();
+    assert_eq!(
+        sockets,
+        CONNECTIONS + 1,
+        "UDP sockets on the listener's port"
+    );
     // The listener's faults saw the requests that came through the connections' own
     // sockets: at least one datagram for each request.
     let seen = server.join().unwrap().expect("sessions ran");
