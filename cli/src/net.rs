@@ -55,6 +55,13 @@ pub struct NetOptions {
     stats: Option<StatsFormat>,
     #[command(flatten)]
     sender: SenderOptions,
+    /// Largest payload per segment, in bytes (TCP's MSS, as `TCP_MAXSEG` sets it): with path
+    /// MTU discovery on, the base size segments start at and fall back to; with `--pmtud
+    /// off`, every segment's size, and what the SYN offers. Default 1200, a datagram every
+    /// path carries. On a path known to carry Ethernet's datagrams, `--mss 1448 --pmtud off`
+    /// sends Linux's segment size from the first flight on.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65_000))]
+    mss: Option<u64>,
     /// Record what this host sends and receives to this pcapng file (open it in Wireshark
     /// with captures/ferry.lua).
     #[arg(long)]
@@ -109,7 +116,12 @@ impl NetOptions {
             secure,
             capture_ciphertext: self.pcap_ciphertext,
             trace: self.trace_sink.get().cloned(),
-            connection: self.sender.apply(Config::default()),
+            connection: Config {
+                mss: self.mss.map_or(Config::default().mss, |mss| {
+                    usize::try_from(mss).unwrap_or(usize::MAX)
+                }),
+                ..self.sender.apply(Config::default())
+            },
             ..SocketConfig::with_faults(self.faults.clone())
         }
     }

@@ -53,6 +53,45 @@ fn recv_and_send_copy_a_file_through_faults() {
     assert!(stats["faults"]["dropped"].as_u64().unwrap() > 0);
 }
 
+/// `--mss` sets the segment size as `TCP_MAXSEG` does: with path MTU discovery off at both
+/// ends, every data segment carries the MSS less the timestamps option (1448 - 12), from the
+/// first on; by default they start at 1188 (1200 - 12) and only the search grows them.
+#[test]
+fn send_and_recv_take_the_mss_they_are_given() {
+    let input = scratch_file("mss.bin");
+    std::fs::write(&input, ferry::sim::payload(200_000, 9)).unwrap();
+    for (mss, expected) in [(Some("1448"), 1436), (None, 1188)] {
+        let mss: Vec<&str> = mss.map_or(vec![], |mss| vec!["--mss", mss]);
+        let (address, receiver, stderr) =
+            start_receiver(&[&["--pmtud", "off"], mss.as_slice()].concat());
+        let sender = ferry()
+            .args(["send", &address])
+            .arg(&input)
+            .args(["--pmtud", "off", "--stats", "json"])
+            .args(&mss)
+            .output()
+            .unwrap();
+        assert!(
+            sender.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sender.stderr)
+        );
+        let stats: serde_json::Value = serde_json::from_slice(&sender.stdout).unwrap();
+        assert_eq!(stats["segment_size"], expected, "{stats}");
+        stop_serving(receiver, stderr);
+    }
+    let refused = ferry()
+        .args(["send", "127.0.0.1:9", "--mss", "0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("'0' for '--mss <MSS>': 0 is not in 1..=65000"),
+        "{said}"
+    );
+}
+
 #[test]
 fn recv_writes_a_text_transfer_to_stdout_as_sent_and_its_figures_to_stderr() {
     // Lines, and a last one without its newline: what stdout's line buffering used to hold.
