@@ -675,12 +675,14 @@ fn many_connections_each_answered_by_its_own_thread_get_their_own_answers() {
                     let counted = counted.clone();
                     thread::spawn(move || -> io::Result<u64> {
                         let mut request = [0u8; 8];
-                        for _ in 0..REQUESTS {
+                        let answered = (0..REQUESTS).try_for_each(|_| {
                             stream.read_exact(&mut request)?;
                             let asked = u64::from_le_bytes(request);
-                            stream.write_all(&(asked * 3).to_le_bytes())?;
-                        }
+                            stream.write_all(&(asked * 3).to_le_bytes())
+                        });
+                        // Whatever happened: the count must not wait for ever.
                         counted.wait();
+                        answered?;
                         let (_, incoming) = stream.fault_stats().expect("faults are on");
                         Ok(incoming.datagrams)
                     })
@@ -707,13 +709,15 @@ fn many_connections_each_answered_by_its_own_thread_get_their_own_answers() {
             })
         })
         .collect();
-    for client in clients {
-        client.join().unwrap().expect("every answer arrives");
-    }
+    let clients: Vec<_> = clients.into_iter().map(|client| client.join()).collect();
     // Every client has its answers, so every session has waited to read after writing: the
-    // listener's socket and one for each connection share the port.
+    // listener's socket and one for each connection share the port. (Counted, and the
+    // sessions let go, before a failed client fails the test, so that nothing hangs.)
     let sockets = udp_sockets_on_port(address.port());
     counted.wait();
+    for client in clients {
+        client.unwrap().expect("every answer arrives");
+    }
     assert_eq!(
         sockets,
         CONNECTIONS + 1,
